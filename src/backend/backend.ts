@@ -1,0 +1,53 @@
+/**
+ * The narrow contract every backend (CPU, WebGPU) implements.
+ *
+ * Ops are named strings with plain-object attributes, executed in destination-passing style:
+ * the caller allocates the outputs. That keeps the contract small (ggml's backend interface is
+ * the model) and lets the compiler's memory planner own every allocation.
+ */
+import type { DType, HostArray } from '../tensor/dtype.js';
+
+export type Attrs = Readonly<Record<string, unknown>>;
+
+export interface TensorDesc {
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+/** A tensor living on some backend. Its storage is the backend's business. */
+export interface Tensor extends TensorDesc {
+  readonly backend: string;
+  readonly label: string;
+}
+
+export interface Backend {
+  readonly name: 'cpu' | 'webgpu';
+  /** Whether this backend can run `op` with these attributes and input types; callers fall back when not. */
+  supportsOp(op: string, attrs: Attrs, inputs: readonly TensorDesc[]): boolean;
+  alloc(desc: TensorDesc, label?: string): Tensor;
+  write(t: Tensor, data: HostArray): void;
+  read(t: Tensor): Promise<HostArray>;
+  /** Enqueues `op`; outputs are written when the work is flushed (CPU: at once). */
+  run(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void;
+  /** Waits until all enqueued work has finished. */
+  flush(): Promise<void>;
+  free(t: Tensor): void;
+  destroy(): void;
+}
+
+export class UnsupportedOpError extends Error {
+  constructor(backend: string, op: string, why: string) {
+    super(`backend '${backend}' cannot run op '${op}': ${why}`);
+    this.name = 'UnsupportedOpError';
+  }
+}
+
+export function shapeString(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export function assertShape(op: string, what: string, t: TensorDesc, shape: readonly number[], dtype?: DType): void {
+  const same = t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
+  if (!same) throw new Error(`${op}: ${what} has shape ${shapeString(t.shape)}, expected ${shapeString(shape)}`);
+  if (dtype && t.dtype !== dtype) throw new Error(`${op}: ${what} has dtype ${t.dtype}, expected ${dtype}`);
+}

@@ -1,0 +1,23 @@
+/**
+ * Every op Tessera's backends know, each declared once (see `op-spec.ts`). A new op joins here,
+ * and by joining it enters the conformance suite that every backend runs.
+ */
+import type { Attrs } from '../backend/backend.js';
+import type { OpSpec } from './op-spec.js';
+import { elementwiseOp } from './elementwise.js';
+
+export const OPS: readonly OpSpec<Attrs>[] = [
+  elementwiseOp,
+];
+
+const byName = new Map(OPS.map((op) => [op.name, op]));
+
+export function getOp(name: string): OpSpec<Attrs> {
+  const op = byName.get(name);
+  if (!op) throw new Error(`unknown op '${name}' (known: ${[...byName.keys()].join(', ')})`);
+  return op;
+}
+
+export function hasOp(name: string): boolean {
+  return byName.has(name);
+}
