@@ -1,0 +1,283 @@
+/**
+ * The WebGPU backend: tensors in arena buffers, ops through the kernel library, dispatches batched
+ * into one command encoder until `flush()`, optional recording into dispatch streams and
+ * per-dispatch timestamps.
+ */
+import { type Attrs, type Backend, type Tensor, type TensorDesc, UnsupportedOpError, assertShape } from '../backend/backend.js';
+import { type HostArray, hostFromBytes, numel, paddedByteSize, bytesPerElement } from '../tensor/dtype.js';
+import { getOp } from '../ops/registry.js';
+import type { BufferRange, GpuKernel, GpuTensor, KernelContext, ShaderSpec } from '../kernels/kernel.js';
+import { GPU_KERNELS } from '../kernels/index.js';
+import { BufferArena, type ArenaUsage } from './arena.js';
+import type { Capabilities } from './capabilities.js';
+import { type GpuContext, openGpu, type OpenOptions } from './device.js';
+import { DispatchStream, type RecordedDispatch } from './dispatch-stream.js';
+import { LimitExceededError } from './errors.js';
+import { PipelineCache } from './pipeline-cache.js';
+import { type ProfileEntry, TimestampProfiler } from './profiler.js';
+
+const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+export interface WebGpuBackendOptions extends OpenOptions {
+  /** Bytes the arena may hold (default: 90% of the largest buffer the device allows times four, i.e. effectively the device). */
+  memoryBudget?: number;
+}
+
+interface Recording {
+  dispatches: RecordedDispatch[];
+  owned: GPUBuffer[];
+}
+
+export class WebGpuBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  readonly device: GPUDevice;
+  readonly caps: Capabilities;
+  readonly arena: BufferArena;
+  readonly pipelines: PipelineCache;
+  private readonly kernels = new Map<string, GpuKernel[]>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private transient: GPUBuffer[] = [];
+  private recording: Recording | null = null;
+  private profiler: TimestampProfiler | null = null;
+  private counter = 0;
+  /** Dispatches enqueued since creation (tests use it to prove fusion and replay). */
+  dispatchCount = 0;
+
+  static async create(opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
+    return new WebGpuBackend(await openGpu(opts), opts);
+  }
+
+  constructor(readonly ctx: GpuContext, opts: WebGpuBackendOptions = {}) {
+    this.device = ctx.device;
+    this.caps = ctx.caps;
+    this.arena = new BufferArena(this.device, opts.memoryBudget ?? Number.MAX_SAFE_INTEGER);
+    this.pipelines = new PipelineCache(this.device);
+    for (const k of GPU_KERNELS) {
+      const list = this.kernels.get(k.op) ?? [];
+      list.push(k);
+      this.kernels.set(k.op, list);
+    }
+  }
+
+  private pick(op: string, attrs: Attrs, inputs: readonly TensorDesc[]): GpuKernel | string {
+    const list = this.kernels.get(op);
+    if (!list) return 'no WebGPU kernel for this op';
+    const reasons: string[] = [];
+    for (const k of list) {
+      const why = k.whyUnsupported(this.caps, attrs, inputs);
+      if (why === null) return k;
+      reasons.push(why);
+    }
+    return reasons.join('; ');
+  }
+
+  supportsOp(op: string, attrs: Attrs, inputs: readonly TensorDesc[]): boolean {
+    return typeof this.pick(op, attrs, inputs) !== 'string';
+  }
+
+  alloc(desc: TensorDesc, label = `t${this.counter++}`, owner = 'tensors'): Tensor {
+    this.checkAlive();
+    const byteSize = paddedByteSize(desc.dtype, desc.shape);
+    if (byteSize > this.caps.maxBufferSize) throw new LimitExceededError(`tensor '${label}' (${byteSize} bytes)`, byteSize, this.caps.maxBufferSize, 'maxBufferSize');
+    const buffer = this.arena.alloc(byteSize, owner, label, STORAGE());
+    const t: GpuTensor = { dtype: desc.dtype, shape: [...desc.shape], backend: 'webgpu', label, buffer, byteSize };
+    return t;
+  }
+
+  write(t: Tensor, data: HostArray): void {
+    const g = this.own(t);
+    const n = numel(t.shape);
+    if (data.length !== n) throw new Error(`write to '${t.label}': ${data.length} elements for a tensor of ${n}`);
+    // queue writes are ordered after submitted work only: submit what is pending first
+    this.submitPending();
+    const bytes = n * bytesPerElement(t.dtype);
+    const src = new Uint8Array(data.buffer, data.byteOffset, bytes);
+    if (bytes % 4 === 0) this.device.queue.writeBuffer(g.buffer, 0, src);
+    else {
+      const padded = new Uint8Array(Math.ceil(bytes / 4) * 4);
+      padded.set(src);
+      this.device.queue.writeBuffer(g.buffer, 0, padded);
+    }
+  }
+
+  async read(t: Tensor): Promise<HostArray> {
+    const g = this.own(t);
+    this.submitPending();
+    const staging = this.device.createBuffer({ size: g.byteSize, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(g.buffer, 0, staging, 0, g.byteSize);
+    this.device.queue.submit([enc.finish()]);
+    await this.checkErrors();
+    await staging.mapAsync(GPUMapMode.READ);
+    const bytes = new Uint8Array(staging.getMappedRange().slice(0));
+    staging.destroy();
+    return hostFromBytes(t.dtype, bytes, numel(t.shape));
+  }
+
+  run(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
+    this.checkAlive();
+    const kernel = this.pick(op, attrs, inputs);
+    if (typeof kernel === 'string') throw new UnsupportedOpError('webgpu', op, kernel);
+    const outDescs = getOp(op).outputs(attrs, inputs);
+    if (outDescs.length !== outputs.length) throw new Error(`${op}: ${outputs.length} outputs given, ${outDescs.length} expected`);
+    outDescs.forEach((d, i) => assertShape(op, `output ${i}`, outputs[i]!, d.shape, d.dtype));
+    kernel.encode(this.kernelContext(), attrs, inputs.map((t) => this.own(t)), outputs.map((t) => this.own(t)));
+  }
+
+  /** Runs a generated WGSL program (the compiler's tensor programs) on explicit bindings. */
+  runProgram(program: { wgsl: string; entryPoint: string; workgroups: [number, number, number] }, bindings: readonly Tensor[], uniforms: Uint32Array): void {
+    const access = [...bindings.map(() => 'rw' as const), 'uniform' as const];
+    this.kernelContext().dispatch({ label: `program.${program.entryPoint}`, wgsl: program.wgsl, access, entryPoint: program.entryPoint }, bindings.map((t) => this.own(t)), uniforms, program.workgroups);
+  }
+
+  private kernelContext(): KernelContext {
+    return {
+      caps: this.caps,
+      device: this.device,
+      dispatch: (shader, buffers, uniforms, workgroups) => this.dispatch(shader, buffers, uniforms, workgroups),
+      scratch: (bytes, label) => {
+        const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: STORAGE(), label });
+        (this.recording ? this.recording.owned : this.transient).push(buffer);
+        return { buffer };
+      },
+    };
+  }
+
+  private dispatch(shader: ShaderSpec, buffers: readonly (GpuTensor | BufferRange)[], uniforms: Uint32Array | null, workgroups: readonly [number, number?, number?]): void {
+    const compiled = this.pipelines.get(shader.label, shader.wgsl, shader.access, shader.entryPoint);
+    const [x, y = 1, z = 1] = workgroups;
+    const maxWg = this.caps.maxComputeWorkgroupsPerDimension;
+    for (const w of [x, y, z]) if (w > maxWg) throw new LimitExceededError(`dispatch of '${shader.label}'`, w, maxWg, 'maxComputeWorkgroupsPerDimension');
+    if (x === 0 || y === 0 || z === 0) return;
+    const entries: GPUBindGroupEntry[] = [];
+    let bi = 0;
+    shader.access.forEach((a, binding) => {
+      if (a === 'uniform') {
+        const words = uniforms ?? new Uint32Array(4);
+        const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
+        const ub = this.device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+        new Uint32Array(ub.getMappedRange()).set(words);
+        ub.unmap();
+        (this.recording ? this.recording.owned : this.transient).push(ub);
+        entries.push({ binding, resource: { buffer: ub } });
+      } else {
+        const b = buffers[bi++];
+        if (!b) throw new Error(`kernel '${shader.label}' declares more storage bindings than it was given buffers`);
+        const range = 'byteSize' in b ? { buffer: b.buffer } : { buffer: b.buffer, offset: b.offset, size: b.size };
+        const size = range.size ?? range.buffer.size - (range.offset ?? 0);
+        if (size > this.caps.maxStorageBufferBindingSize) {
+          throw new LimitExceededError(`binding ${binding} of '${shader.label}' (${size} bytes)`, size, this.caps.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize');
+        }
+        entries.push({ binding, resource: range });
+      }
+    });
+    const bindGroup = this.device.createBindGroup({ layout: compiled.layout, entries });
+    this.dispatchCount++;
+    if (this.recording) {
+      this.recording.dispatches.push({ label: shader.label, pipeline: compiled.pipeline, bindGroup, workgroups: [x, y, z] });
+      return;
+    }
+    this.encoder ??= this.device.createCommandEncoder();
+    if (this.profiler) {
+      this.endPass();
+      const p = this.encoder.beginComputePass({ timestampWrites: this.profiler.next(shader.label) });
+      p.setPipeline(compiled.pipeline);
+      p.setBindGroup(0, bindGroup);
+      p.dispatchWorkgroups(x, y, z);
+      p.end();
+      return;
+    }
+    this.pass ??= this.encoder.beginComputePass();
+    this.pass.setPipeline(compiled.pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    this.pass.dispatchWorkgroups(x, y, z);
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+
+  /** Submits encoded work without waiting for it. */
+  submitPending(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+  }
+
+  async flush(): Promise<void> {
+    this.checkAlive();
+    this.submitPending();
+    await this.device.queue.onSubmittedWorkDone();
+    for (const b of this.transient) b.destroy();
+    this.transient = [];
+    await this.checkErrors();
+  }
+
+  private async checkErrors(): Promise<void> {
+    await this.pipelines.checkErrors();
+    await this.arena.checkErrors();
+    this.checkAlive();
+  }
+
+  /** Records the dispatches `body` enqueues instead of running them; replay the result each step. */
+  record(body: () => void): DispatchStream {
+    if (this.recording) throw new Error('dispatch streams do not nest');
+    this.recording = { dispatches: [], owned: [] };
+    try {
+      body();
+      return new DispatchStream(this.device, this.recording.dispatches, this.recording.owned, () => this.submitPending());
+    } finally {
+      this.recording = null;
+    }
+  }
+
+  /** Turns per-dispatch GPU timestamps on (when the device has them). */
+  startProfiling(): boolean {
+    if (!this.caps.timestampQuery) return false;
+    this.submitPending();
+    this.profiler ??= new TimestampProfiler(this.device);
+    return true;
+  }
+
+  async stopProfiling(): Promise<ProfileEntry[]> {
+    if (!this.profiler) return [];
+    await this.flush();
+    const entries = await this.profiler.collect();
+    this.profiler.destroy();
+    this.profiler = null;
+    return entries;
+  }
+
+  memory(): ArenaUsage {
+    return this.arena.usage();
+  }
+
+  free(t: Tensor): void {
+    const g = t as GpuTensor;
+    if (g.backend === 'webgpu' && g.buffer) {
+      // WebGPU lets submitted work that uses a destroyed buffer finish; unsubmitted work must be submitted first
+      this.submitPending();
+      this.arena.free(g.buffer);
+      (g as { buffer?: GPUBuffer }).buffer = undefined;
+    }
+  }
+
+  destroy(): void {
+    this.submitPending();
+    this.profiler?.destroy();
+    this.device.destroy();
+  }
+
+  private checkAlive(): void {
+    if (this.ctx.lost) throw this.ctx.lost;
+  }
+
+  private own(t: Tensor): GpuTensor {
+    const g = t as GpuTensor;
+    if (t.backend !== 'webgpu' || !g.buffer) throw new Error(`tensor '${t.label}' is not a WebGPU tensor`);
+    return g;
+  }
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { CpuBackend } from '../../src/cpu/cpu-backend.js';
+import { compare, conformanceCases, runCase } from '../../src/testing/conformance.js';
+import { freshSeed } from '../../src/util/rng.js';
+import { gpuBackends } from '../gpu-setup.js';
+
+const seed = freshSeed();
+const gpus = await gpuBackends();
+
+describe(`conformance (seed ${seed}; replay with TESSERA_SEED=${seed})`, () => {
+  for (const { op, cases } of conformanceCases({ seed })) {
+    describe(op.name, () => {
+      for (const c of cases) {
+        it(`cpu: ${c.label}`, async () => {
+          const r = await runCase(new CpuBackend(), op, c);
+          expect(r.message ?? 'ok').toBe('ok');
+        });
+        for (const { name, backend } of gpus) {
+          it(`${name}: ${c.label}`, async () => {
+            const r = await runCase(backend, op, c);
+            expect(r.skipped ?? '', 'every op must have a WebGPU kernel').toBe('');
+            expect(r.message ?? 'ok').toBe('ok');
+          });
+        }
+      }
+    });
+  }
+});
+
+describe('compare', () => {
+  it('never passes NaN', () => {
+    expect(compare(new Float64Array([NaN]), new Float64Array([1]), { abs: 1, rel: 1 })).toMatch(/NaN/);
+  });
+  it('names the worst element', () => {
+    expect(compare(new Float64Array([1, 2, 5]), new Float64Array([1, 2, 3]), { abs: 0.1, rel: 0 })).toMatch(/\[2\]/);
+  });
+  it('exact mode rejects any difference', () => {
+    expect(compare(new Float64Array([3]), new Float64Array([3.0000001]), 'exact')).not.toBeNull();
+  });
+});
