@@ -131,7 +131,8 @@ export class WebGpuBackend implements Backend {
     this.kernelContext().dispatch({ label: `program.${program.entryPoint}`, wgsl: program.wgsl, access, entryPoint: program.entryPoint }, bindings.map((t) => this.own(t)), uniforms, program.workgroups);
   }
 
-  private kernelContext(): KernelContext {
+  /** The context kernels dispatch through; also for code that runs its own shaders (`measure.ts`, benches). */
+  kernelContext(): KernelContext {
     return {
       caps: this.caps,
       device: this.device,

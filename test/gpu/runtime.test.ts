@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { WebGpuBackend } from '../../src/gpu/webgpu-backend.js';
+import { LimitExceededError, OutOfMemoryError, ShaderCompileError } from '../../src/gpu/errors.js';
+import { toFloat64, toHost } from '../../src/tensor/dtype.js';
+import { gpuBackend } from '../gpu-setup.js';
+
+const gpu = await gpuBackend();
+
+describe.skipIf(!gpu)('WebGPU runtime', () => {
+  const b = gpu!;
+
+  it('replays a recorded dispatch stream with new buffer contents and no new dispatches', async () => {
+    const x = b.alloc({ dtype: 'f32', shape: [37] });
+    const y = b.alloc({ dtype: 'f32', shape: [37] });
+    const stream = b.record(() => b.run('elementwise', { expr: 'x0 * 3 + 1' }, [x], [y]));
+    expect(stream.length).toBe(1);
+    for (const base of [1, -2.5, 7]) {
+      const before = b.dispatchCount;
+      b.write(x, new Float32Array(37).map((_, i) => base + i));
+      stream.replay();
+      const got = await b.read(y);
+      expect(b.dispatchCount).toBe(before);
+      expect(got[36]).toBeCloseTo((base + 36) * 3 + 1, 4);
+      expect(got[0]).toBeCloseTo(base * 3 + 1, 4);
+    }
+    stream.destroy();
+    expect(() => stream.replay()).toThrow(/destroyed/);
+    b.free(x);
+    b.free(y);
+  });
+
+  it('keeps the order of writes and runs that were not flushed', async () => {
+    const x = b.alloc({ dtype: 'f32', shape: [5] });
+    const y = b.alloc({ dtype: 'f32', shape: [5] });
+    const z = b.alloc({ dtype: 'f32', shape: [5] });
+    b.write(x, new Float32Array([1, 2, 3, 4, 5]));
+    b.run('elementwise', { expr: 'x0 + 0' }, [x], [y]);
+    b.write(x, new Float32Array([10, 20, 30, 40, 50]));
+    b.run('elementwise', { expr: 'x0 + x1' }, [x, y], [z]);
+    expect([...(await b.read(z))]).toEqual([11, 22, 33, 44, 55]);
+    for (const t of [x, y, z]) b.free(t);
+  });
+
+  it('compiles each distinct shader once', async () => {
+    const x = b.alloc({ dtype: 'f16', shape: [3, 9] });
+    const y = b.alloc({ dtype: 'f16', shape: [3, 9] });
+    b.write(x, toHost('f16', new Float64Array(27).fill(0.5)));
+    b.run('elementwise', { expr: 'exp(x0) - 2' }, [x], [y]);
+    const compiled = b.pipelines.compiled;
+    b.run('elementwise', { expr: 'exp(x0) - 2' }, [x], [y]);
+    await b.flush();
+    expect(b.pipelines.compiled).toBe(compiled);
+    expect(toFloat64('f16', await b.read(y))[26]).toBeCloseTo(Math.exp(0.5) - 2, 2);
+    b.free(x);
+    b.free(y);
+  });
+
+  it('reports WGSL errors as ShaderCompileError at the next flush', async () => {
+    b.kernelContext().dispatch({ label: 'broken', wgsl: '@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }', access: [] }, [], null, [1]);
+    await expect(b.flush()).rejects.toBeInstanceOf(ShaderCompileError);
+  });
+
+  it('refuses a dispatch over the workgroup-count limit with a clear error', () => {
+    const huge = b.caps.maxComputeWorkgroupsPerDimension + 1;
+    expect(() => b.kernelContext().dispatch({ label: 'huge', wgsl: '@compute @workgroup_size(1) fn main() {}', access: [] }, [], null, [huge])).toThrow(LimitExceededError);
+  });
+
+  it('rejects writes of the wrong length', () => {
+    const x = b.alloc({ dtype: 'f32', shape: [4] });
+    expect(() => b.write(x, new Float32Array(3))).toThrow(/3 elements for a tensor of 4/);
+    b.free(x);
+  });
+
+  it('profiles dispatches with GPU timestamps', async () => {
+    if (!b.startProfiling()) return; // no timestamp-query: nothing to check
+    const x = b.alloc({ dtype: 'f32', shape: [1000] });
+    b.run('elementwise', { expr: 'x0 * x0' }, [x], [x]);
+    b.run('elementwise', { expr: 'x0 + 1' }, [x], [x]);
+    const entries = await b.stopProfiling();
+    expect(entries.map((e) => e.label)).toEqual(['elementwise.f32.r1', 'elementwise.f32.r1']);
+    for (const e of entries) expect(e.ms).toBeGreaterThanOrEqual(0);
+    b.free(x);
+  });
+});
+
+describe.skipIf(!gpu)('buffer arena', () => {
+  it('enforces the memory budget and says who holds memory', async () => {
+    const small = new WebGpuBackend(gpu!.ctx, { memoryBudget: 4096 });
+    const a = small.alloc({ dtype: 'f32', shape: [512] }, 'kv', 'kv-cache');
+    expect(small.memory().byOwner.get('kv-cache')).toBe(2048);
+    expect(() => small.alloc({ dtype: 'f32', shape: [1024] }, 'weights', 'weights')).toThrow(OutOfMemoryError);
+    expect(() => small.alloc({ dtype: 'f32', shape: [1024] }, 'weights', 'weights')).toThrow(/kv-cache 2\.0 KiB/);
+    small.free(a);
+    expect(small.memory().totalBytes).toBe(0);
+    expect(small.memory().peakBytes).toBe(2048);
+    const b2 = small.alloc({ dtype: 'f32', shape: [1024] }, 'weights', 'weights');
+    small.free(b2);
+  });
+});
