@@ -10,6 +10,7 @@ let fallback: Promise<WebGpuBackend | null> | null = null;
 let said = false;
 
 function open(disableF16: boolean): Promise<WebGpuBackend | null> {
+  if (process.env.TESSERA_NO_GPU) return Promise.resolve(null); // said once by test/global-setup.ts
   return WebGpuBackend.create({ disableF16, onWarning: (m) => { if (!disableF16) console.warn(`[tessera] ${m}`); } }).catch((e: Error) => {
     if (!said) {
       said = true;
