@@ -298,6 +298,7 @@ export function divExact(x: Sym, y: Sym): Sym | undefined {
   if (y.terms.length !== 1 || y.c !== 0 || x.c !== 0) return undefined;
   const m = y.terms[0]!;
   const terms: Term[] = [];
+  let c = 0;
   for (const t of x.terms) {
     if (t.coef % m.coef !== 0) return undefined;
     const rest = [...t.atoms];
@@ -306,9 +307,10 @@ export function divExact(x: Sym, y: Sym): Sym | undefined {
       if (i < 0) return undefined;
       rest.splice(i, 1);
     }
-    terms.push(makeTerm(t.coef / m.coef, rest));
+    if (rest.length === 0) c += t.coef / m.coef;
+    else terms.push(makeTerm(t.coef / m.coef, rest));
   }
-  return Sym.of(terms, 0);
+  return Sym.of(terms, c);
 }
 
 function minMax(x: Sym, y: Sym, k: 'min' | 'max', bounds: Bounds = {}): Sym {
