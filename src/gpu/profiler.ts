@@ -14,12 +14,13 @@ export class TimestampProfiler {
   private readonly capacity: number;
   private labels: string[] = [];
 
-  constructor(private readonly device: GPUDevice, capacity = 4096) {
+  constructor(private readonly device: GPUDevice, capacity = 2048) {
     this.capacity = capacity;
     this.querySet = device.createQuerySet({ type: 'timestamp', count: capacity * 2 });
     this.resolveBuf = device.createBuffer({ size: capacity * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
   }
 
+  // WebGPU caps a query set at 4096 queries: two per dispatch
   /** Timestamp writes for the next dispatch, or undefined when the query set is full. */
   next(label: string): GPUComputePassTimestampWrites | undefined {
     const i = this.labels.length;
