@@ -9,6 +9,7 @@
  *   .fullyConnected({ cout: 10 })
  *   .build();
  */
+import { quantizeMultiplier } from '../quant/requantize.js';
 import { SeededRandom } from './seeded-random.js';
 import { makeAdd, makeBias, makeRequant, TARGET_STD, type Activation } from './quant-params.js';
 import {
@@ -83,7 +84,7 @@ export class McuGraphBuilder {
     const s = this.current.shape;
     // Averaging shrinks the spread; scale by 4 so the pooled codes still use the int8 range.
     const real = Math.min(0.999, 4 / (s.h * s.w));
-    const { multiplier, shift } = realToQ(real);
+    const { multiplier, shift } = quantizeMultiplier(real);
     const pool = { c: s.c, inZero: this.current.zeroPoint, multiplier, shift, outZero: -100 };
     return this.push({ kind: 'avgpool', pool }, name, { h: 1, w: 1, c: s.c }, TARGET_STD);
   }
@@ -143,11 +144,11 @@ export class McuGraphBuilder {
   }
 
   private push(
-    body: Omit<Layer, 'name' | 'input' | 'output'> & Pick<Layer, 'kind'>, name: string | undefined,
+    body: LayerBody, name: string | undefined,
     outShape: Shape3, outRms: number, outZeroOverride?: number,
   ): this {
     const layerName = name ?? `${body.kind}${this.layers.length}`;
-    const zero = outZeroOverride ?? outZeroOf(body as Layer);
+    const zero = outZeroOverride ?? outZeroOf({ ...body, name: '', input: 0, output: 0 } as Layer);
     const out = this.addTensor(layerName, outShape, zero);
     this.layers.push({ ...body, name: layerName, input: this.current.id, output: out.id } as Layer);
     this.current = out;
@@ -156,6 +157,9 @@ export class McuGraphBuilder {
   }
 }
 
+/** A layer without its name and tensor ids (Omit distributed over the union). */
+type LayerBody = Layer extends infer L ? (L extends Layer ? Omit<L, 'name' | 'input' | 'output'> : never) : never;
+
 function outZeroOf(layer: Layer): number {
   switch (layer.kind) {
     case 'conv': case 'pointwise': case 'fc': return layer.conv.requant.outZero;
@@ -163,13 +167,4 @@ function outZeroOf(layer: Layer): number {
     case 'bottleneck': return layer.residual ? layer.residual.outZero : layer.project.requant.outZero;
     case 'avgpool': return layer.pool.outZero;
   }
-}
-
-function realToQ(real: number): { multiplier: number; shift: number } {
-  // Kept local to avoid a cycle with quant-params; same TFLite scheme.
-  let exponent = Math.ceil(Math.log2(real));
-  if (real / 2 ** exponent >= 1) exponent += 1;
-  let q = Math.round((real / 2 ** exponent) * 2147483648);
-  if (q === 2147483648) { q /= 2; exponent += 1; }
-  return { multiplier: q, shift: exponent };
 }
