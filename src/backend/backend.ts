@@ -33,6 +33,8 @@ export interface Backend {
   flush(): Promise<void>;
   free(t: Tensor): void;
   destroy(): void;
+  /** Runs compiler-generated WGSL: `bindings` at @binding(0…n−1) (storage, read_write), `uniforms` (u32, 16-byte padded) at @binding(n). */
+  runProgram?(program: { wgsl: string; entryPoint: string; workgroups: [number, number, number] }, bindings: readonly Tensor[], uniforms: Uint32Array): void;
 }
 
 export class UnsupportedOpError extends Error {
