@@ -4,7 +4,9 @@
  */
 import type { GpuKernel } from './kernel.js';
 import { elementwiseKernel } from './elementwise.js';
+import { reduceKernel } from './reduce.js';
 
 export const GPU_KERNELS: readonly GpuKernel[] = [
   elementwiseKernel,
+  reduceKernel,
 ];

@@ -5,9 +5,11 @@
 import type { Attrs } from '../backend/backend.js';
 import type { OpSpec } from './op-spec.js';
 import { elementwiseOp } from './elementwise.js';
+import { reduceOp } from './reduce.js';
 
 export const OPS: readonly OpSpec<Attrs>[] = [
   elementwiseOp,
+  reduceOp,
 ];
 
 const byName = new Map(OPS.map((op) => [op.name, op]));

@@ -1,0 +1,39 @@
+/**
+ * The conformance cases of the row-wise kernels on a device that reports no subgroups, so the
+ * workgroup-memory reduction fallback (used on GPUs without the `subgroups` feature) is tested
+ * too; the main suite only sees the device as opened, which has subgroups on lavapipe and H100.
+ */
+import { describe, expect, it } from 'vitest';
+import { openGpu } from '../../src/gpu/device.js';
+import { WebGpuBackend } from '../../src/gpu/webgpu-backend.js';
+import { conformanceCases, runCase } from '../../src/testing/conformance.js';
+import { freshSeed } from '../../src/util/rng.js';
+
+const OPS = ['reduce', 'softmax', 'rmsnorm', 'layernorm', 'argmax', 'sample', 'attention'];
+const seed = freshSeed();
+
+async function open(f16: boolean): Promise<WebGpuBackend | null> {
+  try {
+    const ctx = await openGpu({ disableF16: !f16 });
+    ctx.caps = { ...ctx.caps, subgroups: false };
+    return new WebGpuBackend(ctx);
+  } catch {
+    return null;
+  }
+}
+
+const backends = [await open(true), await open(false)];
+
+describe.skipIf(!backends[0])(`row kernels without subgroups (seed ${seed})`, () => {
+  for (const { op, cases } of conformanceCases({ seed, ops: OPS })) {
+    for (const c of cases) {
+      backends.forEach((b, i) => {
+        it(`${op.name} ${i === 0 ? 'f16' : 'nof16'}: ${c.label}`, async () => {
+          const r = await runCase(b!, op, c);
+          expect(r.skipped ?? '').toBe('');
+          expect(r.message ?? 'ok').toBe('ok');
+        });
+      });
+    }
+  }
+});
