@@ -4,9 +4,17 @@
  */
 import type { GpuKernel } from './kernel.js';
 import { elementwiseKernel } from './elementwise.js';
+import { MATMUL_KERNELS } from './matmul.js';
 import { reduceKernel } from './reduce.js';
+import { softmaxKernel } from './softmax.js';
+import { rmsnormKernel } from './rmsnorm.js';
+import { layernormKernel } from './layernorm.js';
 
 export const GPU_KERNELS: readonly GpuKernel[] = [
   elementwiseKernel,
+  ...MATMUL_KERNELS,
   reduceKernel,
+  softmaxKernel,
+  rmsnormKernel,
+  layernormKernel,
 ];

@@ -115,23 +115,23 @@ export function rowStoreLoop(dtype: DType, caps: Pick<Capabilities, 'f16'>, stra
   const full = (a: string, b: string) => dtype === 'bf16' ? `tess_pack_bf16(${a}, ${b})` : `pack2x16float(vec2<f32>(${a}, ${b}))`;
   const put = straddle ? (w: string, v: string) => `atomicStore(&${buf}[${w}], ${v});` : (w: string, v: string) => `${buf}[${w}] = ${v};`;
   const partial = straddle
-    ? `else if (lo_in) { atomicAnd(&${buf}[w], 0xffff0000u); atomicOr(&${buf}[w], ${halfBits(dtype, 'a')}); }
-    else { atomicAnd(&${buf}[w], 0x0000ffffu); atomicOr(&${buf}[w], ${halfBits(dtype, 'b')} << 16u); }`
+    ? `else if (lo_in) { atomicAnd(&${buf}[tw], 0xffff0000u); atomicOr(&${buf}[tw], ${halfBits(dtype, 'tlo')}); }
+    else { atomicAnd(&${buf}[tw], 0x0000ffffu); atomicOr(&${buf}[tw], ${halfBits(dtype, 'thi')} << 16u); }`
     // without straddling, only the tensor's last word can be half used; its other half is padding
-    : `else { ${buf}[w] = ${full('a', 'b')}; }`;
+    : `else { ${buf}[tw] = ${full('tlo', 'thi')}; }`;
   return `{
   let tb = ${base};
   let tn = ${n};
   let w_end = (tb + tn - 1u) >> 1u;
-  for (var w = (tb >> 1u) + lid; w <= w_end; w += ${wg}u) {
-    let e = w * 2u;
-    let lo_in = e >= tb;
-    let hi_in = e + 1u < tb + tn;
-    var a = 0.0;
-    var b = 0.0;
-    if (lo_in) { let c = e - tb; a = ${value('c')}; }
-    if (hi_in) { let c = e + 1u - tb; b = ${value('c')}; }
-    if (lo_in && hi_in) { ${put('w', full('a', 'b'))} }
+  for (var tw = (tb >> 1u) + lid; tw <= w_end; tw += ${wg}u) {
+    let te = tw * 2u;
+    let lo_in = te >= tb;
+    let hi_in = te + 1u < tb + tn;
+    var tlo = 0.0;
+    var thi = 0.0;
+    if (lo_in) { let c = te - tb; tlo = ${value('c')}; }
+    if (hi_in) { let c = te + 1u - tb; thi = ${value('c')}; }
+    if (lo_in && hi_in) { ${put('tw', full('tlo', 'thi'))} }
     ${partial}
   }
 }`;

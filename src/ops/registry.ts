@@ -5,11 +5,19 @@
 import type { Attrs } from '../backend/backend.js';
 import type { OpSpec } from './op-spec.js';
 import { elementwiseOp } from './elementwise.js';
+import { matmulOp } from './matmul.js';
 import { reduceOp } from './reduce.js';
+import { softmaxOp } from './softmax.js';
+import { rmsnormOp } from './rmsnorm.js';
+import { layernormOp } from './layernorm.js';
 
 export const OPS: readonly OpSpec<Attrs>[] = [
   elementwiseOp,
+  matmulOp,
   reduceOp,
+  softmaxOp,
+  rmsnormOp,
+  layernormOp,
 ];
 
 const byName = new Map(OPS.map((op) => [op.name, op]));
