@@ -30,6 +30,8 @@ export type CheckFn<A extends Attrs> = (
   inputs: readonly Float64Array[],
   got: readonly Float64Array[],
   want: readonly Float64Array[],
+  /** The input types (a check whose bound depends on shapes, e.g. matmul's K, reads them here). */
+  inDescs: readonly TensorDesc[],
 ) => string | null;
 
 export interface OpSpec<A extends Attrs = Attrs> {

@@ -85,7 +85,7 @@ export async function runCase(backend: Backend, op: OpSpec<Attrs>, c: OpCase<Att
     const ms = performance.now() - t0;
     const got = await Promise.all(outs.map(async (t, k) => toFloat64(outDescs[k]!.dtype, await backend.read(t))));
     let message: string | null = null;
-    if (op.check) message = op.check(c.attrs, inputs64, got, want);
+    if (op.check) message = op.check(c.attrs, inputs64, got, want, inDescs);
     else {
       const tol = op.tolerance(c.attrs, inDescs);
       for (let k = 0; k < got.length && !message; k++) {
