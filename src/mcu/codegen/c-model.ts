@@ -62,7 +62,7 @@ function stepCall(w: ModelWriter, step: PlannedStep, i: number): string {
     case 'avgpool': {
       const p = op.pool;
       w.decls.push(`static const tq_avgpool_t ${id}_pool = { ${p.c}, ${p.inZero}, ${p.multiplier}, ${p.shift}, ${p.outZero} };\n`);
-      return `tq_avgpool(&pool, &${id}_pool, ${shape(op.inShape)}, ${step.input.base}u, ${step.output.base}u, tessera_scratch);`;
+      return `tq_avgpool(&pool, &${id}_pool, ${shape(op.inShape)}, ${step.input.base}u, ${step.output.base}u, ${scratch8});`;
     }
     case 'bottleneck': {
       const b = op.block;

@@ -44,6 +44,6 @@ void tq_depthwise(const tq_pool_t *p, const tq_depthwise_t *dw, tq_shape_t in, t
 void tq_bottleneck(const tq_pool_t *p, const tq_bottleneck_t *b, tq_shape_t in, tq_shape_t out,
                    uint32_t in_base, uint32_t out_base, uint32_t ring_base, int32_t ring_rows, int8_t *scratch);
 void tq_avgpool(const tq_pool_t *p, const tq_avgpool_t *ap, tq_shape_t in,
-                uint32_t in_base, uint32_t out_base, int32_t *scratch);
+                uint32_t in_base, uint32_t out_base, int8_t *scratch);
 #endif
 `;

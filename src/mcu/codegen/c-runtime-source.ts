@@ -200,20 +200,15 @@ void tq_bottleneck(const tq_pool_t *p, const tq_bottleneck_t *b, tq_shape_t in, 
   }
 }
 
-/* Global average pool (twin of avgpool-kernel.ts). scratch: acc[c] int32 | seg[c] int8. */
+/* Global average pool, channel by channel from the pool (twin of avgpool-kernel.ts). scratch: out[c]. */
 void tq_avgpool(const tq_pool_t *p, const tq_avgpool_t *ap, tq_shape_t in,
-                uint32_t in_base, uint32_t out_base, int32_t *scratch) {
-  int32_t *acc = scratch;
-  int8_t *seg = (int8_t *)(scratch + ap->c);
+                uint32_t in_base, uint32_t out_base, int8_t *scratch) {
   int32_t i, ch;
-  for (ch = 0; ch < ap->c; ch++) acc[ch] = 0;
-  for (i = 0; i < in.h * in.w; i++) {
-    tq_load(p, tq_wrap(p, in_base, (uint32_t)(i * ap->c)), (uint32_t)ap->c, seg);
-    for (ch = 0; ch < ap->c; ch++) acc[ch] += seg[ch] - ap->in_zero;
-  }
   for (ch = 0; ch < ap->c; ch++) {
-    seg[ch] = tq_clamp(tq_mbqm(acc[ch], ap->multiplier, ap->shift) + ap->out_zero, -128, 127);
+    int32_t acc = 0;
+    for (i = 0; i < in.h * in.w; i++) acc += tq_at(p, tq_wrap(p, in_base, (uint32_t)(i * ap->c + ch))) - ap->in_zero;
+    scratch[ch] = tq_clamp(tq_mbqm(acc, ap->multiplier, ap->shift) + ap->out_zero, -128, 127);
   }
-  tq_store(p, out_base, (uint32_t)ap->c, seg);
+  tq_store(p, out_base, (uint32_t)ap->c, scratch);
 }
 `;

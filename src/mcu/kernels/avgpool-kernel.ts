@@ -1,4 +1,8 @@
-/** Global average pool over the pool: accumulate pixel segments in int32 locals, store one pixel. */
+/**
+ * Global average pool over the pool: one channel at a time, its h·w bytes read straight from the
+ * pool into a register accumulator, so the only local buffer is the c-byte output pixel (a per-
+ * channel int32 accumulator array would cost 4c bytes of SRAM for no gain).
+ */
 import { clampInt8, multiplyByQuantizedMultiplier } from '../quant/requantize.js';
 import type { KernelOp } from '../plan/kernel-ops.js';
 import { wrapAddress, type Placement, type PoolAccess } from './pool-access.js';
@@ -7,12 +11,14 @@ export function runAvgPoolKernel(
   pool: PoolAccess, op: Extract<KernelOp, { kind: 'avgpool' }>, input: Placement, output: Placement,
 ): void {
   const { pool: p, inShape: s } = op;
-  const acc = new Int32Array(p.c);
   const seg = new Int8Array(p.c);
-  for (let i = 0; i < s.h * s.w; i++) {
-    pool.load(wrapAddress(input.base, i * p.c, pool.size), p.c, input.tensor, i * p.c, seg, 0);
-    for (let ch = 0; ch < p.c; ch++) acc[ch] = acc[ch]! + seg[ch]! - p.inZero;
+  for (let ch = 0; ch < p.c; ch++) {
+    let acc = 0;
+    for (let i = 0; i < s.h * s.w; i++) {
+      const elem = i * p.c + ch;
+      acc += pool.at(wrapAddress(input.base, elem, pool.size), input.tensor, elem) - p.inZero;
+    }
+    seg[ch] = clampInt8(multiplyByQuantizedMultiplier(acc, p.multiplier, p.shift) + p.outZero, -128, 127);
   }
-  for (let ch = 0; ch < p.c; ch++) seg[ch] = clampInt8(multiplyByQuantizedMultiplier(acc[ch]!, p.multiplier, p.shift) + p.outZero, -128, 127);
   pool.store(output.base, p.c, output.tensor, 0, seg, 0);
 }

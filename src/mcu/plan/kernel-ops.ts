@@ -61,7 +61,7 @@ export function localBytes(op: KernelOp): number {
   switch (op.kind) {
     case 'conv': return op.conv.k * op.conv.k * op.conv.cin + op.conv.cout * (op.residual ? 2 : 1);
     case 'depthwise': return op.dw.c;
-    case 'avgpool': return 4 * op.pool.c + op.pool.c;
+    case 'avgpool': return op.pool.c;
     case 'bottleneck': {
       const b = op.block;
       const ce = b.dw.c;
