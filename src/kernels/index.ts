@@ -9,6 +9,7 @@ import { reduceKernel } from './reduce.js';
 import { softmaxKernel } from './softmax.js';
 import { rmsnormKernel } from './rmsnorm.js';
 import { layernormKernel } from './layernorm.js';
+import { embeddingKernel } from './embedding.js';
 
 export const GPU_KERNELS: readonly GpuKernel[] = [
   elementwiseKernel,
@@ -17,4 +18,5 @@ export const GPU_KERNELS: readonly GpuKernel[] = [
   softmaxKernel,
   rmsnormKernel,
   layernormKernel,
+  embeddingKernel,
 ];

@@ -10,6 +10,7 @@ import { reduceOp } from './reduce.js';
 import { softmaxOp } from './softmax.js';
 import { rmsnormOp } from './rmsnorm.js';
 import { layernormOp } from './layernorm.js';
+import { embeddingOp } from './embedding.js';
 
 export const OPS: readonly OpSpec<Attrs>[] = [
   elementwiseOp,
@@ -18,6 +19,7 @@ export const OPS: readonly OpSpec<Attrs>[] = [
   softmaxOp,
   rmsnormOp,
   layernormOp,
+  embeddingOp,
 ];
 
 const byName = new Map(OPS.map((op) => [op.name, op]));
