@@ -10,6 +10,7 @@ import { softmaxKernel } from './softmax.js';
 import { rmsnormKernel } from './rmsnorm.js';
 import { layernormKernel } from './layernorm.js';
 import { embeddingKernel } from './embedding.js';
+import { ropeKernel } from './rope.js';
 
 export const GPU_KERNELS: readonly GpuKernel[] = [
   elementwiseKernel,
@@ -19,4 +20,5 @@ export const GPU_KERNELS: readonly GpuKernel[] = [
   rmsnormKernel,
   layernormKernel,
   embeddingKernel,
+  ropeKernel,
 ];

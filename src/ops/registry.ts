@@ -11,6 +11,7 @@ import { softmaxOp } from './softmax.js';
 import { rmsnormOp } from './rmsnorm.js';
 import { layernormOp } from './layernorm.js';
 import { embeddingOp } from './embedding.js';
+import { ropeOp } from './rope.js';
 
 export const OPS: readonly OpSpec<Attrs>[] = [
   elementwiseOp,
@@ -20,6 +21,7 @@ export const OPS: readonly OpSpec<Attrs>[] = [
   rmsnormOp,
   layernormOp,
   embeddingOp,
+  ropeOp,
 ];
 
 const byName = new Map(OPS.map((op) => [op.name, op]));
