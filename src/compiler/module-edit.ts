@@ -1,0 +1,55 @@
+/**
+ * Helpers passes share: fresh names inside a function, and adding tensor programs to a module
+ * with structural de-duplication (two call sites that need the same loop nest share one program,
+ * hence one compiled WGSL pipeline).
+ */
+import type { Func, IRModule } from '../ir/graph.js';
+import { allBindings } from '../ir/graph.js';
+import { printProgram } from '../ir/printer.js';
+import type { TensorProgram } from '../ir/tir/program.js';
+
+export class NameSupply {
+  private readonly used = new Set<string>();
+  constructor(f: Func) {
+    f.params.forEach((p) => this.used.add(p.name));
+    allBindings(f).forEach((b) => this.used.add(b.var.name));
+  }
+  /** Reserves `name`; false when it is already taken. */
+  claim(name: string): boolean {
+    if (this.used.has(name)) return false;
+    this.used.add(name);
+    return true;
+  }
+  fresh(base: string): string {
+    let name = base;
+    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`;
+    this.used.add(name);
+    return name;
+  }
+}
+
+/** A mutable view of a module's programs that de-duplicates by structure. */
+export class ProgramTable {
+  readonly programs: Map<string, TensorProgram>;
+  private readonly byShape = new Map<string, string>();
+  constructor(m: IRModule) {
+    this.programs = new Map(m.programs);
+    for (const p of this.programs.values()) this.byShape.set(structuralKey(p), p.name);
+  }
+
+  /** Adds `p` (renamed if its name is taken) or returns the name of an identical existing program. */
+  add(p: TensorProgram): string {
+    const key = structuralKey(p);
+    const existing = this.byShape.get(key);
+    if (existing) return existing;
+    let name = p.name;
+    for (let i = 1; this.programs.has(name); i++) name = `${p.name}_${i}`;
+    this.programs.set(name, { ...p, name });
+    this.byShape.set(key, name);
+    return name;
+  }
+}
+
+function structuralKey(p: TensorProgram): string {
+  return printProgram({ ...p, name: '_' });
+}

@@ -1,0 +1,182 @@
+/**
+ * The virtual machine: runs an `Executable` on any `Backend`. Per call it binds symbolic
+ * dimensions from the arguments' shapes (checking every reuse), computes each destination's
+ * shape on the host, takes its tensor from the planned storage slot, and dispatches kernels
+ * (`backend.run`), tensor programs (`backend.runProgram` with the generated WGSL, or the CPU
+ * interpreter where the backend has none) and host functions.
+ *
+ * Storage: the backend contract has no views into a larger buffer, so a storage token's slot
+ * keeps the tensor it last held and re-allocates only when a different shape lands in it; the
+ * plan guarantees that no two live tensors ever share a slot. A backend with views could take
+ * the plan's constant capacities as-is.
+ *
+ * Example: `const vm = new VirtualMachine(exe, backend); const [y] = await vm.run('main', [x, w]);`
+ */
+import type { Backend, Tensor } from '../backend/backend.js';
+import { interpretProgram } from '../ir/tir/interpret.js';
+import { type Type, typeToString } from '../ir/types.js';
+import { numel, toFloat64, toHost } from '../tensor/dtype.js';
+import { launchGrid, launchUniforms } from './codegen/wgsl-program.js';
+import type { ExecFunc, Executable, Instr } from './executable.js';
+
+export type Value = Tensor | readonly number[] | readonly Value[];
+
+export class ShapeMismatchError extends Error {
+  constructor(msg: string) {
+    super(msg);
+    this.name = 'ShapeMismatchError';
+  }
+}
+
+const isTensor = (v: Value | undefined): v is Tensor => v !== undefined && !Array.isArray(v) && typeof v === 'object' && 'dtype' in v;
+
+/** Host functions the VM knows (pure; arguments are registers, the last is the destination). */
+const HOST: Readonly<Record<string, (vm: { backend: Backend }, args: readonly Value[], out: Tensor) => void>> = {
+  arange(vm, _args, out) {
+    const n = numel(out.shape);
+    vm.backend.write(out, toHost(out.dtype, Float64Array.from({ length: n }, (_, i) => i)));
+  },
+};
+
+export interface RunStats {
+  kernels: number;
+  programs: number;
+  hostCalls: number;
+  allocations: number;
+}
+
+export class VirtualMachine {
+  private readonly slots = new Map<string, Tensor[]>();
+  /** Counts since construction (tests and benches read them). */
+  readonly stats: RunStats = { kernels: 0, programs: 0, hostCalls: 0, allocations: 0 };
+
+  constructor(readonly exe: Executable, readonly backend: Backend) {}
+
+  /** Runs `func` on `args`; returned tensors belong to the caller (free them when done). */
+  async run(func: string, args: readonly Value[]): Promise<Value> {
+    const f = this.exe.funcs.get(func);
+    if (!f) throw new Error(`executable has no function '${func}' (has ${[...this.exe.funcs.keys()].join(', ')})`);
+    if (args.length !== f.params.length) throw new Error(`function '${func}' takes ${f.params.length} arguments (${f.params.map((p) => p.name).join(', ')}), got ${args.length}`);
+    const regs: (Value | undefined)[] = new Array(f.registers);
+    args.forEach((a, i) => { regs[i] = a; });
+    const env: Record<string, number> = {};
+    const boundBy = new Map<string, string>();
+    const slots = this.slots.get(func) ?? [];
+    this.slots.set(func, slots);
+    for (const ins of f.instrs) await this.step(f, ins, regs, env, boundBy, slots);
+    return regs[f.ret]!;
+  }
+
+  /** Frees every planned storage slot (the executable stays usable). */
+  release(): void {
+    for (const s of this.slots.values()) s.forEach((t) => t && this.backend.free(t));
+    this.slots.clear();
+  }
+
+  private async step(f: ExecFunc, ins: Instr, regs: (Value | undefined)[], env: Record<string, number>, boundBy: Map<string, string>, slots: Tensor[]): Promise<void> {
+    switch (ins.op) {
+      case 'match': this.match(f, regs[ins.src], ins.type, ins.what, env, boundBy); return;
+      case 'move': regs[ins.dst] = regs[ins.src]; return;
+      case 'tuple': regs[ins.dst] = ins.srcs.map((r) => regs[r]!); return;
+      case 'get': regs[ins.dst] = (regs[ins.src] as readonly Value[])[ins.index]; return;
+      case 'shape': regs[ins.dst] = ins.dims.map((d) => d.eval(env)); return;
+      case 'alloc': {
+        const shape = ins.shape.map((d) => d.eval(env));
+        const desc = { dtype: ins.dtype, shape };
+        if (ins.token === undefined) { regs[ins.dst] = this.alloc(desc, ins.what); return; }
+        const held = slots[ins.token];
+        if (held && held.dtype === desc.dtype && held.shape.length === shape.length && held.shape.every((d, i) => d === shape[i])) { regs[ins.dst] = held; return; }
+        if (held) this.backend.free(held);
+        slots[ins.token] = this.alloc(desc, `${f.name}.storage${ins.token}`);
+        regs[ins.dst] = slots[ins.token];
+        return;
+      }
+      case 'kernel':
+        this.stats.kernels++;
+        this.backend.run(ins.name, ins.attrs, ins.args.map((r) => this.tensor(regs[r], ins.what)), [regs[ins.out] as Tensor]);
+        return;
+      case 'host': {
+        const fn = HOST[ins.name];
+        if (!fn) throw new Error(`function '${f.name}', binding '${ins.what}': unknown host function '${ins.name}'`);
+        this.stats.hostCalls++;
+        fn(this, ins.args.map((r) => regs[r]!), regs[ins.out] as Tensor);
+        return;
+      }
+      case 'program': await this.program(ins.name, ins.args.map((r) => this.tensor(regs[r], ins.what)), regs[ins.out] as Tensor, env); return;
+    }
+  }
+
+  private alloc(desc: { dtype: Tensor['dtype']; shape: number[] }, label: string): Tensor {
+    this.stats.allocations++;
+    return this.backend.alloc(desc, label);
+  }
+
+  private tensor(v: Value | undefined, what: string): Tensor {
+    if (!isTensor(v)) throw new Error(`binding '${what}': argument is not a tensor`);
+    return v;
+  }
+
+  private async program(name: string, args: Tensor[], out: Tensor, env: Readonly<Record<string, number>>): Promise<void> {
+    const cp = this.exe.programs.get(name);
+    if (!cp) throw new Error(`executable has no tensor program '${name}'`);
+    this.stats.programs++;
+    if (this.backend.runProgram) {
+      this.backend.runProgram({ wgsl: cp.wgsl.wgsl, entryPoint: cp.wgsl.entryPoint, workgroups: launchGrid(cp.program, env) }, [...args, out], launchUniforms(cp.wgsl.dims, env));
+      return;
+    }
+    // no GPU program support: the interpreter computes it on the host
+    const inputs = await Promise.all(args.map(async (t) => ({ shape: t.shape, data: toFloat64(t.dtype, await this.backend.read(t)) })));
+    this.backend.write(out, toHost(out.dtype, interpretProgram(cp.program, inputs, env)));
+  }
+
+  /** Binds or checks every dimension of `v` against `type`; errors name function, binding and axis. */
+  private match(f: ExecFunc, v: Value | undefined, type: Type, what: string, env: Record<string, number>, boundBy: Map<string, string>): void {
+    const where = `function '${f.name}'`;
+    if (type.k === 'tensor') {
+      if (!isTensor(v)) throw new ShapeMismatchError(`${where}: '${what}' should be ${typeToString(type)}, got a non-tensor`);
+      if (v.dtype !== type.dtype) throw new ShapeMismatchError(`${where}: '${what}' has dtype ${v.dtype}, its type says ${type.dtype}`);
+      if (v.shape.length !== type.rank) throw new ShapeMismatchError(`${where}: '${what}' has rank ${v.shape.length} (shape [${v.shape.join(', ')}]), its type says ${typeToString(type)}`);
+      if (type.shape) this.matchDims(f, type.shape, v.shape, what, env, boundBy);
+      return;
+    }
+    if (type.k === 'shape') {
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'number')) throw new ShapeMismatchError(`${where}: '${what}' should be a shape`);
+      if (type.dims) this.matchDims(f, type.dims, v as number[], what, env, boundBy);
+      return;
+    }
+    if (type.k === 'tuple') {
+      if (!Array.isArray(v) || v.length !== type.fields.length) throw new ShapeMismatchError(`${where}: '${what}' should be a tuple of ${type.fields.length}`);
+      type.fields.forEach((t, i) => this.match(f, (v as Value[])[i], t, `${what}[${i}]`, env, boundBy));
+    }
+  }
+
+  private matchDims(f: ExecFunc, dims: readonly import('../ir/sym/sym.js').Sym[], got: readonly number[], what: string, env: Record<string, number>, boundBy: Map<string, string>): void {
+    const where = `function '${f.name}'`;
+    // first pass binds dimensions that are a lone variable; the second checks every dimension
+    dims.forEach((d, axis) => {
+      const name = d.terms.length === 1 && d.c === 0 && d.terms[0]!.coef === 1 && d.terms[0]!.atoms.length === 1 && d.terms[0]!.atoms[0]!.k === 'var' ? d.terms[0]!.atoms[0]!.name! : undefined;
+      if (name === undefined || env[name] !== undefined) return;
+      const value = got[axis]!;
+      const ub = f.upper[name];
+      if (ub !== undefined && value > ub) throw new ShapeMismatchError(`${where}: '${name}' = ${value} (from '${what}' axis ${axis}) exceeds the upper bound ${ub} the function was compiled for`);
+      env[name] = value;
+      boundBy.set(name, `'${what}' axis ${axis}`);
+    });
+    dims.forEach((d, axis) => {
+      let want: number;
+      try {
+        want = d.eval(env);
+      } catch {
+        throw new ShapeMismatchError(`${where}: '${what}' axis ${axis} is ${d}, which no earlier value defines`);
+      }
+      const value = got[axis]!;
+      if (want === value) return;
+      const vars = d.vars();
+      if (vars.length === 1 && d.toString() === vars[0]) {
+        throw new ShapeMismatchError(`${where}: '${vars[0]}' was bound to ${want} by ${boundBy.get(vars[0]!) ?? 'the caller'} but '${what}' has ${value} at axis ${axis}`);
+      }
+      const from = vars.map((x) => `${x} = ${env[x]} from ${boundBy.get(x) ?? 'the caller'}`).join(', ');
+      throw new ShapeMismatchError(`${where}: '${what}' has ${value} at axis ${axis} but its type says ${d} = ${want}${from ? ` (${from})` : ''}`);
+    });
+  }
+}
