@@ -15,8 +15,10 @@ import { comparePlanners, compareSingleLayer, perLayerRows, type PlannerComparis
 import { benchRow, comparisonTable, layerTable, percentText } from '../src/mcu/report/format.js';
 import { BOTTLENECK_CASES, DEPTHWISE_CASES, POINTWISE_CASES, wholeNetworks } from '../src/mcu/report/paper-cases.js';
 
-// Works both from source (bench/) and compiled (dist/bench/): find the repo root by package.json.
+// Works from the repo root or from the compiled file (dist/bench/): find package.json named tessera.
 function repoRoot(): string {
+  const isRoot = (d: string) => { try { return JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')).name === 'tessera'; } catch { return false; } };
+  if (isRoot(process.cwd())) return process.cwd();
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
     try { if (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name === 'tessera') return dir; } catch { /* keep climbing */ }
