@@ -11,6 +11,7 @@ import { rmsnormKernel } from './rmsnorm.js';
 import { layernormKernel } from './layernorm.js';
 import { embeddingKernel } from './embedding.js';
 import { ropeKernel } from './rope.js';
+import { argmaxKernel } from './argmax.js';
 
 export const GPU_KERNELS: readonly GpuKernel[] = [
   elementwiseKernel,
@@ -21,4 +22,5 @@ export const GPU_KERNELS: readonly GpuKernel[] = [
   layernormKernel,
   embeddingKernel,
   ropeKernel,
+  argmaxKernel,
 ];

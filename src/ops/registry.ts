@@ -12,6 +12,7 @@ import { rmsnormOp } from './rmsnorm.js';
 import { layernormOp } from './layernorm.js';
 import { embeddingOp } from './embedding.js';
 import { ropeOp } from './rope.js';
+import { argmaxOp } from './argmax.js';
 
 export const OPS: readonly OpSpec<Attrs>[] = [
   elementwiseOp,
@@ -22,6 +23,7 @@ export const OPS: readonly OpSpec<Attrs>[] = [
   layernormOp,
   embeddingOp,
   ropeOp,
+  argmaxOp,
 ];
 
 const byName = new Map(OPS.map((op) => [op.name, op]));
