@@ -6,6 +6,7 @@ export function bytesText(n: number): string {
 }
 
 export function percentText(reduction: number): string {
+  if (Math.abs(reduction) < 0.0005) return '0.0%';
   return `${reduction >= 0 ? '−' : '+'}${Math.abs(reduction * 100).toFixed(1)}%`;
 }
 
