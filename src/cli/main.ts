@@ -2,9 +2,11 @@
 /** The `tessera` command line. Each command group registers itself from its own module. */
 import { Command } from 'commander';
 import { registerDoctorCommand } from './doctor.js';
+import { registerMcuCommands } from './mcu.js';
 
 const program = new Command();
 program.name('tessera').description('An ML compiler and LLM inference engine on WebGPU').version('0.1.0');
 registerDoctorCommand(program);
+registerMcuCommands(program);
 
 await program.parseAsync(process.argv);
