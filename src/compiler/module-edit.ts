@@ -7,6 +7,8 @@ import type { Func, IRModule } from '../ir/graph.js';
 import { allBindings } from '../ir/graph.js';
 import { printProgram } from '../ir/printer.js';
 import type { TensorProgram } from '../ir/tir/program.js';
+import { simplifyProgram } from '../ir/tir/simplify.js';
+import { classify } from './passes/classify.js';
 
 export class NameSupply {
   private readonly used = new Set<string>();
@@ -38,7 +40,9 @@ export class ProgramTable {
   }
 
   /** Adds `p` (renamed if its name is taken) or returns the name of an identical existing program. */
-  add(p: TensorProgram): string {
+  add(input: TensorProgram): string {
+    const simple = simplifyProgram(input);
+    const p = { ...simple, kind: classify(simple) };
     const key = structuralKey(p);
     const existing = this.byShape.get(key);
     if (existing) return existing;

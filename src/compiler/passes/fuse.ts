@@ -15,6 +15,7 @@
 import type { Attrs } from '../../backend/backend.js';
 import { type Binding, type Block, type Call, type Expr, type Func, type IRModule, callOf, exprVars } from '../../ir/graph.js';
 import { fmtFloat } from '../../ir/printer.js';
+import { type BinaryOp, type Expr as LibExpr, parseExpr } from '../../kernels/expr.js';
 import { type BufferParam, type PExpr, type TensorProgram, mapExpr, pvar, substVars, visitExpr } from '../../ir/tir/program.js';
 import type { TensorType } from '../../ir/types.js';
 import { ProgramTable } from '../module-edit.js';
@@ -67,6 +68,14 @@ function mergeInputs(cons: Site, drop: number, prod: Site): { inputs: BufferPara
   return { inputs, args, rename };
 }
 
+/** `fused_<ops>`: the base op names of both sides, without repeats or numeric suffixes. */
+function fusedName(a: string, b: string): string {
+  const parts = (n: string) => n.replace(/^fused_/, '').split('_').filter((x) => !/^\d+$/.test(x));
+  const ops: string[] = [];
+  for (const x of [...parts(a), ...parts(b)]) if (ops[ops.length - 1] !== x) ops.push(x);
+  return `fused_${ops.join('_')}`.slice(0, 48);
+}
+
 const renameLoads = (e: PExpr, rename: ReadonlyMap<string, string>): PExpr =>
   mapExpr(e, (x) => (x.k === 'load' ? { ...x, buf: rename.get(x.buf) ?? x.buf, idx: x.idx.map((i) => renameLoads(i, rename)) } : undefined));
 
@@ -84,7 +93,7 @@ function inlineProducer(cons: Site, argIndex: number, prod: Site): Site {
   });
   const prog: TensorProgram = {
     ...cons.prog,
-    name: `fused_${prod.prog.name}_${cons.prog.name}`.slice(0, 60),
+    name: fusedName(prod.prog.name, cons.prog.name),
     inputs,
     body: replace(cons.prog.body),
     ...(cons.prog.epilogue ? { epilogue: replace(cons.prog.epilogue) } : {}),
@@ -117,7 +126,7 @@ function intoReductionEpilogue(cons: Site, argIndex: number, prod: Site): Site |
   });
   const prog: TensorProgram = {
     ...prod.prog,
-    name: `fused_${prod.prog.name}_${cons.prog.name}`.slice(0, 60),
+    name: fusedName(prod.prog.name, cons.prog.name),
     inputs,
     output: cons.prog.output,
     body: renameLoads(prod.prog.body, prodRename),
@@ -129,40 +138,56 @@ function intoReductionEpilogue(cons: Site, argIndex: number, prod: Site): Site |
 /** Operands of a hooked kernel before its epilogue inputs (matmul: a, b). */
 const KERNEL_OPERANDS = 2;
 
-const LIB_BIN: Readonly<Record<string, string>> = { '+': '+', '-': '-', '*': '*', '/': '/', min: 'min', max: 'max', pow: 'pow' };
+const LIB_BIN: Readonly<Record<string, BinaryOp>> = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', min: 'min', max: 'max', pow: 'pow' };
+const LIB_INFIX: Partial<Record<BinaryOp, string>> = { add: '+', sub: '-', mul: '*', div: '/' };
 
-/** Rule 3: the consumer's body as a library epilogue expression over x0 = the kernel's result. */
+/** Prints the shared expression language (src/kernels/expr.ts) so that its parser reads it back. */
+export function libExprText(e: LibExpr): string {
+  switch (e.k) {
+    case 'in': return `x${e.i}`;
+    case 'const': return e.v < 0 ? `(0 - ${fmtFloat(-e.v)})` : fmtFloat(e.v);
+    case 'un': return `${e.op}(${libExprText(e.a)})`;
+    case 'bin': {
+      const infix = LIB_INFIX[e.op];
+      return infix ? `(${libExprText(e.a)} ${infix} ${libExprText(e.b)})` : `${e.op}(${libExprText(e.a)}, ${libExprText(e.b)})`;
+    }
+  }
+}
+
+/**
+ * Rule 3: the consumer's body as a library epilogue over x0 = the kernel's result. An existing
+ * epilogue composes: x0 becomes the old expression, new extra inputs number after the old ones.
+ */
 function toEpilogue(cons: TensorProgram, argIndex: number, maxExtra: number, prior: { expr: string; extras: number } | undefined): { expr: string; extra: number[] } | undefined {
-  // an existing epilogue composes: x0 becomes (old), the new extra inputs number after the old ones
-  const x0 = prior ? `(${prior.expr})` : 'x0';
-  const base = prior?.extras ?? 0;
   const pname = cons.inputs[argIndex]!.name;
   const rank = cons.output.shape.length;
+  const x0: LibExpr = prior ? parseExpr(prior.expr) : { k: 'in', i: 0 };
+  const base = prior?.extras ?? 0;
   const extra: number[] = [];
   const shapes = new Map(cons.inputs.map((b, i) => [b.name, { shape: b.shape, i }]));
   let ok = true;
-  const go = (e: PExpr): string => {
+  const go = (e: PExpr): LibExpr => {
     switch (e.k) {
-      case 'float': return e.v < 0 ? `(0 - ${fmtFloat(-e.v)})` : fmtFloat(e.v);
+      case 'float': return { k: 'const', v: e.v };
       case 'load': {
         if (e.buf === pname) { if (!identityIdx(e.idx, rank)) ok = false; return x0; }
         const b = shapes.get(e.buf)!;
         if (!isBroadcastLoad(e.idx, b.shape, cons.output.shape)) ok = false;
         let k = extra.indexOf(b.i);
         if (k < 0) { extra.push(b.i); k = extra.length - 1; }
-        return `x${base + k + 1}`;
+        return { k: 'in', i: base + k + 1 };
       }
-      case 'un': return `${e.op}(${go(e.a)})`;
+      case 'un': return { k: 'un', op: e.op, a: go(e.a) };
       case 'bin': {
         const op = LIB_BIN[e.op];
-        if (!op) { ok = false; return ''; }
-        return op.length > 1 ? `${op}(${go(e.a)}, ${go(e.b)})` : `(${go(e.a)} ${op} ${go(e.b)})`;
+        if (!op) { ok = false; return x0; }
+        return { k: 'bin', op, a: go(e.a), b: go(e.b) };
       }
-      default: ok = false; return '';
+      default: ok = false; return x0;
     }
   };
   const expr = go(cons.body);
-  return ok && base + extra.length <= maxExtra ? { expr, extra } : undefined;
+  return ok && base + extra.length <= maxExtra ? { expr: libExprText(expr), extra } : undefined;
 }
 
 export function fuseFunc(f: Func, table: ProgramTable, opts: FuseOptions = {}): Func {
