@@ -1,0 +1,173 @@
+/**
+ * GEMM and GEMV against PyTorch's bf16 matmul: square products 1024³…8192³ on the f16
+ * subgroup-matrix path and the tiled f32 path, and Llama-3-8B linear layers (N×K of q/o, fused qkv,
+ * fused gate+up, down) at M ∈ {1, 16, 128, 2048} with bf16 activations and [N, K] bf16 weights.
+ * Decode-sized rows (M ≤ 16) report GB/s against the measured copy bandwidth; the rest TFLOP/s
+ * against the best bf16 rate PyTorch reached in the run. Every timed case is spot-checked against
+ * float64 dot products of the same device data first.
+ *
+ * Usage: node .build/bench/gemm.js [anchors.json] [--tune] [--quick] [--sgmat '{"TM":4,...}']
+ */
+import type { Tensor } from '../src/backend/backend.js';
+import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import { type SgmatParams, sgmatTuning } from '../src/kernels/matmul-subgroup-matrix.js';
+import type { MatmulAttrs } from '../src/ops/matmul.js';
+import { type DType, bytesPerElement, toFloat64 } from '../src/tensor/dtype.js';
+import { measureCopy } from './copy.js';
+import { type BenchRow, cardName, fillRandom, readAnchors, row, timeGpu, writeResults } from './results.js';
+
+export const SQUARE = [1024, 2048, 4096, 8192];
+export const LLM_NK: [number, number, string][] = [[4096, 4096, 'q/o'], [6144, 4096, 'qkv'], [28672, 4096, 'gate+up'], [4096, 14336, 'down']];
+export const LLM_M = [1, 16, 128, 2048];
+const L2_BYTES = 50 * 2 ** 20;
+
+interface Case {
+  label: string;
+  anchorKey: string;
+  M: number; N: number; K: number;
+  aDtype: DType; bDtype: DType; outDtype: DType;
+  attrs: MatmulAttrs;
+  bandwidth: boolean;
+}
+
+function cases(quick: boolean): Case[] {
+  const out: Case[] = [];
+  for (const n of quick ? [4096] : SQUARE) {
+    out.push({ label: `f16 sgmat ${n}³`, anchorKey: `bf16 mm ${n}x${n}x${n}`, M: n, N: n, K: n, aDtype: 'f16', bDtype: 'f16', outDtype: 'f16', attrs: { path: 'subgroup-matrix' }, bandwidth: false });
+  }
+  for (const n of quick ? [2048] : SQUARE) {
+    out.push({ label: `f32 tiled ${n}³`, anchorKey: `f32 mm ${n}x${n}x${n}`, M: n, N: n, K: n, aDtype: 'f32', bDtype: 'f32', outDtype: 'f32', attrs: { path: 'tiled' }, bandwidth: false });
+  }
+  for (const m of quick ? [1, 2048] : LLM_M) {
+    for (const [n, k, what] of quick ? LLM_NK.slice(0, 1) : LLM_NK) {
+      out.push({ label: `bf16 linear ${what} M=${m} ${n}x${k}`, anchorKey: `bf16 linear ${m}x${n}x${k}`, M: m, N: n, K: k, aDtype: 'bf16', bDtype: 'bf16', outDtype: 'bf16', attrs: { transB: true }, bandwidth: m <= 16 });
+    }
+  }
+  return out;
+}
+
+function bytesOf(d: DType, n: number): number {
+  return n * bytesPerElement(d);
+}
+
+/** Max over sampled (i, j) of |c − Σ a·b| / Σ|a·b| against float64 on the very device data. */
+async function spotCheck(backend: WebGpuBackend, c: Case, a: Tensor, b: Tensor, out: Tensor): Promise<number> {
+  const [av, bv, cv] = await Promise.all([a, b, out].map(async (t) => toFloat64(t.dtype as DType, await backend.read(t))));
+  let worst = 0;
+  for (let s = 0; s < 48; s++) {
+    const i = (s * 7919) % c.M;
+    const j = (s * 104729 + 13) % c.N;
+    let sum = 0, mag = 0;
+    for (let k = 0; k < c.K; k++) {
+      const p = av![i * c.K + k]! * (c.attrs.transB ? bv![j * c.K + k]! : bv![k * c.N + j]!);
+      sum += p; mag += Math.abs(p);
+    }
+    const got = cv![i * c.N + j]!;
+    const err = Number.isNaN(got) ? Infinity : Math.abs(got - sum) / (mag || 1);
+    worst = Math.max(worst, err);
+  }
+  return worst;
+}
+
+/** Times one case: weights rotate among copies that together exceed L2, as in the torch anchor. */
+async function runCase(backend: WebGpuBackend, c: Case, check: boolean): Promise<{ ms: number; err: number; kernel: string }> {
+  const a = backend.alloc({ dtype: c.aDtype, shape: [c.M, c.K] }, 'bench.a');
+  const bBytes = bytesOf(c.bDtype, c.N * c.K);
+  const copies = c.M <= 128 ? Math.max(1, Math.min(8, Math.ceil((4 * L2_BYTES) / bBytes))) : 1;
+  const bs = Array.from({ length: copies }, (_, i) => backend.alloc({ dtype: c.bDtype, shape: c.attrs.transB ? [c.N, c.K] : [c.K, c.N] }, `bench.b${i}`));
+  const out = backend.alloc({ dtype: c.outDtype, shape: [c.M, c.N] }, 'bench.c');
+  fillRandom(backend, a, 1);
+  bs.forEach((b, i) => fillRandom(backend, b, 100 + i));
+  try {
+    backend.run('matmul', c.attrs, [a, bs[0]!], [out]);
+    await backend.flush();
+    const err = check ? await spotCheck(backend, c, a, bs[0]!, out) : NaN;
+    const reps = c.M * c.N * c.K > 2 ** 36 && c.aDtype === 'f32' ? 5 : 20;
+    backend.startProfiling();
+    backend.run('matmul', c.attrs, [a, bs[0]!], [out]);
+    const kernel = (await backend.stopProfiling()).map((e) => e.label).join('+');
+    const ms = await timeGpu(backend, (rep) => backend.run('matmul', c.attrs, [a, bs[rep % copies]!], [out]), reps, 3);
+    return { ms, err, kernel };
+  } finally {
+    for (const t of [a, ...bs, out]) backend.free(t);
+  }
+}
+
+const TUNE: Partial<SgmatParams>[] = [
+  { syntax: 'template', smemVec: false },
+  { syntax: 'template', smemVec: true },
+  { syntax: 'bool', smemVec: false },
+  { WM: 2, WN: 4, TM: 4, TN: 2 },
+  { WM: 4, WN: 2, TM: 2, TN: 4 },
+  { WM: 2, WN: 2, TM: 4, TN: 4, BK: 64 },
+  { WM: 2, WN: 2, TM: 4, TN: 4, pad: 0 },
+  { WM: 1, WN: 4, TM: 8, TN: 2 },
+];
+
+async function tune(backend: WebGpuBackend, extra: Partial<SgmatParams>[]): Promise<void> {
+  const shapes: Case[] = [
+    { label: 'check 520x392x200 tB', anchorKey: '', M: 520, N: 392, K: 200, aDtype: 'f16', bDtype: 'bf16', outDtype: 'f32', attrs: { transB: true, path: 'subgroup-matrix' }, bandwidth: false },
+    { label: 'f16 4096³', anchorKey: '', M: 4096, N: 4096, K: 4096, aDtype: 'f16', bDtype: 'f16', outDtype: 'f16', attrs: { path: 'subgroup-matrix' }, bandwidth: false },
+    { label: 'bf16 tB 2048x6144x4096', anchorKey: '', M: 2048, N: 6144, K: 4096, aDtype: 'bf16', bDtype: 'bf16', outDtype: 'bf16', attrs: { transB: true, path: 'subgroup-matrix' }, bandwidth: false },
+  ];
+  for (const v of [...TUNE, ...extra]) {
+    sgmatTuning.override = v;
+    const cells: string[] = [];
+    for (const s of shapes) {
+      try {
+        const r = await runCase(backend, s, s.M * s.N * s.K < 2 ** 30);
+        cells.push(`${s.label}: ${((2 * s.M * s.N * s.K) / (r.ms * 1e9)).toFixed(1)} TFLOP/s${Number.isNaN(r.err) ? '' : ` err ${r.err.toExponential(1)}`}`);
+      } catch (e) {
+        cells.push(`${s.label}: FAILED ${(e as Error).message.split('\n').slice(0, 3).join(' | ').slice(0, 300)}`);
+        break;
+      }
+    }
+    console.log(`tune ${JSON.stringify(v)}\n   ${cells.join('\n   ')}`);
+  }
+  sgmatTuning.override = null;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const args = process.argv.slice(2);
+  const anchors = readAnchors(args.find((x) => x.endsWith('.json')));
+  const sg = args.indexOf('--sgmat');
+  const sgOverride = sg >= 0 ? (JSON.parse(args[sg + 1]!) as Partial<SgmatParams>) : null;
+  const backend = await WebGpuBackend.create({ onWarning: (m) => console.warn(m) });
+  const card = cardName(backend);
+  console.log(`${card}; subgroup matrices: ${backend.caps.subgroupMatrix.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(', ') || 'none'}`);
+  if (args.includes('--tune')) await tune(backend, sgOverride ? [sgOverride] : []);
+  if (sgOverride) sgmatTuning.override = sgOverride;
+  if (!args.includes('--tune-only')) {
+    const copy = await measureCopy(backend, 1024 * 2 ** 20);
+    const torchCopyMs = anchors?.cases['copy 1024 MiB'];
+    const copyLimit = torchCopyMs ? Math.max(copy.gbps, (2 * 2 ** 30) / (torchCopyMs * 1e6)) : copy.gbps;
+    const bf16Rates = Object.entries(anchors?.cases ?? {}).filter(([k]) => k.startsWith('bf16')).map(([k, ms]) => {
+      const [m, n, kk] = k.split(' ').pop()!.split('x').map(Number) as [number, number, number];
+      return (2 * m * n * kk) / (ms * 1e9);
+    });
+    const peak = bf16Rates.length ? Math.max(...bf16Rates) : null;
+    const rows: BenchRow[] = [];
+    for (const c of cases(args.includes('--quick'))) {
+      let r;
+      try {
+        r = await runCase(backend, c, c.M * c.N * c.K <= 2 ** 36);
+      } catch (e) {
+        console.log(`${c.label}: FAILED ${(e as Error).message.slice(0, 400)}`);
+        continue;
+      }
+      const anchorMs = anchors?.cases[c.anchorKey];
+      const flops = 2 * c.M * c.N * c.K;
+      const bytes = bytesOf(c.aDtype, c.M * c.K) + bytesOf(c.bDtype, c.N * c.K) + bytesOf(c.outDtype, c.M * c.N);
+      const anchorName = c.anchorKey.startsWith('f32') ? 'torch f32 (no TF32)' : 'torch bf16';
+      const label = `${c.label} [${r.kernel}]${Number.isNaN(r.err) ? '' : ` err ${r.err.toExponential(1)}`}`;
+      if (c.bandwidth) {
+        rows.push(row({ case: label, metric: 'GB/s', higherIsBetter: true, ours: bytes / (r.ms * 1e6), anchor: anchorMs ? bytes / (anchorMs * 1e6) : null, anchorName: anchorMs ? anchorName : null, limit: copyLimit, limitName: 'copy bandwidth' }));
+      } else {
+        rows.push(row({ case: label, metric: 'TFLOP/s', higherIsBetter: true, ours: flops / (r.ms * 1e9), anchor: anchorMs ? flops / (anchorMs * 1e9) : null, anchorName: anchorMs ? anchorName : null, limit: peak, limitName: peak ? 'best torch bf16 rate' : null }));
+      }
+      console.log(`${label}: ${r.ms.toFixed(4)} ms${anchorMs ? ` (torch ${anchorMs.toFixed(4)} ms)` : ''}`);
+    }
+    writeResults('gemm', card, rows, `our copy ${copy.gbps.toFixed(0)} GB/s (${copy.variant}); weights rotate over copies ≥ 4× L2 for M ≤ 128; GPU timestamps, median; err = max |c − Σab|/Σ|ab| on 48 sampled outputs vs float64${sgOverride ? `; sgmat ${JSON.stringify(sgOverride)}` : ''}`);
+  }
+  backend.destroy();
+}

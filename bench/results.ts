@@ -1,0 +1,138 @@
+/**
+ * Shared benchmark plumbing: GPU timing of enqueued work, random device-side data, anchors written
+ * by the PyTorch scripts, and results in DESIGN.md's JSON shape
+ * (`bench/results/<bench>-<date>-<card-short>.json`, or under $BENCH_OUT) with a printed table.
+ */
+import { execSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Tensor } from '../src/backend/backend.js';
+import type { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import type { DType } from '../src/tensor/dtype.js';
+
+export interface BenchRow {
+  case: string;
+  metric: string;
+  higherIsBetter: boolean;
+  ours: number;
+  anchor: number | null;
+  anchorName: string | null;
+  ratio: number | null;
+  limit: number | null;
+  limitName: string | null;
+}
+
+/** A row with the ratio computed the DESIGN.md way (above 1 means we win). */
+export function row(r: Omit<BenchRow, 'ratio'>): BenchRow {
+  const ratio = r.anchor === null || !r.ours ? null : r.higherIsBetter ? r.ours / r.anchor : r.anchor / r.ours;
+  return { ...r, ratio };
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
+}
+
+/** The card's marketing name: nvidia-smi where present, else the adapter's description. */
+export function cardName(backend: WebGpuBackend): string {
+  try {
+    const smi = execSync('nvidia-smi --query-gpu=name --format=csv,noheader', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().split('\n')[0]!.trim();
+    if (smi) return smi;
+  } catch { /* no NVIDIA tools here */ }
+  return backend.caps.description || backend.caps.device || backend.caps.vendor || 'unknown';
+}
+
+export function cardShort(card: string): string {
+  const m = /\b([AHBL]\d{2,3}|RTX ?\d{4}|llvmpipe|lavapipe)\b/i.exec(card);
+  return (m ? m[1]! : card.split(/\s+/).slice(0, 2).join('-')).toLowerCase().replace(/[^a-z0-9-]/g, '');
+}
+
+export function commitHash(): string {
+  if (process.env.TESSERA_COMMIT) return process.env.TESSERA_COMMIT;
+  try {
+    return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * GPU time of one call of `enqueue` (which enqueues dispatches), the median over `reps` calls after
+ * `warmup` untimed ones, from per-dispatch timestamps (a call's dispatches are summed).
+ */
+export async function timeGpu(backend: WebGpuBackend, enqueue: (rep: number) => void, reps = 20, warmup = 3): Promise<number> {
+  for (let i = 0; i < warmup; i++) enqueue(i);
+  await backend.flush();
+  if (!backend.startProfiling()) throw new Error('timestamp-query is not available: cannot time on the GPU');
+  const counts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const before = backend.dispatchCount;
+    enqueue(i);
+    counts.push(backend.dispatchCount - before);
+  }
+  const entries = await backend.stopProfiling();
+  const per: number[] = [];
+  let at = 0;
+  for (const n of counts) {
+    per.push(entries.slice(at, at + n).reduce((s, e) => s + e.ms, 0));
+    at += n;
+  }
+  return median(per);
+}
+
+/** Fills a tensor on the GPU with uniform values in [-scale, scale) (uploads are slow through Dawn; data must not be zeros). */
+export function fillRandom(backend: WebGpuBackend, t: Tensor, seed: number, scale = 1): void {
+  const dtype = t.dtype as DType;
+  const words = Math.ceil((t.shape.reduce((a, b) => a * b, 1) * (dtype === 'f32' ? 4 : 2)) / 4);
+  const value = (i: string) => `(f32(hash(${i} * 2654435761u + seed) >> 8u) / 16777216.0 * 2.0 - 1.0) * scale`;
+  const store = dtype === 'f32' ? `buf[w] = bitcast<u32>(${value('w')});`
+    : dtype === 'f16' ? `buf[w] = pack2x16float(vec2<f32>(${value('2u * w')}, ${value('2u * w + 1u')}));`
+    : `buf[w] = (bitcast<u32>(${value('2u * w')}) >> 16u) | (bitcast<u32>(${value('2u * w + 1u')}) & 0xffff0000u);`;
+  const wgsl = `@group(0) @binding(0) var<storage, read_write> buf: array<u32>;
+struct U { w: array<vec4<u32>, 1> }
+@group(0) @binding(1) var<uniform> u: U;
+fn hash(x: u32) -> u32 { var h = x ^ (x >> 16u); h *= 0x7feb352du; h ^= h >> 15u; h *= 0x846ca68bu; return h ^ (h >> 16u); }
+@compute @workgroup_size(256)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let w = gid.x + gid.y * nwg.x * 256u;
+  if (w >= u.w[0].x) { return; }
+  let seed = u.w[0].y;
+  let scale = bitcast<f32>(u.w[0].z);
+  ${store}
+}`;
+  const groups = Math.ceil(words / 256);
+  const y = Math.ceil(groups / 65535);
+  const f = new Float32Array([scale]);
+  backend.runProgram({ wgsl, entryPoint: 'fill', workgroups: [Math.ceil(groups / y), y, 1] }, [t], new Uint32Array([words, seed >>> 0, new Uint32Array(f.buffer)[0]!, 0]));
+}
+
+/** Anchors written by bench/anchors/*.py: `{ card, cases: { [case]: value } }`. */
+export function readAnchors(path: string | undefined): { card: string; cases: Record<string, number> } | null {
+  if (!path || !existsSync(path)) return null;
+  return JSON.parse(readFileSync(path, 'utf8')) as { card: string; cases: Record<string, number> };
+}
+
+function fmt(x: number | null, digits = 3): string {
+  if (x === null || Number.isNaN(x)) return '—';
+  return Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(digits);
+}
+
+/** Writes the JSON and prints the table (ours, anchor, ratio, fraction of the limit). */
+export function writeResults(bench: string, card: string, rows: readonly BenchRow[], notes: string): string {
+  const date = new Date().toISOString().slice(0, 10);
+  const doc = { bench, card, date, commit: commitHash(), notes, rows };
+  const dir = process.env.BENCH_OUT ?? join('bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${bench}-${date}-${cardShort(card)}.json`);
+  writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
+  const header = ['case', 'metric', 'ours', 'anchor', 'ratio', 'of limit'];
+  const lines = rows.map((r) => [r.case, r.metric, fmt(r.ours), r.anchor === null ? '—' : `${fmt(r.anchor)} (${r.anchorName})`, fmt(r.ratio), r.limit ? `${(100 * (r.higherIsBetter ? r.ours / r.limit : r.limit / r.ours)).toFixed(0)}% of ${r.limitName}` : '—']);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const pr = (l: string[]) => console.log(l.map((c, i) => c.padEnd(widths[i]!)).join('  '));
+  console.log(`\n${bench} on ${card} (${date}, ${doc.commit})`);
+  pr(header);
+  for (const l of lines) pr(l);
+  console.log(`→ ${file}`);
+  return file;
+}

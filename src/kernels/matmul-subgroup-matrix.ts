@@ -1,0 +1,222 @@
+/**
+ * f16 GEMM on tensor cores through `chromium_experimental_subgroup_matrix` (f16×f16→f32).
+ *
+ * A workgroup of WM×WN subgroups owns a BM×BN tile of c; each subgroup keeps TM×TN result
+ * matrices (FM×FN each, from the device's configuration) in registers for the whole K loop. Each
+ * BK-deep slice of a and b goes global → registers → workgroup memory in 16-byte chunks, the next
+ * slice's loads issued before the current slice's multiplies (register prefetch) and workgroup
+ * memory double-buffered, so one barrier per slice separates the stages. b is staged in its own
+ * layout: [K, N] rows load as row-major right matrices, [N, K] rows (transB) as column-major ones.
+ * Results go through a small per-subgroup workgroup buffer so the epilogue and any output dtype
+ * reuse `write_out`.
+ *
+ * bf16 operands are converted to f16 while staging. That is exact for |x| in [2⁻¹⁴, 65504] (bf16's
+ * 8-bit mantissa fits f16's 11 bits there) and for 0; below 2⁻¹⁴ values become f16 subnormals
+ * (absolute error ≤ 2⁻²⁵, negligible against f32 accumulation of unit-scale data); above 65504
+ * they would overflow, which LLM weights and activations do not reach — `precise: true` keeps bf16
+ * on the tiled f32 path for data that might. f32 operands always use the tiled path.
+ */
+import type { Attrs, TensorDesc } from '../backend/backend.js';
+import { type Capabilities, type SubgroupMatrixConfig, f16MatrixConfig } from '../gpu/capabilities.js';
+import type { MatmulAttrs } from '../ops/matmul.js';
+import type { DType } from '../tensor/dtype.js';
+import { type MatmulPlan, commonProblem, matmulUniforms, outputAccess, outputTarget, outputWgsl, packScratch, planMatmul, weightRanges } from './matmul-common.js';
+import type { GpuKernel } from './kernel.js';
+import { enables, loadF32, storageDecl } from './wgsl-dtype.js';
+
+export interface SgmatParams {
+  /** Subgroups along M and N. */
+  readonly WM: number;
+  readonly WN: number;
+  /** Result matrices per subgroup along M and N. */
+  readonly TM: number;
+  readonly TN: number;
+  /** K depth of one staged slice (multiple of 8 and of the matrix K). */
+  readonly BK: number;
+  /** Padding (halves) per staged row, against bank conflicts. */
+  readonly pad: number;
+  /** Stage workgroup memory as vec4<f16> (one 8-byte store per 4 halves) instead of scalar f16. */
+  readonly smemVec: boolean;
+  /** `subgroupMatrixLoad<T, row_major>(p, off, stride)` (current) or the older bool-argument form. */
+  readonly syntax: 'template' | 'bool';
+}
+
+export const DEFAULT_SGMAT: SgmatParams = { WM: 2, WN: 2, TM: 4, TN: 4, BK: 32, pad: 8, smemVec: true, syntax: 'template' };
+
+/** Smaller tiles when the problem cannot fill 128×128 tiles across the GPU. */
+export function sgmatParams(M: number, N: number, override?: Partial<SgmatParams>): SgmatParams {
+  const base = M * N <= 512 * 512 ? { ...DEFAULT_SGMAT, TM: 2, TN: 2 } : DEFAULT_SGMAT;
+  return { ...base, ...override };
+}
+
+const r = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** Two f16 from one stored word (vec of u32): f16 pairs pass through, bf16 pairs are re-rounded to f16. */
+function toF16Pair(d: DType, w: string): string {
+  return d === 'bf16' ? `pack2x16float(vec2<f32>(bitcast<f32>(${w} << 16u), bitcast<f32>(${w} & 0xffff0000u)))` : w;
+}
+
+export function sgmatVectorised(p: MatmulPlan): boolean {
+  return p.g.K % 8 === 0 && (p.attrs.transB || p.g.N % 8 === 0);
+}
+
+export function sgmatWgsl(p: MatmulPlan, caps: Capabilities, cfg: SubgroupMatrixConfig, t: SgmatParams): string {
+  const { WM, WN, TM, TN, BK, pad } = t;
+  const SG = caps.subgroupMaxSize || 32;
+  const T = WM * WN * SG;
+  const FM = cfg.M, FN = cfg.N, FK = cfg.K;
+  const BM = WM * TM * FM;
+  const BN = WN * TN * FN;
+  const transB = !!p.attrs.transB;
+  const vec = sgmatVectorised(p);
+  // staged layouts (in halves): a [BM][LDA]; b transB [BN][LDB] else [BK][LDB]
+  const LDA = BK + pad;
+  const LDB = transB ? BK + pad : BN + pad;
+  const aStage = BM * LDA;
+  const bStage = transB ? BN * LDB : BK * LDB;
+  const aChunks = (BM * BK) / 8;
+  const bChunks = (BN * BK) / 8;
+  if (aChunks % T || bChunks % T) throw new Error(`sgmat tile ${BM}x${BN}x${BK} does not split over ${T} invocations`);
+  const AP = aChunks / T, BP = bChunks / T;
+  const tmpl = t.syntax === 'template';
+  const ld = (kind: 'left' | 'right', buf: string, off: string, colMajor: boolean, stride: number) => {
+    const ty = kind === 'left' ? `subgroup_matrix_left<f16, ${FK}, ${FM}>` : `subgroup_matrix_right<f16, ${FN}, ${FK}>`;
+    return tmpl ? `subgroupMatrixLoad<${ty}, ${colMajor ? 'col_major' : 'row_major'}>(&${buf}, ${off}, ${stride}u)` : `subgroupMatrixLoad<${ty}>(&${buf}, ${off}, ${colMajor}, ${stride}u)`;
+  };
+  const st = (buf: string, off: string, v: string, stride: number) => tmpl ? `subgroupMatrixStore<row_major>(&${buf}, ${off}, ${v}, ${stride}u);` : `subgroupMatrixStore(&${buf}, ${off}, ${v}, false, ${stride}u);`;
+  const elem = t.smemVec ? 'vec4<f16>' : 'f16';
+  const div = t.smemVec ? 4 : 1;
+  const smemStore = (buf: string, idx: string, v: string) => t.smemVec
+    ? `${buf}[(${idx}) / 4u] = bitcast<vec4<f16>>(${v}.xy); ${buf}[(${idx}) / 4u + 1u] = bitcast<vec4<f16>>(${v}.zw);`
+    : r(4).map((q) => `{ let h = bitcast<vec2<f16>>(${v}[${q}]); ${buf}[${idx} + ${2 * q}u] = h.x; ${buf}[${idx} + ${2 * q + 1}u] = h.y; }`).join(' ');
+  // one chunk = 8 consecutive halves along a stored row, as vec4<u32> of f16 pairs
+  const chunkA = vec
+    ? `select(vec4<u32>(), a[(aBase + m * K + k) / 8u], m < M && k < K)`
+    : `vec4<u32>(${r(4).map((q) => `pack2x16float(vec2<f32>(ldA(m, k + ${2 * q}u), ldA(m, k + ${2 * q + 1}u)))`).join(', ')})`;
+  const chunkB = transB
+    ? (vec ? `select(vec4<u32>(), b[(bBase + n * K + k) / 8u], n < nCount && k < K)`
+      : `vec4<u32>(${r(4).map((q) => `pack2x16float(vec2<f32>(ldB(n, k + ${2 * q}u), ldB(n, k + ${2 * q + 1}u)))`).join(', ')})`)
+    : (vec ? `select(vec4<u32>(), b[(bBase + k * nCount + n) / 8u], n < nCount && k < K)`
+      : `vec4<u32>(${r(4).map((q) => `pack2x16float(vec2<f32>(ldB(n + ${2 * q}u, k), ldB(n + ${2 * q + 1}u, k)))`).join(', ')})`);
+  const conv = (d: DType, v: string) => vec && d === 'bf16' ? `vec4<u32>(${r(4).map((q) => toF16Pair(d, `${v}[${q}]`)).join(', ')})` : v;
+  const aDecl = vec ? '@group(0) @binding(0) var<storage, read> a: array<vec4<u32>>;' : storageDecl(0, 'a', p.aDtype, caps, 'read');
+  const bDecl = vec ? '@group(0) @binding(1) var<storage, read> b: array<vec4<u32>>;' : storageDecl(1, 'b', p.bDtype, caps, 'read');
+  const scalarLoads = vec ? '' : `
+fn ldA(m: u32, k: u32) -> f32 { if (m < uw(0u) && k < uw(2u)) { return ${loadF32(p.aDtype, caps, 'a', 'g_aBase + m * uw(2u) + k')}; } return 0.0; }
+fn ldB(n: u32, k: u32) -> f32 { if (n < uw(4u) && k < uw(2u)) { return ${loadF32(p.bDtype, caps, 'b', transB ? 'g_bBase + n * uw(2u) + k' : 'g_bBase + k * uw(4u) + n')}; } return 0.0; }
+var<private> g_aBase: u32;
+var<private> g_bBase: u32;`;
+  // chunk e of a slice: a row r = e / (BK/8) at column (e % (BK/8))·8; b likewise along its stored rows
+  const aCoord = (i: number) => `let e = lid + ${T * i}u; let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u; let m = m0 + rr; let k = k0 + cc;`;
+  const bCoord = (i: number) => transB
+    ? `let e = lid + ${T * i}u; let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u; let n = nl0 + rr; let k = k0 + cc;`
+    : `let e = lid + ${T * i}u; let rr = e / ${BN / 8}u; let cc = (e % ${BN / 8}u) * 8u; let n = nl0 + cc; let k = k0 + rr;`;
+  const aSmemIdx = `s * ${aStage}u + rr * ${LDA}u + cc`;
+  const bSmemIdx = `s * ${bStage}u + rr * ${LDB}u + cc`;
+  const loadRegs = (k0: string) => `{
+    let k0 = ${k0};
+${r(AP).map((i) => `    { ${aCoord(i)} ra${i} = ${conv(p.aDtype, chunkA)}; }`).join('\n')}
+${r(BP).map((i) => `    { ${bCoord(i)} rb${i} = ${conv(p.bDtype, chunkB)}; }`).join('\n')}
+  }`;
+  const storeRegs = `{
+${r(AP).map((i) => `    { let e = lid + ${T * i}u; let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u; ${smemStore('As', aSmemIdx, `ra${i}`)} }`).join('\n')}
+${r(BP).map((i) => `    { let e = lid + ${T * i}u; ${transB ? `let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u;` : `let rr = e / ${BN / 8}u; let cc = (e % ${BN / 8}u) * 8u;`} ${smemStore('Bs', bSmemIdx, `rb${i}`)} }`).join('\n')}
+  }`;
+  const leftOff = (i: number, kk: number) => `(s * ${aStage}u + (wm * ${TM * FM}u + ${i * FM}u) * ${LDA}u + ${kk}u) / ${div}u`;
+  const rightOff = (j: number, kk: number) => transB
+    ? `(s * ${bStage}u + (wn * ${TN * FN}u + ${j * FN}u) * ${LDB}u + ${kk}u) / ${div}u`
+    : `(s * ${bStage}u + ${kk}u * ${LDB}u + wn * ${TN * FN}u + ${j * FN}u) / ${div}u`;
+  const strideA = LDA / div, strideB = LDB / div;
+  if (t.smemVec && (LDA % 4 || LDB % 4)) throw new Error('vec4 staging needs row strides that are multiples of 4 halves');
+  const compute = r(BK / FK).map((q) => `
+${r(TM).map((i) => `    let l${i} = ${ld('left', 'As', leftOff(i, q * FK), false, strideA)};`).join('\n')}
+${r(TN).map((j) => `    let q${j} = ${ld('right', 'Bs', rightOff(j, q * FK), transB, strideB)};`).join('\n')}
+${r(TM).map((i) => r(TN).map((j) => `    c${i}_${j} = subgroupMatrixMultiplyAccumulate(l${i}, q${j}, c${i}_${j});`).join('\n')).join('\n')}`).join('\n');
+  const writeFrag = (i: number, j: number) => `
+  ${st('Cs', `sg * ${FM * FN}u`, `c${i}_${j}`, FN)}
+  workgroupBarrier();
+  for (var q = 0u; q < ${(FM * FN) / 2 / SG}u; q++) {
+    let e = 2u * (lane + q * ${SG}u);
+    let m = m0 + wm * ${TM * FM}u + ${i * FM}u + e / ${FN}u;
+    let n = nl0 + wn * ${TN * FN}u + ${j * FN}u + e % ${FN}u;
+    if (m < M && n < nCount) { write_out(wg.z * M + m, uw(3u) + n, Cs[sg * ${FM * FN}u + e], Cs[sg * ${FM * FN}u + e + 1u], colEnd); }
+  }
+  workgroupBarrier();`;
+  return `${enables(['f16'], caps)}enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);
+${aDecl}
+${bDecl}
+${outputWgsl(p, { f16: caps.f16 }, 2)}
+var<workgroup> As: array<${elem}, ${(2 * aStage) / div}>;
+var<workgroup> Bs: array<${elem}, ${(2 * bStage) / div}>;
+var<workgroup> Cs: array<f32, ${WM * WN * FM * FN}>;
+${scalarLoads}
+@compute @workgroup_size(${T})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let M = uw(0u); let K = uw(2u); let nCount = uw(4u);
+  let m0 = wg.y * ${BM}u;
+  let nl0 = wg.x * ${BN}u;
+  let aBase = wg.z * uw(5u);
+  let bBase = wg.z * uw(6u);
+${vec ? '' : '  g_aBase = aBase; g_bBase = bBase;'}
+  let sg = lid / ${SG}u;
+  let lane = lid % ${SG}u;
+  let wm = sg / ${WN}u;
+  let wn = sg % ${WN}u;
+${r(TM).map((i) => r(TN).map((j) => `  var c${i}_${j} = subgroup_matrix_result<f32, ${FN}, ${FM}>();`).join('\n')).join('\n')}
+${r(AP).map((i) => `  var ra${i}: vec4<u32>;`).join('\n')}
+${r(BP).map((i) => `  var rb${i}: vec4<u32>;`).join('\n')}
+  ${loadRegs('0u')}
+  var s = 0u;
+  ${storeRegs}
+  workgroupBarrier();
+  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+    // next slice's global loads are in flight while this slice multiplies
+    if (k0 + ${BK}u < K) ${loadRegs(`k0 + ${BK}u`)}
+${compute}
+    s ^= 1u;
+    if (k0 + ${BK}u < K) ${storeRegs}
+    workgroupBarrier();
+  }
+  let colEnd = uw(3u) + nCount;
+${r(TM).map((i) => r(TN).map((j) => writeFrag(i, j)).join('\n')).join('\n')}
+}`;
+}
+
+/** Subgroup-matrix parameters the benchmarks may override (tuning); null keeps the defaults. */
+export const sgmatTuning: { override: Partial<SgmatParams> | null } = { override: null };
+
+export const matmulSubgroupMatrixKernel: GpuKernel = {
+  op: 'matmul',
+  whyUnsupported(caps: Capabilities, attrs: Attrs, inputs: readonly TensorDesc[]) {
+    const a = attrs as MatmulAttrs;
+    if (a.path && a.path !== 'auto' && a.path !== 'subgroup-matrix') return `path '${a.path}' requested`;
+    if (!f16MatrixConfig(caps, 'f32')) return 'no f16→f32 subgroup-matrix configuration on this device';
+    const [x, w] = inputs;
+    if (!x || !w) return 'needs a and b';
+    for (const d of [x.dtype, w.dtype]) {
+      if (d === 'f32') return 'f32 operands use the f32 path';
+      if (d === 'bf16' && a.precise) return 'precise: bf16 stays on the f32 path';
+      if (d !== 'f16' && d !== 'bf16') return `operand dtype ${d}`;
+    }
+    return commonProblem(caps, a, inputs);
+  },
+  encode(ctx, rawAttrs, inputs, outputs) {
+    const attrs = rawAttrs as MatmulAttrs;
+    const c = outputs[0]!;
+    const p = planMatmul(attrs, inputs, c.dtype, ctx.caps);
+    const cfg = f16MatrixConfig(ctx.caps, 'f32')!;
+    const t = sgmatParams(p.g.M, p.g.N, sgmatTuning.override ?? undefined);
+    const ranges = weightRanges(inputs[1]!, p, ctx.caps, 8);
+    if (typeof ranges === 'string') throw new Error(`matmul: ${ranges}`);
+    const wgsl = sgmatWgsl(p, ctx.caps, cfg, t);
+    const target = outputTarget(ctx, p, c);
+    const BM = t.WM * t.TM * cfg.M, BN = t.WN * t.TN * cfg.N;
+    const label = `matmul.sgmat.${p.aDtype}.${p.bDtype}${attrs.transB ? '.tB' : ''}.${BM}x${BN}x${t.BK}`;
+    for (const r of ranges) {
+      ctx.dispatch({ label, wgsl, access: ['read', 'read', ...outputAccess(p)] }, [inputs[0]!, r.range, target, ...inputs.slice(2)],
+        matmulUniforms(p, r.n0, r.nCount), [Math.ceil(r.nCount / BN), Math.ceil(p.g.M / BM), p.g.batch]);
+    }
+    packScratch(ctx, p, target, c);
+  },
+};
