@@ -7,9 +7,9 @@ describe('tessera compile', () => {
     const text = compileCommandText('llama-block', { print: true });
     for (const pass of ['input', 'normalize', 'legalize', 'fuse', 'dead-code', 'schedule', 'plan-memory']) expect(text).toContain(`;; ==== after ${pass} ====`);
     expect(text).toMatch(/call_kernel\("attention", q, k, v\) \{"causal":true\}/);
-    // SwiGLU: silu rides the gate GEMM, the product rides the up GEMM (reading the gate as x1)
-    expect(text).toContain('call_kernel("matmul", h2, w_gate) {"epilogue":"silu(x0)"}');
-    expect(text).toMatch(/call_kernel\("matmul", h2, w_up, lv\d+\) \{"epilogue":"\(x1 \* x0\)"\}/);
+    // SwiGLU: silu·up rides the gate GEMM's epilogue (the up projection as extra input x1)
+    expect(text).toMatch(/g: Tensor\(\(n, 688\), f32\) = call_kernel\("matmul", h2, w_gate, lv\d+\) \{"epilogue":"\(silu\(x0\) \* x1\)"\}/);
+    expect(text).toContain('y: Tensor((n, 256), f32) = call_kernel("matmul", g, w_down, x1) {"epilogue":"(x1 + x0)"}');
     expect(text).toMatch(/@main: \d+ library kernel call\(s\)/);
   });
 
