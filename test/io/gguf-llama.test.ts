@@ -71,7 +71,7 @@ async function tinyGguf(arch: 'llama' | 'qwen2', name: string, options: { tied?:
     const n = shape.reduce((a, b) => a * b, 1);
     const values = Float32Array.from(rng.normals(n));
     hf.set(hfName, values);
-    let stored = values;
+    let stored: Float32Array = values;
     if (arch === 'llama' && /q_proj|k_proj/.test(hfName)) stored = converterPermute(values, hfName.includes('q_proj') ? 2 : 1, shape[1] ?? 1);
     tensors.push({ name: toGgufName(hfName), type: 'F32', shape: [...shape], data: encodeGgml('F32', stored) });
   }

@@ -1,0 +1,239 @@
+/**
+ * A model's tokenizer: `tokenizer.json` run by `@huggingface/tokenizers`, plus what
+ * `tokenizer_config.json` and `generation_config.json` add — special tokens, BOS/EOS policy,
+ * stop tokens and chat templates — checked on load so a broken file fails with its name.
+ */
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ChatTemplate, chatTemplatesFromConfig, type ChatMessage, type ChatTemplateOptions } from './chat-template.js';
+import { CheckpointError, describeError } from './errors.js';
+import { StreamDecoder } from './stream-decoder.js';
+
+/** Tokens that end an assistant turn in the chat formats of common model families. */
+const END_OF_TURN_TOKENS = ['<|eot_id|>', '<|eom_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>'];
+
+export interface TokenizerFiles {
+  /** Parsed tokenizer.json. */
+  readonly tokenizer: unknown;
+  /** Parsed tokenizer_config.json (optional). */
+  readonly config?: Record<string, unknown>;
+  /** Parsed generation_config.json (optional: extra EOS ids). */
+  readonly generationConfig?: Record<string, unknown>;
+  /** Contents of chat_template.jinja (newer transformers save the template there; it wins). */
+  readonly chatTemplateFile?: string;
+  /** Where these came from, for error messages. */
+  readonly source: string;
+}
+
+export interface EncodeOptions {
+  /** Apply the tokenizer's post-processor and BOS/EOS policy (default true). Chat prompts pass false: the template has them. */
+  readonly addSpecialTokens?: boolean;
+}
+
+export interface DecodeOptions {
+  readonly skipSpecialTokens?: boolean;
+  /** Default: the config's clean_up_tokenization_spaces, as transformers does. */
+  readonly cleanUpTokenizationSpaces?: boolean;
+}
+
+export class Tokenizer {
+  readonly bosTokenId: number | null;
+  readonly eosTokenId: number | null;
+  readonly padTokenId: number | null;
+  /** Ids that end generation: EOS, generation_config's eos_token_id list, end-of-turn tokens. */
+  readonly stopTokenIds: ReadonlySet<number>;
+  readonly specialTokenIds: ReadonlySet<number>;
+  readonly vocabSize: number;
+  /** Prepend BOS on encode when the post-processor did not (config add_bos_token, default: when a BOS token exists). */
+  readonly addBos: boolean;
+  readonly addEos: boolean;
+  private readonly templates = new Map<string, ChatTemplate>();
+  private readonly specialStrings: Record<string, string | null>;
+  private readonly cleanUp: boolean;
+
+  private constructor(private readonly hf: HfTokenizer, files: TokenizerFiles) {
+    const config = files.config ?? {};
+    const vocab = hf.get_vocab(true);
+    let maxId = -1;
+    for (const id of vocab.values()) maxId = Math.max(maxId, id); // a loop: spreading 150k ids overflows the stack
+    this.vocabSize = maxId + 1;
+
+    const tokenString = (key: string): string | null => {
+      const v = config[key];
+      if (typeof v === 'string') return v;
+      if (typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+      return null;
+    };
+    const idOf = (key: string): number | null => {
+      const s = tokenString(key);
+      if (s === null) return null;
+      const id = hf.token_to_id(s);
+      if (id === undefined) throw new CheckpointError(files.source, `${key} '${s}' is not in the vocabulary`, { hint: 'tokenizer.json and tokenizer_config.json do not belong together' });
+      return id;
+    };
+    this.bosTokenId = idOf('bos_token');
+    this.eosTokenId = idOf('eos_token');
+    this.padTokenId = idOf('pad_token');
+    this.specialStrings = {
+      bos_token: tokenString('bos_token'), eos_token: tokenString('eos_token'),
+      pad_token: tokenString('pad_token'), unk_token: tokenString('unk_token'),
+    };
+    this.addBos = typeof config.add_bos_token === 'boolean' ? config.add_bos_token : this.bosTokenId !== null;
+    this.addEos = config.add_eos_token === true;
+    this.cleanUp = config.clean_up_tokenization_spaces === true;
+
+    const special = new Set<number>();
+    for (const [id, t] of hf.get_added_tokens_decoder()) if (t.special) special.add(id);
+    this.specialTokenIds = special;
+
+    const stop = new Set<number>();
+    if (this.eosTokenId !== null) stop.add(this.eosTokenId);
+    const genEos = files.generationConfig?.eos_token_id;
+    for (const id of Array.isArray(genEos) ? genEos : genEos === undefined || genEos === null ? [] : [genEos]) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new CheckpointError(files.source, `generation_config eos_token_id ${JSON.stringify(id)} is not a token id`);
+      stop.add(id as number);
+    }
+    for (const s of END_OF_TURN_TOKENS) {
+      const id = hf.token_to_id(s);
+      if (id !== undefined && special.has(id)) stop.add(id);
+    }
+    this.stopTokenIds = stop;
+
+    const sources = chatTemplatesFromConfig(config.chat_template);
+    if (files.chatTemplateFile !== undefined) sources.set('default', files.chatTemplateFile);
+    for (const [name, source] of sources) {
+      try {
+        this.templates.set(name, new ChatTemplate(source));
+      } catch (e) {
+        throw new CheckpointError(files.source, `chat template '${name}' does not parse (${describeError(e)})`, { hint: 'fix the chat_template in tokenizer_config.json' });
+      }
+    }
+  }
+
+  /**
+   * Builds a tokenizer from parsed files.
+   *
+   * @example
+   * const tok = Tokenizer.fromFiles({ tokenizer: json, config: cfg, source: 'my-model' });
+   */
+  static fromFiles(files: TokenizerFiles): Tokenizer {
+    const t = files.tokenizer as { model?: unknown } | null;
+    if (typeof t !== 'object' || t === null || typeof t.model !== 'object' || t.model === null) {
+      throw new CheckpointError(files.source, 'tokenizer.json has no "model" object', { hint: 'this is not a HF tokenizers file' });
+    }
+    let hf: HfTokenizer;
+    try {
+      hf = new HfTokenizer(files.tokenizer as object, (files.config ?? {}) as object);
+    } catch (e) {
+      throw new CheckpointError(files.source, `tokenizer.json cannot be loaded (${describeError(e)})`, { hint: 'the file is damaged or uses a tokenizer component @huggingface/tokenizers does not support' });
+    }
+    return new Tokenizer(hf, files);
+  }
+
+  /** The chat template names this tokenizer has ('default', and e.g. 'tool_use'). */
+  get chatTemplateNames(): string[] {
+    return [...this.templates.keys()];
+  }
+
+  encode(text: string, options: EncodeOptions = {}): number[] {
+    const add = options.addSpecialTokens ?? true;
+    const ids = this.hf.encode(text, { add_special_tokens: add }).ids;
+    if (add && this.addBos && this.bosTokenId !== null && ids[0] !== this.bosTokenId) ids.unshift(this.bosTokenId);
+    if (add && this.addEos && this.eosTokenId !== null && ids[ids.length - 1] !== this.eosTokenId) ids.push(this.eosTokenId);
+    return ids;
+  }
+
+  decode(ids: readonly number[], options: DecodeOptions = {}): string {
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new RangeError(`decode: token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
+    }
+    if (ids.length === 0) return ''; // the library refuses empty input
+    return this.hf.decode(ids as number[], {
+      skip_special_tokens: options.skipSpecialTokens ?? false,
+      clean_up_tokenization_spaces: options.cleanUpTokenizationSpaces ?? this.cleanUp,
+    });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.hf.token_to_id(token);
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.hf.id_to_token(id);
+  }
+
+  /**
+   * A decoder for streamed generation: push ids, get text deltas that never split a character.
+   * It decodes without tokenization-space cleanup (cleanup is not prefix-stable), so the deltas
+   * concatenate to `decode(ids, { cleanUpTokenizationSpaces: false })`.
+   */
+  streamDecoder(options: { skipSpecialTokens?: boolean } = {}): StreamDecoder {
+    return new StreamDecoder((ids) => (ids.length === 0 ? '' : this.hf.decode(ids as number[], { skip_special_tokens: options.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false })));
+  }
+
+  /**
+   * Renders messages with the model's chat template.
+   *
+   * @example
+   * tok.applyChatTemplate([{ role: 'user', content: 'Hi' }]); // '<|begin_of_text|><|start_header_id|>user…'
+   */
+  applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
+    const name = options.templateName ?? (options.tools !== undefined && this.templates.has('tool_use') ? 'tool_use' : 'default');
+    const template = this.templates.get(name);
+    if (template === undefined) {
+      const have = this.chatTemplateNames;
+      throw new Error(have.length === 0
+        ? 'this tokenizer has no chat template: format the prompt yourself, or add chat_template to tokenizer_config.json'
+        : `no chat template named '${name}' (this tokenizer has ${have.map((n) => `'${n}'`).join(', ')})`);
+    }
+    try {
+      return template.render(messages, this.specialStrings, options);
+    } catch (e) {
+      throw new Error(`chat template '${name}' failed: ${describeError(e)}`);
+    }
+  }
+
+  /** Chat template then encode, without adding special tokens again (the template has them). */
+  encodeChat(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): number[] {
+    return this.encode(this.applyChatTemplate(messages, options), { addSpecialTokens: false });
+  }
+}
+
+async function readJson(path: string, required: boolean): Promise<Record<string, unknown> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if (!required && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CheckpointError(path, `cannot read (${describeError(e)})`, { hint: 'a HF model folder has tokenizer.json beside its weights' });
+  }
+  try {
+    const json: unknown = JSON.parse(text);
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not a JSON object');
+    return json as Record<string, unknown>;
+  } catch (e) {
+    throw new CheckpointError(path, `is not valid JSON (${describeError(e)})`);
+  }
+}
+
+/**
+ * Loads `tokenizer.json`, and beside it (when present) `tokenizer_config.json`,
+ * `generation_config.json` and `chat_template.jinja`, from a model folder.
+ *
+ * @example
+ * const tok = await loadTokenizer('models/llama-3.2-1b');
+ * tok.encode('Hello'); // [128000, 9906]
+ */
+export async function loadTokenizer(folder: string): Promise<Tokenizer> {
+  const st = await stat(folder).catch((e: unknown) => {
+    throw new CheckpointError(folder, `cannot open (${describeError(e)})`, { hint: 'check the path' });
+  });
+  const dir = st.isDirectory() ? folder : join(folder, '..');
+  const tokenizerPath = st.isDirectory() ? join(dir, 'tokenizer.json') : folder;
+  const tokenizer = await readJson(tokenizerPath, true);
+  const config = await readJson(join(dir, 'tokenizer_config.json'), false);
+  const generationConfig = await readJson(join(dir, 'generation_config.json'), false);
+  const chatTemplateFile = await readFile(join(dir, 'chat_template.jinja'), 'utf8').catch(() => undefined);
+  return Tokenizer.fromFiles({ tokenizer, config, generationConfig, chatTemplateFile, source: tokenizerPath });
+}
