@@ -7,8 +7,10 @@
  *
  * Storage: the backend contract has no views into a larger buffer, so a storage token's slot
  * keeps the tensor it last held and re-allocates only when a different shape lands in it; the
- * plan guarantees that no two live tensors ever share a slot. A backend with views could take
- * the plan's constant capacities as-is.
+ * plan guarantees that no two live tensors ever share a slot. Freeing inside a call is safe for
+ * immediate execution (dispatches run in order) but not while a dispatch stream is recorded (the
+ * stream would keep a freed buffer): `stableStorage` keeps one tensor per (slot, shape) until
+ * `release()`. A backend with views could take the plan's constant capacities as-is.
  *
  * Example: `const vm = new VirtualMachine(exe, backend); const [y] = await vm.run('main', [x, w]);`
  */
@@ -50,10 +52,35 @@ export class VirtualMachine {
   /** Counts since construction (tests and benches read them). */
   readonly stats: RunStats = { kernels: 0, programs: 0, hostCalls: 0, allocations: 0 };
 
-  constructor(readonly exe: Executable, readonly backend: Backend) {}
+  private readonly stable = new Map<string, Tensor>();
+
+  constructor(readonly exe: Executable, readonly backend: Backend, readonly opts: { readonly stableStorage?: boolean } = {}) {}
 
   /** Runs `func` on `args`; returned tensors belong to the caller (free them when done). */
   async run(func: string, args: readonly Value[]): Promise<Value> {
+    const { f, regs, env, boundBy, slots } = this.prepare(func, args);
+    for (const ins of f.instrs) {
+      const pending = this.step(f, ins, regs, env, boundBy, slots);
+      if (pending) await pending;
+    }
+    return regs[f.ret]!;
+  }
+
+  /**
+   * Enqueues the whole call without yielding, for backends with `runProgram` (every dispatch is
+   * issued before this returns). That is what a recorded dispatch stream needs: when a function's
+   * dimensions are all fixed (`ExecFunc.symVars` empty, or fixed by the caller), the lead's
+   * runtime can capture `() => vm.runSync(…)` once and replay it.
+   */
+  runSync(func: string, args: readonly Value[]): Value {
+    const { f, regs, env, boundBy, slots } = this.prepare(func, args);
+    for (const ins of f.instrs) {
+      if (this.step(f, ins, regs, env, boundBy, slots)) throw new Error(`runSync: backend '${this.backend.name}' has no runProgram, so tensor programs run on the host asynchronously; use run()`);
+    }
+    return regs[f.ret]!;
+  }
+
+  private prepare(func: string, args: readonly Value[]) {
     const f = this.exe.funcs.get(func);
     if (!f) throw new Error(`executable has no function '${func}' (has ${[...this.exe.funcs.keys()].join(', ')})`);
     if (args.length !== f.params.length) throw new Error(`function '${func}' takes ${f.params.length} arguments (${f.params.map((p) => p.name).join(', ')}), got ${args.length}`);
@@ -63,17 +90,19 @@ export class VirtualMachine {
     const boundBy = new Map<string, string>();
     const slots = this.slots.get(func) ?? [];
     this.slots.set(func, slots);
-    for (const ins of f.instrs) await this.step(f, ins, regs, env, boundBy, slots);
-    return regs[f.ret]!;
+    return { f, regs, env, boundBy, slots };
   }
 
   /** Frees every planned storage slot (the executable stays usable). */
   release(): void {
     for (const s of this.slots.values()) s.forEach((t) => t && this.backend.free(t));
     this.slots.clear();
+    this.stable.forEach((t) => this.backend.free(t));
+    this.stable.clear();
   }
 
-  private async step(f: ExecFunc, ins: Instr, regs: (Value | undefined)[], env: Record<string, number>, boundBy: Map<string, string>, slots: Tensor[]): Promise<void> {
+  /** Executes one instruction; returns a promise only when it must wait (host reads for the interpreter). */
+  private step(f: ExecFunc, ins: Instr, regs: (Value | undefined)[], env: Record<string, number>, boundBy: Map<string, string>, slots: Tensor[]): Promise<void> | undefined {
     switch (ins.op) {
       case 'match': this.match(f, regs[ins.src], ins.type, ins.what, env, boundBy); return;
       case 'move': regs[ins.dst] = regs[ins.src]; return;
@@ -84,6 +113,13 @@ export class VirtualMachine {
         const shape = ins.shape.map((d) => d.eval(env));
         const desc = { dtype: ins.dtype, shape };
         if (ins.token === undefined) { regs[ins.dst] = this.alloc(desc, ins.what); return; }
+        if (this.opts.stableStorage) {
+          const key = `${f.name}/${ins.token}/${desc.dtype}[${shape.join(',')}]`;
+          let t = this.stable.get(key);
+          if (!t) { t = this.alloc(desc, `${f.name}.storage${ins.token}`); this.stable.set(key, t); }
+          regs[ins.dst] = t;
+          return;
+        }
         const held = slots[ins.token];
         if (held && held.dtype === desc.dtype && held.shape.length === shape.length && held.shape.every((d, i) => d === shape[i])) { regs[ins.dst] = held; return; }
         if (held) this.backend.free(held);
@@ -102,7 +138,7 @@ export class VirtualMachine {
         fn(this, ins.args.map((r) => regs[r]!), regs[ins.out] as Tensor);
         return;
       }
-      case 'program': await this.program(ins.name, ins.args.map((r) => this.tensor(regs[r], ins.what)), regs[ins.out] as Tensor, env); return;
+      case 'program': return this.program(ins.name, ins.args.map((r) => this.tensor(regs[r], ins.what)), regs[ins.out] as Tensor, env);
     }
   }
 
@@ -116,7 +152,7 @@ export class VirtualMachine {
     return v;
   }
 
-  private async program(name: string, args: Tensor[], out: Tensor, env: Readonly<Record<string, number>>): Promise<void> {
+  private program(name: string, args: Tensor[], out: Tensor, env: Readonly<Record<string, number>>): Promise<void> | undefined {
     const cp = this.exe.programs.get(name);
     if (!cp) throw new Error(`executable has no tensor program '${name}'`);
     this.stats.programs++;
@@ -125,8 +161,10 @@ export class VirtualMachine {
       return;
     }
     // no GPU program support: the interpreter computes it on the host
-    const inputs = await Promise.all(args.map(async (t) => ({ shape: t.shape, data: toFloat64(t.dtype, await this.backend.read(t)) })));
-    this.backend.write(out, toHost(out.dtype, interpretProgram(cp.program, inputs, env)));
+    return (async () => {
+      const inputs = await Promise.all(args.map(async (t) => ({ shape: t.shape, data: toFloat64(t.dtype, await this.backend.read(t)) })));
+      this.backend.write(out, toHost(out.dtype, interpretProgram(cp.program, inputs, env)));
+    })();
   }
 
   /** Binds or checks every dimension of `v` against `type`; errors name function, binding and axis. */

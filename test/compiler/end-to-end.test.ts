@@ -91,6 +91,13 @@ describe(`end to end on the CPU backend (seed ${seed})`, () => {
     await runMlp(new CpuBackend(), false, sampleNs(new Rng(seed ^ 1), 3, 300));
   });
 
+  it('refuses runSync where tensor programs must run on the host', async () => {
+    const b = new CpuBackend();
+    const vm = new VirtualMachine(compileModule(moduleOf([mlpFunc(MLP)]), { fuse: false }).executable, b);
+    const args = [[2, MLP.dIn], [MLP.dIn, MLP.hidden], [MLP.hidden], [MLP.hidden, MLP.dOut], [MLP.dOut]].map((s) => b.alloc({ dtype: 'f32', shape: s }));
+    expect(() => vm.runSync('main', args)).toThrow(/no runProgram/);
+  });
+
   it('rejects inputs that break the symbolic contract with a message naming the binding and axis', async () => {
     const b = new CpuBackend();
     const vm = new VirtualMachine(compileModule(moduleOf([mlpFunc({ ...MLP, maxN: 64 })])).executable, b);
@@ -236,6 +243,31 @@ describe.skipIf(!gpu)(`end to end on WebGPU (seed ${seed})`, () => {
   it('runs the fused and the unfused MLP through generated WGSL and library kernels', async () => {
     await runMlp(gpu!, true, [1, 37, 4096]);
     await runMlp(gpu!, false, [1, 5, 300]);
+  });
+
+  it('enqueues a whole call synchronously, so a fixed-n call can be recorded as a dispatch stream and replayed', async () => {
+    const b = gpu!;
+    const rng = new Rng(seed ^ 9);
+    // stable storage: a recorded stream must never see a slot re-allocated under it
+    const vm = new VirtualMachine(compileModule(moduleOf([mlpFunc(MLP)]), { fuse: false }).executable, b, { stableStorage: true });
+    const n = 9;
+    const shapes = [[n, MLP.dIn], [MLP.dIn, MLP.hidden], [MLP.hidden], [MLP.hidden, MLP.dOut], [MLP.dOut]];
+    const data = shapes.map((s) => toFloat64('f32', toHost('f32', rng.normals(s.reduce((a, d) => a * d, 1), 0.5))));
+    const args = shapes.map((s, i) => upload(b, s, data[i]!));
+    let y: Tensor | undefined;
+    const stream = b.record(() => { y = vm.runSync('main', args) as Tensor; });
+    expect(stream.length).toBe(vm.stats.kernels + vm.stats.programs);
+    const w = { w1: data[1]!, b1: data[2]!, w2: data[3]!, b2: data[4]! };
+    for (let rep = 0; rep < 2; rep++) {
+      const xd = toFloat64('f32', toHost('f32', rng.normals(n * MLP.dIn)));
+      b.write(args[0]!, toHost('f32', xd));
+      stream.replay();
+      expectClose(toFloat64('f32', await b.read(y!)), mlpReference(xd, n, w), 1e-4, `replay ${rep}`);
+    }
+    stream.destroy();
+    args.forEach((t) => b.free(t));
+    b.free(y!);
+    vm.release();
   });
 
   it.skipIf(!blockKernelsReady)('runs one compiled Llama block', async () => {
