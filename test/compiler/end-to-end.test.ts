@@ -207,15 +207,18 @@ async function runBlock(backend: Backend, ns: number[], tol: number): Promise<vo
 }
 
 /**
- * Until the library's `rope` and `attention` ops land in src/ops, the compiler's side of the
- * block is checked on a CPU backend whose two missing ops come from this file's references.
+ * Until the library's `rope` and `attention` ops are both in src/ops, the compiler's side of the
+ * block is checked on a CPU backend whose missing ops come from this file's references.
  */
 class CpuWithReferenceAttention extends CpuBackend {
+  private missing(op: string): boolean {
+    return (op === 'rope' || op === 'attention') && !hasOp(op);
+  }
   override supportsOp(op: string): boolean {
-    return op === 'rope' || op === 'attention' || super.supportsOp(op);
+    return this.missing(op) || super.supportsOp(op);
   }
   override run(op: string, attrs: Record<string, unknown>, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
-    if (op !== 'rope' && op !== 'attention') { super.run(op, attrs, inputs, outputs); return; }
+    if (!this.missing(op)) { super.run(op, attrs, inputs, outputs); return; }
     const read = (t: Tensor) => toFloat64(t.dtype, (this as unknown as { own(t: Tensor): { data: import('../../src/tensor/dtype.js').HostArray } }).own(t).data);
     const [t0] = inputs as [Tensor];
     const out = op === 'rope'
