@@ -68,3 +68,17 @@ describe('printer and parser', () => {
     }
   });
 });
+
+describe('round trip of compiler output', () => {
+  it('parses back every pass of the demo models', async () => {
+    const { compileModule } = await import('../../src/compiler/compile.js');
+    const { DEMO_MODELS } = await import('../../src/compiler/demo-models.js');
+    for (const name of Object.keys(DEMO_MODELS)) {
+      for (const fuse of [true, false]) {
+        const texts: string[] = [];
+        compileModule(DEMO_MODELS[name]!(), { fuse, trace: (pass, text) => { if (pass !== 'plan-memory') texts.push(text); } });
+        for (const t of texts) expect(printModule(parseModule(t))).toBe(t);
+      }
+    }
+  });
+});
