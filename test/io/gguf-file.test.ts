@@ -108,6 +108,31 @@ describe(`GGUF files (seed ${seed})`, () => {
     await g.close();
   });
 
+  it('dequantizes a tensor larger than one read step (8 MiB of blocks) identically in f32 and f16', async () => {
+    const rows = 300;
+    const cols = 32768; // Q8_0: 300 rows × 34 816 bytes ≈ 10 MB, so readRows takes two steps
+    const x = new Float32Array(rows * cols);
+    for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.001) * (1 + (i % 97));
+    const data = encodeGgml('Q8_0', x);
+    const path = join(dir, 'big.gguf');
+    await writeGguf(path, { metadata: {}, tensors: [{ name: 'big', type: 'Q8_0', shape: [rows, cols], data }] });
+    const expected = new Float32Array(x.length);
+    dequantizeToF32('Q8_0', data, expected);
+    const g = await GgufFile.open(path);
+    const got = (await g.read('big')) as Float32Array;
+    expect(got.length).toBe(expected.length);
+    let mismatches = 0;
+    for (let i = 0; i < got.length; i++) if (got[i] !== expected[i]) mismatches++;
+    expect(mismatches).toBe(0);
+    await g.close();
+    const h = await GgufFile.open(path, { dequantizeTo: 'f16' });
+    const half = (await h.read('big')) as Uint16Array;
+    const step = Math.floor((8 * 2 ** 20) / ((cols / 32) * 34)); // rows per read step: 240
+    for (const i of [0, 1, step * cols - 1, step * cols, (step + 1) * cols + 5, x.length - 1]) expect(half[i], `element ${i}`).toBe(f16Bits(expected[i]!));
+    await h.close();
+    await rm(path);
+  });
+
   it('honours general.alignment', async () => {
     const path = join(dir, 'align.gguf');
     await writeGguf(path, { metadata, tensors: tensors.slice(4, 6), alignment: 64 });
