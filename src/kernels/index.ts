@@ -12,6 +12,7 @@ import { layernormKernel } from './layernorm.js';
 import { embeddingKernel } from './embedding.js';
 import { ropeKernel } from './rope.js';
 import { argmaxKernel } from './argmax.js';
+import { ATTENTION_KERNELS } from '../attention/kernels.js';
 
 export const GPU_KERNELS: readonly GpuKernel[] = [
   elementwiseKernel,
@@ -23,4 +24,5 @@ export const GPU_KERNELS: readonly GpuKernel[] = [
   embeddingKernel,
   ropeKernel,
   argmaxKernel,
+  ...ATTENTION_KERNELS,
 ];

@@ -13,6 +13,7 @@ import { layernormOp } from './layernorm.js';
 import { embeddingOp } from './embedding.js';
 import { ropeOp } from './rope.js';
 import { argmaxOp } from './argmax.js';
+import { ATTENTION_OPS } from '../attention/ops.js';
 
 export const OPS: readonly OpSpec<Attrs>[] = [
   elementwiseOp,
@@ -24,6 +25,7 @@ export const OPS: readonly OpSpec<Attrs>[] = [
   embeddingOp,
   ropeOp,
   argmaxOp,
+  ...ATTENTION_OPS,
 ];
 
 const byName = new Map(OPS.map((op) => [op.name, op]));

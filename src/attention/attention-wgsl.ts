@@ -1,0 +1,324 @@
+/**
+ * The attention template (f32 arithmetic, runs on every device): one workgroup per CTA of the
+ * plan's fixed grid walks its work items; an item is (request, row tile, KV head, KV chunk), rows
+ * being (query token, query head of the group) pairs so a KV head's whole group shares each K/V
+ * load. Per key tile: stage K and V in workgroup memory, scores → online softmax (base 2) →
+ * accumulate P·V in registers. Unsplit items write final (o, lse); split items write partial rows
+ * that `mergeWgsl` combines. Variants splice in through the hooks of `variants.ts`.
+ */
+import { PACK_WGSL, uniformDecl } from '../kernels/wgsl-dtype.js';
+import type { DType } from '../tensor/dtype.js';
+import type { KvLayout } from './kv-layout.js';
+import { itemsOffset, mergeOffset } from './plan.js';
+import { type VariantSpec, variantParts, wgslF32 } from './variants.js';
+import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns } from './wgsl-kv.js';
+import { WORKGROUP } from './tile-config.js';
+
+export interface AttentionKernelParams {
+  readonly headDim: number;
+  readonly numQoHeads: number;
+  readonly numKvHeads: number;
+  readonly pageSize: number;
+  readonly layout: KvLayout;
+  readonly qDtype: DType;
+  readonly kvDtype: DType;
+  readonly oDtype: DType;
+  readonly scale: number;
+  readonly variant: VariantSpec;
+  readonly tileRows: number;
+  readonly tileKeys: number;
+  readonly grid: number;
+  readonly maxItems: number;
+  /**
+   * Loop bounds from a uniform instead of constants. CPU drivers (lavapipe) fully unroll constant
+   * loops and then spend tens of seconds in LLVM per pipeline; GPUs want the constants.
+   */
+  readonly dynamicLoops?: boolean;
+}
+
+/** Software rasterisers (lavapipe/llvmpipe, SwiftShader) compile WGSL through LLVM on the CPU. */
+export function isSoftwareDevice(caps: { architecture: string; description: string }): boolean {
+  return caps.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(caps.description);
+}
+
+/** The uniform words `dynamicLoops` kernels read their bounds from. */
+export function loopBounds(p: AttentionKernelParams): Uint32Array {
+  return new Uint32Array([p.headDim / 4, p.tileKeys, Math.ceil((p.tileRows * p.headDim) / 4 / WORKGROUP)]);
+}
+
+/** Module-scope declarations of the variant: its decls, the q/k transform, the mask reader. */
+export function variantDecls(p: Pick<AttentionKernelParams, 'variant' | 'headDim' | 'numQoHeads'>): { decls: string; logits: string; mask: string; transform: boolean; output: string; usesMask: boolean } {
+  const parts = variantParts(p.variant);
+  const ctx = { headDim: p.headDim, numQoHeads: p.numQoHeads };
+  const decls = parts.map((v) => v.decls?.(ctx) ?? '').filter(Boolean);
+  const t = parts.find((v) => v.qkTransform);
+  if (t) decls.push(`fn qk_transform(x: f32, partner: f32, d: u32, pos: i32, is_key: bool) -> f32 {\n  ${t.qkTransform!.wgsl(ctx)}\n}`);
+  const logits = parts.filter((v) => v.logits).map((v) => `s = ${v.logits!.wgsl};`).join(' ');
+  const masks = parts.filter((v) => v.mask).map((v) => `(${v.mask!.wgsl})`);
+  const output = parts.filter((v) => v.output).map((v) => `o = ${v.output!.wgsl};`).join(' ');
+  return { decls: decls.join('\n'), logits, mask: masks.length ? masks.join(' && ') : 'true', transform: !!t, output, usesMask: parts.some((v) => v.usesMaskInput) };
+}
+
+/** The custom-mask reader (bindings 11, 12) when the variant uses one. */
+export function maskBindings(first: number): string {
+  return `@group(0) @binding(${first}) var<storage, read> mask_bits: array<i32>;
+@group(0) @binding(${first + 1}) var<storage, read> mask_indptr: array<i32>;
+fn mask_at(b: u32, qi: i32, kpos: i32, kv_len: i32) -> bool { return mask_bits[u32(mask_indptr[b]) + u32(qi) * u32(kv_len) + u32(kpos)] != 0; }`;
+}
+
+/** Loads a row group: `dst` base index (vec4<f32> units) ← vec4<u32> word `w` of `dtype` holding group `e`. */
+function stageRow(dtype: DType, fn: string, dst: string, base: string, e: string, w: string): string {
+  if (elemsPerVec(dtype) === 4) return `${dst}[${base} + ${e}] = ${fn}_lo(${w});`;
+  return `${dst}[${base} + 2u * ${e}] = ${fn}_lo(${w}); ${dst}[${base} + 2u * ${e} + 1u] = ${fn}_hi(${w});`;
+}
+
+/** Rewrites rows of a staged tile through qk_transform, pairs (d, d + D/2) per thread. */
+function transformTile(tile: string, rows: number, d: number, pos: string, isKey: boolean): string {
+  const half = d / 2;
+  return `for (var i = t; i < ${rows * half}u; i += ${WORKGROUP}u) {
+      let row = i / ${half}u; let d0 = i % ${half}u; let d1 = d0 + ${half}u;
+      let pos = ${pos};
+      let a0 = ${tile}[row * RS + d0 / 4u][d0 % 4u];
+      let a1 = ${tile}[row * RS + d1 / 4u][d1 % 4u];
+      ${tile}[row * RS + d0 / 4u][d0 % 4u] = qk_transform(a0, a1, d0, pos, ${isKey});
+      ${tile}[row * RS + d1 / 4u][d1 % 4u] = qk_transform(a1, a0, d1, pos, ${isKey});
+    }
+    workgroupBarrier();`;
+}
+
+export function attentionWgsl(p: AttentionKernelParams): string {
+  const D = p.headDim;
+  const TQ = p.tileRows;
+  const TK = p.tileKeys;
+  const group = p.numQoHeads / p.numKvHeads;
+  const v = variantDecls(p);
+  const qVpr = D / elemsPerVec(p.qDtype);
+  const kvVpr = D / elemsPerVec(p.kvDtype);
+  const opt = Math.ceil((TQ * D) / 4 / WORKGROUP);
+  return `// attention: D=${D} TQ=${TQ} TK=${TK} group=${group}
+${unpackFns('ldq', p.qDtype)}
+${unpackFns('ldkv', p.kvDtype)}
+${PACK_WGSL}
+${NEG_INF_DECL}
+@group(0) @binding(0) var<storage, read> q: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> pool: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> qo_indptr: array<i32>;
+@group(0) @binding(3) var<storage, read> kv_indptr: array<i32>;
+@group(0) @binding(4) var<storage, read> kv_indices: array<i32>;
+@group(0) @binding(5) var<storage, read> last_page_len: array<i32>;
+@group(0) @binding(6) var<storage, read> sched: array<i32>;
+@group(0) @binding(7) var<storage, read_write> o_out: array<u32>;
+@group(0) @binding(8) var<storage, read_write> lse_out: array<f32>;
+@group(0) @binding(9) var<storage, read_write> tmp_o: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> tmp_lse: array<f32>;
+${v.usesMask ? maskBindings(11) : ''}
+${p.dynamicLoops ? uniformDecl(v.usesMask ? 13 : 11, 3) : ''}
+${v.decls}
+${kvRowFn(p.layout, p.pageSize, p.numKvHeads, D)}
+const D = ${D}u;
+const DV4 = ${D / 4}u;
+const RS = ${D / 4 + 1}u;
+const TQ = ${TQ}u;
+const TK = ${TK}u;
+const GRP = ${group}u;
+const HQ = ${p.numQoHeads}u;
+const PS = ${p.pageSize}u;
+const SCALE = ${wgslF32(p.scale)};
+const LOG2E = 1.4426950408889634;
+var<workgroup> qs: array<vec4<f32>, ${TQ * (D / 4 + 1)}>;
+var<workgroup> ks: array<vec4<f32>, ${TK * (D / 4 + 1)}>;
+var<workgroup> vs: array<vec4<f32>, ${TK * (D / 4 + 1)}>;
+var<workgroup> ss: array<f32, ${TQ * TK}>;
+var<workgroup> m_sh: array<f32, ${TQ}>;
+var<workgroup> l_sh: array<f32, ${TQ}>;
+var<workgroup> a_sh: array<f32, ${TQ}>;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let cta = wid.x;
+  ${p.dynamicLoops ? 'let L_DV4 = uw(0u); let L_TK = uw(1u); let L_OPT = uw(2u);' : `let L_DV4 = DV4; let L_TK = TK; let L_OPT = ${opt}u;`}
+  let it_end = sched[${8 + 1} + cta];
+  for (var it = sched[8u + cta]; it < it_end; it++) {
+    let ib = ${itemsOffset(p.grid)}u + u32(it) * 8u;
+    let b = u32(sched[ib]);
+    let hk = u32(sched[ib + 1u]);
+    let r0 = u32(sched[ib + 2u]);
+    let r1 = u32(sched[ib + 3u]);
+    let k0 = u32(sched[ib + 4u]);
+    let k1 = u32(sched[ib + 5u]);
+    let slot = sched[ib + 6u];
+    let q_start = u32(qo_indptr[b]);
+    let q_len = i32(u32(qo_indptr[b + 1u]) - q_start);
+    let page_base = u32(kv_indptr[b]);
+    let n_pages = u32(kv_indptr[b + 1u]) - page_base;
+    var kv_len = 0;
+    if (n_pages > 0u) { kv_len = i32((n_pages - 1u) * PS + u32(last_page_len[b])); }
+    // stage the Q tile (rows past r1 are zero and masked below)
+    for (var i = t; i < TQ * ${qVpr}u; i += ${WORKGROUP}u) {
+      let lr = i / ${qVpr}u; let e = i % ${qVpr}u; let r = r0 + lr;
+      var w = vec4<u32>(0u);
+      if (r < r1) { w = q[((q_start + r / GRP) * HQ + hk * GRP + r % GRP) * ${qVpr}u + e]; }
+      ${stageRow(p.qDtype, 'ldq', 'qs', 'lr * RS', 'e', 'w')}
+    }
+    if (t < TQ) { m_sh[t] = ${NEG}; l_sh[t] = 0.0; }
+    workgroupBarrier();
+    ${v.transform ? transformTile('qs', TQ, D, 'kv_len - q_len + i32((r0 + row) / GRP)', false) : ''}
+    var acc: array<vec4<f32>, ${opt}>;
+    for (var k = 0u; k < L_OPT; k++) { acc[k] = vec4<f32>(0.0); }
+    for (var kt = k0; kt < k1; kt += TK) {
+      for (var i = t; i < TK * ${kvVpr}u; i += ${WORKGROUP}u) {
+        let c = i / ${kvVpr}u; let e = i % ${kvVpr}u; let j = kt + c;
+        var wk = vec4<u32>(0u); var wv = vec4<u32>(0u);
+        if (j < k1) {
+          let page = u32(kv_indices[page_base + j / PS]);
+          let row = kv_row(page, 0u, j % PS, hk) / ${elemsPerVec(p.kvDtype)}u + e;
+          wk = pool[row];
+          wv = pool[row + ${(p.pageSize * p.numKvHeads * D) / elemsPerVec(p.kvDtype)}u];
+        }
+        ${stageRow(p.kvDtype, 'ldkv', 'ks', 'c * RS', 'e', 'wk')}
+        ${stageRow(p.kvDtype, 'ldkv', 'vs', 'c * RS', 'e', 'wv')}
+      }
+      workgroupBarrier();
+      ${v.transform ? transformTile('ks', TK, D, 'i32(kt + row)', true) : ''}
+      for (var i = t; i < TQ * TK; i += ${WORKGROUP}u) {
+        let lr = i / TK; let c = i % TK; let r = r0 + lr; let j = kt + c;
+        var s = ${NEG};
+        if (r < r1 && j < k1) {
+          let qi = i32(r / GRP);
+          let head = hk * GRP + r % GRP;
+          let qpos = kv_len - q_len + qi;
+          let kpos = i32(j);
+          if (${v.mask}) {
+            var qk = 0.0;
+            for (var e = 0u; e < L_DV4; e++) { qk += dot(qs[lr * RS + e], ks[c * RS + e]); }
+            s = qk * SCALE;
+            ${v.logits}
+            s = s * LOG2E;
+          }
+        }
+        ss[i] = s;
+      }
+      workgroupBarrier();
+      if (t < TQ) {
+        let m_old = m_sh[t];
+        var mx = m_old;
+        for (var c = 0u; c < L_TK; c++) { mx = max(mx, ss[t * TK + c]); }
+        var alpha = 1.0;
+        var sum = 0.0;
+        if (mx > ${NEG}) {
+          alpha = exp2(m_old - mx);
+          for (var c = 0u; c < L_TK; c++) {
+            let sc = ss[t * TK + c];
+            var pr = 0.0;
+            if (sc > ${NEG}) { pr = exp2(sc - mx); }
+            ss[t * TK + c] = pr;
+            sum += pr;
+          }
+        } else {
+          for (var c = 0u; c < L_TK; c++) { ss[t * TK + c] = 0.0; }
+        }
+        m_sh[t] = mx;
+        l_sh[t] = l_sh[t] * alpha + sum;
+        a_sh[t] = alpha;
+      }
+      workgroupBarrier();
+      for (var k = 0u; k < L_OPT; k++) {
+        let i = t + k * ${WORKGROUP}u;
+        if (i < TQ * DV4) {
+          let lr = i / DV4; let e = i % DV4;
+          var a = acc[k] * a_sh[lr];
+          for (var c = 0u; c < L_TK; c++) { a += ss[lr * TK + c] * vs[c * RS + e]; }
+          acc[k] = a;
+        }
+      }
+      workgroupBarrier();
+    }
+    for (var k = 0u; k < L_OPT; k++) {
+      let i = t + k * ${WORKGROUP}u;
+      let lr = i / DV4; let e = i % DV4; let r = r0 + lr;
+      if (i < TQ * DV4 && r < r1) {
+        let l = l_sh[lr];
+        var inv = 0.0;
+        if (l > 0.0) { inv = 1.0 / l; }
+        let val = acc[k] * inv;
+        var lse = ${NEG_INF};
+        if (l > 0.0) { lse = m_sh[lr] + log2(l); }
+        let head = hk * GRP + r % GRP;
+        let orow = (q_start + r / GRP) * HQ + head;
+        if (slot < 0) {
+          ${v.output ? `var ov = val; for (var z = 0u; z < 4u; z++) { var o = ov[z]; ${v.output} ov[z] = o; }` : 'let ov = val;'}
+          ${storeVec4(p.oDtype, 'o_out', 'orow * D + 4u * e', 'ov')}
+          if (e == 0u) { lse_out[orow] = lse; }
+        } else {
+          let tr = u32(slot) + lr;
+          tmp_o[tr * DV4 + e] = val;
+          if (e == 0u) { tmp_lse[tr] = lse; }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+}`;
+}
+
+/**
+ * The merge pass of a split plan: each merge unit's partial rows (one block of TQ rows per chunk)
+ * are combined with their base-2 LSEs into the final (o, lse). Fixed grid, grid-stride over units.
+ */
+export function mergeWgsl(p: AttentionKernelParams, mergeGrid: number): string {
+  const D = p.headDim;
+  const TQ = p.tileRows;
+  const group = p.numQoHeads / p.numKvHeads;
+  const v = variantDecls(p);
+  return `// attention merge: D=${D} TQ=${TQ}
+${PACK_WGSL}
+${NEG_INF_DECL}
+@group(0) @binding(0) var<storage, read> sched: array<i32>;
+@group(0) @binding(1) var<storage, read> tmp_o: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> tmp_lse: array<f32>;
+@group(0) @binding(3) var<storage, read> qo_indptr: array<i32>;
+@group(0) @binding(4) var<storage, read_write> o_out: array<u32>;
+@group(0) @binding(5) var<storage, read_write> lse_out: array<f32>;
+${v.decls}
+const D = ${D}u;
+const DV4 = ${D / 4}u;
+const GRP = ${group}u;
+const HQ = ${p.numQoHeads}u;
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let n = u32(sched[4]);
+  for (var u = wid.x; u < n; u += ${mergeGrid}u) {
+    let mb = ${mergeOffset(p.grid, p.maxItems)}u + u * 8u;
+    let b = u32(sched[mb]);
+    let hk = u32(sched[mb + 1u]);
+    let r0 = u32(sched[mb + 2u]);
+    let r1 = u32(sched[mb + 3u]);
+    let first = u32(sched[mb + 4u]);
+    let chunks = u32(sched[mb + 5u]);
+    let q_start = u32(qo_indptr[b]);
+    for (var i = t; i < (r1 - r0) * DV4; i += ${WORKGROUP}u) {
+      let lr = i / DV4; let e = i % DV4; let r = r0 + lr;
+      var mx = ${NEG};
+      for (var c = 0u; c < chunks; c++) { mx = max(mx, tmp_lse[first + c * ${TQ}u + lr]); }
+      var sum = 0.0;
+      var acc = vec4<f32>(0.0);
+      if (mx > ${NEG}) {
+        for (var c = 0u; c < chunks; c++) {
+          let tr = first + c * ${TQ}u + lr;
+          let w = exp2(tmp_lse[tr] - mx);
+          sum += w;
+          acc += w * tmp_o[tr * DV4 + e];
+        }
+      }
+      var val = vec4<f32>(0.0);
+      var lse = ${NEG_INF};
+      if (sum > 0.0) { val = acc / sum; lse = mx + log2(sum); }
+      let head = hk * GRP + r % GRP;
+      let orow = (q_start + r / GRP) * HQ + head;
+      ${v.output ? `for (var z = 0u; z < 4u; z++) { var o = val[z]; ${v.output} val[z] = o; }` : ''}
+      ${storeVec4(p.oDtype, 'o_out', 'orow * D + 4u * e', 'val')}
+      if (e == 0u) { lse_out[orow] = lse; }
+    }
+  }
+}`;
+}

@@ -1,0 +1,254 @@
+/**
+ * The attention ops, declared once for every backend (see `src/ops/op-spec.ts`):
+ * - `paged_attention`: ragged prefill and batch decode over the paged KV cache, driven by a plan's schedule;
+ * - `append_kv`: new K/V rows into the pool through the page table (in place when the output is the pool);
+ * - `merge_states`: two partial attention states (o, base-2 lse) into one.
+ */
+import type { TensorDesc } from '../backend/backend.js';
+import { type DType, isFloat, toHost } from '../tensor/dtype.js';
+import { type OpCase, defineOp } from '../ops/op-spec.js';
+import { FLOAT_DTYPES, randomInput, storageEps } from '../ops/test-data.js';
+import type { Rng } from '../util/rng.js';
+import { randomMask, randomPagedBatch } from './batch-gen.js';
+import { type KvLayout, poolGeometry } from './kv-layout.js';
+import { type ScheduleShape, planAttention, scheduleLength } from './plan.js';
+import { referenceAppendKv, referenceMergeStates, referencePagedAttention } from './reference.js';
+import { type VariantSpec, variantParts } from './variants.js';
+
+export interface PagedAttentionAttrs extends ScheduleShape {
+  readonly layout: KvLayout;
+  readonly variant: VariantSpec;
+  /** Softmax scale (default 1/√D). */
+  readonly scale?: number;
+  /** Output dtype (default q's); f32 keeps partial states exact for a later merge. */
+  readonly outDtype?: DType;
+  readonly [key: string]: unknown;
+}
+
+const fail = (op: string, msg: string): never => {
+  throw new Error(`${op}: ${msg}`);
+};
+
+function expectI32(op: string, name: string, t: TensorDesc | undefined, len?: number): void {
+  if (!t) fail(op, `missing input '${name}'`);
+  if (t!.dtype !== 'i32' || t!.shape.length !== 1) fail(op, `'${name}' must be a 1-D i32 tensor, got ${t!.dtype} [${t!.shape.join(', ')}]`);
+  if (len !== undefined && t!.shape[0] !== len) fail(op, `'${name}' has ${t!.shape[0]} entries, expected ${len}`);
+}
+
+/** Validates q/pool/page-table inputs; returns the geometry. */
+function checkAttentionInputs(attrs: PagedAttentionAttrs, inputs: readonly TensorDesc[]): { hq: number; d: number } {
+  const op = 'paged_attention';
+  const [q, pool, qoIndptr, kvIndptr, kvIndices, lastPageLen, sched] = inputs;
+  if (!q || q.shape.length !== 3) fail(op, `q must be [tokens, qoHeads, headDim], got ${q ? `[${q.shape.join(', ')}]` : 'nothing'}`);
+  if (!pool) fail(op, 'missing the KV pool');
+  if (!isFloat(q!.dtype) || !isFloat(pool!.dtype)) fail(op, `q (${q!.dtype}) and the pool (${pool!.dtype}) must be float types`);
+  const g = poolGeometry(pool!.shape, attrs.layout, op);
+  const [, hq, d] = q!.shape as [number, number, number];
+  if (d !== g.headDim) fail(op, `q head dim ${d} differs from the pool's ${g.headDim}`);
+  if (d % 8 !== 0) fail(op, `head dim ${d} must be a multiple of 8`);
+  if (hq % g.numKvHeads !== 0) fail(op, `${hq} query heads is not a multiple of ${g.numKvHeads} KV heads`);
+  expectI32(op, 'qoIndptr', qoIndptr);
+  const batch = qoIndptr!.shape[0]! - 1;
+  expectI32(op, 'kvIndptr', kvIndptr, batch + 1);
+  expectI32(op, 'kvIndices', kvIndices);
+  expectI32(op, 'lastPageLen', lastPageLen, batch);
+  expectI32(op, 'schedule', sched, scheduleLength(attrs));
+  if (variantParts(attrs.variant).some((v) => v.usesMaskInput)) {
+    expectI32(op, 'mask', inputs[7]);
+    expectI32(op, 'maskIndptr', inputs[8], batch + 1);
+  }
+  return { hq, d };
+}
+
+/** |got − want| ≤ abs + rel·|want| with NaN failing; the message names the worst element. */
+function within(what: string, got: Float64Array, want: Float64Array, abs: number, rel: number): string | null {
+  let worst = -1;
+  let excess = 1;
+  for (let i = 0; i < got.length; i++) {
+    const g = got[i]!;
+    const w = want[i]!;
+    if (g === w) continue;
+    const e = Number.isNaN(g) || Number.isNaN(w) ? Infinity : Math.abs(g - w) / (abs + rel * Math.abs(w));
+    if (e > excess) { excess = e; worst = i; }
+  }
+  return worst < 0 ? null : `${what}[${worst}]: got ${got[worst]}, want ${want[worst]}`;
+}
+
+/** Tolerance of attention outputs: f32 arithmetic, the output's rounding, and RoPE's sin/cos. */
+export function attentionTolerance(outDtype: DType, variant: VariantSpec): { abs: number; rel: number } {
+  const trig = variant.rope ? 3e-3 : 0;
+  return { abs: 2e-4 + trig + 2 * storageEps(outDtype), rel: 2e-4 + 2 * storageEps(outDtype) };
+}
+
+const VARIANTS: readonly VariantSpec[] = [
+  {}, { causal: true }, { causal: true, windowLeft: 5 }, { softCap: 2.5 }, { causal: true, alibi: true },
+  { customMask: true }, { causal: true, rope: { theta: 10000 } },
+  { causal: true, rope: { theta: 500000, scaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 64 } } },
+];
+
+export interface AttentionCaseOptions {
+  readonly decode?: boolean;
+  readonly variant?: VariantSpec;
+  readonly headDim?: number;
+  readonly kvChunk?: number | 'none';
+}
+
+/** One random paged-attention case (lengths, geometry, variant, plan) with its inputs. */
+export function attentionCase(rng: Rng, o: AttentionCaseOptions = {}): OpCase<PagedAttentionAttrs> {
+  const decode = o.decode ?? rng.next() < 0.4;
+  const variant = o.variant ?? rng.pick(VARIANTS);
+  const d = o.headDim ?? rng.pick([64, 64, 80, 96, 128, 256]);
+  const hk = rng.pick([1, 2, 3]);
+  const group = rng.pick([1, 2, 4, 7]);
+  const pageSize = rng.pick([1, 5, 16, 64]);
+  const batch = rng.int(1, 4);
+  const qoLens = Array.from({ length: batch }, () => (decode ? 1 : rng.int(0, 3) === 0 ? rng.int(0, 1) : rng.int(2, 9)));
+  const kvLens = qoLens.map((q) => q + (rng.next() < 0.2 ? 0 : rng.int(1, 40)));
+  const layout: KvLayout = rng.pick(['NHD', 'HND']);
+  const dtype = rng.pick(FLOAT_DTYPES);
+  const b = randomPagedBatch(rng, { qoLens, kvLens, numQoHeads: hk * group, numKvHeads: hk, headDim: d, pageSize, layout, dtype, kvDtype: rng.pick(FLOAT_DTYPES) });
+  // tiles sized for a 32 KiB workgroup-storage device (lavapipe), so every case runs everywhere we test
+  const tileRows = d === 256 ? 4 : decode ? Math.min(16, 1 << Math.ceil(Math.log2(group))) : 8;
+  const kvChunk = o.kvChunk ?? rng.pick<number | 'none' | undefined>(['none', rng.int(3, 17), undefined]);
+  const grid = rng.int(3, 40);
+  const plan = planAttention({ qoLens, kvLens, numQoHeads: hk * group, numKvHeads: hk, causal: variant.causal, windowLeft: variant.windowLeft }, { grid, maxItems: 400, tileRows, kvChunk, minChunk: 8 });
+  const inputs = [b.q, b.pool, b.qoIndptr, b.kvIndptr, b.kvIndices, b.lastPageLen, { desc: { dtype: 'i32' as const, shape: [plan.schedule.length] }, data: plan.schedule }];
+  if (variant.customMask) {
+    const m = randomMask(rng, qoLens, kvLens);
+    inputs.push(m.mask, m.maskIndptr);
+  }
+  return {
+    label: `${decode ? 'decode' : 'prefill'} ${Object.keys(variant).join('+') || 'plain'} ${dtype}/${b.pool.desc.dtype} d${d} ${hk * group}/${hk} P${pageSize} ${layout} q[${qoLens}] kv[${kvLens}] chunk ${plan.kvChunk}`,
+    attrs: { layout, variant, grid, maxItems: 400, tileRows, outDtype: dtype },
+    inputs,
+  };
+}
+
+export const pagedAttentionOp = defineOp<PagedAttentionAttrs>({
+  name: 'paged_attention',
+  outputs(attrs, inputs) {
+    const { hq } = checkAttentionInputs(attrs, inputs);
+    const q = inputs[0]!;
+    return [{ dtype: attrs.outDtype ?? q.dtype, shape: [...q.shape] }, { dtype: 'f32', shape: [q.shape[0]!, hq] }];
+  },
+  reference(attrs, x, inDescs) {
+    const { o, lse } = referencePagedAttention(attrs, {
+      q: x[0]!, qShape: inDescs[0]!.shape, pool: x[1]!, poolShape: inDescs[1]!.shape,
+      qoIndptr: x[2]!, kvIndptr: x[3]!, kvIndices: x[4]!, lastPageLen: x[5]!, mask: x[7], maskIndptr: x[8],
+    });
+    return [o, lse];
+  },
+  cases(rng, { big }) {
+    const cases = Array.from({ length: big ? 24 : 6 }, () => attentionCase(rng));
+    return cases;
+  },
+  tolerance(attrs, inDescs) {
+    return attentionTolerance(attrs.outDtype ?? inDescs[0]!.dtype, attrs.variant);
+  },
+  check(attrs, inputs, got, want) {
+    void inputs;
+    // without the output dtype in attrs, the loosest (bf16) rounding applies
+    const tol = attentionTolerance(attrs.outDtype ?? 'bf16', attrs.variant);
+    return within('o', got[0]!, want[0]!, tol.abs, tol.rel) ?? within('lse', got[1]!, want[1]!, 2e-4 + (attrs.variant.rope ? 4e-3 : 0), 2e-5);
+  },
+});
+
+export interface AppendKvAttrs {
+  readonly layout: KvLayout;
+  readonly [key: string]: unknown;
+}
+
+export const appendKvOp = defineOp<AppendKvAttrs>({
+  name: 'append_kv',
+  outputs(attrs, inputs) {
+    const op = 'append_kv';
+    const [pool, k, v, appendIndptr, kvIndptr, kvIndices, lastPageLen] = inputs;
+    if (!pool || !k || !v) fail(op, 'inputs are pool, k, v, appendIndptr, kvIndptr, kvIndices, lastPageLen');
+    const g = poolGeometry(pool!.shape, attrs.layout, op);
+    for (const [name, t] of [['k', k], ['v', v]] as const) {
+      if (t!.shape.length !== 3 || t!.shape[1] !== g.numKvHeads || t!.shape[2] !== g.headDim) fail(op, `${name} must be [tokens, ${g.numKvHeads}, ${g.headDim}], got [${t!.shape.join(', ')}]`);
+      if (t!.dtype !== pool!.dtype) fail(op, `${name} is ${t!.dtype} but the pool is ${pool!.dtype} (convert before appending)`);
+    }
+    if (k!.shape[0] !== v!.shape[0]) fail(op, `k has ${k!.shape[0]} tokens, v ${v!.shape[0]}`);
+    if (!['f32', 'f16', 'bf16'].includes(pool!.dtype)) fail(op, `pool dtype ${pool!.dtype} is not f32, f16 or bf16`);
+    expectI32(op, 'appendIndptr', appendIndptr);
+    const batch = appendIndptr!.shape[0]! - 1;
+    expectI32(op, 'kvIndptr', kvIndptr, batch + 1);
+    expectI32(op, 'kvIndices', kvIndices);
+    expectI32(op, 'lastPageLen', lastPageLen, batch);
+    return [{ dtype: pool!.dtype, shape: [...pool!.shape] }];
+  },
+  reference(attrs, x, inDescs) {
+    return [referenceAppendKv(attrs.layout, x[0]!, inDescs[0]!.shape, x[1]!, x[2]!, x[3]!, x[4]!, x[5]!, x[6]!)];
+  },
+  cases(rng) {
+    return Array.from({ length: 4 }, () => {
+      const layout: KvLayout = rng.pick(['NHD', 'HND']);
+      const dtype = rng.pick(FLOAT_DTYPES);
+      const d = rng.pick([64, 80, 128]);
+      const hk = rng.int(1, 3);
+      const pageSize = rng.pick([1, 3, 16]);
+      const batch = rng.int(1, 4);
+      // a mix of prefill chunks, decode steps and requests with nothing new
+      const news = Array.from({ length: batch }, () => rng.pick([0, 1, 1, rng.int(2, 20)]));
+      const kvLens = news.map((n) => n + rng.int(0, 30));
+      const b = randomPagedBatch(rng, { qoLens: news, kvLens, numQoHeads: hk, numKvHeads: hk, headDim: d, pageSize, layout, dtype, sparePages: 2 });
+      const total = news.reduce((a, c) => a + c, 0);
+      return {
+        label: `${dtype} ${layout} d${d} hk${hk} P${pageSize} new[${news}] kv[${kvLens}]`,
+        attrs: { layout },
+        inputs: [b.pool, randomInput(rng, dtype, [total, hk, d]), randomInput(rng, dtype, [total, hk, d]), b.qoIndptr, b.kvIndptr, b.kvIndices, b.lastPageLen],
+      };
+    });
+  },
+  tolerance() {
+    return { abs: 0, rel: 0 };
+  },
+});
+
+export interface MergeStatesAttrs {
+  readonly outDtype?: DType;
+  readonly [key: string]: unknown;
+}
+
+export const mergeStatesOp = defineOp<MergeStatesAttrs>({
+  name: 'merge_states',
+  outputs(attrs, inputs) {
+    const op = 'merge_states';
+    const [va, sa, vb, sb] = inputs;
+    if (!va || !sa || !vb || !sb) fail(op, 'inputs are va [T, H, D], sa [T, H], vb, sb');
+    if (va!.shape.length !== 3 || va!.shape[2]! % 8 !== 0) fail(op, `va must be [T, H, D] with D a multiple of 8, got [${va!.shape.join(', ')}]`);
+    if (va!.dtype !== vb!.dtype || va!.shape.join() !== vb!.shape.join()) fail(op, 'va and vb differ in dtype or shape');
+    for (const s of [sa!, sb!]) if (s.dtype !== 'f32' || s.shape.join() !== va!.shape.slice(0, 2).join()) fail(op, `states must be f32 [${va!.shape.slice(0, 2).join(', ')}]`);
+    return [{ dtype: attrs.outDtype ?? va!.dtype, shape: [...va!.shape] }, { dtype: 'f32', shape: [...sa!.shape] }];
+  },
+  reference(_attrs, x, inDescs) {
+    const { v, s } = referenceMergeStates(x[0]!, x[1]!, x[2]!, x[3]!, inDescs[0]!.shape[2]!);
+    return [v, s];
+  },
+  cases(rng) {
+    return Array.from({ length: 3 }, () => {
+      const dtype = rng.pick(FLOAT_DTYPES);
+      const t = rng.int(1, 9);
+      const h = rng.int(1, 5);
+      const d = rng.pick([64, 80, 128]);
+      const lse = (): { desc: TensorDesc; data: Float32Array } => {
+        const v = rng.normals(t * h, 4);
+        // some empty states (lse = −∞), one side or both
+        for (let i = 0; i < v.length; i++) if (rng.next() < 0.15) v[i] = -Infinity;
+        return { desc: { dtype: 'f32', shape: [t, h] }, data: toHost('f32', v) as Float32Array };
+      };
+      return {
+        label: `${dtype} [${t}, ${h}, ${d}]`,
+        attrs: {},
+        inputs: [randomInput(rng, dtype, [t, h, d]), lse(), randomInput(rng, dtype, [t, h, d]), lse()],
+      };
+    });
+  },
+  tolerance(attrs, inDescs) {
+    const e = storageEps(attrs.outDtype ?? inDescs[0]!.dtype);
+    return { abs: 1e-5 + 2 * e, rel: 1e-5 + 2 * e };
+  },
+});
+
+export const ATTENTION_OPS = [pagedAttentionOp, appendKvOp, mergeStatesOp];

@@ -1,0 +1,209 @@
+/**
+ * plan(): FlashInfer's load balancing, on the CPU, from the batch's lengths only.
+ *
+ * Work is cut into units — (request, row tile, KV head), a row being one (query token, query head
+ * of the KV head's group), so GQA heads share every K/V load — and each unit's visible KV range
+ * (causal and sliding-window bounds) into chunks. A binary search picks the smallest chunk for
+ * which the work items fit the fixed grid; items then go longest-first to the least-loaded CTA.
+ * A unit cut into several chunks writes partial (o, lse) rows to a scratch area and a merge pass
+ * combines them. The schedule is a flat i32 array uploaded to the GPU; the grid and capacities
+ * never change, so `run()` can be recorded into a dispatch stream and replayed with new plans.
+ */
+
+/** Words of the schedule header: magic, grid, tileRows, items, merges, chunk, batch, tmp rows. */
+export const HEADER_WORDS = 8;
+export const ITEM_WORDS = 8;
+export const MERGE_WORDS = 8;
+export const SCHEDULE_MAGIC = 0x41544e31;
+
+export interface ScheduleShape {
+  /** Workgroups of the attention dispatch (fixed). */
+  readonly grid: number;
+  /** Capacity for work items (and for split units). */
+  readonly maxItems: number;
+  /** Rows of one work item's tile (the kernel is specialised on it). */
+  readonly tileRows: number;
+}
+
+export function scheduleLength(s: Pick<ScheduleShape, 'grid' | 'maxItems'>): number {
+  return HEADER_WORDS + s.grid + 1 + ITEM_WORDS * s.maxItems + MERGE_WORDS * s.maxItems;
+}
+export const itemsOffset = (grid: number): number => HEADER_WORDS + grid + 1;
+export const mergeOffset = (grid: number, maxItems: number): number => itemsOffset(grid) + ITEM_WORDS * maxItems;
+
+export interface PlanInput {
+  readonly qoLens: readonly number[];
+  readonly kvLens: readonly number[];
+  readonly numQoHeads: number;
+  readonly numKvHeads: number;
+  readonly causal?: boolean;
+  readonly windowLeft?: number;
+}
+
+export interface PlanOptions extends ScheduleShape {
+  /** Chunk (tokens) forced instead of searched: 'none' never splits. Tests use it to compare plans. */
+  readonly kvChunk?: number | 'none';
+  /** The binary search never goes below this chunk (splitting tiny ranges costs more merging than it saves). */
+  readonly minChunk?: number;
+}
+
+export interface WorkItem {
+  readonly b: number;
+  readonly kvHead: number;
+  readonly rowStart: number;
+  readonly rowEnd: number;
+  readonly kvStart: number;
+  readonly kvEnd: number;
+  /** −1: writes final rows; otherwise the first scratch row of its partial state. */
+  readonly slot: number;
+}
+
+export interface AttentionPlan extends ScheduleShape {
+  readonly schedule: Int32Array;
+  readonly kvChunk: number;
+  readonly items: readonly WorkItem[];
+  readonly merges: number;
+  /** Items per CTA, for inspecting the balance. */
+  readonly ctaLoads: Float64Array;
+}
+
+export class PlanError extends Error {
+  constructor(message: string, hint: string) {
+    super(`${message}\n  → ${hint}`);
+    this.name = 'PlanError';
+  }
+}
+
+interface Unit {
+  b: number;
+  kvHead: number;
+  rowStart: number;
+  rowEnd: number;
+  lo: number;
+  hi: number;
+}
+
+function units(input: PlanInput, tileRows: number): Unit[] {
+  const { qoLens, kvLens, numQoHeads, numKvHeads } = input;
+  if (qoLens.length !== kvLens.length) throw new PlanError(`plan: ${qoLens.length} query lengths but ${kvLens.length} KV lengths`, 'pass one of each per request');
+  if (numQoHeads % numKvHeads !== 0) throw new PlanError(`plan: ${numQoHeads} query heads not a multiple of ${numKvHeads} KV heads`, 'GQA needs numQoHeads = k·numKvHeads');
+  const group = numQoHeads / numKvHeads;
+  const out: Unit[] = [];
+  qoLens.forEach((qLen, b) => {
+    const kvLen = kvLens[b]!;
+    if (!(Number.isInteger(qLen) && qLen >= 0 && Number.isInteger(kvLen) && kvLen >= 0)) throw new PlanError(`plan: request ${b} has lengths q=${qLen}, kv=${kvLen}`, 'lengths are non-negative integers');
+    if (qLen > kvLen) throw new PlanError(`plan: request ${b} has ${qLen} query tokens but only ${kvLen} KV tokens`, 'append the new tokens to the KV cache before attention (the KV holds them too)');
+    const rows = qLen * group;
+    for (let r0 = 0; r0 < rows; r0 += tileRows) {
+      const r1 = Math.min(rows, r0 + tileRows);
+      const qposMin = kvLen - qLen + Math.floor(r0 / group);
+      const qposMax = kvLen - qLen + Math.floor((r1 - 1) / group);
+      // the tile's visible key range: causal bounds the end, a sliding window the start
+      const hi = input.causal ? Math.min(kvLen, qposMax + 1) : kvLen;
+      const lo = Math.min(hi, input.windowLeft !== undefined && input.windowLeft >= 0 ? Math.max(0, qposMin - input.windowLeft) : 0);
+      for (let h = 0; h < numKvHeads; h++) out.push({ b, kvHead: h, rowStart: r0, rowEnd: r1, lo, hi });
+    }
+  });
+  return out;
+}
+
+const chunksOf = (u: Unit, chunk: number): number => Math.max(1, Math.ceil((u.hi - u.lo) / chunk));
+
+function countItems(us: readonly Unit[], chunk: number): number {
+  let n = 0;
+  for (const u of us) n += chunksOf(u, chunk);
+  return n;
+}
+
+/** Smallest chunk in [lo, hi] whose item count fits `grid` (hi when none does): item count falls as the chunk grows. */
+export function searchChunk(us: readonly Unit[], grid: number, lo: number, hi: number): number {
+  if (countItems(us, hi) > grid) return hi;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (countItems(us, mid) <= grid) hi = mid;
+    else lo = mid + 1;
+  }
+  return hi;
+}
+
+/** Assigns costs longest-first to the least-loaded of `bins` (a binary min-heap on load). */
+export function assignLongestFirst(costs: readonly number[], bins: number): { bin: Int32Array; loads: Float64Array } {
+  const order = costs.map((_, i) => i).sort((a, b) => costs[b]! - costs[a]! || a - b);
+  const loads = new Float64Array(bins);
+  const heap = Array.from({ length: bins }, (_, i) => i);
+  const less = (a: number, b: number): boolean => loads[a]! < loads[b]! || (loads[a] === loads[b] && a < b);
+  const bin = new Int32Array(costs.length);
+  for (const i of order) {
+    const top = heap[0]!;
+    bin[i] = top;
+    loads[top]! += costs[i]!;
+    // sift the root down
+    let k = 0;
+    for (;;) {
+      const l = 2 * k + 1;
+      const r = l + 1;
+      let m = k;
+      if (l < bins && less(heap[l]!, heap[m]!)) m = l;
+      if (r < bins && less(heap[r]!, heap[m]!)) m = r;
+      if (m === k) break;
+      [heap[k], heap[m]] = [heap[m]!, heap[k]!];
+      k = m;
+    }
+  }
+  return { bin, loads };
+}
+
+export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPlan {
+  const { grid, maxItems, tileRows } = opts;
+  if (!(grid >= 1 && maxItems >= 1 && tileRows >= 1)) throw new PlanError(`plan: grid ${grid}, maxItems ${maxItems}, tileRows ${tileRows}`, 'all must be positive');
+  const us = units(input, tileRows);
+  const longest = us.reduce((m, u) => Math.max(m, u.hi - u.lo), 1);
+  let chunk: number;
+  if (opts.kvChunk === 'none') chunk = longest;
+  else if (opts.kvChunk !== undefined) {
+    if (!(opts.kvChunk >= 1)) throw new PlanError(`plan: kvChunk ${opts.kvChunk}`, 'a chunk is at least one token');
+    chunk = opts.kvChunk;
+  } else chunk = searchChunk(us, grid, Math.min(longest, opts.minChunk ?? 256), longest);
+  const items: WorkItem[] = [];
+  const merges: number[][] = [];
+  let slot = 0;
+  for (const u of us) {
+    const n = chunksOf(u, chunk);
+    const first = n > 1 ? slot : -1;
+    if (n > 1) {
+      merges.push([u.b, u.kvHead, u.rowStart, u.rowEnd, slot, n, 0, 0]);
+      slot += n * tileRows;
+    }
+    for (let c = 0; c < n; c++) {
+      const kvStart = Math.min(u.hi, u.lo + c * chunk);
+      items.push({ b: u.b, kvHead: u.kvHead, rowStart: u.rowStart, rowEnd: u.rowEnd, kvStart, kvEnd: Math.min(u.hi, kvStart + chunk), slot: n > 1 ? first + c * tileRows : -1 });
+    }
+  }
+  if (items.length > maxItems) {
+    throw new PlanError(`plan: ${items.length} work items over the capacity of ${maxItems}`, 'create the planner with a larger maxItems (or a larger tileRows) for batches this large');
+  }
+  // cost: rows × keys, plus a fixed per-item overhead (loading Q, writing O)
+  const costs = items.map((it) => (it.rowEnd - it.rowStart) * (it.kvEnd - it.kvStart + 32));
+  const { bin, loads } = assignLongestFirst(costs, grid);
+  const schedule = new Int32Array(scheduleLength(opts));
+  schedule.set([SCHEDULE_MAGIC, grid, tileRows, items.length, merges.length, chunk, input.qoLens.length, slot]);
+  const perCta = new Int32Array(grid);
+  for (let i = 0; i < items.length; i++) perCta[bin[i]!]!++;
+  let acc = 0;
+  for (let c = 0; c <= grid; c++) {
+    schedule[HEADER_WORDS + c] = acc;
+    if (c < grid) acc += perCta[c]!;
+  }
+  // items laid out CTA by CTA, each CTA's longest first
+  const fill = schedule.slice(HEADER_WORDS, HEADER_WORDS + grid);
+  const order = items.map((_, i) => i).sort((a, b) => costs[b]! - costs[a]! || a - b);
+  const base = itemsOffset(grid);
+  for (const i of order) {
+    const it = items[i]!;
+    const at = base + ITEM_WORDS * fill[bin[i]!]!++;
+    schedule.set([it.b, it.kvHead, it.rowStart, it.rowEnd, it.kvStart, it.kvEnd, it.slot, 0], at);
+  }
+  const mBase = mergeOffset(grid, maxItems);
+  merges.forEach((m, i) => schedule.set(m, mBase + MERGE_WORDS * i));
+  return { grid, maxItems, tileRows, schedule, kvChunk: chunk, items, merges: merges.length, ctaLoads: loads };
+}

@@ -1,0 +1,48 @@
+/**
+ * WGSL pieces shared by the attention kernels: every float tensor is bound as `array<vec4<u32>>`
+ * (16-byte loads whatever the dtype) and unpacked here, so f16 needs no `shader-f16` on the read
+ * path — the packed fallback *is* the fast path — and bf16 is a shift.
+ */
+import type { DType } from '../tensor/dtype.js';
+import type { KvLayout } from './kv-layout.js';
+
+/** Elements one vec4<u32> holds. */
+export function elemsPerVec(dtype: DType): number {
+  if (dtype === 'f32') return 4;
+  if (dtype === 'f16' || dtype === 'bf16') return 8;
+  throw new Error(`attention: dtype ${dtype} is not f32, f16 or bf16`);
+}
+
+/** `fn <name>_lo/_hi(w: vec4<u32>) -> vec4<f32>`: the first (and, for 16-bit types, second) four elements. */
+export function unpackFns(name: string, dtype: DType): string {
+  if (dtype === 'f32') return `fn ${name}_lo(w: vec4<u32>) -> vec4<f32> { return bitcast<vec4<f32>>(w); }`;
+  if (dtype === 'f16') {
+    return `fn ${name}_lo(w: vec4<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
+fn ${name}_hi(w: vec4<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(w.z), unpack2x16float(w.w)); }`;
+  }
+  return `fn ${name}_bf2(x: u32) -> vec2<f32> { return vec2<f32>(bitcast<f32>(x << 16u), bitcast<f32>(x & 0xffff0000u)); }
+fn ${name}_lo(w: vec4<u32>) -> vec4<f32> { return vec4<f32>(${name}_bf2(w.x), ${name}_bf2(w.y)); }
+fn ${name}_hi(w: vec4<u32>) -> vec4<f32> { return vec4<f32>(${name}_bf2(w.z), ${name}_bf2(w.w)); }`;
+}
+
+/**
+ * WGSL statements storing `val` (vec4<f32>, elements `elem`…`elem`+3, `elem` a multiple of 4) into
+ * the u32-word buffer `buf` of `dtype` (round to nearest even for bf16).
+ */
+export function storeVec4(dtype: DType, buf: string, elem: string, val: string): string {
+  if (dtype === 'f32') return `{ let w = ${elem}; ${buf}[w] = bitcast<u32>(${val}.x); ${buf}[w + 1u] = bitcast<u32>(${val}.y); ${buf}[w + 2u] = bitcast<u32>(${val}.z); ${buf}[w + 3u] = bitcast<u32>(${val}.w); }`;
+  if (dtype === 'f16') return `{ let w = (${elem}) >> 1u; ${buf}[w] = pack2x16float(${val}.xy); ${buf}[w + 1u] = pack2x16float(${val}.zw); }`;
+  return `{ let w = (${elem}) >> 1u; ${buf}[w] = tess_pack_bf16(${val}.x, ${val}.y); ${buf}[w + 1u] = tess_pack_bf16(${val}.z, ${val}.w); }`;
+}
+
+/** `fn kv_row(page: u32, kv: u32, slot: u32, head: u32) -> u32`: element offset of a K or V row. */
+export function kvRowFn(layout: KvLayout, pageSize: number, numKvHeads: number, headDim: number): string {
+  const row = layout === 'NHD' ? `slot * ${numKvHeads}u + head` : `head * ${pageSize}u + slot`;
+  return `fn kv_row(page: u32, kv: u32, slot: u32, head: u32) -> u32 { return ((page * 2u + kv) * ${pageSize * numKvHeads}u + ${row}) * ${headDim}u; }`;
+}
+
+/** The −∞ stand-in inside kernels (WGSL constants may not be infinite); real −∞ is written out by bits. */
+export const NEG = '-3.0e38';
+/** A runtime −∞ (read from a private variable, so the shader compiler cannot constant-fold it into an error). */
+export const NEG_INF = 'bitcast<f32>(neg_inf_bits)';
+export const NEG_INF_DECL = 'var<private> neg_inf_bits: u32 = 0xff800000u;';

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { HEADER_WORDS, ITEM_WORDS, PlanError, assignLongestFirst, itemsOffset, planAttention } from '../../src/attention/plan.js';
+
+const heads = { numQoHeads: 32, numKvHeads: 8 };
+
+describe('plan()', () => {
+  it('splits long KV so work fills the grid, with the smallest such chunk', () => {
+    const p = planAttention({ qoLens: [1], kvLens: [32768], ...heads }, { grid: 132, maxItems: 1024, tileRows: 4 });
+    expect(p.items.length).toBeLessThanOrEqual(132);
+    // one token less and the items no longer fit
+    const units = 8;
+    expect(units * Math.ceil(32768 / (p.kvChunk - 1))).toBeGreaterThan(132);
+    expect(p.merges).toBe(8);
+  });
+
+  it('does not split when the batch alone fills the grid', () => {
+    const p = planAttention({ qoLens: Array(64).fill(1), kvLens: Array(64).fill(4096), ...heads }, { grid: 256, maxItems: 1024, tileRows: 4 });
+    expect(p.items.length).toBe(512);
+    expect(p.merges).toBe(0);
+  });
+
+  it('balances extreme skew (one 32K request + 63 short) by splitting the long one', () => {
+    const kvLens = [32768, ...Array(63).fill(512)];
+    const p = planAttention({ qoLens: Array(64).fill(1), kvLens, ...heads }, { grid: 1024, maxItems: 2048, tileRows: 4 });
+    const loads = [...p.ctaLoads].filter((l) => l > 0);
+    const max = Math.max(...loads);
+    const mean = loads.reduce((a, b) => a + b, 0) / loads.length;
+    // without splitting one CTA would carry 64× a short request's work
+    expect(max / mean).toBeLessThan(2.5);
+    expect(p.items.filter((i) => i.b === 0).length).toBeGreaterThan(8);
+  });
+
+  it('bounds causal and sliding-window tiles to the keys they can see', () => {
+    const p = planAttention({ qoLens: [64], kvLens: [100], numQoHeads: 1, numKvHeads: 1, causal: true, windowLeft: 10 }, { grid: 1, maxItems: 64, tileRows: 16, kvChunk: 'none' });
+    // first tile: query positions 36…51 see keys 26…51
+    const first = p.items.find((i) => i.rowStart === 0)!;
+    expect([first.kvStart, first.kvEnd]).toEqual([26, 52]);
+  });
+
+  it('lays items out CTA by CTA in the schedule', () => {
+    const p = planAttention({ qoLens: [3, 0, 5], kvLens: [40, 7, 9], numQoHeads: 4, numKvHeads: 2, causal: true }, { grid: 5, maxItems: 64, tileRows: 4, kvChunk: 8 });
+    const s = p.schedule;
+    expect(s[1]).toBe(5);
+    expect(s[3]).toBe(p.items.length);
+    let covered = 0;
+    for (let c = 0; c < 5; c++) {
+      for (let i = s[HEADER_WORDS + c]!; i < s[HEADER_WORDS + c + 1]!; i++) {
+        const w = itemsOffset(5) + ITEM_WORDS * i;
+        expect(s[w]).not.toBe(1); // request 1 has no queries: no items
+        covered += s[w + 3]! - s[w + 2]!;
+      }
+    }
+    // every row of every KV head, counted once per chunk at least
+    expect(covered).toBeGreaterThanOrEqual((3 + 5) * 2 * 2);
+  });
+
+  it('rejects impossible batches with a clear error', () => {
+    expect(() => planAttention({ qoLens: [5], kvLens: [3], ...heads }, { grid: 8, maxItems: 8, tileRows: 4 })).toThrow(/5 query tokens but only 3 KV tokens/);
+    expect(() => planAttention({ qoLens: [1], kvLens: [9], numQoHeads: 6, numKvHeads: 4 }, { grid: 8, maxItems: 8, tileRows: 4 })).toThrow(PlanError);
+    expect(() => planAttention({ qoLens: Array(9).fill(1), kvLens: Array(9).fill(9), ...heads }, { grid: 8, maxItems: 16, tileRows: 4 })).toThrow(/72 work items over the capacity of 16/);
+  });
+
+  it('longest-first assignment keeps the heaviest bin near the optimum', () => {
+    const costs = [9, 8, 7, 6, 5, 4, 3, 2, 1, 1];
+    const { loads } = assignLongestFirst(costs, 3);
+    expect(Math.max(...loads)).toBeLessThanOrEqual(16); // optimum is 46/3 → 16
+  });
+});
