@@ -10,7 +10,7 @@ import { llamaBlockFunc, mlpFunc, type BlockDims } from '../../src/compiler/demo
 import { ShapeMismatchError, VirtualMachine } from '../../src/compiler/vm.js';
 import { moduleOf } from '../../src/ir/graph.js';
 import { hasOp } from '../../src/ops/registry.js';
-import { toFloat64, toHost } from '../../src/tensor/dtype.js';
+import { type DType, toFloat64, toHost } from '../../src/tensor/dtype.js';
 import { Rng, freshSeed } from '../../src/util/rng.js';
 import { gpuBackend } from '../gpu-setup.js';
 
@@ -22,9 +22,9 @@ function matmul(a: Float64Array, b: Float64Array, m: number, k: number, n: numbe
   return c;
 }
 
-function upload(b: Backend, shape: number[], data: Float64Array): Tensor {
-  const t = b.alloc({ dtype: 'f32', shape });
-  b.write(t, toHost('f32', data));
+function upload(b: Backend, shape: number[], data: Float64Array, dtype: DType = 'f32'): Tensor {
+  const t = b.alloc({ dtype, shape });
+  b.write(t, toHost(dtype, data));
   return t;
 }
 
@@ -52,22 +52,24 @@ function mlpReference(x: Float64Array, n: number, w: Record<string, Float64Array
   return matmul(h, w.w2!, n, MLP.hidden, MLP.dOut).map((v, i) => v + w.b2![i % MLP.dOut]!);
 }
 
-async function runMlp(backend: Backend, fuse: boolean, ns: number[]): Promise<void> {
+async function runMlp(backend: Backend, fuse: boolean, ns: number[], dtype: DType = 'f32'): Promise<void> {
   const rng = new Rng(seed);
-  const { executable, module } = compileModule(moduleOf([mlpFunc(MLP)]), { fuse });
+  const { executable, module } = compileModule(moduleOf([mlpFunc({ ...MLP, dtype })]), { fuse });
   const compileId = executable.compileId;
   const vm = new VirtualMachine(executable, backend);
   const before = { ...vm.stats };
   const w = { w1: rng.normals(MLP.dIn * MLP.hidden, 0.3), b1: rng.normals(MLP.hidden), w2: rng.normals(MLP.hidden * MLP.dOut, 0.3), b2: rng.normals(MLP.dOut) };
   const shapes: Record<string, number[]> = { w1: [MLP.dIn, MLP.hidden], b1: [MLP.hidden], w2: [MLP.hidden, MLP.dOut], b2: [MLP.dOut] };
-  const weights = (['w1', 'b1', 'w2', 'b2'] as const).map((k) => upload(backend, shapes[k]!, toFloat64('f32', toHost('f32', w[k]))));
-  const wr = Object.fromEntries(Object.entries(w).map(([k, v]) => [k, toFloat64('f32', toHost('f32', v))]));
+  const weights = (['w1', 'b1', 'w2', 'b2'] as const).map((k) => upload(backend, shapes[k]!, w[k], dtype));
+  // the reference sees the stored (rounded) inputs; 16-bit intermediates round once more per step
+  const wr = Object.fromEntries(Object.entries(w).map(([k, v]) => [k, toFloat64(dtype, toHost(dtype, v))]));
+  const tol = dtype === 'f32' ? 1e-4 : 2e-2;
   for (const n of ns) {
-    const xd = toFloat64('f32', toHost('f32', rng.normals(n * MLP.dIn)));
-    const x = upload(backend, [n, MLP.dIn], xd);
+    const xd = toFloat64(dtype, toHost(dtype, rng.normals(n * MLP.dIn)));
+    const x = upload(backend, [n, MLP.dIn], xd, dtype);
     const y = (await vm.run('main', [x, ...weights])) as Tensor;
     expect(y.shape).toEqual([n, MLP.dOut]);
-    expectClose(toFloat64('f32', await backend.read(y)), mlpReference(xd, n, wr), 1e-4, `mlp n=${n}`);
+    expectClose(toFloat64(dtype, await backend.read(y)), mlpReference(xd, n, wr), tol, `mlp ${dtype} n=${n}`);
     backend.free(x);
     backend.free(y);
   }
@@ -89,6 +91,10 @@ describe(`end to end on the CPU backend (seed ${seed})`, () => {
 
   it('runs the unfused MLP (tensor programs through the interpreter)', async () => {
     await runMlp(new CpuBackend(), false, sampleNs(new Rng(seed ^ 1), 3, 300));
+  });
+
+  it('runs an f16 MLP whose tensor programs read and write packed 16-bit values', async () => {
+    await runMlp(new CpuBackend(), false, [1, 6, 33], 'f16');
   });
 
   it('refuses runSync where tensor programs must run on the host', async () => {
@@ -246,6 +252,8 @@ describe.skipIf(!gpu)(`end to end on WebGPU (seed ${seed})`, () => {
   it('runs the fused and the unfused MLP through generated WGSL and library kernels', async () => {
     await runMlp(gpu!, true, [1, 37, 4096]);
     await runMlp(gpu!, false, [1, 5, 300]);
+    await runMlp(gpu!, false, [1, 6, 33], 'f16');
+    await runMlp(gpu!, true, [3, 64], 'bf16');
   });
 
   it('enqueues a whole call synchronously, so a fixed-n call can be recorded as a dispatch stream and replayed', async () => {
