@@ -14,7 +14,7 @@
  *   Q6_K (256 values, 210 bytes): u8 ql[128], u8 qh[64], int8 scales[16], f16 d;
  *        x = d·scale·(q − 32) with q's low 4 bits from ql and high 2 bits from qh
  */
-import { bf16ToNumber, f16ToNumber } from '../tensor/dtype.js';
+import { f16ToNumber } from '../tensor/dtype.js';
 import type { GgmlTypeName } from './gguf-types.js';
 
 let f16Table: Float32Array | undefined;
@@ -105,24 +105,34 @@ export function dequantizeQ6_K(src: Uint8Array, dst: Float32Array): void {
       const sc = at + 192 + n * 8;
       const y = b * 256 + n * 128;
       for (let l = 0; l < 32; l++) {
-        const is = l >> 4;
+        const is = sc + (l >> 4);
         const h = src[qh + l]!;
         const q1 = ((src[ql + l]! & 15) | ((h & 3) << 4)) - 32;
         const q2 = ((src[ql + l + 32]! & 15) | (((h >> 2) & 3) << 4)) - 32;
         const q3 = ((src[ql + l]! >> 4) | (((h >> 4) & 3) << 4)) - 32;
         const q4 = ((src[ql + l + 32]! >> 4) | (((h >> 6) & 3) << 4)) - 32;
-        const s = (k: number) => Math.fround(d * ((src[sc + is + k]! << 24) >> 24));
-        dst[y + l] = s(0) * q1;
-        dst[y + l + 32] = s(2) * q2;
-        dst[y + l + 64] = s(4) * q3;
-        dst[y + l + 96] = s(6) * q4;
+        // d·scale is exact in f32 (11 × 8 bits); times q it rounds once, as in C.
+        dst[y + l] = d * ((src[is]! << 24) >> 24) * q1;
+        dst[y + l + 32] = d * ((src[is + 2]! << 24) >> 24) * q2;
+        dst[y + l + 64] = d * ((src[is + 4]! << 24) >> 24) * q3;
+        dst[y + l + 96] = d * ((src[is + 6]! << 24) >> 24) * q4;
       }
     }
   }
 }
 
-function widenHalf(src: Uint8Array, dst: Float32Array, decode: (h: number) => number): void {
-  for (let i = 0; i < dst.length; i++) dst[i] = decode(u16(src, 2 * i));
+/** f16 through the table; bf16 by shifting into the top half of an f32 (u32 view of dst). */
+function widenHalf(src: Uint8Array, dst: Float32Array, kind: 'F16' | 'BF16'): void {
+  const n = dst.length;
+  // Reading through a Uint16Array needs 2-byte alignment; an odd offset copies first.
+  const bits = src.byteOffset % 2 === 0 ? new Uint16Array(src.buffer, src.byteOffset, n) : new Uint16Array(src.slice(0, 2 * n).buffer);
+  if (kind === 'F16') {
+    const t = f16ToF32Table();
+    for (let i = 0; i < n; i++) dst[i] = t[bits[i]!]!;
+  } else {
+    const out = new Uint32Array(dst.buffer, dst.byteOffset, n);
+    for (let i = 0; i < n; i++) out[i] = bits[i]! << 16;
+  }
 }
 
 /**
@@ -134,8 +144,8 @@ function widenHalf(src: Uint8Array, dst: Float32Array, decode: (h: number) => nu
 export function dequantizeToF32(type: GgmlTypeName, src: Uint8Array, dst: Float32Array): void {
   switch (type) {
     case 'F32': new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(src.subarray(0, dst.byteLength)); return;
-    case 'F16': { const t = f16ToF32Table(); widenHalf(src, dst, (h) => t[h]!); return; }
-    case 'BF16': widenHalf(src, dst, bf16ToNumber); return;
+    case 'F16': widenHalf(src, dst, 'F16'); return;
+    case 'BF16': widenHalf(src, dst, 'BF16'); return;
     case 'Q8_0': dequantizeQ8_0(src, dst); return;
     case 'Q4_0': dequantizeQ4_0(src, dst); return;
     case 'Q4_K': dequantizeQ4_K(src, dst); return;

@@ -109,6 +109,11 @@ describe('ggml block formats decode bit-exactly', () => {
     expect(outBf[0]).toBe(1.5);
     expect(outBf[1]).toBe(-3.140625);
     expect(Math.abs(outBf[2]! / 1e30 - 1)).toBeLessThan(1 / 128);
+    const odd = new Uint8Array(f16.byteLength + 1);
+    odd.set(f16, 1); // bytes at an odd offset cannot be viewed as 16-bit words
+    const outOdd = new Float32Array(values.length);
+    dequantizeToF32('F16', odd.subarray(1), outOdd);
+    expect(Array.from(outOdd)).toEqual(values);
   });
 });
 
