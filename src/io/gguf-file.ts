@@ -4,7 +4,7 @@
  * available (`readRaw`) for kernels that will consume quantized weights directly.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { allocHost, f16Bits, type DType, type HostArray } from '../tensor/dtype.js';
+import { allocHost, bytesPerElement, f16Bits, numel, type DType, type HostArray } from '../tensor/dtype.js';
 import { CheckpointError, describeError } from './errors.js';
 import { readExactly } from './file-io.js';
 import { dequantizeToF32 } from './gguf-dequantize.js';
@@ -67,9 +67,7 @@ export class GgufFile implements TensorSource {
           continue;
         }
         const dtype = PASSTHROUGH[t.type] ?? options.dequantizeTo ?? 'f32';
-        const numel = shape.reduce((a, b) => a * b, 1);
-        const bpe = dtype === 'f32' || dtype === 'i32' ? 4 : dtype === 'i8' ? 1 : 2;
-        tensors.set(t.name, { dtype, shape, byteLength: numel * bpe, file: path, ggmlType: t.type, fileOffset: header.dataStart + t.offset, fileBytes: t.byteLength });
+        tensors.set(t.name, { dtype, shape, byteLength: numel(shape) * bytesPerElement(dtype), file: path, ggmlType: t.type, fileOffset: header.dataStart + t.offset, fileBytes: t.byteLength });
       }
       return new GgufFile(path, fh, header, tensors, unsupported);
     } catch (e) {

@@ -69,7 +69,8 @@ export class SafetensorsCheckpoint implements TensorSource {
     for (let offset = 0; offset < info.byteLength; offset += chunkBytes) {
       const bytes = new Uint8Array(Math.min(chunkBytes, info.byteLength - offset));
       await this.readRange(name, offset, bytes);
-      onProgress?.({ tensor: name, tensorsDone: 0, tensorsTotal: 1, bytesDone: offset + bytes.byteLength, bytesTotal: info.byteLength });
+      const bytesDone = offset + bytes.byteLength;
+      onProgress?.({ tensor: name, tensorsDone: bytesDone === info.byteLength ? 1 : 0, tensorsTotal: 1, bytesDone, bytesTotal: info.byteLength });
       yield { offset, bytes };
     }
   }
