@@ -3,10 +3,10 @@
  * with structural de-duplication (two call sites that need the same loop nest share one program,
  * hence one compiled WGSL pipeline).
  */
-import type { Func, IRModule } from '../ir/graph.js';
+import type { Expr, Func, IRModule } from '../ir/graph.js';
 import { allBindings } from '../ir/graph.js';
 import { printProgram } from '../ir/printer.js';
-import type { TensorProgram } from '../ir/tir/program.js';
+import { type TensorProgram, mapExpr } from '../ir/tir/program.js';
 import { simplifyProgram } from '../ir/tir/simplify.js';
 import { classify } from './passes/classify.js';
 
@@ -56,4 +56,28 @@ export class ProgramTable {
 
 function structuralKey(p: TensorProgram): string {
   return printProgram({ ...p, name: '_' });
+}
+
+/**
+ * One buffer per distinct argument: WebGPU forbids binding one buffer to two writable storage
+ * bindings of a dispatch, so `maximum(x, x)` must read x through a single input.
+ */
+export function dedupeArgs(p: TensorProgram, args: readonly Expr[]): { prog: TensorProgram; args: Expr[] } {
+  const keep: number[] = [];
+  const rename = new Map<string, string>();
+  args.forEach((a, i) => {
+    const j = a.k === 'var' ? keep.find((k) => { const b = args[k]!; return b.k === 'var' && b.name === a.name; }) : undefined;
+    if (j === undefined) keep.push(i);
+    else rename.set(p.inputs[i]!.name, p.inputs[j]!.name);
+  });
+  if (rename.size === 0) return { prog: p, args: [...args] };
+  const fix = (e: TensorProgram['body']): TensorProgram['body'] =>
+    mapExpr(e, (x) => (x.k === 'load' && rename.has(x.buf) ? { ...x, buf: rename.get(x.buf)!, idx: x.idx.map(fix) } : undefined));
+  const prog: TensorProgram = {
+    ...p,
+    inputs: keep.map((i) => p.inputs[i]!),
+    body: fix(p.body),
+    ...(p.epilogue ? { epilogue: fix(p.epilogue) } : {}),
+  };
+  return { prog, args: keep.map((i) => args[i]!) };
 }

@@ -95,8 +95,3 @@ export function typeVars(t: Type): string[] {
   go(t);
   return [...out].sort();
 }
-
-export function expectTensor(t: Type, what: string): TensorType {
-  if (t.k !== 'tensor') throw new TypeError(`${what} must be a tensor, got ${typeToString(t)}`);
-  return t;
-}

@@ -74,3 +74,13 @@ const GOLDEN_PLAN = `plan @main: 4 storage token(s), 102400 bytes at the upper b
   storage 3: 4096 bytes <- lv5
   returned (caller-owned): y, s
 `;
+
+describe('argument de-duplication', () => {
+  it('reads a tensor passed twice through one buffer (WebGPU forbids aliased writable bindings)', () => {
+    const b = new FunctionBuilder('main');
+    const x = b.param('x', tensorType('f32', ['n']));
+    const { module } = compileModule(moduleOf([b.finish(b.dataflow(() => b.emit(op.maximum(x, x), 'y')))]));
+    expect(printModule(module)).toContain('out[i0] = max(x0[i0], x0[i0])');
+    expect(printModule(module)).toContain('y: Tensor((n,), f32) = call_tir(@maximum, x)');
+  });
+});

@@ -136,7 +136,8 @@ describe.skipIf(!gpu)(`random fused graphs on WebGPU match the CPU backend (seed
     const rng = new Rng(seed ^ 0x6a7);
     const cpu = new CpuBackend();
     for (let trial = 0; trial < 8; trial++) {
-      const exe = compileModule(moduleOf([randomFunc(rng, true)])).executable;
+      const compiled = compileModule(moduleOf([randomFunc(rng, true)]));
+      const exe = compiled.executable;
       const n = rng.int(1, 300);
       const data = [[n, C], [n, C], [C], [C, C]].map((s, i) => ({ s, v: toHost('f32', i === 3 ? rng.normals(C * C).map((x) => Math.abs(x) + 0.5) : rng.normals(s.reduce((a, d) => a * d, 1))) }));
       const outs: Float64Array[][] = [];

@@ -49,6 +49,8 @@ describe('canonical form', () => {
   it('evaluates and names unbound variables', () => {
     expect(n.mul(3).add(m.floorMod(4)).eval({ n: 2, m: 7 })).toBe(9);
     expect(() => n.add(m).eval({ n: 1 })).toThrow(/'m'/);
+    expect(() => sym('i0')).toThrow(/reserved/);
+    expect(() => sym('2n')).toThrow(/not a valid/);
   });
 });
 

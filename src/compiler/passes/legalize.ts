@@ -13,7 +13,7 @@ import type { Sym } from '../../ir/sym/sym.js';
 import { proveEqual } from '../../ir/sym/prove.js';
 import type { TensorProgram } from '../../ir/tir/program.js';
 import { type TensorType, type Type, typeToString } from '../../ir/types.js';
-import { ProgramTable } from '../module-edit.js';
+import { ProgramTable, dedupeArgs } from '../module-edit.js';
 import {
   BINARY_PEXPR, type TensorDescSym, batchedMatmulProgram, binaryBody, concatProgram, elementwiseProgram, permuteProgram,
   reduceProgram, reshapeProgram, scaleBody, sliceProgram, unaryBody,
@@ -61,7 +61,8 @@ class Legalizer {
   }
 
   private tir(v: Var, p: TensorProgram, args: readonly Expr[]): Var {
-    return this.emit(v, callOf('tir', this.table.add(p), args));
+    const d = dedupeArgs(p, args);
+    return this.emit(v, callOf('tir', this.table.add(d.prog), d.args));
   }
 
   run(b: Binding): Binding[] {

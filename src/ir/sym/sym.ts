@@ -188,11 +188,12 @@ export function toSym(x: SymLike): Sym {
 /** A symbolic variable (a dimension, so ≥ 0). */
 export function sym(name: string): Sym {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new SymError(`'${name}' is not a valid symbolic variable name`);
-  if (RESERVED.has(name)) throw new SymError(`'${name}' is reserved and cannot name a symbolic variable`);
+  // loop variables of tensor programs (i0…, r0…) and the reduction accumulator share the namespace
+  if (RESERVED.has(name) || /^[ir]\d+$/.test(name)) throw new SymError(`'${name}' is reserved and cannot name a symbolic variable`);
   return Sym.atom({ k: 'var', name, key: name });
 }
 
-const RESERVED = new Set(['floordiv', 'floormod', 'min', 'max']);
+const RESERVED = new Set(['floordiv', 'floormod', 'min', 'max', 'acc']);
 
 function makeTerm(coef: number, atoms: Atom[]): Term {
   atoms.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));

@@ -90,14 +90,6 @@ export function symToP(s: Sym): PExpr {
   return acc!;
 }
 
-/** Row-major flat index of `idx` into a buffer of `shape`. */
-export function flatIndex(idx: readonly PExpr[], shape: readonly Sym[]): PExpr {
-  if (idx.length === 0) return int(0);
-  let acc = idx[0]!;
-  for (let i = 1; i < idx.length; i++) acc = bin('+', bin('*', acc, symToP(shape[i]!)), idx[i]!);
-  return acc;
-}
-
 // ---------- analysis ----------
 
 export function mapExpr(e: PExpr, f: (e: PExpr) => PExpr | undefined): PExpr {
@@ -126,20 +118,6 @@ export function visitExpr(e: PExpr, f: (e: PExpr) => void): void {
 /** Replaces variables by expressions (loop-variable renaming during fusion). */
 export function substVars(e: PExpr, map: ReadonlyMap<string, PExpr>): PExpr {
   return mapExpr(e, (x) => (x.k === 'var' ? map.get(x.name) ?? x : undefined));
-}
-
-/** Whether an expression is integer-valued (index arithmetic) rather than f32. */
-export function isIntExpr(e: PExpr): boolean {
-  switch (e.k) {
-    case 'int': return true;
-    case 'var': return e.name !== 'acc';
-    case 'float': case 'load': case 'un': return false;
-    case 'bin':
-      if (e.op === '/' || e.op === 'pow') return false;
-      if (e.op === '<' || e.op === '<=' || e.op === '==') return false;
-      return isIntExpr(e.a) && isIntExpr(e.b);
-    case 'select': return isIntExpr(e.a) && isIntExpr(e.b);
-  }
 }
 
 const LOOP_VAR = /^[ir]\d+$/;

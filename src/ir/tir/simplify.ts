@@ -4,13 +4,14 @@
  * extents. Fusion composes index maps (a reshape of a reshape, a slice of a concat), and this
  * is what folds `floordiv(i0*256 + i1, 256)` back to `i0` when `i1 < 256`.
  */
-import { type Bounds, Sym, simplifyUnder, sym } from '../sym/sym.js';
+import { type Bounds, Sym, simplifyUnder } from '../sym/sym.js';
 import { type PExpr, type TensorProgram, axisVar, mapExpr, reduceVar, symToP } from './program.js';
 
 function toSym(e: PExpr): Sym | undefined {
   switch (e.k) {
     case 'int': return Sym.const(e.v);
-    case 'var': return e.name === 'acc' ? undefined : sym(e.name);
+    // loop variables are reserved for user dimensions, so they are built as atoms directly
+    case 'var': return e.name === 'acc' ? undefined : Sym.atom({ k: 'var', name: e.name, key: e.name });
     case 'bin': {
       const a = toSym(e.a);
       const b = a && toSym(e.b);
