@@ -10,6 +10,7 @@ export { GGML_TYPE, READABLE_GGML_TYPES, type GgmlTypeName } from './gguf-types.
 export { dequantizeToF32 } from './gguf-dequantize.js';
 export { encodeGgml } from './gguf-quantize.js';
 export { encodeGguf, writeGguf, type GgufToWrite, type GgufTensorToWrite, type GgufValueInput } from './gguf-writer.js';
+export { ggufTokenizer } from './gguf-tokenizer.js';
 export { GgufAsHf, ggufNameToHf, ggufToHfConfig, ggufToLlamaConfig, unpermuteRotaryRows } from './gguf-llama.js';
 export { parseLlamaConfig, readLlamaConfig, SUPPORTED_MODEL_TYPES, type LlamaConfig, type RopeScaling } from './llama-config.js';
 export { checkLlamaTensors, llamaTensorShapes } from './llama-tensors.js';

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { CheckpointError, describeError } from './errors.js';
 import { GgufFile, type GgufOpenOptions } from './gguf-file.js';
 import { GgufAsHf, ggufToLlamaConfig } from './gguf-llama.js';
+import { ggufTokenizer } from './gguf-tokenizer.js';
 import { readLlamaConfig, type LlamaConfig } from './llama-config.js';
 import { checkLlamaTensors } from './llama-tensors.js';
 import { openSafetensors } from './safetensors-checkpoint.js';
@@ -22,7 +23,7 @@ export interface OpenedModel {
   readonly weights: TensorSource;
   /** Checkpoint tensors the config does not use (informational). */
   readonly unusedTensors: readonly string[];
-  /** From tokenizer.json beside the weights; null when there is none (GGUF vocabularies are not read yet). */
+  /** From tokenizer.json beside the weights, else (GGUF) rebuilt from byte-level BPE metadata; null when neither exists. */
   readonly tokenizer: Tokenizer | null;
 }
 
@@ -70,7 +71,9 @@ async function openGgufModel(file: string, options: GgufOpenOptions): Promise<Op
     }
     const unusedTensors = checkLlamaTensors(config, weights.tensors, file);
     const dir = dirname(file);
-    const tokenizer = (await readdir(dir)).includes('tokenizer.json') ? await loadTokenizer(dir) : null;
+    const tokenizer = (await readdir(dir)).includes('tokenizer.json')
+      ? await loadTokenizer(dir)
+      : gguf.metadata.get('tokenizer.ggml.model') === 'gpt2' ? ggufTokenizer(file, gguf.metadata) : null;
     return { format: 'gguf', path: file, config, weights, unusedTensors, tokenizer };
   } catch (e) {
     await gguf.close();
