@@ -76,7 +76,14 @@ describe('openModel', () => {
     ];
     const good = join(dir, 'tiny.gguf');
     await writeGguf(good, { metadata: meta, tensors });
+    const bare = await openModel(good);
+    expect(bare.tokenizer).toBeNull(); // no vocabulary in the metadata, no tokenizer.json beside it
+    await bare.weights.close();
+    const hand = handMadeTokenizer();
+    const vocabTokens = Object.entries(hand.model.vocab).sort((a, b) => a[1] - b[1]).map(([t]) => t);
+    await writeGguf(good, { metadata: { ...meta, 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.pre': 'gpt-2', 'tokenizer.ggml.tokens': vocabTokens, 'tokenizer.ggml.merges': hand.model.merges }, tensors });
     const m = await openModel(good);
+    expect(m.tokenizer!.encode('hello the')).toEqual([vocabTokens.indexOf('hello'), vocabTokens.indexOf('Ġthe')]);
     expect(m.format).toBe('gguf');
     expect(m.config).toMatchObject({ numLayers: 1, hiddenSize: 32, tieWordEmbeddings: true });
     expect(Array.from(await m.weights.read('model.layers.0.mlp.down_proj.weight')).every((v) => Math.abs(v - 0.5) < 1e-3)).toBe(true); // Q8_0: 127 × f16(0.5 / 127)
