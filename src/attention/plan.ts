@@ -92,7 +92,8 @@ function units(input: PlanInput, tileRows: number): Unit[] {
   qoLens.forEach((qLen, b) => {
     const kvLen = kvLens[b]!;
     if (!(Number.isInteger(qLen) && qLen >= 0 && Number.isInteger(kvLen) && kvLen >= 0)) throw new PlanError(`plan: request ${b} has lengths q=${qLen}, kv=${kvLen}`, 'lengths are non-negative integers');
-    if (qLen > kvLen) throw new PlanError(`plan: request ${b} has ${qLen} query tokens but only ${kvLen} KV tokens`, 'append the new tokens to the KV cache before attention (the KV holds them too)');
+    // causal queries are the last qLen keys of their request; a non-causal pass (cascade's shared prefix) may have more queries than keys
+    if (input.causal && qLen > kvLen) throw new PlanError(`plan: request ${b} has ${qLen} query tokens but only ${kvLen} KV tokens`, 'append the new tokens to the KV cache before attention (the KV holds them too)');
     const rows = qLen * group;
     for (let r0 = 0; r0 < rows; r0 += tileRows) {
       const r1 = Math.min(rows, r0 + tileRows);

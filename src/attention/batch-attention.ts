@@ -1,0 +1,153 @@
+/**
+ * plan/run for one attention layer shape, FlashInfer's wrapper: fixed-capacity GPU arrays (page
+ * table, query offsets, schedule) are allocated once; `plan()` validates a batch on the host,
+ * splits and balances its work and uploads the arrays; `run()` enqueues the fixed-grid kernels,
+ * so a `WebGpuBackend.record(() => attn.run(...))` stream replays correctly after any later plan.
+ *
+ * @example
+ * const attn = new BatchAttention(gpu, { numQoHeads: 32, numKvHeads: 8, headDim: 128, pageSize: 16,
+ *   layout: 'NHD', maxBatch: 64, maxTokens: 64, maxPages: 16384, numPages, dtype: 'f16', decode: true });
+ * attn.plan({ qoLens, ...pageTable.rows(ids) });
+ * attn.run(q, pool, o, lse);
+ */
+import type { Backend, Tensor } from '../backend/backend.js';
+import type { DType } from '../tensor/dtype.js';
+import type { WebGpuBackend } from '../gpu/webgpu-backend.js';
+import { type KvLayout, PageTableError, kvLength, validatePageTable } from './kv-layout.js';
+import type { PagedAttentionAttrs } from './ops.js';
+import { type AttentionPlan, planAttention, scheduleLength } from './plan.js';
+import { HeadDimError, defaultTileRows, whyHeadDimUnsupported } from './tile-config.js';
+import type { VariantSpec } from './variants.js';
+import { SGMAT_ROWS, sgmatAvailable } from './attention-sgmat.js';
+
+export interface BatchAttentionConfig {
+  readonly numQoHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+  readonly pageSize: number;
+  readonly layout: KvLayout;
+  /** Pages in the pool (indices are checked against it). */
+  readonly numPages: number;
+  readonly maxBatch: number;
+  readonly maxTokens: number;
+  /** Capacity of the page-index array (sum of pages over a batch). */
+  readonly maxPages: number;
+  /** dtype of q (and of o unless outDtype). */
+  readonly dtype: DType;
+  readonly kvDtype?: DType;
+  readonly outDtype?: DType;
+  readonly variant?: VariantSpec;
+  readonly scale?: number;
+  /** One query token per request: tiles pack the GQA group instead of tokens. */
+  readonly decode?: boolean;
+  readonly tileRows?: number;
+  /** Fixed CTA count of the attention dispatch (default 1024: a few waves on a large GPU). */
+  readonly grid?: number;
+  readonly maxItems?: number;
+}
+
+export interface BatchRows {
+  readonly qoLens: readonly number[];
+  readonly indptr: ArrayLike<number>;
+  readonly indices: ArrayLike<number>;
+  readonly lastPageLen: ArrayLike<number>;
+}
+
+export class BatchAttention {
+  readonly attrs: PagedAttentionAttrs;
+  readonly qoIndptr: Tensor;
+  readonly kvIndptr: Tensor;
+  readonly kvIndices: Tensor;
+  readonly lastPageLen: Tensor;
+  readonly schedule: Tensor;
+  private mask: Tensor[] = [];
+  lastPlan: AttentionPlan | null = null;
+
+  constructor(readonly backend: Backend, readonly cfg: BatchAttentionConfig) {
+    const gpu = backend.name === 'webgpu' ? (backend as WebGpuBackend) : null;
+    const storage = gpu ? gpu.caps : { maxComputeWorkgroupStorageSize: 32768 };
+    const group = cfg.numQoHeads / cfg.numKvHeads;
+    if (!Number.isInteger(group)) throw new Error(`attention: ${cfg.numQoHeads} query heads is not a multiple of ${cfg.numKvHeads} KV heads`);
+    const prefillRows = gpu && !cfg.decode && sgmatAvailable(gpu.caps, cfg) ? SGMAT_ROWS : undefined;
+    const tileRows = cfg.tileRows ?? prefillRows ?? defaultTileRows(storage, cfg.headDim, group, !!cfg.decode);
+    if (tileRows !== SGMAT_ROWS || !prefillRows) {
+      const why = whyHeadDimUnsupported(storage, cfg.headDim, tileRows);
+      if (why) throw new HeadDimError(cfg.headDim, why);
+    }
+    const grid = cfg.grid ?? 1024;
+    const maxItems = cfg.maxItems ?? Math.max(2 * grid, 4 * cfg.maxBatch * cfg.numKvHeads);
+    this.attrs = { layout: cfg.layout, variant: cfg.variant ?? {}, scale: cfg.scale, outDtype: cfg.outDtype, grid, maxItems, tileRows };
+    const i32 = (n: number, label: string): Tensor => backend.alloc({ dtype: 'i32', shape: [n] }, label);
+    this.qoIndptr = i32(cfg.maxBatch + 1, 'attn.qo_indptr');
+    this.kvIndptr = i32(cfg.maxBatch + 1, 'attn.kv_indptr');
+    this.kvIndices = i32(Math.max(1, cfg.maxPages), 'attn.kv_indices');
+    this.lastPageLen = i32(cfg.maxBatch, 'attn.last_page_len');
+    this.schedule = i32(scheduleLength({ grid, maxItems }), 'attn.schedule');
+    // checked once here so a device that cannot run this shape fails before anything is dispatched
+    const inputs = [
+      { dtype: cfg.dtype, shape: [cfg.maxTokens, cfg.numQoHeads, cfg.headDim] },
+      { dtype: cfg.kvDtype ?? cfg.dtype, shape: cfg.layout === 'NHD' ? [cfg.numPages, 2, cfg.pageSize, cfg.numKvHeads, cfg.headDim] : [cfg.numPages, 2, cfg.numKvHeads, cfg.pageSize, cfg.headDim] },
+      this.qoIndptr, this.kvIndptr, this.kvIndices, this.lastPageLen, this.schedule,
+      ...(cfg.variant?.customMask ? [{ dtype: 'i32' as const, shape: [1] }, { dtype: 'i32' as const, shape: [cfg.maxBatch + 1] }] : []),
+    ];
+    if (!backend.supportsOp('paged_attention', this.attrs, inputs)) {
+      throw new HeadDimError(cfg.headDim, `backend '${backend.name}' has no paged_attention kernel for this configuration`);
+    }
+  }
+
+  /** Validates the batch on the host, plans it and uploads the arrays. Throws before anything is enqueued. */
+  plan(rows: BatchRows, opts: { kvChunk?: number | 'none'; minChunk?: number } = {}): AttentionPlan {
+    const { cfg } = this;
+    const batch = rows.qoLens.length;
+    if (batch > cfg.maxBatch) throw new PageTableError(`batch of ${batch} requests over the capacity of ${cfg.maxBatch}`);
+    const tokens = rows.qoLens.reduce((a, b) => a + b, 0);
+    if (tokens > cfg.maxTokens) throw new PageTableError(`${tokens} query tokens over the capacity of ${cfg.maxTokens}`);
+    if (rows.indices.length > cfg.maxPages) throw new PageTableError(`${rows.indices.length} page indices over the capacity of ${cfg.maxPages}`);
+    validatePageTable(rows.indptr, rows.indices, rows.lastPageLen, batch, { numPages: cfg.numPages, pageSize: cfg.pageSize });
+    const kvLens = rows.qoLens.map((_, b) => kvLength(rows.indptr, rows.lastPageLen, cfg.pageSize, b));
+    const plan = planAttention(
+      { qoLens: rows.qoLens, kvLens, numQoHeads: cfg.numQoHeads, numKvHeads: cfg.numKvHeads, causal: cfg.variant?.causal, windowLeft: cfg.variant?.windowLeft },
+      { grid: this.attrs.grid, maxItems: this.attrs.maxItems, tileRows: this.attrs.tileRows, ...opts },
+    );
+    // arrays padded past the batch with empty requests, so their lengths never change
+    const qo = new Int32Array(cfg.maxBatch + 1);
+    const kv = new Int32Array(cfg.maxBatch + 1);
+    for (let b = 0; b < cfg.maxBatch; b++) {
+      qo[b + 1] = qo[b]! + (rows.qoLens[b] ?? 0);
+      kv[b + 1] = b < batch ? rows.indptr[b + 1]! : kv[b]!;
+    }
+    const idx = new Int32Array(Math.max(1, cfg.maxPages));
+    idx.set(Array.from(rows.indices));
+    const last = new Int32Array(cfg.maxBatch);
+    last.set(Array.from(rows.lastPageLen).slice(0, batch));
+    this.backend.write(this.qoIndptr, qo);
+    this.backend.write(this.kvIndptr, kv);
+    this.backend.write(this.kvIndices, idx);
+    this.backend.write(this.lastPageLen, last);
+    this.backend.write(this.schedule, plan.schedule);
+    this.lastPlan = plan;
+    return plan;
+  }
+
+  /** Sets the custom mask (0/1 per query token × key, requests back to back) for the next runs. */
+  setMask(bits: Int32Array, maskIndptr: Int32Array): void {
+    for (const t of this.mask) this.backend.free(t);
+    const ind = new Int32Array(this.cfg.maxBatch + 1);
+    ind.set(maskIndptr);
+    for (let i = maskIndptr.length; i < ind.length; i++) ind[i] = maskIndptr[maskIndptr.length - 1]!;
+    this.mask = [this.backend.alloc({ dtype: 'i32', shape: [Math.max(1, bits.length)] }, 'attn.mask'), this.backend.alloc({ dtype: 'i32', shape: [ind.length] }, 'attn.mask_indptr')];
+    this.backend.write(this.mask[0]!, bits.length ? bits : new Int32Array(1));
+    this.backend.write(this.mask[1]!, ind);
+  }
+
+  /** Enqueues attention of q [maxTokens, Hq, D] over `pool`, into o [maxTokens, Hq, D] and lse [maxTokens, Hq] (f32, base 2). */
+  run(q: Tensor, pool: Tensor, o: Tensor, lse: Tensor): void {
+    if (!this.lastPlan) throw new Error('BatchAttention.run() before plan()');
+    if (this.cfg.variant?.customMask && this.mask.length === 0) throw new Error('BatchAttention: the custom-mask variant needs setMask() before run()');
+    this.backend.run('paged_attention', this.attrs, [q, pool, this.qoIndptr, this.kvIndptr, this.kvIndices, this.lastPageLen, this.schedule, ...this.mask], [o, lse]);
+  }
+
+  destroy(): void {
+    for (const t of [this.qoIndptr, this.kvIndptr, this.kvIndices, this.lastPageLen, this.schedule, ...this.mask]) this.backend.free(t);
+  }
+}
