@@ -48,6 +48,19 @@ describe('HF config.json for the Llama family', () => {
     expect(shapes.has('model.layers.0.self_attn.o_proj.bias')).toBe(false);
   });
 
+  it('transformers 5 configs: theta and llama3 scaling under rope_parameters', async () => {
+    const c = await load('llama-3.1-8b-instruct');
+    const scaling = c.rope_scaling as Record<string, unknown>;
+    delete c.rope_scaling;
+    delete c.rope_theta;
+    c.rope_parameters = { ...scaling, rope_theta: 500000 };
+    const p = parseLlamaConfig(c, 'cfg');
+    expect(p.ropeTheta).toBe(500000);
+    expect(p.ropeScaling).toEqual({ type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
+    const builtin = await readLlamaConfig(new URL('../../models/builtin/config.json', import.meta.url).pathname);
+    expect(builtin).toMatchObject({ ropeTheta: 10000, ropeScaling: null, numKvHeads: 4, tieWordEmbeddings: true });
+  });
+
   it('reads config.json from a model folder', async () => {
     await writeFile(join(dir, 'config.json'), JSON.stringify(await load('llama-2-7b')));
     expect((await readLlamaConfig(dir)).numLayers).toBe(32);
