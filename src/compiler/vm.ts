@@ -5,12 +5,8 @@
  * (`backend.run`), tensor programs (`backend.runProgram` with the generated WGSL, or the CPU
  * interpreter where the backend has none) and host functions.
  *
- * Storage: the backend contract has no views into a larger buffer, so a storage token's slot
- * keeps the tensor it last held and re-allocates only when a different shape lands in it; the
- * plan guarantees that no two live tensors ever share a slot. Freeing inside a call is safe for
- * immediate execution (dispatches run in order) but not while a dispatch stream is recorded (the
- * stream would keep a freed buffer): `stableStorage` keeps one tensor per (slot, shape) until
- * `release()`. A backend with views could take the plan's constant capacities as-is.
+ * Storage: planned tokens live in a `StoragePool` (one backend tensor per token and shape, see
+ * there); `stableStorage` never frees under a recorded dispatch stream.
  *
  * Example: `const vm = new VirtualMachine(exe, backend); const [y] = await vm.run('main', [x, w]);`
  */
@@ -19,6 +15,7 @@ import { interpretProgram } from '../ir/tir/interpret.js';
 import { type Type, typeToString } from '../ir/types.js';
 import { numel, toFloat64, toHost } from '../tensor/dtype.js';
 import { launchGrid, launchUniforms } from './codegen/wgsl-program.js';
+import { StoragePool } from './storage-pool.js';
 import type { ExecFunc, Executable, Instr } from './executable.js';
 
 export type Value = Tensor | readonly number[] | readonly Value[];
@@ -48,19 +45,19 @@ export interface RunStats {
 }
 
 export class VirtualMachine {
-  private readonly slots = new Map<string, Tensor[]>();
+  private readonly pool: StoragePool;
   /** Counts since construction (tests and benches read them). */
   readonly stats: RunStats = { kernels: 0, programs: 0, hostCalls: 0, allocations: 0 };
 
-  private readonly stable = new Map<string, Tensor>();
-
-  constructor(readonly exe: Executable, readonly backend: Backend, readonly opts: { readonly stableStorage?: boolean } = {}) {}
+  constructor(readonly exe: Executable, readonly backend: Backend, readonly opts: { readonly stableStorage?: boolean } = {}) {
+    this.pool = new StoragePool(backend, opts.stableStorage === true);
+  }
 
   /** Runs `func` on `args`; returned tensors belong to the caller (free them when done). */
   async run(func: string, args: readonly Value[]): Promise<Value> {
-    const { f, regs, env, boundBy, slots } = this.prepare(func, args);
+    const { f, regs, env, boundBy } = this.prepare(func, args);
     for (const ins of f.instrs) {
-      const pending = this.step(f, ins, regs, env, boundBy, slots);
+      const pending = this.step(f, ins, regs, env, boundBy);
       if (pending) await pending;
     }
     return regs[f.ret]!;
@@ -73,9 +70,9 @@ export class VirtualMachine {
    * runtime can capture `() => vm.runSync(…)` once and replay it.
    */
   runSync(func: string, args: readonly Value[]): Value {
-    const { f, regs, env, boundBy, slots } = this.prepare(func, args);
+    const { f, regs, env, boundBy } = this.prepare(func, args);
     for (const ins of f.instrs) {
-      if (this.step(f, ins, regs, env, boundBy, slots)) throw new Error(`runSync: backend '${this.backend.name}' has no runProgram, so tensor programs run on the host asynchronously; use run()`);
+      if (this.step(f, ins, regs, env, boundBy)) throw new Error(`runSync: backend '${this.backend.name}' has no runProgram, so tensor programs run on the host asynchronously; use run()`);
     }
     return regs[f.ret]!;
   }
@@ -88,21 +85,22 @@ export class VirtualMachine {
     args.forEach((a, i) => { regs[i] = a; });
     const env: Record<string, number> = {};
     const boundBy = new Map<string, string>();
-    const slots = this.slots.get(func) ?? [];
-    this.slots.set(func, slots);
-    return { f, regs, env, boundBy, slots };
+    this.pool.beginCall();
+    return { f, regs, env, boundBy };
+  }
+
+  /** Backend tensors the planned storage holds right now. */
+  heldTensors(): number {
+    return this.pool.size();
   }
 
   /** Frees every planned storage slot (the executable stays usable). */
   release(): void {
-    for (const s of this.slots.values()) s.forEach((t) => t && this.backend.free(t));
-    this.slots.clear();
-    this.stable.forEach((t) => this.backend.free(t));
-    this.stable.clear();
+    this.pool.release();
   }
 
   /** Executes one instruction; returns a promise only when it must wait (host reads for the interpreter). */
-  private step(f: ExecFunc, ins: Instr, regs: (Value | undefined)[], env: Record<string, number>, boundBy: Map<string, string>, slots: Tensor[]): Promise<void> | undefined {
+  private step(f: ExecFunc, ins: Instr, regs: (Value | undefined)[], env: Record<string, number>, boundBy: Map<string, string>): Promise<void> | undefined {
     switch (ins.op) {
       case 'match': this.match(f, regs[ins.src], ins.type, ins.what, env, boundBy); return;
       case 'move': regs[ins.dst] = regs[ins.src]; return;
@@ -113,18 +111,9 @@ export class VirtualMachine {
         const shape = ins.shape.map((d) => d.eval(env));
         const desc = { dtype: ins.dtype, shape };
         if (ins.token === undefined) { regs[ins.dst] = this.alloc(desc, ins.what); return; }
-        if (this.opts.stableStorage) {
-          const key = `${f.name}/${ins.token}/${desc.dtype}[${shape.join(',')}]`;
-          let t = this.stable.get(key);
-          if (!t) { t = this.alloc(desc, `${f.name}.storage${ins.token}`); this.stable.set(key, t); }
-          regs[ins.dst] = t;
-          return;
-        }
-        const held = slots[ins.token];
-        if (held && held.dtype === desc.dtype && held.shape.length === shape.length && held.shape.every((d, i) => d === shape[i])) { regs[ins.dst] = held; return; }
-        if (held) this.backend.free(held);
-        slots[ins.token] = this.alloc(desc, `${f.name}.storage${ins.token}`);
-        regs[ins.dst] = slots[ins.token];
+        const before = this.pool.allocations;
+        regs[ins.dst] = this.pool.take(`${f.name}/${ins.token}`, desc, `${f.name}.storage${ins.token}`);
+        this.stats.allocations += this.pool.allocations - before;
         return;
       }
       case 'kernel':

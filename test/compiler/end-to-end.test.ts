@@ -97,6 +97,28 @@ describe(`end to end on the CPU backend (seed ${seed})`, () => {
     await runMlp(new CpuBackend(), false, [1, 6, 33], 'f16');
   });
 
+  it('allocates planned storage once: repeated calls at one n allocate only the returned tensor', async () => {
+    const b = new CpuBackend();
+    const { executable, plans } = compileModule(moduleOf([mlpFunc(MLP)]), { fuse: false });
+    const vm = new VirtualMachine(executable, b);
+    const args = [[5, MLP.dIn], [MLP.dIn, MLP.hidden], [MLP.hidden], [MLP.hidden, MLP.dOut], [MLP.dOut]].map((s) => b.alloc({ dtype: 'f32', shape: s }));
+    await vm.run('main', args);
+    const first = vm.stats.allocations;
+    // every planned token got a tensor (they all have distinct shapes or dtypes here at most once each)
+    expect(first).toBeGreaterThan(plans.get('main')!.tokens.length);
+    for (let i = 0; i < 3; i++) await vm.run('main', args);
+    expect(vm.stats.allocations - first).toBe(3);
+    // new dimensions replace the old storage instead of piling up; stableStorage keeps both
+    const held = vm.heldTensors();
+    const args7 = [b.alloc({ dtype: 'f32', shape: [7, MLP.dIn] }), ...args.slice(1)];
+    await vm.run('main', args7);
+    expect(vm.heldTensors()).toBe(held);
+    const keep = new VirtualMachine(executable, b, { stableStorage: true });
+    await keep.run('main', args);
+    await keep.run('main', args7);
+    expect(keep.heldTensors()).toBe(2 * held);
+  });
+
   it('refuses runSync where tensor programs must run on the host', async () => {
     const b = new CpuBackend();
     const vm = new VirtualMachine(compileModule(moduleOf([mlpFunc(MLP)]), { fuse: false }).executable, b);

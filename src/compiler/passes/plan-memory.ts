@@ -9,7 +9,7 @@
 import { type Binding, type Expr, type Func, IRError, allBindings, exprVars } from '../../ir/graph.js';
 import { boundsFromUpper, proveLE, upperBound } from '../../ir/sym/prove.js';
 import { type Bounds, Sym } from '../../ir/sym/sym.js';
-import type { TensorType } from '../../ir/types.js';
+import { type TensorType, typeToString } from '../../ir/types.js';
 import { bytesPerElement } from '../../tensor/dtype.js';
 
 export interface StorageToken {
@@ -80,7 +80,7 @@ export function planMemory(f: Func): MemoryPlan {
   const live = liveIntervals(f);
   const roots = storageRoots(f);
   const external = new Set(exprVars(f.ret).flatMap((v) => roots.get(v.name) ?? []));
-  const tokens: { id: number; bytes: Sym }[] = [];
+  const tokens: { id: number; bytes: Sym; held: Set<string> }[] = [];
   const free: number[] = [];
   const assign = new Map<string, number>();
   const endsAt = new Map<number, string[]>();
@@ -91,8 +91,12 @@ export function planMemory(f: Func): MemoryPlan {
       if (t.k !== 'tensor' || !t.shape) throw new IRError({ func: f.name, binding: b.var.name }, 'memory planning needs a tensor with a known shape (insert a match_cast)');
       const need = tensorBytes(t);
       const ub = upperBound(need, bounds);
-      let pick = -1;
-      if (Number.isFinite(ub)) {
+      // a token that already held this exact type first: without backend views, equal shapes are what share memory at run time
+      const typeKey = typeToString(t);
+      let pick = free.find((id) => tokens[id]!.held.has(typeKey)) ?? -1;
+      if (pick >= 0) {
+        // nothing to grow: the token already holds a tensor of this size
+      } else if (Number.isFinite(ub)) {
         // best fit among constant-capacity tokens; else grow the largest (capacity becomes the max bound)
         let best = Infinity;
         for (const id of free) {
@@ -112,8 +116,9 @@ export function planMemory(f: Func): MemoryPlan {
       }
       if (pick < 0) {
         pick = tokens.length;
-        tokens.push({ id: pick, bytes: Number.isFinite(ub) ? Sym.const(ub) : need });
+        tokens.push({ id: pick, bytes: Number.isFinite(ub) ? Sym.const(ub) : need, held: new Set() });
       } else free.splice(free.indexOf(pick), 1);
+      tokens[pick]!.held.add(typeKey);
       assign.set(b.var.name, pick);
     }
     // release after allocating: a call's inputs and outputs must never share storage
@@ -122,7 +127,7 @@ export function planMemory(f: Func): MemoryPlan {
       if (id !== undefined) free.push(id);
     }
   });
-  return { func: f.name, tokens, assign, external, bounds };
+  return { func: f.name, tokens: tokens.map(({ id, bytes }) => ({ id, bytes })), assign, external, bounds };
 }
 
 /** Total bytes of all tokens under the bounds (Infinity when some capacity is unbounded). */
