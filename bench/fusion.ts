@@ -37,8 +37,8 @@ export async function benchFusion(backend: WebGpuBackend, dims: BlockDims, ns: r
     unfused: compileModule(moduleOf([llamaBlockFunc(dims)]), { fuse: false }),
   };
   const vms = {
-    fused: new VirtualMachine(builds.fused.executable, backend, { stableStorage: true }),
-    unfused: new VirtualMachine(builds.unfused.executable, backend, { stableStorage: true }),
+    fused: new VirtualMachine(builds.fused.executable, backend),
+    unfused: new VirtualMachine(builds.unfused.executable, backend),
   };
   const weights = weightShapes(dims).map((s, i) => {
     const t = backend.alloc({ dtype: 'f32', shape: s }, `w.${BLOCK_PARAMS[i + 1]}`);
