@@ -247,7 +247,8 @@ class CpuWithReferenceAttention extends CpuBackend {
   }
   override run(op: string, attrs: Record<string, unknown>, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
     if (!this.missing(op)) { super.run(op, attrs, inputs, outputs); return; }
-    const read = (t: Tensor) => toFloat64(t.dtype, (this as unknown as { own(t: Tensor): { data: import('../../src/tensor/dtype.js').HostArray } }).own(t).data);
+    // run() is synchronous, so read the CPU tensor's host array directly (CpuBackend keeps it on the tensor)
+    const read = (t: Tensor) => toFloat64(t.dtype, (t as Tensor & { data: import('../../src/tensor/dtype.js').HostArray }).data);
     const [t0] = inputs as [Tensor];
     const out = op === 'rope'
       ? rope(read(t0), t0.shape[0]!, t0.shape[1]!, t0.shape[2]!, attrs.theta as number)
