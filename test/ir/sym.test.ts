@@ -62,6 +62,11 @@ describe('proofs under bounds', () => {
     expect(proveLE(n, 4095, b)).toBe(false);
     expect(proveLT(n.floorDiv(2), 2049, b)).toBe(true);
     expect(proveLT(n, n.add(1))).toBe(true);
+    // floordiv elimination keeps x and floordiv(x, k) correlated
+    expect(proveLT(n.floorDiv(2), n, b)).toBe(true);
+    expect(proveLE(n.floorDiv(4).mul(4), n)).toBe(true);
+    expect(proveLE(n, n.floorDiv(4).mul(4).add(3))).toBe(true);
+    expect(proveLE(n, n.floorDiv(4).mul(4).add(2))).toBe(false);
     expect(proveLE(n.add(m), 4104, b)).toBe(true);
     expect(proveLE(n.floorMod(16), 15)).toBe(true);
     expect(upperBound(n.mul(m).add(n.floorDiv(2)), b)).toBe(4096 * 8 + 2048);

@@ -5,23 +5,45 @@
  * `false` means "not proven", never "disproven". The memory planner leans on this: storage is
  * shared only when the proof succeeds.
  */
-import { type Bounds, type Sym, type SymLike, rangeOf, simplifyUnder, toSym } from './sym.js';
+import { type Bounds, Sym, type SymLike, rangeOf, simplifyUnder, toSym } from './sym.js';
 
 const diff = (a: SymLike, b: SymLike, bounds: Bounds): Sym => simplifyUnder(toSym(a).sub(toSym(b)), bounds);
+
+/**
+ * Lower bound of d, sharpened by eliminating floordiv by constants: k·floordiv(x, k) equals
+ * x − floormod(x, k), so k·d has the same sign as d and keeps the correlation between x and
+ * floordiv(x, k) that plain intervals lose (`n − floordiv(n, 2) ≥ 0`).
+ */
+function lowerBound(d: Sym, bounds: Bounds): number {
+  let best = rangeOf(d, bounds).lo;
+  let e = d;
+  for (let round = 0; round < 3 && best < 0; round++) {
+    const t = e.terms.find((t) => t.atoms.length === 1 && t.atoms[0]!.k === 'floordiv' && (t.atoms[0]!.b!.value ?? 0) > 0);
+    if (!t) break;
+    const atom = t.atoms[0]!;
+    const k = atom.b!.value!;
+    const rest = Sym.of(e.terms.filter((x) => x !== t), e.c);
+    e = rest.mul(k).add(atom.a!.sub(atom.a!.floorMod(k)).mul(t.coef));
+    const lo = rangeOf(e, bounds).lo;
+    if (lo >= 0) return Math.max(best, Math.ceil(lo / k));
+  }
+  return best;
+}
 
 export function proveEqual(a: SymLike, b: SymLike, bounds: Bounds = {}): boolean {
   const d = diff(a, b, bounds);
   if (d.value === 0) return true;
   const r = rangeOf(d, bounds);
-  return r.lo === 0 && r.hi === 0;
+  if (r.lo === 0 && r.hi === 0) return true;
+  return lowerBound(d, bounds) >= 0 && lowerBound(d.neg(), bounds) >= 0;
 }
 
 export function proveLE(a: SymLike, b: SymLike, bounds: Bounds = {}): boolean {
-  return rangeOf(diff(b, a, bounds), bounds).lo >= 0;
+  return lowerBound(diff(b, a, bounds), bounds) >= 0;
 }
 
 export function proveLT(a: SymLike, b: SymLike, bounds: Bounds = {}): boolean {
-  return rangeOf(diff(b, a, bounds), bounds).lo >= 1;
+  return lowerBound(diff(b, a, bounds), bounds) >= 1;
 }
 
 /** True when a ≠ b is certain under the bounds (e.g. `n + 1` vs `n`). */
