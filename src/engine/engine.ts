@@ -1,0 +1,340 @@
+/**
+ * The serving engine: takes tokenized requests, runs the scheduler's steps on a ModelRunner,
+ * samples, detokenizes and streams results back.
+ *
+ * @example
+ * const engine = new Engine(runner, tokenizer);
+ * const req = await engine.submit(tokenizer.encode('Once upon'), { maxTokens: 20, temperature: 0 });
+ * for await (const ev of req) if (ev.type === 'delta') process.stdout.write(ev.text);
+ */
+import { EngineError } from './errors.js';
+import { KvManager } from './kv-manager.js';
+import type { ModelRunner } from './model-runner.js';
+import { RequestState, type EngineRequest, type FinishReason, type GeneratedToken, type RequestResult } from './request.js';
+import { sampleToken } from './sampler.js';
+import { resolveSamplingParams, type SamplingParams } from './sampling-params.js';
+import { Scheduler } from './scheduler.js';
+import { Sequence } from './sequence.js';
+import type { EngineTokenizer } from './tokenizer.js';
+
+export interface EngineOptions {
+  /** Tokens per step (decodes + prefill chunks). Default 512. */
+  maxBatchTokens?: number;
+  /** Sequences per step. Default 128. */
+  maxRunningSeqs?: number;
+  /** Reuse KV pages of earlier prompts. Default true. */
+  prefixCaching?: boolean;
+  /** Seed of the seeds given to requests that bring none. */
+  seed?: number;
+}
+
+export interface EngineStats {
+  runningRequests: number;
+  runningSequences: number;
+  waitingRequests: number;
+  waitingSequences: number;
+  pagesTotal: number;
+  pagesUsed: number;
+  /** Pages held only by the prefix cache (freed on demand). */
+  pagesCachedIdle: number;
+  prefixCacheHitRate: number;
+  preemptions: number;
+  steps: number;
+  promptTokensComputed: number;
+  generatedTokens: number;
+}
+
+const yieldToEventLoop: () => Promise<void> =
+  typeof setImmediate === 'function' ? () => new Promise((r) => setImmediate(r)) : () => new Promise((r) => setTimeout(r, 0));
+
+export class Engine {
+  readonly kv: KvManager;
+  readonly scheduler: Scheduler;
+  private readonly requests = new Map<string, RequestState>();
+  private nextOrder = 0;
+  private seedState: number;
+  private wake: (() => void) | null = null;
+  private stepping = false;
+  private stopped = false;
+  private steps = 0;
+  private promptTokensComputed = 0;
+  private generatedTokens = 0;
+  private readonly loopDone: Promise<void>;
+
+  constructor(readonly runner: ModelRunner, readonly tokenizer: EngineTokenizer, options: EngineOptions = {}) {
+    this.kv = new KvManager(runner.numPages, runner.pageSize, options.prefixCaching ?? true);
+    this.scheduler = new Scheduler(this.kv, {
+      maxBatchTokens: options.maxBatchTokens ?? 512,
+      maxRunningSeqs: options.maxRunningSeqs ?? 128,
+    });
+    this.seedState = (options.seed ?? Date.now()) >>> 0;
+    this.loopDone = this.loop();
+  }
+
+  /**
+   * Queues a request. Throws EngineError for prompts that can never run: longer than the model's
+   * context with `maxTokens`, or needing more KV pages than exist.
+   */
+  async submit(prompt: readonly number[], partial: Partial<SamplingParams> = {}, id = `req-${this.nextOrder}`): Promise<EngineRequest> {
+    if (this.stopped) throw new EngineError('engine_stopped', 'the engine is shutting down');
+    let params: SamplingParams;
+    try {
+      params = resolveSamplingParams(partial);
+    } catch (e) {
+      throw new EngineError('invalid_request', (e as Error).message);
+    }
+    if (prompt.length === 0) throw new EngineError('invalid_request', 'the prompt is empty');
+    for (const t of prompt) {
+      if (!Number.isInteger(t) || t < 0 || t >= this.runner.vocabSize) throw new EngineError('invalid_request', `prompt token ${t} is outside the vocabulary [0, ${this.runner.vocabSize})`);
+    }
+    const total = prompt.length + params.maxTokens;
+    if (total > this.runner.maxContext) {
+      throw new EngineError('context_length_exceeded', `This model's maximum context length is ${this.runner.maxContext} tokens, but ${total} were requested (${prompt.length} in the prompt, ${params.maxTokens} to generate). Shorten the prompt or lower max_tokens.`);
+    }
+    if (this.kv.pagesFor(total) > this.runner.numPages) {
+      throw new EngineError('kv_capacity_exceeded', `The request needs ${this.kv.pagesFor(total)} KV pages but the cache holds ${this.runner.numPages}; lower max_tokens.`);
+    }
+    if (params.seed === undefined) params = { ...params, seed: this.nextSeed() };
+    const constraints = params.constraint ? await Promise.all(Array.from({ length: params.n }, () => params.constraint!())) : [];
+    const state = new RequestState(id, this.nextOrder++, prompt, params);
+    // Until its prefill is done, a request with n > 1 is one sequence; the others fork from it.
+    for (let i = 0; i < params.n; i++) state.sequences.push(new Sequence(state, i, prompt, this.tokenizer, constraints[i] ?? null));
+    this.requests.set(id, state);
+    this.scheduler.enqueue(state.sequences[0]!);
+    this.wakeLoop();
+    return {
+      id,
+      promptTokens: prompt.length,
+      result: state.result,
+      abort: () => this.abort(state),
+      [Symbol.asyncIterator]: () => state.events[Symbol.asyncIterator](),
+    };
+  }
+
+  stats(): EngineStats {
+    const running = new Set(this.scheduler.running.map((s) => s.request));
+    const waiting = new Set(this.scheduler.waiting.map((s) => s.request));
+    for (const r of running) waiting.delete(r);
+    const idleCached = this.kv.cache.evictableCount();
+    return {
+      runningRequests: running.size,
+      runningSequences: this.scheduler.running.length,
+      waitingRequests: waiting.size,
+      waitingSequences: this.scheduler.waiting.length,
+      pagesTotal: this.runner.numPages,
+      pagesUsed: this.kv.pool.usedCount - idleCached,
+      pagesCachedIdle: idleCached,
+      prefixCacheHitRate: this.kv.cache.hitRate,
+      preemptions: this.scheduler.preemptions,
+      steps: this.steps,
+      promptTokensComputed: this.promptTokensComputed,
+      generatedTokens: this.generatedTokens,
+    };
+  }
+
+  /** Requests admitted or waiting, not yet finished. */
+  get activeRequests(): number {
+    return this.requests.size;
+  }
+
+  /** Stops the loop after the current step; unfinished requests end with reason 'abort'. */
+  async shutdown(): Promise<void> {
+    this.stopped = true;
+    for (const r of this.requests.values()) r.aborted = true;
+    this.wakeLoop();
+    await this.loopDone;
+    this.reapAborted();
+  }
+
+  private nextSeed(): number {
+    this.seedState = (this.seedState + 0x9e3779b9) >>> 0;
+    return this.seedState;
+  }
+
+  private abort(state: RequestState): void {
+    if (state.finished || state.aborted) return;
+    state.aborted = true;
+    // Pages may be in use by a forward in flight: free them after it, otherwise now.
+    if (!this.stepping) this.reapAborted();
+    this.wakeLoop();
+  }
+
+  private wakeLoop(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      if (this.scheduler.running.length === 0 && this.scheduler.waiting.length === 0) {
+        await new Promise<void>((r) => (this.wake = r));
+        continue;
+      }
+      this.stepping = true;
+      try {
+        await this.step();
+      } catch (e) {
+        // An engine bug must not leave clients hanging: fail everything in flight, keep serving.
+        for (const r of [...this.requests.values()]) this.fail(r, new EngineError('model_error', `internal engine error: ${(e as Error).message}`));
+      } finally {
+        this.stepping = false;
+      }
+      this.reapAborted();
+      await yieldToEventLoop();
+    }
+  }
+
+  private async step(): Promise<void> {
+    this.reapAborted();
+    const chunks = this.scheduler.schedule();
+    if (chunks.length === 0) {
+      // Nothing fits (cannot happen while submit checks capacity); wait instead of spinning.
+      await new Promise<void>((r) => setTimeout(r, 5));
+      return;
+    }
+    const vocab = this.runner.vocabSize;
+    let logits: Float32Array;
+    try {
+      logits = await this.runner.forward({
+        seqs: chunks.map((c) => ({ tokens: c.seq.tokens.slice(c.start, c.start + c.count), start: c.start, pages: c.seq.pages.slice(0, this.kv.pagesFor(c.start + c.count)) })),
+      });
+      if (logits.length !== chunks.length * vocab) throw new Error(`returned ${logits.length} logits for ${chunks.length} sequences × vocab ${vocab}`);
+    } catch (e) {
+      for (const c of chunks) this.fail(c.seq.request, new EngineError('model_error', `model forward failed: ${(e as Error).message}`));
+      return;
+    }
+    this.steps++;
+    const copies: [number, number][] = [];
+    for (let i = 0; i < chunks.length; i++) {
+      const { seq, count } = chunks[i]!;
+      if (seq.request.aborted || seq.status !== 'running') continue;
+      seq.numComputed += count;
+      if (seq.outputLength === 0 || count > 1) this.promptTokensComputed += count;
+      this.kv.cacheFullPages(seq);
+      if (seq.pendingTokens > 0) continue; // mid-prefill: these logits are not needed
+      try {
+        await this.sampleNext(seq, logits.subarray(i * vocab, (i + 1) * vocab), copies);
+      } catch (e) {
+        this.fail(seq.request, e);
+      }
+    }
+    if (copies.length) await this.runner.copyPages!(copies);
+  }
+
+  /** Samples the next token of `seq` (and, right after the prompt of an n > 1 request, of its forks). */
+  private async sampleNext(seq: Sequence, row: Float32Array, copies: [number, number][]): Promise<void> {
+    const request = seq.request;
+    const targets = request.forked ? [seq] : request.sequences;
+    // Masks: a fork's grammar is in the same (initial) state as the first sequence's.
+    const mask = seq.constraint ? await seq.constraint.nextMask() : null;
+    const picks = targets.map((target) =>
+      sampleToken(row, request.params, { seen: target.seen, outputCounts: target.outputCounts, seed: request.params.seed!, stream: target.index, step: target.outputLength, mask }),
+    );
+    if (!request.forked) {
+      request.forked = true;
+      for (const child of targets.slice(1)) this.fork(seq, child, copies);
+    }
+    for (let i = 0; i < targets.length; i++) this.acceptToken(targets[i]!, picks[i]!);
+  }
+
+  /** Lets `child` share the prompt's full pages of `parent`; the partial last page is copied (or recomputed). */
+  private fork(parent: Sequence, child: Sequence, copies: [number, number][]): void {
+    const full = Math.floor(parent.numComputed / this.kv.pageSize);
+    const partial = parent.numComputed % this.kv.pageSize !== 0;
+    const own = partial && this.runner.copyPages ? this.kv.allocate(1) : [];
+    if (own === null) {
+      this.scheduler.enqueue(child); // no page for the copy now: recompute through the prefix cache later
+      return;
+    }
+    for (let p = 0; p < full; p++) this.kv.pool.retain(parent.pages[p]!);
+    child.pages = [...parent.pages.slice(0, full), ...own];
+    if (own.length) copies.push([parent.pages[full]!, own[0]!]);
+    child.numComputed = own.length || !partial ? parent.numComputed : full * this.kv.pageSize;
+    child.cachedPages = parent.cachedPages;
+    child.cacheNode = parent.cacheNode;
+    this.scheduler.addRunning(child);
+  }
+
+  private acceptToken(seq: Sequence, pick: { token: number; logprob?: number; topLogprobs?: GeneratedToken['topLogprobs'] }): void {
+    const request = seq.request;
+    const params = request.params;
+    request.firstTokenAt ??= performance.now();
+    seq.appendToken(pick.token);
+    this.generatedTokens++;
+    const generated: GeneratedToken = { id: pick.token };
+    if (pick.logprob !== undefined) generated.logprob = pick.logprob;
+    if (pick.topLogprobs) generated.topLogprobs = pick.topLogprobs;
+    request.generated[seq.index]!.push(generated);
+    if (seq.constraint && !seq.constraint.accept(pick.token)) throw new Error(`grammar rejected token ${pick.token} it allowed`);
+
+    const isStopToken = (!params.ignoreEos && this.tokenizer.stopTokenIds.includes(pick.token)) || params.stopTokenIds.includes(pick.token);
+    let reason: FinishReason | null = null;
+    let text = '';
+    let stoppedByString = false;
+    if (isStopToken) reason = 'stop';
+    else {
+      const out = seq.stopMatcher.push(seq.detokenizer.push(pick.token));
+      text = out.emit;
+      stoppedByString = out.stopped;
+      if (out.stopped || seq.constraint?.isTerminated()) reason = 'stop';
+    }
+    if (!reason && (seq.outputLength >= params.maxTokens || seq.tokens.length >= this.runner.maxContext)) reason = 'length';
+    if (reason && !stoppedByString) {
+      // Generation ended otherwise: release text held back for an incomplete character or a possible stop string.
+      const tail = seq.stopMatcher.push(seq.detokenizer.flush());
+      text += tail.emit + (tail.stopped ? '' : seq.stopMatcher.flush());
+    }
+    seq.text += text;
+    request.events.push({ type: 'delta', index: seq.index, text, tokens: [generated] });
+    if (reason) this.finishSequence(seq, reason);
+  }
+
+  private finishSequence(seq: Sequence, reason: FinishReason): void {
+    const request = seq.request;
+    seq.status = 'finished';
+    this.scheduler.remove(seq);
+    seq.constraint?.dispose();
+    request.choices[seq.index] = { index: seq.index, text: seq.text, tokens: request.generated[seq.index]!, finishReason: reason };
+    request.events.push({ type: 'finish', index: seq.index, reason });
+    if (request.finished) this.complete(request);
+  }
+
+  private complete(request: RequestState): void {
+    this.requests.delete(request.id);
+    const result: RequestResult = {
+      id: request.id,
+      choices: request.choices.map((c) => c!),
+      promptTokens: request.prompt.length,
+      completionTokens: request.choices.reduce((n, c) => n + c!.tokens.length, 0),
+      cachedTokens: Math.max(0, request.cachedTokens),
+      arrivedAt: request.arrivedAt,
+      firstTokenAt: request.firstTokenAt,
+      finishedAt: performance.now(),
+    };
+    request.events.close();
+    request.resolve(result);
+  }
+
+  private fail(request: RequestState, error: unknown): void {
+    if (!this.requests.has(request.id)) return;
+    this.requests.delete(request.id);
+    for (const seq of request.sequences) {
+      if (seq.status !== 'finished') {
+        seq.status = 'finished';
+        this.scheduler.remove(seq);
+        seq.constraint?.dispose();
+      }
+    }
+    request.events.fail(error);
+    request.reject(error);
+  }
+
+  /** Frees everything held by aborted requests; they finish with reason 'abort'. */
+  private reapAborted(): void {
+    for (const request of [...this.requests.values()]) {
+      if (!request.aborted) continue;
+      for (const seq of request.sequences) if (seq.status !== 'finished') this.finishSequence(seq, 'abort');
+    }
+  }
+}

@@ -1,0 +1,14 @@
+/** Typed engine errors; the server maps `code` onto HTTP status codes and OpenAI error bodies. */
+export type EngineErrorCode =
+  | 'context_length_exceeded'
+  | 'kv_capacity_exceeded'
+  | 'invalid_request'
+  | 'engine_stopped'
+  | 'model_error';
+
+export class EngineError extends Error {
+  constructor(readonly code: EngineErrorCode, message: string) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}

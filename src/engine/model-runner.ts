@@ -1,0 +1,39 @@
+/**
+ * The seam between the serving engine and a model executor.
+ *
+ * The engine owns every scheduling decision and the KV page table; the runner owns the weights and
+ * the KV memory. A step hands the runner a mixed batch (decode tokens and prefill chunks together)
+ * with the page ids each sequence may read and write, and gets back one logits row per sequence.
+ *
+ * @example
+ * const logits = await runner.forward({ seqs: [{ tokens: [5, 9], start: 0, pages: [3] }] });
+ * // logits.length === 1 * runner.vocabSize: the next-token logits after token 9 at position 1
+ */
+export interface ForwardSeq {
+  /** Tokens to append, at positions [start, start + tokens.length). */
+  tokens: number[];
+  /** Number of tokens of this sequence already in its KV pages (positions [0, start)). */
+  start: number;
+  /** KV page ids in position order; page i holds positions [i·pageSize, (i+1)·pageSize). Covers start + tokens.length. */
+  pages: number[];
+}
+
+export interface ForwardBatch {
+  seqs: ForwardSeq[];
+}
+
+export interface ModelRunner {
+  readonly vocabSize: number;
+  readonly maxContext: number;
+  readonly pageSize: number;
+  /** KV capacity in pages; the engine hands out page ids in [0, numPages). */
+  readonly numPages: number;
+  /**
+   * One forward over a mixed batch: each sequence appends `tokens` at positions
+   * [start, start+tokens.length) into its KV pages, returning logits of each sequence's last new
+   * token as [numSeqs, vocab] f32.
+   */
+  forward(batch: ForwardBatch): Promise<Float32Array>;
+  /** Optional: copy KV pages (for copy-on-write of a shared partial page). */
+  copyPages?(pairs: [src: number, dst: number][]): Promise<void>;
+}

@@ -1,0 +1,112 @@
+/**
+ * Iteration-level scheduling (continuous batching).
+ *
+ * Every step: running sequences first, oldest first, decode tokens before prefill chunks; then
+ * waiting sequences are admitted in arrival order while the token budget and pages last, their
+ * prompts split into chunks so a long prompt never stalls the decodes of everyone else. When a
+ * running sequence needs a page and none is left, the newest running sequence is preempted (its
+ * pages released, its tokens kept) and recomputed later, through the prefix cache where its pages
+ * survived.
+ */
+import type { KvManager } from './kv-manager.js';
+import type { Sequence } from './sequence.js';
+
+export interface SchedulerConfig {
+  /** Tokens per step across decodes and prefill chunks. */
+  maxBatchTokens: number;
+  /** Sequences per step. */
+  maxRunningSeqs: number;
+}
+
+export interface ScheduledChunk {
+  seq: Sequence;
+  start: number;
+  count: number;
+}
+
+export class Scheduler {
+  /** Sequences holding pages, oldest first. */
+  readonly running: Sequence[] = [];
+  /** Sequences without pages, oldest first. */
+  readonly waiting: Sequence[] = [];
+  preemptions = 0;
+
+  constructor(private readonly kv: KvManager, private readonly config: SchedulerConfig) {}
+
+  enqueue(seq: Sequence): void {
+    seq.status = 'waiting';
+    insertByAge(this.waiting, seq);
+  }
+
+  /** Adds a sequence that already holds pages (a fork of `n` > 1). */
+  addRunning(seq: Sequence): void {
+    seq.status = 'running';
+    insertByAge(this.running, seq);
+  }
+
+  /** Forgets a finished or aborted sequence and frees its pages. */
+  remove(seq: Sequence): void {
+    removeFrom(this.running, seq);
+    removeFrom(this.waiting, seq);
+    this.kv.release(seq);
+  }
+
+  schedule(): ScheduledChunk[] {
+    const chunks = new Map<Sequence, ScheduledChunk>();
+    let budget = this.config.maxBatchTokens;
+    const take = (seq: Sequence): boolean => {
+      // A running sequence always has its last token to compute; anything else is a bookkeeping bug.
+      if (seq.pendingTokens <= 0) throw new Error(`scheduler: running sequence ${seq.request.id}/${seq.index} has no token to compute`);
+      const count = Math.min(seq.pendingTokens, budget);
+      while (!this.kv.ensureCapacity(seq, seq.numComputed + count)) {
+        const victim = this.running[this.running.length - 1]!;
+        const refund = chunks.get(victim);
+        if (refund) {
+          budget += refund.count;
+          chunks.delete(victim);
+        }
+        this.preempt(victim);
+        if (victim === seq) return false;
+      }
+      chunks.set(seq, { seq, start: seq.numComputed, count });
+      budget -= count;
+      return true;
+    };
+    // Decodes first: one token each, the latency-critical work.
+    for (const seq of [...this.running]) {
+      if (seq.status === 'running' && seq.pendingTokens === 1 && budget > 0) take(seq);
+    }
+    for (const seq of [...this.running]) {
+      if (seq.status === 'running' && seq.pendingTokens > 1 && budget > 0 && !chunks.has(seq)) take(seq);
+    }
+    // Admission: arrival order, stopping at the first that does not fit (no overtaking, no starvation).
+    // A reserve of a page per running sequence keeps fresh admissions from forcing immediate preemptions.
+    while (this.waiting.length && budget > 0 && this.running.length < this.config.maxRunningSeqs) {
+      const seq = this.waiting[0]!;
+      if (!this.kv.admit(seq, Math.min(this.running.length, this.kv.pool.numPages >> 3))) break;
+      this.waiting.shift();
+      this.addRunning(seq);
+      take(seq);
+    }
+    return [...chunks.values()];
+  }
+
+  /** Releases a running sequence's pages and puts it back in line; its tokens are recomputed later. */
+  preempt(seq: Sequence): void {
+    removeFrom(this.running, seq);
+    this.kv.release(seq);
+    this.enqueue(seq);
+    this.preemptions++;
+  }
+}
+
+function insertByAge(list: Sequence[], seq: Sequence): void {
+  let at = list.length;
+  while (at > 0 && list[at - 1]!.isNewerThan(seq)) at--;
+  list.splice(at, 0, seq);
+}
+
+function removeFrom(list: Sequence[], seq: Sequence): void {
+  const at = list.indexOf(seq);
+  if (at >= 0) list.splice(at, 1);
+}
