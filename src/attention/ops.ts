@@ -91,6 +91,9 @@ export interface AttentionCaseOptions {
   readonly variant?: VariantSpec;
   readonly headDim?: number;
   readonly kvChunk?: number | 'none';
+  /** Rows per work item (64 selects the tensor-core template where the device has it). */
+  readonly tileRows?: number;
+  readonly dtype?: DType;
 }
 
 /** One random paged-attention case (lengths, geometry, variant, plan) with its inputs. */
@@ -105,10 +108,10 @@ export function attentionCase(rng: Rng, o: AttentionCaseOptions = {}): OpCase<Pa
   const qoLens = Array.from({ length: batch }, () => (decode ? 1 : rng.int(0, 3) === 0 ? rng.int(0, 1) : rng.int(2, 9)));
   const kvLens = qoLens.map((q) => q + (rng.next() < 0.2 ? 0 : rng.int(1, 40)));
   const layout: KvLayout = rng.pick(['NHD', 'HND']);
-  const dtype = rng.pick(FLOAT_DTYPES);
-  const b = randomPagedBatch(rng, { qoLens, kvLens, numQoHeads: hk * group, numKvHeads: hk, headDim: d, pageSize, layout, dtype, kvDtype: rng.pick(FLOAT_DTYPES) });
+  const dtype = o.dtype ?? rng.pick(FLOAT_DTYPES);
+  const b = randomPagedBatch(rng, { qoLens, kvLens, numQoHeads: hk * group, numKvHeads: hk, headDim: d, pageSize, layout, dtype, kvDtype: o.dtype ?? rng.pick(FLOAT_DTYPES) });
   // tiles sized for a 32 KiB workgroup-storage device (lavapipe), so every case runs everywhere we test
-  const tileRows = d === 256 ? 4 : decode ? Math.min(16, 1 << Math.ceil(Math.log2(group))) : 8;
+  const tileRows = o.tileRows ?? (d === 256 ? 4 : decode ? Math.min(16, 1 << Math.ceil(Math.log2(group))) : 8);
   const kvChunk = o.kvChunk ?? rng.pick<number | 'none' | undefined>(['none', rng.int(3, 17), undefined]);
   const grid = rng.int(3, 40);
   const plan = planAttention({ qoLens, kvLens, numQoHeads: hk * group, numKvHeads: hk, causal: variant.causal, windowLeft: variant.windowLeft }, { grid, maxItems: 400, tileRows, kvChunk, minChunk: 8 });

@@ -1,0 +1,29 @@
+/**
+ * Correctness on the GPU machine before timing: the paged_attention conformance cases at larger
+ * sizes, plus cases on the tensor-core prefill template (64-row tiles, f16), all against float64.
+ * Usage: node .build-attn/bench/attention-check.js [cases]
+ */
+import { attentionCase } from '../src/attention/ops.js';
+import { getOp } from '../src/ops/registry.js';
+import { runCase } from '../src/testing/conformance.js';
+import { Rng, freshSeed } from '../src/util/rng.js';
+import { openBench } from './attention-common.js';
+import { useSgmat } from '../src/attention/kernels.js';
+
+const n = Number(process.argv[2] ?? 24);
+const seed = freshSeed();
+const be = await openBench();
+const rng = new Rng(seed);
+let failed = 0;
+console.log(`seed ${seed}; sgmat configs: ${be.caps.subgroupMatrix.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(', ')}; subgroups ${be.caps.subgroupMinSize}-${be.caps.subgroupMaxSize}`);
+for (let i = 0; i < n; i++) {
+  const tensorCores = i % 2 === 0;
+  const c = attentionCase(rng, tensorCores ? { tileRows: 64, dtype: 'f16', headDim: rng.pick([64, 80, 96, 128]) } : {});
+  const sg = useSgmat(be.caps, c.attrs as never, c.inputs.map((x) => x.desc));
+  const r = await runCase(be, getOp('paged_attention'), c);
+  if (!r.ok || r.skipped) failed++;
+  console.log(`${r.ok && !r.skipped ? 'ok  ' : 'FAIL'} ${sg ? 'sgmat' : 'f32  '} ${c.label}${r.message ? `: ${r.message}` : ''}${r.skipped ? `: ${r.skipped}` : ''}`);
+}
+console.log(`${failed} of ${n} failed`);
+be.destroy();
+process.exitCode = failed ? 1 : 0;

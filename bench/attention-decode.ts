@@ -1,0 +1,54 @@
+/**
+ * Batch decode over the paged KV cache vs PyTorch SDPA on contiguous KV (same card, same run):
+ * batch 1…256, KV 512…32K, uniform and skewed (one 32K request + 63 of 512), GQA 32/8, d 128, f16.
+ * Metric: achieved GB/s (K and V read once, q/o/lse) against the measured copy bandwidth.
+ * Usage: node .build-attn/bench/attention-decode.js [attention-anchors.json]
+ */
+import { readFileSync } from 'node:fs';
+import { measureCopy } from './copy.js';
+import { type BenchRow, cardName, readAnchors, row, timeGpu, writeResults } from './results.js';
+import { decodeBytes, openBench, pagedSetup, spotCheck } from './attention-common.js';
+
+const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as { decode: [number, number][]; skew: Record<string, number[]> };
+const anchors = readAnchors(process.argv[2]);
+const be = await openBench();
+const card = cardName(be);
+const copy = await measureCopy(be, 1024 * 2 ** 20);
+const rows: BenchRow[] = [];
+const notes: string[] = [];
+
+// correctness on the device first: an unsplit and a split plan against float64
+for (const L of [512, 4096]) {
+  const s = pagedSetup(be, [1], [L], { decode: true });
+  s.attn.run(s.q, s.pool, s.o, s.lse);
+  const e = await spotCheck(be, s, [1], { causal: true });
+  notes.push(`check L${L} (${s.attn.lastPlan!.merges ? 'split' : 'unsplit'}): max err o ${e.o.toExponential(2)}, lse ${e.lse.toExponential(2)}`);
+  console.log(notes[notes.length - 1]);
+  s.free();
+}
+
+const uniform = new Map<number, number>();
+async function measure(label: string, key: string, kvLens: number[]): Promise<number> {
+  const s = pagedSetup(be, kvLens.map(() => 1), kvLens, { decode: true });
+  const ms = await timeGpu(be, () => s.attn.run(s.q, s.pool, s.o, s.lse));
+  const bytes = decodeBytes(kvLens);
+  const gbps = bytes / ms / 1e6;
+  const a = anchors?.cases[key];
+  rows.push(row({ case: `${label} gqa32/8 d128 f16`, metric: 'GB/s', higherIsBetter: true, ours: gbps, anchor: a ? bytes / a / 1e6 : null, anchorName: a ? 'torch sdpa' : null, limit: copy.gbps, limitName: 'copy bandwidth' }));
+  console.log(`${label}: ${ms.toFixed(4)} ms, ${gbps.toFixed(0)} GB/s, chunk ${s.attn.lastPlan!.kvChunk}, items ${s.attn.lastPlan!.items.length}${a ? `, sdpa ${a.toFixed(4)} ms` : ''}`);
+  s.free();
+  return gbps;
+}
+
+for (const [b, L] of cases.decode) uniform.set(b * L, await measure(`b${b} L${L}`, `decode b${b} L${L}`, Array(b).fill(L)));
+for (const [name, lens] of Object.entries(cases.skew)) {
+  const gbps = await measure(`skew ${name}`, `decode skew ${name}`, lens);
+  // the uniform batch of the same size and mean length, from this run
+  const b = lens.length;
+  const mean = Math.round(lens.reduce((a, x) => a + x, 0) / b / 512) * 512;
+  const u = await measure(`b${b} L${mean} (uniform twin)`, `decode b${b} L${mean}`, Array(b).fill(mean));
+  notes.push(`skew ${name}: ${(gbps / u).toFixed(3)}× the uniform b${b} L${mean} bandwidth`);
+}
+notes.push(`copy ${copy.gbps.toFixed(0)} GB/s (${copy.variant}); anchors ${anchors ? anchors.card : 'absent'}`);
+writeResults('attention-decode', card, rows, notes.join('; '));
+be.destroy();
