@@ -9,7 +9,9 @@
  * Usage: node .build/bench/gemm.js [anchors.json] [--tune] [--quick] [--sgmat '{"TM":4,...}']
  */
 import type { Tensor } from '../src/backend/backend.js';
+import { DAWN_TOGGLES } from '../src/gpu/device.js';
 import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import { type GemvParams, gemvTuning } from '../src/kernels/gemv.js';
 import { type SgmatParams, sgmatTuning } from '../src/kernels/matmul-subgroup-matrix.js';
 import type { MatmulAttrs } from '../src/ops/matmul.js';
 import { type DType, bytesPerElement, toFloat64 } from '../src/tensor/dtype.js';
@@ -70,7 +72,8 @@ async function spotCheck(backend: WebGpuBackend, c: Case, a: Tensor, b: Tensor, 
 }
 
 /** Times one case: weights rotate among copies that together exceed L2, as in the torch anchor. */
-async function runCase(backend: WebGpuBackend, c: Case, check: boolean): Promise<{ ms: number; err: number; kernel: string }> {
+async function runCase(backend: WebGpuBackend, c0: Case, check: boolean): Promise<{ ms: number; err: number; kernel: string }> {
+  const c = { ...c0, attrs: { ...c0.attrs, outDtype: c0.outDtype } };
   const a = backend.alloc({ dtype: c.aDtype, shape: [c.M, c.K] }, 'bench.a');
   const bBytes = bytesOf(c.bDtype, c.N * c.K);
   const copies = c.M <= 128 ? Math.max(1, Math.min(8, Math.ceil((4 * L2_BYTES) / bBytes))) : 1;
@@ -82,11 +85,10 @@ async function runCase(backend: WebGpuBackend, c: Case, check: boolean): Promise
     backend.run('matmul', c.attrs, [a, bs[0]!], [out]);
     await backend.flush();
     const err = check ? await spotCheck(backend, c, a, bs[0]!, out) : NaN;
-    const reps = c.M * c.N * c.K > 2 ** 36 && c.aDtype === 'f32' ? 5 : 20;
-    backend.startProfiling();
-    backend.run('matmul', c.attrs, [a, bs[0]!], [out]);
-    const kernel = (await backend.stopProfiling()).map((e) => e.label).join('+');
-    const ms = await timeGpu(backend, (rep) => backend.run('matmul', c.attrs, [a, bs[rep % copies]!], [out]), reps, 3);
+    const stream = backend.record(() => backend.run('matmul', c.attrs, [a, bs[0]!], [out]));
+    const kernel = stream.dispatches.map((d) => d.label).join('+');
+    stream.destroy();
+    const ms = await timeGpu(backend, (rep) => backend.run('matmul', c.attrs, [a, bs[rep]!], [out]), copies);
     return { ms, err, kernel };
   } finally {
     for (const t of [a, ...bs, out]) backend.free(t);
@@ -94,14 +96,18 @@ async function runCase(backend: WebGpuBackend, c: Case, check: boolean): Promise
 }
 
 const TUNE: Partial<SgmatParams>[] = [
-  { syntax: 'template', smemVec: false },
-  { syntax: 'template', smemVec: true },
-  { syntax: 'bool', smemVec: false },
+  {},
+  { smem: 'vec4f16' },
+  {},
+  { probe: 'compute-only' },
+  { smem: 'vec4f16', probe: 'compute-only' },
+  { TM: 2, TN: 2 },
+  { TM: 2, TN: 2, probe: 'compute-only' },
   { WM: 2, WN: 4, TM: 4, TN: 2 },
-  { WM: 4, WN: 2, TM: 2, TN: 4 },
-  { WM: 2, WN: 2, TM: 4, TN: 4, BK: 64 },
-  { WM: 2, WN: 2, TM: 4, TN: 4, pad: 0 },
-  { WM: 1, WN: 4, TM: 8, TN: 2 },
+  { WM: 2, WN: 4, TM: 4, TN: 2, probe: 'compute-only' },
+  { WM: 2, WN: 4, TM: 2, TN: 2 },
+  { WM: 4, WN: 4, TM: 2, TN: 2 },
+  { WM: 2, WN: 4, TM: 4, TN: 2, BK: 16 },
 ];
 
 async function tune(backend: WebGpuBackend, extra: Partial<SgmatParams>[]): Promise<void> {
@@ -110,21 +116,53 @@ async function tune(backend: WebGpuBackend, extra: Partial<SgmatParams>[]): Prom
     { label: 'f16 4096³', anchorKey: '', M: 4096, N: 4096, K: 4096, aDtype: 'f16', bDtype: 'f16', outDtype: 'f16', attrs: { path: 'subgroup-matrix' }, bandwidth: false },
     { label: 'bf16 tB 2048x6144x4096', anchorKey: '', M: 2048, N: 6144, K: 4096, aDtype: 'bf16', bDtype: 'bf16', outDtype: 'bf16', attrs: { transB: true, path: 'subgroup-matrix' }, bandwidth: false },
   ];
+  const summary: string[] = [];
   for (const v of [...TUNE, ...extra]) {
     sgmatTuning.override = v;
     const cells: string[] = [];
     for (const s of shapes) {
       try {
-        const r = await runCase(backend, s, s.M * s.N * s.K < 2 ** 30);
+        const r = await runCase(backend, s, s.M * s.N * s.K < 2 ** 30 && !v.probe);
         cells.push(`${s.label}: ${((2 * s.M * s.N * s.K) / (r.ms * 1e9)).toFixed(1)} TFLOP/s${Number.isNaN(r.err) ? '' : ` err ${r.err.toExponential(1)}`}`);
       } catch (e) {
         cells.push(`${s.label}: FAILED ${(e as Error).message.split('\n').slice(0, 3).join(' | ').slice(0, 300)}`);
         break;
       }
     }
-    console.log(`tune ${JSON.stringify(v)}\n   ${cells.join('\n   ')}`);
+    summary.push(`tune ${JSON.stringify(v)}: ${cells.join('; ')}`);
+    console.log(summary[summary.length - 1]);
   }
   sgmatTuning.override = null;
+  console.log(`\n${summary.join('\n')}`);
+}
+
+const GEMV_TUNE: Partial<GemvParams>[] = [{}, { R: 2, W: 128 }, { R: 4, W: 256 }, { R: 8, W: 128 }, { R: 8, W: 64 }, { R: 4, W: 64 }];
+
+/** GEMV variants on decode shapes, in GB/s of the bytes they must move. */
+async function tuneGemv(backend: WebGpuBackend, list: Partial<GemvParams>[]): Promise<Map<number, Partial<GemvParams>>> {
+  const best = new Map<number, { v: Partial<GemvParams>; score: number }>();
+  const scores = new Map<string, number>();
+  const shapes: [number, number, number][] = [[1, 4096, 4096], [1, 28672, 4096], [1, 4096, 14336], [16, 6144, 4096]];
+  for (const v of list) {
+    gemvTuning.override = v;
+    const cells: string[] = [];
+    for (const [M, N, K] of shapes) {
+      const c: Case = { label: '', anchorKey: '', M, N, K, aDtype: 'bf16', bDtype: 'bf16', outDtype: 'bf16', attrs: { transB: true, path: 'gemv' }, bandwidth: true };
+      const r = await runCase(backend, c, false);
+      const gbps = (2 * (M * K + N * K + M * N)) / (r.ms * 1e6);
+      cells.push(`M${M} ${N}x${K}: ${gbps.toFixed(0)} GB/s`);
+      // rank variants per M by the sum of their rates over the shapes
+      scores.set(`${M}|${JSON.stringify(v)}`, (scores.get(`${M}|${JSON.stringify(v)}`) ?? 0) + gbps);
+    }
+    console.log(`gemv ${JSON.stringify(v)}: ${cells.join('; ')}`);
+  }
+  gemvTuning.override = null;
+  for (const [key, score] of scores) {
+    const [m, v] = key.split('|') as [string, string];
+    const b = best.get(Number(m));
+    if (!b || score > b.score) best.set(Number(m), { v: JSON.parse(v) as Partial<GemvParams>, score });
+  }
+  return new Map([...best].map(([m, b]) => [m, b.v]));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -132,10 +170,19 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const anchors = readAnchors(args.find((x) => x.endsWith('.json')));
   const sg = args.indexOf('--sgmat');
   const sgOverride = sg >= 0 ? (JSON.parse(args[sg + 1]!) as Partial<SgmatParams>) : null;
+  const toggles = args.indexOf('--dawn');
+  // experiment only: extra Dawn toggles (e.g. disable_robustness) to see what safety checks cost
+  if (toggles >= 0) DAWN_TOGGLES[0] = `${DAWN_TOGGLES[0]},${args[toggles + 1]}`;
   const backend = await WebGpuBackend.create({ onWarning: (m) => console.warn(m) });
   const card = cardName(backend);
+  console.log(`toggles: ${DAWN_TOGGLES.join(' ')}`);
   console.log(`${card}; subgroup matrices: ${backend.caps.subgroupMatrix.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(', ') || 'none'}`);
+  const list = args.indexOf('--tune-list');
+  if (list >= 0) TUNE.splice(0, TUNE.length, ...(JSON.parse(args[list + 1]!) as Partial<SgmatParams>[]));
   if (args.includes('--tune')) await tune(backend, sgOverride ? [sgOverride] : []);
+  // --gemv-tune measures GEMV variants on decode shapes; the best per M then serves the bench below
+  let gemvBest: Map<number, Partial<GemvParams>> | null = null;
+  if (args.includes('--gemv-tune')) gemvBest = await tuneGemv(backend, GEMV_TUNE);
   if (sgOverride) sgmatTuning.override = sgOverride;
   if (!args.includes('--tune-only')) {
     const copy = await measureCopy(backend, 1024 * 2 ** 20);
@@ -148,6 +195,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const peak = bf16Rates.length ? Math.max(...bf16Rates) : null;
     const rows: BenchRow[] = [];
     for (const c of cases(args.includes('--quick'))) {
+      gemvTuning.override = gemvBest?.get(c.M) ?? null;
       let r;
       try {
         r = await runCase(backend, c, c.M * c.N * c.K <= 2 ** 36);
@@ -167,7 +215,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       }
       console.log(`${label}: ${r.ms.toFixed(4)} ms${anchorMs ? ` (torch ${anchorMs.toFixed(4)} ms)` : ''}`);
     }
-    writeResults('gemm', card, rows, `our copy ${copy.gbps.toFixed(0)} GB/s (${copy.variant}); weights rotate over copies ≥ 4× L2 for M ≤ 128; GPU timestamps, median; err = max |c − Σab|/Σ|ab| on 48 sampled outputs vs float64${sgOverride ? `; sgmat ${JSON.stringify(sgOverride)}` : ''}`);
+    writeResults('gemm', card, rows, `our copy ${copy.gbps.toFixed(0)} GB/s (${copy.variant}); weights rotate over copies ≥ 4× L2 for M ≤ 128; timed by replaying recorded dispatch streams (≥ 40 ms batches, median of 7); err = max |c − Σab|/Σ|ab| on 48 sampled outputs vs float64${sgOverride ? `; sgmat ${JSON.stringify(sgOverride)}` : ''}${gemvBest ? `; GEMV params by M (tuned in this run): ${JSON.stringify([...gemvBest])}` : ''}`);
   }
   backend.destroy();
 }

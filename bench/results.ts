@@ -58,27 +58,31 @@ export function commitHash(): string {
 }
 
 /**
- * GPU time of one call of `enqueue` (which enqueues dispatches), the median over `reps` calls after
- * `warmup` untimed ones, from per-dispatch timestamps (a call's dispatches are summed).
+ * GPU time of one call of `enqueue`, from replays of a recorded dispatch stream: `enqueue` runs
+ * `calls` times while recording (e.g. once per rotating weight copy), the stream is replayed until
+ * a batch takes ≥ `minMs`, and the host clock runs from submit to completion. The median of
+ * `batches` batches, per call. Dawn quantises timestamp queries (65.5 µs steps seen on the H100),
+ * too coarse for decode kernels, so replays are the honest clock here.
  */
-export async function timeGpu(backend: WebGpuBackend, enqueue: (rep: number) => void, reps = 20, warmup = 3): Promise<number> {
-  for (let i = 0; i < warmup; i++) enqueue(i);
-  await backend.flush();
-  if (!backend.startProfiling()) throw new Error('timestamp-query is not available: cannot time on the GPU');
-  const counts: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const before = backend.dispatchCount;
-    enqueue(i);
-    counts.push(backend.dispatchCount - before);
+export async function timeGpu(backend: WebGpuBackend, enqueue: (rep: number) => void, calls = 1, minMs = 40, batches = 7): Promise<number> {
+  const stream = backend.record(() => { for (let i = 0; i < calls; i++) enqueue(i); });
+  try {
+    stream.replay(2);
+    await backend.flush();
+    const batch = async (times: number) => {
+      stream.replay(times);
+      const t0 = performance.now();
+      await backend.flush();
+      return performance.now() - t0;
+    };
+    const one = await batch(1);
+    const times = Math.max(1, Math.min(2000, Math.ceil(minMs / Math.max(one, 0.01))));
+    const per: number[] = [];
+    for (let b = 0; b < batches; b++) per.push((await batch(times)) / (times * calls));
+    return median(per);
+  } finally {
+    stream.destroy();
   }
-  const entries = await backend.stopProfiling();
-  const per: number[] = [];
-  let at = 0;
-  for (const n of counts) {
-    per.push(entries.slice(at, at + n).reduce((s, e) => s + e.ms, 0));
-    at += n;
-  }
-  return median(per);
 }
 
 /** Fills a tensor on the GPU with uniform values in [-scale, scale) (uploads are slow through Dawn; data must not be zeros). */

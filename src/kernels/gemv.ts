@@ -25,8 +25,11 @@ export interface GemvParams {
 }
 
 export function gemvParams(M: number): GemvParams {
-  return M <= 2 ? { R: 4, W: 128 } : M <= 8 ? { R: 2, W: 128 } : { R: 2, W: 64 };
+  return { ...(M <= 2 ? { R: 4, W: 128 } : M <= 8 ? { R: 2, W: 128 } : { R: 2, W: 64 }), ...gemvTuning.override };
 }
+
+/** GEMV parameters the benchmarks may override (tuning); null keeps the defaults. */
+export const gemvTuning: { override: Partial<GemvParams> | null } = { override: null };
 
 /** The vector path needs rows that start on 16-byte boundaries in both operands. */
 export function gemvVectorised(K: number): boolean {

@@ -35,17 +35,32 @@ export interface SgmatParams {
   readonly BK: number;
   /** Padding (halves) per staged row, against bank conflicts. */
   readonly pad: number;
-  /** Stage workgroup memory as vec4<f16> (one 8-byte store per 4 halves) instead of scalar f16. */
-  readonly smemVec: boolean;
+  /**
+   * Element type of the staging arrays the matrices load from: scalar f16, vec4<f16> (8 bytes) or
+   * vec4<u32> (16 bytes, 8 halves); wider elements mean fewer, wider workgroup-memory accesses.
+   * Offsets and strides then count whole elements.
+   */
+  readonly smem: 'f16' | 'vec4f16' | 'vec4u32';
   /** `subgroupMatrixLoad<T, row_major>(p, off, stride)` (current) or the older bool-argument form. */
   readonly syntax: 'template' | 'bool';
+  /** Diagnosis only (wrong results): drop the global loads, or all staging, to see what the loop costs without them. */
+  readonly probe?: 'no-global' | 'compute-only';
 }
 
-export const DEFAULT_SGMAT: SgmatParams = { WM: 2, WN: 2, TM: 4, TN: 4, BK: 32, pad: 8, smemVec: true, syntax: 'template' };
+export const DEFAULT_SGMAT: SgmatParams = { WM: 2, WN: 2, TM: 4, TN: 4, BK: 32, pad: 8, smem: 'vec4u32', syntax: 'template' };
 
-/** Smaller tiles when the problem cannot fill 128×128 tiles across the GPU. */
+/**
+ * Tile choice, from H100 measurements (bench/gemm.ts --tune, robust mode): 256×128 (or 128×256)
+ * tiles with BK 16 ran fastest on large products (≈134 TFLOP/s at 4096³ against ≈116 for 128×128
+ * BK 32) — fewer bytes staged per multiply; when a grid of 128×128 tiles would leave SMs idle
+ * (fewer than ~2 tiles per SM of the 132) the 64×64 tile keeps more of them busy.
+ */
 export function sgmatParams(M: number, N: number, override?: Partial<SgmatParams>): SgmatParams {
-  const base = M * N <= 512 * 512 ? { ...DEFAULT_SGMAT, TM: 2, TN: 2 } : DEFAULT_SGMAT;
+  const tiles128 = Math.ceil(M / 128) * Math.ceil(N / 128);
+  let base: SgmatParams;
+  if (tiles128 < 264) base = { ...DEFAULT_SGMAT, TM: 2, TN: 2 };
+  else if (M >= 512 && N >= 512) base = M >= N ? { ...DEFAULT_SGMAT, WM: 4, WN: 2, BK: 16 } : { ...DEFAULT_SGMAT, WM: 2, WN: 4, BK: 16 };
+  else base = DEFAULT_SGMAT;
   return { ...base, ...override };
 }
 
@@ -84,11 +99,13 @@ export function sgmatWgsl(p: MatmulPlan, caps: Capabilities, cfg: SubgroupMatrix
     return tmpl ? `subgroupMatrixLoad<${ty}, ${colMajor ? 'col_major' : 'row_major'}>(&${buf}, ${off}, ${stride}u)` : `subgroupMatrixLoad<${ty}>(&${buf}, ${off}, ${colMajor}, ${stride}u)`;
   };
   const st = (buf: string, off: string, v: string, stride: number) => tmpl ? `subgroupMatrixStore<row_major>(&${buf}, ${off}, ${v}, ${stride}u);` : `subgroupMatrixStore(&${buf}, ${off}, ${v}, false, ${stride}u);`;
-  const elem = t.smemVec ? 'vec4<f16>' : 'f16';
-  const div = t.smemVec ? 4 : 1;
-  const smemStore = (buf: string, idx: string, v: string) => t.smemVec
-    ? `${buf}[(${idx}) / 4u] = bitcast<vec4<f16>>(${v}.xy); ${buf}[(${idx}) / 4u + 1u] = bitcast<vec4<f16>>(${v}.zw);`
-    : r(4).map((q) => `{ let h = bitcast<vec2<f16>>(${v}[${q}]); ${buf}[${idx} + ${2 * q}u] = h.x; ${buf}[${idx} + ${2 * q + 1}u] = h.y; }`).join(' ');
+  const elem = t.smem === 'vec4u32' ? 'vec4<u32>' : t.smem === 'vec4f16' ? 'vec4<f16>' : 'f16';
+  const div = t.smem === 'vec4u32' ? 8 : t.smem === 'vec4f16' ? 4 : 1;
+  const smemStore = (buf: string, idx: string, v: string) => t.smem === 'vec4u32'
+    ? `${buf}[(${idx}) / 8u] = ${v};`
+    : t.smem === 'vec4f16'
+      ? `${buf}[(${idx}) / 4u] = bitcast<vec4<f16>>(${v}.xy); ${buf}[(${idx}) / 4u + 1u] = bitcast<vec4<f16>>(${v}.zw);`
+      : r(4).map((q) => `{ let h = bitcast<vec2<f16>>(${v}[${q}]); ${buf}[${idx} + ${2 * q}u] = h.x; ${buf}[${idx} + ${2 * q + 1}u] = h.y; }`).join(' ');
   // one chunk = 8 consecutive halves along a stored row, as vec4<u32> of f16 pairs
   const chunkA = vec
     ? `select(vec4<u32>(), a[(aBase + m * K + k) / 8u], m < M && k < K)`
@@ -111,27 +128,45 @@ var<private> g_bBase: u32;`;
   const bCoord = (i: number) => transB
     ? `let e = lid + ${T * i}u; let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u; let n = nl0 + rr; let k = k0 + cc;`
     : `let e = lid + ${T * i}u; let rr = e / ${BN / 8}u; let cc = (e % ${BN / 8}u) * 8u; let n = nl0 + cc; let k = k0 + rr;`;
-  const aSmemIdx = `s * ${aStage}u + rr * ${LDA}u + cc`;
-  const bSmemIdx = `s * ${bStage}u + rr * ${LDB}u + cc`;
   const loadRegs = (k0: string) => `{
     let k0 = ${k0};
-${r(AP).map((i) => `    { ${aCoord(i)} ra${i} = ${conv(p.aDtype, chunkA)}; }`).join('\n')}
-${r(BP).map((i) => `    { ${bCoord(i)} rb${i} = ${conv(p.bDtype, chunkB)}; }`).join('\n')}
+${r(AP).map((i) => `    { ${aCoord(i)} let v = ${chunkA}; ra${i} = ${conv(p.aDtype, 'v')}; }`).join('\n')}
+${r(BP).map((i) => `    { ${bCoord(i)} let v = ${chunkB}; rb${i} = ${conv(p.bDtype, 'v')}; }`).join('\n')}
   }`;
-  const storeRegs = `{
-${r(AP).map((i) => `    { let e = lid + ${T * i}u; let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u; ${smemStore('As', aSmemIdx, `ra${i}`)} }`).join('\n')}
-${r(BP).map((i) => `    { let e = lid + ${T * i}u; ${transB ? `let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u;` : `let rr = e / ${BN / 8}u; let cc = (e % ${BN / 8}u) * 8u;`} ${smemStore('Bs', bSmemIdx, `rb${i}`)} }`).join('\n')}
+  const storeRegs = (stage: number) => `{
+${r(AP).map((i) => `    { let e = lid + ${T * i}u; let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u; ${smemStore('As', `${stage * aStage}u + rr * ${LDA}u + cc`, `ra${i}`)} }`).join('\n')}
+${r(BP).map((i) => `    { let e = lid + ${T * i}u; ${transB ? `let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u;` : `let rr = e / ${BN / 8}u; let cc = (e % ${BN / 8}u) * 8u;`} ${smemStore('Bs', `${stage * bStage}u + rr * ${LDB}u + cc`, `rb${i}`)} }`).join('\n')}
   }`;
-  const leftOff = (i: number, kk: number) => `(s * ${aStage}u + (wm * ${TM * FM}u + ${i * FM}u) * ${LDA}u + ${kk}u) / ${div}u`;
-  const rightOff = (j: number, kk: number) => transB
-    ? `(s * ${bStage}u + (wn * ${TN * FN}u + ${j * FN}u) * ${LDB}u + ${kk}u) / ${div}u`
-    : `(s * ${bStage}u + ${kk}u * ${LDB}u + wn * ${TN * FN}u + ${j * FN}u) / ${div}u`;
+  if (LDA % div || LDB % div) throw new Error(`${elem} staging needs row strides that are multiples of ${div} halves`);
+  // Matrix offsets are compile-time constants: Dawn's robustness pass predicates a subgroup-matrix
+  // load whose offset it cannot check statically (a select on offset and stride), and with a
+  // run-time stride the driver's load path was 2.5× slower on the H100. So the stage is fixed by
+  // unrolling the K loop twice, and each subgroup's tile position by a switch on its index.
+  const leftOff = (stage: number, wm: number, i: number, kk: number) => (stage * aStage + (wm * TM * FM + i * FM) * LDA + kk) / div;
+  const rightOff = (stage: number, wn: number, j: number, kk: number) => (transB
+    ? stage * bStage + (wn * TN * FN + j * FN) * LDB + kk
+    : stage * bStage + kk * LDB + wn * TN * FN + j * FN) / div;
   const strideA = LDA / div, strideB = LDB / div;
-  if (t.smemVec && (LDA % 4 || LDB % 4)) throw new Error('vec4 staging needs row strides that are multiples of 4 halves');
-  const compute = r(BK / FK).map((q) => `
-${r(TM).map((i) => `    let l${i} = ${ld('left', 'As', leftOff(i, q * FK), false, strideA)};`).join('\n')}
-${r(TN).map((j) => `    let q${j} = ${ld('right', 'Bs', rightOff(j, q * FK), transB, strideB)};`).join('\n')}
-${r(TM).map((i) => r(TN).map((j) => `    c${i}_${j} = subgroupMatrixMultiplyAccumulate(l${i}, q${j}, c${i}_${j});`).join('\n')).join('\n')}`).join('\n');
+  const compute = (stage: number) => `    switch (sg) {
+${r(WM * WN).map((g) => {
+    const wm = Math.floor(g / WN), wn = g % WN;
+    return `      case ${g}u: {
+${r(BK / FK).map((q) => `        {
+${r(TM).map((i) => `        let l${i} = ${ld('left', 'As', `${leftOff(stage, wm, i, q * FK)}u`, false, strideA)};`).join('\n')}
+${r(TN).map((j) => `        let q${j} = ${ld('right', 'Bs', `${rightOff(stage, wn, j, q * FK)}u`, transB, strideB)};`).join('\n')}
+${r(TM).map((i) => r(TN).map((j) => `        c${i}_${j} = subgroupMatrixMultiplyAccumulate(l${i}, q${j}, c${i}_${j});`).join('\n')).join('\n')}
+        }`).join('\n')}
+      }`;
+  }).join('\n')}
+      default: {}
+    }`;
+  // one K slice: prefetch the next slice into registers, multiply this stage, stage the next
+  const slice = (stage: number) => `    ${t.probe ? '' : `if (k0 + ${BK}u < K) ${loadRegs(`k0 + ${BK}u`)}`}
+${compute(stage)}
+    ${t.probe === 'compute-only' ? '' : `if (k0 + ${BK}u < K) ${storeRegs(1 - stage)}`}
+    workgroupBarrier();
+    k0 += ${BK}u;
+    if (k0 >= K) { break; }`;
   const writeFrag = (i: number, j: number) => `
   ${st('Cs', `sg * ${FM * FN}u`, `c${i}_${j}`, FN)}
   workgroupBarrier();
@@ -143,7 +178,7 @@ ${r(TM).map((i) => r(TN).map((j) => `    c${i}_${j} = subgroupMatrixMultiplyAccu
   }
   workgroupBarrier();`;
   return `${enables(['f16'], caps)}enable chromium_experimental_subgroup_matrix;
-diagnostic(off, chromium_experimental.subgroup_matrix_uniformity);
+diagnostic(off, chromium.subgroup_matrix_uniformity);
 ${aDecl}
 ${bDecl}
 ${outputWgsl(p, { f16: caps.f16 }, 2)}
@@ -167,16 +202,12 @@ ${r(TM).map((i) => r(TN).map((j) => `  var c${i}_${j} = subgroup_matrix_result<f
 ${r(AP).map((i) => `  var ra${i}: vec4<u32>;`).join('\n')}
 ${r(BP).map((i) => `  var rb${i}: vec4<u32>;`).join('\n')}
   ${loadRegs('0u')}
-  var s = 0u;
-  ${storeRegs}
+  ${storeRegs(0)}
   workgroupBarrier();
-  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
-    // next slice's global loads are in flight while this slice multiplies
-    if (k0 + ${BK}u < K) ${loadRegs(`k0 + ${BK}u`)}
-${compute}
-    s ^= 1u;
-    if (k0 + ${BK}u < K) ${storeRegs}
-    workgroupBarrier();
+  var k0 = 0u;
+  loop {
+${slice(0)}
+${slice(1)}
   }
   let colEnd = uw(3u) + nCount;
 ${r(TM).map((i) => r(TN).map((j) => writeFrag(i, j)).join('\n')).join('\n')}

@@ -101,7 +101,7 @@ describe.skipIf(!gpu)(`matmul kernels (seed ${seed})`, () => {
       makeCase(300, 200, 520, 'bf16', 'bf16', { transB: true, path: 'subgroup-matrix', outDtype: 'f16' }),
       makeCase(1, 33, 7, 'f16', 'f16', { transB: true, path: 'subgroup-matrix', outDtype: 'bf16' }),
     ];
-    for (const override of [null, { smemVec: false }, { TM: 2, TN: 2 }]) {
+    for (const override of [null, { smem: 'f16' as const }, { smem: 'vec4f16' as const, TM: 2, TN: 2 }]) {
       sgmatTuning.override = override;
       try {
         for (const c of cases) await expectOk(gpu!, c);
