@@ -24,7 +24,8 @@ export interface Backend {
   readonly name: 'cpu' | 'webgpu';
   /** Whether this backend can run `op` with these attributes and input types; callers fall back when not. */
   supportsOp(op: string, attrs: Attrs, inputs: readonly TensorDesc[]): boolean;
-  alloc(desc: TensorDesc, label?: string): Tensor;
+  /** `owner` groups memory in usage reports ("weights", "kv-cache"); backends without accounting ignore it. */
+  alloc(desc: TensorDesc, label?: string, owner?: string): Tensor;
   write(t: Tensor, data: HostArray): void;
   read(t: Tensor): Promise<HostArray>;
   /** Enqueues `op`; outputs are written when the work is flushed (CPU: at once). */

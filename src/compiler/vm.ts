@@ -10,7 +10,7 @@
  *
  * Example: `const vm = new VirtualMachine(exe, backend); const [y] = await vm.run('main', [x, w]);`
  */
-import type { Backend, Tensor } from '../backend/backend.js';
+import type { Attrs, Backend, Tensor } from '../backend/backend.js';
 import { interpretProgram } from '../ir/tir/interpret.js';
 import { type Type, typeToString } from '../ir/types.js';
 import { numel, toFloat64, toHost } from '../tensor/dtype.js';
@@ -29,8 +29,15 @@ export class ShapeMismatchError extends Error {
 
 const isTensor = (v: Value | undefined): v is Tensor => v !== undefined && !Array.isArray(v) && typeof v === 'object' && 'dtype' in v;
 
-/** Host functions the VM knows (pure; arguments are registers, the last is the destination). */
-const HOST: Readonly<Record<string, (vm: { backend: Backend }, args: readonly Value[], out: Tensor) => void>> = {
+/**
+ * A host function (Relax's "packed function"): runs on the host, may enqueue backend work, and
+ * writes its destination. Runtimes register their own — e.g. a model's paged-KV attention, which
+ * appends to and reads a KV cache the graph never sees.
+ */
+export type HostFunction = (vm: { readonly backend: Backend }, args: readonly Value[], out: Tensor, attrs: Attrs) => void;
+
+/** Host functions every VM knows (pure; arguments are registers, the last is the destination). */
+const HOST: Readonly<Record<string, HostFunction>> = {
   arange(vm, _args, out) {
     const n = numel(out.shape);
     vm.backend.write(out, toHost(out.dtype, Float64Array.from({ length: n }, (_, i) => i)));
@@ -49,7 +56,7 @@ export class VirtualMachine {
   /** Counts since construction (tests and benches read them). */
   readonly stats: RunStats = { kernels: 0, programs: 0, hostCalls: 0, allocations: 0 };
 
-  constructor(readonly exe: Executable, readonly backend: Backend, readonly opts: { readonly stableStorage?: boolean } = {}) {
+  constructor(readonly exe: Executable, readonly backend: Backend, readonly opts: { readonly stableStorage?: boolean; readonly host?: Readonly<Record<string, HostFunction>> } = {}) {
     this.pool = new StoragePool(backend, opts.stableStorage === true);
   }
 
@@ -121,10 +128,10 @@ export class VirtualMachine {
         this.backend.run(ins.name, ins.attrs, ins.args.map((r) => this.tensor(regs[r], ins.what)), [regs[ins.out] as Tensor]);
         return;
       case 'host': {
-        const fn = HOST[ins.name];
+        const fn = this.opts.host?.[ins.name] ?? HOST[ins.name];
         if (!fn) throw new Error(`function '${f.name}', binding '${ins.what}': unknown host function '${ins.name}'`);
         this.stats.hostCalls++;
-        fn(this, ins.args.map((r) => regs[r]!), regs[ins.out] as Tensor);
+        fn(this, ins.args.map((r) => regs[r]!), regs[ins.out] as Tensor, ins.attrs);
         return;
       }
       case 'program': return this.program(ins.name, ins.args.map((r) => this.tensor(regs[r], ins.what)), regs[ins.out] as Tensor, env);

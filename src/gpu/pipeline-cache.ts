@@ -44,7 +44,9 @@ export class PipelineCache {
       this.device.popErrorScope().then(async (err) => {
         if (!err) return null;
         const info = await module.getCompilationInfo();
-        const msgs = info.messages.map((m) => `  ${m.type} ${m.lineNum}:${m.linePos} ${m.message}`).join('\n');
+        const lines = wgsl.split('\n');
+        // the offending source line makes a generator bug obvious without dumping the shader
+        const msgs = info.messages.map((m) => `  ${m.type} ${m.lineNum}:${m.linePos} ${m.message}\n    | ${lines[m.lineNum - 1]?.trim() ?? ''}`).join('\n');
         return new ShaderCompileError(label, msgs || err.message);
       }),
     );

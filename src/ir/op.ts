@@ -34,8 +34,10 @@ export const op = {
   rmsNorm: (x: Expr, w: Expr, eps = 1e-6) => call('rms_norm', [x, w], { eps }),
   layerNorm: (x: Expr, w: Expr, b: Expr, eps = 1e-5) => call('layer_norm', [x, w, b], { eps }),
   rope: (x: Expr, positions: Expr, theta = 10000) => call('rope', [x, positions], { theta }),
+  /** RoPE with every option of the library op (partial rotary, Llama-3 frequency scaling). */
+  ropeWith: (x: Expr, positions: Expr, attrs: { theta: number; rotaryDim?: number; scaling?: { factor: number; lowFreqFactor: number; highFreqFactor: number; originalMaxPositions: number } }) => call('rope', [x, positions], attrs),
   attention: (q: Expr, k: Expr, v: Expr, attrs: { causal: boolean; scale?: number }) => call('attention', [q, k, v], attrs),
-  embedding: (table: Expr, ids: Expr) => call('embedding', [table, ids]),
+  embedding: (table: Expr, ids: Expr, attrs: { outDtype?: DType } = {}) => call('embedding', [table, ids], attrs),
   argmax: un('argmax'),
   arange: (n: DimLike) => call('arange', [shape(n)]),
 };

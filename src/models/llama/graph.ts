@@ -1,0 +1,127 @@
+/**
+ * The Llama-family decoder as one IR function, compiled once for every step shape. A step feeds
+ * `n` new tokens of `b` sequences (any mix of prefill chunks and decode tokens); the function
+ * returns logits of each sequence's last new token. Attention goes through the host function
+ * `kv_attention` (Relax's packed-function idea): it appends this layer's K/V to the paged cache and
+ * runs the attention engine under the step's plan, both of which the graph never sees.
+ *
+ * Weights keep HF's `Linear` layout [out, in] (`transB` matmuls), so checkpoints load as stored.
+ */
+import { FunctionBuilder } from '../../ir/builder.js';
+import { type Func, type IRModule, moduleOf, type Var } from '../../ir/graph.js';
+import { callHost, op } from '../../ir/op.js';
+import { tensorType } from '../../ir/types.js';
+import type { DType } from '../../tensor/dtype.js';
+import type { LlamaConfig } from '../../io/llama-config.js';
+
+export interface LlamaGraphOptions {
+  /** Most tokens one step feeds (the compiled upper bound of `n`). */
+  readonly maxTokens: number;
+  /** Most sequences one step serves (upper bound of `b`). */
+  readonly maxSeqs: number;
+  /** dtype weights are stored in on the backend. */
+  readonly weightDtype: DType;
+  /** dtype of activations between kernels (f32: the most accurate; f16 halves traffic). */
+  readonly actDtype: DType;
+}
+
+/** Parameter names in order after the step inputs; `weightNames` maps them to checkpoint tensors. */
+export function weightNames(cfg: LlamaConfig): string[] {
+  const names = ['model.embed_tokens.weight'];
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const p = `model.layers.${l}.`;
+    names.push(`${p}input_layernorm.weight`, `${p}self_attn.q_proj.weight`, `${p}self_attn.k_proj.weight`, `${p}self_attn.v_proj.weight`);
+    if (cfg.qkvBias) names.push(`${p}self_attn.q_proj.bias`, `${p}self_attn.k_proj.bias`, `${p}self_attn.v_proj.bias`);
+    names.push(`${p}self_attn.o_proj.weight`);
+    if (cfg.oBias) names.push(`${p}self_attn.o_proj.bias`);
+    names.push(`${p}post_attention_layernorm.weight`, `${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`, `${p}mlp.down_proj.weight`);
+  }
+  names.push('model.norm.weight');
+  if (!cfg.tieWordEmbeddings) names.push('lm_head.weight');
+  return names;
+}
+
+/** The shape of each weight, as the graph declares it. */
+function weightShape(cfg: LlamaConfig, name: string): number[] {
+  const hd = cfg.headDim;
+  const q = cfg.numHeads * hd;
+  const kv = cfg.numKvHeads * hd;
+  const last = name.split('.').slice(-2).join('.');
+  const table: Record<string, number[]> = {
+    'embed_tokens.weight': [cfg.vocabSize, cfg.hiddenSize],
+    'lm_head.weight': [cfg.vocabSize, cfg.hiddenSize],
+    'input_layernorm.weight': [cfg.hiddenSize],
+    'post_attention_layernorm.weight': [cfg.hiddenSize],
+    'norm.weight': [cfg.hiddenSize],
+    'q_proj.weight': [q, cfg.hiddenSize], 'k_proj.weight': [kv, cfg.hiddenSize], 'v_proj.weight': [kv, cfg.hiddenSize],
+    'q_proj.bias': [q], 'k_proj.bias': [kv], 'v_proj.bias': [kv],
+    'o_proj.weight': [cfg.hiddenSize, q], 'o_proj.bias': [cfg.hiddenSize],
+    'gate_proj.weight': [cfg.intermediateSize, cfg.hiddenSize], 'up_proj.weight': [cfg.intermediateSize, cfg.hiddenSize],
+    'down_proj.weight': [cfg.hiddenSize, cfg.intermediateSize],
+  };
+  const s = table[last];
+  if (!s) throw new Error(`llama graph: no shape for weight '${name}'`);
+  return s;
+}
+
+const paramName = (weight: string) => weight.replace(/^model\./, '').replace(/[^A-Za-z0-9_]/g, '_');
+
+/** Builds `forward(tokens i32[n], positions i32[n], last i32[b], …weights) → logits f32[b, vocab]`. */
+export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
+  const hd = cfg.headDim;
+  const act = o.actDtype;
+  const b = new FunctionBuilder('forward', { upper: { n: o.maxTokens, b: o.maxSeqs } });
+  const tokens = b.param('tokens', tensorType('i32', ['n']));
+  const positions = b.param('positions', tensorType('i32', ['n']));
+  const last = b.param('last', tensorType('i32', ['b']));
+  const w = new Map<string, Var>();
+  for (const name of weightNames(cfg)) w.set(name, b.param(paramName(name), tensorType(o.weightDtype, weightShape(cfg, name))));
+  const W = (name: string) => w.get(name)!;
+  const rope = {
+    theta: cfg.ropeTheta,
+    ...(cfg.ropeScaling?.type === 'llama3'
+      ? { scaling: { factor: cfg.ropeScaling.factor, lowFreqFactor: cfg.ropeScaling.lowFreqFactor, highFreqFactor: cfg.ropeScaling.highFreqFactor, originalMaxPositions: cfg.ropeScaling.originalMaxPositionEmbeddings } }
+      : {}),
+  };
+  const linear = (x: Var | ReturnType<typeof op.matmul>, weight: string, bias?: string) => {
+    const y = op.matmul(x, W(weight), { transB: true, outDtype: act });
+    return bias ? op.add(y, W(bias)) : y;
+  };
+
+  let x = b.dataflow(() => b.emit(op.embedding(W('model.embed_tokens.weight'), tokens, { outDtype: act }), 'x0'));
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const p = `model.layers.${l}.`;
+    const bias = (n: string) => (cfg.qkvBias ? `${p}self_attn.${n}_proj.bias` : undefined);
+    const [q, k, v] = b.dataflow(() => {
+      const h = b.emit(op.rmsNorm(x, W(`${p}input_layernorm.weight`), cfg.rmsNormEps), `h${l}`);
+      const heads = (proj: string, count: number) => op.reshape(linear(h, `${p}self_attn.${proj}_proj.weight`, bias(proj)), ['n', count, hd]);
+      return [
+        b.emit(op.ropeWith(heads('q', cfg.numHeads), positions, rope), `q${l}`),
+        b.emit(op.ropeWith(heads('k', cfg.numKvHeads), positions, rope), `k${l}`),
+        b.emit(heads('v', cfg.numKvHeads), `v${l}`),
+      ];
+    });
+    // impure: appends to layer l's KV pages, then attends over them
+    const attn = b.emitCall(callHost('kv_attention', [q, k, v], { layer: l }), tensorType(act, ['n', cfg.numHeads, hd]), `attn${l}`);
+    x = b.dataflow(() => {
+      const flat = op.reshape(attn, ['n', cfg.numHeads * hd]);
+      const x1 = b.emit(op.add(x, linear(flat, `${p}self_attn.o_proj.weight`, cfg.oBias ? `${p}self_attn.o_proj.bias` : undefined)), `r${l}`);
+      const h2 = b.emit(op.rmsNorm(x1, W(`${p}post_attention_layernorm.weight`), cfg.rmsNormEps), `m${l}`);
+      const g = op.multiply(op.silu(linear(h2, `${p}mlp.gate_proj.weight`)), linear(h2, `${p}mlp.up_proj.weight`));
+      return b.emit(op.add(x1, linear(g, `${p}mlp.down_proj.weight`)), `x${l + 1}`);
+    });
+  }
+  const logits = b.dataflow(() => {
+    const lastRows = op.embedding(x, last);
+    const h = op.rmsNorm(lastRows, W('model.norm.weight'), cfg.rmsNormEps);
+    const head = cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+    return b.emit(op.matmul(h, W(head), { transB: true, outDtype: 'f32' }), 'logits');
+  });
+  return b.finish(logits);
+}
+
+export function llamaModule(cfg: LlamaConfig, o: LlamaGraphOptions): IRModule {
+  return moduleOf([llamaForwardFunc(cfg, o)]);
+}
+
+export { paramName };
