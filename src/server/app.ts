@@ -1,0 +1,90 @@
+/**
+ * The OpenAI-compatible HTTP API on Hono: web-standard Request → Response, so the same app
+ * serves from Node (`node-server.ts`) or from a browser worker via `app.fetch`.
+ *
+ * @example
+ * const { app } = createApp({ engine, tokenizer, modelName: 'tessera-builtin' });
+ * const res = await app.fetch(new Request('http://x/v1/models'));
+ */
+import { Hono, type Context } from 'hono';
+import type { z } from 'zod';
+import { chatCompletion } from './chat-completions.js';
+import { completion } from './completions.js';
+import { ApiError, toApiError } from './errors.js';
+import { chatCompletionRequest, completionRequest } from './schemas.js';
+import { ServerState, type ServerOptions } from './server-state.js';
+import { CHAT_PAGE_HTML } from './web/chat-page.js';
+
+export type { ServerOptions } from './server-state.js';
+
+export function createApp(options: ServerOptions): { app: Hono; state: ServerState } {
+  const state = new ServerState(options);
+  const app = new Hono();
+  const metrics = options.metrics;
+
+  app.use('*', async (c, next) => {
+    await next();
+    metrics?.responded(endpointOf(c.req.path), c.res.status);
+  });
+
+  app.use('/v1/*', async (c, next) => {
+    if (!options.apiKey) return next();
+    const header = c.req.header('authorization') ?? '';
+    if (header !== `Bearer ${options.apiKey}`) {
+      return new ApiError(401, header ? 'Incorrect API key provided.' : 'Missing API key: send Authorization: Bearer <key>.', 'invalid_request_error', null, 'invalid_api_key').toResponse();
+    }
+    return next();
+  });
+
+  app.get('/', (c) => c.html(CHAT_PAGE_HTML));
+  app.get('/health', (c) => c.json({ status: 'ok', model: state.modelName, activeRequests: state.activeRequests, ...state.engine.stats() }));
+  app.get('/metrics', async (c) => {
+    if (!metrics) return new ApiError(404, 'Metrics are not enabled on this server.', 'invalid_request_error').toResponse();
+    const { contentType, body } = await metrics.render(state.engine.stats());
+    return c.body(body, 200, { 'content-type': contentType });
+  });
+
+  const model = () => ({ id: state.modelName, object: 'model', created: state.createdAt, owned_by: 'tessera', max_model_len: state.engine.runner.maxContext });
+  app.get('/v1/models', (c) => c.json({ object: 'list', data: [model()] }));
+  app.get('/v1/models/:id{.+}', (c) => (c.req.param('id') === state.modelName ? c.json(model()) : unknownModel(c.req.param('id')).toResponse()));
+
+  app.post('/v1/chat/completions', async (c) => chatCompletion(state, await parseBody(c, chatCompletionRequest, state), c.req.raw.signal));
+  app.post('/v1/completions', async (c) => completion(state, await parseBody(c, completionRequest, state), c.req.raw.signal));
+
+  app.notFound((c) => new ApiError(404, `No route for ${c.req.method} ${c.req.path}`, 'invalid_request_error', null, 'not_found').toResponse());
+  app.onError((e) => {
+    const api = toApiError(e);
+    if (api.status >= 500 && api.status !== 503 && api.status !== 504) console.error('[tessera serve]', e);
+    return api.toResponse();
+  });
+  return { app, state };
+}
+
+async function parseBody<T extends z.ZodType>(c: Context, schema: T, state: ServerState): Promise<z.infer<T>> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await c.req.text());
+  } catch (e) {
+    throw new ApiError(400, `The request body is not valid JSON: ${(e as Error).message}`, 'invalid_request_error', null, 'invalid_json');
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const param = issue.path.join('.') || null;
+    throw new ApiError(400, `Invalid request: ${param ? `${param}: ` : ''}${issue.message}`, 'invalid_request_error', param, 'invalid_value');
+  }
+  const body = parsed.data as { model: string };
+  if (body.model !== state.modelName) throw unknownModel(body.model);
+  return parsed.data;
+}
+
+function unknownModel(name: string): ApiError {
+  return new ApiError(404, `The model '${name}' does not exist.`, 'invalid_request_error', 'model', 'model_not_found');
+}
+
+function endpointOf(path: string): string {
+  if (path.startsWith('/v1/chat')) return 'chat';
+  if (path.startsWith('/v1/completions')) return 'completions';
+  if (path.startsWith('/v1/models')) return 'models';
+  return ['/', '/health', '/metrics'].includes(path) ? path : 'other';
+}

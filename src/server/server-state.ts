@@ -1,0 +1,77 @@
+/**
+ * What every endpoint shares: the engine, the tokenizer, limits, the lazily loaded grammar
+ * service and the admission counter behind the bounded queue.
+ */
+import type { Engine } from '../engine/engine.js';
+import type { EngineTokenizer } from '../engine/tokenizer.js';
+import { ApiError } from './errors.js';
+import { GrammarService } from './grammar.js';
+import type { ServerMetrics } from './metrics.js';
+
+export interface ServerOptions {
+  engine: Engine;
+  tokenizer: EngineTokenizer;
+  /** The name clients put in `model`. */
+  modelName: string;
+  /** When set, /v1/* requires `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** Requests generating at once; more wait in the queue. Default 64. */
+  maxConcurrentRequests?: number;
+  /** Requests waiting beyond those; further ones get 429 with Retry-After. Default 64. */
+  maxQueuedRequests?: number;
+  /** A request still unfinished after this many ms is cancelled (504, or an error event when streaming). Default 600 000. */
+  requestTimeoutMs?: number;
+  /** Seconds suggested in Retry-After. Default 1. */
+  retryAfterSeconds?: number;
+  metrics?: ServerMetrics;
+  /** Structured output and forced tool calls need xgrammar; false turns them off (400 when asked for). */
+  structuredOutput?: boolean;
+}
+
+export class ServerState {
+  readonly engine: Engine;
+  readonly tokenizer: EngineTokenizer;
+  readonly modelName: string;
+  readonly capacity: number;
+  readonly requestTimeoutMs: number;
+  readonly createdAt = Math.floor(Date.now() / 1000);
+  private inFlight = 0;
+  private grammar: Promise<GrammarService> | null = null;
+  private nextId = 0;
+
+  constructor(readonly options: ServerOptions) {
+    this.engine = options.engine;
+    this.tokenizer = options.tokenizer;
+    this.modelName = options.modelName;
+    this.capacity = (options.maxConcurrentRequests ?? 64) + (options.maxQueuedRequests ?? 64);
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 600_000;
+  }
+
+  get activeRequests(): number {
+    return this.inFlight;
+  }
+
+  /** Takes a place in the bounded queue or throws 429; pair with `releaseSlot`. */
+  acquireSlot(): void {
+    if (this.inFlight >= this.capacity) {
+      throw new ApiError(429, `The server is at capacity (${this.capacity} requests in flight); retry later.`, 'rate_limit_error', null, 'queue_full', this.options.retryAfterSeconds ?? 1);
+    }
+    this.inFlight++;
+  }
+
+  releaseSlot(): void {
+    this.inFlight--;
+  }
+
+  grammarService(): Promise<GrammarService> {
+    if (this.options.structuredOutput === false) {
+      return Promise.reject(new ApiError(400, 'Structured output is turned off on this server.', 'invalid_request_error', 'response_format', 'unsupported'));
+    }
+    this.grammar ??= GrammarService.create(this.tokenizer, this.engine.runner.vocabSize);
+    return this.grammar;
+  }
+
+  newId(prefix: string): string {
+    return `${prefix}-${Date.now().toString(36)}${(this.nextId++).toString(36)}`;
+  }
+}
