@@ -3,10 +3,14 @@
 import { Command } from 'commander';
 import { registerDoctorCommand } from './doctor.js';
 import { registerMcuCommands } from './mcu.js';
+import { registerRunCommands } from './run.js';
+import { registerCompileCommands } from './compile.js';
 
 const program = new Command();
 program.name('tessera').description('An ML compiler and LLM inference engine on WebGPU').version('0.1.0');
 registerDoctorCommand(program);
 registerMcuCommands(program);
+registerRunCommands(program);
+registerCompileCommands(program);
 
 await program.parseAsync(process.argv);

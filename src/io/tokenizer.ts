@@ -48,6 +48,8 @@ export class Tokenizer {
   /** Prepend BOS on encode when the post-processor did not (config add_bos_token, default: when a BOS token exists). */
   readonly addBos: boolean;
   readonly addEos: boolean;
+  /** How vocabulary strings encode bytes (grammar-constrained decoding needs to know). */
+  readonly vocabularyKind: 'byte_level' | 'byte_fallback' | 'raw';
   private readonly templates = new Map<string, ChatTemplate>();
   private readonly specialStrings: Record<string, string | null>;
   private readonly cleanUp: boolean;
@@ -100,6 +102,10 @@ export class Tokenizer {
     }
     this.stopTokenIds = stop;
 
+    const json = files.tokenizer as { model?: { byte_fallback?: boolean }; decoder?: { type?: string; decoders?: { type?: string }[] } | null };
+    const decoders = [json.decoder?.type, ...(json.decoder?.decoders ?? []).map((d) => d.type)];
+    this.vocabularyKind = decoders.includes('ByteLevel') ? 'byte_level' : json.model?.byte_fallback || decoders.includes('ByteFallback') ? 'byte_fallback' : 'raw';
+
     const sources = chatTemplatesFromConfig(config.chat_template);
     if (files.chatTemplateFile !== undefined) sources.set('default', files.chatTemplateFile);
     for (const [name, source] of sources) {
@@ -129,6 +135,18 @@ export class Tokenizer {
       throw new CheckpointError(files.source, `tokenizer.json cannot be loaded (${describeError(e)})`, { hint: 'the file is damaged or uses a tokenizer component @huggingface/tokenizers does not support' });
     }
     return new Tokenizer(hf, files);
+  }
+
+  /** Whether a chat template renders `tools` itself (else callers describe tools in a message). */
+  get templateSupportsTools(): boolean {
+    return this.templates.has('tool_use') || [...this.templates.values()].some((t) => /\btools\b/.test(t.source));
+  }
+
+  /** Every vocabulary string in id order ('' for unused ids). */
+  vocabulary(): string[] {
+    const out = new Array<string>(this.vocabSize);
+    for (let id = 0; id < this.vocabSize; id++) out[id] = this.hf.id_to_token(id) ?? '';
+    return out;
   }
 
   /** The chat template names this tokenizer has ('default', and e.g. 'tool_use'). */

@@ -1,0 +1,99 @@
+/**
+ * `tessera run <model> "prompt"` and `tessera chat <model>`: generation from the command line,
+ * with a progress bar while weights load. `builtin` (or no model) is the built-in model.
+ */
+import { createInterface } from 'node:readline/promises';
+import type { Command } from 'commander';
+import type { ChatMessage } from '../engine/tokenizer.js';
+import { type GenerateOptions, loadModel, type TesseraModel } from '../models/load-model.js';
+import type { LoadProgress } from '../io/tensor-source.js';
+
+interface SamplingFlags {
+  maxTokens: string;
+  temperature: string;
+  topK: string;
+  topP: string;
+  minP: string;
+  repetitionPenalty: string;
+  seed?: string;
+  stop?: string[];
+  backend?: string;
+}
+
+function samplingOptions(f: SamplingFlags): GenerateOptions {
+  return {
+    maxTokens: Number(f.maxTokens), temperature: Number(f.temperature), topK: Number(f.topK), topP: Number(f.topP),
+    minP: Number(f.minP), repetitionPenalty: Number(f.repetitionPenalty),
+    ...(f.seed !== undefined ? { seed: Number(f.seed) } : {}), ...(f.stop ? { stop: f.stop } : {}),
+  };
+}
+
+function withSamplingFlags(cmd: Command): Command {
+  return cmd
+    .option('-n, --max-tokens <n>', 'tokens to generate', '128')
+    .option('-t, --temperature <t>', '0 is greedy', '0.8')
+    .option('--top-k <k>', '0 turns it off', '0')
+    .option('--top-p <p>', '1 turns it off', '0.95')
+    .option('--min-p <p>', '0 turns it off', '0')
+    .option('--repetition-penalty <r>', '1 turns it off', '1.1')
+    .option('--seed <seed>', 'fixes the random stream')
+    .option('--stop <text...>', 'stop before any of these strings')
+    .option('--backend <name>', 'webgpu, cpu or auto', 'auto');
+}
+
+/** Loads a model drawing a one-line progress bar on stderr. */
+export async function loadWithProgress(modelPath: string | undefined, backendName?: string): Promise<TesseraModel> {
+  const { openBackend } = await import('../backend/open.js');
+  const backend = await openBackend({ prefer: backendName === 'cpu' || backendName === 'webgpu' ? backendName : 'auto' });
+  const tty = process.stderr.isTTY;
+  const onProgress = (p: LoadProgress) => {
+    if (!tty) return;
+    const frac = p.bytesTotal ? p.bytesDone / p.bytesTotal : 1;
+    const width = 30;
+    process.stderr.write(`\rloading [${'#'.repeat(Math.round(frac * width)).padEnd(width)}] ${(p.bytesDone / 2 ** 20).toFixed(1)}/${(p.bytesTotal / 2 ** 20).toFixed(1)} MiB`);
+  };
+  const model = await loadModel(modelPath === 'builtin' ? undefined : modelPath, { backend, onProgress });
+  if (tty) process.stderr.write('\n');
+  console.error(`[tessera] ${model.name} on ${backend.name}`);
+  return model;
+}
+
+export function registerRunCommands(program: Command): void {
+  withSamplingFlags(program.command('run').description('generate a continuation of a prompt'))
+    .argument('<model>', "HF folder, .gguf file, or 'builtin'")
+    .argument('<prompt>', 'the text to continue')
+    .action(async (modelPath: string, prompt: string, f: SamplingFlags) => {
+      const model = await loadWithProgress(modelPath, f.backend);
+      process.stdout.write(prompt);
+      for await (const text of model.generate(prompt, samplingOptions(f))) process.stdout.write(text);
+      process.stdout.write('\n');
+      await model.close();
+    });
+
+  withSamplingFlags(program.command('chat').description('chat interactively using the model\'s chat template'))
+    .argument('[model]', "HF folder, .gguf file, or 'builtin'", 'builtin')
+    .option('--system <text>', 'a system message')
+    .action(async (modelPath: string, f: SamplingFlags & { system?: string }) => {
+      const model = await loadWithProgress(modelPath, f.backend);
+      const messages: ChatMessage[] = f.system ? [{ role: 'system', content: f.system }] : [];
+      const rl = createInterface({ input: process.stdin, output: process.stdout });
+      console.log('(empty line or Ctrl-D to quit)');
+      try {
+        for (;;) {
+          const line = await rl.question('> ').catch(() => '');
+          if (!line.trim()) break;
+          messages.push({ role: 'user', content: line });
+          let reply = '';
+          for await (const text of model.generate(messages, samplingOptions(f))) {
+            reply += text;
+            process.stdout.write(text);
+          }
+          process.stdout.write('\n');
+          messages.push({ role: 'assistant', content: reply });
+        }
+      } finally {
+        rl.close();
+        await model.close();
+      }
+    });
+}

@@ -1,0 +1,92 @@
+/**
+ * The library entry point: `loadModel(path)` opens an HF folder or GGUF file (or, with no path,
+ * the built-in model), uploads it to a backend, and returns a model that generates text through
+ * the serving engine (paged KV, continuous batching, every sampling option).
+ *
+ * @example
+ * const model = await loadModel();                       // the built-in 5.8M model
+ * for await (const text of model.generate('The jury said', { maxTokens: 40, temperature: 0 })) process.stdout.write(text);
+ * await model.close();
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Backend } from '../backend/backend.js';
+import { openBackend } from '../backend/open.js';
+import { Engine, type EngineOptions } from '../engine/engine.js';
+import type { SamplingParams } from '../engine/sampling-params.js';
+import type { ChatMessage, EngineTokenizer } from '../engine/tokenizer.js';
+import { openModel } from '../io/open-model.js';
+import type { LlamaConfig } from '../io/llama-config.js';
+import type { ProgressCallback } from '../io/tensor-source.js';
+import { engineTokenizer } from './engine-tokenizer.js';
+import { LlamaRunner, type LlamaRunnerOptions } from './llama/llama-runner.js';
+
+/** The folder of the built-in model, found upward from this file (works from `src/` and `dist/`). */
+export function builtinModelPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++, dir = dirname(dir)) {
+    const candidate = join(dir, 'models', 'builtin');
+    if (existsSync(join(candidate, 'config.json'))) return candidate;
+  }
+  throw new Error('the built-in model (models/builtin) is missing from this installation');
+}
+
+export interface LoadModelOptions extends Partial<Omit<LlamaRunnerOptions, 'backend'>> {
+  backend?: Backend;
+  engine?: EngineOptions;
+  onProgress?: ProgressCallback;
+}
+
+export interface GenerateOptions extends Partial<SamplingParams> {
+  /** Abort generation (the engine frees the request's pages at once). */
+  signal?: AbortSignal;
+}
+
+export class TesseraModel {
+  constructor(
+    readonly name: string,
+    readonly config: LlamaConfig,
+    readonly runner: LlamaRunner,
+    readonly tokenizer: EngineTokenizer,
+    readonly engine: Engine,
+  ) {}
+
+  /** Streams text deltas for a prompt (a string is used as is; messages go through the chat template). */
+  async *generate(prompt: string | readonly ChatMessage[], o: GenerateOptions = {}): AsyncGenerator<string> {
+    const { signal, ...params } = o;
+    const ids = typeof prompt === 'string'
+      ? this.tokenizer.encode(prompt)
+      : this.tokenizer.encode(this.tokenizer.applyChatTemplate(prompt, { addGenerationPrompt: true }), { addSpecialTokens: false });
+    const req = await this.engine.submit(ids, params);
+    const onAbort = () => req.abort();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      for await (const ev of req) if (ev.type === 'delta') yield ev.text;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      req.abort();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.engine.shutdown();
+    this.runner.destroy();
+  }
+}
+
+export async function loadModel(path?: string, o: LoadModelOptions = {}): Promise<TesseraModel> {
+  const where = path ?? builtinModelPath();
+  const backend = o.backend ?? (await openBackend());
+  const opened = await openModel(where);
+  try {
+    if (!opened.tokenizer) throw new Error(`${where}: no tokenizer (put tokenizer.json beside the weights)`);
+    const runner = await LlamaRunner.load(opened, { ...o, backend });
+    const tokenizer = engineTokenizer(opened.tokenizer);
+    const engine = new Engine(runner, tokenizer, { maxBatchTokens: runner.maxTokens, maxRunningSeqs: runner.maxSeqs, ...o.engine });
+    const name = path === undefined ? 'tessera-builtin' : where.replace(/\/+$/, '').split('/').pop()!;
+    return new TesseraModel(name, opened.config, runner, tokenizer, engine);
+  } finally {
+    await opened.weights.close();
+  }
+}
