@@ -42,9 +42,9 @@ export class ToyRunner implements ModelRunner {
 
   constructor(private readonly options: ToyRunnerOptions) {
     this.vocabSize = options.vocabSize;
-    this.maxContext = options.maxContext ?? 256;
+    this.maxContext = options.maxContext ?? 1024;
     this.pageSize = options.pageSize ?? 4;
-    this.numPages = options.numPages ?? 256;
+    this.numPages = options.numPages ?? 512;
     this.seed = options.seed ?? 1234;
     this.kv = new Int32Array(this.numPages * this.pageSize).fill(-1);
     const rng = new Rng(this.seed);
