@@ -85,7 +85,8 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
   };
   const linear = (x: Var | ReturnType<typeof op.matmul>, weight: string, bias?: string) => {
     const y = op.matmul(x, W(weight), { transB: true, outDtype: act });
-    return bias ? op.add(y, W(bias)) : y;
+    // biases are stored like weights; the cast fuses into the GEMM epilogue with the add
+    return bias ? op.add(y, o.weightDtype === act ? W(bias) : op.cast(W(bias), act)) : y;
   };
 
   let x = b.dataflow(() => b.emit(op.embedding(W('model.embed_tokens.weight'), tokens, { outDtype: act }), 'x0'));
