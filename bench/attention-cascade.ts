@@ -36,8 +36,7 @@ for (const [name, [prefix, suffix, n]] of Object.entries(cases.cascade)) {
     last.push(suffix - (suffixPages - 1) * PAGE);
   }
   const qoLens = Array(n).fill(1);
-  const plain = pagedSetup(be, qoLens, Array(n).fill(prefix + suffix), { decode: true, numPages, maxPages: indices.length });
-  plain.attn.plan({ qoLens, indptr, indices, lastPageLen: last });
+  const plain = pagedSetup(be, qoLens, Array(n).fill(prefix + suffix), { decode: true, numPages, maxPages: indices.length }, { indptr, indices, last });
   // one pool for both, so both read the same data
   const pool = be.alloc({ dtype: 'f16', shape: [numPages, 2, PAGE, HK, D] }, 'cascade.pool');
   fillRandom(be, pool, 3);

@@ -50,9 +50,9 @@ export function scatteredRows(kvLens: readonly number[], pageSize = PAGE, firstP
   return { indptr, indices, last, pages: total };
 }
 
-export function pagedSetup(be: WebGpuBackend, qoLens: number[], kvLens: number[], over: Partial<BatchAttentionConfig> = {}): PagedSetup {
-  const rows = scatteredRows(kvLens);
-  const numPages = Math.max(1, rows.pages);
+export function pagedSetup(be: WebGpuBackend, qoLens: number[], kvLens: number[], over: Partial<BatchAttentionConfig> = {}, given?: { indptr: number[]; indices: number[]; last: number[] }): PagedSetup {
+  const rows = given ? { ...given, pages: over.numPages ?? 1 } : scatteredRows(kvLens);
+  const numPages = Math.max(1, over.numPages ?? rows.pages);
   const tokens = qoLens.reduce((a, b) => a + b, 0);
   const cfg: BatchAttentionConfig = {
     numQoHeads: HQ, numKvHeads: HK, headDim: D, pageSize: PAGE, layout: 'NHD', numPages, maxBatch: qoLens.length, maxTokens: tokens,

@@ -50,6 +50,8 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   return `// attention (tensor cores): D=${D} rows=${SGMAT_ROWS} TK=${TK} group=${group} ${transformNote}
 enable f16;
 enable chromium_experimental_subgroup_matrix;
+// every subgroup works on its own rows: offsets differ per subgroup but are uniform within one
+diagnostic(off, chromium.subgroup_matrix_uniformity);
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 @group(0) @binding(0) var<storage, read> q: array<vec4<u32>>;
@@ -162,11 +164,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var kb = 0u; kb < TK / 16u; kb++) {
         var s = subgroup_matrix_result<f32, 16, 16>();
         for (var db = 0u; db < ${DB}u; db++) {
-          let qmat = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&qs, sg * 16u * D + db * 16u, false, D);
-          let kmat = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&kvq, kb * 16u * D + db * 16u, true, D);
+          let qmat = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>(&qs, sg * 16u * D + db * 16u, D);
+          let kmat = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, col_major>(&kvq, kb * 16u * D + db * 16u, D);
           s = subgroupMatrixMultiplyAccumulate(qmat, kmat, s);
         }
-        subgroupMatrixStore(&ss, sg * 16u * TK + kb * 16u, s, false, TK);
+        subgroupMatrixStore<row_major>(&ss, sg * 16u * TK + kb * 16u, s, TK);
       }
       workgroupBarrier();
       if (lane < 16u) {
@@ -209,12 +211,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       for (var db = 0u; db < ${DB}u; db++) {
         var pv = subgroup_matrix_result<f32, 16, 16>();
         for (var kb = 0u; kb < TK / 16u; kb++) {
-          let pmat = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>>(&ps, sg * 16u * TK + kb * 16u, false, TK);
-          let vmat = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>>(&kvq, TK * D + kb * 16u * D + db * 16u, false, D);
+          let pmat = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>(&ps, sg * 16u * TK + kb * 16u, TK);
+          let vmat = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, row_major>(&kvq, TK * D + kb * 16u * D + db * 16u, D);
           pv = subgroupMatrixMultiplyAccumulate(pmat, vmat, pv);
         }
         // the scores are consumed: their space holds this block of P·V
-        subgroupMatrixStore(&ss, sg * 256u, pv, false, 16u);
+        subgroupMatrixStore<row_major>(&ss, sg * 256u, pv, 16u);
         workgroupBarrier();
         for (var i = 0u; i < 4u; i++) {
           let pi = lane + 32u * i;

@@ -34,6 +34,8 @@ export interface AttentionKernelParams {
    * loops and then spend tens of seconds in LLVM per pipeline; GPUs want the constants.
    */
   readonly dynamicLoops?: boolean;
+  /** Row max/sum by subgroup reductions: needs subgroups of exactly `tileKeys` lanes and tileRows·tileKeys = the workgroup. */
+  readonly subgroupSoftmax?: boolean;
 }
 
 /** Software rasterisers (lavapipe/llvmpipe, SwiftShader) compile WGSL through LLVM on the CPU. */
@@ -95,7 +97,9 @@ export function attentionWgsl(p: AttentionKernelParams): string {
   const qVpr = D / elemsPerVec(p.qDtype);
   const kvVpr = D / elemsPerVec(p.kvDtype);
   const opt = Math.ceil((TQ * D) / 4 / WORKGROUP);
-  return `// attention: D=${D} TQ=${TQ} TK=${TK} group=${group}
+  const nl = Math.ceil((TK * kvVpr) / WORKGROUP);
+  const sgSoftmax = !!p.subgroupSoftmax && TQ * TK === WORKGROUP;
+  return `${sgSoftmax ? 'enable subgroups;\n' : ''}// attention: D=${D} TQ=${TQ} TK=${TK} group=${group}${sgSoftmax ? ' (subgroup softmax)' : ''}
 ${unpackFns('ldq', p.qDtype)}
 ${unpackFns('ldkv', p.kvDtype)}
 ${PACK_WGSL}
@@ -133,6 +137,23 @@ var<workgroup> m_sh: array<f32, ${TQ}>;
 var<workgroup> l_sh: array<f32, ${TQ}>;
 var<workgroup> a_sh: array<f32, ${TQ}>;
 
+/** Loads this thread's words of the K/V tile starting at key kt (zeros past k1) into registers. */
+fn fetch_tile(kt: u32, k1: u32, page_base: u32, hk: u32, t: u32, pk: ptr<function, array<vec4<u32>, ${nl}>>, pv: ptr<function, array<vec4<u32>, ${nl}>>) {
+  for (var n = 0u; n < ${nl}u; n++) {
+    let i = t + n * ${WORKGROUP}u;
+    let c = i / ${kvVpr}u; let e = i % ${kvVpr}u; let j = kt + c;
+    var wk = vec4<u32>(0u); var wv = vec4<u32>(0u);
+    if (i < TK * ${kvVpr}u && j < k1) {
+      let page = u32(kv_indices[page_base + j / PS]);
+      let row = kv_row(page, 0u, j % PS, hk) / ${elemsPerVec(p.kvDtype)}u + e;
+      wk = pool[row];
+      wv = pool[row + ${(p.pageSize * p.numKvHeads * D) / elemsPerVec(p.kvDtype)}u];
+    }
+    (*pk)[n] = wk;
+    (*pv)[n] = wv;
+  }
+}
+
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let cta = wid.x;
@@ -165,22 +186,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     ${v.transform ? transformTile('qs', TQ, D, 'kv_len - q_len + i32((r0 + row) / GRP)', false) : ''}
     var acc: array<vec4<f32>, ${opt}>;
     for (var k = 0u; k < L_OPT; k++) { acc[k] = vec4<f32>(0.0); }
+    var pk: array<vec4<u32>, ${nl}>;
+    var pv: array<vec4<u32>, ${nl}>;
+    if (k0 < k1) { fetch_tile(k0, k1, page_base, hk, t, &pk, &pv); }
     for (var kt = k0; kt < k1; kt += TK) {
-      for (var i = t; i < TK * ${kvVpr}u; i += ${WORKGROUP}u) {
-        let c = i / ${kvVpr}u; let e = i % ${kvVpr}u; let j = kt + c;
-        var wk = vec4<u32>(0u); var wv = vec4<u32>(0u);
-        if (j < k1) {
-          let page = u32(kv_indices[page_base + j / PS]);
-          let row = kv_row(page, 0u, j % PS, hk) / ${elemsPerVec(p.kvDtype)}u + e;
-          wk = pool[row];
-          wv = pool[row + ${(p.pageSize * p.numKvHeads * D) / elemsPerVec(p.kvDtype)}u];
+      // the tile fetched last iteration goes to workgroup memory; the next tile's loads are then issued, to land during this tile's math
+      for (var n = 0u; n < ${nl}u; n++) {
+        let i = t + n * ${WORKGROUP}u;
+        if (i < TK * ${kvVpr}u) {
+          let c = i / ${kvVpr}u; let e = i % ${kvVpr}u;
+          ${stageRow(p.kvDtype, 'ldkv', 'ks', 'c * RS', 'e', 'pk[n]')}
+          ${stageRow(p.kvDtype, 'ldkv', 'vs', 'c * RS', 'e', 'pv[n]')}
         }
-        ${stageRow(p.kvDtype, 'ldkv', 'ks', 'c * RS', 'e', 'wk')}
-        ${stageRow(p.kvDtype, 'ldkv', 'vs', 'c * RS', 'e', 'wv')}
       }
       workgroupBarrier();
+      if (kt + TK < k1) { fetch_tile(kt + TK, k1, page_base, hk, t, &pk, &pv); }
       ${v.transform ? transformTile('ks', TK, D, 'i32(kt + row)', true) : ''}
-      for (var i = t; i < TQ * TK; i += ${WORKGROUP}u) {
+${sgSoftmax ? subgroupScores(v.mask, v.logits) : `      for (var i = t; i < TQ * TK; i += ${WORKGROUP}u) {
         let lr = i / TK; let c = i % TK; let r = r0 + lr; let j = kt + c;
         var s = ${NEG};
         if (r < r1 && j < k1) {
@@ -222,7 +244,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         a_sh[t] = alpha;
       }
       workgroupBarrier();
-      for (var k = 0u; k < L_OPT; k++) {
+`}      for (var k = 0u; k < L_OPT; k++) {
         let i = t + k * ${WORKGROUP}u;
         if (i < TQ * DV4) {
           let lr = i / DV4; let e = i % DV4;
@@ -321,4 +343,46 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
 }`;
+}
+
+
+/**
+ * Scores and online softmax with one score per thread: a key tile's row is one subgroup, so the
+ * row max and sum are subgroup reductions instead of a serial scan (decode's hot loop).
+ */
+function subgroupScores(mask: string, logits: string): string {
+  return `{
+        let i = t;
+        let lr = i / TK; let c = i % TK; let r = r0 + lr; let j = kt + c;
+        var s = ${NEG};
+        if (r < r1 && j < k1) {
+          let qi = i32(r / GRP);
+          let head = hk * GRP + r % GRP;
+          let qpos = kv_len - q_len + qi;
+          let kpos = i32(j);
+          if (${mask}) {
+            var qk = 0.0;
+            for (var e = 0u; e < L_DV4; e++) { qk += dot(qs[lr * RS + e], ks[c * RS + e]); }
+            s = qk * SCALE;
+            ${logits}
+            s = s * LOG2E;
+          }
+        }
+        let m_old = m_sh[lr];
+        let mx = max(m_old, subgroupMax(s));
+        var pr = 0.0;
+        if (mx > ${NEG} && s > ${NEG}) { pr = exp2(s - mx); }
+        let sum = subgroupAdd(pr);
+        ss[i] = pr;
+        workgroupBarrier();
+        if (c == 0u) {
+          var alpha = 1.0;
+          if (mx > ${NEG}) { alpha = exp2(m_old - mx); }
+          m_sh[lr] = mx;
+          l_sh[lr] = l_sh[lr] * alpha + sum;
+          a_sh[lr] = alpha;
+        }
+        workgroupBarrier();
+      }
+`;
 }

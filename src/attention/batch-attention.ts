@@ -75,7 +75,9 @@ export class BatchAttention {
       if (why) throw new HeadDimError(cfg.headDim, why);
     }
     const grid = cfg.grid ?? 1024;
-    const maxItems = cfg.maxItems ?? Math.max(2 * grid, 4 * cfg.maxBatch * cfg.numKvHeads);
+    // unsplit work is one item per (row tile, KV head); splitting stays within the grid
+    const unitsBound = cfg.numKvHeads * (Math.ceil((cfg.maxTokens * group) / tileRows) + cfg.maxBatch);
+    const maxItems = cfg.maxItems ?? Math.max(2 * grid, unitsBound);
     this.attrs = { layout: cfg.layout, variant: cfg.variant ?? {}, scale: cfg.scale, outDtype: cfg.outDtype, grid, maxItems, tileRows };
     const i32 = (n: number, label: string): Tensor => backend.alloc({ dtype: 'i32', shape: [n] }, label);
     this.qoIndptr = i32(cfg.maxBatch + 1, 'attn.qo_indptr');

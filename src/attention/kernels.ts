@@ -31,6 +31,7 @@ export function attentionParams(caps: Pick<Capabilities, 'maxComputeWorkgroupSto
     qDtype: q.dtype, kvDtype: pool.dtype, oDtype: attrs.outDtype ?? q.dtype, scale: attrs.scale ?? 1 / Math.sqrt(d),
     variant: attrs.variant, tileRows: attrs.tileRows, tileKeys: tile?.tileKeys ?? 8, grid: attrs.grid, maxItems: attrs.maxItems,
     dynamicLoops: 'architecture' in caps && isSoftwareDevice(caps as Capabilities),
+    subgroupSoftmax: 'subgroups' in caps && (caps as Capabilities).subgroups && (caps as Capabilities).subgroupMinSize === tile?.tileKeys && (caps as Capabilities).subgroupMaxSize === tile?.tileKeys,
   };
 }
 

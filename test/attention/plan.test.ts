@@ -55,7 +55,7 @@ describe('plan()', () => {
   });
 
   it('rejects impossible batches with a clear error', () => {
-    expect(() => planAttention({ qoLens: [5], kvLens: [3], ...heads }, { grid: 8, maxItems: 8, tileRows: 4 })).toThrow(/5 query tokens but only 3 KV tokens/);
+    expect(() => planAttention({ qoLens: [5], kvLens: [3], ...heads, causal: true }, { grid: 8, maxItems: 8, tileRows: 4 })).toThrow(/5 query tokens but only 3 KV tokens/);
     expect(() => planAttention({ qoLens: [1], kvLens: [9], numQoHeads: 6, numKvHeads: 4 }, { grid: 8, maxItems: 8, tileRows: 4 })).toThrow(PlanError);
     expect(() => planAttention({ qoLens: Array(9).fill(1), kvLens: Array(9).fill(9), ...heads }, { grid: 8, maxItems: 16, tileRows: 4 })).toThrow(/72 work items over the capacity of 16/);
   });
