@@ -4,9 +4,10 @@
  * real loader (one line), keeping the page options.
  */
 import { readFileSync } from 'node:fs';
-import { HfTokenizer } from '../../src/engine/hf-tokenizer.js';
 import type { ModelRunner } from '../../src/engine/model-runner.js';
 import type { EngineTokenizer } from '../../src/engine/tokenizer.js';
+import { Tokenizer } from '../../src/io/tokenizer.js';
+import { engineTokenizer } from '../../src/models/engine-tokenizer.js';
 import { ToyRunner, type ToyRunnerOptions } from './toy-runner.js';
 
 export interface TestModel {
@@ -17,8 +18,9 @@ export interface TestModel {
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8'));
 
-export function loadTestTokenizer(): HfTokenizer {
-  return HfTokenizer.fromJson(fixture('tiny-tokenizer.json'), fixture('tiny-tokenizer-config.json'));
+/** The tiny fixture through the same tokenizer the real loader uses (src/io, adapted by src/models). */
+export function loadTestTokenizer(): EngineTokenizer {
+  return engineTokenizer(Tokenizer.fromFiles({ tokenizer: fixture('tiny-tokenizer.json'), config: fixture('tiny-tokenizer-config.json'), source: 'test/engine/fixtures' }));
 }
 
 export async function loadTestModel(options: Partial<ToyRunnerOptions> = {}): Promise<TestModel> {
