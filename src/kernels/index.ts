@@ -11,8 +11,9 @@ import { rmsnormKernel } from './rmsnorm.js';
 import { layernormKernel } from './layernorm.js';
 import { embeddingKernel } from './embedding.js';
 import { ropeKernel } from './rope.js';
-import { argmaxKernel } from './argmax.js';
 import { ATTENTION_KERNELS } from '../attention/kernels.js';
+import { argmaxKernel } from './argmax.js';
+import { sampleKernel } from './sample.js';
 
 export const GPU_KERNELS: readonly GpuKernel[] = [
   elementwiseKernel,
@@ -23,6 +24,7 @@ export const GPU_KERNELS: readonly GpuKernel[] = [
   layernormKernel,
   embeddingKernel,
   ropeKernel,
-  argmaxKernel,
   ...ATTENTION_KERNELS,
+  argmaxKernel,
+  sampleKernel,
 ];

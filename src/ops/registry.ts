@@ -12,8 +12,9 @@ import { rmsnormOp } from './rmsnorm.js';
 import { layernormOp } from './layernorm.js';
 import { embeddingOp } from './embedding.js';
 import { ropeOp } from './rope.js';
-import { argmaxOp } from './argmax.js';
 import { ATTENTION_OPS } from '../attention/ops.js';
+import { argmaxOp } from './argmax.js';
+import { sampleOp } from './sample.js';
 
 export const OPS: readonly OpSpec<Attrs>[] = [
   elementwiseOp,
@@ -24,8 +25,9 @@ export const OPS: readonly OpSpec<Attrs>[] = [
   layernormOp,
   embeddingOp,
   ropeOp,
-  argmaxOp,
   ...ATTENTION_OPS,
+  argmaxOp,
+  sampleOp,
 ];
 
 const byName = new Map(OPS.map((op) => [op.name, op]));
