@@ -50,7 +50,8 @@ const yieldToEventLoop: () => Promise<void> =
 export class Engine {
   readonly kv: KvManager;
   readonly scheduler: Scheduler;
-  private readonly requests = new Map<string, RequestState>();
+  /** Unfinished requests by arrival order (ids come from callers and need not be unique). */
+  private readonly requests = new Map<number, RequestState>();
   private nextOrder = 0;
   private seedState: number;
   private wake: (() => void) | null = null;
@@ -99,7 +100,7 @@ export class Engine {
     const state = new RequestState(id, this.nextOrder++, prompt, params);
     // Until its prefill is done, a request with n > 1 is one sequence; the others fork from it.
     for (let i = 0; i < params.n; i++) state.sequences.push(new Sequence(state, i, prompt, this.tokenizer, constraints[i] ?? null));
-    this.requests.set(id, state);
+    this.requests.set(state.order, state);
     this.scheduler.enqueue(state.sequences[0]!);
     this.wakeLoop();
     return {
@@ -205,7 +206,6 @@ export class Engine {
       return;
     }
     this.steps++;
-    const copies: [number, number][] = [];
     for (let i = 0; i < chunks.length; i++) {
       const { seq, count } = chunks[i]!;
       if (seq.request.aborted || seq.status !== 'running') continue;
@@ -214,16 +214,15 @@ export class Engine {
       this.kv.cacheFullPages(seq);
       if (seq.pendingTokens > 0) continue; // mid-prefill: these logits are not needed
       try {
-        await this.sampleNext(seq, logits.subarray(i * vocab, (i + 1) * vocab), copies);
+        await this.sampleNext(seq, logits.subarray(i * vocab, (i + 1) * vocab));
       } catch (e) {
         this.fail(seq.request, e);
       }
     }
-    if (copies.length) await this.runner.copyPages!(copies);
   }
 
   /** Samples the next token of `seq` (and, right after the prompt of an n > 1 request, of its forks). */
-  private async sampleNext(seq: Sequence, row: Float32Array, copies: [number, number][]): Promise<void> {
+  private async sampleNext(seq: Sequence, row: Float32Array): Promise<void> {
     const request = seq.request;
     const targets = request.forked ? [seq] : request.sequences;
     // Masks: a fork's grammar is in the same (initial) state as the first sequence's.
@@ -233,7 +232,10 @@ export class Engine {
     );
     if (!request.forked) {
       request.forked = true;
+      const copies: [number, number][] = [];
       for (const child of targets.slice(1)) this.fork(seq, child, copies);
+      // Before any token is accepted: a completion that ends at once must not free a page being copied.
+      if (copies.length) await this.runner.copyPages!(copies);
     }
     for (let i = 0; i < targets.length; i++) this.acceptToken(targets[i]!, picks[i]!);
   }
@@ -301,7 +303,7 @@ export class Engine {
   }
 
   private complete(request: RequestState): void {
-    this.requests.delete(request.id);
+    this.requests.delete(request.order);
     const result: RequestResult = {
       id: request.id,
       choices: request.choices.map((c) => c!),
@@ -317,8 +319,8 @@ export class Engine {
   }
 
   private fail(request: RequestState, error: unknown): void {
-    if (!this.requests.has(request.id)) return;
-    this.requests.delete(request.id);
+    if (!this.requests.has(request.order)) return;
+    this.requests.delete(request.order);
     for (const seq of request.sequences) {
       if (seq.status !== 'finished') {
         seq.status = 'finished';

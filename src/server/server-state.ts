@@ -67,7 +67,9 @@ export class ServerState {
     if (this.options.structuredOutput === false) {
       return Promise.reject(new ApiError(400, 'Structured output is turned off on this server.', 'invalid_request_error', 'response_format', 'unsupported'));
     }
-    this.grammar ??= GrammarService.create(this.tokenizer, this.engine.runner.vocabSize);
+    this.grammar ??= GrammarService.create(this.tokenizer, this.engine.runner.vocabSize).catch((e: unknown) => {
+      throw new ApiError(501, `Structured output is unavailable: xgrammar failed to load (${(e as Error).message}).`, 'server_error', 'response_format', 'structured_output_unavailable');
+    });
     return this.grammar;
   }
 

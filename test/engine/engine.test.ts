@@ -118,6 +118,24 @@ describe('engine', () => {
     }
   });
 
+  it('n > 1 gives the same completions under a tiny page budget (forks preempted and recomputed) and when each ends at once', async () => {
+    const params = { temperature: 1, maxTokens: 30, seed: 8, n: 4 };
+    const big = await makeEngine();
+    const prompt = big.tokenizer.encode('Four endings, please:');
+    const expected = await (await big.engine.submit(prompt, params)).result;
+    const ones = await (await big.engine.submit(prompt, { ...params, maxTokens: 1 })).result;
+    expect(ones.choices.map((c) => c.tokens[0]!.id)).toEqual(expected.choices.map((c) => c.tokens[0]!.id));
+    expect(big.engine.stats().pagesUsed).toBe(0);
+    await big.engine.shutdown();
+    // 14 pages of 4 tokens: one completion needs ≤ 11, four at once do not fit.
+    const tiny = await makeEngine({ numPages: 14 });
+    const got = await (await tiny.engine.submit(prompt, params)).result;
+    expect(got.choices.map((c) => c.text)).toEqual(expected.choices.map((c) => c.text));
+    expect(tiny.engine.stats().preemptions).toBeGreaterThan(0);
+    expect(tiny.engine.stats().pagesUsed).toBe(0);
+    await tiny.engine.shutdown();
+  });
+
   it('seeded sampling is reproducible whatever else is in the batch', async () => {
     const { engine, tokenizer } = await makeEngine();
     const params = { temperature: 1.1, topK: 40, minP: 0.01, maxTokens: 30, seed: 99, presencePenalty: 0.5, frequencyPenalty: 0.3, repetitionPenalty: 1.2 };
