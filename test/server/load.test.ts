@@ -43,6 +43,12 @@ function completionText(body: string, streamed: boolean): string {
   return text;
 }
 
+/** What a connection sent last (autocannon's per-connection context). */
+interface Sent {
+  prompt: string;
+  stream: boolean;
+}
+
 interface LoadRun {
   ok: number;
   rejected: number;
@@ -64,20 +70,20 @@ async function run(connections: number, amount: number): Promise<LoadRun> {
         method: 'POST',
         path: '/v1/completions',
         headers: { 'content-type': 'application/json' },
-        setupRequest: (req, context: Record<string, unknown>) => {
+        setupRequest: (req, context) => {
           const i = next++;
           const prompt = prompts[i % prompts.length]!;
           const stream = i % 2 === 1;
-          context.prompt = prompt;
-          context.stream = stream;
+          Object.assign(context, { prompt, stream } satisfies Sent);
           return { ...req, body: JSON.stringify({ model: MODEL, prompt, max_tokens: 16, temperature: 0, echo: true, stream }) };
         },
-        onResponse: (status, body, context: Record<string, unknown>) => {
+        onResponse: (status, body, context) => {
+          const sent = context as Sent;
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
           try {
             if (status === 200) {
-              const text = completionText(body, context.stream as boolean);
-              if (text !== expected.get(context.prompt as string)) problems.push(`wrong text for ${context.prompt}: ${JSON.stringify(text)}`);
+              const text = completionText(body, sent.stream);
+              if (text !== expected.get(sent.prompt)) problems.push(`wrong text for ${sent.prompt}: ${JSON.stringify(text)}`);
             } else if (status === 429 || status === 503) {
               const err = JSON.parse(body) as { error: { type: string } };
               if (!err.error?.type) problems.push(`${status} without an error body`);
