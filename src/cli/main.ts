@@ -5,6 +5,8 @@ import { registerDoctorCommand } from './doctor.js';
 import { registerMcuCommands } from './mcu.js';
 import { registerRunCommands } from './run.js';
 import { registerCompileCommands } from './compile.js';
+import { registerServeCommand } from './serve.js';
+import { loadRunnerWithProgress } from './load.js';
 
 const program = new Command();
 program.name('tessera').description('An ML compiler and LLM inference engine on WebGPU').version('0.1.0');
@@ -12,5 +14,9 @@ registerDoctorCommand(program);
 registerMcuCommands(program);
 registerRunCommands(program);
 registerCompileCommands(program);
+registerServeCommand(program, async (modelPath) => {
+  const { runner, tokenizer, name } = await loadRunnerWithProgress(modelPath);
+  return { runner, tokenizer, modelName: name };
+});
 
 await program.parseAsync(process.argv);

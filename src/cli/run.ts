@@ -5,8 +5,9 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { ChatMessage } from '../engine/tokenizer.js';
-import { type GenerateOptions, loadModel, type TesseraModel } from '../models/load-model.js';
-import type { LoadProgress } from '../io/tensor-source.js';
+import { Engine } from '../engine/engine.js';
+import { type GenerateOptions, TesseraModel } from '../models/load-model.js';
+import { loadRunnerWithProgress } from './load.js';
 
 interface SamplingFlags {
   maxTokens: string;
@@ -41,21 +42,10 @@ function withSamplingFlags(cmd: Command): Command {
     .option('--backend <name>', 'webgpu, cpu or auto', 'auto');
 }
 
-/** Loads a model drawing a one-line progress bar on stderr. */
-export async function loadWithProgress(modelPath: string | undefined, backendName?: string): Promise<TesseraModel> {
-  const { openBackend } = await import('../backend/open.js');
-  const backend = await openBackend({ prefer: backendName === 'cpu' || backendName === 'webgpu' ? backendName : 'auto' });
-  const tty = process.stderr.isTTY;
-  const onProgress = (p: LoadProgress) => {
-    if (!tty) return;
-    const frac = p.bytesTotal ? p.bytesDone / p.bytesTotal : 1;
-    const width = 30;
-    process.stderr.write(`\rloading [${'#'.repeat(Math.round(frac * width)).padEnd(width)}] ${(p.bytesDone / 2 ** 20).toFixed(1)}/${(p.bytesTotal / 2 ** 20).toFixed(1)} MiB`);
-  };
-  const model = await loadModel(modelPath === 'builtin' ? undefined : modelPath, { backend, onProgress });
-  if (tty) process.stderr.write('\n');
-  console.error(`[tessera] ${model.name} on ${backend.name}`);
-  return model;
+/** Loads a model (with the CLI's progress bar) and puts the serving engine over it. */
+async function loadWithProgress(modelPath: string | undefined, backendName?: string): Promise<TesseraModel> {
+  const { name, config, runner, tokenizer } = await loadRunnerWithProgress(modelPath, backendName);
+  return new TesseraModel(name, config, runner, tokenizer, new Engine(runner, tokenizer, { maxBatchTokens: runner.maxTokens, maxRunningSeqs: runner.maxSeqs }));
 }
 
 export function registerRunCommands(program: Command): void {

@@ -75,18 +75,30 @@ export class TesseraModel {
   }
 }
 
-export async function loadModel(path?: string, o: LoadModelOptions = {}): Promise<TesseraModel> {
+export interface LoadedRunner {
+  readonly name: string;
+  readonly config: LlamaConfig;
+  readonly runner: LlamaRunner;
+  readonly tokenizer: EngineTokenizer;
+}
+
+/** Opens and uploads a checkpoint (no engine): for servers that own their engine. */
+export async function loadRunner(path?: string, o: LoadModelOptions = {}): Promise<LoadedRunner> {
   const where = path ?? builtinModelPath();
   const backend = o.backend ?? (await openBackend());
   const opened = await openModel(where);
   try {
     if (!opened.tokenizer) throw new Error(`${where}: no tokenizer (put tokenizer.json beside the weights)`);
     const runner = await LlamaRunner.load(opened, { ...o, backend });
-    const tokenizer = engineTokenizer(opened.tokenizer);
-    const engine = new Engine(runner, tokenizer, { maxBatchTokens: runner.maxTokens, maxRunningSeqs: runner.maxSeqs, ...o.engine });
     const name = path === undefined ? 'tessera-builtin' : where.replace(/\/+$/, '').split('/').pop()!;
-    return new TesseraModel(name, opened.config, runner, tokenizer, engine);
+    return { name, config: opened.config, runner, tokenizer: engineTokenizer(opened.tokenizer) };
   } finally {
     await opened.weights.close();
   }
+}
+
+export async function loadModel(path?: string, o: LoadModelOptions = {}): Promise<TesseraModel> {
+  const { name, config, runner, tokenizer } = await loadRunner(path, o);
+  const engine = new Engine(runner, tokenizer, { maxBatchTokens: runner.maxTokens, maxRunningSeqs: runner.maxSeqs, ...o.engine });
+  return new TesseraModel(name, config, runner, tokenizer, engine);
 }
