@@ -113,6 +113,8 @@ const TUNE: Partial<SgmatParams>[] = [
 async function tune(backend: WebGpuBackend, extra: Partial<SgmatParams>[]): Promise<void> {
   const shapes: Case[] = [
     { label: 'check 520x392x200 tB', anchorKey: '', M: 520, N: 392, K: 200, aDtype: 'f16', bDtype: 'bf16', outDtype: 'f32', attrs: { transB: true, path: 'subgroup-matrix' }, bandwidth: false },
+    { label: 'check 16x1000x2048 split', anchorKey: '', M: 16, N: 1000, K: 2048, aDtype: 'bf16', bDtype: 'bf16', outDtype: 'bf16', attrs: { transB: true, path: 'subgroup-matrix' }, bandwidth: false },
+    { label: 'check 100x256x4096 split', anchorKey: '', M: 100, N: 256, K: 4096, aDtype: 'f16', bDtype: 'f16', outDtype: 'f16', attrs: { path: 'subgroup-matrix' }, bandwidth: false },
     { label: 'f16 4096³', anchorKey: '', M: 4096, N: 4096, K: 4096, aDtype: 'f16', bDtype: 'f16', outDtype: 'f16', attrs: { path: 'subgroup-matrix' }, bandwidth: false },
     { label: 'bf16 tB 2048x6144x4096', anchorKey: '', M: 2048, N: 6144, K: 4096, aDtype: 'bf16', bDtype: 'bf16', outDtype: 'bf16', attrs: { transB: true, path: 'subgroup-matrix' }, bandwidth: false },
   ];
@@ -122,7 +124,7 @@ async function tune(backend: WebGpuBackend, extra: Partial<SgmatParams>[]): Prom
     const cells: string[] = [];
     for (const s of shapes) {
       try {
-        const r = await runCase(backend, s, s.M * s.N * s.K < 2 ** 30 && !v.probe);
+        const r = await runCase(backend, s, s.label.startsWith('check') && !v.probe);
         cells.push(`${s.label}: ${((2 * s.M * s.N * s.K) / (r.ms * 1e9)).toFixed(1)} TFLOP/s${Number.isNaN(r.err) ? '' : ` err ${r.err.toExponential(1)}`}`);
       } catch (e) {
         cells.push(`${s.label}: FAILED ${(e as Error).message.split('\n').slice(0, 3).join(' | ').slice(0, 300)}`);
@@ -157,6 +159,20 @@ async function tuneGemv(backend: WebGpuBackend, list: Partial<GemvParams>[]): Pr
     console.log(`gemv ${JSON.stringify(v)}: ${cells.join('; ')}`);
   }
   gemvTuning.override = null;
+  // the tensor-core path on the same shapes (16-row tiles, split K), to choose where GEMV stops
+  for (const [M, N, K] of [[1, 4096, 4096], [4, 4096, 4096], [8, 6144, 4096], [16, 6144, 4096], [16, 28672, 4096], [16, 4096, 14336]] as [number, number, number][]) {
+    const cells: string[] = [];
+    for (const path of ['gemv', 'subgroup-matrix'] as const) {
+      const c: Case = { label: '', anchorKey: '', M, N, K, aDtype: 'bf16', bDtype: 'bf16', outDtype: 'bf16', attrs: { transB: true, path }, bandwidth: true };
+      try {
+        const r = await runCase(backend, c, M === 16 && N === 6144);
+        cells.push(`${path} ${((2 * (M * K + N * K + M * N)) / (r.ms * 1e6)).toFixed(0)} GB/s [${r.kernel}]${Number.isNaN(r.err) ? '' : ` err ${r.err.toExponential(1)}`}`);
+      } catch (e) {
+        cells.push(`${path} FAILED ${(e as Error).message.slice(0, 200)}`);
+      }
+    }
+    console.log(`decode M${M} ${N}x${K}: ${cells.join('; ')}`);
+  }
   for (const [key, score] of scores) {
     const [m, v] = key.split('|') as [string, string];
     const b = best.get(Number(m));
@@ -182,7 +198,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (args.includes('--tune')) await tune(backend, sgOverride ? [sgOverride] : []);
   // --gemv-tune measures GEMV variants on decode shapes; the best per M then serves the bench below
   let gemvBest: Map<number, Partial<GemvParams>> | null = null;
-  if (args.includes('--gemv-tune')) gemvBest = await tuneGemv(backend, GEMV_TUNE);
+  const gv = args.indexOf('--gemv-list');
+  if (args.includes('--gemv-tune')) gemvBest = await tuneGemv(backend, gv >= 0 ? (JSON.parse(args[gv + 1]!) as Partial<GemvParams>[]) : GEMV_TUNE);
   if (sgOverride) sgmatTuning.override = sgOverride;
   if (!args.includes('--tune-only')) {
     const copy = await measureCopy(backend, 1024 * 2 ** 20);

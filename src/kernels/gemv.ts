@@ -25,7 +25,10 @@ export interface GemvParams {
 }
 
 export function gemvParams(M: number): GemvParams {
-  return { ...(M <= 2 ? { R: 4, W: 128 } : M <= 8 ? { R: 2, W: 128 } : { R: 2, W: 64 }), ...gemvTuning.override };
+  // measured on the H100 (bench/gemm.ts --gemv-tune): 2 rows × 128 lanes beat 4–8 rows and 64/256
+  // lanes at M = 1 (4096², 28672×4096, 4096×14336) and M = 16 alike
+  void M;
+  return { R: 2, W: 128, ...gemvTuning.override };
 }
 
 /** GEMV parameters the benchmarks may override (tuning); null keeps the defaults. */

@@ -4,7 +4,8 @@
  * the split of weights over the storage-binding limit.
  *
  * Uniform words: 0 M, 1 N, 2 K, 3 n0 (first output column this dispatch covers), 4 nCount,
- * 5 aBatchStride, 6 bBatchStride, 7 unused, then per extra input j: 8+2j rowStride, 9+2j colStride.
+ * 5 aBatchStride, 6 bBatchStride, 7 split-K (K per split in a GEMM pass, the number of splits in
+ * the summing pass), then per extra input j: 8+2j rowStride, 9+2j colStride.
  */
 import type { TensorDesc } from '../backend/backend.js';
 import type { Capabilities } from '../gpu/capabilities.js';
