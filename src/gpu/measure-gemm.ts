@@ -2,6 +2,7 @@
 import type { WebGpuBackend } from './webgpu-backend.js';
 import { toHost } from '../tensor/dtype.js';
 import { Rng } from '../util/rng.js';
+import { medianReplayMs } from './measure.js';
 
 export interface GemmRate {
   size: number;
@@ -25,18 +26,8 @@ export async function measureGemmRate(backend: WebGpuBackend, size: number, reps
     const before = backend.dispatchCount;
     const stream = backend.record(() => backend.run('matmul', {}, [a, b], [c]));
     const path = stream.dispatches.map((d) => d.label).join('+') || `${backend.dispatchCount - before} dispatches`;
-    stream.replay(2);
-    await backend.flush();
-    const times: number[] = [];
-    for (let r = 0; r < 3; r++) {
-      const t0 = performance.now();
-      stream.replay(reps);
-      await backend.flush();
-      times.push((performance.now() - t0) / reps);
-    }
+    const ms = await medianReplayMs(backend, stream, reps);
     stream.destroy();
-    times.sort((x, y) => x - y);
-    const ms = times[1]!;
     return { size, dtype, path, tflops: (2 * size ** 3) / (ms * 1e9) };
   } finally {
     for (const t of [a, b, c]) backend.free(t);

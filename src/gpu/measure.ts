@@ -6,6 +6,7 @@
 import type { WebGpuBackend } from './webgpu-backend.js';
 import { grid2d } from '../kernels/elementwise.js';
 import type { GpuTensor } from '../kernels/kernel.js';
+import type { DispatchStream } from './dispatch-stream.js';
 
 const COPY_WG = 256;
 
@@ -17,6 +18,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let i = gid.x + gid.y * nwg.x * ${COPY_WG}u;
   if (i < arrayLength(&dst)) { dst[i] = src[i]; }
 }`;
+
+/** Median over five batches of `reps` replays of a recorded stream, in ms per replay (after warm-up). */
+export async function medianReplayMs(backend: WebGpuBackend, stream: DispatchStream, reps: number): Promise<number> {
+  stream.replay(3);
+  await backend.flush();
+  const times: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    stream.replay(reps);
+    await backend.flush();
+    times.push((performance.now() - t0) / reps);
+  }
+  times.sort((x, y) => x - y);
+  return times[2]!;
+}
 
 /** Median-of-runs copy bandwidth in GB/s, counting bytes read plus bytes written. */
 export async function measureCopyBandwidth(backend: WebGpuBackend, bytes: number, reps = 20): Promise<number> {
@@ -31,18 +47,8 @@ export async function measureCopyBandwidth(backend: WebGpuBackend, bytes: number
     const stream = backend.record(() => {
       backend.kernelContext().dispatch({ label: 'copy', wgsl: COPY_WGSL, access: ['read', 'rw'] }, [a, b], null, grid2d(Math.ceil(size / 16 / COPY_WG), backend.caps.maxComputeWorkgroupsPerDimension));
     });
-    stream.replay(3);
-    await backend.flush();
-    const times: number[] = [];
-    for (let r = 0; r < 5; r++) {
-      const t0 = performance.now();
-      stream.replay(reps);
-      await backend.flush();
-      times.push((performance.now() - t0) / reps);
-    }
+    const ms = await medianReplayMs(backend, stream, reps);
     stream.destroy();
-    times.sort((x, y) => x - y);
-    const ms = times[Math.floor(times.length / 2)]!;
     return (2 * size) / (ms * 1e6);
   } finally {
     backend.free(a);
