@@ -27,7 +27,7 @@ export async function runDoctor(opts: { quick?: boolean } = {}): Promise<DoctorR
   const gbps = await measureCopyBandwidth(backend, copyBytes);
   lines.push(`copy bandwidth: ${gbps.toFixed(1)} GB/s (${(copyBytes / 2 ** 20).toFixed(0)} MiB buffers, read + write)`);
   const gemm = await measureGemmRate(backend, opts.quick ? 256 : 4096);
-  lines.push(gemm ? `GEMM ${gemm.size}³ ${gemm.dtype} (${gemm.path}): ${gemm.tflops.toFixed(2)} TFLOP/s` : 'GEMM: no matmul kernel for this device');
+  lines.push(gemm ? `GEMM ${gemm.size}³ ${gemm.dtype} (${gemm.path}): ${gemm.tflops >= 1 ? `${gemm.tflops.toFixed(1)} TFLOP/s` : `${(gemm.tflops * 1000).toFixed(1)} GFLOP/s`}` : 'GEMM: no matmul kernel for this device');
   backend.destroy();
   return { backend: 'webgpu', lines };
 }
