@@ -60,22 +60,28 @@ export function commitHash(): string {
 /**
  * GPU time of one call of `enqueue`, from replays of a recorded dispatch stream: `enqueue` runs
  * `calls` times while recording (e.g. once per rotating weight copy), the stream is replayed until
- * a batch takes ≥ `minMs`, and the host clock runs from submit to completion. The median of
+ * a batch takes ≥ `minMs` (after ≥ 150 ms of warm-up replays), and the host clock runs from
+ * submit to completion. The median of
  * `batches` batches, per call. Dawn quantises timestamp queries (65.5 µs steps seen on the H100),
  * too coarse for decode kernels, so replays are the honest clock here.
  */
 export async function timeGpu(backend: WebGpuBackend, enqueue: (rep: number) => void, calls = 1, minMs = 40, batches = 7): Promise<number> {
   const stream = backend.record(() => { for (let i = 0; i < calls; i++) enqueue(i); });
   try {
-    stream.replay(2);
-    await backend.flush();
     const batch = async (times: number) => {
       stream.replay(times);
       const t0 = performance.now();
       await backend.flush();
       return performance.now() - t0;
     };
-    const one = await batch(1);
+    // warm-up: at least 150 ms of replays, so clocks leave their idle state before anything counts
+    let one = await batch(1);
+    for (let warmed = one; warmed < 150; ) {
+      const n = Math.max(1, Math.ceil(30 / Math.max(one, 0.01)));
+      const ms = await batch(n);
+      warmed += ms;
+      one = ms / n;
+    }
     const times = Math.max(1, Math.min(2000, Math.ceil(minMs / Math.max(one, 0.01))));
     const per: number[] = [];
     for (let b = 0; b < batches; b++) per.push((await batch(times)) / (times * calls));
