@@ -9,7 +9,7 @@
  */
 import { EngineError } from './errors.js';
 import { KvManager } from './kv-manager.js';
-import type { ModelRunner } from './model-runner.js';
+import type { DeviceSampleRow, ModelRunner } from './model-runner.js';
 import { RequestState, type EngineRequest, type FinishReason, type GeneratedToken, type RequestResult } from './request.js';
 import { sampleToken } from './sampler.js';
 import { resolveSamplingParams, type SamplingParams } from './sampling-params.js';
@@ -42,6 +42,17 @@ export interface EngineStats {
   steps: number;
   promptTokensComputed: number;
   generatedTokens: number;
+}
+
+/** Plain sampling of a single completion: what the device `sample` op does (no penalties, bias, logprobs or grammar). */
+function deviceSamplable(request: RequestState): boolean {
+  const p = request.params;
+  return p.n === 1 && p.presencePenalty === 0 && p.frequencyPenalty === 0 && p.repetitionPenalty === 1 && p.logitBias.size === 0 && !p.logprobs && !p.constraint;
+}
+
+function deviceRow(row: number, seq: Sequence): DeviceSampleRow {
+  const p = seq.request.params;
+  return { row, temperature: p.temperature, topK: p.topK, topP: p.topP, minP: p.minP, seed: p.seed!, stream: seq.index, step: seq.outputLength };
 }
 
 const yieldToEventLoop: () => Promise<void> =
@@ -195,26 +206,37 @@ export class Engine {
       return;
     }
     const vocab = this.runner.vocabSize;
+    // Rows that need a token now, and which of them the device can draw (decided per request, so a
+    // request's tokens never depend on what else shares its batch).
+    const sampled = chunks.map((c) => c.seq.pendingTokens === c.count);
+    const onDevice = chunks.map((c, i) => sampled[i]! && this.runner.sampleOnDevice !== undefined && deviceSamplable(c.seq.request));
+    const readLogits = sampled.some((s, i) => s && !onDevice[i]);
     let logits: Float32Array;
+    let deviceTokens: Int32Array | null = null;
     try {
       logits = await this.runner.forward({
         seqs: chunks.map((c) => ({ tokens: c.seq.tokens.slice(c.start, c.start + c.count), start: c.start, pages: c.seq.pages.slice(0, this.kv.pagesFor(c.start + c.count)) })),
-      });
-      if (logits.length !== chunks.length * vocab) throw new Error(`returned ${logits.length} logits for ${chunks.length} sequences × vocab ${vocab}`);
+      }, { readLogits });
+      if (readLogits && logits.length !== chunks.length * vocab) throw new Error(`returned ${logits.length} logits for ${chunks.length} sequences × vocab ${vocab}`);
+      const rows = chunks.flatMap((c, i) => (onDevice[i] ? [deviceRow(i, c.seq)] : []));
+      if (rows.length) deviceTokens = await this.runner.sampleOnDevice!(rows);
     } catch (e) {
       for (const c of chunks) this.fail(c.seq.request, new EngineError('model_error', `model forward failed: ${(e as Error).message}`));
       return;
     }
     this.steps++;
+    let d = 0;
     for (let i = 0; i < chunks.length; i++) {
       const { seq, count } = chunks[i]!;
+      const token = onDevice[i] ? deviceTokens![d++]! : -1;
       if (seq.request.aborted || seq.status !== 'running') continue;
       seq.numComputed += count;
       if (seq.outputLength === 0 || count > 1) this.promptTokensComputed += count;
       this.kv.cacheFullPages(seq);
       if (seq.pendingTokens > 0) continue; // mid-prefill: these logits are not needed
       try {
-        await this.sampleNext(seq, logits.subarray(i * vocab, (i + 1) * vocab));
+        if (onDevice[i]) this.acceptToken(seq, { token });
+        else await this.sampleNext(seq, logits.subarray(i * vocab, (i + 1) * vocab));
       } catch (e) {
         this.fail(seq.request, e);
       }

@@ -22,6 +22,26 @@ export interface ForwardBatch {
   seqs: ForwardSeq[];
 }
 
+/** One token to draw on the device from row `row` of the last forward's logits (see the `sample` op). */
+export interface DeviceSampleRow {
+  row: number;
+  /** ≤ 0: greedy. */
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  seed: number;
+  /** Completion index: parallel samples of one seed draw independent numbers. */
+  stream: number;
+  /** Output position: the draw is a pure function of (seed, stream, step). */
+  step: number;
+}
+
+export interface ForwardOptions {
+  /** false: the caller only samples on the device, so the runner need not copy logits back (it may return an empty array). */
+  readLogits?: boolean;
+}
+
 export interface ModelRunner {
   readonly vocabSize: number;
   readonly maxContext: number;
@@ -33,7 +53,12 @@ export interface ModelRunner {
    * [start, start+tokens.length) into its KV pages, returning logits of each sequence's last new
    * token as [numSeqs, vocab] f32.
    */
-  forward(batch: ForwardBatch): Promise<Float32Array>;
+  forward(batch: ForwardBatch, options?: ForwardOptions): Promise<Float32Array>;
+  /**
+   * Optional: draws tokens on the device from the logits of the last `forward`, so large
+   * vocabularies need not cross to the host. Only plain sampling (temperature, top-k, top-p, min-p).
+   */
+  sampleOnDevice?(rows: readonly DeviceSampleRow[]): Promise<Int32Array>;
   /** Optional: copy KV pages (for copy-on-write of a shared partial page). */
   copyPages?(pairs: [src: number, dst: number][]): Promise<void>;
 }

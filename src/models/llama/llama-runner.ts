@@ -18,7 +18,8 @@ import type { WebGpuBackend } from '../../gpu/webgpu-backend.js';
 import type { OpenedModel } from '../../io/open-model.js';
 import type { LlamaConfig } from '../../io/llama-config.js';
 import type { ProgressCallback } from '../../io/tensor-source.js';
-import type { ForwardBatch, ModelRunner } from '../../engine/model-runner.js';
+import type { DeviceSampleRow, ForwardBatch, ForwardOptions, ModelRunner } from '../../engine/model-runner.js';
+import { packSampleParams } from '../../ops/sample.js';
 import type { DType } from '../../tensor/dtype.js';
 import { llamaModule } from './graph.js';
 import { PagedKvCache, type StepRows } from './kv-cache.js';
@@ -73,8 +74,10 @@ export class LlamaRunner implements ModelRunner {
   private readonly lse = new Map<number, Tensor>();
   private readonly decodeStreams = new Map<number, RecordedDecode>();
   private readonly recordDecode: boolean;
+  /** Logits of the last forward, still on the device (for `sampleOnDevice`). */
+  private lastLogits: Tensor | null = null;
   /** Steps run, and how many replayed a recorded stream (tests and benches read them). */
-  readonly stats = { steps: 0, replays: 0, compiles: 1 };
+  readonly stats = { steps: 0, replays: 0, compiles: 1, deviceSamples: 0 };
 
   private constructor(
     readonly backend: Backend,
@@ -116,7 +119,7 @@ export class LlamaRunner implements ModelRunner {
     return new LlamaRunner(backend, cfg, exe, weights, kv, { maxTokens, maxSeqs, recordDecode: o.recordDecode ?? gpu !== null });
   }
 
-  async forward(batch: ForwardBatch): Promise<Float32Array> {
+  async forward(batch: ForwardBatch, options: ForwardOptions = {}): Promise<Float32Array> {
     const rows = this.rows(batch);
     const n = rows.qoLens.reduce((a, b) => a + b, 0);
     const b = rows.qoLens.length;
@@ -157,7 +160,40 @@ export class LlamaRunner implements ModelRunner {
     } else {
       logits = (await this.vm.run('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights])) as Tensor;
     }
-    return (await this.backend.read(logits)) as Float32Array;
+    this.lastLogits = logits;
+    return options.readLogits === false ? new Float32Array(0) : ((await this.backend.read(logits)) as Float32Array);
+  }
+
+  /** Draws tokens with the `sample` op from the last forward's logits; only token ids cross to the host. */
+  async sampleOnDevice(rows: readonly DeviceSampleRow[]): Promise<Int32Array> {
+    const logits = this.lastLogits;
+    if (!logits) throw new StepError('sampleOnDevice before any forward');
+    const b = logits.shape[0]!;
+    for (const r of rows) if (!Number.isInteger(r.row) || r.row < 0 || r.row >= b) throw new StepError(`sample row ${r.row} outside the last step's ${b} sequences`);
+    const temps: Tensor[] = [];
+    const alloc = (dtype: 'i32' | 'u32' | 'f32', shape: number[], label: string) => {
+      const t = this.backend.alloc({ dtype, shape }, label, 'activations');
+      temps.push(t);
+      return t;
+    };
+    try {
+      let source = logits;
+      if (rows.length !== b || rows.some((r, i) => r.row !== i)) {
+        // gather the rows to sample (the embedding op is a row gather)
+        const ids = alloc('i32', [rows.length], 'sample.rows');
+        this.backend.write(ids, Int32Array.from(rows, (r) => r.row));
+        source = alloc('f32', [rows.length, this.vocabSize], 'sample.logits');
+        this.backend.run('embedding', {}, [logits, ids], [source]);
+      }
+      const params = alloc('u32', [rows.length, 8], 'sample.params');
+      this.backend.write(params, packSampleParams(rows));
+      const out = alloc('i32', [rows.length], 'sample.tokens');
+      this.backend.run('sample', {}, [source, params], [out]);
+      this.stats.deviceSamples += rows.length;
+      return (await this.backend.read(out)) as Int32Array;
+    } finally {
+      for (const t of temps) this.backend.free(t);
+    }
   }
 
   /** The step's page table rows (after appending), validated against the pool. */
