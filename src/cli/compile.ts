@@ -1,5 +1,5 @@
 /**
- * `tessera compile …`: runs the Relax-style compiler on a built-in model and shows what it did.
+ * `tessera compile …`: runs the Relax-style compiler on a demo model or a checkpoint's decoder and shows what it did.
  *
  *   tessera compile --print llama-block          # IR before and after every pass
  *   tessera compile --print --pass fuse mlp      # only the text after one pass
@@ -12,6 +12,12 @@ import { compileModule } from '../compiler/compile.js';
 import { DEMO_MODELS } from '../compiler/demo-models.js';
 import { allBindings } from '../ir/graph.js';
 import { planBytes } from '../compiler/passes/plan-memory.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { IRModule } from '../ir/graph.js';
+import { parseLlamaConfig } from '../io/llama-config.js';
+import { llamaModule } from '../models/llama/graph.js';
+import { builtinModelPath } from '../models/load-model.js';
 
 export interface CompileCommandOptions {
   readonly print?: boolean;
@@ -20,12 +26,20 @@ export interface CompileCommandOptions {
   readonly wgsl?: boolean;
 }
 
+/** A Llama-family checkpoint folder (or 'builtin') as the decoder graph Tessera serves it with. */
+function checkpointModule(model: string): (() => IRModule) | undefined {
+  const dir = model === 'builtin' ? builtinModelPath() : model;
+  if (!existsSync(join(dir, 'config.json'))) return undefined;
+  const cfg = parseLlamaConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')), join(dir, 'config.json'));
+  return () => llamaModule(cfg, { maxTokens: 512, maxSeqs: 64, weightDtype: 'bf16', actDtype: 'f16' });
+}
+
 export const PASS_NAMES = ['input', 'normalize', 'legalize', 'fuse', 'dead-code', 'schedule', 'plan-memory'] as const;
 
 /** The command's output text (kept apart from commander so tests can call it). */
 export function compileCommandText(model: string, opts: CompileCommandOptions = {}): string {
-  const make = DEMO_MODELS[model];
-  if (!make) throw new Error(`unknown model '${model}' (built-in: ${Object.keys(DEMO_MODELS).join(', ')})`);
+  const make = DEMO_MODELS[model] ?? checkpointModule(model);
+  if (!make) throw new Error(`unknown model '${model}' (built-in: ${Object.keys(DEMO_MODELS).join(', ')}, 'builtin', or an HF model folder)`);
   if (opts.pass !== undefined && !(PASS_NAMES as readonly string[]).includes(opts.pass)) throw new Error(`unknown pass '${opts.pass}' (passes: ${PASS_NAMES.join(', ')})`);
   const out: string[] = [];
   const printing = opts.print === true || opts.pass !== undefined;
@@ -49,8 +63,8 @@ export function compileCommandText(model: string, opts: CompileCommandOptions = 
 
 export function registerCompileCommands(program: Command): void {
   program.command('compile')
-    .description('compile a built-in model (mlp, llama-block) and show the IR the passes produce')
-    .argument('<model>', `one of ${Object.keys(DEMO_MODELS).join(', ')}`)
+    .description('compile a model and show the IR the passes produce')
+    .argument('<model>', `one of ${Object.keys(DEMO_MODELS).join(', ')}, 'builtin', or an HF model folder (its decoder step graph)`)
     .option('--print', 'print the IR before and after each pass')
     .option('--pass <name>', `print only the IR after this pass (${PASS_NAMES.join(', ')})`)
     .option('--no-fuse', 'skip fusion (the baseline the fusion bench compares with)')

@@ -17,8 +17,14 @@ describe('tessera compile', () => {
     const one = compileCommandText('mlp', { pass: 'fuse', fuse: true });
     expect(one.match(/;; ==== after/g)).toHaveLength(1);
     expect(compileCommandText('mlp', { fuse: false, wgsl: true })).toContain('@compute @workgroup_size(');
-    expect(() => compileCommandText('gpt5')).toThrow(/unknown model 'gpt5' \(built-in: mlp, llama-block\)/);
+    expect(() => compileCommandText('gpt5')).toThrow(/unknown model 'gpt5' \(built-in: mlp, llama-block, 'builtin', or an HF model folder\)/);
     expect(() => compileCommandText('mlp', { pass: 'magic' })).toThrow(/unknown pass 'magic'/);
+  });
+
+  it("compiles a checkpoint's decoder graph ('builtin' or a folder): one attention host call per layer", () => {
+    const text = compileCommandText('builtin');
+    expect(text).toMatch(/@forward: \d+ library kernel call\(s\), \d+ tensor program call\(s\), 6 host call\(s\)/);
+    expect(compileCommandText('builtin', { pass: 'fuse' })).toContain('call_host("kv_attention"');
   });
 
   it('registers a commander command', () => {
