@@ -3,11 +3,15 @@
  * batch 1…256, KV 512…32K, uniform and skewed (one 32K request + 63 of 512), GQA 32/8, d 128, f16.
  * Metric: achieved GB/s (K and V read once, q/o/lse) against the measured copy bandwidth.
  * Usage: node .build-attn/bench/attention-decode.js [attention-anchors.json]
+ * ATTN_VARIANTS="tiled,u2,u4g528,…" also times other kernel choices on the uniform cases (a table
+ * only; the JSON is the library default): `tiled` = the old staged template, `uN` = N keys per slot
+ * per step in the streaming template, `gN` = a grid of N workgroups.
  */
 import { readFileSync } from 'node:fs';
 import { measureCopy } from './copy.js';
 import { type BenchRow, cardName, readAnchors, row, timeGpu, writeResults } from './results.js';
 import { decodeBytes, openBench, pagedSetup, spotCheck } from './attention-common.js';
+import { streamTuning } from '../src/attention/attention-decode.js';
 
 const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as { decode: [number, number][]; skew: Record<string, number[]> };
 const anchors = readAnchors(process.argv[2]);
@@ -38,6 +42,29 @@ async function measure(label: string, key: string, kvLens: number[]): Promise<nu
   console.log(`${label}: ${ms.toFixed(4)} ms, ${gbps.toFixed(0)} GB/s, chunk ${s.attn.lastPlan!.kvChunk}, items ${s.attn.lastPlan!.items.length}${a ? `, sdpa ${a.toFixed(4)} ms` : ''}`);
   s.free();
   return gbps;
+}
+
+// tuning table first (each variant on every uniform case), then the library default for the JSON
+const variants = (process.env.ATTN_VARIANTS ?? '').split(',').filter(Boolean);
+if (variants.length) {
+  const table: string[] = [];
+  for (const [b, L] of cases.decode) {
+    const kvLens = Array(b).fill(L) as number[];
+    const cells: string[] = [];
+    for (const v of variants) {
+      streamTuning.disable = v === 'tiled';
+      streamTuning.keysPerSlot = Number(/u(\d+)/.exec(v)?.[1] ?? 4);
+      const grid = Number(/g(\d+)/.exec(v)?.[1] ?? 1024);
+      const s = pagedSetup(be, kvLens.map(() => 1), kvLens, { decode: true, grid });
+      const ms = await timeGpu(be, () => s.attn.run(s.q, s.pool, s.o, s.lse));
+      cells.push((decodeBytes(kvLens) / ms / 1e6).toFixed(0).padStart(6));
+      s.free();
+    }
+    table.push(`${`b${b} L${L}`.padEnd(12)} ${cells.join(' ')}`);
+  }
+  streamTuning.disable = false;
+  streamTuning.keysPerSlot = null;
+  console.log(`GB/s by variant\n${''.padEnd(12)} ${variants.map((v) => v.padStart(6)).join(' ')}\n${table.join('\n')}`);
 }
 
 for (const [b, L] of cases.decode) uniform.set(b * L, await measure(`b${b} L${L}`, `decode b${b} L${L}`, Array(b).fill(L)));

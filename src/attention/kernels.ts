@@ -15,6 +15,7 @@ import type { AppendKvAttrs, MergeStatesAttrs, PagedAttentionAttrs } from './ops
 import { pickTileKeys, whyHeadDimUnsupported } from './tile-config.js';
 import { variantName, variantParts } from './variants.js';
 import { sgmatWhyUnsupported, sgmatAttentionWgsl, SGMAT_ROWS } from './attention-sgmat.js';
+import { streamAttentionWgsl, streamTuning, streamWhyUnsupported } from './attention-decode.js';
 
 const FLOATS = ['f32', 'f16', 'bf16'];
 
@@ -63,10 +64,14 @@ export const pagedAttentionKernel: GpuKernel = {
     const name = variantName(attrs.variant);
     const usesMask = inputs.length > 7;
     const access: BindingAccess[] = [...Array<BindingAccess>(7).fill('read'), 'rw', 'rw', 'rw', 'rw', ...(usesMask ? (['read', 'read'] as const) : [])];
-    if (p.dynamicLoops && !sgmat) access.push('uniform');
-    const wgsl = sgmat ? sgmatAttentionWgsl(p, ctx.caps) : attentionWgsl(p);
-    const label = `attention.${sgmat ? 'sgmat' : 'f32'}.${name}.${p.qDtype}.${p.kvDtype}.d${p.headDim}.tq${p.tileRows}`;
-    ctx.dispatch({ label, wgsl, access }, [...inputs.slice(0, 7), o, lse, tmpO, tmpLse, ...inputs.slice(7)], p.dynamicLoops && !sgmat ? loopBounds(p) : null, [attrs.grid]);
+    // small row tiles (decode) stream K/V from global memory; the tiled template is the fallback
+    const stream = !sgmat && streamWhyUnsupported(p, ctx.caps) === null;
+    // CPU drivers compile unrolled code slowly: two keys per slot still covers the multi-key path
+    const keysPerSlot = p.dynamicLoops ? 2 : streamTuning.keysPerSlot ?? 4;
+    if (p.dynamicLoops && !sgmat && !stream) access.push('uniform');
+    const wgsl = sgmat ? sgmatAttentionWgsl(p, ctx.caps) : stream ? streamAttentionWgsl(p, ctx.caps.subgroupMaxSize, keysPerSlot) : attentionWgsl(p);
+    const label = `attention.${sgmat ? 'sgmat' : stream ? `stream${keysPerSlot}` : 'f32'}.${name}.${p.qDtype}.${p.kvDtype}.d${p.headDim}.tq${p.tileRows}`;
+    ctx.dispatch({ label, wgsl, access }, [...inputs.slice(0, 7), o, lse, tmpO, tmpLse, ...inputs.slice(7)], p.dynamicLoops && !sgmat && !stream ? loopBounds(p) : null, [attrs.grid]);
     // the merge pass is always dispatched (a no-op without splits) so a recorded stream serves every plan
     const mg = mergeGrid(attrs.grid);
     ctx.dispatch({ label: `attention.merge.${name}.d${p.headDim}`, wgsl: mergeWgsl(p, mg), access: ['read', 'read', 'read', 'read', 'rw', 'rw'] }, [inputs[6]!, tmpO, tmpLse, inputs[2]!, o, lse], null, [mg]);

@@ -1,0 +1,286 @@
+/**
+ * The streaming attention template (decode's fast path; also any small row tile): no K/V staging.
+ *
+ * The old template (`attention-wgsl.ts`) stages each 32-key tile of K and V in workgroup memory as
+ * f32 behind three barriers, which caps decode near 450 GB/s on an H100. Here a work item's keys
+ * are dealt to "slots": a slot is LR lanes of one subgroup that together hold one K/V row (lane `lr`
+ * owns the 16-byte words lr, lr+LR, …, so a load instruction of the LR lanes is contiguous). Each
+ * lane keeps its words' dims of every row's query and output in registers, so K and V go from
+ * global memory straight into registers, each byte read once for the whole GQA group. A key's score
+ * is the lanes' partial dots summed by `subgroupShuffleXor` (every lane of the slot ends with it);
+ * each slot runs its own base-2 online softmax over its keys (U keys per step, all their loads
+ * issued before the first use, so several rows per lane are in flight). At the end of the item the
+ * slots' (m, l, acc) states merge once through workgroup memory. Barriers: three per item, none per
+ * key. Output and split semantics match the old template (final o/lse, or partial rows for the
+ * merge pass).
+ */
+import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
+import type { DType } from '../tensor/dtype.js';
+import { type AttentionKernelParams, maskBindings, variantDecls } from './attention-wgsl.js';
+import { itemsOffset } from './plan.js';
+import { wgslF32 } from './variants.js';
+import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns } from './wgsl-kv.js';
+import { WORKGROUP } from './tile-config.js';
+
+/** Floats of query (and of output accumulator) one lane may hold; more spills or starves occupancy. */
+const MAX_LANE_FLOATS = 64;
+/** Workgroup bytes for the end-of-item merge of the slots' accumulators (merged in rounds if more). */
+const MERGE_BYTES = 16384;
+
+export interface StreamGeometry {
+  /** Subgroup size (fixed on the device). */
+  readonly S: number;
+  /** 16-byte words of one K/V row. */
+  readonly L: number;
+  /** Lanes per row (a power of two dividing L and S). */
+  readonly LR: number;
+  /** Words per lane per row. */
+  readonly NV: number;
+  /** Slots in the workgroup (rows in flight per step and U). */
+  readonly slots: number;
+  /** Elements per 16-byte word of the pool. */
+  readonly epv: number;
+}
+
+/** Benchmarks may override the keys per slot per step and force the old template. */
+export const streamTuning: { keysPerSlot: number | null; disable: boolean } = { keysPerSlot: null, disable: false };
+
+export function streamGeometry(p: Pick<AttentionKernelParams, 'headDim' | 'kvDtype'>, subgroupSize: number): StreamGeometry {
+  const epv = elemsPerVec(p.kvDtype);
+  const L = p.headDim / epv;
+  let LR = 1;
+  while (LR * 2 <= Math.min(L, subgroupSize) && L % (LR * 2) === 0) LR *= 2;
+  return { S: subgroupSize, L, LR, NV: L / LR, slots: (WORKGROUP / subgroupSize) * (subgroupSize / LR), epv };
+}
+
+/** Why the streaming template cannot run this kernel (then the tiled template does), or null. */
+export function streamWhyUnsupported(p: AttentionKernelParams, caps: { subgroups: boolean; subgroupMinSize: number; subgroupMaxSize: number }): string | null {
+  if (streamTuning.disable) return 'disabled by streamTuning';
+  if (!caps.subgroups || caps.subgroupMinSize !== caps.subgroupMaxSize) return 'needs subgroups of one fixed size';
+  const S = caps.subgroupMaxSize;
+  if (!(S >= 4 && S <= WORKGROUP && WORKGROUP % S === 0)) return `subgroup size ${S}`;
+  if (p.headDim % elemsPerVec(p.kvDtype) !== 0) return 'head dim not a whole number of 16-byte words';
+  // rotations pair dims d and d + D/2, which sit in other lanes here
+  if (variantDecls(p).transform) return 'q/k transform variants use the tiled template';
+  const g = streamGeometry(p, S);
+  if (p.tileRows * g.NV * g.epv > MAX_LANE_FLOATS) return `${p.tileRows} rows × ${g.NV * g.epv} dims per lane is over the register budget`;
+  return null;
+}
+
+const r = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** vec4<f32> of q elements [elem, elem+4) of the row starting at word `base` (elem a multiple of 4). */
+function qQuad(dtype: DType, base: string, elem: string): string {
+  if (elemsPerVec(dtype) === 4) return `ldq_lo(q[${base} + (${elem}) / 4u])`;
+  return `select(ldq_hi(q[${base} + (${elem}) / 8u]), ldq_lo(q[${base} + (${elem}) / 8u]), ((${elem}) & 4u) == 0u)`;
+}
+
+export function streamAttentionWgsl(p: AttentionKernelParams, subgroupSize: number, keysPerSlot?: number): string {
+  const D = p.headDim;
+  const TQ = p.tileRows;
+  const group = p.numQoHeads / p.numKvHeads;
+  const v = variantDecls(p);
+  const g = streamGeometry(p, subgroupSize);
+  const { S, LR, NV, slots: SLOTS, epv } = g;
+  const U = keysPerSlot ?? streamTuning.keysPerSlot ?? 4;
+  const Q4 = epv / 4; // vec4<f32> per word
+  const qVpr = D / elemsPerVec(p.qDtype);
+  const DV4 = D / 4;
+  // slots merged per round so the merge buffer stays within MERGE_BYTES
+  let perRound = SLOTS;
+  while (perRound > 1 && perRound * TQ * D * 4 > MERGE_BYTES) perRound /= 2;
+  const rounds = SLOTS / perRound;
+  const outPerThread = Math.ceil((TQ * DV4) / WORKGROUP);
+  const lo = (w: string) => `ldkv_lo(${w})`;
+  const hi = (w: string) => `ldkv_hi(${w})`;
+  // the quads of word w: f32 pools give one, 16-bit pools two
+  const quads = (w: string): string[] => (Q4 === 1 ? [lo(w)] : [lo(w), hi(w)]);
+  const qi = (row: number, n: number, c: number) => `qr[${(row * NV + n) * Q4 + c}]`;
+  const ai = (row: number, n: number, c: number) => `acc[${(row * NV + n) * Q4 + c}]`;
+  const shuffles = (x: string): string => r(Math.log2(LR)).map((i) => `${x} += subgroupShuffleXor(${x}, ${LR >> (i + 1)}u);`).join(' ');
+
+  const loadStep = r(U).map((u) => `
+      {
+        let j = kt + ${u * SLOTS}u + slot;
+        if (j < k1) {
+          let page = u32(kv_indices[page_base + j / PS]);
+          let w0 = kv_row(page, 0u, j % PS, hk) / ${epv}u + lr;
+${r(NV).map((n) => `          kw[${u * NV + n}] = pool[w0 + ${n * LR}u]; vw[${u * NV + n}] = pool[w0 + ${n * LR}u + VOFF];`).join('\n')}
+        } else {
+${r(NV).map((n) => `          kw[${u * NV + n}] = vec4<u32>(0u); vw[${u * NV + n}] = vec4<u32>(0u);`).join('\n')}
+        }
+      }`).join('');
+
+  const scoreStep = r(TQ).map((row) => `
+      {
+        let r = r0 + ${row}u;
+        let qi = i32(r / GRP);
+        let head = hk * GRP + r % GRP;
+        let qpos = kv_len - q_len + qi;
+${r(U).map((u) => `        var s${u} = 0.0;
+${r(NV).map((n) => quads(`kw[${u * NV + n}]`).map((k, c) => `        s${u} += dot(${qi(row, n, c)}, ${k});`).join('\n')).join('\n')}
+        ${shuffles(`s${u}`)}
+        {
+          let j = kt + ${u * SLOTS}u + slot;
+          let kpos = i32(j);
+          var s = s${u} * SCALE;
+          if (r < r1 && j < k1 && (${v.mask})) {
+            ${v.logits}
+            s = s * LOG2E;
+          } else {
+            s = ${NEG};
+          }
+          s${u} = s;
+        }`).join('\n')}
+        let mx = max(m[${row}], ${U === 1 ? 's0' : r(U).map((u) => `s${u}`).reduce((a, b) => `max(${a}, ${b})`)});
+        var alpha = 1.0;
+        if (mx > ${NEG}) { alpha = exp2(m[${row}] - mx); }
+${r(U).map((u) => `        var p${u} = 0.0; if (s${u} > ${NEG}) { p${u} = exp2(s${u} - mx); }`).join('\n')}
+        m[${row}] = mx;
+        l[${row}] = l[${row}] * alpha + ${r(U).map((u) => `p${u}`).join(' + ')};
+${r(NV).map((n) => r(Q4).map((c) => `        ${ai(row, n, c)} = ${ai(row, n, c)} * alpha + ${r(U).map((u) => `p${u} * vq${u}_${n}_${c}`).join(' + ')};`).join('\n')).join('\n')}
+      }`).join('');
+
+  return `enable subgroups;
+// attention (streaming): D=${D} TQ=${TQ} group=${group} S=${S} LR=${LR} NV=${NV} slots=${SLOTS} U=${U}
+${unpackFns('ldq', p.qDtype)}
+${unpackFns('ldkv', p.kvDtype)}
+${PACK_WGSL}
+${NEG_INF_DECL}
+@group(0) @binding(0) var<storage, read> q: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> pool: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> qo_indptr: array<i32>;
+@group(0) @binding(3) var<storage, read> kv_indptr: array<i32>;
+@group(0) @binding(4) var<storage, read> kv_indices: array<i32>;
+@group(0) @binding(5) var<storage, read> last_page_len: array<i32>;
+@group(0) @binding(6) var<storage, read> sched: array<i32>;
+@group(0) @binding(7) var<storage, read_write> o_out: array<u32>;
+@group(0) @binding(8) var<storage, read_write> lse_out: array<f32>;
+@group(0) @binding(9) var<storage, read_write> tmp_o: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> tmp_lse: array<f32>;
+${v.usesMask ? maskBindings(11) : ''}
+${v.decls}
+${kvRowFn(p.layout, p.pageSize, p.numKvHeads, D)}
+const D = ${D}u;
+const DV4 = ${DV4}u;
+const TQ = ${TQ}u;
+const GRP = ${group}u;
+const HQ = ${p.numQoHeads}u;
+const PS = ${p.pageSize}u;
+const SCALE = ${wgslF32(p.scale)};
+const LOG2E = 1.4426950408889634;
+// words from a K row to its V row
+const VOFF = ${(p.pageSize * p.numKvHeads * D) / epv}u;
+var<workgroup> red_m: array<f32, ${SLOTS * TQ}>;
+var<workgroup> red_l: array<f32, ${SLOTS * TQ}>;
+var<workgroup> red_o: array<vec4<f32>, ${perRound * TQ * DV4}>;
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let cta = wid.x;
+  // slot = (subgroup, row group within it); lanes of a slot are consecutive subgroup lanes
+  let lane = t % ${S}u;
+  let slot = (t / ${S}u) * ${S / LR}u + lane / ${LR}u;
+  let lr = lane % ${LR}u;
+  let it_end = sched[${8 + 1} + cta];
+  for (var it = sched[8u + cta]; it < it_end; it++) {
+    let ib = ${itemsOffset(p.grid)}u + u32(it) * 8u;
+    let b = u32(sched[ib]);
+    let hk = u32(sched[ib + 1u]);
+    let r0 = u32(sched[ib + 2u]);
+    let r1 = u32(sched[ib + 3u]);
+    let k0 = u32(sched[ib + 4u]);
+    let k1 = u32(sched[ib + 5u]);
+    let out_slot = sched[ib + 6u];
+    let q_start = u32(qo_indptr[b]);
+    let q_len = i32(u32(qo_indptr[b + 1u]) - q_start);
+    let page_base = u32(kv_indptr[b]);
+    let n_pages = u32(kv_indptr[b + 1u]) - page_base;
+    var kv_len = 0;
+    if (n_pages > 0u) { kv_len = i32((n_pages - 1u) * PS + u32(last_page_len[b])); }
+    // this lane's dims of every row's query (rows past r1 are zero and masked)
+    var qr: array<vec4<f32>, ${TQ * NV * Q4}>;
+${r(TQ).map((row) => `    {
+      let r = min(r0 + ${row}u, r1 - 1u);
+      let base = ((q_start + r / GRP) * HQ + hk * GRP + r % GRP) * ${qVpr}u;
+      let keep = r0 + ${row}u < r1;
+${r(NV).map((n) => r(Q4).map((c) => `      ${qi(row, n, c)} = select(vec4<f32>(0.0), ${qQuad(p.qDtype, 'base', `(lr + ${n * LR}u) * ${epv}u + ${4 * c}u`)}, keep);`).join('\n')).join('\n')}
+    }`).join('\n')}
+    var m: array<f32, ${TQ}>;
+    var l: array<f32, ${TQ}>;
+    var acc: array<vec4<f32>, ${TQ * NV * Q4}>;
+${r(TQ).map((row) => `    m[${row}] = ${NEG}; l[${row}] = 0.0;`).join('\n')}
+${r(TQ * NV * Q4).map((i) => `    acc[${i}] = vec4<f32>(0.0);`).join('\n')}
+    var kw: array<vec4<u32>, ${U * NV}>;
+    var vw: array<vec4<u32>, ${U * NV}>;
+    for (var kt = k0; kt < k1; kt += ${SLOTS * U}u) {
+      // every load of the step first, so U·NV K and V words per lane are in flight together${loadStep}
+${r(U).map((u) => r(NV).map((n) => quads(`vw[${u * NV + n}]`).map((x, c) => `      let vq${u}_${n}_${c} = ${x};`).join('\n')).join('\n')).join('\n')}
+${scoreStep}
+    }
+    // merge the slots: global row max, each slot's share rescaled, then summed in rounds
+    if (lr == 0u) {
+${r(TQ).map((row) => `      red_m[slot * TQ + ${row}u] = m[${row}]; red_l[slot * TQ + ${row}u] = l[${row}];`).join('\n')}
+    }
+    workgroupBarrier();
+    var scale_r: array<f32, ${TQ}>;
+${r(TQ).map((row) => `    {
+      var mx = ${NEG};
+      for (var s = 0u; s < ${SLOTS}u; s++) { mx = max(mx, red_m[s * TQ + ${row}u]); }
+      var sc = 0.0;
+      if (m[${row}] > ${NEG}) { sc = exp2(m[${row}] - mx); }
+      scale_r[${row}] = sc;
+    }`).join('\n')}
+    var outv: array<vec4<f32>, ${outPerThread}>;
+${r(outPerThread).map((k) => `    outv[${k}] = vec4<f32>(0.0);`).join('\n')}
+    for (var round = 0u; round < ${rounds}u; round++) {
+      if (slot / ${perRound}u == round) {
+        let rs = slot % ${perRound}u;
+${r(TQ).map((row) => r(NV).map((n) => r(Q4).map((c) => `        red_o[(rs * TQ + ${row}u) * DV4 + (lr + ${n * LR}u) * ${Q4}u + ${c}u] = ${ai(row, n, c)} * scale_r[${row}];`).join('\n')).join('\n')).join('\n')}
+      }
+      workgroupBarrier();
+${r(outPerThread).map((k) => `      {
+        let i = t + ${k * WORKGROUP}u;
+        if (i < TQ * DV4) {
+          var a = outv[${k}];
+          for (var s = 0u; s < ${perRound}u; s++) { a += red_o[s * TQ * DV4 + i]; }
+          outv[${k}] = a;
+        }
+      }`).join('\n')}
+      workgroupBarrier();
+    }
+${r(outPerThread).map((k) => `    {
+      let i = t + ${k * WORKGROUP}u;
+      let lrow = i / DV4; let e = i % DV4; let r = r0 + lrow;
+      if (i < TQ * DV4 && r < r1) {
+        var mx = ${NEG};
+        for (var s = 0u; s < ${SLOTS}u; s++) { mx = max(mx, red_m[s * TQ + lrow]); }
+        var lsum = 0.0;
+        if (mx > ${NEG}) {
+          for (var s = 0u; s < ${SLOTS}u; s++) {
+            let ms = red_m[s * TQ + lrow];
+            if (ms > ${NEG}) { lsum += red_l[s * TQ + lrow] * exp2(ms - mx); }
+          }
+        }
+        var inv = 0.0;
+        var lse = ${NEG_INF};
+        if (lsum > 0.0) { inv = 1.0 / lsum; lse = mx + log2(lsum); }
+        let val = outv[${k}] * inv;
+        let head = hk * GRP + r % GRP;
+        let orow = (q_start + r / GRP) * HQ + head;
+        if (out_slot < 0) {
+          ${v.output ? `var ov = val; for (var z = 0u; z < 4u; z++) { var o = ov[z]; ${v.output} ov[z] = o; }` : 'let ov = val;'}
+          ${storeVec4(p.oDtype, 'o_out', 'orow * D + 4u * e', 'ov')}
+          if (e == 0u) { lse_out[orow] = lse; }
+        } else {
+          let tr = u32(out_slot) + lrow;
+          tmp_o[tr * DV4 + e] = val;
+          if (e == 0u) { tmp_lse[tr] = lse; }
+        }
+      }
+    }`).join('\n')}
+    // red_m is read above; the next item rewrites it
+    workgroupBarrier();
+  }
+}`;
+}
