@@ -5,7 +5,7 @@
  * Usage: node .build-attn/bench/attention-decode.js [attention-anchors.json]
  * ATTN_VARIANTS="tiled,u2,u4g528,…" also times other kernel choices on the uniform cases (a table
  * only; the JSON is the library default): `tiled` = the old staged template, `uN` = N keys per slot
- * per step in the streaming template, `gN` = a grid of N workgroups.
+ * per step in the streaming template, `gN` = a grid of N workgroups, `tN` = plan for N work items.
  */
 import { readFileSync } from 'node:fs';
 import { measureCopy } from './copy.js';
@@ -55,7 +55,8 @@ if (variants.length) {
       streamTuning.disable = v === 'tiled';
       streamTuning.keysPerSlot = Number(/u(\d+)/.exec(v)?.[1] ?? 4);
       const grid = Number(/g(\d+)/.exec(v)?.[1] ?? 1024);
-      const s = pagedSetup(be, kvLens.map(() => 1), kvLens, { decode: true, grid });
+      const target = /t(\d+)/.exec(v)?.[1];
+      const s = pagedSetup(be, kvLens.map(() => 1), kvLens, { decode: true, grid, ...(target ? { targetItems: Number(target) } : {}) });
       const ms = await timeGpu(be, () => s.attn.run(s.q, s.pool, s.o, s.lse));
       cells.push((decodeBytes(kvLens) / ms / 1e6).toFixed(0).padStart(6));
       s.free();

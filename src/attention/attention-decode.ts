@@ -82,7 +82,7 @@ export function streamAttentionWgsl(p: AttentionKernelParams, subgroupSize: numb
   const v = variantDecls(p);
   const g = streamGeometry(p, subgroupSize);
   const { S, LR, NV, slots: SLOTS, epv } = g;
-  const U = keysPerSlot ?? streamTuning.keysPerSlot ?? 4;
+  const U = keysPerSlot ?? streamTuning.keysPerSlot ?? 8;
   const Q4 = epv / 4; // vec4<f32> per word
   const qVpr = D / elemsPerVec(p.qDtype);
   const DV4 = D / 4;

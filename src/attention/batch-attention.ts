@@ -44,6 +44,12 @@ export interface BatchAttentionConfig {
   /** Fixed CTA count of the attention dispatch (default 1024: a few waves on a large GPU). */
   readonly grid?: number;
   readonly maxItems?: number;
+  /**
+   * Work items plan() aims for (see PlanOptions.targetItems). Default for decode 256, about two
+   * per SM of an H100, where the streaming kernel's items are long enough to keep loads in flight;
+   * prefill keeps the whole grid.
+   */
+  readonly targetItems?: number;
 }
 
 export interface BatchRows {
@@ -109,7 +115,7 @@ export class BatchAttention {
     const kvLens = rows.qoLens.map((_, b) => kvLength(rows.indptr, rows.lastPageLen, cfg.pageSize, b));
     const plan = planAttention(
       { qoLens: rows.qoLens, kvLens, numQoHeads: cfg.numQoHeads, numKvHeads: cfg.numKvHeads, causal: cfg.variant?.causal, windowLeft: cfg.variant?.windowLeft },
-      { grid: this.attrs.grid, maxItems: this.attrs.maxItems, tileRows: this.attrs.tileRows, ...opts },
+      { grid: this.attrs.grid, maxItems: this.attrs.maxItems, tileRows: this.attrs.tileRows, targetItems: cfg.targetItems ?? (cfg.decode ? 256 : undefined), ...opts },
     );
     // arrays padded past the batch with empty requests, so their lengths never change
     const qo = new Int32Array(cfg.maxBatch + 1);

@@ -45,6 +45,13 @@ export interface PlanOptions extends ScheduleShape {
   readonly kvChunk?: number | 'none';
   /** The binary search never goes below this chunk (splitting tiny ranges costs more merging than it saves). */
   readonly minChunk?: number;
+  /**
+   * Work items to aim for (≤ grid): enough to fill the GPU, few enough that each item streams a
+   * long chunk and few chunks meet in the merge pass (on the H100, 1024 items of 256 keys for one
+   * 32K request ran at half the bandwidth of 256 items). Raised to twice the units so a skewed
+   * batch can still split its long requests.
+   */
+  readonly targetItems?: number;
 }
 
 export interface WorkItem {
@@ -164,7 +171,10 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
   else if (opts.kvChunk !== undefined) {
     if (!(opts.kvChunk >= 1)) throw new PlanError(`plan: kvChunk ${opts.kvChunk}`, 'a chunk is at least one token');
     chunk = opts.kvChunk;
-  } else chunk = searchChunk(us, grid, Math.min(longest, opts.minChunk ?? 256), longest);
+  } else {
+    const target = Math.min(grid, Math.max(opts.targetItems ?? grid, 2 * us.length));
+    chunk = searchChunk(us, target, Math.min(longest, opts.minChunk ?? 256), longest);
+  }
   const items: WorkItem[] = [];
   const merges: number[][] = [];
   let slot = 0;
