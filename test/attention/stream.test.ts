@@ -1,0 +1,45 @@
+/**
+ * Host-side pieces of the streaming decode path: the lane geometry, when it falls back to the tiled
+ * template, and plan()'s work-item target (the kernels themselves run in engine/conformance tests).
+ */
+import { describe, expect, it } from 'vitest';
+import { streamGeometry, streamWhyUnsupported } from '../../src/attention/attention-decode.js';
+import type { AttentionKernelParams } from '../../src/attention/attention-wgsl.js';
+import { planAttention } from '../../src/attention/plan.js';
+
+const base: AttentionKernelParams = {
+  headDim: 128, numQoHeads: 32, numKvHeads: 8, pageSize: 16, layout: 'NHD', qDtype: 'f16', kvDtype: 'f16', oDtype: 'f16',
+  scale: 0.088, variant: { causal: true }, tileRows: 4, tileKeys: 32, grid: 1024, maxItems: 2048,
+};
+const sg32 = { subgroups: true, subgroupMinSize: 32, subgroupMaxSize: 32 };
+
+describe('streaming decode template', () => {
+  it('deals a K/V row to power-of-two lane groups', () => {
+    expect(streamGeometry(base, 32)).toMatchObject({ L: 16, LR: 16, NV: 1, slots: 8, epv: 8 });
+    expect(streamGeometry({ ...base, headDim: 80 }, 8)).toMatchObject({ L: 10, LR: 2, NV: 5, slots: 64 });
+    expect(streamGeometry({ ...base, kvDtype: 'f32' }, 32)).toMatchObject({ L: 32, LR: 32, NV: 1, slots: 4, epv: 4 });
+  });
+
+  it('falls back to the tiled template where it cannot run', () => {
+    expect(streamWhyUnsupported(base, sg32)).toBeNull();
+    expect(streamWhyUnsupported(base, { subgroups: true, subgroupMinSize: 16, subgroupMaxSize: 64 })).toMatch(/fixed size/);
+    expect(streamWhyUnsupported({ ...base, variant: { causal: true, rope: { theta: 10000 } } }, sg32)).toMatch(/transform/);
+    expect(streamWhyUnsupported({ ...base, tileRows: 16 }, sg32)).toMatch(/register budget/);
+  });
+});
+
+describe('plan() work-item target', () => {
+  const plan = (kvLens: number[], targetItems?: number) =>
+    planAttention({ qoLens: kvLens.map(() => 1), kvLens, numQoHeads: 32, numKvHeads: 8, causal: true }, { grid: 1024, maxItems: 4096, tileRows: 4, targetItems });
+
+  it('cuts one long request into about targetItems items instead of filling the grid', () => {
+    expect(plan([32768]).items.length).toBe(1024);
+    expect(plan([32768], 256).items.length).toBe(256);
+  });
+
+  it('raises the target to twice the units so a skewed batch still splits its long request', () => {
+    const p = plan([32768, ...Array(63).fill(512)], 256);
+    expect(p.items.length).toBeGreaterThan(512);
+    expect(p.kvChunk).toBeLessThan(32768);
+  });
+});
