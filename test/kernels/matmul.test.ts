@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Capabilities } from '../../src/gpu/capabilities.js';
 import { WebGpuBackend } from '../../src/gpu/webgpu-backend.js';
 import { gemvKernel } from '../../src/kernels/gemv.js';
-import { matmulSubgroupMatrixKernel, sgmatTuning } from '../../src/kernels/matmul-subgroup-matrix.js';
+import { DEFAULT_SGMAT, matmulSubgroupMatrixKernel, sgmatParams, sgmatTuning, sgmatWgsl, splitLength } from '../../src/kernels/matmul-subgroup-matrix.js';
 import { matmulTiledKernel } from '../../src/kernels/matmul-tiled.js';
 import { planMatmul, weightRanges } from '../../src/kernels/matmul-common.js';
 import type { GpuTensor } from '../../src/kernels/kernel.js';
@@ -57,6 +57,33 @@ describe(`matmul spec (seed ${seed})`, () => {
   });
 });
 
+describe('subgroup-matrix generator (no GPU needed)', () => {
+  const caps = { f16: true, subgroupMaxSize: 32, maxStorageBufferBindingSize: 2 ** 31 } as Capabilities;
+  const cfg = { componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 };
+  it('gives every matrix load a constant offset (a run-time one is predicated by Dawn and ran 2.5× slower)', () => {
+    for (const transB of [false, true]) {
+      const p = planMatmul({ transB }, [{ dtype: 'f16', shape: [300, 264] }, { dtype: 'bf16', shape: transB ? [200, 264] : [264, 200] }], 'f32', caps);
+      const wgsl = sgmatWgsl(p, caps, cfg, { ...DEFAULT_SGMAT, splitK: 2 });
+      const loads = [...wgsl.matchAll(/subgroupMatrixLoad<[^(]*>\(&\w+, ([^,]+), (\d+)u\)/g)];
+      expect(loads.length).toBeGreaterThan(0);
+      for (const l of loads) expect(l[1]).toMatch(/^\d+u$/);
+    }
+  });
+  it('splits K only when the tiles cannot fill the GPU, on slice boundaries', () => {
+    expect(sgmatParams(4096, 4096, 4096, 1).splitK).toBe(1);
+    const skinny = sgmatParams(16, 4096, 4096, 1);
+    expect(skinny.splitK).toBeGreaterThan(1);
+    expect(skinny.WM * skinny.TM * 16).toBe(16);
+    expect(sgmatParams(16, 4096, 4096, 3).splitK).toBe(1);
+    for (const K of [1000, 4096, 14336]) {
+      const t = { ...DEFAULT_SGMAT, BK: 64, splitK: 5 };
+      const len = splitLength(K, t);
+      expect(len % 64).toBe(0);
+      expect(len * 5).toBeGreaterThanOrEqual(K);
+    }
+  });
+});
+
 describe.skipIf(!gpu)(`matmul kernels (seed ${seed})`, () => {
   it('GEMV and tiled kernels agree with the oracle on the same decode shapes', async () => {
     for (const path of ['gemv', 'tiled'] as const) {
@@ -100,6 +127,8 @@ describe.skipIf(!gpu)(`matmul kernels (seed ${seed})`, () => {
       makeCase(257, 136, 264, 'f16', 'bf16', { path: 'subgroup-matrix', outDtype: 'f32', epilogue: 'silu(x0) + x1' }, [[136]]),
       makeCase(300, 200, 520, 'bf16', 'bf16', { transB: true, path: 'subgroup-matrix', outDtype: 'f16' }),
       makeCase(1, 33, 7, 'f16', 'f16', { transB: true, path: 'subgroup-matrix', outDtype: 'bf16' }),
+      // skinny tiles and split K with an epilogue applied after the partial sums
+      makeCase(16, 300, 2048, 'bf16', 'bf16', { transB: true, path: 'subgroup-matrix', epilogue: 'x0 * x1', outDtype: 'bf16' }, [[16, 1]]),
     ];
     for (const override of [null, { smem: 'f16' as const }, { smem: 'vec4f16' as const, TM: 2, TN: 2 }]) {
       sgmatTuning.override = override;
