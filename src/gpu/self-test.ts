@@ -86,10 +86,19 @@ fn main(@builtin(local_invocation_index) i: u32) {
 
 /** One M×N×K f16 subgroup-matrix product (f32 result) against the CPU. */
 async function testSubgroupMatrix(device: GPUDevice, cfg: SubgroupMatrixConfig, subgroupSize: number): Promise<string | null> {
+  // Dawn moved to a template form of load/store (layout as a template argument) and warns on the
+  // old boolean form; try the current form first so both Dawn generations pass.
+  const current = await testSubgroupMatrixSyntax(device, cfg, subgroupSize, 'template');
+  return current !== null && current.startsWith('shader did not compile') ? testSubgroupMatrixSyntax(device, cfg, subgroupSize, 'bool') : current;
+}
+
+async function testSubgroupMatrixSyntax(device: GPUDevice, cfg: SubgroupMatrixConfig, subgroupSize: number, syntax: 'template' | 'bool'): Promise<string | null> {
   const { M, N, K } = cfg;
   const a = new Float32Array(M * K).map((_, i) => f16ToNumber(f16Bits(((i * 37) % 17) / 8 - 1)));
   const b = new Float32Array(K * N).map((_, i) => f16ToNumber(f16Bits(((i * 11) % 13) / 6 - 1)));
   const resultType = cfg.resultComponentType;
+  const load = (ty: string, buf: string, stride: number) =>
+    syntax === 'template' ? `subgroupMatrixLoad<${ty}, row_major>(&${buf}, 0u, ${stride}u)` : `subgroupMatrixLoad<${ty}>(&${buf}, 0u, false, ${stride}u)`;
   const code = /* wgsl */ `
 enable f16;
 enable chromium_experimental_subgroup_matrix;
@@ -104,11 +113,11 @@ fn main(@builtin(local_invocation_index) t: u32) {
   for (var i = t; i < ${M * K}u; i += ${subgroupSize}u) { sa[i] = f16(a32[i]); }
   for (var i = t; i < ${K * N}u; i += ${subgroupSize}u) { sb[i] = f16(b32[i]); }
   workgroupBarrier();
-  let l = subgroupMatrixLoad<subgroup_matrix_left<f16, ${K}, ${M}>>(&sa, 0u, false, ${K}u);
-  let r = subgroupMatrixLoad<subgroup_matrix_right<f16, ${N}, ${K}>>(&sb, 0u, false, ${N}u);
+  let l = ${load(`subgroup_matrix_left<f16, ${K}, ${M}>`, 'sa', K)};
+  let r = ${load(`subgroup_matrix_right<f16, ${N}, ${K}>`, 'sb', N)};
   var c = subgroup_matrix_result<${resultType}, ${N}, ${M}>();
   c = subgroupMatrixMultiplyAccumulate(l, r, c);
-  subgroupMatrixStore(&sc, 0u, c, false, ${N}u);
+  ${syntax === 'template' ? `subgroupMatrixStore<row_major>(&sc, 0u, c, ${N}u);` : `subgroupMatrixStore(&sc, 0u, c, false, ${N}u);`}
   workgroupBarrier();
   for (var i = t; i < ${M * N}u; i += ${subgroupSize}u) { y[i] = f32(sc[i]); }
 }`;
