@@ -14,6 +14,7 @@ import { ropeKernel } from './rope.js';
 import { ATTENTION_KERNELS } from '../attention/kernels.js';
 import { argmaxKernel } from './argmax.js';
 import { sampleKernel } from './sample.js';
+import { attentionKernel } from './attention.js';
 
 export const GPU_KERNELS: readonly GpuKernel[] = [
   elementwiseKernel,
@@ -27,4 +28,5 @@ export const GPU_KERNELS: readonly GpuKernel[] = [
   ...ATTENTION_KERNELS,
   argmaxKernel,
   sampleKernel,
+  attentionKernel,
 ];

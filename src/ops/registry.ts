@@ -15,6 +15,7 @@ import { ropeOp } from './rope.js';
 import { ATTENTION_OPS } from '../attention/ops.js';
 import { argmaxOp } from './argmax.js';
 import { sampleOp } from './sample.js';
+import { attentionOp } from './attention.js';
 
 export const OPS: readonly OpSpec<Attrs>[] = [
   elementwiseOp,
@@ -28,6 +29,7 @@ export const OPS: readonly OpSpec<Attrs>[] = [
   ...ATTENTION_OPS,
   argmaxOp,
   sampleOp,
+  attentionOp,
 ];
 
 const byName = new Map(OPS.map((op) => [op.name, op]));
