@@ -21,6 +21,7 @@
  * Usage (the device run: bench/anchors/hf_serve.py writes the checkpoint and the anchor):
  *   node serve.js --write-workload W.json [--requests N] [--max-total T] [--seed S]
  *   node serve.js --model DIR/llama3-8b-random --anchor DIR/hf-serve.json [--rates 1,2,4,8,inf]
+ *     [--anchor-note TEXT] (e.g. where an anchor from an earlier lease is reused) [--deadline-s S]
  * Local check on lavapipe: node serve.js --model models/builtin --requests 8 --rates 4,inf --max-total 256
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -208,8 +209,10 @@ const outputTokens = shapes.reduce((a, s) => a + s.output, 0);
 const rows: BenchRow[] = [];
 const hfName = hf ? `${hf.name}, static batches of ${BATCH_HF}` : null;
 const summary: string[] = [];
-for (const [ri, rate] of rateList.entries()) {
-  const arrive = arrivals(N, rate, SEED + 1000 * (ri + 1));
+for (const rate of rateList) {
+  // Seeded by the rate, not its place in --rates: a rate's arrivals and ids are the same in any run.
+  const rateSeed = SEED + 1 + (Number.isFinite(rate) ? Math.round(1000 * rate) : 999_999);
+  const arrive = arrivals(N, rate, rateSeed);
   const label = rate === Infinity ? 'all at once' : `${rate} req/s`;
   const estimateMs = 1000 * Math.max(arrive[N - 1]!, bestTokPerS ? outputTokens / bestTokPerS : 0) + 5000;
   if (performance.now() + estimateMs > DEADLINE_MS) {
@@ -217,7 +220,7 @@ for (const [ri, rate] of rateList.entries()) {
     console.log(summary[summary.length - 1]);
     continue;
   }
-  const rng = new Rng(SEED + ri + 1);
+  const rng = new Rng(rateSeed ^ 0x1d5);
   const prompts = shapes.map((s) => randomIds(rng, s.prompt));
   const engine = newEngine();
   const steps0 = runner.stats.steps;
@@ -257,7 +260,7 @@ const notes =
   `${N} requests per rate, seed ${SEED}: prompt lognormal (median ${Math.round((200 * MAX_TOTAL) / 2048)}, σ 1.0; mean ${mean((s) => s.prompt)}), output lognormal (median ${Math.round((128 * MAX_TOTAL) / 2048)}, σ 0.8; mean ${mean((s) => s.output)}), prompt + output ≤ ${MAX_TOTAL}; ` +
   `random token ids, EOS ignored, greedy. Poisson arrivals. Ours: Engine in-process, bf16 weights, f16 activations and KV, ${MAX_TOKENS} tokens/step, ≤ ${MAX_SEQS} sequences, ${numPages} KV pages of ${PAGE}; ` +
   `token times taken when each step's events reach the caller; latencies from the intended arrival time. ` +
-  (hf ? `Anchor: ${hf.name} on ${hf.card}, fixed batches of ${BATCH_HF} in arrival order, left-padded, max_new_tokens = longest in batch; batch timings measured once per step, arrivals simulated (a batch starts when its last request has arrived and the previous batch is done; a request ends at its own last useful token). ` : 'No anchor. ') +
+  (hf ? `Anchor: ${hf.name} on ${hf.card}${args.has('anchor-note') ? ` (${args.get('anchor-note')})` : ''}, fixed batches of ${BATCH_HF} in arrival order, left-padded, max_new_tokens = longest in batch; batch timings measured once per step, arrivals simulated (a batch starts when its last request has arrived and the previous batch is done; a request ends at its own last useful token). ` : 'No anchor. ') +
   summary.join('; ');
 writeResults(args.get('bench') ?? 'serve-llama3-8b', cardName(backend), rows, notes);
 runner.destroy();
