@@ -33,7 +33,7 @@ function binsWgsl(wg: number): string {
   return `var<workgroup> bins: array<f32, ${16 * wg}>;
 var<workgroup> fin: array<f32, 16>;
 fn clear_bins() {
-  for (var d = 0u; d < 16u; d++) { bins[d * ${wg}u + tess_lid] = 0.0; }
+  for (var d = 0u; d < uw(3u); d++) { bins[d * ${wg}u + tess_lid] = 0.0; }
 }
 fn reduce_bins() {
   workgroupBarrier();
@@ -42,13 +42,13 @@ fn reduce_bins() {
   let d = tess_lid / ${wg / 16}u;
   let part = tess_lid % ${wg / 16}u;
   var t = 0.0;
-  for (var i = 0u; i < 16u; i++) { t += bins[d * ${wg}u + part * 16u + i]; }
+  for (var i = 0u; i < uw(3u); i++) { t += bins[d * ${wg}u + part * 16u + i]; }
   workgroupBarrier();
   bins[tess_lid] = t;
   workgroupBarrier();
   if (tess_lid < 16u) {
     var f = 0.0;
-    for (var i = 0u; i < ${wg / 16}u; i++) { f += bins[tess_lid * ${wg / 16}u + i]; }
+    for (var i = 0u; i < uw(4u); i++) { f += bins[tess_lid * ${wg / 16}u + i]; }
     fin[tess_lid] = f;
   }
   workgroupBarrier();
@@ -61,7 +61,7 @@ export function sampleWgsl(dtype: DType, wg: number, caps: Caps): string {
 ${storageDecl(0, 'x', dtype, caps, 'read')}
 ${storageDecl(1, 'prm', 'u32', caps, 'read')}
 ${storageDecl(2, 'y', 'i32', caps, 'read_write')}
-${uniformDecl(3, 2)}
+${uniformDecl(3, 5)}
 ${RNG_WGSL}
 ${rowReduceWgsl(caps, wg)}
 ${argmaxReduceWgsl(caps, wg)}
@@ -83,12 +83,14 @@ fn key(v: f32) -> u32 {
 fn unkey(k: u32) -> f32 { return bitcast<f32>(select(~k, k & 0x7fffffffu, (k & 0x80000000u) != 0u)); }
 fn wt(v: f32) -> f32 { return exp((v - mx) / temp); }
 
+// Loop bounds (8 digit steps, 16 bins, wg/16 partials) come from uniforms: constant trip counts
+// get unrolled by some compilers (lavapipe: seconds per pipeline), for nothing on a real GPU.
 // The logit K with total(x > K) < goal <= total(x >= K) over x >= floor; total counts (byCount) or weights.
 fn radix_select(byCount: bool, goal: f32, floor: f32) -> f32 {
   var prefix = 0u;
   var pmask = 0u;
   var above = 0.0;
-  for (var step = 0u; step < 8u; step++) {
+  for (var step = 0u; step < uw(2u); step++) {
     let shift = 28u - 4u * step;
     clear_bins();
     for (var c = tess_lid; c < gV; c += ${wg}u) {
@@ -103,14 +105,14 @@ fn radix_select(byCount: bool, goal: f32, floor: f32) -> f32 {
     // every thread takes the same decision from the same 16 sums
     var pick = 16u;
     var acc = above;
-    for (var d = 15i; d >= 0i; d--) {
+    for (var d = i32(uw(3u)) - 1i; d >= 0i; d--) {
       if (acc + fin[d] >= goal) { pick = u32(d); break; }
       acc += fin[d];
     }
     if (pick == 16u) {
       // rounding left the goal above the total: the lowest non-empty bin holds the last kept value
       acc = above;
-      for (var d = 15i; d >= 0i; d--) { if (fin[d] > 0.0) { pick = u32(d); } }
+      for (var d = i32(uw(3u)) - 1i; d >= 0i; d--) { if (fin[d] > 0.0) { pick = u32(d); } }
       for (var d = 15u; d > pick; d--) { acc += fin[d]; }
     }
     above = acc;
@@ -209,6 +211,6 @@ export const sampleKernel: GpuKernel = {
   encode(ctx, _attrs, [logits, params], [y]) {
     const [R, V] = logits!.shape as [number, number];
     const wg = rowWorkgroupSize(V);
-    ctx.dispatch({ label: `sample.${logits!.dtype}.wg${wg}`, wgsl: sampleWgsl(logits!.dtype, wg, ctx.caps), access: ['read', 'read', 'rw', 'uniform'] }, [logits!, params!, y!], new Uint32Array([R, V]), grid2d(R, ctx.caps.maxComputeWorkgroupsPerDimension));
+    ctx.dispatch({ label: `sample.${logits!.dtype}.wg${wg}`, wgsl: sampleWgsl(logits!.dtype, wg, ctx.caps), access: ['read', 'read', 'rw', 'uniform'] }, [logits!, params!, y!], new Uint32Array([R, V, 8, 16, wg / 16]), grid2d(R, ctx.caps.maxComputeWorkgroupsPerDimension));
   },
 };
