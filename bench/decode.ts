@@ -47,6 +47,6 @@ for (const batch of [1, 16]) {
   console.log(`batch ${batch}: step ${stepMs.toFixed(2)} ms, ${tps.toFixed(1)} tokens/s (replays ${runner.stats.replays})`);
   rows.push(row({ case: `llama3-8b bf16 decode b${batch} (prompt ${PROMPT})`, metric: 'tokens/s', higherIsBetter: true, ours: tps, anchor: anchors?.cases[`b${batch}`] ?? null, anchorName: 'HF transformers eager', limit: roofline, limitName: 'weights ÷ copy bandwidth' }));
 }
-writeResults('decode-llama3-8b', cardName(backend), rows, `Random bf16 weights (${(weightBytes / 1e9).toFixed(2)} GB), f16 activations and KV, logits read back each step; step time = host clock around forward() incl. plan and readback; copy bandwidth ${copyGBs.toFixed(0)} GB/s measured in this run.`);
+writeResults('decode-llama3-8b', cardName(backend), rows, `Random bf16 weights (${(weightBytes / 1e9).toFixed(2)} GB), f16 activations and KV, logits read back each step; step time = host clock around forward() incl. plan and readback; copy bandwidth ${copyGBs.toFixed(0)} GB/s measured in this run.${process.env.ANCHOR_NOTE ? ` ${process.env.ANCHOR_NOTE}.` : ''}`);
 runner.destroy();
 backend.destroy();
