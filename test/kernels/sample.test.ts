@@ -115,6 +115,21 @@ describe('sample on a 128256-token vocabulary', () => {
   }
 });
 
+describe('sample with masked (−inf) logits, as grammar-constrained decoding produces', () => {
+  for (const { name, backend } of all) {
+    it(`${name}: only unmasked tokens are drawn, under every filter`, async () => {
+      const V = 300;
+      const allowed = [7, 150, 151, 299];
+      const row = Array.from({ length: V }, (_, i) => (allowed.includes(i) ? (i % 5) * 0.3 : -Infinity));
+      const filters = [{}, { topK: 2 }, { topK: 50 }, { topP: 0.5 }, { minP: 0.1 }, { temperature: 0 }];
+      const rows = Array.from({ length: 240 }, (_, i) => ({ temperature: 1, seed: 5, step: i, ...filters[i % filters.length] }));
+      const got = await sample(backend, tile(row, rows.length), V, rows);
+      expect(got.every((t) => allowed.includes(t))).toBe(true);
+      expect(new Set(got).size).toBeGreaterThan(1);
+    });
+  }
+});
+
 describe('sample inputs', () => {
   it('rejects params of the wrong shape or type', () => {
     expect(() => sampleOp.outputs({}, [{ dtype: 'f32', shape: [2, 9] }, { dtype: 'u32', shape: [2, 4] }])).toThrow(/params must be u32 \[2, 8\]/);
