@@ -68,7 +68,10 @@ export class LlamaRunner implements ModelRunner {
   readonly numPages: number;
   readonly maxTokens: number;
   readonly maxSeqs: number;
+  /** Runs prefill and mixed steps; its storage follows the step's shape (freed when shapes change). */
   private readonly vm: VirtualMachine;
+  /** Runs decode steps that are recorded: stable storage, since a stream keeps pointing at it. */
+  private readonly decodeVm: VirtualMachine;
   private readonly steps = new Map<string, StepTensors>();
   /** Attention log-sum-exp scratch by token count (written by the kernel, unused after). */
   private readonly lse = new Map<number, Tensor>();
@@ -76,6 +79,8 @@ export class LlamaRunner implements ModelRunner {
   private readonly recordDecode: boolean;
   /** Logits of the last forward, still on the device (for `sampleOnDevice`). */
   private lastLogits: Tensor | null = null;
+  /** Whether `lastLogits` is ours to free (the VM hands returned tensors to the caller; recorded ones live with their stream). */
+  private lastLogitsOwned = false;
   /** Steps run, and how many replayed a recorded stream (tests and benches read them). */
   readonly stats = { steps: 0, replays: 0, compiles: 1, deviceSamples: 0 };
 
@@ -98,8 +103,10 @@ export class LlamaRunner implements ModelRunner {
       const [q, k, v] = args as Tensor[];
       this.kv.attend(attrs.layer as number, q!, k!, v!, out, this.lseFor(q!.shape[0]!));
     };
-    // stable storage: a recorded stream keeps pointing at the tensors it was recorded with
-    this.vm = new VirtualMachine(exe, backend, { stableStorage: true, host: { kv_attention: kvAttention } });
+    const host = { kv_attention: kvAttention };
+    this.vm = new VirtualMachine(exe, backend, { host });
+    // decode shapes are few (one per batch size ≤ maxSeqs) and small, so keeping them is cheap
+    this.decodeVm = new VirtualMachine(exe, backend, { stableStorage: true, host });
   }
 
   static async load(model: OpenedModel, o: LlamaRunnerOptions): Promise<LlamaRunner> {
@@ -138,7 +145,9 @@ export class LlamaRunner implements ModelRunner {
     this.stats.steps++;
     const decode = n === b;
     const recorded = decode ? this.decodeStreams.get(b) : undefined;
-    const inputs = recorded?.inputs ?? this.stepTensors(n, b);
+    // decode inputs are kept (a recorded stream reads them); other shapes are freed after the step
+    const keep = decode && this.recordDecode;
+    const inputs = recorded?.inputs ?? this.stepTensors(n, b, keep);
     this.backend.write(inputs.tokens, tokens);
     this.backend.write(inputs.positions, positions);
     this.backend.write(inputs.last, last);
@@ -152,7 +161,7 @@ export class LlamaRunner implements ModelRunner {
       const gpu = this.backend as WebGpuBackend;
       let out: Tensor | undefined;
       const stream = gpu.record(() => {
-        out = this.vm.runSync('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights]) as Tensor;
+        out = this.decodeVm.runSync('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights]) as Tensor;
       });
       this.decodeStreams.set(b, { stream, inputs, logits: out! });
       stream.replay();
@@ -160,7 +169,17 @@ export class LlamaRunner implements ModelRunner {
     } else {
       logits = (await this.vm.run('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights])) as Tensor;
     }
+    if (!keep) {
+      for (const t of [inputs.tokens, inputs.positions, inputs.last]) this.backend.free(t);
+      const lse = this.lse.get(n);
+      if (lse) {
+        this.backend.free(lse);
+        this.lse.delete(n);
+      }
+    }
+    if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
     this.lastLogits = logits;
+    this.lastLogitsOwned = !decode || !this.recordDecode;
     return options.readLogits === false ? new Float32Array(0) : ((await this.backend.read(logits)) as Float32Array);
   }
 
@@ -222,14 +241,14 @@ export class LlamaRunner implements ModelRunner {
     return { qoLens: seqs.map((s) => s.tokens.length), indptr, indices: Int32Array.from(indices), lastPageLen };
   }
 
-  /** Input tensors for a step shape (n tokens, b sequences), kept so shapes seen before allocate nothing. */
-  private stepTensors(n: number, b: number): StepTensors {
+  /** Input tensors for a step shape (n tokens, b sequences); decode shapes are kept so they allocate nothing twice. */
+  private stepTensors(n: number, b: number, keep: boolean): StepTensors {
     const key = `${n}x${b}`;
-    let s = this.steps.get(key);
+    let s = keep ? this.steps.get(key) : undefined;
     if (!s) {
       const i32 = (len: number, label: string) => this.backend.alloc({ dtype: 'i32', shape: [len] }, label, 'activations');
       s = { tokens: i32(n, 'step.tokens'), positions: i32(n, 'step.positions'), last: i32(b, 'step.last') };
-      this.steps.set(key, s);
+      if (keep) this.steps.set(key, s);
     }
     return s;
   }
@@ -242,7 +261,9 @@ export class LlamaRunner implements ModelRunner {
 
   destroy(): void {
     for (const r of this.decodeStreams.values()) r.stream.destroy();
+    if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
     this.vm.release();
+    this.decodeVm.release();
     this.kv.destroy();
     for (const t of this.weights) this.backend.free(t);
     for (const s of this.steps.values()) for (const t of Object.values(s)) this.backend.free(t);

@@ -1,0 +1,31 @@
+/**
+ * A long-running server must not grow GPU memory with the shapes it sees: prefill and mixed steps
+ * of ever-new token counts free their storage, inputs and logits; decode shapes are kept (recorded).
+ */
+import { describe, expect, it } from 'vitest';
+import { openModel } from '../../src/io/open-model.js';
+import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
+import { builtinModelPath } from '../../src/models/load-model.js';
+import { gpuBackend } from '../gpu-setup.js';
+
+const gpu = await gpuBackend();
+
+describe.skipIf(!gpu)('LlamaRunner memory', () => {
+  it('does not grow over steps of new shapes', async () => {
+    const m = await openModel(builtinModelPath());
+    const runner = await LlamaRunner.load(m, { backend: gpu!, maxTokens: 64, maxSeqs: 4, numPages: 16 });
+    await m.weights.close();
+    const pages = [0, 1, 2, 3];
+    const step = async (n: number) => {
+      await runner.forward({ seqs: [{ tokens: Array.from({ length: n }, (_, i) => 5 + i), start: 0, pages }] });
+      await runner.forward({ seqs: [{ tokens: [7], start: n, pages }] }); // a decode step (recorded once)
+    };
+    await step(9);
+    await gpu!.flush();
+    const settled = gpu!.memory().totalBytes;
+    for (const n of [3, 17, 30, 11, 25, 9]) await step(n);
+    await gpu!.flush();
+    expect(gpu!.memory().totalBytes).toBeLessThanOrEqual(settled);
+    runner.destroy();
+  });
+});
