@@ -1,6 +1,8 @@
 /**
  * Correctness on the GPU machine before timing: the paged_attention conformance cases at larger
  * sizes, plus cases on the tensor-core prefill template (64-row tiles, f16), all against float64.
+ * Tensor-core cases alternate the lazy-rescale threshold between the default and 0 (rescale at every
+ * max change), so the rescale path is checked too; CHECK_TK sets the keys per tile.
  * Usage: node .build-attn/bench/attention-check.js [cases]
  */
 import { attentionCase } from '../src/attention/ops.js';
@@ -9,8 +11,11 @@ import { runCase } from '../src/testing/conformance.js';
 import { Rng, freshSeed } from '../src/util/rng.js';
 import { openBench } from './attention-common.js';
 import { useSgmat } from '../src/attention/kernels.js';
+import { sgmatTuning } from '../src/attention/attention-sgmat.js';
 
 const n = Number(process.argv[2] ?? 24);
+if (process.env.CHECK_TK) sgmatTuning.tileKeys = Number(process.env.CHECK_TK);
+const rescale = sgmatTuning.rescaleLog2;
 const seed = freshSeed();
 const be = await openBench();
 const rng = new Rng(seed);
@@ -18,11 +23,14 @@ let failed = 0;
 console.log(`seed ${seed}; sgmat configs: ${be.caps.subgroupMatrix.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(', ')}; subgroups ${be.caps.subgroupMinSize}-${be.caps.subgroupMaxSize}`);
 for (let i = 0; i < n; i++) {
   const tensorCores = i % 2 === 0;
-  const c = attentionCase(rng, tensorCores ? { tileRows: 64, dtype: 'f16', headDim: rng.pick([64, 80, 96, 128]) } : {});
+  sgmatTuning.rescaleLog2 = i % 4 === 0 ? rescale : 0;
+  // every eighth case is one long request, so items walk many key tiles
+  const long = i % 8 === 4 ? { lengths: { qo: [rng.int(50, 200)], kv: [rng.int(200, 700)] }, variant: { causal: true }, kvChunk: rng.pick<number | 'none'>(['none', 256]) } : {};
+  const c = attentionCase(rng, tensorCores ? { tileRows: 64, dtype: 'f16', headDim: rng.pick([64, 80, 96, 128]), ...long } : {});
   const sg = useSgmat(be.caps, c.attrs as never, c.inputs.map((x) => x.desc));
   const r = await runCase(be, getOp('paged_attention'), c);
   if (!r.ok || r.skipped) failed++;
-  console.log(`${r.ok && !r.skipped ? 'ok  ' : 'FAIL'} ${sg ? 'sgmat' : 'f32  '} ${c.label}${r.message ? `: ${r.message}` : ''}${r.skipped ? `: ${r.skipped}` : ''}`);
+  console.log(`${r.ok && !r.skipped ? 'ok  ' : 'FAIL'} ${sg ? `sgmat r${sgmatTuning.rescaleLog2}` : 'f32  '} ${c.label}${r.message ? `: ${r.message}` : ''}${r.skipped ? `: ${r.skipped}` : ''}`);
 }
 console.log(`${failed} of ${n} failed`);
 be.destroy();

@@ -1,10 +1,24 @@
 /**
  * The prefill template on tensor cores (f16 subgroup matrices, 16×16×16, f32 accumulate): 64-row
- * work items, four subgroups of 32 lanes with 16 rows each. Per 32-key tile: S = Q·Kᵀ by subgroup
- * matrices into workgroup memory, online softmax by one lane per row (variant hooks, base-2),
- * P·V by subgroup matrices one 16-column block at a time, added into per-lane f32 registers after
- * the row rescale (WGSL has no per-element access to a matrix, so the rescale goes through memory).
- * Same schedule, items and partial-state layout as the f32 template; needs f16 q and KV.
+ * work items, four subgroups of 32 lanes with 16 rows each. Same schedule, items and partial-state
+ * layout as the f32 template; needs f16 q and KV.
+ *
+ * Where the time goes and why it is shaped so (H100 lessons, bench/anchors/gemm-notes.md):
+ * - Each subgroup keeps its 16 Q rows as left matrices and its 16×D output as result matrices in
+ *   registers for the whole KV loop; per TK-key tile only K, V (16-byte staged, padded rows), the
+ *   scores S (f32) and P (f16) pass through workgroup memory.
+ * - Every matrix load/store offset in the loop is a compile-time constant (Dawn's robustness pass
+ *   slows loads with run-time offsets ~2.5×): the few subgroup-dependent ones sit in a switch on
+ *   the subgroup index, one unrolled copy per subgroup.
+ * - Softmax runs on all lanes: two lanes per row, TK/2 keys each, the row max combined by one
+ *   subgroup shuffle; the running max and (per-lane partial) sum live in those lanes' registers.
+ * - The output is rescaled lazily (FlashAttention-4's trick): the reference max of a row moves only
+ *   when a new score exceeds it by more than 2^RESCALE (so P ≤ 2^RESCALE, safe in f16), and only then
+ *   do the result matrices take a round trip through workgroup memory. Data whose max settles early
+ *   (the usual case) never pays for it; a workgroup-uniform flag says when some row did.
+ * - K/V tiles are software-pipelined through registers: the next tile's global loads are issued a
+ *   phase ahead and written to the single K and V buffers right after the barrier that frees them,
+ *   so a tile costs two barriers and no stall on global memory.
  */
 import type { Capabilities } from '../gpu/capabilities.js';
 import { f16MatrixConfig } from '../gpu/capabilities.js';
@@ -12,17 +26,27 @@ import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { AttentionKernelParams } from './attention-wgsl.js';
 import { maskBindings, variantDecls } from './attention-wgsl.js';
 import { itemsOffset } from './plan.js';
+import { EMULATED_OPS, type MatrixOps, REAL_OPS } from './sgmat-ops.js';
 import { wgslF32 } from './variants.js';
-import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn } from './wgsl-kv.js';
+import { NEG, NEG_INF, NEG_INF_DECL, kvRowFn, storeVec4 } from './wgsl-kv.js';
 
 export const SGMAT_ROWS = 64;
-const TK = 32;
 const WG = 128;
 
+/**
+ * Knobs for benchmarks and tests: keys per tile (32 or 48), the lazy-rescale threshold (log2
+ * units; 0 rescales whenever a row max grows), and `emulate` (tests: exact per-invocation
+ * emulation of the matrix builtins, so the template runs on devices without them).
+ */
+export const sgmatTuning: { tileKeys: number; rescaleLog2: number; emulate: boolean } = { tileKeys: 32, rescaleLog2: 8, emulate: false };
+
 export function sgmatWhyUnsupported(caps: Capabilities, p: Pick<AttentionKernelParams, 'headDim' | 'qDtype' | 'kvDtype' | 'tileRows'>): string | null {
-  const cfg = f16MatrixConfig(caps, 'f32');
-  if (!caps.f16 || !cfg || cfg.M !== 16 || cfg.N !== 16 || cfg.K !== 16) return 'no f16 16x16x16 subgroup matrices';
-  if (caps.subgroupMinSize !== 32 || caps.subgroupMaxSize !== 32) return 'needs subgroups of exactly 32 lanes';
+  if (!caps.subgroups) return 'needs subgroups';
+  if (!sgmatTuning.emulate) {
+    const cfg = f16MatrixConfig(caps, 'f32');
+    if (!caps.f16 || !cfg || cfg.M !== 16 || cfg.N !== 16 || cfg.K !== 16) return 'no f16 16x16x16 subgroup matrices';
+    if (caps.subgroupMinSize !== 32 || caps.subgroupMaxSize !== 32) return 'needs subgroups of exactly 32 lanes';
+  } else if (caps.subgroupMinSize < 2) return 'needs subgroups of at least 2 lanes';
   if (p.qDtype !== 'f16' || p.kvDtype !== 'f16') return 'tensor-core path takes f16 q and KV';
   if (p.headDim % 16 !== 0 || p.headDim > 128) return `head dim ${p.headDim} (tensor-core path takes multiples of 16 up to 128)`;
   if (p.tileRows !== SGMAT_ROWS) return `tile of ${p.tileRows} rows (tensor-core path uses ${SGMAT_ROWS})`;
@@ -35,23 +59,105 @@ export function sgmatAvailable(caps: Capabilities, cfg: { headDim: number; dtype
   return sgmatWhyUnsupported(caps, { headDim: cfg.headDim, qDtype: cfg.dtype as 'f16', kvDtype: (cfg.kvDtype ?? cfg.dtype) as 'f16', tileRows: SGMAT_ROWS }) === null;
 }
 
-export function sgmatSharedBytes(d: number): number {
-  return 2 * SGMAT_ROWS * d + 2 * 2 * TK * d + 4 * 4 * 16 * TK + 2 * 4 * 16 * TK + 3 * 4 * SGMAT_ROWS;
+/** Workgroup-memory geometry (element units: vec4<u32> of 8 halves for K/V/Q/P, f32 for S). */
+function layout(d: number, tk: number) {
+  const LDK = d / 8 + 1; // one 16-byte element of padding per staged row, against bank conflicts
+  const LDS = tk + 4; // column tk of a score row carries the row's rescale factor
+  const LDP = tk / 8 + 1;
+  const kvLen = Math.max(2 * tk, SGMAT_ROWS) * LDK; // K then V; the Q tile at item start
+  return { LDK, LDS, LDP, kvLen, sLen: SGMAT_ROWS * LDS, pLen: SGMAT_ROWS * LDP };
 }
 
+export function sgmatSharedBytes(d: number, tk = sgmatTuning.tileKeys): number {
+  const g = layout(d, tk);
+  return 16 * g.kvLen + 4 * g.sLen + 16 * g.pLen + 4;
+}
+
+const r = (n: number) => Array.from({ length: n }, (_, i) => i);
+
 export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities): string {
+  const mo: MatrixOps = sgmatTuning.emulate ? EMULATED_OPS : REAL_OPS;
+  const TK = sgmatTuning.tileKeys;
+  if (TK % 16 !== 0 || TK < 32) throw new Error(`sgmat attention: ${TK} keys per tile (multiples of 16 from 32)`);
+  const TH = sgmatTuning.rescaleLog2;
   const D = p.headDim;
-  const DB = D / 16;
+  const DB = D / 16; // 16-wide blocks of the head dim
+  const KB = TK / 16; // 16-key blocks of a tile
+  const DC = D / 8; // 16-byte chunks per row
+  const HK = TK / 2; // keys per softmax lane
+  const { LDK, LDS, LDP, kvLen, sLen, pLen } = layout(D, TK);
+  const VOFF = TK * LDK;
   const group = p.numQoHeads / p.numKvHeads;
   const v = variantDecls(p);
-  const qVpr = D / elemsPerVec('f16');
-  const kvVpr = D / 8;
-  const transformNote = v.transform ? 'qk transform applied in f32 before rounding to f16' : '';
-  return `// attention (tensor cores): D=${D} rows=${SGMAT_ROWS} TK=${TK} group=${group} ${transformNote}
-enable f16;
-enable chromium_experimental_subgroup_matrix;
-// every subgroup works on its own rows: offsets differ per subgroup but are uniform within one
-diagnostic(off, chromium.subgroup_matrix_uniformity);
+  const NL = Math.ceil((TK * DC) / WG); // K (and V) chunks per invocation per tile
+  const guard = (n: number) => (WG * (n + 1) > TK * DC ? `if (t + ${WG * n}u < ${TK * DC}u) ` : '');
+  const fetch = (reg: string, kv: number, kt: string) => r(NL).map((n) => `    ${guard(n)}{
+      let i = t + ${WG * n}u; let j = ${kt} + i / ${DC}u;
+      var w = vec4<u32>(0u);
+      if (j < k1) { w = pool[kv_row(u32(kv_indices[page_base + j / PS]), ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }
+      ${reg}[${n}] = w;
+    }`).join('\n');
+  const stage = (reg: string, base: number) => r(NL).map((n) => `    ${guard(n)}{ let i = t + ${WG * n}u; kvs[${base}u + (i / ${DC}u) * ${LDK}u + i % ${DC}u] = ${reg}[${n}]; }`).join('\n');
+  // rows × D/4 words of a staged tile rewritten through qk_transform: word w pairs with word w + D/4
+  const transform = (rows: number, base: string, pos: string, isKey: boolean) => `for (var i = t; i < ${rows * (D / 4)}u; i += ${WG}u) {
+      let row = i / ${D / 4}u; let wd = i % ${D / 4}u; let wp = wd + ${D / 4}u; let d0 = 2u * wd;
+      let pos = ${pos};
+      let ia = ${base} + row * ${LDK}u + wd / 4u; let ib = ${base} + row * ${LDK}u + wp / 4u;
+      let a = unpack2x16float(kvs[ia][wd % 4u]); let b = unpack2x16float(kvs[ib][wp % 4u]);
+      let na = vec2<f32>(qk_transform(a.x, b.x, d0, pos, ${isKey}), qk_transform(a.y, b.y, d0 + 1u, pos, ${isKey}));
+      let nb = vec2<f32>(qk_transform(b.x, a.x, d0 + ${D / 2}u, pos, ${isKey}), qk_transform(b.y, a.y, d0 + ${D / 2 + 1}u, pos, ${isKey}));
+      kvs[ia][wd % 4u] = pack2x16float(na); kvs[ib][wp % 4u] = pack2x16float(nb);
+    }`;
+  const perSg = (body: (g: number) => string) => `switch (sg) {
+${r(4).map((g) => `      case ${g}u: {\n${body(g)}\n      }`).join('\n')}
+      default: {}
+    }`;
+  const qLoad = perSg((g) => r(DB).map((db) => `        q${db} = ${mo.load('left', 'kvs', g * 16 * LDK + db * 2, LDK, false)};`).join('\n'));
+  // S = Q·Kᵀ, one 16-key block at a time, stored to this subgroup's score rows
+  const qk = perSg((g) => `${r(KB).map((kb) => `        var sm${kb} = ${mo.zero('result')};`).join('\n')}
+${r(DB).map((db) => r(KB).map((kb) => `        sm${kb} = ${mo.mma(`q${db}`, mo.load('right', 'kvs', kb * 16 * LDK + db * 2, LDK, true), `sm${kb}`)};`).join('\n')).join('\n')}
+${r(KB).map((kb) => `        ${mo.store('ss', g * 16 * LDS + kb * 16, `sm${kb}`, LDS)}`).join('\n')}`);
+  const pv = perSg((g) => `${r(KB).map((kb) => `        let pm${kb} = ${mo.load('left', 'ps', g * 16 * LDP + kb * 2, LDP, false)};`).join('\n')}
+${r(DB).map((db) => r(KB).map((kb) => `        o${db} = ${mo.mma(`pm${kb}`, mo.load('right', 'kvs', VOFF + kb * 16 * LDK + db * 2, LDK, false), `o${db}`)};`).join('\n')).join('\n')}`);
+  // result matrices pass through the score rows two at a time (columns 0-15 and 16-31)
+  const rounds = r(Math.ceil(DB / 2)).map((i) => r(Math.min(2, DB - 2 * i)).map((k) => 2 * i + k));
+  const oToShared = (blocks: number[]) => perSg((g) => blocks.map((db, k) => `        ${mo.store('ss', g * 16 * LDS + 16 * k, `o${db}`, LDS)}`).join('\n'));
+  const oFromShared = (blocks: number[]) => perSg((g) => blocks.map((db, k) => `        o${db} = ${mo.load('result', 'ss', g * 16 * LDS + 16 * k, LDS, false)};`).join('\n'));
+  const rescale = rounds.map((blocks) => `      ${oToShared(blocks)}
+      workgroupBarrier();
+      if (h < ${blocks.length}u) {
+        let a = ss[lr * ${LDS}u + ${TK}u];
+        for (var c = 0u; c < 16u; c++) { ss[lr * ${LDS}u + h * 16u + c] *= a; }
+      }
+      workgroupBarrier();
+      ${oFromShared(blocks)}
+      workgroupBarrier();`).join('\n');
+  const scale = v.logits ? 'SCALE' : `${wgslF32(p.scale * Math.LOG2E)}`;
+  const scores = r(HK).map((c) => `      var s${c} = ${NEG};
+      { let j = kt + h * ${HK}u + ${c}u; let kpos = i32(j);
+        if (row_ok && j < k1 && (${v.mask})) { var s = ss[sb + ${c}u] * ${scale}; ${v.logits ? `${v.logits} s = s * LOG2E;` : ''} s${c} = s; } }
+      mx = max(mx, s${c});`).join('\n');
+  const probs = r(HK).map((c) => `      let p${c} = select(0.0, exp2(s${c} - m_run), s${c} > ${NEG});`).join('\n');
+  const packP = r(HK / 8).map((w) => `      ps[lr * ${LDP}u + h * ${HK / 8}u + ${w}u] = vec4<u32>(${r(4).map((k) => `pack2x16float(vec2<f32>(p${8 * w + 2 * k}, p${8 * w + 2 * k + 1}))`).join(', ')});`).join('\n');
+  const outputRound = (blocks: number[], first: boolean) => `    ${oToShared(blocks)}
+    workgroupBarrier();
+    if (row_ok && h < ${blocks.length}u) {
+      let db = ${blocks[0]}u + h;
+${r(4).map((k) => `      var v${k} = vec4<f32>(${r(4).map((e) => `ss[lr * ${LDS}u + h * 16u + ${4 * k + e}u]`).join(', ')}) * inv;`).join('\n')}
+      if (slot < 0) {
+${r(4).map((k) => `        ${v.output ? `for (var z = 0u; z < 4u; z++) { var o = v${k}[z]; ${v.output} v${k}[z] = o; }` : ''}
+        ${storeVec4(p.oDtype, 'o_out', `orow * ${D}u + db * 16u + ${4 * k}u`, `v${k}`)}`).join('\n')}
+        ${first ? 'if (h == 0u) { lse_out[orow] = lse; }' : ''}
+      } else {
+        let tr = u32(slot) + lr;
+${r(4).map((k) => `        tmp_o[tr * ${D / 4}u + db * 4u + ${k}u] = v${k};`).join('\n')}
+        ${first ? 'if (h == 0u) { tmp_lse[tr] = lse; }' : ''}
+      }
+    }
+    workgroupBarrier();`;
+  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${SGMAT_ROWS} TK=${TK} rescale>${TH} group=${group}
+enable subgroups;
+${mo.prelude(['kvs', 'ps'], ['ss'])}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 @group(0) @binding(0) var<storage, read> q: array<vec4<u32>>;
@@ -68,57 +174,34 @@ ${NEG_INF_DECL}
 ${v.usesMask ? maskBindings(11) : ''}
 ${v.decls}
 ${kvRowFn(p.layout, p.pageSize, p.numKvHeads, D)}
-const D = ${D}u;
-const DV4 = ${D / 4}u;
-const TK = ${TK}u;
 const GRP = ${group}u;
 const HQ = ${p.numQoHeads}u;
 const PS = ${p.pageSize}u;
 const SCALE = ${wgslF32(p.scale)};
 const LOG2E = 1.4426950408889634;
-// the Q tile; K (first TK·D) and V (next TK·D); scores, later reused as the P·V scratch
-var<workgroup> qs: array<f16, ${SGMAT_ROWS * D}>;
-var<workgroup> kvq: array<f16, ${2 * TK * D}>;
-var<workgroup> ss: array<f32, ${4 * 16 * TK}>;
-var<workgroup> ps: array<f16, ${4 * 16 * TK}>;
-var<workgroup> m_sh: array<f32, ${SGMAT_ROWS}>;
-var<workgroup> l_sh: array<f32, ${SGMAT_ROWS}>;
-var<workgroup> a_sh: array<f32, ${SGMAT_ROWS}>;
-
-fn put8(base: u32, w: vec4<u32>) {
-  let a = unpack2x16float(w.x); let b = unpack2x16float(w.y); let c = unpack2x16float(w.z); let d = unpack2x16float(w.w);
-  kvq[base] = f16(a.x); kvq[base + 1u] = f16(a.y); kvq[base + 2u] = f16(b.x); kvq[base + 3u] = f16(b.y);
-  kvq[base + 4u] = f16(c.x); kvq[base + 5u] = f16(c.y); kvq[base + 6u] = f16(d.x); kvq[base + 7u] = f16(d.y);
-}
-fn put8q(base: u32, w: vec4<u32>) {
-  let a = unpack2x16float(w.x); let b = unpack2x16float(w.y); let c = unpack2x16float(w.z); let d = unpack2x16float(w.w);
-  qs[base] = f16(a.x); qs[base + 1u] = f16(a.y); qs[base + 2u] = f16(b.x); qs[base + 3u] = f16(b.y);
-  qs[base + 4u] = f16(c.x); qs[base + 5u] = f16(c.y); qs[base + 6u] = f16(d.x); qs[base + 7u] = f16(d.y);
-}
-${v.transform ? `fn transform_q(r0: u32, t: u32, kv_len: i32, q_len: i32) {
-  for (var i = t; i < ${SGMAT_ROWS * D / 2}u; i += ${WG}u) {
-    let row = i / ${D / 2}u; let d0 = i % ${D / 2}u; let d1 = d0 + ${D / 2}u;
-    let pos = kv_len - q_len + i32((r0 + row) / GRP);
-    let a0 = f32(qs[row * D + d0]); let a1 = f32(qs[row * D + d1]);
-    qs[row * D + d0] = f16(qk_transform(a0, a1, d0, pos, false));
-    qs[row * D + d1] = f16(qk_transform(a1, a0, d1, pos, false));
-  }
-}
-fn transform_k(kt: u32, t: u32) {
-  for (var i = t; i < ${TK * D / 2}u; i += ${WG}u) {
-    let row = i / ${D / 2}u; let d0 = i % ${D / 2}u; let d1 = d0 + ${D / 2}u;
-    let pos = i32(kt + row);
-    let a0 = f32(kvq[row * D + d0]); let a1 = f32(kvq[row * D + d1]);
-    kvq[row * D + d0] = f16(qk_transform(a0, a1, d0, pos, true));
-    kvq[row * D + d1] = f16(qk_transform(a1, a0, d1, pos, true));
-  }
-}` : ''}
+// K rows then V rows of the current tile (the Q tile at item start)
+var<workgroup> kvs: array<vec4<u32>, ${kvLen}>;
+// scores of the tile (f32), later the output's way out of the result matrices
+var<workgroup> ss: array<f32, ${sLen}>;
+// probabilities of the tile (f16)
+var<workgroup> ps: array<vec4<u32>, ${pLen}>;
+// set when some row's reference max moved this tile, so the output must be rescaled
+var<workgroup> resc: u32;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let cta = wid.x;
   let sg = t / 32u;
   let lane = t % 32u;
+  // softmax / output ownership: lanes 2i and 2i+1 of subgroup sg own row sg·16 + i, one half of the keys each
+  let lr = sg * 16u + lane / 2u;
+  let h = lane % 2u;
+  let sb = lr * ${LDS}u + h * ${HK}u;
+${r(DB).map((db) => `  var q${db} = ${mo.zero('left')};`).join('\n')}
+${r(DB).map((db) => `  var o${db} = ${mo.zero('result')};`).join('\n')}
+  var rk: array<vec4<u32>, ${NL}>;
+  var rv: array<vec4<u32>, ${NL}>;
+  if (t == 0u) { resc = 0u; ${mo.init} }
   let it_end = sched[9u + cta];
   for (var it = sched[8u + cta]; it < it_end; it++) {
     let ib = ${itemsOffset(p.grid)}u + u32(it) * 8u;
@@ -135,143 +218,73 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n_pages = u32(kv_indptr[b + 1u]) - page_base;
     var kv_len = 0;
     if (n_pages > 0u) { kv_len = i32((n_pages - 1u) * PS + u32(last_page_len[b])); }
-    for (var i = t; i < ${SGMAT_ROWS}u * ${qVpr}u; i += ${WG}u) {
-      let lr = i / ${qVpr}u; let e = i % ${qVpr}u; let r = r0 + lr;
+    // this lane's softmax row
+    let r = r0 + lr;
+    let row_ok = r < r1;
+    let qi = i32(r / GRP);
+    let head = hk * GRP + r % GRP;
+    let qpos = kv_len - q_len + qi;
+    // the Q tile → left matrices (rows past r1 are zero)
+    for (var i = t; i < ${SGMAT_ROWS * DC}u; i += ${WG}u) {
+      let rr = r0 + i / ${DC}u;
       var w = vec4<u32>(0u);
-      if (r < r1) { w = q[((q_start + r / GRP) * HQ + hk * GRP + r % GRP) * ${qVpr}u + e]; }
-      put8q(lr * D + 8u * e, w);
-    }
-    if (t < ${SGMAT_ROWS}u) { m_sh[t] = ${NEG}; l_sh[t] = 0.0; }
-    workgroupBarrier();
-    ${v.transform ? `transform_q(r0, t, kv_len, q_len);\n    workgroupBarrier();` : ''}
-    var acc: array<vec2<f32>, ${DB * 4}>;
-    for (var k = 0u; k < ${DB * 4}u; k++) { acc[k] = vec2<f32>(0.0); }
-    for (var kt = k0; kt < k1; kt += TK) {
-      for (var i = t; i < TK * ${kvVpr}u; i += ${WG}u) {
-        let c = i / ${kvVpr}u; let e = i % ${kvVpr}u; let j = kt + c;
-        var wk = vec4<u32>(0u); var wv = vec4<u32>(0u);
-        if (j < k1) {
-          let page = u32(kv_indices[page_base + j / PS]);
-          let row = kv_row(page, 0u, j % PS, hk) / 8u + e;
-          wk = pool[row];
-          wv = pool[row + ${(p.pageSize * p.numKvHeads * D) / 8}u];
-        }
-        put8(c * D + 8u * e, wk);
-        put8(TK * D + c * D + 8u * e, wv);
-      }
-      workgroupBarrier();
-      ${v.transform ? `transform_k(kt, t);\n      workgroupBarrier();` : ''}
-      for (var kb = 0u; kb < TK / 16u; kb++) {
-        var s = subgroup_matrix_result<f32, 16, 16>();
-        for (var db = 0u; db < ${DB}u; db++) {
-          let qmat = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>(&qs, sg * 16u * D + db * 16u, D);
-          let kmat = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, col_major>(&kvq, kb * 16u * D + db * 16u, D);
-          s = subgroupMatrixMultiplyAccumulate(qmat, kmat, s);
-        }
-        subgroupMatrixStore<row_major>(&ss, sg * 16u * TK + kb * 16u, s, TK);
-      }
-      workgroupBarrier();
-      if (lane < 16u) {
-        let lr = sg * 16u + lane;
-        let r = r0 + lr;
-        let m_old = m_sh[lr];
-        var mx = m_old;
-        for (var c = 0u; c < TK; c++) {
-          let j = kt + c;
-          var s = ${NEG};
-          if (r < r1 && j < k1) {
-            let qi = i32(r / GRP);
-            let head = hk * GRP + r % GRP;
-            let qpos = kv_len - q_len + qi;
-            let kpos = i32(j);
-            if (${v.mask}) {
-              s = ss[lr * TK + c] * SCALE;
-              ${v.logits}
-              s = s * LOG2E;
-            }
-          }
-          ss[lr * TK + c] = s;
-          mx = max(mx, s);
-        }
-        var alpha = 1.0;
-        var sum = 0.0;
-        if (mx > ${NEG}) { alpha = exp2(m_old - mx); }
-        for (var c = 0u; c < TK; c++) {
-          let sc = ss[lr * TK + c];
-          var pr = 0.0;
-          if (mx > ${NEG} && sc > ${NEG}) { pr = exp2(sc - mx); }
-          ps[lr * TK + c] = f16(pr);
-          sum += pr;
-        }
-        m_sh[lr] = mx;
-        l_sh[lr] = l_sh[lr] * alpha + sum;
-        a_sh[lr] = alpha;
-      }
-      workgroupBarrier();
-      for (var db = 0u; db < ${DB}u; db++) {
-        var pv = subgroup_matrix_result<f32, 16, 16>();
-        for (var kb = 0u; kb < TK / 16u; kb++) {
-          let pmat = subgroupMatrixLoad<subgroup_matrix_left<f16, 16, 16>, row_major>(&ps, sg * 16u * TK + kb * 16u, TK);
-          let vmat = subgroupMatrixLoad<subgroup_matrix_right<f16, 16, 16>, row_major>(&kvq, TK * D + kb * 16u * D + db * 16u, D);
-          pv = subgroupMatrixMultiplyAccumulate(pmat, vmat, pv);
-        }
-        // the scores are consumed: their space holds this block of P·V
-        subgroupMatrixStore<row_major>(&ss, sg * 256u, pv, 16u);
-        workgroupBarrier();
-        for (var i = 0u; i < 4u; i++) {
-          let pi = lane + 32u * i;
-          let row = pi / 8u; let col = (pi % 8u) * 2u;
-          let alpha = a_sh[sg * 16u + row];
-          let add = vec2<f32>(ss[sg * 256u + row * 16u + col], ss[sg * 256u + row * 16u + col + 1u]);
-          acc[db * 4u + i] = acc[db * 4u + i] * alpha + add;
-        }
-        workgroupBarrier();
-      }
-    }
-    // each lane holds (row, 2 adjacent columns) pairs: one store word for f16/bf16, two for f32
-    for (var db = 0u; db < ${DB}u; db++) {
-      for (var i = 0u; i < 4u; i++) {
-        let pi = lane + 32u * i;
-        let row = pi / 8u; let col = db * 16u + (pi % 8u) * 2u;
-        let lr = sg * 16u + row;
-        let r = r0 + lr;
-        if (r < r1) {
-          let l = l_sh[lr];
-          var inv = 0.0;
-          if (l > 0.0) { inv = 1.0 / l; }
-          var val = acc[db * 4u + i] * inv;
-          let head = hk * GRP + r % GRP;
-          let orow = (q_start + r / GRP) * HQ + head;
-          if (slot < 0) {
-            ${v.output ? `for (var z = 0u; z < 2u; z++) { var o = val[z]; ${v.output} val[z] = o; }` : ''}
-            ${storePair(p.oDtype, 'o_out', 'orow * D + col', 'val')}
-            if (col == 0u) {
-              var lse = ${NEG_INF};
-              if (l > 0.0) { lse = m_sh[lr] + log2(l); }
-              lse_out[orow] = lse;
-            }
-          } else {
-            let tr = u32(slot) + lr;
-            let base = tr * DV4 + col / 4u;
-            if (col % 4u == 0u) { tmp_o[base].x = val.x; tmp_o[base].y = val.y; } else { tmp_o[base].z = val.x; tmp_o[base].w = val.y; }
-            if (col == 0u) {
-              var lse = ${NEG_INF};
-              if (l > 0.0) { lse = m_sh[lr] + log2(l); }
-              tmp_lse[tr] = lse;
-            }
-          }
-        }
-      }
+      if (rr < r1) { w = q[((q_start + rr / GRP) * HQ + hk * GRP + rr % GRP) * ${DC}u + i % ${DC}u]; }
+      kvs[(i / ${DC}u) * ${LDK}u + i % ${DC}u] = w;
     }
     workgroupBarrier();
+    ${v.transform ? `${transform(SGMAT_ROWS, '0u', 'kv_len - q_len + i32((r0 + row) / GRP)', false)}\n    workgroupBarrier();` : ''}
+    ${qLoad}
+${r(DB).map((db) => `    o${db} = ${mo.zero('result')};`).join('\n')}
+    var m_run = ${NEG};
+    var l_run = 0.0;
+    workgroupBarrier();
+    // prologue: K of the first tile staged, its V and the second tile's K in registers
+${fetch('rk', 0, 'k0')}
+${stage('rk', 0)}
+${fetch('rv', 1, 'k0')}
+    if (k0 + ${TK}u < k1) {
+${fetch('rk', 0, `k0 + ${TK}u`)}
+    }
+    workgroupBarrier();
+    ${v.transform ? `if (k0 < k1) { ${transform(TK, '0u', 'i32(k0 + row)', true)} }\n    workgroupBarrier();` : ''}
+    for (var kt = k0; kt < k1; kt += ${TK}u) {
+    ${qk}
+      workgroupBarrier();
+      // every read of K and V of the previous phase is done: stage this tile's V and the next tile's K
+${stage('rv', VOFF)}
+      if (kt + ${TK}u < k1) {
+${stage('rk', 0)}
+${fetch('rv', 1, `kt + ${TK}u`)}
+      }
+      ${v.transform ? `workgroupBarrier();\n      if (kt + ${TK}u < k1) { ${transform(TK, '0u', `i32(kt + ${TK}u + row)`, true)} }` : ''}
+      var mx = ${NEG};
+${scores}
+      mx = max(mx, subgroupShuffleXor(mx, 1u));
+      var alpha = 1.0;
+      if (mx > m_run + ${wgslF32(TH)}) {
+        if (m_run > ${NEG}) { alpha = exp2(m_run - mx); resc = 1u; }
+        m_run = mx;
+      }
+${probs}
+      l_run = l_run * alpha + ${r(HK).map((c) => `p${c}`).join(' + ')};
+${packP}
+      if (h == 0u) { ss[lr * ${LDS}u + ${TK}u] = alpha; }
+      if (workgroupUniformLoad(&resc) != 0u) {
+${rescale}
+      }
+      if (t == 0u) { resc = 0u; }
+    ${pv}
+      if (kt + ${2 * TK}u < k1) {
+${fetch('rk', 0, `kt + ${2 * TK}u`)}
+      }
+    }
+    // both lanes of a row hold half its sum; the reference max is the same in both
+    let l = l_run + subgroupShuffleXor(l_run, 1u);
+    var inv = 0.0;
+    var lse = ${NEG_INF};
+    if (l > 0.0) { inv = 1.0 / l; lse = m_run + log2(l); }
+    let orow = (q_start + r / GRP) * HQ + head;
+${rounds.map((blocks, i) => outputRound(blocks, i === 0)).join('\n')}
   }
 }`;
 }
-
-/** Stores two adjacent elements (`elem` even) of a vec2<f32>. */
-function storePair(dtype: string, buf: string, elem: string, val: string): string {
-  if (dtype === 'f32') return `{ let w = ${elem}; ${buf}[w] = bitcast<u32>(${val}.x); ${buf}[w + 1u] = bitcast<u32>(${val}.y); }`;
-  if (dtype === 'f16') return `${buf}[(${elem}) >> 1u] = pack2x16float(${val});`;
-  return `${buf}[(${elem}) >> 1u] = tess_pack_bf16(${val}.x, ${val}.y);`;
-}
-

@@ -94,6 +94,8 @@ export interface AttentionCaseOptions {
   /** Rows per work item (64 selects the tensor-core template where the device has it). */
   readonly tileRows?: number;
   readonly dtype?: DType;
+  /** Fixed lengths (one request per entry) instead of random short ones. */
+  readonly lengths?: { readonly qo: readonly number[]; readonly kv: readonly number[] };
 }
 
 /** One random paged-attention case (lengths, geometry, variant, plan) with its inputs. */
@@ -105,8 +107,8 @@ export function attentionCase(rng: Rng, o: AttentionCaseOptions = {}): OpCase<Pa
   const group = rng.pick([1, 2, 4, 7]);
   const pageSize = rng.pick([1, 5, 16, 64]);
   const batch = rng.int(1, 4);
-  const qoLens = Array.from({ length: batch }, () => (decode ? 1 : rng.int(0, 3) === 0 ? rng.int(0, 1) : rng.int(2, 9)));
-  const kvLens = qoLens.map((q) => q + (rng.next() < 0.2 ? 0 : rng.int(1, 40)));
+  const qoLens = o.lengths ? [...o.lengths.qo] : Array.from({ length: batch }, () => (decode ? 1 : rng.int(0, 3) === 0 ? rng.int(0, 1) : rng.int(2, 9)));
+  const kvLens = o.lengths ? [...o.lengths.kv] : qoLens.map((q) => q + (rng.next() < 0.2 ? 0 : rng.int(1, 40)));
   const layout: KvLayout = rng.pick(['NHD', 'HND']);
   const dtype = o.dtype ?? rng.pick(FLOAT_DTYPES);
   const b = randomPagedBatch(rng, { qoLens, kvLens, numQoHeads: hk * group, numKvHeads: hk, headDim: d, pageSize, layout, dtype, kvDtype: o.dtype ?? rng.pick(FLOAT_DTYPES) });
