@@ -19,6 +19,13 @@
  * - K/V tiles are software-pipelined through registers: the next tile's global loads are issued a
  *   phase ahead and written to the single K and V buffers right after the barrier that frees them,
  *   so a tile costs two barriers and no stall on global memory.
+ *
+ * H100, causal GQA 32/8 d128 (bench/results/attention-prefill-*-h100.json, one run): the previous
+ * template (one softmax lane per row, P·V rescaled through memory per 16 columns, scalar staging)
+ * ran 9–12 TFLOP/s; this one 31–66 with 32-key tiles and 39–84 with 48-key tiles at L ≥ 1024 (at
+ * L512 the 48-key run measured 9.7, unexplained, possibly clocks). 32 stays the default until 48 is
+ * re-measured. Random bench data settles its row max on the first tile, so lazy rescaling there
+ * never fires; data whose max keeps climbing pays the round trip per rescaled tile.
  */
 import type { Capabilities } from '../gpu/capabilities.js';
 import { f16MatrixConfig } from '../gpu/capabilities.js';
