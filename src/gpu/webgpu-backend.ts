@@ -12,7 +12,7 @@ import { BufferArena, type ArenaUsage } from './arena.js';
 import type { Capabilities } from './capabilities.js';
 import { type GpuContext, openGpu, type OpenOptions } from './device.js';
 import { DispatchStream, type RecordedDispatch } from './dispatch-stream.js';
-import { LimitExceededError } from './errors.js';
+import { GpuError, LimitExceededError } from './errors.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { type ProfileEntry, TimestampProfiler } from './profiler.js';
 
@@ -41,6 +41,8 @@ export class WebGpuBackend implements Backend {
   private recording: Recording | null = null;
   private profiler: TimestampProfiler | null = null;
   private counter = 0;
+  /** WebGPU errors no error scope caught (validation of a pass, OOM of a scratch buffer): raised at the next flush or read. */
+  private uncaptured: string[] = [];
   /** Dispatches enqueued since creation (tests use it to prove fusion and replay). */
   dispatchCount = 0;
 
@@ -53,6 +55,9 @@ export class WebGpuBackend implements Backend {
     this.caps = ctx.caps;
     this.arena = new BufferArena(this.device, opts.memoryBudget ?? Number.MAX_SAFE_INTEGER);
     this.pipelines = new PipelineCache(this.device);
+    this.device.addEventListener('uncapturederror', (ev) => {
+      this.uncaptured.push((ev as GPUUncapturedErrorEvent).error.message.split('\n')[0]!);
+    });
     for (const k of GPU_KERNELS) {
       const list = this.kernels.get(k.op) ?? [];
       list.push(k);
@@ -152,6 +157,9 @@ export class WebGpuBackend implements Backend {
     for (const w of [x, y, z]) if (w > maxWg) throw new LimitExceededError(`dispatch of '${shader.label}'`, w, maxWg, 'maxComputeWorkgroupsPerDimension');
     if (x === 0 || y === 0 || z === 0) return;
     const entries: GPUBindGroupEntry[] = [];
+    // WebGPU forbids a buffer bound writable and bound again in one dispatch (whole-buffer usage
+    // scopes): Dawn would reject the pass and silently drop the work, so say so here instead.
+    const seen = new Map<GPUBuffer, number>();
     let bi = 0;
     shader.access.forEach((a, binding) => {
       if (a === 'uniform') {
@@ -166,6 +174,12 @@ export class WebGpuBackend implements Backend {
         const b = buffers[bi++];
         if (!b) throw new Error(`kernel '${shader.label}' declares more storage bindings than it was given buffers`);
         const range = 'byteSize' in b ? { buffer: b.buffer } : { buffer: b.buffer, offset: b.offset, size: b.size };
+        const earlier = seen.get(b.buffer);
+        if (earlier !== undefined && (a === 'rw' || shader.access[earlier] === 'rw')) {
+          const name = 'label' in b ? `'${b.label}'` : 'a buffer';
+          throw new Error(`kernel '${shader.label}': ${name} is bound at ${earlier} and ${binding} with one of them writable; WebGPU cannot alias a writable binding — give the op a separate output tensor`);
+        }
+        seen.set(b.buffer, binding);
         const size = range.size ?? range.buffer.size - (range.offset ?? 0);
         if (size > this.caps.maxStorageBufferBindingSize) {
           throw new LimitExceededError(`binding ${binding} of '${shader.label}' (${size} bytes)`, size, this.caps.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize');
@@ -200,27 +214,41 @@ export class WebGpuBackend implements Backend {
     this.pass = null;
   }
 
+  /** Scratch and uniform buffers held for work not yet submitted (tests check that it drains). */
+  get transientBuffers(): number {
+    return this.transient.length;
+  }
+
   /** Submits encoded work without waiting for it. */
   submitPending(): void {
     if (!this.encoder) return;
     this.endPass();
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
+    // Scratch and uniform buffers of the submitted work: WebGPU lets submitted work finish with a
+    // destroyed buffer, so release them now — a serving loop that never flushes must not grow.
+    for (const b of this.transient) b.destroy();
+    this.transient = [];
   }
 
   async flush(): Promise<void> {
     this.checkAlive();
     this.submitPending();
     await this.device.queue.onSubmittedWorkDone();
-    for (const b of this.transient) b.destroy();
-    this.transient = [];
     await this.checkErrors();
   }
 
   private async checkErrors(): Promise<void> {
+    // taken first: when a shader failed to compile or memory ran out, the uncaptured errors that
+    // follow (invalid pipeline, invalid command buffer) are its consequences, not news
+    const errors = this.uncaptured;
+    this.uncaptured = [];
     await this.pipelines.checkErrors();
     await this.arena.checkErrors();
     this.checkAlive();
+    if (errors.length) {
+      throw new GpuError(`WebGPU rejected work (${errors.length} error${errors.length > 1 ? 's' : ''}; first: ${errors[0]})`, 'results of the work since the last flush are invalid; this is a Tessera bug unless the device ran out of memory');
+    }
   }
 
   /** Records the dispatches `body` enqueues instead of running them; replay the result each step. */

@@ -41,6 +41,29 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
     for (const t of [x, y, z]) b.free(t);
   });
 
+  it('releases per-dispatch buffers at submit, so a loop that only reads never grows', async () => {
+    const x = b.alloc({ dtype: 'f32', shape: [64] });
+    const y = b.alloc({ dtype: 'f32', shape: [64] });
+    for (let step = 0; step < 3; step++) {
+      for (let i = 0; i < 25; i++) {
+        b.run('elementwise', { expr: 'x0 + 1' }, [x], [y]);
+        b.run('elementwise', { expr: 'x0 + 1' }, [y], [x]);
+      }
+      expect(b.transientBuffers).toBeGreaterThan(0);
+      const got = await b.read(x);
+      expect(b.transientBuffers).toBe(0);
+      expect(got[0]).toBe(50 * (step + 1));
+    }
+    b.free(x);
+    b.free(y);
+  });
+
+  it('refuses to bind one buffer as an input and the writable output of one dispatch', () => {
+    const x = b.alloc({ dtype: 'f32', shape: [8] }, 'acts');
+    expect(() => b.run('elementwise', { expr: 'x0 + 1' }, [x], [x])).toThrow(/'acts' is bound at 0 and 1 with one of them writable/);
+    b.free(x);
+  });
+
   it('compiles each distinct shader once', async () => {
     const x = b.alloc({ dtype: 'f16', shape: [3, 9] });
     const y = b.alloc({ dtype: 'f16', shape: [3, 9] });
@@ -60,6 +83,14 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
     await expect(b.flush()).rejects.toBeInstanceOf(ShaderCompileError);
   });
 
+  it('raises WebGPU errors that no scope caught at the next flush, instead of dropping work silently', async () => {
+    const raw = b.device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    b.device.queue.writeBuffer(raw, 3, new Uint8Array(4)); // misaligned: invalid
+    await expect(b.flush()).rejects.toThrow(/WebGPU rejected work \(1 error; first: .*multiple of 4/);
+    await b.flush(); // reported once
+    raw.destroy();
+  });
+
   it('refuses a dispatch over the workgroup-count limit with a clear error', () => {
     const huge = b.caps.maxComputeWorkgroupsPerDimension + 1;
     expect(() => b.kernelContext().dispatch({ label: 'huge', wgsl: '@compute @workgroup_size(1) fn main() {}', access: [] }, [], null, [huge])).toThrow(LimitExceededError);
@@ -74,12 +105,14 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
   it('profiles dispatches with GPU timestamps', async () => {
     if (!b.startProfiling()) return; // no timestamp-query: nothing to check
     const x = b.alloc({ dtype: 'f32', shape: [1000] });
-    b.run('elementwise', { expr: 'x0 * x0' }, [x], [x]);
-    b.run('elementwise', { expr: 'x0 + 1' }, [x], [x]);
+    const y = b.alloc({ dtype: 'f32', shape: [1000] });
+    b.run('elementwise', { expr: 'x0 * x0' }, [x], [y]);
+    b.run('elementwise', { expr: 'x0 + 1' }, [y], [x]);
     const entries = await b.stopProfiling();
     expect(entries.map((e) => e.label)).toEqual(['elementwise.f32.r1', 'elementwise.f32.r1']);
     for (const e of entries) expect(e.ms).toBeGreaterThanOrEqual(0);
     b.free(x);
+    b.free(y);
   });
 });
 
