@@ -7,6 +7,9 @@ Usage: python3 bench/parity/make_checkpoints.py OUT
 """
 import json, os, sys, time
 import torch
+# f32 means f32 here: no TF32 in the reference
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
 from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig, Qwen2Config
 
 out = sys.argv[1]
@@ -46,8 +49,14 @@ for name, cfg in MODELS.items():
     with torch.no_grad():
         x = torch.tensor([ids], device="cuda")
         logits = ref(input_ids=x).logits[0].float()
-        greedy = ref.generate(x, max_new_tokens=64, do_sample=False, eos_token_id=None, pad_token_id=0)[0, len(ids):].tolist()
-    json.dump({"ids": ids, "lastLogits": logits[-1].cpu().tolist(), "greedy": greedy, "note": "bf16 weights, f32 arithmetic, HF eager"},
+        gen = ref.generate(x, max_new_tokens=64, do_sample=False, eos_token_id=None, pad_token_id=0, output_scores=True, return_dict_in_generate=True)
+        greedy = gen.sequences[0, len(ids):].tolist()
+        # how close each greedy choice was: (top1 − top2) / max|logit| — a divergence at a near-tie is rounding, not a bug
+        margins = []
+        for sc in gen.scores:
+            top = sc[0].float().topk(2).values
+            margins.append(float((top[0] - top[1]) / sc[0].float().abs().max()))
+    json.dump({"ids": ids, "lastLogits": logits[-1].cpu().tolist(), "greedy": greedy, "greedyMargins": margins, "note": "bf16 weights, f32 arithmetic, HF eager"},
               open(os.path.join(folder, "parity-reference.json"), "w"))
     print(f"{name}: {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M params, {time.time() - t0:.1f}s", flush=True)
     del model, ref
