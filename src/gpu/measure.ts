@@ -21,8 +21,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 /** Median over five batches of `reps` replays of a recorded stream, in ms per replay (after warm-up). */
 export async function medianReplayMs(backend: WebGpuBackend, stream: DispatchStream, reps: number): Promise<number> {
-  stream.replay(3);
-  await backend.flush();
+  // an idle GPU runs at a fraction of its clock (345 MHz seen on the H100): keep it busy ≥ 150 ms first
+  const warm = performance.now();
+  do {
+    stream.replay(3);
+    await backend.flush();
+  } while (performance.now() - warm < 150);
   const times: number[] = [];
   for (let r = 0; r < 5; r++) {
     const t0 = performance.now();
