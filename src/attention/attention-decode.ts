@@ -19,7 +19,7 @@ import type { DType } from '../tensor/dtype.js';
 import { type AttentionKernelParams, maskBindings, variantDecls } from './attention-wgsl.js';
 import { itemsOffset } from './plan.js';
 import { wgslF32 } from './variants.js';
-import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns } from './wgsl-kv.js';
+import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns, ATTENTION_BINDINGS_WGSL } from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
 
 /** Floats of query (and of output accumulator) one lane may hold; more spills or starves occupancy. */
@@ -147,17 +147,7 @@ ${unpackFns('ldq', p.qDtype)}
 ${unpackFns('ldkv', p.kvDtype)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
-@group(0) @binding(0) var<storage, read> q: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> pool: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> qo_indptr: array<i32>;
-@group(0) @binding(3) var<storage, read> kv_indptr: array<i32>;
-@group(0) @binding(4) var<storage, read> kv_indices: array<i32>;
-@group(0) @binding(5) var<storage, read> last_page_len: array<i32>;
-@group(0) @binding(6) var<storage, read> sched: array<i32>;
-@group(0) @binding(7) var<storage, read_write> o_out: array<u32>;
-@group(0) @binding(8) var<storage, read_write> lse_out: array<f32>;
-@group(0) @binding(9) var<storage, read_write> tmp_o: array<vec4<f32>>;
-@group(0) @binding(10) var<storage, read_write> tmp_lse: array<f32>;
+${ATTENTION_BINDINGS_WGSL}
 ${v.usesMask ? maskBindings(11) : ''}
 ${v.decls}
 ${kvRowFn(p.layout, p.pageSize, p.numKvHeads, D)}

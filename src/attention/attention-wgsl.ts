@@ -11,7 +11,7 @@ import type { DType } from '../tensor/dtype.js';
 import type { KvLayout } from './kv-layout.js';
 import { itemsOffset, mergeOffset } from './plan.js';
 import { type VariantSpec, variantParts, wgslF32 } from './variants.js';
-import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns } from './wgsl-kv.js';
+import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns, ATTENTION_BINDINGS_WGSL } from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
 
 export interface AttentionKernelParams {
@@ -104,17 +104,7 @@ ${unpackFns('ldq', p.qDtype)}
 ${unpackFns('ldkv', p.kvDtype)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
-@group(0) @binding(0) var<storage, read> q: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> pool: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> qo_indptr: array<i32>;
-@group(0) @binding(3) var<storage, read> kv_indptr: array<i32>;
-@group(0) @binding(4) var<storage, read> kv_indices: array<i32>;
-@group(0) @binding(5) var<storage, read> last_page_len: array<i32>;
-@group(0) @binding(6) var<storage, read> sched: array<i32>;
-@group(0) @binding(7) var<storage, read_write> o_out: array<u32>;
-@group(0) @binding(8) var<storage, read_write> lse_out: array<f32>;
-@group(0) @binding(9) var<storage, read_write> tmp_o: array<vec4<f32>>;
-@group(0) @binding(10) var<storage, read_write> tmp_lse: array<f32>;
+${ATTENTION_BINDINGS_WGSL}
 ${v.usesMask ? maskBindings(11) : ''}
 ${p.dynamicLoops ? uniformDecl(v.usesMask ? 13 : 11, 3) : ''}
 ${v.decls}

@@ -46,3 +46,20 @@ export const NEG = '-3.0e38';
 /** A runtime −∞ (read from a private variable, so the shader compiler cannot constant-fold it into an error). */
 export const NEG_INF = 'bitcast<f32>(neg_inf_bits)';
 export const NEG_INF_DECL = 'var<private> neg_inf_bits: u32 = 0xff800000u;';
+
+/**
+ * The storage bindings every paged-attention template declares, in the order `kernels.ts` binds
+ * them (q, pool, the BSR page table, the schedule, outputs, split-KV partials); variant bindings
+ * (mask) follow from 11.
+ */
+export const ATTENTION_BINDINGS_WGSL = `@group(0) @binding(0) var<storage, read> q: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> pool: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> qo_indptr: array<i32>;
+@group(0) @binding(3) var<storage, read> kv_indptr: array<i32>;
+@group(0) @binding(4) var<storage, read> kv_indices: array<i32>;
+@group(0) @binding(5) var<storage, read> last_page_len: array<i32>;
+@group(0) @binding(6) var<storage, read> sched: array<i32>;
+@group(0) @binding(7) var<storage, read_write> o_out: array<u32>;
+@group(0) @binding(8) var<storage, read_write> lse_out: array<f32>;
+@group(0) @binding(9) var<storage, read_write> tmp_o: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> tmp_lse: array<f32>;`;
