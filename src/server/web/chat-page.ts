@@ -31,6 +31,7 @@ export const CHAT_PAGE_HTML = `<!doctype html>
 <aside>
   <strong>Tessera</strong>
   <label>Model <select id="model"></select></label>
+  <small id="model_hint" hidden>The built-in model is tiny (5.8M parameters, 1961 newspaper prose): it continues text, it is not an assistant. Serve your own checkpoint for real chat.</small>
   <label>System prompt <textarea id="system" rows="3"></textarea></label>
   <label>Temperature <input id="temperature" type="number" min="0" max="2" step="0.1" value="0.8"></label>
   <label>Top p <input id="top_p" type="number" min="0.01" max="1" step="0.01" value="0.95"></label>
@@ -68,6 +69,7 @@ async function loadModels() {
     const body = await res.json();
     if (!res.ok) throw new Error(body.error ? body.error.message : res.statusText);
     $('model').replaceChildren(...body.data.map((m) => new Option(m.id, m.id)));
+    $('model_hint').hidden = !body.data.some((m) => m.id === 'tessera-builtin');
     $('status').textContent = '';
   } catch (e) { $('status').textContent = 'Could not list models: ' + e.message; }
 }
