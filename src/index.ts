@@ -25,3 +25,20 @@ export { OPS, getOp } from './ops/registry.js';
 export type { OpSpec, OpCase } from './ops/op-spec.js';
 export { runBackendConformance, runCase, type CaseResult } from './testing/conformance.js';
 export { parseExpr, evalExpr, type Expr } from './kernels/expr.js';
+
+// models, checkpoints, tokenizers
+export { loadModel, loadRunner, builtinModelPath, TesseraModel, type LoadModelOptions, type GenerateOptions } from './models/load-model.js';
+export { LlamaRunner, type LlamaRunnerOptions } from './models/llama/llama-runner.js';
+export { openModel, type OpenedModel, Tokenizer, loadTokenizer, CheckpointError, UnsupportedModelError } from './io/index.js';
+
+// serving
+export { Engine, type EngineOptions } from './engine/engine.js';
+export type { ModelRunner, ForwardBatch, DeviceSampleRow } from './engine/model-runner.js';
+export { createApp } from './server/app.js';
+export { startServer } from './server/node-server.js';
+
+// compiler
+export { compile, compileModule } from './compiler/compile.js';
+export { VirtualMachine } from './compiler/vm.js';
+export { FunctionBuilder } from './ir/builder.js';
+export { op } from './ir/op.js';
