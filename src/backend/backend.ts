@@ -28,6 +28,11 @@ export interface Backend {
   alloc(desc: TensorDesc, label?: string, owner?: string): Tensor;
   write(t: Tensor, data: HostArray): void;
   read(t: Tensor): Promise<HostArray>;
+  /**
+   * The same storage under another shape of equal element count (row-major, so a reshape is free).
+   * Freeing either the view or its source releases the storage.
+   */
+  view(t: Tensor, shape: readonly number[]): Tensor;
   /** Enqueues `op`; outputs are written when the work is flushed (CPU: at once). */
   run(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void;
   /** Waits until all enqueued work has finished. */

@@ -11,7 +11,7 @@ import type { Command } from 'commander';
 import { compileModule } from '../compiler/compile.js';
 import { DEMO_MODELS } from '../compiler/demo-models.js';
 import { allBindings } from '../ir/graph.js';
-import { planBytes } from '../compiler/passes/plan-memory.js';
+import { isView, planBytes } from '../compiler/passes/plan-memory.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IRModule } from '../ir/graph.js';
@@ -52,10 +52,10 @@ export function compileCommandText(model: string, opts: CompileCommandOptions = 
   });
   if (opts.wgsl) for (const [name, p] of executable.programs) out.push(`;; ==== WGSL of @${name} ====`, p.wgsl.wgsl);
   for (const [name, f] of module.funcs) {
-    const calls = { kernel: 0, tir: 0, host: 0 };
-    for (const b of allBindings(f)) if (b.value.k === 'call' && b.value.kind !== 'op') calls[b.value.kind]++;
+    const calls = { kernel: 0, tir: 0, host: 0, view: 0 };
+    for (const b of allBindings(f)) if (b.value.k === 'call' && b.value.kind !== 'op') calls[isView(b.value) ? 'view' : b.value.kind]++;
     const plan = plans.get(name)!;
-    out.push(`;; @${name}: ${calls.kernel} library kernel call(s), ${calls.tir} tensor program call(s), ${calls.host} host call(s); ` +
+    out.push(`;; @${name}: ${calls.kernel} library kernel call(s), ${calls.tir} tensor program call(s), ${calls.host} host call(s), ${calls.view} view(s); ` +
       `${module.programs.size} distinct tensor program(s); ${plan.tokens.length} storage token(s), ${planBytes(plan)} bytes planned at ${JSON.stringify(f.upper)}`);
   }
   return out.join('\n');

@@ -18,6 +18,7 @@ export type Instr =
   | { readonly op: 'alloc'; readonly dst: number; readonly dtype: DType; readonly shape: readonly Sym[]; readonly token?: number; readonly what: string }
   | { readonly op: 'kernel'; readonly name: string; readonly attrs: Attrs; readonly args: readonly number[]; readonly out: number; readonly what: string }
   | { readonly op: 'program'; readonly name: string; readonly args: readonly number[]; readonly out: number; readonly what: string }
+  | { readonly op: 'view'; readonly dst: number; readonly src: number; readonly shape: readonly Sym[]; readonly what: string }
   | { readonly op: 'host'; readonly name: string; readonly attrs: Attrs; readonly args: readonly number[]; readonly out: number; readonly what: string }
   | { readonly op: 'move'; readonly dst: number; readonly src: number }
   | { readonly op: 'tuple'; readonly dst: number; readonly srcs: readonly number[] }

@@ -111,6 +111,7 @@ export class VirtualMachine {
     switch (ins.op) {
       case 'match': this.match(f, regs[ins.src], ins.type, ins.what, env, boundBy); return;
       case 'move': regs[ins.dst] = regs[ins.src]; return;
+      case 'view': regs[ins.dst] = this.backend.view(this.tensor(regs[ins.src], ins.what), ins.shape.map((d) => d.eval(env))); return;
       case 'tuple': regs[ins.dst] = ins.srcs.map((r) => regs[r]!); return;
       case 'get': regs[ins.dst] = (regs[ins.src] as readonly Value[])[ins.index]; return;
       case 'shape': regs[ins.dst] = ins.dims.map((d) => d.eval(env)); return;

@@ -35,6 +35,13 @@ export class CpuBackend implements Backend {
     return this.own(t).data.slice();
   }
 
+  view(t: Tensor, shape: readonly number[]): Tensor {
+    const c = this.own(t);
+    if (numel(shape) !== c.data.length) throw new Error(`view of '${t.label}': [${shape.join(', ')}] has ${numel(shape)} elements, the tensor ${c.data.length}`);
+    const v: CpuTensor = { dtype: c.dtype, shape: [...shape], backend: 'cpu', label: `${t.label}.view`, data: c.data };
+    return v;
+  }
+
   run(opName: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
     const op = getOp(opName);
     const outDescs = op.outputs(attrs, inputs);

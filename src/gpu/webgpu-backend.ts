@@ -120,6 +120,13 @@ export class WebGpuBackend implements Backend {
     return hostFromBytes(t.dtype, bytes, numel(t.shape));
   }
 
+  view(t: Tensor, shape: readonly number[]): Tensor {
+    const g = this.own(t);
+    if (numel(shape) !== numel(g.shape)) throw new Error(`view of '${t.label}': [${shape.join(', ')}] has ${numel(shape)} elements, the tensor ${numel(g.shape)}`);
+    const v: GpuTensor = { dtype: g.dtype, shape: [...shape], backend: 'webgpu', label: `${t.label}.view`, buffer: g.buffer, byteSize: g.byteSize };
+    return v;
+  }
+
   run(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
     this.checkAlive();
     const kernel = this.pick(op, attrs, inputs);

@@ -132,6 +132,6 @@ export class FunctionBuilder {
 }
 
 /** Host functions without side effects (allowed inside dataflow blocks). */
-export const PURE_HOST = new Set(['arange']);
+export const PURE_HOST = new Set(['arange', 'view']);
 
 export type { Attrs };

@@ -96,6 +96,18 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
     expect(() => b.kernelContext().dispatch({ label: 'huge', wgsl: '@compute @workgroup_size(1) fn main() {}', access: [] }, [], null, [huge])).toThrow(LimitExceededError);
   });
 
+  it('views share storage under another shape', async () => {
+    const x = b.alloc({ dtype: 'f16', shape: [6, 4] });
+    b.write(x, toHost('f16', Array.from({ length: 24 }, (_, i) => i)));
+    const v = b.view(x, [2, 3, 4]);
+    const y = b.alloc({ dtype: 'f16', shape: [2, 3, 4] });
+    b.run('elementwise', { expr: 'x0 * 2' }, [v], [y]);
+    expect([...toFloat64('f16', await b.read(y))].slice(20)).toEqual([40, 42, 44, 46]);
+    expect(() => b.view(x, [5, 5])).toThrow(/25 elements, the tensor 24/);
+    b.free(x);
+    b.free(y);
+  });
+
   it('rejects writes of the wrong length', () => {
     const x = b.alloc({ dtype: 'f32', shape: [4] });
     expect(() => b.write(x, new Float32Array(3))).toThrow(/3 elements for a tensor of 4/);

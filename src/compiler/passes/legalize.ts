@@ -91,7 +91,8 @@ class Legalizer {
     switch (c.callee) {
       case 'scale': this.tir(v, elementwiseProgram('scale', [this.desc(args[0]!, at)], outDesc, scaleBody(c.attrs.factor as number)), [args[0]!]); return;
       case 'cast': this.tir(v, elementwiseProgram(`cast_${out.dtype}`, [this.desc(args[0]!, at)], outDesc, (xs) => xs[0]!), args); return;
-      case 'reshape': this.tir(v, reshapeProgram('reshape', this.desc(args[0]!, at), out.shape), [args[0]!]); return;
+      // row-major tensors: a reshape is a view of the same storage (the planner keeps the source alive)
+      case 'reshape': this.emit(v, callOf('host', 'view', [args[0]!])); return;
       case 'permute_dims': this.tir(v, permuteProgram('permute_dims', this.desc(args[0]!, at), c.attrs.axes as number[]), args); return;
       case 'concat': {
         const rank = out.shape.length;

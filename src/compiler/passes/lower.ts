@@ -3,7 +3,7 @@ import { type Expr, type Func, IRError, type IRModule, allBindings } from '../..
 import { typeVars } from '../../ir/types.js';
 import { generateWgsl } from '../codegen/wgsl-program.js';
 import type { CompiledProgram, ExecFunc, Executable, Instr } from '../executable.js';
-import { type MemoryPlan, allocates } from './plan-memory.js';
+import { type MemoryPlan, allocates, isView } from './plan-memory.js';
 
 export function lowerFunc(f: Func, plan: MemoryPlan): ExecFunc {
   const regs = new Map<string, number>();
@@ -45,6 +45,13 @@ export function lowerFunc(f: Func, plan: MemoryPlan): ExecFunc {
       if (v.kind === 'kernel') instrs.push({ op: 'kernel', name: v.callee, attrs: v.attrs, args, out, what: at });
       else if (v.kind === 'tir') instrs.push({ op: 'program', name: v.callee, args, out, what: at });
       else instrs.push({ op: 'host', name: v.callee, attrs: v.attrs, args, out, what: at });
+      continue;
+    }
+    if (v.k === 'call' && isView(v)) {
+      const t = b.var.type;
+      if (t.k !== 'tensor' || !t.shape) throw new IRError({ func: f.name, binding: at }, 'a view needs a tensor type with a known shape');
+      const src = read(v.args[0]!, at);
+      instrs.push({ op: 'view', dst: reg(at), src, shape: t.shape, what: at });
       continue;
     }
     const src = read(v, at);

@@ -35,9 +35,14 @@ export function tensorBytes(t: TensorType): Sym {
   return raw.add(3).floorDiv(4).mul(4).max(4);
 }
 
-/** Bindings that allocate a fresh tensor (calls write into a destination). */
+/** A reshape: the host call `view` names its argument's storage under another shape. */
+export function isView(e: Expr): boolean {
+  return e.k === 'call' && e.kind === 'host' && e.callee === 'view';
+}
+
+/** Bindings that allocate a fresh tensor (calls write into a destination; views do not). */
 export function allocates(b: Binding): boolean {
-  return !b.matchCast && b.value.k === 'call';
+  return !b.matchCast && b.value.k === 'call' && !isView(b.value);
 }
 
 /**
@@ -53,7 +58,7 @@ export function storageRoots(f: Func): Map<string, string[]> {
       case 'shape': return [];
       case 'tuple': return e.fields.flatMap(of);
       case 'get': return of(e.tuple);
-      case 'call': return [];
+      case 'call': return isView(e) ? of(e.args[0]!) : [];
     }
   };
   for (const b of allBindings(f)) roots.set(b.var.name, allocates(b) ? [b.var.name] : of(b.value));
