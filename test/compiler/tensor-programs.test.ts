@@ -5,7 +5,7 @@ import type { TensorProgram } from '../../src/ir/tir/program.js';
 import { printProgram } from '../../src/ir/printer.js';
 import { parseModule } from '../../src/ir/parser.js';
 import {
-  batchedMatmulProgram, binaryBody, concatProgram, elementwiseProgram, permuteProgram, reduceProgram, reshapeProgram, scaleBody, sliceProgram, unaryBody,
+  batchedMatmulProgram, binaryBody, concatProgram, elementwiseProgram, permuteProgram, reduceProgram, scaleBody, sliceProgram, unaryBody,
 } from '../../src/compiler/legalize/tensor-programs.js';
 import { generateWgsl, launchGrid, launchUniforms } from '../../src/compiler/codegen/wgsl-program.js';
 import { type DType, roundTo, toFloat64, toHost } from '../../src/tensor/dtype.js';
@@ -41,11 +41,6 @@ function cases(): Case[] {
       label: 'scale bf16 into f32', env,
       prog: elementwiseProgram('scale', [{ dtype: 'bf16', shape: S(n, 1, c) }], { dtype: 'f32', shape: S(n, 1, c) }, scaleBody(0.5)),
       ref: ([a]) => Array.from(a!, (v) => v * 0.5),
-    },
-    {
-      label: 'reshape (n, c) → (c, n)', env,
-      prog: reshapeProgram('rs', { dtype: 'f32', shape: S(n, c) }, S(c, n)),
-      ref: ([a]) => Array.from(a!),
     },
     {
       label: 'permute (n, c, 3) → (3, n, c)', env,

@@ -53,29 +53,6 @@ export function scaleBody(factor: number) {
   return (xs: PExpr[]) => bin('*', xs[0]!, flt(factor));
 }
 
-/** Row-major flat index of the output position, as an integer expression. */
-function flatOut(shape: readonly Sym[]): PExpr {
-  let acc: PExpr = int(0);
-  shape.forEach((d, i) => { acc = i === 0 ? pvar('i0') : bin('+', bin('*', acc, symToP(d)), pvar(`i${i}`)); });
-  return acc;
-}
-
-/** Reading `inShape` at the position whose row-major flat index equals the output's. */
-function unflatten(flat: PExpr, inShape: readonly Sym[]): PExpr[] {
-  const idx: PExpr[] = [];
-  let stride = Sym.const(1);
-  for (let k = inShape.length - 1; k >= 0; k--) {
-    const q = stride.value === 1 ? flat : bin('floordiv', flat, symToP(stride));
-    idx.unshift(k === 0 ? q : bin('floormod', q, symToP(inShape[k]!)));
-    stride = stride.mul(inShape[k]!);
-  }
-  return idx;
-}
-
-export function reshapeProgram(name: string, x: TensorDescSym, outShape: readonly Sym[]): TensorProgram {
-  return program(name, 'injective', [{ name: 'x0', ...x }], { name: 'out', dtype: x.dtype, shape: outShape }, load('x0', unflatten(flatOut(outShape), x.shape)));
-}
-
 export function permuteProgram(name: string, x: TensorDescSym, perm: readonly number[]): TensorProgram {
   const outShape = perm.map((a) => x.shape[a]!);
   const idx: PExpr[] = new Array(x.shape.length);

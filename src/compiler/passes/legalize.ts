@@ -16,7 +16,7 @@ import { type TensorType, type Type, typeToString } from '../../ir/types.js';
 import { ProgramTable, dedupeArgs } from '../module-edit.js';
 import {
   BINARY_PEXPR, type TensorDescSym, batchedMatmulProgram, binaryBody, concatProgram, elementwiseProgram, permuteProgram,
-  reduceProgram, reshapeProgram, scaleBody, sliceProgram, unaryBody,
+  reduceProgram, scaleBody, sliceProgram, unaryBody,
 } from '../legalize/tensor-programs.js';
 
 /** Graph op → library op name and the attributes it passes on. */
