@@ -39,7 +39,7 @@ export interface Backend {
   flush(): Promise<void>;
   free(t: Tensor): void;
   destroy(): void;
-  /** Runs compiler-generated WGSL: `bindings` at @binding(0…n−1) (storage, read_write), `uniforms` (u32, 16-byte padded) at @binding(n). */
+  /** Runs compiler-generated WGSL: `bindings` at @binding(0…n−1) (storage buffers, read or read_write as the shader declares), `uniforms` (u32, 16-byte padded) at @binding(n). */
   runProgram?(program: { wgsl: string; entryPoint: string; workgroups: [number, number, number] }, bindings: readonly Tensor[], uniforms: Uint32Array): void;
 }
 

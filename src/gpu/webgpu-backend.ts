@@ -139,7 +139,9 @@ export class WebGpuBackend implements Backend {
 
   /** Runs a generated WGSL program (the compiler's tensor programs) on explicit bindings. */
   runProgram(program: { wgsl: string; entryPoint: string; workgroups: [number, number, number] }, bindings: readonly Tensor[], uniforms: Uint32Array): void {
-    const access = [...bindings.map(() => 'rw' as const), 'uniform' as const];
+    // the layout follows the shader's own declarations: read-only inputs may alias (views of one buffer)
+    const declared = new Map([...program.wgsl.matchAll(/@binding\((\d+)\)\s*var<storage,\s*(read_write|read)>/g)].map((m) => [Number(m[1]), m[2]]));
+    const access = [...bindings.map((_, i) => (declared.get(i) === 'read' ? 'read' as const : 'rw' as const)), 'uniform' as const];
     this.kernelContext().dispatch({ label: `program.${program.entryPoint}`, wgsl: program.wgsl, access, entryPoint: program.entryPoint }, bindings.map((t) => this.own(t)), uniforms, program.workgroups);
   }
 

@@ -165,7 +165,8 @@ export function generateWgsl(p: TensorProgram): WgslProgram {
   if (p.reduce && reduction === 'workgroup' && (is16(p.output.dtype) || ept !== 1)) throw new CodegenError(p, 'workgroup reduction needs a 32-bit output and elemsPerThread 1');
   const bufs = new Map([...p.inputs, p.output].map((b) => [b.name, b]));
   const dims = programSymVars(p);
-  const decls = [...p.inputs, p.output].map((b, i) => `@group(0) @binding(${i}) var<storage, read_write> ${b.name}: array<${storageElem(b.dtype)}>;`);
+  // inputs read-only: two views of one buffer may be inputs of one program (WebGPU allows that only for read-only bindings)
+  const decls = [...p.inputs, p.output].map((b, i) => `@group(0) @binding(${i}) var<storage, ${i < p.inputs.length ? 'read' : 'read_write'}> ${b.name}: array<${storageElem(b.dtype)}>;`);
   const nb = p.inputs.length + 1;
   const words = Math.max(1, Math.ceil(dims.length / 4));
   decls.push(`struct TessDims { d: array<vec4<u32>, ${words}> }`, `@group(0) @binding(${nb}) var<uniform> tess_dims: TessDims;`);
