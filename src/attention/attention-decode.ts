@@ -17,9 +17,8 @@
 import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
 import { type AttentionKernelParams, maskBindings, variantDecls } from './attention-wgsl.js';
-import { itemsOffset } from './plan.js';
 import { wgslF32 } from './variants.js';
-import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns, ATTENTION_BINDINGS_WGSL } from './wgsl-kv.js';
+import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
 
 /** Floats of query (and of output accumulator) one lane may hold; more spills or starves occupancy. */
@@ -172,22 +171,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let lane = t % ${S}u;
   let slot = (t / ${S}u) * ${S / LR}u + lane / ${LR}u;
   let lr = lane % ${LR}u;
-  let it_end = sched[${8 + 1} + cta];
-  for (var it = sched[8u + cta]; it < it_end; it++) {
-    let ib = ${itemsOffset(p.grid)}u + u32(it) * 8u;
-    let b = u32(sched[ib]);
-    let hk = u32(sched[ib + 1u]);
-    let r0 = u32(sched[ib + 2u]);
-    let r1 = u32(sched[ib + 3u]);
-    let k0 = u32(sched[ib + 4u]);
-    let k1 = u32(sched[ib + 5u]);
-    let out_slot = sched[ib + 6u];
-    let q_start = u32(qo_indptr[b]);
-    let q_len = i32(u32(qo_indptr[b + 1u]) - q_start);
-    let page_base = u32(kv_indptr[b]);
-    let n_pages = u32(kv_indptr[b + 1u]) - page_base;
-    var kv_len = 0;
-    if (n_pages > 0u) { kv_len = i32((n_pages - 1u) * PS + u32(last_page_len[b])); }
+  ${workItemLoop(p.grid, 'out_slot')}
     // this lane's dims of every row's query (rows past r1 are zero and masked)
     var qr: array<vec4<f32>, ${TQ * NV * Q4}>;
 ${r(TQ).map((row) => `    {

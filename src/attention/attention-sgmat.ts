@@ -32,10 +32,9 @@ import { f16MatrixConfig } from '../gpu/capabilities.js';
 import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { AttentionKernelParams } from './attention-wgsl.js';
 import { maskBindings, variantDecls } from './attention-wgsl.js';
-import { itemsOffset } from './plan.js';
 import { EMULATED_OPS, type MatrixOps, REAL_OPS } from './sgmat-ops.js';
 import { wgslF32 } from './variants.js';
-import { NEG, NEG_INF, NEG_INF_DECL, kvRowFn, storeVec4, ATTENTION_BINDINGS_WGSL } from './wgsl-kv.js';
+import { NEG, NEG_INF, NEG_INF_DECL, kvRowFn, storeVec4, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
 
 export const SGMAT_ROWS = 64;
 const WG = 128;
@@ -199,22 +198,7 @@ ${r(DB).map((db) => `  var o${db} = ${mo.zero('result')};`).join('\n')}
   var rk: array<vec4<u32>, ${NL}>;
   var rv: array<vec4<u32>, ${NL}>;
   if (t == 0u) { resc = 0u; ${mo.init} }
-  let it_end = sched[9u + cta];
-  for (var it = sched[8u + cta]; it < it_end; it++) {
-    let ib = ${itemsOffset(p.grid)}u + u32(it) * 8u;
-    let b = u32(sched[ib]);
-    let hk = u32(sched[ib + 1u]);
-    let r0 = u32(sched[ib + 2u]);
-    let r1 = u32(sched[ib + 3u]);
-    let k0 = u32(sched[ib + 4u]);
-    let k1 = u32(sched[ib + 5u]);
-    let slot = sched[ib + 6u];
-    let q_start = u32(qo_indptr[b]);
-    let q_len = i32(u32(qo_indptr[b + 1u]) - q_start);
-    let page_base = u32(kv_indptr[b]);
-    let n_pages = u32(kv_indptr[b + 1u]) - page_base;
-    var kv_len = 0;
-    if (n_pages > 0u) { kv_len = i32((n_pages - 1u) * PS + u32(last_page_len[b])); }
+  ${workItemLoop(p.grid, 'slot')}
     // this lane's softmax row
     let r = r0 + lr;
     let row_ok = r < r1;

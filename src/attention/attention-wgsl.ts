@@ -9,9 +9,9 @@
 import { PACK_WGSL, uniformDecl } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
 import type { KvLayout } from './kv-layout.js';
-import { itemsOffset, mergeOffset } from './plan.js';
+import { mergeOffset } from './plan.js';
 import { type VariantSpec, variantParts, wgslF32 } from './variants.js';
-import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns, ATTENTION_BINDINGS_WGSL } from './wgsl-kv.js';
+import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
 
 export interface AttentionKernelParams {
@@ -148,22 +148,7 @@ fn fetch_tile(kt: u32, k1: u32, page_base: u32, hk: u32, t: u32, pk: ptr<functio
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let cta = wid.x;
   ${p.dynamicLoops ? 'let L_DV4 = uw(0u); let L_TK = uw(1u); let L_OPT = uw(2u);' : `let L_DV4 = DV4; let L_TK = TK; let L_OPT = ${opt}u;`}
-  let it_end = sched[${8 + 1} + cta];
-  for (var it = sched[8u + cta]; it < it_end; it++) {
-    let ib = ${itemsOffset(p.grid)}u + u32(it) * 8u;
-    let b = u32(sched[ib]);
-    let hk = u32(sched[ib + 1u]);
-    let r0 = u32(sched[ib + 2u]);
-    let r1 = u32(sched[ib + 3u]);
-    let k0 = u32(sched[ib + 4u]);
-    let k1 = u32(sched[ib + 5u]);
-    let slot = sched[ib + 6u];
-    let q_start = u32(qo_indptr[b]);
-    let q_len = i32(u32(qo_indptr[b + 1u]) - q_start);
-    let page_base = u32(kv_indptr[b]);
-    let n_pages = u32(kv_indptr[b + 1u]) - page_base;
-    var kv_len = 0;
-    if (n_pages > 0u) { kv_len = i32((n_pages - 1u) * PS + u32(last_page_len[b])); }
+  ${workItemLoop(p.grid, 'slot')}
     // stage the Q tile (rows past r1 are zero and masked below)
     for (var i = t; i < TQ * ${qVpr}u; i += ${WORKGROUP}u) {
       let lr = i / ${qVpr}u; let e = i % ${qVpr}u; let r = r0 + lr;

@@ -71,10 +71,6 @@ ${argmaxReduceWgsl(caps, wg)}
 fn main(${rowParams(caps)}) {
   ${rowInit(caps)}
   ${ROW_INDEX}
-  let rows = uw(0u);
-  let cols = uw(1u);
-  if (row >= rows) { return; }
-  let base = row * cols;
   var bv = tess_ninf();
   var bi = 0xffffffffu;
   for (var c = lid; c < cols; c += ${wg}u) {

@@ -30,10 +30,6 @@ ${rowReduceWgsl(caps, wg)}
 fn main(${rowParams(caps)}) {
   ${rowInit(caps)}
   ${ROW_INDEX}
-  let rows = uw(0u);
-  let cols = uw(1u);
-  if (row >= rows) { return; }
-  let base = row * cols;
   var s = 0.0;
   for (var c = lid; c < cols; c += ${wg}u) { s += ${x('base + c')}; }
   let mean = tess_sum(s) / f32(cols);

@@ -28,10 +28,6 @@ ${rowReduceWgsl(caps, wg)}
 fn main(${rowParams(caps)}) {
   ${rowInit(caps)}
   ${ROW_INDEX}
-  let rows = uw(0u);
-  let cols = uw(1u);
-  if (row >= rows) { return; }
-  let base = row * cols;
   var acc = ${init};
   for (var c = lid; c < cols; c += ${wg}u) { let v = ${loadF32(dtype, caps, 'x', 'base + c')}; acc = ${fold}; }
   let total = tess_${kind}(acc);

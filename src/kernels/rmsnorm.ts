@@ -25,10 +25,6 @@ ${rowReduceWgsl(caps, wg)}
 fn main(${rowParams(caps)}) {
   ${rowInit(caps)}
   ${ROW_INDEX}
-  let rows = uw(0u);
-  let cols = uw(1u);
-  if (row >= rows) { return; }
-  let base = row * cols;
   var ss = 0.0;
   for (var c = lid; c < cols; c += ${wg}u) { let v = ${x('base + c')}; ss += v * v; }
   let r = inverseSqrt(tess_sum(ss) / f32(cols) + uf(2u));

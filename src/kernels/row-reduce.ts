@@ -77,8 +77,12 @@ ${fold('tess_sum', 'subgroupAdd', (a, b) => `${a} + ${b}`, '0.0')}
 ${fold('tess_max', 'subgroupMax', (a, b) => `max(${a}, ${b})`, 'tess_ninf()')}`;
 }
 
-/** Row index from a 2-D grid (rows may exceed the 65535 workgroups of one dimension). */
-export const ROW_INDEX = 'let row = wid.x + wid.y * nwg.x;';
+/** This workgroup's row from a 2-D grid (rows may exceed the 65535 workgroups of one dimension), the row guard and the row's first element (`rows`, `cols` in uniform words 0 and 1). */
+export const ROW_INDEX = `let row = wid.x + wid.y * nwg.x;
+  let rows = uw(0u);
+  let cols = uw(1u);
+  if (row >= rows) { return; }
+  let base = row * cols;`;
 
 /**
  * Whether a row-wise output of this type needs partial-word stores: packed 16-bit rows of odd

@@ -26,10 +26,6 @@ ${rowReduceWgsl(caps, wg)}
 fn main(${rowParams(caps)}) {
   ${rowInit(caps)}
   ${ROW_INDEX}
-  let rows = uw(0u);
-  let cols = uw(1u);
-  if (row >= rows) { return; }
-  let base = row * cols;
   var m = tess_ninf();
   for (var c = lid; c < cols; c += ${wg}u) { m = max(m, ${x('base + c')}); }
   let mx = tess_max(m);
