@@ -126,11 +126,9 @@ fn radix_select(byCount: bool, goal: f32, floor: f32) -> f32 {
 fn main(${rowParams(caps)}) {
   ${rowInit(caps)}
   ${ROW_INDEX}
-  let R = uw(0u);
-  let V = uw(1u);
+  let V = cols;
   gV = V;
-  if (row >= R) { return; }
-  gbase = row * gV;
+  gbase = base;
   if (lid < ${SAMPLE_PARAM_WORDS}u) { sp[lid] = prm[row * ${SAMPLE_PARAM_WORDS}u + lid]; }
   let P = workgroupUniformLoad(&sp);
   // branch on locals: WGSL treats module-scope private reads as non-uniform
