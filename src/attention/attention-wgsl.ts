@@ -260,14 +260,21 @@ ${sgSoftmax ? subgroupScores(v.mask, v.logits) : `      for (var i = t; i < TQ *
 
 /**
  * The merge pass of a split plan: each merge unit's partial rows (one block of TQ rows per chunk)
- * are combined with their base-2 LSEs into the final (o, lse). Fixed grid, grid-stride over units.
+ * are combined with their base-2 LSEs into the final (o, lse). Threads are (slice, vec4 column):
+ * a unit split into few chunks gives each slice its own row (S rows per workgroup pass, every
+ * chunk folded by one thread); a unit split into many (the long request of a skewed decode batch,
+ * ~65 chunks) gives one row all S slices, each folding every S-th chunk online, combined through
+ * workgroup memory — ~65/S dependent steps instead of 2×65 on one thread. Rows spread over the
+ * fixed grid either way.
  */
 export function mergeWgsl(p: AttentionKernelParams, mergeGrid: number): string {
   const D = p.headDim;
   const TQ = p.tileRows;
+  const DV4 = D / 4;
+  const S = Math.max(1, Math.floor(WORKGROUP / DV4));
   const group = p.numQoHeads / p.numKvHeads;
   const v = variantDecls(p);
-  return `// attention merge: D=${D} TQ=${TQ}
+  return `// attention merge: D=${D} TQ=${TQ} slices=${S}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 @group(0) @binding(0) var<storage, read> sched: array<i32>;
@@ -278,43 +285,81 @@ ${NEG_INF_DECL}
 @group(0) @binding(5) var<storage, read_write> lse_out: array<f32>;
 ${v.decls}
 const D = ${D}u;
-const DV4 = ${D / 4}u;
+const DV4 = ${DV4}u;
+const S = ${S}u;
 const GRP = ${group}u;
 const HQ = ${p.numQoHeads}u;
+var<workgroup> part_m: array<f32, ${S * DV4}>;
+var<workgroup> part_s: array<f32, ${S * DV4}>;
+var<workgroup> part_o: array<vec4<f32>, ${S * DV4}>;
+
+// the merged row lr of merge unit mb: normalise, apply the output hook, store o and lse
+fn finish(mb: u32, lr: u32, e: u32, m: f32, sum: f32, acc: vec4<f32>) {
+  var val = vec4<f32>(0.0);
+  var lse = ${NEG_INF};
+  if (sum > 0.0) { val = acc / sum; lse = m + log2(sum); }
+  let b = u32(sched[mb]);
+  let hk = u32(sched[mb + 1u]);
+  let r = u32(sched[mb + 2u]) + lr;
+  let head = hk * GRP + r % GRP;
+  let orow = (u32(qo_indptr[b]) + r / GRP) * HQ + head;
+  ${v.output ? `for (var z = 0u; z < 4u; z++) { var o = val[z]; ${v.output} val[z] = o; }` : ''}
+  ${storeVec4(p.oDtype, 'o_out', 'orow * D + 4u * e', 'val')}
+  if (e == 0u) { lse_out[orow] = lse; }
+}
+
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let n = u32(sched[4]);
-  for (var u = wid.x; u < n; u += ${mergeGrid}u) {
-    let mb = ${mergeOffset(p.grid, p.maxItems)}u + u * 8u;
-    let b = u32(sched[mb]);
-    let hk = u32(sched[mb + 1u]);
-    let r0 = u32(sched[mb + 2u]);
-    let r1 = u32(sched[mb + 3u]);
+  let tasks = u32(sched[4]) * ${TQ}u;
+  let e = t % DV4;
+  let sl = t / DV4;
+  // task = (merge unit, row); a unit of few chunks is handled by the tasks of rows 0, S, 2S, …
+  for (var task = wid.x; task < tasks; task += ${mergeGrid}u) {
+    let mb = ${mergeOffset(p.grid, p.maxItems)}u + (task / ${TQ}u) * 8u;
+    let lr0 = task % ${TQ}u;
+    let rows = u32(sched[mb + 3u]) - u32(sched[mb + 2u]);
     let first = u32(sched[mb + 4u]);
     let chunks = u32(sched[mb + 5u]);
-    let q_start = u32(qo_indptr[b]);
-    for (var i = t; i < (r1 - r0) * DV4; i += ${WORKGROUP}u) {
-      let lr = i / DV4; let e = i % DV4; let r = r0 + lr;
-      var mx = ${NEG};
-      for (var c = 0u; c < chunks; c++) { mx = max(mx, tmp_lse[first + c * ${TQ}u + lr]); }
+    let wide = chunks > ${2 * S}u;
+    if (lr0 < rows && (wide || lr0 % S == 0u)) {
+      var lr = lr0;
+      var c0 = sl;
+      var step = S;
+      if (!wide) { lr = lr0 + sl; c0 = 0u; step = 1u; }
+      var m = ${NEG};
       var sum = 0.0;
       var acc = vec4<f32>(0.0);
-      if (mx > ${NEG}) {
-        for (var c = 0u; c < chunks; c++) {
+      if (sl < S && lr < rows) {
+        for (var c = c0; c < chunks; c += step) {
           let tr = first + c * ${TQ}u + lr;
-          let w = exp2(tmp_lse[tr] - mx);
-          sum += w;
-          acc += w * tmp_o[tr * DV4 + e];
+          let l = tmp_lse[tr];
+          if (l > ${NEG}) {
+            if (l > m) { let a = exp2(m - l); sum *= a; acc *= a; m = l; }
+            let w = exp2(l - m);
+            sum += w;
+            acc += w * tmp_o[tr * DV4 + e];
+          }
         }
+        if (!wide) { finish(mb, lr, e, m, sum, acc); }
       }
-      var val = vec4<f32>(0.0);
-      var lse = ${NEG_INF};
-      if (sum > 0.0) { val = acc / sum; lse = mx + log2(sum); }
-      let head = hk * GRP + r % GRP;
-      let orow = (q_start + r / GRP) * HQ + head;
-      ${v.output ? `for (var z = 0u; z < 4u; z++) { var o = val[z]; ${v.output} val[z] = o; }` : ''}
-      ${storeVec4(p.oDtype, 'o_out', 'orow * D + 4u * e', 'val')}
-      if (e == 0u) { lse_out[orow] = lse; }
+      if (wide) {
+        if (sl < S) { part_m[t] = m; part_s[t] = sum; part_o[t] = acc; }
+        workgroupBarrier();
+        if (sl == 0u) {
+          for (var k = 1u; k < S; k++) { m = max(m, part_m[k * DV4 + e]); }
+          sum = 0.0;
+          acc = vec4<f32>(0.0);
+          if (m > ${NEG}) {
+            for (var k = 0u; k < S; k++) {
+              let a = exp2(part_m[k * DV4 + e] - m);
+              sum += a * part_s[k * DV4 + e];
+              acc += a * part_o[k * DV4 + e];
+            }
+          }
+          finish(mb, lr, e, m, sum, acc);
+        }
+        workgroupBarrier();
+      }
     }
   }
 }`;

@@ -18,7 +18,7 @@ import type { PagedAttentionAttrs } from './ops.js';
 import { type AttentionPlan, planAttention, scheduleLength } from './plan.js';
 import { HeadDimError, defaultTileRows, whyHeadDimUnsupported } from './tile-config.js';
 import type { VariantSpec } from './variants.js';
-import { SGMAT_ROWS, sgmatAvailable } from './attention-sgmat.js';
+import { sgmatRowsFor } from './attention-sgmat.js';
 
 export interface BatchAttentionConfig {
   readonly numQoHeads: number;
@@ -41,13 +41,18 @@ export interface BatchAttentionConfig {
   /** One query token per request: tiles pack the GQA group instead of tokens. */
   readonly decode?: boolean;
   readonly tileRows?: number;
-  /** Fixed CTA count of the attention dispatch (default 1024: a few waves on a large GPU). */
+  /**
+   * Fixed CTA count of the attention dispatch. Default 528, four per SM of an H100: CTAs run their
+   * items back to back, so the grid only needs to cover what can be resident (264…528 measured
+   * alike there; 1024 was slower where plans split to fill it).
+   */
   readonly grid?: number;
   readonly maxItems?: number;
   /**
-   * Work items plan() aims for (see PlanOptions.targetItems). Default for decode 256, about two
-   * per SM of an H100, where the streaming kernel's items are long enough to keep loads in flight;
-   * prefill keeps the whole grid.
+   * Shares plan() divides the batch's keys into (see PlanOptions.targetItems): about the CTAs that
+   * saturate the device. Default 256 for decode (about two per SM of an H100, where the streaming
+   * kernel's loads already fill the memory system) and 264 for prefill (two tensor-core CTAs per
+   * SM; an L1024 prefill split to 1024 shares ran 5× slower than unsplit, mostly merging).
    */
   readonly targetItems?: number;
 }
@@ -74,16 +79,17 @@ export class BatchAttention {
     const storage = gpu ? gpu.caps : { maxComputeWorkgroupStorageSize: 32768 };
     const group = cfg.numQoHeads / cfg.numKvHeads;
     if (!Number.isInteger(group)) throw new Error(`attention: ${cfg.numQoHeads} query heads is not a multiple of ${cfg.numKvHeads} KV heads`);
-    const prefillRows = gpu && !cfg.decode && sgmatAvailable(gpu.caps, cfg) ? SGMAT_ROWS : undefined;
+    const prefillRows = gpu && !cfg.decode ? sgmatRowsFor(gpu.caps, cfg) ?? undefined : undefined;
     const tileRows = cfg.tileRows ?? prefillRows ?? defaultTileRows(storage, cfg.headDim, group, !!cfg.decode);
-    if (tileRows !== SGMAT_ROWS || !prefillRows) {
+    if (tileRows !== prefillRows) {
       const why = whyHeadDimUnsupported(storage, cfg.headDim, tileRows);
       if (why) throw new HeadDimError(cfg.headDim, why);
     }
-    const grid = cfg.grid ?? 1024;
+    const grid = cfg.grid ?? 528;
     // unsplit work is one item per (row tile, KV head); splitting stays within the grid
     const unitsBound = cfg.numKvHeads * (Math.ceil((cfg.maxTokens * group) / tileRows) + cfg.maxBatch);
-    const maxItems = cfg.maxItems ?? Math.max(2 * grid, unitsBound);
+    // a unit longer than one share splits into ⌈len/share⌉ chunks: at most units + shares items
+    const maxItems = cfg.maxItems ?? unitsBound + 2 * grid;
     this.attrs = { layout: cfg.layout, variant: cfg.variant ?? {}, scale: cfg.scale, outDtype: cfg.outDtype, grid, maxItems, tileRows };
     const i32 = (n: number, label: string): Tensor => backend.alloc({ dtype: 'i32', shape: [n] }, label);
     this.qoIndptr = i32(cfg.maxBatch + 1, 'attn.qo_indptr');
@@ -115,7 +121,7 @@ export class BatchAttention {
     const kvLens = rows.qoLens.map((_, b) => kvLength(rows.indptr, rows.lastPageLen, cfg.pageSize, b));
     const plan = planAttention(
       { qoLens: rows.qoLens, kvLens, numQoHeads: cfg.numQoHeads, numKvHeads: cfg.numKvHeads, causal: cfg.variant?.causal, windowLeft: cfg.variant?.windowLeft },
-      { grid: this.attrs.grid, maxItems: this.attrs.maxItems, tileRows: this.attrs.tileRows, targetItems: cfg.targetItems ?? (cfg.decode ? 256 : undefined), ...opts },
+      { grid: this.attrs.grid, maxItems: this.attrs.maxItems, tileRows: this.attrs.tileRows, targetItems: cfg.targetItems ?? (cfg.decode ? 256 : 264), ...opts },
     );
     // arrays padded past the batch with empty requests, so their lengths never change
     const qo = new Int32Array(cfg.maxBatch + 1);

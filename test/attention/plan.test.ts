@@ -4,12 +4,12 @@ import { HEADER_WORDS, ITEM_WORDS, PlanError, assignLongestFirst, itemsOffset, p
 const heads = { numQoHeads: 32, numKvHeads: 8 };
 
 describe('plan()', () => {
-  it('splits long KV so work fills the grid, with the smallest such chunk', () => {
+  it('splits long KV into fair shares of the grid, balanced over the CTAs', () => {
     const p = planAttention({ qoLens: [1], kvLens: [32768], ...heads }, { grid: 132, maxItems: 1024, tileRows: 4 });
-    expect(p.items.length).toBeLessThanOrEqual(132);
-    // one token less and the items no longer fit
-    const units = 8;
-    expect(units * Math.ceil(32768 / (p.kvChunk - 1))).toBeGreaterThan(132);
+    expect(p.kvChunk).toBe(Math.ceil((8 * 32768) / 132));
+    expect(p.items.every((i) => i.kvEnd - i.kvStart <= p.kvChunk)).toBe(true);
+    const loads = [...p.ctaLoads];
+    expect(Math.max(...loads) / (loads.reduce((a, b) => a + b, 0) / loads.length)).toBeLessThan(1.15);
     expect(p.merges).toBe(8);
   });
 

@@ -28,18 +28,27 @@ describe('streaming decode template', () => {
   });
 });
 
-describe('plan() work-item target', () => {
+describe('plan() fair-share chunks', () => {
   const plan = (kvLens: number[], targetItems?: number) =>
     planAttention({ qoLens: kvLens.map(() => 1), kvLens, numQoHeads: 32, numKvHeads: 8, causal: true }, { grid: 1024, maxItems: 4096, tileRows: 4, targetItems });
 
-  it('cuts one long request into about targetItems items instead of filling the grid', () => {
+  it('cuts one long request into about targetItems items (default the grid)', () => {
     expect(plan([32768]).items.length).toBe(1024);
     expect(plan([32768], 256).items.length).toBe(256);
   });
 
-  it('raises the target to twice the units so a skewed batch still splits its long request', () => {
+  it('splits only the long request of a skewed batch, down to the fair share', () => {
     const p = plan([32768, ...Array(63).fill(512)], 256);
-    expect(p.items.length).toBeGreaterThan(512);
-    expect(p.kvChunk).toBeLessThan(32768);
+    const fair = Math.ceil((8 * (32768 + 63 * 512)) / 256);
+    expect(p.kvChunk).toBe(fair);
+    expect(p.items.filter((i) => i.b > 0).length).toBe(63 * 8);
+    expect(p.items.filter((i) => i.b === 0).length).toBe(8 * Math.ceil(32768 / fair));
+    expect(p.merges).toBe(8);
+  });
+
+  it('never splits a batch whose units are all within the fair share', () => {
+    const p = plan(Array(64).fill(512), 256);
+    expect(p.merges).toBe(0);
+    expect(p.items.length).toBe(512);
   });
 });
