@@ -36,15 +36,36 @@ import { EMULATED_OPS, type MatrixOps, REAL_OPS } from './sgmat-ops.js';
 import { wgslF32 } from './variants.js';
 import { NEG, NEG_INF, NEG_INF_DECL, kvRowFn, storeVec4, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
 
-export const SGMAT_ROWS = 64;
-const WG = 128;
+/** Rows of a work item: 16 per subgroup of 32 lanes; 64 (4 subgroups) or 128 (8, half the K/V loads per row). */
+export const SGMAT_ROW_CHOICES: readonly number[] = [64, 128];
+/** Rows of the Q tile staged at once through the K/V buffer. */
+const Q_PASS = 64;
 
 /**
  * Knobs for benchmarks and tests: keys per tile (32 or 48), the lazy-rescale threshold (log2
  * units; 0 rescales whenever a row max grows), and `emulate` (tests: exact per-invocation
  * emulation of the matrix builtins, so the template runs on devices without them).
  */
-export const sgmatTuning: { tileKeys: number; rescaleLog2: number; emulate: boolean } = { tileKeys: 32, rescaleLog2: 8, emulate: false };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: true, ablate: '' };
+
+export interface SgmatTuning {
+  tileKeys: number;
+  /** Rows per work item BatchAttention asks for (SGMAT_ROW_CHOICES); 64 where 128 does not fit. */
+  rows: number;
+  rescaleLog2: number;
+  emulate: boolean;
+  /**
+   * Scores stored as vec4<f32> (16-byte workgroup accesses: the f32 result matrices' stores and the
+   * softmax lanes' reads) instead of scalar f32 — the GEMM measured scalar staging 8× slower.
+   */
+  ssVec4: boolean;
+  /** Tiles every row sees whole (causal or no mask) skip the per-score mask test. */
+  interiorNoMask: boolean;
+  /** The K tile after next is fetched right after the K registers are staged (1.5 iterations ahead) instead of after P·V. */
+  earlyFetch: boolean;
+  /** Benchmarks only (wrong results): leave one stage out to see what it costs. */
+  ablate: '' | 'qk' | 'softmax' | 'pv' | 'fetch';
+}
 
 export function sgmatWhyUnsupported(caps: Capabilities, p: Pick<AttentionKernelParams, 'headDim' | 'qDtype' | 'kvDtype' | 'tileRows'>): string | null {
   if (!caps.subgroups) return 'needs subgroups';
@@ -55,27 +76,30 @@ export function sgmatWhyUnsupported(caps: Capabilities, p: Pick<AttentionKernelP
   } else if (caps.subgroupMinSize < 2) return 'needs subgroups of at least 2 lanes';
   if (p.qDtype !== 'f16' || p.kvDtype !== 'f16') return 'tensor-core path takes f16 q and KV';
   if (p.headDim % 16 !== 0 || p.headDim > 128) return `head dim ${p.headDim} (tensor-core path takes multiples of 16 up to 128)`;
-  if (p.tileRows !== SGMAT_ROWS) return `tile of ${p.tileRows} rows (tensor-core path uses ${SGMAT_ROWS})`;
-  if (sgmatSharedBytes(p.headDim) > caps.maxComputeWorkgroupStorageSize) return 'not enough workgroup storage';
+  if (!SGMAT_ROW_CHOICES.includes(p.tileRows)) return `tile of ${p.tileRows} rows (tensor-core path uses ${SGMAT_ROW_CHOICES.join(' or ')})`;
+  if (sgmatSharedBytes(p.headDim, sgmatTuning.tileKeys, p.tileRows) > caps.maxComputeWorkgroupStorageSize) return 'not enough workgroup storage';
   return null;
 }
 
-/** Whether a BatchAttention of this shape would get the tensor-core prefill path. */
-export function sgmatAvailable(caps: Capabilities, cfg: { headDim: number; dtype: string; kvDtype?: string }): boolean {
-  return sgmatWhyUnsupported(caps, { headDim: cfg.headDim, qDtype: cfg.dtype as 'f16', kvDtype: (cfg.kvDtype ?? cfg.dtype) as 'f16', tileRows: SGMAT_ROWS }) === null;
+/** Rows per work item a BatchAttention of this shape gets on the tensor-core prefill path (the tuned choice, else 64), or null. */
+export function sgmatRowsFor(caps: Capabilities, cfg: { headDim: number; dtype: string; kvDtype?: string }): number | null {
+  for (const tileRows of [sgmatTuning.rows, 64]) {
+    if (sgmatWhyUnsupported(caps, { headDim: cfg.headDim, qDtype: cfg.dtype as 'f16', kvDtype: (cfg.kvDtype ?? cfg.dtype) as 'f16', tileRows }) === null) return tileRows;
+  }
+  return null;
 }
 
 /** Workgroup-memory geometry (element units: vec4<u32> of 8 halves for K/V/Q/P, f32 for S). */
-function layout(d: number, tk: number) {
+function layout(d: number, tk: number, rows: number) {
   const LDK = d / 8 + 1; // one 16-byte element of padding per staged row, against bank conflicts
   const LDS = tk + 4; // column tk of a score row carries the row's rescale factor
   const LDP = tk / 8 + 1;
-  const kvLen = Math.max(2 * tk, SGMAT_ROWS) * LDK; // K then V; the Q tile at item start
-  return { LDK, LDS, LDP, kvLen, sLen: SGMAT_ROWS * LDS, pLen: SGMAT_ROWS * LDP };
+  const kvLen = Math.max(2 * tk, Q_PASS) * LDK; // K then V; the Q tile at item start, Q_PASS rows at a time
+  return { LDK, LDS, LDP, kvLen, sLen: rows * LDS, pLen: rows * LDP };
 }
 
-export function sgmatSharedBytes(d: number, tk = sgmatTuning.tileKeys): number {
-  const g = layout(d, tk);
+export function sgmatSharedBytes(d: number, tk = sgmatTuning.tileKeys, rows = 64): number {
+  const g = layout(d, tk, rows);
   return 16 * g.kvLen + 4 * g.sLen + 16 * g.pLen + 4;
 }
 
@@ -91,7 +115,18 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const KB = TK / 16; // 16-key blocks of a tile
   const DC = D / 8; // 16-byte chunks per row
   const HK = TK / 2; // keys per softmax lane
-  const { LDK, LDS, LDP, kvLen, sLen, pLen } = layout(D, TK);
+  const R = p.tileRows;
+  const NSG = R / 16; // subgroups
+  const WG = 32 * NSG;
+  const { LDK, LDS, LDP, kvLen, sLen, pLen } = layout(D, TK, R);
+  const V4 = sgmatTuning.ssVec4;
+  const ab = sgmatTuning.ablate;
+  const early = sgmatTuning.earlyFetch;
+  // score-buffer offsets and strides count its elements: floats, or vec4s of 4 floats
+  const so = (floats: number) => (V4 ? floats / 4 : floats);
+  const LS = so(LDS);
+  // tiles every row sees whole skip the mask test; only when the variant masks causally or not at all
+  const interior = sgmatTuning.interiorNoMask && !p.variant.customMask && !(p.variant.windowLeft !== undefined && p.variant.windowLeft >= 0);
   const VOFF = TK * LDK;
   const group = p.numQoHeads / p.numKvHeads;
   const v = variantDecls(p);
@@ -100,7 +135,7 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const fetch = (reg: string, kv: number, kt: string) => r(NL).map((n) => `    ${guard(n)}{
       let i = t + ${WG * n}u; let j = ${kt} + i / ${DC}u;
       var w = vec4<u32>(0u);
-      if (j < k1) { w = pool[kv_row(u32(kv_indices[page_base + j / PS]), ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }
+      ${ab === 'fetch' ? `if (j < k1) { w = vec4<u32>(j); }` : `if (j < k1) { w = pool[kv_row(u32(kv_indices[page_base + j / PS]), ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }`}
       ${reg}[${n}] = w;
     }`).join('\n');
   const stage = (reg: string, base: number) => r(NL).map((n) => `    ${guard(n)}{ let i = t + ${WG * n}u; kvs[${base}u + (i / ${DC}u) * ${LDK}u + i % ${DC}u] = ${reg}[${n}]; }`).join('\n');
@@ -115,41 +150,54 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
       kvs[ia][wd % 4u] = pack2x16float(na); kvs[ib][wp % 4u] = pack2x16float(nb);
     }`;
   const perSg = (body: (g: number) => string) => `switch (sg) {
-${r(4).map((g) => `      case ${g}u: {\n${body(g)}\n      }`).join('\n')}
+${r(NSG).map((g) => `      case ${g}u: {\n${body(g)}\n      }`).join('\n')}
       default: {}
     }`;
-  const qLoad = perSg((g) => r(DB).map((db) => `        q${db} = ${mo.load('left', 'kvs', g * 16 * LDK + db * 2, LDK, false)};`).join('\n'));
+  // subgroups of Q pass `pass` load their left matrices from the staged rows
+  const qLoad = (pass: number) => perSg((g) => (Math.floor((g * 16) / Q_PASS) !== pass ? '' : r(DB).map((db) => `        q${db} = ${mo.load('left', 'kvs', (g * 16 - pass * Q_PASS) * LDK + db * 2, LDK, false)};`).join('\n')));
   // S = Q·Kᵀ, one 16-key block at a time, stored to this subgroup's score rows
   const qk = perSg((g) => `${r(KB).map((kb) => `        var sm${kb} = ${mo.zero('result')};`).join('\n')}
-${r(DB).map((db) => r(KB).map((kb) => `        sm${kb} = ${mo.mma(`q${db}`, mo.load('right', 'kvs', kb * 16 * LDK + db * 2, LDK, true), `sm${kb}`)};`).join('\n')).join('\n')}
-${r(KB).map((kb) => `        ${mo.store('ss', g * 16 * LDS + kb * 16, `sm${kb}`, LDS)}`).join('\n')}`);
+${ab === 'qk' ? '' : r(DB).map((db) => r(KB).map((kb) => `        sm${kb} = ${mo.mma(`q${db}`, mo.load('right', 'kvs', kb * 16 * LDK + db * 2, LDK, true), `sm${kb}`)};`).join('\n')).join('\n')}
+${r(KB).map((kb) => `        ${mo.store('ss', so(g * 16 * LDS + kb * 16), `sm${kb}`, LS)}`).join('\n')}`);
   const pv = perSg((g) => `${r(KB).map((kb) => `        let pm${kb} = ${mo.load('left', 'ps', g * 16 * LDP + kb * 2, LDP, false)};`).join('\n')}
-${r(DB).map((db) => r(KB).map((kb) => `        o${db} = ${mo.mma(`pm${kb}`, mo.load('right', 'kvs', VOFF + kb * 16 * LDK + db * 2, LDK, false), `o${db}`)};`).join('\n')).join('\n')}`);
+${ab === 'pv' ? '' : r(DB).map((db) => r(KB).map((kb) => `        o${db} = ${mo.mma(`pm${kb}`, mo.load('right', 'kvs', VOFF + kb * 16 * LDK + db * 2, LDK, false), `o${db}`)};`).join('\n')).join('\n')}`);
   // result matrices pass through the score rows two at a time (columns 0-15 and 16-31)
   const rounds = r(Math.ceil(DB / 2)).map((i) => r(Math.min(2, DB - 2 * i)).map((k) => 2 * i + k));
-  const oToShared = (blocks: number[]) => perSg((g) => blocks.map((db, k) => `        ${mo.store('ss', g * 16 * LDS + 16 * k, `o${db}`, LDS)}`).join('\n'));
-  const oFromShared = (blocks: number[]) => perSg((g) => blocks.map((db, k) => `        o${db} = ${mo.load('result', 'ss', g * 16 * LDS + 16 * k, LDS, false)};`).join('\n'));
+  const oToShared = (blocks: number[]) => perSg((g) => blocks.map((db, k) => `        ${mo.store('ss', so(g * 16 * LDS + 16 * k), `o${db}`, LS)}`).join('\n'));
+  const oFromShared = (blocks: number[]) => perSg((g) => blocks.map((db, k) => `        o${db} = ${mo.load('result', 'ss', so(g * 16 * LDS + 16 * k), LS, false)};`).join('\n'));
   const rescale = rounds.map((blocks) => `      ${oToShared(blocks)}
       workgroupBarrier();
       if (h < ${blocks.length}u) {
-        let a = ss[lr * ${LDS}u + ${TK}u];
-        for (var c = 0u; c < 16u; c++) { ss[lr * ${LDS}u + h * 16u + c] *= a; }
+        ${V4 ? `let a = ss[lr * ${LS}u + ${TK / 4}u].x;
+        for (var k = 0u; k < 4u; k++) { ss[lr * ${LS}u + h * 4u + k] *= a; }` : `let a = ss[lr * ${LDS}u + ${TK}u];
+        for (var c = 0u; c < 16u; c++) { ss[lr * ${LDS}u + h * 16u + c] *= a; }`}
       }
       workgroupBarrier();
       ${oFromShared(blocks)}
       workgroupBarrier();`).join('\n');
   const scale = v.logits ? 'SCALE' : `${wgslF32(p.scale * Math.LOG2E)}`;
-  const scores = r(HK).map((c) => `      var s${c} = ${NEG};
-      { let j = kt + h * ${HK}u + ${c}u; let kpos = i32(j);
-        if (row_ok && j < k1 && (${v.mask})) { var s = ss[sb + ${c}u] * ${scale}; ${v.logits ? `${v.logits} s = s * LOG2E;` : ''} s${c} = s; } }
-      mx = max(mx, s${c});`).join('\n');
-  const probs = r(HK).map((c) => `      let p${c} = select(0.0, exp2(s${c} - m_run), s${c} > ${NEG});`).join('\n');
+  // this lane's HK raw scores: HK/4 vec4 reads, or HK scalar ones
+  const raw = (c: number) => (V4 ? `sv${c >> 2}[${c & 3}]` : `ss[sb + ${c}u]`);
+  const scored = (c: number, test: string) => `      { let j = kt + h * ${HK}u + ${c}u; let kpos = i32(j);
+        if (${test}) { var s = ${raw(c)} * ${scale}; ${v.logits ? `${v.logits} s = s * LOG2E;` : ''} s${c} = s; } }`;
+  const masked = r(HK).map((c) => scored(c, `row_ok && j < k1 && (${v.mask})`)).join('\n');
+  // rows past r1 score zero here (their Q is zero) and are never stored
+  const unmasked = r(HK).map((c) => scored(c, 'true')).join('\n');
+  const scores = ab === 'softmax' ? r(HK).map((c) => `      let s${c} = 0.0;`).join('\n') : `${r(HK).map((c) => `      var s${c} = ${NEG};`).join('\n')}
+${V4 ? r(HK / 4).map((k) => `      let sv${k} = ss[sb + ${k}u];`).join('\n') : ''}
+      ${interior ? `if (kt + ${TK}u <= k_full) {
+${unmasked}
+      } else {
+${masked}
+      }` : masked}
+${r(HK).map((c) => `      mx = max(mx, s${c});`).join('\n')}`;
+  const probs = r(HK).map((c) => (ab === 'softmax' ? `      let p${c} = s${c};` : `      let p${c} = select(0.0, exp2(s${c} - m_run), s${c} > ${NEG});`)).join('\n');
   const packP = r(HK / 8).map((w) => `      ps[lr * ${LDP}u + h * ${HK / 8}u + ${w}u] = vec4<u32>(${r(4).map((k) => `pack2x16float(vec2<f32>(p${8 * w + 2 * k}, p${8 * w + 2 * k + 1}))`).join(', ')});`).join('\n');
   const outputRound = (blocks: number[], first: boolean) => `    ${oToShared(blocks)}
     workgroupBarrier();
     if (row_ok && h < ${blocks.length}u) {
       let db = ${blocks[0]}u + h;
-${r(4).map((k) => `      var v${k} = vec4<f32>(${r(4).map((e) => `ss[lr * ${LDS}u + h * 16u + ${4 * k + e}u]`).join(', ')}) * inv;`).join('\n')}
+${r(4).map((k) => (V4 ? `      var v${k} = ss[lr * ${LS}u + h * 4u + ${k}u] * inv;` : `      var v${k} = vec4<f32>(${r(4).map((e) => `ss[lr * ${LDS}u + h * 16u + ${4 * k + e}u]`).join(', ')}) * inv;`)).join('\n')}
       if (slot < 0) {
 ${r(4).map((k) => `        ${v.output ? `for (var z = 0u; z < 4u; z++) { var o = v${k}[z]; ${v.output} v${k}[z] = o; }` : ''}
         ${storeVec4(p.oDtype, 'o_out', `orow * ${D}u + db * 16u + ${4 * k}u`, `v${k}`)}`).join('\n')}
@@ -161,9 +209,9 @@ ${r(4).map((k) => `        tmp_o[tr * ${D / 4}u + db * 4u + ${k}u] = v${k};`).jo
       }
     }
     workgroupBarrier();`;
-  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${SGMAT_ROWS} TK=${TK} rescale>${TH} group=${group}
+  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
 enable subgroups;
-${mo.prelude(['kvs', 'ps'], ['ss'])}
+${mo.prelude(['kvs', 'ps'], ['ss'], V4)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 ${ATTENTION_BINDINGS_WGSL}
@@ -178,7 +226,7 @@ const LOG2E = 1.4426950408889634;
 // K rows then V rows of the current tile (the Q tile at item start)
 var<workgroup> kvs: array<vec4<u32>, ${kvLen}>;
 // scores of the tile (f32), later the output's way out of the result matrices
-var<workgroup> ss: array<f32, ${sLen}>;
+var<workgroup> ss: array<${V4 ? 'vec4<f32>' : 'f32'}, ${so(sLen)}>;
 // probabilities of the tile (f16)
 var<workgroup> ps: array<vec4<u32>, ${pLen}>;
 // set when some row's reference max moved this tile, so the output must be rescaled
@@ -192,7 +240,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // softmax / output ownership: lanes 2i and 2i+1 of subgroup sg own row sg·16 + i, one half of the keys each
   let lr = sg * 16u + lane / 2u;
   let h = lane % 2u;
-  let sb = lr * ${LDS}u + h * ${HK}u;
+  let sb = lr * ${LS}u + h * ${so(HK)}u;
 ${r(DB).map((db) => `  var q${db} = ${mo.zero('left')};`).join('\n')}
 ${r(DB).map((db) => `  var o${db} = ${mo.zero('result')};`).join('\n')}
   var rk: array<vec4<u32>, ${NL}>;
@@ -205,16 +253,19 @@ ${r(DB).map((db) => `  var o${db} = ${mo.zero('result')};`).join('\n')}
     let qi = i32(r / GRP);
     let head = hk * GRP + r % GRP;
     let qpos = kv_len - q_len + qi;
-    // the Q tile → left matrices (rows past r1 are zero)
-    for (var i = t; i < ${SGMAT_ROWS * DC}u; i += ${WG}u) {
-      let rr = r0 + i / ${DC}u;
+    ${interior ? `// keys below k_full are visible to every row of the item
+    let k_full = ${p.variant.causal ? 'min(k1, u32(max(0, kv_len - q_len + i32(r0 / GRP) + 1)))' : 'k1'};` : ''}
+    // the Q tile → left matrices (rows past r1 are zero), ${Q_PASS} rows at a time through the K/V buffer
+${r(R / Q_PASS).map((pass) => `    ${pass > 0 ? 'workgroupBarrier();' : ''}
+    for (var i = t; i < ${Q_PASS * DC}u; i += ${WG}u) {
+      let rr = r0 + ${pass * Q_PASS}u + i / ${DC}u;
       var w = vec4<u32>(0u);
       if (rr < r1) { w = q[((q_start + rr / GRP) * HQ + hk * GRP + rr % GRP) * ${DC}u + i % ${DC}u]; }
       kvs[(i / ${DC}u) * ${LDK}u + i % ${DC}u] = w;
     }
     workgroupBarrier();
-    ${v.transform ? `${transform(SGMAT_ROWS, '0u', 'kv_len - q_len + i32((r0 + row) / GRP)', false)}\n    workgroupBarrier();` : ''}
-    ${qLoad}
+    ${v.transform ? `${transform(Q_PASS, '0u', `kv_len - q_len + i32((r0 + ${pass * Q_PASS}u + row) / GRP)`, false)}\n    workgroupBarrier();` : ''}
+    ${qLoad(pass)}`).join('\n')}
 ${r(DB).map((db) => `    o${db} = ${mo.zero('result')};`).join('\n')}
     var m_run = ${NEG};
     var l_run = 0.0;
@@ -237,6 +288,9 @@ ${stage('rv', VOFF)}
 ${stage('rk', 0)}
 ${fetch('rv', 1, `kt + ${TK}u`)}
       }
+      ${early ? `if (kt + ${2 * TK}u < k1) {
+${fetch('rk', 0, `kt + ${2 * TK}u`)}
+      }` : ''}
       ${v.transform ? `workgroupBarrier();\n      if (kt + ${TK}u < k1) { ${transform(TK, '0u', `i32(kt + ${TK}u + row)`, true)} }` : ''}
       var mx = ${NEG};
 ${scores}
@@ -249,15 +303,15 @@ ${scores}
 ${probs}
       l_run = l_run * alpha + ${r(HK).map((c) => `p${c}`).join(' + ')};
 ${packP}
-      if (h == 0u) { ss[lr * ${LDS}u + ${TK}u] = alpha; }
+      if (h == 0u) { ${V4 ? `ss[lr * ${LS}u + ${TK / 4}u].x = alpha;` : `ss[lr * ${LDS}u + ${TK}u] = alpha;`} }
       if (workgroupUniformLoad(&resc) != 0u) {
 ${rescale}
       }
       if (t == 0u) { resc = 0u; }
     ${pv}
-      if (kt + ${2 * TK}u < k1) {
+      ${early ? '' : `if (kt + ${2 * TK}u < k1) {
 ${fetch('rk', 0, `kt + ${2 * TK}u`)}
-      }
+      }`}
     }
     // both lanes of a row hold half its sum; the reference max is the same in both
     let l = l_run + subgroupShuffleXor(l_run, 1u);

@@ -14,7 +14,7 @@ import { COPY_WGSL, SMALL_WG, appendWgsl, mergeStatesWgsl, wordsPerRow } from '.
 import type { AppendKvAttrs, MergeStatesAttrs, PagedAttentionAttrs } from './ops.js';
 import { pickTileKeys, whyHeadDimUnsupported } from './tile-config.js';
 import { variantName, variantParts } from './variants.js';
-import { sgmatWhyUnsupported, sgmatAttentionWgsl, SGMAT_ROWS } from './attention-sgmat.js';
+import { sgmatWhyUnsupported, sgmatAttentionWgsl, SGMAT_ROW_CHOICES } from './attention-sgmat.js';
 import { streamAttentionWgsl, streamTuning, streamWhyUnsupported } from './attention-decode.js';
 
 const FLOATS = ['f32', 'f16', 'bf16'];
@@ -38,7 +38,7 @@ export function attentionParams(caps: Pick<Capabilities, 'maxComputeWorkgroupSto
 
 /** Uses the f16 subgroup-matrix template when the device has it and the tile is the one it was built for. */
 export function useSgmat(caps: Capabilities, attrs: PagedAttentionAttrs, inputs: readonly TensorDesc[]): boolean {
-  return attrs.tileRows === SGMAT_ROWS && sgmatWhyUnsupported(caps, attentionParams(caps, attrs, inputs)) === null;
+  return SGMAT_ROW_CHOICES.includes(attrs.tileRows) && sgmatWhyUnsupported(caps, attentionParams(caps, attrs, inputs)) === null;
 }
 
 export const pagedAttentionKernel: GpuKernel = {

@@ -22,7 +22,8 @@ export interface MatrixOps {
   /** Module-scope prelude (enables, helper functions for the buffers named). */
   /** Statement run by invocation 0 at kernel start, before the first barrier. */
   readonly init: string;
-  prelude(f16Bufs: readonly string[], f32Bufs: readonly string[]): string;
+  /** `f32Vec4`: the f32 buffers are `array<vec4<f32>>` (offsets and strides in vec4s). */
+  prelude(f16Bufs: readonly string[], f32Bufs: readonly string[], f32Vec4?: boolean): string;
 }
 
 export const REAL_OPS: MatrixOps = {
@@ -51,7 +52,9 @@ export const EMULATED_OPS: MatrixOps = {
   store: (buf, off, v, stride) => `emu_st_${buf}(${off}u, ${v}, ${stride}u);`,
   mma: (a, b, c) => `emu_mma(${a}, ${b}, ${c})`,
   init: 'emu_n = 16u;',
-  prelude(f16Bufs, f32Bufs) {
+  prelude(f16Bufs, f32Bufs, f32Vec4 = false) {
+    const at = (b: string, idx: string) => (f32Vec4 ? `${b}[(${idx}) / 4u][(${idx}) % 4u]` : `${b}[${idx}]`);
+    const w = f32Vec4 ? 4 : 1;
     // element (row i, column j): row-major at (off + i·stride) then j, column-major at (off + j·stride) then i
     const f16 = f16Bufs.map((b) => `fn emu_ld_${b}(off: u32, stride: u32, cm: bool) -> ${M} {
   var m: ${M};
@@ -67,11 +70,11 @@ export const EMULATED_OPS: MatrixOps = {
 }`);
     const f32 = f32Bufs.map((b) => `fn emu_ld_${b}(off: u32, stride: u32, cm: bool) -> ${M} {
   var m: ${M};
-  for (var i = 0u; i < emu_n; i++) { for (var j = 0u; j < emu_n; j++) { m[i * 16u + j] = ${b}[off + i * stride + j]; } }
+  for (var i = 0u; i < emu_n; i++) { for (var j = 0u; j < emu_n; j++) { m[i * 16u + j] = ${at(b, `(off + i * stride) * ${w}u + j`)}; } }
   return m;
 }
 fn emu_st_${b}(off: u32, m: ${M}, stride: u32) {
-  for (var i = 0u; i < emu_n; i++) { for (var j = 0u; j < emu_n; j++) { ${b}[off + i * stride + j] = m[i * 16u + j]; } }
+  for (var i = 0u; i < emu_n; i++) { for (var j = 0u; j < emu_n; j++) { ${at(b, `(off + i * stride) * ${w}u + j`)} = m[i * 16u + j]; } }
 }`);
     // the inner trip count is read from memory so CPU compilers cannot unroll 4096 FMAs per call site
     return `var<workgroup> emu_n: u32;

@@ -1,0 +1,58 @@
+/**
+ * The tensor-core prefill template's WGSL, for every tuning knob and variant, passes the WGSL
+ * front end (Tint: parse, types, uniformity) on the test device. The matrix builtins are swapped
+ * for their emulation (the device has none), so everything else in the text is what the H100
+ * compiles. Full pipeline compilation of the emulation is too slow on lavapipe (see
+ * sgmat-emulated.test.ts); the H100 runs the real template in bench/attention-check.ts.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { sgmatAttentionWgsl, sgmatSharedBytes, sgmatTuning } from '../../src/attention/attention-sgmat.js';
+import type { AttentionKernelParams } from '../../src/attention/attention-wgsl.js';
+import type { VariantSpec } from '../../src/attention/variants.js';
+import { gpuBackend } from '../gpu-setup.js';
+
+const be = await gpuBackend();
+const saved = { ...sgmatTuning };
+
+function params(headDim: number, variant: VariantSpec, tileRows: number): AttentionKernelParams {
+  return {
+    headDim, numQoHeads: 8, numKvHeads: 2, pageSize: 16, layout: 'NHD', qDtype: 'f16', kvDtype: 'f16', oDtype: 'f16',
+    scale: 1 / Math.sqrt(headDim), variant, tileRows, tileKeys: 32, grid: 64, maxItems: 256,
+  };
+}
+
+async function errors(wgsl: string): Promise<string[]> {
+  const module = be!.device.createShaderModule({ code: wgsl });
+  const info = await module.getCompilationInfo();
+  return info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}: ${m.message}`);
+}
+
+describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the front end', () => {
+  afterAll(() => { Object.assign(sgmatTuning, saved); });
+  const variants: [string, VariantSpec][] = [
+    ['causal', { causal: true }],
+    ['none', {}],
+    ['window+softcap', { causal: true, windowLeft: 37, softCap: 4 }],
+    ['rope+alibi', { causal: true, rope: { theta: 10000 }, alibi: true }],
+    ['mask', { customMask: true }],
+  ];
+  const shapes = [[64, 32], [64, 48], [128, 32]] as const;
+  for (const [rows, tileKeys] of shapes) {
+    for (const ssVec4 of [true, false]) {
+      for (const interiorNoMask of [true, false]) {
+        it(`${rows} rows, TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}`, async () => {
+          Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, emulate: true, ablate: '' });
+          for (const [name, variant] of variants) {
+            for (const d of [64, 128]) {
+              const wgsl = sgmatAttentionWgsl(params(d, variant, rows), be!.caps);
+              expect(await errors(wgsl), `${name} d${d}`).toEqual([]);
+              expect(wgsl).toContain(`@workgroup_size(${2 * rows})`);
+              expect(sgmatSharedBytes(d, tileKeys, rows)).toBeLessThanOrEqual(49152);
+              expect(wgsl.includes('interior-unmasked')).toBe(interiorNoMask && !variant.customMask && variant.windowLeft === undefined);
+            }
+          }
+        });
+      }
+    }
+  }
+});
