@@ -1,6 +1,6 @@
 /**
  * Correctness on the GPU machine before timing: the paged_attention conformance cases at larger
- * sizes, plus cases on the tensor-core prefill template (64-row tiles, f16), all against float64.
+ * sizes, plus cases on the tensor-core prefill template (64- and 128-row tiles, f16), all against float64.
  * Tensor-core cases alternate the lazy-rescale threshold between the default and 0 (rescale at every
  * max change), so the rescale path is checked too; CHECK_TK sets the keys per tile.
  * Usage: node .build-attn/bench/attention-check.js [cases]
@@ -26,11 +26,11 @@ for (let i = 0; i < n; i++) {
   sgmatTuning.rescaleLog2 = i % 4 === 0 ? rescale : 0;
   // every eighth case is one long request, so items walk many key tiles
   const long = i % 8 === 4 ? { lengths: { qo: [rng.int(50, 200)], kv: [rng.int(200, 700)] }, variant: { causal: true }, kvChunk: rng.pick<number | 'none'>(['none', 256]) } : {};
-  const c = attentionCase(rng, tensorCores ? { tileRows: 64, dtype: 'f16', headDim: rng.pick([64, 80, 96, 128]), ...long } : {});
+  const c = attentionCase(rng, tensorCores ? { tileRows: rng.pick(sgmatTuning.tileKeys > 32 ? [64] : [64, 128]), dtype: 'f16', headDim: rng.pick([64, 80, 96, 128]), ...long } : {});
   const sg = useSgmat(be.caps, c.attrs as never, c.inputs.map((x) => x.desc));
   const r = await runCase(be, getOp('paged_attention'), c);
   if (!r.ok || r.skipped) failed++;
-  console.log(`${r.ok && !r.skipped ? 'ok  ' : 'FAIL'} ${sg ? `sgmat r${sgmatTuning.rescaleLog2}` : 'f32  '} ${c.label}${r.message ? `: ${r.message}` : ''}${r.skipped ? `: ${r.skipped}` : ''}`);
+  console.log(`${r.ok && !r.skipped ? 'ok  ' : 'FAIL'} ${sg ? `sgmat r${sgmatTuning.rescaleLog2} rows${c.attrs.tileRows}` : 'f32  '} ${c.label}${r.message ? `: ${r.message}` : ''}${r.skipped ? `: ${r.skipped}` : ''}`);
 }
 console.log(`${failed} of ${n} failed`);
 be.destroy();

@@ -48,8 +48,8 @@ async function measure(label: string, key: string, kvLens: number[]): Promise<nu
 const variants = (process.env.ATTN_VARIANTS ?? '').split(',').filter(Boolean);
 if (variants.length) {
   const table: string[] = [];
-  for (const [b, L] of cases.decode) {
-    const kvLens = Array(b).fill(L) as number[];
+  const tableCases: [string, number[]][] = [...cases.decode.map(([b, L]): [string, number[]] => [`b${b} L${L}`, Array(b).fill(L) as number[]]), ...Object.entries(cases.skew)];
+  for (const [label, kvLens] of tableCases) {
     const cells: string[] = [];
     for (const v of variants) {
       streamTuning.disable = v === 'tiled';
@@ -61,7 +61,7 @@ if (variants.length) {
       cells.push((decodeBytes(kvLens) / ms / 1e6).toFixed(0).padStart(6));
       s.free();
     }
-    table.push(`${`b${b} L${L}`.padEnd(12)} ${cells.join(' ')}`);
+    table.push(`${label.slice(0, 12).padEnd(12)} ${cells.join(' ')}`);
   }
   streamTuning.disable = false;
   streamTuning.keysPerSlot = null;

@@ -12,10 +12,17 @@ import { sgmatTuning } from '../src/attention/attention-sgmat.js';
 
 const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as { prefill: number[] };
 const lens = process.env.PREFILL_LENS ? process.env.PREFILL_LENS.split(',').map(Number) : cases.prefill;
+const defaults = { ...sgmatTuning };
 const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${sgmatTuning.rescaleLog2}`).split(',').map((v) => {
-  const m = /^tk(\d+)r(\d+)$/.exec(v);
-  if (!m) throw new Error(`PREFILL_VARIANTS: '${v}' is not tk<keys>r<log2>`);
-  return { name: v, tileKeys: Number(m[1]), rescaleLog2: Number(m[2]) };
+  const m = /^tk(\d+)r(\d+)((?:-[a-z]+[0-9a-z]*)*)$/.exec(v);
+  if (!m) throw new Error(`PREFILL_VARIANTS: '${v}' is not tk<keys>r<log2>[-rows<64|128>][-late][-scalar][-masked][-g<grid>][-t<shares>][-no<qk|softmax|pv|fetch>]`);
+  const opts = m[3]!.split('-').filter(Boolean);
+  const num = (re: RegExp) => { const x = opts.map((o) => re.exec(o)?.[1]).find(Boolean); return x ? Number(x) : undefined; };
+  const ablate = (opts.map((o) => /^no(qk|softmax|pv|fetch)$/.exec(o)?.[1]).find(Boolean) ?? '') as typeof sgmatTuning.ablate;
+  return {
+    name: v, grid: num(/^g(\d+)$/), targetItems: num(/^t(\d+)$/),
+    tuning: { ...defaults, tileKeys: Number(m[1]), rows: num(/^rows(\d+)$/) ?? defaults.rows, rescaleLog2: Number(m[2]), ssVec4: !opts.includes('scalar'), earlyFetch: !opts.includes('late'), interiorNoMask: !opts.includes('masked'), ablate },
+  };
 });
 const anchors = readAnchors(process.argv[2]);
 const be = await openBench();
@@ -24,22 +31,33 @@ const rows: BenchRow[] = [];
 const notes: string[] = [];
 
 for (const [vi, v] of variants.entries()) {
-  sgmatTuning.tileKeys = v.tileKeys;
-  sgmatTuning.rescaleLog2 = v.rescaleLog2;
-  const first = pagedSetup(be, [512], [512]);
-  first.attn.run(first.q, first.pool, first.o, first.lse);
-  const e = await spotCheck(be, first, [512], { causal: true });
-  const path = first.attn.attrs.tileRows === 64 ? `tensor cores (f16 subgroup matrices, ${v.tileKeys} keys per tile, lazy rescale > 2^${v.rescaleLog2})` : `f32 template (${first.attn.attrs.tileRows}-row tiles)`;
+  Object.assign(sgmatTuning, v.tuning);
+  const over = { ...(v.grid ? { grid: v.grid } : {}), ...(v.targetItems ? { targetItems: v.targetItems } : {}) };
+  let e = { o: NaN, lse: NaN };
+  let path: string;
+  try {
+    const first = pagedSetup(be, [512], [512], over);
+    first.attn.run(first.q, first.pool, first.o, first.lse);
+    e = await spotCheck(be, first, [512], { causal: true });
+    const t = v.tuning;
+    const plan = first.attn.lastPlan!;
+    path = first.attn.attrs.tileRows >= 64
+      ? `tensor cores (f16 subgroup matrices, ${first.attn.attrs.tileRows} rows × ${t.tileKeys} keys per tile, lazy rescale > 2^${t.rescaleLog2}, scores ${t.ssVec4 ? 'vec4' : 'scalar'}, ${t.earlyFetch ? 'early' : 'late'} K fetch, interior tiles ${t.interiorNoMask ? 'unmasked' : 'masked'}, grid ${first.attn.attrs.grid}, L512 plan: ${plan.items.length} items, ${plan.merges} merges${t.ablate ? `, ABLATED ${t.ablate}` : ''})`
+      : `f32 template (${first.attn.attrs.tileRows}-row tiles)`;
+    first.free();
+  } catch (err) {
+    console.log(`${v.name}: failed: ${(err as Error).message.split('\n').slice(0, 6).join(' | ')}`);
+    continue;
+  }
   notes.push(`${vi === 0 ? '' : `${v.name}: `}path: ${path}; check L512: max err o ${e.o.toExponential(2)}, lse ${e.lse.toExponential(2)}`);
   console.log(notes[notes.length - 1]);
-  first.free();
   for (const L of lens) {
-    const s = pagedSetup(be, [L], [L]);
+    const s = pagedSetup(be, [L], [L], over);
     const ms = await timeGpu(be, () => s.attn.run(s.q, s.pool, s.o, s.lse), 1, 40, 5);
     const tf = causalFlops(L) / ms / 1e9;
     const a = anchors?.cases[`prefill L${L}`];
     rows.push(row({ case: `causal L${L} gqa32/8 d128 f16${vi === 0 ? '' : ` [${v.name}]`}`, metric: 'TFLOP/s', higherIsBetter: true, ours: tf, anchor: a ? causalFlops(L) / a / 1e9 : null, anchorName: a ? 'torch sdpa' : null, limit: null, limitName: null }));
-    console.log(`${v.name} L${L}: ${ms.toFixed(3)} ms, ${tf.toFixed(1)} TFLOP/s${a ? `, sdpa ${a.toFixed(3)} ms (${(a / ms).toFixed(2)}x)` : ''}`);
+    console.log(`${v.name} L${L}: ${ms.toFixed(3)} ms, ${tf.toFixed(1)} TFLOP/s, ${s.attn.lastPlan!.items.length} items, ${s.attn.lastPlan!.merges} merges${a ? `, sdpa ${a.toFixed(3)} ms (${(a / ms).toFixed(2)}x)` : ''}`);
     s.free();
   }
 }

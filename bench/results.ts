@@ -60,7 +60,7 @@ export function commitHash(): string {
 /**
  * GPU time of one call of `enqueue`, from replays of a recorded dispatch stream: `enqueue` runs
  * `calls` times while recording (e.g. once per rotating weight copy), the stream is replayed until
- * a batch takes ≥ `minMs` (after ≥ 150 ms of warm-up replays), and the host clock runs from
+ * a batch takes ≥ `minMs` (after ≥ 500 ms of warm-up replays), and the host clock runs from
  * submit to completion. The median of
  * `batches` batches, per call. Dawn quantises timestamp queries (65.5 µs steps seen on the H100),
  * too coarse for decode kernels, so replays are the honest clock here.
@@ -74,9 +74,10 @@ export async function timeGpu(backend: WebGpuBackend, enqueue: (rep: number) => 
       await backend.flush();
       return performance.now() - t0;
     };
-    // warm-up: at least 150 ms of replays, so clocks leave their idle state before anything counts
+    // warm-up: at least 500 ms of replays, so clocks leave their idle state before anything counts
+    // (150 ms was not always enough after a spot check's host-side float64 reference: 3-5× outliers)
     let one = await batch(1);
-    for (let warmed = one; warmed < 150; ) {
+    for (let warmed = one; warmed < 500; ) {
       const n = Math.max(1, Math.ceil(30 / Math.max(one, 0.01)));
       const ms = await batch(n);
       warmed += ms;

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One device call that times attention tuning variants side by side (same card, same run):
+# the previous build ($OLD) against the current one ($NEW) on prefill and decode, plus PyTorch's
+# SDPA anchors. Run on the GPU machine after `source .device/env.sh`:
+#   OLD=.build-old NEW=.build-new bash bench/explore-attention.sh
+# Logs and JSON land in $OUT; the last lines summarise.
+set -uo pipefail
+OLD=${OLD:-.build-old}
+NEW=${NEW:-.build-new}
+LENS=${LENS:-1024,4096,8192}
+PV=${PREFILL_VARIANTS_NEW:-tk32r8,tk48r8,tk32r8-scalar,tk48r8-masked,tk48r8-g264,tk48r8-g396,tk48r8-g528,tk48r8-g660,tk48r8-noqk,tk48r8-nosoftmax,tk48r8-nopv}
+quiet() { grep -v -e 'artificially reduced' -e 'Compilation log' -e '^warning' -e 'deprecated builtin' -e '\^\^' -e 'subgroupMatrix' -e '^ *$'; }
+export PYTHONUNBUFFERED=1
+mkdir -p "$OUT/old" "$OUT/new"
+timeout 150 python3 bench/anchors/torch_attention.py "$OUT/anchors.json" > "$OUT/anchors.log" 2>&1; echo "anchors exit $? at ${SECONDS}s"
+if [ -d "$OLD" ]; then
+  BENCH_OUT=$OUT/old PREFILL_LENS=$LENS PREFILL_VARIANTS=tk32r8,tk48r8 timeout 150 node "$OLD/bench/attention-prefill.js" "$OUT/anchors.json" 2>&1 | quiet > "$OUT/old-prefill.log"; echo "old prefill at ${SECONDS}s"
+  BENCH_OUT=$OUT/old timeout 120 node "$OLD/bench/attention-decode.js" "$OUT/anchors.json" 2>&1 | quiet > "$OUT/old-decode.log"; echo "old decode at ${SECONDS}s"
+fi
+timeout 120 node "$NEW/bench/attention-check.js" 24 2>&1 | quiet > "$OUT/check.log"; echo "check (TK default): $(tail -1 "$OUT/check.log") at ${SECONDS}s"
+CHECK_TK=48 timeout 120 node "$NEW/bench/attention-check.js" 16 2>&1 | quiet > "$OUT/check48.log"; echo "check (TK 48): $(tail -1 "$OUT/check48.log") at ${SECONDS}s"
+BENCH_OUT=$OUT/new PREFILL_LENS=$LENS PREFILL_VARIANTS=$PV timeout 300 node "$NEW/bench/attention-prefill.js" "$OUT/anchors.json" 2>&1 | quiet > "$OUT/new-prefill.log"; echo "new prefill at ${SECONDS}s"
+BENCH_OUT=$OUT/new ATTN_VARIANTS=${ATTN_VARIANTS:-u8,u8g528,u8g264,u8t512,u8t1024} timeout 200 node "$NEW/bench/attention-decode.js" "$OUT/anchors.json" 2>&1 | quiet > "$OUT/new-decode.log"; echo "new decode at ${SECONDS}s"
+BENCH_OUT=$OUT/new timeout 120 node "$NEW/bench/attention-cascade.js" "$OUT/anchors.json" 2>&1 | quiet > "$OUT/new-cascade.log"; echo "new cascade at ${SECONDS}s"
+echo "== old prefill"; grep -E "L[0-9]+:|failed|path" "$OUT/old-prefill.log" | cut -c1-200
+grep FAIL "$OUT/check.log" "$OUT/check48.log" | cut -c1-300 | head
+echo "== new prefill"; grep -E "L[0-9]+:|failed|path" "$OUT/new-prefill.log" | cut -c1-200
+echo "== old decode"; grep -E "skew|uniform|check" "$OUT/old-decode.log" | cut -c1-160
+echo "== new decode"; cat "$OUT/new-decode.log" | cut -c1-160 | tail -40
+echo "== new cascade"; tail -6 "$OUT/new-cascade.log" | cut -c1-200
