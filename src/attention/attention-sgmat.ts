@@ -1,31 +1,35 @@
 /**
- * The prefill template on tensor cores (f16 subgroup matrices, 16×16×16, f32 accumulate): 64-row
- * work items, four subgroups of 32 lanes with 16 rows each. Same schedule, items and partial-state
- * layout as the f32 template; needs f16 q and KV.
+ * The prefill template on tensor cores (f16 subgroup matrices, 16×16×16, f32 accumulate): work
+ * items of 128 rows (eight subgroups of 32 lanes, 16 rows each; 64 rows and four subgroups where
+ * 128 does not fit). Same schedule, items and partial-state layout as the f32 template; needs f16
+ * q and KV.
  *
  * Where the time goes and why it is shaped so (H100 lessons, bench/anchors/gemm-notes.md):
  * - Each subgroup keeps its 16 Q rows as left matrices and its 16×D output as result matrices in
  *   registers for the whole KV loop; per TK-key tile only K, V (16-byte staged, padded rows), the
- *   scores S (f32) and P (f16) pass through workgroup memory.
+ *   scores S (f32, as vec4) and P (f16) pass through workgroup memory.
+ * - Rows per item set how often K/V cross from global memory: leaving the global loads out made
+ *   64-row items 45–65% faster, and 128-row items (half the loads per row) took 85 → 121 TFLOP/s
+ *   at L4096. 128 rows × 32 keys fill the 48 KiB of workgroup memory.
  * - Every matrix load/store offset in the loop is a compile-time constant (Dawn's robustness pass
  *   slows loads with run-time offsets ~2.5×): the few subgroup-dependent ones sit in a switch on
  *   the subgroup index, one unrolled copy per subgroup.
- * - Softmax runs on all lanes: two lanes per row, TK/2 keys each, the row max combined by one
- *   subgroup shuffle; the running max and (per-lane partial) sum live in those lanes' registers.
+ * - Softmax runs on all lanes: two lanes per row, TK/2 keys each read as vec4s, the row max
+ *   combined by one subgroup shuffle; tiles every row sees whole skip the mask test.
  * - The output is rescaled lazily (FlashAttention-4's trick): the reference max of a row moves only
  *   when a new score exceeds it by more than 2^RESCALE (so P ≤ 2^RESCALE, safe in f16), and only then
  *   do the result matrices take a round trip through workgroup memory. Data whose max settles early
  *   (the usual case) never pays for it; a workgroup-uniform flag says when some row did.
  * - K/V tiles are software-pipelined through registers: the next tile's global loads are issued a
- *   phase ahead and written to the single K and V buffers right after the barrier that frees them,
- *   so a tile costs two barriers and no stall on global memory.
+ *   phase ahead and written to the single K and V buffers right after the barrier that frees them.
  *
- * H100, causal GQA 32/8 d128 (bench/results/attention-prefill-*-h100.json, one run): the previous
- * template (one softmax lane per row, P·V rescaled through memory per 16 columns, scalar staging)
- * ran 9–12 TFLOP/s; this one 31–66 with 32-key tiles and 39–84 with 48-key tiles at L ≥ 1024 (at
- * L512 the 48-key run measured 9.7, unexplained, possibly clocks). 32 stays the default until 48 is
- * re-measured. Random bench data settles its row max on the first tile, so lazy rescaling there
- * never fires; data whose max keeps climbing pays the round trip per rescaled tile.
+ * H100, causal GQA 32/8 d128 (bench/results/attention-prefill-*-h100.json): 64-row items with
+ * scalar scores ran 31–84 TFLOP/s; with vec4 scores and 128 rows 107–123 at L2048–8192. Ablations
+ * (64 rows, 48 keys, L4096): without Q·Kᵀ 94, without softmax 92, without P·V 96, without the
+ * global K/V loads 130 against 88 whole, so no single stage dominates; the matrix path itself is
+ * bounded (our best GEMM is 0.18× cuBLAS). Random bench data settles its row max on the first
+ * tile, so lazy rescaling there never fires; data whose max keeps climbing pays the round trip
+ * per rescaled tile.
  */
 import type { Capabilities } from '../gpu/capabilities.js';
 import { f16MatrixConfig } from '../gpu/capabilities.js';
@@ -46,7 +50,7 @@ const Q_PASS = 64;
  * units; 0 rescales whenever a row max grows), and `emulate` (tests: exact per-invocation
  * emulation of the matrix builtins, so the template runs on devices without them).
  */
-export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: true, ablate: '' };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, ablate: '' };
 
 export interface SgmatTuning {
   tileKeys: number;
@@ -61,7 +65,10 @@ export interface SgmatTuning {
   ssVec4: boolean;
   /** Tiles every row sees whole (causal or no mask) skip the per-score mask test. */
   interiorNoMask: boolean;
-  /** The K tile after next is fetched right after the K registers are staged (1.5 iterations ahead) instead of after P·V. */
+  /**
+   * The K tile after next is fetched right after the K registers are staged (1.5 iterations ahead)
+   * instead of after P·V. Measured the same on the H100 (121 vs 123 TFLOP/s at L4096), so off.
+   */
   earlyFetch: boolean;
   /** Benchmarks only (wrong results): leave one stage out to see what it costs. */
   ablate: '' | 'qk' | 'softmax' | 'pv' | 'fetch';

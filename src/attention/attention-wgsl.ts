@@ -9,7 +9,7 @@
 import { PACK_WGSL, uniformDecl } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
 import type { KvLayout } from './kv-layout.js';
-import { mergeOffset } from './plan.js';
+import { MERGE_BLOCK, mergeOffset, mergeTaskOffset } from './plan.js';
 import { type VariantSpec, variantParts, wgslF32 } from './variants.js';
 import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
@@ -260,12 +260,11 @@ ${sgSoftmax ? subgroupScores(v.mask, v.logits) : `      for (var i = t; i < TQ *
 
 /**
  * The merge pass of a split plan: each merge unit's partial rows (one block of TQ rows per chunk)
- * are combined with their base-2 LSEs into the final (o, lse). Threads are (slice, vec4 column):
- * a unit split into few chunks gives each slice its own row (S rows per workgroup pass, every
- * chunk folded by one thread); a unit split into many (the long request of a skewed decode batch,
- * ~65 chunks) gives one row all S slices, each folding every S-th chunk online, combined through
- * workgroup memory — ~65/S dependent steps instead of 2×65 on one thread. Rows spread over the
- * fixed grid either way.
+ * are combined with their base-2 LSEs into the final (o, lse). Threads are (slice, vec4 column);
+ * the plan's task list (plan.ts) says per task either "rows r…r+MERGE_BLOCK−1 of a unit split into
+ * few chunks" (a thread folds whole rows, S rows at a time) or "row r of a unit split into many"
+ * (the long request of a skewed decode batch: S slices each fold every S-th chunk online, combined
+ * through workgroup memory — ~65/S dependent steps instead of 2×65 on one thread).
  */
 export function mergeWgsl(p: AttentionKernelParams, mergeGrid: number): string {
   const D = p.headDim;
@@ -293,11 +292,29 @@ var<workgroup> part_m: array<f32, ${S * DV4}>;
 var<workgroup> part_s: array<f32, ${S * DV4}>;
 var<workgroup> part_o: array<vec4<f32>, ${S * DV4}>;
 
+struct Fold { m: f32, sum: f32, acc: vec4<f32> }
+
+// chunks c0, c0+step, … of row lr, folded online (running max, rescaled sum)
+fn fold(first: u32, lr: u32, e: u32, c0: u32, step: u32, chunks: u32) -> Fold {
+  var f = Fold(${NEG}, 0.0, vec4<f32>(0.0));
+  for (var c = c0; c < chunks; c += step) {
+    let tr = first + c * ${TQ}u + lr;
+    let l = tmp_lse[tr];
+    if (l > ${NEG}) {
+      if (l > f.m) { let a = exp2(f.m - l); f.sum *= a; f.acc *= a; f.m = l; }
+      let w = exp2(l - f.m);
+      f.sum += w;
+      f.acc += w * tmp_o[tr * DV4 + e];
+    }
+  }
+  return f;
+}
+
 // the merged row lr of merge unit mb: normalise, apply the output hook, store o and lse
-fn finish(mb: u32, lr: u32, e: u32, m: f32, sum: f32, acc: vec4<f32>) {
+fn finish(mb: u32, lr: u32, e: u32, f: Fold) {
   var val = vec4<f32>(0.0);
   var lse = ${NEG_INF};
-  if (sum > 0.0) { val = acc / sum; lse = m + log2(sum); }
+  if (f.sum > 0.0) { val = f.acc / f.sum; lse = f.m + log2(f.sum); }
   let b = u32(sched[mb]);
   let hk = u32(sched[mb + 1u]);
   let r = u32(sched[mb + 2u]) + lr;
@@ -310,56 +327,50 @@ fn finish(mb: u32, lr: u32, e: u32, m: f32, sum: f32, acc: vec4<f32>) {
 
 @compute @workgroup_size(${WORKGROUP})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let tasks = u32(sched[4]) * ${TQ}u;
+  let tasks = u32(sched[8]);
   let e = t % DV4;
   let sl = t / DV4;
-  // task = (merge unit, row); a unit of few chunks is handled by the tasks of rows 0, S, 2S, …
-  for (var task = wid.x; task < tasks; task += ${mergeGrid}u) {
-    let mb = ${mergeOffset(p.grid, p.maxItems)}u + (task / ${TQ}u) * 8u;
-    let lr0 = task % ${TQ}u;
+  for (var k = wid.x; k < tasks; k += ${mergeGrid}u) {
+    let word = u32(sched[${mergeTaskOffset(p.grid, p.maxItems)}u + k]);
+    let mb = ${mergeOffset(p.grid, p.maxItems)}u + (word >> 9u) * 8u;
     let rows = u32(sched[mb + 3u]) - u32(sched[mb + 2u]);
     let first = u32(sched[mb + 4u]);
     let chunks = u32(sched[mb + 5u]);
-    let wide = chunks > ${2 * S}u;
-    if (lr0 < rows && (wide || lr0 % S == 0u)) {
-      var lr = lr0;
-      var c0 = sl;
-      var step = S;
-      if (!wide) { lr = lr0 + sl; c0 = 0u; step = 1u; }
-      var m = ${NEG};
-      var sum = 0.0;
-      var acc = vec4<f32>(0.0);
-      if (sl < S && lr < rows) {
-        for (var c = c0; c < chunks; c += step) {
-          let tr = first + c * ${TQ}u + lr;
-          let l = tmp_lse[tr];
-          if (l > ${NEG}) {
-            if (l > m) { let a = exp2(m - l); sum *= a; acc *= a; m = l; }
-            let w = exp2(l - m);
-            sum += w;
-            acc += w * tmp_o[tr * DV4 + e];
+    let r = word & 255u;
+    if ((word & 256u) != 0u) {
+      // rows r…r+${MERGE_BLOCK - 1} of a unit of few chunks, two rows per thread at a time
+      let end = min(rows, r + ${MERGE_BLOCK}u);
+      if (sl < S) {
+        for (var lr = r + sl; lr < end; lr += 2u * S) {
+          let f0 = fold(first, lr, e, 0u, 1u, chunks);
+          let lr1 = lr + S;
+          var f1 = Fold(${NEG}, 0.0, vec4<f32>(0.0));
+          if (lr1 < end) { f1 = fold(first, lr1, e, 0u, 1u, chunks); }
+          finish(mb, lr, e, f0);
+          if (lr1 < end) { finish(mb, lr1, e, f1); }
+        }
+      }
+    } else {
+      // row r of a unit of many chunks: the slices share it
+      if (sl < S) {
+        let f = fold(first, r, e, sl, S, chunks);
+        part_m[t] = f.m; part_s[t] = f.sum; part_o[t] = f.acc;
+      }
+      workgroupBarrier();
+      if (sl == 0u) {
+        var m = part_m[e];
+        for (var s = 1u; s < S; s++) { m = max(m, part_m[s * DV4 + e]); }
+        var f = Fold(m, 0.0, vec4<f32>(0.0));
+        if (m > ${NEG}) {
+          for (var s = 0u; s < S; s++) {
+            let a = exp2(part_m[s * DV4 + e] - m);
+            f.sum += a * part_s[s * DV4 + e];
+            f.acc += a * part_o[s * DV4 + e];
           }
         }
-        if (!wide) { finish(mb, lr, e, m, sum, acc); }
+        finish(mb, r, e, f);
       }
-      if (wide) {
-        if (sl < S) { part_m[t] = m; part_s[t] = sum; part_o[t] = acc; }
-        workgroupBarrier();
-        if (sl == 0u) {
-          for (var k = 1u; k < S; k++) { m = max(m, part_m[k * DV4 + e]); }
-          sum = 0.0;
-          acc = vec4<f32>(0.0);
-          if (m > ${NEG}) {
-            for (var k = 0u; k < S; k++) {
-              let a = exp2(part_m[k * DV4 + e] - m);
-              sum += a * part_s[k * DV4 + e];
-              acc += a * part_o[k * DV4 + e];
-            }
-          }
-          finish(mb, lr, e, m, sum, acc);
-        }
-        workgroupBarrier();
-      }
+      workgroupBarrier();
     }
   }
 }`;

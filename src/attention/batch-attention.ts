@@ -96,7 +96,7 @@ export class BatchAttention {
     this.kvIndptr = i32(cfg.maxBatch + 1, 'attn.kv_indptr');
     this.kvIndices = i32(Math.max(1, cfg.maxPages), 'attn.kv_indices');
     this.lastPageLen = i32(cfg.maxBatch, 'attn.last_page_len');
-    this.schedule = i32(scheduleLength({ grid, maxItems }), 'attn.schedule');
+    this.schedule = i32(scheduleLength({ grid, maxItems, tileRows }), 'attn.schedule');
     // checked once here so a device that cannot run this shape fails before anything is dispatched
     const inputs = [
       { dtype: cfg.dtype, shape: [cfg.maxTokens, cfg.numQoHeads, cfg.headDim] },

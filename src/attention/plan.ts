@@ -11,8 +11,8 @@
  * never change, so `run()` can be recorded into a dispatch stream and replayed with new plans.
  */
 
-/** Words of the schedule header: magic, grid, tileRows, items, merges, chunk, batch, tmp rows. */
-export const HEADER_WORDS = 8;
+/** Words of the schedule header: magic, grid, tileRows, items, merges, chunk, batch, tmp rows, merge tasks. */
+export const HEADER_WORDS = 9;
 export const ITEM_WORDS = 8;
 export const MERGE_WORDS = 8;
 export const SCHEDULE_MAGIC = 0x41544e31;
@@ -26,11 +26,23 @@ export interface ScheduleShape {
   readonly tileRows: number;
 }
 
-export function scheduleLength(s: Pick<ScheduleShape, 'grid' | 'maxItems'>): number {
-  return HEADER_WORDS + s.grid + 1 + ITEM_WORDS * s.maxItems + MERGE_WORDS * s.maxItems;
+/**
+ * The merge pass works through a task list, one word per task: `unit · 512 + 256 + r` merges rows
+ * r…r+MERGE_BLOCK−1 of a unit split into at most MERGE_WIDE chunks (each thread folds whole rows);
+ * `unit · 512 + r` merges row r alone of a unit split into more (the workgroup's chunk slices share
+ * the row). Rows of a split long request so spread over the grid, and no task is visited only to
+ * be skipped.
+ */
+export const MERGE_BLOCK = 32;
+export const MERGE_WIDE = 8;
+const mergeTaskCapacity = (maxItems: number, tileRows: number): number => maxItems * (Math.ceil(tileRows / MERGE_BLOCK) + Math.ceil(tileRows / (MERGE_WIDE + 1)));
+
+export function scheduleLength(s: Pick<ScheduleShape, 'grid' | 'maxItems' | 'tileRows'>): number {
+  return HEADER_WORDS + s.grid + 1 + ITEM_WORDS * s.maxItems + MERGE_WORDS * s.maxItems + mergeTaskCapacity(s.maxItems, s.tileRows);
 }
 export const itemsOffset = (grid: number): number => HEADER_WORDS + grid + 1;
 export const mergeOffset = (grid: number, maxItems: number): number => itemsOffset(grid) + ITEM_WORDS * maxItems;
+export const mergeTaskOffset = (grid: number, maxItems: number): number => mergeOffset(grid, maxItems) + MERGE_WORDS * maxItems;
 
 export interface PlanInput {
   readonly qoLens: readonly number[];
@@ -183,7 +195,15 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
   const costs = items.map((it) => (it.rowEnd - it.rowStart) * (it.kvEnd - it.kvStart + 32));
   const { bin, loads } = assignLongestFirst(costs, grid);
   const schedule = new Int32Array(scheduleLength(opts));
-  schedule.set([SCHEDULE_MAGIC, grid, tileRows, items.length, merges.length, chunk, input.qoLens.length, slot]);
+  const tasks: number[] = [];
+  merges.forEach(([, , r0, r1, , n], m) => {
+    const rows = r1! - r0!;
+    if (n! > MERGE_WIDE) for (let r = 0; r < rows; r++) tasks.push(m * 512 + r);
+    else for (let r = 0; r < rows; r += MERGE_BLOCK) tasks.push(m * 512 + 256 + r);
+  });
+  // a wide unit has more than MERGE_WIDE items, so the capacity holds (tileRows ≤ 256 keeps rows in a byte)
+  if (tasks.length > mergeTaskCapacity(maxItems, tileRows) || tileRows > 256) throw new PlanError(`plan: ${tasks.length} merge tasks over the capacity`, 'tileRows must be at most 256');
+  schedule.set([SCHEDULE_MAGIC, grid, tileRows, items.length, merges.length, chunk, input.qoLens.length, slot, tasks.length]);
   const perCta = new Int32Array(grid);
   for (let i = 0; i < items.length; i++) perCta[bin[i]!]!++;
   let acc = 0;
@@ -202,5 +222,6 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
   }
   const mBase = mergeOffset(grid, maxItems);
   merges.forEach((m, i) => schedule.set(m, mBase + MERGE_WORDS * i));
+  schedule.set(tasks, mergeTaskOffset(grid, maxItems));
   return { grid, maxItems, tileRows, schedule, kvChunk: chunk, items, merges: merges.length, ctaLoads: loads };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HEADER_WORDS, ITEM_WORDS, PlanError, assignLongestFirst, itemsOffset, planAttention } from '../../src/attention/plan.js';
+import { HEADER_WORDS, ITEM_WORDS, MERGE_BLOCK, MERGE_WIDE, PlanError, assignLongestFirst, itemsOffset, mergeTaskOffset, planAttention } from '../../src/attention/plan.js';
 
 const heads = { numQoHeads: 32, numKvHeads: 8 };
 
@@ -52,6 +52,21 @@ describe('plan()', () => {
     }
     // every row of every KV head, counted once per chunk at least
     expect(covered).toBeGreaterThanOrEqual((3 + 5) * 2 * 2);
+  });
+
+  it('lists merge tasks: a row each for units of many chunks, row blocks for units of few', () => {
+    // request 0 splits into many chunks (wide), request 1 into two (narrow); 40-row tiles
+    const p = planAttention({ qoLens: [10, 10], kvLens: [400, 30], numQoHeads: 4, numKvHeads: 1 }, { grid: 4, maxItems: 64, tileRows: 40, kvChunk: 20 });
+    const s = p.schedule;
+    const words = Array.from(s.subarray(mergeTaskOffset(4, 64), mergeTaskOffset(4, 64) + s[8]!));
+    const wide = words.filter((w) => (w & 256) === 0);
+    const narrow = words.filter((w) => (w & 256) !== 0);
+    expect(400 / 20).toBeGreaterThan(MERGE_WIDE);
+    expect(wide.map((w) => w & 255)).toEqual(Array.from({ length: 40 }, (_, r) => r));
+    expect(narrow.map((w) => w & 255)).toEqual(Array.from({ length: Math.ceil(40 / MERGE_BLOCK) }, (_, i) => i * MERGE_BLOCK));
+    expect(new Set(wide.map((w) => w >> 9)).size).toBe(1);
+    expect(new Set(narrow.map((w) => w >> 9)).size).toBe(1);
+    expect(p.merges).toBe(2);
   });
 
   it('rejects impossible batches with a clear error', () => {
