@@ -3,7 +3,7 @@
 # doctor, every kernel's conformance on big sizes, fusion, Llama-3-8B decode and serving.
 # Run from the project root there, after `source .device/env.sh`, with the build in $BUILD, in two
 # calls that each fit the 10-minute limit:
-#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kernels   # doctor, conformance, fusion
+#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kernels   # doctor, prefill attention, conformance, fusion
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh models    # 8B checkpoint, decode, serving
 # Results land in $OUT/results (JSON) and $OUT/*.log. HF anchors for decode and serving are
 # taken from today's same-card results (the HF runs alone cost minutes); their notes say so.
@@ -15,6 +15,8 @@ quiet() { grep -v -e 'artificially reduced' -e 'Compilation log' -e '^warning' -
 stage=${1:-kernels}
 if [ "$stage" = kernels ]; then
 node "$B/src/cli/main.js" doctor 2>&1 | quiet | tee "$OUT/doctor.log"
+timeout 150 python3 bench/anchors/torch_attention.py "$OUT/attention-anchors.json" > "$OUT/attention-anchors.log" 2>&1
+timeout 200 node "$B/bench/attention-prefill.js" "$OUT/attention-anchors.json" 2>&1 | quiet | tee "$OUT/prefill.log"
 timeout 240 node "$B/bench/conformance-perf.js" 2>&1 | quiet > "$OUT/conformance.log"; echo "conformance exit $? ($(grep -c $'\tok\t' "$OUT/conformance.log") ok, $(grep -c FAIL "$OUT/conformance.log") failed)" | tee -a "$OUT/conformance.log"
 node "$B/bench/fusion.js" --n 1,16,128,1024 2>&1 | quiet | tee "$OUT/fusion.log"
 fi

@@ -51,8 +51,9 @@ export interface BatchAttentionConfig {
   /**
    * Shares plan() divides the batch's keys into (see PlanOptions.targetItems): about the CTAs that
    * saturate the device. Default 256 for decode (about two per SM of an H100, where the streaming
-   * kernel's loads already fill the memory system) and 264 for prefill (two tensor-core CTAs per
-   * SM; an L1024 prefill split to 1024 shares ran 5× slower than unsplit, mostly merging).
+   * kernel's loads already fill the memory system) and 132 for prefill (one per SM: a causal
+   * prefill's items already span 1…L keys, and splitting the long ones costs a merge; L1024 ran
+   * 0.094 ms with 132 shares, 0.127 with 264).
    */
   readonly targetItems?: number;
 }
@@ -121,7 +122,7 @@ export class BatchAttention {
     const kvLens = rows.qoLens.map((_, b) => kvLength(rows.indptr, rows.lastPageLen, cfg.pageSize, b));
     const plan = planAttention(
       { qoLens: rows.qoLens, kvLens, numQoHeads: cfg.numQoHeads, numKvHeads: cfg.numKvHeads, causal: cfg.variant?.causal, windowLeft: cfg.variant?.windowLeft },
-      { grid: this.attrs.grid, maxItems: this.attrs.maxItems, tileRows: this.attrs.tileRows, targetItems: cfg.targetItems ?? (cfg.decode ? 256 : 264), ...opts },
+      { grid: this.attrs.grid, maxItems: this.attrs.maxItems, tileRows: this.attrs.tileRows, targetItems: cfg.targetItems ?? (cfg.decode ? 256 : 132), ...opts },
     );
     // arrays padded past the batch with empty requests, so their lengths never change
     const qo = new Int32Array(cfg.maxBatch + 1);
