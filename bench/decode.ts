@@ -19,7 +19,9 @@ const m = await openModel(join(dir, 'llama3-8b-random'));
 let weightBytes = 0;
 for (const t of m.weights.tensors.values()) weightBytes += t.byteLength;
 const t0 = performance.now();
-const runner = await LlamaRunner.load(m, { backend, actDtype: 'f16', maxTokens: 256, maxSeqs: 16, numPages: 16 * 12, pageSize: 16 });
+// DECODE_ATTN_GRID: attention CTAs (A/B runs against the library default)
+const attentionGrid = process.env.DECODE_ATTN_GRID ? Number(process.env.DECODE_ATTN_GRID) : undefined;
+const runner = await LlamaRunner.load(m, { backend, actDtype: 'f16', maxTokens: 256, maxSeqs: 16, numPages: 16 * 12, pageSize: 16, attentionGrid });
 await m.weights.close();
 console.log(`loaded ${(weightBytes / 1e9).toFixed(2)} GB in ${((performance.now() - t0) / 1e3).toFixed(1)} s; copy bandwidth ${copyGBs.toFixed(0)} GB/s`);
 const rows: BenchRow[] = [];

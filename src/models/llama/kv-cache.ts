@@ -16,6 +16,8 @@ export interface KvCacheOptions {
   readonly maxSeqs: number;
   readonly dtype: DType;
   readonly layout?: KvLayout;
+  /** CTAs of the attention dispatches (default: BatchAttention's). */
+  readonly attentionGrid?: number;
 }
 
 export interface StepRows {
@@ -41,6 +43,7 @@ export class PagedKvCache {
     const base = {
       numQoHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads, headDim: cfg.headDim, pageSize: o.pageSize, layout: this.layout,
       numPages: o.numPages, maxBatch: o.maxSeqs, maxPages: o.numPages, dtype: o.dtype, variant: { causal: true },
+      ...(o.attentionGrid ? { grid: o.attentionGrid } : {}),
     } as const;
     this.decode = new BatchAttention(backend, { ...base, maxTokens: o.maxSeqs, decode: true });
     this.prefill = new BatchAttention(backend, { ...base, maxTokens: o.maxTokens });

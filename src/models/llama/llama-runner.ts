@@ -39,6 +39,8 @@ export interface LlamaRunnerOptions {
   readonly weightDtype?: DType;
   /** Replay recorded dispatch streams for decode steps (default true on WebGPU). */
   readonly recordDecode?: boolean;
+  /** CTAs of the attention dispatches (default: BatchAttention's; benchmarks compare). */
+  readonly attentionGrid?: number;
   readonly onProgress?: ProgressCallback;
 }
 
@@ -122,7 +124,7 @@ export class LlamaRunner implements ModelRunner {
     const numPages = o.numPages ?? Math.min(4096, maxSeqs * Math.ceil(cfg.maxPositionEmbeddings / pageSize));
     const exe = compile(llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype }));
     const weights = await uploadWeights(backend, cfg, model.weights, weightDtype, o.onProgress);
-    const kv = new PagedKvCache(backend, cfg, { numPages, pageSize, maxTokens, maxSeqs, dtype: actDtype });
+    const kv = new PagedKvCache(backend, cfg, { numPages, pageSize, maxTokens, maxSeqs, dtype: actDtype, attentionGrid: o.attentionGrid });
     return new LlamaRunner(backend, cfg, exe, weights, kv, { maxTokens, maxSeqs, recordDecode: o.recordDecode ?? gpu !== null });
   }
 
