@@ -15,10 +15,10 @@ const lens = process.env.PREFILL_LENS ? process.env.PREFILL_LENS.split(',').map(
 const defaults = { ...sgmatTuning };
 const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${sgmatTuning.rescaleLog2}`).split(',').map((v) => {
   const m = /^tk(\d+)r(\d+)((?:-[a-z]+[0-9a-z]*)*)$/.exec(v);
-  if (!m) throw new Error(`PREFILL_VARIANTS: '${v}' is not tk<keys>r<log2>[-rows<64|128>][-early|-late][-scalar][-masked][-g<grid>][-t<shares>][-no<qk|softmax|pv|fetch>]`);
+  if (!m) throw new Error(`PREFILL_VARIANTS: '${v}' is not tk<keys>r<log2>[-rows<64|128>][-early|-late][-scalar][-masked][-g<grid>][-t<shares>][-no<qk|softmax|pv|fetch|barrier>…]`);
   const opts = m[3]!.split('-').filter(Boolean);
   const num = (re: RegExp) => { const x = opts.map((o) => re.exec(o)?.[1]).find(Boolean); return x ? Number(x) : undefined; };
-  const ablate = (opts.map((o) => /^no(qk|softmax|pv|fetch)$/.exec(o)?.[1]).find(Boolean) ?? '') as typeof sgmatTuning.ablate;
+  const ablate = opts.map((o) => /^no(qk|softmax|pv|fetch|barrier)$/.exec(o)?.[1]).filter(Boolean).join('+');
   return {
     name: v, grid: num(/^g(\d+)$/), targetItems: num(/^t(\d+)$/),
     tuning: { ...defaults, tileKeys: Number(m[1]), rows: num(/^rows(\d+)$/) ?? defaults.rows, rescaleLog2: Number(m[2]), ssVec4: !opts.includes('scalar'), earlyFetch: opts.includes('early') || (defaults.earlyFetch && !opts.includes('late')), interiorNoMask: !opts.includes('masked'), ablate },

@@ -25,9 +25,9 @@
  *
  * H100, causal GQA 32/8 d128 (bench/results/attention-prefill-*-h100.json): 64-row items with
  * scalar scores ran 31–84 TFLOP/s; with vec4 scores and 128 rows 107–123 at L2048–8192. Ablations
- * (64 rows, 48 keys, L4096): without Q·Kᵀ 94, without softmax 92, without P·V 96, without the
- * global K/V loads 130 against 88 whole, so no single stage dominates; the matrix path itself is
- * bounded (our best GEMM is 0.18× cuBLAS). Random bench data settles its row max on the first
+ * at L8192 (bench/logs/attention-explore-*.log): 4.54 ms whole, 3.07 without the global K/V loads,
+ * 2.52 without the matrix products, 2.02 without products and softmax — the one-stage K/V pipeline
+ * alone is ~44% of the time, and deeper staging does not fit the 48 KiB of workgroup memory. Random bench data settles its row max on the first
  * tile, so lazy rescaling there never fires; data whose max keeps climbing pays the round trip
  * per rescaled tile.
  */
@@ -70,8 +70,11 @@ export interface SgmatTuning {
    * instead of after P·V. Measured the same on the H100 (121 vs 123 TFLOP/s at L4096), so off.
    */
   earlyFetch: boolean;
-  /** Benchmarks only (wrong results): leave one stage out to see what it costs. */
-  ablate: '' | 'qk' | 'softmax' | 'pv' | 'fetch';
+  /**
+   * Benchmarks only (wrong results): stages left out to see what they cost, '+'-joined from qk,
+   * softmax, pv, fetch (global K/V loads) and barrier (the mid-tile barrier and the rescale path).
+   */
+  ablate: string;
 }
 
 export function sgmatWhyUnsupported(caps: Capabilities, p: Pick<AttentionKernelParams, 'headDim' | 'qDtype' | 'kvDtype' | 'tileRows'>): string | null {
@@ -128,6 +131,7 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const { LDK, LDS, LDP, kvLen, sLen, pLen } = layout(D, TK, R);
   const V4 = sgmatTuning.ssVec4;
   const ab = sgmatTuning.ablate;
+  const drop = (stage: string) => ab.split('+').includes(stage);
   const early = sgmatTuning.earlyFetch;
   // score-buffer offsets and strides count its elements: floats, or vec4s of 4 floats
   const so = (floats: number) => (V4 ? floats / 4 : floats);
@@ -142,7 +146,7 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const fetch = (reg: string, kv: number, kt: string) => r(NL).map((n) => `    ${guard(n)}{
       let i = t + ${WG * n}u; let j = ${kt} + i / ${DC}u;
       var w = vec4<u32>(0u);
-      ${ab === 'fetch' ? `if (j < k1) { w = vec4<u32>(j); }` : `if (j < k1) { w = pool[kv_row(u32(kv_indices[page_base + j / PS]), ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }`}
+      ${drop('fetch') ? `if (j < k1) { w = vec4<u32>(j); }` : `if (j < k1) { w = pool[kv_row(u32(kv_indices[page_base + j / PS]), ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }`}
       ${reg}[${n}] = w;
     }`).join('\n');
   const stage = (reg: string, base: number) => r(NL).map((n) => `    ${guard(n)}{ let i = t + ${WG * n}u; kvs[${base}u + (i / ${DC}u) * ${LDK}u + i % ${DC}u] = ${reg}[${n}]; }`).join('\n');
@@ -164,10 +168,10 @@ ${r(NSG).map((g) => `      case ${g}u: {\n${body(g)}\n      }`).join('\n')}
   const qLoad = (pass: number) => perSg((g) => (Math.floor((g * 16) / Q_PASS) !== pass ? '' : r(DB).map((db) => `        q${db} = ${mo.load('left', 'kvs', (g * 16 - pass * Q_PASS) * LDK + db * 2, LDK, false)};`).join('\n')));
   // S = Q·Kᵀ, one 16-key block at a time, stored to this subgroup's score rows
   const qk = perSg((g) => `${r(KB).map((kb) => `        var sm${kb} = ${mo.zero('result')};`).join('\n')}
-${ab === 'qk' ? '' : r(DB).map((db) => r(KB).map((kb) => `        sm${kb} = ${mo.mma(`q${db}`, mo.load('right', 'kvs', kb * 16 * LDK + db * 2, LDK, true), `sm${kb}`)};`).join('\n')).join('\n')}
+${drop('qk') ? '' : r(DB).map((db) => r(KB).map((kb) => `        sm${kb} = ${mo.mma(`q${db}`, mo.load('right', 'kvs', kb * 16 * LDK + db * 2, LDK, true), `sm${kb}`)};`).join('\n')).join('\n')}
 ${r(KB).map((kb) => `        ${mo.store('ss', so(g * 16 * LDS + kb * 16), `sm${kb}`, LS)}`).join('\n')}`);
   const pv = perSg((g) => `${r(KB).map((kb) => `        let pm${kb} = ${mo.load('left', 'ps', g * 16 * LDP + kb * 2, LDP, false)};`).join('\n')}
-${ab === 'pv' ? '' : r(DB).map((db) => r(KB).map((kb) => `        o${db} = ${mo.mma(`pm${kb}`, mo.load('right', 'kvs', VOFF + kb * 16 * LDK + db * 2, LDK, false), `o${db}`)};`).join('\n')).join('\n')}`);
+${drop('pv') ? '' : r(DB).map((db) => r(KB).map((kb) => `        o${db} = ${mo.mma(`pm${kb}`, mo.load('right', 'kvs', VOFF + kb * 16 * LDK + db * 2, LDK, false), `o${db}`)};`).join('\n')).join('\n')}`);
   // result matrices pass through the score rows two at a time (columns 0-15 and 16-31)
   const rounds = r(Math.ceil(DB / 2)).map((i) => r(Math.min(2, DB - 2 * i)).map((k) => 2 * i + k));
   const oToShared = (blocks: number[]) => perSg((g) => blocks.map((db, k) => `        ${mo.store('ss', so(g * 16 * LDS + 16 * k), `o${db}`, LS)}`).join('\n'));
@@ -190,7 +194,7 @@ ${ab === 'pv' ? '' : r(DB).map((db) => r(KB).map((kb) => `        o${db} = ${mo.
   const masked = r(HK).map((c) => scored(c, `row_ok && j < k1 && (${v.mask})`)).join('\n');
   // rows past r1 score zero here (their Q is zero) and are never stored
   const unmasked = r(HK).map((c) => scored(c, 'true')).join('\n');
-  const scores = ab === 'softmax' ? r(HK).map((c) => `      let s${c} = 0.0;`).join('\n') : `${r(HK).map((c) => `      var s${c} = ${NEG};`).join('\n')}
+  const scores = drop('softmax') ? r(HK).map((c) => `      let s${c} = 0.0;`).join('\n') : `${r(HK).map((c) => `      var s${c} = ${NEG};`).join('\n')}
 ${V4 ? r(HK / 4).map((k) => `      let sv${k} = ss[sb + ${k}u];`).join('\n') : ''}
       ${interior ? `if (kt + ${TK}u <= k_full) {
 ${unmasked}
@@ -198,7 +202,7 @@ ${unmasked}
 ${masked}
       }` : masked}
 ${r(HK).map((c) => `      mx = max(mx, s${c});`).join('\n')}`;
-  const probs = r(HK).map((c) => (ab === 'softmax' ? `      let p${c} = s${c};` : `      let p${c} = select(0.0, exp2(s${c} - m_run), s${c} > ${NEG});`)).join('\n');
+  const probs = r(HK).map((c) => (drop('softmax') ? `      let p${c} = s${c};` : `      let p${c} = select(0.0, exp2(s${c} - m_run), s${c} > ${NEG});`)).join('\n');
   const packP = r(HK / 8).map((w) => `      ps[lr * ${LDP}u + h * ${HK / 8}u + ${w}u] = vec4<u32>(${r(4).map((k) => `pack2x16float(vec2<f32>(p${8 * w + 2 * k}, p${8 * w + 2 * k + 1}))`).join(', ')});`).join('\n');
   const outputRound = (blocks: number[], first: boolean) => `    ${oToShared(blocks)}
     workgroupBarrier();
@@ -311,9 +315,9 @@ ${probs}
       l_run = l_run * alpha + ${r(HK).map((c) => `p${c}`).join(' + ')};
 ${packP}
       if (h == 0u) { ${V4 ? `ss[lr * ${LS}u + ${TK / 4}u].x = alpha;` : `ss[lr * ${LDS}u + ${TK}u] = alpha;`} }
-      if (workgroupUniformLoad(&resc) != 0u) {
+      ${drop('barrier') ? '' : `if (workgroupUniformLoad(&resc) != 0u) {
 ${rescale}
-      }
+      }`}
       if (t == 0u) { resc = 0u; }
     ${pv}
       ${early ? '' : `if (kt + ${2 * TK}u < k1) {
