@@ -2,8 +2,11 @@
  * Causal prefill (one request, 512…8192 tokens, GQA 32/8, d 128, f16) over the paged cache vs
  * PyTorch SDPA (flash) on contiguous K/V. Metric: TFLOP/s of the visible (causal) half.
  * Usage: node .build-attn/bench/attention-prefill.js [attention-anchors.json]
- * PREFILL_VARIANTS=tk32r8,tk48r8,… times tensor-core template variants (keys per tile, lazy-rescale
- * threshold in log2 units); the first one is the reported configuration, the others get suffixed rows.
+ * PREFILL_VARIANTS=tk32r8,tk48r8-rows64,… times tensor-core template variants: keys per tile, lazy-rescale
+ * threshold (log2), then options -rows<64|128>, -early|-late (K fetch), -scalar (scores), -masked
+ * (interior tiles), -g<grid>, -t<plan shares>, -no<qk|softmax|pv|fetch|barrier> (ablations: wrong
+ * results, for locating time). The first variant is the reported configuration; the others get
+ * suffixed rows. PREFILL_LENS=1024,4096 picks lengths.
  */
 import { readFileSync } from 'node:fs';
 import { type BenchRow, cardName, readAnchors, row, timeGpu, writeResults } from './results.js';
