@@ -27,9 +27,9 @@
  * scalar scores ran 31–84 TFLOP/s; with vec4 scores and 128 rows 107–123 at L2048–8192. Ablations
  * at L8192 (bench/logs/attention-explore-*.log): 4.54 ms whole, 3.07 without the global K/V loads,
  * 2.52 without the matrix products, 2.02 without products and softmax — the one-stage K/V pipeline
- * alone is ~44% of the time, and deeper staging does not fit the 48 KiB of workgroup memory. Random bench data settles its row max on the first
- * tile, so lazy rescaling there never fires; data whose max keeps climbing pays the round trip
- * per rescaled tile.
+ * alone is ~44% of the time, and deeper staging does not fit the 48 KiB of workgroup memory.
+ * Random bench data settles its row max on the first tile, so lazy rescaling there never fires;
+ * data whose max keeps climbing pays the round trip per rescaled tile.
  */
 import type { Capabilities } from '../gpu/capabilities.js';
 import { f16MatrixConfig } from '../gpu/capabilities.js';
@@ -46,9 +46,10 @@ export const SGMAT_ROW_CHOICES: readonly number[] = [64, 128];
 const Q_PASS = 64;
 
 /**
- * Knobs for benchmarks and tests: keys per tile (32 or 48), the lazy-rescale threshold (log2
- * units; 0 rescales whenever a row max grows), and `emulate` (tests: exact per-invocation
- * emulation of the matrix builtins, so the template runs on devices without them).
+ * Knobs for benchmarks and tests (defaults are the H100-measured choices): keys per tile (32, or 48
+ * with 64 rows), rows per item, the lazy-rescale threshold (log2 units; 0 rescales whenever a row
+ * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
+ * template runs on devices without them) and the switches below.
  */
 export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, ablate: '' };
 
