@@ -36,7 +36,7 @@ import { f16MatrixConfig } from '../gpu/capabilities.js';
 import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { AttentionKernelParams } from './attention-wgsl.js';
 import { maskBindings, variantDecls } from './attention-wgsl.js';
-import { EMULATED_OPS, type MatrixOps, REAL_OPS } from './sgmat-ops.js';
+import { type MatrixOps, REAL_OPS, emulatedOps } from './sgmat-ops.js';
 import { wgslF32 } from './variants.js';
 import { NEG, NEG_INF, NEG_INF_DECL, kvRowFn, storeVec4, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
 
@@ -117,7 +117,7 @@ export function sgmatSharedBytes(d: number, tk = sgmatTuning.tileKeys, rows = 64
 const r = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities): string {
-  const mo: MatrixOps = sgmatTuning.emulate ? EMULATED_OPS : REAL_OPS;
+  const mo: MatrixOps = sgmatTuning.emulate ? emulatedOps() : REAL_OPS;
   const TK = sgmatTuning.tileKeys;
   if (TK % 16 !== 0 || TK < 32) throw new Error(`sgmat attention: ${TK} keys per tile (multiples of 16 from 32)`);
   const TH = sgmatTuning.rescaleLog2;
@@ -166,17 +166,17 @@ ${r(NSG).map((g) => `      case ${g}u: {\n${body(g)}\n      }`).join('\n')}
       default: {}
     }`;
   // subgroups of Q pass `pass` load their left matrices from the staged rows
-  const qLoad = (pass: number) => perSg((g) => (Math.floor((g * 16) / Q_PASS) !== pass ? '' : r(DB).map((db) => `        q${db} = ${mo.load('left', 'kvs', (g * 16 - pass * Q_PASS) * LDK + db * 2, LDK, false)};`).join('\n')));
+  const qLoad = (pass: number) => perSg((g) => (Math.floor((g * 16) / Q_PASS) !== pass ? '' : r(DB).map((db) => `        q${db} = ${mo.load('left', 'kvs', (g * 16 - pass * Q_PASS) * LDK + db * 2, LDK, false, `q${db}`)};`).join('\n')));
   // S = Q·Kᵀ, one 16-key block at a time, stored to this subgroup's score rows
-  const qk = perSg((g) => `${r(KB).map((kb) => `        var sm${kb} = ${mo.zero('result')};`).join('\n')}
+  const qk = perSg((g) => `${r(KB).map((kb) => `        ${mo.declare(`sm${kb}`, 'result')}`).join('\n')}
 ${drop('qk') ? '' : r(DB).map((db) => r(KB).map((kb) => `        sm${kb} = ${mo.mma(`q${db}`, mo.load('right', 'kvs', kb * 16 * LDK + db * 2, LDK, true), `sm${kb}`)};`).join('\n')).join('\n')}
 ${r(KB).map((kb) => `        ${mo.store('ss', so(g * 16 * LDS + kb * 16), `sm${kb}`, LS)}`).join('\n')}`);
-  const pv = perSg((g) => `${r(KB).map((kb) => `        let pm${kb} = ${mo.load('left', 'ps', g * 16 * LDP + kb * 2, LDP, false)};`).join('\n')}
+  const pv = perSg((g) => `${r(KB).map((kb) => `        ${mo.declare(`pm${kb}`, 'left')} pm${kb} = ${mo.load('left', 'ps', g * 16 * LDP + kb * 2, LDP, false, `pm${kb}`)};`).join('\n')}
 ${drop('pv') ? '' : r(DB).map((db) => r(KB).map((kb) => `        o${db} = ${mo.mma(`pm${kb}`, mo.load('right', 'kvs', VOFF + kb * 16 * LDK + db * 2, LDK, false), `o${db}`)};`).join('\n')).join('\n')}`);
   // result matrices pass through the score rows two at a time (columns 0-15 and 16-31)
   const rounds = r(Math.ceil(DB / 2)).map((i) => r(Math.min(2, DB - 2 * i)).map((k) => 2 * i + k));
   const oToShared = (blocks: number[]) => perSg((g) => blocks.map((db, k) => `        ${mo.store('ss', so(g * 16 * LDS + 16 * k), `o${db}`, LS)}`).join('\n'));
-  const oFromShared = (blocks: number[]) => perSg((g) => blocks.map((db, k) => `        o${db} = ${mo.load('result', 'ss', so(g * 16 * LDS + 16 * k), LS, false)};`).join('\n'));
+  const oFromShared = (blocks: number[]) => perSg((g) => blocks.map((db, k) => `        o${db} = ${mo.load('result', 'ss', so(g * 16 * LDS + 16 * k), LS, false, `o${db}`)};`).join('\n'));
   const rescale = rounds.map((blocks) => `      ${oToShared(blocks)}
       workgroupBarrier();
       if (h < ${blocks.length}u) {
@@ -221,9 +221,11 @@ ${r(4).map((k) => `        tmp_o[tr * ${D / 4}u + db * 4u + ${k}u] = v${k};`).jo
       }
     }
     workgroupBarrier();`;
+  // Q rows (left) and the output (result) of this subgroup, kept for the whole item
+  const matrices = [...r(DB).map((db) => `  ${mo.declare(`q${db}`, 'left')}`), ...r(DB).map((db) => `  ${mo.declare(`o${db}`, 'result')}`)].join('\n');
   return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
 enable subgroups;
-${mo.prelude(['kvs', 'ps'], ['ss'], V4)}
+${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + 2 * DB + 2 * KB)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 ${ATTENTION_BINDINGS_WGSL}
@@ -253,8 +255,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let lr = sg * 16u + lane / 2u;
   let h = lane % 2u;
   let sb = lr * ${LS}u + h * ${so(HK)}u;
-${r(DB).map((db) => `  var q${db} = ${mo.zero('left')};`).join('\n')}
-${r(DB).map((db) => `  var o${db} = ${mo.zero('result')};`).join('\n')}
+${matrices}
   var rk: array<vec4<u32>, ${NL}>;
   var rv: array<vec4<u32>, ${NL}>;
   if (t == 0u) { resc = 0u; ${mo.init} }
@@ -278,7 +279,7 @@ ${r(R / Q_PASS).map((pass) => `    ${pass > 0 ? 'workgroupBarrier();' : ''}
     workgroupBarrier();
     ${v.transform ? `${transform(Q_PASS, '0u', `kv_len - q_len + i32((r0 + ${pass * Q_PASS}u + row) / GRP)`, false)}\n    workgroupBarrier();` : ''}
     ${qLoad(pass)}`).join('\n')}
-${r(DB).map((db) => `    o${db} = ${mo.zero('result')};`).join('\n')}
+${r(DB).map((db) => `    o${db} = ${mo.zero('result', `o${db}`)};`).join('\n')}
     var m_run = ${NEG};
     var l_run = 0.0;
     workgroupBarrier();
