@@ -6,11 +6,13 @@ Keys are shared with the TypeScript benches (bench/attention-cases.json lists th
   "decode skew <name>"        the skewed batch as one SDPA call per request (SDPA has no ragged batch)
   "prefill L<L>"              SDPA causal, q [1, 32, L, 128], K/V [1, 8, L, 128] f16, enable_gqa
   "cascade <name>"            plain SDPA decode over prefix+suffix per request, batched (same length)
-Timing: CUDA events around each call, warm-up first, median of the repeats; random data.
+Timing: ≥ 0.5 s of warm-up calls, then CUDA events around batches of back-to-back calls (≥ 2 ms
+each), median per call over the repeats; random data.
 """
 import json
 import statistics
 import sys
+import time
 
 import torch
 import torch.nn.functional as F
@@ -19,19 +21,32 @@ DEV = "cuda"
 HQ, HK, D = 32, 8, 128
 
 
-def time_ms(fn, reps=30, warmup=5):
-    for _ in range(warmup):
-        fn()
+def time_ms(fn, reps=30, warmup_s=0.5, batch_ms=2.0):
+    """Median ms per call. Like our side (bench/results.ts timeGpu): the GPU is kept busy for
+    warmup_s first (idle H100 clocks sit at 345 MHz; 5 warm-up calls left the first anchors of a
+    run up to 2x slow), and each timed rep runs enough back-to-back calls to last batch_ms, so
+    launch gaps are amortised as in our replayed streams."""
     torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    calls = 0
+    while time.perf_counter() - t0 < warmup_s:
+        fn()
+        calls += 1
+        if calls % 8 == 0:
+            torch.cuda.synchronize()
+    torch.cuda.synchronize()
+    one = (time.perf_counter() - t0) * 1e3 / max(1, calls)
+    n = max(1, min(1000, int(batch_ms / max(one, 1e-3))))
     times = []
     for _ in range(reps):
         start = torch.cuda.Event(enable_timing=True)
         end = torch.cuda.Event(enable_timing=True)
         start.record()
-        fn()
+        for _ in range(n):
+            fn()
         end.record()
         end.synchronize()
-        times.append(start.elapsed_time(end))
+        times.append(start.elapsed_time(end) / n)
     return statistics.median(times)
 
 
