@@ -5,7 +5,7 @@
  * Usage: node .build-attn/bench/attention-decode.js [attention-anchors.json]
  * ATTN_VARIANTS="tiled,u2,u4g528,…" also times other kernel choices on the uniform cases (a table
  * only; the JSON is the library default): `tiled` = the old staged template, `uN` = N keys per slot
- * per step in the streaming template, `gN` = a grid of N workgroups, `tN` = plan for N work items.
+ * per step in the streaming template, `gN` = a grid of N workgroups, `tN` = plan for N work items, `m0` = no merge dispatch (timing only).
  */
 import { readFileSync } from 'node:fs';
 import { measureCopy } from './copy.js';
@@ -54,6 +54,7 @@ if (variants.length) {
     for (const v of variants) {
       streamTuning.disable = v === 'tiled';
       streamTuning.keysPerSlot = Number(/u(\d+)/.exec(v)?.[1] ?? 4);
+      streamTuning.skipMerge = /m0/.test(v);
       const grid = Number(/g(\d+)/.exec(v)?.[1] ?? 1024);
       const target = /t(\d+)/.exec(v)?.[1];
       const s = pagedSetup(be, kvLens.map(() => 1), kvLens, { decode: true, grid, ...(target ? { targetItems: Number(target) } : {}) });
@@ -65,6 +66,7 @@ if (variants.length) {
   }
   streamTuning.disable = false;
   streamTuning.keysPerSlot = null;
+  streamTuning.skipMerge = false;
   console.log(`GB/s by variant\n${''.padEnd(12)} ${variants.map((v) => v.padStart(6)).join(' ')}\n${table.join('\n')}`);
 }
 

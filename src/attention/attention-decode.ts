@@ -41,8 +41,8 @@ export interface StreamGeometry {
   readonly epv: number;
 }
 
-/** Benchmarks may override the keys per slot per step and force the old template. */
-export const streamTuning: { keysPerSlot: number | null; disable: boolean } = { keysPerSlot: null, disable: false };
+/** Benchmarks may override the keys per slot per step, force the old template, and leave out the merge dispatch (wrong where a plan splits). */
+export const streamTuning: { keysPerSlot: number | null; disable: boolean; skipMerge: boolean } = { keysPerSlot: null, disable: false, skipMerge: false };
 
 export function streamGeometry(p: Pick<AttentionKernelParams, 'headDim' | 'kvDtype'>, subgroupSize: number): StreamGeometry {
   const epv = elemsPerVec(p.kvDtype);
