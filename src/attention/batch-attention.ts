@@ -87,7 +87,7 @@ export class BatchAttention {
       if (why) throw new HeadDimError(cfg.headDim, why);
     }
     const grid = cfg.grid ?? 528;
-    // unsplit work is one item per (row tile, KV head); splitting stays within the grid
+    // unsplit work is one item per (row tile, KV head)
     const unitsBound = cfg.numKvHeads * (Math.ceil((cfg.maxTokens * group) / tileRows) + cfg.maxBatch);
     // a unit longer than one share splits into ⌈len/share⌉ chunks: at most units + shares items
     const maxItems = cfg.maxItems ?? unitsBound + 2 * grid;

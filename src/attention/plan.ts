@@ -3,8 +3,8 @@
  *
  * Work is cut into units — (request, row tile, KV head), a row being one (query token, query head
  * of the KV head's group), so GQA heads share every K/V load — and each unit's visible KV range
- * (causal and sliding-window bounds) into chunks no longer than the batch's fair share per CTA
- * (all visible keys / the grid), so no CTA waits on one long item; items then go longest-first to
+ * (causal and sliding-window bounds) into chunks no longer than the batch's fair share (all
+ * visible keys / targetItems), so no CTA waits on one long item; items then go longest-first to
  * the least-loaded CTA, which runs its items one after another.
  * A unit cut into several chunks writes partial (o, lse) rows to a scratch area and a merge pass
  * combines them. The schedule is a flat i32 array uploaded to the GPU; the grid and capacities
@@ -56,7 +56,7 @@ export interface PlanInput {
 export interface PlanOptions extends ScheduleShape {
   /** Chunk (tokens) forced instead of searched: 'none' never splits. Tests use it to compare plans. */
   readonly kvChunk?: number | 'none';
-  /** The binary search never goes below this chunk (splitting tiny ranges costs more merging than it saves). */
+  /** The chunk never goes below this (splitting tiny ranges costs more merging than it saves). */
   readonly minChunk?: number;
   /**
    * Shares the batch's keys are divided into (default: the grid): about the number of CTAs that
@@ -201,8 +201,9 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
     if (n! > MERGE_WIDE) for (let r = 0; r < rows; r++) tasks.push(m * 512 + r);
     else for (let r = 0; r < rows; r += MERGE_BLOCK) tasks.push(m * 512 + 256 + r);
   });
-  // a wide unit has more than MERGE_WIDE items, so the capacity holds (tileRows ≤ 256 keeps rows in a byte)
-  if (tasks.length > mergeTaskCapacity(maxItems, tileRows) || tileRows > 256) throw new PlanError(`plan: ${tasks.length} merge tasks over the capacity`, 'tileRows must be at most 256');
+  if (tileRows > 256) throw new PlanError(`plan: ${tileRows} rows per tile`, 'merge tasks keep a row in one byte: use at most 256');
+  // a wide unit has more than MERGE_WIDE items, so with items ≤ maxItems the capacity always holds
+  if (tasks.length > mergeTaskCapacity(maxItems, tileRows)) throw new Error(`plan: internal error, ${tasks.length} merge tasks over the capacity`);
   schedule.set([SCHEDULE_MAGIC, grid, tileRows, items.length, merges.length, chunk, input.qoLens.length, slot, tasks.length]);
   const perCta = new Int32Array(grid);
   for (let i = 0; i < items.length; i++) perCta[bin[i]!]!++;
