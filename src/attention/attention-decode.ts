@@ -18,7 +18,7 @@ import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
 import { type AttentionKernelParams, maskBindings, variantDecls } from './attention-wgsl.js';
 import { wgslF32 } from './variants.js';
-import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
+import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeOutputVec4, unpackFns, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
 
 /** Floats of query (and of output accumulator) one lane may hold; more spills or starves occupancy. */
@@ -242,15 +242,7 @@ ${r(outPerThread).map((k) => `    {
         let val = outv[${k}] * inv;
         let head = hk * GRP + r % GRP;
         let orow = (q_start + r / GRP) * HQ + head;
-        if (out_slot < 0) {
-          ${v.output ? `var ov = val; for (var z = 0u; z < 4u; z++) { var o = ov[z]; ${v.output} ov[z] = o; }` : 'let ov = val;'}
-          ${storeVec4(p.oDtype, 'o_out', 'orow * D + 4u * e', 'ov')}
-          if (e == 0u) { lse_out[orow] = lse; }
-        } else {
-          let tr = u32(out_slot) + lrow;
-          tmp_o[tr * DV4 + e] = val;
-          if (e == 0u) { tmp_lse[tr] = lse; }
-        }
+        ${storeOutputVec4(p.oDtype, v.output, 'out_slot', 'lrow')}
       }
     }`).join('\n')}
     // red_m is read above; the next item rewrites it

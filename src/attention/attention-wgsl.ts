@@ -11,7 +11,7 @@ import type { DType } from '../tensor/dtype.js';
 import type { KvLayout } from './kv-layout.js';
 import { MERGE_BLOCK, mergeOffset, mergeTaskOffset } from './plan.js';
 import { type VariantSpec, variantParts, wgslF32 } from './variants.js';
-import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeVec4, unpackFns, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
+import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeOutputVec4, unpackFns, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
 
 export interface AttentionKernelParams {
@@ -242,15 +242,7 @@ ${sgSoftmax ? subgroupScores(v.mask, v.logits) : `      for (var i = t; i < TQ *
         if (l > 0.0) { lse = m_sh[lr] + log2(l); }
         let head = hk * GRP + r % GRP;
         let orow = (q_start + r / GRP) * HQ + head;
-        if (slot < 0) {
-          ${v.output ? `var ov = val; for (var z = 0u; z < 4u; z++) { var o = ov[z]; ${v.output} ov[z] = o; }` : 'let ov = val;'}
-          ${storeVec4(p.oDtype, 'o_out', 'orow * D + 4u * e', 'ov')}
-          if (e == 0u) { lse_out[orow] = lse; }
-        } else {
-          let tr = u32(slot) + lr;
-          tmp_o[tr * DV4 + e] = val;
-          if (e == 0u) { tmp_lse[tr] = lse; }
-        }
+        ${storeOutputVec4(p.oDtype, v.output, 'slot', 'lr')}
       }
     }
     workgroupBarrier();
@@ -320,9 +312,7 @@ fn finish(mb: u32, lr: u32, e: u32, f: Fold) {
   let r = u32(sched[mb + 2u]) + lr;
   let head = hk * GRP + r % GRP;
   let orow = (u32(qo_indptr[b]) + r / GRP) * HQ + head;
-  ${v.output ? `for (var z = 0u; z < 4u; z++) { var o = val[z]; ${v.output} val[z] = o; }` : ''}
-  ${storeVec4(p.oDtype, 'o_out', 'orow * D + 4u * e', 'val')}
-  if (e == 0u) { lse_out[orow] = lse; }
+  ${storeOutputVec4(p.oDtype, v.output, null, '')}
 }
 
 @compute @workgroup_size(${WORKGROUP})

@@ -36,6 +36,26 @@ export function storeVec4(dtype: DType, buf: string, elem: string, val: string):
   return `{ let w = (${elem}) >> 1u; ${buf}[w] = tess_pack_bf16(${val}.x, ${val}.y); ${buf}[w + 1u] = tess_pack_bf16(${val}.z, ${val}.w); }`;
 }
 
+/**
+ * WGSL storing one finished vec4 `val` (elements 4e…4e+3) of output row `orow` with its base-2
+ * `lse`: through the variant's output hook into o/lse when `slot` < 0, else unchanged into partial
+ * row `slot + lrow` of the split-KV scratch for the merge pass; `slot` null stores final rows only
+ * (the merge pass itself). Expects `val`, `lse`, `orow`, `e` and the constants D and DV4 in scope.
+ */
+export function storeOutputVec4(oDtype: DType, outputHook: string, slot: string | null, lrow: string): string {
+  const final = `${outputHook ? `var ov = val; for (var z = 0u; z < 4u; z++) { var o = ov[z]; ${outputHook} ov[z] = o; }` : 'let ov = val;'}
+  ${storeVec4(oDtype, 'o_out', 'orow * D + 4u * e', 'ov')}
+  if (e == 0u) { lse_out[orow] = lse; }`;
+  if (slot === null) return final;
+  return `if (${slot} < 0) {
+  ${final}
+} else {
+  let tr = u32(${slot}) + ${lrow};
+  tmp_o[tr * DV4 + e] = val;
+  if (e == 0u) { tmp_lse[tr] = lse; }
+}`;
+}
+
 /** `fn kv_row(page: u32, kv: u32, slot: u32, head: u32) -> u32`: element offset of a K or V row. */
 export function kvRowFn(layout: KvLayout, pageSize: number, numKvHeads: number, headDim: number): string {
   const row = layout === 'NHD' ? `slot * ${numKvHeads}u + head` : `head * ${pageSize}u + slot`;
