@@ -8,6 +8,7 @@ import { BatchAttention, type BatchAttentionConfig } from '../src/attention/batc
 import type { VariantSpec } from '../src/attention/variants.js';
 import type { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
 import { referencePagedAttention } from '../src/attention/reference.js';
+import { pageRows } from '../src/attention/batch-gen.js';
 import { type DType, toFloat64 } from '../src/tensor/dtype.js';
 import { fillRandom } from './results.js';
 
@@ -37,17 +38,7 @@ export function scatteredRows(kvLens: readonly number[], pageSize = PAGE, firstP
     const p = (i * 40503) % span;
     if (p < total) order.push(firstPage + p);
   }
-  const indptr = [0];
-  const indices: number[] = [];
-  const last: number[] = [];
-  let next = 0;
-  for (const len of kvLens) {
-    const n = Math.ceil(len / pageSize);
-    for (let i = 0; i < n; i++) indices.push(order[next++]!);
-    indptr.push(indices.length);
-    last.push(n === 0 ? 0 : len - (n - 1) * pageSize);
-  }
-  return { indptr, indices, last, pages: total };
+  return { ...pageRows(kvLens, pageSize, order), pages: total };
 }
 
 export function pagedSetup(be: WebGpuBackend, qoLens: number[], kvLens: number[], over: Partial<BatchAttentionConfig> = {}, given?: { indptr: number[]; indices: number[]; last: number[] }): PagedSetup {
