@@ -286,17 +286,27 @@ var<workgroup> part_o: array<vec4<f32>, ${S * DV4}>;
 
 struct Fold { m: f32, sum: f32, acc: vec4<f32> }
 
-// chunks c0, c0+step, … of row lr, folded online (running max, rescaled sum)
+// chunks c0, c0+step, … of row lr, folded online (running max, rescaled sum); four chunks' loads
+// are issued together, so the fold waits on memory once per four chunks rather than per chunk
 fn fold(first: u32, lr: u32, e: u32, c0: u32, step: u32, chunks: u32) -> Fold {
   var f = Fold(${NEG}, 0.0, vec4<f32>(0.0));
-  for (var c = c0; c < chunks; c += step) {
-    let tr = first + c * ${TQ}u + lr;
-    let l = tmp_lse[tr];
-    if (l > ${NEG}) {
-      if (l > f.m) { let a = exp2(f.m - l); f.sum *= a; f.acc *= a; f.m = l; }
-      let w = exp2(l - f.m);
-      f.sum += w;
-      f.acc += w * tmp_o[tr * DV4 + e];
+  for (var c = c0; c < chunks; c += 4u * step) {
+    var ls: array<f32, 4>;
+    var os: array<vec4<f32>, 4>;
+    for (var k = 0u; k < 4u; k++) {
+      let ck = c + k * step;
+      ls[k] = ${NEG};
+      os[k] = vec4<f32>(0.0);
+      if (ck < chunks) { let tr = first + ck * ${TQ}u + lr; ls[k] = tmp_lse[tr]; os[k] = tmp_o[tr * DV4 + e]; }
+    }
+    for (var k = 0u; k < 4u; k++) {
+      let l = ls[k];
+      if (l > ${NEG}) {
+        if (l > f.m) { let a = exp2(f.m - l); f.sum *= a; f.acc *= a; f.m = l; }
+        let w = exp2(l - f.m);
+        f.sum += w;
+        f.acc += w * os[k];
+      }
     }
   }
   return f;
@@ -307,11 +317,11 @@ fn finish(mb: u32, lr: u32, e: u32, f: Fold) {
   var val = vec4<f32>(0.0);
   var lse = ${NEG_INF};
   if (f.sum > 0.0) { val = f.acc / f.sum; lse = f.m + log2(f.sum); }
-  let b = u32(sched[mb]);
   let hk = u32(sched[mb + 1u]);
   let r = u32(sched[mb + 2u]) + lr;
   let head = hk * GRP + r % GRP;
-  let orow = (u32(qo_indptr[b]) + r / GRP) * HQ + head;
+  // word 6 of the merge record is the request's first query token (no qo_indptr read)
+  let orow = (u32(sched[mb + 6u]) + r / GRP) * HQ + head;
   ${storeOutputVec4(p.oDtype, v.output, null, '')}
 }
 

@@ -121,7 +121,7 @@ export class BatchAttention {
     validatePageTable(rows.indptr, rows.indices, rows.lastPageLen, batch, { numPages: cfg.numPages, pageSize: cfg.pageSize });
     const kvLens = rows.qoLens.map((_, b) => kvLength(rows.indptr, rows.lastPageLen, cfg.pageSize, b));
     const plan = planAttention(
-      { qoLens: rows.qoLens, kvLens, numQoHeads: cfg.numQoHeads, numKvHeads: cfg.numKvHeads, causal: cfg.variant?.causal, windowLeft: cfg.variant?.windowLeft },
+      { qoLens: rows.qoLens, kvLens, numQoHeads: cfg.numQoHeads, numKvHeads: cfg.numKvHeads, causal: cfg.variant?.causal, windowLeft: cfg.variant?.windowLeft, pageStarts: rows.indptr },
       { grid: this.attrs.grid, maxItems: this.attrs.maxItems, tileRows: this.attrs.tileRows, targetItems: cfg.targetItems ?? (cfg.decode ? 256 : 132), ...opts },
     );
     // arrays padded past the batch with empty requests, so their lengths never change

@@ -116,7 +116,9 @@ export function attentionCase(rng: Rng, o: AttentionCaseOptions = {}): OpCase<Pa
   const tileRows = o.tileRows ?? (d === 256 ? 4 : decode ? Math.min(16, 1 << Math.ceil(Math.log2(group))) : 8);
   const kvChunk = o.kvChunk ?? rng.pick<number | 'none' | undefined>(['none', rng.int(3, 17), undefined]);
   const grid = rng.int(3, 40);
-  const plan = planAttention({ qoLens, kvLens, numQoHeads: hk * group, numKvHeads: hk, causal: variant.causal, windowLeft: variant.windowLeft }, { grid, maxItems: 400, tileRows, kvChunk, minChunk: 8 });
+  // half the cases leave the page-table start out of the items, so the kernels' fallback read is tested too
+  const pageStarts = rng.next() < 0.5 ? (b.kvIndptr.data as Int32Array) : undefined;
+  const plan = planAttention({ qoLens, kvLens, numQoHeads: hk * group, numKvHeads: hk, causal: variant.causal, windowLeft: variant.windowLeft, pageStarts }, { grid, maxItems: 400, tileRows, kvChunk, minChunk: 8 });
   const inputs = [b.q, b.pool, b.qoIndptr, b.kvIndptr, b.kvIndices, b.lastPageLen, { desc: { dtype: 'i32' as const, shape: [plan.schedule.length] }, data: plan.schedule }];
   if (variant.customMask) {
     const m = randomMask(rng, qoLens, kvLens);

@@ -13,7 +13,13 @@
 
 /** Words of the schedule header: magic, grid, tileRows, items, merges, chunk, batch, tmp rows, merge tasks. */
 export const HEADER_WORDS = 9;
-export const ITEM_WORDS = 8;
+/**
+ * An item: request, KV head, rows [r0, r1), keys [k0, k1), output slot, then the request's first
+ * query token, query and KV lengths and first page-table entry (−1: read kv_indptr), so a kernel
+ * starts streaming one dependent load sooner.
+ */
+export const ITEM_WORDS = 12;
+/** A split unit: request, KV head, rows [r0, r1), first scratch row, chunks, the request's first query token, padding. */
 export const MERGE_WORDS = 8;
 export const SCHEDULE_MAGIC = 0x41544e31;
 
@@ -51,6 +57,8 @@ export interface PlanInput {
   readonly numKvHeads: number;
   readonly causal?: boolean;
   readonly windowLeft?: number;
+  /** kv_indptr (each request's first page-table entry), written into the items; absent, kernels read it. */
+  readonly pageStarts?: ArrayLike<number>;
 }
 
 export interface PlanOptions extends ScheduleShape {
@@ -175,12 +183,13 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
   }
   const items: WorkItem[] = [];
   const merges: number[][] = [];
+  const qStart = input.qoLens.reduce<number[]>((a, l) => (a.push(a[a.length - 1]! + l), a), [0]);
   let slot = 0;
   for (const u of us) {
     const n = chunksOf(u, chunk);
     const first = n > 1 ? slot : -1;
     if (n > 1) {
-      merges.push([u.b, u.kvHead, u.rowStart, u.rowEnd, slot, n, 0, 0]);
+      merges.push([u.b, u.kvHead, u.rowStart, u.rowEnd, slot, n, qStart[u.b]!, 0]);
       slot += n * tileRows;
     }
     for (let c = 0; c < n; c++) {
@@ -219,7 +228,8 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
   for (const i of order) {
     const it = items[i]!;
     const at = base + ITEM_WORDS * fill[bin[i]!]!++;
-    schedule.set([it.b, it.kvHead, it.rowStart, it.rowEnd, it.kvStart, it.kvEnd, it.slot, 0], at);
+    const pageStart = input.pageStarts ? input.pageStarts[it.b]! : -1;
+    schedule.set([it.b, it.kvHead, it.rowStart, it.rowEnd, it.kvStart, it.kvEnd, it.slot, qStart[it.b]!, input.qoLens[it.b]!, input.kvLens[it.b]!, pageStart, 0], at);
   }
   const mBase = mergeOffset(grid, maxItems);
   merges.forEach((m, i) => schedule.set(m, mBase + MERGE_WORDS * i));

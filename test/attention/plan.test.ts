@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HEADER_WORDS, ITEM_WORDS, MERGE_BLOCK, MERGE_WIDE, PlanError, assignLongestFirst, itemsOffset, mergeTaskOffset, planAttention } from '../../src/attention/plan.js';
+import { HEADER_WORDS, ITEM_WORDS, MERGE_BLOCK, MERGE_WIDE, MERGE_WORDS, PlanError, assignLongestFirst, itemsOffset, mergeOffset, mergeTaskOffset, planAttention } from '../../src/attention/plan.js';
 
 const heads = { numQoHeads: 32, numKvHeads: 8 };
 
@@ -67,6 +67,27 @@ describe('plan()', () => {
     expect(new Set(wide.map((w) => w >> 9)).size).toBe(1);
     expect(new Set(narrow.map((w) => w >> 9)).size).toBe(1);
     expect(p.merges).toBe(2);
+  });
+
+  it("carries each item's request offsets and lengths, and each split unit's first query token", () => {
+    const qoLens = [3, 0, 5];
+    const kvLens = [40, 7, 9];
+    const pageStarts = [0, 5, 7, 9];
+    const withPages = planAttention({ qoLens, kvLens, numQoHeads: 4, numKvHeads: 2, causal: true, pageStarts }, { grid: 5, maxItems: 64, tileRows: 4, kvChunk: 8 });
+    const without = planAttention({ qoLens, kvLens, numQoHeads: 4, numKvHeads: 2, causal: true }, { grid: 5, maxItems: 64, tileRows: 4, kvChunk: 8 });
+    const qStart = [0, 3, 3];
+    for (const [p, pages] of [[withPages, pageStarts], [without, null]] as const) {
+      for (let i = 0; i < p.items.length; i++) {
+        const w = itemsOffset(5) + ITEM_WORDS * i;
+        const b = p.schedule[w]!;
+        expect(Array.from(p.schedule.subarray(w + 7, w + 11))).toEqual([qStart[b], qoLens[b], kvLens[b], pages ? pages[b] : -1]);
+      }
+      for (let m = 0; m < p.merges; m++) {
+        const w = mergeOffset(5, 64) + MERGE_WORDS * m;
+        expect(p.schedule[w + 6]).toBe(qStart[p.schedule[w]!]);
+      }
+      expect(p.merges).toBeGreaterThan(0);
+    }
   });
 
   it('rejects impossible batches with a clear error', () => {
