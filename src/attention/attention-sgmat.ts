@@ -73,7 +73,9 @@ export interface SgmatTuning {
   earlyFetch: boolean;
   /**
    * Benchmarks only (wrong results): stages left out to see what they cost, '+'-joined from qk,
-   * softmax, pv, fetch (global K/V loads) and barrier (the mid-tile barrier and the rescale path).
+   * softmax, pv, fetch (global K/V loads), barrier (the mid-tile barrier and the rescale path), kcol
+   * (K read as a row-major right matrix: what the column-major load costs) and pages (K/V rows
+   * read as if the pages were in order: what the page-table lookup costs).
    */
   ablate: string;
 }
@@ -144,10 +146,12 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const v = variantDecls(p);
   const NL = Math.ceil((TK * DC) / WG); // K (and V) chunks per invocation per tile
   const guard = (n: number) => (WG * (n + 1) > TK * DC ? `if (t + ${WG * n}u < ${TK * DC}u) ` : '');
+  // a tile's K fetch looks its pages up and keeps them for the V fetch of the same tile, which follows
+  const page = (n: number, kv: number) => (kv === 1 ? `pgs[${n}]` : `pgs[${n}] = ${drop('pages') ? 'j / PS' : 'u32(kv_indices[page_base + j / PS])'};`);
   const fetch = (reg: string, kv: number, kt: string) => r(NL).map((n) => `    ${guard(n)}{
       let i = t + ${WG * n}u; let j = ${kt} + i / ${DC}u;
       var w = vec4<u32>(0u);
-      ${drop('fetch') ? `if (j < k1) { w = vec4<u32>(j); }` : `if (j < k1) { w = pool[kv_row(u32(kv_indices[page_base + j / PS]), ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }`}
+      ${drop('fetch') ? `if (j < k1) { w = vec4<u32>(j); }` : `if (j < k1) { ${kv === 0 ? page(n, 0) : ''} w = pool[kv_row(${kv === 0 ? `pgs[${n}]` : page(n, 1)}, ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }`}
       ${reg}[${n}] = w;
     }`).join('\n');
   const stage = (reg: string, base: number) => r(NL).map((n) => `    ${guard(n)}{ let i = t + ${WG * n}u; kvs[${base}u + (i / ${DC}u) * ${LDK}u + i % ${DC}u] = ${reg}[${n}]; }`).join('\n');
@@ -169,7 +173,7 @@ ${r(NSG).map((g) => `      case ${g}u: {\n${body(g)}\n      }`).join('\n')}
   const qLoad = (pass: number) => perSg((g) => (Math.floor((g * 16) / Q_PASS) !== pass ? '' : r(DB).map((db) => `        q${db} = ${mo.load('left', 'kvs', (g * 16 - pass * Q_PASS) * LDK + db * 2, LDK, false, `q${db}`)};`).join('\n')));
   // S = Q·Kᵀ, one 16-key block at a time, stored to this subgroup's score rows
   const qk = perSg((g) => `${r(KB).map((kb) => `        ${mo.declare(`sm${kb}`, 'result')}`).join('\n')}
-${drop('qk') ? '' : r(DB).map((db) => r(KB).map((kb) => `        sm${kb} = ${mo.mma(`q${db}`, mo.load('right', 'kvs', kb * 16 * LDK + db * 2, LDK, true), `sm${kb}`)};`).join('\n')).join('\n')}
+${drop('qk') ? '' : r(DB).map((db) => r(KB).map((kb) => `        sm${kb} = ${mo.mma(`q${db}`, mo.load('right', 'kvs', kb * 16 * LDK + db * 2, LDK, !drop('kcol')), `sm${kb}`)};`).join('\n')).join('\n')}
 ${r(KB).map((kb) => `        ${mo.store('ss', so(g * 16 * LDS + kb * 16), `sm${kb}`, LS)}`).join('\n')}`);
   const pv = perSg((g) => `${r(KB).map((kb) => `        ${mo.declare(`pm${kb}`, 'left')} pm${kb} = ${mo.load('left', 'ps', g * 16 * LDP + kb * 2, LDP, false, `pm${kb}`)};`).join('\n')}
 ${drop('pv') ? '' : r(DB).map((db) => r(KB).map((kb) => `        o${db} = ${mo.mma(`pm${kb}`, mo.load('right', 'kvs', VOFF + kb * 16 * LDK + db * 2, LDK, false), `o${db}`)};`).join('\n')).join('\n')}`);
@@ -258,6 +262,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 ${matrices}
   var rk: array<vec4<u32>, ${NL}>;
   var rv: array<vec4<u32>, ${NL}>;
+  var pgs: array<u32, ${NL}>;
   if (t == 0u) { resc = 0u; ${mo.init} }
   ${workItemLoop(p.grid, 'slot')}
     // this lane's softmax row
