@@ -9,6 +9,7 @@ import type { VariantSpec } from '../src/attention/variants.js';
 import type { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
 import { referencePagedAttention } from '../src/attention/reference.js';
 import { pageRows } from '../src/attention/batch-gen.js';
+import { poolShape } from '../src/attention/kv-layout.js';
 import { type DType, toFloat64 } from '../src/tensor/dtype.js';
 import { fillRandom } from './results.js';
 
@@ -42,16 +43,17 @@ export function scatteredRows(kvLens: readonly number[], pageSize = PAGE, firstP
 }
 
 export function pagedSetup(be: WebGpuBackend, qoLens: number[], kvLens: number[], over: Partial<BatchAttentionConfig> = {}, given?: { indptr: number[]; indices: number[]; last: number[] }): PagedSetup {
-  const rows = given ? { ...given, pages: over.numPages ?? 1 } : scatteredRows(kvLens);
+  const pageSize = over.pageSize ?? PAGE;
+  const rows = given ? { ...given, pages: over.numPages ?? 1 } : scatteredRows(kvLens, pageSize);
   const numPages = Math.max(1, over.numPages ?? rows.pages);
   const tokens = qoLens.reduce((a, b) => a + b, 0);
   const cfg: BatchAttentionConfig = {
-    numQoHeads: HQ, numKvHeads: HK, headDim: D, pageSize: PAGE, layout: 'NHD', numPages, maxBatch: qoLens.length, maxTokens: tokens,
+    numQoHeads: HQ, numKvHeads: HK, headDim: D, pageSize, layout: 'NHD', numPages, maxBatch: qoLens.length, maxTokens: tokens,
     maxPages: rows.indices.length, dtype: 'f16', variant: { causal: true }, ...over,
   };
   const attn = new BatchAttention(be, cfg);
   const q = be.alloc({ dtype: 'f16', shape: [tokens, HQ, D] }, 'bench.q');
-  const pool = be.alloc({ dtype: 'f16', shape: [numPages, 2, PAGE, HK, D] }, 'bench.pool');
+  const pool = be.alloc({ dtype: 'f16', shape: poolShape({ numPages, pageSize, numKvHeads: HK, headDim: D, layout: cfg.layout }) }, 'bench.pool');
   const o = be.alloc({ dtype: 'f16', shape: [tokens, HQ, D] }, 'bench.o');
   const lse = be.alloc({ dtype: 'f32', shape: [tokens, HQ] }, 'bench.lse');
   fillRandom(be, q, 1);

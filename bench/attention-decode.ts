@@ -5,12 +5,14 @@
  * Usage: node .build-attn/bench/attention-decode.js [attention-anchors.json]
  * ATTN_VARIANTS="tiled,u2,u4g528,…" also times other kernel choices on the uniform cases (a table
  * only; the JSON is the library default): `tiled` = the old staged template, `uN` = N keys per slot
- * per step in the streaming template, `gN` = a grid of N workgroups, `tN` = plan for N work items, `m0` = no merge dispatch (timing only).
+ * per step in the streaming template, `gN` = a grid of N workgroups, `tN` = plan for N work items, `m0` = no merge dispatch (timing only),
+ * `hnd` = the HND pool layout (one head's tokens of a page contiguous), `pN` = pages of N tokens, `seq` = pages in pool order.
  */
 import { readFileSync } from 'node:fs';
 import { measureCopy } from './copy.js';
 import { type BenchRow, cardName, readAnchors, row, timeGpu, writeResults } from './results.js';
-import { decodeBytes, openBench, pagedSetup, spotCheck } from './attention-common.js';
+import { PAGE, decodeBytes, openBench, pagedSetup, spotCheck } from './attention-common.js';
+import { pageRows } from '../src/attention/batch-gen.js';
 import { streamTuning } from '../src/attention/attention-decode.js';
 
 const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as { decode: [number, number][]; skew: Record<string, number[]> };
@@ -53,11 +55,17 @@ if (variants.length) {
     const cells: string[] = [];
     for (const v of variants) {
       streamTuning.disable = v === 'tiled';
-      streamTuning.keysPerSlot = Number(/u(\d+)/.exec(v)?.[1] ?? 4);
+      streamTuning.keysPerSlot = Number(/u(\d+)/.exec(v)?.[1] ?? 8);
       streamTuning.skipMerge = /m0/.test(v);
-      const grid = Number(/g(\d+)/.exec(v)?.[1] ?? 1024);
-      const target = /t(\d+)/.exec(v)?.[1];
-      const s = pagedSetup(be, kvLens.map(() => 1), kvLens, { decode: true, grid, ...(target ? { targetItems: Number(target) } : {}) });
+      const num = (re: RegExp): number | undefined => (re.exec(v) ? Number(re.exec(v)![1]) : undefined);
+      const [grid, targetItems, pageSize] = [num(/g(\d+)/), num(/t(\d+)/), num(/p(\d+)/)];
+      const page = pageSize ?? PAGE;
+      const pages = kvLens.reduce((a, l) => a + Math.ceil(l / page), 0);
+      // `seq`: every request's pages in pool order (no fragmentation), against the default's scrambled order
+      const inOrder = /seq/.test(v) ? pageRows(kvLens, page, Array.from({ length: pages }, (_, i) => i)) : undefined;
+      const s = pagedSetup(be, kvLens.map(() => 1), kvLens, {
+        decode: true, layout: /hnd/.test(v) ? 'HND' : 'NHD', ...(grid ? { grid } : {}), ...(targetItems ? { targetItems } : {}), ...(pageSize ? { pageSize } : {}), ...(inOrder ? { numPages: pages } : {}),
+      }, inOrder);
       const ms = await timeGpu(be, () => s.attn.run(s.q, s.pool, s.o, s.lse));
       cells.push((decodeBytes(kvLens) / ms / 1e6).toFixed(0).padStart(6));
       s.free();
