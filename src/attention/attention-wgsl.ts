@@ -271,9 +271,8 @@ ${NEG_INF_DECL}
 @group(0) @binding(0) var<storage, read> sched: array<i32>;
 @group(0) @binding(1) var<storage, read> tmp_o: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> tmp_lse: array<f32>;
-@group(0) @binding(3) var<storage, read> qo_indptr: array<i32>;
-@group(0) @binding(4) var<storage, read_write> o_out: array<u32>;
-@group(0) @binding(5) var<storage, read_write> lse_out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> o_out: array<u32>;
+@group(0) @binding(4) var<storage, read_write> lse_out: array<f32>;
 ${v.decls}
 const D = ${D}u;
 const DV4 = ${DV4}u;

@@ -74,7 +74,7 @@ export const pagedAttentionKernel: GpuKernel = {
     ctx.dispatch({ label, wgsl, access }, [...inputs.slice(0, 7), o, lse, tmpO, tmpLse, ...inputs.slice(7)], p.dynamicLoops && !sgmat && !stream ? loopBounds(p) : null, [attrs.grid]);
     // the merge pass is always dispatched (a no-op without splits) so a recorded stream serves every plan
     const mg = mergeGrid(attrs.grid);
-    if (!streamTuning.skipMerge) ctx.dispatch({ label: `attention.merge.${name}.d${p.headDim}`, wgsl: mergeWgsl(p, mg), access: ['read', 'read', 'read', 'read', 'rw', 'rw'] }, [inputs[6]!, tmpO, tmpLse, inputs[2]!, o, lse], null, [mg]);
+    if (!streamTuning.skipMerge) ctx.dispatch({ label: `attention.merge.${name}.d${p.headDim}`, wgsl: mergeWgsl(p, mg), access: ['read', 'read', 'read', 'rw', 'rw'] }, [inputs[6]!, tmpO, tmpLse, o, lse], null, [mg]);
   },
 };
 

@@ -7,7 +7,8 @@
  * visible keys / targetItems), so no CTA waits on one long item; items then go longest-first to
  * the least-loaded CTA, which runs its items one after another.
  * A unit cut into several chunks writes partial (o, lse) rows to a scratch area and a merge pass
- * combines them. The schedule is a flat i32 array uploaded to the GPU; the grid and capacities
+ * combines them. Kernels take each request's query offset and lengths from the schedule (query
+ * offsets are the prefix sums of `qoLens`, as qo_indptr must be), not from the indptr arrays. The schedule is a flat i32 array uploaded to the GPU; the grid and capacities
  * never change, so `run()` can be recorded into a dispatch stream and replayed with new plans.
  */
 
