@@ -10,6 +10,7 @@ import type { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
 import { referencePagedAttention } from '../src/attention/reference.js';
 import { pageRows } from '../src/attention/batch-gen.js';
 import { poolShape } from '../src/attention/kv-layout.js';
+import { queryOffsets } from '../src/attention/plan.js';
 import { type DType, toFloat64 } from '../src/tensor/dtype.js';
 import { fillRandom } from './results.js';
 
@@ -89,7 +90,7 @@ export async function spotCheck(be: WebGpuBackend, s: PagedSetup, qoLens: number
   const f = (xs: number[]): Float64Array => Float64Array.from(xs);
   const ref = referencePagedAttention({ layout: 'NHD', variant }, {
     q: q!, qShape: s.q.shape, pool: pool!, poolShape: s.pool.shape,
-    qoIndptr: f(qoLens.reduce((a, l) => (a.push(a[a.length - 1]! + l), a), [0])), kvIndptr: f(s.rows.indptr), kvIndices: f(s.rows.indices), lastPageLen: f(s.rows.last),
+    qoIndptr: f(queryOffsets(qoLens)), kvIndptr: f(s.rows.indptr), kvIndices: f(s.rows.indices), lastPageLen: f(s.rows.last),
   });
   const err = (got: Float64Array, want: Float64Array): number => got.reduce((m, g, i) => Math.max(m, Number.isNaN(g) ? Infinity : Math.abs(g - want[i]!)), 0);
   return { o: err(o!, ref.o), lse: err(lse!, ref.lse) };

@@ -57,7 +57,7 @@ if (variants.length) {
       streamTuning.disable = v === 'tiled';
       streamTuning.keysPerSlot = Number(/u(\d+)/.exec(v)?.[1] ?? 8);
       streamTuning.skipMerge = /m0/.test(v);
-      const num = (re: RegExp): number | undefined => (re.exec(v) ? Number(re.exec(v)![1]) : undefined);
+      const num = (re: RegExp): number | undefined => { const m = re.exec(v); return m ? Number(m[1]) : undefined; };
       const [grid, targetItems, pageSize] = [num(/g(\d+)/), num(/t(\d+)/), num(/p(\d+)/)];
       const page = pageSize ?? PAGE;
       const pages = kvLens.reduce((a, l) => a + Math.ceil(l / page), 0);

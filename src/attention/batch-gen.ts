@@ -8,6 +8,7 @@ import { toHost } from '../tensor/dtype.js';
 import type { Rng } from '../util/rng.js';
 import type { CaseInput } from '../ops/op-spec.js';
 import { type KvLayout, poolShape } from './kv-layout.js';
+import { queryOffsets } from './plan.js';
 
 export interface BatchShape {
   readonly qoLens: readonly number[];
@@ -70,7 +71,7 @@ export function randomPagedBatch(rng: Rng, s: BatchShape): PagedBatch {
   return {
     q: { desc: { dtype: s.dtype, shape: qShape }, data: toHost(s.dtype, rng.normals(count(qShape))) },
     pool: { desc: { dtype: kvDtype, shape }, data: toHost(kvDtype, rng.normals(count(shape))) },
-    qoIndptr: i32(s.qoLens.reduce((a, l) => (a.push(a[a.length - 1]! + l), a), [0])),
+    qoIndptr: i32(queryOffsets(s.qoLens)),
     kvIndptr: i32(indptr),
     kvIndices: i32(indices.length ? indices : [0]),
     lastPageLen: i32(last),

@@ -138,6 +138,11 @@ function units(input: PlanInput, tileRows: number): Unit[] {
   return out;
 }
 
+/** Each request's first query token: the prefix sums of `qoLens`, which is what qo_indptr holds (kernels read these offsets from the schedule). */
+export function queryOffsets(qoLens: readonly number[]): number[] {
+  return qoLens.reduce<number[]>((a, l) => (a.push(a[a.length - 1]! + l), a), [0]);
+}
+
 const chunksOf = (u: Unit, chunk: number): number => Math.max(1, Math.ceil((u.hi - u.lo) / chunk));
 
 /** Assigns costs longest-first to the least-loaded of `bins` (a binary min-heap on load). */
@@ -184,7 +189,7 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
   }
   const items: WorkItem[] = [];
   const merges: number[][] = [];
-  const qStart = input.qoLens.reduce<number[]>((a, l) => (a.push(a[a.length - 1]! + l), a), [0]);
+  const qStart = queryOffsets(input.qoLens);
   let slot = 0;
   for (const u of us) {
     const n = chunksOf(u, chunk);
