@@ -2,7 +2,8 @@
  * Correctness on the GPU machine before timing: the paged_attention conformance cases at larger
  * sizes, plus cases on the tensor-core prefill template (64- and 128-row tiles, f16), all against float64.
  * Tensor-core cases alternate the lazy-rescale threshold between the default and 0 (rescale at every
- * max change), so the rescale path is checked too; CHECK_TK sets the keys per tile.
+ * max change), so the rescale path is checked too; CHECK_TK sets the keys per tile, CHECK_SCATTER=1|0 the
+ * streaming decode's row scatter.
  * Usage: node .build-attn/bench/attention-check.js [cases]
  */
 import { attentionCase } from '../src/attention/ops.js';
@@ -12,9 +13,11 @@ import { Rng, freshSeed } from '../src/util/rng.js';
 import { openBench } from './attention-common.js';
 import { useSgmat } from '../src/attention/kernels.js';
 import { sgmatTuning } from '../src/attention/attention-sgmat.js';
+import { streamTuning } from '../src/attention/attention-decode.js';
 
 const n = Number(process.argv[2] ?? 24);
 if (process.env.CHECK_TK) sgmatTuning.tileKeys = Number(process.env.CHECK_TK);
+if (process.env.CHECK_SCATTER) streamTuning.rowScatter = process.env.CHECK_SCATTER === '1';
 const rescale = sgmatTuning.rescaleLog2;
 const seed = freshSeed();
 const be = await openBench();

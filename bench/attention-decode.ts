@@ -6,7 +6,8 @@
  * ATTN_VARIANTS="tiled,u2,u4g528,…" also times other kernel choices on the uniform cases (a table
  * only; the JSON is the library default): `tiled` = the old staged template, `uN` = N keys per slot
  * per step in the streaming template, `gN` = a grid of N workgroups, `tN` = plan for N work items, `m0` = no merge dispatch (timing only),
- * `hnd` = the HND pool layout (one head's tokens of a page contiguous), `pN` = pages of N tokens, `seq` = pages in pool order.
+ * `hnd` = the HND pool layout (one head's tokens of a page contiguous), `pN` = pages of N tokens, `seq` = pages in pool order,
+ * `r0` = every lane finishes every row's scores (row scatter off), `xp` = no page-table lookup (wrong results).
  */
 import { readFileSync } from 'node:fs';
 import { measureCopy } from './copy.js';
@@ -57,6 +58,8 @@ if (variants.length) {
       streamTuning.disable = v === 'tiled';
       streamTuning.keysPerSlot = Number(/u(\d+)/.exec(v)?.[1] ?? 8);
       streamTuning.skipMerge = /m0/.test(v);
+      streamTuning.rowScatter = !/r0/.test(v);
+      streamTuning.ablatePages = /xp/.test(v);
       const num = (re: RegExp): number | undefined => { const m = re.exec(v); return m ? Number(m[1]) : undefined; };
       const [grid, targetItems, pageSize] = [num(/g(\d+)/), num(/t(\d+)/), num(/p(\d+)/)];
       const page = pageSize ?? PAGE;
@@ -75,6 +78,8 @@ if (variants.length) {
   streamTuning.disable = false;
   streamTuning.keysPerSlot = null;
   streamTuning.skipMerge = false;
+  streamTuning.rowScatter = true;
+  streamTuning.ablatePages = false;
   console.log(`GB/s by variant\n${''.padEnd(12)} ${variants.map((v) => v.padStart(6)).join(' ')}\n${table.join('\n')}`);
 }
 

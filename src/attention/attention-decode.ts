@@ -7,9 +7,12 @@
  * owns the 16-byte words lr, lr+LR, …, so a load instruction of the LR lanes is contiguous). Each
  * lane keeps its words' dims of every row's query and output in registers, so K and V go from
  * global memory straight into registers, each byte read once for the whole GQA group. A key's score
- * is the lanes' partial dots summed by `subgroupShuffleXor` (every lane of the slot ends with it);
- * each slot runs its own base-2 online softmax over its keys (U keys per step, all their loads
- * issued before the first use, so several rows per lane are in flight). At the end of the item the
+ * is the lanes' partial dots summed by shuffles. With the row scatter (default where the rows fit
+ * the slot's lanes) the partial dots of all rows are reduce-scattered, so lane lr ends with the
+ * scores of row lr >> log2(LR/TQ) only, runs that row's softmax alone and hands the probabilities
+ * and rescale factor to the slot by indexed shuffles; otherwise every lane reduces and softmaxes
+ * every row. Each slot runs its own base-2 online softmax over its keys (U keys per step, all their
+ * loads issued before the first use, so several rows per lane are in flight). At the end of the item the
  * slots' (m, l, acc) states merge once through workgroup memory. Barriers: three per item, none per
  * key. Output and split semantics match the old template (final o/lse, or partial rows for the
  * merge pass).
@@ -49,8 +52,30 @@ export interface StreamGeometry {
  * workgroup memory instead of every lane's registers (2–4% slower, 10 keys per slot with it 3–8%
  * slower), and each step's page numbers read during the step before (4–5% slower on long streams:
  * the lane is at its register budget, so every register held across the loop costs occupancy).
+ * Session 4: the row scatter took every shape 8–13% higher (GQA 32/8 d128: 2660 → 2910 GB/s on
+ * long streams, 2140 → 2330 at b64 L512), so the lane's arithmetic, not memory, was the limit.
+ * Next step's page-table entries loaded one per lane and handed out by shuffles (one register):
+ * 7% slower. Without any page-table read (ablatePages) the row-scatter kernel gains only 2–4%.
  */
-export const streamTuning: { keysPerSlot: number | null; disable: boolean; skipMerge: boolean } = { keysPerSlot: null, disable: false, skipMerge: false };
+export const streamTuning: StreamTuning = { keysPerSlot: null, disable: false, skipMerge: false, rowScatter: true, ablatePages: false };
+
+export interface StreamTuning {
+  keysPerSlot: number | null;
+  disable: boolean;
+  skipMerge: boolean;
+  /**
+   * Each lane finishes one row's scores instead of every row's (default; off only to compare): the slot's partial dots are
+   * reduce-scattered over the rows (TQ − 1 + log2(LR/TQ) shuffles per key instead of
+   * TQ·log2(LR)), the lane runs that row's softmax alone, and the probabilities come back to every
+   * lane by indexed shuffles. Needs TQ a power of two ≤ LR.
+   */
+  rowScatter: boolean;
+  /**
+   * Benchmarks only (wrong results): each request's rows read from pool pages page_base + j / PS
+   * (distinct per request) without the page-table read, to see what the lookup costs.
+   */
+  ablatePages: boolean;
+}
 
 export function streamGeometry(p: Pick<AttentionKernelParams, 'headDim' | 'kvDtype'>, subgroupSize: number): StreamGeometry {
   const epv = elemsPerVec(p.kvDtype);
@@ -106,11 +131,12 @@ export function streamAttentionWgsl(p: AttentionKernelParams, subgroupSize: numb
   const ai = (row: number, n: number, c: number) => `acc[${(row * NV + n) * Q4 + c}]`;
   const shuffles = (x: string): string => r(Math.log2(LR)).map((i) => `${x} += subgroupShuffleXor(${x}, ${LR >> (i + 1)}u);`).join(' ');
 
+  const pageOf = streamTuning.ablatePages ? 'page_base + j / PS' : 'u32(kv_indices[page_base + j / PS])';
   const loadStep = r(U).map((u) => `
       {
         let j = kt + ${u * SLOTS}u + slot;
         if (j < k1) {
-          let page = u32(kv_indices[page_base + j / PS]);
+          let page = ${pageOf};
           let w0 = kv_row(page, 0u, j % PS, hk) / ${epv}u + lr;
 ${r(NV).map((n) => `          kw[${u * NV + n}] = pool[w0 + ${n * LR}u]; vw[${u * NV + n}] = pool[w0 + ${n * LR}u + VOFF];`).join('\n')}
         } else {
@@ -148,8 +174,65 @@ ${r(U).map((u) => `        var p${u} = 0.0; if (s${u} > ${NEG}) { p${u} = exp2(s
 ${r(NV).map((n) => r(Q4).map((c) => `        ${ai(row, n, c)} = ${ai(row, n, c)} * alpha + ${r(U).map((u) => `p${u} * vq${u}_${n}_${c}`).join(' + ')};`).join('\n')).join('\n')}
       }`).join('');
 
+  // row scatter (streamTuning.rowScatter): lane lr finishes row lr >> RSH, the top log2(TQ) bits of lr
+  const scatter = streamTuning.rowScatter && TQ <= LR && (TQ & (TQ - 1)) === 0;
+  const TB = Math.log2(TQ);
+  const RSH = Math.log2(LR) - TB;
+  const scatterStep = (() => {
+    if (!scatter) return '';
+    const lines: string[] = [];
+    r(U).forEach((u) => r(NV).forEach((n) => quads(`kw[${u * NV + n}]`).forEach((k, c) => lines.push(`      let kq${u}_${n}_${c} = ${k};`))));
+    r(TQ).forEach((row) => r(U).forEach((u) => lines.push(`      let d0_${row}_${u} = ${r(NV).flatMap((n) => r(Q4).map((c) => `dot(${qi(row, n, c)}, kq${u}_${n}_${c})`)).join(' + ')};`)));
+    // level i halves the rows a lane carries: it keeps the half its bit (LR >> (i + 1)) selects, the partner sends it
+    for (let i = 0; i < TB; i++) {
+      const n = TQ >> i;
+      const bit = `hb${i}`;
+      lines.push(`      let ${bit} = (lr & ${LR >> (i + 1)}u) != 0u;`);
+      for (let a = 0; a < n / 2; a++) {
+        for (const u of r(U)) {
+          const lo = `d${i}_${a}_${u}`;
+          const hi = `d${i}_${a + n / 2}_${u}`;
+          lines.push(`      let d${i + 1}_${a}_${u} = select(${lo}, ${hi}, ${bit}) + subgroupShuffleXor(select(${hi}, ${lo}, ${bit}), ${LR >> (i + 1)}u);`);
+        }
+      }
+    }
+    r(U).forEach((u) => lines.push(`      var f${u} = d${TB}_0_${u}; ${r(RSH).map((k) => `f${u} += subgroupShuffleXor(f${u}, ${1 << (RSH - 1 - k)}u);`).join(' ')}`));
+    return `
+      {
+${lines.join('\n')}
+        let r = r0 + (lr >> ${RSH}u);
+        let qi = i32(r / GRP);
+        let head = hk * GRP + r % GRP;
+        let qpos = kv_len - q_len + qi;
+${r(U).map((u) => `        {
+          let j = kt + ${u * SLOTS}u + slot;
+          let kpos = i32(j);
+          var s = f${u} * SCALE;
+          if (r < r1 && j < k1 && (${v.mask})) {
+            ${v.logits}
+            s = s * LOG2E;
+          } else {
+            s = ${NEG};
+          }
+          f${u} = s;
+        }`).join('\n')}
+        let mx = max(m_own, ${U === 1 ? 'f0' : r(U).map((u) => `f${u}`).reduce((a, b) => `max(${a}, ${b})`)});
+        var alpha = 1.0;
+        if (mx > ${NEG}) { alpha = exp2(m_own - mx); }
+${r(U).map((u) => `        var p${u} = 0.0; if (f${u} > ${NEG}) { p${u} = exp2(f${u} - mx); }`).join('\n')}
+        m_own = mx;
+        l_own = l_own * alpha + ${r(U).map((u) => `p${u}`).join(' + ')};
+${r(TQ).map((row) => `        {
+          let a = subgroupShuffle(alpha, rsrc | ${row << RSH}u);
+${r(U).map((u) => `          let pg${u} = subgroupShuffle(p${u}, rsrc | ${row << RSH}u);`).join('\n')}
+${r(NV).map((n) => r(Q4).map((c) => `          ${ai(row, n, c)} = ${ai(row, n, c)} * a + ${r(U).map((u) => `pg${u} * vq${u}_${n}_${c}`).join(' + ')};`).join('\n')).join('\n')}
+        }`).join('\n')}
+      }`;
+  })();
+  const step = scatter ? scatterStep : scoreStep;
+
   return `enable subgroups;
-// attention (streaming): D=${D} TQ=${TQ} group=${group} S=${S} LR=${LR} NV=${NV} slots=${SLOTS} U=${U}
+// attention (streaming): D=${D} TQ=${TQ} group=${group} S=${S} LR=${LR} NV=${NV} slots=${SLOTS} U=${U}${scatter ? ' row-scatter' : ''}${streamTuning.ablatePages ? ' ABLATED(pages): wrong results' : ''}
 ${unpackFns('ldq', p.qDtype)}
 ${unpackFns('ldkv', p.kvDtype)}
 ${PACK_WGSL}
@@ -192,14 +275,16 @@ ${r(NV).map((n) => r(Q4).map((c) => `      ${qi(row, n, c)} = select(vec4<f32>(0
     var l: array<f32, ${TQ}>;
     var acc: array<vec4<f32>, ${TQ * NV * Q4}>;
 ${r(TQ).map((row) => `    m[${row}] = ${NEG}; l[${row}] = 0.0;`).join('\n')}
+    ${scatter ? `var m_own = ${NEG}; var l_own = 0.0; let rsrc = lane & ${~(((TQ - 1) << RSH) >>> 0) >>> 0}u;` : ''}
 ${r(TQ * NV * Q4).map((i) => `    acc[${i}] = vec4<f32>(0.0);`).join('\n')}
     var kw: array<vec4<u32>, ${U * NV}>;
     var vw: array<vec4<u32>, ${U * NV}>;
     for (var kt = k0; kt < k1; kt += ${SLOTS * U}u) {
       // every load of the step first, so U·NV K and V words per lane are in flight together${loadStep}
 ${r(U).map((u) => r(NV).map((n) => quads(`vw[${u * NV + n}]`).map((x, c) => `      let vq${u}_${n}_${c} = ${x};`).join('\n')).join('\n')).join('\n')}
-${scoreStep}
+${step}
     }
+${scatter ? r(TQ).map((row) => `    m[${row}] = subgroupShuffle(m_own, rsrc | ${row << RSH}u); l[${row}] = subgroupShuffle(l_own, rsrc | ${row << RSH}u);`).join('\n') : ''}
     // merge the slots: global row max, each slot's share rescaled, then summed in rounds
     if (lr == 0u) {
 ${r(TQ).map((row) => `      red_m[slot * TQ + ${row}u] = m[${row}]; red_l[slot * TQ + ${row}u] = l[${row}];`).join('\n')}

@@ -1,11 +1,17 @@
 /**
- * Host-side pieces of the streaming decode path: the lane geometry, when it falls back to the tiled
- * template, and plan()'s work-item target (the kernels themselves run in engine/conformance tests).
+ * The streaming decode path: the lane geometry, when it falls back to the tiled template, the row
+ * scatter against the every-lane-every-row reduction on the device, and plan()'s work-item target
+ * (the random kernel cases run in engine/conformance tests too).
  */
-import { describe, expect, it } from 'vitest';
-import { streamGeometry, streamWhyUnsupported } from '../../src/attention/attention-decode.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { streamAttentionWgsl, streamGeometry, streamTuning, streamWhyUnsupported } from '../../src/attention/attention-decode.js';
 import type { AttentionKernelParams } from '../../src/attention/attention-wgsl.js';
+import { attentionCase } from '../../src/attention/ops.js';
 import { planAttention } from '../../src/attention/plan.js';
+import { getOp } from '../../src/ops/registry.js';
+import { runCase } from '../../src/testing/conformance.js';
+import { Rng, freshSeed } from '../../src/util/rng.js';
+import { gpuBackends } from '../gpu-setup.js';
 
 const base: AttentionKernelParams = {
   headDim: 128, numQoHeads: 32, numKvHeads: 8, pageSize: 16, layout: 'NHD', qDtype: 'f16', kvDtype: 'f16', oDtype: 'f16',
@@ -25,6 +31,38 @@ describe('streaming decode template', () => {
     expect(streamWhyUnsupported(base, { subgroups: true, subgroupMinSize: 16, subgroupMaxSize: 64 })).toMatch(/fixed size/);
     expect(streamWhyUnsupported({ ...base, variant: { causal: true, rope: { theta: 10000 } } }, sg32)).toMatch(/transform/);
     expect(streamWhyUnsupported({ ...base, tileRows: 16 }, sg32)).toMatch(/register budget/);
+  });
+});
+
+describe('row scatter', () => {
+  afterEach(() => {
+    streamTuning.rowScatter = true;
+  });
+
+  it('is generated where the rows fit the lanes of a slot, and only there', () => {
+    expect(streamAttentionWgsl(base, 32)).toMatch(/LR=16 .*row-scatter/);
+    // d80 f16 on 8-lane subgroups: 2 lanes per row, 4 rows
+    expect(streamAttentionWgsl({ ...base, headDim: 80 }, 8)).not.toMatch(/row-scatter/);
+    streamTuning.rowScatter = false;
+    expect(streamAttentionWgsl(base, 32)).not.toMatch(/row-scatter/);
+  });
+
+  const seed = freshSeed();
+  it(`matches float64 with and without it on the device (seed ${seed})`, async () => {
+    const gpu = (await gpuBackends())[0];
+    if (!gpu) return;
+    const rng = new Rng(seed);
+    const op = getOp('paged_attention');
+    for (let i = 0; i < 6; i++) {
+      // long requests, so the row max moves across steps and the gathered rescale factors matter
+      const c = attentionCase(rng, { decode: true, headDim: rng.pick([64, 128]), dtype: rng.pick(['f16', 'f32'] as const), lengths: { qo: [1, 1, 1], kv: [rng.int(100, 300), 1, rng.int(30, 90)] }, kvChunk: rng.pick<number | 'none'>(['none', 37]) });
+      for (const scatter of [true, false]) {
+        streamTuning.rowScatter = scatter;
+        const r = await runCase(gpu.backend, op, c);
+        expect(r.skipped ?? '', c.label).toBe('');
+        expect(r.message ?? 'ok', `${c.label} scatter=${scatter}`).toBe('ok');
+      }
+    }
   });
 });
 
