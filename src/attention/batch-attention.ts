@@ -159,7 +159,7 @@ export class BatchAttention {
   run(q: Tensor, pool: Tensor, o: Tensor, lse: Tensor): void {
     if (!this.lastPlan) throw new Error('BatchAttention.run() before plan()');
     if (this.cfg.variant?.customMask && this.mask.length === 0) throw new Error('BatchAttention: the custom-mask variant needs setMask() before run()');
-    this.backend.run('paged_attention', this.attrs, [q, pool, this.qoIndptr, this.kvIndptr, this.kvIndices, this.lastPageLen, this.schedule, ...this.mask], [o, lse]);
+    this.backend.run('paged_attention', { ...this.attrs, noMerges: this.lastPlan.merges === 0 }, [q, pool, this.qoIndptr, this.kvIndptr, this.kvIndices, this.lastPageLen, this.schedule, ...this.mask], [o, lse]);
   }
 
   destroy(): void {

@@ -151,6 +151,7 @@ export class WebGpuBackend implements Backend {
       caps: this.caps,
       device: this.device,
       dispatch: (shader, buffers, uniforms, workgroups) => this.dispatch(shader, buffers, uniforms, workgroups),
+      recording: this.recording !== null,
       scratch: (bytes, label) => {
         const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: STORAGE(), label });
         (this.recording ? this.recording.owned : this.transient).push(buffer);

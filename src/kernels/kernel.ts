@@ -39,6 +39,11 @@ export interface KernelContext {
   dispatch(shader: ShaderSpec, buffers: readonly (GpuTensor | BufferRange)[], uniforms: Uint32Array | null, workgroups: readonly [number, number?, number?]): void;
   /** A scratch buffer that lives until the next flush (or as long as the recorded stream). */
   scratch(bytes: number, label: string): BufferRange;
+  /**
+   * True while a dispatch stream is being recorded: a replay may see other data (a new plan, new
+   * lengths), so work the host would leave out for this call's data must be dispatched anyway.
+   */
+  readonly recording: boolean;
 }
 
 export interface GpuKernel {
