@@ -91,7 +91,9 @@ export class BatchAttention {
     const unitsBound = cfg.numKvHeads * (Math.ceil((cfg.maxTokens * group) / tileRows) + cfg.maxBatch);
     // a unit longer than one share splits into ⌈len/share⌉ chunks: at most units + shares items
     const maxItems = cfg.maxItems ?? unitsBound + 2 * grid;
-    this.attrs = { layout: cfg.layout, variant: cfg.variant ?? {}, scale: cfg.scale, outDtype: cfg.outDtype, grid, maxItems, tileRows };
+    // the merge pass only for plans with splits; asked again when a recorded stream replays
+    const mergeNeeded = (): boolean => (this.lastPlan?.merges ?? 1) > 0;
+    this.attrs = { layout: cfg.layout, variant: cfg.variant ?? {}, scale: cfg.scale, outDtype: cfg.outDtype, grid, maxItems, tileRows, mergeNeeded };
     const i32 = (n: number, label: string): Tensor => backend.alloc({ dtype: 'i32', shape: [n] }, label);
     this.qoIndptr = i32(cfg.maxBatch + 1, 'attn.qo_indptr');
     this.kvIndptr = i32(cfg.maxBatch + 1, 'attn.kv_indptr');
@@ -159,7 +161,7 @@ export class BatchAttention {
   run(q: Tensor, pool: Tensor, o: Tensor, lse: Tensor): void {
     if (!this.lastPlan) throw new Error('BatchAttention.run() before plan()');
     if (this.cfg.variant?.customMask && this.mask.length === 0) throw new Error('BatchAttention: the custom-mask variant needs setMask() before run()');
-    this.backend.run('paged_attention', { ...this.attrs, noMerges: this.lastPlan.merges === 0 }, [q, pool, this.qoIndptr, this.kvIndptr, this.kvIndices, this.lastPageLen, this.schedule, ...this.mask], [o, lse]);
+    this.backend.run('paged_attention', this.attrs, [q, pool, this.qoIndptr, this.kvIndptr, this.kvIndices, this.lastPageLen, this.schedule, ...this.mask], [o, lse]);
   }
 
   destroy(): void {

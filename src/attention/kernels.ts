@@ -72,10 +72,10 @@ export const pagedAttentionKernel: GpuKernel = {
     const wgsl = sgmat ? sgmatAttentionWgsl(p, ctx.caps) : stream ? streamAttentionWgsl(p, ctx.caps.subgroupMaxSize, keysPerSlot) : attentionWgsl(p);
     const label = `attention.${sgmat ? 'sgmat' : stream ? `stream${keysPerSlot}` : 'f32'}.${name}.${p.qDtype}.${p.kvDtype}.d${p.headDim}.tq${p.tileRows}`;
     ctx.dispatch({ label, wgsl, access }, [...inputs.slice(0, 7), o, lse, tmpO, tmpLse, ...inputs.slice(7)], p.dynamicLoops && !sgmat && !stream ? loopBounds(p) : null, [attrs.grid]);
-    // the merge pass is left out only for a plan without splits outside a recording (a recorded
-    // stream must serve every plan its replays upload; without splits the pass is a no-op)
+    // the merge pass (a no-op without splits) runs when the current plan has splits, asked again at
+    // every replay of a recorded stream
     const mg = mergeGrid(attrs.grid);
-    if (!streamTuning.skipMerge && !(attrs.noMerges && !ctx.recording)) ctx.dispatch({ label: `attention.merge.${name}.d${p.headDim}`, wgsl: mergeWgsl(p, mg), access: ['read', 'read', 'read', 'rw', 'rw'] }, [inputs[6]!, tmpO, tmpLse, o, lse], null, [mg]);
+    if (!streamTuning.skipMerge) ctx.dispatch({ label: `attention.merge.${name}.d${p.headDim}`, wgsl: mergeWgsl(p, mg), access: ['read', 'read', 'read', 'rw', 'rw'] }, [inputs[6]!, tmpO, tmpLse, o, lse], null, [mg], attrs.mergeNeeded);
   },
 };
 

@@ -23,10 +23,11 @@ export interface PagedAttentionAttrs extends ScheduleShape {
   /** Output dtype (default q's); f32 keeps partial states exact for a later merge. */
   readonly outDtype?: DType;
   /**
-   * The schedule has no split units, so the merge pass may be left out (a dispatch saved: ~2 µs on
-   * the H100). Ignored while recording a dispatch stream, whose replays may bring split plans.
+   * Whether the schedule now in the buffer has split units; without them the merge pass is left
+   * out (a dispatch saved, ~2 µs on the H100). Asked at encode time and at every replay of a
+   * recorded stream, so it must read the current plan. Absent: the merge pass always runs.
    */
-  readonly noMerges?: boolean;
+  readonly mergeNeeded?: () => boolean;
   readonly [key: string]: unknown;
 }
 

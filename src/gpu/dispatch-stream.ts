@@ -3,13 +3,16 @@
  * run; their (pipeline, bind group, workgroup count) triples are kept, with the uniform buffers
  * they need. `replay()` encodes the whole list into one compute pass and submits it, so a decode
  * step whose shapes do not change costs one submit instead of hundreds of kernel launches' worth
- * of CPU work; only buffer contents change between replays.
+ * of CPU work; only buffer contents change between replays, and the host conditions of
+ * conditional dispatches (`when`), which each replay asks again.
  */
 export interface RecordedDispatch {
   readonly label: string;
   readonly pipeline: GPUComputePipeline;
   readonly bindGroup: GPUBindGroup;
   readonly workgroups: readonly [number, number, number];
+  /** Asked at every replay; false leaves this dispatch out of that replay. */
+  readonly when?: () => boolean;
 }
 
 export class DispatchStream {
@@ -35,6 +38,7 @@ export class DispatchStream {
     for (let r = 0; r < times; r++) {
       const pass = enc.beginComputePass();
       for (const d of this.dispatches) {
+        if (d.when && !d.when()) continue;
         pass.setPipeline(d.pipeline);
         pass.setBindGroup(0, d.bindGroup);
         pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);

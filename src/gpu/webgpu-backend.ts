@@ -150,8 +150,7 @@ export class WebGpuBackend implements Backend {
     return {
       caps: this.caps,
       device: this.device,
-      dispatch: (shader, buffers, uniforms, workgroups) => this.dispatch(shader, buffers, uniforms, workgroups),
-      recording: this.recording !== null,
+      dispatch: (shader, buffers, uniforms, workgroups, when) => this.dispatch(shader, buffers, uniforms, workgroups, when),
       scratch: (bytes, label) => {
         const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: STORAGE(), label });
         (this.recording ? this.recording.owned : this.transient).push(buffer);
@@ -160,12 +159,14 @@ export class WebGpuBackend implements Backend {
     };
   }
 
-  private dispatch(shader: ShaderSpec, buffers: readonly (GpuTensor | BufferRange)[], uniforms: Uint32Array | null, workgroups: readonly [number, number?, number?]): void {
+  private dispatch(shader: ShaderSpec, buffers: readonly (GpuTensor | BufferRange)[], uniforms: Uint32Array | null, workgroups: readonly [number, number?, number?], when?: () => boolean): void {
     const compiled = this.pipelines.get(shader.label, shader.wgsl, shader.access, shader.entryPoint);
     const [x, y = 1, z = 1] = workgroups;
     const maxWg = this.caps.maxComputeWorkgroupsPerDimension;
     for (const w of [x, y, z]) if (w > maxWg) throw new LimitExceededError(`dispatch of '${shader.label}'`, w, maxWg, 'maxComputeWorkgroupsPerDimension');
     if (x === 0 || y === 0 || z === 0) return;
+    // a recording keeps a conditional dispatch and asks again at each replay
+    if (when && !this.recording && !when()) return;
     const entries: GPUBindGroupEntry[] = [];
     // WebGPU forbids a buffer bound writable and bound again in one dispatch (whole-buffer usage
     // scopes): Dawn would reject the pass and silently drop the work, so say so here instead.
@@ -200,7 +201,7 @@ export class WebGpuBackend implements Backend {
     const bindGroup = this.device.createBindGroup({ layout: compiled.layout, entries });
     this.dispatchCount++;
     if (this.recording) {
-      this.recording.dispatches.push({ label: shader.label, pipeline: compiled.pipeline, bindGroup, workgroups: [x, y, z] });
+      this.recording.dispatches.push({ label: shader.label, pipeline: compiled.pipeline, bindGroup, workgroups: [x, y, z], ...(when ? { when } : {}) });
       return;
     }
     this.encoder ??= this.device.createCommandEncoder();

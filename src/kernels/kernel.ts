@@ -35,15 +35,12 @@ export interface KernelContext {
   /**
    * Enqueues one dispatch. `buffers` match the storage entries of `access` in order; `uniforms`
    * (u32 words, any length) fill the trailing uniform binding when the shader declares one.
+   * `when`, if given, is asked when the dispatch is encoded and again at every replay of a
+   * recorded stream (whose buffers may by then hold other data): false leaves the dispatch out.
    */
-  dispatch(shader: ShaderSpec, buffers: readonly (GpuTensor | BufferRange)[], uniforms: Uint32Array | null, workgroups: readonly [number, number?, number?]): void;
+  dispatch(shader: ShaderSpec, buffers: readonly (GpuTensor | BufferRange)[], uniforms: Uint32Array | null, workgroups: readonly [number, number?, number?], when?: () => boolean): void;
   /** A scratch buffer that lives until the next flush (or as long as the recorded stream). */
   scratch(bytes: number, label: string): BufferRange;
-  /**
-   * True while a dispatch stream is being recorded: a replay may see other data (a new plan, new
-   * lengths), so work the host would leave out for this call's data must be dispatched anyway.
-   */
-  readonly recording: boolean;
 }
 
 export interface GpuKernel {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { WebGpuBackend } from '../../src/gpu/webgpu-backend.js';
 import { LimitExceededError, OutOfMemoryError, ShaderCompileError } from '../../src/gpu/errors.js';
 import { toFloat64, toHost } from '../../src/tensor/dtype.js';
+import type { GpuTensor } from '../../src/kernels/kernel.js';
 import { gpuBackend } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
@@ -25,6 +26,37 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
     }
     stream.destroy();
     expect(() => stream.replay()).toThrow(/destroyed/);
+    b.free(x);
+    b.free(y);
+  });
+
+  it('asks a conditional dispatch at encode time and again at every replay', async () => {
+    const wgsl = `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x < 19u) { y[g.x] = x[g.x] * 2.0; } }`;
+    const x = b.alloc({ dtype: 'f32', shape: [19] });
+    const y = b.alloc({ dtype: 'f32', shape: [19] });
+    b.write(x, new Float32Array(19).map((_, i) => i + 0.5));
+    let on = false;
+    const run = () => b.kernelContext().dispatch({ label: 'test.double', wgsl, access: ['read', 'rw'] }, [x, y] as GpuTensor[], null, [1], () => on);
+    const poison = () => b.write(y, new Float32Array(19).fill(-7));
+    poison();
+    run();
+    expect((await b.read(y))[3]).toBe(-7);
+    on = true;
+    run();
+    expect((await b.read(y))[3]).toBe(7);
+    // recorded while off: kept, and each replay asks again
+    on = false;
+    const stream = b.record(run);
+    expect(stream.length).toBe(1);
+    for (const flag of [true, false, true]) {
+      poison();
+      on = flag;
+      stream.replay();
+      expect((await b.read(y))[18]).toBe(flag ? 37 : -7);
+    }
+    stream.destroy();
     b.free(x);
     b.free(y);
   });
