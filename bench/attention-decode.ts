@@ -7,7 +7,8 @@
  * only; the JSON is the library default): `tiled` = the old staged template, `uN` = N keys per slot
  * per step in the streaming template, `gN` = a grid of N workgroups, `tN` = plan for N work items, `m0` = no merge dispatch (timing only),
  * `hnd` = the HND pool layout (one head's tokens of a page contiguous), `pN` = pages of N tokens, `seq` = pages in pool order,
- * `r0` = every lane finishes every row's scores (row scatter off), `xp` = no page-table lookup (wrong results).
+ * `r0` = every lane finishes every row's scores (row scatter off), `n0` = no loading of the next item's record
+ * during the current one, `sh` = the slots merged through workgroup memory (streamTuning.slotMerge 'shared'), `xp` / `xm` / `xq` = no page-table lookup / no slot merge / no query loads (wrong results).
  */
 import { readFileSync } from 'node:fs';
 import { measureCopy } from './copy.js';
@@ -59,7 +60,9 @@ if (variants.length) {
       streamTuning.keysPerSlot = Number(/u(\d+)/.exec(v)?.[1] ?? 8);
       streamTuning.skipMerge = /m0/.test(v);
       streamTuning.rowScatter = !/r0/.test(v);
-      streamTuning.ablatePages = /xp/.test(v);
+      streamTuning.nextRecord = !/n0/.test(v);
+      streamTuning.slotMerge = /sh/.test(v) ? 'shared' : 'subgroup';
+      streamTuning.ablate = ['pages', 'merge', 'query'].filter((a) => v.includes(`x${a[0]}`)).join('+');
       const num = (re: RegExp): number | undefined => { const m = re.exec(v); return m ? Number(m[1]) : undefined; };
       const [grid, targetItems, pageSize] = [num(/g(\d+)/), num(/t(\d+)/), num(/p(\d+)/)];
       const page = pageSize ?? PAGE;
@@ -79,7 +82,9 @@ if (variants.length) {
   streamTuning.keysPerSlot = null;
   streamTuning.skipMerge = false;
   streamTuning.rowScatter = true;
-  streamTuning.ablatePages = false;
+  streamTuning.nextRecord = true;
+  streamTuning.slotMerge = 'subgroup';
+  streamTuning.ablate = '';
   console.log(`GB/s by variant\n${''.padEnd(12)} ${variants.map((v) => v.padStart(6)).join(' ')}\n${table.join('\n')}`);
 }
 

@@ -21,13 +21,15 @@ import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
 import { type AttentionKernelParams, maskBindings, variantDecls } from './attention-wgsl.js';
 import { wgslF32 } from './variants.js';
-import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeOutputVec4, unpackFns, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
+import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeOutputVec4, unpackFns, ATTENTION_BINDINGS_WGSL, prefetchedItemLoop, workItemLoop } from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
 
 /** Floats of query (and of output accumulator) one lane may hold; more spills or starves occupancy. */
 const MAX_LANE_FLOATS = 64;
 /** Workgroup bytes for the end-of-item merge of the slots' accumulators (merged in rounds if more). */
 const MERGE_BYTES = 16384;
+/** Workgroup bytes the subgroup slot merge may take (both item-parity buffers); over it, one buffer or the shared merge. */
+const SG_MERGE_BYTES = 24576;
 
 export interface StreamGeometry {
   /** Subgroup size (fixed on the device). */
@@ -55,9 +57,17 @@ export interface StreamGeometry {
  * Session 4: the row scatter took every shape 8–13% higher (GQA 32/8 d128: 2660 → 2910 GB/s on
  * long streams, 2140 → 2330 at b64 L512), so the lane's arithmetic, not memory, was the limit.
  * Next step's page-table entries loaded one per lane and handed out by shuffles (one register):
- * 7% slower. Without any page-table read (ablatePages) the row-scatter kernel gains only 2–4%.
+ * 7% slower. Without any page-table read (ablate 'pages') the row-scatter kernel gains only 2–4%.
+ * The next item's record loaded during the current one (nextRecord) and the subgroup slot merge
+ * together: +1–2% on many-item batches (b256 L512 2635 → 2688 GB/s), +50% at b1 L512. A cliff to
+ * watch: the subgroup merge *without* nextRecord ran ~40% slower on every shape (1470–1670 GB/s)
+ * though it does less work — a code-generation effect (register allocation, we guess) we could not
+ * see into; the shipped pair and the shared merge (either loop) all measure normal. Re-measure
+ * both whenever this template changes (bench variants `sh`, `nr`).
+ * Ablating the slot merge ('merge') looked like +10% on L512 batches, but it leaves most of the
+ * accumulator dead, so the compiler drops that arithmetic: not a measure of the merge.
  */
-export const streamTuning: StreamTuning = { keysPerSlot: null, disable: false, skipMerge: false, rowScatter: true, ablatePages: false };
+export const streamTuning: StreamTuning = { keysPerSlot: null, disable: false, skipMerge: false, rowScatter: true, nextRecord: true, slotMerge: 'subgroup', ablate: '' };
 
 export interface StreamTuning {
   keysPerSlot: number | null;
@@ -70,11 +80,22 @@ export interface StreamTuning {
    * lane by indexed shuffles. Needs TQ a power of two ≤ LR.
    */
   rowScatter: boolean;
+  /** The next work item's record loaded during this one (prefetchedItemLoop; default). */
+  nextRecord: boolean;
   /**
-   * Benchmarks only (wrong results): each request's rows read from pool pages page_base + j / PS
-   * (distinct per request) without the page-table read, to see what the lookup costs.
+   * How the slots' states merge at the end of an item: `subgroup` merges a subgroup's slots by
+   * shuffles, then the subgroups through workgroup memory behind one barrier (double-buffered by
+   * item parity where it fits, so no barrier closes the item); `shared` puts every slot through
+   * workgroup memory (three barriers and one closing the item).
    */
-  ablatePages: boolean;
+  slotMerge: 'subgroup' | 'shared';
+  /**
+   * Benchmarks only (wrong results), '+'-joined: `pages` reads a request's rows from pool pages
+   * page_base + j / PS (distinct per request) without the page-table read; `merge` stores one
+   * slot's state instead of merging the slots at the end of an item (the compiler then drops most
+   * of the accumulation, so it overstates the merge); `query` takes no query loads.
+   */
+  ablate: string;
 }
 
 export function streamGeometry(p: Pick<AttentionKernelParams, 'headDim' | 'kvDtype'>, subgroupSize: number): StreamGeometry {
@@ -131,7 +152,8 @@ export function streamAttentionWgsl(p: AttentionKernelParams, subgroupSize: numb
   const ai = (row: number, n: number, c: number) => `acc[${(row * NV + n) * Q4 + c}]`;
   const shuffles = (x: string): string => r(Math.log2(LR)).map((i) => `${x} += subgroupShuffleXor(${x}, ${LR >> (i + 1)}u);`).join(' ');
 
-  const pageOf = streamTuning.ablatePages ? 'page_base + j / PS' : 'u32(kv_indices[page_base + j / PS])';
+  const ab = streamTuning.ablate.split('+');
+  const pageOf = ab.includes('pages') ? 'page_base + j / PS' : 'u32(kv_indices[page_base + j / PS])';
   const loadStep = r(U).map((u) => `
       {
         let j = kt + ${u * SLOTS}u + slot;
@@ -231,62 +253,8 @@ ${r(NV).map((n) => r(Q4).map((c) => `          ${ai(row, n, c)} = ${ai(row, n, c
   })();
   const step = scatter ? scatterStep : scoreStep;
 
-  return `enable subgroups;
-// attention (streaming): D=${D} TQ=${TQ} group=${group} S=${S} LR=${LR} NV=${NV} slots=${SLOTS} U=${U}${scatter ? ' row-scatter' : ''}${streamTuning.ablatePages ? ' ABLATED(pages): wrong results' : ''}
-${unpackFns('ldq', p.qDtype)}
-${unpackFns('ldkv', p.kvDtype)}
-${PACK_WGSL}
-${NEG_INF_DECL}
-${ATTENTION_BINDINGS_WGSL}
-${v.usesMask ? maskBindings(11) : ''}
-${v.decls}
-${kvRowFn(p.layout, p.pageSize, p.numKvHeads, D)}
-const D = ${D}u;
-const DV4 = ${DV4}u;
-const TQ = ${TQ}u;
-const GRP = ${group}u;
-const HQ = ${p.numQoHeads}u;
-const PS = ${p.pageSize}u;
-const SCALE = ${wgslF32(p.scale)};
-const LOG2E = 1.4426950408889634;
-// words from a K row to its V row
-const VOFF = ${(p.pageSize * p.numKvHeads * D) / epv}u;
-var<workgroup> red_m: array<f32, ${SLOTS * TQ}>;
-var<workgroup> red_l: array<f32, ${SLOTS * TQ}>;
-var<workgroup> red_o: array<vec4<f32>, ${perRound * TQ * DV4}>;
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let cta = wid.x;
-  // slot = (subgroup, row group within it); lanes of a slot are consecutive subgroup lanes
-  let lane = t % ${S}u;
-  let slot = (t / ${S}u) * ${S / LR}u + lane / ${LR}u;
-  let lr = lane % ${LR}u;
-  ${workItemLoop(p.grid, 'out_slot')}
-    // this lane's dims of every row's query (rows past r1 are zero and masked)
-    var qr: array<vec4<f32>, ${TQ * NV * Q4}>;
-${r(TQ).map((row) => `    {
-      let r = min(r0 + ${row}u, r1 - 1u);
-      let base = ((q_start + r / GRP) * HQ + hk * GRP + r % GRP) * ${qVpr}u;
-      let keep = r0 + ${row}u < r1;
-${r(NV).map((n) => r(Q4).map((c) => `      ${qi(row, n, c)} = select(vec4<f32>(0.0), ${qQuad(p.qDtype, 'base', `(lr + ${n * LR}u) * ${epv}u + ${4 * c}u`)}, keep);`).join('\n')).join('\n')}
-    }`).join('\n')}
-    var m: array<f32, ${TQ}>;
-    var l: array<f32, ${TQ}>;
-    var acc: array<vec4<f32>, ${TQ * NV * Q4}>;
-${r(TQ).map((row) => `    m[${row}] = ${NEG}; l[${row}] = 0.0;`).join('\n')}
-    ${scatter ? `var m_own = ${NEG}; var l_own = 0.0; let rsrc = lane & ${~(((TQ - 1) << RSH) >>> 0) >>> 0}u;` : ''}
-${r(TQ * NV * Q4).map((i) => `    acc[${i}] = vec4<f32>(0.0);`).join('\n')}
-    var kw: array<vec4<u32>, ${U * NV}>;
-    var vw: array<vec4<u32>, ${U * NV}>;
-    for (var kt = k0; kt < k1; kt += ${SLOTS * U}u) {
-      // every load of the step first, so U·NV K and V words per lane are in flight together${loadStep}
-${r(U).map((u) => r(NV).map((n) => quads(`vw[${u * NV + n}]`).map((x, c) => `      let vq${u}_${n}_${c} = ${x};`).join('\n')).join('\n')).join('\n')}
-${step}
-    }
-${scatter ? r(TQ).map((row) => `    m[${row}] = subgroupShuffle(m_own, rsrc | ${row << RSH}u); l[${row}] = subgroupShuffle(l_own, rsrc | ${row << RSH}u);`).join('\n') : ''}
-    // merge the slots: global row max, each slot's share rescaled, then summed in rounds
-    if (lr == 0u) {
+  // merge the slots: global row max, each slot's share rescaled, then summed in rounds
+  const mergeStore = `    if (lr == 0u) {
 ${r(TQ).map((row) => `      red_m[slot * TQ + ${row}u] = m[${row}]; red_l[slot * TQ + ${row}u] = l[${row}];`).join('\n')}
     }
     workgroupBarrier();
@@ -337,9 +305,127 @@ ${r(outPerThread).map((k) => `    {
         let orow = (q_start + r / GRP) * HQ + head;
         ${storeOutputVec4(p.oDtype, v.output, 'out_slot', 'lrow')}
       }
-    }`).join('\n')}
-    // red_m is read above; the next item rewrites it
+    }`).join('\n')}`;
+  // subgroup slot merge: shuffle levels LR, 2LR, … S/2, then NSG subgroup states in workgroup memory
+  const NSG = WORKGROUP / S;
+  const levels = r(Math.log2(S / LR)).map((i) => LR << i);
+  const sgBytes = NSG * TQ * (D * 4 + 8);
+  const NB = 2 * sgBytes <= SG_MERGE_BYTES ? 2 : 1;
+  const sgMerge = streamTuning.slotMerge === 'subgroup' && sgBytes <= SG_MERGE_BYTES;
+  const xor = (x: string) => levels.map((k) => `${x} += subgroupShuffleXor(${x}, ${k}u);`).join(' ');
+  const subgroupStore = `    let mb = ${NB === 2 ? `(u32(it) & 1u) * ${NSG * TQ}u` : '0u'};
+    {
+      let sgi = t / ${S}u;
+${r(TQ).map((row) => `      {
+        var mx = m[${row}]; ${levels.map((k) => `mx = max(mx, subgroupShuffleXor(mx, ${k}u));`).join(' ')}
+        var sc = 0.0;
+        if (m[${row}] > ${NEG}) { sc = exp2(m[${row}] - mx); }
+        var ls = l[${row}] * sc; ${xor('ls')}
+${r(NV).map((n) => r(Q4).map((c) => `        { var a = ${ai(row, n, c)} * sc; ${xor('a')} if (lane < ${LR}u) { sg_o[(mb + sgi * TQ + ${row}u) * DV4 + (lr + ${n * LR}u) * ${Q4}u + ${c}u] = a; } }`).join('\n')).join('\n')}
+        if (lane == 0u) { sg_m[mb + sgi * TQ + ${row}u] = mx; sg_l[mb + sgi * TQ + ${row}u] = ls; }
+      }`).join('\n')}
+    }
     workgroupBarrier();
+${r(outPerThread).map((k) => `    {
+      let i = t + ${k * WORKGROUP}u;
+      let lrow = i / DV4; let e = i % DV4; let r = r0 + lrow;
+      if (i < TQ * DV4 && r < r1) {
+        var mx = ${NEG};
+        for (var s = 0u; s < ${NSG}u; s++) { mx = max(mx, sg_m[mb + s * TQ + lrow]); }
+        var lsum = 0.0;
+        var a = vec4<f32>(0.0);
+        if (mx > ${NEG}) {
+          for (var s = 0u; s < ${NSG}u; s++) {
+            let ms = sg_m[mb + s * TQ + lrow];
+            if (ms > ${NEG}) { let w = exp2(ms - mx); lsum += sg_l[mb + s * TQ + lrow] * w; a += sg_o[(mb + s * TQ + lrow) * DV4 + e] * w; }
+          }
+        }
+        var inv = 0.0;
+        var lse = ${NEG_INF};
+        if (lsum > 0.0) { inv = 1.0 / lsum; lse = mx + log2(lsum); }
+        let val = a * inv;
+        let head = hk * GRP + r % GRP;
+        let orow = (q_start + r / GRP) * HQ + head;
+        ${storeOutputVec4(p.oDtype, v.output, 'out_slot', 'lrow')}
+      }
+    }`).join('\n')}`;
+  // the closing barrier: the next item rewrites what this one's merge reads, unless double-buffered
+  const closeItem = sgMerge && NB === 2 && !ab.includes('merge') ? '' : `    // the merge's workgroup memory is read above; the next item rewrites it
+    workgroupBarrier();`;
+  // ablate=merge: each thread stores one accumulator word as if it were merged (timing only)
+  const directStore = r(outPerThread).map((k) => `    {
+      let i = t + ${k * WORKGROUP}u;
+      let lrow = i / DV4; let e = i % DV4; let r = r0 + lrow;
+      if (i < TQ * DV4 && r < r1) {
+        let lse = m[0];
+        let val = acc[${k % (TQ * NV * Q4)}] * (1.0 / max(l[0], 1.0));
+        let head = hk * GRP + r % GRP;
+        let orow = (q_start + r / GRP) * HQ + head;
+        ${storeOutputVec4(p.oDtype, v.output, 'out_slot', 'lrow')}
+      }
+    }`).join('\n');
+  const nr = streamTuning.nextRecord;
+  const loop = prefetchedItemLoop(p.grid, 'out_slot');
+  return `enable subgroups;
+// attention (streaming): D=${D} TQ=${TQ} group=${group} S=${S} LR=${LR} NV=${NV} slots=${SLOTS} U=${U}${scatter ? ' row-scatter' : ''}${streamTuning.ablate ? ` ABLATED(${streamTuning.ablate}): wrong results` : ''}${streamTuning.nextRecord ? ' next-record' : ''}${sgMerge ? ` subgroup-merge×${NB}` : ''}
+${unpackFns('ldq', p.qDtype)}
+${unpackFns('ldkv', p.kvDtype)}
+${PACK_WGSL}
+${NEG_INF_DECL}
+${ATTENTION_BINDINGS_WGSL}
+${v.usesMask ? maskBindings(11) : ''}
+${v.decls}
+${kvRowFn(p.layout, p.pageSize, p.numKvHeads, D)}
+const D = ${D}u;
+const DV4 = ${DV4}u;
+const TQ = ${TQ}u;
+const GRP = ${group}u;
+const HQ = ${p.numQoHeads}u;
+const PS = ${p.pageSize}u;
+const SCALE = ${wgslF32(p.scale)};
+const LOG2E = 1.4426950408889634;
+// words from a K row to its V row
+const VOFF = ${(p.pageSize * p.numKvHeads * D) / epv}u;
+${sgMerge ? `var<workgroup> sg_m: array<f32, ${NB * NSG * TQ}>;
+var<workgroup> sg_l: array<f32, ${NB * NSG * TQ}>;
+var<workgroup> sg_o: array<vec4<f32>, ${NB * NSG * TQ * DV4}>;` : `var<workgroup> red_m: array<f32, ${SLOTS * TQ}>;
+var<workgroup> red_l: array<f32, ${SLOTS * TQ}>;
+var<workgroup> red_o: array<vec4<f32>, ${perRound * TQ * DV4}>;`}
+${nr ? loop.decl : ''}
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let cta = wid.x;
+  // slot = (subgroup, row group within it); lanes of a slot are consecutive subgroup lanes
+  let lane = t % ${S}u;
+  let slot = (t / ${S}u) * ${S / LR}u + lane / ${LR}u;
+  let lr = lane % ${LR}u;
+  ${nr ? loop.open : workItemLoop(p.grid, 'out_slot')}
+    // this lane's dims of every row's query (rows past r1 are zero and masked)
+    var qr: array<vec4<f32>, ${TQ * NV * Q4}>;
+${r(TQ).map((row) => `    {
+      let r = min(r0 + ${row}u, r1 - 1u);
+      let base = ((q_start + r / GRP) * HQ + hk * GRP + r % GRP) * ${qVpr}u;
+      let keep = r0 + ${row}u < r1;
+${r(NV).map((n) => r(Q4).map((c) => `      ${qi(row, n, c)} = select(vec4<f32>(0.0), ${ab.includes('query') ? `vec4<f32>(f32(base % 7u) * 0.01)` : qQuad(p.qDtype, 'base', `(lr + ${n * LR}u) * ${epv}u + ${4 * c}u`)}, keep);`).join('\n')).join('\n')}
+    }`).join('\n')}
+    var m: array<f32, ${TQ}>;
+    var l: array<f32, ${TQ}>;
+    var acc: array<vec4<f32>, ${TQ * NV * Q4}>;
+${r(TQ).map((row) => `    m[${row}] = ${NEG}; l[${row}] = 0.0;`).join('\n')}
+    ${scatter ? `var m_own = ${NEG}; var l_own = 0.0; let rsrc = lane & ${~(((TQ - 1) << RSH) >>> 0) >>> 0}u;` : ''}
+${r(TQ * NV * Q4).map((i) => `    acc[${i}] = vec4<f32>(0.0);`).join('\n')}
+    var kw: array<vec4<u32>, ${U * NV}>;
+    var vw: array<vec4<u32>, ${U * NV}>;
+    for (var kt = k0; kt < k1; kt += ${SLOTS * U}u) {
+      // every load of the step first, so U·NV K and V words per lane are in flight together${loadStep}
+${r(U).map((u) => r(NV).map((n) => quads(`vw[${u * NV + n}]`).map((x, c) => `      let vq${u}_${n}_${c} = ${x};`).join('\n')).join('\n')).join('\n')}
+${step}
+    }
+${scatter ? r(TQ).map((row) => `    m[${row}] = subgroupShuffle(m_own, rsrc | ${row << RSH}u); l[${row}] = subgroupShuffle(l_own, rsrc | ${row << RSH}u);`).join('\n') : ''}
+${ab.includes('merge') ? directStore : sgMerge ? subgroupStore : mergeStore}
+    ${nr ? loop.end : ''}
+${closeItem}
   }
 }`;
 }

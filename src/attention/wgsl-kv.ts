@@ -95,6 +95,41 @@ export const ATTENTION_BINDINGS_WGSL = `@group(0) @binding(0) var<storage, read>
  * the item) made decode 7–45% slower on the H100: the registers it holds through the streaming
  * loop cost more than the load latency it hides.
  */
+/**
+ * workItemLoop with the next item's record loaded while this one runs, one word per invocation
+ * (one register, not an array), and handed over through workgroup memory when the item ends
+ * (`end`, before the template's last barrier of the item). The record is read with
+ * `workgroupUniformLoad`, so its fields stay uniform. Needs `t` (local_invocation_index).
+ */
+export function prefetchedItemLoop(grid: number, slot: string): { decl: string; open: string; end: string } {
+  const io = itemsOffset(grid);
+  const f = (w: number) => `rec[${w}]`;
+  return {
+    decl: `var<workgroup> item_rec: array<array<i32, ${ITEM_WORDS}>, 2>;`,
+    open: `let it_begin = sched[${HEADER_WORDS}u + cta];
+  let it_end = sched[${HEADER_WORDS + 1}u + cta];
+  if (t < ${ITEM_WORDS}u && it_begin < it_end) { item_rec[0][t] = sched[${io}u + u32(it_begin) * ${ITEM_WORDS}u + t]; }
+  for (var it = it_begin; it < it_end; it++) {
+    let par = u32(it - it_begin) & 1u;
+    let rec = workgroupUniformLoad(&item_rec[par]);
+    var next_word = 0;
+    if (t < ${ITEM_WORDS}u && it + 1 < it_end) { next_word = sched[${io}u + u32(it + 1) * ${ITEM_WORDS}u + t]; }
+    let b = u32(${f(0)});
+    let hk = u32(${f(1)});
+    let r0 = u32(${f(2)});
+    let r1 = u32(${f(3)});
+    let k0 = u32(${f(4)});
+    let k1 = u32(${f(5)});
+    let ${slot} = ${f(6)};
+    let q_start = u32(${f(7)});
+    let q_len = ${f(8)};
+    let kv_len = ${f(9)};
+    var page_base = u32(${f(10)});
+    if (${f(10)} < 0) { page_base = u32(kv_indptr[b]); }`,
+    end: `if (t < ${ITEM_WORDS}u) { item_rec[par ^ 1u][t] = next_word; }`,
+  };
+}
+
 export function workItemLoop(grid: number, slot: string): string {
   return `let it_end = sched[${HEADER_WORDS + 1}u + cta];
   for (var it = sched[${HEADER_WORDS}u + cta]; it < it_end; it++) {

@@ -34,9 +34,11 @@ describe('streaming decode template', () => {
   });
 });
 
-describe('row scatter', () => {
+describe('row scatter and slot merge', () => {
   afterEach(() => {
     streamTuning.rowScatter = true;
+    streamTuning.slotMerge = 'subgroup';
+    streamTuning.nextRecord = true;
   });
 
   it('is generated where the rows fit the lanes of a slot, and only there', () => {
@@ -48,19 +50,22 @@ describe('row scatter', () => {
   });
 
   const seed = freshSeed();
-  it(`matches float64 with and without it on the device (seed ${seed})`, async () => {
+  it(`matches float64 with and without it, either slot merge and either item loop, on the device (seed ${seed})`, async () => {
     const gpu = (await gpuBackends())[0];
     if (!gpu) return;
     const rng = new Rng(seed);
     const op = getOp('paged_attention');
     for (let i = 0; i < 6; i++) {
-      // long requests, so the row max moves across steps and the gathered rescale factors matter
-      const c = attentionCase(rng, { decode: true, headDim: rng.pick([64, 128]), dtype: rng.pick(['f16', 'f32'] as const), lengths: { qo: [1, 1, 1], kv: [rng.int(100, 300), 1, rng.int(30, 90)] }, kvChunk: rng.pick<number | 'none'>(['none', 37]) });
-      for (const scatter of [true, false]) {
+      // long requests, so the row max moves across steps and the gathered rescale factors matter;
+      // d80/d96 give several slots per subgroup on 8-lane devices, so the subgroup merge shuffles
+      const c = attentionCase(rng, { decode: true, headDim: rng.pick([64, 80, 96, 128]), dtype: rng.pick(['f16', 'f32'] as const), lengths: { qo: [1, 1, 1], kv: [rng.int(100, 300), 1, rng.int(30, 90)] }, kvChunk: rng.pick<number | 'none'>(['none', 37]) });
+      for (const [scatter, merge, nextRecord] of [[true, 'subgroup', true], [false, 'subgroup', false], [true, 'shared', false]] as const) {
         streamTuning.rowScatter = scatter;
+        streamTuning.slotMerge = merge;
+        streamTuning.nextRecord = nextRecord;
         const r = await runCase(gpu.backend, op, c);
         expect(r.skipped ?? '', c.label).toBe('');
-        expect(r.message ?? 'ok', `${c.label} scatter=${scatter}`).toBe('ok');
+        expect(r.message ?? 'ok', `${c.label} scatter=${scatter} merge=${merge} nextRecord=${nextRecord}`).toBe('ok');
       }
     }
   });
