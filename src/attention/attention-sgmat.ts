@@ -34,7 +34,8 @@
  * Random bench data settles its row max on the first tile, so lazy rescaling there never fires;
  * data whose max keeps climbing pays the round trip per rescaled tile.
  * Occupancy (session 4): grids of 132, 264 and 528 workgroups time the same, so one workgroup of
- * 256 invocations is resident per SM (registers: Q and O matrices alone take ~96 per invocation).
+ * 256 invocations is resident per SM (by our count the Q and O matrices alone hold ~96 registers
+ * per invocation; the driver does not report it).
  * Fetching K/V straight into workgroup memory to free the pipeline's registers was 5% slower and
  * still one per SM; 64-row items with it 37–42% slower (bench/logs/attention-explore-session4-*.log).
  */
