@@ -166,6 +166,19 @@ ${r(NV).map((n) => `          kw[${u * NV + n}] = vec4<u32>(0u); vw[${u * NV + n
         }
       }`).join('');
 
+  // the raw dot `x` of key u of this step becomes a scaled base-2 logit, or NEG where masked
+  const scored = (x: string, u: number) => `{
+          let j = kt + ${u * SLOTS}u + slot;
+          let kpos = i32(j);
+          var s = ${x} * SCALE;
+          if (r < r1 && j < k1 && (${v.mask})) {
+            ${v.logits}
+            s = s * LOG2E;
+          } else {
+            s = ${NEG};
+          }
+          ${x} = s;
+        }`;
   const scoreStep = r(TQ).map((row) => `
       {
         let r = r0 + ${row}u;
@@ -175,18 +188,7 @@ ${r(NV).map((n) => `          kw[${u * NV + n}] = vec4<u32>(0u); vw[${u * NV + n
 ${r(U).map((u) => `        var s${u} = 0.0;
 ${r(NV).map((n) => quads(`kw[${u * NV + n}]`).map((k, c) => `        s${u} += dot(${qi(row, n, c)}, ${k});`).join('\n')).join('\n')}
         ${shuffles(`s${u}`)}
-        {
-          let j = kt + ${u * SLOTS}u + slot;
-          let kpos = i32(j);
-          var s = s${u} * SCALE;
-          if (r < r1 && j < k1 && (${v.mask})) {
-            ${v.logits}
-            s = s * LOG2E;
-          } else {
-            s = ${NEG};
-          }
-          s${u} = s;
-        }`).join('\n')}
+        ${scored(`s${u}`, u)}`).join('\n')}
         let mx = max(m[${row}], ${U === 1 ? 's0' : r(U).map((u) => `s${u}`).reduce((a, b) => `max(${a}, ${b})`)});
         var alpha = 1.0;
         if (mx > ${NEG}) { alpha = exp2(m[${row}] - mx); }
@@ -226,18 +228,7 @@ ${lines.join('\n')}
         let qi = i32(r / GRP);
         let head = hk * GRP + r % GRP;
         let qpos = kv_len - q_len + qi;
-${r(U).map((u) => `        {
-          let j = kt + ${u * SLOTS}u + slot;
-          let kpos = i32(j);
-          var s = f${u} * SCALE;
-          if (r < r1 && j < k1 && (${v.mask})) {
-            ${v.logits}
-            s = s * LOG2E;
-          } else {
-            s = ${NEG};
-          }
-          f${u} = s;
-        }`).join('\n')}
+${r(U).map((u) => `        ${scored(`f${u}`, u)}`).join('\n')}
         let mx = max(m_own, ${U === 1 ? 'f0' : r(U).map((u) => `f${u}`).reduce((a, b) => `max(${a}, ${b})`)});
         var alpha = 1.0;
         if (mx > ${NEG}) { alpha = exp2(m_own - mx); }
