@@ -244,6 +244,22 @@ ${r(NV).map((n) => r(Q4).map((c) => `          ${ai(row, n, c)} = ${ai(row, n, c
   })();
   const step = scatter ? scatterStep : scoreStep;
 
+  // the end of an item: invocation t finishes output words t, t + WG, …; `combine(k)` leaves the
+  // row's merged sum in `a`, its max in `mx` and its softmax denominator in `lsum`
+  const finishRows = (combine: (k: number) => string): string => r(outPerThread).map((k) => `    {
+      let i = t + ${k * WORKGROUP}u;
+      let lrow = i / DV4; let e = i % DV4; let r = r0 + lrow;
+      if (i < TQ * DV4 && r < r1) {
+        ${combine(k)}
+        var inv = 0.0;
+        var lse = ${NEG_INF};
+        if (lsum > 0.0) { inv = 1.0 / lsum; lse = mx + log2(lsum); }
+        let val = a * inv;
+        let head = hk * GRP + r % GRP;
+        let orow = (q_start + r / GRP) * HQ + head;
+        ${storeOutputVec4(p.oDtype, v.output, 'out_slot', 'lrow')}
+      }
+    }`).join('\n');
   // merge the slots: global row max, each slot's share rescaled, then summed in rounds
   const mergeStore = `    if (lr == 0u) {
 ${r(TQ).map((row) => `      red_m[slot * TQ + ${row}u] = m[${row}]; red_l[slot * TQ + ${row}u] = l[${row}];`).join('\n')}
@@ -275,10 +291,7 @@ ${r(outPerThread).map((k) => `      {
       }`).join('\n')}
       workgroupBarrier();
     }
-${r(outPerThread).map((k) => `    {
-      let i = t + ${k * WORKGROUP}u;
-      let lrow = i / DV4; let e = i % DV4; let r = r0 + lrow;
-      if (i < TQ * DV4 && r < r1) {
+${finishRows((k) => `var a = outv[${k}];
         var mx = ${NEG};
         for (var s = 0u; s < ${SLOTS}u; s++) { mx = max(mx, red_m[s * TQ + lrow]); }
         var lsum = 0.0;
@@ -287,16 +300,7 @@ ${r(outPerThread).map((k) => `    {
             let ms = red_m[s * TQ + lrow];
             if (ms > ${NEG}) { lsum += red_l[s * TQ + lrow] * exp2(ms - mx); }
           }
-        }
-        var inv = 0.0;
-        var lse = ${NEG_INF};
-        if (lsum > 0.0) { inv = 1.0 / lsum; lse = mx + log2(lsum); }
-        let val = outv[${k}] * inv;
-        let head = hk * GRP + r % GRP;
-        let orow = (q_start + r / GRP) * HQ + head;
-        ${storeOutputVec4(p.oDtype, v.output, 'out_slot', 'lrow')}
-      }
-    }`).join('\n')}`;
+        }`)}`;
   // subgroup slot merge: shuffle levels LR, 2LR, … S/2, then NSG subgroup states in workgroup memory
   const NSG = WORKGROUP / S;
   const levels = r(Math.log2(S / LR)).map((i) => LR << i);
@@ -317,11 +321,7 @@ ${r(NV).map((n) => r(Q4).map((c) => `        { var a = ${ai(row, n, c)} * sc; ${
       }`).join('\n')}
     }
     workgroupBarrier();
-${r(outPerThread).map((k) => `    {
-      let i = t + ${k * WORKGROUP}u;
-      let lrow = i / DV4; let e = i % DV4; let r = r0 + lrow;
-      if (i < TQ * DV4 && r < r1) {
-        var mx = ${NEG};
+${finishRows(() => `var mx = ${NEG};
         for (var s = 0u; s < ${NSG}u; s++) { mx = max(mx, sg_m[mb + s * TQ + lrow]); }
         var lsum = 0.0;
         var a = vec4<f32>(0.0);
@@ -330,31 +330,12 @@ ${r(outPerThread).map((k) => `    {
             let ms = sg_m[mb + s * TQ + lrow];
             if (ms > ${NEG}) { let w = exp2(ms - mx); lsum += sg_l[mb + s * TQ + lrow] * w; a += sg_o[(mb + s * TQ + lrow) * DV4 + e] * w; }
           }
-        }
-        var inv = 0.0;
-        var lse = ${NEG_INF};
-        if (lsum > 0.0) { inv = 1.0 / lsum; lse = mx + log2(lsum); }
-        let val = a * inv;
-        let head = hk * GRP + r % GRP;
-        let orow = (q_start + r / GRP) * HQ + head;
-        ${storeOutputVec4(p.oDtype, v.output, 'out_slot', 'lrow')}
-      }
-    }`).join('\n')}`;
+        }`)}`;
   // the closing barrier: the next item rewrites what this one's merge reads, unless double-buffered
   const closeItem = sgMerge && NB === 2 && !ab.includes('merge') ? '' : `    // the merge's workgroup memory is read above; the next item rewrites it
     workgroupBarrier();`;
   // ablate=merge: each thread stores one accumulator word as if it were merged (timing only)
-  const directStore = r(outPerThread).map((k) => `    {
-      let i = t + ${k * WORKGROUP}u;
-      let lrow = i / DV4; let e = i % DV4; let r = r0 + lrow;
-      if (i < TQ * DV4 && r < r1) {
-        let lse = m[0];
-        let val = acc[${k % (TQ * NV * Q4)}] * (1.0 / max(l[0], 1.0));
-        let head = hk * GRP + r % GRP;
-        let orow = (q_start + r / GRP) * HQ + head;
-        ${storeOutputVec4(p.oDtype, v.output, 'out_slot', 'lrow')}
-      }
-    }`).join('\n');
+  const directStore = finishRows((k) => `let a = acc[${k % (TQ * NV * Q4)}]; let mx = m[0]; let lsum = max(l[0], 1.0);`);
   const nr = streamTuning.nextRecord;
   const loop = prefetchedItemLoop(p.grid, 'out_slot');
   return `enable subgroups;
