@@ -85,25 +85,45 @@ export const ATTENTION_BINDINGS_WGSL = `@group(0) @binding(0) var<storage, read>
 @group(0) @binding(9) var<storage, read_write> tmp_o: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> tmp_lse: array<f32>;`;
 
+/** The fields of one work item's record, `word(i)` reading its i-th word (layout in `plan.ts`). */
+function itemFields(word: (i: number) => string, slot: string): string {
+  return `let b = u32(${word(0)});
+    let hk = u32(${word(1)});
+    let r0 = u32(${word(2)});
+    let r1 = u32(${word(3)});
+    let k0 = u32(${word(4)});
+    let k1 = u32(${word(5)});
+    let ${slot} = ${word(6)};
+    let q_start = u32(${word(7)});
+    let q_len = ${word(8)};
+    let kv_len = ${word(9)};
+    var page_base = u32(${word(10)});
+    if (${word(10)} < 0) { page_base = u32(kv_indptr[b]); }`;
+}
+
 /**
  * Opens the loop over this workgroup's work items and decodes one item of the plan's schedule
- * (layout in `plan.ts`: request, KV head, query rows [r0, r1), keys [k0, k1), output slot and the
- * request's offsets and lengths, so the first K/V loads wait on the item and the page table only).
- * Every template shares it; the template closes the loop.
- *
- * Loading the next item's record while this one runs (an 11-word private array carried across
- * the item) made decode 7–45% slower on the H100: the registers it holds through the streaming
- * loop cost more than the load latency it hides.
+ * (request, KV head, query rows [r0, r1), keys [k0, k1), output slot and the request's offsets and
+ * lengths, so the first K/V loads wait on the item and the page table only). Every template
+ * shares it or prefetchedItemLoop; the template closes the loop.
  */
+export function workItemLoop(grid: number, slot: string): string {
+  return `let it_end = sched[${HEADER_WORDS + 1}u + cta];
+  for (var it = sched[${HEADER_WORDS}u + cta]; it < it_end; it++) {
+    let ib = ${itemsOffset(grid)}u + u32(it) * ${ITEM_WORDS}u;
+    ${itemFields((i) => `sched[ib + ${i}u]`, slot)}`;
+}
+
 /**
  * workItemLoop with the next item's record loaded while this one runs, one word per invocation
- * (one register, not an array), and handed over through workgroup memory when the item ends
- * (`end`, before the template's last barrier of the item). The record is read with
- * `workgroupUniformLoad`, so its fields stay uniform. Needs `t` (local_invocation_index).
+ * (one register), and handed over through workgroup memory when the item ends (`end`, before the
+ * template's last barrier of the item). The record is read with `workgroupUniformLoad`, so its
+ * fields stay uniform. Needs `t` (local_invocation_index). Session 3 carried the next record in an
+ * 11-word private array instead: decode 7–45% slower on the H100, the registers held through the
+ * streaming loop costing more than the latency they hid; one word per invocation gains 1–2%.
  */
 export function prefetchedItemLoop(grid: number, slot: string): { decl: string; open: string; end: string } {
   const io = itemsOffset(grid);
-  const f = (w: number) => `rec[${w}]`;
   return {
     decl: `var<workgroup> item_rec: array<array<i32, ${ITEM_WORDS}>, 2>;`,
     open: `let it_begin = sched[${HEADER_WORDS}u + cta];
@@ -114,36 +134,7 @@ export function prefetchedItemLoop(grid: number, slot: string): { decl: string; 
     let rec = workgroupUniformLoad(&item_rec[par]);
     var next_word = 0;
     if (t < ${ITEM_WORDS}u && it + 1 < it_end) { next_word = sched[${io}u + u32(it + 1) * ${ITEM_WORDS}u + t]; }
-    let b = u32(${f(0)});
-    let hk = u32(${f(1)});
-    let r0 = u32(${f(2)});
-    let r1 = u32(${f(3)});
-    let k0 = u32(${f(4)});
-    let k1 = u32(${f(5)});
-    let ${slot} = ${f(6)};
-    let q_start = u32(${f(7)});
-    let q_len = ${f(8)};
-    let kv_len = ${f(9)};
-    var page_base = u32(${f(10)});
-    if (${f(10)} < 0) { page_base = u32(kv_indptr[b]); }`,
+    ${itemFields((i) => `rec[${i}]`, slot)}`,
     end: `if (t < ${ITEM_WORDS}u) { item_rec[par ^ 1u][t] = next_word; }`,
   };
-}
-
-export function workItemLoop(grid: number, slot: string): string {
-  return `let it_end = sched[${HEADER_WORDS + 1}u + cta];
-  for (var it = sched[${HEADER_WORDS}u + cta]; it < it_end; it++) {
-    let ib = ${itemsOffset(grid)}u + u32(it) * ${ITEM_WORDS}u;
-    let b = u32(sched[ib]);
-    let hk = u32(sched[ib + 1u]);
-    let r0 = u32(sched[ib + 2u]);
-    let r1 = u32(sched[ib + 3u]);
-    let k0 = u32(sched[ib + 4u]);
-    let k1 = u32(sched[ib + 5u]);
-    let ${slot} = sched[ib + 6u];
-    let q_start = u32(sched[ib + 7u]);
-    let q_len = sched[ib + 8u];
-    let kv_len = sched[ib + 9u];
-    var page_base = u32(sched[ib + 10u]);
-    if (sched[ib + 10u] < 0) { page_base = u32(kv_indptr[b]); }`;
 }
