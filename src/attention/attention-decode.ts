@@ -12,10 +12,11 @@
  * scores of row lr >> log2(LR/TQ) only, runs that row's softmax alone and hands the probabilities
  * and rescale factor to the slot by indexed shuffles; otherwise every lane reduces and softmaxes
  * every row. Each slot runs its own base-2 online softmax over its keys (U keys per step, all their
- * loads issued before the first use, so several rows per lane are in flight). At the end of the item the
- * slots' (m, l, acc) states merge once through workgroup memory. Barriers: three per item, none per
- * key. Output and split semantics match the old template (final o/lse, or partial rows for the
- * merge pass).
+ * loads issued before the first use, so several rows per lane are in flight). At the end of the item
+ * the slots' (m, l, acc) states merge: a subgroup's slots by shuffles, then the subgroups through
+ * workgroup memory (streamTuning.slotMerge). Barriers: two per item by default (four or five with
+ * the shared merge), none per key. Output and split semantics match the old template (final o/lse,
+ * or partial rows for the merge pass).
  */
 import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
@@ -63,7 +64,7 @@ export interface StreamGeometry {
  * watch: the subgroup merge *without* nextRecord ran ~40% slower on every shape (1470–1670 GB/s)
  * though it does less work — a code-generation effect (register allocation, we guess) we could not
  * see into; the shipped pair and the shared merge (either loop) all measure normal. Re-measure
- * both whenever this template changes (bench variants `sh`, `nr`).
+ * both whenever this template changes (bench variants `sh`, `n0`).
  * Ablating the slot merge ('merge') looked like +10% on L512 batches, but it leaves most of the
  * accumulator dead, so the compiler drops that arithmetic: not a measure of the merge.
  */
@@ -179,7 +180,7 @@ ${r(NV).map((n) => `          kw[${u * NV + n}] = vec4<u32>(0u); vw[${u * NV + n
           }
           ${x} = s;
         }`;
-  const scoreStep = r(TQ).map((row) => `
+  const scoreStep = (): string => r(TQ).map((row) => `
       {
         let r = r0 + ${row}u;
         let qi = i32(r / GRP);
@@ -202,8 +203,7 @@ ${r(NV).map((n) => r(Q4).map((c) => `        ${ai(row, n, c)} = ${ai(row, n, c)}
   const scatter = streamTuning.rowScatter && TQ <= LR && (TQ & (TQ - 1)) === 0;
   const TB = Math.log2(TQ);
   const RSH = Math.log2(LR) - TB;
-  const scatterStep = (() => {
-    if (!scatter) return '';
+  const scatterStep = (): string => {
     const lines: string[] = [];
     r(U).forEach((u) => r(NV).forEach((n) => quads(`kw[${u * NV + n}]`).forEach((k, c) => lines.push(`      let kq${u}_${n}_${c} = ${k};`))));
     r(TQ).forEach((row) => r(U).forEach((u) => lines.push(`      let d0_${row}_${u} = ${r(NV).flatMap((n) => r(Q4).map((c) => `dot(${qi(row, n, c)}, kq${u}_${n}_${c})`)).join(' + ')};`)));
@@ -241,8 +241,8 @@ ${r(U).map((u) => `          let pg${u} = subgroupShuffle(p${u}, rsrc | ${row <<
 ${r(NV).map((n) => r(Q4).map((c) => `          ${ai(row, n, c)} = ${ai(row, n, c)} * a + ${r(U).map((u) => `pg${u} * vq${u}_${n}_${c}`).join(' + ')};`).join('\n')).join('\n')}
         }`).join('\n')}
       }`;
-  })();
-  const step = scatter ? scatterStep : scoreStep;
+  };
+  const step = scatter ? scatterStep() : scoreStep();
 
   // the end of an item: invocation t finishes output words t, t + WG, …; `combine(k)` leaves the
   // row's merged sum in `a`, its max in `mx` and its softmax denominator in `lsum`
@@ -261,7 +261,7 @@ ${r(NV).map((n) => r(Q4).map((c) => `          ${ai(row, n, c)} = ${ai(row, n, c
       }
     }`).join('\n');
   // merge the slots: global row max, each slot's share rescaled, then summed in rounds
-  const mergeStore = `    if (lr == 0u) {
+  const mergeStore = (): string => `    if (lr == 0u) {
 ${r(TQ).map((row) => `      red_m[slot * TQ + ${row}u] = m[${row}]; red_l[slot * TQ + ${row}u] = l[${row}];`).join('\n')}
     }
     workgroupBarrier();
@@ -308,7 +308,7 @@ ${finishRows((k) => `var a = outv[${k}];
   const NB = 2 * sgBytes <= SG_MERGE_BYTES ? 2 : 1;
   const sgMerge = streamTuning.slotMerge === 'subgroup' && sgBytes <= SG_MERGE_BYTES;
   const xor = (x: string) => levels.map((k) => `${x} += subgroupShuffleXor(${x}, ${k}u);`).join(' ');
-  const subgroupStore = `    let mb = ${NB === 2 ? `(u32(it) & 1u) * ${NSG * TQ}u` : '0u'};
+  const subgroupStore = (): string => `    let mb = ${NB === 2 ? `(u32(it) & 1u) * ${NSG * TQ}u` : '0u'};
     {
       let sgi = t / ${S}u;
 ${r(TQ).map((row) => `      {
@@ -335,11 +335,11 @@ ${finishRows(() => `var mx = ${NEG};
   const closeItem = sgMerge && NB === 2 && !ab.includes('merge') ? '' : `    // the merge's workgroup memory is read above; the next item rewrites it
     workgroupBarrier();`;
   // ablate=merge: each thread stores one accumulator word as if it were merged (timing only)
-  const directStore = finishRows((k) => `let a = acc[${k % (TQ * NV * Q4)}]; let mx = m[0]; let lsum = max(l[0], 1.0);`);
+  const directStore = (): string => finishRows((k) => `let a = acc[${k % (TQ * NV * Q4)}]; let mx = m[0]; let lsum = max(l[0], 1.0);`);
   const nr = streamTuning.nextRecord;
   const loop = prefetchedItemLoop(p.grid, 'out_slot');
   return `enable subgroups;
-// attention (streaming): D=${D} TQ=${TQ} group=${group} S=${S} LR=${LR} NV=${NV} slots=${SLOTS} U=${U}${scatter ? ' row-scatter' : ''}${streamTuning.ablate ? ` ABLATED(${streamTuning.ablate}): wrong results` : ''}${streamTuning.nextRecord ? ' next-record' : ''}${sgMerge ? ` subgroup-merge×${NB}` : ''}
+// attention (streaming): D=${D} TQ=${TQ} group=${group} S=${S} LR=${LR} NV=${NV} slots=${SLOTS} U=${U}${scatter ? ' row-scatter' : ''}${streamTuning.ablate ? ` ABLATED(${streamTuning.ablate}): wrong results` : ''}${nr ? ' next-record' : ''}${sgMerge ? ` subgroup-merge×${NB}` : ''}
 ${unpackFns('ldq', p.qDtype)}
 ${unpackFns('ldkv', p.kvDtype)}
 ${PACK_WGSL}
@@ -395,7 +395,7 @@ ${r(U).map((u) => r(NV).map((n) => quads(`vw[${u * NV + n}]`).map((x, c) => `   
 ${step}
     }
 ${scatter ? r(TQ).map((row) => `    m[${row}] = subgroupShuffle(m_own, rsrc | ${row << RSH}u); l[${row}] = subgroupShuffle(l_own, rsrc | ${row << RSH}u);`).join('\n') : ''}
-${ab.includes('merge') ? directStore : sgMerge ? subgroupStore : mergeStore}
+${ab.includes('merge') ? directStore() : sgMerge ? subgroupStore() : mergeStore()}
     ${nr ? loop.end : ''}
 ${closeItem}
   }
