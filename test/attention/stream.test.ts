@@ -18,6 +18,7 @@ const base: AttentionKernelParams = {
   scale: 0.088, variant: { causal: true }, tileRows: 4, tileKeys: 32, grid: 1024, maxItems: 2048,
 };
 const sg32 = { subgroups: true, subgroupMinSize: 32, subgroupMaxSize: 32 };
+const gpu = (await gpuBackends())[0];
 
 describe('streaming decode template', () => {
   it('deals a K/V row to power-of-two lane groups', () => {
@@ -50,9 +51,7 @@ describe('row scatter and slot merge', () => {
   });
 
   const seed = freshSeed();
-  it(`matches float64 with and without it, either slot merge and either item loop, on the device (seed ${seed})`, async () => {
-    const gpu = (await gpuBackends())[0];
-    if (!gpu) return;
+  it.skipIf(!gpu)(`matches float64 with and without it, either slot merge and either item loop, on the device (seed ${seed})`, async () => {
     const rng = new Rng(seed);
     const op = getOp('paged_attention');
     for (let i = 0; i < 6; i++) {
@@ -63,7 +62,7 @@ describe('row scatter and slot merge', () => {
         streamTuning.rowScatter = scatter;
         streamTuning.slotMerge = merge;
         streamTuning.nextRecord = nextRecord;
-        const r = await runCase(gpu.backend, op, c);
+        const r = await runCase(gpu!.backend, op, c);
         expect(r.skipped ?? '', c.label).toBe('');
         expect(r.message ?? 'ok', `${c.label} scatter=${scatter} merge=${merge} nextRecord=${nextRecord}`).toBe('ok');
       }
