@@ -59,7 +59,7 @@ const Q_PASS = 64;
  * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
  * template runs on devices without them) and the switches below.
  */
-export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, ablate: '' };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, rowsPerSubgroup: 16, ablate: '' };
 
 export interface SgmatTuning {
   tileKeys: number;
@@ -79,6 +79,13 @@ export interface SgmatTuning {
    * instead of after P·V. Measured the same on the H100 (121 vs 123 TFLOP/s at L4096), so off.
    */
   earlyFetch: boolean;
+  /**
+   * Q rows whose matrices a subgroup multiplies: 16, or 32 — two subgroups then share 32 rows, one
+   * taking half the keys of Q·Kᵀ and half the head dim of P·V, so every K and V matrix read from
+   * workgroup memory feeds two products (half the K/V matrix loads; Q is held twice). Needs an
+   * even count of 16-key and 16-dim blocks; other shapes keep 16.
+   */
+  rowsPerSubgroup: 16 | 32;
   /**
    * Benchmarks only (wrong results): stages left out to see what they cost, '+'-joined from qk,
    * softmax, pv, fetch (global K/V loads), barrier (the mid-tile barrier and the rescale path), kcol
@@ -139,6 +146,13 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const R = p.tileRows;
   const NSG = R / 16; // subgroups
   const WG = 32 * NSG;
+  // which 16-row blocks, 16-key blocks (of Q·Kᵀ) and 16-dim blocks (of P·V and O) subgroup g multiplies
+  const pair = sgmatTuning.rowsPerSubgroup === 32 && KB % 2 === 0 && DB % 2 === 0 && NSG % 2 === 0;
+  const NRB = pair ? 2 : 1;
+  const NCB = pair ? DB / 2 : DB;
+  const rowBlocks = (g: number) => (pair ? [g & ~1, g | 1] : [g]);
+  const keyBlocks = (g: number) => (pair ? r(KB / 2).map((k) => (g & 1) * (KB / 2) + k) : r(KB));
+  const colBlocks = (g: number) => (pair ? r(NCB).map((j) => (g & 1) * NCB + j) : r(DB));
   const { LDK, LDS, LDP, kvLen, sLen, pLen } = layout(D, TK, R);
   const V4 = sgmatTuning.ssVec4;
   const ab = sgmatTuning.ablate;
@@ -178,26 +192,42 @@ ${r(NSG).map((g) => `      case ${g}u: {\n${body(g)}\n      }`).join('\n')}
       default: {}
     }`;
   // subgroups of Q pass `pass` load their left matrices from the staged rows
-  const qLoad = (pass: number) => perSg((g) => (Math.floor((g * 16) / Q_PASS) !== pass ? '' : r(DB).map((db) => `        q${db} = ${mo.load('left', 'kvs', (g * 16 - pass * Q_PASS) * LDK + db * 2, LDK, false, `q${db}`)};`).join('\n')));
-  // S = Q·Kᵀ, one 16-key block at a time, stored to this subgroup's score rows
-  const qk = perSg((g) => `${r(KB).map((kb) => `        ${mo.declare(`sm${kb}`, 'result')}`).join('\n')}
-${drop('qk') ? '' : r(DB).map((db) => r(KB).map((kb) => `        sm${kb} = ${mo.mma(`q${db}`, mo.load('right', 'kvs', kb * 16 * LDK + db * 2, LDK, !drop('kcol')), `sm${kb}`)};`).join('\n')).join('\n')}
-${r(KB).map((kb) => `        ${mo.store('ss', so(g * 16 * LDS + kb * 16), `sm${kb}`, LS)}`).join('\n')}`);
-  const pv = perSg((g) => `${r(KB).map((kb) => `        ${mo.declare(`pm${kb}`, 'left')} pm${kb} = ${mo.load('left', 'ps', g * 16 * LDP + kb * 2, LDP, false, `pm${kb}`)};`).join('\n')}
-${drop('pv') ? '' : r(DB).map((db) => r(KB).map((kb) => `        o${db} = ${mo.mma(`pm${kb}`, mo.load('right', 'kvs', VOFF + kb * 16 * LDK + db * 2, LDK, false), `o${db}`)};`).join('\n')).join('\n')}`);
-  // result matrices pass through the score rows two at a time (columns 0-15 and 16-31)
-  const rounds = r(Math.ceil(DB / 2)).map((i) => r(Math.min(2, DB - 2 * i)).map((k) => 2 * i + k));
-  const oToShared = (blocks: number[]) => perSg((g) => blocks.map((db, k) => `        ${mo.store('ss', so(g * 16 * LDS + 16 * k), `o${db}`, LS)}`).join('\n'));
-  const oFromShared = (blocks: number[]) => perSg((g) => blocks.map((db, k) => `        o${db} = ${mo.load('result', 'ss', so(g * 16 * LDS + 16 * k), LS, false, `o${db}`)};`).join('\n'));
-  const rescale = rounds.map((blocks) => `      ${oToShared(blocks)}
+  const qLoad = (pass: number) => perSg((g) => rowBlocks(g).map((rb, i) => (Math.floor((rb * 16) / Q_PASS) !== pass ? '' : r(DB).map((db) => `        q${i}_${db} = ${mo.load('left', 'kvs', (rb * 16 - pass * Q_PASS) * LDK + db * 2, LDK, false, `q${i}_${db}`)};`).join('\n'))).join('\n'));
+  // one right matrix (a K or V block) times the left matrices of each of the subgroup's row blocks
+  const products = (right: string, left: (i: number) => string, acc: (i: number) => string) => (NRB === 1
+    ? `        ${acc(0)} = ${mo.mma(left(0), right, acc(0))};`
+    : `        rm = ${right};\n${r(NRB).map((i) => `        ${acc(i)} = ${mo.mma(left(i), 'rm', acc(i))};`).join('\n')}`);
+  const rightLoad = (off: number, colMajor: boolean) => mo.load('right', 'kvs', off, LDK, colMajor, NRB === 1 ? undefined : 'rm');
+  // S = Q·Kᵀ, one 16-key block at a time, stored to the score rows
+  // (score matrices are named by their index among the subgroup's key blocks: the same names in every case)
+  const qk = perSg((g) => `${r(NRB).map((i) => keyBlocks(g).map((_, k) => `        ${mo.declare(`s${i}_${k}`, 'result')}`).join('\n')).join('\n')}
+        ${NRB === 1 ? '' : mo.declare('rm', 'right')}
+${drop('qk') ? '' : r(DB).map((db) => keyBlocks(g).map((kb, k) => products(rightLoad(kb * 16 * LDK + db * 2, !drop('kcol')), (i) => `q${i}_${db}`, (i) => `s${i}_${k}`)).join('\n')).join('\n')}
+${rowBlocks(g).map((rb, i) => keyBlocks(g).map((kb, k) => `        ${mo.store('ss', so(rb * 16 * LDS + kb * 16), `s${i}_${k}`, LS)}`).join('\n')).join('\n')}`);
+  const pv = perSg((g) => `${rowBlocks(g).map((rb, i) => r(KB).map((kb) => `        ${mo.declare(`p${i}_${kb}`, 'left')} p${i}_${kb} = ${mo.load('left', 'ps', rb * 16 * LDP + kb * 2, LDP, false, `p${i}_${kb}`)};`).join('\n')).join('\n')}
+        ${NRB === 1 ? '' : mo.declare('rm', 'right')}
+${drop('pv') ? '' : colBlocks(g).map((db, j) => r(KB).map((kb) => products(rightLoad(VOFF + kb * 16 * LDK + db * 2, false), (i) => `p${i}_${kb}`, (i) => `o${i}_${j}`)).join('\n')).join('\n')}`);
+  // result matrices pass through the score rows in rounds of two 16-column slots (columns 0-15 and
+  // 16-31): with 16 rows a subgroup, dim blocks 2k and 2k+1 in round k; with 32, each subgroup of a
+  // pair puts block k of its dim half in its slot, for both its row blocks
+  const rounds = r(pair ? NCB : Math.ceil(DB / 2)).map((k) => ({
+    slots: pair ? 2 : Math.min(2, DB - 2 * k),
+    db: pair ? `h * ${NCB}u + ${k}u` : `${2 * k}u + h`,
+    // (matrix, row block, slot) of subgroup g
+    mats: (g: number) => (pair ? rowBlocks(g).map((rb, i) => [`o${i}_${k}`, rb, g & 1] as const) : r(Math.min(2, DB - 2 * k)).map((s) => [`o0_${2 * k + s}`, g, s] as const)),
+  }));
+  type Round = (typeof rounds)[number];
+  const oToShared = (rd: Round) => perSg((g) => rd.mats(g).map(([m, rb, s]) => `        ${mo.store('ss', so(rb * 16 * LDS + 16 * s), m, LS)}`).join('\n'));
+  const oFromShared = (rd: Round) => perSg((g) => rd.mats(g).map(([m, rb, s]) => `        ${m} = ${mo.load('result', 'ss', so(rb * 16 * LDS + 16 * s), LS, false, m)};`).join('\n'));
+  const rescale = rounds.map((rd) => `      ${oToShared(rd)}
       workgroupBarrier();
-      if (h < ${blocks.length}u) {
+      if (h < ${rd.slots}u) {
         ${V4 ? `let a = ss[lr * ${LS}u + ${TK / 4}u].x;
         for (var k = 0u; k < 4u; k++) { ss[lr * ${LS}u + h * 4u + k] *= a; }` : `let a = ss[lr * ${LDS}u + ${TK}u];
         for (var c = 0u; c < 16u; c++) { ss[lr * ${LDS}u + h * 16u + c] *= a; }`}
       }
       workgroupBarrier();
-      ${oFromShared(blocks)}
+      ${oFromShared(rd)}
       workgroupBarrier();`).join('\n');
   const scale = v.logits ? 'SCALE' : `${wgslF32(p.scale * Math.LOG2E)}`;
   // this lane's HK raw scores: HK/4 vec4 reads, or HK scalar ones
@@ -217,10 +247,10 @@ ${masked}
 ${r(HK).map((c) => `      mx = max(mx, s${c});`).join('\n')}`;
   const probs = r(HK).map((c) => (drop('softmax') ? `      let p${c} = s${c};` : `      let p${c} = select(0.0, exp2(s${c} - m_run), s${c} > ${NEG});`)).join('\n');
   const packP = r(HK / 8).map((w) => `      ps[lr * ${LDP}u + h * ${HK / 8}u + ${w}u] = vec4<u32>(${r(4).map((k) => `pack2x16float(vec2<f32>(p${8 * w + 2 * k}, p${8 * w + 2 * k + 1}))`).join(', ')});`).join('\n');
-  const outputRound = (blocks: number[], first: boolean) => `    ${oToShared(blocks)}
+  const outputRound = (rd: Round, first: boolean) => `    ${oToShared(rd)}
     workgroupBarrier();
-    if (row_ok && h < ${blocks.length}u) {
-      let db = ${blocks[0]}u + h;
+    if (row_ok && h < ${rd.slots}u) {
+      let db = ${rd.db};
 ${r(4).map((k) => (V4 ? `      var v${k} = ss[lr * ${LS}u + h * 4u + ${k}u] * inv;` : `      var v${k} = vec4<f32>(${r(4).map((e) => `ss[lr * ${LDS}u + h * 16u + ${4 * k + e}u]`).join(', ')}) * inv;`)).join('\n')}
       if (slot < 0) {
 ${r(4).map((k) => `        ${v.output ? `for (var z = 0u; z < 4u; z++) { var o = v${k}[z]; ${v.output} v${k}[z] = o; }` : ''}
@@ -234,10 +264,10 @@ ${r(4).map((k) => `        tmp_o[tr * ${D / 4}u + db * 4u + ${k}u] = v${k};`).jo
     }
     workgroupBarrier();`;
   // Q rows (left) and the output (result) of this subgroup, kept for the whole item
-  const matrices = [...r(DB).map((db) => `  ${mo.declare(`q${db}`, 'left')}`), ...r(DB).map((db) => `  ${mo.declare(`o${db}`, 'result')}`)].join('\n');
-  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
+  const matrices = r(NRB).map((i) => [...r(DB).map((db) => `  ${mo.declare(`q${i}_${db}`, 'left')}`), ...r(NCB).map((j) => `  ${mo.declare(`o${i}_${j}`, 'result')}`)].join('\n')).join('\n');
+  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${pair ? ' (32 a subgroup)' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
 enable subgroups;
-${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + 2 * DB + 2 * KB)}
+${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRB * (DB + NCB + KB / (pair ? 2 : 1) + KB) + (pair ? 1 : 0))}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 ${ATTENTION_BINDINGS_WGSL}
@@ -292,7 +322,7 @@ ${r(R / Q_PASS).map((pass) => `    ${pass > 0 ? 'workgroupBarrier();' : ''}
     workgroupBarrier();
     ${v.transform ? `${transform(Q_PASS, '0u', `kv_len - q_len + i32((r0 + ${pass * Q_PASS}u + row) / GRP)`, false)}\n    workgroupBarrier();` : ''}
     ${qLoad(pass)}`).join('\n')}
-${r(DB).map((db) => `    o${db} = ${mo.zero('result', `o${db}`)};`).join('\n')}
+${r(NRB).map((i) => r(NCB).map((j) => `    o${i}_${j} = ${mo.zero('result', `o${i}_${j}`)};`).join('\n')).join('\n')}
     var m_run = ${NEG};
     var l_run = 0.0;
     workgroupBarrier();
@@ -345,7 +375,7 @@ ${fetch('rk', 0, `kt + ${2 * TK}u`)}
     var lse = ${NEG_INF};
     if (l > 0.0) { inv = 1.0 / l; lse = m_run + log2(l); }
     let orow = (q_start + r / GRP) * HQ + head;
-${rounds.map((blocks, i) => outputRound(blocks, i === 0)).join('\n')}
+${rounds.map((rd, i) => outputRound(rd, i === 0)).join('\n')}
   }
 }`;
 }

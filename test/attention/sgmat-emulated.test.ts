@@ -31,10 +31,13 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${
     // a random case (variant, page size, layout, GQA ratio) on each row count
     { opts: { tileRows: 128, dtype: 'f16' as const, headDim: 16 }, rescale: 0 },
     { opts: { tileRows: 64, dtype: 'f16' as const, headDim: rng.pick([32, 48]) }, rescale: 8 },
+    // subgroup pairs sharing 32 rows (split keys in Q·Kᵀ, split dims in P·V), rescaled at every max change, then a random case
+    { opts: { tileRows: 64, dtype: 'f16' as const, headDim: 32, variant: { causal: true }, lengths: { qo: [21, 1], kv: [150, 77] }, kvChunk: 'none' as const }, rescale: 0, rowsPerSubgroup: 32 as const },
+    { opts: { tileRows: 64, dtype: 'f16' as const, headDim: 32 }, rescale: 8, rowsPerSubgroup: 32 as const },
   ];
-  for (const [i, { opts, rescale }] of cases.entries()) {
-    it(`case ${i}: ${opts.tileRows} rows, rescale > ${rescale}`, async () => {
-      sgmatTuning.rescaleLog2 = rescale;
+  for (const [i, { opts, rescale, rowsPerSubgroup }] of cases.entries()) {
+    it(`case ${i}: ${opts.tileRows} rows${rowsPerSubgroup ? ` (${rowsPerSubgroup} a subgroup)` : ''}, rescale > ${rescale}`, async () => {
+      Object.assign(sgmatTuning, { rescaleLog2: rescale, rowsPerSubgroup: rowsPerSubgroup ?? 16 });
       const c = attentionCase(new Rng(seed + i), opts);
       expect(useSgmatForTest(be!, c), `${c.label} takes the tensor-core template`).toBe(true);
       const r = await runCase(be!, getOp('paged_attention'), c);
