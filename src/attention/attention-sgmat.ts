@@ -59,7 +59,7 @@ const Q_PASS = 64;
  * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
  * template runs on devices without them) and the switches below.
  */
-export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, rowsPerSubgroup: 16, ablate: '' };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, deferPv: false, rowsPerSubgroup: 16, ablate: '' };
 
 export interface SgmatTuning {
   tileKeys: number;
@@ -79,6 +79,13 @@ export interface SgmatTuning {
    * instead of after P·V. Measured the same on the H100 (121 vs 123 TFLOP/s at L4096), so off.
    */
   earlyFetch: boolean;
+  /**
+   * P·V of a tile runs one tile late, in the same phase (between the same two barriers) as the next
+   * tile's Q·Kᵀ, their matrix products interleaved, so each phase has independent products to
+   * overlap; the buffers and barriers stay as they are (P and V of a tile are read before the
+   * barrier that lets the next ones be written).
+   */
+  deferPv: boolean;
   /**
    * Q rows whose matrices a subgroup multiplies: 16, or 32 — two subgroups then share 32 rows, one
    * taking half the keys of Q·Kᵀ and half the head dim of P·V, so every K and V matrix read from
@@ -158,6 +165,7 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const ab = sgmatTuning.ablate;
   const drop = (stage: string) => ab.split('+').includes(stage);
   const early = sgmatTuning.earlyFetch;
+  const defer = sgmatTuning.deferPv;
   // score-buffer offsets and strides count its elements: floats, or vec4s of 4 floats
   const so = (floats: number) => (V4 ? floats / 4 : floats);
   const LS = so(LDS);
@@ -198,15 +206,20 @@ ${r(NSG).map((g) => `      case ${g}u: {\n${body(g)}\n      }`).join('\n')}
     ? `        ${acc(0)} = ${mo.mma(left(0), right, acc(0))};`
     : `        rm = ${right};\n${r(NRB).map((i) => `        ${acc(i)} = ${mo.mma(left(i), 'rm', acc(i))};`).join('\n')}`);
   const rightLoad = (off: number, colMajor: boolean) => mo.load('right', 'kvs', off, LDK, colMajor, NRB === 1 ? undefined : 'rm');
+  const rmDecl = NRB === 1 ? '' : `        ${mo.declare('rm', 'right')}`;
   // S = Q·Kᵀ, one 16-key block at a time, stored to the score rows
   // (score matrices are named by their index among the subgroup's key blocks: the same names in every case)
-  const qk = perSg((g) => `${r(NRB).map((i) => keyBlocks(g).map((_, k) => `        ${mo.declare(`s${i}_${k}`, 'result')}`).join('\n')).join('\n')}
-        ${NRB === 1 ? '' : mo.declare('rm', 'right')}
-${drop('qk') ? '' : r(DB).map((db) => keyBlocks(g).map((kb, k) => products(rightLoad(kb * 16 * LDK + db * 2, !drop('kcol')), (i) => `q${i}_${db}`, (i) => `s${i}_${k}`)).join('\n')).join('\n')}
-${rowBlocks(g).map((rb, i) => keyBlocks(g).map((kb, k) => `        ${mo.store('ss', so(rb * 16 * LDS + kb * 16), `s${i}_${k}`, LS)}`).join('\n')).join('\n')}`);
-  const pv = perSg((g) => `${rowBlocks(g).map((rb, i) => r(KB).map((kb) => `        ${mo.declare(`p${i}_${kb}`, 'left')} p${i}_${kb} = ${mo.load('left', 'ps', rb * 16 * LDP + kb * 2, LDP, false, `p${i}_${kb}`)};`).join('\n')).join('\n')}
-        ${NRB === 1 ? '' : mo.declare('rm', 'right')}
-${drop('pv') ? '' : colBlocks(g).map((db, j) => r(KB).map((kb) => products(rightLoad(VOFF + kb * 16 * LDK + db * 2, false), (i) => `p${i}_${kb}`, (i) => `o${i}_${j}`)).join('\n')).join('\n')}`);
+  const qkDecl = (g: number) => r(NRB).map((i) => keyBlocks(g).map((_, k) => `        ${mo.declare(`s${i}_${k}`, 'result')}`).join('\n')).join('\n');
+  const qkSteps = (g: number) => (drop('qk') ? [] : r(DB).flatMap((db) => keyBlocks(g).map((kb, k) => products(rightLoad(kb * 16 * LDK + db * 2, !drop('kcol')), (i) => `q${i}_${db}`, (i) => `s${i}_${k}`))));
+  const qkStore = (g: number) => rowBlocks(g).map((rb, i) => keyBlocks(g).map((kb, k) => `        ${mo.store('ss', so(rb * 16 * LDS + kb * 16), `s${i}_${k}`, LS)}`).join('\n')).join('\n');
+  // O += P·V: the P rows as left matrices, then one V block at a time
+  const pvLoad = (g: number) => rowBlocks(g).map((rb, i) => r(KB).map((kb) => `        ${mo.declare(`p${i}_${kb}`, 'left')} p${i}_${kb} = ${mo.load('left', 'ps', rb * 16 * LDP + kb * 2, LDP, false, `p${i}_${kb}`)};`).join('\n')).join('\n');
+  const pvSteps = (g: number) => (drop('pv') ? [] : colBlocks(g).flatMap((db, j) => r(KB).map((kb) => products(rightLoad(VOFF + kb * 16 * LDK + db * 2, false), (i) => `p${i}_${kb}`, (i) => `o${i}_${j}`))));
+  const qk = perSg((g) => [qkDecl(g), rmDecl, ...qkSteps(g), qkStore(g)].join('\n'));
+  const pv = perSg((g) => [pvLoad(g), rmDecl, ...pvSteps(g)].join('\n'));
+  // deferred P·V: the previous tile's P·V steps alternate with this tile's Q·Kᵀ steps in one phase
+  const zip = (a: string[], b: string[]) => r(Math.max(a.length, b.length)).flatMap((i) => [a[i], b[i]].filter((x): x is string => x !== undefined));
+  const qkPv = perSg((g) => [qkDecl(g), pvLoad(g), rmDecl, ...zip(qkSteps(g), pvSteps(g)), qkStore(g)].join('\n'));
   // result matrices pass through the score rows in rounds of two 16-column slots (columns 0-15 and
   // 16-31): with 16 rows a subgroup, dim blocks 2k and 2k+1 in round k; with 32, each subgroup of a
   // pair puts block k of its dim half in its slot, for both its row blocks
@@ -265,7 +278,7 @@ ${r(4).map((k) => `        tmp_o[tr * ${D / 4}u + db * 4u + ${k}u] = v${k};`).jo
     workgroupBarrier();`;
   // Q rows (left) and the output (result) of this subgroup, kept for the whole item
   const matrices = r(NRB).map((i) => [...r(DB).map((db) => `  ${mo.declare(`q${i}_${db}`, 'left')}`), ...r(NCB).map((j) => `  ${mo.declare(`o${i}_${j}`, 'result')}`)].join('\n')).join('\n');
-  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${pair ? ' (32 a subgroup)' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
+  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${pair ? ' (32 a subgroup)' : ''}${defer ? ' pv-deferred' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
 enable subgroups;
 ${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRB * (DB + NCB + KB / (pair ? 2 : 1) + KB) + (pair ? 1 : 0))}
 ${PACK_WGSL}
@@ -333,10 +346,13 @@ ${fetch('rv', 1, 'k0')}
     if (k0 + ${TK}u < k1) {
 ${fetch('rk', 0, `k0 + ${TK}u`)}
     }
+    ${defer ? `// the first phase's deferred P·V adds zero: P and V of "tile -1" are zeros
+    for (var i = t; i < ${TK * LDK}u; i += ${WG}u) { kvs[${VOFF}u + i] = vec4<u32>(0u); }
+    for (var i = t; i < ${pLen}u; i += ${WG}u) { ps[i] = vec4<u32>(0u); }` : ''}
     workgroupBarrier();
     ${v.transform ? `if (k0 < k1) { ${transform(TK, '0u', 'i32(k0 + row)', true)} }\n    workgroupBarrier();` : ''}
     for (var kt = k0; kt < k1; kt += ${TK}u) {
-    ${qk}
+    ${defer ? qkPv : qk}
       workgroupBarrier();
       // every read of K and V of the previous phase is done: stage this tile's V and the next tile's K
 ${stage('rv', VOFF)}
@@ -364,11 +380,13 @@ ${packP}
 ${rescale}
       }`}
       if (t == 0u) { resc = 0u; }
-    ${pv}
+    ${defer ? '' : pv}
       ${early ? '' : `if (kt + ${2 * TK}u < k1) {
 ${fetch('rk', 0, `kt + ${2 * TK}u`)}
       }`}
     }
+    ${defer ? `// the last tile's P·V (its P and V were made visible by the loop's last barrier)
+    ${pv}` : ''}
     // both lanes of a row hold half its sum; the reference max is the same in both
     let l = l_run + subgroupShuffleXor(l_run, 1u);
     var inv = 0.0;
