@@ -4,7 +4,7 @@
  * Usage: node .build-attn/bench/attention-prefill.js [attention-anchors.json]
  * PREFILL_VARIANTS=tk32r8,tk48r8-rows64,… times tensor-core template variants: keys per tile, lazy-rescale
  * threshold (log2), then options -rows<64|128>, -pair|-single (32 or 16 rows a subgroup), -defer|-nodefer (P·V one tile late), -early|-late (K fetch), -scalar (scores), -masked
- * (interior tiles), -g<grid>, -t<plan shares>, -no<qk|softmax|pv|fetch|barrier|kcol|pages> (ablations: wrong
+ * (interior tiles), -g<grid>, -t<plan shares>, -no<qk|softmax|pv|fetch|barrier|kcol|pages|cached> (ablations: wrong
  * results, for locating time). The first variant is the reported configuration; the others get
  * suffixed rows. PREFILL_LENS=1024,4096 picks lengths.
  */
@@ -18,10 +18,10 @@ const lens = process.env.PREFILL_LENS ? process.env.PREFILL_LENS.split(',').map(
 const defaults = { ...sgmatTuning };
 const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${sgmatTuning.rescaleLog2}`).split(',').map((v) => {
   const m = /^tk(\d+)r(\d+)((?:-[a-z]+[0-9a-z]*)*)$/.exec(v);
-  if (!m) throw new Error(`PREFILL_VARIANTS: '${v}' is not tk<keys>r<log2>[-rows<64|128>][-pair|-single][-defer|-nodefer][-early|-late][-scalar][-masked][-g<grid>][-t<shares>][-no<qk|softmax|pv|fetch|barrier|kcol|pages>…]`);
+  if (!m) throw new Error(`PREFILL_VARIANTS: '${v}' is not tk<keys>r<log2>[-rows<64|128>][-pair|-single][-defer|-nodefer][-early|-late][-scalar][-masked][-g<grid>][-t<shares>][-no<qk|softmax|pv|fetch|barrier|kcol|pages|cached>…]`);
   const opts = m[3]!.split('-').filter(Boolean);
   const num = (re: RegExp) => { const x = opts.map((o) => re.exec(o)?.[1]).find(Boolean); return x ? Number(x) : undefined; };
-  const ablate = opts.map((o) => /^no(qk|softmax|pv|fetch|barrier|kcol|pages)$/.exec(o)?.[1]).filter(Boolean).join('+');
+  const ablate = opts.map((o) => /^no(qk|softmax|pv|fetch|barrier|kcol|pages|cached)$/.exec(o)?.[1]).filter(Boolean).join('+');
   return {
     name: v, grid: num(/^g(\d+)$/), targetItems: num(/^t(\d+)$/),
     tuning: { ...defaults, tileKeys: Number(m[1]), rows: num(/^rows(\d+)$/) ?? defaults.rows, rescaleLog2: Number(m[2]), deferPv: opts.includes('defer') || (defaults.deferPv && !opts.includes('nodefer')), rowsPerSubgroup: opts.includes('pair') ? 32 : opts.includes('single') ? 16 : defaults.rowsPerSubgroup, ssVec4: !opts.includes('scalar'), earlyFetch: opts.includes('early') || (defaults.earlyFetch && !opts.includes('late')), interiorNoMask: !opts.includes('masked'), ablate },

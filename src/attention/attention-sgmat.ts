@@ -97,7 +97,8 @@ export interface SgmatTuning {
    * Benchmarks only (wrong results): stages left out to see what they cost, '+'-joined from qk,
    * softmax, pv, fetch (global K/V loads), barrier (the mid-tile barrier and the rescale path), kcol
    * (K read as a row-major right matrix: what the column-major load costs) and pages (K/V rows
-   * read as if the pages were in order: what the page-table lookup costs).
+   * read as if the pages were in order: what the page-table lookup costs) and cached (every tile
+   * loads the same 16 rows of page 0, which stay in L1: what the loads cost beyond their issue).
    */
   ablate: string;
 }
@@ -181,7 +182,7 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const fetch = (reg: string, kv: number, kt: string) => r(NL).map((n) => `    ${guard(n)}{
       let i = t + ${WG * n}u; let j = ${kt} + i / ${DC}u;
       var w = vec4<u32>(0u);
-      ${drop('fetch') ? `if (j < k1) { w = vec4<u32>(j); }` : `if (j < k1) { ${kv === 0 ? page(n, 0) : ''} w = pool[kv_row(${kv === 0 ? `pgs[${n}]` : page(n, 1)}, ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }`}
+      ${drop('fetch') ? `if (j < k1) { w = vec4<u32>(j); }` : drop('cached') ? `if (j < k1) { w = pool[kv_row(0u, ${kv}u, (i / ${DC}u) % PS, 0u) / 8u + i % ${DC}u]; }` : `if (j < k1) { ${kv === 0 ? page(n, 0) : ''} w = pool[kv_row(${kv === 0 ? `pgs[${n}]` : page(n, 1)}, ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }`}
       ${reg}[${n}] = w;
     }`).join('\n');
   const stage = (reg: string, base: number) => r(NL).map((n) => `    ${guard(n)}{ let i = t + ${WG * n}u; kvs[${base}u + (i / ${DC}u) * ${LDK}u + i % ${DC}u] = ${reg}[${n}]; }`).join('\n');
