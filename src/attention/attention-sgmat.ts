@@ -59,7 +59,7 @@ const Q_PASS = 64;
  * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
  * template runs on devices without them) and the switches below.
  */
-export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, deferPv: false, rowsPerSubgroup: 16, ablate: '' };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: false, deferPv: false, rowsPerSubgroup: 16, ablate: '' };
 
 export interface SgmatTuning {
   tileKeys: number;
@@ -79,6 +79,13 @@ export interface SgmatTuning {
    * instead of after P·V. Measured the same on the H100 (121 vs 123 TFLOP/s at L4096), so off.
    */
   earlyFetch: boolean;
+  /**
+   * The next tile's V is fetched with the K of the tile after it, at the end of an iteration, instead
+   * of right after the stage: both loads then have the Q·Kᵀ (and deferred P·V) phase, the longest
+   * stretch without a barrier, to land in. Overrides earlyFetch (the V fetch reuses the page numbers
+   * the K fetch looked up, so K must come after it).
+   */
+  lateV: boolean;
   /**
    * P·V of a tile runs one tile late, in the same phase (between the same two barriers) as the next
    * tile's Q·Kᵀ, their matrix products interleaved, so each phase has independent products to
@@ -165,7 +172,8 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const V4 = sgmatTuning.ssVec4;
   const ab = sgmatTuning.ablate;
   const drop = (stage: string) => ab.split('+').includes(stage);
-  const early = sgmatTuning.earlyFetch;
+  const lateV = sgmatTuning.lateV;
+  const early = sgmatTuning.earlyFetch && !lateV;
   const defer = sgmatTuning.deferPv;
   // score-buffer offsets and strides count its elements: floats, or vec4s of 4 floats
   const so = (floats: number) => (V4 ? floats / 4 : floats);
@@ -279,7 +287,7 @@ ${r(4).map((k) => `        tmp_o[tr * ${D / 4}u + db * 4u + ${k}u] = v${k};`).jo
     workgroupBarrier();`;
   // Q rows (left) and the output (result) of this subgroup, kept for the whole item
   const matrices = r(NRB).map((i) => [...r(DB).map((db) => `  ${mo.declare(`q${i}_${db}`, 'left')}`), ...r(NCB).map((j) => `  ${mo.declare(`o${i}_${j}`, 'result')}`)].join('\n')).join('\n');
-  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${pair ? ' (32 a subgroup)' : ''}${defer ? ' pv-deferred' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
+  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${pair ? ' (32 a subgroup)' : ''}${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
 enable subgroups;
 ${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRB * (DB + NCB + KB / (pair ? 2 : 1) + KB) + (pair ? 1 : 0))}
 ${PACK_WGSL}
@@ -359,7 +367,7 @@ ${fetch('rk', 0, `k0 + ${TK}u`)}
 ${stage('rv', VOFF)}
       if (kt + ${TK}u < k1) {
 ${stage('rk', 0)}
-${fetch('rv', 1, `kt + ${TK}u`)}
+${lateV ? '' : fetch('rv', 1, `kt + ${TK}u`)}
       }
       ${early ? `if (kt + ${2 * TK}u < k1) {
 ${fetch('rk', 0, `kt + ${2 * TK}u`)}
@@ -382,6 +390,9 @@ ${rescale}
       }`}
       if (t == 0u) { resc = 0u; }
     ${defer ? '' : pv}
+      ${lateV ? `if (kt + ${TK}u < k1) {
+${fetch('rv', 1, `kt + ${TK}u`)}
+      }` : ''}
       ${early ? '' : `if (kt + ${2 * TK}u < k1) {
 ${fetch('rk', 0, `kt + ${2 * TK}u`)}
       }`}

@@ -34,13 +34,13 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${
     // subgroup pairs sharing 32 rows (split keys in Q·Kᵀ, split dims in P·V), rescaled at every max change, then a random case
     { opts: { tileRows: 64, dtype: 'f16' as const, headDim: 32, variant: { causal: true }, lengths: { qo: [21, 1], kv: [150, 77] }, kvChunk: 'none' as const }, rescale: 0, rowsPerSubgroup: 32 as const },
     { opts: { tileRows: 64, dtype: 'f16' as const, headDim: 32 }, rescale: 8, rowsPerSubgroup: 32 as const },
-    // P·V one tile late, in the next tile's Q·Kᵀ phase: a long item rescaled at every max change (16 rows a subgroup), a random case in pairs
+    // P·V one tile late, in the next tile's Q·Kᵀ phase: a long item rescaled at every max change (16 rows a subgroup), a random case in pairs with V fetched late
     { opts: { tileRows: 64, dtype: 'f16' as const, headDim: 32, variant: { causal: true }, lengths: { qo: [17, 2], kv: [201, 33] }, kvChunk: 'none' as const }, rescale: 0, deferPv: true },
-    { opts: { tileRows: 64, dtype: 'f16' as const, headDim: 32 }, rescale: 8, rowsPerSubgroup: 32 as const, deferPv: true },
+    { opts: { tileRows: 64, dtype: 'f16' as const, headDim: 32 }, rescale: 8, rowsPerSubgroup: 32 as const, deferPv: true, lateV: true },
   ];
-  for (const [i, { opts, rescale, rowsPerSubgroup, deferPv }] of cases.entries()) {
-    it(`case ${i}: ${opts.tileRows} rows${rowsPerSubgroup ? ` (${rowsPerSubgroup} a subgroup)` : ''}, rescale > ${rescale}${deferPv ? ', P·V deferred' : ''}`, async () => {
-      Object.assign(sgmatTuning, { rescaleLog2: rescale, rowsPerSubgroup: rowsPerSubgroup ?? 16, deferPv: deferPv ?? false });
+  for (const [i, { opts, rescale, rowsPerSubgroup, deferPv, lateV }] of cases.entries()) {
+    it(`case ${i}: ${opts.tileRows} rows${rowsPerSubgroup ? ` (${rowsPerSubgroup} a subgroup)` : ''}, rescale > ${rescale}${deferPv ? ', P·V deferred' : ''}${lateV ? ', V fetched late' : ''}`, async () => {
+      Object.assign(sgmatTuning, { rescaleLog2: rescale, rowsPerSubgroup: rowsPerSubgroup ?? 16, deferPv: deferPv ?? false, lateV: lateV ?? false });
       const c = attentionCase(new Rng(seed + i), opts);
       expect(useSgmatForTest(be!, c), `${c.label} takes the tensor-core template`).toBe(true);
       const r = await runCase(be!, getOp('paged_attention'), c);

@@ -42,8 +42,8 @@ describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the fron
     for (const ssVec4 of [true, false]) {
       for (const interiorNoMask of [true, false]) {
         for (const deferPv of [false, true]) {
-          it(`${rows} rows (${rowsPerSubgroup} a subgroup), TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}${deferPv ? ', P·V deferred' : ''}`, async () => {
-            Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, rowsPerSubgroup, deferPv, emulate: true, ablate: '' });
+          it(`${rows} rows (${rowsPerSubgroup} a subgroup), TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}${deferPv ? ', P·V deferred, V fetched late' : ''}`, async () => {
+            Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, rowsPerSubgroup, deferPv, lateV: deferPv, emulate: true, ablate: '' });
             for (const [name, variant] of variants) {
               for (const d of [64, 80, 128]) {
                 const wgsl = sgmatAttentionWgsl(params(d, variant, rows), be!.caps);
