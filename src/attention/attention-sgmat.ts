@@ -59,7 +59,7 @@ const Q_PASS = 64;
  * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
  * template runs on devices without them) and the switches below.
  */
-export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: false, deferPv: false, rowsPerSubgroup: 16, ablate: '' };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, deferPv: false, rowsPerSubgroup: 32, ablate: '' };
 
 export interface SgmatTuning {
   tileKeys: number;
@@ -86,6 +86,8 @@ export interface SgmatTuning {
    * the K fetch looked up, so K must come after it).
    */
   lateV: boolean;
+  /** With lateV (and P·V in step): the end-of-iteration fetches go before P·V, so P·V and Q·Kᵀ both cover them. */
+  fetchBeforePv: boolean;
   /**
    * P·V of a tile runs one tile late, in the same phase (between the same two barriers) as the next
    * tile's Q·Kᵀ, their matrix products interleaved, so each phase has independent products to
@@ -174,6 +176,7 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const drop = (stage: string) => ab.split('+').includes(stage);
   const lateV = sgmatTuning.lateV;
   const early = sgmatTuning.earlyFetch && !lateV;
+  const beforePv = lateV && sgmatTuning.fetchBeforePv && !sgmatTuning.deferPv;
   const defer = sgmatTuning.deferPv;
   // score-buffer offsets and strides count its elements: floats, or vec4s of 4 floats
   const so = (floats: number) => (V4 ? floats / 4 : floats);
@@ -287,7 +290,7 @@ ${r(4).map((k) => `        tmp_o[tr * ${D / 4}u + db * 4u + ${k}u] = v${k};`).jo
     workgroupBarrier();`;
   // Q rows (left) and the output (result) of this subgroup, kept for the whole item
   const matrices = r(NRB).map((i) => [...r(DB).map((db) => `  ${mo.declare(`q${i}_${db}`, 'left')}`), ...r(NCB).map((j) => `  ${mo.declare(`o${i}_${j}`, 'result')}`)].join('\n')).join('\n');
-  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${pair ? ' (32 a subgroup)' : ''}${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
+  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${pair ? ' (32 a subgroup)' : ''}${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${beforePv ? ' fetch-before-pv' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
 enable subgroups;
 ${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRB * (DB + NCB + KB / (pair ? 2 : 1) + KB) + (pair ? 1 : 0))}
 ${PACK_WGSL}
@@ -389,13 +392,14 @@ ${packP}
 ${rescale}
       }`}
       if (t == 0u) { resc = 0u; }
-    ${defer ? '' : pv}
+    ${defer || beforePv ? '' : pv}
       ${lateV ? `if (kt + ${TK}u < k1) {
 ${fetch('rv', 1, `kt + ${TK}u`)}
       }` : ''}
       ${early ? '' : `if (kt + ${2 * TK}u < k1) {
 ${fetch('rk', 0, `kt + ${2 * TK}u`)}
       }`}
+    ${beforePv ? pv : ''}
     }
     ${defer ? `// the last tile's P·V (its P and V were made visible by the loop's last barrier)
     ${pv}` : ''}
