@@ -2,7 +2,7 @@
  * Correctness on the GPU machine before timing: the paged_attention conformance cases at larger
  * sizes, plus cases on the tensor-core prefill template (64- and 128-row tiles, f16), all against float64.
  * Tensor-core cases alternate the lazy-rescale threshold between the default and 0 (rescale at every
- * max change), so the rescale path is checked too; CHECK_TK sets the keys per tile, CHECK_RPS=16|32 the rows a subgroup multiplies, CHECK_DEFER=1|0 P·V one tile late, CHECK_LATEV=1|0 the late V fetch, CHECK_PREPV=1|0 those fetches before P·V, CHECK_SCATTER=1|0 the
+ * max change), so the rescale path is checked too; CHECK_TK sets the keys per tile, CHECK_RPS=16|32 the rows a subgroup multiplies, CHECK_DEFER=1|0 P·V one tile late, CHECK_LATEV=1|0 the late V fetch, CHECK_PREPV=1|0 those fetches before P·V, CHECK_PE=n exp2 polynomials per lane, CHECK_SCATTER=1|0 the
  * streaming decode's row scatter.
  * Usage: node .build-attn/bench/attention-check.js [cases]
  */
@@ -17,6 +17,7 @@ import { streamTuning } from '../src/attention/attention-decode.js';
 
 const n = Number(process.argv[2] ?? 24);
 if (process.env.CHECK_TK) sgmatTuning.tileKeys = Number(process.env.CHECK_TK);
+if (process.env.CHECK_PE) sgmatTuning.polyExp = Number(process.env.CHECK_PE);
 if (process.env.CHECK_LATEV) sgmatTuning.lateV = process.env.CHECK_LATEV === '1';
 if (process.env.CHECK_PREPV) sgmatTuning.fetchBeforePv = process.env.CHECK_PREPV === '1';
 if (process.env.CHECK_DEFER) sgmatTuning.deferPv = process.env.CHECK_DEFER === '1';

@@ -59,7 +59,7 @@ const Q_PASS = 64;
  * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
  * template runs on devices without them) and the switches below.
  */
-export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, deferPv: false, rowsPerSubgroup: 32, ablate: '' };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, rowsPerSubgroup: 32, ablate: '' };
 
 export interface SgmatTuning {
   tileKeys: number;
@@ -88,6 +88,12 @@ export interface SgmatTuning {
   lateV: boolean;
   /** With lateV (and P·V in step): the end-of-iteration fetches go before P·V, so P·V and Q·Kᵀ both cover them. */
   fetchBeforePv: boolean;
+  /**
+   * Of the 16 probabilities a softmax lane makes per tile, how many take exp2 as a cubic polynomial
+   * on the FMA units (FlashAttention-4's offload of the special-function unit): relative error
+   * below 1e-4, under the f16 rounding of P.
+   */
+  polyExp: number;
   /**
    * P·V of a tile runs one tile late, in the same phase (between the same two barriers) as the next
    * tile's Q·Kᵀ, their matrix products interleaved, so each phase has independent products to
@@ -149,6 +155,18 @@ export function sgmatSharedBytes(d: number, tk = sgmatTuning.tileKeys, rows = 64
 }
 
 const r = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * 2^x as 2^floor(x) · p(frac(x)), p a cubic fitted to 2^f on [0, 1) (relative error 8.6e-5); x is
+ * clamped to -60, whose power is far below f16's smallest P and adds nothing to a row's sum.
+ */
+const EXP2_FMA_WGSL = `fn exp2_fma(x: f32) -> f32 {
+  let y = max(x, -60.0);
+  let i = floor(y);
+  let f = y - i;
+  let p = fma(fma(fma(0.07705712, f, 0.22765582), f, 0.69511438), f, 1.0);
+  return p * bitcast<f32>(u32(i + 127.0) << 23u);
+}`;
 
 export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities): string {
   const mo: MatrixOps = sgmatTuning.emulate ? emulatedOps() : REAL_OPS;
@@ -270,7 +288,8 @@ ${unmasked}
 ${masked}
       }` : masked}
 ${r(HK).map((c) => `      mx = max(mx, s${c});`).join('\n')}`;
-  const probs = r(HK).map((c) => (drop('softmax') ? `      let p${c} = s${c};` : `      let p${c} = select(0.0, exp2(s${c} - m_run), s${c} > ${NEG});`)).join('\n');
+  const PE = Math.max(0, Math.min(HK, sgmatTuning.polyExp));
+  const probs = r(HK).map((c) => (drop('softmax') ? `      let p${c} = s${c};` : `      let p${c} = select(0.0, ${c < PE ? 'exp2_fma' : 'exp2'}(s${c} - m_run), s${c} > ${NEG});`)).join('\n');
   const packP = r(HK / 8).map((w) => `      ps[lr * ${LDP}u + h * ${HK / 8}u + ${w}u] = vec4<u32>(${r(4).map((k) => `pack2x16float(vec2<f32>(p${8 * w + 2 * k}, p${8 * w + 2 * k + 1}))`).join(', ')});`).join('\n');
   const outputRound = (rd: Round, first: boolean) => `    ${oToShared(rd)}
     workgroupBarrier();
@@ -290,11 +309,12 @@ ${r(4).map((k) => `        tmp_o[tr * ${D / 4}u + db * 4u + ${k}u] = v${k};`).jo
     workgroupBarrier();`;
   // Q rows (left) and the output (result) of this subgroup, kept for the whole item
   const matrices = r(NRB).map((i) => [...r(DB).map((db) => `  ${mo.declare(`q${i}_${db}`, 'left')}`), ...r(NCB).map((j) => `  ${mo.declare(`o${i}_${j}`, 'result')}`)].join('\n')).join('\n');
-  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${pair ? ' (32 a subgroup)' : ''}${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${beforePv ? ' fetch-before-pv' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
+  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${pair ? ' (32 a subgroup)' : ''}${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${PE ? ` exp2-fma=${PE}` : ''}${beforePv ? ' fetch-before-pv' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
 enable subgroups;
 ${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRB * (DB + NCB + KB / (pair ? 2 : 1) + KB) + (pair ? 1 : 0))}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
+${PE > 0 ? EXP2_FMA_WGSL : ''}
 ${ATTENTION_BINDINGS_WGSL}
 ${v.usesMask ? maskBindings(11) : ''}
 ${v.decls}

@@ -8,7 +8,7 @@
  * seconds on lavapipe), so the set is small; the H100 runs more in bench/attention-check.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attentionCase } from '../../src/attention/ops.js';
+import { type AttentionCaseOptions, attentionCase } from '../../src/attention/ops.js';
 import { sgmatTuning, useSgmatForTest } from './sgmat-helpers.js';
 import { getOp } from '../../src/ops/registry.js';
 import { runCase } from '../../src/testing/conformance.js';
@@ -23,24 +23,27 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${
   beforeAll(() => { sgmatTuning.emulate = true; });
   afterAll(() => { Object.assign(sgmatTuning, saved); });
   const rng = new Rng(seed);
-  const cases = [
-    // many tiles in one unsplit item, every row max change rescaled
-    { opts: { tileRows: 64, dtype: 'f16' as const, headDim: 32, variant: { causal: true }, lengths: { qo: [40], kv: [230] }, kvChunk: 'none' as const }, rescale: 0 },
-    // 128-row items (two Q passes; head dim 16 so they fit lavapipe's 32 KiB), a split ragged batch merged, soft-cap logits
-    { opts: { tileRows: 128, dtype: 'f16' as const, headDim: 16, variant: { causal: true, softCap: 3 }, lengths: { qo: [3, 33], kv: [100, 160] }, kvChunk: 70 }, rescale: 8 },
+  // tuning: knobs changed from the shipped defaults (32 rows a subgroup where the shape allows, V fetched late)
+  const single = { rowsPerSubgroup: 16 as const, lateV: false };
+  const cases: { opts: AttentionCaseOptions; rescale: number; tuning?: Partial<typeof sgmatTuning> }[] = [
+    // many tiles in one unsplit item, every row max change rescaled; 16 rows a subgroup, V fetched right after the stage
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [40], kv: [230] }, kvChunk: 'none' }, rescale: 0, tuning: single },
+    // 128-row items (two Q passes; head dim 16 so they fit lavapipe's 32 KiB; one dim block, so 16 rows a subgroup), a split ragged batch merged, soft-cap logits
+    { opts: { tileRows: 128, dtype: 'f16', headDim: 16, variant: { causal: true, softCap: 3 }, lengths: { qo: [3, 33], kv: [100, 160] }, kvChunk: 70 }, rescale: 8 },
     // a random case (variant, page size, layout, GQA ratio) on each row count
-    { opts: { tileRows: 128, dtype: 'f16' as const, headDim: 16 }, rescale: 0 },
-    { opts: { tileRows: 64, dtype: 'f16' as const, headDim: rng.pick([32, 48]) }, rescale: 8 },
-    // subgroup pairs sharing 32 rows (split keys in Q·Kᵀ, split dims in P·V), rescaled at every max change, then a random case
-    { opts: { tileRows: 64, dtype: 'f16' as const, headDim: 32, variant: { causal: true }, lengths: { qo: [21, 1], kv: [150, 77] }, kvChunk: 'none' as const }, rescale: 0, rowsPerSubgroup: 32 as const },
-    { opts: { tileRows: 64, dtype: 'f16' as const, headDim: 32 }, rescale: 8, rowsPerSubgroup: 32 as const },
-    // P·V one tile late, in the next tile's Q·Kᵀ phase: a long item rescaled at every max change (16 rows a subgroup), a random case in pairs with V fetched late
-    { opts: { tileRows: 64, dtype: 'f16' as const, headDim: 32, variant: { causal: true }, lengths: { qo: [17, 2], kv: [201, 33] }, kvChunk: 'none' as const }, rescale: 0, deferPv: true },
-    { opts: { tileRows: 64, dtype: 'f16' as const, headDim: 32 }, rescale: 8, rowsPerSubgroup: 32 as const, deferPv: true, lateV: true },
+    { opts: { tileRows: 128, dtype: 'f16', headDim: 16 }, rescale: 0 },
+    { opts: { tileRows: 64, dtype: 'f16', headDim: rng.pick([32, 48]) }, rescale: 8 },
+    // the shipped schedule: subgroup pairs sharing 32 rows (split keys in Q·Kᵀ, split dims in P·V), a long item rescaled at every max change
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [21, 1], kv: [150, 77] }, kvChunk: 'none' }, rescale: 0 },
+    // pairs with the fetches before P·V, a random case
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 32 }, rescale: 8, tuning: { fetchBeforePv: true } },
+    // P·V one tile late, in the next tile's Q·Kᵀ phase: a long item (16 rows a subgroup), a random case in pairs
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [17, 2], kv: [201, 33] }, kvChunk: 'none' }, rescale: 0, tuning: { ...single, deferPv: true } },
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 32 }, rescale: 8, tuning: { deferPv: true } },
   ];
-  for (const [i, { opts, rescale, rowsPerSubgroup, deferPv, lateV }] of cases.entries()) {
-    it(`case ${i}: ${opts.tileRows} rows${rowsPerSubgroup ? ` (${rowsPerSubgroup} a subgroup)` : ''}, rescale > ${rescale}${deferPv ? ', P·V deferred' : ''}${lateV ? ', V fetched late' : ''}`, async () => {
-      Object.assign(sgmatTuning, { rescaleLog2: rescale, rowsPerSubgroup: rowsPerSubgroup ?? 16, deferPv: deferPv ?? false, lateV: lateV ?? false });
+  for (const [i, { opts, rescale, tuning }] of cases.entries()) {
+    it(`case ${i}: ${opts.tileRows} rows, rescale > ${rescale}${tuning ? ` ${JSON.stringify(tuning)}` : ''}`, async () => {
+      Object.assign(sgmatTuning, saved, { emulate: true, rescaleLog2: rescale }, tuning);
       const c = attentionCase(new Rng(seed + i), opts);
       expect(useSgmatForTest(be!, c), `${c.label} takes the tensor-core template`).toBe(true);
       const r = await runCase(be!, getOp('paged_attention'), c);

@@ -42,14 +42,16 @@ describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the fron
     for (const ssVec4 of [true, false]) {
       for (const interiorNoMask of [true, false]) {
         for (const deferPv of [false, true]) {
-          it(`${rows} rows (${rowsPerSubgroup} a subgroup), TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}${deferPv ? ', P·V deferred, V fetched late' : ''}`, async () => {
-            Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, rowsPerSubgroup, deferPv, lateV: deferPv, emulate: true, ablate: '' });
+          // fetch schedules ride on the other knobs: late V with vec4 scores (before P·V when masked), early K with scalar unmasked ones
+          it(`${rows} rows (${rowsPerSubgroup} a subgroup), TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}${deferPv ? ', P·V deferred' : ''}`, async () => {
+            Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, lateV: ssVec4, fetchBeforePv: !interiorNoMask, rowsPerSubgroup, deferPv, emulate: true, ablate: '' });
             for (const [name, variant] of variants) {
               for (const d of [64, 80, 128]) {
                 const wgsl = sgmatAttentionWgsl(params(d, variant, rows), be!.caps);
                 expect(await errors(wgsl), `${name} d${d}`).toEqual([]);
                 // pairs need even key and dim block counts (d 80 has five dim blocks)
                 expect(wgsl.includes('(32 a subgroup)'), `${name} d${d}`).toBe(rowsPerSubgroup === 32 && tileKeys === 32 && d !== 80);
+                expect(wgsl.includes('fetch-before-pv'), `${name} d${d}`).toBe(ssVec4 && !interiorNoMask && !deferPv);
                 expect(wgsl).toContain(`@workgroup_size(${2 * rows})`);
                 expect(sgmatSharedBytes(d, tileKeys, rows)).toBeLessThanOrEqual(49152);
                 expect(wgsl.includes('interior-unmasked')).toBe(interiorNoMask && !variant.customMask && variant.windowLeft === undefined);
