@@ -2,7 +2,7 @@
  * Correctness on the GPU machine before timing: the paged_attention conformance cases at larger
  * sizes, plus cases on the tensor-core prefill template (64- and 128-row tiles, f16), all against float64.
  * Tensor-core cases alternate the lazy-rescale threshold between the default and 0 (rescale at every
- * max change), so the rescale path is checked too; CHECK_TK sets the keys per tile, CHECK_RPS=16|32 the rows a subgroup multiplies, CHECK_DEFER=1|0 P·V one tile late, CHECK_LATEV=1|0 the late V fetch, CHECK_PREPV=1|0 those fetches before P·V, CHECK_PE=n exp2 polynomials per lane, CHECK_SCATTER=1|0 the
+ * max change), so the rescale path is checked too; CHECK_TK sets the keys per tile, CHECK_QKROWS / CHECK_PVROWS=16|32 the rows a subgroup multiplies in Q·Kᵀ / P·V, CHECK_DEFER=1|0 P·V one tile late, CHECK_LATEV=1|0 the late V fetch, CHECK_PREPV=1|0 those fetches before P·V, CHECK_PE=n exp2 polynomials per lane, CHECK_SCATTER=1|0 the
  * streaming decode's row scatter.
  * Usage: node .build-attn/bench/attention-check.js [cases]
  */
@@ -21,7 +21,8 @@ if (process.env.CHECK_PE) sgmatTuning.polyExp = Number(process.env.CHECK_PE);
 if (process.env.CHECK_LATEV) sgmatTuning.lateV = process.env.CHECK_LATEV === '1';
 if (process.env.CHECK_PREPV) sgmatTuning.fetchBeforePv = process.env.CHECK_PREPV === '1';
 if (process.env.CHECK_DEFER) sgmatTuning.deferPv = process.env.CHECK_DEFER === '1';
-if (process.env.CHECK_RPS) sgmatTuning.rowsPerSubgroup = Number(process.env.CHECK_RPS) === 32 ? 32 : 16;
+if (process.env.CHECK_QKROWS) sgmatTuning.qkRows = Number(process.env.CHECK_QKROWS) === 32 ? 32 : 16;
+if (process.env.CHECK_PVROWS) sgmatTuning.pvRows = Number(process.env.CHECK_PVROWS) === 32 ? 32 : 16;
 if (process.env.CHECK_SCATTER) streamTuning.rowScatter = process.env.CHECK_SCATTER === '1';
 const rescale = sgmatTuning.rescaleLog2;
 const seed = freshSeed();

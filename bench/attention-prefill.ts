@@ -3,7 +3,7 @@
  * PyTorch SDPA (flash) on contiguous K/V. Metric: TFLOP/s of the visible (causal) half.
  * Usage: node .build-attn/bench/attention-prefill.js [attention-anchors.json]
  * PREFILL_VARIANTS=tk32r8,tk48r8-rows64,… times tensor-core template variants: keys per tile, lazy-rescale
- * threshold (log2), then options -rows<64|128>, -pair|-single (32 or 16 rows a subgroup), -defer|-nodefer (P·V one tile late), -early|-late (K fetch), -latev|-nolatev (V fetched with the K after it), -prepv (with latev: those fetches before P·V), -pe<n> (n of 16 exp2 per lane as FMA polynomials), -scalar (scores), -masked
+ * threshold (log2), then options -rows<64|128>, -pair|-single (32 or 16 rows a subgroup), -qk<16|32>|-pv<16|32> (in one product), -defer|-nodefer (P·V one tile late), -early|-late (K fetch), -latev|-nolatev (V fetched with the K after it), -prepv (with latev: those fetches before P·V), -pe<n> (n of 16 exp2 per lane as FMA polynomials), -scalar (scores), -masked
  * (interior tiles), -g<grid>, -t<plan shares>, -no<qk|softmax|pv|fetch|barrier|kcol|pages|cached> (ablations: wrong
  * results, for locating time). The first variant is the reported configuration; the others get
  * suffixed rows. PREFILL_LENS=1024,4096 picks lengths.
@@ -16,15 +16,21 @@ import { sgmatTuning } from '../src/attention/attention-sgmat.js';
 const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as { prefill: number[] };
 const lens = process.env.PREFILL_LENS ? process.env.PREFILL_LENS.split(',').map(Number) : cases.prefill;
 const defaults = { ...sgmatTuning };
+// rows a subgroup multiplies in one product: -pair / -single set both, -qk<16|32> / -pv<16|32> one
+const rowsOpt = (opts: string[], which: string): 16 | 32 | undefined => {
+  const one = opts.map((o) => new RegExp(`^${which}(16|32)$`).exec(o)?.[1]).find(Boolean);
+  if (one) return one === '32' ? 32 : 16;
+  return opts.includes('pair') ? 32 : opts.includes('single') ? 16 : undefined;
+};
 const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${sgmatTuning.rescaleLog2}`).split(',').map((v) => {
   const m = /^tk(\d+)r(\d+)((?:-[a-z]+[0-9a-z]*)*)$/.exec(v);
-  if (!m) throw new Error(`PREFILL_VARIANTS: '${v}' is not tk<keys>r<log2>[-rows<64|128>][-pair|-single][-defer|-nodefer][-early|-late][-latev|-nolatev][-prepv][-pe<n>][-scalar][-masked][-g<grid>][-t<shares>][-no<qk|softmax|pv|fetch|barrier|kcol|pages|cached>…]`);
+  if (!m) throw new Error(`PREFILL_VARIANTS: '${v}' is not tk<keys>r<log2>[-rows<64|128>][-pair|-single][-qk<16|32>][-pv<16|32>][-defer|-nodefer][-early|-late][-latev|-nolatev][-prepv][-pe<n>][-scalar][-masked][-g<grid>][-t<shares>][-no<qk|softmax|pv|fetch|barrier|kcol|pages|cached>…]`);
   const opts = m[3]!.split('-').filter(Boolean);
   const num = (re: RegExp) => { const x = opts.map((o) => re.exec(o)?.[1]).find(Boolean); return x ? Number(x) : undefined; };
   const ablate = opts.map((o) => /^no(qk|softmax|pv|fetch|barrier|kcol|pages|cached)$/.exec(o)?.[1]).filter(Boolean).join('+');
   return {
     name: v, grid: num(/^g(\d+)$/), targetItems: num(/^t(\d+)$/),
-    tuning: { ...defaults, tileKeys: Number(m[1]), rows: num(/^rows(\d+)$/) ?? defaults.rows, rescaleLog2: Number(m[2]), polyExp: num(/^pe(\d+)$/) ?? defaults.polyExp, lateV: opts.includes('latev') || opts.includes('prepv') || (defaults.lateV && !opts.includes('nolatev')), fetchBeforePv: opts.includes('prepv') || (defaults.fetchBeforePv && !opts.includes('nolatev')), deferPv: opts.includes('defer') || (defaults.deferPv && !opts.includes('nodefer')), rowsPerSubgroup: opts.includes('pair') ? 32 : opts.includes('single') ? 16 : defaults.rowsPerSubgroup, ssVec4: !opts.includes('scalar'), earlyFetch: opts.includes('early') || (defaults.earlyFetch && !opts.includes('late')), interiorNoMask: !opts.includes('masked'), ablate },
+    tuning: { ...defaults, tileKeys: Number(m[1]), rows: num(/^rows(\d+)$/) ?? defaults.rows, rescaleLog2: Number(m[2]), polyExp: num(/^pe(\d+)$/) ?? defaults.polyExp, lateV: opts.includes('latev') || opts.includes('prepv') || (defaults.lateV && !opts.includes('nolatev')), fetchBeforePv: opts.includes('prepv') || (defaults.fetchBeforePv && !opts.includes('nolatev')), deferPv: opts.includes('defer') || (defaults.deferPv && !opts.includes('nodefer')), qkRows: rowsOpt(opts, 'qk') ?? defaults.qkRows, pvRows: rowsOpt(opts, 'pv') ?? defaults.pvRows, ssVec4: !opts.includes('scalar'), earlyFetch: opts.includes('early') || (defaults.earlyFetch && !opts.includes('late')), interiorNoMask: !opts.includes('masked'), ablate },
   };
 });
 const anchors = readAnchors(process.argv[2]);
@@ -45,7 +51,7 @@ for (const [vi, v] of variants.entries()) {
     const t = v.tuning;
     const plan = first.attn.lastPlan!;
     path = first.attn.attrs.tileRows >= 64
-      ? `tensor cores (f16 subgroup matrices, ${first.attn.attrs.tileRows} rows × ${t.tileKeys} keys per tile, ${t.rowsPerSubgroup} rows a subgroup, P·V ${t.deferPv ? 'deferred' : 'in step'}, lazy rescale > 2^${t.rescaleLog2}, scores ${t.ssVec4 ? 'vec4' : 'scalar'}, ${t.earlyFetch && !t.lateV ? 'early' : 'late'} K fetch, ${t.lateV ? `late V fetch${t.fetchBeforePv ? ' (before P·V)' : ''}` : 'early V fetch'}, interior tiles ${t.interiorNoMask ? 'unmasked' : 'masked'}, grid ${first.attn.attrs.grid}, L512 plan: ${plan.items.length} items, ${plan.merges} merges${t.polyExp ? `, ${t.polyExp} of 16 exp2 as polynomials` : ''}${t.ablate ? `, ABLATED ${t.ablate}` : ''})`
+      ? `tensor cores (f16 subgroup matrices, ${first.attn.attrs.tileRows} rows × ${t.tileKeys} keys per tile, ${t.qkRows}/${t.pvRows} rows a subgroup in Q·Kᵀ/P·V, P·V ${t.deferPv ? 'deferred' : 'in step'}, lazy rescale > 2^${t.rescaleLog2}, scores ${t.ssVec4 ? 'vec4' : 'scalar'}, ${t.earlyFetch && !t.lateV ? 'early' : 'late'} K fetch, ${t.lateV ? `late V fetch${t.fetchBeforePv ? ' (before P·V)' : ''}` : 'early V fetch'}, interior tiles ${t.interiorNoMask ? 'unmasked' : 'masked'}, grid ${first.attn.attrs.grid}, L512 plan: ${plan.items.length} items, ${plan.merges} merges${t.polyExp ? `, ${t.polyExp} of 16 exp2 as polynomials` : ''}${t.ablate ? `, ABLATED ${t.ablate}` : ''})`
       : `f32 template (${first.attn.attrs.tileRows}-row tiles)`;
     first.free();
   } catch (err) {

@@ -59,7 +59,7 @@ const Q_PASS = 64;
  * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
  * template runs on devices without them) and the switches below.
  */
-export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, rowsPerSubgroup: 32, ablate: '' };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, qkRows: 32, pvRows: 32, ablate: '' };
 
 export interface SgmatTuning {
   tileKeys: number;
@@ -102,12 +102,17 @@ export interface SgmatTuning {
    */
   deferPv: boolean;
   /**
-   * Q rows whose matrices a subgroup multiplies: 16, or 32 — two subgroups then share 32 rows, one
-   * taking half the keys of Q·Kᵀ and half the head dim of P·V, so every K and V matrix read from
-   * workgroup memory feeds two products (half the K/V matrix loads; Q is held twice). Needs an
-   * even count of 16-key and 16-dim blocks; other shapes keep 16.
+   * Q rows whose matrices a subgroup multiplies in Q·Kᵀ: 16, or 32 — two subgroups then share 32
+   * rows, each taking half the keys, so every K matrix read from workgroup memory feeds two
+   * products (Q is held twice: 32 more registers). Needs an even count of 16-key blocks.
    */
-  rowsPerSubgroup: 16 | 32;
+  qkRows: 16 | 32;
+  /**
+   * The same for P·V: with 32, two subgroups share 32 rows, each taking half the head dim, so every
+   * V matrix read feeds two products (the O registers stay as many). Needs an even count of 16-dim
+   * blocks; other shapes keep 16.
+   */
+  pvRows: 16 | 32;
   /**
    * Benchmarks only (wrong results): stages left out to see what they cost, '+'-joined from qk,
    * softmax, pv, fetch (global K/V loads), barrier (the mid-tile barrier and the rescale path), kcol
@@ -182,11 +187,15 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const NSG = R / 16; // subgroups
   const WG = 32 * NSG;
   // which 16-row blocks, 16-key blocks (of Q·Kᵀ) and 16-dim blocks (of P·V and O) subgroup g multiplies
-  const pair = sgmatTuning.rowsPerSubgroup === 32 && KB % 2 === 0 && DB % 2 === 0 && NSG % 2 === 0;
-  const NRB = pair ? 2 : 1;
+  // (Q·Kᵀ and P·V choose separately whether subgroup pairs share 32 rows)
+  const qkPair = sgmatTuning.qkRows === 32 && KB % 2 === 0 && NSG % 2 === 0;
+  const pair = sgmatTuning.pvRows === 32 && DB % 2 === 0 && NSG % 2 === 0;
+  const NRQ = qkPair ? 2 : 1; // row blocks of Q·Kᵀ (Q matrices held, S matrices made)
+  const NRB = pair ? 2 : 1; // row blocks of P·V (P matrices loaded, O matrices held)
   const NCB = pair ? DB / 2 : DB;
   const rowBlocks = (g: number) => (pair ? [g & ~1, g | 1] : [g]);
-  const keyBlocks = (g: number) => (pair ? r(KB / 2).map((k) => (g & 1) * (KB / 2) + k) : r(KB));
+  const qkRowBlocks = (g: number) => (qkPair ? [g & ~1, g | 1] : [g]);
+  const keyBlocks = (g: number) => (qkPair ? r(KB / 2).map((k) => (g & 1) * (KB / 2) + k) : r(KB));
   const colBlocks = (g: number) => (pair ? r(NCB).map((j) => (g & 1) * NCB + j) : r(DB));
   const { LDK, LDS, LDP, kvLen, sLen, pLen } = layout(D, TK, R);
   const V4 = sgmatTuning.ssVec4;
@@ -230,21 +239,21 @@ ${r(NSG).map((g) => `      case ${g}u: {\n${body(g)}\n      }`).join('\n')}
       default: {}
     }`;
   // subgroups of Q pass `pass` load their left matrices from the staged rows
-  const qLoad = (pass: number) => perSg((g) => rowBlocks(g).map((rb, i) => (Math.floor((rb * 16) / Q_PASS) !== pass ? '' : r(DB).map((db) => `        q${i}_${db} = ${mo.load('left', 'kvs', (rb * 16 - pass * Q_PASS) * LDK + db * 2, LDK, false, `q${i}_${db}`)};`).join('\n'))).join('\n'));
+  const qLoad = (pass: number) => perSg((g) => qkRowBlocks(g).map((rb, i) => (Math.floor((rb * 16) / Q_PASS) !== pass ? '' : r(DB).map((db) => `        q${i}_${db} = ${mo.load('left', 'kvs', (rb * 16 - pass * Q_PASS) * LDK + db * 2, LDK, false, `q${i}_${db}`)};`).join('\n'))).join('\n'));
   // one right matrix (a K or V block) times the left matrices of each of the subgroup's row blocks
-  const products = (right: string, left: (i: number) => string, acc: (i: number) => string) => (NRB === 1
+  const products = (n: number, right: string, left: (i: number) => string, acc: (i: number) => string) => (n === 1
     ? `        ${acc(0)} = ${mo.mma(left(0), right, acc(0))};`
-    : `        rm = ${right};\n${r(NRB).map((i) => `        ${acc(i)} = ${mo.mma(left(i), 'rm', acc(i))};`).join('\n')}`);
-  const rightLoad = (off: number, colMajor: boolean) => mo.load('right', 'kvs', off, LDK, colMajor, NRB === 1 ? undefined : 'rm');
-  const rmDecl = NRB === 1 ? '' : `        ${mo.declare('rm', 'right')}`;
+    : `        rm = ${right};\n${r(n).map((i) => `        ${acc(i)} = ${mo.mma(left(i), 'rm', acc(i))};`).join('\n')}`);
+  const rightLoad = (n: number, off: number, colMajor: boolean) => mo.load('right', 'kvs', off, LDK, colMajor, n === 1 ? undefined : 'rm');
+  const rmDecl = NRB === 1 && NRQ === 1 ? '' : `        ${mo.declare('rm', 'right')}`;
   // S = Q·Kᵀ, one 16-key block at a time, stored to the score rows
   // (score matrices are named by their index among the subgroup's key blocks: the same names in every case)
-  const qkDecl = (g: number) => r(NRB).map((i) => keyBlocks(g).map((_, k) => `        ${mo.declare(`s${i}_${k}`, 'result')}`).join('\n')).join('\n');
-  const qkSteps = (g: number) => (drop('qk') ? [] : r(DB).flatMap((db) => keyBlocks(g).map((kb, k) => products(rightLoad(kb * 16 * LDK + db * 2, !drop('kcol')), (i) => `q${i}_${db}`, (i) => `s${i}_${k}`))));
-  const qkStore = (g: number) => rowBlocks(g).map((rb, i) => keyBlocks(g).map((kb, k) => `        ${mo.store('ss', so(rb * 16 * LDS + kb * 16), `s${i}_${k}`, LS)}`).join('\n')).join('\n');
+  const qkDecl = (g: number) => r(NRQ).map((i) => keyBlocks(g).map((_, k) => `        ${mo.declare(`s${i}_${k}`, 'result')}`).join('\n')).join('\n');
+  const qkSteps = (g: number) => (drop('qk') ? [] : r(DB).flatMap((db) => keyBlocks(g).map((kb, k) => products(NRQ, rightLoad(NRQ, kb * 16 * LDK + db * 2, !drop('kcol')), (i) => `q${i}_${db}`, (i) => `s${i}_${k}`))));
+  const qkStore = (g: number) => qkRowBlocks(g).map((rb, i) => keyBlocks(g).map((kb, k) => `        ${mo.store('ss', so(rb * 16 * LDS + kb * 16), `s${i}_${k}`, LS)}`).join('\n')).join('\n');
   // O += P·V: the P rows as left matrices, then one V block at a time
   const pvLoad = (g: number) => rowBlocks(g).map((rb, i) => r(KB).map((kb) => `        ${mo.declare(`p${i}_${kb}`, 'left')} p${i}_${kb} = ${mo.load('left', 'ps', rb * 16 * LDP + kb * 2, LDP, false, `p${i}_${kb}`)};`).join('\n')).join('\n');
-  const pvSteps = (g: number) => (drop('pv') ? [] : colBlocks(g).flatMap((db, j) => r(KB).map((kb) => products(rightLoad(VOFF + kb * 16 * LDK + db * 2, false), (i) => `p${i}_${kb}`, (i) => `o${i}_${j}`))));
+  const pvSteps = (g: number) => (drop('pv') ? [] : colBlocks(g).flatMap((db, j) => r(KB).map((kb) => products(NRB, rightLoad(NRB, VOFF + kb * 16 * LDK + db * 2, false), (i) => `p${i}_${kb}`, (i) => `o${i}_${j}`))));
   const qk = perSg((g) => [qkDecl(g), rmDecl, ...qkSteps(g), qkStore(g)].join('\n'));
   const pv = perSg((g) => [pvLoad(g), rmDecl, ...pvSteps(g)].join('\n'));
   // deferred P·V: the previous tile's P·V steps alternate with this tile's Q·Kᵀ steps in one phase
@@ -308,10 +317,10 @@ ${r(4).map((k) => `        tmp_o[tr * ${D / 4}u + db * 4u + ${k}u] = v${k};`).jo
     }
     workgroupBarrier();`;
   // Q rows (left) and the output (result) of this subgroup, kept for the whole item
-  const matrices = r(NRB).map((i) => [...r(DB).map((db) => `  ${mo.declare(`q${i}_${db}`, 'left')}`), ...r(NCB).map((j) => `  ${mo.declare(`o${i}_${j}`, 'result')}`)].join('\n')).join('\n');
-  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${pair ? ' (32 a subgroup)' : ''}${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${PE ? ` exp2-fma=${PE}` : ''}${beforePv ? ' fetch-before-pv' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
+  const matrices = [...r(NRQ).flatMap((i) => r(DB).map((db) => `  ${mo.declare(`q${i}_${db}`, 'left')}`)), ...r(NRB).flatMap((i) => r(NCB).map((j) => `  ${mo.declare(`o${i}_${j}`, 'result')}`))].join('\n');
+  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${qkPair || pair ? ` (32 a subgroup in${qkPair ? ' QK' : ''}${pair ? ' PV' : ''})` : ''}${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${PE ? ` exp2-fma=${PE}` : ''}${beforePv ? ' fetch-before-pv' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
 enable subgroups;
-${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRB * (DB + NCB + KB / (pair ? 2 : 1) + KB) + (pair ? 1 : 0))}
+${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRQ * (DB + KB / NRQ) + NRB * (NCB + KB) + (rmDecl ? 1 : 0))}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 ${PE > 0 ? EXP2_FMA_WGSL : ''}

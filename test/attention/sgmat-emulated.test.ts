@@ -24,7 +24,7 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${
   afterAll(() => { Object.assign(sgmatTuning, saved); });
   const rng = new Rng(seed);
   // tuning: knobs changed from the shipped defaults (32 rows a subgroup where the shape allows, V fetched late)
-  const single = { rowsPerSubgroup: 16 as const, lateV: false };
+  const single = { qkRows: 16 as const, pvRows: 16 as const, lateV: false };
   const cases: { opts: AttentionCaseOptions; rescale: number; tuning?: Partial<typeof sgmatTuning> }[] = [
     // many tiles in one unsplit item, every row max change rescaled; 16 rows a subgroup, V fetched right after the stage
     { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [40], kv: [230] }, kvChunk: 'none' }, rescale: 0, tuning: single },
@@ -35,11 +35,11 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${
     { opts: { tileRows: 64, dtype: 'f16', headDim: rng.pick([32, 48]) }, rescale: 8 },
     // the shipped schedule: subgroup pairs sharing 32 rows (split keys in Q·Kᵀ, split dims in P·V), a long item rescaled at every max change
     { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [21, 1], kv: [150, 77] }, kvChunk: 'none' }, rescale: 0 },
-    // pairs with the fetches before P·V, a random case
-    { opts: { tileRows: 64, dtype: 'f16', headDim: 32 }, rescale: 8, tuning: { fetchBeforePv: true } },
-    // P·V one tile late, in the next tile's Q·Kᵀ phase: a long item (16 rows a subgroup), a random case in pairs
+    // pairs in P·V only, with the fetches before P·V, a random case
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 32 }, rescale: 8, tuning: { qkRows: 16, fetchBeforePv: true } },
+    // P·V one tile late, in the next tile's Q·Kᵀ phase: a long item (16 rows a subgroup), a random case with pairs in Q·Kᵀ only
     { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [17, 2], kv: [201, 33] }, kvChunk: 'none' }, rescale: 0, tuning: { ...single, deferPv: true } },
-    { opts: { tileRows: 64, dtype: 'f16', headDim: 32 }, rescale: 8, tuning: { deferPv: true } },
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 32 }, rescale: 8, tuning: { deferPv: true, pvRows: 16 } },
   ];
   for (const [i, { opts, rescale, tuning }] of cases.entries()) {
     it(`case ${i}: ${opts.tileRows} rows, rescale > ${rescale}${tuning ? ` ${JSON.stringify(tuning)}` : ''}`, async () => {

@@ -36,21 +36,23 @@ describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the fron
     ['rope+alibi', { causal: true, rope: { theta: 10000 }, alibi: true }],
     ['mask', { customMask: true }],
   ];
-  // [rows, keys per tile, rows a subgroup multiplies]; 48 keys (three key blocks) keep 16 rows a subgroup
-  const shapes = [[64, 32, 16], [64, 48, 32], [128, 32, 16], [128, 32, 32], [64, 32, 32]] as const;
-  for (const [rows, tileKeys, rowsPerSubgroup] of shapes) {
+  // [rows, keys per tile, rows a subgroup multiplies in Q·Kᵀ, in P·V]; 48 keys (three key blocks) keep 16 in Q·Kᵀ
+  const shapes = [[64, 32, 16, 16], [64, 48, 32, 32], [128, 32, 16, 16], [128, 32, 32, 32], [64, 32, 32, 32], [128, 32, 16, 32], [128, 32, 32, 16]] as const;
+  for (const [rows, tileKeys, qkRows, pvRows] of shapes) {
     for (const ssVec4 of [true, false]) {
       for (const interiorNoMask of [true, false]) {
         for (const deferPv of [false, true]) {
           // fetch schedules ride on the other knobs: late V with vec4 scores (before P·V when masked), early K with scalar unmasked ones
-          it(`${rows} rows (${rowsPerSubgroup} a subgroup), TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}${deferPv ? ', P·V deferred' : ''}`, async () => {
-            Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, lateV: ssVec4, fetchBeforePv: !interiorNoMask, rowsPerSubgroup, deferPv, emulate: true, ablate: '' });
+          it(`${rows} rows (${qkRows}/${pvRows} a subgroup), TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}${deferPv ? ', P·V deferred' : ''}`, async () => {
+            Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, lateV: ssVec4, fetchBeforePv: !interiorNoMask, qkRows, pvRows, deferPv, emulate: true, ablate: '' });
             for (const [name, variant] of variants) {
               for (const d of [64, 80, 128]) {
                 const wgsl = sgmatAttentionWgsl(params(d, variant, rows), be!.caps);
                 expect(await errors(wgsl), `${name} d${d}`).toEqual([]);
-                // pairs need even key and dim block counts (d 80 has five dim blocks)
-                expect(wgsl.includes('(32 a subgroup)'), `${name} d${d}`).toBe(rowsPerSubgroup === 32 && tileKeys === 32 && d !== 80);
+                // pairs need even key (Q·Kᵀ) and dim (P·V) block counts: d 80 has five dim blocks
+                const pairs = `${qkRows === 32 && tileKeys === 32 ? ' QK' : ''}${pvRows === 32 && d !== 80 ? ' PV' : ''}`;
+                expect(wgsl.includes('32 a subgroup'), `${name} d${d}`).toBe(pairs !== '');
+                if (pairs) expect(wgsl, `${name} d${d}`).toContain(`(32 a subgroup in${pairs})`);
                 expect(wgsl.includes('fetch-before-pv'), `${name} d${d}`).toBe(ssVec4 && !interiorNoMask && !deferPv);
                 expect(wgsl).toContain(`@workgroup_size(${2 * rows})`);
                 expect(sgmatSharedBytes(d, tileKeys, rows)).toBeLessThanOrEqual(49152);
