@@ -5,9 +5,12 @@
  * q and KV.
  *
  * Where the time goes and why it is shaped so (H100 lessons, bench/anchors/gemm-notes.md):
- * - Each subgroup keeps its 16 Q rows as left matrices and its 16×D output as result matrices in
- *   registers for the whole KV loop; per TK-key tile only K, V (16-byte staged, padded rows), the
- *   scores S (f32, as vec4) and P (f16) pass through workgroup memory.
+ * - Subgroups keep their Q rows as left matrices and their output as result matrices in registers
+ *   for the whole KV loop; per TK-key tile only K, V (16-byte staged, padded rows), the scores S
+ *   (f32, as vec4) and P (f16) pass through workgroup memory. By default two subgroups share 32
+ *   rows (qkRows/pvRows): in Q·Kᵀ each takes half the keys, in P·V half the head dim, so every K
+ *   and V matrix read from workgroup memory feeds two products; Q is held by both (32 more
+ *   registers), the output is split between them (no more registers).
  * - Rows per item set how often K/V cross from global memory: leaving the global loads out made
  *   64-row items 45–65% faster, and 128-row items (half the loads per row) took 85 → 121 TFLOP/s
  *   at L4096. 128 rows × 32 keys fill the 48 KiB of workgroup memory.
@@ -22,6 +25,7 @@
  *   (the usual case) never pays for it; a workgroup-uniform flag says when some row did.
  * - K/V tiles are software-pipelined through registers: the next tile's global loads are issued a
  *   phase ahead and written to the single K and V buffers right after the barrier that frees them.
+ *   Both are issued together at the end of an iteration (lateV), before the Q·Kᵀ phase.
  *   A tile's V fetch reuses the page numbers its K fetch looked up (the page-table read measured
  *   ~5% of the kernel; reusing them gained 1.5%). Reading K as a column-major right matrix costs
  *   nothing measurable against row-major (kcol ablation).
@@ -38,6 +42,20 @@
  * per invocation; the driver does not report it).
  * Fetching K/V straight into workgroup memory to free the pipeline's registers was 5% slower and
  * still one per SM; 64-row items with it 37–42% slower (bench/logs/attention-explore-session4-*.log).
+ *
+ * Session 5 (bench/logs/attention-explore-session5-*.log, H100, L8192 unless said): pairs in both
+ * products 4.28 ms vs 4.50 (16 rows); pairs with the late V fetch 3.74–3.77 vs 4.47–4.51 (+20%;
+ * +13% at L4096, +6% at L2048, −2…6% at L512/1024). The late V fetch alone (16 rows) gains nothing,
+ * and pairs in Q·Kᵀ carry the gain: pairs in P·V only 4.44, in Q·Kᵀ only 3.82–3.85 (and +8% at
+ * L512/1024 over both). Tried and left off: P·V deferred a tile and interleaved with Q·Kᵀ (+3–8%
+ * without the late V fetch, nothing with it), the fetches placed before P·V (−16%), exp2 as FMA
+ * polynomials for 4/8/16 of a lane's 16 exps (−2/−4/−8%: the softmax is bound by instruction
+ * issue, not the special-function unit), more plan shares at L1024 (−25%). What the default still
+ * spends: 3.0 ms without global K/V loads, 3.26 with loads that stay in L1 (so ~0.5 ms is L2
+ * latency the one-stage pipeline does not hide), 3.67 without the page-table read, 3.1 without
+ * the softmax, 3.08 without any matrix product. Every knob that lengthens live ranges (earlier
+ * fetches, deferral on top of pairs) lost, which points at register pressure, which Dawn does not
+ * let us see or bound.
  */
 import type { Capabilities } from '../gpu/capabilities.js';
 import { f16MatrixConfig } from '../gpu/capabilities.js';
@@ -83,22 +101,27 @@ export interface SgmatTuning {
    * The next tile's V is fetched with the K of the tile after it, at the end of an iteration, instead
    * of right after the stage: both loads then have the Q·Kᵀ (and deferred P·V) phase, the longest
    * stretch without a barrier, to land in. Overrides earlyFetch (the V fetch reuses the page numbers
-   * the K fetch looked up, so K must come after it).
+   * the K fetch looked up, so K must come after it). With pairs +13–20% at L4096–8192 on the H100,
+   * nothing with 16 rows a subgroup.
    */
   lateV: boolean;
-  /** With lateV (and P·V in step): the end-of-iteration fetches go before P·V, so P·V and Q·Kᵀ both cover them. */
+  /**
+   * With lateV (and P·V in step): the end-of-iteration fetches go before P·V, so P·V and Q·Kᵀ both
+   * cover them. Measured 16% slower on the H100, so off.
+   */
   fetchBeforePv: boolean;
   /**
    * Of the 16 probabilities a softmax lane makes per tile, how many take exp2 as a cubic polynomial
    * on the FMA units (FlashAttention-4's offload of the special-function unit): relative error
-   * below 1e-4, under the f16 rounding of P.
+   * below 1e-4, under the f16 rounding of P. Measured 2–8% slower on the H100 (4–16 of 16), so 0.
    */
   polyExp: number;
   /**
    * P·V of a tile runs one tile late, in the same phase (between the same two barriers) as the next
    * tile's Q·Kᵀ, their matrix products interleaved, so each phase has independent products to
    * overlap; the buffers and barriers stay as they are (P and V of a tile are read before the
-   * barrier that lets the next ones be written).
+   * barrier that lets the next ones be written). +3–8% without the late V fetch, nothing with it
+   * and pairs (the shipped schedule), so off.
    */
   deferPv: boolean;
   /**
