@@ -2,8 +2,11 @@
  * Correctness on the GPU machine before timing: the paged_attention conformance cases at larger
  * sizes, plus cases on the tensor-core prefill template (64- and 128-row tiles, f16), all against float64.
  * Tensor-core cases alternate the lazy-rescale threshold between the default and 0 (rescale at every
- * max change), so the rescale path is checked too; CHECK_TK sets the keys per tile, CHECK_QKROWS / CHECK_PVROWS=16|32 the rows a subgroup multiplies in Q·Kᵀ / P·V, CHECK_DEFER=1|0 P·V one tile late, CHECK_LATEV=1|0 the late V fetch, CHECK_PREPV=1|0 those fetches before P·V, CHECK_PE=n exp2 polynomials per lane, CHECK_SCATTER=1|0 the
- * streaming decode's row scatter.
+ * max change), so the rescale path is checked too. Tuning from the environment (sgmatTuning's
+ * knobs): CHECK_TK keys per tile, CHECK_QKROWS / CHECK_PVROWS=16|32 rows a subgroup multiplies in
+ * Q·Kᵀ / P·V, CHECK_DEFER=1|0 P·V one tile late, CHECK_LATEV=1|0 the late V fetch, CHECK_PREPV=1|0
+ * those fetches before P·V, CHECK_PE=n exp2 polynomials per lane; CHECK_SCATTER=1|0 the streaming
+ * decode's row scatter.
  * Usage: node .build-attn/bench/attention-check.js [cases]
  */
 import { attentionCase } from '../src/attention/ops.js';

@@ -3,9 +3,12 @@
  * PyTorch SDPA (flash) on contiguous K/V. Metric: TFLOP/s of the visible (causal) half.
  * Usage: node .build-attn/bench/attention-prefill.js [attention-anchors.json]
  * PREFILL_VARIANTS=tk32r8,tk48r8-rows64,… times tensor-core template variants: keys per tile, lazy-rescale
- * threshold (log2), then options -rows<64|128>, -pair|-single (32 or 16 rows a subgroup), -qk<16|32>|-pv<16|32> (in one product), -defer|-nodefer (P·V one tile late), -early|-late (K fetch), -latev|-nolatev (V fetched with the K after it), -prepv (with latev: those fetches before P·V), -pe<n> (n of 16 exp2 per lane as FMA polynomials), -scalar (scores), -masked
- * (interior tiles), -g<grid>, -t<plan shares>, -no<qk|softmax|pv|fetch|barrier|kcol|pages|cached> (ablations: wrong
- * results, for locating time). The first variant is the reported configuration; the others get
+ * threshold (log2), then options (sgmatTuning's knobs) -rows<64|128>, -pair|-single (32 or 16 rows
+ * a subgroup), -qk<16|32>|-pv<16|32> (the same in one product), -defer|-nodefer (P·V one tile
+ * late), -early|-late (K fetch), -latev|-nolatev (V fetched with the K after it), -prepv (late
+ * fetches before P·V), -pe<n> (n of 16 exp2 per lane as FMA polynomials), -scalar (scores),
+ * -masked (interior tiles), -g<grid>, -t<plan shares>,
+ * -no<qk|softmax|pv|fetch|barrier|kcol|pages|cached> (ablations: wrong results, for locating time). The first variant is the reported configuration; the others get
  * suffixed rows. PREFILL_LENS=1024,4096 picks lengths.
  */
 import { readFileSync } from 'node:fs';
@@ -30,7 +33,15 @@ const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${s
   const ablate = opts.map((o) => /^no(qk|softmax|pv|fetch|barrier|kcol|pages|cached)$/.exec(o)?.[1]).filter(Boolean).join('+');
   return {
     name: v, grid: num(/^g(\d+)$/), targetItems: num(/^t(\d+)$/),
-    tuning: { ...defaults, tileKeys: Number(m[1]), rows: num(/^rows(\d+)$/) ?? defaults.rows, rescaleLog2: Number(m[2]), polyExp: num(/^pe(\d+)$/) ?? defaults.polyExp, lateV: opts.includes('latev') || opts.includes('prepv') || (defaults.lateV && !opts.includes('nolatev')), fetchBeforePv: opts.includes('prepv') || (defaults.fetchBeforePv && !opts.includes('nolatev')), deferPv: opts.includes('defer') || (defaults.deferPv && !opts.includes('nodefer')), qkRows: rowsOpt(opts, 'qk') ?? defaults.qkRows, pvRows: rowsOpt(opts, 'pv') ?? defaults.pvRows, ssVec4: !opts.includes('scalar'), earlyFetch: opts.includes('early') || (defaults.earlyFetch && !opts.includes('late')), interiorNoMask: !opts.includes('masked'), ablate },
+    tuning: {
+      ...defaults, tileKeys: Number(m[1]), rows: num(/^rows(\d+)$/) ?? defaults.rows, rescaleLog2: Number(m[2]),
+      qkRows: rowsOpt(opts, 'qk') ?? defaults.qkRows, pvRows: rowsOpt(opts, 'pv') ?? defaults.pvRows,
+      deferPv: opts.includes('defer') || (defaults.deferPv && !opts.includes('nodefer')),
+      earlyFetch: opts.includes('early') || (defaults.earlyFetch && !opts.includes('late')),
+      lateV: opts.includes('latev') || opts.includes('prepv') || (defaults.lateV && !opts.includes('nolatev')),
+      fetchBeforePv: opts.includes('prepv') || (defaults.fetchBeforePv && !opts.includes('nolatev')),
+      polyExp: num(/^pe(\d+)$/) ?? defaults.polyExp, ssVec4: !opts.includes('scalar'), interiorNoMask: !opts.includes('masked'), ablate,
+    },
   };
 });
 const anchors = readAnchors(process.argv[2]);

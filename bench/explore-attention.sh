@@ -18,7 +18,7 @@ if [ -d "$OLD" ]; then
   BENCH_OUT=$OUT/old timeout 120 node "$OLD/bench/attention-decode.js" "$OUT/anchors.json" 2>&1 | quiet > "$OUT/old-decode.log"; echo "old decode at ${SECONDS}s"
 fi
 [ "${CHECKS:-1}" = 0 ] || timeout 120 node "$NEW/bench/attention-check.js" 24 2>&1 | quiet > "$OUT/check.log"; echo "check (TK default): $(tail -1 "$OUT/check.log" 2>/dev/null) at ${SECONDS}s"
-# the second check's settings: CHECK2='CHECK_TK=48' (default) or e.g. CHECK2='CHECK_RPS=32'
+# the second check's settings: CHECK2='CHECK_TK=48' (default) or e.g. CHECK2='CHECK_QKROWS=16 CHECK_LATEV=0'
 [ "${CHECKS:-1}" = 0 ] || env ${CHECK2:-CHECK_TK=48} timeout 120 node "$NEW/bench/attention-check.js" 16 2>&1 | quiet > "$OUT/check48.log"; echo "check (${CHECK2:-CHECK_TK=48}): $(tail -1 "$OUT/check48.log" 2>/dev/null) at ${SECONDS}s"
 [ "${PREFILL:-1}" = 0 ] || BENCH_OUT=$OUT/new PREFILL_LENS=$LENS PREFILL_VARIANTS=$PV timeout 300 node "$NEW/bench/attention-prefill.js" "$OUT/anchors.json" 2>&1 | quiet > "$OUT/new-prefill.log"; echo "new prefill at ${SECONDS}s"
 [ "${DECODE:-1}" = 0 ] || BENCH_OUT=$OUT/new ATTN_VARIANTS=${ATTN_VARIANTS-u8,u8g264,u8g1024} timeout 200 node "$NEW/bench/attention-decode.js" "$OUT/anchors.json" 2>&1 | quiet > "$OUT/new-decode.log"; echo "new decode at ${SECONDS}s"

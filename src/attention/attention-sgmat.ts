@@ -99,9 +99,9 @@ export interface SgmatTuning {
   earlyFetch: boolean;
   /**
    * The next tile's V is fetched with the K of the tile after it, at the end of an iteration, instead
-   * of right after the stage: both loads then have the Q·Kᵀ (and deferred P·V) phase, the longest
-   * stretch without a barrier, to land in. Overrides earlyFetch (the V fetch reuses the page numbers
-   * the K fetch looked up, so K must come after it). With pairs +13–20% at L4096–8192 on the H100,
+   * of right after the stage: both loads then land during the next Q·Kᵀ phase (with deferral, Q·Kᵀ
+   * and P·V) rather than across the softmax. Overrides earlyFetch (the V fetch reuses the page
+   * numbers the K fetch looked up, so K must come after it). With pairs +13–20% at L4096–8192 on the H100,
    * nothing with 16 rows a subgroup.
    */
   lateV: boolean;
