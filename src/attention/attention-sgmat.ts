@@ -7,10 +7,10 @@
  * Where the time goes and why it is shaped so (H100 lessons, bench/anchors/gemm-notes.md):
  * - Subgroups keep their Q rows as left matrices and their output as result matrices in registers
  *   for the whole KV loop; per TK-key tile only K, V (16-byte staged, padded rows), the scores S
- *   (f32, as vec4) and P (f16) pass through workgroup memory. By default two subgroups share 32
- *   rows (qkRows/pvRows): in Q·Kᵀ each takes half the keys, in P·V half the head dim, so every K
- *   and V matrix read from workgroup memory feeds two products; Q is held by both (32 more
- *   registers), the output is split between them (no more registers).
+ *   (f32, as vec4) and P (f16) pass through workgroup memory. In Q·Kᵀ two subgroups share 32 rows
+ *   (qkRows), each taking half the keys, so every K matrix read from workgroup memory feeds two
+ *   products; Q is held by both (32 more registers). P·V can pair the same way over halves of the
+ *   head dim (pvRows), which measured +2% at L8192 but −8% at L512–1024, so it is off.
  * - Rows per item set how often K/V cross from global memory: leaving the global loads out made
  *   64-row items 45–65% faster, and 128-row items (half the loads per row) took 85 → 121 TFLOP/s
  *   at L4096. 128 rows × 32 keys fill the 48 KiB of workgroup memory.
@@ -47,11 +47,11 @@
  * products 4.28 ms vs 4.50 (16 rows); pairs with the late V fetch 3.74–3.77 vs 4.47–4.51 (+20%;
  * +13% at L4096, +6% at L2048, −2…6% at L512/1024). The late V fetch alone (16 rows) gains nothing,
  * and pairs in Q·Kᵀ carry the gain: pairs in P·V only 4.44, in Q·Kᵀ only 3.82–3.85 (and +8% at
- * L512/1024 over both). Tried and left off: P·V deferred a tile and interleaved with Q·Kᵀ (+3–8%
+ * L512/1024 over both, so that is the default). Tried and left off: P·V deferred a tile and interleaved with Q·Kᵀ (+3–8%
  * without the late V fetch, nothing with it), the fetches placed before P·V (−16%), exp2 as FMA
  * polynomials for 4/8/16 of a lane's 16 exps (−2/−4/−8%: the softmax is bound by instruction
- * issue, not the special-function unit), more plan shares at L1024 (−25%). What the default still
- * spends: 3.0 ms without global K/V loads, 3.26 with loads that stay in L1 (so ~0.5 ms is L2
+ * issue, not the special-function unit), more plan shares at L1024 (−25%). What pairs in both
+ * products still spend: 3.0 ms without global K/V loads, 3.26 with loads that stay in L1 (so ~0.5 ms is L2
  * latency the one-stage pipeline does not hide), 3.67 without the page-table read, 3.1 without
  * the softmax, 3.08 without any matrix product. Every knob that lengthens live ranges (earlier
  * fetches, deferral on top of pairs) lost, which points at register pressure, which Dawn does not
@@ -77,7 +77,7 @@ const Q_PASS = 64;
  * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
  * template runs on devices without them) and the switches below.
  */
-export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, qkRows: 32, pvRows: 32, ablate: '' };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, qkRows: 32, pvRows: 16, ablate: '' };
 
 export interface SgmatTuning {
   tileKeys: number;

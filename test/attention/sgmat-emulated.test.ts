@@ -23,7 +23,7 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${
   beforeAll(() => { sgmatTuning.emulate = true; });
   afterAll(() => { Object.assign(sgmatTuning, saved); });
   const rng = new Rng(seed);
-  // tuning: knobs changed from the shipped defaults (32 rows a subgroup where the shape allows, V fetched late)
+  // tuning: knobs changed from the shipped defaults (subgroup pairs share 32 rows in Q·Kᵀ where the shape allows, V fetched late)
   const single = { qkRows: 16 as const, pvRows: 16 as const, lateV: false };
   const cases: { opts: AttentionCaseOptions; rescale: number; tuning?: Partial<typeof sgmatTuning> }[] = [
     // many tiles in one unsplit item, every row max change rescaled; 16 rows a subgroup, V fetched right after the stage
@@ -33,14 +33,14 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${
     // a random case (variant, page size, layout, GQA ratio) on each row count
     { opts: { tileRows: 128, dtype: 'f16', headDim: 16 }, rescale: 0 },
     { opts: { tileRows: 64, dtype: 'f16', headDim: rng.pick([32, 48]) }, rescale: 8 },
-    // the shipped schedule: subgroup pairs sharing 32 rows (split keys in Q·Kᵀ, split dims in P·V), a long item rescaled at every
-    // max change; head dim 64 so each subgroup of a pair holds two dim blocks (the output rounds' mapping differs from 16 rows)
+    // the shipped schedule (subgroup pairs share 32 rows in Q·Kᵀ, each taking half the keys), a long item rescaled at every max change
     { opts: { tileRows: 64, dtype: 'f16', headDim: 64, variant: { causal: true }, lengths: { qo: [21, 1], kv: [150, 77] }, kvChunk: 'none' }, rescale: 0 },
-    // pairs in P·V only, with the fetches before P·V, a random case
-    { opts: { tileRows: 64, dtype: 'f16', headDim: 32 }, rescale: 8, tuning: { qkRows: 16, fetchBeforePv: true } },
+    // pairs in P·V only (each taking half the head dim), with the fetches before P·V, a random case; head dim 64 so each
+    // subgroup of a pair holds two dim blocks (the output rounds' mapping differs from 16 rows)
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 64 }, rescale: 8, tuning: { qkRows: 16, pvRows: 32, fetchBeforePv: true } },
     // P·V one tile late, in the next tile's Q·Kᵀ phase: a long item (16 rows a subgroup), a random case with pairs in Q·Kᵀ only
     { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [17, 2], kv: [201, 33] }, kvChunk: 'none' }, rescale: 0, tuning: { ...single, deferPv: true } },
-    { opts: { tileRows: 64, dtype: 'f16', headDim: 32 }, rescale: 8, tuning: { deferPv: true, pvRows: 16 } },
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 32 }, rescale: 8, tuning: { deferPv: true } },
   ];
   for (const [i, { opts, rescale, tuning }] of cases.entries()) {
     it(`case ${i}: ${opts.tileRows} rows, rescale > ${rescale}${tuning ? ` ${JSON.stringify(tuning)}` : ''}`, async () => {
