@@ -188,7 +188,7 @@ const r = (n: number) => Array.from({ length: n }, (_, i) => i);
  * 2^x as 2^floor(x) · p(frac(x)), p a cubic fitted to 2^f on [0, 1) (relative error 8.6e-5); x is
  * clamped to -60, whose power is far below f16's smallest P and adds nothing to a row's sum.
  */
-const EXP2_FMA_WGSL = `fn exp2_fma(x: f32) -> f32 {
+export const EXP2_FMA_WGSL = `fn exp2_fma(x: f32) -> f32 {
   let y = max(x, -60.0);
   let i = floor(y);
   let f = y - i;

@@ -28,7 +28,7 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${
   const cases: { opts: AttentionCaseOptions; rescale: number; tuning?: Partial<typeof sgmatTuning> }[] = [
     // many tiles in one unsplit item, every row max change rescaled; 16 rows a subgroup, V fetched right after the stage
     { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [40], kv: [230] }, kvChunk: 'none' }, rescale: 0, tuning: single },
-    // 128-row items (two Q passes; head dim 16 so they fit lavapipe's 32 KiB; one dim block, so 16 rows a subgroup), a split ragged batch merged, soft-cap logits
+    // 128-row items (two Q passes; head dim 16 so they fit lavapipe's 32 KiB), a split ragged batch merged, soft-cap logits
     { opts: { tileRows: 128, dtype: 'f16', headDim: 16, variant: { causal: true, softCap: 3 }, lengths: { qo: [3, 33], kv: [100, 160] }, kvChunk: 70 }, rescale: 8 },
     // a random case (variant, page size, layout, GQA ratio) on each row count
     { opts: { tileRows: 128, dtype: 'f16', headDim: 16 }, rescale: 0 },
@@ -38,8 +38,8 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${
     // pairs in P·V only (each taking half the head dim), with the fetches before P·V, a random case; head dim 64 so each
     // subgroup of a pair holds two dim blocks (the output rounds' mapping differs from 16 rows)
     { opts: { tileRows: 64, dtype: 'f16', headDim: 64 }, rescale: 8, tuning: { qkRows: 16, pvRows: 32, fetchBeforePv: true } },
-    // P·V one tile late, in the next tile's Q·Kᵀ phase: a long item (16 rows a subgroup), a random case with pairs in Q·Kᵀ only
-    { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [17, 2], kv: [201, 33] }, kvChunk: 'none' }, rescale: 0, tuning: { ...single, deferPv: true } },
+    // P·V one tile late, in the next tile's Q·Kᵀ phase: a long item (16 rows a subgroup, half its exp2 as polynomials), a random case
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [17, 2], kv: [201, 33] }, kvChunk: 'none' }, rescale: 0, tuning: { ...single, deferPv: true, polyExp: 8 } },
     { opts: { tileRows: 64, dtype: 'f16', headDim: 32 }, rescale: 8, tuning: { deferPv: true } },
   ];
   for (const [i, { opts, rescale, tuning }] of cases.entries()) {

@@ -42,9 +42,10 @@ describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the fron
     for (const ssVec4 of [true, false]) {
       for (const interiorNoMask of [true, false]) {
         for (const deferPv of [false, true]) {
-          // fetch schedules ride on the other knobs: late V with vec4 scores (before P·V when masked), early K with scalar unmasked ones
+          // fetch schedules ride on the other knobs: late V with vec4 scores (before P·V when masked), early K with scalar unmasked
+          // ones; deferred cases make every exp2 a polynomial
           it(`${rows} rows (${qkRows}/${pvRows} a subgroup), TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}${deferPv ? ', P·V deferred' : ''}`, async () => {
-            Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, lateV: ssVec4, fetchBeforePv: !interiorNoMask, qkRows, pvRows, deferPv, emulate: true, ablate: '' });
+            Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, lateV: ssVec4, fetchBeforePv: !interiorNoMask, qkRows, pvRows, deferPv, polyExp: deferPv ? 16 : 0, emulate: true, ablate: '' });
             for (const [name, variant] of variants) {
               for (const d of [64, 80, 128]) {
                 const wgsl = sgmatAttentionWgsl(params(d, variant, rows), be!.caps);
@@ -54,6 +55,7 @@ describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the fron
                 expect(wgsl.includes('32 a subgroup'), `${name} d${d}`).toBe(pairs !== '');
                 if (pairs) expect(wgsl, `${name} d${d}`).toContain(`(32 a subgroup in${pairs})`);
                 expect(wgsl.includes('fetch-before-pv'), `${name} d${d}`).toBe(ssVec4 && !interiorNoMask && !deferPv);
+                expect(wgsl.includes('exp2_fma('), `${name} d${d}`).toBe(deferPv);
                 expect(wgsl).toContain(`@workgroup_size(${2 * rows})`);
                 expect(sgmatSharedBytes(d, tileKeys, rows)).toBeLessThanOrEqual(49152);
                 expect(wgsl.includes('interior-unmasked')).toBe(interiorNoMask && !variant.customMask && variant.windowLeft === undefined);
