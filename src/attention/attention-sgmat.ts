@@ -216,10 +216,13 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const NRQ = qkPair ? 2 : 1; // row blocks of Q·Kᵀ (Q matrices held, S matrices made)
   const NRB = pair ? 2 : 1; // row blocks of P·V (P matrices loaded, O matrices held)
   const NCB = pair ? DB / 2 : DB;
-  const rowBlocks = (g: number) => (pair ? [g & ~1, g | 1] : [g]);
-  const qkRowBlocks = (g: number) => (qkPair ? [g & ~1, g | 1] : [g]);
-  const keyBlocks = (g: number) => (qkPair ? r(KB / 2).map((k) => (g & 1) * (KB / 2) + k) : r(KB));
-  const colBlocks = (g: number) => (pair ? r(NCB).map((j) => (g & 1) * NCB + j) : r(DB));
+  // a pair is subgroups 2i and 2i+1: both take the pair's two row blocks, each its half of n blocks
+  const rowsOf = (paired: boolean) => (g: number) => (paired ? [g & ~1, g | 1] : [g]);
+  const halfOf = (paired: boolean, n: number) => (g: number) => (paired ? r(n / 2).map((k) => (g & 1) * (n / 2) + k) : r(n));
+  const rowBlocks = rowsOf(pair);
+  const qkRowBlocks = rowsOf(qkPair);
+  const keyBlocks = halfOf(qkPair, KB);
+  const colBlocks = halfOf(pair, DB);
   const { LDK, LDS, LDP, kvLen, sLen, pLen } = layout(D, TK, R);
   const V4 = sgmatTuning.ssVec4;
   const ab = sgmatTuning.ablate;
