@@ -7,6 +7,7 @@ import type { Tensor } from '../src/backend/backend.js';
 import { BatchAttention, type BatchAttentionConfig } from '../src/attention/batch-attention.js';
 import type { VariantSpec } from '../src/attention/variants.js';
 import type { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import { DAWN_TOGGLES } from '../src/gpu/device.js';
 import { referencePagedAttention } from '../src/attention/reference.js';
 import { pageRows } from '../src/attention/batch-gen.js';
 import { poolShape } from '../src/attention/kv-layout.js';
@@ -80,8 +81,11 @@ export function causalFlops(len: number): number {
   return 4 * HQ * D * (len * (len + 1)) / 2;
 }
 
-export function openBench(): Promise<WebGpuBackend> {
-  return import('../src/gpu/webgpu-backend.js').then(({ WebGpuBackend }) => WebGpuBackend.create({ onWarning: (m) => console.warn(m) }));
+export async function openBench(): Promise<WebGpuBackend> {
+  // experiment only: BENCH_DAWN_TOGGLES=disable_robustness adds Dawn toggles, to see what its safety checks cost
+  if (process.env.BENCH_DAWN_TOGGLES) DAWN_TOGGLES[0] = `${DAWN_TOGGLES[0]},${process.env.BENCH_DAWN_TOGGLES}`;
+  const { WebGpuBackend } = await import('../src/gpu/webgpu-backend.js');
+  return WebGpuBackend.create({ onWarning: (m) => console.warn(m) });
 }
 
 /** Max |error| of o and lse against the float64 oracle on the very device data (small cases only). */

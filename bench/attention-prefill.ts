@@ -6,9 +6,9 @@
  * threshold (log2), then options (sgmatTuning's knobs) -rows<64|128>, -pair|-single (32 or 16 rows
  * a subgroup), -qk<16|32>|-pv<16|32> (the same in one product), -defer|-nodefer (P·V one tile
  * late), -early|-late (K fetch), -latev|-nolatev (V fetched with the K after it), -prepv (late
- * fetches before P·V), -pe<n> (n of 16 exp2 per lane as FMA polynomials), -scalar (scores),
+ * fetches before P·V), -pp|-nopp (ping-pong halves), -qa|-noqa (Q and the first K fetched at once), -pe<n> (n of 16 exp2 per lane as FMA polynomials), -scalar (scores),
  * -masked (interior tiles), -g<grid>, -t<plan shares>,
- * -no<qk|softmax|pv|fetch|barrier|kcol|pages|cached> (ablations: wrong results, for locating time). The first variant is the reported configuration; the others get
+ * -no<qk|softmax|pv|fetch|barrier|kcol|pages|cached|onecase> (ablations: wrong results, for locating time). The first variant is the reported configuration; the others get
  * suffixed rows. PREFILL_LENS=1024,4096 picks lengths.
  */
 import { readFileSync } from 'node:fs';
@@ -27,10 +27,10 @@ const rowsOpt = (opts: string[], which: string): 16 | 32 | undefined => {
 };
 const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${sgmatTuning.rescaleLog2}`).split(',').map((v) => {
   const m = /^tk(\d+)r(\d+)((?:-[a-z]+[0-9a-z]*)*)$/.exec(v);
-  if (!m) throw new Error(`PREFILL_VARIANTS: '${v}' is not tk<keys>r<log2>[-rows<64|128>][-pair|-single][-qk<16|32>][-pv<16|32>][-defer|-nodefer][-early|-late][-latev|-nolatev][-prepv][-pe<n>][-scalar][-masked][-g<grid>][-t<shares>][-no<qk|softmax|pv|fetch|barrier|kcol|pages|cached>…]`);
+  if (!m) throw new Error(`PREFILL_VARIANTS: '${v}' is not tk<keys>r<log2>[-rows<64|128>][-pair|-single][-qk<16|32>][-pv<16|32>][-defer|-nodefer][-early|-late][-latev|-nolatev][-prepv][-pp|-nopp][-qa|-noqa][-pe<n>][-scalar][-masked][-g<grid>][-t<shares>][-no<qk|softmax|pv|fetch|barrier|kcol|pages|cached|onecase>…]`);
   const opts = m[3]!.split('-').filter(Boolean);
   const num = (re: RegExp) => { const x = opts.map((o) => re.exec(o)?.[1]).find(Boolean); return x ? Number(x) : undefined; };
-  const ablate = opts.map((o) => /^no(qk|softmax|pv|fetch|barrier|kcol|pages|cached)$/.exec(o)?.[1]).filter(Boolean).join('+');
+  const ablate = opts.map((o) => /^no(qk|softmax|pv|fetch|barrier|kcol|pages|cached|onecase)$/.exec(o)?.[1]).filter(Boolean).join('+');
   return {
     name: v, grid: num(/^g(\d+)$/), targetItems: num(/^t(\d+)$/),
     tuning: {
@@ -40,6 +40,8 @@ const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${s
       earlyFetch: opts.includes('early') || (defaults.earlyFetch && !opts.includes('late')),
       lateV: opts.includes('latev') || opts.includes('prepv') || (defaults.lateV && !opts.includes('nolatev')),
       fetchBeforePv: opts.includes('prepv') || (defaults.fetchBeforePv && !opts.includes('nolatev')),
+      qAhead: opts.includes('qa') || (defaults.qAhead && !opts.includes('noqa')),
+      pingPong: opts.includes('pp') || (defaults.pingPong && !opts.includes('nopp')),
       polyExp: num(/^pe(\d+)$/) ?? defaults.polyExp, ssVec4: !opts.includes('scalar'), interiorNoMask: !opts.includes('masked'), ablate,
     },
   };
@@ -62,7 +64,7 @@ for (const [vi, v] of variants.entries()) {
     const t = v.tuning;
     const plan = first.attn.lastPlan!;
     path = first.attn.attrs.tileRows >= 64
-      ? `tensor cores (f16 subgroup matrices, ${first.attn.attrs.tileRows} rows × ${t.tileKeys} keys per tile, ${t.qkRows}/${t.pvRows} rows a subgroup in Q·Kᵀ/P·V, P·V ${t.deferPv ? 'deferred' : 'in step'}, lazy rescale > 2^${t.rescaleLog2}, scores ${t.ssVec4 ? 'vec4' : 'scalar'}, ${t.earlyFetch && !t.lateV ? 'early' : 'late'} K fetch, ${t.lateV ? `late V fetch${t.fetchBeforePv ? ' (before P·V)' : ''}` : 'early V fetch'}, interior tiles ${t.interiorNoMask ? 'unmasked' : 'masked'}, grid ${first.attn.attrs.grid}, L512 plan: ${plan.items.length} items, ${plan.merges} merges${t.polyExp ? `, ${t.polyExp} of 16 exp2 as polynomials` : ''}${t.ablate ? `, ABLATED ${t.ablate}` : ''})`
+      ? `tensor cores (f16 subgroup matrices, ${first.attn.attrs.tileRows} rows × ${t.tileKeys} keys per tile, ${t.qkRows}/${t.pvRows} rows a subgroup in Q·Kᵀ/P·V, P·V ${t.pingPong ? 'ping-pong halves' : t.deferPv ? 'deferred' : 'in step'}, lazy rescale > 2^${t.rescaleLog2}, scores ${t.ssVec4 ? 'vec4' : 'scalar'}, ${t.earlyFetch && !t.lateV ? 'early' : 'late'} K fetch, ${t.lateV ? `late V fetch${t.fetchBeforePv ? ' (before P·V)' : ''}` : 'early V fetch'}, interior tiles ${t.interiorNoMask ? 'unmasked' : 'masked'}, grid ${first.attn.attrs.grid}, L512 plan: ${plan.items.length} items, ${plan.merges} merges${t.polyExp ? `, ${t.polyExp} of 16 exp2 as polynomials` : ''}${t.ablate ? `, ABLATED ${t.ablate}` : ''})`
       : `f32 template (${first.attn.attrs.tileRows}-row tiles)`;
     first.free();
   } catch (err) {

@@ -56,6 +56,24 @@
  * the softmax, 3.08 without any matrix product. Every knob that lengthens live ranges (earlier
  * fetches, deferral on top of pairs) lost, which points at register pressure, which Dawn does not
  * let us see or bound.
+ *
+ * Session 6 (bench/logs/attention-explore-session6-*.log, H100) found the better explanation: a
+ * workgroup barrier waits for every global load issued before it (Dawn's barrier carries workgroup
+ * memory semantics; the driver's memory barrier does not tell loads from stores). A fetch-only
+ * skeleton took 1.04 ms at L8192 without its loads and 2.50 with them; loads issued just before a
+ * barrier cost their whole latency, and a load is only hidden by the barrier-free stretch that
+ * follows its issue. Hence the shipped schedule: ping-pong halves (pingPong) with the fetch at the
+ * top of the iteration, 184.5 vs 142.7 TFLOP/s at L8192 (+29%; +21% L4096, +16% L2048, +9% L1024),
+ * and Q with the first K tile fetched at once (qAhead, +2–7%). Left off, measured: ping-pong with
+ * the fetch just before the staging barrier (−6% against the halves in step), V at the top and K
+ * after the first barrier (−4%: two exposed latencies instead of one), pairs in P·V (−3…−9%),
+ * page numbers looked up a tile ahead (+0.3–0.8%, within noise), output stores after all rounds
+ * (−1…−4%), exp2 polynomials (−3…−6%), an L1 prefetch three tiles ahead (−3%: its own loads wait at
+ * the next barrier), staging after the softmax (−1%), Dawn's disable_robustness toggle (−13%),
+ * one copy of the unrolled loop for all subgroups (wrong results, +2–4%: instruction fetch is not
+ * the problem). Ablations of the shipped schedule at L8192 (2.98 ms): 2.62 without the K/V fetch,
+ * 2.54 without the matrix products, 2.81 without the softmax, 2.12 without fetch and products: the
+ * phases are bound by the half that multiplies, and the fetch still costs ~12%.
  */
 import type { Capabilities } from '../gpu/capabilities.js';
 import { f16MatrixConfig } from '../gpu/capabilities.js';
@@ -77,7 +95,7 @@ const Q_PASS = 64;
  * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
  * template runs on devices without them) and the switches below.
  */
-export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, qkRows: 32, pvRows: 16, ablate: '' };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, pingPong: true, qAhead: true, qkRows: 32, pvRows: 16, ablate: '' };
 
 export interface SgmatTuning {
   tileKeys: number;
@@ -125,6 +143,23 @@ export interface SgmatTuning {
    */
   deferPv: boolean;
   /**
+   * FlashAttention-3's ping-pong: the subgroups split into two halves (rows 0…R/2 and the rest) that
+   * run a phase apart, so that while one half multiplies (P·V of the previous tile interleaved with
+   * Q·Kᵀ of this one) the other runs its softmax, and the tensor cores and the ALUs work at the same
+   * time instead of in turns. Both halves read one tile's K and the previous tile's V across the two
+   * phases, so staging gets a third phase (and barrier) of its own. The fetch of the next K and V is
+   * issued at the top of the iteration, where the longest stretch without a barrier follows: on the
+   * H100 a barrier waits for every load in flight before it (the same fetch issued just before the
+   * staging barrier made ping-pong 6% slower than the halves in step; at the top, 29% faster).
+   */
+  pingPong: boolean;
+  /**
+   * The item's Q rows (all passes) and first K tile are fetched at once, before the first barrier of
+   * the item, instead of a Q pass at a time and K after: one exposed load latency per item instead of
+   * three (+2–7% on the H100, most at short lengths, where items are short).
+   */
+  qAhead: boolean;
+  /**
    * Q rows whose matrices a subgroup multiplies in Q·Kᵀ: 16, or 32 — two subgroups then share 32
    * rows, each taking half the keys, so every K matrix read from workgroup memory feeds two
    * products (Q is held twice: 32 more registers). Needs an even count of 16-key blocks.
@@ -140,8 +175,9 @@ export interface SgmatTuning {
    * Benchmarks only (wrong results): stages left out to see what they cost, '+'-joined from qk,
    * softmax, pv, fetch (global K/V loads), barrier (the mid-tile barrier and the rescale path), kcol
    * (K read as a row-major right matrix: what the column-major load costs) and pages (K/V rows
-   * read as if the pages were in order: what the page-table lookup costs) and cached (every tile
-   * loads the same 16 rows of page 0, which stay in L1: what the loads cost beyond their issue).
+   * read as if the pages were in order: what the page-table lookup costs), cached (every tile
+   * loads the same 16 rows of page 0, which stay in L1: what the loads cost beyond their issue) and
+   * onecase (every subgroup runs subgroup 0's or 1's unrolled code: what eight copies cost).
    */
   ablate: string;
 }
@@ -196,7 +232,7 @@ export const EXP2_FMA_WGSL = `fn exp2_fma(x: f32) -> f32 {
   return p * bitcast<f32>(u32(i + 127.0) << 23u);
 }`;
 
-export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities): string {
+export function sgmatAttentionWgsl(p: AttentionKernelParams, caps: Capabilities): string {
   const mo: MatrixOps = sgmatTuning.emulate ? emulatedOps() : REAL_OPS;
   const TK = sgmatTuning.tileKeys;
   if (TK % 16 !== 0 || TK < 32) throw new Error(`sgmat attention: ${TK} keys per tile (multiples of 16 from 32)`);
@@ -231,6 +267,11 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
   const early = sgmatTuning.earlyFetch && !lateV;
   const beforePv = lateV && sgmatTuning.fetchBeforePv && !sgmatTuning.deferPv;
   const defer = sgmatTuning.deferPv;
+  // ping-pong halves need whole subgroup pairs each (NSG a multiple of 4), and subgroups no wider than
+  // our 32-lane ones so that a half's branch is uniform in each (the softmax's shuffle runs in it)
+  const pp = sgmatTuning.pingPong && NSG % 4 === 0 && caps.subgroupMaxSize <= 32;
+  const qAhead = sgmatTuning.qAhead;
+
   // score-buffer offsets and strides count its elements: floats, or vec4s of 4 floats
   const so = (floats: number) => (V4 ? floats / 4 : floats);
   const LS = so(LDS);
@@ -260,10 +301,12 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, _caps: Capabilities
       let nb = vec2<f32>(qk_transform(b.x, a.x, d0 + ${D / 2}u, pos, ${isKey}), qk_transform(b.y, a.y, d0 + ${D / 2 + 1}u, pos, ${isKey}));
       kvs[ia][wd % 4u] = pack2x16float(na); kvs[ib][wp % 4u] = pack2x16float(nb);
     }`;
-  const perSg = (body: (g: number) => string) => `switch (sg) {
-${r(NSG).map((g) => `      case ${g}u: {\n${body(g)}\n      }`).join('\n')}
+  // (ablation onecase: every subgroup runs the code of subgroup 0 or 1, to see what eight copies of the loop cost in instruction fetch)
+  const perSgIn = (gs: number[], body: (g: number) => string) => `switch (sg${drop('onecase') ? ' % 2u' : ''}) {
+${(drop('onecase') ? [0, 1] : gs).map((g) => `      case ${g}u: {\n${body(g)}\n      }`).join('\n')}
       default: {}
     }`;
+  const perSg = (body: (g: number) => string) => perSgIn(r(NSG), body);
   // subgroups of Q pass `pass` load their left matrices from the staged rows
   const qLoad = (pass: number) => perSg((g) => qkRowBlocks(g).map((rb, i) => (Math.floor((rb * 16) / Q_PASS) !== pass ? '' : r(DB).map((db) => `        q${i}_${db} = ${mo.load('left', 'kvs', (rb * 16 - pass * Q_PASS) * LDK + db * 2, LDK, false, `q${i}_${db}`)};`).join('\n'))).join('\n'));
   // one right matrix (a K or V block) times the left matrices of each of the subgroup's row blocks
@@ -295,37 +338,53 @@ ${r(NSG).map((g) => `      case ${g}u: {\n${body(g)}\n      }`).join('\n')}
     mats: (g: number) => (pair ? rowBlocks(g).map((rb, i) => [`o${i}_${k}`, rb, g & 1] as const) : r(Math.min(2, DB - 2 * k)).map((s) => [`o0_${2 * k + s}`, g, s] as const)),
   }));
   type Round = (typeof rounds)[number];
-  const oToShared = (rd: Round) => perSg((g) => rd.mats(g).map(([m, rb, s]) => `        ${mo.store('ss', so(rb * 16 * LDS + 16 * s), m, LS)}`).join('\n'));
-  const oFromShared = (rd: Round) => perSg((g) => rd.mats(g).map(([m, rb, s]) => `        ${m} = ${mo.load('result', 'ss', so(rb * 16 * LDS + 16 * s), LS, false, m)};`).join('\n'));
-  const rescale = rounds.map((rd) => `      ${oToShared(rd)}
+  const oToShared = (rd: Round, gs = r(NSG)) => perSgIn(gs, (g) => rd.mats(g).map(([m, rb, s]) => `        ${mo.store('ss', so(rb * 16 * LDS + 16 * s), m, LS)}`).join('\n'));
+  const oFromShared = (rd: Round, gs = r(NSG)) => perSgIn(gs, (g) => rd.mats(g).map(([m, rb, s]) => `        ${m} = ${mo.load('result', 'ss', so(rb * 16 * LDS + 16 * s), LS, false, m)};`).join('\n'));
+  // the result matrices of subgroups gs (lanes passing `lanes`) scaled by their rows' factors
+  const rescaleOf = (gs: number[], lanes: string) => rounds.map((rd) => `      ${oToShared(rd, gs)}
       workgroupBarrier();
-      if (h < ${rd.slots}u) {
+      if (h < ${rd.slots}u${lanes}) {
         ${V4 ? `let a = ss[lr * ${LS}u + ${TK / 4}u].x;
         for (var k = 0u; k < 4u; k++) { ss[lr * ${LS}u + h * 4u + k] *= a; }` : `let a = ss[lr * ${LDS}u + ${TK}u];
         for (var c = 0u; c < 16u; c++) { ss[lr * ${LDS}u + h * 16u + c] *= a; }`}
       }
       workgroupBarrier();
-      ${oFromShared(rd)}
+      ${oFromShared(rd, gs)}
       workgroupBarrier();`).join('\n');
+  const rescale = rescaleOf(r(NSG), '');
   const scale = v.logits ? 'SCALE' : `${wgslF32(p.scale * Math.LOG2E)}`;
   // this lane's HK raw scores: HK/4 vec4 reads, or HK scalar ones
   const raw = (c: number) => (V4 ? `sv${c >> 2}[${c & 3}]` : `ss[sb + ${c}u]`);
-  const scored = (c: number, test: string) => `      { let j = kt + h * ${HK}u + ${c}u; let kpos = i32(j);
+  const scored = (kx: string, c: number, test: string) => `      { let j = ${kx} + h * ${HK}u + ${c}u; let kpos = i32(j);
         if (${test}) { var s = ${raw(c)} * ${scale}; ${v.logits ? `${v.logits} s = s * LOG2E;` : ''} s${c} = s; } }`;
-  const masked = r(HK).map((c) => scored(c, `row_ok && j < k1 && (${v.mask})`)).join('\n');
+  const masked = (kx: string) => r(HK).map((c) => scored(kx, c, `row_ok && j < k1 && (${v.mask})`)).join('\n');
   // rows past r1 score zero here (their Q is zero) and are never stored
-  const unmasked = r(HK).map((c) => scored(c, 'true')).join('\n');
-  const scores = drop('softmax') ? r(HK).map((c) => `      let s${c} = 0.0;`).join('\n') : `${r(HK).map((c) => `      var s${c} = ${NEG};`).join('\n')}
+  const unmasked = (kx: string) => r(HK).map((c) => scored(kx, c, 'true')).join('\n');
+  const scores = (kx: string) => drop('softmax') ? r(HK).map((c) => `      let s${c} = 0.0;`).join('\n') : `${r(HK).map((c) => `      var s${c} = ${NEG};`).join('\n')}
 ${V4 ? r(HK / 4).map((k) => `      let sv${k} = ss[sb + ${k}u];`).join('\n') : ''}
-      ${interior ? `if (kt + ${TK}u <= k_full) {
-${unmasked}
+      ${interior ? `if (${kx} + ${TK}u <= k_full) {
+${unmasked(kx)}
       } else {
-${masked}
-      }` : masked}
+${masked(kx)}
+      }` : masked(kx)}
 ${r(HK).map((c) => `      mx = max(mx, s${c});`).join('\n')}`;
   const PE = Math.max(0, Math.min(HK, sgmatTuning.polyExp));
   const probs = r(HK).map((c) => (drop('softmax') ? `      let p${c} = s${c};` : `      let p${c} = select(0.0, ${c < PE ? 'exp2_fma' : 'exp2'}(s${c} - m_run), s${c} > ${NEG});`)).join('\n');
   const packP = r(HK / 8).map((w) => `      ps[lr * ${LDP}u + h * ${HK / 8}u + ${w}u] = vec4<u32>(${r(4).map((k) => `pack2x16float(vec2<f32>(p${8 * w + 2 * k}, p${8 * w + 2 * k + 1}))`).join(', ')});`).join('\n');
+  // this lane's half row of the tile at kx: scores → running max (a rise past the threshold sets
+  // `flag`, the factor goes to the row's spare score column) → probabilities in ps
+  const softmax = (kx: string, flag: string) => `      var mx = ${NEG};
+${scores(kx)}
+      mx = max(mx, subgroupShuffleXor(mx, 1u));
+      var alpha = 1.0;
+      if (mx > m_run + ${wgslF32(TH)}) {
+        if (m_run > ${NEG}) { alpha = exp2(m_run - mx); ${flag} = 1u; }
+        m_run = mx;
+      }
+${probs}
+      l_run = l_run * alpha + ${r(HK).map((c) => `p${c}`).join(' + ')};
+${packP}
+      if (h == 0u) { ${V4 ? `ss[lr * ${LS}u + ${TK / 4}u].x = alpha;` : `ss[lr * ${LDS}u + ${TK}u] = alpha;`} }`;
   const outputRound = (rd: Round, first: boolean) => `    ${oToShared(rd)}
     workgroupBarrier();
     if (row_ok && h < ${rd.slots}u) {
@@ -344,9 +403,115 @@ ${r(4).map((k) => `        tmp_o[tr * ${D / 4}u + db * 4u + ${k}u] = v${k};`).jo
     workgroupBarrier();`;
   // Q rows (left) and the output (result) of this subgroup, kept for the whole item
   const matrices = [...r(NRQ).flatMap((i) => r(DB).map((db) => `  ${mo.declare(`q${i}_${db}`, 'left')}`)), ...r(NRB).flatMap((i) => r(NCB).map((j) => `  ${mo.declare(`o${i}_${j}`, 'result')}`))].join('\n');
-  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${qkPair || pair ? ` (32 a subgroup in${qkPair ? ' QK' : ''}${pair ? ' PV' : ''})` : ''}${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${PE ? ` exp2-fma=${PE}` : ''}${beforePv ? ' fetch-before-pv' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
+  // the Q tile → left matrices (rows past r1 are zero), Q_PASS rows at a time through the K/V buffer
+  const qRow = (pass: number, i: string) => `let rr = r0 + ${pass * Q_PASS}u + ${i} / ${DC}u;`;
+  const qWord = (i: string) => `if (rr < r1) { w = q[((q_start + rr / GRP) * HQ + hk * GRP + rr % GRP) * ${DC}u + ${i} % ${DC}u]; }`;
+  const qPassTail = (pass: number) => `    workgroupBarrier();
+    ${v.transform ? `${transform(Q_PASS, '0u', `kv_len - q_len + i32((r0 + ${pass * Q_PASS}u + row) / GRP)`, false)}\n    workgroupBarrier();` : ''}
+    ${qLoad(pass)}`;
+  const qPrologue = `// the Q tile → left matrices (rows past r1 are zero), ${Q_PASS} rows at a time through the K/V buffer
+${r(R / Q_PASS).map((pass) => `    ${pass > 0 ? 'workgroupBarrier();' : ''}
+    for (var i = t; i < ${Q_PASS * DC}u; i += ${WG}u) {
+      ${qRow(pass, 'i')}
+      var w = vec4<u32>(0u);
+      ${qWord('i')}
+      kvs[(i / ${DC}u) * ${LDK}u + i % ${DC}u] = w;
+    }
+${qPassTail(pass)}`).join('\n')}`;
+  // qAhead: every Q pass's loads and the first K tile's are issued together, so the item start waits
+  // on one global load latency instead of one per Q pass and one for K (a barrier waits for the loads before it)
+  const NQ = Math.ceil((Q_PASS * DC) / WG);
+  const qGuard = (n: number) => (WG * (n + 1) > Q_PASS * DC ? `if (t + ${WG * n}u < ${Q_PASS * DC}u) ` : '');
+  const qPrologueAhead = `// the Q tile → left matrices (rows past r1 are zero): all of it loaded into registers with the first K tile,
+    // then ${Q_PASS} rows at a time through the K/V buffer
+    var qw: array<vec4<u32>, ${(R / Q_PASS) * NQ}>;
+${r(R / Q_PASS).flatMap((pass) => r(NQ).map((n) => `    ${qGuard(n)}{ let i = t + ${WG * n}u; ${qRow(pass, 'i')} var w = vec4<u32>(0u); ${qWord('i')} qw[${pass * NQ + n}] = w; }`)).join('\n')}
+${fetch('rk', 0, 'k0')}
+${r(R / Q_PASS).map((pass) => `    ${pass > 0 ? 'workgroupBarrier();' : ''}
+${r(NQ).map((n) => `    ${qGuard(n)}{ let i = t + ${WG * n}u; kvs[(i / ${DC}u) * ${LDK}u + i % ${DC}u] = qw[${pass * NQ + n}]; }`).join('\n')}
+${qPassTail(pass)}`).join('\n')}`;
+  // the K/V loop, both halves in step: Q·Kᵀ | stage, softmax | P·V, fetch (two barriers a tile)
+  const stepLoop = `    for (var kt = k0; kt < k1; kt += ${TK}u) {
+    ${defer ? qkPv : qk}
+      workgroupBarrier();
+      // every read of K and V of the previous phase is done: stage this tile's V and the next tile's K
+${stage('rv', VOFF)}
+      if (kt + ${TK}u < k1) {
+${stage('rk', 0)}
+${lateV ? '' : fetch('rv', 1, `kt + ${TK}u`)}
+      }
+      ${early ? `if (kt + ${2 * TK}u < k1) {
+${fetch('rk', 0, `kt + ${2 * TK}u`)}
+      }` : ''}
+      ${v.transform ? `workgroupBarrier();\n      if (kt + ${TK}u < k1) { ${transform(TK, '0u', `i32(kt + ${TK}u + row)`, true)} }` : ''}
+${softmax('kt', 'resc')}
+      ${drop('barrier') ? '' : `if (workgroupUniformLoad(&resc) != 0u) {
+${rescale}
+      }`}
+      if (t == 0u) { resc = 0u; }
+    ${defer || beforePv ? '' : pv}
+      ${lateV ? `if (kt + ${TK}u < k1) {
+${fetch('rv', 1, `kt + ${TK}u`)}
+      }` : ''}
+      ${early ? '' : `if (kt + ${2 * TK}u < k1) {
+${fetch('rk', 0, `kt + ${2 * TK}u`)}
+      }`}
+    ${beforePv ? pv : ''}
+    }
+    ${defer ? `// the last tile's P·V (its P and V were made visible by the loop's last barrier)
+    ${pv}` : ''}`;
+  // the K/V loop in ping-pong: half A = subgroups below HALF (rows below R/2), half B the others
+  const HALF = NSG / 2;
+  const half = (G: number) => r(NSG).filter((g) => (g < HALF) === (G === 0));
+  const qkPvIn = (G: number) => perSgIn(half(G), (g) => [qkDecl(g), pvLoad(g), rmDecl, ...zip(qkSteps(g), pvSteps(g)), qkStore(g)].join('\n'));
+  const pvIn = (G: number) => perSgIn(half(G), (g) => [pvLoad(g), rmDecl, ...pvSteps(g)].join('\n'));
+  const rescaleIf = (G: number, flag: string) => (drop('barrier') ? '' : `if (workgroupUniformLoad(&${flag}) != 0u) {
+${rescaleOf(half(G), ` && (sg < ${HALF}u) == ${G === 0}`)}
+      }
+      if (t == 0u) { ${flag} = 0u; }`);
+  const pingPongLoop = `    for (var kt = k0; kt < k1; kt += ${TK}u) {
+      // this tile's V and the next K, in flight through the first phase (see pingPong)
+${fetch('rv', 1, 'kt')}
+      if (kt + ${TK}u < k1) {
+${fetch('rk', 0, `kt + ${TK}u`)}
+      }
+      // A multiplies (P·V of the previous tile, Q·Kᵀ of this one) while B makes the previous tile's P
+      if (sg < ${HALF}u) {
+    ${qkPvIn(0)}
+      } else if (kt > k0) {
+${softmax(`kt - ${TK}u`, 'resc_b')}
+      }
+      ${rescaleIf(1, 'resc_b')}
+      // and the other way round
+      if (sg >= ${HALF}u) {
+    ${qkPvIn(1)}
+      } else {
+${softmax('kt', 'resc')}
+      }
+      ${rescaleIf(0, 'resc')}
+      // every read of this tile's K and the previous tile's V is done: stage the ones fetched at the top
+${stage('rv', VOFF)}
+      if (kt + ${TK}u < k1) {
+${stage('rk', 0)}
+      }
+      workgroupBarrier();
+      ${v.transform ? `if (kt + ${TK}u < k1) { ${transform(TK, '0u', `i32(kt + ${TK}u + row)`, true)} }\n      workgroupBarrier();` : ''}
+    }
+    if (k1 > k0) {
+      // the last tile: A's P·V while B makes its P, then B's P·V
+      if (sg < ${HALF}u) {
+    ${pvIn(0)}
+      } else {
+${softmax(`k0 + ((k1 - k0 - 1u) / ${TK}u) * ${TK}u`, 'resc_b')}
+      }
+      ${rescaleIf(1, 'resc_b')}
+      if (sg >= ${HALF}u) {
+    ${pvIn(1)}
+      }
+    }`;
+  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${qkPair || pair ? ` (32 a subgroup in${qkPair ? ' QK' : ''}${pair ? ' PV' : ''})` : ''}${pp ? ' ping-pong' : `${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${beforePv ? ' fetch-before-pv' : ''}`}${PE ? ` exp2-fma=${PE}` : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
 enable subgroups;
-${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRQ * (DB + KB / NRQ) + NRB * (NCB + KB) + (rmDecl ? 1 : 0))}
+${pp ? '// the halves branch on the subgroup index, which is uniform within each subgroup\ndiagnostic(off, subgroup_uniformity);\n' : ''}${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRQ * (DB + KB / NRQ) + NRB * (NCB + KB) + (rmDecl ? 1 : 0))}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 ${PE > 0 ? EXP2_FMA_WGSL : ''}
@@ -367,7 +532,7 @@ var<workgroup> ss: array<${V4 ? 'vec4<f32>' : 'f32'}, ${so(sLen)}>;
 var<workgroup> ps: array<vec4<u32>, ${pLen}>;
 // set when some row's reference max moved this tile, so the output must be rescaled
 var<workgroup> resc: u32;
-
+${pp ? '// the same for half B in ping-pong (resc is half A\'s)\nvar<workgroup> resc_b: u32;\n' : ''}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let cta = wid.x;
@@ -381,7 +546,7 @@ ${matrices}
   var rk: array<vec4<u32>, ${NL}>;
   var rv: array<vec4<u32>, ${NL}>;
   var pgs: array<u32, ${NL}>;
-  if (t == 0u) { resc = 0u; ${mo.init} }
+  if (t == 0u) { resc = 0u; ${pp ? 'resc_b = 0u; ' : ''}${mo.init} }
   ${workItemLoop(p.grid, 'slot')}
     // this lane's softmax row
     let r = r0 + lr;
@@ -391,73 +556,24 @@ ${matrices}
     let qpos = kv_len - q_len + qi;
     ${interior ? `// keys below k_full are visible to every row of the item
     let k_full = ${p.variant.causal ? 'min(k1, u32(max(0, kv_len - q_len + i32(r0 / GRP) + 1)))' : 'k1'};` : ''}
-    // the Q tile → left matrices (rows past r1 are zero), ${Q_PASS} rows at a time through the K/V buffer
-${r(R / Q_PASS).map((pass) => `    ${pass > 0 ? 'workgroupBarrier();' : ''}
-    for (var i = t; i < ${Q_PASS * DC}u; i += ${WG}u) {
-      let rr = r0 + ${pass * Q_PASS}u + i / ${DC}u;
-      var w = vec4<u32>(0u);
-      if (rr < r1) { w = q[((q_start + rr / GRP) * HQ + hk * GRP + rr % GRP) * ${DC}u + i % ${DC}u]; }
-      kvs[(i / ${DC}u) * ${LDK}u + i % ${DC}u] = w;
-    }
-    workgroupBarrier();
-    ${v.transform ? `${transform(Q_PASS, '0u', `kv_len - q_len + i32((r0 + ${pass * Q_PASS}u + row) / GRP)`, false)}\n    workgroupBarrier();` : ''}
-    ${qLoad(pass)}`).join('\n')}
+    ${qAhead ? qPrologueAhead : qPrologue}
 ${r(NRB).map((i) => r(NCB).map((j) => `    o${i}_${j} = ${mo.zero('result', `o${i}_${j}`)};`).join('\n')).join('\n')}
     var m_run = ${NEG};
     var l_run = 0.0;
     workgroupBarrier();
     // prologue: K of the first tile staged, its V and the second tile's K in registers
-${fetch('rk', 0, 'k0')}
+${qAhead ? '' : fetch('rk', 0, 'k0')}
 ${stage('rk', 0)}
-${fetch('rv', 1, 'k0')}
+${pp ? '' : `${fetch('rv', 1, 'k0')}
     if (k0 + ${TK}u < k1) {
 ${fetch('rk', 0, `k0 + ${TK}u`)}
-    }
-    ${defer ? `// the first phase's deferred P·V adds zero: P and V of "tile -1" are zeros
+    }`}
+    ${defer || pp ? `// the first phase's deferred P·V adds zero: P and V of "tile -1" are zeros
     for (var i = t; i < ${TK * LDK}u; i += ${WG}u) { kvs[${VOFF}u + i] = vec4<u32>(0u); }
     for (var i = t; i < ${pLen}u; i += ${WG}u) { ps[i] = vec4<u32>(0u); }` : ''}
     workgroupBarrier();
     ${v.transform ? `if (k0 < k1) { ${transform(TK, '0u', 'i32(k0 + row)', true)} }\n    workgroupBarrier();` : ''}
-    for (var kt = k0; kt < k1; kt += ${TK}u) {
-    ${defer ? qkPv : qk}
-      workgroupBarrier();
-      // every read of K and V of the previous phase is done: stage this tile's V and the next tile's K
-${stage('rv', VOFF)}
-      if (kt + ${TK}u < k1) {
-${stage('rk', 0)}
-${lateV ? '' : fetch('rv', 1, `kt + ${TK}u`)}
-      }
-      ${early ? `if (kt + ${2 * TK}u < k1) {
-${fetch('rk', 0, `kt + ${2 * TK}u`)}
-      }` : ''}
-      ${v.transform ? `workgroupBarrier();\n      if (kt + ${TK}u < k1) { ${transform(TK, '0u', `i32(kt + ${TK}u + row)`, true)} }` : ''}
-      var mx = ${NEG};
-${scores}
-      mx = max(mx, subgroupShuffleXor(mx, 1u));
-      var alpha = 1.0;
-      if (mx > m_run + ${wgslF32(TH)}) {
-        if (m_run > ${NEG}) { alpha = exp2(m_run - mx); resc = 1u; }
-        m_run = mx;
-      }
-${probs}
-      l_run = l_run * alpha + ${r(HK).map((c) => `p${c}`).join(' + ')};
-${packP}
-      if (h == 0u) { ${V4 ? `ss[lr * ${LS}u + ${TK / 4}u].x = alpha;` : `ss[lr * ${LDS}u + ${TK}u] = alpha;`} }
-      ${drop('barrier') ? '' : `if (workgroupUniformLoad(&resc) != 0u) {
-${rescale}
-      }`}
-      if (t == 0u) { resc = 0u; }
-    ${defer || beforePv ? '' : pv}
-      ${lateV ? `if (kt + ${TK}u < k1) {
-${fetch('rv', 1, `kt + ${TK}u`)}
-      }` : ''}
-      ${early ? '' : `if (kt + ${2 * TK}u < k1) {
-${fetch('rk', 0, `kt + ${2 * TK}u`)}
-      }`}
-    ${beforePv ? pv : ''}
-    }
-    ${defer ? `// the last tile's P·V (its P and V were made visible by the loop's last barrier)
-    ${pv}` : ''}
+${pp ? pingPongLoop : stepLoop}
     // both lanes of a row hold half its sum; the reference max is the same in both
     let l = l_run + subgroupShuffleXor(l_run, 1u);
     var inv = 0.0;

@@ -4,7 +4,8 @@
  * kernel — staging offsets, Q passes, pipelining, barriers, vec4 scores, interior tiles, softmax,
  * lazy rescaling, output and the merge of split items — runs as on the H100 and is compared with
  * the float64 oracle. 64- and 128-row items, rescaling at every max change and lazily, one
- * unsplit long item and a split ragged batch. Each case compiles its own pipeline (tens of
+ * unsplit long item and a split ragged batch, and the schedules the knobs select (pairs, deferred
+ * P·V, ping-pong). Each case compiles its own pipeline (tens of
  * seconds on lavapipe), so the set is small; the H100 runs more in bench/attention-check.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,8 +24,9 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${
   beforeAll(() => { sgmatTuning.emulate = true; });
   afterAll(() => { Object.assign(sgmatTuning, saved); });
   const rng = new Rng(seed);
-  // tuning: knobs changed from the shipped defaults (subgroup pairs share 32 rows in Q·Kᵀ where the shape allows, V fetched late)
-  const single = { qkRows: 16 as const, pvRows: 16 as const, lateV: false };
+  // tuning: knobs changed from the shipped defaults (ping-pong halves; subgroup pairs share 32 rows in Q·Kᵀ where the shape allows)
+  const step = { pingPong: false };
+  const single = { ...step, qkRows: 16 as const, pvRows: 16 as const, lateV: false };
   const cases: { opts: AttentionCaseOptions; rescale: number; tuning?: Partial<typeof sgmatTuning> }[] = [
     // many tiles in one unsplit item, every row max change rescaled; 16 rows a subgroup, V fetched right after the stage
     { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [40], kv: [230] }, kvChunk: 'none' }, rescale: 0, tuning: single },
@@ -33,14 +35,19 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${
     // a random case (variant, page size, layout, GQA ratio) on each row count
     { opts: { tileRows: 128, dtype: 'f16', headDim: 16 }, rescale: 0 },
     { opts: { tileRows: 64, dtype: 'f16', headDim: rng.pick([32, 48]) }, rescale: 8 },
-    // the shipped schedule (subgroup pairs share 32 rows in Q·Kᵀ, each taking half the keys), a long item rescaled at every max change
-    { opts: { tileRows: 64, dtype: 'f16', headDim: 64, variant: { causal: true }, lengths: { qo: [21, 1], kv: [150, 77] }, kvChunk: 'none' }, rescale: 0 },
+    // both halves in step, subgroup pairs sharing 32 rows in Q·Kᵀ (each taking half the keys), V fetched late, the Q tile a
+    // pass at a time: a long item rescaled at every max change
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 64, variant: { causal: true }, lengths: { qo: [21, 1], kv: [150, 77] }, kvChunk: 'none' }, rescale: 0, tuning: { ...step, qAhead: false } },
     // pairs in P·V only (each taking half the head dim), with the fetches before P·V, a random case; head dim 64 so each
     // subgroup of a pair holds two dim blocks (the output rounds' mapping differs from 16 rows)
-    { opts: { tileRows: 64, dtype: 'f16', headDim: 64 }, rescale: 8, tuning: { qkRows: 16, pvRows: 32, fetchBeforePv: true } },
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 64 }, rescale: 8, tuning: { ...step, qkRows: 16, pvRows: 32, fetchBeforePv: true } },
     // P·V one tile late, in the next tile's Q·Kᵀ phase: a long item (16 rows a subgroup, half its exp2 as polynomials), a random case
     { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [17, 2], kv: [201, 33] }, kvChunk: 'none' }, rescale: 0, tuning: { ...single, deferPv: true, polyExp: 8 } },
-    { opts: { tileRows: 64, dtype: 'f16', headDim: 32 }, rescale: 8, tuning: { deferPv: true } },
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 32 }, rescale: 8, tuning: { ...step, deferPv: true } },
+    // the shipped ping-pong (the cases above without tuning run it too): a long item with every max change rescaled (both
+    // halves' rescale paths and the last tile's epilogue), 128 rows (four subgroups a half) with RoPE applied as K is staged
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [19, 2], kv: [211, 40] }, kvChunk: 'none' }, rescale: 0 },
+    { opts: { tileRows: 128, dtype: 'f16', headDim: 16, variant: { causal: true, rope: { theta: 10000 } }, lengths: { qo: [37, 5], kv: [120, 70] }, kvChunk: 50 }, rescale: 0 },
   ];
   for (const [i, { opts, rescale, tuning }] of cases.entries()) {
     it(`case ${i}: ${opts.tileRows} rows, rescale > ${rescale}${tuning ? ` ${JSON.stringify(tuning)}` : ''}`, async () => {

@@ -41,11 +41,13 @@ describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the fron
   for (const [rows, tileKeys, qkRows, pvRows] of shapes) {
     for (const ssVec4 of [true, false]) {
       for (const interiorNoMask of [true, false]) {
-        for (const deferPv of [false, true]) {
+        for (const schedule of ['step', 'deferred', 'ping-pong'] as const) {
+          const deferPv = schedule === 'deferred';
+          const pingPong = schedule === 'ping-pong';
           // fetch schedules ride on the other knobs: late V with vec4 scores (before P·V when masked), early K with scalar unmasked
-          // ones; deferred cases make every exp2 a polynomial
-          it(`${rows} rows (${qkRows}/${pvRows} a subgroup), TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}${deferPv ? ', P·V deferred' : ''}`, async () => {
-            Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, lateV: ssVec4, fetchBeforePv: !interiorNoMask, qkRows, pvRows, deferPv, polyExp: deferPv ? 16 : 0, emulate: true, ablate: '' });
+          // ones (ping-pong has its own), the Q tile fetched ahead with vec4 scores; deferred cases make every exp2 a polynomial
+          it(`${rows} rows (${qkRows}/${pvRows} a subgroup), TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}, ${schedule}`, async () => {
+            Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, lateV: ssVec4, fetchBeforePv: !interiorNoMask, qkRows, pvRows, deferPv, pingPong, qAhead: ssVec4, polyExp: deferPv ? 16 : 0, emulate: true, ablate: '' });
             for (const [name, variant] of variants) {
               for (const d of [64, 80, 128]) {
                 const wgsl = sgmatAttentionWgsl(params(d, variant, rows), be!.caps);
@@ -54,7 +56,11 @@ describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the fron
                 const pairs = `${qkRows === 32 && tileKeys === 32 ? ' QK' : ''}${pvRows === 32 && d !== 80 ? ' PV' : ''}`;
                 expect(wgsl.includes('32 a subgroup'), `${name} d${d}`).toBe(pairs !== '');
                 if (pairs) expect(wgsl, `${name} d${d}`).toContain(`(32 a subgroup in${pairs})`);
-                expect(wgsl.includes('fetch-before-pv'), `${name} d${d}`).toBe(ssVec4 && !interiorNoMask && !deferPv);
+                expect(wgsl.includes('fetch-before-pv'), `${name} d${d}`).toBe(ssVec4 && !interiorNoMask && schedule === 'step');
+                // the halves' branches call the softmax's shuffle, so only subgroups of at most 32 lanes (the test device's 8 qualify) get ping-pong
+                expect(wgsl.includes(' ping-pong') && wgsl.includes('resc_b'), `${name} d${d}`).toBe(pingPong);
+                expect(wgsl.includes('var qw:'), `${name} d${d}`).toBe(ssVec4);
+                if (pingPong) expect(sgmatAttentionWgsl(params(d, variant, rows), { ...be!.caps, subgroupMaxSize: 64 })).not.toContain('resc_b');
                 expect(wgsl.includes('exp2_fma('), `${name} d${d}`).toBe(deferPv);
                 expect(wgsl).toContain(`@workgroup_size(${2 * rows})`);
                 expect(sgmatSharedBytes(d, tileKeys, rows)).toBeLessThanOrEqual(49152);
