@@ -135,7 +135,9 @@ export function writeResults(bench: string, card: string, rows: readonly BenchRo
   const doc = { bench, card, date, commit: commitHash(), notes, rows };
   const dir = process.env.BENCH_OUT ?? join('bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${bench}-${date}-${cardShort(card)}.json`);
+  // BENCH_TAG names a second result of the same bench, day and card (e.g. a new schedule measured the same day)
+  const tag = process.env.BENCH_TAG ? `-${process.env.BENCH_TAG}` : '';
+  const file = join(dir, `${bench}-${date}${tag}-${cardShort(card)}.json`);
   writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
   const header = ['case', 'metric', 'ours', 'anchor', 'ratio', 'of limit'];
   const lines = rows.map((r) => [r.case, r.metric, fmt(r.ours), r.anchor === null ? '—' : `${fmt(r.anchor)} (${r.anchorName})`, fmt(r.ratio), r.limit ? `${(100 * (r.higherIsBetter ? r.ours / r.limit : r.limit / r.ours)).toFixed(0)}% of ${r.limitName}` : '—']);
