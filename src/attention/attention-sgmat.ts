@@ -4,6 +4,12 @@
  * 128 does not fit). Same schedule, items and partial-state layout as the f32 template; needs f16
  * q and KV.
  *
+ * The shipped loop (pingPong) runs the subgroups as two halves a phase apart, FlashAttention-3's
+ * ping-pong: per tile, phase 1 has half A multiply (P·V of the previous tile, Q·Kᵀ of this one)
+ * while half B turns the previous tile's scores into probabilities, phase 2 the other way round,
+ * phase 3 stages the K/V fetched at the top of the tile. The notes below up to session 5 describe
+ * the loop with both halves in step, which the knobs still select.
+ *
  * Where the time goes and why it is shaped so (H100 lessons, bench/anchors/gemm-notes.md):
  * - Subgroups keep their Q rows as left matrices and their output as result matrices in registers
  *   for the whole KV loop; per TK-key tile only K, V (16-byte staged, padded rows), the scores S
@@ -71,7 +77,8 @@
  * (−1…−4%), exp2 polynomials (−3…−6%), an L1 prefetch three tiles ahead (−3%: its own loads wait at
  * the next barrier), staging after the softmax (−1%), Dawn's disable_robustness toggle (−13%),
  * one copy of the unrolled loop for all subgroups (wrong results, +2–4%: instruction fetch is not
- * the problem). Ablations of the shipped schedule at L8192 (2.98 ms): 2.62 without the K/V fetch,
+ * the problem), two tiles fetched every other iteration (−5…−8%: 16 more registers), the next
+ * item's record read during the current one (−1%). Ablations of the shipped schedule at L8192 (2.98 ms): 2.62 without the K/V fetch,
  * 2.54 without the matrix products, 2.81 without the softmax, 2.12 without fetch and products: the
  * phases are bound by the half that multiplies, and the fetch still costs ~12%.
  */
