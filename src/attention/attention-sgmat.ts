@@ -64,23 +64,25 @@
  * let us see or bound.
  *
  * Session 6 (bench/logs/attention-explore-session6-*.log, H100) found the better explanation: a
- * workgroup barrier waits for every global load issued before it (Dawn's barrier carries workgroup
- * memory semantics; the driver's memory barrier does not tell loads from stores). A fetch-only
+ * workgroup barrier waits for every global load issued before it (presumably the memory barrier
+ * that comes with WGSL's workgroupBarrier waits for all outstanding accesses). A fetch-only
  * skeleton took 1.04 ms at L8192 without its loads and 2.50 with them; loads issued just before a
  * barrier cost their whole latency, and a load is only hidden by the barrier-free stretch that
  * follows its issue. Hence the shipped schedule: ping-pong halves (pingPong) with the fetch at the
  * top of the iteration, 184.5 vs 142.7 TFLOP/s at L8192 (+29%; +21% L4096, +16% L2048, +9% L1024),
  * and Q with the first K tile fetched at once (qAhead, +2–7%). Left off, measured: ping-pong with
  * the fetch just before the staging barrier (−6% against the halves in step), V at the top and K
- * after the first barrier (−4%: two exposed latencies instead of one), pairs in P·V (−3…−9%),
+ * after the first barrier (−4%: two exposed latencies instead of one), pairs in P·V (−3…−11%),
+ * 16 rows a subgroup in Q·Kᵀ (−4…−7%), 64-row items (−26…−35%), grids of 132 or 264 (the same),
  * page numbers looked up a tile ahead (+0.3–0.8%, within noise), output stores after all rounds
  * (−1…−4%), exp2 polynomials (−3…−6%), an L1 prefetch three tiles ahead (−3%: its own loads wait at
  * the next barrier), staging after the softmax (−1%), Dawn's disable_robustness toggle (−13%),
  * one copy of the unrolled loop for all subgroups (wrong results, +2–4%: instruction fetch is not
  * the problem), two tiles fetched every other iteration (−5…−8%: 16 more registers), the next
- * item's record read during the current one (−1%). Ablations of the shipped schedule at L8192 (2.98 ms): 2.62 without the K/V fetch,
- * 2.54 without the matrix products, 2.81 without the softmax, 2.12 without fetch and products: the
- * phases are bound by the half that multiplies, and the fetch still costs ~12%.
+ * item's record read during the current one (−1%). Ablations of ping-pong (before qAhead) at L8192
+ * (2.98 ms): 2.62 without the K/V fetch, 2.54 without the matrix products, 2.81 without the
+ * softmax, 2.12 without fetch and products: the phases are bound by the half that multiplies, and
+ * the fetch still costs ~12% (its latency exceeds the first phase it is issued in).
  */
 import type { Capabilities } from '../gpu/capabilities.js';
 import { f16MatrixConfig } from '../gpu/capabilities.js';
