@@ -160,6 +160,7 @@ export interface SgmatTuning {
    * issued at the top of the iteration, where the longest stretch without a barrier follows: on the
    * H100 a barrier waits for every load in flight before it (the same fetch issued just before the
    * staging barrier made ping-pong 6% slower than the halves in step; at the top, 29% faster).
+   * earlyFetch, lateV, fetchBeforePv and deferPv shape the in-step loop only.
    */
   pingPong: boolean;
   /**
@@ -224,7 +225,8 @@ function layout(d: number, tk: number, rows: number) {
 
 export function sgmatSharedBytes(d: number, tk = sgmatTuning.tileKeys, rows = 64): number {
   const g = layout(d, tk, rows);
-  return 16 * g.kvLen + 4 * g.sLen + 16 * g.pLen + 4;
+  // the last term: the two halves' rescale flags
+  return 16 * g.kvLen + 4 * g.sLen + 16 * g.pLen + 8;
 }
 
 const r = (n: number) => Array.from({ length: n }, (_, i) => i);
