@@ -4,8 +4,9 @@
  * Tensor-core cases alternate the lazy-rescale threshold between the default and 0 (rescale at every
  * max change), so the rescale path is checked too. Tuning from the environment (sgmatTuning's
  * knobs): CHECK_TK keys per tile, CHECK_QKROWS / CHECK_PVROWS=16|32 rows a subgroup multiplies in
- * Q·Kᵀ / P·V, CHECK_DEFER=1|0 P·V one tile late, CHECK_LATEV=1|0 the late V fetch, CHECK_PREPV=1|0
- * those fetches before P·V, CHECK_PE=n exp2 polynomials per lane, CHECK_PP=1|0 ping-pong halves, CHECK_QA=1|0 Q and the first K fetched at once; CHECK_SCATTER=1|0 the streaming
+ * Q·Kᵀ / P·V, CHECK_PP=1|0 ping-pong halves, CHECK_QA=1|0 Q and the first K fetched at once,
+ * CHECK_DEFER=1|0 P·V one tile late, CHECK_LATEV=1|0 the late V fetch, CHECK_PREPV=1|0 those
+ * fetches before P·V, CHECK_PE=n exp2 polynomials per lane; CHECK_SCATTER=1|0 the streaming
  * decode's row scatter.
  * Usage: node .build-attn/bench/attention-check.js [cases]
  */

@@ -2,14 +2,16 @@
  * Causal prefill (one request, 512…8192 tokens, GQA 32/8, d 128, f16) over the paged cache vs
  * PyTorch SDPA (flash) on contiguous K/V. Metric: TFLOP/s of the visible (causal) half.
  * Usage: node .build-attn/bench/attention-prefill.js [attention-anchors.json]
- * PREFILL_VARIANTS=tk32r8,tk48r8-rows64,… times tensor-core template variants: keys per tile, lazy-rescale
- * threshold (log2), then options (sgmatTuning's knobs) -rows<64|128>, -pair|-single (32 or 16 rows
- * a subgroup), -qk<16|32>|-pv<16|32> (the same in one product), -defer|-nodefer (P·V one tile
- * late), -early|-late (K fetch), -latev|-nolatev (V fetched with the K after it), -prepv (late
- * fetches before P·V), -pp|-nopp (ping-pong halves), -qa|-noqa (Q and the first K fetched at once), -pe<n> (n of 16 exp2 per lane as FMA polynomials), -scalar (scores),
- * -masked (interior tiles), -g<grid>, -t<plan shares>,
- * -no<qk|softmax|pv|fetch|barrier|kcol|pages|cached|onecase> (ablations: wrong results, for locating time). The first variant is the reported configuration; the others get
- * suffixed rows. PREFILL_LENS=1024,4096 picks lengths.
+ * PREFILL_VARIANTS=tk32r8,tk48r8-rows64,… times tensor-core template variants: keys per tile,
+ * lazy-rescale threshold (log2), then options (sgmatTuning's knobs) -rows<64|128>, -pair|-single
+ * (32 or 16 rows a subgroup), -qk<16|32>|-pv<16|32> (the same in one product), -pp|-nopp
+ * (ping-pong halves), -qa|-noqa (Q and the first K fetched at once), and for the halves in step
+ * -defer|-nodefer (P·V one tile late), -early|-late (K fetch), -latev|-nolatev (V fetched with the
+ * K after it), -prepv (late fetches before P·V); -pe<n> (n of 16 exp2 per lane as FMA
+ * polynomials), -scalar (scores), -masked (interior tiles), -g<grid>, -t<plan shares>,
+ * -no<qk|softmax|pv|fetch|barrier|kcol|pages|cached|onecase> (ablations: wrong results, for
+ * locating time). The first variant is the reported configuration; the others get suffixed rows.
+ * PREFILL_LENS=1024,4096 picks lengths.
  */
 import { readFileSync } from 'node:fs';
 import { type BenchRow, cardName, readAnchors, row, timeGpu, writeResults } from './results.js';
