@@ -5,6 +5,7 @@
  * max change), so the rescale path is checked too. Tuning from the environment (sgmatTuning's
  * knobs): CHECK_TK keys per tile, CHECK_QKROWS / CHECK_PVROWS=16|32 rows a subgroup multiplies in
  * Q·Kᵀ / P·V, CHECK_PP=1|0 ping-pong halves, CHECK_QA=1|0 Q and the first K fetched at once,
+ * CHECK_FB=all|split|b who fetches K/V in ping-pong, CHECK_FAST=1|0 the FMA softmax,
  * CHECK_DEFER=1|0 P·V one tile late, CHECK_LATEV=1|0 the late V fetch, CHECK_PREPV=1|0 those
  * fetches before P·V, CHECK_PE=n exp2 polynomials per lane; CHECK_SCATTER=1|0 the streaming
  * decode's row scatter.
@@ -26,6 +27,8 @@ if (process.env.CHECK_LATEV) sgmatTuning.lateV = process.env.CHECK_LATEV === '1'
 if (process.env.CHECK_PREPV) sgmatTuning.fetchBeforePv = process.env.CHECK_PREPV === '1';
 if (process.env.CHECK_PP) sgmatTuning.pingPong = process.env.CHECK_PP === '1';
 if (process.env.CHECK_QA) sgmatTuning.qAhead = process.env.CHECK_QA === '1';
+if (process.env.CHECK_FB) sgmatTuning.fetchBy = process.env.CHECK_FB as 'all' | 'split' | 'b';
+if (process.env.CHECK_FAST) sgmatTuning.fastSoftmax = process.env.CHECK_FAST === '1';
 if (process.env.CHECK_DEFER) sgmatTuning.deferPv = process.env.CHECK_DEFER === '1';
 if (process.env.CHECK_QKROWS) sgmatTuning.qkRows = Number(process.env.CHECK_QKROWS) === 32 ? 32 : 16;
 if (process.env.CHECK_PVROWS) sgmatTuning.pvRows = Number(process.env.CHECK_PVROWS) === 32 ? 32 : 16;

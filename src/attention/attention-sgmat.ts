@@ -104,7 +104,7 @@ const Q_PASS = 64;
  * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
  * template runs on devices without them) and the switches below.
  */
-export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, pingPong: true, qAhead: true, qkRows: 32, pvRows: 16, ablate: '' };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, pingPong: true, qAhead: true, fetchBy: 'all', fastSoftmax: false, qkRows: 32, pvRows: 16, ablate: '' };
 
 export interface SgmatTuning {
   tileKeys: number;
@@ -169,6 +169,19 @@ export interface SgmatTuning {
    * three (+2–7% on the H100, most at short lengths, where items are short).
    */
   qAhead: boolean;
+  /**
+   * Ping-pong only: who fetches the next K/V tile. 'all': every invocation, both at the top of the
+   * iteration. 'split': half B fetches V at the top (while it runs its softmax), half A the next K
+   * after the first barrier (during its own softmax), so the multiplying half issues no global loads.
+   * 'b': half B fetches both at the top.
+   */
+  fetchBy: 'all' | 'split' | 'b';
+  /**
+   * Softmax of tiles every row sees whole (no logits hook, positive scale): the max over the raw
+   * scores, each probability one FMA and one exp2 (no scaled copy, no mask select), max and sum as
+   * trees instead of chains.
+   */
+  fastSoftmax: boolean;
   /**
    * Q rows whose matrices a subgroup multiplies in Q·Kᵀ: 16, or 32 — two subgroups then share 32
    * rows, each taking half the keys, so every K matrix read from workgroup memory feeds two
@@ -292,16 +305,21 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, caps: Capabilities)
   const group = p.numQoHeads / p.numKvHeads;
   const v = variantDecls(p);
   const NL = Math.ceil((TK * DC) / WG); // K (and V) chunks per invocation per tile
-  const guard = (n: number) => (WG * (n + 1) > TK * DC ? `if (t + ${WG * n}u < ${TK * DC}u) ` : '');
-  // a tile's K fetch looks its pages up and keeps them for the V fetch of the same tile, which follows
-  const page = (n: number, kv: number) => (kv === 1 ? `pgs[${n}]` : `pgs[${n}] = ${drop('pages') ? 'j / PS' : 'u32(kv_indices[page_base + j / PS])'};`);
-  const fetch = (reg: string, kv: number, kt: string) => r(NL).map((n) => `    ${guard(n)}{
-      let i = t + ${WG * n}u; let j = ${kt} + i / ${DC}u;
+  // a tile's chunks spread over `nth` invocations numbered by `ti` (all of them, or one ping-pong half)
+  const guardOf = (nth: number, ti: string) => (n: number) => (nth * (n + 1) > TK * DC ? `if (${ti} + ${nth * n}u < ${TK * DC}u) ` : '');
+  // a tile's K fetch looks its pages up and keeps them for the V fetch of the same tile, which follows;
+  // a V fetch by other invocations than its K's (ownPages) looks them up itself
+  const lookup = (j: string) => (drop('pages') ? `${j} / PS` : `u32(kv_indices[page_base + ${j} / PS])`);
+  const page = (n: number, kv: number, own: boolean) => (kv === 1 ? (own ? lookup('j') : `pgs[${n}]`) : `pgs[${n}] = ${lookup('j')};`);
+  const fetchOf = (reg: string, kv: number, kt: string, ti = 't', nth = WG, own = false) => r(Math.ceil((TK * DC) / nth)).map((n) => `    ${guardOf(nth, ti)(n)}{
+      let i = ${ti} + ${nth * n}u; let j = ${kt} + i / ${DC}u;
       var w = vec4<u32>(0u);
-      ${drop('fetch') ? `if (j < k1) { w = vec4<u32>(j); }` : drop('cached') ? `if (j < k1) { w = pool[kv_row(0u, ${kv}u, (i / ${DC}u) % PS, 0u) / 8u + i % ${DC}u]; }` : `if (j < k1) { ${kv === 0 ? page(n, 0) : ''} w = pool[kv_row(${kv === 0 ? `pgs[${n}]` : page(n, 1)}, ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }`}
+      ${drop('fetch') ? `if (j < k1) { w = vec4<u32>(j); }` : drop('cached') ? `if (j < k1) { w = pool[kv_row(0u, ${kv}u, (i / ${DC}u) % PS, 0u) / 8u + i % ${DC}u]; }` : `if (j < k1) { ${kv === 0 ? page(n, 0, own) : ''} w = pool[kv_row(${kv === 0 ? `pgs[${n}]` : page(n, 1, own)}, ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }`}
       ${reg}[${n}] = w;
     }`).join('\n');
-  const stage = (reg: string, base: number) => r(NL).map((n) => `    ${guard(n)}{ let i = t + ${WG * n}u; kvs[${base}u + (i / ${DC}u) * ${LDK}u + i % ${DC}u] = ${reg}[${n}]; }`).join('\n');
+  const fetch = (reg: string, kv: number, kt: string) => fetchOf(reg, kv, kt);
+  const stageOf = (reg: string, base: number, ti = 't', nth = WG) => r(Math.ceil((TK * DC) / nth)).map((n) => `    ${guardOf(nth, ti)(n)}{ let i = ${ti} + ${nth * n}u; kvs[${base}u + (i / ${DC}u) * ${LDK}u + i % ${DC}u] = ${reg}[${n}]; }`).join('\n');
+  const stage = (reg: string, base: number) => stageOf(reg, base);
   // rows × D/4 words of a staged tile rewritten through qk_transform: word w pairs with word w + D/4
   const transform = (rows: number, base: string, pos: string, isKey: boolean) => `for (var i = t; i < ${rows * (D / 4)}u; i += ${WG}u) {
       let row = i / ${D / 4}u; let wd = i % ${D / 4}u; let wp = wd + ${D / 4}u; let d0 = 2u * wd;
@@ -371,16 +389,39 @@ ${(drop('onecase') ? [0, 1] : gs).map((g) => `      case ${g}u: {\n${body(g)}\n 
   const masked = (kx: string) => r(HK).map((c) => scored(kx, c, `row_ok && j < k1 && (${v.mask})`)).join('\n');
   // rows past r1 score zero here (their Q is zero) and are never stored
   const unmasked = (kx: string) => r(HK).map((c) => scored(kx, c, 'true')).join('\n');
+  // fastSoftmax: tiles every row sees whole keep the raw scores (max taken raw, then scaled: the same
+  // value for a positive scale) and make each probability with one FMA
+  const fast = sgmatTuning.fastSoftmax && interior && !v.logits && p.scale > 0 && !drop('softmax');
+  const tree = (xs: string[], op: (a: string, b: string) => string): string => (xs.length === 1 ? xs[0]! : tree(r(Math.ceil(xs.length / 2)).map((i) => (xs[2 * i + 1] === undefined ? xs[2 * i]! : op(xs[2 * i]!, xs[2 * i + 1]!))), op));
+  const sNames = r(HK).map((c) => `s${c}`);
+  const maxOf = (xs: string[]) => (fast ? `      mx = ${tree(xs, (a, b) => `max(${a}, ${b})`)};` : xs.map((x) => `      mx = max(mx, ${x});`).join('\n'));
+  const full = (kx: string) => `${kx} + ${TK}u <= k_full`;
   const scores = (kx: string) => drop('softmax') ? r(HK).map((c) => `      let s${c} = 0.0;`).join('\n') : `${r(HK).map((c) => `      var s${c} = ${NEG};`).join('\n')}
 ${V4 ? r(HK / 4).map((k) => `      let sv${k} = ss[sb + ${k}u];`).join('\n') : ''}
-      ${interior ? `if (${kx} + ${TK}u <= k_full) {
+      ${fast ? `if (${full(kx)}) {
+${r(HK).map((c) => `        s${c} = ${raw(c)};`).join('\n')}
+  ${maxOf(sNames)}
+        mx = mx * ${scale};
+      } else {
+${masked(kx)}
+  ${maxOf(sNames)}
+      }` : `${interior ? `if (${full(kx)}) {
 ${unmasked(kx)}
       } else {
 ${masked(kx)}
       }` : masked(kx)}
-${r(HK).map((c) => `      mx = max(mx, s${c});`).join('\n')}`;
+${maxOf(sNames)}`}`;
   const PE = Math.max(0, Math.min(HK, sgmatTuning.polyExp));
-  const probs = r(HK).map((c) => (drop('softmax') ? `      let p${c} = s${c};` : `      let p${c} = select(0.0, ${c < PE ? 'exp2_fma' : 'exp2'}(s${c} - m_run), s${c} > ${NEG});`)).join('\n');
+  const ex = (c: number) => (c < PE ? 'exp2_fma' : 'exp2');
+  const probsMasked = r(HK).map((c) => (drop('softmax') ? `      let p${c} = s${c};` : `      let p${c} = select(0.0, ${ex(c)}(s${c} - m_run), s${c} > ${NEG});`)).join('\n');
+  const probs = (kx: string) => (fast ? `${r(HK).map((c) => `      var p${c}: f32;`).join('\n')}
+      if (${full(kx)}) {
+        let nm = -m_run;
+${r(HK).map((c) => `        p${c} = ${ex(c)}(fma(s${c}, ${scale}, nm));`).join('\n')}
+      } else {
+${r(HK).map((c) => `        p${c} = select(0.0, ${ex(c)}(s${c} - m_run), s${c} > ${NEG});`).join('\n')}
+      }` : probsMasked);
+  const pSum = fast ? tree(r(HK).map((c) => `p${c}`), (a, b) => `(${a} + ${b})`) : r(HK).map((c) => `p${c}`).join(' + ');
   const packP = r(HK / 8).map((w) => `      ps[lr * ${LDP}u + h * ${HK / 8}u + ${w}u] = vec4<u32>(${r(4).map((k) => `pack2x16float(vec2<f32>(p${8 * w + 2 * k}, p${8 * w + 2 * k + 1}))`).join(', ')});`).join('\n');
   // this lane's half row of the tile at kx: scores → running max (a rise past the threshold sets
   // `flag`, the factor goes to the row's spare score column) → probabilities in ps
@@ -392,8 +433,8 @@ ${scores(kx)}
         if (m_run > ${NEG}) { alpha = exp2(m_run - mx); ${flag} = 1u; }
         m_run = mx;
       }
-${probs}
-      l_run = l_run * alpha + ${r(HK).map((c) => `p${c}`).join(' + ')};
+${probs(kx)}
+      l_run = l_run * alpha + ${pSum};
 ${packP}
       if (h == 0u) { ${V4 ? `ss[lr * ${LS}u + ${TK / 4}u].x = alpha;` : `ss[lr * ${LDS}u + ${TK}u] = alpha;`} }`;
   const outputRound = (rd: Round, first: boolean) => `    ${oToShared(rd)}
@@ -480,31 +521,43 @@ ${fetch('rk', 0, `kt + ${2 * TK}u`)}
 ${rescaleOf(half(G), ` && (sg < ${HALF}u) == ${G === 0}`)}
       }
       if (t == 0u) { ${flag} = 0u; }`);
-  const pingPongLoop = `    for (var kt = k0; kt < k1; kt += ${TK}u) {
+  // who fetches the next K/V (fetchBy): 'all' at the top; 'split' B the V at the top into rf, A the
+  // K after the first barrier into rf; 'b' B both at the top. Halves number their invocations from 0.
+  const HW = WG / 2;
+  const FB = pp ? sgmatTuning.fetchBy : 'all';
+  const NLF = FB === 'all' ? NL : Math.ceil((TK * DC) / HW);
+  const nextK = (body: string) => `if (kt + ${TK}u < k1) {\n${body}\n      }`;
+  const topFetch = FB === 'all' ? `${fetch('rv', 1, 'kt')}\n      ${nextK(fetch('rk', 0, `kt + ${TK}u`))}` : '';
+  const bFetch = FB === 'split' ? fetchOf('rf', 1, 'kt', 'tb', HW, true)
+    : FB === 'b' ? `${fetchOf('rv', 1, 'kt', 'tb', HW, true)}\n      ${nextK(fetchOf('rk', 0, `kt + ${TK}u`, 'tb', HW))}` : '';
+  const aFetch = FB === 'split' ? nextK(fetchOf('rf', 0, `kt + ${TK}u`, 't', HW)) : '';
+  const ppStage = FB === 'all' ? `${stage('rv', VOFF)}\n      ${nextK(stage('rk', 0))}`
+    : FB === 'split' ? `if (sg >= ${HALF}u) {\n${stageOf('rf', VOFF, 'tb', HW)}\n      } else ${nextK(stageOf('rf', 0, 't', HW))}`
+    : `if (sg >= ${HALF}u) {\n${stageOf('rv', VOFF, 'tb', HW)}\n      ${nextK(stageOf('rk', 0, 'tb', HW))}\n      }`;
+  const pingPongLoop = `    ${FB === 'all' ? '' : `let tb = t - ${HW}u;`}
+    for (var kt = k0; kt < k1; kt += ${TK}u) {
       // this tile's V and the next K, in flight through the first phase (see pingPong)
-${fetch('rv', 1, 'kt')}
-      if (kt + ${TK}u < k1) {
-${fetch('rk', 0, `kt + ${TK}u`)}
-      }
+${topFetch}
       // A multiplies (P·V of the previous tile, Q·Kᵀ of this one) while B makes the previous tile's P
       if (sg < ${HALF}u) {
     ${qkPvIn(0)}
-      } else if (kt > k0) {
+      } else {
+${bFetch}
+        if (kt > k0) {
 ${softmax(`kt - ${TK}u`, 'resc_b')}
+        }
       }
       ${rescaleIf(1, 'resc_b')}
       // and the other way round
       if (sg >= ${HALF}u) {
     ${qkPvIn(1)}
       } else {
+${aFetch}
 ${softmax('kt', 'resc')}
       }
       ${rescaleIf(0, 'resc')}
-      // every read of this tile's K and the previous tile's V is done: stage the ones fetched at the top
-${stage('rv', VOFF)}
-      if (kt + ${TK}u < k1) {
-${stage('rk', 0)}
-      }
+      // every read of this tile's K and the previous tile's V is done: stage the ones fetched
+${ppStage}
       workgroupBarrier();
       ${v.transform ? `if (kt + ${TK}u < k1) { ${transform(TK, '0u', `i32(kt + ${TK}u + row)`, true)} }\n      workgroupBarrier();` : ''}
     }
@@ -520,7 +573,7 @@ ${softmax(`k0 + ((k1 - k0 - 1u) / ${TK}u) * ${TK}u`, 'resc_b')}
     ${pvIn(1)}
       }
     }`;
-  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${qkPair || pair ? ` (32 a subgroup in${qkPair ? ' QK' : ''}${pair ? ' PV' : ''})` : ''}${pp ? ' ping-pong' : `${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${beforePv ? ' fetch-before-pv' : ''}`}${PE ? ` exp2-fma=${PE}` : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
+  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${qkPair || pair ? ` (32 a subgroup in${qkPair ? ' QK' : ''}${pair ? ' PV' : ''})` : ''}${pp ? ` ping-pong${FB === 'all' ? '' : ` fetch-by-${FB}`}` : `${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${beforePv ? ' fetch-before-pv' : ''}`}${PE ? ` exp2-fma=${PE}` : ''}${fast ? ' fma-softmax' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
 enable subgroups;
 ${pp ? '// the halves branch on the subgroup index, which is uniform within each subgroup\ndiagnostic(off, subgroup_uniformity);\n' : ''}${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRQ * (DB + KB / NRQ) + NRB * (NCB + KB) + (rmDecl ? 1 : 0))}
 ${PACK_WGSL}
@@ -554,9 +607,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let h = lane % 2u;
   let sb = lr * ${LS}u + h * ${so(HK)}u;
 ${matrices}
-  var rk: array<vec4<u32>, ${NL}>;
-  var rv: array<vec4<u32>, ${NL}>;
-  var pgs: array<u32, ${NL}>;
+  var rk: array<vec4<u32>, ${FB === 'b' ? NLF : NL}>;
+  var rv: array<vec4<u32>, ${FB === 'b' ? NLF : NL}>;
+  ${FB === 'split' ? `var rf: array<vec4<u32>, ${NLF}>;` : ''}
+  var pgs: array<u32, ${NLF}>;
   if (t == 0u) { resc = 0u; ${pp ? 'resc_b = 0u; ' : ''}${mo.init} }
   ${workItemLoop(p.grid, 'slot')}
     // this lane's softmax row

@@ -49,6 +49,9 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${
     // the other's scores alone), and the last tile's epilogue; 128 rows (four subgroups a half) with RoPE applied as K is staged
     { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [70, 2], kv: [211, 40] }, kvChunk: 'none' }, rescale: 0 },
     { opts: { tileRows: 128, dtype: 'f16', headDim: 16, variant: { causal: true, rope: { theta: 10000 } }, lengths: { qo: [37, 5], kv: [120, 70] }, kvChunk: 50 }, rescale: 0 },
+    // who fetches K/V in ping-pong (each half its own tile share, V pages looked up apart from K's), with the FMA softmax of whole tiles
+    { opts: { tileRows: 64, dtype: 'f16', headDim: 32, variant: { causal: true }, lengths: { qo: [70, 2], kv: [211, 40] }, kvChunk: 'none' }, rescale: 0, tuning: { fetchBy: 'split', fastSoftmax: true } },
+    { opts: { tileRows: 128, dtype: 'f16', headDim: 16, variant: { causal: true, rope: { theta: 10000 } }, lengths: { qo: [37, 5], kv: [120, 70] }, kvChunk: 50 }, rescale: 8, tuning: { fetchBy: 'b', fastSoftmax: true } },
   ];
   for (const [i, { opts, rescale, tuning }] of cases.entries()) {
     it(`case ${i}: ${opts.tileRows} rows, rescale > ${rescale}${tuning ? ` ${JSON.stringify(tuning)}` : ''}`, async () => {
