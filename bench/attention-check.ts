@@ -1,14 +1,14 @@
 /**
  * Correctness on the GPU machine before timing: the paged_attention conformance cases at larger
- * sizes, plus cases on the tensor-core prefill template (64- and 128-row tiles, f16), all against float64.
- * Tensor-core cases alternate the lazy-rescale threshold between the default and 0 (rescale at every
- * max change), so the rescale path is checked too. Tuning from the environment (sgmatTuning's
- * knobs): CHECK_TK keys per tile, CHECK_QKROWS / CHECK_PVROWS=16|32 rows a subgroup multiplies in
- * Q·Kᵀ / P·V, CHECK_PP=1|0 ping-pong halves, CHECK_QA=1|0 Q and the first K fetched at once,
- * CHECK_FB=all|split|b who fetches K/V in ping-pong, CHECK_FAST=1|0 the FMA softmax,
- * CHECK_DEFER=1|0 P·V one tile late, CHECK_LATEV=1|0 the late V fetch, CHECK_PREPV=1|0 those
- * fetches before P·V, CHECK_PE=n exp2 polynomials per lane; CHECK_SCATTER=1|0 the streaming
- * decode's row scatter.
+ * sizes, plus cases on the tensor-core prefill template (64- and 128-row tiles, f16), all against
+ * float64. Tensor-core cases alternate the lazy-rescale threshold (and in restart mode the restart
+ * threshold and headroom) between the defaults and 0, so the rescale and restart paths are checked
+ * too. Tuning from the environment (sgmatTuning's knobs): CHECK_TK keys per tile, CHECK_QKROWS /
+ * CHECK_PVROWS=16|32 rows a subgroup multiplies in Q·Kᵀ / P·V, CHECK_PP=1|0 ping-pong halves,
+ * CHECK_QA=1|0 Q and the first K fetched at once, CHECK_FAST=1|0 the FMA softmax,
+ * CHECK_MODE=check|restart the rescale mode, CHECK_RT=n the restart threshold, CHECK_DEFER=1|0 P·V
+ * one tile late, CHECK_LATEV=1|0 the late V fetch, CHECK_PREPV=1|0 those fetches before P·V,
+ * CHECK_PE=n exp2 polynomials per lane; CHECK_SCATTER=1|0 the streaming decode's row scatter.
  * Usage: node .build-attn/bench/attention-check.js [cases]
  */
 import { attentionCase } from '../src/attention/ops.js';
@@ -27,13 +27,16 @@ if (process.env.CHECK_LATEV) sgmatTuning.lateV = process.env.CHECK_LATEV === '1'
 if (process.env.CHECK_PREPV) sgmatTuning.fetchBeforePv = process.env.CHECK_PREPV === '1';
 if (process.env.CHECK_PP) sgmatTuning.pingPong = process.env.CHECK_PP === '1';
 if (process.env.CHECK_QA) sgmatTuning.qAhead = process.env.CHECK_QA === '1';
-if (process.env.CHECK_FB) sgmatTuning.fetchBy = process.env.CHECK_FB as 'all' | 'split' | 'b';
+if (process.env.CHECK_MODE) sgmatTuning.rescaleMode = process.env.CHECK_MODE as typeof sgmatTuning.rescaleMode;
+if (process.env.CHECK_RT) sgmatTuning.restartLog2 = Number(process.env.CHECK_RT);
 if (process.env.CHECK_FAST) sgmatTuning.fastSoftmax = process.env.CHECK_FAST === '1';
 if (process.env.CHECK_DEFER) sgmatTuning.deferPv = process.env.CHECK_DEFER === '1';
 if (process.env.CHECK_QKROWS) sgmatTuning.qkRows = Number(process.env.CHECK_QKROWS) === 32 ? 32 : 16;
 if (process.env.CHECK_PVROWS) sgmatTuning.pvRows = Number(process.env.CHECK_PVROWS) === 32 ? 32 : 16;
 if (process.env.CHECK_SCATTER) streamTuning.rowScatter = process.env.CHECK_SCATTER === '1';
 const rescale = sgmatTuning.rescaleLog2;
+const restartAt = sgmatTuning.restartLog2;
+const headroom = sgmatTuning.restartHeadroom;
 const seed = freshSeed();
 const be = await openBench();
 const rng = new Rng(seed);
@@ -41,14 +44,17 @@ let failed = 0;
 console.log(`seed ${seed}; sgmat configs: ${be.caps.subgroupMatrix.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(', ')}; subgroups ${be.caps.subgroupMinSize}-${be.caps.subgroupMaxSize}`);
 for (let i = 0; i < n; i++) {
   const tensorCores = i % 2 === 0;
+  // thresholds of 0 in three cases of four: every max change rescales (or, in restart mode, restarts the item)
   sgmatTuning.rescaleLog2 = i % 4 === 0 ? rescale : 0;
+  sgmatTuning.restartLog2 = i % 4 === 0 ? restartAt : 0;
+  sgmatTuning.restartHeadroom = i % 4 === 0 ? headroom : 0;
   // every eighth case is one long request, so items walk many key tiles
   const long = i % 8 === 4 ? { lengths: { qo: [rng.int(50, 200)], kv: [rng.int(200, 700)] }, variant: { causal: true }, kvChunk: rng.pick<number | 'none'>(['none', 256]) } : {};
   const c = attentionCase(rng, tensorCores ? { tileRows: rng.pick(sgmatTuning.tileKeys > 32 ? [64] : [64, 128]), dtype: 'f16', headDim: rng.pick([64, 80, 96, 128]), ...long } : {});
   const sg = useSgmat(be.caps, c.attrs as never, c.inputs.map((x) => x.desc));
   const r = await runCase(be, getOp('paged_attention'), c);
   if (!r.ok || r.skipped) failed++;
-  console.log(`${r.ok && !r.skipped ? 'ok  ' : 'FAIL'} ${sg ? `sgmat r${sgmatTuning.rescaleLog2} rows${c.attrs.tileRows}` : 'f32  '} ${c.label}${r.message ? `: ${r.message}` : ''}${r.skipped ? `: ${r.skipped}` : ''}`);
+  console.log(`${r.ok && !r.skipped ? 'ok  ' : 'FAIL'} ${sg ? `sgmat r${sgmatTuning.rescaleLog2}${sgmatTuning.rescaleMode === 'restart' ? ` restart>${sgmatTuning.restartLog2}+${sgmatTuning.restartHeadroom}` : ''} rows${c.attrs.tileRows}` : 'f32  '} ${c.label}${r.message ? `: ${r.message}` : ''}${r.skipped ? `: ${r.skipped}` : ''}`);
 }
 console.log(`${failed} of ${n} failed`);
 be.destroy();

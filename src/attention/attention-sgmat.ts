@@ -83,6 +83,24 @@
  * (2.98 ms): 2.62 without the K/V fetch, 2.54 without the matrix products, 2.81 without the
  * softmax, 2.12 without fetch and products: the phases are bound by the half that multiplies, and
  * the fetch still costs ~12% (its latency exceeds the first phase it is issued in).
+ *
+ * Session 7 (bench/logs/attention-explore-session7-*.log, H100, L8192): the lazy rescale's check
+ * was the largest cost left. Each half reads a workgroup flag per tile (workgroupUniformLoad, which
+ * Tint lowers to barrier, load, barrier) and branches to the output round trip. With one plain
+ * barrier in its place the kernel ran 9% faster (2.59 vs 2.83 ms); with two plain barriers 6.5%;
+ * with the flag read and a branch to nothing 3%; without the γ staging barrier no faster: the
+ * branch on the flag costs most, the barrier count little. Neither a smaller rescale path (run-time
+ * offsets: 2.5% slower) nor leaving the loop to rescale and re-entering it (13% slower) helped.
+ * Hence restart mode (rescaleMode), with no rescale and no flag in the loop: 2.63 ms (+7%). Its
+ * risk is items that run twice (every item twice: 5.03 ms). On the built-in model (the only trained
+ * transformer we have; bench/anchors/attention_max_climb.py) half of the items would restart with
+ * the first tile as the reference at 2^15, 11% at 2^21; with the diagonal tile as the reference (the
+ * loop order restart mode uses) 0.6% at 2^21 (restartLog2 15 + restartHeadroom 6). That model has no
+ * attention sink, so models that do should restart less once the sink tile comes second; split-KV
+ * chunks without the diagonal start from their last tile, which the measurement does not cover.
+ * The FMA softmax (fastSoftmax) gained 1.5–2%. Measured and dropped: the next K/V fetched by one
+ * ping-pong half (by B during its softmax, by A, or split between the halves' softmax or product
+ * phases: 27–40% slower, though the same bytes move).
  */
 import type { Capabilities } from '../gpu/capabilities.js';
 import { f16MatrixConfig } from '../gpu/capabilities.js';
@@ -104,7 +122,7 @@ const Q_PASS = 64;
  * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
  * template runs on devices without them) and the switches below.
  */
-export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, pingPong: true, qAhead: true, fetchBy: 'all', fastSoftmax: false, qkRows: 32, pvRows: 16, ablate: '' };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, pingPong: true, qAhead: true, fastSoftmax: true, rescaleMode: 'restart', restartLog2: 15, restartHeadroom: 6, qkRows: 32, pvRows: 16, ablate: '' };
 
 export interface SgmatTuning {
   tileKeys: number;
@@ -170,18 +188,31 @@ export interface SgmatTuning {
    */
   qAhead: boolean;
   /**
-   * Ping-pong only: who fetches the next K/V tile. 'all': every invocation, both at the top of the
-   * iteration. 'split': half B fetches V at the top (while it runs its softmax), half A the next K
-   * after the first barrier (during its own softmax), so the multiplying half issues no global loads.
-   * 'b': half B fetches both at the top.
-   */
-  fetchBy: 'all' | 'split' | 'b';
-  /**
    * Softmax of tiles every row sees whole (no logits hook, positive scale): the max over the raw
    * scores, each probability one FMA and one exp2 (no scaled copy, no mask select), max and sum as
-   * trees instead of chains.
+   * trees instead of chains. +1.5–2% on the H100.
    */
   fastSoftmax: boolean;
+  /**
+   * Ping-pong, variants without a logits hook: 'check' rescales the output lazily inside the loop
+   * (a workgroup-uniform flag read and branch per half per tile); 'restart' keeps no rescale in the
+   * loop: a row's first visible tile fixes its reference max, later probabilities may reach
+   * 2^restartLog2 (exact in f16 up to 2^15), and an item where some row's scores climb further is
+   * computed again from the start with every row's true max as its reference. Restart: +7% at
+   * L4096–8192 on the H100 (no rescale or flag in the loop); an item that runs twice costs 2×.
+   * rescaleLog2 is the check mode's threshold (and the step loop's).
+   */
+  rescaleMode: 'check' | 'restart';
+  restartLog2: number;
+  /**
+   * Restart mode: the reference sits this far (log2) above a row's first visible tile max, so scores
+   * may climb restartLog2 + restartHeadroom before the item restarts; the price is f16 precision for
+   * probabilities more than 14 − restartHeadroom below the first max (their weight is under 2^-8).
+   * Restart mode also takes the item's diagonal tiles first (the last tile for items without them),
+   * then the rest from the first: with the sink tile second, each row's reference covers both places
+   * its max usually is.
+   */
+  restartHeadroom: number;
   /**
    * Q rows whose matrices a subgroup multiplies in Q·Kᵀ: 16, or 32 — two subgroups then share 32
    * rows, each taking half the keys, so every K matrix read from workgroup memory feeds two
@@ -200,7 +231,9 @@ export interface SgmatTuning {
    * (K read as a row-major right matrix: what the column-major load costs) and pages (K/V rows
    * read as if the pages were in order: what the page-table lookup costs), cached (every tile
    * loads the same 16 rows of page 0, which stay in L1: what the loads cost beyond their issue) and
-   * onecase (every subgroup runs subgroup 0's or 1's unrolled code: what eight copies cost).
+   * onecase (every subgroup runs subgroup 0's or 1's unrolled code: what eight copies cost) and
+   * uload (ping-pong: a plain barrier for each rescale check, which workgroupUniformLoad makes two;
+   * uload2: two plain barriers) and gbar (ping-pong: no barrier after staging).
    */
   ablate: string;
 }
@@ -269,6 +302,7 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, caps: Capabilities)
   const R = p.tileRows;
   const NSG = R / 16; // subgroups
   const WG = 32 * NSG;
+  const HALF = NSG / 2; // ping-pong: half A is the subgroups below HALF
   // which 16-row blocks, 16-key blocks (of Q·Kᵀ) and 16-dim blocks (of P·V and O) subgroup g multiplies
   // (Q·Kᵀ and P·V choose separately whether subgroup pairs share 32 rows)
   const qkPair = sgmatTuning.qkRows === 32 && KB % 2 === 0 && NSG % 2 === 0;
@@ -305,21 +339,16 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, caps: Capabilities)
   const group = p.numQoHeads / p.numKvHeads;
   const v = variantDecls(p);
   const NL = Math.ceil((TK * DC) / WG); // K (and V) chunks per invocation per tile
-  // a tile's chunks spread over `nth` invocations numbered by `ti` (all of them, or one ping-pong half)
-  const guardOf = (nth: number, ti: string) => (n: number) => (nth * (n + 1) > TK * DC ? `if (${ti} + ${nth * n}u < ${TK * DC}u) ` : '');
-  // a tile's K fetch looks its pages up and keeps them for the V fetch of the same tile, which follows;
-  // a V fetch by other invocations than its K's (ownPages) looks them up itself
-  const lookup = (j: string) => (drop('pages') ? `${j} / PS` : `u32(kv_indices[page_base + ${j} / PS])`);
-  const page = (n: number, kv: number, own: boolean) => (kv === 1 ? (own ? lookup('j') : `pgs[${n}]`) : `pgs[${n}] = ${lookup('j')};`);
-  const fetchOf = (reg: string, kv: number, kt: string, ti = 't', nth = WG, own = false) => r(Math.ceil((TK * DC) / nth)).map((n) => `    ${guardOf(nth, ti)(n)}{
-      let i = ${ti} + ${nth * n}u; let j = ${kt} + i / ${DC}u;
+  const guard = (n: number) => (WG * (n + 1) > TK * DC ? `if (t + ${WG * n}u < ${TK * DC}u) ` : '');
+  // a tile's K fetch looks its pages up and keeps them for the V fetch of the same tile, which follows
+  const page = (n: number, kv: number) => (kv === 1 ? `pgs[${n}]` : `pgs[${n}] = ${drop('pages') ? 'j / PS' : 'u32(kv_indices[page_base + j / PS])'};`);
+  const fetch = (reg: string, kv: number, kt: string) => r(NL).map((n) => `    ${guard(n)}{
+      let i = t + ${WG * n}u; let j = ${kt} + i / ${DC}u;
       var w = vec4<u32>(0u);
-      ${drop('fetch') ? `if (j < k1) { w = vec4<u32>(j); }` : drop('cached') ? `if (j < k1) { w = pool[kv_row(0u, ${kv}u, (i / ${DC}u) % PS, 0u) / 8u + i % ${DC}u]; }` : `if (j < k1) { ${kv === 0 ? page(n, 0, own) : ''} w = pool[kv_row(${kv === 0 ? `pgs[${n}]` : page(n, 1, own)}, ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }`}
+      ${drop('fetch') ? `if (j < k1) { w = vec4<u32>(j); }` : drop('cached') ? `if (j < k1) { w = pool[kv_row(0u, ${kv}u, (i / ${DC}u) % PS, 0u) / 8u + i % ${DC}u]; }` : `if (j < k1) { ${kv === 0 ? page(n, 0) : ''} w = pool[kv_row(${kv === 0 ? `pgs[${n}]` : page(n, 1)}, ${kv}u, j % PS, hk) / 8u + i % ${DC}u]; }`}
       ${reg}[${n}] = w;
     }`).join('\n');
-  const fetch = (reg: string, kv: number, kt: string) => fetchOf(reg, kv, kt);
-  const stageOf = (reg: string, base: number, ti = 't', nth = WG) => r(Math.ceil((TK * DC) / nth)).map((n) => `    ${guardOf(nth, ti)(n)}{ let i = ${ti} + ${nth * n}u; kvs[${base}u + (i / ${DC}u) * ${LDK}u + i % ${DC}u] = ${reg}[${n}]; }`).join('\n');
-  const stage = (reg: string, base: number) => stageOf(reg, base);
+  const stage = (reg: string, base: number) => r(NL).map((n) => `    ${guard(n)}{ let i = t + ${WG * n}u; kvs[${base}u + (i / ${DC}u) * ${LDK}u + i % ${DC}u] = ${reg}[${n}]; }`).join('\n');
   // rows × D/4 words of a staged tile rewritten through qk_transform: word w pairs with word w + D/4
   const transform = (rows: number, base: string, pos: string, isKey: boolean) => `for (var i = t; i < ${rows * (D / 4)}u; i += ${WG}u) {
       let row = i / ${D / 4}u; let wd = i % ${D / 4}u; let wp = wd + ${D / 4}u; let d0 = 2u * wd;
@@ -425,7 +454,18 @@ ${r(HK).map((c) => `        p${c} = select(0.0, ${ex(c)}(s${c} - m_run), s${c} >
   const packP = r(HK / 8).map((w) => `      ps[lr * ${LDP}u + h * ${HK / 8}u + ${w}u] = vec4<u32>(${r(4).map((k) => `pack2x16float(vec2<f32>(p${8 * w + 2 * k}, p${8 * w + 2 * k + 1}))`).join(', ')});`).join('\n');
   // this lane's half row of the tile at kx: scores → running max (a rise past the threshold sets
   // `flag`, the factor goes to the row's spare score column) → probabilities in ps
-  const softmax = (kx: string, flag: string) => `      var mx = ${NEG};
+  // restart mode: no rescale in the loop (see rescaleMode)
+  const restart = pp && sgmatTuning.rescaleMode === 'restart' && !v.logits;
+  const RT = sgmatTuning.restartLog2;
+  const HR = sgmatTuning.restartHeadroom;
+  const softmax = (kx: string, flag: string) => (restart ? `      var mx = ${NEG};
+${scores(kx)}
+      mx = max(mx, subgroupShuffleXor(mx, 1u));
+      m_seen = max(m_seen, mx);
+      if (m_run == ${NEG}) { if (mx > ${NEG}) { m_run = mx + ${wgslF32(HR)}; } } else if (mx > m_run + ${wgslF32(RT)}) { restart = 1u; }
+${probs(kx)}
+      l_run += ${pSum};
+${packP}` : `      var mx = ${NEG};
 ${scores(kx)}
       mx = max(mx, subgroupShuffleXor(mx, 1u));
       var alpha = 1.0;
@@ -436,7 +476,7 @@ ${scores(kx)}
 ${probs(kx)}
       l_run = l_run * alpha + ${pSum};
 ${packP}
-      if (h == 0u) { ${V4 ? `ss[lr * ${LS}u + ${TK / 4}u].x = alpha;` : `ss[lr * ${LDS}u + ${TK}u] = alpha;`} }`;
+      if (h == 0u) { ${V4 ? `ss[lr * ${LS}u + ${TK / 4}u].x = alpha;` : `ss[lr * ${LDS}u + ${TK}u] = alpha;`} }`);
   const outputRound = (rd: Round, first: boolean) => `    ${oToShared(rd)}
     workgroupBarrier();
     if (row_ok && h < ${rd.slots}u) {
@@ -478,7 +518,7 @@ ${qPassTail(pass)}`).join('\n')}`;
     // then ${Q_PASS} rows at a time through the K/V buffer
     var qw: array<vec4<u32>, ${(R / Q_PASS) * NQ}>;
 ${r(R / Q_PASS).flatMap((pass) => r(NQ).map((n) => `    ${qGuard(n)}{ let i = t + ${WG * n}u; ${qRow(pass, 'i')} var w = vec4<u32>(0u); ${qWord('i')} qw[${pass * NQ + n}] = w; }`)).join('\n')}
-${fetch('rk', 0, 'k0')}
+${fetch('rk', 0, pp ? 'k_first' : 'k0')}
 ${r(R / Q_PASS).map((pass) => `    ${pass > 0 ? 'workgroupBarrier();' : ''}
 ${r(NQ).map((n) => `    ${qGuard(n)}{ let i = t + ${WG * n}u; kvs[(i / ${DC}u) * ${LDK}u + i % ${DC}u] = qw[${pass * NQ + n}]; }`).join('\n')}
 ${qPassTail(pass)}`).join('\n')}`;
@@ -513,67 +553,64 @@ ${fetch('rk', 0, `kt + ${2 * TK}u`)}
     ${defer ? `// the last tile's P·V (its P and V were made visible by the loop's last barrier)
     ${pv}` : ''}`;
   // the K/V loop in ping-pong: half A = subgroups below HALF (rows below R/2), half B the others
-  const HALF = NSG / 2;
   const half = (G: number) => r(NSG).filter((g) => (g < HALF) === (G === 0));
   const qkPvIn = (G: number) => perSgIn(half(G), (g) => [qkDecl(g), pvLoad(g), rmDecl, ...zip(qkSteps(g), pvSteps(g)), qkStore(g)].join('\n'));
   const pvIn = (G: number) => perSgIn(half(G), (g) => [pvLoad(g), rmDecl, ...pvSteps(g)].join('\n'));
-  const rescaleIf = (G: number, flag: string) => (drop('barrier') ? '' : `if (workgroupUniformLoad(&${flag}) != 0u) {
+  const rescaleIf = (G: number, flag: string) => (drop('barrier') ? '' : restart || drop('uload') ? 'workgroupBarrier();' : drop('uload2') ? 'workgroupBarrier();\n      workgroupBarrier();' : drop('ucheap') ? `if (workgroupUniformLoad(&${flag}) != 0u) { if (t == 0u) { ${flag} = 0u; } }` : `if (workgroupUniformLoad(&${flag}) != 0u) {
 ${rescaleOf(half(G), ` && (sg < ${HALF}u) == ${G === 0}`)}
       }
       if (t == 0u) { ${flag} = 0u; }`);
-  // who fetches the next K/V (fetchBy): 'all' at the top; 'split' B the V at the top into rf, A the
-  // K after the first barrier into rf; 'b' B both at the top. Halves number their invocations from 0.
-  const HW = WG / 2;
-  const FB = pp ? sgmatTuning.fetchBy : 'all';
-  const NLF = FB === 'all' ? NL : Math.ceil((TK * DC) / HW);
-  const nextK = (body: string) => `if (kt + ${TK}u < k1) {\n${body}\n      }`;
-  const topFetch = FB === 'all' ? `${fetch('rv', 1, 'kt')}\n      ${nextK(fetch('rk', 0, `kt + ${TK}u`))}` : '';
-  const bFetch = FB === 'split' ? fetchOf('rf', 1, 'kt', 'tb', HW, true)
-    : FB === 'b' ? `${fetchOf('rv', 1, 'kt', 'tb', HW, true)}\n      ${nextK(fetchOf('rk', 0, `kt + ${TK}u`, 'tb', HW))}` : '';
-  const aFetch = FB === 'split' ? nextK(fetchOf('rf', 0, `kt + ${TK}u`, 't', HW)) : '';
-  const ppStage = FB === 'all' ? `${stage('rv', VOFF)}\n      ${nextK(stage('rk', 0))}`
-    : FB === 'split' ? `if (sg >= ${HALF}u) {\n${stageOf('rf', VOFF, 'tb', HW)}\n      } else ${nextK(stageOf('rf', 0, 't', HW))}`
-    : `if (sg >= ${HALF}u) {\n${stageOf('rv', VOFF, 'tb', HW)}\n      ${nextK(stageOf('rk', 0, 'tb', HW))}\n      }`;
-  const pingPongLoop = `    ${FB === 'all' ? '' : `let tb = t - ${HW}u;`}
-    for (var kt = k0; kt < k1; kt += ${TK}u) {
-      // this tile's V and the next K, in flight through the first phase (see pingPong)
-${topFetch}
+  // ping-pong walks the tiles in loop order (n_d first from the last down, see restartHeadroom): tile m starts at
+  // tileAt(m); kt is this one, kn the next, kp the previous
+  const tileAt = (m: string) => `k0 + ${TK}u * select(${m} - n_d, n_t - 1u - (${m}), ${m} < n_d)`;
+  const nextT = (body: string) => `if (m + 1u < n_t) {\n${body}\n      }`;
+  const tileVars = `      let kt = ${tileAt('m')};
+      let kn = ${tileAt('(m + 1u)')};
+      let kp = ${tileAt('(m - 1u)')};`;
+  const phaseA = `      // this tile's V and the next K, in flight through the first phase (see pingPong)
+${fetch('rv', 1, 'kt')}
+      ${nextT(fetch('rk', 0, 'kn'))}
       // A multiplies (P·V of the previous tile, Q·Kᵀ of this one) while B makes the previous tile's P
       if (sg < ${HALF}u) {
     ${qkPvIn(0)}
       } else {
-${bFetch}
-        if (kt > k0) {
-${softmax(`kt - ${TK}u`, 'resc_b')}
+        if (m > 0u) {
+${softmax('kp', 'resc_b')}
         }
-      }
-      ${rescaleIf(1, 'resc_b')}
-      // and the other way round
+      }`;
+  const phaseB = `      // and the other way round
       if (sg >= ${HALF}u) {
     ${qkPvIn(1)}
       } else {
-${aFetch}
 ${softmax('kt', 'resc')}
-      }
+      }`;
+  const phaseC = `      // every read of this tile's K and the previous tile's V is done: stage the ones fetched at the top
+${stage('rv', VOFF)}
+      ${nextT(stage('rk', 0))}
+      ${drop('gbar') ? '' : 'workgroupBarrier();'}
+      ${v.transform ? `if (m + 1u < n_t) { ${transform(TK, '0u', 'i32(kn + row)', true)} }\n      workgroupBarrier();` : ''}`;
+  const pingPongTiles = `    for (var m = 0u; m < n_t; m++) {
+${tileVars}
+${phaseA}
+      ${rescaleIf(1, 'resc_b')}
+${phaseB}
       ${rescaleIf(0, 'resc')}
-      // every read of this tile's K and the previous tile's V is done: stage the ones fetched
-${ppStage}
-      workgroupBarrier();
-      ${v.transform ? `if (kt + ${TK}u < k1) { ${transform(TK, '0u', `i32(kt + ${TK}u + row)`, true)} }\n      workgroupBarrier();` : ''}
+${phaseC}
     }
-    if (k1 > k0) {
+`;
+  const pingPongLoop = `${pingPongTiles}    if (k1 > k0) {
       // the last tile: A's P·V while B makes its P, then B's P·V
       if (sg < ${HALF}u) {
     ${pvIn(0)}
       } else {
-${softmax(`k0 + ((k1 - k0 - 1u) / ${TK}u) * ${TK}u`, 'resc_b')}
+${softmax(tileAt('(n_t - 1u)'), 'resc_b')}
       }
       ${rescaleIf(1, 'resc_b')}
       if (sg >= ${HALF}u) {
     ${pvIn(1)}
       }
     }`;
-  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${qkPair || pair ? ` (32 a subgroup in${qkPair ? ' QK' : ''}${pair ? ' PV' : ''})` : ''}${pp ? ` ping-pong${FB === 'all' ? '' : ` fetch-by-${FB}`}` : `${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${beforePv ? ' fetch-before-pv' : ''}`}${PE ? ` exp2-fma=${PE}` : ''}${fast ? ' fma-softmax' : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
+  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${qkPair || pair ? ` (32 a subgroup in${qkPair ? ' QK' : ''}${pair ? ' PV' : ''})` : ''}${pp ? ' ping-pong' : `${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${beforePv ? ' fetch-before-pv' : ''}`}${PE ? ` exp2-fma=${PE}` : ''}${fast ? ' fma-softmax' : ''}${restart ? ` restart>${RT}+${HR}` : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
 enable subgroups;
 ${pp ? '// the halves branch on the subgroup index, which is uniform within each subgroup\ndiagnostic(off, subgroup_uniformity);\n' : ''}${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRQ * (DB + KB / NRQ) + NRB * (NCB + KB) + (rmDecl ? 1 : 0))}
 ${PACK_WGSL}
@@ -596,7 +633,7 @@ var<workgroup> ss: array<${V4 ? 'vec4<f32>' : 'f32'}, ${so(sLen)}>;
 var<workgroup> ps: array<vec4<u32>, ${pLen}>;
 // set when some row's reference max moved this tile, so the output must be rescaled
 var<workgroup> resc: u32;
-${pp ? '// the same for half B in ping-pong (resc is half A\'s)\nvar<workgroup> resc_b: u32;\n' : ''}
+${pp ? '// the same for half B in ping-pong (resc is half A\'s)\nvar<workgroup> resc_b: u32;\n' : ''}${restart ? '// restart mode: some row climbed past its reference, so the item runs again\nvar<workgroup> restart: u32;\n' : ''}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let cta = wid.x;
@@ -607,11 +644,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let h = lane % 2u;
   let sb = lr * ${LS}u + h * ${so(HK)}u;
 ${matrices}
-  var rk: array<vec4<u32>, ${FB === 'b' ? NLF : NL}>;
-  var rv: array<vec4<u32>, ${FB === 'b' ? NLF : NL}>;
-  ${FB === 'split' ? `var rf: array<vec4<u32>, ${NLF}>;` : ''}
-  var pgs: array<u32, ${NLF}>;
-  if (t == 0u) { resc = 0u; ${pp ? 'resc_b = 0u; ' : ''}${mo.init} }
+  var rk: array<vec4<u32>, ${NL}>;
+  var rv: array<vec4<u32>, ${NL}>;
+  var pgs: array<u32, ${NL}>;
+  if (t == 0u) { resc = 0u; ${pp ? 'resc_b = 0u; ' : ''}${restart ? 'restart = 0u; ' : ''}${mo.init} }
   ${workItemLoop(p.grid, 'slot')}
     // this lane's softmax row
     let r = r0 + lr;
@@ -621,13 +657,24 @@ ${matrices}
     let qpos = kv_len - q_len + qi;
     ${interior ? `// keys below k_full are visible to every row of the item
     let k_full = ${p.variant.causal ? 'min(k1, u32(max(0, kv_len - q_len + i32(r0 / GRP) + 1)))' : 'k1'};` : ''}
+    ${pp ? `// the item's tiles in loop order: n_d of them from the last down (restart mode: the diagonal ones, at least
+    // one), then the rest from the first
+    let n_t = (max(k1, k0) - k0 + ${TK - 1}u) / ${TK}u;
+    let n_d = ${restart ? `min(n_t, max(1u, n_t - ${interior ? `(max(k_full, k0) - k0) / ${TK}u` : 'n_t'}))` : '0u'};
+    let k_first = k0 + ${TK}u * select(0u, n_t - 1u, n_d > 0u);` : ''}
     ${qAhead ? qPrologueAhead : qPrologue}
-${r(NRB).map((i) => r(NCB).map((j) => `    o${i}_${j} = ${mo.zero('result', `o${i}_${j}`)};`).join('\n')).join('\n')}
     var m_run = ${NEG};
     var l_run = 0.0;
+    ${restart ? `// restart mode: pass 1 runs only when some row's scores climbed past 2^${RT} of its reference in pass 0
+    var m_seen = ${NEG};
+    for (var run_no = 0u; run_no < 2u; run_no++) {
+    m_run = m_seen;
+    l_run = 0.0;
+    ${qAhead ? `if (run_no > 0u) {\n${fetch('rk', 0, 'k_first')}\n    }` : ''}` : ''}
+${r(NRB).map((i) => r(NCB).map((j) => `    o${i}_${j} = ${mo.zero('result', `o${i}_${j}`)};`).join('\n')).join('\n')}
     workgroupBarrier();
     // prologue: K of the first tile staged, its V and the second tile's K in registers
-${qAhead ? '' : fetch('rk', 0, 'k0')}
+${qAhead ? '' : fetch('rk', 0, pp ? 'k_first' : 'k0')}
 ${stage('rk', 0)}
 ${pp ? '' : `${fetch('rv', 1, 'k0')}
     if (k0 + ${TK}u < k1) {
@@ -637,8 +684,11 @@ ${fetch('rk', 0, `k0 + ${TK}u`)}
     for (var i = t; i < ${TK * LDK}u; i += ${WG}u) { kvs[${VOFF}u + i] = vec4<u32>(0u); }
     for (var i = t; i < ${pLen}u; i += ${WG}u) { ps[i] = vec4<u32>(0u); }` : ''}
     workgroupBarrier();
-    ${v.transform ? `if (k0 < k1) { ${transform(TK, '0u', 'i32(k0 + row)', true)} }\n    workgroupBarrier();` : ''}
+    ${v.transform ? `if (k0 < k1) { ${transform(TK, '0u', `i32(${pp ? 'k_first' : 'k0'} + row)`, true)} }\n    workgroupBarrier();` : ''}
 ${pp ? pingPongLoop : stepLoop}
+    ${restart ? `if (workgroupUniformLoad(&restart) == 0u) { break; }
+    if (t == 0u) { restart = 0u; }
+    }` : ''}
     // both lanes of a row hold half its sum; the reference max is the same in both
     let l = l_run + subgroupShuffleXor(l_run, 1u);
     var inv = 0.0;

@@ -38,17 +38,17 @@ describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the fron
   ];
   // [rows, keys per tile, rows a subgroup multiplies in Q·Kᵀ, in P·V]; 48 keys (three key blocks) keep 16 in Q·Kᵀ
   const shapes = [[64, 32, 16, 16], [64, 48, 32, 32], [128, 32, 16, 16], [128, 32, 32, 32], [64, 32, 32, 32], [128, 32, 16, 32], [128, 32, 32, 16]] as const;
-  for (const [si, [rows, tileKeys, qkRows, pvRows]] of shapes.entries()) {
-    const fetchBy = (['all', 'split', 'b'] as const)[si % 3]!;
+  for (const [rows, tileKeys, qkRows, pvRows] of shapes) {
     for (const ssVec4 of [true, false]) {
       for (const interiorNoMask of [true, false]) {
         for (const schedule of ['step', 'deferred', 'ping-pong'] as const) {
           const deferPv = schedule === 'deferred';
           const pingPong = schedule === 'ping-pong';
           // fetch schedules ride on the other knobs: late V with vec4 scores (before P·V when masked), early K with scalar unmasked
-          // ones (ping-pong has its own), the Q tile fetched ahead with vec4 scores; deferred cases make every exp2 a polynomial
-          it(`${rows} rows (${qkRows}/${pvRows} a subgroup), TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}, ${schedule}${pingPong ? `, fetch by ${fetchBy}` : ''}`, async () => {
-            Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, lateV: ssVec4, fetchBeforePv: !interiorNoMask, qkRows, pvRows, deferPv, pingPong, qAhead: ssVec4, fetchBy, fastSoftmax: interiorNoMask, polyExp: deferPv ? 16 : 0, emulate: true, ablate: '' });
+          // ones (ping-pong has its own), the Q tile fetched ahead with vec4 scores; deferred cases make every exp2 a polynomial;
+          // the FMA softmax rides on unmasked interiors, restart mode (ping-pong) on vec4 scores
+          it(`${rows} rows (${qkRows}/${pvRows} a subgroup), TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}, ${schedule}`, async () => {
+            Object.assign(sgmatTuning, { tileKeys, ssVec4, interiorNoMask, earlyFetch: interiorNoMask, lateV: ssVec4, fetchBeforePv: !interiorNoMask, qkRows, pvRows, deferPv, pingPong, qAhead: ssVec4, fastSoftmax: interiorNoMask, rescaleMode: ssVec4 ? 'restart' : 'check', polyExp: deferPv ? 16 : 0, emulate: true, ablate: '' });
             for (const [name, variant] of variants) {
               for (const d of [64, 80, 128]) {
                 const wgsl = sgmatAttentionWgsl(params(d, variant, rows), be!.caps);
@@ -69,7 +69,8 @@ describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the fron
                 expect(wgsl.includes('interior-unmasked')).toBe(interior);
                 // the FMA softmax needs whole tiles and no logits hook (soft-cap and ALiBi have one)
                 expect(wgsl.includes(' fma-softmax')).toBe(interior && !variant.softCap && !variant.alibi);
-                expect(wgsl.includes(' fetch-by-'), `${name} d${d}`).toBe(pingPong && fetchBy !== 'all');
+                // restart mode: ping-pong without a logits hook (ALiBi moves a row's max along the keys)
+                expect(wgsl.includes(' restart>'), `${name} d${d}`).toBe(pingPong && ssVec4 && !variant.softCap && !variant.alibi);
               }
             }
           });
