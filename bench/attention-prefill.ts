@@ -7,12 +7,13 @@
  * (32 or 16 rows a subgroup), -qk<16|32>|-pv<16|32> (the same in one product), -pp|-nopp
  * (ping-pong halves), -qa|-noqa (Q and the first K fetched at once), -fast|-nofast (the FMA
  * softmax of whole tiles), -restart|-check (rescaleMode), -rt<n> / -hr<n> (the restart threshold
- * and headroom, log2); for the halves in step -defer|-nodefer (P·V one tile late), -early|-late
- * (K fetch), -latev|-nolatev (V fetched with the K after it), -prepv (late fetches before P·V);
- * -pe<n> (n of 16 exp2 per lane as FMA polynomials), -scalar (scores), -masked (interior tiles),
- * -g<grid>, -t<plan shares>, -no<qk|softmax|pv|fetch|barrier|kcol|pages|cached|onecase|uload2|
- * uload|ucheap|gbar> (ablations: wrong results, for locating time). The first variant is the
- * reported configuration; the others get suffixed rows. PREFILL_LENS=1024,4096 picks lengths.
+ * and headroom, log2), -diag|-nodiag (diagonal tiles first); for the halves in step
+ * -defer|-nodefer (P·V one tile late), -early|-late (K fetch), -latev|-nolatev (V fetched with
+ * the K after it), -prepv (late fetches before P·V); -pe<n> (n of 16 exp2 per lane as FMA
+ * polynomials), -scalar (scores), -masked (interior tiles), -g<grid>, -t<plan shares>,
+ * -no<qk|softmax|pv|fetch|barrier|kcol|pages|cached|onecase|uload2|uload|ucheap|gbar>
+ * (ablations: wrong results, for locating time). The first variant is the reported
+ * configuration; the others get suffixed rows. PREFILL_LENS=1024,4096 picks lengths.
  */
 import { readFileSync } from 'node:fs';
 import { type BenchRow, cardName, readAnchors, row, timeGpu, writeResults } from './results.js';
@@ -30,7 +31,7 @@ const rowsOpt = (opts: string[], which: string): 16 | 32 | undefined => {
 };
 const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${sgmatTuning.rescaleLog2}`).split(',').map((v) => {
   const m = /^tk(\d+)r(\d+)((?:-[a-z]+[0-9a-z]*)*)$/.exec(v);
-  if (!m) throw new Error(`PREFILL_VARIANTS: '${v}' is not tk<keys>r<log2>[-rows<64|128>][-pair|-single][-qk<16|32>][-pv<16|32>][-defer|-nodefer][-early|-late][-latev|-nolatev][-prepv][-pp|-nopp][-qa|-noqa][-fast|-nofast][-restart|-check][-rt<n>][-hr<n>][-pe<n>][-scalar][-masked][-g<grid>][-t<shares>][-no<qk|softmax|pv|fetch|barrier|kcol|pages|cached|onecase|uload2|uload|ucheap|gbar>…]`);
+  if (!m) throw new Error(`PREFILL_VARIANTS: '${v}' is not tk<keys>r<log2>[-rows<64|128>][-pair|-single][-qk<16|32>][-pv<16|32>][-defer|-nodefer][-early|-late][-latev|-nolatev][-prepv][-pp|-nopp][-qa|-noqa][-fast|-nofast][-restart|-check][-rt<n>][-hr<n>][-diag|-nodiag][-pe<n>][-scalar][-masked][-g<grid>][-t<shares>][-no<qk|softmax|pv|fetch|barrier|kcol|pages|cached|onecase|uload2|uload|ucheap|gbar>…]`);
   const opts = m[3]!.split('-').filter(Boolean);
   const num = (re: RegExp) => { const x = opts.map((o) => re.exec(o)?.[1]).find(Boolean); return x ? Number(x) : undefined; };
   const ablate = opts.map((o) => /^no(qk|softmax|pv|fetch|barrier|kcol|pages|cached|onecase|uload2|uload|ucheap|gbar)$/.exec(o)?.[1]).filter(Boolean).join('+');
@@ -49,6 +50,7 @@ const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${s
       rescaleMode: opts.includes('restart') ? 'restart' : opts.includes('check') ? 'check' : defaults.rescaleMode,
       restartLog2: num(/^rt(\d+)$/) ?? defaults.restartLog2,
       restartHeadroom: num(/^hr(\d+)$/) ?? defaults.restartHeadroom,
+      diagFirst: opts.includes('diag') || (defaults.diagFirst && !opts.includes('nodiag')),
       polyExp: num(/^pe(\d+)$/) ?? defaults.polyExp, ssVec4: !opts.includes('scalar'), interiorNoMask: !opts.includes('masked'), ablate,
     },
   };
@@ -71,7 +73,7 @@ for (const [vi, v] of variants.entries()) {
     const t = v.tuning;
     const plan = first.attn.lastPlan!;
     path = first.attn.attrs.tileRows >= 64
-      ? `tensor cores (f16 subgroup matrices, ${first.attn.attrs.tileRows} rows × ${t.tileKeys} keys per tile, ${t.qkRows}/${t.pvRows} rows a subgroup in Q·Kᵀ/P·V, ${t.pingPong ? 'ping-pong halves, K/V fetched at the top of the iteration' : `halves in step, P·V ${t.deferPv ? 'deferred' : 'in step'}, ${t.earlyFetch && !t.lateV ? 'early' : 'late'} K fetch, ${t.lateV ? `late V fetch${t.fetchBeforePv ? ' (before P·V)' : ''}` : 'early V fetch'}`}, ${t.qAhead ? 'Q and the first K fetched at once' : 'Q a pass at a time'},${t.fastSoftmax ? ' FMA softmax,' : ''}${t.rescaleMode === 'restart' ? ` no rescale in the loop (diagonal tiles first, items restart past 2^${t.restartLog2 + t.restartHeadroom}),` : ''} lazy rescale > 2^${t.rescaleLog2}, scores ${t.ssVec4 ? 'vec4' : 'scalar'}, interior tiles ${t.interiorNoMask ? 'unmasked' : 'masked'}, grid ${first.attn.attrs.grid}, L512 plan: ${plan.items.length} items, ${plan.merges} merges${t.polyExp ? `, ${t.polyExp} of 16 exp2 as polynomials` : ''}${t.ablate ? `, ABLATED ${t.ablate}` : ''})`
+      ? `tensor cores (f16 subgroup matrices, ${first.attn.attrs.tileRows} rows × ${t.tileKeys} keys per tile, ${t.qkRows}/${t.pvRows} rows a subgroup in Q·Kᵀ/P·V, ${t.pingPong ? 'ping-pong halves, K/V fetched at the top of the iteration' : `halves in step, P·V ${t.deferPv ? 'deferred' : 'in step'}, ${t.earlyFetch && !t.lateV ? 'early' : 'late'} K fetch, ${t.lateV ? `late V fetch${t.fetchBeforePv ? ' (before P·V)' : ''}` : 'early V fetch'}`}, ${t.qAhead ? 'Q and the first K fetched at once' : 'Q a pass at a time'},${t.fastSoftmax ? ' FMA softmax,' : ''}${t.rescaleMode === 'restart' ? ` no rescale in the loop (${t.diagFirst ? 'diagonal tiles first, ' : ''}items restart past 2^${t.restartLog2 + t.restartHeadroom}),` : ''} lazy rescale > 2^${t.rescaleLog2}, scores ${t.ssVec4 ? 'vec4' : 'scalar'}, interior tiles ${t.interiorNoMask ? 'unmasked' : 'masked'}, grid ${first.attn.attrs.grid}, L512 plan: ${plan.items.length} items, ${plan.merges} merges${t.polyExp ? `, ${t.polyExp} of 16 exp2 as polynomials` : ''}${t.ablate ? `, ABLATED ${t.ablate}` : ''})`
       : `f32 template (${first.attn.attrs.tileRows}-row tiles)`;
     first.free();
   } catch (err) {

@@ -122,7 +122,7 @@ const Q_PASS = 64;
  * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
  * template runs on devices without them) and the switches below.
  */
-export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, pingPong: true, qAhead: true, fastSoftmax: true, rescaleMode: 'restart', restartLog2: 15, restartHeadroom: 6, qkRows: 32, pvRows: 16, ablate: '' };
+export const sgmatTuning: SgmatTuning = { tileKeys: 32, rows: 128, rescaleLog2: 8, emulate: false, ssVec4: true, interiorNoMask: true, earlyFetch: false, lateV: true, fetchBeforePv: false, polyExp: 0, deferPv: false, pingPong: true, qAhead: true, fastSoftmax: true, rescaleMode: 'restart', restartLog2: 15, restartHeadroom: 6, diagFirst: true, qkRows: 32, pvRows: 16, ablate: '' };
 
 export interface SgmatTuning {
   tileKeys: number;
@@ -213,6 +213,8 @@ export interface SgmatTuning {
    * its max usually is.
    */
   restartHeadroom: number;
+  /** Restart mode: the diagonal tiles first (see restartHeadroom), or all tiles from the first. */
+  diagFirst: boolean;
   /**
    * Q rows whose matrices a subgroup multiplies in Q·Kᵀ: 16, or 32 — two subgroups then share 32
    * rows, each taking half the keys, so every K matrix read from workgroup memory feeds two
@@ -560,13 +562,10 @@ ${fetch('rk', 0, `kt + ${2 * TK}u`)}
 ${rescaleOf(half(G), ` && (sg < ${HALF}u) == ${G === 0}`)}
       }
       if (t == 0u) { ${flag} = 0u; }`);
-  // ping-pong walks the tiles in loop order (n_d first from the last down, see restartHeadroom): tile m starts at
-  // tileAt(m); kt is this one, kn the next, kp the previous
-  const tileAt = (m: string) => `k0 + ${TK}u * select(${m} - n_d, n_t - 1u - (${m}), ${m} < n_d)`;
+  // ping-pong walks the tiles in loop order (n_d from the last down, see restartHeadroom, then up from k0): kt is
+  // this tile, kn the next, kp the previous. Stepping kt measured 1% faster than computing it from the index m.
+  const tileVars = `      let kn = select(select(kt + ${TK}u, k0, m + 1u == n_d), kt - ${TK}u, m + 1u < n_d);`;
   const nextT = (body: string) => `if (m + 1u < n_t) {\n${body}\n      }`;
-  const tileVars = `      let kt = ${tileAt('m')};
-      let kn = ${tileAt('(m + 1u)')};
-      let kp = ${tileAt('(m - 1u)')};`;
   const phaseA = `      // this tile's V and the next K, in flight through the first phase (see pingPong)
 ${fetch('rv', 1, 'kt')}
       ${nextT(fetch('rk', 0, 'kn'))}
@@ -589,13 +588,17 @@ ${stage('rv', VOFF)}
       ${nextT(stage('rk', 0))}
       ${drop('gbar') ? '' : 'workgroupBarrier();'}
       ${v.transform ? `if (m + 1u < n_t) { ${transform(TK, '0u', 'i32(kn + row)', true)} }\n      workgroupBarrier();` : ''}`;
-  const pingPongTiles = `    for (var m = 0u; m < n_t; m++) {
+  const pingPongTiles = `    var kt = k_first;
+    var kp = k_first;
+    for (var m = 0u; m < n_t; m++) {
 ${tileVars}
 ${phaseA}
       ${rescaleIf(1, 'resc_b')}
 ${phaseB}
       ${rescaleIf(0, 'resc')}
 ${phaseC}
+      kp = kt;
+      kt = kn;
     }
 `;
   const pingPongLoop = `${pingPongTiles}    if (k1 > k0) {
@@ -603,7 +606,7 @@ ${phaseC}
       if (sg < ${HALF}u) {
     ${pvIn(0)}
       } else {
-${softmax(tileAt('(n_t - 1u)'), 'resc_b')}
+${softmax('kp', 'resc_b')}
       }
       ${rescaleIf(1, 'resc_b')}
       if (sg >= ${HALF}u) {
@@ -660,7 +663,7 @@ ${matrices}
     ${pp ? `// the item's tiles in loop order: n_d of them from the last down (restart mode: the diagonal ones, at least
     // one), then the rest from the first
     let n_t = (max(k1, k0) - k0 + ${TK - 1}u) / ${TK}u;
-    let n_d = ${restart ? `min(n_t, max(1u, n_t - ${interior ? `(max(k_full, k0) - k0) / ${TK}u` : 'n_t'}))` : '0u'};
+    let n_d = ${restart && sgmatTuning.diagFirst ? `min(n_t, max(1u, n_t - ${interior ? `(max(k_full, k0) - k0) / ${TK}u` : 'n_t'}))` : '0u'};
     let k_first = k0 + ${TK}u * select(0u, n_t - 1u, n_d > 0u);` : ''}
     ${qAhead ? qPrologueAhead : qPrologue}
     var m_run = ${NEG};
