@@ -668,7 +668,8 @@ ${matrices}
     ${qAhead ? qPrologueAhead : qPrologue}
     var m_run = ${NEG};
     var l_run = 0.0;
-    ${restart ? `// restart mode: pass 1 runs only when some row's scores climbed past 2^${RT} of its reference in pass 0
+    ${restart ? `// restart mode: pass 1 runs only when some row's scores climbed more than ${RT + HR} (log2) above its first visible
+    // tile's max in pass 0; it takes every row's true max as the reference
     var m_seen = ${NEG};
     for (var run_no = 0u; run_no < 2u; run_no++) {
     m_run = m_seen;
