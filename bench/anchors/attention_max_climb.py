@@ -5,9 +5,11 @@ Question: can an attention kernel fix each row's softmax reference max from the 
 sees and only recompute a work item (64 query rows x the 2 query heads sharing a KV head) when some
 row's score later exceeds that reference by more than T (log2 units)? Measured on the built-in
 model (the only trained transformer we have), forward pass in numpy float64, weights from bf16.
-Three references: the first tile (keys 0..31: 'sink'), the first tile of a chunk starting at key
-256 ('chunk256'), and the row's own diagonal tile ('diag': the tile holding key i, keys up to i),
-which is what the tensor-core prefill's restart mode sees first (it takes the diagonal tiles first).
+Four references: the first tile (keys 0..31: 'sink'), the first tile of a chunk starting at key
+256 ('chunk256'), the row's own diagonal tile ('diag': the tile holding key i, keys up to i), which is
+what the tensor-core prefill's restart mode sees first (it takes the diagonal tiles first), and the
+last tile of a split-KV chunk without the diagonal ('mid': keys 224..255 of the chunk 128..255, rows
+from 256), which is where restart mode starts such a chunk.
 Restart mode restarts an item past T = restartLog2 + restartHeadroom = 21 by default.
 
 Usage: python3 bench/anchors/attention_max_climb.py TOKENS.json OUT.json [MODEL_DIR]
@@ -124,11 +126,14 @@ def main():
     seqs = json.load(open(sys.argv[1]))
     L = cfg['num_hidden_layers']
     # per layer, per mode: list of climb arrays [H, rows] (one per sequence)
-    acc = {m: [[] for _ in range(L)] for m in ('sink', 'chunk256', 'diag')}
+    acc = {m: [[] for _ in range(L)] for m in ('sink', 'chunk256', 'diag', 'mid')}
     for ids in seqs:
         def grab(l, s):
             acc['sink'][l].append(climbs(s, 0))
             acc['diag'][l].append(climbs(s, 0, diag=True))
+            if s.shape[-1] > 256:
+                mid = s[:, 256:, 128:256]
+                acc['mid'][l].append(mid.max(-1) - mid[:, :, 96:].max(-1))
             if s.shape[-1] > CHUNK:
                 acc['chunk256'][l].append(climbs(s, CHUNK))
         forward(ids, grab)
@@ -165,10 +170,10 @@ def main():
         print(f"ref {r['prompt']!r}: argmax match {r['argmax_match']}, |dlogit| {r['logits_head_max_abs_diff']:.2e}, "
               f"greedy {r['greedy_tokens_matching_prefix']}/{r['greedy_len']}")
     cols = [f'>{t:g}' for t in THRESHOLDS]
-    for mode in ('sink', 'chunk256', 'diag'):
+    for mode in ('sink', 'chunk256', 'diag', 'mid'):
         if mode not in out:
             continue
-        ref = {'sink': 'keys 0..31', 'chunk256': f'keys {CHUNK}..{CHUNK + TILE - 1}', 'diag': "the row's diagonal tile"}[mode]
+        ref = {'sink': 'keys 0..31', 'chunk256': f'keys {CHUNK}..{CHUNK + TILE - 1}', 'diag': "the row's diagonal tile", 'mid': 'keys 224..255 of a chunk 128..255, rows >= 256'}[mode]
         print(f"\n[{mode}] reference = {ref}; climb in log2 units")
         print(f"{'layer':>10} {'rows':>7} " + ' '.join(f'{c:>8}' for c in cols) + f" {'max':>7} {'items':>6} {f'restart@T{T_RESTART:g}':>11}")
         rows = [(str(l), s) for l, s in enumerate(out[mode]['per_layer'])] + [('all', out[mode]['overall'])]

@@ -96,8 +96,8 @@
  * transformer we have; bench/anchors/attention_max_climb.py) half of the items would restart with
  * the first tile as the reference at 2^15, 11% at 2^21; with the diagonal tile as the reference (the
  * loop order restart mode uses) 0.6% at 2^21 (restartLog2 15 + restartHeadroom 6). That model has no
- * attention sink, so models that do should restart less once the sink tile comes second; split-KV
- * chunks without the diagonal start from their last tile, which the measurement does not cover.
+ * attention sink, so models that do should restart less once the sink tile comes second. Split-KV
+ * chunks without the diagonal start from their last tile: 0.8% of such items at 2^21 there.
  * The FMA softmax (fastSoftmax) gained 1.5–2%. Measured and dropped: the next K/V fetched by one
  * ping-pong half (by B during its softmax, by A, or split between the halves' softmax or product
  * phases: 27–40% slower, though the same bytes move).
