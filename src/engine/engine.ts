@@ -68,6 +68,12 @@ export class Engine {
   private wake: (() => void) | null = null;
   private stepping = false;
   private stopped = false;
+  /**
+   * Why the engine stopped taking work, once a step failed. A failed step leaves device results
+   * and KV contents of every sequence in it undefined, so the engine fails what is in flight and
+   * refuses new work rather than serve from a state nothing can vouch for; `/health` reports it.
+   */
+  private failure: EngineError | null = null;
   private steps = 0;
   private promptTokensComputed = 0;
   private generatedTokens = 0;
@@ -88,6 +94,7 @@ export class Engine {
    * context with `maxTokens`, or needing more KV pages than exist.
    */
   async submit(prompt: readonly number[], partial: Partial<SamplingParams> = {}, id = `req-${this.nextOrder}`): Promise<EngineRequest> {
+    if (this.failure) throw this.failure;
     if (this.stopped) throw new EngineError('engine_stopped', 'the engine is shutting down');
     let params: SamplingParams;
     try {
@@ -144,6 +151,11 @@ export class Engine {
     };
   }
 
+  /** Null while the engine serves; the error that stopped it after a failed step. */
+  get failed(): EngineError | null {
+    return this.failure;
+  }
+
   /** Requests admitted or waiting, not yet finished. */
   get activeRequests(): number {
     return this.requests.size;
@@ -187,8 +199,7 @@ export class Engine {
       try {
         await this.step();
       } catch (e) {
-        // An engine bug must not leave clients hanging: fail everything in flight, keep serving.
-        for (const r of [...this.requests.values()]) this.fail(r, new EngineError('model_error', `internal engine error: ${(e as Error).message}`));
+        this.failEngine(`internal engine error: ${(e as Error).message}`);
       } finally {
         this.stepping = false;
       }
@@ -221,7 +232,7 @@ export class Engine {
       const rows = chunks.flatMap((c, i) => (onDevice[i] ? [deviceRow(i, c.seq)] : []));
       if (rows.length) deviceTokens = await this.runner.sampleOnDevice!(rows);
     } catch (e) {
-      for (const c of chunks) this.fail(c.seq.request, new EngineError('model_error', `model forward failed: ${(e as Error).message}`));
+      this.failEngine(`model forward failed: ${(e as Error).message}`);
       return;
     }
     this.steps++;
@@ -338,6 +349,14 @@ export class Engine {
     };
     request.events.close();
     request.resolve(result);
+  }
+
+  /** Fails every request in flight with the step's error and refuses new work (see `failure`). */
+  private failEngine(message: string): void {
+    this.failure ??= new EngineError('engine_failed', `${message}; the engine stopped serving and needs a restart`);
+    const inFlight = new EngineError('model_error', message);
+    for (const r of [...this.requests.values()]) this.fail(r, inFlight);
+    this.stopped = true;
   }
 
   private fail(request: RequestState, error: unknown): void {

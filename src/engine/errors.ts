@@ -4,7 +4,9 @@ export type EngineErrorCode =
   | 'kv_capacity_exceeded'
   | 'invalid_request'
   | 'engine_stopped'
-  | 'model_error';
+  | 'model_error'
+  /** The engine failed a step and stopped taking work: the process needs a restart. */
+  | 'engine_failed';
 
 export class EngineError extends Error {
   constructor(readonly code: EngineErrorCode, message: string) {

@@ -24,6 +24,8 @@ export class DispatchStream {
     private readonly owned: readonly GPUBuffer[],
     /** Called before each replay so earlier unsubmitted work keeps its order. */
     private readonly beforeSubmit: () => void,
+    /** Called once on destroy: the buffers the stream binds may then be freed. */
+    private readonly onDestroy: () => void = () => {},
   ) {}
 
   get length(): number {
@@ -49,7 +51,9 @@ export class DispatchStream {
   }
 
   destroy(): void {
+    if (this.destroyed) return;
     this.destroyed = true;
+    this.onDestroy();
     for (const b of this.owned) b.destroy();
   }
 }

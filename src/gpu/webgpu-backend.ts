@@ -26,6 +26,8 @@ export interface WebGpuBackendOptions extends OpenOptions {
 interface Recording {
   dispatches: RecordedDispatch[];
   owned: GPUBuffer[];
+  /** Arena buffers the recorded dispatches bind: they must outlive the stream. */
+  bound: Set<GPUBuffer>;
 }
 
 export class WebGpuBackend implements Backend {
@@ -45,6 +47,8 @@ export class WebGpuBackend implements Backend {
   private uncaptured: string[] = [];
   /** Dispatches enqueued since creation (tests use it to prove fusion and replay). */
   dispatchCount = 0;
+  /** How many live dispatch streams bind each buffer; freeing a bound buffer is a lifetime bug. */
+  private readonly streamBound = new Map<GPUBuffer, number>();
 
   static async create(opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
     return new WebGpuBackend(await openGpu(opts), opts);
@@ -191,6 +195,7 @@ export class WebGpuBackend implements Backend {
           throw new Error(`kernel '${shader.label}': ${name} is bound at ${earlier} and ${binding} with one of them writable; WebGPU cannot alias a writable binding — give the op a separate output tensor`);
         }
         seen.set(b.buffer, binding);
+        this.recording?.bound.add(b.buffer);
         const size = range.size ?? range.buffer.size - (range.offset ?? 0);
         if (size > this.caps.maxStorageBufferBindingSize) {
           throw new LimitExceededError(`binding ${binding} of '${shader.label}' (${size} bytes)`, size, this.caps.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize');
@@ -265,10 +270,19 @@ export class WebGpuBackend implements Backend {
   /** Records the dispatches `body` enqueues instead of running them; replay the result each step. */
   record(body: () => void): DispatchStream {
     if (this.recording) throw new Error('dispatch streams do not nest');
-    this.recording = { dispatches: [], owned: [] };
+    this.recording = { dispatches: [], owned: [], bound: new Set() };
     try {
       body();
-      return new DispatchStream(this.device, this.recording.dispatches, this.recording.owned, () => this.submitPending());
+      const bound = [...this.recording.bound];
+      for (const b of bound) this.streamBound.set(b, (this.streamBound.get(b) ?? 0) + 1);
+      const release = () => {
+        for (const b of bound) {
+          const n = this.streamBound.get(b)! - 1;
+          if (n === 0) this.streamBound.delete(b);
+          else this.streamBound.set(b, n);
+        }
+      };
+      return new DispatchStream(this.device, this.recording.dispatches, this.recording.owned, () => this.submitPending(), release);
     } finally {
       this.recording = null;
     }
@@ -298,6 +312,8 @@ export class WebGpuBackend implements Backend {
   free(t: Tensor): void {
     const g = t as GpuTensor;
     if (g.backend === 'webgpu' && g.buffer) {
+      // a recorded stream would fail at its next replay, far from this call: fail here instead
+      if (this.streamBound.has(g.buffer)) throw new Error(`free of '${t.label}' while a recorded dispatch stream binds it: destroy the stream first`);
       // WebGPU lets submitted work that uses a destroyed buffer finish; unsubmitted work must be submitted first
       this.submitPending();
       this.arena.free(g.buffer);

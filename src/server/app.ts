@@ -37,7 +37,11 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
   });
 
   app.get('/', (c) => c.html(CHAT_PAGE_HTML));
-  app.get('/health', (c) => c.json({ status: 'ok', model: state.modelName, activeRequests: state.activeRequests, ...state.engine.stats() }));
+  app.get('/health', (c) => {
+    const failure = state.engine.failed;
+    const body = { status: failure ? 'failing' : 'ok', model: state.modelName, activeRequests: state.activeRequests, ...state.engine.stats() };
+    return failure ? c.json({ ...body, error: failure.message }, 503) : c.json(body);
+  });
   app.get('/metrics', async (c) => {
     if (!metrics) return new ApiError(404, 'Metrics are not enabled on this server.', 'invalid_request_error').toResponse();
     const { contentType, body } = await metrics.render(state.engine.stats());

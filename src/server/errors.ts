@@ -44,6 +44,8 @@ export function toApiError(e: unknown): ApiError {
         return new ApiError(503, e.message, 'server_error', null, 'engine_stopped', 5);
       case 'model_error':
         return new ApiError(500, e.message, 'server_error', null, 'model_error');
+      case 'engine_failed':
+        return new ApiError(503, e.message, 'server_error', null, 'engine_failed');
     }
   }
   return new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`, 'server_error');

@@ -57,9 +57,14 @@ interface StepTensors {
   last: Tensor;
 }
 
-interface RecordedDecode {
+/**
+ * Everything a recorded decode stream of one batch size binds: created once, with the stream, and
+ * freed only with the runner, so no step of another shape can release a buffer the stream uses.
+ */
+interface DecodeBucket {
   stream: DispatchStream;
   inputs: StepTensors;
+  lse: Tensor;
   logits: Tensor;
 }
 
@@ -74,10 +79,10 @@ export class LlamaRunner implements ModelRunner {
   private readonly vm: VirtualMachine;
   /** Runs decode steps that are recorded: stable storage, since a stream keeps pointing at it. */
   private readonly decodeVm: VirtualMachine;
-  private readonly steps = new Map<string, StepTensors>();
-  /** Attention log-sum-exp scratch by token count (written by the kernel, unused after). */
-  private readonly lse = new Map<number, Tensor>();
-  private readonly decodeStreams = new Map<number, RecordedDecode>();
+  /** Recorded decode steps by batch size; each owns its buffers for the runner's whole life. */
+  private readonly decodeBuckets = new Map<number, DecodeBucket>();
+  /** Attention log-sum-exp scratch of the step being built (written by the kernel, unused after). */
+  private stepLse: Tensor | null = null;
   private readonly recordDecode: boolean;
   /** Logits of the last forward, still on the device (for `sampleOnDevice`). */
   private lastLogits: Tensor | null = null;
@@ -103,7 +108,8 @@ export class LlamaRunner implements ModelRunner {
     this.recordDecode = o.recordDecode;
     const kvAttention: HostFunction = (_vm, args, out, attrs) => {
       const [q, k, v] = args as Tensor[];
-      this.kv.attend(attrs.layer as number, q!, k!, v!, out, this.lseFor(q!.shape[0]!));
+      if (!this.stepLse || this.stepLse.shape[0] !== q!.shape[0]) throw new StepError('attention ran outside a step');
+      this.kv.attend(attrs.layer as number, q!, k!, v!, out, this.stepLse);
     };
     const host = { kv_attention: kvAttention };
     this.vm = new VirtualMachine(exe, backend, { host });
@@ -146,39 +152,7 @@ export class LlamaRunner implements ModelRunner {
     });
     this.stats.steps++;
     const decode = n === b;
-    const recorded = decode ? this.decodeStreams.get(b) : undefined;
-    // decode inputs are kept (a recorded stream reads them); other shapes are freed after the step
-    const keep = decode && this.recordDecode;
-    const inputs = recorded?.inputs ?? this.stepTensors(n, b, keep);
-    this.backend.write(inputs.tokens, tokens);
-    this.backend.write(inputs.positions, positions);
-    this.backend.write(inputs.last, last);
-    this.kv.plan(rows);
-    let logits: Tensor;
-    if (recorded) {
-      this.stats.replays++;
-      recorded.stream.replay();
-      logits = recorded.logits;
-    } else if (decode && this.recordDecode) {
-      const gpu = this.backend as WebGpuBackend;
-      let out: Tensor | undefined;
-      const stream = gpu.record(() => {
-        out = this.decodeVm.runSync('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights]) as Tensor;
-      });
-      this.decodeStreams.set(b, { stream, inputs, logits: out! });
-      stream.replay();
-      logits = out!;
-    } else {
-      logits = (await this.vm.run('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights])) as Tensor;
-    }
-    if (!keep) {
-      for (const t of [inputs.tokens, inputs.positions, inputs.last]) this.backend.free(t);
-      const lse = this.lse.get(n);
-      if (lse) {
-        this.backend.free(lse);
-        this.lse.delete(n);
-      }
-    }
+    const logits = decode && this.recordDecode ? this.decodeStep(b, rows, tokens, positions, last) : await this.transientStep(n, b, rows, tokens, positions, last);
     if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
     this.lastLogits = logits;
     this.lastLogitsOwned = !decode || !this.recordDecode;
@@ -243,32 +217,72 @@ export class LlamaRunner implements ModelRunner {
     return { qoLens: seqs.map((s) => s.tokens.length), indptr, indices: Int32Array.from(indices), lastPageLen };
   }
 
-  /** Input tensors for a step shape (n tokens, b sequences); decode shapes are kept so they allocate nothing twice. */
-  private stepTensors(n: number, b: number, keep: boolean): StepTensors {
-    const key = `${n}x${b}`;
-    let s = keep ? this.steps.get(key) : undefined;
-    if (!s) {
-      const i32 = (len: number, label: string) => this.backend.alloc({ dtype: 'i32', shape: [len] }, label, 'activations');
-      s = { tokens: i32(n, 'step.tokens'), positions: i32(n, 'step.positions'), last: i32(b, 'step.last') };
-      if (keep) this.steps.set(key, s);
+  /** A decode step: replays (or records, the first time) the stream of batch size `b`. */
+  private decodeStep(b: number, rows: StepRows, tokens: Int32Array, positions: Int32Array, last: Int32Array): Tensor {
+    let bucket = this.decodeBuckets.get(b);
+    const inputs = bucket?.inputs ?? this.stepTensors(b, b);
+    this.writeInputs(inputs, tokens, positions, last);
+    this.kv.plan(rows);
+    if (bucket) {
+      this.stats.replays++;
+      bucket.stream.replay();
+      return bucket.logits;
     }
-    return s;
+    const gpu = this.backend as WebGpuBackend;
+    const lse = this.lseTensor(b);
+    let logits: Tensor | undefined;
+    this.stepLse = lse;
+    try {
+      const stream = gpu.record(() => {
+        logits = this.decodeVm.runSync('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights]) as Tensor;
+      });
+      bucket = { stream, inputs, lse, logits: logits! };
+    } finally {
+      this.stepLse = null;
+    }
+    this.decodeBuckets.set(b, bucket);
+    bucket.stream.replay();
+    return bucket.logits;
   }
 
-  private lseFor(n: number): Tensor {
-    let t = this.lse.get(n);
-    if (!t) this.lse.set(n, (t = this.backend.alloc({ dtype: 'f32', shape: [n, this.config.numHeads] }, 'step.lse', 'activations')));
-    return t;
+  /** A prefill or mixed step: its inputs and scratch live for this step only. */
+  private async transientStep(n: number, b: number, rows: StepRows, tokens: Int32Array, positions: Int32Array, last: Int32Array): Promise<Tensor> {
+    const inputs = this.stepTensors(n, b);
+    const lse = this.lseTensor(n);
+    this.stepLse = lse;
+    try {
+      this.writeInputs(inputs, tokens, positions, last);
+      this.kv.plan(rows);
+      return (await this.vm.run('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights])) as Tensor;
+    } finally {
+      this.stepLse = null;
+      // the backend submits pending work before it frees, and submitted work may outlive the free
+      for (const t of [inputs.tokens, inputs.positions, inputs.last, lse]) this.backend.free(t);
+    }
+  }
+
+  private writeInputs(inputs: StepTensors, tokens: Int32Array, positions: Int32Array, last: Int32Array): void {
+    this.backend.write(inputs.tokens, tokens);
+    this.backend.write(inputs.positions, positions);
+    this.backend.write(inputs.last, last);
+  }
+
+  private stepTensors(n: number, b: number): StepTensors {
+    const i32 = (len: number, label: string) => this.backend.alloc({ dtype: 'i32', shape: [len] }, label, 'activations');
+    return { tokens: i32(n, 'step.tokens'), positions: i32(n, 'step.positions'), last: i32(b, 'step.last') };
+  }
+
+  private lseTensor(n: number): Tensor {
+    return this.backend.alloc({ dtype: 'f32', shape: [n, this.config.numHeads] }, 'step.lse', 'activations');
   }
 
   destroy(): void {
-    for (const r of this.decodeStreams.values()) r.stream.destroy();
+    for (const r of this.decodeBuckets.values()) r.stream.destroy();
     if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
     this.vm.release();
     this.decodeVm.release();
     this.kv.destroy();
     for (const t of this.weights) this.backend.free(t);
-    for (const s of this.steps.values()) for (const t of Object.values(s)) this.backend.free(t);
-    for (const t of this.lse.values()) this.backend.free(t);
+    for (const r of this.decodeBuckets.values()) for (const t of [r.inputs.tokens, r.inputs.positions, r.inputs.last, r.lse]) this.backend.free(t);
   }
 }
