@@ -18,6 +18,12 @@ export interface ForwardSeq {
   pages: number[];
 }
 
+/** A sequence of a GPU-resident decode step: its one new token goes at position `start`. */
+export interface DecodeSeq {
+  start: number;
+  pages: number[];
+}
+
 export interface ForwardBatch {
   seqs: ForwardSeq[];
 }
@@ -59,6 +65,15 @@ export interface ModelRunner {
    * vocabularies need not cross to the host. Only plain sampling (temperature, top-k, top-p, min-p).
    */
   sampleOnDevice?(rows: readonly DeviceSampleRow[]): Promise<Int32Array>;
+  /**
+   * Optional: one GPU-resident decode step. Each sequence appends one token at position `start`
+   * and draws its next token on the device (`rows[i]` samples sequence i). `tokens` gives the
+   * input tokens from the host; null means each sequence's input is the token the previous
+   * submitted step drew for it (the same sequences in the same order, so the ids never leave the
+   * device). The call returns once the step is submitted, without waiting for the GPU: callers
+   * keep several steps in flight and read the drawn ids as each promise resolves.
+   */
+  submitDecode?(seqs: readonly DecodeSeq[], tokens: Int32Array | null, rows: readonly DeviceSampleRow[]): Promise<Int32Array>;
   /** Optional: copy KV pages (for copy-on-write of a shared partial page). */
   copyPages?(pairs: [src: number, dst: number][]): Promise<void>;
 }

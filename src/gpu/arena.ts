@@ -19,6 +19,8 @@ export class BufferArena {
   private readonly byOwner = new Map<string, number>();
   private readonly owners = new Map<GPUBuffer, { owner: string; bytes: number }>();
   private pending: Promise<OutOfMemoryError | null>[] = [];
+  /** Buffers created since the arena opened (a steady serving loop creates none). */
+  created = 0;
 
   constructor(private readonly device: GPUDevice, private budget: number) {}
 
@@ -33,6 +35,7 @@ export class BufferArena {
     }
     this.device.pushErrorScope('out-of-memory');
     const buffer = this.device.createBuffer({ size, usage, label });
+    this.created++;
     this.pending.push(this.device.popErrorScope().then((e) => (e ? new OutOfMemoryError(label, size, e.message) : null)));
     this.total += size;
     this.peak = Math.max(this.peak, this.total);

@@ -15,6 +15,12 @@ export interface RecordedDispatch {
   readonly when?: () => boolean;
 }
 
+export interface BufferCopy {
+  readonly src: GPUBuffer;
+  readonly dst: GPUBuffer;
+  readonly size: number;
+}
+
 export class DispatchStream {
   private destroyed = false;
 
@@ -34,20 +40,33 @@ export class DispatchStream {
 
   /** Enqueues one replay of the whole stream (returns without waiting for the GPU). */
   replay(times = 1): void {
-    if (this.destroyed) throw new Error('replay of a destroyed dispatch stream');
+    this.replayWith([], [], times);
+  }
+
+  /**
+   * One submit: this stream, then `then` streams in the same compute pass, then buffer copies
+   * (a decode step, its on-device sampling and the copy of the drawn tokens to a staging buffer).
+   */
+  replayWith(then: readonly DispatchStream[], copies: readonly BufferCopy[], times = 1): void {
+    for (const s of [this, ...then]) if (s.destroyed) throw new Error('replay of a destroyed dispatch stream');
     this.beforeSubmit();
     const enc = this.device.createCommandEncoder({ label: 'dispatch-stream' });
     for (let r = 0; r < times; r++) {
       const pass = enc.beginComputePass();
-      for (const d of this.dispatches) {
-        if (d.when && !d.when()) continue;
-        pass.setPipeline(d.pipeline);
-        pass.setBindGroup(0, d.bindGroup);
-        pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-      }
+      for (const s of [this, ...then]) s.encodeInto(pass);
       pass.end();
     }
+    for (const c of copies) enc.copyBufferToBuffer(c.src, 0, c.dst, 0, c.size);
     this.device.queue.submit([enc.finish()]);
+  }
+
+  private encodeInto(pass: GPUComputePassEncoder): void {
+    for (const d of this.dispatches) {
+      if (d.when && !d.when()) continue;
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+    }
   }
 
   destroy(): void {

@@ -47,6 +47,8 @@ export class WebGpuBackend implements Backend {
   private uncaptured: string[] = [];
   /** Dispatches enqueued since creation (tests use it to prove fusion and replay). */
   dispatchCount = 0;
+  /** Scratch, uniform and staging buffers created outside the arena (see `buffersCreated`). */
+  private createdOutsideArena = 0;
   /** How many live dispatch streams bind each buffer; freeing a bound buffer is a lifetime bug. */
   private readonly streamBound = new Map<GPUBuffer, number>();
 
@@ -114,6 +116,7 @@ export class WebGpuBackend implements Backend {
     const g = this.own(t);
     this.submitPending();
     const staging = this.device.createBuffer({ size: g.byteSize, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.createdOutsideArena++;
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(g.buffer, 0, staging, 0, g.byteSize);
     this.device.queue.submit([enc.finish()]);
@@ -157,6 +160,7 @@ export class WebGpuBackend implements Backend {
       dispatch: (shader, buffers, uniforms, workgroups, when) => this.dispatch(shader, buffers, uniforms, workgroups, when),
       scratch: (bytes, label) => {
         const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: STORAGE(), label });
+        this.createdOutsideArena++;
         (this.recording ? this.recording.owned : this.transient).push(buffer);
         return { buffer };
       },
@@ -181,6 +185,7 @@ export class WebGpuBackend implements Backend {
         const words = uniforms ?? new Uint32Array(4);
         const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
         const ub = this.device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+        this.createdOutsideArena++;
         new Uint32Array(ub.getMappedRange()).set(words);
         ub.unmap();
         (this.recording ? this.recording.owned : this.transient).push(ub);
@@ -228,6 +233,17 @@ export class WebGpuBackend implements Backend {
   private endPass(): void {
     this.pass?.end();
     this.pass = null;
+  }
+
+  /** Every GPU buffer created since the backend opened: tests assert a steady decode loop adds none. */
+  get buffersCreated(): number {
+    return this.arena.created + this.createdOutsideArena;
+  }
+
+  /** A host-readable buffer for copies out of `src`-sized tensors; the caller owns (and destroys) it. */
+  createReadback(bytes: number, label: string): GPUBuffer {
+    this.createdOutsideArena++;
+    return this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label });
   }
 
   /** Scratch and uniform buffers held for work not yet submitted (tests check that it drains). */

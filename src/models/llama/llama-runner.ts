@@ -18,7 +18,8 @@ import type { WebGpuBackend } from '../../gpu/webgpu-backend.js';
 import type { OpenedModel } from '../../io/open-model.js';
 import type { LlamaConfig } from '../../io/llama-config.js';
 import type { ProgressCallback } from '../../io/tensor-source.js';
-import type { DeviceSampleRow, ForwardBatch, ForwardOptions, ModelRunner } from '../../engine/model-runner.js';
+import type { DecodeSeq, DeviceSampleRow, ForwardBatch, ForwardOptions, ModelRunner } from '../../engine/model-runner.js';
+import type { GpuTensor } from '../../kernels/kernel.js';
 import { packSampleParams } from '../../ops/sample.js';
 import type { DType } from '../../tensor/dtype.js';
 import { llamaModule } from './graph.js';
@@ -66,6 +67,15 @@ interface DecodeBucket {
   inputs: StepTensors;
   lse: Tensor;
   logits: Tensor;
+  /** GPU-resident decode (`submitDecode`): sampling params, the sample stream (writes the drawn ids into `inputs.tokens`) and staging buffers the ids are read back through. */
+  resident?: ResidentDecode;
+}
+
+interface ResidentDecode {
+  params: Tensor;
+  sample: DispatchStream;
+  /** A ring of host-readable buffers, one per step in flight; busy while its step's ids are unread. */
+  staging: { buffer: GPUBuffer; busy: boolean }[];
 }
 
 export class LlamaRunner implements ModelRunner {
@@ -89,7 +99,9 @@ export class LlamaRunner implements ModelRunner {
   /** Whether `lastLogits` is ours to free (the VM hands returned tensors to the caller; recorded ones live with their stream). */
   private lastLogitsOwned = false;
   /** Steps run, and how many replayed a recorded stream (tests and benches read them). */
-  readonly stats = { steps: 0, replays: 0, compiles: 1, deviceSamples: 0 };
+  readonly stats = { steps: 0, replays: 0, compiles: 1, deviceSamples: 0, residentSteps: 0 };
+  /** Batch size of the last `submitDecode`, whose drawn ids sit in that bucket's token input. */
+  private residentBatch = 0;
 
   private constructor(
     readonly backend: Backend,
@@ -219,15 +231,19 @@ export class LlamaRunner implements ModelRunner {
 
   /** A decode step: replays (or records, the first time) the stream of batch size `b`. */
   private decodeStep(b: number, rows: StepRows, tokens: Int32Array, positions: Int32Array, last: Int32Array): Tensor {
-    let bucket = this.decodeBuckets.get(b);
-    const inputs = bucket?.inputs ?? this.stepTensors(b, b);
+    const known = this.decodeBuckets.get(b);
+    const inputs = known?.inputs ?? this.stepTensors(b, b);
     this.writeInputs(inputs, tokens, positions, last);
     this.kv.plan(rows);
-    if (bucket) {
-      this.stats.replays++;
-      bucket.stream.replay();
-      return bucket.logits;
-    }
+    const bucket = known ?? this.recordBucket(b, inputs);
+    if (known) this.stats.replays++;
+    bucket.stream.replay();
+    this.residentBatch = 0; // the host wrote this step's tokens: device-drawn ids no longer chain
+    return bucket.logits;
+  }
+
+  /** Records the decode stream of batch size `b` (after `kv.plan`, which the recording reads). */
+  private recordBucket(b: number, inputs: StepTensors): DecodeBucket {
     const gpu = this.backend as WebGpuBackend;
     const lse = this.lseTensor(b);
     let logits: Tensor | undefined;
@@ -236,13 +252,65 @@ export class LlamaRunner implements ModelRunner {
       const stream = gpu.record(() => {
         logits = this.decodeVm.runSync('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights]) as Tensor;
       });
-      bucket = { stream, inputs, lse, logits: logits! };
+      const bucket: DecodeBucket = { stream, inputs, lse, logits: logits! };
+      this.decodeBuckets.set(b, bucket);
+      return bucket;
     } finally {
       this.stepLse = null;
     }
-    this.decodeBuckets.set(b, bucket);
-    bucket.stream.replay();
-    return bucket.logits;
+  }
+
+  async submitDecode(seqs: readonly DecodeSeq[], tokens: Int32Array | null, rows: readonly DeviceSampleRow[]): Promise<Int32Array> {
+    if (!this.recordDecode) throw new StepError('submitDecode needs recorded decode streams (WebGPU)');
+    const b = seqs.length;
+    if (rows.length !== b || rows.some((r, i) => r.row !== i)) throw new StepError('submitDecode samples every sequence of the step, row i for sequence i');
+    if (tokens === null && this.residentBatch !== b) throw new StepError(`no device-drawn tokens of a batch of ${b} to continue from`);
+    if (tokens !== null && tokens.length !== b) throw new StepError(`${tokens.length} input tokens for ${b} sequences`);
+    const stepRows = this.rows({ seqs: seqs.map((s) => ({ tokens: [0], start: s.start, pages: s.pages })) });
+    if (tokens) for (const [i, t] of tokens.entries()) if (!Number.isInteger(t) || t < 0 || t >= this.vocabSize) throw new StepError(`sequence ${i}: token ${t} is outside the vocabulary [0, ${this.vocabSize})`);
+    const known = this.decodeBuckets.get(b);
+    const inputs = known?.inputs ?? this.stepTensors(b, b);
+    if (tokens) this.backend.write(inputs.tokens, tokens);
+    this.backend.write(inputs.positions, Int32Array.from(seqs, (s) => s.start));
+    this.backend.write(inputs.last, Int32Array.from(seqs, (_, i) => i));
+    this.kv.plan(stepRows);
+    const bucket = known ?? this.recordBucket(b, inputs);
+    const resident = (bucket.resident ??= this.residentFor(bucket, b));
+    this.backend.write(resident.params, packSampleParams(rows));
+    let slot = resident.staging.find((s) => !s.busy);
+    if (!slot) {
+      slot = { buffer: (this.backend as WebGpuBackend).createReadback(b * 4, `decode.ids.b${b}`), busy: false };
+      resident.staging.push(slot);
+    }
+    slot.busy = true;
+    const ids = inputs.tokens as GpuTensor;
+    bucket.stream.replayWith([resident.sample], [{ src: ids.buffer, dst: slot.buffer, size: slot.buffer.size }]);
+    if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
+    this.lastLogits = bucket.logits;
+    this.lastLogitsOwned = false;
+    this.residentBatch = b;
+    this.stats.steps++;
+    this.stats.replays++;
+    this.stats.residentSteps++;
+    this.stats.deviceSamples += b;
+    const buffer = slot.buffer;
+    try {
+      await buffer.mapAsync(GPUMapMode.READ);
+      return new Int32Array(buffer.getMappedRange(0, b * 4).slice(0));
+    } finally {
+      if (buffer.mapState === 'mapped') buffer.unmap();
+      slot.busy = false;
+    }
+  }
+
+  /** The sampling stream of a bucket: draws each row's next token into the bucket's token input. */
+  private residentFor(bucket: DecodeBucket, b: number): ResidentDecode {
+    const gpu = this.backend as WebGpuBackend;
+    const params = this.backend.alloc({ dtype: 'u32', shape: [b, 8] }, 'decode.sample_params', 'activations');
+    const sample = gpu.record(() => this.backend.run('sample', {}, [bucket.logits, params], [bucket.inputs.tokens]));
+    // three steps in flight keep the GPU busy while the host reads ids and plans the next step
+    const staging = Array.from({ length: 3 }, () => ({ buffer: gpu.createReadback(b * 4, `decode.ids.b${b}`), busy: false }));
+    return { params, sample, staging };
   }
 
   /** A prefill or mixed step: its inputs and scratch live for this step only. */
@@ -277,12 +345,21 @@ export class LlamaRunner implements ModelRunner {
   }
 
   destroy(): void {
-    for (const r of this.decodeBuckets.values()) r.stream.destroy();
+    for (const r of this.decodeBuckets.values()) {
+      r.stream.destroy();
+      r.resident?.sample.destroy();
+    }
     if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
     this.vm.release();
     this.decodeVm.release();
     this.kv.destroy();
     for (const t of this.weights) this.backend.free(t);
-    for (const r of this.decodeBuckets.values()) for (const t of [r.inputs.tokens, r.inputs.positions, r.inputs.last, r.lse]) this.backend.free(t);
+    for (const r of this.decodeBuckets.values()) {
+      for (const t of [r.inputs.tokens, r.inputs.positions, r.inputs.last, r.lse]) this.backend.free(t);
+      if (r.resident) {
+        this.backend.free(r.resident.params);
+        for (const s of r.resident.staging) s.buffer.destroy();
+      }
+    }
   }
 }
