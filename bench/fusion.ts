@@ -35,7 +35,7 @@ async function oracleOutput(backend: WebGpuBackend, build: ReturnType<typeof com
     return h;
   }));
   const vm = new VirtualMachine(build.executable, cpu);
-  const out = vm.runSync('main', hostArgs) as Tensor;
+  const out = (await vm.run('main', hostArgs)) as Tensor;
   const res = toFloat64('f32', await cpu.read(out));
   vm.release();
   return res;
