@@ -2,18 +2,20 @@
  * Cascade vs plain decode for 64 requests sharing a 4K-token prefix (each with a 256-token suffix,
  * GQA 32/8, d 128, f16): plain attention reads the shared pages once per request, cascade once
  * per query tile. The anchor is our own plain run; PyTorch SDPA (no sharing) is in the notes.
+ * Both outputs are checked against float64 before timing.
  * Usage: node .build-attn/bench/attention-cascade.js [attention-anchors.json]
  */
 import { readFileSync } from 'node:fs';
 import { CascadeAttention } from '../src/attention/cascade.js';
-import { toFloat64 } from '../src/tensor/dtype.js';
-import { type BenchRow, cardName, fillRandom, readAnchors, row, timeGpu, writeResults } from './results.js';
-import { D, HK, HQ, PAGE, openBench, pagedSetup } from './attention-common.js';
+import { type BenchRow, anchorOf, cardName, fillRandom, readAnchors, row, timeGpu, writeResults } from './results.js';
+import { D, HK, HQ, PAGE, describeSpot, openBench, pagedSetup, spotCheck } from './attention-common.js';
+import { Check } from './verify.js';
 
 const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as { cascade: Record<string, [number, number, number]> };
-const anchors = readAnchors(process.argv[2]);
 const be = await openBench();
 const card = cardName(be);
+const anchors = readAnchors(process.argv[2], card);
+const check = new Check('attention-cascade');
 const rows: BenchRow[] = [];
 const notes: string[] = [];
 
@@ -47,18 +49,20 @@ for (const [name, [prefix, suffix, n]] of Object.entries(cases.cascade)) {
   plain.attn.run(plain.q, pool, plain.o, plain.lse);
   cascade.run(plain.q, pool, o2, lse2);
   await be.flush();
-  const [a, b] = await Promise.all([plain.o, o2].map(async (t) => toFloat64('f16', await be.read(t))));
-  const diff = a!.reduce((m, x, i) => Math.max(m, Math.abs(x - b![i]!)), 0);
-  notes.push(`${name}: cascade vs plain max |Δo| ${diff.toExponential(2)}`);
+  const ePlain = await spotCheck(be, { ...plain, pool }, qoLens, { causal: true });
+  check.that(ePlain.oTol <= 1 && ePlain.lseTol <= 1, `${name} plain paged decode within tolerance of float64`, describeSpot(ePlain));
+  const eCascade = await spotCheck(be, { ...plain, pool, o: o2, lse: lse2 }, qoLens, { causal: true });
+  check.that(eCascade.oTol <= 1 && eCascade.lseTol <= 1, `${name} cascade within tolerance of float64`, describeSpot(eCascade));
+  notes.push(`${name}: cascade ${describeSpot(eCascade)}`);
   const msPlain = await timeGpu(be, () => plain.attn.run(plain.q, pool, plain.o, plain.lse));
   const msCascade = await timeGpu(be, () => cascade.run(plain.q, pool, o2, lse2));
   rows.push(row({ case: `${name} cascade vs plain`, metric: 'ms', higherIsBetter: false, ours: msCascade, anchor: msPlain, anchorName: 'ours without cascade', limit: null, limitName: null }));
-  const sd = anchors?.cases[`cascade ${name}`];
-  rows.push(row({ case: `${name} cascade vs sdpa (contiguous, no sharing)`, metric: 'ms', higherIsBetter: false, ours: msCascade, anchor: sd ?? null, anchorName: sd ? 'torch sdpa' : null, limit: null, limitName: null }));
+  const { value: sd, why } = anchorOf(anchors, `cascade ${name}`);
+  rows.push(row({ case: `${name} cascade vs sdpa (contiguous, no sharing)`, metric: 'ms', higherIsBetter: false, ours: msCascade, anchor: sd, anchorName: sd ? 'torch sdpa' : null, limit: null, limitName: null, anchorWhyNull: why }));
   console.log(`${name}: plain ${msPlain.toFixed(4)} ms, cascade ${msCascade.toFixed(4)} ms${sd ? `, sdpa ${sd.toFixed(4)} ms` : ''}; ${notes[notes.length - 1]}`);
   cascade.destroy();
   plain.free();
   for (const t of [pool, o2, lse2]) be.free(t);
 }
-writeResults('attention-cascade', card, rows, notes.join('; '));
+writeResults('attention-cascade', card, rows, notes.join('; '), check.passed());
 be.destroy();

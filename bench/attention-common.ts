@@ -12,6 +12,7 @@ import { referencePagedAttention } from '../src/attention/reference.js';
 import { pageRows } from '../src/attention/batch-gen.js';
 import { poolShape } from '../src/attention/kv-layout.js';
 import { queryOffsets } from '../src/attention/plan.js';
+import { attentionTolerance } from '../src/attention/ops.js';
 import { type DType, toFloat64 } from '../src/tensor/dtype.js';
 import { fillRandom } from './results.js';
 
@@ -88,8 +89,12 @@ export async function openBench(): Promise<WebGpuBackend> {
   return WebGpuBackend.create({ onWarning: (m) => console.warn(m) });
 }
 
-/** Max |error| of o and lse against the float64 oracle on the very device data (small cases only). */
-export async function spotCheck(be: WebGpuBackend, s: PagedSetup, qoLens: number[], variant: VariantSpec): Promise<{ o: number; lse: number }> {
+/**
+ * Max |error| of o and lse against the float64 oracle on the very device data (small cases
+ * only), and the worst ratio of error to the conformance suite's tolerance for the op
+ * (`oTol`, `lseTol`: the check holds when both are ≤ 1).
+ */
+export async function spotCheck(be: WebGpuBackend, s: PagedSetup, qoLens: number[], variant: VariantSpec): Promise<{ o: number; lse: number; oTol: number; lseTol: number }> {
   const [q, pool, o, lse] = await Promise.all([s.q, s.pool, s.o, s.lse].map(async (t) => toFloat64(t.dtype as DType, await be.read(t))));
   const f = (xs: number[]): Float64Array => Float64Array.from(xs);
   const ref = referencePagedAttention({ layout: 'NHD', variant }, {
@@ -97,5 +102,14 @@ export async function spotCheck(be: WebGpuBackend, s: PagedSetup, qoLens: number
     qoIndptr: f(queryOffsets(qoLens)), kvIndptr: f(s.rows.indptr), kvIndices: f(s.rows.indices), lastPageLen: f(s.rows.last),
   });
   const err = (got: Float64Array, want: Float64Array): number => got.reduce((m, g, i) => Math.max(m, Number.isNaN(g) ? Infinity : Math.abs(g - want[i]!)), 0);
-  return { o: err(o!, ref.o), lse: err(lse!, ref.lse) };
+  const ratio = (got: Float64Array, want: Float64Array, abs: number, rel: number): number =>
+    got.reduce((m, g, i) => Math.max(m, Number.isNaN(g) ? Infinity : Math.abs(g - want[i]!) / (abs + rel * Math.abs(want[i]!))), 0);
+  const tol = attentionTolerance(s.o.dtype as DType, variant);
+  // lse's bound is the op's own check (src/attention/ops.ts)
+  return { o: err(o!, ref.o), lse: err(lse!, ref.lse), oTol: ratio(o!, ref.o, tol.abs, tol.rel), lseTol: ratio(lse!, ref.lse, 2e-4, 2e-5) };
+}
+
+/** The spot check as a sentence for `Check.that`. */
+export function describeSpot(e: { o: number; lse: number; oTol: number; lseTol: number }): string {
+  return `max err o ${e.o.toExponential(2)} (${e.oTol.toFixed(2)}× tolerance), lse ${e.lse.toExponential(2)} (${e.lseTol.toFixed(2)}×)`;
 }

@@ -12,16 +12,18 @@
  */
 import { readFileSync } from 'node:fs';
 import { measureCopy } from './copy.js';
-import { type BenchRow, cardName, readAnchors, row, timeGpu, writeResults } from './results.js';
-import { PAGE, decodeBytes, openBench, pagedSetup, spotCheck } from './attention-common.js';
+import { type BenchRow, anchorOf, cardName, readAnchors, row, timeGpu, writeResults } from './results.js';
+import { PAGE, decodeBytes, describeSpot, openBench, pagedSetup, spotCheck } from './attention-common.js';
+import { Check } from './verify.js';
 import { pageRows } from '../src/attention/batch-gen.js';
 import { streamTuning } from '../src/attention/attention-decode.js';
 
 const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as { decode: [number, number][]; skew: Record<string, number[]> };
-const anchors = readAnchors(process.argv[2]);
 const be = await openBench();
 const card = cardName(be);
-const copy = await measureCopy(be, 1024 * 2 ** 20);
+const anchors = readAnchors(process.argv[2], card);
+const check = new Check('attention-decode');
+const copy = await measureCopy(be, 1024 * 2 ** 20, check);
 const rows: BenchRow[] = [];
 const notes: string[] = [];
 
@@ -30,8 +32,7 @@ for (const L of [512, 4096]) {
   const s = pagedSetup(be, [1], [L], { decode: true });
   s.attn.run(s.q, s.pool, s.o, s.lse);
   const e = await spotCheck(be, s, [1], { causal: true });
-  notes.push(`check L${L} (${s.attn.lastPlan!.merges ? 'split' : 'unsplit'}): max err o ${e.o.toExponential(2)}, lse ${e.lse.toExponential(2)}`);
-  console.log(notes[notes.length - 1]);
+  check.that(e.oTol <= 1 && e.lseTol <= 1, `decode L${L} (${s.attn.lastPlan!.merges ? 'split' : 'unsplit'}) within tolerance of float64`, describeSpot(e));
   s.free();
 }
 
@@ -41,8 +42,8 @@ async function measure(label: string, key: string, kvLens: number[]): Promise<nu
   const ms = await timeGpu(be, () => s.attn.run(s.q, s.pool, s.o, s.lse));
   const bytes = decodeBytes(kvLens);
   const gbps = bytes / ms / 1e6;
-  const a = anchors?.cases[key];
-  rows.push(row({ case: `${label} gqa32/8 d128 f16`, metric: 'GB/s', higherIsBetter: true, ours: gbps, anchor: a ? bytes / a / 1e6 : null, anchorName: a ? 'torch sdpa' : null, limit: copy.gbps, limitName: 'copy bandwidth' }));
+  const { value: a, why } = anchorOf(anchors, key);
+  rows.push(row({ case: `${label} gqa32/8 d128 f16`, metric: 'GB/s', higherIsBetter: true, ours: gbps, anchor: a ? bytes / a / 1e6 : null, anchorName: a ? 'torch sdpa' : null, limit: copy.gbps, limitName: 'copy bandwidth', anchorWhyNull: why }));
   console.log(`${label}: ${ms.toFixed(4)} ms, ${gbps.toFixed(0)} GB/s, chunk ${s.attn.lastPlan!.kvChunk}, items ${s.attn.lastPlan!.items.length}${a ? `, sdpa ${a.toFixed(4)} ms` : ''}`);
   s.free();
   return gbps;
@@ -97,6 +98,6 @@ for (const [name, lens] of Object.entries(cases.skew)) {
   const u = await measure(`b${b} L${mean} (uniform twin)`, `decode b${b} L${mean}`, Array(b).fill(mean));
   notes.push(`skew ${name}: ${(gbps / u).toFixed(3)}× the uniform b${b} L${mean} bandwidth`);
 }
-notes.push(`copy ${copy.gbps.toFixed(0)} GB/s (${copy.variant}); anchors ${anchors ? anchors.card : 'absent'}`);
-writeResults('attention-decode', card, rows, notes.join('; '));
+notes.push(`copy ${copy.gbps.toFixed(0)} GB/s (${copy.variant}); anchors ${anchors.whyNull ?? 'torch sdpa, this run'}`);
+writeResults('attention-decode', card, rows, notes.join('; '), check.passed());
 be.destroy();

@@ -16,8 +16,9 @@
  * configuration; the others get suffixed rows. PREFILL_LENS=1024,4096 picks lengths.
  */
 import { readFileSync } from 'node:fs';
-import { type BenchRow, cardName, readAnchors, row, timeGpu, writeResults } from './results.js';
-import { causalFlops, openBench, pagedSetup, spotCheck } from './attention-common.js';
+import { type BenchRow, anchorOf, cardName, readAnchors, row, timeGpu, writeResults } from './results.js';
+import { causalFlops, describeSpot, openBench, pagedSetup, spotCheck } from './attention-common.js';
+import { Check } from './verify.js';
 import { sgmatTuning } from '../src/attention/attention-sgmat.js';
 
 const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as { prefill: number[] };
@@ -55,16 +56,20 @@ const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${s
     },
   };
 });
-const anchors = readAnchors(process.argv[2]);
 const be = await openBench();
 const card = cardName(be);
+const anchors = readAnchors(process.argv[2], card);
+const check = new Check('attention-prefill');
+// ablated variants (-no…) compute wrong results on purpose, for locating time: never a result file
+const ablated = variants.filter((v) => v.tuning.ablate).map((v) => v.name);
+if (ablated.length) console.log(`ablations ${ablated.join(', ')} compute wrong results: printed only, no result file`);
 const rows: BenchRow[] = [];
 const notes: string[] = [];
 
 for (const [vi, v] of variants.entries()) {
   Object.assign(sgmatTuning, v.tuning);
   const over = { ...(v.grid ? { grid: v.grid } : {}), ...(v.targetItems ? { targetItems: v.targetItems } : {}) };
-  let e = { o: NaN, lse: NaN };
+  let e = { o: NaN, lse: NaN, oTol: NaN, lseTol: NaN };
   let path: string;
   try {
     const first = pagedSetup(be, [512], [512], over);
@@ -77,22 +82,22 @@ for (const [vi, v] of variants.entries()) {
       : `f32 template (${first.attn.attrs.tileRows}-row tiles)`;
     first.free();
   } catch (err) {
-    console.log(`${v.name}: failed: ${(err as Error).message.split('\n').slice(0, 6).join(' | ')}`);
+    check.that(false, `${v.name} runs`, (err as Error).message.split('\n').slice(0, 6).join(' | '));
     continue;
   }
-  notes.push(`${vi === 0 ? '' : `${v.name}: `}path: ${path}; check L512: max err o ${e.o.toExponential(2)}, lse ${e.lse.toExponential(2)}`);
+  if (!v.tuning.ablate) check.that(e.oTol <= 1 && e.lseTol <= 1, `${v.name} causal L512 within tolerance of float64`, describeSpot(e));
+  notes.push(`${vi === 0 ? '' : `${v.name}: `}path: ${path}; check L512: ${describeSpot(e)}`);
   console.log(notes[notes.length - 1]);
   for (const L of lens) {
     const s = pagedSetup(be, [L], [L], over);
     const ms = await timeGpu(be, () => s.attn.run(s.q, s.pool, s.o, s.lse), 1, 40, 5);
     const tf = causalFlops(L) / ms / 1e9;
-    const a = anchors?.cases[`prefill L${L}`];
-    rows.push(row({ case: `causal L${L} gqa32/8 d128 f16${vi === 0 ? '' : ` [${v.name}]`}`, metric: 'TFLOP/s', higherIsBetter: true, ours: tf, anchor: a ? causalFlops(L) / a / 1e9 : null, anchorName: a ? 'torch sdpa' : null, limit: null, limitName: null }));
+    const { value: a, why } = anchorOf(anchors, `prefill L${L}`);
+    rows.push(row({ case: `causal L${L} gqa32/8 d128 f16${vi === 0 ? '' : ` [${v.name}]`}`, metric: 'TFLOP/s', higherIsBetter: true, ours: tf, anchor: a ? causalFlops(L) / a / 1e9 : null, anchorName: a ? 'torch sdpa' : null, limit: null, limitName: null, anchorWhyNull: why }));
     console.log(`${v.name} L${L}: ${ms.toFixed(3)} ms, ${tf.toFixed(1)} TFLOP/s, ${s.attn.lastPlan!.items.length} items, ${s.attn.lastPlan!.merges} merges${a ? `, sdpa ${a.toFixed(3)} ms (${(a / ms).toFixed(2)}x)` : ''}`);
     s.free();
   }
 }
-const source = (anchors as { source?: string } | null)?.source;
-if (source) notes.push(`anchors: ${source}`);
-writeResults('attention-prefill', card, rows, notes.join('; '));
+if (ablated.length) process.exit(0);
+writeResults('attention-prefill', card, rows, notes.join('; '), check.passed());
 be.destroy();

@@ -10,7 +10,7 @@ NEW=${NEW:-.build-new}
 LENS=${LENS:-1024,4096,8192}
 PV=${PREFILL_VARIANTS_NEW:-tk32r8,tk48r8,tk32r8-scalar,tk48r8-masked,tk48r8-g264,tk48r8-g396,tk48r8-g528,tk48r8-g660,tk48r8-noqk,tk48r8-nosoftmax,tk48r8-nopv}
 quiet() { grep -v -e 'artificially reduced' -e 'Compilation log' -e '^warning' -e 'deprecated builtin' -e '\^\^' -e 'subgroupMatrix' -e '^ *$'; }
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 BENCH_RUN_ID=${BENCH_RUN_ID:-explore-$(date +%s)-$$}  # the anchors count only within this run
 mkdir -p "$OUT/old" "$OUT/new" "$OUT/new2"
 timeout 150 python3 bench/anchors/torch_attention.py "$OUT/anchors.json" > "$OUT/anchors.log" 2>&1; echo "anchors exit $? at ${SECONDS}s"
 if [ -d "$OLD" ]; then

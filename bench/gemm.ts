@@ -3,8 +3,10 @@
  * subgroup-matrix path and the tiled f32 path, and Llama-3-8B linear layers (N×K of q/o, fused qkv,
  * fused gate+up, down) at M ∈ {1, 16, 128, 2048} with bf16 activations and [N, K] bf16 weights.
  * Decode-sized rows (M ≤ 16) report GB/s against the measured copy bandwidth; the rest TFLOP/s
- * against the best bf16 rate PyTorch reached in the run. Every timed case is spot-checked against
- * float64 dot products of the same device data first.
+ * against the best bf16 rate PyTorch reached in the run. Every timed case, 8192³ included, is
+ * checked first at 256 seeded (i, j) against float64 dot products of the inputs read back from the
+ * device, with a tolerance from the arithmetic (bench/verify.ts); one entry outside it fails the
+ * bench and nothing is written.
  *
  * Usage: node .build/bench/gemm.js [anchors.json] [--tune] [--quick] [--sgmat '{"TM":4,...}']
  */
@@ -14,9 +16,10 @@ import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
 import { type GemvParams, gemvTuning } from '../src/kernels/gemv.js';
 import { type SgmatParams, sgmatTuning } from '../src/kernels/matmul-subgroup-matrix.js';
 import type { MatmulAttrs } from '../src/ops/matmul.js';
-import { type DType, bytesPerElement, toFloat64 } from '../src/tensor/dtype.js';
+import { type DType, type HostArray, bf16ToNumber, bytesPerElement, f16ToNumber } from '../src/tensor/dtype.js';
 import { measureCopy } from './copy.js';
-import { type BenchRow, cardName, fillRandom, readAnchors, row, timeGpu, writeResults } from './results.js';
+import { type BenchRow, anchorOf, cardName, fillRandom, readAnchors, row, timeGpu, writeResults } from './results.js';
+import { Check, type FloatType, type ProductCheckResult, checkSampledProduct } from './verify.js';
 
 export const SQUARE = [1024, 2048, 4096, 8192];
 export const LLM_NK: [number, number, string][] = [[4096, 4096, 'q/o'], [6144, 4096, 'qkv'], [28672, 4096, 'gate+up'], [4096, 14336, 'down']];
@@ -52,27 +55,40 @@ function bytesOf(d: DType, n: number): number {
   return n * bytesPerElement(d);
 }
 
-/** Max over sampled (i, j) of |c − Σ a·b| / Σ|a·b| against float64 on the very device data. */
-async function spotCheck(backend: WebGpuBackend, c: Case, a: Tensor, b: Tensor, out: Tensor): Promise<number> {
-  const [av, bv, cv] = await Promise.all([a, b, out].map(async (t) => toFloat64(t.dtype as DType, await backend.read(t))));
-  let worst = 0;
-  for (let s = 0; s < 48; s++) {
-    const i = (s * 7919) % c.M;
-    const j = (s * 104729 + 13) % c.N;
-    let sum = 0, mag = 0;
-    for (let k = 0; k < c.K; k++) {
-      const p = av![i * c.K + k]! * (c.attrs.transB ? bv![j * c.K + k]! : bv![k * c.N + j]!);
-      sum += p; mag += Math.abs(p);
-    }
-    const got = cv![i * c.N + j]!;
-    const err = Number.isNaN(got) ? Infinity : Math.abs(got - sum) / (mag || 1);
-    worst = Math.max(worst, err);
-  }
-  return worst;
+const CHECK_SAMPLES = 256;
+const CHECK_SEED = 20261127;
+
+/** Element reader of a host array holding `dtype` (half types decoded one element at a time). */
+function reader(dtype: DType, data: HostArray): (i: number) => number {
+  if (dtype === 'f16') return (i) => f16ToNumber(data[i]!);
+  if (dtype === 'bf16') return (i) => bf16ToNumber(data[i]!);
+  return (i) => data[i]!;
+}
+
+/**
+ * The case's output at sampled (i, j) against float64 dot products of the very inputs on the
+ * device, read back whole (8192² half values are 128 MiB) and decoded only where sampled.
+ * Accumulation is f32 on every path; half inputs multiply exactly in f32.
+ */
+async function checkOutput(backend: WebGpuBackend, c: Case, a: Tensor, b: Tensor, out: Tensor): Promise<ProductCheckResult> {
+  const [av, bv, cv] = await Promise.all([a, b, out].map(async (t) => reader(t.dtype as DType, await backend.read(t))));
+  return checkSampledProduct({
+    M: c.M, N: c.N, K: c.K,
+    a: (i, k) => av!(i * c.K + k),
+    b: c.attrs.transB ? (k, j) => bv!(j * c.K + k) : (k, j) => bv!(k * c.N + j),
+    c: (i, j) => cv!(i * c.N + j),
+    acc: 'f32', out: c.outDtype as FloatType,
+    exactProducts: c.aDtype !== 'f32' || c.bDtype !== 'f32',
+    samples: CHECK_SAMPLES, seed: CHECK_SEED,
+  });
+}
+
+function describeCheck(r: ProductCheckResult): string {
+  return `worst |c − Σab| ${r.worst.toFixed(3)}× its tolerance (at ${r.at.join(',')}: ${r.got} vs ${r.want}), ${r.worstRel.toExponential(1)} of Σ|ab|`;
 }
 
 /** Times one case: weights rotate among copies that together exceed L2, as in the torch anchor. */
-async function runCase(backend: WebGpuBackend, c0: Case, check: boolean): Promise<{ ms: number; err: number; kernel: string }> {
+async function runCase(backend: WebGpuBackend, c0: Case, check: boolean): Promise<{ ms: number; check: ProductCheckResult | null; kernel: string }> {
   const c = { ...c0, attrs: { ...c0.attrs, outDtype: c0.outDtype } };
   const a = backend.alloc({ dtype: c.aDtype, shape: [c.M, c.K] }, 'bench.a');
   const bBytes = bytesOf(c.bDtype, c.N * c.K);
@@ -84,12 +100,12 @@ async function runCase(backend: WebGpuBackend, c0: Case, check: boolean): Promis
   try {
     backend.run('matmul', c.attrs, [a, bs[0]!], [out]);
     await backend.flush();
-    const err = check ? await spotCheck(backend, c, a, bs[0]!, out) : NaN;
+    const checked = check ? await checkOutput(backend, c, a, bs[0]!, out) : null;
     const stream = backend.record(() => backend.run('matmul', c.attrs, [a, bs[0]!], [out]));
     const kernel = stream.dispatches.map((d) => d.label).join('+');
     stream.destroy();
     const ms = await timeGpu(backend, (rep) => backend.run('matmul', c.attrs, [a, bs[rep]!], [out]), copies);
-    return { ms, err, kernel };
+    return { ms, check: checked, kernel };
   } finally {
     for (const t of [a, ...bs, out]) backend.free(t);
   }
@@ -125,7 +141,7 @@ async function tune(backend: WebGpuBackend, extra: Partial<SgmatParams>[]): Prom
     for (const s of shapes) {
       try {
         const r = await runCase(backend, s, s.label.startsWith('check') && !v.probe);
-        cells.push(`${s.label}: ${((2 * s.M * s.N * s.K) / (r.ms * 1e9)).toFixed(1)} TFLOP/s${Number.isNaN(r.err) ? '' : ` err ${r.err.toExponential(1)}`}`);
+        cells.push(`${s.label}: ${((2 * s.M * s.N * s.K) / (r.ms * 1e9)).toFixed(1)} TFLOP/s${r.check ? ` err ${r.check.worst.toFixed(2)}× tol${r.check.worst > 1 ? ' WRONG' : ''}` : ''}`);
       } catch (e) {
         cells.push(`${s.label}: FAILED ${(e as Error).message.split('\n').slice(0, 3).join(' | ').slice(0, 300)}`);
         break;
@@ -166,7 +182,7 @@ async function tuneGemv(backend: WebGpuBackend, list: Partial<GemvParams>[]): Pr
       const c: Case = { label: '', anchorKey: '', M, N, K, aDtype: 'bf16', bDtype: 'bf16', outDtype: 'bf16', attrs: { transB: true, path }, bandwidth: true };
       try {
         const r = await runCase(backend, c, M === 16 && N === 6144);
-        cells.push(`${path} ${((2 * (M * K + N * K + M * N)) / (r.ms * 1e6)).toFixed(0)} GB/s [${r.kernel}]${Number.isNaN(r.err) ? '' : ` err ${r.err.toExponential(1)}`}`);
+        cells.push(`${path} ${((2 * (M * K + N * K + M * N)) / (r.ms * 1e6)).toFixed(0)} GB/s [${r.kernel}]${r.check ? ` err ${r.check.worst.toFixed(2)}× tol${r.check.worst > 1 ? ' WRONG' : ''}` : ''}`);
       } catch (e) {
         cells.push(`${path} FAILED ${(e as Error).message.slice(0, 200)}`);
       }
@@ -183,7 +199,6 @@ async function tuneGemv(backend: WebGpuBackend, list: Partial<GemvParams>[]): Pr
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
-  const anchors = readAnchors(args.find((x) => x.endsWith('.json')));
   const sg = args.indexOf('--sgmat');
   const sgOverride = sg >= 0 ? (JSON.parse(args[sg + 1]!) as Partial<SgmatParams>) : null;
   const toggles = args.indexOf('--dawn');
@@ -191,6 +206,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (toggles >= 0) DAWN_TOGGLES[0] = `${DAWN_TOGGLES[0]},${args[toggles + 1]}`;
   const backend = await WebGpuBackend.create({ onWarning: (m) => console.warn(m) });
   const card = cardName(backend);
+  const anchors = readAnchors(args.find((x) => x.endsWith('.json')), card);
   console.log(`toggles: ${DAWN_TOGGLES.join(' ')}`);
   console.log(`${card}; subgroup matrices: ${backend.caps.subgroupMatrix.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(', ') || 'none'}`);
   const list = args.indexOf('--tune-list');
@@ -202,10 +218,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (args.includes('--gemv-tune')) gemvBest = await tuneGemv(backend, gv >= 0 ? (JSON.parse(args[gv + 1]!) as Partial<GemvParams>[]) : GEMV_TUNE);
   if (sgOverride) sgmatTuning.override = sgOverride;
   if (!args.includes('--tune-only')) {
-    const copy = await measureCopy(backend, 1024 * 2 ** 20);
-    const torchCopyMs = anchors?.cases['copy 1024 MiB'];
+    const check = new Check('gemm');
+    const copy = await measureCopy(backend, 1024 * 2 ** 20, check);
+    const torchCopyMs = anchorOf(anchors, 'copy 1024 MiB').value;
     const copyLimit = torchCopyMs ? Math.max(copy.gbps, (2 * 2 ** 30) / (torchCopyMs * 1e6)) : copy.gbps;
-    const bf16Rates = Object.entries(anchors?.cases ?? {}).filter(([k]) => k.startsWith('bf16')).map(([k, ms]) => {
+    const bf16Rates = Object.entries(anchors.cases).filter(([k]) => k.startsWith('bf16')).map(([k, ms]) => {
       const [m, n, kk] = k.split(' ').pop()!.split('x').map(Number) as [number, number, number];
       return (2 * m * n * kk) / (ms * 1e9);
     });
@@ -215,24 +232,27 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       gemvTuning.override = gemvBest?.get(c.M) ?? null;
       let r;
       try {
-        r = await runCase(backend, c, c.M * c.N * c.K <= 2 ** 36);
+        r = await runCase(backend, c, true);
       } catch (e) {
-        console.log(`${c.label}: FAILED ${(e as Error).message.slice(0, 400)}`);
+        // a case that cannot run is no result either: the table would silently lose a row
+        check.that(false, `${c.label} runs`, (e as Error).message.slice(0, 400));
         continue;
       }
-      const anchorMs = anchors?.cases[c.anchorKey];
+      check.that(r.check!.worst <= 1, `${c.label} at ${CHECK_SAMPLES} sampled entries within tolerance of float64`, describeCheck(r.check!));
+      const a = anchorOf(anchors, c.anchorKey);
+      const anchorMs = a.value;
       const flops = 2 * c.M * c.N * c.K;
       const bytes = bytesOf(c.aDtype, c.M * c.K) + bytesOf(c.bDtype, c.N * c.K) + bytesOf(c.outDtype, c.M * c.N);
       const anchorName = c.anchorKey.startsWith('f32') ? 'torch f32 (no TF32)' : 'torch bf16';
-      const label = `${c.label} [${r.kernel}]${Number.isNaN(r.err) ? '' : ` err ${r.err.toExponential(1)}`}`;
+      const label = `${c.label} [${r.kernel}] err ${r.check!.worstRel.toExponential(1)}`;
       if (c.bandwidth) {
-        rows.push(row({ case: label, metric: 'GB/s', higherIsBetter: true, ours: bytes / (r.ms * 1e6), anchor: anchorMs ? bytes / (anchorMs * 1e6) : null, anchorName: anchorMs ? anchorName : null, limit: copyLimit, limitName: 'copy bandwidth' }));
+        rows.push(row({ case: label, metric: 'GB/s', higherIsBetter: true, ours: bytes / (r.ms * 1e6), anchor: anchorMs ? bytes / (anchorMs * 1e6) : null, anchorName: anchorMs ? anchorName : null, limit: copyLimit, limitName: 'copy bandwidth', anchorWhyNull: a.why }));
       } else {
-        rows.push(row({ case: label, metric: 'TFLOP/s', higherIsBetter: true, ours: flops / (r.ms * 1e9), anchor: anchorMs ? flops / (anchorMs * 1e9) : null, anchorName: anchorMs ? anchorName : null, limit: peak, limitName: peak ? 'best torch bf16 rate' : null }));
+        rows.push(row({ case: label, metric: 'TFLOP/s', higherIsBetter: true, ours: flops / (r.ms * 1e9), anchor: anchorMs ? flops / (anchorMs * 1e9) : null, anchorName: anchorMs ? anchorName : null, limit: peak, limitName: peak ? 'best torch bf16 rate' : null, anchorWhyNull: a.why }));
       }
       console.log(`${label}: ${r.ms.toFixed(4)} ms${anchorMs ? ` (torch ${anchorMs.toFixed(4)} ms)` : ''}`);
     }
-    writeResults('gemm', card, rows, `our copy ${copy.gbps.toFixed(0)} GB/s (${copy.variant}); weights rotate over copies ≥ 4× L2 for M ≤ 128; timed by replaying recorded dispatch streams (≥ 40 ms batches, median of 7); err = max |c − Σab|/Σ|ab| on 48 sampled outputs vs float64${sgOverride ? `; sgmat ${JSON.stringify(sgOverride)}` : ''}${gemvBest ? `; GEMV params by M (tuned in this run): ${JSON.stringify([...gemvBest])}` : ''}`);
+    writeResults('gemm', card, rows, `our copy ${copy.gbps.toFixed(0)} GB/s (${copy.variant}); weights rotate over copies ≥ 4× L2 for M ≤ 128; timed by replaying recorded dispatch streams (≥ 40 ms batches, median of 7); err = max |c − Σab|/Σ|ab| on ${CHECK_SAMPLES} sampled outputs (seed ${CHECK_SEED}) vs float64, each within its tolerance (bench/verify.ts)${sgOverride ? `; sgmat ${JSON.stringify(sgOverride)}` : ''}${gemvBest ? `; GEMV params by M (tuned in this run): ${JSON.stringify([...gemvBest])}` : ''}`, check.passed());
   }
   backend.destroy();
 }

@@ -7,13 +7,14 @@
  * "none (planner byte counts)". Usage: node dist/bench/mcu-planner.js [--no-write]
  * Writes bench/results/mcu-planner-<date>-cpu.json and refreshes the tables in src/mcu/README.md.
  */
-import { execSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { comparePlanners, compareSingleLayer, perLayerRows, type PlannerComparison } from '../src/mcu/report/planner-comparison.js';
 import { benchRow, comparisonTable, layerTable, percentText } from '../src/mcu/report/format.js';
 import { BOTTLENECK_CASES, DEPTHWISE_CASES, POINTWISE_CASES, wholeNetworks } from '../src/mcu/report/paper-cases.js';
+import { commitHash, writeResults } from './results.js';
+import { Check } from './verify.js';
 
 // Works from the repo root or from the compiled file (dist/bench/): find package.json named tessera.
 function repoRoot(): string {
@@ -41,7 +42,8 @@ const sections: { title: string; rows: PlannerComparison[] }[] = [
 const nets = wholeNetworks().map(({ label, graph }) => ({ graph, cmp: comparePlanners(graph, label, { check: true }) }));
 const all = [...sections.flatMap((s) => s.rows), ...nets.map((n) => n.cmp)];
 const unchecked = all.filter((r) => r.checked !== true);
-if (unchecked.length) throw new Error(`checker rejected plans for: ${unchecked.map((r) => r.name).join(', ')}`);
+const check = new Check('mcu-planner');
+check.that(unchecked.length === 0, `the shadow-memory checker proves all ${all.length} plans safe`, unchecked.length ? `rejected: ${unchecked.map((r) => r.name).join(', ')}` : '');
 
 let md = '';
 for (const s of sections) md += `#### ${s.title} (${range(s.rows)})\n\n${comparisonTable(s.rows, 'layer')}\n`;
@@ -52,21 +54,14 @@ console.log(md);
 
 if (write) {
   const root = repoRoot();
+  process.chdir(root);
   const date = new Date().toISOString().slice(0, 10);
-  let commit = 'unknown';
-  try { commit = execSync('git rev-parse --short HEAD', { cwd: root, encoding: 'utf8' }).trim(); } catch { /* not a checkout */ }
-  const json = {
-    bench: 'mcu-planner', card: 'none (planner byte counts)', date, commit,
-    notes: 'Peak SRAM in bytes. ours = vMCU segment pool (pool + kernel segment buffers); anchor = TFLM-style tensor-level ' +
-      'greedy arena (arena only). Every plan proven safe by the shadow-memory checker. Random int8 weights; memory depends only on shapes.',
-    rows: [
-      ...sections.flatMap((s) => s.rows.map((r) => benchRow(r, 'layer'))),
-      ...nets.map((n) => benchRow(n.cmp, 'network')),
-    ],
-  };
-  mkdirSync(join(root, 'bench/results'), { recursive: true });
-  const file = join(root, `bench/results/mcu-planner-${date}-cpu.json`);
-  writeFileSync(file, JSON.stringify(json, null, 2) + '\n');
+  const commit = commitHash();
+  const file = writeResults('mcu-planner', 'none (planner byte counts)', [
+    ...sections.flatMap((s) => s.rows.map((r) => benchRow(r, 'layer'))),
+    ...nets.map((n) => benchRow(n.cmp, 'network')),
+  ], 'Peak SRAM in bytes. ours = vMCU segment pool (pool + kernel segment buffers); anchor = TFLM-style tensor-level ' +
+    'greedy arena (arena only). Every plan proven safe by the shadow-memory checker. Random int8 weights; memory depends only on shapes.', check.passed());
   const readme = join(root, 'src/mcu/README.md');
   const text = readFileSync(readme, 'utf8');
   const start = '<!-- mcu-tables:start -->';

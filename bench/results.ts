@@ -2,6 +2,8 @@
  * Shared benchmark plumbing: GPU timing of enqueued work, random device-side data, anchors written
  * by the PyTorch scripts, and results in DESIGN.md's JSON shape
  * (`bench/results/<bench>-<date>-<card-short>.json`, or under $BENCH_OUT) with a printed table.
+ * A result is written only with the `Verified` token of bench/verify.ts, and an anchor only ever
+ * comes from a peer measured in the same run: a row without one says why in `anchorWhyNull`.
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -9,6 +11,7 @@ import { join } from 'node:path';
 import type { Tensor } from '../src/backend/backend.js';
 import type { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
 import type { DType } from '../src/tensor/dtype.js';
+import { type Verified, fail, isVerified } from './verify.js';
 
 export interface BenchRow {
   case: string;
@@ -20,12 +23,14 @@ export interface BenchRow {
   ratio: number | null;
   limit: number | null;
   limitName: string | null;
+  /** Why `anchor` is null (the peer could not run in this run, or the row has none by nature). */
+  anchorWhyNull?: string | null;
 }
 
 /** A row with the ratio computed the DESIGN.md way (above 1 means we win). */
 export function row(r: Omit<BenchRow, 'ratio'>): BenchRow {
   const ratio = r.anchor === null || !r.ours ? null : r.higherIsBetter ? r.ours / r.anchor : r.anchor / r.ours;
-  return { ...r, ratio };
+  return { ...r, anchorWhyNull: r.anchor === null ? r.anchorWhyNull ?? null : null, ratio };
 }
 
 export function median(xs: readonly number[]): number {
@@ -118,10 +123,40 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   backend.runProgram({ wgsl, entryPoint: 'fill', workgroups: [Math.ceil(groups / y), y, 1] }, [t], new Uint32Array([words, seed >>> 0, new Uint32Array(f.buffer)[0]!, 0]));
 }
 
-/** Anchors written by bench/anchors/*.py: `{ card, cases: { [case]: value } }`. */
-export function readAnchors(path: string | undefined): { card: string; cases: Record<string, number> } | null {
-  if (!path || !existsSync(path)) return null;
-  return JSON.parse(readFileSync(path, 'utf8')) as { card: string; cases: Record<string, number> };
+/** A peer's figures from bench/anchors/*.py, usable only when measured in this run on this card. */
+export interface Anchors {
+  cases: Record<string, number>;
+  /** Why none of its figures may be used (null when they may). */
+  whyNull: string | null;
+}
+
+/**
+ * The run this process belongs to: a driver (bench/run-all.ts, bench/run-h100.sh) sets
+ * BENCH_RUN_ID once and runs the peer scripts and our benches under it; the peer scripts write it
+ * into their JSON. A file from another run, another card or no run at all is never an anchor.
+ */
+export function runId(): string | null {
+  return process.env.BENCH_RUN_ID || null;
+}
+
+/** Anchors written by bench/anchors/*.py: `{ card, runId, cases: { [case]: value } }`. */
+export function readAnchors(path: string | undefined, card: string): Anchors {
+  const none = (why: string): Anchors => ({ cases: {}, whyNull: why });
+  if (!path) return none('no peer measured in this run (no anchor file given)');
+  if (!existsSync(path)) return none(`the peer's file ${path} was not written in this run`);
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as { card?: string; runId?: string | null; cases?: Record<string, number> };
+  const ours = runId();
+  if (!ours) return none('BENCH_RUN_ID unset: the peer cannot be shown to come from this run');
+  if (doc.runId !== ours) return none(`the peer's figures in ${path} come from run ${doc.runId ?? 'unknown'}, not this run (${ours})`);
+  if (!doc.card || cardShort(doc.card) !== cardShort(card)) return none(`the peer ran on ${doc.card ?? 'an unknown card'}, this run on ${card}`);
+  return { cases: doc.cases ?? {}, whyNull: null };
+}
+
+/** One anchor figure, or null with the reason. */
+export function anchorOf(anchors: Anchors, key: string): { value: number | null; why: string | null } {
+  if (anchors.whyNull) return { value: null, why: anchors.whyNull };
+  const v = anchors.cases[key];
+  return v === undefined || !Number.isFinite(v) ? { value: null, why: `the peer has no figure for '${key}' in this run` } : { value: v, why: null };
 }
 
 function fmt(x: number | null, digits = 3): string {
@@ -129,10 +164,19 @@ function fmt(x: number | null, digits = 3): string {
   return Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(digits);
 }
 
-/** Writes the JSON and prints the table (ours, anchor, ratio, fraction of the limit). */
-export function writeResults(bench: string, card: string, rows: readonly BenchRow[], notes: string): string {
+/**
+ * Writes the JSON and prints the table (ours, anchor, ratio, fraction of the limit). Refuses,
+ * exiting 1 with nothing written, without the bench's passed check, or with a row whose anchor
+ * is missing without a reason.
+ */
+export function writeResults(bench: string, card: string, rows: readonly BenchRow[], notes: string, verified: Verified): string {
+  if (!isVerified(verified) || verified.bench !== bench) fail(`${bench}: results offered without this bench's passed check`);
+  const unexplained = rows.filter((r) => r.anchor === null && !r.anchorWhyNull);
+  if (unexplained.length) fail(`${bench}: rows without an anchor and without anchorWhyNull: ${unexplained.map((r) => `${r.case} ${r.metric}`).join('; ')}`);
+  const bad = rows.filter((r) => !Number.isFinite(r.ours));
+  if (bad.length) fail(`${bench}: rows whose own figure is not a number: ${bad.map((r) => `${r.case} ${r.metric}`).join('; ')}`);
   const date = new Date().toISOString().slice(0, 10);
-  const doc = { bench, card, date, commit: commitHash(), notes, rows };
+  const doc = { bench, card, date, commit: commitHash(), notes, checks: verified.checks, rows };
   const dir = process.env.BENCH_OUT ?? join('bench', 'results');
   mkdirSync(dir, { recursive: true });
   // BENCH_TAG names a second result of the same bench, day and card (e.g. a new schedule measured the same day)

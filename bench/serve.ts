@@ -10,18 +10,20 @@
  * random in the vocabulary; EOS ignored so every output has its drawn length; greedy sampling.
  * The lengths are the same at every rate; token ids differ per rate so the prefix cache never hits.
  *
- * Anchor: HF transformers with static batching, measured on the same card by
- * bench/anchors/hf_serve.py on the same request lengths: fixed batches of 16 in arrival order,
- * left-padded, generate with max_new_tokens = the batch's longest output, a timestamp per step.
- * Its latencies under each rate's arrivals are simulated from those measured timings: a batch
- * starts once its last request has arrived and the previous batch is done (so at low rates a
- * request also waits for its batch to fill); a request's tokens stream at the batch's step
- * times and it ends at its own last useful token (a streaming server's view, generous to HF).
+ * Anchor: HF transformers with static batching, measured on the same card in the same run
+ * (BENCH_RUN_ID) by bench/anchors/hf_serve.py on the same request lengths: fixed batches of 16 in
+ * arrival order, left-padded, generate with max_new_tokens = the batch's longest output, a
+ * timestamp per step. That is a measurement only of every request arriving at once, batches back
+ * to back (the gaps between generate calls left out, in HF's favour); HF has no arrival-driven
+ * server, so at finite rates the anchor cells are null with the reason, never simulated.
+ *
+ * Checks (bench/verify.ts; a failure writes nothing): every request ends with finish reason
+ * 'length' and exactly its drawn number of tokens; identical prompts at temperature 0 give
+ * identical tokens (the engine here has no detokenizer, so ids are compared, not text).
  *
  * Usage (the device run: bench/anchors/hf_serve.py writes the checkpoint and the anchor):
  *   node serve.js --write-workload W.json [--requests N] [--max-total T] [--seed S]
- *   node serve.js --model DIR/llama3-8b-random --anchor DIR/hf-serve.json [--rates 1,2,4,8,inf]
- *     [--anchor-note TEXT] (e.g. where an anchor from an earlier lease is reused) [--deadline-s S]
+ *   BENCH_RUN_ID=<id> node serve.js --model DIR/llama3-8b-random --anchor DIR/hf-serve.json [--rates 1,2,4,8,inf] [--deadline-s S]
  * Local check on lavapipe: node serve.js --model models/builtin --requests 8 --rates 4,inf --max-total 256
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -31,7 +33,8 @@ import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
 import { openModel } from '../src/io/open-model.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { Rng } from '../src/util/rng.js';
-import { type BenchRow, cardName, row, writeResults } from './results.js';
+import { type BenchRow, cardName, cardShort, row, runId, writeResults } from './results.js';
+import { Check } from './verify.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1] ?? '');
@@ -120,14 +123,13 @@ interface HfAnchor {
   batches: { members: number[]; steps: number[]; total: number }[];
 }
 
-/** HF static batching under the given arrivals, replayed from the measured batch timings. */
-function simulateHf(hf: HfAnchor, arrive: readonly number[]): Trace[] {
+/** HF's measured timeline with every request arriving at 0: its batches back to back. */
+function hfAllAtOnce(hf: HfAnchor): Trace[] {
   const traces: Trace[] = [];
   let free = 0;
   for (const b of hf.batches) {
-    const start = Math.max(free, ...b.members.map((i) => arrive[i]!));
-    for (const i of b.members) traces[i] = { arrival: arrive[i]!, tokens: b.steps.slice(0, hf.requests[i]![1]).map((s) => start + s) };
-    free = start + b.total;
+    for (const i of b.members) traces[i] = { arrival: 0, tokens: b.steps.slice(0, hf.requests[i]![1]).map((s) => free + s) };
+    free += b.total;
   }
   return traces;
 }
@@ -142,12 +144,19 @@ if (args.has('write-workload')) {
   process.exit(0);
 }
 
-const hf = args.has('anchor') ? (JSON.parse(readFileSync(args.get('anchor')!, 'utf8')) as HfAnchor) : null;
-if (hf && (hf.requests.length !== N || hf.requests.some(([p, o], i) => p !== shapes[i]!.prompt || o !== shapes[i]!.output))) {
+const hfFile = args.has('anchor') ? (JSON.parse(readFileSync(args.get('anchor')!, 'utf8')) as HfAnchor & { runId?: string | null }) : null;
+if (hfFile && (hfFile.requests.length !== N || hfFile.requests.some(([p, o], i) => p !== shapes[i]!.prompt || o !== shapes[i]!.output))) {
   throw new Error(`${args.get('anchor')} was measured on another workload (pass the same --requests/--max-total/--seed as --write-workload)`);
 }
 
 const backend = await WebGpuBackend.create();
+const card = cardName(backend);
+const check = new Check(args.get('bench') ?? 'serve-llama3-8b');
+// the peer counts only when measured in this run on this card
+const hfWhyNull = !hfFile ? 'HF static batching did not run in this run (no --anchor)'
+  : !runId() || hfFile.runId !== runId() ? `the HF figures come from run ${hfFile.runId ?? 'unknown'}, not this run (${runId() ?? 'BENCH_RUN_ID unset'})`
+  : cardShort(hfFile.card) !== cardShort(card) ? `HF ran on ${hfFile.card}, this run on ${card}` : null;
+const hf = hfWhyNull ? null : hfFile;
 const model = await openModel(args.get('model') ?? 'models/builtin');
 const cfg = model.config;
 if (MAX_TOTAL > cfg.maxPositionEmbeddings) throw new Error(`--max-total ${MAX_TOTAL} is over the model's context ${cfg.maxPositionEmbeddings}`);
@@ -177,14 +186,19 @@ const tokenizer: EngineTokenizer = {
 const newEngine = () => new Engine(runner, tokenizer, { maxBatchTokens: MAX_TOKENS, maxRunningSeqs: MAX_SEQS, seed: SEED });
 const randomIds = (rng: Rng, n: number) => Array.from({ length: n }, () => rng.int(0, cfg.vocabSize - 1));
 
-/** Runs one request to its end, returning its token times (seconds since `t0`). */
-async function drive(engine: Engine, prompt: number[], output: number, t0: number): Promise<number[]> {
+/** Runs one request to its end, returning its token ids and times (seconds since `t0`); checks it ended as asked. */
+async function drive(engine: Engine, prompt: number[], output: number, t0: number): Promise<{ ids: number[]; times: number[] }> {
   const req = await engine.submit(prompt, { maxTokens: output, temperature: 0, ignoreEos: true });
   const times: number[] = [];
-  for await (const ev of req) if (ev.type === 'delta') for (let k = 0; k < ev.tokens.length; k++) times.push((performance.now() - t0) / 1e3);
-  await req.result;
-  if (times.length !== output) throw new Error(`a request asked for ${output} tokens and got ${times.length}`);
-  return times;
+  const ids: number[] = [];
+  for await (const ev of req) if (ev.type === 'delta') for (const t of ev.tokens) { times.push((performance.now() - t0) / 1e3); ids.push(t.id); }
+  const res = await req.result;
+  const choice = res.choices[0];
+  if (ids.length === 0 || ids.length !== output || choice?.finishReason !== 'length' || choice.tokens.length !== output) {
+    check.that(false, 'every response has its drawn token count and finish reason length',
+      `asked for ${output} tokens, streamed ${ids.length}, result ${choice?.tokens.length ?? 'none'} with finish reason ${choice?.finishReason ?? 'none'}`);
+  }
+  return { ids, times };
 }
 
 // Warm-up, outside the numbers: MAX_SEQS short requests admitted in one step, one finishing per
@@ -200,6 +214,22 @@ async function drive(engine: Engine, prompt: number[], output: number, t0: numbe
   console.log(`warm-up ${((performance.now() - tw) / 1e3).toFixed(1)} s (${runner.stats.steps} steps, ${runner.stats.replays} replayed)`);
 }
 
+// Temperature 0 is deterministic: four copies of one prompt submitted at once, twice on fresh
+// engines (no prefix cache, so every copy computes its own prompt), give one token sequence.
+{
+  const rng = new Rng(SEED ^ 0xd1ce);
+  const prompt = randomIds(rng, 32);
+  const outputs: number[][] = [];
+  for (let run = 0; run < 2; run++) {
+    const engine = new Engine(runner, tokenizer, { maxBatchTokens: MAX_TOKENS, maxRunningSeqs: MAX_SEQS, seed: SEED, prefixCaching: false });
+    const t = performance.now();
+    for (const r of await Promise.all(Array.from({ length: 4 }, () => drive(engine, prompt, 16, t)))) outputs.push(r.ids);
+    await engine.shutdown();
+  }
+  const differ = outputs.findIndex((o) => o.some((id, k) => id !== outputs[0]![k]));
+  check.that(differ < 0, 'identical prompts at temperature 0 give identical tokens (4 copies at once, on two fresh engines)', differ < 0 ? `${outputs[0]!.length} tokens` : `copy ${differ} gave ${outputs[differ]!.join(',')} against ${outputs[0]!.join(',')}`);
+}
+
 // A lent device's time is scarce: with --deadline-s, a rate that would end past it (estimated from
 // its arrival span and the best throughput so far) is skipped and named in the notes.
 const DEADLINE_MS = num('deadline-s', Infinity) * 1000;
@@ -208,6 +238,7 @@ const outputTokens = shapes.reduce((a, s) => a + s.output, 0);
 
 const rows: BenchRow[] = [];
 const hfName = hf ? `${hf.name}, static batches of ${BATCH_HF}` : null;
+let responses = 0;
 const summary: string[] = [];
 for (const rate of rateList) {
   // Seeded by the rate, not its place in --rates: a rate's arrivals and ids are the same in any run.
@@ -231,7 +262,7 @@ for (const rate of rateList) {
     shapes.map(
       (s, i) =>
         new Promise<Trace>((resolve, reject) =>
-          setTimeout(() => drive(engine, prompts[i]!, s.output, start).then((tokens) => resolve({ arrival: arrive[i]!, tokens }), reject), arrive[i]! * 1000),
+          setTimeout(() => drive(engine, prompts[i]!, s.output, start).then((r) => resolve({ arrival: arrive[i]!, tokens: r.times }), reject), arrive[i]! * 1000),
         ),
     ),
   );
@@ -239,10 +270,13 @@ for (const rate of rateList) {
   await engine.shutdown();
   const ours = metrics(traces);
   bestTokPerS = Math.max(bestTokPerS, ours.tokPerS);
-  const anchor = hf ? metrics(simulateHf(hf, arrive)) : null;
+  responses += traces.length;
+  // HF was measured only with every request at once; finite rates have no measured peer
+  const anchor = hf && rate === Infinity ? metrics(hfAllAtOnce(hf)) : null;
+  const why = hfWhyNull ?? (anchor ? null : 'HF static batching has no arrival-driven server: its latencies at this rate would be simulated, not measured');
   const c = `${args.get('label') ?? 'llama3-8b'} ${label}, ${N} reqs`;
   const r = (metric: string, key: keyof Metrics, higherIsBetter: boolean) =>
-    rows.push(row({ case: c, metric, higherIsBetter, ours: ours[key], anchor: anchor ? anchor[key] : null, anchorName: hfName, limit: null, limitName: null }));
+    rows.push(row({ case: c, metric, higherIsBetter, ours: ours[key], anchor: anchor ? anchor[key] : null, anchorName: anchor ? hfName : null, limit: null, limitName: null, anchorWhyNull: why }));
   r('output tokens/s', 'tokPerS', true);
   r('requests/s', 'reqPerS', true);
   r('TTFT p50 ms', 'ttftP50', false);
@@ -260,8 +294,9 @@ const notes =
   `${N} requests per rate, seed ${SEED}: prompt lognormal (median ${Math.round((200 * MAX_TOTAL) / 2048)}, σ 1.0; mean ${mean((s) => s.prompt)}), output lognormal (median ${Math.round((128 * MAX_TOTAL) / 2048)}, σ 0.8; mean ${mean((s) => s.output)}), prompt + output ≤ ${MAX_TOTAL}; ` +
   `random token ids, EOS ignored, greedy. Poisson arrivals. Ours: Engine in-process, bf16 weights, f16 activations and KV, ${MAX_TOKENS} tokens/step, ≤ ${MAX_SEQS} sequences, ${numPages} KV pages of ${PAGE}; ` +
   `token times taken when each step's events reach the caller; latencies from the intended arrival time. ` +
-  (hf ? `Anchor: ${hf.name} on ${hf.card}${args.has('anchor-note') ? ` (${args.get('anchor-note')})` : ''}, fixed batches of ${BATCH_HF} in arrival order, left-padded, max_new_tokens = longest in batch; batch timings measured once per step, arrivals simulated (a batch starts when its last request has arrived and the previous batch is done; a request ends at its own last useful token). ` : 'No anchor. ') +
+  (hf ? `Anchor (all-at-once rows only): ${hf.name} on ${hf.card}, this run, fixed batches of ${BATCH_HF} in arrival order, left-padded, max_new_tokens = longest in batch, batches back to back (gaps between generate calls left out); a request ends at its own last useful token. ` : `No anchor: ${hfWhyNull}. `) +
   summary.join('; ');
-writeResults(args.get('bench') ?? 'serve-llama3-8b', cardName(backend), rows, notes);
+check.that(responses > 0, 'responses were checked', `${responses} responses, each with its token count and finish reason length`);
+writeResults(args.get('bench') ?? 'serve-llama3-8b', card, rows, notes, check.passed());
 runner.destroy();
 backend.destroy();

@@ -6,8 +6,9 @@ saved for Tessera to load, and timed here. Then runs the workload's requests in 
 16 in arrival order: prompts of random ids left-padded to the batch's longest, greedy generate
 with max_new_tokens = min_new_tokens = the batch's longest output (EOS can't end it early), and a
 timestamp after each step (a stopping criterion that synchronizes and never stops). Writes
-OUT/hf-serve.json: per batch, its members and the seconds from the generate call to each step's
-token and to its return. bench/serve.ts replays those timings under each rate's arrivals.
+OUT/hf-serve.json (with $BENCH_RUN_ID): per batch, its members and the seconds from the generate
+call to each step's token and to its return. bench/serve.ts uses it only from its own run, and
+only where it is a measurement: every request arriving at once, batches run back to back.
 
 Usage: python3 bench/anchors/hf_serve.py OUT WORKLOAD.json     (WORKLOAD from serve.js --write-workload)
 HF_SERVE_MODEL=DIR times an existing HF folder instead (e.g. models/builtin, to check this script on the CPU).
@@ -27,6 +28,7 @@ if os.environ.get("HF_SERVE_MODEL"):
     model = AutoModelForCausalLM.from_pretrained(os.environ["HF_SERVE_MODEL"], dtype=torch.bfloat16, attn_implementation="sdpa").to(dev).eval()
 else:
     os.environ["HF_DECODE_SKIP_TIMING"] = "1"
+    os.environ["HF_DECODE_SKIP_REFERENCE"] = "1"
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hf_decode.py")
     sys.argv = [script, out]
     model = runpy.run_path(script, run_name="__main__")["model"]
@@ -87,5 +89,5 @@ for b, lo in enumerate(range(0, len(requests), batch)):
 
 card = torch.cuda.get_device_name() if dev == "cuda" else "cpu"
 name = f"HF transformers {transformers.__version__} {attn}"
-json.dump({"card": card, "name": name, "requests": requests, "batches": batches}, open(os.path.join(out, "hf-serve.json"), "w"))
+json.dump({"card": card, "runId": os.environ.get("BENCH_RUN_ID"), "name": name, "requests": requests, "batches": batches}, open(os.path.join(out, "hf-serve.json"), "w"))
 print(f"{name} on {card} → {os.path.join(out, 'hf-serve.json')}", flush=True)

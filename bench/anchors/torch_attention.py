@@ -1,6 +1,7 @@
 """PyTorch anchors for bench/attention-decode.ts, -prefill.ts and -cascade.ts, same card, same run.
 
-Writes {"card", "torch", "cases": {key: median ms}} to the path given (default attention-anchors.json).
+Writes {"card", "runId", "torch", "cases": {key: median ms}} to the path given (default
+attention-anchors.json); runId is $BENCH_RUN_ID, which the TypeScript benches require to equal their own.
 Keys are shared with the TypeScript benches (bench/attention-cases.json lists the cases):
   "decode b<B> L<L>"          SDPA, q [B, 32, 1, 128], K/V contiguous [B, 8, L, 128] f16, enable_gqa
   "decode skew <name>"        the skewed batch as one SDPA call per request (SDPA has no ragged batch)
@@ -10,6 +11,7 @@ Timing: ≥ 0.5 s of warm-up calls, then CUDA events around batches of back-to-b
 each), median per call over the repeats; random data.
 """
 import json
+import os
 import statistics
 import sys
 import time
@@ -80,7 +82,7 @@ def main():
         res[f"cascade {name}"] = time_ms(lambda: sdpa(q, k, v))
         del q, k, v
     torch.cuda.empty_cache()
-    doc = {"card": torch.cuda.get_device_name(0), "torch": torch.__version__, "cases": res}
+    doc = {"card": torch.cuda.get_device_name(0), "runId": os.environ.get("BENCH_RUN_ID"), "torch": torch.__version__, "cases": res}
     json.dump(doc, open(out, "w"), indent=2)
     for k, ms in res.items():
         print(f"{k}\t{ms:.4f} ms")

@@ -1,6 +1,7 @@
 """PyTorch anchors for bench/copy.ts and bench/gemm.ts, measured on the same card in the same run.
 
-Writes {"card", "torch", "cases": {key: median ms}} to the path given (default anchors.json).
+Writes {"card", "runId", "torch", "cases": {key: median ms}} to the path given (default anchors.json);
+runId is $BENCH_RUN_ID, which the TypeScript benches require to equal their own (same run).
 Keys are shared with the TypeScript benches (see `cases()` in bench/gemm.ts):
   "copy <MiB> MiB"                       dst.copy_(src) of that many bytes
   "<dtype> mm <M>x<N>x<K>"               a[M,K] @ b[K,N]
@@ -10,6 +11,7 @@ zeros); weights rotate among copies that together exceed L2 so small-M cases rea
 f32 products run with TF32 off (true f32 arithmetic, what our f32 path does).
 """
 import json
+import os
 import statistics
 import sys
 
@@ -72,7 +74,7 @@ def main():
             ws = [torch.randn(n, k, device=DEV, dtype=torch.bfloat16) for _ in range(copies)]
             cases[f"bf16 linear {m}x{n}x{k}"] = time_ms(lambda i: F.linear(x, ws[i % copies]), 30)
             del ws, x
-    doc = {"card": torch.cuda.get_device_name(), "torch": torch.__version__, "cases": cases}
+    doc = {"card": torch.cuda.get_device_name(), "runId": os.environ.get("BENCH_RUN_ID"), "torch": torch.__version__, "cases": cases}
     with open(out, "w") as f:
         json.dump(doc, f, indent=2)
     for k, v in cases.items():

@@ -1,0 +1,74 @@
+/**
+ * The benchmark index: every program in bench/, what it measures, roughly how long it takes and
+ * what it needs; runs one, several or all of them, each in its own process under one
+ * BENCH_RUN_ID (so the peer figures a run's anchor scripts write count as the same run).
+ *
+ * Usage: npm run bench -- --list            the index
+ *        npm run bench -- <name> [args…]    one bench, args passed on
+ *        npm run bench -- --all             every bench that needs nothing but what is here
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface BenchEntry {
+  name: string;
+  measures: string;
+  duration: string;
+  needs: string;
+  /** Runs with no arguments on whatever this machine has (so `--all` includes it). */
+  standalone: boolean;
+}
+
+export const BENCHES: readonly BenchEntry[] = [
+  { name: 'copy', measures: 'copy bandwidth (read + write) vs torch copy_', duration: '~30 s', needs: 'GPU; anchor: bench/anchors/torch_gemm.py', standalone: true },
+  { name: 'gemm', measures: 'GEMM/GEMV TFLOP/s and GB/s, 1024³…8192³ and Llama-3-8B linears, vs torch bf16', duration: '~5 min', needs: 'GPU; anchor: bench/anchors/torch_gemm.py', standalone: true },
+  { name: 'attention-decode', measures: 'paged decode attention GB/s vs torch SDPA', duration: '~2 min', needs: 'GPU; anchor: bench/anchors/torch_attention.py', standalone: true },
+  { name: 'attention-prefill', measures: 'causal prefill attention TFLOP/s vs torch SDPA', duration: '~2 min', needs: 'GPU with subgroup matrices; anchor: bench/anchors/torch_attention.py', standalone: true },
+  { name: 'attention-cascade', measures: 'shared-prefix cascade vs plain paged decode (and SDPA)', duration: '~1 min', needs: 'GPU; anchor: bench/anchors/torch_attention.py', standalone: true },
+  { name: 'attention-check', measures: 'paged attention correctness at large sizes (no timing, no result file)', duration: '~1 min', needs: 'GPU', standalone: true },
+  { name: 'conformance-perf', measures: 'every op\'s conformance cases at big sizes, checked, with GPU time (no result file)', duration: '~4 min', needs: 'GPU', standalone: true },
+  { name: 'fusion', measures: 'Llama block dispatches and GPU time, fused vs unfused', duration: '~1 min (--small: seconds)', needs: 'GPU', standalone: true },
+  { name: 'decode', measures: 'Llama-3-8B-shape decode tokens/s, batch 1 and 16, vs HF eager; tokens vs PyTorch', duration: '~3 min + the checkpoint', needs: 'GPU (80 GB); DIR from bench/anchors/hf_decode.py', standalone: false },
+  { name: 'serve', measures: 'serving throughput and latency under Poisson arrivals vs HF static batching', duration: '~3 min (built-in model, 8 requests, on lavapipe: ~2 min)', needs: 'GPU; --model DIR; anchor: bench/anchors/hf_serve.py', standalone: false },
+  { name: 'parity', measures: 'logits and greedy tokens vs HF on random real-shape checkpoints', duration: '~2 min', needs: 'GPU; DIR from bench/parity/make_checkpoints.py', standalone: false },
+  { name: 'tokenizer-parity', measures: 'our tokenizer vs Python tokenizers on the Llama-3 vocabulary', duration: '~10 s', needs: 'CPU; TOKENIZER_DIR and ids from bench/parity/tokenize.py', standalone: false },
+  { name: 'mcu-planner', measures: 'vMCU vs tensor-level peak SRAM (byte counts, every plan proven safe)', duration: '~10 s', needs: 'CPU', standalone: true },
+  { name: 'mcu-qemu', measures: 'generated C bit-exact under QEMU Cortex-M4/M7 (no result file)', duration: '~1 min', needs: 'CPU; arm-none-eabi-gcc, qemu-system-arm', standalone: true },
+];
+
+export function indexText(): string {
+  const w = (k: keyof BenchEntry) => Math.max(k.length, ...BENCHES.map((b) => String(b[k]).length));
+  const cols: (keyof BenchEntry)[] = ['name', 'measures', 'duration', 'needs'];
+  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(w(cols[i]!))).join('  ').trimEnd();
+  return [line(cols), ...BENCHES.map((b) => line(cols.map((c) => String(b[c]))))].join('\n');
+}
+
+function run(entry: BenchEntry, args: readonly string[], env: NodeJS.ProcessEnv): number {
+  const file = join(dirname(fileURLToPath(import.meta.url)), `${entry.name}.js`);
+  console.log(`\n== ${entry.name} ${args.join(' ')}`);
+  const r = spawnSync(process.execPath, [file, ...args], { stdio: 'inherit', env });
+  return r.status ?? 1;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [first, ...rest] = process.argv.slice(2);
+  if (!first || first === '--list' || first === '--help') {
+    console.log(indexText());
+    console.log('\nnpm run bench -- <name> [args…] runs one; --all runs every bench that needs no arguments.');
+    process.exit(0);
+  }
+  const env = { ...process.env, BENCH_RUN_ID: process.env.BENCH_RUN_ID || `run-${Date.now()}-${randomBytes(3).toString('hex')}` };
+  if (first === '--all') {
+    const failed = BENCHES.filter((b) => b.standalone).filter((b) => run(b, [], env) !== 0).map((b) => b.name);
+    console.log(failed.length ? `\nfailed: ${failed.join(', ')}` : '\nall benches passed their checks');
+    process.exit(failed.length ? 1 : 0);
+  }
+  const entry = BENCHES.find((b) => b.name === first);
+  if (!entry) {
+    console.error(`no bench '${first}'; npm run bench -- --list shows them`);
+    process.exit(2);
+  }
+  process.exit(run(entry, rest, env));
+}
