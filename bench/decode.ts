@@ -1,8 +1,12 @@
 /**
- * Decode speed on a Llama-3-8B-shaped random checkpoint (bf16), batch 1 and 16, against HF
- * transformers eager measured in the same run (`bench/anchors/hf_decode.py` writes the checkpoint,
- * the anchor and the reference tokens), with the bandwidth roofline: weight bytes ÷ measured copy
- * bandwidth.
+ * Decode speed on a Llama-3-8B-shaped random checkpoint (bf16) at batch 1, 16 and 64, with the
+ * GPU-resident loop the engine runs (`submitDecode`: drawn ids stay on the device, three steps in
+ * flight), against peers measured in the same run on the same checkpoint: a compiled PyTorch loop
+ * (`bench/anchors/torch_decode.py`: static KV cache, torch.compile, CUDA graphs), HF transformers
+ * eager, and llama.cpp's Vulkan build on the same weights as GGUF (`bench/peers/llama-cpp-decode`)
+ * when its file is there. The limit is the bandwidth roofline: weight bytes ÷ measured copy
+ * bandwidth. The host-driven loop (one `forward` at a time, logits read back) is timed in the same
+ * run as the previous design's row.
  *
  * The answer is checked against PyTorch: every step is fed the reference's token (teacher
  * forcing, so one near-tie does not end the comparison), and at every step our logits on the
@@ -10,8 +14,13 @@
  * greedy pick must be its pick, or a near-tie no wider than twice our measured error there (the
  * most two tokens can swap by). Otherwise the bench fails and writes nothing.
  *
- * Usage: BENCH_RUN_ID=<id> node dist/bench/decode.js DIR
- *   (DIR holds llama3-8b-random/, hf-decode-tokens.json and hf-decode.json from the same run)
+ * The resident loop is checked too: its greedy tokens equal the reference's up to the first
+ * near-tie the teacher-forced pass found (and our own pick there), at batch 1 and 16; at batch 64
+ * (the batch-16 prompts four times over) each sequence must draw its batch-16 twin's tokens.
+ *
+ * Usage: BENCH_RUN_ID=<id> node dist/bench/decode.js DIR [--profile]
+ *   (DIR holds llama3-8b-random/ and hf-decode-tokens.json from the same run, and the peers'
+ *   torch-decode.json, hf-decode.json and llama-cpp-decode.json where they ran)
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,16 +56,23 @@ const backend = await WebGpuBackend.create();
 const card = cardName(backend);
 const check = new Check('decode-llama3-8b');
 const copyGBs = await measureCopyBandwidth(backend, 1 << 30);
-const anchors = readAnchors(join(dir, 'hf-decode.json'), card);
+const peers = [
+  { key: 'torch', name: 'PyTorch compiled (static cache, CUDA graphs)', anchors: readAnchors(join(dir, 'torch-decode.json'), card) },
+  { key: 'hf', name: 'HF transformers eager', anchors: readAnchors(join(dir, 'hf-decode.json'), card) },
+  { key: 'llamacpp', name: 'llama.cpp Vulkan (node-llama-cpp, F16 GGUF)', anchors: readAnchors(join(dir, 'llama-cpp-decode.json'), card) },
+];
 const m = await openModel(join(dir, 'llama3-8b-random'));
 let weightBytes = 0;
 for (const t of m.weights.tensors.values()) weightBytes += t.byteLength;
 const t0 = performance.now();
 // DECODE_ATTN_GRID: attention CTAs (A/B runs against the library default)
 const attentionGrid = process.env.DECODE_ATTN_GRID ? Number(process.env.DECODE_ATTN_GRID) : undefined;
-const runner = await LlamaRunner.load(m, { backend, actDtype: 'f16', maxTokens: 256, maxSeqs: 16, numPages: 16 * 12, pageSize: 16, attentionGrid });
+const PAGES_PER_SEQ = 12;
+const BATCHES = [1, 16, 64];
+const runner = await LlamaRunner.load(m, { backend, actDtype: 'f16', maxTokens: 1024, maxSeqs: 64, numPages: 64 * PAGES_PER_SEQ, pageSize: 16, attentionGrid });
 await m.weights.close();
-console.log(`loaded ${(weightBytes / 1e9).toFixed(2)} GB in ${((performance.now() - t0) / 1e3).toFixed(1)} s; copy bandwidth ${copyGBs.toFixed(0)} GB/s`);
+const loadS = (performance.now() - t0) / 1e3;
+console.log(`loaded ${(weightBytes / 1e9).toFixed(2)} GB in ${loadS.toFixed(1)} s (${(weightBytes / 1e9 / loadS).toFixed(2)} GB/s); copy bandwidth ${copyGBs.toFixed(0)} GB/s`);
 const V = runner.vocabSize;
 const rows: BenchRow[] = [];
 const notes: string[] = [];
@@ -67,12 +83,16 @@ function compareStep(logits: Float32Array<ArrayBufferLike>, seq: number, r: Refe
   return { pick: argmax(logits, seq * V, (seq + 1) * V), err: Number.isNaN(err) ? Infinity : err };
 }
 
+/** Per verified batch: each sequence's prompt, its reference tokens and our teacher-forced picks. */
+const verified = new Map<number, { prompts: number[][]; refTokens: number[][]; picks: number[][] }>();
+const hostLoop = new Map<number, number>();
+
 for (const batch of [1, 16]) {
   const br = ref.batches[String(batch)];
   if (!br || br.prompts.length !== batch || br.steps.some((s) => s.length !== ref.steps)) fail(`decode-llama3-8b: ${refPath} has no batch ${batch} of ${ref.steps} steps`);
   const STEPS = ref.steps - 1;
   const PROMPT = ref.prompt;
-  const seqs = br.prompts.map((tokens, s) => ({ pages: Array.from({ length: 12 }, (_, i) => s * 12 + i), tokens }));
+  const seqs = br.prompts.map((tokens, s) => ({ pages: Array.from({ length: PAGES_PER_SEQ }, (_, i) => s * PAGES_PER_SEQ + i), tokens }));
   const picks: number[][] = seqs.map(() => []);
   const errs: number[][] = seqs.map(() => []);
   const record = (logits: Float32Array<ArrayBufferLike>, seq: number, row: number, step: number) => {
@@ -105,13 +125,122 @@ for (const batch of [1, 16]) {
     check.that(cmp.wrong === null, `b${batch} seq ${i}: greedy tokens equal the reference's or swap at a near-tie`, cmp.wrong ? `step ${cmp.wrong.step}: ours ${cmp.wrong.ours}, reference ${cmp.wrong.theirs}: ${cmp.wrong.why}` : `${cmp.identical}/${cmp.steps} identical`);
   }
   notes.push(`b${batch}: ${identical}/${batch * ref.steps} greedy picks identical to the reference, near-ties ${ties.length ? ties.join(', ') : 'none'}, worst logit error ${worstErr.toExponential(2)} of max|logit|`);
-  const stepMs = median(times);
-  const tps = (batch * 1000) / stepMs;
-  const roofline = (batch * copyGBs * 1e9) / weightBytes;
-  console.log(`batch ${batch}: step ${stepMs.toFixed(2)} ms, ${tps.toFixed(1)} tokens/s (replays ${runner.stats.replays})`);
-  const a = anchorOf(anchors, `b${batch}`);
-  rows.push(row({ case: `llama3-8b bf16 decode b${batch} (prompt ${PROMPT})`, metric: 'tokens/s', higherIsBetter: true, ours: tps, anchor: a.value, anchorName: a.value === null ? null : 'HF transformers eager', limit: roofline, limitName: 'weights ÷ copy bandwidth', anchorWhyNull: a.why }));
+  hostLoop.set(batch, (batch * 1000) / median(times));
+  verified.set(batch, { prompts: br.prompts, refTokens: br.steps.map((st) => st.map((x) => x.token)), picks });
+  console.log(`batch ${batch}, host loop: ${hostLoop.get(batch)!.toFixed(1)} tokens/s (replays ${runner.stats.replays})`);
 }
-writeResults('decode-llama3-8b', card, rows, `Random bf16 weights (${(weightBytes / 1e9).toFixed(2)} GB), f16 activations and KV, logits read back each step; step time = host clock around forward() incl. plan and readback; each step fed the reference's token; copy bandwidth ${copyGBs.toFixed(0)} GB/s measured in this run. Reference: ${ref.reference}. ${notes.join('; ')}`, check.passed());
+
+/** Prefills `prompts` (eight to a forward) into sequences 0…n−1's pages; returns each one's greedy first token. */
+async function prefill(prompts: readonly number[][]): Promise<number[]> {
+  const first: number[] = [];
+  for (let g = 0; g < prompts.length; g += 8) {
+    const group = prompts.slice(g, g + 8);
+    const logits = await runner.forward({ seqs: group.map((tokens, j) => ({ tokens, start: 0, pages: pagesOf(g + j) })) });
+    group.forEach((_, j) => first.push(argmax(logits, j * V, (j + 1) * V)));
+  }
+  return first;
+}
+function pagesOf(s: number): number[] {
+  return Array.from({ length: PAGES_PER_SEQ }, (_, i) => s * PAGES_PER_SEQ + i);
+}
+
+/** The resident loop over `steps` steps from the prompts' end, `depth` in flight: tokens drawn, wall ms per step, host ms per submit. */
+async function residentLoop(prompts: readonly number[][], first: readonly number[], steps: number, depth = 3): Promise<{ tokens: number[][]; stepMs: number; hostMs: number }> {
+  const b = prompts.length;
+  const tokens = prompts.map((_, i) => [first[i]!]);
+  const rows = (k: number) => prompts.map((_, i) => ({ row: i, temperature: 0, topK: 0, topP: 1, minP: 0, seed: 0, stream: 0, step: k }));
+  const inFlight: Promise<Int32Array>[] = [];
+  let hostMs = 0;
+  const t0 = performance.now();
+  for (let k = 0; k < steps || inFlight.length; ) {
+    while (k < steps && inFlight.length < depth) {
+      const th = performance.now();
+      inFlight.push(runner.submitDecode(prompts.map((p, i) => ({ start: p.length + k, pages: pagesOf(i) })), k === 0 ? Int32Array.from(first) : null, rows(k)));
+      hostMs += performance.now() - th;
+      k++;
+    }
+    const ids = await inFlight.shift()!;
+    ids.forEach((t, i) => tokens[i]!.push(t));
+  }
+  return { tokens, stepMs: (performance.now() - t0) / steps, hostMs: hostMs / steps };
+}
+
+/** Our picks agree with the reference until the first step where they differ (a near-tie the teacher-forced pass accepted). */
+function checkResident(batch: number, tokens: number[][]): void {
+  const v = verified.get(batch)!;
+  tokens.forEach((ours, i) => {
+    const refs = v.refTokens[i]!;
+    const diverge = v.picks[i]!.findIndex((p, s) => p !== refs[s]);
+    const upTo = diverge < 0 ? Math.min(ours.length, refs.length) : diverge + 1;
+    const expected = [...refs.slice(0, upTo - (diverge < 0 ? 0 : 1)), ...(diverge < 0 ? [] : [v.picks[i]![diverge]!])];
+    const got = ours.slice(0, expected.length);
+    const at = got.findIndex((t, s) => t !== expected[s]);
+    check.that(at < 0, `b${batch} seq ${i}: the resident loop draws the reference's greedy tokens (${expected.length} compared, to the first near-tie)`, at < 0 ? 'equal' : `step ${at}: ${got[at]} against ${expected[at]}`);
+  });
+}
+
+const STEPS = ref.steps - 1;
+const b16 = verified.get(16)!.prompts;
+const twin = new Map<number, number[][]>();
+for (const batch of BATCHES) {
+  const prompts = batch === 1 ? verified.get(1)!.prompts : batch === 16 ? b16 : Array.from({ length: batch }, (_, s) => b16[s % 16]!);
+  const first = await prefill(prompts);
+  await residentLoop(prompts, first, 8); // records the stream and its sampler, warms the clocks
+  const run = await residentLoop(prompts, first, STEPS);
+  if (batch <= 16) checkResident(batch, run.tokens);
+  if (batch === 16) twin.set(16, run.tokens);
+  if (batch === 64) {
+    // another batch size runs other GEMM tilings, so a twin may swap at a near-tie late in its run:
+    // every twin must agree on its first 4 tokens and 90% of all tokens must agree
+    const t16 = twin.get(16)!;
+    let same = 0;
+    run.tokens.forEach((t, s) => {
+      same += t.filter((x, k) => x === t16[s % 16]![k]).length;
+      check.that(t.slice(0, 4).every((x, k) => x === t16[s % 16]![k]), `b64 seq ${s}: its first 4 tokens equal its batch-16 twin's (same prompt)`, `${t.slice(0, 4)} vs ${t16[s % 16]!.slice(0, 4)}`);
+    });
+    const total = run.tokens.length * run.tokens[0]!.length;
+    check.that(same >= 0.9 * total, 'b64: at least 90% of tokens equal the batch-16 twins\'', `${same}/${total}`);
+  }
+  const gpuMs = await runner.timeDecodeReplay(batch, 20);
+  const tps = (batch * 1000) / run.stepMs;
+  const roofline = (batch * copyGBs * 1e9) / weightBytes;
+  const busy = Math.min(1, gpuMs / run.stepMs);
+  console.log(`batch ${batch}, resident loop: ${run.stepMs.toFixed(2)} ms/step, ${tps.toFixed(1)} tokens/s, ${(100 * tps / roofline).toFixed(0)}% of roofline; GPU ${gpuMs.toFixed(2)} ms/step (busy ${(100 * busy).toFixed(0)}%), host ${run.hostMs.toFixed(2)} ms per submit`);
+  const c = `llama3-8b bf16 decode b${batch} (prompt ${ref.prompt})`;
+  for (const p of peers) {
+    const a = anchorOf(p.anchors, `b${batch}`);
+    rows.push(row({ case: c, metric: 'tokens/s', higherIsBetter: true, ours: tps, anchor: a.value, anchorName: a.value === null ? null : p.name, limit: roofline, limitName: 'weights ÷ copy bandwidth', anchorWhyNull: a.why === null ? null : `${p.name}: ${a.why}` }));
+  }
+  rows.push(row({ case: c, metric: 'ms/step', higherIsBetter: false, ours: run.stepMs, anchor: null, anchorName: null, limit: (batch * 1000) / roofline, limitName: 'weights ÷ copy bandwidth', anchorWhyNull: 'the peers report tokens/s (rows above)' }));
+  rows.push(row({ case: c, metric: 'GPU-busy fraction', higherIsBetter: true, ours: busy, anchor: null, anchorName: null, limit: 1, limitName: 'GPU never idle', anchorWhyNull: 'a property of our loop: GPU time of a replayed step ÷ wall time per step' }));
+  const host = hostLoop.get(batch);
+  if (host !== undefined) rows.push(row({ case: c, metric: 'tokens/s', higherIsBetter: true, ours: tps, anchor: host, anchorName: 'our host-driven loop (one forward at a time, logits read back), same run', limit: roofline, limitName: 'weights ÷ copy bandwidth', anchorWhyNull: null }));
+}
+
+if (process.argv.includes('--profile')) {
+  // one decode step run dispatch by dispatch with timestamps: where the GPU time goes, by kernel
+  for (const batch of [1, 16, 64]) {
+    const prompts = Array.from({ length: batch }, (_, s) => b16[s % 16]!);
+    await prefill(prompts);
+    const seqs = prompts.map((p, i) => ({ tokens: [1000], start: p.length, pages: pagesOf(i) }));
+    await runner.forward({ seqs }, { readLogits: false, record: false });
+    if (!backend.startProfiling()) break;
+    await runner.forward({ seqs }, { readLogits: false, record: false });
+    const entries = await backend.stopProfiling();
+    const by = new Map<string, { ms: number; n: number }>();
+    for (const e of entries) {
+      const k = e.label.replace(/\d+/g, '#');
+      const x = by.get(k) ?? { ms: 0, n: 0 };
+      x.ms += e.ms;
+      x.n++;
+      by.set(k, x);
+    }
+    const total = [...by.values()].reduce((a, x) => a + x.ms, 0);
+    console.log(`\nprofile b${batch}: ${entries.length} dispatches, ${total.toFixed(2)} ms of kernel time (timestamps quantised; per-pass overhead included)`);
+    for (const [k, x] of [...by].sort((a, b) => b[1].ms - a[1].ms)) console.log(`  ${k.padEnd(48)} ${String(x.n).padStart(5)}×  ${x.ms.toFixed(3)} ms  ${((100 * x.ms) / total).toFixed(1)}%`);
+  }
+}
+
+writeResults('decode-llama3-8b', card, rows, `Random bf16 weights (${(weightBytes / 1e9).toFixed(2)} GB, loaded at ${(weightBytes / 1e9 / loadS).toFixed(2)} GB/s), f16 activations and KV. Ours: the GPU-resident loop (greedy on the device, 3 steps in flight), wall time over ${STEPS} steps after 8 warm-up steps; GPU-busy = GPU time of 20 replays of the step ÷ wall time per step. Host loop: host clock around forward() incl. plan and logits readback, each step fed the reference's token. Copy bandwidth ${copyGBs.toFixed(0)} GB/s measured in this run. Reference: ${ref.reference}. ${notes.join('; ')}`, check.passed());
 runner.destroy();
 backend.destroy();

@@ -25,11 +25,16 @@ node "$B/bench/fusion.js" --n 1,16,128,1024 2>&1 | quiet | tee "$OUT/fusion.log"
 fi
 if [ "$stage" = models ]; then
 D=/tmp/llama3-8b && mkdir -p $D
-# the checkpoint (made once), HF's greedy reference tokens and, unless HF_TIMING=0, HF's decode speed
-if [ "${HF_TIMING:-1}" = 0 ]; then export HF_DECODE_SKIP_TIMING=1; fi
-python3 bench/anchors/hf_decode.py $D > "$OUT/hf-decode.log" 2>&1; echo "hf_decode exit $? at ${SECONDS}s"
-unset HF_DECODE_SKIP_TIMING
-node "$B/bench/decode.js" $D 2>&1 | quiet | tee "$OUT/decode.log"
+# the checkpoint (made once) and HF's float32 greedy reference tokens
+HF_DECODE_SKIP_TIMING=1 python3 bench/anchors/hf_decode.py $D > "$OUT/hf-decode.log" 2>&1; echo "hf_decode exit $? at ${SECONDS}s"
+# the peers on the same checkpoint: compiled PyTorch loop and HF eager (torch-decode.json, hf-decode.json)
+python3 bench/anchors/torch_decode.py $D/llama3-8b-random $D > "$OUT/torch-decode.log" 2>&1; echo "torch_decode exit $? at ${SECONDS}s"
+# llama.cpp's Vulkan build on the same weights as GGUF, when its package was carried (.peers/llama-cpp.tar.xz)
+if [ -f .peers/llama-cpp.tar.xz ] && [ -f "$B/bench/peers/llama-cpp-decode.js" ]; then
+  bash bench/peers/run-llama-cpp.sh "$B" $D > "$OUT/llama-cpp.log" 2>&1; echo "llama.cpp exit $? at ${SECONDS}s"
+fi
+node "$B/bench/decode.js" $D ${DECODE_FLAGS:---profile} 2>&1 | quiet | tee "$OUT/decode.log"; echo "decode exit $? at ${SECONDS}s"
+[ "${SKIP_SERVE:-0}" = 1 ] && exit 0
 ANCHOR=()
 if [ "${HF_SERVE:-0}" = 1 ]; then
   node "$B/bench/serve.js" --write-workload $D/workload.json

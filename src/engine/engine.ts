@@ -55,6 +55,13 @@ function deviceRow(row: number, seq: Sequence): DeviceSampleRow {
   return { row, temperature: p.temperature, topK: p.topK, topP: p.topP, minP: p.minP, seed: p.seed!, stream: seq.index, step: seq.outputLength };
 }
 
+/**
+ * Decode steps kept in flight by the GPU-resident loop: the GPU runs step k+1 while the host reads
+ * step k's ids and plans k+2. Tokens drawn past a stop are discarded, so deeper costs wasted steps
+ * at each finish.
+ */
+const RESIDENT_DEPTH = 3;
+
 const yieldToEventLoop: () => Promise<void> =
   typeof setImmediate === 'function' ? () => new Promise((r) => setImmediate(r)) : () => new Promise((r) => setTimeout(r, 0));
 
@@ -216,6 +223,10 @@ export class Engine {
       await new Promise<void>((r) => setTimeout(r, 5));
       return;
     }
+    if (this.residentEligible(chunks)) {
+      await this.residentDecode(chunks.map((c) => c.seq));
+      return;
+    }
     const vocab = this.runner.vocabSize;
     // Rows that need a token now, and which of them the device can draw (decided per request, so a
     // request's tokens never depend on what else shares its batch).
@@ -251,6 +262,68 @@ export class Engine {
       } catch (e) {
         this.fail(seq.request, e);
       }
+    }
+  }
+
+  /**
+   * A pure-decode batch of plainly sampled requests, with nobody waiting to be admitted, runs on the
+   * GPU-resident loop: the batch composition is fixed for the run, so the drawn ids can chain on
+   * the device.
+   */
+  private residentEligible(chunks: readonly { seq: Sequence; count: number }[]): boolean {
+    return this.runner.submitDecode !== undefined && this.scheduler.waiting.length === 0 &&
+      chunks.every((c) => c.count === 1 && c.seq.pendingTokens === 1 && deviceSamplable(c.seq.request));
+  }
+
+  /**
+   * Decode steps of a fixed batch back to back, up to RESIDENT_DEPTH in flight, each feeding the ids
+   * the previous one drew on the device. Results are accepted in order as they arrive; when a
+   * sequence finishes (or a request arrives or is aborted) no further step is submitted, the steps
+   * in flight are drained, and their tokens for finished sequences are discarded.
+   */
+  private async residentDecode(seqs: readonly Sequence[]): Promise<void> {
+    const base = seqs.map((s) => ({ computed: s.numComputed, output: s.outputLength }));
+    const inFlight: Promise<Int32Array>[] = [];
+    let submitted = 0;
+    let open = true;
+    const canExtend = (k: number): boolean => {
+      if (k === 0) return true; // the scheduler gave this step its pages
+      if (this.stopped || this.scheduler.waiting.length > 0) return false;
+      return seqs.every((s, i) => {
+        const b = base[i]!;
+        if (s.status !== 'running' || s.request.aborted) return false;
+        // step k computes position computed+k and draws output token output+k+1
+        if (b.output + k + 1 > s.request.params.maxTokens || b.computed + k + 1 > this.runner.maxContext) return false;
+        return this.kv.ensureCapacity(s, b.computed + k + 1);
+      });
+    };
+    try {
+      for (;;) {
+        while (open && inFlight.length < RESIDENT_DEPTH && canExtend(submitted)) {
+          const k = submitted++;
+          const tokens = k === 0 ? Int32Array.from(seqs, (s) => s.tokens[s.numComputed]!) : null;
+          const rows = seqs.map((s, i) => ({ ...deviceRow(i, s), step: base[i]!.output + k }));
+          const step = this.runner.submitDecode!(seqs.map((s, i) => ({ start: base[i]!.computed + k, pages: s.pages })), tokens, rows);
+          step.catch(() => {}); // awaited below in order; a rejection is handled there
+          inFlight.push(step);
+        }
+        if (inFlight.length === 0) return;
+        const ids = await inFlight.shift()!;
+        this.steps++;
+        for (const [i, seq] of seqs.entries()) {
+          if (seq.request.aborted || seq.status !== 'running') continue;
+          seq.numComputed += 1;
+          this.kv.cacheFullPages(seq);
+          try {
+            this.acceptToken(seq, { token: ids[i]! });
+          } catch (e) {
+            this.fail(seq.request, e);
+          }
+        }
+        if (seqs.some((s) => s.status !== 'running' || s.request.aborted)) open = false;
+      }
+    } finally {
+      await Promise.allSettled(inFlight);
     }
   }
 

@@ -46,6 +46,8 @@ export interface DeviceSampleRow {
 export interface ForwardOptions {
   /** false: the caller only samples on the device, so the runner need not copy logits back (it may return an empty array). */
   readLogits?: boolean;
+  /** false: run a decode step's dispatches one by one instead of its recorded stream (profiling sees each kernel). */
+  record?: boolean;
 }
 
 export interface ModelRunner {

@@ -164,7 +164,7 @@ export class LlamaRunner implements ModelRunner {
     });
     this.stats.steps++;
     const decode = n === b;
-    const logits = decode && this.recordDecode ? this.decodeStep(b, rows, tokens, positions, last) : await this.transientStep(n, b, rows, tokens, positions, last);
+    const logits = decode && this.recordDecode && options.record !== false ? this.decodeStep(b, rows, tokens, positions, last) : await this.transientStep(n, b, rows, tokens, positions, last);
     if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
     this.lastLogits = logits;
     this.lastLogitsOwned = !decode || !this.recordDecode;
@@ -301,6 +301,21 @@ export class LlamaRunner implements ModelRunner {
       if (buffer.mapState === 'mapped') buffer.unmap();
       slot.busy = false;
     }
+  }
+
+  /**
+   * GPU time of one decode step of batch `b` (ms): its recorded stream replayed `times` times in
+   * one submit, host clock from submit to completion. Benchmarks divide it by the wall time per
+   * step to tell how busy the loop keeps the GPU.
+   */
+  async timeDecodeReplay(b: number, times: number): Promise<number> {
+    const bucket = this.decodeBuckets.get(b);
+    if (!bucket) throw new StepError(`no recorded decode step of batch ${b}`);
+    await this.backend.flush();
+    const t0 = performance.now();
+    bucket.stream.replayWith(bucket.resident ? [bucket.resident.sample] : [], [], times);
+    await this.backend.flush();
+    return (performance.now() - t0) / times;
   }
 
   /** The sampling stream of a bucket: draws each row's next token into the bucket's token input. */
