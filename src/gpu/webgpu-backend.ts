@@ -14,6 +14,7 @@ import { type GpuContext, openGpu, type OpenOptions } from './device.js';
 import { DispatchStream, type RecordedDispatch } from './dispatch-stream.js';
 import { GpuError, LimitExceededError } from './errors.js';
 import { PipelineCache } from './pipeline-cache.js';
+import { UniformRing } from './uniform-ring.js';
 import { type ProfileEntry, TimestampProfiler } from './profiler.js';
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -36,6 +37,7 @@ export class WebGpuBackend implements Backend {
   readonly caps: Capabilities;
   readonly arena: BufferArena;
   readonly pipelines: PipelineCache;
+  private readonly uniformRing: UniformRing;
   private readonly kernels = new Map<string, GpuKernel[]>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -61,6 +63,7 @@ export class WebGpuBackend implements Backend {
     this.caps = ctx.caps;
     this.arena = new BufferArena(this.device, opts.memoryBudget ?? Number.MAX_SAFE_INTEGER);
     this.pipelines = new PipelineCache(this.device);
+    this.uniformRing = new UniformRing(this.device, this.device.limits.minUniformBufferOffsetAlignment);
     this.device.addEventListener('uncapturederror', (ev) => {
       this.uncaptured.push((ev as GPUUncapturedErrorEvent).error.message.split('\n')[0]!);
     });
@@ -183,6 +186,11 @@ export class WebGpuBackend implements Backend {
     shader.access.forEach((a, binding) => {
       if (a === 'uniform') {
         const words = uniforms ?? new Uint32Array(4);
+        if (!this.recording) {
+          entries.push({ binding, resource: this.uniformRing.slice(words, () => this.submitPending()) });
+          return;
+        }
+        // a recorded stream keeps its uniforms for every replay: buffers of its own
         const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
         const ub = this.device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
         this.createdOutsideArena++;
@@ -340,6 +348,7 @@ export class WebGpuBackend implements Backend {
   destroy(): void {
     this.submitPending();
     this.profiler?.destroy();
+    this.uniformRing.destroy();
     this.device.destroy();
   }
 

@@ -73,21 +73,27 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
     for (const t of [x, y, z]) b.free(t);
   });
 
-  it('releases per-dispatch buffers at submit, so a loop that only reads never grows', async () => {
-    const x = b.alloc({ dtype: 'f32', shape: [64] });
-    const y = b.alloc({ dtype: 'f32', shape: [64] });
-    for (let step = 0; step < 3; step++) {
-      for (let i = 0; i < 25; i++) {
-        b.run('elementwise', { expr: 'x0 + 1' }, [x], [y]);
-        b.run('elementwise', { expr: 'x0 + 1' }, [y], [x]);
-      }
-      expect(b.transientBuffers).toBeGreaterThan(0);
-      const got = await b.read(x);
-      expect(b.transientBuffers).toBe(0);
-      expect(got[0]).toBe(50 * (step + 1));
+  it('creates no buffer per unrecorded dispatch, and keeps each one\'s uniforms across ring wraps', async () => {
+    // one pipeline, two sizes: the uniforms (the element count) alternate between 64 and 32
+    const [a, ya] = [0, 1].map(() => b.alloc({ dtype: 'f32', shape: [64] }));
+    const [c, yc] = [0, 1].map(() => b.alloc({ dtype: 'f32', shape: [32] }));
+    b.write(a!, new Float32Array(64));
+    b.write(c!, new Float32Array(32));
+    const before = b.buffersCreated;
+    // 2400 dispatches: more than twice the ring's 1024 slices, so it wraps mid-chain
+    for (let i = 0; i < 600; i++) {
+      b.run('elementwise', { expr: 'x0 + 1' }, [a!], [ya!]);
+      b.run('elementwise', { expr: 'x0 + 1' }, [ya!], [a!]);
+      b.run('elementwise', { expr: 'x0 + 1' }, [c!], [yc!]);
+      b.run('elementwise', { expr: 'x0 + 1' }, [yc!], [c!]);
     }
-    b.free(x);
-    b.free(y);
+    const gotA = await b.read(a!);
+    const gotC = await b.read(c!);
+    expect([gotA[0], gotA[63], gotC[0], gotC[31]]).toEqual([1200, 1200, 1200, 1200]);
+    // the reads' staging buffers are the only ones created
+    expect(b.buffersCreated - before).toBe(2);
+    expect(b.transientBuffers).toBe(0);
+    for (const t of [a, ya, c, yc]) b.free(t!);
   });
 
   it('refuses to bind one buffer as an input and the writable output of one dispatch', () => {
