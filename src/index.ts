@@ -24,7 +24,7 @@ export * from './tensor/dtype.js';
 export { OPS, getOp } from './ops/registry.js';
 export type { OpSpec, OpCase } from './ops/op-spec.js';
 export { runBackendConformance, runCase, type CaseResult } from './testing/conformance.js';
-export { parseExpr, evalExpr, type Expr } from './kernels/expr.js';
+export { parseExpr, evalExpr, type Expr } from './ops/expr.js';
 
 // models, checkpoints, tokenizers
 export { loadModel, loadRunner, builtinModelPath, TesseraModel, type LoadModelOptions, type GenerateOptions } from './models/load-model.js';

@@ -5,7 +5,7 @@
 import type { Attrs, TensorDesc } from '../backend/backend.js';
 import type { Capabilities } from '../gpu/capabilities.js';
 import type { BindingAccess } from '../gpu/pipeline-cache.js';
-import type { GpuKernel, GpuTensor } from '../kernels/kernel.js';
+import type { GpuKernel, GpuTensor } from '../gpu/kernel.js';
 import { grid2d } from '../kernels/elementwise.js';
 import { numel } from '../tensor/dtype.js';
 import { type AttentionKernelParams, attentionWgsl, isSoftwareDevice, loopBounds, mergeWgsl } from './attention-wgsl.js';

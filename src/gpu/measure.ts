@@ -5,7 +5,7 @@
  */
 import type { WebGpuBackend } from './webgpu-backend.js';
 import { grid2d } from '../kernels/elementwise.js';
-import type { GpuTensor } from '../kernels/kernel.js';
+import type { GpuTensor } from './kernel.js';
 import type { DispatchStream } from './dispatch-stream.js';
 
 const COPY_WG = 256;

@@ -6,7 +6,7 @@
 import { type Attrs, type Backend, type Tensor, type TensorDesc, UnsupportedOpError, assertShape } from '../backend/backend.js';
 import { type HostArray, hostFromBytes, numel, paddedByteSize, bytesPerElement } from '../tensor/dtype.js';
 import { getOp } from '../ops/registry.js';
-import type { BufferRange, GpuKernel, GpuTensor, KernelContext, ShaderSpec } from '../kernels/kernel.js';
+import type { BufferRange, GpuKernel, GpuTensor, KernelContext, ShaderSpec } from './kernel.js';
 import { GPU_KERNELS } from '../kernels/index.js';
 import { BufferArena, type ArenaUsage } from './arena.js';
 import type { Capabilities } from './capabilities.js';

@@ -4,7 +4,7 @@
  */
 import type { Attrs } from '../backend/backend.js';
 import { DTYPES, type DType } from '../tensor/dtype.js';
-import type { UnaryOp } from '../kernels/expr.js';
+import type { UnaryOp } from '../ops/expr.js';
 import { type Binding, type Block, type Expr, type Func, type IRModule, type Var, callOf, mkVar } from './graph.js';
 import { SymParser } from './sym/parse-sym.js';
 import type { Sym } from './sym/sym.js';

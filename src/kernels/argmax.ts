@@ -9,7 +9,7 @@ import type { Capabilities } from '../gpu/capabilities.js';
 import { rowsAndCols } from '../ops/row-shapes.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { grid2d } from './elementwise.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../gpu/kernel.js';
 import { ROW_INDEX, rowEnables, rowInit, rowParams, rowReduceWgsl, rowWorkgroupSize } from './row-reduce.js';
 import { enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
 

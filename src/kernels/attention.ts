@@ -9,7 +9,7 @@ import type { Attrs, TensorDesc } from '../backend/backend.js';
 import type { Capabilities } from '../gpu/capabilities.js';
 import { type AttentionAttrs, attentionDims } from '../ops/attention.js';
 import { type DType } from '../tensor/dtype.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../gpu/kernel.js';
 import { rowOutDecl, rowStoreLoop, rowsStraddleWords } from './row-reduce.js';
 import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
 

@@ -9,8 +9,8 @@ import type { Capabilities } from '../gpu/capabilities.js';
 import { broadcastShapes, broadcastStrides } from '../ops/broadcast.js';
 import { type ElementwiseAttrs, elementwiseExpr } from '../ops/elementwise.js';
 import { type DType, isFloat, numel } from '../tensor/dtype.js';
-import { EXPR_WGSL_PRELUDE, exprToWgsl } from './expr.js';
-import type { GpuKernel } from './kernel.js';
+import { EXPR_WGSL_PRELUDE, exprToWgsl } from '../ops/expr.js';
+import type { GpuKernel } from '../gpu/kernel.js';
 import { PACK_WGSL, elemsPerWord, enables, loadF32, storageDecl, storeWord, uniformDecl } from './wgsl-dtype.js';
 
 const WG = 256;

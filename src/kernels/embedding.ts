@@ -8,7 +8,7 @@ import type { Capabilities } from '../gpu/capabilities.js';
 import type { EmbeddingAttrs } from '../ops/embedding.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { grid2d } from './elementwise.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../gpu/kernel.js';
 import { PACK_WGSL, elemsPerWord, enables, loadF32, storageDecl, storeWord, uniformDecl } from './wgsl-dtype.js';
 
 const WG = 256;

@@ -12,8 +12,8 @@ import type { Capabilities } from '../gpu/capabilities.js';
 import { type MatmulAttrs, type MatmulGeometry, epilogueStrides, matmulGeometry } from '../ops/matmul.js';
 import { elementwiseExpr } from '../ops/elementwise.js';
 import { type DType, bytesPerElement } from '../tensor/dtype.js';
-import { EXPR_WGSL_PRELUDE, exprToWgsl } from './expr.js';
-import type { BufferRange, GpuTensor, KernelContext } from './kernel.js';
+import { EXPR_WGSL_PRELUDE, exprToWgsl } from '../ops/expr.js';
+import type { BufferRange, GpuTensor, KernelContext } from '../gpu/kernel.js';
 import { PACK_WGSL, elemsPerWord, loadF32, storageDecl, storeWord, uniformDecl } from './wgsl-dtype.js';
 
 export const U_EXTRA = 8;

@@ -21,7 +21,7 @@ import { type Capabilities, type SubgroupMatrixConfig, f16MatrixConfig } from '.
 import type { MatmulAttrs } from '../ops/matmul.js';
 import type { DType } from '../tensor/dtype.js';
 import { type MatmulPlan, commonProblem, grid, matmulUniforms, outputAccess, outputTarget, outputWgsl, packScratch, planMatmul, weightRanges } from './matmul-common.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../gpu/kernel.js';
 import { enables, loadF32, storageDecl } from './wgsl-dtype.js';
 
 export interface SgmatParams {

@@ -9,7 +9,7 @@ import type { Attrs, TensorDesc } from '../backend/backend.js';
 import type { Capabilities } from '../gpu/capabilities.js';
 import type { MatmulAttrs } from '../ops/matmul.js';
 import { type MatmulPlan, commonProblem, matmulUniforms, outputAccess, outputTarget, outputWgsl, packScratch, planMatmul, weightRanges } from './matmul-common.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../gpu/kernel.js';
 import { enables, loadF32, storageDecl } from './wgsl-dtype.js';
 
 export interface TiledParams {

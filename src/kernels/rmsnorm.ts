@@ -5,7 +5,7 @@ import type { NormAttrs } from '../ops/rmsnorm.js';
 import { rowsAndCols } from '../ops/row-shapes.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { grid2d } from './elementwise.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../gpu/kernel.js';
 import { ROW_INDEX, rowEnables, rowInit, rowOutDecl, rowParams, rowReduceWgsl, rowStoreLoop, rowWorkgroupSize, rowsStraddleWords } from './row-reduce.js';
 import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
 

@@ -17,7 +17,7 @@ import { SAMPLE_PARAM_WORDS } from '../ops/sample.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { argmaxReduceWgsl } from './argmax.js';
 import { grid2d } from './elementwise.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../gpu/kernel.js';
 import { ROW_INDEX, rowEnables, rowInit, rowParams, rowReduceWgsl, rowWorkgroupSize } from './row-reduce.js';
 import { enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
 import { RNG_WGSL } from './wgsl-rng.js';

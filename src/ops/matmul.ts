@@ -12,7 +12,7 @@
  */
 import { type TensorDesc, shapeString } from '../backend/backend.js';
 import { type DType, isFloat, numel } from '../tensor/dtype.js';
-import { evalExpr, exprArity } from '../kernels/expr.js';
+import { evalExpr, exprArity } from './expr.js';
 import { broadcastShapes, broadcastStrides } from './broadcast.js';
 import { elementwiseExpr } from './elementwise.js';
 import { defineOp, type OpCase } from './op-spec.js';
