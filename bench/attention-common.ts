@@ -3,6 +3,7 @@
  * batch's lengths (pages shuffled, as a real cache fragments), BatchAttention planned for it,
  * and the byte/FLOP counts the metrics use. Shapes are Llama-3-8B's: 32 query / 8 KV heads, d 128.
  */
+import '../src/register-all.js';
 import type { Tensor } from '../src/backend/backend.js';
 import { BatchAttention, type BatchAttentionConfig } from '../src/attention/batch-attention.js';
 import type { VariantSpec } from '../src/attention/variants.js';

@@ -4,6 +4,7 @@
  * memory-bound benchmarks (GEMV) are measured against.
  * Usage: node .build/bench/copy.js [anchors.json]   (anchors from bench/anchors/torch_gemm.py)
  */
+import '../src/register-all.js';
 import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
 import { type BenchRow, cardName, fillRandom, readAnchors, row, timeGpu, writeResults } from './results.js';
 

@@ -4,6 +4,7 @@
  * and the anchor), with the bandwidth roofline: weight bytes ÷ measured copy bandwidth.
  * Usage: node dist/bench/decode.js DIR   (DIR holds llama3-8b-random/ and hf-decode.json)
  */
+import '../src/register-all.js';
 import { join } from 'node:path';
 import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
 import { measureCopyBandwidth } from '../src/gpu/measure.js';

@@ -7,6 +7,7 @@
  *
  * Usage: node .build/bench/fusion.js [--small] [--n 1,16,128,1024] [--reps 20]
  */
+import '../src/register-all.js';
 import type { Tensor } from '../src/backend/backend.js';
 import { compileModule } from '../src/compiler/compile.js';
 import { type BlockDims, BLOCK_PARAMS, llamaBlockFunc } from '../src/compiler/demo-models.js';

@@ -8,6 +8,7 @@
  *
  * Usage: node .build/bench/gemm.js [anchors.json] [--tune] [--quick] [--sgmat '{"TM":4,...}']
  */
+import '../src/register-all.js';
 import type { Tensor } from '../src/backend/backend.js';
 import { DAWN_TOGGLES } from '../src/gpu/device.js';
 import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';

@@ -4,6 +4,7 @@
  * greedy tokens with HF transformers' on the same token ids (f32 arithmetic on bf16 weights).
  * Usage: node dist/bench/parity.js DIR
  */
+import '../src/register-all.js';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';

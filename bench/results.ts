@@ -3,6 +3,7 @@
  * by the PyTorch scripts, and results in DESIGN.md's JSON shape
  * (`bench/results/<bench>-<date>-<card-short>.json`, or under $BENCH_OUT) with a printed table.
  */
+import '../src/register-all.js';
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';

@@ -24,6 +24,7 @@
  *     [--anchor-note TEXT] (e.g. where an anchor from an earlier lease is reused) [--deadline-s S]
  * Local check on lavapipe: node serve.js --model models/builtin --requests 8 --rates 4,inf --max-total 256
  */
+import '../src/register-all.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Engine } from '../src/engine/engine.js';
 import type { EngineTokenizer } from '../src/engine/tokenizer.js';

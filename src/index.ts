@@ -11,6 +11,8 @@
  * console.log(await backend.read(x));
  * ```
  */
+import './register-all.js';
+
 export type { Attrs, Backend, Tensor, TensorDesc } from './backend/backend.js';
 export { UnsupportedOpError } from './backend/backend.js';
 export { openBackend, type OpenBackendOptions } from './backend/open.js';

@@ -4,7 +4,7 @@
  * a decode step). Benchmarks in `bench/` do the careful, anchored version of the same.
  */
 import type { WebGpuBackend } from './webgpu-backend.js';
-import { grid2d } from '../kernels/elementwise.js';
+import { grid2d } from './grid.js';
 import type { GpuTensor } from './kernel.js';
 import type { DispatchStream } from './dispatch-stream.js';
 

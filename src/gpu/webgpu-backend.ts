@@ -7,7 +7,7 @@ import { type Attrs, type Backend, type Tensor, type TensorDesc, UnsupportedOpEr
 import { type HostArray, hostFromBytes, numel, paddedByteSize, bytesPerElement } from '../tensor/dtype.js';
 import { getOp } from '../ops/registry.js';
 import type { BufferRange, GpuKernel, GpuTensor, KernelContext, ShaderSpec } from './kernel.js';
-import { GPU_KERNELS } from '../kernels/index.js';
+import { GPU_KERNELS } from './kernel-registry.js';
 import { BufferArena, type ArenaUsage } from './arena.js';
 import type { Capabilities } from './capabilities.js';
 import { type GpuContext, openGpu, type OpenOptions } from './device.js';

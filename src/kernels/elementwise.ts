@@ -11,6 +11,7 @@ import { type ElementwiseAttrs, elementwiseExpr } from '../ops/elementwise.js';
 import { type DType, isFloat, numel } from '../tensor/dtype.js';
 import { EXPR_WGSL_PRELUDE, exprToWgsl } from '../ops/expr.js';
 import type { GpuKernel } from '../gpu/kernel.js';
+import { grid2d } from '../gpu/grid.js';
 import { PACK_WGSL, elemsPerWord, enables, loadF32, storageDecl, storeWord, uniformDecl } from './wgsl-dtype.js';
 
 const WG = 256;
@@ -55,12 +56,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }`;
 }
 
-/** Splits a 1-D count of workgroups into x·y within the per-dimension limit. */
-export function grid2d(workgroups: number, maxPerDim: number): [number, number] {
-  if (workgroups <= maxPerDim) return [Math.max(1, workgroups), 1];
-  const y = Math.ceil(workgroups / maxPerDim);
-  return [Math.ceil(workgroups / y), y];
-}
+// Dispatch geometry belongs to the backend; the kernels of this library import it through here.
+export { grid2d };
 
 export const elementwiseKernel: GpuKernel = {
   op: 'elementwise',
