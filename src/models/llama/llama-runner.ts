@@ -9,12 +9,10 @@
  * const runner = await LlamaRunner.load(await openModel('models/builtin'), { backend });
  * const logits = await runner.forward({ seqs: [{ tokens: [0, 477, 504], start: 0, pages: [0] }] });
  */
-import type { Backend, Tensor } from '../../backend/backend.js';
+import { type Backend, type RecordedStream, type Tensor, recordingBackend } from '../../backend/backend.js';
 import { compile } from '../../compiler/compile.js';
 import type { Executable } from '../../compiler/executable.js';
 import { type HostFunction, VirtualMachine } from '../../compiler/vm.js';
-import type { DispatchStream } from '../../gpu/dispatch-stream.js';
-import type { WebGpuBackend } from '../../gpu/webgpu-backend.js';
 import type { OpenedModel } from '../../io/open-model.js';
 import type { LlamaConfig } from '../../io/llama-config.js';
 import type { ProgressCallback } from '../../io/tensor-source.js';
@@ -58,7 +56,7 @@ interface StepTensors {
 }
 
 interface RecordedDecode {
-  stream: DispatchStream;
+  stream: RecordedStream;
   inputs: StepTensors;
   logits: Tensor;
 }
@@ -114,8 +112,7 @@ export class LlamaRunner implements ModelRunner {
   static async load(model: OpenedModel, o: LlamaRunnerOptions): Promise<LlamaRunner> {
     const { backend } = o;
     const cfg = model.config;
-    const gpu = backend.name === 'webgpu' ? (backend as WebGpuBackend) : null;
-    const actDtype = o.actDtype ?? (gpu?.caps.f16 ? 'f16' : 'f32');
+    const actDtype = o.actDtype ?? (backend.caps.f16 ? 'f16' : 'f32');
     const stored = model.weights.tensors.get('model.embed_tokens.weight')?.dtype;
     const weightDtype = o.weightDtype ?? (stored === 'f16' || stored === 'bf16' || stored === 'f32' ? stored : 'f16');
     const maxTokens = o.maxTokens ?? 512;
@@ -125,7 +122,7 @@ export class LlamaRunner implements ModelRunner {
     const exe = compile(llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype }));
     const weights = await uploadWeights(backend, cfg, model.weights, weightDtype, o.onProgress);
     const kv = new PagedKvCache(backend, cfg, { numPages, pageSize, maxTokens, maxSeqs, dtype: actDtype, attentionGrid: o.attentionGrid });
-    return new LlamaRunner(backend, cfg, exe, weights, kv, { maxTokens, maxSeqs, recordDecode: o.recordDecode ?? gpu !== null });
+    return new LlamaRunner(backend, cfg, exe, weights, kv, { maxTokens, maxSeqs, recordDecode: o.recordDecode ?? backend.record !== undefined });
   }
 
   async forward(batch: ForwardBatch, options: ForwardOptions = {}): Promise<Float32Array> {
@@ -160,7 +157,7 @@ export class LlamaRunner implements ModelRunner {
       recorded.stream.replay();
       logits = recorded.logits;
     } else if (decode && this.recordDecode) {
-      const gpu = this.backend as WebGpuBackend;
+      const gpu = recordingBackend(this.backend);
       let out: Tensor | undefined;
       const stream = gpu.record(() => {
         out = this.decodeVm.runSync('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights]) as Tensor;
