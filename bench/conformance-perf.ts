@@ -4,7 +4,7 @@
  * Usage: node dist/bench/conformance-perf.js [op ...]
  */
 import '../src/register-all.js';
-import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { conformanceCases, runCase } from '../src/testing/conformance.js';
 import { freshSeed } from '../src/util/rng.js';
 

@@ -5,7 +5,7 @@
  * Usage: node .build/bench/copy.js [anchors.json]   (anchors from bench/anchors/torch_gemm.py)
  */
 import '../src/register-all.js';
-import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { type BenchRow, cardName, fillRandom, readAnchors, row, timeGpu, writeResults } from './results.js';
 
 /** WGSL copying `per` vec4<u32> per invocation, consecutive invocations on consecutive vectors. */

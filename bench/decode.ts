@@ -6,8 +6,8 @@
  */
 import '../src/register-all.js';
 import { join } from 'node:path';
-import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
-import { measureCopyBandwidth } from '../src/gpu/measure.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
+import { measureCopyBandwidth } from '../src/backends/webgpu/measure.js';
 import { openModel } from '../src/io/open-model.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { type BenchRow, cardName, median, readAnchors, row, writeResults } from './results.js';

@@ -7,8 +7,8 @@ import '../src/register-all.js';
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Tensor } from '../src/backend/backend.js';
-import type { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import type { Tensor } from '../src/backends/backend.js';
+import type { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import type { DType } from '../src/tensor/dtype.js';
 
 export interface BenchRow {

@@ -28,7 +28,7 @@ import '../src/register-all.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Engine } from '../src/engine/engine.js';
 import type { EngineTokenizer } from '../src/engine/tokenizer.js';
-import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { openModel } from '../src/io/open-model.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { Rng } from '../src/util/rng.js';

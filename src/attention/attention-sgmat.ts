@@ -102,8 +102,8 @@
  * ping-pong half (by B during its softmax, by A, or split between the halves' softmax or product
  * phases: 27–40% slower, though the same bytes move).
  */
-import type { Capabilities } from '../gpu/capabilities.js';
-import { f16MatrixConfig } from '../gpu/capabilities.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
+import { f16MatrixConfig } from '../backends/webgpu/capabilities.js';
 import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { AttentionKernelParams } from './attention-wgsl.js';
 import { maskBindings, variantDecls } from './attention-wgsl.js';

@@ -10,7 +10,7 @@
  * attn.plan({ qoLens, ...pageTable.rows(ids) });
  * attn.run(q, pool, o, lse);
  */
-import type { Backend, Tensor } from '../backend/backend.js';
+import type { Backend, Tensor } from '../backends/backend.js';
 import type { DType } from '../tensor/dtype.js';
 import { type KvLayout, PageTableError, kvLength, validatePageTable } from './kv-layout.js';
 import type { PagedAttentionAttrs } from './ops.js';

@@ -4,8 +4,8 @@
  * GEMM, then tiled f32 GEMM). `src/register-all.ts` registers them with the backend's registry
  * (`src/gpu/kernel-registry.ts`); feature modules register their own kernels the same way.
  */
-import type { GpuKernel } from '../gpu/kernel.js';
-import { registerGpuKernels } from '../gpu/kernel-registry.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { registerGpuKernels } from '../backends/webgpu/kernel-registry.js';
 import { elementwiseKernel } from './elementwise.js';
 import { MATMUL_KERNELS } from './matmul.js';
 import { reduceKernel } from './reduce.js';

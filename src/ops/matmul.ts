@@ -10,7 +10,7 @@
  *
  * Example: `backend.run('matmul', { transB: true, epilogue: 'x0 + x1' }, [x, w, bias], [y])`.
  */
-import { type TensorDesc, shapeString } from '../backend/backend.js';
+import { type TensorDesc, shapeString } from '../backends/backend.js';
 import { type DType, isFloat, numel } from '../tensor/dtype.js';
 import { evalExpr, exprArity } from './expr.js';
 import { broadcastShapes, broadcastStrides } from './broadcast.js';

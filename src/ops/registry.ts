@@ -4,7 +4,7 @@
  * `src/register-all.ts`, so this registry never imports the code above it. By joining, an op
  * enters the conformance suite that every backend runs.
  */
-import type { Attrs } from '../backend/backend.js';
+import type { Attrs } from '../backends/backend.js';
 import type { OpSpec } from './op-spec.js';
 import { elementwiseOp } from './elementwise.js';
 import { matmulOp } from './matmul.js';

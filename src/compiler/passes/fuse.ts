@@ -12,7 +12,7 @@
  *
  * Buffers per fused program stay within WebGPU's default of 8 storage bindings per stage.
  */
-import type { Attrs } from '../../backend/backend.js';
+import type { Attrs } from '../../backends/backend.js';
 import { type Binding, type Block, type Call, type Expr, type Func, type IRModule, callOf, exprVars } from '../../ir/graph.js';
 import { fmtFloat } from '../../ir/printer.js';
 import { type BinaryOp, type Expr as LibExpr, parseExpr } from '../../ops/expr.js';

@@ -9,7 +9,7 @@
  * const runner = await LlamaRunner.load(await openModel('models/builtin'), { backend });
  * const logits = await runner.forward({ seqs: [{ tokens: [0, 477, 504], start: 0, pages: [0] }] });
  */
-import { type Backend, type RecordedStream, type Tensor, recordingBackend } from '../../backend/backend.js';
+import { type Backend, type RecordedStream, type Tensor, recordingBackend } from '../../backends/backend.js';
 import { compile } from '../../compiler/compile.js';
 import type { Executable } from '../../compiler/executable.js';
 import { type HostFunction, VirtualMachine } from '../../compiler/vm.js';

@@ -1,5 +1,5 @@
 /** The WebGPU side of the capability record (defined with the Backend interface). */
-import type { Capabilities, SubgroupMatrixConfig } from '../backend/capabilities.js';
+import type { Capabilities, SubgroupMatrixConfig } from '../capabilities.js';
 
 export type { Capabilities, SubgroupMatrixConfig };
 

@@ -4,7 +4,7 @@
  * limits, such as attention tiles, come out as they would on such a device and the CPU oracle
  * checks those same plans. The CPU backend itself is bound by none of them.
  */
-import type { Capabilities } from '../backend/capabilities.js';
+import type { Capabilities } from '../capabilities.js';
 
 export const CPU_CAPABILITIES: Capabilities = {
   vendor: 'cpu',

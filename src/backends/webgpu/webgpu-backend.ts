@@ -3,9 +3,9 @@
  * into one command encoder until `flush()`, optional recording into dispatch streams and
  * per-dispatch timestamps.
  */
-import { type Attrs, type Backend, type Tensor, type TensorDesc, UnsupportedOpError, assertShape } from '../backend/backend.js';
-import { type HostArray, hostFromBytes, numel, paddedByteSize, bytesPerElement } from '../tensor/dtype.js';
-import { getOp } from '../ops/registry.js';
+import { type Attrs, type Backend, type Tensor, type TensorDesc, UnsupportedOpError, assertShape } from '../backend.js';
+import { type HostArray, hostFromBytes, numel, paddedByteSize, bytesPerElement } from '../../tensor/dtype.js';
+import { getOp } from '../../ops/registry.js';
 import type { BufferRange, GpuKernel, GpuTensor, KernelContext, ShaderSpec } from './kernel.js';
 import { GPU_KERNELS } from './kernel-registry.js';
 import { BufferArena, type ArenaUsage } from './arena.js';

@@ -4,7 +4,7 @@
  * `encode` generates WGSL for the exact variant needed and enqueues its dispatches through the
  * context, which caches pipelines by WGSL and records dispatches into streams.
  */
-import type { Attrs, Tensor, TensorDesc } from '../backend/backend.js';
+import type { Attrs, Tensor, TensorDesc } from '../backend.js';
 import type { Capabilities } from './capabilities.js';
 import type { BindingAccess } from './pipeline-cache.js';
 
