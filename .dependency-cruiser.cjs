@@ -9,11 +9,11 @@
 /** Lowest first. A layer is a list of path patterns (folders, or single files where a folder is split). */
 const LAYERS = [
   { name: 'foundation', paths: ['src/util/', 'src/tensor/'] },
-  { name: 'backend-interface', paths: ['src/backend/backend\\.ts$'] },
+  { name: 'backend-interface', paths: ['src/backends/backend\\.ts$', 'src/backends/capabilities\\.ts$'] },
   { name: 'ops', paths: ['src/ops/'] },
-  { name: 'backends', paths: ['src/gpu/', 'src/cpu/'] },
+  { name: 'backends', paths: ['src/backends/webgpu/', 'src/backends/cpu/'] },
   // The opener picks an implementation, so it sits above them.
-  { name: 'backend-open', paths: ['src/backend/open\\.ts$'] },
+  { name: 'backend-open', paths: ['src/backends/open\\.ts$'] },
   { name: 'ir', paths: ['src/ir/'] },
   { name: 'compiler', paths: ['src/compiler/'] },
   { name: 'kernels', paths: ['src/kernels/'] },

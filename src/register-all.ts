@@ -1,6 +1,6 @@
 /**
  * The composition root: importing this module registers every op and kernel with the registries
- * that the backends read (`src/ops/registry.ts`, `src/gpu/kernel-registry.ts`). Registries live
+ * that the backends read (`src/ops/registry.ts`, `src/backends/webgpu/kernel-registry.ts`). Registries live
  * low and their contributors live higher, so the contributors are gathered here, above all layers.
  *
  * Import it once, first, in every entry point that builds a backend: the public index

@@ -1,6 +1,6 @@
 /**
  * Hands the attention ops and their WebGPU kernels to the registries of the layers below
- * (`src/ops/registry.ts`, `src/gpu/kernel-registry.ts`). Called once from `src/register-all.ts`.
+ * (`src/ops/registry.ts`, `src/backends/webgpu/kernel-registry.ts`). Called once from `src/register-all.ts`.
  */
 import { registerGpuKernels } from '../backends/webgpu/kernel-registry.js';
 import { registerOps } from '../ops/registry.js';

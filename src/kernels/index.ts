@@ -2,7 +2,7 @@
  * The WebGPU kernel library of the core ops: for each op, candidate kernels in order of
  * preference. The backend picks the first whose `whyUnsupported` is null (e.g. subgroup-matrix
  * GEMM, then tiled f32 GEMM). `src/register-all.ts` registers them with the backend's registry
- * (`src/gpu/kernel-registry.ts`); feature modules register their own kernels the same way.
+ * (`src/backends/webgpu/kernel-registry.ts`); feature modules register their own kernels the same way.
  */
 import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { registerGpuKernels } from '../backends/webgpu/kernel-registry.js';
