@@ -9,7 +9,8 @@
 /** Lowest first. A layer is a list of path patterns (folders, or single files where a folder is split). */
 const LAYERS = [
   { name: 'foundation', paths: ['src/util/', 'src/tensor/'] },
-  { name: 'backend-interface', paths: ['src/backends/backend\\.ts$', 'src/backends/capabilities\\.ts$'] },
+  // backend.ts, capabilities.ts: the contract every backend implements and every caller reads.
+  { name: 'backend-interface', paths: ['src/backends/(?!open\\.ts$)[^/]+\\.ts$'] },
   { name: 'ops', paths: ['src/ops/'] },
   { name: 'backends', paths: ['src/backends/webgpu/', 'src/backends/cpu/'] },
   // The opener picks an implementation, so it sits above them.
@@ -40,6 +41,13 @@ const upwardRules = LAYERS.slice(0, -1).map((layer, i) => ({
 module.exports = {
   forbidden: [
     ...upwardRules,
+    {
+      name: 'every-folder-has-a-layer',
+      comment: 'a new folder under src/ joins a layer in LAYERS above before its imports are checked',
+      severity: 'error',
+      from: { path: '^src/[^/]+/', pathNot: anchored(LAYERS.flatMap((l) => l.paths)) },
+      to: { path: '^src/' },
+    },
     {
       name: 'no-import-of-composition-root',
       comment:
