@@ -11,6 +11,7 @@
  * CHECK_PE=n exp2 polynomials per lane; CHECK_SCATTER=1|0 the streaming decode's row scatter.
  * Usage: node .build-attn/bench/attention-check.js [cases]
  */
+import '../src/register-all.js';
 import { attentionCase } from '../src/attention/ops.js';
 import { getOp } from '../src/ops/registry.js';
 import { runCase } from '../src/testing/conformance.js';

@@ -3,11 +3,12 @@
  * batch's lengths (pages shuffled, as a real cache fragments), BatchAttention planned for it,
  * and the byte/FLOP counts the metrics use. Shapes are Llama-3-8B's: 32 query / 8 KV heads, d 128.
  */
-import type { Tensor } from '../src/backend/backend.js';
+import '../src/register-all.js';
+import type { Tensor } from '../src/backends/backend.js';
 import { BatchAttention, type BatchAttentionConfig } from '../src/attention/batch-attention.js';
 import type { VariantSpec } from '../src/attention/variants.js';
-import type { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
-import { DAWN_TOGGLES } from '../src/gpu/device.js';
+import type { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
+import { DAWN_TOGGLES } from '../src/backends/webgpu/device.js';
 import { referencePagedAttention } from '../src/attention/reference.js';
 import { pageRows } from '../src/attention/batch-gen.js';
 import { poolShape } from '../src/attention/kv-layout.js';
@@ -85,7 +86,7 @@ export function causalFlops(len: number): number {
 export async function openBench(): Promise<WebGpuBackend> {
   // experiment only: BENCH_DAWN_TOGGLES=disable_robustness adds Dawn toggles, to see what its safety checks cost
   if (process.env.BENCH_DAWN_TOGGLES) DAWN_TOGGLES[0] = `${DAWN_TOGGLES[0]},${process.env.BENCH_DAWN_TOGGLES}`;
-  const { WebGpuBackend } = await import('../src/gpu/webgpu-backend.js');
+  const { WebGpuBackend } = await import('../src/backends/webgpu/webgpu-backend.js');
   return WebGpuBackend.create({ onWarning: (m) => console.warn(m) });
 }
 

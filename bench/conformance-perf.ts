@@ -3,7 +3,8 @@
  * backend, checks them like the tests do, and prints GPU time per case from timestamp queries.
  * Usage: node dist/bench/conformance-perf.js [op ...]
  */
-import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import '../src/register-all.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { conformanceCases, runCase } from '../src/testing/conformance.js';
 import { freshSeed } from '../src/util/rng.js';
 

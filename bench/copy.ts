@@ -5,7 +5,8 @@
  * data first and read back after timing: every word must equal the source's, or the bench fails.
  * Usage: node .build/bench/copy.js [anchors.json]   (anchors from bench/anchors/torch_gemm.py)
  */
-import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import '../src/register-all.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { type BenchRow, anchorOf, cardName, fillRandom, readAnchors, row, timeGpu, writeResults } from './results.js';
 import { Check } from './verify.js';
 

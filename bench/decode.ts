@@ -22,10 +22,11 @@
  *   (DIR holds llama3-8b-random/ and hf-decode-tokens.json from the same run, and the peers'
  *   torch-decode.json, hf-decode.json and llama-cpp-decode.json where they ran)
  */
+import '../src/register-all.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
-import { measureCopyBandwidth } from '../src/gpu/measure.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
+import { measureCopyBandwidth } from '../src/backends/webgpu/measure.js';
 import { openModel } from '../src/io/open-model.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { type BenchRow, anchorOf, cardName, median, readAnchors, row, runId, writeResults } from './results.js';

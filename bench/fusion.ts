@@ -8,12 +8,13 @@
  *
  * Usage: node .build/bench/fusion.js [--small] [--n 1,16,128,1024] [--reps 20]
  */
-import type { Tensor } from '../src/backend/backend.js';
+import '../src/register-all.js';
+import type { Tensor } from '../src/backends/backend.js';
 import { compileModule } from '../src/compiler/compile.js';
 import { type BlockDims, BLOCK_PARAMS, llamaBlockFunc } from '../src/compiler/demo-models.js';
 import { VirtualMachine } from '../src/compiler/vm.js';
-import { CpuBackend } from '../src/cpu/cpu-backend.js';
-import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import { CpuBackend } from '../src/backends/cpu/cpu-backend.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { moduleOf } from '../src/ir/graph.js';
 import { toFloat64 } from '../src/tensor/dtype.js';
 import { type BenchRow, cardName, fillRandom, median, row, timeGpu, writeResults } from './results.js';

@@ -10,9 +10,10 @@
  *
  * Usage: node .build/bench/gemm.js [anchors.json] [--tune] [--quick] [--sgmat '{"TM":4,...}']
  */
-import type { Tensor } from '../src/backend/backend.js';
-import { DAWN_TOGGLES } from '../src/gpu/device.js';
-import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import '../src/register-all.js';
+import type { Tensor } from '../src/backends/backend.js';
+import { DAWN_TOGGLES } from '../src/backends/webgpu/device.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { type GemvParams, gemvTuning } from '../src/kernels/gemv.js';
 import { type SgmatParams, sgmatTuning } from '../src/kernels/matmul-subgroup-matrix.js';
 import type { MatmulAttrs } from '../src/ops/matmul.js';

@@ -6,9 +6,10 @@
  * HF's top two are not a near-tie (bench/verify.ts).
  * Usage: node dist/bench/parity.js DIR
  */
+import '../src/register-all.js';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { openModel } from '../src/io/open-model.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { type BenchRow, cardName, row, writeResults } from './results.js';

@@ -5,11 +5,12 @@
  * A result is written only with the `Verified` token of bench/verify.ts, and an anchor only ever
  * comes from a peer measured in the same run: a row without one says why in `anchorWhyNull`.
  */
+import '../src/register-all.js';
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Tensor } from '../src/backend/backend.js';
-import type { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import type { Tensor } from '../src/backends/backend.js';
+import type { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import type { DType } from '../src/tensor/dtype.js';
 import { type Verified, fail, isVerified } from './verify.js';
 

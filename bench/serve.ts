@@ -26,10 +26,11 @@
  *   BENCH_RUN_ID=<id> node serve.js --model DIR/llama3-8b-random --anchor DIR/hf-serve.json [--rates 1,2,4,8,inf] [--deadline-s S]
  * Local check on lavapipe: node serve.js --model models/builtin --requests 8 --rates 4,inf --max-total 256
  */
+import '../src/register-all.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Engine } from '../src/engine/engine.js';
 import type { EngineTokenizer } from '../src/engine/tokenizer.js';
-import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { openModel } from '../src/io/open-model.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { Rng } from '../src/util/rng.js';

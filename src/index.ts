@@ -11,20 +11,22 @@
  * console.log(await backend.read(x));
  * ```
  */
-export type { Attrs, Backend, Tensor, TensorDesc } from './backend/backend.js';
-export { UnsupportedOpError } from './backend/backend.js';
-export { openBackend, type OpenBackendOptions } from './backend/open.js';
-export { CpuBackend } from './cpu/cpu-backend.js';
-export { WebGpuBackend, type WebGpuBackendOptions } from './gpu/webgpu-backend.js';
-export { openGpu, describeCaps, type GpuContext } from './gpu/device.js';
-export type { Capabilities, SubgroupMatrixConfig } from './gpu/capabilities.js';
-export * from './gpu/errors.js';
-export { DispatchStream } from './gpu/dispatch-stream.js';
+import './register-all.js';
+
+export type { Attrs, Backend, Tensor, TensorDesc } from './backends/backend.js';
+export { UnsupportedOpError } from './backends/backend.js';
+export { openBackend, type OpenBackendOptions } from './backends/open.js';
+export { CpuBackend } from './backends/cpu/cpu-backend.js';
+export { WebGpuBackend, type WebGpuBackendOptions } from './backends/webgpu/webgpu-backend.js';
+export { openGpu, describeCaps, type GpuContext } from './backends/webgpu/device.js';
+export type { Capabilities, SubgroupMatrixConfig } from './backends/webgpu/capabilities.js';
+export * from './backends/webgpu/errors.js';
+export { DispatchStream } from './backends/webgpu/dispatch-stream.js';
 export * from './tensor/dtype.js';
 export { OPS, getOp } from './ops/registry.js';
 export type { OpSpec, OpCase } from './ops/op-spec.js';
 export { runBackendConformance, runCase, type CaseResult } from './testing/conformance.js';
-export { parseExpr, evalExpr, type Expr } from './kernels/expr.js';
+export { parseExpr, evalExpr, type Expr } from './ops/expr.js';
 
 // models, checkpoints, tokenizers
 export { loadModel, loadRunner, builtinModelPath, TesseraModel, type LoadModelOptions, type GenerateOptions } from './models/load-model.js';

@@ -2,7 +2,7 @@
  * Runs once before all test files: probes for a WebGPU adapter so that, when there is none, the
  * suite says so in one line (and GPU tests skip) instead of every worker repeating it.
  */
-import { getGpu } from '../src/gpu/device.js';
+import { getGpu } from '../src/backends/webgpu/device.js';
 
 export default async function setup(): Promise<void> {
   const gpu = await getGpu();

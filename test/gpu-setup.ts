@@ -3,7 +3,7 @@
  * (GPU tests then skip; CI installs lavapipe so they run there). `gpuBackends()` also gives a
  * second backend with f16 turned off, so every kernel's packed-f32 fallback is tested too.
  */
-import { WebGpuBackend } from '../src/gpu/webgpu-backend.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 
 let backend: Promise<WebGpuBackend | null> | null = null;
 let fallback: Promise<WebGpuBackend | null> | null = null;

@@ -51,7 +51,7 @@ export interface StreamGeometry {
  * Benchmarks may override the keys per slot per step, force the old template, and leave out the
  * merge dispatch (wrong where a plan splits).
  *
- * Tried on the H100 and dropped (bench/logs/attention-explore-*.log, session 3): the query tile in
+ * Tried on the H100 and dropped (docs/notes/2026-11-27-attention-exploration.md, session 3): the query tile in
  * workgroup memory instead of every lane's registers (2–4% slower, 10 keys per slot with it 3–8%
  * slower), and each step's page numbers read during the step before (4–5% slower on long streams:
  * the lane is at its register budget, so every register held across the loop costs occupancy).

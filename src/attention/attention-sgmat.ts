@@ -38,7 +38,7 @@
  *
  * H100, causal GQA 32/8 d128 (bench/results/attention-prefill-*-h100.json): 64-row items with
  * scalar scores ran 31–84 TFLOP/s; with vec4 scores and 128 rows 107–123 at L2048–8192. Ablations
- * at L8192 (bench/logs/attention-explore-*.log): 4.54 ms whole, 3.07 without the global K/V loads,
+ * at L8192 (docs/notes/2026-11-27-attention-exploration.md): 4.54 ms whole, 3.07 without the global K/V loads,
  * 2.52 without the matrix products, 2.02 without products and softmax — the one-stage K/V pipeline
  * alone is ~44% of the time, and deeper staging does not fit the 48 KiB of workgroup memory.
  * Random bench data settles its row max on the first tile, so lazy rescaling there never fires;
@@ -47,9 +47,9 @@
  * 256 invocations is resident per SM (by our count the Q and O matrices alone hold ~96 registers
  * per invocation; the driver does not report it).
  * Fetching K/V straight into workgroup memory to free the pipeline's registers was 5% slower and
- * still one per SM; 64-row items with it 37–42% slower (bench/logs/attention-explore-session4-*.log).
+ * still one per SM; 64-row items with it 37–42% slower (docs/notes/2026-11-27-attention-exploration.md).
  *
- * Session 5 (bench/logs/attention-explore-session5-*.log, H100, L8192 unless said): pairs in both
+ * Session 5 (docs/notes/2026-11-27-attention-exploration.md, H100, L8192 unless said): pairs in both
  * products 4.28 ms vs 4.50 (16 rows); pairs with the late V fetch 3.74–3.77 vs 4.47–4.51 (+20%;
  * +13% at L4096, +6% at L2048, −2…6% at L512/1024). The late V fetch alone (16 rows) gains nothing,
  * and pairs in Q·Kᵀ carry the gain: pairs in P·V only 4.44, in Q·Kᵀ only 3.82–3.85 (and +8% at
@@ -63,7 +63,7 @@
  * fetches, deferral on top of pairs) lost, which points at register pressure, which Dawn does not
  * let us see or bound.
  *
- * Session 6 (bench/logs/attention-explore-session6-*.log, H100) found the better explanation: a
+ * Session 6 (docs/notes/2026-11-27-attention-exploration.md, H100) found the better explanation: a
  * workgroup barrier waits for every global load issued before it (presumably the memory barrier
  * that comes with WGSL's workgroupBarrier waits for all outstanding accesses). A fetch-only
  * skeleton took 1.04 ms at L8192 without its loads and 2.50 with them; loads issued just before a
@@ -84,7 +84,7 @@
  * softmax, 2.12 without fetch and products: the phases are bound by the half that multiplies, and
  * the fetch still costs ~12% (its latency exceeds the first phase it is issued in).
  *
- * Session 7 (bench/logs/attention-explore-session7-*.log, H100, L8192): the lazy rescale's check
+ * Session 7 (docs/notes/2026-11-27-attention-exploration.md, H100, L8192): the lazy rescale's check
  * was the largest cost left. Each half reads a workgroup flag per tile (workgroupUniformLoad, which
  * Tint lowers to barrier, load, barrier) and branches to the output round trip. With one plain
  * barrier in its place the kernel ran 9% faster (2.59 vs 2.83 ms); with two plain barriers 6.5%;
@@ -102,8 +102,8 @@
  * ping-pong half (by B during its softmax, by A, or split between the halves' softmax or product
  * phases: 27–40% slower, though the same bytes move).
  */
-import type { Capabilities } from '../gpu/capabilities.js';
-import { f16MatrixConfig } from '../gpu/capabilities.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
+import { f16MatrixConfig } from '../backends/webgpu/capabilities.js';
 import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { AttentionKernelParams } from './attention-wgsl.js';
 import { maskBindings, variantDecls } from './attention-wgsl.js';

@@ -10,9 +10,8 @@
  * attn.plan({ qoLens, ...pageTable.rows(ids) });
  * attn.run(q, pool, o, lse);
  */
-import type { Backend, Tensor } from '../backend/backend.js';
+import type { Backend, Tensor } from '../backends/backend.js';
 import type { DType } from '../tensor/dtype.js';
-import type { WebGpuBackend } from '../gpu/webgpu-backend.js';
 import { type KvLayout, PageTableError, kvLength, validatePageTable } from './kv-layout.js';
 import type { PagedAttentionAttrs } from './ops.js';
 import { type AttentionPlan, planAttention, scheduleLength } from './plan.js';
@@ -76,14 +75,13 @@ export class BatchAttention {
   lastPlan: AttentionPlan | null = null;
 
   constructor(readonly backend: Backend, readonly cfg: BatchAttentionConfig) {
-    const gpu = backend.name === 'webgpu' ? (backend as WebGpuBackend) : null;
-    const storage = gpu ? gpu.caps : { maxComputeWorkgroupStorageSize: 32768 };
+    const caps = backend.caps;
     const group = cfg.numQoHeads / cfg.numKvHeads;
     if (!Number.isInteger(group)) throw new Error(`attention: ${cfg.numQoHeads} query heads is not a multiple of ${cfg.numKvHeads} KV heads`);
-    const prefillRows = gpu && !cfg.decode ? sgmatRowsFor(gpu.caps, cfg) ?? undefined : undefined;
-    const tileRows = cfg.tileRows ?? prefillRows ?? defaultTileRows(storage, cfg.headDim, group, !!cfg.decode);
+    const prefillRows = !cfg.decode ? sgmatRowsFor(caps, cfg) ?? undefined : undefined;
+    const tileRows = cfg.tileRows ?? prefillRows ?? defaultTileRows(caps, cfg.headDim, group, !!cfg.decode);
     if (tileRows !== prefillRows) {
-      const why = whyHeadDimUnsupported(storage, cfg.headDim, tileRows);
+      const why = whyHeadDimUnsupported(caps, cfg.headDim, tileRows);
       if (why) throw new HeadDimError(cfg.headDim, why);
     }
     const grid = cfg.grid ?? 528;

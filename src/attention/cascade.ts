@@ -7,7 +7,7 @@
  * Positions restart at the suffix, so position-dependent variants (RoPE, ALiBi, sliding window,
  * custom masks) are refused; causal masking and logits transforms are fine.
  */
-import type { Backend, Tensor } from '../backend/backend.js';
+import type { Backend, Tensor } from '../backends/backend.js';
 import { BatchAttention, type BatchAttentionConfig, type BatchRows } from './batch-attention.js';
 import { PageTableError } from './kv-layout.js';
 import { isPositional, variantName } from './variants.js';

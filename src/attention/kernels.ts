@@ -2,10 +2,10 @@
  * WebGPU kernels of the attention ops (registered in `src/kernels/index.ts`). Shapes and variant
  * select the generated WGSL; the pipeline cache keeps one pipeline per distinct shader.
  */
-import type { Attrs, TensorDesc } from '../backend/backend.js';
-import type { Capabilities } from '../gpu/capabilities.js';
-import type { BindingAccess } from '../gpu/pipeline-cache.js';
-import type { GpuKernel, GpuTensor } from '../kernels/kernel.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
+import type { BindingAccess } from '../backends/webgpu/pipeline-cache.js';
+import type { GpuKernel, GpuTensor } from '../backends/webgpu/kernel.js';
 import { grid2d } from '../kernels/elementwise.js';
 import { numel } from '../tensor/dtype.js';
 import { type AttentionKernelParams, attentionWgsl, isSoftwareDevice, loopBounds, mergeWgsl } from './attention-wgsl.js';

@@ -4,7 +4,7 @@
  * - `append_kv`: new K/V rows into the pool through the page table (in place when the output is the pool);
  * - `merge_states`: two partial attention states (o, base-2 lse) into one.
  */
-import type { TensorDesc } from '../backend/backend.js';
+import type { TensorDesc } from '../backends/backend.js';
 import { type DType, isFloat, toHost } from '../tensor/dtype.js';
 import { type OpCase, defineOp } from '../ops/op-spec.js';
 import { FLOAT_DTYPES, randomInput, storageEps } from '../ops/test-data.js';

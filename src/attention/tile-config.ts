@@ -3,7 +3,7 @@
  * work item (TQ), keys per tile (TK). K and V tiles are staged in workgroup memory as f32 with one
  * vec4 of padding per row (so threads reading different rows hit different banks).
  */
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 
 export const HEAD_DIMS: readonly number[] = [64, 80, 96, 128, 256];
 export const WORKGROUP = 128;

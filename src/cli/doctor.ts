@@ -3,9 +3,9 @@
  * subgroup-matrix shapes, the f16 self-test verdict, and measured copy bandwidth and GEMM rate.
  */
 import type { Command } from 'commander';
-import { describeCaps } from '../gpu/device.js';
-import { measureCopyBandwidth } from '../gpu/measure.js';
-import { measureGemmRate } from '../gpu/measure-gemm.js';
+import { describeCaps } from '../backends/webgpu/device.js';
+import { measureCopyBandwidth } from '../backends/webgpu/measure.js';
+import { measureGemmRate } from '../backends/webgpu/measure-gemm.js';
 
 export interface DoctorReport {
   backend: 'webgpu' | 'cpu';
@@ -13,7 +13,7 @@ export interface DoctorReport {
 }
 
 export async function runDoctor(opts: { quick?: boolean } = {}): Promise<DoctorReport> {
-  const { WebGpuBackend } = await import('../gpu/webgpu-backend.js');
+  const { WebGpuBackend } = await import('../backends/webgpu/webgpu-backend.js');
   const warnings: string[] = [];
   let backend;
   try {

@@ -1,5 +1,5 @@
 /** Loading a model for the CLI: the backend the user asked for and a one-line progress bar on stderr. */
-import { openBackend } from '../backend/open.js';
+import { openBackend } from '../backends/open.js';
 import type { LoadProgress } from '../io/tensor-source.js';
 import { type LoadedRunner, loadRunner } from '../models/load-model.js';
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `tessera` command line. Each command group registers itself from its own module. */
+import '../register-all.js';
 import { Command } from 'commander';
 import { registerDoctorCommand } from './doctor.js';
 import { registerMcuCommands } from './mcu.js';

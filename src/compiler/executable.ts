@@ -3,7 +3,7 @@
  * program with its generated WGSL. Nothing in it depends on a concrete dimension, so one
  * executable serves every `n` — the VM only evaluates symbolic shapes on the host.
  */
-import type { Attrs } from '../backend/backend.js';
+import type { Attrs } from '../backends/backend.js';
 import type { Sym } from '../ir/sym/sym.js';
 import type { TensorProgram } from '../ir/tir/program.js';
 import type { Type } from '../ir/types.js';

@@ -11,7 +11,7 @@
  * unless `keepAll` is set: a recorded dispatch stream keeps referring to its buffers, so
  * nothing may be freed under it until `release()`.
  */
-import type { Backend, Tensor, TensorDesc } from '../backend/backend.js';
+import type { Backend, Tensor, TensorDesc } from '../backends/backend.js';
 
 export class StoragePool {
   private readonly tokens = new Map<string, Map<string, Tensor>>();

@@ -10,7 +10,7 @@
  *
  * Example: `const vm = new VirtualMachine(exe, backend); const [y] = await vm.run('main', [x, w]);`
  */
-import type { Attrs, Backend, Tensor } from '../backend/backend.js';
+import type { Attrs, Backend, Tensor } from '../backends/backend.js';
 import { interpretProgram } from '../ir/tir/interpret.js';
 import { type Type, typeToString } from '../ir/types.js';
 import { numel, toFloat64, toHost } from '../tensor/dtype.js';

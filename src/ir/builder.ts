@@ -12,7 +12,7 @@
  * const f = b.finish(y);
  * ```
  */
-import type { Attrs } from '../backend/backend.js';
+import type { Attrs } from '../backends/backend.js';
 import { type Binding, type Block, type Call, type Expr, type Func, IRError, type Var, exprVars, mkVar } from './graph.js';
 import { deduceType } from './infer.js';
 import { type Type, typeToString, typeVars } from './types.js';

@@ -10,7 +10,7 @@
  *
  * For `tir`, `kernel` and `host` calls the destination's type is the binding's declared type.
  */
-import type { Attrs } from '../backend/backend.js';
+import type { Attrs } from '../backends/backend.js';
 import type { Sym } from './sym/sym.js';
 import type { TensorProgram } from './tir/program.js';
 import type { Type } from './types.js';

@@ -2,7 +2,7 @@
  * Constructors for op calls, so model code reads like the math:
  * `op.add(op.matmul(x, w), b)`. Each returns an unbound call; `FunctionBuilder.emit` binds it.
  */
-import type { Attrs } from '../backend/backend.js';
+import type { Attrs } from '../backends/backend.js';
 import type { DType } from '../tensor/dtype.js';
 import { type Call, type Expr, type ShapeExpr, callOf } from './graph.js';
 import { type DimLike, dim } from './types.js';

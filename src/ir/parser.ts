@@ -2,9 +2,9 @@
  * Reads the text form printed by `printer.ts` back into a module. Errors give line and column
  * and never hang: every loop consumes input or stops.
  */
-import type { Attrs } from '../backend/backend.js';
+import type { Attrs } from '../backends/backend.js';
 import { DTYPES, type DType } from '../tensor/dtype.js';
-import type { UnaryOp } from '../kernels/expr.js';
+import type { UnaryOp } from '../ops/expr.js';
 import { type Binding, type Block, type Expr, type Func, type IRModule, type Var, callOf, mkVar } from './graph.js';
 import { SymParser } from './sym/parse-sym.js';
 import type { Sym } from './sym/sym.js';

@@ -2,7 +2,7 @@
  * The text form of modules, functions and tensor programs. `parser.ts` reads it back; the two
  * are round-trip tested, and `tessera compile --print` shows it between passes.
  */
-import type { Attrs } from '../backend/backend.js';
+import type { Attrs } from '../backends/backend.js';
 import type { Binding, Expr, Func, IRModule } from './graph.js';
 import { type PExpr, type TensorProgram, axisVar, reduceVar } from './tir/program.js';
 import { dimsString, typeToString } from './types.js';

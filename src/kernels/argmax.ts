@@ -4,12 +4,12 @@
  * value wins, equal values take the smaller index. Subgroups: max of values, then min of the
  * indices holding it.
  */
-import type { Attrs, TensorDesc } from '../backend/backend.js';
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { rowsAndCols } from '../ops/row-shapes.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { grid2d } from './elementwise.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { ROW_INDEX, rowEnables, rowInit, rowParams, rowReduceWgsl, rowWorkgroupSize } from './row-reduce.js';
 import { enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
 

@@ -5,11 +5,11 @@
  * (each thread owns fixed (row, dim) outputs) when the max grows. Causal blocks stop at the last
  * key their last query may see. B shrinks with D so the Q, K, V and output tiles fit 16 KiB.
  */
-import type { Attrs, TensorDesc } from '../backend/backend.js';
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { type AttentionAttrs, attentionDims } from '../ops/attention.js';
 import { type DType } from '../tensor/dtype.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { rowOutDecl, rowStoreLoop, rowsStraddleWords } from './row-reduce.js';
 import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
 

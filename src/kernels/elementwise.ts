@@ -4,13 +4,14 @@
  * for packed f16/bf16 — and reads inputs through per-axis strides (0 on broadcast axes) kept in
  * uniforms, so one pipeline serves every shape of a given rank and dtype mix.
  */
-import type { Attrs, TensorDesc } from '../backend/backend.js';
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { broadcastShapes, broadcastStrides } from '../ops/broadcast.js';
 import { type ElementwiseAttrs, elementwiseExpr } from '../ops/elementwise.js';
 import { type DType, isFloat, numel } from '../tensor/dtype.js';
-import { EXPR_WGSL_PRELUDE, exprToWgsl } from './expr.js';
-import type { GpuKernel } from './kernel.js';
+import { EXPR_WGSL_PRELUDE, exprToWgsl } from '../ops/expr.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { grid2d } from '../backends/webgpu/grid.js';
 import { PACK_WGSL, elemsPerWord, enables, loadF32, storageDecl, storeWord, uniformDecl } from './wgsl-dtype.js';
 
 const WG = 256;
@@ -55,12 +56,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }`;
 }
 
-/** Splits a 1-D count of workgroups into x·y within the per-dimension limit. */
-export function grid2d(workgroups: number, maxPerDim: number): [number, number] {
-  if (workgroups <= maxPerDim) return [Math.max(1, workgroups), 1];
-  const y = Math.ceil(workgroups / maxPerDim);
-  return [Math.ceil(workgroups / y), y];
-}
+// Dispatch geometry belongs to the backend; the kernels of this library import it through here.
+export { grid2d };
 
 export const elementwiseKernel: GpuKernel = {
   op: 'elementwise',

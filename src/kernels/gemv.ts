@@ -7,11 +7,11 @@
  * with `subgroupAdd` and one workgroup-memory step across subgroups (one tree over all sums in
  * workgroup memory where subgroups are absent). When K is not a multiple of 8 the same plan runs with scalar loads.
  */
-import type { Attrs, TensorDesc } from '../backend/backend.js';
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import type { MatmulAttrs } from '../ops/matmul.js';
 import { type MatmulPlan, commonProblem, grid, matmulUniforms, outputAccess, outputTarget, outputWgsl, packScratch, planMatmul, weightRanges } from './matmul-common.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { type DType } from '../tensor/dtype.js';
 import { enables, loadF32, storageDecl } from './wgsl-dtype.js';
 

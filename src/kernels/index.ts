@@ -1,8 +1,11 @@
 /**
- * The WebGPU kernel library: for each op, candidate kernels in order of preference. The backend
- * picks the first whose `whyUnsupported` is null (e.g. subgroup-matrix GEMM, then tiled f32 GEMM).
+ * The WebGPU kernel library of the core ops: for each op, candidate kernels in order of
+ * preference. The backend picks the first whose `whyUnsupported` is null (e.g. subgroup-matrix
+ * GEMM, then tiled f32 GEMM). `src/register-all.ts` registers them with the backend's registry
+ * (`src/backends/webgpu/kernel-registry.ts`); feature modules register their own kernels the same way.
  */
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { registerGpuKernels } from '../backends/webgpu/kernel-registry.js';
 import { elementwiseKernel } from './elementwise.js';
 import { MATMUL_KERNELS } from './matmul.js';
 import { reduceKernel } from './reduce.js';
@@ -11,12 +14,11 @@ import { rmsnormKernel } from './rmsnorm.js';
 import { layernormKernel } from './layernorm.js';
 import { embeddingKernel } from './embedding.js';
 import { ropeKernel } from './rope.js';
-import { ATTENTION_KERNELS } from '../attention/kernels.js';
 import { argmaxKernel } from './argmax.js';
 import { sampleKernel } from './sample.js';
 import { attentionKernel } from './attention.js';
 
-export const GPU_KERNELS: readonly GpuKernel[] = [
+export const CORE_GPU_KERNELS: readonly GpuKernel[] = [
   elementwiseKernel,
   ...MATMUL_KERNELS,
   reduceKernel,
@@ -25,8 +27,11 @@ export const GPU_KERNELS: readonly GpuKernel[] = [
   layernormKernel,
   embeddingKernel,
   ropeKernel,
-  ...ATTENTION_KERNELS,
   argmaxKernel,
   sampleKernel,
   attentionKernel,
 ];
+
+export function registerCoreGpuKernels(): void {
+  registerGpuKernels(CORE_GPU_KERNELS);
+}

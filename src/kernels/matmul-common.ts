@@ -7,13 +7,13 @@
  * 5 aBatchStride, 6 bBatchStride, 7 split-K (K per split in a GEMM pass, the number of splits in
  * the summing pass), then per extra input j: 8+2j rowStride, 9+2j colStride.
  */
-import type { TensorDesc } from '../backend/backend.js';
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { TensorDesc } from '../backends/backend.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { type MatmulAttrs, type MatmulGeometry, epilogueStrides, matmulGeometry } from '../ops/matmul.js';
 import { elementwiseExpr } from '../ops/elementwise.js';
 import { type DType, bytesPerElement } from '../tensor/dtype.js';
-import { EXPR_WGSL_PRELUDE, exprToWgsl } from './expr.js';
-import type { BufferRange, GpuTensor, KernelContext } from './kernel.js';
+import { EXPR_WGSL_PRELUDE, exprToWgsl } from '../ops/expr.js';
+import type { BufferRange, GpuTensor, KernelContext } from '../backends/webgpu/kernel.js';
 import { PACK_WGSL, elemsPerWord, loadF32, storageDecl, storeWord, uniformDecl } from './wgsl-dtype.js';
 
 export const U_EXTRA = 8;

@@ -16,12 +16,12 @@
  * they would overflow, which LLM weights and activations do not reach — `precise: true` keeps bf16
  * on the tiled f32 path for data that might. f32 operands always use the tiled path.
  */
-import type { Attrs, TensorDesc } from '../backend/backend.js';
-import { type Capabilities, type SubgroupMatrixConfig, f16MatrixConfig } from '../gpu/capabilities.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
+import { type Capabilities, type SubgroupMatrixConfig, f16MatrixConfig } from '../backends/webgpu/capabilities.js';
 import type { MatmulAttrs } from '../ops/matmul.js';
 import type { DType } from '../tensor/dtype.js';
 import { type MatmulPlan, commonProblem, grid, matmulUniforms, outputAccess, outputTarget, outputWgsl, packScratch, planMatmul, weightRanges } from './matmul-common.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { enables, loadF32, storageDecl } from './wgsl-dtype.js';
 
 export interface SgmatParams {

@@ -5,11 +5,11 @@
  * staged k-major in workgroup memory, so its inner loop reads vec4s that all lanes of a row share.
  * Columns per invocation come in adjacent pairs (see `write_out`), which packed outputs need.
  */
-import type { Attrs, TensorDesc } from '../backend/backend.js';
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import type { MatmulAttrs } from '../ops/matmul.js';
 import { type MatmulPlan, commonProblem, matmulUniforms, outputAccess, outputTarget, outputWgsl, packScratch, planMatmul, weightRanges } from './matmul-common.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { enables, loadF32, storageDecl } from './wgsl-dtype.js';
 
 export interface TiledParams {

@@ -4,7 +4,7 @@
  * kernel that runs everywhere. The backend takes the first whose `whyUnsupported` is null.
  */
 import { gemvKernel } from './gemv.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { matmulSubgroupMatrixKernel } from './matmul-subgroup-matrix.js';
 import { matmulTiledKernel } from './matmul-tiled.js';
 

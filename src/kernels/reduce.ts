@@ -3,13 +3,13 @@
  * slice in f32, then one workgroup reduction (subgroup ops when present). Packed 16-bit outputs
  * hold two rows per word, so they are written with the partial-word store of `row-reduce.ts`.
  */
-import type { Attrs, TensorDesc } from '../backend/backend.js';
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import type { ReduceAttrs, ReduceKind } from '../ops/reduce.js';
 import { rowsAndCols } from '../ops/row-shapes.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { grid2d } from './elementwise.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { ROW_INDEX, rowEnables, rowInit, rowOutDecl, rowParams, rowReduceWgsl, rowStoreLoop, rowWorkgroupSize, rowsStraddleWords } from './row-reduce.js';
 import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
 

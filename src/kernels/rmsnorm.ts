@@ -1,11 +1,11 @@
 /** `rmsnorm`: one workgroup per row; Σx² by a workgroup reduction, then y = x · rsqrt(mean + eps) · w. */
-import type { Attrs, TensorDesc } from '../backend/backend.js';
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import type { NormAttrs } from '../ops/rmsnorm.js';
 import { rowsAndCols } from '../ops/row-shapes.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { grid2d } from './elementwise.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { ROW_INDEX, rowEnables, rowInit, rowOutDecl, rowParams, rowReduceWgsl, rowStoreLoop, rowWorkgroupSize, rowsStraddleWords } from './row-reduce.js';
 import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
 

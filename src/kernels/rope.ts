@@ -4,12 +4,12 @@
  * the position into p1·4096 + p0; every partial product is then exact in f32, so pos·f mod 1 is
  * taken exactly and sin/cos only ever see arguments in [−π, π].
  */
-import type { Attrs, TensorDesc } from '../backend/backend.js';
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { type RopeAttrs, ropeDims, ropeInvFreqs } from '../ops/rope.js';
 import { type DType } from '../tensor/dtype.js';
 import { grid2d } from './elementwise.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { PACK_WGSL, elemsPerWord, enables, loadF32, storageDecl, storeWord, uniformDecl } from './wgsl-dtype.js';
 
 const WG = 256;

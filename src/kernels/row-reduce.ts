@@ -7,7 +7,7 @@
  * The reductions return a workgroup-uniform value (read back through `workgroupUniformLoad`),
  * so kernels may branch and loop on it around barriers. Every thread must call them.
  */
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import type { DType } from '../tensor/dtype.js';
 import { elemsPerWord, storageElem } from './wgsl-dtype.js';
 

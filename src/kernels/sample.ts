@@ -11,13 +11,13 @@
  *    holds u·Z walks its chunk to the token.
  * Semantics and the params layout: `ops/sample.ts`.
  */
-import type { Attrs, TensorDesc } from '../backend/backend.js';
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { SAMPLE_PARAM_WORDS } from '../ops/sample.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { argmaxReduceWgsl } from './argmax.js';
 import { grid2d } from './elementwise.js';
-import type { GpuKernel } from './kernel.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { ROW_INDEX, rowEnables, rowInit, rowParams, rowReduceWgsl, rowWorkgroupSize } from './row-reduce.js';
 import { enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
 import { RNG_WGSL } from './wgsl-rng.js';

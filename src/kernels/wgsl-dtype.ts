@@ -7,7 +7,7 @@
  * elements per invocation.
  */
 import type { DType } from '../tensor/dtype.js';
-import type { Capabilities } from '../gpu/capabilities.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
 
 export function storageElem(dtype: DType, caps: Pick<Capabilities, 'f16'>): 'f32' | 'f16' | 'u32' | 'i32' {
   if (dtype === 'f32') return 'f32';

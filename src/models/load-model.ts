@@ -11,8 +11,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Backend } from '../backend/backend.js';
-import { openBackend } from '../backend/open.js';
+import type { Backend } from '../backends/backend.js';
+import { openBackend } from '../backends/open.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
 import type { ChatMessage, EngineTokenizer } from '../engine/tokenizer.js';

@@ -5,7 +5,7 @@
  * j ≤ i + S − T (the queries are the last T of S positions). A query that sees no key (causal with
  * T > S) gets zeros. `scale` defaults to 1/√D. Arithmetic in f32 (f64 in the reference).
  */
-import type { TensorDesc } from '../backend/backend.js';
+import type { TensorDesc } from '../backends/backend.js';
 import { isFloat } from '../tensor/dtype.js';
 import { defineOp } from './op-spec.js';
 import { FLOAT_DTYPES, randomInput, storageEps } from './test-data.js';

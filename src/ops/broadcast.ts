@@ -1,5 +1,5 @@
 /** Numpy broadcasting of concrete shapes, shared by op specs and kernels. */
-import { shapeString } from '../backend/backend.js';
+import { shapeString } from '../backends/backend.js';
 
 export function broadcastShapes(op: string, shapes: readonly (readonly number[])[]): number[] {
   const rank = Math.max(0, ...shapes.map((s) => s.length));

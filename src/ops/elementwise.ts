@@ -1,7 +1,7 @@
 /** `elementwise`: y = expr(x0, x1, …) with numpy broadcasting; the unit of fusion. */
-import type { TensorDesc } from '../backend/backend.js';
+import type { TensorDesc } from '../backends/backend.js';
 import { type DType, isFloat, numel } from '../tensor/dtype.js';
-import { type Expr, evalExpr, exprArity, parseExpr } from '../kernels/expr.js';
+import { type Expr, evalExpr, exprArity, parseExpr } from './expr.js';
 import { broadcastShapes, broadcastStrides } from './broadcast.js';
 import { defineOp } from './op-spec.js';
 import { FLOAT_DTYPES, randomInput, storageEps } from './test-data.js';

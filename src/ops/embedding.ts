@@ -6,7 +6,7 @@
  * a row of NaN for such an id: loud (it poisons the logits, which the engine checks) where a
  * clamp would silently embed the wrong token.
  */
-import type { TensorDesc } from '../backend/backend.js';
+import type { TensorDesc } from '../backends/backend.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { defineOp } from './op-spec.js';
 import { FLOAT_DTYPES, randomIds, randomInput, storageEps } from './test-data.js';

@@ -10,9 +10,9 @@
  *
  * Example: `backend.run('matmul', { transB: true, epilogue: 'x0 + x1' }, [x, w, bias], [y])`.
  */
-import { type TensorDesc, shapeString } from '../backend/backend.js';
+import { type TensorDesc, shapeString } from '../backends/backend.js';
 import { type DType, isFloat, numel } from '../tensor/dtype.js';
-import { evalExpr, exprArity } from '../kernels/expr.js';
+import { evalExpr, exprArity } from './expr.js';
 import { broadcastShapes, broadcastStrides } from './broadcast.js';
 import { elementwiseExpr } from './elementwise.js';
 import { defineOp, type OpCase } from './op-spec.js';

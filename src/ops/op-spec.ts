@@ -3,7 +3,7 @@
  * the tolerance its arithmetic deserves. The CPU backend runs the reference; the conformance
  * suite runs every case on every backend and compares against it (ggml's test-backend-ops idea).
  */
-import type { Attrs, TensorDesc } from '../backend/backend.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { HostArray } from '../tensor/dtype.js';
 import type { Rng } from '../util/rng.js';
 

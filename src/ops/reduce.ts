@@ -1,5 +1,5 @@
 /** `reduce`: sum or max over the last axis, x [..., C] → y [...]. Accumulates in f32 on GPUs. */
-import type { TensorDesc } from '../backend/backend.js';
+import type { TensorDesc } from '../backends/backend.js';
 import { isFloat } from '../tensor/dtype.js';
 import { defineOp } from './op-spec.js';
 import { rowCaseShapes, rowsAndCols } from './row-shapes.js';

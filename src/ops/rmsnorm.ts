@@ -2,7 +2,7 @@
  * `rmsnorm`: y = x / sqrt(mean(x²) + eps) · w over the last axis (Llama's RMSNorm). The result is
  * rounded once to x's dtype (HF rounds the normalised x before multiplying by w: ≤ 1 ulp apart).
  */
-import type { TensorDesc } from '../backend/backend.js';
+import type { TensorDesc } from '../backends/backend.js';
 import { isFloat } from '../tensor/dtype.js';
 import { defineOp } from './op-spec.js';
 import { checkRowInput } from './reduce.js';

@@ -9,7 +9,7 @@
  * to sin/cos is accurate at any position below 2^24; a plain f32 pos·invfreq would be off by up
  * to ~0.01 rad at 128K positions (HF itself computes in f32 and carries that error).
  */
-import type { TensorDesc } from '../backend/backend.js';
+import type { TensorDesc } from '../backends/backend.js';
 import { isFloat } from '../tensor/dtype.js';
 import { defineOp } from './op-spec.js';
 import { FLOAT_DTYPES, randomInput, storageEps } from './test-data.js';

@@ -1,5 +1,5 @@
 /** Random inputs for op cases, rounded to the dtype they are stored in. */
-import type { TensorDesc } from '../backend/backend.js';
+import type { TensorDesc } from '../backends/backend.js';
 import { type DType, numel, toHost } from '../tensor/dtype.js';
 import type { Rng } from '../util/rng.js';
 import type { CaseInput } from './op-spec.js';

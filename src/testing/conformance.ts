@@ -4,7 +4,7 @@
  * Poison is NaN for floats and a sentinel for integers, so an element the kernel never wrote fails,
  * and NaN never passes a comparison.
  */
-import type { Attrs, Backend, Tensor, TensorDesc } from '../backend/backend.js';
+import type { Attrs, Backend, Tensor, TensorDesc } from '../backends/backend.js';
 import { allocHost, isFloat, numel, toFloat64, toHost, type HostArray } from '../tensor/dtype.js';
 import type { OpCase, OpSpec, Tolerance } from '../ops/op-spec.js';
 import { OPS } from '../ops/registry.js';

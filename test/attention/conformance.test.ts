@@ -5,7 +5,7 @@
  * would compile the same shaders again; `test/testing` runs it.)
  */
 import { describe, expect, it } from 'vitest';
-import { CpuBackend } from '../../src/cpu/cpu-backend.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { conformanceCases, runCase } from '../../src/testing/conformance.js';
 import { freshSeed } from '../../src/util/rng.js';
 import { gpuBackends } from '../gpu-setup.js';

@@ -14,7 +14,7 @@ import { referencePagedAttention } from '../../src/attention/reference.js';
 import { attentionWgsl } from '../../src/attention/attention-wgsl.js';
 import { attentionParams } from '../../src/attention/kernels.js';
 import type { VariantSpec } from '../../src/attention/variants.js';
-import type { WebGpuBackend } from '../../src/gpu/webgpu-backend.js';
+import type { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend.js';
 import { getOp } from '../../src/ops/registry.js';
 import { runCase } from '../../src/testing/conformance.js';
 import { toFloat64 } from '../../src/tensor/dtype.js';

@@ -1,7 +1,7 @@
 import { sgmatTuning } from '../../src/attention/attention-sgmat.js';
 import { useSgmat } from '../../src/attention/kernels.js';
 import type { PagedAttentionAttrs } from '../../src/attention/ops.js';
-import type { WebGpuBackend } from '../../src/gpu/webgpu-backend.js';
+import type { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend.js';
 import type { OpCase } from '../../src/ops/op-spec.js';
 
 export { sgmatTuning };

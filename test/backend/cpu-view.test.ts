@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CpuBackend } from '../../src/cpu/cpu-backend.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 
 describe('CPU backend views', () => {
   it('share storage under another shape and check the element count', async () => {

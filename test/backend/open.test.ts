@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { openBackend } from '../../src/backend/open.js';
-import { NoAdapterError } from '../../src/gpu/errors.js';
+import { openBackend } from '../../src/backends/open.js';
+import { NoAdapterError } from '../../src/backends/webgpu/errors.js';
 
 describe('openBackend', () => {
   it('falls back to the CPU backend, saying so once with the fix', async () => {

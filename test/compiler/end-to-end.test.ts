@@ -3,8 +3,8 @@
  * for sampled n in 1…4096 against plain float64 references written here (not the compiler's).
  */
 import { describe, expect, it } from 'vitest';
-import type { Backend, Tensor } from '../../src/backend/backend.js';
-import { CpuBackend } from '../../src/cpu/cpu-backend.js';
+import type { Backend, Tensor } from '../../src/backends/backend.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { compileModule } from '../../src/compiler/compile.js';
 import { llamaBlockFunc, mlpFunc, type BlockDims } from '../../src/compiler/demo-models.js';
 import { ShapeMismatchError, VirtualMachine } from '../../src/compiler/vm.js';

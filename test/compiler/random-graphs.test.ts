@@ -3,8 +3,8 @@
  * plan is caught), and the fused program computes what the unfused one does.
  */
 import { describe, expect, it } from 'vitest';
-import type { Tensor } from '../../src/backend/backend.js';
-import { CpuBackend } from '../../src/cpu/cpu-backend.js';
+import type { Tensor } from '../../src/backends/backend.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { compileModule } from '../../src/compiler/compile.js';
 import { planMemory, liveIntervals } from '../../src/compiler/passes/plan-memory.js';
 import { verifyPlan } from '../../src/compiler/passes/verify-plan.js';

@@ -1,7 +1,7 @@
 /** The symbolic-shape contract: definition at first appearance, run-time checks of every reuse, clear errors. */
 import { describe, expect, it } from 'vitest';
-import type { Tensor } from '../../src/backend/backend.js';
-import { CpuBackend } from '../../src/cpu/cpu-backend.js';
+import type { Tensor } from '../../src/backends/backend.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { compile, compileModule } from '../../src/compiler/compile.js';
 import { VirtualMachine } from '../../src/compiler/vm.js';
 import { FunctionBuilder } from '../../src/ir/builder.js';

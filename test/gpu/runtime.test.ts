@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { WebGpuBackend } from '../../src/gpu/webgpu-backend.js';
-import { LimitExceededError, OutOfMemoryError, ShaderCompileError } from '../../src/gpu/errors.js';
+import { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend.js';
+import { LimitExceededError, OutOfMemoryError, ShaderCompileError } from '../../src/backends/webgpu/errors.js';
 import { toFloat64, toHost } from '../../src/tensor/dtype.js';
-import type { GpuTensor } from '../../src/kernels/kernel.js';
+import type { GpuTensor } from '../../src/backends/webgpu/kernel.js';
 import { gpuBackend } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Backend } from '../../src/backend/backend.js';
-import { CpuBackend } from '../../src/cpu/cpu-backend.js';
+import type { Backend } from '../../src/backends/backend.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { toHost } from '../../src/tensor/dtype.js';
 import { gpuBackends } from '../gpu-setup.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TensorDesc } from '../../src/backend/backend.js';
+import type { TensorDesc } from '../../src/backends/backend.js';
 import { attentionBlock } from '../../src/kernels/attention.js';
 import { attentionOp } from '../../src/ops/attention.js';
 import { toFloat64, toHost } from '../../src/tensor/dtype.js';

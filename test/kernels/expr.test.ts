@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ExprSyntaxError, evalExpr, exprArity, parseExpr } from '../../src/kernels/expr.js';
+import { ExprSyntaxError, evalExpr, exprArity, parseExpr } from '../../src/ops/expr.js';
 
 describe('expression language', () => {
   it('parses precedence, unary minus and calls', () => {

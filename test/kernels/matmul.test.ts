@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { Capabilities } from '../../src/gpu/capabilities.js';
-import { WebGpuBackend } from '../../src/gpu/webgpu-backend.js';
+import type { Capabilities } from '../../src/backends/webgpu/capabilities.js';
+import { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend.js';
 import { gemvKernel } from '../../src/kernels/gemv.js';
 import { DEFAULT_SGMAT, matmulSubgroupMatrixKernel, sgmatParams, sgmatTuning, sgmatWgsl, splitLength } from '../../src/kernels/matmul-subgroup-matrix.js';
 import { matmulTiledKernel } from '../../src/kernels/matmul-tiled.js';
 import { planMatmul, weightRanges } from '../../src/kernels/matmul-common.js';
-import type { GpuTensor } from '../../src/kernels/kernel.js';
+import type { GpuTensor } from '../../src/backends/webgpu/kernel.js';
 import { type MatmulAttrs, matmulGeometry, matmulOp } from '../../src/ops/matmul.js';
 import type { OpCase } from '../../src/ops/op-spec.js';
 import { randomInput } from '../../src/ops/test-data.js';

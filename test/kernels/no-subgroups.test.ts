@@ -4,8 +4,8 @@
  * too; the main suite only sees the device as opened, which has subgroups on lavapipe and H100.
  */
 import { describe, expect, it } from 'vitest';
-import { openGpu } from '../../src/gpu/device.js';
-import { WebGpuBackend } from '../../src/gpu/webgpu-backend.js';
+import { openGpu } from '../../src/backends/webgpu/device.js';
+import { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend.js';
 import { conformanceCases, runCase } from '../../src/testing/conformance.js';
 import { freshSeed } from '../../src/util/rng.js';
 

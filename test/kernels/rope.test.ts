@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CpuBackend } from '../../src/cpu/cpu-backend.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { ropeInvFreqs, ropeOp } from '../../src/ops/rope.js';
-import type { TensorDesc } from '../../src/backend/backend.js';
+import type { TensorDesc } from '../../src/backends/backend.js';
 import { Rng } from '../../src/util/rng.js';
 import { gpuBackends } from '../gpu-setup.js';
 

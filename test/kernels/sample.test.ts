@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Backend } from '../../src/backend/backend.js';
-import { CpuBackend } from '../../src/cpu/cpu-backend.js';
+import type { Backend } from '../../src/backends/backend.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { type SampleRowParams, checkSampled, packSampleParams, sampleOp } from '../../src/ops/sample.js';
 import { Rng } from '../../src/util/rng.js';
 import { gpuBackends } from '../gpu-setup.js';

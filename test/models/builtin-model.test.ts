@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { CpuBackend } from '../../src/cpu/cpu-backend.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { openModel } from '../../src/io/open-model.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { gpuBackend } from '../gpu-setup.js';
@@ -24,7 +24,7 @@ async function greedy(runner: LlamaRunner, ids: number[], steps: number): Promis
 }
 
 describe('built-in model against PyTorch (reference.json)', () => {
-  const backends: [string, () => Promise<import('../../src/backend/backend.js').Backend | null>][] = [
+  const backends: [string, () => Promise<import('../../src/backends/backend.js').Backend | null>][] = [
     ['webgpu', async () => gpu],
     ['cpu', async () => new CpuBackend()],
   ];

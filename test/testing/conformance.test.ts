@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CpuBackend } from '../../src/cpu/cpu-backend.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { compare, conformanceCases, runCase } from '../../src/testing/conformance.js';
 import { freshSeed } from '../../src/util/rng.js';
 import { gpuBackends } from '../gpu-setup.js';

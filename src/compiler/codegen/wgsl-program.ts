@@ -7,7 +7,7 @@
  * stay packed two to a u32 (no `shader-f16` needed); a thread writes both halves of a word, so
  * 16-bit outputs need an even `elemsPerThread`.
  */
-import { exprToWgsl, EXPR_WGSL_PRELUDE, type UnaryOp } from '../../kernels/expr.js';
+import { exprToWgsl, EXPR_WGSL_PRELUDE, type UnaryOp } from '../../ops/expr.js';
 import type { DType } from '../../tensor/dtype.js';
 import { Sym } from '../../ir/sym/sym.js';
 import { type BufferParam, type PExpr, type TensorProgram, axisVar, outputElements, programSymVars, reduceVar } from '../../ir/tir/program.js';

@@ -3,7 +3,7 @@
  * elementwise and broadcasting math, casts, the injective data movers (reshape, permute_dims,
  * concat, slice) and reductions (sum, mean, max, batched matmul).
  */
-import type { UnaryOp } from '../../kernels/expr.js';
+import type { UnaryOp } from '../../ops/expr.js';
 import type { DType } from '../../tensor/dtype.js';
 import { Sym } from '../../ir/sym/sym.js';
 import {

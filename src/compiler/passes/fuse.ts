@@ -12,10 +12,10 @@
  *
  * Buffers per fused program stay within WebGPU's default of 8 storage bindings per stage.
  */
-import type { Attrs } from '../../backend/backend.js';
+import type { Attrs } from '../../backends/backend.js';
 import { type Binding, type Block, type Call, type Expr, type Func, type IRModule, callOf, exprVars } from '../../ir/graph.js';
 import { fmtFloat } from '../../ir/printer.js';
-import { type BinaryOp, type Expr as LibExpr, parseExpr } from '../../kernels/expr.js';
+import { type BinaryOp, type Expr as LibExpr, parseExpr } from '../../ops/expr.js';
 import { type BufferParam, type PExpr, type TensorProgram, mapExpr, pvar, substVars, visitExpr } from '../../ir/tir/program.js';
 import type { TensorType } from '../../ir/types.js';
 import { ProgramTable } from '../module-edit.js';
@@ -141,7 +141,7 @@ const KERNEL_OPERANDS = 2;
 const LIB_BIN: Readonly<Record<string, BinaryOp>> = { '+': 'add', '-': 'sub', '*': 'mul', '/': 'div', min: 'min', max: 'max', pow: 'pow' };
 const LIB_INFIX: Partial<Record<BinaryOp, string>> = { add: '+', sub: '-', mul: '*', div: '/' };
 
-/** Prints the shared expression language (src/kernels/expr.ts) so that its parser reads it back. */
+/** Prints the shared expression language (src/ops/expr.ts) so that its parser reads it back. */
 export function libExprText(e: LibExpr): string {
   switch (e.k) {
     case 'in': return `x${e.i}`;

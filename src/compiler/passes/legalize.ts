@@ -4,8 +4,8 @@
  * attention, embedding, softmax, argmax) — or a host call (`arange`). Afterwards a function holds
  * only `tir`, `kernel` and `host` calls, which is what fusion, planning and lowering expect.
  */
-import type { UnaryOp } from '../../kernels/expr.js';
-import type { Attrs } from '../../backend/backend.js';
+import type { UnaryOp } from '../../ops/expr.js';
+import type { Attrs } from '../../backends/backend.js';
 import { type Binding, type Block, type Call, type Expr, type Func, IRError, type IRModule, type Var, callOf } from '../../ir/graph.js';
 import { UNARY_OPS } from '../../ir/ops/elementwise.js';
 import { reducedAxes } from '../../ir/ops/reduce.js';

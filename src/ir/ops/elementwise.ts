@@ -1,5 +1,5 @@
 /** Elementwise operators: unary math, scalar scaling, casts and broadcasting binaries. */
-import type { UnaryOp } from '../../kernels/expr.js';
+import type { UnaryOp } from '../../ops/expr.js';
 import { DTYPES, type DType } from '../../tensor/dtype.js';
 import { rankOnly } from '../types.js';
 import { ShapeError, registerOp } from './registry.js';

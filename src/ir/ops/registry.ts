@@ -3,7 +3,7 @@
  * types (shape deduction in symbolic arithmetic). Deduction that cannot express a shape returns
  * a rank-only tensor type; a later `matchCast` restores the shape.
  */
-import type { Attrs } from '../../backend/backend.js';
+import type { Attrs } from '../../backends/backend.js';
 import type { Expr } from '../graph.js';
 import type { Type } from '../types.js';
 

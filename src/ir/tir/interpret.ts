@@ -3,7 +3,7 @@
  * arrays. The VM uses it on backends without `runProgram` (the CPU backend), and tests use it as
  * the oracle for the generated WGSL.
  */
-import { evalExpr, type UnaryOp } from '../../kernels/expr.js';
+import { evalExpr, type UnaryOp } from '../../ops/expr.js';
 import { type Sym } from '../sym/sym.js';
 import { type PExpr, type TensorProgram, axisVar, reduceVar } from './program.js';
 

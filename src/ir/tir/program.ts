@@ -7,7 +7,7 @@
  * to fuse (substitute a producer's body for a load) while the schedule decides how the nest maps
  * onto GPU threads. The printer shows the nest explicitly.
  */
-import type { UnaryOp } from '../../kernels/expr.js';
+import type { UnaryOp } from '../../ops/expr.js';
 import type { DType } from '../../tensor/dtype.js';
 import { Sym } from '../sym/sym.js';
 

@@ -3,7 +3,7 @@
  * per-step attention state — a decode and a prefill `BatchAttention` whose fixed-capacity page
  * tables are planned once per step and read by every layer.
  */
-import type { Backend, Tensor } from '../../backend/backend.js';
+import type { Backend, Tensor } from '../../backends/backend.js';
 import { BatchAttention } from '../../attention/batch-attention.js';
 import { type KvLayout, poolShape } from '../../attention/kv-layout.js';
 import type { DType } from '../../tensor/dtype.js';

@@ -9,17 +9,14 @@
  * const runner = await LlamaRunner.load(await openModel('models/builtin'), { backend });
  * const logits = await runner.forward({ seqs: [{ tokens: [0, 477, 504], start: 0, pages: [0] }] });
  */
-import type { Backend, Tensor } from '../../backend/backend.js';
+import { type Backend, type Readback, type RecordedStream, type Tensor, recordingBackend } from '../../backends/backend.js';
 import { compile } from '../../compiler/compile.js';
 import type { Executable } from '../../compiler/executable.js';
 import { type HostFunction, VirtualMachine } from '../../compiler/vm.js';
-import type { DispatchStream } from '../../gpu/dispatch-stream.js';
-import type { WebGpuBackend } from '../../gpu/webgpu-backend.js';
 import type { OpenedModel } from '../../io/open-model.js';
 import type { LlamaConfig } from '../../io/llama-config.js';
 import type { ProgressCallback } from '../../io/tensor-source.js';
 import type { DecodeSeq, DeviceSampleRow, ForwardBatch, ForwardOptions, ModelRunner } from '../../engine/model-runner.js';
-import type { GpuTensor } from '../../kernels/kernel.js';
 import { packSampleParams } from '../../ops/sample.js';
 import type { DType } from '../../tensor/dtype.js';
 import { llamaModule } from './graph.js';
@@ -63,7 +60,7 @@ interface StepTensors {
  * freed only with the runner, so no step of another shape can release a buffer the stream uses.
  */
 interface DecodeBucket {
-  stream: DispatchStream;
+  stream: RecordedStream;
   inputs: StepTensors;
   lse: Tensor;
   logits: Tensor;
@@ -73,9 +70,9 @@ interface DecodeBucket {
 
 interface ResidentDecode {
   params: Tensor;
-  sample: DispatchStream;
+  sample: RecordedStream;
   /** A ring of host-readable buffers, one per step in flight; busy while its step's ids are unread. */
-  staging: { buffer: GPUBuffer; busy: boolean }[];
+  staging: { readback: Readback; busy: boolean }[];
 }
 
 export class LlamaRunner implements ModelRunner {
@@ -132,8 +129,7 @@ export class LlamaRunner implements ModelRunner {
   static async load(model: OpenedModel, o: LlamaRunnerOptions): Promise<LlamaRunner> {
     const { backend } = o;
     const cfg = model.config;
-    const gpu = backend.name === 'webgpu' ? (backend as WebGpuBackend) : null;
-    const actDtype = o.actDtype ?? (gpu?.caps.f16 ? 'f16' : 'f32');
+    const actDtype = o.actDtype ?? (backend.caps.f16 ? 'f16' : 'f32');
     const stored = model.weights.tensors.get('model.embed_tokens.weight')?.dtype;
     const weightDtype = o.weightDtype ?? (stored === 'f16' || stored === 'bf16' || stored === 'f32' ? stored : 'f16');
     const maxTokens = o.maxTokens ?? 512;
@@ -143,7 +139,7 @@ export class LlamaRunner implements ModelRunner {
     const exe = compile(llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype }));
     const weights = await uploadWeights(backend, cfg, model.weights, weightDtype, o.onProgress);
     const kv = new PagedKvCache(backend, cfg, { numPages, pageSize, maxTokens, maxSeqs, dtype: actDtype, attentionGrid: o.attentionGrid });
-    return new LlamaRunner(backend, cfg, exe, weights, kv, { maxTokens, maxSeqs, recordDecode: o.recordDecode ?? gpu !== null });
+    return new LlamaRunner(backend, cfg, exe, weights, kv, { maxTokens, maxSeqs, recordDecode: o.recordDecode ?? backend.record !== undefined });
   }
 
   async forward(batch: ForwardBatch, options: ForwardOptions = {}): Promise<Float32Array> {
@@ -244,7 +240,7 @@ export class LlamaRunner implements ModelRunner {
 
   /** Records the decode stream of batch size `b` (after `kv.plan`, which the recording reads). */
   private recordBucket(b: number, inputs: StepTensors): DecodeBucket {
-    const gpu = this.backend as WebGpuBackend;
+    const gpu = recordingBackend(this.backend);
     const lse = this.lseTensor(b);
     let logits: Tensor | undefined;
     this.stepLse = lse;
@@ -279,12 +275,11 @@ export class LlamaRunner implements ModelRunner {
     this.backend.write(resident.params, packSampleParams(rows));
     let slot = resident.staging.find((s) => !s.busy);
     if (!slot) {
-      slot = { buffer: (this.backend as WebGpuBackend).createReadback(b * 4, `decode.ids.b${b}`), busy: false };
+      slot = { readback: recordingBackend(this.backend).createReadback(b * 4, `decode.ids.b${b}`), busy: false };
       resident.staging.push(slot);
     }
     slot.busy = true;
-    const ids = inputs.tokens as GpuTensor;
-    bucket.stream.replayWith([resident.sample], [{ src: ids.buffer, dst: slot.buffer, size: slot.buffer.size }]);
+    bucket.stream.replayWith([resident.sample], [{ from: inputs.tokens, to: slot.readback }]);
     if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
     this.lastLogits = bucket.logits;
     this.lastLogitsOwned = false;
@@ -293,12 +288,9 @@ export class LlamaRunner implements ModelRunner {
     this.stats.replays++;
     this.stats.residentSteps++;
     this.stats.deviceSamples += b;
-    const buffer = slot.buffer;
     try {
-      await buffer.mapAsync(GPUMapMode.READ);
-      return new Int32Array(buffer.getMappedRange(0, b * 4).slice(0));
+      return (await slot.readback.read('i32', b)) as Int32Array;
     } finally {
-      if (buffer.mapState === 'mapped') buffer.unmap();
       slot.busy = false;
     }
   }
@@ -320,11 +312,11 @@ export class LlamaRunner implements ModelRunner {
 
   /** The sampling stream of a bucket: draws each row's next token into the bucket's token input. */
   private residentFor(bucket: DecodeBucket, b: number): ResidentDecode {
-    const gpu = this.backend as WebGpuBackend;
+    const gpu = recordingBackend(this.backend);
     const params = this.backend.alloc({ dtype: 'u32', shape: [b, 8] }, 'decode.sample_params', 'activations');
     const sample = gpu.record(() => this.backend.run('sample', {}, [bucket.logits, params], [bucket.inputs.tokens]));
     // three steps in flight keep the GPU busy while the host reads ids and plans the next step
-    const staging = Array.from({ length: 3 }, () => ({ buffer: gpu.createReadback(b * 4, `decode.ids.b${b}`), busy: false }));
+    const staging = Array.from({ length: 3 }, () => ({ readback: gpu.createReadback(b * 4, `decode.ids.b${b}`), busy: false }));
     return { params, sample, staging };
   }
 
@@ -373,7 +365,7 @@ export class LlamaRunner implements ModelRunner {
       for (const t of [r.inputs.tokens, r.inputs.positions, r.inputs.last, r.lse]) this.backend.free(t);
       if (r.resident) {
         this.backend.free(r.resident.params);
-        for (const s of r.resident.staging) s.buffer.destroy();
+        for (const s of r.resident.staging) s.readback.destroy();
       }
     }
   }

@@ -3,15 +3,15 @@
  * into one command encoder until `flush()`, optional recording into dispatch streams and
  * per-dispatch timestamps.
  */
-import { type Attrs, type Backend, type Tensor, type TensorDesc, UnsupportedOpError, assertShape } from '../backend/backend.js';
-import { type HostArray, hostFromBytes, numel, paddedByteSize, bytesPerElement } from '../tensor/dtype.js';
-import { getOp } from '../ops/registry.js';
-import type { BufferRange, GpuKernel, GpuTensor, KernelContext, ShaderSpec } from '../kernels/kernel.js';
-import { GPU_KERNELS } from '../kernels/index.js';
+import { type Attrs, type Backend, type Tensor, type TensorDesc, UnsupportedOpError, assertShape } from '../backend.js';
+import { type HostArray, hostFromBytes, numel, paddedByteSize, bytesPerElement } from '../../tensor/dtype.js';
+import { getOp } from '../../ops/registry.js';
+import type { BufferRange, GpuKernel, GpuTensor, KernelContext, ShaderSpec } from './kernel.js';
+import { GPU_KERNELS } from './kernel-registry.js';
 import { BufferArena, type ArenaUsage } from './arena.js';
 import type { Capabilities } from './capabilities.js';
 import { type GpuContext, openGpu, type OpenOptions } from './device.js';
-import { DispatchStream, type RecordedDispatch } from './dispatch-stream.js';
+import { DispatchStream, type RecordedDispatch, StagingReadback } from './dispatch-stream.js';
 import { GpuError, LimitExceededError } from './errors.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { UniformRing } from './uniform-ring.js';
@@ -248,10 +248,11 @@ export class WebGpuBackend implements Backend {
     return this.arena.created + this.createdOutsideArena;
   }
 
-  /** A host-readable buffer for copies out of `src`-sized tensors; the caller owns (and destroys) it. */
-  createReadback(bytes: number, label: string): GPUBuffer {
+  /** A host-readable buffer that replays copy tensors into; the caller owns (and destroys) it. */
+  createReadback(bytes: number, label = 'readback'): StagingReadback {
     this.createdOutsideArena++;
-    return this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label });
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    return new StagingReadback(this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label }), size);
   }
 
   /** Scratch and uniform buffers held for work not yet submitted (tests check that it drains). */

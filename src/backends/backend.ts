@@ -6,6 +6,9 @@
  * the model) and lets the compiler's memory planner own every allocation.
  */
 import type { DType, HostArray } from '../tensor/dtype.js';
+import type { Capabilities } from './capabilities.js';
+
+export type { Capabilities, SubgroupMatrixConfig } from './capabilities.js';
 
 export type Attrs = Readonly<Record<string, unknown>>;
 
@@ -20,8 +23,33 @@ export interface Tensor extends TensorDesc {
   readonly label: string;
 }
 
+/**
+ * A host-readable buffer that a replay copies a tensor into: GPU-resident loops read small results
+ * (drawn token ids) through a ring of these instead of a fresh staging buffer per read.
+ */
+export interface Readback {
+  readonly bytes: number;
+  /** Waits for the copies submitted into it, then returns its first `count` elements. */
+  read(dtype: DType, count: number): Promise<HostArray>;
+  destroy(): void;
+}
+
+/** Recorded work that replays without encoding it again (the CUDA-graph analog). */
+export interface RecordedStream {
+  /** Number of recorded dispatches. */
+  readonly length: number;
+  replay(times?: number): void;
+  /** One submit: this stream, then `then` streams, then copies of tensors into readbacks. */
+  replayWith(then: readonly RecordedStream[], copies: readonly { from: Tensor; to: Readback }[], times?: number): void;
+  /** Releases what the recording owns (uniform buffers, scratch). */
+  destroy(): void;
+}
+
 export interface Backend {
+  /** For logs and reports; choose paths from `caps`, never from the name. */
   readonly name: 'cpu' | 'webgpu';
+  /** What this backend offers: f16 arithmetic, subgroups, subgroup matrices, timestamps, limits. */
+  readonly caps: Capabilities;
   /** Whether this backend can run `op` with these attributes and input types; callers fall back when not. */
   supportsOp(op: string, attrs: Attrs, inputs: readonly TensorDesc[]): boolean;
   /** `owner` groups memory in usage reports ("weights", "kv-cache"); backends without accounting ignore it. */
@@ -40,6 +68,13 @@ export interface Backend {
   free(t: Tensor): void;
   destroy(): void;
   /** Runs compiler-generated WGSL: `bindings` at @binding(0…n−1) (storage buffers, read or read_write as the shader declares), `uniforms` (u32, 16-byte padded) at @binding(n). */
+  /**
+   * Records the work `body` enqueues into a stream instead of running it; replays then skip the
+   * encoding cost. Absent on backends that run work at once (CPU).
+   */
+  record?(body: () => void): RecordedStream;
+  /** A readback of `bytes` for `RecordedStream.replayWith` copies; present where `record` is. */
+  createReadback?(bytes: number, label?: string): Readback;
   runProgram?(program: { wgsl: string; entryPoint: string; workgroups: [number, number, number] }, bindings: readonly Tensor[], uniforms: Uint32Array): void;
 }
 
@@ -58,4 +93,10 @@ export function assertShape(op: string, what: string, t: TensorDesc, shape: read
   const same = t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
   if (!same) throw new Error(`${op}: ${what} has shape ${shapeString(t.shape)}, expected ${shapeString(shape)}`);
   if (dtype && t.dtype !== dtype) throw new Error(`${op}: ${what} has dtype ${t.dtype}, expected ${dtype}`);
+}
+
+/** `b` as a backend that records dispatch streams; throws a clear error when it cannot. */
+export function recordingBackend(b: Backend): Backend & Required<Pick<Backend, 'record' | 'createReadback'>> {
+  if (!b.record || !b.createReadback) throw new UnsupportedOpError(b.name, 'record', 'this backend does not record dispatch streams');
+  return b as Backend & Required<Pick<Backend, 'record' | 'createReadback'>>;
 }

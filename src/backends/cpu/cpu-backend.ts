@@ -4,9 +4,10 @@
  * It is the oracle the GPU kernels are checked against and the fallback when no GPU adapter
  * exists, so it favours being obviously right over being fast.
  */
-import { type Attrs, type Backend, type Tensor, type TensorDesc, assertShape } from '../backend/backend.js';
-import { type DType, type HostArray, allocHost, numel, toFloat64, toHost } from '../tensor/dtype.js';
-import { getOp, hasOp } from '../ops/registry.js';
+import { type Attrs, type Backend, type Tensor, type TensorDesc, assertShape } from '../backend.js';
+import { type DType, type HostArray, allocHost, numel, toFloat64, toHost } from '../../tensor/dtype.js';
+import { getOp, hasOp } from '../../ops/registry.js';
+import { CPU_CAPABILITIES } from './cpu-capabilities.js';
 
 interface CpuTensor extends Tensor {
   data: HostArray;
@@ -14,6 +15,7 @@ interface CpuTensor extends Tensor {
 
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
+  readonly caps = CPU_CAPABILITIES;
   private counter = 0;
 
   supportsOp(op: string): boolean {

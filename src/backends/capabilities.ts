@@ -1,6 +1,8 @@
 /**
- * The capability record every kernel generator reads: which features were granted (after the f16
- * self-test), subgroup sizes, subgroup-matrix shapes and the limits that bound tiles and bindings.
+ * The capability record of a backend, which every kernel generator and every caller choosing a
+ * dtype, tile or path reads: which features were granted (after the f16 self-test), subgroup
+ * sizes, subgroup-matrix shapes and the limits that bound tiles and bindings. Code outside a
+ * backend learns what it may do from this record, never from which backend it holds.
  */
 export interface SubgroupMatrixConfig {
   readonly componentType: string;
@@ -32,10 +34,4 @@ export interface Capabilities {
   readonly maxStorageBuffersPerShaderStage: number;
   /** Why a feature the adapter offered is not used (failed self-test), one line each. */
   readonly disabled: readonly string[];
-}
-
-/** The f16×f16 subgroup-matrix configuration with an f32 (or f16) result, if any. */
-export function f16MatrixConfig(caps: Capabilities, result: 'f32' | 'f16' = 'f32'): SubgroupMatrixConfig | undefined {
-  return caps.subgroupMatrix.find((c) => c.componentType === 'f16' && c.resultComponentType === result && c.M === 16 && c.N === 16 && c.K === 16)
-    ?? caps.subgroupMatrix.find((c) => c.componentType === 'f16' && c.resultComponentType === result);
 }

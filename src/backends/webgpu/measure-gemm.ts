@@ -1,7 +1,7 @@
 /** GEMM rate for `tessera doctor`, through whichever `matmul` kernel the device gets. */
 import type { WebGpuBackend } from './webgpu-backend.js';
-import { toHost } from '../tensor/dtype.js';
-import { Rng } from '../util/rng.js';
+import { toHost } from '../../tensor/dtype.js';
+import { Rng } from '../../util/rng.js';
 import { medianReplayMs } from './measure.js';
 
 export interface GemmRate {

@@ -6,6 +6,9 @@
  * of CPU work; only buffer contents change between replays, and the host conditions of
  * conditional dispatches (`when`), which each replay asks again.
  */
+import type { Readback, RecordedStream, Tensor } from '../backend.js';
+import { type DType, type HostArray, hostFromBytes } from '../../tensor/dtype.js';
+import type { GpuTensor } from './kernel.js';
 export interface RecordedDispatch {
   readonly label: string;
   readonly pipeline: GPUComputePipeline;
@@ -15,13 +18,25 @@ export interface RecordedDispatch {
   readonly when?: () => boolean;
 }
 
-export interface BufferCopy {
-  readonly src: GPUBuffer;
-  readonly dst: GPUBuffer;
-  readonly size: number;
+/** A MAP_READ buffer that replays copy into; `read` maps it, copies out and unmaps. */
+export class StagingReadback implements Readback {
+  constructor(readonly buffer: GPUBuffer, readonly bytes: number) {}
+
+  async read(dtype: DType, count: number): Promise<HostArray> {
+    await this.buffer.mapAsync(GPUMapMode.READ);
+    try {
+      return hostFromBytes(dtype, new Uint8Array(this.buffer.getMappedRange(0, this.bytes).slice(0)), count);
+    } finally {
+      this.buffer.unmap();
+    }
+  }
+
+  destroy(): void {
+    this.buffer.destroy();
+  }
 }
 
-export class DispatchStream {
+export class DispatchStream implements RecordedStream {
   private destroyed = false;
 
   constructor(
@@ -47,16 +62,24 @@ export class DispatchStream {
    * One submit: this stream, then `then` streams in the same compute pass, then buffer copies
    * (a decode step, its on-device sampling and the copy of the drawn tokens to a staging buffer).
    */
-  replayWith(then: readonly DispatchStream[], copies: readonly BufferCopy[], times = 1): void {
-    for (const s of [this, ...then]) if (s.destroyed) throw new Error('replay of a destroyed dispatch stream');
+  replayWith(then: readonly RecordedStream[], copies: readonly { from: Tensor; to: Readback }[], times = 1): void {
+    const streams = [this, ...then].map((s) => {
+      if (!(s instanceof DispatchStream)) throw new Error('replayWith: streams of another backend');
+      if (s.destroyed) throw new Error('replay of a destroyed dispatch stream');
+      return s;
+    });
     this.beforeSubmit();
     const enc = this.device.createCommandEncoder({ label: 'dispatch-stream' });
     for (let r = 0; r < times; r++) {
       const pass = enc.beginComputePass();
-      for (const s of [this, ...then]) s.encodeInto(pass);
+      for (const s of streams) s.encodeInto(pass);
       pass.end();
     }
-    for (const c of copies) enc.copyBufferToBuffer(c.src, 0, c.dst, 0, c.size);
+    for (const c of copies) {
+      if (!(c.to instanceof StagingReadback)) throw new Error('replayWith: a readback of another backend');
+      const src = (c.from as GpuTensor).buffer;
+      enc.copyBufferToBuffer(src, 0, c.to.buffer, 0, Math.min(c.to.bytes, src.size));
+    }
     this.device.queue.submit([enc.finish()]);
   }
 

@@ -5,7 +5,7 @@
  * reason is kept in `caps.disabled` so it is said once.
  */
 import type { Capabilities, SubgroupMatrixConfig } from './capabilities.js';
-import { f16Bits, f16ToNumber } from '../tensor/dtype.js';
+import { f16Bits, f16ToNumber } from '../../tensor/dtype.js';
 
 async function runOnce(device: GPUDevice, code: string, inputs: Float32Array[], outLength: number, workgroupSize: number): Promise<Float32Array | string> {
   device.pushErrorScope('validation');

@@ -4,9 +4,9 @@
  * `encode` generates WGSL for the exact variant needed and enqueues its dispatches through the
  * context, which caches pipelines by WGSL and records dispatches into streams.
  */
-import type { Attrs, Tensor, TensorDesc } from '../backend/backend.js';
-import type { Capabilities } from '../gpu/capabilities.js';
-import type { BindingAccess } from '../gpu/pipeline-cache.js';
+import type { Attrs, Tensor, TensorDesc } from '../backend.js';
+import type { Capabilities } from './capabilities.js';
+import type { BindingAccess } from './pipeline-cache.js';
 
 /** A tensor on the GPU: one buffer, possibly bound in pieces when over the binding limit. */
 export interface GpuTensor extends Tensor {

@@ -3,7 +3,7 @@
  * with the fix, rather than failing. `TESSERA_BACKEND=cpu|webgpu` or `prefer` forces one.
  */
 import type { Backend } from './backend.js';
-import { CpuBackend } from '../cpu/cpu-backend.js';
+import { CpuBackend } from './cpu/cpu-backend.js';
 
 let saidFallback = false;
 
@@ -22,7 +22,7 @@ export async function openBackend(opts: OpenBackendOptions = {}): Promise<Backen
   const log = opts.log ?? ((m: string) => console.warn(m));
   if (prefer === 'cpu') return new CpuBackend();
   const openGpu = opts.openGpu ?? (async () => {
-    const { WebGpuBackend } = await import('../gpu/webgpu-backend.js');
+    const { WebGpuBackend } = await import('./webgpu/webgpu-backend.js');
     return WebGpuBackend.create({ memoryBudget: opts.memoryBudget, onWarning: (m) => log(`[tessera] ${m}`) });
   });
   try {

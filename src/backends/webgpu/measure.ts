@@ -4,8 +4,8 @@
  * a decode step). Benchmarks in `bench/` do the careful, anchored version of the same.
  */
 import type { WebGpuBackend } from './webgpu-backend.js';
-import { grid2d } from '../kernels/elementwise.js';
-import type { GpuTensor } from '../kernels/kernel.js';
+import { grid2d } from './grid.js';
+import type { GpuTensor } from './kernel.js';
 import type { DispatchStream } from './dispatch-stream.js';
 
 const COPY_WG = 256;
