@@ -6,7 +6,7 @@
  * biases) in F32, matrices in F16 or BF16, and `llama.*` metadata with llama.cpp's value types
  * (u32 sizes, f32 epsilon and RoPE base: it rejects a key of the wrong type).
  *
- * The tokenizer written is a placeholder: a SentencePiece-type vocabulary of `<tN>` pieces, one
+ * The tokenizer written is a placeholder: a SentencePiece-type vocabulary of made-up pieces, one
  * per id, so llama.cpp accepts the file and callers feed token ids directly. Benchmark checkpoints
  * have random weights and no tokenizer; text through such a file is meaningless anyway.
  */
@@ -42,19 +42,38 @@ const FILE_TYPE: Record<GgufMatrixType, number> = { F16: 1, BF16: 32 };
 const f32 = (value: number): GgufValueInput => ({ kind: 'f32', value });
 const u32 = (value: number): GgufValueInput => ({ kind: 'u32', value });
 
-/** Tokenizer metadata of a placeholder SentencePiece vocabulary of `vocabSize` pieces. */
+/**
+ * Tokenizer metadata of a placeholder SentencePiece vocabulary of `vocabSize` pieces: id 0
+ * `<unk>`, BOS and EOS as control tokens, the 256 byte pieces `<0x00>`…`<0xFF>` on the next free
+ * ids (llama.cpp's SPM tokenizer falls back to them for any text, and node-llama-cpp tokenizes a
+ * few strings when it loads a model), `<tN>` for the rest.
+ */
 export function placeholderVocabMetadata(vocabSize: number, bos: number | null, eos: number | null): Record<string, GgufValueInput> {
-  const CONTROL = 3;
-  const NORMAL = 1;
+  const NORMAL = 1, UNKNOWN = 2, CONTROL = 3, BYTE = 6;
   const special = new Set([bos, eos].filter((id): id is number => id !== null && id < vocabSize));
+  if (vocabSize < 257 + special.size + (special.has(0) ? 0 : 1)) throw new RangeError(`placeholder vocabulary: ${vocabSize} ids cannot hold <unk>, BOS/EOS and 256 byte pieces`);
+  const tokens = Array.from({ length: vocabSize }, (_, i) => `<t${i}>`);
+  const types = new Array<number>(vocabSize).fill(NORMAL);
+  for (const id of special) types[id] = CONTROL;
+  if (!special.has(0)) {
+    tokens[0] = '<unk>';
+    types[0] = UNKNOWN;
+  }
+  for (let id = 1, byte = 0; byte < 256; id++) {
+    if (special.has(id)) continue;
+    tokens[id] = `<0x${byte.toString(16).toUpperCase().padStart(2, '0')}>`;
+    types[id] = BYTE;
+    byte++;
+  }
   const meta: Record<string, GgufValueInput> = {
     'tokenizer.ggml.model': 'llama',
-    'tokenizer.ggml.tokens': { kind: 'array', itemKind: 'string', items: Array.from({ length: vocabSize }, (_, i) => `<t${i}>`) },
+    'tokenizer.ggml.tokens': { kind: 'array', itemKind: 'string', items: tokens },
     'tokenizer.ggml.scores': { kind: 'array', itemKind: 'f32', items: new Array<number>(vocabSize).fill(0) },
-    'tokenizer.ggml.token_type': { kind: 'array', itemKind: 'i32', items: Array.from({ length: vocabSize }, (_, i) => (special.has(i) ? CONTROL : NORMAL)) },
+    'tokenizer.ggml.token_type': { kind: 'array', itemKind: 'i32', items: types },
     'tokenizer.ggml.add_bos_token': false,
     'tokenizer.ggml.add_eos_token': false,
   };
+  if (!special.has(0)) meta['tokenizer.ggml.unknown_token_id'] = u32(0);
   if (bos !== null && bos < vocabSize) meta['tokenizer.ggml.bos_token_id'] = u32(bos);
   if (eos !== null && eos < vocabSize) meta['tokenizer.ggml.eos_token_id'] = u32(eos);
   return meta;
