@@ -59,7 +59,7 @@ const UNTIED = {
 };
 const TIED = {
   model_type: 'llama', hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 4,
-  vocab_size: 64, max_position_embeddings: 128, rms_norm_eps: 1e-6, rope_parameters: { rope_theta: 10000, rope_type: 'default' },
+  vocab_size: 320, max_position_embeddings: 128, rms_norm_eps: 1e-6, rope_parameters: { rope_theta: 10000, rope_type: 'default' },
   tie_word_embeddings: true, hidden_act: 'silu', bos_token_id: 0, eos_token_id: 1,
 };
 
@@ -138,13 +138,25 @@ describe('writeLlamaGguf', () => {
       const tokens = g.metadata.get('tokenizer.ggml.tokens') as string[];
       expect(tokens.length).toBe(300);
       expect(new Set(tokens).size).toBe(300);
+      // <unk> at 0, BOS 7 and EOS 9 control, the 256 byte pieces on ids 1..258 other than those
       const types = g.metadata.get('tokenizer.ggml.token_type') as number[];
-      expect(types.map((t, i) => [i, t]).filter(([, t]) => t !== 1)).toEqual([[7, 3], [9, 3]]);
+      const byteIds = Array.from({ length: 258 }, (_, i) => i + 1).filter((i) => i !== 7 && i !== 9);
+      expect(types.map((t, i) => [i, t]).filter(([, t]) => t !== 1)).toEqual([[0, 2], ...byteIds.map((i) => [i, 6]), [7, 3], [9, 3]].sort((a, b) => a[0]! - b[0]!));
+      expect(tokens[0]).toBe('<unk>');
+      expect(byteIds.map((i) => tokens[i])).toEqual(Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`));
+      expect(tokens[259]).toBe('<t259>');
+      expect(g.metadata.get('tokenizer.ggml.unknown_token_id')).toBe(0);
       expect((g.metadata.get('tokenizer.ggml.scores') as number[]).length).toBe(300);
     } finally {
       await g.close();
       await src.weights.close();
     }
+  });
+
+  it('refuses a vocabulary too small for the placeholder pieces', async () => {
+    const source = { tensors: new Map(), read: async () => new Float32Array(0), readInto: async () => 0, close: async () => {} };
+    const e = await rejection(writeLlamaGguf(source, parseLlamaConfig({ ...TIED, vocab_size: 200 }, 'config.json'), join(dir, 'small.gguf')));
+    expect(e.message).toMatch(/200 ids cannot hold/);
   });
 
   it('refuses configs the llama architecture cannot express', async () => {
