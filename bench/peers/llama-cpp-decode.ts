@@ -14,7 +14,7 @@
  *
  * Usage: LLAMA_CPP_MODULE=/tmp/llcpp/node_modules/node-llama-cpp \
  *   node dist/bench/peers/llama-cpp-decode.js MODEL.gguf OUT.json [--gpu vulkan|cuda|cpu]
- *   [--batches 1,16,64] [--prompt 128] [--steps 32] [--threads N]
+ *   [--batches 1,16,64] [--prompt 128] [--steps 32] [--threads N] [--allow-no-device]
  */
 import { execSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -54,7 +54,8 @@ function option(name: string, fallback: string): string {
   return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
 }
 
-const [modelPath, outPath] = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
+const VALUE_FLAGS = ['--gpu', '--batches', '--prompt', '--steps', '--threads'];
+const [modelPath, outPath] = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !VALUE_FLAGS.includes(all[i - 1] ?? ''));
 if (modelPath === undefined || outPath === undefined) {
   console.error('usage: node dist/bench/peers/llama-cpp-decode.js MODEL.gguf OUT.json [--gpu vulkan|cuda|cpu] [--batches 1,16,64] [--prompt 128] [--steps 32] [--threads N]');
   process.exit(2);
@@ -79,6 +80,10 @@ const version = moduleDir ? (JSON.parse(readFileSync(join(moduleDir, 'package.js
 const llama = await lib.getLlama({ gpu: gpu === 'cpu' ? false : gpu, build: 'never', logLevel: 'warn', ...(threads ? { maxThreads: threads } : {}) });
 if (gpu !== 'cpu' && llama.gpu !== gpu) throw new Error(`asked for ${gpu}, node-llama-cpp loaded ${String(llama.gpu)}`);
 const devices = await llama.getGpuDeviceNames();
+// A Vulkan build with no GPU device (e.g. only a software driver) quietly runs ggml's CPU backend.
+if (gpu !== 'cpu' && devices.length === 0 && !process.argv.includes('--allow-no-device')) {
+  throw new Error(`node-llama-cpp (${gpu}) sees no GPU device: llama.cpp would run on the CPU (pass --allow-no-device to measure that anyway)`);
+}
 let card = devices[0] ?? (gpu === 'cpu' ? 'cpu' : 'unknown');
 try {
   const smi = execSync('nvidia-smi --query-gpu=name --format=csv,noheader', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().split('\n')[0]!.trim();
