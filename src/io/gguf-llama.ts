@@ -44,6 +44,18 @@ export function ggufNameToHf(name: string): string {
   return m && part ? `model.layers.${m[1]}.${part}.${m[3]}` : name;
 }
 
+const HF_GLOBAL_NAMES = new Map(Object.entries(GLOBAL_NAMES).map(([g, hf]) => [hf, g]));
+const HF_LAYER_NAMES = new Map(Object.entries(LAYER_NAMES).map(([g, hf]) => [hf, g]));
+
+/** The GGUF name of an HF Llama tensor name (the inverse of ggufNameToHf); undefined when GGUF has no name for it. */
+export function hfNameToGguf(name: string): string | undefined {
+  const global = HF_GLOBAL_NAMES.get(name);
+  if (global !== undefined) return global;
+  const m = /^model\.layers\.(\d+)\.([a-z_.]+)\.(weight|bias)$/.exec(name);
+  const part = m ? HF_LAYER_NAMES.get(m[2]!) : undefined;
+  return m && part ? `blk.${m[1]}.${part}.${m[3]}` : undefined;
+}
+
 /**
  * An HF-style config.json object from GGUF metadata (and tensor names: tied embeddings, biases
  * and precomputed RoPE factors show up only as the presence or absence of tensors).
@@ -120,6 +132,27 @@ export function unpermuteRotaryRows(data: HostArray, heads: number, rowLength: n
       for (let i = 0; i < half; i++) {
         const from = (h * headDim + 2 * i + t) * rowLength;
         const to = (h * headDim + t * half + i) * rowLength;
+        out.set(data.subarray(from, from + rowLength), to);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * llama.cpp's Q/K row permutation, the exact inverse of unpermuteRotaryRows: HF row
+ * t·(headDim/2) + i of each head goes to GGUF row 2i + t (what its HF → GGUF converter does).
+ */
+export function permuteRotaryRows(data: HostArray, heads: number, rowLength: number): HostArray {
+  const rows = data.length / rowLength;
+  const headDim = rows / heads;
+  const half = headDim / 2;
+  const out = new (data.constructor as new (n: number) => HostArray)(data.length);
+  for (let h = 0; h < heads; h++) {
+    for (let t = 0; t < 2; t++) {
+      for (let i = 0; i < half; i++) {
+        const from = (h * headDim + t * half + i) * rowLength;
+        const to = (h * headDim + 2 * i + t) * rowLength;
         out.set(data.subarray(from, from + rowLength), to);
       }
     }

@@ -1,12 +1,13 @@
 /**
- * Writes GGUF v3 files (test files, fixtures, converted checkpoints). Layout: magic "GGUF",
- * version, tensor count, KV count, the KV pairs, the tensor infos (dims innermost first, as ggml
- * counts them), padding to the alignment, then each tensor's bytes padded to the alignment.
+ * Writes GGUF v3 files (test files, fixtures, converted checkpoints), in memory or one tensor at a
+ * time. Layout: magic "GGUF", version, tensor count, KV count, the KV pairs, the tensor infos (dims
+ * innermost first, as ggml counts them), padding to the alignment, then each tensor's bytes padded
+ * to the alignment.
  *
  * Raw overrides (`typeId`, `offset`, `dims`, `version`, `magic`) exist so tests can build the
  * malformed files a loader must reject.
  */
-import { writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import { GGML_TYPE, type GgmlTypeName } from './gguf-types.js';
 
 export const GGUF_VALUE_TYPE = {
@@ -102,8 +103,22 @@ class ByteSink {
   }
 }
 
-/** Encodes a whole GGUF file in memory. */
-export function encodeGguf(spec: GgufToWrite): Uint8Array {
+/** A tensor's place in a GGUF header: what the header records, without the data. */
+export type GgufTensorLayout = Omit<GgufTensorToWrite, 'data'> & { readonly byteLength: number };
+
+export interface GgufLayout {
+  readonly metadata: Readonly<Record<string, GgufValueInput>>;
+  readonly tensors: readonly GgufTensorLayout[];
+  readonly alignment?: number;
+  readonly version?: number;
+  readonly magic?: string;
+}
+
+/**
+ * The bytes before the first tensor's data: magic, counts, metadata, tensor infos, padding to the
+ * alignment. Tensor data then follows in the given order, each padded to the alignment.
+ */
+export function encodeGgufHeader(spec: GgufLayout): Uint8Array {
   const alignment = spec.alignment ?? 32;
   const metadata: Record<string, GgufValueInput> = { ...spec.metadata };
   if (spec.alignment !== undefined) metadata['general.alignment'] = { kind: 'u32', value: alignment };
@@ -123,18 +138,24 @@ export function encodeGguf(spec: GgufToWrite): Uint8Array {
     } else sink.scalar(v.kind, v.value);
   }
   let offset = 0;
-  const offsets: number[] = [];
   for (const t of spec.tensors) {
-    offsets.push(offset);
-    offset += Math.ceil(t.data.byteLength / alignment) * alignment;
     const dims = t.dims ?? [...t.shape].reverse().map(BigInt);
     sink.scalar('string', t.name);
     sink.scalar('u32', dims.length);
     for (const d of dims) sink.scalar('u64', d);
     sink.scalar('u32', t.typeId ?? GGML_TYPE[t.type]);
-    sink.scalar('u64', t.offset ?? BigInt(offsets[offsets.length - 1]!));
+    sink.scalar('u64', t.offset ?? BigInt(offset));
+    offset += Math.ceil(t.byteLength / alignment) * alignment;
   }
   sink.pad(alignment);
+  return sink.bytes();
+}
+
+/** Encodes a whole GGUF file in memory. */
+export function encodeGguf(spec: GgufToWrite): Uint8Array {
+  const alignment = spec.alignment ?? 32;
+  const sink = new ByteSink();
+  sink.push(encodeGgufHeader({ ...spec, tensors: spec.tensors.map((t) => ({ ...t, byteLength: t.data.byteLength })) }));
   for (const t of spec.tensors) {
     sink.push(t.data);
     sink.pad(alignment);
@@ -144,4 +165,38 @@ export function encodeGguf(spec: GgufToWrite): Uint8Array {
 
 export async function writeGguf(path: string, spec: GgufToWrite): Promise<void> {
   await writeFile(path, encodeGguf(spec));
+}
+
+/**
+ * Writes a GGUF file one tensor at a time: `produce(i)` is asked for tensor i's encoded bytes only
+ * when its turn comes, so a checkpoint larger than RAM can be converted. Each result must have
+ * the byteLength the layout announced (the header was written with it).
+ *
+ * @example
+ * await writeGgufLazily('out.gguf', { metadata, tensors: layouts }, async (i) => encode(await source.read(names[i])));
+ */
+export async function writeGgufLazily(path: string, spec: GgufLayout, produce: (index: number) => Promise<Uint8Array> | Uint8Array): Promise<void> {
+  const alignment = spec.alignment ?? 32;
+  const fh = await open(path, 'w');
+  try {
+    let position = 0;
+    const put = async (bytes: Uint8Array) => {
+      for (let done = 0; done < bytes.byteLength;) {
+        const { bytesWritten } = await fh.write(bytes, done, bytes.byteLength - done, position);
+        done += bytesWritten;
+        position += bytesWritten;
+      }
+    };
+    await put(encodeGgufHeader(spec));
+    for (let i = 0; i < spec.tensors.length; i++) {
+      const t = spec.tensors[i]!;
+      const data = await produce(i);
+      if (data.byteLength !== t.byteLength) throw new Error(`writeGgufLazily: tensor '${t.name}' has ${data.byteLength} bytes, its layout said ${t.byteLength}`);
+      await put(data);
+      const rem = data.byteLength % alignment;
+      if (rem) await put(new Uint8Array(alignment - rem));
+    }
+  } finally {
+    await fh.close();
+  }
 }

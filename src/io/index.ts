@@ -9,9 +9,9 @@ export { readGgufHeader, type GgufHeader, type GgufValue } from './gguf-header.j
 export { GGML_TYPE, READABLE_GGML_TYPES, type GgmlTypeName } from './gguf-types.js';
 export { dequantizeToF32 } from './gguf-dequantize.js';
 export { encodeGgml } from './gguf-quantize.js';
-export { encodeGguf, writeGguf, type GgufToWrite, type GgufTensorToWrite, type GgufValueInput } from './gguf-writer.js';
+export { encodeGguf, encodeGgufHeader, writeGguf, writeGgufLazily, type GgufLayout, type GgufTensorLayout, type GgufToWrite, type GgufTensorToWrite, type GgufValueInput } from './gguf-writer.js';
 export { ggufTokenizer } from './gguf-tokenizer.js';
-export { GgufAsHf, ggufNameToHf, ggufToHfConfig, ggufToLlamaConfig, unpermuteRotaryRows } from './gguf-llama.js';
+export { GgufAsHf, ggufNameToHf, hfNameToGguf, ggufToHfConfig, ggufToLlamaConfig, permuteRotaryRows, unpermuteRotaryRows } from './gguf-llama.js';
 export { parseLlamaConfig, readLlamaConfig, SUPPORTED_MODEL_TYPES, type LlamaConfig, type RopeScaling } from './llama-config.js';
 export { checkLlamaTensors, llamaTensorShapes } from './llama-tensors.js';
 export { loadTokenizer, Tokenizer, type DecodeOptions, type EncodeOptions } from './tokenizer.js';
@@ -19,3 +19,4 @@ export { ChatTemplate, type ChatMessage, type ChatTemplateOptions } from './chat
 export { StreamDecoder } from './stream-decoder.js';
 export { openModel, type OpenedModel } from './open-model.js';
 export { writeRandomLlamaCheckpoint, type RandomCheckpointOptions } from './random-checkpoint.js';
+export { writeLlamaGguf, llamaGgufMetadata, placeholderVocabMetadata, type GgufMatrixType, type LlamaGgufOptions, type LlamaGgufReport } from './gguf-from-hf.js';

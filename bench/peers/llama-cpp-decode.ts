@@ -1,0 +1,171 @@
+/**
+ * llama.cpp decode speed through `node-llama-cpp` on a GGUF written by bench/peers/write-gguf: the
+ * llama.cpp peer row of the decode benchmark, with the same prompts as bench/decode.ts (sequence s,
+ * position i: 100 + ((s·7919 + i·104729) mod 120000)), greedy.
+ *
+ * Batch b = b sequences of one llama.cpp context, each decoding its own stream; their next-token
+ * evaluations are awaited together, so node-llama-cpp puts all b tokens in one llama_decode batch
+ * (it dispatches at once when every sequence has queued). A step's time is the host clock around
+ * that: one batched forward plus node-llama-cpp's per-sequence sampling. Reported: b × 1000 / median
+ * step ms.
+ *
+ * node-llama-cpp is not a dependency of Tessera (a peer carried as a tarball, see
+ * scripts/pack-llama-cpp.sh); ESM ignores NODE_PATH, so LLAMA_CPP_MODULE names its package folder.
+ *
+ * Usage: LLAMA_CPP_MODULE=/tmp/llcpp/node_modules/node-llama-cpp \
+ *   node dist/bench/peers/llama-cpp-decode.js MODEL.gguf OUT.json [--gpu vulkan|cuda|cpu]
+ *   [--batches 1,16,64] [--prompt 128] [--steps 32] [--threads N] [--allow-no-device]
+ */
+import { execSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { GgufFile } from '../../src/io/gguf-file.js';
+
+/** The part of node-llama-cpp's API used here (its types are not available at build time). */
+interface LlamaSequence {
+  evaluate(tokens: number[], options: { temperature: number; yieldEogToken: boolean }): AsyncGenerator<number, void, void>;
+}
+interface LlamaContext {
+  getSequence(): LlamaSequence;
+  /** node-llama-cpp's native context (internal): wrapped to count tokens per llama_decode. */
+  _ctx?: object;
+  readonly contextSize: number;
+  readonly batchSize: number;
+  dispose(): Promise<void>;
+}
+interface LlamaModel {
+  createContext(options: { sequences: number; contextSize: number; batchSize: number; threads?: number }): Promise<LlamaContext>;
+  dispose(): Promise<void>;
+}
+interface Llama {
+  readonly gpu: string | false;
+  readonly llamaCppRelease: { readonly repo: string; readonly release: string };
+  getGpuDeviceNames(): Promise<string[]>;
+  loadModel(options: { modelPath: string; gpuLayers: 'max' | number }): Promise<LlamaModel>;
+  dispose(): Promise<void>;
+}
+interface NodeLlamaCpp {
+  getLlama(options: { gpu: string | false; build: 'never'; logLevel: string; maxThreads?: number }): Promise<Llama>;
+}
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
+}
+
+const VALUE_FLAGS = ['--gpu', '--batches', '--prompt', '--steps', '--threads'];
+const [modelPath, outPath] = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !VALUE_FLAGS.includes(all[i - 1] ?? ''));
+if (modelPath === undefined || outPath === undefined) {
+  console.error('usage: node dist/bench/peers/llama-cpp-decode.js MODEL.gguf OUT.json [--gpu vulkan|cuda|cpu] [--batches 1,16,64] [--prompt 128] [--steps 32] [--threads N]');
+  process.exit(2);
+}
+const gpu = option('gpu', 'vulkan');
+const batches = option('batches', '1,16,64').split(',').map(Number);
+const PROMPT = Number(option('prompt', '128'));
+const STEPS = Number(option('steps', '32'));
+const threads = process.argv.includes('--threads') ? Number(option('threads', '0')) : undefined;
+
+const gguf = await GgufFile.open(modelPath);
+const vocab = gguf.metadata.get('llama.vocab_size');
+await gguf.close();
+if (typeof vocab !== 'number') throw new Error(`${modelPath}: no llama.vocab_size metadata (write it with bench/peers/write-gguf)`);
+// The bench formula's ids reach 120099; a smaller vocabulary (the built-in test model) wraps sooner.
+const span = Math.min(120000, vocab - 100);
+const promptOf = (s: number) => Array.from({ length: PROMPT }, (_, i) => 100 + ((s * 7919 + i * 104729) % span));
+
+const moduleDir = process.env.LLAMA_CPP_MODULE;
+const lib = (await import(moduleDir ? pathToFileURL(join(moduleDir, 'dist', 'index.js')).href : 'node-llama-cpp')) as NodeLlamaCpp;
+const version = moduleDir ? (JSON.parse(readFileSync(join(moduleDir, 'package.json'), 'utf8')) as { version: string }).version : 'unknown';
+const llama = await lib.getLlama({ gpu: gpu === 'cpu' ? false : gpu, build: 'never', logLevel: 'warn', ...(threads ? { maxThreads: threads } : {}) });
+if (gpu !== 'cpu' && llama.gpu !== gpu) throw new Error(`asked for ${gpu}, node-llama-cpp loaded ${String(llama.gpu)}`);
+const devices = await llama.getGpuDeviceNames();
+// A Vulkan build with no GPU device (e.g. only a software driver) quietly runs ggml's CPU backend.
+if (gpu !== 'cpu' && devices.length === 0 && !process.argv.includes('--allow-no-device')) {
+  throw new Error(`node-llama-cpp (${gpu}) sees no GPU device: llama.cpp would run on the CPU (pass --allow-no-device to measure that anyway)`);
+}
+let card = devices[0] ?? (gpu === 'cpu' ? 'cpu' : 'unknown');
+try {
+  const smi = execSync('nvidia-smi --query-gpu=name --format=csv,noheader', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().split('\n')[0]!.trim();
+  if (smi) card = smi;
+} catch { /* no NVIDIA tools here */ }
+
+const t0 = performance.now();
+const model = await llama.loadModel({ modelPath, gpuLayers: gpu === 'cpu' ? 0 : 'max' });
+console.log(`node-llama-cpp ${version} (${llama.llamaCppRelease.repo} ${llama.llamaCppRelease.release}), ${llama.gpu || 'cpu'} on ${devices.join(', ') || 'cpu'}; loaded ${modelPath} in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
+
+/**
+ * Counts the tokens of each llama_decode call of `context` (by wrapping its internal native
+ * handle), so the result shows that a step of b sequences really was one batch of b tokens.
+ * Returns null when the internals are not there (another node-llama-cpp version).
+ */
+function countDecodeBatches(context: LlamaContext): number[] | null {
+  const native = context._ctx;
+  if (native === undefined || typeof (native as Record<string, unknown>).decodeBatch !== 'function') return null;
+  const sizes: number[] = [];
+  let queued = 0;
+  context._ctx = new Proxy(native, {
+    get(target, key) {
+      const v = (target as Record<string | symbol, unknown>)[key];
+      if (typeof v !== 'function') return v;
+      if (key === 'addToBatch') return (...a: unknown[]) => { queued += (a[2] as ArrayLike<number>).length; return v.apply(target, a); };
+      if (key === 'decodeBatch') return (...a: unknown[]) => { sizes.push(queued); queued = 0; return v.apply(target, a); };
+      return v.bind(target);
+    },
+  });
+  return sizes;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+const cases: Record<string, number> = {};
+const msPerStep: Record<string, number> = {};
+const tokens: Record<string, number[]> = {};
+const tokensPerDecode: Record<string, number[] | null> = {};
+for (const b of batches) {
+  const context = await model.createContext({ sequences: b, contextSize: PROMPT + STEPS + 8, batchSize: Math.max(512, b), ...(threads ? { threads } : {}) });
+  const batchSizes = countDecodeBatches(context);
+  const streams = Array.from({ length: b }, (_, s) => context.getSequence().evaluate(promptOf(s), { temperature: 0, yieldEogToken: true }));
+  const take = async () =>
+    (await Promise.all(streams.map((it) => it.next()))).map((r, s) => {
+      if (r.done) throw new Error(`sequence ${s} ended early`);
+      return r.value;
+    });
+  const tp = performance.now();
+  const seq0 = [(await take())[0]!]; // prefill of all b prompts, and each one's first token
+  const prefillMs = performance.now() - tp;
+  batchSizes?.splice(0);
+  const times: number[] = [];
+  for (let step = 0; step < STEPS; step++) {
+    const ts = performance.now();
+    const next = await take();
+    times.push(performance.now() - ts);
+    seq0.push(next[0]!);
+  }
+  await Promise.all(streams.map((it) => it.return()));
+  await context.dispose();
+  const ms = median(times);
+  cases[`b${b}`] = (b * 1000) / ms;
+  msPerStep[`b${b}`] = ms;
+  tokens[`b${b}`] = seq0.slice(0, 32);
+  tokensPerDecode[`b${b}`] = batchSizes && [...new Set(batchSizes)];
+  if (batchSizes && batchSizes.some((n) => n !== b)) console.warn(`batch ${b}: decode steps were not single batches of ${b} tokens: ${batchSizes.join(' ')}`);
+  console.log(`batch ${b}: step ${ms.toFixed(2)} ms, ${cases[`b${b}`]!.toFixed(1)} tokens/s (prefill of ${b}×${PROMPT} tokens ${prefillMs.toFixed(0)} ms; context ${context.contextSize} per sequence)`);
+}
+await model.dispose();
+await llama.dispose();
+const result = {
+  peer: `llama.cpp (node-llama-cpp ${version}, prebuilt ${String(llama.gpu || 'cpu')} binary)`,
+  card,
+  devices,
+  llamaCppRelease: llama.llamaCppRelease,
+  model: modelPath,
+  prompt: PROMPT,
+  steps: STEPS,
+  note: 'tokens/s = b × 1000 / median ms of one decode step for b sequences (one llama_decode batch plus per-sequence greedy sampling); tokensPerDecode: the distinct llama_decode batch sizes seen in the timed steps; tokens: sequence 0, the prefill\'s greedy token first',
+  cases,
+  msPerStep,
+  tokensPerDecode,
+  tokens,
+};
+writeFileSync(outPath, JSON.stringify(result, null, 2) + '\n');
+console.log(`wrote ${outPath}`);

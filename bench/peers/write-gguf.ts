@@ -1,0 +1,33 @@
+/**
+ * Writes an HF Llama checkpoint folder as a llama GGUF file for llama.cpp (the decode benchmark's
+ * llama.cpp peer reads the same weights as Tessera), one tensor at a time.
+ * Usage: node dist/bench/peers/write-gguf.js HF_FOLDER OUT.gguf [--type F16|BF16]
+ */
+import { writeLlamaGguf, type GgufMatrixType } from '../../src/io/gguf-from-hf.js';
+import { openModel } from '../../src/io/open-model.js';
+
+const [folder, out] = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--type');
+const typeArg = process.argv.indexOf('--type');
+const type = (typeArg > 0 ? process.argv[typeArg + 1] : 'F16') as GgufMatrixType;
+if (folder === undefined || out === undefined || (type !== 'F16' && type !== 'BF16')) {
+  console.error('usage: node dist/bench/peers/write-gguf.js HF_FOLDER OUT.gguf [--type F16|BF16]');
+  process.exit(2);
+}
+const t0 = performance.now();
+const m = await openModel(folder);
+try {
+  let last = 0;
+  const report = await writeLlamaGguf(m.weights, m.config, out, {
+    type,
+    name: folder.split('/').filter(Boolean).pop() ?? 'model',
+    onTensor: (name, i, total) => {
+      if (performance.now() - last < 5000 && i + 1 < total) return;
+      last = performance.now();
+      console.log(`  ${i + 1}/${total} ${name}`);
+    },
+  });
+  const s = (performance.now() - t0) / 1e3;
+  console.log(`wrote ${out}: ${report.tensors} tensors, ${(report.bytes / 1e9).toFixed(2)} GB ${type} in ${s.toFixed(0)} s; ${report.inexact} values rounded by the conversion`);
+} finally {
+  await m.weights.close();
+}
