@@ -156,6 +156,8 @@ await llama.dispose();
 const result = {
   peer: `llama.cpp (node-llama-cpp ${version}, prebuilt ${String(llama.gpu || 'cpu')} binary)`,
   card,
+  // bench/results.ts uses a peer's figures only from the run that names it
+  runId: process.env.BENCH_RUN_ID ?? null,
   devices,
   llamaCppRelease: llama.llamaCppRelease,
   model: modelPath,

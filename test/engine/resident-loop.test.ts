@@ -23,10 +23,11 @@ function drawRow(logits: Float32Array, r: DeviceSampleRow): number {
 
 /** The toy runner with device sampling (one step at a time). */
 class DeviceSamplingToy extends ToyRunner {
-  private last = new Float32Array(0);
-  async forward(batch: ForwardBatch): Promise<Float32Array> {
-    this.last = await super.forward(batch);
-    return this.last;
+  private last: Float32Array<ArrayBufferLike> = new Float32Array(0);
+  override async forward(batch: ForwardBatch): Promise<Float32Array> {
+    const logits = await super.forward(batch);
+    this.last = logits;
+    return logits;
   }
   async sampleOnDevice(rows: readonly DeviceSampleRow[]): Promise<Int32Array> {
     const v = this.vocabSize;
