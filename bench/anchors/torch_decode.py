@@ -3,7 +3,8 @@
 
 Writes, under OUT (both carry $BENCH_RUN_ID and the card, as bench/results.ts requires):
   torch-decode.json: { card, runId, compiled: bool (false when torch.compile failed and the loop
-    ran eager under CUDA graphs), cases: { b1: tok/s, b16: ..., b64: ... },
+    ran eager under CUDA graphs), cases: { b1: tok/s, b16: ..., b64: ... } (the faster of the
+    compiled and the eager-under-CUDA-graphs loop, both in variants),
     greedy: { tokens: [32 ids], margins: [top-1 minus top-2 logit at each] } }  (batch 1, sequence 0)
   hf-decode.json: { card, runId, cases: { b1: tok/s, ... } }  (HF transformers eager)
 The prompt of sequence s is token 100 + ((s*7919 + i*104729) % 120000) at position i, as in
@@ -76,7 +77,13 @@ class StaticLlama(torch.nn.Module):
             k = k * cos + self.rot(k) * sin
             self.k[l].index_copy_(2, pos, k)
             self.v[l].index_copy_(2, pos, v)
-            o = F.scaled_dot_product_attention(q, self.k[l], self.v[l], attn_mask=mask, enable_gqa=True)
+            # grouped attention as two batched matmuls over the static cache (the query heads of a KV
+            # head share its keys): no GQA expansion of K/V, no masked-SDPA fallback
+            qg = q.reshape(B, KVH, H // KVH * T, D)
+            s = torch.matmul(qg, self.k[l].transpose(-1, -2)).float() * D ** -0.5
+            s = s.view(B, KVH, H // KVH, T, MAXLEN) + mask.float()
+            p = torch.softmax(s, -1).to(q.dtype).view(B, KVH, H // KVH * T, MAXLEN)
+            o = torch.matmul(p, self.v[l]).view(B, H, T, D)
             x = x + a.o_proj(o.transpose(1, 2).reshape(B, T, H * D))
             h = self.norm(x, layer.post_attention_layernorm.weight)
             mlp = layer.mlp
@@ -88,8 +95,8 @@ class StaticLlama(torch.nn.Module):
 compiled_ok = True
 
 
-def compiled_rate(b):
-    """tok/s of the compiled loop at batch b, and the greedy ids (and top-2 margins) of sequence 0."""
+def compiled_rate(b, use_compile=True):
+    """tok/s of the loop at batch b (torch.compile'd or eager, each step a CUDA graph), and the greedy ids (and top-2 margins) of sequence 0."""
     global compiled_ok
     net = StaticLlama(b)
     with torch.no_grad():
@@ -99,7 +106,7 @@ def compiled_rate(b):
         tok.copy_(logits.argmax(-1, keepdim=True))
         pos.fill_(PROMPT)
         step = net
-        if compiled_ok:
+        if compiled_ok and use_compile:
             try:
                 step = torch.compile(net, fullgraph=True)
                 step(tok, pos)  # compile now (writes position PROMPT: rewritten below)
@@ -165,13 +172,17 @@ run_id = os.environ.get("BENCH_RUN_ID")
 card = torch.cuda.get_device_name()
 result = {"card": card, "runId": run_id, "torch": torch.__version__, "cases": {}, "greedy": None}
 eager = {"card": card, "runId": run_id, "cases": {}}
+result["variants"] = {}
 for b in batches:
+    # the peer is the faster of the two ways to run the same loop: compiled, or eager under CUDA graphs
     t = time.time()
+    graphed, _, _ = compiled_rate(b, use_compile=False)
     rate, ids, margins = compiled_rate(b)
-    result["cases"][f"b{b}"] = rate
+    result["variants"][f"b{b}"] = {"compiled": rate, "eager_graphed": graphed}
+    result["cases"][f"b{b}"] = max(rate, graphed)
     if b == 1:
         result["greedy"] = {"tokens": ids, "margins": margins}
-    print(f"compiled={compiled_ok} batch {b}: {rate:.1f} tok/s ({time.time() - t:.0f}s incl. compile)", flush=True)
+    print(f"batch {b}: compiled={compiled_ok} {rate:.1f} tok/s, eager under CUDA graphs {graphed:.1f} tok/s ({time.time() - t:.0f}s incl. compile)", flush=True)
 result["compiled"] = compiled_ok
 json.dump(result, open(os.path.join(out, "torch-decode.json"), "w"))
 for b in batches:

@@ -180,3 +180,30 @@ describe.skipIf(!gpu)('buffer arena', () => {
     small.free(b2);
   });
 });
+
+describe.skipIf(!gpu)('uniform ring wraps', () => {
+  it('keep the scratch buffers of the dispatch being encoded alive (packed f16 matmul with odd N goes through scratch)', async () => {
+    // two slices: nearly every dispatch wraps the ring, including between a kernel's scratch and its
+    // dispatch; without f16 arithmetic, f16 is stored packed two to a word, so odd N needs scratch
+    const b = await WebGpuBackend.create({ uniformRingBytes: 512, disableF16: true });
+    try {
+      const [M, K, N] = [5, 8, 7];
+      const av = Float64Array.from({ length: M * K }, (_, i) => ((i * 37) % 11) / 8 - 0.5);
+      const bv = Float64Array.from({ length: K * N }, (_, i) => ((i * 53) % 13) / 8 - 0.75);
+      const a = b.alloc({ dtype: 'f16', shape: [M, K] });
+      const w = b.alloc({ dtype: 'f16', shape: [K, N] });
+      b.write(a, toHost('f16', av));
+      b.write(w, toHost('f16', bv));
+      const outs = Array.from({ length: 6 }, () => b.alloc({ dtype: 'f16', shape: [M, N] }));
+      for (const c of outs) b.run('matmul', { outDtype: 'f16' }, [a, w], [c]);
+      const want = new Float64Array(M * N);
+      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) want[i * N + j]! += av[i * K + k]! * bv[k * N + j]!;
+      for (const c of outs) {
+        const got = toFloat64('f16', await b.read(c));
+        got.forEach((g, i) => expect(Math.abs(g - want[i]!)).toBeLessThan(2e-3 * (1 + Math.abs(want[i]!))));
+      }
+    } finally {
+      b.destroy();
+    }
+  });
+});

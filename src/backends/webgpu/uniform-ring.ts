@@ -15,7 +15,7 @@ export class UniformRing {
   constructor(
     private readonly device: GPUDevice,
     private readonly alignment: number,
-    readonly size = 1 << 18,
+    readonly size: number = 1 << 18,
   ) {
     this.buffer = device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'uniform-ring' });
   }

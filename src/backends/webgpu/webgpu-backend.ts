@@ -20,6 +20,8 @@ import { type ProfileEntry, TimestampProfiler } from './profiler.js';
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 export interface WebGpuBackendOptions extends OpenOptions {
+  /** Bytes of the uniform ring of unrecorded dispatches (default 256 KiB; tests make it small to force wraps). */
+  uniformRingBytes?: number;
   /** Bytes the arena may hold (default: 90% of the largest buffer the device allows times four, i.e. effectively the device). */
   memoryBudget?: number;
 }
@@ -63,7 +65,7 @@ export class WebGpuBackend implements Backend {
     this.caps = ctx.caps;
     this.arena = new BufferArena(this.device, opts.memoryBudget ?? Number.MAX_SAFE_INTEGER);
     this.pipelines = new PipelineCache(this.device);
-    this.uniformRing = new UniformRing(this.device, this.device.limits.minUniformBufferOffsetAlignment);
+    this.uniformRing = new UniformRing(this.device, this.device.limits.minUniformBufferOffsetAlignment, opts.uniformRingBytes);
     this.device.addEventListener('uncapturederror', (ev) => {
       this.uncaptured.push((ev as GPUUncapturedErrorEvent).error.message.split('\n')[0]!);
     });
@@ -187,7 +189,9 @@ export class WebGpuBackend implements Backend {
       if (a === 'uniform') {
         const words = uniforms ?? new Uint32Array(4);
         if (!this.recording) {
-          entries.push({ binding, resource: this.uniformRing.slice(words, () => this.submitPending()) });
+          // a wrap submits the work encoded so far; the current dispatch's scratch buffers, already
+          // made but not yet encoded, must outlive that submit, so transient buffers stay until the next
+          entries.push({ binding, resource: this.uniformRing.slice(words, () => this.submitPending(false)) });
           return;
         }
         // a recorded stream keeps its uniforms for every replay: buffers of its own
@@ -260,12 +264,13 @@ export class WebGpuBackend implements Backend {
     return this.transient.length;
   }
 
-  /** Submits encoded work without waiting for it. */
-  submitPending(): void {
+  /** Submits encoded work without waiting for it; `releaseTransient` false keeps scratch and uniform buffers for work still to be encoded. */
+  submitPending(releaseTransient = true): void {
     if (!this.encoder) return;
     this.endPass();
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
+    if (!releaseTransient) return;
     // Scratch and uniform buffers of the submitted work: WebGPU lets submitted work finish with a
     // destroyed buffer, so release them now — a serving loop that never flushes must not grow.
     for (const b of this.transient) b.destroy();
