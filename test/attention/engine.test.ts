@@ -23,7 +23,6 @@ import { gpuBackend } from '../gpu-setup.js';
 
 const seed = freshSeed();
 const gpu = await gpuBackend();
-const d = gpu ? describe : describe.skip;
 
 interface Setup {
   readonly cfg: BatchAttentionConfig;
@@ -102,7 +101,7 @@ function maxErr(got: Float64Array, want: Float64Array, n = want.length): number 
   return m;
 }
 
-d(`attention engine (seed ${seed}; replay with TESSERA_SEED=${seed})`, () => {
+describe.skipIf(!gpu)(`attention engine (seed ${seed}; replay with TESSERA_SEED=${seed})`, () => {
   const be = gpu!;
   const rng = new Rng(seed);
 

@@ -13,6 +13,7 @@ const OPS = ['reduce', 'softmax', 'rmsnorm', 'layernorm', 'argmax', 'sample', 'a
 const seed = freshSeed();
 
 async function open(f16: boolean): Promise<WebGpuBackend | null> {
+  if (process.env.TESSERA_NO_GPU) return null; // no device, or one turned off on purpose (test/gpu-setup.ts)
   try {
     const ctx = await openGpu({ disableF16: !f16 });
     ctx.caps = { ...ctx.caps, subgroups: false };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/cpu/cpu-backend.js';
 import { compare, conformanceCases, runCase } from '../../src/testing/conformance.js';
 import { freshSeed } from '../../src/util/rng.js';
-import { gpuBackends } from '../gpu-setup.js';
+import { gpuBackends, gpusOrSkip } from '../gpu-setup.js';
 
 const seed = freshSeed();
 const gpus = await gpuBackends();
@@ -15,7 +15,7 @@ describe(`conformance (seed ${seed}; replay with TESSERA_SEED=${seed})`, () => {
           const r = await runCase(new CpuBackend(), op, c);
           expect(r.message ?? 'ok').toBe('ok');
         });
-        for (const { name, backend } of gpus) {
+        for (const { name, backend } of gpusOrSkip(gpus, `webgpu: ${c.label}`)) {
           it(`${name}: ${c.label}`, async () => {
             const r = await runCase(backend, op, c);
             expect(r.skipped ?? '', 'every op must have a WebGPU kernel').toBe('');
