@@ -18,10 +18,11 @@ import type { WebGpuBackend } from '../../src/gpu/webgpu-backend.js';
 import { getOp } from '../../src/ops/registry.js';
 import { runCase } from '../../src/testing/conformance.js';
 import { toFloat64 } from '../../src/tensor/dtype.js';
-import { Rng, freshSeed } from '../../src/util/rng.js';
+import { Rng } from '../../src/util/rng.js';
+import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackend } from '../gpu-setup.js';
 
-const seed = freshSeed();
+const seed = testSeed();
 const gpu = await gpuBackend();
 
 interface Setup {
@@ -101,7 +102,7 @@ function maxErr(got: Float64Array, want: Float64Array, n = want.length): number 
   return m;
 }
 
-describe.skipIf(!gpu)(`attention engine (seed ${seed}; replay with TESSERA_SEED=${seed})`, () => {
+describe.skipIf(!gpu)(`attention engine (${seedNote(seed)})`, () => {
   const be = gpu!;
   const rng = new Rng(seed);
 

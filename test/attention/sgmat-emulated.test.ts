@@ -13,14 +13,15 @@ import { type AttentionCaseOptions, attentionCase } from '../../src/attention/op
 import { sgmatTuning, useSgmatForTest } from './sgmat-helpers.js';
 import { getOp } from '../../src/ops/registry.js';
 import { runCase } from '../../src/testing/conformance.js';
-import { Rng, freshSeed } from '../../src/util/rng.js';
+import { Rng } from '../../src/util/rng.js';
+import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackend } from '../gpu-setup.js';
 
-const seed = freshSeed();
+const seed = testSeed();
 const be = await gpuBackend();
 const saved = { ...sgmatTuning };
 
-describe.skipIf(!be)(`tensor-core attention template, emulated matrices (seed ${seed}; replay with TESSERA_SEED=${seed})`, () => {
+describe.skipIf(!be)(`tensor-core attention template, emulated matrices (${seedNote(seed)})`, () => {
   beforeAll(() => { sgmatTuning.emulate = true; });
   afterAll(() => { Object.assign(sgmatTuning, saved); });
   const rng = new Rng(seed);

@@ -10,7 +10,8 @@ import { attentionCase } from '../../src/attention/ops.js';
 import { planAttention } from '../../src/attention/plan.js';
 import { getOp } from '../../src/ops/registry.js';
 import { runCase } from '../../src/testing/conformance.js';
-import { Rng, freshSeed } from '../../src/util/rng.js';
+import { Rng } from '../../src/util/rng.js';
+import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackends } from '../gpu-setup.js';
 
 const base: AttentionKernelParams = {
@@ -50,8 +51,8 @@ describe('row scatter and slot merge', () => {
     expect(streamAttentionWgsl(base, 32)).not.toMatch(/row-scatter/);
   });
 
-  const seed = freshSeed();
-  it.skipIf(!gpu)(`matches float64 with and without it, either slot merge and either item loop, on the device (seed ${seed})`, async () => {
+  const seed = testSeed();
+  it.skipIf(!gpu)(`matches float64 with and without it, either slot merge and either item loop, on the device (${seedNote(seed)})`, async () => {
     const rng = new Rng(seed);
     const op = getOp('paged_attention');
     for (let i = 0; i < 6; i++) {

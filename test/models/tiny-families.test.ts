@@ -13,11 +13,11 @@ import { CpuBackend } from '../../src/cpu/cpu-backend.js';
 import { openModel } from '../../src/io/open-model.js';
 import { writeRandomLlamaCheckpoint } from '../../src/io/random-checkpoint.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
-import { freshSeed } from '../../src/util/rng.js';
+import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackend } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
-const seed = freshSeed();
+const seed = testSeed();
 const base = { hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 211, max_position_embeddings: 256, rms_norm_eps: 1e-5 };
 const FAMILIES: Record<string, Record<string, unknown>> = {
   'llama3': { ...base, model_type: 'llama', num_key_value_heads: 2, rope_theta: 500000, tie_word_embeddings: false,
@@ -57,7 +57,7 @@ async function greedy(r: LlamaRunner, prompt: number[], steps: number, pages: nu
   return out;
 }
 
-describe(`tiny random checkpoints (seed ${seed})`, () => {
+describe(`tiny random checkpoints (${seedNote(seed)})`, () => {
   for (const [family, cfg] of Object.entries(FAMILIES)) {
     it.skipIf(!gpu)(`${family}: CPU and WebGPU agree on greedy tokens; batching changes nothing`, async () => {
       const dir = await mkdtemp(join(tmpdir(), `tessera-${family}-`));

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/cpu/cpu-backend.js';
 import { compare, conformanceCases, runCase, runsTheOracle } from '../../src/testing/conformance.js';
-import { freshSeed } from '../../src/util/rng.js';
+import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackends, gpusOrSkip } from '../gpu-setup.js';
 
-const seed = freshSeed();
+const seed = testSeed();
 const cpu = new CpuBackend();
 const cpuSkip = runsTheOracle(cpu);
 const gpus = await gpuBackends();
 
-describe(`conformance (seed ${seed}; replay with TESSERA_SEED=${seed})`, () => {
+describe(`conformance (${seedNote(seed)})`, () => {
   for (const { op, cases } of conformanceCases({ seed })) {
     describe(op.name, () => {
       for (const c of cases) {
