@@ -8,8 +8,5 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     globalSetup: ['test/global-setup.ts'],
-    // CI also writes a JSON report, from which .ci/run prints the plain 'N passed, N failed' line
-    reporters: process.env.CI ? ['default', 'json'] : ['default'],
-    outputFile: { json: '.vitest-results.json' },
   },
 });
