@@ -5,6 +5,7 @@
  * and NaN never passes a comparison.
  */
 import type { Attrs, Backend, Tensor, TensorDesc } from '../backends/backend.js';
+import { CpuBackend } from '../backends/cpu/cpu-backend.js';
 import { allocHost, isFloat, numel, toFloat64, toHost, type HostArray } from '../tensor/dtype.js';
 import type { OpCase, OpSpec, Tolerance } from '../ops/op-spec.js';
 import { OPS } from '../ops/registry.js';
@@ -51,6 +52,15 @@ export function compare(got: Float64Array, want: Float64Array, tol: Tolerance | 
   if (bad < 0) return null;
   return `${failures}/${got.length} elements off; worst at [${bad}]: got ${got[bad]}, want ${want[bad]}` +
     (Number.isNaN(got[bad]!) ? ' (NaN: unwritten or invalid)' : '');
+}
+
+/**
+ * Why running the suite on this backend would compare the oracle with itself, or null when its
+ * kernels are independent of the float64 references. The CPU backend runs each op's reference
+ * (src/backends/cpu/cpu-backend.ts), so every one of its rows would pass whatever the reference computes.
+ */
+export function runsTheOracle(backend: Backend): string | null {
+  return backend instanceof CpuBackend ? 'CPU backend runs the float64 oracle itself; a fast independent CPU backend is future work' : null;
 }
 
 /** Runs one case on a backend; never throws for a wrong result, only reports it. */

@@ -1,27 +1,29 @@
 /**
  * The attention ops' conformance cases (the same ones `test/testing` runs for every op), here so
- * `npx vitest run test/attention` covers them: CPU reference and the device as opened. (The
- * f32-path WGSL does not depend on caps.f16 — see kernels.test.ts — so the f16-disabled twin
- * would compile the same shaders again; `test/testing` runs it.)
+ * `npx vitest run test/attention` covers them on the device as opened. (The f32-path WGSL does not
+ * depend on caps.f16 — see kernels.test.ts — so the f16-disabled twin would compile the same
+ * shaders again; `test/testing` runs it.) The CPU rows skip: that backend is the oracle.
  */
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
-import { conformanceCases, runCase } from '../../src/testing/conformance.js';
-import { freshSeed } from '../../src/util/rng.js';
-import { gpuBackends } from '../gpu-setup.js';
+import { conformanceCases, runCase, runsTheOracle } from '../../src/testing/conformance.js';
+import { seedNote, testSeed } from '../../src/testing/seed.js';
+import { gpuBackends, gpusOrSkip } from '../gpu-setup.js';
 
-const seed = freshSeed();
+const seed = testSeed();
+const cpu = new CpuBackend();
+const cpuSkip = runsTheOracle(cpu);
 const gpus = (await gpuBackends()).slice(0, 1);
 
-describe(`attention conformance (seed ${seed}; replay with TESSERA_SEED=${seed})`, () => {
+describe(`attention conformance (${seedNote(seed)})`, () => {
   for (const { op, cases } of conformanceCases({ seed, ops: ['paged_attention', 'append_kv', 'merge_states'] })) {
     describe(op.name, () => {
       for (const c of cases) {
-        it(`cpu: ${c.label}`, async () => {
-          const r = await runCase(new CpuBackend(), op, c);
+        it.skipIf(cpuSkip !== null)(`cpu: ${c.label}${cpuSkip ? ` (skipped: ${cpuSkip})` : ''}`, async () => {
+          const r = await runCase(cpu, op, c);
           expect(r.message ?? 'ok').toBe('ok');
         });
-        for (const { name, backend } of gpus) {
+        for (const { name, backend } of gpusOrSkip(gpus, `webgpu: ${c.label}`)) {
           it(`${name}: ${c.label}`, async () => {
             const r = await runCase(backend, op, c);
             expect(r.skipped ?? '').toBe('');

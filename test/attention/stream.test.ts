@@ -10,8 +10,10 @@ import { attentionCase } from '../../src/attention/ops.js';
 import { planAttention } from '../../src/attention/plan.js';
 import { getOp } from '../../src/ops/registry.js';
 import { runCase } from '../../src/testing/conformance.js';
-import { Rng, freshSeed } from '../../src/util/rng.js';
+import { Rng } from '../../src/util/rng.js';
+import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackends } from '../gpu-setup.js';
+import { HEAVY, heavyTitle } from '../heavy.js';
 
 const base: AttentionKernelParams = {
   headDim: 128, numQoHeads: 32, numKvHeads: 8, pageSize: 16, layout: 'NHD', qDtype: 'f16', kvDtype: 'f16', oDtype: 'f16',
@@ -50,24 +52,34 @@ describe('row scatter and slot merge', () => {
     expect(streamAttentionWgsl(base, 32)).not.toMatch(/row-scatter/);
   });
 
-  const seed = freshSeed();
-  it.skipIf(!gpu)(`matches float64 with and without it, either slot merge and either item loop, on the device (seed ${seed})`, async () => {
-    const rng = new Rng(seed);
-    const op = getOp('paged_attention');
-    for (let i = 0; i < 6; i++) {
-      // long requests, so the row max moves across steps and the gathered rescale factors matter;
-      // d80/d96 give several slots per subgroup on 8-lane devices, so the subgroup merge shuffles
-      const c = attentionCase(rng, { decode: true, headDim: rng.pick([64, 80, 96, 128]), dtype: rng.pick(['f16', 'f32'] as const), lengths: { qo: [1, 1, 1], kv: [rng.int(100, 300), 1, rng.int(30, 90)] }, kvChunk: rng.pick<number | 'none'>(['none', 37]) });
-      for (const [scatter, merge, nextRecord] of [[true, 'subgroup', true], [false, 'subgroup', false], [true, 'shared', false]] as const) {
-        streamTuning.rowScatter = scatter;
-        streamTuning.slotMerge = merge;
-        streamTuning.nextRecord = nextRecord;
-        const r = await runCase(gpu!.backend, op, c);
-        expect(r.skipped ?? '', c.label).toBe('');
-        expect(r.message ?? 'ok', `${c.label} scatter=${scatter} merge=${merge} nextRecord=${nextRecord}`).toBe('ok');
-      }
+  const seed = testSeed();
+  const rng = new Rng(seed);
+  // long requests, so the row max moves across steps and the gathered rescale factors matter;
+  // d80/d96 give several slots per subgroup on 8-lane devices, so the subgroup merge shuffles
+  const cases = Array.from({ length: 6 }, () => attentionCase(rng, { decode: true, headDim: rng.pick([64, 80, 96, 128]), dtype: rng.pick(['f16', 'f32'] as const), lengths: { qo: [1, 1, 1], kv: [rng.int(100, 300), 1, rng.int(30, 90)] }, kvChunk: rng.pick<number | 'none'>(['none', 37]) }));
+  const tunings = [[true, 'subgroup', true], [false, 'subgroup', false], [true, 'shared', false]] as const;
+  async function check(t: (typeof tunings)[number], some: typeof cases): Promise<void> {
+    const [scatter, merge, nextRecord] = t;
+    streamTuning.rowScatter = scatter;
+    streamTuning.slotMerge = merge;
+    streamTuning.nextRecord = nextRecord;
+    for (const c of some) {
+      const r = await runCase(gpu!.backend, getOp('paged_attention'), c);
+      expect(r.skipped ?? '', c.label).toBe('');
+      expect(r.message ?? 'ok', `${c.label} scatter=${scatter} merge=${merge} nextRecord=${nextRecord}`).toBe('ok');
     }
-  });
+  }
+  // every case compiles its own pipelines (over ten seconds each on a loaded 2-core lavapipe): CI
+  // gives each tuning one case of its own; the heavy sweep runs every case under every tuning
+  for (const [i, t] of tunings.entries()) {
+    const name = `scatter=${t[0]} merge=${t[1]} nextRecord=${t[2]}`;
+    it.skipIf(!gpu)(`matches float64 on the device, ${name}, case ${i} (${seedNote(seed)})`, async () => {
+      await check(t, [cases[i]!]);
+    });
+    it.skipIf(!gpu || !HEAVY)(heavyTitle(`matches float64 on the device, ${name}, all ${cases.length} cases (${seedNote(seed)})`), async () => {
+      await check(t, cases);
+    });
+  }
 });
 
 describe('plan() fair-share chunks', () => {

@@ -9,7 +9,8 @@ import {
 } from '../../src/compiler/legalize/tensor-programs.js';
 import { generateWgsl, launchGrid, launchUniforms } from '../../src/compiler/codegen/wgsl-program.js';
 import { type DType, roundTo, toFloat64, toHost } from '../../src/tensor/dtype.js';
-import { Rng, freshSeed } from '../../src/util/rng.js';
+import { Rng } from '../../src/util/rng.js';
+import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackend } from '../gpu-setup.js';
 
 const n = sym('n');
@@ -84,9 +85,9 @@ function inputsFor(p: TensorProgram, env: Record<string, number>, rng: Rng) {
   });
 }
 
-const seed = freshSeed();
+const seed = testSeed();
 
-describe(`tensor programs on the CPU interpreter (seed ${seed})`, () => {
+describe(`tensor programs on the CPU interpreter (${seedNote(seed)})`, () => {
   for (const k of cases()) {
     it(k.label, () => {
       const rng = new Rng(seed);
@@ -109,7 +110,7 @@ describe(`tensor programs on the CPU interpreter (seed ${seed})`, () => {
 
 const gpu = await gpuBackend();
 
-describe.skipIf(!gpu)(`generated WGSL on WebGPU matches the interpreter (seed ${seed})`, () => {
+describe.skipIf(!gpu)(`generated WGSL on WebGPU matches the interpreter (${seedNote(seed)})`, () => {
   const tol = (dt: DType) => (dt === 'f16' ? 2e-3 : dt === 'bf16' ? 1e-2 : 2e-5);
   for (const k of cases()) {
     it(k.label, async () => {

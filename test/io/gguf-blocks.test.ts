@@ -3,7 +3,8 @@ import { dequantizeQ4_0, dequantizeQ4_K, dequantizeQ6_K, dequantizeQ8_0, dequant
 import { encodeGgml, quantizeQ4_0 } from '../../src/io/gguf-quantize.js';
 import type { GgmlTypeName } from '../../src/io/gguf-types.js';
 import { bf16Bits, f16Bits } from '../../src/tensor/dtype.js';
-import { freshSeed, Rng } from '../../src/util/rng.js';
+import { Rng } from '../../src/util/rng.js';
+import { seedNote, testSeed } from '../../src/testing/seed.js';
 
 // Expected values below are worked out by hand from ggml's block layouts, not by running our code.
 
@@ -118,10 +119,10 @@ describe('ggml block formats decode bit-exactly', () => {
 });
 
 describe('quantize → dequantize round trips on random data', () => {
-  const seed = freshSeed();
+  const seed = testSeed();
   const cases: [GgmlTypeName, number][] = [['Q8_0', 0.01], ['Q6_K', 0.03], ['Q4_0', 0.12], ['Q4_K', 0.12]];
   for (const [type, maxRelRms] of cases) {
-    it(`${type} keeps relative RMS error under ${maxRelRms} (seed ${seed})`, () => {
+    it(`${type} keeps relative RMS error under ${maxRelRms} (${seedNote(seed)})`, () => {
       const rng = new Rng(seed);
       const n = 256 * 7;
       const x = new Float32Array(n);

@@ -9,7 +9,8 @@ import { encodeGgml } from '../../src/io/gguf-quantize.js';
 import { encodeGguf, writeGguf, type GgufTensorToWrite, type GgufToWrite } from '../../src/io/gguf-writer.js';
 import type { GgmlTypeName } from '../../src/io/gguf-types.js';
 import { f16Bits } from '../../src/tensor/dtype.js';
-import { freshSeed, Rng } from '../../src/util/rng.js';
+import { Rng } from '../../src/util/rng.js';
+import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { rejection, tempFolder, writeBytes } from './helpers.js';
 
 let dir = '';
@@ -20,7 +21,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const seed = freshSeed();
+const seed = testSeed();
 const rng = new Rng(seed);
 const values = (n: number) => Float32Array.from(rng.normals(n));
 function tensor(name: string, type: GgmlTypeName, shape: number[], v?: ArrayLike<number>): GgufTensorToWrite & { values: ArrayLike<number> } {
@@ -42,7 +43,7 @@ const metadata = {
   'tokenizer.ggml.scores': [0.5, -1.25, 2],
 } as const satisfies GgufToWrite['metadata'];
 
-describe(`GGUF files (seed ${seed})`, () => {
+describe(`GGUF files (${seedNote(seed)})`, () => {
   const tensors = [
     tensor('token_embd.weight', 'Q4_K', [3, 512]),
     tensor('blk.0.attn_q.weight', 'Q8_0', [4, 64]),
@@ -251,7 +252,7 @@ describe('malformed GGUF files', () => {
         for (const name of g.tensors.keys()) await g.read(name);
         await g.close();
       } catch (e) {
-        expect(e, `trial ${trial} (seed ${seed})`).toBeInstanceOf(CheckpointError);
+        expect(e, `trial ${trial} (${seedNote(seed)})`).toBeInstanceOf(CheckpointError);
       }
     }
   });

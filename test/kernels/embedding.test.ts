@@ -3,7 +3,7 @@ import type { Backend } from '../../src/backends/backend.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { EmbeddingIdError, embeddingOp } from '../../src/ops/embedding.js';
 import { type DType, toFloat64, toHost } from '../../src/tensor/dtype.js';
-import { gpuBackends } from '../gpu-setup.js';
+import { gpuBackends, gpusOrSkip } from '../gpu-setup.js';
 
 const gpus = await gpuBackends();
 const V = 5;
@@ -28,7 +28,7 @@ describe('embedding ids out of range', () => {
     await expect(gather(new CpuBackend(), 'f32', [1, 7, 2])).rejects.toThrow(EmbeddingIdError);
     await expect(gather(new CpuBackend(), 'f32', [1, -1])).rejects.toThrow(/id -1 at position 1 .*\[0, 5\)/);
   });
-  for (const { name, backend } of gpus) {
+  for (const { name, backend } of gpusOrSkip(gpus)) {
     for (const dtype of ['f32', 'f16', 'bf16'] as const) {
       it(`${name} ${dtype}: a bad id gives a NaN row, good ids their rows`, async () => {
         const out = await gather(backend, dtype, [4, 5, -3, 0, 2147483647]);

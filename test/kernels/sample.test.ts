@@ -3,7 +3,7 @@ import type { Backend } from '../../src/backends/backend.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { type SampleRowParams, checkSampled, packSampleParams, sampleOp } from '../../src/ops/sample.js';
 import { Rng } from '../../src/util/rng.js';
-import { gpuBackends } from '../gpu-setup.js';
+import { gpuBackends, gpusOrSkip } from '../gpu-setup.js';
 
 const gpus = await gpuBackends();
 const all: { name: string; backend: Backend }[] = [{ name: 'cpu', backend: new CpuBackend() }, ...gpus];
@@ -97,7 +97,7 @@ describe('the conformance check can fail', () => {
 });
 
 describe('sample on a 128256-token vocabulary', () => {
-  for (const { name, backend } of gpus) {
+  for (const { name, backend } of gpusOrSkip(gpus)) {
     it(`${name}: top-k, top-p and min-p rows agree with the float64 draw`, async () => {
       const rng = new Rng(11);
       const V = 128256;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RNG_WGSL } from '../../src/kernels/wgsl-rng.js';
 import { pcgHash, uniformAt, Rng } from '../../src/util/rng.js';
-import { gpuBackends } from '../gpu-setup.js';
+import { gpuBackends, gpusOrSkip } from '../gpu-setup.js';
 
 const gpus = await gpuBackends();
 const N = 1 << 14;
@@ -34,7 +34,7 @@ describe('WGSL RNG matches util/rng.ts bit for bit', () => {
       expect(u * 16777216).toBe(Math.floor(u * 16777216));
     }
   });
-  for (const { name, backend } of gpus) {
+  for (const { name, backend } of gpusOrSkip(gpus)) {
     it(`${name}: pcgHash and uniformAt on ${N} inputs`, async () => {
       const args = inputs();
       const a = backend.alloc({ dtype: 'u32', shape: [3 * N] });
