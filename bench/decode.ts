@@ -14,9 +14,9 @@
  * greedy pick must be its pick, or a near-tie no wider than twice our measured error there (the
  * most two tokens can swap by). Otherwise the bench fails and writes nothing.
  *
- * The resident loop is checked too: its greedy tokens equal the reference's up to the first
- * near-tie the teacher-forced pass found (and our own pick there), at batch 1 and 16; at batch 64
- * (the batch-16 prompts four times over) each sequence must draw its batch-16 twin's tokens.
+ * The resident loop is checked too: its free-running greedy tokens equal the reference's up to
+ * the first step where they differ, which must be a near-tie of the reference; at batch 64 (the
+ * batch-16 prompts four times over) each sequence is held to its twin's reference.
  *
  * Usage: BENCH_RUN_ID=<id> node dist/bench/decode.js DIR [--profile]
  *   (DIR holds llama3-8b-random/ and hf-decode-tokens.json from the same run, and the peers'
@@ -87,6 +87,8 @@ function compareStep(logits: Float32Array<ArrayBufferLike>, seq: number, r: Refe
 /** Per verified batch: each sequence's prompt, its reference tokens and our teacher-forced picks. */
 const verified = new Map<number, { prompts: number[][]; refTokens: number[][]; picks: number[][] }>();
 const hostLoop = new Map<number, number>();
+/** Our worst logit error (÷ max|logit|) over each verified batch: twice it bounds a near-tie swap. */
+const worstErrOf = new Map<number, number>();
 
 for (const batch of [1, 16]) {
   const br = ref.batches[String(batch)];
@@ -126,6 +128,7 @@ for (const batch of [1, 16]) {
     check.that(cmp.wrong === null, `b${batch} seq ${i}: greedy tokens equal the reference's or swap at a near-tie`, cmp.wrong ? `step ${cmp.wrong.step}: ours ${cmp.wrong.ours}, reference ${cmp.wrong.theirs}: ${cmp.wrong.why}` : `${cmp.identical}/${cmp.steps} identical`);
   }
   notes.push(`b${batch}: ${identical}/${batch * ref.steps} greedy picks identical to the reference, near-ties ${ties.length ? ties.join(', ') : 'none'}, worst logit error ${worstErr.toExponential(2)} of max|logit|`);
+  worstErrOf.set(batch, worstErr);
   hostLoop.set(batch, (batch * 1000) / median(times));
   verified.set(batch, { prompts: br.prompts, refTokens: br.steps.map((st) => st.map((x) => x.token)), picks });
   console.log(`batch ${batch}, host loop: ${hostLoop.get(batch)!.toFixed(1)} tokens/s (replays ${runner.stats.replays})`);
@@ -166,42 +169,40 @@ async function residentLoop(prompts: readonly number[][], first: readonly number
   return { tokens, stepMs: (performance.now() - t0) / steps, hostMs: hostMs / steps };
 }
 
-/** Our picks agree with the reference until the first step where they differ (a near-tie the teacher-forced pass accepted). */
-function checkResident(batch: number, tokens: number[][]): void {
-  const v = verified.get(batch)!;
+/**
+ * The resident loop's free-running greedy tokens against the reference's: equal until the first
+ * step where they differ, which must be a near-tie of the reference (within twice our measured
+ * logit error, as in the teacher-forced pass); after it the two runs see different tokens, so the
+ * comparison stops there.
+ */
+function checkResident(batch: number, tokens: number[][], refOf: (i: number) => ReferenceStep[], bound: number): void {
   tokens.forEach((ours, i) => {
-    const refs = v.refTokens[i]!;
-    const diverge = v.picks[i]!.findIndex((p, s) => p !== refs[s]);
-    const upTo = diverge < 0 ? Math.min(ours.length, refs.length) : diverge + 1;
-    const expected = [...refs.slice(0, upTo - (diverge < 0 ? 0 : 1)), ...(diverge < 0 ? [] : [v.picks[i]![diverge]!])];
-    const got = ours.slice(0, expected.length);
-    const at = got.findIndex((t, s) => t !== expected[s]);
-    check.that(at < 0, `b${batch} seq ${i}: the resident loop draws the reference's greedy tokens (${expected.length} compared, to the first near-tie)`, at < 0 ? 'equal' : `step ${at}: ${got[at]} against ${expected[at]}`);
+    const ref = refOf(i);
+    const n = Math.min(ours.length, ref.length);
+    let s = 0;
+    while (s < n && ours[s] === ref[s]!.token) s++;
+    if (s === n) {
+      check.that(true, `b${batch} seq ${i}: the resident loop draws the reference's ${n} greedy tokens`, 'equal');
+      return;
+    }
+    const r = ref[s]!;
+    const k = r.topIds.indexOf(ours[s]!);
+    const margin = k < 0 ? Infinity : (r.topValues[0]! - r.topValues[k]!) / (r.maxAbsLogit || 1);
+    check.that(margin <= bound, `b${batch} seq ${i}: the resident loop draws the reference's tokens up to a near-tie (${s} equal, then a swap within ${bound.toExponential(2)} of max|logit|)`, `step ${s}: ours ${ours[s]}, reference ${r.token}, margin ${margin.toExponential(2)}`);
   });
 }
 
 const STEPS = ref.steps - 1;
 const b16 = verified.get(16)!.prompts;
-const twin = new Map<number, number[][]>();
 for (const batch of BATCHES) {
   const prompts = batch === 1 ? verified.get(1)!.prompts : batch === 16 ? b16 : Array.from({ length: batch }, (_, s) => b16[s % 16]!);
   const first = await prefill(prompts);
   await residentLoop(prompts, first, 8); // records the stream and its sampler, warms the clocks
   const run = await residentLoop(prompts, first, STEPS);
-  if (batch <= 16) checkResident(batch, run.tokens);
-  if (batch === 16) twin.set(16, run.tokens);
-  if (batch === 64) {
-    // another batch size runs other GEMM tilings, so a twin may swap at a near-tie late in its run:
-    // every twin must agree on its first 4 tokens and 90% of all tokens must agree
-    const t16 = twin.get(16)!;
-    let same = 0;
-    run.tokens.forEach((t, s) => {
-      same += t.filter((x, k) => x === t16[s % 16]![k]).length;
-      check.that(t.slice(0, 4).every((x, k) => x === t16[s % 16]![k]), `b64 seq ${s}: its first 4 tokens equal its batch-16 twin's (same prompt)`, `${t.slice(0, 4)} vs ${t16[s % 16]!.slice(0, 4)}`);
-    });
-    const total = run.tokens.length * run.tokens[0]!.length;
-    check.that(same >= 0.9 * total, 'b64: at least 90% of tokens equal the batch-16 twins\'', `${same}/${total}`);
-  }
+  // batch 64 runs the batch-16 prompts four times over: each sequence is held to its twin's reference
+  const refSteps = ref.batches[String(batch === 1 ? 1 : 16)]!.steps;
+  const bound = Math.min(2 * Math.max(worstErrOf.get(1)!, worstErrOf.get(16)!), LOGIT_TOL);
+  checkResident(batch, run.tokens, (i) => refSteps[batch === 1 ? 0 : i % 16]!, bound);
   const gpuMs = await runner.timeDecodeReplay(batch, 20);
   const tps = (batch * 1000) / run.stepMs;
   const roofline = (batch * copyGBs * 1e9) / weightBytes;
