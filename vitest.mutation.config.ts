@@ -11,13 +11,15 @@ process.env.TESSERA_NO_GPU = noGpu;
 export default defineConfig({
   test: {
     include: [
-      'test/engine/*.test.ts',
+      'test/engine/engine.test.ts',
+      'test/engine/kv-and-text.test.ts',
+      'test/engine/sampler.test.ts',
+      'test/engine/stop-strings-edges.test.ts',
       'test/attention/plan.test.ts',
       'test/attention/page-table.test.ts',
       'test/attention/conformance.test.ts',
       'test/io/tokenizer.test.ts',
       'test/server/api.test.ts',
-      'test/mutation/*.test.ts',
     ],
     env: { TESSERA_NO_GPU: noGpu },
     testTimeout: 60_000,
