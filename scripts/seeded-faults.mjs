@@ -10,8 +10,9 @@
  *   node scripts/seeded-faults.mjs gqa-head-mapping   one fault
  *   SEEDED_FAULTS_NO_BASELINE=1 ...                skip the baseline (only after it passed at this commit)
  *
- * Prints a table fault → applied to how many shaders → caught by which test; exits 1 when any
- * fault is not applied or not caught.
+ * Randomized tests run with one fixed TESSERA_SEED (printed), so the baseline and every fault see
+ * the same cases. Prints a table fault → applied to how many shaders → caught by which test;
+ * exits 1 when any fault is not applied or not caught.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
@@ -25,6 +26,9 @@ if (unknown.length) {
   console.error(`unknown fault(s): ${unknown.join(', ')}; known: ${seededFaults.map((f) => f.name).join(', ')}`);
   process.exit(2);
 }
+// randomized tests draw their cases from this seed: every run (baseline and each fault) sees the same cases
+const seed = process.env.TESSERA_SEED ?? '20261206';
+console.log(`seed ${seed} (set TESSERA_SEED to change it)`);
 const faults = wanted.length ? seededFaults.filter((f) => wanted.includes(f.name)) : seededFaults;
 const work = mkdtempSync(join(tmpdir(), 'seeded-faults-'));
 
@@ -33,7 +37,7 @@ function vitest(files, env, tag) {
   const out = join(work, `${tag}.json`);
   const args = ['vitest', 'run', '-c', 'scripts/seeded-faults.config.mjs', '--reporter=json', `--outputFile=${out}`, ...files];
   const started = Date.now();
-  const r = spawnSync('npx', args, { env: { XDG_RUNTIME_DIR: '/tmp', ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync('npx', args, { env: { XDG_RUNTIME_DIR: '/tmp', ...process.env, TESSERA_SEED: seed, ...env }, encoding: 'utf8', maxBuffer: 1 << 28 });
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   if (!existsSync(out)) {
     console.error(r.stdout, r.stderr);

@@ -80,6 +80,8 @@ describe('kv manager', () => {
     expect(kv.admit(c, 0)).toBe(true);
     expect([c.numComputed, c.cachedPages]).toEqual([2, 1]);
     expect(c.pages).toHaveLength(2);
+    // admitted lookups: 0 of 5, 4 of 6, 2 of 4 prompt tokens came from the cache
+    expect(kv.cache.hitRate).toBeCloseTo(6 / 15, 15);
   });
 
   it('without prefix caching, nothing is cached or reused', () => {
@@ -121,5 +123,56 @@ describe('kv manager', () => {
     s.request.cachedTokens = 7;
     kv.admit(s, 0);
     expect(s.request.cachedTokens).toBe(7);
+  });
+
+  it('evicts only as many cached pages as the allocation lacks', () => {
+    const kv = new KvManager(5, 2);
+    const a = sequence([1, 2, 3, 4, 5, 6]);
+    kv.admit(a, 0);
+    a.numComputed = 6;
+    kv.cacheFullPages(a); // 3 cached pages, 2 free
+    kv.release(a);
+    expect([kv.pool.freeCount, kv.cache.evictableCount()]).toEqual([2, 3]);
+    expect(kv.allocate(3)).toHaveLength(3);
+    expect(kv.cache.evictableCount()).toBe(2);
+    expect(kv.pool.freeCount).toBe(0);
+  });
+
+  it('pages cached after a prefix hit hang under the reused prefix', () => {
+    const kv = new KvManager(12, 2);
+    const a = sequence([1, 2, 3, 4, 5]);
+    kv.admit(a, 0);
+    a.numComputed = 5;
+    kv.cacheFullPages(a);
+    kv.release(a);
+    // b reuses [1,2][3,4], then computes [7,8] and [9,9]
+    const b = sequence([1, 2, 3, 4, 7, 8, 9, 9, 0]);
+    kv.admit(b, 0);
+    expect(b.cachedPages).toBe(2);
+    b.numComputed = 9;
+    kv.cacheFullPages(b);
+    expect(b.cachedPages).toBe(4);
+    kv.release(b);
+    // the whole 8-token chain is now one path from the root
+    const c = sequence([1, 2, 3, 4, 7, 8, 9, 9, 5, 5]);
+    kv.admit(c, 0);
+    expect([c.numComputed, c.cachedPages]).toEqual([8, 4]);
+  });
+
+  it('a re-admission (after preemption) keeps the first admission cached-token count, even 0', () => {
+    const kv = new KvManager(8, 2);
+    const warm = sequence([1, 2, 3]);
+    kv.admit(warm, 0);
+    warm.numComputed = 3;
+    kv.cacheFullPages(warm);
+    kv.release(warm);
+    const s = sequence([5, 6, 7]);
+    kv.admit(s, 0);
+    expect(s.request.cachedTokens).toBe(0);
+    kv.release(s);
+    s.tokens.splice(0, 3, 1, 2, 3);
+    kv.admit(s, 0);
+    expect(s.numComputed).toBe(2);
+    expect(s.request.cachedTokens).toBe(0);
   });
 });
