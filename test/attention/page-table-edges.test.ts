@@ -110,4 +110,20 @@ describe('page table at page boundaries', () => {
     t.grow(1, 12);
     expect(t.freePages).toBe(0);
   });
+
+  it('shared pages past the shared length are held but not in the row until tokens reach them', () => {
+    const t = new PageTable(4, 2);
+    t.add(0);
+    t.grow(0, 4);
+    t.add(1, t.pages(0), 2); // holds both pages, only the first has its tokens
+    let r = t.rows([1]);
+    expect([...r.indptr]).toEqual([0, 1]);
+    expect([...r.indices]).toEqual([t.pages(0)[0]]);
+    expect([...r.lastPageLen]).toEqual([2]);
+    t.grow(1, 1);
+    r = t.rows([1]);
+    expect([...r.indices]).toEqual([...t.pages(0)]);
+    expect([...r.lastPageLen]).toEqual([1]);
+    expect(t.freePages).toBe(2);
+  });
 });
