@@ -165,4 +165,43 @@ describe('plan by hand', () => {
     expect(() => planAttention({ ...one, qoLens: [3] }, { grid: 1, maxItems: 2, tileRows: 1 })).toThrow('plan: 3 work items over the capacity of 2');
     expect(planAttention({ ...one, qoLens: [2] }, { grid: 1, maxItems: 2, tileRows: 1 }).items).toHaveLength(2);
   });
+
+  it('errors are PlanErrors that say what to do', () => {
+    const one = { qoLens: [1], kvLens: [1], numQoHeads: 1, numKvHeads: 1 };
+    const hint = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (e) {
+        expect((e as Error).name).toBe('PlanError');
+        return (e as Error).message.split('\n  → ')[1] ?? '';
+      }
+      throw new Error('no error');
+    };
+    expect(hint(() => planAttention({ ...one, kvLens: [] }, { grid: 1, maxItems: 4, tileRows: 1 }))).toBe('pass one of each per request');
+    expect(hint(() => planAttention({ ...one, numQoHeads: 3, numKvHeads: 2 }, { grid: 1, maxItems: 4, tileRows: 1 }))).toBe('GQA needs numQoHeads = k·numKvHeads');
+    expect(hint(() => planAttention({ ...one, qoLens: [-1] }, { grid: 1, maxItems: 4, tileRows: 1 }))).toBe('lengths are non-negative integers');
+    expect(hint(() => planAttention({ ...one, qoLens: [2], causal: true }, { grid: 1, maxItems: 4, tileRows: 1 }))).toBe('append the new tokens to the KV cache before attention (the KV holds them too)');
+    expect(hint(() => planAttention(one, { grid: 0, maxItems: 4, tileRows: 1 }))).toBe('all must be positive');
+    expect(hint(() => planAttention(one, { grid: 1, maxItems: 4, tileRows: 1, kvChunk: 0.5 }))).toBe('a chunk is at least one token');
+    expect(hint(() => planAttention(one, { grid: 1, maxItems: 4, tileRows: 300 }))).toBe('merge tasks keep a row in one byte: use at most 256');
+    expect(hint(() => planAttention({ ...one, qoLens: [3] }, { grid: 1, maxItems: 2, tileRows: 1 }))).toBe('create the planner with a larger maxItems (or a larger tileRows) for batches this large');
+    expect(hint(() => planAttention({ ...one, numQoHeads: 2, numKvHeads: 1, kvLens: [1, 1] }, { grid: 1, maxItems: 4, tileRows: 1 }))).toBe('pass one of each per request');
+  });
+
+  it('schedule layout: header, CTA offsets, items, merge records, merge tasks', () => {
+    expect(itemsOffset(3)).toBe(HEADER_WORDS + 4);
+    expect(mergeOffset(3, 5)).toBe(HEADER_WORDS + 4 + ITEM_WORDS * 5);
+    expect(mergeTaskOffset(3, 5)).toBe(HEADER_WORDS + 4 + (ITEM_WORDS + MERGE_WORDS) * 5);
+    // merge task capacity per item: ceil(rows / 32) blocks + ceil(rows / 9) single rows
+    expect(scheduleLength({ grid: 3, maxItems: 5, tileRows: 40 })).toBe(mergeTaskOffset(3, 5) + 5 * (2 + 5));
+    expect(scheduleLength({ grid: 1, maxItems: 1, tileRows: 1 })).toBe(HEADER_WORDS + 2 + ITEM_WORDS + MERGE_WORDS + 2);
+    // a wide unit (more than 8 chunks) lists one task per row: unit · 512 + row
+    const p = planAttention({ qoLens: [3], kvLens: [90], numQoHeads: 1, numKvHeads: 1 }, { grid: 2, maxItems: 64, tileRows: 3, kvChunk: 10 });
+    const s = p.schedule;
+    expect(Array.from(s.subarray(mergeTaskOffset(2, 64), mergeTaskOffset(2, 64) + s[8]!))).toEqual([0, 1, 2]);
+    // two units split in two: tasks 256 (unit 0, rows 0…) and 512 + 256 (unit 1)
+    const q = planAttention({ qoLens: [1, 1], kvLens: [20, 20], numQoHeads: 1, numKvHeads: 1 }, { grid: 2, maxItems: 64, tileRows: 1, kvChunk: 10 });
+    expect(Array.from(q.schedule.subarray(mergeTaskOffset(2, 64), mergeTaskOffset(2, 64) + q.schedule[8]!))).toEqual([256, 512 + 256]);
+    expect(q.schedule[7]).toBe(4);
+  });
 });
