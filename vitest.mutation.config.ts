@@ -20,6 +20,7 @@ export default defineConfig({
       'test/attention/*-edges.test.ts',
       'test/kernels/*-edges.test.ts',
       'test/server/*-edges.test.ts',
+      'test/io/*-edges.test.ts',
       'test/attention/conformance.test.ts',
       'test/io/tokenizer.test.ts',
       'test/server/api.test.ts',
