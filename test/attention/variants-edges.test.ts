@@ -76,6 +76,12 @@ describe('RoPE variant', () => {
     expect(g[1]).toBeCloseTo((2 / 3) * (inv / 10) + (1 / 3) * inv, 12);
     const edge = ropeInvFreq({ theta: ((2 * Math.PI) / 25) ** -2, scaling }, 4);
     expect(edge[1]).toBeCloseTo((2 * Math.PI) / 25, 12);
+    // low factor 2: wavelengths > 50 divided, 25…50 blended (40: smooth = (100/40 − 2)/2 = 1/4)
+    const two = { ...scaling, lowFreqFactor: 2 };
+    const at = (w: number) => ropeInvFreq({ theta: ((2 * Math.PI) / w) ** -2, scaling: two }, 4)[1]!;
+    expect(at(60)).toBeCloseTo((2 * Math.PI) / 600, 14);
+    const i40 = (2 * Math.PI) / 40;
+    expect(at(40)).toBeCloseTo((3 / 4) * (i40 / 10) + (1 / 4) * i40, 14);
   });
   it('rotates element d with its partner by pos · f[d mod D/2]', () => {
     const r = rope({ theta: 10000 }).qkTransform!;

@@ -102,4 +102,33 @@ describe('rope shapes and attributes', () => {
       expect(() => ropeDims({ theta: 1, scaling: { ...good, ...bad } }, [x([1, 1, 4]), p(1)]), JSON.stringify(bad)).toThrow(/Llama-3 scaling needs/);
     }
   });
+
+  it('odd head dims, odd rotary dims, position tensors of the wrong type or length', () => {
+    expect(() => ropeDims({ theta: 1 }, [x([1, 1, 5]), p(1)])).toThrow(/head dim 5 is odd/);
+    expect(() => ropeDims({ theta: 1, rotaryDim: 3 }, [x([1, 1, 4]), p(1)])).toThrow('rope: rotaryDim must be an even integer in [2, 4], got 3');
+    expect(() => ropeDims({ theta: 1 }, [x([3, 1, 4]), p(2)])).toThrow('rope: positions must be i32 [3], got i32 [2]');
+    expect(() => ropeDims({ theta: 1 }, [x([3, 1, 4]), { dtype: 'f32', shape: [3] }])).toThrow('rope: positions must be i32 [3], got f32 [3]');
+  });
+});
+
+describe('rope reference over several tokens and heads', () => {
+  it('token t, head h reads and writes its own row', () => {
+    // T = 2, H = 2, D = 2 (one pair, frequency 1): row (t, h) = [a, b] rotates by its token's position
+    const x = [1, 2, 3, 4, 5, 6, 7, 8];
+    const got = run({ theta: 10000 }, x, [2, 2, 2], [1, 2]);
+    const rot = (a: number, b: number, ang: number) => [a * Math.cos(ang) - b * Math.sin(ang), b * Math.cos(ang) + a * Math.sin(ang)];
+    const want = [...rot(1, 2, 1), ...rot(3, 4, 1), ...rot(5, 6, 2), ...rot(7, 8, 2)];
+    got.forEach((v, k) => expect(v).toBeCloseTo(want[k]!, 14));
+  });
+
+  it('Llama-3 bands with a low-frequency factor other than 1', () => {
+    // original 100, low factor 2, high factor 4: wavelengths > 50 divided by 10, < 25 kept, 25…50 blended
+    const s = { factor: 10, lowFreqFactor: 2, highFreqFactor: 4, originalMaxPositions: 100 };
+    const at = (w: number) => ropeInvFreqs(1 / ((2 * Math.PI) / w) ** 2, 4, s)[1]!;
+    expect(at(60)).toBeCloseTo((2 * Math.PI) / 60 / 10, 14);
+    expect(at(20)).toBeCloseTo((2 * Math.PI) / 20, 14);
+    // wavelength 40: smooth = (100/40 − 2)/(4 − 2) = 1/4
+    const inv = (2 * Math.PI) / 40;
+    expect(at(40)).toBeCloseTo((3 / 4) * (inv / 10) + (1 / 4) * inv, 14);
+  });
 });
