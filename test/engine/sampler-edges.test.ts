@@ -71,6 +71,23 @@ describe('sampler draws match the float64 model draw by draw', () => {
     }
   });
 
+  it('tied logits are ordered by token id, draw by draw', () => {
+    const tied = [1, 0.5, 1, 1, -0.5, 0.5];
+    for (const c of [{ temperature: 1 }, { temperature: 1, topK: 2 }, { temperature: 1, topP: 0.5 }]) {
+      const p = params(c);
+      for (let step = 0; step < 200; step++) expect(sampleToken(Float32Array.from(tied), p, ctx({ seed: 5, step })).token, `${JSON.stringify(c)} step ${step}`).toBe(expectedDraw(tied, p, 5, 0, step));
+    }
+  });
+
+  it('large logits neither overflow nor change the draw (softmax ignores a common shift)', () => {
+    const base = [0.3, -1, 2, 1.5, 0];
+    const p = params({ temperature: 1, topP: 0.9 });
+    for (let step = 0; step < 100; step++) {
+      const want = expectedDraw(base, p, 8, 0, step);
+      expect(sampleToken(Float32Array.from(base, (v) => v + 400), p, ctx({ seed: 8, step })).token).toBe(want);
+    }
+  });
+
   it('top-k ties keep the lower token id', () => {
     const x = Float32Array.from([1, 2, 2, 2, 0]);
     const p = params({ temperature: 1, topK: 2 });
@@ -151,6 +168,11 @@ describe('raw logprobs', () => {
     expect(r.logprob).toBeCloseTo(2 - lse, 6);
     expect(r.topLogprobs).toBeUndefined();
     expect(sampleToken(Float32Array.from(x), params({ temperature: 0 }), ctx())).toEqual({ token: 1 });
+  });
+  it('log-probabilities stay finite next to a logit 800 above the rest', () => {
+    const r = sampleToken(Float32Array.from([800, 0]), params({ temperature: 0, logprobs: true, topLogprobs: 2 }), ctx());
+    expect(r.logprob).toBeCloseTo(0, 12);
+    expect(r.topLogprobs!.map((t) => t.logprob)).toEqual([r.logprob, -800]);
   });
   it('top alternatives: best first, ties by lower id, at most the vocabulary', () => {
     const r = sampleToken(Float32Array.from(x), params({ temperature: 0, logprobs: true, topLogprobs: 4 }), ctx());
