@@ -7,7 +7,7 @@
  * Without TESSERA_FAULT this file is never loaded: src/ has no fault hooks.
  */
 import { appendFileSync } from 'node:fs';
-import { PipelineCache } from '../src/gpu/pipeline-cache.js';
+import { PipelineCache } from '../src/backends/webgpu/pipeline-cache.js';
 import { seededFaults } from './seeded-faults.patterns.mjs';
 
 const name = process.env.TESSERA_FAULT;

@@ -4,7 +4,7 @@
  * unchanged; and HF's Llama-3 frequency blend at the three wavelength bands. CPU only.
  */
 import { describe, expect, it } from 'vitest';
-import type { TensorDesc } from '../../src/backend/backend.js';
+import type { TensorDesc } from '../../src/backends/backend.js';
 import { ROPE_MAX_POSITION, ropeDims, ropeInvFreqs, ropeOp, type RopeAttrs } from '../../src/ops/rope.js';
 
 function run(attrs: RopeAttrs, x: number[], shape: [number, number, number], pos: number[]): number[] {
