@@ -11,7 +11,9 @@ import { type BenchRow, anchorOf, cardName, fillRandom, readAnchors, row, timeGp
 import { D, HK, HQ, PAGE, describeSpot, openBench, pagedSetup, spotCheck } from './attention-common.js';
 import { Check } from './verify.js';
 
-const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as { cascade: Record<string, [number, number, number]> };
+const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as {
+  cascade: Record<string, [number, number, number]>;
+};
 const be = await openBench();
 const card = cardName(be);
 const anchors = readAnchors(process.argv[2], card);
@@ -38,28 +40,84 @@ for (const [name, [prefix, suffix, n]] of Object.entries(cases.cascade)) {
     last.push(suffix - (suffixPages - 1) * PAGE);
   }
   const qoLens = Array(n).fill(1);
-  const plain = pagedSetup(be, qoLens, Array(n).fill(prefix + suffix), { decode: true, numPages, maxPages: indices.length }, { indptr, indices, last });
+  const plain = pagedSetup(
+    be,
+    qoLens,
+    Array(n).fill(prefix + suffix),
+    { decode: true, numPages, maxPages: indices.length },
+    { indptr, indices, last },
+  );
   // one pool for both, so both read the same data
   const pool = be.alloc({ dtype: 'f16', shape: [numPages, 2, PAGE, HK, D] }, 'cascade.pool');
   fillRandom(be, pool, 3);
-  const cascade = new CascadeAttention(be, { numQoHeads: HQ, numKvHeads: HK, headDim: D, pageSize: PAGE, layout: 'NHD', numPages, maxBatch: n, maxTokens: n, maxPages: sIndices.length + prefixPages, dtype: 'f16', variant: { causal: true }, decode: true });
-  cascade.plan({ sharedPages: Array.from({ length: prefixPages }, (_, i) => i), sharedLength: prefix, suffix: { qoLens, indptr: sIndptr, indices: sIndices, lastPageLen: last } });
+  const cascade = new CascadeAttention(be, {
+    numQoHeads: HQ,
+    numKvHeads: HK,
+    headDim: D,
+    pageSize: PAGE,
+    layout: 'NHD',
+    numPages,
+    maxBatch: n,
+    maxTokens: n,
+    maxPages: sIndices.length + prefixPages,
+    dtype: 'f16',
+    variant: { causal: true },
+    decode: true,
+  });
+  cascade.plan({
+    sharedPages: Array.from({ length: prefixPages }, (_, i) => i),
+    sharedLength: prefix,
+    suffix: { qoLens, indptr: sIndptr, indices: sIndices, lastPageLen: last },
+  });
   const o2 = be.alloc({ dtype: 'f16', shape: [n, HQ, D] }, 'cascade.o');
   const lse2 = be.alloc({ dtype: 'f32', shape: [n, HQ] }, 'cascade.lse');
   plain.attn.run(plain.q, pool, plain.o, plain.lse);
   cascade.run(plain.q, pool, o2, lse2);
   await be.flush();
   const ePlain = await spotCheck(be, { ...plain, pool }, qoLens, { causal: true });
-  check.that(ePlain.oTol <= 1 && ePlain.lseTol <= 1, `${name} plain paged decode within tolerance of float64`, describeSpot(ePlain));
+  check.that(
+    ePlain.oTol <= 1 && ePlain.lseTol <= 1,
+    `${name} plain paged decode within tolerance of float64`,
+    describeSpot(ePlain),
+  );
   const eCascade = await spotCheck(be, { ...plain, pool, o: o2, lse: lse2 }, qoLens, { causal: true });
-  check.that(eCascade.oTol <= 1 && eCascade.lseTol <= 1, `${name} cascade within tolerance of float64`, describeSpot(eCascade));
+  check.that(
+    eCascade.oTol <= 1 && eCascade.lseTol <= 1,
+    `${name} cascade within tolerance of float64`,
+    describeSpot(eCascade),
+  );
   notes.push(`${name}: cascade ${describeSpot(eCascade)}`);
   const msPlain = await timeGpu(be, () => plain.attn.run(plain.q, pool, plain.o, plain.lse));
   const msCascade = await timeGpu(be, () => cascade.run(plain.q, pool, o2, lse2));
-  rows.push(row({ case: `${name} cascade vs plain`, metric: 'ms', higherIsBetter: false, ours: msCascade, anchor: msPlain, anchorName: 'ours without cascade', limit: null, limitName: null }));
+  rows.push(
+    row({
+      case: `${name} cascade vs plain`,
+      metric: 'ms',
+      higherIsBetter: false,
+      ours: msCascade,
+      anchor: msPlain,
+      anchorName: 'ours without cascade',
+      limit: null,
+      limitName: null,
+    }),
+  );
   const { value: sd, why } = anchorOf(anchors, `cascade ${name}`);
-  rows.push(row({ case: `${name} cascade vs sdpa (contiguous, no sharing)`, metric: 'ms', higherIsBetter: false, ours: msCascade, anchor: sd, anchorName: sd ? 'torch sdpa' : null, limit: null, limitName: null, anchorWhyNull: why }));
-  console.log(`${name}: plain ${msPlain.toFixed(4)} ms, cascade ${msCascade.toFixed(4)} ms${sd ? `, sdpa ${sd.toFixed(4)} ms` : ''}; ${notes[notes.length - 1]}`);
+  rows.push(
+    row({
+      case: `${name} cascade vs sdpa (contiguous, no sharing)`,
+      metric: 'ms',
+      higherIsBetter: false,
+      ours: msCascade,
+      anchor: sd,
+      anchorName: sd ? 'torch sdpa' : null,
+      limit: null,
+      limitName: null,
+      anchorWhyNull: why,
+    }),
+  );
+  console.log(
+    `${name}: plain ${msPlain.toFixed(4)} ms, cascade ${msCascade.toFixed(4)} ms${sd ? `, sdpa ${sd.toFixed(4)} ms` : ''}; ${notes[notes.length - 1]}`,
+  );
   cascade.destroy();
   plain.free();
   for (const t of [pool, o2, lse2]) be.free(t);

@@ -42,7 +42,9 @@ const seed = freshSeed();
 const be = await openBench();
 const rng = new Rng(seed);
 let failed = 0;
-console.log(`seed ${seed}; sgmat configs: ${be.caps.subgroupMatrix.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(', ')}; subgroups ${be.caps.subgroupMinSize}-${be.caps.subgroupMaxSize}`);
+console.log(
+  `seed ${seed}; sgmat configs: ${be.caps.subgroupMatrix.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}x${c.N}x${c.K}`).join(', ')}; subgroups ${be.caps.subgroupMinSize}-${be.caps.subgroupMaxSize}`,
+);
 for (let i = 0; i < n; i++) {
   const tensorCores = i % 2 === 0;
   // thresholds of 0 in three cases of four: every max change rescales (or, in restart mode, restarts the item)
@@ -50,12 +52,35 @@ for (let i = 0; i < n; i++) {
   sgmatTuning.restartLog2 = i % 4 === 0 ? restartAt : 0;
   sgmatTuning.restartHeadroom = i % 4 === 0 ? headroom : 0;
   // every eighth case is one long request, so items walk many key tiles
-  const long = i % 8 === 4 ? { lengths: { qo: [rng.int(50, 200)], kv: [rng.int(200, 700)] }, variant: { causal: true }, kvChunk: rng.pick<number | 'none'>(['none', 256]) } : {};
-  const c = attentionCase(rng, tensorCores ? { tileRows: rng.pick(sgmatTuning.tileKeys > 32 ? [64] : [64, 128]), dtype: 'f16', headDim: rng.pick([64, 80, 96, 128]), ...long } : {});
-  const sg = useSgmat(be.caps, c.attrs as never, c.inputs.map((x) => x.desc));
+  const long =
+    i % 8 === 4
+      ? {
+          lengths: { qo: [rng.int(50, 200)], kv: [rng.int(200, 700)] },
+          variant: { causal: true },
+          kvChunk: rng.pick<number | 'none'>(['none', 256]),
+        }
+      : {};
+  const c = attentionCase(
+    rng,
+    tensorCores
+      ? {
+          tileRows: rng.pick(sgmatTuning.tileKeys > 32 ? [64] : [64, 128]),
+          dtype: 'f16',
+          headDim: rng.pick([64, 80, 96, 128]),
+          ...long,
+        }
+      : {},
+  );
+  const sg = useSgmat(
+    be.caps,
+    c.attrs as never,
+    c.inputs.map((x) => x.desc),
+  );
   const r = await runCase(be, getOp('paged_attention'), c);
   if (!r.ok || r.skipped) failed++;
-  console.log(`${r.ok && !r.skipped ? 'ok  ' : 'FAIL'} ${sg ? `sgmat r${sgmatTuning.rescaleLog2}${sgmatTuning.rescaleMode === 'restart' ? ` restart>${sgmatTuning.restartLog2}+${sgmatTuning.restartHeadroom}` : ''} rows${c.attrs.tileRows}` : 'f32  '} ${c.label}${r.message ? `: ${r.message}` : ''}${r.skipped ? `: ${r.skipped}` : ''}`);
+  console.log(
+    `${r.ok && !r.skipped ? 'ok  ' : 'FAIL'} ${sg ? `sgmat r${sgmatTuning.rescaleLog2}${sgmatTuning.rescaleMode === 'restart' ? ` restart>${sgmatTuning.restartLog2}+${sgmatTuning.restartHeadroom}` : ''} rows${c.attrs.tileRows}` : 'f32  '} ${c.label}${r.message ? `: ${r.message}` : ''}${r.skipped ? `: ${r.skipped}` : ''}`,
+  );
 }
 console.log(`${failed} of ${n} failed`);
 be.destroy();

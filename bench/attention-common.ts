@@ -34,7 +34,11 @@ export interface PagedSetup {
 }
 
 /** Page rows for `kvLens`, pages handed out in a scrambled (but deterministic) order. */
-export function scatteredRows(kvLens: readonly number[], pageSize = PAGE, firstPage = 0): { indptr: number[]; indices: number[]; last: number[]; pages: number } {
+export function scatteredRows(
+  kvLens: readonly number[],
+  pageSize = PAGE,
+  firstPage = 0,
+): { indptr: number[]; indices: number[]; last: number[]; pages: number } {
   const total = kvLens.reduce((a, l) => a + Math.ceil(l / pageSize), 0);
   // a fixed odd stride modulo a power of two visits every page once, far from sequentially
   const span = 2 ** Math.ceil(Math.log2(Math.max(2, total)));
@@ -46,25 +50,50 @@ export function scatteredRows(kvLens: readonly number[], pageSize = PAGE, firstP
   return { ...pageRows(kvLens, pageSize, order), pages: total };
 }
 
-export function pagedSetup(be: WebGpuBackend, qoLens: number[], kvLens: number[], over: Partial<BatchAttentionConfig> = {}, given?: { indptr: number[]; indices: number[]; last: number[] }): PagedSetup {
+export function pagedSetup(
+  be: WebGpuBackend,
+  qoLens: number[],
+  kvLens: number[],
+  over: Partial<BatchAttentionConfig> = {},
+  given?: { indptr: number[]; indices: number[]; last: number[] },
+): PagedSetup {
   const pageSize = over.pageSize ?? PAGE;
   const rows = given ? { ...given, pages: over.numPages ?? 1 } : scatteredRows(kvLens, pageSize);
   const numPages = Math.max(1, over.numPages ?? rows.pages);
   const tokens = qoLens.reduce((a, b) => a + b, 0);
   const cfg: BatchAttentionConfig = {
-    numQoHeads: HQ, numKvHeads: HK, headDim: D, pageSize, layout: 'NHD', numPages, maxBatch: qoLens.length, maxTokens: tokens,
-    maxPages: rows.indices.length, dtype: 'f16', variant: { causal: true }, ...over,
+    numQoHeads: HQ,
+    numKvHeads: HK,
+    headDim: D,
+    pageSize,
+    layout: 'NHD',
+    numPages,
+    maxBatch: qoLens.length,
+    maxTokens: tokens,
+    maxPages: rows.indices.length,
+    dtype: 'f16',
+    variant: { causal: true },
+    ...over,
   };
   const attn = new BatchAttention(be, cfg);
   const q = be.alloc({ dtype: 'f16', shape: [tokens, HQ, D] }, 'bench.q');
-  const pool = be.alloc({ dtype: 'f16', shape: poolShape({ numPages, pageSize, numKvHeads: HK, headDim: D, layout: cfg.layout }) }, 'bench.pool');
+  const pool = be.alloc(
+    { dtype: 'f16', shape: poolShape({ numPages, pageSize, numKvHeads: HK, headDim: D, layout: cfg.layout }) },
+    'bench.pool',
+  );
   const o = be.alloc({ dtype: 'f16', shape: [tokens, HQ, D] }, 'bench.o');
   const lse = be.alloc({ dtype: 'f32', shape: [tokens, HQ] }, 'bench.lse');
   fillRandom(be, q, 1);
   fillRandom(be, pool, 2);
   attn.plan({ qoLens, indptr: rows.indptr, indices: rows.indices, lastPageLen: rows.last });
   return {
-    attn, q, pool, o, lse, rows: { indptr: rows.indptr, indices: rows.indices, last: rows.last }, kvLens,
+    attn,
+    q,
+    pool,
+    o,
+    lse,
+    rows: { indptr: rows.indptr, indices: rows.indices, last: rows.last },
+    kvLens,
     free() {
       attn.destroy();
       for (const t of [q, pool, o, lse]) be.free(t);
@@ -80,7 +109,7 @@ export function decodeBytes(kvLens: readonly number[]): number {
 
 /** Causal prefill FLOPs (Q·Kᵀ and P·V over the visible half). */
 export function causalFlops(len: number): number {
-  return 4 * HQ * D * (len * (len + 1)) / 2;
+  return (4 * HQ * D * (len * (len + 1))) / 2;
 }
 
 export async function openBench(): Promise<WebGpuBackend> {
@@ -95,19 +124,44 @@ export async function openBench(): Promise<WebGpuBackend> {
  * only), and the worst ratio of error to the conformance suite's tolerance for the op
  * (`oTol`, `lseTol`: the check holds when both are ≤ 1).
  */
-export async function spotCheck(be: WebGpuBackend, s: PagedSetup, qoLens: number[], variant: VariantSpec): Promise<{ o: number; lse: number; oTol: number; lseTol: number }> {
-  const [q, pool, o, lse] = await Promise.all([s.q, s.pool, s.o, s.lse].map(async (t) => toFloat64(t.dtype as DType, await be.read(t))));
+export async function spotCheck(
+  be: WebGpuBackend,
+  s: PagedSetup,
+  qoLens: number[],
+  variant: VariantSpec,
+): Promise<{ o: number; lse: number; oTol: number; lseTol: number }> {
+  const [q, pool, o, lse] = await Promise.all(
+    [s.q, s.pool, s.o, s.lse].map(async (t) => toFloat64(t.dtype as DType, await be.read(t))),
+  );
   const f = (xs: number[]): Float64Array => Float64Array.from(xs);
-  const ref = referencePagedAttention({ layout: 'NHD', variant }, {
-    q: q!, qShape: s.q.shape, pool: pool!, poolShape: s.pool.shape,
-    qoIndptr: f(queryOffsets(qoLens)), kvIndptr: f(s.rows.indptr), kvIndices: f(s.rows.indices), lastPageLen: f(s.rows.last),
-  });
-  const err = (got: Float64Array, want: Float64Array): number => got.reduce((m, g, i) => Math.max(m, Number.isNaN(g) ? Infinity : Math.abs(g - want[i]!)), 0);
+  const ref = referencePagedAttention(
+    { layout: 'NHD', variant },
+    {
+      q: q!,
+      qShape: s.q.shape,
+      pool: pool!,
+      poolShape: s.pool.shape,
+      qoIndptr: f(queryOffsets(qoLens)),
+      kvIndptr: f(s.rows.indptr),
+      kvIndices: f(s.rows.indices),
+      lastPageLen: f(s.rows.last),
+    },
+  );
+  const err = (got: Float64Array, want: Float64Array): number =>
+    got.reduce((m, g, i) => Math.max(m, Number.isNaN(g) ? Infinity : Math.abs(g - want[i]!)), 0);
   const ratio = (got: Float64Array, want: Float64Array, abs: number, rel: number): number =>
-    got.reduce((m, g, i) => Math.max(m, Number.isNaN(g) ? Infinity : Math.abs(g - want[i]!) / (abs + rel * Math.abs(want[i]!))), 0);
+    got.reduce(
+      (m, g, i) => Math.max(m, Number.isNaN(g) ? Infinity : Math.abs(g - want[i]!) / (abs + rel * Math.abs(want[i]!))),
+      0,
+    );
   const tol = attentionTolerance(s.o.dtype as DType, variant);
   // lse's bound is the op's own check (src/attention/ops.ts)
-  return { o: err(o!, ref.o), lse: err(lse!, ref.lse), oTol: ratio(o!, ref.o, tol.abs, tol.rel), lseTol: ratio(lse!, ref.lse, 2e-4, 2e-5) };
+  return {
+    o: err(o!, ref.o),
+    lse: err(lse!, ref.lse),
+    oTol: ratio(o!, ref.o, tol.abs, tol.rel),
+    lseTol: ratio(lse!, ref.lse, 2e-4, 2e-5),
+  };
 }
 
 /** The spot check as a sentence for `Check.that`. */

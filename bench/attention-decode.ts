@@ -18,7 +18,10 @@ import { Check } from './verify.js';
 import { pageRows } from '../src/attention/batch-gen.js';
 import { streamTuning } from '../src/attention/attention-decode.js';
 
-const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as { decode: [number, number][]; skew: Record<string, number[]> };
+const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as {
+  decode: [number, number][];
+  skew: Record<string, number[]>;
+};
 const be = await openBench();
 const card = cardName(be);
 const anchors = readAnchors(process.argv[2], card);
@@ -32,19 +35,42 @@ for (const L of [512, 4096]) {
   const s = pagedSetup(be, [1], [L], { decode: true });
   s.attn.run(s.q, s.pool, s.o, s.lse);
   const e = await spotCheck(be, s, [1], { causal: true });
-  check.that(e.oTol <= 1 && e.lseTol <= 1, `decode L${L} (${s.attn.lastPlan!.merges ? 'split' : 'unsplit'}) within tolerance of float64`, describeSpot(e));
+  check.that(
+    e.oTol <= 1 && e.lseTol <= 1,
+    `decode L${L} (${s.attn.lastPlan!.merges ? 'split' : 'unsplit'}) within tolerance of float64`,
+    describeSpot(e),
+  );
   s.free();
 }
 
 const uniform = new Map<number, number>();
 async function measure(label: string, key: string, kvLens: number[]): Promise<number> {
-  const s = pagedSetup(be, kvLens.map(() => 1), kvLens, { decode: true });
+  const s = pagedSetup(
+    be,
+    kvLens.map(() => 1),
+    kvLens,
+    { decode: true },
+  );
   const ms = await timeGpu(be, () => s.attn.run(s.q, s.pool, s.o, s.lse));
   const bytes = decodeBytes(kvLens);
   const gbps = bytes / ms / 1e6;
   const { value: a, why } = anchorOf(anchors, key);
-  rows.push(row({ case: `${label} gqa32/8 d128 f16`, metric: 'GB/s', higherIsBetter: true, ours: gbps, anchor: a ? bytes / a / 1e6 : null, anchorName: a ? 'torch sdpa' : null, limit: copy.gbps, limitName: 'copy bandwidth', anchorWhyNull: why }));
-  console.log(`${label}: ${ms.toFixed(4)} ms, ${gbps.toFixed(0)} GB/s, chunk ${s.attn.lastPlan!.kvChunk}, items ${s.attn.lastPlan!.items.length}${a ? `, sdpa ${a.toFixed(4)} ms` : ''}`);
+  rows.push(
+    row({
+      case: `${label} gqa32/8 d128 f16`,
+      metric: 'GB/s',
+      higherIsBetter: true,
+      ours: gbps,
+      anchor: a ? bytes / a / 1e6 : null,
+      anchorName: a ? 'torch sdpa' : null,
+      limit: copy.gbps,
+      limitName: 'copy bandwidth',
+      anchorWhyNull: why,
+    }),
+  );
+  console.log(
+    `${label}: ${ms.toFixed(4)} ms, ${gbps.toFixed(0)} GB/s, chunk ${s.attn.lastPlan!.kvChunk}, items ${s.attn.lastPlan!.items.length}${a ? `, sdpa ${a.toFixed(4)} ms` : ''}`,
+  );
   s.free();
   return gbps;
 }
@@ -53,7 +79,10 @@ async function measure(label: string, key: string, kvLens: number[]): Promise<nu
 const variants = (process.env.ATTN_VARIANTS ?? '').split(',').filter(Boolean);
 if (variants.length) {
   const table: string[] = [];
-  const tableCases: [string, number[]][] = [...cases.decode.map(([b, L]): [string, number[]] => [`b${b} L${L}`, Array(b).fill(L) as number[]]), ...Object.entries(cases.skew)];
+  const tableCases: [string, number[]][] = [
+    ...cases.decode.map(([b, L]): [string, number[]] => [`b${b} L${L}`, Array(b).fill(L) as number[]]),
+    ...Object.entries(cases.skew),
+  ];
   for (const [label, kvLens] of tableCases) {
     const cells: string[] = [];
     for (const v of variants) {
@@ -64,15 +93,35 @@ if (variants.length) {
       streamTuning.nextRecord = !/n0/.test(v);
       streamTuning.slotMerge = /sh/.test(v) ? 'shared' : 'subgroup';
       streamTuning.ablate = ['pages', 'merge', 'query'].filter((a) => v.includes(`x${a[0]}`)).join('+');
-      const num = (re: RegExp): number | undefined => { const m = re.exec(v); return m ? Number(m[1]) : undefined; };
+      const num = (re: RegExp): number | undefined => {
+        const m = re.exec(v);
+        return m ? Number(m[1]) : undefined;
+      };
       const [grid, targetItems, pageSize] = [num(/g(\d+)/), num(/t(\d+)/), num(/p(\d+)/)];
       const page = pageSize ?? PAGE;
       const pages = kvLens.reduce((a, l) => a + Math.ceil(l / page), 0);
       // `seq`: every request's pages in pool order (no fragmentation), against the default's scrambled order
-      const inOrder = /seq/.test(v) ? pageRows(kvLens, page, Array.from({ length: pages }, (_, i) => i)) : undefined;
-      const s = pagedSetup(be, kvLens.map(() => 1), kvLens, {
-        decode: true, layout: /hnd/.test(v) ? 'HND' : 'NHD', ...(grid ? { grid } : {}), ...(targetItems ? { targetItems } : {}), ...(pageSize ? { pageSize } : {}), ...(inOrder ? { numPages: pages } : {}),
-      }, inOrder);
+      const inOrder = /seq/.test(v)
+        ? pageRows(
+            kvLens,
+            page,
+            Array.from({ length: pages }, (_, i) => i),
+          )
+        : undefined;
+      const s = pagedSetup(
+        be,
+        kvLens.map(() => 1),
+        kvLens,
+        {
+          decode: true,
+          layout: /hnd/.test(v) ? 'HND' : 'NHD',
+          ...(grid ? { grid } : {}),
+          ...(targetItems ? { targetItems } : {}),
+          ...(pageSize ? { pageSize } : {}),
+          ...(inOrder ? { numPages: pages } : {}),
+        },
+        inOrder,
+      );
       const ms = await timeGpu(be, () => s.attn.run(s.q, s.pool, s.o, s.lse));
       cells.push((decodeBytes(kvLens) / ms / 1e6).toFixed(0).padStart(6));
       s.free();
@@ -89,7 +138,8 @@ if (variants.length) {
   console.log(`GB/s by variant\n${''.padEnd(12)} ${variants.map((v) => v.padStart(6)).join(' ')}\n${table.join('\n')}`);
 }
 
-for (const [b, L] of cases.decode) uniform.set(b * L, await measure(`b${b} L${L}`, `decode b${b} L${L}`, Array(b).fill(L)));
+for (const [b, L] of cases.decode)
+  uniform.set(b * L, await measure(`b${b} L${L}`, `decode b${b} L${L}`, Array(b).fill(L)));
 for (const [name, lens] of Object.entries(cases.skew)) {
   const gbps = await measure(`skew ${name}`, `decode skew ${name}`, lens);
   // the uniform batch of the same size and mean length, from this run

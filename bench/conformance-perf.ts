@@ -23,7 +23,15 @@ for (const { op, cases } of conformanceCases({ seed, big: true, ops: ops.length 
     const entries = profiling ? await backend.stopProfiling() : [];
     const gpuMs = entries.reduce((s, e) => s + e.ms, 0);
     if (!r.ok) failed++;
-    console.log([op.name, c.label, r.skipped ?? (r.ok ? 'ok' : `FAIL ${r.message}`), profiling ? gpuMs.toFixed(4) : `${r.ms?.toFixed(3)} (host)`, entries.length].join('\t'));
+    console.log(
+      [
+        op.name,
+        c.label,
+        r.skipped ?? (r.ok ? 'ok' : `FAIL ${r.message}`),
+        profiling ? gpuMs.toFixed(4) : `${r.ms?.toFixed(3)} (host)`,
+        entries.length,
+      ].join('\t'),
+    );
   }
 }
 backend.destroy();

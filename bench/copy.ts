@@ -38,7 +38,11 @@ export function firstMismatch(want: ArrayLike<number>, got: ArrayLike<number>): 
  * copy is read back against the source (the destination is refilled with other data first) in
  * the caller's `check`, so no bench can use the bandwidth of a wrong copy.
  */
-export async function measureCopy(backend: WebGpuBackend, bytes: number, check: Check): Promise<{ gbps: number; variant: string }> {
+export async function measureCopy(
+  backend: WebGpuBackend,
+  bytes: number,
+  check: Check,
+): Promise<{ gbps: number; variant: string }> {
   const n = bytes / 16;
   const src = backend.alloc({ dtype: 'u32', shape: [bytes / 4] }, 'copy.src');
   const dst = backend.alloc({ dtype: 'u32', shape: [bytes / 4] }, 'copy.dst');
@@ -50,10 +54,20 @@ export async function measureCopy(backend: WebGpuBackend, bytes: number, check: 
     const groups = Math.ceil(n / (256 * per));
     const y = Math.ceil(groups / 65535);
     const wgsl = copyWgsl(per);
-    const ms = await timeGpu(backend, () => backend.runProgram({ wgsl, entryPoint: 'copy', workgroups: [Math.ceil(groups / y), y, 1] }, [src, dst], new Uint32Array([n, 0, 0, 0])));
+    const ms = await timeGpu(backend, () =>
+      backend.runProgram(
+        { wgsl, entryPoint: 'copy', workgroups: [Math.ceil(groups / y), y, 1] },
+        [src, dst],
+        new Uint32Array([n, 0, 0, 0]),
+      ),
+    );
     const gbps = (2 * bytes) / (ms * 1e6);
     const at = firstMismatch(want, await backend.read(dst));
-    check.that(at < 0, `copy ${bytes / 2 ** 20} MiB (${per} vec4/invocation) read back equal to its source, every word`, at < 0 ? '' : `first difference at word ${at}`);
+    check.that(
+      at < 0,
+      `copy ${bytes / 2 ** 20} MiB (${per} vec4/invocation) read back equal to its source, every word`,
+      at < 0 ? '' : `first difference at word ${at}`,
+    );
     if (gbps > best.gbps) best = { gbps, variant: `${per} vec4/invocation` };
   }
   backend.free(src);
@@ -72,8 +86,26 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const key = `copy ${bytes / 2 ** 20} MiB`;
     const a = anchorOf(anchors, key);
     const anchor = a.value === null ? null : (2 * bytes) / (a.value * 1e6);
-    rows.push(row({ case: `${key} (${r.variant})`, metric: 'GB/s', higherIsBetter: true, ours: r.gbps, anchor, anchorName: anchor === null ? null : 'torch copy_', limit: anchor, limitName: anchor === null ? null : 'torch copy_', anchorWhyNull: a.why }));
+    rows.push(
+      row({
+        case: `${key} (${r.variant})`,
+        metric: 'GB/s',
+        higherIsBetter: true,
+        ours: r.gbps,
+        anchor,
+        anchorName: anchor === null ? null : 'torch copy_',
+        limit: anchor,
+        limitName: anchor === null ? null : 'torch copy_',
+        anchorWhyNull: a.why,
+      }),
+    );
   }
-  writeResults('copy', card, rows, 'bytes read + written; WGSL copy kernel, best of 1/2/4 vec4<u32> per invocation; timed by replaying a recorded dispatch stream (≥ 40 ms batches), median of 7', check.passed());
+  writeResults(
+    'copy',
+    card,
+    rows,
+    'bytes read + written; WGSL copy kernel, best of 1/2/4 vec4<u32> per invocation; timed by replaying a recorded dispatch stream (≥ 40 ms batches), median of 7',
+    check.passed(),
+  );
   backend.destroy();
 }

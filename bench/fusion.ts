@@ -28,13 +28,19 @@ import { Check } from './verify.js';
 export const FUSION_ORACLE_TOL = 1e-3;
 
 /** The unfused build run by the CPU backend (float64 references) on the same data read back. */
-async function oracleOutput(backend: WebGpuBackend, build: ReturnType<typeof compileModule>, args: readonly Tensor[]): Promise<Float64Array> {
+async function oracleOutput(
+  backend: WebGpuBackend,
+  build: ReturnType<typeof compileModule>,
+  args: readonly Tensor[],
+): Promise<Float64Array> {
   const cpu = new CpuBackend();
-  const hostArgs = await Promise.all(args.map(async (t) => {
-    const h = cpu.alloc({ dtype: t.dtype, shape: t.shape }, t.label);
-    cpu.write(h, await backend.read(t));
-    return h;
-  }));
+  const hostArgs = await Promise.all(
+    args.map(async (t) => {
+      const h = cpu.alloc({ dtype: t.dtype, shape: t.shape }, t.label);
+      cpu.write(h, await backend.read(t));
+      return h;
+    }),
+  );
   const vm = new VirtualMachine(build.executable, cpu);
   const out = (await vm.run('main', hostArgs)) as Tensor;
   const res = toFloat64('f32', await cpu.read(out));
@@ -42,7 +48,16 @@ async function oracleOutput(backend: WebGpuBackend, build: ReturnType<typeof com
   return res;
 }
 
-const LLAMA3_8B: BlockDims = { hidden: 4096, heads: 32, kvHeads: 8, headDim: 128, ffn: 14336, maxN: 4096, eps: 1e-5, theta: 500000 };
+const LLAMA3_8B: BlockDims = {
+  hidden: 4096,
+  heads: 32,
+  kvHeads: 8,
+  headDim: 128,
+  ffn: 14336,
+  maxN: 4096,
+  eps: 1e-5,
+  theta: 500000,
+};
 const SMALL: BlockDims = { hidden: 256, heads: 8, kvHeads: 2, headDim: 32, ffn: 688, maxN: 4096 };
 
 function arg(name: string): string | undefined {
@@ -54,10 +69,25 @@ function arg(name: string): string | undefined {
 function weightShapes(d: BlockDims): number[][] {
   const q = d.heads * d.headDim;
   const kv = d.kvHeads * d.headDim;
-  return [[d.hidden], [d.hidden, q], [d.hidden, kv], [d.hidden, kv], [q, d.hidden], [d.hidden], [d.hidden, d.ffn], [d.hidden, d.ffn], [d.ffn, d.hidden]];
+  return [
+    [d.hidden],
+    [d.hidden, q],
+    [d.hidden, kv],
+    [d.hidden, kv],
+    [q, d.hidden],
+    [d.hidden],
+    [d.hidden, d.ffn],
+    [d.hidden, d.ffn],
+    [d.ffn, d.hidden],
+  ];
 }
 
-export async function benchFusion(backend: WebGpuBackend, dims: BlockDims, ns: readonly number[], reps: number): Promise<{ rows: BenchRow[]; maxRelDiff: number; oracleRelDiff: number; counts: Record<string, number> }> {
+export async function benchFusion(
+  backend: WebGpuBackend,
+  dims: BlockDims,
+  ns: readonly number[],
+  reps: number,
+): Promise<{ rows: BenchRow[]; maxRelDiff: number; oracleRelDiff: number; counts: Record<string, number> }> {
   const builds = {
     fused: compileModule(moduleOf([llamaBlockFunc(dims)])),
     unfused: compileModule(moduleOf([llamaBlockFunc(dims)]), { fuse: false }),
@@ -81,7 +111,9 @@ export async function benchFusion(backend: WebGpuBackend, dims: BlockDims, ns: r
     fillRandom(backend, x, n, 1);
     const args = [x, ...weights];
     const outs: Tensor[] = [];
-    const call = (which: 'fused' | 'unfused') => { outs.push(vms[which].runSync('main', args) as Tensor); };
+    const call = (which: 'fused' | 'unfused') => {
+      outs.push(vms[which].runSync('main', args) as Tensor);
+    };
     const result: Record<string, { dispatches: number; gpuMs: number; wallMs: number; out: Float64Array }> = {};
     for (const which of ['fused', 'unfused'] as const) {
       call(which); // first call allocates the planned storage
@@ -106,15 +138,52 @@ export async function benchFusion(backend: WebGpuBackend, dims: BlockDims, ns: r
     // the float64 oracle at the first (smallest) n only: the host runs the whole block
     if (n === ns[0]) {
       const want = await oracleOutput(backend, builds.unfused, args);
-      oracleRelDiff = want.reduce((m, w, i) => Math.max(m, Number.isNaN(f.out[i]!) ? Infinity : Math.abs(f.out[i]! - w) / (1 + Math.abs(w))), 0);
+      oracleRelDiff = want.reduce(
+        (m, w, i) => Math.max(m, Number.isNaN(f.out[i]!) ? Infinity : Math.abs(f.out[i]! - w) / (1 + Math.abs(w))),
+        0,
+      );
     }
-    for (let i = 0; i < f.out.length; i++) maxRelDiff = Math.max(maxRelDiff, Math.abs(f.out[i]! - u.out[i]!) / (1 + Math.abs(u.out[i]!)));
+    for (let i = 0; i < f.out.length; i++)
+      maxRelDiff = Math.max(maxRelDiff, Math.abs(f.out[i]! - u.out[i]!) / (1 + Math.abs(u.out[i]!)));
     counts[`n=${n} fused`] = f.dispatches;
     counts[`n=${n} unfused`] = u.dispatches;
     const tag = `llama block n=${n}`;
-    rows.push(row({ case: `${tag} dispatches`, metric: 'dispatches/call', higherIsBetter: false, ours: f.dispatches, anchor: u.dispatches, anchorName: 'unfused', limit: null, limitName: null }));
-    rows.push(row({ case: `${tag} GPU time`, metric: 'ms/call', higherIsBetter: false, ours: f.gpuMs, anchor: u.gpuMs, anchorName: 'unfused', limit: null, limitName: null }));
-    rows.push(row({ case: `${tag} wall time`, metric: 'ms/call', higherIsBetter: false, ours: f.wallMs, anchor: u.wallMs, anchorName: 'unfused', limit: null, limitName: null }));
+    rows.push(
+      row({
+        case: `${tag} dispatches`,
+        metric: 'dispatches/call',
+        higherIsBetter: false,
+        ours: f.dispatches,
+        anchor: u.dispatches,
+        anchorName: 'unfused',
+        limit: null,
+        limitName: null,
+      }),
+    );
+    rows.push(
+      row({
+        case: `${tag} GPU time`,
+        metric: 'ms/call',
+        higherIsBetter: false,
+        ours: f.gpuMs,
+        anchor: u.gpuMs,
+        anchorName: 'unfused',
+        limit: null,
+        limitName: null,
+      }),
+    );
+    rows.push(
+      row({
+        case: `${tag} wall time`,
+        metric: 'ms/call',
+        higherIsBetter: false,
+        ours: f.wallMs,
+        anchor: u.wallMs,
+        anchorName: 'unfused',
+        limit: null,
+        limitName: null,
+      }),
+    );
     backend.free(x);
   }
   vms.fused.release();
@@ -132,10 +201,24 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const card = cardName(backend);
   const { rows, maxRelDiff, oracleRelDiff } = await benchFusion(backend, dims, ns, reps);
   const check = new Check('fusion');
-  check.that(oracleRelDiff <= FUSION_ORACLE_TOL, `fused block at n=${ns[0]} within ${FUSION_ORACLE_TOL} of the float64 oracle`, `max |Δ|/(1+|ref|) ${oracleRelDiff.toExponential(2)}`);
-  check.that(maxRelDiff <= FUSION_ORACLE_TOL, `fused and unfused builds agree within ${FUSION_ORACLE_TOL} at every n`, `max ${maxRelDiff.toExponential(2)}`);
+  check.that(
+    oracleRelDiff <= FUSION_ORACLE_TOL,
+    `fused block at n=${ns[0]} within ${FUSION_ORACLE_TOL} of the float64 oracle`,
+    `max |Δ|/(1+|ref|) ${oracleRelDiff.toExponential(2)}`,
+  );
+  check.that(
+    maxRelDiff <= FUSION_ORACLE_TOL,
+    `fused and unfused builds agree within ${FUSION_ORACLE_TOL} at every n`,
+    `max ${maxRelDiff.toExponential(2)}`,
+  );
   const shape = `hidden ${dims.hidden}, heads ${dims.heads}/${dims.kvHeads}, head ${dims.headDim}, FFN ${dims.ffn}, f32`;
-  writeResults('fusion', card, rows, `Llama block (${shape}), one compiled artifact per build for all n; anchor = same block compiled without fusion; ` +
-    `GPU time from per-dispatch timestamps (median of ${reps}), wall = enqueue + flush (median); fused vs unfused max relative difference ${maxRelDiff.toExponential(2)}; fused vs float64 oracle at n=${ns[0]} ${oracleRelDiff.toExponential(2)}`, check.passed());
+  writeResults(
+    'fusion',
+    card,
+    rows,
+    `Llama block (${shape}), one compiled artifact per build for all n; anchor = same block compiled without fusion; ` +
+      `GPU time from per-dispatch timestamps (median of ${reps}), wall = enqueue + flush (median); fused vs unfused max relative difference ${maxRelDiff.toExponential(2)}; fused vs float64 oracle at n=${ns[0]} ${oracleRelDiff.toExponential(2)}`,
+    check.passed(),
+  );
   backend.destroy();
 }

@@ -10,7 +10,12 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { comparePlanners, compareSingleLayer, perLayerRows, type PlannerComparison } from '../src/mcu/report/planner-comparison.js';
+import {
+  comparePlanners,
+  compareSingleLayer,
+  perLayerRows,
+  type PlannerComparison,
+} from '../src/mcu/report/planner-comparison.js';
 import { benchRow, comparisonTable, layerTable, percentText } from '../src/mcu/report/format.js';
 import { BOTTLENECK_CASES, DEPTHWISE_CASES, POINTWISE_CASES, wholeNetworks } from '../src/mcu/report/paper-cases.js';
 import { commitHash, writeResults } from './results.js';
@@ -18,11 +23,21 @@ import { Check } from './verify.js';
 
 // Works from the repo root or from the compiled file (dist/bench/): find package.json named tessera.
 function repoRoot(): string {
-  const isRoot = (d: string) => { try { return JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')).name === 'tessera'; } catch { return false; } };
+  const isRoot = (d: string) => {
+    try {
+      return JSON.parse(readFileSync(join(d, 'package.json'), 'utf8')).name === 'tessera';
+    } catch {
+      return false;
+    }
+  };
   if (isRoot(process.cwd())) return process.cwd();
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
-    try { if (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name === 'tessera') return dir; } catch { /* keep climbing */ }
+    try {
+      if (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name === 'tessera') return dir;
+    } catch {
+      /* keep climbing */
+    }
     dir = dirname(dir);
   }
   throw new Error('could not find the tessera repository root');
@@ -37,17 +52,30 @@ const write = !process.argv.includes('--no-write');
 const sections: { title: string; rows: PlannerComparison[] }[] = [
   { title: 'Pointwise convolution', rows: POINTWISE_CASES.map((c) => compareSingleLayer(c, { check: true })) },
   { title: 'Depthwise convolution', rows: DEPTHWISE_CASES.map((c) => compareSingleLayer(c, { check: true })) },
-  { title: 'Inverted bottleneck (expand → depthwise → project)', rows: BOTTLENECK_CASES.map((c) => compareSingleLayer(c, { check: true })) },
+  {
+    title: 'Inverted bottleneck (expand → depthwise → project)',
+    rows: BOTTLENECK_CASES.map((c) => compareSingleLayer(c, { check: true })),
+  },
 ];
-const nets = wholeNetworks().map(({ label, graph }) => ({ graph, cmp: comparePlanners(graph, label, { check: true }) }));
+const nets = wholeNetworks().map(({ label, graph }) => ({
+  graph,
+  cmp: comparePlanners(graph, label, { check: true }),
+}));
 const all = [...sections.flatMap((s) => s.rows), ...nets.map((n) => n.cmp)];
 const unchecked = all.filter((r) => r.checked !== true);
 const check = new Check('mcu-planner');
-check.that(unchecked.length === 0, `the shadow-memory checker proves all ${all.length} plans safe`, unchecked.length ? `rejected: ${unchecked.map((r) => r.name).join(', ')}` : '');
+check.that(
+  unchecked.length === 0,
+  `the shadow-memory checker proves all ${all.length} plans safe`,
+  unchecked.length ? `rejected: ${unchecked.map((r) => r.name).join(', ')}` : '',
+);
 
 let md = '';
 for (const s of sections) md += `#### ${s.title} (${range(s.rows)})\n\n${comparisonTable(s.rows, 'layer')}\n`;
-md += `#### Whole networks (${range(nets.map((n) => n.cmp))})\n\n${comparisonTable(nets.map((n) => n.cmp), 'network')}\n`;
+md += `#### Whole networks (${range(nets.map((n) => n.cmp))})\n\n${comparisonTable(
+  nets.map((n) => n.cmp),
+  'network',
+)}\n`;
 const mb96 = nets[0]!;
 md += `#### Per layer: ${mb96.cmp.name}\n\n${layerTable(perLayerRows(mb96.graph, mb96.cmp))}`;
 console.log(md);
@@ -57,11 +85,17 @@ if (write) {
   process.chdir(root);
   const date = new Date().toISOString().slice(0, 10);
   const commit = commitHash();
-  const file = writeResults('mcu-planner', 'none (planner byte counts)', [
-    ...sections.flatMap((s) => s.rows.map((r) => benchRow(r, 'layer'))),
-    ...nets.map((n) => benchRow(n.cmp, 'network')),
-  ], 'Peak SRAM in bytes. ours = vMCU segment pool (pool + kernel segment buffers); anchor = TFLM-style tensor-level ' +
-    'greedy arena (arena only). Every plan proven safe by the shadow-memory checker. Random int8 weights; memory depends only on shapes.', check.passed());
+  const file = writeResults(
+    'mcu-planner',
+    'none (planner byte counts)',
+    [
+      ...sections.flatMap((s) => s.rows.map((r) => benchRow(r, 'layer'))),
+      ...nets.map((n) => benchRow(n.cmp, 'network')),
+    ],
+    'Peak SRAM in bytes. ours = vMCU segment pool (pool + kernel segment buffers); anchor = TFLM-style tensor-level ' +
+      'greedy arena (arena only). Every plan proven safe by the shadow-memory checker. Random int8 weights; memory depends only on shapes.',
+    check.passed(),
+  );
   const readme = join(root, 'src/mcu/README.md');
   const text = readFileSync(readme, 'utf8');
   const start = '<!-- mcu-tables:start -->';
@@ -69,6 +103,9 @@ if (write) {
   const i = text.indexOf(start);
   const j = text.indexOf(end);
   if (i < 0 || j < i) throw new Error(`${readme} lacks the ${start} … ${end} markers`);
-  writeFileSync(readme, `${text.slice(0, i + start.length)}\n<!-- generated by bench/mcu-planner.ts on ${date} (${commit}) -->\n\n${md}${text.slice(j)}`);
+  writeFileSync(
+    readme,
+    `${text.slice(0, i + start.length)}\n<!-- generated by bench/mcu-planner.ts on ${date} (${commit}) -->\n\n${md}${text.slice(j)}`,
+  );
   console.log(`wrote ${file} and the tables in ${readme}`);
 }

@@ -25,9 +25,21 @@ const check = new Check('parity');
 for (const name of readdirSync(dir).sort()) {
   const folder = join(dir, name);
   if (!existsSync(join(folder, 'parity-reference.json'))) continue;
-  const ref = JSON.parse(readFileSync(join(folder, 'parity-reference.json'), 'utf8')) as { ids: number[]; lastLogits: number[]; greedy: number[]; greedyMargins?: number[] };
+  const ref = JSON.parse(readFileSync(join(folder, 'parity-reference.json'), 'utf8')) as {
+    ids: number[];
+    lastLogits: number[];
+    greedy: number[];
+    greedyMargins?: number[];
+  };
   const m = await openModel(folder);
-  const runner = await LlamaRunner.load(m, { backend, actDtype: 'f32', maxTokens: 64, maxSeqs: 1, numPages: 8, pageSize: 16 });
+  const runner = await LlamaRunner.load(m, {
+    backend,
+    actDtype: 'f32',
+    maxTokens: 64,
+    maxSeqs: 1,
+    numPages: 8,
+    pageSize: 16,
+  });
   await m.weights.close();
   const pages = Array.from({ length: 8 }, (_, i) => i);
   let logits = await runner.forward({ seqs: [{ tokens: ref.ids, start: 0, pages }] });
@@ -47,7 +59,11 @@ for (const name of readdirSync(dir).sort()) {
       for (const v of logits) maxAbs = Math.max(maxAbs, Math.abs(v));
       const theirs = ref.greedy[s]!;
       const hfMargin = ref.greedyMargins?.[s];
-      check.that(hfMargin !== undefined && hfMargin <= NEAR_TIE, `${name}: greedy tokens part only at a near-tie (HF's top-2 margin ≤ ${NEAR_TIE} of max|logit|)`, `step ${s}: ours ${best}, HF ${theirs}, HF's margin ${hfMargin?.toExponential(2) ?? 'not in the reference'}`);
+      check.that(
+        hfMargin !== undefined && hfMargin <= NEAR_TIE,
+        `${name}: greedy tokens part only at a near-tie (HF's top-2 margin ≤ ${NEAR_TIE} of max|logit|)`,
+        `step ${s}: ours ${best}, HF ${theirs}, HF's margin ${hfMargin?.toExponential(2) ?? 'not in the reference'}`,
+      );
       divergence = `first divergence at step ${s}: HF's top-2 margin there ${(ref.greedyMargins?.[s] ?? NaN).toExponential(2)} of max|logit|; ours picks ${best} over HF's ${theirs} by ${((logits[best]! - logits[theirs]!) / maxAbs).toExponential(2)}`;
     }
     greedy.push(best);
@@ -55,12 +71,47 @@ for (const name of readdirSync(dir).sort()) {
   }
   const firstMismatch = greedy.findIndex((t, i) => t !== ref.greedy[i]);
   const same = firstMismatch < 0 ? greedy.length : firstMismatch;
-  console.log(`${name}: max |Δlogit|/max|logit| = ${(maxDiff / maxRef).toExponential(2)}; greedy tokens identical: ${same}/${greedy.length} (replayed decode steps: ${runner.stats.replays})${divergence ? `; ${divergence}` : ''}`);
+  console.log(
+    `${name}: max |Δlogit|/max|logit| = ${(maxDiff / maxRef).toExponential(2)}; greedy tokens identical: ${same}/${greedy.length} (replayed decode steps: ${runner.stats.replays})${divergence ? `; ${divergence}` : ''}`,
+  );
   if (divergence) notes.push(`${name}: ${divergence}`);
-  check.that(maxDiff / maxRef <= LOGIT_TARGET, `${name}: last-position logits within ${LOGIT_TARGET} of max|logit| of HF's`, `${(maxDiff / maxRef).toExponential(2)}`);
-  rows.push(row({ case: `${name} last-position logits`, metric: 'max |Δ| / max |logit|', higherIsBetter: false, ours: maxDiff / maxRef, anchor: null, anchorName: null, limit: LOGIT_TARGET, limitName: `target ${LOGIT_TARGET}`, anchorWhyNull: 'an error against HF, not a speed: HF is the reference itself' }));
-  rows.push(row({ case: `${name} greedy tokens`, metric: 'identical prefix (of 64)', higherIsBetter: true, ours: same, anchor: greedy.length, anchorName: 'HF transformers eager', limit: greedy.length, limitName: 'all 64' }));
+  check.that(
+    maxDiff / maxRef <= LOGIT_TARGET,
+    `${name}: last-position logits within ${LOGIT_TARGET} of max|logit| of HF's`,
+    `${(maxDiff / maxRef).toExponential(2)}`,
+  );
+  rows.push(
+    row({
+      case: `${name} last-position logits`,
+      metric: 'max |Δ| / max |logit|',
+      higherIsBetter: false,
+      ours: maxDiff / maxRef,
+      anchor: null,
+      anchorName: null,
+      limit: LOGIT_TARGET,
+      limitName: `target ${LOGIT_TARGET}`,
+      anchorWhyNull: 'an error against HF, not a speed: HF is the reference itself',
+    }),
+  );
+  rows.push(
+    row({
+      case: `${name} greedy tokens`,
+      metric: 'identical prefix (of 64)',
+      higherIsBetter: true,
+      ours: same,
+      anchor: greedy.length,
+      anchorName: 'HF transformers eager',
+      limit: greedy.length,
+      limitName: 'all 64',
+    }),
+  );
   runner.destroy();
 }
-writeResults('parity', cardName(backend), rows, `Random bf16 weights at real shapes (layers reduced), same HF folder for both; Tessera WebGPU f32 activations and KV vs HF transformers eager in f32 (bf16 weights upcast, TF32 off). ${notes.join('; ')}`, check.passed());
+writeResults(
+  'parity',
+  cardName(backend),
+  rows,
+  `Random bf16 weights at real shapes (layers reduced), same HF folder for both; Tessera WebGPU f32 activations and KV vs HF transformers eager in f32 (bf16 weights upcast, TF32 off). ${notes.join('; ')}`,
+  check.passed(),
+);
 backend.destroy();

@@ -31,7 +31,7 @@ export interface BenchRow {
 /** A row with the ratio computed the DESIGN.md way (above 1 means we win). */
 export function row(r: Omit<BenchRow, 'ratio'>): BenchRow {
   const ratio = r.anchor === null || !r.ours ? null : r.higherIsBetter ? r.ours / r.anchor : r.anchor / r.ours;
-  return { ...r, anchorWhyNull: r.anchor === null ? r.anchorWhyNull ?? null : null, ratio };
+  return { ...r, anchorWhyNull: r.anchor === null ? (r.anchorWhyNull ?? null) : null, ratio };
 }
 
 export function median(xs: readonly number[]): number {
@@ -43,9 +43,14 @@ export function median(xs: readonly number[]): number {
 /** The card's marketing name: nvidia-smi where present, else the adapter's description. */
 export function cardName(backend: WebGpuBackend): string {
   try {
-    const smi = execSync('nvidia-smi --query-gpu=name --format=csv,noheader', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().split('\n')[0]!.trim();
+    const smi = execSync('nvidia-smi --query-gpu=name --format=csv,noheader', { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .split('\n')[0]!
+      .trim();
     if (smi) return smi;
-  } catch { /* no NVIDIA tools here */ }
+  } catch {
+    /* no NVIDIA tools here */
+  }
   return backend.caps.description || backend.caps.device || backend.caps.vendor || 'unknown';
 }
 
@@ -57,7 +62,9 @@ export function cardShort(card: string): string {
 export function commitHash(): string {
   if (process.env.TESSERA_COMMIT) return process.env.TESSERA_COMMIT;
   try {
-    return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return 'unknown';
   }
@@ -71,8 +78,16 @@ export function commitHash(): string {
  * `batches` batches, per call. Dawn quantises timestamp queries (65.5 µs steps seen on the H100),
  * too coarse for decode kernels, so replays are the honest clock here.
  */
-export async function timeGpu(backend: WebGpuBackend, enqueue: (rep: number) => void, calls = 1, minMs = 40, batches = 7): Promise<number> {
-  const stream = backend.record(() => { for (let i = 0; i < calls; i++) enqueue(i); });
+export async function timeGpu(
+  backend: WebGpuBackend,
+  enqueue: (rep: number) => void,
+  calls = 1,
+  minMs = 40,
+  batches = 7,
+): Promise<number> {
+  const stream = backend.record(() => {
+    for (let i = 0; i < calls; i++) enqueue(i);
+  });
   try {
     const batch = async (times: number) => {
       stream.replay(times);
@@ -103,9 +118,12 @@ export function fillRandom(backend: WebGpuBackend, t: Tensor, seed: number, scal
   const dtype = t.dtype as DType;
   const words = Math.ceil((t.shape.reduce((a, b) => a * b, 1) * (dtype === 'f32' ? 4 : 2)) / 4);
   const value = (i: string) => `(f32(hash(${i} * 2654435761u + seed) >> 8u) / 16777216.0 * 2.0 - 1.0) * scale`;
-  const store = dtype === 'f32' ? `buf[w] = bitcast<u32>(${value('w')});`
-    : dtype === 'f16' ? `buf[w] = pack2x16float(vec2<f32>(${value('2u * w')}, ${value('2u * w + 1u')}));`
-    : `buf[w] = (bitcast<u32>(${value('2u * w')}) >> 16u) | (bitcast<u32>(${value('2u * w + 1u')}) & 0xffff0000u);`;
+  const store =
+    dtype === 'f32'
+      ? `buf[w] = bitcast<u32>(${value('w')});`
+      : dtype === 'f16'
+        ? `buf[w] = pack2x16float(vec2<f32>(${value('2u * w')}, ${value('2u * w + 1u')}));`
+        : `buf[w] = (bitcast<u32>(${value('2u * w')}) >> 16u) | (bitcast<u32>(${value('2u * w + 1u')}) & 0xffff0000u);`;
   const wgsl = `@group(0) @binding(0) var<storage, read_write> buf: array<u32>;
 struct U { w: array<vec4<u32>, 1> }
 @group(0) @binding(1) var<uniform> u: U;
@@ -121,7 +139,11 @@ fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   const groups = Math.ceil(words / 256);
   const y = Math.ceil(groups / 65535);
   const f = new Float32Array([scale]);
-  backend.runProgram({ wgsl, entryPoint: 'fill', workgroups: [Math.ceil(groups / y), y, 1] }, [t], new Uint32Array([words, seed >>> 0, new Uint32Array(f.buffer)[0]!, 0]));
+  backend.runProgram(
+    { wgsl, entryPoint: 'fill', workgroups: [Math.ceil(groups / y), y, 1] },
+    [t],
+    new Uint32Array([words, seed >>> 0, new Uint32Array(f.buffer)[0]!, 0]),
+  );
 }
 
 /** A peer's figures from bench/anchors/*.py, usable only when measured in this run on this card. */
@@ -145,11 +167,17 @@ export function readAnchors(path: string | undefined, card: string): Anchors {
   const none = (why: string): Anchors => ({ cases: {}, whyNull: why });
   if (!path) return none('no peer measured in this run (no anchor file given)');
   if (!existsSync(path)) return none(`the peer's file ${path} was not written in this run`);
-  const doc = JSON.parse(readFileSync(path, 'utf8')) as { card?: string; runId?: string | null; cases?: Record<string, number> };
+  const doc = JSON.parse(readFileSync(path, 'utf8')) as {
+    card?: string;
+    runId?: string | null;
+    cases?: Record<string, number>;
+  };
   const ours = runId();
   if (!ours) return none('BENCH_RUN_ID unset: the peer cannot be shown to come from this run');
-  if (doc.runId !== ours) return none(`the peer's figures in ${path} come from run ${doc.runId ?? 'unknown'}, not this run (${ours})`);
-  if (!doc.card || cardShort(doc.card) !== cardShort(card)) return none(`the peer ran on ${doc.card ?? 'an unknown card'}, this run on ${card}`);
+  if (doc.runId !== ours)
+    return none(`the peer's figures in ${path} come from run ${doc.runId ?? 'unknown'}, not this run (${ours})`);
+  if (!doc.card || cardShort(doc.card) !== cardShort(card))
+    return none(`the peer ran on ${doc.card ?? 'an unknown card'}, this run on ${card}`);
   return { cases: doc.cases ?? {}, whyNull: null };
 }
 
@@ -157,7 +185,9 @@ export function readAnchors(path: string | undefined, card: string): Anchors {
 export function anchorOf(anchors: Anchors, key: string): { value: number | null; why: string | null } {
   if (anchors.whyNull) return { value: null, why: anchors.whyNull };
   const v = anchors.cases[key];
-  return v === undefined || !Number.isFinite(v) ? { value: null, why: `the peer has no figure for '${key}' in this run` } : { value: v, why: null };
+  return v === undefined || !Number.isFinite(v)
+    ? { value: null, why: `the peer has no figure for '${key}' in this run` }
+    : { value: v, why: null };
 }
 
 function fmt(x: number | null, digits = 3): string {
@@ -170,12 +200,23 @@ function fmt(x: number | null, digits = 3): string {
  * exiting 1 with nothing written, without the bench's passed check, or with a row whose anchor
  * is missing without a reason.
  */
-export function writeResults(bench: string, card: string, rows: readonly BenchRow[], notes: string, verified: Verified): string {
-  if (!isVerified(verified) || verified.bench !== bench) fail(`${bench}: results offered without this bench's passed check`);
+export function writeResults(
+  bench: string,
+  card: string,
+  rows: readonly BenchRow[],
+  notes: string,
+  verified: Verified,
+): string {
+  if (!isVerified(verified) || verified.bench !== bench)
+    fail(`${bench}: results offered without this bench's passed check`);
   const unexplained = rows.filter((r) => r.anchor === null && !r.anchorWhyNull);
-  if (unexplained.length) fail(`${bench}: rows without an anchor and without anchorWhyNull: ${unexplained.map((r) => `${r.case} ${r.metric}`).join('; ')}`);
+  if (unexplained.length)
+    fail(
+      `${bench}: rows without an anchor and without anchorWhyNull: ${unexplained.map((r) => `${r.case} ${r.metric}`).join('; ')}`,
+    );
   const bad = rows.filter((r) => !Number.isFinite(r.ours));
-  if (bad.length) fail(`${bench}: rows whose own figure is not a number: ${bad.map((r) => `${r.case} ${r.metric}`).join('; ')}`);
+  if (bad.length)
+    fail(`${bench}: rows whose own figure is not a number: ${bad.map((r) => `${r.case} ${r.metric}`).join('; ')}`);
   const date = new Date().toISOString().slice(0, 10);
   const doc = { bench, card, date, commit: commitHash(), notes, checks: verified.checks, rows };
   const dir = process.env.BENCH_OUT ?? join('bench', 'results');
@@ -185,7 +226,14 @@ export function writeResults(bench: string, card: string, rows: readonly BenchRo
   const file = join(dir, `${bench}-${date}${tag}-${cardShort(card)}.json`);
   writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
   const header = ['case', 'metric', 'ours', 'anchor', 'ratio', 'of limit'];
-  const lines = rows.map((r) => [r.case, r.metric, fmt(r.ours), r.anchor === null ? '—' : `${fmt(r.anchor)} (${r.anchorName})`, fmt(r.ratio), r.limit ? `${(100 * (r.higherIsBetter ? r.ours / r.limit : r.limit / r.ours)).toFixed(0)}% of ${r.limitName}` : '—']);
+  const lines = rows.map((r) => [
+    r.case,
+    r.metric,
+    fmt(r.ours),
+    r.anchor === null ? '—' : `${fmt(r.anchor)} (${r.anchorName})`,
+    fmt(r.ratio),
+    r.limit ? `${(100 * (r.higherIsBetter ? r.ours / r.limit : r.limit / r.ours)).toFixed(0)}% of ${r.limitName}` : '—',
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const pr = (l: string[]) => console.log(l.map((c, i) => c.padEnd(widths[i]!)).join('  '));
   console.log(`\n${bench} on ${card} (${date}, ${doc.commit})`);

@@ -22,26 +22,114 @@ export interface BenchEntry {
 }
 
 export const BENCHES: readonly BenchEntry[] = [
-  { name: 'copy', measures: 'copy bandwidth (read + write) vs torch copy_', duration: '~30 s', needs: 'GPU; anchor: bench/anchors/torch_gemm.py', standalone: true },
-  { name: 'gemm', measures: 'GEMM/GEMV TFLOP/s and GB/s, 1024³…8192³ and Llama-3-8B linears, vs torch bf16', duration: '~5 min', needs: 'GPU; anchor: bench/anchors/torch_gemm.py', standalone: true },
-  { name: 'attention-decode', measures: 'paged decode attention GB/s vs torch SDPA', duration: '~2 min', needs: 'GPU; anchor: bench/anchors/torch_attention.py', standalone: true },
-  { name: 'attention-prefill', measures: 'causal prefill attention TFLOP/s vs torch SDPA', duration: '~2 min', needs: 'GPU with subgroup matrices; anchor: bench/anchors/torch_attention.py', standalone: true },
-  { name: 'attention-cascade', measures: 'shared-prefix cascade vs plain paged decode (and SDPA)', duration: '~1 min', needs: 'GPU; anchor: bench/anchors/torch_attention.py', standalone: true },
-  { name: 'attention-check', measures: 'paged attention correctness at large sizes (no timing, no result file)', duration: '~1 min', needs: 'GPU', standalone: true },
-  { name: 'conformance-perf', measures: 'every op\'s conformance cases at big sizes, checked, with GPU time (no result file)', duration: '~4 min', needs: 'GPU', standalone: true },
-  { name: 'fusion', measures: 'Llama block dispatches and GPU time, fused vs unfused', duration: '~1 min (--small: seconds)', needs: 'GPU', standalone: true },
-  { name: 'decode', measures: 'Llama-3-8B-shape decode tokens/s, batch 1 and 16, vs HF eager; tokens vs PyTorch', duration: '~3 min + the checkpoint', needs: 'GPU (80 GB); DIR from bench/anchors/hf_decode.py', standalone: false },
-  { name: 'serve', measures: 'serving throughput and latency under Poisson arrivals vs HF static batching', duration: '~3 min (built-in model, 8 requests, on lavapipe: ~2 min)', needs: 'GPU; --model DIR; anchor: bench/anchors/hf_serve.py', standalone: false },
-  { name: 'parity', measures: 'logits and greedy tokens vs HF on random real-shape checkpoints', duration: '~2 min', needs: 'GPU; DIR from bench/parity/make_checkpoints.py', standalone: false },
-  { name: 'tokenizer-parity', measures: 'our tokenizer vs Python tokenizers on the Llama-3 vocabulary', duration: '~10 s', needs: 'CPU; TOKENIZER_DIR and ids from bench/parity/tokenize.py', standalone: false },
-  { name: 'mcu-planner', measures: 'vMCU vs tensor-level peak SRAM (byte counts, every plan proven safe)', duration: '~10 s', needs: 'CPU', standalone: true },
-  { name: 'mcu-qemu', measures: 'generated C bit-exact under QEMU Cortex-M4/M7 (no result file)', duration: '~1 min', needs: 'CPU; arm-none-eabi-gcc, qemu-system-arm', standalone: true },
+  {
+    name: 'copy',
+    measures: 'copy bandwidth (read + write) vs torch copy_',
+    duration: '~30 s',
+    needs: 'GPU; anchor: bench/anchors/torch_gemm.py',
+    standalone: true,
+  },
+  {
+    name: 'gemm',
+    measures: 'GEMM/GEMV TFLOP/s and GB/s, 1024³…8192³ and Llama-3-8B linears, vs torch bf16',
+    duration: '~5 min',
+    needs: 'GPU; anchor: bench/anchors/torch_gemm.py',
+    standalone: true,
+  },
+  {
+    name: 'attention-decode',
+    measures: 'paged decode attention GB/s vs torch SDPA',
+    duration: '~2 min',
+    needs: 'GPU; anchor: bench/anchors/torch_attention.py',
+    standalone: true,
+  },
+  {
+    name: 'attention-prefill',
+    measures: 'causal prefill attention TFLOP/s vs torch SDPA',
+    duration: '~2 min',
+    needs: 'GPU with subgroup matrices; anchor: bench/anchors/torch_attention.py',
+    standalone: true,
+  },
+  {
+    name: 'attention-cascade',
+    measures: 'shared-prefix cascade vs plain paged decode (and SDPA)',
+    duration: '~1 min',
+    needs: 'GPU; anchor: bench/anchors/torch_attention.py',
+    standalone: true,
+  },
+  {
+    name: 'attention-check',
+    measures: 'paged attention correctness at large sizes (no timing, no result file)',
+    duration: '~1 min',
+    needs: 'GPU',
+    standalone: true,
+  },
+  {
+    name: 'conformance-perf',
+    measures: "every op's conformance cases at big sizes, checked, with GPU time (no result file)",
+    duration: '~4 min',
+    needs: 'GPU',
+    standalone: true,
+  },
+  {
+    name: 'fusion',
+    measures: 'Llama block dispatches and GPU time, fused vs unfused',
+    duration: '~1 min (--small: seconds)',
+    needs: 'GPU',
+    standalone: true,
+  },
+  {
+    name: 'decode',
+    measures: 'Llama-3-8B-shape decode tokens/s, batch 1 and 16, vs HF eager; tokens vs PyTorch',
+    duration: '~3 min + the checkpoint',
+    needs: 'GPU (80 GB); DIR from bench/anchors/hf_decode.py',
+    standalone: false,
+  },
+  {
+    name: 'serve',
+    measures: 'serving throughput and latency under Poisson arrivals vs HF static batching',
+    duration: '~3 min (built-in model, 8 requests, on lavapipe: ~2 min)',
+    needs: 'GPU; --model DIR; anchor: bench/anchors/hf_serve.py',
+    standalone: false,
+  },
+  {
+    name: 'parity',
+    measures: 'logits and greedy tokens vs HF on random real-shape checkpoints',
+    duration: '~2 min',
+    needs: 'GPU; DIR from bench/parity/make_checkpoints.py',
+    standalone: false,
+  },
+  {
+    name: 'tokenizer-parity',
+    measures: 'our tokenizer vs Python tokenizers on the Llama-3 vocabulary',
+    duration: '~10 s',
+    needs: 'CPU; TOKENIZER_DIR and ids from bench/parity/tokenize.py',
+    standalone: false,
+  },
+  {
+    name: 'mcu-planner',
+    measures: 'vMCU vs tensor-level peak SRAM (byte counts, every plan proven safe)',
+    duration: '~10 s',
+    needs: 'CPU',
+    standalone: true,
+  },
+  {
+    name: 'mcu-qemu',
+    measures: 'generated C bit-exact under QEMU Cortex-M4/M7 (no result file)',
+    duration: '~1 min',
+    needs: 'CPU; arm-none-eabi-gcc, qemu-system-arm',
+    standalone: true,
+  },
 ];
 
 export function indexText(): string {
   const w = (k: keyof BenchEntry) => Math.max(k.length, ...BENCHES.map((b) => String(b[k]).length));
   const cols: (keyof BenchEntry)[] = ['name', 'measures', 'duration', 'needs'];
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(w(cols[i]!))).join('  ').trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(w(cols[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(cols), ...BENCHES.map((b) => line(cols.map((c) => String(b[c]))))].join('\n');
 }
 
@@ -59,9 +147,14 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log('\nnpm run bench -- <name> [args…] runs one; --all runs every bench that needs no arguments.');
     process.exit(0);
   }
-  const env = { ...process.env, BENCH_RUN_ID: process.env.BENCH_RUN_ID || `run-${Date.now()}-${randomBytes(3).toString('hex')}` };
+  const env = {
+    ...process.env,
+    BENCH_RUN_ID: process.env.BENCH_RUN_ID || `run-${Date.now()}-${randomBytes(3).toString('hex')}`,
+  };
   if (first === '--all') {
-    const failed = BENCHES.filter((b) => b.standalone).filter((b) => run(b, [], env) !== 0).map((b) => b.name);
+    const failed = BENCHES.filter((b) => b.standalone)
+      .filter((b) => run(b, [], env) !== 0)
+      .map((b) => b.name);
     console.log(failed.length ? `\nfailed: ${failed.join(', ')}` : '\nall benches passed their checks');
     process.exit(failed.length ? 1 : 0);
   }

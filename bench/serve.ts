@@ -38,7 +38,8 @@ import { type BenchRow, cardName, cardShort, row, runId, writeResults } from './
 import { Check } from './verify.js';
 
 const args = new Map<string, string>();
-for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1] ?? '');
+for (let i = 2; i < process.argv.length; i += 2)
+  args.set(process.argv[i]!.replace(/^--/, ''), process.argv[i + 1] ?? '');
 const num = (name: string, dflt: number) => (args.has(name) ? Number(args.get(name)) : dflt);
 
 const N = num('requests', 40);
@@ -129,7 +130,8 @@ function hfAllAtOnce(hf: HfAnchor): Trace[] {
   const traces: Trace[] = [];
   let free = 0;
   for (const b of hf.batches) {
-    for (const i of b.members) traces[i] = { arrival: 0, tokens: b.steps.slice(0, hf.requests[i]![1]).map((s) => free + s) };
+    for (const i of b.members)
+      traces[i] = { arrival: 0, tokens: b.steps.slice(0, hf.requests[i]![1]).map((s) => free + s) };
     free += b.total;
   }
   return traces;
@@ -139,28 +141,51 @@ const shapes = workload(N, MAX_TOTAL, SEED);
 const rateList = (args.get('rates') ?? '1,2,4,8,inf').split(',').map((r) => (r === 'inf' ? Infinity : Number(r)));
 
 if (args.has('write-workload')) {
-  writeFileSync(args.get('write-workload')!, JSON.stringify({ seed: SEED, maxTotal: MAX_TOTAL, batch: BATCH_HF, requests: shapes.map((s) => [s.prompt, s.output]) }) + '\n');
+  writeFileSync(
+    args.get('write-workload')!,
+    JSON.stringify({
+      seed: SEED,
+      maxTotal: MAX_TOTAL,
+      batch: BATCH_HF,
+      requests: shapes.map((s) => [s.prompt, s.output]),
+    }) + '\n',
+  );
   const sum = (f: (s: Shape) => number) => shapes.reduce((a, s) => a + f(s), 0);
-  console.log(`workload: ${N} requests, prompt mean ${(sum((s) => s.prompt) / N).toFixed(0)}, output mean ${(sum((s) => s.output) / N).toFixed(0)} tokens → ${args.get('write-workload')}`);
+  console.log(
+    `workload: ${N} requests, prompt mean ${(sum((s) => s.prompt) / N).toFixed(0)}, output mean ${(sum((s) => s.output) / N).toFixed(0)} tokens → ${args.get('write-workload')}`,
+  );
   process.exit(0);
 }
 
-const hfFile = args.has('anchor') ? (JSON.parse(readFileSync(args.get('anchor')!, 'utf8')) as HfAnchor & { runId?: string | null }) : null;
-if (hfFile && (hfFile.requests.length !== N || hfFile.requests.some(([p, o], i) => p !== shapes[i]!.prompt || o !== shapes[i]!.output))) {
-  throw new Error(`${args.get('anchor')} was measured on another workload (pass the same --requests/--max-total/--seed as --write-workload)`);
+const hfFile = args.has('anchor')
+  ? (JSON.parse(readFileSync(args.get('anchor')!, 'utf8')) as HfAnchor & { runId?: string | null })
+  : null;
+if (
+  hfFile &&
+  (hfFile.requests.length !== N ||
+    hfFile.requests.some(([p, o], i) => p !== shapes[i]!.prompt || o !== shapes[i]!.output))
+) {
+  throw new Error(
+    `${args.get('anchor')} was measured on another workload (pass the same --requests/--max-total/--seed as --write-workload)`,
+  );
 }
 
 const backend = await WebGpuBackend.create();
 const card = cardName(backend);
 const check = new Check(args.get('bench') ?? 'serve-llama3-8b');
 // the peer counts only when measured in this run on this card
-const hfWhyNull = !hfFile ? 'HF static batching did not run in this run (no --anchor)'
-  : !runId() || hfFile.runId !== runId() ? `the HF figures come from run ${hfFile.runId ?? 'unknown'}, not this run (${runId() ?? 'BENCH_RUN_ID unset'})`
-  : cardShort(hfFile.card) !== cardShort(card) ? `HF ran on ${hfFile.card}, this run on ${card}` : null;
+const hfWhyNull = !hfFile
+  ? 'HF static batching did not run in this run (no --anchor)'
+  : !runId() || hfFile.runId !== runId()
+    ? `the HF figures come from run ${hfFile.runId ?? 'unknown'}, not this run (${runId() ?? 'BENCH_RUN_ID unset'})`
+    : cardShort(hfFile.card) !== cardShort(card)
+      ? `HF ran on ${hfFile.card}, this run on ${card}`
+      : null;
 const hf = hfWhyNull ? null : hfFile;
 const model = await openModel(args.get('model') ?? 'models/builtin');
 const cfg = model.config;
-if (MAX_TOTAL > cfg.maxPositionEmbeddings) throw new Error(`--max-total ${MAX_TOTAL} is over the model's context ${cfg.maxPositionEmbeddings}`);
+if (MAX_TOTAL > cfg.maxPositionEmbeddings)
+  throw new Error(`--max-total ${MAX_TOTAL} is over the model's context ${cfg.maxPositionEmbeddings}`);
 const PAGE = 16;
 const MAX_SEQS = Math.min(64, N); // more than N never run at once
 const MAX_TOKENS = 512; // tokens per step: the server's default --max-batch-tokens
@@ -169,11 +194,24 @@ const WARM_PROMPT = Math.floor(MAX_TOKENS / MAX_SEQS);
 const warmOutput = (i: number) => Math.min(i + 2, MAX_TOTAL - WARM_PROMPT); // i + 2: the first decode step has all MAX_SEQS
 const pagesFor = (tokens: number) => Math.ceil(tokens / PAGE);
 const numPages =
-  Math.max(shapes.reduce((a, s) => a + pagesFor(s.prompt + s.output), 0), Array.from({ length: MAX_SEQS }, (_, i) => pagesFor(WARM_PROMPT + warmOutput(i))).reduce((a, b) => a + b, 0)) + 2 * MAX_SEQS;
+  Math.max(
+    shapes.reduce((a, s) => a + pagesFor(s.prompt + s.output), 0),
+    Array.from({ length: MAX_SEQS }, (_, i) => pagesFor(WARM_PROMPT + warmOutput(i))).reduce((a, b) => a + b, 0),
+  ) +
+  2 * MAX_SEQS;
 const t0 = performance.now();
-const runner = await LlamaRunner.load(model, { backend, actDtype: 'f16', pageSize: PAGE, numPages, maxSeqs: MAX_SEQS, maxTokens: MAX_TOKENS });
+const runner = await LlamaRunner.load(model, {
+  backend,
+  actDtype: 'f16',
+  pageSize: PAGE,
+  numPages,
+  maxSeqs: MAX_SEQS,
+  maxTokens: MAX_TOKENS,
+});
 await model.weights.close();
-console.log(`loaded ${args.get('model') ?? 'models/builtin'} in ${((performance.now() - t0) / 1e3).toFixed(1)} s; ${numPages} KV pages of ${PAGE} tokens`);
+console.log(
+  `loaded ${args.get('model') ?? 'models/builtin'} in ${((performance.now() - t0) / 1e3).toFixed(1)} s; ${numPages} KV pages of ${PAGE} tokens`,
+);
 
 // The engine never needs text here: token ids in, token ids out, like the anchor (no detokenizing on either side).
 const tokenizer: EngineTokenizer = {
@@ -184,20 +222,39 @@ const tokenizer: EngineTokenizer = {
   stopTokenIds: [],
   vocabulary: () => ({ tokens: [], type: 'raw' }),
 };
-const newEngine = () => new Engine(runner, tokenizer, { maxBatchTokens: MAX_TOKENS, maxRunningSeqs: MAX_SEQS, seed: SEED });
+const newEngine = () =>
+  new Engine(runner, tokenizer, { maxBatchTokens: MAX_TOKENS, maxRunningSeqs: MAX_SEQS, seed: SEED });
 const randomIds = (rng: Rng, n: number) => Array.from({ length: n }, () => rng.int(0, cfg.vocabSize - 1));
 
 /** Runs one request to its end, returning its token ids and times (seconds since `t0`); checks it ended as asked. */
-async function drive(engine: Engine, prompt: number[], output: number, t0: number): Promise<{ ids: number[]; times: number[] }> {
+async function drive(
+  engine: Engine,
+  prompt: number[],
+  output: number,
+  t0: number,
+): Promise<{ ids: number[]; times: number[] }> {
   const req = await engine.submit(prompt, { maxTokens: output, temperature: 0, ignoreEos: true });
   const times: number[] = [];
   const ids: number[] = [];
-  for await (const ev of req) if (ev.type === 'delta') for (const t of ev.tokens) { times.push((performance.now() - t0) / 1e3); ids.push(t.id); }
+  for await (const ev of req)
+    if (ev.type === 'delta')
+      for (const t of ev.tokens) {
+        times.push((performance.now() - t0) / 1e3);
+        ids.push(t.id);
+      }
   const res = await req.result;
   const choice = res.choices[0];
-  if (ids.length === 0 || ids.length !== output || choice?.finishReason !== 'length' || choice.tokens.length !== output) {
-    check.that(false, 'every response has its drawn token count and finish reason length',
-      `asked for ${output} tokens, streamed ${ids.length}, result ${choice?.tokens.length ?? 'none'} with finish reason ${choice?.finishReason ?? 'none'}`);
+  if (
+    ids.length === 0 ||
+    ids.length !== output ||
+    choice?.finishReason !== 'length' ||
+    choice.tokens.length !== output
+  ) {
+    check.that(
+      false,
+      'every response has its drawn token count and finish reason length',
+      `asked for ${output} tokens, streamed ${ids.length}, result ${choice?.tokens.length ?? 'none'} with finish reason ${choice?.finishReason ?? 'none'}`,
+    );
   }
   return { ids, times };
 }
@@ -209,10 +266,16 @@ async function drive(engine: Engine, prompt: number[], output: number, t0: numbe
   const engine = newEngine();
   const rng = new Rng(SEED ^ 0x5eed);
   const tw = performance.now();
-  await Promise.all(Array.from({ length: MAX_SEQS }, (_, i) => drive(engine, randomIds(rng, WARM_PROMPT), warmOutput(i), tw)));
-  await Promise.all([0.9, 0.5, 0.25, 0.1].map((f) => drive(engine, randomIds(rng, Math.round(MAX_TOTAL * f) - 8), 8, tw)));
+  await Promise.all(
+    Array.from({ length: MAX_SEQS }, (_, i) => drive(engine, randomIds(rng, WARM_PROMPT), warmOutput(i), tw)),
+  );
+  await Promise.all(
+    [0.9, 0.5, 0.25, 0.1].map((f) => drive(engine, randomIds(rng, Math.round(MAX_TOTAL * f) - 8), 8, tw)),
+  );
   await engine.shutdown();
-  console.log(`warm-up ${((performance.now() - tw) / 1e3).toFixed(1)} s (${runner.stats.steps} steps, ${runner.stats.replays} replayed)`);
+  console.log(
+    `warm-up ${((performance.now() - tw) / 1e3).toFixed(1)} s (${runner.stats.steps} steps, ${runner.stats.replays} replayed)`,
+  );
 }
 
 // Temperature 0 is deterministic: four copies of one prompt submitted at once, twice on fresh
@@ -222,13 +285,25 @@ async function drive(engine: Engine, prompt: number[], output: number, t0: numbe
   const prompt = randomIds(rng, 32);
   const outputs: number[][] = [];
   for (let run = 0; run < 2; run++) {
-    const engine = new Engine(runner, tokenizer, { maxBatchTokens: MAX_TOKENS, maxRunningSeqs: MAX_SEQS, seed: SEED, prefixCaching: false });
+    const engine = new Engine(runner, tokenizer, {
+      maxBatchTokens: MAX_TOKENS,
+      maxRunningSeqs: MAX_SEQS,
+      seed: SEED,
+      prefixCaching: false,
+    });
     const t = performance.now();
-    for (const r of await Promise.all(Array.from({ length: 4 }, () => drive(engine, prompt, 16, t)))) outputs.push(r.ids);
+    for (const r of await Promise.all(Array.from({ length: 4 }, () => drive(engine, prompt, 16, t))))
+      outputs.push(r.ids);
     await engine.shutdown();
   }
   const differ = outputs.findIndex((o) => o.some((id, k) => id !== outputs[0]![k]));
-  check.that(differ < 0, 'identical prompts at temperature 0 give identical tokens (4 copies at once, on two fresh engines)', differ < 0 ? `${outputs[0]!.length} tokens` : `copy ${differ} gave ${outputs[differ]!.join(',')} against ${outputs[0]!.join(',')}`);
+  check.that(
+    differ < 0,
+    'identical prompts at temperature 0 give identical tokens (4 copies at once, on two fresh engines)',
+    differ < 0
+      ? `${outputs[0]!.length} tokens`
+      : `copy ${differ} gave ${outputs[differ]!.join(',')} against ${outputs[0]!.join(',')}`,
+  );
 }
 
 // A lent device's time is scarce: with --deadline-s, a rate that would end past it (estimated from
@@ -263,7 +338,14 @@ for (const rate of rateList) {
     shapes.map(
       (s, i) =>
         new Promise<Trace>((resolve, reject) =>
-          setTimeout(() => drive(engine, prompts[i]!, s.output, start).then((r) => resolve({ arrival: arrive[i]!, tokens: r.times }), reject), arrive[i]! * 1000),
+          setTimeout(
+            () =>
+              drive(engine, prompts[i]!, s.output, start).then(
+                (r) => resolve({ arrival: arrive[i]!, tokens: r.times }),
+                reject,
+              ),
+            arrive[i]! * 1000,
+          ),
         ),
     ),
   );
@@ -274,10 +356,26 @@ for (const rate of rateList) {
   responses += traces.length;
   // HF was measured only with every request at once; finite rates have no measured peer
   const anchor = hf && rate === Infinity ? metrics(hfAllAtOnce(hf)) : null;
-  const why = hfWhyNull ?? (anchor ? null : 'HF static batching has no arrival-driven server: its latencies at this rate would be simulated, not measured');
+  const why =
+    hfWhyNull ??
+    (anchor
+      ? null
+      : 'HF static batching has no arrival-driven server: its latencies at this rate would be simulated, not measured');
   const c = `${args.get('label') ?? 'llama3-8b'} ${label}, ${N} reqs`;
   const r = (metric: string, key: keyof Metrics, higherIsBetter: boolean) =>
-    rows.push(row({ case: c, metric, higherIsBetter, ours: ours[key], anchor: anchor ? anchor[key] : null, anchorName: anchor ? hfName : null, limit: null, limitName: null, anchorWhyNull: why }));
+    rows.push(
+      row({
+        case: c,
+        metric,
+        higherIsBetter,
+        ours: ours[key],
+        anchor: anchor ? anchor[key] : null,
+        anchorName: anchor ? hfName : null,
+        limit: null,
+        limitName: null,
+        anchorWhyNull: why,
+      }),
+    );
   r('output tokens/s', 'tokPerS', true);
   r('requests/s', 'reqPerS', true);
   r('TTFT p50 ms', 'ttftP50', false);
@@ -295,9 +393,15 @@ const notes =
   `${N} requests per rate, seed ${SEED}: prompt lognormal (median ${Math.round((200 * MAX_TOTAL) / 2048)}, σ 1.0; mean ${mean((s) => s.prompt)}), output lognormal (median ${Math.round((128 * MAX_TOTAL) / 2048)}, σ 0.8; mean ${mean((s) => s.output)}), prompt + output ≤ ${MAX_TOTAL}; ` +
   `random token ids, EOS ignored, greedy. Poisson arrivals. Ours: Engine in-process, bf16 weights, f16 activations and KV, ${MAX_TOKENS} tokens/step, ≤ ${MAX_SEQS} sequences, ${numPages} KV pages of ${PAGE}; ` +
   `token times taken when each step's events reach the caller; latencies from the intended arrival time. ` +
-  (hf ? `Anchor (all-at-once rows only): ${hf.name} on ${hf.card}, this run, fixed batches of ${BATCH_HF} in arrival order, left-padded, max_new_tokens = longest in batch, batches back to back (gaps between generate calls left out); a request ends at its own last useful token. ` : `No anchor: ${hfWhyNull}. `) +
+  (hf
+    ? `Anchor (all-at-once rows only): ${hf.name} on ${hf.card}, this run, fixed batches of ${BATCH_HF} in arrival order, left-padded, max_new_tokens = longest in batch, batches back to back (gaps between generate calls left out); a request ends at its own last useful token. `
+    : `No anchor: ${hfWhyNull}. `) +
   summary.join('; ');
-check.that(responses > 0, 'responses were checked', `${responses} responses, each with its token count and finish reason length`);
+check.that(
+  responses > 0,
+  'responses were checked',
+  `${responses} responses, each with its token count and finish reason length`,
+);
 writeResults(args.get('bench') ?? 'serve-llama3-8b', card, rows, notes, check.passed());
 runner.destroy();
 backend.destroy();

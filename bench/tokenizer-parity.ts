@@ -21,12 +21,43 @@ for (const c of cases) {
   else if (bad.length < 5) bad.push(JSON.stringify(c.text.slice(0, 60)));
   if (tok.decode(ids, { cleanUpTokenizationSpaces: false }) === c.text) roundTrip++;
 }
-console.log(`identical ids: ${same}/${cases.length}; decode round-trips: ${roundTrip}/${cases.length}${bad.length ? `; first differences: ${bad.join(', ')}` : ''}`);
+console.log(
+  `identical ids: ${same}/${cases.length}; decode round-trips: ${roundTrip}/${cases.length}${bad.length ? `; first differences: ${bad.join(', ')}` : ''}`,
+);
 const check = new Check('tokenizer-parity');
 check.that(cases.length > 0, 'the reference has strings');
-check.that(same === cases.length, 'every string encodes to Python tokenizers\' ids', `${same}/${cases.length}${bad.length ? `; first differences: ${bad.join(', ')}` : ''}`);
+check.that(
+  same === cases.length,
+  "every string encodes to Python tokenizers' ids",
+  `${same}/${cases.length}${bad.length ? `; first differences: ${bad.join(', ')}` : ''}`,
+);
 check.that(roundTrip === cases.length, 'every string decodes back to itself', `${roundTrip}/${cases.length}`);
-writeResults('tokenizer-parity', 'cpu (host)', [
-  row({ case: `llama3 tokenizer.json, ${cases.length} strings`, metric: 'strings with identical ids', higherIsBetter: true, ours: same, anchor: cases.length, anchorName: 'python tokenizers', limit: cases.length, limitName: 'all strings' }),
-  row({ case: `llama3 decode(encode(s)) === s`, metric: 'strings', higherIsBetter: true, ours: roundTrip, anchor: null, anchorName: null, limit: cases.length, limitName: 'all strings', anchorWhyNull: 'a round trip of our own tokenizer has no peer figure' }),
-], 'Strings: unicode, whitespace runs, numbers, code (Tessera sources), mixed scripts; encode without special tokens.', check.passed());
+writeResults(
+  'tokenizer-parity',
+  'cpu (host)',
+  [
+    row({
+      case: `llama3 tokenizer.json, ${cases.length} strings`,
+      metric: 'strings with identical ids',
+      higherIsBetter: true,
+      ours: same,
+      anchor: cases.length,
+      anchorName: 'python tokenizers',
+      limit: cases.length,
+      limitName: 'all strings',
+    }),
+    row({
+      case: `llama3 decode(encode(s)) === s`,
+      metric: 'strings',
+      higherIsBetter: true,
+      ours: roundTrip,
+      anchor: null,
+      anchorName: null,
+      limit: cases.length,
+      limitName: 'all strings',
+      anchorWhyNull: 'a round trip of our own tokenizer has no peer figure',
+    }),
+  ],
+  'Strings: unicode, whitespace runs, numbers, code (Tessera sources), mixed scripts; encode without special tokens.',
+  check.passed(),
+);

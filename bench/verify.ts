@@ -151,10 +151,19 @@ export interface GreedyComparison {
  * tokens). A different pick passes only as a near-tie: the reference ranks our token within
  * `nearTie` × max|logit| of its own top. Anything else is a wrong answer.
  */
-export function compareGreedy(ours: readonly number[], ref: readonly ReferenceStep[], nearTie: number): GreedyComparison {
+export function compareGreedy(
+  ours: readonly number[],
+  ref: readonly ReferenceStep[],
+  nearTie: number,
+): GreedyComparison {
   const out: GreedyComparison = { steps: ref.length, identical: 0, nearTies: [], wrong: null };
   if (ours.length !== ref.length) {
-    out.wrong = { step: Math.min(ours.length, ref.length), ours: -1, theirs: -1, why: `${ours.length} tokens against the reference's ${ref.length}` };
+    out.wrong = {
+      step: Math.min(ours.length, ref.length),
+      ours: -1,
+      theirs: -1,
+      why: `${ours.length} tokens against the reference's ${ref.length}`,
+    };
     return out;
   }
   for (let s = 0; s < ref.length; s++) {
@@ -168,8 +177,13 @@ export function compareGreedy(ours: readonly number[], ref: readonly ReferenceSt
     if (margin <= nearTie) out.nearTies.push({ step: s, ours: ours[s]!, theirs: r.token, margin });
     else if (!out.wrong) {
       out.wrong = {
-        step: s, ours: ours[s]!, theirs: r.token,
-        why: k < 0 ? `our token is not in the reference's top ${r.topIds.length}` : `reference margin ${margin.toExponential(2)} of max|logit| > near-tie ${nearTie}`,
+        step: s,
+        ours: ours[s]!,
+        theirs: r.token,
+        why:
+          k < 0
+            ? `our token is not in the reference's top ${r.topIds.length}`
+            : `reference margin ${margin.toExponential(2)} of max|logit| > near-tie ${nearTie}`,
       };
     }
   }

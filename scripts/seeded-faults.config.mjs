@@ -2,4 +2,7 @@
 import { defineConfig, mergeConfig } from 'vitest/config';
 import base from '../vitest.config.ts';
 
-export default mergeConfig(base, defineConfig({ test: { setupFiles: ['scripts/seeded-faults.setup.mjs'], reporters: ['default'] } }));
+export default mergeConfig(
+  base,
+  defineConfig({ test: { setupFiles: ['scripts/seeded-faults.setup.mjs'], reporters: ['default'] } }),
+);

@@ -35,9 +35,21 @@ const work = mkdtempSync(join(tmpdir(), 'seeded-faults-'));
 /** Runs vitest on `files`; returns the JSON report's per-test results. */
 function vitest(files, env, tag) {
   const out = join(work, `${tag}.json`);
-  const args = ['vitest', 'run', '-c', 'scripts/seeded-faults.config.mjs', '--reporter=json', `--outputFile=${out}`, ...files];
+  const args = [
+    'vitest',
+    'run',
+    '-c',
+    'scripts/seeded-faults.config.mjs',
+    '--reporter=json',
+    `--outputFile=${out}`,
+    ...files,
+  ];
   const started = Date.now();
-  const r = spawnSync('npx', args, { env: { XDG_RUNTIME_DIR: '/tmp', ...process.env, TESSERA_SEED: seed, ...env }, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync('npx', args, {
+    env: { XDG_RUNTIME_DIR: '/tmp', ...process.env, TESSERA_SEED: seed, ...env },
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
   if (!existsSync(out)) {
     console.error(r.stdout, r.stderr);
@@ -45,10 +57,17 @@ function vitest(files, env, tag) {
   }
   const report = JSON.parse(readFileSync(out, 'utf8'));
   const tests = report.testResults.flatMap((file) =>
-    file.assertionResults.map((a) => ({ file: file.name.replace(`${process.cwd()}/`, ''), name: a.fullName, status: a.status, message: (a.failureMessages ?? []).join('\n') })),
+    file.assertionResults.map((a) => ({
+      file: file.name.replace(`${process.cwd()}/`, ''),
+      name: a.fullName,
+      status: a.status,
+      message: (a.failureMessages ?? []).join('\n'),
+    })),
   );
   // a file that fails to load has no assertion results but a message
-  for (const file of report.testResults) if (file.status === 'failed' && file.assertionResults.length === 0) tests.push({ file: file.name, name: '(file failed to load)', status: 'failed', message: file.message ?? '' });
+  for (const file of report.testResults)
+    if (file.status === 'failed' && file.assertionResults.length === 0)
+      tests.push({ file: file.name, name: '(file failed to load)', status: 'failed', message: file.message ?? '' });
   return { tests, seconds };
 }
 
@@ -57,14 +76,18 @@ if (!process.env.SEEDED_FAULTS_NO_BASELINE) {
   const base = vitest(allFiles, { TESSERA_FAULT: '' }, 'baseline');
   const failed = base.tests.filter((t) => t.status === 'failed');
   const ran = base.tests.filter((t) => t.status === 'passed').length;
-  console.log(`baseline (no fault): ${ran} passed, ${failed.length} failed, ${base.tests.length - ran - failed.length} skipped in ${base.seconds} s over ${allFiles.join(' ')}`);
+  console.log(
+    `baseline (no fault): ${ran} passed, ${failed.length} failed, ${base.tests.length - ran - failed.length} skipped in ${base.seconds} s over ${allFiles.join(' ')}`,
+  );
   if (failed.length) {
     for (const t of failed) console.log(`  FAILED without any fault: ${t.file} > ${t.name}`);
     console.error('the baseline must pass before faults can be judged');
     process.exit(1);
   }
   if (ran === 0) {
-    console.error('no test ran in the baseline (no WebGPU adapter?): nothing can catch a shader fault; install lavapipe (mesa-vulkan-drivers)');
+    console.error(
+      'no test ran in the baseline (no WebGPU adapter?): nothing can catch a shader fault; install lavapipe (mesa-vulkan-drivers)',
+    );
     process.exit(1);
   }
 }
@@ -79,15 +102,26 @@ for (const fault of faults) {
   const byAssertion = failed.filter((t) => !/ShaderCompileError|error: |WGSL/.test(t.message));
   const caught = shaders.size > 0 && byAssertion.length > 0;
   rows.push({ fault, shaders, failed, byAssertion, caught, seconds: r.seconds });
-  console.log(`${fault.name}: applied to ${shaders.size} shader(s) [${[...shaders].slice(0, 4).join(', ')}${shaders.size > 4 ? ', …' : ''}]; ${failed.length} test(s) failed (${byAssertion.length} by assertion) in ${r.seconds} s`);
-  for (const t of failed) console.log(`  ${byAssertion.includes(t) ? 'caught by' : 'compile error in'} ${t.file} > ${t.name}: ${t.message.split('\n')[0]?.slice(0, 160)}`);
+  console.log(
+    `${fault.name}: applied to ${shaders.size} shader(s) [${[...shaders].slice(0, 4).join(', ')}${shaders.size > 4 ? ', …' : ''}]; ${failed.length} test(s) failed (${byAssertion.length} by assertion) in ${r.seconds} s`,
+  );
+  for (const t of failed)
+    console.log(
+      `  ${byAssertion.includes(t) ? 'caught by' : 'compile error in'} ${t.file} > ${t.name}: ${t.message.split('\n')[0]?.slice(0, 160)}`,
+    );
 }
 
 console.log('\n| fault | what | shaders changed | caught by | caught |');
 console.log('|---|---|---|---|---|');
 for (const r of rows) {
-  const by = r.byAssertion.map((t) => `${t.file} > ${t.name}`).slice(0, 3).join('; ') + (r.byAssertion.length > 3 ? `; +${r.byAssertion.length - 3} more` : '');
-  console.log(`| ${r.fault.name} | ${r.fault.what} | ${r.shaders.size} | ${by || '—'} | ${r.caught ? 'yes' : r.shaders.size === 0 ? 'NO (pattern matched no shader)' : 'NO'} |`);
+  const by =
+    r.byAssertion
+      .map((t) => `${t.file} > ${t.name}`)
+      .slice(0, 3)
+      .join('; ') + (r.byAssertion.length > 3 ? `; +${r.byAssertion.length - 3} more` : '');
+  console.log(
+    `| ${r.fault.name} | ${r.fault.what} | ${r.shaders.size} | ${by || '—'} | ${r.caught ? 'yes' : r.shaders.size === 0 ? 'NO (pattern matched no shader)' : 'NO'} |`,
+  );
 }
 const missed = rows.filter((r) => !r.caught);
 if (missed.length) {

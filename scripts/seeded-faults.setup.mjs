@@ -12,7 +12,8 @@ import { seededFaults } from './seeded-faults.patterns.mjs';
 
 const name = process.env.TESSERA_FAULT;
 const fault = seededFaults.find((f) => f.name === name);
-if (name && !fault) throw new Error(`unknown TESSERA_FAULT '${name}'; known: ${seededFaults.map((f) => f.name).join(', ')}`);
+if (name && !fault)
+  throw new Error(`unknown TESSERA_FAULT '${name}'; known: ${seededFaults.map((f) => f.name).join(', ')}`);
 
 if (fault) {
   const original = PipelineCache.prototype.get;

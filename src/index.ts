@@ -29,9 +29,23 @@ export { runBackendConformance, runCase, type CaseResult } from './testing/confo
 export { parseExpr, evalExpr, type Expr } from './ops/expr.js';
 
 // models, checkpoints, tokenizers
-export { loadModel, loadRunner, builtinModelPath, TesseraModel, type LoadModelOptions, type GenerateOptions } from './models/load-model.js';
+export {
+  loadModel,
+  loadRunner,
+  builtinModelPath,
+  TesseraModel,
+  type LoadModelOptions,
+  type GenerateOptions,
+} from './models/load-model.js';
 export { LlamaRunner, type LlamaRunnerOptions } from './models/llama/llama-runner.js';
-export { openModel, type OpenedModel, Tokenizer, loadTokenizer, CheckpointError, UnsupportedModelError } from './io/index.js';
+export {
+  openModel,
+  type OpenedModel,
+  Tokenizer,
+  loadTokenizer,
+  CheckpointError,
+  UnsupportedModelError,
+} from './io/index.js';
 
 // serving
 export { Engine, type EngineOptions } from './engine/engine.js';

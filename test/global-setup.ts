@@ -8,7 +8,9 @@ export default async function setup(): Promise<void> {
   const gpu = await getGpu();
   const adapter = gpu ? await gpu.requestAdapter() : null;
   if (!adapter) {
-    process.env.TESSERA_NO_GPU = gpu ? 'no WebGPU adapter (install a Vulkan driver such as lavapipe: mesa-vulkan-drivers)' : 'the webgpu package failed to load';
+    process.env.TESSERA_NO_GPU = gpu
+      ? 'no WebGPU adapter (install a Vulkan driver such as lavapipe: mesa-vulkan-drivers)'
+      : 'the webgpu package failed to load';
     console.log(`[tessera] GPU tests skipped: ${process.env.TESSERA_NO_GPU}`);
   }
 }

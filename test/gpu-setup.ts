@@ -15,7 +15,12 @@ let failure: string | null = null;
 
 function open(disableF16: boolean): Promise<WebGpuBackend | null> {
   if (process.env.TESSERA_NO_GPU) return Promise.resolve(null); // said once by test/global-setup.ts
-  return WebGpuBackend.create({ disableF16, onWarning: (m) => { if (!disableF16) console.warn(`[tessera] ${m}`); } }).catch((e: Error) => {
+  return WebGpuBackend.create({
+    disableF16,
+    onWarning: (m) => {
+      if (!disableF16) console.warn(`[tessera] ${m}`);
+    },
+  }).catch((e: Error) => {
     if (failure === null) {
       failure = e.message.split('\n')[0]!;
       console.warn(`[tessera] GPU tests skipped: ${failure}`);

@@ -10,7 +10,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const build = resolve(process.argv[2] ?? '/tmp/climb-build');
 const out = process.argv[3] ?? '/tmp/climb-tokens.json';
-const SEQS = 8, LEN = 512;
+const SEQS = 8,
+  LEN = 512;
 
 // A build outside the repo cannot resolve '@huggingface/tokenizers' unless node_modules is reachable from it.
 if (!existsSync(join(build, 'node_modules'))) symlinkSync(join(repo, 'node_modules'), join(build, 'node_modules'));
@@ -21,8 +22,13 @@ const { bos_token_id: bos, eos_token_id: eos } = JSON.parse(readFileSync(join(mo
 
 // Reuse the training extractor so the text is exactly what the model saw; sample paragraphs evenly
 // across the corpus so all 15 genres (news .. humor) appear rather than one file's style.
-const lines = execFileSync('node', [join(repo, 'scripts/builtin-model/extract-corpus.mjs')], { cwd: repo, maxBuffer: 1 << 28 })
-  .toString('utf8').split('\n').filter(Boolean);
+const lines = execFileSync('node', [join(repo, 'scripts/builtin-model/extract-corpus.mjs')], {
+  cwd: repo,
+  maxBuffer: 1 << 28,
+})
+  .toString('utf8')
+  .split('\n')
+  .filter(Boolean);
 
 // Training packed paragraphs as `text </s> text </s> ...`; each sequence here starts with BOS
 // (the attention-sink token the kernel question is about), then that stream cut at 512 tokens.

@@ -24,7 +24,10 @@ import { GgufFile } from '../../src/io/gguf-file.js';
 
 /** The part of node-llama-cpp's API used here (its types are not available at build time). */
 interface LlamaSequence {
-  evaluate(tokens: number[], options: { temperature: number; yieldEogToken: boolean }): AsyncGenerator<number, void, void>;
+  evaluate(
+    tokens: number[],
+    options: { temperature: number; yieldEogToken: boolean },
+  ): AsyncGenerator<number, void, void>;
 }
 interface LlamaContext {
   getSequence(): LlamaSequence;
@@ -35,7 +38,12 @@ interface LlamaContext {
   dispose(): Promise<void>;
 }
 interface LlamaModel {
-  createContext(options: { sequences: number; contextSize: number; batchSize: number; threads?: number }): Promise<LlamaContext>;
+  createContext(options: {
+    sequences: number;
+    contextSize: number;
+    batchSize: number;
+    threads?: number;
+  }): Promise<LlamaContext>;
   dispose(): Promise<void>;
 }
 interface Llama {
@@ -55,9 +63,13 @@ function option(name: string, fallback: string): string {
 }
 
 const VALUE_FLAGS = ['--gpu', '--batches', '--prompt', '--steps', '--threads'];
-const [modelPath, outPath] = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !VALUE_FLAGS.includes(all[i - 1] ?? ''));
+const [modelPath, outPath] = process.argv
+  .slice(2)
+  .filter((a, i, all) => !a.startsWith('--') && !VALUE_FLAGS.includes(all[i - 1] ?? ''));
 if (modelPath === undefined || outPath === undefined) {
-  console.error('usage: node dist/bench/peers/llama-cpp-decode.js MODEL.gguf OUT.json [--gpu vulkan|cuda|cpu] [--batches 1,16,64] [--prompt 128] [--steps 32] [--threads N]');
+  console.error(
+    'usage: node dist/bench/peers/llama-cpp-decode.js MODEL.gguf OUT.json [--gpu vulkan|cuda|cpu] [--batches 1,16,64] [--prompt 128] [--steps 32] [--threads N]',
+  );
   process.exit(2);
 }
 const gpu = option('gpu', 'vulkan');
@@ -69,30 +81,49 @@ const threads = process.argv.includes('--threads') ? Number(option('threads', '0
 const gguf = await GgufFile.open(modelPath);
 const vocab = gguf.metadata.get('llama.vocab_size');
 await gguf.close();
-if (typeof vocab !== 'number') throw new Error(`${modelPath}: no llama.vocab_size metadata (write it with bench/peers/write-gguf)`);
+if (typeof vocab !== 'number')
+  throw new Error(`${modelPath}: no llama.vocab_size metadata (write it with bench/peers/write-gguf)`);
 // The bench formula's ids reach 120099; a smaller vocabulary (the built-in test model) wraps sooner.
 const span = Math.min(120000, vocab - 100);
 const promptOf = (s: number) => Array.from({ length: PROMPT }, (_, i) => 100 + ((s * 7919 + i * 104729) % span));
 
 const moduleDir = process.env.LLAMA_CPP_MODULE;
-const lib = (await import(moduleDir ? pathToFileURL(join(moduleDir, 'dist', 'index.js')).href : 'node-llama-cpp')) as NodeLlamaCpp;
-const version = moduleDir ? (JSON.parse(readFileSync(join(moduleDir, 'package.json'), 'utf8')) as { version: string }).version : 'unknown';
-const llama = await lib.getLlama({ gpu: gpu === 'cpu' ? false : gpu, build: 'never', logLevel: 'warn', ...(threads ? { maxThreads: threads } : {}) });
+const lib = (await import(
+  moduleDir ? pathToFileURL(join(moduleDir, 'dist', 'index.js')).href : 'node-llama-cpp'
+)) as NodeLlamaCpp;
+const version = moduleDir
+  ? (JSON.parse(readFileSync(join(moduleDir, 'package.json'), 'utf8')) as { version: string }).version
+  : 'unknown';
+const llama = await lib.getLlama({
+  gpu: gpu === 'cpu' ? false : gpu,
+  build: 'never',
+  logLevel: 'warn',
+  ...(threads ? { maxThreads: threads } : {}),
+});
 if (gpu !== 'cpu' && llama.gpu !== gpu) throw new Error(`asked for ${gpu}, node-llama-cpp loaded ${String(llama.gpu)}`);
 const devices = await llama.getGpuDeviceNames();
 // A Vulkan build with no GPU device (e.g. only a software driver) quietly runs ggml's CPU backend.
 if (gpu !== 'cpu' && devices.length === 0 && !process.argv.includes('--allow-no-device')) {
-  throw new Error(`node-llama-cpp (${gpu}) sees no GPU device: llama.cpp would run on the CPU (pass --allow-no-device to measure that anyway)`);
+  throw new Error(
+    `node-llama-cpp (${gpu}) sees no GPU device: llama.cpp would run on the CPU (pass --allow-no-device to measure that anyway)`,
+  );
 }
 let card = devices[0] ?? (gpu === 'cpu' ? 'cpu' : 'unknown');
 try {
-  const smi = execSync('nvidia-smi --query-gpu=name --format=csv,noheader', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().split('\n')[0]!.trim();
+  const smi = execSync('nvidia-smi --query-gpu=name --format=csv,noheader', { stdio: ['ignore', 'pipe', 'ignore'] })
+    .toString()
+    .split('\n')[0]!
+    .trim();
   if (smi) card = smi;
-} catch { /* no NVIDIA tools here */ }
+} catch {
+  /* no NVIDIA tools here */
+}
 
 const t0 = performance.now();
 const model = await llama.loadModel({ modelPath, gpuLayers: gpu === 'cpu' ? 0 : 'max' });
-console.log(`node-llama-cpp ${version} (${llama.llamaCppRelease.repo} ${llama.llamaCppRelease.release}), ${llama.gpu || 'cpu'} on ${devices.join(', ') || 'cpu'}; loaded ${modelPath} in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
+console.log(
+  `node-llama-cpp ${version} (${llama.llamaCppRelease.repo} ${llama.llamaCppRelease.release}), ${llama.gpu || 'cpu'} on ${devices.join(', ') || 'cpu'}; loaded ${modelPath} in ${((performance.now() - t0) / 1e3).toFixed(1)} s`,
+);
 
 /**
  * Counts the tokens of each llama_decode call of `context` (by wrapping its internal native
@@ -108,8 +139,17 @@ function countDecodeBatches(context: LlamaContext): number[] | null {
     get(target, key) {
       const v = (target as Record<string | symbol, unknown>)[key];
       if (typeof v !== 'function') return v;
-      if (key === 'addToBatch') return (...a: unknown[]) => { queued += (a[2] as ArrayLike<number>).length; return v.apply(target, a); };
-      if (key === 'decodeBatch') return (...a: unknown[]) => { sizes.push(queued); queued = 0; return v.apply(target, a); };
+      if (key === 'addToBatch')
+        return (...a: unknown[]) => {
+          queued += (a[2] as ArrayLike<number>).length;
+          return v.apply(target, a);
+        };
+      if (key === 'decodeBatch')
+        return (...a: unknown[]) => {
+          sizes.push(queued);
+          queued = 0;
+          return v.apply(target, a);
+        };
       return v.bind(target);
     },
   });
@@ -122,9 +162,16 @@ const msPerStep: Record<string, number> = {};
 const tokens: Record<string, number[]> = {};
 const tokensPerDecode: Record<string, number[] | null> = {};
 for (const b of batches) {
-  const context = await model.createContext({ sequences: b, contextSize: PROMPT + STEPS + 8, batchSize: Math.max(512, b), ...(threads ? { threads } : {}) });
+  const context = await model.createContext({
+    sequences: b,
+    contextSize: PROMPT + STEPS + 8,
+    batchSize: Math.max(512, b),
+    ...(threads ? { threads } : {}),
+  });
   const batchSizes = countDecodeBatches(context);
-  const streams = Array.from({ length: b }, (_, s) => context.getSequence().evaluate(promptOf(s), { temperature: 0, yieldEogToken: true }));
+  const streams = Array.from({ length: b }, (_, s) =>
+    context.getSequence().evaluate(promptOf(s), { temperature: 0, yieldEogToken: true }),
+  );
   const take = async () =>
     (await Promise.all(streams.map((it) => it.next()))).map((r, s) => {
       if (r.done) throw new Error(`sequence ${s} ended early`);
@@ -148,8 +195,11 @@ for (const b of batches) {
   msPerStep[`b${b}`] = ms;
   tokens[`b${b}`] = seq0.slice(0, 32);
   tokensPerDecode[`b${b}`] = batchSizes && [...new Set(batchSizes)];
-  if (batchSizes && batchSizes.some((n) => n !== b)) console.warn(`batch ${b}: decode steps were not single batches of ${b} tokens: ${batchSizes.join(' ')}`);
-  console.log(`batch ${b}: step ${ms.toFixed(2)} ms, ${cases[`b${b}`]!.toFixed(1)} tokens/s (prefill of ${b}×${PROMPT} tokens ${prefillMs.toFixed(0)} ms; context ${context.contextSize} per sequence)`);
+  if (batchSizes && batchSizes.some((n) => n !== b))
+    console.warn(`batch ${b}: decode steps were not single batches of ${b} tokens: ${batchSizes.join(' ')}`);
+  console.log(
+    `batch ${b}: step ${ms.toFixed(2)} ms, ${cases[`b${b}`]!.toFixed(1)} tokens/s (prefill of ${b}×${PROMPT} tokens ${prefillMs.toFixed(0)} ms; context ${context.contextSize} per sequence)`,
+  );
 }
 await model.dispose();
 await llama.dispose();
@@ -163,7 +213,7 @@ const result = {
   model: modelPath,
   prompt: PROMPT,
   steps: STEPS,
-  note: 'tokens/s = b × 1000 / median ms of one decode step for b sequences (one llama_decode batch plus per-sequence greedy sampling); tokensPerDecode: the distinct llama_decode batch sizes seen in the timed steps; tokens: sequence 0, the prefill\'s greedy token first',
+  note: "tokens/s = b × 1000 / median ms of one decode step for b sequences (one llama_decode batch plus per-sequence greedy sampling); tokensPerDecode: the distinct llama_decode batch sizes seen in the timed steps; tokens: sequence 0, the prefill's greedy token first",
   cases,
   msPerStep,
   tokensPerDecode,

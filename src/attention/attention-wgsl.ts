@@ -11,7 +11,17 @@ import type { DType } from '../tensor/dtype.js';
 import type { KvLayout } from './kv-layout.js';
 import { MERGE_BLOCK, mergeOffset, mergeTaskOffset } from './plan.js';
 import { type VariantSpec, variantParts, wgslF32 } from './variants.js';
-import { NEG, NEG_INF, NEG_INF_DECL, elemsPerVec, kvRowFn, storeOutputVec4, unpackFns, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
+import {
+  NEG,
+  NEG_INF,
+  NEG_INF_DECL,
+  elemsPerVec,
+  kvRowFn,
+  storeOutputVec4,
+  unpackFns,
+  ATTENTION_BINDINGS_WGSL,
+  workItemLoop,
+} from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
 
 export interface AttentionKernelParams {
@@ -49,16 +59,39 @@ export function loopBounds(p: AttentionKernelParams): Uint32Array {
 }
 
 /** Module-scope declarations of the variant: its decls, the q/k transform, the mask reader. */
-export function variantDecls(p: Pick<AttentionKernelParams, 'variant' | 'headDim' | 'numQoHeads'>): { decls: string; logits: string; mask: string; transform: boolean; output: string; usesMask: boolean } {
+export function variantDecls(p: Pick<AttentionKernelParams, 'variant' | 'headDim' | 'numQoHeads'>): {
+  decls: string;
+  logits: string;
+  mask: string;
+  transform: boolean;
+  output: string;
+  usesMask: boolean;
+} {
   const parts = variantParts(p.variant);
   const ctx = { headDim: p.headDim, numQoHeads: p.numQoHeads };
   const decls = parts.map((v) => v.decls?.(ctx) ?? '').filter(Boolean);
   const t = parts.find((v) => v.qkTransform);
-  if (t) decls.push(`fn qk_transform(x: f32, partner: f32, d: u32, pos: i32, is_key: bool) -> f32 {\n  ${t.qkTransform!.wgsl(ctx)}\n}`);
-  const logits = parts.filter((v) => v.logits).map((v) => `s = ${v.logits!.wgsl};`).join(' ');
+  if (t)
+    decls.push(
+      `fn qk_transform(x: f32, partner: f32, d: u32, pos: i32, is_key: bool) -> f32 {\n  ${t.qkTransform!.wgsl(ctx)}\n}`,
+    );
+  const logits = parts
+    .filter((v) => v.logits)
+    .map((v) => `s = ${v.logits!.wgsl};`)
+    .join(' ');
   const masks = parts.filter((v) => v.mask).map((v) => `(${v.mask!.wgsl})`);
-  const output = parts.filter((v) => v.output).map((v) => `o = ${v.output!.wgsl};`).join(' ');
-  return { decls: decls.join('\n'), logits, mask: masks.length ? masks.join(' && ') : 'true', transform: !!t, output, usesMask: parts.some((v) => v.usesMaskInput) };
+  const output = parts
+    .filter((v) => v.output)
+    .map((v) => `o = ${v.output!.wgsl};`)
+    .join(' ');
+  return {
+    decls: decls.join('\n'),
+    logits,
+    mask: masks.length ? masks.join(' && ') : 'true',
+    transform: !!t,
+    output,
+    usesMask: parts.some((v) => v.usesMaskInput),
+  };
 }
 
 /** The custom-mask reader (bindings 11, 12) when the variant uses one. */
@@ -177,7 +210,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       workgroupBarrier();
       if (kt + TK < k1) { fetch_tile(kt + TK, k1, page_base, hk, t, &pk, &pv); }
       ${v.transform ? transformTile('ks', TK, D, 'i32(kt + row)', true) : ''}
-${sgSoftmax ? subgroupScores(v.mask, v.logits) : `      for (var i = t; i < TQ * TK; i += ${WORKGROUP}u) {
+${
+  sgSoftmax
+    ? subgroupScores(v.mask, v.logits)
+    : `      for (var i = t; i < TQ * TK; i += ${WORKGROUP}u) {
         let lr = i / TK; let c = i % TK; let r = r0 + lr; let j = kt + c;
         var s = ${NEG};
         if (r < r1 && j < k1) {
@@ -219,7 +255,8 @@ ${sgSoftmax ? subgroupScores(v.mask, v.logits) : `      for (var i = t; i < TQ *
         a_sh[t] = alpha;
       }
       workgroupBarrier();
-`}      for (var k = 0u; k < L_OPT; k++) {
+`
+}      for (var k = 0u; k < L_OPT; k++) {
         let i = t + k * ${WORKGROUP}u;
         if (i < TQ * DV4) {
           let lr = i / DV4; let e = i % DV4;
@@ -374,7 +411,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 }`;
 }
-
 
 /**
  * Scores and online softmax with one score per thread: a key tile's row is one subgroup, so the

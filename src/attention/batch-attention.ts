@@ -74,11 +74,15 @@ export class BatchAttention {
   private mask: Tensor[] = [];
   lastPlan: AttentionPlan | null = null;
 
-  constructor(readonly backend: Backend, readonly cfg: BatchAttentionConfig) {
+  constructor(
+    readonly backend: Backend,
+    readonly cfg: BatchAttentionConfig,
+  ) {
     const caps = backend.caps;
     const group = cfg.numQoHeads / cfg.numKvHeads;
-    if (!Number.isInteger(group)) throw new Error(`attention: ${cfg.numQoHeads} query heads is not a multiple of ${cfg.numKvHeads} KV heads`);
-    const prefillRows = !cfg.decode ? sgmatRowsFor(caps, cfg) ?? undefined : undefined;
+    if (!Number.isInteger(group))
+      throw new Error(`attention: ${cfg.numQoHeads} query heads is not a multiple of ${cfg.numKvHeads} KV heads`);
+    const prefillRows = !cfg.decode ? (sgmatRowsFor(caps, cfg) ?? undefined) : undefined;
     const tileRows = cfg.tileRows ?? prefillRows ?? defaultTileRows(caps, cfg.headDim, group, !!cfg.decode);
     if (tileRows !== prefillRows) {
       const why = whyHeadDimUnsupported(caps, cfg.headDim, tileRows);
@@ -91,7 +95,16 @@ export class BatchAttention {
     const maxItems = cfg.maxItems ?? unitsBound + 2 * grid;
     // the merge pass only for plans with splits; asked again when a recorded stream replays
     const mergeNeeded = (): boolean => (this.lastPlan?.merges ?? 1) > 0;
-    this.attrs = { layout: cfg.layout, variant: cfg.variant ?? {}, scale: cfg.scale, outDtype: cfg.outDtype, grid, maxItems, tileRows, mergeNeeded };
+    this.attrs = {
+      layout: cfg.layout,
+      variant: cfg.variant ?? {},
+      scale: cfg.scale,
+      outDtype: cfg.outDtype,
+      grid,
+      maxItems,
+      tileRows,
+      mergeNeeded,
+    };
     const i32 = (n: number, label: string): Tensor => backend.alloc({ dtype: 'i32', shape: [n] }, label);
     this.qoIndptr = i32(cfg.maxBatch + 1, 'attn.qo_indptr');
     this.kvIndptr = i32(cfg.maxBatch + 1, 'attn.kv_indptr');
@@ -101,12 +114,30 @@ export class BatchAttention {
     // checked once here so a device that cannot run this shape fails before anything is dispatched
     const inputs = [
       { dtype: cfg.dtype, shape: [cfg.maxTokens, cfg.numQoHeads, cfg.headDim] },
-      { dtype: cfg.kvDtype ?? cfg.dtype, shape: cfg.layout === 'NHD' ? [cfg.numPages, 2, cfg.pageSize, cfg.numKvHeads, cfg.headDim] : [cfg.numPages, 2, cfg.numKvHeads, cfg.pageSize, cfg.headDim] },
-      this.qoIndptr, this.kvIndptr, this.kvIndices, this.lastPageLen, this.schedule,
-      ...(cfg.variant?.customMask ? [{ dtype: 'i32' as const, shape: [1] }, { dtype: 'i32' as const, shape: [cfg.maxBatch + 1] }] : []),
+      {
+        dtype: cfg.kvDtype ?? cfg.dtype,
+        shape:
+          cfg.layout === 'NHD'
+            ? [cfg.numPages, 2, cfg.pageSize, cfg.numKvHeads, cfg.headDim]
+            : [cfg.numPages, 2, cfg.numKvHeads, cfg.pageSize, cfg.headDim],
+      },
+      this.qoIndptr,
+      this.kvIndptr,
+      this.kvIndices,
+      this.lastPageLen,
+      this.schedule,
+      ...(cfg.variant?.customMask
+        ? [
+            { dtype: 'i32' as const, shape: [1] },
+            { dtype: 'i32' as const, shape: [cfg.maxBatch + 1] },
+          ]
+        : []),
     ];
     if (!backend.supportsOp('paged_attention', this.attrs, inputs)) {
-      throw new HeadDimError(cfg.headDim, `backend '${backend.name}' has no paged_attention kernel for this configuration`);
+      throw new HeadDimError(
+        cfg.headDim,
+        `backend '${backend.name}' has no paged_attention kernel for this configuration`,
+      );
     }
   }
 
@@ -114,15 +145,35 @@ export class BatchAttention {
   plan(rows: BatchRows, opts: { kvChunk?: number | 'none'; minChunk?: number } = {}): AttentionPlan {
     const { cfg } = this;
     const batch = rows.qoLens.length;
-    if (batch > cfg.maxBatch) throw new PageTableError(`batch of ${batch} requests over the capacity of ${cfg.maxBatch}`);
+    if (batch > cfg.maxBatch)
+      throw new PageTableError(`batch of ${batch} requests over the capacity of ${cfg.maxBatch}`);
     const tokens = rows.qoLens.reduce((a, b) => a + b, 0);
-    if (tokens > cfg.maxTokens) throw new PageTableError(`${tokens} query tokens over the capacity of ${cfg.maxTokens}`);
-    if (rows.indices.length > cfg.maxPages) throw new PageTableError(`${rows.indices.length} page indices over the capacity of ${cfg.maxPages}`);
-    validatePageTable(rows.indptr, rows.indices, rows.lastPageLen, batch, { numPages: cfg.numPages, pageSize: cfg.pageSize });
+    if (tokens > cfg.maxTokens)
+      throw new PageTableError(`${tokens} query tokens over the capacity of ${cfg.maxTokens}`);
+    if (rows.indices.length > cfg.maxPages)
+      throw new PageTableError(`${rows.indices.length} page indices over the capacity of ${cfg.maxPages}`);
+    validatePageTable(rows.indptr, rows.indices, rows.lastPageLen, batch, {
+      numPages: cfg.numPages,
+      pageSize: cfg.pageSize,
+    });
     const kvLens = rows.qoLens.map((_, b) => kvLength(rows.indptr, rows.lastPageLen, cfg.pageSize, b));
     const plan = planAttention(
-      { qoLens: rows.qoLens, kvLens, numQoHeads: cfg.numQoHeads, numKvHeads: cfg.numKvHeads, causal: cfg.variant?.causal, windowLeft: cfg.variant?.windowLeft, pageStarts: rows.indptr },
-      { grid: this.attrs.grid, maxItems: this.attrs.maxItems, tileRows: this.attrs.tileRows, targetItems: cfg.targetItems ?? (cfg.decode ? 256 : 132), ...opts },
+      {
+        qoLens: rows.qoLens,
+        kvLens,
+        numQoHeads: cfg.numQoHeads,
+        numKvHeads: cfg.numKvHeads,
+        causal: cfg.variant?.causal,
+        windowLeft: cfg.variant?.windowLeft,
+        pageStarts: rows.indptr,
+      },
+      {
+        grid: this.attrs.grid,
+        maxItems: this.attrs.maxItems,
+        tileRows: this.attrs.tileRows,
+        targetItems: cfg.targetItems ?? (cfg.decode ? 256 : 132),
+        ...opts,
+      },
     );
     // arrays padded past the batch with empty requests, so their lengths never change
     const qo = new Int32Array(cfg.maxBatch + 1);
@@ -150,7 +201,10 @@ export class BatchAttention {
     const ind = new Int32Array(this.cfg.maxBatch + 1);
     ind.set(maskIndptr);
     for (let i = maskIndptr.length; i < ind.length; i++) ind[i] = maskIndptr[maskIndptr.length - 1]!;
-    this.mask = [this.backend.alloc({ dtype: 'i32', shape: [Math.max(1, bits.length)] }, 'attn.mask'), this.backend.alloc({ dtype: 'i32', shape: [ind.length] }, 'attn.mask_indptr')];
+    this.mask = [
+      this.backend.alloc({ dtype: 'i32', shape: [Math.max(1, bits.length)] }, 'attn.mask'),
+      this.backend.alloc({ dtype: 'i32', shape: [ind.length] }, 'attn.mask_indptr'),
+    ];
     this.backend.write(this.mask[0]!, bits.length ? bits : new Int32Array(1));
     this.backend.write(this.mask[1]!, ind);
   }
@@ -158,11 +212,18 @@ export class BatchAttention {
   /** Enqueues attention of q [maxTokens, Hq, D] over `pool`, into o [maxTokens, Hq, D] and lse [maxTokens, Hq] (f32, base 2). */
   run(q: Tensor, pool: Tensor, o: Tensor, lse: Tensor): void {
     if (!this.lastPlan) throw new Error('BatchAttention.run() before plan()');
-    if (this.cfg.variant?.customMask && this.mask.length === 0) throw new Error('BatchAttention: the custom-mask variant needs setMask() before run()');
-    this.backend.run('paged_attention', this.attrs, [q, pool, this.qoIndptr, this.kvIndptr, this.kvIndices, this.lastPageLen, this.schedule, ...this.mask], [o, lse]);
+    if (this.cfg.variant?.customMask && this.mask.length === 0)
+      throw new Error('BatchAttention: the custom-mask variant needs setMask() before run()');
+    this.backend.run(
+      'paged_attention',
+      this.attrs,
+      [q, pool, this.qoIndptr, this.kvIndptr, this.kvIndices, this.lastPageLen, this.schedule, ...this.mask],
+      [o, lse],
+    );
   }
 
   destroy(): void {
-    for (const t of [this.qoIndptr, this.kvIndptr, this.kvIndices, this.lastPageLen, this.schedule, ...this.mask]) this.backend.free(t);
+    for (const t of [this.qoIndptr, this.kvIndptr, this.kvIndices, this.lastPageLen, this.schedule, ...this.mask])
+      this.backend.free(t);
   }
 }

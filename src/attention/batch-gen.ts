@@ -34,9 +34,16 @@ export interface PagedBatch {
   readonly numPages: number;
 }
 
-const i32 = (xs: ArrayLike<number>): CaseInput => ({ desc: { dtype: 'i32', shape: [xs.length] }, data: Int32Array.from(xs as ArrayLike<number>) });
+const i32 = (xs: ArrayLike<number>): CaseInput => ({
+  desc: { dtype: 'i32', shape: [xs.length] },
+  data: Int32Array.from(xs as ArrayLike<number>),
+});
 
-export function pageRows(kvLens: readonly number[], pageSize: number, pages: readonly number[]): { indptr: number[]; indices: number[]; last: number[] } {
+export function pageRows(
+  kvLens: readonly number[],
+  pageSize: number,
+  pages: readonly number[],
+): { indptr: number[]; indices: number[]; last: number[] } {
   const indptr = [0];
   const indices: number[] = [];
   const last: number[] = [];
@@ -64,7 +71,13 @@ export function randomPagedBatch(rng: Rng, s: BatchShape): PagedBatch {
   const used = s.kvLens.reduce((a, l) => a + Math.ceil(l / s.pageSize), 0);
   const numPages = Math.max(1, used + (s.sparePages ?? 1));
   const { indptr, indices, last } = pageRows(s.kvLens, s.pageSize, shuffled(rng, numPages));
-  const shape = poolShape({ numPages, pageSize: s.pageSize, numKvHeads: s.numKvHeads, headDim: s.headDim, layout: s.layout });
+  const shape = poolShape({
+    numPages,
+    pageSize: s.pageSize,
+    numKvHeads: s.numKvHeads,
+    headDim: s.headDim,
+    layout: s.layout,
+  });
   const total = s.qoLens.reduce((a, b) => a + b, 0);
   const qShape = [total, s.numQoHeads, s.headDim];
   const count = (sh: number[]): number => sh.reduce((a, b) => a * b, 1);
@@ -80,7 +93,11 @@ export function randomPagedBatch(rng: Rng, s: BatchShape): PagedBatch {
 }
 
 /** A random 0/1 mask per (query token, key) and its per-request offsets, each query row keeping ≥ 1 key. */
-export function randomMask(rng: Rng, qoLens: readonly number[], kvLens: readonly number[]): { mask: CaseInput; maskIndptr: CaseInput } {
+export function randomMask(
+  rng: Rng,
+  qoLens: readonly number[],
+  kvLens: readonly number[],
+): { mask: CaseInput; maskIndptr: CaseInput } {
   const bits: number[] = [];
   const indptr = [0];
   qoLens.forEach((q, b) => {

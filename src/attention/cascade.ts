@@ -25,13 +25,26 @@ export class CascadeAttention {
   readonly suffix: BatchAttention;
   private readonly parts: Tensor[];
 
-  constructor(readonly backend: Backend, readonly cfg: BatchAttentionConfig) {
+  constructor(
+    readonly backend: Backend,
+    readonly cfg: BatchAttentionConfig,
+  ) {
     const variant = cfg.variant ?? {};
-    if (isPositional(variant)) throw new Error(`cascade attention: variant '${variantName(variant)}' depends on absolute positions; run plain paged attention instead`);
+    if (isPositional(variant))
+      throw new Error(
+        `cascade attention: variant '${variantName(variant)}' depends on absolute positions; run plain paged attention instead`,
+      );
     const { causal: _causal, ...rest } = variant;
     void _causal;
     // the shared prefix precedes every suffix token: no mask there; f32 partial states merge exactly
-    this.prefix = new BatchAttention(backend, { ...cfg, variant: rest, decode: false, maxBatch: 1, tileRows: undefined, outDtype: 'f32' });
+    this.prefix = new BatchAttention(backend, {
+      ...cfg,
+      variant: rest,
+      decode: false,
+      maxBatch: 1,
+      tileRows: undefined,
+      outDtype: 'f32',
+    });
     this.suffix = new BatchAttention(backend, { ...cfg, outDtype: 'f32' });
     const rows = [cfg.maxTokens, cfg.numQoHeads];
     this.parts = [
@@ -46,10 +59,20 @@ export class CascadeAttention {
     const { pageSize } = this.cfg;
     const n = rows.sharedPages.length;
     if (rows.sharedLength > n * pageSize || (n > 0 && rows.sharedLength <= (n - 1) * pageSize)) {
-      throw new PageTableError(`shared prefix of ${rows.sharedLength} tokens does not fill its ${n} pages of ${pageSize}`);
+      throw new PageTableError(
+        `shared prefix of ${rows.sharedLength} tokens does not fill its ${n} pages of ${pageSize}`,
+      );
     }
     const tokens = rows.suffix.qoLens.reduce((a, b) => a + b, 0);
-    this.prefix.plan({ qoLens: [tokens], indptr: [0, n], indices: rows.sharedPages, lastPageLen: [n ? rows.sharedLength - (n - 1) * pageSize : 0] }, opts);
+    this.prefix.plan(
+      {
+        qoLens: [tokens],
+        indptr: [0, n],
+        indices: rows.sharedPages,
+        lastPageLen: [n ? rows.sharedLength - (n - 1) * pageSize : 0],
+      },
+      opts,
+    );
     this.suffix.plan(rows.suffix, opts);
   }
 

@@ -4,5 +4,12 @@ export * from './page-table.js';
 export * from './variants.js';
 export * from './plan.js';
 export * from './reference.js';
-export { ATTENTION_OPS, type PagedAttentionAttrs, type AppendKvAttrs, type MergeStatesAttrs, attentionCase, attentionTolerance } from './ops.js';
+export {
+  ATTENTION_OPS,
+  type PagedAttentionAttrs,
+  type AppendKvAttrs,
+  type MergeStatesAttrs,
+  attentionCase,
+  attentionTolerance,
+} from './ops.js';
 export { HEAD_DIMS, HeadDimError, defaultTileRows, whyHeadDimUnsupported } from './tile-config.js';

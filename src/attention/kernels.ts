@@ -8,7 +8,13 @@ import type { BindingAccess } from '../backends/webgpu/pipeline-cache.js';
 import type { GpuKernel, GpuTensor } from '../backends/webgpu/kernel.js';
 import { grid2d } from '../kernels/elementwise.js';
 import { numel } from '../tensor/dtype.js';
-import { type AttentionKernelParams, attentionWgsl, isSoftwareDevice, loopBounds, mergeWgsl } from './attention-wgsl.js';
+import {
+  type AttentionKernelParams,
+  attentionWgsl,
+  isSoftwareDevice,
+  loopBounds,
+  mergeWgsl,
+} from './attention-wgsl.js';
 import { poolGeometry } from './kv-layout.js';
 import { COPY_WGSL, SMALL_WG, appendWgsl, mergeStatesWgsl, wordsPerRow } from './misc-wgsl.js';
 import type { AppendKvAttrs, MergeStatesAttrs, PagedAttentionAttrs } from './ops.js';
@@ -22,34 +28,58 @@ const FLOATS = ['f32', 'f16', 'bf16'];
 /** The merge pass's fixed grid: enough workgroups to cover typical split counts, capped by the plan grid. */
 const mergeGrid = (grid: number): number => Math.min(grid, 256);
 
-export function attentionParams(caps: Pick<Capabilities, 'maxComputeWorkgroupStorageSize'>, attrs: PagedAttentionAttrs, inputs: readonly TensorDesc[]): AttentionKernelParams {
+export function attentionParams(
+  caps: Pick<Capabilities, 'maxComputeWorkgroupStorageSize'>,
+  attrs: PagedAttentionAttrs,
+  inputs: readonly TensorDesc[],
+): AttentionKernelParams {
   const [q, pool] = inputs as [TensorDesc, TensorDesc];
   const g = poolGeometry(pool.shape, attrs.layout);
   const d = q.shape[2]!;
   const tile = pickTileKeys(caps, d, attrs.tileRows);
   return {
-    headDim: d, numQoHeads: q.shape[1]!, numKvHeads: g.numKvHeads, pageSize: g.pageSize, layout: attrs.layout,
-    qDtype: q.dtype, kvDtype: pool.dtype, oDtype: attrs.outDtype ?? q.dtype, scale: attrs.scale ?? 1 / Math.sqrt(d),
-    variant: attrs.variant, tileRows: attrs.tileRows, tileKeys: tile?.tileKeys ?? 8, grid: attrs.grid, maxItems: attrs.maxItems,
+    headDim: d,
+    numQoHeads: q.shape[1]!,
+    numKvHeads: g.numKvHeads,
+    pageSize: g.pageSize,
+    layout: attrs.layout,
+    qDtype: q.dtype,
+    kvDtype: pool.dtype,
+    oDtype: attrs.outDtype ?? q.dtype,
+    scale: attrs.scale ?? 1 / Math.sqrt(d),
+    variant: attrs.variant,
+    tileRows: attrs.tileRows,
+    tileKeys: tile?.tileKeys ?? 8,
+    grid: attrs.grid,
+    maxItems: attrs.maxItems,
     dynamicLoops: 'architecture' in caps && isSoftwareDevice(caps as Capabilities),
-    subgroupSoftmax: 'subgroups' in caps && (caps as Capabilities).subgroups && (caps as Capabilities).subgroupMinSize === tile?.tileKeys && (caps as Capabilities).subgroupMaxSize === tile?.tileKeys,
+    subgroupSoftmax:
+      'subgroups' in caps &&
+      (caps as Capabilities).subgroups &&
+      (caps as Capabilities).subgroupMinSize === tile?.tileKeys &&
+      (caps as Capabilities).subgroupMaxSize === tile?.tileKeys,
   };
 }
 
 /** Uses the f16 subgroup-matrix template when the device has it and the tile is the one it was built for. */
 export function useSgmat(caps: Capabilities, attrs: PagedAttentionAttrs, inputs: readonly TensorDesc[]): boolean {
-  return SGMAT_ROW_CHOICES.includes(attrs.tileRows) && sgmatWhyUnsupported(caps, attentionParams(caps, attrs, inputs)) === null;
+  return (
+    SGMAT_ROW_CHOICES.includes(attrs.tileRows) &&
+    sgmatWhyUnsupported(caps, attentionParams(caps, attrs, inputs)) === null
+  );
 }
 
 export const pagedAttentionKernel: GpuKernel = {
   op: 'paged_attention',
   whyUnsupported(caps, rawAttrs, inputs) {
     const attrs = rawAttrs as PagedAttentionAttrs;
-    if (!FLOATS.includes(inputs[0]?.dtype ?? '') || !FLOATS.includes(inputs[1]?.dtype ?? '')) return 'q and the pool must be f32, f16 or bf16';
+    if (!FLOATS.includes(inputs[0]?.dtype ?? '') || !FLOATS.includes(inputs[1]?.dtype ?? ''))
+      return 'q and the pool must be f32, f16 or bf16';
     const out = attrs.outDtype ?? inputs[0]!.dtype;
     if (!FLOATS.includes(out)) return `output dtype ${out} is not a float type`;
     const bindings = variantParts(attrs.variant).some((v) => v.usesMaskInput) ? 13 : 11;
-    if (bindings > caps.maxStorageBuffersPerShaderStage) return `needs ${bindings} storage bindings, the device has ${caps.maxStorageBuffersPerShaderStage}`;
+    if (bindings > caps.maxStorageBuffersPerShaderStage)
+      return `needs ${bindings} storage bindings, the device has ${caps.maxStorageBuffersPerShaderStage}`;
     if (useSgmat(caps, attrs, inputs)) return null;
     return whyHeadDimUnsupported(caps, inputs[0]!.shape[2]!, attrs.tileRows);
   },
@@ -63,19 +93,46 @@ export const pagedAttentionKernel: GpuKernel = {
     const tmpLse = ctx.scratch(tmpRows * 4, 'attention.tmp_lse');
     const name = variantName(attrs.variant);
     const usesMask = inputs.length > 7;
-    const access: BindingAccess[] = [...Array<BindingAccess>(7).fill('read'), 'rw', 'rw', 'rw', 'rw', ...(usesMask ? (['read', 'read'] as const) : [])];
+    const access: BindingAccess[] = [
+      ...Array<BindingAccess>(7).fill('read'),
+      'rw',
+      'rw',
+      'rw',
+      'rw',
+      ...(usesMask ? (['read', 'read'] as const) : []),
+    ];
     // small row tiles (decode) stream K/V from global memory; the tiled template is the fallback
     const stream = !sgmat && streamWhyUnsupported(p, ctx.caps) === null;
     // H100: 8 keys per slot per step beat 2 and 4 (2.6 vs 2.3 TB/s); CPU drivers compile unrolled code slowly
-    const keysPerSlot = p.dynamicLoops ? 1 : streamTuning.keysPerSlot ?? 8;
+    const keysPerSlot = p.dynamicLoops ? 1 : (streamTuning.keysPerSlot ?? 8);
     if (p.dynamicLoops && !sgmat && !stream) access.push('uniform');
-    const wgsl = sgmat ? sgmatAttentionWgsl(p, ctx.caps) : stream ? streamAttentionWgsl(p, ctx.caps.subgroupMaxSize, keysPerSlot) : attentionWgsl(p);
+    const wgsl = sgmat
+      ? sgmatAttentionWgsl(p, ctx.caps)
+      : stream
+        ? streamAttentionWgsl(p, ctx.caps.subgroupMaxSize, keysPerSlot)
+        : attentionWgsl(p);
     const label = `attention.${sgmat ? 'sgmat' : stream ? `stream${keysPerSlot}` : 'f32'}.${name}.${p.qDtype}.${p.kvDtype}.d${p.headDim}.tq${p.tileRows}`;
-    ctx.dispatch({ label, wgsl, access }, [...inputs.slice(0, 7), o, lse, tmpO, tmpLse, ...inputs.slice(7)], p.dynamicLoops && !sgmat && !stream ? loopBounds(p) : null, [attrs.grid]);
+    ctx.dispatch(
+      { label, wgsl, access },
+      [...inputs.slice(0, 7), o, lse, tmpO, tmpLse, ...inputs.slice(7)],
+      p.dynamicLoops && !sgmat && !stream ? loopBounds(p) : null,
+      [attrs.grid],
+    );
     // the merge pass (a no-op without splits) runs when the current plan has splits, asked again at
     // every replay of a recorded stream
     const mg = mergeGrid(attrs.grid);
-    if (!streamTuning.skipMerge) ctx.dispatch({ label: `attention.merge.${name}.d${p.headDim}`, wgsl: mergeWgsl(p, mg), access: ['read', 'read', 'read', 'rw', 'rw'] }, [inputs[6]!, tmpO, tmpLse, o, lse], null, [mg], attrs.mergeNeeded);
+    if (!streamTuning.skipMerge)
+      ctx.dispatch(
+        {
+          label: `attention.merge.${name}.d${p.headDim}`,
+          wgsl: mergeWgsl(p, mg),
+          access: ['read', 'read', 'read', 'rw', 'rw'],
+        },
+        [inputs[6]!, tmpO, tmpLse, o, lse],
+        null,
+        [mg],
+        attrs.mergeNeeded,
+      );
   },
 };
 
@@ -93,14 +150,27 @@ export const appendKvKernel: GpuKernel = {
     if (out.buffer !== pool!.buffer) {
       // out-of-place: the output starts as a copy of the pool (in place, the usual case, skips this)
       const words = Math.ceil(pool!.byteSize / 4);
-      ctx.dispatch({ label: 'append_kv.copy', wgsl: COPY_WGSL, access: ['read', 'rw', 'uniform'] }, [pool!, out], new Uint32Array([words]), grid2d(Math.ceil(words / SMALL_WG), maxWg));
+      ctx.dispatch(
+        { label: 'append_kv.copy', wgsl: COPY_WGSL, access: ['read', 'rw', 'uniform'] },
+        [pool!, out],
+        new Uint32Array([words]),
+        grid2d(Math.ceil(words / SMALL_WG), maxWg),
+      );
     }
     const tokens = k!.shape[0]!;
     const threads = tokens * g.numKvHeads * wordsPerRow(pool!.dtype, g.headDim);
     const batch = appendIndptr!.shape[0]! - 1;
     const wgsl = appendWgsl(attrs.layout, g.pageSize, g.numKvHeads, g.headDim, pool!.dtype, batch, g.numPages);
-    ctx.dispatch({ label: `append_kv.${pool!.dtype}.${attrs.layout}.d${g.headDim}`, wgsl, access: ['read', 'read', 'read', 'read', 'read', 'read', 'rw'] },
-      [k!, v!, appendIndptr!, kvIndptr!, kvIndices!, lastPageLen!, out], null, grid2d(Math.ceil(threads / SMALL_WG), maxWg));
+    ctx.dispatch(
+      {
+        label: `append_kv.${pool!.dtype}.${attrs.layout}.d${g.headDim}`,
+        wgsl,
+        access: ['read', 'read', 'read', 'read', 'read', 'read', 'rw'],
+      },
+      [k!, v!, appendIndptr!, kvIndptr!, kvIndices!, lastPageLen!, out],
+      null,
+      grid2d(Math.ceil(threads / SMALL_WG), maxWg),
+    );
   },
 };
 
@@ -115,8 +185,16 @@ export const mergeStatesKernel: GpuKernel = {
     const d = va.shape[2]!;
     const rows = numel(va.shape) / d;
     const wgsl = mergeStatesWgsl(va.dtype, d, attrs.outDtype ?? va.dtype);
-    ctx.dispatch({ label: `merge_states.${va.dtype}.d${d}`, wgsl, access: ['read', 'read', 'read', 'read', 'rw', 'rw', 'uniform'] },
-      [...inputs, ...outputs], new Uint32Array([rows]), grid2d(Math.ceil((rows * d) / 4 / SMALL_WG), ctx.caps.maxComputeWorkgroupsPerDimension));
+    ctx.dispatch(
+      {
+        label: `merge_states.${va.dtype}.d${d}`,
+        wgsl,
+        access: ['read', 'read', 'read', 'read', 'rw', 'rw', 'uniform'],
+      },
+      [...inputs, ...outputs],
+      new Uint32Array([rows]),
+      grid2d(Math.ceil((rows * d) / 4 / SMALL_WG), ctx.caps.maxComputeWorkgroupsPerDimension),
+    );
   },
 };
 

@@ -25,7 +25,9 @@ export const MAX_PAGE_SIZE = 64;
 
 export class PageTableError extends Error {
   constructor(message: string) {
-    super(`${message}\n  → check the page table the request was planned with (indices, lengths and pool size must agree)`);
+    super(
+      `${message}\n  → check the page table the request was planned with (indices, lengths and pool size must agree)`,
+    );
     this.name = 'PageTableError';
   }
 }
@@ -38,10 +40,15 @@ export function poolShape(g: PoolGeometry): number[] {
 
 /** Reads the geometry back from a pool's shape. */
 export function poolGeometry(shape: readonly number[], layout: KvLayout, op = 'attention'): PoolGeometry {
-  if (shape.length !== 5 || shape[1] !== 2) throw new Error(`${op}: KV pool must have shape [pages, 2, …] of rank 5, got [${shape.join(', ')}]`);
+  if (shape.length !== 5 || shape[1] !== 2)
+    throw new Error(`${op}: KV pool must have shape [pages, 2, …] of rank 5, got [${shape.join(', ')}]`);
   const [numPages, , a, b, headDim] = shape as [number, number, number, number, number];
-  const g = layout === 'NHD' ? { numPages, pageSize: a, numKvHeads: b, headDim, layout } : { numPages, pageSize: b, numKvHeads: a, headDim, layout };
-  if (g.pageSize < 1 || g.pageSize > MAX_PAGE_SIZE) throw new Error(`${op}: page size ${g.pageSize} outside 1…${MAX_PAGE_SIZE}`);
+  const g =
+    layout === 'NHD'
+      ? { numPages, pageSize: a, numKvHeads: b, headDim, layout }
+      : { numPages, pageSize: b, numKvHeads: a, headDim, layout };
+  if (g.pageSize < 1 || g.pageSize > MAX_PAGE_SIZE)
+    throw new Error(`${op}: page size ${g.pageSize} outside 1…${MAX_PAGE_SIZE}`);
   return g;
 }
 
@@ -53,7 +60,12 @@ export function poolOffset(g: PoolGeometry, page: number, kv: 0 | 1, slot: numbe
 }
 
 /** Tokens in request b's KV, from its BSR row. */
-export function kvLength(indptr: ArrayLike<number>, lastPageLen: ArrayLike<number>, pageSize: number, b: number): number {
+export function kvLength(
+  indptr: ArrayLike<number>,
+  lastPageLen: ArrayLike<number>,
+  pageSize: number,
+  b: number,
+): number {
   const pages = indptr[b + 1]! - indptr[b]!;
   return pages === 0 ? 0 : (pages - 1) * pageSize + lastPageLen[b]!;
 }
@@ -62,19 +74,29 @@ export function kvLength(indptr: ArrayLike<number>, lastPageLen: ArrayLike<numbe
  * Checks a BSR page table on the host before anything is dispatched: monotone indptr, page
  * indices inside the pool, last-page lengths in 1…pageSize. Throws `PageTableError` naming the request.
  */
-export function validatePageTable(indptr: ArrayLike<number>, indices: ArrayLike<number>, lastPageLen: ArrayLike<number>, batch: number, g: Pick<PoolGeometry, 'numPages' | 'pageSize'>): void {
-  if (indptr.length < batch + 1) throw new PageTableError(`indptr has ${indptr.length} entries for ${batch} requests (needs ${batch + 1})`);
+export function validatePageTable(
+  indptr: ArrayLike<number>,
+  indices: ArrayLike<number>,
+  lastPageLen: ArrayLike<number>,
+  batch: number,
+  g: Pick<PoolGeometry, 'numPages' | 'pageSize'>,
+): void {
+  if (indptr.length < batch + 1)
+    throw new PageTableError(`indptr has ${indptr.length} entries for ${batch} requests (needs ${batch + 1})`);
   if (indptr[0] !== 0) throw new PageTableError(`indptr[0] is ${indptr[0]}, must be 0`);
   for (let b = 0; b < batch; b++) {
     const lo = indptr[b]!;
     const hi = indptr[b + 1]!;
     if (hi < lo) throw new PageTableError(`request ${b}: indptr decreases (${lo} → ${hi})`);
-    if (hi > indices.length) throw new PageTableError(`request ${b}: indptr ${hi} past the ${indices.length} page indices`);
+    if (hi > indices.length)
+      throw new PageTableError(`request ${b}: indptr ${hi} past the ${indices.length} page indices`);
     for (let i = lo; i < hi; i++) {
       const p = indices[i]!;
-      if (!Number.isInteger(p) || p < 0 || p >= g.numPages) throw new PageTableError(`request ${b}: page index ${p} out of range (pool has ${g.numPages} pages)`);
+      if (!Number.isInteger(p) || p < 0 || p >= g.numPages)
+        throw new PageTableError(`request ${b}: page index ${p} out of range (pool has ${g.numPages} pages)`);
     }
     const last = lastPageLen[b]!;
-    if (hi > lo && (last < 1 || last > g.pageSize)) throw new PageTableError(`request ${b}: last page length ${last} outside 1…${g.pageSize}`);
+    if (hi > lo && (last < 1 || last > g.pageSize))
+      throw new PageTableError(`request ${b}: last page length ${last} outside 1…${g.pageSize}`);
   }
 }

@@ -17,7 +17,15 @@ export const wordsPerRow = (dtype: DType, headDim: number): number => (dtype ===
  * binary search over appendIndptr, its position from the page table (which already counts it).
  * K/V arrive in the pool's dtype, so a word is copied unchanged.
  */
-export function appendWgsl(layout: KvLayout, pageSize: number, numKvHeads: number, headDim: number, dtype: DType, batch: number, numPages: number): string {
+export function appendWgsl(
+  layout: KvLayout,
+  pageSize: number,
+  numKvHeads: number,
+  headDim: number,
+  dtype: DType,
+  batch: number,
+  numPages: number,
+): string {
   const wpr = wordsPerRow(dtype, headDim);
   const epw = dtype === 'f32' ? 1 : 2;
   return `// append_kv ${layout} P=${pageSize} D=${headDim} ${dtype}
@@ -74,9 +82,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 export function mergeStatesWgsl(dtype: DType, headDim: number, outDtype: DType): string {
   const epv = dtype === 'f32' ? 4 : 8;
   const dv = headDim / 4;
-  const load = (buf: string): string => epv === 4
-    ? `ld_lo(${buf}[g])`
-    : `select(ld_lo(${buf}[g / 2u]), ld_hi(${buf}[g / 2u]), (g & 1u) == 1u)`;
+  const load = (buf: string): string =>
+    epv === 4 ? `ld_lo(${buf}[g])` : `select(ld_lo(${buf}[g / 2u]), ld_hi(${buf}[g / 2u]), (g & 1u) == 1u)`;
   return `// merge_states ${dtype}→${outDtype} D=${headDim}
 ${unpackFns('ld', dtype)}
 ${PACK_WGSL}

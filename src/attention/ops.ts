@@ -37,7 +37,8 @@ const fail = (op: string, msg: string): never => {
 
 function expectI32(op: string, name: string, t: TensorDesc | undefined, len?: number): void {
   if (!t) fail(op, `missing input '${name}'`);
-  if (t!.dtype !== 'i32' || t!.shape.length !== 1) fail(op, `'${name}' must be a 1-D i32 tensor, got ${t!.dtype} [${t!.shape.join(', ')}]`);
+  if (t!.dtype !== 'i32' || t!.shape.length !== 1)
+    fail(op, `'${name}' must be a 1-D i32 tensor, got ${t!.dtype} [${t!.shape.join(', ')}]`);
   if (len !== undefined && t!.shape[0] !== len) fail(op, `'${name}' has ${t!.shape[0]} entries, expected ${len}`);
 }
 
@@ -45,9 +46,11 @@ function expectI32(op: string, name: string, t: TensorDesc | undefined, len?: nu
 function checkAttentionInputs(attrs: PagedAttentionAttrs, inputs: readonly TensorDesc[]): { hq: number; d: number } {
   const op = 'paged_attention';
   const [q, pool, qoIndptr, kvIndptr, kvIndices, lastPageLen, sched] = inputs;
-  if (!q || q.shape.length !== 3) fail(op, `q must be [tokens, qoHeads, headDim], got ${q ? `[${q.shape.join(', ')}]` : 'nothing'}`);
+  if (!q || q.shape.length !== 3)
+    fail(op, `q must be [tokens, qoHeads, headDim], got ${q ? `[${q.shape.join(', ')}]` : 'nothing'}`);
   if (!pool) fail(op, 'missing the KV pool');
-  if (!isFloat(q!.dtype) || !isFloat(pool!.dtype)) fail(op, `q (${q!.dtype}) and the pool (${pool!.dtype}) must be float types`);
+  if (!isFloat(q!.dtype) || !isFloat(pool!.dtype))
+    fail(op, `q (${q!.dtype}) and the pool (${pool!.dtype}) must be float types`);
   const g = poolGeometry(pool!.shape, attrs.layout, op);
   const [, hq, d] = q!.shape as [number, number, number];
   if (d !== g.headDim) fail(op, `q head dim ${d} differs from the pool's ${g.headDim}`);
@@ -75,7 +78,10 @@ function within(what: string, got: Float64Array, want: Float64Array, abs: number
     const w = want[i]!;
     if (g === w) continue;
     const e = Number.isNaN(g) || Number.isNaN(w) ? Infinity : Math.abs(g - w) / (abs + rel * Math.abs(w));
-    if (e > excess) { excess = e; worst = i; }
+    if (e > excess) {
+      excess = e;
+      worst = i;
+    }
   }
   return worst < 0 ? null : `${what}[${worst}]: got ${got[worst]}, want ${want[worst]}`;
 }
@@ -87,9 +93,17 @@ export function attentionTolerance(outDtype: DType, variant: VariantSpec): { abs
 }
 
 const VARIANTS: readonly VariantSpec[] = [
-  {}, { causal: true }, { causal: true, windowLeft: 5 }, { softCap: 2.5 }, { causal: true, alibi: true },
-  { customMask: true }, { causal: true, rope: { theta: 10000 } },
-  { causal: true, rope: { theta: 500000, scaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 64 } } },
+  {},
+  { causal: true },
+  { causal: true, windowLeft: 5 },
+  { softCap: 2.5 },
+  { causal: true, alibi: true },
+  { customMask: true },
+  { causal: true, rope: { theta: 10000 } },
+  {
+    causal: true,
+    rope: { theta: 500000, scaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 64 } },
+  },
 ];
 
 export interface AttentionCaseOptions {
@@ -113,11 +127,23 @@ export function attentionCase(rng: Rng, o: AttentionCaseOptions = {}): OpCase<Pa
   const group = rng.pick([1, 2, 4, 7]);
   const pageSize = rng.pick([1, 5, 16, 64]);
   const batch = rng.int(1, 4);
-  const qoLens = o.lengths ? [...o.lengths.qo] : Array.from({ length: batch }, () => (decode ? 1 : rng.int(0, 3) === 0 ? rng.int(0, 1) : rng.int(2, 9)));
+  const qoLens = o.lengths
+    ? [...o.lengths.qo]
+    : Array.from({ length: batch }, () => (decode ? 1 : rng.int(0, 3) === 0 ? rng.int(0, 1) : rng.int(2, 9)));
   const kvLens = o.lengths ? [...o.lengths.kv] : qoLens.map((q) => q + (rng.next() < 0.2 ? 0 : rng.int(1, 40)));
   const layout: KvLayout = rng.pick(['NHD', 'HND']);
   const dtype = o.dtype ?? rng.pick(FLOAT_DTYPES);
-  const b = randomPagedBatch(rng, { qoLens, kvLens, numQoHeads: hk * group, numKvHeads: hk, headDim: d, pageSize, layout, dtype, kvDtype: o.dtype ?? rng.pick(FLOAT_DTYPES) });
+  const b = randomPagedBatch(rng, {
+    qoLens,
+    kvLens,
+    numQoHeads: hk * group,
+    numKvHeads: hk,
+    headDim: d,
+    pageSize,
+    layout,
+    dtype,
+    kvDtype: o.dtype ?? rng.pick(FLOAT_DTYPES),
+  });
   // tiles sized for a 32 KiB workgroup-storage device (lavapipe), so every case runs everywhere we test
   const tileRows = o.tileRows ?? (d === 256 ? 4 : decode ? Math.min(16, 1 << Math.ceil(Math.log2(group))) : 8);
   const kvChunk = o.kvChunk ?? rng.pick<number | 'none' | undefined>(['none', rng.int(3, 17), undefined]);
@@ -127,8 +153,27 @@ export function attentionCase(rng: Rng, o: AttentionCaseOptions = {}): OpCase<Pa
   // room for the most items these lengths can make (16 row tiles × 3 KV heads × 4 requests × 17
   // chunks of 3 keys = 3264); 400 was exceeded by about 1 case in 2000, failing a test run now and then
   const maxItems = 4096;
-  const plan = planAttention({ qoLens, kvLens, numQoHeads: hk * group, numKvHeads: hk, causal: variant.causal, windowLeft: variant.windowLeft, pageStarts }, { grid, maxItems, tileRows, kvChunk, minChunk: 8 });
-  const inputs = [b.q, b.pool, b.qoIndptr, b.kvIndptr, b.kvIndices, b.lastPageLen, { desc: { dtype: 'i32' as const, shape: [plan.schedule.length] }, data: plan.schedule }];
+  const plan = planAttention(
+    {
+      qoLens,
+      kvLens,
+      numQoHeads: hk * group,
+      numKvHeads: hk,
+      causal: variant.causal,
+      windowLeft: variant.windowLeft,
+      pageStarts,
+    },
+    { grid, maxItems, tileRows, kvChunk, minChunk: 8 },
+  );
+  const inputs = [
+    b.q,
+    b.pool,
+    b.qoIndptr,
+    b.kvIndptr,
+    b.kvIndices,
+    b.lastPageLen,
+    { desc: { dtype: 'i32' as const, shape: [plan.schedule.length] }, data: plan.schedule },
+  ];
   if (variant.customMask) {
     const m = randomMask(rng, qoLens, kvLens);
     inputs.push(m.mask, m.maskIndptr);
@@ -145,12 +190,23 @@ export const pagedAttentionOp = defineOp<PagedAttentionAttrs>({
   outputs(attrs, inputs) {
     const { hq } = checkAttentionInputs(attrs, inputs);
     const q = inputs[0]!;
-    return [{ dtype: attrs.outDtype ?? q.dtype, shape: [...q.shape] }, { dtype: 'f32', shape: [q.shape[0]!, hq] }];
+    return [
+      { dtype: attrs.outDtype ?? q.dtype, shape: [...q.shape] },
+      { dtype: 'f32', shape: [q.shape[0]!, hq] },
+    ];
   },
   reference(attrs, x, inDescs) {
     const { o, lse } = referencePagedAttention(attrs, {
-      q: x[0]!, qShape: inDescs[0]!.shape, pool: x[1]!, poolShape: inDescs[1]!.shape,
-      qoIndptr: x[2]!, kvIndptr: x[3]!, kvIndices: x[4]!, lastPageLen: x[5]!, mask: x[7], maskIndptr: x[8],
+      q: x[0]!,
+      qShape: inDescs[0]!.shape,
+      pool: x[1]!,
+      poolShape: inDescs[1]!.shape,
+      qoIndptr: x[2]!,
+      kvIndptr: x[3]!,
+      kvIndices: x[4]!,
+      lastPageLen: x[5]!,
+      mask: x[7],
+      maskIndptr: x[8],
     });
     return [o, lse];
   },
@@ -165,7 +221,10 @@ export const pagedAttentionOp = defineOp<PagedAttentionAttrs>({
     void inputs;
     // without the output dtype in attrs, the loosest (bf16) rounding applies
     const tol = attentionTolerance(attrs.outDtype ?? 'bf16', attrs.variant);
-    return within('o', got[0]!, want[0]!, tol.abs, tol.rel) ?? within('lse', got[1]!, want[1]!, 2e-4 + (attrs.variant.rope ? 4e-3 : 0), 2e-5);
+    return (
+      within('o', got[0]!, want[0]!, tol.abs, tol.rel) ??
+      within('lse', got[1]!, want[1]!, 2e-4 + (attrs.variant.rope ? 4e-3 : 0), 2e-5)
+    );
   },
 });
 
@@ -181,9 +240,14 @@ export const appendKvOp = defineOp<AppendKvAttrs>({
     const [pool, k, v, appendIndptr, kvIndptr, kvIndices, lastPageLen] = inputs;
     if (!pool || !k || !v) fail(op, 'inputs are pool, k, v, appendIndptr, kvIndptr, kvIndices, lastPageLen');
     const g = poolGeometry(pool!.shape, attrs.layout, op);
-    for (const [name, t] of [['k', k], ['v', v]] as const) {
-      if (t!.shape.length !== 3 || t!.shape[1] !== g.numKvHeads || t!.shape[2] !== g.headDim) fail(op, `${name} must be [tokens, ${g.numKvHeads}, ${g.headDim}], got [${t!.shape.join(', ')}]`);
-      if (t!.dtype !== pool!.dtype) fail(op, `${name} is ${t!.dtype} but the pool is ${pool!.dtype} (convert before appending)`);
+    for (const [name, t] of [
+      ['k', k],
+      ['v', v],
+    ] as const) {
+      if (t!.shape.length !== 3 || t!.shape[1] !== g.numKvHeads || t!.shape[2] !== g.headDim)
+        fail(op, `${name} must be [tokens, ${g.numKvHeads}, ${g.headDim}], got [${t!.shape.join(', ')}]`);
+      if (t!.dtype !== pool!.dtype)
+        fail(op, `${name} is ${t!.dtype} but the pool is ${pool!.dtype} (convert before appending)`);
     }
     if (k!.shape[0] !== v!.shape[0]) fail(op, `k has ${k!.shape[0]} tokens, v ${v!.shape[0]}`);
     if (!['f32', 'f16', 'bf16'].includes(pool!.dtype)) fail(op, `pool dtype ${pool!.dtype} is not f32, f16 or bf16`);
@@ -208,12 +272,30 @@ export const appendKvOp = defineOp<AppendKvAttrs>({
       // a mix of prefill chunks, decode steps and requests with nothing new
       const news = Array.from({ length: batch }, () => rng.pick([0, 1, 1, rng.int(2, 20)]));
       const kvLens = news.map((n) => n + rng.int(0, 30));
-      const b = randomPagedBatch(rng, { qoLens: news, kvLens, numQoHeads: hk, numKvHeads: hk, headDim: d, pageSize, layout, dtype, sparePages: 2 });
+      const b = randomPagedBatch(rng, {
+        qoLens: news,
+        kvLens,
+        numQoHeads: hk,
+        numKvHeads: hk,
+        headDim: d,
+        pageSize,
+        layout,
+        dtype,
+        sparePages: 2,
+      });
       const total = news.reduce((a, c) => a + c, 0);
       return {
         label: `${dtype} ${layout} d${d} hk${hk} P${pageSize} new[${news}] kv[${kvLens}]`,
         attrs: { layout },
-        inputs: [b.pool, randomInput(rng, dtype, [total, hk, d]), randomInput(rng, dtype, [total, hk, d]), b.qoIndptr, b.kvIndptr, b.kvIndices, b.lastPageLen],
+        inputs: [
+          b.pool,
+          randomInput(rng, dtype, [total, hk, d]),
+          randomInput(rng, dtype, [total, hk, d]),
+          b.qoIndptr,
+          b.kvIndptr,
+          b.kvIndices,
+          b.lastPageLen,
+        ],
       };
     });
   },
@@ -233,10 +315,17 @@ export const mergeStatesOp = defineOp<MergeStatesAttrs>({
     const op = 'merge_states';
     const [va, sa, vb, sb] = inputs;
     if (!va || !sa || !vb || !sb) fail(op, 'inputs are va [T, H, D], sa [T, H], vb, sb');
-    if (va!.shape.length !== 3 || va!.shape[2]! % 8 !== 0) fail(op, `va must be [T, H, D] with D a multiple of 8, got [${va!.shape.join(', ')}]`);
-    if (va!.dtype !== vb!.dtype || va!.shape.join() !== vb!.shape.join()) fail(op, 'va and vb differ in dtype or shape');
-    for (const s of [sa!, sb!]) if (s.dtype !== 'f32' || s.shape.join() !== va!.shape.slice(0, 2).join()) fail(op, `states must be f32 [${va!.shape.slice(0, 2).join(', ')}]`);
-    return [{ dtype: attrs.outDtype ?? va!.dtype, shape: [...va!.shape] }, { dtype: 'f32', shape: [...sa!.shape] }];
+    if (va!.shape.length !== 3 || va!.shape[2]! % 8 !== 0)
+      fail(op, `va must be [T, H, D] with D a multiple of 8, got [${va!.shape.join(', ')}]`);
+    if (va!.dtype !== vb!.dtype || va!.shape.join() !== vb!.shape.join())
+      fail(op, 'va and vb differ in dtype or shape');
+    for (const s of [sa!, sb!])
+      if (s.dtype !== 'f32' || s.shape.join() !== va!.shape.slice(0, 2).join())
+        fail(op, `states must be f32 [${va!.shape.slice(0, 2).join(', ')}]`);
+    return [
+      { dtype: attrs.outDtype ?? va!.dtype, shape: [...va!.shape] },
+      { dtype: 'f32', shape: [...sa!.shape] },
+    ];
   },
   reference(_attrs, x, inDescs) {
     const { v, s } = referenceMergeStates(x[0]!, x[1]!, x[2]!, x[3]!, inDescs[0]!.shape[2]!);

@@ -19,7 +19,10 @@ export class PageTable {
   private readonly refs: Uint32Array;
   private readonly requests = new Map<number, { pages: number[]; length: number }>();
 
-  constructor(readonly numPages: number, readonly pageSize: number) {
+  constructor(
+    readonly numPages: number,
+    readonly pageSize: number,
+  ) {
     if (!(pageSize >= 1 && pageSize <= 64)) throw new PageTableError(`page size ${pageSize} outside 1…64`);
     this.refs = new Uint32Array(numPages);
     for (let p = numPages - 1; p >= 0; p--) this.free.push(p);
@@ -32,9 +35,11 @@ export class PageTable {
   /** Starts a request, optionally on pages shared with others (a full-page prefix). */
   add(id: number, sharedPages: readonly number[] = [], sharedLength = sharedPages.length * this.pageSize): void {
     if (this.requests.has(id)) throw new PageTableError(`request ${id} already exists`);
-    if (sharedLength > sharedPages.length * this.pageSize) throw new PageTableError(`shared length ${sharedLength} over the ${sharedPages.length} shared pages`);
+    if (sharedLength > sharedPages.length * this.pageSize)
+      throw new PageTableError(`shared length ${sharedLength} over the ${sharedPages.length} shared pages`);
     for (const p of sharedPages) {
-      if (p < 0 || p >= this.numPages || this.refs[p] === 0) throw new PageTableError(`shared page ${p} is not allocated`);
+      if (p < 0 || p >= this.numPages || this.refs[p] === 0)
+        throw new PageTableError(`shared page ${p} is not allocated`);
       this.refs[p]!++;
     }
     this.requests.set(id, { pages: [...sharedPages], length: sharedLength });
@@ -44,7 +49,10 @@ export class PageTable {
   grow(id: number, tokens: number): void {
     const r = this.get(id);
     const need = Math.ceil((r.length + tokens) / this.pageSize) - r.pages.length;
-    if (need > this.free.length) throw new PageTableError(`request ${id} needs ${need} more pages, ${this.free.length} free (pool of ${this.numPages})`);
+    if (need > this.free.length)
+      throw new PageTableError(
+        `request ${id} needs ${need} more pages, ${this.free.length} free (pool of ${this.numPages})`,
+      );
     for (let i = 0; i < need; i++) {
       const p = this.free.pop()!;
       this.refs[p] = 1;

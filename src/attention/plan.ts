@@ -42,14 +42,23 @@ export interface ScheduleShape {
  */
 export const MERGE_BLOCK = 32;
 export const MERGE_WIDE = 8;
-const mergeTaskCapacity = (maxItems: number, tileRows: number): number => maxItems * (Math.ceil(tileRows / MERGE_BLOCK) + Math.ceil(tileRows / (MERGE_WIDE + 1)));
+const mergeTaskCapacity = (maxItems: number, tileRows: number): number =>
+  maxItems * (Math.ceil(tileRows / MERGE_BLOCK) + Math.ceil(tileRows / (MERGE_WIDE + 1)));
 
 export function scheduleLength(s: Pick<ScheduleShape, 'grid' | 'maxItems' | 'tileRows'>): number {
-  return HEADER_WORDS + s.grid + 1 + ITEM_WORDS * s.maxItems + MERGE_WORDS * s.maxItems + mergeTaskCapacity(s.maxItems, s.tileRows);
+  return (
+    HEADER_WORDS +
+    s.grid +
+    1 +
+    ITEM_WORDS * s.maxItems +
+    MERGE_WORDS * s.maxItems +
+    mergeTaskCapacity(s.maxItems, s.tileRows)
+  );
 }
 export const itemsOffset = (grid: number): number => HEADER_WORDS + grid + 1;
 export const mergeOffset = (grid: number, maxItems: number): number => itemsOffset(grid) + ITEM_WORDS * maxItems;
-export const mergeTaskOffset = (grid: number, maxItems: number): number => mergeOffset(grid, maxItems) + MERGE_WORDS * maxItems;
+export const mergeTaskOffset = (grid: number, maxItems: number): number =>
+  mergeOffset(grid, maxItems) + MERGE_WORDS * maxItems;
 
 export interface PlanInput {
   readonly qoLens: readonly number[];
@@ -115,15 +124,28 @@ interface Unit {
 
 function units(input: PlanInput, tileRows: number): Unit[] {
   const { qoLens, kvLens, numQoHeads, numKvHeads } = input;
-  if (qoLens.length !== kvLens.length) throw new PlanError(`plan: ${qoLens.length} query lengths but ${kvLens.length} KV lengths`, 'pass one of each per request');
-  if (numQoHeads % numKvHeads !== 0) throw new PlanError(`plan: ${numQoHeads} query heads not a multiple of ${numKvHeads} KV heads`, 'GQA needs numQoHeads = k·numKvHeads');
+  if (qoLens.length !== kvLens.length)
+    throw new PlanError(
+      `plan: ${qoLens.length} query lengths but ${kvLens.length} KV lengths`,
+      'pass one of each per request',
+    );
+  if (numQoHeads % numKvHeads !== 0)
+    throw new PlanError(
+      `plan: ${numQoHeads} query heads not a multiple of ${numKvHeads} KV heads`,
+      'GQA needs numQoHeads = k·numKvHeads',
+    );
   const group = numQoHeads / numKvHeads;
   const out: Unit[] = [];
   qoLens.forEach((qLen, b) => {
     const kvLen = kvLens[b]!;
-    if (!(Number.isInteger(qLen) && qLen >= 0 && Number.isInteger(kvLen) && kvLen >= 0)) throw new PlanError(`plan: request ${b} has lengths q=${qLen}, kv=${kvLen}`, 'lengths are non-negative integers');
+    if (!(Number.isInteger(qLen) && qLen >= 0 && Number.isInteger(kvLen) && kvLen >= 0))
+      throw new PlanError(`plan: request ${b} has lengths q=${qLen}, kv=${kvLen}`, 'lengths are non-negative integers');
     // causal queries are the last qLen keys of their request; a non-causal pass (cascade's shared prefix) may have more queries than keys
-    if (input.causal && qLen > kvLen) throw new PlanError(`plan: request ${b} has ${qLen} query tokens but only ${kvLen} KV tokens`, 'append the new tokens to the KV cache before attention (the KV holds them too)');
+    if (input.causal && qLen > kvLen)
+      throw new PlanError(
+        `plan: request ${b} has ${qLen} query tokens but only ${kvLen} KV tokens`,
+        'append the new tokens to the KV cache before attention (the KV holds them too)',
+      );
     const rows = qLen * group;
     for (let r0 = 0; r0 < rows; r0 += tileRows) {
       const r1 = Math.min(rows, r0 + tileRows);
@@ -131,7 +153,10 @@ function units(input: PlanInput, tileRows: number): Unit[] {
       const qposMax = kvLen - qLen + Math.floor((r1 - 1) / group);
       // the tile's visible key range: causal bounds the end, a sliding window the start
       const hi = input.causal ? Math.min(kvLen, qposMax + 1) : kvLen;
-      const lo = Math.min(hi, input.windowLeft !== undefined && input.windowLeft >= 0 ? Math.max(0, qposMin - input.windowLeft) : 0);
+      const lo = Math.min(
+        hi,
+        input.windowLeft !== undefined && input.windowLeft >= 0 ? Math.max(0, qposMin - input.windowLeft) : 0,
+      );
       for (let h = 0; h < numKvHeads; h++) out.push({ b, kvHead: h, rowStart: r0, rowEnd: r1, lo, hi });
     }
   });
@@ -174,7 +199,8 @@ export function assignLongestFirst(costs: readonly number[], bins: number): { bi
 
 export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPlan {
   const { grid, maxItems, tileRows } = opts;
-  if (!(grid >= 1 && maxItems >= 1 && tileRows >= 1)) throw new PlanError(`plan: grid ${grid}, maxItems ${maxItems}, tileRows ${tileRows}`, 'all must be positive');
+  if (!(grid >= 1 && maxItems >= 1 && tileRows >= 1))
+    throw new PlanError(`plan: grid ${grid}, maxItems ${maxItems}, tileRows ${tileRows}`, 'all must be positive');
   const us = units(input, tileRows);
   const longest = us.reduce((m, u) => Math.max(m, u.hi - u.lo), 1);
   let chunk: number;
@@ -200,11 +226,22 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
     }
     for (let c = 0; c < n; c++) {
       const kvStart = Math.min(u.hi, u.lo + c * chunk);
-      items.push({ b: u.b, kvHead: u.kvHead, rowStart: u.rowStart, rowEnd: u.rowEnd, kvStart, kvEnd: Math.min(u.hi, kvStart + chunk), slot: n > 1 ? first + c * tileRows : -1 });
+      items.push({
+        b: u.b,
+        kvHead: u.kvHead,
+        rowStart: u.rowStart,
+        rowEnd: u.rowEnd,
+        kvStart,
+        kvEnd: Math.min(u.hi, kvStart + chunk),
+        slot: n > 1 ? first + c * tileRows : -1,
+      });
     }
   }
   if (items.length > maxItems) {
-    throw new PlanError(`plan: ${items.length} work items over the capacity of ${maxItems}`, 'create the planner with a larger maxItems (or a larger tileRows) for batches this large');
+    throw new PlanError(
+      `plan: ${items.length} work items over the capacity of ${maxItems}`,
+      'create the planner with a larger maxItems (or a larger tileRows) for batches this large',
+    );
   }
   // cost: rows × keys, plus a fixed per-item overhead (loading Q, writing O)
   const costs = items.map((it) => (it.rowEnd - it.rowStart) * (it.kvEnd - it.kvStart + 32));
@@ -216,10 +253,22 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
     if (n! > MERGE_WIDE) for (let r = 0; r < rows; r++) tasks.push(m * 512 + r);
     else for (let r = 0; r < rows; r += MERGE_BLOCK) tasks.push(m * 512 + 256 + r);
   });
-  if (tileRows > 256) throw new PlanError(`plan: ${tileRows} rows per tile`, 'merge tasks keep a row in one byte: use at most 256');
+  if (tileRows > 256)
+    throw new PlanError(`plan: ${tileRows} rows per tile`, 'merge tasks keep a row in one byte: use at most 256');
   // a wide unit has more than MERGE_WIDE items, so with items ≤ maxItems the capacity always holds
-  if (tasks.length > mergeTaskCapacity(maxItems, tileRows)) throw new Error(`plan: internal error, ${tasks.length} merge tasks over the capacity`);
-  schedule.set([SCHEDULE_MAGIC, grid, tileRows, items.length, merges.length, chunk, input.qoLens.length, slot, tasks.length]);
+  if (tasks.length > mergeTaskCapacity(maxItems, tileRows))
+    throw new Error(`plan: internal error, ${tasks.length} merge tasks over the capacity`);
+  schedule.set([
+    SCHEDULE_MAGIC,
+    grid,
+    tileRows,
+    items.length,
+    merges.length,
+    chunk,
+    input.qoLens.length,
+    slot,
+    tasks.length,
+  ]);
   const perCta = new Int32Array(grid);
   for (let i = 0; i < items.length; i++) perCta[bin[i]!]!++;
   let acc = 0;
@@ -235,7 +284,23 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
     const it = items[i]!;
     const at = base + ITEM_WORDS * fill[bin[i]!]!++;
     const pageStart = input.pageStarts ? input.pageStarts[it.b]! : -1;
-    schedule.set([it.b, it.kvHead, it.rowStart, it.rowEnd, it.kvStart, it.kvEnd, it.slot, qStart[it.b]!, input.qoLens[it.b]!, input.kvLens[it.b]!, pageStart, 0], at);
+    schedule.set(
+      [
+        it.b,
+        it.kvHead,
+        it.rowStart,
+        it.rowEnd,
+        it.kvStart,
+        it.kvEnd,
+        it.slot,
+        qStart[it.b]!,
+        input.qoLens[it.b]!,
+        input.kvLens[it.b]!,
+        pageStart,
+        0,
+      ],
+      at,
+    );
   }
   const mBase = mergeOffset(grid, maxItems);
   merges.forEach((m, i) => schedule.set(m, mBase + MERGE_WORDS * i));

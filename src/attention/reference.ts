@@ -62,7 +62,8 @@ export function referencePagedAttention(a: PagedAttentionArgs, x: RaggedBatch): 
         keys[h]!.push(krow.slice());
       }
     }
-    const value = (h: number, j: number, e: number): number => x.pool[poolOffset(g, x.kvIndices[x.kvIndptr[b]! + Math.floor(j / g.pageSize)]!, 1, j % g.pageSize, h, e)]!;
+    const value = (h: number, j: number, e: number): number =>
+      x.pool[poolOffset(g, x.kvIndices[x.kvIndptr[b]! + Math.floor(j / g.pageSize)]!, 1, j % g.pageSize, h, e)]!;
     for (let qi = 0; qi < qLen; qi++) {
       const qpos = kvLen - qLen + qi;
       for (let head = 0; head < hq; head++) {
@@ -73,7 +74,17 @@ export function referencePagedAttention(a: PagedAttentionArgs, x: RaggedBatch): 
         const logits = new Float64Array(kvLen).fill(-Infinity);
         let max = -Infinity;
         for (let j = 0; j < kvLen; j++) {
-          const c: MaskContext = { b, qi, qpos, kpos: j, head, kvLen, numQoHeads: hq, mask: x.mask, maskOffset: x.maskIndptr?.[b] };
+          const c: MaskContext = {
+            b,
+            qi,
+            qpos,
+            kpos: j,
+            head,
+            kvLen,
+            numQoHeads: hq,
+            mask: x.mask,
+            maskOffset: x.maskIndptr?.[b],
+          };
           if (!parts.every((p) => !p.mask || p.mask.ref(c))) continue;
           let s = 0;
           const k = keys[h]![j]!;
@@ -100,12 +111,21 @@ export function referencePagedAttention(a: PagedAttentionArgs, x: RaggedBatch): 
 }
 
 /** merge_states: (va, sa) ⊕ (vb, sb) per row of D values, lse base 2. */
-export function referenceMergeStates(va: Float64Array, sa: Float64Array, vb: Float64Array, sb: Float64Array, d: number): { v: Float64Array; s: Float64Array } {
+export function referenceMergeStates(
+  va: Float64Array,
+  sa: Float64Array,
+  vb: Float64Array,
+  sb: Float64Array,
+  d: number,
+): { v: Float64Array; s: Float64Array } {
   const v = new Float64Array(va.length);
   const s = new Float64Array(sa.length);
   for (let r = 0; r < sa.length; r++) {
     const m = Math.max(sa[r]!, sb[r]!);
-    if (m === -Infinity) { s[r] = -Infinity; continue; }
+    if (m === -Infinity) {
+      s[r] = -Infinity;
+      continue;
+    }
     const wa = 2 ** (sa[r]! - m);
     const wb = 2 ** (sb[r]! - m);
     const sum = wa + wb;
@@ -120,8 +140,15 @@ export function referenceMergeStates(va: Float64Array, sa: Float64Array, vb: Flo
  * end of its KV, whose page table already counts them.
  */
 export function referenceAppendKv(
-  layout: KvLayout, pool: Float64Array, poolShape: readonly number[], k: Float64Array, v: Float64Array,
-  appendIndptr: ArrayLike<number>, kvIndptr: ArrayLike<number>, kvIndices: ArrayLike<number>, lastPageLen: ArrayLike<number>,
+  layout: KvLayout,
+  pool: Float64Array,
+  poolShape: readonly number[],
+  k: Float64Array,
+  v: Float64Array,
+  appendIndptr: ArrayLike<number>,
+  kvIndptr: ArrayLike<number>,
+  kvIndices: ArrayLike<number>,
+  lastPageLen: ArrayLike<number>,
 ): Float64Array {
   const g = poolGeometry(poolShape, layout, 'append_kv');
   const out = pool.slice();

@@ -51,12 +51,14 @@ const TYPES: Record<MatrixKind, string> = {
 export const REAL_OPS: MatrixOps = {
   declare: (name, kind) => `var ${name} = ${TYPES[kind]}();`,
   zero: (kind) => `${TYPES[kind]}()`,
-  load: (kind, buf, off, stride, colMajor) => `subgroupMatrixLoad<${TYPES[kind]}, ${colMajor ? 'col_major' : 'row_major'}>(&${buf}, ${off}u, ${stride}u)`,
+  load: (kind, buf, off, stride, colMajor) =>
+    `subgroupMatrixLoad<${TYPES[kind]}, ${colMajor ? 'col_major' : 'row_major'}>(&${buf}, ${off}u, ${stride}u)`,
   store: (buf, off, v, stride) => `subgroupMatrixStore<row_major>(&${buf}, ${off}u, ${v}, ${stride}u);`,
   mma: (a, b, c) => `subgroupMatrixMultiplyAccumulate(${a}, ${b}, ${c})`,
   init: '',
   // every subgroup works on its own rows: offsets differ per subgroup but are uniform within one
-  prelude: () => 'enable f16;\nenable chromium_experimental_subgroup_matrix;\ndiagnostic(off, chromium.subgroup_matrix_uniformity);',
+  prelude: () =>
+    'enable f16;\nenable chromium_experimental_subgroup_matrix;\ndiagnostic(off, chromium.subgroup_matrix_uniformity);',
 };
 
 /** A fresh emulation (its slot table is per generated kernel). */
@@ -75,16 +77,19 @@ export function emulatedOps(): MatrixOps {
       return `var ${name} = emu_zero(${slotOf(name)}u);`;
     },
     zero: (_kind, into) => `emu_zero(${into})`,
-    load: (_kind, buf, off, stride, colMajor, into) => `emu_ld_${buf}(${off}u, ${stride}u, ${colMajor}, ${into ?? '0u'})`,
+    load: (_kind, buf, off, stride, colMajor, into) =>
+      `emu_ld_${buf}(${off}u, ${stride}u, ${colMajor}, ${into ?? '0u'})`,
     store: (buf, off, v, stride) => `emu_st_${buf}(${off}u, ${v}, ${stride}u);`,
     mma: (a, b, c) => `emu_mma(${a}, ${b}, ${c})`,
     init: 'emu_n = 16u;',
     prelude(f16Bufs, f32Bufs, f32Vec4, count) {
-      if (declared > count) throw new Error(`emulated matrices: ${declared} slots declared, prelude sized for ${count}`);
+      if (declared > count)
+        throw new Error(`emulated matrices: ${declared} slots declared, prelude sized for ${count}`);
       const at = (b: string, idx: string) => (f32Vec4 ? `${b}[(${idx}) / 4u][(${idx}) % 4u]` : `${b}[${idx}]`);
       const w = f32Vec4 ? 4 : 1;
       // element (row i, column j): row-major at (off + i·stride) then j, column-major at (off + j·stride) then i
-      const f16 = f16Bufs.map((b) => `fn emu_ld_${b}(off: u32, stride: u32, cm: bool, s: u32) -> u32 {
+      const f16 = f16Bufs.map(
+        (b) => `fn emu_ld_${b}(off: u32, stride: u32, cm: bool, s: u32) -> u32 {
   for (var i = 0u; i < emu_n; i++) {
     for (var j = 0u; j < emu_n; j++) {
       var h = (off + i * stride) * 8u + j;
@@ -94,14 +99,17 @@ export function emulatedOps(): MatrixOps {
     }
   }
   return s;
-}`);
-      const f32 = f32Bufs.map((b) => `fn emu_ld_${b}(off: u32, stride: u32, cm: bool, s: u32) -> u32 {
+}`,
+      );
+      const f32 = f32Bufs.map(
+        (b) => `fn emu_ld_${b}(off: u32, stride: u32, cm: bool, s: u32) -> u32 {
   for (var i = 0u; i < emu_n; i++) { for (var j = 0u; j < emu_n; j++) { emu_m[s * 256u + i * 16u + j] = ${at(b, `(off + i * stride) * ${w}u + j`)}; } }
   return s;
 }
 fn emu_st_${b}(off: u32, s: u32, stride: u32) {
   for (var i = 0u; i < emu_n; i++) { for (var j = 0u; j < emu_n; j++) { ${at(b, `(off + i * stride) * ${w}u + j`)} = emu_m[s * 256u + i * 16u + j]; } }
-}`);
+}`,
+      );
       // trip counts come from memory so CPU compilers do not unroll 4096 FMAs per call site
       return `var<workgroup> emu_n: u32;
 var<private> emu_m: array<f32, ${256 * Math.max(1, count)}>;

@@ -20,7 +20,11 @@ export function sharedBytes(headDim: number, tileRows: number, tileKeys: number)
 }
 
 /** Largest key tile (64…8) that fits; null when even 8 keys do not. */
-export function pickTileKeys(caps: Pick<Capabilities, 'maxComputeWorkgroupStorageSize'>, headDim: number, tileRows: number): TileConfig | null {
+export function pickTileKeys(
+  caps: Pick<Capabilities, 'maxComputeWorkgroupStorageSize'>,
+  headDim: number,
+  tileRows: number,
+): TileConfig | null {
   for (const tk of [64, 32, 16, 8]) {
     const bytes = sharedBytes(headDim, tileRows, tk);
     if (bytes <= caps.maxComputeWorkgroupStorageSize) return { tileRows, tileKeys: tk, sharedBytes: bytes };
@@ -29,7 +33,12 @@ export function pickTileKeys(caps: Pick<Capabilities, 'maxComputeWorkgroupStorag
 }
 
 /** Rows per work item: decode packs a KV head's query-head group (capped at 16); prefill takes 16 rows (fewer when storage is short). */
-export function defaultTileRows(caps: Pick<Capabilities, 'maxComputeWorkgroupStorageSize'>, headDim: number, group: number, decode: boolean): number {
+export function defaultTileRows(
+  caps: Pick<Capabilities, 'maxComputeWorkgroupStorageSize'>,
+  headDim: number,
+  group: number,
+  decode: boolean,
+): number {
   if (decode) return Math.min(16, 1 << Math.ceil(Math.log2(Math.max(1, group))));
   for (const tq of [16, 8, 4]) if (pickTileKeys(caps, headDim, tq)) return tq;
   return 1;
@@ -37,14 +46,21 @@ export function defaultTileRows(caps: Pick<Capabilities, 'maxComputeWorkgroupSto
 
 export class HeadDimError extends Error {
   constructor(headDim: number, why: string) {
-    super(`attention: head dim ${headDim} is not supported on this device (${why})\n  → use head dims ${HEAD_DIMS.join(', ')} (multiples of 8) on a device with enough workgroup storage`);
+    super(
+      `attention: head dim ${headDim} is not supported on this device (${why})\n  → use head dims ${HEAD_DIMS.join(', ')} (multiples of 8) on a device with enough workgroup storage`,
+    );
     this.name = 'HeadDimError';
   }
 }
 
 /** Why this head dim / tile cannot run here, or null. */
-export function whyHeadDimUnsupported(caps: Pick<Capabilities, 'maxComputeWorkgroupStorageSize'>, headDim: number, tileRows: number): string | null {
-  if (!(headDim % 8 === 0 && headDim >= 8 && headDim <= 256)) return `head dim ${headDim} must be a multiple of 8 in 8…256`;
+export function whyHeadDimUnsupported(
+  caps: Pick<Capabilities, 'maxComputeWorkgroupStorageSize'>,
+  headDim: number,
+  tileRows: number,
+): string | null {
+  if (!(headDim % 8 === 0 && headDim >= 8 && headDim <= 256))
+    return `head dim ${headDim} must be a multiple of 8 in 8…256`;
   if (!pickTileKeys(caps, headDim, tileRows)) {
     return `head dim ${headDim} with ${tileRows}-row tiles needs ${sharedBytes(headDim, tileRows, 8)} bytes of workgroup storage, the device has ${caps.maxComputeWorkgroupStorageSize}`;
   }

@@ -68,7 +68,10 @@ export interface AttentionVariant {
    * Rewrites element `d` of a Q or K row at position `pos`; `partner` is element (d + D/2) mod D of
    * the same row (what a rotation needs). WGSL: a body for `fn(x: f32, partner: f32, d: u32, pos: i32, is_key: bool) -> f32`.
    */
-  readonly qkTransform?: { readonly wgsl: (ctx: VariantContext) => string; readonly ref: (x: number, partner: number, d: number, pos: number, isKey: boolean, ctx: VariantContext) => number };
+  readonly qkTransform?: {
+    readonly wgsl: (ctx: VariantContext) => string;
+    readonly ref: (x: number, partner: number, d: number, pos: number, isKey: boolean, ctx: VariantContext) => number;
+  };
   /** Rewrites each output element `o` of query head `head` (after normalisation). */
   readonly output?: { readonly wgsl: string; readonly ref: (o: number, head: number) => number };
   /** Needs the mask inputs bound. */
@@ -130,19 +133,30 @@ export const causal: AttentionVariant = {
 };
 
 export function slidingWindow(windowLeft: number): AttentionVariant {
-  if (!(Number.isInteger(windowLeft) && windowLeft >= 0)) throw new Error(`sliding window: windowLeft must be a non-negative integer, got ${windowLeft}`);
-  return { name: `win${windowLeft}`, mask: { wgsl: `qpos - kpos <= ${windowLeft}`, ref: (c) => c.qpos - c.kpos <= windowLeft } };
+  if (!(Number.isInteger(windowLeft) && windowLeft >= 0))
+    throw new Error(`sliding window: windowLeft must be a non-negative integer, got ${windowLeft}`);
+  return {
+    name: `win${windowLeft}`,
+    mask: { wgsl: `qpos - kpos <= ${windowLeft}`, ref: (c) => c.qpos - c.kpos <= windowLeft },
+  };
 }
 
 export function softCap(cap: number): AttentionVariant {
   if (!(cap > 0)) throw new Error(`soft-cap must be positive, got ${cap}`);
   // tanh's argument is clamped: some drivers overflow exp() inside tanh for large inputs
-  return { name: `cap${cap}`, logits: { wgsl: `${wgslF32(cap)} * tanh(clamp(s / ${wgslF32(cap)}, -15.0, 15.0))`, ref: (s) => cap * Math.tanh(s / cap) } };
+  return {
+    name: `cap${cap}`,
+    logits: {
+      wgsl: `${wgslF32(cap)} * tanh(clamp(s / ${wgslF32(cap)}, -15.0, 15.0))`,
+      ref: (s) => cap * Math.tanh(s / cap),
+    },
+  };
 }
 
 export const alibi: AttentionVariant = {
   name: 'alibi',
-  decls: ({ numQoHeads }) => `const ALIBI = array<f32, ${numQoHeads}>(${Array.from(alibiSlopes(numQoHeads), wgslF32).join(', ')});`,
+  decls: ({ numQoHeads }) =>
+    `const ALIBI = array<f32, ${numQoHeads}>(${Array.from(alibiSlopes(numQoHeads), wgslF32).join(', ')});`,
   logits: {
     wgsl: 's + ALIBI[head] * f32(kpos - qpos)',
     ref: (s, c) => s + slopesFor(c.numQoHeads)[c.head]! * (c.kpos - c.qpos),
@@ -194,12 +208,17 @@ export function variantParts(spec: VariantSpec): AttentionVariant[] {
   if (spec.windowLeft !== undefined && spec.windowLeft >= 0) parts.push(slidingWindow(spec.windowLeft));
   if (spec.customMask) parts.push(customMask);
   parts.push(...(spec.extra ?? []));
-  if (parts.filter((p) => p.qkTransform).length > 1) throw new Error('attention variant: at most one query/key transform');
+  if (parts.filter((p) => p.qkTransform).length > 1)
+    throw new Error('attention variant: at most one query/key transform');
   return parts;
 }
 
 export function variantName(spec: VariantSpec): string {
-  return variantParts(spec).map((p) => p.name).join('+') || 'plain';
+  return (
+    variantParts(spec)
+      .map((p) => p.name)
+      .join('+') || 'plain'
+  );
 }
 
 /** Whether the variant depends on absolute positions (cascade splits positions, so it refuses these). */

@@ -31,8 +31,10 @@ fn ${name}_hi(w: vec4<u32>) -> vec4<f32> { return vec4<f32>(${name}_bf2(w.z), ${
  * the u32-word buffer `buf` of `dtype` (round to nearest even for bf16).
  */
 export function storeVec4(dtype: DType, buf: string, elem: string, val: string): string {
-  if (dtype === 'f32') return `{ let w = ${elem}; ${buf}[w] = bitcast<u32>(${val}.x); ${buf}[w + 1u] = bitcast<u32>(${val}.y); ${buf}[w + 2u] = bitcast<u32>(${val}.z); ${buf}[w + 3u] = bitcast<u32>(${val}.w); }`;
-  if (dtype === 'f16') return `{ let w = (${elem}) >> 1u; ${buf}[w] = pack2x16float(${val}.xy); ${buf}[w + 1u] = pack2x16float(${val}.zw); }`;
+  if (dtype === 'f32')
+    return `{ let w = ${elem}; ${buf}[w] = bitcast<u32>(${val}.x); ${buf}[w + 1u] = bitcast<u32>(${val}.y); ${buf}[w + 2u] = bitcast<u32>(${val}.z); ${buf}[w + 3u] = bitcast<u32>(${val}.w); }`;
+  if (dtype === 'f16')
+    return `{ let w = (${elem}) >> 1u; ${buf}[w] = pack2x16float(${val}.xy); ${buf}[w + 1u] = pack2x16float(${val}.zw); }`;
   return `{ let w = (${elem}) >> 1u; ${buf}[w] = tess_pack_bf16(${val}.x, ${val}.y); ${buf}[w + 1u] = tess_pack_bf16(${val}.z, ${val}.w); }`;
 }
 

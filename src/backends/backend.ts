@@ -75,7 +75,11 @@ export interface Backend {
   record?(body: () => void): RecordedStream;
   /** A readback of `bytes` for `RecordedStream.replayWith` copies; present where `record` is. */
   createReadback?(bytes: number, label?: string): Readback;
-  runProgram?(program: { wgsl: string; entryPoint: string; workgroups: [number, number, number] }, bindings: readonly Tensor[], uniforms: Uint32Array): void;
+  runProgram?(
+    program: { wgsl: string; entryPoint: string; workgroups: [number, number, number] },
+    bindings: readonly Tensor[],
+    uniforms: Uint32Array,
+  ): void;
 }
 
 export class UnsupportedOpError extends Error {
@@ -97,6 +101,7 @@ export function assertShape(op: string, what: string, t: TensorDesc, shape: read
 
 /** `b` as a backend that records dispatch streams; throws a clear error when it cannot. */
 export function recordingBackend(b: Backend): Backend & Required<Pick<Backend, 'record' | 'createReadback'>> {
-  if (!b.record || !b.createReadback) throw new UnsupportedOpError(b.name, 'record', 'this backend does not record dispatch streams');
+  if (!b.record || !b.createReadback)
+    throw new UnsupportedOpError(b.name, 'record', 'this backend does not record dispatch streams');
   return b as Backend & Required<Pick<Backend, 'record' | 'createReadback'>>;
 }

@@ -21,10 +21,12 @@ export async function openBackend(opts: OpenBackendOptions = {}): Promise<Backen
   const prefer = opts.prefer ?? (env === 'cpu' || env === 'webgpu' ? env : 'auto');
   const log = opts.log ?? ((m: string) => console.warn(m));
   if (prefer === 'cpu') return new CpuBackend();
-  const openGpu = opts.openGpu ?? (async () => {
-    const { WebGpuBackend } = await import('./webgpu/webgpu-backend.js');
-    return WebGpuBackend.create({ memoryBudget: opts.memoryBudget, onWarning: (m) => log(`[tessera] ${m}`) });
-  });
+  const openGpu =
+    opts.openGpu ??
+    (async () => {
+      const { WebGpuBackend } = await import('./webgpu/webgpu-backend.js');
+      return WebGpuBackend.create({ memoryBudget: opts.memoryBudget, onWarning: (m) => log(`[tessera] ${m}`) });
+    });
   try {
     return await openGpu();
   } catch (e) {

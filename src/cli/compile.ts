@@ -39,8 +39,12 @@ export const PASS_NAMES = ['input', 'normalize', 'legalize', 'fuse', 'dead-code'
 /** The command's output text (kept apart from commander so tests can call it). */
 export function compileCommandText(model: string, opts: CompileCommandOptions = {}): string {
   const make = DEMO_MODELS[model] ?? checkpointModule(model);
-  if (!make) throw new Error(`unknown model '${model}' (built-in: ${Object.keys(DEMO_MODELS).join(', ')}, 'builtin', or an HF model folder)`);
-  if (opts.pass !== undefined && !(PASS_NAMES as readonly string[]).includes(opts.pass)) throw new Error(`unknown pass '${opts.pass}' (passes: ${PASS_NAMES.join(', ')})`);
+  if (!make)
+    throw new Error(
+      `unknown model '${model}' (built-in: ${Object.keys(DEMO_MODELS).join(', ')}, 'builtin', or an HF model folder)`,
+    );
+  if (opts.pass !== undefined && !(PASS_NAMES as readonly string[]).includes(opts.pass))
+    throw new Error(`unknown pass '${opts.pass}' (passes: ${PASS_NAMES.join(', ')})`);
   const out: string[] = [];
   const printing = opts.print === true || opts.pass !== undefined;
   const { executable, module, plans } = compileModule(make(), {
@@ -53,18 +57,25 @@ export function compileCommandText(model: string, opts: CompileCommandOptions = 
   if (opts.wgsl) for (const [name, p] of executable.programs) out.push(`;; ==== WGSL of @${name} ====`, p.wgsl.wgsl);
   for (const [name, f] of module.funcs) {
     const calls = { kernel: 0, tir: 0, host: 0, view: 0 };
-    for (const b of allBindings(f)) if (b.value.k === 'call' && b.value.kind !== 'op') calls[isView(b.value) ? 'view' : b.value.kind]++;
+    for (const b of allBindings(f))
+      if (b.value.k === 'call' && b.value.kind !== 'op') calls[isView(b.value) ? 'view' : b.value.kind]++;
     const plan = plans.get(name)!;
-    out.push(`;; @${name}: ${calls.kernel} library kernel call(s), ${calls.tir} tensor program call(s), ${calls.host} host call(s), ${calls.view} view(s); ` +
-      `${module.programs.size} distinct tensor program(s); ${plan.tokens.length} storage token(s), ${planBytes(plan)} bytes planned at ${JSON.stringify(f.upper)}`);
+    out.push(
+      `;; @${name}: ${calls.kernel} library kernel call(s), ${calls.tir} tensor program call(s), ${calls.host} host call(s), ${calls.view} view(s); ` +
+        `${module.programs.size} distinct tensor program(s); ${plan.tokens.length} storage token(s), ${planBytes(plan)} bytes planned at ${JSON.stringify(f.upper)}`,
+    );
   }
   return out.join('\n');
 }
 
 export function registerCompileCommands(program: Command): void {
-  program.command('compile')
+  program
+    .command('compile')
     .description('compile a model and show the IR the passes produce')
-    .argument('<model>', `one of ${Object.keys(DEMO_MODELS).join(', ')}, 'builtin', or an HF model folder (its decoder step graph)`)
+    .argument(
+      '<model>',
+      `one of ${Object.keys(DEMO_MODELS).join(', ')}, 'builtin', or an HF model folder (its decoder step graph)`,
+    )
     .option('--print', 'print the IR before and after each pass')
     .option('--pass <name>', `print only the IR after this pass (${PASS_NAMES.join(', ')})`)
     .option('--no-fuse', 'skip fusion (the baseline the fusion bench compares with)')

@@ -3,8 +3,13 @@ import { openBackend } from '../backends/open.js';
 import type { LoadProgress } from '../io/tensor-source.js';
 import { type LoadedRunner, loadRunner } from '../models/load-model.js';
 
-export async function loadRunnerWithProgress(modelPath: string | undefined, backendName?: string): Promise<LoadedRunner> {
-  const backend = await openBackend({ prefer: backendName === 'cpu' || backendName === 'webgpu' ? backendName : 'auto' });
+export async function loadRunnerWithProgress(
+  modelPath: string | undefined,
+  backendName?: string,
+): Promise<LoadedRunner> {
+  const backend = await openBackend({
+    prefer: backendName === 'cpu' || backendName === 'webgpu' ? backendName : 'auto',
+  });
   const tty = process.stderr.isTTY;
   const t0 = performance.now();
   const rate = (bytes: number) => `${(bytes / 1e9 / Math.max(1e-3, (performance.now() - t0) / 1e3)).toFixed(2)} GB/s`;
@@ -14,10 +19,17 @@ export async function loadRunnerWithProgress(modelPath: string | undefined, back
     if (!tty) return;
     const frac = p.bytesTotal ? p.bytesDone / p.bytesTotal : 1;
     const width = 30;
-    process.stderr.write(`\rloading [${'#'.repeat(Math.round(frac * width)).padEnd(width)}] ${(p.bytesDone / 2 ** 20).toFixed(1)}/${(p.bytesTotal / 2 ** 20).toFixed(1)} MiB, ${rate(p.bytesDone)}`);
+    process.stderr.write(
+      `\rloading [${'#'.repeat(Math.round(frac * width)).padEnd(width)}] ${(p.bytesDone / 2 ** 20).toFixed(1)}/${(p.bytesTotal / 2 ** 20).toFixed(1)} MiB, ${rate(p.bytesDone)}`,
+    );
   };
-  const loaded = await loadRunner(modelPath === undefined || modelPath === 'builtin' ? undefined : modelPath, { backend, onProgress });
+  const loaded = await loadRunner(modelPath === undefined || modelPath === 'builtin' ? undefined : modelPath, {
+    backend,
+    onProgress,
+  });
   if (tty) process.stderr.write('\n');
-  console.error(`[tessera] ${loaded.name} on ${backend.name}${total > 2 ** 30 ? ` (weights loaded at ${rate(total)})` : ''}`);
+  console.error(
+    `[tessera] ${loaded.name} on ${backend.name}${total > 2 ** 30 ? ` (weights loaded at ${rate(total)})` : ''}`,
+  );
   return loaded;
 }

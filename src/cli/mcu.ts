@@ -21,10 +21,13 @@ function finish(cmd: Command, run: () => CommandResult): void {
 }
 
 export function registerMcuCommands(program: Command): void {
-  const mcu = program.command('mcu').description('microcontroller target (vMCU): segment-pool memory plans and C for Cortex-M4/M7');
+  const mcu = program
+    .command('mcu')
+    .description('microcontroller target (vMCU): segment-pool memory plans and C for Cortex-M4/M7');
   const models = `one of ${MODEL_NAMES.join(', ')}, or mobilenetv2-w<width>-<resolution>`;
 
-  mcu.command('plan')
+  mcu
+    .command('plan')
     .description('per-layer peak SRAM of the tensor-level (TFLM-style) and vMCU planners')
     .argument('<model>', models)
     .option('--sram <bytes>', 'SRAM budget (e.g. 128K, 320KB, 524288); says by how many bytes each plan misses it')
@@ -33,7 +36,8 @@ export function registerMcuCommands(program: Command): void {
       finish(this, () => planCommand(model, opts));
     });
 
-  mcu.command('build')
+  mcu
+    .command('build')
     .description('emit a C99 project (kernels, model, static pool, Makefile) for Cortex-M4/M7 under QEMU or the host')
     .argument('<model>', models)
     .option('--target <target>', 'm4 (QEMU mps2-an386), m7 (QEMU mps2-an500) or host', 'm4')
@@ -41,7 +45,10 @@ export function registerMcuCommands(program: Command): void {
     .option('--out <dir>', 'output folder (default ./mcu-<model>-<target>)')
     .option('--sram <bytes>', 'fail if the plan needs more SRAM than this')
     .option('--seed <n>', 'seed of the embedded random input', '5')
-    .option('--run', 'build with the installed toolchain, run (QEMU for m4/m7) and compare with the TypeScript reference')
+    .option(
+      '--run',
+      'build with the installed toolchain, run (QEMU for m4/m7) and compare with the TypeScript reference',
+    )
     .action(function (this: Command, model: string, opts: Record<string, string | boolean | undefined>) {
       finish(this, () => buildCommand(model, opts));
     });

@@ -23,9 +23,14 @@ interface SamplingFlags {
 
 function samplingOptions(f: SamplingFlags): GenerateOptions {
   return {
-    maxTokens: Number(f.maxTokens), temperature: Number(f.temperature), topK: Number(f.topK), topP: Number(f.topP),
-    minP: Number(f.minP), repetitionPenalty: Number(f.repetitionPenalty),
-    ...(f.seed !== undefined ? { seed: Number(f.seed) } : {}), ...(f.stop ? { stop: f.stop } : {}),
+    maxTokens: Number(f.maxTokens),
+    temperature: Number(f.temperature),
+    topK: Number(f.topK),
+    topP: Number(f.topP),
+    minP: Number(f.minP),
+    repetitionPenalty: Number(f.repetitionPenalty),
+    ...(f.seed !== undefined ? { seed: Number(f.seed) } : {}),
+    ...(f.stop ? { stop: f.stop } : {}),
   };
 }
 
@@ -45,7 +50,13 @@ function withSamplingFlags(cmd: Command): Command {
 /** Loads a model (with the CLI's progress bar) and puts the serving engine over it. */
 async function loadWithProgress(modelPath: string | undefined, backendName?: string): Promise<TesseraModel> {
   const { name, config, runner, tokenizer } = await loadRunnerWithProgress(modelPath, backendName);
-  return new TesseraModel(name, config, runner, tokenizer, new Engine(runner, tokenizer, { maxBatchTokens: runner.maxTokens, maxRunningSeqs: runner.maxSeqs }));
+  return new TesseraModel(
+    name,
+    config,
+    runner,
+    tokenizer,
+    new Engine(runner, tokenizer, { maxBatchTokens: runner.maxTokens, maxRunningSeqs: runner.maxSeqs }),
+  );
 }
 
 export function registerRunCommands(program: Command): void {
@@ -60,7 +71,7 @@ export function registerRunCommands(program: Command): void {
       await model.close();
     });
 
-  withSamplingFlags(program.command('chat').description('chat interactively using the model\'s chat template'))
+  withSamplingFlags(program.command('chat').description("chat interactively using the model's chat template"))
     .argument('[model]', "HF folder, .gguf file, or 'builtin'", 'builtin')
     .option('--system <text>', 'a system message')
     .action(async (modelPath: string, f: SamplingFlags & { system?: string }) => {

@@ -42,7 +42,11 @@ export async function serveModel(model: LoadedModel, o: ServeOptions): Promise<R
   const timeoutMs = positiveInt('timeout', o.timeout) * 1000;
   const maxBatchTokens = positiveInt('max-batch-tokens', o.maxBatchTokens);
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
-  const engine = new Engine(model.runner, model.tokenizer, { maxBatchTokens, maxRunningSeqs: maxConcurrent, prefixCaching: o.prefixCache });
+  const engine = new Engine(model.runner, model.tokenizer, {
+    maxBatchTokens,
+    maxRunningSeqs: maxConcurrent,
+    prefixCaching: o.prefixCache,
+  });
   return startServer({
     engine,
     tokenizer: model.tokenizer,
@@ -74,7 +78,9 @@ export function registerServeCommand(program: Command, loadRunner: (modelPath?: 
       const model = await loadRunner(modelPath);
       const server = await serveModel(model, o);
       const r = model.runner;
-      console.log(`Serving ${model.modelName} (context ${r.maxContext}, ${r.numPages} KV pages of ${r.pageSize} tokens)`);
+      console.log(
+        `Serving ${model.modelName} (context ${r.maxContext}, ${r.numPages} KV pages of ${r.pageSize} tokens)`,
+      );
       console.log(`  chat page:  ${server.url}/`);
       console.log(`  OpenAI API: ${server.url}/v1  (metrics at ${server.url}/metrics)`);
       let stopping = false;

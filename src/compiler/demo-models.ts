@@ -8,7 +8,13 @@ import { op } from '../ir/op.js';
 import { tensorType } from '../ir/types.js';
 import type { DType } from '../tensor/dtype.js';
 
-export interface MlpDims { readonly dIn: number; readonly hidden: number; readonly dOut: number; readonly maxN?: number; readonly dtype?: DType }
+export interface MlpDims {
+  readonly dIn: number;
+  readonly hidden: number;
+  readonly dOut: number;
+  readonly maxN?: number;
+  readonly dtype?: DType;
+}
 
 /** y = relu(x·W1 + b1)·W2 + b2 over x [n, dIn]. */
 export function mlpFunc(d: MlpDims): Func {

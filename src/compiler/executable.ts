@@ -15,11 +15,44 @@ export type Instr =
   /** Binds new symbolic variables from a value's run-time shape and checks the rest. */
   | { readonly op: 'match'; readonly src: number; readonly type: Type; readonly what: string }
   /** A destination tensor: from storage token `token`, or fresh (returned values) when undefined. */
-  | { readonly op: 'alloc'; readonly dst: number; readonly dtype: DType; readonly shape: readonly Sym[]; readonly token?: number; readonly what: string }
-  | { readonly op: 'kernel'; readonly name: string; readonly attrs: Attrs; readonly args: readonly number[]; readonly out: number; readonly what: string }
-  | { readonly op: 'program'; readonly name: string; readonly args: readonly number[]; readonly out: number; readonly what: string }
-  | { readonly op: 'view'; readonly dst: number; readonly src: number; readonly shape: readonly Sym[]; readonly what: string }
-  | { readonly op: 'host'; readonly name: string; readonly attrs: Attrs; readonly args: readonly number[]; readonly out: number; readonly what: string }
+  | {
+      readonly op: 'alloc';
+      readonly dst: number;
+      readonly dtype: DType;
+      readonly shape: readonly Sym[];
+      readonly token?: number;
+      readonly what: string;
+    }
+  | {
+      readonly op: 'kernel';
+      readonly name: string;
+      readonly attrs: Attrs;
+      readonly args: readonly number[];
+      readonly out: number;
+      readonly what: string;
+    }
+  | {
+      readonly op: 'program';
+      readonly name: string;
+      readonly args: readonly number[];
+      readonly out: number;
+      readonly what: string;
+    }
+  | {
+      readonly op: 'view';
+      readonly dst: number;
+      readonly src: number;
+      readonly shape: readonly Sym[];
+      readonly what: string;
+    }
+  | {
+      readonly op: 'host';
+      readonly name: string;
+      readonly attrs: Attrs;
+      readonly args: readonly number[];
+      readonly out: number;
+      readonly what: string;
+    }
   | { readonly op: 'move'; readonly dst: number; readonly src: number }
   | { readonly op: 'tuple'; readonly dst: number; readonly srcs: readonly number[] }
   | { readonly op: 'get'; readonly dst: number; readonly src: number; readonly index: number }

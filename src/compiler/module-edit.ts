@@ -66,13 +66,21 @@ export function dedupeArgs(p: TensorProgram, args: readonly Expr[]): { prog: Ten
   const keep: number[] = [];
   const rename = new Map<string, string>();
   args.forEach((a, i) => {
-    const j = a.k === 'var' ? keep.find((k) => { const b = args[k]!; return b.k === 'var' && b.name === a.name; }) : undefined;
+    const j =
+      a.k === 'var'
+        ? keep.find((k) => {
+            const b = args[k]!;
+            return b.k === 'var' && b.name === a.name;
+          })
+        : undefined;
     if (j === undefined) keep.push(i);
     else rename.set(p.inputs[i]!.name, p.inputs[j]!.name);
   });
   if (rename.size === 0) return { prog: p, args: [...args] };
   const fix = (e: TensorProgram['body']): TensorProgram['body'] =>
-    mapExpr(e, (x) => (x.k === 'load' && rename.has(x.buf) ? { ...x, buf: rename.get(x.buf)!, idx: x.idx.map(fix) } : undefined));
+    mapExpr(e, (x) =>
+      x.k === 'load' && rename.has(x.buf) ? { ...x, buf: rename.get(x.buf)!, idx: x.idx.map(fix) } : undefined,
+    );
   const prog: TensorProgram = {
     ...p,
     inputs: keep.map((i) => p.inputs[i]!),

@@ -18,7 +18,10 @@ export class StoragePool {
   private used = new Set<Tensor>();
   allocations = 0;
 
-  constructor(private readonly backend: Backend, private readonly keepAll: boolean) {}
+  constructor(
+    private readonly backend: Backend,
+    private readonly keepAll: boolean,
+  ) {}
 
   /** Marks the start of a call: tensors from earlier calls become reclaimable. */
   beginCall(): void {
@@ -32,7 +35,11 @@ export class StoragePool {
     let t = byShape.get(key);
     if (!t) {
       if (!this.keepAll) {
-        for (const [k, old] of byShape) if (!this.used.has(old)) { this.backend.free(old); byShape.delete(k); }
+        for (const [k, old] of byShape)
+          if (!this.used.has(old)) {
+            this.backend.free(old);
+            byShape.delete(k);
+          }
       }
       t = this.backend.alloc(desc, label);
       this.allocations++;

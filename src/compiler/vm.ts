@@ -27,20 +27,32 @@ export class ShapeMismatchError extends Error {
   }
 }
 
-const isTensor = (v: Value | undefined): v is Tensor => v !== undefined && !Array.isArray(v) && typeof v === 'object' && 'dtype' in v;
+const isTensor = (v: Value | undefined): v is Tensor =>
+  v !== undefined && !Array.isArray(v) && typeof v === 'object' && 'dtype' in v;
 
 /**
  * A host function (Relax's "packed function"): runs on the host, may enqueue backend work, and
  * writes its destination. Runtimes register their own — e.g. a model's paged-KV attention, which
  * appends to and reads a KV cache the graph never sees.
  */
-export type HostFunction = (vm: { readonly backend: Backend }, args: readonly Value[], out: Tensor, attrs: Attrs) => void;
+export type HostFunction = (
+  vm: { readonly backend: Backend },
+  args: readonly Value[],
+  out: Tensor,
+  attrs: Attrs,
+) => void;
 
 /** Host functions every VM knows (pure; arguments are registers, the last is the destination). */
 const HOST: Readonly<Record<string, HostFunction>> = {
   arange(vm, _args, out) {
     const n = numel(out.shape);
-    vm.backend.write(out, toHost(out.dtype, Float64Array.from({ length: n }, (_, i) => i)));
+    vm.backend.write(
+      out,
+      toHost(
+        out.dtype,
+        Float64Array.from({ length: n }, (_, i) => i),
+      ),
+    );
   },
 };
 
@@ -56,7 +68,11 @@ export class VirtualMachine {
   /** Counts since construction (tests and benches read them). */
   readonly stats: RunStats = { kernels: 0, programs: 0, hostCalls: 0, allocations: 0 };
 
-  constructor(readonly exe: Executable, readonly backend: Backend, readonly opts: { readonly stableStorage?: boolean; readonly host?: Readonly<Record<string, HostFunction>> } = {}) {
+  constructor(
+    readonly exe: Executable,
+    readonly backend: Backend,
+    readonly opts: { readonly stableStorage?: boolean; readonly host?: Readonly<Record<string, HostFunction>> } = {},
+  ) {
     this.pool = new StoragePool(backend, opts.stableStorage === true);
   }
 
@@ -79,7 +95,10 @@ export class VirtualMachine {
   runSync(func: string, args: readonly Value[]): Value {
     const { f, regs, env, boundBy } = this.prepare(func, args);
     for (const ins of f.instrs) {
-      if (this.step(f, ins, regs, env, boundBy)) throw new Error(`runSync: backend '${this.backend.name}' has no runProgram, so tensor programs run on the host asynchronously; use run()`);
+      if (this.step(f, ins, regs, env, boundBy))
+        throw new Error(
+          `runSync: backend '${this.backend.name}' has no runProgram, so tensor programs run on the host asynchronously; use run()`,
+        );
     }
     return regs[f.ret]!;
   }
@@ -87,9 +106,14 @@ export class VirtualMachine {
   private prepare(func: string, args: readonly Value[]) {
     const f = this.exe.funcs.get(func);
     if (!f) throw new Error(`executable has no function '${func}' (has ${[...this.exe.funcs.keys()].join(', ')})`);
-    if (args.length !== f.params.length) throw new Error(`function '${func}' takes ${f.params.length} arguments (${f.params.map((p) => p.name).join(', ')}), got ${args.length}`);
+    if (args.length !== f.params.length)
+      throw new Error(
+        `function '${func}' takes ${f.params.length} arguments (${f.params.map((p) => p.name).join(', ')}), got ${args.length}`,
+      );
     const regs: (Value | undefined)[] = new Array(f.registers);
-    args.forEach((a, i) => { regs[i] = a; });
+    args.forEach((a, i) => {
+      regs[i] = a;
+    });
     const env: Record<string, number> = {};
     const boundBy = new Map<string, string>();
     this.pool.beginCall();
@@ -107,18 +131,42 @@ export class VirtualMachine {
   }
 
   /** Executes one instruction; returns a promise only when it must wait (host reads for the interpreter). */
-  private step(f: ExecFunc, ins: Instr, regs: (Value | undefined)[], env: Record<string, number>, boundBy: Map<string, string>): Promise<void> | undefined {
+  private step(
+    f: ExecFunc,
+    ins: Instr,
+    regs: (Value | undefined)[],
+    env: Record<string, number>,
+    boundBy: Map<string, string>,
+  ): Promise<void> | undefined {
     switch (ins.op) {
-      case 'match': this.match(f, regs[ins.src], ins.type, ins.what, env, boundBy); return;
-      case 'move': regs[ins.dst] = regs[ins.src]; return;
-      case 'view': regs[ins.dst] = this.backend.view(this.tensor(regs[ins.src], ins.what), ins.shape.map((d) => d.eval(env))); return;
-      case 'tuple': regs[ins.dst] = ins.srcs.map((r) => regs[r]!); return;
-      case 'get': regs[ins.dst] = (regs[ins.src] as readonly Value[])[ins.index]; return;
-      case 'shape': regs[ins.dst] = ins.dims.map((d) => d.eval(env)); return;
+      case 'match':
+        this.match(f, regs[ins.src], ins.type, ins.what, env, boundBy);
+        return;
+      case 'move':
+        regs[ins.dst] = regs[ins.src];
+        return;
+      case 'view':
+        regs[ins.dst] = this.backend.view(
+          this.tensor(regs[ins.src], ins.what),
+          ins.shape.map((d) => d.eval(env)),
+        );
+        return;
+      case 'tuple':
+        regs[ins.dst] = ins.srcs.map((r) => regs[r]!);
+        return;
+      case 'get':
+        regs[ins.dst] = (regs[ins.src] as readonly Value[])[ins.index];
+        return;
+      case 'shape':
+        regs[ins.dst] = ins.dims.map((d) => d.eval(env));
+        return;
       case 'alloc': {
         const shape = ins.shape.map((d) => d.eval(env));
         const desc = { dtype: ins.dtype, shape };
-        if (ins.token === undefined) { regs[ins.dst] = this.alloc(desc, ins.what); return; }
+        if (ins.token === undefined) {
+          regs[ins.dst] = this.alloc(desc, ins.what);
+          return;
+        }
         const before = this.pool.allocations;
         regs[ins.dst] = this.pool.take(`${f.name}/${ins.token}`, desc, `${f.name}.storage${ins.token}`);
         this.stats.allocations += this.pool.allocations - before;
@@ -126,16 +174,32 @@ export class VirtualMachine {
       }
       case 'kernel':
         this.stats.kernels++;
-        this.backend.run(ins.name, ins.attrs, ins.args.map((r) => this.tensor(regs[r], ins.what)), [regs[ins.out] as Tensor]);
+        this.backend.run(
+          ins.name,
+          ins.attrs,
+          ins.args.map((r) => this.tensor(regs[r], ins.what)),
+          [regs[ins.out] as Tensor],
+        );
         return;
       case 'host': {
         const fn = this.opts.host?.[ins.name] ?? HOST[ins.name];
         if (!fn) throw new Error(`function '${f.name}', binding '${ins.what}': unknown host function '${ins.name}'`);
         this.stats.hostCalls++;
-        fn(this, ins.args.map((r) => regs[r]!), regs[ins.out] as Tensor, ins.attrs);
+        fn(
+          this,
+          ins.args.map((r) => regs[r]!),
+          regs[ins.out] as Tensor,
+          ins.attrs,
+        );
         return;
       }
-      case 'program': return this.program(ins.name, ins.args.map((r) => this.tensor(regs[r], ins.what)), regs[ins.out] as Tensor, env);
+      case 'program':
+        return this.program(
+          ins.name,
+          ins.args.map((r) => this.tensor(regs[r], ins.what)),
+          regs[ins.out] as Tensor,
+          env,
+        );
     }
   }
 
@@ -149,51 +213,93 @@ export class VirtualMachine {
     return v;
   }
 
-  private program(name: string, args: Tensor[], out: Tensor, env: Readonly<Record<string, number>>): Promise<void> | undefined {
+  private program(
+    name: string,
+    args: Tensor[],
+    out: Tensor,
+    env: Readonly<Record<string, number>>,
+  ): Promise<void> | undefined {
     const cp = this.exe.programs.get(name);
     if (!cp) throw new Error(`executable has no tensor program '${name}'`);
     this.stats.programs++;
     if (this.backend.runProgram) {
-      this.backend.runProgram({ wgsl: cp.wgsl.wgsl, entryPoint: cp.wgsl.entryPoint, workgroups: launchGrid(cp.program, env) }, [...args, out], launchUniforms(cp.wgsl.dims, env));
+      this.backend.runProgram(
+        { wgsl: cp.wgsl.wgsl, entryPoint: cp.wgsl.entryPoint, workgroups: launchGrid(cp.program, env) },
+        [...args, out],
+        launchUniforms(cp.wgsl.dims, env),
+      );
       return;
     }
     // no GPU program support: the interpreter computes it on the host
     return (async () => {
-      const inputs = await Promise.all(args.map(async (t) => ({ shape: t.shape, data: toFloat64(t.dtype, await this.backend.read(t)) })));
+      const inputs = await Promise.all(
+        args.map(async (t) => ({ shape: t.shape, data: toFloat64(t.dtype, await this.backend.read(t)) })),
+      );
       this.backend.write(out, toHost(out.dtype, interpretProgram(cp.program, inputs, env)));
     })();
   }
 
   /** Binds or checks every dimension of `v` against `type`; errors name function, binding and axis. */
-  private match(f: ExecFunc, v: Value | undefined, type: Type, what: string, env: Record<string, number>, boundBy: Map<string, string>): void {
+  private match(
+    f: ExecFunc,
+    v: Value | undefined,
+    type: Type,
+    what: string,
+    env: Record<string, number>,
+    boundBy: Map<string, string>,
+  ): void {
     const where = `function '${f.name}'`;
     if (type.k === 'tensor') {
-      if (!isTensor(v)) throw new ShapeMismatchError(`${where}: '${what}' should be ${typeToString(type)}, got a non-tensor`);
-      if (v.dtype !== type.dtype) throw new ShapeMismatchError(`${where}: '${what}' has dtype ${v.dtype}, its type says ${type.dtype}`);
-      if (v.shape.length !== type.rank) throw new ShapeMismatchError(`${where}: '${what}' has rank ${v.shape.length} (shape [${v.shape.join(', ')}]), its type says ${typeToString(type)}`);
+      if (!isTensor(v))
+        throw new ShapeMismatchError(`${where}: '${what}' should be ${typeToString(type)}, got a non-tensor`);
+      if (v.dtype !== type.dtype)
+        throw new ShapeMismatchError(`${where}: '${what}' has dtype ${v.dtype}, its type says ${type.dtype}`);
+      if (v.shape.length !== type.rank)
+        throw new ShapeMismatchError(
+          `${where}: '${what}' has rank ${v.shape.length} (shape [${v.shape.join(', ')}]), its type says ${typeToString(type)}`,
+        );
       if (type.shape) this.matchDims(f, type.shape, v.shape, what, env, boundBy);
       return;
     }
     if (type.k === 'shape') {
-      if (!Array.isArray(v) || v.some((x) => typeof x !== 'number')) throw new ShapeMismatchError(`${where}: '${what}' should be a shape`);
+      if (!Array.isArray(v) || v.some((x) => typeof x !== 'number'))
+        throw new ShapeMismatchError(`${where}: '${what}' should be a shape`);
       if (type.dims) this.matchDims(f, type.dims, v as number[], what, env, boundBy);
       return;
     }
     if (type.k === 'tuple') {
-      if (!Array.isArray(v) || v.length !== type.fields.length) throw new ShapeMismatchError(`${where}: '${what}' should be a tuple of ${type.fields.length}`);
+      if (!Array.isArray(v) || v.length !== type.fields.length)
+        throw new ShapeMismatchError(`${where}: '${what}' should be a tuple of ${type.fields.length}`);
       type.fields.forEach((t, i) => this.match(f, (v as Value[])[i], t, `${what}[${i}]`, env, boundBy));
     }
   }
 
-  private matchDims(f: ExecFunc, dims: readonly import('../ir/sym/sym.js').Sym[], got: readonly number[], what: string, env: Record<string, number>, boundBy: Map<string, string>): void {
+  private matchDims(
+    f: ExecFunc,
+    dims: readonly import('../ir/sym/sym.js').Sym[],
+    got: readonly number[],
+    what: string,
+    env: Record<string, number>,
+    boundBy: Map<string, string>,
+  ): void {
     const where = `function '${f.name}'`;
     // first pass binds dimensions that are a lone variable; the second checks every dimension
     dims.forEach((d, axis) => {
-      const name = d.terms.length === 1 && d.c === 0 && d.terms[0]!.coef === 1 && d.terms[0]!.atoms.length === 1 && d.terms[0]!.atoms[0]!.k === 'var' ? d.terms[0]!.atoms[0]!.name! : undefined;
+      const name =
+        d.terms.length === 1 &&
+        d.c === 0 &&
+        d.terms[0]!.coef === 1 &&
+        d.terms[0]!.atoms.length === 1 &&
+        d.terms[0]!.atoms[0]!.k === 'var'
+          ? d.terms[0]!.atoms[0]!.name!
+          : undefined;
       if (name === undefined || env[name] !== undefined) return;
       const value = got[axis]!;
       const ub = f.upper[name];
-      if (ub !== undefined && value > ub) throw new ShapeMismatchError(`${where}: '${name}' = ${value} (from '${what}' axis ${axis}) exceeds the upper bound ${ub} the function was compiled for`);
+      if (ub !== undefined && value > ub)
+        throw new ShapeMismatchError(
+          `${where}: '${name}' = ${value} (from '${what}' axis ${axis}) exceeds the upper bound ${ub} the function was compiled for`,
+        );
       env[name] = value;
       boundBy.set(name, `'${what}' axis ${axis}`);
     });
@@ -208,10 +314,14 @@ export class VirtualMachine {
       if (want === value) return;
       const vars = d.vars();
       if (vars.length === 1 && d.toString() === vars[0]) {
-        throw new ShapeMismatchError(`${where}: '${vars[0]}' was bound to ${want} by ${boundBy.get(vars[0]!) ?? 'the caller'} but '${what}' has ${value} at axis ${axis}`);
+        throw new ShapeMismatchError(
+          `${where}: '${vars[0]}' was bound to ${want} by ${boundBy.get(vars[0]!) ?? 'the caller'} but '${what}' has ${value} at axis ${axis}`,
+        );
       }
       const from = vars.map((x) => `${x} = ${env[x]} from ${boundBy.get(x) ?? 'the caller'}`).join(', ');
-      throw new ShapeMismatchError(`${where}: '${what}' has ${value} at axis ${axis} but its type says ${d} = ${want}${from ? ` (${from})` : ''}`);
+      throw new ShapeMismatchError(
+        `${where}: '${what}' has ${value} at axis ${axis} but its type says ${d} = ${want}${from ? ` (${from})` : ''}`,
+      );
     });
   }
 }

@@ -10,7 +10,13 @@
 import { EngineError } from './errors.js';
 import { KvManager } from './kv-manager.js';
 import type { DeviceSampleRow, ModelRunner } from './model-runner.js';
-import { RequestState, type EngineRequest, type FinishReason, type GeneratedToken, type RequestResult } from './request.js';
+import {
+  RequestState,
+  type EngineRequest,
+  type FinishReason,
+  type GeneratedToken,
+  type RequestResult,
+} from './request.js';
 import { sampleToken } from './sampler.js';
 import { resolveSamplingParams, type SamplingParams } from './sampling-params.js';
 import { Scheduler } from './scheduler.js';
@@ -47,12 +53,29 @@ export interface EngineStats {
 /** Plain sampling of a single completion: what the device `sample` op does (no penalties, bias, logprobs or grammar). */
 function deviceSamplable(request: RequestState): boolean {
   const p = request.params;
-  return p.n === 1 && p.presencePenalty === 0 && p.frequencyPenalty === 0 && p.repetitionPenalty === 1 && p.logitBias.size === 0 && !p.logprobs && !p.constraint;
+  return (
+    p.n === 1 &&
+    p.presencePenalty === 0 &&
+    p.frequencyPenalty === 0 &&
+    p.repetitionPenalty === 1 &&
+    p.logitBias.size === 0 &&
+    !p.logprobs &&
+    !p.constraint
+  );
 }
 
 function deviceRow(row: number, seq: Sequence): DeviceSampleRow {
   const p = seq.request.params;
-  return { row, temperature: p.temperature, topK: p.topK, topP: p.topP, minP: p.minP, seed: p.seed!, stream: seq.index, step: seq.outputLength };
+  return {
+    row,
+    temperature: p.temperature,
+    topK: p.topK,
+    topP: p.topP,
+    minP: p.minP,
+    seed: p.seed!,
+    stream: seq.index,
+    step: seq.outputLength,
+  };
 }
 
 /**
@@ -63,7 +86,9 @@ function deviceRow(row: number, seq: Sequence): DeviceSampleRow {
 const RESIDENT_DEPTH = 3;
 
 const yieldToEventLoop: () => Promise<void> =
-  typeof setImmediate === 'function' ? () => new Promise((r) => setImmediate(r)) : () => new Promise((r) => setTimeout(r, 0));
+  typeof setImmediate === 'function'
+    ? () => new Promise((r) => setImmediate(r))
+    : () => new Promise((r) => setTimeout(r, 0));
 
 export class Engine {
   readonly kv: KvManager;
@@ -86,7 +111,11 @@ export class Engine {
   private generatedTokens = 0;
   private readonly loopDone: Promise<void>;
 
-  constructor(readonly runner: ModelRunner, readonly tokenizer: EngineTokenizer, options: EngineOptions = {}) {
+  constructor(
+    readonly runner: ModelRunner,
+    readonly tokenizer: EngineTokenizer,
+    options: EngineOptions = {},
+  ) {
     this.kv = new KvManager(runner.numPages, runner.pageSize, options.prefixCaching ?? true);
     this.scheduler = new Scheduler(this.kv, {
       maxBatchTokens: options.maxBatchTokens ?? 512,
@@ -100,7 +129,11 @@ export class Engine {
    * Queues a request. Throws EngineError for prompts that can never run: longer than the model's
    * context with `maxTokens`, or needing more KV pages than exist.
    */
-  async submit(prompt: readonly number[], partial: Partial<SamplingParams> = {}, id = `req-${this.nextOrder}`): Promise<EngineRequest> {
+  async submit(
+    prompt: readonly number[],
+    partial: Partial<SamplingParams> = {},
+    id = `req-${this.nextOrder}`,
+  ): Promise<EngineRequest> {
     if (this.failure) throw this.failure;
     if (this.stopped) throw new EngineError('engine_stopped', 'the engine is shutting down');
     let params: SamplingParams;
@@ -111,20 +144,33 @@ export class Engine {
     }
     if (prompt.length === 0) throw new EngineError('invalid_request', 'the prompt is empty');
     for (const t of prompt) {
-      if (!Number.isInteger(t) || t < 0 || t >= this.runner.vocabSize) throw new EngineError('invalid_request', `prompt token ${t} is outside the vocabulary [0, ${this.runner.vocabSize})`);
+      if (!Number.isInteger(t) || t < 0 || t >= this.runner.vocabSize)
+        throw new EngineError(
+          'invalid_request',
+          `prompt token ${t} is outside the vocabulary [0, ${this.runner.vocabSize})`,
+        );
     }
     const total = prompt.length + params.maxTokens;
     if (total > this.runner.maxContext) {
-      throw new EngineError('context_length_exceeded', `This model's maximum context length is ${this.runner.maxContext} tokens, but ${total} were requested (${prompt.length} in the prompt, ${params.maxTokens} to generate). Shorten the prompt or lower max_tokens.`);
+      throw new EngineError(
+        'context_length_exceeded',
+        `This model's maximum context length is ${this.runner.maxContext} tokens, but ${total} were requested (${prompt.length} in the prompt, ${params.maxTokens} to generate). Shorten the prompt or lower max_tokens.`,
+      );
     }
     if (this.kv.pagesFor(total) > this.runner.numPages) {
-      throw new EngineError('kv_capacity_exceeded', `The request needs ${this.kv.pagesFor(total)} KV pages but the cache holds ${this.runner.numPages}; lower max_tokens.`);
+      throw new EngineError(
+        'kv_capacity_exceeded',
+        `The request needs ${this.kv.pagesFor(total)} KV pages but the cache holds ${this.runner.numPages}; lower max_tokens.`,
+      );
     }
     if (params.seed === undefined) params = { ...params, seed: this.nextSeed() };
-    const constraints = params.constraint ? await Promise.all(Array.from({ length: params.n }, () => params.constraint!())) : [];
+    const constraints = params.constraint
+      ? await Promise.all(Array.from({ length: params.n }, () => params.constraint!()))
+      : [];
     const state = new RequestState(id, this.nextOrder++, prompt, params);
     // Until its prefill is done, a request with n > 1 is one sequence; the others fork from it.
-    for (let i = 0; i < params.n; i++) state.sequences.push(new Sequence(state, i, prompt, this.tokenizer, constraints[i] ?? null));
+    for (let i = 0; i < params.n; i++)
+      state.sequences.push(new Sequence(state, i, prompt, this.tokenizer, constraints[i] ?? null));
     this.requests.set(state.order, state);
     this.scheduler.enqueue(state.sequences[0]!);
     this.wakeLoop();
@@ -231,15 +277,25 @@ export class Engine {
     // Rows that need a token now, and which of them the device can draw (decided per request, so a
     // request's tokens never depend on what else shares its batch).
     const sampled = chunks.map((c) => c.seq.pendingTokens === c.count);
-    const onDevice = chunks.map((c, i) => sampled[i]! && this.runner.sampleOnDevice !== undefined && deviceSamplable(c.seq.request));
+    const onDevice = chunks.map(
+      (c, i) => sampled[i]! && this.runner.sampleOnDevice !== undefined && deviceSamplable(c.seq.request),
+    );
     const readLogits = sampled.some((s, i) => s && !onDevice[i]);
     let logits: Float32Array;
     let deviceTokens: Int32Array | null = null;
     try {
-      logits = await this.runner.forward({
-        seqs: chunks.map((c) => ({ tokens: c.seq.tokens.slice(c.start, c.start + c.count), start: c.start, pages: c.seq.pages.slice(0, this.kv.pagesFor(c.start + c.count)) })),
-      }, { readLogits });
-      if (readLogits && logits.length !== chunks.length * vocab) throw new Error(`returned ${logits.length} logits for ${chunks.length} sequences × vocab ${vocab}`);
+      logits = await this.runner.forward(
+        {
+          seqs: chunks.map((c) => ({
+            tokens: c.seq.tokens.slice(c.start, c.start + c.count),
+            start: c.start,
+            pages: c.seq.pages.slice(0, this.kv.pagesFor(c.start + c.count)),
+          })),
+        },
+        { readLogits },
+      );
+      if (readLogits && logits.length !== chunks.length * vocab)
+        throw new Error(`returned ${logits.length} logits for ${chunks.length} sequences × vocab ${vocab}`);
       const rows = chunks.flatMap((c, i) => (onDevice[i] ? [deviceRow(i, c.seq)] : []));
       if (rows.length) deviceTokens = await this.runner.sampleOnDevice!(rows);
     } catch (e) {
@@ -271,8 +327,11 @@ export class Engine {
    * the device.
    */
   private residentEligible(chunks: readonly { seq: Sequence; count: number }[]): boolean {
-    return this.runner.submitDecode !== undefined && this.scheduler.waiting.length === 0 &&
-      chunks.every((c) => c.count === 1 && c.seq.pendingTokens === 1 && deviceSamplable(c.seq.request));
+    return (
+      this.runner.submitDecode !== undefined &&
+      this.scheduler.waiting.length === 0 &&
+      chunks.every((c) => c.count === 1 && c.seq.pendingTokens === 1 && deviceSamplable(c.seq.request))
+    );
   }
 
   /**
@@ -303,7 +362,11 @@ export class Engine {
           const k = submitted++;
           const tokens = k === 0 ? Int32Array.from(seqs, (s) => s.tokens[s.numComputed]!) : null;
           const rows = seqs.map((s, i) => ({ ...deviceRow(i, s), step: base[i]!.output + k }));
-          const step = this.runner.submitDecode!(seqs.map((s, i) => ({ start: base[i]!.computed + k, pages: s.pages })), tokens, rows);
+          const step = this.runner.submitDecode!(
+            seqs.map((s, i) => ({ start: base[i]!.computed + k, pages: s.pages })),
+            tokens,
+            rows,
+          );
           step.catch(() => {}); // awaited below in order; a rejection is handled there
           inFlight.push(step);
         }
@@ -334,7 +397,14 @@ export class Engine {
     // Masks: a fork's grammar is in the same (initial) state as the first sequence's.
     const mask = seq.constraint ? await seq.constraint.nextMask() : null;
     const picks = targets.map((target) =>
-      sampleToken(row, request.params, { seen: target.seen, outputCounts: target.outputCounts, seed: request.params.seed!, stream: target.index, step: target.outputLength, mask }),
+      sampleToken(row, request.params, {
+        seen: target.seen,
+        outputCounts: target.outputCounts,
+        seed: request.params.seed!,
+        stream: target.index,
+        step: target.outputLength,
+        mask,
+      }),
     );
     if (!request.forked) {
       request.forked = true;
@@ -364,7 +434,10 @@ export class Engine {
     this.scheduler.addRunning(child);
   }
 
-  private acceptToken(seq: Sequence, pick: { token: number; logprob?: number; topLogprobs?: GeneratedToken['topLogprobs'] }): void {
+  private acceptToken(
+    seq: Sequence,
+    pick: { token: number; logprob?: number; topLogprobs?: GeneratedToken['topLogprobs'] },
+  ): void {
     const request = seq.request;
     const params = request.params;
     request.firstTokenAt ??= performance.now();
@@ -374,9 +447,12 @@ export class Engine {
     if (pick.logprob !== undefined) generated.logprob = pick.logprob;
     if (pick.topLogprobs) generated.topLogprobs = pick.topLogprobs;
     request.generated[seq.index]!.push(generated);
-    if (seq.constraint && !seq.constraint.accept(pick.token)) throw new Error(`grammar rejected token ${pick.token} it allowed`);
+    if (seq.constraint && !seq.constraint.accept(pick.token))
+      throw new Error(`grammar rejected token ${pick.token} it allowed`);
 
-    const isStopToken = (!params.ignoreEos && this.tokenizer.stopTokenIds.includes(pick.token)) || params.stopTokenIds.includes(pick.token);
+    const isStopToken =
+      (!params.ignoreEos && this.tokenizer.stopTokenIds.includes(pick.token)) ||
+      params.stopTokenIds.includes(pick.token);
     let reason: FinishReason | null = null;
     let text = '';
     let stoppedByString = false;
@@ -387,7 +463,8 @@ export class Engine {
       stoppedByString = out.stopped;
       if (out.stopped || seq.constraint?.isTerminated()) reason = 'stop';
     }
-    if (!reason && (seq.outputLength >= params.maxTokens || seq.tokens.length >= this.runner.maxContext)) reason = 'length';
+    if (!reason && (seq.outputLength >= params.maxTokens || seq.tokens.length >= this.runner.maxContext))
+      reason = 'length';
     if (reason && !stoppedByString) {
       // Generation ended otherwise: release text held back for an incomplete character or a possible stop string.
       const tail = seq.stopMatcher.push(seq.detokenizer.flush());
@@ -403,7 +480,12 @@ export class Engine {
     seq.status = 'finished';
     this.scheduler.remove(seq);
     seq.constraint?.dispose();
-    request.choices[seq.index] = { index: seq.index, text: seq.text, tokens: request.generated[seq.index]!, finishReason: reason };
+    request.choices[seq.index] = {
+      index: seq.index,
+      text: seq.text,
+      tokens: request.generated[seq.index]!,
+      finishReason: reason,
+    };
     request.events.push({ type: 'finish', index: seq.index, reason });
     if (request.finished) this.complete(request);
   }

@@ -11,7 +11,11 @@ export class KvManager {
   readonly pool: PagePool;
   readonly cache: PrefixCache;
 
-  constructor(numPages: number, readonly pageSize: number, readonly prefixCaching = true) {
+  constructor(
+    numPages: number,
+    readonly pageSize: number,
+    readonly prefixCaching = true,
+  ) {
     this.pool = new PagePool(numPages);
     this.cache = new PrefixCache(this.pool, pageSize);
   }

@@ -75,7 +75,11 @@ export interface ModelRunner {
    * device). The call returns once the step is submitted, without waiting for the GPU: callers
    * keep several steps in flight and read the drawn ids as each promise resolves.
    */
-  submitDecode?(seqs: readonly DecodeSeq[], tokens: Int32Array | null, rows: readonly DeviceSampleRow[]): Promise<Int32Array>;
+  submitDecode?(
+    seqs: readonly DecodeSeq[],
+    tokens: Int32Array | null,
+    rows: readonly DeviceSampleRow[],
+  ): Promise<Int32Array>;
   /** Optional: copy KV pages (for copy-on-write of a shared partial page). */
   copyPages?(pairs: [src: number, dst: number][]): Promise<void>;
 }

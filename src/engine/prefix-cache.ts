@@ -34,7 +34,10 @@ export class PrefixCache {
   private queriedTokens = 0;
   private hitTokens = 0;
 
-  constructor(private readonly pool: PagePool, private readonly pageSize: number) {}
+  constructor(
+    private readonly pool: PagePool,
+    private readonly pageSize: number,
+  ) {}
 
   /** Pages held by the tree. */
   get size(): number {

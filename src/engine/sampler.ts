@@ -123,7 +123,11 @@ function draw(work: Float32Array, params: SamplingParams, ctx: SamplerContext): 
   return candidates[keep - 1]!;
 }
 
-function rawLogprobs(logits: Float32Array, token: number, top: number): { logprob: number; topLogprobs?: TokenLogprob[] } {
+function rawLogprobs(
+  logits: Float32Array,
+  token: number,
+  top: number,
+): { logprob: number; topLogprobs?: TokenLogprob[] } {
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
   let sum = 0;

@@ -70,6 +70,9 @@ export function resolveSamplingParams(partial: Partial<SamplingParams>): Samplin
   check(Number.isFinite(p.presencePenalty) && Number.isFinite(p.frequencyPenalty), 'penalties must be finite');
   check(Number.isInteger(p.maxTokens) && p.maxTokens >= 1, 'max_tokens must be an integer ≥ 1');
   check(Number.isInteger(p.n) && p.n >= 1, 'n must be an integer ≥ 1');
-  check(Number.isInteger(p.topLogprobs) && p.topLogprobs >= 0 && p.topLogprobs <= 20, 'top_logprobs must be an integer in [0, 20]');
+  check(
+    Number.isInteger(p.topLogprobs) && p.topLogprobs >= 0 && p.topLogprobs <= 20,
+    'top_logprobs must be an integer in [0, 20]',
+  );
   return p;
 }

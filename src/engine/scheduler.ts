@@ -31,7 +31,10 @@ export class Scheduler {
   readonly waiting: Sequence[] = [];
   preemptions = 0;
 
-  constructor(private readonly kv: KvManager, private readonly config: SchedulerConfig) {}
+  constructor(
+    private readonly kv: KvManager,
+    private readonly config: SchedulerConfig,
+  ) {}
 
   enqueue(seq: Sequence): void {
     seq.status = 'waiting';
@@ -56,7 +59,8 @@ export class Scheduler {
     let budget = this.config.maxBatchTokens;
     const take = (seq: Sequence): boolean => {
       // A running sequence always has its last token to compute; anything else is a bookkeeping bug.
-      if (seq.pendingTokens <= 0) throw new Error(`scheduler: running sequence ${seq.request.id}/${seq.index} has no token to compute`);
+      if (seq.pendingTokens <= 0)
+        throw new Error(`scheduler: running sequence ${seq.request.id}/${seq.index} has no token to compute`);
       const count = Math.min(seq.pendingTokens, budget);
       while (!this.kv.ensureCapacity(seq, seq.numComputed + count)) {
         const victim = this.running[this.running.length - 1]!;

@@ -56,7 +56,9 @@ export class Sequence {
 
   /** Scheduling priority: older requests first, then completion index. Larger means newer. */
   isNewerThan(other: Sequence): boolean {
-    return this.request.order !== other.request.order ? this.request.order > other.request.order : this.index > other.index;
+    return this.request.order !== other.request.order
+      ? this.request.order > other.request.order
+      : this.index > other.index;
   }
 
   appendToken(token: number): void {

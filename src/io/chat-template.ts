@@ -32,7 +32,11 @@ export class ChatTemplate {
     this.template = new Template(source);
   }
 
-  render(messages: readonly ChatMessage[], specialTokens: Readonly<Record<string, string | null>>, options: ChatTemplateOptions = {}): string {
+  render(
+    messages: readonly ChatMessage[],
+    specialTokens: Readonly<Record<string, string | null>>,
+    options: ChatTemplateOptions = {},
+  ): string {
     return this.template.render({
       ...specialTokens,
       ...options.variables,

@@ -22,10 +22,14 @@ export async function readExactly(
     const want = Math.min(READ_CHUNK_BYTES, target.byteLength - done);
     const { bytesRead } = await fh.read(target, done, want, position + done);
     if (bytesRead === 0) {
-      throw new CheckpointError(file, `unexpected end of file at byte ${position + done} (wanted ${target.byteLength} bytes from ${position})`, {
-        tensor: context.tensor,
-        hint: 'the file is truncated or changed while being read: re-download or re-export it',
-      });
+      throw new CheckpointError(
+        file,
+        `unexpected end of file at byte ${position + done} (wanted ${target.byteLength} bytes from ${position})`,
+        {
+          tensor: context.tensor,
+          hint: 'the file is truncated or changed while being read: re-download or re-export it',
+        },
+      );
     }
     done += bytesRead;
     context.onBytes?.(bytesRead);

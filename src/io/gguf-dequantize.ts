@@ -80,8 +80,10 @@ export function dequantizeQ4_K(src: Uint8Array, dst: Float32Array): void {
     for (let chunk = 0; chunk < 4; chunk++) {
       const [sc1, m1] = unpackScaleMinK4(src, at + 4, 2 * chunk);
       const [sc2, m2] = unpackScaleMinK4(src, at + 4, 2 * chunk + 1);
-      const d1 = Math.fround(d * sc1), min1 = Math.fround(dmin * m1);
-      const d2 = Math.fround(d * sc2), min2 = Math.fround(dmin * m2);
+      const d1 = Math.fround(d * sc1),
+        min1 = Math.fround(dmin * m1);
+      const d2 = Math.fround(d * sc2),
+        min2 = Math.fround(dmin * m2);
       const y = b * 256 + chunk * 64;
       const q = qs + chunk * 32;
       for (let l = 0; l < 32; l++) {
@@ -125,7 +127,10 @@ export function dequantizeQ6_K(src: Uint8Array, dst: Float32Array): void {
 function widenHalf(src: Uint8Array, dst: Float32Array, kind: 'F16' | 'BF16'): void {
   const n = dst.length;
   // Reading through a Uint16Array needs 2-byte alignment; an odd offset copies first.
-  const bits = src.byteOffset % 2 === 0 ? new Uint16Array(src.buffer, src.byteOffset, n) : new Uint16Array(src.slice(0, 2 * n).buffer);
+  const bits =
+    src.byteOffset % 2 === 0
+      ? new Uint16Array(src.buffer, src.byteOffset, n)
+      : new Uint16Array(src.slice(0, 2 * n).buffer);
   if (kind === 'F16') {
     const t = f16ToF32Table();
     for (let i = 0; i < n; i++) dst[i] = t[bits[i]!]!;
@@ -143,13 +148,28 @@ function widenHalf(src: Uint8Array, dst: Float32Array, kind: 'F16' | 'BF16'): vo
  */
 export function dequantizeToF32(type: GgmlTypeName, src: Uint8Array, dst: Float32Array): void {
   switch (type) {
-    case 'F32': new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(src.subarray(0, dst.byteLength)); return;
-    case 'F16': widenHalf(src, dst, 'F16'); return;
-    case 'BF16': widenHalf(src, dst, 'BF16'); return;
-    case 'Q8_0': dequantizeQ8_0(src, dst); return;
-    case 'Q4_0': dequantizeQ4_0(src, dst); return;
-    case 'Q4_K': dequantizeQ4_K(src, dst); return;
-    case 'Q6_K': dequantizeQ6_K(src, dst); return;
-    default: throw new Error(`dequantizeToF32: ggml type ${type} is not implemented`);
+    case 'F32':
+      new Uint8Array(dst.buffer, dst.byteOffset, dst.byteLength).set(src.subarray(0, dst.byteLength));
+      return;
+    case 'F16':
+      widenHalf(src, dst, 'F16');
+      return;
+    case 'BF16':
+      widenHalf(src, dst, 'BF16');
+      return;
+    case 'Q8_0':
+      dequantizeQ8_0(src, dst);
+      return;
+    case 'Q4_0':
+      dequantizeQ4_0(src, dst);
+      return;
+    case 'Q4_K':
+      dequantizeQ4_K(src, dst);
+      return;
+    case 'Q6_K':
+      dequantizeQ6_K(src, dst);
+      return;
+    default:
+      throw new Error(`dequantizeToF32: ggml type ${type} is not implemented`);
   }
 }

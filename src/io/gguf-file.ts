@@ -27,7 +27,13 @@ export interface GgufOpenOptions {
 /** Rows dequantized per step: bounds the raw bytes held beside the output to a few MiB. */
 const STEP_BYTES = 8 * 2 ** 20;
 
-const PASSTHROUGH: Partial<Record<GgmlTypeName, DType>> = { F32: 'f32', F16: 'f16', BF16: 'bf16', I8: 'i8', I32: 'i32' };
+const PASSTHROUGH: Partial<Record<GgmlTypeName, DType>> = {
+  F32: 'f32',
+  F16: 'f16',
+  BF16: 'bf16',
+  I8: 'i8',
+  I32: 'i32',
+};
 
 export class GgufFile implements TensorSource {
   private closed = false;
@@ -54,7 +60,9 @@ export class GgufFile implements TensorSource {
     try {
       fh = await open(path, 'r');
     } catch (e) {
-      throw new CheckpointError(path, `cannot open (${describeError(e)})`, { hint: 'check the path and its permissions' });
+      throw new CheckpointError(path, `cannot open (${describeError(e)})`, {
+        hint: 'check the path and its permissions',
+      });
     }
     try {
       const header = await readGgufHeader(fh, path);
@@ -67,7 +75,15 @@ export class GgufFile implements TensorSource {
           continue;
         }
         const dtype = PASSTHROUGH[t.type] ?? options.dequantizeTo ?? 'f32';
-        tensors.set(t.name, { dtype, shape, byteLength: numel(shape) * bytesPerElement(dtype), file: path, ggmlType: t.type, fileOffset: header.dataStart + t.offset, fileBytes: t.byteLength });
+        tensors.set(t.name, {
+          dtype,
+          shape,
+          byteLength: numel(shape) * bytesPerElement(dtype),
+          file: path,
+          ggmlType: t.type,
+          fileOffset: header.dataStart + t.offset,
+          fileBytes: t.byteLength,
+        });
       }
       return new GgufFile(path, fh, header, tensors, unsupported);
     } catch (e) {
@@ -90,7 +106,10 @@ export class GgufFile implements TensorSource {
         hint: `Tessera reads ${READABLE_GGML_TYPES.join(', ')}: use a file quantized to one of those (e.g. Q4_K_M, Q8_0) or convert this one`,
       });
     }
-    throw new CheckpointError(this.path, 'no such tensor in this file', { tensor: name, hint: 'check the tensor name (GGUF names look like blk.0.attn_q.weight)' });
+    throw new CheckpointError(this.path, 'no such tensor in this file', {
+      tensor: name,
+      hint: 'check the tensor name (GGUF names look like blk.0.attn_q.weight)',
+    });
   }
 
   /** The stored bytes of a tensor, quantized blocks as they are. */
@@ -111,7 +130,9 @@ export class GgufFile implements TensorSource {
   async readInto(name: string, target: Uint8Array): Promise<number> {
     const data = await this.read(name);
     if (target.byteLength < data.byteLength) {
-      throw new RangeError(`readInto('${name}'): target holds ${target.byteLength} bytes, the tensor has ${data.byteLength}`);
+      throw new RangeError(
+        `readInto('${name}'): target holds ${target.byteLength} bytes, the tensor has ${data.byteLength}`,
+      );
     }
     target.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     return data.byteLength;
@@ -125,7 +146,13 @@ export class GgufFile implements TensorSource {
     const info = this.info(name);
     const rowLength = info.shape.length === 0 ? 1 : info.shape[info.shape.length - 1]!;
     const rows = info.shape.length === 0 ? 1 : info.shape.slice(0, -1).reduce((a, b) => a * b, 1);
-    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(count) || first < 0 || count < 0 || first + count > rows) {
+    if (
+      !Number.isSafeInteger(first) ||
+      !Number.isSafeInteger(count) ||
+      first < 0 ||
+      count < 0 ||
+      first + count > rows
+    ) {
       throw new RangeError(`readRows('${name}'): rows [${first}, ${first + count}) are outside its ${rows} rows`);
     }
     const { blockElements, blockBytes } = ggmlBlockLayout(info.ggmlType);
@@ -134,10 +161,18 @@ export class GgufFile implements TensorSource {
     try {
       out = allocHost(info.dtype, count * rowLength);
     } catch (e) {
-      throw new CheckpointError(this.path, `cannot allocate ${count * rowLength} ${info.dtype} values (${describeError(e)})`, { tensor: name, hint: 'read it in pieces with readRows()' });
+      throw new CheckpointError(
+        this.path,
+        `cannot allocate ${count * rowLength} ${info.dtype} values (${describeError(e)})`,
+        { tensor: name, hint: 'read it in pieces with readRows()' },
+      );
     }
     if (!isQuantized(info.ggmlType)) {
-      await this.readAt(name, info.fileOffset + first * rowBytes, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+      await this.readAt(
+        name,
+        info.fileOffset + first * rowBytes,
+        new Uint8Array(out.buffer, out.byteOffset, out.byteLength),
+      );
       return out;
     }
     const step = Math.max(1, Math.floor(STEP_BYTES / Math.max(rowBytes, 1)));
@@ -160,7 +195,8 @@ export class GgufFile implements TensorSource {
   }
 
   private async readAt(name: string, position: number, target: Uint8Array): Promise<void> {
-    if (this.closed) throw new CheckpointError(this.path, 'read after close()', { tensor: name, hint: 'open the file again' });
+    if (this.closed)
+      throw new CheckpointError(this.path, 'read after close()', { tensor: name, hint: 'open the file again' });
     await readExactly(this.fh, this.path, target, position, { tensor: name });
   }
 

@@ -48,10 +48,18 @@ const u32 = (value: number): GgufValueInput => ({ kind: 'u32', value });
  * ids (llama.cpp's SPM tokenizer falls back to them for any text, and node-llama-cpp tokenizes a
  * few strings when it loads a model), `<tN>` for the rest.
  */
-export function placeholderVocabMetadata(vocabSize: number, bos: number | null, eos: number | null): Record<string, GgufValueInput> {
-  const NORMAL = 1, UNKNOWN = 2, CONTROL = 3, BYTE = 6;
+export function placeholderVocabMetadata(
+  vocabSize: number,
+  bos: number | null,
+  eos: number | null,
+): Record<string, GgufValueInput> {
+  const NORMAL = 1,
+    UNKNOWN = 2,
+    CONTROL = 3,
+    BYTE = 6;
   const special = new Set([bos, eos].filter((id): id is number => id !== null && id < vocabSize));
-  if (vocabSize < 257 + special.size + (special.has(0) ? 0 : 1)) throw new RangeError(`placeholder vocabulary: ${vocabSize} ids cannot hold <unk>, BOS/EOS and 256 byte pieces`);
+  if (vocabSize < 257 + special.size + (special.has(0) ? 0 : 1))
+    throw new RangeError(`placeholder vocabulary: ${vocabSize} ids cannot hold <unk>, BOS/EOS and 256 byte pieces`);
   const tokens = Array.from({ length: vocabSize }, (_, i) => `<t${i}>`);
   const types = new Array<number>(vocabSize).fill(NORMAL);
   for (const id of special) types[id] = CONTROL;
@@ -80,14 +88,23 @@ export function placeholderVocabMetadata(vocabSize: number, bos: number | null, 
 }
 
 /** `llama.*` and `general.*` metadata for `config`; refuses what the `llama` architecture cannot express. */
-export function llamaGgufMetadata(config: LlamaConfig, type: GgufMatrixType, name: string): Record<string, GgufValueInput> {
+export function llamaGgufMetadata(
+  config: LlamaConfig,
+  type: GgufMatrixType,
+  name: string,
+): Record<string, GgufValueInput> {
   const refuse = (what: string) => {
-    throw new UnsupportedModelError(name, `cannot be written as a llama GGUF: ${what}`, 'Llama / Mistral configs without sliding window, MLP biases or llama3 RoPE scaling');
+    throw new UnsupportedModelError(
+      name,
+      `cannot be written as a llama GGUF: ${what}`,
+      'Llama / Mistral configs without sliding window, MLP biases or llama3 RoPE scaling',
+    );
   };
   if (config.modelType !== 'llama' && config.modelType !== 'mistral') refuse(`model_type '${config.modelType}'`);
   if (config.slidingWindow !== null) refuse('a sliding attention window');
   if (config.mlpBias) refuse('MLP biases');
-  if (config.ropeScaling !== null && config.ropeScaling.type !== 'linear') refuse(`RoPE scaling '${config.ropeScaling.type}'`);
+  if (config.ropeScaling !== null && config.ropeScaling.type !== 'linear')
+    refuse(`RoPE scaling '${config.ropeScaling.type}'`);
   const meta: Record<string, GgufValueInput> = {
     'general.architecture': 'llama',
     'general.name': name,
@@ -126,10 +143,17 @@ function bf16ToF16(): Uint16Array {
 }
 
 /** Encodes `data` (of `dtype`) as `target`; counts values the target cannot hold exactly, and throws on overflow. */
-function encodeAs(target: 'F32' | GgufMatrixType, dtype: DType, data: HostArray, tensor: string): { bytes: Uint8Array; inexact: number } {
+function encodeAs(
+  target: 'F32' | GgufMatrixType,
+  dtype: DType,
+  data: HostArray,
+  tensor: string,
+): { bytes: Uint8Array; inexact: number } {
   const n = data.length;
-  const value = (i: number) => (dtype === 'bf16' ? bf16ToNumber(data[i]!) : dtype === 'f16' ? f16ToNumber(data[i]!) : data[i]!);
-  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16') throw new UnsupportedModelError(tensor, `has dtype ${dtype}`, 'f32, f16 or bf16 weights');
+  const value = (i: number) =>
+    dtype === 'bf16' ? bf16ToNumber(data[i]!) : dtype === 'f16' ? f16ToNumber(data[i]!) : data[i]!;
+  if (dtype !== 'f32' && dtype !== 'f16' && dtype !== 'bf16')
+    throw new UnsupportedModelError(tensor, `has dtype ${dtype}`, 'f32, f16 or bf16 weights');
   let inexact = 0;
   let out: Float32Array | Uint16Array;
   if (target === 'F32') {
@@ -143,7 +167,8 @@ function encodeAs(target: 'F32' | GgufMatrixType, dtype: DType, data: HostArray,
     for (let i = 0; i < n; i++) {
       const h = table[data[i]!]!;
       out[i] = h;
-      if ((h & 0x7c00) === 0x7c00 && (data[i]! & 0x7f80) !== 0x7f80) throw new RangeError(`${tensor}: value ${bf16ToNumber(data[i]!)} at ${i} overflows F16; write BF16 instead`);
+      if ((h & 0x7c00) === 0x7c00 && (data[i]! & 0x7f80) !== 0x7f80)
+        throw new RangeError(`${tensor}: value ${bf16ToNumber(data[i]!)} at ${i} overflows F16; write BF16 instead`);
       // Within f16's normal range bf16's 8-bit significand fits f16's 11 bits: only subnormals round.
       if ((h & 0x7c00) === 0 && bf16ToNumber(data[i]!) !== f16ToNumber(h)) inexact++;
     }
@@ -156,7 +181,8 @@ function encodeAs(target: 'F32' | GgufMatrixType, dtype: DType, data: HostArray,
       const h = bits(v);
       out[i] = h;
       const r = back(h);
-      if (!Number.isFinite(r) && Number.isFinite(v)) throw new RangeError(`${tensor}: value ${v} at ${i} overflows ${target}`);
+      if (!Number.isFinite(r) && Number.isFinite(v))
+        throw new RangeError(`${tensor}: value ${v} at ${i} overflows ${target}`);
       if (r !== v && !(Number.isNaN(r) && Number.isNaN(v))) inexact++;
     }
   }
@@ -171,7 +197,12 @@ function encodeAs(target: 'F32' | GgufMatrixType, dtype: DType, data: HostArray,
  * const m = await openModel('llama3-8b-random');
  * await writeLlamaGguf(m.weights, m.config, 'llama3-8b.f16.gguf');
  */
-export async function writeLlamaGguf(source: TensorSource, config: LlamaConfig, path: string, options: LlamaGgufOptions = {}): Promise<LlamaGgufReport> {
+export async function writeLlamaGguf(
+  source: TensorSource,
+  config: LlamaConfig,
+  path: string,
+  options: LlamaGgufOptions = {},
+): Promise<LlamaGgufReport> {
   const type = options.type ?? 'F16';
   const metadata = {
     ...llamaGgufMetadata(config, type, options.name ?? path),
@@ -181,11 +212,17 @@ export async function writeLlamaGguf(source: TensorSource, config: LlamaConfig, 
   const layouts: GgufTensorLayout[] = [];
   for (const hf of hfNames) {
     const info = source.tensors.get(hf);
-    if (info === undefined) throw new UnsupportedModelError(hf, 'is missing from the checkpoint', 'a checkpoint matching its config.json');
+    if (info === undefined)
+      throw new UnsupportedModelError(hf, 'is missing from the checkpoint', 'a checkpoint matching its config.json');
     const name = hfNameToGguf(hf);
     if (name === undefined) throw new UnsupportedModelError(hf, 'has no GGUF name', 'Llama tensor names');
     const storage: GgmlTypeName = info.shape.length === 1 ? 'F32' : type;
-    layouts.push({ name, type: storage, shape: info.shape, byteLength: numel(info.shape) * (storage === 'F32' ? 4 : 2) });
+    layouts.push({
+      name,
+      type: storage,
+      shape: info.shape,
+      byteLength: numel(info.shape) * (storage === 'F32' ? 4 : 2),
+    });
   }
   let inexact = 0;
   let bytes = 0;

@@ -37,8 +37,23 @@ export interface GgufHeader {
   readonly dataStart: number;
 }
 
-const KIND_OF = new Map<number, GgufScalarKind | 'array'>(Object.entries(GGUF_VALUE_TYPE).map(([k, v]) => [v, k as GgufScalarKind | 'array']));
-const SCALAR_BYTES: Record<GgufScalarKind, number> = { u8: 1, i8: 1, bool: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, u64: 8, i64: 8, f64: 8, string: 8 };
+const KIND_OF = new Map<number, GgufScalarKind | 'array'>(
+  Object.entries(GGUF_VALUE_TYPE).map(([k, v]) => [v, k as GgufScalarKind | 'array']),
+);
+const SCALAR_BYTES: Record<GgufScalarKind, number> = {
+  u8: 1,
+  i8: 1,
+  bool: 1,
+  u16: 2,
+  i16: 2,
+  u32: 4,
+  i32: 4,
+  f32: 4,
+  u64: 8,
+  i64: 8,
+  f64: 8,
+  string: 8,
+};
 /** ggml tensors have at most 4 dimensions (GGML_MAX_DIMS). */
 const MAX_DIMS = 4;
 const WINDOW = 1 << 20;
@@ -49,7 +64,11 @@ class HeaderCursor {
   private buf = new Uint8Array(0);
   private bufStart = 0;
   pos = 0;
-  constructor(private readonly fh: FileHandle, readonly file: string, readonly size: number) {}
+  constructor(
+    private readonly fh: FileHandle,
+    readonly file: string,
+    readonly size: number,
+  ) {}
 
   remaining(): number {
     return this.size - this.pos;
@@ -57,7 +76,10 @@ class HeaderCursor {
 
   async bytes(n: number, what: string): Promise<Uint8Array> {
     if (n > this.remaining()) {
-      throw new CheckpointError(this.file, `truncated: ${what} needs ${n} bytes at offset ${this.pos}, but the file ends at ${this.size}`);
+      throw new CheckpointError(
+        this.file,
+        `truncated: ${what} needs ${n} bytes at offset ${this.pos}, but the file ends at ${this.size}`,
+      );
     }
     const end = this.pos + n;
     if (this.pos < this.bufStart || end > this.bufStart + this.buf.byteLength) {
@@ -66,7 +88,11 @@ class HeaderCursor {
       let done = 0;
       while (done < len) {
         const { bytesRead } = await this.fh.read(fresh, done, len - done, this.pos + done);
-        if (bytesRead === 0) throw new CheckpointError(this.file, `unexpected end of file at byte ${this.pos + done} while reading ${what}`);
+        if (bytesRead === 0)
+          throw new CheckpointError(
+            this.file,
+            `unexpected end of file at byte ${this.pos + done} while reading ${what}`,
+          );
         done += bytesRead;
       }
       this.buf = fresh;
@@ -104,16 +130,26 @@ class HeaderCursor {
     if (kind === 'bool' || avail < SCALAR_BYTES[kind]) return undefined;
     this.pos += SCALAR_BYTES[kind];
     switch (kind) {
-      case 'u8': return dv.getUint8(0);
-      case 'i8': return dv.getInt8(0);
-      case 'u16': return dv.getUint16(0, true);
-      case 'i16': return dv.getInt16(0, true);
-      case 'u32': return dv.getUint32(0, true);
-      case 'i32': return dv.getInt32(0, true);
-      case 'f32': return dv.getFloat32(0, true);
-      case 'f64': return dv.getFloat64(0, true);
-      case 'u64': return safeOrBig(dv.getBigUint64(0, true));
-      case 'i64': return safeOrBig(dv.getBigInt64(0, true));
+      case 'u8':
+        return dv.getUint8(0);
+      case 'i8':
+        return dv.getInt8(0);
+      case 'u16':
+        return dv.getUint16(0, true);
+      case 'i16':
+        return dv.getInt16(0, true);
+      case 'u32':
+        return dv.getUint32(0, true);
+      case 'i32':
+        return dv.getInt32(0, true);
+      case 'f32':
+        return dv.getFloat32(0, true);
+      case 'f64':
+        return dv.getFloat64(0, true);
+      case 'u64':
+        return safeOrBig(dv.getBigUint64(0, true));
+      case 'i64':
+        return safeOrBig(dv.getBigInt64(0, true));
     }
   }
 
@@ -129,7 +165,8 @@ class HeaderCursor {
   /** A u64 that must fit what `limit` allows (sizes, counts, offsets): anything larger is corrupt. */
   async u64(what: string, limit: number): Promise<number> {
     const v = (await this.view(8, what)).getBigUint64(0, true);
-    if (v > BigInt(limit)) throw new CheckpointError(this.file, `${what} is ${v}, impossible in a ${this.size}-byte file (limit ${limit})`);
+    if (v > BigInt(limit))
+      throw new CheckpointError(this.file, `${what} is ${v}, impossible in a ${this.size}-byte file (limit ${limit})`);
     return Number(v);
   }
 
@@ -147,41 +184,62 @@ class HeaderCursor {
     if (kind === 'string') return this.string(what);
     const dv = await this.view(SCALAR_BYTES[kind], what);
     switch (kind) {
-      case 'u8': return dv.getUint8(0);
-      case 'i8': return dv.getInt8(0);
+      case 'u8':
+        return dv.getUint8(0);
+      case 'i8':
+        return dv.getInt8(0);
       case 'bool': {
         const b = dv.getUint8(0);
         if (b > 1) throw new CheckpointError(this.file, `${what} is a bool with byte value ${b}`);
         return b === 1;
       }
-      case 'u16': return dv.getUint16(0, true);
-      case 'i16': return dv.getInt16(0, true);
-      case 'u32': return dv.getUint32(0, true);
-      case 'i32': return dv.getInt32(0, true);
-      case 'f32': return dv.getFloat32(0, true);
-      case 'f64': return dv.getFloat64(0, true);
-      case 'u64': return safeOrBig(dv.getBigUint64(0, true));
-      case 'i64': return safeOrBig(dv.getBigInt64(0, true));
+      case 'u16':
+        return dv.getUint16(0, true);
+      case 'i16':
+        return dv.getInt16(0, true);
+      case 'u32':
+        return dv.getUint32(0, true);
+      case 'i32':
+        return dv.getInt32(0, true);
+      case 'f32':
+        return dv.getFloat32(0, true);
+      case 'f64':
+        return dv.getFloat64(0, true);
+      case 'u64':
+        return safeOrBig(dv.getBigUint64(0, true));
+      case 'i64':
+        return safeOrBig(dv.getBigInt64(0, true));
     }
   }
 }
 
 /** 64-bit integers become numbers when exact, bigints otherwise. */
-const safeOrBig = (v: bigint): number | bigint => (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v);
+const safeOrBig = (v: bigint): number | bigint =>
+  v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
 
 /** Parses and validates the header of the GGUF file open as `fh`. */
 export async function readGgufHeader(fh: FileHandle, file: string): Promise<GgufHeader> {
   const { size } = await fh.stat();
   const c = new HeaderCursor(fh, file, size);
-  if (size < 24) throw new CheckpointError(file, `is ${size} bytes long, shorter than a GGUF header (24 bytes)`, { hint: 'the file is empty or truncated, or not a GGUF file' });
+  if (size < 24)
+    throw new CheckpointError(file, `is ${size} bytes long, shorter than a GGUF header (24 bytes)`, {
+      hint: 'the file is empty or truncated, or not a GGUF file',
+    });
   const magic = await c.bytes(4, 'magic');
   if (String.fromCharCode(...magic) !== 'GGUF') {
-    throw new CheckpointError(file, `bad magic ${JSON.stringify(String.fromCharCode(...magic))} (a GGUF file starts with "GGUF")`, { hint: 'this is not a GGUF file (or it is big-endian or damaged)' });
+    throw new CheckpointError(
+      file,
+      `bad magic ${JSON.stringify(String.fromCharCode(...magic))} (a GGUF file starts with "GGUF")`,
+      { hint: 'this is not a GGUF file (or it is big-endian or damaged)' },
+    );
   }
   const version = await c.u32('version');
   if (version !== 2 && version !== 3) {
     throw new CheckpointError(file, `GGUF version ${version} is not supported (Tessera reads versions 2 and 3)`, {
-      hint: version === 1 ? 'GGUF v1 is obsolete: re-convert the model with a current llama.cpp' : 'the file is damaged or from a newer GGUF revision',
+      hint:
+        version === 1
+          ? 'GGUF v1 is obsolete: re-convert the model with a current llama.cpp'
+          : 'the file is damaged or from a newer GGUF revision',
     });
   }
   // Each tensor info takes at least 24 bytes and each KV pair at least 13: bound the counts by the file.
@@ -204,11 +262,15 @@ export async function readGgufHeader(fh: FileHandle, file: string): Promise<Gguf
     const itemId = await c.u32(`item type of metadata '${key}'`);
     const itemKind = KIND_OF.get(itemId);
     if (itemKind === undefined || itemKind === 'array') {
-      throw new CheckpointError(file, `metadata '${key}' is an array of ${itemKind === 'array' ? 'arrays (nested arrays are not supported)' : `unknown type ${itemId}`}`);
+      throw new CheckpointError(
+        file,
+        `metadata '${key}' is an array of ${itemKind === 'array' ? 'arrays (nested arrays are not supported)' : `unknown type ${itemId}`}`,
+      );
     }
     const n = await c.u64(`length of metadata array '${key}'`, Math.floor(c.remaining() / SCALAR_BYTES[itemKind]));
     const items: GgufScalar[] = new Array(n);
-    for (let j = 0; j < n; j++) items[j] = c.scalarSync(itemKind) ?? (await c.scalar(itemKind, `metadata '${key}'[${j}]`));
+    for (let j = 0; j < n; j++)
+      items[j] = c.scalarSync(itemKind) ?? (await c.scalar(itemKind, `metadata '${key}'[${j}]`));
     metadata.set(key, items);
   }
 
@@ -220,9 +282,13 @@ export async function readGgufHeader(fh: FileHandle, file: string): Promise<Gguf
     if (names.has(name)) throw new CheckpointError(file, 'tensor name appears twice', { tensor: name });
     names.add(name);
     const nDims = await c.u32(`dimension count of tensor '${name}'`);
-    if (nDims > MAX_DIMS) throw new CheckpointError(file, `has ${nDims} dimensions; ggml tensors have at most ${MAX_DIMS}`, { tensor: name });
+    if (nDims > MAX_DIMS)
+      throw new CheckpointError(file, `has ${nDims} dimensions; ggml tensors have at most ${MAX_DIMS}`, {
+        tensor: name,
+      });
     const dims: number[] = [];
-    for (let d = 0; d < nDims; d++) dims.push(await c.u64(`dimension ${d} of tensor '${name}'`, Number.MAX_SAFE_INTEGER));
+    for (let d = 0; d < nDims; d++)
+      dims.push(await c.u64(`dimension ${d} of tensor '${name}'`, Number.MAX_SAFE_INTEGER));
     const typeId = await c.u32(`type of tensor '${name}'`);
     const offset = await c.u64(`data offset of tensor '${name}'`, Number.MAX_SAFE_INTEGER);
     raw.push({ name, dims, typeId, offset });
@@ -237,29 +303,51 @@ function readAlignment(file: string, metadata: Map<string, GgufValue>, kinds: Ma
   const a = metadata.get('general.alignment');
   if (a === undefined) return 32;
   if (kinds.get('general.alignment') !== 'u32' || typeof a !== 'number' || a === 0 || (a & (a - 1)) !== 0) {
-    throw new CheckpointError(file, `general.alignment must be a u32 power of two, got ${String(a)} (${kinds.get('general.alignment')})`);
+    throw new CheckpointError(
+      file,
+      `general.alignment must be a u32 power of two, got ${String(a)} (${kinds.get('general.alignment')})`,
+    );
   }
   return a;
 }
 
-function sizeTensor(file: string, t: { name: string; dims: number[]; typeId: number; offset: number }, alignment: number, dataBytes: number): GgufTensorEntry {
+function sizeTensor(
+  file: string,
+  t: { name: string; dims: number[]; typeId: number; offset: number },
+  alignment: number,
+  dataBytes: number,
+): GgufTensorEntry {
   const type = ggmlTypeName(t.typeId);
   if (type === undefined) {
-    throw new CheckpointError(file, `unknown ggml type id ${t.typeId}`, { tensor: t.name, hint: 'the file is damaged, or uses a quantization newer than Tessera knows' });
+    throw new CheckpointError(file, `unknown ggml type id ${t.typeId}`, {
+      tensor: t.name,
+      hint: 'the file is damaged, or uses a quantization newer than Tessera knows',
+    });
   }
   const { blockElements, blockBytes } = ggmlBlockLayout(type);
   if ((t.dims[0] ?? 1) % blockElements !== 0) {
-    throw new CheckpointError(file, `row length ${t.dims[0]} is not a multiple of the ${type} block size ${blockElements}`, { tensor: t.name });
+    throw new CheckpointError(
+      file,
+      `row length ${t.dims[0]} is not a multiple of the ${type} block size ${blockElements}`,
+      { tensor: t.name },
+    );
   }
   // BigInt: corrupt dims like [2^40, 2^40] must not round to something that looks in range.
   const numel = t.dims.reduce((p, d) => p * BigInt(d), 1n);
   const bytes = (numel / BigInt(blockElements)) * BigInt(blockBytes);
-  if (t.offset % alignment !== 0) throw new CheckpointError(file, `data offset ${t.offset} is not a multiple of the alignment ${alignment}`, { tensor: t.name });
-  if (BigInt(t.offset) + bytes > BigInt(dataBytes)) {
-    throw new CheckpointError(file, `${type} × [${t.dims.join(', ')}] (ggml order) needs ${bytes} bytes at data offset ${t.offset}, past the ${dataBytes} bytes of data in the file`, {
+  if (t.offset % alignment !== 0)
+    throw new CheckpointError(file, `data offset ${t.offset} is not a multiple of the alignment ${alignment}`, {
       tensor: t.name,
-      hint: 'the file is truncated, or its tensor info is corrupt',
     });
+  if (BigInt(t.offset) + bytes > BigInt(dataBytes)) {
+    throw new CheckpointError(
+      file,
+      `${type} × [${t.dims.join(', ')}] (ggml order) needs ${bytes} bytes at data offset ${t.offset}, past the ${dataBytes} bytes of data in the file`,
+      {
+        tensor: t.name,
+        hint: 'the file is truncated, or its tensor info is corrupt',
+      },
+    );
   }
   return { name: t.name, dims: t.dims, typeId: t.typeId, type, offset: t.offset, byteLength: Number(bytes) };
 }
@@ -270,7 +358,11 @@ function checkNoOverlap(file: string, tensors: readonly GgufTensorEntry[]): void
     const prev = sorted[i - 1]!;
     const t = sorted[i]!;
     if (t.offset < prev.offset + prev.byteLength) {
-      throw new CheckpointError(file, `data [${t.offset}, ${t.offset + t.byteLength}) overlaps tensor '${prev.name}' [${prev.offset}, ${prev.offset + prev.byteLength})`, { tensor: t.name });
+      throw new CheckpointError(
+        file,
+        `data [${t.offset}, ${t.offset + t.byteLength}) overlaps tensor '${prev.name}' [${prev.offset}, ${prev.offset + prev.byteLength})`,
+        { tensor: t.name },
+      );
     }
   }
 }

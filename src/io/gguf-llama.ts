@@ -60,20 +60,38 @@ export function hfNameToGguf(name: string): string | undefined {
  * An HF-style config.json object from GGUF metadata (and tensor names: tied embeddings, biases
  * and precomputed RoPE factors show up only as the presence or absence of tensors).
  */
-export function ggufToHfConfig(file: string, metadata: ReadonlyMap<string, GgufValue>, tensorNames: Iterable<string>): Record<string, unknown> {
+export function ggufToHfConfig(
+  file: string,
+  metadata: ReadonlyMap<string, GgufValue>,
+  tensorNames: Iterable<string>,
+): Record<string, unknown> {
   const arch = metadata.get('general.architecture');
-  if (typeof arch !== 'string') throw new CheckpointError(file, "has no 'general.architecture' metadata string", { hint: 'this GGUF file is not a model' });
+  if (typeof arch !== 'string')
+    throw new CheckpointError(file, "has no 'general.architecture' metadata string", {
+      hint: 'this GGUF file is not a model',
+    });
   if (!(SUPPORTED_ARCHS as readonly string[]).includes(arch)) {
-    throw new UnsupportedModelError(file, `GGUF architecture '${arch}' is not supported`, `GGUF architectures ${SUPPORTED_ARCHS.map((a) => `'${a}'`).join(', ')} (Mistral GGUFs use 'llama')`);
+    throw new UnsupportedModelError(
+      file,
+      `GGUF architecture '${arch}' is not supported`,
+      `GGUF architectures ${SUPPORTED_ARCHS.map((a) => `'${a}'`).join(', ')} (Mistral GGUFs use 'llama')`,
+    );
   }
   const names = new Set(tensorNames);
   const num = (key: string, required: boolean): number | undefined => {
     const v = metadata.get(`${arch}.${key}`);
     if (v === undefined) {
-      if (required) throw new CheckpointError(file, `is missing metadata '${arch}.${key}'`, { hint: 'the GGUF file is incomplete or from an unusual converter' });
+      if (required)
+        throw new CheckpointError(file, `is missing metadata '${arch}.${key}'`, {
+          hint: 'the GGUF file is incomplete or from an unusual converter',
+        });
       return undefined;
     }
-    if (typeof v !== 'number') throw new CheckpointError(file, `metadata '${arch}.${key}' is ${Array.isArray(v) ? 'an array' : typeof v}, not a number`);
+    if (typeof v !== 'number')
+      throw new CheckpointError(
+        file,
+        `metadata '${arch}.${key}' is ${Array.isArray(v) ? 'an array' : typeof v}, not a number`,
+      );
     return v;
   };
   const tokens = metadata.get('tokenizer.ggml.tokens');
@@ -84,7 +102,8 @@ export function ggufToHfConfig(file: string, metadata: ReadonlyMap<string, GgufV
   const scalingType = metadata.get(`${arch}.rope.scaling.type`);
 
   let ropeScaling: Record<string, unknown> | null = null;
-  if (names.has('rope_freqs.weight')) ropeScaling = null; // carried by the tensor: see ggufToLlamaConfig
+  if (names.has('rope_freqs.weight'))
+    ropeScaling = null; // carried by the tensor: see ggufToLlamaConfig
   else if (scalingType === 'linear') ropeScaling = { rope_type: 'linear', factor: num('rope.scaling.factor', true) };
   else if (typeof scalingType === 'string' && scalingType !== 'none') ropeScaling = { rope_type: scalingType };
 
@@ -115,7 +134,9 @@ export function ggufToHfConfig(file: string, metadata: ReadonlyMap<string, GgufV
 export function ggufToLlamaConfig(gguf: GgufFile): LlamaConfig {
   const names = [...gguf.tensors.keys(), ...gguf.unsupported.keys()];
   const config = parseLlamaConfig(ggufToHfConfig(gguf.path, gguf.metadata, names), gguf.path);
-  return names.includes('rope_freqs.weight') ? { ...config, ropeScaling: { type: 'freq-factors', tensor: 'rope_freqs.weight' } } : config;
+  return names.includes('rope_freqs.weight')
+    ? { ...config, ropeScaling: { type: 'freq-factors', tensor: 'rope_freqs.weight' } }
+    : config;
 }
 
 /**
@@ -174,7 +195,10 @@ export class GgufAsHf implements TensorSource {
   private readonly ggufName = new Map<string, string>();
   private readonly permuteHeads = new Map<string, number>();
 
-  constructor(private readonly gguf: GgufFile, config: LlamaConfig) {
+  constructor(
+    private readonly gguf: GgufFile,
+    config: LlamaConfig,
+  ) {
     const tensors = new Map<string, TensorInfo>();
     const permute = gguf.metadata.get('general.architecture') === 'llama';
     for (const [name, info] of gguf.tensors) {
@@ -205,7 +229,10 @@ export class GgufAsHf implements TensorSource {
 
   async readInto(name: string, target: Uint8Array): Promise<number> {
     const data = await this.read(name);
-    if (target.byteLength < data.byteLength) throw new RangeError(`readInto('${name}'): target holds ${target.byteLength} bytes, the tensor has ${data.byteLength}`);
+    if (target.byteLength < data.byteLength)
+      throw new RangeError(
+        `readInto('${name}'): target holds ${target.byteLength} bytes, the tensor has ${data.byteLength}`,
+      );
     target.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     return data.byteLength;
   }

@@ -45,7 +45,10 @@ export function quantizeQ4_0(x: ArrayLike<number>): Uint8Array {
     let max = 0;
     for (let j = 0; j < 32; j++) {
       const v = x[b * 32 + j]!;
-      if (Math.abs(v) > amax) { amax = Math.abs(v); max = v; }
+      if (Math.abs(v) > amax) {
+        amax = Math.abs(v);
+        max = v;
+      }
     }
     const d = f(max / -8);
     const id = d ? f(1 / d) : 0;
@@ -121,7 +124,9 @@ export function quantizeQ6_K(x: ArrayLike<number>): Uint8Array {
       const s = d * sc[e >> 4]!;
       const q = (s > 0 ? clamp(Math.round(x[base + e]! / s), -32, 31) : 0) + 32;
       // Element e sits in half n, quarter k, lane l; see dequantizeQ6_K for the inverse.
-      const n = e >> 7, k = (e >> 5) & 3, l = e & 31;
+      const n = e >> 7,
+        k = (e >> 5) & 3,
+        l = e & 31;
       const ql = at + n * 64 + l + (k & 1) * 32;
       out[ql] = k < 2 ? (out[ql]! & 0xf0) | (q & 15) : (out[ql]! & 0x0f) | ((q & 15) << 4);
       out[at + 128 + n * 32 + l] |= (q >> 4) << (2 * k);
@@ -139,18 +144,29 @@ export function quantizeQ6_K(x: ArrayLike<number>): Uint8Array {
  */
 export function encodeGgml(type: GgmlTypeName, values: ArrayLike<number>): Uint8Array {
   const { blockElements } = ggmlBlockLayout(type);
-  if (values.length % blockElements !== 0) throw new Error(`encodeGgml: ${values.length} values are not a whole number of ${type} blocks of ${blockElements}`);
+  if (values.length % blockElements !== 0)
+    throw new Error(`encodeGgml: ${values.length} values are not a whole number of ${type} blocks of ${blockElements}`);
   const n = values.length;
   switch (type) {
-    case 'F32': return new Uint8Array(Float32Array.from(values).buffer);
-    case 'F16': return new Uint8Array(Uint16Array.from({ length: n }, (_, i) => f16Bits(values[i]!)).buffer);
-    case 'BF16': return new Uint8Array(Uint16Array.from({ length: n }, (_, i) => bf16Bits(values[i]!)).buffer);
-    case 'I8': return new Uint8Array(Int8Array.from(values).buffer);
-    case 'I32': return new Uint8Array(Int32Array.from(values).buffer);
-    case 'Q8_0': return quantizeQ8_0(values);
-    case 'Q4_0': return quantizeQ4_0(values);
-    case 'Q4_K': return quantizeQ4_K(values);
-    case 'Q6_K': return quantizeQ6_K(values);
-    default: throw new Error(`encodeGgml: no quantizer for ${type}`);
+    case 'F32':
+      return new Uint8Array(Float32Array.from(values).buffer);
+    case 'F16':
+      return new Uint8Array(Uint16Array.from({ length: n }, (_, i) => f16Bits(values[i]!)).buffer);
+    case 'BF16':
+      return new Uint8Array(Uint16Array.from({ length: n }, (_, i) => bf16Bits(values[i]!)).buffer);
+    case 'I8':
+      return new Uint8Array(Int8Array.from(values).buffer);
+    case 'I32':
+      return new Uint8Array(Int32Array.from(values).buffer);
+    case 'Q8_0':
+      return quantizeQ8_0(values);
+    case 'Q4_0':
+      return quantizeQ4_0(values);
+    case 'Q4_K':
+      return quantizeQ4_K(values);
+    case 'Q6_K':
+      return quantizeQ6_K(values);
+    default:
+      throw new Error(`encodeGgml: no quantizer for ${type}`);
   }
 }

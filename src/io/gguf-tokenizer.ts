@@ -12,8 +12,10 @@ import { CheckpointError, UnsupportedModelError } from './errors.js';
 import type { GgufValue } from './gguf-header.js';
 import { Tokenizer } from './tokenizer.js';
 
-const LLAMA3_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const QWEN2_SPLIT = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const LLAMA3_SPLIT =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2_SPLIT =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const GPT2_SPLIT = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 /** Pre-tokenizer names llama.cpp writes, and how the HF tokenizer behind each one splits and merges. */
@@ -30,7 +32,8 @@ const USER_DEFINED = 4;
 
 function stringArray(file: string, metadata: ReadonlyMap<string, GgufValue>, key: string): string[] {
   const v = metadata.get(key);
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new CheckpointError(file, `metadata '${key}' is missing or not an array of strings`);
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+    throw new CheckpointError(file, `metadata '${key}' is missing or not an array of strings`);
   return v as string[];
 }
 
@@ -42,18 +45,31 @@ function stringArray(file: string, metadata: ReadonlyMap<string, GgufValue>, key
 export function ggufTokenizer(file: string, metadata: ReadonlyMap<string, GgufValue>): Tokenizer {
   const model = metadata.get('tokenizer.ggml.model');
   if (model !== 'gpt2') {
-    throw new UnsupportedModelError(file, `GGUF tokenizer model ${JSON.stringify(model ?? null)} cannot be rebuilt from metadata`, "tokenizer.ggml.model 'gpt2' (byte-level BPE: Llama 3, Qwen2); for others put the model's tokenizer.json beside the .gguf file");
+    throw new UnsupportedModelError(
+      file,
+      `GGUF tokenizer model ${JSON.stringify(model ?? null)} cannot be rebuilt from metadata`,
+      "tokenizer.ggml.model 'gpt2' (byte-level BPE: Llama 3, Qwen2); for others put the model's tokenizer.json beside the .gguf file",
+    );
   }
   const preName = metadata.get('tokenizer.ggml.pre') ?? 'default';
   const pre = typeof preName === 'string' ? PRE_TOKENIZERS[preName] : undefined;
   if (pre === undefined) {
-    throw new UnsupportedModelError(file, `GGUF pre-tokenizer ${JSON.stringify(preName)} is not known`, `tokenizer.ggml.pre ${Object.keys(PRE_TOKENIZERS).map((p) => `'${p}'`).join(', ')}; or put tokenizer.json beside the .gguf file`);
+    throw new UnsupportedModelError(
+      file,
+      `GGUF pre-tokenizer ${JSON.stringify(preName)} is not known`,
+      `tokenizer.ggml.pre ${Object.keys(PRE_TOKENIZERS)
+        .map((p) => `'${p}'`)
+        .join(', ')}; or put tokenizer.json beside the .gguf file`,
+    );
   }
   const tokens = stringArray(file, metadata, 'tokenizer.ggml.tokens');
   const merges = stringArray(file, metadata, 'tokenizer.ggml.merges');
   const types = metadata.get('tokenizer.ggml.token_type');
   if (types !== undefined && (!Array.isArray(types) || types.length !== tokens.length)) {
-    throw new CheckpointError(file, `metadata 'tokenizer.ggml.token_type' has ${Array.isArray(types) ? types.length : 'no'} entries for ${tokens.length} tokens`);
+    throw new CheckpointError(
+      file,
+      `metadata 'tokenizer.ggml.token_type' has ${Array.isArray(types) ? types.length : 'no'} entries for ${tokens.length} tokens`,
+    );
   }
   const vocab: Record<string, number> = {};
   const added: object[] = [];
@@ -61,13 +77,25 @@ export function ggufTokenizer(file: string, metadata: ReadonlyMap<string, GgufVa
     vocab[t] = id;
     const type = (types as number[] | undefined)?.[id];
     if (type === CONTROL || type === USER_DEFINED) {
-      added.push({ id, content: t, single_word: false, lstrip: false, rstrip: false, normalized: false, special: type === CONTROL });
+      added.push({
+        id,
+        content: t,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: type === CONTROL,
+      });
     }
   });
   const tokenAt = (key: string): string | undefined => {
     const id = metadata.get(key);
     if (id === undefined) return undefined;
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= tokens.length) throw new CheckpointError(file, `metadata '${key}' = ${String(id)} is not a token id (vocabulary of ${tokens.length})`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= tokens.length)
+      throw new CheckpointError(
+        file,
+        `metadata '${key}' = ${String(id)} is not a token id (vocabulary of ${tokens.length})`,
+      );
     return tokens[id];
   };
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
@@ -75,10 +103,24 @@ export function ggufTokenizer(file: string, metadata: ReadonlyMap<string, GgufVa
     version: '1.0',
     added_tokens: added,
     normalizer: pre.nfc ? { type: 'NFC' } : null,
-    pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: pre.split }, behavior: 'Isolated', invert: false }, byteLevel] },
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [{ type: 'Split', pattern: { Regex: pre.split }, behavior: 'Isolated', invert: false }, byteLevel],
+    },
     post_processor: byteLevel,
     decoder: byteLevel,
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: pre.ignoreMerges, vocab, merges },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: pre.ignoreMerges,
+      vocab,
+      merges,
+    },
   };
   const addBos = metadata.get('tokenizer.ggml.add_bos_token');
   const template = metadata.get('tokenizer.chat_template');
@@ -90,6 +132,14 @@ export function ggufTokenizer(file: string, metadata: ReadonlyMap<string, GgufVa
     ...(typeof template === 'string' ? { chat_template: template } : {}),
   };
   // An end-of-turn id (e.g. <|eot_id|>) joins the stop tokens, as generation_config's EOS list would.
-  const eot = tokenAt('tokenizer.ggml.eot_token_id') === undefined ? undefined : (metadata.get('tokenizer.ggml.eot_token_id') as number);
-  return Tokenizer.fromFiles({ tokenizer, config, generationConfig: eot === undefined ? undefined : { eos_token_id: [eot] }, source: file });
+  const eot =
+    tokenAt('tokenizer.ggml.eot_token_id') === undefined
+      ? undefined
+      : (metadata.get('tokenizer.ggml.eot_token_id') as number);
+  return Tokenizer.fromFiles({
+    tokenizer,
+    config,
+    generationConfig: eot === undefined ? undefined : { eos_token_id: [eot] },
+    source: file,
+  });
 }

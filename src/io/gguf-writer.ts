@@ -11,7 +11,19 @@ import { open, writeFile } from 'node:fs/promises';
 import { GGML_TYPE, type GgmlTypeName } from './gguf-types.js';
 
 export const GGUF_VALUE_TYPE = {
-  u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12,
+  u8: 0,
+  i8: 1,
+  u16: 2,
+  i16: 3,
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  string: 8,
+  array: 9,
+  u64: 10,
+  i64: 11,
+  f64: 12,
 } as const;
 
 export type GgufScalarKind = Exclude<keyof typeof GGUF_VALUE_TYPE, 'array'>;
@@ -19,10 +31,21 @@ export type GgufScalarKind = Exclude<keyof typeof GGUF_VALUE_TYPE, 'array'>;
 /** A metadata value with its exact GGUF type (llama.cpp checks types, e.g. u32 for lengths). */
 export type GgufTypedValue =
   | { readonly kind: GgufScalarKind; readonly value: number | bigint | boolean | string }
-  | { readonly kind: 'array'; readonly itemKind: GgufScalarKind; readonly items: readonly (number | bigint | boolean | string)[] };
+  | {
+      readonly kind: 'array';
+      readonly itemKind: GgufScalarKind;
+      readonly items: readonly (number | bigint | boolean | string)[];
+    };
 
 /** Plain JS values are typed as llama.cpp's converter would: integers u32 (i32 if negative), other numbers f32. */
-export type GgufValueInput = GgufTypedValue | string | boolean | number | bigint | readonly string[] | readonly number[];
+export type GgufValueInput =
+  | GgufTypedValue
+  | string
+  | boolean
+  | number
+  | bigint
+  | readonly string[]
+  | readonly number[];
 
 export interface GgufTensorToWrite {
   readonly name: string;
@@ -74,17 +97,39 @@ class ByteSink {
     const b = new Uint8Array(size);
     const dv = new DataView(b.buffer);
     switch (kind) {
-      case 'u8': dv.setUint8(0, Number(value)); break;
-      case 'i8': dv.setInt8(0, Number(value)); break;
-      case 'bool': dv.setUint8(0, value ? 1 : 0); break;
-      case 'u16': dv.setUint16(0, Number(value), true); break;
-      case 'i16': dv.setInt16(0, Number(value), true); break;
-      case 'u32': dv.setUint32(0, Number(value), true); break;
-      case 'i32': dv.setInt32(0, Number(value), true); break;
-      case 'f32': dv.setFloat32(0, Number(value), true); break;
-      case 'u64': dv.setBigUint64(0, BigInt(value as number | bigint), true); break;
-      case 'i64': dv.setBigInt64(0, BigInt(value as number | bigint), true); break;
-      case 'f64': dv.setFloat64(0, Number(value), true); break;
+      case 'u8':
+        dv.setUint8(0, Number(value));
+        break;
+      case 'i8':
+        dv.setInt8(0, Number(value));
+        break;
+      case 'bool':
+        dv.setUint8(0, value ? 1 : 0);
+        break;
+      case 'u16':
+        dv.setUint16(0, Number(value), true);
+        break;
+      case 'i16':
+        dv.setInt16(0, Number(value), true);
+        break;
+      case 'u32':
+        dv.setUint32(0, Number(value), true);
+        break;
+      case 'i32':
+        dv.setInt32(0, Number(value), true);
+        break;
+      case 'f32':
+        dv.setFloat32(0, Number(value), true);
+        break;
+      case 'u64':
+        dv.setBigUint64(0, BigInt(value as number | bigint), true);
+        break;
+      case 'i64':
+        dv.setBigInt64(0, BigInt(value as number | bigint), true);
+        break;
+      case 'f64':
+        dv.setFloat64(0, Number(value), true);
+        break;
     }
     this.push(b);
   }
@@ -175,13 +220,17 @@ export async function writeGguf(path: string, spec: GgufToWrite): Promise<void> 
  * @example
  * await writeGgufLazily('out.gguf', { metadata, tensors: layouts }, async (i) => encode(await source.read(names[i])));
  */
-export async function writeGgufLazily(path: string, spec: GgufLayout, produce: (index: number) => Promise<Uint8Array> | Uint8Array): Promise<void> {
+export async function writeGgufLazily(
+  path: string,
+  spec: GgufLayout,
+  produce: (index: number) => Promise<Uint8Array> | Uint8Array,
+): Promise<void> {
   const alignment = spec.alignment ?? 32;
   const fh = await open(path, 'w');
   try {
     let position = 0;
     const put = async (bytes: Uint8Array) => {
-      for (let done = 0; done < bytes.byteLength;) {
+      for (let done = 0; done < bytes.byteLength; ) {
         const { bytesWritten } = await fh.write(bytes, done, bytes.byteLength - done, position);
         done += bytesWritten;
         position += bytesWritten;
@@ -191,7 +240,10 @@ export async function writeGgufLazily(path: string, spec: GgufLayout, produce: (
     for (let i = 0; i < spec.tensors.length; i++) {
       const t = spec.tensors[i]!;
       const data = await produce(i);
-      if (data.byteLength !== t.byteLength) throw new Error(`writeGgufLazily: tensor '${t.name}' has ${data.byteLength} bytes, its layout said ${t.byteLength}`);
+      if (data.byteLength !== t.byteLength)
+        throw new Error(
+          `writeGgufLazily: tensor '${t.name}' has ${data.byteLength} bytes, its layout said ${t.byteLength}`,
+        );
       await put(data);
       const rem = data.byteLength % alignment;
       if (rem) await put(new Uint8Array(alignment - rem));

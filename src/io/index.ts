@@ -1,22 +1,64 @@
 /** Loading models: checkpoints (safetensors, GGUF), configs and tokenizers. See README.md here. */
 export { CheckpointError, UnsupportedModelError } from './errors.js';
-export { loadEach, type LoadProgress, type ProgressCallback, type TensorInfo, type TensorSource } from './tensor-source.js';
+export {
+  loadEach,
+  type LoadProgress,
+  type ProgressCallback,
+  type TensorInfo,
+  type TensorSource,
+} from './tensor-source.js';
 export { SafetensorsFile, type SafetensorsTensorInfo, type UnsupportedTensor } from './safetensors-file.js';
 export { openSafetensors, SafetensorsCheckpoint } from './safetensors-checkpoint.js';
-export { serializeSafetensors, writeSafetensors, writeSafetensorsLazily, type TensorToWrite } from './safetensors-writer.js';
+export {
+  serializeSafetensors,
+  writeSafetensors,
+  writeSafetensorsLazily,
+  type TensorToWrite,
+} from './safetensors-writer.js';
 export { GgufFile, type GgufOpenOptions, type GgufTensorInfo } from './gguf-file.js';
 export { readGgufHeader, type GgufHeader, type GgufValue } from './gguf-header.js';
 export { GGML_TYPE, READABLE_GGML_TYPES, type GgmlTypeName } from './gguf-types.js';
 export { dequantizeToF32 } from './gguf-dequantize.js';
 export { encodeGgml } from './gguf-quantize.js';
-export { encodeGguf, encodeGgufHeader, writeGguf, writeGgufLazily, type GgufLayout, type GgufTensorLayout, type GgufToWrite, type GgufTensorToWrite, type GgufValueInput } from './gguf-writer.js';
+export {
+  encodeGguf,
+  encodeGgufHeader,
+  writeGguf,
+  writeGgufLazily,
+  type GgufLayout,
+  type GgufTensorLayout,
+  type GgufToWrite,
+  type GgufTensorToWrite,
+  type GgufValueInput,
+} from './gguf-writer.js';
 export { ggufTokenizer } from './gguf-tokenizer.js';
-export { GgufAsHf, ggufNameToHf, hfNameToGguf, ggufToHfConfig, ggufToLlamaConfig, permuteRotaryRows, unpermuteRotaryRows } from './gguf-llama.js';
-export { parseLlamaConfig, readLlamaConfig, SUPPORTED_MODEL_TYPES, type LlamaConfig, type RopeScaling } from './llama-config.js';
+export {
+  GgufAsHf,
+  ggufNameToHf,
+  hfNameToGguf,
+  ggufToHfConfig,
+  ggufToLlamaConfig,
+  permuteRotaryRows,
+  unpermuteRotaryRows,
+} from './gguf-llama.js';
+export {
+  parseLlamaConfig,
+  readLlamaConfig,
+  SUPPORTED_MODEL_TYPES,
+  type LlamaConfig,
+  type RopeScaling,
+} from './llama-config.js';
 export { checkLlamaTensors, llamaTensorShapes } from './llama-tensors.js';
 export { loadTokenizer, Tokenizer, type DecodeOptions, type EncodeOptions } from './tokenizer.js';
 export { ChatTemplate, type ChatMessage, type ChatTemplateOptions } from './chat-template.js';
 export { StreamDecoder } from './stream-decoder.js';
 export { openModel, type OpenedModel } from './open-model.js';
 export { writeRandomLlamaCheckpoint, type RandomCheckpointOptions } from './random-checkpoint.js';
-export { writeLlamaGguf, llamaGgufMetadata, placeholderVocabMetadata, type GgufMatrixType, type LlamaGgufOptions, type LlamaGgufReport } from './gguf-from-hf.js';
+export {
+  writeLlamaGguf,
+  llamaGgufMetadata,
+  placeholderVocabMetadata,
+  type GgufMatrixType,
+  type LlamaGgufOptions,
+  type LlamaGgufReport,
+} from './gguf-from-hf.js';

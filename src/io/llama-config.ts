@@ -16,7 +16,13 @@ const SUPPORTED_ROPE = "none/'default', 'linear', 'llama3'";
 
 export type RopeScaling =
   | { readonly type: 'linear'; readonly factor: number }
-  | { readonly type: 'llama3'; readonly factor: number; readonly lowFreqFactor: number; readonly highFreqFactor: number; readonly originalMaxPositionEmbeddings: number }
+  | {
+      readonly type: 'llama3';
+      readonly factor: number;
+      readonly lowFreqFactor: number;
+      readonly highFreqFactor: number;
+      readonly originalMaxPositionEmbeddings: number;
+    }
   /** GGUF files of Llama 3.1+ carry the llama3 scaling precomputed: divide frequency i by tensor[i]. */
   | { readonly type: 'freq-factors'; readonly tensor: string };
 
@@ -48,7 +54,9 @@ export interface LlamaConfig {
 }
 
 const positiveInt = z.number().int().positive();
-const tokenIds = z.union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative()), z.null()]).optional();
+const tokenIds = z
+  .union([z.number().int().nonnegative(), z.array(z.number().int().nonnegative()), z.null()])
+  .optional();
 
 /** The fields we read; the rest of config.json (e.g. transformers_version) is allowed and ignored. */
 const hfLlamaSchema = z.looseObject({
@@ -65,7 +73,9 @@ const hfLlamaSchema = z.looseObject({
   rope_theta: z.number().positive().optional(),
   rope_scaling: z.looseObject({ rope_type: z.string().optional(), type: z.string().optional() }).nullish(),
   // transformers ≥ 5 writes theta and scaling together here instead of rope_theta / rope_scaling
-  rope_parameters: z.looseObject({ rope_theta: z.number().positive().optional(), rope_type: z.string().optional() }).nullish(),
+  rope_parameters: z
+    .looseObject({ rope_theta: z.number().positive().optional(), rope_type: z.string().optional() })
+    .nullish(),
   tie_word_embeddings: z.boolean().optional(),
   attention_bias: z.boolean().optional(),
   mlp_bias: z.boolean().optional(),
@@ -95,12 +105,18 @@ const llama3RopeSchema = z.looseObject({
 export function parseLlamaConfig(json: unknown, source: string): LlamaConfig {
   const modelType = (json as { model_type?: unknown } | null)?.model_type;
   if (typeof modelType === 'string' && !(SUPPORTED_MODEL_TYPES as readonly string[]).includes(modelType)) {
-    throw new UnsupportedModelError(source, `model_type '${modelType}' is not supported`, `model_type ${SUPPORTED_MODEL_TYPES.map((t) => `'${t}'`).join(', ')} (Llama 2/3/3.1/3.2, Mistral, Qwen2/2.5)`);
+    throw new UnsupportedModelError(
+      source,
+      `model_type '${modelType}' is not supported`,
+      `model_type ${SUPPORTED_MODEL_TYPES.map((t) => `'${t}'`).join(', ')} (Llama 2/3/3.1/3.2, Mistral, Qwen2/2.5)`,
+    );
   }
   const parsed = hfLlamaSchema.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new CheckpointError(source, `is not a valid Llama-family config (${issues})`, { hint: 'fix or re-download config.json' });
+    throw new CheckpointError(source, `is not a valid Llama-family config (${issues})`, {
+      hint: 'fix or re-download config.json',
+    });
   }
   const c = parsed.data;
   const type = c.model_type as LlamaModelType;
@@ -108,17 +124,25 @@ export function parseLlamaConfig(json: unknown, source: string): LlamaConfig {
     throw new UnsupportedModelError(source, what, supported);
   };
 
-  if (c.hidden_act !== undefined && c.hidden_act !== 'silu') unsupported(`hidden_act '${c.hidden_act}' is not supported`, "hidden_act 'silu'");
-  if (type === 'qwen2' && c.use_sliding_window === true) unsupported('use_sliding_window: true (Qwen2 sliding-window layers) is not supported', 'use_sliding_window: false');
+  if (c.hidden_act !== undefined && c.hidden_act !== 'silu')
+    unsupported(`hidden_act '${c.hidden_act}' is not supported`, "hidden_act 'silu'");
+  if (type === 'qwen2' && c.use_sliding_window === true)
+    unsupported('use_sliding_window: true (Qwen2 sliding-window layers) is not supported', 'use_sliding_window: false');
 
   const numHeads = c.num_attention_heads;
   const numKvHeads = c.num_key_value_heads ?? numHeads;
   if (numHeads % numKvHeads !== 0) {
-    throw new CheckpointError(source, `num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+    throw new CheckpointError(
+      source,
+      `num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`,
+    );
   }
   const headDim = c.head_dim ?? c.hidden_size / numHeads;
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) {
-    throw new CheckpointError(source, `head dimension ${headDim} (hidden_size ${c.hidden_size} / num_attention_heads ${numHeads}) is not an even integer`);
+    throw new CheckpointError(
+      source,
+      `head dimension ${headDim} (hidden_size ${c.hidden_size} / num_attention_heads ${numHeads}) is not an even integer`,
+    );
   }
 
   const eos = c.eos_token_id;
@@ -141,7 +165,12 @@ export function parseLlamaConfig(json: unknown, source: string): LlamaConfig {
     mlpBias: c.mlp_bias ?? false,
     // Qwen2 configs carry a sliding_window value even when use_sliding_window is false: it is unused then.
     slidingWindow: type === 'mistral' ? (c.sliding_window ?? null) : null,
-    bosTokenId: typeof c.bos_token_id === 'number' ? c.bos_token_id : Array.isArray(c.bos_token_id) ? (c.bos_token_id[0] ?? null) : null,
+    bosTokenId:
+      typeof c.bos_token_id === 'number'
+        ? c.bos_token_id
+        : Array.isArray(c.bos_token_id)
+          ? (c.bos_token_id[0] ?? null)
+          : null,
     eosTokenIds: eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos : [eos],
     torchDtype: c.torch_dtype ?? c.dtype ?? null,
   };
@@ -153,17 +182,34 @@ function parseRopeScaling(raw: Record<string, unknown> | null, source: string): 
   if (kind === undefined || kind === 'default') return null;
   if (kind === 'linear') {
     const factor = z.number().positive().safeParse(raw.factor);
-    if (!factor.success) throw new CheckpointError(source, `rope_scaling 'linear' needs a positive factor, got ${JSON.stringify(raw.factor)}`);
+    if (!factor.success)
+      throw new CheckpointError(
+        source,
+        `rope_scaling 'linear' needs a positive factor, got ${JSON.stringify(raw.factor)}`,
+      );
     return { type: 'linear', factor: factor.data };
   }
   if (kind === 'llama3') {
     const p = llama3RopeSchema.safeParse(raw);
     if (!p.success) {
-      throw new CheckpointError(source, `rope_scaling 'llama3' is incomplete (${p.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
+      throw new CheckpointError(
+        source,
+        `rope_scaling 'llama3' is incomplete (${p.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
+      );
     }
-    return { type: 'llama3', factor: p.data.factor, lowFreqFactor: p.data.low_freq_factor, highFreqFactor: p.data.high_freq_factor, originalMaxPositionEmbeddings: p.data.original_max_position_embeddings };
+    return {
+      type: 'llama3',
+      factor: p.data.factor,
+      lowFreqFactor: p.data.low_freq_factor,
+      highFreqFactor: p.data.high_freq_factor,
+      originalMaxPositionEmbeddings: p.data.original_max_position_embeddings,
+    };
   }
-  throw new UnsupportedModelError(source, `rope_scaling type '${kind}' is not supported`, `rope_scaling ${SUPPORTED_ROPE}`);
+  throw new UnsupportedModelError(
+    source,
+    `rope_scaling type '${kind}' is not supported`,
+    `rope_scaling ${SUPPORTED_ROPE}`,
+  );
 }
 
 /** Reads `config.json` from a model folder (or the file itself) and validates it. */
@@ -173,7 +219,9 @@ export async function readLlamaConfig(path: string): Promise<LlamaConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new CheckpointError(file, `cannot read (${describeError(e)})`, { hint: 'a HF model folder has a config.json beside its weights' });
+    throw new CheckpointError(file, `cannot read (${describeError(e)})`, {
+      hint: 'a HF model folder has a config.json beside its weights',
+    });
   }
   let json: unknown;
   try {

@@ -41,24 +41,38 @@ export function llamaTensorShapes(config: LlamaConfig): Map<string, readonly num
  * @example
  * const extra = checkLlamaTensors(cfg, ckpt.tensors, ckpt.path);
  */
-export function checkLlamaTensors(config: LlamaConfig, tensors: ReadonlyMap<string, TensorInfo>, source: string): string[] {
+export function checkLlamaTensors(
+  config: LlamaConfig,
+  tensors: ReadonlyMap<string, TensorInfo>,
+  source: string,
+): string[] {
   const expected = llamaTensorShapes(config);
   for (const [name, shape] of expected) {
     const info = tensors.get(name);
     if (info === undefined) {
-      throw new CheckpointError(source, `missing: config.json (${config.modelType}, ${config.numLayers} layers) needs it with shape [${shape.join(', ')}]`, {
-        tensor: name,
-        hint: 'the weights and config.json are from different models, or the checkpoint is incomplete',
-      });
+      throw new CheckpointError(
+        source,
+        `missing: config.json (${config.modelType}, ${config.numLayers} layers) needs it with shape [${shape.join(', ')}]`,
+        {
+          tensor: name,
+          hint: 'the weights and config.json are from different models, or the checkpoint is incomplete',
+        },
+      );
     }
     if (info.shape.length !== shape.length || info.shape.some((d, k) => d !== shape[k])) {
-      throw new CheckpointError(info.file, `has shape [${info.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`, {
-        tensor: name,
-        hint: 'the weights and config.json are from different models',
-      });
+      throw new CheckpointError(
+        info.file,
+        `has shape [${info.shape.join(', ')}] but config.json implies [${shape.join(', ')}]`,
+        {
+          tensor: name,
+          hint: 'the weights and config.json are from different models',
+        },
+      );
     }
     if (!isFloat(info.dtype)) {
-      throw new CheckpointError(info.file, `has dtype ${info.dtype}; Llama weights must be f32, f16 or bf16`, { tensor: name });
+      throw new CheckpointError(info.file, `has dtype ${info.dtype}; Llama weights must be f32, f16 or bf16`, {
+        tensor: name,
+      });
     }
   }
   const allowedExtra = config.tieWordEmbeddings ? new Set(['lm_head.weight']) : new Set<string>();

@@ -35,11 +35,15 @@ export interface OpenedModel {
  */
 export async function openModel(path: string, options: GgufOpenOptions = {}): Promise<OpenedModel> {
   const st = await stat(path).catch((e: unknown) => {
-    throw new CheckpointError(path, `cannot open (${describeError(e)})`, { hint: 'pass a HF model folder or a .gguf file' });
+    throw new CheckpointError(path, `cannot open (${describeError(e)})`, {
+      hint: 'pass a HF model folder or a .gguf file',
+    });
   });
   if (!st.isDirectory() && path.endsWith('.gguf')) return openGgufModel(path, options);
   if (!st.isDirectory()) {
-    throw new CheckpointError(path, 'is neither a model folder nor a .gguf file', { hint: 'pass the folder holding config.json and the .safetensors files' });
+    throw new CheckpointError(path, 'is neither a model folder nor a .gguf file', {
+      hint: 'pass the folder holding config.json and the .safetensors files',
+    });
   }
   const names = await readdir(path);
   const ggufs = names.filter((n) => n.endsWith('.gguf'));
@@ -73,7 +77,9 @@ async function openGgufModel(file: string, options: GgufOpenOptions): Promise<Op
     const dir = dirname(file);
     const tokenizer = (await readdir(dir)).includes('tokenizer.json')
       ? await loadTokenizer(dir)
-      : gguf.metadata.get('tokenizer.ggml.model') === 'gpt2' ? ggufTokenizer(file, gguf.metadata) : null;
+      : gguf.metadata.get('tokenizer.ggml.model') === 'gpt2'
+        ? ggufTokenizer(file, gguf.metadata)
+        : null;
     return { format: 'gguf', path: file, config, weights, unusedTensors, tokenizer };
   } catch (e) {
     await gguf.close();

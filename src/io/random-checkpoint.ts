@@ -24,7 +24,11 @@ export interface RandomCheckpointOptions {
  * @example
  * await writeRandomLlamaCheckpoint('fixtures/tiny-qwen2', { model_type: 'qwen2', hidden_size: 64, ... }, { dtype: 'bf16', seed: 1 });
  */
-export async function writeRandomLlamaCheckpoint(folder: string, hfConfig: Record<string, unknown>, options: RandomCheckpointOptions = {}): Promise<void> {
+export async function writeRandomLlamaCheckpoint(
+  folder: string,
+  hfConfig: Record<string, unknown>,
+  options: RandomCheckpointOptions = {},
+): Promise<void> {
   const config = parseLlamaConfig(hfConfig, join(folder, 'config.json'));
   const dtype: DType = options.dtype ?? 'bf16';
   const rng = new Rng(options.seed ?? 0);
@@ -42,24 +46,40 @@ export async function writeRandomLlamaCheckpoint(folder: string, hfConfig: Recor
     size += bytes;
   }
   await mkdir(folder, { recursive: true });
-  await writeFile(join(folder, 'config.json'), JSON.stringify({ ...hfConfig, torch_dtype: { f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[dtype] }, null, 2));
+  await writeFile(
+    join(folder, 'config.json'),
+    JSON.stringify({ ...hfConfig, torch_dtype: { f32: 'float32', f16: 'float16', bf16: 'bfloat16' }[dtype] }, null, 2),
+  );
   // Norm weights near 1 and projections at 1/sqrt(fan-in), so a forward pass stays in range.
   const produce = (name: string, shape: readonly number[]) => {
     const n = numel(shape);
-    if (name.endsWith('norm.weight')) return toHost(dtype, Array.from({ length: n }, () => 1 + 0.1 * rng.normal()));
+    if (name.endsWith('norm.weight'))
+      return toHost(
+        dtype,
+        Array.from({ length: n }, () => 1 + 0.1 * rng.normal()),
+      );
     const scale = 1 / Math.sqrt(shape[shape.length - 1] ?? 1);
     return toHost(dtype, rng.normals(n, name.endsWith('.bias') ? 0.02 : scale));
   };
-  const fileName = (i: number) => (shards.length === 1 ? 'model.safetensors' : `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`);
+  const fileName = (i: number) =>
+    shards.length === 1
+      ? 'model.safetensors'
+      : `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`;
   const weightMap: Record<string, string> = {};
   let total = 0;
   for (let i = 0; i < shards.length; i++) {
     const shard = shards[i]!;
-    await writeSafetensorsLazily(join(folder, fileName(i)), shard, (k) => produce(shard[k]!.name, shard[k]!.shape), { format: 'pt' });
+    await writeSafetensorsLazily(join(folder, fileName(i)), shard, (k) => produce(shard[k]!.name, shard[k]!.shape), {
+      format: 'pt',
+    });
     for (const t of shard) {
       weightMap[t.name] = fileName(i);
       total += numel(t.shape) * bytesPerElement(dtype);
     }
   }
-  if (shards.length > 1) await writeFile(join(folder, SAFETENSORS_INDEX), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
+  if (shards.length > 1)
+    await writeFile(
+      join(folder, SAFETENSORS_INDEX),
+      JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2),
+    );
 }

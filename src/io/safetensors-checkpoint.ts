@@ -41,7 +41,10 @@ export class SafetensorsCheckpoint implements TensorSource {
     if (f !== undefined) return f;
     const skipped = this.unsupported.get(name);
     if (skipped !== undefined) return this.files.find((x) => x.path === skipped.file)!; // its info() explains the dtype
-    throw new CheckpointError(this.path, 'no such tensor in this checkpoint', { tensor: name, hint: 'check the tensor name against the checkpoint' });
+    throw new CheckpointError(this.path, 'no such tensor in this checkpoint', {
+      tensor: name,
+      hint: 'check the tensor name against the checkpoint',
+    });
   }
 
   async read(name: string): Promise<HostArray> {
@@ -63,14 +66,24 @@ export class SafetensorsCheckpoint implements TensorSource {
    * @example
    * for await (const { offset, bytes } of ckpt.chunks('lm_head.weight', 16 << 20)) queue.writeBuffer(buf, offset, bytes);
    */
-  async *chunks(name: string, chunkBytes: number, onProgress?: ProgressCallback): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
+  async *chunks(
+    name: string,
+    chunkBytes: number,
+    onProgress?: ProgressCallback,
+  ): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
     const info = this.file(name).info(name);
     if (!(chunkBytes > 0)) throw new RangeError(`chunks('${name}'): chunkBytes must be positive, got ${chunkBytes}`);
     for (let offset = 0; offset < info.byteLength; offset += chunkBytes) {
       const bytes = new Uint8Array(Math.min(chunkBytes, info.byteLength - offset));
       await this.readRange(name, offset, bytes);
       const bytesDone = offset + bytes.byteLength;
-      onProgress?.({ tensor: name, tensorsDone: bytesDone === info.byteLength ? 1 : 0, tensorsTotal: 1, bytesDone, bytesTotal: info.byteLength });
+      onProgress?.({
+        tensor: name,
+        tensorsDone: bytesDone === info.byteLength ? 1 : 0,
+        tensorsTotal: 1,
+        bytesDone,
+        bytesTotal: info.byteLength,
+      });
       yield { offset, bytes };
     }
   }
@@ -107,9 +120,13 @@ async function findInFolder(dir: string): Promise<string> {
   if (indexes.length === 1) return join(dir, indexes[0]!);
   const singles = names.filter((n) => n.endsWith('.safetensors'));
   if (indexes.length === 0 && singles.length === 1) return join(dir, singles[0]!);
-  throw new CheckpointError(dir, `holds no unambiguous safetensors checkpoint (found ${[...indexes, ...singles].join(', ') || 'no .safetensors files'})`, {
-    hint: `pass the path of '${SAFETENSORS_INDEX}' or of one .safetensors file`,
-  });
+  throw new CheckpointError(
+    dir,
+    `holds no unambiguous safetensors checkpoint (found ${[...indexes, ...singles].join(', ') || 'no .safetensors files'})`,
+    {
+      hint: `pass the path of '${SAFETENSORS_INDEX}' or of one .safetensors file`,
+    },
+  );
 }
 
 async function openSharded(indexPath: string): Promise<SafetensorsCheckpoint> {
@@ -129,10 +146,14 @@ async function openSharded(indexPath: string): Promise<SafetensorsCheckpoint> {
     for (const [shard, listed] of byShard) {
       const shardPath = join(dirname(indexPath), shard);
       await stat(shardPath).catch((e: unknown) => {
-        throw new CheckpointError(indexPath, `shard '${shard}' (holding ${listed.length} tensors) cannot be opened (${describeError(e)})`, {
-          tensor: listed[0],
-          hint: 'the download is incomplete: fetch the missing shard',
-        });
+        throw new CheckpointError(
+          indexPath,
+          `shard '${shard}' (holding ${listed.length} tensors) cannot be opened (${describeError(e)})`,
+          {
+            tensor: listed[0],
+            hint: 'the download is incomplete: fetch the missing shard',
+          },
+        );
       });
       const file = await SafetensorsFile.open(shardPath);
       files.push(file);
@@ -140,10 +161,14 @@ async function openSharded(indexPath: string): Promise<SafetensorsCheckpoint> {
         const info = file.tensors.get(name);
         const skipped = file.unsupported.get(name);
         if (info === undefined && skipped === undefined) {
-          throw new CheckpointError(indexPath, `listed in the index under shard '${shard}', but that shard has no such tensor`, {
-            tensor: name,
-            hint: 'the index and shards come from different exports: re-download the checkpoint',
-          });
+          throw new CheckpointError(
+            indexPath,
+            `listed in the index under shard '${shard}', but that shard has no such tensor`,
+            {
+              tensor: name,
+              hint: 'the index and shards come from different exports: re-download the checkpoint',
+            },
+          );
         }
         if (info !== undefined) {
           tensors.set(name, info);
@@ -152,10 +177,14 @@ async function openSharded(indexPath: string): Promise<SafetensorsCheckpoint> {
       }
       for (const name of [...file.tensors.keys(), ...file.unsupported.keys()]) {
         if (weightMap.get(name) !== shard) {
-          throw new CheckpointError(shardPath, `present in shard '${shard}' but the index ${weightMap.has(name) ? `places it in '${weightMap.get(name)}'` : 'does not list it'}`, {
-            tensor: name,
-            hint: 'the index and shards come from different exports: re-download the checkpoint',
-          });
+          throw new CheckpointError(
+            shardPath,
+            `present in shard '${shard}' but the index ${weightMap.has(name) ? `places it in '${weightMap.get(name)}'` : 'does not list it'}`,
+            {
+              tensor: name,
+              hint: 'the index and shards come from different exports: re-download the checkpoint',
+            },
+          );
         }
       }
     }
@@ -182,13 +211,19 @@ async function readIndex(indexPath: string): Promise<Map<string, string>> {
   }
   const wm = (json as { weight_map?: unknown } | null)?.weight_map;
   if (typeof wm !== 'object' || wm === null || Array.isArray(wm)) {
-    throw new CheckpointError(indexPath, 'has no "weight_map" object', { hint: 'a sharded checkpoint index maps each tensor name to its shard file' });
+    throw new CheckpointError(indexPath, 'has no "weight_map" object', {
+      hint: 'a sharded checkpoint index maps each tensor name to its shard file',
+    });
   }
   const map = new Map<string, string>();
   for (const [tensor, shard] of Object.entries(wm as Record<string, unknown>)) {
-    if (typeof shard !== 'string' || shard === '') throw new CheckpointError(indexPath, `weight_map value ${JSON.stringify(shard)} is not a file name`, { tensor });
+    if (typeof shard !== 'string' || shard === '')
+      throw new CheckpointError(indexPath, `weight_map value ${JSON.stringify(shard)} is not a file name`, { tensor });
     if (isAbsolute(shard) || normalize(shard).split(sep).includes('..')) {
-      throw new CheckpointError(indexPath, `shard path '${shard}' leaves the checkpoint folder`, { tensor, hint: 'shards must sit beside the index' });
+      throw new CheckpointError(indexPath, `shard path '${shard}' leaves the checkpoint folder`, {
+        tensor,
+        hint: 'shards must sit beside the index',
+      });
     }
     map.set(tensor, shard);
   }

@@ -47,7 +47,9 @@ export class SafetensorsFile {
     try {
       fh = await open(path, 'r');
     } catch (e) {
-      throw new CheckpointError(path, `cannot open (${describeError(e)})`, { hint: 'check the path and its permissions' });
+      throw new CheckpointError(path, `cannot open (${describeError(e)})`, {
+        hint: 'check the path and its permissions',
+      });
     }
     try {
       const { size } = await fh.stat();
@@ -64,7 +66,14 @@ export class SafetensorsFile {
         if (e.dtype === undefined) {
           unsupported.set(e.name, { fileDtype: e.fileDtype, shape: e.shape, file: path });
         } else {
-          tensors.set(e.name, { dtype: e.dtype, shape: e.shape, byteLength: e.end - e.begin, file: path, fileDtype: e.fileDtype, fileOffset: dataStart + e.begin });
+          tensors.set(e.name, {
+            dtype: e.dtype,
+            shape: e.shape,
+            byteLength: e.end - e.begin,
+            file: path,
+            fileDtype: e.fileDtype,
+            fileOffset: dataStart + e.begin,
+          });
         }
       }
       return new SafetensorsFile(path, fh, tensors, unsupported, header.metadata);
@@ -84,7 +93,10 @@ export class SafetensorsFile {
         hint: `Tessera reads ${Object.keys(SAFETENSORS_TO_DTYPE).join(', ')}: convert the checkpoint (e.g. to bf16 or f16)`,
       });
     }
-    throw new CheckpointError(this.path, 'no such tensor in this file', { tensor: name, hint: 'check the tensor name against the checkpoint' });
+    throw new CheckpointError(this.path, 'no such tensor in this file', {
+      tensor: name,
+      hint: 'check the tensor name against the checkpoint',
+    });
   }
 
   /** Reads a whole tensor into a fresh host array of its dtype. */
@@ -94,10 +106,14 @@ export class SafetensorsFile {
     try {
       out = allocHost(info.dtype, info.byteLength / bytesPerElement(info.dtype));
     } catch (e) {
-      throw new CheckpointError(this.path, `cannot allocate ${info.byteLength} bytes on the host (${describeError(e)})`, {
-        tensor: name,
-        hint: 'read the tensor in pieces with readRange() instead',
-      });
+      throw new CheckpointError(
+        this.path,
+        `cannot allocate ${info.byteLength} bytes on the host (${describeError(e)})`,
+        {
+          tensor: name,
+          hint: 'read the tensor in pieces with readRange() instead',
+        },
+      );
     }
     await this.readRange(name, 0, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
     return out;
@@ -107,7 +123,9 @@ export class SafetensorsFile {
   async readInto(name: string, target: Uint8Array): Promise<number> {
     const info = this.info(name);
     if (target.byteLength < info.byteLength) {
-      throw new RangeError(`readInto('${name}'): target holds ${target.byteLength} bytes, the tensor has ${info.byteLength}`);
+      throw new RangeError(
+        `readInto('${name}'): target holds ${target.byteLength} bytes, the tensor has ${info.byteLength}`,
+      );
     }
     await this.readRange(name, 0, target.subarray(0, info.byteLength));
     return info.byteLength;
@@ -119,9 +137,12 @@ export class SafetensorsFile {
    */
   async readRange(name: string, start: number, target: Uint8Array, onBytes?: (n: number) => void): Promise<void> {
     const info = this.info(name);
-    if (this.closed) throw new CheckpointError(this.path, 'read after close()', { tensor: name, hint: 'open the checkpoint again' });
+    if (this.closed)
+      throw new CheckpointError(this.path, 'read after close()', { tensor: name, hint: 'open the checkpoint again' });
     if (!Number.isSafeInteger(start) || start < 0 || start + target.byteLength > info.byteLength) {
-      throw new RangeError(`readRange('${name}'): bytes [${start}, ${start + target.byteLength}) are outside the tensor's ${info.byteLength} bytes`);
+      throw new RangeError(
+        `readRange('${name}'): bytes [${start}, ${start + target.byteLength}) are outside the tensor's ${info.byteLength} bytes`,
+      );
     }
     await readExactly(this.fh, this.path, target, info.fileOffset + start, { tensor: name, onBytes });
   }

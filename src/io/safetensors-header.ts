@@ -12,19 +12,42 @@ import { CheckpointError, describeError } from './errors.js';
 
 /** The dtype names the safetensors format defines, with their element sizes in bytes. */
 const ELEMENT_BYTES: Readonly<Record<string, number>> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2,
-  I64: 8, I32: 4, I16: 2, I8: 1,
-  U64: 8, U32: 4, U16: 2, U8: 1,
-  BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
 };
 
 /** File dtypes Tessera reads, and the host dtype each becomes (bytes are passed through unchanged). */
 export const SAFETENSORS_TO_DTYPE: Readonly<Record<string, DType>> = {
-  F32: 'f32', F16: 'f16', BF16: 'bf16', I32: 'i32', U32: 'u32', I8: 'i8', U8: 'u8',
+  F32: 'f32',
+  F16: 'f16',
+  BF16: 'bf16',
+  I32: 'i32',
+  U32: 'u32',
+  I8: 'i8',
+  U8: 'u8',
 };
 
 export const DTYPE_TO_SAFETENSORS: Readonly<Record<DType, string>> = {
-  f32: 'F32', f16: 'F16', bf16: 'BF16', i32: 'I32', u32: 'U32', i8: 'I8', u8: 'U8',
+  f32: 'F32',
+  f16: 'F16',
+  bf16: 'BF16',
+  i32: 'I32',
+  u32: 'U32',
+  i8: 'I8',
+  u8: 'U8',
 };
 
 /** The Rust reference implementation refuses headers above 100 MB; so do we, before reading them. */
@@ -60,9 +83,16 @@ export function checkHeaderLength(file: string, prefix: Uint8Array, fileSize: nu
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n < 2n) throw new CheckpointError(file, `header length is ${n}, too short for a JSON object`);
   if (n > BigInt(MAX_HEADER_BYTES)) {
-    throw new CheckpointError(file, `header length prefix claims ${n} bytes, above the ${MAX_HEADER_BYTES}-byte limit`, {
-      hint: n > BigInt(fileSize) ? 'the header length is corrupt, or this is not a safetensors file' : 'the file is malformed',
-    });
+    throw new CheckpointError(
+      file,
+      `header length prefix claims ${n} bytes, above the ${MAX_HEADER_BYTES}-byte limit`,
+      {
+        hint:
+          n > BigInt(fileSize)
+            ? 'the header length is corrupt, or this is not a safetensors file'
+            : 'the file is malformed',
+      },
+    );
   }
   if (n > BigInt(fileSize - 8)) {
     throw new CheckpointError(file, `header length prefix claims ${n} bytes but only ${fileSize - 8} follow it`, {
@@ -81,15 +111,21 @@ export function parseSafetensorsHeader(file: string, headerBytes: Uint8Array, da
     throw new CheckpointError(file, 'header is not valid UTF-8');
   }
   if (!text.startsWith('{')) {
-    throw new CheckpointError(file, `header does not start with '{' (starts with ${JSON.stringify(text.slice(0, 16))})`, {
-      hint: 'this is not a safetensors file, or its header length prefix is wrong',
-    });
+    throw new CheckpointError(
+      file,
+      `header does not start with '{' (starts with ${JSON.stringify(text.slice(0, 16))})`,
+      {
+        hint: 'this is not a safetensors file, or its header length prefix is wrong',
+      },
+    );
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new CheckpointError(file, `header is not valid JSON (${describeError(e)})`, { hint: 'the header is corrupt or its length prefix is wrong' });
+    throw new CheckpointError(file, `header is not valid JSON (${describeError(e)})`, {
+      hint: 'the header is corrupt or its length prefix is wrong',
+    });
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new CheckpointError(file, 'header JSON is not an object');
@@ -128,30 +164,45 @@ function parseEntry(file: string, name: string, value: unknown, dataBytes: numbe
   const v = value as Record<string, unknown>;
   const fileDtype = v.dtype;
   if (typeof fileDtype !== 'string' || !(fileDtype in ELEMENT_BYTES)) {
-    fail(`unknown dtype ${JSON.stringify(fileDtype)} (the safetensors format defines ${Object.keys(ELEMENT_BYTES).join(', ')})`);
+    fail(
+      `unknown dtype ${JSON.stringify(fileDtype)} (the safetensors format defines ${Object.keys(ELEMENT_BYTES).join(', ')})`,
+    );
   }
   const dt = fileDtype as string;
   if (!Array.isArray(v.shape)) fail('shape is missing or not an array');
   const shape = v.shape as unknown[];
   for (const d of shape) {
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) fail(`shape ${JSON.stringify(shape)} has a dimension that is not a non-negative integer`);
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)
+      fail(`shape ${JSON.stringify(shape)} has a dimension that is not a non-negative integer`);
   }
   const offsets = v.data_offsets;
   if (!Array.isArray(offsets) || offsets.length !== 2) fail('data_offsets is missing or not a [begin, end] pair');
   const [begin, end] = offsets as unknown[];
-  if (typeof begin !== 'number' || typeof end !== 'number' || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin) {
+  if (
+    typeof begin !== 'number' ||
+    typeof end !== 'number' ||
+    !Number.isSafeInteger(begin) ||
+    !Number.isSafeInteger(end) ||
+    begin < 0 ||
+    end < begin
+  ) {
     fail(`data_offsets ${JSON.stringify(offsets)} is not an increasing pair of non-negative integers`);
   }
   const b = begin as number;
   const e = end as number;
-  if (e > dataBytes) fail(`data_offsets [${b}, ${e}] run past the end of the data area (${dataBytes} bytes): the file is truncated or the offsets are corrupt`);
+  if (e > dataBytes)
+    fail(
+      `data_offsets [${b}, ${e}] run past the end of the data area (${dataBytes} bytes): the file is truncated or the offsets are corrupt`,
+    );
 
   // Multiply in BigInt: a corrupt shape like [1e6, 1e6, 1e6] must not round to something plausible.
   let numel = 1n;
   for (const d of shape as number[]) numel *= BigInt(d);
   const expected = numel * BigInt(ELEMENT_BYTES[dt]!);
   if (expected !== BigInt(e - b)) {
-    fail(`dtype ${dt} × shape [${(shape as number[]).join(', ')}] needs ${expected} bytes but data_offsets [${b}, ${e}] span ${e - b}`);
+    fail(
+      `dtype ${dt} × shape [${(shape as number[]).join(', ')}] needs ${expected} bytes but data_offsets [${b}, ${e}] span ${e - b}`,
+    );
   }
   return { name, fileDtype: dt, dtype: SAFETENSORS_TO_DTYPE[dt], shape: shape as number[], begin: b, end: e };
 }
@@ -163,17 +214,29 @@ function checkTiling(file: string, entries: readonly SafetensorsEntry[], dataByt
   let previous: SafetensorsEntry | undefined;
   for (const e of sorted) {
     if (e.begin < cursor) {
-      throw new CheckpointError(file, `data_offsets [${e.begin}, ${e.end}] overlap tensor '${previous!.name}' [${previous!.begin}, ${previous!.end}]`, { tensor: e.name });
+      throw new CheckpointError(
+        file,
+        `data_offsets [${e.begin}, ${e.end}] overlap tensor '${previous!.name}' [${previous!.begin}, ${previous!.end}]`,
+        { tensor: e.name },
+      );
     }
     if (e.begin > cursor) {
-      throw new CheckpointError(file, `bytes [${cursor}, ${e.begin}) of the data area belong to no tensor (the next tensor starts at ${e.begin})`, { tensor: e.name });
+      throw new CheckpointError(
+        file,
+        `bytes [${cursor}, ${e.begin}) of the data area belong to no tensor (the next tensor starts at ${e.begin})`,
+        { tensor: e.name },
+      );
     }
     cursor = e.end;
     if (e.end > e.begin) previous = e;
   }
   if (cursor !== dataBytes) {
-    throw new CheckpointError(file, `tensors end at data byte ${cursor} but the file has ${dataBytes} data bytes (${dataBytes - cursor} trailing bytes)`, {
-      hint: 'the file has junk appended or a tensor missing from its header',
-    });
+    throw new CheckpointError(
+      file,
+      `tensors end at data byte ${cursor} but the file has ${dataBytes} data bytes (${dataBytes - cursor} trailing bytes)`,
+      {
+        hint: 'the file has junk appended or a tensor missing from its header',
+      },
+    );
   }
 }

@@ -24,16 +24,27 @@ interface Planned {
 }
 
 /** The header bytes (length prefix + padded JSON) for tensors laid out back to back in order. */
-export function encodeSafetensorsHeader(tensors: readonly Planned[], metadata?: Readonly<Record<string, string>>): Uint8Array {
+export function encodeSafetensorsHeader(
+  tensors: readonly Planned[],
+  metadata?: Readonly<Record<string, string>>,
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) header.__metadata__ = metadata;
   let offset = 0;
   for (const t of tensors) {
-    if (t.name === '__metadata__') throw new Error(`'__metadata__' is reserved by the safetensors format and cannot name a tensor`);
+    if (t.name === '__metadata__')
+      throw new Error(`'__metadata__' is reserved by the safetensors format and cannot name a tensor`);
     if (t.name in header) throw new Error(`tensor '${t.name}' is listed twice`);
     const expected = numel(t.shape) * bytesPerElement(t.dtype);
-    if (expected !== t.byteLength) throw new Error(`tensor '${t.name}': ${t.dtype} × [${t.shape.join(', ')}] needs ${expected} bytes, data has ${t.byteLength}`);
-    header[t.name] = { dtype: DTYPE_TO_SAFETENSORS[t.dtype], shape: t.shape, data_offsets: [offset, offset + t.byteLength] };
+    if (expected !== t.byteLength)
+      throw new Error(
+        `tensor '${t.name}': ${t.dtype} × [${t.shape.join(', ')}] needs ${expected} bytes, data has ${t.byteLength}`,
+      );
+    header[t.name] = {
+      dtype: DTYPE_TO_SAFETENSORS[t.dtype],
+      shape: t.shape,
+      data_offsets: [offset, offset + t.byteLength],
+    };
     offset += t.byteLength;
   }
   const json = new TextEncoder().encode(JSON.stringify(header));
@@ -57,7 +68,10 @@ function plan(entries: Iterable<readonly [string, TensorToWrite]>): { planned: P
 const asBytes = (a: HostArray) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 /** A whole safetensors file in memory (small checkpoints and tests). */
-export function serializeSafetensors(tensors: Iterable<readonly [string, TensorToWrite]>, metadata?: Readonly<Record<string, string>>): Uint8Array {
+export function serializeSafetensors(
+  tensors: Iterable<readonly [string, TensorToWrite]>,
+  metadata?: Readonly<Record<string, string>>,
+): Uint8Array {
   const { planned, data } = plan(tensors);
   const header = encodeSafetensorsHeader(planned, metadata);
   const out = new Uint8Array(header.byteLength + data.reduce((s, d) => s + d.byteLength, 0));
@@ -97,14 +111,22 @@ export async function writeSafetensorsLazily(
   await writeLazily(path, planned, async (i) => produce(i), metadata);
 }
 
-async function writeLazily(path: string, planned: readonly Planned[], produce: (i: number) => Promise<HostArray>, metadata?: Readonly<Record<string, string>>): Promise<void> {
+async function writeLazily(
+  path: string,
+  planned: readonly Planned[],
+  produce: (i: number) => Promise<HostArray>,
+  metadata?: Readonly<Record<string, string>>,
+): Promise<void> {
   const header = encodeSafetensorsHeader(planned, metadata);
   const fh = await open(path, 'w');
   try {
     let at = await writeAll(fh, header, 0);
     for (let i = 0; i < planned.length; i++) {
       const d = await produce(i);
-      if (d.byteLength !== planned[i]!.byteLength) throw new Error(`tensor '${planned[i]!.name}': produced ${d.byteLength} bytes, layout says ${planned[i]!.byteLength}`);
+      if (d.byteLength !== planned[i]!.byteLength)
+        throw new Error(
+          `tensor '${planned[i]!.name}': produced ${d.byteLength} bytes, layout says ${planned[i]!.byteLength}`,
+        );
       at = await writeAll(fh, asBytes(d), at);
     }
   } finally {

@@ -54,7 +54,10 @@ export class Tokenizer {
   private readonly specialStrings: Record<string, string | null>;
   private readonly cleanUp: boolean;
 
-  private constructor(private readonly hf: HfTokenizer, files: TokenizerFiles) {
+  private constructor(
+    private readonly hf: HfTokenizer,
+    files: TokenizerFiles,
+  ) {
     const config = files.config ?? {};
     const vocab = hf.get_vocab(true);
     let maxId = -1;
@@ -64,22 +67,28 @@ export class Tokenizer {
     const tokenString = (key: string): string | null => {
       const v = config[key];
       if (typeof v === 'string') return v;
-      if (typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+      if (typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string')
+        return (v as { content: string }).content;
       return null;
     };
     const idOf = (key: string): number | null => {
       const s = tokenString(key);
       if (s === null) return null;
       const id = hf.token_to_id(s);
-      if (id === undefined) throw new CheckpointError(files.source, `${key} '${s}' is not in the vocabulary`, { hint: 'tokenizer.json and tokenizer_config.json do not belong together' });
+      if (id === undefined)
+        throw new CheckpointError(files.source, `${key} '${s}' is not in the vocabulary`, {
+          hint: 'tokenizer.json and tokenizer_config.json do not belong together',
+        });
       return id;
     };
     this.bosTokenId = idOf('bos_token');
     this.eosTokenId = idOf('eos_token');
     this.padTokenId = idOf('pad_token');
     this.specialStrings = {
-      bos_token: tokenString('bos_token'), eos_token: tokenString('eos_token'),
-      pad_token: tokenString('pad_token'), unk_token: tokenString('unk_token'),
+      bos_token: tokenString('bos_token'),
+      eos_token: tokenString('eos_token'),
+      pad_token: tokenString('pad_token'),
+      unk_token: tokenString('unk_token'),
     };
     this.addBos = typeof config.add_bos_token === 'boolean' ? config.add_bos_token : this.bosTokenId !== null;
     this.addEos = config.add_eos_token === true;
@@ -93,7 +102,11 @@ export class Tokenizer {
     if (this.eosTokenId !== null) stop.add(this.eosTokenId);
     const genEos = files.generationConfig?.eos_token_id;
     for (const id of Array.isArray(genEos) ? genEos : genEos === undefined || genEos === null ? [] : [genEos]) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new CheckpointError(files.source, `generation_config eos_token_id ${JSON.stringify(id)} is not a token id`);
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
+        throw new CheckpointError(
+          files.source,
+          `generation_config eos_token_id ${JSON.stringify(id)} is not a token id`,
+        );
       stop.add(id as number);
     }
     for (const s of END_OF_TURN_TOKENS) {
@@ -102,9 +115,16 @@ export class Tokenizer {
     }
     this.stopTokenIds = stop;
 
-    const json = files.tokenizer as { model?: { byte_fallback?: boolean }; decoder?: { type?: string; decoders?: { type?: string }[] } | null };
+    const json = files.tokenizer as {
+      model?: { byte_fallback?: boolean };
+      decoder?: { type?: string; decoders?: { type?: string }[] } | null;
+    };
     const decoders = [json.decoder?.type, ...(json.decoder?.decoders ?? []).map((d) => d.type)];
-    this.vocabularyKind = decoders.includes('ByteLevel') ? 'byte_level' : json.model?.byte_fallback || decoders.includes('ByteFallback') ? 'byte_fallback' : 'raw';
+    this.vocabularyKind = decoders.includes('ByteLevel')
+      ? 'byte_level'
+      : json.model?.byte_fallback || decoders.includes('ByteFallback')
+        ? 'byte_fallback'
+        : 'raw';
 
     const sources = chatTemplatesFromConfig(config.chat_template);
     if (files.chatTemplateFile !== undefined) sources.set('default', files.chatTemplateFile);
@@ -112,7 +132,9 @@ export class Tokenizer {
       try {
         this.templates.set(name, new ChatTemplate(source));
       } catch (e) {
-        throw new CheckpointError(files.source, `chat template '${name}' does not parse (${describeError(e)})`, { hint: 'fix the chat_template in tokenizer_config.json' });
+        throw new CheckpointError(files.source, `chat template '${name}' does not parse (${describeError(e)})`, {
+          hint: 'fix the chat_template in tokenizer_config.json',
+        });
       }
     }
   }
@@ -126,13 +148,17 @@ export class Tokenizer {
   static fromFiles(files: TokenizerFiles): Tokenizer {
     const t = files.tokenizer as { model?: unknown } | null;
     if (typeof t !== 'object' || t === null || typeof t.model !== 'object' || t.model === null) {
-      throw new CheckpointError(files.source, 'tokenizer.json has no "model" object', { hint: 'this is not a HF tokenizers file' });
+      throw new CheckpointError(files.source, 'tokenizer.json has no "model" object', {
+        hint: 'this is not a HF tokenizers file',
+      });
     }
     let hf: HfTokenizer;
     try {
       hf = new HfTokenizer(files.tokenizer as object, (files.config ?? {}) as object);
     } catch (e) {
-      throw new CheckpointError(files.source, `tokenizer.json cannot be loaded (${describeError(e)})`, { hint: 'the file is damaged or uses a tokenizer component @huggingface/tokenizers does not support' });
+      throw new CheckpointError(files.source, `tokenizer.json cannot be loaded (${describeError(e)})`, {
+        hint: 'the file is damaged or uses a tokenizer component @huggingface/tokenizers does not support',
+      });
     }
     return new Tokenizer(hf, files);
   }
@@ -158,13 +184,15 @@ export class Tokenizer {
     const add = options.addSpecialTokens ?? true;
     const ids = this.hf.encode(text, { add_special_tokens: add }).ids;
     if (add && this.addBos && this.bosTokenId !== null && ids[0] !== this.bosTokenId) ids.unshift(this.bosTokenId);
-    if (add && this.addEos && this.eosTokenId !== null && ids[ids.length - 1] !== this.eosTokenId) ids.push(this.eosTokenId);
+    if (add && this.addEos && this.eosTokenId !== null && ids[ids.length - 1] !== this.eosTokenId)
+      ids.push(this.eosTokenId);
     return ids;
   }
 
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
     for (const id of ids) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize) throw new RangeError(`decode: token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
+      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
+        throw new RangeError(`decode: token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
     }
     if (ids.length === 0) return ''; // the library refuses empty input
     return this.hf.decode(ids as number[], {
@@ -187,7 +215,14 @@ export class Tokenizer {
    * concatenate to `decode(ids, { cleanUpTokenizationSpaces: false })`.
    */
   streamDecoder(options: { skipSpecialTokens?: boolean } = {}): StreamDecoder {
-    return new StreamDecoder((ids) => (ids.length === 0 ? '' : this.hf.decode(ids as number[], { skip_special_tokens: options.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false })));
+    return new StreamDecoder((ids) =>
+      ids.length === 0
+        ? ''
+        : this.hf.decode(ids as number[], {
+            skip_special_tokens: options.skipSpecialTokens ?? false,
+            clean_up_tokenization_spaces: false,
+          }),
+    );
   }
 
   /**
@@ -197,13 +232,16 @@ export class Tokenizer {
    * tok.applyChatTemplate([{ role: 'user', content: 'Hi' }]); // '<|begin_of_text|><|start_header_id|>user…'
    */
   applyChatTemplate(messages: readonly ChatMessage[], options: ChatTemplateOptions = {}): string {
-    const name = options.templateName ?? (options.tools !== undefined && this.templates.has('tool_use') ? 'tool_use' : 'default');
+    const name =
+      options.templateName ?? (options.tools !== undefined && this.templates.has('tool_use') ? 'tool_use' : 'default');
     const template = this.templates.get(name);
     if (template === undefined) {
       const have = this.chatTemplateNames;
-      throw new Error(have.length === 0
-        ? 'this tokenizer has no chat template: format the prompt yourself, or add chat_template to tokenizer_config.json'
-        : `no chat template named '${name}' (this tokenizer has ${have.map((n) => `'${n}'`).join(', ')})`);
+      throw new Error(
+        have.length === 0
+          ? 'this tokenizer has no chat template: format the prompt yourself, or add chat_template to tokenizer_config.json'
+          : `no chat template named '${name}' (this tokenizer has ${have.map((n) => `'${n}'`).join(', ')})`,
+      );
     }
     try {
       return template.render(messages, this.specialStrings, options);
@@ -224,7 +262,9 @@ async function readJson(path: string, required: boolean): Promise<Record<string,
     text = await readFile(path, 'utf8');
   } catch (e) {
     if (!required && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CheckpointError(path, `cannot read (${describeError(e)})`, { hint: 'a HF model folder has tokenizer.json beside its weights' });
+    throw new CheckpointError(path, `cannot read (${describeError(e)})`, {
+      hint: 'a HF model folder has tokenizer.json beside its weights',
+    });
   }
   try {
     const json: unknown = JSON.parse(text);

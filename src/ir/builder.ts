@@ -13,7 +13,17 @@
  * ```
  */
 import type { Attrs } from '../backends/backend.js';
-import { type Binding, type Block, type Call, type Expr, type Func, IRError, type Var, exprVars, mkVar } from './graph.js';
+import {
+  type Binding,
+  type Block,
+  type Call,
+  type Expr,
+  type Func,
+  IRError,
+  type Var,
+  exprVars,
+  mkVar,
+} from './graph.js';
 import { deduceType } from './infer.js';
 import { type Type, typeToString, typeVars } from './types.js';
 
@@ -25,10 +35,14 @@ export class FunctionBuilder {
   private readonly defined = new Set<string>();
   private counter = 0;
 
-  constructor(readonly name: string, private readonly opts: { upper?: Record<string, number> } = {}) {}
+  constructor(
+    readonly name: string,
+    private readonly opts: { upper?: Record<string, number> } = {},
+  ) {}
 
   param(name: string, type: Type): Var {
-    if (this.blocks.length > 0) throw new IRError({ func: this.name }, `parameter '${name}' declared after the first binding`);
+    if (this.blocks.length > 0)
+      throw new IRError({ func: this.name }, `parameter '${name}' declared after the first binding`);
     const v = mkVar(this.claim(name), type);
     typeVars(type).forEach((s) => this.defined.add(s));
     this.params.push(v);
@@ -57,7 +71,11 @@ export class FunctionBuilder {
     } catch (err) {
       throw new IRError({ func: this.name, binding: name ?? `lv${this.counter}` }, (err as Error).message);
     }
-    if (!type) throw new IRError({ func: this.name, binding: name }, `a ${(flat as Call).kind} call needs its destination type: use emitCall`);
+    if (!type)
+      throw new IRError(
+        { func: this.name, binding: name },
+        `a ${(flat as Call).kind} call needs its destination type: use emitCall`,
+      );
     return this.bind(flat, type, name, false);
   }
 
@@ -66,7 +84,10 @@ export class FunctionBuilder {
     const flat = this.flatten(call);
     const undefinedVars = typeVars(type).filter((s) => !this.defined.has(s));
     if (undefinedVars.length) {
-      throw new IRError({ func: this.name, binding: name }, `type ${typeToString(type)} uses undefined symbolic variable(s) ${undefinedVars.join(', ')}; define them by a parameter or matchCast`);
+      throw new IRError(
+        { func: this.name, binding: name },
+        `type ${typeToString(type)} uses undefined symbolic variable(s) ${undefinedVars.join(', ')}; define them by a parameter or matchCast`,
+      );
     }
     return this.bind(flat, type, name, false);
   }
@@ -80,7 +101,8 @@ export class FunctionBuilder {
 
   finish(ret: Expr): Func {
     const flat = this.flatten(ret);
-    for (const v of exprVars(flat)) if (!this.names.has(v.name)) throw new IRError({ func: this.name }, `returns unknown variable '${v.name}'`);
+    for (const v of exprVars(flat))
+      if (!this.names.has(v.name)) throw new IRError({ func: this.name }, `returns unknown variable '${v.name}'`);
     const blocks: Block[] = this.blocks.filter((b) => b.bindings.length > 0);
     return { name: this.name, params: this.params, blocks, ret: flat, upper: { ...(this.opts.upper ?? {}) } };
   }
@@ -93,7 +115,10 @@ export class FunctionBuilder {
 
   private block(value: Expr): { dataflow: boolean; bindings: Binding[] } {
     if (this.current?.dataflow && value.k === 'call' && value.kind === 'host' && !PURE_HOST.has(value.callee)) {
-      throw new IRError({ func: this.name }, `host call '${value.callee}' is not pure and cannot sit in a dataflow block`);
+      throw new IRError(
+        { func: this.name },
+        `host call '${value.callee}' is not pure and cannot sit in a dataflow block`,
+      );
     }
     if (!this.current) {
       this.current = { dataflow: false, bindings: [] };
@@ -105,10 +130,15 @@ export class FunctionBuilder {
   /** Emits nested calls as their own bindings so every call argument is a variable or shape. */
   private flatten(e: Expr): Expr {
     switch (e.k) {
-      case 'var': case 'shape': return e;
-      case 'tuple': return { ...e, fields: e.fields.map((f) => this.atom(f)) };
-      case 'get': return { ...e, tuple: this.atom(e.tuple) };
-      case 'call': return { ...e, args: e.args.map((a) => this.atom(a)) };
+      case 'var':
+      case 'shape':
+        return e;
+      case 'tuple':
+        return { ...e, fields: e.fields.map((f) => this.atom(f)) };
+      case 'get':
+        return { ...e, tuple: this.atom(e.tuple) };
+      case 'call':
+        return { ...e, args: e.args.map((a) => this.atom(a)) };
     }
   }
 
@@ -124,7 +154,8 @@ export class FunctionBuilder {
   }
 
   private claim(name: string): string {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new IRError({ func: this.name }, `'${name}' is not a valid variable name`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+      throw new IRError({ func: this.name }, `'${name}' is not a valid variable name`);
     if (this.names.has(name)) throw new IRError({ func: this.name, binding: name }, 'variable defined twice');
     this.names.add(name);
     return name;

@@ -93,11 +93,20 @@ export function exprVars(e: Expr): Var[] {
   const out: Var[] = [];
   const go = (e: Expr): void => {
     switch (e.k) {
-      case 'var': out.push(e); break;
-      case 'shape': break;
-      case 'tuple': e.fields.forEach(go); break;
-      case 'get': go(e.tuple); break;
-      case 'call': e.args.forEach(go); break;
+      case 'var':
+        out.push(e);
+        break;
+      case 'shape':
+        break;
+      case 'tuple':
+        e.fields.forEach(go);
+        break;
+      case 'get':
+        go(e.tuple);
+        break;
+      case 'call':
+        e.args.forEach(go);
+        break;
     }
   };
   go(e);
@@ -111,7 +120,9 @@ export function moduleOf(funcs: readonly Func[], programs: readonly TensorProgra
 /** The Relax IR error: says which function and binding went wrong. */
 export class IRError extends Error {
   constructor(where: { func?: string; binding?: string }, msg: string) {
-    const at = [where.func && `function '${where.func}'`, where.binding && `binding '${where.binding}'`].filter(Boolean).join(', ');
+    const at = [where.func && `function '${where.func}'`, where.binding && `binding '${where.binding}'`]
+      .filter(Boolean)
+      .join(', ');
     super(at ? `${at}: ${msg}` : msg);
     this.name = 'IRError';
   }

@@ -6,8 +6,10 @@ import { type Type, tupleType } from './types.js';
 /** Deduced type, or undefined for `tir`/`kernel`/`host` calls (their type is the binding's). */
 export function deduceType(e: Expr): Type | undefined {
   switch (e.k) {
-    case 'var': return e.type;
-    case 'shape': return { k: 'shape', dims: e.dims, rank: e.dims.length };
+    case 'var':
+      return e.type;
+    case 'shape':
+      return { k: 'shape', dims: e.dims, rank: e.dims.length };
     case 'tuple': {
       const fs = e.fields.map(deduceType);
       return fs.every((f) => f !== undefined) ? tupleType(fs as Type[]) : undefined;

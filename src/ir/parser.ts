@@ -8,7 +8,14 @@ import type { UnaryOp } from '../ops/expr.js';
 import { type Binding, type Block, type Expr, type Func, type IRModule, type Var, callOf, mkVar } from './graph.js';
 import { SymParser } from './sym/parse-sym.js';
 import type { Sym } from './sym/sym.js';
-import { type BufferParam, type PExpr, type ProgramKind, type ReduceOp, type Schedule, type TensorProgram } from './tir/program.js';
+import {
+  type BufferParam,
+  type PExpr,
+  type ProgramKind,
+  type ReduceOp,
+  type Schedule,
+  type TensorProgram,
+} from './tir/program.js';
 import type { Type } from './types.js';
 
 export class ParseError extends Error {
@@ -21,7 +28,20 @@ export class ParseError extends Error {
   }
 }
 
-const UNARY = new Set<string>(['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'silu', 'gelu', 'relu', 'abs', 'recip']);
+const UNARY = new Set<string>([
+  'neg',
+  'exp',
+  'log',
+  'sqrt',
+  'rsqrt',
+  'tanh',
+  'sigmoid',
+  'silu',
+  'gelu',
+  'relu',
+  'abs',
+  'recip',
+]);
 const BIN_FN = new Set(['floordiv', 'floormod', 'min', 'max', 'pow']);
 
 class Cursor {
@@ -35,7 +55,10 @@ class Cursor {
   skip(): void {
     for (;;) {
       while (this.pos < this.src.length && /\s/.test(this.src[this.pos]!)) this.pos++;
-      if (this.src[this.pos] === '#') { while (this.pos < this.src.length && this.src[this.pos] !== '\n') this.pos++; continue; }
+      if (this.src[this.pos] === '#') {
+        while (this.pos < this.src.length && this.src[this.pos] !== '\n') this.pos++;
+        continue;
+      }
       return;
     }
   }
@@ -52,7 +75,8 @@ class Cursor {
   }
 
   expect(s: string): void {
-    if (!this.eat(s)) this.fail(`expected '${s}', found '${this.src.slice(this.pos, this.pos + 12) || 'end of input'}'`);
+    if (!this.eat(s))
+      this.fail(`expected '${s}', found '${this.src.slice(this.pos, this.pos + 12) || 'end of input'}'`);
   }
 
   atEnd(): boolean {
@@ -99,12 +123,24 @@ class Cursor {
       const c = this.src[this.pos]!;
       if (inStr) {
         if (c === '\\') this.pos++;
-        else if (c === '"') { inStr = false; if (depth === 0) { this.pos++; break; } }
+        else if (c === '"') {
+          inStr = false;
+          if (depth === 0) {
+            this.pos++;
+            break;
+          }
+        }
         continue;
       }
       if (c === '"') inStr = true;
       else if (c === '{' || c === '[') depth++;
-      else if (c === '}' || c === ']') { depth--; if (depth === 0) { this.pos++; break; } }
+      else if (c === '}' || c === ']') {
+        depth--;
+        if (depth === 0) {
+          this.pos++;
+          break;
+        }
+      }
       if (depth === 0 && !inStr) this.fail('expected a JSON string or object');
     }
     try {
@@ -128,7 +164,10 @@ function dims(c: Cursor): Sym[] {
   const out: Sym[] = [];
   while (!c.eat(')')) {
     out.push(c.sym());
-    if (!c.eat(',')) { c.expect(')'); break; }
+    if (!c.eat(',')) {
+      c.expect(')');
+      break;
+    }
   }
   return out;
 }
@@ -138,30 +177,59 @@ function parseType(c: Cursor): Type {
   c.expect('(');
   switch (kind) {
     case 'Tensor': {
-      if (c.eat('ndim')) { c.expect('='); const rank = c.int(); c.expect(','); const dtype = dtypeOf(c); c.expect(')'); return { k: 'tensor', dtype, rank }; }
-      const shape = dims(c); c.expect(','); const dtype = dtypeOf(c); c.expect(')');
+      if (c.eat('ndim')) {
+        c.expect('=');
+        const rank = c.int();
+        c.expect(',');
+        const dtype = dtypeOf(c);
+        c.expect(')');
+        return { k: 'tensor', dtype, rank };
+      }
+      const shape = dims(c);
+      c.expect(',');
+      const dtype = dtypeOf(c);
+      c.expect(')');
       return { k: 'tensor', dtype, shape, rank: shape.length };
     }
     case 'Shape': {
-      if (c.eat('ndim')) { c.expect('='); const rank = c.int(); c.expect(')'); return { k: 'shape', rank }; }
-      const d = dims(c); c.expect(')');
+      if (c.eat('ndim')) {
+        c.expect('=');
+        const rank = c.int();
+        c.expect(')');
+        return { k: 'shape', rank };
+      }
+      const d = dims(c);
+      c.expect(')');
       return { k: 'shape', dims: d, rank: d.length };
     }
     case 'Tuple': {
       const fields: Type[] = [];
-      while (!c.eat(')')) { fields.push(parseType(c)); if (!c.eat(',')) { c.expect(')'); break; } }
+      while (!c.eat(')')) {
+        fields.push(parseType(c));
+        if (!c.eat(',')) {
+          c.expect(')');
+          break;
+        }
+      }
       return { k: 'tuple', fields };
     }
     case 'Func': {
       c.expect('(');
       const params: Type[] = [];
-      while (!c.eat(')')) { params.push(parseType(c)); if (!c.eat(',')) { c.expect(')'); break; } }
+      while (!c.eat(')')) {
+        params.push(parseType(c));
+        if (!c.eat(',')) {
+          c.expect(')');
+          break;
+        }
+      }
       c.expect('->');
       const ret = parseType(c);
       c.expect(')');
       return { k: 'func', params, ret };
     }
-    default: return c.fail(`unknown type '${kind}'`);
+    default:
+      return c.fail(`unknown type '${kind}'`);
   }
 }
 
@@ -169,13 +237,24 @@ function parseType(c: Cursor): Type {
 
 function parseExpr(c: Cursor, scope: Map<string, Var>): Expr {
   let e = parsePrimaryExpr(c, scope);
-  while (c.peek('[')) { c.expect('['); const index = c.int(); c.expect(']'); e = { k: 'get', tuple: e, index }; }
+  while (c.peek('[')) {
+    c.expect('[');
+    const index = c.int();
+    c.expect(']');
+    e = { k: 'get', tuple: e, index };
+  }
   return e;
 }
 
 function parseArgs(c: Cursor, scope: Map<string, Var>): Expr[] {
   const args: Expr[] = [];
-  while (!c.eat(')')) { args.push(parseExpr(c, scope)); if (!c.eat(',')) { c.expect(')'); break; } }
+  while (!c.eat(')')) {
+    args.push(parseExpr(c, scope));
+    if (!c.eat(',')) {
+      c.expect(')');
+      break;
+    }
+  }
   return args;
 }
 
@@ -189,7 +268,13 @@ function parseAttrs(c: Cursor): Attrs {
 function parsePrimaryExpr(c: Cursor, scope: Map<string, Var>): Expr {
   if (c.eat('(')) {
     const fields: Expr[] = [];
-    while (!c.eat(')')) { fields.push(parseExpr(c, scope)); if (!c.eat(',')) { c.expect(')'); break; } }
+    while (!c.eat(')')) {
+      fields.push(parseExpr(c, scope));
+      if (!c.eat(',')) {
+        c.expect(')');
+        break;
+      }
+    }
     return { k: 'tuple', fields };
   }
   const name = c.ident();
@@ -223,29 +308,51 @@ function parseFunc(c: Cursor): Func {
   const params: Var[] = [];
   c.expect('(');
   while (!c.eat(')')) {
-    const p = c.ident(); c.expect(':');
+    const p = c.ident();
+    c.expect(':');
     const v = mkVar(p, parseType(c));
     if (scope.has(p)) c.fail(`parameter '${p}' repeated`);
-    scope.set(p, v); params.push(v);
-    if (!c.eat(',')) { c.expect(')'); break; }
+    scope.set(p, v);
+    params.push(v);
+    if (!c.eat(',')) {
+      c.expect(')');
+      break;
+    }
   }
   const upper: Record<string, number> = {};
   if (c.eat('upper')) {
     c.expect('(');
-    while (!c.eat(')')) { const k = c.ident(); c.expect('='); upper[k] = c.int(); if (!c.eat(',')) { c.expect(')'); break; } }
+    while (!c.eat(')')) {
+      const k = c.ident();
+      c.expect('=');
+      upper[k] = c.int();
+      if (!c.eat(',')) {
+        c.expect(')');
+        break;
+      }
+    }
   }
   c.expect('{');
   const blocks: Block[] = [];
   let loose: Binding[] = [];
-  const flushLoose = () => { if (loose.length) blocks.push({ dataflow: false, bindings: loose }); loose = []; };
+  const flushLoose = () => {
+    if (loose.length) blocks.push({ dataflow: false, bindings: loose });
+    loose = [];
+  };
   const binding = (): Binding => {
-    const v = c.ident(); c.expect(':');
+    const v = c.ident();
+    c.expect(':');
     const type = parseType(c);
     c.expect('=');
     let matchCast = false;
     let value: Expr;
-    if (c.peekIdent() === 'match_cast') { c.ident(); c.expect('('); value = parseExpr(c, scope); c.expect(')'); matchCast = true; }
-    else value = parseExpr(c, scope);
+    if (c.peekIdent() === 'match_cast') {
+      c.ident();
+      c.expect('(');
+      value = parseExpr(c, scope);
+      c.expect(')');
+      matchCast = true;
+    } else value = parseExpr(c, scope);
     if (scope.has(v)) c.fail(`variable '${v}' defined twice`);
     const vv = mkVar(v, type);
     scope.set(v, vv);
@@ -254,12 +361,25 @@ function parseFunc(c: Cursor): Func {
   for (;;) {
     if (c.atEnd()) c.fail(`function '${name}' is not closed`);
     const word = c.peekIdent();
-    if (word === 'return') { c.ident(); break; }
-    if (word === 'dataflow' && c.src.slice(c.pos + 8).trimStart().startsWith('{')) {
-      c.ident(); c.expect('{');
+    if (word === 'return') {
+      c.ident();
+      break;
+    }
+    if (
+      word === 'dataflow' &&
+      c.src
+        .slice(c.pos + 8)
+        .trimStart()
+        .startsWith('{')
+    ) {
+      c.ident();
+      c.expect('{');
       flushLoose();
       const bs: Binding[] = [];
-      while (!c.eat('}')) { if (c.atEnd()) c.fail('dataflow block is not closed'); bs.push(binding()); }
+      while (!c.eat('}')) {
+        if (c.atEnd()) c.fail('dataflow block is not closed');
+        bs.push(binding());
+      }
       blocks.push({ dataflow: true, bindings: bs });
       continue;
     }
@@ -308,29 +428,60 @@ function parsePAtom(c: Cursor): PExpr {
     const isFloat = /[.eEI]/.test(num[0]);
     return isFloat ? { k: 'float', v: Number(num[0]) } : { k: 'int', v: Number(num[0]) };
   }
-  if (c.eat('(')) { const e = parsePExpr(c); c.expect(')'); return e; }
+  if (c.eat('(')) {
+    const e = parsePExpr(c);
+    c.expect(')');
+    return e;
+  }
   const name = c.ident();
   if (c.eat('[')) {
     const idx: PExpr[] = [];
-    while (!c.eat(']')) { idx.push(parsePExpr(c)); if (!c.eat(',')) { c.expect(']'); break; } }
+    while (!c.eat(']')) {
+      idx.push(parsePExpr(c));
+      if (!c.eat(',')) {
+        c.expect(']');
+        break;
+      }
+    }
     return { k: 'load', buf: name, idx };
   }
   if (!c.peek('(')) return { k: 'var', name };
   c.expect('(');
   const args: PExpr[] = [];
-  while (!c.eat(')')) { args.push(parsePExpr(c)); if (!c.eat(',')) { c.expect(')'); break; } }
-  const arity = (n: number) => { if (args.length !== n) c.fail(`'${name}' takes ${n} argument(s), got ${args.length}`); };
-  if (UNARY.has(name)) { arity(1); return { k: 'un', op: name as UnaryOp, a: args[0]! }; }
-  if (BIN_FN.has(name)) { arity(2); return { k: 'bin', op: name as 'min', a: args[0]!, b: args[1]! }; }
-  if (name === 'select') { arity(3); return { k: 'select', c: args[0]!, a: args[1]!, b: args[2]! }; }
+  while (!c.eat(')')) {
+    args.push(parsePExpr(c));
+    if (!c.eat(',')) {
+      c.expect(')');
+      break;
+    }
+  }
+  const arity = (n: number) => {
+    if (args.length !== n) c.fail(`'${name}' takes ${n} argument(s), got ${args.length}`);
+  };
+  if (UNARY.has(name)) {
+    arity(1);
+    return { k: 'un', op: name as UnaryOp, a: args[0]! };
+  }
+  if (BIN_FN.has(name)) {
+    arity(2);
+    return { k: 'bin', op: name as 'min', a: args[0]!, b: args[1]! };
+  }
+  if (name === 'select') {
+    arity(3);
+    return { k: 'select', c: args[0]!, a: args[1]!, b: args[2]! };
+  }
   return c.fail(`unknown function '${name}'`);
 }
 
 function parseBuffer(c: Cursor): BufferParam {
-  const name = c.ident(); c.expect(':');
+  const name = c.ident();
+  c.expect(':');
   if (c.ident() !== 'Buffer') c.fail('expected Buffer');
   c.expect('(');
-  const shape = dims(c); c.expect(','); const dtype = dtypeOf(c); c.expect(')');
+  const shape = dims(c);
+  c.expect(',');
+  const dtype = dtypeOf(c);
+  c.expect(')');
   return { name, dtype, shape };
 }
 
@@ -339,7 +490,13 @@ function parseProgram(c: Cursor): TensorProgram {
   const name = c.ident();
   c.expect('(');
   const inputs: BufferParam[] = [];
-  while (!c.eat(')')) { inputs.push(parseBuffer(c)); if (!c.eat(',')) { c.expect(')'); break; } }
+  while (!c.eat(')')) {
+    inputs.push(parseBuffer(c));
+    if (!c.eat(',')) {
+      c.expect(')');
+      break;
+    }
+  }
   c.expect('->');
   const output = parseBuffer(c);
   const kind = c.ident();
@@ -347,7 +504,15 @@ function parseProgram(c: Cursor): TensorProgram {
   const sched: Record<string, string | number> = {};
   if (c.eat('schedule')) {
     c.expect('(');
-    while (!c.eat(')')) { const k = c.ident(); c.expect('='); sched[k] = c.peekIdent() ? c.ident() : c.int(); if (!c.eat(',')) { c.expect(')'); break; } }
+    while (!c.eat(')')) {
+      const k = c.ident();
+      c.expect('=');
+      sched[k] = c.peekIdent() ? c.ident() : c.int();
+      if (!c.eat(',')) {
+        c.expect(')');
+        break;
+      }
+    }
   }
   const schedule: Schedule = {
     workgroupSize: Number(sched.workgroupSize ?? 256),
@@ -367,26 +532,45 @@ function parseProgram(c: Cursor): TensorProgram {
   let body: PExpr;
   let epilogue: PExpr | undefined;
   if (c.peekIdent() === 'acc') {
-    c.ident(); c.expect('=');
+    c.ident();
+    c.expect('=');
     const op = c.ident() as ReduceOp;
     if (op !== 'sum' && op !== 'max' && op !== 'min') c.fail(`unknown reduction '${op}'`);
     if (c.ident() !== 'for') c.fail(`expected 'for'`);
     const extents: Sym[] = [];
     for (let i = 0; !c.peek('{'); i++) {
       if (c.ident() !== `r${i}`) c.fail(`expected r${i}`);
-      c.expect('<'); extents.push(c.sym()); c.eat(',');
+      c.expect('<');
+      extents.push(c.sym());
+      c.eat(',');
     }
-    c.expect('{'); body = parsePExpr(c); c.expect('}');
+    c.expect('{');
+    body = parsePExpr(c);
+    c.expect('}');
     reduce = { op, extents };
   }
   if (c.ident() !== output.name) c.fail(`the store must write '${output.name}'`);
   c.expect('[');
-  while (!c.eat(']')) { if (c.atEnd()) c.fail('index list is not closed'); c.pos++; }
+  while (!c.eat(']')) {
+    if (c.atEnd()) c.fail('index list is not closed');
+    c.pos++;
+  }
   c.expect('=');
   const stored = parsePExpr(c);
-  if (reduce) epilogue = stored; else body = stored;
-  c.expect('}'); c.expect('}');
-  const p: TensorProgram = { name, kind: kind as ProgramKind, inputs, output, body: body!, schedule, ...(reduce ? { reduce } : {}), ...(epilogue ? { epilogue } : {}) };
+  if (reduce) epilogue = stored;
+  else body = stored;
+  c.expect('}');
+  c.expect('}');
+  const p: TensorProgram = {
+    name,
+    kind: kind as ProgramKind,
+    inputs,
+    output,
+    body: body!,
+    schedule,
+    ...(reduce ? { reduce } : {}),
+    ...(epilogue ? { epilogue } : {}),
+  };
   return p;
 }
 
@@ -396,9 +580,15 @@ export function parseModule(src: string): IRModule {
   const programs = new Map<string, TensorProgram>();
   while (!c.atEnd()) {
     const word = c.ident();
-    if (word === 'fn') { const f = parseFunc(c); if (funcs.has(f.name)) c.fail(`function '${f.name}' defined twice`); funcs.set(f.name, f); }
-    else if (word === 'prim') { const p = parseProgram(c); if (programs.has(p.name)) c.fail(`program '${p.name}' defined twice`); programs.set(p.name, p); }
-    else c.fail(`expected 'fn' or 'prim', found '${word}'`);
+    if (word === 'fn') {
+      const f = parseFunc(c);
+      if (funcs.has(f.name)) c.fail(`function '${f.name}' defined twice`);
+      funcs.set(f.name, f);
+    } else if (word === 'prim') {
+      const p = parseProgram(c);
+      if (programs.has(p.name)) c.fail(`program '${p.name}' defined twice`);
+      programs.set(p.name, p);
+    } else c.fail(`expected 'fn' or 'prim', found '${word}'`);
   }
   return { funcs, programs };
 }

@@ -19,17 +19,25 @@ function attrsText(a: Attrs): string {
 
 export function printExpr(e: Expr): string {
   switch (e.k) {
-    case 'var': return e.name;
-    case 'shape': return `shape(${e.dims.map((d) => d.toString()).join(', ')})`;
-    case 'tuple': return `(${e.fields.map(printExpr).join(', ')}${e.fields.length === 1 ? ',' : ''})`;
-    case 'get': return `${printExpr(e.tuple)}[${e.index}]`;
+    case 'var':
+      return e.name;
+    case 'shape':
+      return `shape(${e.dims.map((d) => d.toString()).join(', ')})`;
+    case 'tuple':
+      return `(${e.fields.map(printExpr).join(', ')}${e.fields.length === 1 ? ',' : ''})`;
+    case 'get':
+      return `${printExpr(e.tuple)}[${e.index}]`;
     case 'call': {
       const args = e.args.map(printExpr);
       switch (e.kind) {
-        case 'op': return `${e.callee}(${args.join(', ')})${attrsText(e.attrs)}`;
-        case 'tir': return `call_tir(${[`@${e.callee}`, ...args].join(', ')})${attrsText(e.attrs)}`;
-        case 'kernel': return `call_kernel(${[JSON.stringify(e.callee), ...args].join(', ')})${attrsText(e.attrs)}`;
-        case 'host': return `call_host(${[JSON.stringify(e.callee), ...args].join(', ')})${attrsText(e.attrs)}`;
+        case 'op':
+          return `${e.callee}(${args.join(', ')})${attrsText(e.attrs)}`;
+        case 'tir':
+          return `call_tir(${[`@${e.callee}`, ...args].join(', ')})${attrsText(e.attrs)}`;
+        case 'kernel':
+          return `call_kernel(${[JSON.stringify(e.callee), ...args].join(', ')})${attrsText(e.attrs)}`;
+        case 'host':
+          return `call_host(${[JSON.stringify(e.callee), ...args].join(', ')})${attrsText(e.attrs)}`;
       }
     }
   }
@@ -42,7 +50,11 @@ export function printBinding(b: Binding): string {
 
 export function printFunc(f: Func): string {
   const params = f.params.map((p) => `${p.name}: ${typeToString(p.type)}`).join(', ');
-  const upper = Object.keys(f.upper).length ? ` upper(${Object.entries(f.upper).map(([k, v]) => `${k}=${v}`).join(', ')})` : '';
+  const upper = Object.keys(f.upper).length
+    ? ` upper(${Object.entries(f.upper)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')})`
+    : '';
   const lines = [`fn @${f.name}(${params})${upper} {`];
   for (const b of f.blocks) {
     const ind = b.dataflow ? '    ' : '  ';
@@ -63,18 +75,28 @@ const INFIX = new Set(['+', '-', '*', '/', '<', '<=', '==']);
 
 export function printPExpr(e: PExpr): string {
   switch (e.k) {
-    case 'int': return String(e.v);
-    case 'float': return fmtFloat(e.v);
-    case 'var': return e.name;
-    case 'load': return `${e.buf}[${e.idx.map(printPExpr).join(', ')}]`;
-    case 'bin': return INFIX.has(e.op) ? `(${printPExpr(e.a)} ${e.op} ${printPExpr(e.b)})` : `${e.op}(${printPExpr(e.a)}, ${printPExpr(e.b)})`;
-    case 'un': return `${e.op}(${printPExpr(e.a)})`;
-    case 'select': return `select(${printPExpr(e.c)}, ${printPExpr(e.a)}, ${printPExpr(e.b)})`;
+    case 'int':
+      return String(e.v);
+    case 'float':
+      return fmtFloat(e.v);
+    case 'var':
+      return e.name;
+    case 'load':
+      return `${e.buf}[${e.idx.map(printPExpr).join(', ')}]`;
+    case 'bin':
+      return INFIX.has(e.op)
+        ? `(${printPExpr(e.a)} ${e.op} ${printPExpr(e.b)})`
+        : `${e.op}(${printPExpr(e.a)}, ${printPExpr(e.b)})`;
+    case 'un':
+      return `${e.op}(${printPExpr(e.a)})`;
+    case 'select':
+      return `select(${printPExpr(e.c)}, ${printPExpr(e.a)}, ${printPExpr(e.b)})`;
   }
 }
 
 export function printProgram(p: TensorProgram): string {
-  const buf = (b: { name: string; dtype: string; shape: readonly { toString(): string }[] }) => `${b.name}: Buffer(${dimsString(b.shape as never)}, ${b.dtype})`;
+  const buf = (b: { name: string; dtype: string; shape: readonly { toString(): string }[] }) =>
+    `${b.name}: Buffer(${dimsString(b.shape as never)}, ${b.dtype})`;
   const s = p.schedule;
   const head = `prim @${p.name}(${p.inputs.map(buf).join(', ')}) -> ${buf(p.output)} ${p.kind} schedule(workgroupSize=${s.workgroupSize}, elemsPerThread=${s.elemsPerThread}, reduction=${s.reduction}) {`;
   const loops = p.output.shape.map((d, i) => `${axisVar(i)} < ${d.toString()}`).join(', ');

@@ -71,10 +71,14 @@ export function dimsString(dims: readonly Sym[]): string {
 
 export function typeToString(t: Type): string {
   switch (t.k) {
-    case 'tensor': return t.shape ? `Tensor(${dimsString(t.shape)}, ${t.dtype})` : `Tensor(ndim=${t.rank}, ${t.dtype})`;
-    case 'shape': return t.dims ? `Shape(${dimsString(t.dims)})` : `Shape(ndim=${t.rank})`;
-    case 'tuple': return `Tuple(${t.fields.map(typeToString).join(', ')})`;
-    case 'func': return `Func((${t.params.map(typeToString).join(', ')}) -> ${typeToString(t.ret)})`;
+    case 'tensor':
+      return t.shape ? `Tensor(${dimsString(t.shape)}, ${t.dtype})` : `Tensor(ndim=${t.rank}, ${t.dtype})`;
+    case 'shape':
+      return t.dims ? `Shape(${dimsString(t.dims)})` : `Shape(ndim=${t.rank})`;
+    case 'tuple':
+      return `Tuple(${t.fields.map(typeToString).join(', ')})`;
+    case 'func':
+      return `Func((${t.params.map(typeToString).join(', ')}) -> ${typeToString(t.ret)})`;
   }
 }
 
@@ -90,7 +94,10 @@ export function typeVars(t: Type): string[] {
     if (t.k === 'tensor') t.shape?.forEach((d) => d.vars().forEach((v) => out.add(v)));
     else if (t.k === 'shape') t.dims?.forEach((d) => d.vars().forEach((v) => out.add(v)));
     else if (t.k === 'tuple') t.fields.forEach(go);
-    else { t.params.forEach(go); go(t.ret); }
+    else {
+      t.params.forEach(go);
+      go(t.ret);
+    }
   };
   go(t);
   return [...out].sort();

@@ -91,6 +91,15 @@ export const argmaxKernel: GpuKernel = {
   encode(ctx, _attrs, [x], [y]) {
     const { rows, cols } = rowsAndCols(x!.shape);
     const wg = rowWorkgroupSize(cols);
-    ctx.dispatch({ label: `argmax.${x!.dtype}.wg${wg}`, wgsl: argmaxWgsl(x!.dtype, wg, ctx.caps), access: ['read', 'rw', 'uniform'] }, [x!, y!], new Uint32Array([rows, cols]), grid2d(rows, ctx.caps.maxComputeWorkgroupsPerDimension));
+    ctx.dispatch(
+      {
+        label: `argmax.${x!.dtype}.wg${wg}`,
+        wgsl: argmaxWgsl(x!.dtype, wg, ctx.caps),
+        access: ['read', 'rw', 'uniform'],
+      },
+      [x!, y!],
+      new Uint32Array([rows, cols]),
+      grid2d(rows, ctx.caps.maxComputeWorkgroupsPerDimension),
+    );
   },
 };

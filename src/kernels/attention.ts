@@ -162,6 +162,11 @@ export const attentionKernel: GpuKernel = {
     const u = new Uint32Array([T, S, Hq, Hk, attrs.causal ? 1 : 0, 0, D, attentionBlock(D)]);
     new Float32Array(u.buffer, 20, 1)[0] = attrs.scale ?? 1 / Math.sqrt(D);
     const wgsl = attentionWgsl(q!.dtype, k!.dtype, v!.dtype, D, ctx.caps);
-    ctx.dispatch({ label: `attention.${q!.dtype}.${k!.dtype}.d${D}`, wgsl, access: ['read', 'read', 'read', 'rw', 'uniform'] }, [q!, k!, v!, o!], u, [Math.ceil(T / attentionBlock(D)), Hq]);
+    ctx.dispatch(
+      { label: `attention.${q!.dtype}.${k!.dtype}.d${D}`, wgsl, access: ['read', 'read', 'read', 'rw', 'uniform'] },
+      [q!, k!, v!, o!],
+      u,
+      [Math.ceil(T / attentionBlock(D)), Hq],
+    );
   },
 };

@@ -16,7 +16,13 @@ import { PACK_WGSL, elemsPerWord, enables, loadF32, storageDecl, storeWord, unif
 
 const WG = 256;
 
-export function elementwiseWgsl(expr: string, inDtypes: readonly DType[], outDtype: DType, rank: number, caps: Pick<Capabilities, 'f16'>): string {
+export function elementwiseWgsl(
+  expr: string,
+  inDtypes: readonly DType[],
+  outDtype: DType,
+  rank: number,
+  caps: Pick<Capabilities, 'f16'>,
+): string {
   const e = elementwiseExpr(expr);
   const per = elemsPerWord(outDtype, caps);
   const n = inDtypes.length;
@@ -64,13 +70,17 @@ export const elementwiseKernel: GpuKernel = {
   whyUnsupported(caps: Capabilities, attrs: Attrs, inputs: readonly TensorDesc[]) {
     const outDtype = (attrs as ElementwiseAttrs).outDtype ?? inputs[0]?.dtype;
     if (!outDtype || !isFloat(outDtype)) return 'output must be a float type';
-    if (inputs.length + 2 > caps.maxStorageBuffersPerShaderStage) return `more inputs than storage bindings (${caps.maxStorageBuffersPerShaderStage})`;
+    if (inputs.length + 2 > caps.maxStorageBuffersPerShaderStage)
+      return `more inputs than storage bindings (${caps.maxStorageBuffersPerShaderStage})`;
     return null;
   },
   encode(ctx, rawAttrs, inputs, outputs) {
     const attrs = rawAttrs as ElementwiseAttrs;
     const y = outputs[0]!;
-    const outShape = broadcastShapes('elementwise', inputs.map((t) => t.shape));
+    const outShape = broadcastShapes(
+      'elementwise',
+      inputs.map((t) => t.shape),
+    );
     const rank = Math.max(1, outShape.length);
     const shape = outShape.length ? outShape : [1];
     const total = numel(shape);
@@ -81,8 +91,19 @@ export const elementwiseKernel: GpuKernel = {
     u[1] = words;
     shape.forEach((d, i) => (u[2 + i] = d));
     inputs.forEach((t, k) => broadcastStrides(t.shape, shape).forEach((s, i) => (u[2 + rank + k * rank + i] = s)));
-    const wgsl = elementwiseWgsl(attrs.expr, inputs.map((t) => t.dtype), y.dtype, rank, ctx.caps);
+    const wgsl = elementwiseWgsl(
+      attrs.expr,
+      inputs.map((t) => t.dtype),
+      y.dtype,
+      rank,
+      ctx.caps,
+    );
     const access = [...inputs.map(() => 'read' as const), 'rw' as const, 'uniform' as const];
-    ctx.dispatch({ label: `elementwise.${y.dtype}.r${rank}`, wgsl, access }, [...inputs, y], u, grid2d(Math.ceil(words / WG), ctx.caps.maxComputeWorkgroupsPerDimension));
+    ctx.dispatch(
+      { label: `elementwise.${y.dtype}.r${rank}`, wgsl, access },
+      [...inputs, y],
+      u,
+      grid2d(Math.ceil(words / WG), ctx.caps.maxComputeWorkgroupsPerDimension),
+    );
   },
 };

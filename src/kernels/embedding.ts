@@ -45,13 +45,20 @@ export const embeddingKernel: GpuKernel = {
   op: 'embedding',
   whyUnsupported(_caps: Capabilities, attrs: Attrs, inputs: readonly TensorDesc[]) {
     const out = (attrs as EmbeddingAttrs).outDtype ?? inputs[0]?.dtype;
-    return inputs[0] && isFloat(inputs[0].dtype) && out && isFloat(out) && inputs[1]?.dtype === 'i32' ? null : 'needs a float table, i32 ids and a float output';
+    return inputs[0] && isFloat(inputs[0].dtype) && out && isFloat(out) && inputs[1]?.dtype === 'i32'
+      ? null
+      : 'needs a float table, i32 ids and a float output';
   },
   encode(ctx, _attrs, [table, ids], [y]) {
     const [V, D] = table!.shape as [number, number];
     const total = ids!.shape[0]! * D;
     const words = Math.ceil(total / elemsPerWord(y!.dtype, ctx.caps));
     const wgsl = embeddingWgsl(table!.dtype, y!.dtype, ctx.caps);
-    ctx.dispatch({ label: `embedding.${table!.dtype}.${y!.dtype}`, wgsl, access: ['read', 'read', 'rw', 'uniform'] }, [table!, ids!, y!], new Uint32Array([V, D, total, words]), grid2d(Math.ceil(words / WG), ctx.caps.maxComputeWorkgroupsPerDimension));
+    ctx.dispatch(
+      { label: `embedding.${table!.dtype}.${y!.dtype}`, wgsl, access: ['read', 'read', 'rw', 'uniform'] },
+      [table!, ids!, y!],
+      new Uint32Array([V, D, total, words]),
+      grid2d(Math.ceil(words / WG), ctx.caps.maxComputeWorkgroupsPerDimension),
+    );
   },
 };

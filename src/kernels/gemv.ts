@@ -10,7 +10,18 @@
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import type { MatmulAttrs } from '../ops/matmul.js';
-import { type MatmulPlan, commonProblem, grid, matmulUniforms, outputAccess, outputTarget, outputWgsl, packScratch, planMatmul, weightRanges } from './matmul-common.js';
+import {
+  type MatmulPlan,
+  commonProblem,
+  grid,
+  matmulUniforms,
+  outputAccess,
+  outputTarget,
+  outputWgsl,
+  packScratch,
+  planMatmul,
+  weightRanges,
+} from './matmul-common.js';
 import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { type DType } from '../tensor/dtype.js';
 import { enables, loadF32, storageDecl } from './wgsl-dtype.js';
@@ -66,31 +77,65 @@ export function gemvWgsl(p: MatmulPlan, caps: Pick<Capabilities, 'f16' | 'subgro
   const bDecl = vec
     ? `@group(0) @binding(1) var<storage, read> b: array<${p.bDtype === 'f32' ? 'vec4<f32>' : 'vec4<u32>'}>;`
     : storageDecl(1, 'b', p.bDtype, caps, 'read');
-  const weightChunk = (j: number) => p.bDtype === 'f32'
-    ? `let w${j}lo = b[2u * (rowc${j} + ch)]; let w${j}hi = b[2u * (rowc${j} + ch) + 1u];`
-    : `let w${j}w = b[rowc${j} + ch]; let w${j}lo = ${unpack4(p.bDtype, `w${j}w.xy`)}; let w${j}hi = ${unpack4(p.bDtype, `w${j}w.zw`)};`;
+  const weightChunk = (j: number) =>
+    p.bDtype === 'f32'
+      ? `let w${j}lo = b[2u * (rowc${j} + ch)]; let w${j}hi = b[2u * (rowc${j} + ch) + 1u];`
+      : `let w${j}w = b[rowc${j} + ch]; let w${j}lo = ${unpack4(p.bDtype, `w${j}w.xy`)}; let w${j}hi = ${unpack4(p.bDtype, `w${j}w.zw`)};`;
   const vecLoop = `
   let chunks = K / 8u;
-${r(R).map((j) => `  let rowc${j} = min(nl0 + ${j}u, nCount - 1u) * chunks;`).join('\n')}
+${r(R)
+  .map((j) => `  let rowc${j} = min(nl0 + ${j}u, nCount - 1u) * chunks;`)
+  .join('\n')}
   for (var ch = lid; ch < chunks; ch += ${W}u) {
-${r(R).map((j) => `    ${weightChunk(j)}`).join('\n')}
-${r(M).map((m) => `    { ${actChunk(p.aDtype, 'x', `${m}u * chunks + ch`)}
-${r(R).map((j) => `      ${acc(m, j)} += dot(xlo, w${j}lo) + dot(xhi, w${j}hi);`).join('\n')} }`).join('\n')}
+${r(R)
+  .map((j) => `    ${weightChunk(j)}`)
+  .join('\n')}
+${r(M)
+  .map(
+    (m) => `    { ${actChunk(p.aDtype, 'x', `${m}u * chunks + ch`)}
+${r(R)
+  .map((j) => `      ${acc(m, j)} += dot(xlo, w${j}lo) + dot(xhi, w${j}hi);`)
+  .join('\n')} }`,
+  )
+  .join('\n')}
   }`;
   const scalarLoop = `
-${r(R).map((j) => `  let rowk${j} = min(nl0 + ${j}u, nCount - 1u) * K;`).join('\n')}
+${r(R)
+  .map((j) => `  let rowk${j} = min(nl0 + ${j}u, nCount - 1u) * K;`)
+  .join('\n')}
   for (var k = lid; k < K; k += ${W}u) {
-${r(R).map((j) => `    let w${j} = ${loadF32(p.bDtype, caps, 'b', `rowk${j} + k`)};`).join('\n')}
-${r(M).map((m) => `    { let x = ${loadF32(p.aDtype, caps, 'a', `${m}u * K + k`)};
-${r(R).map((j) => `      ${acc(m, j)} = fma(x, w${j}, ${acc(m, j)});`).join('\n')} }`).join('\n')}
+${r(R)
+  .map((j) => `    let w${j} = ${loadF32(p.bDtype, caps, 'b', `rowk${j} + k`)};`)
+  .join('\n')}
+${r(M)
+  .map(
+    (m) => `    { let x = ${loadF32(p.aDtype, caps, 'a', `${m}u * K + k`)};
+${r(R)
+  .map((j) => `      ${acc(m, j)} = fma(x, w${j}, ${acc(m, j)});`)
+  .join('\n')} }`,
+  )
+  .join('\n')}
   }`;
   const n = M * R;
   // reduction: subgroupAdd, then one slot per subgroup in workgroup memory (subgroups of a 1-D
   // workgroup are runs of consecutive invocations on Vulkan and Metal); otherwise a tree
-  const reduce = sg ? `
-${r(M).map((m) => r(R).map((j) => `  let s${m}_${j} = subgroupAdd(${acc(m, j)});`).join('\n')).join('\n')}
+  const reduce = sg
+    ? `
+${r(M)
+  .map((m) =>
+    r(R)
+      .map((j) => `  let s${m}_${j} = subgroupAdd(${acc(m, j)});`)
+      .join('\n'),
+  )
+  .join('\n')}
   if (sgi == 0u) {
-${r(M).map((m) => r(R).map((j) => `    red[(lid / sgs) * ${n}u + ${m * R + j}u] = s${m}_${j};`).join('\n')).join('\n')}
+${r(M)
+  .map((m) =>
+    r(R)
+      .map((j) => `    red[(lid / sgs) * ${n}u + ${m * R + j}u] = s${m}_${j};`)
+      .join('\n'),
+  )
+  .join('\n')}
   }
   workgroupBarrier();
   let nsg = ${W}u / sgs;
@@ -100,8 +145,15 @@ ${r(M).map((m) => r(R).map((j) => `    red[(lid / sgs) * ${n}u + ${m * R + j}u] 
     var v0 = 0.0; var v1 = 0.0;
     for (var s = 0u; s < nsg; s++) { v0 += red[s * ${n}u + m * ${R}u + j]; v1 += red[s * ${n}u + m * ${R}u + j + 1u]; }
     if (nl0 + j < nCount) { write_out(m, uw(3u) + nl0 + j, v0, v1, uw(3u) + nCount); }
-  }` : `
-${r(M).map((m) => r(R).map((j) => `  red[lid * ${n}u + ${m * R + j}u] = ${acc(m, j)};`).join('\n')).join('\n')}
+  }`
+    : `
+${r(M)
+  .map((m) =>
+    r(R)
+      .map((j) => `  red[lid * ${n}u + ${m * R + j}u] = ${acc(m, j)};`)
+      .join('\n'),
+  )
+  .join('\n')}
   workgroupBarrier();
   for (var s = ${W / 2}u; s > 0u; s >>= 1u) {
     if (lid < s) { for (var j = 0u; j < ${n}u; j++) { red[lid * ${n}u + j] += red[(lid + s) * ${n}u + j]; } }
@@ -121,7 +173,13 @@ var<workgroup> red: array<f32, ${sg ? n * (W / 4) : n * W}>;
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${sg ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32' : ''}) {
   let K = uw(2u); let nCount = uw(4u);
   let nl0 = (wg.x + wg.y * nwg.x) * ${R}u;
-${r(M).map((m) => r(R).map((j) => `  var ${acc(m, j)} = 0.0;`).join(' ')).join('\n')}
+${r(M)
+  .map((m) =>
+    r(R)
+      .map((j) => `  var ${acc(m, j)} = 0.0;`)
+      .join(' '),
+  )
+  .join('\n')}
 ${vec ? vecLoop : scalarLoop}
 ${reduce}
 }`;
@@ -149,8 +207,12 @@ export const gemvKernel: GpuKernel = {
     const target = outputTarget(ctx, p, c);
     const label = `matmul.gemv.${p.aDtype}.${p.bDtype}.m${p.g.M}${gemvVectorised(p.g.K) ? '.v' : ''}`;
     for (const r of ranges) {
-      ctx.dispatch({ label, wgsl, access: ['read', 'read', ...outputAccess(p)] }, [inputs[0]!, r.range, target, ...inputs.slice(2)],
-        matmulUniforms(p, r.n0, r.nCount), grid(Math.ceil(r.nCount / t.R), ctx.caps.maxComputeWorkgroupsPerDimension));
+      ctx.dispatch(
+        { label, wgsl, access: ['read', 'read', ...outputAccess(p)] },
+        [inputs[0]!, r.range, target, ...inputs.slice(2)],
+        matmulUniforms(p, r.n0, r.nCount),
+        grid(Math.ceil(r.nCount / t.R), ctx.caps.maxComputeWorkgroupsPerDimension),
+      );
     }
     packScratch(ctx, p, target, c);
   },

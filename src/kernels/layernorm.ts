@@ -9,15 +9,33 @@ import { rowsAndCols } from '../ops/row-shapes.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { grid2d } from './elementwise.js';
 import type { GpuKernel } from '../backends/webgpu/kernel.js';
-import { ROW_INDEX, rowEnables, rowInit, rowOutDecl, rowParams, rowReduceWgsl, rowStoreLoop, rowWorkgroupSize, rowsStraddleWords } from './row-reduce.js';
+import {
+  ROW_INDEX,
+  rowEnables,
+  rowInit,
+  rowOutDecl,
+  rowParams,
+  rowReduceWgsl,
+  rowStoreLoop,
+  rowWorkgroupSize,
+  rowsStraddleWords,
+} from './row-reduce.js';
 import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
 
 type Caps = Pick<Capabilities, 'f16' | 'subgroups'>;
 
-export function layernormWgsl(dtype: DType, wDtype: DType, bDtype: DType, cols: number, wg: number, caps: Caps): string {
+export function layernormWgsl(
+  dtype: DType,
+  wDtype: DType,
+  bDtype: DType,
+  cols: number,
+  wg: number,
+  caps: Caps,
+): string {
   const straddle = rowsStraddleWords(dtype, caps, cols);
   const x = (i: string) => loadF32(dtype, caps, 'x', i);
-  const value = (c: string) => `(${x(`base + ${c}`)} - mean) * r * ${loadF32(wDtype, caps, 'w', c)} + ${loadF32(bDtype, caps, 'b', c)}`;
+  const value = (c: string) =>
+    `(${x(`base + ${c}`)} - mean) * r * ${loadF32(wDtype, caps, 'w', c)} + ${loadF32(bDtype, caps, 'b', c)}`;
   return `${enables([dtype, wDtype, bDtype], caps)}${rowEnables(caps)}
 ${storageDecl(0, 'x', dtype, caps, 'read')}
 ${storageDecl(1, 'w', wDtype, caps, 'read')}
@@ -51,6 +69,15 @@ export const layernormKernel: GpuKernel = {
     const wgsl = layernormWgsl(x!.dtype, w!.dtype, b!.dtype, cols, wg, ctx.caps);
     const u = new Uint32Array([rows, cols, 0]);
     new Float32Array(u.buffer, 8, 1)[0] = (rawAttrs as NormAttrs).eps;
-    ctx.dispatch({ label: `layernorm.${x!.dtype}.${w!.dtype}.${b!.dtype}.wg${wg}`, wgsl, access: ['read', 'read', 'read', 'rw', 'uniform'] }, [x!, w!, b!, y!], u, grid2d(rows, ctx.caps.maxComputeWorkgroupsPerDimension));
+    ctx.dispatch(
+      {
+        label: `layernorm.${x!.dtype}.${w!.dtype}.${b!.dtype}.wg${wg}`,
+        wgsl,
+        access: ['read', 'read', 'read', 'rw', 'uniform'],
+      },
+      [x!, w!, b!, y!],
+      u,
+      grid2d(rows, ctx.caps.maxComputeWorkgroupsPerDimension),
+    );
   },
 };

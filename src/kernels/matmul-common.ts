@@ -31,13 +31,22 @@ export interface MatmulPlan {
   readonly viaScratch: boolean;
 }
 
-export function planMatmul(attrs: MatmulAttrs, inputs: readonly TensorDesc[], outDtype: DType | undefined, caps: Pick<Capabilities, 'f16'>): MatmulPlan {
+export function planMatmul(
+  attrs: MatmulAttrs,
+  inputs: readonly TensorDesc[],
+  outDtype: DType | undefined,
+  caps: Pick<Capabilities, 'f16'>,
+): MatmulPlan {
   const [a, b] = inputs as [TensorDesc, TensorDesc];
   const g = matmulGeometry(attrs, a, b);
   const od = outDtype ?? attrs.outDtype ?? a.dtype;
   const extra = inputs.slice(2);
   return {
-    attrs, g, aDtype: a.dtype, bDtype: b.dtype, outDtype: od,
+    attrs,
+    g,
+    aDtype: a.dtype,
+    bDtype: b.dtype,
+    outDtype: od,
     extraDtypes: extra.map((t) => t.dtype),
     extraStrides: extra.map((t) => epilogueStrides(t, g.outShape)),
     viaScratch: elemsPerWord(od, caps) > 1 && g.N % 2 === 1,
@@ -55,9 +64,17 @@ export function uniformWords(p: MatmulPlan): number {
 
 export function matmulUniforms(p: MatmulPlan, n0: number, nCount: number): Uint32Array {
   const u = new Uint32Array(uniformWords(p));
-  u[0] = p.g.M; u[1] = p.g.N; u[2] = p.g.K; u[3] = n0; u[4] = nCount;
-  u[5] = p.g.aBatchStride; u[6] = p.g.bBatchStride;
-  p.extraStrides.forEach((s, j) => { u[U_EXTRA + 2 * j] = s.rowStride; u[U_EXTRA + 2 * j + 1] = s.colStride; });
+  u[0] = p.g.M;
+  u[1] = p.g.N;
+  u[2] = p.g.K;
+  u[3] = n0;
+  u[4] = nCount;
+  u[5] = p.g.aBatchStride;
+  u[6] = p.g.bBatchStride;
+  p.extraStrides.forEach((s, j) => {
+    u[U_EXTRA + 2 * j] = s.rowStride;
+    u[U_EXTRA + 2 * j + 1] = s.colStride;
+  });
   return u;
 }
 
@@ -73,12 +90,22 @@ export function outputWgsl(p: MatmulPlan, caps: Pick<Capabilities, 'f16'>, bindi
   const extras = p.extraDtypes.map((d, j) => storageDecl(binding + 1 + j, `x${j + 1}`, d, caps, 'read')).join('\n');
   const e = p.attrs.epilogue ? elementwiseExpr(p.attrs.epilogue) : null;
   const epi = e
-    ? exprToWgsl(e, (i) => (i === 0 ? 'acc' : loadF32(p.extraDtypes[i - 1]!, caps, `x${i}`, `row * uw(${U_EXTRA + 2 * (i - 1)}u) + col * uw(${U_EXTRA + 2 * (i - 1) + 1}u)`)))
+    ? exprToWgsl(e, (i) =>
+        i === 0
+          ? 'acc'
+          : loadF32(
+              p.extraDtypes[i - 1]!,
+              caps,
+              `x${i}`,
+              `row * uw(${U_EXTRA + 2 * (i - 1)}u) + col * uw(${U_EXTRA + 2 * (i - 1) + 1}u)`,
+            ),
+      )
     : 'acc';
-  const store = per === 1
-    ? `${storeWord(od, caps, 'c', 'i', ['epi(row, col, v0)'])}
+  const store =
+    per === 1
+      ? `${storeWord(od, caps, 'c', 'i', ['epi(row, col, v0)'])}
   if (col + 1u < colEnd) { ${storeWord(od, caps, 'c', 'i + 1u', ['epi(row, col + 1u, v1)'])} }`
-    : `${storeWord(od, caps, 'c', 'i >> 1u', ['epi(row, col, v0)', 'epi(row, col + 1u, v1)'])}`;
+      : `${storeWord(od, caps, 'c', 'i >> 1u', ['epi(row, col, v0)', 'epi(row, col + 1u, v1)'])}`;
   return `${storageDecl(binding, 'c', od, caps, 'read_write')}
 ${extras}
 ${uniformDecl(binding + 1 + p.extraDtypes.length, uniformWords(p))}
@@ -108,16 +135,23 @@ export interface WeightRange {
  * (WebGPU's storage offset alignment) and hold an even number of rows, so packed outputs stay
  * word-aligned; `rowAlign` lets vectorised kernels ask for more.
  */
-export function weightRanges(b: GpuTensor, p: MatmulPlan, caps: Pick<Capabilities, 'maxStorageBufferBindingSize'>, rowAlign = 2): WeightRange[] | string {
+export function weightRanges(
+  b: GpuTensor,
+  p: MatmulPlan,
+  caps: Pick<Capabilities, 'maxStorageBufferBindingSize'>,
+  rowAlign = 2,
+): WeightRange[] | string {
   const limit = caps.maxStorageBufferBindingSize;
   if (b.byteSize <= limit) return [{ range: { buffer: b.buffer, offset: 0, size: b.byteSize }, n0: 0, nCount: p.g.N }];
-  if (!p.attrs.transB || p.g.batch > 1) return `b (${b.byteSize} bytes) exceeds maxStorageBufferBindingSize (${limit}) and only 2-D [N, K] weights (transB) are split`;
+  if (!p.attrs.transB || p.g.batch > 1)
+    return `b (${b.byteSize} bytes) exceeds maxStorageBufferBindingSize (${limit}) and only 2-D [N, K] weights (transB) are split`;
   const rowBytes = p.g.K * bytesPerElement(b.dtype);
   const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
   const align = 256 / gcd(rowBytes % 256 || 256, 256);
   const step = (align * rowAlign) / gcd(align, rowAlign);
   const rows = Math.floor(limit / rowBytes / step) * step;
-  if (rows === 0) return `one group of ${step} weight rows (${step * rowBytes} bytes) exceeds maxStorageBufferBindingSize (${limit})`;
+  if (rows === 0)
+    return `one group of ${step} weight rows (${step * rowBytes} bytes) exceeds maxStorageBufferBindingSize (${limit})`;
   const out: WeightRange[] = [];
   for (let n0 = 0; n0 < p.g.N; n0 += rows) {
     const nCount = Math.min(rows, p.g.N - n0);
@@ -129,13 +163,21 @@ export function weightRanges(b: GpuTensor, p: MatmulPlan, caps: Pick<Capabilitie
 }
 
 /** Why a and c cannot be bound whole (they are not split; only weights are large). */
-export function bindingProblem(inputs: readonly TensorDesc[], p: MatmulPlan, caps: Pick<Capabilities, 'maxStorageBufferBindingSize'>): string | null {
+export function bindingProblem(
+  inputs: readonly TensorDesc[],
+  p: MatmulPlan,
+  caps: Pick<Capabilities, 'maxStorageBufferBindingSize'>,
+): string | null {
   const a = inputs[0]!;
   const aBytes = Math.ceil((a.shape.reduce((x, y) => x * y, 1) * bytesPerElement(a.dtype)) / 4) * 4;
   const cBytes = p.g.batch * p.g.M * p.g.N * bytesPerElement(p.viaScratch ? 'f32' : p.outDtype);
   if (aBytes > caps.maxStorageBufferBindingSize) return `a (${aBytes} bytes) exceeds maxStorageBufferBindingSize`;
   if (cBytes > caps.maxStorageBufferBindingSize) return `c (${cBytes} bytes) exceeds maxStorageBufferBindingSize`;
-  if (!p.attrs.transB && inputs[1]!.shape.reduce((x, y) => x * y, 1) * bytesPerElement(inputs[1]!.dtype) > caps.maxStorageBufferBindingSize) return 'b exceeds maxStorageBufferBindingSize and is not transposed (only [N, K] weights are split)';
+  if (
+    !p.attrs.transB &&
+    inputs[1]!.shape.reduce((x, y) => x * y, 1) * bytesPerElement(inputs[1]!.dtype) > caps.maxStorageBufferBindingSize
+  )
+    return 'b exceeds maxStorageBufferBindingSize and is not transposed (only [N, K] weights are split)';
   return null;
 }
 
@@ -163,7 +205,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   const groups = Math.ceil(words / 256);
   const maxd = ctx.caps.maxComputeWorkgroupsPerDimension;
   const y = Math.ceil(groups / maxd);
-  ctx.dispatch({ label: `matmul.pack.${p.outDtype}`, wgsl, access: ['read', 'rw', 'uniform'] }, [scratch, c], new Uint32Array([total, words]), [Math.ceil(groups / y), y]);
+  ctx.dispatch(
+    { label: `matmul.pack.${p.outDtype}`, wgsl, access: ['read', 'rw', 'uniform'] },
+    [scratch, c],
+    new Uint32Array([total, words]),
+    [Math.ceil(groups / y), y],
+  );
 }
 
 /** Shared `whyUnsupported` checks: dtypes, epilogue inputs, bindings. */
@@ -174,7 +221,8 @@ export function commonProblem(caps: Capabilities, attrs: MatmulAttrs, inputs: re
   } catch (e) {
     return (e as Error).message;
   }
-  if (inputs.length + 2 > caps.maxStorageBuffersPerShaderStage) return `more inputs than storage bindings (${caps.maxStorageBuffersPerShaderStage})`;
+  if (inputs.length + 2 > caps.maxStorageBuffersPerShaderStage)
+    return `more inputs than storage bindings (${caps.maxStorageBuffersPerShaderStage})`;
   return bindingProblem(inputs, p, caps);
 }
 

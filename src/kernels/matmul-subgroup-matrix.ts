@@ -20,7 +20,18 @@ import type { Attrs, TensorDesc } from '../backends/backend.js';
 import { type Capabilities, type SubgroupMatrixConfig, f16MatrixConfig } from '../backends/webgpu/capabilities.js';
 import type { MatmulAttrs } from '../ops/matmul.js';
 import type { DType } from '../tensor/dtype.js';
-import { type MatmulPlan, commonProblem, grid, matmulUniforms, outputAccess, outputTarget, outputWgsl, packScratch, planMatmul, weightRanges } from './matmul-common.js';
+import {
+  type MatmulPlan,
+  commonProblem,
+  grid,
+  matmulUniforms,
+  outputAccess,
+  outputTarget,
+  outputWgsl,
+  packScratch,
+  planMatmul,
+  weightRanges,
+} from './matmul-common.js';
 import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { enables, loadF32, storageDecl } from './wgsl-dtype.js';
 
@@ -49,7 +60,17 @@ export interface SgmatParams {
   readonly probe?: 'no-global' | 'compute-only';
 }
 
-export const DEFAULT_SGMAT: SgmatParams = { WM: 2, WN: 2, TM: 4, TN: 4, BK: 32, pad: 8, smem: 'vec4u32', syntax: 'template', splitK: 1 };
+export const DEFAULT_SGMAT: SgmatParams = {
+  WM: 2,
+  WN: 2,
+  TM: 4,
+  TN: 4,
+  BK: 32,
+  pad: 8,
+  smem: 'vec4u32',
+  syntax: 'template',
+  splitK: 1,
+};
 
 /**
  * Tile choice, from H100 measurements (bench/gemm.ts --tune, robust mode): 256×128 (or 128×256)
@@ -58,12 +79,19 @@ export const DEFAULT_SGMAT: SgmatParams = { WM: 2, WN: 2, TM: 4, TN: 4, BK: 32, 
  * deep (BK 64) slices, since the weights are what must stream. When the tiles cannot give every
  * SM two workgroups, K is split so they can (partials summed by a second pass).
  */
-export function sgmatParams(M: number, N: number, K: number, batch: number, override?: Partial<SgmatParams>): SgmatParams {
+export function sgmatParams(
+  M: number,
+  N: number,
+  K: number,
+  batch: number,
+  override?: Partial<SgmatParams>,
+): SgmatParams {
   let base: SgmatParams;
   if (M <= 16) base = { ...DEFAULT_SGMAT, WM: 1, WN: 2, TM: 1, TN: 2, BK: 64 };
   else if (M <= 64) base = { ...DEFAULT_SGMAT, WM: 2, WN: 2, TM: 1, TN: 2, BK: 64 };
   else if (Math.ceil(M / 128) * Math.ceil(N / 128) < 264) base = { ...DEFAULT_SGMAT, TM: 2, TN: 2 };
-  else if (M >= 512 && N >= 512) base = M >= N ? { ...DEFAULT_SGMAT, WM: 4, WN: 2, BK: 16 } : { ...DEFAULT_SGMAT, WM: 2, WN: 4, BK: 16 };
+  else if (M >= 512 && N >= 512)
+    base = M >= N ? { ...DEFAULT_SGMAT, WM: 4, WN: 2, BK: 16 } : { ...DEFAULT_SGMAT, WM: 2, WN: 4, BK: 16 };
   else base = DEFAULT_SGMAT;
   const t = { ...base, ...override };
   if (override?.splitK === undefined && batch === 1) {
@@ -95,7 +123,9 @@ export function sgmatWgsl(p: MatmulPlan, caps: Capabilities, cfg: SubgroupMatrix
   const { WM, WN, TM, TN, BK, pad } = t;
   const SG = caps.subgroupMaxSize || 32;
   const T = WM * WN * SG;
-  const FM = cfg.M, FN = cfg.N, FK = cfg.K;
+  const FM = cfg.M,
+    FN = cfg.N,
+    FK = cfg.K;
   const BM = WM * TM * FM;
   const BN = WN * TN * FN;
   const transB = !!p.attrs.transB;
@@ -109,74 +139,140 @@ export function sgmatWgsl(p: MatmulPlan, caps: Capabilities, cfg: SubgroupMatrix
   const aChunks = (BM * BK) / 8;
   const bChunks = (BN * BK) / 8;
   // chunks per invocation; the last round is guarded where the chunks do not divide evenly
-  const AP = Math.ceil(aChunks / T), BP = Math.ceil(bChunks / T);
+  const AP = Math.ceil(aChunks / T),
+    BP = Math.ceil(bChunks / T);
   const guardA = (i: number) => (T * (i + 1) > aChunks ? `if (lid + ${T * i}u < ${aChunks}u) ` : '');
   const guardB = (i: number) => (T * (i + 1) > bChunks ? `if (lid + ${T * i}u < ${bChunks}u) ` : '');
   const tmpl = t.syntax === 'template';
   const ld = (kind: 'left' | 'right', buf: string, off: string, colMajor: boolean, stride: number) => {
     const ty = kind === 'left' ? `subgroup_matrix_left<f16, ${FK}, ${FM}>` : `subgroup_matrix_right<f16, ${FN}, ${FK}>`;
-    return tmpl ? `subgroupMatrixLoad<${ty}, ${colMajor ? 'col_major' : 'row_major'}>(&${buf}, ${off}, ${stride}u)` : `subgroupMatrixLoad<${ty}>(&${buf}, ${off}, ${colMajor}, ${stride}u)`;
+    return tmpl
+      ? `subgroupMatrixLoad<${ty}, ${colMajor ? 'col_major' : 'row_major'}>(&${buf}, ${off}, ${stride}u)`
+      : `subgroupMatrixLoad<${ty}>(&${buf}, ${off}, ${colMajor}, ${stride}u)`;
   };
-  const st = (buf: string, off: string, v: string, stride: number) => tmpl ? `subgroupMatrixStore<row_major>(&${buf}, ${off}, ${v}, ${stride}u);` : `subgroupMatrixStore(&${buf}, ${off}, ${v}, false, ${stride}u);`;
+  const st = (buf: string, off: string, v: string, stride: number) =>
+    tmpl
+      ? `subgroupMatrixStore<row_major>(&${buf}, ${off}, ${v}, ${stride}u);`
+      : `subgroupMatrixStore(&${buf}, ${off}, ${v}, false, ${stride}u);`;
   const elem = t.smem === 'vec4u32' ? 'vec4<u32>' : t.smem === 'vec4f16' ? 'vec4<f16>' : 'f16';
   const div = t.smem === 'vec4u32' ? 8 : t.smem === 'vec4f16' ? 4 : 1;
-  const smemStore = (buf: string, idx: string, v: string) => t.smem === 'vec4u32'
-    ? `${buf}[(${idx}) / 8u] = ${v};`
-    : t.smem === 'vec4f16'
-      ? `${buf}[(${idx}) / 4u] = bitcast<vec4<f16>>(${v}.xy); ${buf}[(${idx}) / 4u + 1u] = bitcast<vec4<f16>>(${v}.zw);`
-      : r(4).map((q) => `{ let h = bitcast<vec2<f16>>(${v}[${q}]); ${buf}[${idx} + ${2 * q}u] = h.x; ${buf}[${idx} + ${2 * q + 1}u] = h.y; }`).join(' ');
+  const smemStore = (buf: string, idx: string, v: string) =>
+    t.smem === 'vec4u32'
+      ? `${buf}[(${idx}) / 8u] = ${v};`
+      : t.smem === 'vec4f16'
+        ? `${buf}[(${idx}) / 4u] = bitcast<vec4<f16>>(${v}.xy); ${buf}[(${idx}) / 4u + 1u] = bitcast<vec4<f16>>(${v}.zw);`
+        : r(4)
+            .map(
+              (q) =>
+                `{ let h = bitcast<vec2<f16>>(${v}[${q}]); ${buf}[${idx} + ${2 * q}u] = h.x; ${buf}[${idx} + ${2 * q + 1}u] = h.y; }`,
+            )
+            .join(' ');
   // one chunk = 8 consecutive halves along a stored row, as vec4<u32> of f16 pairs
   const chunkA = vec
     ? `select(vec4<u32>(), a[(aBase + m * K + k) / 8u], m < M && k < kEnd)`
-    : `vec4<u32>(${r(4).map((q) => `pack2x16float(vec2<f32>(ldA(m, k + ${2 * q}u, kEnd), ldA(m, k + ${2 * q + 1}u, kEnd)))`).join(', ')})`;
+    : `vec4<u32>(${r(4)
+        .map((q) => `pack2x16float(vec2<f32>(ldA(m, k + ${2 * q}u, kEnd), ldA(m, k + ${2 * q + 1}u, kEnd)))`)
+        .join(', ')})`;
   const chunkB = transB
-    ? (vec ? `select(vec4<u32>(), b[(bBase + n * K + k) / 8u], n < nCount && k < kEnd)`
-      : `vec4<u32>(${r(4).map((q) => `pack2x16float(vec2<f32>(ldB(n, k + ${2 * q}u, kEnd), ldB(n, k + ${2 * q + 1}u, kEnd)))`).join(', ')})`)
-    : (vec ? `select(vec4<u32>(), b[(bBase + k * nCount + n) / 8u], n < nCount && k < kEnd)`
-      : `vec4<u32>(${r(4).map((q) => `pack2x16float(vec2<f32>(ldB(n + ${2 * q}u, k, kEnd), ldB(n + ${2 * q + 1}u, k, kEnd)))`).join(', ')})`);
-  const conv = (d: DType, v: string) => vec && d === 'bf16' ? `vec4<u32>(${r(4).map((q) => toF16Pair(d, `${v}[${q}]`)).join(', ')})` : v;
-  const aDecl = vec ? '@group(0) @binding(0) var<storage, read> a: array<vec4<u32>>;' : storageDecl(0, 'a', p.aDtype, caps, 'read');
-  const bDecl = vec ? '@group(0) @binding(1) var<storage, read> b: array<vec4<u32>>;' : storageDecl(1, 'b', p.bDtype, caps, 'read');
-  const scalarLoads = vec ? '' : `
+    ? vec
+      ? `select(vec4<u32>(), b[(bBase + n * K + k) / 8u], n < nCount && k < kEnd)`
+      : `vec4<u32>(${r(4)
+          .map((q) => `pack2x16float(vec2<f32>(ldB(n, k + ${2 * q}u, kEnd), ldB(n, k + ${2 * q + 1}u, kEnd)))`)
+          .join(', ')})`
+    : vec
+      ? `select(vec4<u32>(), b[(bBase + k * nCount + n) / 8u], n < nCount && k < kEnd)`
+      : `vec4<u32>(${r(4)
+          .map((q) => `pack2x16float(vec2<f32>(ldB(n + ${2 * q}u, k, kEnd), ldB(n + ${2 * q + 1}u, k, kEnd)))`)
+          .join(', ')})`;
+  const conv = (d: DType, v: string) =>
+    vec && d === 'bf16'
+      ? `vec4<u32>(${r(4)
+          .map((q) => toF16Pair(d, `${v}[${q}]`))
+          .join(', ')})`
+      : v;
+  const aDecl = vec
+    ? '@group(0) @binding(0) var<storage, read> a: array<vec4<u32>>;'
+    : storageDecl(0, 'a', p.aDtype, caps, 'read');
+  const bDecl = vec
+    ? '@group(0) @binding(1) var<storage, read> b: array<vec4<u32>>;'
+    : storageDecl(1, 'b', p.bDtype, caps, 'read');
+  const scalarLoads = vec
+    ? ''
+    : `
 fn ldA(m: u32, k: u32, ke: u32) -> f32 { if (m < uw(0u) && k < ke) { return ${loadF32(p.aDtype, caps, 'a', 'g_aBase + m * uw(2u) + k')}; } return 0.0; }
 fn ldB(n: u32, k: u32, ke: u32) -> f32 { if (n < uw(4u) && k < ke) { return ${loadF32(p.bDtype, caps, 'b', transB ? 'g_bBase + n * uw(2u) + k' : 'g_bBase + k * uw(4u) + n')}; } return 0.0; }
 var<private> g_aBase: u32;
 var<private> g_bBase: u32;`;
   // chunk e of a slice: a row r = e / (BK/8) at column (e % (BK/8))·8; b likewise along its stored rows
-  const aCoord = (i: number) => `let e = lid + ${T * i}u; let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u; let m = m0 + rr; let k = k0 + cc;`;
-  const bCoord = (i: number) => transB
-    ? `let e = lid + ${T * i}u; let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u; let n = nl0 + rr; let k = k0 + cc;`
-    : `let e = lid + ${T * i}u; let rr = e / ${BN / 8}u; let cc = (e % ${BN / 8}u) * 8u; let n = nl0 + cc; let k = k0 + rr;`;
+  const aCoord = (i: number) =>
+    `let e = lid + ${T * i}u; let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u; let m = m0 + rr; let k = k0 + cc;`;
+  const bCoord = (i: number) =>
+    transB
+      ? `let e = lid + ${T * i}u; let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u; let n = nl0 + rr; let k = k0 + cc;`
+      : `let e = lid + ${T * i}u; let rr = e / ${BN / 8}u; let cc = (e % ${BN / 8}u) * 8u; let n = nl0 + cc; let k = k0 + rr;`;
   const loadRegs = (k0: string) => `{
     let k0 = ${k0};
-${r(AP).map((i) => `    ${guardA(i)}{ ${aCoord(i)} let v = ${chunkA}; ra${i} = ${conv(p.aDtype, 'v')}; }`).join('\n')}
-${r(BP).map((i) => `    ${guardB(i)}{ ${bCoord(i)} let v = ${chunkB}; rb${i} = ${conv(p.bDtype, 'v')}; }`).join('\n')}
+${r(AP)
+  .map((i) => `    ${guardA(i)}{ ${aCoord(i)} let v = ${chunkA}; ra${i} = ${conv(p.aDtype, 'v')}; }`)
+  .join('\n')}
+${r(BP)
+  .map((i) => `    ${guardB(i)}{ ${bCoord(i)} let v = ${chunkB}; rb${i} = ${conv(p.bDtype, 'v')}; }`)
+  .join('\n')}
   }`;
   const storeRegs = (stage: number) => `{
-${r(AP).map((i) => `    ${guardA(i)}{ let e = lid + ${T * i}u; let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u; ${smemStore('As', `${stage * aStage}u + rr * ${LDA}u + cc`, `ra${i}`)} }`).join('\n')}
-${r(BP).map((i) => `    ${guardB(i)}{ let e = lid + ${T * i}u; ${transB ? `let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u;` : `let rr = e / ${BN / 8}u; let cc = (e % ${BN / 8}u) * 8u;`} ${smemStore('Bs', `${stage * bStage}u + rr * ${LDB}u + cc`, `rb${i}`)} }`).join('\n')}
+${r(AP)
+  .map(
+    (i) =>
+      `    ${guardA(i)}{ let e = lid + ${T * i}u; let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u; ${smemStore('As', `${stage * aStage}u + rr * ${LDA}u + cc`, `ra${i}`)} }`,
+  )
+  .join('\n')}
+${r(BP)
+  .map(
+    (i) =>
+      `    ${guardB(i)}{ let e = lid + ${T * i}u; ${transB ? `let rr = e / ${BK / 8}u; let cc = (e % ${BK / 8}u) * 8u;` : `let rr = e / ${BN / 8}u; let cc = (e % ${BN / 8}u) * 8u;`} ${smemStore('Bs', `${stage * bStage}u + rr * ${LDB}u + cc`, `rb${i}`)} }`,
+  )
+  .join('\n')}
   }`;
   if (LDA % div || LDB % div) throw new Error(`${elem} staging needs row strides that are multiples of ${div} halves`);
   // Matrix offsets are compile-time constants: Dawn's robustness pass predicates a subgroup-matrix
   // load whose offset it cannot check statically (a select on offset and stride), and with a
   // run-time stride the driver's load path was 2.5× slower on the H100. So the stage is fixed by
   // unrolling the K loop twice, and each subgroup's tile position by a switch on its index.
-  const leftOff = (stage: number, wm: number, i: number, kk: number) => (stage * aStage + (wm * TM * FM + i * FM) * LDA + kk) / div;
-  const rightOff = (stage: number, wn: number, j: number, kk: number) => (transB
-    ? stage * bStage + (wn * TN * FN + j * FN) * LDB + kk
-    : stage * bStage + kk * LDB + wn * TN * FN + j * FN) / div;
-  const strideA = LDA / div, strideB = LDB / div;
+  const leftOff = (stage: number, wm: number, i: number, kk: number) =>
+    (stage * aStage + (wm * TM * FM + i * FM) * LDA + kk) / div;
+  const rightOff = (stage: number, wn: number, j: number, kk: number) =>
+    (transB ? stage * bStage + (wn * TN * FN + j * FN) * LDB + kk : stage * bStage + kk * LDB + wn * TN * FN + j * FN) /
+    div;
+  const strideA = LDA / div,
+    strideB = LDB / div;
   const compute = (stage: number) => `    switch (sg) {
-${r(WM * WN).map((g) => {
-    const wm = Math.floor(g / WN), wn = g % WN;
+${r(WM * WN)
+  .map((g) => {
+    const wm = Math.floor(g / WN),
+      wn = g % WN;
     return `      case ${g}u: {
-${r(BK / FK).map((q) => `        {
-${r(TM).map((i) => `        let l${i} = ${ld('left', 'As', `${leftOff(stage, wm, i, q * FK)}u`, false, strideA)};`).join('\n')}
-${r(TN).map((j) => `        let q${j} = ${ld('right', 'Bs', `${rightOff(stage, wn, j, q * FK)}u`, transB, strideB)};`).join('\n')}
-${r(TM).map((i) => r(TN).map((j) => `        c${i}_${j} = subgroupMatrixMultiplyAccumulate(l${i}, q${j}, c${i}_${j});`).join('\n')).join('\n')}
-        }`).join('\n')}
+${r(BK / FK)
+  .map(
+    (q) => `        {
+${r(TM)
+  .map((i) => `        let l${i} = ${ld('left', 'As', `${leftOff(stage, wm, i, q * FK)}u`, false, strideA)};`)
+  .join('\n')}
+${r(TN)
+  .map((j) => `        let q${j} = ${ld('right', 'Bs', `${rightOff(stage, wn, j, q * FK)}u`, transB, strideB)};`)
+  .join('\n')}
+${r(TM)
+  .map((i) =>
+    r(TN)
+      .map((j) => `        c${i}_${j} = subgroupMatrixMultiplyAccumulate(l${i}, q${j}, c${i}_${j});`)
+      .join('\n'),
+  )
+  .join('\n')}
+        }`,
+  )
+  .join('\n')}
       }`;
-  }).join('\n')}
+  })
+  .join('\n')}
       default: {}
     }`;
   // one K slice: prefetch the next slice into registers, multiply this stage, stage the next
@@ -210,22 +306,36 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let M = uw(0u); let K = uw(2u); let nCount = uw(4u);
   let m0 = wg.y * ${BM}u;
   let nl0 = wg.x * ${BN}u;
-${split ? `  // split K: grid z picks a K range; partial sums go to rows z·M + m of the f32 scratch
+${
+  split
+    ? `  // split K: grid z picks a K range; partial sums go to rows z·M + m of the f32 scratch
   let aBase = 0u;
   let bBase = 0u;
   let kBeg = wg.z * uw(7u);
-  let kEnd = min(K, kBeg + uw(7u));` : `  let aBase = wg.z * uw(5u);
+  let kEnd = min(K, kBeg + uw(7u));`
+    : `  let aBase = wg.z * uw(5u);
   let bBase = wg.z * uw(6u);
   let kBeg = 0u;
-  let kEnd = K;`}
+  let kEnd = K;`
+}
 ${vec ? '' : '  g_aBase = aBase; g_bBase = bBase;'}
   let sg = lid / ${SG}u;
   let lane = lid % ${SG}u;
   let wm = sg / ${WN}u;
   let wn = sg % ${WN}u;
-${r(TM).map((i) => r(TN).map((j) => `  var c${i}_${j} = subgroup_matrix_result<f32, ${FN}, ${FM}>();`).join('\n')).join('\n')}
-${r(AP).map((i) => `  var ra${i}: vec4<u32>;`).join('\n')}
-${r(BP).map((i) => `  var rb${i}: vec4<u32>;`).join('\n')}
+${r(TM)
+  .map((i) =>
+    r(TN)
+      .map((j) => `  var c${i}_${j} = subgroup_matrix_result<f32, ${FN}, ${FM}>();`)
+      .join('\n'),
+  )
+  .join('\n')}
+${r(AP)
+  .map((i) => `  var ra${i}: vec4<u32>;`)
+  .join('\n')}
+${r(BP)
+  .map((i) => `  var rb${i}: vec4<u32>;`)
+  .join('\n')}
   ${loadRegs('kBeg')}
   ${storeRegs(0)}
   workgroupBarrier();
@@ -235,13 +345,26 @@ ${slice(0)}
 ${slice(1)}
   }
   let colEnd = uw(3u) + nCount;
-${r(TM).map((i) => r(TN).map((j) => writeFrag(i, j)).join('\n')).join('\n')}
+${r(TM)
+  .map((i) =>
+    r(TN)
+      .map((j) => writeFrag(i, j))
+      .join('\n'),
+  )
+  .join('\n')}
 }`;
 }
 
 /** The plan a split-K pass writes with: plain f32 partial sums, no epilogue (the reduction applies it). */
 function rawPlan(p: MatmulPlan): MatmulPlan {
-  return { ...p, attrs: { ...p.attrs, epilogue: undefined }, outDtype: 'f32', extraDtypes: [], extraStrides: [], viaScratch: false };
+  return {
+    ...p,
+    attrs: { ...p.attrs, epilogue: undefined },
+    outDtype: 'f32',
+    extraDtypes: [],
+    extraStrides: [],
+    viaScratch: false,
+  };
 }
 
 /** Sums split-K partials [splits, M, N] and stores through the real plan's epilogue and dtype. */
@@ -297,7 +420,8 @@ export const matmulSubgroupMatrixKernel: GpuKernel = {
     const tt = { ...t, splitK: split };
     const wgsl = sgmatWgsl(p, ctx.caps, cfg, tt);
     const target = outputTarget(ctx, p, c);
-    const BM = t.WM * t.TM * cfg.M, BN = t.WN * t.TN * cfg.N;
+    const BM = t.WM * t.TM * cfg.M,
+      BN = t.WN * t.TN * cfg.N;
     const label = `matmul.sgmat.${p.aDtype}.${p.bDtype}${attrs.transB ? '.tB' : ''}.${BM}x${BN}x${t.BK}${split > 1 ? `.k${split}` : ''}`;
     const kLen = splitLength(p.g.K, tt);
     const part = split > 1 ? ctx.scratch(split * p.g.M * p.g.N * 4, 'matmul.splitk') : null;
@@ -305,15 +429,27 @@ export const matmulSubgroupMatrixKernel: GpuKernel = {
     for (const r of ranges) {
       const u = matmulUniforms(raw, r.n0, r.nCount);
       u[7] = kLen;
-      ctx.dispatch({ label, wgsl, access: ['read', 'read', ...outputAccess(raw)] }, [inputs[0]!, r.range, part ?? target, ...(part ? [] : inputs.slice(2))],
-        u, [Math.ceil(r.nCount / BN), Math.ceil(p.g.M / BM), part ? split : p.g.batch]);
+      ctx.dispatch(
+        { label, wgsl, access: ['read', 'read', ...outputAccess(raw)] },
+        [inputs[0]!, r.range, part ?? target, ...(part ? [] : inputs.slice(2))],
+        u,
+        [Math.ceil(r.nCount / BN), Math.ceil(p.g.M / BM), part ? split : p.g.batch],
+      );
     }
     if (part) {
       const u = matmulUniforms(p, 0, p.g.N);
       u[7] = split;
       const groups = Math.ceil((p.g.M * Math.ceil(p.g.N / 2)) / 256);
-      ctx.dispatch({ label: `matmul.splitk-sum.${p.outDtype}`, wgsl: splitReduceWgsl(p, ctx.caps), access: ['read', ...outputAccess(p)] }, [part, target, ...inputs.slice(2)],
-        u, grid(groups, ctx.caps.maxComputeWorkgroupsPerDimension));
+      ctx.dispatch(
+        {
+          label: `matmul.splitk-sum.${p.outDtype}`,
+          wgsl: splitReduceWgsl(p, ctx.caps),
+          access: ['read', ...outputAccess(p)],
+        },
+        [part, target, ...inputs.slice(2)],
+        u,
+        grid(groups, ctx.caps.maxComputeWorkgroupsPerDimension),
+      );
     }
     packScratch(ctx, p, target, c);
   },

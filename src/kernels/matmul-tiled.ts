@@ -8,7 +8,17 @@
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import type { MatmulAttrs } from '../ops/matmul.js';
-import { type MatmulPlan, commonProblem, matmulUniforms, outputAccess, outputTarget, outputWgsl, packScratch, planMatmul, weightRanges } from './matmul-common.js';
+import {
+  type MatmulPlan,
+  commonProblem,
+  matmulUniforms,
+  outputAccess,
+  outputTarget,
+  outputWgsl,
+  packScratch,
+  planMatmul,
+  weightRanges,
+} from './matmul-common.js';
 import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { enables, loadF32, storageDecl } from './wgsl-dtype.js';
 
@@ -52,10 +62,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let bBase = wg.z * uw(6u);
   let tx = lid % 16u;
   let ty = lid / 16u;
-${r(TM * TN).map((i) => `  var acc${i} = 0.0;`).join('\n')}
+${r(TM * TN)
+  .map((i) => `  var acc${i} = 0.0;`)
+  .join('\n')}
   for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
     // a tile: consecutive invocations read consecutive k of one row (coalesced), stored k-major
-${r(A_PER).map((i) => `    {
+${r(A_PER)
+  .map(
+    (i) => `    {
       let e = lid + ${256 * i}u;
       let m = m0 + e / ${BK}u; let k = k0 + e % ${BK}u;
       let ai = aBase + m * K + k;
@@ -63,8 +77,13 @@ ${r(A_PER).map((i) => `    {
       if (m < M && k < K) { v = ${aLoad}; }
       let s = (e % ${BK}u) * ${BM}u + e / ${BK}u;
       As[s >> 2u][s & 3u] = v;
-    }`).join('\n')}
-${r(B_PER).map((i) => transB ? `    {
+    }`,
+  )
+  .join('\n')}
+${r(B_PER)
+  .map((i) =>
+    transB
+      ? `    {
       let e = lid + ${256 * i}u;
       let n = nl0 + e / ${BK}u; let k = k0 + e % ${BK}u;
       let bi = bBase + n * K + k;
@@ -72,30 +91,52 @@ ${r(B_PER).map((i) => transB ? `    {
       if (n < nCount && k < K) { v = ${bLoad}; }
       let s = (e % ${BK}u) * ${BN}u + e / ${BK}u;
       Bs[s >> 2u][s & 3u] = v;
-    }` : `    {
+    }`
+      : `    {
       let e = lid + ${256 * i}u;
       let k = k0 + e / ${BN}u; let n = nl0 + e % ${BN}u;
       let bi = bBase + k * nCount + n;
       var v = 0.0;
       if (n < nCount && k < K) { v = ${bLoad}; }
       Bs[e >> 2u][e & 3u] = v;
-    }`).join('\n')}
+    }`,
+  )
+  .join('\n')}
     workgroupBarrier();
     for (var kk = 0u; kk < ${BK}u; kk++) {
-${r(TM / 4).map((i) => `      let a${i} = As[kk * ${BM / 4}u + ty + ${16 * i}u];`).join('\n')}
-${r(TN / 4).map((j) => `      let b${j} = Bs[kk * ${BN / 4}u + tx + ${16 * j}u];`).join('\n')}
-${r(TM).map((i) => r(TN).map((j) => `      acc${i * TN + j} = fma(a${i >> 2}[${i & 3}], b${j >> 2}[${j & 3}], acc${i * TN + j});`).join('\n')).join('\n')}
+${r(TM / 4)
+  .map((i) => `      let a${i} = As[kk * ${BM / 4}u + ty + ${16 * i}u];`)
+  .join('\n')}
+${r(TN / 4)
+  .map((j) => `      let b${j} = Bs[kk * ${BN / 4}u + tx + ${16 * j}u];`)
+  .join('\n')}
+${r(TM)
+  .map((i) =>
+    r(TN)
+      .map((j) => `      acc${i * TN + j} = fma(a${i >> 2}[${i & 3}], b${j >> 2}[${j & 3}], acc${i * TN + j});`)
+      .join('\n'),
+  )
+  .join('\n')}
     }
     workgroupBarrier();
   }
   let colEnd = uw(3u) + nCount;
-${r(TM).map((i) => `  {
+${r(TM)
+  .map(
+    (i) => `  {
     let m = m0 + ${rowOf(i)};
     if (m < M) {
       let row = wg.z * M + m;
-${r(TN / 2).map((jp) => `      { let nl = nl0 + ${colOf(2 * jp)}; if (nl < nCount) { write_out(row, uw(3u) + nl, acc${i * TN + 2 * jp}, acc${i * TN + 2 * jp + 1}, colEnd); } }`).join('\n')}
+${r(TN / 2)
+  .map(
+    (jp) =>
+      `      { let nl = nl0 + ${colOf(2 * jp)}; if (nl < nCount) { write_out(row, uw(3u) + nl, acc${i * TN + 2 * jp}, acc${i * TN + 2 * jp + 1}, colEnd); } }`,
+  )
+  .join('\n')}
     }
-  }`).join('\n')}
+  }`,
+  )
+  .join('\n')}
 }`;
 }
 
@@ -117,8 +158,12 @@ export const matmulTiledKernel: GpuKernel = {
     const target = outputTarget(ctx, p, c);
     const label = `matmul.tiled.${p.aDtype}.${p.bDtype}${attrs.transB ? '.tB' : ''}.${16 * t.TM}x${16 * t.TN}`;
     for (const r of ranges) {
-      ctx.dispatch({ label, wgsl, access: ['read', 'read', ...outputAccess(p)] }, [inputs[0]!, r.range, target, ...inputs.slice(2)],
-        matmulUniforms(p, r.n0, r.nCount), [Math.ceil(r.nCount / (16 * t.TN)), Math.ceil(p.g.M / (16 * t.TM)), p.g.batch]);
+      ctx.dispatch(
+        { label, wgsl, access: ['read', 'read', ...outputAccess(p)] },
+        [inputs[0]!, r.range, target, ...inputs.slice(2)],
+        matmulUniforms(p, r.n0, r.nCount),
+        [Math.ceil(r.nCount / (16 * t.TN)), Math.ceil(p.g.M / (16 * t.TM)), p.g.batch],
+      );
     }
     packScratch(ctx, p, target, c);
   },

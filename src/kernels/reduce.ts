@@ -10,7 +10,17 @@ import { rowsAndCols } from '../ops/row-shapes.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { grid2d } from './elementwise.js';
 import type { GpuKernel } from '../backends/webgpu/kernel.js';
-import { ROW_INDEX, rowEnables, rowInit, rowOutDecl, rowParams, rowReduceWgsl, rowStoreLoop, rowWorkgroupSize, rowsStraddleWords } from './row-reduce.js';
+import {
+  ROW_INDEX,
+  rowEnables,
+  rowInit,
+  rowOutDecl,
+  rowParams,
+  rowReduceWgsl,
+  rowStoreLoop,
+  rowWorkgroupSize,
+  rowsStraddleWords,
+} from './row-reduce.js';
 import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
 
 type Caps = Pick<Capabilities, 'f16' | 'subgroups'>;
@@ -45,6 +55,11 @@ export const reduceKernel: GpuKernel = {
     const { rows, cols } = rowsAndCols(x!.shape);
     const wg = rowWorkgroupSize(cols);
     const wgsl = reduceWgsl(attrs.op, x!.dtype, wg, ctx.caps);
-    ctx.dispatch({ label: `reduce.${attrs.op}.${x!.dtype}.wg${wg}`, wgsl, access: ['read', 'rw', 'uniform'] }, [x!, y!], new Uint32Array([rows, cols]), grid2d(rows, ctx.caps.maxComputeWorkgroupsPerDimension));
+    ctx.dispatch(
+      { label: `reduce.${attrs.op}.${x!.dtype}.wg${wg}`, wgsl, access: ['read', 'rw', 'uniform'] },
+      [x!, y!],
+      new Uint32Array([rows, cols]),
+      grid2d(rows, ctx.caps.maxComputeWorkgroupsPerDimension),
+    );
   },
 };

@@ -6,7 +6,17 @@ import { rowsAndCols } from '../ops/row-shapes.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { grid2d } from './elementwise.js';
 import type { GpuKernel } from '../backends/webgpu/kernel.js';
-import { ROW_INDEX, rowEnables, rowInit, rowOutDecl, rowParams, rowReduceWgsl, rowStoreLoop, rowWorkgroupSize, rowsStraddleWords } from './row-reduce.js';
+import {
+  ROW_INDEX,
+  rowEnables,
+  rowInit,
+  rowOutDecl,
+  rowParams,
+  rowReduceWgsl,
+  rowStoreLoop,
+  rowWorkgroupSize,
+  rowsStraddleWords,
+} from './row-reduce.js';
 import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
 
 type Caps = Pick<Capabilities, 'f16' | 'subgroups'>;
@@ -43,6 +53,11 @@ export const rmsnormKernel: GpuKernel = {
     const wgsl = rmsnormWgsl(x!.dtype, w!.dtype, cols, wg, ctx.caps);
     const u = new Uint32Array([rows, cols, 0]);
     new Float32Array(u.buffer, 8, 1)[0] = (rawAttrs as NormAttrs).eps;
-    ctx.dispatch({ label: `rmsnorm.${x!.dtype}.${w!.dtype}.wg${wg}`, wgsl, access: ['read', 'read', 'rw', 'uniform'] }, [x!, w!, y!], u, grid2d(rows, ctx.caps.maxComputeWorkgroupsPerDimension));
+    ctx.dispatch(
+      { label: `rmsnorm.${x!.dtype}.${w!.dtype}.wg${wg}`, wgsl, access: ['read', 'read', 'rw', 'uniform'] },
+      [x!, w!, y!],
+      u,
+      grid2d(rows, ctx.caps.maxComputeWorkgroupsPerDimension),
+    );
   },
 };

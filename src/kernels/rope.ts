@@ -97,6 +97,11 @@ export const ropeKernel: GpuKernel = {
     u.set([total, words, D, H, rd / 2]);
     u.set(ropeFreqWords(ropeInvFreqs(attrs.theta, rd, attrs.scaling)), HEAD);
     const wgsl = ropeWgsl(y!.dtype, rd / 2, ctx.caps);
-    ctx.dispatch({ label: `rope.${y!.dtype}.rd${rd}`, wgsl, access: ['read', 'read', 'rw', 'uniform'] }, [x!, pos!, y!], u, grid2d(Math.ceil(words / WG), ctx.caps.maxComputeWorkgroupsPerDimension));
+    ctx.dispatch(
+      { label: `rope.${y!.dtype}.rd${rd}`, wgsl, access: ['read', 'read', 'rw', 'uniform'] },
+      [x!, pos!, y!],
+      u,
+      grid2d(Math.ceil(words / WG), ctx.caps.maxComputeWorkgroupsPerDimension),
+    );
   },
 };

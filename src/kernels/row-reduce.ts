@@ -27,7 +27,9 @@ export function rowEnables(caps: Caps): string {
 
 /** Entry-point parameters the row helpers need (`lid`, the row's workgroup id, subgroup lane/size). */
 export function rowParams(caps: Caps): string {
-  const sg = caps.subgroups ? ', @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32' : '';
+  const sg = caps.subgroups
+    ? ', @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32'
+    : '';
   return `@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>${sg}`;
 }
 
@@ -48,8 +50,9 @@ var<private> tess_lid: u32;
 // -inf as a runtime value: WGSL rejects infinities in constant expressions
 var<private> tess_ninf_bits: u32 = 0xff800000u;
 fn tess_ninf() -> f32 { return bitcast<f32>(tess_ninf_bits); }`;
-  const fold = (name: string, sgOp: string, comb: (a: string, b: string) => string, init: string) => caps.subgroups
-    ? `fn ${name}(v: f32) -> f32 {
+  const fold = (name: string, sgOp: string, comb: (a: string, b: string) => string, init: string) =>
+    caps.subgroups
+      ? `fn ${name}(v: f32) -> f32 {
   let s = ${sgOp}(v);
   if (tess_lane == 0u) { tess_red[tess_lid / tess_sgs] = s; }
   workgroupBarrier();
@@ -61,7 +64,7 @@ fn tess_ninf() -> f32 { return bitcast<f32>(tess_ninf_bits); }`;
   }
   return workgroupUniformLoad(&tess_red_out);
 }`
-    : `fn ${name}(v: f32) -> f32 {
+      : `fn ${name}(v: f32) -> f32 {
   tess_red[tess_lid] = v;
   workgroupBarrier();
   for (var s = ${wg / 2}u; s > 0u; s >>= 1u) {
@@ -93,7 +96,13 @@ export function rowsStraddleWords(dtype: DType, caps: Pick<Capabilities, 'f16'>,
 }
 
 /** Declares the row output; straddling packed outputs are `atomic<u32>` so halves can be merged. */
-export function rowOutDecl(binding: number, name: string, dtype: DType, caps: Pick<Capabilities, 'f16'>, straddle: boolean): string {
+export function rowOutDecl(
+  binding: number,
+  name: string,
+  dtype: DType,
+  caps: Pick<Capabilities, 'f16'>,
+  straddle: boolean,
+): string {
   const elem = straddle ? 'atomic<u32>' : storageElem(dtype, caps);
   return `@group(0) @binding(${binding}) var<storage, read_write> ${name}: array<${elem}>;`;
 }
@@ -109,20 +118,32 @@ function halfBits(dtype: DType, v: string): string {
  * shared with a neighbouring row gets only this row's half (atomicAnd then atomicOr, which touch
  * disjoint bits, so the two rows' writes commute).
  */
-export function rowStoreLoop(dtype: DType, caps: Pick<Capabilities, 'f16'>, straddle: boolean, buf: string, base: string, n: string, value: (c: string) => string, wg: number): string {
+export function rowStoreLoop(
+  dtype: DType,
+  caps: Pick<Capabilities, 'f16'>,
+  straddle: boolean,
+  buf: string,
+  base: string,
+  n: string,
+  value: (c: string) => string,
+  wg: number,
+): string {
   const per = elemsPerWord(dtype, caps);
   if (per === 1) {
     const st = dtype === 'f32' ? `${value('c')}` : dtype === 'f16' ? `f16(${value('c')})` : `${dtype}(${value('c')})`;
     return `for (var c = lid; c < ${n}; c += ${wg}u) { ${buf}[${base} + c] = ${st}; }`;
   }
   if (per !== 2) throw new Error(`row store: unsupported output dtype ${dtype}`);
-  const full = (a: string, b: string) => dtype === 'bf16' ? `tess_pack_bf16(${a}, ${b})` : `pack2x16float(vec2<f32>(${a}, ${b}))`;
-  const put = straddle ? (w: string, v: string) => `atomicStore(&${buf}[${w}], ${v});` : (w: string, v: string) => `${buf}[${w}] = ${v};`;
+  const full = (a: string, b: string) =>
+    dtype === 'bf16' ? `tess_pack_bf16(${a}, ${b})` : `pack2x16float(vec2<f32>(${a}, ${b}))`;
+  const put = straddle
+    ? (w: string, v: string) => `atomicStore(&${buf}[${w}], ${v});`
+    : (w: string, v: string) => `${buf}[${w}] = ${v};`;
   const partial = straddle
     ? `else if (lo_in) { atomicAnd(&${buf}[tw], 0xffff0000u); atomicOr(&${buf}[tw], ${halfBits(dtype, 'tlo')}); }
     else { atomicAnd(&${buf}[tw], 0x0000ffffu); atomicOr(&${buf}[tw], ${halfBits(dtype, 'thi')} << 16u); }`
-    // without straddling, only the tensor's last word can be half used; its other half is padding
-    : `else { ${buf}[tw] = ${full('tlo', 'thi')}; }`;
+    : // without straddling, only the tensor's last word can be half used; its other half is padding
+      `else { ${buf}[tw] = ${full('tlo', 'thi')}; }`;
   return `{
   let tb = ${base};
   let tn = ${n};

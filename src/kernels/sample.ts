@@ -204,11 +204,22 @@ fn main(${rowParams(caps)}) {
 export const sampleKernel: GpuKernel = {
   op: 'sample',
   whyUnsupported(_caps: Capabilities, _attrs: Attrs, inputs: readonly TensorDesc[]) {
-    return inputs[0] && isFloat(inputs[0].dtype) && inputs[1]?.dtype === 'u32' ? null : 'needs float logits and u32 params';
+    return inputs[0] && isFloat(inputs[0].dtype) && inputs[1]?.dtype === 'u32'
+      ? null
+      : 'needs float logits and u32 params';
   },
   encode(ctx, _attrs, [logits, params], [y]) {
     const [R, V] = logits!.shape as [number, number];
     const wg = rowWorkgroupSize(V);
-    ctx.dispatch({ label: `sample.${logits!.dtype}.wg${wg}`, wgsl: sampleWgsl(logits!.dtype, wg, ctx.caps), access: ['read', 'read', 'rw', 'uniform'] }, [logits!, params!, y!], new Uint32Array([R, V, 8, 16, wg / 16]), grid2d(R, ctx.caps.maxComputeWorkgroupsPerDimension));
+    ctx.dispatch(
+      {
+        label: `sample.${logits!.dtype}.wg${wg}`,
+        wgsl: sampleWgsl(logits!.dtype, wg, ctx.caps),
+        access: ['read', 'read', 'rw', 'uniform'],
+      },
+      [logits!, params!, y!],
+      new Uint32Array([R, V, 8, 16, wg / 16]),
+      grid2d(R, ctx.caps.maxComputeWorkgroupsPerDimension),
+    );
   },
 };

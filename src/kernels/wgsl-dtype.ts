@@ -32,13 +32,20 @@ export function enables(dtypes: readonly DType[], caps: Pick<Capabilities, 'f16'
 /** WGSL expression reading element `idx` (a u32 expression) of buffer `buf` as f32. */
 export function loadF32(dtype: DType, caps: Pick<Capabilities, 'f16'>, buf: string, idx: string): string {
   switch (dtype) {
-    case 'f32': return `${buf}[${idx}]`;
-    case 'f16': return caps.f16 ? `f32(${buf}[${idx}])` : `unpack2x16float(${buf}[(${idx}) >> 1u])[(${idx}) & 1u]`;
-    case 'bf16': return `bitcast<f32>(((${buf}[(${idx}) >> 1u] >> (((${idx}) & 1u) * 16u)) & 0xffffu) << 16u)`;
-    case 'i32': return `f32(${buf}[${idx}])`;
-    case 'u32': return `f32(${buf}[${idx}])`;
-    case 'i8': return `f32(extractBits(bitcast<i32>(${buf}[(${idx}) >> 2u]), ((${idx}) & 3u) * 8u, 8u))`;
-    case 'u8': return `f32(extractBits(${buf}[(${idx}) >> 2u], ((${idx}) & 3u) * 8u, 8u))`;
+    case 'f32':
+      return `${buf}[${idx}]`;
+    case 'f16':
+      return caps.f16 ? `f32(${buf}[${idx}])` : `unpack2x16float(${buf}[(${idx}) >> 1u])[(${idx}) & 1u]`;
+    case 'bf16':
+      return `bitcast<f32>(((${buf}[(${idx}) >> 1u] >> (((${idx}) & 1u) * 16u)) & 0xffffu) << 16u)`;
+    case 'i32':
+      return `f32(${buf}[${idx}])`;
+    case 'u32':
+      return `f32(${buf}[${idx}])`;
+    case 'i8':
+      return `f32(extractBits(bitcast<i32>(${buf}[(${idx}) >> 2u]), ((${idx}) & 3u) * 8u, 8u))`;
+    case 'u8':
+      return `f32(extractBits(${buf}[(${idx}) >> 2u], ((${idx}) & 3u) * 8u, 8u))`;
   }
 }
 
@@ -56,20 +63,41 @@ fn tess_pack_bf16(lo: f32, hi: f32) -> u32 { return tess_bf16_bits(lo) | (tess_b
  * WGSL statement storing `vals` (f32 expressions, `elemsPerWord` of them) as the word `word` of `buf`.
  * For types addressed per element, `word` is the element index.
  */
-export function storeWord(dtype: DType, caps: Pick<Capabilities, 'f16'>, buf: string, word: string, vals: readonly string[]): string {
+export function storeWord(
+  dtype: DType,
+  caps: Pick<Capabilities, 'f16'>,
+  buf: string,
+  word: string,
+  vals: readonly string[],
+): string {
   switch (dtype) {
-    case 'f32': return `${buf}[${word}] = ${vals[0]};`;
-    case 'i32': return `${buf}[${word}] = i32(${vals[0]});`;
-    case 'u32': return `${buf}[${word}] = u32(${vals[0]});`;
-    case 'f16': return caps.f16 ? `${buf}[${word}] = f16(${vals[0]});` : `${buf}[${word}] = pack2x16float(vec2<f32>(${vals[0]}, ${vals[1]}));`;
-    case 'bf16': return `${buf}[${word}] = tess_pack_bf16(${vals[0]}, ${vals[1]});`;
-    case 'i8': return `${buf}[${word}] = pack4xI8Clamp(vec4<i32>(i32(round(${vals[0]})), i32(round(${vals[1]})), i32(round(${vals[2]})), i32(round(${vals[3]}))));`;
-    case 'u8': return `${buf}[${word}] = pack4xU8Clamp(vec4<u32>(u32(round(${vals[0]})), u32(round(${vals[1]})), u32(round(${vals[2]})), u32(round(${vals[3]}))));`;
+    case 'f32':
+      return `${buf}[${word}] = ${vals[0]};`;
+    case 'i32':
+      return `${buf}[${word}] = i32(${vals[0]});`;
+    case 'u32':
+      return `${buf}[${word}] = u32(${vals[0]});`;
+    case 'f16':
+      return caps.f16
+        ? `${buf}[${word}] = f16(${vals[0]});`
+        : `${buf}[${word}] = pack2x16float(vec2<f32>(${vals[0]}, ${vals[1]}));`;
+    case 'bf16':
+      return `${buf}[${word}] = tess_pack_bf16(${vals[0]}, ${vals[1]});`;
+    case 'i8':
+      return `${buf}[${word}] = pack4xI8Clamp(vec4<i32>(i32(round(${vals[0]})), i32(round(${vals[1]})), i32(round(${vals[2]})), i32(round(${vals[3]}))));`;
+    case 'u8':
+      return `${buf}[${word}] = pack4xU8Clamp(vec4<u32>(u32(round(${vals[0]})), u32(round(${vals[1]})), u32(round(${vals[2]})), u32(round(${vals[3]}))));`;
   }
 }
 
 /** `var<storage, read> name: array<T>;` with the storage element type of `dtype`. */
-export function storageDecl(binding: number, name: string, dtype: DType, caps: Pick<Capabilities, 'f16'>, access: 'read' | 'read_write'): string {
+export function storageDecl(
+  binding: number,
+  name: string,
+  dtype: DType,
+  caps: Pick<Capabilities, 'f16'>,
+  access: 'read' | 'read_write',
+): string {
   return `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${storageElem(dtype, caps)}>;`;
 }
 

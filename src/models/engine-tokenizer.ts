@@ -11,9 +11,13 @@ export function engineTokenizer(tok: Tokenizer): EngineTokenizer {
     stopTokenIds,
     templateSupportsTools: tok.templateSupportsTools,
     encode: (text, o) => tok.encode(text, { addSpecialTokens: o?.addSpecialTokens ?? true }),
-    decode: (ids, o) => tok.decode(ids, { skipSpecialTokens: o?.skipSpecialTokens ?? true, cleanUpTokenizationSpaces: false }),
+    decode: (ids, o) =>
+      tok.decode(ids, { skipSpecialTokens: o?.skipSpecialTokens ?? true, cleanUpTokenizationSpaces: false }),
     applyChatTemplate: (messages: readonly ChatMessage[], o: ChatTemplateOptions) =>
-      tok.applyChatTemplate(messages.map((m) => ({ ...m, content: m.content ?? '' })), { addGenerationPrompt: o.addGenerationPrompt, ...(o.tools ? { tools: o.tools } : {}) }),
+      tok.applyChatTemplate(
+        messages.map((m) => ({ ...m, content: m.content ?? '' })),
+        { addGenerationPrompt: o.addGenerationPrompt, ...(o.tools ? { tools: o.tools } : {}) },
+      ),
     vocabulary: () => ({ tokens: tok.vocabulary(), type: tok.vocabularyKind }),
   };
 }

@@ -55,9 +55,12 @@ export class TesseraModel {
   /** Streams text deltas for a prompt (a string is used as is; messages go through the chat template). */
   async *generate(prompt: string | readonly ChatMessage[], o: GenerateOptions = {}): AsyncGenerator<string> {
     const { signal, ...params } = o;
-    const ids = typeof prompt === 'string'
-      ? this.tokenizer.encode(prompt)
-      : this.tokenizer.encode(this.tokenizer.applyChatTemplate(prompt, { addGenerationPrompt: true }), { addSpecialTokens: false });
+    const ids =
+      typeof prompt === 'string'
+        ? this.tokenizer.encode(prompt)
+        : this.tokenizer.encode(this.tokenizer.applyChatTemplate(prompt, { addGenerationPrompt: true }), {
+            addSpecialTokens: false,
+          });
     const req = await this.engine.submit(ids, params);
     const onAbort = () => req.abort();
     signal?.addEventListener('abort', onAbort);
@@ -99,6 +102,10 @@ export async function loadRunner(path?: string, o: LoadModelOptions = {}): Promi
 
 export async function loadModel(path?: string, o: LoadModelOptions = {}): Promise<TesseraModel> {
   const { name, config, runner, tokenizer } = await loadRunner(path, o);
-  const engine = new Engine(runner, tokenizer, { maxBatchTokens: runner.maxTokens, maxRunningSeqs: runner.maxSeqs, ...o.engine });
+  const engine = new Engine(runner, tokenizer, {
+    maxBatchTokens: runner.maxTokens,
+    maxRunningSeqs: runner.maxSeqs,
+    ...o.engine,
+  });
   return new TesseraModel(name, config, runner, tokenizer, engine);
 }

@@ -43,7 +43,11 @@ export const argmaxOp = defineOp<ArgmaxAttrs>({
       // coarse values (steps of 1/4 in ±3) make ties at the maximum common, so the lowest-index rule is tested
       const coarse = rng.next() < 0.6;
       const vals = rng.normals(n).map((v) => (coarse ? Math.max(-3, Math.min(3, Math.round(v * 4) / 4)) : v * 10));
-      return { label: `${dtype} ${coarse ? 'ties ' : ''}${shape.join('x')}`, attrs: {}, inputs: [{ desc: { dtype, shape }, data: toHost(dtype, vals) }] };
+      return {
+        label: `${dtype} ${coarse ? 'ties ' : ''}${shape.join('x')}`,
+        attrs: {},
+        inputs: [{ desc: { dtype, shape }, data: toHost(dtype, vals) }],
+      };
     });
   },
   tolerance() {

@@ -16,17 +16,32 @@ export interface AttentionAttrs {
   readonly [key: string]: unknown;
 }
 
-export function attentionDims(inputs: readonly TensorDesc[]): { T: number; S: number; Hq: number; Hk: number; D: number } {
+export function attentionDims(inputs: readonly TensorDesc[]): {
+  T: number;
+  S: number;
+  Hq: number;
+  Hk: number;
+  D: number;
+} {
   if (inputs.length !== 3) throw new Error(`attention: takes 3 inputs (q, k, v), ${inputs.length} given`);
   const [q, k, v] = inputs as [TensorDesc, TensorDesc, TensorDesc];
-  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) {
-    if (t.shape.length !== 3 || !isFloat(t.dtype)) throw new Error(`attention: ${name} must be a float [len, heads, D] tensor, got ${t.dtype} [${t.shape.join(', ')}]`);
+  for (const [name, t] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+  ] as const) {
+    if (t.shape.length !== 3 || !isFloat(t.dtype))
+      throw new Error(
+        `attention: ${name} must be a float [len, heads, D] tensor, got ${t.dtype} [${t.shape.join(', ')}]`,
+      );
   }
   const [T, Hq, D] = q.shape as [number, number, number];
   const [S, Hk, Dk] = k.shape as [number, number, number];
   if (Dk !== D || v.shape[2] !== D) throw new Error(`attention: head dims differ (q ${D}, k ${Dk}, v ${v.shape[2]})`);
-  if (v.shape[0] !== S || v.shape[1] !== Hk) throw new Error(`attention: v has shape [${v.shape.join(', ')}], expected [${S}, ${Hk}, ${D}] like k`);
-  if (Hk === 0 || Hq % Hk !== 0) throw new Error(`attention: query heads (${Hq}) must be a multiple of KV heads (${Hk})`);
+  if (v.shape[0] !== S || v.shape[1] !== Hk)
+    throw new Error(`attention: v has shape [${v.shape.join(', ')}], expected [${S}, ${Hk}, ${D}] like k`);
+  if (Hk === 0 || Hq % Hk !== 0)
+    throw new Error(`attention: query heads (${Hq}) must be a multiple of KV heads (${Hk})`);
   return { T, S, Hq, Hk, D };
 }
 
@@ -34,7 +49,8 @@ export const attentionOp = defineOp<AttentionAttrs>({
   name: 'attention',
   outputs(attrs, inputs) {
     attentionDims(inputs);
-    if (attrs.scale !== undefined && !Number.isFinite(attrs.scale)) throw new Error(`attention: scale must be a finite number, got ${String(attrs.scale)}`);
+    if (attrs.scale !== undefined && !Number.isFinite(attrs.scale))
+      throw new Error(`attention: scale must be a finite number, got ${String(attrs.scale)}`);
     return [{ dtype: inputs[0]!.dtype, shape: [...inputs[0]!.shape] }];
   },
   reference(attrs, [q, k, v], inDescs) {

@@ -10,7 +10,9 @@ export function broadcastShapes(op: string, shapes: readonly (readonly number[])
       const d = s[i]!;
       if (d === 1) continue;
       if (out[axis] !== 1 && out[axis] !== d) {
-        throw new Error(`${op}: shapes ${shapes.map(shapeString).join(', ')} do not broadcast (axis ${axis}: ${out[axis]} vs ${d})`);
+        throw new Error(
+          `${op}: shapes ${shapes.map(shapeString).join(', ')} do not broadcast (axis ${axis}: ${out[axis]} vs ${d})`,
+        );
       }
       out[axis] = d;
     }

@@ -20,20 +20,37 @@ export function elementwiseExpr(src: string): Expr {
 }
 
 const CASE_EXPRS = [
-  'x0 + x1', 'x0 * x1 - 0.5', 'silu(x0) * x1', 'gelu(x0)', 'exp(x0 * 0.25) / (1 + abs(x1))',
-  'max(x0, x1) + min(x0, 0.25)', 'sigmoid(x0) * tanh(x1) + relu(x2)', 'rsqrt(abs(x0) + 1) * x1', '-x0',
+  'x0 + x1',
+  'x0 * x1 - 0.5',
+  'silu(x0) * x1',
+  'gelu(x0)',
+  'exp(x0 * 0.25) / (1 + abs(x1))',
+  'max(x0, x1) + min(x0, 0.25)',
+  'sigmoid(x0) * tanh(x1) + relu(x2)',
+  'rsqrt(abs(x0) + 1) * x1',
+  '-x0',
 ];
 
 export const elementwiseOp = defineOp<ElementwiseAttrs>({
   name: 'elementwise',
   outputs(attrs, inputs) {
     const e = elementwiseExpr(attrs.expr);
-    if (exprArity(e) > inputs.length) throw new Error(`elementwise: '${attrs.expr}' reads ${exprArity(e)} inputs, ${inputs.length} given`);
+    if (exprArity(e) > inputs.length)
+      throw new Error(`elementwise: '${attrs.expr}' reads ${exprArity(e)} inputs, ${inputs.length} given`);
     if (inputs.length === 0) throw new Error('elementwise: needs at least one input');
     const dtype = attrs.outDtype ?? inputs[0]!.dtype;
     if (!isFloat(dtype)) throw new Error(`elementwise: output dtype ${dtype} is not a float type`);
-    for (const t of inputs) if (!isFloat(t.dtype)) throw new Error(`elementwise: input dtype ${t.dtype} is not a float type`);
-    return [{ dtype, shape: broadcastShapes('elementwise', inputs.map((t) => t.shape)) }];
+    for (const t of inputs)
+      if (!isFloat(t.dtype)) throw new Error(`elementwise: input dtype ${t.dtype} is not a float type`);
+    return [
+      {
+        dtype,
+        shape: broadcastShapes(
+          'elementwise',
+          inputs.map((t) => t.shape),
+        ),
+      },
+    ];
   },
   reference(attrs, inputs, inDescs, outDescs) {
     const e = elementwiseExpr(attrs.expr);

@@ -18,7 +18,9 @@ export interface EmbeddingAttrs {
 
 export class EmbeddingIdError extends RangeError {
   constructor(position: number, id: number, vocab: number) {
-    super(`embedding: id ${id} at position ${position} is outside the table's ${vocab} rows [0, ${vocab}); check the tokenizer matches the model`);
+    super(
+      `embedding: id ${id} at position ${position} is outside the table's ${vocab} rows [0, ${vocab}); check the tokenizer matches the model`,
+    );
     this.name = 'EmbeddingIdError';
   }
 }
@@ -26,8 +28,10 @@ export class EmbeddingIdError extends RangeError {
 function checkInputs(inputs: readonly TensorDesc[]): { V: number; D: number; T: number } {
   if (inputs.length !== 2) throw new Error(`embedding: takes 2 inputs (table, ids), ${inputs.length} given`);
   const [table, ids] = inputs as [TensorDesc, TensorDesc];
-  if (table.shape.length !== 2 || !isFloat(table.dtype)) throw new Error(`embedding: table must be a float [V, D] tensor, got ${table.dtype} [${table.shape.join(', ')}]`);
-  if (ids.shape.length !== 1 || ids.dtype !== 'i32') throw new Error(`embedding: ids must be i32 [T], got ${ids.dtype} [${ids.shape.join(', ')}]`);
+  if (table.shape.length !== 2 || !isFloat(table.dtype))
+    throw new Error(`embedding: table must be a float [V, D] tensor, got ${table.dtype} [${table.shape.join(', ')}]`);
+  if (ids.shape.length !== 1 || ids.dtype !== 'i32')
+    throw new Error(`embedding: ids must be i32 [T], got ${ids.dtype} [${ids.shape.join(', ')}]`);
   return { V: table.shape[0]!, D: table.shape[1]!, T: ids.shape[0]! };
 }
 
@@ -50,7 +54,12 @@ export const embeddingOp = defineOp<EmbeddingAttrs>({
     return [out];
   },
   cases(rng, { big }) {
-    const sizes: [number, number, number][] = [[1, 1, 1], [rng.int(2, 50), rng.int(1, 9) | 1, rng.int(1, 17)], [rng.int(100, 400), rng.int(60, 200), rng.int(5, 40)], [rng.int(3, 30), 2 * rng.int(100, 300), rng.int(1, 7)]];
+    const sizes: [number, number, number][] = [
+      [1, 1, 1],
+      [rng.int(2, 50), rng.int(1, 9) | 1, rng.int(1, 17)],
+      [rng.int(100, 400), rng.int(60, 200), rng.int(5, 40)],
+      [rng.int(3, 30), 2 * rng.int(100, 300), rng.int(1, 7)],
+    ];
     // big stays under ~1 GB of float64 host data for the generator and the oracle
     if (big) sizes.push([128256, 1024, 61], [32000, 4096, 2048]);
     return sizes.map(([V, D, T]) => {

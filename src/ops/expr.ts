@@ -5,7 +5,19 @@
  *
  * Example: `parseExpr('silu(x0) * x1')` → a SwiGLU gate.
  */
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'tanh' | 'sigmoid' | 'silu' | 'gelu' | 'relu' | 'abs' | 'recip';
+export type UnaryOp =
+  | 'neg'
+  | 'exp'
+  | 'log'
+  | 'sqrt'
+  | 'rsqrt'
+  | 'tanh'
+  | 'sigmoid'
+  | 'silu'
+  | 'gelu'
+  | 'relu'
+  | 'abs'
+  | 'recip';
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow';
 
 export type Expr =
@@ -14,7 +26,20 @@ export type Expr =
   | { readonly k: 'un'; readonly op: UnaryOp; readonly a: Expr }
   | { readonly k: 'bin'; readonly op: BinaryOp; readonly a: Expr; readonly b: Expr };
 
-const UNARY: readonly UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'silu', 'gelu', 'relu', 'abs', 'recip'];
+const UNARY: readonly UnaryOp[] = [
+  'neg',
+  'exp',
+  'log',
+  'sqrt',
+  'rsqrt',
+  'tanh',
+  'sigmoid',
+  'silu',
+  'gelu',
+  'relu',
+  'abs',
+  'recip',
+];
 const BINARY_FN: readonly BinaryOp[] = ['max', 'min', 'pow'];
 
 export class ExprSyntaxError extends Error {
@@ -27,8 +52,13 @@ export class ExprSyntaxError extends Error {
 /** Parses `x0 + 2.5 * silu(x1)`: inputs `x<i>`, numbers, + − * /, unary minus, calls of the ops above. */
 export function parseExpr(src: string): Expr {
   let pos = 0;
-  const skip = () => { while (pos < src.length && /\s/.test(src[pos]!)) pos++; };
-  const peek = () => { skip(); return src[pos]; };
+  const skip = () => {
+    while (pos < src.length && /\s/.test(src[pos]!)) pos++;
+  };
+  const peek = () => {
+    skip();
+    return src[pos];
+  };
   const expect = (c: string) => {
     if (peek() !== c) throw new ExprSyntaxError(src, pos, `expected '${c}'`);
     pos++;
@@ -36,10 +66,21 @@ export function parseExpr(src: string): Expr {
   const primary = (): Expr => {
     const c = peek();
     if (c === undefined) throw new ExprSyntaxError(src, pos, 'unexpected end');
-    if (c === '(') { pos++; const e = sum(); expect(')'); return e; }
-    if (c === '-') { pos++; return { k: 'un', op: 'neg', a: primary() }; }
+    if (c === '(') {
+      pos++;
+      const e = sum();
+      expect(')');
+      return e;
+    }
+    if (c === '-') {
+      pos++;
+      return { k: 'un', op: 'neg', a: primary() };
+    }
     const num = /^(\d+\.?\d*(e[+-]?\d+)?|\.\d+(e[+-]?\d+)?)/i.exec(src.slice(pos));
-    if (num) { pos += num[0].length; return { k: 'const', v: Number(num[0]) }; }
+    if (num) {
+      pos += num[0].length;
+      return { k: 'const', v: Number(num[0]) };
+    }
     const id = /^[A-Za-z_]\w*/.exec(src.slice(pos));
     if (!id) throw new ExprSyntaxError(src, pos, `unexpected '${c}'`);
     pos += id[0].length;
@@ -47,14 +88,24 @@ export function parseExpr(src: string): Expr {
     const input = /^x(\d+)$/.exec(name);
     if (input) return { k: 'in', i: Number(input[1]) };
     if ((UNARY as readonly string[]).includes(name)) {
-      expect('('); const a = sum(); expect(')');
+      expect('(');
+      const a = sum();
+      expect(')');
       return { k: 'un', op: name as UnaryOp, a };
     }
     if ((BINARY_FN as readonly string[]).includes(name)) {
-      expect('('); const a = sum(); expect(','); const b = sum(); expect(')');
+      expect('(');
+      const a = sum();
+      expect(',');
+      const b = sum();
+      expect(')');
       return { k: 'bin', op: name as BinaryOp, a, b };
     }
-    throw new ExprSyntaxError(src, pos - name.length, `unknown name '${name}' (inputs are x0, x1, …; functions: ${[...UNARY, ...BINARY_FN].join(', ')})`);
+    throw new ExprSyntaxError(
+      src,
+      pos - name.length,
+      `unknown name '${name}' (inputs are x0, x1, …; functions: ${[...UNARY, ...BINARY_FN].join(', ')})`,
+    );
   };
   const product = (): Expr => {
     let e = primary();
@@ -80,10 +131,14 @@ export function parseExpr(src: string): Expr {
 /** Number of inputs an expression reads (highest `x<i>` + 1). */
 export function exprArity(e: Expr): number {
   switch (e.k) {
-    case 'in': return e.i + 1;
-    case 'const': return 0;
-    case 'un': return exprArity(e.a);
-    case 'bin': return Math.max(exprArity(e.a), exprArity(e.b));
+    case 'in':
+      return e.i + 1;
+    case 'const':
+      return 0;
+    case 'un':
+      return exprArity(e.a);
+    case 'bin':
+      return Math.max(exprArity(e.a), exprArity(e.b));
   }
 }
 
@@ -92,24 +147,38 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 /** The float64 meaning of an expression. */
 export function evalExpr(e: Expr, x: readonly number[]): number {
   switch (e.k) {
-    case 'in': return x[e.i]!;
-    case 'const': return e.v;
+    case 'in':
+      return x[e.i]!;
+    case 'const':
+      return e.v;
     case 'un': {
       const a = evalExpr(e.a, x);
       switch (e.op) {
-        case 'neg': return -a;
-        case 'exp': return Math.exp(a);
-        case 'log': return Math.log(a);
-        case 'sqrt': return Math.sqrt(a);
-        case 'rsqrt': return 1 / Math.sqrt(a);
-        case 'tanh': return Math.tanh(a);
-        case 'sigmoid': return 1 / (1 + Math.exp(-a));
-        case 'silu': return a / (1 + Math.exp(-a));
+        case 'neg':
+          return -a;
+        case 'exp':
+          return Math.exp(a);
+        case 'log':
+          return Math.log(a);
+        case 'sqrt':
+          return Math.sqrt(a);
+        case 'rsqrt':
+          return 1 / Math.sqrt(a);
+        case 'tanh':
+          return Math.tanh(a);
+        case 'sigmoid':
+          return 1 / (1 + Math.exp(-a));
+        case 'silu':
+          return a / (1 + Math.exp(-a));
         // tanh approximation, as GPT-2/Gemma's "gelu_pytorch_tanh"
-        case 'gelu': return 0.5 * a * (1 + Math.tanh(SQRT_2_OVER_PI * (a + 0.044715 * a * a * a)));
-        case 'relu': return Math.max(a, 0);
-        case 'abs': return Math.abs(a);
-        case 'recip': return 1 / a;
+        case 'gelu':
+          return 0.5 * a * (1 + Math.tanh(SQRT_2_OVER_PI * (a + 0.044715 * a * a * a)));
+        case 'relu':
+          return Math.max(a, 0);
+        case 'abs':
+          return Math.abs(a);
+        case 'recip':
+          return 1 / a;
       }
     }
     // falls through never: every unary case returns
@@ -117,13 +186,20 @@ export function evalExpr(e: Expr, x: readonly number[]): number {
       const a = evalExpr(e.a, x);
       const b = evalExpr(e.b, x);
       switch (e.op) {
-        case 'add': return a + b;
-        case 'sub': return a - b;
-        case 'mul': return a * b;
-        case 'div': return a / b;
-        case 'max': return Math.max(a, b);
-        case 'min': return Math.min(a, b);
-        case 'pow': return Math.pow(a, b);
+        case 'add':
+          return a + b;
+        case 'sub':
+          return a - b;
+        case 'mul':
+          return a * b;
+        case 'div':
+          return a / b;
+        case 'max':
+          return Math.max(a, b);
+        case 'min':
+          return Math.min(a, b);
+        case 'pow':
+          return Math.pow(a, b);
       }
     }
   }
@@ -142,23 +218,37 @@ function wgslFloat(v: number): string {
 export function exprToWgsl(e: Expr, inputName: (i: number) => string): string {
   const go = (e: Expr): string => {
     switch (e.k) {
-      case 'in': return inputName(e.i);
-      case 'const': return wgslFloat(e.v);
+      case 'in':
+        return inputName(e.i);
+      case 'const':
+        return wgslFloat(e.v);
       case 'un': {
         const a = go(e.a);
         switch (e.op) {
-          case 'neg': return `(-${a})`;
-          case 'exp': return `exp(${a})`;
-          case 'log': return `log(${a})`;
-          case 'sqrt': return `sqrt(${a})`;
-          case 'rsqrt': return `inverseSqrt(${a})`;
-          case 'tanh': return `tess_tanh(${a})`;
-          case 'sigmoid': return `tess_sigmoid(${a})`;
-          case 'silu': return `tess_silu(${a})`;
-          case 'gelu': return `tess_gelu(${a})`;
-          case 'relu': return `max(${a}, 0.0)`;
-          case 'abs': return `abs(${a})`;
-          case 'recip': return `(1.0 / ${a})`;
+          case 'neg':
+            return `(-${a})`;
+          case 'exp':
+            return `exp(${a})`;
+          case 'log':
+            return `log(${a})`;
+          case 'sqrt':
+            return `sqrt(${a})`;
+          case 'rsqrt':
+            return `inverseSqrt(${a})`;
+          case 'tanh':
+            return `tess_tanh(${a})`;
+          case 'sigmoid':
+            return `tess_sigmoid(${a})`;
+          case 'silu':
+            return `tess_silu(${a})`;
+          case 'gelu':
+            return `tess_gelu(${a})`;
+          case 'relu':
+            return `max(${a}, 0.0)`;
+          case 'abs':
+            return `abs(${a})`;
+          case 'recip':
+            return `(1.0 / ${a})`;
         }
       }
       // falls through never
@@ -166,13 +256,20 @@ export function exprToWgsl(e: Expr, inputName: (i: number) => string): string {
         const a = go(e.a);
         const b = go(e.b);
         switch (e.op) {
-          case 'add': return `(${a} + ${b})`;
-          case 'sub': return `(${a} - ${b})`;
-          case 'mul': return `(${a} * ${b})`;
-          case 'div': return `(${a} / ${b})`;
-          case 'max': return `max(${a}, ${b})`;
-          case 'min': return `min(${a}, ${b})`;
-          case 'pow': return `pow(${a}, ${b})`;
+          case 'add':
+            return `(${a} + ${b})`;
+          case 'sub':
+            return `(${a} - ${b})`;
+          case 'mul':
+            return `(${a} * ${b})`;
+          case 'div':
+            return `(${a} / ${b})`;
+          case 'max':
+            return `max(${a}, ${b})`;
+          case 'min':
+            return `min(${a}, ${b})`;
+          case 'pow':
+            return `pow(${a}, ${b})`;
         }
       }
     }

@@ -42,7 +42,11 @@ export const layernormOp = defineOp<NormAttrs>({
       const offset = rng.uniform(-8, 8);
       const xs = rng.normals(shape.reduce((a, d) => a * d, 1)).map((v) => v + offset);
       const x = { desc: { dtype, shape }, data: toHost(dtype, xs) };
-      return { label: `${dtype} w,b:${wd} eps ${eps} ${shape.join('x')}`, attrs: { eps }, inputs: [x, randomInput(rng, wd, [cols]), randomInput(rng, wd, [cols])] };
+      return {
+        label: `${dtype} w,b:${wd} eps ${eps} ${shape.join('x')}`,
+        attrs: { eps },
+        inputs: [x, randomInput(rng, wd, [cols]), randomInput(rng, wd, [cols])],
+      };
     });
   },
   tolerance(_attrs, [xd]) {

@@ -47,13 +47,17 @@ export interface MatmulGeometry {
 }
 
 export function matmulGeometry(attrs: MatmulAttrs, a: TensorDesc, b: TensorDesc): MatmulGeometry {
-  if (a.shape.length < 2 || b.shape.length < 2) throw new Error(`matmul: operands need rank ≥ 2, got ${shapeString(a.shape)} and ${shapeString(b.shape)}`);
+  if (a.shape.length < 2 || b.shape.length < 2)
+    throw new Error(`matmul: operands need rank ≥ 2, got ${shapeString(a.shape)} and ${shapeString(b.shape)}`);
   const ka = a.shape[a.shape.length - 1]!;
   const mm = a.shape[a.shape.length - 2]!;
   const [b0, b1] = b.shape.slice(-2) as [number, number];
   const K = attrs.transB ? b1 : b0;
   const N = attrs.transB ? b0 : b1;
-  if (ka !== K) throw new Error(`matmul: a ${shapeString(a.shape)} and b ${shapeString(b.shape)}${attrs.transB ? ' (transB)' : ''} disagree on K (${ka} vs ${K})`);
+  if (ka !== K)
+    throw new Error(
+      `matmul: a ${shapeString(a.shape)} and b ${shapeString(b.shape)}${attrs.transB ? ' (transB)' : ''} disagree on K (${ka} vs ${K})`,
+    );
   const aBatch = a.shape.slice(0, -2);
   const bBatch = b.shape.slice(0, -2);
   const batchShape = broadcastShapes('matmul', [aBatch, bBatch]);
@@ -62,10 +66,13 @@ export function matmulGeometry(attrs: MatmulAttrs, a: TensorDesc, b: TensorDesc)
   const full = (s: readonly number[]) => numel(s) === nb && s.length === batchShape.length;
   const shared = (s: readonly number[]) => numel(s) === 1;
   if (!(full(aBatch) || shared(aBatch)) || !(full(bBatch) || shared(bBatch))) {
-    throw new Error(`matmul: batch shapes ${shapeString(aBatch)} and ${shapeString(bBatch)} must each equal ${shapeString(batchShape)} or be all ones`);
+    throw new Error(
+      `matmul: batch shapes ${shapeString(aBatch)} and ${shapeString(bBatch)} must each equal ${shapeString(batchShape)} or be all ones`,
+    );
   }
   // a shared 2-D weight: a's batch rows are just more rows of one product
-  if (shared(bBatch)) return { M: numel(a.shape.slice(0, -1)), N, K, batch: 1, aBatchStride: 0, bBatchStride: 0, outShape };
+  if (shared(bBatch))
+    return { M: numel(a.shape.slice(0, -1)), N, K, batch: 1, aBatchStride: 0, bBatchStride: 0, outShape };
   return { M: mm, N, K, batch: nb, aBatchStride: shared(aBatch) ? 0 : mm * K, bBatchStride: K * N, outShape };
 }
 
@@ -74,7 +81,10 @@ export function matmulGeometry(attrs: MatmulAttrs, a: TensorDesc, b: TensorDesc)
  * `row·rowStride + col·colStride`. That works when the input's row offset is linear in the folded
  * row index: every row axis of extent > 1 has stride rowStride × (rows below it), or all are 0.
  */
-export function epilogueStrides(extra: TensorDesc, outShape: readonly number[]): { rowStride: number; colStride: number } {
+export function epilogueStrides(
+  extra: TensorDesc,
+  outShape: readonly number[],
+): { rowStride: number; colStride: number } {
   broadcastShapes('matmul epilogue', [outShape, extra.shape]);
   const s = broadcastStrides(extra.shape, outShape);
   const colStride = s[s.length - 1]!;
@@ -84,7 +94,10 @@ export function epilogueStrides(extra: TensorDesc, outShape: readonly number[]):
   for (let i = rows.length - 1; i >= 0; i--) {
     if (rows[i]! > 1) {
       rowStride ??= s[i]! / below;
-      if (s[i] !== rowStride * below) throw new Error(`matmul: epilogue input ${shapeString(extra.shape)} cannot be read row by row against ${shapeString(outShape)} (broadcast inner batch axis)`);
+      if (s[i] !== rowStride * below)
+        throw new Error(
+          `matmul: epilogue input ${shapeString(extra.shape)} cannot be read row by row against ${shapeString(outShape)} (broadcast inner batch axis)`,
+        );
     }
     below *= rows[i]!;
   }
@@ -99,13 +112,19 @@ function outputs(attrs: MatmulAttrs, inputs: readonly TensorDesc[]): TensorDesc[
   if (!isFloat(dtype)) throw new Error(`matmul: output dtype ${dtype} is not a float type`);
   const g = matmulGeometry(attrs, a, b);
   const arity = attrs.epilogue ? exprArity(elementwiseExpr(attrs.epilogue)) : 1;
-  if (arity - 1 > inputs.length - 2) throw new Error(`matmul: epilogue '${attrs.epilogue}' reads ${arity - 1} extra inputs, ${inputs.length - 2} given`);
-  if (!attrs.epilogue && inputs.length > 2) throw new Error(`matmul: ${inputs.length - 2} extra inputs given without an epilogue`);
+  if (arity - 1 > inputs.length - 2)
+    throw new Error(`matmul: epilogue '${attrs.epilogue}' reads ${arity - 1} extra inputs, ${inputs.length - 2} given`);
+  if (!attrs.epilogue && inputs.length > 2)
+    throw new Error(`matmul: ${inputs.length - 2} extra inputs given without an epilogue`);
   for (const x of inputs.slice(2)) epilogueStrides(x, g.outShape);
   return [{ dtype, shape: [...g.outShape] }];
 }
 
-function reference(attrs: MatmulAttrs, inputs: readonly Float64Array[], inDescs: readonly TensorDesc[]): Float64Array[] {
+function reference(
+  attrs: MatmulAttrs,
+  inputs: readonly Float64Array[],
+  inDescs: readonly TensorDesc[],
+): Float64Array[] {
   const acc = accumulate(attrs, inputs, inDescs, false);
   const g = matmulGeometry(attrs, inDescs[0]!, inDescs[1]!);
   if (!attrs.epilogue) return [acc];
@@ -124,7 +143,12 @@ function reference(attrs: MatmulAttrs, inputs: readonly Float64Array[], inDescs:
 }
 
 /** Σ_k a·b in float64 (or Σ_k |a·b| when `magnitude`, the scale rounding errors grow with). */
-function accumulate(attrs: MatmulAttrs, inputs: readonly Float64Array[], inDescs: readonly TensorDesc[], magnitude: boolean): Float64Array {
+function accumulate(
+  attrs: MatmulAttrs,
+  inputs: readonly Float64Array[],
+  inDescs: readonly TensorDesc[],
+  magnitude: boolean,
+): Float64Array {
   const g = matmulGeometry(attrs, inDescs[0]!, inDescs[1]!);
   const [a, b] = inputs as [Float64Array, Float64Array];
   const { M, N, K } = g;
@@ -158,7 +182,14 @@ function accumulate(attrs: MatmulAttrs, inputs: readonly Float64Array[], inDescs
  * The epilogue propagates the accumulator error through its slope (measured by evaluating it at
  * acc ± bound) and adds f32 evaluation error; the output's own rounding adds its storage epsilon.
  */
-function check(attrs: MatmulAttrs, inputs: readonly Float64Array[], got: readonly Float64Array[], want: readonly Float64Array[], inDescs: readonly TensorDesc[], outDtype: DType): string | null {
+function check(
+  attrs: MatmulAttrs,
+  inputs: readonly Float64Array[],
+  got: readonly Float64Array[],
+  want: readonly Float64Array[],
+  inDescs: readonly TensorDesc[],
+  outDtype: DType,
+): string | null {
   const mag = accumulate(attrs, inputs, inDescs, true);
   const acc = accumulate(attrs, inputs, inDescs, false);
   const g = matmulGeometry(attrs, inDescs[0]!, inDescs[1]!);
@@ -188,16 +219,28 @@ function check(attrs: MatmulAttrs, inputs: readonly Float64Array[], got: readonl
     const w = wv[i]!;
     const tol = spread + 2 * outEps * Math.abs(w) + 1e-7;
     const x = gv[i]!;
-    const excess = Number.isNaN(x) || Number.isNaN(w) ? (Number.isNaN(x) && Number.isNaN(w) ? 0 : Infinity) : x === w ? 0 : Math.abs(x - w) / tol;
+    const excess =
+      Number.isNaN(x) || Number.isNaN(w)
+        ? Number.isNaN(x) && Number.isNaN(w)
+          ? 0
+          : Infinity
+        : x === w
+          ? 0
+          : Math.abs(x - w) / tol;
     if (excess > 1) {
       failures++;
-      if (excess > worstExcess) { worstExcess = excess; worst = i; }
+      if (excess > worstExcess) {
+        worstExcess = excess;
+        worst = i;
+      }
     }
   }
   if (worst < 0) return null;
   const r = Math.floor(worst / g.N);
-  return `output 0: ${failures}/${gv.length} elements off; worst at [${r}, ${worst - r * g.N}]: got ${gv[worst]}, want ${wv[worst]}` +
-    (Number.isNaN(gv[worst]!) ? ' (NaN: unwritten or invalid)' : ` (${worstExcess.toFixed(1)}× the tolerance)`);
+  return (
+    `output 0: ${failures}/${gv.length} elements off; worst at [${r}, ${worst - r * g.N}]: got ${gv[worst]}, want ${wv[worst]}` +
+    (Number.isNaN(gv[worst]!) ? ' (NaN: unwritten or invalid)' : ` (${worstExcess.toFixed(1)}× the tolerance)`)
+  );
 }
 
 const EPILOGUES = ['x0 + x1', 'silu(x0) * x1', 'gelu(x0 * 0.5) + x1 * x2'];
@@ -205,12 +248,30 @@ const EPILOGUES = ['x0 + x1', 'silu(x0) * x1', 'gelu(x0 * 0.5) + x1 * x2'];
 /** Odd sizes that cross tile edges (tiles are powers of two), at sizes lavapipe runs quickly. */
 function makeCases(rng: Rng, big: boolean): OpCase<MatmulAttrs>[] {
   const cases: OpCase<MatmulAttrs>[] = [];
-  const add = (M: number, N: number, K: number, ad: DType, bd: DType, attrs: MatmulAttrs, extraShapes: number[][] = [], batch: number[] = []) => {
+  const add = (
+    M: number,
+    N: number,
+    K: number,
+    ad: DType,
+    bd: DType,
+    attrs: MatmulAttrs,
+    extraShapes: number[][] = [],
+    batch: number[] = [],
+  ) => {
     const a = randomInput(rng, ad, [...batch, M, K]);
     const b = randomInput(rng, bd, attrs.transB ? [N, K] : [K, N]);
     const extra = extraShapes.map((s) => randomInput(rng, 'f32', s));
-    const tags = [attrs.transB ? 'transB' : '', attrs.outDtype ? `→${attrs.outDtype}` : '', attrs.epilogue ? `epi '${attrs.epilogue}'` : '', attrs.path ? `path ${attrs.path}` : ''].filter(Boolean);
-    cases.push({ label: `${[...batch, M].join('x')}x${N}x${K} ${ad}·${bd} ${tags.join(' ')}`.trim(), attrs, inputs: [a, b, ...extra] });
+    const tags = [
+      attrs.transB ? 'transB' : '',
+      attrs.outDtype ? `→${attrs.outDtype}` : '',
+      attrs.epilogue ? `epi '${attrs.epilogue}'` : '',
+      attrs.path ? `path ${attrs.path}` : '',
+    ].filter(Boolean);
+    cases.push({
+      label: `${[...batch, M].join('x')}x${N}x${K} ${ad}·${bd} ${tags.join(' ')}`.trim(),
+      attrs,
+      inputs: [a, b, ...extra],
+    });
   };
   const floats: DType[] = ['f32', 'f16', 'bf16'];
   // every dtype pair appears once per layout at sizes that are neither tile multiples nor even
@@ -218,7 +279,10 @@ function makeCases(rng: Rng, big: boolean): OpCase<MatmulAttrs>[] {
     for (const d of floats) {
       const other = rng.pick(floats);
       add(rng.pick([7, 33, 65]), rng.pick([33, 129]), rng.pick([31, 129, 257]), d, d, { transB: t });
-      add(rng.pick([1, 19]), rng.pick([37, 64]), rng.pick([33, 64]), other, d, { transB: t, outDtype: rng.pick(floats) });
+      add(rng.pick([1, 19]), rng.pick([37, 64]), rng.pick([33, 64]), other, d, {
+        transB: t,
+        outDtype: rng.pick(floats),
+      });
     }
   }
   // the decode shapes GEMV takes (M ≤ 16, half weights in [N, K]): vector path (K % 8 = 0) and scalar path
@@ -254,5 +318,6 @@ export const matmulOp = defineOp<MatmulAttrs>({
   cases: (rng, { big }) => makeCases(rng, big),
   // `check` decides (its bound needs the data); this is what the bound reduces to for unit-scale inputs and K ≈ 256
   tolerance: () => ({ abs: 2 ** -16 * 256, rel: 2 * storageEps('bf16') }),
-  check: (attrs, inputs, got, want, inDescs) => check(attrs, inputs, got, want, inDescs, attrs.outDtype ?? inDescs[0]!.dtype),
+  check: (attrs, inputs, got, want, inDescs) =>
+    check(attrs, inputs, got, want, inDescs, attrs.outDtype ?? inDescs[0]!.dtype),
 });

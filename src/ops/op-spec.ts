@@ -39,7 +39,12 @@ export interface OpSpec<A extends Attrs = Attrs> {
   /** Output types from input types; throws a clear error on bad inputs. */
   outputs(attrs: A, inputs: readonly TensorDesc[]): TensorDesc[];
   /** The float64 oracle. Inputs are decoded to float64 exactly as stored. */
-  reference(attrs: A, inputs: readonly Float64Array[], inDescs: readonly TensorDesc[], outDescs: readonly TensorDesc[]): Float64Array[];
+  reference(
+    attrs: A,
+    inputs: readonly Float64Array[],
+    inDescs: readonly TensorDesc[],
+    outDescs: readonly TensorDesc[],
+  ): Float64Array[];
   /** Fresh random cases at odd sizes; `big` adds sizes that only a real GPU should run. */
   cases(rng: Rng, opts: { big: boolean }): OpCase<A>[];
   tolerance(attrs: A, inDescs: readonly TensorDesc[]): Tolerance;

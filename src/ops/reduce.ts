@@ -25,7 +25,8 @@ export function checkRowInput(op: string, x: TensorDesc | undefined): { rows: nu
 export const reduceOp = defineOp<ReduceAttrs>({
   name: 'reduce',
   outputs(attrs, inputs) {
-    if (attrs.op !== 'sum' && attrs.op !== 'max') throw new Error(`reduce: op must be 'sum' or 'max', got '${String(attrs.op)}'`);
+    if (attrs.op !== 'sum' && attrs.op !== 'max')
+      throw new Error(`reduce: op must be 'sum' or 'max', got '${String(attrs.op)}'`);
     if (inputs.length !== 1) throw new Error(`reduce: takes 1 input, ${inputs.length} given`);
     const x = inputs[0]!;
     checkRowInput('reduce', x);
@@ -45,10 +46,12 @@ export const reduceOp = defineOp<ReduceAttrs>({
     return [out];
   },
   cases(rng, { big }) {
-    return rowCaseShapes(rng, big).flatMap((shape) => (['sum', 'max'] as const).map((op) => {
-      const dtype = rng.pick(FLOAT_DTYPES);
-      return { label: `${op} ${dtype} ${shape.join('x')}`, attrs: { op }, inputs: [randomInput(rng, dtype, shape)] };
-    }));
+    return rowCaseShapes(rng, big).flatMap((shape) =>
+      (['sum', 'max'] as const).map((op) => {
+        const dtype = rng.pick(FLOAT_DTYPES);
+        return { label: `${op} ${dtype} ${shape.join('x')}`, attrs: { op }, inputs: [randomInput(rng, dtype, shape)] };
+      }),
+    );
   },
   tolerance(attrs, [xd]) {
     const eps = storageEps(xd!.dtype);

@@ -15,13 +15,21 @@ export interface NormAttrs {
 }
 
 /** Checks x [..., C] and the per-channel vectors ([C] each) of a norm op. */
-export function checkNormInputs(op: string, attrs: NormAttrs, inputs: readonly TensorDesc[], vectors: readonly string[]): void {
-  if (inputs.length !== 1 + vectors.length) throw new Error(`${op}: takes ${1 + vectors.length} inputs (x, ${vectors.join(', ')}), ${inputs.length} given`);
-  if (typeof attrs.eps !== 'number' || !(attrs.eps >= 0)) throw new Error(`${op}: eps must be a number ≥ 0, got ${String(attrs.eps)}`);
+export function checkNormInputs(
+  op: string,
+  attrs: NormAttrs,
+  inputs: readonly TensorDesc[],
+  vectors: readonly string[],
+): void {
+  if (inputs.length !== 1 + vectors.length)
+    throw new Error(`${op}: takes ${1 + vectors.length} inputs (x, ${vectors.join(', ')}), ${inputs.length} given`);
+  if (typeof attrs.eps !== 'number' || !(attrs.eps >= 0))
+    throw new Error(`${op}: eps must be a number ≥ 0, got ${String(attrs.eps)}`);
   const { cols } = checkRowInput(op, inputs[0]);
   vectors.forEach((name, i) => {
     const v = inputs[i + 1]!;
-    if (v.shape.length !== 1 || v.shape[0] !== cols) throw new Error(`${op}: ${name} has shape [${v.shape.join(', ')}], expected [${cols}]`);
+    if (v.shape.length !== 1 || v.shape[0] !== cols)
+      throw new Error(`${op}: ${name} has shape [${v.shape.join(', ')}], expected [${cols}]`);
     if (!isFloat(v.dtype)) throw new Error(`${op}: ${name} has dtype ${v.dtype}, expected a float type`);
   });
 }
@@ -50,7 +58,11 @@ export const rmsnormOp = defineOp<NormAttrs>({
       const wd = rng.pick(FLOAT_DTYPES);
       const eps = rng.pick([1e-5, 1e-6, 0.5]);
       const cols = shape[shape.length - 1]!;
-      return { label: `${dtype} w:${wd} eps ${eps} ${shape.join('x')}`, attrs: { eps }, inputs: [randomInput(rng, dtype, shape, 3), randomInput(rng, wd, [cols])] };
+      return {
+        label: `${dtype} w:${wd} eps ${eps} ${shape.join('x')}`,
+        attrs: { eps },
+        inputs: [randomInput(rng, dtype, shape, 3), randomInput(rng, wd, [cols])],
+      };
     });
   },
   tolerance(_attrs, [xd]) {

@@ -32,20 +32,32 @@ export interface RopeAttrs {
 export const ROPE_MAX_POSITION = 2 ** 24;
 
 /** Validates attributes and shapes; returns the rotated width rd and the layout. */
-export function ropeDims(attrs: RopeAttrs, inputs: readonly TensorDesc[]): { T: number; H: number; D: number; rd: number } {
+export function ropeDims(
+  attrs: RopeAttrs,
+  inputs: readonly TensorDesc[],
+): { T: number; H: number; D: number; rd: number } {
   if (inputs.length !== 2) throw new Error(`rope: takes 2 inputs (x, positions), ${inputs.length} given`);
   const [x, pos] = inputs as [TensorDesc, TensorDesc];
-  if (x.shape.length !== 3 || !isFloat(x.dtype)) throw new Error(`rope: x must be a float [T, H, D] tensor, got ${x.dtype} [${x.shape.join(', ')}]`);
+  if (x.shape.length !== 3 || !isFloat(x.dtype))
+    throw new Error(`rope: x must be a float [T, H, D] tensor, got ${x.dtype} [${x.shape.join(', ')}]`);
   const [T, H, D] = x.shape as [number, number, number];
-  if (pos.dtype !== 'i32' || pos.shape.length !== 1 || pos.shape[0] !== T) throw new Error(`rope: positions must be i32 [${T}], got ${pos.dtype} [${pos.shape.join(', ')}]`);
+  if (pos.dtype !== 'i32' || pos.shape.length !== 1 || pos.shape[0] !== T)
+    throw new Error(`rope: positions must be i32 [${T}], got ${pos.dtype} [${pos.shape.join(', ')}]`);
   if (!(attrs.theta > 0)) throw new Error(`rope: theta must be > 0, got ${String(attrs.theta)}`);
   const rd = attrs.rotaryDim ?? D;
-  if (attrs.rotaryDim === undefined && D % 2 === 1) throw new Error(`rope: head dim ${D} is odd; rotate-half pairs dims (i, i + D/2), so D must be even (or set an even rotaryDim)`);
-  if (!Number.isInteger(rd) || rd % 2 === 1 || rd < 2 || rd > D) throw new Error(`rope: rotaryDim must be an even integer in [2, ${D}], got ${rd}`);
+  if (attrs.rotaryDim === undefined && D % 2 === 1)
+    throw new Error(
+      `rope: head dim ${D} is odd; rotate-half pairs dims (i, i + D/2), so D must be even (or set an even rotaryDim)`,
+    );
+  if (!Number.isInteger(rd) || rd % 2 === 1 || rd < 2 || rd > D)
+    throw new Error(`rope: rotaryDim must be an even integer in [2, ${D}], got ${rd}`);
   const s = attrs.scaling;
   if (s) {
     const ok = s.factor > 0 && s.originalMaxPositions > 0 && s.lowFreqFactor > 0 && s.highFreqFactor > s.lowFreqFactor;
-    if (!ok) throw new Error(`rope: Llama-3 scaling needs factor > 0, originalMaxPositions > 0 and highFreqFactor > lowFreqFactor > 0, got ${JSON.stringify(s)}`);
+    if (!ok)
+      throw new Error(
+        `rope: Llama-3 scaling needs factor > 0, originalMaxPositions > 0 and highFreqFactor > lowFreqFactor > 0, got ${JSON.stringify(s)}`,
+      );
   }
   return { T, H, D, rd };
 }
@@ -84,7 +96,8 @@ export const ropeOp = defineOp<RopeAttrs>({
     const out = Float64Array.from(x!);
     for (let t = 0; t < T; t++) {
       const p = pos![t]!;
-      if (!Number.isInteger(p) || p < 0 || p >= ROPE_MAX_POSITION) throw new RangeError(`rope: position ${p} at token ${t} is outside [0, 2^24)`);
+      if (!Number.isInteger(p) || p < 0 || p >= ROPE_MAX_POSITION)
+        throw new RangeError(`rope: position ${p} at token ${t} is outside [0, 2^24)`);
       for (let i = 0; i < half; i++) {
         const c = Math.cos(p * inv[i]!);
         const s = Math.sin(p * inv[i]!);

@@ -82,14 +82,22 @@ export function topKThreshold(x: ArrayLike<number>, o: number, V: number, k: num
  * `eps` (a fraction of Z), every value whose mass interval comes within eps of p·Z is returned:
  * those a slightly different float sum could choose.
  */
-export function topPCandidates(x: ArrayLike<number>, o: number, V: number, w: Float64Array, floor: number, p: number, eps: number): number[] {
+export function topPCandidates(
+  x: ArrayLike<number>,
+  o: number,
+  V: number,
+  w: Float64Array,
+  floor: number,
+  p: number,
+  eps: number,
+): number[] {
   const idx = [...Array(V).keys()].filter((i) => x[o + i]! >= floor).sort((a, b) => x[o + b]! - x[o + a]!);
   let Z = 0;
   for (const i of idx) Z += w[i]!;
   const target = p * Z;
   const out: number[] = [];
   let before = 0;
-  for (let j = 0; j < idx.length;) {
+  for (let j = 0; j < idx.length; ) {
     const v = x[o + idx[j]!]!;
     let mass = 0;
     for (; j < idx.length && x[o + idx[j]!]! === v; j++) mass += w[idx[j]!]!;
@@ -102,7 +110,14 @@ export function topPCandidates(x: ArrayLike<number>, o: number, V: number, w: Fl
 }
 
 /** Token whose CDF interval (index order, weights of x ≥ thr) holds u; also the interval. */
-export function drawToken(x: ArrayLike<number>, o: number, V: number, w: Float64Array, thr: number, u: number): { token: number; cdf: Float64Array; Z: number } {
+export function drawToken(
+  x: ArrayLike<number>,
+  o: number,
+  V: number,
+  w: Float64Array,
+  thr: number,
+  u: number,
+): { token: number; cdf: Float64Array; Z: number } {
   const cdf = new Float64Array(V);
   let Z = 0;
   for (let i = 0; i < V; i++) cdf[i] = Z += x[o + i]! >= thr ? w[i]! : 0;
@@ -114,7 +129,14 @@ export function drawToken(x: ArrayLike<number>, o: number, V: number, w: Float64
 }
 
 /** Keep-set thresholds of a row: exact (eps = 0), or every threshold a nearly-equal float computation could produce. */
-export function rowThresholds(x: ArrayLike<number>, o: number, V: number, prm: Required<SampleRowParams>, w: Float64Array, eps: number): number[] {
+export function rowThresholds(
+  x: ArrayLike<number>,
+  o: number,
+  V: number,
+  prm: Required<SampleRowParams>,
+  w: Float64Array,
+  eps: number,
+): number[] {
   const tk = prm.topK > 0 && prm.topK < V ? topKThreshold(x, o, V, prm.topK) : -Infinity;
   const tps = prm.topP > 0 && prm.topP < 1 ? topPCandidates(x, o, V, w, tk, prm.topP, eps) : [-Infinity];
   let tms = [-Infinity];
@@ -141,11 +163,14 @@ export function sampleEps(V: number): number {
 function checkShapes(inputs: readonly { dtype: string; shape: readonly number[] }[]): { R: number; V: number } {
   if (inputs.length !== 2) throw new Error(`sample: takes 2 inputs (logits, params), ${inputs.length} given`);
   const [x, p] = inputs as [{ dtype: string; shape: readonly number[] }, { dtype: string; shape: readonly number[] }];
-  if (x.shape.length !== 2 || !FLOAT_DTYPES.includes(x.dtype as never)) throw new Error(`sample: logits must be a float [R, V] tensor, got ${x.dtype} [${x.shape.join(', ')}]`);
+  if (x.shape.length !== 2 || !FLOAT_DTYPES.includes(x.dtype as never))
+    throw new Error(`sample: logits must be a float [R, V] tensor, got ${x.dtype} [${x.shape.join(', ')}]`);
   const [R, V] = x.shape as [number, number];
   if (V < 1) throw new Error('sample: empty vocabulary');
   if (p.dtype !== 'u32' || p.shape.length !== 2 || p.shape[0] !== R || p.shape[1] !== SAMPLE_PARAM_WORDS) {
-    throw new Error(`sample: params must be u32 [${R}, ${SAMPLE_PARAM_WORDS}] (see packSampleParams), got ${p.dtype} [${p.shape.join(', ')}]`);
+    throw new Error(
+      `sample: params must be u32 [${R}, ${SAMPLE_PARAM_WORDS}] (see packSampleParams), got ${p.dtype} [${p.shape.join(', ')}]`,
+    );
   }
   return { R, V };
 }
@@ -165,7 +190,10 @@ export const sampleOp = defineOp<SampleAttrs>({
     const out = new Float64Array(R);
     for (let r = 0; r < R; r++) {
       const prm = unpackSampleParams(params!, r);
-      if (!(prm.temperature > 0)) { out[r] = argmaxRow(x!, r * V, V); continue; }
+      if (!(prm.temperature > 0)) {
+        out[r] = argmaxRow(x!, r * V, V);
+        continue;
+      }
       const w = rowWeights(x!, r * V, V, prm.temperature);
       const [thr] = rowThresholds(x!, r * V, V, prm, w, 0);
       out[r] = drawToken(x!, r * V, V, w, thr!, uniformAt(prm.seed, prm.stream, prm.step)).token;
@@ -173,7 +201,13 @@ export const sampleOp = defineOp<SampleAttrs>({
     return [out];
   },
   cases(rng, { big }) {
-    const shapes: [number, number][] = [[3, 1], [rng.int(4, 9), rng.int(2, 9) | 1], [rng.int(5, 12), rng.int(100, 400) | 1], [rng.int(3, 6), rng.int(1500, 3000)], [2, rng.int(4097, 6000)]];
+    const shapes: [number, number][] = [
+      [3, 1],
+      [rng.int(4, 9), rng.int(2, 9) | 1],
+      [rng.int(5, 12), rng.int(100, 400) | 1],
+      [rng.int(3, 6), rng.int(1500, 3000)],
+      [2, rng.int(4097, 6000)],
+    ];
     if (big) shapes.push([8, 128256], [64, 32000]);
     return shapes.map(([R, V]) => {
       const dtype = rng.pick(FLOAT_DTYPES);
@@ -192,7 +226,10 @@ export const sampleOp = defineOp<SampleAttrs>({
       return {
         label: `${dtype} ${ties ? 'ties ' : ''}${R}x${V}`,
         attrs: {},
-        inputs: [{ desc: { dtype, shape: [R, V] }, data: toHost(dtype, vals) }, { desc: { dtype: 'u32' as const, shape: [R, SAMPLE_PARAM_WORDS] }, data: packSampleParams(rows) }],
+        inputs: [
+          { desc: { dtype, shape: [R, V] }, data: toHost(dtype, vals) },
+          { desc: { dtype: 'u32' as const, shape: [R, SAMPLE_PARAM_WORDS] }, data: packSampleParams(rows) },
+        ],
       };
     });
   },
@@ -208,7 +245,11 @@ export const sampleOp = defineOp<SampleAttrs>({
  * [C_{g−1}, C_g)/Z. A wrong filter, draw or index lands outside those intervals except with
  * probability ~eps per row.
  */
-export function checkSampled(_attrs: SampleAttrs, [x, params]: readonly Float64Array[], [got]: readonly Float64Array[]): string | null {
+export function checkSampled(
+  _attrs: SampleAttrs,
+  [x, params]: readonly Float64Array[],
+  [got]: readonly Float64Array[],
+): string | null {
   const R = got!.length;
   const V = x!.length / R;
   const eps = sampleEps(V);
@@ -233,7 +274,15 @@ export function checkSampled(_attrs: SampleAttrs, [x, params]: readonly Float64A
       return u >= lo - eps && u <= hi + eps;
     });
     if (!ok) {
-      const want = sampleOp.reference({}, [x!, params!], [{ dtype: 'f32', shape: [R, V] }, { dtype: 'u32', shape: [R, SAMPLE_PARAM_WORDS] }], [])[0]![r];
+      const want = sampleOp.reference(
+        {},
+        [x!, params!],
+        [
+          { dtype: 'f32', shape: [R, V] },
+          { dtype: 'u32', shape: [R, SAMPLE_PARAM_WORDS] },
+        ],
+        [],
+      )[0]![r];
       return `row ${r}: token ${g} is outside its CDF interval for u = ${u} (float64 draws ${want}; params ${JSON.stringify(prm)})`;
     }
   }

@@ -23,7 +23,7 @@ export const softmaxOp = defineOp<SoftmaxAttrs>({
       let m = -Infinity;
       for (let c = 0; c < cols; c++) m = Math.max(m, x![o + c]!);
       let s = 0;
-      for (let c = 0; c < cols; c++) s += (out[o + c] = Math.exp(x![o + c]! - m));
+      for (let c = 0; c < cols; c++) s += out[o + c] = Math.exp(x![o + c]! - m);
       for (let c = 0; c < cols; c++) out[o + c]! /= s;
     }
     return [out];

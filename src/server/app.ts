@@ -31,7 +31,13 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
     if (!options.apiKey) return next();
     const header = c.req.header('authorization') ?? '';
     if (header !== `Bearer ${options.apiKey}`) {
-      return new ApiError(401, header ? 'Incorrect API key provided.' : 'Missing API key: send Authorization: Bearer <key>.', 'invalid_request_error', null, 'invalid_api_key').toResponse();
+      return new ApiError(
+        401,
+        header ? 'Incorrect API key provided.' : 'Missing API key: send Authorization: Bearer <key>.',
+        'invalid_request_error',
+        null,
+        'invalid_api_key',
+      ).toResponse();
     }
     return next();
   });
@@ -39,23 +45,49 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
   app.get('/', (c) => c.html(CHAT_PAGE_HTML));
   app.get('/health', (c) => {
     const failure = state.engine.failed;
-    const body = { status: failure ? 'failing' : 'ok', model: state.modelName, activeRequests: state.activeRequests, ...state.engine.stats() };
+    const body = {
+      status: failure ? 'failing' : 'ok',
+      model: state.modelName,
+      activeRequests: state.activeRequests,
+      ...state.engine.stats(),
+    };
     return failure ? c.json({ ...body, error: failure.message }, 503) : c.json(body);
   });
   app.get('/metrics', async (c) => {
-    if (!metrics) return new ApiError(404, 'Metrics are not enabled on this server.', 'invalid_request_error').toResponse();
+    if (!metrics)
+      return new ApiError(404, 'Metrics are not enabled on this server.', 'invalid_request_error').toResponse();
     const { contentType, body } = await metrics.render(state.engine.stats());
     return c.body(body, 200, { 'content-type': contentType });
   });
 
-  const model = () => ({ id: state.modelName, object: 'model', created: state.createdAt, owned_by: 'tessera', max_model_len: state.engine.runner.maxContext });
+  const model = () => ({
+    id: state.modelName,
+    object: 'model',
+    created: state.createdAt,
+    owned_by: 'tessera',
+    max_model_len: state.engine.runner.maxContext,
+  });
   app.get('/v1/models', (c) => c.json({ object: 'list', data: [model()] }));
-  app.get('/v1/models/:id{.+}', (c) => (c.req.param('id') === state.modelName ? c.json(model()) : unknownModel(c.req.param('id')).toResponse()));
+  app.get('/v1/models/:id{.+}', (c) =>
+    c.req.param('id') === state.modelName ? c.json(model()) : unknownModel(c.req.param('id')).toResponse(),
+  );
 
-  app.post('/v1/chat/completions', async (c) => chatCompletion(state, await parseBody(c, chatCompletionRequest, state), c.req.raw.signal));
-  app.post('/v1/completions', async (c) => completion(state, await parseBody(c, completionRequest, state), c.req.raw.signal));
+  app.post('/v1/chat/completions', async (c) =>
+    chatCompletion(state, await parseBody(c, chatCompletionRequest, state), c.req.raw.signal),
+  );
+  app.post('/v1/completions', async (c) =>
+    completion(state, await parseBody(c, completionRequest, state), c.req.raw.signal),
+  );
 
-  app.notFound((c) => new ApiError(404, `No route for ${c.req.method} ${c.req.path}`, 'invalid_request_error', null, 'not_found').toResponse());
+  app.notFound((c) =>
+    new ApiError(
+      404,
+      `No route for ${c.req.method} ${c.req.path}`,
+      'invalid_request_error',
+      null,
+      'not_found',
+    ).toResponse(),
+  );
   app.onError((e) => {
     const api = toApiError(e);
     if (api.status >= 500 && api.status !== 503 && api.status !== 504) console.error('[tessera serve]', e);
@@ -69,13 +101,25 @@ async function parseBody<T extends z.ZodType>(c: Context, schema: T, state: Serv
   try {
     json = JSON.parse(await c.req.text());
   } catch (e) {
-    throw new ApiError(400, `The request body is not valid JSON: ${(e as Error).message}`, 'invalid_request_error', null, 'invalid_json');
+    throw new ApiError(
+      400,
+      `The request body is not valid JSON: ${(e as Error).message}`,
+      'invalid_request_error',
+      null,
+      'invalid_json',
+    );
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const param = issue.path.join('.') || null;
-    throw new ApiError(400, `Invalid request: ${param ? `${param}: ` : ''}${issue.message}`, 'invalid_request_error', param, 'invalid_value');
+    throw new ApiError(
+      400,
+      `Invalid request: ${param ? `${param}: ` : ''}${issue.message}`,
+      'invalid_request_error',
+      param,
+      'invalid_value',
+    );
   }
   const body = parsed.data as { model: string };
   if (body.model !== state.modelName) throw unknownModel(body.model);

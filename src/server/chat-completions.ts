@@ -15,25 +15,39 @@ import { forcedCallSchema, messagesForTemplate, parseToolCalls, ToolCallStreamFi
 
 type ToolMode = 'none' | 'auto' | 'forced';
 
-export async function chatCompletion(state: ServerState, body: ChatCompletionRequest, signal: AbortSignal | undefined): Promise<Response> {
+export async function chatCompletion(
+  state: ServerState,
+  body: ChatCompletionRequest,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
   const tools = body.tool_choice === 'none' ? [] : (body.tools ?? []);
   const choice = body.tool_choice ?? (tools.length ? 'auto' : 'none');
   if (typeof choice === 'object' && !tools.some((t) => t.function.name === choice.function.name)) {
-    throw new ApiError(400, `tool_choice names function '${choice.function.name}', which is not in tools`, 'invalid_request_error', 'tool_choice');
+    throw new ApiError(
+      400,
+      `tool_choice names function '${choice.function.name}', which is not in tools`,
+      'invalid_request_error',
+      'tool_choice',
+    );
   }
-  if (choice === 'required' && tools.length === 0) throw new ApiError(400, "tool_choice 'required' needs at least one tool", 'invalid_request_error', 'tool_choice');
+  if (choice === 'required' && tools.length === 0)
+    throw new ApiError(400, "tool_choice 'required' needs at least one tool", 'invalid_request_error', 'tool_choice');
   const toolMode: ToolMode = tools.length === 0 ? 'none' : choice === 'auto' ? 'auto' : 'forced';
 
   const messages: ChatMessage[] = body.messages.map((m) => ({
     role: m.role === 'developer' ? 'system' : m.role,
-    content: typeof m.content === 'string' || m.content == null ? (m.content ?? null) : m.content.map((p) => p.text).join(''),
+    content:
+      typeof m.content === 'string' || m.content == null ? (m.content ?? null) : m.content.map((p) => p.text).join(''),
     ...(m.name ? { name: m.name } : {}),
     ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}),
     ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}),
   }));
   const tok = state.tokenizer;
   const templated = messagesForTemplate(messages, tools, tok.templateSupportsTools);
-  const promptText = tok.applyChatTemplate(templated, { addGenerationPrompt: true, ...(tok.templateSupportsTools && tools.length ? { tools } : {}) });
+  const promptText = tok.applyChatTemplate(templated, {
+    addGenerationPrompt: true,
+    ...(tok.templateSupportsTools && tools.length ? { tools } : {}),
+  });
   const prompt = tok.encode(promptText, { addSpecialTokens: false });
 
   const params: Partial<SamplingParams> = {
@@ -43,10 +57,17 @@ export async function chatCompletion(state: ServerState, body: ChatCompletionReq
   };
   const forced = forcedCallSchema(tools, choice);
   if (forced) params.constraint = await (await state.grammarService()).jsonSchema(forced, 'tools');
-  else if (body.response_format?.type === 'json_object') params.constraint = await (await state.grammarService()).jsonObject();
+  else if (body.response_format?.type === 'json_object')
+    params.constraint = await (await state.grammarService()).jsonObject();
   else if (body.response_format?.type === 'json_schema') {
     const schema = body.response_format.json_schema.schema;
-    if (!schema) throw new ApiError(400, 'response_format.json_schema.schema is required', 'invalid_request_error', 'response_format.json_schema.schema');
+    if (!schema)
+      throw new ApiError(
+        400,
+        'response_format.json_schema.schema is required',
+        'invalid_request_error',
+        'response_format.json_schema.schema',
+      );
     params.constraint = await (await state.grammarService()).jsonSchema(schema);
   }
 
@@ -54,7 +75,8 @@ export async function chatCompletion(state: ServerState, body: ChatCompletionReq
   const id = state.newId('chatcmpl');
   const created = Math.floor(Date.now() / 1000);
   const makeCallId = () => state.newId('call');
-  const finishOf = (reason: FinishReason, calls: ToolCallMessagePart[]) => (calls.length ? 'tool_calls' : reason === 'abort' ? 'stop' : reason);
+  const finishOf = (reason: FinishReason, calls: ToolCallMessagePart[]) =>
+    calls.length ? 'tool_calls' : reason === 'abort' ? 'stop' : reason;
 
   if (!body.stream) {
     let completion = 0;
@@ -63,15 +85,27 @@ export async function chatCompletion(state: ServerState, body: ChatCompletionReq
       if (gen.outcome === 'timeout') throw gen.timeoutError();
       const [result] = await gen.results();
       const choices = result!.choices.map((c) => {
-        const reply = toolMode === 'none' ? { content: c.text, toolCalls: [] } : parseToolCalls(c.text, tools, makeCallId);
+        const reply =
+          toolMode === 'none' ? { content: c.text, toolCalls: [] } : parseToolCalls(c.text, tools, makeCallId);
         return {
           index: c.index,
-          message: { role: 'assistant', content: reply.content, ...(reply.toolCalls.length ? { tool_calls: reply.toolCalls } : {}) },
+          message: {
+            role: 'assistant',
+            content: reply.content,
+            ...(reply.toolCalls.length ? { tool_calls: reply.toolCalls } : {}),
+          },
           logprobs: body.logprobs ? { content: chatLogprobs(tok, c.tokens) } : null,
           finish_reason: finishOf(c.finishReason, reply.toolCalls),
         };
       });
-      return Response.json({ id, object: 'chat.completion', created, model: state.modelName, choices, usage: usage(result!.promptTokens, result!.completionTokens, result!.cachedTokens) });
+      return Response.json({
+        id,
+        object: 'chat.completion',
+        created,
+        model: state.modelName,
+        choices,
+        usage: usage(result!.promptTokens, result!.completionTokens, result!.cachedTokens),
+      });
     } finally {
       gen.close(completion);
     }
@@ -79,7 +113,14 @@ export async function chatCompletion(state: ServerState, body: ChatCompletionReq
 
   const n = params.n ?? 1;
   const includeUsage = body.stream_options?.include_usage ?? false;
-  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'chat.completion.chunk', created, model: state.modelName, choices, ...extra });
+  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
+    id,
+    object: 'chat.completion.chunk',
+    created,
+    model: state.modelName,
+    choices,
+    ...extra,
+  });
   return sseResponse(
     async (out) => {
       let completion = 0;
@@ -87,15 +128,20 @@ export async function chatCompletion(state: ServerState, body: ChatCompletionReq
         const filters = Array.from({ length: n }, () => new ToolCallStreamFilter());
         const texts = Array.from({ length: n }, () => '');
         const tokens: GeneratedToken[][] = Array.from({ length: n }, () => []);
-        for (let i = 0; i < n; i++) out.send(chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
+        for (let i = 0; i < n; i++)
+          out.send(
+            chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]),
+          );
         for await (const { choice: i, event } of gen.events()) {
           if (event.type === 'delta') {
             completion += event.tokens.length;
             texts[i] += event.text;
             tokens[i]!.push(...event.tokens);
-            const visible = toolMode === 'forced' ? '' : toolMode === 'auto' ? filters[i]!.push(event.text) : event.text;
+            const visible =
+              toolMode === 'forced' ? '' : toolMode === 'auto' ? filters[i]!.push(event.text) : event.text;
             const logprobs = body.logprobs ? { content: chatLogprobs(tok, event.tokens) } : null;
-            if (visible || logprobs) out.send(chunk([{ index: i, delta: { content: visible }, logprobs, finish_reason: null }]));
+            if (visible || logprobs)
+              out.send(chunk([{ index: i, delta: { content: visible }, logprobs, finish_reason: null }]));
             continue;
           }
           let calls: ToolCallMessagePart[] = [];
@@ -103,9 +149,15 @@ export async function chatCompletion(state: ServerState, body: ChatCompletionReq
             const tail = toolMode === 'auto' ? filters[i]!.flush() : '';
             if (tail) out.send(chunk([{ index: i, delta: { content: tail }, logprobs: null, finish_reason: null }]));
             calls = parseToolCalls(texts[i]!, tools, makeCallId).toolCalls;
-            if (toolMode === 'forced' && calls.length === 0 && texts[i]) out.send(chunk([{ index: i, delta: { content: texts[i] }, logprobs: null, finish_reason: null }]));
+            if (toolMode === 'forced' && calls.length === 0 && texts[i])
+              out.send(chunk([{ index: i, delta: { content: texts[i] }, logprobs: null, finish_reason: null }]));
             if (calls.length) {
-              const deltas = calls.map((c, k) => ({ index: k, id: c.id, type: 'function', function: { name: c.function.name, arguments: c.function.arguments } }));
+              const deltas = calls.map((c, k) => ({
+                index: k,
+                id: c.id,
+                type: 'function',
+                function: { name: c.function.name, arguments: c.function.arguments },
+              }));
               out.send(chunk([{ index: i, delta: { tool_calls: deltas }, logprobs: null, finish_reason: null }]));
             }
           }
@@ -127,5 +179,10 @@ export async function chatCompletion(state: ServerState, body: ChatCompletionReq
 }
 
 export function usage(prompt: number, completion: number, cached: number) {
-  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion, prompt_tokens_details: { cached_tokens: cached } };
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: cached },
+  };
 }

@@ -8,21 +8,36 @@ import type { CompletionRequest } from './schemas.js';
 import type { ServerState } from './server-state.js';
 import { sseResponse } from './sse.js';
 
-export async function completion(state: ServerState, body: CompletionRequest, signal: AbortSignal | undefined): Promise<Response> {
+export async function completion(
+  state: ServerState,
+  body: CompletionRequest,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
   if (body.suffix) throw new ApiError(400, 'suffix is not supported', 'invalid_request_error', 'suffix');
   const n = body.n ?? 1;
-  if (body.best_of != null && body.best_of !== n) throw new ApiError(400, 'best_of other than n is not supported', 'invalid_request_error', 'best_of');
-  if (body.echo && body.logprobs != null) throw new ApiError(400, 'echo with logprobs (prompt log-probabilities) is not supported', 'invalid_request_error', 'echo');
+  if (body.best_of != null && body.best_of !== n)
+    throw new ApiError(400, 'best_of other than n is not supported', 'invalid_request_error', 'best_of');
+  if (body.echo && body.logprobs != null)
+    throw new ApiError(
+      400,
+      'echo with logprobs (prompt log-probabilities) is not supported',
+      'invalid_request_error',
+      'echo',
+    );
   const tok = state.tokenizer;
   const raw = body.prompt;
   const prompts: number[][] =
-    typeof raw === 'string' ? [tok.encode(raw)]
-    : typeof raw[0] === 'string' ? (raw as string[]).map((s) => tok.encode(s))
-    : typeof raw[0] === 'number' ? [raw as number[]]
-    : (raw as number[][]);
+    typeof raw === 'string'
+      ? [tok.encode(raw)]
+      : typeof raw[0] === 'string'
+        ? (raw as string[]).map((s) => tok.encode(s))
+        : typeof raw[0] === 'number'
+          ? [raw as number[]]
+          : (raw as number[][]);
   const vocab = state.engine.runner.vocabSize;
   for (const p of prompts) {
-    if (p.some((t) => t < 0 || t >= vocab)) throw new ApiError(400, `prompt token ids must be in [0, ${vocab})`, 'invalid_request_error', 'prompt');
+    if (p.some((t) => t < 0 || t >= vocab))
+      throw new ApiError(400, `prompt token ids must be in [0, ${vocab})`, 'invalid_request_error', 'prompt');
   }
   const longest = Math.max(...prompts.map((p) => p.length));
   const params: Partial<SamplingParams> = {
@@ -53,31 +68,60 @@ export async function completion(state: ServerState, body: CompletionRequest, si
         })),
       );
       const cached = results.reduce((s, r) => s + r.cachedTokens, 0);
-      return Response.json({ id, object: 'text_completion', created, model: state.modelName, choices, usage: usage(gen.promptTokens, generated, cached) });
+      return Response.json({
+        id,
+        object: 'text_completion',
+        created,
+        model: state.modelName,
+        choices,
+        usage: usage(gen.promptTokens, generated, cached),
+      });
     } finally {
       gen.close(generated);
     }
   }
 
   const offsets = new Array(prompts.length * n).fill(0).map((_, c) => echoText[promptOf(c)]!.length);
-  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id, object: 'text_completion', created, model: state.modelName, choices, ...extra });
+  const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
+    id,
+    object: 'text_completion',
+    created,
+    model: state.modelName,
+    choices,
+    ...extra,
+  });
   return sseResponse(
     async (out) => {
       let generated = 0;
       try {
-        if (body.echo) prompts.forEach((_, p) => { for (let j = 0; j < n; j++) out.send(chunk([{ index: p * n + j, text: echoText[p], logprobs: null, finish_reason: null }])); });
+        if (body.echo)
+          prompts.forEach((_, p) => {
+            for (let j = 0; j < n; j++)
+              out.send(chunk([{ index: p * n + j, text: echoText[p], logprobs: null, finish_reason: null }]));
+          });
         for await (const { choice, event } of gen.events()) {
           if (event.type === 'delta') {
             generated += event.tokens.length;
             const logprobs = body.logprobs != null ? completionLogprobs(tok, event.tokens, offsets[choice]) : null;
             offsets[choice] += event.text.length;
-            if (event.text || logprobs) out.send(chunk([{ index: choice, text: event.text, logprobs, finish_reason: null }]));
+            if (event.text || logprobs)
+              out.send(chunk([{ index: choice, text: event.text, logprobs, finish_reason: null }]));
           } else {
-            out.send(chunk([{ index: choice, text: '', logprobs: null, finish_reason: event.reason === 'abort' ? 'stop' : event.reason }]));
+            out.send(
+              chunk([
+                {
+                  index: choice,
+                  text: '',
+                  logprobs: null,
+                  finish_reason: event.reason === 'abort' ? 'stop' : event.reason,
+                },
+              ]),
+            );
           }
         }
         if (gen.outcome === 'timeout') out.send(gen.timeoutError().body());
-        else if (body.stream_options?.include_usage) out.send(chunk([], { usage: usage(gen.promptTokens, generated, 0) }));
+        else if (body.stream_options?.include_usage)
+          out.send(chunk([], { usage: usage(gen.promptTokens, generated, 0) }));
         out.done();
       } finally {
         gen.close(generated);

@@ -32,11 +32,22 @@ export interface SamplingBody {
  * Engine parameters for a body. Without max_tokens a request may use the rest of the context
  * (and of the KV capacity); with it, prompt + max_tokens beyond the context is a 400 (from the engine).
  */
-export function samplingParams(state: ServerState, body: SamplingBody, promptLength: number, maxTokens: number | null | undefined): Partial<SamplingParams> {
+export function samplingParams(
+  state: ServerState,
+  body: SamplingBody,
+  promptLength: number,
+  maxTokens: number | null | undefined,
+): Partial<SamplingParams> {
   const runner = state.engine.runner;
   const room = Math.min(runner.maxContext, runner.numPages * runner.pageSize) - promptLength;
   if (maxTokens == null && room < 1) {
-    throw new ApiError(400, `This model's maximum context length is ${runner.maxContext} tokens and the prompt has ${promptLength}; shorten it.`, 'invalid_request_error', 'messages', 'context_length_exceeded');
+    throw new ApiError(
+      400,
+      `This model's maximum context length is ${runner.maxContext} tokens and the prompt has ${promptLength}; shorten it.`,
+      'invalid_request_error',
+      'messages',
+      'context_length_exceeded',
+    );
   }
   const p: Partial<SamplingParams> = { maxTokens: maxTokens ?? room, n: body.n ?? 1 };
   if (body.temperature != null) p.temperature = body.temperature;
@@ -66,7 +77,13 @@ export class Generation {
   private readonly timer: ReturnType<typeof setTimeout>;
   private closed = false;
 
-  private constructor(private readonly state: ServerState, endpoint: string, readonly requests: EngineRequest[], readonly n: number, signal: AbortSignal | undefined) {
+  private constructor(
+    private readonly state: ServerState,
+    endpoint: string,
+    readonly requests: EngineRequest[],
+    readonly n: number,
+    signal: AbortSignal | undefined,
+  ) {
     this.observer = state.options.metrics?.requestStarted(endpoint) ?? null;
     this.timer = setTimeout(() => this.cancel('timeout'), state.requestTimeoutMs);
     signal?.addEventListener('abort', () => this.cancel('aborted'), { once: true });
@@ -74,7 +91,13 @@ export class Generation {
   }
 
   /** Submits one engine request per prompt; throws 429 when the queue is full. */
-  static async start(state: ServerState, endpoint: string, prompts: number[][], params: Partial<SamplingParams>, signal?: AbortSignal): Promise<Generation> {
+  static async start(
+    state: ServerState,
+    endpoint: string,
+    prompts: number[][],
+    params: Partial<SamplingParams>,
+    signal?: AbortSignal,
+  ): Promise<Generation> {
     state.acquireSlot();
     const submitted: EngineRequest[] = [];
     try {
@@ -131,6 +154,12 @@ export class Generation {
   }
 
   timeoutError(): ApiError {
-    return new ApiError(504, `The request did not finish within ${this.state.requestTimeoutMs} ms and was cancelled.`, 'timeout_error', null, 'request_timeout');
+    return new ApiError(
+      504,
+      `The request did not finish within ${this.state.requestTimeoutMs} ms and was cancelled.`,
+      'timeout_error',
+      null,
+      'request_timeout',
+    );
   }
 }

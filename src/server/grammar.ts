@@ -21,11 +21,25 @@ interface XgMatcher extends Disposable {
   isTerminated(): boolean;
 }
 interface XgCompiler extends Disposable {
-  compileJSONSchema(schema: string, anyWhitespace?: boolean, indent?: number, separators?: [string, string], strictMode?: boolean): Promise<Disposable>;
+  compileJSONSchema(
+    schema: string,
+    anyWhitespace?: boolean,
+    indent?: number,
+    separators?: [string, string],
+    strictMode?: boolean,
+  ): Promise<Disposable>;
   compileBuiltinJSONGrammar(): Promise<Disposable>;
 }
 interface XGrammar {
-  TokenizerInfo: { createTokenizerInfo(vocab: string[], type: string, prependSpace: boolean, vocabSize: number, stopTokenIds: number[]): Promise<Disposable> };
+  TokenizerInfo: {
+    createTokenizerInfo(
+      vocab: string[],
+      type: string,
+      prependSpace: boolean,
+      vocabSize: number,
+      stopTokenIds: number[],
+    ): Promise<Disposable>;
+  };
   GrammarCompiler: { createGrammarCompiler(info: Disposable, cacheEnabled?: boolean): Promise<XgCompiler> };
   GrammarMatcher: { createGrammarMatcher(compiled: Disposable): Promise<XgMatcher> };
 }
@@ -38,13 +52,18 @@ export class GrammarService {
   private readonly compiled = new Map<string, Promise<Disposable>>();
   private readonly ajv = new Ajv({ strict: false, allErrors: false, validateSchema: true });
 
-  private constructor(private readonly xg: XGrammar, private readonly compiler: XgCompiler) {}
+  private constructor(
+    private readonly xg: XGrammar,
+    private readonly compiler: XgCompiler,
+  ) {}
 
   /** Loads xgrammar and indexes the vocabulary (a few ms for small vocabularies, ~1 s for 128k). */
   static async create(tokenizer: EngineTokenizer, vocabSize: number): Promise<GrammarService> {
     const xg = await loadXGrammar();
     const { tokens, type } = tokenizer.vocabulary();
-    const info = await xg.TokenizerInfo.createTokenizerInfo(tokens, type, false, vocabSize, [...tokenizer.stopTokenIds]);
+    const info = await xg.TokenizerInfo.createTokenizerInfo(tokens, type, false, vocabSize, [
+      ...tokenizer.stopTokenIds,
+    ]);
     const compiler = await xg.GrammarCompiler.createGrammarCompiler(info, true);
     return new GrammarService(xg, compiler);
   }
@@ -52,15 +71,26 @@ export class GrammarService {
   /** Any JSON object (`response_format: json_object`). */
   jsonObject(): Promise<ConstraintFactory> {
     // Not strict: an object with any properties (strict mode would allow only `{}`).
-    return this.factory('json_object', () => this.compiler.compileJSONSchema(JSON.stringify({ type: 'object' }), false, -1, undefined, false));
+    return this.factory('json_object', () =>
+      this.compiler.compileJSONSchema(JSON.stringify({ type: 'object' }), false, -1, undefined, false),
+    );
   }
 
   /** JSON matching `schema`; a schema that is not valid JSON Schema is a 400 naming `param`. */
-  jsonSchema(schema: Record<string, unknown>, param = 'response_format.json_schema.schema'): Promise<ConstraintFactory> {
+  jsonSchema(
+    schema: Record<string, unknown>,
+    param = 'response_format.json_schema.schema',
+  ): Promise<ConstraintFactory> {
     try {
       this.ajv.compile(schema);
     } catch (e) {
-      throw new ApiError(400, `Invalid JSON schema: ${(e as Error).message}`, 'invalid_request_error', param, 'invalid_json_schema');
+      throw new ApiError(
+        400,
+        `Invalid JSON schema: ${(e as Error).message}`,
+        'invalid_request_error',
+        param,
+        'invalid_json_schema',
+      );
     }
     const text = JSON.stringify(schema);
     return this.factory(`schema:${text}`, () => this.compiler.compileJSONSchema(text, false, -1));
@@ -81,7 +111,10 @@ export class GrammarService {
         // Matchers keep their own reference to the compiled grammar, so the evicted handle can go.
         const [oldKey, old] = this.compiled.entries().next().value!;
         this.compiled.delete(oldKey);
-        old.then((g) => g.dispose(), () => {});
+        old.then(
+          (g) => g.dispose(),
+          () => {},
+        );
       }
     } else {
       // Refresh recency.
@@ -92,7 +125,13 @@ export class GrammarService {
     try {
       grammar = await entry;
     } catch (e) {
-      throw new ApiError(400, `The grammar could not be compiled: ${(e as Error).message}`, 'invalid_request_error', 'response_format', 'invalid_json_schema');
+      throw new ApiError(
+        400,
+        `The grammar could not be compiled: ${(e as Error).message}`,
+        'invalid_request_error',
+        'response_format',
+        'invalid_json_schema',
+      );
     }
     return async () => new XGrammarConstraint(await this.xg.GrammarMatcher.createGrammarMatcher(grammar));
   }
@@ -124,7 +163,10 @@ function loadXGrammar(): Promise<XGrammar> {
     if (isNode) {
       const { createRequire } = await import('node:module');
       const require = createRequire(import.meta.url);
-      for (const [name, value] of [['require', require], ['__filename', require.resolve('@mlc-ai/web-xgrammar')]] as const) {
+      for (const [name, value] of [
+        ['require', require],
+        ['__filename', require.resolve('@mlc-ai/web-xgrammar')],
+      ] as const) {
         if (g[name] === undefined) {
           g[name] = value;
           added.push(name);

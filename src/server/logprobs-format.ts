@@ -37,14 +37,20 @@ export interface CompletionLogprobs {
   text_offset: number[];
 }
 
-export function completionLogprobs(tokenizer: EngineTokenizer, tokens: readonly GeneratedToken[], startOffset: number): CompletionLogprobs {
+export function completionLogprobs(
+  tokenizer: EngineTokenizer,
+  tokens: readonly GeneratedToken[],
+  startOffset: number,
+): CompletionLogprobs {
   const out: CompletionLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
   let offset = startOffset;
   for (const t of tokens) {
     const text = tokenText(tokenizer, t.id);
     out.tokens.push(text);
     out.token_logprobs.push(t.logprob ?? 0);
-    out.top_logprobs.push(Object.fromEntries((t.topLogprobs ?? []).map((alt) => [tokenText(tokenizer, alt.token), alt.logprob])));
+    out.top_logprobs.push(
+      Object.fromEntries((t.topLogprobs ?? []).map((alt) => [tokenText(tokenizer, alt.token), alt.logprob])),
+    );
     out.text_offset.push(offset);
     offset += text.length;
   }

@@ -15,7 +15,13 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(options: Omit<ServerOptions, 'metrics'> & { host?: string; port?: number; metrics?: ServerOptions['metrics'] | false }): Promise<RunningServer> {
+export async function startServer(
+  options: Omit<ServerOptions, 'metrics'> & {
+    host?: string;
+    port?: number;
+    metrics?: ServerOptions['metrics'] | false;
+  },
+): Promise<RunningServer> {
   const metrics = options.metrics === false ? undefined : (options.metrics ?? new PromMetrics());
   const { app, state } = createApp({ ...options, ...(metrics ? { metrics } : {}) } as ServerOptions);
   const host = options.host ?? '127.0.0.1';

@@ -12,22 +12,83 @@ const RATE_WINDOW_MS = 10_000;
 
 export class PromMetrics implements ServerMetrics {
   readonly registry = new Registry();
-  private readonly ttft = new Histogram({ name: 'tessera_time_to_first_token_seconds', help: 'Time from request arrival to its first generated token', buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  private readonly itl = new Histogram({ name: 'tessera_inter_token_latency_seconds', help: 'Time between consecutive generated tokens of a request', buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  private readonly e2e = new Histogram({ name: 'tessera_request_duration_seconds', help: 'Time from arrival to the last token', labelNames: ['outcome'], buckets: LATENCY_BUCKETS, registers: [this.registry] });
-  private readonly generated = new Counter({ name: 'tessera_generation_tokens_total', help: 'Generated tokens', registers: [this.registry] });
-  private readonly prompt = new Counter({ name: 'tessera_prompt_tokens_total', help: 'Prompt tokens of finished requests', registers: [this.registry] });
-  private readonly responses = new Counter({ name: 'tessera_http_responses_total', help: 'HTTP responses by endpoint and status', labelNames: ['endpoint', 'status'], registers: [this.registry] });
+  private readonly ttft = new Histogram({
+    name: 'tessera_time_to_first_token_seconds',
+    help: 'Time from request arrival to its first generated token',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly itl = new Histogram({
+    name: 'tessera_inter_token_latency_seconds',
+    help: 'Time between consecutive generated tokens of a request',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly e2e = new Histogram({
+    name: 'tessera_request_duration_seconds',
+    help: 'Time from arrival to the last token',
+    labelNames: ['outcome'],
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly generated = new Counter({
+    name: 'tessera_generation_tokens_total',
+    help: 'Generated tokens',
+    registers: [this.registry],
+  });
+  private readonly prompt = new Counter({
+    name: 'tessera_prompt_tokens_total',
+    help: 'Prompt tokens of finished requests',
+    registers: [this.registry],
+  });
+  private readonly responses = new Counter({
+    name: 'tessera_http_responses_total',
+    help: 'HTTP responses by endpoint and status',
+    labelNames: ['endpoint', 'status'],
+    registers: [this.registry],
+  });
   private readonly gauges = {
-    waiting: new Gauge({ name: 'tessera_requests_waiting', help: 'Requests queued, not yet running', registers: [this.registry] }),
-    running: new Gauge({ name: 'tessera_requests_running', help: 'Requests holding KV pages', registers: [this.registry] }),
-    pagesUsed: new Gauge({ name: 'tessera_kv_pages_used', help: 'KV pages held by requests', registers: [this.registry] }),
-    pagesCached: new Gauge({ name: 'tessera_kv_pages_cached_idle', help: 'KV pages held only by the prefix cache', registers: [this.registry] }),
+    waiting: new Gauge({
+      name: 'tessera_requests_waiting',
+      help: 'Requests queued, not yet running',
+      registers: [this.registry],
+    }),
+    running: new Gauge({
+      name: 'tessera_requests_running',
+      help: 'Requests holding KV pages',
+      registers: [this.registry],
+    }),
+    pagesUsed: new Gauge({
+      name: 'tessera_kv_pages_used',
+      help: 'KV pages held by requests',
+      registers: [this.registry],
+    }),
+    pagesCached: new Gauge({
+      name: 'tessera_kv_pages_cached_idle',
+      help: 'KV pages held only by the prefix cache',
+      registers: [this.registry],
+    }),
     pagesTotal: new Gauge({ name: 'tessera_kv_pages_total', help: 'KV page capacity', registers: [this.registry] }),
-    usage: new Gauge({ name: 'tessera_kv_usage_ratio', help: 'Fraction of KV pages held by requests', registers: [this.registry] }),
-    hitRate: new Gauge({ name: 'tessera_prefix_cache_hit_rate', help: 'Fraction of prompt tokens served from the prefix cache', registers: [this.registry] }),
-    preemptions: new Gauge({ name: 'tessera_preemptions', help: 'Sequences preempted for lack of KV pages since start', registers: [this.registry] }),
-    tokensPerSecond: new Gauge({ name: 'tessera_generation_tokens_per_second', help: `Generated tokens per second over the last ${RATE_WINDOW_MS / 1000} s`, registers: [this.registry] }),
+    usage: new Gauge({
+      name: 'tessera_kv_usage_ratio',
+      help: 'Fraction of KV pages held by requests',
+      registers: [this.registry],
+    }),
+    hitRate: new Gauge({
+      name: 'tessera_prefix_cache_hit_rate',
+      help: 'Fraction of prompt tokens served from the prefix cache',
+      registers: [this.registry],
+    }),
+    preemptions: new Gauge({
+      name: 'tessera_preemptions',
+      help: 'Sequences preempted for lack of KV pages since start',
+      registers: [this.registry],
+    }),
+    tokensPerSecond: new Gauge({
+      name: 'tessera_generation_tokens_per_second',
+      help: `Generated tokens per second over the last ${RATE_WINDOW_MS / 1000} s`,
+      registers: [this.registry],
+    }),
   };
   /** (time, count) of recent token arrivals, for the rate gauge. */
   private readonly recent: [number, number][] = [];

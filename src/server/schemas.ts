@@ -5,7 +5,9 @@
 import { z } from 'zod';
 
 const stop = z.union([z.string(), z.array(z.string()).max(16)]).nullish();
-const logitBias = z.record(z.string().regex(/^\d+$/, 'logit_bias keys are token ids'), z.number().min(-100).max(100)).nullish();
+const logitBias = z
+  .record(z.string().regex(/^\d+$/, 'logit_bias keys are token ids'), z.number().min(-100).max(100))
+  .nullish();
 
 /** Fields shared by chat and text completions (OpenAI's, then the common vLLM extensions). */
 const sampling = {
@@ -59,7 +61,12 @@ const responseFormat = z.discriminatedUnion('type', [
   z.object({ type: z.literal('json_object') }),
   z.object({
     type: z.literal('json_schema'),
-    json_schema: z.object({ name: z.string(), description: z.string().nullish(), schema: z.record(z.string(), z.unknown()).nullish(), strict: z.boolean().nullish() }),
+    json_schema: z.object({
+      name: z.string(),
+      description: z.string().nullish(),
+      schema: z.record(z.string(), z.unknown()).nullish(),
+      strict: z.boolean().nullish(),
+    }),
   }),
 ]);
 
@@ -72,14 +79,22 @@ export const chatCompletionRequest = z.object({
   response_format: responseFormat.nullish(),
   tools: z.array(functionTool).max(64).nullish(),
   tool_choice: z
-    .union([z.enum(['none', 'auto', 'required']), z.object({ type: z.literal('function'), function: z.object({ name: z.string() }) })])
+    .union([
+      z.enum(['none', 'auto', 'required']),
+      z.object({ type: z.literal('function'), function: z.object({ name: z.string() }) }),
+    ])
     .nullish(),
   parallel_tool_calls: z.boolean().nullish(),
 });
 
 export const completionRequest = z.object({
   ...sampling,
-  prompt: z.union([z.string(), z.array(z.string()).min(1), z.array(z.number().int()).min(1), z.array(z.array(z.number().int()).min(1)).min(1)]),
+  prompt: z.union([
+    z.string(),
+    z.array(z.string()).min(1),
+    z.array(z.number().int()).min(1),
+    z.array(z.array(z.number().int()).min(1)).min(1),
+  ]),
   logprobs: z.number().int().min(0).max(5).nullish(),
   echo: z.boolean().nullish(),
   best_of: z.number().int().min(1).nullish(),

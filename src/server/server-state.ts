@@ -54,7 +54,14 @@ export class ServerState {
   /** Takes a place in the bounded queue or throws 429; pair with `releaseSlot`. */
   acquireSlot(): void {
     if (this.inFlight >= this.capacity) {
-      throw new ApiError(429, `The server is at capacity (${this.capacity} requests in flight); retry later.`, 'rate_limit_error', null, 'queue_full', this.options.retryAfterSeconds ?? 1);
+      throw new ApiError(
+        429,
+        `The server is at capacity (${this.capacity} requests in flight); retry later.`,
+        'rate_limit_error',
+        null,
+        'queue_full',
+        this.options.retryAfterSeconds ?? 1,
+      );
     }
     this.inFlight++;
   }
@@ -65,10 +72,24 @@ export class ServerState {
 
   grammarService(): Promise<GrammarService> {
     if (this.options.structuredOutput === false) {
-      return Promise.reject(new ApiError(400, 'Structured output is turned off on this server.', 'invalid_request_error', 'response_format', 'unsupported'));
+      return Promise.reject(
+        new ApiError(
+          400,
+          'Structured output is turned off on this server.',
+          'invalid_request_error',
+          'response_format',
+          'unsupported',
+        ),
+      );
     }
     this.grammar ??= GrammarService.create(this.tokenizer, this.engine.runner.vocabSize).catch((e: unknown) => {
-      throw new ApiError(501, `Structured output is unavailable: xgrammar failed to load (${(e as Error).message}).`, 'server_error', 'response_format', 'structured_output_unavailable');
+      throw new ApiError(
+        501,
+        `Structured output is unavailable: xgrammar failed to load (${(e as Error).message}).`,
+        'server_error',
+        'response_format',
+        'structured_output_unavailable',
+      );
     });
     return this.grammar;
   }

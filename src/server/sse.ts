@@ -26,7 +26,9 @@ export function sseResponse(produce: (out: SseWriter) => Promise<void>, onCancel
       };
       produce(out).catch((e) => {
         // Nothing sensible can be sent after a failure mid-stream except an error event.
-        out.send({ error: { message: (e as Error)?.message ?? String(e), type: 'server_error', param: null, code: null } });
+        out.send({
+          error: { message: (e as Error)?.message ?? String(e), type: 'server_error', param: null, code: null },
+        });
         out.done();
       });
     },
@@ -36,6 +38,11 @@ export function sseResponse(produce: (out: SseWriter) => Promise<void>, onCancel
     },
   });
   return new Response(stream, {
-    headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' },
+    headers: {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    },
   });
 }

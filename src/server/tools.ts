@@ -17,7 +17,13 @@ export const TOOL_CALL_CLOSE = '</tool_call>';
 export type ToolChoice = NonNullable<ChatCompletionRequest['tool_choice']>;
 
 export function toolSystemPrompt(tools: readonly FunctionTool[]): string {
-  const specs = tools.map((t) => JSON.stringify({ name: t.function.name, description: t.function.description ?? '', parameters: t.function.parameters ?? { type: 'object' } }));
+  const specs = tools.map((t) =>
+    JSON.stringify({
+      name: t.function.name,
+      description: t.function.description ?? '',
+      parameters: t.function.parameters ?? { type: 'object' },
+    }),
+  );
   return [
     'You can call the following functions:',
     ...specs,
@@ -26,12 +32,19 @@ export function toolSystemPrompt(tools: readonly FunctionTool[]): string {
 }
 
 /** Messages as the template will see them: tool turns rewritten for templates that do not know tools. */
-export function messagesForTemplate(messages: readonly ChatMessage[], tools: readonly FunctionTool[] | null, templateSupportsTools: boolean): ChatMessage[] {
+export function messagesForTemplate(
+  messages: readonly ChatMessage[],
+  tools: readonly FunctionTool[] | null,
+  templateSupportsTools: boolean,
+): ChatMessage[] {
   if (templateSupportsTools) return [...messages];
   const out: ChatMessage[] = messages.map((m) => {
     if (m.role === 'tool') return { role: 'user', content: `<tool_response>\n${m.content ?? ''}\n</tool_response>` };
     if (m.role === 'assistant' && m.tool_calls?.length) {
-      const calls = m.tool_calls.map((c) => `${TOOL_CALL_OPEN}${JSON.stringify({ name: c.function.name, arguments: safeJson(c.function.arguments) })}${TOOL_CALL_CLOSE}`);
+      const calls = m.tool_calls.map(
+        (c) =>
+          `${TOOL_CALL_OPEN}${JSON.stringify({ name: c.function.name, arguments: safeJson(c.function.arguments) })}${TOOL_CALL_CLOSE}`,
+      );
       return { role: 'assistant', content: [m.content ?? '', ...calls].filter(Boolean).join('\n') };
     }
     return m;
@@ -45,7 +58,10 @@ export function messagesForTemplate(messages: readonly ChatMessage[], tools: rea
 }
 
 /** The JSON schema a forced call must satisfy, or null when the model may answer freely. */
-export function forcedCallSchema(tools: readonly FunctionTool[], choice: ToolChoice | null | undefined): Record<string, unknown> | null {
+export function forcedCallSchema(
+  tools: readonly FunctionTool[],
+  choice: ToolChoice | null | undefined,
+): Record<string, unknown> | null {
   if (!choice || choice === 'auto' || choice === 'none') return null;
   const allowed = choice === 'required' ? tools : tools.filter((t) => t.function.name === choice.function.name);
   const variants = allowed.map((t) => ({
@@ -69,7 +85,11 @@ export function parseToolCalls(text: string, tools: readonly FunctionTool[], mak
     const value = safeJson(raw.trim()) as { name?: unknown; arguments?: unknown; parameters?: unknown } | undefined;
     if (!value || typeof value !== 'object' || typeof value.name !== 'string' || !known.has(value.name)) return null;
     const args = value.arguments ?? value.parameters ?? {};
-    return { id: makeId(), type: 'function', function: { name: value.name, arguments: typeof args === 'string' ? args : JSON.stringify(args) } };
+    return {
+      id: makeId(),
+      type: 'function',
+      function: { name: value.name, arguments: typeof args === 'string' ? args : JSON.stringify(args) },
+    };
   };
   const calls: ToolCallMessagePart[] = [];
   let rest = '';

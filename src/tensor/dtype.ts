@@ -13,9 +13,16 @@ export const DTYPES: readonly DType[] = ['f32', 'f16', 'bf16', 'i32', 'u32', 'i8
 
 export function bytesPerElement(dtype: DType): number {
   switch (dtype) {
-    case 'f32': case 'i32': case 'u32': return 4;
-    case 'f16': case 'bf16': return 2;
-    case 'i8': case 'u8': return 1;
+    case 'f32':
+    case 'i32':
+    case 'u32':
+      return 4;
+    case 'f16':
+    case 'bf16':
+      return 2;
+    case 'i8':
+    case 'u8':
+      return 1;
   }
 }
 
@@ -36,19 +43,28 @@ export function paddedByteSize(dtype: DType, shape: readonly number[]): number {
 
 export function allocHost(dtype: DType, n: number): HostArray {
   switch (dtype) {
-    case 'f32': return new Float32Array(n);
-    case 'f16': case 'bf16': return new Uint16Array(n);
-    case 'i32': return new Int32Array(n);
-    case 'u32': return new Uint32Array(n);
-    case 'i8': return new Int8Array(n);
-    case 'u8': return new Uint8Array(n);
+    case 'f32':
+      return new Float32Array(n);
+    case 'f16':
+    case 'bf16':
+      return new Uint16Array(n);
+    case 'i32':
+      return new Int32Array(n);
+    case 'u32':
+      return new Uint32Array(n);
+    case 'i8':
+      return new Int8Array(n);
+    case 'u8':
+      return new Uint8Array(n);
   }
 }
 
 /** Wraps raw bytes as the host array of `dtype` (copying, so alignment never matters). */
 export function hostFromBytes(dtype: DType, bytes: Uint8Array, n: number): HostArray {
   const out = allocHost(dtype, n);
-  new Uint8Array(out.buffer, out.byteOffset, n * bytesPerElement(dtype)).set(bytes.subarray(0, n * bytesPerElement(dtype)));
+  new Uint8Array(out.buffer, out.byteOffset, n * bytesPerElement(dtype)).set(
+    bytes.subarray(0, n * bytesPerElement(dtype)),
+  );
   return out;
 }
 
@@ -72,12 +88,12 @@ export function f16Bits(x: number): number {
     let half = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1))) half++;
+    if (rem > mid || (rem === mid && half & 1)) half++;
     return sign | half;
   }
   let half = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
+  if (rem > 0x1000 || (rem === 0x1000 && half & 1)) half++;
   return sign | half;
 }
 
@@ -94,7 +110,7 @@ export function f16ToNumber(h: number): number {
 export function bf16Bits(x: number): number {
   f32Scratch[0] = x;
   const b = u32Scratch[0]!;
-  if ((b & 0x7f800000) === 0x7f800000 && (b & 0x7fffff)) return (b >>> 16) | 0x40;
+  if ((b & 0x7f800000) === 0x7f800000 && b & 0x7fffff) return (b >>> 16) | 0x40;
   const rounded = b + 0x7fff + ((b >>> 16) & 1);
   return (rounded >>> 16) & 0xffff;
 }
@@ -127,12 +143,19 @@ export function toFloat64(dtype: DType, data: HostArray): Float64Array {
 /** Rounds a float64 value to what `dtype` can hold (used so oracles see the stored inputs). */
 export function roundTo(dtype: DType, x: number): number {
   switch (dtype) {
-    case 'f32': return Math.fround(x);
-    case 'f16': return f16ToNumber(f16Bits(x));
-    case 'bf16': return bf16ToNumber(bf16Bits(x));
-    case 'i32': return x | 0;
-    case 'u32': return x >>> 0;
-    case 'i8': return (x << 24) >> 24;
-    case 'u8': return x & 0xff;
+    case 'f32':
+      return Math.fround(x);
+    case 'f16':
+      return f16ToNumber(f16Bits(x));
+    case 'bf16':
+      return bf16ToNumber(bf16Bits(x));
+    case 'i32':
+      return x | 0;
+    case 'u32':
+      return x >>> 0;
+    case 'i8':
+      return (x << 24) >> 24;
+    case 'u8':
+      return x & 0xff;
   }
 }

@@ -46,12 +46,17 @@ export function compare(got: Float64Array, want: Float64Array, tol: Tolerance | 
     else excess = Math.abs(g - w) / (tol.abs + tol.rel * Math.abs(w));
     if (excess > 1) {
       failures++;
-      if (excess > worst || bad < 0) { worst = excess; bad = i; }
+      if (excess > worst || bad < 0) {
+        worst = excess;
+        bad = i;
+      }
     }
   }
   if (bad < 0) return null;
-  return `${failures}/${got.length} elements off; worst at [${bad}]: got ${got[bad]}, want ${want[bad]}` +
-    (Number.isNaN(got[bad]!) ? ' (NaN: unwritten or invalid)' : '');
+  return (
+    `${failures}/${got.length} elements off; worst at [${bad}]: got ${got[bad]}, want ${want[bad]}` +
+    (Number.isNaN(got[bad]!) ? ' (NaN: unwritten or invalid)' : '')
+  );
 }
 
 /**
@@ -60,13 +65,16 @@ export function compare(got: Float64Array, want: Float64Array, tol: Tolerance | 
  * (src/backends/cpu/cpu-backend.ts), so every one of its rows would pass whatever the reference computes.
  */
 export function runsTheOracle(backend: Backend): string | null {
-  return backend instanceof CpuBackend ? 'CPU backend runs the float64 oracle itself; a fast independent CPU backend is future work' : null;
+  return backend instanceof CpuBackend
+    ? 'CPU backend runs the float64 oracle itself; a fast independent CPU backend is future work'
+    : null;
 }
 
 /** Runs one case on a backend; never throws for a wrong result, only reports it. */
 export async function runCase(backend: Backend, op: OpSpec<Attrs>, c: OpCase<Attrs>): Promise<CaseResult> {
   const inDescs = c.inputs.map((i) => i.desc);
-  if (!backend.supportsOp(op.name, c.attrs, inDescs)) return { op: op.name, label: c.label, ok: true, skipped: 'not supported' };
+  if (!backend.supportsOp(op.name, c.attrs, inDescs))
+    return { op: op.name, label: c.label, ok: true, skipped: 'not supported' };
   const outDescs = op.outputs(c.attrs, inDescs);
   const inputs64 = c.inputs.map((i) => toFloat64(i.desc.dtype, i.data));
   const want = op.reference(c.attrs, inputs64, inDescs, outDescs).map((w, i) => {
@@ -104,7 +112,9 @@ export async function runCase(backend: Backend, op: OpSpec<Attrs>, c: OpCase<Att
         if (m) message = `output ${k}: ${m}`;
       }
     }
-    return message ? { op: op.name, label: c.label, ok: false, message, ms } : { op: op.name, label: c.label, ok: true, ms };
+    return message
+      ? { op: op.name, label: c.label, ok: false, message, ms }
+      : { op: op.name, label: c.label, ok: true, ms };
   } finally {
     for (const t of tensors) backend.free(t);
   }
@@ -119,7 +129,10 @@ export interface ConformanceOptions {
 /** Every case of every (selected) op, generated from one seed so a failure can be replayed. */
 export function conformanceCases(opts: ConformanceOptions): { op: OpSpec<Attrs>; cases: OpCase<Attrs>[] }[] {
   const rng = new Rng(opts.seed);
-  return OPS.filter((op) => !opts.ops || opts.ops.includes(op.name)).map((op) => ({ op, cases: op.cases(rng, { big: !!opts.big }) }));
+  return OPS.filter((op) => !opts.ops || opts.ops.includes(op.name)).map((op) => ({
+    op,
+    cases: op.cases(rng, { big: !!opts.big }),
+  }));
 }
 
 /** Runs the whole suite against one backend and returns every result. */

@@ -36,15 +36,36 @@ interface Setup {
 }
 
 function setup(rng: Rng, qoLens: number[], kvLens: number[], over: Partial<BatchAttentionConfig> = {}): Setup {
-  const base = { numQoHeads: 4, numKvHeads: 2, headDim: 64, pageSize: 4, layout: 'NHD' as const, dtype: 'f32' as const, ...over };
+  const base = {
+    numQoHeads: 4,
+    numKvHeads: 2,
+    headDim: 64,
+    pageSize: 4,
+    layout: 'NHD' as const,
+    dtype: 'f32' as const,
+    ...over,
+  };
   const b = randomPagedBatch(rng, { ...base, qoLens, kvLens, sparePages: 3 });
   const rows = pageRows(kvLens, base.pageSize, Array.from(b.kvIndices.data as Int32Array));
   const tokens = qoLens.reduce((a, c) => a + c, 0);
-  const cfg: BatchAttentionConfig = { ...base, numPages: b.numPages, maxBatch: qoLens.length + 2, maxTokens: Math.max(1, tokens), maxPages: rows.indices.length + 4, grid: 24, maxItems: 512 };
+  const cfg: BatchAttentionConfig = {
+    ...base,
+    numPages: b.numPages,
+    maxBatch: qoLens.length + 2,
+    maxTokens: Math.max(1, tokens),
+    maxPages: rows.indices.length + 4,
+    grid: 24,
+    maxItems: 512,
+  };
   return { cfg, qoLens, kvLens, rows, q: toFloat64(base.dtype, b.q.data), pool: toFloat64(base.dtype, b.pool.data) };
 }
 
-async function runBatch(be: WebGpuBackend, s: Setup, opts: { kvChunk?: number | 'none' } = {}, cascadePrefix?: number): Promise<{ o: Float64Array; lse: Float64Array }> {
+async function runBatch(
+  be: WebGpuBackend,
+  s: Setup,
+  opts: { kvChunk?: number | 'none' } = {},
+  cascadePrefix?: number,
+): Promise<{ o: Float64Array; lse: Float64Array }> {
   const { cfg } = s;
   const qT = be.alloc({ dtype: cfg.dtype, shape: [cfg.maxTokens, cfg.numQoHeads, cfg.headDim] });
   const shape = [cfg.numPages, 2, cfg.pageSize, cfg.numKvHeads, cfg.headDim];
@@ -71,7 +92,14 @@ async function runBatch(be: WebGpuBackend, s: Setup, opts: { kvChunk?: number | 
         suffix.last.push(s.rows.last[b]!);
       });
       const c = new CascadeAttention(be, { ...cfg, outDtype: 'f32' });
-      c.plan({ sharedPages: shared, sharedLength: cascadePrefix * cfg.pageSize, suffix: { qoLens: s.qoLens, indptr: suffix.indptr, indices: suffix.indices, lastPageLen: suffix.last } }, opts);
+      c.plan(
+        {
+          sharedPages: shared,
+          sharedLength: cascadePrefix * cfg.pageSize,
+          suffix: { qoLens: s.qoLens, indptr: suffix.indptr, indices: suffix.indices, lastPageLen: suffix.last },
+        },
+        opts,
+      );
       c.run(qT, poolT, oT, lseT);
       await be.flush();
       c.destroy();
@@ -86,11 +114,19 @@ async function runBatch(be: WebGpuBackend, s: Setup, opts: { kvChunk?: number | 
 function reference(s: Setup, variant: VariantSpec = s.cfg.variant ?? {}): { o: Float64Array; lse: Float64Array } {
   const { cfg } = s;
   const f = (xs: number[]): Float64Array => Float64Array.from(xs);
-  return referencePagedAttention({ layout: cfg.layout, variant }, {
-    q: s.q, qShape: [s.q.length / cfg.numQoHeads / cfg.headDim, cfg.numQoHeads, cfg.headDim], pool: s.pool,
-    poolShape: [cfg.numPages, 2, cfg.pageSize, cfg.numKvHeads, cfg.headDim],
-    qoIndptr: f(s.qoLens.reduce((a, l) => (a.push(a[a.length - 1]! + l), a), [0])), kvIndptr: f(s.rows.indptr), kvIndices: f(s.rows.indices), lastPageLen: f(s.rows.last),
-  });
+  return referencePagedAttention(
+    { layout: cfg.layout, variant },
+    {
+      q: s.q,
+      qShape: [s.q.length / cfg.numQoHeads / cfg.headDim, cfg.numQoHeads, cfg.headDim],
+      pool: s.pool,
+      poolShape: [cfg.numPages, 2, cfg.pageSize, cfg.numKvHeads, cfg.headDim],
+      qoIndptr: f(s.qoLens.reduce((a, l) => (a.push(a[a.length - 1]! + l), a), [0])),
+      kvIndptr: f(s.rows.indptr),
+      kvIndices: f(s.rows.indices),
+      lastPageLen: f(s.rows.last),
+    },
+  );
 }
 
 function maxErr(got: Float64Array, want: Float64Array, n = want.length): number {
@@ -178,10 +214,16 @@ describe.skipIf(!gpu)(`attention engine (${seedNote(seed)})`, () => {
     const lseT = be.alloc({ dtype: 'f32', shape: [cfg.maxTokens, cfg.numQoHeads] });
     be.write(qT, Float32Array.from(s.q));
     be.write(poolT, Float32Array.from(s.pool));
-    attn.plan({ qoLens: s.qoLens, indptr: s.rows.indptr, indices: s.rows.indices, lastPageLen: s.rows.last }, { kvChunk: 'none' });
+    attn.plan(
+      { qoLens: s.qoLens, indptr: s.rows.indptr, indices: s.rows.indices, lastPageLen: s.rows.last },
+      { kvChunk: 'none' },
+    );
     const stream = be.record(() => attn.run(qT, poolT, oT, lseT));
     // a different plan (split chunks) uploaded after recording; the stream reads it on replay
-    const plan = attn.plan({ qoLens: s.qoLens, indptr: s.rows.indptr, indices: s.rows.indices, lastPageLen: s.rows.last }, { kvChunk: 5 });
+    const plan = attn.plan(
+      { qoLens: s.qoLens, indptr: s.rows.indptr, indices: s.rows.indices, lastPageLen: s.rows.last },
+      { kvChunk: 5 },
+    );
     expect(plan.merges).toBeGreaterThan(0);
     stream.replay();
     await be.flush();
@@ -201,9 +243,20 @@ describe.skipIf(!gpu)(`attention engine (${seedNote(seed)})`, () => {
     bad[1] = s.cfg.numPages + 3;
     expect(() => attn.plan({ ...rows, indices: bad })).toThrow(PageTableError);
     expect(() => attn.plan({ ...rows, indices: bad })).toThrow(/page index \d+ out of range/);
-    expect(() => attn.plan({ ...rows, indices: s.rows.indices, lastPageLen: [9, 4] })).toThrow(/last page length 9 outside 1…4/);
-    expect(() => attn.plan({ qoLens: [1, 1, 1, 1, 1], indptr: [0, 1, 2, 3, 4, 5], indices: [0, 1, 2, 3, 4], lastPageLen: [1, 1, 1, 1, 1] })).toThrow(/over the capacity of 4/);
-    expect(() => attn.plan({ ...rows, qoLens: [1, 13], indices: s.rows.indices })).toThrow(/query tokens over the capacity|only 4 KV tokens/);
+    expect(() => attn.plan({ ...rows, indices: s.rows.indices, lastPageLen: [9, 4] })).toThrow(
+      /last page length 9 outside 1…4/,
+    );
+    expect(() =>
+      attn.plan({
+        qoLens: [1, 1, 1, 1, 1],
+        indptr: [0, 1, 2, 3, 4, 5],
+        indices: [0, 1, 2, 3, 4],
+        lastPageLen: [1, 1, 1, 1, 1],
+      }),
+    ).toThrow(/over the capacity of 4/);
+    expect(() => attn.plan({ ...rows, qoLens: [1, 13], indices: s.rows.indices })).toThrow(
+      /query tokens over the capacity|only 4 KV tokens/,
+    );
     expect(() => new BatchAttention(be, { ...s.cfg, headDim: 260 })).toThrow(HeadDimError);
     expect(() => new BatchAttention(be, { ...s.cfg, headDim: 256, tileRows: 64 })).toThrow(/workgroup storage/);
     expect(be.dispatchCount).toBe(before);
@@ -212,13 +265,33 @@ describe.skipIf(!gpu)(`attention engine (${seedNote(seed)})`, () => {
 
   it('variants specialise the template; the pipeline cache keeps one pipeline each', async () => {
     const c = attentionCase(new Rng(seed ^ 1), { decode: true, variant: { causal: true }, headDim: 64 });
-    const a = attentionParams(be.caps, c.attrs, c.inputs.map((i) => i.desc));
+    const a = attentionParams(
+      be.caps,
+      c.attrs,
+      c.inputs.map((i) => i.desc),
+    );
     const wgsl = (variant: VariantSpec): string => attentionWgsl({ ...a, variant });
-    const kinds: VariantSpec[] = [{}, { causal: true }, { causal: true, windowLeft: 3 }, { softCap: 5 }, { alibi: true }, { customMask: true }, { rope: { theta: 1e4 } }];
+    const kinds: VariantSpec[] = [
+      {},
+      { causal: true },
+      { causal: true, windowLeft: 3 },
+      { softCap: 5 },
+      { alibi: true },
+      { customMask: true },
+      { rope: { theta: 1e4 } },
+    ];
     expect(new Set(kinds.map(wgsl)).size).toBe(kinds.length);
     // the f32 path never uses native f16, so the f16-disabled device compiles the very same shader
     const noF16 = { ...be.caps, f16: false };
-    expect(attentionWgsl(attentionParams(noF16, c.attrs, c.inputs.map((i) => i.desc)))).toBe(wgsl(a.variant));
+    expect(
+      attentionWgsl(
+        attentionParams(
+          noF16,
+          c.attrs,
+          c.inputs.map((i) => i.desc),
+        ),
+      ),
+    ).toBe(wgsl(a.variant));
     const op = getOp('paged_attention');
     await runCase(be, op, c);
     const size = be.pipelines.size;

@@ -48,7 +48,10 @@ describe.skipIf(!be)(`exp2 as an FMA polynomial (${seedNote(seed)})`, () => {
         continue;
       }
       const rel = Math.abs(y[i]! / 2 ** xi - 1);
-      if (!(rel <= worst)) { worst = rel; worstAt = xi; }
+      if (!(rel <= worst)) {
+        worst = rel;
+        worstAt = xi;
+      }
     }
     expect(worst, `worst relative error at x = ${worstAt}`).toBeLessThan(1e-4);
   });

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { PageTable } from '../../src/attention/page-table.js';
-import { PageTableError, kvLength, poolGeometry, poolOffset, poolShape, validatePageTable } from '../../src/attention/kv-layout.js';
+import {
+  PageTableError,
+  kvLength,
+  poolGeometry,
+  poolOffset,
+  poolShape,
+  validatePageTable,
+} from '../../src/attention/kv-layout.js';
 
 describe('page table (BSR rows)', () => {
   it('grows requests page by page and reports indptr / indices / lastPageLen', () => {
@@ -44,7 +51,9 @@ describe('page table (BSR rows)', () => {
   it('validates page tables before any dispatch', () => {
     const g = { numPages: 4, pageSize: 8 };
     expect(() => validatePageTable([0, 2], [1, 3], [5], 1, g)).not.toThrow();
-    expect(() => validatePageTable([0, 2], [1, 4], [5], 1, g)).toThrow(/page index 4 out of range \(pool has 4 pages\)/);
+    expect(() => validatePageTable([0, 2], [1, 4], [5], 1, g)).toThrow(
+      /page index 4 out of range \(pool has 4 pages\)/,
+    );
     expect(() => validatePageTable([0, 1], [1], [9], 1, g)).toThrow(/last page length 9/);
     expect(() => validatePageTable([0, 3], [1, 2], [1], 1, g)).toThrow(/past the 2 page indices/);
     expect(() => validatePageTable([1, 1], [], [], 1, g)).toThrow(/indptr\[0\]/);
@@ -56,7 +65,10 @@ describe('page table (BSR rows)', () => {
       const shape = poolShape(g);
       expect(poolGeometry(shape, layout)).toEqual(g);
       const seen = new Set<number>();
-      for (let p = 0; p < 3; p++) for (const kv of [0, 1] as const) for (let s = 0; s < 5; s++) for (let h = 0; h < 2; h++) for (let d = 0; d < 8; d++) seen.add(poolOffset(g, p, kv, s, h, d));
+      for (let p = 0; p < 3; p++)
+        for (const kv of [0, 1] as const)
+          for (let s = 0; s < 5; s++)
+            for (let h = 0; h < 2; h++) for (let d = 0; d < 8; d++) seen.add(poolOffset(g, p, kv, s, h, d));
       expect(seen.size).toBe(shape.reduce((a, b) => a * b, 1));
       expect(Math.max(...seen)).toBe(seen.size - 1);
     }

@@ -13,7 +13,10 @@ import { Rng } from '../../src/util/rng.js';
 
 const SEED = 4242;
 
-interface Req { qLen: number; kvLen: number }
+interface Req {
+  qLen: number;
+  kvLen: number;
+}
 interface Built {
   q: number[][][]; // [token][head][e] of the whole batch
   k: number[][][][]; // [request][kvHead][j][e]
@@ -68,20 +71,39 @@ function build(rng: Rng, reqs: Req[], hq: number, hk: number, d: number, pageSiz
     v.push(vb);
   });
   const tokens = reqs.reduce((a, r) => a + r.qLen, 0);
-  const q = Array.from({ length: tokens }, () => Array.from({ length: hq }, () => Array.from({ length: d }, () => rng.normal())));
+  const q = Array.from({ length: tokens }, () =>
+    Array.from({ length: hq }, () => Array.from({ length: d }, () => rng.normal())),
+  );
   const qoIndptr = [0];
   for (const r of reqs) qoIndptr.push(qoIndptr.at(-1)! + r.qLen);
   return {
-    q, k, v,
+    q,
+    k,
+    v,
     batch: {
-      q: Float64Array.from(q.flat(2)), qShape: [tokens, hq, d], pool, poolShape: poolShape(g),
-      qoIndptr: Float64Array.from(qoIndptr), kvIndptr: Float64Array.from(kvIndptr), kvIndices: Float64Array.from(kvIndices), lastPageLen: Float64Array.from(lastPageLen),
+      q: Float64Array.from(q.flat(2)),
+      qShape: [tokens, hq, d],
+      pool,
+      poolShape: poolShape(g),
+      qoIndptr: Float64Array.from(qoIndptr),
+      kvIndptr: Float64Array.from(kvIndptr),
+      kvIndices: Float64Array.from(kvIndices),
+      lastPageLen: Float64Array.from(lastPageLen),
     },
   };
 }
 
 /** Dense attention from the definitions; `visible` and `bias` stand in for the variant. */
-function dense(x: Built, reqs: Req[], hq: number, hk: number, d: number, scale: number, visible: (qpos: number, kpos: number) => boolean, logit: (s: number, head: number, qpos: number, kpos: number) => number) {
+function dense(
+  x: Built,
+  reqs: Req[],
+  hq: number,
+  hk: number,
+  d: number,
+  scale: number,
+  visible: (qpos: number, kpos: number) => boolean,
+  logit: (s: number, head: number, qpos: number, kpos: number) => number,
+) {
   const o: number[] = [];
   const lse: number[] = [];
   let t = 0;
@@ -132,7 +154,12 @@ const reqs: Req[] = [
 const slopes8 = [1, 2, 3, 4, 5, 6, 7, 8].map((i) => 2 ** -i);
 
 describe(`paged attention oracle against dense attention (seed ${SEED})`, () => {
-  const cases: [string, VariantSpec, (qpos: number, kpos: number) => boolean, (s: number, h: number, qpos: number, kpos: number) => number][] = [
+  const cases: [
+    string,
+    VariantSpec,
+    (qpos: number, kpos: number) => boolean,
+    (s: number, h: number, qpos: number, kpos: number) => number,
+  ][] = [
     ['plain', {}, () => true, (s) => s],
     ['causal', { causal: true }, (qp, kp) => kp <= qp, (s) => s],
     ['causal + window 2', { causal: true, windowLeft: 2 }, (qp, kp) => kp <= qp && qp - kp <= 2, (s) => s],
@@ -157,7 +184,16 @@ describe(`paged attention oracle against dense attention (seed ${SEED})`, () => 
     const rng = new Rng(SEED + 1);
     const x = build(rng, reqs, 3, 1, 2, 2, 'NHD');
     const got = referencePagedAttention({ layout: 'NHD', variant: { causal: true }, scale: 0.3 }, x.batch);
-    const want = dense(x, reqs, 3, 1, 2, 0.3, (qp, kp) => kp <= qp, (s) => s);
+    const want = dense(
+      x,
+      reqs,
+      3,
+      1,
+      2,
+      0.3,
+      (qp, kp) => kp <= qp,
+      (s) => s,
+    );
     close(got.o, want.o);
     close(got.lse, want.lse);
   });
@@ -173,9 +209,22 @@ describe(`paged attention oracle against dense attention (seed ${SEED})`, () => 
         return i < 2 ? val * Math.cos(a) - row[i + 2]! * Math.sin(a) : val * Math.cos(a) + row[i - 2]! * Math.sin(a);
       });
     };
-    const rotated: Built = { ...x, q: x.q.map((tok, i) => tok.map((h) => rot(h, 1 + i))), k: x.k.map((b) => b.map((h) => h.map((row, j) => rot(row, j)))) };
+    const rotated: Built = {
+      ...x,
+      q: x.q.map((tok, i) => tok.map((h) => rot(h, 1 + i))),
+      k: x.k.map((b) => b.map((h) => h.map((row, j) => rot(row, j)))),
+    };
     const got = referencePagedAttention({ layout: 'NHD', variant: { rope: { theta: 10000 } } }, x.batch);
-    const want = dense(rotated, r, 2, 2, d, 1 / Math.sqrt(d), () => true, (s) => s);
+    const want = dense(
+      rotated,
+      r,
+      2,
+      2,
+      d,
+      1 / Math.sqrt(d),
+      () => true,
+      (s) => s,
+    );
     close(got.o, want.o);
     close(got.lse, want.lse);
   });
@@ -194,7 +243,13 @@ describe('merge_states and append_kv by their formulas', () => {
     expect(s[0]).toBeCloseTo(Math.log2(10), 14);
     expect([v[2], v[3], s[1]]).toEqual([7, 8, 2]);
     expect([v[4], v[5], s[2]]).toEqual([9, 9, 0]);
-    const none = referenceMergeStates(Float64Array.from([1]), Float64Array.from([-Infinity]), Float64Array.from([2]), Float64Array.from([-Infinity]), 1);
+    const none = referenceMergeStates(
+      Float64Array.from([1]),
+      Float64Array.from([-Infinity]),
+      Float64Array.from([2]),
+      Float64Array.from([-Infinity]),
+      1,
+    );
     expect(none.s[0]).toBe(-Infinity);
   });
 
@@ -202,7 +257,17 @@ describe('merge_states and append_kv by their formulas', () => {
     // page size 2, 1 head, D 1; request 0 holds pages [3, 1] with 3 tokens (2 new), request 1 page [0] with 1 token (1 new)
     const g = { numPages: 4, pageSize: 2, numKvHeads: 1, headDim: 1, layout: 'NHD' as const };
     const pool = new Float64Array(16).fill(-1);
-    const out = referenceAppendKv('NHD', pool, poolShape(g), Float64Array.from([10, 11, 12]), Float64Array.from([20, 21, 22]), [0, 2, 3], [0, 2, 3], [3, 1, 0], [1, 1]);
+    const out = referenceAppendKv(
+      'NHD',
+      pool,
+      poolShape(g),
+      Float64Array.from([10, 11, 12]),
+      Float64Array.from([20, 21, 22]),
+      [0, 2, 3],
+      [0, 2, 3],
+      [3, 1, 0],
+      [1, 1],
+    );
     // request 0: positions 1 and 2 → page 3 slot 1, page 1 slot 0; request 1: position 0 → page 0 slot 0
     const at = (page: number, kv: 0 | 1, slot: number) => out[poolOffset(g, page, kv, slot, 0, 0)];
     expect([at(3, 0, 1), at(1, 0, 0), at(0, 0, 0)]).toEqual([10, 11, 12]);

@@ -8,5 +8,9 @@ export { sgmatTuning };
 
 /** Whether the case would take the tensor-core template on this backend (as tuned now). */
 export function useSgmatForTest(be: WebGpuBackend, c: OpCase<PagedAttentionAttrs>): boolean {
-  return useSgmat(be.caps, c.attrs, c.inputs.map((x) => x.desc));
+  return useSgmat(
+    be.caps,
+    c.attrs,
+    c.inputs.map((x) => x.desc),
+  );
 }

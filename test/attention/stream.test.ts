@@ -4,7 +4,12 @@
  * (the random kernel cases run in engine/conformance tests too).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { streamAttentionWgsl, streamGeometry, streamTuning, streamWhyUnsupported } from '../../src/attention/attention-decode.js';
+import {
+  streamAttentionWgsl,
+  streamGeometry,
+  streamTuning,
+  streamWhyUnsupported,
+} from '../../src/attention/attention-decode.js';
 import type { AttentionKernelParams } from '../../src/attention/attention-wgsl.js';
 import { attentionCase } from '../../src/attention/ops.js';
 import { planAttention } from '../../src/attention/plan.js';
@@ -16,8 +21,20 @@ import { gpuBackends } from '../gpu-setup.js';
 import { HEAVY, heavyTitle } from '../heavy.js';
 
 const base: AttentionKernelParams = {
-  headDim: 128, numQoHeads: 32, numKvHeads: 8, pageSize: 16, layout: 'NHD', qDtype: 'f16', kvDtype: 'f16', oDtype: 'f16',
-  scale: 0.088, variant: { causal: true }, tileRows: 4, tileKeys: 32, grid: 1024, maxItems: 2048,
+  headDim: 128,
+  numQoHeads: 32,
+  numKvHeads: 8,
+  pageSize: 16,
+  layout: 'NHD',
+  qDtype: 'f16',
+  kvDtype: 'f16',
+  oDtype: 'f16',
+  scale: 0.088,
+  variant: { causal: true },
+  tileRows: 4,
+  tileKeys: 32,
+  grid: 1024,
+  maxItems: 2048,
 };
 const sg32 = { subgroups: true, subgroupMinSize: 32, subgroupMaxSize: 32 };
 const gpu = (await gpuBackends())[0];
@@ -31,8 +48,12 @@ describe('streaming decode template', () => {
 
   it('falls back to the tiled template where it cannot run', () => {
     expect(streamWhyUnsupported(base, sg32)).toBeNull();
-    expect(streamWhyUnsupported(base, { subgroups: true, subgroupMinSize: 16, subgroupMaxSize: 64 })).toMatch(/fixed size/);
-    expect(streamWhyUnsupported({ ...base, variant: { causal: true, rope: { theta: 10000 } } }, sg32)).toMatch(/transform/);
+    expect(streamWhyUnsupported(base, { subgroups: true, subgroupMinSize: 16, subgroupMaxSize: 64 })).toMatch(
+      /fixed size/,
+    );
+    expect(streamWhyUnsupported({ ...base, variant: { causal: true, rope: { theta: 10000 } } }, sg32)).toMatch(
+      /transform/,
+    );
     expect(streamWhyUnsupported({ ...base, tileRows: 16 }, sg32)).toMatch(/register budget/);
   });
 });
@@ -56,8 +77,20 @@ describe('row scatter and slot merge', () => {
   const rng = new Rng(seed);
   // long requests, so the row max moves across steps and the gathered rescale factors matter;
   // d80/d96 give several slots per subgroup on 8-lane devices, so the subgroup merge shuffles
-  const cases = Array.from({ length: 6 }, () => attentionCase(rng, { decode: true, headDim: rng.pick([64, 80, 96, 128]), dtype: rng.pick(['f16', 'f32'] as const), lengths: { qo: [1, 1, 1], kv: [rng.int(100, 300), 1, rng.int(30, 90)] }, kvChunk: rng.pick<number | 'none'>(['none', 37]) }));
-  const tunings = [[true, 'subgroup', true], [false, 'subgroup', false], [true, 'shared', false]] as const;
+  const cases = Array.from({ length: 6 }, () =>
+    attentionCase(rng, {
+      decode: true,
+      headDim: rng.pick([64, 80, 96, 128]),
+      dtype: rng.pick(['f16', 'f32'] as const),
+      lengths: { qo: [1, 1, 1], kv: [rng.int(100, 300), 1, rng.int(30, 90)] },
+      kvChunk: rng.pick<number | 'none'>(['none', 37]),
+    }),
+  );
+  const tunings = [
+    [true, 'subgroup', true],
+    [false, 'subgroup', false],
+    [true, 'shared', false],
+  ] as const;
   async function check(t: (typeof tunings)[number], some: typeof cases): Promise<void> {
     const [scatter, merge, nextRecord] = t;
     streamTuning.rowScatter = scatter;
@@ -76,15 +109,21 @@ describe('row scatter and slot merge', () => {
     it.skipIf(!gpu)(`matches float64 on the device, ${name}, case ${i} (${seedNote(seed)})`, async () => {
       await check(t, [cases[i]!]);
     });
-    it.skipIf(!gpu || !HEAVY)(heavyTitle(`matches float64 on the device, ${name}, all ${cases.length} cases (${seedNote(seed)})`), async () => {
-      await check(t, cases);
-    });
+    it.skipIf(!gpu || !HEAVY)(
+      heavyTitle(`matches float64 on the device, ${name}, all ${cases.length} cases (${seedNote(seed)})`),
+      async () => {
+        await check(t, cases);
+      },
+    );
   }
 });
 
 describe('plan() fair-share chunks', () => {
   const plan = (kvLens: number[], targetItems?: number) =>
-    planAttention({ qoLens: kvLens.map(() => 1), kvLens, numQoHeads: 32, numKvHeads: 8, causal: true }, { grid: 1024, maxItems: 4096, tileRows: 4, targetItems });
+    planAttention(
+      { qoLens: kvLens.map(() => 1), kvLens, numQoHeads: 32, numKvHeads: 8, causal: true },
+      { grid: 1024, maxItems: 4096, tileRows: 4, targetItems },
+    );
 
   it('cuts one long request into about targetItems items (default the grid)', () => {
     expect(plan([32768]).items.length).toBe(1024);

@@ -4,9 +4,32 @@
  * and rotation, the WGSL literals the templates splice in, and how a spec becomes parts and names.
  */
 import { describe, expect, it } from 'vitest';
-import { alibi, alibiSlopes, causal, customMask, isPositional, rope, ropeInvFreq, slidingWindow, softCap, variantName, variantParts, wgslF32, type MaskContext } from '../../src/attention/variants.js';
+import {
+  alibi,
+  alibiSlopes,
+  causal,
+  customMask,
+  isPositional,
+  rope,
+  ropeInvFreq,
+  slidingWindow,
+  softCap,
+  variantName,
+  variantParts,
+  wgslF32,
+  type MaskContext,
+} from '../../src/attention/variants.js';
 
-const c = (over: Partial<MaskContext>): MaskContext => ({ b: 0, qi: 0, qpos: 0, kpos: 0, head: 0, kvLen: 1, numQoHeads: 1, ...over });
+const c = (over: Partial<MaskContext>): MaskContext => ({
+  b: 0,
+  qi: 0,
+  qpos: 0,
+  kpos: 0,
+  head: 0,
+  kvLen: 1,
+  numQoHeads: 1,
+  ...over,
+});
 
 describe('ALiBi slopes', () => {
   it('8 heads: 2^-1 … 2^-8', () => {
@@ -25,7 +48,9 @@ describe('ALiBi slopes', () => {
   it('the logit hook adds slope · (kpos − qpos), per head', () => {
     expect(alibi.logits!.ref(1, c({ head: 1, numQoHeads: 4, qpos: 5, kpos: 2 }))).toBeCloseTo(1 - 3 * 2 ** -4, 15);
     expect(alibi.logits!.ref(0, c({ head: 0, numQoHeads: 2, qpos: 3, kpos: 3 }))).toBe(0);
-    expect(alibi.decls!({ headDim: 4, numQoHeads: 2 })).toBe('const ALIBI = array<f32, 2>(0.0625000000, 0.00390625000);');
+    expect(alibi.decls!({ headDim: 4, numQoHeads: 2 })).toBe(
+      'const ALIBI = array<f32, 2>(0.0625000000, 0.00390625000);',
+    );
   });
 });
 
@@ -96,7 +121,10 @@ describe('RoPE variant', () => {
     expect(w).toContain('let half = 2u;');
     expect(w).toContain('if (d < half) { return x * cos(a) - partner * sin(a); }');
     expect(rope({ theta: 10000 }).name).toBe('rope10000');
-    expect(rope({ theta: 5e5, scaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 } }).name).toBe('rope3_500000_8');
+    expect(
+      rope({ theta: 5e5, scaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 } })
+        .name,
+    ).toBe('rope3_500000_8');
   });
 });
 
@@ -113,7 +141,15 @@ describe('WGSL float literals', () => {
 describe('specs to parts', () => {
   it('orders rope, soft-cap, alibi, causal, window, custom mask, then user parts', () => {
     const extra = { name: 'mine' };
-    const parts = variantParts({ customMask: true, windowLeft: 3, causal: true, alibi: true, softCap: 5, rope: { theta: 10 }, extra: [extra] });
+    const parts = variantParts({
+      customMask: true,
+      windowLeft: 3,
+      causal: true,
+      alibi: true,
+      softCap: 5,
+      rope: { theta: 10 },
+      extra: [extra],
+    });
     expect(parts.map((p) => p.name)).toEqual(['rope10', 'cap5', 'alibi', 'causal', 'win3', 'mask', 'mine']);
   });
   it('a negative window is off; an empty spec is plain', () => {
@@ -124,7 +160,9 @@ describe('specs to parts', () => {
   });
   it('at most one query/key transform', () => {
     const t = { name: 't', qkTransform: rope({ theta: 1 }).qkTransform };
-    expect(() => variantParts({ rope: { theta: 10 }, extra: [t] })).toThrow('attention variant: at most one query/key transform');
+    expect(() => variantParts({ rope: { theta: 10 }, extra: [t] })).toThrow(
+      'attention variant: at most one query/key transform',
+    );
     expect(variantParts({ extra: [t] })).toHaveLength(1);
   });
   it('positional variants are those that read absolute positions', () => {

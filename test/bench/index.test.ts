@@ -8,7 +8,11 @@ const LIBRARIES = ['attention-common', 'results', 'verify', 'run-all'];
 
 describe('bench/run-all.ts', () => {
   it('lists every program in bench/ once, with what it measures, its duration and needs', () => {
-    const programs = readdirSync('bench').filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3)).filter((n) => !LIBRARIES.includes(n)).sort();
+    const programs = readdirSync('bench')
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => f.slice(0, -3))
+      .filter((n) => !LIBRARIES.includes(n))
+      .sort();
     expect(BENCHES.map((b) => b.name).sort()).toEqual(programs);
     for (const b of BENCHES) expect(b.measures && b.duration && b.needs).toBeTruthy();
     expect(indexText().split('\n')).toHaveLength(BENCHES.length + 1);

@@ -39,8 +39,17 @@ function smallGemm(M: number, N: number, K: number, seed: number) {
 
 function check(M: number, N: number, K: number, c: Float64Array, a: Float64Array, b: Float64Array, samples: number) {
   return checkSampledProduct({
-    M, N, K, a: (i, k) => a[i * K + k]!, b: (k, j) => b[k * N + j]!, c: (i, j) => c[i * N + j]!,
-    acc: 'f32', out: 'f16', exactProducts: true, samples, seed: SEED,
+    M,
+    N,
+    K,
+    a: (i, k) => a[i * K + k]!,
+    b: (k, j) => b[k * N + j]!,
+    c: (i, j) => c[i * N + j]!,
+    acc: 'f32',
+    out: 'f16',
+    exactProducts: true,
+    samples,
+    seed: SEED,
   });
 }
 
@@ -63,13 +72,42 @@ describe(`a benchmark that gets its answer wrong (seed ${SEED})`, () => {
   });
 
   /** The end of a GEMM bench: check, then write; returns the exit code (null when it wrote). */
-  function gemmBench(c: Float64Array, a: Float64Array, b: Float64Array, M: number, N: number, K: number): number | string | null | undefined {
+  function gemmBench(
+    c: Float64Array,
+    a: Float64Array,
+    b: Float64Array,
+    M: number,
+    N: number,
+    K: number,
+  ): number | string | null | undefined {
     try {
       const v = new Check('gemm-selftest');
       // sampled like the device bench, densely enough (seeded) that every entry is drawn here
       const r = check(M, N, K, c, a, b, 20 * M * N);
-      v.that(r.worst <= 1, `${M}x${N}x${K} within tolerance of float64`, `worst ${r.worst.toFixed(3)}× at ${r.at.join(',')}`);
-      writeResults('gemm-selftest', 'cpu (test)', [row({ case: 'tiny', metric: 'TFLOP/s', higherIsBetter: true, ours: 1, anchor: null, anchorName: null, limit: null, limitName: null, anchorWhyNull: 'test' })], 'test', v.passed());
+      v.that(
+        r.worst <= 1,
+        `${M}x${N}x${K} within tolerance of float64`,
+        `worst ${r.worst.toFixed(3)}× at ${r.at.join(',')}`,
+      );
+      writeResults(
+        'gemm-selftest',
+        'cpu (test)',
+        [
+          row({
+            case: 'tiny',
+            metric: 'TFLOP/s',
+            higherIsBetter: true,
+            ours: 1,
+            anchor: null,
+            anchorName: null,
+            limit: null,
+            limitName: null,
+            anchorWhyNull: 'test',
+          }),
+        ],
+        'test',
+        v.passed(),
+      );
       return null;
     } catch (e) {
       if (e instanceof Exit) return e.code;
@@ -103,7 +141,19 @@ describe(`a benchmark that gets its answer wrong (seed ${SEED})`, () => {
   });
 
   it('writeResults refuses without a passed check, with a forged token, or with an unexplained null anchor', () => {
-    const rows = [row({ case: 'x', metric: 'ms', higherIsBetter: false, ours: 1, anchor: null, anchorName: null, limit: null, limitName: null, anchorWhyNull: 'test' })];
+    const rows = [
+      row({
+        case: 'x',
+        metric: 'ms',
+        higherIsBetter: false,
+        ours: 1,
+        anchor: null,
+        anchorName: null,
+        limit: null,
+        limitName: null,
+        anchorWhyNull: 'test',
+      }),
+    ];
     const attempt = (f: () => void) => {
       try {
         f();
@@ -113,7 +163,9 @@ describe(`a benchmark that gets its answer wrong (seed ${SEED})`, () => {
         throw e;
       }
     };
-    expect(attempt(() => writeResults('x', 'cpu', rows, '', { bench: 'x', checks: [] } as unknown as Verified))).toBe(1);
+    expect(attempt(() => writeResults('x', 'cpu', rows, '', { bench: 'x', checks: [] } as unknown as Verified))).toBe(
+      1,
+    );
     expect(attempt(() => writeResults('x', 'cpu', rows, '', undefined as unknown as Verified))).toBe(1);
     const other = new Check('y');
     other.that(true, 'something');
@@ -121,7 +173,18 @@ describe(`a benchmark that gets its answer wrong (seed ${SEED})`, () => {
     expect(attempt(() => new Check('x').passed())).toBe(1);
     const ok = new Check('x');
     ok.that(true, 'something');
-    const bare = [row({ case: 'x', metric: 'ms', higherIsBetter: false, ours: 1, anchor: null, anchorName: null, limit: null, limitName: null })];
+    const bare = [
+      row({
+        case: 'x',
+        metric: 'ms',
+        higherIsBetter: false,
+        ours: 1,
+        anchor: null,
+        anchorName: null,
+        limit: null,
+        limitName: null,
+      }),
+    ];
     expect(attempt(() => writeResults('x', 'cpu', bare, '', ok.passed()))).toBe(1);
     expect(existsSync(join(out, 'x'))).toBe(false);
     expect(readdirSync(out)).toHaveLength(0);
@@ -129,7 +192,12 @@ describe(`a benchmark that gets its answer wrong (seed ${SEED})`, () => {
 });
 
 describe('greedy tokens against a reference', () => {
-  const step = (token: number, values: number[]) => ({ token, topIds: values.map((_, k) => token + k), topValues: values, maxAbsLogit: 10 });
+  const step = (token: number, values: number[]) => ({
+    token,
+    topIds: values.map((_, k) => token + k),
+    topValues: values,
+    maxAbsLogit: 10,
+  });
   it('accepts identical picks and a swap at a near-tie, rejects a swap outside it', () => {
     const ref = [step(5, [9, 8.99, 7]), step(7, [9, 8, 7]), step(1, [9, 8, 7])];
     const near = compareGreedy([5, 7, 1], ref, 0.02);

@@ -19,7 +19,11 @@ const seed = testSeed();
 
 function matmul(a: Float64Array, b: Float64Array, m: number, k: number, n: number): Float64Array {
   const c = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let p = 0; p < k; p++) { const av = a[i * k + p]!; for (let j = 0; j < n; j++) c[i * n + j] += av * b[p * n + j]!; }
+  for (let i = 0; i < m; i++)
+    for (let p = 0; p < k; p++) {
+      const av = a[i * k + p]!;
+      for (let j = 0; j < n; j++) c[i * n + j] += av * b[p * n + j]!;
+    }
   return c;
 }
 
@@ -59,8 +63,18 @@ async function runMlp(backend: Backend, fuse: boolean, ns: number[], dtype: DTyp
   const compileId = executable.compileId;
   const vm = new VirtualMachine(executable, backend);
   const before = { ...vm.stats };
-  const w = { w1: rng.normals(MLP.dIn * MLP.hidden, 0.3), b1: rng.normals(MLP.hidden), w2: rng.normals(MLP.hidden * MLP.dOut, 0.3), b2: rng.normals(MLP.dOut) };
-  const shapes: Record<string, number[]> = { w1: [MLP.dIn, MLP.hidden], b1: [MLP.hidden], w2: [MLP.hidden, MLP.dOut], b2: [MLP.dOut] };
+  const w = {
+    w1: rng.normals(MLP.dIn * MLP.hidden, 0.3),
+    b1: rng.normals(MLP.hidden),
+    w2: rng.normals(MLP.hidden * MLP.dOut, 0.3),
+    b2: rng.normals(MLP.dOut),
+  };
+  const shapes: Record<string, number[]> = {
+    w1: [MLP.dIn, MLP.hidden],
+    b1: [MLP.hidden],
+    w2: [MLP.hidden, MLP.dOut],
+    b2: [MLP.dOut],
+  };
   const weights = (['w1', 'b1', 'w2', 'b2'] as const).map((k) => upload(backend, shapes[k]!, w[k], dtype));
   // the reference sees the stored (rounded) inputs; 16-bit intermediates round once more per step
   const wr = Object.fromEntries(Object.entries(w).map(([k, v]) => [k, toFloat64(dtype, toHost(dtype, v))]));
@@ -79,8 +93,13 @@ async function runMlp(backend: Backend, fuse: boolean, ns: number[], dtype: DTyp
   expect(Object.isFrozen(executable)).toBe(true);
   expect(executable.programs.size).toBe(module.programs.size);
   // fused: both bias adds and the relu ride in GEMM epilogues, so a call is exactly two kernels
-  if (fuse) expect([vm.stats.kernels - before.kernels, vm.stats.programs - before.programs]).toEqual([2 * ns.length, 0]);
-  else expect([vm.stats.kernels - before.kernels, vm.stats.programs - before.programs]).toEqual([2 * ns.length, 3 * ns.length]);
+  if (fuse)
+    expect([vm.stats.kernels - before.kernels, vm.stats.programs - before.programs]).toEqual([2 * ns.length, 0]);
+  else
+    expect([vm.stats.kernels - before.kernels, vm.stats.programs - before.programs]).toEqual([
+      2 * ns.length,
+      3 * ns.length,
+    ]);
   vm.release();
   weights.forEach((t) => backend.free(t));
 }
@@ -102,7 +121,9 @@ describe(`end to end on the CPU backend (${seedNote(seed)})`, () => {
     const b = new CpuBackend();
     const { executable, plans } = compileModule(moduleOf([mlpFunc(MLP)]), { fuse: false });
     const vm = new VirtualMachine(executable, b);
-    const args = [[5, MLP.dIn], [MLP.dIn, MLP.hidden], [MLP.hidden], [MLP.hidden, MLP.dOut], [MLP.dOut]].map((s) => b.alloc({ dtype: 'f32', shape: s }));
+    const args = [[5, MLP.dIn], [MLP.dIn, MLP.hidden], [MLP.hidden], [MLP.hidden, MLP.dOut], [MLP.dOut]].map((s) =>
+      b.alloc({ dtype: 'f32', shape: s }),
+    );
     await vm.run('main', args);
     const first = vm.stats.allocations;
     // every planned token got a tensor (they all have distinct shapes or dtypes here at most once each)
@@ -123,19 +144,33 @@ describe(`end to end on the CPU backend (${seedNote(seed)})`, () => {
   it('refuses runSync where tensor programs must run on the host', async () => {
     const b = new CpuBackend();
     const vm = new VirtualMachine(compileModule(moduleOf([mlpFunc(MLP)]), { fuse: false }).executable, b);
-    const args = [[2, MLP.dIn], [MLP.dIn, MLP.hidden], [MLP.hidden], [MLP.hidden, MLP.dOut], [MLP.dOut]].map((s) => b.alloc({ dtype: 'f32', shape: s }));
+    const args = [[2, MLP.dIn], [MLP.dIn, MLP.hidden], [MLP.hidden], [MLP.hidden, MLP.dOut], [MLP.dOut]].map((s) =>
+      b.alloc({ dtype: 'f32', shape: s }),
+    );
     expect(() => vm.runSync('main', args)).toThrow(/no runProgram/);
   });
 
   it('rejects inputs that break the symbolic contract with a message naming the binding and axis', async () => {
     const b = new CpuBackend();
     const vm = new VirtualMachine(compileModule(moduleOf([mlpFunc({ ...MLP, maxN: 64 })])).executable, b);
-    const w = [[MLP.dIn, MLP.hidden], [MLP.hidden], [MLP.hidden, MLP.dOut], [MLP.dOut]].map((s) => b.alloc({ dtype: 'f32', shape: s }));
+    const w = [[MLP.dIn, MLP.hidden], [MLP.hidden], [MLP.hidden, MLP.dOut], [MLP.dOut]].map((s) =>
+      b.alloc({ dtype: 'f32', shape: s }),
+    );
     const bad = b.alloc({ dtype: 'f32', shape: [3, MLP.dIn + 1] });
-    await expect(vm.run('main', [bad, ...w])).rejects.toThrow(/function 'main': 'x' has 9 at axis 1 but its type says 8/);
+    await expect(vm.run('main', [bad, ...w])).rejects.toThrow(
+      /function 'main': 'x' has 9 at axis 1 but its type says 8/,
+    );
     const big = b.alloc({ dtype: 'f32', shape: [65, MLP.dIn] });
-    await expect(vm.run('main', [big, ...w])).rejects.toThrow(/'n' = 65 \(from 'x' axis 0\) exceeds the upper bound 64/);
-    await expect(vm.run('main', [b.alloc({ dtype: 'f32', shape: [2, MLP.dIn] }), b.alloc({ dtype: 'f32', shape: [7, 16] }), ...w.slice(1)])).rejects.toThrow(ShapeMismatchError);
+    await expect(vm.run('main', [big, ...w])).rejects.toThrow(
+      /'n' = 65 \(from 'x' axis 0\) exceeds the upper bound 64/,
+    );
+    await expect(
+      vm.run('main', [
+        b.alloc({ dtype: 'f32', shape: [2, MLP.dIn] }),
+        b.alloc({ dtype: 'f32', shape: [7, 16] }),
+        ...w.slice(1),
+      ]),
+    ).rejects.toThrow(ShapeMismatchError);
   });
 });
 
@@ -143,7 +178,15 @@ describe(`end to end on the CPU backend (${seedNote(seed)})`, () => {
 
 const BLOCK: BlockDims = { hidden: 16, heads: 4, kvHeads: 2, headDim: 4, ffn: 24, eps: 1e-5, theta: 10000, maxN: 4096 };
 const BLOCK_SHAPES: Record<string, number[]> = {
-  attn_norm: [16], wq: [16, 16], wk: [16, 8], wv: [16, 8], wo: [16, 16], mlp_norm: [16], w_gate: [16, 24], w_up: [16, 24], w_down: [24, 16],
+  attn_norm: [16],
+  wq: [16, 16],
+  wk: [16, 8],
+  wv: [16, 8],
+  wo: [16, 16],
+  mlp_norm: [16],
+  w_gate: [16, 24],
+  w_up: [16, 24],
+  w_down: [24, 16],
 };
 
 function rmsnorm(x: Float64Array, w: Float64Array, n: number, d: number, eps: number): Float64Array {
@@ -161,18 +204,28 @@ function rmsnorm(x: Float64Array, w: Float64Array, n: number, d: number, eps: nu
 function rope(x: Float64Array, n: number, h: number, d: number, theta: number): Float64Array {
   const y = new Float64Array(x);
   const half = d / 2;
-  for (let t = 0; t < n; t++) for (let hh = 0; hh < h; hh++) for (let i = 0; i < half; i++) {
-    const ang = t * Math.pow(theta, (-2 * i) / d);
-    const o = (t * h + hh) * d;
-    const a = x[o + i]!;
-    const b = x[o + i + half]!;
-    y[o + i] = a * Math.cos(ang) - b * Math.sin(ang);
-    y[o + i + half] = b * Math.cos(ang) + a * Math.sin(ang);
-  }
+  for (let t = 0; t < n; t++)
+    for (let hh = 0; hh < h; hh++)
+      for (let i = 0; i < half; i++) {
+        const ang = t * Math.pow(theta, (-2 * i) / d);
+        const o = (t * h + hh) * d;
+        const a = x[o + i]!;
+        const b = x[o + i + half]!;
+        y[o + i] = a * Math.cos(ang) - b * Math.sin(ang);
+        y[o + i + half] = b * Math.cos(ang) + a * Math.sin(ang);
+      }
   return y;
 }
 
-function causalAttention(q: Float64Array, k: Float64Array, v: Float64Array, n: number, hq: number, hk: number, d: number): Float64Array {
+function causalAttention(
+  q: Float64Array,
+  k: Float64Array,
+  v: Float64Array,
+  n: number,
+  hq: number,
+  hk: number,
+  d: number,
+): Float64Array {
   const o = new Float64Array(n * hq * d);
   const scale = 1 / Math.sqrt(d);
   for (let h = 0; h < hq; h++) {
@@ -187,8 +240,12 @@ function causalAttention(q: Float64Array, k: Float64Array, v: Float64Array, n: n
         mx = Math.max(mx, s[j]!);
       }
       let sum = 0;
-      for (let j = 0; j <= i; j++) { s[j] = Math.exp(s[j]! - mx); sum += s[j]!; }
-      for (let j = 0; j <= i; j++) for (let c = 0; c < d; c++) o[(i * hq + h) * d + c] += (s[j]! / sum) * v[(j * hk + kh) * d + c]!;
+      for (let j = 0; j <= i; j++) {
+        s[j] = Math.exp(s[j]! - mx);
+        sum += s[j]!;
+      }
+      for (let j = 0; j <= i; j++)
+        for (let c = 0; c < d; c++) o[(i * hq + h) * d + c] += (s[j]! / sum) * v[(j * hk + kh) * d + c]!;
     }
   }
   return o;
@@ -219,7 +276,10 @@ async function runBlock(backend: Backend, ns: number[], tol: number): Promise<vo
   const wv: Record<string, Float64Array> = {};
   const weights = Object.entries(BLOCK_SHAPES).map(([k, s]) => {
     const scale = s.length === 1 ? 1 : 1 / Math.sqrt(s[0]!);
-    wv[k] = toFloat64('f32', toHost('f32', s.length === 1 ? rng.normals(s[0]!, 0.1).map((v) => 1 + v) : rng.normals(s[0]! * s[1]!, scale)));
+    wv[k] = toFloat64(
+      'f32',
+      toHost('f32', s.length === 1 ? rng.normals(s[0]!, 0.1).map((v) => 1 + v) : rng.normals(s[0]! * s[1]!, scale)),
+    );
     return upload(backend, s, wv[k]!);
   });
   for (const n of ns) {
@@ -246,14 +306,32 @@ class CpuWithReferenceAttention extends CpuBackend {
   override supportsOp(op: string): boolean {
     return this.missing(op) || super.supportsOp(op);
   }
-  override run(op: string, attrs: Record<string, unknown>, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
-    if (!this.missing(op)) { super.run(op, attrs, inputs, outputs); return; }
+  override run(
+    op: string,
+    attrs: Record<string, unknown>,
+    inputs: readonly Tensor[],
+    outputs: readonly Tensor[],
+  ): void {
+    if (!this.missing(op)) {
+      super.run(op, attrs, inputs, outputs);
+      return;
+    }
     // run() is synchronous, so read the CPU tensor's host array directly (CpuBackend keeps it on the tensor)
-    const read = (t: Tensor) => toFloat64(t.dtype, (t as Tensor & { data: import('../../src/tensor/dtype.js').HostArray }).data);
+    const read = (t: Tensor) =>
+      toFloat64(t.dtype, (t as Tensor & { data: import('../../src/tensor/dtype.js').HostArray }).data);
     const [t0] = inputs as [Tensor];
-    const out = op === 'rope'
-      ? rope(read(t0), t0.shape[0]!, t0.shape[1]!, t0.shape[2]!, attrs.theta as number)
-      : causalAttention(read(t0), read(inputs[1]!), read(inputs[2]!), t0.shape[0]!, t0.shape[1]!, inputs[1]!.shape[1]!, t0.shape[2]!);
+    const out =
+      op === 'rope'
+        ? rope(read(t0), t0.shape[0]!, t0.shape[1]!, t0.shape[2]!, attrs.theta as number)
+        : causalAttention(
+            read(t0),
+            read(inputs[1]!),
+            read(inputs[2]!),
+            t0.shape[0]!,
+            t0.shape[1]!,
+            inputs[1]!.shape[1]!,
+            t0.shape[2]!,
+          );
     super.write(outputs[0]!, toHost('f32', out));
   }
 }
@@ -274,7 +352,12 @@ const gpu = await gpuBackend();
 
 describe.skipIf(!gpu)(`end to end on WebGPU (${seedNote(seed)})`, () => {
   // one test per build: each compiles its own pipelines, which on lavapipe take seconds apiece
-  const mlps: [boolean, number[], DType][] = [[true, [1, 37, 4096], 'f32'], [false, [1, 5, 300], 'f32'], [false, [1, 6, 33], 'f16'], [true, [3, 64], 'bf16']];
+  const mlps: [boolean, number[], DType][] = [
+    [true, [1, 37, 4096], 'f32'],
+    [false, [1, 5, 300], 'f32'],
+    [false, [1, 6, 33], 'f16'],
+    [true, [3, 64], 'bf16'],
+  ];
   for (const [fuse, ns, dtype] of mlps) {
     it(`runs the ${fuse ? 'fused' : 'unfused'} ${dtype} MLP through generated WGSL and library kernels (n = ${ns.join(', ')})`, async () => {
       await runMlp(gpu!, fuse, ns, dtype);
@@ -285,13 +368,28 @@ describe.skipIf(!gpu)(`end to end on WebGPU (${seedNote(seed)})`, () => {
     const b = gpu!;
     const rng = new Rng(seed ^ 9);
     // stable storage: a recorded stream must never see a slot re-allocated under it
-    const vm = new VirtualMachine(compileModule(moduleOf([mlpFunc(MLP)]), { fuse: false }).executable, b, { stableStorage: true });
+    const vm = new VirtualMachine(compileModule(moduleOf([mlpFunc(MLP)]), { fuse: false }).executable, b, {
+      stableStorage: true,
+    });
     const n = 9;
     const shapes = [[n, MLP.dIn], [MLP.dIn, MLP.hidden], [MLP.hidden], [MLP.hidden, MLP.dOut], [MLP.dOut]];
-    const data = shapes.map((s) => toFloat64('f32', toHost('f32', rng.normals(s.reduce((a, d) => a * d, 1), 0.5))));
+    const data = shapes.map((s) =>
+      toFloat64(
+        'f32',
+        toHost(
+          'f32',
+          rng.normals(
+            s.reduce((a, d) => a * d, 1),
+            0.5,
+          ),
+        ),
+      ),
+    );
     const args = shapes.map((s, i) => upload(b, s, data[i]!));
     let y: Tensor | undefined;
-    const stream = b.record(() => { y = vm.runSync('main', args) as Tensor; });
+    const stream = b.record(() => {
+      y = vm.runSync('main', args) as Tensor;
+    });
     expect(stream.length).toBe(vm.stats.kernels + vm.stats.programs);
     const w = { w1: data[1]!, b1: data[2]!, w2: data[3]!, b2: data[4]! };
     for (let rep = 0; rep < 2; rep++) {

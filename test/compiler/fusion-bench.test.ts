@@ -9,7 +9,12 @@ const ready = hasOp('rope') && hasOp('attention');
 
 describe.skipIf(!gpu || !ready)('bench/fusion.ts', () => {
   it('measures fewer dispatches with fusion and identical results', async () => {
-    const { rows, maxRelDiff, counts } = await benchFusion(gpu!, { hidden: 32, heads: 4, kvHeads: 2, headDim: 8, ffn: 48, maxN: 64 }, [3, 17], 3);
+    const { rows, maxRelDiff, counts } = await benchFusion(
+      gpu!,
+      { hidden: 32, heads: 4, kvHeads: 2, headDim: 8, ffn: 48, maxN: 64 },
+      [3, 17],
+      3,
+    );
     expect(maxRelDiff).toBeLessThan(1e-4);
     expect(counts['n=3 fused']).toBeLessThan(counts['n=3 unfused']!);
     const d = rows.find((r) => r.case === 'llama block n=17 dispatches')!;

@@ -38,15 +38,38 @@ function randomFunc(rng: Rng, bounded: boolean): Func {
       const kind = rng.int(0, 8);
       let v: Var;
       switch (kind) {
-        case 0: v = b.emit(op[rng.pick(['tanh', 'relu', 'sigmoid', 'neg', 'abs'] as const)](a)); break;
-        case 1: v = b.emit(op[rng.pick(['add', 'multiply', 'subtract', 'maximum'] as const)](a, rng.pick(pool))); break;
-        case 2: v = b.emit(op.scale(a, rng.uniform(-2, 2))); break;
-        case 3: v = b.emit(op.add(a, op[rng.pick(['mean', 'max', 'sum'] as const)](a, [1], true))); break;
-        case 4: v = b.emit(op.reshape(op.reshape(a, ['n', 2, 3]), ['n', C])); break;
-        case 5: v = b.emit(op.concat([op.slice(a, 1, 0, 2), op.slice(full(), 1, 2, C)], 1)); break;
-        case 6: v = b.emit(op.permuteDims(op.permuteDims(a, [1, 0]), [1, 0])); break;
-        case 7: v = b.emit(op.matmul(a, w)); break;
-        default: v = b.emit(op.multiply(a, op.rsqrt(op.add(op.mean(op.multiply(a, a), [1], true), op.reshape(op.slice(w, 0, 0, 1), [1, C]))))); break;
+        case 0:
+          v = b.emit(op[rng.pick(['tanh', 'relu', 'sigmoid', 'neg', 'abs'] as const)](a));
+          break;
+        case 1:
+          v = b.emit(op[rng.pick(['add', 'multiply', 'subtract', 'maximum'] as const)](a, rng.pick(pool)));
+          break;
+        case 2:
+          v = b.emit(op.scale(a, rng.uniform(-2, 2)));
+          break;
+        case 3:
+          v = b.emit(op.add(a, op[rng.pick(['mean', 'max', 'sum'] as const)](a, [1], true)));
+          break;
+        case 4:
+          v = b.emit(op.reshape(op.reshape(a, ['n', 2, 3]), ['n', C]));
+          break;
+        case 5:
+          v = b.emit(op.concat([op.slice(a, 1, 0, 2), op.slice(full(), 1, 2, C)], 1));
+          break;
+        case 6:
+          v = b.emit(op.permuteDims(op.permuteDims(a, [1, 0]), [1, 0]));
+          break;
+        case 7:
+          v = b.emit(op.matmul(a, w));
+          break;
+        default:
+          v = b.emit(
+            op.multiply(
+              a,
+              op.rsqrt(op.add(op.mean(op.multiply(a, a), [1], true), op.reshape(op.slice(w, 0, 0, 1), [1, C]))),
+            ),
+          );
+          break;
       }
       pool.push(v);
     }
@@ -74,12 +97,14 @@ describe(`memory plans of random graphs (${seedNote(seed)})`, () => {
       // corrupt: give a tensor the storage of another one live at the same time
       const live = liveIntervals(f);
       const planned = [...plan.assign.keys()];
-      const pair = planned.flatMap((a) => planned.map((b) => [a, b] as const)).find(([a, b]) => {
-        if (a === b || plan.assign.get(a) === plan.assign.get(b)) return false;
-        const [s1, e1] = live.get(a)!;
-        const [s2, e2] = live.get(b)!;
-        return s1 <= e2 && s2 <= e1;
-      });
+      const pair = planned
+        .flatMap((a) => planned.map((b) => [a, b] as const))
+        .find(([a, b]) => {
+          if (a === b || plan.assign.get(a) === plan.assign.get(b)) return false;
+          const [s1, e1] = live.get(a)!;
+          const [s2, e2] = live.get(b)!;
+          return s1 <= e2 && s2 <= e1;
+        });
       if (pair) {
         const bad = { ...plan, assign: new Map(plan.assign).set(pair[1], plan.assign.get(pair[0])!) };
         expect(verifyPlan(f, bad).join('\n')).toMatch(/both live at binding \d+ and share storage/);
@@ -119,7 +144,11 @@ describe(`fusion keeps the meaning of random graphs (${seedNote(seed)})`, () => 
       for (let i = 0; i < a.length; i++) {
         const x = toFloat64('f32', await backend.read(a[i]!));
         const y = toFloat64('f32', await backend.read(b[i]!));
-        x.forEach((v, j) => expect(Math.abs(v - y[j]!), `trial ${trial} output ${i}[${j}]`).toBeLessThanOrEqual(1e-4 * (1 + Math.abs(y[j]!))));
+        x.forEach((v, j) =>
+          expect(Math.abs(v - y[j]!), `trial ${trial} output ${i}[${j}]`).toBeLessThanOrEqual(
+            1e-4 * (1 + Math.abs(y[j]!)),
+          ),
+        );
       }
       // fusion never adds work
       const [fd, pd] = [fused.stats.kernels + fused.stats.programs, plain.stats.kernels + plain.stats.programs];
@@ -140,11 +169,21 @@ describe.skipIf(!gpu)(`random fused graphs on WebGPU match the CPU backend (${se
       const compiled = compileModule(moduleOf([randomFunc(rng, true)]));
       const exe = compiled.executable;
       const n = rng.int(1, 300);
-      const data = [[n, C], [n, C], [C], [C, C]].map((s, i) => ({ s, v: toHost('f32', i === 3 ? rng.normals(C * C).map((x) => Math.abs(x) + 0.5) : rng.normals(s.reduce((a, d) => a * d, 1))) }));
+      const data = [[n, C], [n, C], [C], [C, C]].map((s, i) => ({
+        s,
+        v: toHost(
+          'f32',
+          i === 3 ? rng.normals(C * C).map((x) => Math.abs(x) + 0.5) : rng.normals(s.reduce((a, d) => a * d, 1)),
+        ),
+      }));
       const outs: Float64Array[][] = [];
       for (const b of [cpu, gpu!]) {
         const vm = new VirtualMachine(exe, b);
-        const args = data.map(({ s, v }) => { const t = b.alloc({ dtype: 'f32', shape: s }); b.write(t, v); return t; });
+        const args = data.map(({ s, v }) => {
+          const t = b.alloc({ dtype: 'f32', shape: s });
+          b.write(t, v);
+          return t;
+        });
         const flat = (v: unknown): Tensor[] => (Array.isArray(v) ? v.flatMap(flat) : [v as Tensor]);
         const res = flat(await vm.run('main', args));
         outs.push(await Promise.all(res.map(async (t) => toFloat64('f32', await b.read(t)))));
@@ -152,9 +191,12 @@ describe.skipIf(!gpu)(`random fused graphs on WebGPU match the CPU backend (${se
         vm.release();
       }
       const [c, g] = outs as [Float64Array[], Float64Array[]];
-      c.forEach((x, i) => x.forEach((v, j) => {
-        if (!(Math.abs(v - g[i]![j]!) <= 1e-3 * (1 + Math.abs(v)))) expect.fail(`trial ${trial} output ${i}[${j}]: cpu ${v} gpu ${g[i]![j]}`);
-      }));
+      c.forEach((x, i) =>
+        x.forEach((v, j) => {
+          if (!(Math.abs(v - g[i]![j]!) <= 1e-3 * (1 + Math.abs(v))))
+            expect.fail(`trial ${trial} output ${i}[${j}]: cpu ${v} gpu ${g[i]![j]}`);
+        }),
+      );
     }
   });
 });

@@ -5,7 +5,15 @@ import type { TensorProgram } from '../../src/ir/tir/program.js';
 import { printProgram } from '../../src/ir/printer.js';
 import { parseModule } from '../../src/ir/parser.js';
 import {
-  batchedMatmulProgram, binaryBody, concatProgram, elementwiseProgram, permuteProgram, reduceProgram, scaleBody, sliceProgram, unaryBody,
+  batchedMatmulProgram,
+  binaryBody,
+  concatProgram,
+  elementwiseProgram,
+  permuteProgram,
+  reduceProgram,
+  scaleBody,
+  sliceProgram,
+  unaryBody,
 } from '../../src/compiler/legalize/tensor-programs.js';
 import { generateWgsl, launchGrid, launchUniforms } from '../../src/compiler/codegen/wgsl-program.js';
 import { type DType, roundTo, toFloat64, toHost } from '../../src/tensor/dtype.js';
@@ -29,49 +37,119 @@ function cases(): Case[] {
   const env = { n: 5, c: 7 };
   return [
     {
-      label: 'broadcast add', env,
-      prog: elementwiseProgram('add', [{ dtype: 'f32', shape: S(n, c) }, { dtype: 'f32', shape: S(c) }], { dtype: 'f32', shape: S(n, c) }, binaryBody('add')),
+      label: 'broadcast add',
+      env,
+      prog: elementwiseProgram(
+        'add',
+        [
+          { dtype: 'f32', shape: S(n, c) },
+          { dtype: 'f32', shape: S(c) },
+        ],
+        { dtype: 'f32', shape: S(n, c) },
+        binaryBody('add'),
+      ),
       ref: ([a, b]) => Array.from(a!, (v, i) => v + b![i % 7]!),
     },
     {
-      label: 'silu of f16 into f16 (packed pairs)', env,
-      prog: { ...elementwiseProgram('silu', [{ dtype: 'f16', shape: S(n, c) }], { dtype: 'f16', shape: S(n, c) }, unaryBody('silu')), schedule: { workgroupSize: 64, elemsPerThread: 2, reduction: 'thread' } },
+      label: 'silu of f16 into f16 (packed pairs)',
+      env,
+      prog: {
+        ...elementwiseProgram(
+          'silu',
+          [{ dtype: 'f16', shape: S(n, c) }],
+          { dtype: 'f16', shape: S(n, c) },
+          unaryBody('silu'),
+        ),
+        schedule: { workgroupSize: 64, elemsPerThread: 2, reduction: 'thread' },
+      },
       ref: ([a]) => Array.from(a!, (v) => v / (1 + Math.exp(-v))),
     },
     {
-      label: 'scale bf16 into f32', env,
-      prog: elementwiseProgram('scale', [{ dtype: 'bf16', shape: S(n, 1, c) }], { dtype: 'f32', shape: S(n, 1, c) }, scaleBody(0.5)),
+      label: 'scale bf16 into f32',
+      env,
+      prog: elementwiseProgram(
+        'scale',
+        [{ dtype: 'bf16', shape: S(n, 1, c) }],
+        { dtype: 'f32', shape: S(n, 1, c) },
+        scaleBody(0.5),
+      ),
       ref: ([a]) => Array.from(a!, (v) => v * 0.5),
     },
     {
-      label: 'permute (n, c, 3) → (3, n, c)', env,
+      label: 'permute (n, c, 3) → (3, n, c)',
+      env,
       prog: permuteProgram('pm', { dtype: 'f32', shape: S(n, c, 3) }, [2, 0, 1]),
-      ref: ([a]) => { const o: number[] = []; for (let k = 0; k < 3; k++) for (let i = 0; i < 5; i++) for (let j = 0; j < 7; j++) o.push(a![(i * 7 + j) * 3 + k]!); return o; },
+      ref: ([a]) => {
+        const o: number[] = [];
+        for (let k = 0; k < 3; k++)
+          for (let i = 0; i < 5; i++) for (let j = 0; j < 7; j++) o.push(a![(i * 7 + j) * 3 + k]!);
+        return o;
+      },
     },
     {
-      label: 'concat on axis 1', env,
-      prog: concatProgram('cat', [{ dtype: 'f32', shape: S(n, 2) }, { dtype: 'f32', shape: S(n, c) }], 1, S(n, c.add(2))),
-      ref: ([a, b]) => { const o: number[] = []; for (let i = 0; i < 5; i++) { o.push(a![2 * i]!, a![2 * i + 1]!); for (let j = 0; j < 7; j++) o.push(b![i * 7 + j]!); } return o; },
+      label: 'concat on axis 1',
+      env,
+      prog: concatProgram(
+        'cat',
+        [
+          { dtype: 'f32', shape: S(n, 2) },
+          { dtype: 'f32', shape: S(n, c) },
+        ],
+        1,
+        S(n, c.add(2)),
+      ),
+      ref: ([a, b]) => {
+        const o: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          o.push(a![2 * i]!, a![2 * i + 1]!);
+          for (let j = 0; j < 7; j++) o.push(b![i * 7 + j]!);
+        }
+        return o;
+      },
     },
     {
-      label: 'slice axis 1 from 2 to c', env,
+      label: 'slice axis 1 from 2 to c',
+      env,
       prog: sliceProgram('sl', { dtype: 'f32', shape: S(n, c) }, 1, Sym.const(2), S(n, c.sub(2))),
-      ref: ([a]) => { const o: number[] = []; for (let i = 0; i < 5; i++) for (let j = 2; j < 7; j++) o.push(a![i * 7 + j]!); return o; },
+      ref: ([a]) => {
+        const o: number[] = [];
+        for (let i = 0; i < 5; i++) for (let j = 2; j < 7; j++) o.push(a![i * 7 + j]!);
+        return o;
+      },
     },
     {
-      label: 'mean over last axis', env,
+      label: 'mean over last axis',
+      env,
       prog: reduceProgram('mean', 'mean', { dtype: 'f32', shape: S(n, c) }, [1], false, S(n)),
       ref: ([a]) => Array.from({ length: 5 }, (_, i) => a!.slice(i * 7, i * 7 + 7).reduce((x, y) => x + y, 0) / 7),
     },
     {
-      label: 'max over axis 0, kept, workgroup strategy', env: { n: 300, c: 3 },
-      prog: { ...reduceProgram('mx', 'max', { dtype: 'f32', shape: S(n, c) }, [0], true, S(1, c)), schedule: { workgroupSize: 64, elemsPerThread: 1, reduction: 'workgroup' } },
+      label: 'max over axis 0, kept, workgroup strategy',
+      env: { n: 300, c: 3 },
+      prog: {
+        ...reduceProgram('mx', 'max', { dtype: 'f32', shape: S(n, c) }, [0], true, S(1, c)),
+        schedule: { workgroupSize: 64, elemsPerThread: 1, reduction: 'workgroup' },
+      },
       ref: ([a]) => [0, 1, 2].map((j) => Math.max(...Array.from({ length: 300 }, (_, i) => a![i * 3 + j]!))),
     },
     {
-      label: 'batched matmul with broadcast batch and transB', env: { n: 3, c: 4 },
-      prog: batchedMatmulProgram('bmm', { dtype: 'f32', shape: S(2, n, c) }, { dtype: 'f32', shape: S(5, c) }, true, { dtype: 'f32', shape: S(2, n, 5) }),
-      ref: ([a, b]) => { const o: number[] = []; for (let z = 0; z < 2; z++) for (let i = 0; i < 3; i++) for (let j = 0; j < 5; j++) { let s = 0; for (let k = 0; k < 4; k++) s += a![(z * 3 + i) * 4 + k]! * b![j * 4 + k]!; o.push(s); } return o; },
+      label: 'batched matmul with broadcast batch and transB',
+      env: { n: 3, c: 4 },
+      prog: batchedMatmulProgram('bmm', { dtype: 'f32', shape: S(2, n, c) }, { dtype: 'f32', shape: S(5, c) }, true, {
+        dtype: 'f32',
+        shape: S(2, n, 5),
+      }),
+      ref: ([a, b]) => {
+        const o: number[] = [];
+        for (let z = 0; z < 2; z++)
+          for (let i = 0; i < 3; i++)
+            for (let j = 0; j < 5; j++) {
+              let s = 0;
+              for (let k = 0; k < 4; k++) s += a![(z * 3 + i) * 4 + k]! * b![j * 4 + k]!;
+              o.push(s);
+            }
+        return o;
+      },
     },
   ];
 }
@@ -93,7 +171,10 @@ describe(`tensor programs on the CPU interpreter (${seedNote(seed)})`, () => {
       const rng = new Rng(seed);
       const ins = inputsFor(k.prog, k.env, rng);
       const got = interpretProgram(k.prog, ins, k.env);
-      const want = k.ref(ins.map((x) => x.data), ins.map((x) => x.shape));
+      const want = k.ref(
+        ins.map((x) => x.data),
+        ins.map((x) => x.shape),
+      );
       expect(got.length).toBe(want.length);
       want.forEach((w, i) => expect(got[i]).toBeCloseTo(w, 9));
       // the printed loop nest parses back to the same program
@@ -104,7 +185,16 @@ describe(`tensor programs on the CPU interpreter (${seedNote(seed)})`, () => {
 
   it('rejects inputs whose shapes disagree with the program', () => {
     const k = cases()[0]!;
-    expect(() => interpretProgram(k.prog, [{ shape: [5, 6], data: new Float64Array(30) }, { shape: [7], data: new Float64Array(7) }], k.env)).toThrow(/input 'x0' has shape \[5, 6\], expected \[5, 7\]/);
+    expect(() =>
+      interpretProgram(
+        k.prog,
+        [
+          { shape: [5, 6], data: new Float64Array(30) },
+          { shape: [7], data: new Float64Array(7) },
+        ],
+        k.env,
+      ),
+    ).toThrow(/input 'x0' has shape \[5, 6\], expected \[5, 7\]/);
   });
 });
 
@@ -118,12 +208,20 @@ describe.skipIf(!gpu)(`generated WGSL on WebGPU matches the interpreter (${seedN
       const rng = new Rng(seed ^ 0x1234);
       const ins = inputsFor(k.prog, k.env, rng);
       const want = interpretProgram(k.prog, ins, k.env);
-      const tensors = ins.map((x) => { const t = b.alloc({ dtype: x.dtype, shape: x.shape }); b.write(t, toHost(x.dtype, x.data)); return t; });
+      const tensors = ins.map((x) => {
+        const t = b.alloc({ dtype: x.dtype, shape: x.shape });
+        b.write(t, toHost(x.dtype, x.data));
+        return t;
+      });
       const outShape = k.prog.output.shape.map((d) => d.eval(k.env));
       const out = b.alloc({ dtype: k.prog.output.dtype, shape: outShape });
       b.write(out, toHost(k.prog.output.dtype, new Float64Array(want.length).fill(NaN)));
       const w = generateWgsl(k.prog);
-      b.runProgram({ wgsl: w.wgsl, entryPoint: w.entryPoint, workgroups: launchGrid(k.prog, k.env) }, [...tensors, out], launchUniforms(w.dims, k.env));
+      b.runProgram(
+        { wgsl: w.wgsl, entryPoint: w.entryPoint, workgroups: launchGrid(k.prog, k.env) },
+        [...tensors, out],
+        launchUniforms(w.dims, k.env),
+      );
       const got = toFloat64(out.dtype, await b.read(out));
       const t = tol(k.prog.output.dtype) * 10;
       for (let i = 0; i < want.length; i++) {

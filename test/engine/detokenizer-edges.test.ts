@@ -19,7 +19,12 @@ const utf8 = (s: string) => Array.from(new TextEncoder().encode(s));
 /** Pieces with '▁' for a space; a decode drops the space at its very start. */
 const pieces = ['▁hello', '▁world', '!', 'ab', '▁'];
 const sentencePiece = {
-  decode: (ids: readonly number[]) => ids.map((id) => pieces[id]!).join('').replaceAll('▁', ' ').replace(/^ /, ''),
+  decode: (ids: readonly number[]) =>
+    ids
+      .map((id) => pieces[id]!)
+      .join('')
+      .replaceAll('▁', ' ')
+      .replace(/^ /, ''),
 };
 
 describe('incremental detokenizer', () => {
@@ -63,7 +68,10 @@ describe('incremental detokenizer', () => {
   it('the deltas and the flush always add up to the full decode', () => {
     const text = 'Zürich → 東京 🚀 ok';
     const d = new IncrementalDetokenizer(bytes);
-    const out = utf8(text).map((id) => d.push(id)).join('') + d.flush();
+    const out =
+      utf8(text)
+        .map((id) => d.push(id))
+        .join('') + d.flush();
     expect(out).toBe(text);
   });
 });

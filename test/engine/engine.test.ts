@@ -21,7 +21,12 @@ const prompts = [
   'The the the the the the the the the the',
 ];
 
-async function runAll(engine: Engine, encode: (s: string) => number[], texts: string[], params: Partial<SamplingParams>): Promise<RequestResult[]> {
+async function runAll(
+  engine: Engine,
+  encode: (s: string) => number[],
+  texts: string[],
+  params: Partial<SamplingParams>,
+): Promise<RequestResult[]> {
   const reqs = await Promise.all(texts.map((t) => engine.submit(encode(t), params)));
   return Promise.all(reqs.map((r) => r.result));
 }
@@ -53,7 +58,11 @@ describe('engine', () => {
       alone.push(r!.choices[0]!.text);
       await engine.shutdown();
     }
-    for (const options of [{ maxBatchTokens: 7 }, { maxBatchTokens: 512, prefixCaching: false }, { maxBatchTokens: 64 }] as EngineOptions[]) {
+    for (const options of [
+      { maxBatchTokens: 7 },
+      { maxBatchTokens: 512, prefixCaching: false },
+      { maxBatchTokens: 64 },
+    ] as EngineOptions[]) {
       const { engine, tokenizer, runner } = await makeEngine({}, options);
       const results = await runAll(engine, (s) => tokenizer.encode(s), prompts, { temperature: 0, maxTokens: 30 });
       expect(results.map((r) => r.choices[0]!.text)).toEqual(alone);
@@ -64,7 +73,10 @@ describe('engine', () => {
 
   it('preempts the newest requests under a tiny page budget and still returns the same outputs', async () => {
     const reference = await makeEngine({ numPages: 512 });
-    const expected = await runAll(reference.engine, (s) => reference.tokenizer.encode(s), prompts, { temperature: 0, maxTokens: 40 });
+    const expected = await runAll(reference.engine, (s) => reference.tokenizer.encode(s), prompts, {
+      temperature: 0,
+      maxTokens: 40,
+    });
     await reference.engine.shutdown();
     // 24 pages of 4 tokens: any one request fits (≤ 52 tokens), all eight at once do not.
     const { engine, tokenizer } = await makeEngine({ numPages: 24 }, { maxBatchTokens: 16 });
@@ -77,14 +89,21 @@ describe('engine', () => {
 
   it('reuses cached prefix pages across requests without changing outputs', async () => {
     const shared = 'You are a helpful assistant who answers in the style of a 1961 newspaper. ';
-    const texts = ['Tell me about cats.', 'Tell me about dogs.', 'What is the weather?', 'Tell me about cats.'].map((q) => shared + q);
+    const texts = ['Tell me about cats.', 'Tell me about dogs.', 'What is the weather?', 'Tell me about cats.'].map(
+      (q) => shared + q,
+    );
     const plain = await makeEngine({}, { prefixCaching: false });
     const expected: string[] = [];
-    for (const t of texts) expected.push((await runAll(plain.engine, (s) => plain.tokenizer.encode(s), [t], { temperature: 0, maxTokens: 20 }))[0]!.choices[0]!.text);
+    for (const t of texts)
+      expected.push(
+        (await runAll(plain.engine, (s) => plain.tokenizer.encode(s), [t], { temperature: 0, maxTokens: 20 }))[0]!
+          .choices[0]!.text,
+      );
     await plain.engine.shutdown();
     const { engine, tokenizer } = await makeEngine({ numPages: 64 });
     const got: RequestResult[] = [];
-    for (const t of texts) got.push((await runAll(engine, (s) => tokenizer.encode(s), [t], { temperature: 0, maxTokens: 20 }))[0]!);
+    for (const t of texts)
+      got.push((await runAll(engine, (s) => tokenizer.encode(s), [t], { temperature: 0, maxTokens: 20 }))[0]!);
     expect(got.map((r) => r.choices[0]!.text)).toEqual(expected);
     expect(got[0]!.cachedTokens).toBe(0);
     expect(got[1]!.cachedTokens).toBeGreaterThanOrEqual(tokenizer.encode(shared).length - 4);
@@ -138,7 +157,16 @@ describe('engine', () => {
 
   it('seeded sampling is reproducible whatever else is in the batch', async () => {
     const { engine, tokenizer } = await makeEngine();
-    const params = { temperature: 1.1, topK: 40, minP: 0.01, maxTokens: 30, seed: 99, presencePenalty: 0.5, frequencyPenalty: 0.3, repetitionPenalty: 1.2 };
+    const params = {
+      temperature: 1.1,
+      topK: 40,
+      minP: 0.01,
+      maxTokens: 30,
+      seed: 99,
+      presencePenalty: 0.5,
+      frequencyPenalty: 0.3,
+      repetitionPenalty: 1.2,
+    };
     const alone = await (await engine.submit(tokenizer.encode('Reproducible'), params)).result;
     const crowd = await runAll(engine, (s) => tokenizer.encode(s), ['Reproducible', ...prompts], { ...params });
     expect(crowd[0]!.choices[0]!.text).toBe(alone.choices[0]!.text);
@@ -154,12 +182,16 @@ describe('engine', () => {
     const text = full.choices[0]!.text;
     const stop = text.slice(10, 13);
     const cut = text.indexOf(stop);
-    const stopped = await (await engine.submit(prompt, { temperature: 0, maxTokens: 30, stop: [stop, 'zzzz-never'] })).result;
+    const stopped = await (await engine.submit(prompt, { temperature: 0, maxTokens: 30, stop: [stop, 'zzzz-never'] }))
+      .result;
     expect(stopped.choices[0]!.text).toBe(text.slice(0, cut));
     expect(stopped.choices[0]!.finishReason).toBe('stop');
     const fifth = full.choices[0]!.tokens[4]!.id;
-    const byToken = await (await engine.submit(prompt, { temperature: 0, maxTokens: 30, stopTokenIds: [fifth] })).result;
-    expect(byToken.choices[0]!.tokens.map((t) => t.id)).toEqual(full.choices[0]!.tokens.slice(0, full.choices[0]!.tokens.findIndex((t) => t.id === fifth) + 1).map((t) => t.id));
+    const byToken = await (await engine.submit(prompt, { temperature: 0, maxTokens: 30, stopTokenIds: [fifth] }))
+      .result;
+    expect(byToken.choices[0]!.tokens.map((t) => t.id)).toEqual(
+      full.choices[0]!.tokens.slice(0, full.choices[0]!.tokens.findIndex((t) => t.id === fifth) + 1).map((t) => t.id),
+    );
     expect(byToken.choices[0]!.finishReason).toBe('stop');
     await engine.shutdown();
   });
@@ -183,12 +215,15 @@ describe('engine', () => {
 
   it('rejects prompts that can never run with typed errors', async () => {
     const { engine, tokenizer } = await makeEngine({ maxContext: 64, numPages: 8 });
-    await expect(engine.submit(tokenizer.encode('x'.repeat(10)), { maxTokens: 60 })).rejects.toMatchObject({ code: 'context_length_exceeded' });
-    await expect(engine.submit(tokenizer.encode('hello'), { maxTokens: 40 })).rejects.toMatchObject({ code: 'kv_capacity_exceeded' });
+    await expect(engine.submit(tokenizer.encode('x'.repeat(10)), { maxTokens: 60 })).rejects.toMatchObject({
+      code: 'context_length_exceeded',
+    });
+    await expect(engine.submit(tokenizer.encode('hello'), { maxTokens: 40 })).rejects.toMatchObject({
+      code: 'kv_capacity_exceeded',
+    });
     await expect(engine.submit([], {})).rejects.toMatchObject({ code: 'invalid_request' });
     await expect(engine.submit([100000], {})).rejects.toMatchObject({ code: 'invalid_request' });
     await expect(engine.submit([5], { topP: 0 })).rejects.toMatchObject({ code: 'invalid_request' });
     await engine.shutdown();
   });
 });
-

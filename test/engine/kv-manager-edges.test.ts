@@ -9,7 +9,9 @@ import { RequestState } from '../../src/engine/request.js';
 import { resolveSamplingParams } from '../../src/engine/sampling-params.js';
 import { Sequence } from '../../src/engine/sequence.js';
 
-const tokenizer = { decode: (ids: readonly number[]) => ids.join(' ') } as unknown as ConstructorParameters<typeof Sequence>[3];
+const tokenizer = { decode: (ids: readonly number[]) => ids.join(' ') } as unknown as ConstructorParameters<
+  typeof Sequence
+>[3];
 
 let order = 0;
 function sequence(prompt: number[]): Sequence {

@@ -17,8 +17,21 @@ import { ToyRunner, type ToyRunnerOptions } from './toy-runner.js';
 
 /** Device sampling with the host sampler's semantics: the draw is a function of (seed, stream, step). */
 function drawRow(logits: Float32Array, r: DeviceSampleRow): number {
-  const params = resolveSamplingParams({ temperature: r.temperature, topK: r.topK, topP: r.topP, minP: r.minP, seed: r.seed });
-  return sampleToken(logits, params, { seen: new Set(), outputCounts: new Map(), seed: r.seed, stream: r.stream, step: r.step, mask: null }).token;
+  const params = resolveSamplingParams({
+    temperature: r.temperature,
+    topK: r.topK,
+    topP: r.topP,
+    minP: r.minP,
+    seed: r.seed,
+  });
+  return sampleToken(logits, params, {
+    seen: new Set(),
+    outputCounts: new Map(),
+    seed: r.seed,
+    stream: r.stream,
+    step: r.step,
+    mask: null,
+  }).token;
 }
 
 /** The toy runner with device sampling (one step at a time). */
@@ -43,8 +56,13 @@ class ResidentToy extends DeviceSamplingToy {
   private chained: Int32Array | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
-  submitDecode(seqs: readonly DecodeSeq[], tokens: Int32Array | null, rows: readonly DeviceSampleRow[]): Promise<Int32Array> {
-    if (tokens === null && this.chained?.length !== seqs.length) throw new Error('resident toy: no device ids of this batch to continue from');
+  submitDecode(
+    seqs: readonly DecodeSeq[],
+    tokens: Int32Array | null,
+    rows: readonly DeviceSampleRow[],
+  ): Promise<Int32Array> {
+    if (tokens === null && this.chained?.length !== seqs.length)
+      throw new Error('resident toy: no device ids of this batch to continue from');
     const input = tokens ?? this.chained!;
     // computed in submission order, as a GPU queue would; the ids of step k feed step k+1
     const out = Int32Array.from(seqs, () => -1);
@@ -54,7 +72,9 @@ class ResidentToy extends DeviceSamplingToy {
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     const step = this.queue.then(async () => {
       await new Promise((r) => setTimeout(r, 1));
-      const logits = await this.forward({ seqs: seqs.map((s, i) => ({ tokens: [input[i]!], start: s.start, pages: s.pages })) });
+      const logits = await this.forward({
+        seqs: seqs.map((s, i) => ({ tokens: [input[i]!], start: s.start, pages: s.pages })),
+      });
       const v = this.vocabSize;
       rows.forEach((r, i) => (out[i] = drawRow(logits.subarray(i * v, (i + 1) * v), r)));
       this.inFlight--;
@@ -74,9 +94,20 @@ function toyOptions(): ToyRunnerOptions {
   return { vocabSize: tokens.length, tokenBias };
 }
 
-const prompts = ['The quick brown fox', 'Once upon a time there was', 'In the beginning', 'She walked into the room and', 'A', 'Numbers: 1, 2, 3,'];
+const prompts = [
+  'The quick brown fox',
+  'Once upon a time there was',
+  'In the beginning',
+  'She walked into the room and',
+  'A',
+  'Numbers: 1, 2, 3,',
+];
 
-async function serve(runner: ToyRunner, params: (i: number) => Partial<SamplingParams>, opts: { late?: number[]; abort?: number[] } = {}): Promise<(RequestResult | string)[]> {
+async function serve(
+  runner: ToyRunner,
+  params: (i: number) => Partial<SamplingParams>,
+  opts: { late?: number[]; abort?: number[] } = {},
+): Promise<(RequestResult | string)[]> {
   const tokenizer = loadTestTokenizer();
   const engine = new Engine(runner, tokenizer, { seed: 3 });
   const results = await Promise.all(
@@ -92,7 +123,11 @@ async function serve(runner: ToyRunner, params: (i: number) => Partial<SamplingP
 }
 
 const summary = (rs: (RequestResult | string)[]) =>
-  rs.map((r) => (typeof r === 'string' ? r : r.choices.map((c) => ({ text: c.text, tokens: c.tokens.map((t) => t.id), finish: c.finishReason }))));
+  rs.map((r) =>
+    typeof r === 'string'
+      ? r
+      : r.choices.map((c) => ({ text: c.text, tokens: c.tokens.map((t) => t.id), finish: c.finishReason })),
+  );
 
 describe('GPU-resident decode loop in the engine (toy runner)', () => {
   it('gives the one-step-at-a-time tokens with stop tokens, stop strings and lengths ending sequences mid-flight', async () => {

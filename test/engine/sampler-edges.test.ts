@@ -10,7 +10,15 @@ import { argmax, sampleToken, type SamplerContext } from '../../src/engine/sampl
 import { resolveSamplingParams, type SamplingParams } from '../../src/engine/sampling-params.js';
 import { Rng, uniformAt } from '../../src/util/rng.js';
 
-const ctx = (over: Partial<SamplerContext> = {}): SamplerContext => ({ seen: new Set(), outputCounts: new Map(), seed: 1, stream: 0, step: 0, mask: null, ...over });
+const ctx = (over: Partial<SamplerContext> = {}): SamplerContext => ({
+  seen: new Set(),
+  outputCounts: new Map(),
+  seed: 1,
+  stream: 0,
+  step: 0,
+  mask: null,
+  ...over,
+});
 const params = (over: Partial<SamplingParams>) => resolveSamplingParams(over);
 
 /** The expected token, in float64 from the definitions. */
@@ -66,7 +74,9 @@ describe('sampler draws match the float64 model draw by draw', () => {
     const f64 = Array.from(x);
     for (const stream of [0, 3]) {
       for (let step = 0; step < 300; step++) {
-        expect(sampleToken(x, p, ctx({ seed: 77, stream, step })).token, `stream ${stream} step ${step}`).toBe(expectedDraw(f64, p, 77, stream, step));
+        expect(sampleToken(x, p, ctx({ seed: 77, stream, step })).token, `stream ${stream} step ${step}`).toBe(
+          expectedDraw(f64, p, 77, stream, step),
+        );
       }
     }
   });
@@ -75,7 +85,11 @@ describe('sampler draws match the float64 model draw by draw', () => {
     const tied = [1, 0.5, 1, 1, -0.5, 0.5];
     for (const c of [{ temperature: 1 }, { temperature: 1, topK: 2 }, { temperature: 1, topP: 0.5 }]) {
       const p = params(c);
-      for (let step = 0; step < 200; step++) expect(sampleToken(Float32Array.from(tied), p, ctx({ seed: 5, step })).token, `${JSON.stringify(c)} step ${step}`).toBe(expectedDraw(tied, p, 5, 0, step));
+      for (let step = 0; step < 200; step++)
+        expect(
+          sampleToken(Float32Array.from(tied), p, ctx({ seed: 5, step })).token,
+          `${JSON.stringify(c)} step ${step}`,
+        ).toBe(expectedDraw(tied, p, 5, 0, step));
     }
   });
 
@@ -84,7 +98,13 @@ describe('sampler draws match the float64 model draw by draw', () => {
     const p = params({ temperature: 1, topP: 0.9 });
     for (let step = 0; step < 100; step++) {
       const want = expectedDraw(base, p, 8, 0, step);
-      expect(sampleToken(Float32Array.from(base, (v) => v + 400), p, ctx({ seed: 8, step })).token).toBe(want);
+      expect(
+        sampleToken(
+          Float32Array.from(base, (v) => v + 400),
+          p,
+          ctx({ seed: 8, step }),
+        ).token,
+      ).toBe(want);
     }
   });
 
@@ -116,7 +136,9 @@ describe('penalties and bias, by hand', () => {
     expect(sampleToken(x, p, ctx({ seen: new Set([1]) })).token).toBe(0);
     // a penalty below 1 boosts a negative seen logit: −0.2 · 0.01 = −0.002 > −0.1
     const y = Float32Array.from([-0.1, -0.2]);
-    expect(sampleToken(y, params({ temperature: 0, repetitionPenalty: 0.01 }), ctx({ seen: new Set([1]) })).token).toBe(1);
+    expect(sampleToken(y, params({ temperature: 0, repetitionPenalty: 0.01 }), ctx({ seen: new Set([1]) })).token).toBe(
+      1,
+    );
     // seen ids past the vocabulary are ignored
     expect(sampleToken(x, p, ctx({ seen: new Set([7]) })).token).toBe(0);
   });
@@ -124,13 +146,27 @@ describe('penalties and bias, by hand', () => {
   it('presence subtracts once, frequency once per occurrence', () => {
     const x = Float32Array.from([1, 1.25]);
     // presence 0.2: 1.25 − 0.2 = 1.05 > 1 → still token 1; with count 3 and frequency 0.05: 1.25 − 0.2 − 0.15 = 0.9 → token 0
-    expect(sampleToken(x, params({ temperature: 0, presencePenalty: 0.2 }), ctx({ outputCounts: new Map([[1, 3]]) })).token).toBe(1);
-    expect(sampleToken(x, params({ temperature: 0, presencePenalty: 0.2, frequencyPenalty: 0.05 }), ctx({ outputCounts: new Map([[1, 3]]) })).token).toBe(0);
+    expect(
+      sampleToken(x, params({ temperature: 0, presencePenalty: 0.2 }), ctx({ outputCounts: new Map([[1, 3]]) })).token,
+    ).toBe(1);
+    expect(
+      sampleToken(
+        x,
+        params({ temperature: 0, presencePenalty: 0.2, frequencyPenalty: 0.05 }),
+        ctx({ outputCounts: new Map([[1, 3]]) }),
+      ).token,
+    ).toBe(0);
     // frequency alone: 1.25 − 0.1·2 = 1.05 → token 1; count 3 → 0.95 → token 0
-    expect(sampleToken(x, params({ temperature: 0, frequencyPenalty: 0.1 }), ctx({ outputCounts: new Map([[1, 2]]) })).token).toBe(1);
-    expect(sampleToken(x, params({ temperature: 0, frequencyPenalty: 0.1 }), ctx({ outputCounts: new Map([[1, 3]]) })).token).toBe(0);
+    expect(
+      sampleToken(x, params({ temperature: 0, frequencyPenalty: 0.1 }), ctx({ outputCounts: new Map([[1, 2]]) })).token,
+    ).toBe(1);
+    expect(
+      sampleToken(x, params({ temperature: 0, frequencyPenalty: 0.1 }), ctx({ outputCounts: new Map([[1, 3]]) })).token,
+    ).toBe(0);
     // a negative presence penalty raises the token
-    expect(sampleToken(x, params({ temperature: 0, presencePenalty: -0.5 }), ctx({ outputCounts: new Map([[0, 1]]) })).token).toBe(0);
+    expect(
+      sampleToken(x, params({ temperature: 0, presencePenalty: -0.5 }), ctx({ outputCounts: new Map([[0, 1]]) })).token,
+    ).toBe(0);
   });
 
   it('logit bias adds (negative too) and ignores ids outside the vocabulary', () => {
@@ -138,7 +174,19 @@ describe('penalties and bias, by hand', () => {
     expect(sampleToken(x, params({ temperature: 0, logitBias: new Map([[1, -0.6]]) }), ctx()).token).toBe(2);
     expect(sampleToken(x, params({ temperature: 0, logitBias: new Map([[0, 0.9]]) }), ctx()).token).toBe(1);
     expect(sampleToken(x, params({ temperature: 0, logitBias: new Map([[0, 1.1]]) }), ctx()).token).toBe(0);
-    expect(sampleToken(x, params({ temperature: 0, logitBias: new Map([[-1, 100], [3, 100]]) }), ctx()).token).toBe(1);
+    expect(
+      sampleToken(
+        x,
+        params({
+          temperature: 0,
+          logitBias: new Map([
+            [-1, 100],
+            [3, 100],
+          ]),
+        }),
+        ctx(),
+      ).token,
+    ).toBe(1);
   });
 
   it('every token masked out or −∞ is an error, greedy or not', () => {
@@ -170,7 +218,11 @@ describe('raw logprobs', () => {
     expect(sampleToken(Float32Array.from(x), params({ temperature: 0 }), ctx())).toEqual({ token: 1 });
   });
   it('log-probabilities stay finite next to a logit 800 above the rest', () => {
-    const r = sampleToken(Float32Array.from([800, 0]), params({ temperature: 0, logprobs: true, topLogprobs: 2 }), ctx());
+    const r = sampleToken(
+      Float32Array.from([800, 0]),
+      params({ temperature: 0, logprobs: true, topLogprobs: 2 }),
+      ctx(),
+    );
     expect(r.logprob).toBeCloseTo(0, 12);
     expect(r.topLogprobs!.map((t) => t.logprob)).toEqual([r.logprob, -800]);
   });

@@ -3,7 +3,15 @@ import { argmax, sampleToken, type SamplerContext } from '../../src/engine/sampl
 import { resolveSamplingParams, type SamplingParams } from '../../src/engine/sampling-params.js';
 import { Rng } from '../../src/util/rng.js';
 
-const ctx = (over: Partial<SamplerContext> = {}): SamplerContext => ({ seen: new Set(), outputCounts: new Map(), seed: 1, stream: 0, step: 0, mask: null, ...over });
+const ctx = (over: Partial<SamplerContext> = {}): SamplerContext => ({
+  seen: new Set(),
+  outputCounts: new Map(),
+  seed: 1,
+  stream: 0,
+  step: 0,
+  mask: null,
+  ...over,
+});
 const params = (over: Partial<SamplingParams>) => resolveSamplingParams(over);
 
 /** Empirical distribution of `draws` samples with steps 0 … draws−1. */
@@ -21,8 +29,11 @@ describe('sampler', () => {
     expect(argmax(Float32Array.from([1, 4, 4]))).toBe(1);
     const mask = new Int32Array([0b000110]);
     expect(sampleToken(logits, params({ temperature: 0 }), ctx({ mask })).token).toBe(1);
-    for (let s = 0; s < 50; s++) expect([1, 2]).toContain(sampleToken(logits, params({ temperature: 1 }), ctx({ mask, step: s })).token);
-    expect(() => sampleToken(logits, params({ temperature: 0 }), ctx({ mask: new Int32Array([0]) }))).toThrow(/no token/);
+    for (let s = 0; s < 50; s++)
+      expect([1, 2]).toContain(sampleToken(logits, params({ temperature: 1 }), ctx({ mask, step: s })).token);
+    expect(() => sampleToken(logits, params({ temperature: 0 }), ctx({ mask: new Int32Array([0]) }))).toThrow(
+      /no token/,
+    );
   });
 
   it('temperature sampling follows softmax(logits / T)', () => {
@@ -48,9 +59,17 @@ describe('sampler', () => {
   it('penalties and logit bias move the choice', () => {
     const flat = Float32Array.from([1, 1.2, 0.9]);
     expect(sampleToken(flat, params({ temperature: 0 }), ctx()).token).toBe(1);
-    expect(sampleToken(flat, params({ temperature: 0, presencePenalty: 0.5 }), ctx({ outputCounts: new Map([[1, 1]]) })).token).toBe(0);
-    expect(sampleToken(flat, params({ temperature: 0, frequencyPenalty: 0.1 }), ctx({ outputCounts: new Map([[1, 3]]) })).token).toBe(0);
-    expect(sampleToken(flat, params({ temperature: 0, repetitionPenalty: 1.5 }), ctx({ seen: new Set([1]) })).token).toBe(0);
+    expect(
+      sampleToken(flat, params({ temperature: 0, presencePenalty: 0.5 }), ctx({ outputCounts: new Map([[1, 1]]) }))
+        .token,
+    ).toBe(0);
+    expect(
+      sampleToken(flat, params({ temperature: 0, frequencyPenalty: 0.1 }), ctx({ outputCounts: new Map([[1, 3]]) }))
+        .token,
+    ).toBe(0);
+    expect(
+      sampleToken(flat, params({ temperature: 0, repetitionPenalty: 1.5 }), ctx({ seen: new Set([1]) })).token,
+    ).toBe(0);
     expect(sampleToken(flat, params({ temperature: 0, logitBias: new Map([[2, 5]]) }), ctx()).token).toBe(2);
   });
 
@@ -66,7 +85,11 @@ describe('sampler', () => {
   });
 
   it('logprobs come from the raw distribution, top alternatives best first', () => {
-    const r = sampleToken(logits, params({ temperature: 0, logprobs: true, topLogprobs: 3, presencePenalty: 2 }), ctx({ outputCounts: new Map([[5, 1]]) }));
+    const r = sampleToken(
+      logits,
+      params({ temperature: 0, logprobs: true, topLogprobs: 3, presencePenalty: 2 }),
+      ctx({ outputCounts: new Map([[5, 1]]) }),
+    );
     const lse = Math.log(Array.from(logits).reduce((a, x) => a + Math.exp(x), 0));
     // The penalty moves the choice (token 5: 3 − 2 < 2) but not the reported distribution.
     expect(r.token).toBe(0);

@@ -56,7 +56,20 @@ describe('sampling parameter ranges', () => {
 
   it('an empty request gets the documented defaults', () => {
     const p = resolveSamplingParams({});
-    expect(p).toMatchObject({ temperature: 1, topK: 0, topP: 1, minP: 0, presencePenalty: 0, frequencyPenalty: 0, repetitionPenalty: 1, logprobs: false, topLogprobs: 0, ignoreEos: false, maxTokens: 16, n: 1 });
+    expect(p).toMatchObject({
+      temperature: 1,
+      topK: 0,
+      topP: 1,
+      minP: 0,
+      presencePenalty: 0,
+      frequencyPenalty: 0,
+      repetitionPenalty: 1,
+      logprobs: false,
+      topLogprobs: 0,
+      ignoreEos: false,
+      maxTokens: 16,
+      n: 1,
+    });
     expect(p.stop).toEqual([]);
     expect(p.stopTokenIds).toEqual([]);
     expect(p.logitBias.size).toBe(0);

@@ -20,7 +20,13 @@ const fixture = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/${
 
 /** The tiny fixture through the same tokenizer the real loader uses (src/io, adapted by src/models). */
 export function loadTestTokenizer(): EngineTokenizer {
-  return engineTokenizer(Tokenizer.fromFiles({ tokenizer: fixture('tiny-tokenizer.json'), config: fixture('tiny-tokenizer-config.json'), source: 'test/engine/fixtures' }));
+  return engineTokenizer(
+    Tokenizer.fromFiles({
+      tokenizer: fixture('tiny-tokenizer.json'),
+      config: fixture('tiny-tokenizer-config.json'),
+      source: 'test/engine/fixtures',
+    }),
+  );
 }
 
 export async function loadTestModel(options: Partial<ToyRunnerOptions> = {}): Promise<TestModel> {

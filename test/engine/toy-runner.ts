@@ -51,10 +51,12 @@ export class ToyRunner implements ModelRunner {
     const v = this.vocabSize;
     this.bigram = new Float32Array(v * v);
     for (let i = 0; i < v * v; i++) this.bigram[i] = rng.normal() * 3;
-    for (const [t, bias] of Object.entries(options.tokenBias ?? {})) for (let r = 0; r < v; r++) this.bigram[r * v + Number(t)]! += bias;
+    for (const [t, bias] of Object.entries(options.tokenBias ?? {}))
+      for (let r = 0; r < v; r++) this.bigram[r * v + Number(t)]! += bias;
     if (options.copyPages !== false) {
       this.copyPages = async (pairs) => {
-        for (const [src, dst] of pairs) this.kv.copyWithin(dst * this.pageSize, src * this.pageSize, (src + 1) * this.pageSize);
+        for (const [src, dst] of pairs)
+          this.kv.copyWithin(dst * this.pageSize, src * this.pageSize, (src + 1) * this.pageSize);
       };
     }
   }
@@ -62,7 +64,10 @@ export class ToyRunner implements ModelRunner {
   async forward(batch: ForwardBatch): Promise<Float32Array> {
     this.forwards++;
     this.maxBatchSeqs = Math.max(this.maxBatchSeqs, batch.seqs.length);
-    this.maxBatchTokens = Math.max(this.maxBatchTokens, batch.seqs.reduce((n, s) => n + s.tokens.length, 0));
+    this.maxBatchTokens = Math.max(
+      this.maxBatchTokens,
+      batch.seqs.reduce((n, s) => n + s.tokens.length, 0),
+    );
     this.checkBatch(batch);
     if (this.options.stepDelayMs) await new Promise((r) => setTimeout(r, this.options.stepDelayMs));
     const v = this.vocabSize;
@@ -76,7 +81,10 @@ export class ToyRunner implements ModelRunner {
         if (t < 0) throw new Error(`toy runner: position ${pos} read before it was written`);
         h = pcgHash((h ^ Math.imul(t + 1, 0x9e3779b1) ^ (pos << 20)) >>> 0);
       }
-      const row = this.bigram.subarray(this.kv[this.slot(seq.pages, last)]! * v, (this.kv[this.slot(seq.pages, last)]! + 1) * v);
+      const row = this.bigram.subarray(
+        this.kv[this.slot(seq.pages, last)]! * v,
+        (this.kv[this.slot(seq.pages, last)]! + 1) * v,
+      );
       for (let k = 0; k < v; k++) out[i * v + k] = row[k]! + (uniformAt(h, k, 0) - 0.5) * 4;
     });
     return out;
@@ -92,18 +100,25 @@ export class ToyRunner implements ModelRunner {
       if (seq.tokens.length === 0) throw new Error('toy runner: empty sequence in batch');
       const end = seq.start + seq.tokens.length;
       if (end > this.maxContext) throw new Error(`toy runner: position ${end - 1} beyond context ${this.maxContext}`);
-      if (seq.pages.length * this.pageSize < end) throw new Error(`toy runner: ${seq.pages.length} pages cannot hold ${end} positions`);
+      if (seq.pages.length * this.pageSize < end)
+        throw new Error(`toy runner: ${seq.pages.length} pages cannot hold ${end} positions`);
       for (const p of seq.pages) {
-        if (!Number.isInteger(p) || p < 0 || p >= this.numPages) throw new Error(`toy runner: page id ${p} out of range`);
+        if (!Number.isInteger(p) || p < 0 || p >= this.numPages)
+          throw new Error(`toy runner: page id ${p} out of range`);
         readers.set(p, (readers.get(p) ?? 0) + 1);
       }
-      for (const t of seq.tokens) if (!Number.isInteger(t) || t < 0 || t >= this.vocabSize) throw new Error(`toy runner: token ${t} out of range (sequence ${i})`);
+      for (const t of seq.tokens)
+        if (!Number.isInteger(t) || t < 0 || t >= this.vocabSize)
+          throw new Error(`toy runner: token ${t} out of range (sequence ${i})`);
     });
     for (const seq of batch.seqs) {
       const first = Math.floor(seq.start / this.pageSize);
       const last = Math.floor((seq.start + seq.tokens.length - 1) / this.pageSize);
       for (let p = first; p <= last; p++) {
-        if (readers.get(seq.pages[p]!)! > 1) throw new Error(`toy runner: page ${seq.pages[p]} is written by one sequence and read by another in the same batch`);
+        if (readers.get(seq.pages[p]!)! > 1)
+          throw new Error(
+            `toy runner: page ${seq.pages[p]} is written by one sequence and read by another in the same batch`,
+          );
       }
     }
   }

@@ -17,7 +17,10 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
     expect(stream.length).toBe(1);
     for (const base of [1, -2.5, 7]) {
       const before = b.dispatchCount;
-      b.write(x, new Float32Array(37).map((_, i) => base + i));
+      b.write(
+        x,
+        new Float32Array(37).map((_, i) => base + i),
+      );
       stream.replay();
       const got = await b.read(y);
       expect(b.dispatchCount).toBe(before);
@@ -36,9 +39,15 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
 @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x < 19u) { y[g.x] = x[g.x] * 2.0; } }`;
     const x = b.alloc({ dtype: 'f32', shape: [19] });
     const y = b.alloc({ dtype: 'f32', shape: [19] });
-    b.write(x, new Float32Array(19).map((_, i) => i + 0.5));
+    b.write(
+      x,
+      new Float32Array(19).map((_, i) => i + 0.5),
+    );
     let on = false;
-    const run = () => b.kernelContext().dispatch({ label: 'test.double', wgsl, access: ['read', 'rw'] }, [x, y] as GpuTensor[], null, [1], () => on);
+    const run = () =>
+      b
+        .kernelContext()
+        .dispatch({ label: 'test.double', wgsl, access: ['read', 'rw'] }, [x, y] as GpuTensor[], null, [1], () => on);
     const poison = () => b.write(y, new Float32Array(19).fill(-7));
     poison();
     run();
@@ -73,7 +82,7 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
     for (const t of [x, y, z]) b.free(t);
   });
 
-  it('creates no buffer per unrecorded dispatch, and keeps each one\'s uniforms across ring wraps', async () => {
+  it("creates no buffer per unrecorded dispatch, and keeps each one's uniforms across ring wraps", async () => {
     // one pipeline, two sizes: the uniforms (the element count) alternate between 64 and 32
     const [a, ya] = [0, 1].map(() => b.alloc({ dtype: 'f32', shape: [64] }));
     const [c, yc] = [0, 1].map(() => b.alloc({ dtype: 'f32', shape: [32] }));
@@ -98,7 +107,9 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
 
   it('refuses to bind one buffer as an input and the writable output of one dispatch', () => {
     const x = b.alloc({ dtype: 'f32', shape: [8] }, 'acts');
-    expect(() => b.run('elementwise', { expr: 'x0 + 1' }, [x], [x])).toThrow(/'acts' is bound at 0 and 1 with one of them writable/);
+    expect(() => b.run('elementwise', { expr: 'x0 + 1' }, [x], [x])).toThrow(
+      /'acts' is bound at 0 and 1 with one of them writable/,
+    );
     b.free(x);
   });
 
@@ -117,7 +128,12 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
   });
 
   it('reports WGSL errors as ShaderCompileError at the next flush', async () => {
-    b.kernelContext().dispatch({ label: 'broken', wgsl: '@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }', access: [] }, [], null, [1]);
+    b.kernelContext().dispatch(
+      { label: 'broken', wgsl: '@compute @workgroup_size(1) fn main() { let x: u32 = 1.5; }', access: [] },
+      [],
+      null,
+      [1],
+    );
     await expect(b.flush()).rejects.toBeInstanceOf(ShaderCompileError);
   });
 
@@ -131,12 +147,22 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
 
   it('refuses a dispatch over the workgroup-count limit with a clear error', () => {
     const huge = b.caps.maxComputeWorkgroupsPerDimension + 1;
-    expect(() => b.kernelContext().dispatch({ label: 'huge', wgsl: '@compute @workgroup_size(1) fn main() {}', access: [] }, [], null, [huge])).toThrow(LimitExceededError);
+    expect(() =>
+      b
+        .kernelContext()
+        .dispatch({ label: 'huge', wgsl: '@compute @workgroup_size(1) fn main() {}', access: [] }, [], null, [huge]),
+    ).toThrow(LimitExceededError);
   });
 
   it('views share storage under another shape', async () => {
     const x = b.alloc({ dtype: 'f16', shape: [6, 4] });
-    b.write(x, toHost('f16', Array.from({ length: 24 }, (_, i) => i)));
+    b.write(
+      x,
+      toHost(
+        'f16',
+        Array.from({ length: 24 }, (_, i) => i),
+      ),
+    );
     const v = b.view(x, [2, 3, 4]);
     const y = b.alloc({ dtype: 'f16', shape: [2, 3, 4] });
     b.run('elementwise', { expr: 'x0 * 2' }, [v], [y]);
@@ -153,18 +179,21 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
   });
 
   const timestamps = gpu?.caps.timestampQuery ?? false;
-  it.skipIf(!timestamps)(`profiles dispatches with GPU timestamps${timestamps ? '' : ' (skipped: the device has no timestamp-query)'}`, async () => {
-    expect(b.startProfiling()).toBe(true);
-    const x = b.alloc({ dtype: 'f32', shape: [1000] });
-    const y = b.alloc({ dtype: 'f32', shape: [1000] });
-    b.run('elementwise', { expr: 'x0 * x0' }, [x], [y]);
-    b.run('elementwise', { expr: 'x0 + 1' }, [y], [x]);
-    const entries = await b.stopProfiling();
-    expect(entries.map((e) => e.label)).toEqual(['elementwise.f32.r1', 'elementwise.f32.r1']);
-    for (const e of entries) expect(e.ms).toBeGreaterThanOrEqual(0);
-    b.free(x);
-    b.free(y);
-  });
+  it.skipIf(!timestamps)(
+    `profiles dispatches with GPU timestamps${timestamps ? '' : ' (skipped: the device has no timestamp-query)'}`,
+    async () => {
+      expect(b.startProfiling()).toBe(true);
+      const x = b.alloc({ dtype: 'f32', shape: [1000] });
+      const y = b.alloc({ dtype: 'f32', shape: [1000] });
+      b.run('elementwise', { expr: 'x0 * x0' }, [x], [y]);
+      b.run('elementwise', { expr: 'x0 + 1' }, [y], [x]);
+      const entries = await b.stopProfiling();
+      expect(entries.map((e) => e.label)).toEqual(['elementwise.f32.r1', 'elementwise.f32.r1']);
+      for (const e of entries) expect(e.ms).toBeGreaterThanOrEqual(0);
+      b.free(x);
+      b.free(y);
+    },
+  );
 });
 
 describe.skipIf(!gpu)('buffer arena', () => {
@@ -198,7 +227,8 @@ describe.skipIf(!gpu)('uniform ring wraps', () => {
       const outs = Array.from({ length: 6 }, () => b.alloc({ dtype: 'f16', shape: [M, N] }));
       for (const c of outs) b.run('matmul', { outDtype: 'f16' }, [a, w], [c]);
       const want = new Float64Array(M * N);
-      for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) want[i * N + j]! += av[i * K + k]! * bv[k * N + j]!;
+      for (let i = 0; i < M; i++)
+        for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) want[i * N + j]! += av[i * K + k]! * bv[k * N + j]!;
       for (const c of outs) {
         const got = toFloat64('f16', await b.read(c));
         got.forEach((g, i) => expect(Math.abs(g - want[i]!)).toBeLessThan(2e-3 * (1 + Math.abs(want[i]!))));

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { dequantizeQ4_0, dequantizeQ4_K, dequantizeQ6_K, dequantizeQ8_0, dequantizeToF32, unpackScaleMinK4 } from '../../src/io/gguf-dequantize.js';
+import {
+  dequantizeQ4_0,
+  dequantizeQ4_K,
+  dequantizeQ6_K,
+  dequantizeQ8_0,
+  dequantizeToF32,
+  unpackScaleMinK4,
+} from '../../src/io/gguf-dequantize.js';
 import { encodeGgml, quantizeQ4_0 } from '../../src/io/gguf-quantize.js';
 import type { GgmlTypeName } from '../../src/io/gguf-types.js';
 import { bf16Bits, f16Bits } from '../../src/tensor/dtype.js';
@@ -55,7 +62,16 @@ describe('ggml block formats decode bit-exactly', () => {
   it('Q4_K: unpacks the 12 bytes of 6-bit scales and mins, including the split high bits of sub-blocks 4–7', () => {
     const bytes = Uint8Array.from(scalesK4);
     const got = Array.from({ length: 8 }, (_, j) => unpackScaleMinK4(bytes, 0, j));
-    expect(got).toEqual([[1, 5], [2, 6], [3, 7], [4, 8], [63, 9], [17, 40], [33, 0], [48, 63]]);
+    expect(got).toEqual([
+      [1, 5],
+      [2, 6],
+      [3, 7],
+      [4, 8],
+      [63, 9],
+      [17, 40],
+      [33, 0],
+      [48, 63],
+    ]);
   });
 
   it('Q4_K: x = d·sc·q − dmin·m, even sub-blocks from low nibbles, odd from high nibbles of the same 32 bytes', () => {
@@ -120,7 +136,12 @@ describe('ggml block formats decode bit-exactly', () => {
 
 describe('quantize → dequantize round trips on random data', () => {
   const seed = testSeed();
-  const cases: [GgmlTypeName, number][] = [['Q8_0', 0.01], ['Q6_K', 0.03], ['Q4_0', 0.12], ['Q4_K', 0.12]];
+  const cases: [GgmlTypeName, number][] = [
+    ['Q8_0', 0.01],
+    ['Q6_K', 0.03],
+    ['Q4_0', 0.12],
+    ['Q4_K', 0.12],
+  ];
   for (const [type, maxRelRms] of cases) {
     it(`${type} keeps relative RMS error under ${maxRelRms} (${seedNote(seed)})`, () => {
       const rng = new Rng(seed);

@@ -24,7 +24,12 @@ afterAll(async () => {
 const seed = testSeed();
 const rng = new Rng(seed);
 const values = (n: number) => Float32Array.from(rng.normals(n));
-function tensor(name: string, type: GgmlTypeName, shape: number[], v?: ArrayLike<number>): GgufTensorToWrite & { values: ArrayLike<number> } {
+function tensor(
+  name: string,
+  type: GgmlTypeName,
+  shape: number[],
+  v?: ArrayLike<number>,
+): GgufTensorToWrite & { values: ArrayLike<number> } {
   const vals = v ?? values(shape.reduce((a, b) => a * b, 1));
   return { name, type, shape, data: encodeGgml(type, vals), values: vals };
 }
@@ -129,7 +134,8 @@ describe(`GGUF files (${seedNote(seed)})`, () => {
     const h = await GgufFile.open(path, { dequantizeTo: 'f16' });
     const half = (await h.read('big')) as Uint16Array;
     const step = Math.floor((8 * 2 ** 20) / ((cols / 32) * 34)); // rows per read step: 240
-    for (const i of [0, 1, step * cols - 1, step * cols, (step + 1) * cols + 5, x.length - 1]) expect(half[i], `element ${i}`).toBe(f16Bits(expected[i]!));
+    for (const i of [0, 1, step * cols - 1, step * cols, (step + 1) * cols + 5, x.length - 1])
+      expect(half[i], `element ${i}`).toBe(f16Bits(expected[i]!));
     await h.close();
     await rm(path);
   });
@@ -151,11 +157,19 @@ describe(`GGUF files (${seedNote(seed)})`, () => {
     const g = await GgufFile.open(path);
     expect(Number(ref.tensorDataOffset)).toBe(g.header.dataStart);
     expect(ref.tensorInfos.map((t) => [t.name, t.shape.map(Number), t.dtype, Number(t.offset)])).toEqual(
-      g.header.tensors.map((t) => [t.name, t.dims, t.typeId, t.offset]));
+      g.header.tensors.map((t) => [t.name, t.dims, t.typeId, t.offset]),
+    );
     // The reference returns every 64-bit integer as a bigint; we return numbers where exact.
-    const same = (x: unknown) => (typeof x === 'bigint' && x <= BigInt(Number.MAX_SAFE_INTEGER) && x >= -BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x);
+    const same = (x: unknown) =>
+      typeof x === 'bigint' && x <= BigInt(Number.MAX_SAFE_INTEGER) && x >= -BigInt(Number.MAX_SAFE_INTEGER)
+        ? Number(x)
+        : x;
     for (const [k, v] of g.metadata) expect(same((ref.metadata as Record<string, unknown>)[k]), k).toEqual(v);
-    expect(Object.keys(ref.metadata).filter((k) => !['version', 'tensor_count', 'kv_count'].includes(k)).sort()).toEqual([...g.metadata.keys()].sort());
+    expect(
+      Object.keys(ref.metadata)
+        .filter((k) => !['version', 'tensor_count', 'kv_count'].includes(k))
+        .sort(),
+    ).toEqual([...g.metadata.keys()].sort());
     await g.close();
   });
 
@@ -173,7 +187,11 @@ describe(`GGUF files (${seedNote(seed)})`, () => {
 });
 
 describe('malformed GGUF files', () => {
-  const good = () => encodeGguf({ metadata: { 'general.architecture': 'llama' }, tensors: [tensor('w', 'Q8_0', [2, 32]), tensor('n', 'F32', [4])] });
+  const good = () =>
+    encodeGguf({
+      metadata: { 'general.architecture': 'llama' },
+      tensors: [tensor('w', 'Q8_0', [2, 32]), tensor('n', 'F32', [4])],
+    });
   const withU64At = (bytes: Uint8Array, at: number, v: bigint) => {
     const b = bytes.slice();
     new DataView(b.buffer).setBigUint64(at, v, true);
@@ -186,26 +204,129 @@ describe('malformed GGUF files', () => {
     ['a safetensors file', () => new Uint8Array(64).fill(0x20), /bad magic/],
     ['version 1', () => encodeGguf({ metadata: {}, tensors: [], version: 1 }), /GGUF version 1 is not supported/],
     ['version 4', () => encodeGguf({ metadata: {}, tensors: [], version: 4 }), /GGUF version 4 is not supported/],
-    ['a tensor count of 2^60', () => withU64At(good(), 8, 2n ** 60n), /tensor count is 1152921504606846976, impossible/],
+    [
+      'a tensor count of 2^60',
+      () => withU64At(good(), 8, 2n ** 60n),
+      /tensor count is 1152921504606846976, impossible/,
+    ],
     ['a KV count of 10^12', () => withU64At(good(), 16, 10n ** 12n), /metadata KV count is 1000000000000, impossible/],
-    ['a key length of 2^62', () => withU64At(good(), 24, 2n ** 62n), /length of metadata key #0 is 4611686018427387904, impossible/],
-    ['an unknown value type', () => { const b = good(); new DataView(b.buffer).setUint32(24 + 8 + 20, 77, true); return b; }, /unknown value type 77/],
-    ['an array longer than the file', () => withU64At(encodeGguf({ metadata: { 'a.b': [1, 2] }, tensors: [] }), 24 + 11 + 4 + 4, 2n ** 40n), /length of metadata array 'a.b' is 1099511627776, impossible/],
-    ['a duplicated key', () => { const b = encodeGguf({ metadata: { 'a.a': 1, 'a.b': 2 }, tensors: [] }); const i = b.lastIndexOf(0x62); b[i] = 0x61; return b; }, /metadata key 'a.a' appears twice/],
-    ['an unknown ggml type', () => encodeGguf({ metadata: {}, tensors: [{ ...f32, typeId: 99 }] }), /unknown ggml type id 99/, 'n'],
-    ['5 dimensions', () => encodeGguf({ metadata: {}, tensors: [{ ...f32, dims: [1n, 1n, 1n, 1n, 4n] }] }), /has 5 dimensions/, 'n'],
-    ['10^12 elements', () => encodeGguf({ metadata: {}, tensors: [{ ...f32, dims: [10n ** 6n, 10n ** 6n] }] }), /needs 4000000000000 bytes at data offset 0, past the/, 'n'],
-    ['dims of 2^60', () => encodeGguf({ metadata: {}, tensors: [{ ...f32, dims: [2n ** 60n] }] }), /dimension 0 of tensor 'n' is 1152921504606846976, impossible/],
-    ['a row that is not whole blocks', () => encodeGguf({ metadata: {}, tensors: [{ ...tensor('q', 'Q8_0', [1, 32]), dims: [16n, 2n] }] }), /row length 16 is not a multiple of the Q8_0 block size 32/, 'q'],
-    ['a misaligned offset', () => encodeGguf({ metadata: {}, tensors: [{ ...f32, offset: 4n }] }), /data offset 4 is not a multiple of the alignment 32/, 'n'],
-    ['an offset past the end', () => encodeGguf({ metadata: {}, tensors: [{ ...f32, offset: 320n }] }), /past the 32 bytes of data/, 'n'],
-    ['overlapping tensors', () => encodeGguf({ metadata: {}, tensors: [tensor('a', 'F32', [16]), { ...tensor('b', 'F32', [8]), offset: 32n }] }), /overlaps tensor 'a'/, 'b'],
-    ['a duplicated tensor name', () => encodeGguf({ metadata: {}, tensors: [f32, f32] }), /tensor name appears twice/, 'n'],
-    ['an alignment that is not a power of two', () => encodeGguf({ metadata: {}, tensors: [f32], alignment: 24 }), /general.alignment must be a u32 power of two, got 24/],
-    ['an alignment of the wrong type', () => encodeGguf({ metadata: { 'general.alignment': 'x' }, tensors: [] }), /general.alignment must be a u32/],
-    ['truncated tensor data', () => good().subarray(0, good().length - 20), /needs 16 bytes at data offset 96, past the 108 bytes of data/, 'n'],
-    ['a bool that is 2', () => { const b = encodeGguf({ metadata: { 'a.b': true }, tensors: [] }); b[24 + 11 + 4] = 2; return b; }, /metadata 'a.b' is a bool with byte value 2/],
-    ['invalid UTF-8 in a key', () => { const b = encodeGguf({ metadata: { 'a.b': 1 }, tensors: [] }); b[32] = 0xff; return b; }, /metadata key #0 is not valid UTF-8/],
+    [
+      'a key length of 2^62',
+      () => withU64At(good(), 24, 2n ** 62n),
+      /length of metadata key #0 is 4611686018427387904, impossible/,
+    ],
+    [
+      'an unknown value type',
+      () => {
+        const b = good();
+        new DataView(b.buffer).setUint32(24 + 8 + 20, 77, true);
+        return b;
+      },
+      /unknown value type 77/,
+    ],
+    [
+      'an array longer than the file',
+      () => withU64At(encodeGguf({ metadata: { 'a.b': [1, 2] }, tensors: [] }), 24 + 11 + 4 + 4, 2n ** 40n),
+      /length of metadata array 'a.b' is 1099511627776, impossible/,
+    ],
+    [
+      'a duplicated key',
+      () => {
+        const b = encodeGguf({ metadata: { 'a.a': 1, 'a.b': 2 }, tensors: [] });
+        const i = b.lastIndexOf(0x62);
+        b[i] = 0x61;
+        return b;
+      },
+      /metadata key 'a.a' appears twice/,
+    ],
+    [
+      'an unknown ggml type',
+      () => encodeGguf({ metadata: {}, tensors: [{ ...f32, typeId: 99 }] }),
+      /unknown ggml type id 99/,
+      'n',
+    ],
+    [
+      '5 dimensions',
+      () => encodeGguf({ metadata: {}, tensors: [{ ...f32, dims: [1n, 1n, 1n, 1n, 4n] }] }),
+      /has 5 dimensions/,
+      'n',
+    ],
+    [
+      '10^12 elements',
+      () => encodeGguf({ metadata: {}, tensors: [{ ...f32, dims: [10n ** 6n, 10n ** 6n] }] }),
+      /needs 4000000000000 bytes at data offset 0, past the/,
+      'n',
+    ],
+    [
+      'dims of 2^60',
+      () => encodeGguf({ metadata: {}, tensors: [{ ...f32, dims: [2n ** 60n] }] }),
+      /dimension 0 of tensor 'n' is 1152921504606846976, impossible/,
+    ],
+    [
+      'a row that is not whole blocks',
+      () => encodeGguf({ metadata: {}, tensors: [{ ...tensor('q', 'Q8_0', [1, 32]), dims: [16n, 2n] }] }),
+      /row length 16 is not a multiple of the Q8_0 block size 32/,
+      'q',
+    ],
+    [
+      'a misaligned offset',
+      () => encodeGguf({ metadata: {}, tensors: [{ ...f32, offset: 4n }] }),
+      /data offset 4 is not a multiple of the alignment 32/,
+      'n',
+    ],
+    [
+      'an offset past the end',
+      () => encodeGguf({ metadata: {}, tensors: [{ ...f32, offset: 320n }] }),
+      /past the 32 bytes of data/,
+      'n',
+    ],
+    [
+      'overlapping tensors',
+      () =>
+        encodeGguf({ metadata: {}, tensors: [tensor('a', 'F32', [16]), { ...tensor('b', 'F32', [8]), offset: 32n }] }),
+      /overlaps tensor 'a'/,
+      'b',
+    ],
+    [
+      'a duplicated tensor name',
+      () => encodeGguf({ metadata: {}, tensors: [f32, f32] }),
+      /tensor name appears twice/,
+      'n',
+    ],
+    [
+      'an alignment that is not a power of two',
+      () => encodeGguf({ metadata: {}, tensors: [f32], alignment: 24 }),
+      /general.alignment must be a u32 power of two, got 24/,
+    ],
+    [
+      'an alignment of the wrong type',
+      () => encodeGguf({ metadata: { 'general.alignment': 'x' }, tensors: [] }),
+      /general.alignment must be a u32/,
+    ],
+    [
+      'truncated tensor data',
+      () => good().subarray(0, good().length - 20),
+      /needs 16 bytes at data offset 96, past the 108 bytes of data/,
+      'n',
+    ],
+    [
+      'a bool that is 2',
+      () => {
+        const b = encodeGguf({ metadata: { 'a.b': true }, tensors: [] });
+        b[24 + 11 + 4] = 2;
+        return b;
+      },
+      /metadata 'a.b' is a bool with byte value 2/,
+    ],
+    [
+      'invalid UTF-8 in a key',
+      () => {
+        const b = encodeGguf({ metadata: { 'a.b': 1 }, tensors: [] });
+        b[32] = 0xff;
+        return b;
+      },
+      /metadata key #0 is not valid UTF-8/,
+    ],
   ];
   for (const [label, make, message, tensorName] of cases) {
     it(`rejects ${label} with a clear error naming the file${tensorName ? ' and tensor' : ''}`, async () => {
@@ -226,13 +347,16 @@ describe('malformed GGUF files', () => {
   });
 
   it('rejects every truncation of the header with a CheckpointError', async () => {
-    const bytes = encodeGguf({ metadata: { ...metadata, 'big.u64': 5n }, tensors: [tensor('w', 'Q4_K', [1, 256]), tensor('n', 'F32', [4])] });
-    const dataStart = (await (async () => {
+    const bytes = encodeGguf({
+      metadata: { ...metadata, 'big.u64': 5n },
+      tensors: [tensor('w', 'Q4_K', [1, 256]), tensor('n', 'F32', [4])],
+    });
+    const dataStart = await (async () => {
       const p = await writeBytes(join(dir, 'whole.gguf'), bytes);
       const g = await GgufFile.open(p);
       await g.close();
       return g.header.dataStart;
-    })());
+    })();
     for (let cut = 0; cut < dataStart + 150; cut += 3) {
       const path = await writeBytes(join(dir, 'cut.gguf'), bytes.subarray(0, cut));
       const e = await rejection(GgufFile.open(path));
@@ -260,7 +384,10 @@ describe('malformed GGUF files', () => {
   it('reads the bytes it validated: a header of ~128k vocabulary strings opens quickly', async () => {
     const tokens = Array.from({ length: 128_256 }, (_, i) => `tok${i}`);
     const path = join(dir, 'vocab.gguf');
-    await writeGguf(path, { metadata: { 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.scores': tokens.map((_, i) => i / 7) }, tensors: [] });
+    await writeGguf(path, {
+      metadata: { 'tokenizer.ggml.tokens': tokens, 'tokenizer.ggml.scores': tokens.map((_, i) => i / 7) },
+      tensors: [],
+    });
     const t0 = performance.now();
     const g = await GgufFile.open(path);
     expect(performance.now() - t0).toBeLessThan(5000);

@@ -46,25 +46,55 @@ function converterPermute(x: Float64Array, heads: number, cols: number): Float64
   const half = x.length / cols / heads / 2;
   const out = new Float64Array(x.length);
   // out[h][i][t][c] = in[h][t][i][c]
-  for (let h = 0; h < heads; h++) for (let i = 0; i < half; i++) for (let t = 0; t < 2; t++) for (let c = 0; c < cols; c++) {
-    out[(((h * half + i) * 2 + t) * cols) + c] = x[(((h * 2 + t) * half + i) * cols) + c]!;
-  }
+  for (let h = 0; h < heads; h++)
+    for (let i = 0; i < half; i++)
+      for (let t = 0; t < 2; t++)
+        for (let c = 0; c < cols; c++) {
+          out[((h * half + i) * 2 + t) * cols + c] = x[((h * 2 + t) * half + i) * cols + c]!;
+        }
   return out;
 }
 
 const UNTIED = {
-  model_type: 'llama', hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
-  head_dim: 24, vocab_size: 300, max_position_embeddings: 512, rms_norm_eps: 1e-5, rope_theta: 500000, tie_word_embeddings: false,
-  attention_bias: true, hidden_act: 'silu', bos_token_id: 7, eos_token_id: 9,
+  model_type: 'llama',
+  hidden_size: 64,
+  intermediate_size: 96,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  head_dim: 24,
+  vocab_size: 300,
+  max_position_embeddings: 512,
+  rms_norm_eps: 1e-5,
+  rope_theta: 500000,
+  tie_word_embeddings: false,
+  attention_bias: true,
+  hidden_act: 'silu',
+  bos_token_id: 7,
+  eos_token_id: 9,
 };
 const TIED = {
-  model_type: 'llama', hidden_size: 32, intermediate_size: 48, num_hidden_layers: 1, num_attention_heads: 4, num_key_value_heads: 4,
-  vocab_size: 320, max_position_embeddings: 128, rms_norm_eps: 1e-6, rope_parameters: { rope_theta: 10000, rope_type: 'default' },
-  tie_word_embeddings: true, hidden_act: 'silu', bos_token_id: 0, eos_token_id: 1,
+  model_type: 'llama',
+  hidden_size: 32,
+  intermediate_size: 48,
+  num_hidden_layers: 1,
+  num_attention_heads: 4,
+  num_key_value_heads: 4,
+  vocab_size: 320,
+  max_position_embeddings: 128,
+  rms_norm_eps: 1e-6,
+  rope_parameters: { rope_theta: 10000, rope_type: 'default' },
+  tie_word_embeddings: true,
+  hidden_act: 'silu',
+  bos_token_id: 0,
+  eos_token_id: 1,
 };
 
 describe('writeLlamaGguf', () => {
-  for (const [label, hf, seed] of [['untied, GQA, head_dim ≠ hidden/heads, attention biases', UNTIED, 11], ['tied embeddings', TIED, 12]] as const) {
+  for (const [label, hf, seed] of [
+    ['untied, GQA, head_dim ≠ hidden/heads, attention biases', UNTIED, 11],
+    ['tied embeddings', TIED, 12],
+  ] as const) {
     for (const type of ['F16', 'BF16'] as const) {
       it(`round-trips a random bf16 checkpoint through ${type} (${label}; seed ${seed})`, async () => {
         const folder = join(dir, `${label.length}-${type}`);
@@ -127,9 +157,21 @@ describe('writeLlamaGguf', () => {
       expect(g.tensors.get('blk.0.attn_v.bias')!.ggmlType).toBe('F32');
       expect(g.tensors.has('output.weight')).toBe(true);
       const kinds = g.header.kinds;
-      for (const key of ['llama.context_length', 'llama.embedding_length', 'llama.block_count', 'llama.feed_forward_length', 'llama.attention.head_count',
-        'llama.attention.head_count_kv', 'llama.rope.dimension_count', 'llama.attention.key_length', 'llama.attention.value_length', 'general.file_type',
-        'tokenizer.ggml.bos_token_id', 'tokenizer.ggml.eos_token_id']) expect(kinds.get(key), key).toBe('u32');
+      for (const key of [
+        'llama.context_length',
+        'llama.embedding_length',
+        'llama.block_count',
+        'llama.feed_forward_length',
+        'llama.attention.head_count',
+        'llama.attention.head_count_kv',
+        'llama.rope.dimension_count',
+        'llama.attention.key_length',
+        'llama.attention.value_length',
+        'general.file_type',
+        'tokenizer.ggml.bos_token_id',
+        'tokenizer.ggml.eos_token_id',
+      ])
+        expect(kinds.get(key), key).toBe('u32');
       expect(kinds.get('llama.rope.freq_base')).toBe('f32');
       expect(kinds.get('llama.attention.layer_norm_rms_epsilon')).toBe('f32');
       expect(g.metadata.get('llama.rope.freq_base')).toBe(500000);
@@ -141,9 +183,13 @@ describe('writeLlamaGguf', () => {
       // <unk> at 0, BOS 7 and EOS 9 control, the 256 byte pieces on ids 1..258 other than those
       const types = g.metadata.get('tokenizer.ggml.token_type') as number[];
       const byteIds = Array.from({ length: 258 }, (_, i) => i + 1).filter((i) => i !== 7 && i !== 9);
-      expect(types.map((t, i) => [i, t]).filter(([, t]) => t !== 1)).toEqual([[0, 2], ...byteIds.map((i) => [i, 6]), [7, 3], [9, 3]].sort((a, b) => a[0]! - b[0]!));
+      expect(types.map((t, i) => [i, t]).filter(([, t]) => t !== 1)).toEqual(
+        [[0, 2], ...byteIds.map((i) => [i, 6]), [7, 3], [9, 3]].sort((a, b) => a[0]! - b[0]!),
+      );
       expect(tokens[0]).toBe('<unk>');
-      expect(byteIds.map((i) => tokens[i])).toEqual(Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`));
+      expect(byteIds.map((i) => tokens[i])).toEqual(
+        Array.from({ length: 256 }, (_, b) => `<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`),
+      );
       expect(tokens[259]).toBe('<t259>');
       expect(g.metadata.get('tokenizer.ggml.unknown_token_id')).toBe(0);
       expect((g.metadata.get('tokenizer.ggml.scores') as number[]).length).toBe(300);
@@ -154,14 +200,39 @@ describe('writeLlamaGguf', () => {
   });
 
   it('refuses a vocabulary too small for the placeholder pieces', async () => {
-    const source = { tensors: new Map(), read: async () => new Float32Array(0), readInto: async () => 0, close: async () => {} };
-    const e = await rejection(writeLlamaGguf(source, parseLlamaConfig({ ...TIED, vocab_size: 200 }, 'config.json'), join(dir, 'small.gguf')));
+    const source = {
+      tensors: new Map(),
+      read: async () => new Float32Array(0),
+      readInto: async () => 0,
+      close: async () => {},
+    };
+    const e = await rejection(
+      writeLlamaGguf(source, parseLlamaConfig({ ...TIED, vocab_size: 200 }, 'config.json'), join(dir, 'small.gguf')),
+    );
     expect(e.message).toMatch(/200 ids cannot hold/);
   });
 
   it('refuses configs the llama architecture cannot express', async () => {
-    const source = { tensors: new Map(), read: async () => new Float32Array(0), readInto: async () => 0, close: async () => {} };
-    for (const extra of [{ model_type: 'qwen2' }, { model_type: 'mistral', sliding_window: 4096 }, { mlp_bias: true }, { rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } }]) {
+    const source = {
+      tensors: new Map(),
+      read: async () => new Float32Array(0),
+      readInto: async () => 0,
+      close: async () => {},
+    };
+    for (const extra of [
+      { model_type: 'qwen2' },
+      { model_type: 'mistral', sliding_window: 4096 },
+      { mlp_bias: true },
+      {
+        rope_scaling: {
+          rope_type: 'llama3',
+          factor: 8,
+          low_freq_factor: 1,
+          high_freq_factor: 4,
+          original_max_position_embeddings: 8192,
+        },
+      },
+    ]) {
       const config = parseLlamaConfig({ ...TIED, ...extra }, 'config.json');
       const e = await rejection(writeLlamaGguf(source, config, join(dir, 'refused.gguf')));
       expect(e, JSON.stringify(extra)).toBeInstanceOf(UnsupportedModelError);
@@ -178,12 +249,22 @@ describe('writeGgufLazily', () => {
 
   it('writes the same bytes as the in-memory encoder', async () => {
     const file = join(dir, 'lazy.gguf');
-    await writeGgufLazily(file, { metadata, tensors: tensors.map((t) => ({ ...t, byteLength: t.data.byteLength })) }, (i) => tensors[i]!.data);
+    await writeGgufLazily(
+      file,
+      { metadata, tensors: tensors.map((t) => ({ ...t, byteLength: t.data.byteLength })) },
+      (i) => tensors[i]!.data,
+    );
     expect(new Uint8Array(await readFile(file))).toEqual(encodeGguf({ metadata, tensors }));
   });
 
   it('refuses a tensor whose bytes differ from its announced length', async () => {
-    const e = await rejection(writeGgufLazily(join(dir, 'bad.gguf'), { metadata, tensors: tensors.map((t) => ({ ...t, byteLength: 8 })) }, (i) => tensors[i]!.data));
+    const e = await rejection(
+      writeGgufLazily(
+        join(dir, 'bad.gguf'),
+        { metadata, tensors: tensors.map((t) => ({ ...t, byteLength: 8 })) },
+        (i) => tensors[i]!.data,
+      ),
+    );
     expect(e.message).toMatch(/tensor 'a' has 12 bytes, its layout said 8/);
   });
 });

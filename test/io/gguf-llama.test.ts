@@ -23,10 +23,22 @@ const HF_TO_GGUF: Record<string, string> = {
   'model.embed_tokens.weight': 'token_embd.weight',
   'model.norm.weight': 'output_norm.weight',
   'lm_head.weight': 'output.weight',
-  'input_layernorm': 'attn_norm', 'self_attn.q_proj': 'attn_q', 'self_attn.k_proj': 'attn_k', 'self_attn.v_proj': 'attn_v',
-  'self_attn.o_proj': 'attn_output', 'post_attention_layernorm': 'ffn_norm', 'mlp.gate_proj': 'ffn_gate', 'mlp.up_proj': 'ffn_up', 'mlp.down_proj': 'ffn_down',
+  input_layernorm: 'attn_norm',
+  'self_attn.q_proj': 'attn_q',
+  'self_attn.k_proj': 'attn_k',
+  'self_attn.v_proj': 'attn_v',
+  'self_attn.o_proj': 'attn_output',
+  post_attention_layernorm: 'ffn_norm',
+  'mlp.gate_proj': 'ffn_gate',
+  'mlp.up_proj': 'ffn_up',
+  'mlp.down_proj': 'ffn_down',
 };
-const toGgufName = (hf: string) => HF_TO_GGUF[hf] ?? hf.replace(/^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/, (_, i, part, kind) => `blk.${i}.${HF_TO_GGUF[part]}.${kind}`);
+const toGgufName = (hf: string) =>
+  HF_TO_GGUF[hf] ??
+  hf.replace(
+    /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/,
+    (_, i, part, kind) => `blk.${i}.${HF_TO_GGUF[part]}.${kind}`,
+  );
 
 /**
  * llama.cpp's converter for the llama architecture: rows viewed as (heads, 2, headDim/2, cols),
@@ -37,11 +49,13 @@ function converterPermute(x: Float32Array, heads: number, cols: number): Float32
   const half = rows / heads / 2;
   const out = new Float32Array(x.length);
   let dst = 0;
-  for (let h = 0; h < heads; h++) for (let i = 0; i < half; i++) for (let t = 0; t < 2; t++) {
-    const src = ((h * 2 + t) * half + i) * cols;
-    out.set(x.subarray(src, src + cols), dst);
-    dst += cols;
-  }
+  for (let h = 0; h < heads; h++)
+    for (let i = 0; i < half; i++)
+      for (let t = 0; t < 2; t++) {
+        const src = ((h * 2 + t) * half + i) * cols;
+        out.set(x.subarray(src, src + cols), dst);
+        dst += cols;
+      }
   return out;
 }
 
@@ -63,7 +77,19 @@ const meta = (arch: string, extra: Record<string, GgufValueInput> = {}): Record<
 });
 
 async function tinyGguf(arch: 'llama' | 'qwen2', name: string, options: { tied?: boolean; ropeFreqs?: boolean } = {}) {
-  const config = parseLlamaConfig({ model_type: arch, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, vocab_size: 6, tie_word_embeddings: options.tied ?? false }, 'tiny');
+  const config = parseLlamaConfig(
+    {
+      model_type: arch,
+      hidden_size: 8,
+      intermediate_size: 12,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+      num_key_value_heads: 1,
+      vocab_size: 6,
+      tie_word_embeddings: options.tied ?? false,
+    },
+    'tiny',
+  );
   const rng = new Rng(11);
   const hf = new Map<string, Float32Array>();
   const tensors: GgufTensorToWrite[] = [];
@@ -72,10 +98,12 @@ async function tinyGguf(arch: 'llama' | 'qwen2', name: string, options: { tied?:
     const values = Float32Array.from(rng.normals(n));
     hf.set(hfName, values);
     let stored: Float32Array = values;
-    if (arch === 'llama' && /q_proj|k_proj/.test(hfName)) stored = converterPermute(values, hfName.includes('q_proj') ? 2 : 1, shape[1] ?? 1);
+    if (arch === 'llama' && /q_proj|k_proj/.test(hfName))
+      stored = converterPermute(values, hfName.includes('q_proj') ? 2 : 1, shape[1] ?? 1);
     tensors.push({ name: toGgufName(hfName), type: 'F32', shape: [...shape], data: encodeGgml('F32', stored) });
   }
-  if (options.ropeFreqs) tensors.push({ name: 'rope_freqs.weight', type: 'F32', shape: [2], data: encodeGgml('F32', [1, 8]) });
+  if (options.ropeFreqs)
+    tensors.push({ name: 'rope_freqs.weight', type: 'F32', shape: [2], data: encodeGgml('F32', [1, 8]) });
   const path = join(dir, name);
   await writeGguf(path, { metadata: meta(arch), tensors });
   return { path, hf };
@@ -94,7 +122,23 @@ describe('GGUF Llama-family models as HF checkpoints', () => {
     const { path, hf } = await tinyGguf('llama', 'llama.gguf', { tied: true });
     const g = await GgufFile.open(path);
     const config = ggufToLlamaConfig(g);
-    expect(config).toMatchObject({ modelType: 'llama', hiddenSize: 8, intermediateSize: 12, numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 4, vocabSize: 6, maxPositionEmbeddings: 128, ropeTheta: 500000, tieWordEmbeddings: true, qkvBias: false, bosTokenId: 0, eosTokenIds: [1], ropeScaling: null });
+    expect(config).toMatchObject({
+      modelType: 'llama',
+      hiddenSize: 8,
+      intermediateSize: 12,
+      numLayers: 1,
+      numHeads: 2,
+      numKvHeads: 1,
+      headDim: 4,
+      vocabSize: 6,
+      maxPositionEmbeddings: 128,
+      ropeTheta: 500000,
+      tieWordEmbeddings: true,
+      qkvBias: false,
+      bosTokenId: 0,
+      eosTokenIds: [1],
+      ropeScaling: null,
+    });
     expect(config.rmsNormEps).toBeCloseTo(1e-5, 10);
     const view = new GgufAsHf(g, config);
     expect(checkLlamaTensors(config, view.tensors, path)).toEqual([]);
@@ -126,7 +170,9 @@ describe('GGUF Llama-family models as HF checkpoints', () => {
     await writeGguf(phi, { metadata: { 'general.architecture': 'phi3' }, tensors: [] });
     const g = await GgufFile.open(phi);
     expect(() => ggufToLlamaConfig(g)).toThrow(UnsupportedModelError);
-    expect(() => ggufToLlamaConfig(g)).toThrow(/'.*phi.gguf': GGUF architecture 'phi3' is not supported\n  → supported: GGUF architectures 'llama', 'qwen2'/);
+    expect(() => ggufToLlamaConfig(g)).toThrow(
+      /'.*phi.gguf': GGUF architecture 'phi3' is not supported\n  → supported: GGUF architectures 'llama', 'qwen2'/,
+    );
     await g.close();
     const partial = join(dir, 'partial.gguf');
     const m = meta('llama');
@@ -147,9 +193,18 @@ describe('GGUF Llama-family models as HF checkpoints', () => {
     const { path } = await tinyGguf('llama', 'llama2.gguf', { tied: true });
     const g = await GgufFile.open(path);
     const config = { ...ggufToLlamaConfig(g), numLayers: 2 };
-    const e = (() => { try { checkLlamaTensors(config, new GgufAsHf(g, config).tensors, path); } catch (err) { return err as CheckpointError; } throw new Error('accepted'); })();
+    const e = (() => {
+      try {
+        checkLlamaTensors(config, new GgufAsHf(g, config).tensors, path);
+      } catch (err) {
+        return err as CheckpointError;
+      }
+      throw new Error('accepted');
+    })();
     expect(e.tensor).toBe('model.layers.1.input_layernorm.weight');
-    expect((await rejection(new GgufAsHf(g, config).read('model.layers.1.input_layernorm.weight'))).message).toMatch(/no such tensor/);
+    expect((await rejection(new GgufAsHf(g, config).read('model.layers.1.input_layernorm.weight'))).message).toMatch(
+      /no such tensor/,
+    );
     await g.close();
   });
 });

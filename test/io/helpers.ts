@@ -8,8 +8,15 @@ export async function tempFolder(): Promise<string> {
 }
 
 /** Hand-builds safetensors bytes: any header text, any data, any length prefix (for malformed files). */
-export function rawSafetensors(header: string | object | Uint8Array, data: Uint8Array | number = 0, lengthPrefix?: bigint): Uint8Array {
-  const json = header instanceof Uint8Array ? header : new TextEncoder().encode(typeof header === 'string' ? header : JSON.stringify(header));
+export function rawSafetensors(
+  header: string | object | Uint8Array,
+  data: Uint8Array | number = 0,
+  lengthPrefix?: bigint,
+): Uint8Array {
+  const json =
+    header instanceof Uint8Array
+      ? header
+      : new TextEncoder().encode(typeof header === 'string' ? header : JSON.stringify(header));
   const body = typeof data === 'number' ? new Uint8Array(data) : data;
   const out = new Uint8Array(8 + json.byteLength + body.byteLength);
   new DataView(out.buffer).setBigUint64(0, lengthPrefix ?? BigInt(json.byteLength), true);

@@ -20,7 +20,18 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const tinyQwen = { model_type: 'qwen2', hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 270, tie_word_embeddings: true, rms_norm_eps: 1e-6, rope_theta: 1e6 };
+const tinyQwen = {
+  model_type: 'qwen2',
+  hidden_size: 16,
+  intermediate_size: 24,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  vocab_size: 270,
+  tie_word_embeddings: true,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1e6,
+};
 
 describe('openModel', () => {
   it('opens a sharded HF folder: config, checked weights, tokenizer', async () => {
@@ -30,7 +41,13 @@ describe('openModel', () => {
     expect((await readdir(folder)).filter((n) => n.endsWith('.safetensors')).length).toBeGreaterThan(1);
     const m = await openModel(folder);
     expect(m.format).toBe('safetensors');
-    expect(m.config).toMatchObject({ modelType: 'qwen2', numLayers: 2, qkvBias: true, tieWordEmbeddings: true, torchDtype: 'bfloat16' });
+    expect(m.config).toMatchObject({
+      modelType: 'qwen2',
+      numLayers: 2,
+      qkvBias: true,
+      tieWordEmbeddings: true,
+      torchDtype: 'bfloat16',
+    });
     expect(m.unusedTensors).toEqual([]);
     expect(m.tokenizer?.encode('hello', { addSpecialTokens: false })).toEqual([m.tokenizer!.tokenToId('hello')]);
     const norm = (await m.weights.read('model.layers.1.input_layernorm.weight')) as Uint16Array;
@@ -54,25 +71,49 @@ describe('openModel', () => {
     await writeRandomLlamaCheckpoint(folder, tinyQwen, { dtype: 'f32', seed: 5 });
     const ckpt = await openSafetensors(folder);
     const all = new Map<string, { dtype: 'f32'; shape: readonly number[]; data: Float32Array }>();
-    for (const [name, info] of ckpt.tensors) all.set(name, { dtype: 'f32', shape: info.shape, data: (await ckpt.read(name)) as Float32Array });
+    for (const [name, info] of ckpt.tensors)
+      all.set(name, { dtype: 'f32', shape: info.shape, data: (await ckpt.read(name)) as Float32Array });
     await ckpt.close();
     all.set('model.layers.0.mlp.up_proj.weight', { dtype: 'f32', shape: [16, 24], data: new Float32Array(16 * 24) });
     await writeSafetensors(join(folder, 'model.safetensors'), all);
     const e = await rejection(openModel(folder));
-    expect(e.message).toMatch(/tensor 'model.layers.0.mlp.up_proj.weight': has shape \[16, 24\] but config.json implies \[24, 16\]/);
+    expect(e.message).toMatch(
+      /tensor 'model.layers.0.mlp.up_proj.weight': has shape \[16, 24\] but config.json implies \[24, 16\]/,
+    );
   });
 
   it('opens a GGUF file, and refuses one with a tensor type it cannot read', async () => {
     const meta = {
-      'general.architecture': 'llama', 'llama.embedding_length': 32, 'llama.block_count': 1, 'llama.feed_forward_length': 256,
-      'llama.attention.head_count': 2, 'llama.attention.head_count_kv': 2, 'llama.attention.layer_norm_rms_epsilon': 1e-5, 'llama.vocab_size': 4,
+      'general.architecture': 'llama',
+      'llama.embedding_length': 32,
+      'llama.block_count': 1,
+      'llama.feed_forward_length': 256,
+      'llama.attention.head_count': 2,
+      'llama.attention.head_count_kv': 2,
+      'llama.attention.layer_norm_rms_epsilon': 1e-5,
+      'llama.vocab_size': 4,
     };
-    const t = (name: string, type: 'F32' | 'Q8_0' | 'Q5_K', shape: number[]) => ({ name, type, shape, data: type === 'Q5_K' ? new Uint8Array((shape[0]! * shape[1]!) / 256 * 176) : encodeGgml(type, new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5)) });
+    const t = (name: string, type: 'F32' | 'Q8_0' | 'Q5_K', shape: number[]) => ({
+      name,
+      type,
+      shape,
+      data:
+        type === 'Q5_K'
+          ? new Uint8Array(((shape[0]! * shape[1]!) / 256) * 176)
+          : encodeGgml(type, new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.5)),
+    });
     const tensors = [
-      t('token_embd.weight', 'Q8_0', [4, 32]), t('output_norm.weight', 'F32', [32]),
-      t('blk.0.attn_norm.weight', 'F32', [32]), t('blk.0.ffn_norm.weight', 'F32', [32]),
-      t('blk.0.attn_q.weight', 'Q8_0', [32, 32]), t('blk.0.attn_k.weight', 'Q8_0', [32, 32]), t('blk.0.attn_v.weight', 'Q8_0', [32, 32]), t('blk.0.attn_output.weight', 'Q8_0', [32, 32]),
-      t('blk.0.ffn_gate.weight', 'Q8_0', [256, 32]), t('blk.0.ffn_up.weight', 'Q8_0', [256, 32]), t('blk.0.ffn_down.weight', 'Q8_0', [32, 256]),
+      t('token_embd.weight', 'Q8_0', [4, 32]),
+      t('output_norm.weight', 'F32', [32]),
+      t('blk.0.attn_norm.weight', 'F32', [32]),
+      t('blk.0.ffn_norm.weight', 'F32', [32]),
+      t('blk.0.attn_q.weight', 'Q8_0', [32, 32]),
+      t('blk.0.attn_k.weight', 'Q8_0', [32, 32]),
+      t('blk.0.attn_v.weight', 'Q8_0', [32, 32]),
+      t('blk.0.attn_output.weight', 'Q8_0', [32, 32]),
+      t('blk.0.ffn_gate.weight', 'Q8_0', [256, 32]),
+      t('blk.0.ffn_up.weight', 'Q8_0', [256, 32]),
+      t('blk.0.ffn_down.weight', 'Q8_0', [32, 256]),
     ];
     const good = join(dir, 'tiny.gguf');
     await writeGguf(good, { metadata: meta, tensors });
@@ -80,17 +121,36 @@ describe('openModel', () => {
     expect(bare.tokenizer).toBeNull(); // no vocabulary in the metadata, no tokenizer.json beside it
     await bare.weights.close();
     const hand = handMadeTokenizer();
-    const vocabTokens = Object.entries(hand.model.vocab).sort((a, b) => a[1] - b[1]).map(([t]) => t);
-    await writeGguf(good, { metadata: { ...meta, 'tokenizer.ggml.model': 'gpt2', 'tokenizer.ggml.pre': 'gpt-2', 'tokenizer.ggml.tokens': vocabTokens, 'tokenizer.ggml.merges': hand.model.merges }, tensors });
+    const vocabTokens = Object.entries(hand.model.vocab)
+      .sort((a, b) => a[1] - b[1])
+      .map(([t]) => t);
+    await writeGguf(good, {
+      metadata: {
+        ...meta,
+        'tokenizer.ggml.model': 'gpt2',
+        'tokenizer.ggml.pre': 'gpt-2',
+        'tokenizer.ggml.tokens': vocabTokens,
+        'tokenizer.ggml.merges': hand.model.merges,
+      },
+      tensors,
+    });
     const m = await openModel(good);
     expect(m.tokenizer!.encode('hello the')).toEqual([vocabTokens.indexOf('hello'), vocabTokens.indexOf('Ġthe')]);
     expect(m.format).toBe('gguf');
     expect(m.config).toMatchObject({ numLayers: 1, hiddenSize: 32, tieWordEmbeddings: true });
-    expect(Array.from(await m.weights.read('model.layers.0.mlp.down_proj.weight')).every((v) => Math.abs(v - 0.5) < 1e-3)).toBe(true); // Q8_0: 127 × f16(0.5 / 127)
+    expect(
+      Array.from(await m.weights.read('model.layers.0.mlp.down_proj.weight')).every((v) => Math.abs(v - 0.5) < 1e-3),
+    ).toBe(true); // Q8_0: 127 × f16(0.5 / 127)
     await m.weights.close();
 
     const bad = join(dir, 'q5.gguf');
-    await writeGguf(bad, { metadata: meta, tensors: [...tensors.filter((x) => x.name !== 'blk.0.ffn_up.weight'), t('blk.0.ffn_up.weight', 'Q5_K', [256, 256])] });
+    await writeGguf(bad, {
+      metadata: meta,
+      tensors: [
+        ...tensors.filter((x) => x.name !== 'blk.0.ffn_up.weight'),
+        t('blk.0.ffn_up.weight', 'Q5_K', [256, 256]),
+      ],
+    });
     const e = await rejection(openModel(bad));
     expect(e.message).toMatch(/tensor 'blk.0.ffn_up.weight': quantization type Q5_K is not supported/);
   });

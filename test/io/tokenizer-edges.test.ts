@@ -14,7 +14,11 @@ import { tempFolder } from './helpers.js';
 
 const json = handMadeTokenizer();
 const n = Object.keys(json.model.vocab).length; // 262: <s> = n, </s> = n + 1, <|end|> = n + 2
-const make = (config?: Record<string, unknown>, generationConfig?: Record<string, unknown>, tokenizer: unknown = json) => Tokenizer.fromFiles({ tokenizer, config, generationConfig, source: 'hand-made' });
+const make = (
+  config?: Record<string, unknown>,
+  generationConfig?: Record<string, unknown>,
+  tokenizer: unknown = json,
+) => Tokenizer.fromFiles({ tokenizer, config, generationConfig, source: 'hand-made' });
 const h = 'h'.charCodeAt(0);
 const i = 'i'.charCodeAt(0);
 
@@ -23,8 +27,15 @@ describe('BOS / EOS policy', () => {
     expect(make({ bos_token: '<s>' }).encode('hi')).toEqual([n, h, i]);
     expect(make({ bos_token: '<s>', add_bos_token: false }).encode('hi')).toEqual([n, h, i]);
     expect(make({ bos_token: '<s>', eos_token: '</s>', add_eos_token: true }).encode('hi')).toEqual([n, h, i, n + 1]);
-    expect(make({ bos_token: '<s>', eos_token: '</s>', add_eos_token: true }).encode('hi</s>')).toEqual([n, h, i, n + 1]);
-    expect(make({ bos_token: '<s>', eos_token: '</s>', add_eos_token: true }).encode('hi', { addSpecialTokens: false })).toEqual([h, i]);
+    expect(make({ bos_token: '<s>', eos_token: '</s>', add_eos_token: true }).encode('hi</s>')).toEqual([
+      n,
+      h,
+      i,
+      n + 1,
+    ]);
+    expect(
+      make({ bos_token: '<s>', eos_token: '</s>', add_eos_token: true }).encode('hi', { addSpecialTokens: false }),
+    ).toEqual([h, i]);
     expect(make({ eos_token: '</s>' }).encode('hi')).toEqual([n, h, i]);
   });
   it('addBos follows add_bos_token, else whether a BOS token exists; addEos only when asked', () => {
@@ -36,7 +47,12 @@ describe('BOS / EOS policy', () => {
     expect(make({ eos_token: '</s>', add_eos_token: 'yes' }).addEos).toBe(false);
   });
   it('reads special tokens as strings or {content} objects; pad too', () => {
-    const t = make({ bos_token: { content: '<s>' }, eos_token: '</s>', pad_token: { content: '<|end|>', special: true }, unk_token: 5 });
+    const t = make({
+      bos_token: { content: '<s>' },
+      eos_token: '</s>',
+      pad_token: { content: '<|end|>', special: true },
+      unk_token: 5,
+    });
     expect([t.bosTokenId, t.eosTokenId, t.padTokenId]).toEqual([n, n + 1, n + 2]);
     expect(make({ bos_token: { id: 3 } }).bosTokenId).toBeNull();
     expect(() => make({ pad_token: '<pad>' })).toThrow("pad_token '<pad>' is not in the vocabulary");
@@ -54,7 +70,9 @@ describe('stop tokens', () => {
   it('rejects generation_config ids outside the vocabulary or not integers', () => {
     for (const bad of [-1, n + 3, 1.5, '7']) {
       expect(() => make({}, { eos_token_id: bad }), String(bad)).toThrow(CheckpointError);
-      expect(() => make({}, { eos_token_id: bad })).toThrow(`generation_config eos_token_id ${JSON.stringify(bad)} is not a token id`);
+      expect(() => make({}, { eos_token_id: bad })).toThrow(
+        `generation_config eos_token_id ${JSON.stringify(bad)} is not a token id`,
+      );
     }
     expect(make({}, { eos_token_id: n + 2 }).stopTokenIds.has(n + 2)).toBe(true);
   });
@@ -76,9 +94,24 @@ describe('vocabulary', () => {
   });
   it('kind: byte_level from a ByteLevel decoder (alone or in a sequence), byte_fallback, else raw', () => {
     expect(make({}).vocabularyKind).toBe('byte_level');
-    expect(make({}, undefined, { ...json, decoder: { type: 'Sequence', decoders: [{ type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }] } }).vocabularyKind).toBe('byte_level');
-    expect(make({}, undefined, { ...json, decoder: { type: 'Sequence', decoders: [{ type: 'ByteFallback' }, { type: 'Fuse' }] } }).vocabularyKind).toBe('byte_fallback');
-    expect(make({}, undefined, { ...json, decoder: null, model: { ...json.model, byte_fallback: true } }).vocabularyKind).toBe('byte_fallback');
+    expect(
+      make({}, undefined, {
+        ...json,
+        decoder: {
+          type: 'Sequence',
+          decoders: [{ type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true }],
+        },
+      }).vocabularyKind,
+    ).toBe('byte_level');
+    expect(
+      make({}, undefined, {
+        ...json,
+        decoder: { type: 'Sequence', decoders: [{ type: 'ByteFallback' }, { type: 'Fuse' }] },
+      }).vocabularyKind,
+    ).toBe('byte_fallback');
+    expect(
+      make({}, undefined, { ...json, decoder: null, model: { ...json.model, byte_fallback: true } }).vocabularyKind,
+    ).toBe('byte_fallback');
     expect(make({}, undefined, { ...json, decoder: { type: 'Fuse' } }).vocabularyKind).toBe('raw');
   });
 });
@@ -86,7 +119,8 @@ describe('vocabulary', () => {
 describe('decode', () => {
   it('refuses ids outside the vocabulary, naming the range; empty input is empty text', () => {
     const t = make({});
-    for (const bad of [-1, n + 3, 2.5, NaN]) expect(() => t.decode([h, bad])).toThrow(`decode: token id ${bad} is outside the vocabulary (0..${n + 2})`);
+    for (const bad of [-1, n + 3, 2.5, NaN])
+      expect(() => t.decode([h, bad])).toThrow(`decode: token id ${bad} is outside the vocabulary (0..${n + 2})`);
     expect(t.decode([])).toBe('');
     expect(t.decode([n + 2])).toBe('<|end|>');
     expect(t.decode([n + 2, h], { skipSpecialTokens: true })).toBe('h');
@@ -95,7 +129,9 @@ describe('decode', () => {
     const ids = make({}).encode('a , b .', { addSpecialTokens: false });
     expect(make({}).decode(ids)).toBe('a , b .');
     expect(make({ clean_up_tokenization_spaces: true }).decode(ids)).toBe('a, b.');
-    expect(make({ clean_up_tokenization_spaces: true }).decode(ids, { cleanUpTokenizationSpaces: false })).toBe('a , b .');
+    expect(make({ clean_up_tokenization_spaces: true }).decode(ids, { cleanUpTokenizationSpaces: false })).toBe(
+      'a , b .',
+    );
     expect(make({}).decode(ids, { cleanUpTokenizationSpaces: true })).toBe('a, b.');
   });
   it('the stream decoder adds up to decode without cleanup, special tokens kept unless skipped', () => {
@@ -117,7 +153,12 @@ describe('decode', () => {
 describe('chat templates', () => {
   const msgs = [{ role: 'user' as const, content: 'hi' }];
   it('tools: a tool_use template wins when tools are given; a template mentioning tools renders them', () => {
-    const t = make({ chat_template: [{ name: 'default', template: 'D{{ messages[0].content }}' }, { name: 'tool_use', template: 'T{{ tools | length }}' }] });
+    const t = make({
+      chat_template: [
+        { name: 'default', template: 'D{{ messages[0].content }}' },
+        { name: 'tool_use', template: 'T{{ tools | length }}' },
+      ],
+    });
     expect(t.chatTemplateNames.sort()).toEqual(['default', 'tool_use']);
     expect(t.templateSupportsTools).toBe(true);
     expect(t.applyChatTemplate(msgs)).toBe('Dhi');
@@ -132,8 +173,15 @@ describe('chat templates', () => {
     expect(t.encodeChat(msgs)).toEqual([n, h, i]);
   });
   it('names the templates it has when asked for another', () => {
-    const t = make({ chat_template: [{ name: 'default', template: 'x' }, { name: 'rag', template: 'y' }] });
-    expect(() => t.applyChatTemplate(msgs, { templateName: 'tool_use' })).toThrow("no chat template named 'tool_use' (this tokenizer has 'default', 'rag')");
+    const t = make({
+      chat_template: [
+        { name: 'default', template: 'x' },
+        { name: 'rag', template: 'y' },
+      ],
+    });
+    expect(() => t.applyChatTemplate(msgs, { templateName: 'tool_use' })).toThrow(
+      "no chat template named 'tool_use' (this tokenizer has 'default', 'rag')",
+    );
   });
 });
 

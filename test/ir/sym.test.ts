@@ -40,7 +40,12 @@ describe('canonical form', () => {
   });
 
   it('prints text the parser reads back', () => {
-    for (const e of [n.mul(3).sub(m.mul(2)).add(7), n.floorDiv(m.add(1)).min(n.mul(n)), Sym.const(-4), n.neg().add(2)]) {
+    for (const e of [
+      n.mul(3).sub(m.mul(2)).add(7),
+      n.floorDiv(m.add(1)).min(n.mul(n)),
+      Sym.const(-4),
+      n.neg().add(2),
+    ]) {
       expect(parseSym(e.toString()).key).toBe(e.key);
     }
     expect(() => parseSym('n + * 2')).toThrow(/column/);
@@ -77,7 +82,10 @@ describe('proofs under bounds', () => {
 
 // ---- property tests: random expression trees evaluated directly vs. through the canonical form ----
 
-type Raw = { op: 'var'; name: string } | { op: 'const'; v: number } | { op: '+' | '-' | '*' | 'fdiv' | 'fmod' | 'min' | 'max'; a: Raw; b: Raw };
+type Raw =
+  | { op: 'var'; name: string }
+  | { op: 'const'; v: number }
+  | { op: '+' | '-' | '*' | 'fdiv' | 'fmod' | 'min' | 'max'; a: Raw; b: Raw };
 
 function randRaw(rng: Rng, depth: number): Raw {
   if (depth === 0 || rng.next() < 0.25) {
@@ -86,27 +94,43 @@ function randRaw(rng: Rng, depth: number): Raw {
   const op = rng.pick(['+', '-', '*', 'fdiv', 'fmod', 'min', 'max'] as const);
   const a = randRaw(rng, depth - 1);
   // divisors stay positive: a positive constant or (variable + positive constant)
-  const b = op === 'fdiv' || op === 'fmod'
-    ? rng.next() < 0.6 ? { op: 'const' as const, v: rng.int(1, 8) } : { op: '+' as const, a: { op: 'var' as const, name: rng.pick(['n', 'm', 'k']) }, b: { op: 'const' as const, v: rng.int(1, 3) } }
-    : randRaw(rng, depth - 1);
+  const b =
+    op === 'fdiv' || op === 'fmod'
+      ? rng.next() < 0.6
+        ? { op: 'const' as const, v: rng.int(1, 8) }
+        : {
+            op: '+' as const,
+            a: { op: 'var' as const, name: rng.pick(['n', 'm', 'k']) },
+            b: { op: 'const' as const, v: rng.int(1, 3) },
+          }
+      : randRaw(rng, depth - 1);
   return { op, a, b };
 }
 
 function evalRaw(r: Raw, env: Record<string, number>): number {
   switch (r.op) {
-    case 'var': return env[r.name]!;
-    case 'const': return r.v;
+    case 'var':
+      return env[r.name]!;
+    case 'const':
+      return r.v;
     default: {
       const a = evalRaw(r.a, env);
       const b = evalRaw(r.b, env);
       switch (r.op) {
-        case '+': return a + b;
-        case '-': return a - b;
-        case '*': return a * b;
-        case 'fdiv': return Math.floor(a / b);
-        case 'fmod': return a - b * Math.floor(a / b);
-        case 'min': return Math.min(a, b);
-        case 'max': return Math.max(a, b);
+        case '+':
+          return a + b;
+        case '-':
+          return a - b;
+        case '*':
+          return a * b;
+        case 'fdiv':
+          return Math.floor(a / b);
+        case 'fmod':
+          return a - b * Math.floor(a / b);
+        case 'min':
+          return Math.min(a, b);
+        case 'max':
+          return Math.max(a, b);
       }
     }
   }
@@ -114,15 +138,24 @@ function evalRaw(r: Raw, env: Record<string, number>): number {
 
 function build(r: Raw): Sym {
   switch (r.op) {
-    case 'var': return sym(r.name);
-    case 'const': return Sym.const(r.v);
-    case '+': return build(r.a).add(build(r.b));
-    case '-': return build(r.a).sub(build(r.b));
-    case '*': return build(r.a).mul(build(r.b));
-    case 'fdiv': return build(r.a).floorDiv(build(r.b));
-    case 'fmod': return build(r.a).floorMod(build(r.b));
-    case 'min': return build(r.a).min(build(r.b));
-    case 'max': return build(r.a).max(build(r.b));
+    case 'var':
+      return sym(r.name);
+    case 'const':
+      return Sym.const(r.v);
+    case '+':
+      return build(r.a).add(build(r.b));
+    case '-':
+      return build(r.a).sub(build(r.b));
+    case '*':
+      return build(r.a).mul(build(r.b));
+    case 'fdiv':
+      return build(r.a).floorDiv(build(r.b));
+    case 'fmod':
+      return build(r.a).floorMod(build(r.b));
+    case 'min':
+      return build(r.a).min(build(r.b));
+    case 'max':
+      return build(r.a).max(build(r.b));
   }
 }
 
@@ -148,7 +181,11 @@ describe('simplifier properties', () => {
     for (let trial = 0; trial < 300; trial++) {
       const a = build(randRaw(rng, 3));
       const c = build(randRaw(rng, 3));
-      const bounds = { n: { lo: rng.int(0, 3), hi: rng.int(4, 20) }, m: { lo: 0, hi: rng.int(0, 10) }, k: { lo: 1, hi: 6 } };
+      const bounds = {
+        n: { lo: rng.int(0, 3), hi: rng.int(4, 20) },
+        m: { lo: 0, hi: rng.int(0, 10) },
+        k: { lo: 1, hi: 6 },
+      };
       const le = proveLE(a, c, bounds);
       const eq = proveEqual(a, c, bounds);
       const r = rangeOf(a, bounds);

@@ -42,7 +42,17 @@ describe('embedding ids out of range', () => {
 
 describe('embedding shapes', () => {
   it('rejects non-i32 ids and a 1-D table', () => {
-    expect(() => embeddingOp.outputs({}, [{ dtype: 'f32', shape: [4, 2] }, { dtype: 'f32', shape: [3] }])).toThrow(/ids must be i32/);
-    expect(() => embeddingOp.outputs({}, [{ dtype: 'f32', shape: [4] }, { dtype: 'i32', shape: [3] }])).toThrow(/table must be a float \[V, D\]/);
+    expect(() =>
+      embeddingOp.outputs({}, [
+        { dtype: 'f32', shape: [4, 2] },
+        { dtype: 'f32', shape: [3] },
+      ]),
+    ).toThrow(/ids must be i32/);
+    expect(() =>
+      embeddingOp.outputs({}, [
+        { dtype: 'f32', shape: [4] },
+        { dtype: 'i32', shape: [3] },
+      ]),
+    ).toThrow(/table must be a float \[V, D\]/);
   });
 });

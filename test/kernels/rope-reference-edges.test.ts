@@ -8,7 +8,10 @@ import type { TensorDesc } from '../../src/backends/backend.js';
 import { ROPE_MAX_POSITION, ropeDims, ropeInvFreqs, ropeOp, type RopeAttrs } from '../../src/ops/rope.js';
 
 function run(attrs: RopeAttrs, x: number[], shape: [number, number, number], pos: number[]): number[] {
-  const descs: TensorDesc[] = [{ dtype: 'f32', shape }, { dtype: 'i32', shape: [shape[0]] }];
+  const descs: TensorDesc[] = [
+    { dtype: 'f32', shape },
+    { dtype: 'i32', shape: [shape[0]] },
+  ];
   return Array.from(ropeOp.reference(attrs, [Float64Array.from(x), Float64Array.from(pos)], descs, [])[0]!);
 }
 
@@ -73,7 +76,9 @@ describe('rope reference, by hand', () => {
   it('positions must be integers in [0, 2^24)', () => {
     expect(ROPE_MAX_POSITION).toBe(16777216);
     expect(() => run({ theta: 10000 }, [1, 2], [1, 1, 2], [ROPE_MAX_POSITION - 1])).not.toThrow();
-    expect(() => run({ theta: 10000 }, [1, 2], [1, 1, 2], [ROPE_MAX_POSITION])).toThrow('rope: position 16777216 at token 0 is outside [0, 2^24)');
+    expect(() => run({ theta: 10000 }, [1, 2], [1, 1, 2], [ROPE_MAX_POSITION])).toThrow(
+      'rope: position 16777216 at token 0 is outside [0, 2^24)',
+    );
     expect(() => run({ theta: 10000 }, [1, 2, 1, 2], [2, 1, 2], [0, -1])).toThrow('position -1 at token 1');
     expect(() => run({ theta: 10000 }, [1, 2], [1, 1, 2], [0.5])).toThrow(RangeError);
   });
@@ -89,25 +94,38 @@ describe('rope shapes and attributes', () => {
   });
   it('names each problem', () => {
     expect(() => ropeDims({ theta: 1 }, [x([1, 1, 4])])).toThrow('rope: takes 2 inputs (x, positions), 1 given');
-    expect(() => ropeDims({ theta: 1 }, [x([1, 4]), p(1)])).toThrow('rope: x must be a float [T, H, D] tensor, got f32 [1, 4]');
+    expect(() => ropeDims({ theta: 1 }, [x([1, 4]), p(1)])).toThrow(
+      'rope: x must be a float [T, H, D] tensor, got f32 [1, 4]',
+    );
     expect(() => ropeDims({ theta: 1 }, [x([1, 1, 4], 'i32'), p(1)])).toThrow(/x must be a float/);
-    expect(() => ropeDims({ theta: 1 }, [x([2, 1, 4]), { dtype: 'i32', shape: [2, 1] }])).toThrow('rope: positions must be i32 [2], got i32 [2, 1]');
+    expect(() => ropeDims({ theta: 1 }, [x([2, 1, 4]), { dtype: 'i32', shape: [2, 1] }])).toThrow(
+      'rope: positions must be i32 [2], got i32 [2, 1]',
+    );
     expect(() => ropeDims({ theta: 0 }, [x([1, 1, 4]), p(1)])).toThrow('rope: theta must be > 0, got 0');
     expect(() => ropeDims({ theta: NaN }, [x([1, 1, 4]), p(1)])).toThrow(/theta must be > 0/);
-    expect(() => ropeDims({ theta: 1, rotaryDim: 0 }, [x([1, 1, 4]), p(1)])).toThrow('rope: rotaryDim must be an even integer in [2, 4], got 0');
+    expect(() => ropeDims({ theta: 1, rotaryDim: 0 }, [x([1, 1, 4]), p(1)])).toThrow(
+      'rope: rotaryDim must be an even integer in [2, 4], got 0',
+    );
     expect(() => ropeDims({ theta: 1, rotaryDim: 2.5 }, [x([1, 1, 4]), p(1)])).toThrow(/rotaryDim/);
     const good = { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositions: 8192 };
     expect(() => ropeDims({ theta: 1, scaling: good }, [x([1, 1, 4]), p(1)])).not.toThrow();
     for (const bad of [{ factor: 0 }, { originalMaxPositions: 0 }, { lowFreqFactor: 0 }, { highFreqFactor: 1 }]) {
-      expect(() => ropeDims({ theta: 1, scaling: { ...good, ...bad } }, [x([1, 1, 4]), p(1)]), JSON.stringify(bad)).toThrow(/Llama-3 scaling needs/);
+      expect(
+        () => ropeDims({ theta: 1, scaling: { ...good, ...bad } }, [x([1, 1, 4]), p(1)]),
+        JSON.stringify(bad),
+      ).toThrow(/Llama-3 scaling needs/);
     }
   });
 
   it('odd head dims, odd rotary dims, position tensors of the wrong type or length', () => {
     expect(() => ropeDims({ theta: 1 }, [x([1, 1, 5]), p(1)])).toThrow(/head dim 5 is odd/);
-    expect(() => ropeDims({ theta: 1, rotaryDim: 3 }, [x([1, 1, 4]), p(1)])).toThrow('rope: rotaryDim must be an even integer in [2, 4], got 3');
+    expect(() => ropeDims({ theta: 1, rotaryDim: 3 }, [x([1, 1, 4]), p(1)])).toThrow(
+      'rope: rotaryDim must be an even integer in [2, 4], got 3',
+    );
     expect(() => ropeDims({ theta: 1 }, [x([3, 1, 4]), p(2)])).toThrow('rope: positions must be i32 [3], got i32 [2]');
-    expect(() => ropeDims({ theta: 1 }, [x([3, 1, 4]), { dtype: 'f32', shape: [3] }])).toThrow('rope: positions must be i32 [3], got f32 [3]');
+    expect(() => ropeDims({ theta: 1 }, [x([3, 1, 4]), { dtype: 'f32', shape: [3] }])).toThrow(
+      'rope: positions must be i32 [3], got f32 [3]',
+    );
   });
 });
 
@@ -116,7 +134,10 @@ describe('rope reference over several tokens and heads', () => {
     // T = 2, H = 2, D = 2 (one pair, frequency 1): row (t, h) = [a, b] rotates by its token's position
     const x = [1, 2, 3, 4, 5, 6, 7, 8];
     const got = run({ theta: 10000 }, x, [2, 2, 2], [1, 2]);
-    const rot = (a: number, b: number, ang: number) => [a * Math.cos(ang) - b * Math.sin(ang), b * Math.cos(ang) + a * Math.sin(ang)];
+    const rot = (a: number, b: number, ang: number) => [
+      a * Math.cos(ang) - b * Math.sin(ang),
+      b * Math.cos(ang) + a * Math.sin(ang),
+    ];
     const want = [...rot(1, 2, 1), ...rot(3, 4, 1), ...rot(5, 6, 2), ...rot(7, 8, 2)];
     got.forEach((v, k) => expect(v).toBeCloseTo(want[k]!, 14));
   });

@@ -14,12 +14,16 @@ describe('rope input errors', () => {
     expect(() => ropeOp.outputs({ theta: 1e4 }, [x(7), pos])).toThrow(/head dim 7 is odd.*rotaryDim/);
   });
   it('rejects odd or too large rotaryDim, and accepts an even one with odd D', () => {
-    expect(() => ropeOp.outputs({ theta: 1e4, rotaryDim: 3 }, [x(8), pos])).toThrow(/rotaryDim must be an even integer in \[2, 8\]/);
+    expect(() => ropeOp.outputs({ theta: 1e4, rotaryDim: 3 }, [x(8), pos])).toThrow(
+      /rotaryDim must be an even integer in \[2, 8\]/,
+    );
     expect(() => ropeOp.outputs({ theta: 1e4, rotaryDim: 10 }, [x(8), pos])).toThrow(/rotaryDim/);
     expect(ropeOp.outputs({ theta: 1e4, rotaryDim: 4 }, [x(7), pos])[0]!.shape).toEqual([3, 2, 7]);
   });
   it('rejects positions of the wrong length or type, and bad scaling', () => {
-    expect(() => ropeOp.outputs({ theta: 1e4 }, [x(8), { dtype: 'i32', shape: [2] }])).toThrow(/positions must be i32 \[3\]/);
+    expect(() => ropeOp.outputs({ theta: 1e4 }, [x(8), { dtype: 'i32', shape: [2] }])).toThrow(
+      /positions must be i32 \[3\]/,
+    );
     expect(() => ropeOp.outputs({ theta: 1e4 }, [x(8), { dtype: 'f32', shape: [3] }])).toThrow(/positions/);
     const scaling = { factor: 8, lowFreqFactor: 4, highFreqFactor: 1, originalMaxPositions: 8192 };
     expect(() => ropeOp.outputs({ theta: 1e4, scaling }, [x(8), pos])).toThrow(/highFreqFactor > lowFreqFactor/);
@@ -56,7 +60,7 @@ describe('Llama-3 frequency scaling (HF _compute_llama3_parameters)', () => {
         expect(scaled[i]!).toBeGreaterThanOrEqual(base[i]! / 8);
         // smooth = 8192/wavelen − 1 over 3: the blend weight HF uses
         const smooth = (8192 / wavelen - 1) / 3;
-        expect(scaled[i]).toBeCloseTo((1 - smooth) * base[i]! / 8 + smooth * base[i]!, 15);
+        expect(scaled[i]).toBeCloseTo(((1 - smooth) * base[i]!) / 8 + smooth * base[i]!, 15);
       }
       if (i > 0) expect(scaled[i]!).toBeLessThan(scaled[i - 1]!);
     }
@@ -72,12 +76,24 @@ describe('rope angles at large positions', () => {
       const xs = Float32Array.from(rng.normals(T * H * D));
       const ps = Int32Array.from({ length: T }, () => rng.int(1 << 16, 1 << 20));
       const attrs = { theta: 10000 };
-      const [xt, pt, yt] = [backend.alloc({ dtype: 'f32', shape: [T, H, D] }), backend.alloc({ dtype: 'i32', shape: [T] }), backend.alloc({ dtype: 'f32', shape: [T, H, D] })];
+      const [xt, pt, yt] = [
+        backend.alloc({ dtype: 'f32', shape: [T, H, D] }),
+        backend.alloc({ dtype: 'i32', shape: [T] }),
+        backend.alloc({ dtype: 'f32', shape: [T, H, D] }),
+      ];
       backend.write(xt, xs);
       backend.write(pt, ps);
       backend.run('rope', attrs, [xt, pt], [yt]);
       const got = (await backend.read(yt)) as Float32Array;
-      const want = ropeOp.reference(attrs, [Float64Array.from(xs), Float64Array.from(ps)], [{ dtype: 'f32', shape: [T, H, D] }, { dtype: 'i32', shape: [T] }], [])[0]!;
+      const want = ropeOp.reference(
+        attrs,
+        [Float64Array.from(xs), Float64Array.from(ps)],
+        [
+          { dtype: 'f32', shape: [T, H, D] },
+          { dtype: 'i32', shape: [T] },
+        ],
+        [],
+      )[0]!;
       let worst = 0;
       for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
       for (const t of [xt, pt, yt]) backend.free(t);

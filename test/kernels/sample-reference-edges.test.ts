@@ -4,7 +4,19 @@
  * against values worked out by hand from the semantics in src/ops/sample.ts's header. CPU only.
  */
 import { describe, expect, it } from 'vitest';
-import { SAMPLE_PARAM_WORDS, checkSampled, drawToken, packSampleParams, rowThresholds, rowWeights, sampleEps, sampleOp, topKThreshold, topPCandidates, unpackSampleParams } from '../../src/ops/sample.js';
+import {
+  SAMPLE_PARAM_WORDS,
+  checkSampled,
+  drawToken,
+  packSampleParams,
+  rowThresholds,
+  rowWeights,
+  sampleEps,
+  sampleOp,
+  topKThreshold,
+  topPCandidates,
+  unpackSampleParams,
+} from '../../src/ops/sample.js';
 import { uniformAt } from '../../src/util/rng.js';
 
 const f32 = (x: number) => Math.fround(x);
@@ -18,13 +30,41 @@ describe('parameter rows', () => {
     expect(SAMPLE_PARAM_WORDS).toBe(8);
     expect(w).toHaveLength(16);
     const f = new Float32Array(w.buffer);
-    expect([f[0], w[1], f[2], f[3], w[4], w[5], w[6], w[7]]).toEqual([0.5, 3, f32(0.9), f32(0.05), 5, 0xffffffff, 12, 0]);
+    expect([f[0], w[1], f[2], f[3], w[4], w[5], w[6], w[7]]).toEqual([
+      0.5,
+      3,
+      f32(0.9),
+      f32(0.05),
+      5,
+      0xffffffff,
+      12,
+      0,
+    ]);
     expect([f[8], w[9], f[10], f[11], w[12], w[13], w[14], w[15]]).toEqual([0, 0, 1, 0, 1, 0, 0, 0]);
   });
   it('unpacks what the reference sees (float64 copies of the words)', () => {
-    const w = packSampleParams([{ temperature: 1, seed: 9, step: 1 }, { temperature: 0.25, topK: 4, topP: 0.5, minP: 0.125, seed: 7, stream: 3, step: 99 }]);
-    expect(unpackSampleParams(Float64Array.from(w), 1)).toEqual({ temperature: 0.25, topK: 4, topP: 0.5, minP: 0.125, seed: 7, stream: 3, step: 99 });
-    expect(unpackSampleParams(Float64Array.from(w), 0)).toEqual({ temperature: 1, topK: 0, topP: 1, minP: 0, seed: 9, stream: 0, step: 1 });
+    const w = packSampleParams([
+      { temperature: 1, seed: 9, step: 1 },
+      { temperature: 0.25, topK: 4, topP: 0.5, minP: 0.125, seed: 7, stream: 3, step: 99 },
+    ]);
+    expect(unpackSampleParams(Float64Array.from(w), 1)).toEqual({
+      temperature: 0.25,
+      topK: 4,
+      topP: 0.5,
+      minP: 0.125,
+      seed: 7,
+      stream: 3,
+      step: 99,
+    });
+    expect(unpackSampleParams(Float64Array.from(w), 0)).toEqual({
+      temperature: 1,
+      topK: 0,
+      topP: 1,
+      minP: 0,
+      seed: 9,
+      stream: 0,
+      step: 1,
+    });
   });
 });
 
@@ -75,7 +115,8 @@ describe('reference pieces', () => {
   it('thresholds combine by max; disabled filters give −∞', () => {
     const x = [0, 1, 2, 3];
     const w = rowWeights(x, 0, 4, 1);
-    const t = (p: { topK?: number; topP?: number; minP?: number }) => rowThresholds(x, 0, 4, { temperature: 1, topK: 0, topP: 1, minP: 0, seed: 0, stream: 0, step: 0, ...p }, w, 0);
+    const t = (p: { topK?: number; topP?: number; minP?: number }) =>
+      rowThresholds(x, 0, 4, { temperature: 1, topK: 0, topP: 1, minP: 0, seed: 0, stream: 0, step: 0, ...p }, w, 0);
     expect(t({})).toEqual([-Infinity]);
     expect(t({ topK: 4 })).toEqual([-Infinity]);
     expect(t({ topK: 9 })).toEqual([-Infinity]);
@@ -85,7 +126,16 @@ describe('reference pieces', () => {
     expect(t({ topP: 0.7 })).toEqual([2]);
     // min-p: keep x ≥ max + T·ln(minP) = 3 − 1.5
     expect(t({ minP: Math.exp(-1.5) })[0]).toBeCloseTo(1.5, 14);
-    expect(rowThresholds(x, 0, 4, { temperature: 2, topK: 0, topP: 1, minP: Math.exp(-0.5), seed: 0, stream: 0, step: 0 }, rowWeights(x, 0, 4, 2), 0)[0]).toBeCloseTo(2, 14);
+    expect(
+      rowThresholds(
+        x,
+        0,
+        4,
+        { temperature: 2, topK: 0, topP: 1, minP: Math.exp(-0.5), seed: 0, stream: 0, step: 0 },
+        rowWeights(x, 0, 4, 2),
+        0,
+      )[0],
+    ).toBeCloseTo(2, 14);
     expect(t({ topK: 3, topP: 0.7 })).toEqual([2]);
     expect(t({ topK: 3, topP: 0.7, minP: Math.exp(-0.5) })).toEqual([2.5]);
     expect(t({ topK: 1, topP: 0.7 })).toEqual([3]);
@@ -97,7 +147,10 @@ describe('reference pieces', () => {
 });
 
 /** The expected token from the header's semantics, written independently. */
-function expected(x: number[], p: { temperature: number; topK?: number; topP?: number; minP?: number; seed: number; stream?: number; step: number }): number {
+function expected(
+  x: number[],
+  p: { temperature: number; topK?: number; topP?: number; minP?: number; seed: number; stream?: number; step: number },
+): number {
   const V = x.length;
   const max = Math.max(...x);
   if (!(p.temperature > 0)) return x.indexOf(max);
@@ -126,7 +179,10 @@ function expected(x: number[], p: { temperature: number; topK?: number; topP?: n
     acc += w[i]!;
     if (target < acc) return i;
   }
-  return x.map((v, i) => (v >= thr ? i : -1)).filter((i) => i >= 0).at(-1)!;
+  return x
+    .map((v, i) => (v >= thr ? i : -1))
+    .filter((i) => i >= 0)
+    .at(-1)!;
 }
 
 describe('sample op reference and check', () => {
@@ -144,7 +200,10 @@ describe('sample op reference and check', () => {
   const R = rows.length;
   const logits = Float64Array.from(rows.flatMap(() => x));
   const params = Float64Array.from(packSampleParams(rows));
-  const descs = [{ dtype: 'f32' as const, shape: [R, V] }, { dtype: 'u32' as const, shape: [R, SAMPLE_PARAM_WORDS] }];
+  const descs = [
+    { dtype: 'f32' as const, shape: [R, V] },
+    { dtype: 'u32' as const, shape: [R, SAMPLE_PARAM_WORDS] },
+  ];
 
   it('each row draws the token the semantics give, over many steps', () => {
     for (let step = 0; step < 200; step++) {
@@ -172,10 +231,19 @@ describe('sample op reference and check', () => {
   it('checks shapes, naming the problem', () => {
     expect(sampleOp.outputs({}, descs)).toEqual([{ dtype: 'i32', shape: [R] }]);
     expect(() => sampleOp.outputs({}, [descs[0]!])).toThrow('sample: takes 2 inputs (logits, params), 1 given');
-    expect(() => sampleOp.outputs({}, [{ dtype: 'f32', shape: [V] }, descs[1]!])).toThrow(`sample: logits must be a float [R, V] tensor, got f32 [${V}]`);
+    expect(() => sampleOp.outputs({}, [{ dtype: 'f32', shape: [V] }, descs[1]!])).toThrow(
+      `sample: logits must be a float [R, V] tensor, got f32 [${V}]`,
+    );
     expect(() => sampleOp.outputs({}, [{ dtype: 'i32', shape: [R, V] }, descs[1]!])).toThrow(/logits must be a float/);
-    expect(() => sampleOp.outputs({}, [{ dtype: 'f32', shape: [1, 0] }, { dtype: 'u32', shape: [1, 8] }])).toThrow('sample: empty vocabulary');
-    expect(() => sampleOp.outputs({}, [descs[0]!, { dtype: 'i32', shape: [R, 8] }])).toThrow(`sample: params must be u32 [${R}, 8] (see packSampleParams), got i32 [${R}, 8]`);
+    expect(() =>
+      sampleOp.outputs({}, [
+        { dtype: 'f32', shape: [1, 0] },
+        { dtype: 'u32', shape: [1, 8] },
+      ]),
+    ).toThrow('sample: empty vocabulary');
+    expect(() => sampleOp.outputs({}, [descs[0]!, { dtype: 'i32', shape: [R, 8] }])).toThrow(
+      `sample: params must be u32 [${R}, 8] (see packSampleParams), got i32 [${R}, 8]`,
+    );
     expect(() => sampleOp.outputs({}, [descs[0]!, { dtype: 'u32', shape: [R + 1, 8] }])).toThrow(/params must be u32/);
     expect(() => sampleOp.outputs({}, [descs[0]!, { dtype: 'u32', shape: [R, 7] }])).toThrow(/params must be u32/);
     expect(() => sampleOp.outputs({}, [descs[0]!, { dtype: 'u32', shape: [R * 8] }])).toThrow(/params must be u32/);

@@ -57,7 +57,12 @@ describe('sample draws from the right distribution', () => {
       });
     }
     it(`${name}: temperature 0 is greedy, ties to the lowest index`, async () => {
-      const got = await sample(backend, tile([0, 3, 1, 3], 4), 4, Array.from({ length: 4 }, (_, i) => ({ temperature: 0, seed: i, step: i })));
+      const got = await sample(
+        backend,
+        tile([0, 3, 1, 3], 4),
+        4,
+        Array.from({ length: 4 }, (_, i) => ({ temperature: 0, seed: i, step: i })),
+      );
       expect(got).toEqual([1, 1, 1, 1]);
     });
   }
@@ -71,7 +76,10 @@ describe('the conformance check can fail', () => {
   const x = Float64Array.from(rng.normals(R * V));
   const rows = Array.from({ length: R }, (_, i) => ({ temperature: 1, topK: i % 2 ? 10 : 0, seed: 7, step: i }));
   const params = Float64Array.from(packSampleParams(rows));
-  const descs = [{ dtype: 'f32' as const, shape: [R, V] }, { dtype: 'u32' as const, shape: [R, 8] }];
+  const descs = [
+    { dtype: 'f32' as const, shape: [R, V] },
+    { dtype: 'u32' as const, shape: [R, 8] },
+  ];
   const want = sampleOp.reference({}, [x, params], descs, [])[0]!;
   const rejected = (tokens: Float64Array) => {
     let n = 0;
@@ -109,7 +117,11 @@ describe('sample on a 128256-token vocabulary', () => {
       ];
       const logits = Float32Array.from(rng.normals(rows.length * V, 3));
       const got = await sample(backend, logits, V, rows);
-      const msg = checkSampled({}, [Float64Array.from(logits), Float64Array.from(packSampleParams(rows))], [Float64Array.from(got)]);
+      const msg = checkSampled(
+        {},
+        [Float64Array.from(logits), Float64Array.from(packSampleParams(rows))],
+        [Float64Array.from(got)],
+      );
       expect(msg).toBeNull();
     });
   }
@@ -122,7 +134,12 @@ describe('sample with masked (−inf) logits, as grammar-constrained decoding pr
       const allowed = [7, 150, 151, 299];
       const row = Array.from({ length: V }, (_, i) => (allowed.includes(i) ? (i % 5) * 0.3 : -Infinity));
       const filters = [{}, { topK: 2 }, { topK: 50 }, { topP: 0.5 }, { minP: 0.1 }, { temperature: 0 }];
-      const rows = Array.from({ length: 240 }, (_, i) => ({ temperature: 1, seed: 5, step: i, ...filters[i % filters.length] }));
+      const rows = Array.from({ length: 240 }, (_, i) => ({
+        temperature: 1,
+        seed: 5,
+        step: i,
+        ...filters[i % filters.length],
+      }));
       const got = await sample(backend, tile(row, rows.length), V, rows);
       expect(got.every((t) => allowed.includes(t))).toBe(true);
       expect(new Set(got).size).toBeGreaterThan(1);
@@ -132,8 +149,23 @@ describe('sample with masked (−inf) logits, as grammar-constrained decoding pr
 
 describe('sample inputs', () => {
   it('rejects params of the wrong shape or type', () => {
-    expect(() => sampleOp.outputs({}, [{ dtype: 'f32', shape: [2, 9] }, { dtype: 'u32', shape: [2, 4] }])).toThrow(/params must be u32 \[2, 8\]/);
-    expect(() => sampleOp.outputs({}, [{ dtype: 'f32', shape: [2, 9] }, { dtype: 'f32', shape: [2, 8] }])).toThrow(/packSampleParams/);
-    expect(() => sampleOp.outputs({}, [{ dtype: 'i32', shape: [2, 9] }, { dtype: 'u32', shape: [2, 8] }])).toThrow(/logits must be a float/);
+    expect(() =>
+      sampleOp.outputs({}, [
+        { dtype: 'f32', shape: [2, 9] },
+        { dtype: 'u32', shape: [2, 4] },
+      ]),
+    ).toThrow(/params must be u32 \[2, 8\]/);
+    expect(() =>
+      sampleOp.outputs({}, [
+        { dtype: 'f32', shape: [2, 9] },
+        { dtype: 'f32', shape: [2, 8] },
+      ]),
+    ).toThrow(/packSampleParams/);
+    expect(() =>
+      sampleOp.outputs({}, [
+        { dtype: 'i32', shape: [2, 9] },
+        { dtype: 'u32', shape: [2, 8] },
+      ]),
+    ).toThrow(/logits must be a float/);
   });
 });

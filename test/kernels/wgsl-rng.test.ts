@@ -41,14 +41,22 @@ describe('WGSL RNG matches util/rng.ts bit for bit', () => {
       const h = backend.alloc({ dtype: 'u32', shape: [N] });
       const u = backend.alloc({ dtype: 'f32', shape: [N] });
       backend.write(a, args);
-      backend.runProgram({ wgsl: PROGRAM, entryPoint: 'main', workgroups: [N / 64, 1, 1] }, [a, h, u], new Uint32Array(4));
+      backend.runProgram(
+        { wgsl: PROGRAM, entryPoint: 'main', workgroups: [N / 64, 1, 1] },
+        [a, h, u],
+        new Uint32Array(4),
+      );
       await backend.flush();
       const gotH = (await backend.read(h)) as Uint32Array;
       const gotU = (await backend.read(u)) as Float32Array;
       for (const t of [a, h, u]) backend.free(t);
       let bad = 0;
       for (let i = 0; i < N; i++) {
-        if (gotH[i] !== pcgHash(args[3 * i]!) || gotU[i] !== uniformAt(args[3 * i]!, args[3 * i + 1]!, args[3 * i + 2]!)) bad++;
+        if (
+          gotH[i] !== pcgHash(args[3 * i]!) ||
+          gotU[i] !== uniformAt(args[3 * i]!, args[3 * i + 1]!, args[3 * i + 2]!)
+        )
+          bad++;
       }
       expect(bad).toBe(0);
     });

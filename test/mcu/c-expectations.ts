@@ -26,7 +26,9 @@ export function expectCRunBitExact(graph: McuGraph, plan: MemoryPlan, input: Int
   const parsed = parseRunOutput(r.stdout);
   expect(r.exitCode, r.stdout.slice(-400)).toBe(0);
   expect(parsed.done).toBe(true);
-  expect(parsed.steps.map((s) => `${s.name} ${s.hash}`)).toEqual(plan.steps.map((s, i) => `${s.name} ${stepHashes[i]}`));
+  expect(parsed.steps.map((s) => `${s.name} ${s.hash}`)).toEqual(
+    plan.steps.map((s, i) => `${s.name} ${stepHashes[i]}`),
+  );
   expect(parsed.output).toEqual(Array.from(reference[graph.output]!));
   return dir;
 }

@@ -40,7 +40,9 @@ describe.skipIf(!hasGcc)('generated C on the host (gcc)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-mcu-trace-'));
     writeCProject(dir, generateCProject(plan, inputFor(g)));
     buildCProject(dir, 'host', ['TQ_TRACE']);
-    const lines = runCProject(dir, 'host').stdout.split('\n').filter((l) => /^[RWA] /.test(l));
+    const lines = runCProject(dir, 'host')
+      .stdout.split('\n')
+      .filter((l) => /^[RWA] /.test(l));
     const expected = tracePlan(plan);
     expect(lines.length).toBe(expected.length);
     expect(lines.findIndex((l, i) => l !== expected[i])).toBe(-1);

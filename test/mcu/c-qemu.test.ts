@@ -10,18 +10,23 @@ import { inputFor } from './helpers.js';
 const tools = toolAvailability();
 const hasArm = tools.armGcc && tools.qemu;
 if (!hasArm) {
-  console.warn('skipping MCU QEMU tests: arm-none-eabi-gcc or qemu-system-arm missing (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)');
+  console.warn(
+    'skipping MCU QEMU tests: arm-none-eabi-gcc or qemu-system-arm missing (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)',
+  );
 }
 
 describe.skipIf(!hasArm)('generated C on emulated Cortex-M (QEMU)', () => {
-  it.each(['m4', 'm7'] as const)('runs the vMCU plan bit-exact on %s with a static pool of the planned size', (target) => {
-    const g = tinyTestNet();
-    const plan = planVmcu(g);
-    const dir = expectCRunBitExact(g, plan, inputFor(g), target);
-    const sizes = elfSymbolSizes(join(dir, `model-${target}.elf`), ['tessera_pool', 'tessera_scratch']);
-    expect(sizes.get('tessera_pool')).toBe(plan.poolBytes);
-    expect(sizes.get('tessera_scratch')).toBe(plan.localBytes);
-  });
+  it.each(['m4', 'm7'] as const)(
+    'runs the vMCU plan bit-exact on %s with a static pool of the planned size',
+    (target) => {
+      const g = tinyTestNet();
+      const plan = planVmcu(g);
+      const dir = expectCRunBitExact(g, plan, inputFor(g), target);
+      const sizes = elfSymbolSizes(join(dir, `model-${target}.elf`), ['tessera_pool', 'tessera_scratch']);
+      expect(sizes.get('tessera_pool')).toBe(plan.poolBytes);
+      expect(sizes.get('tessera_scratch')).toBe(plan.localBytes);
+    },
+  );
 
   it('runs the tensor-level plan bit-exact on m4', () => {
     const g = tinyTestNet();

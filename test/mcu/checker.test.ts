@@ -10,8 +10,11 @@ function clone(plan: MemoryPlan): MemoryPlan {
   return {
     ...plan,
     steps: plan.steps.map((s) => ({
-      ...s, input: { ...s.input }, output: { ...s.output },
-      ...(s.ring ? { ring: { ...s.ring } } : {}), ...(s.residual ? { residual: { ...s.residual } } : {}),
+      ...s,
+      input: { ...s.input },
+      output: { ...s.output },
+      ...(s.ring ? { ring: { ...s.ring } } : {}),
+      ...(s.residual ? { residual: { ...s.residual } } : {}),
     })),
     output: { ...plan.output },
   };
@@ -35,7 +38,12 @@ describe('shadow-memory plan checker', () => {
     plan.output.base = plan.steps[0]!.output.base;
     const r = checkPlan(plan);
     expect(r.ok).toBe(false);
-    expect(r.violations[0]).toMatchObject({ kind: 'overwrites-live', step: 'layer', tensor: 'layer', found: { tensor: 'input' } });
+    expect(r.violations[0]).toMatchObject({
+      kind: 'overwrites-live',
+      step: 'layer',
+      tensor: 'layer',
+      found: { tensor: 'input' },
+    });
   });
 
   it('catches the lag being one byte short', () => {
@@ -48,9 +56,15 @@ describe('shadow-memory plan checker', () => {
   });
 
   it('catches a bottleneck ring that overlaps the live input', () => {
-    const plan = clone(planVmcu(singleLayer({ kind: 'bottleneck', h: 8, w: 8, cin: 4, cout: 4, expand: 6, k: 3, stride: 1 })));
+    const plan = clone(
+      planVmcu(singleLayer({ kind: 'bottleneck', h: 8, w: 8, cin: 4, cout: 4, expand: 6, k: 3, stride: 1 })),
+    );
     plan.steps[0]!.ring!.base = plan.steps[0]!.input.base;
-    expect(checkPlan(plan).violations[0]).toMatchObject({ kind: 'overwrites-live', tensor: 'layer.expanded', found: { tensor: 'input' } });
+    expect(checkPlan(plan).violations[0]).toMatchObject({
+      kind: 'overwrites-live',
+      tensor: 'layer.expanded',
+      found: { tensor: 'input' },
+    });
   });
 
   it('catches a pool too small for the plan (wrap-around collision)', () => {

@@ -10,13 +10,20 @@ import { toolAvailability } from '../../src/mcu/toolchain/c-toolchain.js';
 
 function program(): { cmd: Command; out: string[] } {
   const out: string[] = [];
-  vi.spyOn(console, 'log').mockImplementation((s: string) => { out.push(s); });
-  const cmd = new Command().exitOverride().configureOutput({ writeErr: (s) => out.push(s), writeOut: (s) => out.push(s) });
+  vi.spyOn(console, 'log').mockImplementation((s: string) => {
+    out.push(s);
+  });
+  const cmd = new Command()
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => out.push(s), writeOut: (s) => out.push(s) });
   registerMcuCommands(cmd);
   return { cmd, out };
 }
 
-afterEach(() => { vi.restoreAllMocks(); process.exitCode = undefined; });
+afterEach(() => {
+  vi.restoreAllMocks();
+  process.exitCode = undefined;
+});
 
 describe('tessera mcu CLI', () => {
   it('reads SRAM sizes the way users write them', () => {
@@ -30,7 +37,8 @@ describe('tessera mcu CLI', () => {
   it('plan prints per-layer RAM of both planners and proves the plans safe', () => {
     const r = planCommand('tiny-test', { check: true });
     expect(r.ok).toBe(true);
-    for (const layer of ['stem', 'b0', 'b1', 'b2', 'dw', 'pw', 'dw2', 'pool', 'fc']) expect(r.text).toMatch(new RegExp(`^\\| ${layer} \\|`, 'm'));
+    for (const layer of ['stem', 'b0', 'b1', 'b2', 'dw', 'pw', 'dw2', 'pool', 'fc'])
+      expect(r.text).toMatch(new RegExp(`^\\| ${layer} \\|`, 'm'));
     expect(r.text).toMatch(/whole network: tensor-level \(TFLM-style\) [\d,]+ B arena; vMCU [\d,]+ B/);
     expect(r.text.match(/: safe —/g)).toHaveLength(2);
   });
@@ -57,7 +65,8 @@ describe('tessera mcu CLI', () => {
     const run = toolAvailability().hostCc;
     const r = buildCommand('tiny-test', { target: 'host', out: dir, run });
     expect(r.ok).toBe(true);
-    for (const f of ['tessera_mcu.c', 'model.c', 'main.c', 'startup.c', 'link.ld', 'Makefile']) expect(existsSync(join(dir, f))).toBe(true);
+    for (const f of ['tessera_mcu.c', 'model.c', 'main.c', 'startup.c', 'link.ld', 'Makefile'])
+      expect(existsSync(join(dir, f))).toBe(true);
     if (run) expect(r.text).toMatch(/bit-exact with the TypeScript reference/);
     expect(() => buildCommand('tiny-test', { target: 'm3', out: dir })).toThrow(/--target must be m4, m7 or host/);
     expect(() => buildCommand('tiny-test', { target: 'm4', out: dir, sram: '1K' })).toThrow(/over by [\d,]+ bytes/);

@@ -35,7 +35,10 @@ describe('tensor-level planner (TFLM-style baseline)', () => {
 
   it('reuses memory across lifetimes: a chain needs only its largest adjacent pair', () => {
     const g = new McuGraphBuilder('chain', { h: 8, w: 8, c: 4 }, 1)
-      .pointwise({ cout: 8 }).pointwise({ cout: 2 }).pointwise({ cout: 8 }).build();
+      .pointwise({ cout: 8 })
+      .pointwise({ cout: 2 })
+      .pointwise({ cout: 8 })
+      .build();
     // 256 → 512 → 128 → 512: pairs 768, 640, 640.
     expect(planTensorLevel(g).peakBytes).toBe(768);
   });
@@ -111,7 +114,10 @@ describe('both planners', () => {
       runPlan(plan, input, (step, out) => {
         // Intermediate tensors of unfused bottlenecks are not graph tensors; the rest must match.
         const ref = reference[step.output.tensor];
-        if (ref) { expect(Array.from(out), `${plan.planner} ${step.name}`).toEqual(Array.from(ref)); seen.push(step.output.tensor); }
+        if (ref) {
+          expect(Array.from(out), `${plan.planner} ${step.name}`).toEqual(Array.from(ref));
+          seen.push(step.output.tensor);
+        }
       });
       expect(seen.length).toBe(g.layers.length);
     }
@@ -128,7 +134,11 @@ describe('both planners', () => {
       const need = planner(g).peakBytes;
       expect(planner(g, { sramBytes: need }).peakBytes).toBe(need);
       let error: unknown;
-      try { planner(g, { sramBytes: need - 123 }); } catch (e) { error = e; }
+      try {
+        planner(g, { sramBytes: need - 123 });
+      } catch (e) {
+        error = e;
+      }
       expect(error).toBeInstanceOf(SramBudgetError);
       const e = error as SramBudgetError;
       expect(e.overByBytes).toBe(123);

@@ -7,14 +7,25 @@ import { runReference } from '../../src/mcu/reference/interpreter.js';
 import { convReference, depthwiseReference } from '../../src/mcu/reference/reference-ops.js';
 
 const halfRequant = (channels: number, outZero: number): Requant => ({
-  multiplier: new Int32Array(channels).fill(2 ** 30), shift: new Int32Array(channels), outZero, actMin: -128, actMax: 127,
+  multiplier: new Int32Array(channels).fill(2 ** 30),
+  shift: new Int32Array(channels),
+  outZero,
+  actMin: -128,
+  actMax: 127,
 });
 
 describe('reference interpreter', () => {
   it('computes a pointwise conv by hand: (x − zin)·w + bias, halved, plus the output zero point', () => {
     const p: ConvParams = {
-      cin: 2, cout: 1, k: 1, stride: 1, pad: 0, inZero: 1,
-      weights: Int8Array.from([3, -2]), bias: Int32Array.from([5]), requant: halfRequant(1, -4),
+      cin: 2,
+      cout: 1,
+      k: 1,
+      stride: 1,
+      pad: 0,
+      inZero: 1,
+      weights: Int8Array.from([3, -2]),
+      bias: Int32Array.from([5]),
+      requant: halfRequant(1, -4),
     };
     const out = convReference({ data: Int8Array.from([11, 21, -9, 1]), shape: { h: 1, w: 2, c: 2 } }, p);
     // pixel 0: (10·3 + 20·−2 + 5) = −5 → ·½ = −2.5, TFLite rounds a negative half toward zero → −2, −2 − 4 = −6
@@ -24,12 +35,22 @@ describe('reference interpreter', () => {
 
   it('treats depthwise padding as real zero and clamps to the activation range', () => {
     const p: DepthwiseParams = {
-      c: 1, k: 3, stride: 1, pad: 1, inZero: -1, weights: new Int8Array(9).fill(1), bias: new Int32Array(1),
+      c: 1,
+      k: 3,
+      stride: 1,
+      pad: 1,
+      inZero: -1,
+      weights: new Int8Array(9).fill(1),
+      bias: new Int32Array(1),
       requant: { ...halfRequant(1, 0), actMin: 0, actMax: 3 },
     };
     // 2×2 of (x − zin) = 1: every window sees all 4 pixels → acc 4 → 2 (in range), then a big input clamps.
-    expect(Array.from(depthwiseReference({ data: new Int8Array(4).fill(0), shape: { h: 2, w: 2, c: 1 } }, p).data)).toEqual([2, 2, 2, 2]);
-    expect(Array.from(depthwiseReference({ data: new Int8Array(4).fill(9), shape: { h: 2, w: 2, c: 1 } }, p).data)).toEqual([3, 3, 3, 3]);
+    expect(
+      Array.from(depthwiseReference({ data: new Int8Array(4).fill(0), shape: { h: 2, w: 2, c: 1 } }, p).data),
+    ).toEqual([2, 2, 2, 2]);
+    expect(
+      Array.from(depthwiseReference({ data: new Int8Array(4).fill(9), shape: { h: 2, w: 2, c: 1 } }, p).data),
+    ).toEqual([3, 3, 3, 3]);
   });
 
   it('keeps activations spread over the int8 range through a whole network', () => {

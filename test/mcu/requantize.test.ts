@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
-  multiplyByQuantizedMultiplier, quantizeMultiplier, roundingDivideByPowerOfTwo, saturatingRoundingDoublingHighMul,
+  multiplyByQuantizedMultiplier,
+  quantizeMultiplier,
+  roundingDivideByPowerOfTwo,
+  saturatingRoundingDoublingHighMul,
 } from '../../src/mcu/quant/requantize.js';
 import { SeededRandom } from '../../src/mcu/graph/seeded-random.js';
 
@@ -27,9 +30,10 @@ describe('requantization arithmetic', () => {
     const rng = new SeededRandom(1);
     const vals = [...edges];
     for (let i = 0; i < 400; i++) vals.push(rng.int(-2147483648, 2147483647), rng.int(-70000, 70000));
-    for (const a of vals) for (const b of edges.concat(vals.slice(0, 40))) {
-      expect(saturatingRoundingDoublingHighMul(a, b)).toBe(srdhmBig(a, b));
-    }
+    for (const a of vals)
+      for (const b of edges.concat(vals.slice(0, 40))) {
+        expect(saturatingRoundingDoublingHighMul(a, b)).toBe(srdhmBig(a, b));
+      }
   });
 
   it('rounds right shifts half away from zero', () => {

@@ -7,10 +7,16 @@ import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { gpuBackend } from '../gpu-setup.js';
 
 const dir = new URL('../../models/builtin/', import.meta.url).pathname;
-const reference = JSON.parse(readFileSync(`${dir}reference.json`, 'utf8')) as { references: { prompt: string; ids: number[]; greedy: number[]; lastLogitsHead: number[]; lastLogitsArgmax: number }[] };
+const reference = JSON.parse(readFileSync(`${dir}reference.json`, 'utf8')) as {
+  references: { prompt: string; ids: number[]; greedy: number[]; lastLogitsHead: number[]; lastLogitsArgmax: number }[];
+};
 const gpu = await gpuBackend();
 
-async function greedy(runner: LlamaRunner, ids: number[], steps: number): Promise<{ tokens: number[]; first: Float32Array }> {
+async function greedy(
+  runner: LlamaRunner,
+  ids: number[],
+  steps: number,
+): Promise<{ tokens: number[]; first: Float32Array }> {
   const pages = Array.from({ length: Math.ceil((ids.length + steps) / runner.pageSize) }, (_, i) => i);
   let logits = await runner.forward({ seqs: [{ tokens: ids, start: 0, pages }] });
   const first = logits;
@@ -33,14 +39,22 @@ describe('built-in model against PyTorch (reference.json)', () => {
     it.skipIf(name === 'webgpu' && !gpu)(`${name}: last-position logits and greedy tokens match`, async () => {
       const backend = make()!;
       const model = await openModel(dir);
-      const runner = await LlamaRunner.load(model, { backend, actDtype: 'f32', maxTokens: 64, maxSeqs: 4, numPages: 16 });
+      const runner = await LlamaRunner.load(model, {
+        backend,
+        actDtype: 'f32',
+        maxTokens: 64,
+        maxSeqs: 4,
+        numPages: 16,
+      });
       await model.weights.close();
       const ref = reference.references[0]!;
       const steps = name === 'cpu' ? 4 : 12;
       const { tokens, first } = await greedy(runner, ref.ids, steps);
       const head = [...first.slice(0, 16)];
       const scale = Math.max(...ref.lastLogitsHead.map(Math.abs));
-      head.forEach((v, i) => expect(Math.abs(v - ref.lastLogitsHead[i]!), `logit ${i}`).toBeLessThan(2e-3 * scale + 1e-3));
+      head.forEach((v, i) =>
+        expect(Math.abs(v - ref.lastLogitsHead[i]!), `logit ${i}`).toBeLessThan(2e-3 * scale + 1e-3),
+      );
       expect(tokens).toEqual(ref.greedy.slice(0, steps));
       runner.destroy();
     });

@@ -19,14 +19,22 @@ describe.skipIf(!gpu)('sampling on the device', () => {
     const before = model.runner.stats.deviceSamples;
     const [a, b] = await Promise.all([
       model.engine.submit(prompt, params),
-      model.engine.submit(model.tokenizer.encode('In the morning'), { maxTokens: 12, temperature: 0.7, repetitionPenalty: 1.3, seed: 9, ignoreEos: true }),
+      model.engine.submit(model.tokenizer.encode('In the morning'), {
+        maxTokens: 12,
+        temperature: 0.7,
+        repetitionPenalty: 1.3,
+        seed: 9,
+        ignoreEos: true,
+      }),
     ]);
     const together = (await a.result).choices[0]!.tokens.map((t) => t.id);
     await b.result;
     expect(together).toEqual(alone);
     // only the plain request was drawn on the device
     expect(model.runner.stats.deviceSamples - before).toBe(12);
-    const again = (await (await model.engine.submit(prompt, { ...params, seed: 1235 })).result).choices[0]!.tokens.map((t) => t.id);
+    const again = (await (await model.engine.submit(prompt, { ...params, seed: 1235 })).result).choices[0]!.tokens.map(
+      (t) => t.id,
+    );
     expect(again).not.toEqual(alone);
     await model.close();
   });

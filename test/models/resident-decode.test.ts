@@ -12,10 +12,23 @@ import type { DeviceSampleRow } from '../../src/engine/model-runner.js';
 import { gpuBackend } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
-const PROMPTS = [[5, 6, 7, 8, 9], [40, 41], [300, 301, 302]];
+const PROMPTS = [
+  [5, 6, 7, 8, 9],
+  [40, 41],
+  [300, 301, 302],
+];
 const STEPS = 8;
 const SEED = 1234;
-const row = (i: number, step: number, temperature: number): DeviceSampleRow => ({ row: i, temperature, topK: 0, topP: 1, minP: 0, seed: SEED + i, stream: 0, step });
+const row = (i: number, step: number, temperature: number): DeviceSampleRow => ({
+  row: i,
+  temperature,
+  topK: 0,
+  topP: 1,
+  minP: 0,
+  seed: SEED + i,
+  stream: 0,
+  step,
+});
 
 describe.skipIf(!gpu)('GPU-resident decode', () => {
   for (const temperature of [0, 0.8]) {
@@ -36,12 +49,23 @@ describe.skipIf(!gpu)('GPU-resident decode', () => {
             const pending: Promise<Int32Array>[] = [];
             for (let k = 0; k < STEPS; k++) {
               const dseqs = seqs.map((s) => ({ start: s.prompt.length + k, pages: s.pages }));
-              pending.push(runner.submitDecode(dseqs, k === 0 ? Int32Array.from(first) : null, seqs.map((_, i) => row(i, k + 1, temperature))));
+              pending.push(
+                runner.submitDecode(
+                  dseqs,
+                  k === 0 ? Int32Array.from(first) : null,
+                  seqs.map((_, i) => row(i, k + 1, temperature)),
+                ),
+              );
             }
             for (const ids of await Promise.all(pending)) ids.forEach((t, i) => out[i]!.push(t));
           } else {
             for (let k = 0; k < STEPS; k++) {
-              await runner.forward({ seqs: seqs.map((s, i) => ({ tokens: [out[i]!.at(-1)!], start: s.prompt.length + k, pages: s.pages })) }, { readLogits: false });
+              await runner.forward(
+                {
+                  seqs: seqs.map((s, i) => ({ tokens: [out[i]!.at(-1)!], start: s.prompt.length + k, pages: s.pages })),
+                },
+                { readLogits: false },
+              );
               const ids = await runner.sampleOnDevice(seqs.map((_, i) => row(i, k + 1, temperature)));
               ids.forEach((t, i) => out[i]!.push(t));
             }
@@ -65,9 +89,14 @@ describe.skipIf(!gpu)('GPU-resident decode', () => {
     await m.weights.close();
     try {
       const seqs = [{ pages: [0, 1, 2] }, { pages: [3, 4, 5] }];
-      for (const s of seqs) await runner.forward({ seqs: [{ tokens: [5, 6, 7], start: 0, pages: s.pages }] }, { readLogits: false });
+      for (const s of seqs)
+        await runner.forward({ seqs: [{ tokens: [5, 6, 7], start: 0, pages: s.pages }] }, { readLogits: false });
       const step = (k: number, tokens: Int32Array | null) =>
-        runner.submitDecode(seqs.map((s) => ({ start: 3 + k, pages: s.pages })), tokens, seqs.map((_, i) => row(i, k, 0)));
+        runner.submitDecode(
+          seqs.map((s) => ({ start: 3 + k, pages: s.pages })),
+          tokens,
+          seqs.map((_, i) => row(i, k, 0)),
+        );
       // warm: records the stream, the sampler and the staging ring
       const warm = [step(0, Int32Array.from([1, 2])), step(1, null), step(2, null)];
       await Promise.all(warm);

@@ -20,7 +20,8 @@ describe.skipIf(!gpu)('LlamaRunner buffer lifetimes', () => {
     try {
       const seqs = [0, 1, 2].map((s) => ({ pages: [s * 4, s * 4 + 1, s * 4 + 2, s * 4 + 3] }));
       for (const s of seqs) await runner.forward({ seqs: [{ tokens: [5, 6, 7, 8], start: 0, pages: s.pages }] });
-      const decode = (pos: number) => runner.forward({ seqs: seqs.map((s) => ({ tokens: [9], start: pos, pages: s.pages })) });
+      const decode = (pos: number) =>
+        runner.forward({ seqs: seqs.map((s) => ({ tokens: [9], start: pos, pages: s.pages })) });
       const before = await decode(4); // records the batch-3 stream
       // a prefill of exactly 3 tokens: the same token count as the recorded decode batch
       await runner.forward({ seqs: [{ tokens: [10, 11, 12], start: 0, pages: [12, 13, 14, 15] }] });

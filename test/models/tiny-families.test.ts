@@ -18,12 +18,32 @@ import { gpuBackend } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
 const seed = testSeed();
-const base = { hidden_size: 64, intermediate_size: 96, num_hidden_layers: 2, num_attention_heads: 4, vocab_size: 211, max_position_embeddings: 256, rms_norm_eps: 1e-5 };
+const base = {
+  hidden_size: 64,
+  intermediate_size: 96,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  vocab_size: 211,
+  max_position_embeddings: 256,
+  rms_norm_eps: 1e-5,
+};
 const FAMILIES: Record<string, Record<string, unknown>> = {
-  'llama3': { ...base, model_type: 'llama', num_key_value_heads: 2, rope_theta: 500000, tie_word_embeddings: false,
-    rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 32 } },
-  'qwen2': { ...base, model_type: 'qwen2', num_key_value_heads: 1, rope_theta: 1e6, tie_word_embeddings: true },
-  'mistral': { ...base, model_type: 'mistral', num_key_value_heads: 2, head_dim: 16, tie_word_embeddings: false },
+  llama3: {
+    ...base,
+    model_type: 'llama',
+    num_key_value_heads: 2,
+    rope_theta: 500000,
+    tie_word_embeddings: false,
+    rope_scaling: {
+      rope_type: 'llama3',
+      factor: 8,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 32,
+    },
+  },
+  qwen2: { ...base, model_type: 'qwen2', num_key_value_heads: 1, rope_theta: 1e6, tie_word_embeddings: true },
+  mistral: { ...base, model_type: 'mistral', num_key_value_heads: 2, head_dim: 16, tie_word_embeddings: false },
 };
 
 const dirs: string[] = [];
@@ -34,7 +54,14 @@ afterAll(async () => {
 async function runner(dir: string, backend: Backend): Promise<LlamaRunner> {
   const m = await openModel(dir);
   try {
-    return await LlamaRunner.load(m, { backend, actDtype: 'f32', maxTokens: 32, maxSeqs: 4, numPages: 24, pageSize: 4 });
+    return await LlamaRunner.load(m, {
+      backend,
+      actDtype: 'f32',
+      maxTokens: 32,
+      maxSeqs: 4,
+      numPages: 24,
+      pageSize: 4,
+    });
   } finally {
     await m.weights.close();
   }
@@ -71,7 +98,12 @@ describe(`tiny random checkpoints (${seedNote(seed)})`, () => {
       expect(await greedy(g, prompt, 5, pages)).toEqual(want);
       // the same prompt again beside a second sequence, in one mixed step: the first row must not change
       const other = [5, 6, 7];
-      const mixed = await g.forward({ seqs: [{ tokens: prompt, start: 0, pages: [8, 9, 10, 11] }, { tokens: other, start: 0, pages: [12] }] });
+      const mixed = await g.forward({
+        seqs: [
+          { tokens: prompt, start: 0, pages: [8, 9, 10, 11] },
+          { tokens: other, start: 0, pages: [12] },
+        ],
+      });
       expect(argmax(mixed, 0, g.vocabSize)).toBe(want[0]);
       g.destroy();
       cpu.destroy();

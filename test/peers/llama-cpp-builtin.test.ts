@@ -20,8 +20,13 @@ import { tempFolder } from '../io/helpers.js';
 const moduleDir = process.env.LLAMA_CPP_MODULE;
 const reason = moduleDir ? '' : ' (skipped: set LLAMA_CPP_MODULE to a node-llama-cpp package folder)';
 
-interface Reference { prompt: string; ids: number[]; greedy: number[] }
-const references = (JSON.parse(readFileSync('models/builtin/reference.json', 'utf8')) as { references: Reference[] }).references;
+interface Reference {
+  prompt: string;
+  ids: number[];
+  greedy: number[];
+}
+const references = (JSON.parse(readFileSync('models/builtin/reference.json', 'utf8')) as { references: Reference[] })
+  .references;
 
 describe.skipIf(!moduleDir)(`llama.cpp (CPU) on GGUF files of the built-in model${reason}`, () => {
   let dir = '';

@@ -15,11 +15,23 @@ afterAll(async () => {
 const user = (content: string) => [{ role: 'user' as const, content }];
 
 async function rawPost(path: string, body: string, headers: Record<string, string> = {}) {
-  const res = await fetch(`${s.url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
-  return { status: res.status, headers: res.headers, json: (await res.json()) as { error: { message: string; type: string; param: string | null; code: string | null } } };
+  const res = await fetch(`${s.url}${path}`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+  return {
+    status: res.status,
+    headers: res.headers,
+    json: (await res.json()) as { error: { message: string; type: string; param: string | null; code: string | null } },
+  };
 }
 
-async function expectApiError(p: Promise<unknown>, status: number, match: Partial<{ code: string; param: string; type: string }> = {}) {
+async function expectApiError(
+  p: Promise<unknown>,
+  status: number,
+  match: Partial<{ code: string; param: string; type: string }> = {},
+) {
   const e = await p.then(
     () => null,
     (err: unknown) => err,
@@ -46,7 +58,14 @@ describe('models, health, metrics, page', () => {
     const health = await (await fetch(`${s.url}/health`)).json();
     expect(health).toMatchObject({ status: 'ok', model: MODEL, pagesTotal: 512 });
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
-    for (const name of ['tessera_requests_waiting', 'tessera_time_to_first_token_seconds_count', 'tessera_inter_token_latency_seconds_bucket', 'tessera_kv_usage_ratio', 'tessera_generation_tokens_per_second', 'tessera_prefix_cache_hit_rate']) {
+    for (const name of [
+      'tessera_requests_waiting',
+      'tessera_time_to_first_token_seconds_count',
+      'tessera_inter_token_latency_seconds_bucket',
+      'tessera_kv_usage_ratio',
+      'tessera_generation_tokens_per_second',
+      'tessera_prefix_cache_hit_rate',
+    ]) {
       expect(metrics).toContain(name);
     }
     expect(Number(/tessera_generation_tokens_total (\d+)/.exec(metrics)![1])).toBeGreaterThanOrEqual(5);
@@ -63,7 +82,11 @@ describe('chat and text completions', () => {
     expect(full.object).toBe('chat.completion');
     expect(full.choices[0]!.finish_reason).toBe('length');
     expect(full.usage).toMatchObject({ completion_tokens: 20, total_tokens: full.usage!.prompt_tokens + 20 });
-    const stream = await s.client.chat.completions.create({ ...req, stream: true, stream_options: { include_usage: true } });
+    const stream = await s.client.chat.completions.create({
+      ...req,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = '';
     let finish: string | null = null;
     let usage: unknown = null;
@@ -89,13 +112,31 @@ describe('chat and text completions', () => {
     const ids = s.model.tokenizer.encode(prompt);
     const byIds = await s.client.completions.create({ model: MODEL, prompt: ids, max_tokens: 12, temperature: 0 });
     expect(byIds.choices[0]!.text).toBe(one.choices[0]!.text);
-    const batch = await s.client.completions.create({ model: MODEL, prompt: ['Other prompt', prompt], max_tokens: 12, temperature: 0, n: 2 });
+    const batch = await s.client.completions.create({
+      model: MODEL,
+      prompt: ['Other prompt', prompt],
+      max_tokens: 12,
+      temperature: 0,
+      n: 2,
+    });
     expect(batch.choices.map((c) => c.index)).toEqual([0, 1, 2, 3]);
     expect(batch.choices[2]!.text).toBe(one.choices[0]!.text);
     expect(batch.choices[3]!.text).toBe(one.choices[0]!.text); // greedy: both completions agree
-    const echoed = await s.client.completions.create({ model: MODEL, prompt, max_tokens: 12, temperature: 0, echo: true });
+    const echoed = await s.client.completions.create({
+      model: MODEL,
+      prompt,
+      max_tokens: 12,
+      temperature: 0,
+      echo: true,
+    });
     expect(echoed.choices[0]!.text).toBe(prompt + one.choices[0]!.text);
-    const stream = await s.client.completions.create({ model: MODEL, prompt, max_tokens: 12, temperature: 0, stream: true });
+    const stream = await s.client.completions.create({
+      model: MODEL,
+      prompt,
+      max_tokens: 12,
+      temperature: 0,
+      stream: true,
+    });
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.text ?? '';
     expect(text).toBe(one.choices[0]!.text);
@@ -125,12 +166,20 @@ describe('chat and text completions', () => {
     expect(cut.choices[0]!.message.content).toBe(expected);
     expect(cut.choices[0]!.finish_reason).toBe('stop');
     let streamed = '';
-    for await (const chunk of await s.client.chat.completions.create({ ...req, stop, stream: true })) streamed += chunk.choices[0]?.delta.content ?? '';
+    for await (const chunk of await s.client.chat.completions.create({ ...req, stop, stream: true }))
+      streamed += chunk.choices[0]?.delta.content ?? '';
     expect(streamed).toBe(expected);
   });
 
   it('logprobs: chosen token and top alternatives, in chat and completions shapes', async () => {
-    const r = await s.client.chat.completions.create({ model: MODEL, messages: user('Probabilities'), max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 3 });
+    const r = await s.client.chat.completions.create({
+      model: MODEL,
+      messages: user('Probabilities'),
+      max_tokens: 8,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 3,
+    });
     const content = r.choices[0]!.logprobs!.content!;
     expect(content).toHaveLength(8);
     expect(content.map((t) => t.token).join('')).toBe(r.choices[0]!.message.content);
@@ -142,7 +191,13 @@ describe('chat and text completions', () => {
       expect(t.top_logprobs[0]!.logprob).toBeCloseTo(t.logprob, 5);
       expect(t.top_logprobs[1]!.logprob).toBeLessThanOrEqual(t.top_logprobs[0]!.logprob);
     }
-    const c = await s.client.completions.create({ model: MODEL, prompt: 'Probabilities', max_tokens: 6, temperature: 0, logprobs: 2 });
+    const c = await s.client.completions.create({
+      model: MODEL,
+      prompt: 'Probabilities',
+      max_tokens: 6,
+      temperature: 0,
+      logprobs: 2,
+    });
     const lp = c.choices[0]!.logprobs!;
     expect(lp.tokens).toHaveLength(6);
     expect(lp.token_logprobs!.every((x) => x <= 0)).toBe(true);
@@ -168,7 +223,11 @@ describe('structured output and tools', () => {
     const validate = new Ajv().compile(schema);
     for (const seed of [1, 2, 3]) {
       const r = await s.client.chat.completions.create({
-        model: MODEL, messages: user('Describe a person as JSON'), max_tokens: 120, temperature: 1, seed,
+        model: MODEL,
+        messages: user('Describe a person as JSON'),
+        max_tokens: 120,
+        temperature: 1,
+        seed,
         response_format: { type: 'json_schema', json_schema: { name: 'person', schema } },
       });
       expect(r.choices[0]!.finish_reason).toBe('stop');
@@ -177,16 +236,28 @@ describe('structured output and tools', () => {
     }
     let streamed = '';
     for await (const chunk of await s.client.chat.completions.create({
-      model: MODEL, messages: user('JSON again'), max_tokens: 120, temperature: 0, stream: true,
+      model: MODEL,
+      messages: user('JSON again'),
+      max_tokens: 120,
+      temperature: 0,
+      stream: true,
       response_format: { type: 'json_schema', json_schema: { name: 'person', schema } },
-    })) streamed += chunk.choices[0]?.delta.content ?? '';
+    }))
+      streamed += chunk.choices[0]?.delta.content ?? '';
     expect(validate(JSON.parse(streamed))).toBe(true);
   });
 
   it('json_object output is a JSON object', async () => {
     // Bias toward closing so a random model ends its object within the budget.
     const close = s.model.tokenizer.encode('}', { addSpecialTokens: false })[0]!;
-    const r = await s.client.chat.completions.create({ model: MODEL, messages: user('Any JSON object'), max_tokens: 60, temperature: 0, logit_bias: { [close]: 20 }, response_format: { type: 'json_object' } });
+    const r = await s.client.chat.completions.create({
+      model: MODEL,
+      messages: user('Any JSON object'),
+      max_tokens: 60,
+      temperature: 0,
+      logit_bias: { [close]: 20 },
+      response_format: { type: 'json_object' },
+    });
     const value = JSON.parse(r.choices[0]!.message.content!);
     expect(typeof value === 'object' && value !== null && !Array.isArray(value)).toBe(true);
   });
@@ -196,16 +267,37 @@ describe('structured output and tools', () => {
     function: {
       name: 'get_weather',
       description: 'Weather for a city',
-      parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 10 }, unit: { enum: ['C', 'F'] } }, required: ['city', 'unit'], additionalProperties: false },
+      parameters: {
+        type: 'object',
+        properties: { city: { type: 'string', maxLength: 10 }, unit: { enum: ['C', 'F'] } },
+        required: ['city', 'unit'],
+        additionalProperties: false,
+      },
     },
   };
-  const clock = { type: 'function' as const, function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { enum: ['UTC', 'CET'] } }, required: ['zone'], additionalProperties: false } } };
+  const clock = {
+    type: 'function' as const,
+    function: {
+      name: 'get_time',
+      parameters: {
+        type: 'object',
+        properties: { zone: { enum: ['UTC', 'CET'] } },
+        required: ['zone'],
+        additionalProperties: false,
+      },
+    },
+  };
 
   it('forced tool calls come back as tool_calls with arguments matching the function schema', async () => {
     const validate = new Ajv().compile(weather.function.parameters);
     const named = await s.client.chat.completions.create({
-      model: MODEL, messages: user('Weather in Paris?'), max_tokens: 80, temperature: 0.7, seed: 3,
-      tools: [weather, clock], tool_choice: { type: 'function', function: { name: 'get_weather' } },
+      model: MODEL,
+      messages: user('Weather in Paris?'),
+      max_tokens: 80,
+      temperature: 0.7,
+      seed: 3,
+      tools: [weather, clock],
+      tool_choice: { type: 'function', function: { name: 'get_weather' } },
     });
     const choice = named.choices[0]!;
     expect(choice.finish_reason).toBe('tool_calls');
@@ -222,7 +314,13 @@ describe('structured output and tools', () => {
     let args = '';
     let finish = '';
     for await (const chunk of await s.client.chat.completions.create({
-      model: MODEL, messages: user('Time or weather?'), max_tokens: 80, temperature: 0, tools: [weather, clock], tool_choice: 'required', stream: true,
+      model: MODEL,
+      messages: user('Time or weather?'),
+      max_tokens: 80,
+      temperature: 0,
+      tools: [weather, clock],
+      tool_choice: 'required',
+      stream: true,
     })) {
       for (const tc of chunk.choices[0]?.delta.tool_calls ?? []) {
         name += tc.function?.name ?? '';
@@ -237,10 +335,23 @@ describe('structured output and tools', () => {
 
   it('tool turns in the history render through the template (auto mode answers in text)', async () => {
     const r = await s.client.chat.completions.create({
-      model: MODEL, max_tokens: 10, temperature: 0, tools: [weather],
+      model: MODEL,
+      max_tokens: 10,
+      temperature: 0,
+      tools: [weather],
       messages: [
         { role: 'user', content: 'Weather in Oslo?' },
-        { role: 'assistant', content: null, tool_calls: [{ id: 'call-1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo","unit":"C"}' } }] },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            {
+              id: 'call-1',
+              type: 'function',
+              function: { name: 'get_weather', arguments: '{"city":"Oslo","unit":"C"}' },
+            },
+          ],
+        },
         { role: 'tool', tool_call_id: 'call-1', content: '{"temp": -3}' },
       ],
     });
@@ -254,14 +365,32 @@ describe('bad requests', () => {
     const bad = await rawPost('/v1/chat/completions', '{"model": "tessera-toy", "messages": [');
     expect(bad.status).toBe(400);
     expect(bad.json.error).toMatchObject({ type: 'invalid_request_error', code: 'invalid_json' });
-    await expectApiError(s.client.chat.completions.create({ model: 'gpt-4o', messages: user('hi') }), 404, { code: 'model_not_found', param: 'model' });
-    await expectApiError(s.client.chat.completions.create({ model: MODEL, messages: user('hi'), max_tokens: -5 }), 400, { param: 'max_tokens', type: 'invalid_request_error' });
-    await expectApiError(s.client.completions.create({ model: MODEL, prompt: 'hi', max_tokens: 0 }), 400, { param: 'max_tokens' });
+    await expectApiError(s.client.chat.completions.create({ model: 'gpt-4o', messages: user('hi') }), 404, {
+      code: 'model_not_found',
+      param: 'model',
+    });
+    await expectApiError(
+      s.client.chat.completions.create({ model: MODEL, messages: user('hi'), max_tokens: -5 }),
+      400,
+      { param: 'max_tokens', type: 'invalid_request_error' },
+    );
+    await expectApiError(s.client.completions.create({ model: MODEL, prompt: 'hi', max_tokens: 0 }), 400, {
+      param: 'max_tokens',
+    });
     await expectApiError(s.client.chat.completions.create({ model: MODEL, messages: [] }), 400, { param: 'messages' });
-    await expectApiError(s.client.chat.completions.create({ model: MODEL, messages: user('hi'), temperature: 7 }), 400, { param: 'temperature' });
+    await expectApiError(
+      s.client.chat.completions.create({ model: MODEL, messages: user('hi'), temperature: 7 }),
+      400,
+      { param: 'temperature' },
+    );
     await expectApiError(s.client.completions.create({ model: MODEL, prompt: [99999] }), 400, { param: 'prompt' });
     await expectApiError(
-      s.client.chat.completions.create({ model: MODEL, messages: user('hi'), tools: [{ type: 'function', function: { name: 'a' } }], tool_choice: { type: 'function', function: { name: 'b' } } }),
+      s.client.chat.completions.create({
+        model: MODEL,
+        messages: user('hi'),
+        tools: [{ type: 'function', function: { name: 'a' } }],
+        tool_choice: { type: 'function', function: { name: 'b' } },
+      }),
       400,
       { param: 'tool_choice' },
     );
@@ -269,23 +398,43 @@ describe('bad requests', () => {
 
   it('context overflow is an explicit 400, never truncation', async () => {
     const long = 'word '.repeat(400); // > 1024 tokens of context
-    await expectApiError(s.client.chat.completions.create({ model: MODEL, messages: user(long) }), 400, { code: 'context_length_exceeded' });
-    await expectApiError(s.client.completions.create({ model: MODEL, prompt: 'short', max_tokens: 5000 }), 400, { code: 'context_length_exceeded' });
+    await expectApiError(s.client.chat.completions.create({ model: MODEL, messages: user(long) }), 400, {
+      code: 'context_length_exceeded',
+    });
+    await expectApiError(s.client.completions.create({ model: MODEL, prompt: 'short', max_tokens: 5000 }), 400, {
+      code: 'context_length_exceeded',
+    });
   });
 
   it('an invalid JSON schema is a 400 naming the schema', async () => {
     await expectApiError(
-      s.client.chat.completions.create({ model: MODEL, messages: user('hi'), response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'objekt' } } } }),
+      s.client.chat.completions.create({
+        model: MODEL,
+        messages: user('hi'),
+        response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'objekt' } } },
+      }),
       400,
       { code: 'invalid_json_schema', param: 'response_format.json_schema.schema' },
     );
     await expectApiError(
-      s.client.chat.completions.create({ model: MODEL, messages: user('hi'), response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', properties: 5 } } } }),
+      s.client.chat.completions.create({
+        model: MODEL,
+        messages: user('hi'),
+        response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', properties: 5 } } },
+      }),
       400,
       { code: 'invalid_json_schema' },
     );
     // The grammar engine survives bad schemas: a good one still works afterwards.
-    const ok = await s.client.chat.completions.create({ model: MODEL, messages: user('hi'), max_tokens: 30, response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object', properties: { a: { type: 'boolean' } }, required: ['a'] } } } });
+    const ok = await s.client.chat.completions.create({
+      model: MODEL,
+      messages: user('hi'),
+      max_tokens: 30,
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'x', schema: { type: 'object', properties: { a: { type: 'boolean' } }, required: ['a'] } },
+      },
+    });
     expect(typeof JSON.parse(ok.choices[0]!.message.content!).a).toBe('boolean');
   });
 });

@@ -26,7 +26,16 @@ describe.skipIf(!available)('chat page in chromium', () => {
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', `--user-data-dir=${profile}`],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        `--user-data-dir=${profile}`,
+      ],
     });
     page = await browser.newPage();
     await page.goto(`${s.url}/`);
@@ -52,7 +61,10 @@ describe.skipIf(!available)('chat page in chromium', () => {
     // Sample the reply while it is generated: it must be seen at several partial lengths.
     const lengths = new Set<number>();
     for (let i = 0; i < 200; i++) {
-      const { length, status } = await page.evaluate(() => ({ length: document.querySelector('.msg.assistant')?.textContent?.length ?? 0, status: document.getElementById('status')!.textContent }));
+      const { length, status } = await page.evaluate(() => ({
+        length: document.querySelector('.msg.assistant')?.textContent?.length ?? 0,
+        status: document.getElementById('status')!.textContent,
+      }));
       if (length > 0) lengths.add(length);
       if (status?.startsWith('Finished')) break;
       await new Promise((r) => setTimeout(r, 20));
@@ -61,7 +73,13 @@ describe.skipIf(!available)('chat page in chromium', () => {
     const shown = await page.$eval('.msg.assistant', (el) => el.textContent);
     expect(lengths.size).toBeGreaterThan(2);
     // The page shows what the API returns for the same conversation.
-    const api = await s.client.chat.completions.create({ model: 'tessera-toy', messages: [{ role: 'user', content: 'Hello from the browser' }], max_tokens: 40, temperature: 0, top_p: 0.95 });
+    const api = await s.client.chat.completions.create({
+      model: 'tessera-toy',
+      messages: [{ role: 'user', content: 'Hello from the browser' }],
+      max_tokens: 40,
+      temperature: 0,
+      top_p: 0.95,
+    });
     expect(shown).toBe(api.choices[0]!.message.content);
   });
 

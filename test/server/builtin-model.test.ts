@@ -15,7 +15,9 @@ import { startServer, type RunningServer } from '../../src/server/node-server.js
 import { gpuBackend } from '../gpu-setup.js';
 
 const dir = new URL('../../models/builtin/', import.meta.url).pathname;
-const reference = JSON.parse(readFileSync(`${dir}reference.json`, 'utf8')) as { references: { prompt: string; ids: number[]; greedy: number[] }[] };
+const reference = JSON.parse(readFileSync(`${dir}reference.json`, 'utf8')) as {
+  references: { prompt: string; ids: number[]; greedy: number[] }[];
+};
 const backend = await gpuBackend();
 const STEPS = 12;
 
@@ -27,7 +29,13 @@ describe.skipIf(!backend)('server over the built-in model', () => {
 
   beforeAll(async () => {
     const model = await openModel(dir);
-    runner = await LlamaRunner.load(model, { backend: backend!, actDtype: 'f32', maxTokens: 128, maxSeqs: 8, numPages: 64 });
+    runner = await LlamaRunner.load(model, {
+      backend: backend!,
+      actDtype: 'f32',
+      maxTokens: 128,
+      maxSeqs: 8,
+      numPages: 64,
+    });
     tokenizer = engineTokenizer(model.tokenizer!);
     await model.weights.close();
     const engine = new Engine(runner, tokenizer, { maxBatchTokens: 128, maxRunningSeqs: 8 });
@@ -41,17 +49,31 @@ describe.skipIf(!backend)('server over the built-in model', () => {
 
   it("greedy completions in one batch equal PyTorch's", async () => {
     const results = await Promise.all(
-      reference.references.map((ref) => client.completions.create({ model: 'tessera-builtin', prompt: ref.prompt, max_tokens: STEPS, temperature: 0 })),
+      reference.references.map((ref) =>
+        client.completions.create({ model: 'tessera-builtin', prompt: ref.prompt, max_tokens: STEPS, temperature: 0 }),
+      ),
     );
-    results.forEach((r, i) => expect(r.choices[0]!.text).toBe(tokenizer.decode(reference.references[i]!.greedy.slice(0, STEPS))));
+    results.forEach((r, i) =>
+      expect(r.choices[0]!.text).toBe(tokenizer.decode(reference.references[i]!.greedy.slice(0, STEPS))),
+    );
   });
 
   it('chat streaming, n > 1 and the prefix cache on the real executor', async () => {
-    const system = 'You answer questions about the news of the day in the plain style of a newspaper of 1961, in one or two sentences.';
-    const req = { model: 'tessera-builtin', messages: [{ role: 'system' as const, content: system }, { role: 'user' as const, content: 'What did the jury say?' }], max_tokens: 10, temperature: 0 };
+    const system =
+      'You answer questions about the news of the day in the plain style of a newspaper of 1961, in one or two sentences.';
+    const req = {
+      model: 'tessera-builtin',
+      messages: [
+        { role: 'system' as const, content: system },
+        { role: 'user' as const, content: 'What did the jury say?' },
+      ],
+      max_tokens: 10,
+      temperature: 0,
+    };
     const full = await client.chat.completions.create(req);
     let streamed = '';
-    for await (const c of await client.chat.completions.create({ ...req, stream: true })) streamed += c.choices[0]?.delta.content ?? '';
+    for await (const c of await client.chat.completions.create({ ...req, stream: true }))
+      streamed += c.choices[0]?.delta.content ?? '';
     expect(streamed).toBe(full.choices[0]!.message.content);
     // The second identical request reused the first one's full prompt pages.
     expect(full.usage!.prompt_tokens).toBeGreaterThan(2 * runner.pageSize);

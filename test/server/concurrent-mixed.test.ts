@@ -20,7 +20,10 @@ import { gpuBackend } from '../gpu-setup.js';
 const dir = new URL('../../models/builtin/', import.meta.url).pathname;
 const backend = await gpuBackend();
 const ROUNDS = 2;
-const words = 'the jury said that the city of atlanta had been praised for the manner in which the election was conducted'.split(' ');
+const words =
+  'the jury said that the city of atlanta had been praised for the manner in which the election was conducted'.split(
+    ' ',
+  );
 /** Prompt lengths chosen so that prefill token counts (5, 3, 4, 2…) equal decode batch sizes seen in other rounds. */
 const promptOf = (round: number, i: number) => words.slice(0, 1 + ((round * 5 + i * 3) % 9)).join(' ');
 
@@ -32,7 +35,13 @@ describe.skipIf(!backend)('concurrent mixed batches on the built-in model (WebGP
   beforeAll(async () => {
     const model = await openModel(dir);
     // small step budget: prompts are split into chunks, so chunk and decode shapes interleave
-    runner = await LlamaRunner.load(model, { backend: backend!, actDtype: 'f32', maxTokens: 16, maxSeqs: 8, numPages: 64 });
+    runner = await LlamaRunner.load(model, {
+      backend: backend!,
+      actDtype: 'f32',
+      maxTokens: 16,
+      maxSeqs: 8,
+      numPages: 64,
+    });
     const tokenizer = engineTokenizer(model.tokenizer!);
     await model.weights.close();
     const engine = new Engine(runner, tokenizer, { maxBatchTokens: 16, maxRunningSeqs: 8, seed: 5 });
@@ -54,10 +63,22 @@ describe.skipIf(!backend)('concurrent mixed batches on the built-in model (WebGP
         const max_tokens = 3 + ((round + i) % 4) * 2;
         try {
           if ((round + i) % 2 === 0) {
-            const r = await client.completions.create({ model: 'tessera-builtin', prompt, max_tokens, temperature: 0.7, seed: round * 10 + i });
+            const r = await client.completions.create({
+              model: 'tessera-builtin',
+              prompt,
+              max_tokens,
+              temperature: 0.7,
+              seed: round * 10 + i,
+            });
             if (!r.usage || r.usage.completion_tokens < 1) failures.push(`round ${round} #${i}: no tokens`);
           } else {
-            const stream = await client.completions.create({ model: 'tessera-builtin', prompt, max_tokens, temperature: 0, stream: true });
+            const stream = await client.completions.create({
+              model: 'tessera-builtin',
+              prompt,
+              max_tokens,
+              temperature: 0,
+              stream: true,
+            });
             let finish: string | null = null;
             for await (const ch of stream) finish = ch.choices[0]?.finish_reason ?? finish;
             if (!finish) failures.push(`round ${round} #${i}: stream ended without finish_reason`);

@@ -23,7 +23,10 @@ describe('engine failure', () => {
       throw new Error('device lost (simulated)');
     };
     const inFlight = s.client.completions.create({ model: 'tessera-toy', prompt: 'hello', max_tokens: 4 });
-    await expect(inFlight).rejects.toMatchObject({ status: 500, message: expect.stringContaining('device lost (simulated)') });
+    await expect(inFlight).rejects.toMatchObject({
+      status: 500,
+      message: expect.stringContaining('device lost (simulated)'),
+    });
     const health = await fetch(`${s.url}/health`);
     expect(health.status).toBe(503);
     const body = (await health.json()) as { status: string; error: string };

@@ -13,11 +13,25 @@ export interface TestServer extends RunningServer {
 }
 
 export async function startTestServer(
-  options: { runner?: Partial<ToyRunnerOptions>; engine?: EngineOptions; server?: Partial<Omit<ServerOptions, 'engine' | 'tokenizer' | 'modelName'>> } = {},
+  options: {
+    runner?: Partial<ToyRunnerOptions>;
+    engine?: EngineOptions;
+    server?: Partial<Omit<ServerOptions, 'engine' | 'tokenizer' | 'modelName'>>;
+  } = {},
 ): Promise<TestServer> {
   const model = await loadTestModel(options.runner);
   const engine = new Engine(model.runner, model.tokenizer, { seed: 11, ...options.engine });
-  const server = await startServer({ engine, tokenizer: model.tokenizer, modelName: model.modelName, ...options.server });
-  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: options.server?.apiKey ?? 'unused', maxRetries: 0, timeout: 60_000 });
+  const server = await startServer({
+    engine,
+    tokenizer: model.tokenizer,
+    modelName: model.modelName,
+    ...options.server,
+  });
+  const client = new OpenAI({
+    baseURL: `${server.url}/v1`,
+    apiKey: options.server?.apiKey ?? 'unused',
+    maxRetries: 0,
+    timeout: 60_000,
+  });
   return { ...server, client, model, engine };
 }

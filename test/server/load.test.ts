@@ -19,7 +19,10 @@ let s: TestServer;
 const expected = new Map<string, string>();
 beforeAll(async () => {
   // 2 ms of simulated GPU time per step makes capacity, not the CPU, the limit.
-  s = await startTestServer({ runner: { stepDelayMs: 2 }, server: { maxConcurrentRequests: CONCURRENT, maxQueuedRequests: QUEUED } });
+  s = await startTestServer({
+    runner: { stepDelayMs: 2 },
+    server: { maxConcurrentRequests: CONCURRENT, maxQueuedRequests: QUEUED },
+  });
   for (const prompt of prompts) {
     const r = await s.client.completions.create({ model: MODEL, prompt, max_tokens: 16, temperature: 0, echo: true });
     expected.set(prompt, r.choices[0]!.text);
@@ -75,7 +78,10 @@ async function run(connections: number, amount: number): Promise<LoadRun> {
           const prompt = prompts[i % prompts.length]!;
           const stream = i % 2 === 1;
           Object.assign(context, { prompt, stream } satisfies Sent);
-          return { ...req, body: JSON.stringify({ model: MODEL, prompt, max_tokens: 16, temperature: 0, echo: true, stream }) };
+          return {
+            ...req,
+            body: JSON.stringify({ model: MODEL, prompt, max_tokens: 16, temperature: 0, echo: true, stream }),
+          };
         },
         onResponse: (status, body, context) => {
           const sent = context as Sent;
@@ -83,7 +89,8 @@ async function run(connections: number, amount: number): Promise<LoadRun> {
           try {
             if (status === 200) {
               const text = completionText(body, sent.stream);
-              if (text !== expected.get(sent.prompt)) problems.push(`wrong text for ${sent.prompt}: ${JSON.stringify(text)}`);
+              if (text !== expected.get(sent.prompt))
+                problems.push(`wrong text for ${sent.prompt}: ${JSON.stringify(text)}`);
             } else if (status === 429 || status === 503) {
               const err = JSON.parse(body) as { error: { type: string } };
               if (!err.error?.type) problems.push(`${status} without an error body`);

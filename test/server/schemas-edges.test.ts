@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { chatCompletionRequest, completionRequest, functionTool } from '../../src/server/schemas.js';
 
-const chat = (over: Record<string, unknown>) => chatCompletionRequest.safeParse({ model: 'm', messages: [{ role: 'user', content: 'hi' }], ...over });
+const chat = (over: Record<string, unknown>) =>
+  chatCompletionRequest.safeParse({ model: 'm', messages: [{ role: 'user', content: 'hi' }], ...over });
 const text = (over: Record<string, unknown>) => completionRequest.safeParse({ model: 'm', prompt: 'hi', ...over });
 
 type Case = [field: string, ok: unknown[], bad: unknown[]];
@@ -21,7 +22,11 @@ const shared: Case[] = [
   ['stop', ['x', ['a', 'b'], Array(16).fill('s'), null], [Array(17).fill('s'), 3, [3]]],
   ['presence_penalty', [-2, 2], [-2.01, 2.01]],
   ['frequency_penalty', [-2, 2], [-2.01, 2.01]],
-  ['logit_bias', [{ '0': -100, '50256': 100 }, {}, null], [{ '0': 100.5 }, { '0': -101 }, { abc: 1 }, { '-1': 1 }, { '1a': 1 }, { a1: 1 }]],
+  [
+    'logit_bias',
+    [{ '0': -100, '50256': 100 }, {}, null],
+    [{ '0': 100.5 }, { '0': -101 }, { abc: 1 }, { '-1': 1 }, { '1a': 1 }, { a1: 1 }],
+  ],
   ['seed', [0, -5, null], [1.5]],
   ['user', ['u'], [5]],
   ['top_k', [-1, 0, 50], [-2, 1.5]],
@@ -33,7 +38,10 @@ const shared: Case[] = [
 
 describe('shared sampling fields, on both endpoints', () => {
   for (const [field, ok, bad] of shared) {
-    for (const [name, parse] of [['chat', chat], ['completions', text]] as const) {
+    for (const [name, parse] of [
+      ['chat', chat],
+      ['completions', text],
+    ] as const) {
       it(`${name}.${field}: accepts ${JSON.stringify(ok)}, rejects ${JSON.stringify(bad)}`, () => {
         for (const v of ok) expect(parse({ [field]: v }).success, `${field} = ${JSON.stringify(v)}`).toBe(true);
         for (const v of bad) expect(parse({ [field]: v }).success, `${field} = ${JSON.stringify(v)}`).toBe(false);
@@ -53,10 +61,18 @@ describe('shared sampling fields, on both endpoints', () => {
 
 describe('chat messages', () => {
   it('accepts every role, string or text-part content, null content with tool calls', () => {
-    for (const role of ['system', 'developer', 'user', 'assistant', 'tool']) expect(chat({ messages: [{ role, content: 'x' }] }).success, role).toBe(true);
+    for (const role of ['system', 'developer', 'user', 'assistant', 'tool'])
+      expect(chat({ messages: [{ role, content: 'x' }] }).success, role).toBe(true);
     expect(chat({ messages: [{ role: 'user', content: [{ type: 'text', text: 'a' }] }] }).success).toBe(true);
     const call = { id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } };
-    expect(chat({ messages: [{ role: 'assistant', content: null, tool_calls: [call] }, { role: 'tool', content: 'r', tool_call_id: 'c1' }] }).success).toBe(true);
+    expect(
+      chat({
+        messages: [
+          { role: 'assistant', content: null, tool_calls: [call] },
+          { role: 'tool', content: 'r', tool_call_id: 'c1' },
+        ],
+      }).success,
+    ).toBe(true);
     expect(chat({ messages: [{ role: 'user', content: 'x', name: 'bob' }] }).success).toBe(true);
   });
   it('rejects no messages, unknown roles, non-text parts and malformed tool calls', () => {
@@ -64,8 +80,24 @@ describe('chat messages', () => {
     expect(chat({ messages: [{ role: 'robot', content: 'x' }] }).success).toBe(false);
     expect(chat({ messages: [{ role: 'user', content: [{ type: 'image_url', text: 'a' }] }] }).success).toBe(false);
     expect(chat({ messages: [{ role: 'user', content: [{ type: 'text' }] }] }).success).toBe(false);
-    expect(chat({ messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'other', function: { name: 'f', arguments: '{}' } }] }] }).success).toBe(false);
-    expect(chat({ messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f' } }] }] }).success).toBe(false);
+    expect(
+      chat({
+        messages: [
+          {
+            role: 'assistant',
+            content: null,
+            tool_calls: [{ id: 'c', type: 'other', function: { name: 'f', arguments: '{}' } }],
+          },
+        ],
+      }).success,
+    ).toBe(false);
+    expect(
+      chat({
+        messages: [
+          { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f' } }] },
+        ],
+      }).success,
+    ).toBe(false);
   });
 });
 
@@ -84,7 +116,11 @@ describe('chat-only fields', () => {
   it('response_format: text, json_object or json_schema with a name', () => {
     expect(chat({ response_format: { type: 'text' } }).success).toBe(true);
     expect(chat({ response_format: { type: 'json_object' } }).success).toBe(true);
-    expect(chat({ response_format: { type: 'json_schema', json_schema: { name: 's', schema: { type: 'object' }, strict: true } } }).success).toBe(true);
+    expect(
+      chat({
+        response_format: { type: 'json_schema', json_schema: { name: 's', schema: { type: 'object' }, strict: true } },
+      }).success,
+    ).toBe(true);
     expect(chat({ response_format: { type: 'json_schema', json_schema: { schema: {} } } }).success).toBe(false);
     expect(chat({ response_format: { type: 'json_schema' } }).success).toBe(false);
     expect(chat({ response_format: { type: 'xml' } }).success).toBe(false);
@@ -94,14 +130,17 @@ describe('chat-only fields', () => {
     expect(chat({ tools: Array.from({ length: 64 }, (_, i) => tool(`f${i}`)) }).success).toBe(true);
     expect(chat({ tools: Array.from({ length: 65 }, (_, i) => tool(`f${i}`)) }).success).toBe(false);
     expect(functionTool.safeParse(tool('a'.repeat(64))).success).toBe(true);
-    for (const bad of ['', 'a'.repeat(65), 'has space', 'dot.name', 'x\ny']) expect(functionTool.safeParse(tool(bad)).success, JSON.stringify(bad)).toBe(false);
+    for (const bad of ['', 'a'.repeat(65), 'has space', 'dot.name', 'x\ny'])
+      expect(functionTool.safeParse(tool(bad)).success, JSON.stringify(bad)).toBe(false);
     expect(functionTool.safeParse({ type: 'other', function: { name: 'f' } }).success).toBe(false);
     const named = functionTool.safeParse(tool('bad name'));
     expect(JSON.stringify(named.error!.issues)).toContain('function names are 1-64 letters, digits, _ or -');
   });
   it('tool_choice: none, auto, required or a named function', () => {
-    for (const c of ['none', 'auto', 'required', { type: 'function', function: { name: 'f' } }]) expect(chat({ tool_choice: c }).success, JSON.stringify(c)).toBe(true);
-    for (const c of ['any', '', { type: 'function' }, { type: 'tool', function: { name: 'f' } }]) expect(chat({ tool_choice: c }).success, JSON.stringify(c)).toBe(false);
+    for (const c of ['none', 'auto', 'required', { type: 'function', function: { name: 'f' } }])
+      expect(chat({ tool_choice: c }).success, JSON.stringify(c)).toBe(true);
+    for (const c of ['any', '', { type: 'function' }, { type: 'tool', function: { name: 'f' } }])
+      expect(chat({ tool_choice: c }).success, JSON.stringify(c)).toBe(false);
     expect(chat({ parallel_tool_calls: false }).success).toBe(true);
     expect(chat({ parallel_tool_calls: 'no' }).success).toBe(false);
   });
@@ -109,8 +148,10 @@ describe('chat-only fields', () => {
 
 describe('completion prompts and fields', () => {
   it('prompt: a string, strings, token ids or lists of token ids, none empty', () => {
-    for (const p of ['x', '', ['a', 'b'], [1, 2], [[1], [2, 3]]]) expect(text({ prompt: p }).success, JSON.stringify(p)).toBe(true);
-    for (const p of [[], [[]], [1.5], [[1.5]], 3, null]) expect(text({ prompt: p }).success, JSON.stringify(p)).toBe(false);
+    for (const p of ['x', '', ['a', 'b'], [1, 2], [[1], [2, 3]]])
+      expect(text({ prompt: p }).success, JSON.stringify(p)).toBe(true);
+    for (const p of [[], [[]], [1.5], [[1.5]], 3, null])
+      expect(text({ prompt: p }).success, JSON.stringify(p)).toBe(false);
   });
   it('logprobs in [0, 5], best_of ≥ 1, echo boolean, suffix string', () => {
     expect(text({ logprobs: 0 }).success).toBe(true);

@@ -3,7 +3,10 @@ import { forcedCallSchema, messagesForTemplate, parseToolCalls, ToolCallStreamFi
 import type { FunctionTool } from '../../src/server/schemas.js';
 
 const tools: FunctionTool[] = [
-  { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } },
+  {
+    type: 'function',
+    function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+  },
   { type: 'function', function: { name: 'get_time' } },
 ];
 let n = 0;
@@ -11,11 +14,23 @@ const id = () => `call-${n++}`;
 
 describe('tool calls', () => {
   it('parses Hermes-style blocks, keeps surrounding text, ignores unknown tools and bad JSON', () => {
-    const r = parseToolCalls('Let me check.\n<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>\n<tool_call>{"name": "get_time", "arguments": {}}</tool_call>', tools, id);
+    const r = parseToolCalls(
+      'Let me check.\n<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>\n<tool_call>{"name": "get_time", "arguments": {}}</tool_call>',
+      tools,
+      id,
+    );
     expect(r.content).toBe('Let me check.');
-    expect(r.toolCalls.map((c) => [c.function.name, JSON.parse(c.function.arguments)])).toEqual([['get_weather', { city: 'Oslo' }], ['get_time', {}]]);
-    expect(parseToolCalls('<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>', tools, id).toolCalls).toEqual([]);
-    expect(parseToolCalls('<tool_call>{"name": "get_time", "argu', tools, id)).toEqual({ content: '<tool_call>{"name": "get_time", "argu', toolCalls: [] });
+    expect(r.toolCalls.map((c) => [c.function.name, JSON.parse(c.function.arguments)])).toEqual([
+      ['get_weather', { city: 'Oslo' }],
+      ['get_time', {}],
+    ]);
+    expect(parseToolCalls('<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>', tools, id).toolCalls).toEqual(
+      [],
+    );
+    expect(parseToolCalls('<tool_call>{"name": "get_time", "argu', tools, id)).toEqual({
+      content: '<tool_call>{"name": "get_time", "argu',
+      toolCalls: [],
+    });
     expect(parseToolCalls('plain answer', tools, id)).toEqual({ content: 'plain answer', toolCalls: [] });
   });
 
@@ -27,7 +42,9 @@ describe('tool calls', () => {
 
   it('forced-call schemas: one function, or any of them', () => {
     expect(forcedCallSchema(tools, 'auto')).toBeNull();
-    expect(forcedCallSchema(tools, { type: 'function', function: { name: 'get_time' } })).toMatchObject({ properties: { name: { const: 'get_time' }, arguments: { type: 'object' } } });
+    expect(forcedCallSchema(tools, { type: 'function', function: { name: 'get_time' } })).toMatchObject({
+      properties: { name: { const: 'get_time' }, arguments: { type: 'object' } },
+    });
     expect((forcedCallSchema(tools, 'required') as { anyOf: unknown[] }).anyOf).toHaveLength(2);
   });
 
@@ -36,7 +53,11 @@ describe('tool calls', () => {
       [
         { role: 'system', content: 'Be brief.' },
         { role: 'user', content: 'Weather?' },
-        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }] },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }],
+        },
         { role: 'tool', content: '{"t":3}', tool_call_id: 'c1' },
       ],
       tools,

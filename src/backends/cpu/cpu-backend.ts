@@ -23,13 +23,20 @@ export class CpuBackend implements Backend {
   }
 
   alloc(desc: TensorDesc, label = `t${this.counter++}`): Tensor {
-    const t: CpuTensor = { dtype: desc.dtype, shape: [...desc.shape], backend: 'cpu', label, data: allocHost(desc.dtype, numel(desc.shape)) };
+    const t: CpuTensor = {
+      dtype: desc.dtype,
+      shape: [...desc.shape],
+      backend: 'cpu',
+      label,
+      data: allocHost(desc.dtype, numel(desc.shape)),
+    };
     return t;
   }
 
   write(t: Tensor, data: HostArray): void {
     const c = this.own(t);
-    if (data.length !== c.data.length) throw new Error(`write to '${t.label}': ${data.length} elements for a tensor of ${c.data.length}`);
+    if (data.length !== c.data.length)
+      throw new Error(`write to '${t.label}': ${data.length} elements for a tensor of ${c.data.length}`);
     c.data.set(data as never);
   }
 
@@ -39,7 +46,10 @@ export class CpuBackend implements Backend {
 
   view(t: Tensor, shape: readonly number[]): Tensor {
     const c = this.own(t);
-    if (numel(shape) !== c.data.length) throw new Error(`view of '${t.label}': [${shape.join(', ')}] has ${numel(shape)} elements, the tensor ${c.data.length}`);
+    if (numel(shape) !== c.data.length)
+      throw new Error(
+        `view of '${t.label}': [${shape.join(', ')}] has ${numel(shape)} elements, the tensor ${c.data.length}`,
+      );
     const v: CpuTensor = { dtype: c.dtype, shape: [...shape], backend: 'cpu', label: `${t.label}.view`, data: c.data };
     return v;
   }
@@ -47,9 +57,15 @@ export class CpuBackend implements Backend {
   run(opName: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
     const op = getOp(opName);
     const outDescs = op.outputs(attrs, inputs);
-    if (outDescs.length !== outputs.length) throw new Error(`${opName}: ${outputs.length} outputs given, ${outDescs.length} expected`);
+    if (outDescs.length !== outputs.length)
+      throw new Error(`${opName}: ${outputs.length} outputs given, ${outDescs.length} expected`);
     outDescs.forEach((d, i) => assertShape(opName, `output ${i}`, outputs[i]!, d.shape, d.dtype));
-    const values = op.reference(attrs, inputs.map((t) => toFloat64(t.dtype, this.own(t).data)), inputs, outDescs);
+    const values = op.reference(
+      attrs,
+      inputs.map((t) => toFloat64(t.dtype, this.own(t).data)),
+      inputs,
+      outDescs,
+    );
     values.forEach((v, i) => this.own(outputs[i]!).data.set(toHost(outputs[i]!.dtype as DType, v) as never));
   }
 

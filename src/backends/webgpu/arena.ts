@@ -22,7 +22,10 @@ export class BufferArena {
   /** Buffers created since the arena opened (a steady serving loop creates none). */
   created = 0;
 
-  constructor(private readonly device: GPUDevice, private budget: number) {}
+  constructor(
+    private readonly device: GPUDevice,
+    private budget: number,
+  ) {}
 
   setBudget(bytes: number): void {
     this.budget = bytes;
@@ -31,12 +34,18 @@ export class BufferArena {
   alloc(bytes: number, owner: string, label: string, usage: GPUBufferUsageFlags): GPUBuffer {
     const size = Math.max(16, Math.ceil(bytes / 16) * 16);
     if (this.total + size > this.budget) {
-      throw new OutOfMemoryError(label, size, `budget ${formatBytes(this.budget)}, in use ${formatBytes(this.total)} (${this.describeOwners()})`);
+      throw new OutOfMemoryError(
+        label,
+        size,
+        `budget ${formatBytes(this.budget)}, in use ${formatBytes(this.total)} (${this.describeOwners()})`,
+      );
     }
     this.device.pushErrorScope('out-of-memory');
     const buffer = this.device.createBuffer({ size, usage, label });
     this.created++;
-    this.pending.push(this.device.popErrorScope().then((e) => (e ? new OutOfMemoryError(label, size, e.message) : null)));
+    this.pending.push(
+      this.device.popErrorScope().then((e) => (e ? new OutOfMemoryError(label, size, e.message) : null)),
+    );
     this.total += size;
     this.peak = Math.max(this.peak, this.total);
     this.byOwner.set(owner, (this.byOwner.get(owner) ?? 0) + size);
@@ -66,6 +75,11 @@ export class BufferArena {
   }
 
   private describeOwners(): string {
-    return [...this.byOwner].filter(([, b]) => b > 0).map(([o, b]) => `${o} ${formatBytes(b)}`).join(', ') || 'nothing';
+    return (
+      [...this.byOwner]
+        .filter(([, b]) => b > 0)
+        .map(([o, b]) => `${o} ${formatBytes(b)}`)
+        .join(', ') || 'nothing'
+    );
   }
 }

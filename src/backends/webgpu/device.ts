@@ -10,12 +10,25 @@ import { runSelfTest } from './self-test.js';
 /** Dawn toggles: f16 is blocklisted on NVIDIA for old driver bugs, and subgroup matrices sit behind unsafe APIs. */
 export const DAWN_TOGGLES = ['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia'];
 
-const WANTED_FEATURES = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix', 'timestamp-query'] as const;
+const WANTED_FEATURES = [
+  'shader-f16',
+  'subgroups',
+  'chromium-experimental-subgroup-matrix',
+  'timestamp-query',
+] as const;
 
 const WANTED_LIMITS = [
-  'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
-  'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupsPerDimension',
-  'maxStorageBuffersPerShaderStage', 'maxBindGroups', 'maxUniformBufferBindingSize',
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage',
+  'maxBindGroups',
+  'maxUniformBufferBindingSize',
 ] as const;
 
 export interface GpuContext {
@@ -60,7 +73,11 @@ export function getGpu(): Promise<GPU | null> {
 function adapterMatrixConfigs(adapter: GPUAdapter): SubgroupMatrixConfig[] {
   const info = adapter.info as GPUAdapterInfo & { subgroupMatrixConfigs?: readonly SubgroupMatrixConfig[] };
   return (info.subgroupMatrixConfigs ?? []).map((c) => ({
-    componentType: c.componentType, resultComponentType: c.resultComponentType, M: c.M, N: c.N, K: c.K,
+    componentType: c.componentType,
+    resultComponentType: c.resultComponentType,
+    M: c.M,
+    N: c.N,
+    K: c.K,
   }));
 }
 
@@ -81,7 +98,10 @@ export async function openGpu(opts: OpenOptions = {}): Promise<GpuContext> {
   const limits = device.limits;
   const has = (f: string) => device.features.has(f);
   const baseCaps: Capabilities = {
-    vendor: info.vendor, architecture: info.architecture, device: info.device, description: info.description,
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
     f16: has('shader-f16'),
     subgroups: has('subgroups'),
     subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize ?? 0,
@@ -107,7 +127,12 @@ export async function openGpu(opts: OpenOptions = {}): Promise<GpuContext> {
     for (const line of verdict.caps.disabled) opts.onWarning?.(line);
   }
   if (opts.disableF16) {
-    ctx.caps = { ...ctx.caps, f16: false, subgroupMatrix: ctx.caps.subgroupMatrix.filter((c) => c.componentType !== 'f16'), disabled: [...ctx.caps.disabled, 'f16 disabled by request'] };
+    ctx.caps = {
+      ...ctx.caps,
+      f16: false,
+      subgroupMatrix: ctx.caps.subgroupMatrix.filter((c) => c.componentType !== 'f16'),
+      disabled: [...ctx.caps.disabled, 'f16 disabled by request'],
+    };
   }
   return ctx;
 }

@@ -20,7 +20,10 @@ export interface RecordedDispatch {
 
 /** A MAP_READ buffer that replays copy into; `read` maps it, copies out and unmaps. */
 export class StagingReadback implements Readback {
-  constructor(readonly buffer: GPUBuffer, readonly bytes: number) {}
+  constructor(
+    readonly buffer: GPUBuffer,
+    readonly bytes: number,
+  ) {}
 
   async read(dtype: DType, count: number): Promise<HostArray> {
     await this.buffer.mapAsync(GPUMapMode.READ);

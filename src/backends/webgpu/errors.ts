@@ -1,6 +1,9 @@
 /** Typed, actionable GPU errors: each says what happened and what to do about it. */
 export class GpuError extends Error {
-  constructor(message: string, readonly hint: string) {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
     super(`${message}\n  → ${hint}`);
     this.name = new.target.name;
   }
@@ -17,31 +20,46 @@ export class NoAdapterError extends GpuError {
 
 export class DeviceLostError extends GpuError {
   constructor(reason: string, message: string) {
-    super(`the GPU device was lost (${reason}: ${message})`, 'reopen the device; if it repeats, lower the memory budget or batch size, or update the GPU driver');
+    super(
+      `the GPU device was lost (${reason}: ${message})`,
+      'reopen the device; if it repeats, lower the memory budget or batch size, or update the GPU driver',
+    );
   }
 }
 
 export class OutOfMemoryError extends GpuError {
   constructor(what: string, bytes: number, detail: string) {
-    super(`out of GPU memory allocating ${formatBytes(bytes)} for '${what}' (${detail})`, 'lower the memory budget use (smaller batch, shorter context, fewer KV pages) or free tensors first');
+    super(
+      `out of GPU memory allocating ${formatBytes(bytes)} for '${what}' (${detail})`,
+      'lower the memory budget use (smaller batch, shorter context, fewer KV pages) or free tensors first',
+    );
   }
 }
 
 export class LimitExceededError extends GpuError {
   constructor(what: string, value: number, limit: number, limitName: string) {
-    super(`${what} needs ${value}, over the device limit ${limitName} = ${limit}`, 'split the work (smaller tiles or chunks) or run on a device with larger limits');
+    super(
+      `${what} needs ${value}, over the device limit ${limitName} = ${limit}`,
+      'split the work (smaller tiles or chunks) or run on a device with larger limits',
+    );
   }
 }
 
 export class MissingFeatureError extends GpuError {
   constructor(feature: string, who: string) {
-    super(`'${who}' needs the WebGPU feature '${feature}', which this device does not offer`, 'use the fallback path (Tessera picks one automatically where it exists) or another device');
+    super(
+      `'${who}' needs the WebGPU feature '${feature}', which this device does not offer`,
+      'use the fallback path (Tessera picks one automatically where it exists) or another device',
+    );
   }
 }
 
 export class ShaderCompileError extends GpuError {
   constructor(label: string, messages: string) {
-    super(`WGSL for '${label}' failed to compile:\n${messages}`, 'this is a Tessera bug in a kernel generator: please report it with the message above');
+    super(
+      `WGSL for '${label}' failed to compile:\n${messages}`,
+      'this is a Tessera bug in a kernel generator: please report it with the message above',
+    );
   }
 }
 

@@ -38,7 +38,13 @@ export interface KernelContext {
    * `when`, if given, is asked when the dispatch is encoded and again at every replay of a
    * recorded stream (whose buffers may by then hold other data): false leaves the dispatch out.
    */
-  dispatch(shader: ShaderSpec, buffers: readonly (GpuTensor | BufferRange)[], uniforms: Uint32Array | null, workgroups: readonly [number, number?, number?], when?: () => boolean): void;
+  dispatch(
+    shader: ShaderSpec,
+    buffers: readonly (GpuTensor | BufferRange)[],
+    uniforms: Uint32Array | null,
+    workgroups: readonly [number, number?, number?],
+    when?: () => boolean,
+  ): void;
   /** A scratch buffer that lives until the next flush (or as long as the recorded stream). */
   scratch(bytes: number, label: string): BufferRange;
 }

@@ -49,7 +49,14 @@ export async function measureCopyBandwidth(backend: WebGpuBackend, bytes: number
     for (let i = 0; i < words; i++) fill[i] = (i * 2654435761) >>> 0;
     backend.write(a, fill);
     const stream = backend.record(() => {
-      backend.kernelContext().dispatch({ label: 'copy', wgsl: COPY_WGSL, access: ['read', 'rw'] }, [a, b], null, grid2d(Math.ceil(size / 16 / COPY_WG), backend.caps.maxComputeWorkgroupsPerDimension));
+      backend
+        .kernelContext()
+        .dispatch(
+          { label: 'copy', wgsl: COPY_WGSL, access: ['read', 'rw'] },
+          [a, b],
+          null,
+          grid2d(Math.ceil(size / 16 / COPY_WG), backend.caps.maxComputeWorkgroupsPerDimension),
+        );
     });
     const ms = await medianReplayMs(backend, stream, reps);
     stream.destroy();

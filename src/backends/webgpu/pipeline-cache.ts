@@ -46,7 +46,9 @@ export class PipelineCache {
         const info = await module.getCompilationInfo();
         const lines = wgsl.split('\n');
         // the offending source line makes a generator bug obvious without dumping the shader
-        const msgs = info.messages.map((m) => `  ${m.type} ${m.lineNum}:${m.linePos} ${m.message}\n    | ${lines[m.lineNum - 1]?.trim() ?? ''}`).join('\n');
+        const msgs = info.messages
+          .map((m) => `  ${m.type} ${m.lineNum}:${m.linePos} ${m.message}\n    | ${lines[m.lineNum - 1]?.trim() ?? ''}`)
+          .join('\n');
         return new ShaderCompileError(label, msgs || err.message);
       }),
     );

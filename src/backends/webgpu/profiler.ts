@@ -14,10 +14,16 @@ export class TimestampProfiler {
   private readonly capacity: number;
   private labels: string[] = [];
 
-  constructor(private readonly device: GPUDevice, capacity = 2048) {
+  constructor(
+    private readonly device: GPUDevice,
+    capacity = 2048,
+  ) {
     this.capacity = capacity;
     this.querySet = device.createQuerySet({ type: 'timestamp', count: capacity * 2 });
-    this.resolveBuf = device.createBuffer({ size: capacity * 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    this.resolveBuf = device.createBuffer({
+      size: capacity * 16,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
   }
 
   // WebGPU caps a query set at 4096 queries: two per dispatch
@@ -33,7 +39,10 @@ export class TimestampProfiler {
   async collect(): Promise<ProfileEntry[]> {
     const n = this.labels.length;
     if (n === 0) return [];
-    const staging = this.device.createBuffer({ size: n * 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const staging = this.device.createBuffer({
+      size: n * 16,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     const enc = this.device.createCommandEncoder();
     enc.resolveQuerySet(this.querySet, 0, 2 * n, this.resolveBuf, 0);
     enc.copyBufferToBuffer(this.resolveBuf, 0, staging, 0, n * 16);

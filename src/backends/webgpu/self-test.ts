@@ -7,7 +7,13 @@
 import type { Capabilities, SubgroupMatrixConfig } from './capabilities.js';
 import { f16Bits, f16ToNumber } from '../../tensor/dtype.js';
 
-async function runOnce(device: GPUDevice, code: string, inputs: Float32Array[], outLength: number, workgroupSize: number): Promise<Float32Array | string> {
+async function runOnce(
+  device: GPUDevice,
+  code: string,
+  inputs: Float32Array[],
+  outLength: number,
+  workgroupSize: number,
+): Promise<Float32Array | string> {
   device.pushErrorScope('validation');
   const module = device.createShaderModule({ code });
   const info = await module.getCompilationInfo();
@@ -18,12 +24,18 @@ async function runOnce(device: GPUDevice, code: string, inputs: Float32Array[], 
   }
   const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
   const buffers = inputs.map((data) => {
-    const b = device.createBuffer({ size: Math.max(16, data.byteLength), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    const b = device.createBuffer({
+      size: Math.max(16, data.byteLength),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
     device.queue.writeBuffer(b, 0, data);
     return b;
   });
   const out = device.createBuffer({ size: outLength * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const staging = device.createBuffer({ size: outLength * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const staging = device.createBuffer({
+    size: outLength * 4,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
   const bind = device.createBindGroup({
     layout: pipeline.getBindGroupLayout(0),
     entries: [...buffers, out].map((buffer, binding) => ({ binding, resource: { buffer } })),
@@ -79,26 +91,40 @@ fn main(@builtin(local_invocation_index) i: u32) {
     const want = r(r(r(r(x * w) + x) * w) - 0.25);
     const g = got[i]!;
     // fused multiply-add may skip one rounding: allow a few f16 ulps
-    if (!(Math.abs(g - want) <= 4 * 2 ** -10 * Math.max(1, Math.abs(want)))) return `f16 arithmetic wrong at case ${i}: got ${g}, want ${want}`;
+    if (!(Math.abs(g - want) <= 4 * 2 ** -10 * Math.max(1, Math.abs(want))))
+      return `f16 arithmetic wrong at case ${i}: got ${g}, want ${want}`;
   }
   return null;
 }
 
 /** One M×N×K f16 subgroup-matrix product (f32 result) against the CPU. */
-async function testSubgroupMatrix(device: GPUDevice, cfg: SubgroupMatrixConfig, subgroupSize: number): Promise<string | null> {
+async function testSubgroupMatrix(
+  device: GPUDevice,
+  cfg: SubgroupMatrixConfig,
+  subgroupSize: number,
+): Promise<string | null> {
   // Dawn moved to a template form of load/store (layout as a template argument) and warns on the
   // old boolean form; try the current form first so both Dawn generations pass.
   const current = await testSubgroupMatrixSyntax(device, cfg, subgroupSize, 'template');
-  return current !== null && current.startsWith('shader did not compile') ? testSubgroupMatrixSyntax(device, cfg, subgroupSize, 'bool') : current;
+  return current !== null && current.startsWith('shader did not compile')
+    ? testSubgroupMatrixSyntax(device, cfg, subgroupSize, 'bool')
+    : current;
 }
 
-async function testSubgroupMatrixSyntax(device: GPUDevice, cfg: SubgroupMatrixConfig, subgroupSize: number, syntax: 'template' | 'bool'): Promise<string | null> {
+async function testSubgroupMatrixSyntax(
+  device: GPUDevice,
+  cfg: SubgroupMatrixConfig,
+  subgroupSize: number,
+  syntax: 'template' | 'bool',
+): Promise<string | null> {
   const { M, N, K } = cfg;
   const a = new Float32Array(M * K).map((_, i) => f16ToNumber(f16Bits(((i * 37) % 17) / 8 - 1)));
   const b = new Float32Array(K * N).map((_, i) => f16ToNumber(f16Bits(((i * 11) % 13) / 6 - 1)));
   const resultType = cfg.resultComponentType;
   const load = (ty: string, buf: string, stride: number) =>
-    syntax === 'template' ? `subgroupMatrixLoad<${ty}, row_major>(&${buf}, 0u, ${stride}u)` : `subgroupMatrixLoad<${ty}>(&${buf}, 0u, false, ${stride}u)`;
+    syntax === 'template'
+      ? `subgroupMatrixLoad<${ty}, row_major>(&${buf}, 0u, ${stride}u)`
+      : `subgroupMatrixLoad<${ty}>(&${buf}, 0u, false, ${stride}u)`;
   const code = /* wgsl */ `
 enable f16;
 enable chromium_experimental_subgroup_matrix;
@@ -129,7 +155,8 @@ fn main(@builtin(local_invocation_index) t: u32) {
       for (let k = 0; k < K; k++) want += a[i * K + k]! * b[k * N + j]!;
       const g = got[i * N + j]!;
       const tol = resultType === 'f16' ? 2 ** -8 * Math.max(1, Math.abs(want)) : 1e-3;
-      if (!(Math.abs(g - want) <= tol)) return `subgroup-matrix ${M}x${N}x${K} ${resultType} product wrong at (${i}, ${j}): got ${g}, want ${want}`;
+      if (!(Math.abs(g - want) <= tol))
+        return `subgroup-matrix ${M}x${N}x${K} ${resultType} product wrong at (${i}, ${j}): got ${g}, want ${want}`;
     }
   }
   return null;
@@ -149,7 +176,9 @@ export async function runSelfTest(device: GPUDevice, caps: Capabilities): Promis
     f16Error = await testF16(device);
     if (f16Error) {
       f16 = false;
-      disabled.push(`shader-f16 failed the self-test (${f16Error}); kernels use f32 arithmetic with f16 kept packed in u32`);
+      disabled.push(
+        `shader-f16 failed the self-test (${f16Error}); kernels use f32 arithmetic with f16 kept packed in u32`,
+      );
     }
   }
   const matrixErrors: string[] = [];
@@ -162,7 +191,9 @@ export async function runSelfTest(device: GPUDevice, caps: Capabilities): Promis
     const err = !f16 ? 'f16 is disabled' : await testSubgroupMatrix(device, cfg, caps.subgroupMaxSize || 32);
     if (err) {
       matrixErrors.push(err);
-      disabled.push(`subgroup-matrix ${cfg.componentType}→${cfg.resultComponentType} ${cfg.M}x${cfg.N}x${cfg.K} failed the self-test (${err}); GEMM uses the tiled f32 path`);
+      disabled.push(
+        `subgroup-matrix ${cfg.componentType}→${cfg.resultComponentType} ${cfg.M}x${cfg.N}x${cfg.K} failed the self-test (${err}); GEMM uses the tiled f32 path`,
+      );
     } else kept.push(cfg);
   }
   return { caps: { ...caps, f16, subgroupMatrix: kept, disabled }, f16Error, matrixErrors };

@@ -17,7 +17,11 @@ export class UniformRing {
     private readonly alignment: number,
     readonly size: number = 1 << 18,
   ) {
-    this.buffer = device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'uniform-ring' });
+    this.buffer = device.createBuffer({
+      size,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: 'uniform-ring',
+    });
   }
 
   /** A binding of `words` (padded to 16 bytes); `beforeWrap` must submit all work encoded so far. */
@@ -30,11 +34,14 @@ export class UniformRing {
     }
     const offset = this.next;
     this.next = Math.ceil((offset + size) / this.alignment) * this.alignment;
-    const padded = words.byteLength === size ? words : (() => {
-      const p = new Uint32Array(size / 4);
-      p.set(words);
-      return p;
-    })();
+    const padded =
+      words.byteLength === size
+        ? words
+        : (() => {
+            const p = new Uint32Array(size / 4);
+            p.set(words);
+            return p;
+          })();
     this.device.queue.writeBuffer(this.buffer, offset, padded.buffer, padded.byteOffset, size);
     return { buffer: this.buffer, offset, size };
   }

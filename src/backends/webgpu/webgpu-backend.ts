@@ -60,12 +60,19 @@ export class WebGpuBackend implements Backend {
     return new WebGpuBackend(await openGpu(opts), opts);
   }
 
-  constructor(readonly ctx: GpuContext, opts: WebGpuBackendOptions = {}) {
+  constructor(
+    readonly ctx: GpuContext,
+    opts: WebGpuBackendOptions = {},
+  ) {
     this.device = ctx.device;
     this.caps = ctx.caps;
     this.arena = new BufferArena(this.device, opts.memoryBudget ?? Number.MAX_SAFE_INTEGER);
     this.pipelines = new PipelineCache(this.device);
-    this.uniformRing = new UniformRing(this.device, this.device.limits.minUniformBufferOffsetAlignment, opts.uniformRingBytes);
+    this.uniformRing = new UniformRing(
+      this.device,
+      this.device.limits.minUniformBufferOffsetAlignment,
+      opts.uniformRingBytes,
+    );
     this.device.addEventListener('uncapturederror', (ev) => {
       this.uncaptured.push((ev as GPUUncapturedErrorEvent).error.message.split('\n')[0]!);
     });
@@ -95,7 +102,13 @@ export class WebGpuBackend implements Backend {
   alloc(desc: TensorDesc, label = `t${this.counter++}`, owner = 'tensors'): Tensor {
     this.checkAlive();
     const byteSize = paddedByteSize(desc.dtype, desc.shape);
-    if (byteSize > this.caps.maxBufferSize) throw new LimitExceededError(`tensor '${label}' (${byteSize} bytes)`, byteSize, this.caps.maxBufferSize, 'maxBufferSize');
+    if (byteSize > this.caps.maxBufferSize)
+      throw new LimitExceededError(
+        `tensor '${label}' (${byteSize} bytes)`,
+        byteSize,
+        this.caps.maxBufferSize,
+        'maxBufferSize',
+      );
     const buffer = this.arena.alloc(byteSize, owner, label, STORAGE());
     const t: GpuTensor = { dtype: desc.dtype, shape: [...desc.shape], backend: 'webgpu', label, buffer, byteSize };
     return t;
@@ -120,7 +133,10 @@ export class WebGpuBackend implements Backend {
   async read(t: Tensor): Promise<HostArray> {
     const g = this.own(t);
     this.submitPending();
-    const staging = this.device.createBuffer({ size: g.byteSize, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const staging = this.device.createBuffer({
+      size: g.byteSize,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     this.createdOutsideArena++;
     const enc = this.device.createCommandEncoder();
     enc.copyBufferToBuffer(g.buffer, 0, staging, 0, g.byteSize);
@@ -134,8 +150,18 @@ export class WebGpuBackend implements Backend {
 
   view(t: Tensor, shape: readonly number[]): Tensor {
     const g = this.own(t);
-    if (numel(shape) !== numel(g.shape)) throw new Error(`view of '${t.label}': [${shape.join(', ')}] has ${numel(shape)} elements, the tensor ${numel(g.shape)}`);
-    const v: GpuTensor = { dtype: g.dtype, shape: [...shape], backend: 'webgpu', label: `${t.label}.view`, buffer: g.buffer, byteSize: g.byteSize };
+    if (numel(shape) !== numel(g.shape))
+      throw new Error(
+        `view of '${t.label}': [${shape.join(', ')}] has ${numel(shape)} elements, the tensor ${numel(g.shape)}`,
+      );
+    const v: GpuTensor = {
+      dtype: g.dtype,
+      shape: [...shape],
+      backend: 'webgpu',
+      label: `${t.label}.view`,
+      buffer: g.buffer,
+      byteSize: g.byteSize,
+    };
     return v;
   }
 
@@ -144,17 +170,40 @@ export class WebGpuBackend implements Backend {
     const kernel = this.pick(op, attrs, inputs);
     if (typeof kernel === 'string') throw new UnsupportedOpError('webgpu', op, kernel);
     const outDescs = getOp(op).outputs(attrs, inputs);
-    if (outDescs.length !== outputs.length) throw new Error(`${op}: ${outputs.length} outputs given, ${outDescs.length} expected`);
+    if (outDescs.length !== outputs.length)
+      throw new Error(`${op}: ${outputs.length} outputs given, ${outDescs.length} expected`);
     outDescs.forEach((d, i) => assertShape(op, `output ${i}`, outputs[i]!, d.shape, d.dtype));
-    kernel.encode(this.kernelContext(), attrs, inputs.map((t) => this.own(t)), outputs.map((t) => this.own(t)));
+    kernel.encode(
+      this.kernelContext(),
+      attrs,
+      inputs.map((t) => this.own(t)),
+      outputs.map((t) => this.own(t)),
+    );
   }
 
   /** Runs a generated WGSL program (the compiler's tensor programs) on explicit bindings. */
-  runProgram(program: { wgsl: string; entryPoint: string; workgroups: [number, number, number] }, bindings: readonly Tensor[], uniforms: Uint32Array): void {
+  runProgram(
+    program: { wgsl: string; entryPoint: string; workgroups: [number, number, number] },
+    bindings: readonly Tensor[],
+    uniforms: Uint32Array,
+  ): void {
     // the layout follows the shader's own declarations: read-only inputs may alias (views of one buffer)
-    const declared = new Map([...program.wgsl.matchAll(/@binding\((\d+)\)\s*var<storage,\s*(read_write|read)>/g)].map((m) => [Number(m[1]), m[2]]));
-    const access = [...bindings.map((_, i) => (declared.get(i) === 'read' ? 'read' as const : 'rw' as const)), 'uniform' as const];
-    this.kernelContext().dispatch({ label: `program.${program.entryPoint}`, wgsl: program.wgsl, access, entryPoint: program.entryPoint }, bindings.map((t) => this.own(t)), uniforms, program.workgroups);
+    const declared = new Map(
+      [...program.wgsl.matchAll(/@binding\((\d+)\)\s*var<storage,\s*(read_write|read)>/g)].map((m) => [
+        Number(m[1]),
+        m[2],
+      ]),
+    );
+    const access = [
+      ...bindings.map((_, i) => (declared.get(i) === 'read' ? ('read' as const) : ('rw' as const))),
+      'uniform' as const,
+    ];
+    this.kernelContext().dispatch(
+      { label: `program.${program.entryPoint}`, wgsl: program.wgsl, access, entryPoint: program.entryPoint },
+      bindings.map((t) => this.own(t)),
+      uniforms,
+      program.workgroups,
+    );
   }
 
   /** The context kernels dispatch through; also for code that runs its own shaders (`measure.ts`, benches). */
@@ -162,9 +211,14 @@ export class WebGpuBackend implements Backend {
     return {
       caps: this.caps,
       device: this.device,
-      dispatch: (shader, buffers, uniforms, workgroups, when) => this.dispatch(shader, buffers, uniforms, workgroups, when),
+      dispatch: (shader, buffers, uniforms, workgroups, when) =>
+        this.dispatch(shader, buffers, uniforms, workgroups, when),
       scratch: (bytes, label) => {
-        const buffer = this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: STORAGE(), label });
+        const buffer = this.device.createBuffer({
+          size: Math.max(16, Math.ceil(bytes / 16) * 16),
+          usage: STORAGE(),
+          label,
+        });
         this.createdOutsideArena++;
         (this.recording ? this.recording.owned : this.transient).push(buffer);
         return { buffer };
@@ -172,11 +226,19 @@ export class WebGpuBackend implements Backend {
     };
   }
 
-  private dispatch(shader: ShaderSpec, buffers: readonly (GpuTensor | BufferRange)[], uniforms: Uint32Array | null, workgroups: readonly [number, number?, number?], when?: () => boolean): void {
+  private dispatch(
+    shader: ShaderSpec,
+    buffers: readonly (GpuTensor | BufferRange)[],
+    uniforms: Uint32Array | null,
+    workgroups: readonly [number, number?, number?],
+    when?: () => boolean,
+  ): void {
     const compiled = this.pipelines.get(shader.label, shader.wgsl, shader.access, shader.entryPoint);
     const [x, y = 1, z = 1] = workgroups;
     const maxWg = this.caps.maxComputeWorkgroupsPerDimension;
-    for (const w of [x, y, z]) if (w > maxWg) throw new LimitExceededError(`dispatch of '${shader.label}'`, w, maxWg, 'maxComputeWorkgroupsPerDimension');
+    for (const w of [x, y, z])
+      if (w > maxWg)
+        throw new LimitExceededError(`dispatch of '${shader.label}'`, w, maxWg, 'maxComputeWorkgroupsPerDimension');
     if (x === 0 || y === 0 || z === 0) return;
     // a recording keeps a conditional dispatch and asks again at each replay
     if (when && !this.recording && !when()) return;
@@ -209,13 +271,20 @@ export class WebGpuBackend implements Backend {
         const earlier = seen.get(b.buffer);
         if (earlier !== undefined && (a === 'rw' || shader.access[earlier] === 'rw')) {
           const name = 'label' in b ? `'${b.label}'` : 'a buffer';
-          throw new Error(`kernel '${shader.label}': ${name} is bound at ${earlier} and ${binding} with one of them writable; WebGPU cannot alias a writable binding — give the op a separate output tensor`);
+          throw new Error(
+            `kernel '${shader.label}': ${name} is bound at ${earlier} and ${binding} with one of them writable; WebGPU cannot alias a writable binding — give the op a separate output tensor`,
+          );
         }
         seen.set(b.buffer, binding);
         this.recording?.bound.add(b.buffer);
         const size = range.size ?? range.buffer.size - (range.offset ?? 0);
         if (size > this.caps.maxStorageBufferBindingSize) {
-          throw new LimitExceededError(`binding ${binding} of '${shader.label}' (${size} bytes)`, size, this.caps.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize');
+          throw new LimitExceededError(
+            `binding ${binding} of '${shader.label}' (${size} bytes)`,
+            size,
+            this.caps.maxStorageBufferBindingSize,
+            'maxStorageBufferBindingSize',
+          );
         }
         entries.push({ binding, resource: range });
       }
@@ -223,7 +292,13 @@ export class WebGpuBackend implements Backend {
     const bindGroup = this.device.createBindGroup({ layout: compiled.layout, entries });
     this.dispatchCount++;
     if (this.recording) {
-      this.recording.dispatches.push({ label: shader.label, pipeline: compiled.pipeline, bindGroup, workgroups: [x, y, z], ...(when ? { when } : {}) });
+      this.recording.dispatches.push({
+        label: shader.label,
+        pipeline: compiled.pipeline,
+        bindGroup,
+        workgroups: [x, y, z],
+        ...(when ? { when } : {}),
+      });
       return;
     }
     this.encoder ??= this.device.createCommandEncoder();
@@ -256,7 +331,10 @@ export class WebGpuBackend implements Backend {
   createReadback(bytes: number, label = 'readback'): StagingReadback {
     this.createdOutsideArena++;
     const size = Math.max(16, Math.ceil(bytes / 16) * 16);
-    return new StagingReadback(this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label }), size);
+    return new StagingReadback(
+      this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label }),
+      size,
+    );
   }
 
   /** Scratch and uniform buffers held for work not yet submitted (tests check that it drains). */
@@ -293,7 +371,10 @@ export class WebGpuBackend implements Backend {
     await this.arena.checkErrors();
     this.checkAlive();
     if (errors.length) {
-      throw new GpuError(`WebGPU rejected work (${errors.length} error${errors.length > 1 ? 's' : ''}; first: ${errors[0]})`, 'results of the work since the last flush are invalid; this is a Tessera bug unless the device ran out of memory');
+      throw new GpuError(
+        `WebGPU rejected work (${errors.length} error${errors.length > 1 ? 's' : ''}; first: ${errors[0]})`,
+        'results of the work since the last flush are invalid; this is a Tessera bug unless the device ran out of memory',
+      );
     }
   }
 
@@ -312,7 +393,13 @@ export class WebGpuBackend implements Backend {
           else this.streamBound.set(b, n);
         }
       };
-      return new DispatchStream(this.device, this.recording.dispatches, this.recording.owned, () => this.submitPending(), release);
+      return new DispatchStream(
+        this.device,
+        this.recording.dispatches,
+        this.recording.owned,
+        () => this.submitPending(),
+        release,
+      );
     } finally {
       this.recording = null;
     }
@@ -343,7 +430,8 @@ export class WebGpuBackend implements Backend {
     const g = t as GpuTensor;
     if (g.backend === 'webgpu' && g.buffer) {
       // a recorded stream would fail at its next replay, far from this call: fail here instead
-      if (this.streamBound.has(g.buffer)) throw new Error(`free of '${t.label}' while a recorded dispatch stream binds it: destroy the stream first`);
+      if (this.streamBound.has(g.buffer))
+        throw new Error(`free of '${t.label}' while a recorded dispatch stream binds it: destroy the stream first`);
       // WebGPU lets submitted work that uses a destroyed buffer finish; unsubmitted work must be submitted first
       this.submitPending();
       this.arena.free(g.buffer);

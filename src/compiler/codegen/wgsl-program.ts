@@ -10,7 +10,15 @@
 import { exprToWgsl, EXPR_WGSL_PRELUDE, type UnaryOp } from '../../ops/expr.js';
 import type { DType } from '../../tensor/dtype.js';
 import { Sym } from '../../ir/sym/sym.js';
-import { type BufferParam, type PExpr, type TensorProgram, axisVar, outputElements, programSymVars, reduceVar } from '../../ir/tir/program.js';
+import {
+  type BufferParam,
+  type PExpr,
+  type TensorProgram,
+  axisVar,
+  outputElements,
+  programSymVars,
+  reduceVar,
+} from '../../ir/tir/program.js';
 
 export interface WgslProgram {
   readonly wgsl: string;
@@ -30,9 +38,12 @@ class CodegenError extends Error {
 
 function storageElem(dt: DType): string {
   switch (dt) {
-    case 'f32': return 'f32';
-    case 'i32': return 'i32';
-    default: return 'u32';
+    case 'f32':
+      return 'f32';
+    case 'i32':
+      return 'i32';
+    default:
+      return 'u32';
   }
 }
 
@@ -40,37 +51,51 @@ const is16 = (dt: DType) => dt === 'f16' || dt === 'bf16';
 
 function loadCode(b: BufferParam, flat: string): string {
   switch (b.dtype) {
-    case 'f32': return `${b.name}[${flat}]`;
-    case 'i32': case 'u32': return `f32(${b.name}[${flat}])`;
-    case 'f16': return `tess_ld_f16(${b.name}[(${flat}) >> 1u], ${flat})`;
-    case 'bf16': return `tess_ld_bf16(${b.name}[(${flat}) >> 1u], ${flat})`;
-    default: throw new Error(`dtype ${b.dtype} cannot be read by tensor programs`);
+    case 'f32':
+      return `${b.name}[${flat}]`;
+    case 'i32':
+    case 'u32':
+      return `f32(${b.name}[${flat}])`;
+    case 'f16':
+      return `tess_ld_f16(${b.name}[(${flat}) >> 1u], ${flat})`;
+    case 'bf16':
+      return `tess_ld_bf16(${b.name}[(${flat}) >> 1u], ${flat})`;
+    default:
+      throw new Error(`dtype ${b.dtype} cannot be read by tensor programs`);
   }
 }
 
 type Ty = 'i32' | 'f32' | 'bool';
-interface Code { readonly c: string; readonly t: Ty }
+interface Code {
+  readonly c: string;
+  readonly t: Ty;
+}
 
 const asF = (x: Code) => (x.t === 'f32' ? x.c : x.t === 'i32' ? `f32(${x.c})` : `select(0.0, 1.0, ${x.c})`);
 const asB = (x: Code) => (x.t === 'bool' ? x.c : x.t === 'i32' ? `(${x.c} != 0)` : `(${x.c} != 0.0)`);
 
 function symCode(s: Sym): string {
   // dimensions are in scope as i32 lets named v_<name>, clear of WGSL keywords and our locals
-  const text = s.toString().replace(/[A-Za-z_][A-Za-z0-9_]*/g, (id) =>
-    id === 'floordiv' ? 'tess_fdiv' : id === 'floormod' ? 'tess_fmod' : id === 'min' || id === 'max' ? id : `v_${id}`);
+  const text = s
+    .toString()
+    .replace(/[A-Za-z_][A-Za-z0-9_]*/g, (id) =>
+      id === 'floordiv' ? 'tess_fdiv' : id === 'floormod' ? 'tess_fmod' : id === 'min' || id === 'max' ? id : `v_${id}`,
+    );
   return `(${text})`;
 }
 
 function genExpr(p: TensorProgram, e: PExpr, bufs: Map<string, BufferParam>): Code {
   const go = (e: PExpr): Code => {
     switch (e.k) {
-      case 'int': return { c: `${e.v}`, t: 'i32' };
+      case 'int':
+        return { c: `${e.v}`, t: 'i32' };
       case 'float': {
         if (!Number.isFinite(e.v)) throw new CodegenError(p, `non-finite constant ${e.v}`);
         const s = String(Math.fround(e.v));
         return { c: /[.e]/.test(s) ? `f32(${s})` : `${s}.0`, t: 'f32' };
       }
-      case 'var': return { c: e.name === 'acc' ? 'acc' : `v_${e.name}`, t: e.name === 'acc' ? 'f32' : 'i32' };
+      case 'var':
+        return { c: e.name === 'acc' ? 'acc' : `v_${e.name}`, t: e.name === 'acc' ? 'f32' : 'i32' };
       case 'load': {
         const b = bufs.get(e.buf);
         if (!b) throw new CodegenError(p, `unknown buffer '${e.buf}'`);
@@ -98,14 +123,20 @@ function genExpr(p: TensorProgram, e: PExpr, bufs: Map<string, BufferParam>): Co
         const b = go(e.b);
         const ints = a.t === 'i32' && b.t === 'i32';
         switch (e.op) {
-          case '<': case '<=': case '==':
+          case '<':
+          case '<=':
+          case '==':
             return { c: ints ? `(${a.c} ${e.op} ${b.c})` : `(${asF(a)} ${e.op} ${asF(b)})`, t: 'bool' };
-          case 'floordiv': case 'floormod':
+          case 'floordiv':
+          case 'floormod':
             if (!ints) throw new CodegenError(p, `${e.op} needs integer operands`);
             return { c: `tess_${e.op === 'floordiv' ? 'fdiv' : 'fmod'}(${a.c}, ${b.c})`, t: 'i32' };
-          case '/': return { c: `(${asF(a)} / ${asF(b)})`, t: 'f32' };
-          case 'pow': return { c: `pow(${asF(a)}, ${asF(b)})`, t: 'f32' };
-          case 'min': case 'max':
+          case '/':
+            return { c: `(${asF(a)} / ${asF(b)})`, t: 'f32' };
+          case 'pow':
+            return { c: `pow(${asF(a)}, ${asF(b)})`, t: 'f32' };
+          case 'min':
+          case 'max':
             return ints ? { c: `${e.op}(${a.c}, ${b.c})`, t: 'i32' } : { c: `${e.op}(${asF(a)}, ${asF(b)})`, t: 'f32' };
           default:
             return ints ? { c: `(${a.c} ${e.op} ${b.c})`, t: 'i32' } : { c: `(${asF(a)} ${e.op} ${asF(b)})`, t: 'f32' };
@@ -142,34 +173,55 @@ function decomposeCode(shape: readonly Sym[], flat: string, name: (i: number) =>
   return lines.join('\n      ');
 }
 
-function storeLines(out: BufferParam, value: (e: number) => string, flatOf: (e: number) => string, ept: number): string[] {
+function storeLines(
+  out: BufferParam,
+  value: (e: number) => string,
+  flatOf: (e: number) => string,
+  ept: number,
+): string[] {
   const lines: string[] = [];
   if (is16(out.dtype)) {
     for (let e = 0; e < ept; e += 2) {
-      const pack = out.dtype === 'f16'
-        ? `pack2x16float(vec2<f32>(${value(e)}, ${value(e + 1)}))`
-        : `(tess_bf16_bits(${value(e)}) | (tess_bf16_bits(${value(e + 1)}) << 16u))`;
+      const pack =
+        out.dtype === 'f16'
+          ? `pack2x16float(vec2<f32>(${value(e)}, ${value(e + 1)}))`
+          : `(tess_bf16_bits(${value(e)}) | (tess_bf16_bits(${value(e + 1)}) << 16u))`;
       lines.push(`if (${flatOf(e)} < total) { ${out.name}[u32(${flatOf(e)}) >> 1u] = ${pack}; }`);
     }
   } else {
-    const conv = out.dtype === 'f32' ? (v: string) => v : out.dtype === 'i32' ? (v: string) => `i32(${v})` : (v: string) => `u32(${v})`;
-    for (let e = 0; e < ept; e++) lines.push(`if (${flatOf(e)} < total) { ${out.name}[u32(${flatOf(e)})] = ${conv(value(e))}; }`);
+    const conv =
+      out.dtype === 'f32'
+        ? (v: string) => v
+        : out.dtype === 'i32'
+          ? (v: string) => `i32(${v})`
+          : (v: string) => `u32(${v})`;
+    for (let e = 0; e < ept; e++)
+      lines.push(`if (${flatOf(e)} < total) { ${out.name}[u32(${flatOf(e)})] = ${conv(value(e))}; }`);
   }
   return lines;
 }
 
 export function generateWgsl(p: TensorProgram): WgslProgram {
   const { workgroupSize: wg, elemsPerThread: ept, reduction } = p.schedule;
-  if (!Number.isInteger(Math.log2(wg)) || wg > 1024) throw new CodegenError(p, `workgroup size ${wg} must be a power of two ≤ 1024`);
-  if (is16(p.output.dtype) && ept % 2 !== 0) throw new CodegenError(p, `16-bit output needs an even elemsPerThread, got ${ept}`);
-  if (p.reduce && reduction === 'workgroup' && (is16(p.output.dtype) || ept !== 1)) throw new CodegenError(p, 'workgroup reduction needs a 32-bit output and elemsPerThread 1');
+  if (!Number.isInteger(Math.log2(wg)) || wg > 1024)
+    throw new CodegenError(p, `workgroup size ${wg} must be a power of two ≤ 1024`);
+  if (is16(p.output.dtype) && ept % 2 !== 0)
+    throw new CodegenError(p, `16-bit output needs an even elemsPerThread, got ${ept}`);
+  if (p.reduce && reduction === 'workgroup' && (is16(p.output.dtype) || ept !== 1))
+    throw new CodegenError(p, 'workgroup reduction needs a 32-bit output and elemsPerThread 1');
   const bufs = new Map([...p.inputs, p.output].map((b) => [b.name, b]));
   const dims = programSymVars(p);
   // inputs read-only: two views of one buffer may be inputs of one program (WebGPU allows that only for read-only bindings)
-  const decls = [...p.inputs, p.output].map((b, i) => `@group(0) @binding(${i}) var<storage, ${i < p.inputs.length ? 'read' : 'read_write'}> ${b.name}: array<${storageElem(b.dtype)}>;`);
+  const decls = [...p.inputs, p.output].map(
+    (b, i) =>
+      `@group(0) @binding(${i}) var<storage, ${i < p.inputs.length ? 'read' : 'read_write'}> ${b.name}: array<${storageElem(b.dtype)}>;`,
+  );
   const nb = p.inputs.length + 1;
   const words = Math.max(1, Math.ceil(dims.length / 4));
-  decls.push(`struct TessDims { d: array<vec4<u32>, ${words}> }`, `@group(0) @binding(${nb}) var<uniform> tess_dims: TessDims;`);
+  decls.push(
+    `struct TessDims { d: array<vec4<u32>, ${words}> }`,
+    `@group(0) @binding(${nb}) var<uniform> tess_dims: TessDims;`,
+  );
   const dimLets = dims.map((d, i) => `let v_${d} = i32(tess_dims.d[${i >> 2}][${i & 3}]);`).join('\n  ');
   const total = symCode(outputElements(p));
   const body = genExpr(p, p.body, bufs);
@@ -202,7 +254,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   }
   if (lid == 0u) {
     acc = tess_part[0];
-    ${storeLines(p.output, () => epi, () => 'o', 1).join('\n    ')}
+    ${storeLines(
+      p.output,
+      () => epi,
+      () => 'o',
+      1,
+    ).join('\n    ')}
   }
 }`;
   } else {
@@ -229,7 +286,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       ${valueOf}
     }
   }
-  ${storeLines(p.output, (e) => `vals[${e}]`, (e) => `(t * ${ept} + ${e})`, ept).join('\n  ')}
+  ${storeLines(
+    p.output,
+    (e) => `vals[${e}]`,
+    (e) => `(t * ${ept} + ${e})`,
+    ept,
+  ).join('\n  ')}
 }`;
   }
   const wgsl = `// tensor program ${p.name} (${p.kind})\n${decls.join('\n')}\n${EXPR_WGSL_PRELUDE}${PRELUDE}${main}\n`;
@@ -239,9 +301,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 /** Workgroup grid for a launch with dimensions `env` (split over y beyond 65535 groups). */
 export function launchGrid(p: TensorProgram, env: Readonly<Record<string, number>>): [number, number, number] {
   const total = outputElements(p).eval(env);
-  const groups = p.reduce && p.schedule.reduction === 'workgroup'
-    ? total
-    : Math.ceil(Math.ceil(total / p.schedule.elemsPerThread) / p.schedule.workgroupSize);
+  const groups =
+    p.reduce && p.schedule.reduction === 'workgroup'
+      ? total
+      : Math.ceil(Math.ceil(total / p.schedule.elemsPerThread) / p.schedule.workgroupSize);
   if (groups <= MAX_GROUPS_X) return [Math.max(1, groups), 1, 1];
   return [MAX_GROUPS_X, Math.ceil(groups / MAX_GROUPS_X), 1];
 }

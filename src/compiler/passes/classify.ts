@@ -8,13 +8,18 @@ import { type PExpr, type ProgramKind, type TensorProgram, visitExpr } from '../
 import { broadcastIndex } from '../legalize/tensor-programs.js';
 
 const sameIdx = (a: readonly PExpr[], b: readonly PExpr[]) =>
-  a.length === b.length && a.every((x, i) => {
+  a.length === b.length &&
+  a.every((x, i) => {
     const y = b[i]!;
     return (x.k === 'var' && y.k === 'var' && x.name === y.name) || (x.k === 'int' && y.k === 'int' && x.v === y.v);
   });
 
 /** Whether `load(buf, idx)` reads `buf` (of `shape`) exactly as NumPy broadcasting to the output would. */
-export function isBroadcastLoad(idx: readonly PExpr[], shape: TensorProgram['output']['shape'], out: TensorProgram['output']['shape']): boolean {
+export function isBroadcastLoad(
+  idx: readonly PExpr[],
+  shape: TensorProgram['output']['shape'],
+  out: TensorProgram['output']['shape'],
+): boolean {
   if (shape.length > out.length) return false;
   const off = out.length - shape.length;
   if (!shape.every((d, k) => d.value === 1 || proveEqual(d, out[off + k]!))) return false;

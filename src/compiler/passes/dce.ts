@@ -20,6 +20,7 @@ export function dceFunc(f: Func): Func {
 export function dce(m: IRModule): IRModule {
   const funcs = new Map([...m.funcs].map(([k, f]) => [k, dceFunc(f)]));
   const called = new Set<string>();
-  for (const f of funcs.values()) for (const b of allBindings(f)) if (b.value.k === 'call' && b.value.kind === 'tir') called.add(b.value.callee);
+  for (const f of funcs.values())
+    for (const b of allBindings(f)) if (b.value.k === 'call' && b.value.kind === 'tir') called.add(b.value.callee);
   return { funcs, programs: new Map([...m.programs].filter(([k]) => called.has(k))) };
 }

@@ -6,7 +6,17 @@
  */
 import type { UnaryOp } from '../../ops/expr.js';
 import type { Attrs } from '../../backends/backend.js';
-import { type Binding, type Block, type Call, type Expr, type Func, IRError, type IRModule, type Var, callOf } from '../../ir/graph.js';
+import {
+  type Binding,
+  type Block,
+  type Call,
+  type Expr,
+  type Func,
+  IRError,
+  type IRModule,
+  type Var,
+  callOf,
+} from '../../ir/graph.js';
 import { UNARY_OPS } from '../../ir/ops/elementwise.js';
 import { reducedAxes } from '../../ir/ops/reduce.js';
 import type { Sym } from '../../ir/sym/sym.js';
@@ -15,8 +25,17 @@ import type { TensorProgram } from '../../ir/tir/program.js';
 import { type TensorType, type Type, typeToString } from '../../ir/types.js';
 import { ProgramTable, dedupeArgs } from '../module-edit.js';
 import {
-  BINARY_PEXPR, type TensorDescSym, batchedMatmulProgram, binaryBody, concatProgram, elementwiseProgram, permuteProgram,
-  reduceProgram, scaleBody, sliceProgram, unaryBody,
+  BINARY_PEXPR,
+  type TensorDescSym,
+  batchedMatmulProgram,
+  binaryBody,
+  concatProgram,
+  elementwiseProgram,
+  permuteProgram,
+  reduceProgram,
+  scaleBody,
+  sliceProgram,
+  unaryBody,
 } from '../legalize/tensor-programs.js';
 
 /** Graph op → library op name and the attributes it passes on. */
@@ -38,14 +57,18 @@ function pick(attrs: Attrs, keys: readonly string[]): Attrs {
 
 class Legalizer {
   private out: Binding[] = [];
-  constructor(private readonly f: Func, private readonly table: ProgramTable) {}
+  constructor(
+    private readonly f: Func,
+    private readonly table: ProgramTable,
+  ) {}
 
   private fail(at: string, msg: string): never {
     throw new IRError({ func: this.f.name, binding: at }, `legalize: ${msg}`);
   }
 
   private static(t: Type, at: string, what: string): TensorType & { shape: readonly Sym[] } {
-    if (t.k !== 'tensor' || !t.shape) this.fail(at, `${what} has type ${typeToString(t)}; its shape must be known (insert a match_cast)`);
+    if (t.k !== 'tensor' || !t.shape)
+      this.fail(at, `${what} has type ${typeToString(t)}; its shape must be known (insert a match_cast)`);
     return t as TensorType & { shape: readonly Sym[] };
   }
 
@@ -79,25 +102,66 @@ class Legalizer {
     const outDesc = { dtype: out.dtype, shape: out.shape };
     const args = c.args;
     const kernel = KERNELS[c.callee];
-    if (kernel) { this.emit(v, callOf('kernel', kernel.kernel, args, pick(c.attrs, kernel.attrs))); return; }
+    if (kernel) {
+      this.emit(v, callOf('kernel', kernel.kernel, args, pick(c.attrs, kernel.attrs)));
+      return;
+    }
     if ((UNARY_OPS as readonly string[]).includes(c.callee)) {
-      this.tir(v, elementwiseProgram(c.callee, [this.desc(args[0]!, at)], outDesc, unaryBody(c.callee as UnaryOp)), args);
+      this.tir(
+        v,
+        elementwiseProgram(c.callee, [this.desc(args[0]!, at)], outDesc, unaryBody(c.callee as UnaryOp)),
+        args,
+      );
       return;
     }
     if (BINARY_PEXPR[c.callee]) {
-      this.tir(v, elementwiseProgram(c.callee, args.map((a) => this.desc(a, at)), outDesc, binaryBody(c.callee)), args);
+      this.tir(
+        v,
+        elementwiseProgram(
+          c.callee,
+          args.map((a) => this.desc(a, at)),
+          outDesc,
+          binaryBody(c.callee),
+        ),
+        args,
+      );
       return;
     }
     switch (c.callee) {
-      case 'scale': this.tir(v, elementwiseProgram('scale', [this.desc(args[0]!, at)], outDesc, scaleBody(c.attrs.factor as number)), [args[0]!]); return;
-      case 'cast': this.tir(v, elementwiseProgram(`cast_${out.dtype}`, [this.desc(args[0]!, at)], outDesc, (xs) => xs[0]!), args); return;
+      case 'scale':
+        this.tir(
+          v,
+          elementwiseProgram('scale', [this.desc(args[0]!, at)], outDesc, scaleBody(c.attrs.factor as number)),
+          [args[0]!],
+        );
+        return;
+      case 'cast':
+        this.tir(
+          v,
+          elementwiseProgram(`cast_${out.dtype}`, [this.desc(args[0]!, at)], outDesc, (xs) => xs[0]!),
+          args,
+        );
+        return;
       // row-major tensors: a reshape is a view of the same storage (the planner keeps the source alive)
-      case 'reshape': this.emit(v, callOf('host', 'view', [args[0]!])); return;
-      case 'permute_dims': this.tir(v, permuteProgram('permute_dims', this.desc(args[0]!, at), c.attrs.axes as number[]), args); return;
+      case 'reshape':
+        this.emit(v, callOf('host', 'view', [args[0]!]));
+        return;
+      case 'permute_dims':
+        this.tir(v, permuteProgram('permute_dims', this.desc(args[0]!, at), c.attrs.axes as number[]), args);
+        return;
       case 'concat': {
         const rank = out.shape.length;
         const axis = (((c.attrs.axis as number | undefined) ?? 0) + rank) % rank;
-        this.tir(v, concatProgram('concat', args.map((a) => this.desc(a, at)), axis, out.shape), args);
+        this.tir(
+          v,
+          concatProgram(
+            'concat',
+            args.map((a) => this.desc(a, at)),
+            axis,
+            out.shape,
+          ),
+          args,
+        );
         return;
       }
       case 'slice': {
@@ -107,15 +171,22 @@ class Legalizer {
         this.tir(v, sliceProgram('slice', x, axis, begin, out.shape), [args[0]!]);
         return;
       }
-      case 'sum': case 'mean': case 'max': {
+      case 'sum':
+      case 'mean':
+      case 'max': {
         const x = this.desc(args[0]!, at);
         const axes = reducedAxes(c.callee, c.attrs.axes, x.shape.length);
         this.tir(v, reduceProgram(c.callee, c.callee, x, axes, c.attrs.keepdims === true, out.shape), args);
         return;
       }
-      case 'matmul': this.matmul(v, c, outDesc); return;
-      case 'arange': this.emit(v, callOf('host', 'arange', args)); return;
-      default: this.fail(at, `no legalization for op '${c.callee}'`);
+      case 'matmul':
+        this.matmul(v, c, outDesc);
+        return;
+      case 'arange':
+        this.emit(v, callOf('host', 'arange', args));
+        return;
+      default:
+        this.fail(at, `no legalization for op '${c.callee}'`);
     }
   }
 
@@ -129,7 +200,8 @@ class Legalizer {
     const ad = this.desc(a, at);
     const bd = this.desc(b, at);
     const batch = out.shape.slice(0, -2);
-    const same = (s: readonly Sym[]) => s.length - 2 === batch.length && s.slice(0, -2).every((d, i) => proveEqual(d, batch[i]!));
+    const same = (s: readonly Sym[]) =>
+      s.length - 2 === batch.length && s.slice(0, -2).every((d, i) => proveEqual(d, batch[i]!));
     if (bd.shape.length === 2 || (same(ad.shape) && same(bd.shape))) {
       this.emit(v, callOf('kernel', 'matmul', [a, b], pick(c.attrs, ['transB', 'outDtype'])));
       return;
@@ -140,7 +212,10 @@ class Legalizer {
 
 export function legalizeFunc(f: Func, table: ProgramTable): Func {
   const lg = new Legalizer(f, table);
-  const blocks: Block[] = f.blocks.map((blk) => ({ dataflow: blk.dataflow, bindings: blk.bindings.flatMap((b) => lg.run(b)) }));
+  const blocks: Block[] = f.blocks.map((blk) => ({
+    dataflow: blk.dataflow,
+    bindings: blk.bindings.flatMap((b) => lg.run(b)),
+  }));
   return { ...f, blocks };
 }
 

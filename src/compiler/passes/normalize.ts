@@ -6,7 +6,17 @@
  *   matchCast) before a type uses them; dataflow blocks hold only pure calls.
  */
 import { PURE_HOST } from '../../ir/builder.js';
-import { type Binding, type Block, type Expr, type Func, IRError, type IRModule, type Var, exprVars, mkVar } from '../../ir/graph.js';
+import {
+  type Binding,
+  type Block,
+  type Expr,
+  type Func,
+  IRError,
+  type IRModule,
+  type Var,
+  exprVars,
+  mkVar,
+} from '../../ir/graph.js';
 import { deduceType } from '../../ir/infer.js';
 import { typeEqual, typeToString, typeVars } from '../../ir/types.js';
 import { NameSupply } from '../module-edit.js';
@@ -25,7 +35,11 @@ export function normalizeFunc(f: Func, m?: IRModule): Func {
     for (const v of exprVars(e)) {
       const d = defined.get(v.name);
       if (!d) throw new IRError(where(at), `uses '${v.name}' before it is defined`);
-      if (!typeEqual(d.type, v.type)) throw new IRError(where(at), `'${v.name}' is used with type ${typeToString(v.type)} but defined as ${typeToString(d.type)}`);
+      if (!typeEqual(d.type, v.type))
+        throw new IRError(
+          where(at),
+          `'${v.name}' is used with type ${typeToString(v.type)} but defined as ${typeToString(d.type)}`,
+        );
     }
   };
   const blocks: Block[] = [];
@@ -37,7 +51,11 @@ export function normalizeFunc(f: Func, m?: IRModule): Func {
       if (e.k === 'tuple') return { ...e, fields: e.fields.map((x) => atom(x, at)) };
       const flat = flatten(e, at);
       const t = deduceType(flat);
-      if (!t) throw new IRError(where(at), `a nested ${flat.k === 'call' ? flat.kind : flat.k} call has no deducible type; bind it with a declared type`);
+      if (!t)
+        throw new IRError(
+          where(at),
+          `a nested ${flat.k === 'call' ? flat.kind : flat.k} call has no deducible type; bind it with a declared type`,
+        );
       const v = mkVar(names.fresh('lv'), t);
       defined.set(v.name, v);
       out.push({ var: v, value: flat });
@@ -45,10 +63,15 @@ export function normalizeFunc(f: Func, m?: IRModule): Func {
     };
     const flatten = (e: Expr, at: string): Expr => {
       switch (e.k) {
-        case 'var': case 'shape': return e;
-        case 'tuple': return { ...e, fields: e.fields.map((x) => atom(x, at)) };
-        case 'get': return { ...e, tuple: atom(e.tuple, at) };
-        case 'call': return { ...e, args: e.args.map((a) => atom(a, at)) };
+        case 'var':
+        case 'shape':
+          return e;
+        case 'tuple':
+          return { ...e, fields: e.fields.map((x) => atom(x, at)) };
+        case 'get':
+          return { ...e, tuple: atom(e.tuple, at) };
+        case 'call':
+          return { ...e, args: e.args.map((a) => atom(a, at)) };
       }
     };
     for (const b of blk.bindings) {
@@ -60,7 +83,11 @@ export function normalizeFunc(f: Func, m?: IRModule): Func {
         typeVars(b.var.type).forEach((s) => symDefined.add(s));
       } else {
         const missing = typeVars(b.var.type).filter((s) => !symDefined.has(s));
-        if (missing.length) throw new IRError(where(at), `type ${typeToString(b.var.type)} uses symbolic variable(s) ${missing.join(', ')} that no parameter or matchCast defines`);
+        if (missing.length)
+          throw new IRError(
+            where(at),
+            `type ${typeToString(b.var.type)} uses symbolic variable(s) ${missing.join(', ')} that no parameter or matchCast defines`,
+          );
         let deduced;
         try {
           deduced = deduceType(value);
@@ -68,11 +95,16 @@ export function normalizeFunc(f: Func, m?: IRModule): Func {
           throw new IRError(where(at), (err as Error).message);
         }
         if (deduced && !typeEqual(deduced, b.var.type)) {
-          throw new IRError(where(at), `declared ${typeToString(b.var.type)} but the value has type ${typeToString(deduced)} (use match_cast to refine a type)`);
+          throw new IRError(
+            where(at),
+            `declared ${typeToString(b.var.type)} but the value has type ${typeToString(deduced)} (use match_cast to refine a type)`,
+          );
         }
       }
-      if (value.k === 'call' && value.kind === 'tir' && m && !m.programs.has(value.callee)) throw new IRError(where(at), `calls unknown tensor program '${value.callee}'`);
-      if (blk.dataflow && value.k === 'call' && value.kind === 'host' && !PURE_HOST.has(value.callee)) throw new IRError(where(at), `impure host call '${value.callee}' inside a dataflow block`);
+      if (value.k === 'call' && value.kind === 'tir' && m && !m.programs.has(value.callee))
+        throw new IRError(where(at), `calls unknown tensor program '${value.callee}'`);
+      if (blk.dataflow && value.k === 'call' && value.kind === 'host' && !PURE_HOST.has(value.callee))
+        throw new IRError(where(at), `impure host call '${value.callee}' inside a dataflow block`);
       defined.set(at, b.var);
       out.push(b.matchCast ? { var: b.var, value, matchCast: true } : { var: b.var, value });
     }

@@ -54,11 +54,16 @@ export function storageRoots(f: Func): Map<string, string[]> {
   for (const p of f.params) roots.set(p.name, []);
   const of = (e: Expr): string[] => {
     switch (e.k) {
-      case 'var': return roots.get(e.name) ?? [];
-      case 'shape': return [];
-      case 'tuple': return e.fields.flatMap(of);
-      case 'get': return of(e.tuple);
-      case 'call': return isView(e) ? of(e.args[0]!) : [];
+      case 'var':
+        return roots.get(e.name) ?? [];
+      case 'shape':
+        return [];
+      case 'tuple':
+        return e.fields.flatMap(of);
+      case 'get':
+        return of(e.tuple);
+      case 'call':
+        return isView(e) ? of(e.args[0]!) : [];
     }
   };
   for (const b of allBindings(f)) roots.set(b.var.name, allocates(b) ? [b.var.name] : of(b.value));
@@ -70,11 +75,19 @@ export function liveIntervals(f: Func): Map<string, [number, number]> {
   const bs = allBindings(f);
   const roots = storageRoots(f);
   const live = new Map<string, [number, number]>();
-  bs.forEach((b, i) => { if (allocates(b)) live.set(b.var.name, [i, i]); });
+  bs.forEach((b, i) => {
+    if (allocates(b)) live.set(b.var.name, [i, i]);
+  });
   const touch = (name: string, i: number) => {
-    for (const r of roots.get(name) ?? []) { const iv = live.get(r); if (iv && i > iv[1]) iv[1] = i; }
+    for (const r of roots.get(name) ?? []) {
+      const iv = live.get(r);
+      if (iv && i > iv[1]) iv[1] = i;
+    }
   };
-  bs.forEach((b, i) => { exprVars(b.value).forEach((v) => touch(v.name, i)); if (!allocates(b)) touch(b.var.name, i); });
+  bs.forEach((b, i) => {
+    exprVars(b.value).forEach((v) => touch(v.name, i));
+    if (!allocates(b)) touch(b.var.name, i);
+  });
   exprVars(f.ret).forEach((v) => touch(v.name, bs.length));
   return live;
 }
@@ -93,7 +106,11 @@ export function planMemory(f: Func): MemoryPlan {
   bs.forEach((b, i) => {
     if (allocates(b) && !external.has(b.var.name)) {
       const t = b.var.type;
-      if (t.k !== 'tensor' || !t.shape) throw new IRError({ func: f.name, binding: b.var.name }, 'memory planning needs a tensor with a known shape (insert a match_cast)');
+      if (t.k !== 'tensor' || !t.shape)
+        throw new IRError(
+          { func: f.name, binding: b.var.name },
+          'memory planning needs a tensor with a known shape (insert a match_cast)',
+        );
       const need = tensorBytes(t);
       const ub = upperBound(need, bounds);
       // a token that already held this exact type first: without backend views, equal shapes are what share memory at run time
@@ -106,13 +123,19 @@ export function planMemory(f: Func): MemoryPlan {
         let best = Infinity;
         for (const id of free) {
           const cap = tokens[id]!.bytes.value;
-          if (cap !== undefined && cap >= ub && cap < best) { best = cap; pick = id; }
+          if (cap !== undefined && cap >= ub && cap < best) {
+            best = cap;
+            pick = id;
+          }
         }
         if (pick < 0) {
           let largest = -1;
           for (const id of free) {
             const cap = tokens[id]!.bytes.value;
-            if (cap !== undefined && cap > largest) { largest = cap; pick = id; }
+            if (cap !== undefined && cap > largest) {
+              largest = cap;
+              pick = id;
+            }
           }
           if (pick >= 0) tokens[pick]!.bytes = Sym.const(ub);
         }

@@ -11,8 +11,12 @@ import type { Schedule, TensorProgram } from '../../ir/tir/program.js';
 export function chooseSchedule(p: TensorProgram, upper: Readonly<Record<string, number>>): Schedule {
   const packed = p.output.dtype === 'f16' || p.output.dtype === 'bf16';
   if (p.reduce) {
-    const extent = upperBound(p.reduce.extents.reduce((a, d) => a.mul(d), Sym.const(1)), boundsFromUpper(upper));
-    if (!packed && extent >= 128) return { workgroupSize: extent >= 256 ? 256 : 128, elemsPerThread: 1, reduction: 'workgroup' };
+    const extent = upperBound(
+      p.reduce.extents.reduce((a, d) => a.mul(d), Sym.const(1)),
+      boundsFromUpper(upper),
+    );
+    if (!packed && extent >= 128)
+      return { workgroupSize: extent >= 256 ? 256 : 128, elemsPerThread: 1, reduction: 'workgroup' };
     return { workgroupSize: 64, elemsPerThread: packed ? 2 : 1, reduction: 'thread' };
   }
   return { workgroupSize: 256, elemsPerThread: packed ? 2 : 1, reduction: 'thread' };
@@ -22,5 +26,8 @@ export function chooseSchedule(p: TensorProgram, upper: Readonly<Record<string, 
 export function schedule(m: IRModule): IRModule {
   const upper: Record<string, number> = {};
   for (const f of m.funcs.values()) for (const [k, v] of Object.entries(f.upper)) upper[k] = Math.max(upper[k] ?? 0, v);
-  return { funcs: m.funcs, programs: new Map([...m.programs].map(([k, p]) => [k, { ...p, schedule: chooseSchedule(p, upper) }])) };
+  return {
+    funcs: m.funcs,
+    programs: new Map([...m.programs].map(([k, p]) => [k, { ...p, schedule: chooseSchedule(p, upper) }])),
+  };
 }

@@ -19,17 +19,24 @@ export function verifyPlan(f: Func, plan: MemoryPlan): string[] {
     else holds.set(b.var.name, new Set(exprVars(b.value).flatMap((v) => [...(holds.get(v.name) ?? [])])));
   }
   const lastUse = new Map<string, number>();
-  const mark = (name: string, i: number) => holds.get(name)?.forEach((t) => lastUse.set(t, Math.max(lastUse.get(t) ?? -1, i)));
-  bs.forEach((b, i) => { exprVars(b.value).forEach((v) => mark(v.name, i)); mark(b.var.name, i); });
+  const mark = (name: string, i: number) =>
+    holds.get(name)?.forEach((t) => lastUse.set(t, Math.max(lastUse.get(t) ?? -1, i)));
+  bs.forEach((b, i) => {
+    exprVars(b.value).forEach((v) => mark(v.name, i));
+    mark(b.var.name, i);
+  });
   exprVars(f.ret).forEach((v) => mark(v.name, bs.length));
   const defAt = new Map(bs.map((b, i) => [b.var.name, i]));
   for (let i = 0; i <= bs.length; i++) {
-    const liveHere = [...plan.assign.keys()].filter((t) => defAt.get(t)! <= i && i <= (lastUse.get(t) ?? defAt.get(t)!));
+    const liveHere = [...plan.assign.keys()].filter(
+      (t) => defAt.get(t)! <= i && i <= (lastUse.get(t) ?? defAt.get(t)!),
+    );
     const byToken = new Map<number, string>();
     for (const t of liveHere) {
       const id = plan.assign.get(t)!;
       const other = byToken.get(id);
-      if (other !== undefined) errors.push(`'${other}' and '${t}' are both live at binding ${i} and share storage ${id}`);
+      if (other !== undefined)
+        errors.push(`'${other}' and '${t}' are both live at binding ${i} and share storage ${id}`);
       else byToken.set(id, t);
     }
   }
@@ -42,9 +49,13 @@ export function verifyPlan(f: Func, plan: MemoryPlan): string[] {
       continue;
     }
     const token = plan.tokens[id];
-    if (!token) { errors.push(`'${name}' uses unknown storage ${id}`); continue; }
+    if (!token) {
+      errors.push(`'${name}' uses unknown storage ${id}`);
+      continue;
+    }
     const need = tensorBytes(b.var.type as TensorType);
-    if (!proveLE(need, token.bytes, plan.bounds)) errors.push(`'${name}' needs ${need} bytes; storage ${id} has ${token.bytes}, not provably enough`);
+    if (!proveLE(need, token.bytes, plan.bounds))
+      errors.push(`'${name}' needs ${need} bytes; storage ${id} has ${token.bytes}, not provably enough`);
   }
   return errors;
 }

@@ -6,7 +6,20 @@ import { ShapeError, registerOp } from './registry.js';
 import { broadcastShapes, tensorArg } from './shape-util.js';
 
 /** Unary graph ops, named as the shared expression language names them. */
-export const UNARY_OPS: readonly UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'rsqrt', 'tanh', 'sigmoid', 'silu', 'gelu', 'relu', 'abs', 'recip'];
+export const UNARY_OPS: readonly UnaryOp[] = [
+  'neg',
+  'exp',
+  'log',
+  'sqrt',
+  'rsqrt',
+  'tanh',
+  'sigmoid',
+  'silu',
+  'gelu',
+  'relu',
+  'abs',
+  'recip',
+];
 export const BINARY_OPS = ['add', 'subtract', 'multiply', 'divide', 'maximum', 'minimum', 'power'] as const;
 export type BinaryOpName = (typeof BINARY_OPS)[number];
 
@@ -41,7 +54,9 @@ for (const name of BINARY_OPS) {
       if (a.dtype !== b.dtype) throw new ShapeError(name, `dtypes differ: ${a.dtype} vs ${b.dtype} (insert a cast)`);
       if (!a.shape || !b.shape) return rankOnly(a.dtype, Math.max(a.rank, b.rank));
       const shape = broadcastShapes(name, [a.shape, b.shape]);
-      return shape ? { k: 'tensor', dtype: a.dtype, shape, rank: shape.length } : rankOnly(a.dtype, Math.max(a.rank, b.rank));
+      return shape
+        ? { k: 'tensor', dtype: a.dtype, shape, rank: shape.length }
+        : rankOnly(a.dtype, Math.max(a.rank, b.rank));
     },
   });
 }

@@ -10,7 +10,8 @@ registerOp({
   deduce(args) {
     const x = tensorArg('reshape', args[0], 0);
     const s = args[1];
-    if (!s || s.k !== 'shape' || !s.dims) throw new ShapeError('reshape', 'argument 1 must be a shape with known dimensions');
+    if (!s || s.k !== 'shape' || !s.dims)
+      throw new ShapeError('reshape', 'argument 1 must be a shape with known dimensions');
     const holes = s.dims.filter((d) => d.value === -1).length;
     if (holes > 1) throw new ShapeError('reshape', 'at most one dimension may be -1');
     if (!x.shape) {
@@ -25,7 +26,8 @@ registerOp({
       if (!inferred) return rankOnly(x.dtype, s.rank);
       dims = dims.map((d) => (d.value === -1 ? inferred : d));
     }
-    if (!proveEqual(product(dims), total)) throw new ShapeError('reshape', `cannot reshape ${total} elements into (${dims.join(', ')}) = ${product(dims)}`);
+    if (!proveEqual(product(dims), total))
+      throw new ShapeError('reshape', `cannot reshape ${total} elements into (${dims.join(', ')}) = ${product(dims)}`);
     return { k: 'tensor', dtype: x.dtype, shape: dims, rank: dims.length };
   },
 });
@@ -51,12 +53,16 @@ registerOp({
     const ts = args.map((t, i) => tensorArg('concat', t, i));
     const rank = ts[0]!.rank;
     const dtype = ts[0]!.dtype;
-    if (ts.some((t) => t.rank !== rank || t.dtype !== dtype)) throw new ShapeError('concat', 'all tensors need the same rank and dtype');
+    if (ts.some((t) => t.rank !== rank || t.dtype !== dtype))
+      throw new ShapeError('concat', 'all tensors need the same rank and dtype');
     const axis = normAxis('concat', (attrs.axis as number | undefined) ?? 0, rank);
     if (ts.some((t) => !t.shape)) return rankOnly(dtype, rank);
     const shape: Sym[] = [];
     for (let i = 0; i < rank; i++) {
-      if (i === axis) { shape.push(ts.reduce((a, t) => a.add(t.shape![i]!), Sym.const(0))); continue; }
+      if (i === axis) {
+        shape.push(ts.reduce((a, t) => a.add(t.shape![i]!), Sym.const(0)));
+        continue;
+      }
       const d = ts[0]!.shape![i]!;
       for (const t of ts) {
         const e = t.shape![i]!;

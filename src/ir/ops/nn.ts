@@ -47,14 +47,16 @@ registerOp({
   name: 'attention',
   deduce(args) {
     const [q, k, v] = [0, 1, 2].map((i) => tensorArg('attention', args[i], i)) as [TensorType, TensorType, TensorType];
-    for (const t of [q, k, v]) if (t.rank !== 3) throw new ShapeError('attention', `q, k, v must be [T, H, D], got rank ${t.rank}`);
+    for (const t of [q, k, v])
+      if (t.rank !== 3) throw new ShapeError('attention', `q, k, v must be [T, H, D], got rank ${t.rank}`);
     if (!q.shape || !k.shape || !v.shape) return rankOnly(q.dtype, 3);
     unifyDim('attention', k.shape[0]!, v.shape[0]!, 'k and v lengths differ');
     unifyDim('attention', k.shape[1]!, v.shape[1]!, 'k and v head counts differ');
     unifyDim('attention', q.shape[2]!, k.shape[2]!, 'q and k head sizes differ');
     const hq = q.shape[1]!.value;
     const hk = k.shape[1]!.value;
-    if (hq !== undefined && hk !== undefined && hq % hk !== 0) throw new ShapeError('attention', `query heads ${hq} are not a multiple of KV heads ${hk}`);
+    if (hq !== undefined && hk !== undefined && hq % hk !== 0)
+      throw new ShapeError('attention', `query heads ${hq} are not a multiple of KV heads ${hk}`);
     return { k: 'tensor', dtype: q.dtype, shape: [q.shape[0]!, q.shape[1]!, v.shape[2]!], rank: 3 };
   },
 });
@@ -64,7 +66,8 @@ registerOp({
   deduce(args, attrs) {
     const table = tensorArg('embedding', args[0], 0);
     const ids = tensorArg('embedding', args[1], 1);
-    if (table.rank !== 2 || ids.rank !== 1 || ids.dtype !== 'i32') throw new ShapeError('embedding', 'needs table [V, D] and i32 ids [T]');
+    if (table.rank !== 2 || ids.rank !== 1 || ids.dtype !== 'i32')
+      throw new ShapeError('embedding', 'needs table [V, D] and i32 ids [T]');
     const dtype = (attrs.outDtype as DType | undefined) ?? table.dtype;
     if (!table.shape || !ids.shape) return rankOnly(dtype, 2);
     return { k: 'tensor', dtype, shape: [ids.shape[0]!, table.shape[1]!], rank: 2 };
@@ -85,7 +88,8 @@ registerOp({
   name: 'arange',
   deduce(args) {
     const s = args[0];
-    if (s?.k !== 'shape' || s.rank !== 1 || !s.dims) throw new ShapeError('arange', 'argument must be a one-dimensional shape');
+    if (s?.k !== 'shape' || s.rank !== 1 || !s.dims)
+      throw new ShapeError('arange', 'argument must be a one-dimensional shape');
     return { k: 'tensor', dtype: 'i32', shape: [s.dims[0] ?? Sym.const(0)], rank: 1 };
   },
 });

@@ -12,7 +12,8 @@ export function tensorArg(op: string, t: Type | undefined, i: number): TensorTyp
 
 export function normAxis(op: string, axis: number, rank: number): number {
   const a = axis < 0 ? axis + rank : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new ShapeError(op, `axis ${axis} is out of range for rank ${rank}`);
+  if (!Number.isInteger(a) || a < 0 || a >= rank)
+    throw new ShapeError(op, `axis ${axis} is out of range for rank ${rank}`);
   return a;
 }
 
@@ -37,9 +38,13 @@ export function broadcastShapes(op: string, shapes: readonly (readonly Sym[])[])
       if (j < 0) continue;
       const e = s[j]!;
       if (e.value === 1) continue;
-      if (d!.value === 1) { d = e; continue; }
+      if (d!.value === 1) {
+        d = e;
+        continue;
+      }
       if (proveEqual(d!, e)) continue;
-      if (d!.isConst() && e.isConst()) throw new ShapeError(op, `cannot broadcast ${d} with ${e} at axis ${i} of the result`);
+      if (d!.isConst() && e.isConst())
+        throw new ShapeError(op, `cannot broadcast ${d} with ${e} at axis ${i} of the result`);
       return undefined;
     }
     out.push(d!);

@@ -8,13 +8,17 @@ export function parseSym(src: string): Sym {
   const p = new SymParser(src, 0);
   const e = p.parseExpr();
   p.skip();
-  if (p.pos < src.length) throw new SymError(`symbolic expression '${src}': unexpected '${src[p.pos]}' at column ${p.pos + 1}`);
+  if (p.pos < src.length)
+    throw new SymError(`symbolic expression '${src}': unexpected '${src[p.pos]}' at column ${p.pos + 1}`);
   return e;
 }
 
 /** A cursor-based parser other parsers can embed (the IR parser hands it its position). */
 export class SymParser {
-  constructor(readonly src: string, public pos: number) {}
+  constructor(
+    readonly src: string,
+    public pos: number,
+  ) {}
 
   skip(): void {
     while (this.pos < this.src.length && /\s/.test(this.src[this.pos]!)) this.pos++;
@@ -86,7 +90,13 @@ export class SymParser {
       this.expect(',');
       const b = this.parseExpr();
       this.expect(')');
-      return name === 'floordiv' ? a.floorDiv(b) : name === 'floormod' ? a.floorMod(b) : name === 'min' ? a.min(b) : a.max(b);
+      return name === 'floordiv'
+        ? a.floorDiv(b)
+        : name === 'floormod'
+          ? a.floorMod(b)
+          : name === 'min'
+            ? a.min(b)
+            : a.max(b);
     }
     return sym(name);
   }

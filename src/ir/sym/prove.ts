@@ -18,11 +18,16 @@ function lowerBound(d: Sym, bounds: Bounds): number {
   let best = rangeOf(d, bounds).lo;
   let e = d;
   for (let round = 0; round < 3 && best < 0; round++) {
-    const t = e.terms.find((t) => t.atoms.length === 1 && t.atoms[0]!.k === 'floordiv' && (t.atoms[0]!.b!.value ?? 0) > 0);
+    const t = e.terms.find(
+      (t) => t.atoms.length === 1 && t.atoms[0]!.k === 'floordiv' && (t.atoms[0]!.b!.value ?? 0) > 0,
+    );
     if (!t) break;
     const atom = t.atoms[0]!;
     const k = atom.b!.value!;
-    const rest = Sym.of(e.terms.filter((x) => x !== t), e.c);
+    const rest = Sym.of(
+      e.terms.filter((x) => x !== t),
+      e.c,
+    );
     e = rest.mul(k).add(atom.a!.sub(atom.a!.floorMod(k)).mul(t.coef));
     const lo = rangeOf(e, bounds).lo;
     if (lo >= 0) return Math.max(best, Math.ceil(lo / k));

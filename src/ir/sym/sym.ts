@@ -40,8 +40,12 @@ export type SymLike = Sym | number;
 
 export class Sym {
   readonly key: string;
-  private constructor(readonly terms: readonly Term[], readonly c: number) {
-    this.key = terms.length === 0 ? String(c) : terms.map((t) => `${t.coef}*${t.key}`).join('+') + (c !== 0 ? `+${c}` : '');
+  private constructor(
+    readonly terms: readonly Term[],
+    readonly c: number,
+  ) {
+    this.key =
+      terms.length === 0 ? String(c) : terms.map((t) => `${t.coef}*${t.key}`).join('+') + (c !== 0 ? `+${c}` : '');
   }
 
   /** Builds the canonical form: merges like terms, drops zeros, sorts by key. */
@@ -85,7 +89,10 @@ export class Sym {
   }
 
   neg(): Sym {
-    return Sym.of(this.terms.map((t) => ({ ...t, coef: -t.coef })), -this.c);
+    return Sym.of(
+      this.terms.map((t) => ({ ...t, coef: -t.coef })),
+      -this.c,
+    );
   }
 
   sub(o: SymLike): Sym {
@@ -123,10 +130,14 @@ export class Sym {
   vars(): string[] {
     const out = new Set<string>();
     const visit = (s: Sym): void => {
-      for (const t of s.terms) for (const a of t.atoms) {
-        if (a.k === 'var') out.add(a.name!);
-        else { visit(a.a!); visit(a.b!); }
-      }
+      for (const t of s.terms)
+        for (const a of t.atoms) {
+          if (a.k === 'var') out.add(a.name!);
+          else {
+            visit(a.a!);
+            visit(a.b!);
+          }
+        }
     };
     visit(this);
     return [...out].sort();
@@ -189,7 +200,8 @@ export function toSym(x: SymLike): Sym {
 export function sym(name: string): Sym {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new SymError(`'${name}' is not a valid symbolic variable name`);
   // loop variables of tensor programs (i0…, r0…) and the reduction accumulator share the namespace
-  if (RESERVED.has(name) || /^[ir]\d+$/.test(name)) throw new SymError(`'${name}' is reserved and cannot name a symbolic variable`);
+  if (RESERVED.has(name) || /^[ir]\d+$/.test(name))
+    throw new SymError(`'${name}' is reserved and cannot name a symbolic variable`);
   return Sym.atom({ k: 'var', name, key: name });
 }
 
@@ -219,8 +231,10 @@ function evalAtom(a: Atom, env: Readonly<Record<string, number>>): number {
     case 'floormod':
       if (y === 0) throw new SymError(`modulo by zero in ${atomString(a)}`);
       return x - y * Math.floor(x / y);
-    case 'min': return Math.min(x, y);
-    case 'max': return Math.max(x, y);
+    case 'min':
+      return Math.min(x, y);
+    case 'max':
+      return Math.max(x, y);
   }
 }
 
@@ -232,10 +246,14 @@ function substAtom(a: Atom, map: Readonly<Record<string, SymLike>>): Sym {
   const x = a.a!.subst(map);
   const y = a.b!.subst(map);
   switch (a.k) {
-    case 'floordiv': return x.floorDiv(y);
-    case 'floormod': return x.floorMod(y);
-    case 'min': return x.min(y);
-    case 'max': return x.max(y);
+    case 'floordiv':
+      return x.floorDiv(y);
+    case 'floormod':
+      return x.floorMod(y);
+    case 'min':
+      return x.min(y);
+    case 'max':
+      return x.max(y);
   }
 }
 
@@ -272,8 +290,12 @@ function floorDivMod(x: Sym, y: Sym, k: 'floordiv' | 'floormod', bounds: Bounds 
     if (k === 'floordiv') {
       if (rInRange) return Q;
       // floordiv(floordiv(a, b), d) = floordiv(a, b·d) for positive constants
-      const inner = R.terms.length === 1 && R.c === 0 && R.terms[0]!.coef === 1 && R.terms[0]!.atoms.length === 1 ? R.terms[0]!.atoms[0]! : undefined;
-      if (inner?.k === 'floordiv' && inner.b!.value !== undefined && inner.b!.value > 0) return Q.add(floorDivMod(inner.a!, inner.b!.mul(d), 'floordiv', bounds));
+      const inner =
+        R.terms.length === 1 && R.c === 0 && R.terms[0]!.coef === 1 && R.terms[0]!.atoms.length === 1
+          ? R.terms[0]!.atoms[0]!
+          : undefined;
+      if (inner?.k === 'floordiv' && inner.b!.value !== undefined && inner.b!.value > 0)
+        return Q.add(floorDivMod(inner.a!, inner.b!.mul(d), 'floordiv', bounds));
       return Q.add(opAtom(k, R, y));
     }
     if (rInRange) return R;
@@ -294,7 +316,10 @@ export function divExact(x: Sym, y: Sym): Sym | undefined {
     const d = y.c;
     if (d === 0) return undefined;
     if (x.c % d !== 0 || x.terms.some((t) => t.coef % d !== 0)) return undefined;
-    return Sym.of(x.terms.map((t) => ({ ...t, coef: t.coef / d })), x.c / d);
+    return Sym.of(
+      x.terms.map((t) => ({ ...t, coef: t.coef / d })),
+      x.c / d,
+    );
   }
   if (y.terms.length !== 1 || y.c !== 0 || x.c !== 0) return undefined;
   const m = y.terms[0]!;
@@ -332,7 +357,10 @@ export function simplifyUnder(s: Sym, bounds: Bounds): Sym {
   for (const t of s.terms) {
     let p = Sym.const(t.coef);
     for (const a of t.atoms) {
-      if (a.k === 'var') { p = p.mul(Sym.atom(a)); continue; }
+      if (a.k === 'var') {
+        p = p.mul(Sym.atom(a));
+        continue;
+      }
       const x = simplifyUnder(a.a!, bounds);
       const y = simplifyUnder(a.b!, bounds);
       p = p.mul(a.k === 'floordiv' || a.k === 'floormod' ? floorDivMod(x, y, a.k, bounds) : minMax(x, y, a.k, bounds));
@@ -358,8 +386,10 @@ function atomRange(a: Atom, bounds: Bounds): Interval {
   const x = rangeOf(a.a!, bounds);
   const y = rangeOf(a.b!, bounds);
   switch (a.k) {
-    case 'min': return { lo: Math.min(x.lo, y.lo), hi: Math.min(x.hi, y.hi) };
-    case 'max': return { lo: Math.max(x.lo, y.lo), hi: Math.max(x.hi, y.hi) };
+    case 'min':
+      return { lo: Math.min(x.lo, y.lo), hi: Math.min(x.hi, y.hi) };
+    case 'max':
+      return { lo: Math.max(x.lo, y.lo), hi: Math.max(x.hi, y.hi) };
     case 'floormod':
       if (y.lo > 0) {
         if (x.lo >= 0 && x.hi < y.lo) return x;

@@ -17,9 +17,17 @@ type Fn = (s: Float64Array) => number;
 const unaryNode = (op: UnaryOp) => ({ k: 'un' as const, op, a: { k: 'in' as const, i: 0 } });
 
 /** Compiles an expression to a closure over a slot array (loop variables and dimensions). */
-function compile(e: PExpr, slots: Map<string, number>, bufs: Map<string, { data: Float64Array; strides: number[]; shape: readonly number[] }>): Fn {
+function compile(
+  e: PExpr,
+  slots: Map<string, number>,
+  bufs: Map<string, { data: Float64Array; strides: number[]; shape: readonly number[] }>,
+): Fn {
   switch (e.k) {
-    case 'int': case 'float': { const v = e.v; return () => v; }
+    case 'int':
+    case 'float': {
+      const v = e.v;
+      return () => v;
+    }
     case 'var': {
       const i = slots.get(e.name);
       if (i === undefined) throw new Error(`tensor program reads unknown variable '${e.name}'`);
@@ -28,7 +36,8 @@ function compile(e: PExpr, slots: Map<string, number>, bufs: Map<string, { data:
     case 'load': {
       const b = bufs.get(e.buf);
       if (!b) throw new Error(`tensor program loads unknown buffer '${e.buf}'`);
-      if (e.idx.length !== b.shape.length) throw new Error(`load of '${e.buf}' with ${e.idx.length} indices, buffer has rank ${b.shape.length}`);
+      if (e.idx.length !== b.shape.length)
+        throw new Error(`load of '${e.buf}' with ${e.idx.length} indices, buffer has rank ${b.shape.length}`);
       const idx = e.idx.map((x) => compile(x, slots, bufs));
       const { data, strides } = b;
       return (s) => {
@@ -43,7 +52,10 @@ function compile(e: PExpr, slots: Map<string, number>, bufs: Map<string, { data:
       const a = compile(e.a, slots, bufs);
       const node = unaryNode(e.op);
       const arg = [0];
-      return (s) => { arg[0] = a(s); return evalExpr(node, arg); };
+      return (s) => {
+        arg[0] = a(s);
+        return evalExpr(node, arg);
+      };
     }
     case 'select': {
       const c = compile(e.c, slots, bufs);
@@ -56,18 +68,34 @@ function compile(e: PExpr, slots: Map<string, number>, bufs: Map<string, { data:
       const a = compile(e.a, slots, bufs);
       const b = compile(e.b, slots, bufs);
       switch (e.op) {
-        case '+': return (s) => a(s) + b(s);
-        case '-': return (s) => a(s) - b(s);
-        case '*': return (s) => a(s) * b(s);
-        case '/': return (s) => a(s) / b(s);
-        case 'floordiv': return (s) => Math.floor(a(s) / b(s));
-        case 'floormod': return (s) => { const x = a(s); const y = b(s); return x - y * Math.floor(x / y); };
-        case 'min': return (s) => Math.min(a(s), b(s));
-        case 'max': return (s) => Math.max(a(s), b(s));
-        case 'pow': return (s) => Math.pow(a(s), b(s));
-        case '<': return (s) => (a(s) < b(s) ? 1 : 0);
-        case '<=': return (s) => (a(s) <= b(s) ? 1 : 0);
-        case '==': return (s) => (a(s) === b(s) ? 1 : 0);
+        case '+':
+          return (s) => a(s) + b(s);
+        case '-':
+          return (s) => a(s) - b(s);
+        case '*':
+          return (s) => a(s) * b(s);
+        case '/':
+          return (s) => a(s) / b(s);
+        case 'floordiv':
+          return (s) => Math.floor(a(s) / b(s));
+        case 'floormod':
+          return (s) => {
+            const x = a(s);
+            const y = b(s);
+            return x - y * Math.floor(x / y);
+          };
+        case 'min':
+          return (s) => Math.min(a(s), b(s));
+        case 'max':
+          return (s) => Math.max(a(s), b(s));
+        case 'pow':
+          return (s) => Math.pow(a(s), b(s));
+        case '<':
+          return (s) => (a(s) < b(s) ? 1 : 0);
+        case '<=':
+          return (s) => (a(s) <= b(s) ? 1 : 0);
+        case '==':
+          return (s) => (a(s) === b(s) ? 1 : 0);
       }
     }
   }
@@ -85,21 +113,33 @@ function stridesOf(shape: readonly number[]): number[] {
  * Runs `p` on float64 inputs; `env` gives every symbolic dimension. Returns the output values
  * (the caller rounds them to the output dtype). Input shapes are checked against the program.
  */
-export function interpretProgram(p: TensorProgram, inputs: readonly HostBuffer[], env: Readonly<Record<string, number>>): Float64Array {
-  if (inputs.length !== p.inputs.length) throw new Error(`program '${p.name}' takes ${p.inputs.length} inputs, got ${inputs.length}`);
+export function interpretProgram(
+  p: TensorProgram,
+  inputs: readonly HostBuffer[],
+  env: Readonly<Record<string, number>>,
+): Float64Array {
+  if (inputs.length !== p.inputs.length)
+    throw new Error(`program '${p.name}' takes ${p.inputs.length} inputs, got ${inputs.length}`);
   const bufs = new Map<string, { data: Float64Array; strides: number[]; shape: readonly number[] }>();
   p.inputs.forEach((b, i) => {
     const want = evalShape(b.shape, env);
     const got = inputs[i]!;
     if (want.length !== got.shape.length || want.some((d, k) => d !== got.shape[k])) {
-      throw new Error(`program '${p.name}': input '${b.name}' has shape [${got.shape.join(', ')}], expected [${want.join(', ')}]`);
+      throw new Error(
+        `program '${p.name}': input '${b.name}' has shape [${got.shape.join(', ')}], expected [${want.join(', ')}]`,
+      );
     }
     bufs.set(b.name, { data: got.data, strides: stridesOf(want), shape: want });
   });
   const outShape = evalShape(p.output.shape, env);
   const redShape = p.reduce ? evalShape(p.reduce.extents, env) : [];
   const slots = new Map<string, number>();
-  const names = [...Object.keys(env), ...outShape.map((_, i) => axisVar(i)), ...redShape.map((_, i) => reduceVar(i)), 'acc'];
+  const names = [
+    ...Object.keys(env),
+    ...outShape.map((_, i) => axisVar(i)),
+    ...redShape.map((_, i) => reduceVar(i)),
+    'acc',
+  ];
   names.forEach((nm, i) => slots.set(nm, i));
   const s = new Float64Array(names.length);
   for (const [k, v] of Object.entries(env)) s[slots.get(k)!] = v;
@@ -115,12 +155,21 @@ export function interpretProgram(p: TensorProgram, inputs: readonly HostBuffer[]
   const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
   for (let f = 0; f < total; f++) {
     let rem = f;
-    for (let k = outShape.length - 1; k >= 0; k--) { s[axisSlot[k]!] = rem % outShape[k]!; rem = Math.floor(rem / outShape[k]!); }
-    if (!op) { out[f] = body(s); continue; }
+    for (let k = outShape.length - 1; k >= 0; k--) {
+      s[axisSlot[k]!] = rem % outShape[k]!;
+      rem = Math.floor(rem / outShape[k]!);
+    }
+    if (!op) {
+      out[f] = body(s);
+      continue;
+    }
     let acc = init;
     for (let r = 0; r < redTotal; r++) {
       let rr = r;
-      for (let k = redShape.length - 1; k >= 0; k--) { s[redSlot[k]!] = rr % redShape[k]!; rr = Math.floor(rr / redShape[k]!); }
+      for (let k = redShape.length - 1; k >= 0; k--) {
+        s[redSlot[k]!] = rr % redShape[k]!;
+        rr = Math.floor(rr / redShape[k]!);
+      }
       const v = body(s);
       acc = op === 'sum' ? acc + v : op === 'max' ? Math.max(acc, v) : Math.min(acc, v);
     }

@@ -96,28 +96,45 @@ export function mapExpr(e: PExpr, f: (e: PExpr) => PExpr | undefined): PExpr {
   const r = f(e);
   if (r !== undefined) return r;
   switch (e.k) {
-    case 'load': return { ...e, idx: e.idx.map((x) => mapExpr(x, f)) };
-    case 'bin': return { ...e, a: mapExpr(e.a, f), b: mapExpr(e.b, f) };
-    case 'un': return { ...e, a: mapExpr(e.a, f) };
-    case 'select': return { ...e, c: mapExpr(e.c, f), a: mapExpr(e.a, f), b: mapExpr(e.b, f) };
-    default: return e;
+    case 'load':
+      return { ...e, idx: e.idx.map((x) => mapExpr(x, f)) };
+    case 'bin':
+      return { ...e, a: mapExpr(e.a, f), b: mapExpr(e.b, f) };
+    case 'un':
+      return { ...e, a: mapExpr(e.a, f) };
+    case 'select':
+      return { ...e, c: mapExpr(e.c, f), a: mapExpr(e.a, f), b: mapExpr(e.b, f) };
+    default:
+      return e;
   }
 }
 
 export function visitExpr(e: PExpr, f: (e: PExpr) => void): void {
   f(e);
   switch (e.k) {
-    case 'load': e.idx.forEach((x) => visitExpr(x, f)); break;
-    case 'bin': visitExpr(e.a, f); visitExpr(e.b, f); break;
-    case 'un': visitExpr(e.a, f); break;
-    case 'select': visitExpr(e.c, f); visitExpr(e.a, f); visitExpr(e.b, f); break;
-    default: break;
+    case 'load':
+      e.idx.forEach((x) => visitExpr(x, f));
+      break;
+    case 'bin':
+      visitExpr(e.a, f);
+      visitExpr(e.b, f);
+      break;
+    case 'un':
+      visitExpr(e.a, f);
+      break;
+    case 'select':
+      visitExpr(e.c, f);
+      visitExpr(e.a, f);
+      visitExpr(e.b, f);
+      break;
+    default:
+      break;
   }
 }
 
 /** Replaces variables by expressions (loop-variable renaming during fusion). */
 export function substVars(e: PExpr, map: ReadonlyMap<string, PExpr>): PExpr {
-  return mapExpr(e, (x) => (x.k === 'var' ? map.get(x.name) ?? x : undefined));
+  return mapExpr(e, (x) => (x.k === 'var' ? (map.get(x.name) ?? x) : undefined));
 }
 
 const LOOP_VAR = /^[ir]\d+$/;
@@ -129,7 +146,10 @@ export function programSymVars(p: TensorProgram): string[] {
   [...p.inputs, p.output].forEach((b) => b.shape.forEach(addSym));
   p.reduce?.extents.forEach(addSym);
   for (const e of [p.body, p.epilogue]) {
-    if (e) visitExpr(e, (x) => { if (x.k === 'var' && x.name !== 'acc' && !LOOP_VAR.test(x.name)) out.add(x.name); });
+    if (e)
+      visitExpr(e, (x) => {
+        if (x.k === 'var' && x.name !== 'acc' && !LOOP_VAR.test(x.name)) out.add(x.name);
+      });
   }
   return [...out].sort();
 }

@@ -36,7 +36,10 @@ const KEEP = 20;
 class LastReadRecorder implements PoolAccess {
   time = 0;
   readonly lastRead: Int32Array[];
-  constructor(readonly size: number, sizes: number[]) {
+  constructor(
+    readonly size: number,
+    sizes: number[],
+  ) {
     this.lastRead = sizes.map((n) => new Int32Array(n).fill(-1));
   }
   load(_a: number, n: number, tensor: number, elem: number): void {
@@ -63,7 +66,11 @@ class ShadowPool implements PoolAccess {
   private readonly holderTensor: Int32Array;
   private readonly holderElem: Int32Array;
 
-  constructor(readonly size: number, private readonly lastRead: Int32Array[], private readonly names: string[]) {
+  constructor(
+    readonly size: number,
+    private readonly lastRead: Int32Array[],
+    private readonly names: string[],
+  ) {
     this.holderTensor = new Int32Array(size).fill(-1);
     this.holderElem = new Int32Array(size);
   }
@@ -87,7 +94,14 @@ class ShadowPool implements PoolAccess {
       if (a < 0) continue;
       const held = this.holderTensor[a]!;
       if (held >= 0 && this.lastRead[held]![this.holderElem[a]!]! > this.time) {
-        this.report({ kind: 'overwrites-live', step: this.step, address: a, tensor: this.names[tensor]!, element: elem + i, found: { tensor: this.names[held]!, element: this.holderElem[a]! } });
+        this.report({
+          kind: 'overwrites-live',
+          step: this.step,
+          address: a,
+          tensor: this.names[tensor]!,
+          element: elem + i,
+          found: { tensor: this.names[held]!, element: this.holderElem[a]! },
+        });
       }
       this.holderTensor[a] = tensor;
       this.holderElem[a] = elem + i;
@@ -101,7 +115,11 @@ class ShadowPool implements PoolAccess {
     if (this.holderTensor[a] !== tensor || this.holderElem[a] !== elem) {
       const held = this.holderTensor[a]!;
       this.report({
-        kind: 'reads-wrong-data', step: this.step, address: a, tensor: this.names[tensor]!, element: elem,
+        kind: 'reads-wrong-data',
+        step: this.step,
+        address: a,
+        tensor: this.names[tensor]!,
+        element: elem,
         ...(held >= 0 ? { found: { tensor: this.names[held]!, element: this.holderElem[a]! } } : {}),
       });
     }
@@ -109,7 +127,13 @@ class ShadowPool implements PoolAccess {
 
   private address(addr: number, i: number, tensor: number, elem: number): number {
     if (addr < 0 || addr >= this.size || i >= this.size) {
-      this.report({ kind: 'outside-pool', step: this.step, address: addr + i, tensor: this.names[tensor]!, element: elem });
+      this.report({
+        kind: 'outside-pool',
+        step: this.step,
+        address: addr + i,
+        tensor: this.names[tensor]!,
+        element: elem,
+      });
       return -1;
     }
     return wrapAddress(addr, i, this.size);
@@ -140,7 +164,9 @@ export function checkPlan(plan: MemoryPlan): CheckReport {
   const recorder = new LastReadRecorder(plan.poolBytes, sizes);
   replay(recorder, () => {});
   const shadow = new ShadowPool(plan.poolBytes, recorder.lastRead, names);
-  replay(shadow, (name) => { shadow.step = name; });
+  replay(shadow, (name) => {
+    shadow.step = name;
+  });
   return {
     ok: shadow.count === 0,
     readsChecked: shadow.reads,
@@ -154,9 +180,15 @@ export function checkPlan(plan: MemoryPlan): CheckReport {
 export function assertPlanSafe(plan: MemoryPlan): CheckReport {
   const report = checkPlan(plan);
   if (!report.ok) {
-    const first = report.violations.slice(0, 3).map((v) =>
-      `${v.kind} in '${v.step}' at ${v.address}: ${v.tensor}[${v.element}]${v.found ? ` vs ${v.found.tensor}[${v.found.element}]` : ''}`);
-    throw new Error(`${plan.planner} plan of '${plan.graphName}' is unsafe (${report.violationCount} violations): ${first.join('; ')}`);
+    const first = report.violations
+      .slice(0, 3)
+      .map(
+        (v) =>
+          `${v.kind} in '${v.step}' at ${v.address}: ${v.tensor}[${v.element}]${v.found ? ` vs ${v.found.tensor}[${v.found.element}]` : ''}`,
+      );
+    throw new Error(
+      `${plan.planner} plan of '${plan.graphName}' is unsafe (${report.violationCount} violations): ${first.join('; ')}`,
+    );
   }
   return report;
 }

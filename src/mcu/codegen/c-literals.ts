@@ -6,7 +6,10 @@ export function cArray(type: string, name: string, values: ArrayLike<number | st
   const lines: string[] = [];
   let line = ' ';
   for (const item of items) {
-    if (line.length + item.length + 2 > 100) { lines.push(line); line = ' '; }
+    if (line.length + item.length + 2 > 100) {
+      lines.push(line);
+      line = ' ';
+    }
     line += ` ${item},`;
   }
   if (line.trim()) lines.push(line);

@@ -48,7 +48,8 @@ ${arm('m4')}${arm('m7')}clean:
 /** All files of the project, by name. */
 export function generateCProject(plan: MemoryPlan, input: Int8Array, target: McuTarget = 'host'): Map<string, string> {
   const expected = plan.tensors[plan.input.tensor]!.bytes;
-  if (input.length !== expected) throw new Error(`input has ${input.length} bytes, '${plan.graphName}' expects ${expected}`);
+  if (input.length !== expected)
+    throw new Error(`input has ${input.length} bytes, '${plan.graphName}' expects ${expected}`);
   return new Map([
     ['tessera_mcu.h', C_RUNTIME_HEADER],
     ['tessera_mcu.c', C_RUNTIME_SOURCE],

@@ -35,7 +35,9 @@ export class DataPool implements PoolAccess {
  * `afterStep` sees every step's output while it is still intact in the pool.
  */
 export function runPlan(
-  plan: MemoryPlan, input: Int8Array, afterStep?: (step: PlannedStep, output: Int8Array) => void,
+  plan: MemoryPlan,
+  input: Int8Array,
+  afterStep?: (step: PlannedStep, output: Int8Array) => void,
 ): Int8Array {
   const pool = new DataPool(plan.poolBytes);
   pool.store(plan.input.base, input.length, plan.input.tensor, 0, input, 0);

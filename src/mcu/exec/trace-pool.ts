@@ -10,9 +10,16 @@ import type { MemoryPlan } from '../plan/plan-types.js';
 export class TracePool implements PoolAccess {
   readonly lines: string[] = [];
   constructor(readonly size: number) {}
-  load(addr: number, n: number): void { this.lines.push(`R ${addr} ${n}`); }
-  store(addr: number, n: number): void { this.lines.push(`W ${addr} ${n}`); }
-  at(addr: number): number { this.lines.push(`A ${addr} 1`); return 0; }
+  load(addr: number, n: number): void {
+    this.lines.push(`R ${addr} ${n}`);
+  }
+  store(addr: number, n: number): void {
+    this.lines.push(`W ${addr} ${n}`);
+  }
+  at(addr: number): number {
+    this.lines.push(`A ${addr} 1`);
+    return 0;
+  }
 }
 
 /** The access trace of a whole plan, starting with the host's store of the input. */

@@ -19,7 +19,11 @@ export type Activation = 'relu6' | 'none';
 
 /** Per-channel requantization aimed at TARGET_STD, with a fused activation clamp. */
 export function makeRequant(
-  rng: SeededRandom, channels: number, fanIn: number, inStd: number, act: Activation,
+  rng: SeededRandom,
+  channels: number,
+  fanIn: number,
+  inStd: number,
+  act: Activation,
 ): Requant {
   const accStd = Math.sqrt(fanIn) * WEIGHT_STD * inStd;
   const multiplier = new Int32Array(channels);
@@ -51,8 +55,14 @@ export function makeAdd(rng: SeededRandom, aZero: number, bZero: number): AddPar
   const a = quantizeMultiplier(0.55 + 0.3 * rng.next());
   const b = quantizeMultiplier(0.55 + 0.3 * rng.next());
   return {
-    aZero, aMultiplier: a.multiplier, aShift: a.shift,
-    bZero, bMultiplier: b.multiplier, bShift: b.shift,
-    outZero: rng.int(-8, 8), actMin: -128, actMax: 127,
+    aZero,
+    aMultiplier: a.multiplier,
+    aShift: a.shift,
+    bZero,
+    bMultiplier: b.multiplier,
+    bShift: b.shift,
+    outZero: rng.int(-8, 8),
+    actMin: -128,
+    actMax: 127,
   };
 }

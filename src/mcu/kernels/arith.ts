@@ -3,13 +3,18 @@ import { clampInt8, multiplyByQuantizedMultiplier } from '../quant/requantize.js
 import type { AddParams, Requant } from '../graph/types.js';
 
 export function requantizeChannel(acc: number, rq: Requant, ch: number): number {
-  return clampInt8(multiplyByQuantizedMultiplier(acc, rq.multiplier[ch]!, rq.shift[ch]!) + rq.outZero, rq.actMin, rq.actMax);
+  return clampInt8(
+    multiplyByQuantizedMultiplier(acc, rq.multiplier[ch]!, rq.shift[ch]!) + rq.outZero,
+    rq.actMin,
+    rq.actMax,
+  );
 }
 
 export function residualAdd(a: number, b: number, p: AddParams): number {
-  const sum = p.outZero
-    + multiplyByQuantizedMultiplier(a - p.aZero, p.aMultiplier, p.aShift)
-    + multiplyByQuantizedMultiplier(b - p.bZero, p.bMultiplier, p.bShift);
+  const sum =
+    p.outZero +
+    multiplyByQuantizedMultiplier(a - p.aZero, p.aMultiplier, p.aShift) +
+    multiplyByQuantizedMultiplier(b - p.bZero, p.bMultiplier, p.bShift);
   return clampInt8(sum, p.actMin, p.actMax);
 }
 

@@ -8,7 +8,10 @@ import type { KernelOp } from '../plan/kernel-ops.js';
 import { wrapAddress, type Placement, type PoolAccess } from './pool-access.js';
 
 export function runAvgPoolKernel(
-  pool: PoolAccess, op: Extract<KernelOp, { kind: 'avgpool' }>, input: Placement, output: Placement,
+  pool: PoolAccess,
+  op: Extract<KernelOp, { kind: 'avgpool' }>,
+  input: Placement,
+  output: Placement,
 ): void {
   const { pool: p, inShape: s } = op;
   const seg = new Int8Array(p.c);

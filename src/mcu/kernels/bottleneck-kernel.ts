@@ -12,7 +12,11 @@ import { dotSegment, requantizeChannel, residualAdd } from './arith.js';
 import { wrapAddress, type Placement, type PoolAccess } from './pool-access.js';
 
 export function runBottleneckKernel(
-  pool: PoolAccess, op: Extract<KernelOp, { kind: 'bottleneck' }>, input: Placement, output: Placement, ring?: Placement,
+  pool: PoolAccess,
+  op: Extract<KernelOp, { kind: 'bottleneck' }>,
+  input: Placement,
+  output: Placement,
+  ring?: Placement,
 ): void {
   const { block: b, inShape: s, outShape: o } = op;
   const { dw, project, expand, residual } = b;
@@ -33,7 +37,11 @@ export function runBottleneckKernel(
           const elem = (nextRow * s.w + ix) * s.c;
           pool.load(wrapAddress(input.base, elem, P), s.c, input.tensor, elem, segIn, 0);
           for (let co = 0; co < ce; co++) {
-            segE[co] = requantizeChannel(dotSegment(expand.bias[co]!, segIn, expand.inZero, expand.weights, co * s.c, s.c), expand.requant, co);
+            segE[co] = requantizeChannel(
+              dotSegment(expand.bias[co]!, segIn, expand.inZero, expand.weights, co * s.c, s.c),
+              expand.requant,
+              co,
+            );
           }
           const slot = ((nextRow % rows) * s.w + ix) * ce;
           pool.store(wrapAddress(ring.base, slot, P), ce, ring.tensor, (nextRow * s.w + ix) * ce, segE, 0);
@@ -50,16 +58,21 @@ export function runBottleneckKernel(
             const ix = ox * dw.stride - dw.pad + kx;
             if (ix < 0 || ix >= s.w) continue;
             const elem = (iy * s.w + ix) * ce + ch;
-            const v = expand && ring
-              ? pool.at(wrapAddress(ring.base, ((iy % rows) * s.w + ix) * ce + ch, P), ring.tensor, elem)
-              : pool.at(wrapAddress(input.base, elem, P), input.tensor, elem);
+            const v =
+              expand && ring
+                ? pool.at(wrapAddress(ring.base, ((iy % rows) * s.w + ix) * ce + ch, P), ring.tensor, elem)
+                : pool.at(wrapAddress(input.base, elem, P), input.tensor, elem);
             acc += (v - dw.inZero) * dw.weights[(ch * dw.k + ky) * dw.k + kx]!;
           }
         }
         segD[ch] = requantizeChannel(acc, dw.requant, ch);
       }
       for (let co = 0; co < project.cout; co++) {
-        segOut[co] = requantizeChannel(dotSegment(project.bias[co]!, segD, project.inZero, project.weights, co * ce, ce), project.requant, co);
+        segOut[co] = requantizeChannel(
+          dotSegment(project.bias[co]!, segD, project.inZero, project.weights, co * ce, ce),
+          project.requant,
+          co,
+        );
       }
       const oElem = (oy * o.w + ox) * project.cout;
       if (residual) {

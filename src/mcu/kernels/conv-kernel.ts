@@ -9,7 +9,11 @@ import { dotSegment, requantizeChannel, residualAdd } from './arith.js';
 import { wrapAddress, type Placement, type PoolAccess } from './pool-access.js';
 
 export function runConvKernel(
-  pool: PoolAccess, op: Extract<KernelOp, { kind: 'conv' }>, input: Placement, output: Placement, residual?: Placement,
+  pool: PoolAccess,
+  op: Extract<KernelOp, { kind: 'conv' }>,
+  input: Placement,
+  output: Placement,
+  residual?: Placement,
 ): void {
   const { conv: p, inShape: s, outShape: o } = op;
   const P = pool.size;
@@ -33,7 +37,11 @@ export function runConvKernel(
         }
       }
       for (let co = 0; co < p.cout; co++) {
-        out[co] = requantizeChannel(dotSegment(p.bias[co]!, patch, p.inZero, p.weights, co * window, window), p.requant, co);
+        out[co] = requantizeChannel(
+          dotSegment(p.bias[co]!, patch, p.inZero, p.weights, co * window, window),
+          p.requant,
+          co,
+        );
       }
       const oElem = (oy * o.w + ox) * p.cout;
       if (residual && op.residual) {

@@ -8,7 +8,10 @@ import { requantizeChannel } from './arith.js';
 import { wrapAddress, type Placement, type PoolAccess } from './pool-access.js';
 
 export function runDepthwiseKernel(
-  pool: PoolAccess, op: Extract<KernelOp, { kind: 'depthwise' }>, input: Placement, output: Placement,
+  pool: PoolAccess,
+  op: Extract<KernelOp, { kind: 'depthwise' }>,
+  input: Placement,
+  output: Placement,
 ): void {
   const { dw: p, inShape: s, outShape: o } = op;
   const P = pool.size;
@@ -24,7 +27,9 @@ export function runDepthwiseKernel(
             const ix = ox * p.stride - p.pad + kx;
             if (ix < 0 || ix >= s.w) continue;
             const elem = (iy * s.w + ix) * p.c + ch;
-            acc += (pool.at(wrapAddress(input.base, elem, P), input.tensor, elem) - p.inZero) * p.weights[(ch * p.k + ky) * p.k + kx]!;
+            acc +=
+              (pool.at(wrapAddress(input.base, elem, P), input.tensor, elem) - p.inZero) *
+              p.weights[(ch * p.k + ky) * p.k + kx]!;
           }
         }
         out[ch] = requantizeChannel(acc, p.requant, ch);

@@ -9,9 +9,13 @@ import type { PoolAccess } from './pool-access.js';
 export function runStep(pool: PoolAccess, step: PlannedStep): void {
   const { op } = step;
   switch (op.kind) {
-    case 'conv': return runConvKernel(pool, op, step.input, step.output, step.residual);
-    case 'depthwise': return runDepthwiseKernel(pool, op, step.input, step.output);
-    case 'avgpool': return runAvgPoolKernel(pool, op, step.input, step.output);
-    case 'bottleneck': return runBottleneckKernel(pool, op, step.input, step.output, step.ring);
+    case 'conv':
+      return runConvKernel(pool, op, step.input, step.output, step.residual);
+    case 'depthwise':
+      return runDepthwiseKernel(pool, op, step.input, step.output);
+    case 'avgpool':
+      return runAvgPoolKernel(pool, op, step.input, step.output);
+    case 'bottleneck':
+      return runBottleneckKernel(pool, op, step.input, step.output, step.ring);
   }
 }

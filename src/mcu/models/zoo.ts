@@ -13,21 +13,39 @@ export function makeDivisible(v: number, divisor = 8): number {
 
 /** MobileNetV2 (Sandler et al.): [expansion, channels, repeats, first stride] per stage. */
 const MOBILENET_V2_STAGES: ReadonlyArray<readonly [number, number, number, number]> = [
-  [1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1],
+  [1, 16, 1, 1],
+  [6, 24, 2, 2],
+  [6, 32, 3, 2],
+  [6, 64, 4, 2],
+  [6, 96, 3, 1],
+  [6, 160, 3, 2],
+  [6, 320, 1, 1],
 ];
 
 export function mobileNetV2(width: number, resolution: number, classes = 1000, seed = 1): McuGraph {
-  const b = new McuGraphBuilder(`mobilenetv2-w${width}-${resolution}`, { h: resolution, w: resolution, c: 3 }, seed)
-    .conv({ cout: makeDivisible(32 * width), k: 3, stride: 2, name: 'stem' });
+  const b = new McuGraphBuilder(
+    `mobilenetv2-w${width}-${resolution}`,
+    { h: resolution, w: resolution, c: 3 },
+    seed,
+  ).conv({ cout: makeDivisible(32 * width), k: 3, stride: 2, name: 'stem' });
   let block = 0;
   for (const [t, c, n, s] of MOBILENET_V2_STAGES) {
     for (let i = 0; i < n; i++) {
-      b.bottleneck({ expand: t, cout: makeDivisible(c * width), k: 3, stride: i === 0 ? s : 1, name: `block${block++}` });
+      b.bottleneck({
+        expand: t,
+        cout: makeDivisible(c * width),
+        k: 3,
+        stride: i === 0 ? s : 1,
+        name: `block${block++}`,
+      });
     }
   }
   // The last 1×1 conv keeps 1280 channels for widths below 1, as in the paper.
-  return b.pointwise({ cout: width > 1 ? makeDivisible(1280 * width) : 1280, name: 'head' })
-    .avgPool('pool').fullyConnected({ cout: classes, name: 'classifier' }).build();
+  return b
+    .pointwise({ cout: width > 1 ? makeDivisible(1280 * width) : 1280, name: 'head' })
+    .avgPool('pool')
+    .fullyConnected({ cout: classes, name: 'classifier' })
+    .build();
 }
 
 /**
@@ -37,18 +55,32 @@ export function mobileNetV2(width: number, resolution: number, classes = 1000, s
 const MCUNET_LIKE_BLOCKS: ReadonlyArray<readonly [number, number, number, number]> = [
   // [expansion, kernel, channels, stride]
   [1, 3, 8, 1],
-  [3, 7, 16, 2], [4, 3, 16, 1],
-  [6, 5, 24, 2], [5, 5, 24, 1], [4, 5, 24, 1],
-  [6, 7, 40, 2], [4, 5, 40, 1], [5, 5, 40, 1],
-  [6, 5, 48, 1], [4, 3, 48, 1],
-  [6, 7, 96, 2], [5, 3, 96, 1], [4, 7, 96, 1],
+  [3, 7, 16, 2],
+  [4, 3, 16, 1],
+  [6, 5, 24, 2],
+  [5, 5, 24, 1],
+  [4, 5, 24, 1],
+  [6, 7, 40, 2],
+  [4, 5, 40, 1],
+  [5, 5, 40, 1],
+  [6, 5, 48, 1],
+  [4, 3, 48, 1],
+  [6, 7, 96, 2],
+  [5, 3, 96, 1],
+  [4, 7, 96, 1],
   [6, 3, 160, 1],
 ];
 
 export function mcuNetLike(resolution = 160, classes = 1000, seed = 2): McuGraph {
-  const b = new McuGraphBuilder(`mcunet-like-${resolution}`, { h: resolution, w: resolution, c: 3 }, seed)
-    .conv({ cout: 16, k: 3, stride: 2, name: 'stem' });
-  MCUNET_LIKE_BLOCKS.forEach(([t, k, c, s], i) => b.bottleneck({ expand: t, k, cout: c, stride: s, name: `block${i}` }));
+  const b = new McuGraphBuilder(`mcunet-like-${resolution}`, { h: resolution, w: resolution, c: 3 }, seed).conv({
+    cout: 16,
+    k: 3,
+    stride: 2,
+    name: 'stem',
+  });
+  MCUNET_LIKE_BLOCKS.forEach(([t, k, c, s], i) =>
+    b.bottleneck({ expand: t, k, cout: c, stride: s, name: `block${i}` }),
+  );
   return b.avgPool('pool').fullyConnected({ cout: classes, name: 'classifier' }).build();
 }
 
@@ -60,9 +92,12 @@ export type SingleLayerSpec =
 
 export function describeSingleLayer(s: SingleLayerSpec): string {
   switch (s.kind) {
-    case 'pointwise': return `pointwise ${s.h}×${s.w} ${s.cin}→${s.cout}`;
-    case 'depthwise': return `depthwise ${s.h}×${s.w}×${s.c} k${s.k} s${s.stride}`;
-    case 'bottleneck': return `bottleneck ${s.h}×${s.w} ${s.cin}→${s.cout} t${s.expand} k${s.k} s${s.stride}`;
+    case 'pointwise':
+      return `pointwise ${s.h}×${s.w} ${s.cin}→${s.cout}`;
+    case 'depthwise':
+      return `depthwise ${s.h}×${s.w}×${s.c} k${s.k} s${s.stride}`;
+    case 'bottleneck':
+      return `bottleneck ${s.h}×${s.w} ${s.cin}→${s.cout} t${s.expand} k${s.k} s${s.stride}`;
   }
 }
 
@@ -70,9 +105,15 @@ export function singleLayer(s: SingleLayerSpec, seed = 3): McuGraph {
   const cin = s.kind === 'depthwise' ? s.c : s.cin;
   const b = new McuGraphBuilder(describeSingleLayer(s), { h: s.h, w: s.w, c: cin }, seed);
   switch (s.kind) {
-    case 'pointwise': b.pointwise({ cout: s.cout, name: 'layer' }); break;
-    case 'depthwise': b.depthwise({ k: s.k, stride: s.stride, name: 'layer' }); break;
-    case 'bottleneck': b.bottleneck({ expand: s.expand, cout: s.cout, k: s.k, stride: s.stride, name: 'layer' }); break;
+    case 'pointwise':
+      b.pointwise({ cout: s.cout, name: 'layer' });
+      break;
+    case 'depthwise':
+      b.depthwise({ k: s.k, stride: s.stride, name: 'layer' });
+      break;
+    case 'bottleneck':
+      b.bottleneck({ expand: s.expand, cout: s.cout, k: s.k, stride: s.stride, name: 'layer' });
+      break;
   }
   return b.build();
 }
@@ -97,14 +138,20 @@ export const MODEL_NAMES = ['mobilenetv2-96', 'mobilenetv2-144', 'mcunet-like', 
 
 export function modelByName(name: string): McuGraph {
   switch (name) {
-    case 'mobilenetv2-96': return mobileNetV2(0.35, 96);
-    case 'mobilenetv2-144': return mobileNetV2(0.35, 144);
-    case 'mcunet-like': return mcuNetLike();
-    case 'tiny-test': return tinyTestNet();
+    case 'mobilenetv2-96':
+      return mobileNetV2(0.35, 96);
+    case 'mobilenetv2-144':
+      return mobileNetV2(0.35, 144);
+    case 'mcunet-like':
+      return mcuNetLike();
+    case 'tiny-test':
+      return tinyTestNet();
     default: {
       const m = /^mobilenetv2-w([0-9.]+)-(\d+)$/.exec(name);
       if (m) return mobileNetV2(Number(m[1]), Number(m[2]));
-      throw new Error(`unknown MCU model '${name}'; known: ${MODEL_NAMES.join(', ')}, or mobilenetv2-w<width>-<resolution>`);
+      throw new Error(
+        `unknown MCU model '${name}'; known: ${MODEL_NAMES.join(', ')}, or mobilenetv2-w<width>-<resolution>`,
+      );
     }
   }
 }

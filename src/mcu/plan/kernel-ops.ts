@@ -5,7 +5,15 @@
  * bottleneck as three ops over whole tensors; the vMCU planner runs it as one fused op whose
  * expanded tensor only ever exists as a ring of k rows inside the segment pool.
  */
-import type { AddParams, AvgPoolParams, BottleneckLayer, ConvParams, DepthwiseParams, McuGraph, Shape3 } from '../graph/types.js';
+import type {
+  AddParams,
+  AvgPoolParams,
+  BottleneckLayer,
+  ConvParams,
+  DepthwiseParams,
+  McuGraph,
+  Shape3,
+} from '../graph/types.js';
 import { shapeBytes } from '../graph/types.js';
 
 export type KernelOp =
@@ -59,9 +67,12 @@ export function ringBytes(block: BottleneckLayer, inShape: Shape3): number {
  */
 export function localBytes(op: KernelOp): number {
   switch (op.kind) {
-    case 'conv': return op.conv.k * op.conv.k * op.conv.cin + op.conv.cout * (op.residual ? 2 : 1);
-    case 'depthwise': return op.dw.c;
-    case 'avgpool': return op.pool.c;
+    case 'conv':
+      return op.conv.k * op.conv.k * op.conv.cin + op.conv.cout * (op.residual ? 2 : 1);
+    case 'depthwise':
+      return op.dw.c;
+    case 'avgpool':
+      return op.pool.c;
     case 'bottleneck': {
       const b = op.block;
       const ce = b.dw.c;
@@ -78,7 +89,12 @@ export interface LowerOptions {
 
 /** Lowers a graph's layers to kernel ops, adding intermediate tensors for unfused bottlenecks. */
 export function lowerGraph(graph: McuGraph, options: LowerOptions): LoweredGraph {
-  const tensors: PlanTensor[] = graph.tensors.map((t) => ({ id: t.id, name: t.name, shape: t.shape, bytes: shapeBytes(t.shape) }));
+  const tensors: PlanTensor[] = graph.tensors.map((t) => ({
+    id: t.id,
+    name: t.name,
+    shape: t.shape,
+    bytes: shapeBytes(t.shape),
+  }));
   const addTensor = (name: string, shape: Shape3): number => {
     tensors.push({ id: tensors.length, name, shape, bytes: shapeBytes(shape) });
     return tensors.length - 1;
@@ -89,7 +105,9 @@ export function lowerGraph(graph: McuGraph, options: LowerOptions): LoweredGraph
     const outShape = graph.tensors[layer.output]!.shape;
     const base = { layerIndex, input: layer.input, output: layer.output };
     switch (layer.kind) {
-      case 'conv': case 'pointwise': case 'fc':
+      case 'conv':
+      case 'pointwise':
+      case 'fc':
         ops.push({ ...base, name: layer.name, op: { kind: 'conv', conv: layer.conv, inShape, outShape } });
         return;
       case 'depthwise':
@@ -102,21 +120,47 @@ export function lowerGraph(graph: McuGraph, options: LowerOptions): LoweredGraph
         const expShape = { h: inShape.h, w: inShape.w, c: layer.dw.c };
         if (options.fuseBottleneck) {
           const ring = layer.expand ? addTensor(`${layer.name}.expanded`, expShape) : undefined;
-          ops.push({ ...base, name: layer.name, op: { kind: 'bottleneck', block: layer, inShape, outShape }, ...(ring !== undefined ? { ring } : {}) });
+          ops.push({
+            ...base,
+            name: layer.name,
+            op: { kind: 'bottleneck', block: layer, inShape, outShape },
+            ...(ring !== undefined ? { ring } : {}),
+          });
           return;
         }
         let cur = layer.input;
         if (layer.expand) {
           const e = addTensor(`${layer.name}.expanded`, expShape);
-          ops.push({ layerIndex, name: `${layer.name}.expand`, input: cur, output: e, op: { kind: 'conv', conv: layer.expand, inShape, outShape: expShape } });
+          ops.push({
+            layerIndex,
+            name: `${layer.name}.expand`,
+            input: cur,
+            output: e,
+            op: { kind: 'conv', conv: layer.expand, inShape, outShape: expShape },
+          });
           cur = e;
         }
         const dwShape = { h: outShape.h, w: outShape.w, c: layer.dw.c };
         const d = addTensor(`${layer.name}.depthwise`, dwShape);
-        ops.push({ layerIndex, name: `${layer.name}.depthwise`, input: cur, output: d, op: { kind: 'depthwise', dw: layer.dw, inShape: expShape, outShape: dwShape } });
         ops.push({
-          layerIndex, name: `${layer.name}.project`, input: d, output: layer.output,
-          op: { kind: 'conv', conv: layer.project, inShape: dwShape, outShape, ...(layer.residual ? { residual: layer.residual } : {}) },
+          layerIndex,
+          name: `${layer.name}.depthwise`,
+          input: cur,
+          output: d,
+          op: { kind: 'depthwise', dw: layer.dw, inShape: expShape, outShape: dwShape },
+        });
+        ops.push({
+          layerIndex,
+          name: `${layer.name}.project`,
+          input: d,
+          output: layer.output,
+          op: {
+            kind: 'conv',
+            conv: layer.project,
+            inShape: dwShape,
+            outShape,
+            ...(layer.residual ? { residual: layer.residual } : {}),
+          },
           ...(layer.residual ? { residual: layer.input } : {}),
         });
       }

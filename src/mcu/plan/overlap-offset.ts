@@ -20,7 +20,11 @@ class AccessTimer implements PoolAccess {
   readonly storeTimes: number[] = [];
   readonly storeEnds: number[] = [];
 
-  constructor(private readonly inputTensor: number, inputBytes: number, private readonly outputTensor: number) {
+  constructor(
+    private readonly inputTensor: number,
+    inputBytes: number,
+    private readonly outputTensor: number,
+  ) {
     this.lastRead = new Int32Array(inputBytes).fill(-1);
   }
 
@@ -65,7 +69,8 @@ export function minimalOverlapLag(step: PlannedStep, inputBytes: number, outputB
     let hi = inputBytes; // hi = inputBytes means no byte is live after t
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (prefixMax[mid]! > t) hi = mid; else lo = mid + 1;
+      if (prefixMax[mid]! > t) hi = mid;
+      else lo = mid + 1;
     }
     return lo;
   };

@@ -6,14 +6,17 @@ export class SramBudgetError extends Error {
   readonly overByBytes: number;
 
   constructor(
-    readonly planner: string, readonly graphName: string, readonly neededBytes: number,
-    readonly budgetBytes: number, readonly peakLayer: string,
+    readonly planner: string,
+    readonly graphName: string,
+    readonly neededBytes: number,
+    readonly budgetBytes: number,
+    readonly peakLayer: string,
   ) {
     const over = neededBytes - budgetBytes;
     super(
       `${planner} plan of '${graphName}' needs ${fmt(neededBytes)} bytes of SRAM but the budget is ` +
-      `${fmt(budgetBytes)} bytes: over by ${fmt(over)} bytes (peak at layer '${peakLayer}'). ` +
-      'Choose an MCU with more SRAM, shrink the input resolution or width, or use the vMCU planner.',
+        `${fmt(budgetBytes)} bytes: over by ${fmt(over)} bytes (peak at layer '${peakLayer}'). ` +
+        'Choose an MCU with more SRAM, shrink the input resolution or width, or use the vMCU planner.',
     );
     this.overByBytes = over;
   }

@@ -41,7 +41,10 @@ function lifetimes(g: LoweredGraph): Lifetime[] {
 /** TFLM GreedyMemoryPlanner: largest first, first fit among lifetime-overlapping buffers. */
 function greedyOffsets(sizes: number[], life: Lifetime[], used: boolean[]): number[] {
   const offsets = sizes.map(() => -1);
-  const order = sizes.map((_, i) => i).filter((i) => used[i]).sort((a, b) => sizes[b]! - sizes[a]! || life[a]!.first - life[b]!.first);
+  const order = sizes
+    .map((_, i) => i)
+    .filter((i) => used[i])
+    .sort((a, b) => sizes[b]! - sizes[a]! || life[a]!.first - life[b]!.first);
   const placed: number[] = [];
   for (const t of order) {
     const conflicts = placed
@@ -70,8 +73,11 @@ export function planTensorLevel(graph: McuGraph, options: PlanOptions = {}): Mem
   const steps: PlannedStep[] = g.ops.map((op, i) => {
     const live = g.tensors.filter((_, t) => used[t] && life[t]!.first <= i && i <= life[t]!.last);
     return {
-      name: op.name, layerIndex: op.layerIndex, op: op.op,
-      input: place(op.input), output: place(op.output),
+      name: op.name,
+      layerIndex: op.layerIndex,
+      op: op.op,
+      input: place(op.input),
+      output: place(op.output),
       ...(op.residual !== undefined ? { residual: place(op.residual) } : {}),
       poolBytes: live.reduce((s, t) => s + t.bytes, 0),
       localBytes: localBytes(op.op),
@@ -82,8 +88,12 @@ export function planTensorLevel(graph: McuGraph, options: PlanOptions = {}): Mem
     bytes: Math.max(...steps.filter((s) => s.layerIndex === li).map((s) => s.poolBytes)),
   }));
   const plan: MemoryPlan = {
-    planner: 'tensor-level', graphName: graph.name, tensors: g.tensors, steps,
-    input: place(g.input), output: place(g.output),
+    planner: 'tensor-level',
+    graphName: graph.name,
+    tensors: g.tensors,
+    steps,
+    input: place(g.input),
+    output: place(g.output),
     poolBytes: arena,
     localBytes: roundToWords(Math.max(...steps.map((s) => s.localBytes))),
     peakBytes: arena,

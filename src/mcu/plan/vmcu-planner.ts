@@ -30,13 +30,19 @@ export function planVmcu(graph: McuGraph, options: PlanOptions = {}): MemoryPlan
   const bytes = (t: number) => g.tensors[t]!.bytes;
   // Provisional steps (bases filled in once the pool size is known).
   const steps: PlannedStep[] = g.ops.map((op, i) => {
-    if (op.residual !== undefined) throw new Error(`vMCU planner: op '${op.name}' has an external residual; bottlenecks must be fused`);
-    if (i > 0 && op.input !== g.ops[i - 1]!.output) throw new Error(`vMCU planner: '${graph.name}' is not a chain at '${op.name}'`);
+    if (op.residual !== undefined)
+      throw new Error(`vMCU planner: op '${op.name}' has an external residual; bottlenecks must be fused`);
+    if (i > 0 && op.input !== g.ops[i - 1]!.output)
+      throw new Error(`vMCU planner: '${graph.name}' is not a chain at '${op.name}'`);
     return {
-      name: op.name, layerIndex: op.layerIndex, op: op.op,
-      input: { tensor: op.input, base: 0 }, output: { tensor: op.output, base: 0 },
+      name: op.name,
+      layerIndex: op.layerIndex,
+      op: op.op,
+      input: { tensor: op.input, base: 0 },
+      output: { tensor: op.output, base: 0 },
       ...(op.ring !== undefined ? { ring: { tensor: op.ring, base: 0 } } : {}),
-      poolBytes: 0, localBytes: localBytes(op.op),
+      poolBytes: 0,
+      localBytes: localBytes(op.op),
     };
   });
   const layouts: StepLayout[] = steps.map((step) => {
@@ -48,7 +54,9 @@ export function planVmcu(graph: McuGraph, options: PlanOptions = {}): MemoryPlan
     const ring = step.op.kind === 'bottleneck' ? ringBytes(step.op.block, step.op.inShape) : 0;
     return { lag, low, extent: high - low, ring };
   });
-  layouts.forEach((l, i) => { steps[i]!.poolBytes = l.extent + l.ring; });
+  layouts.forEach((l, i) => {
+    steps[i]!.poolBytes = l.extent + l.ring;
+  });
   const pool = Math.max(...steps.map((s) => s.poolBytes));
   const mod = (a: number) => ((a % pool) + pool) % pool;
   let base = 0;
@@ -62,8 +70,12 @@ export function planVmcu(graph: McuGraph, options: PlanOptions = {}): MemoryPlan
   });
   const locals = roundToWords(Math.max(...steps.map((s) => s.localBytes)));
   const plan: MemoryPlan = {
-    planner: 'vmcu', graphName: graph.name, tensors: g.tensors, steps,
-    input: { tensor: g.input, base: 0 }, output: { tensor: g.output, base },
+    planner: 'vmcu',
+    graphName: graph.name,
+    tensors: g.tensors,
+    steps,
+    input: { tensor: g.input, base: 0 },
+    output: { tensor: g.output, base },
     poolBytes: pool,
     localBytes: locals,
     peakBytes: pool + locals,

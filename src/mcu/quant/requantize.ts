@@ -16,7 +16,7 @@ const INT32_MAX = 2147483647;
  */
 export function saturatingRoundingDoublingHighMul(a: number, b: number): number {
   if (a === INT32_MIN && b === INT32_MIN) return INT32_MAX;
-  const negative = (a < 0) !== (b < 0) && a !== 0 && b !== 0;
+  const negative = a < 0 !== b < 0 && a !== 0 && b !== 0;
   const nudge = negative ? 1 - (1 << 30) : 1 << 30;
   // a*b = hi*2^16 + lo with |hi|,|lo| < 2^47; then write hi = hq*2^15 + hr so that
   // a*b + nudge = hq*2^31 + rem with |rem| < 2^49, all exact in a double.
@@ -64,10 +64,19 @@ export function quantizeMultiplier(real: number): QuantizedMultiplier {
   let exponent = Math.floor(Math.log2(real)) + 1;
   let mantissa = real / 2 ** exponent;
   // log2 rounding can leave the mantissa just outside [0.5, 1).
-  if (mantissa >= 1) { mantissa /= 2; exponent += 1; }
-  if (mantissa < 0.5) { mantissa *= 2; exponent -= 1; }
+  if (mantissa >= 1) {
+    mantissa /= 2;
+    exponent += 1;
+  }
+  if (mantissa < 0.5) {
+    mantissa *= 2;
+    exponent -= 1;
+  }
   let q = Math.round(mantissa * TWO_31);
-  if (q === TWO_31) { q /= 2; exponent += 1; }
+  if (q === TWO_31) {
+    q /= 2;
+    exponent += 1;
+  }
   if (exponent < -31) return { multiplier: 0, shift: 0 };
   return { multiplier: q, shift: exponent };
 }

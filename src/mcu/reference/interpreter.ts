@@ -8,9 +8,14 @@ import { addReference, avgPoolReference, convReference, depthwiseReference, type
 /** Runs one layer on its whole input tensor. */
 export function runLayerReference(layer: Layer, x: RefTensor): RefTensor {
   switch (layer.kind) {
-    case 'conv': case 'pointwise': case 'fc': return convReference(x, layer.conv);
-    case 'depthwise': return depthwiseReference(x, layer.dw);
-    case 'avgpool': return avgPoolReference(x, layer.pool);
+    case 'conv':
+    case 'pointwise':
+    case 'fc':
+      return convReference(x, layer.conv);
+    case 'depthwise':
+      return depthwiseReference(x, layer.dw);
+    case 'avgpool':
+      return avgPoolReference(x, layer.pool);
     case 'bottleneck': {
       const e = layer.expand ? convReference(x, layer.expand) : x;
       const d = depthwiseReference(e, layer.dw);
@@ -24,7 +29,9 @@ export function runLayerReference(layer: Layer, x: RefTensor): RefTensor {
 export function runReference(graph: McuGraph, input: Int8Array): Int8Array[] {
   const inShape = graph.tensors[graph.input]!.shape;
   if (input.length !== inShape.h * inShape.w * inShape.c) {
-    throw new Error(`input has ${input.length} bytes, graph '${graph.name}' expects ${inShape.h * inShape.w * inShape.c}`);
+    throw new Error(
+      `input has ${input.length} bytes, graph '${graph.name}' expects ${inShape.h * inShape.w * inShape.c}`,
+    );
   }
   const values: Int8Array[] = [];
   values[graph.input] = input;

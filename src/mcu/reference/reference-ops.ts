@@ -5,7 +5,13 @@
  */
 import { clampInt8, multiplyByQuantizedMultiplier } from '../quant/requantize.js';
 import {
-  convOutSize, type AddParams, type AvgPoolParams, type ConvParams, type DepthwiseParams, type Requant, type Shape3,
+  convOutSize,
+  type AddParams,
+  type AvgPoolParams,
+  type ConvParams,
+  type DepthwiseParams,
+  type Requant,
+  type Shape3,
 } from '../graph/types.js';
 
 export interface RefTensor {
@@ -14,7 +20,11 @@ export interface RefTensor {
 }
 
 function requantize(acc: number, rq: Requant, ch: number): number {
-  return clampInt8(multiplyByQuantizedMultiplier(acc, rq.multiplier[ch]!, rq.shift[ch]!) + rq.outZero, rq.actMin, rq.actMax);
+  return clampInt8(
+    multiplyByQuantizedMultiplier(acc, rq.multiplier[ch]!, rq.shift[ch]!) + rq.outZero,
+    rq.actMin,
+    rq.actMax,
+  );
 }
 
 /** Dense convolution with zero padding (padding contributes q = inZero, i.e. real 0). */
@@ -78,9 +88,10 @@ export function addReference(a: RefTensor, b: RefTensor, p: AddParams): RefTenso
   if (a.data.length !== b.data.length) throw new Error('residual add needs equal shapes');
   const out = new Int8Array(a.data.length);
   for (let i = 0; i < out.length; i++) {
-    const sum = p.outZero
-      + multiplyByQuantizedMultiplier(a.data[i]! - p.aZero, p.aMultiplier, p.aShift)
-      + multiplyByQuantizedMultiplier(b.data[i]! - p.bZero, p.bMultiplier, p.bShift);
+    const sum =
+      p.outZero +
+      multiplyByQuantizedMultiplier(a.data[i]! - p.aZero, p.aMultiplier, p.aShift) +
+      multiplyByQuantizedMultiplier(b.data[i]! - p.bZero, p.bMultiplier, p.bShift);
     out[i] = clampInt8(sum, p.actMin, p.actMax);
   }
   return { data: out, shape: a.shape };

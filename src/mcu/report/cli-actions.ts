@@ -39,11 +39,12 @@ export function planCommand(model: string, options: { sram?: string; check?: boo
   const cmp = comparePlanners(graph);
   const { tensorLevel, vmcu } = cmp.plans;
   const lines = [
-    `${graph.name}: ${graph.layers.length} layers, peak SRAM per layer (bytes)`, '',
+    `${graph.name}: ${graph.layers.length} layers, peak SRAM per layer (bytes)`,
+    '',
     layerTable(perLayerRows(graph, cmp)),
     `whole network: tensor-level (TFLM-style) ${bytesText(tensorLevel.peakBytes)} B arena; ` +
-    `vMCU ${bytesText(vmcu.peakBytes)} B (pool ${bytesText(vmcu.poolBytes)} + kernel buffers ${bytesText(vmcu.localBytes)}); ` +
-    `${percentText(cmp.reduction)}`,
+      `vMCU ${bytesText(vmcu.peakBytes)} B (pool ${bytesText(vmcu.poolBytes)} + kernel buffers ${bytesText(vmcu.localBytes)}); ` +
+      `${percentText(cmp.reduction)}`,
   ];
   let ok = true;
   if (options.sram !== undefined) {
@@ -58,8 +59,10 @@ export function planCommand(model: string, options: { sram?: string; check?: boo
   if (options.check) {
     for (const plan of [tensorLevel, vmcu]) {
       const r = checkPlan(plan);
-      lines.push(`checker, ${plan.planner}: ${r.ok ? 'safe' : `UNSAFE (${r.violationCount} violations)`} — ` +
-        `${bytesText(r.readsChecked)} byte reads and ${bytesText(r.writesChecked)} byte writes simulated`);
+      lines.push(
+        `checker, ${plan.planner}: ${r.ok ? 'safe' : `UNSAFE (${r.violationCount} violations)`} — ` +
+          `${bytesText(r.readsChecked)} byte reads and ${bytesText(r.writesChecked)} byte writes simulated`,
+      );
       ok &&= r.ok;
     }
   }
@@ -80,7 +83,8 @@ export function buildCommand(model: string, options: BuildOptions): CommandResul
   const target = (options.target ?? 'm4') as McuTarget;
   if (!['m4', 'm7', 'host'].includes(target)) throw new Error(`--target must be m4, m7 or host, got '${target}'`);
   const plannerName = options.planner ?? 'vmcu';
-  if (plannerName !== 'vmcu' && plannerName !== 'tensor-level') throw new Error(`--planner must be vmcu or tensor-level, got '${plannerName}'`);
+  if (plannerName !== 'vmcu' && plannerName !== 'tensor-level')
+    throw new Error(`--planner must be vmcu or tensor-level, got '${plannerName}'`);
   const graph = modelByName(model);
   const budget = options.sram !== undefined ? { sramBytes: parseBytes(options.sram) } : {};
   const plan = plannerName === 'vmcu' ? planVmcu(graph, budget) : planTensorLevel(graph, budget);
@@ -95,12 +99,24 @@ export function buildCommand(model: string, options: BuildOptions): CommandResul
   ];
   if (!options.run) return { text: lines.join('\n'), ok: true };
   const tools = toolAvailability();
-  const missing = target === 'host' ? (!tools.hostCc ? 'gcc' : '') : (!tools.armGcc ? 'arm-none-eabi-gcc' : !tools.qemu ? 'qemu-system-arm' : '');
+  const missing =
+    target === 'host'
+      ? !tools.hostCc
+        ? 'gcc'
+        : ''
+      : !tools.armGcc
+        ? 'arm-none-eabi-gcc'
+        : !tools.qemu
+          ? 'qemu-system-arm'
+          : '';
   if (missing) return { text: [...lines, `cannot run: ${missing} is not installed`].join('\n'), ok: false };
   buildCProject(dir, target);
   const parsed = parseRunOutput(runCProject(dir, target).stdout);
   const expected = Array.from(runReference(graph, input)[graph.output]!);
-  const same = parsed.done && parsed.output.length === expected.length && parsed.output.every((v, i) => v === expected[i]);
-  lines.push(`ran ${parsed.steps.length} steps on ${target}; output ${same ? 'is bit-exact with' : 'DIFFERS from'} the TypeScript reference`);
+  const same =
+    parsed.done && parsed.output.length === expected.length && parsed.output.every((v, i) => v === expected[i]);
+  lines.push(
+    `ran ${parsed.steps.length} steps on ${target}; output ${same ? 'is bit-exact with' : 'DIFFERS from'} the TypeScript reference`,
+  );
   return { text: lines.join('\n'), ok: same };
 }

@@ -12,14 +12,30 @@ export function percentText(reduction: number): string {
 
 export function comparisonTable(rows: PlannerComparison[], firstHeader = 'case'): string {
   const head = `| ${firstHeader} | tensor-level (TFLM-style) B | vMCU B | change | largest tensor B |\n|---|---:|---:|---:|---:|\n`;
-  return head + rows.map((r) =>
-    `| ${r.name} | ${bytesText(r.tensorLevel)} | ${bytesText(r.vmcu)} | ${percentText(r.reduction)} | ${bytesText(r.lowerBound)} |`).join('\n') + '\n';
+  return (
+    head +
+    rows
+      .map(
+        (r) =>
+          `| ${r.name} | ${bytesText(r.tensorLevel)} | ${bytesText(r.vmcu)} | ${percentText(r.reduction)} | ${bytesText(r.lowerBound)} |`,
+      )
+      .join('\n') +
+    '\n'
+  );
 }
 
 export function layerTable(rows: LayerRow[]): string {
   const head = '| layer | shape | tensor-level B | vMCU B | change |\n|---|---|---:|---:|---:|\n';
-  return head + rows.map((r) =>
-    `| ${r.layer} | ${r.kind} | ${bytesText(r.tensorLevel)} | ${bytesText(r.vmcu)} | ${percentText(1 - r.vmcu / r.tensorLevel)} |`).join('\n') + '\n';
+  return (
+    head +
+    rows
+      .map(
+        (r) =>
+          `| ${r.layer} | ${r.kind} | ${bytesText(r.tensorLevel)} | ${bytesText(r.vmcu)} | ${percentText(1 - r.vmcu / r.tensorLevel)} |`,
+      )
+      .join('\n') +
+    '\n'
+  );
 }
 
 /** A row in the shared bench JSON shape (DESIGN.md "Performance method"). */

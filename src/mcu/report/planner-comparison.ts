@@ -30,7 +30,11 @@ export function largestTensorBound(graph: McuGraph): number {
   return Math.max(...graph.layers.flatMap((l) => [l.input, l.output]).map((t) => shapeBytes(graph.tensors[t]!.shape)));
 }
 
-export function comparePlanners(graph: McuGraph, name = graph.name, options: { check?: boolean } = {}): PlannerComparison {
+export function comparePlanners(
+  graph: McuGraph,
+  name = graph.name,
+  options: { check?: boolean } = {},
+): PlannerComparison {
   const tensorLevel = planTensorLevel(graph);
   const vmcu = planVmcu(graph);
   let checked: boolean | undefined;

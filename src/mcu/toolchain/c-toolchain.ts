@@ -6,7 +6,12 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import {
-  C_WARNINGS, CORTEX_M, CORTEX_M_LINK, CORTEX_M_SOURCES, HOST_SOURCES, type McuTarget,
+  C_WARNINGS,
+  CORTEX_M,
+  CORTEX_M_LINK,
+  CORTEX_M_SOURCES,
+  HOST_SOURCES,
+  type McuTarget,
 } from '../codegen/c-project.js';
 
 export interface ToolAvailability {
@@ -31,7 +36,12 @@ export interface RunResult {
   binary: string;
 }
 
-function run(cmd: string, args: string[], cwd: string, timeoutMs: number): { stdout: string; stderr: string; status: number } {
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  timeoutMs: number,
+): { stdout: string; stderr: string; status: number } {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 256 * 1024 * 1024 });
   if (r.error) throw new Error(`${cmd} failed to run: ${r.error.message}`);
   return { stdout: r.stdout, stderr: r.stderr, status: r.status ?? -1 };
@@ -40,9 +50,23 @@ function run(cmd: string, args: string[], cwd: string, timeoutMs: number): { std
 /** Compiles the project in `dir` for `target`; `defines` become -D flags (e.g. TQ_TRACE). */
 export function buildCProject(dir: string, target: McuTarget, defines: string[] = []): string {
   const flags = [...C_WARNINGS, ...defines.map((d) => `-D${d}`)];
-  const [cmd, args, out] = target === 'host'
-    ? ['gcc', [...flags, ...HOST_SOURCES, '-o', 'model-host'], 'model-host']
-    : ['arm-none-eabi-gcc', [`-mcpu=${CORTEX_M[target].cpu}`, ...flags, ...CORTEX_M_LINK, ...CORTEX_M_SOURCES, '-lc', '-lrdimon', '-o', `model-${target}.elf`], `model-${target}.elf`];
+  const [cmd, args, out] =
+    target === 'host'
+      ? ['gcc', [...flags, ...HOST_SOURCES, '-o', 'model-host'], 'model-host']
+      : [
+          'arm-none-eabi-gcc',
+          [
+            `-mcpu=${CORTEX_M[target].cpu}`,
+            ...flags,
+            ...CORTEX_M_LINK,
+            ...CORTEX_M_SOURCES,
+            '-lc',
+            '-lrdimon',
+            '-o',
+            `model-${target}.elf`,
+          ],
+          `model-${target}.elf`,
+        ];
   const r = run(cmd, args as string[], dir, 120_000);
   if (r.status !== 0) throw new Error(`${cmd} could not build ${dir} for ${target}:\n${r.stderr.slice(0, 4000)}`);
   return join(dir, out as string);
@@ -56,10 +80,22 @@ export function runCProject(dir: string, target: McuTarget, timeoutMs = 120_000)
     return { stdout: r.stdout, exitCode: r.status, binary };
   }
   const binary = join(dir, `model-${target}.elf`);
-  const r = run('qemu-system-arm', [
-    '-machine', CORTEX_M[target].machine, '-nographic', '-monitor', 'none',
-    '-semihosting-config', 'enable=on,target=native', '-kernel', binary,
-  ], dir, timeoutMs);
+  const r = run(
+    'qemu-system-arm',
+    [
+      '-machine',
+      CORTEX_M[target].machine,
+      '-nographic',
+      '-monitor',
+      'none',
+      '-semihosting-config',
+      'enable=on,target=native',
+      '-kernel',
+      binary,
+    ],
+    dir,
+    timeoutMs,
+  );
   return { stdout: r.stdout, exitCode: r.status, binary };
 }
 

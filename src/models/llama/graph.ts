@@ -30,11 +30,21 @@ export function weightNames(cfg: LlamaConfig): string[] {
   const names = ['model.embed_tokens.weight'];
   for (let l = 0; l < cfg.numLayers; l++) {
     const p = `model.layers.${l}.`;
-    names.push(`${p}input_layernorm.weight`, `${p}self_attn.q_proj.weight`, `${p}self_attn.k_proj.weight`, `${p}self_attn.v_proj.weight`);
+    names.push(
+      `${p}input_layernorm.weight`,
+      `${p}self_attn.q_proj.weight`,
+      `${p}self_attn.k_proj.weight`,
+      `${p}self_attn.v_proj.weight`,
+    );
     if (cfg.qkvBias) names.push(`${p}self_attn.q_proj.bias`, `${p}self_attn.k_proj.bias`, `${p}self_attn.v_proj.bias`);
     names.push(`${p}self_attn.o_proj.weight`);
     if (cfg.oBias) names.push(`${p}self_attn.o_proj.bias`);
-    names.push(`${p}post_attention_layernorm.weight`, `${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`, `${p}mlp.down_proj.weight`);
+    names.push(
+      `${p}post_attention_layernorm.weight`,
+      `${p}mlp.gate_proj.weight`,
+      `${p}mlp.up_proj.weight`,
+      `${p}mlp.down_proj.weight`,
+    );
   }
   names.push('model.norm.weight');
   if (!cfg.tieWordEmbeddings) names.push('lm_head.weight');
@@ -53,10 +63,16 @@ function weightShape(cfg: LlamaConfig, name: string): number[] {
     'input_layernorm.weight': [cfg.hiddenSize],
     'post_attention_layernorm.weight': [cfg.hiddenSize],
     'norm.weight': [cfg.hiddenSize],
-    'q_proj.weight': [q, cfg.hiddenSize], 'k_proj.weight': [kv, cfg.hiddenSize], 'v_proj.weight': [kv, cfg.hiddenSize],
-    'q_proj.bias': [q], 'k_proj.bias': [kv], 'v_proj.bias': [kv],
-    'o_proj.weight': [cfg.hiddenSize, q], 'o_proj.bias': [cfg.hiddenSize],
-    'gate_proj.weight': [cfg.intermediateSize, cfg.hiddenSize], 'up_proj.weight': [cfg.intermediateSize, cfg.hiddenSize],
+    'q_proj.weight': [q, cfg.hiddenSize],
+    'k_proj.weight': [kv, cfg.hiddenSize],
+    'v_proj.weight': [kv, cfg.hiddenSize],
+    'q_proj.bias': [q],
+    'k_proj.bias': [kv],
+    'v_proj.bias': [kv],
+    'o_proj.weight': [cfg.hiddenSize, q],
+    'o_proj.bias': [cfg.hiddenSize],
+    'gate_proj.weight': [cfg.intermediateSize, cfg.hiddenSize],
+    'up_proj.weight': [cfg.intermediateSize, cfg.hiddenSize],
     'down_proj.weight': [cfg.hiddenSize, cfg.intermediateSize],
   };
   const s = table[last];
@@ -75,12 +91,20 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
   const positions = b.param('positions', tensorType('i32', ['n']));
   const last = b.param('last', tensorType('i32', ['b']));
   const w = new Map<string, Var>();
-  for (const name of weightNames(cfg)) w.set(name, b.param(paramName(name), tensorType(o.weightDtype, weightShape(cfg, name))));
+  for (const name of weightNames(cfg))
+    w.set(name, b.param(paramName(name), tensorType(o.weightDtype, weightShape(cfg, name))));
   const W = (name: string) => w.get(name)!;
   const rope = {
     theta: cfg.ropeTheta,
     ...(cfg.ropeScaling?.type === 'llama3'
-      ? { scaling: { factor: cfg.ropeScaling.factor, lowFreqFactor: cfg.ropeScaling.lowFreqFactor, highFreqFactor: cfg.ropeScaling.highFreqFactor, originalMaxPositions: cfg.ropeScaling.originalMaxPositionEmbeddings } }
+      ? {
+          scaling: {
+            factor: cfg.ropeScaling.factor,
+            lowFreqFactor: cfg.ropeScaling.lowFreqFactor,
+            highFreqFactor: cfg.ropeScaling.highFreqFactor,
+            originalMaxPositions: cfg.ropeScaling.originalMaxPositionEmbeddings,
+          },
+        }
       : {}),
   };
   const linear = (x: Var | ReturnType<typeof op.matmul>, weight: string, bias?: string) => {
@@ -95,7 +119,8 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
     const bias = (n: string) => (cfg.qkvBias ? `${p}self_attn.${n}_proj.bias` : undefined);
     const [q, k, v] = b.dataflow(() => {
       const h = b.emit(op.rmsNorm(x, W(`${p}input_layernorm.weight`), cfg.rmsNormEps), `h${l}`);
-      const heads = (proj: string, count: number) => op.reshape(linear(h, `${p}self_attn.${proj}_proj.weight`, bias(proj)), ['n', count, hd]);
+      const heads = (proj: string, count: number) =>
+        op.reshape(linear(h, `${p}self_attn.${proj}_proj.weight`, bias(proj)), ['n', count, hd]);
       return [
         b.emit(op.ropeWith(heads('q', cfg.numHeads), positions, rope), `q${l}`),
         b.emit(op.ropeWith(heads('k', cfg.numKvHeads), positions, rope), `k${l}`),
@@ -103,10 +128,17 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
       ];
     });
     // impure: appends to layer l's KV pages, then attends over them
-    const attn = b.emitCall(callHost('kv_attention', [q, k, v], { layer: l }), tensorType(act, ['n', cfg.numHeads, hd]), `attn${l}`);
+    const attn = b.emitCall(
+      callHost('kv_attention', [q, k, v], { layer: l }),
+      tensorType(act, ['n', cfg.numHeads, hd]),
+      `attn${l}`,
+    );
     x = b.dataflow(() => {
       const flat = op.reshape(attn, ['n', cfg.numHeads * hd]);
-      const x1 = b.emit(op.add(x, linear(flat, `${p}self_attn.o_proj.weight`, cfg.oBias ? `${p}self_attn.o_proj.bias` : undefined)), `r${l}`);
+      const x1 = b.emit(
+        op.add(x, linear(flat, `${p}self_attn.o_proj.weight`, cfg.oBias ? `${p}self_attn.o_proj.bias` : undefined)),
+        `r${l}`,
+      );
       const h2 = b.emit(op.rmsNorm(x1, W(`${p}post_attention_layernorm.weight`), cfg.rmsNormEps), `m${l}`);
       const g = op.multiply(op.silu(linear(h2, `${p}mlp.gate_proj.weight`)), linear(h2, `${p}mlp.up_proj.weight`));
       return b.emit(op.add(x1, linear(g, `${p}mlp.down_proj.weight`)), `x${l + 1}`);

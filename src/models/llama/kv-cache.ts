@@ -35,14 +35,34 @@ export class PagedKvCache {
   /** The attention state planned for the current step. */
   current: BatchAttention;
 
-  constructor(readonly backend: Backend, readonly cfg: LlamaConfig, readonly o: KvCacheOptions) {
+  constructor(
+    readonly backend: Backend,
+    readonly cfg: LlamaConfig,
+    readonly o: KvCacheOptions,
+  ) {
     // HND keeps one head's tokens contiguous: what decode streams through
     this.layout = o.layout ?? 'HND';
-    const shape = poolShape({ numPages: o.numPages, pageSize: o.pageSize, numKvHeads: cfg.numKvHeads, headDim: cfg.headDim, layout: this.layout });
-    this.pools = Array.from({ length: cfg.numLayers }, (_, l) => backend.alloc({ dtype: o.dtype, shape }, `kv.layer${l}`, 'kv-cache'));
+    const shape = poolShape({
+      numPages: o.numPages,
+      pageSize: o.pageSize,
+      numKvHeads: cfg.numKvHeads,
+      headDim: cfg.headDim,
+      layout: this.layout,
+    });
+    this.pools = Array.from({ length: cfg.numLayers }, (_, l) =>
+      backend.alloc({ dtype: o.dtype, shape }, `kv.layer${l}`, 'kv-cache'),
+    );
     const base = {
-      numQoHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads, headDim: cfg.headDim, pageSize: o.pageSize, layout: this.layout,
-      numPages: o.numPages, maxBatch: o.maxSeqs, maxPages: o.numPages, dtype: o.dtype, variant: { causal: true },
+      numQoHeads: cfg.numHeads,
+      numKvHeads: cfg.numKvHeads,
+      headDim: cfg.headDim,
+      pageSize: o.pageSize,
+      layout: this.layout,
+      numPages: o.numPages,
+      maxBatch: o.maxSeqs,
+      maxPages: o.numPages,
+      dtype: o.dtype,
+      variant: { causal: true },
       ...(o.attentionGrid ? { grid: o.attentionGrid } : {}),
     } as const;
     this.decode = new BatchAttention(backend, { ...base, maxTokens: o.maxSeqs, decode: true });
@@ -52,7 +72,8 @@ export class PagedKvCache {
 
   /** Plans the step (uploads page tables and the split-KV schedule); all layers share it. */
   plan(rows: StepRows): void {
-    this.current = rows.qoLens.every((n) => n === 1) && rows.qoLens.length <= this.o.maxSeqs ? this.decode : this.prefill;
+    this.current =
+      rows.qoLens.every((n) => n === 1) && rows.qoLens.length <= this.o.maxSeqs ? this.decode : this.prefill;
     this.current.plan(rows);
   }
 
@@ -60,7 +81,12 @@ export class PagedKvCache {
   attend(layer: number, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor): void {
     const a = this.current;
     const pool = this.pools[layer]!;
-    this.backend.run('append_kv', { layout: this.layout }, [pool, k, v, a.qoIndptr, a.kvIndptr, a.kvIndices, a.lastPageLen], [pool]);
+    this.backend.run(
+      'append_kv',
+      { layout: this.layout },
+      [pool, k, v, a.qoIndptr, a.kvIndptr, a.kvIndices, a.lastPageLen],
+      [pool],
+    );
     a.run(q, pool, out, lse);
   }
 

@@ -9,14 +9,26 @@
  * const runner = await LlamaRunner.load(await openModel('models/builtin'), { backend });
  * const logits = await runner.forward({ seqs: [{ tokens: [0, 477, 504], start: 0, pages: [0] }] });
  */
-import { type Backend, type Readback, type RecordedStream, type Tensor, recordingBackend } from '../../backends/backend.js';
+import {
+  type Backend,
+  type Readback,
+  type RecordedStream,
+  type Tensor,
+  recordingBackend,
+} from '../../backends/backend.js';
 import { compile } from '../../compiler/compile.js';
 import type { Executable } from '../../compiler/executable.js';
 import { type HostFunction, VirtualMachine } from '../../compiler/vm.js';
 import type { OpenedModel } from '../../io/open-model.js';
 import type { LlamaConfig } from '../../io/llama-config.js';
 import type { ProgressCallback } from '../../io/tensor-source.js';
-import type { DecodeSeq, DeviceSampleRow, ForwardBatch, ForwardOptions, ModelRunner } from '../../engine/model-runner.js';
+import type {
+  DecodeSeq,
+  DeviceSampleRow,
+  ForwardBatch,
+  ForwardOptions,
+  ModelRunner,
+} from '../../engine/model-runner.js';
 import { packSampleParams } from '../../ops/sample.js';
 import type { DType } from '../../tensor/dtype.js';
 import { llamaModule } from './graph.js';
@@ -138,8 +150,19 @@ export class LlamaRunner implements ModelRunner {
     const numPages = o.numPages ?? Math.min(4096, maxSeqs * Math.ceil(cfg.maxPositionEmbeddings / pageSize));
     const exe = compile(llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype }));
     const weights = await uploadWeights(backend, cfg, model.weights, weightDtype, o.onProgress);
-    const kv = new PagedKvCache(backend, cfg, { numPages, pageSize, maxTokens, maxSeqs, dtype: actDtype, attentionGrid: o.attentionGrid });
-    return new LlamaRunner(backend, cfg, exe, weights, kv, { maxTokens, maxSeqs, recordDecode: o.recordDecode ?? backend.record !== undefined });
+    const kv = new PagedKvCache(backend, cfg, {
+      numPages,
+      pageSize,
+      maxTokens,
+      maxSeqs,
+      dtype: actDtype,
+      attentionGrid: o.attentionGrid,
+    });
+    return new LlamaRunner(backend, cfg, exe, weights, kv, {
+      maxTokens,
+      maxSeqs,
+      recordDecode: o.recordDecode ?? backend.record !== undefined,
+    });
   }
 
   async forward(batch: ForwardBatch, options: ForwardOptions = {}): Promise<Float32Array> {
@@ -152,7 +175,8 @@ export class LlamaRunner implements ModelRunner {
     let t = 0;
     batch.seqs.forEach((s, i) => {
       s.tokens.forEach((tok, j) => {
-        if (!Number.isInteger(tok) || tok < 0 || tok >= this.vocabSize) throw new StepError(`sequence ${i}: token ${tok} is outside the vocabulary [0, ${this.vocabSize})`);
+        if (!Number.isInteger(tok) || tok < 0 || tok >= this.vocabSize)
+          throw new StepError(`sequence ${i}: token ${tok} is outside the vocabulary [0, ${this.vocabSize})`);
         tokens[t] = tok;
         positions[t++] = s.start + j;
       });
@@ -160,7 +184,10 @@ export class LlamaRunner implements ModelRunner {
     });
     this.stats.steps++;
     const decode = n === b;
-    const logits = decode && this.recordDecode && options.record !== false ? this.decodeStep(b, rows, tokens, positions, last) : await this.transientStep(n, b, rows, tokens, positions, last);
+    const logits =
+      decode && this.recordDecode && options.record !== false
+        ? this.decodeStep(b, rows, tokens, positions, last)
+        : await this.transientStep(n, b, rows, tokens, positions, last);
     if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
     this.lastLogits = logits;
     this.lastLogitsOwned = !decode || !this.recordDecode;
@@ -172,7 +199,9 @@ export class LlamaRunner implements ModelRunner {
     const logits = this.lastLogits;
     if (!logits) throw new StepError('sampleOnDevice before any forward');
     const b = logits.shape[0]!;
-    for (const r of rows) if (!Number.isInteger(r.row) || r.row < 0 || r.row >= b) throw new StepError(`sample row ${r.row} outside the last step's ${b} sequences`);
+    for (const r of rows)
+      if (!Number.isInteger(r.row) || r.row < 0 || r.row >= b)
+        throw new StepError(`sample row ${r.row} outside the last step's ${b} sequences`);
     const temps: Tensor[] = [];
     const alloc = (dtype: 'i32' | 'u32' | 'f32', shape: number[], label: string) => {
       const t = this.backend.alloc({ dtype, shape }, label, 'activations');
@@ -184,7 +213,10 @@ export class LlamaRunner implements ModelRunner {
       if (rows.length !== b || rows.some((r, i) => r.row !== i)) {
         // gather the rows to sample (the embedding op is a row gather)
         const ids = alloc('i32', [rows.length], 'sample.rows');
-        this.backend.write(ids, Int32Array.from(rows, (r) => r.row));
+        this.backend.write(
+          ids,
+          Int32Array.from(rows, (r) => r.row),
+        );
         source = alloc('f32', [rows.length, this.vocabSize], 'sample.logits');
         this.backend.run('embedding', {}, [logits, ids], [source]);
       }
@@ -203,20 +235,25 @@ export class LlamaRunner implements ModelRunner {
   private rows(batch: ForwardBatch): StepRows {
     const { seqs } = batch;
     if (seqs.length === 0) throw new StepError('a step needs at least one sequence');
-    if (seqs.length > this.maxSeqs) throw new StepError(`${seqs.length} sequences in one step, over the runner's maxSeqs ${this.maxSeqs}`);
+    if (seqs.length > this.maxSeqs)
+      throw new StepError(`${seqs.length} sequences in one step, over the runner's maxSeqs ${this.maxSeqs}`);
     const total = seqs.reduce((a, s) => a + s.tokens.length, 0);
-    if (total > this.maxTokens) throw new StepError(`${total} tokens in one step, over the runner's maxTokens ${this.maxTokens}`);
+    if (total > this.maxTokens)
+      throw new StepError(`${total} tokens in one step, over the runner's maxTokens ${this.maxTokens}`);
     const indptr = new Int32Array(seqs.length + 1);
     const indices: number[] = [];
     const lastPageLen = new Int32Array(seqs.length);
     seqs.forEach((s, i) => {
       const len = s.start + s.tokens.length;
       if (s.tokens.length === 0) throw new StepError(`sequence ${i} has no new tokens`);
-      if (len > this.maxContext) throw new StepError(`sequence ${i} reaches position ${len}, over the model's context of ${this.maxContext}`);
+      if (len > this.maxContext)
+        throw new StepError(`sequence ${i} reaches position ${len}, over the model's context of ${this.maxContext}`);
       const pages = Math.ceil(len / this.pageSize);
-      if (s.pages.length < pages) throw new StepError(`sequence ${i} needs ${pages} KV pages for ${len} tokens, ${s.pages.length} given`);
+      if (s.pages.length < pages)
+        throw new StepError(`sequence ${i} needs ${pages} KV pages for ${len} tokens, ${s.pages.length} given`);
       for (const p of s.pages.slice(0, pages)) {
-        if (!Number.isInteger(p) || p < 0 || p >= this.numPages) throw new StepError(`sequence ${i}: page ${p} is outside the pool [0, ${this.numPages})`);
+        if (!Number.isInteger(p) || p < 0 || p >= this.numPages)
+          throw new StepError(`sequence ${i}: page ${p} is outside the pool [0, ${this.numPages})`);
         indices.push(p);
       }
       indptr[i + 1] = indices.length;
@@ -246,7 +283,12 @@ export class LlamaRunner implements ModelRunner {
     this.stepLse = lse;
     try {
       const stream = gpu.record(() => {
-        logits = this.decodeVm.runSync('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights]) as Tensor;
+        logits = this.decodeVm.runSync('forward', [
+          inputs.tokens,
+          inputs.positions,
+          inputs.last,
+          ...this.weights,
+        ]) as Tensor;
       });
       const bucket: DecodeBucket = { stream, inputs, lse, logits: logits! };
       this.decodeBuckets.set(b, bucket);
@@ -256,19 +298,34 @@ export class LlamaRunner implements ModelRunner {
     }
   }
 
-  async submitDecode(seqs: readonly DecodeSeq[], tokens: Int32Array | null, rows: readonly DeviceSampleRow[]): Promise<Int32Array> {
+  async submitDecode(
+    seqs: readonly DecodeSeq[],
+    tokens: Int32Array | null,
+    rows: readonly DeviceSampleRow[],
+  ): Promise<Int32Array> {
     if (!this.recordDecode) throw new StepError('submitDecode needs recorded decode streams (WebGPU)');
     const b = seqs.length;
-    if (rows.length !== b || rows.some((r, i) => r.row !== i)) throw new StepError('submitDecode samples every sequence of the step, row i for sequence i');
-    if (tokens === null && this.residentBatch !== b) throw new StepError(`no device-drawn tokens of a batch of ${b} to continue from`);
+    if (rows.length !== b || rows.some((r, i) => r.row !== i))
+      throw new StepError('submitDecode samples every sequence of the step, row i for sequence i');
+    if (tokens === null && this.residentBatch !== b)
+      throw new StepError(`no device-drawn tokens of a batch of ${b} to continue from`);
     if (tokens !== null && tokens.length !== b) throw new StepError(`${tokens.length} input tokens for ${b} sequences`);
     const stepRows = this.rows({ seqs: seqs.map((s) => ({ tokens: [0], start: s.start, pages: s.pages })) });
-    if (tokens) for (const [i, t] of tokens.entries()) if (!Number.isInteger(t) || t < 0 || t >= this.vocabSize) throw new StepError(`sequence ${i}: token ${t} is outside the vocabulary [0, ${this.vocabSize})`);
+    if (tokens)
+      for (const [i, t] of tokens.entries())
+        if (!Number.isInteger(t) || t < 0 || t >= this.vocabSize)
+          throw new StepError(`sequence ${i}: token ${t} is outside the vocabulary [0, ${this.vocabSize})`);
     const known = this.decodeBuckets.get(b);
     const inputs = known?.inputs ?? this.stepTensors(b, b);
     if (tokens) this.backend.write(inputs.tokens, tokens);
-    this.backend.write(inputs.positions, Int32Array.from(seqs, (s) => s.start));
-    this.backend.write(inputs.last, Int32Array.from(seqs, (_, i) => i));
+    this.backend.write(
+      inputs.positions,
+      Int32Array.from(seqs, (s) => s.start),
+    );
+    this.backend.write(
+      inputs.last,
+      Int32Array.from(seqs, (_, i) => i),
+    );
     this.kv.plan(stepRows);
     const bucket = known ?? this.recordBucket(b, inputs);
     const resident = (bucket.resident ??= this.residentFor(bucket, b));
@@ -316,12 +373,22 @@ export class LlamaRunner implements ModelRunner {
     const params = this.backend.alloc({ dtype: 'u32', shape: [b, 8] }, 'decode.sample_params', 'activations');
     const sample = gpu.record(() => this.backend.run('sample', {}, [bucket.logits, params], [bucket.inputs.tokens]));
     // three steps in flight keep the GPU busy while the host reads ids and plans the next step
-    const staging = Array.from({ length: 3 }, () => ({ readback: gpu.createReadback(b * 4, `decode.ids.b${b}`), busy: false }));
+    const staging = Array.from({ length: 3 }, () => ({
+      readback: gpu.createReadback(b * 4, `decode.ids.b${b}`),
+      busy: false,
+    }));
     return { params, sample, staging };
   }
 
   /** A prefill or mixed step: its inputs and scratch live for this step only. */
-  private async transientStep(n: number, b: number, rows: StepRows, tokens: Int32Array, positions: Int32Array, last: Int32Array): Promise<Tensor> {
+  private async transientStep(
+    n: number,
+    b: number,
+    rows: StepRows,
+    tokens: Int32Array,
+    positions: Int32Array,
+    last: Int32Array,
+  ): Promise<Tensor> {
     const inputs = this.stepTensors(n, b);
     const lse = this.lseTensor(n);
     this.stepLse = lse;
@@ -343,7 +410,8 @@ export class LlamaRunner implements ModelRunner {
   }
 
   private stepTensors(n: number, b: number): StepTensors {
-    const i32 = (len: number, label: string) => this.backend.alloc({ dtype: 'i32', shape: [len] }, label, 'activations');
+    const i32 = (len: number, label: string) =>
+      this.backend.alloc({ dtype: 'i32', shape: [len] }, label, 'activations');
     return { tokens: i32(n, 'step.tokens'), positions: i32(n, 'step.positions'), last: i32(b, 'step.last') };
   }
 

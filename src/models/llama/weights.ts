@@ -9,16 +9,26 @@ import { loadEach, type ProgressCallback, type TensorSource } from '../../io/ten
 import { type DType, type HostArray, toFloat64, toHost } from '../../tensor/dtype.js';
 import { weightNames } from './graph.js';
 
-export async function uploadWeights(backend: Backend, cfg: LlamaConfig, source: TensorSource, dtype: DType, onProgress?: ProgressCallback): Promise<Tensor[]> {
+export async function uploadWeights(
+  backend: Backend,
+  cfg: LlamaConfig,
+  source: TensorSource,
+  dtype: DType,
+  onProgress?: ProgressCallback,
+): Promise<Tensor[]> {
   const names = weightNames(cfg);
   const byName = new Map<string, Tensor>();
   try {
-    await loadEach(source, (name, data, info) => {
-      const host: HostArray = info.dtype === dtype ? data : toHost(dtype, toFloat64(info.dtype, data));
-      const t = backend.alloc({ dtype, shape: info.shape }, name, 'weights');
-      backend.write(t, host);
-      byName.set(name, t);
-    }, { names, onProgress });
+    await loadEach(
+      source,
+      (name, data, info) => {
+        const host: HostArray = info.dtype === dtype ? data : toHost(dtype, toFloat64(info.dtype, data));
+        const t = backend.alloc({ dtype, shape: info.shape }, name, 'weights');
+        backend.write(t, host);
+        byName.set(name, t);
+      },
+      { names, onProgress },
+    );
   } catch (e) {
     for (const t of byName.values()) backend.free(t);
     throw e;
