@@ -46,29 +46,42 @@ describe('built-in model against the float64 oracle and PyTorch (reference.json)
     ['cpu', () => new CpuBackend(), ERR_CPU_MEASURED],
   ];
   for (const [name, make, measured] of backends) {
-    it.skipIf(name === 'webgpu' && !gpu)(`${name}: every prompt's full last-position logits and greedy tokens match`, async () => {
-      const backend = make()!;
-      const model = await openModel(dir);
-      const runner = await LlamaRunner.load(model, { backend, actDtype: 'f32', maxTokens: 64, maxSeqs: 4, numPages: 16 });
-      await model.weights.close();
-      const steps = name === 'cpu' ? 4 : 12;
-      let worst = 0;
-      try {
-        for (const ref of reference.references) {
-          const { tokens, first } = await greedy(runner, ref.ids, steps);
-          expect(first.length).toBe(ref.lastLogits.length);
-          const scale = Math.max(...ref.lastLogits.map(Math.abs));
-          let err = 0;
-          first.forEach((v, i) => (err = Math.max(err, Number.isNaN(v) ? Infinity : Math.abs(v - ref.lastLogits[i]!) / scale)));
-          worst = Math.max(worst, err);
-          expect(tokens, `'${ref.prompt}'`).toEqual(ref.greedyFloat64.slice(0, steps));
-          expect(tokens, `'${ref.prompt}' (PyTorch)`).toEqual(ref.greedy.slice(0, steps));
+    it.skipIf(name === 'webgpu' && !gpu)(
+      `${name}: every prompt's full last-position logits and greedy tokens match`,
+      async () => {
+        const backend = make()!;
+        const model = await openModel(dir);
+        const runner = await LlamaRunner.load(model, {
+          backend,
+          actDtype: 'f32',
+          maxTokens: 64,
+          maxSeqs: 4,
+          numPages: 16,
+        });
+        await model.weights.close();
+        const steps = name === 'cpu' ? 4 : 12;
+        let worst = 0;
+        try {
+          for (const ref of reference.references) {
+            const { tokens, first } = await greedy(runner, ref.ids, steps);
+            expect(first.length).toBe(ref.lastLogits.length);
+            const scale = Math.max(...ref.lastLogits.map(Math.abs));
+            let err = 0;
+            first.forEach(
+              (v, i) => (err = Math.max(err, Number.isNaN(v) ? Infinity : Math.abs(v - ref.lastLogits[i]!) / scale)),
+            );
+            worst = Math.max(worst, err);
+            expect(tokens, `'${ref.prompt}'`).toEqual(ref.greedyFloat64.slice(0, steps));
+            expect(tokens, `'${ref.prompt}' (PyTorch)`).toEqual(ref.greedy.slice(0, steps));
+          }
+        } finally {
+          runner.destroy();
         }
-      } finally {
-        runner.destroy();
-      }
-      console.log(`${name}: worst logit error ${worst.toExponential(2)} of max|logit| over ${reference.references.length} prompts × ${reference.references[0]!.lastLogits.length} logits`);
-      expect(worst).toBeLessThanOrEqual(3 * measured);
-    });
+        console.log(
+          `${name}: worst logit error ${worst.toExponential(2)} of max|logit| over ${reference.references.length} prompts × ${reference.references[0]!.lastLogits.length} logits`,
+        );
+        expect(worst).toBeLessThanOrEqual(3 * measured);
+      },
+    );
   }
 });
