@@ -4,7 +4,7 @@
  */
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import type { ChatMessage } from '../engine/tokenizer.js';
+import type { ChatMessage } from '../io/chat-template.js';
 import { Engine } from '../engine/engine.js';
 import { type GenerateOptions, TesseraModel } from '../models/load-model.js';
 import { loadRunnerWithProgress } from './load.js';

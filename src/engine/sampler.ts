@@ -1,14 +1,13 @@
 /**
  * Token sampling on the CPU from one row of logits.
  *
- * Kept in one module, with randomness from the counter-based generator of src/util/rng.ts, so it
- * can move to the GPU `sample` op and pick the same tokens: the uniform draw for a token depends
- * only on (seed, completion index, output position), never on batch composition or preemption.
- *
  * Order of processing: repetition / presence / frequency penalties and logit bias, the grammar
- * mask, then greedy argmax or temperature, top-k, top-p, min-p and a draw.
+ * mask and NaN → −∞ (host-only steps), then greedy argmax or the draw of `sample-draw.ts`, which
+ * has the device `sample` op's semantics: for the same logits and (seed, stream, step) a request
+ * without host-only steps gets the same token on either side. The uniform number depends only on
+ * (seed, completion index, output position), never on batch composition or preemption.
  */
-import { uniformAt } from '../util/rng.js';
+import { type DrawParams, drawToken } from './sample-draw.js';
 import type { SamplingParams } from './sampling-params.js';
 import { maskAllows } from './token-constraint.js';
 
@@ -40,9 +39,6 @@ export interface SamplerContext {
   mask: Int32Array | null;
 }
 
-/** Tokens this far below the best (after temperature) have probability < e^-40 relative to it: dropped before sorting. */
-const NEGLIGIBLE_GAP = 40;
-
 export function sampleToken(logits: Float32Array, params: SamplingParams, ctx: SamplerContext): SampleResult {
   const vocab = logits.length;
   const work = Float32Array.from(logits);
@@ -60,10 +56,17 @@ export function sampleToken(logits: Float32Array, params: SamplingParams, ctx: S
   if (ctx.mask) {
     for (let t = 0; t < vocab; t++) if (!maskAllows(ctx.mask, t)) work[t] = -Infinity;
   }
-  const token = params.temperature === 0 ? argmax(work) : draw(work, params, ctx);
+  for (let t = 0; t < vocab; t++) if (Number.isNaN(work[t]!)) work[t] = -Infinity;
+  // Greedy exactly when the device op is: the params tensor carries the temperature as f32.
+  const token = Math.fround(params.temperature) > 0 ? drawToken(work, drawParams(params, ctx)) : argmax(work);
   if (token < 0) throw new Error('sampling: no token is allowed (every logit is −∞ or NaN after masking)');
   if (!params.logprobs) return { token };
   return { token, ...rawLogprobs(logits, token, params.topLogprobs) };
+}
+
+function drawParams(p: SamplingParams, ctx: SamplerContext): DrawParams {
+  const { temperature, topK, topP, minP } = p;
+  return { temperature, topK, topP, minP, seed: ctx.seed, stream: ctx.stream, step: ctx.step };
 }
 
 /** Index of the largest value; ties go to the lowest index; −1 when nothing is finite. */
@@ -77,50 +80,6 @@ export function argmax(x: Float32Array): number {
     }
   }
   return best;
-}
-
-function draw(work: Float32Array, params: SamplingParams, ctx: SamplerContext): number {
-  const inv = 1 / params.temperature;
-  let max = -Infinity;
-  for (let i = 0; i < work.length; i++) {
-    work[i] = work[i]! * inv;
-    if (work[i]! > max) max = work[i]!;
-  }
-  if (max === -Infinity || Number.isNaN(max)) return -1;
-  const candidates: number[] = [];
-  for (let i = 0; i < work.length; i++) if (work[i]! > max - NEGLIGIBLE_GAP) candidates.push(i);
-  candidates.sort((a, b) => work[b]! - work[a]! || a - b);
-  let keep = candidates.length;
-  if (params.topK > 0) keep = Math.min(keep, params.topK);
-  const probs = new Float64Array(keep);
-  let total = 0;
-  for (let i = 0; i < keep; i++) total += probs[i] = Math.exp(work[candidates[i]!]! - max);
-  if (params.topP < 1) {
-    let cumulative = 0;
-    for (let i = 0; i < keep; i++) {
-      cumulative += probs[i]! / total;
-      // Keep the smallest prefix whose mass reaches top_p (with a little slack for rounding).
-      if (cumulative >= params.topP - 1e-12) {
-        keep = i + 1;
-        break;
-      }
-    }
-  }
-  if (params.minP > 0) {
-    const threshold = params.minP * probs[0]!;
-    let i = 1;
-    while (i < keep && probs[i]! >= threshold) i++;
-    keep = i;
-  }
-  let kept = 0;
-  for (let i = 0; i < keep; i++) kept += probs[i]!;
-  const u = uniformAt(ctx.seed, ctx.stream, ctx.step) * kept;
-  let acc = 0;
-  for (let i = 0; i < keep; i++) {
-    acc += probs[i]!;
-    if (u < acc) return candidates[i]!;
-  }
-  return candidates[keep - 1]!;
 }
 
 function rawLogprobs(

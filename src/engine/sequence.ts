@@ -2,7 +2,7 @@
  * One completion being generated: its tokens, how many of them have KV in its pages, and the
  * per-completion state of sampling and text output.
  */
-import { IncrementalDetokenizer } from './detokenizer.js';
+import { StreamDecoder } from '../io/stream-decoder.js';
 import type { PrefixNode } from './prefix-cache.js';
 import type { RequestState } from './request.js';
 import { StopStringMatcher } from './stop-strings.js';
@@ -23,7 +23,7 @@ export class Sequence {
   cacheNode: PrefixNode | null = null;
   readonly outputCounts = new Map<number, number>();
   readonly seen: Set<number>;
-  readonly detokenizer: IncrementalDetokenizer;
+  readonly detokenizer: StreamDecoder;
   readonly stopMatcher: StopStringMatcher;
   /** Text emitted so far. */
   text = '';
@@ -37,7 +37,7 @@ export class Sequence {
   ) {
     this.tokens = [...prompt];
     this.seen = new Set(prompt);
-    this.detokenizer = new IncrementalDetokenizer(tokenizer);
+    this.detokenizer = streamDecoderFor(tokenizer);
     this.stopMatcher = new StopStringMatcher(request.params.stop);
   }
 
@@ -66,4 +66,9 @@ export class Sequence {
     this.seen.add(token);
     this.outputCounts.set(token, (this.outputCounts.get(token) ?? 0) + 1);
   }
+}
+
+/** The completion's text deltas: special tokens (EOS and the like) are not part of the text. */
+export function streamDecoderFor(tokenizer: Pick<EngineTokenizer, 'decode'>): StreamDecoder {
+  return new StreamDecoder((ids) => tokenizer.decode(ids, { skipSpecialTokens: true }));
 }

@@ -2,19 +2,7 @@
  * What the engine and server need from a tokenizer. Structural, so the checkpoint loader's
  * tokenizer (src/io) or any adapter over it fits without the engine importing the loader.
  */
-export interface ToolCallMessagePart {
-  id: string;
-  type: 'function';
-  function: { name: string; arguments: string };
-}
-
-export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant' | 'tool' | 'developer';
-  content: string | null;
-  name?: string;
-  tool_calls?: ToolCallMessagePart[];
-  tool_call_id?: string;
-}
+import type { ChatMessage } from '../io/chat-template.js';
 
 export interface ChatTemplateOptions {
   addGenerationPrompt: boolean;

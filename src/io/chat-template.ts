@@ -5,12 +5,20 @@
  */
 import { Template } from '@huggingface/jinja';
 
+/** An assistant tool call, OpenAI-shaped, as chat templates expect it. */
+export interface ToolCallMessagePart {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** One chat turn, OpenAI-shaped: what the server receives, the CLI builds and templates render. */
 export interface ChatMessage {
-  readonly role: string;
-  readonly content: string;
-  /** Assistant tool calls, OpenAI-shaped ({ function: { name, arguments } }), as templates expect. */
-  readonly tool_calls?: readonly unknown[];
-  readonly [key: string]: unknown;
+  role: 'system' | 'user' | 'assistant' | 'tool' | 'developer';
+  content: string | null;
+  name?: string;
+  tool_calls?: ToolCallMessagePart[];
+  tool_call_id?: string;
 }
 
 export interface ChatTemplateOptions {

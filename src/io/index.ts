@@ -50,7 +50,7 @@ export {
 } from './llama-config.js';
 export { checkLlamaTensors, llamaTensorShapes } from './llama-tensors.js';
 export { loadTokenizer, Tokenizer, type DecodeOptions, type EncodeOptions } from './tokenizer.js';
-export { ChatTemplate, type ChatMessage, type ChatTemplateOptions } from './chat-template.js';
+export { ChatTemplate, type ChatMessage, type ChatTemplateOptions, type ToolCallMessagePart } from './chat-template.js';
 export { StreamDecoder } from './stream-decoder.js';
 export { openModel, type OpenedModel } from './open-model.js';
 export { writeRandomLlamaCheckpoint, type RandomCheckpointOptions } from './random-checkpoint.js';

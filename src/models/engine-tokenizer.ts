@@ -3,7 +3,8 @@
  * implementation serves loading, the CLI and the server.
  */
 import type { Tokenizer } from '../io/tokenizer.js';
-import type { ChatMessage, ChatTemplateOptions, EngineTokenizer } from '../engine/tokenizer.js';
+import type { ChatTemplateOptions, EngineTokenizer } from '../engine/tokenizer.js';
+import type { ChatMessage } from '../io/chat-template.js';
 
 export function engineTokenizer(tok: Tokenizer): EngineTokenizer {
   const stopTokenIds = [...tok.stopTokenIds];

@@ -4,7 +4,7 @@
  */
 import type { FinishReason, GeneratedToken } from '../engine/request.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
-import type { ChatMessage, ToolCallMessagePart } from '../engine/tokenizer.js';
+import type { ChatMessage, ToolCallMessagePart } from '../io/chat-template.js';
 import { ApiError } from './errors.js';
 import { Generation, samplingParams } from './generation.js';
 import { chatLogprobs } from './logprobs-format.js';

@@ -8,7 +8,7 @@
  * style). With `tool_choice` "required" or a named function, decoding is constrained to a JSON
  * call by a grammar, so even a small model produces a well-formed one.
  */
-import type { ChatMessage, ToolCallMessagePart } from '../engine/tokenizer.js';
+import type { ChatMessage, ToolCallMessagePart } from '../io/chat-template.js';
 import type { ChatCompletionRequest, FunctionTool } from './schemas.js';
 
 export const TOOL_CALL_OPEN = '<tool_call>';

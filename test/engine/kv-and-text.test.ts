@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IncrementalDetokenizer } from '../../src/engine/detokenizer.js';
+import { streamDecoderFor } from '../../src/engine/sequence.js';
 import { PagePool } from '../../src/engine/page-pool.js';
 import { PrefixCache } from '../../src/engine/prefix-cache.js';
 import { StopStringMatcher } from '../../src/engine/stop-strings.js';
@@ -75,7 +75,7 @@ describe('text output', () => {
     const tok = loadTestTokenizer();
     const text = 'Héllo wörld — naïve café 😀 the end';
     const ids = tok.encode(text, { addSpecialTokens: false });
-    const d = new IncrementalDetokenizer(tok);
+    const d = streamDecoderFor(tok);
     const deltas = ids.map((id) => d.push(id));
     expect(deltas.join('') + d.flush()).toBe(text);
     expect(deltas.some((x) => x === '')).toBe(true); // multi-byte characters span tokens

