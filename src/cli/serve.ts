@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { Engine } from '../engine/engine.js';
 import type { ModelRunner } from '../engine/model-runner.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../server/request-body.js';
 import { startServer, type RunningServer } from '../server/node-server.js';
 
 export interface LoadedModel {
@@ -22,6 +23,8 @@ export interface ServeOptions {
   maxConcurrent: string;
   maxQueue: string;
   timeout: string;
+  /** Optional for programmatic callers; the CLI always passes its default. */
+  maxBodyBytes?: string;
   maxBatchTokens: string;
   prefixCache: boolean;
   structuredOutput: boolean;
@@ -41,6 +44,7 @@ export async function serveModel(model: LoadedModel, o: ServeOptions): Promise<R
   const maxQueue = positiveInt('max-queue', o.maxQueue);
   const timeoutMs = positiveInt('timeout', o.timeout) * 1000;
   const maxBatchTokens = positiveInt('max-batch-tokens', o.maxBatchTokens);
+  const maxBodyBytes = positiveInt('max-body-bytes', o.maxBodyBytes ?? String(DEFAULT_MAX_BODY_BYTES));
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
   const engine = new Engine(model.runner, model.tokenizer, {
     maxBatchTokens,
@@ -56,6 +60,7 @@ export async function serveModel(model: LoadedModel, o: ServeOptions): Promise<R
     maxConcurrentRequests: maxConcurrent,
     maxQueuedRequests: maxQueue,
     requestTimeoutMs: timeoutMs,
+    maxBodyBytes,
     structuredOutput: o.structuredOutput,
     ...(apiKey ? { apiKey } : {}),
   });
@@ -71,6 +76,7 @@ export function registerServeCommand(program: Command, loadRunner: (modelPath?: 
     .option('--max-concurrent <n>', 'requests generating at once', '64')
     .option('--max-queue <n>', 'requests waiting beyond those before 429', '64')
     .option('--timeout <seconds>', 'cancel requests running longer than this', '600')
+    .option('--max-body-bytes <n>', 'refuse request bodies larger than this with 413', String(DEFAULT_MAX_BODY_BYTES))
     .option('--max-batch-tokens <n>', 'tokens per engine step (decodes + prefill chunks)', '512')
     .option('--no-prefix-cache', 'do not reuse KV pages of earlier prompts')
     .option('--no-structured-output', 'turn off response_format / forced tool calls (xgrammar)')

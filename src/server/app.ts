@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { chatCompletion } from './chat-completions.js';
 import { completion } from './completions.js';
 import { ApiError, toApiError } from './errors.js';
+import { readJsonBody } from './request-body.js';
 import { chatCompletionRequest, completionRequest } from './schemas.js';
 import { ServerState, type ServerOptions } from './server-state.js';
 import { CHAT_PAGE_HTML } from './web/chat-page.js';
@@ -97,18 +98,7 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
 }
 
 async function parseBody<T extends z.ZodType>(c: Context, schema: T, state: ServerState): Promise<z.infer<T>> {
-  let json: unknown;
-  try {
-    json = JSON.parse(await c.req.text());
-  } catch (e) {
-    throw new ApiError(
-      400,
-      `The request body is not valid JSON: ${(e as Error).message}`,
-      'invalid_request_error',
-      null,
-      'invalid_json',
-    );
-  }
+  const json = await readJsonBody(c.req.raw, state.maxBodyBytes);
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

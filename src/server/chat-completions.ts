@@ -42,13 +42,18 @@ export async function chatCompletion(
     ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}),
     ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}),
   }));
+  // Refuse text that cannot fit before the template renders it.
+  state.prompts.checkLength(
+    messages.reduce((n, m) => n + (m.content?.length ?? 0), 0),
+    'messages',
+  );
   const tok = state.tokenizer;
   const templated = messagesForTemplate(messages, tools, tok.templateSupportsTools);
   const promptText = tok.applyChatTemplate(templated, {
     addGenerationPrompt: true,
     ...(tok.templateSupportsTools && tools.length ? { tools } : {}),
   });
-  const prompt = tok.encode(promptText, { addSpecialTokens: false });
+  const prompt = await state.prompts.encode(promptText, 'messages', false);
 
   const params: Partial<SamplingParams> = {
     ...samplingParams(state, body, prompt.length, body.max_completion_tokens ?? body.max_tokens),

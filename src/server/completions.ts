@@ -26,14 +26,12 @@ export async function completion(
     );
   const tok = state.tokenizer;
   const raw = body.prompt;
-  const prompts: number[][] =
-    typeof raw === 'string'
-      ? [tok.encode(raw)]
-      : typeof raw[0] === 'string'
-        ? (raw as string[]).map((s) => tok.encode(s))
-        : typeof raw[0] === 'number'
-          ? [raw as number[]]
-          : (raw as number[][]);
+  const texts = typeof raw === 'string' ? [raw] : typeof raw[0] === 'string' ? (raw as string[]) : null;
+  // Every text is length-checked before any is tokenized.
+  for (const t of texts ?? []) state.prompts.checkLength(t.length, 'prompt');
+  const prompts: number[][] = [];
+  if (texts) for (const t of texts) prompts.push(await state.prompts.encode(t, 'prompt', true));
+  else prompts.push(...(typeof raw[0] === 'number' ? [raw as number[]] : (raw as number[][])));
   const vocab = state.engine.runner.vocabSize;
   for (const p of prompts) {
     if (p.some((t) => t < 0 || t >= vocab))

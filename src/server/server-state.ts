@@ -7,6 +7,8 @@ import type { EngineTokenizer } from '../engine/tokenizer.js';
 import { ApiError } from './errors.js';
 import { GrammarService } from './grammar.js';
 import type { ServerMetrics } from './metrics.js';
+import { PromptEncoder } from './prompt-encoder.js';
+import { DEFAULT_MAX_BODY_BYTES } from './request-body.js';
 
 export interface ServerOptions {
   engine: Engine;
@@ -24,6 +26,8 @@ export interface ServerOptions {
   /** Seconds suggested in Retry-After. Default 1. */
   retryAfterSeconds?: number;
   metrics?: ServerMetrics;
+  /** Request bodies beyond this many bytes get 413 before they are parsed. Default 4 MiB. */
+  maxBodyBytes?: number;
   /** Structured output and forced tool calls need xgrammar; false turns them off (400 when asked for). */
   structuredOutput?: boolean;
 }
@@ -34,6 +38,8 @@ export class ServerState {
   readonly modelName: string;
   readonly capacity: number;
   readonly requestTimeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly prompts: PromptEncoder;
   readonly createdAt = Math.floor(Date.now() / 1000);
   private inFlight = 0;
   private grammar: Promise<GrammarService> | null = null;
@@ -45,6 +51,8 @@ export class ServerState {
     this.modelName = options.modelName;
     this.capacity = (options.maxConcurrentRequests ?? 64) + (options.maxQueuedRequests ?? 64);
     this.requestTimeoutMs = options.requestTimeoutMs ?? 600_000;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.prompts = new PromptEncoder(this.tokenizer, this.engine.runner.maxContext);
   }
 
   get activeRequests(): number {

@@ -19,6 +19,7 @@ describe('tessera serve', () => {
       '--max-queue',
       '--timeout',
       '--max-batch-tokens',
+      '--max-body-bytes',
       '--no-prefix-cache',
       '--no-structured-output',
     ])
