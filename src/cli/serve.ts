@@ -25,6 +25,7 @@ export interface ServeOptions {
   timeout: string;
   /** Optional for programmatic callers; the CLI always passes its default. */
   maxBodyBytes?: string;
+  drainTimeoutS?: string;
   maxBatchTokens: string;
   prefixCache: boolean;
   structuredOutput: boolean;
@@ -44,6 +45,7 @@ export async function serveModel(model: LoadedModel, o: ServeOptions): Promise<R
   const maxQueue = positiveInt('max-queue', o.maxQueue);
   const timeoutMs = positiveInt('timeout', o.timeout) * 1000;
   const maxBatchTokens = positiveInt('max-batch-tokens', o.maxBatchTokens);
+  const drainTimeoutMs = positiveInt('drain-timeout-s', o.drainTimeoutS ?? '30') * 1000;
   const maxBodyBytes = positiveInt('max-body-bytes', o.maxBodyBytes ?? String(DEFAULT_MAX_BODY_BYTES));
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
   const engine = new Engine(model.runner, model.tokenizer, {
@@ -61,6 +63,7 @@ export async function serveModel(model: LoadedModel, o: ServeOptions): Promise<R
     maxQueuedRequests: maxQueue,
     requestTimeoutMs: timeoutMs,
     maxBodyBytes,
+    drainTimeoutMs,
     structuredOutput: o.structuredOutput,
     ...(apiKey ? { apiKey } : {}),
   });
@@ -77,6 +80,7 @@ export function registerServeCommand(program: Command, loadRunner: (modelPath?: 
     .option('--max-queue <n>', 'requests waiting beyond those before 429', '64')
     .option('--timeout <seconds>', 'cancel requests running longer than this', '600')
     .option('--max-body-bytes <n>', 'refuse request bodies larger than this with 413', String(DEFAULT_MAX_BODY_BYTES))
+    .option('--drain-timeout-s <seconds>', 'on SIGTERM/SIGINT, let requests in flight finish this long', '30')
     .option('--max-batch-tokens <n>', 'tokens per engine step (decodes + prefill chunks)', '512')
     .option('--no-prefix-cache', 'do not reuse KV pages of earlier prompts')
     .option('--no-structured-output', 'turn off response_format / forced tool calls (xgrammar)')
@@ -93,7 +97,9 @@ export function registerServeCommand(program: Command, loadRunner: (modelPath?: 
       const stop = async () => {
         if (stopping) process.exit(1); // a second Ctrl-C: do not wait
         stopping = true;
-        console.log('\nStopping…');
+        console.log(
+          `\nDraining: no new requests; waiting up to ${o.drainTimeoutS ?? '30'} s for those in flight (again to exit now)…`,
+        );
         await server.close();
         process.exit(0);
       };

@@ -29,6 +29,11 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
   });
 
   app.use('/v1/*', async (c, next) => {
+    if (state.isDraining && c.req.method === 'POST') return state.shuttingDownError().toResponse();
+    return next();
+  });
+
+  app.use('/v1/*', async (c, next) => {
     if (!options.apiKey) return next();
     const header = c.req.header('authorization') ?? '';
     if (header !== `Bearer ${options.apiKey}`) {
@@ -47,12 +52,13 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
   app.get('/health', (c) => {
     const failure = state.engine.failed;
     const body = {
-      status: failure ? 'failing' : 'ok',
+      status: failure ? 'failing' : state.isDraining ? 'draining' : 'ok',
       model: state.modelName,
       activeRequests: state.activeRequests,
       ...state.engine.stats(),
     };
-    return failure ? c.json({ ...body, error: failure.message }, 503) : c.json(body);
+    if (failure) return c.json({ ...body, error: failure.message }, 503);
+    return state.isDraining ? c.json(body, 503, { 'retry-after': '1' }) : c.json(body);
   });
   app.get('/metrics', async (c) => {
     if (!metrics)

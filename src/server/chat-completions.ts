@@ -80,14 +80,14 @@ export async function chatCompletion(
   const id = state.newId('chatcmpl');
   const created = Math.floor(Date.now() / 1000);
   const makeCallId = () => state.newId('call');
-  const finishOf = (reason: FinishReason, calls: ToolCallMessagePart[]) =>
-    calls.length ? 'tool_calls' : reason === 'abort' ? 'stop' : reason;
+  const finishOf = (reason: FinishReason, calls: ToolCallMessagePart[]) => (calls.length ? 'tool_calls' : reason);
 
   if (!body.stream) {
     let completion = 0;
     try {
       for await (const ev of gen.events()) if (ev.event.type === 'delta') completion += ev.event.tokens.length;
-      if (gen.outcome === 'timeout') throw gen.timeoutError();
+      const interrupted = gen.interruption();
+      if (interrupted) throw interrupted;
       const [result] = await gen.results();
       const choices = result!.choices.map((c) => {
         const reply =
@@ -149,6 +149,8 @@ export async function chatCompletion(
               out.send(chunk([{ index: i, delta: { content: visible }, logprobs, finish_reason: null }]));
             continue;
           }
+          // A cut-short completion gets no finish chunk; the stream ends with an error below.
+          if (event.reason === 'abort') continue;
           let calls: ToolCallMessagePart[] = [];
           if (toolMode !== 'none') {
             const tail = toolMode === 'auto' ? filters[i]!.flush() : '';
@@ -168,9 +170,9 @@ export async function chatCompletion(
           }
           out.send(chunk([{ index: i, delta: {}, logprobs: null, finish_reason: finishOf(event.reason, calls) }]));
         }
-        if (gen.outcome === 'timeout') {
-          out.send(gen.timeoutError().body());
-        } else if (includeUsage) {
+        const interrupted = gen.interruption();
+        if (interrupted) return out.fail(interrupted.body());
+        if (includeUsage) {
           const results = await gen.results();
           out.send(chunk([], { usage: usage(gen.promptTokens, completion, results[0]!.cachedTokens) }));
         }

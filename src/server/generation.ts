@@ -73,6 +73,8 @@ export interface ChoiceEvent {
 
 export class Generation {
   outcome: RequestOutcome = 'ok';
+  /** A completion ended with the engine's 'abort' (cancelled, or the engine stopped): its text is cut short. */
+  truncated = false;
   private readonly observer: RequestObserver | null;
   private readonly timer: ReturnType<typeof setTimeout>;
   private closed = false;
@@ -86,6 +88,7 @@ export class Generation {
   ) {
     this.observer = state.options.metrics?.requestStarted(endpoint) ?? null;
     this.timer = setTimeout(() => this.cancel('timeout'), state.requestTimeoutMs);
+    state.track(this);
     signal?.addEventListener('abort', () => this.cancel('aborted'), { once: true });
     if (signal?.aborted) this.cancel('aborted');
   }
@@ -123,6 +126,7 @@ export class Generation {
         try {
           for await (const event of request) {
             if (event.type === 'delta') this.observer?.tokens(event.tokens.length);
+            else if (event.reason === 'abort') this.truncated = true;
             queue.push({ choice: i * this.n + event.index, event });
           }
           if (--open === 0) queue.close();
@@ -149,8 +153,28 @@ export class Generation {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
+    this.state.untrack(this);
     this.state.releaseSlot();
     this.observer?.finished(this.outcome, this.promptTokens, completionTokens);
+  }
+
+  /**
+   * Why the completions did not end on their own, as the error to answer with; null when they
+   * did. A cut-short generation never passes for a finished one.
+   */
+  interruption(): ApiError | null {
+    if (this.outcome === 'timeout') return this.timeoutError();
+    if (this.outcome === 'shutdown' || this.truncated) {
+      return new ApiError(
+        503,
+        'The server shut down before this request finished; its output is incomplete.',
+        'server_error',
+        null,
+        'server_shutting_down',
+        this.state.options.retryAfterSeconds ?? 1,
+      );
+    }
+    return null;
   }
 
   timeoutError(): ApiError {

@@ -11,7 +11,11 @@ import type { ServerState } from './server-state.js';
 export interface RunningServer {
   url: string;
   state: ServerState;
-  /** Stops accepting connections, cancels what runs, and stops the engine. */
+  /**
+   * Graceful stop: new requests get 503 `server_shutting_down` with Retry-After, requests in
+   * flight may finish for `drainTimeoutMs`, then the rest end with an error (503, or an error
+   * event without `[DONE]` on a stream); then the engine stops and the listener closes.
+   */
   close(): Promise<void>;
 }
 
@@ -33,6 +37,20 @@ export async function startServer(
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     state,
     close: async () => {
+      const drainMs = options.drainTimeoutMs ?? 30_000;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const drained = await Promise.race([
+        state.drain().then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), drainMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!drained) {
+        state.interruptAll();
+        // Let the interrupted responses write their error before connections are closed.
+        await Promise.race([state.drain(), new Promise((r) => setTimeout(r, 2000))]);
+      }
       await state.engine.shutdown();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

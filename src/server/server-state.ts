@@ -28,8 +28,15 @@ export interface ServerOptions {
   metrics?: ServerMetrics;
   /** Request bodies beyond this many bytes get 413 before they are parsed. Default 4 MiB. */
   maxBodyBytes?: number;
+  /** On close, in-flight requests may finish for this long before they are ended with an error. Default 30 000. */
+  drainTimeoutMs?: number;
   /** Structured output and forced tool calls need xgrammar; false turns them off (400 when asked for). */
   structuredOutput?: boolean;
+}
+
+/** What draining needs of a request in flight (a `Generation`). */
+export interface Interruptible {
+  cancel(outcome: 'shutdown'): void;
 }
 
 export class ServerState {
@@ -42,6 +49,9 @@ export class ServerState {
   readonly prompts: PromptEncoder;
   readonly createdAt = Math.floor(Date.now() / 1000);
   private inFlight = 0;
+  private draining = false;
+  private readonly generations = new Set<Interruptible>();
+  private idleWaiters: (() => void)[] = [];
   private grammar: Promise<GrammarService> | null = null;
   private nextId = 0;
 
@@ -59,8 +69,45 @@ export class ServerState {
     return this.inFlight;
   }
 
-  /** Takes a place in the bounded queue or throws 429; pair with `releaseSlot`. */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** 503 with Retry-After while draining: the client should retry on another instance or later. */
+  shuttingDownError(): ApiError {
+    return new ApiError(
+      503,
+      'The server is shutting down and accepts no new requests.',
+      'server_error',
+      null,
+      'server_shutting_down',
+      this.options.retryAfterSeconds ?? 1,
+    );
+  }
+
+  /** Stops admitting requests; those in flight go on. Resolves once none is left. */
+  drain(): Promise<void> {
+    this.draining = true;
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Ends every request still in flight with an error (the drain timeout passed). */
+  interruptAll(): void {
+    for (const g of [...this.generations]) g.cancel('shutdown');
+  }
+
+  track(g: Interruptible): void {
+    this.generations.add(g);
+  }
+
+  untrack(g: Interruptible): void {
+    this.generations.delete(g);
+  }
+
+  /** Takes a place in the bounded queue or throws 429 (503 while draining); pair with `releaseSlot`. */
   acquireSlot(): void {
+    if (this.draining) throw this.shuttingDownError();
     if (this.inFlight >= this.capacity) {
       throw new ApiError(
         429,
@@ -76,6 +123,7 @@ export class ServerState {
 
   releaseSlot(): void {
     this.inFlight--;
+    if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   grammarService(): Promise<GrammarService> {

@@ -20,6 +20,7 @@ describe('tessera serve', () => {
       '--timeout',
       '--max-batch-tokens',
       '--max-body-bytes',
+      '--drain-timeout-s',
       '--no-prefix-cache',
       '--no-structured-output',
     ])
