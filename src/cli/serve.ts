@@ -26,6 +26,8 @@ export interface ServeOptions {
   /** Optional for programmatic callers; the CLI always passes its default. */
   maxBodyBytes?: string;
   drainTimeoutS?: string;
+  /** Comma-separated origins allowed cross-origin access. */
+  cors?: string;
   maxBatchTokens: string;
   prefixCache: boolean;
   structuredOutput: boolean;
@@ -64,6 +66,14 @@ export async function serveModel(model: LoadedModel, o: ServeOptions): Promise<R
     requestTimeoutMs: timeoutMs,
     maxBodyBytes,
     drainTimeoutMs,
+    ...(o.cors
+      ? {
+          corsOrigins: o.cors
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean),
+        }
+      : {}),
     structuredOutput: o.structuredOutput,
     ...(apiKey ? { apiKey } : {}),
   });
@@ -75,7 +85,11 @@ export function registerServeCommand(program: Command, loadRunner: (modelPath?: 
     .description('serve a model (default: the built-in one) over an OpenAI-compatible HTTP API, with a chat page at /')
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--port <port>', 'port (0 picks a free one)', '8000')
-    .option('--api-key <key>', 'require Authorization: Bearer <key> on /v1 (default: $TESSERA_API_KEY, else none)')
+    .option(
+      '--api-key <key>',
+      'require Authorization: Bearer <key> everywhere but /health/live (default: $TESSERA_API_KEY, else none)',
+    )
+    .option('--cors <origins>', "comma-separated origins allowed cross-origin access ('*' for any); default: none")
     .option('--max-concurrent <n>', 'requests generating at once', '64')
     .option('--max-queue <n>', 'requests waiting beyond those before 429', '64')
     .option('--timeout <seconds>', 'cancel requests running longer than this', '600')

@@ -12,6 +12,7 @@ import { chatCompletion } from './chat-completions.js';
 import { completion } from './completions.js';
 import { ApiError, toApiError } from './errors.js';
 import { readJsonBody } from './request-body.js';
+import { corsFor, requireJson, requireKey } from './security.js';
 import { chatCompletionRequest, completionRequest } from './schemas.js';
 import { ServerState, type ServerOptions } from './server-state.js';
 import { CHAT_PAGE_HTML } from './web/chat-page.js';
@@ -28,28 +29,18 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
     metrics?.responded(endpointOf(c.req.path), c.res.status);
   });
 
+  if (options.corsOrigins?.length) app.use('*', corsFor(options.corsOrigins));
+  if (options.apiKey) app.use('*', requireKey(options.apiKey));
+  app.use('*', requireJson);
   app.use('/v1/*', async (c, next) => {
     if (state.isDraining && c.req.method === 'POST') return state.shuttingDownError().toResponse();
     return next();
   });
 
-  app.use('/v1/*', async (c, next) => {
-    if (!options.apiKey) return next();
-    const header = c.req.header('authorization') ?? '';
-    if (header !== `Bearer ${options.apiKey}`) {
-      return new ApiError(
-        401,
-        header ? 'Incorrect API key provided.' : 'Missing API key: send Authorization: Bearer <key>.',
-        'invalid_request_error',
-        null,
-        'invalid_api_key',
-      ).toResponse();
-    }
-    return next();
-  });
-
   app.get('/', (c) => c.html(CHAT_PAGE_HTML));
-  app.get('/health', (c) => {
+  // Liveness: the process runs and answers. Readiness (`/health`, `/health/ready`): it can serve.
+  app.get('/health/live', (c) => c.json({ status: 'alive' }));
+  const readiness = (c: Context) => {
     const failure = state.engine.failed;
     const body = {
       status: failure ? 'failing' : state.isDraining ? 'draining' : 'ok',
@@ -59,7 +50,9 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
     };
     if (failure) return c.json({ ...body, error: failure.message }, 503);
     return state.isDraining ? c.json(body, 503, { 'retry-after': '1' }) : c.json(body);
-  });
+  };
+  app.get('/health', readiness);
+  app.get('/health/ready', readiness);
   app.get('/metrics', async (c) => {
     if (!metrics)
       return new ApiError(404, 'Metrics are not enabled on this server.', 'invalid_request_error').toResponse();
@@ -130,5 +123,5 @@ function endpointOf(path: string): string {
   if (path.startsWith('/v1/chat')) return 'chat';
   if (path.startsWith('/v1/completions')) return 'completions';
   if (path.startsWith('/v1/models')) return 'models';
-  return ['/', '/health', '/metrics'].includes(path) ? path : 'other';
+  return ['/', '/health', '/health/live', '/health/ready', '/metrics'].includes(path) ? path : 'other';
 }

@@ -6,6 +6,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp, type ServerOptions } from './app.js';
 import { PromMetrics } from './prom-metrics.js';
+import { isLoopback } from './security.js';
 import type { ServerState } from './server-state.js';
 
 export interface RunningServer {
@@ -29,6 +30,10 @@ export async function startServer(
   const metrics = options.metrics === false ? undefined : (options.metrics ?? new PromMetrics());
   const { app, state } = createApp({ ...options, ...(metrics ? { metrics } : {}) } as ServerOptions);
   const host = options.host ?? '127.0.0.1';
+  if (!options.apiKey && !isLoopback(host))
+    console.warn(
+      `[tessera serve] warning: listening on ${host} without an API key: anyone who can reach this address can use the server. Set --api-key (or TESSERA_API_KEY).`,
+    );
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 0 }, () => resolve(s));
   });

@@ -15,8 +15,10 @@ export interface ServerOptions {
   tokenizer: EngineTokenizer;
   /** The name clients put in `model`. */
   modelName: string;
-  /** When set, /v1/* requires `Authorization: Bearer <apiKey>`. */
+  /** When set, every path but `/health/live` (and the page's static HTML) requires `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /** Origins allowed cross-origin access ('*' for any); none: no CORS headers at all. */
+  corsOrigins?: string[];
   /** Requests generating at once; more wait in the queue. Default 64. */
   maxConcurrentRequests?: number;
   /** Requests waiting beyond those; further ones get 429 with Retry-After. Default 64. */

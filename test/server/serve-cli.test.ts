@@ -21,6 +21,7 @@ describe('tessera serve', () => {
       '--max-batch-tokens',
       '--max-body-bytes',
       '--drain-timeout-s',
+      '--cors',
       '--no-prefix-cache',
       '--no-structured-output',
     ])
