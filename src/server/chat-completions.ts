@@ -32,6 +32,18 @@ export async function chatCompletion(
   }
   if (choice === 'required' && tools.length === 0)
     throw new ApiError(400, "tool_choice 'required' needs at least one tool", 'invalid_request_error', 'tool_choice');
+  body.messages.forEach((m, i) => {
+    if (m.role === 'tool' && !m.tool_call_id)
+      throw new ApiError(
+        400,
+        `messages[${i}]: a message with role 'tool' needs tool_call_id (the id of the call it answers)`,
+        'invalid_request_error',
+        `messages.${i}.tool_call_id`,
+        'invalid_value',
+      );
+  });
+  // parallel_tool_calls: false allows at most one call per reply; the first one is kept.
+  const callLimit = body.parallel_tool_calls === false ? 1 : Number.POSITIVE_INFINITY;
   const toolMode: ToolMode = tools.length === 0 ? 'none' : choice === 'auto' ? 'auto' : 'forced';
 
   const messages: ChatMessage[] = body.messages.map((m) => ({
@@ -92,6 +104,7 @@ export async function chatCompletion(
       const choices = result!.choices.map((c) => {
         const reply =
           toolMode === 'none' ? { content: c.text, toolCalls: [] } : parseToolCalls(c.text, tools, makeCallId);
+        reply.toolCalls = reply.toolCalls.slice(0, callLimit);
         return {
           index: c.index,
           message: {
@@ -155,7 +168,7 @@ export async function chatCompletion(
           if (toolMode !== 'none') {
             const tail = toolMode === 'auto' ? filters[i]!.flush() : '';
             if (tail) out.send(chunk([{ index: i, delta: { content: tail }, logprobs: null, finish_reason: null }]));
-            calls = parseToolCalls(texts[i]!, tools, makeCallId).toolCalls;
+            calls = parseToolCalls(texts[i]!, tools, makeCallId).toolCalls.slice(0, callLimit);
             if (toolMode === 'forced' && calls.length === 0 && texts[i])
               out.send(chunk([{ index: i, delta: { content: texts[i] }, logprobs: null, finish_reason: null }]));
             if (calls.length) {

@@ -61,6 +61,18 @@ export function samplingParams(
   if (body.stop != null) p.stop = (typeof body.stop === 'string' ? [body.stop] : body.stop).filter((s) => s.length > 0);
   if (body.stop_token_ids != null) p.stopTokenIds = body.stop_token_ids;
   if (body.ignore_eos != null) p.ignoreEos = body.ignore_eos;
+  if (body.logit_bias != null) {
+    for (const key of Object.keys(body.logit_bias)) {
+      if (Number(key) >= runner.vocabSize)
+        throw new ApiError(
+          400,
+          `logit_bias token id ${key} is outside the vocabulary [0, ${runner.vocabSize})`,
+          'invalid_request_error',
+          'logit_bias',
+          'invalid_value',
+        );
+    }
+  }
   if (body.logit_bias != null) p.logitBias = new Map(Object.entries(body.logit_bias).map(([k, v]) => [Number(k), v]));
   return p;
 }
