@@ -11,6 +11,8 @@ import type { z } from 'zod';
 import { chatCompletion } from './chat-completions.js';
 import { completion } from './completions.js';
 import { ApiError, toApiError } from './errors.js';
+import { readJsonBody } from './request-body.js';
+import { corsFor, requireJson, requireKey } from './security.js';
 import { chatCompletionRequest, completionRequest } from './schemas.js';
 import { ServerState, type ServerOptions } from './server-state.js';
 import { CHAT_PAGE_HTML } from './web/chat-page.js';
@@ -27,32 +29,30 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
     metrics?.responded(endpointOf(c.req.path), c.res.status);
   });
 
+  if (options.corsOrigins?.length) app.use('*', corsFor(options.corsOrigins));
+  if (options.apiKey) app.use('*', requireKey(options.apiKey));
+  app.use('*', requireJson);
   app.use('/v1/*', async (c, next) => {
-    if (!options.apiKey) return next();
-    const header = c.req.header('authorization') ?? '';
-    if (header !== `Bearer ${options.apiKey}`) {
-      return new ApiError(
-        401,
-        header ? 'Incorrect API key provided.' : 'Missing API key: send Authorization: Bearer <key>.',
-        'invalid_request_error',
-        null,
-        'invalid_api_key',
-      ).toResponse();
-    }
+    if (state.isDraining && c.req.method === 'POST') return state.shuttingDownError().toResponse();
     return next();
   });
 
   app.get('/', (c) => c.html(CHAT_PAGE_HTML));
-  app.get('/health', (c) => {
+  // Liveness: the process runs and answers. Readiness (`/health`, `/health/ready`): it can serve.
+  app.get('/health/live', (c) => c.json({ status: 'alive' }));
+  const readiness = (c: Context) => {
     const failure = state.engine.failed;
     const body = {
-      status: failure ? 'failing' : 'ok',
+      status: failure ? 'failing' : state.isDraining ? 'draining' : 'ok',
       model: state.modelName,
       activeRequests: state.activeRequests,
       ...state.engine.stats(),
     };
-    return failure ? c.json({ ...body, error: failure.message }, 503) : c.json(body);
-  });
+    if (failure) return c.json({ ...body, error: failure.message }, 503);
+    return state.isDraining ? c.json(body, 503, { 'retry-after': '1' }) : c.json(body);
+  };
+  app.get('/health', readiness);
+  app.get('/health/ready', readiness);
   app.get('/metrics', async (c) => {
     if (!metrics)
       return new ApiError(404, 'Metrics are not enabled on this server.', 'invalid_request_error').toResponse();
@@ -97,18 +97,7 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
 }
 
 async function parseBody<T extends z.ZodType>(c: Context, schema: T, state: ServerState): Promise<z.infer<T>> {
-  let json: unknown;
-  try {
-    json = JSON.parse(await c.req.text());
-  } catch (e) {
-    throw new ApiError(
-      400,
-      `The request body is not valid JSON: ${(e as Error).message}`,
-      'invalid_request_error',
-      null,
-      'invalid_json',
-    );
-  }
+  const json = await readJsonBody(c.req.raw, state.maxBodyBytes);
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -134,5 +123,5 @@ function endpointOf(path: string): string {
   if (path.startsWith('/v1/chat')) return 'chat';
   if (path.startsWith('/v1/completions')) return 'completions';
   if (path.startsWith('/v1/models')) return 'models';
-  return ['/', '/health', '/metrics'].includes(path) ? path : 'other';
+  return ['/', '/health', '/health/live', '/health/ready', '/metrics'].includes(path) ? path : 'other';
 }

@@ -32,6 +32,18 @@ export async function chatCompletion(
   }
   if (choice === 'required' && tools.length === 0)
     throw new ApiError(400, "tool_choice 'required' needs at least one tool", 'invalid_request_error', 'tool_choice');
+  body.messages.forEach((m, i) => {
+    if (m.role === 'tool' && !m.tool_call_id)
+      throw new ApiError(
+        400,
+        `messages[${i}]: a message with role 'tool' needs tool_call_id (the id of the call it answers)`,
+        'invalid_request_error',
+        `messages.${i}.tool_call_id`,
+        'invalid_value',
+      );
+  });
+  // parallel_tool_calls: false allows at most one call per reply; the first one is kept.
+  const callLimit = body.parallel_tool_calls === false ? 1 : Number.POSITIVE_INFINITY;
   const toolMode: ToolMode = tools.length === 0 ? 'none' : choice === 'auto' ? 'auto' : 'forced';
 
   const messages: ChatMessage[] = body.messages.map((m) => ({
@@ -42,13 +54,18 @@ export async function chatCompletion(
     ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}),
     ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}),
   }));
+  // Refuse text that cannot fit before the template renders it.
+  state.prompts.checkLength(
+    messages.reduce((n, m) => n + (m.content?.length ?? 0), 0),
+    'messages',
+  );
   const tok = state.tokenizer;
   const templated = messagesForTemplate(messages, tools, tok.templateSupportsTools);
   const promptText = tok.applyChatTemplate(templated, {
     addGenerationPrompt: true,
     ...(tok.templateSupportsTools && tools.length ? { tools } : {}),
   });
-  const prompt = tok.encode(promptText, { addSpecialTokens: false });
+  const prompt = await state.prompts.encode(promptText, 'messages', false);
 
   const params: Partial<SamplingParams> = {
     ...samplingParams(state, body, prompt.length, body.max_completion_tokens ?? body.max_tokens),
@@ -75,18 +92,19 @@ export async function chatCompletion(
   const id = state.newId('chatcmpl');
   const created = Math.floor(Date.now() / 1000);
   const makeCallId = () => state.newId('call');
-  const finishOf = (reason: FinishReason, calls: ToolCallMessagePart[]) =>
-    calls.length ? 'tool_calls' : reason === 'abort' ? 'stop' : reason;
+  const finishOf = (reason: FinishReason, calls: ToolCallMessagePart[]) => (calls.length ? 'tool_calls' : reason);
 
   if (!body.stream) {
     let completion = 0;
     try {
       for await (const ev of gen.events()) if (ev.event.type === 'delta') completion += ev.event.tokens.length;
-      if (gen.outcome === 'timeout') throw gen.timeoutError();
+      const interrupted = gen.interruption();
+      if (interrupted) throw interrupted;
       const [result] = await gen.results();
       const choices = result!.choices.map((c) => {
         const reply =
           toolMode === 'none' ? { content: c.text, toolCalls: [] } : parseToolCalls(c.text, tools, makeCallId);
+        reply.toolCalls = reply.toolCalls.slice(0, callLimit);
         return {
           index: c.index,
           message: {
@@ -144,11 +162,13 @@ export async function chatCompletion(
               out.send(chunk([{ index: i, delta: { content: visible }, logprobs, finish_reason: null }]));
             continue;
           }
+          // A cut-short completion gets no finish chunk; the stream ends with an error below.
+          if (event.reason === 'abort') continue;
           let calls: ToolCallMessagePart[] = [];
           if (toolMode !== 'none') {
             const tail = toolMode === 'auto' ? filters[i]!.flush() : '';
             if (tail) out.send(chunk([{ index: i, delta: { content: tail }, logprobs: null, finish_reason: null }]));
-            calls = parseToolCalls(texts[i]!, tools, makeCallId).toolCalls;
+            calls = parseToolCalls(texts[i]!, tools, makeCallId).toolCalls.slice(0, callLimit);
             if (toolMode === 'forced' && calls.length === 0 && texts[i])
               out.send(chunk([{ index: i, delta: { content: texts[i] }, logprobs: null, finish_reason: null }]));
             if (calls.length) {
@@ -163,9 +183,9 @@ export async function chatCompletion(
           }
           out.send(chunk([{ index: i, delta: {}, logprobs: null, finish_reason: finishOf(event.reason, calls) }]));
         }
-        if (gen.outcome === 'timeout') {
-          out.send(gen.timeoutError().body());
-        } else if (includeUsage) {
+        const interrupted = gen.interruption();
+        if (interrupted) return out.fail(interrupted.body());
+        if (includeUsage) {
           const results = await gen.results();
           out.send(chunk([], { usage: usage(gen.promptTokens, completion, results[0]!.cachedTokens) }));
         }

@@ -26,14 +26,12 @@ export async function completion(
     );
   const tok = state.tokenizer;
   const raw = body.prompt;
-  const prompts: number[][] =
-    typeof raw === 'string'
-      ? [tok.encode(raw)]
-      : typeof raw[0] === 'string'
-        ? (raw as string[]).map((s) => tok.encode(s))
-        : typeof raw[0] === 'number'
-          ? [raw as number[]]
-          : (raw as number[][]);
+  const texts = typeof raw === 'string' ? [raw] : typeof raw[0] === 'string' ? (raw as string[]) : null;
+  // Every text is length-checked before any is tokenized.
+  for (const t of texts ?? []) state.prompts.checkLength(t.length, 'prompt');
+  const prompts: number[][] = [];
+  if (texts) for (const t of texts) prompts.push(await state.prompts.encode(t, 'prompt', true));
+  else prompts.push(...(typeof raw[0] === 'number' ? [raw as number[]] : (raw as number[][])));
   const vocab = state.engine.runner.vocabSize;
   for (const p of prompts) {
     if (p.some((t) => t < 0 || t >= vocab))
@@ -57,14 +55,15 @@ export async function completion(
     let generated = 0;
     try {
       for await (const ev of gen.events()) if (ev.event.type === 'delta') generated += ev.event.tokens.length;
-      if (gen.outcome === 'timeout') throw gen.timeoutError();
+      const interrupted = gen.interruption();
+      if (interrupted) throw interrupted;
       const results = await gen.results();
       const choices = results.flatMap((r, p) =>
         r.choices.map((c) => ({
           index: p * n + c.index,
           text: echoText[p] + c.text,
           logprobs: body.logprobs != null ? completionLogprobs(tok, c.tokens, echoText[p]!.length) : null,
-          finish_reason: c.finishReason === 'abort' ? 'stop' : c.finishReason,
+          finish_reason: c.finishReason,
         })),
       );
       const cached = results.reduce((s, r) => s + r.cachedTokens, 0);
@@ -106,22 +105,23 @@ export async function completion(
             offsets[choice] += event.text.length;
             if (event.text || logprobs)
               out.send(chunk([{ index: choice, text: event.text, logprobs, finish_reason: null }]));
-          } else {
+          } else if (event.reason !== 'abort') {
+            // a cut-short completion gets no finish chunk; the stream ends with an error below
             out.send(
               chunk([
                 {
                   index: choice,
                   text: '',
                   logprobs: null,
-                  finish_reason: event.reason === 'abort' ? 'stop' : event.reason,
+                  finish_reason: event.reason,
                 },
               ]),
             );
           }
         }
-        if (gen.outcome === 'timeout') out.send(gen.timeoutError().body());
-        else if (body.stream_options?.include_usage)
-          out.send(chunk([], { usage: usage(gen.promptTokens, generated, 0) }));
+        const interrupted = gen.interruption();
+        if (interrupted) return out.fail(interrupted.body());
+        if (body.stream_options?.include_usage) out.send(chunk([], { usage: usage(gen.promptTokens, generated, 0) }));
         out.done();
       } finally {
         gen.close(generated);

@@ -61,6 +61,18 @@ export function samplingParams(
   if (body.stop != null) p.stop = (typeof body.stop === 'string' ? [body.stop] : body.stop).filter((s) => s.length > 0);
   if (body.stop_token_ids != null) p.stopTokenIds = body.stop_token_ids;
   if (body.ignore_eos != null) p.ignoreEos = body.ignore_eos;
+  if (body.logit_bias != null) {
+    for (const key of Object.keys(body.logit_bias)) {
+      if (Number(key) >= runner.vocabSize)
+        throw new ApiError(
+          400,
+          `logit_bias token id ${key} is outside the vocabulary [0, ${runner.vocabSize})`,
+          'invalid_request_error',
+          'logit_bias',
+          'invalid_value',
+        );
+    }
+  }
   if (body.logit_bias != null) p.logitBias = new Map(Object.entries(body.logit_bias).map(([k, v]) => [Number(k), v]));
   return p;
 }
@@ -73,6 +85,8 @@ export interface ChoiceEvent {
 
 export class Generation {
   outcome: RequestOutcome = 'ok';
+  /** A completion ended with the engine's 'abort' (cancelled, or the engine stopped): its text is cut short. */
+  truncated = false;
   private readonly observer: RequestObserver | null;
   private readonly timer: ReturnType<typeof setTimeout>;
   private closed = false;
@@ -86,6 +100,7 @@ export class Generation {
   ) {
     this.observer = state.options.metrics?.requestStarted(endpoint) ?? null;
     this.timer = setTimeout(() => this.cancel('timeout'), state.requestTimeoutMs);
+    state.track(this);
     signal?.addEventListener('abort', () => this.cancel('aborted'), { once: true });
     if (signal?.aborted) this.cancel('aborted');
   }
@@ -123,6 +138,7 @@ export class Generation {
         try {
           for await (const event of request) {
             if (event.type === 'delta') this.observer?.tokens(event.tokens.length);
+            else if (event.reason === 'abort') this.truncated = true;
             queue.push({ choice: i * this.n + event.index, event });
           }
           if (--open === 0) queue.close();
@@ -149,8 +165,28 @@ export class Generation {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.timer);
+    this.state.untrack(this);
     this.state.releaseSlot();
     this.observer?.finished(this.outcome, this.promptTokens, completionTokens);
+  }
+
+  /**
+   * Why the completions did not end on their own, as the error to answer with; null when they
+   * did. A cut-short generation never passes for a finished one.
+   */
+  interruption(): ApiError | null {
+    if (this.outcome === 'timeout') return this.timeoutError();
+    if (this.outcome === 'shutdown' || this.truncated) {
+      return new ApiError(
+        503,
+        'The server shut down before this request finished; its output is incomplete.',
+        'server_error',
+        null,
+        'server_shutting_down',
+        this.state.options.retryAfterSeconds ?? 1,
+      );
+    }
+    return null;
   }
 
   timeoutError(): ApiError {

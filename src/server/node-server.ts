@@ -6,12 +6,17 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp, type ServerOptions } from './app.js';
 import { PromMetrics } from './prom-metrics.js';
+import { isLoopback } from './security.js';
 import type { ServerState } from './server-state.js';
 
 export interface RunningServer {
   url: string;
   state: ServerState;
-  /** Stops accepting connections, cancels what runs, and stops the engine. */
+  /**
+   * Graceful stop: new requests get 503 `server_shutting_down` with Retry-After, requests in
+   * flight may finish for `drainTimeoutMs`, then the rest end with an error (503, or an error
+   * event without `[DONE]` on a stream); then the engine stops and the listener closes.
+   */
   close(): Promise<void>;
 }
 
@@ -25,6 +30,10 @@ export async function startServer(
   const metrics = options.metrics === false ? undefined : (options.metrics ?? new PromMetrics());
   const { app, state } = createApp({ ...options, ...(metrics ? { metrics } : {}) } as ServerOptions);
   const host = options.host ?? '127.0.0.1';
+  if (!options.apiKey && !isLoopback(host))
+    console.warn(
+      `[tessera serve] warning: listening on ${host} without an API key: anyone who can reach this address can use the server. Set --api-key (or TESSERA_API_KEY).`,
+    );
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 0 }, () => resolve(s));
   });
@@ -33,6 +42,20 @@ export async function startServer(
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     state,
     close: async () => {
+      const drainMs = options.drainTimeoutMs ?? 30_000;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const drained = await Promise.race([
+        state.drain().then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), drainMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!drained) {
+        state.interruptAll();
+        // Let the interrupted responses write their error before connections are closed.
+        await Promise.race([state.drain(), new Promise((r) => setTimeout(r, 2000))]);
+      }
       await state.engine.shutdown();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -7,14 +7,18 @@ import type { EngineTokenizer } from '../engine/tokenizer.js';
 import { ApiError } from './errors.js';
 import { GrammarService } from './grammar.js';
 import type { ServerMetrics } from './metrics.js';
+import { PromptEncoder } from './prompt-encoder.js';
+import { DEFAULT_MAX_BODY_BYTES } from './request-body.js';
 
 export interface ServerOptions {
   engine: Engine;
   tokenizer: EngineTokenizer;
   /** The name clients put in `model`. */
   modelName: string;
-  /** When set, /v1/* requires `Authorization: Bearer <apiKey>`. */
+  /** When set, every path but `/health/live` (and the page's static HTML) requires `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /** Origins allowed cross-origin access ('*' for any); none: no CORS headers at all. */
+  corsOrigins?: string[];
   /** Requests generating at once; more wait in the queue. Default 64. */
   maxConcurrentRequests?: number;
   /** Requests waiting beyond those; further ones get 429 with Retry-After. Default 64. */
@@ -24,8 +28,17 @@ export interface ServerOptions {
   /** Seconds suggested in Retry-After. Default 1. */
   retryAfterSeconds?: number;
   metrics?: ServerMetrics;
+  /** Request bodies beyond this many bytes get 413 before they are parsed. Default 4 MiB. */
+  maxBodyBytes?: number;
+  /** On close, in-flight requests may finish for this long before they are ended with an error. Default 30 000. */
+  drainTimeoutMs?: number;
   /** Structured output and forced tool calls need xgrammar; false turns them off (400 when asked for). */
   structuredOutput?: boolean;
+}
+
+/** What draining needs of a request in flight (a `Generation`). */
+export interface Interruptible {
+  cancel(outcome: 'shutdown'): void;
 }
 
 export class ServerState {
@@ -34,8 +47,13 @@ export class ServerState {
   readonly modelName: string;
   readonly capacity: number;
   readonly requestTimeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly prompts: PromptEncoder;
   readonly createdAt = Math.floor(Date.now() / 1000);
   private inFlight = 0;
+  private draining = false;
+  private readonly generations = new Set<Interruptible>();
+  private idleWaiters: (() => void)[] = [];
   private grammar: Promise<GrammarService> | null = null;
   private nextId = 0;
 
@@ -45,14 +63,53 @@ export class ServerState {
     this.modelName = options.modelName;
     this.capacity = (options.maxConcurrentRequests ?? 64) + (options.maxQueuedRequests ?? 64);
     this.requestTimeoutMs = options.requestTimeoutMs ?? 600_000;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.prompts = new PromptEncoder(this.tokenizer, this.engine.runner.maxContext);
   }
 
   get activeRequests(): number {
     return this.inFlight;
   }
 
-  /** Takes a place in the bounded queue or throws 429; pair with `releaseSlot`. */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** 503 with Retry-After while draining: the client should retry on another instance or later. */
+  shuttingDownError(): ApiError {
+    return new ApiError(
+      503,
+      'The server is shutting down and accepts no new requests.',
+      'server_error',
+      null,
+      'server_shutting_down',
+      this.options.retryAfterSeconds ?? 1,
+    );
+  }
+
+  /** Stops admitting requests; those in flight go on. Resolves once none is left. */
+  drain(): Promise<void> {
+    this.draining = true;
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Ends every request still in flight with an error (the drain timeout passed). */
+  interruptAll(): void {
+    for (const g of [...this.generations]) g.cancel('shutdown');
+  }
+
+  track(g: Interruptible): void {
+    this.generations.add(g);
+  }
+
+  untrack(g: Interruptible): void {
+    this.generations.delete(g);
+  }
+
+  /** Takes a place in the bounded queue or throws 429 (503 while draining); pair with `releaseSlot`. */
   acquireSlot(): void {
+    if (this.draining) throw this.shuttingDownError();
     if (this.inFlight >= this.capacity) {
       throw new ApiError(
         429,
@@ -68,6 +125,7 @@ export class ServerState {
 
   releaseSlot(): void {
     this.inFlight--;
+    if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   grammarService(): Promise<GrammarService> {

@@ -6,6 +6,8 @@ export interface SseWriter {
   send(data: unknown): void;
   /** Writes `data: [DONE]` (OpenAI's end marker) and closes. */
   done(): void;
+  /** Writes an error event and closes without `[DONE]`: the stream did not complete. */
+  fail(error: unknown): void;
 }
 
 export function sseResponse(produce: (out: SseWriter) => Promise<void>, onCancel: () => void): Response {
@@ -23,13 +25,18 @@ export function sseResponse(produce: (out: SseWriter) => Promise<void>, onCancel
           controller.enqueue(encoder.encode('data: [DONE]\n\n'));
           controller.close();
         },
+        fail(error) {
+          if (cancelled) return;
+          out.send(error);
+          cancelled = true;
+          controller.close();
+        },
       };
       produce(out).catch((e) => {
         // Nothing sensible can be sent after a failure mid-stream except an error event.
-        out.send({
+        out.fail({
           error: { message: (e as Error)?.message ?? String(e), type: 'server_error', param: null, code: null },
         });
-        out.done();
       });
     },
     cancel() {

@@ -141,7 +141,7 @@ describe('cancellation, timeouts, limits, auth', () => {
     expect((await post()).status).toBe(200);
   });
 
-  it('with an API key, /v1 needs the right Bearer token; health stays public', async () => {
+  it('with an API key, /v1 needs the right Bearer token; liveness stays public', async () => {
     const s = await server({ server: { apiKey: 'sekret' } });
     const good = await s.client.chat.completions.create({
       model: MODEL,
@@ -154,6 +154,6 @@ describe('cancellation, timeouts, limits, auth', () => {
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('invalid_api_key');
     expect((await fetch(`${s.url}/v1/models`)).status).toBe(401);
-    expect((await fetch(`${s.url}/health`)).status).toBe(200);
+    expect((await fetch(`${s.url}/health/live`)).status).toBe(200);
   });
 });

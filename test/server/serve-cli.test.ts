@@ -19,6 +19,9 @@ describe('tessera serve', () => {
       '--max-queue',
       '--timeout',
       '--max-batch-tokens',
+      '--max-body-bytes',
+      '--drain-timeout-s',
+      '--cors',
       '--no-prefix-cache',
       '--no-structured-output',
     ])

@@ -54,8 +54,8 @@ const $ = (id) => document.getElementById(id);
 const history = [];
 let controller = null;
 
-$('api_key').value = localStorage.getItem('tessera.apiKey') || '';
-$('api_key').addEventListener('change', () => { localStorage.setItem('tessera.apiKey', $('api_key').value); loadModels(); });
+$('api_key').value = sessionStorage.getItem('tessera.apiKey') || '';
+$('api_key').addEventListener('change', () => { sessionStorage.setItem('tessera.apiKey', $('api_key').value); loadModels(); });
 
 function headers() {
   const h = { 'content-type': 'application/json' };

@@ -1,0 +1,139 @@
+/**
+ * Body limits and long prompts: 413 before parsing (declared and chunked bodies), prompts that
+ * cannot fit refused before tokenizing, and long prompts tokenized without stalling `/health`.
+ */
+import { APIError } from 'openai';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PromptEncoder, sliceAtLineStarts } from '../../src/server/prompt-encoder.js';
+import { loadTestTokenizer } from '../engine/test-model.js';
+import { startTestServer, type TestServer } from './helpers.js';
+
+const MODEL = 'tessera-toy';
+const servers: TestServer[] = [];
+async function server(options: Parameters<typeof startTestServer>[0] = {}) {
+  const s = await startTestServer(options);
+  servers.push(s);
+  return s;
+}
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+/** Lines of mixed words, digits, punctuation and non-ASCII letters, about `chars` long. */
+function longText(chars: number): string {
+  const words = ['alpha', 'Beta', 'über', '42', 'x-ray', '"quoted"', 'naïve', '  spaced', 'end.', '\ttab'];
+  const lines: string[] = [];
+  let n = 0;
+  for (let i = 0; n < chars; i++) {
+    const line = Array.from({ length: 3 + (i % 9) }, (_, k) => words[(i * 7 + k * 3) % words.length]).join(' ');
+    lines.push(i % 5 === 0 ? `${line}\n` : line);
+    n += line.length + 1;
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Polls /health every 10 ms until `work` settles. Returns the longest wait between two answers
+ * (the 10 ms pause included, so an event loop blocked during the pause counts too) and the count.
+ */
+async function healthDuring(url: string, work: Promise<unknown>): Promise<{ worst: number; polls: number }> {
+  let settled = false;
+  void work.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  let worst = 0;
+  let polls = 0;
+  while (!settled) {
+    const pauseStart = performance.now();
+    await new Promise((r) => setTimeout(r, 10));
+    const res = await fetch(`${url}/health`);
+    await res.arrayBuffer();
+    worst = Math.max(worst, performance.now() - pauseStart - 10);
+    polls++;
+  }
+  return { worst, polls };
+}
+
+describe('body limit', () => {
+  it('answers 413 in OpenAI shape when Content-Length is beyond the limit', async () => {
+    const s = await server({ server: { maxBodyBytes: 64 * 1024 } });
+    const call = s.client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'x'.repeat(100_000) }],
+      max_tokens: 2,
+    });
+    await expect(call).rejects.toBeInstanceOf(APIError);
+    await expect(call).rejects.toMatchObject({ status: 413, code: 'request_too_large', type: 'invalid_request_error' });
+    // the server is still fine afterwards
+    const ok = await s.client.completions.create({ model: MODEL, prompt: 'hi', max_tokens: 2 });
+    expect(ok.choices[0]!.text.length).toBeGreaterThan(0);
+  });
+
+  it('counts a chunked body while it streams and answers 413 once past the limit', async () => {
+    const s = await server({ server: { maxBodyBytes: 64 * 1024 } });
+    const piece = new TextEncoder().encode(`${'y'.repeat(16 * 1024)}`);
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"model":"tessera-toy","prompt":"'));
+      },
+      pull(controller) {
+        // 1 MiB in all unless the server stops reading first
+        if (sent++ < 64) controller.enqueue(piece);
+        else controller.close();
+      },
+    });
+    const res = await fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    const err = (await res.json()) as { error: { code: string } };
+    expect(err.error.code).toBe('request_too_large');
+  });
+});
+
+describe('long prompts', () => {
+  it('refuses a 4 MB prompt that cannot fit the context before tokenizing it; /health stays fast', async () => {
+    const s = await server({ server: { maxBodyBytes: 8 * 1024 * 1024 } });
+    const content = longText(4_000_000);
+    const t0 = performance.now();
+    const call = s.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content }] });
+    const { worst } = await healthDuring(s.url, call);
+    await expect(call).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded', param: 'messages' });
+    console.log(`4 MB refused in ${(performance.now() - t0).toFixed(0)} ms; slowest /health ${worst.toFixed(1)} ms`);
+    expect(worst).toBeLessThan(100);
+  });
+
+  it('tokenizes a 4 MB prompt that might fit in slices, so /health answers within 100 ms meanwhile', async () => {
+    // A context so large that the length check passes: the whole text is tokenized, then refused.
+    const s = await server({ runner: { maxContext: 100_000_000 }, server: { maxBodyBytes: 8 * 1024 * 1024 } });
+    const prompt = longText(4_000_000);
+    const t0 = performance.now();
+    const call = s.client.completions.create({ model: MODEL, prompt, max_tokens: 1 });
+    const { worst, polls } = await healthDuring(s.url, call);
+    await expect(call).rejects.toMatchObject({ status: 400, code: 'kv_capacity_exceeded' });
+    const ms = performance.now() - t0;
+    console.log(
+      `4 MB tokenized and refused in ${ms.toFixed(0)} ms; ${polls} /health polls, slowest ${worst.toFixed(1)} ms`,
+    );
+    expect(polls).toBeGreaterThan(5);
+    expect(worst).toBeLessThan(100);
+  }, 60_000);
+
+  it('slices give exactly the tokens of encoding the whole text at once', async () => {
+    const tok = loadTestTokenizer();
+    const text = longText(200_000);
+    const slices = sliceAtLineStarts(text, 16_384);
+    expect(slices.length).toBeGreaterThan(5);
+    expect(slices.join('')).toBe(text);
+    const encoder = new PromptEncoder(tok, 1_000_000);
+    for (const add of [false, true]) {
+      const whole = tok.encode(text, { addSpecialTokens: add });
+      expect(await encoder.encode(text, 'prompt', add)).toEqual(whole);
+    }
+  });
+});
