@@ -1,0 +1,70 @@
+/**
+ * The attention WGSL generators are pure text: this pins the sha256 of the prefill (tensor-core)
+ * and decode (streaming) templates' output over a fixed set of configurations (wgsl-configs.ts), so
+ * a refactor of the generators that changes a single byte of a shipped kernel fails here. CPU only.
+ * After an intended change to the kernels, regenerate with UPDATE_WGSL_SNAPSHOT=1 and say why in
+ * the commit.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { streamAttentionWgsl, streamTuning } from '../../src/attention/attention-decode.js';
+import { sgmatAttentionWgsl, sgmatTuning } from '../../src/attention/attention-sgmat.js';
+import type { Capabilities } from '../../src/backends/webgpu/capabilities.js';
+import { type SgmatCase, type StreamCase, sgmatCases, streamCases } from './wgsl-configs.js';
+
+const SNAPSHOT = new URL('./__snapshots__/attention-wgsl.sha256.json', import.meta.url);
+
+function sgmatWgsl(c: SgmatCase): string {
+  const saved = { ...sgmatTuning };
+  try {
+    Object.assign(sgmatTuning, c.over);
+    return sgmatAttentionWgsl(c.params, { subgroupMaxSize: c.subgroupMaxSize } as Capabilities);
+  } finally {
+    Object.assign(sgmatTuning, saved);
+  }
+}
+
+function streamWgsl(c: StreamCase): string {
+  const saved = { ...streamTuning };
+  try {
+    Object.assign(streamTuning, c.over);
+    return streamAttentionWgsl(c.params, c.subgroupSize, c.keysPerSlot);
+  } finally {
+    Object.assign(streamTuning, saved);
+  }
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+function currentHashes(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const c of sgmatCases()) out[c.name] = sha256(sgmatWgsl(c));
+  for (const c of streamCases()) out[c.name] = sha256(streamWgsl(c));
+  return out;
+}
+
+describe('attention WGSL snapshot', () => {
+  const hashes = currentHashes();
+  if (process.env.UPDATE_WGSL_SNAPSHOT === '1') {
+    writeFileSync(SNAPSHOT, `${JSON.stringify(hashes, null, 2)}\n`);
+    console.log(`wrote ${Object.keys(hashes).length} hashes to ${SNAPSHOT.pathname}`);
+  }
+  const pinned = JSON.parse(readFileSync(SNAPSHOT, 'utf8')) as Record<string, string>;
+
+  it('covers the same configurations as the snapshot', () => {
+    expect(Object.keys(hashes).sort()).toEqual(Object.keys(pinned).sort());
+  });
+
+  it('configurations produce distinct kernels where their knobs matter', () => {
+    // a knob that silently stopped reaching the generator would collapse its flip onto the defaults
+    expect(hashes['sgmat/flip/pingPong-off/d128']).not.toBe(hashes['sgmat/defaults/d128/r128/causal']);
+    expect(hashes['stream/flip/rowScatter-off/d128']).not.toBe(hashes['stream/defaults/d128/tq4/causal']);
+  });
+
+  for (const name of Object.keys(pinned)) {
+    it(name, () => {
+      expect(hashes[name], name).toBe(pinned[name]);
+    });
+  }
+});
