@@ -8,7 +8,7 @@
  * per step in the streaming template, `gN` = a grid of N workgroups, `tN` = plan for N work items, `m0` = no merge dispatch (timing only),
  * `hnd` = the HND pool layout (one head's tokens of a page contiguous), `pN` = pages of N tokens, `seq` = pages in pool order,
  * `r0` = every lane finishes every row's scores (row scatter off), `n0` = no loading of the next item's record
- * during the current one, `sh` = the slots merged through workgroup memory (streamTuning.slotMerge 'shared'), `xp` / `xm` / `xq` = no page-table lookup / no slot merge / no query loads (wrong results).
+ * during the current one, `sh` = the slots merged through workgroup memory (StreamConfig.slotMerge 'shared'), `xp` / `xm` / `xq` = no page-table lookup / no slot merge / no query loads (wrong results).
  */
 import { readFileSync } from 'node:fs';
 import { measureCopy } from './copy.js';
@@ -16,7 +16,7 @@ import { type BenchRow, anchorOf, cardName, readAnchors, row, timeGpu, writeResu
 import { PAGE, decodeBytes, describeSpot, openBench, pagedSetup, spotCheck } from './attention-common.js';
 import { Check } from './verify.js';
 import { pageRows } from '../src/attention/batch-gen.js';
-import { streamTuning } from '../src/attention/attention-decode.js';
+import { streamConfig } from '../src/attention/stream-config.js';
 
 const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as {
   decode: [number, number][];
@@ -86,13 +86,15 @@ if (variants.length) {
   for (const [label, kvLens] of tableCases) {
     const cells: string[] = [];
     for (const v of variants) {
-      streamTuning.disable = v === 'tiled';
-      streamTuning.keysPerSlot = Number(/u(\d+)/.exec(v)?.[1] ?? 8);
-      streamTuning.skipMerge = /m0/.test(v);
-      streamTuning.rowScatter = !/r0/.test(v);
-      streamTuning.nextRecord = !/n0/.test(v);
-      streamTuning.slotMerge = /sh/.test(v) ? 'shared' : 'subgroup';
-      streamTuning.ablate = ['pages', 'merge', 'query'].filter((a) => v.includes(`x${a[0]}`)).join('+');
+      const stream = streamConfig({
+        disable: v === 'tiled',
+        keysPerSlot: Number(/u(\d+)/.exec(v)?.[1] ?? 8),
+        skipMerge: /m0/.test(v),
+        rowScatter: !/r0/.test(v),
+        nextRecord: !/n0/.test(v),
+        slotMerge: /sh/.test(v) ? 'shared' : 'subgroup',
+        ablate: ['pages', 'merge', 'query'].filter((a) => v.includes(`x${a[0]}`)).join('+'),
+      });
       const num = (re: RegExp): number | undefined => {
         const m = re.exec(v);
         return m ? Number(m[1]) : undefined;
@@ -114,6 +116,7 @@ if (variants.length) {
         kvLens,
         {
           decode: true,
+          tuning: { stream },
           layout: /hnd/.test(v) ? 'HND' : 'NHD',
           ...(grid ? { grid } : {}),
           ...(targetItems ? { targetItems } : {}),
@@ -128,13 +131,6 @@ if (variants.length) {
     }
     table.push(`${label.slice(0, 12).padEnd(12)} ${cells.join(' ')}`);
   }
-  streamTuning.disable = false;
-  streamTuning.keysPerSlot = null;
-  streamTuning.skipMerge = false;
-  streamTuning.rowScatter = true;
-  streamTuning.nextRecord = true;
-  streamTuning.slotMerge = 'subgroup';
-  streamTuning.ablate = '';
   console.log(`GB/s by variant\n${''.padEnd(12)} ${variants.map((v) => v.padStart(6)).join(' ')}\n${table.join('\n')}`);
 }
 

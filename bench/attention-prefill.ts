@@ -3,7 +3,7 @@
  * PyTorch SDPA (flash) on contiguous K/V. Metric: TFLOP/s of the visible (causal) half.
  * Usage: node .build-attn/bench/attention-prefill.js [attention-anchors.json]
  * PREFILL_VARIANTS=tk32r8,tk48r8-rows64,… times tensor-core template variants: keys per tile,
- * lazy-rescale threshold (log2), then options (sgmatTuning's knobs) -rows<64|128>, -pair|-single
+ * lazy-rescale threshold (log2), then options (SgmatConfig's knobs, passed through BatchAttention's tuning) -rows<64|128>, -pair|-single
  * (32 or 16 rows a subgroup), -qk<16|32>|-pv<16|32> (the same in one product), -pp|-nopp
  * (ping-pong halves), -qa|-noqa (Q and the first K fetched at once), -fast|-nofast (the FMA
  * softmax of whole tiles), -restart|-check (rescaleMode), -rt<n> / -hr<n> (the restart threshold
@@ -19,18 +19,18 @@ import { readFileSync } from 'node:fs';
 import { type BenchRow, anchorOf, cardName, readAnchors, row, timeGpu, writeResults } from './results.js';
 import { causalFlops, describeSpot, openBench, pagedSetup, spotCheck } from './attention-common.js';
 import { Check } from './verify.js';
-import { sgmatTuning } from '../src/attention/attention-sgmat.js';
+import { SGMAT_DEFAULTS, type SgmatConfig, sgmatConfig } from '../src/attention/sgmat-config.js';
 
 const cases = JSON.parse(readFileSync('bench/attention-cases.json', 'utf8')) as { prefill: number[] };
 const lens = process.env.PREFILL_LENS ? process.env.PREFILL_LENS.split(',').map(Number) : cases.prefill;
-const defaults = { ...sgmatTuning };
+const defaults = SGMAT_DEFAULTS;
 // rows a subgroup multiplies in one product: -pair / -single set both, -qk<16|32> / -pv<16|32> one
 const rowsOpt = (opts: string[], which: string): 16 | 32 | undefined => {
   const one = opts.map((o) => new RegExp(`^${which}(16|32)$`).exec(o)?.[1]).find(Boolean);
   if (one) return one === '32' ? 32 : 16;
   return opts.includes('pair') ? 32 : opts.includes('single') ? 16 : undefined;
 };
-const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${sgmatTuning.rescaleLog2}`)
+const variants = (process.env.PREFILL_VARIANTS ?? `tk${defaults.tileKeys}r${defaults.rescaleLog2}`)
   .split(',')
   .map((v) => {
     const m = /^tk(\d+)r(\d+)((?:-[a-z]+[0-9a-z]*)*)$/.exec(v);
@@ -51,8 +51,7 @@ const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${s
       name: v,
       grid: num(/^g(\d+)$/),
       targetItems: num(/^t(\d+)$/),
-      tuning: {
-        ...defaults,
+      tuning: sgmatConfig({
         tileKeys: Number(m[1]),
         rows: num(/^rows(\d+)$/) ?? defaults.rows,
         rescaleLog2: Number(m[2]),
@@ -73,7 +72,7 @@ const variants = (process.env.PREFILL_VARIANTS ?? `tk${sgmatTuning.tileKeys}r${s
         ssVec4: !opts.includes('scalar'),
         interiorNoMask: !opts.includes('masked'),
         ablate,
-      },
+      }) satisfies SgmatConfig,
     };
   });
 const be = await openBench();
@@ -87,8 +86,11 @@ const rows: BenchRow[] = [];
 const notes: string[] = [];
 
 for (const [vi, v] of variants.entries()) {
-  Object.assign(sgmatTuning, v.tuning);
-  const over = { ...(v.grid ? { grid: v.grid } : {}), ...(v.targetItems ? { targetItems: v.targetItems } : {}) };
+  const over = {
+    tuning: { sgmat: v.tuning },
+    ...(v.grid ? { grid: v.grid } : {}),
+    ...(v.targetItems ? { targetItems: v.targetItems } : {}),
+  };
   let e = { o: NaN, lse: NaN, oTol: NaN, lseTol: NaN };
   let path: string;
   try {

@@ -1,7 +1,7 @@
 /**
  * The streaming attention template (decode's fast path; also any small row tile): no K/V staging.
  *
- * The old template (`attention-wgsl.ts`) stages each 32-key tile of K and V in workgroup memory as
+ * The tiled template (`attention-wgsl.ts`) stages each 32-key tile of K and V in workgroup memory as
  * f32 behind three barriers, which caps decode near 450 GB/s on an H100. Here a work item's keys
  * are dealt to "slots": a slot is LR lanes of one subgroup that together hold one K/V row (lane `lr`
  * owns the 16-byte words lr, lr+LR, …, so a load instruction of the LR lanes is contiguous). Each
@@ -14,8 +14,8 @@
  * every row. Each slot runs its own base-2 online softmax over its keys (U keys per step, all their
  * loads issued before the first use, so several rows per lane are in flight). At the end of the item
  * the slots' (m, l, acc) states merge: a subgroup's slots by shuffles, then the subgroups through
- * workgroup memory (streamTuning.slotMerge). Barriers: two per item by default (four or five with
- * the shared merge), none per key. Output and split semantics match the old template (final o/lse,
+ * workgroup memory (StreamConfig.slotMerge, stream-config.ts; docs/attention-tuning.md has the measurements). Barriers: two per item by default (four or five with
+ * the shared merge), none per key. Output and split semantics match the tiled template (final o/lse,
  * or partial rows for the merge pass).
  */
 import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
@@ -35,6 +35,7 @@ import {
   workItemLoop,
 } from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
+import { STREAM_DEFAULTS, type StreamConfig } from './stream-config.js';
 
 /** Floats of query (and of output accumulator) one lane may hold; more spills or starves occupancy. */
 const MAX_LANE_FLOATS = 64;
@@ -58,66 +59,6 @@ export interface StreamGeometry {
   readonly epv: number;
 }
 
-/**
- * Benchmarks may override the keys per slot per step, force the old template, and leave out the
- * merge dispatch (wrong where a plan splits).
- *
- * Tried on the H100 and dropped (docs/notes/2026-11-27-attention-exploration.md, session 3): the query tile in
- * workgroup memory instead of every lane's registers (2–4% slower, 10 keys per slot with it 3–8%
- * slower), and each step's page numbers read during the step before (4–5% slower on long streams:
- * the lane is at its register budget, so every register held across the loop costs occupancy).
- * Session 4: the row scatter took every shape 8–13% higher (GQA 32/8 d128: 2660 → 2910 GB/s on
- * long streams, 2140 → 2330 at b64 L512), so the lane's arithmetic, not memory, was the limit.
- * Next step's page-table entries loaded one per lane and handed out by shuffles (one register):
- * 7% slower. Without any page-table read (ablate 'pages') the row-scatter kernel gains only 2–4%.
- * The next item's record loaded during the current one (nextRecord) and the subgroup slot merge
- * together: +1–2% on many-item batches (b256 L512 2635 → 2688 GB/s), +50% at b1 L512. A cliff to
- * watch: the subgroup merge *without* nextRecord ran ~40% slower on every shape (1470–1670 GB/s)
- * though it does less work — a code-generation effect (register allocation, we guess) we could not
- * see into; the shipped pair and the shared merge (either loop) all measure normal. Re-measure
- * both whenever this template changes (bench variants `sh`, `n0`).
- * Ablating the slot merge ('merge') looked like +10% on L512 batches, but it leaves most of the
- * accumulator dead, so the compiler drops that arithmetic: not a measure of the merge.
- */
-export const streamTuning: StreamTuning = {
-  keysPerSlot: null,
-  disable: false,
-  skipMerge: false,
-  rowScatter: true,
-  nextRecord: true,
-  slotMerge: 'subgroup',
-  ablate: '',
-};
-
-export interface StreamTuning {
-  keysPerSlot: number | null;
-  disable: boolean;
-  skipMerge: boolean;
-  /**
-   * Each lane finishes one row's scores instead of every row's (default; off only to compare): the slot's partial dots are
-   * reduce-scattered over the rows (TQ − 1 + log2(LR/TQ) shuffles per key instead of
-   * TQ·log2(LR)), the lane runs that row's softmax alone, and the probabilities come back to every
-   * lane by indexed shuffles. Needs TQ a power of two ≤ LR.
-   */
-  rowScatter: boolean;
-  /** The next work item's record loaded during this one (prefetchedItemLoop; default). */
-  nextRecord: boolean;
-  /**
-   * How the slots' states merge at the end of an item: `subgroup` merges a subgroup's slots by
-   * shuffles, then the subgroups through workgroup memory behind one barrier (double-buffered by
-   * item parity where it fits, so no barrier closes the item); `shared` puts every slot through
-   * workgroup memory (three barriers and one closing the item).
-   */
-  slotMerge: 'subgroup' | 'shared';
-  /**
-   * Benchmarks only (wrong results), '+'-joined: `pages` reads a request's rows from pool pages
-   * page_base + j / PS (distinct per request) without the page-table read; `merge` stores one
-   * slot's state instead of merging the slots at the end of an item (the compiler then drops most
-   * of the accumulation, so it overstates the merge); `query` takes no query loads.
-   */
-  ablate: string;
-}
-
 export function streamGeometry(
   p: Pick<AttentionKernelParams, 'headDim' | 'kvDtype'>,
   subgroupSize: number,
@@ -133,8 +74,9 @@ export function streamGeometry(
 export function streamWhyUnsupported(
   p: AttentionKernelParams,
   caps: { subgroups: boolean; subgroupMinSize: number; subgroupMaxSize: number },
+  cfg: StreamConfig = STREAM_DEFAULTS,
 ): string | null {
-  if (streamTuning.disable) return 'disabled by streamTuning';
+  if (cfg.disable) return 'disabled by the stream configuration';
   if (!caps.subgroups || caps.subgroupMinSize !== caps.subgroupMaxSize) return 'needs subgroups of one fixed size';
   const S = caps.subgroupMaxSize;
   if (!(S >= 4 && S <= WORKGROUP && WORKGROUP % S === 0)) return `subgroup size ${S}`;
@@ -155,14 +97,18 @@ function qQuad(dtype: DType, base: string, elem: string): string {
   return `select(ldq_hi(q[${base} + (${elem}) / 8u]), ldq_lo(q[${base} + (${elem}) / 8u]), ((${elem}) & 4u) == 0u)`;
 }
 
-export function streamAttentionWgsl(p: AttentionKernelParams, subgroupSize: number, keysPerSlot?: number): string {
+export function streamAttentionWgsl(
+  p: AttentionKernelParams,
+  subgroupSize: number,
+  cfg: StreamConfig = STREAM_DEFAULTS,
+): string {
   const D = p.headDim;
   const TQ = p.tileRows;
   const group = p.numQoHeads / p.numKvHeads;
   const v = variantDecls(p);
   const g = streamGeometry(p, subgroupSize);
   const { S, LR, NV, slots: SLOTS, epv } = g;
-  const U = keysPerSlot ?? streamTuning.keysPerSlot ?? 8;
+  const U = cfg.keysPerSlot;
   const Q4 = epv / 4; // vec4<f32> per word
   const qVpr = D / elemsPerVec(p.qDtype);
   const DV4 = D / 4;
@@ -182,7 +128,7 @@ export function streamAttentionWgsl(p: AttentionKernelParams, subgroupSize: numb
       .map((i) => `${x} += subgroupShuffleXor(${x}, ${LR >> (i + 1)}u);`)
       .join(' ');
 
-  const ab = streamTuning.ablate.split('+');
+  const ab = cfg.ablate.split('+');
   const pageOf = ab.includes('pages') ? 'page_base + j / PS' : 'u32(kv_indices[page_base + j / PS])';
   const loadStep = r(U)
     .map(
@@ -272,8 +218,8 @@ ${r(NV)
       )
       .join('');
 
-  // row scatter (streamTuning.rowScatter): lane lr finishes row lr >> RSH, the top log2(TQ) bits of lr
-  const scatter = streamTuning.rowScatter && TQ <= LR && (TQ & (TQ - 1)) === 0;
+  // row scatter (cfg.rowScatter): lane lr finishes row lr >> RSH, the top log2(TQ) bits of lr
+  const scatter = cfg.rowScatter && TQ <= LR && (TQ & (TQ - 1)) === 0;
   const TB = Math.log2(TQ);
   const RSH = Math.log2(LR) - TB;
   const scatterStep = (): string => {
@@ -460,7 +406,7 @@ ${finishRows(
   const levels = r(Math.log2(S / LR)).map((i) => LR << i);
   const sgBytes = NSG * TQ * (D * 4 + 8);
   const NB = 2 * sgBytes <= SG_MERGE_BYTES ? 2 : 1;
-  const sgMerge = streamTuning.slotMerge === 'subgroup' && sgBytes <= SG_MERGE_BYTES;
+  const sgMerge = cfg.slotMerge === 'subgroup' && sgBytes <= SG_MERGE_BYTES;
   const xor = (x: string) => levels.map((k) => `${x} += subgroupShuffleXor(${x}, ${k}u);`).join(' ');
   const subgroupStore = (): string => `    let mb = ${NB === 2 ? `(u32(it) & 1u) * ${NSG * TQ}u` : '0u'};
     {
@@ -509,10 +455,10 @@ ${finishRows(
   // ablate=merge: each thread stores one accumulator word as if it were merged (timing only)
   const directStore = (): string =>
     finishRows((k) => `let a = acc[${k % (TQ * NV * Q4)}]; let mx = m[0]; let lsum = max(l[0], 1.0);`);
-  const nr = streamTuning.nextRecord;
+  const nr = cfg.nextRecord;
   const loop = prefetchedItemLoop(p.grid, 'out_slot');
   return `enable subgroups;
-// attention (streaming): D=${D} TQ=${TQ} group=${group} S=${S} LR=${LR} NV=${NV} slots=${SLOTS} U=${U}${scatter ? ' row-scatter' : ''}${streamTuning.ablate ? ` ABLATED(${streamTuning.ablate}): wrong results` : ''}${nr ? ' next-record' : ''}${sgMerge ? ` subgroup-merge×${NB}` : ''}
+// attention (streaming): D=${D} TQ=${TQ} group=${group} S=${S} LR=${LR} NV=${NV} slots=${SLOTS} U=${U}${scatter ? ' row-scatter' : ''}${cfg.ablate ? ` ABLATED(${cfg.ablate}): wrong results` : ''}${nr ? ' next-record' : ''}${sgMerge ? ` subgroup-merge×${NB}` : ''}
 ${unpackFns('ldq', p.qDtype)}
 ${unpackFns('ldkv', p.kvDtype)}
 ${PACK_WGSL}

@@ -2,105 +2,32 @@
  * The prefill template on tensor cores (f16 subgroup matrices, 16×16×16, f32 accumulate): work
  * items of 128 rows (eight subgroups of 32 lanes, 16 rows each; 64 rows and four subgroups where
  * 128 does not fit). Same schedule, items and partial-state layout as the f32 template; needs f16
- * q and KV.
+ * q and KV. Its knobs are an SgmatConfig (sgmat-config.ts); docs/attention-tuning.md has what each
+ * costs on the H100 and why the defaults are what they are.
  *
  * The shipped loop (pingPong) runs the subgroups as two halves a phase apart, FlashAttention-3's
  * ping-pong: per tile, phase 1 has half A multiply (P·V of the previous tile, Q·Kᵀ of this one)
  * while half B turns the previous tile's scores into probabilities, phase 2 the other way round,
- * phase 3 stages the K/V fetched at the top of the tile. The notes below up to session 5 describe
- * the loop with both halves in step, which the knobs still select.
+ * phase 3 stages the K/V fetched at the top of the tile, where the longest barrier-free stretch
+ * follows (a workgroup barrier waits for every global load issued before it).
  *
- * Where the time goes and why it is shaped so (H100 lessons, bench/anchors/gemm-notes.md):
  * - Subgroups keep their Q rows as left matrices and their output as result matrices in registers
  *   for the whole KV loop; per TK-key tile only K, V (16-byte staged, padded rows), the scores S
  *   (f32, as vec4) and P (f16) pass through workgroup memory. In Q·Kᵀ two subgroups share 32 rows
  *   (qkRows), each taking half the keys, so every K matrix read from workgroup memory feeds two
- *   products; Q is held by both (32 more registers). P·V can pair the same way over halves of the
- *   head dim (pvRows), which measured +2% at L8192 but −8% at L512–1024, so it is off.
- * - Rows per item set how often K/V cross from global memory: leaving the global loads out made
- *   64-row items 45–65% faster, and 128-row items (half the loads per row) took 85 → 121 TFLOP/s
- *   at L4096. 128 rows × 32 keys fill the 48 KiB of workgroup memory.
+ *   products.
  * - Every matrix load/store offset in the loop is a compile-time constant (Dawn's robustness pass
  *   slows loads with run-time offsets ~2.5×): the few subgroup-dependent ones sit in a switch on
  *   the subgroup index, one unrolled copy per subgroup.
  * - Softmax runs on all lanes: two lanes per row, TK/2 keys each read as vec4s, the row max
  *   combined by one subgroup shuffle; tiles every row sees whole skip the mask test.
- * - The output is rescaled lazily (FlashAttention-4's trick): the reference max of a row moves only
- *   when a new score exceeds it by more than 2^RESCALE (so P ≤ 2^RESCALE, safe in f16), and only then
- *   do the result matrices take a round trip through workgroup memory. Data whose max settles early
- *   (the usual case) never pays for it; a workgroup-uniform flag says when some row did.
- * - K/V tiles are software-pipelined through registers: the next tile's global loads are issued a
- *   phase ahead and written to the single K and V buffers right after the barrier that frees them.
- *   Both are issued together at the end of an iteration (lateV), before the Q·Kᵀ phase.
- *   A tile's V fetch reuses the page numbers its K fetch looked up (the page-table read measured
- *   ~5% of the kernel; reusing them gained 1.5%). Reading K as a column-major right matrix costs
- *   nothing measurable against row-major (kcol ablation).
- *
- * H100, causal GQA 32/8 d128 (bench/results/attention-prefill-*-h100.json): 64-row items with
- * scalar scores ran 31–84 TFLOP/s; with vec4 scores and 128 rows 107–123 at L2048–8192. Ablations
- * at L8192 (docs/notes/2026-11-27-attention-exploration.md): 4.54 ms whole, 3.07 without the global K/V loads,
- * 2.52 without the matrix products, 2.02 without products and softmax — the one-stage K/V pipeline
- * alone is ~44% of the time, and deeper staging does not fit the 48 KiB of workgroup memory.
- * Random bench data settles its row max on the first tile, so lazy rescaling there never fires;
- * data whose max keeps climbing pays the round trip per rescaled tile.
- * Occupancy (session 4): grids of 132, 264 and 528 workgroups time the same, so one workgroup of
- * 256 invocations is resident per SM (by our count the Q and O matrices alone hold ~96 registers
- * per invocation; the driver does not report it).
- * Fetching K/V straight into workgroup memory to free the pipeline's registers was 5% slower and
- * still one per SM; 64-row items with it 37–42% slower (docs/notes/2026-11-27-attention-exploration.md).
- *
- * Session 5 (docs/notes/2026-11-27-attention-exploration.md, H100, L8192 unless said): pairs in both
- * products 4.28 ms vs 4.50 (16 rows); pairs with the late V fetch 3.74–3.77 vs 4.47–4.51 (+20%;
- * +13% at L4096, +6% at L2048, −2…6% at L512/1024). The late V fetch alone (16 rows) gains nothing,
- * and pairs in Q·Kᵀ carry the gain: pairs in P·V only 4.44, in Q·Kᵀ only 3.82–3.85 (and +8% at
- * L512/1024 over both, so that is the default). Tried and left off: P·V deferred a tile and interleaved with Q·Kᵀ (+3–8%
- * without the late V fetch, nothing with it), the fetches placed before P·V (−16%), exp2 as FMA
- * polynomials for 4/8/16 of a lane's 16 exps (−2/−4/−8%: the softmax is bound by instruction
- * issue, not the special-function unit), more plan shares at L1024 (−25%). What pairs in both
- * products still spend: 3.0 ms without global K/V loads, 3.26 with loads that stay in L1 (so ~0.5 ms is L2
- * latency the one-stage pipeline does not hide), 3.67 without the page-table read, 3.1 without
- * the softmax, 3.08 without any matrix product. Every knob that lengthens live ranges (earlier
- * fetches, deferral on top of pairs) lost, which points at register pressure, which Dawn does not
- * let us see or bound.
- *
- * Session 6 (docs/notes/2026-11-27-attention-exploration.md, H100) found the better explanation: a
- * workgroup barrier waits for every global load issued before it (presumably the memory barrier
- * that comes with WGSL's workgroupBarrier waits for all outstanding accesses). A fetch-only
- * skeleton took 1.04 ms at L8192 without its loads and 2.50 with them; loads issued just before a
- * barrier cost their whole latency, and a load is only hidden by the barrier-free stretch that
- * follows its issue. Hence the shipped schedule: ping-pong halves (pingPong) with the fetch at the
- * top of the iteration, 184.5 vs 142.7 TFLOP/s at L8192 (+29%; +21% L4096, +16% L2048, +9% L1024),
- * and Q with the first K tile fetched at once (qAhead, +2–7%). Left off, measured: ping-pong with
- * the fetch just before the staging barrier (−6% against the halves in step), V at the top and K
- * after the first barrier (−4%: two exposed latencies instead of one), pairs in P·V (−3…−11%),
- * 16 rows a subgroup in Q·Kᵀ (−4…−7%), 64-row items (−26…−35%), grids of 132 or 264 (the same),
- * page numbers looked up a tile ahead (+0.3–0.8%, within noise), output stores after all rounds
- * (−1…−4%), exp2 polynomials (−3…−6%), an L1 prefetch three tiles ahead (−3%: its own loads wait at
- * the next barrier), staging after the softmax (−1%), Dawn's disable_robustness toggle (−13%),
- * one copy of the unrolled loop for all subgroups (wrong results, +2–4%: instruction fetch is not
- * the problem), two tiles fetched every other iteration (−5…−8%: 16 more registers), the next
- * item's record read during the current one (−1%). Ablations of ping-pong (before qAhead) at L8192
- * (2.98 ms): 2.62 without the K/V fetch, 2.54 without the matrix products, 2.81 without the
- * softmax, 2.12 without fetch and products: the phases are bound by the half that multiplies, and
- * the fetch still costs ~12% (its latency exceeds the first phase it is issued in).
- *
- * Session 7 (docs/notes/2026-11-27-attention-exploration.md, H100, L8192): the lazy rescale's check
- * was the largest cost left. Each half reads a workgroup flag per tile (workgroupUniformLoad, which
- * Tint lowers to barrier, load, barrier) and branches to the output round trip. With one plain
- * barrier in its place the kernel ran 9% faster (2.59 vs 2.83 ms); with two plain barriers 6.5%;
- * with the flag read and a branch to nothing 3%; without the γ staging barrier no faster: the
- * branch on the flag costs most, the barrier count little. Neither a smaller rescale path (run-time
- * offsets: 2.5% slower) nor leaving the loop to rescale and re-entering it (13% slower) helped.
- * Hence restart mode (rescaleMode), with no rescale and no flag in the loop: 2.63 ms (+7%). Its
- * risk is items that run twice (every item twice: 5.03 ms). On the built-in model (the only trained
- * transformer we have; bench/anchors/attention_max_climb.py) half of the items would restart with
- * the first tile as the reference at 2^15, 11% at 2^21; with the diagonal tile as the reference (the
- * loop order restart mode uses) 0.6% at 2^21 (restartLog2 15 + restartHeadroom 6). That model has no
- * attention sink, so models that do should restart less once the sink tile comes second. Split-KV
- * chunks without the diagonal start from their last tile: 0.8% of such items at 2^21 there.
- * The FMA softmax (fastSoftmax) gained 1.5–2%. Measured and dropped: the next K/V fetched by one
- * ping-pong half (by B during its softmax, by A, or split between the halves' softmax or product
- * phases: 27–40% slower, though the same bytes move).
+ * - Restart mode (rescaleMode): no rescale in the loop; a row's first visible tile (the diagonal
+ *   ones come first) fixes its reference max, and an item where some row climbs too far runs again
+ *   with the true maxima. The check mode rescales lazily instead (FlashAttention-4's trick): the
+ *   reference moves only when a score exceeds it by more than 2^rescaleLog2, and only then do the
+ *   result matrices take a round trip through workgroup memory.
+ * - K/V tiles are software-pipelined through registers, one tile ahead; a tile's V fetch reuses the
+ *   page numbers its K fetch looked up.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { f16MatrixConfig } from '../backends/webgpu/capabilities.js';
@@ -108,6 +35,7 @@ import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { AttentionKernelParams } from './attention-wgsl.js';
 import { maskBindings, variantDecls } from './attention-wgsl.js';
 import { type MatrixOps, REAL_OPS, emulatedOps } from './sgmat-ops.js';
+import { SGMAT_DEFAULTS, type SgmatConfig } from './sgmat-config.js';
 import { wgslF32 } from './variants.js';
 import { NEG, NEG_INF, NEG_INF_DECL, kvRowFn, storeVec4, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
 
@@ -116,160 +44,15 @@ export const SGMAT_ROW_CHOICES: readonly number[] = [64, 128];
 /** Rows of the Q tile staged at once through the K/V buffer. */
 const Q_PASS = 64;
 
-/**
- * Knobs for benchmarks and tests (defaults are the H100-measured choices): keys per tile (32, or 48
- * with 64 rows), rows per item, the lazy-rescale threshold (log2 units; 0 rescales whenever a row
- * max grows), `emulate` (tests: exact per-invocation emulation of the matrix builtins, so the
- * template runs on devices without them) and the switches below.
- */
-export const sgmatTuning: SgmatTuning = {
-  tileKeys: 32,
-  rows: 128,
-  rescaleLog2: 8,
-  emulate: false,
-  ssVec4: true,
-  interiorNoMask: true,
-  earlyFetch: false,
-  lateV: true,
-  fetchBeforePv: false,
-  polyExp: 0,
-  deferPv: false,
-  pingPong: true,
-  qAhead: true,
-  fastSoftmax: true,
-  rescaleMode: 'restart',
-  restartLog2: 15,
-  restartHeadroom: 6,
-  diagFirst: true,
-  qkRows: 32,
-  pvRows: 16,
-  ablate: '',
-};
-
-export interface SgmatTuning {
-  tileKeys: number;
-  /** Rows per work item BatchAttention asks for (SGMAT_ROW_CHOICES); 64 where 128 does not fit. */
-  rows: number;
-  rescaleLog2: number;
-  emulate: boolean;
-  /**
-   * Scores stored as vec4<f32> (16-byte workgroup accesses: the f32 result matrices' stores and the
-   * softmax lanes' reads) instead of scalar f32 — the GEMM measured scalar staging 8× slower.
-   */
-  ssVec4: boolean;
-  /** Tiles every row sees whole (causal or no mask) skip the per-score mask test. */
-  interiorNoMask: boolean;
-  /**
-   * The K tile after next is fetched right after the K registers are staged (1.5 iterations ahead)
-   * instead of after P·V. Measured the same on the H100 (121 vs 123 TFLOP/s at L4096), so off.
-   */
-  earlyFetch: boolean;
-  /**
-   * The next tile's V is fetched with the K of the tile after it, at the end of an iteration, instead
-   * of right after the stage: both loads then land during the next Q·Kᵀ phase (with deferral, Q·Kᵀ
-   * and P·V) rather than across the softmax. Overrides earlyFetch (the V fetch reuses the page
-   * numbers the K fetch looked up, so K must come after it). With pairs +13–20% at L4096–8192 on the H100,
-   * nothing with 16 rows a subgroup.
-   */
-  lateV: boolean;
-  /**
-   * With lateV (and P·V in step): the end-of-iteration fetches go before P·V, so P·V and Q·Kᵀ both
-   * cover them. Measured 16% slower on the H100, so off.
-   */
-  fetchBeforePv: boolean;
-  /**
-   * Of the 16 probabilities a softmax lane makes per tile, how many take exp2 as a cubic polynomial
-   * on the FMA units (FlashAttention-4's offload of the special-function unit): relative error
-   * below 1e-4, under the f16 rounding of P. Measured 2–8% slower on the H100 (4–16 of 16), so 0.
-   */
-  polyExp: number;
-  /**
-   * P·V of a tile runs one tile late, in the same phase (between the same two barriers) as the next
-   * tile's Q·Kᵀ, their matrix products interleaved, so each phase has independent products to
-   * overlap; the buffers and barriers stay as they are (P and V of a tile are read before the
-   * barrier that lets the next ones be written). +3–8% without the late V fetch, nothing with it
-   * and pairs (the shipped schedule), so off.
-   */
-  deferPv: boolean;
-  /**
-   * FlashAttention-3's ping-pong: the subgroups split into two halves (rows 0…R/2 and the rest) that
-   * run a phase apart, so that while one half multiplies (P·V of the previous tile interleaved with
-   * Q·Kᵀ of this one) the other runs its softmax, and the tensor cores and the ALUs work at the same
-   * time instead of in turns. Both halves read one tile's K and the previous tile's V across the two
-   * phases, so staging gets a third phase (and barrier) of its own. The fetch of the next K and V is
-   * issued at the top of the iteration, where the longest stretch without a barrier follows: on the
-   * H100 a barrier waits for every load in flight before it (the same fetch issued just before the
-   * staging barrier made ping-pong 6% slower than the halves in step; at the top, 29% faster).
-   * earlyFetch, lateV, fetchBeforePv and deferPv shape the in-step loop only.
-   */
-  pingPong: boolean;
-  /**
-   * The item's Q rows (all passes) and first K tile are fetched at once, before the first barrier of
-   * the item, instead of a Q pass at a time and K after: one exposed load latency per item instead of
-   * three (+2–7% on the H100, most at short lengths, where items are short).
-   */
-  qAhead: boolean;
-  /**
-   * Softmax of tiles every row sees whole (no logits hook, positive scale): the max over the raw
-   * scores, each probability one FMA and one exp2 (no scaled copy, no mask select), max and sum as
-   * trees instead of chains. +1.5–2% on the H100.
-   */
-  fastSoftmax: boolean;
-  /**
-   * Ping-pong, variants without a logits hook: 'check' rescales the output lazily inside the loop
-   * (a workgroup-uniform flag read and branch per half per tile); 'restart' keeps no rescale in the
-   * loop: a row's first visible tile fixes its reference max, later probabilities may reach
-   * 2^restartLog2 (exact in f16 up to 2^15), and an item where some row's scores climb further is
-   * computed again from the start with every row's true max as its reference. Restart: +7% at
-   * L4096–8192 on the H100 (no rescale or flag in the loop); an item that runs twice costs 2×.
-   * rescaleLog2 is the check mode's threshold (and the step loop's).
-   */
-  rescaleMode: 'check' | 'restart';
-  restartLog2: number;
-  /**
-   * Restart mode: the reference sits this far (log2) above a row's first visible tile max, so scores
-   * may climb restartLog2 + restartHeadroom before the item restarts; the price is f16 precision for
-   * probabilities more than 14 − restartHeadroom below the first max (their weight is under 2^-8).
-   * Restart mode also takes the item's diagonal tiles first (the last tile for items without them),
-   * then the rest from the first: with the sink tile second, each row's reference covers both places
-   * its max usually is.
-   */
-  restartHeadroom: number;
-  /** Restart mode: the diagonal tiles first (see restartHeadroom), or all tiles from the first. */
-  diagFirst: boolean;
-  /**
-   * Q rows whose matrices a subgroup multiplies in Q·Kᵀ: 16, or 32 — two subgroups then share 32
-   * rows, each taking half the keys, so every K matrix read from workgroup memory feeds two
-   * products (Q is held twice: 32 more registers). Needs an even count of 16-key blocks.
-   */
-  qkRows: 16 | 32;
-  /**
-   * The same for P·V: with 32, two subgroups share 32 rows, each taking half the head dim, so every
-   * V matrix read feeds two products (the O registers stay as many). Needs an even count of 16-dim
-   * blocks; other shapes keep 16.
-   */
-  pvRows: 16 | 32;
-  /**
-   * Benchmarks only (wrong results): stages left out to see what they cost, '+'-joined from qk,
-   * softmax, pv, fetch (global K/V loads), barrier (the mid-tile barrier and the rescale path), kcol
-   * (K read as a row-major right matrix: what the column-major load costs) and pages (K/V rows
-   * read as if the pages were in order: what the page-table lookup costs), cached (every tile
-   * loads the same 16 rows of page 0, which stay in L1: what the loads cost beyond their issue) and
-   * onecase (every subgroup runs subgroup 0's or 1's unrolled code: what eight copies cost) and
-   * uload (ping-pong: a plain barrier for each rescale check, which workgroupUniformLoad makes two;
-   * uload2: two plain barriers) and gbar (ping-pong: no barrier after staging).
-   */
-  ablate: string;
-}
-
 export function sgmatWhyUnsupported(
   caps: Capabilities,
   p: Pick<AttentionKernelParams, 'headDim' | 'qDtype' | 'kvDtype' | 'tileRows'>,
+  cfg: SgmatConfig = SGMAT_DEFAULTS,
 ): string | null {
   if (!caps.subgroups) return 'needs subgroups';
-  if (!sgmatTuning.emulate) {
-    const cfg = f16MatrixConfig(caps, 'f32');
-    if (!caps.f16 || !cfg || cfg.M !== 16 || cfg.N !== 16 || cfg.K !== 16) return 'no f16 16x16x16 subgroup matrices';
+  if (!cfg.emulate) {
+    const mm = f16MatrixConfig(caps, 'f32');
+    if (!caps.f16 || !mm || mm.M !== 16 || mm.N !== 16 || mm.K !== 16) return 'no f16 16x16x16 subgroup matrices';
     if (caps.subgroupMinSize !== 32 || caps.subgroupMaxSize !== 32) return 'needs subgroups of exactly 32 lanes';
   } else if (caps.subgroupMinSize < 2) return 'needs subgroups of at least 2 lanes';
   if (p.qDtype !== 'f16' || p.kvDtype !== 'f16') return 'tensor-core path takes f16 q and KV';
@@ -277,7 +60,7 @@ export function sgmatWhyUnsupported(
     return `head dim ${p.headDim} (tensor-core path takes multiples of 16 up to 128)`;
   if (!SGMAT_ROW_CHOICES.includes(p.tileRows))
     return `tile of ${p.tileRows} rows (tensor-core path uses ${SGMAT_ROW_CHOICES.join(' or ')})`;
-  if (sgmatSharedBytes(p.headDim, sgmatTuning.tileKeys, p.tileRows) > caps.maxComputeWorkgroupStorageSize)
+  if (sgmatSharedBytes(p.headDim, cfg.tileKeys, p.tileRows) > caps.maxComputeWorkgroupStorageSize)
     return 'not enough workgroup storage';
   return null;
 }
@@ -285,18 +68,17 @@ export function sgmatWhyUnsupported(
 /** Rows per work item a BatchAttention of this shape gets on the tensor-core prefill path (the tuned choice, else 64), or null. */
 export function sgmatRowsFor(
   caps: Capabilities,
-  cfg: { headDim: number; dtype: string; kvDtype?: string },
+  shape: { headDim: number; dtype: string; kvDtype?: string },
+  cfg: SgmatConfig = SGMAT_DEFAULTS,
 ): number | null {
-  for (const tileRows of [sgmatTuning.rows, 64]) {
-    if (
-      sgmatWhyUnsupported(caps, {
-        headDim: cfg.headDim,
-        qDtype: cfg.dtype as 'f16',
-        kvDtype: (cfg.kvDtype ?? cfg.dtype) as 'f16',
-        tileRows,
-      }) === null
-    )
-      return tileRows;
+  for (const tileRows of [cfg.rows, 64]) {
+    const p = {
+      headDim: shape.headDim,
+      qDtype: shape.dtype as 'f16',
+      kvDtype: (shape.kvDtype ?? shape.dtype) as 'f16',
+      tileRows,
+    };
+    if (sgmatWhyUnsupported(caps, p, cfg) === null) return tileRows;
   }
   return null;
 }
@@ -310,7 +92,7 @@ function layout(d: number, tk: number, rows: number) {
   return { LDK, LDS, LDP, kvLen, sLen: rows * LDS, pLen: rows * LDP };
 }
 
-export function sgmatSharedBytes(d: number, tk = sgmatTuning.tileKeys, rows = 64): number {
+export function sgmatSharedBytes(d: number, tk = SGMAT_DEFAULTS.tileKeys, rows = 64): number {
   const g = layout(d, tk, rows);
   // the last term: the two halves' rescale flags
   return 16 * g.kvLen + 4 * g.sLen + 16 * g.pLen + 8;
@@ -330,11 +112,15 @@ export const EXP2_FMA_WGSL = `fn exp2_fma(x: f32) -> f32 {
   return p * bitcast<f32>(u32(i + 127.0) << 23u);
 }`;
 
-export function sgmatAttentionWgsl(p: AttentionKernelParams, caps: Capabilities): string {
-  const mo: MatrixOps = sgmatTuning.emulate ? emulatedOps() : REAL_OPS;
-  const TK = sgmatTuning.tileKeys;
+export function sgmatAttentionWgsl(
+  p: AttentionKernelParams,
+  caps: Pick<Capabilities, 'subgroupMaxSize'>,
+  cfg: SgmatConfig = SGMAT_DEFAULTS,
+): string {
+  const mo: MatrixOps = cfg.emulate ? emulatedOps() : REAL_OPS;
+  const TK = cfg.tileKeys;
   if (TK % 16 !== 0 || TK < 32) throw new Error(`sgmat attention: ${TK} keys per tile (multiples of 16 from 32)`);
-  const TH = sgmatTuning.rescaleLog2;
+  const TH = cfg.rescaleLog2;
   const D = p.headDim;
   const DB = D / 16; // 16-wide blocks of the head dim
   const KB = TK / 16; // 16-key blocks of a tile
@@ -346,8 +132,8 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, caps: Capabilities)
   const HALF = NSG / 2; // ping-pong: half A is the subgroups below HALF
   // which 16-row blocks, 16-key blocks (of Q·Kᵀ) and 16-dim blocks (of P·V and O) subgroup g multiplies
   // (Q·Kᵀ and P·V choose separately whether subgroup pairs share 32 rows)
-  const qkPair = sgmatTuning.qkRows === 32 && KB % 2 === 0 && NSG % 2 === 0;
-  const pair = sgmatTuning.pvRows === 32 && DB % 2 === 0 && NSG % 2 === 0;
+  const qkPair = cfg.qkRows === 32 && KB % 2 === 0 && NSG % 2 === 0;
+  const pair = cfg.pvRows === 32 && DB % 2 === 0 && NSG % 2 === 0;
   const NRQ = qkPair ? 2 : 1; // row blocks of Q·Kᵀ (Q matrices held, S matrices made)
   const NRB = pair ? 2 : 1; // row blocks of P·V (P matrices loaded, O matrices held)
   const NCB = pair ? DB / 2 : DB;
@@ -360,26 +146,24 @@ export function sgmatAttentionWgsl(p: AttentionKernelParams, caps: Capabilities)
   const keyBlocks = halfOf(qkPair, KB);
   const colBlocks = halfOf(pair, DB);
   const { LDK, LDS, LDP, kvLen, sLen, pLen } = layout(D, TK, R);
-  const V4 = sgmatTuning.ssVec4;
-  const ab = sgmatTuning.ablate;
+  const V4 = cfg.ssVec4;
+  const ab = cfg.ablate;
   const drop = (stage: string) => ab.split('+').includes(stage);
-  const lateV = sgmatTuning.lateV;
-  const early = sgmatTuning.earlyFetch && !lateV;
-  const beforePv = lateV && sgmatTuning.fetchBeforePv && !sgmatTuning.deferPv;
-  const defer = sgmatTuning.deferPv;
+  const lateV = cfg.lateV;
+  const early = cfg.earlyFetch && !lateV;
+  const beforePv = lateV && cfg.fetchBeforePv && !cfg.deferPv;
+  const defer = cfg.deferPv;
   // ping-pong halves need whole subgroup pairs each (NSG a multiple of 4), and subgroups no wider than
   // our 32-lane ones so that a half's branch is uniform in each (the softmax's shuffle runs in it)
-  const pp = sgmatTuning.pingPong && NSG % 4 === 0 && caps.subgroupMaxSize <= 32;
-  const qAhead = sgmatTuning.qAhead;
+  const pp = cfg.pingPong && NSG % 4 === 0 && caps.subgroupMaxSize <= 32;
+  const qAhead = cfg.qAhead;
 
   // score-buffer offsets and strides count its elements: floats, or vec4s of 4 floats
   const so = (floats: number) => (V4 ? floats / 4 : floats);
   const LS = so(LDS);
   // tiles every row sees whole skip the mask test; only when the variant masks causally or not at all
   const interior =
-    sgmatTuning.interiorNoMask &&
-    !p.variant.customMask &&
-    !(p.variant.windowLeft !== undefined && p.variant.windowLeft >= 0);
+    cfg.interiorNoMask && !p.variant.customMask && !(p.variant.windowLeft !== undefined && p.variant.windowLeft >= 0);
   const VOFF = TK * LDK;
   const group = p.numQoHeads / p.numKvHeads;
   const v = variantDecls(p);
@@ -583,7 +367,7 @@ ${(drop('onecase') ? [0, 1] : gs).map((g) => `      case ${g}u: {\n${body(g)}\n 
       .join('\n');
   // fastSoftmax: tiles every row sees whole keep the raw scores (max taken raw, then scaled: the same
   // value for a positive scale) and make each probability with one FMA
-  const fast = sgmatTuning.fastSoftmax && interior && !v.logits && p.scale > 0 && !drop('softmax');
+  const fast = cfg.fastSoftmax && interior && !v.logits && p.scale > 0 && !drop('softmax');
   const tree = (xs: string[], op: (a: string, b: string) => string): string =>
     xs.length === 1
       ? xs[0]!
@@ -637,7 +421,7 @@ ${masked(kx)}
             }
 ${maxOf(sNames)}`
       }`;
-  const PE = Math.max(0, Math.min(HK, sgmatTuning.polyExp));
+  const PE = Math.max(0, Math.min(HK, cfg.polyExp));
   const ex = (c: number) => (c < PE ? 'exp2_fma' : 'exp2');
   const probsMasked = r(HK)
     .map((c) =>
@@ -681,9 +465,9 @@ ${r(HK)
   // this lane's half row of the tile at kx: scores → running max (a rise past the threshold sets
   // `flag`, the factor goes to the row's spare score column) → probabilities in ps
   // restart mode: no rescale in the loop (see rescaleMode)
-  const restart = pp && sgmatTuning.rescaleMode === 'restart' && !v.logits;
-  const RT = sgmatTuning.restartLog2;
-  const HR = sgmatTuning.restartHeadroom;
+  const restart = pp && cfg.rescaleMode === 'restart' && !v.logits;
+  const RT = cfg.restartLog2;
+  const HR = cfg.restartHeadroom;
   const softmax = (kx: string, flag: string) =>
     restart
       ? `      var mx = ${NEG};
@@ -908,7 +692,7 @@ ${softmax('kp', 'resc_b')}
     ${pvIn(1)}
       }
     }`;
-  return `// attention (tensor cores${sgmatTuning.emulate ? ', emulated' : ''}): D=${D} rows=${R}${qkPair || pair ? ` (32 a subgroup in${qkPair ? ' QK' : ''}${pair ? ' PV' : ''})` : ''}${pp ? ' ping-pong' : `${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${beforePv ? ' fetch-before-pv' : ''}`}${PE ? ` exp2-fma=${PE}` : ''}${fast ? ' fma-softmax' : ''}${restart ? ` restart>${RT}+${HR}` : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
+  return `// attention (tensor cores${cfg.emulate ? ', emulated' : ''}): D=${D} rows=${R}${qkPair || pair ? ` (32 a subgroup in${qkPair ? ' QK' : ''}${pair ? ' PV' : ''})` : ''}${pp ? ' ping-pong' : `${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${beforePv ? ' fetch-before-pv' : ''}`}${PE ? ` exp2-fma=${PE}` : ''}${fast ? ' fma-softmax' : ''}${restart ? ` restart>${RT}+${HR}` : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
 enable subgroups;
 ${pp ? '// the halves branch on the subgroup index, which is uniform within each subgroup\ndiagnostic(off, subgroup_uniformity);\n' : ''}${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRQ * (DB + KB / NRQ) + NRB * (NCB + KB) + (rmDecl ? 1 : 0))}
 ${PACK_WGSL}
@@ -964,7 +748,7 @@ ${matrices}
         ? `// the item's tiles in loop order: n_d of them from the last down (restart mode: the diagonal ones, at least
     // one), then the rest from the first
     let n_t = (max(k1, k0) - k0 + ${TK - 1}u) / ${TK}u;
-    let n_d = ${restart && sgmatTuning.diagFirst ? `min(n_t, max(1u, n_t - ${interior ? `(max(k_full, k0) - k0) / ${TK}u` : 'n_t'}))` : '0u'};
+    let n_d = ${restart && cfg.diagFirst ? `min(n_t, max(1u, n_t - ${interior ? `(max(k_full, k0) - k0) / ${TK}u` : 'n_t'}))` : '0u'};
     let k_first = k0 + ${TK}u * select(0u, n_t - 1u, n_d > 0u);`
         : ''
     }

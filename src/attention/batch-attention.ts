@@ -18,6 +18,7 @@ import { type AttentionPlan, planAttention, scheduleLength } from './plan.js';
 import { HeadDimError, defaultTileRows, whyHeadDimUnsupported } from './tile-config.js';
 import type { VariantSpec } from './variants.js';
 import { sgmatRowsFor } from './attention-sgmat.js';
+import { type AttentionTuning, resolveTuning } from './tuning.js';
 
 export interface BatchAttentionConfig {
   readonly numQoHeads: number;
@@ -55,6 +56,8 @@ export interface BatchAttentionConfig {
    * 0.094 ms with 132 shares, 0.127 with 264).
    */
   readonly targetItems?: number;
+  /** Template tuning overrides (benchmarks and tests; docs/attention-tuning.md); absent: the shipped defaults. */
+  readonly tuning?: AttentionTuning;
 }
 
 export interface BatchRows {
@@ -82,7 +85,9 @@ export class BatchAttention {
     const group = cfg.numQoHeads / cfg.numKvHeads;
     if (!Number.isInteger(group))
       throw new Error(`attention: ${cfg.numQoHeads} query heads is not a multiple of ${cfg.numKvHeads} KV heads`);
-    const prefillRows = !cfg.decode ? (sgmatRowsFor(caps, cfg) ?? undefined) : undefined;
+    const prefillRows = !cfg.decode
+      ? (sgmatRowsFor(caps, cfg, resolveTuning(cfg.tuning).sgmat) ?? undefined)
+      : undefined;
     const tileRows = cfg.tileRows ?? prefillRows ?? defaultTileRows(caps, cfg.headDim, group, !!cfg.decode);
     if (tileRows !== prefillRows) {
       const why = whyHeadDimUnsupported(caps, cfg.headDim, tileRows);
@@ -104,6 +109,7 @@ export class BatchAttention {
       maxItems,
       tileRows,
       mergeNeeded,
+      ...(cfg.tuning ? { tuning: cfg.tuning } : {}),
     };
     const i32 = (n: number, label: string): Tensor => backend.alloc({ dtype: 'i32', shape: [n] }, label);
     this.qoIndptr = i32(cfg.maxBatch + 1, 'attn.qo_indptr');

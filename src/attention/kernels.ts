@@ -21,7 +21,8 @@ import type { AppendKvAttrs, MergeStatesAttrs, PagedAttentionAttrs } from './ops
 import { pickTileKeys, whyHeadDimUnsupported } from './tile-config.js';
 import { variantName, variantParts } from './variants.js';
 import { sgmatWhyUnsupported, sgmatAttentionWgsl, SGMAT_ROW_CHOICES } from './attention-sgmat.js';
-import { streamAttentionWgsl, streamTuning, streamWhyUnsupported } from './attention-decode.js';
+import { streamAttentionWgsl, streamWhyUnsupported } from './attention-decode.js';
+import { resolveTuning } from './tuning.js';
 
 const FLOATS = ['f32', 'f16', 'bf16'];
 
@@ -65,7 +66,7 @@ export function attentionParams(
 export function useSgmat(caps: Capabilities, attrs: PagedAttentionAttrs, inputs: readonly TensorDesc[]): boolean {
   return (
     SGMAT_ROW_CHOICES.includes(attrs.tileRows) &&
-    sgmatWhyUnsupported(caps, attentionParams(caps, attrs, inputs)) === null
+    sgmatWhyUnsupported(caps, attentionParams(caps, attrs, inputs), resolveTuning(attrs.tuning).sgmat) === null
   );
 }
 
@@ -86,6 +87,7 @@ export const pagedAttentionKernel: GpuKernel = {
   encode(ctx, rawAttrs, inputs, outputs) {
     const attrs = rawAttrs as PagedAttentionAttrs;
     const p = attentionParams(ctx.caps, attrs, inputs);
+    const tuning = resolveTuning(attrs.tuning);
     const sgmat = useSgmat(ctx.caps, attrs, inputs);
     const [o, lse] = outputs as [GpuTensor, GpuTensor];
     const tmpRows = attrs.maxItems * attrs.tileRows;
@@ -102,14 +104,14 @@ export const pagedAttentionKernel: GpuKernel = {
       ...(usesMask ? (['read', 'read'] as const) : []),
     ];
     // small row tiles (decode) stream K/V from global memory; the tiled template is the fallback
-    const stream = !sgmat && streamWhyUnsupported(p, ctx.caps) === null;
-    // H100: 8 keys per slot per step beat 2 and 4 (2.6 vs 2.3 TB/s); CPU drivers compile unrolled code slowly
-    const keysPerSlot = p.dynamicLoops ? 1 : (streamTuning.keysPerSlot ?? 8);
+    const stream = !sgmat && streamWhyUnsupported(p, ctx.caps, tuning.stream) === null;
+    // CPU drivers compile unrolled code slowly: one key per slot per step there
+    const keysPerSlot = p.dynamicLoops ? 1 : tuning.stream.keysPerSlot;
     if (p.dynamicLoops && !sgmat && !stream) access.push('uniform');
     const wgsl = sgmat
-      ? sgmatAttentionWgsl(p, ctx.caps)
+      ? sgmatAttentionWgsl(p, ctx.caps, tuning.sgmat)
       : stream
-        ? streamAttentionWgsl(p, ctx.caps.subgroupMaxSize, keysPerSlot)
+        ? streamAttentionWgsl(p, ctx.caps.subgroupMaxSize, { ...tuning.stream, keysPerSlot })
         : attentionWgsl(p);
     const label = `attention.${sgmat ? 'sgmat' : stream ? `stream${keysPerSlot}` : 'f32'}.${name}.${p.qDtype}.${p.kvDtype}.d${p.headDim}.tq${p.tileRows}`;
     ctx.dispatch(
@@ -121,7 +123,7 @@ export const pagedAttentionKernel: GpuKernel = {
     // the merge pass (a no-op without splits) runs when the current plan has splits, asked again at
     // every replay of a recorded stream
     const mg = mergeGrid(attrs.grid);
-    if (!streamTuning.skipMerge)
+    if (!tuning.stream.skipMerge)
       ctx.dispatch(
         {
           label: `attention.merge.${name}.d${p.headDim}`,

@@ -14,6 +14,7 @@ import { type KvLayout, poolGeometry } from './kv-layout.js';
 import { type ScheduleShape, planAttention, scheduleLength } from './plan.js';
 import { referenceAppendKv, referenceMergeStates, referencePagedAttention } from './reference.js';
 import { type VariantSpec, variantParts } from './variants.js';
+import type { AttentionTuning } from './tuning.js';
 
 export interface PagedAttentionAttrs extends ScheduleShape {
   readonly layout: KvLayout;
@@ -28,6 +29,8 @@ export interface PagedAttentionAttrs extends ScheduleShape {
    * recorded stream, so it must read the current plan. Absent: the merge pass always runs.
    */
   readonly mergeNeeded?: () => boolean;
+  /** Template tuning overrides (benchmarks and tests); absent: the shipped defaults. */
+  readonly tuning?: AttentionTuning;
   readonly [key: string]: unknown;
 }
 

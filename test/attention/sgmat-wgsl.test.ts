@@ -5,14 +5,14 @@
  * compiles. Compiling and running a pipeline costs tens of seconds on lavapipe, so only a few
  * configurations run against the oracle (sgmat-emulated.test.ts); this covers the rest cheaply.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { sgmatAttentionWgsl, sgmatSharedBytes, sgmatTuning } from '../../src/attention/attention-sgmat.js';
+import { describe, expect, it } from 'vitest';
+import { sgmatAttentionWgsl, sgmatSharedBytes } from '../../src/attention/attention-sgmat.js';
+import { sgmatConfig } from '../../src/attention/sgmat-config.js';
 import type { AttentionKernelParams } from '../../src/attention/attention-wgsl.js';
 import type { VariantSpec } from '../../src/attention/variants.js';
 import { gpuBackend } from '../gpu-setup.js';
 
 const be = await gpuBackend();
-const saved = { ...sgmatTuning };
 
 function params(headDim: number, variant: VariantSpec, tileRows: number): AttentionKernelParams {
   return {
@@ -40,9 +40,6 @@ async function errors(wgsl: string): Promise<string[]> {
 }
 
 describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the front end', () => {
-  afterAll(() => {
-    Object.assign(sgmatTuning, saved);
-  });
   const variants: [string, VariantSpec][] = [
     ['causal', { causal: true }],
     ['none', {}],
@@ -70,7 +67,7 @@ describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the fron
           // ones (ping-pong has its own), the Q tile fetched ahead with vec4 scores; deferred cases make every exp2 a polynomial;
           // the FMA softmax rides on unmasked interiors, restart mode (ping-pong) on vec4 scores
           it(`${rows} rows (${qkRows}/${pvRows} a subgroup), TK ${tileKeys}, scores ${ssVec4 ? 'vec4' : 'scalar'}, interior ${interiorNoMask ? 'unmasked' : 'masked'}, ${schedule}`, async () => {
-            Object.assign(sgmatTuning, {
+            const cfg = sgmatConfig({
               tileKeys,
               ssVec4,
               interiorNoMask,
@@ -90,7 +87,7 @@ describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the fron
             });
             for (const [name, variant] of variants) {
               for (const d of [64, 80, 128]) {
-                const wgsl = sgmatAttentionWgsl(params(d, variant, rows), be!.caps);
+                const wgsl = sgmatAttentionWgsl(params(d, variant, rows), be!.caps, cfg);
                 expect(await errors(wgsl), `${name} d${d}`).toEqual([]);
                 // pairs need even key (Q·Kᵀ) and dim (P·V) block counts: d 80 has five dim blocks
                 const pairs = `${qkRows === 32 && tileKeys === 32 ? ' QK' : ''}${pvRows === 32 && d !== 80 ? ' PV' : ''}`;
@@ -104,7 +101,7 @@ describe.skipIf(!be?.caps.subgroups)('tensor-core attention WGSL passes the fron
                 expect(wgsl.includes('var qw:'), `${name} d${d}`).toBe(ssVec4);
                 if (pingPong)
                   expect(
-                    sgmatAttentionWgsl(params(d, variant, rows), { ...be!.caps, subgroupMaxSize: 64 }),
+                    sgmatAttentionWgsl(params(d, variant, rows), { ...be!.caps, subgroupMaxSize: 64 }, cfg),
                   ).not.toContain('resc_b');
                 expect(wgsl.includes('exp2_fma('), `${name} d${d}`).toBe(deferPv);
                 expect(wgsl).toContain(`@workgroup_size(${2 * rows})`);

@@ -3,16 +3,12 @@
  * scatter against the every-lane-every-row reduction on the device, and plan()'s work-item target
  * (the random kernel cases run in engine/conformance tests too).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  streamAttentionWgsl,
-  streamGeometry,
-  streamTuning,
-  streamWhyUnsupported,
-} from '../../src/attention/attention-decode.js';
+import { describe, expect, it } from 'vitest';
+import { streamAttentionWgsl, streamGeometry, streamWhyUnsupported } from '../../src/attention/attention-decode.js';
 import type { AttentionKernelParams } from '../../src/attention/attention-wgsl.js';
 import { attentionCase } from '../../src/attention/ops.js';
 import { planAttention } from '../../src/attention/plan.js';
+import { streamConfig } from '../../src/attention/stream-config.js';
 import { getOp } from '../../src/ops/registry.js';
 import { runCase } from '../../src/testing/conformance.js';
 import { Rng } from '../../src/util/rng.js';
@@ -59,18 +55,11 @@ describe('streaming decode template', () => {
 });
 
 describe('row scatter and slot merge', () => {
-  afterEach(() => {
-    streamTuning.rowScatter = true;
-    streamTuning.slotMerge = 'subgroup';
-    streamTuning.nextRecord = true;
-  });
-
   it('is generated where the rows fit the lanes of a slot, and only there', () => {
     expect(streamAttentionWgsl(base, 32)).toMatch(/LR=16 .*row-scatter/);
     // d80 f16 on 8-lane subgroups: 2 lanes per row, 4 rows
     expect(streamAttentionWgsl({ ...base, headDim: 80 }, 8)).not.toMatch(/row-scatter/);
-    streamTuning.rowScatter = false;
-    expect(streamAttentionWgsl(base, 32)).not.toMatch(/row-scatter/);
+    expect(streamAttentionWgsl(base, 32, streamConfig({ rowScatter: false }))).not.toMatch(/row-scatter/);
   });
 
   const seed = testSeed();
@@ -93,10 +82,9 @@ describe('row scatter and slot merge', () => {
   ] as const;
   async function check(t: (typeof tunings)[number], some: typeof cases): Promise<void> {
     const [scatter, merge, nextRecord] = t;
-    streamTuning.rowScatter = scatter;
-    streamTuning.slotMerge = merge;
-    streamTuning.nextRecord = nextRecord;
-    for (const c of some) {
+    const stream = { rowScatter: scatter, slotMerge: merge, nextRecord };
+    for (const c0 of some) {
+      const c = { ...c0, attrs: { ...c0.attrs, tuning: { stream } } };
       const r = await runCase(gpu!.backend, getOp('paged_attention'), c);
       expect(r.skipped ?? '', c.label).toBe('');
       expect(r.message ?? 'ok', `${c.label} scatter=${scatter} merge=${merge} nextRecord=${nextRecord}`).toBe('ok');

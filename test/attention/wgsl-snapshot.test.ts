@@ -8,31 +8,22 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { streamAttentionWgsl, streamTuning } from '../../src/attention/attention-decode.js';
-import { sgmatAttentionWgsl, sgmatTuning } from '../../src/attention/attention-sgmat.js';
-import type { Capabilities } from '../../src/backends/webgpu/capabilities.js';
+import { streamAttentionWgsl } from '../../src/attention/attention-decode.js';
+import { sgmatAttentionWgsl } from '../../src/attention/attention-sgmat.js';
+import { type SgmatConfig, sgmatConfig } from '../../src/attention/sgmat-config.js';
+import { type StreamConfig, streamConfig } from '../../src/attention/stream-config.js';
 import { type SgmatCase, type StreamCase, sgmatCases, streamCases } from './wgsl-configs.js';
 
 const SNAPSHOT = new URL('./__snapshots__/attention-wgsl.sha256.json', import.meta.url);
 
 function sgmatWgsl(c: SgmatCase): string {
-  const saved = { ...sgmatTuning };
-  try {
-    Object.assign(sgmatTuning, c.over);
-    return sgmatAttentionWgsl(c.params, { subgroupMaxSize: c.subgroupMaxSize } as Capabilities);
-  } finally {
-    Object.assign(sgmatTuning, saved);
-  }
+  const cfg = sgmatConfig(c.over as Partial<SgmatConfig>);
+  return sgmatAttentionWgsl(c.params, { subgroupMaxSize: c.subgroupMaxSize }, cfg);
 }
 
 function streamWgsl(c: StreamCase): string {
-  const saved = { ...streamTuning };
-  try {
-    Object.assign(streamTuning, c.over);
-    return streamAttentionWgsl(c.params, c.subgroupSize, c.keysPerSlot);
-  } finally {
-    Object.assign(streamTuning, saved);
-  }
+  const over = { ...c.over, ...(c.keysPerSlot !== undefined ? { keysPerSlot: c.keysPerSlot } : {}) };
+  return streamAttentionWgsl(c.params, c.subgroupSize, streamConfig(over as Partial<StreamConfig>));
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
