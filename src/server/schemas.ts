@@ -101,6 +101,30 @@ export const completionRequest = z.object({
   suffix: z.string().nullish(),
 });
 
+/** vLLM's POST /tokenize: a text prompt, or chat messages rendered with the chat template. */
+export const tokenizeRequest = z
+  .object({
+    model: z.string().min(1).nullish(),
+    prompt: z.string().nullish(),
+    messages: z.array(message).min(1).nullish(),
+    tools: z.array(functionTool).max(64).nullish(),
+    add_special_tokens: z.boolean().nullish(),
+    add_generation_prompt: z.boolean().nullish(),
+    return_token_strs: z.boolean().nullish(),
+  })
+  .refine((b) => (b.prompt == null) !== (b.messages == null), {
+    message: 'give exactly one of prompt and messages',
+    path: ['prompt'],
+  });
+
+/** vLLM's POST /detokenize. */
+export const detokenizeRequest = z.object({
+  model: z.string().min(1).nullish(),
+  tokens: z.array(z.number().int()),
+});
+
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
 export type CompletionRequest = z.infer<typeof completionRequest>;
+export type TokenizeRequest = z.infer<typeof tokenizeRequest>;
+export type DetokenizeRequest = z.infer<typeof detokenizeRequest>;
 export type FunctionTool = z.infer<typeof functionTool>;
