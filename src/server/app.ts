@@ -13,7 +13,17 @@ import { completion } from './completions.js';
 import { ApiError, toApiError } from './errors.js';
 import { readJsonBody } from './request-body.js';
 import { corsFor, requireJson, requireKey } from './security.js';
-import { chatCompletionRequest, completionRequest, detokenizeRequest, tokenizeRequest } from './schemas.js';
+import { checkFields, type FieldPolicy } from './request-fields.js';
+import {
+  chatCompletionFields,
+  chatCompletionRequest,
+  completionFields,
+  completionRequest,
+  detokenizeFields,
+  detokenizeRequest,
+  tokenizeFields,
+  tokenizeRequest,
+} from './schemas.js';
 import { ServerState, type ServerOptions } from './server-state.js';
 import { detokenize, tokenize } from './tokenize.js';
 import { CHAT_PAGE_HTML } from './web/chat-page.js';
@@ -77,14 +87,16 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
   );
 
   app.post('/v1/chat/completions', async (c) =>
-    chatCompletion(state, await parseBody(c, chatCompletionRequest, state), c.req.raw.signal),
+    chatCompletion(state, await parseBody(c, chatCompletionRequest, chatCompletionFields, state), c.req.raw.signal),
   );
   app.post('/v1/completions', async (c) =>
-    completion(state, await parseBody(c, completionRequest, state), c.req.raw.signal),
+    completion(state, await parseBody(c, completionRequest, completionFields, state), c.req.raw.signal),
   );
 
-  app.post('/tokenize', async (c) => tokenize(state, await parseBody(c, tokenizeRequest, state)));
-  app.post('/detokenize', async (c) => detokenize(state, await parseBody(c, detokenizeRequest, state)));
+  app.post('/tokenize', async (c) => tokenize(state, await parseBody(c, tokenizeRequest, tokenizeFields, state)));
+  app.post('/detokenize', async (c) =>
+    detokenize(state, await parseBody(c, detokenizeRequest, detokenizeFields, state)),
+  );
 
   app.notFound((c) =>
     new ApiError(
@@ -103,8 +115,14 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
   return { app, state };
 }
 
-async function parseBody<T extends z.ZodType>(c: Context, schema: T, state: ServerState): Promise<z.infer<T>> {
+async function parseBody<T extends z.ZodType>(
+  c: Context,
+  schema: T,
+  fields: FieldPolicy,
+  state: ServerState,
+): Promise<z.infer<T>> {
   const json = await readJsonBody(c.req.raw, state.maxBodyBytes);
+  checkFields(json, fields);
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
