@@ -6,15 +6,26 @@
  * const { app } = createApp({ engine, tokenizer, modelName: 'tessera-builtin' });
  * const res = await app.fetch(new Request('http://x/v1/models'));
  */
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import { chatCompletion } from './chat-completions.js';
 import { completion } from './completions.js';
 import { ApiError, toApiError } from './errors.js';
 import { readJsonBody } from './request-body.js';
 import { corsFor, requireJson, requireKey } from './security.js';
-import { chatCompletionRequest, completionRequest } from './schemas.js';
+import { checkFields, type FieldPolicy } from './request-fields.js';
+import {
+  chatCompletionFields,
+  chatCompletionRequest,
+  completionFields,
+  completionRequest,
+  detokenizeFields,
+  detokenizeRequest,
+  tokenizeFields,
+  tokenizeRequest,
+} from './schemas.js';
 import { ServerState, type ServerOptions } from './server-state.js';
+import { detokenize, tokenize } from './tokenize.js';
 import { CHAT_PAGE_HTML } from './web/chat-page.js';
 
 export type { ServerOptions } from './server-state.js';
@@ -32,10 +43,13 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
   if (options.corsOrigins?.length) app.use('*', corsFor(options.corsOrigins));
   if (options.apiKey) app.use('*', requireKey(options.apiKey));
   app.use('*', requireJson);
-  app.use('/v1/*', async (c, next) => {
+  const refuseWhileDraining: MiddlewareHandler = async (c, next) => {
     if (state.isDraining && c.req.method === 'POST') return state.shuttingDownError().toResponse();
     return next();
-  });
+  };
+  app.use('/v1/*', refuseWhileDraining);
+  app.use('/tokenize', refuseWhileDraining);
+  app.use('/detokenize', refuseWhileDraining);
 
   app.get('/', (c) => c.html(CHAT_PAGE_HTML));
   // Liveness: the process runs and answers. Readiness (`/health`, `/health/ready`): it can serve.
@@ -73,10 +87,15 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
   );
 
   app.post('/v1/chat/completions', async (c) =>
-    chatCompletion(state, await parseBody(c, chatCompletionRequest, state), c.req.raw.signal),
+    chatCompletion(state, await parseBody(c, chatCompletionRequest, chatCompletionFields, state), c.req.raw.signal),
   );
   app.post('/v1/completions', async (c) =>
-    completion(state, await parseBody(c, completionRequest, state), c.req.raw.signal),
+    completion(state, await parseBody(c, completionRequest, completionFields, state), c.req.raw.signal),
+  );
+
+  app.post('/tokenize', async (c) => tokenize(state, await parseBody(c, tokenizeRequest, tokenizeFields, state)));
+  app.post('/detokenize', async (c) =>
+    detokenize(state, await parseBody(c, detokenizeRequest, detokenizeFields, state)),
   );
 
   app.notFound((c) =>
@@ -96,8 +115,14 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
   return { app, state };
 }
 
-async function parseBody<T extends z.ZodType>(c: Context, schema: T, state: ServerState): Promise<z.infer<T>> {
+async function parseBody<T extends z.ZodType>(
+  c: Context,
+  schema: T,
+  fields: FieldPolicy,
+  state: ServerState,
+): Promise<z.infer<T>> {
   const json = await readJsonBody(c.req.raw, state.maxBodyBytes);
+  checkFields(json, fields);
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -110,8 +135,9 @@ async function parseBody<T extends z.ZodType>(c: Context, schema: T, state: Serv
       'invalid_value',
     );
   }
-  const body = parsed.data as { model: string };
-  if (body.model !== state.modelName) throw unknownModel(body.model);
+  // /tokenize and /detokenize may leave out the model (as vLLM's do); when named, it must exist.
+  const body = parsed.data as { model?: string | null };
+  if (body.model != null && body.model !== state.modelName) throw unknownModel(body.model);
   return parsed.data;
 }
 
@@ -123,5 +149,6 @@ function endpointOf(path: string): string {
   if (path.startsWith('/v1/chat')) return 'chat';
   if (path.startsWith('/v1/completions')) return 'completions';
   if (path.startsWith('/v1/models')) return 'models';
+  if (path === '/tokenize' || path === '/detokenize') return path.slice(1);
   return ['/', '/health', '/health/live', '/health/ready', '/metrics'].includes(path) ? path : 'other';
 }

@@ -4,14 +4,15 @@
  */
 import type { FinishReason, GeneratedToken } from '../engine/request.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
-import type { ChatMessage, ToolCallMessagePart } from '../io/chat-template.js';
+import type { ToolCallMessagePart } from '../io/chat-template.js';
+import { encodeChatPrompt, templateMessages } from './chat-prompt.js';
 import { ApiError } from './errors.js';
 import { Generation, samplingParams } from './generation.js';
 import { chatLogprobs } from './logprobs-format.js';
 import type { ChatCompletionRequest } from './schemas.js';
 import type { ServerState } from './server-state.js';
 import { sseResponse } from './sse.js';
-import { forcedCallSchema, messagesForTemplate, parseToolCalls, ToolCallStreamFilter } from './tools.js';
+import { forcedCallSchema, parseToolCalls, ToolCallStreamFilter } from './tools.js';
 
 type ToolMode = 'none' | 'auto' | 'forced';
 
@@ -32,40 +33,17 @@ export async function chatCompletion(
   }
   if (choice === 'required' && tools.length === 0)
     throw new ApiError(400, "tool_choice 'required' needs at least one tool", 'invalid_request_error', 'tool_choice');
-  body.messages.forEach((m, i) => {
-    if (m.role === 'tool' && !m.tool_call_id)
-      throw new ApiError(
-        400,
-        `messages[${i}]: a message with role 'tool' needs tool_call_id (the id of the call it answers)`,
-        'invalid_request_error',
-        `messages.${i}.tool_call_id`,
-        'invalid_value',
-      );
-  });
   // parallel_tool_calls: false allows at most one call per reply; the first one is kept.
   const callLimit = body.parallel_tool_calls === false ? 1 : Number.POSITIVE_INFINITY;
   const toolMode: ToolMode = tools.length === 0 ? 'none' : choice === 'auto' ? 'auto' : 'forced';
 
-  const messages: ChatMessage[] = body.messages.map((m) => ({
-    role: m.role === 'developer' ? 'system' : m.role,
-    content:
-      typeof m.content === 'string' || m.content == null ? (m.content ?? null) : m.content.map((p) => p.text).join(''),
-    ...(m.name ? { name: m.name } : {}),
-    ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}),
-    ...(m.tool_call_id ? { tool_call_id: m.tool_call_id } : {}),
-  }));
-  // Refuse text that cannot fit before the template renders it.
-  state.prompts.checkLength(
-    messages.reduce((n, m) => n + (m.content?.length ?? 0), 0),
-    'messages',
-  );
-  const tok = state.tokenizer;
-  const templated = messagesForTemplate(messages, tools, tok.templateSupportsTools);
-  const promptText = tok.applyChatTemplate(templated, {
+  const messages = templateMessages(body.messages);
+  const prompt = await encodeChatPrompt(state, messages, tools, {
     addGenerationPrompt: true,
-    ...(tok.templateSupportsTools && tools.length ? { tools } : {}),
+    addSpecialTokens: false,
+    bounded: true,
   });
-  const prompt = await state.prompts.encode(promptText, 'messages', false);
+  const tok = state.tokenizer;
 
   const params: Partial<SamplingParams> = {
     ...samplingParams(state, body, prompt.length, body.max_completion_tokens ?? body.max_tokens),

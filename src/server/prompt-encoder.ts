@@ -49,9 +49,12 @@ export class PromptEncoder {
     }
   }
 
-  /** Length check, then tokens, yielding to the event loop between slices of long text. */
-  async encode(text: string, param: string, addSpecialTokens: boolean): Promise<number[]> {
-    this.checkLength(text.length, param);
+  /**
+   * Length check (unless `bounded` is false: counting a prompt that cannot fit is still useful),
+   * then tokens, yielding to the event loop between slices of long text.
+   */
+  async encode(text: string, param: string, addSpecialTokens: boolean, bounded = true): Promise<number[]> {
+    if (bounded) this.checkLength(text.length, param);
     const slices = this.vocabularyInfo().sliceable ? sliceAtLineStarts(text, SLICE_CHARS) : [text];
     if (slices.length === 1) return this.tokenizer.encode(text, { addSpecialTokens });
     const [prefix, suffix] = addSpecialTokens ? this.specialWrapping(slices[0]!) : [[], []];

@@ -1,15 +1,23 @@
 /**
- * Request bodies of the OpenAI-compatible endpoints, validated with zod. Unknown fields are
- * accepted and ignored (clients send many); known fields are checked for type and range.
+ * Request bodies of the OpenAI-compatible endpoints, validated with zod: known fields are checked
+ * for type and range. Which top-level fields an endpoint takes at all is its `FieldPolicy`
+ * (request-fields.ts): the schema's own fields, nothing else.
  */
 import { z } from 'zod';
+import type { FieldPolicy } from './request-fields.js';
 
 const stop = z.union([z.string(), z.array(z.string()).max(16)]).nullish();
 const logitBias = z
   .record(z.string().regex(/^\d+$/, 'logit_bias keys are token ids'), z.number().min(-100).max(100))
   .nullish();
 
-/** Fields shared by chat and text completions (OpenAI's, then the common vLLM extensions). */
+/**
+ * The vendor extensions accepted beyond OpenAI's fields (vLLM's names and meanings); any other
+ * field OpenAI does not define is refused as unrecognized.
+ */
+export const VENDOR_EXTENSIONS = ['top_k', 'min_p', 'repetition_penalty', 'ignore_eos', 'stop_token_ids'] as const;
+
+/** Fields shared by chat and text completions (OpenAI's, then the vendor extensions). */
 const sampling = {
   model: z.string().min(1),
   max_tokens: z.number().int().min(1).nullish(),
@@ -70,8 +78,23 @@ const responseFormat = z.discriminatedUnion('type', [
   }),
 ]);
 
+/**
+ * OpenAI chat fields that change nothing a local model returns (storage, billing tier, cache and
+ * abuse-tracking hints): type-checked and ignored.
+ */
+const ignoredChatFields = {
+  metadata: z.record(z.string(), z.string()).nullish(),
+  store: z.boolean().nullish(),
+  service_tier: z.string().nullish(),
+  prompt_cache_key: z.string().nullish(),
+  prompt_cache_retention: z.string().nullish(),
+  prompt_cache_options: z.record(z.string(), z.unknown()).nullish(),
+  safety_identifier: z.string().nullish(),
+};
+
 export const chatCompletionRequest = z.object({
   ...sampling,
+  ...ignoredChatFields,
   messages: z.array(message).min(1),
   max_completion_tokens: z.number().int().min(1).nullish(),
   logprobs: z.boolean().nullish(),
@@ -101,6 +124,51 @@ export const completionRequest = z.object({
   suffix: z.string().nullish(),
 });
 
+/** vLLM's POST /tokenize: a text prompt, or chat messages rendered with the chat template. */
+export const tokenizeRequest = z
+  .object({
+    model: z.string().min(1).nullish(),
+    prompt: z.string().nullish(),
+    messages: z.array(message).min(1).nullish(),
+    tools: z.array(functionTool).max(64).nullish(),
+    add_special_tokens: z.boolean().nullish(),
+    add_generation_prompt: z.boolean().nullish(),
+    return_token_strs: z.boolean().nullish(),
+  })
+  .refine((b) => (b.prompt == null) !== (b.messages == null), {
+    message: 'give exactly one of prompt and messages',
+    path: ['prompt'],
+  });
+
+/** vLLM's POST /detokenize. */
+export const detokenizeRequest = z.object({
+  model: z.string().min(1).nullish(),
+  tokens: z.array(z.number().int()),
+});
+
+const never = () => false;
+
+export const chatCompletionFields: FieldPolicy = {
+  known: new Set(Object.keys(chatCompletionRequest.shape)),
+  // OpenAI's chat fields for what this server does not do; text-only modalities are harmless.
+  unsupported: {
+    modalities: (v) => Array.isArray(v) && v.every((m) => m === 'text'),
+    audio: never,
+    prediction: never,
+    web_search_options: never,
+    reasoning_effort: never,
+    verbosity: never,
+    moderation: never,
+    functions: never,
+    function_call: never,
+  },
+};
+export const completionFields: FieldPolicy = { known: new Set(Object.keys(completionRequest.shape)) };
+export const tokenizeFields: FieldPolicy = { known: new Set(Object.keys(tokenizeRequest.shape)) };
+export const detokenizeFields: FieldPolicy = { known: new Set(Object.keys(detokenizeRequest.shape)) };
+
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequest>;
 export type CompletionRequest = z.infer<typeof completionRequest>;
+export type TokenizeRequest = z.infer<typeof tokenizeRequest>;
+export type DetokenizeRequest = z.infer<typeof detokenizeRequest>;
 export type FunctionTool = z.infer<typeof functionTool>;
