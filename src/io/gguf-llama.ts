@@ -15,7 +15,7 @@ import type { GgufValue } from './gguf-header.js';
 import { parseLlamaConfig, type LlamaConfig } from './llama-config.js';
 import type { TensorInfo, TensorSource } from './tensor-source.js';
 
-const SUPPORTED_ARCHS = ['llama', 'qwen2'] as const;
+export const SUPPORTED_GGUF_ARCHS = ['llama', 'qwen2'] as const;
 
 const GLOBAL_NAMES: Readonly<Record<string, string>> = {
   'token_embd.weight': 'model.embed_tokens.weight',
@@ -70,11 +70,11 @@ export function ggufToHfConfig(
     throw new CheckpointError(file, "has no 'general.architecture' metadata string", {
       hint: 'this GGUF file is not a model',
     });
-  if (!(SUPPORTED_ARCHS as readonly string[]).includes(arch)) {
+  if (!(SUPPORTED_GGUF_ARCHS as readonly string[]).includes(arch)) {
     throw new UnsupportedModelError(
       file,
       `GGUF architecture '${arch}' is not supported`,
-      `GGUF architectures ${SUPPORTED_ARCHS.map((a) => `'${a}'`).join(', ')} (Mistral GGUFs use 'llama')`,
+      `GGUF architectures ${SUPPORTED_GGUF_ARCHS.map((a) => `'${a}'`).join(', ')} (Mistral GGUFs use 'llama')`,
     );
   }
   const names = new Set(tensorNames);

@@ -52,7 +52,8 @@ export { checkLlamaTensors, llamaTensorShapes } from './llama-tensors.js';
 export { loadTokenizer, Tokenizer, type DecodeOptions, type EncodeOptions } from './tokenizer.js';
 export { ChatTemplate, type ChatMessage, type ChatTemplateOptions, type ToolCallMessagePart } from './chat-template.js';
 export { StreamDecoder } from './stream-decoder.js';
-export { openModel, type OpenedModel } from './open-model.js';
+export { openCheckpoint, type Checkpoint, type GgufCheckpoint, type HfCheckpoint } from './open-checkpoint.js';
+export { readHfConfig, type HfConfigFile } from './hf-config.js';
 export { writeRandomLlamaCheckpoint, type RandomCheckpointOptions } from './random-checkpoint.js';
 export {
   writeLlamaGguf,

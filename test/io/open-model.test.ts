@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../../src/io/errors.js';
 import { encodeGgml } from '../../src/io/gguf-quantize.js';
 import { writeGguf } from '../../src/io/gguf-writer.js';
-import { openModel } from '../../src/io/open-model.js';
+import { openModel } from '../../src/models/open-model.js';
 import { writeRandomLlamaCheckpoint } from '../../src/io/random-checkpoint.js';
 import { openSafetensors } from '../../src/io/safetensors-checkpoint.js';
 import { writeSafetensors } from '../../src/io/safetensors-writer.js';
