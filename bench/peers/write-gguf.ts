@@ -3,7 +3,7 @@
  * llama.cpp peer reads the same weights as Tessera), one tensor at a time.
  * Usage: node dist/bench/peers/write-gguf.js HF_FOLDER OUT.gguf [--type F16|BF16]
  */
-import { writeLlamaGguf, type GgufMatrixType } from '../../src/io/gguf-from-hf.js';
+import { writeLlamaGguf, type GgufMatrixType } from '../../src/models/llama/gguf-from-hf.js';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 
 const [folder, out] = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--type');

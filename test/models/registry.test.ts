@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UnsupportedModelError } from '../../src/io/errors.js';
 import { writeGguf } from '../../src/io/gguf-writer.js';
 import { openCheckpoint } from '../../src/io/open-checkpoint.js';
-import { writeRandomLlamaCheckpoint } from '../../src/io/random-checkpoint.js';
+import { writeRandomLlamaCheckpoint } from '../../src/models/llama/random-checkpoint.js';
 import { writeSafetensors } from '../../src/io/safetensors-writer.js';
 import { openModel } from '../../src/models/open-model.js';
 import { checkpointIdentity, familyFor, modelFamilies } from '../../src/models/registry.js';

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backends/backend.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
-import { writeRandomLlamaCheckpoint } from '../../src/io/random-checkpoint.js';
+import { writeRandomLlamaCheckpoint } from '../../src/models/llama/random-checkpoint.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackend } from '../gpu-setup.js';

@@ -13,7 +13,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeLlamaGguf } from '../../src/io/gguf-from-hf.js';
+import { writeLlamaGguf } from '../../src/models/llama/gguf-from-hf.js';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { tempFolder } from '../io/helpers.js';
 

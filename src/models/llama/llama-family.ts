@@ -3,9 +3,9 @@
  * Mistral, Qwen2/2.5 — from HF folders or GGUF files.
  */
 import type { GgufOpenOptions } from '../../io/gguf-file.js';
-import { GgufAsHf, ggufToLlamaConfig, SUPPORTED_GGUF_ARCHS } from '../../io/gguf-llama.js';
-import { type LlamaConfig, parseLlamaConfig, SUPPORTED_MODEL_TYPES } from '../../io/llama-config.js';
-import { checkLlamaTensors } from '../../io/llama-tensors.js';
+import { GgufAsHf, ggufToLlamaConfig, SUPPORTED_GGUF_ARCHS } from './gguf-llama.js';
+import { type LlamaConfig, parseLlamaConfig, SUPPORTED_MODEL_TYPES } from './llama-config.js';
+import { checkLlamaTensors } from './llama-tensors.js';
 import type { Checkpoint } from '../../io/open-checkpoint.js';
 import type { ModelFamily, OpenedModel } from '../family.js';
 import { openModel } from '../open-model.js';

@@ -19,7 +19,7 @@ import {
 import { compile } from '../../compiler/compile.js';
 import type { Executable } from '../../compiler/executable.js';
 import { type HostFunction, VirtualMachine } from '../../compiler/vm.js';
-import type { LlamaConfig } from '../../io/llama-config.js';
+import type { LlamaConfig } from './llama-config.js';
 import type { TensorSource } from '../../io/tensor-source.js';
 import type {
   DecodeSeq,

@@ -6,8 +6,8 @@
  * rather than producing wrong logits later.
  */
 import { z } from 'zod';
-import { CheckpointError, UnsupportedModelError } from './errors.js';
-import { readHfConfig } from './hf-config.js';
+import { CheckpointError, UnsupportedModelError } from '../../io/errors.js';
+import { readHfConfig } from '../../io/hf-config.js';
 
 export const SUPPORTED_MODEL_TYPES = ['llama', 'mistral', 'qwen2'] as const;
 export type LlamaModelType = (typeof SUPPORTED_MODEL_TYPES)[number];

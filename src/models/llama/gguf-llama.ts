@@ -8,12 +8,12 @@
  * i + headDim/2: the HF view undoes that permutation, so model code uses one RoPE for both
  * formats. `qwen2` GGUFs are converted without it (llama.cpp uses NeoX RoPE there).
  */
-import type { HostArray } from '../tensor/dtype.js';
-import { CheckpointError, UnsupportedModelError } from './errors.js';
-import type { GgufFile } from './gguf-file.js';
-import type { GgufValue } from './gguf-header.js';
+import type { HostArray } from '../../tensor/dtype.js';
+import { CheckpointError, UnsupportedModelError } from '../../io/errors.js';
+import type { GgufFile } from '../../io/gguf-file.js';
+import type { GgufValue } from '../../io/gguf-header.js';
 import { parseLlamaConfig, type LlamaConfig } from './llama-config.js';
-import type { TensorInfo, TensorSource } from './tensor-source.js';
+import type { TensorInfo, TensorSource } from '../../io/tensor-source.js';
 
 export const SUPPORTED_GGUF_ARCHS = ['llama', 'qwen2'] as const;
 

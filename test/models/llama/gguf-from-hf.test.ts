@@ -8,15 +8,15 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UnsupportedModelError } from '../../src/io/errors.js';
-import { writeLlamaGguf } from '../../src/io/gguf-from-hf.js';
-import { GgufFile } from '../../src/io/gguf-file.js';
-import { encodeGguf, writeGgufLazily, type GgufTensorToWrite } from '../../src/io/gguf-writer.js';
-import { parseLlamaConfig } from '../../src/io/llama-config.js';
-import { openLlamaModel } from '../../src/models/llama/llama-family.js';
-import { writeRandomLlamaCheckpoint } from '../../src/io/random-checkpoint.js';
-import { toFloat64 } from '../../src/tensor/dtype.js';
-import { rejection, tempFolder } from './helpers.js';
+import { UnsupportedModelError } from '../../../src/io/errors.js';
+import { writeLlamaGguf } from '../../../src/models/llama/gguf-from-hf.js';
+import { GgufFile } from '../../../src/io/gguf-file.js';
+import { encodeGguf, writeGgufLazily, type GgufTensorToWrite } from '../../../src/io/gguf-writer.js';
+import { parseLlamaConfig } from '../../../src/models/llama/llama-config.js';
+import { openLlamaModel } from '../../../src/models/llama/llama-family.js';
+import { writeRandomLlamaCheckpoint } from '../../../src/models/llama/random-checkpoint.js';
+import { toFloat64 } from '../../../src/tensor/dtype.js';
+import { rejection, tempFolder } from '../../io/helpers.js';
 
 let dir = '';
 beforeAll(async () => {
