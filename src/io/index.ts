@@ -1,4 +1,4 @@
-/** Loading models: checkpoints (safetensors, GGUF), configs and tokenizers. See README.md here. */
+/** File formats: checkpoints (safetensors, GGUF), config.json as JSON, tokenizers, chat templates. See README.md here. */
 export { CheckpointError, UnsupportedModelError } from './errors.js';
 export {
   loadEach,
