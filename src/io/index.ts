@@ -1,4 +1,4 @@
-/** File formats: checkpoints (safetensors, GGUF), config.json as JSON, tokenizers, chat templates. See README.md here. */
+/** File formats: checkpoints (safetensors, GGUF), config.json as JSON, tokenizers, chat templates. See README.md. */
 export { CheckpointError, UnsupportedModelError } from './errors.js';
 export {
   loadEach,
