@@ -27,7 +27,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { measureCopyBandwidth } from '../src/backends/webgpu/measure.js';
-import { openModel } from '../src/io/open-model.js';
+import { openLlamaModel } from '../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { type BenchRow, anchorOf, cardName, median, readAnchors, row, runId, writeResults } from './results.js';
 import { Check, type ReferenceStep, argmax, compareGreedy, fail } from './verify.js';
@@ -74,7 +74,7 @@ const peers = [
     anchors: readAnchors(join(dir, 'llama-cpp-decode.json'), card),
   },
 ];
-const m = await openModel(join(dir, 'llama3-8b-random'));
+const m = await openLlamaModel(join(dir, 'llama3-8b-random'));
 let weightBytes = 0;
 for (const t of m.weights.tensors.values()) weightBytes += t.byteLength;
 const t0 = performance.now();

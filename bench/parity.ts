@@ -10,7 +10,7 @@ import '../src/register-all.js';
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
-import { openModel } from '../src/io/open-model.js';
+import { openLlamaModel } from '../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { type BenchRow, cardName, row, writeResults } from './results.js';
 import { Check, NEAR_TIE } from './verify.js';
@@ -31,7 +31,7 @@ for (const name of readdirSync(dir).sort()) {
     greedy: number[];
     greedyMargins?: number[];
   };
-  const m = await openModel(folder);
+  const m = await openLlamaModel(folder);
   const runner = await LlamaRunner.load(m, {
     backend,
     actDtype: 'f32',

@@ -31,7 +31,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { Engine } from '../src/engine/engine.js';
 import type { EngineTokenizer } from '../src/engine/tokenizer.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
-import { openModel } from '../src/io/open-model.js';
+import { openLlamaModel } from '../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { Rng } from '../src/util/rng.js';
 import { type BenchRow, cardName, cardShort, row, runId, writeResults } from './results.js';
@@ -182,7 +182,7 @@ const hfWhyNull = !hfFile
       ? `HF ran on ${hfFile.card}, this run on ${card}`
       : null;
 const hf = hfWhyNull ? null : hfFile;
-const model = await openModel(args.get('model') ?? 'models/builtin');
+const model = await openLlamaModel(args.get('model') ?? 'models/builtin');
 const cfg = model.config;
 if (MAX_TOTAL > cfg.maxPositionEmbeddings)
   throw new Error(`--max-total ${MAX_TOTAL} is over the model's context ${cfg.maxPositionEmbeddings}`);

@@ -38,9 +38,13 @@ export {
   type GenerateOptions,
 } from './models/load-model.js';
 export { LlamaRunner, type LlamaRunnerOptions } from './models/llama/llama-runner.js';
+export { openLlamaModel, llamaFamily } from './models/llama/llama-family.js';
+export { openModel } from './models/open-model.js';
+export { registerModelFamily, modelFamilies } from './models/registry.js';
+export type { ModelFamily, OpenedModel, FamilyRunner, RunnerOptions, CheckpointIdentity } from './models/family.js';
 export {
-  openModel,
-  type OpenedModel,
+  openCheckpoint,
+  type Checkpoint,
   Tokenizer,
   loadTokenizer,
   CheckpointError,

@@ -3,8 +3,8 @@
  * llama.cpp peer reads the same weights as Tessera), one tensor at a time.
  * Usage: node dist/bench/peers/write-gguf.js HF_FOLDER OUT.gguf [--type F16|BF16]
  */
-import { writeLlamaGguf, type GgufMatrixType } from '../../src/io/gguf-from-hf.js';
-import { openModel } from '../../src/io/open-model.js';
+import { writeLlamaGguf, type GgufMatrixType } from '../../src/models/llama/gguf-from-hf.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 
 const [folder, out] = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && all[i - 1] !== '--type');
 const typeArg = process.argv.indexOf('--type');
@@ -14,7 +14,7 @@ if (folder === undefined || out === undefined || (type !== 'F16' && type !== 'BF
   process.exit(2);
 }
 const t0 = performance.now();
-const m = await openModel(folder);
+const m = await openLlamaModel(folder);
 try {
   let last = 0;
   const report = await writeLlamaGguf(m.weights, m.config, out, {

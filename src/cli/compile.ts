@@ -15,7 +15,7 @@ import { isView, planBytes } from '../compiler/passes/plan-memory.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IRModule } from '../ir/graph.js';
-import { parseLlamaConfig } from '../io/llama-config.js';
+import { parseLlamaConfig } from '../models/llama/llama-config.js';
 import { llamaModule } from '../models/llama/graph.js';
 import { builtinModelPath } from '../models/load-model.js';
 

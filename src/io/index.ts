@@ -1,4 +1,4 @@
-/** Loading models: checkpoints (safetensors, GGUF), configs and tokenizers. See README.md here. */
+/** File formats: checkpoints (safetensors, GGUF), config.json as JSON, tokenizers, chat templates. See README.md. */
 export { CheckpointError, UnsupportedModelError } from './errors.js';
 export {
   loadEach,
@@ -32,33 +32,8 @@ export {
   type GgufValueInput,
 } from './gguf-writer.js';
 export { ggufTokenizer } from './gguf-tokenizer.js';
-export {
-  GgufAsHf,
-  ggufNameToHf,
-  hfNameToGguf,
-  ggufToHfConfig,
-  ggufToLlamaConfig,
-  permuteRotaryRows,
-  unpermuteRotaryRows,
-} from './gguf-llama.js';
-export {
-  parseLlamaConfig,
-  readLlamaConfig,
-  SUPPORTED_MODEL_TYPES,
-  type LlamaConfig,
-  type RopeScaling,
-} from './llama-config.js';
-export { checkLlamaTensors, llamaTensorShapes } from './llama-tensors.js';
 export { loadTokenizer, Tokenizer, type DecodeOptions, type EncodeOptions } from './tokenizer.js';
 export { ChatTemplate, type ChatMessage, type ChatTemplateOptions, type ToolCallMessagePart } from './chat-template.js';
 export { StreamDecoder } from './stream-decoder.js';
-export { openModel, type OpenedModel } from './open-model.js';
-export { writeRandomLlamaCheckpoint, type RandomCheckpointOptions } from './random-checkpoint.js';
-export {
-  writeLlamaGguf,
-  llamaGgufMetadata,
-  placeholderVocabMetadata,
-  type GgufMatrixType,
-  type LlamaGgufOptions,
-  type LlamaGgufReport,
-} from './gguf-from-hf.js';
+export { openCheckpoint, type Checkpoint, type GgufCheckpoint, type HfCheckpoint } from './open-checkpoint.js';
+export { readHfConfig, type HfConfigFile } from './hf-config.js';

@@ -17,11 +17,10 @@ import { Engine, type EngineOptions } from '../engine/engine.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
 import type { ChatMessage } from '../io/chat-template.js';
-import { openModel } from '../io/open-model.js';
-import type { LlamaConfig } from '../io/llama-config.js';
-import type { ProgressCallback } from '../io/tensor-source.js';
 import { engineTokenizer } from './engine-tokenizer.js';
-import { LlamaRunner, type LlamaRunnerOptions } from './llama/llama-runner.js';
+import type { FamilyRunner, RunnerOptions } from './family.js';
+import { openModel } from './open-model.js';
+import { familyNamed } from './registry.js';
 
 /** The folder of the built-in model, found upward from this file (works from `src/` and `dist/`). */
 export function builtinModelPath(): string {
@@ -33,10 +32,10 @@ export function builtinModelPath(): string {
   throw new Error('the built-in model (models/builtin) is missing from this installation');
 }
 
-export interface LoadModelOptions extends Partial<Omit<LlamaRunnerOptions, 'backend'>> {
-  backend?: Backend;
-  engine?: EngineOptions;
-  onProgress?: ProgressCallback;
+/** The options every family's runner takes, the backend (default: `openBackend()`), the engine's. */
+export interface LoadModelOptions extends Omit<RunnerOptions, 'backend'> {
+  readonly backend?: Backend;
+  readonly engine?: EngineOptions;
 }
 
 export interface GenerateOptions extends Partial<SamplingParams> {
@@ -47,8 +46,9 @@ export interface GenerateOptions extends Partial<SamplingParams> {
 export class TesseraModel {
   constructor(
     readonly name: string,
-    readonly config: LlamaConfig,
-    readonly runner: LlamaRunner,
+    /** The family's validated config (a `LlamaConfig` for family 'llama'). */
+    readonly config: unknown,
+    readonly runner: FamilyRunner,
     readonly tokenizer: EngineTokenizer,
     readonly engine: Engine,
   ) {}
@@ -81,21 +81,28 @@ export class TesseraModel {
 
 export interface LoadedRunner {
   readonly name: string;
-  readonly config: LlamaConfig;
-  readonly runner: LlamaRunner;
+  readonly family: string;
+  /** The family's validated config (a `LlamaConfig` for family 'llama'). */
+  readonly config: unknown;
+  readonly runner: FamilyRunner;
   readonly tokenizer: EngineTokenizer;
 }
 
-/** Opens and uploads a checkpoint (no engine): for servers that own their engine. */
+/**
+ * Opens and uploads a checkpoint (no engine): for servers that own their engine. The model family
+ * is the registered one that claims the checkpoint's config.json or GGUF architecture.
+ */
 export async function loadRunner(path?: string, o: LoadModelOptions = {}): Promise<LoadedRunner> {
   const where = path ?? builtinModelPath();
   const backend = o.backend ?? (await openBackend());
   const opened = await openModel(where);
   try {
     if (!opened.tokenizer) throw new Error(`${where}: no tokenizer (put tokenizer.json beside the weights)`);
-    const runner = await LlamaRunner.load(opened, { ...o, backend });
+    const { engine: _engine, ...runnerOptions } = o;
+    const runner = await familyNamed(opened.family).loadRunner(opened, { ...runnerOptions, backend });
     const name = path === undefined ? 'tessera-builtin' : where.replace(/\/+$/, '').split('/').pop()!;
-    return { name, config: opened.config, runner, tokenizer: engineTokenizer(opened.tokenizer) };
+    const tokenizer = engineTokenizer(opened.tokenizer);
+    return { name, family: opened.family, config: opened.config, runner, tokenizer };
   } finally {
     await opened.weights.close();
   }

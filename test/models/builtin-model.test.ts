@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import type { Backend } from '../../src/backends/backend.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
-import { openModel } from '../../src/io/open-model.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { gpuBackend } from '../gpu-setup.js';
 
@@ -50,7 +50,7 @@ describe('built-in model against the float64 oracle and PyTorch (reference.json)
       `${name}: every prompt's full last-position logits and greedy tokens match`,
       async () => {
         const backend = make()!;
-        const model = await openModel(dir);
+        const model = await openLlamaModel(dir);
         const runner = await LlamaRunner.load(model, {
           backend,
           actDtype: 'f32',

@@ -5,7 +5,7 @@
  * creates no GPU buffer at all.
  */
 import { describe, expect, it } from 'vitest';
-import { openModel } from '../../src/io/open-model.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
 import type { DeviceSampleRow } from '../../src/engine/model-runner.js';
@@ -33,7 +33,7 @@ const row = (i: number, step: number, temperature: number): DeviceSampleRow => (
 describe.skipIf(!gpu)('GPU-resident decode', () => {
   for (const temperature of [0, 0.8]) {
     it(`draws the host loop's tokens with ${STEPS} steps in flight (temperature ${temperature}, seed ${SEED})`, async () => {
-      const m = await openModel(builtinModelPath());
+      const m = await openLlamaModel(builtinModelPath());
       const runner = await LlamaRunner.load(m, { backend: gpu!, maxTokens: 32, maxSeqs: 4, numPages: 24 });
       await m.weights.close();
       try {
@@ -84,7 +84,7 @@ describe.skipIf(!gpu)('GPU-resident decode', () => {
   }
 
   it('creates no GPU buffer in a warm resident decode loop', async () => {
-    const m = await openModel(builtinModelPath());
+    const m = await openLlamaModel(builtinModelPath());
     const runner = await LlamaRunner.load(m, { backend: gpu!, maxTokens: 32, maxSeqs: 4, numPages: 8 });
     await m.weights.close();
     try {

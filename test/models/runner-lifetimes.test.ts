@@ -5,7 +5,7 @@
  * and the next decode of that batch failed with "used in submit while destroyed".
  */
 import { describe, expect, it } from 'vitest';
-import { openModel } from '../../src/io/open-model.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
 import { gpuBackend } from '../gpu-setup.js';
@@ -14,7 +14,7 @@ const gpu = await gpuBackend();
 
 describe.skipIf(!gpu)('LlamaRunner buffer lifetimes', () => {
   it('replays a decode stream after a prefill step of the same token count', async () => {
-    const m = await openModel(builtinModelPath());
+    const m = await openLlamaModel(builtinModelPath());
     const runner = await LlamaRunner.load(m, { backend: gpu!, maxTokens: 32, maxSeqs: 4, numPages: 16 });
     await m.weights.close();
     try {

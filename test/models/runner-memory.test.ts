@@ -3,7 +3,7 @@
  * of ever-new token counts free their storage, inputs and logits; decode shapes are kept (recorded).
  */
 import { describe, expect, it } from 'vitest';
-import { openModel } from '../../src/io/open-model.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
 import { gpuBackend } from '../gpu-setup.js';
@@ -12,7 +12,7 @@ const gpu = await gpuBackend();
 
 describe.skipIf(!gpu)('LlamaRunner memory', () => {
   it('does not grow over steps of new shapes', async () => {
-    const m = await openModel(builtinModelPath());
+    const m = await openLlamaModel(builtinModelPath());
     const runner = await LlamaRunner.load(m, { backend: gpu!, maxTokens: 64, maxSeqs: 4, numPages: 16 });
     await m.weights.close();
     const pages = [0, 1, 2, 3];

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backends/backend.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
-import { openModel } from '../../src/io/open-model.js';
-import { writeRandomLlamaCheckpoint } from '../../src/io/random-checkpoint.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
+import { writeRandomLlamaCheckpoint } from '../../src/models/llama/random-checkpoint.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackend } from '../gpu-setup.js';
@@ -52,7 +52,7 @@ afterAll(async () => {
 });
 
 async function runner(dir: string, backend: Backend): Promise<LlamaRunner> {
-  const m = await openModel(dir);
+  const m = await openLlamaModel(dir);
   try {
     return await LlamaRunner.load(m, {
       backend,

@@ -13,8 +13,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeLlamaGguf } from '../../src/io/gguf-from-hf.js';
-import { openModel } from '../../src/io/open-model.js';
+import { writeLlamaGguf } from '../../src/models/llama/gguf-from-hf.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { tempFolder } from '../io/helpers.js';
 
 const moduleDir = process.env.LLAMA_CPP_MODULE;
@@ -39,7 +39,7 @@ describe.skipIf(!moduleDir)(`llama.cpp (CPU) on GGUF files of the built-in model
 
   for (const type of ['F16', 'BF16'] as const) {
     it(`${type}: greedy continuations equal PyTorch's`, { timeout: 600_000 }, async () => {
-      const m = await openModel('models/builtin');
+      const m = await openLlamaModel('models/builtin');
       const file = join(dir, `builtin-${type}.gguf`);
       await writeLlamaGguf(m.weights, m.config, file, { type });
       await m.weights.close();

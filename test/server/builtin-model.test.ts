@@ -8,7 +8,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.js';
 import type { EngineTokenizer } from '../../src/engine/tokenizer.js';
-import { openModel } from '../../src/io/open-model.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { engineTokenizer } from '../../src/models/engine-tokenizer.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { startServer, type RunningServer } from '../../src/server/node-server.js';
@@ -28,7 +28,7 @@ describe.skipIf(!backend)('server over the built-in model', () => {
   let runner: LlamaRunner;
 
   beforeAll(async () => {
-    const model = await openModel(dir);
+    const model = await openLlamaModel(dir);
     runner = await LlamaRunner.load(model, {
       backend: backend!,
       actDtype: 'f32',

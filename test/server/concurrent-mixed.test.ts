@@ -11,7 +11,7 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.js';
-import { openModel } from '../../src/io/open-model.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { engineTokenizer } from '../../src/models/engine-tokenizer.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { startServer, type RunningServer } from '../../src/server/node-server.js';
@@ -33,7 +33,7 @@ describe.skipIf(!backend)('concurrent mixed batches on the built-in model (WebGP
   let runner: LlamaRunner;
 
   beforeAll(async () => {
-    const model = await openModel(dir);
+    const model = await openLlamaModel(dir);
     // small step budget: prompts are split into chunks, so chunk and decode shapes interleave
     runner = await LlamaRunner.load(model, {
       backend: backend!,

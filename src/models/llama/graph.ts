@@ -12,7 +12,7 @@ import { type Func, type IRModule, moduleOf, type Var } from '../../ir/graph.js'
 import { callHost, op } from '../../ir/op.js';
 import { tensorType } from '../../ir/types.js';
 import type { DType } from '../../tensor/dtype.js';
-import type { LlamaConfig } from '../../io/llama-config.js';
+import type { LlamaConfig } from './llama-config.js';
 
 export interface LlamaGraphOptions {
   /** Most tokens one step feeds (the compiled upper bound of `n`). */

@@ -7,7 +7,7 @@ import type { Backend, Tensor } from '../../backends/backend.js';
 import { BatchAttention } from '../../attention/batch-attention.js';
 import { type KvLayout, poolShape } from '../../attention/kv-layout.js';
 import type { DType } from '../../tensor/dtype.js';
-import type { LlamaConfig } from '../../io/llama-config.js';
+import type { LlamaConfig } from './llama-config.js';
 
 export interface KvCacheOptions {
   readonly numPages: number;

@@ -6,7 +6,7 @@
  * inputs, page tables and schedule are rewritten, and one submit runs every kernel.
  *
  * @example
- * const runner = await LlamaRunner.load(await openModel('models/builtin'), { backend });
+ * const runner = await LlamaRunner.load(await openLlamaModel('models/builtin'), { backend });
  * const logits = await runner.forward({ seqs: [{ tokens: [0, 477, 504], start: 0, pages: [0] }] });
  */
 import {
@@ -19,9 +19,8 @@ import {
 import { compile } from '../../compiler/compile.js';
 import type { Executable } from '../../compiler/executable.js';
 import { type HostFunction, VirtualMachine } from '../../compiler/vm.js';
-import type { OpenedModel } from '../../io/open-model.js';
-import type { LlamaConfig } from '../../io/llama-config.js';
-import type { ProgressCallback } from '../../io/tensor-source.js';
+import type { LlamaConfig } from './llama-config.js';
+import type { TensorSource } from '../../io/tensor-source.js';
 import type {
   DecodeSeq,
   DeviceSampleRow,
@@ -30,28 +29,16 @@ import type {
   ModelRunner,
 } from '../../engine/model-runner.js';
 import { packSampleParams } from '../../ops/sample.js';
-import type { DType } from '../../tensor/dtype.js';
+import type { RunnerOptions } from '../family.js';
 import { llamaModule } from './graph.js';
 import { PagedKvCache, type StepRows } from './kv-cache.js';
 import { uploadWeights } from './weights.js';
 
-export interface LlamaRunnerOptions {
-  readonly backend: Backend;
-  readonly pageSize?: number;
-  /** KV pages per layer (default: enough for `maxSeqs` sequences of the full context, capped at 4096). */
-  readonly numPages?: number;
-  /** Most tokens one step feeds (prefill chunk + decode tokens). */
-  readonly maxTokens?: number;
-  readonly maxSeqs?: number;
-  /** Activation and KV dtype (default f32 on the CPU backend and where f16 is missing, else f16). */
-  readonly actDtype?: DType;
-  /** Weight dtype on the backend (default: as stored when f16/bf16/f32). */
-  readonly weightDtype?: DType;
+export interface LlamaRunnerOptions extends RunnerOptions {
   /** Replay recorded dispatch streams for decode steps (default true on WebGPU). */
   readonly recordDecode?: boolean;
   /** CTAs of the attention dispatches (default: BatchAttention's; benchmarks compare). */
   readonly attentionGrid?: number;
-  readonly onProgress?: ProgressCallback;
 }
 
 export class StepError extends Error {
@@ -138,7 +125,10 @@ export class LlamaRunner implements ModelRunner {
     this.decodeVm = new VirtualMachine(exe, backend, { stableStorage: true, host });
   }
 
-  static async load(model: OpenedModel, o: LlamaRunnerOptions): Promise<LlamaRunner> {
+  static async load(
+    model: { readonly config: LlamaConfig; readonly weights: TensorSource },
+    o: LlamaRunnerOptions,
+  ): Promise<LlamaRunner> {
     const { backend } = o;
     const cfg = model.config;
     const actDtype = o.actDtype ?? (backend.caps.f16 ? 'f16' : 'f32');

@@ -4,7 +4,7 @@
  * tensor in another type than the graph declares (e.g. GGUF keeps norms in f32).
  */
 import type { Backend, Tensor } from '../../backends/backend.js';
-import type { LlamaConfig } from '../../io/llama-config.js';
+import type { LlamaConfig } from './llama-config.js';
 import { loadEach, type ProgressCallback, type TensorSource } from '../../io/tensor-source.js';
 import { type DType, type HostArray, toFloat64, toHost } from '../../tensor/dtype.js';
 import { weightNames } from './graph.js';

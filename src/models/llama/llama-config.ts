@@ -5,10 +5,9 @@
  * YaRN or dynamic RoPE, Qwen2's sliding-window layers) is refused here, listing what is supported,
  * rather than producing wrong logits later.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { z } from 'zod';
-import { CheckpointError, describeError, UnsupportedModelError } from './errors.js';
+import { CheckpointError, UnsupportedModelError } from '../../io/errors.js';
+import { readHfConfig } from '../../io/hf-config.js';
 
 export const SUPPORTED_MODEL_TYPES = ['llama', 'mistral', 'qwen2'] as const;
 export type LlamaModelType = (typeof SUPPORTED_MODEL_TYPES)[number];
@@ -214,20 +213,6 @@ function parseRopeScaling(raw: Record<string, unknown> | null, source: string): 
 
 /** Reads `config.json` from a model folder (or the file itself) and validates it. */
 export async function readLlamaConfig(path: string): Promise<LlamaConfig> {
-  const file = (await stat(path).catch(() => undefined))?.isDirectory() ? join(path, 'config.json') : path;
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new CheckpointError(file, `cannot read (${describeError(e)})`, {
-      hint: 'a HF model folder has a config.json beside its weights',
-    });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new CheckpointError(file, `is not valid JSON (${describeError(e)})`);
-  }
+  const { file, json } = await readHfConfig(path);
   return parseLlamaConfig(json, file);
 }

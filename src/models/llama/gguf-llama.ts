@@ -8,14 +8,14 @@
  * i + headDim/2: the HF view undoes that permutation, so model code uses one RoPE for both
  * formats. `qwen2` GGUFs are converted without it (llama.cpp uses NeoX RoPE there).
  */
-import type { HostArray } from '../tensor/dtype.js';
-import { CheckpointError, UnsupportedModelError } from './errors.js';
-import type { GgufFile } from './gguf-file.js';
-import type { GgufValue } from './gguf-header.js';
+import type { HostArray } from '../../tensor/dtype.js';
+import { CheckpointError, UnsupportedModelError } from '../../io/errors.js';
+import type { GgufFile } from '../../io/gguf-file.js';
+import type { GgufValue } from '../../io/gguf-header.js';
 import { parseLlamaConfig, type LlamaConfig } from './llama-config.js';
-import type { TensorInfo, TensorSource } from './tensor-source.js';
+import type { TensorInfo, TensorSource } from '../../io/tensor-source.js';
 
-const SUPPORTED_ARCHS = ['llama', 'qwen2'] as const;
+export const SUPPORTED_GGUF_ARCHS = ['llama', 'qwen2'] as const;
 
 const GLOBAL_NAMES: Readonly<Record<string, string>> = {
   'token_embd.weight': 'model.embed_tokens.weight',
@@ -70,11 +70,11 @@ export function ggufToHfConfig(
     throw new CheckpointError(file, "has no 'general.architecture' metadata string", {
       hint: 'this GGUF file is not a model',
     });
-  if (!(SUPPORTED_ARCHS as readonly string[]).includes(arch)) {
+  if (!(SUPPORTED_GGUF_ARCHS as readonly string[]).includes(arch)) {
     throw new UnsupportedModelError(
       file,
       `GGUF architecture '${arch}' is not supported`,
-      `GGUF architectures ${SUPPORTED_ARCHS.map((a) => `'${a}'`).join(', ')} (Mistral GGUFs use 'llama')`,
+      `GGUF architectures ${SUPPORTED_GGUF_ARCHS.map((a) => `'${a}'`).join(', ')} (Mistral GGUFs use 'llama')`,
     );
   }
   const names = new Set(tensorNames);

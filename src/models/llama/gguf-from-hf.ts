@@ -10,14 +10,14 @@
  * per id, so llama.cpp accepts the file and callers feed token ids directly. Benchmark checkpoints
  * have random weights and no tokenizer; text through such a file is meaningless anyway.
  */
-import { bf16Bits, bf16ToNumber, f16Bits, f16ToNumber, numel, type DType, type HostArray } from '../tensor/dtype.js';
-import { UnsupportedModelError } from './errors.js';
+import { bf16Bits, bf16ToNumber, f16Bits, f16ToNumber, numel, type DType, type HostArray } from '../../tensor/dtype.js';
+import { UnsupportedModelError } from '../../io/errors.js';
 import { hfNameToGguf, permuteRotaryRows } from './gguf-llama.js';
-import type { GgmlTypeName } from './gguf-types.js';
-import { writeGgufLazily, type GgufTensorLayout, type GgufValueInput } from './gguf-writer.js';
+import type { GgmlTypeName } from '../../io/gguf-types.js';
+import { writeGgufLazily, type GgufTensorLayout, type GgufValueInput } from '../../io/gguf-writer.js';
 import type { LlamaConfig } from './llama-config.js';
 import { llamaTensorShapes } from './llama-tensors.js';
-import type { TensorSource } from './tensor-source.js';
+import type { TensorSource } from '../../io/tensor-source.js';
 
 export type GgufMatrixType = 'F16' | 'BF16';
 

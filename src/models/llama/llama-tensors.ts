@@ -3,10 +3,10 @@
  * and the check that a checkpoint matches, so a mismatched config and weights fail at load with
  * the file and tensor named — not as a shape error deep inside a matmul.
  */
-import { isFloat } from '../tensor/dtype.js';
-import { CheckpointError } from './errors.js';
+import { isFloat } from '../../tensor/dtype.js';
+import { CheckpointError } from '../../io/errors.js';
 import type { LlamaConfig } from './llama-config.js';
-import type { TensorInfo } from './tensor-source.js';
+import type { TensorInfo } from '../../io/tensor-source.js';
 
 /** HF tensor names → shapes for `config`, in the order a loader naturally visits them. */
 export function llamaTensorShapes(config: LlamaConfig): Map<string, readonly number[]> {

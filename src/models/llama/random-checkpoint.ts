@@ -6,12 +6,12 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bytesPerElement, numel, toHost, type DType } from '../tensor/dtype.js';
-import { Rng } from '../util/rng.js';
+import { bytesPerElement, numel, toHost, type DType } from '../../tensor/dtype.js';
+import { Rng } from '../../util/rng.js';
 import { parseLlamaConfig } from './llama-config.js';
 import { llamaTensorShapes } from './llama-tensors.js';
-import { SAFETENSORS_INDEX } from './safetensors-checkpoint.js';
-import { writeSafetensorsLazily } from './safetensors-writer.js';
+import { SAFETENSORS_INDEX } from '../../io/safetensors-checkpoint.js';
+import { writeSafetensorsLazily } from '../../io/safetensors-writer.js';
 
 export interface RandomCheckpointOptions {
   readonly dtype?: 'f32' | 'f16' | 'bf16';

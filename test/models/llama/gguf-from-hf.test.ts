@@ -8,15 +8,15 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UnsupportedModelError } from '../../src/io/errors.js';
-import { writeLlamaGguf } from '../../src/io/gguf-from-hf.js';
-import { GgufFile } from '../../src/io/gguf-file.js';
-import { encodeGguf, writeGgufLazily, type GgufTensorToWrite } from '../../src/io/gguf-writer.js';
-import { parseLlamaConfig } from '../../src/io/llama-config.js';
-import { openModel } from '../../src/io/open-model.js';
-import { writeRandomLlamaCheckpoint } from '../../src/io/random-checkpoint.js';
-import { toFloat64 } from '../../src/tensor/dtype.js';
-import { rejection, tempFolder } from './helpers.js';
+import { UnsupportedModelError } from '../../../src/io/errors.js';
+import { writeLlamaGguf } from '../../../src/models/llama/gguf-from-hf.js';
+import { GgufFile } from '../../../src/io/gguf-file.js';
+import { encodeGguf, writeGgufLazily, type GgufTensorToWrite } from '../../../src/io/gguf-writer.js';
+import { parseLlamaConfig } from '../../../src/models/llama/llama-config.js';
+import { openLlamaModel } from '../../../src/models/llama/llama-family.js';
+import { writeRandomLlamaCheckpoint } from '../../../src/models/llama/random-checkpoint.js';
+import { toFloat64 } from '../../../src/tensor/dtype.js';
+import { rejection, tempFolder } from '../../io/helpers.js';
 
 let dir = '';
 beforeAll(async () => {
@@ -100,10 +100,10 @@ describe('writeLlamaGguf', () => {
         const folder = join(dir, `${label.length}-${type}`);
         await writeRandomLlamaCheckpoint(folder, hf, { dtype: 'bf16', seed });
         console.log(`checkpoint seed ${seed}, ${type}`);
-        const src = await openModel(folder);
+        const src = await openLlamaModel(folder);
         const file = join(folder, 'model.gguf');
         const report = await writeLlamaGguf(src.weights, src.config, file, { type });
-        const back = await openModel(file);
+        const back = await openLlamaModel(file);
         try {
           const { torchDtype: _a, ...want } = src.config;
           const { torchDtype: _b, ...got } = back.config;
@@ -135,7 +135,7 @@ describe('writeLlamaGguf', () => {
   it('stores Q and K rows in llama.cpp order, 1-D tensors as F32, and metadata with llama.cpp value types', async () => {
     const folder = join(dir, 'layout');
     await writeRandomLlamaCheckpoint(folder, UNTIED, { dtype: 'bf16', seed: 21 });
-    const src = await openModel(folder);
+    const src = await openLlamaModel(folder);
     const file = join(folder, 'model.gguf');
     await writeLlamaGguf(src.weights, src.config, file, { type: 'BF16' });
     const g = await GgufFile.open(file);

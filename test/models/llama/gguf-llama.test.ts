@@ -1,15 +1,15 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointError, UnsupportedModelError } from '../../src/io/errors.js';
-import { GgufFile } from '../../src/io/gguf-file.js';
-import { GgufAsHf, ggufNameToHf, ggufToLlamaConfig } from '../../src/io/gguf-llama.js';
-import { encodeGgml } from '../../src/io/gguf-quantize.js';
-import { writeGguf, type GgufTensorToWrite, type GgufValueInput } from '../../src/io/gguf-writer.js';
-import { checkLlamaTensors, llamaTensorShapes } from '../../src/io/llama-tensors.js';
-import { parseLlamaConfig } from '../../src/io/llama-config.js';
-import { Rng } from '../../src/util/rng.js';
-import { rejection, tempFolder } from './helpers.js';
+import { CheckpointError, UnsupportedModelError } from '../../../src/io/errors.js';
+import { GgufFile } from '../../../src/io/gguf-file.js';
+import { GgufAsHf, ggufNameToHf, ggufToLlamaConfig } from '../../../src/models/llama/gguf-llama.js';
+import { encodeGgml } from '../../../src/io/gguf-quantize.js';
+import { writeGguf, type GgufTensorToWrite, type GgufValueInput } from '../../../src/io/gguf-writer.js';
+import { checkLlamaTensors, llamaTensorShapes } from '../../../src/models/llama/llama-tensors.js';
+import { parseLlamaConfig } from '../../../src/models/llama/llama-config.js';
+import { Rng } from '../../../src/util/rng.js';
+import { rejection, tempFolder } from '../../io/helpers.js';
 
 let dir = '';
 beforeAll(async () => {

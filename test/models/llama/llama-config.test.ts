@@ -1,13 +1,13 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckpointError, UnsupportedModelError } from '../../src/io/errors.js';
-import { parseLlamaConfig, readLlamaConfig, type LlamaConfig } from '../../src/io/llama-config.js';
-import { checkLlamaTensors, llamaTensorShapes } from '../../src/io/llama-tensors.js';
-import type { TensorInfo } from '../../src/io/tensor-source.js';
-import { rejection, tempFolder } from './helpers.js';
+import { CheckpointError, UnsupportedModelError } from '../../../src/io/errors.js';
+import { parseLlamaConfig, readLlamaConfig, type LlamaConfig } from '../../../src/models/llama/llama-config.js';
+import { checkLlamaTensors, llamaTensorShapes } from '../../../src/models/llama/llama-tensors.js';
+import type { TensorInfo } from '../../../src/io/tensor-source.js';
+import { rejection, tempFolder } from '../../io/helpers.js';
 
-const fixtures = new URL('../fixtures/io/configs/', import.meta.url).pathname;
+const fixtures = new URL('../../fixtures/io/configs/', import.meta.url).pathname;
 const load = async (name: string) =>
   JSON.parse(await readFile(join(fixtures, `${name}.json`), 'utf8')) as Record<string, unknown>;
 
@@ -93,7 +93,7 @@ describe('HF config.json for the Llama family', () => {
       highFreqFactor: 4,
       originalMaxPositionEmbeddings: 8192,
     });
-    const builtin = await readLlamaConfig(new URL('../../models/builtin/config.json', import.meta.url).pathname);
+    const builtin = await readLlamaConfig(new URL('../../../models/builtin/config.json', import.meta.url).pathname);
     expect(builtin).toMatchObject({ ropeTheta: 10000, ropeScaling: null, numKvHeads: 4, tieWordEmbeddings: true });
   });
 

@@ -4,13 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckpointError } from '../../src/io/errors.js';
 import { encodeGgml } from '../../src/io/gguf-quantize.js';
 import { writeGguf } from '../../src/io/gguf-writer.js';
-import { openModel } from '../../src/io/open-model.js';
-import { writeRandomLlamaCheckpoint } from '../../src/io/random-checkpoint.js';
+import { openModel } from '../../src/models/open-model.js';
+import { writeRandomLlamaCheckpoint } from '../../src/models/llama/random-checkpoint.js';
 import { openSafetensors } from '../../src/io/safetensors-checkpoint.js';
 import { writeSafetensors } from '../../src/io/safetensors-writer.js';
 import { bf16ToNumber } from '../../src/tensor/dtype.js';
-import { handMadeTokenizer } from './hand-made-tokenizer.js';
-import { rejection, tempFolder } from './helpers.js';
+import { handMadeTokenizer } from '../io/hand-made-tokenizer.js';
+import { rejection, tempFolder } from '../io/helpers.js';
 
 let dir = '';
 beforeAll(async () => {

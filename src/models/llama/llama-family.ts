@@ -1,0 +1,66 @@
+/**
+ * The Llama family: decoder-only transformers with RMSNorm, SwiGLU and RoPE — Llama 2/3/3.1/3.2,
+ * Mistral, Qwen2/2.5 — from HF folders or GGUF files.
+ */
+import type { GgufOpenOptions } from '../../io/gguf-file.js';
+import { GgufAsHf, ggufToLlamaConfig, SUPPORTED_GGUF_ARCHS } from './gguf-llama.js';
+import { type LlamaConfig, parseLlamaConfig, SUPPORTED_MODEL_TYPES } from './llama-config.js';
+import { checkLlamaTensors } from './llama-tensors.js';
+import type { Checkpoint } from '../../io/open-checkpoint.js';
+import type { ModelFamily, OpenedModel } from '../family.js';
+import { openModel } from '../open-model.js';
+import { LlamaRunner, type LlamaRunnerOptions } from './llama-runner.js';
+
+/** transformers class names → model_type, for configs that name only their architecture. */
+const ARCHITECTURES: Readonly<Record<string, string>> = {
+  LlamaForCausalLM: 'llama',
+  MistralForCausalLM: 'mistral',
+  Qwen2ForCausalLM: 'qwen2',
+};
+
+const quoted = (xs: readonly string[]) => xs.map((x) => `'${x}'`).join(', ');
+
+export const llamaFamily: ModelFamily<LlamaConfig, LlamaRunnerOptions> = {
+  name: 'llama',
+  accepts:
+    `config.json model_type ${quoted(SUPPORTED_MODEL_TYPES)} (Llama 2/3/3.1/3.2, Mistral, Qwen2/2.5); ` +
+    `GGUF general.architecture ${quoted(SUPPORTED_GGUF_ARCHS)}`,
+
+  matches(id) {
+    if (id.format === 'gguf') return (SUPPORTED_GGUF_ARCHS as readonly string[]).includes(id.ggufArchitecture ?? '');
+    if (id.modelType !== undefined) return (SUPPORTED_MODEL_TYPES as readonly string[]).includes(id.modelType);
+    return id.architectures.some((a) => a in ARCHITECTURES);
+  },
+
+  open(c: Checkpoint): OpenedModel<LlamaConfig> {
+    const base = { family: 'llama', format: c.format, path: c.path, tokenizer: c.tokenizer };
+    if (c.format === 'gguf') {
+      const config = ggufToLlamaConfig(c.gguf);
+      const weights = new GgufAsHf(c.gguf, config);
+      return { ...base, config, weights, unusedTensors: checkLlamaTensors(config, weights.tensors, c.path) };
+    }
+    const config = parseLlamaConfig(withModelType(c.config), c.configFile);
+    const unusedTensors = checkLlamaTensors(config, c.weights.tensors, c.weights.path);
+    return { ...base, config, weights: c.weights, unusedTensors };
+  },
+
+  loadRunner: (model, options) => LlamaRunner.load(model, options),
+};
+
+/** A config naming only `architectures` gets the model_type they imply. */
+function withModelType(json: unknown): unknown {
+  const c = json as { model_type?: unknown; architectures?: unknown };
+  if (c?.model_type !== undefined || !Array.isArray(c?.architectures)) return json;
+  const type = c.architectures.map((a) => ARCHITECTURES[a as string]).find((t) => t !== undefined);
+  return type === undefined ? json : { ...c, model_type: type };
+}
+
+/** `openModel` for code that runs the Llama decoder itself (tests, benchmarks): refuses other families. */
+export async function openLlamaModel(path: string, options: GgufOpenOptions = {}): Promise<OpenedModel<LlamaConfig>> {
+  const m = await openModel(path, options);
+  if (m.family !== llamaFamily.name) {
+    await m.weights.close();
+    throw new Error(`${path}: a '${m.family}' model, not a Llama-family one`);
+  }
+  return m as OpenedModel<LlamaConfig>;
+}
