@@ -10,8 +10,8 @@
 # source, which the benchmark never does: getLlama({ build: 'never' })).
 #
 # Usage: scripts/pack-llama-cpp.sh          then, on the target:
-#   mkdir -p /tmp/llcpp && tar -xJf .peers/llama-cpp.tar.xz -C /tmp/llcpp
-#   LLAMA_CPP_MODULE=/tmp/llcpp/node_modules/node-llama-cpp node dist/bench/peers/llama-cpp-decode.js MODEL.gguf OUT.json
+#   mkdir -p .peers/unpacked && tar -xJf .peers/llama-cpp.tar.xz -C .peers/unpacked
+#   LLAMA_CPP_MODULE=.peers/unpacked/node_modules/node-llama-cpp node dist/bench/peers/llama-cpp-decode.js MODEL.gguf OUT.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=.peers/build

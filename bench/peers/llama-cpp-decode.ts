@@ -12,7 +12,7 @@
  * node-llama-cpp is not a dependency of Tessera (a peer carried as a tarball, see
  * scripts/pack-llama-cpp.sh); ESM ignores NODE_PATH, so LLAMA_CPP_MODULE names its package folder.
  *
- * Usage: LLAMA_CPP_MODULE=/tmp/llcpp/node_modules/node-llama-cpp \
+ * Usage: LLAMA_CPP_MODULE=.peers/unpacked/node_modules/node-llama-cpp \
  *   node dist/bench/peers/llama-cpp-decode.js MODEL.gguf OUT.json [--gpu vulkan|cuda|cpu]
  *   [--batches 1,16,64] [--prompt 128] [--steps 32] [--threads N] [--allow-no-device]
  */

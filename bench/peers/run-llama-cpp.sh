@@ -6,9 +6,9 @@
 # writes CHECKPOINT_PARENT/llama-cpp-decode.json (with $BENCH_RUN_ID) and removes the GGUF after.
 set -euo pipefail
 B=$1 D=$2
-mkdir -p /tmp/llcpp && tar -xJf .peers/llama-cpp.tar.xz -C /tmp/llcpp
+mkdir -p .peers/unpacked && tar -xJf .peers/llama-cpp.tar.xz -C .peers/unpacked
 node "$B/bench/peers/write-gguf.js" "$D/llama3-8b-random" "$D/llama3-8b-random.f16.gguf" 2>&1 | tail -3
-LLAMA_CPP_MODULE=/tmp/llcpp/node_modules/node-llama-cpp timeout 400 node "$B/bench/peers/llama-cpp-decode.js" \
+LLAMA_CPP_MODULE=.peers/unpacked/node_modules/node-llama-cpp timeout 400 node "$B/bench/peers/llama-cpp-decode.js" \
   "$D/llama3-8b-random.f16.gguf" "$D/llama-cpp-decode.json" --gpu vulkan --batches 1,16,64 --prompt 128 --steps 32 2>&1 \
   | grep -v -e 'special_eos_id is not in' -e 'tokenize text and then detokenize'
 rm -f "$D/llama3-8b-random.f16.gguf"
