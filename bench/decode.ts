@@ -220,7 +220,7 @@ async function residentLoop(
     while (k < steps && inFlight.length < depth) {
       const th = performance.now();
       inFlight.push(
-        runner.submitDecode(
+        runner.submitDecode!(
           prompts.map((p, i) => ({ start: p.length + k, pages: pagesOf(i) })),
           k === 0 ? Int32Array.from(first) : null,
           rows(k),

@@ -50,7 +50,7 @@ describe.skipIf(!gpu)('GPU-resident decode', () => {
             for (let k = 0; k < STEPS; k++) {
               const dseqs = seqs.map((s) => ({ start: s.prompt.length + k, pages: s.pages }));
               pending.push(
-                runner.submitDecode(
+                runner.submitDecode!(
                   dseqs,
                   k === 0 ? Int32Array.from(first) : null,
                   seqs.map((_, i) => row(i, k + 1, temperature)),
@@ -92,7 +92,7 @@ describe.skipIf(!gpu)('GPU-resident decode', () => {
       for (const s of seqs)
         await runner.forward({ seqs: [{ tokens: [5, 6, 7], start: 0, pages: s.pages }] }, { readLogits: false });
       const step = (k: number, tokens: Int32Array | null) =>
-        runner.submitDecode(
+        runner.submitDecode!(
           seqs.map((s) => ({ start: 3 + k, pages: s.pages })),
           tokens,
           seqs.map((_, i) => row(i, k, 0)),

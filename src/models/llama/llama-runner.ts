@@ -96,6 +96,8 @@ export class LlamaRunner implements ModelRunner {
   private lastLogitsOwned = false;
   /** Steps run, and how many replayed a recorded stream (tests and benches read them). */
   readonly stats = { steps: 0, replays: 0, compiles: 1, deviceSamples: 0, residentSteps: 0 };
+  /** GPU-resident decode steps (see `ModelRunner.submitDecode`); absent where decode steps are not recorded (the CPU backend). */
+  readonly submitDecode: ModelRunner['submitDecode'];
   /** Batch size of the last `submitDecode`, whose drawn ids sit in that bucket's token input. */
   private residentBatch = 0;
 
@@ -114,6 +116,8 @@ export class LlamaRunner implements ModelRunner {
     this.maxTokens = o.maxTokens;
     this.maxSeqs = o.maxSeqs;
     this.recordDecode = o.recordDecode;
+    // the engine takes the resident loop whenever a runner offers it: offer it only where it runs
+    this.submitDecode = o.recordDecode ? (seqs, tokens, rows) => this.residentStep(seqs, tokens, rows) : undefined;
     const kvAttention: HostFunction = (_vm, args, out, attrs) => {
       const [q, k, v] = args as Tensor[];
       if (!this.stepLse || this.stepLse.shape[0] !== q!.shape[0]) throw new StepError('attention ran outside a step');
@@ -288,12 +292,12 @@ export class LlamaRunner implements ModelRunner {
     }
   }
 
-  async submitDecode(
+  /** One GPU-resident decode step (`ModelRunner.submitDecode`, offered only where decode steps are recorded). */
+  private async residentStep(
     seqs: readonly DecodeSeq[],
     tokens: Int32Array | null,
     rows: readonly DeviceSampleRow[],
   ): Promise<Int32Array> {
-    if (!this.recordDecode) throw new StepError('submitDecode needs recorded decode streams (WebGPU)');
     const b = seqs.length;
     if (rows.length !== b || rows.some((r, i) => r.row !== i))
       throw new StepError('submitDecode samples every sequence of the step, row i for sequence i');
