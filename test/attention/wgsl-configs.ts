@@ -1,7 +1,8 @@
 /**
  * The configurations whose generated WGSL the snapshot test pins: the shipped defaults over head
  * dims, row tiles and variants, then every tuning knob flipped one at a time (and the in-step loop's
- * knobs on that loop), for the tensor-core prefill template and the streaming decode template.
+ * knobs on that loop), for the tensor-core prefill template and the streaming decode template; and
+ * the contiguous `attention` op's kernel over dtypes and head dims.
  */
 import type { AttentionKernelParams } from '../../src/attention/attention-wgsl.js';
 import type { VariantSpec } from '../../src/attention/variants.js';
@@ -170,5 +171,24 @@ export function streamCases(): StreamCase[] {
   add('tq8/d64/rowScatter-off', dec(64, causal, 8), { rowScatter: false });
   add('sg16/d128', dec(128, causal, 4), {}, 16);
   add('hnd/d128', dec(128, causal, 4, { layout: 'HND', pageSize: 32 }));
+  return cases;
+}
+
+export interface DenseCase {
+  readonly name: string;
+  readonly dtypes: readonly ['f32' | 'f16', 'f32' | 'f16', 'f32' | 'f16'];
+  readonly headDim: number;
+  readonly f16: boolean;
+}
+
+/** The contiguous `attention` op's kernel: block sizes follow D, loads and stores follow the dtypes. */
+export function denseCases(): DenseCase[] {
+  const cases: DenseCase[] = [];
+  const add = (dtypes: DenseCase['dtypes'], headDim: number, f16: boolean) =>
+    cases.push({ name: `dense/${dtypes.join('-')}/d${headDim}/${f16 ? 'f16' : 'nof16'}`, dtypes, headDim, f16 });
+  for (const d of [7, 64, 128, 512]) add(['f32', 'f32', 'f32'], d, true);
+  for (const d of [64, 128]) add(['f16', 'f16', 'f16'], d, true);
+  add(['f16', 'f16', 'f16'], 64, false);
+  add(['f16', 'f32', 'f16'], 80, true);
   return cases;
 }

@@ -1,7 +1,8 @@
 /**
- * The attention WGSL generators are pure text: this pins the sha256 of the prefill (tensor-core)
- * and decode (streaming) templates' output over a fixed set of configurations (wgsl-configs.ts), so
- * a refactor of the generators that changes a single byte of a shipped kernel fails here. CPU only.
+ * The attention WGSL generators are pure text: this pins the sha256 of the prefill (tensor-core),
+ * decode (streaming) and contiguous (`attention` op) templates' output over a fixed set of
+ * configurations (wgsl-configs.ts), so a refactor of the generators that changes a single byte of a
+ * shipped kernel fails here. CPU only.
  * After an intended change to the kernels, regenerate with UPDATE_WGSL_SNAPSHOT=1 and say why in
  * the commit.
  */
@@ -12,7 +13,15 @@ import { streamAttentionWgsl } from '../../src/attention/attention-decode.js';
 import { sgmatAttentionWgsl } from '../../src/attention/attention-sgmat.js';
 import { type SgmatConfig, sgmatConfig } from '../../src/attention/sgmat-config.js';
 import { type StreamConfig, streamConfig } from '../../src/attention/stream-config.js';
-import { type SgmatCase, type StreamCase, sgmatCases, streamCases } from './wgsl-configs.js';
+import { attentionWgsl } from '../../src/kernels/attention.js';
+import {
+  type DenseCase,
+  type SgmatCase,
+  type StreamCase,
+  denseCases,
+  sgmatCases,
+  streamCases,
+} from './wgsl-configs.js';
 
 const SNAPSHOT = new URL('./__snapshots__/attention-wgsl.sha256.json', import.meta.url);
 
@@ -26,12 +35,18 @@ function streamWgsl(c: StreamCase): string {
   return streamAttentionWgsl(c.params, c.subgroupSize, streamConfig(over as Partial<StreamConfig>));
 }
 
+function denseWgsl(c: DenseCase): string {
+  const [qd, kd, vd] = c.dtypes;
+  return attentionWgsl(qd, kd, vd, c.headDim, { f16: c.f16 });
+}
+
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 function currentHashes(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const c of sgmatCases()) out[c.name] = sha256(sgmatWgsl(c));
   for (const c of streamCases()) out[c.name] = sha256(streamWgsl(c));
+  for (const c of denseCases()) out[c.name] = sha256(denseWgsl(c));
   return out;
 }
 
