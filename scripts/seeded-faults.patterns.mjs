@@ -2,8 +2,9 @@
  * Hand-seeded shader faults: each is a realistic bug in generated WGSL, written as text rewrites
  * applied to every shader before it compiles (scripts/seeded-faults.setup.ts). Patterns follow the
  * generators in src/kernels/rope.ts, src/attention/variants.ts, src/attention/attention-wgsl.ts,
- * src/attention/attention-decode.ts and src/kernels/attention.ts; if a generator's text changes so
- * that a pattern no longer matches, the fault script reports the fault as not applied and fails.
+ * src/attention/attention-decode.ts and src/attention/dense-attention.ts; if a generator's text
+ * changes so that a pattern no longer matches, the fault script reports the fault as not applied and
+ * fails.
  */
 /**
  * @typedef {object} SeededFault
@@ -36,7 +37,7 @@ export const seededFaults = [
     rewrites: [
       // src/attention/variants.ts causal
       [/\bkpos <= qpos\b/g, 'kpos <= qpos + 1'],
-      // src/kernels/attention.ts
+      // src/attention/dense-attention.ts
       [/kj \+ T <= qi \+ S\)/g, 'kj + T <= qi + S + 1u)'],
     ],
   },
@@ -47,7 +48,7 @@ export const seededFaults = [
     rewrites: [
       // src/attention/attention-wgsl.ts, attention-decode.ts
       [/const SCALE = ([^;]+);/g, 'const SCALE = ($1) * 1.05;'],
-      // src/kernels/attention.ts
+      // src/attention/dense-attention.ts
       [/let scale = uf\(5u\);/g, 'let scale = uf(5u) * 1.05;'],
     ],
   },
@@ -58,7 +59,7 @@ export const seededFaults = [
     rewrites: [
       // paged templates: query head of row r of KV head hk
       [/hk \* GRP \+ (r|rr) % GRP/g, '($1 % GRP) * (HQ / GRP) + hk'],
-      // src/kernels/attention.ts
+      // src/attention/dense-attention.ts
       [/let kh = h \/ \(Hq \/ Hk\);/g, 'let kh = h % Hk;'],
     ],
   },

@@ -1,6 +1,7 @@
 /**
- * `attention` (contiguous, f32 arithmetic): one workgroup of 64 threads per (block of B query
- * rows, query head). Q for the block sits in workgroup memory; K/V tiles of B keys stream through
+ * The dense `attention` op's kernel (contiguous Q/K/V, f32 arithmetic), the one the compiler/IR path
+ * lowers to; the paged engine's kernels are in `kernels.ts`. One workgroup of 64 threads per (block
+ * of B query rows, query head). Q for the block sits in workgroup memory; K/V tiles of B keys stream through
  * it; the online softmax keeps a running max and sum per row and rescales the f32 accumulators
  * (each thread owns fixed (row, dim) outputs) when the max grows. Causal blocks stop at the last
  * key their last query may see. B shrinks with D so the Q, K, V and output tiles fit 16 KiB.
@@ -8,23 +9,29 @@
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { type AttentionAttrs, attentionDims } from '../ops/attention.js';
-import { type DType } from '../tensor/dtype.js';
+import type { DType } from '../tensor/dtype.js';
 import type { GpuKernel } from '../backends/webgpu/kernel.js';
-import { rowOutDecl, rowStoreLoop, rowsStraddleWords } from './row-reduce.js';
-import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from './wgsl-dtype.js';
+import { rowOutDecl, rowStoreLoop, rowsStraddleWords } from '../kernels/row-reduce.js';
+import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from '../kernels/wgsl-dtype.js';
 
 const WG = 64;
-export const ATTENTION_MAX_HEAD_DIM = 512;
+export const DENSE_ATTENTION_MAX_HEAD_DIM = 512;
 
 /** Rows (and keys) per tile: the largest power of two ≤ 16 with the four B×D f32 tiles in 16 KiB. */
-export function attentionBlock(D: number): number {
+export function denseAttentionBlock(D: number): number {
   let b = 16;
   while (b > 1 && b * D > 1024) b /= 2;
   return b;
 }
 
-export function attentionWgsl(qd: DType, kd: DType, vd: DType, D: number, caps: Pick<Capabilities, 'f16'>): string {
-  const B = attentionBlock(D);
+export function denseAttentionWgsl(
+  qd: DType,
+  kd: DType,
+  vd: DType,
+  D: number,
+  caps: Pick<Capabilities, 'f16'>,
+): string {
+  const B = denseAttentionBlock(D);
   const straddle = rowsStraddleWords(qd, caps, D);
   return `${enables([qd, kd, vd], caps)}
 ${storageDecl(0, 'q', qd, caps, 'read')}
@@ -146,12 +153,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }`;
 }
 
-export const attentionKernel: GpuKernel = {
+export const denseAttentionKernel: GpuKernel = {
   op: 'attention',
   whyUnsupported(_caps: Capabilities, _attrs: Attrs, inputs: readonly TensorDesc[]) {
     try {
       const { D } = attentionDims(inputs);
-      return D <= ATTENTION_MAX_HEAD_DIM ? null : `head dim ${D} over ${ATTENTION_MAX_HEAD_DIM}`;
+      return D <= DENSE_ATTENTION_MAX_HEAD_DIM ? null : `head dim ${D} over ${DENSE_ATTENTION_MAX_HEAD_DIM}`;
     } catch (e) {
       return (e as Error).message;
     }
@@ -159,14 +166,14 @@ export const attentionKernel: GpuKernel = {
   encode(ctx, rawAttrs, [q, k, v], [o]) {
     const attrs = rawAttrs as AttentionAttrs;
     const { T, S, Hq, Hk, D } = attentionDims([q!, k!, v!]);
-    const u = new Uint32Array([T, S, Hq, Hk, attrs.causal ? 1 : 0, 0, D, attentionBlock(D)]);
+    const u = new Uint32Array([T, S, Hq, Hk, attrs.causal ? 1 : 0, 0, D, denseAttentionBlock(D)]);
     new Float32Array(u.buffer, 20, 1)[0] = attrs.scale ?? 1 / Math.sqrt(D);
-    const wgsl = attentionWgsl(q!.dtype, k!.dtype, v!.dtype, D, ctx.caps);
+    const wgsl = denseAttentionWgsl(q!.dtype, k!.dtype, v!.dtype, D, ctx.caps);
     ctx.dispatch(
       { label: `attention.${q!.dtype}.${k!.dtype}.d${D}`, wgsl, access: ['read', 'read', 'read', 'rw', 'uniform'] },
       [q!, k!, v!, o!],
       u,
-      [Math.ceil(T / attentionBlock(D)), Hq],
+      [Math.ceil(T / denseAttentionBlock(D)), Hq],
     );
   },
 };

@@ -23,6 +23,7 @@ import { variantName, variantParts } from './variants.js';
 import { sgmatWhyUnsupported, sgmatAttentionWgsl, SGMAT_ROW_CHOICES } from './attention-sgmat.js';
 import { streamAttentionWgsl, streamWhyUnsupported } from './attention-decode.js';
 import { resolveTuning } from './tuning.js';
+import { denseAttentionKernel } from './dense-attention.js';
 
 const FLOATS = ['f32', 'f16', 'bf16'];
 
@@ -200,5 +201,10 @@ export const mergeStatesKernel: GpuKernel = {
   },
 };
 
-export const ATTENTION_KERNELS: readonly GpuKernel[] = [pagedAttentionKernel, appendKvKernel, mergeStatesKernel];
+export const ATTENTION_KERNELS: readonly GpuKernel[] = [
+  pagedAttentionKernel,
+  appendKvKernel,
+  mergeStatesKernel,
+  denseAttentionKernel,
+];
 export type { Attrs };

@@ -16,7 +16,6 @@ import { embeddingKernel } from './embedding.js';
 import { ropeKernel } from './rope.js';
 import { argmaxKernel } from './argmax.js';
 import { sampleKernel } from './sample.js';
-import { attentionKernel } from './attention.js';
 
 export const CORE_GPU_KERNELS: readonly GpuKernel[] = [
   elementwiseKernel,
@@ -29,7 +28,6 @@ export const CORE_GPU_KERNELS: readonly GpuKernel[] = [
   ropeKernel,
   argmaxKernel,
   sampleKernel,
-  attentionKernel,
 ];
 
 export function registerCoreGpuKernels(): void {

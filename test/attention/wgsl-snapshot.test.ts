@@ -11,9 +11,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { streamAttentionWgsl } from '../../src/attention/attention-decode.js';
 import { sgmatAttentionWgsl } from '../../src/attention/attention-sgmat.js';
+import { denseAttentionWgsl } from '../../src/attention/dense-attention.js';
 import { type SgmatConfig, sgmatConfig } from '../../src/attention/sgmat-config.js';
 import { type StreamConfig, streamConfig } from '../../src/attention/stream-config.js';
-import { attentionWgsl } from '../../src/kernels/attention.js';
 import {
   type DenseCase,
   type SgmatCase,
@@ -37,7 +37,7 @@ function streamWgsl(c: StreamCase): string {
 
 function denseWgsl(c: DenseCase): string {
   const [qd, kd, vd] = c.dtypes;
-  return attentionWgsl(qd, kd, vd, c.headDim, { f16: c.f16 });
+  return denseAttentionWgsl(qd, kd, vd, c.headDim, { f16: c.f16 });
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

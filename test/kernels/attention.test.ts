@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TensorDesc } from '../../src/backends/backend.js';
-import { attentionBlock } from '../../src/kernels/attention.js';
+import { denseAttentionBlock } from '../../src/attention/dense-attention.js';
 import { attentionOp } from '../../src/ops/attention.js';
 import { toFloat64, toHost } from '../../src/tensor/dtype.js';
 import { Rng } from '../../src/util/rng.js';
@@ -27,8 +27,8 @@ describe('attention input errors', () => {
     );
   });
   it('tiles keep the four B×D tiles within 16 KiB', () => {
-    for (const D of [1, 7, 64, 128, 256, 512]) expect(attentionBlock(D) * D * 16).toBeLessThanOrEqual(16384);
-    expect(attentionBlock(64)).toBe(16);
+    for (const D of [1, 7, 64, 128, 256, 512]) expect(denseAttentionBlock(D) * D * 16).toBeLessThanOrEqual(16384);
+    expect(denseAttentionBlock(64)).toBe(16);
   });
 });
 
