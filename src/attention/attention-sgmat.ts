@@ -35,7 +35,7 @@ import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { AttentionKernelParams } from './attention-wgsl.js';
 import { maskBindings } from './attention-wgsl.js';
 import { SGMAT_DEFAULTS, type SgmatConfig } from './sgmat-config.js';
-import { r, sgmatContext, sgmatLayout } from './sgmat-context.js';
+import { type SgmatCtx, r, sgmatContext, sgmatLayout } from './sgmat-context.js';
 import { fetchTile, qPrologue, qPrologueAhead, stageTile, transformRows } from './sgmat-load.js';
 import { pingPongLoop, stepLoop } from './sgmat-loops.js';
 import { pvPhase, qkPhase, rmDecl } from './sgmat-mma.js';
@@ -103,22 +103,37 @@ export const EXP2_FMA_WGSL = `fn exp2_fma(x: f32) -> f32 {
   return p * bitcast<f32>(u32(i + 127.0) << 23u);
 }`;
 
-export function sgmatAttentionWgsl(
-  p: AttentionKernelParams,
-  caps: Pick<Capabilities, 'subgroupMaxSize'>,
-  cfg: SgmatConfig = SGMAT_DEFAULTS,
-): string {
-  const c = sgmatContext(p, caps, cfg);
-  const { mo, TK, TH, D, DB, KB, HK, R, WG, qkPair, pair, NRQ, NRB, NCB, kvLen, sLen, pLen, LDK, V4, ab } = c;
-  const { defer, lateV, beforePv, pp, qAhead, so, LS, interior, VOFF, group, v, NL, fast, PE, restart, RT, HR } = c;
-  // the emulation numbers matrices in the order they are first declared and sizes its prelude by
-  // them, so every matrix is declared, in this order, before the text is assembled
-  rmDecl(c);
-  qkPhase(c);
-  pvPhase(c);
-  const matrices = itemMatrices(c);
-  return `// attention (tensor cores${cfg.emulate ? ', emulated' : ''}): D=${D} rows=${R}${qkPair || pair ? ` (32 a subgroup in${qkPair ? ' QK' : ''}${pair ? ' PV' : ''})` : ''}${pp ? ' ping-pong' : `${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${beforePv ? ' fetch-before-pv' : ''}`}${PE ? ` exp2-fma=${PE}` : ''}${fast ? ' fma-softmax' : ''}${restart ? ` restart>${RT}+${HR}` : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}
-enable subgroups;
+// the kernel's first line: its shape and every knob that changes its text
+function kernelTitle(c: SgmatCtx): string {
+  const {
+    cfg,
+    TK,
+    TH,
+    D,
+    R,
+    qkPair,
+    pair,
+    V4,
+    ab,
+    defer,
+    lateV,
+    beforePv,
+    pp,
+    interior,
+    group,
+    fast,
+    PE,
+    restart,
+    RT,
+    HR,
+  } = c;
+  return `// attention (tensor cores${cfg.emulate ? ', emulated' : ''}): D=${D} rows=${R}${qkPair || pair ? ` (32 a subgroup in${qkPair ? ' QK' : ''}${pair ? ' PV' : ''})` : ''}${pp ? ' ping-pong' : `${defer ? ' pv-deferred' : ''}${lateV ? ' late-v' : ''}${beforePv ? ' fetch-before-pv' : ''}`}${PE ? ` exp2-fma=${PE}` : ''}${fast ? ' fma-softmax' : ''}${restart ? ` restart>${RT}+${HR}` : ''} TK=${TK} rescale>${TH} group=${group}${V4 ? ' ss=vec4' : ''}${interior ? ' interior-unmasked' : ''}${ab ? ` ABLATED(${ab}): wrong results` : ''}`;
+}
+
+// enables, bindings, helper functions, constants and workgroup memory
+function moduleDecls(c: SgmatCtx): string {
+  const { p, mo, D, DB, KB, NRQ, NRB, NCB, kvLen, sLen, pLen, V4, pp, so, group, v, PE, restart } = c;
+  return `enable subgroups;
 ${pp ? '// the halves branch on the subgroup index, which is uniform within each subgroup\ndiagnostic(off, subgroup_uniformity);\n' : ''}${mo.prelude(['kvs', 'ps'], ['ss'], V4, 1 + NRQ * (DB + KB / NRQ) + NRB * (NCB + KB) + (rmDecl(c) ? 1 : 0))}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
@@ -141,7 +156,13 @@ var<workgroup> ps: array<vec4<u32>, ${pLen}>;
 // set when some row's reference max moved this tile, so the output must be rescaled
 var<workgroup> resc: u32;
 ${pp ? "// the same for half B in ping-pong (resc is half A's)\nvar<workgroup> resc_b: u32;\n" : ''}${restart ? '// restart mode: some row climbed past its reference, so the item runs again\nvar<workgroup> restart: u32;\n' : ''}
-@compute @workgroup_size(${WG})
+`;
+}
+
+// the entry point up to the work-item loop: lane roles, matrices and K/V registers held across items
+function mainHead(c: SgmatCtx, matrices: string): string {
+  const { p, mo, HK, WG, pp, so, LS, NL, restart } = c;
+  return `@compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let cta = wid.x;
   let sg = t / 32u;
@@ -156,7 +177,13 @@ ${matrices}
   var pgs: array<u32, ${NL}>;
   if (t == 0u) { resc = 0u; ${pp ? 'resc_b = 0u; ' : ''}${restart ? 'restart = 0u; ' : ''}${mo.init} }
   ${workItemLoop(p.grid, 'slot')}
-    // this lane's softmax row
+`;
+}
+
+// this lane's row of the item, and the item's tiles in loop order
+function itemRows(c: SgmatCtx): string {
+  const { p, cfg, TK, pp, interior, restart } = c;
+  return `    // this lane's softmax row
     let r = r0 + lr;
     let row_ok = r < r1;
     let qi = i32(r / GRP);
@@ -177,7 +204,13 @@ ${matrices}
     let k_first = k0 + ${TK}u * select(0u, n_t - 1u, n_d > 0u);`
         : ''
     }
-    ${qAhead ? qPrologueAhead(c) : qPrologue(c)}
+`;
+}
+
+// the Q tile into matrices, the running state (restart mode: its two runs), and the first K/V tiles
+function itemPrologue(c: SgmatCtx): string {
+  const { mo, TK, WG, NRB, NCB, pLen, LDK, defer, pp, qAhead, VOFF, v, restart, RT, HR } = c;
+  return `    ${qAhead ? qPrologueAhead(c) : qPrologue(c)}
     var m_run = ${NEG};
     var l_run = 0.0;
     ${
@@ -219,14 +252,19 @@ ${fetchTile(c, 'rk', 0, `k0 + ${TK}u`)}
     }
     workgroupBarrier();
     ${v.transform ? `if (k0 < k1) { ${transformRows(c, TK, '0u', `i32(${pp ? 'k_first' : 'k0'} + row)`, true)} }\n    workgroupBarrier();` : ''}
-${pp ? pingPongLoop(c) : stepLoop(c)}
-    ${
-      restart
-        ? `if (workgroupUniformLoad(&restart) == 0u) { break; }
+`;
+}
+
+// the restart check, then the normalised output
+function itemEnd(c: SgmatCtx): string {
+  const { restart } = c;
+  return `    ${
+    restart
+      ? `if (workgroupUniformLoad(&restart) == 0u) { break; }
     if (t == 0u) { restart = 0u; }
     }`
-        : ''
-    }
+      : ''
+  }
     // both lanes of a row hold half its sum; the reference max is the same in both
     let l = l_run + subgroupShuffleXor(l_run, 1u);
     var inv = 0.0;
@@ -235,5 +273,22 @@ ${pp ? pingPongLoop(c) : stepLoop(c)}
     let orow = (q_start + r / GRP) * HQ + head;
 ${outputEpilogue(c)}
   }
-}`;
+`;
+}
+
+export function sgmatAttentionWgsl(
+  p: AttentionKernelParams,
+  caps: Pick<Capabilities, 'subgroupMaxSize'>,
+  cfg: SgmatConfig = SGMAT_DEFAULTS,
+): string {
+  const c = sgmatContext(p, caps, cfg);
+  // the emulation numbers matrices in the order they are first declared and sizes its prelude by
+  // them, so every matrix is declared, in this order, before the text is assembled
+  rmDecl(c);
+  qkPhase(c);
+  pvPhase(c);
+  const matrices = itemMatrices(c);
+  return `${kernelTitle(c)}
+${moduleDecls(c)}${mainHead(c, matrices)}${itemRows(c)}${itemPrologue(c)}${c.pp ? pingPongLoop(c) : stepLoop(c)}
+${itemEnd(c)}}`;
 }
