@@ -34,7 +34,7 @@ import {
 } from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
 import { STREAM_DEFAULTS, type StreamConfig } from './stream-config.js';
-import { qi, quads, r, streamContext, streamGeometry } from './stream-context.js';
+import { type StreamCtx, qi, quads, r, streamContext, streamGeometry } from './stream-context.js';
 import { directStore, mergeStore, subgroupStore } from './stream-merge.js';
 import { keyStep, loadStep } from './stream-step.js';
 
@@ -67,21 +67,9 @@ function qQuad(dtype: DType, base: string, elem: string): string {
   return `select(ldq_hi(q[${base} + (${elem}) / 8u]), ldq_lo(q[${base} + (${elem}) / 8u]), ((${elem}) & 4u) == 0u)`;
 }
 
-export function streamAttentionWgsl(
-  p: AttentionKernelParams,
-  subgroupSize: number,
-  cfg: StreamConfig = STREAM_DEFAULTS,
-): string {
-  const ctx = streamContext(p, subgroupSize, cfg);
-  const { D, TQ, group, v, S, LR, NV, SLOTS, epv, U, Q4, qVpr, DV4, perRound, ab, scatter, RSH, NSG, NB, sgMerge, nr } =
-    ctx;
-  // the closing barrier: the next item rewrites what this one's merge reads, unless double-buffered
-  const closeItem =
-    sgMerge && NB === 2 && !ab.includes('merge')
-      ? ''
-      : `    // the merge's workgroup memory is read above; the next item rewrites it
-    workgroupBarrier();`;
-  const loop = prefetchedItemLoop(p.grid, 'out_slot');
+// enables, unpackers, bindings, constants and the merge's workgroup memory
+function moduleDecls(ctx: StreamCtx, loop: ReturnType<typeof prefetchedItemLoop>): string {
+  const { p, cfg, D, TQ, group, v, S, LR, NV, SLOTS, epv, U, DV4, perRound, scatter, NSG, NB, sgMerge, nr } = ctx;
   return `enable subgroups;
 // attention (streaming): D=${D} TQ=${TQ} group=${group} S=${S} LR=${LR} NV=${NV} slots=${SLOTS} U=${U}${scatter ? ' row-scatter' : ''}${cfg.ablate ? ` ABLATED(${cfg.ablate}): wrong results` : ''}${nr ? ' next-record' : ''}${sgMerge ? ` subgroup-merge×${NB}` : ''}
 ${unpackFns('ldq', p.qDtype)}
@@ -112,16 +100,13 @@ var<workgroup> red_l: array<f32, ${SLOTS * TQ}>;
 var<workgroup> red_o: array<vec4<f32>, ${perRound * TQ * DV4}>;`
 }
 ${nr ? loop.decl : ''}
+`;
+}
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let cta = wid.x;
-  // slot = (subgroup, row group within it); lanes of a slot are consecutive subgroup lanes
-  let lane = t % ${S}u;
-  let slot = (t / ${S}u) * ${S / LR}u + lane / ${LR}u;
-  let lr = lane % ${LR}u;
-  ${nr ? loop.open : workItemLoop(p.grid, 'out_slot')}
-    // this lane's dims of every row's query (rows past r1 are zero and masked)
+// this lane's dims of every row's query, in registers for the whole item
+function queryLoad(ctx: StreamCtx): string {
+  const { p, TQ, LR, NV, epv, Q4, qVpr, ab } = ctx;
+  return `    // this lane's dims of every row's query (rows past r1 are zero and masked)
     var qr: array<vec4<f32>, ${TQ * NV * Q4}>;
 ${r(TQ)
   .map(
@@ -142,7 +127,13 @@ ${r(NV)
     }`,
   )
   .join('\n')}
-    var m: array<f32, ${TQ}>;
+`;
+}
+
+// each slot's online-softmax state (m, l, acc), per row
+function itemState(ctx: StreamCtx): string {
+  const { TQ, NV, Q4, scatter, RSH } = ctx;
+  return `    var m: array<f32, ${TQ}>;
     var l: array<f32, ${TQ}>;
     var acc: array<vec4<f32>, ${TQ * NV * Q4}>;
 ${r(TQ)
@@ -152,7 +143,13 @@ ${r(TQ)
 ${r(TQ * NV * Q4)
   .map((i) => `    acc[${i}] = vec4<f32>(0.0);`)
   .join('\n')}
-    var kw: array<vec4<u32>, ${U * NV}>;
+`;
+}
+
+// the item's keys, SLOTS·U a step; with the row scatter, each row's state back to every lane
+function keyLoop(ctx: StreamCtx): string {
+  const { TQ, NV, SLOTS, U, scatter, RSH } = ctx;
+  return `    var kw: array<vec4<u32>, ${U * NV}>;
     var vw: array<vec4<u32>, ${U * NV}>;
     for (var kt = k0; kt < k1; kt += ${SLOTS * U}u) {
       // every load of the step first, so U·NV K and V words per lane are in flight together${loadStep(ctx)}
@@ -179,7 +176,33 @@ ${
         .join('\n')
     : ''
 }
-${ab.includes('merge') ? directStore(ctx) : sgMerge ? subgroupStore(ctx) : mergeStore(ctx)}
+`;
+}
+
+export function streamAttentionWgsl(
+  p: AttentionKernelParams,
+  subgroupSize: number,
+  cfg: StreamConfig = STREAM_DEFAULTS,
+): string {
+  const ctx = streamContext(p, subgroupSize, cfg);
+  const { S, LR, ab, sgMerge, NB, nr } = ctx;
+  // the closing barrier: the next item rewrites what this one's merge reads, unless double-buffered
+  const closeItem =
+    sgMerge && NB === 2 && !ab.includes('merge')
+      ? ''
+      : `    // the merge's workgroup memory is read above; the next item rewrites it
+    workgroupBarrier();`;
+  const loop = prefetchedItemLoop(p.grid, 'out_slot');
+  return `${moduleDecls(ctx, loop)}
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let cta = wid.x;
+  // slot = (subgroup, row group within it); lanes of a slot are consecutive subgroup lanes
+  let lane = t % ${S}u;
+  let slot = (t / ${S}u) * ${S / LR}u + lane / ${LR}u;
+  let lr = lane % ${LR}u;
+  ${nr ? loop.open : workItemLoop(p.grid, 'out_slot')}
+${queryLoad(ctx)}${itemState(ctx)}${keyLoop(ctx)}${ab.includes('merge') ? directStore(ctx) : sgMerge ? subgroupStore(ctx) : mergeStore(ctx)}
     ${nr ? loop.end : ''}
 ${closeItem}
   }

@@ -104,8 +104,11 @@ ${r(NV)
     .join('');
 }
 
-// row scatter (cfg.rowScatter): lane lr finishes row lr >> RSH, the top log2(TQ) bits of lr
-function scatterStep(ctx: StreamCtx): string {
+/**
+ * Row scatter, the dots: every row's partial dots of this lane, reduce-scattered over the slot's
+ * lanes so that lane lr ends with f_u, the full dots of row lr >> RSH only.
+ */
+function scatterReduce(ctx: StreamCtx): string {
   const { TQ, LR, NV, U, Q4, TB, RSH } = ctx;
   const lines: string[] = [];
   r(U).forEach((u) =>
@@ -144,9 +147,15 @@ function scatterStep(ctx: StreamCtx): string {
         .join(' ')}`,
     ),
   );
+  return lines.join('\n');
+}
+
+// row scatter (cfg.rowScatter): lane lr finishes row lr >> RSH, the top log2(TQ) bits of lr
+function scatterStep(ctx: StreamCtx): string {
+  const { TQ, NV, U, Q4, RSH } = ctx;
   return `
       {
-${lines.join('\n')}
+${scatterReduce(ctx)}
         let r = r0 + (lr >> ${RSH}u);
         let qi = i32(r / GRP);
         let head = hk * GRP + r % GRP;
