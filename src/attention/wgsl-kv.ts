@@ -120,9 +120,9 @@ export function workItemLoop(grid: number, slot: string): string {
  * workItemLoop with the next item's record loaded while this one runs, one word per invocation
  * (one register), and handed over through workgroup memory when the item ends (`end`, before the
  * template's last barrier of the item). The record is read with `workgroupUniformLoad`, so its
- * fields stay uniform. Needs `t` (local_invocation_index). Session 3 carried the next record in an
- * 11-word private array instead: decode 7–45% slower on the H100, the registers held through the
- * streaming loop costing more than the latency they hid; one word per invocation gains 1–2%.
+ * fields stay uniform. Needs `t` (local_invocation_index). One word per invocation, not the whole
+ * 11-word record in private memory: registers held through the streaming loop cost more than the
+ * latency they hide (decode 7–45% slower on the H100 that way; docs/attention-tuning.md).
  */
 export function prefetchedItemLoop(grid: number, slot: string): { decl: string; open: string; end: string } {
   const io = itemsOffset(grid);
