@@ -89,7 +89,7 @@ function num(x: number | null): string {
  * Results from before the same-run rule whose notes admit a peer from another run or a simulated
  * one: their anchors and ratios are not shown.
  */
-const FOREIGN_ANCHOR = /from an earlier|earlier [A-Z0-9]+ lease|arrivals simulated/;
+const FOREIGN_ANCHOR = /from an earlier|measured in an earlier|arrivals simulated/;
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
