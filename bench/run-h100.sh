@@ -27,6 +27,8 @@ if [ "$stage" = models ]; then
 D=/tmp/llama3-8b && mkdir -p $D
 # the checkpoint (made once) and HF's float32 greedy reference tokens
 HF_DECODE_SKIP_TIMING=1 python3 bench/anchors/hf_decode.py $D > "$OUT/hf-decode.log" 2>&1; echo "hf_decode exit $? at ${SECONDS}s"
+# where loading spends its time (file reads, writeBuffer, a mapped staging ring), UPLOAD_PROBE=0 skips it
+[ "${UPLOAD_PROBE:-1}" = 1 ] && node "$B/bench/upload-probe.js" $D/llama3-8b-random 2>&1 | quiet | tee "$OUT/upload-probe.log"
 # the peers on the same checkpoint: compiled PyTorch loop and HF eager (torch-decode.json, hf-decode.json)
 python3 bench/anchors/torch_decode.py $D/llama3-8b-random $D > "$OUT/torch-decode.log" 2>&1; echo "torch_decode exit $? at ${SECONDS}s"
 # llama.cpp's Vulkan build on the same weights as GGUF, when its package was carried (.peers/llama-cpp.tar.xz)
