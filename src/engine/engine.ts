@@ -19,13 +19,19 @@ import {
 } from './request.js';
 import { sampleToken } from './sampler.js';
 import { resolveSamplingParams, type SamplingParams } from './sampling-params.js';
-import { Scheduler } from './scheduler.js';
+import { DEFAULT_PREFILL_CHUNK_TOKENS, Scheduler } from './scheduler.js';
 import { Sequence } from './sequence.js';
 import type { EngineTokenizer } from './tokenizer.js';
 
 export interface EngineOptions {
   /** Tokens per step (decodes + prefill chunks). Default 512. */
   maxBatchTokens?: number;
+  /**
+   * Prefill tokens per step while other sequences decode, so a long prompt arriving mid-decode
+   * does not stretch their inter-token time; steps without decodes use all of `maxBatchTokens`.
+   * Default 256 (docs/prefill-budget.md).
+   */
+  prefillChunkTokens?: number;
   /** Sequences per step. Default 128. */
   maxRunningSeqs?: number;
   /** Reuse KV pages of earlier prompts. Default true. */
@@ -116,10 +122,15 @@ export class Engine {
     readonly tokenizer: EngineTokenizer,
     options: EngineOptions = {},
   ) {
+    const prefillChunkTokens = options.prefillChunkTokens ?? DEFAULT_PREFILL_CHUNK_TOKENS;
+    // Zero would stop every prompt while anything decodes.
+    if (!Number.isInteger(prefillChunkTokens) || prefillChunkTokens < 1)
+      throw new RangeError(`prefillChunkTokens must be a positive integer, got ${prefillChunkTokens}`);
     this.kv = new KvManager(runner.numPages, runner.pageSize, options.prefixCaching ?? true);
     this.scheduler = new Scheduler(this.kv, {
       maxBatchTokens: options.maxBatchTokens ?? 512,
       maxRunningSeqs: options.maxRunningSeqs ?? 128,
+      prefillChunkTokens,
     });
     this.seedState = (options.seed ?? Date.now()) >>> 0;
     this.loopDone = this.loop();
