@@ -44,7 +44,7 @@ export class Scheduler {
 
   constructor(
     private readonly kv: KvManager,
-    private readonly config: SchedulerConfig,
+    readonly config: SchedulerConfig,
   ) {}
 
   enqueue(seq: Sequence): void {
