@@ -18,6 +18,12 @@
  * the first step where they differ, which must be a near-tie of the reference; at batch 64 (the
  * batch-16 prompts four times over) each sequence is held to its twin's reference.
  *
+ * Time to first token: the batch-1 prompt's prefill and the device draw of its first token, host
+ * clock until the id is on the host (the engine's path for a plainly sampled request), median of
+ * TTFT_RUNS after TTFT_WARMUP; every timed run must draw the verified first token. The peer is
+ * PyTorch's prefill of a prompt of the same length (torch_decode.py, `cases.ttftMs`: the faster
+ * of compiled and eager, CUDA-synchronised, median); the target is ours ≤ 1.5× it.
+ *
  * Usage: BENCH_RUN_ID=<id> node dist/bench/decode.js DIR [--profile]
  *   (DIR holds llama3-8b-random/ and hf-decode-tokens.json from the same run, and the peers'
  *   torch-decode.json, hf-decode.json and llama-cpp-decode.json where they ran)
@@ -38,6 +44,8 @@ import { Check, type ReferenceStep, argmax, compareGreedy, fail } from './verify
  * the f16 rounding of every stored activation; a wrong op moves logits by O(1).
  */
 const LOGIT_TOL = 3e-2;
+const TTFT_WARMUP = 2;
+const TTFT_RUNS = 7;
 
 interface TokenReference {
   runId: string | null;
@@ -186,6 +194,25 @@ for (const batch of [1, 16]) {
   );
 }
 
+/** Median ms from the prompt's prefill call to its first token on the host, and every drawn first token. */
+async function timeToFirstToken(prompt: readonly number[]): Promise<{ ms: number; ids: number[] }> {
+  const greedy = [{ row: 0, temperature: 0, topK: 0, topP: 1, minP: 0, seed: 0, stream: 0, step: 0 }];
+  const times: number[] = [];
+  const ids: number[] = [];
+  for (let r = 0; r < TTFT_WARMUP + TTFT_RUNS; r++) {
+    const t0 = performance.now();
+    const logits = await runner.forward(
+      { seqs: [{ tokens: [...prompt], start: 0, pages: pagesOf(0) }] },
+      { readLogits: runner.sampleOnDevice === undefined },
+    );
+    const id = runner.sampleOnDevice ? (await runner.sampleOnDevice(greedy))[0]! : argmax(logits, 0, V);
+    const ms = performance.now() - t0;
+    ids.push(id);
+    if (r >= TTFT_WARMUP) times.push(ms);
+  }
+  return { ms: median(times), ids };
+}
+
 /** Prefills `prompts` (eight to a forward) into sequences 0…n−1's pages; returns each one's greedy first token. */
 async function prefill(prompts: readonly number[][]): Promise<number[]> {
   const first: number[] = [];
@@ -261,6 +288,34 @@ function checkResident(batch: number, tokens: number[][], refOf: (i: number) => 
     );
   });
 }
+
+const ttft = await timeToFirstToken(verified.get(1)!.prompts[0]!);
+const firstPick = verified.get(1)!.picks[0]![0]!;
+check.that(
+  ttft.ids.every((id) => id === firstPick),
+  `b1 time to first token: each of the ${ttft.ids.length} timed prefills draws the verified first token`,
+  `drew ${[...new Set(ttft.ids)].join(', ')}, verified ${firstPick}`,
+);
+const torchTtft = anchorOf(peers[0]!.anchors, 'ttftMs');
+console.log(
+  `time to first token, prompt ${ref.prompt}: ${ttft.ms.toFixed(2)} ms` +
+    (torchTtft.value === null
+      ? ` (PyTorch: ${torchTtft.why})`
+      : `; PyTorch ${torchTtft.value.toFixed(2)} ms, ours ${(ttft.ms / torchTtft.value).toFixed(2)}× it (target ≤ 1.5×)`),
+);
+rows.push(
+  row({
+    case: `llama3-8b bf16 time to first token b1 (prompt ${ref.prompt})`,
+    metric: 'ttftMs',
+    higherIsBetter: false,
+    ours: ttft.ms,
+    anchor: torchTtft.value,
+    anchorName: torchTtft.value === null ? null : 'PyTorch prefill (faster of compiled and eager), same prompt length',
+    limit: (weightBytes / (copyGBs * 1e9)) * 1000,
+    limitName: 'one read of the weights (weights ÷ copy bandwidth)',
+    anchorWhyNull: torchTtft.why === null ? null : `PyTorch prefill: ${torchTtft.why}`,
+  }),
+);
 
 const STEPS = ref.steps - 1;
 const b16 = verified.get(16)!.prompts;
@@ -374,7 +429,7 @@ writeResults(
   'decode-llama3-8b',
   card,
   rows,
-  `Random bf16 weights (${(weightBytes / 1e9).toFixed(2)} GB, loaded at ${(weightBytes / 1e9 / loadS).toFixed(2)} GB/s), f16 activations and KV. Ours: the GPU-resident loop (greedy on the device, 3 steps in flight), wall time over ${STEPS} steps after 8 warm-up steps; GPU-busy = GPU time of 20 replays of the step ÷ wall time per step. Host loop: host clock around forward() incl. plan and logits readback, each step fed the reference's token. Copy bandwidth ${copyGBs.toFixed(0)} GB/s measured in this run. Reference: ${ref.reference}. ${notes.join('; ')}`,
+  `Random bf16 weights (${(weightBytes / 1e9).toFixed(2)} GB, loaded at ${(weightBytes / 1e9 / loadS).toFixed(2)} GB/s), f16 activations and KV. Ours: the GPU-resident loop (greedy on the device, 3 steps in flight), wall time over ${STEPS} steps after 8 warm-up steps; GPU-busy = GPU time of 20 replays of the step ÷ wall time per step. Host loop: host clock around forward() incl. plan and logits readback, each step fed the reference's token. Copy bandwidth ${copyGBs.toFixed(0)} GB/s measured in this run. Time to first token (prompt ${ref.prompt}, batch 1): prefill forward + device draw of the first token, host clock until the id is read back, median of ${TTFT_RUNS} after ${TTFT_WARMUP} warm-up runs. Reference: ${ref.reference}. ${notes.join('; ')}`,
   check.passed(),
 );
 runner.destroy();

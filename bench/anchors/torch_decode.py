@@ -6,9 +6,13 @@ Writes, under OUT (both carry $BENCH_RUN_ID and the card, as bench/results.ts re
     ran eager under CUDA graphs), cases: { b1: tok/s, b16: ..., b64: ... } (the faster of the
     compiled and the eager-under-CUDA-graphs loop, both in variants),
     greedy: { tokens: [32 ids], margins: [top-1 minus top-2 logit at each] } }  (batch 1, sequence 0)
+    plus ttft: { compiled: ms or null, eager: ms } and cases.ttftMs (the faster of the two): time to
+    first token of a 128-token prompt at batch 1, the prefill forward and the argmax of its last
+    row read to the host, CUDA-synchronised around each run, median of TTFT_RUNS after TTFT_WARMUP
+    (bench/decode.ts times its own the same way).
   hf-decode.json: { card, runId, cases: { b1: tok/s, ... } }  (HF transformers eager)
-The prompt of sequence s is token 100 + ((s*7919 + i*104729) % 120000) at position i, as in
-bench/decode.ts. Step time: CUDA events around 32 graph replays, median.
+The prompt of sequence s is token 100 + ((s*7919 + i*104729) % 120000) at position i; bench/decode.ts
+runs hf_decode.py's prompts of the same length (the token values do not change the work). Step time: CUDA events around 32 graph replays, median.
 Usage: python3 bench/anchors/torch_decode.py CHECKPOINT_DIR OUT [batches=1,16,64]
 """
 import json, math, os, sys, time
@@ -19,6 +23,7 @@ from transformers import AutoModelForCausalLM
 folder, out = sys.argv[1], sys.argv[2]
 batches = [int(b) for b in (sys.argv[3] if len(sys.argv) > 3 else "1,16,64").split(",")]
 PROMPT, STEPS, MAXLEN = 128, 32, 192
+TTFT_WARMUP, TTFT_RUNS = 3, 7
 torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction = True
 
 t0 = time.time()
@@ -149,6 +154,26 @@ def compiled_rate(b, use_compile=True):
     return b / (times[len(times) // 2] / 1e3), ids[:STEPS], margins[:STEPS]
 
 
+def ttft_ms(use_compile):
+    """Median ms from the prefill call of a PROMPT-token prompt at batch 1 to its greedy first token on the host."""
+    net = StaticLlama(1)
+    step = torch.compile(net, fullgraph=True, dynamic=False) if use_compile else net
+    tokens, pos = prompt(1), torch.arange(PROMPT, device="cuda")
+    times = []
+    with torch.no_grad():
+        for r in range(TTFT_WARMUP + TTFT_RUNS):  # the first compiled call compiles: a warm-up
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            first = int(step(tokens, pos).argmax(-1)[0])  # .item() waits for the GPU
+            ms = (time.perf_counter() - t0) * 1e3
+            if r >= TTFT_WARMUP:
+                times.append(ms)
+    del step, net
+    torch.cuda.empty_cache()
+    times.sort()
+    return times[len(times) // 2], first
+
+
 def eager_rate(b):
     with torch.no_grad():
         o = hf(input_ids=prompt(b), use_cache=True)
@@ -181,12 +206,25 @@ for b in batches:
     rate = float("nan")
     if str(b) in os.environ.get("TORCH_COMPILE_BATCHES", str(b)).split(","):
         rate, ids, margins = compiled_rate(b)
-    result["variants"][f"b{b}"] = {"compiled": rate, "eager_graphed": graphed}
+    # JSON has no NaN: a variant not run is null
+    result["variants"][f"b{b}"] = {"compiled": rate if rate == rate else None, "eager_graphed": graphed}
     result["cases"][f"b{b}"] = graphed if rate != rate else max(rate, graphed)
     if b == 1:
         result["greedy"] = {"tokens": ids, "margins": margins}
     print(f"batch {b}: compiled={compiled_ok} {rate:.1f} tok/s, eager under CUDA graphs {graphed:.1f} tok/s ({time.time() - t:.0f}s incl. compile)", flush=True)
 result["compiled"] = compiled_ok
+eager_ttft, eager_first = ttft_ms(False)
+compiled_ttft = None
+if compiled_ok:
+    try:
+        compiled_ttft, compiled_first = ttft_ms(True)
+        if compiled_first != eager_first:
+            print(f"prefill first token differs: compiled {compiled_first}, eager {eager_first} (bf16 near-tie?)", flush=True)
+    except Exception as e:  # noqa: BLE001
+        print(f"torch.compile of the prefill failed ({type(e).__name__}: {str(e)[:200]}); eager TTFT only", flush=True)
+result["ttft"] = {"compiled": compiled_ttft, "eager": eager_ttft, "prompt": PROMPT}
+result["cases"]["ttftMs"] = eager_ttft if compiled_ttft is None else min(eager_ttft, compiled_ttft)
+print(f"time to first token, prompt {PROMPT}: compiled {compiled_ttft} ms, eager {eager_ttft:.2f} ms", flush=True)
 json.dump(result, open(os.path.join(out, "torch-decode.json"), "w"))
 for b in batches:
     eager["cases"][f"b{b}"] = eager_rate(b)

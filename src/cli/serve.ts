@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { Engine } from '../engine/engine.js';
 import type { ModelRunner } from '../engine/model-runner.js';
+import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../engine/scheduler.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/request-body.js';
 import { startServer, type RunningServer } from '../server/node-server.js';
@@ -29,6 +30,8 @@ export interface ServeOptions {
   /** Comma-separated origins allowed cross-origin access. */
   cors?: string;
   maxBatchTokens: string;
+  /** Optional for programmatic callers; the CLI always passes its default. */
+  prefillChunkTokens?: string;
   prefixCache: boolean;
   structuredOutput: boolean;
 }
@@ -47,11 +50,17 @@ export async function serveModel(model: LoadedModel, o: ServeOptions): Promise<R
   const maxQueue = positiveInt('max-queue', o.maxQueue);
   const timeoutMs = positiveInt('timeout', o.timeout) * 1000;
   const maxBatchTokens = positiveInt('max-batch-tokens', o.maxBatchTokens);
+  const prefillChunkTokens = positiveInt(
+    'prefill-chunk-tokens',
+    o.prefillChunkTokens ?? String(DEFAULT_PREFILL_CHUNK_TOKENS),
+  );
+  if (prefillChunkTokens < 1) throw new Error('--prefill-chunk-tokens must be at least 1');
   const drainTimeoutMs = positiveInt('drain-timeout-s', o.drainTimeoutS ?? '30') * 1000;
   const maxBodyBytes = positiveInt('max-body-bytes', o.maxBodyBytes ?? String(DEFAULT_MAX_BODY_BYTES));
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
   const engine = new Engine(model.runner, model.tokenizer, {
     maxBatchTokens,
+    prefillChunkTokens,
     maxRunningSeqs: maxConcurrent,
     prefixCaching: o.prefixCache,
   });
@@ -96,6 +105,11 @@ export function registerServeCommand(program: Command, loadRunner: (modelPath?: 
     .option('--max-body-bytes <n>', 'refuse request bodies larger than this with 413', String(DEFAULT_MAX_BODY_BYTES))
     .option('--drain-timeout-s <seconds>', 'on SIGTERM/SIGINT, let requests in flight finish this long', '30')
     .option('--max-batch-tokens <n>', 'tokens per engine step (decodes + prefill chunks)', '512')
+    .option(
+      '--prefill-chunk-tokens <n>',
+      'prompt tokens per step while other requests decode (lower: steadier token pace, slower first tokens)',
+      String(DEFAULT_PREFILL_CHUNK_TOKENS),
+    )
     .option('--no-prefix-cache', 'do not reuse KV pages of earlier prompts')
     .option('--no-structured-output', 'turn off response_format / forced tool calls (xgrammar)')
     .action(async (modelPath: string | undefined, o: ServeOptions) => {

@@ -3,10 +3,13 @@
  *
  * Every step: running sequences first, oldest first, decode tokens before prefill chunks; then
  * waiting sequences are admitted in arrival order while the token budget and pages last, their
- * prompts split into chunks so a long prompt never stalls the decodes of everyone else. When a
- * running sequence needs a page and none is left, the newest running sequence is preempted (its
- * pages released, its tokens kept) and recomputed later, through the prefix cache where its pages
- * survived.
+ * prompts split into chunks so a long prompt never stalls the decodes of everyone else. A step
+ * that carries decodes takes at most `prefillChunkTokens` prefill tokens: a decode step costs
+ * about one read of the weights, and a large prefill chunk riding with it would stretch every
+ * decoding request's inter-token time to the chunk's compute time (docs/prefill-budget.md). When
+ * a running sequence needs a page and none is left, the newest running sequence is preempted
+ * (its pages released, its tokens kept) and recomputed later, through the prefix cache where its
+ * pages survived.
  */
 import type { KvManager } from './kv-manager.js';
 import type { Sequence } from './sequence.js';
@@ -16,7 +19,15 @@ export interface SchedulerConfig {
   maxBatchTokens: number;
   /** Sequences per step. */
   maxRunningSeqs: number;
+  /**
+   * Prefill tokens (prompt chunks, recomputation after preemption) in a step that also carries
+   * decodes. A step without decodes may fill all of `maxBatchTokens` with prefill.
+   */
+  prefillChunkTokens: number;
 }
+
+/** See docs/prefill-budget.md for why 256. */
+export const DEFAULT_PREFILL_CHUNK_TOKENS = 256;
 
 export interface ScheduledChunk {
   seq: Sequence;
@@ -33,7 +44,7 @@ export class Scheduler {
 
   constructor(
     private readonly kv: KvManager,
-    private readonly config: SchedulerConfig,
+    readonly config: SchedulerConfig,
   ) {}
 
   enqueue(seq: Sequence): void {
@@ -55,44 +66,58 @@ export class Scheduler {
   }
 
   schedule(): ScheduledChunk[] {
-    const chunks = new Map<Sequence, ScheduledChunk>();
+    const chunks = new Map<Sequence, ScheduledChunk & { prefill: boolean }>();
     let budget = this.config.maxBatchTokens;
-    const take = (seq: Sequence): boolean => {
+    let decodes = 0;
+    let prefill = 0;
+    // Decodes are all taken before any prefill and only ever leave the step (preempted), so a step
+    // that ends with decodes had them while each prefill chunk was sized.
+    const prefillRoom = (): number =>
+      decodes > 0 ? Math.min(budget, this.config.prefillChunkTokens - prefill) : budget;
+    const take = (seq: Sequence, limit: number, isPrefill: boolean): boolean => {
       // A running sequence always has its last token to compute; anything else is a bookkeeping bug.
       if (seq.pendingTokens <= 0)
         throw new Error(`scheduler: running sequence ${seq.request.id}/${seq.index} has no token to compute`);
-      const count = Math.min(seq.pendingTokens, budget);
+      const count = Math.min(seq.pendingTokens, limit);
       while (!this.kv.ensureCapacity(seq, seq.numComputed + count)) {
         const victim = this.running[this.running.length - 1]!;
         const refund = chunks.get(victim);
         if (refund) {
           budget += refund.count;
+          if (refund.prefill) prefill -= refund.count;
+          else decodes -= refund.count;
           chunks.delete(victim);
         }
         this.preempt(victim);
         if (victim === seq) return false;
       }
-      chunks.set(seq, { seq, start: seq.numComputed, count });
+      chunks.set(seq, { seq, start: seq.numComputed, count, prefill: isPrefill });
       budget -= count;
+      if (isPrefill) prefill += count;
+      else decodes += count;
       return true;
     };
-    // Decodes first: one token each, the latency-critical work.
+    // Decodes first: one token each after a generated one, the latency-critical work.
     for (const seq of [...this.running]) {
-      if (seq.status === 'running' && seq.pendingTokens === 1 && budget > 0) take(seq);
+      if (seq.status === 'running' && isDecode(seq) && budget > 0) take(seq, 1, false);
     }
+    // Then prompts (and recomputations) under way, oldest first; their last token is prefill too.
     for (const seq of [...this.running]) {
-      if (seq.status === 'running' && seq.pendingTokens > 1 && budget > 0 && !chunks.has(seq)) take(seq);
+      if (seq.status !== 'running' || seq.pendingTokens === 0 || chunks.has(seq)) continue;
+      const room = prefillRoom();
+      if (room <= 0) break;
+      take(seq, room, true);
     }
     // Admission: arrival order, stopping at the first that does not fit (no overtaking, no starvation).
     // A reserve of a page per running sequence keeps fresh admissions from forcing immediate preemptions.
-    while (this.waiting.length && budget > 0 && this.running.length < this.config.maxRunningSeqs) {
+    while (this.waiting.length && prefillRoom() > 0 && this.running.length < this.config.maxRunningSeqs) {
       const seq = this.waiting[0]!;
       if (!this.kv.admit(seq, Math.min(this.running.length, this.kv.pool.numPages >> 3))) break;
       this.waiting.shift();
       this.addRunning(seq);
-      take(seq);
+      take(seq, prefillRoom(), true);
     }
-    return [...chunks.values()];
+    return [...chunks.values()].map(({ seq, start, count }) => ({ seq, start, count }));
   }
 
   /** Releases a running sequence's pages and puts it back in line; its tokens are recomputed later. */
@@ -102,6 +127,11 @@ export class Scheduler {
     this.enqueue(seq);
     this.preemptions++;
   }
+}
+
+/** A sequence whose only token to compute is one it generated. */
+function isDecode(seq: Sequence): boolean {
+  return seq.pendingTokens === 1 && seq.outputLength > 0;
 }
 
 function insertByAge(list: Sequence[], seq: Sequence): void {

@@ -1,0 +1,49 @@
+/**
+ * `tessera serve --prefill-chunk-tokens`: registered with the engine's default, passed to the
+ * engine's scheduler, and refused at 0 (no prompt could advance while anything decodes).
+ */
+import { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { registerServeCommand, serveModel, type ServeOptions } from '../../src/cli/serve.js';
+import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../../src/engine/scheduler.js';
+import { loadTestModel } from '../engine/test-model.js';
+
+const base: ServeOptions = {
+  host: '127.0.0.1',
+  port: '0',
+  maxConcurrent: '4',
+  maxQueue: '2',
+  timeout: '30',
+  maxBatchTokens: '64',
+  prefixCache: true,
+  structuredOutput: false,
+};
+
+describe('tessera serve --prefill-chunk-tokens', () => {
+  it('is registered with the engine default', () => {
+    const program = new Command();
+    registerServeCommand(program, async () => loadTestModel());
+    const option = program.commands
+      .find((c) => c.name() === 'serve')!
+      .options.find((o) => o.long === '--prefill-chunk-tokens');
+    expect(option?.defaultValue).toBe(String(DEFAULT_PREFILL_CHUNK_TOKENS));
+  });
+
+  it('reaches the scheduler, and 0 is refused before anything starts', async () => {
+    const server = await serveModel(await loadTestModel(), { ...base, prefillChunkTokens: '8' });
+    try {
+      expect(server.state.engine.scheduler.config.prefillChunkTokens).toBe(8);
+    } finally {
+      await server.close();
+    }
+    const unset = await serveModel(await loadTestModel(), base);
+    try {
+      expect(unset.state.engine.scheduler.config.prefillChunkTokens).toBe(DEFAULT_PREFILL_CHUNK_TOKENS);
+    } finally {
+      await unset.close();
+    }
+    await expect(serveModel(await loadTestModel(), { ...base, prefillChunkTokens: '0' })).rejects.toThrow(
+      /--prefill-chunk-tokens/,
+    );
+  });
+});
