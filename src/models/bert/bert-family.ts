@@ -14,7 +14,9 @@ const ARCHITECTURES = ['BertModel', 'BertForMaskedLM', 'BertForPreTraining'];
 
 export class NotAGeneratorError extends Error {
   constructor(path: string) {
-    super(`${path}: a BERT encoder makes embeddings, not text; serve it on /v1/embeddings`);
+    super(
+      `${path}: a BERT encoder makes embeddings, not text; serve it beside a chat model with --model (it answers on /v1/embeddings)`,
+    );
     this.name = 'NotAGeneratorError';
   }
 }
