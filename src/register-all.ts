@@ -10,6 +10,7 @@
  */
 import { registerAttention } from './attention/register.js';
 import { registerCoreGpuKernels } from './kernels/index.js';
+import { registerBert } from './models/bert/register.js';
 import { registerLlama } from './models/llama/register.js';
 
 // The core library first: for an op with kernels in both, registration order is preference order.
@@ -18,3 +19,4 @@ registerAttention();
 
 // Model families: `openModel` / `loadRunner` hand a checkpoint to the first one that claims it.
 registerLlama();
+registerBert();

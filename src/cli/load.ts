@@ -1,7 +1,33 @@
 /** Loading a model for the CLI: the backend the user asked for and a one-line progress bar on stderr. */
 import { openBackend } from '../backends/open.js';
 import type { LoadProgress } from '../io/tensor-source.js';
+import type { BertModelConfig } from '../models/bert/bert-config.js';
+import { loadBertEncoder } from '../models/bert/bert-family.js';
+import { engineTokenizer } from '../models/engine-tokenizer.js';
+import type { OpenedModel } from '../models/family.js';
 import { type LoadedRunner, loadRunner } from '../models/load-model.js';
+import { openModel } from '../models/open-model.js';
+import type { LoadedServedModel } from './serve.js';
+
+/** A model for `serve --model`: an encoder when the checkpoint is a BERT one, else a chat model. */
+export async function loadServedModel(modelPath: string): Promise<LoadedServedModel> {
+  const opened = await openModel(modelPath);
+  if (opened.family !== 'bert') {
+    await opened.weights.close();
+    const { runner, tokenizer, name } = await loadRunnerWithProgress(modelPath);
+    return { kind: 'chat', runner, tokenizer, modelName: name };
+  }
+  try {
+    if (!opened.tokenizer) throw new Error(`${modelPath}: no tokenizer (put tokenizer.json beside the weights)`);
+    const backend = await openBackend();
+    const embedder = await loadBertEncoder(opened as OpenedModel<BertModelConfig>, { backend });
+    const modelName = modelPath.replace(/\/+$/, '').split('/').pop()!;
+    console.error(`[tessera] ${modelName} (embeddings) on ${backend.name}`);
+    return { kind: 'embedding', embedder, tokenizer: engineTokenizer(opened.tokenizer), modelName };
+  } finally {
+    await opened.weights.close();
+  }
+}
 
 export async function loadRunnerWithProgress(
   modelPath: string | undefined,

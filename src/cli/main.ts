@@ -7,7 +7,7 @@ import { registerMcuCommands } from './mcu.js';
 import { registerRunCommands } from './run.js';
 import { registerCompileCommands } from './compile.js';
 import { registerServeCommand } from './serve.js';
-import { loadRunnerWithProgress } from './load.js';
+import { loadRunnerWithProgress, loadServedModel } from './load.js';
 
 const program = new Command();
 program.name('tessera').description('An ML compiler and LLM inference engine on WebGPU').version('0.1.0');
@@ -15,9 +15,13 @@ registerDoctorCommand(program);
 registerMcuCommands(program);
 registerRunCommands(program);
 registerCompileCommands(program);
-registerServeCommand(program, async (modelPath) => {
-  const { runner, tokenizer, name } = await loadRunnerWithProgress(modelPath);
-  return { runner, tokenizer, modelName: name };
-});
+registerServeCommand(
+  program,
+  async (modelPath) => {
+    const { runner, tokenizer, name } = await loadRunnerWithProgress(modelPath);
+    return { runner, tokenizer, modelName: name };
+  },
+  loadServedModel,
+);
 
 await program.parseAsync(process.argv);

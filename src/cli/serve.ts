@@ -1,7 +1,9 @@
 /**
- * `tessera serve [model]`: the OpenAI-compatible server and chat page over a model. Loading the
- * model is the caller's (`loadRunner`, wired in main.ts: the built-in model when no path is given,
- * with its progress bar); this module owns the engine, the HTTP server and shutdown.
+ * `tessera serve [model] [--model <path>]…`: the OpenAI-compatible server and chat page over one
+ * chat model, plus more models (chat or embedding) each under its own name, routed by `model`.
+ * Loading is the caller's (wired in main.ts: the built-in model when no path is given, with its
+ * progress bar); this module owns the engines (one per chat model, each with the KV pages of its
+ * own runner), the HTTP server and shutdown.
  */
 import type { Command } from 'commander';
 import { Engine } from '../engine/engine.js';
@@ -10,12 +12,18 @@ import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../engine/scheduler.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/request-body.js';
 import { startServer, type RunningServer } from '../server/node-server.js';
+import type { Embedder, ModelSpec } from '../server/served-models.js';
 
 export interface LoadedModel {
   runner: ModelRunner;
   tokenizer: EngineTokenizer;
   modelName: string;
 }
+
+/** What `--model` loads: a chat model, or an encoder served on /v1/embeddings. */
+export type LoadedServedModel =
+  | (LoadedModel & { kind?: 'chat' })
+  | { kind: 'embedding'; embedder: Embedder; tokenizer: EngineTokenizer; modelName: string };
 
 export interface ServeOptions {
   host: string;
@@ -34,6 +42,8 @@ export interface ServeOptions {
   prefillChunkTokens?: string;
   prefixCache: boolean;
   structuredOutput: boolean;
+  /** More models to serve (`--model`, repeatable). */
+  model?: string[];
 }
 
 function positiveInt(name: string, value: string): number {
@@ -42,8 +52,12 @@ function positiveInt(name: string, value: string): number {
   return n;
 }
 
-/** Starts serving a loaded model; resolves once listening. */
-export async function serveModel(model: LoadedModel, o: ServeOptions): Promise<RunningServer> {
+/** Starts serving a loaded model (and `extra` ones beside it); resolves once listening. */
+export async function serveModel(
+  model: LoadedModel,
+  o: ServeOptions,
+  extra: readonly LoadedServedModel[] = [],
+): Promise<RunningServer> {
   // Check every option before anything starts.
   const port = positiveInt('port', o.port);
   const maxConcurrent = positiveInt('max-concurrent', o.maxConcurrent);
@@ -58,16 +72,23 @@ export async function serveModel(model: LoadedModel, o: ServeOptions): Promise<R
   const drainTimeoutMs = positiveInt('drain-timeout-s', o.drainTimeoutS ?? '30') * 1000;
   const maxBodyBytes = positiveInt('max-body-bytes', o.maxBodyBytes ?? String(DEFAULT_MAX_BODY_BYTES));
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
-  const engine = new Engine(model.runner, model.tokenizer, {
-    maxBatchTokens,
-    prefillChunkTokens,
-    maxRunningSeqs: maxConcurrent,
-    prefixCaching: o.prefixCache,
-  });
+  const engineFor = (runner: ModelRunner, tokenizer: EngineTokenizer) =>
+    new Engine(runner, tokenizer, {
+      maxBatchTokens,
+      prefillChunkTokens,
+      maxRunningSeqs: maxConcurrent,
+      prefixCaching: o.prefixCache,
+    });
+  const models: ModelSpec[] = extra.map((m) =>
+    m.kind === 'embedding'
+      ? { kind: 'embedding', name: m.modelName, embedder: m.embedder, tokenizer: m.tokenizer }
+      : { kind: 'chat', name: m.modelName, engine: engineFor(m.runner, m.tokenizer), tokenizer: m.tokenizer },
+  );
   return startServer({
-    engine,
+    engine: engineFor(model.runner, model.tokenizer),
     tokenizer: model.tokenizer,
     modelName: model.modelName,
+    models,
     host: o.host,
     port,
     maxConcurrentRequests: maxConcurrent,
@@ -88,7 +109,13 @@ export async function serveModel(model: LoadedModel, o: ServeOptions): Promise<R
   });
 }
 
-export function registerServeCommand(program: Command, loadRunner: (modelPath?: string) => Promise<LoadedModel>): void {
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+export function registerServeCommand(
+  program: Command,
+  loadRunner: (modelPath?: string) => Promise<LoadedModel>,
+  loadServed: (modelPath: string) => Promise<LoadedServedModel> = loadRunner,
+): void {
   program
     .command('serve [model]')
     .description('serve a model (default: the built-in one) over an OpenAI-compatible HTTP API, with a chat page at /')
@@ -112,13 +139,18 @@ export function registerServeCommand(program: Command, loadRunner: (modelPath?: 
     )
     .option('--no-prefix-cache', 'do not reuse KV pages of earlier prompts')
     .option('--no-structured-output', 'turn off response_format / forced tool calls (xgrammar)')
+    .option(
+      '--model <path>',
+      'serve another model beside the first, under its folder name (repeatable; chat or embedding)',
+      collect,
+      [],
+    )
     .action(async (modelPath: string | undefined, o: ServeOptions) => {
       const model = await loadRunner(modelPath);
-      const server = await serveModel(model, o);
-      const r = model.runner;
-      console.log(
-        `Serving ${model.modelName} (context ${r.maxContext}, ${r.numPages} KV pages of ${r.pageSize} tokens)`,
-      );
+      const extra: LoadedServedModel[] = [];
+      for (const path of o.model ?? []) extra.push(await loadServed(path));
+      const server = await serveModel(model, o, extra);
+      for (const m of [model, ...extra]) console.log(`Serving ${describeModel(m)}`);
       console.log(`  chat page:  ${server.url}/`);
       console.log(`  OpenAI API: ${server.url}/v1  (metrics at ${server.url}/metrics)`);
       let stopping = false;
@@ -134,4 +166,11 @@ export function registerServeCommand(program: Command, loadRunner: (modelPath?: 
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
     });
+}
+
+function describeModel(m: LoadedServedModel): string {
+  if (m.kind === 'embedding')
+    return `${m.modelName} on /v1/embeddings (${m.embedder.dimensions} dimensions, context ${m.embedder.maxContext})`;
+  const r = m.runner;
+  return `${m.modelName} (context ${r.maxContext}, ${r.numPages} KV pages of ${r.pageSize} tokens)`;
 }

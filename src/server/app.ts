@@ -10,7 +10,10 @@ import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import { chatCompletion } from './chat-completions.js';
 import { completion } from './completions.js';
+import { embeddings } from './embeddings.js';
+import { embeddingsFields, embeddingsRequest } from './embeddings-schema.js';
 import { ApiError, toApiError } from './errors.js';
+import { readiness } from './health.js';
 import { readJsonBody } from './request-body.js';
 import { corsFor, requireJson, requireKey } from './security.js';
 import { checkFields, type FieldPolicy } from './request-fields.js';
@@ -24,6 +27,7 @@ import {
   tokenizeFields,
   tokenizeRequest,
 } from './schemas.js';
+import { type ServedModel, unknownModel } from './served-models.js';
 import { ServerState, type ServerOptions } from './server-state.js';
 import { detokenize, tokenize } from './tokenize.js';
 import { CHAT_PAGE_HTML } from './web/chat-page.js';
@@ -33,71 +37,25 @@ export type { ServerOptions } from './server-state.js';
 export function createApp(options: ServerOptions): { app: Hono; state: ServerState } {
   const state = new ServerState(options);
   const app = new Hono();
-  const metrics = options.metrics;
-
-  app.use('*', async (c, next) => {
-    await next();
-    metrics?.responded(endpointOf(c.req.path), c.res.status);
-  });
-
-  if (options.corsOrigins?.length) app.use('*', corsFor(options.corsOrigins));
-  if (options.apiKey) app.use('*', requireKey(options.apiKey));
-  app.use('*', requireJson);
-  const refuseWhileDraining: MiddlewareHandler = async (c, next) => {
-    if (state.isDraining && c.req.method === 'POST') return state.shuttingDownError().toResponse();
-    return next();
-  };
-  app.use('/v1/*', refuseWhileDraining);
-  app.use('/tokenize', refuseWhileDraining);
-  app.use('/detokenize', refuseWhileDraining);
-
+  useMiddleware(app, state);
   app.get('/', (c) => c.html(CHAT_PAGE_HTML));
   // Liveness: the process runs and answers. Readiness (`/health`, `/health/ready`): it can serve.
   app.get('/health/live', (c) => c.json({ status: 'alive' }));
-  const readiness = (c: Context) => {
-    const failure = state.engine.failed;
-    const body = {
-      status: failure ? 'failing' : state.isDraining ? 'draining' : 'ok',
-      model: state.modelName,
-      activeRequests: state.activeRequests,
-      ...state.engine.stats(),
-    };
-    if (failure) return c.json({ ...body, error: failure.message }, 503);
-    return state.isDraining ? c.json(body, 503, { 'retry-after': '1' }) : c.json(body);
-  };
-  app.get('/health', readiness);
-  app.get('/health/ready', readiness);
+  app.get('/health', (c) => readiness(c, state));
+  app.get('/health/ready', (c) => readiness(c, state));
   app.get('/metrics', async (c) => {
+    const metrics = state.options.metrics;
     if (!metrics)
       return new ApiError(404, 'Metrics are not enabled on this server.', 'invalid_request_error').toResponse();
     const { contentType, body } = await metrics.render(state.engine.stats());
     return c.body(body, 200, { 'content-type': contentType });
   });
-
-  const model = () => ({
-    id: state.modelName,
-    object: 'model',
-    created: state.createdAt,
-    owned_by: 'tessera',
-    max_model_len: state.engine.runner.maxContext,
+  app.get('/v1/models', (c) => c.json({ object: 'list', data: state.models.all().map((m) => modelEntry(state, m)) }));
+  app.get('/v1/models/:id{.+}', (c) => {
+    const m = state.models.get(c.req.param('id'));
+    return m ? c.json(modelEntry(state, m)) : unknownModel(c.req.param('id')).toResponse();
   });
-  app.get('/v1/models', (c) => c.json({ object: 'list', data: [model()] }));
-  app.get('/v1/models/:id{.+}', (c) =>
-    c.req.param('id') === state.modelName ? c.json(model()) : unknownModel(c.req.param('id')).toResponse(),
-  );
-
-  app.post('/v1/chat/completions', async (c) =>
-    chatCompletion(state, await parseBody(c, chatCompletionRequest, chatCompletionFields, state), c.req.raw.signal),
-  );
-  app.post('/v1/completions', async (c) =>
-    completion(state, await parseBody(c, completionRequest, completionFields, state), c.req.raw.signal),
-  );
-
-  app.post('/tokenize', async (c) => tokenize(state, await parseBody(c, tokenizeRequest, tokenizeFields, state)));
-  app.post('/detokenize', async (c) =>
-    detokenize(state, await parseBody(c, detokenizeRequest, detokenizeFields, state)),
-  );
-
+  useApiRoutes(app, state);
   app.notFound((c) =>
     new ApiError(
       404,
@@ -115,6 +73,53 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
   return { app, state };
 }
 
+/** Metrics, CORS, the API key, JSON bodies only, and 503 for new work while draining. */
+function useMiddleware(app: Hono, state: ServerState): void {
+  const { options } = state;
+  app.use('*', async (c, next) => {
+    await next();
+    options.metrics?.responded(endpointOf(c.req.path), c.res.status);
+  });
+  if (options.corsOrigins?.length) app.use('*', corsFor(options.corsOrigins));
+  if (options.apiKey) app.use('*', requireKey(options.apiKey));
+  app.use('*', requireJson);
+  const refuseWhileDraining: MiddlewareHandler = async (c, next) => {
+    if (state.isDraining && c.req.method === 'POST') return state.shuttingDownError().toResponse();
+    return next();
+  };
+  app.use('/v1/*', refuseWhileDraining);
+  app.use('/tokenize', refuseWhileDraining);
+  app.use('/detokenize', refuseWhileDraining);
+}
+
+function useApiRoutes(app: Hono, state: ServerState): void {
+  app.post('/v1/chat/completions', async (c) =>
+    chatCompletion(state, await parseBody(c, chatCompletionRequest, chatCompletionFields, state), c.req.raw.signal),
+  );
+  app.post('/v1/completions', async (c) =>
+    completion(state, await parseBody(c, completionRequest, completionFields, state), c.req.raw.signal),
+  );
+  app.post('/v1/embeddings', async (c) =>
+    embeddings(state, await parseBody(c, embeddingsRequest, embeddingsFields, state)),
+  );
+  app.post('/tokenize', async (c) => tokenize(state, await parseBody(c, tokenizeRequest, tokenizeFields, state)));
+  app.post('/detokenize', async (c) =>
+    detokenize(state, await parseBody(c, detokenizeRequest, detokenizeFields, state)),
+  );
+}
+
+function modelEntry(state: ServerState, m: ServedModel) {
+  return {
+    id: m.name,
+    object: 'model',
+    created: state.createdAt,
+    owned_by: 'tessera',
+    max_model_len: m.maxContext,
+    ...(m.kind === 'embedding' ? { type: 'embedding', dimensions: m.embedder.dimensions } : {}),
+  };
+}
+
+/** The body, checked for unknown fields and against its schema; the endpoint resolves `model` itself. */
 async function parseBody<T extends z.ZodType>(
   c: Context,
   schema: T,
@@ -135,19 +140,13 @@ async function parseBody<T extends z.ZodType>(
       'invalid_value',
     );
   }
-  // /tokenize and /detokenize may leave out the model (as vLLM's do); when named, it must exist.
-  const body = parsed.data as { model?: string | null };
-  if (body.model != null && body.model !== state.modelName) throw unknownModel(body.model);
   return parsed.data;
-}
-
-function unknownModel(name: string): ApiError {
-  return new ApiError(404, `The model '${name}' does not exist.`, 'invalid_request_error', 'model', 'model_not_found');
 }
 
 function endpointOf(path: string): string {
   if (path.startsWith('/v1/chat')) return 'chat';
   if (path.startsWith('/v1/completions')) return 'completions';
+  if (path.startsWith('/v1/embeddings')) return 'embeddings';
   if (path.startsWith('/v1/models')) return 'models';
   if (path === '/tokenize' || path === '/detokenize') return path.slice(1);
   return ['/', '/health', '/health/live', '/health/ready', '/metrics'].includes(path) ? path : 'other';

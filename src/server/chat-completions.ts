@@ -1,6 +1,7 @@
 /**
  * POST /v1/chat/completions: the chat template, sampling, structured output, tool calls, and
- * the response as one JSON body or as SSE chunks.
+ * the response as one JSON body or as SSE chunks. The request is routed to the chat model its
+ * `model` field names.
  */
 import type { FinishReason, GeneratedToken } from '../engine/request.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
@@ -9,18 +10,67 @@ import { encodeChatPrompt, templateMessages } from './chat-prompt.js';
 import { ApiError } from './errors.js';
 import { Generation, samplingParams } from './generation.js';
 import { chatLogprobs } from './logprobs-format.js';
-import type { ChatCompletionRequest } from './schemas.js';
+import type { ChatCompletionRequest, FunctionTool } from './schemas.js';
+import type { ChatModel } from './served-models.js';
 import type { ServerState } from './server-state.js';
-import { sseResponse } from './sse.js';
+import { type SseWriter, sseResponse } from './sse.js';
 import { forcedCallSchema, parseToolCalls, ToolCallStreamFilter } from './tools.js';
 
 type ToolMode = 'none' | 'auto' | 'forced';
+type ToolChoice = NonNullable<ChatCompletionRequest['tool_choice']>;
+
+interface ToolPlan {
+  readonly tools: FunctionTool[];
+  readonly choice: ToolChoice;
+  /** parallel_tool_calls: false allows at most one call per reply; the first one is kept. */
+  readonly callLimit: number;
+  readonly mode: ToolMode;
+}
+
+/** Everything the JSON and the streamed reply share. */
+interface ChatReply {
+  readonly state: ServerState;
+  readonly model: ChatModel;
+  readonly body: ChatCompletionRequest;
+  readonly gen: Generation;
+  readonly plan: ToolPlan;
+  readonly id: string;
+  readonly created: number;
+}
 
 export async function chatCompletion(
   state: ServerState,
   body: ChatCompletionRequest,
   signal: AbortSignal | undefined,
 ): Promise<Response> {
+  const model = state.models.chat(body.model);
+  const plan = toolPlan(body);
+  const prompt = await encodeChatPrompt(model, templateMessages(body.messages), plan.tools, {
+    addGenerationPrompt: true,
+    addSpecialTokens: false,
+    bounded: true,
+  });
+  const params: Partial<SamplingParams> = {
+    ...samplingParams(model, body, prompt.length, body.max_completion_tokens ?? body.max_tokens),
+    logprobs: body.logprobs ?? false,
+    topLogprobs: body.logprobs ? (body.top_logprobs ?? 0) : 0,
+  };
+  const constraint = await constraintFor(model, body, plan);
+  if (constraint) params.constraint = constraint;
+  const gen = await Generation.start(state, model, 'chat', [prompt], params, signal);
+  const reply: ChatReply = {
+    state,
+    model,
+    body,
+    gen,
+    plan,
+    id: state.newId('chatcmpl'),
+    created: Math.floor(Date.now() / 1000),
+  };
+  return body.stream ? streamedReply(reply, params.n ?? 1) : jsonReply(reply);
+}
+
+function toolPlan(body: ChatCompletionRequest): ToolPlan {
   const tools = body.tool_choice === 'none' ? [] : (body.tools ?? []);
   const choice = body.tool_choice ?? (tools.length ? 'auto' : 'none');
   if (typeof choice === 'object' && !tools.some((t) => t.function.name === choice.function.name)) {
@@ -33,137 +83,124 @@ export async function chatCompletion(
   }
   if (choice === 'required' && tools.length === 0)
     throw new ApiError(400, "tool_choice 'required' needs at least one tool", 'invalid_request_error', 'tool_choice');
-  // parallel_tool_calls: false allows at most one call per reply; the first one is kept.
-  const callLimit = body.parallel_tool_calls === false ? 1 : Number.POSITIVE_INFINITY;
-  const toolMode: ToolMode = tools.length === 0 ? 'none' : choice === 'auto' ? 'auto' : 'forced';
-
-  const messages = templateMessages(body.messages);
-  const prompt = await encodeChatPrompt(state, messages, tools, {
-    addGenerationPrompt: true,
-    addSpecialTokens: false,
-    bounded: true,
-  });
-  const tok = state.tokenizer;
-
-  const params: Partial<SamplingParams> = {
-    ...samplingParams(state, body, prompt.length, body.max_completion_tokens ?? body.max_tokens),
-    logprobs: body.logprobs ?? false,
-    topLogprobs: body.logprobs ? (body.top_logprobs ?? 0) : 0,
+  return {
+    tools,
+    choice,
+    callLimit: body.parallel_tool_calls === false ? 1 : Number.POSITIVE_INFINITY,
+    mode: tools.length === 0 ? 'none' : choice === 'auto' ? 'auto' : 'forced',
   };
-  const forced = forcedCallSchema(tools, choice);
-  if (forced) params.constraint = await (await state.grammarService()).jsonSchema(forced, 'tools');
-  else if (body.response_format?.type === 'json_object')
-    params.constraint = await (await state.grammarService()).jsonObject();
-  else if (body.response_format?.type === 'json_schema') {
-    const schema = body.response_format.json_schema.schema;
-    if (!schema)
-      throw new ApiError(
-        400,
-        'response_format.json_schema.schema is required',
-        'invalid_request_error',
-        'response_format.json_schema.schema',
-      );
-    params.constraint = await (await state.grammarService()).jsonSchema(schema);
+}
+
+/** The grammar a forced tool call or a response_format asks for, if any. */
+async function constraintFor(
+  model: ChatModel,
+  body: ChatCompletionRequest,
+  plan: ToolPlan,
+): Promise<SamplingParams['constraint'] | undefined> {
+  const forced = forcedCallSchema(plan.tools, plan.choice);
+  if (forced) return (await model.grammarService()).jsonSchema(forced, 'tools');
+  const format = body.response_format;
+  if (format?.type === 'json_object') return (await model.grammarService()).jsonObject();
+  if (format?.type !== 'json_schema') return undefined;
+  const schema = format.json_schema.schema;
+  if (!schema)
+    throw new ApiError(
+      400,
+      'response_format.json_schema.schema is required',
+      'invalid_request_error',
+      'response_format.json_schema.schema',
+    );
+  return (await model.grammarService()).jsonSchema(schema);
+}
+
+const finishOf = (reason: FinishReason, calls: readonly ToolCallMessagePart[]) =>
+  calls.length ? 'tool_calls' : reason;
+
+async function jsonReply(r: ChatReply): Promise<Response> {
+  const { gen, body, plan } = r;
+  const makeCallId = () => r.state.newId('call');
+  let completion = 0;
+  try {
+    for await (const ev of gen.events()) if (ev.event.type === 'delta') completion += ev.event.tokens.length;
+    const interrupted = gen.interruption();
+    if (interrupted) throw interrupted;
+    const [result] = await gen.results();
+    const choices = result!.choices.map((c) => {
+      const reply =
+        plan.mode === 'none' ? { content: c.text, toolCalls: [] } : parseToolCalls(c.text, plan.tools, makeCallId);
+      reply.toolCalls = reply.toolCalls.slice(0, plan.callLimit);
+      return {
+        index: c.index,
+        message: {
+          role: 'assistant',
+          content: reply.content,
+          ...(reply.toolCalls.length ? { tool_calls: reply.toolCalls } : {}),
+        },
+        logprobs: body.logprobs ? { content: chatLogprobs(r.model.tokenizer, c.tokens) } : null,
+        finish_reason: finishOf(c.finishReason, reply.toolCalls),
+      };
+    });
+    return Response.json({
+      id: r.id,
+      object: 'chat.completion',
+      created: r.created,
+      model: r.model.name,
+      choices,
+      usage: usage(result!.promptTokens, result!.completionTokens, result!.cachedTokens),
+    });
+  } finally {
+    gen.close(completion);
   }
+}
 
-  const gen = await Generation.start(state, 'chat', [prompt], params, signal);
-  const id = state.newId('chatcmpl');
-  const created = Math.floor(Date.now() / 1000);
-  const makeCallId = () => state.newId('call');
-  const finishOf = (reason: FinishReason, calls: ToolCallMessagePart[]) => (calls.length ? 'tool_calls' : reason);
+/** Per-choice state of a streamed reply. */
+interface StreamChoice {
+  readonly filter: ToolCallStreamFilter;
+  text: string;
+  readonly tokens: GeneratedToken[];
+}
 
-  if (!body.stream) {
-    let completion = 0;
-    try {
-      for await (const ev of gen.events()) if (ev.event.type === 'delta') completion += ev.event.tokens.length;
-      const interrupted = gen.interruption();
-      if (interrupted) throw interrupted;
-      const [result] = await gen.results();
-      const choices = result!.choices.map((c) => {
-        const reply =
-          toolMode === 'none' ? { content: c.text, toolCalls: [] } : parseToolCalls(c.text, tools, makeCallId);
-        reply.toolCalls = reply.toolCalls.slice(0, callLimit);
-        return {
-          index: c.index,
-          message: {
-            role: 'assistant',
-            content: reply.content,
-            ...(reply.toolCalls.length ? { tool_calls: reply.toolCalls } : {}),
-          },
-          logprobs: body.logprobs ? { content: chatLogprobs(tok, c.tokens) } : null,
-          finish_reason: finishOf(c.finishReason, reply.toolCalls),
-        };
-      });
-      return Response.json({
-        id,
-        object: 'chat.completion',
-        created,
-        model: state.modelName,
-        choices,
-        usage: usage(result!.promptTokens, result!.completionTokens, result!.cachedTokens),
-      });
-    } finally {
-      gen.close(completion);
-    }
-  }
-
-  const n = params.n ?? 1;
-  const includeUsage = body.stream_options?.include_usage ?? false;
+function streamedReply(r: ChatReply, n: number): Response {
+  const { gen, body, plan } = r;
   const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
-    id,
+    id: r.id,
     object: 'chat.completion.chunk',
-    created,
-    model: state.modelName,
+    created: r.created,
+    model: r.model.name,
     choices,
     ...extra,
   });
+  const delta = (i: number, d: unknown, logprobs: unknown = null) =>
+    chunk([{ index: i, delta: d, logprobs, finish_reason: null }]);
   return sseResponse(
     async (out) => {
       let completion = 0;
       try {
-        const filters = Array.from({ length: n }, () => new ToolCallStreamFilter());
-        const texts = Array.from({ length: n }, () => '');
-        const tokens: GeneratedToken[][] = Array.from({ length: n }, () => []);
-        for (let i = 0; i < n; i++)
-          out.send(
-            chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]),
-          );
+        const choices: StreamChoice[] = Array.from({ length: n }, () => ({
+          filter: new ToolCallStreamFilter(),
+          text: '',
+          tokens: [],
+        }));
+        for (let i = 0; i < n; i++) out.send(delta(i, { role: 'assistant', content: '' }));
         for await (const { choice: i, event } of gen.events()) {
+          const c = choices[i]!;
           if (event.type === 'delta') {
             completion += event.tokens.length;
-            texts[i] += event.text;
-            tokens[i]!.push(...event.tokens);
-            const visible =
-              toolMode === 'forced' ? '' : toolMode === 'auto' ? filters[i]!.push(event.text) : event.text;
-            const logprobs = body.logprobs ? { content: chatLogprobs(tok, event.tokens) } : null;
-            if (visible || logprobs)
-              out.send(chunk([{ index: i, delta: { content: visible }, logprobs, finish_reason: null }]));
+            c.text += event.text;
+            c.tokens.push(...event.tokens);
+            const visible = plan.mode === 'forced' ? '' : plan.mode === 'auto' ? c.filter.push(event.text) : event.text;
+            const logprobs = body.logprobs ? { content: chatLogprobs(r.model.tokenizer, event.tokens) } : null;
+            if (visible || logprobs) out.send(delta(i, { content: visible }, logprobs));
             continue;
           }
           // A cut-short completion gets no finish chunk; the stream ends with an error below.
           if (event.reason === 'abort') continue;
-          let calls: ToolCallMessagePart[] = [];
-          if (toolMode !== 'none') {
-            const tail = toolMode === 'auto' ? filters[i]!.flush() : '';
-            if (tail) out.send(chunk([{ index: i, delta: { content: tail }, logprobs: null, finish_reason: null }]));
-            calls = parseToolCalls(texts[i]!, tools, makeCallId).toolCalls.slice(0, callLimit);
-            if (toolMode === 'forced' && calls.length === 0 && texts[i])
-              out.send(chunk([{ index: i, delta: { content: texts[i] }, logprobs: null, finish_reason: null }]));
-            if (calls.length) {
-              const deltas = calls.map((c, k) => ({
-                index: k,
-                id: c.id,
-                type: 'function',
-                function: { name: c.function.name, arguments: c.function.arguments },
-              }));
-              out.send(chunk([{ index: i, delta: { tool_calls: deltas }, logprobs: null, finish_reason: null }]));
-            }
-          }
+          const calls = sendToolCalls(r, out, i, c, delta);
           out.send(chunk([{ index: i, delta: {}, logprobs: null, finish_reason: finishOf(event.reason, calls) }]));
         }
         const interrupted = gen.interruption();
         if (interrupted) return out.fail(interrupted.body());
-        if (includeUsage) {
+        if (body.stream_options?.include_usage) {
           const results = await gen.results();
           out.send(chunk([], { usage: usage(gen.promptTokens, completion, results[0]!.cachedTokens) }));
         }
@@ -174,6 +211,32 @@ export async function chatCompletion(
     },
     () => gen.cancel('aborted'),
   );
+}
+
+/** At a choice's end: the text held back while a tool call might start, then the calls parsed from it. */
+function sendToolCalls(
+  r: ChatReply,
+  out: SseWriter,
+  i: number,
+  c: StreamChoice,
+  delta: (i: number, d: unknown) => unknown,
+): ToolCallMessagePart[] {
+  const { plan } = r;
+  if (plan.mode === 'none') return [];
+  const tail = plan.mode === 'auto' ? c.filter.flush() : '';
+  if (tail) out.send(delta(i, { content: tail }));
+  const calls = parseToolCalls(c.text, plan.tools, () => r.state.newId('call')).toolCalls.slice(0, plan.callLimit);
+  if (plan.mode === 'forced' && calls.length === 0 && c.text) out.send(delta(i, { content: c.text }));
+  if (calls.length) {
+    const deltas = calls.map((call, k) => ({
+      index: k,
+      id: call.id,
+      type: 'function',
+      function: { name: call.function.name, arguments: call.function.arguments },
+    }));
+    out.send(delta(i, { tool_calls: deltas }));
+  }
+  return calls;
 }
 
 export function usage(prompt: number, completion: number, cached: number) {

@@ -5,7 +5,7 @@
 import type { ChatMessage } from '../io/chat-template.js';
 import { ApiError } from './errors.js';
 import type { ChatCompletionRequest, FunctionTool } from './schemas.js';
-import type { ServerState } from './server-state.js';
+import type { ChatModel } from './served-models.js';
 import { messagesForTemplate } from './tools.js';
 
 type RequestMessage = ChatCompletionRequest['messages'][number];
@@ -37,20 +37,20 @@ export function templateMessages(messages: readonly RequestMessage[]): ChatMessa
  * it unless `bounded` is false (/tokenize counts prompts of any length the body limit lets in).
  */
 export async function encodeChatPrompt(
-  state: ServerState,
+  model: ChatModel,
   messages: readonly ChatMessage[],
   tools: FunctionTool[],
   options: { addGenerationPrompt: boolean; addSpecialTokens: boolean; bounded: boolean },
 ): Promise<number[]> {
   if (options.bounded)
-    state.prompts.checkLength(
+    model.prompts.checkLength(
       messages.reduce((n, m) => n + (m.content?.length ?? 0), 0),
       'messages',
     );
-  const tok = state.tokenizer;
+  const tok = model.tokenizer;
   const text = tok.applyChatTemplate(messagesForTemplate(messages, tools, tok.templateSupportsTools), {
     addGenerationPrompt: options.addGenerationPrompt,
     ...(tok.templateSupportsTools && tools.length ? { tools } : {}),
   });
-  return state.prompts.encode(text, 'messages', options.addSpecialTokens, options.bounded);
+  return model.prompts.encode(text, 'messages', options.addSpecialTokens, options.bounded);
 }

@@ -8,6 +8,7 @@ import type { EngineRequest, RequestEvent, RequestResult } from '../engine/reque
 import type { SamplingParams } from '../engine/sampling-params.js';
 import { ApiError } from './errors.js';
 import type { RequestObserver, RequestOutcome } from './metrics.js';
+import type { ChatModel } from './served-models.js';
 import type { ServerState } from './server-state.js';
 
 /** Sampling fields common to chat and text completions (already validated by zod). */
@@ -33,12 +34,12 @@ export interface SamplingBody {
  * (and of the KV capacity); with it, prompt + max_tokens beyond the context is a 400 (from the engine).
  */
 export function samplingParams(
-  state: ServerState,
+  model: ChatModel,
   body: SamplingBody,
   promptLength: number,
   maxTokens: number | null | undefined,
 ): Partial<SamplingParams> {
-  const runner = state.engine.runner;
+  const runner = model.engine.runner;
   const room = Math.min(runner.maxContext, runner.numPages * runner.pageSize) - promptLength;
   if (maxTokens == null && room < 1) {
     throw new ApiError(
@@ -108,6 +109,7 @@ export class Generation {
   /** Submits one engine request per prompt; throws 429 when the queue is full. */
   static async start(
     state: ServerState,
+    model: ChatModel,
     endpoint: string,
     prompts: number[][],
     params: Partial<SamplingParams>,
@@ -116,7 +118,7 @@ export class Generation {
     state.acquireSlot();
     const submitted: EngineRequest[] = [];
     try {
-      for (const prompt of prompts) submitted.push(await state.engine.submit(prompt, params, state.newId('req')));
+      for (const prompt of prompts) submitted.push(await model.engine.submit(prompt, params, state.newId('req')));
     } catch (e) {
       for (const r of submitted) r.abort();
       state.releaseSlot();

@@ -56,7 +56,7 @@ export async function startServer(
         // Let the interrupted responses write their error before connections are closed.
         await Promise.race([state.drain(), new Promise((r) => setTimeout(r, 2000))]);
       }
-      await state.engine.shutdown();
+      await Promise.all(state.models.chatModels().map((m) => m.engine.shutdown()));
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         (server as { closeAllConnections?: () => void }).closeAllConnections?.();

@@ -1,20 +1,21 @@
 /**
- * What every endpoint shares: the engine, the tokenizer, limits, the lazily loaded grammar
- * service and the admission counter behind the bounded queue.
+ * What every endpoint shares: the served models (routed by name), limits and the admission
+ * counter behind the bounded queue.
  */
 import type { Engine } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
 import { ApiError } from './errors.js';
-import { GrammarService } from './grammar.js';
 import type { ServerMetrics } from './metrics.js';
-import { PromptEncoder } from './prompt-encoder.js';
 import { DEFAULT_MAX_BODY_BYTES } from './request-body.js';
+import { ChatModel, EmbeddingModel, type ModelSpec, ModelSet } from './served-models.js';
 
 export interface ServerOptions {
+  /** The first chat model: its engine, tokenizer and the name clients put in `model`. */
   engine: Engine;
   tokenizer: EngineTokenizer;
-  /** The name clients put in `model`. */
   modelName: string;
+  /** More models in the same process, each under its own name (chat models bring their own engine and KV pages). */
+  models?: readonly ModelSpec[];
   /** When set, every path but `/health/live` (and the page's static HTML) requires `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   /** Origins allowed cross-origin access ('*' for any); none: no CORS headers at all. */
@@ -42,29 +43,35 @@ export interface Interruptible {
 }
 
 export class ServerState {
+  /** The first chat model's engine (the one `/metrics` reports). */
   readonly engine: Engine;
-  readonly tokenizer: EngineTokenizer;
   readonly modelName: string;
+  readonly models: ModelSet;
   readonly capacity: number;
   readonly requestTimeoutMs: number;
   readonly maxBodyBytes: number;
-  readonly prompts: PromptEncoder;
   readonly createdAt = Math.floor(Date.now() / 1000);
   private inFlight = 0;
   private draining = false;
   private readonly generations = new Set<Interruptible>();
   private idleWaiters: (() => void)[] = [];
-  private grammar: Promise<GrammarService> | null = null;
   private nextId = 0;
 
   constructor(readonly options: ServerOptions) {
     this.engine = options.engine;
-    this.tokenizer = options.tokenizer;
     this.modelName = options.modelName;
+    const structured = options.structuredOutput !== false;
+    this.models = new ModelSet([
+      new ChatModel(options.modelName, options.engine, options.tokenizer, structured),
+      ...(options.models ?? []).map((m) =>
+        m.kind === 'chat'
+          ? new ChatModel(m.name, m.engine, m.tokenizer, structured)
+          : new EmbeddingModel(m.name, m.embedder, m.tokenizer),
+      ),
+    ]);
     this.capacity = (options.maxConcurrentRequests ?? 64) + (options.maxQueuedRequests ?? 64);
     this.requestTimeoutMs = options.requestTimeoutMs ?? 600_000;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-    this.prompts = new PromptEncoder(this.tokenizer, this.engine.runner.maxContext);
   }
 
   get activeRequests(): number {
@@ -126,30 +133,6 @@ export class ServerState {
   releaseSlot(): void {
     this.inFlight--;
     if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
-  }
-
-  grammarService(): Promise<GrammarService> {
-    if (this.options.structuredOutput === false) {
-      return Promise.reject(
-        new ApiError(
-          400,
-          'Structured output is turned off on this server.',
-          'invalid_request_error',
-          'response_format',
-          'unsupported',
-        ),
-      );
-    }
-    this.grammar ??= GrammarService.create(this.tokenizer, this.engine.runner.vocabSize).catch((e: unknown) => {
-      throw new ApiError(
-        501,
-        `Structured output is unavailable: xgrammar failed to load (${(e as Error).message}).`,
-        'server_error',
-        'response_format',
-        'structured_output_unavailable',
-      );
-    });
-    return this.grammar;
   }
 
   newId(prefix: string): string {

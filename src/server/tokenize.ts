@@ -10,28 +10,30 @@ import type { DetokenizeRequest, TokenizeRequest } from './schemas.js';
 import type { ServerState } from './server-state.js';
 
 export async function tokenize(state: ServerState, body: TokenizeRequest): Promise<Response> {
+  const model = state.models.chat(body.model);
   let tokens: number[];
   if (body.messages != null) {
     // vLLM's defaults for chat input: the assistant's turn opened, no special tokens added again.
-    tokens = await encodeChatPrompt(state, templateMessages(body.messages), body.tools ?? [], {
+    tokens = await encodeChatPrompt(model, templateMessages(body.messages), body.tools ?? [], {
       addGenerationPrompt: body.add_generation_prompt ?? true,
       addSpecialTokens: body.add_special_tokens ?? false,
       bounded: false,
     });
   } else {
-    tokens = await state.prompts.encode(body.prompt ?? '', 'prompt', body.add_special_tokens ?? true, false);
+    tokens = await model.prompts.encode(body.prompt ?? '', 'prompt', body.add_special_tokens ?? true, false);
   }
-  const vocabulary = body.return_token_strs ? state.tokenizer.vocabulary().tokens : null;
+  const vocabulary = body.return_token_strs ? model.tokenizer.vocabulary().tokens : null;
   return Response.json({
     count: tokens.length,
-    max_model_len: state.engine.runner.maxContext,
+    max_model_len: model.maxContext,
     tokens,
     ...(vocabulary ? { token_strs: tokens.map((id) => vocabulary[id] ?? '') } : {}),
   });
 }
 
 export function detokenize(state: ServerState, body: DetokenizeRequest): Response {
-  const vocab = state.engine.runner.vocabSize;
+  const model = state.models.chat(body.model);
+  const vocab = model.engine.runner.vocabSize;
   const bad = body.tokens.findIndex((t) => t < 0 || t >= vocab);
   if (bad !== -1)
     throw new ApiError(
@@ -41,5 +43,5 @@ export function detokenize(state: ServerState, body: DetokenizeRequest): Respons
       'tokens',
       'invalid_value',
     );
-  return Response.json({ prompt: state.tokenizer.decode(body.tokens, { skipSpecialTokens: false }) });
+  return Response.json({ prompt: model.tokenizer.decode(body.tokens, { skipSpecialTokens: false }) });
 }

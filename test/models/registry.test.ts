@@ -62,12 +62,13 @@ describe('model family registry', () => {
   });
 
   it('refuses an unknown model_type, naming the supported families', async () => {
-    const folder = await foreignFolder('bert', { model_type: 'bert', architectures: ['BertModel'] });
+    const folder = await foreignFolder('t5', { model_type: 't5', architectures: ['T5Model'] });
     const e = await rejection(openModel(folder));
     expect(e).toBeInstanceOf(UnsupportedModelError);
     expect(e.message).toContain(join(folder, 'config.json'));
-    expect(e.message).toMatch(/model_type 'bert' belongs to no supported model family/);
+    expect(e.message).toMatch(/model_type 't5' belongs to no supported model family/);
     expect(e.message).toMatch(/supported: llama \(config.json model_type 'llama', 'mistral', 'qwen2'/);
+    expect(e.message).toMatch(/bert \(config.json model_type 'bert'/);
   });
 
   it('refuses a config with only an unknown architecture, and one with neither key', async () => {

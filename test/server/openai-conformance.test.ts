@@ -292,7 +292,11 @@ describe('error shapes through the SDK’s typed errors', () => {
     const model = await shapeOf(s.client.completions.create({ model: 'nope', prompt: 'x' }));
     expect(model.e).toBeInstanceOf(OpenAI.NotFoundError);
     expect(model.body.code).toBe('model_not_found');
-    const route = await shapeOf(s.client.embeddings.create({ model: MODEL, input: 'x' }));
+    // a chat model asked for embeddings is not an embedding model of this server
+    const kind = await shapeOf(s.client.embeddings.create({ model: MODEL, input: 'x' }));
+    expect(kind.e).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(kind.body).toMatchObject({ code: 'model_not_found', param: 'model' });
+    const route = await shapeOf(s.client.moderations.create({ input: 'x' }));
     expect(route.e).toBeInstanceOf(OpenAI.NotFoundError);
     expect(route.body.code).toBe('not_found');
   });

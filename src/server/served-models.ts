@@ -1,0 +1,148 @@
+/**
+ * The models one server serves, each under the name clients put in `model`: chat models (an
+ * engine over a generative runner, with its own KV pages) and embedding models (an encoder).
+ * Requests are routed by name; a name that is not served, or a model of the wrong kind for the
+ * endpoint, is a 404 `model_not_found` in OpenAI's error shape.
+ */
+import type { Engine } from '../engine/engine.js';
+import type { EngineTokenizer } from '../engine/tokenizer.js';
+import { ApiError } from './errors.js';
+import { GrammarService } from './grammar.js';
+import { PromptEncoder } from './prompt-encoder.js';
+
+/** What /v1/embeddings needs of an encoder (a `BertEncoder`). */
+export interface Embedder {
+  readonly dimensions: number;
+  readonly maxContext: number;
+  readonly vocabSize: number;
+  /** One vector per text of token ids (special tokens in place). */
+  embed(texts: readonly (readonly number[])[]): Promise<Float32Array[]>;
+}
+
+export class ChatModel {
+  readonly kind = 'chat';
+  readonly prompts: PromptEncoder;
+  private grammar: Promise<GrammarService> | null = null;
+
+  constructor(
+    readonly name: string,
+    readonly engine: Engine,
+    readonly tokenizer: EngineTokenizer,
+    private readonly structuredOutput = true,
+  ) {
+    this.prompts = new PromptEncoder(tokenizer, engine.runner.maxContext);
+  }
+
+  get maxContext(): number {
+    return this.engine.runner.maxContext;
+  }
+
+  /** Why this model cannot serve now (an engine failure), or null. */
+  failure(): Error | null {
+    return this.engine.failed ?? null;
+  }
+
+  grammarService(): Promise<GrammarService> {
+    if (!this.structuredOutput) {
+      return Promise.reject(
+        new ApiError(
+          400,
+          'Structured output is turned off on this server.',
+          'invalid_request_error',
+          'response_format',
+          'unsupported',
+        ),
+      );
+    }
+    this.grammar ??= GrammarService.create(this.tokenizer, this.engine.runner.vocabSize).catch((e: unknown) => {
+      throw new ApiError(
+        501,
+        `Structured output is unavailable: xgrammar failed to load (${(e as Error).message}).`,
+        'server_error',
+        'response_format',
+        'structured_output_unavailable',
+      );
+    });
+    return this.grammar;
+  }
+}
+
+export class EmbeddingModel {
+  readonly kind = 'embedding';
+  readonly prompts: PromptEncoder;
+
+  constructor(
+    readonly name: string,
+    readonly embedder: Embedder,
+    readonly tokenizer: EngineTokenizer,
+  ) {
+    this.prompts = new PromptEncoder(tokenizer, embedder.maxContext);
+  }
+
+  get maxContext(): number {
+    return this.embedder.maxContext;
+  }
+
+  failure(): Error | null {
+    return null;
+  }
+}
+
+export type ServedModel = ChatModel | EmbeddingModel;
+
+/** A model for `ServerOptions.models`, beside the first chat model. */
+export type ModelSpec =
+  | { kind: 'chat'; name: string; engine: Engine; tokenizer: EngineTokenizer }
+  | { kind: 'embedding'; name: string; embedder: Embedder; tokenizer: EngineTokenizer };
+
+export class ModelSet {
+  private readonly byName = new Map<string, ServedModel>();
+
+  constructor(models: readonly ServedModel[]) {
+    for (const m of models) {
+      if (this.byName.has(m.name)) throw new Error(`two models are served under the name '${m.name}'`);
+      this.byName.set(m.name, m);
+    }
+  }
+
+  all(): ServedModel[] {
+    return [...this.byName.values()];
+  }
+
+  chatModels(): ChatModel[] {
+    return this.all().filter((m): m is ChatModel => m.kind === 'chat');
+  }
+
+  get(name: string): ServedModel | undefined {
+    return this.byName.get(name);
+  }
+
+  /** The chat model of this name; without a name (allowed on /tokenize), the first one. */
+  chat(name: string | null | undefined): ChatModel {
+    return this.ofKind(name, 'chat') as ChatModel;
+  }
+
+  embedding(name: string): EmbeddingModel {
+    return this.ofKind(name, 'embedding') as EmbeddingModel;
+  }
+
+  private ofKind(name: string | null | undefined, kind: ServedModel['kind']): ServedModel {
+    const m = name == null ? this.all().find((x) => x.kind === kind) : this.byName.get(name);
+    if (m?.kind === kind) return m;
+    const wrong = m ? ` ('${m.name}' is ${m.kind === 'chat' ? 'a chat' : 'an embedding'} model)` : '';
+    const served = this.all()
+      .filter((x) => x.kind === kind)
+      .map((x) => x.name);
+    throw new ApiError(
+      404,
+      `The model '${name ?? ''}' does not exist${wrong}. Served ${kind} models: ${served.join(', ') || 'none'}.`,
+      'invalid_request_error',
+      'model',
+      'model_not_found',
+    );
+  }
+}
+
+export function unknownModel(name: string): ApiError {
+  return new ApiError(404, `The model '${name}' does not exist.`, 'invalid_request_error', 'model', 'model_not_found');
+}
