@@ -115,7 +115,9 @@ const device = backend.device;
   await Promise.all(ring.map((s) => s.ready));
   await device.queue.onSubmittedWorkDone();
   const ms = performance.now() - t0;
-  console.log(`staging ring:  ${gb(total, ms)} (ring ${RING} × ${CHUNK >> 20} MiB, ${ms.toFixed(0)} ms: waiting for a slot ${phase.wait.toFixed(0)}, reading ${phase.read.toFixed(0)}, unmap+copy+submit ${phase.submit.toFixed(0)})`);
+  console.log(
+    `staging ring:  ${gb(total, ms)} (ring ${RING} × ${CHUNK >> 20} MiB, ${ms.toFixed(0)} ms: waiting for a slot ${phase.wait.toFixed(0)}, reading ${phase.read.toFixed(0)}, unmap+copy+submit ${phase.submit.toFixed(0)})`,
+  );
   const rb = device.createBuffer({ size: 4096, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   for (const smp of samples) {
     const enc = device.createCommandEncoder();
