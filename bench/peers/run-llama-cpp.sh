@@ -7,7 +7,7 @@
 set -euo pipefail
 B=$1 D=$2
 mkdir -p .peers/unpacked && tar -xJf .peers/llama-cpp.tar.xz -C .peers/unpacked
-node "$B/bench/peers/write-gguf.js" "$D/llama3-8b-random" "$D/llama3-8b-random.f16.gguf" 2>&1 | tail -3
+node "$B/bench/peers/write-gguf.js" "$D/llama3-8b-random" "$D/llama3-8b-random.f16.gguf" 2>&1 | tail -20
 LLAMA_CPP_MODULE=.peers/unpacked/node_modules/node-llama-cpp timeout 400 node "$B/bench/peers/llama-cpp-decode.js" \
   "$D/llama3-8b-random.f16.gguf" "$D/llama-cpp-decode.json" --gpu vulkan --batches 1,16,64 --prompt 128 --steps 32 2>&1 \
   | grep -v -e 'special_eos_id is not in' -e 'tokenize text and then detokenize'

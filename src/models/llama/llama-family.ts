@@ -8,7 +8,8 @@ import { type LlamaConfig, parseLlamaConfig, SUPPORTED_MODEL_TYPES } from './lla
 import { checkLlamaTensors } from './llama-tensors.js';
 import type { Checkpoint } from '../../io/open-checkpoint.js';
 import type { ModelFamily, OpenedModel } from '../family.js';
-import { openModel } from '../open-model.js';
+import { openCheckpoint } from '../../io/open-checkpoint.js';
+import { checkpointIdentity } from '../registry.js';
 import { LlamaRunner, type LlamaRunnerOptions } from './llama-runner.js';
 
 /** transformers class names → model_type, for configs that name only their architecture. */
@@ -55,12 +56,25 @@ function withModelType(json: unknown): unknown {
   return type === undefined ? json : { ...c, model_type: type };
 }
 
-/** `openModel` for code that runs the Llama decoder itself (tests, benchmarks): refuses other families. */
+/**
+ * Opens a checkpoint as a Llama-family model for code that runs the Llama decoder itself (tests,
+ * benchmarks, the GGUF writer). It asks this family directly, not the registry, so a script works
+ * without importing the composition root; other families' checkpoints are refused by name.
+ */
 export async function openLlamaModel(path: string, options: GgufOpenOptions = {}): Promise<OpenedModel<LlamaConfig>> {
-  const m = await openModel(path, options);
-  if (m.family !== llamaFamily.name) {
-    await m.weights.close();
-    throw new Error(`${path}: a '${m.family}' model, not a Llama-family one`);
+  const checkpoint = await openCheckpoint(path, options);
+  try {
+    const id = checkpointIdentity(checkpoint);
+    if (!llamaFamily.matches(id)) {
+      const what =
+        id.format === 'gguf'
+          ? `GGUF architecture '${id.ggufArchitecture}'`
+          : `model_type '${id.modelType ?? id.architectures.join(', ')}'`;
+      throw new Error(`${path}: ${what} is not a Llama-family model (this family accepts ${llamaFamily.accepts})`);
+    }
+    return llamaFamily.open(checkpoint);
+  } catch (e) {
+    await checkpoint.weights.close();
+    throw e;
   }
-  return m as OpenedModel<LlamaConfig>;
 }
