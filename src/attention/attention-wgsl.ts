@@ -9,7 +9,9 @@
 import { PACK_WGSL, uniformDecl } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
 import type { KvLayout } from './kv-layout.js';
-import { MERGE_BLOCK, mergeOffset, mergeTaskOffset } from './plan.js';
+import { mergeOffset, mergeTaskOffset } from './plan.js';
+import { mergeKernelWgsl } from './split-merge-wgsl.js';
+import { tileScores } from './tiled-scores.js';
 import { type VariantSpec, variantParts, wgslF32 } from './variants.js';
 import {
   NEG,
@@ -121,17 +123,39 @@ function transformTile(tile: string, rows: number, d: number, pos: string, isKey
     workgroupBarrier();`;
 }
 
-export function attentionWgsl(p: AttentionKernelParams): string {
+/** Sizes the tiled template derives from the params, shared by its pieces. */
+interface TiledShape {
+  readonly p: AttentionKernelParams;
+  readonly v: ReturnType<typeof variantDecls>;
+  /** vec4<u32> words per Q row and per K/V row. */
+  readonly qVpr: number;
+  readonly kvVpr: number;
+  /** Accumulator vec4s per thread, and K/V words each thread fetches per tile. */
+  readonly opt: number;
+  readonly nl: number;
+  readonly sgSoftmax: boolean;
+}
+
+function tiledShape(p: AttentionKernelParams): TiledShape {
+  const D = p.headDim;
+  const kvVpr = D / elemsPerVec(p.kvDtype);
+  return {
+    p,
+    v: variantDecls(p),
+    qVpr: D / elemsPerVec(p.qDtype),
+    kvVpr,
+    opt: Math.ceil((p.tileRows * D) / 4 / WORKGROUP),
+    nl: Math.ceil((p.tileKeys * kvVpr) / WORKGROUP),
+    sgSoftmax: !!p.subgroupSoftmax && p.tileRows * p.tileKeys === WORKGROUP,
+  };
+}
+
+/** Everything at module scope: unpackers, bindings, the variant's declarations, constants, tiles in workgroup memory. */
+function moduleDecls({ p, v, sgSoftmax }: TiledShape): string {
   const D = p.headDim;
   const TQ = p.tileRows;
   const TK = p.tileKeys;
   const group = p.numQoHeads / p.numKvHeads;
-  const v = variantDecls(p);
-  const qVpr = D / elemsPerVec(p.qDtype);
-  const kvVpr = D / elemsPerVec(p.kvDtype);
-  const opt = Math.ceil((TQ * D) / 4 / WORKGROUP);
-  const nl = Math.ceil((TK * kvVpr) / WORKGROUP);
-  const sgSoftmax = !!p.subgroupSoftmax && TQ * TK === WORKGROUP;
   return `${sgSoftmax ? 'enable subgroups;\n' : ''}// attention: D=${D} TQ=${TQ} TK=${TK} group=${group}${sgSoftmax ? ' (subgroup softmax)' : ''}
 ${unpackFns('ldq', p.qDtype)}
 ${unpackFns('ldkv', p.kvDtype)}
@@ -158,9 +182,13 @@ var<workgroup> vs: array<vec4<f32>, ${TK * (D / 4 + 1)}>;
 var<workgroup> ss: array<f32, ${TQ * TK}>;
 var<workgroup> m_sh: array<f32, ${TQ}>;
 var<workgroup> l_sh: array<f32, ${TQ}>;
-var<workgroup> a_sh: array<f32, ${TQ}>;
+var<workgroup> a_sh: array<f32, ${TQ}>;`;
+}
 
-/** Loads this thread's words of the K/V tile starting at key kt (zeros past k1) into registers. */
+/** The K/V tile's global loads into registers, issued a tile ahead of their use. */
+function fetchTileFn({ p, kvVpr, nl }: TiledShape): string {
+  const epv = elemsPerVec(p.kvDtype);
+  return `/** Loads this thread's words of the K/V tile starting at key kt (zeros past k1) into registers. */
 fn fetch_tile(kt: u32, k1: u32, page_base: u32, hk: u32, t: u32, pk: ptr<function, array<vec4<u32>, ${nl}>>, pv: ptr<function, array<vec4<u32>, ${nl}>>) {
   for (var n = 0u; n < ${nl}u; n++) {
     let i = t + n * ${WORKGROUP}u;
@@ -168,21 +196,19 @@ fn fetch_tile(kt: u32, k1: u32, page_base: u32, hk: u32, t: u32, pk: ptr<functio
     var wk = vec4<u32>(0u); var wv = vec4<u32>(0u);
     if (i < TK * ${kvVpr}u && j < k1) {
       let page = u32(kv_indices[page_base + j / PS]);
-      let row = kv_row(page, 0u, j % PS, hk) / ${elemsPerVec(p.kvDtype)}u + e;
+      let row = kv_row(page, 0u, j % PS, hk) / ${epv}u + e;
       wk = pool[row];
-      wv = pool[row + ${(p.pageSize * p.numKvHeads * D) / elemsPerVec(p.kvDtype)}u];
+      wv = pool[row + ${(p.pageSize * p.numKvHeads * p.headDim) / epv}u];
     }
     (*pk)[n] = wk;
     (*pv)[n] = wv;
   }
+}`;
 }
 
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let cta = wid.x;
-  ${p.dynamicLoops ? 'let L_DV4 = uw(0u); let L_TK = uw(1u); let L_OPT = uw(2u);' : `let L_DV4 = DV4; let L_TK = TK; let L_OPT = ${opt}u;`}
-  ${workItemLoop(p.grid, 'slot')}
-    // stage the Q tile (rows past r1 are zero and masked below)
+/** The item's Q rows into `qs` (rows past r1 zero), the softmax state reset, the optional q transform. */
+function stageQTile({ p, v, qVpr }: TiledShape): string {
+  return `// stage the Q tile (rows past r1 are zero and masked below)
     for (var i = t; i < TQ * ${qVpr}u; i += ${WORKGROUP}u) {
       let lr = i / ${qVpr}u; let e = i % ${qVpr}u; let r = r0 + lr;
       var w = vec4<u32>(0u);
@@ -191,14 +217,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     if (t < TQ) { m_sh[t] = ${NEG}; l_sh[t] = 0.0; }
     workgroupBarrier();
-    ${v.transform ? transformTile('qs', TQ, D, 'kv_len - q_len + i32((r0 + row) / GRP)', false) : ''}
-    var acc: array<vec4<f32>, ${opt}>;
-    for (var k = 0u; k < L_OPT; k++) { acc[k] = vec4<f32>(0.0); }
-    var pk: array<vec4<u32>, ${nl}>;
-    var pv: array<vec4<u32>, ${nl}>;
-    if (k0 < k1) { fetch_tile(k0, k1, page_base, hk, t, &pk, &pv); }
-    for (var kt = k0; kt < k1; kt += TK) {
-      // the tile fetched last iteration goes to workgroup memory; the next tile's loads are then issued, to land during this tile's math
+    ${v.transform ? transformTile('qs', p.tileRows, p.headDim, 'kv_len - q_len + i32((r0 + row) / GRP)', false) : ''}`;
+}
+
+/** Registers → `ks`/`vs` for this tile, then the next tile's fetch, then the optional k transform. */
+function stageKvTile({ p, v, kvVpr, nl }: TiledShape): string {
+  return `// the tile fetched last iteration goes to workgroup memory; the next tile's loads are then issued, to land during this tile's math
       for (var n = 0u; n < ${nl}u; n++) {
         let i = t + n * ${WORKGROUP}u;
         if (i < TK * ${kvVpr}u) {
@@ -209,54 +233,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
       workgroupBarrier();
       if (kt + TK < k1) { fetch_tile(kt + TK, k1, page_base, hk, t, &pk, &pv); }
-      ${v.transform ? transformTile('ks', TK, D, 'i32(kt + row)', true) : ''}
-${
-  sgSoftmax
-    ? subgroupScores(v.mask, v.logits)
-    : `      for (var i = t; i < TQ * TK; i += ${WORKGROUP}u) {
-        let lr = i / TK; let c = i % TK; let r = r0 + lr; let j = kt + c;
-        var s = ${NEG};
-        if (r < r1 && j < k1) {
-          let qi = i32(r / GRP);
-          let head = hk * GRP + r % GRP;
-          let qpos = kv_len - q_len + qi;
-          let kpos = i32(j);
-          if (${v.mask}) {
-            var qk = 0.0;
-            for (var e = 0u; e < L_DV4; e++) { qk += dot(qs[lr * RS + e], ks[c * RS + e]); }
-            s = qk * SCALE;
-            ${v.logits}
-            s = s * LOG2E;
-          }
-        }
-        ss[i] = s;
-      }
-      workgroupBarrier();
-      if (t < TQ) {
-        let m_old = m_sh[t];
-        var mx = m_old;
-        for (var c = 0u; c < L_TK; c++) { mx = max(mx, ss[t * TK + c]); }
-        var alpha = 1.0;
-        var sum = 0.0;
-        if (mx > ${NEG}) {
-          alpha = exp2(m_old - mx);
-          for (var c = 0u; c < L_TK; c++) {
-            let sc = ss[t * TK + c];
-            var pr = 0.0;
-            if (sc > ${NEG}) { pr = exp2(sc - mx); }
-            ss[t * TK + c] = pr;
-            sum += pr;
-          }
-        } else {
-          for (var c = 0u; c < L_TK; c++) { ss[t * TK + c] = 0.0; }
-        }
-        m_sh[t] = mx;
-        l_sh[t] = l_sh[t] * alpha + sum;
-        a_sh[t] = alpha;
-      }
-      workgroupBarrier();
-`
-}      for (var k = 0u; k < L_OPT; k++) {
+      ${v.transform ? transformTile('ks', p.tileKeys, p.headDim, 'i32(kt + row)', true) : ''}`;
+}
+
+/** acc ← acc·alpha + P·V for the thread's vec4s of the row tile. */
+function accumulatePv(): string {
+  return `for (var k = 0u; k < L_OPT; k++) {
         let i = t + k * ${WORKGROUP}u;
         if (i < TQ * DV4) {
           let lr = i / DV4; let e = i % DV4;
@@ -265,9 +247,12 @@ ${
           acc[k] = a;
         }
       }
-      workgroupBarrier();
-    }
-    for (var k = 0u; k < L_OPT; k++) {
+      workgroupBarrier();`;
+}
+
+/** Normalise by the row sums and store o with its base-2 LSE (final rows or a split's partial rows). */
+function epilogue({ p, v }: TiledShape): string {
+  return `for (var k = 0u; k < L_OPT; k++) {
       let i = t + k * ${WORKGROUP}u;
       let lr = i / DV4; let e = i % DV4; let r = r0 + lr;
       if (i < TQ * DV4 && r < r1) {
@@ -281,174 +266,49 @@ ${
         let orow = (q_start + r / GRP) * HQ + head;
         ${storeOutputVec4(p.oDtype, v.output, 'slot', 'lr')}
       }
+    }`;
+}
+
+export function attentionWgsl(p: AttentionKernelParams): string {
+  const s = tiledShape(p);
+  return `${moduleDecls(s)}
+
+${fetchTileFn(s)}
+
+@compute @workgroup_size(${WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let cta = wid.x;
+  ${p.dynamicLoops ? 'let L_DV4 = uw(0u); let L_TK = uw(1u); let L_OPT = uw(2u);' : `let L_DV4 = DV4; let L_TK = TK; let L_OPT = ${s.opt}u;`}
+  ${workItemLoop(p.grid, 'slot')}
+    ${stageQTile(s)}
+    var acc: array<vec4<f32>, ${s.opt}>;
+    for (var k = 0u; k < L_OPT; k++) { acc[k] = vec4<f32>(0.0); }
+    var pk: array<vec4<u32>, ${s.nl}>;
+    var pv: array<vec4<u32>, ${s.nl}>;
+    if (k0 < k1) { fetch_tile(k0, k1, page_base, hk, t, &pk, &pv); }
+    for (var kt = k0; kt < k1; kt += TK) {
+      ${stageKvTile(s)}
+${tileScores(s.sgSoftmax, s.v.mask, s.v.logits)}      ${accumulatePv()}
     }
+    ${epilogue(s)}
     workgroupBarrier();
   }
 }`;
 }
 
-/**
- * The merge pass of a split plan: each merge unit's partial rows (one block of TQ rows per chunk)
- * are combined with their base-2 LSEs into the final (o, lse). Threads are (slice, vec4 column);
- * the plan's task list (plan.ts) says per task either "rows r…r+MERGE_BLOCK−1 of a unit split into
- * few chunks" (a thread folds whole rows, S rows at a time) or "row r of a unit split into many"
- * (the long request of a skewed decode batch: S slices each fold every S-th chunk online, combined
- * through workgroup memory — ~65/S dependent steps instead of 2×65 on one thread).
- */
+/** The merge pass of a split plan (split-merge-wgsl.ts) for these params. */
 export function mergeWgsl(p: AttentionKernelParams, mergeGrid: number): string {
-  const D = p.headDim;
-  const TQ = p.tileRows;
-  const DV4 = D / 4;
-  const S = Math.max(1, Math.floor(WORKGROUP / DV4));
-  const group = p.numQoHeads / p.numKvHeads;
   const v = variantDecls(p);
-  return `// attention merge: D=${D} TQ=${TQ} slices=${S}
-${PACK_WGSL}
-${NEG_INF_DECL}
-@group(0) @binding(0) var<storage, read> sched: array<i32>;
-@group(0) @binding(1) var<storage, read> tmp_o: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> tmp_lse: array<f32>;
-@group(0) @binding(3) var<storage, read_write> o_out: array<u32>;
-@group(0) @binding(4) var<storage, read_write> lse_out: array<f32>;
-${v.decls}
-const D = ${D}u;
-const DV4 = ${DV4}u;
-const S = ${S}u;
-const GRP = ${group}u;
-const HQ = ${p.numQoHeads}u;
-var<workgroup> part_m: array<f32, ${S * DV4}>;
-var<workgroup> part_s: array<f32, ${S * DV4}>;
-var<workgroup> part_o: array<vec4<f32>, ${S * DV4}>;
-
-struct Fold { m: f32, sum: f32, acc: vec4<f32> }
-
-// chunks c0, c0+step, … of row lr, folded online (running max, rescaled sum); four chunks' loads
-// are issued together, so the fold waits on memory once per four chunks rather than per chunk
-fn fold(first: u32, lr: u32, e: u32, c0: u32, step: u32, chunks: u32) -> Fold {
-  var f = Fold(${NEG}, 0.0, vec4<f32>(0.0));
-  for (var c = c0; c < chunks; c += 4u * step) {
-    var ls: array<f32, 4>;
-    var os: array<vec4<f32>, 4>;
-    for (var k = 0u; k < 4u; k++) {
-      let ck = c + k * step;
-      ls[k] = ${NEG};
-      os[k] = vec4<f32>(0.0);
-      if (ck < chunks) { let tr = first + ck * ${TQ}u + lr; ls[k] = tmp_lse[tr]; os[k] = tmp_o[tr * DV4 + e]; }
-    }
-    for (var k = 0u; k < 4u; k++) {
-      let l = ls[k];
-      if (l > ${NEG}) {
-        if (l > f.m) { let a = exp2(f.m - l); f.sum *= a; f.acc *= a; f.m = l; }
-        let w = exp2(l - f.m);
-        f.sum += w;
-        f.acc += w * os[k];
-      }
-    }
-  }
-  return f;
-}
-
-// the merged row lr of merge unit mb: normalise, apply the output hook, store o and lse
-fn finish(mb: u32, lr: u32, e: u32, f: Fold) {
-  var val = vec4<f32>(0.0);
-  var lse = ${NEG_INF};
-  if (f.sum > 0.0) { val = f.acc / f.sum; lse = f.m + log2(f.sum); }
-  let hk = u32(sched[mb + 1u]);
-  let r = u32(sched[mb + 2u]) + lr;
-  let head = hk * GRP + r % GRP;
-  // word 6 of the merge record is the request's first query token (no qo_indptr read)
-  let orow = (u32(sched[mb + 6u]) + r / GRP) * HQ + head;
-  ${storeOutputVec4(p.oDtype, v.output, null, '')}
-}
-
-@compute @workgroup_size(${WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let tasks = u32(sched[8]);
-  let e = t % DV4;
-  let sl = t / DV4;
-  for (var k = wid.x; k < tasks; k += ${mergeGrid}u) {
-    let word = u32(sched[${mergeTaskOffset(p.grid, p.maxItems)}u + k]);
-    let mb = ${mergeOffset(p.grid, p.maxItems)}u + (word >> 9u) * 8u;
-    let rows = u32(sched[mb + 3u]) - u32(sched[mb + 2u]);
-    let first = u32(sched[mb + 4u]);
-    let chunks = u32(sched[mb + 5u]);
-    let r = word & 255u;
-    if ((word & 256u) != 0u) {
-      // rows r…r+${MERGE_BLOCK - 1} of a unit of few chunks, two rows per thread at a time
-      let end = min(rows, r + ${MERGE_BLOCK}u);
-      if (sl < S) {
-        for (var lr = r + sl; lr < end; lr += 2u * S) {
-          let f0 = fold(first, lr, e, 0u, 1u, chunks);
-          let lr1 = lr + S;
-          var f1 = Fold(${NEG}, 0.0, vec4<f32>(0.0));
-          if (lr1 < end) { f1 = fold(first, lr1, e, 0u, 1u, chunks); }
-          finish(mb, lr, e, f0);
-          if (lr1 < end) { finish(mb, lr1, e, f1); }
-        }
-      }
-    } else {
-      // row r of a unit of many chunks: the slices share it
-      if (sl < S) {
-        let f = fold(first, r, e, sl, S, chunks);
-        part_m[t] = f.m; part_s[t] = f.sum; part_o[t] = f.acc;
-      }
-      workgroupBarrier();
-      if (sl == 0u) {
-        var m = part_m[e];
-        for (var s = 1u; s < S; s++) { m = max(m, part_m[s * DV4 + e]); }
-        var f = Fold(m, 0.0, vec4<f32>(0.0));
-        if (m > ${NEG}) {
-          for (var s = 0u; s < S; s++) {
-            let a = exp2(part_m[s * DV4 + e] - m);
-            f.sum += a * part_s[s * DV4 + e];
-            f.acc += a * part_o[s * DV4 + e];
-          }
-        }
-        finish(mb, r, e, f);
-      }
-      workgroupBarrier();
-    }
-  }
-}`;
-}
-
-/**
- * Scores and online softmax with one score per thread: a key tile's row is one subgroup, so the
- * row max and sum are subgroup reductions instead of a serial scan (decode's hot loop).
- */
-function subgroupScores(mask: string, logits: string): string {
-  return `{
-        let i = t;
-        let lr = i / TK; let c = i % TK; let r = r0 + lr; let j = kt + c;
-        var s = ${NEG};
-        if (r < r1 && j < k1) {
-          let qi = i32(r / GRP);
-          let head = hk * GRP + r % GRP;
-          let qpos = kv_len - q_len + qi;
-          let kpos = i32(j);
-          if (${mask}) {
-            var qk = 0.0;
-            for (var e = 0u; e < L_DV4; e++) { qk += dot(qs[lr * RS + e], ks[c * RS + e]); }
-            s = qk * SCALE;
-            ${logits}
-            s = s * LOG2E;
-          }
-        }
-        let m_old = m_sh[lr];
-        let mx = max(m_old, subgroupMax(s));
-        var pr = 0.0;
-        if (mx > ${NEG} && s > ${NEG}) { pr = exp2(s - mx); }
-        let sum = subgroupAdd(pr);
-        ss[i] = pr;
-        workgroupBarrier();
-        if (c == 0u) {
-          var alpha = 1.0;
-          if (mx > ${NEG}) { alpha = exp2(m_old - mx); }
-          m_sh[lr] = mx;
-          l_sh[lr] = l_sh[lr] * alpha + sum;
-          a_sh[lr] = alpha;
-        }
-        workgroupBarrier();
-      }
-`;
+  return mergeKernelWgsl({
+    headDim: p.headDim,
+    tileRows: p.tileRows,
+    numQoHeads: p.numQoHeads,
+    group: p.numQoHeads / p.numKvHeads,
+    oDtype: p.oDtype,
+    variantDecls: v.decls,
+    output: v.output,
+    taskOffset: mergeTaskOffset(p.grid, p.maxItems),
+    unitOffset: mergeOffset(p.grid, p.maxItems),
+    grid: mergeGrid,
+  });
 }

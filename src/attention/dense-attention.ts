@@ -24,15 +24,11 @@ export function denseAttentionBlock(D: number): number {
   return b;
 }
 
-export function denseAttentionWgsl(
-  qd: DType,
-  kd: DType,
-  vd: DType,
-  D: number,
-  caps: Pick<Capabilities, 'f16'>,
-): string {
+type Caps = Pick<Capabilities, 'f16'>;
+
+/** Bindings, and the B×D f32 tiles (Q, K, V, output) plus the B×B scores and per-row softmax state in workgroup memory. */
+function moduleDecls(qd: DType, kd: DType, vd: DType, D: number, caps: Caps, straddle: boolean): string {
   const B = denseAttentionBlock(D);
-  const straddle = rowsStraddleWords(qd, caps, D);
   return `${enables([qd, kd, vd], caps)}
 ${storageDecl(0, 'q', qd, caps, 'read')}
 ${storageDecl(1, 'k', kd, caps, 'read')}
@@ -50,7 +46,105 @@ var<workgroup> rl: array<f32, ${B}>;
 var<workgroup> ra: array<f32, ${B}>;
 // -inf as a runtime value (WGSL rejects infinities in constant expressions)
 var<private> ninf_bits: u32 = 0xff800000u;
-fn ninf() -> f32 { return bitcast<f32>(ninf_bits); }
+fn ninf() -> f32 { return bitcast<f32>(ninf_bits); }`;
+}
+
+/** The block's Q rows into `qs` (zeros past T), the output tile and softmax state cleared. */
+function loadQBlock(qd: DType, caps: Caps): string {
+  return `for (var e = lid; e < B * D; e += ${WG}u) {
+    let r = e / D;
+    var val = 0.0;
+    if (q0 + r < T) { val = ${loadF32(qd, caps, 'q', '((q0 + r) * Hq + h) * D + e % D')}; }
+    qs[e] = val;
+    os[e] = 0.0;
+  }
+  if (lid < B) { rm[lid] = ninf(); rl[lid] = 0.0; }`;
+}
+
+/** Keys k0…k0+B−1 of K and V into `ks`/`vs` (zeros past S). */
+function loadKvTile(kd: DType, vd: DType, caps: Caps): string {
+  return `for (var e = lid; e < B * D; e += ${WG}u) {
+      let j = e / D;
+      var kv = 0.0;
+      var vv = 0.0;
+      if (k0 + j < S) {
+        let off = ((k0 + j) * Hk + kh) * D + e % D;
+        kv = ${loadF32(kd, caps, 'k', 'off')};
+        vv = ${loadF32(vd, caps, 'v', 'off')};
+      }
+      ks[e] = kv;
+      vs[e] = vv;
+    }`;
+}
+
+/** Scaled Q·K scores of the tile into `sc`, −inf where masked or out of range. */
+function tileScores(): string {
+  return `for (var e = lid; e < B * B; e += ${WG}u) {
+      let r = e / B;
+      let j = e % B;
+      let qi = q0 + r;
+      let kj = k0 + j;
+      var s = ninf();
+      // causal: kj ≤ qi + S − T, written without unsigned underflow
+      if (qi < T && kj < S && (!causal || kj + T <= qi + S)) {
+        var dot = 0.0;
+        for (var d = 0u; d < D; d++) { dot += qs[r * D + d] * ks[j * D + d]; }
+        s = dot * scale;
+      }
+      sc[e] = s;
+    }`;
+}
+
+/** One thread per row: new running max, probabilities in place of the scores, rescale factor in `ra`. */
+function onlineSoftmax(): string {
+  return `if (lid < B) {
+      let old = rm[lid];
+      var mt = old;
+      for (var j = 0u; j < B; j++) { mt = max(mt, sc[lid * B + j]); }
+      var sum = 0.0;
+      for (var j = 0u; j < B; j++) {
+        let s = sc[lid * B + j];
+        // masked scores stay exactly 0 (no reliance on exp(−inf))
+        let p = select(0.0, exp(s - mt), s > ninf());
+        sc[lid * B + j] = p;
+        sum += p;
+      }
+      let alpha = select(0.0, exp(old - mt), old > ninf());
+      rm[lid] = mt;
+      rl[lid] = rl[lid] * alpha + sum;
+      ra[lid] = alpha;
+    }`;
+}
+
+function accumulatePv(): string {
+  return `// each thread owns the outputs e ≡ lid (mod ${WG}): no barrier needed around os
+    for (var e = lid; e < B * D; e += ${WG}u) {
+      let r = e / D;
+      let d = e % D;
+      var t = os[e] * ra[r];
+      for (var j = 0u; j < B; j++) { t += sc[r * B + j] * vs[j * D + d]; }
+      os[e] = t;
+    }`;
+}
+
+/** Rows divided by their sums (staged in `qs`, free by now), then stored in the output dtype. */
+function normaliseAndStore(qd: DType, caps: Caps, straddle: boolean): string {
+  return `for (var e = lid; e < B * D; e += ${WG}u) {
+    let l = rl[e / D];
+    qs[e] = select(0.0, os[e] / l, l > 0.0);
+  }
+  workgroupBarrier();
+  for (var r = 0u; r < B; r++) {
+    if (q0 + r < T) {
+      let base = ((q0 + r) * Hq + h) * D;
+      ${rowStoreLoop(qd, caps, straddle, 'o', 'base', 'D', (c) => `qs[r * D + ${c}]`, WG)}
+    }
+  }`;
+}
+
+export function denseAttentionWgsl(qd: DType, kd: DType, vd: DType, D: number, caps: Caps): string {
+  const straddle = rowsStraddleWords(qd, caps, D);
+  return `${moduleDecls(qd, kd, vd, D, caps, straddle)}
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -67,14 +161,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let q0 = wid.x * B;
   let h = wid.y;
   let kh = h / (Hq / Hk);
-  for (var e = lid; e < B * D; e += ${WG}u) {
-    let r = e / D;
-    var val = 0.0;
-    if (q0 + r < T) { val = ${loadF32(qd, caps, 'q', '((q0 + r) * Hq + h) * D + e % D')}; }
-    qs[e] = val;
-    os[e] = 0.0;
-  }
-  if (lid < B) { rm[lid] = ninf(); rl[lid] = 0.0; }
+  ${loadQBlock(qd, caps)}
   // the block's last query (q0 + B − 1, or T − 1) sees keys < its index + S − T + 1
   var kend = S;
   if (causal) {
@@ -83,73 +170,16 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   }
   for (var k0 = 0u; k0 < kend; k0 += B) {
     workgroupBarrier();
-    for (var e = lid; e < B * D; e += ${WG}u) {
-      let j = e / D;
-      var kv = 0.0;
-      var vv = 0.0;
-      if (k0 + j < S) {
-        let off = ((k0 + j) * Hk + kh) * D + e % D;
-        kv = ${loadF32(kd, caps, 'k', 'off')};
-        vv = ${loadF32(vd, caps, 'v', 'off')};
-      }
-      ks[e] = kv;
-      vs[e] = vv;
-    }
+    ${loadKvTile(kd, vd, caps)}
     workgroupBarrier();
-    for (var e = lid; e < B * B; e += ${WG}u) {
-      let r = e / B;
-      let j = e % B;
-      let qi = q0 + r;
-      let kj = k0 + j;
-      var s = ninf();
-      // causal: kj ≤ qi + S − T, written without unsigned underflow
-      if (qi < T && kj < S && (!causal || kj + T <= qi + S)) {
-        var dot = 0.0;
-        for (var d = 0u; d < D; d++) { dot += qs[r * D + d] * ks[j * D + d]; }
-        s = dot * scale;
-      }
-      sc[e] = s;
-    }
+    ${tileScores()}
     workgroupBarrier();
-    if (lid < B) {
-      let old = rm[lid];
-      var mt = old;
-      for (var j = 0u; j < B; j++) { mt = max(mt, sc[lid * B + j]); }
-      var sum = 0.0;
-      for (var j = 0u; j < B; j++) {
-        let s = sc[lid * B + j];
-        // masked scores stay exactly 0 (no reliance on exp(−inf))
-        let p = select(0.0, exp(s - mt), s > ninf());
-        sc[lid * B + j] = p;
-        sum += p;
-      }
-      let alpha = select(0.0, exp(old - mt), old > ninf());
-      rm[lid] = mt;
-      rl[lid] = rl[lid] * alpha + sum;
-      ra[lid] = alpha;
-    }
+    ${onlineSoftmax()}
     workgroupBarrier();
-    // each thread owns the outputs e ≡ lid (mod ${WG}): no barrier needed around os
-    for (var e = lid; e < B * D; e += ${WG}u) {
-      let r = e / D;
-      let d = e % D;
-      var t = os[e] * ra[r];
-      for (var j = 0u; j < B; j++) { t += sc[r * B + j] * vs[j * D + d]; }
-      os[e] = t;
-    }
+    ${accumulatePv()}
   }
   workgroupBarrier();
-  for (var e = lid; e < B * D; e += ${WG}u) {
-    let l = rl[e / D];
-    qs[e] = select(0.0, os[e] / l, l > 0.0);
-  }
-  workgroupBarrier();
-  for (var r = 0u; r < B; r++) {
-    if (q0 + r < T) {
-      let base = ((q0 + r) * Hq + h) * D;
-      ${rowStoreLoop(qd, caps, straddle, 'o', 'base', 'D', (c) => `qs[r * D + ${c}]`, WG)}
-    }
-  }
+  ${normaliseAndStore(qd, caps, straddle)}
 }`;
 }
 

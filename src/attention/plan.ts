@@ -165,7 +165,9 @@ function units(input: PlanInput, tileRows: number): Unit[] {
 
 /** Each request's first query token: the prefix sums of `qoLens`, which is what qo_indptr holds (kernels read these offsets from the schedule). */
 export function queryOffsets(qoLens: readonly number[]): number[] {
-  return qoLens.reduce<number[]>((a, l) => (a.push(a[a.length - 1]! + l), a), [0]);
+  const out = [0];
+  for (const l of qoLens) out.push(out[out.length - 1]! + l);
+  return out;
 }
 
 const chunksOf = (u: Unit, chunk: number): number => Math.max(1, Math.ceil((u.hi - u.lo) / chunk));
@@ -197,25 +199,28 @@ export function assignLongestFirst(costs: readonly number[], bins: number): { bi
   return { bin, loads };
 }
 
-export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPlan {
-  const { grid, maxItems, tileRows } = opts;
-  if (!(grid >= 1 && maxItems >= 1 && tileRows >= 1))
-    throw new PlanError(`plan: grid ${grid}, maxItems ${maxItems}, tileRows ${tileRows}`, 'all must be positive');
-  const us = units(input, tileRows);
+/** The KV chunk: forced by `kvChunk`, else the batch's fair share of keys, floored by `minChunk`, capped by the longest unit. */
+function chooseChunk(us: readonly Unit[], opts: PlanOptions): number {
   const longest = us.reduce((m, u) => Math.max(m, u.hi - u.lo), 1);
-  let chunk: number;
-  if (opts.kvChunk === 'none') chunk = longest;
-  else if (opts.kvChunk !== undefined) {
+  if (opts.kvChunk === 'none') return longest;
+  if (opts.kvChunk !== undefined) {
     if (!(opts.kvChunk >= 1)) throw new PlanError(`plan: kvChunk ${opts.kvChunk}`, 'a chunk is at least one token');
-    chunk = opts.kvChunk;
-  } else {
-    const keys = us.reduce((a, u) => a + (u.hi - u.lo), 0);
-    const fair = Math.ceil(keys / Math.max(1, opts.targetItems ?? grid));
-    chunk = Math.min(longest, Math.max(fair, opts.minChunk ?? 256, 1));
+    return opts.kvChunk;
   }
+  const keys = us.reduce((a, u) => a + (u.hi - u.lo), 0);
+  const fair = Math.ceil(keys / Math.max(1, opts.targetItems ?? opts.grid));
+  return Math.min(longest, Math.max(fair, opts.minChunk ?? 256, 1));
+}
+
+/** Units cut into chunk-long items; a unit of several chunks gets scratch rows and a merge record (MERGE_WORDS). */
+function cutIntoItems(
+  us: readonly Unit[],
+  chunk: number,
+  tileRows: number,
+  qStart: readonly number[],
+): { items: WorkItem[]; merges: number[][]; scratchRows: number } {
   const items: WorkItem[] = [];
   const merges: number[][] = [];
-  const qStart = queryOffsets(input.qoLens);
   let slot = 0;
   for (const u of us) {
     const n = chunksOf(u, chunk);
@@ -237,38 +242,30 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
       });
     }
   }
-  if (items.length > maxItems) {
-    throw new PlanError(
-      `plan: ${items.length} work items over the capacity of ${maxItems}`,
-      'create the planner with a larger maxItems (or a larger tileRows) for batches this large',
-    );
-  }
-  // cost: rows × keys, plus a fixed per-item overhead (loading Q, writing O)
-  const costs = items.map((it) => (it.rowEnd - it.rowStart) * (it.kvEnd - it.kvStart + 32));
-  const { bin, loads } = assignLongestFirst(costs, grid);
-  const schedule = new Int32Array(scheduleLength(opts));
+  return { items, merges, scratchRows: slot };
+}
+
+/** The merge pass's task words (see MERGE_BLOCK): one per row of a wide unit, one per row block of the others. */
+function mergeTasks(merges: readonly number[][]): number[] {
   const tasks: number[] = [];
   merges.forEach(([, , r0, r1, , n], m) => {
     const rows = r1! - r0!;
     if (n! > MERGE_WIDE) for (let r = 0; r < rows; r++) tasks.push(m * 512 + r);
     else for (let r = 0; r < rows; r += MERGE_BLOCK) tasks.push(m * 512 + 256 + r);
   });
-  if (tileRows > 256)
-    throw new PlanError(`plan: ${tileRows} rows per tile`, 'merge tasks keep a row in one byte: use at most 256');
-  // a wide unit has more than MERGE_WIDE items, so with items ≤ maxItems the capacity always holds
-  if (tasks.length > mergeTaskCapacity(maxItems, tileRows))
-    throw new Error(`plan: internal error, ${tasks.length} merge tasks over the capacity`);
-  schedule.set([
-    SCHEDULE_MAGIC,
-    grid,
-    tileRows,
-    items.length,
-    merges.length,
-    chunk,
-    input.qoLens.length,
-    slot,
-    tasks.length,
-  ]);
+  return tasks;
+}
+
+/** The per-CTA item ranges, then the items laid out CTA by CTA, each CTA's longest first. */
+function writeItems(
+  schedule: Int32Array,
+  input: PlanInput,
+  grid: number,
+  items: readonly WorkItem[],
+  costs: readonly number[],
+  bin: Int32Array,
+  qStart: readonly number[],
+): void {
   const perCta = new Int32Array(grid);
   for (let i = 0; i < items.length; i++) perCta[bin[i]!]!++;
   let acc = 0;
@@ -276,7 +273,6 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
     schedule[HEADER_WORDS + c] = acc;
     if (c < grid) acc += perCta[c]!;
   }
-  // items laid out CTA by CTA, each CTA's longest first
   const fill = schedule.slice(HEADER_WORDS, HEADER_WORDS + grid);
   const order = items.map((_, i) => i).sort((a, b) => costs[b]! - costs[a]! || a - b);
   const base = itemsOffset(grid);
@@ -302,6 +298,44 @@ export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPla
       at,
     );
   }
+}
+
+export function planAttention(input: PlanInput, opts: PlanOptions): AttentionPlan {
+  const { grid, maxItems, tileRows } = opts;
+  if (!(grid >= 1 && maxItems >= 1 && tileRows >= 1))
+    throw new PlanError(`plan: grid ${grid}, maxItems ${maxItems}, tileRows ${tileRows}`, 'all must be positive');
+  const us = units(input, tileRows);
+  const chunk = chooseChunk(us, opts);
+  const qStart = queryOffsets(input.qoLens);
+  const { items, merges, scratchRows } = cutIntoItems(us, chunk, tileRows, qStart);
+  if (items.length > maxItems) {
+    throw new PlanError(
+      `plan: ${items.length} work items over the capacity of ${maxItems}`,
+      'create the planner with a larger maxItems (or a larger tileRows) for batches this large',
+    );
+  }
+  // cost: rows × keys, plus a fixed per-item overhead (loading Q, writing O)
+  const costs = items.map((it) => (it.rowEnd - it.rowStart) * (it.kvEnd - it.kvStart + 32));
+  const { bin, loads } = assignLongestFirst(costs, grid);
+  const schedule = new Int32Array(scheduleLength(opts));
+  const tasks = mergeTasks(merges);
+  if (tileRows > 256)
+    throw new PlanError(`plan: ${tileRows} rows per tile`, 'merge tasks keep a row in one byte: use at most 256');
+  // a wide unit has more than MERGE_WIDE items, so with items ≤ maxItems the capacity always holds
+  if (tasks.length > mergeTaskCapacity(maxItems, tileRows))
+    throw new Error(`plan: internal error, ${tasks.length} merge tasks over the capacity`);
+  schedule.set([
+    SCHEDULE_MAGIC,
+    grid,
+    tileRows,
+    items.length,
+    merges.length,
+    chunk,
+    input.qoLens.length,
+    scratchRows,
+    tasks.length,
+  ]);
+  writeItems(schedule, input, grid, items, costs, bin, qStart);
   const mBase = mergeOffset(grid, maxItems);
   merges.forEach((m, i) => schedule.set(m, mBase + MERGE_WORDS * i));
   schedule.set(tasks, mergeTaskOffset(grid, maxItems));

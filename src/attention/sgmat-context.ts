@@ -29,9 +29,8 @@ const rowsOf = (paired: boolean) => (g: number) => (paired ? [g & ~1, g | 1] : [
 const halfOf = (paired: boolean, n: number) => (g: number) =>
   paired ? r(n / 2).map((k) => (g & 1) * (n / 2) + k) : r(n);
 
-/** Over 80 lines: one flat list of named values, each with its derivation beside it. */
-export function sgmatContext(p: AttentionKernelParams, caps: Pick<Capabilities, 'subgroupMaxSize'>, cfg: SgmatConfig) {
-  const mo: MatrixOps = cfg.emulate ? emulatedOps() : REAL_OPS;
+/** Tile geometry: block counts, workgroup size, which blocks each subgroup multiplies, workgroup-memory layout. */
+function sgmatGeometry(p: AttentionKernelParams, cfg: SgmatConfig) {
   const TK = cfg.tileKeys;
   if (TK % 16 !== 0 || TK < 32) throw new Error(`sgmat attention: ${TK} keys per tile (multiples of 16 from 32)`);
   const D = p.headDim;
@@ -45,8 +44,38 @@ export function sgmatContext(p: AttentionKernelParams, caps: Pick<Capabilities, 
   // (Q·Kᵀ and P·V choose separately whether subgroup pairs share 32 rows)
   const qkPair = cfg.qkRows === 32 && KB % 2 === 0 && NSG % 2 === 0;
   const pair = cfg.pvRows === 32 && DB % 2 === 0 && NSG % 2 === 0;
-  const NRQ = qkPair ? 2 : 1; // row blocks of Q·Kᵀ (Q matrices held, S matrices made)
-  const NRB = pair ? 2 : 1; // row blocks of P·V (P matrices loaded, O matrices held)
+  const lay = sgmatLayout(D, TK, R);
+  return {
+    TK,
+    D,
+    DB,
+    KB,
+    DC,
+    HK: TK / 2, // keys per softmax lane
+    R,
+    NSG,
+    WG,
+    HALF: NSG / 2, // ping-pong: half A is the subgroups below HALF
+    qkPair,
+    pair,
+    NRQ: qkPair ? 2 : 1, // row blocks of Q·Kᵀ (Q matrices held, S matrices made)
+    NRB: pair ? 2 : 1, // row blocks of P·V (P matrices loaded, O matrices held)
+    NCB: pair ? DB / 2 : DB,
+    rowBlocks: rowsOf(pair),
+    qkRowBlocks: rowsOf(qkPair),
+    keyBlocks: halfOf(qkPair, KB),
+    colBlocks: halfOf(pair, DB),
+    ...lay,
+    VOFF: TK * lay.LDK,
+    group: p.numQoHeads / p.numKvHeads,
+    NL: Math.ceil((TK * DC) / WG), // K (and V) chunks per invocation per tile
+  };
+}
+
+/** The geometry plus the code paths taken: the config's switches where the variant and the device allow them. */
+export function sgmatContext(p: AttentionKernelParams, caps: Pick<Capabilities, 'subgroupMaxSize'>, cfg: SgmatConfig) {
+  const g = sgmatGeometry(p, cfg);
+  const mo: MatrixOps = cfg.emulate ? emulatedOps() : REAL_OPS;
   const V4 = cfg.ssVec4;
   const ab = cfg.ablate;
   const lateV = cfg.lateV;
@@ -56,35 +85,14 @@ export function sgmatContext(p: AttentionKernelParams, caps: Pick<Capabilities, 
     cfg.interiorNoMask && !p.variant.customMask && !(p.variant.windowLeft !== undefined && p.variant.windowLeft >= 0);
   // ping-pong halves need whole subgroup pairs each (NSG a multiple of 4), and subgroups no wider than
   // our 32-lane ones so that a half's branch is uniform in each (the softmax's shuffle runs in it)
-  const pp = cfg.pingPong && NSG % 4 === 0 && caps.subgroupMaxSize <= 32;
+  const pp = cfg.pingPong && g.NSG % 4 === 0 && caps.subgroupMaxSize <= 32;
   const drop = (stage: string) => ab.split('+').includes(stage);
-  const HK = TK / 2; // keys per softmax lane
-  const lay = sgmatLayout(D, TK, R);
   return {
     p,
     cfg,
     mo,
-    TK,
+    ...g,
     TH: cfg.rescaleLog2,
-    D,
-    DB,
-    KB,
-    DC,
-    HK,
-    R,
-    NSG,
-    WG,
-    HALF: NSG / 2, // ping-pong: half A is the subgroups below HALF
-    qkPair,
-    pair,
-    NRQ,
-    NRB,
-    NCB: pair ? DB / 2 : DB,
-    rowBlocks: rowsOf(pair),
-    qkRowBlocks: rowsOf(qkPair),
-    keyBlocks: halfOf(qkPair, KB),
-    colBlocks: halfOf(pair, DB),
-    ...lay,
     V4,
     ab,
     drop,
@@ -96,17 +104,14 @@ export function sgmatContext(p: AttentionKernelParams, caps: Pick<Capabilities, 
     qAhead: cfg.qAhead,
     // score-buffer offsets and strides count its elements: floats, or vec4s of 4 floats
     so: (floats: number) => (V4 ? floats / 4 : floats),
-    LS: V4 ? lay.LDS / 4 : lay.LDS,
+    LS: V4 ? g.LDS / 4 : g.LDS,
     interior,
-    VOFF: TK * lay.LDK,
-    group: p.numQoHeads / p.numKvHeads,
     v,
-    NL: Math.ceil((TK * DC) / WG), // K (and V) chunks per invocation per tile
     scale: v.logits ? 'SCALE' : `${wgslF32(p.scale * Math.LOG2E)}`,
     // fastSoftmax: tiles every row sees whole keep the raw scores (max taken raw, then scaled: the same
     // value for a positive scale) and make each probability with one FMA
     fast: cfg.fastSoftmax && interior && !v.logits && p.scale > 0 && !drop('softmax'),
-    PE: Math.max(0, Math.min(HK, cfg.polyExp)),
+    PE: Math.max(0, Math.min(g.HK, cfg.polyExp)),
     // restart mode: no rescale in the loop (see rescaleMode)
     restart: pp && cfg.rescaleMode === 'restart' && !v.logits,
     RT: cfg.restartLog2,

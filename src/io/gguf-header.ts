@@ -217,10 +217,10 @@ class HeaderCursor {
 const safeOrBig = (v: bigint): number | bigint =>
   v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
 
-/** Parses and validates the header of the GGUF file open as `fh`. */
-export async function readGgufHeader(fh: FileHandle, file: string): Promise<GgufHeader> {
-  const { size } = await fh.stat();
-  const c = new HeaderCursor(fh, file, size);
+type RawTensorInfo = { name: string; dims: number[]; typeId: number; offset: number };
+
+/** Magic, version and the two counts, each count bounded by what the file could hold. */
+async function readPreamble(c: HeaderCursor, file: string, size: number) {
   if (size < 24)
     throw new CheckpointError(file, `is ${size} bytes long, shorter than a GGUF header (24 bytes)`, {
       hint: 'the file is empty or truncated, or not a GGUF file',
@@ -245,7 +245,11 @@ export async function readGgufHeader(fh: FileHandle, file: string): Promise<Gguf
   // Each tensor info takes at least 24 bytes and each KV pair at least 13: bound the counts by the file.
   const tensorCount = await c.u64('tensor count', Math.floor(size / 24));
   const kvCount = await c.u64('metadata KV count', Math.floor(size / 13));
+  return { version, tensorCount, kvCount };
+}
 
+/** The metadata key/value pairs, with each value's GGUF type kept beside it. */
+async function readMetadata(c: HeaderCursor, file: string, kvCount: number) {
   const metadata = new Map<string, GgufValue>();
   const kinds = new Map<string, GgufScalarKind | 'array'>();
   for (let i = 0; i < kvCount; i++) {
@@ -255,27 +259,31 @@ export async function readGgufHeader(fh: FileHandle, file: string): Promise<Gguf
     const kind = KIND_OF.get(typeId);
     if (kind === undefined) throw new CheckpointError(file, `metadata '${key}' has unknown value type ${typeId}`);
     kinds.set(key, kind);
-    if (kind !== 'array') {
-      metadata.set(key, await c.scalar(kind, `metadata '${key}'`));
-      continue;
-    }
-    const itemId = await c.u32(`item type of metadata '${key}'`);
-    const itemKind = KIND_OF.get(itemId);
-    if (itemKind === undefined || itemKind === 'array') {
-      throw new CheckpointError(
-        file,
-        `metadata '${key}' is an array of ${itemKind === 'array' ? 'arrays (nested arrays are not supported)' : `unknown type ${itemId}`}`,
-      );
-    }
-    const n = await c.u64(`length of metadata array '${key}'`, Math.floor(c.remaining() / SCALAR_BYTES[itemKind]));
-    const items: GgufScalar[] = new Array(n);
-    for (let j = 0; j < n; j++)
-      items[j] = c.scalarSync(itemKind) ?? (await c.scalar(itemKind, `metadata '${key}'[${j}]`));
-    metadata.set(key, items);
+    metadata.set(key, kind === 'array' ? await readArray(c, file, key) : await c.scalar(kind, `metadata '${key}'`));
   }
+  return { metadata, kinds };
+}
 
-  const alignment = readAlignment(file, metadata, kinds);
-  const raw: { name: string; dims: number[]; typeId: number; offset: number }[] = [];
+/** An array value: item type, length (bounded by the bytes left), items; nested arrays are refused. */
+async function readArray(c: HeaderCursor, file: string, key: string): Promise<GgufScalar[]> {
+  const itemId = await c.u32(`item type of metadata '${key}'`);
+  const itemKind = KIND_OF.get(itemId);
+  if (itemKind === undefined || itemKind === 'array') {
+    throw new CheckpointError(
+      file,
+      `metadata '${key}' is an array of ${itemKind === 'array' ? 'arrays (nested arrays are not supported)' : `unknown type ${itemId}`}`,
+    );
+  }
+  const n = await c.u64(`length of metadata array '${key}'`, Math.floor(c.remaining() / SCALAR_BYTES[itemKind]));
+  const items: GgufScalar[] = new Array(n);
+  for (let j = 0; j < n; j++)
+    items[j] = c.scalarSync(itemKind) ?? (await c.scalar(itemKind, `metadata '${key}'[${j}]`));
+  return items;
+}
+
+/** The tensor infos as stored: unique names, at most MAX_DIMS dims; types and extents are checked later. */
+async function readTensorInfos(c: HeaderCursor, file: string, tensorCount: number): Promise<RawTensorInfo[]> {
+  const raw: RawTensorInfo[] = [];
   const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
     const name = await c.string(`name of tensor #${i}`);
@@ -293,6 +301,17 @@ export async function readGgufHeader(fh: FileHandle, file: string): Promise<Gguf
     const offset = await c.u64(`data offset of tensor '${name}'`, Number.MAX_SAFE_INTEGER);
     raw.push({ name, dims, typeId, offset });
   }
+  return raw;
+}
+
+/** Parses and validates the header of the GGUF file open as `fh`. */
+export async function readGgufHeader(fh: FileHandle, file: string): Promise<GgufHeader> {
+  const { size } = await fh.stat();
+  const c = new HeaderCursor(fh, file, size);
+  const { version, tensorCount, kvCount } = await readPreamble(c, file, size);
+  const { metadata, kinds } = await readMetadata(c, file, kvCount);
+  const alignment = readAlignment(file, metadata, kinds);
+  const raw = await readTensorInfos(c, file, tensorCount);
   const dataStart = Math.ceil(c.pos / alignment) * alignment;
   const tensors = raw.map((t) => sizeTensor(file, t, alignment, size - dataStart));
   checkNoOverlap(file, tensors);
@@ -311,12 +330,7 @@ function readAlignment(file: string, metadata: Map<string, GgufValue>, kinds: Ma
   return a;
 }
 
-function sizeTensor(
-  file: string,
-  t: { name: string; dims: number[]; typeId: number; offset: number },
-  alignment: number,
-  dataBytes: number,
-): GgufTensorEntry {
+function sizeTensor(file: string, t: RawTensorInfo, alignment: number, dataBytes: number): GgufTensorEntry {
   const type = ggmlTypeName(t.typeId);
   if (type === undefined) {
     throw new CheckpointError(file, `unknown ggml type id ${t.typeId}`, {

@@ -37,12 +37,11 @@ function stringArray(file: string, metadata: ReadonlyMap<string, GgufValue>, key
   return v as string[];
 }
 
-/**
- * @example
- * const g = await GgufFile.open('llama-3.2-1b.Q4_K_M.gguf');
- * const tok = ggufTokenizer(g.path, g.metadata);
- */
-export function ggufTokenizer(file: string, metadata: ReadonlyMap<string, GgufValue>): Tokenizer {
+type PreTokenizer = (typeof PRE_TOKENIZERS)[string];
+type Metadata = ReadonlyMap<string, GgufValue>;
+
+/** The pre-tokenizer of a byte-level BPE vocabulary; other tokenizer models and unknown names are refused. */
+function preTokenizerOf(file: string, metadata: Metadata): PreTokenizer {
   const model = metadata.get('tokenizer.ggml.model');
   if (model !== 'gpt2') {
     throw new UnsupportedModelError(
@@ -62,8 +61,11 @@ export function ggufTokenizer(file: string, metadata: ReadonlyMap<string, GgufVa
         .join(', ')}; or put tokenizer.json beside the .gguf file`,
     );
   }
-  const tokens = stringArray(file, metadata, 'tokenizer.ggml.tokens');
-  const merges = stringArray(file, metadata, 'tokenizer.ggml.merges');
+  return pre;
+}
+
+/** Token → id, and the control and user-defined tokens as HF added tokens. */
+function vocabulary(file: string, metadata: Metadata, tokens: readonly string[]) {
   const types = metadata.get('tokenizer.ggml.token_type');
   if (types !== undefined && (!Array.isArray(types) || types.length !== tokens.length)) {
     throw new CheckpointError(
@@ -88,18 +90,13 @@ export function ggufTokenizer(file: string, metadata: ReadonlyMap<string, GgufVa
       });
     }
   });
-  const tokenAt = (key: string): string | undefined => {
-    const id = metadata.get(key);
-    if (id === undefined) return undefined;
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= tokens.length)
-      throw new CheckpointError(
-        file,
-        `metadata '${key}' = ${String(id)} is not a token id (vocabulary of ${tokens.length})`,
-      );
-    return tokens[id];
-  };
+  return { vocab, added };
+}
+
+/** The HF tokenizer.json object of a byte-level BPE with this pre-tokenizer. */
+function hfTokenizerJson(pre: PreTokenizer, vocab: Record<string, number>, added: object[], merges: string[]): object {
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false };
-  const tokenizer = {
+  return {
     version: '1.0',
     added_tokens: added,
     normalizer: pre.nfc ? { type: 'NFC' } : null,
@@ -122,6 +119,20 @@ export function ggufTokenizer(file: string, metadata: ReadonlyMap<string, GgufVa
       merges,
     },
   };
+}
+
+/** tokenizer_config.json's special tokens, BOS policy and chat template, and the end-of-turn id. */
+function tokenizerConfig(file: string, metadata: Metadata, tokens: readonly string[]) {
+  const tokenAt = (key: string): string | undefined => {
+    const id = metadata.get(key);
+    if (id === undefined) return undefined;
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= tokens.length)
+      throw new CheckpointError(
+        file,
+        `metadata '${key}' = ${String(id)} is not a token id (vocabulary of ${tokens.length})`,
+      );
+    return tokens[id];
+  };
   const addBos = metadata.get('tokenizer.ggml.add_bos_token');
   const template = metadata.get('tokenizer.chat_template');
   const config: Record<string, unknown> = {
@@ -131,13 +142,27 @@ export function ggufTokenizer(file: string, metadata: ReadonlyMap<string, GgufVa
     ...(typeof addBos === 'boolean' ? { add_bos_token: addBos } : {}),
     ...(typeof template === 'string' ? { chat_template: template } : {}),
   };
-  // An end-of-turn id (e.g. <|eot_id|>) joins the stop tokens, as generation_config's EOS list would.
   const eot =
     tokenAt('tokenizer.ggml.eot_token_id') === undefined
       ? undefined
       : (metadata.get('tokenizer.ggml.eot_token_id') as number);
+  return { config, eot };
+}
+
+/**
+ * @example
+ * const g = await GgufFile.open('llama-3.2-1b.Q4_K_M.gguf');
+ * const tok = ggufTokenizer(g.path, g.metadata);
+ */
+export function ggufTokenizer(file: string, metadata: Metadata): Tokenizer {
+  const pre = preTokenizerOf(file, metadata);
+  const tokens = stringArray(file, metadata, 'tokenizer.ggml.tokens');
+  const merges = stringArray(file, metadata, 'tokenizer.ggml.merges');
+  const { vocab, added } = vocabulary(file, metadata, tokens);
+  const { config, eot } = tokenizerConfig(file, metadata, tokens);
+  // An end-of-turn id (e.g. <|eot_id|>) joins the stop tokens, as generation_config's EOS list would.
   return Tokenizer.fromFiles({
-    tokenizer,
+    tokenizer: hfTokenizerJson(pre, vocab, added, merges),
     config,
     generationConfig: eot === undefined ? undefined : { eos_token_id: [eot] },
     source: file,

@@ -37,6 +37,91 @@ export interface DecodeOptions {
   readonly cleanUpTokenizationSpaces?: boolean;
 }
 
+function vocabSizeOf(hf: HfTokenizer): number {
+  let maxId = -1;
+  for (const id of hf.get_vocab(true).values()) maxId = Math.max(maxId, id); // a loop: spreading 150k ids overflows the stack
+  return maxId + 1;
+}
+
+const NAMED_TOKENS = ['bos_token', 'eos_token', 'pad_token'] as const;
+
+/** The config's BOS/EOS/PAD (and UNK) strings, and the ids of the first three, each checked against the vocabulary. */
+function namedSpecialTokens(hf: HfTokenizer, config: Record<string, unknown>, source: string) {
+  const tokenString = (key: string): string | null => {
+    const v = config[key];
+    if (typeof v === 'string') return v;
+    if (typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string')
+      return (v as { content: string }).content;
+    return null;
+  };
+  const idOf = (key: string): number | null => {
+    const s = tokenString(key);
+    if (s === null) return null;
+    const id = hf.token_to_id(s);
+    if (id === undefined)
+      throw new CheckpointError(source, `${key} '${s}' is not in the vocabulary`, {
+        hint: 'tokenizer.json and tokenizer_config.json do not belong together',
+      });
+    return id;
+  };
+  const ids = {} as Record<(typeof NAMED_TOKENS)[number], number | null>;
+  for (const key of NAMED_TOKENS) ids[key] = idOf(key);
+  const strings: Record<string, string | null> = {};
+  for (const key of [...NAMED_TOKENS, 'unk_token']) strings[key] = tokenString(key);
+  return { ids, strings };
+}
+
+/** EOS, generation_config's eos_token_id list (checked), and the end-of-turn tokens the vocabulary marks special. */
+function stopTokens(
+  hf: HfTokenizer,
+  files: TokenizerFiles,
+  eos: number | null,
+  special: ReadonlySet<number>,
+  vocabSize: number,
+): Set<number> {
+  const stop = new Set<number>();
+  if (eos !== null) stop.add(eos);
+  const genEos = files.generationConfig?.eos_token_id;
+  for (const id of Array.isArray(genEos) ? genEos : genEos === undefined || genEos === null ? [] : [genEos]) {
+    if (!Number.isInteger(id) || id < 0 || id >= vocabSize)
+      throw new CheckpointError(files.source, `generation_config eos_token_id ${JSON.stringify(id)} is not a token id`);
+    stop.add(id as number);
+  }
+  for (const s of END_OF_TURN_TOKENS) {
+    const id = hf.token_to_id(s);
+    if (id !== undefined && special.has(id)) stop.add(id);
+  }
+  return stop;
+}
+
+/** How the vocabulary's strings encode bytes, read from the decoder chain and the BPE model's byte_fallback. */
+function vocabularyKindOf(tokenizerJson: unknown): Tokenizer['vocabularyKind'] {
+  const json = tokenizerJson as {
+    model?: { byte_fallback?: boolean };
+    decoder?: { type?: string; decoders?: { type?: string }[] } | null;
+  };
+  const decoders = [json.decoder?.type, ...(json.decoder?.decoders ?? []).map((d) => d.type)];
+  if (decoders.includes('ByteLevel')) return 'byte_level';
+  return json.model?.byte_fallback || decoders.includes('ByteFallback') ? 'byte_fallback' : 'raw';
+}
+
+/** The config's chat templates by name (chat_template.jinja, when present, is the default), each parsed now. */
+function chatTemplates(config: Record<string, unknown>, files: TokenizerFiles): Map<string, ChatTemplate> {
+  const templates = new Map<string, ChatTemplate>();
+  const sources = chatTemplatesFromConfig(config.chat_template);
+  if (files.chatTemplateFile !== undefined) sources.set('default', files.chatTemplateFile);
+  for (const [name, source] of sources) {
+    try {
+      templates.set(name, new ChatTemplate(source));
+    } catch (e) {
+      throw new CheckpointError(files.source, `chat template '${name}' does not parse (${describeError(e)})`, {
+        hint: 'fix the chat_template in tokenizer_config.json',
+      });
+    }
+  }
+  return templates;
+}
+
 export class Tokenizer {
   readonly bosTokenId: number | null;
   readonly eosTokenId: number | null;
@@ -50,7 +135,7 @@ export class Tokenizer {
   readonly addEos: boolean;
   /** How vocabulary strings encode bytes (grammar-constrained decoding needs to know). */
   readonly vocabularyKind: 'byte_level' | 'byte_fallback' | 'raw';
-  private readonly templates = new Map<string, ChatTemplate>();
+  private readonly templates: ReadonlyMap<string, ChatTemplate>;
   private readonly specialStrings: Record<string, string | null>;
   private readonly cleanUp: boolean;
 
@@ -59,37 +144,12 @@ export class Tokenizer {
     files: TokenizerFiles,
   ) {
     const config = files.config ?? {};
-    const vocab = hf.get_vocab(true);
-    let maxId = -1;
-    for (const id of vocab.values()) maxId = Math.max(maxId, id); // a loop: spreading 150k ids overflows the stack
-    this.vocabSize = maxId + 1;
-
-    const tokenString = (key: string): string | null => {
-      const v = config[key];
-      if (typeof v === 'string') return v;
-      if (typeof v === 'object' && v !== null && typeof (v as { content?: unknown }).content === 'string')
-        return (v as { content: string }).content;
-      return null;
-    };
-    const idOf = (key: string): number | null => {
-      const s = tokenString(key);
-      if (s === null) return null;
-      const id = hf.token_to_id(s);
-      if (id === undefined)
-        throw new CheckpointError(files.source, `${key} '${s}' is not in the vocabulary`, {
-          hint: 'tokenizer.json and tokenizer_config.json do not belong together',
-        });
-      return id;
-    };
-    this.bosTokenId = idOf('bos_token');
-    this.eosTokenId = idOf('eos_token');
-    this.padTokenId = idOf('pad_token');
-    this.specialStrings = {
-      bos_token: tokenString('bos_token'),
-      eos_token: tokenString('eos_token'),
-      pad_token: tokenString('pad_token'),
-      unk_token: tokenString('unk_token'),
-    };
+    this.vocabSize = vocabSizeOf(hf);
+    const named = namedSpecialTokens(hf, config, files.source);
+    this.bosTokenId = named.ids.bos_token;
+    this.eosTokenId = named.ids.eos_token;
+    this.padTokenId = named.ids.pad_token;
+    this.specialStrings = named.strings;
     this.addBos = typeof config.add_bos_token === 'boolean' ? config.add_bos_token : this.bosTokenId !== null;
     this.addEos = config.add_eos_token === true;
     this.cleanUp = config.clean_up_tokenization_spaces === true;
@@ -97,46 +157,9 @@ export class Tokenizer {
     const special = new Set<number>();
     for (const [id, t] of hf.get_added_tokens_decoder()) if (t.special) special.add(id);
     this.specialTokenIds = special;
-
-    const stop = new Set<number>();
-    if (this.eosTokenId !== null) stop.add(this.eosTokenId);
-    const genEos = files.generationConfig?.eos_token_id;
-    for (const id of Array.isArray(genEos) ? genEos : genEos === undefined || genEos === null ? [] : [genEos]) {
-      if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
-        throw new CheckpointError(
-          files.source,
-          `generation_config eos_token_id ${JSON.stringify(id)} is not a token id`,
-        );
-      stop.add(id as number);
-    }
-    for (const s of END_OF_TURN_TOKENS) {
-      const id = hf.token_to_id(s);
-      if (id !== undefined && special.has(id)) stop.add(id);
-    }
-    this.stopTokenIds = stop;
-
-    const json = files.tokenizer as {
-      model?: { byte_fallback?: boolean };
-      decoder?: { type?: string; decoders?: { type?: string }[] } | null;
-    };
-    const decoders = [json.decoder?.type, ...(json.decoder?.decoders ?? []).map((d) => d.type)];
-    this.vocabularyKind = decoders.includes('ByteLevel')
-      ? 'byte_level'
-      : json.model?.byte_fallback || decoders.includes('ByteFallback')
-        ? 'byte_fallback'
-        : 'raw';
-
-    const sources = chatTemplatesFromConfig(config.chat_template);
-    if (files.chatTemplateFile !== undefined) sources.set('default', files.chatTemplateFile);
-    for (const [name, source] of sources) {
-      try {
-        this.templates.set(name, new ChatTemplate(source));
-      } catch (e) {
-        throw new CheckpointError(files.source, `chat template '${name}' does not parse (${describeError(e)})`, {
-          hint: 'fix the chat_template in tokenizer_config.json',
-        });
-      }
-    }
+    this.stopTokenIds = stopTokens(hf, files, this.eosTokenId, special, this.vocabSize);
+    this.vocabularyKind = vocabularyKindOf(files.tokenizer);
+    this.templates = chatTemplates(config, files);
   }
 
   /**

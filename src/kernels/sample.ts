@@ -55,8 +55,11 @@ fn reduce_bins() {
 }`;
 }
 
-export function sampleWgsl(dtype: DType, wg: number, caps: Caps): string {
-  const x = (i: string) => loadF32(dtype, caps, 'x', `gbase + ${i}`);
+/** Reads logit `i` of the row as f32. */
+type Load = (i: string) => string;
+
+/** Bindings, the shared reductions and the module-scope state the passes share. */
+function moduleDecls(dtype: DType, wg: number, caps: Caps): string {
   return `${enables([dtype], caps)}${rowEnables(caps)}
 ${storageDecl(0, 'x', dtype, caps, 'read')}
 ${storageDecl(1, 'prm', 'u32', caps, 'read')}
@@ -73,9 +76,12 @@ var<workgroup> chosen: u32;
 var<private> gbase: u32;
 var<private> gV: u32;
 var<private> mx: f32;
-var<private> temp: f32;
+var<private> temp: f32;`;
+}
 
-// order-preserving key of a float (−0 folded onto +0 so equal floats share a key)
+/** Pass 2: the radix select over the logits' order-preserving keys, 4 bits per step. */
+function radixSelectFns(wg: number, x: Load): string {
+  return `// order-preserving key of a float (−0 folded onto +0 so equal floats share a key)
 fn key(v: f32) -> u32 {
   let b = select(bitcast<u32>(v), 0u, bitcast<u32>(v) == 0x80000000u);
   return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
@@ -120,25 +126,24 @@ fn radix_select(byCount: bool, goal: f32, floor: f32) -> f32 {
     pmask |= 15u << shift;
   }
   return unkey(prefix);
+}`;
 }
 
-@compute @workgroup_size(${wg})
-fn main(${rowParams(caps)}) {
-  ${rowInit(caps)}
-  ${ROW_INDEX}
-  let V = cols;
-  gV = V;
-  gbase = base;
-  if (lid < ${SAMPLE_PARAM_WORDS}u) { sp[lid] = prm[row * ${SAMPLE_PARAM_WORDS}u + lid]; }
+/** The row's sampling params into workgroup memory, then read back as uniform locals. */
+function readParams(): string {
+  return `if (lid < ${SAMPLE_PARAM_WORDS}u) { sp[lid] = prm[row * ${SAMPLE_PARAM_WORDS}u + lid]; }
   let P = workgroupUniformLoad(&sp);
   // branch on locals: WGSL treats module-scope private reads as non-uniform
   let T = bitcast<f32>(P[0]);
   temp = T;
   let topk = P[1];
   let topp = bitcast<f32>(P[2]);
-  let minp = bitcast<f32>(P[3]);
+  let minp = bitcast<f32>(P[3]);`;
+}
 
-  var bv = tess_ninf();
+/** Pass 1: max and first argmax; a greedy row (T ≤ 0 or NaN) writes the argmax and returns. */
+function maxOrGreedy(wg: number, x: Load): string {
+  return `var bv = tess_ninf();
   var bi = NONE;
   for (var c = lid; c < gV; c += ${wg}u) {
     let v = ${x('c')};
@@ -149,9 +154,12 @@ fn main(${rowParams(caps)}) {
     if (lid == 0u) { y[row] = i32(select(best, 0u, best == NONE)); }
     return;
   }
-  mx = tess_max(select(tess_ninf(), bv, bi != NONE));
+  mx = tess_max(select(tess_ninf(), bv, bi != NONE));`;
+}
 
-  var thr = tess_ninf();
+/** Passes 2 and 3: the keep threshold `thr` from top-k, top-p and min-p. */
+function keepThreshold(wg: number, x: Load): string {
+  return `var thr = tess_ninf();
   // top-k then top-p through one call site of radix_select (each inlined copy costs compile time)
   for (var phase = 0u; phase < 2u; phase++) {
     let byCount = phase == 0u;
@@ -165,9 +173,12 @@ fn main(${rowParams(caps)}) {
       thr = max(thr, radix_select(byCount, goal, thr));
     }
   }
-  if (minp > 0.0) { thr = max(thr, mx + temp * log(minp)); }
+  if (minp > 0.0) { thr = max(thr, mx + temp * log(minp)); }`;
+}
 
-  let chunk = (gV + ${wg - 1}u) / ${wg}u;
+/** Pass 4: chunk sums, their in-order scan, and the walk of the chunk that holds u·Z. */
+function draw(wg: number, x: Load): string {
+  return `let chunk = (gV + ${wg - 1}u) / ${wg}u;
   let c0 = min(lid * chunk, gV);
   let c1 = min(c0 + chunk, gV);
   var s = 0.0;
@@ -197,7 +208,29 @@ fn main(${rowParams(caps)}) {
   // goal ≥ the total only by rounding: the last kept token
   let lastKept = tess_max(select(-1.0, f32(last), last != NONE));
   let ch = workgroupUniformLoad(&chosen);
-  if (lid == 0u) { y[row] = i32(select(ch, u32(max(lastKept, 0.0)), ch == NONE)); }
+  if (lid == 0u) { y[row] = i32(select(ch, u32(max(lastKept, 0.0)), ch == NONE)); }`;
+}
+
+export function sampleWgsl(dtype: DType, wg: number, caps: Caps): string {
+  const x: Load = (i) => loadF32(dtype, caps, 'x', `gbase + ${i}`);
+  return `${moduleDecls(dtype, wg, caps)}
+
+${radixSelectFns(wg, x)}
+
+@compute @workgroup_size(${wg})
+fn main(${rowParams(caps)}) {
+  ${rowInit(caps)}
+  ${ROW_INDEX}
+  let V = cols;
+  gV = V;
+  gbase = base;
+  ${readParams()}
+
+  ${maxOrGreedy(wg, x)}
+
+  ${keepThreshold(wg, x)}
+
+  ${draw(wg, x)}
 }`;
 }
 

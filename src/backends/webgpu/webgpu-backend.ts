@@ -11,9 +11,12 @@ import { GPU_KERNELS } from './kernel-registry.js';
 import { BufferArena, type ArenaUsage } from './arena.js';
 import type { Capabilities } from './capabilities.js';
 import { type GpuContext, openGpu, type OpenOptions } from './device.js';
-import { DispatchStream, type RecordedDispatch, StagingReadback } from './dispatch-stream.js';
+import { DispatchStream, StagingReadback } from './dispatch-stream.js';
+import { declaredAccess, ownedUniform, storageEntry, workgroupCounts } from './bindings.js';
 import { GpuError, LimitExceededError } from './errors.js';
+import { PendingWork } from './pending-work.js';
 import { PipelineCache } from './pipeline-cache.js';
+import { type Recording, StreamBindings } from './recording.js';
 import { UniformRing } from './uniform-ring.js';
 import { type ProfileEntry, TimestampProfiler } from './profiler.js';
 
@@ -26,13 +29,6 @@ export interface WebGpuBackendOptions extends OpenOptions {
   memoryBudget?: number;
 }
 
-interface Recording {
-  dispatches: RecordedDispatch[];
-  owned: GPUBuffer[];
-  /** Arena buffers the recorded dispatches bind: they must outlive the stream. */
-  bound: Set<GPUBuffer>;
-}
-
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly device: GPUDevice;
@@ -41,11 +37,8 @@ export class WebGpuBackend implements Backend {
   readonly pipelines: PipelineCache;
   private readonly uniformRing: UniformRing;
   private readonly kernels = new Map<string, GpuKernel[]>();
-  private encoder: GPUCommandEncoder | null = null;
-  private pass: GPUComputePassEncoder | null = null;
-  private transient: GPUBuffer[] = [];
+  private readonly pending: PendingWork;
   private recording: Recording | null = null;
-  private profiler: TimestampProfiler | null = null;
   private counter = 0;
   /** WebGPU errors no error scope caught (validation of a pass, OOM of a scratch buffer): raised at the next flush or read. */
   private uncaptured: string[] = [];
@@ -53,8 +46,7 @@ export class WebGpuBackend implements Backend {
   dispatchCount = 0;
   /** Scratch, uniform and staging buffers created outside the arena (see `buffersCreated`). */
   private createdOutsideArena = 0;
-  /** How many live dispatch streams bind each buffer; freeing a bound buffer is a lifetime bug. */
-  private readonly streamBound = new Map<GPUBuffer, number>();
+  private readonly streamBound = new StreamBindings();
 
   static async create(opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
     return new WebGpuBackend(await openGpu(opts), opts);
@@ -68,6 +60,7 @@ export class WebGpuBackend implements Backend {
     this.caps = ctx.caps;
     this.arena = new BufferArena(this.device, opts.memoryBudget ?? Number.MAX_SAFE_INTEGER);
     this.pipelines = new PipelineCache(this.device);
+    this.pending = new PendingWork(this.device);
     this.uniformRing = new UniformRing(
       this.device,
       this.device.limits.minUniformBufferOffsetAlignment,
@@ -187,17 +180,7 @@ export class WebGpuBackend implements Backend {
     bindings: readonly Tensor[],
     uniforms: Uint32Array,
   ): void {
-    // the layout follows the shader's own declarations: read-only inputs may alias (views of one buffer)
-    const declared = new Map(
-      [...program.wgsl.matchAll(/@binding\((\d+)\)\s*var<storage,\s*(read_write|read)>/g)].map((m) => [
-        Number(m[1]),
-        m[2],
-      ]),
-    );
-    const access = [
-      ...bindings.map((_, i) => (declared.get(i) === 'read' ? ('read' as const) : ('rw' as const))),
-      'uniform' as const,
-    ];
+    const access = declaredAccess(program.wgsl, bindings.length);
     this.kernelContext().dispatch(
       { label: `program.${program.entryPoint}`, wgsl: program.wgsl, access, entryPoint: program.entryPoint },
       bindings.map((t) => this.own(t)),
@@ -220,7 +203,8 @@ export class WebGpuBackend implements Backend {
           label,
         });
         this.createdOutsideArena++;
-        (this.recording ? this.recording.owned : this.transient).push(buffer);
+        if (this.recording) this.recording.owned.push(buffer);
+        else this.pending.hold(buffer);
         return { buffer };
       },
     };
@@ -234,61 +218,11 @@ export class WebGpuBackend implements Backend {
     when?: () => boolean,
   ): void {
     const compiled = this.pipelines.get(shader.label, shader.wgsl, shader.access, shader.entryPoint);
-    const [x, y = 1, z = 1] = workgroups;
-    const maxWg = this.caps.maxComputeWorkgroupsPerDimension;
-    for (const w of [x, y, z])
-      if (w > maxWg)
-        throw new LimitExceededError(`dispatch of '${shader.label}'`, w, maxWg, 'maxComputeWorkgroupsPerDimension');
-    if (x === 0 || y === 0 || z === 0) return;
+    const counts = workgroupCounts(shader.label, workgroups, this.caps.maxComputeWorkgroupsPerDimension);
+    if (counts.includes(0)) return;
     // a recording keeps a conditional dispatch and asks again at each replay
     if (when && !this.recording && !when()) return;
-    const entries: GPUBindGroupEntry[] = [];
-    // WebGPU forbids a buffer bound writable and bound again in one dispatch (whole-buffer usage
-    // scopes): Dawn would reject the pass and silently drop the work, so say so here instead.
-    const seen = new Map<GPUBuffer, number>();
-    let bi = 0;
-    shader.access.forEach((a, binding) => {
-      if (a === 'uniform') {
-        const words = uniforms ?? new Uint32Array(4);
-        if (!this.recording) {
-          // a wrap submits the work encoded so far; the current dispatch's scratch buffers, already
-          // made but not yet encoded, must outlive that submit, so transient buffers stay until the next
-          entries.push({ binding, resource: this.uniformRing.slice(words, () => this.submitPending(false)) });
-          return;
-        }
-        // a recorded stream keeps its uniforms for every replay: buffers of its own
-        const size = Math.max(16, Math.ceil(words.byteLength / 16) * 16);
-        const ub = this.device.createBuffer({ size, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
-        this.createdOutsideArena++;
-        new Uint32Array(ub.getMappedRange()).set(words);
-        ub.unmap();
-        (this.recording ? this.recording.owned : this.transient).push(ub);
-        entries.push({ binding, resource: { buffer: ub } });
-      } else {
-        const b = buffers[bi++];
-        if (!b) throw new Error(`kernel '${shader.label}' declares more storage bindings than it was given buffers`);
-        const range = 'byteSize' in b ? { buffer: b.buffer } : { buffer: b.buffer, offset: b.offset, size: b.size };
-        const earlier = seen.get(b.buffer);
-        if (earlier !== undefined && (a === 'rw' || shader.access[earlier] === 'rw')) {
-          const name = 'label' in b ? `'${b.label}'` : 'a buffer';
-          throw new Error(
-            `kernel '${shader.label}': ${name} is bound at ${earlier} and ${binding} with one of them writable; WebGPU cannot alias a writable binding — give the op a separate output tensor`,
-          );
-        }
-        seen.set(b.buffer, binding);
-        this.recording?.bound.add(b.buffer);
-        const size = range.size ?? range.buffer.size - (range.offset ?? 0);
-        if (size > this.caps.maxStorageBufferBindingSize) {
-          throw new LimitExceededError(
-            `binding ${binding} of '${shader.label}' (${size} bytes)`,
-            size,
-            this.caps.maxStorageBufferBindingSize,
-            'maxStorageBufferBindingSize',
-          );
-        }
-        entries.push({ binding, resource: range });
-      }
-    });
+    const entries = this.bindEntries(shader, buffers, uniforms);
     const bindGroup = this.device.createBindGroup({ layout: compiled.layout, entries });
     this.dispatchCount++;
     if (this.recording) {
@@ -296,30 +230,48 @@ export class WebGpuBackend implements Backend {
         label: shader.label,
         pipeline: compiled.pipeline,
         bindGroup,
-        workgroups: [x, y, z],
+        workgroups: counts,
         ...(when ? { when } : {}),
       });
       return;
     }
-    this.encoder ??= this.device.createCommandEncoder();
-    if (this.profiler) {
-      this.endPass();
-      const p = this.encoder.beginComputePass({ timestampWrites: this.profiler.next(shader.label) });
-      p.setPipeline(compiled.pipeline);
-      p.setBindGroup(0, bindGroup);
-      p.dispatchWorkgroups(x, y, z);
-      p.end();
-      return;
-    }
-    this.pass ??= this.encoder.beginComputePass();
-    this.pass.setPipeline(compiled.pipeline);
-    this.pass.setBindGroup(0, bindGroup);
-    this.pass.dispatchWorkgroups(x, y, z);
+    this.pending.encode(shader.label, compiled.pipeline, bindGroup, counts);
   }
 
-  private endPass(): void {
-    this.pass?.end();
-    this.pass = null;
+  /** The dispatch's bind-group entries in binding order: storage buffers as given, uniforms from the ring or owned. */
+  private bindEntries(
+    shader: ShaderSpec,
+    buffers: readonly (GpuTensor | BufferRange)[],
+    uniforms: Uint32Array | null,
+  ): GPUBindGroupEntry[] {
+    const entries: GPUBindGroupEntry[] = [];
+    const seen = new Map<GPUBuffer, number>();
+    let bi = 0;
+    shader.access.forEach((a, binding) => {
+      if (a === 'uniform') {
+        entries.push(this.uniformEntry(binding, uniforms ?? new Uint32Array(4)));
+        return;
+      }
+      const b = buffers[bi++];
+      if (!b) throw new Error(`kernel '${shader.label}' declares more storage bindings than it was given buffers`);
+      const entry = storageEntry(shader, binding, b, seen, this.caps.maxStorageBufferBindingSize);
+      this.recording?.bound.add(b.buffer);
+      entries.push(entry);
+    });
+    return entries;
+  }
+
+  private uniformEntry(binding: number, words: Uint32Array): GPUBindGroupEntry {
+    const recording = this.recording;
+    if (!recording) {
+      // a wrap submits the work encoded so far; the current dispatch's scratch buffers, already
+      // made but not yet encoded, must outlive that submit, so transient buffers stay until the next
+      return { binding, resource: this.uniformRing.slice(words, () => this.submitPending(false)) };
+    }
+    const ub = ownedUniform(this.device, words);
+    this.createdOutsideArena++;
+    recording.owned.push(ub);
+    return { binding, resource: { buffer: ub } };
   }
 
   /** Every GPU buffer created since the backend opened: tests assert a steady decode loop adds none. */
@@ -339,20 +291,12 @@ export class WebGpuBackend implements Backend {
 
   /** Scratch and uniform buffers held for work not yet submitted (tests check that it drains). */
   get transientBuffers(): number {
-    return this.transient.length;
+    return this.pending.heldBuffers;
   }
 
   /** Submits encoded work without waiting for it; `releaseTransient` false keeps scratch and uniform buffers for work still to be encoded. */
   submitPending(releaseTransient = true): void {
-    if (!this.encoder) return;
-    this.endPass();
-    this.device.queue.submit([this.encoder.finish()]);
-    this.encoder = null;
-    if (!releaseTransient) return;
-    // Scratch and uniform buffers of the submitted work: WebGPU lets submitted work finish with a
-    // destroyed buffer, so release them now — a serving loop that never flushes must not grow.
-    for (const b of this.transient) b.destroy();
-    this.transient = [];
+    this.pending.submit(releaseTransient);
   }
 
   async flush(): Promise<void> {
@@ -384,15 +328,7 @@ export class WebGpuBackend implements Backend {
     this.recording = { dispatches: [], owned: [], bound: new Set() };
     try {
       body();
-      const bound = [...this.recording.bound];
-      for (const b of bound) this.streamBound.set(b, (this.streamBound.get(b) ?? 0) + 1);
-      const release = () => {
-        for (const b of bound) {
-          const n = this.streamBound.get(b)! - 1;
-          if (n === 0) this.streamBound.delete(b);
-          else this.streamBound.set(b, n);
-        }
-      };
+      const release = this.streamBound.hold(this.recording.bound);
       return new DispatchStream(
         this.device,
         this.recording.dispatches,
@@ -409,16 +345,17 @@ export class WebGpuBackend implements Backend {
   startProfiling(): boolean {
     if (!this.caps.timestampQuery) return false;
     this.submitPending();
-    this.profiler ??= new TimestampProfiler(this.device);
+    this.pending.profiler ??= new TimestampProfiler(this.device);
     return true;
   }
 
   async stopProfiling(): Promise<ProfileEntry[]> {
-    if (!this.profiler) return [];
+    const profiler = this.pending.profiler;
+    if (!profiler) return [];
     await this.flush();
-    const entries = await this.profiler.collect();
-    this.profiler.destroy();
-    this.profiler = null;
+    const entries = await profiler.collect();
+    profiler.destroy();
+    this.pending.profiler = null;
     return entries;
   }
 
@@ -441,7 +378,7 @@ export class WebGpuBackend implements Backend {
 
   destroy(): void {
     this.submitPending();
-    this.profiler?.destroy();
+    this.pending.profiler?.destroy();
     this.uniformRing.destroy();
     this.device.destroy();
   }

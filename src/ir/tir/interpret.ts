@@ -4,7 +4,7 @@
  * the oracle for the generated WGSL.
  */
 import { evalExpr, type UnaryOp } from '../../ops/expr.js';
-import { type Sym } from '../sym/sym.js';
+import type { Sym } from '../sym/sym.js';
 import { type PExpr, type TensorProgram, axisVar, reduceVar } from './program.js';
 
 export interface HostBuffer {
@@ -16,12 +16,11 @@ type Fn = (s: Float64Array) => number;
 
 const unaryNode = (op: UnaryOp) => ({ k: 'un' as const, op, a: { k: 'in' as const, i: 0 } });
 
+type Buffers = Map<string, { data: Float64Array; strides: number[]; shape: readonly number[] }>;
+type BinaryOp = Extract<PExpr, { k: 'bin' }>['op'];
+
 /** Compiles an expression to a closure over a slot array (loop variables and dimensions). */
-function compile(
-  e: PExpr,
-  slots: Map<string, number>,
-  bufs: Map<string, { data: Float64Array; strides: number[]; shape: readonly number[] }>,
-): Fn {
+function compile(e: PExpr, slots: Map<string, number>, bufs: Buffers): Fn {
   switch (e.k) {
     case 'int':
     case 'float': {
@@ -33,21 +32,8 @@ function compile(
       if (i === undefined) throw new Error(`tensor program reads unknown variable '${e.name}'`);
       return (s) => s[i]!;
     }
-    case 'load': {
-      const b = bufs.get(e.buf);
-      if (!b) throw new Error(`tensor program loads unknown buffer '${e.buf}'`);
-      if (e.idx.length !== b.shape.length)
-        throw new Error(`load of '${e.buf}' with ${e.idx.length} indices, buffer has rank ${b.shape.length}`);
-      const idx = e.idx.map((x) => compile(x, slots, bufs));
-      const { data, strides } = b;
-      return (s) => {
-        let f = 0;
-        for (let k = 0; k < idx.length; k++) f += idx[k]!(s) * strides[k]!;
-        const v = data[f];
-        if (v === undefined) throw new Error(`tensor program reads '${e.buf}' out of bounds at flat index ${f}`);
-        return v;
-      };
-    }
+    case 'load':
+      return compileLoad(e, slots, bufs);
     case 'un': {
       const a = compile(e.a, slots, bufs);
       const node = unaryNode(e.op);
@@ -64,40 +50,59 @@ function compile(
       // lazy, so the untaken branch of a concat never reads out of bounds
       return (s) => (c(s) ? a(s) : b(s));
     }
-    case 'bin': {
-      const a = compile(e.a, slots, bufs);
-      const b = compile(e.b, slots, bufs);
-      switch (e.op) {
-        case '+':
-          return (s) => a(s) + b(s);
-        case '-':
-          return (s) => a(s) - b(s);
-        case '*':
-          return (s) => a(s) * b(s);
-        case '/':
-          return (s) => a(s) / b(s);
-        case 'floordiv':
-          return (s) => Math.floor(a(s) / b(s));
-        case 'floormod':
-          return (s) => {
-            const x = a(s);
-            const y = b(s);
-            return x - y * Math.floor(x / y);
-          };
-        case 'min':
-          return (s) => Math.min(a(s), b(s));
-        case 'max':
-          return (s) => Math.max(a(s), b(s));
-        case 'pow':
-          return (s) => Math.pow(a(s), b(s));
-        case '<':
-          return (s) => (a(s) < b(s) ? 1 : 0);
-        case '<=':
-          return (s) => (a(s) <= b(s) ? 1 : 0);
-        case '==':
-          return (s) => (a(s) === b(s) ? 1 : 0);
-      }
-    }
+    case 'bin':
+      return binary(e.op, compile(e.a, slots, bufs), compile(e.b, slots, bufs));
+  }
+}
+
+/** A buffer load: the rank checked once here, every flat index bounds-checked when it runs. */
+function compileLoad(e: Extract<PExpr, { k: 'load' }>, slots: Map<string, number>, bufs: Buffers): Fn {
+  const b = bufs.get(e.buf);
+  if (!b) throw new Error(`tensor program loads unknown buffer '${e.buf}'`);
+  if (e.idx.length !== b.shape.length)
+    throw new Error(`load of '${e.buf}' with ${e.idx.length} indices, buffer has rank ${b.shape.length}`);
+  const idx = e.idx.map((x) => compile(x, slots, bufs));
+  const { data, strides } = b;
+  return (s) => {
+    let f = 0;
+    for (let k = 0; k < idx.length; k++) f += idx[k]!(s) * strides[k]!;
+    const v = data[f];
+    if (v === undefined) throw new Error(`tensor program reads '${e.buf}' out of bounds at flat index ${f}`);
+    return v;
+  };
+}
+
+/** Comparisons give 1 or 0; floordiv and floormod round toward −∞. */
+function binary(op: BinaryOp, a: Fn, b: Fn): Fn {
+  switch (op) {
+    case '+':
+      return (s) => a(s) + b(s);
+    case '-':
+      return (s) => a(s) - b(s);
+    case '*':
+      return (s) => a(s) * b(s);
+    case '/':
+      return (s) => a(s) / b(s);
+    case 'floordiv':
+      return (s) => Math.floor(a(s) / b(s));
+    case 'floormod':
+      return (s) => {
+        const x = a(s);
+        const y = b(s);
+        return x - y * Math.floor(x / y);
+      };
+    case 'min':
+      return (s) => Math.min(a(s), b(s));
+    case 'max':
+      return (s) => Math.max(a(s), b(s));
+    case 'pow':
+      return (s) => a(s) ** b(s);
+    case '<':
+      return (s) => (a(s) < b(s) ? 1 : 0);
+    case '<=':
+      return (s) => (a(s) <= b(s) ? 1 : 0);
+    case '==':
+      return (s) => (a(s) === b(s) ? 1 : 0);
   }
 }
 
@@ -120,7 +125,7 @@ export function interpretProgram(
 ): Float64Array {
   if (inputs.length !== p.inputs.length)
     throw new Error(`program '${p.name}' takes ${p.inputs.length} inputs, got ${inputs.length}`);
-  const bufs = new Map<string, { data: Float64Array; strides: number[]; shape: readonly number[] }>();
+  const bufs: Buffers = new Map();
   p.inputs.forEach((b, i) => {
     const want = evalShape(b.shape, env);
     const got = inputs[i]!;

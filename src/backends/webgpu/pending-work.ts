@@ -1,0 +1,64 @@
+/**
+ * Work encoded but not yet submitted: one command encoder with its open compute pass, and the
+ * scratch and uniform buffers that work binds. Dispatches share the pass; with a profiler each gets
+ * a pass of its own carrying its timestamp writes.
+ */
+import type { TimestampProfiler } from './profiler.js';
+
+export class PendingWork {
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private transient: GPUBuffer[] = [];
+  profiler: TimestampProfiler | null = null;
+
+  constructor(private readonly device: GPUDevice) {}
+
+  /** Keeps a buffer until the work that binds it has been submitted. */
+  hold(buffer: GPUBuffer): void {
+    this.transient.push(buffer);
+  }
+
+  get heldBuffers(): number {
+    return this.transient.length;
+  }
+
+  encode(
+    label: string,
+    pipeline: GPUComputePipeline,
+    bindGroup: GPUBindGroup,
+    [x, y, z]: readonly [number, number, number],
+  ): void {
+    this.encoder ??= this.device.createCommandEncoder();
+    if (this.profiler) {
+      this.endPass();
+      const p = this.encoder.beginComputePass({ timestampWrites: this.profiler.next(label) });
+      p.setPipeline(pipeline);
+      p.setBindGroup(0, bindGroup);
+      p.dispatchWorkgroups(x, y, z);
+      p.end();
+      return;
+    }
+    this.pass ??= this.encoder.beginComputePass();
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    this.pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /** Submits without waiting; `releaseTransient` false keeps the held buffers for work still to be encoded. */
+  submit(releaseTransient = true): void {
+    if (!this.encoder) return;
+    this.endPass();
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    if (!releaseTransient) return;
+    // WebGPU lets submitted work finish with a destroyed buffer, so release them now — a serving
+    // loop that never flushes must not grow.
+    for (const b of this.transient) b.destroy();
+    this.transient = [];
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = null;
+  }
+}
