@@ -9,3 +9,4 @@ export * from './schedule.js';
 export * from './device-layout.js';
 export { type SpmmAttrs, type SddmmAttrs, SPARSE_OPS } from './ops.js';
 export * from './upload.js';
+export * from './tuner.js';
