@@ -82,6 +82,38 @@ export function cooFromEll(a: Ell): Coo {
 
 export const BSR_BLOCKS = [2, 4, 8, 16, 32] as const;
 
+/** Stored blocks of `a` in BSR with `block`, counted without building it (to refuse a fill that would not fit). */
+export function bsrBlockCount(a: Coo, block: number): number {
+  let blocks = 0;
+  const seen = new Set<number>();
+  let br = -1;
+  for (let e = 0; e < a.vals.length; e++) {
+    const r = Math.floor(a.rows[e]! / block);
+    if (r !== br) {
+      blocks += seen.size;
+      seen.clear();
+      br = r;
+    }
+    seen.add(Math.floor(a.cols[e]! / block));
+  }
+  return blocks + seen.size;
+}
+
+/**
+ * Stored values (padding included) over nonzeros when `a` is held in `spec`: ELL pads every row
+ * to the longest, BSR fills whole blocks; the others store nonzeros only (the hybrid's ELL
+ * buckets pad by less than 2×).
+ */
+export function storageBlowup(a: Coo, spec: FormatSpec): number {
+  const nnz = Math.max(1, a.vals.length);
+  if (spec.kind === 'ell') {
+    const longest = rowLengths(a).reduce((x, y) => Math.max(x, y), 0);
+    return (a.m * Math.max(1, spec.width ?? longest)) / nnz;
+  }
+  if (spec.kind === 'bsr') return (bsrBlockCount(a, spec.block) * spec.block ** 2) / nnz;
+  return 1;
+}
+
 export function bsrFromCoo(a: Coo, block: number): Bsr {
   if (!Number.isInteger(block) || block < 2 || block > 32)
     throw new Error(`sparse: BSR block size must be an integer in 2..32, got ${block}`);

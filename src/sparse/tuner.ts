@@ -6,7 +6,7 @@
  */
 import type { Backend } from '../backends/backend.js';
 import { rowLengths } from './coo.js';
-import { type FormatSpec, formatName, toFormat } from './convert.js';
+import { type FormatSpec, formatName, storageBlowup, toFormat } from './convert.js';
 import type { Coo } from './formats.js';
 import { type SpmmSchedule, defaultSchedule, scheduleName, whySpmmScheduleInvalid } from './schedule.js';
 import { spmm, upload } from './upload.js';
@@ -22,6 +22,18 @@ export interface TunedPlan {
   /** Milliseconds per call of every candidate timed, in candidate order. */
   readonly timings: readonly { readonly candidate: Candidate; readonly ms: number }[];
 }
+
+export const SPMM_FORMATS: readonly FormatSpec[] = [
+  { kind: 'csr' },
+  { kind: 'coo' },
+  { kind: 'ell' },
+  { kind: 'bsr', block: 4 },
+  { kind: 'bsr', block: 16 },
+  { kind: 'hyb', maxWidth: 8 },
+  { kind: 'hyb', maxWidth: 32 },
+];
+
+export const MAX_BLOWUP = 4;
 
 export function candidateName(c: Candidate): string {
   return `${formatName(c.format)}.${scheduleName(c.schedule)}`;
@@ -45,8 +57,9 @@ export function matrixSignature(a: Coo, f: number): string {
 }
 
 /**
- * The search space: CSR, COO and a global ELL (when its padding stays within 4× of the nonzeros),
- * BSR 4 and 16, and hybrids with widest buckets 8 and 32; thread shapes around the default.
+ * The search space: CSR, COO, a global ELL, BSR 4 and 16, and hybrids with widest buckets 8 and 32
+ * (ELL and BSR only where their padding stays within `MAX_BLOWUP` of the nonzeros: on power-law
+ * graphs they would store many times the matrix); thread shapes around the default.
  */
 export function spmmCandidates(a: Coo, f: number): Candidate[] {
   const base = defaultSchedule(f);
@@ -61,16 +74,7 @@ export function spmmCandidates(a: Coo, f: number): Candidate[] {
     rowsPerWorkgroup: Math.max(1, base.rowsPerWorkgroup / 2),
   };
   const schedules = [base, narrow, wide].filter((s) => whySpmmScheduleInvalid(s, f) === null);
-  const longest = rowLengths(a).reduce((x, y) => Math.max(x, y), 0);
-  const formats: FormatSpec[] = [
-    { kind: 'csr' },
-    { kind: 'coo' },
-    ...(longest * a.m <= 4 * Math.max(1, a.vals.length) ? [{ kind: 'ell' } as const] : []),
-    { kind: 'bsr', block: 4 },
-    { kind: 'bsr', block: 16 },
-    { kind: 'hyb', maxWidth: 8 },
-    { kind: 'hyb', maxWidth: 32 },
-  ];
+  const formats = SPMM_FORMATS.filter((spec) => storageBlowup(a, spec) <= MAX_BLOWUP);
   return formats.flatMap((format) => schedules.map((schedule) => ({ format, schedule })));
 }
 
