@@ -22,6 +22,8 @@ import {
   withDenseRow,
   ellFromCoo,
   hybFromCoo,
+  bsrBlockCount,
+  storageBlowup,
 } from '../../src/sparse/index.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 
@@ -110,5 +112,26 @@ describe('axes', () => {
     expect(kinds({ kind: 'ell' })).toEqual(['dense-fixed', 'sparse-fixed']);
     expect(kinds({ kind: 'coo' })).toEqual(['dense-fixed', 'sparse-variable', 'sparse-fixed']);
     expect(kinds({ kind: 'bsr', block: 2 })).toEqual(['dense-fixed', 'sparse-variable', 'dense-fixed', 'dense-fixed']);
+  });
+});
+
+describe(`storage blow-up (${seedNote(seed)})`, () => {
+  const a = rmatCoo(seed + 6, { scale: 7, edgeFactor: 4 });
+  it('counts BSR blocks as the conversion stores them', () => {
+    for (const block of [2, 3, 8, 32]) {
+      const bsr = toFormat(a, { kind: 'bsr', block });
+      expect(bsr.kind === 'bsr' && bsr.indices.length).toBe(bsrBlockCount(a, block));
+      expect(storageBlowup(a, { kind: 'bsr', block })).toBeCloseTo(
+        (bsrBlockCount(a, block) * block ** 2) / a.vals.length,
+        12,
+      );
+    }
+  });
+  it('measures ELL padding by the longest row', () => {
+    const ell = toFormat(a, { kind: 'ell' });
+    expect(storageBlowup(a, { kind: 'ell' })).toBeCloseTo(
+      (ell.kind === 'ell' ? ell.cols.length : 0) / a.vals.length,
+      12,
+    );
   });
 });
