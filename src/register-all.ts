@@ -12,10 +12,12 @@ import { registerAttention } from './attention/register.js';
 import { registerCoreGpuKernels } from './kernels/index.js';
 import { registerBert } from './models/bert/register.js';
 import { registerLlama } from './models/llama/register.js';
+import { registerSparse } from './sparse/register.js';
 
 // The core library first: for an op with kernels in both, registration order is preference order.
 registerCoreGpuKernels();
 registerAttention();
+registerSparse();
 
 // Model families: `openModel` / `loadRunner` hand a checkpoint to the first one that claims it.
 registerLlama();

@@ -1,0 +1,13 @@
+/**
+ * Hands the sparse ops and their WebGPU kernels to the registries of the layers below
+ * (`src/ops/registry.ts`, `src/backends/webgpu/kernel-registry.ts`). Called once from `src/register-all.ts`.
+ */
+import { registerGpuKernels } from '../backends/webgpu/kernel-registry.js';
+import { registerOps } from '../ops/registry.js';
+import { SPARSE_KERNELS } from './kernels.js';
+import { SPARSE_OPS } from './ops.js';
+
+export function registerSparse(): void {
+  registerOps(SPARSE_OPS);
+  registerGpuKernels(SPARSE_KERNELS);
+}

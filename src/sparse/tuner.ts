@@ -1,0 +1,156 @@
+/**
+ * A small tuner over (format, schedule) pairs: for a matrix signature it times each candidate on
+ * the backend and caches the fastest, so matrices of the same shape class reuse the plan without
+ * timing again. The signature is what decides speed, not the values: the shape, the nonzero count
+ * and the row-length distribution (a log2 histogram), plus the feature count.
+ */
+import type { Backend } from '../backends/backend.js';
+import { rowLengths } from './coo.js';
+import { type FormatSpec, formatName, storageBlowup, toFormat } from './convert.js';
+import type { Coo } from './formats.js';
+import { type SpmmSchedule, defaultSchedule, scheduleName, whySpmmScheduleInvalid } from './schedule.js';
+import { spmm, upload } from './upload.js';
+
+export interface Candidate {
+  readonly format: FormatSpec;
+  readonly schedule: SpmmSchedule;
+}
+
+export interface TunedPlan {
+  readonly signature: string;
+  readonly best: Candidate;
+  /** Milliseconds per call of every candidate timed, in candidate order. */
+  readonly timings: readonly { readonly candidate: Candidate; readonly ms: number }[];
+}
+
+export const SPMM_FORMATS: readonly FormatSpec[] = [
+  { kind: 'csr' },
+  { kind: 'coo' },
+  { kind: 'ell' },
+  { kind: 'bsr', block: 4 },
+  { kind: 'bsr', block: 16 },
+  { kind: 'hyb', maxWidth: 8 },
+  { kind: 'hyb', maxWidth: 32 },
+];
+
+export const MAX_BLOWUP = 4;
+
+export function candidateName(c: Candidate): string {
+  return `${formatName(c.format)}.${scheduleName(c.schedule)}`;
+}
+
+/** Row-length histogram by powers of two: slot b counts rows of length in [2^(b−1), 2^b), slot 0 empty rows. */
+function lengthHistogram(a: Coo): number[] {
+  const h: number[] = [];
+  for (const len of rowLengths(a)) {
+    const b = len === 0 ? 0 : Math.floor(Math.log2(len)) + 1;
+    while (h.length <= b) h.push(0);
+    h[b]!++;
+  }
+  return h;
+}
+
+/** Shape, nonzeros and the row-length histogram rounded to a 1/16 share of rows per slot. */
+export function matrixSignature(a: Coo, f: number): string {
+  const share = lengthHistogram(a).map((n) => Math.round((16 * n) / Math.max(1, a.m)));
+  return `m${a.m} k${a.k} nnz${a.vals.length} f${f} rows[${share.join(',')}]`;
+}
+
+/**
+ * The search space: CSR, COO, a global ELL, BSR 4 and 16, and hybrids with widest buckets 8 and 32
+ * (ELL and BSR only where their padding stays within `MAX_BLOWUP` of the nonzeros: on power-law
+ * graphs they would store many times the matrix); thread shapes around the default.
+ */
+export function spmmCandidates(a: Coo, f: number): Candidate[] {
+  const base = defaultSchedule(f);
+  const narrow: SpmmSchedule = {
+    ...base,
+    threadsPerRow: Math.max(1, base.threadsPerRow / 4),
+    rowsPerWorkgroup: Math.min(256, base.rowsPerWorkgroup * 4),
+  };
+  const wide: SpmmSchedule = {
+    ...base,
+    threadsPerRow: Math.min(64, base.threadsPerRow * 2),
+    rowsPerWorkgroup: Math.max(1, base.rowsPerWorkgroup / 2),
+  };
+  const schedules = [base, narrow, wide].filter((s) => whySpmmScheduleInvalid(s, f) === null);
+  const formats = SPMM_FORMATS.filter((spec) => storageBlowup(a, spec) <= MAX_BLOWUP);
+  return formats.flatMap((format) => schedules.map((schedule) => ({ format, schedule })));
+}
+
+/** Milliseconds per call of `enqueue` on `backend`. */
+export type SpmmTimer = (backend: Backend, enqueue: () => void) => Promise<number>;
+
+/**
+ * Replays of a recorded dispatch stream where the backend records (the encoding cost is not
+ * what a plan changes), plain runs otherwise; a warm-up first, then the median of 5 batches.
+ */
+export const defaultTimer: SpmmTimer = async (backend, enqueue) => {
+  const stream = backend.record?.(enqueue);
+  const once = stream ? () => stream.replay(1) : enqueue;
+  try {
+    once();
+    await backend.flush();
+    const per: number[] = [];
+    for (let b = 0; b < 5; b++) {
+      const t0 = performance.now();
+      for (let r = 0; r < 10; r++) once();
+      await backend.flush();
+      per.push((performance.now() - t0) / 10);
+    }
+    return per.sort((x, y) => x - y)[2]!;
+  } finally {
+    stream?.destroy();
+  }
+};
+
+export class SpmmTuner {
+  private readonly plans = new Map<string, TunedPlan>();
+  constructor(
+    private readonly backend: Backend,
+    private readonly timer: SpmmTimer = defaultTimer,
+  ) {}
+
+  /** The cached plan for `a` at `f` features, or null when none is cached. */
+  cached(a: Coo, f: number): TunedPlan | null {
+    return this.plans.get(matrixSignature(a, f)) ?? null;
+  }
+
+  /** The cached plan, or the fastest of `candidates` timed now (and cached). */
+  async tune(a: Coo, f: number, candidates: readonly Candidate[] = spmmCandidates(a, f)): Promise<TunedPlan> {
+    const signature = matrixSignature(a, f);
+    const hit = this.plans.get(signature);
+    if (hit) return hit;
+    if (candidates.length === 0) throw new Error(`sparse tuner: no candidates for ${signature}`);
+    const b = this.backend;
+    const x = b.alloc({ dtype: 'f32', shape: [a.k, f] }, 'tuner.x', 'sparse');
+    const y = b.alloc({ dtype: 'f32', shape: [a.m, f] }, 'tuner.y', 'sparse');
+    const timings: { candidate: Candidate; ms: number }[] = [];
+    try {
+      b.write(x, new Float32Array(a.k * f).fill(1));
+      for (const candidate of candidates) {
+        const dev = upload(b, toFormat(a, candidate.format), 'tuner');
+        try {
+          timings.push({ candidate, ms: await this.timer(b, () => spmm(b, dev, candidate.schedule, x, y)) });
+        } finally {
+          dev.free();
+        }
+      }
+    } finally {
+      b.free(x);
+      b.free(y);
+    }
+    const best = timings.reduce((p, q) => (q.ms < p.ms ? q : p)).candidate;
+    const plan: TunedPlan = { signature, best, timings };
+    this.plans.set(signature, plan);
+    return plan;
+  }
+
+  /** The cache as JSON-ready data, and back: a process can start with earlier plans. */
+  export(): TunedPlan[] {
+    return [...this.plans.values()];
+  }
+  import(plans: readonly TunedPlan[]): void {
+    for (const p of plans) this.plans.set(p.signature, p);
+  }
+}
