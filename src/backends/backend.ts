@@ -45,6 +45,17 @@ export interface RecordedStream {
   destroy(): void;
 }
 
+/**
+ * Streams bytes into tensors through reusable host-mapped staging memory, so a file read lands
+ * where the device copies from, with no host array in between (loading checkpoints).
+ */
+export interface Uploader {
+  /** Fills the first `byteLength` bytes of `t`: `fill(target, offset)` writes bytes [offset, offset + target.length). */
+  upload(t: Tensor, byteLength: number, fill: (target: Uint8Array, offset: number) => Promise<void>): Promise<void>;
+  /** Waits for the copies, then releases the staging memory; later uploads fail. */
+  finish(): Promise<void>;
+}
+
 export interface Backend {
   /** For logs and reports; choose paths from `caps`, never from the name. */
   readonly name: 'cpu' | 'webgpu';
@@ -73,6 +84,8 @@ export interface Backend {
    * encoding cost. Absent on backends that run work at once (CPU).
    */
   record?(body: () => void): RecordedStream;
+  /** A staging uploader; absent where `write` is already a plain memory copy (CPU). */
+  createUploader?(): Uploader;
   /** A readback of `bytes` for `RecordedStream.replayWith` copies; present where `record` is. */
   createReadback?(bytes: number, label?: string): Readback;
   runProgram?(

@@ -38,6 +38,11 @@ export interface TensorSource {
    * staging buffer, so no intermediate copy is made. Returns the bytes written.
    */
   readInto(name: string, target: Uint8Array): Promise<number>;
+  /**
+   * Reads bytes [start, start + target.length) of one tensor as stored into `target`: chunked
+   * loads into staging memory. Present where tensors are stored as `read` returns them (safetensors).
+   */
+  readRange?(name: string, start: number, target: Uint8Array): Promise<void>;
   /** Releases file handles; later reads fail. */
   close(): Promise<void>;
 }

@@ -19,6 +19,7 @@ import { PipelineCache } from './pipeline-cache.js';
 import { type Recording, StreamBindings } from './recording.js';
 import { UniformRing } from './uniform-ring.js';
 import { type ProfileEntry, TimestampProfiler } from './profiler.js';
+import { StagingUploader } from './staging-upload.js';
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
@@ -280,6 +281,17 @@ export class WebGpuBackend implements Backend {
   }
 
   /** A host-readable buffer that replays copy tensors into; the caller owns (and destroys) it. */
+  createUploader(): StagingUploader {
+    this.checkAlive();
+    const up = new StagingUploader(
+      this.device,
+      (t) => this.own(t),
+      () => this.submitPending(),
+    );
+    this.createdOutsideArena++;
+    return up;
+  }
+
   createReadback(bytes: number, label = 'readback'): StagingReadback {
     this.createdOutsideArena++;
     const size = Math.max(16, Math.ceil(bytes / 16) * 16);

@@ -1,9 +1,10 @@
 /**
- * Uploads a checkpoint's weights to a backend in the graph's parameter order, one tensor at a time
- * (peak host memory is one tensor), converting dtypes on the host where the checkpoint stores a
- * tensor in another type than the graph declares (e.g. GGUF keeps norms in f32).
+ * Uploads a checkpoint's weights to a backend in the graph's parameter order, one tensor at a time.
+ * Tensors stored in the graph's dtype stream from the file straight into the backend's staging
+ * memory where it has an uploader (no host copy; see staging-upload.ts); the rest (e.g. GGUF norms
+ * kept in f32) are read, converted on the host and written, with peak host memory of one tensor.
  */
-import type { Backend, Tensor } from '../../backends/backend.js';
+import type { Backend, Tensor, Uploader } from '../../backends/backend.js';
 import type { LlamaConfig } from './llama-config.js';
 import { loadEach, type ProgressCallback, type TensorSource } from '../../io/tensor-source.js';
 import { type DType, type HostArray, toFloat64, toHost } from '../../tensor/dtype.js';
@@ -18,20 +19,61 @@ export async function uploadWeights(
 ): Promise<Tensor[]> {
   const names = weightNames(cfg);
   const byName = new Map<string, Tensor>();
+  const uploader = source.readRange && backend.createUploader ? backend.createUploader() : null;
   try {
+    if (uploader) await streamStored(backend, uploader, source, names, dtype, byName, onProgress);
+    const rest = names.filter((n) => !byName.has(n));
+    // the rest continue the streamed part's count, so a progress bar never moves back
+    const streamed = [...byName.keys()];
+    const bytesStreamed = streamed.reduce((n, k) => n + source.tensors.get(k)!.byteLength, 0);
+    const restProgress: ProgressCallback | undefined =
+      onProgress &&
+      ((p) =>
+        onProgress({
+          ...p,
+          tensorsDone: streamed.length + p.tensorsDone,
+          tensorsTotal: names.length,
+          bytesDone: bytesStreamed + p.bytesDone,
+          bytesTotal: bytesStreamed + p.bytesTotal,
+        }));
     await loadEach(
       source,
       (name, data, info) => {
         const host: HostArray = info.dtype === dtype ? data : toHost(dtype, toFloat64(info.dtype, data));
         const t = backend.alloc({ dtype, shape: info.shape }, name, 'weights');
-        backend.write(t, host);
         byName.set(name, t);
+        backend.write(t, host);
       },
-      { names, onProgress },
+      { names: rest, onProgress: restProgress },
     );
+    await uploader?.finish();
   } catch (e) {
+    await uploader?.finish().catch(() => {});
     for (const t of byName.values()) backend.free(t);
     throw e;
   }
   return names.map((n) => byName.get(n)!);
+}
+
+/** The tensors stored in `dtype`, file → staging → device, progress after each. */
+async function streamStored(
+  backend: Backend,
+  uploader: Uploader,
+  source: TensorSource,
+  names: readonly string[],
+  dtype: DType,
+  byName: Map<string, Tensor>,
+  onProgress?: ProgressCallback,
+): Promise<void> {
+  const stored = names.filter((n) => source.tensors.get(n)?.dtype === dtype);
+  const bytesTotal = names.reduce((n, k) => n + (source.tensors.get(k)?.byteLength ?? 0), 0);
+  let bytesDone = 0;
+  for (const [i, name] of stored.entries()) {
+    const info = source.tensors.get(name)!;
+    const t = backend.alloc({ dtype, shape: info.shape }, name, 'weights');
+    byName.set(name, t);
+    await uploader.upload(t, info.byteLength, (target, start) => source.readRange!(name, start, target));
+    bytesDone += info.byteLength;
+    onProgress?.({ tensor: name, tensorsDone: i + 1, tensorsTotal: names.length, bytesDone, bytesTotal });
+  }
 }
