@@ -10,18 +10,26 @@ import { loadEach, type ProgressCallback, type TensorSource } from '../../io/ten
 import { type DType, type HostArray, toFloat64, toHost } from '../../tensor/dtype.js';
 import { weightNames } from './graph.js';
 
+/**
+ * Tensors smaller than this take the write path: a staging map round trip costs more than copying
+ * a small tensor twice (Dawn resolves maps on its event poll, ~90 ms on lavapipe), and the bulk of
+ * any checkpoint's bytes is in its matrices.
+ */
+export const STREAM_MIN_BYTES = 8 << 20;
+
 export async function uploadWeights(
   backend: Backend,
   cfg: LlamaConfig,
   source: TensorSource,
   dtype: DType,
   onProgress?: ProgressCallback,
+  streamMinBytes = STREAM_MIN_BYTES,
 ): Promise<Tensor[]> {
   const names = weightNames(cfg);
   const byName = new Map<string, Tensor>();
   const uploader = source.readRange && backend.createUploader ? backend.createUploader() : null;
   try {
-    if (uploader) await streamStored(backend, uploader, source, names, dtype, byName, onProgress);
+    if (uploader) await streamStored(backend, uploader, source, names, dtype, streamMinBytes, byName, onProgress);
     const rest = names.filter((n) => !byName.has(n));
     // the rest continue the streamed part's count, so a progress bar never moves back
     const streamed = [...byName.keys()];
@@ -55,17 +63,21 @@ export async function uploadWeights(
   return names.map((n) => byName.get(n)!);
 }
 
-/** The tensors stored in `dtype`, file → staging → device, progress after each. */
+/** The tensors stored in `dtype` of at least `minBytes`, file → staging → device, progress after each. */
 async function streamStored(
   backend: Backend,
   uploader: Uploader,
   source: TensorSource,
   names: readonly string[],
   dtype: DType,
+  minBytes: number,
   byName: Map<string, Tensor>,
   onProgress?: ProgressCallback,
 ): Promise<void> {
-  const stored = names.filter((n) => source.tensors.get(n)?.dtype === dtype);
+  const stored = names.filter((n) => {
+    const info = source.tensors.get(n);
+    return info?.dtype === dtype && info.byteLength >= minBytes;
+  });
   const bytesTotal = names.reduce((n, k) => n + (source.tensors.get(k)?.byteLength ?? 0), 0);
   let bytesDone = 0;
   for (const [i, name] of stored.entries()) {
