@@ -7,10 +7,10 @@
  * Checked before any number is kept: the CPU backend's greedy continuations of the reference
  * prompts equal the float64 oracle's (models/builtin/reference.json).
  *
- * Usage: npm run build && node dist/bench/cpu-decode.js [--steps 64] [--prompt 128] [--no-peer]
+ * Usage: npm run build && node dist/bench/cpu-decode.js [--steps 64] [--prompt 128] [--rounds 5] [--no-peer]
  *   The peer runs when LLAMA_CPP_MODULE names a node-llama-cpp package folder or
  *   .peers/build/node_modules/node-llama-cpp exists (scripts/pack-llama-cpp.sh installs it).
- *   TESSERA_THREADS sets our thread count (default: every core); the peer gets the same number.
+ *   Both sides run at 1 thread and at TESSERA_THREADS (default: every core).
  */
 import '../src/register-all.js';
 import { execFileSync } from 'node:child_process';
@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpuBackend } from '../src/backends/cpu/cpu-backend.js';
-import { cpuThreads } from '../src/backends/cpu/cpu-runtime.js';
+import { cpuRuntime, cpuThreads } from '../src/backends/cpu/cpu-runtime.js';
 import { builtinModelPath } from '../src/models/load-model.js';
 import { writeLlamaGguf } from '../src/models/llama/gguf-from-hf.js';
 import { openLlamaModel } from '../src/models/llama/llama-family.js';
@@ -32,6 +32,7 @@ const option = (name: string, fallback: string) => {
 };
 const STEPS = Number(option('steps', '64'));
 const PROMPT = Number(option('prompt', '128'));
+const ROUNDS = Number(option('rounds', '5'));
 const threads = cpuThreads();
 const dir = builtinModelPath();
 const check = new Check('cpu-decode');
@@ -61,110 +62,135 @@ for (const ref of reference.references) {
     logits = await runner.forward({ seqs: [{ tokens: [got[s]!], start: ref.ids.length + s, pages }] });
   }
   const want = ref.greedyFloat64.slice(0, 8);
-  check.that(got.join() === want.join(), `greedy tokens of '${ref.prompt}' equal the float64 oracle's`, `${got.join(' ')}`);
+  check.that(
+    got.join() === want.join(),
+    `greedy tokens of '${ref.prompt}' equal the float64 oracle's`,
+    `${got.join(' ')}`,
+  );
 }
 
 // timed: a PROMPT-token prefill, then STEPS decode steps at batch 1 (logits read and argmax included)
 const span = Math.min(120000, cfg.vocabSize - 100);
 const prompt = Array.from({ length: PROMPT }, (_, i) => 100 + ((i * 104729) % span));
-const prefillMs: number[] = [];
-const stepMs: number[] = [];
 const ours: number[] = [];
-for (let rep = 0; rep < 3; rep++) {
+async function timeOurs(): Promise<{ decodeMs: number; prefillMs: number }> {
   const t0 = performance.now();
   let logits = await runner.forward({ seqs: [{ tokens: prompt, start: 0, pages }] });
-  prefillMs.push(performance.now() - t0);
+  const prefillMs = performance.now() - t0;
   ours.length = 0;
   ours.push(argmax(logits));
+  const steps: number[] = [];
   for (let s = 0; s < STEPS; s++) {
     const ts = performance.now();
     logits = await runner.forward({ seqs: [{ tokens: [ours[s]!], start: PROMPT + s, pages }] });
     ours.push(argmax(logits));
-    if (rep > 0) stepMs.push(performance.now() - ts);
+    steps.push(performance.now() - ts);
+  }
+  return { decodeMs: median(steps), prefillMs };
+}
+
+// the peer: llama.cpp's CPU build on the same weights (bf16 GGUF, as stored), one process per run
+const moduleDir = process.env.LLAMA_CPP_MODULE ?? join(process.cwd(), '.peers/build/node_modules/node-llama-cpp');
+const peerWhy = process.argv.includes('--no-peer')
+  ? 'not run (--no-peer)'
+  : existsSync(moduleDir)
+    ? null
+    : `node-llama-cpp not installed (${moduleDir}; run scripts/pack-llama-cpp.sh)`;
+const tmp = mkdtempSync(join(tmpdir(), 'cpu-decode-'));
+const gguf = join(tmp, 'builtin-bf16.gguf');
+let peerName = '';
+let peerTokens: number[] = [];
+if (!peerWhy) {
+  const m = await openLlamaModel(dir);
+  await writeLlamaGguf(m.weights, m.config, gguf, { type: 'BF16', name: 'builtin' });
+  await m.weights.close();
+}
+function timePeer(t: number): { decodeMs: number; prefillMs: number } {
+  const out = join(tmp, 'llama-cpp.json');
+  const script = new URL('./peers/llama-cpp-decode.js', import.meta.url).pathname;
+  const args = [script, gguf, out, '--gpu', 'cpu', '--batches', '1', '--prompt', `${PROMPT}`, '--steps', `${STEPS}`];
+  const log = execFileSync(process.execPath, [...args, '--threads', `${t}`], {
+    env: { ...process.env, LLAMA_CPP_MODULE: moduleDir },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const r = JSON.parse(readFileSync(out, 'utf8')) as {
+    peer: string;
+    msPerStep: { b1: number };
+    tokens: { b1: number[] };
+  };
+  const pm = /prefill of 1×\d+ tokens (\d+) ms/.exec(log);
+  if (!pm) throw new Error(`the llama.cpp peer printed no prefill time:\n${log}`);
+  peerName = `${r.peer}, BF16 GGUF`;
+  peerTokens = r.tokens.b1;
+  return { decodeMs: r.msPerStep.b1, prefillMs: Number(pm[1]) };
+}
+
+// rounds alternate ours and the peer at each thread count, so load from other work hits both alike
+const counts = [...new Set([1, threads])];
+const pool = cpuRuntime().pool;
+const timesOurs = new Map(counts.map((t) => [t, [] as { decodeMs: number; prefillMs: number }[]]));
+const timesPeer = new Map(counts.map((t) => [t, [] as { decodeMs: number; prefillMs: number }[]]));
+await timeOurs(); // warm-up
+for (let round = 0; round < ROUNDS; round++) {
+  for (const t of counts) {
+    pool.active = t;
+    timesOurs.get(t)!.push(await timeOurs());
+    if (!peerWhy) timesPeer.get(t)!.push(timePeer(t));
   }
 }
+pool.active = threads;
 runner.destroy();
 backend.destroy();
-const decodeTps = 1000 / median(stepMs);
-const prefillTps = (PROMPT * 1000) / median(prefillMs.slice(1));
-console.log(
-  `tessera cpu (${threads} threads): decode ${median(stepMs).toFixed(3)} ms/token = ${decodeTps.toFixed(1)} tok/s; prefill ${PROMPT} tokens ${median(prefillMs.slice(1)).toFixed(1)} ms`,
-);
-
-// the peer: llama.cpp's CPU build on the same weights (bf16 GGUF, as stored)
-interface PeerResult {
-  peer: string;
-  cases: Record<string, number>;
-  tokens: Record<string, number[]>;
-  prefillMs: number | null;
-}
-async function peer(): Promise<PeerResult | string> {
-  if (process.argv.includes('--no-peer')) return 'not run (--no-peer)';
-  const moduleDir = process.env.LLAMA_CPP_MODULE ?? join(process.cwd(), '.peers/build/node_modules/node-llama-cpp');
-  if (!existsSync(moduleDir)) return `node-llama-cpp not installed (${moduleDir}; run scripts/pack-llama-cpp.sh)`;
-  const tmp = mkdtempSync(join(tmpdir(), 'cpu-decode-'));
-  try {
-    const gguf = join(tmp, 'builtin-bf16.gguf');
-    const out = join(tmp, 'llama-cpp.json');
-    const m = await openLlamaModel(dir);
-    await writeLlamaGguf(m.weights, m.config, gguf, { type: 'BF16', name: 'builtin' });
-    await m.weights.close();
-    const script = new URL('./peers/llama-cpp-decode.js', import.meta.url).pathname;
-    const args = [script, gguf, out, '--gpu', 'cpu', '--batches', '1', '--prompt', `${PROMPT}`];
-    const log = execFileSync(process.execPath, [...args, '--steps', `${STEPS}`, '--threads', `${threads}`], {
-      env: { ...process.env, LLAMA_CPP_MODULE: moduleDir },
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    process.stdout.write(log);
-    const r = JSON.parse(readFileSync(out, 'utf8')) as PeerResult;
-    const pm = /prefill of 1×\d+ tokens (\d+) ms/.exec(log);
-    return { ...r, prefillMs: pm ? Number(pm[1]) : null };
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-}
-
-const p = await peer();
-const peerName = typeof p === 'string' ? null : `${p.peer}, BF16 GGUF, ${threads} threads`;
-const why = typeof p === 'string' ? p : null;
-if (typeof p !== 'string') {
-  const theirs = p.tokens.b1 ?? [];
-  const agree = theirs.findIndex((t, i) => t !== ours[i]);
+rmSync(tmp, { recursive: true, force: true });
+if (!peerWhy) {
+  const agree = peerTokens.findIndex((t, i) => t !== ours[i]);
   console.log(
-    `greedy continuation of the bench prompt: ${agree < 0 ? `all ${theirs.length}` : agree} leading tokens agree with llama.cpp's`,
+    `greedy continuation of the bench prompt: ${agree < 0 ? `all ${peerTokens.length}` : agree} leading tokens agree with llama.cpp's`,
   );
 }
-const rows: BenchRow[] = [
-  row({
-    case: `builtin b1 decode (${threads} threads)`,
-    metric: 'tokens/s',
+
+const med = (xs: { decodeMs: number; prefillMs: number }[], k: 'decodeMs' | 'prefillMs') => median(xs.map((x) => x[k]));
+const rows: BenchRow[] = [];
+for (const t of counts) {
+  const o = timesOurs.get(t)!;
+  const p = timesPeer.get(t)!;
+  console.log(
+    `${t} thread(s): ours decode ${med(o, 'decodeMs').toFixed(3)} ms, prefill ${med(o, 'prefillMs').toFixed(1)} ms` +
+      (peerWhy
+        ? ''
+        : `; llama.cpp decode ${med(p, 'decodeMs').toFixed(3)} ms, prefill ${med(p, 'prefillMs').toFixed(1)} ms`),
+  );
+  const common = {
     higherIsBetter: true,
-    ours: decodeTps,
-    anchor: typeof p === 'string' ? null : (p.cases.b1 ?? null),
-    anchorName: peerName,
+    anchorName: peerWhy ? null : `${peerName}, ${t} thread${t > 1 ? 's' : ''}`,
     limit: null,
     limitName: null,
-    anchorWhyNull: why,
-  }),
-  row({
-    case: `builtin ${PROMPT}-token prefill (${threads} threads)`,
-    metric: 'tokens/s',
-    higherIsBetter: true,
-    ours: prefillTps,
-    anchor: typeof p === 'string' || !p.prefillMs ? null : (PROMPT * 1000) / p.prefillMs,
-    anchorName: peerName,
-    limit: null,
-    limitName: null,
-    anchorWhyNull: why ?? (typeof p !== 'string' && !p.prefillMs ? 'the peer printed no prefill time' : null),
-  }),
-];
-const cpuModel = `cpu: ${cpus()[0]?.model ?? "unknown"}`;
+    anchorWhyNull: peerWhy,
+  };
+  rows.push(
+    row({
+      ...common,
+      case: `builtin b1 decode, ${t} thread${t > 1 ? 's' : ''}`,
+      metric: 'tokens/s',
+      ours: 1000 / med(o, 'decodeMs'),
+      anchor: peerWhy ? null : 1000 / med(p, 'decodeMs'),
+    }),
+    row({
+      ...common,
+      case: `builtin ${PROMPT}-token prefill, ${t} thread${t > 1 ? 's' : ''}`,
+      metric: 'tokens/s',
+      ours: (PROMPT * 1000) / med(o, 'prefillMs'),
+      anchor: peerWhy ? null : (PROMPT * 1000) / med(p, 'prefillMs'),
+    }),
+  );
+}
+const cpuModel = `cpu: ${cpus()[0]?.model ?? 'unknown'}`;
 writeResults(
   'cpu-decode',
   `${cpuModel} (${cpus().length} cores)`,
   rows,
-  `built-in model (${cfg.numLayers} layers, hidden ${cfg.hiddenSize}, bf16 weights, f32 activations); decode: median ms of one batch-1 step over ${STEPS} steps × 2 repeats (forward, logits read, host argmax); prefill: median of 2 repeats of a ${PROMPT}-token prompt; the first repeat warms up. The machine's cores are shared with other work, so figures are noisy; both sides ran in the same process run.`,
+  `built-in model (${cfg.numLayers} layers, hidden ${cfg.hiddenSize}, bf16 weights; ours f32 activations; llama.cpp on a BF16 GGUF of the same weights). Per thread count, ${ROUNDS} rounds alternate ours and llama.cpp (a fresh process per round); decode: median over rounds of each round's median batch-1 step over ${STEPS} steps (ours: forward, logits read, host argmax; llama.cpp: llama_decode plus its greedy sampling); prefill: median over rounds of one ${PROMPT}-token prompt. Cores shared with other work: figures are noisy, both sides were measured interleaved in this one run.`,
   check.passed(),
 );
 process.exit(0);

@@ -58,9 +58,12 @@ describe(`CPU thread pool (${seedNote(seed)})`, () => {
     expect(pool.stats.split).toBe(before + 1);
     const got = toFloat64('f32', await b.read(ty));
     const op = getOp('matmul');
-    const want = op.reference({ transB: true }, [toFloat64('f32', x.data), toFloat64('bf16', w.data)], [x.desc, w.desc], [
-      ty,
-    ])[0]!;
+    const want = op.reference(
+      { transB: true },
+      [toFloat64('f32', x.data), toFloat64('bf16', w.data)],
+      [x.desc, w.desc],
+      [ty],
+    )[0]!;
     // Σ|x·w| ≈ 240 per output, so f32 accumulation errs by ~1e-5; a dropped or doubled term (~1) fails
     let worst = 0;
     for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));

@@ -6,15 +6,7 @@
  * `servedByReference` says which, so conformance tests never compare the oracle with itself.
  */
 import { type Attrs, type Backend, type Tensor, type TensorDesc, assertShape } from '../backend.js';
-import {
-  type DType,
-  type HostArray,
-  bytesPerElement,
-  isFloat,
-  numel,
-  toFloat64,
-  toHost,
-} from '../../tensor/dtype.js';
+import { type DType, type HostArray, bytesPerElement, isFloat, numel, toFloat64, toHost } from '../../tensor/dtype.js';
 import { getOp, hasOp } from '../../ops/registry.js';
 import { CPU_CAPABILITIES } from './cpu-capabilities.js';
 import { type OpContext, nativeOp } from './cpu-ops.js';
@@ -72,7 +64,13 @@ export class CpuBackend implements Backend {
       throw new Error(
         `view of '${t.label}': [${shape.join(', ')}] has ${numel(shape)} elements, the tensor ${numel(t.shape)}`,
       );
-    const v: CpuTensor = { dtype: c.dtype, shape: [...shape], backend: 'cpu', label: `${t.label}.view`, block: c.block };
+    const v: CpuTensor = {
+      dtype: c.dtype,
+      shape: [...shape],
+      backend: 'cpu',
+      label: `${t.label}.view`,
+      block: c.block,
+    };
     return v;
   }
 
@@ -140,7 +138,8 @@ export class CpuBackend implements Backend {
 
   private own(t: Tensor): CpuTensor {
     const c = t as CpuTensor;
-    if (t.backend !== 'cpu' || !c.block || c.block.freed) throw new Error(`tensor '${t.label}' is not a live CPU tensor`);
+    if (t.backend !== 'cpu' || !c.block || c.block.freed)
+      throw new Error(`tensor '${t.label}' is not a live CPU tensor`);
     return c;
   }
 

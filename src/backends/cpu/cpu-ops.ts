@@ -85,7 +85,15 @@ function epilogue(
     ctx.pool.run('addInPlace', [c, ctx.addr(x1)], n, n, 4);
     return;
   }
-  if (dense && e.k === 'bin' && e.op === 'mul' && e.a.k === 'un' && e.a.op === 'silu' && isIn(e.a.a, 0) && isIn(e.b, 1)) {
+  if (
+    dense &&
+    e.k === 'bin' &&
+    e.op === 'mul' &&
+    e.a.k === 'un' &&
+    e.a.op === 'silu' &&
+    isIn(e.a.a, 0) &&
+    isIn(e.b, 1)
+  ) {
     ctx.pool.run('siluMul', [c, ctx.addr(x1)], n, n * 8);
     return;
   }
@@ -98,7 +106,8 @@ function epilogue(
     const row = Math.floor(i / N);
     const col = i - row * N;
     args[0] = acc[i]!;
-    for (let j = 0; j < vals.length; j++) args[j + 1] = vals[j]![row * strides[j]!.rowStride + col * strides[j]!.colStride]!;
+    for (let j = 0; j < vals.length; j++)
+      args[j + 1] = vals[j]![row * strides[j]!.rowStride + col * strides[j]!.colStride]!;
     acc[i] = fn(args);
   }
 }
@@ -143,7 +152,14 @@ const rmsnorm: OpImpl = (ctx, attrs, [x, w], [y]) => {
 
 const layernorm: OpImpl = (ctx, attrs, [x, w, b], [y]) => {
   const { rows, C } = rowsOf(x!);
-  const args = [ctx.addr(x!), dtypeCode(x!.dtype), ctx.addr(w!), dtypeCode(w!.dtype), ctx.addr(b!), dtypeCode(b!.dtype)];
+  const args = [
+    ctx.addr(x!),
+    dtypeCode(x!.dtype),
+    ctx.addr(w!),
+    dtypeCode(w!.dtype),
+    ctx.addr(b!),
+    dtypeCode(b!.dtype),
+  ];
   ctx.pool.run('layernorm', [...args, ctx.addr(y!), dtypeCode(y!.dtype), C, attrs.eps as number], rows, rows * C * 6);
 };
 
@@ -197,7 +213,8 @@ const embedding: OpImpl = (ctx, _attrs, [table, ids], [out]) => {
     const r = id[t]!;
     if (!(r >= 0 && r < V)) throw new EmbeddingIdError(t, r, V);
     // one row: small, so it runs here rather than through the pool
-    if (sdt === ddt) new Uint8Array(ctx.heap.bytes()).copyWithin(dst + t * D * de, src + r * D * se, src + (r + 1) * D * se);
+    if (sdt === ddt)
+      new Uint8Array(ctx.heap.bytes()).copyWithin(dst + t * D * de, src + r * D * se, src + (r + 1) * D * se);
     else ctx.pool.run('convert', [src + r * D * se, sdt, dst + t * D * de, ddt], D, 0);
   }
 };
@@ -212,12 +229,12 @@ const argmax: OpImpl = (ctx, _attrs, [x], [y]) => {
     const o = r * C;
     for (let c = 0; c < C; c++) {
       const e = v[o + c]!;
-      if (e === e && (best < 0 || e > bv)) {
+      if (!Number.isNaN(e) && (best < 0 || e > bv)) {
         best = c;
         bv = e;
       }
     }
-    out[r] = best < 0 ? 0 : best;
+    out[r] = Math.max(best, 0);
   }
 };
 

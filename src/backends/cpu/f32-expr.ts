@@ -39,7 +39,7 @@ function unary(op: string, a: number): number {
       return f(f(0.5 * a) * f(1 + f(Math.tanh(inner))));
     }
     case 'relu':
-      return a > 0 ? a : 0;
+      return Math.max(a, 0);
     case 'abs':
       return Math.abs(a);
     case 'recip':
@@ -60,9 +60,9 @@ function binary(op: string, a: number, b: number): number {
     case 'div':
       return f(a / b);
     case 'max':
-      return Number.isNaN(a) || Number.isNaN(b) ? NaN : a > b ? a : b;
+      return Math.max(a, b);
     case 'min':
-      return Number.isNaN(a) || Number.isNaN(b) ? NaN : a < b ? a : b;
+      return Math.min(a, b);
     case 'pow':
       return f(a ** b);
     default:

@@ -55,11 +55,7 @@ export function chunkRows(rows: number, chunks: number, i: number, align: number
  * what a successful claim read belongs to its job. (Also the workers' loop: kept free of closures
  * over module scope, since its source text runs in the worker.)
  */
-function claimChunks(
-  ctl: Int32Array,
-  args: Float64Array,
-  fns: readonly ((...a: number[]) => void)[],
-): boolean {
+function claimChunks(ctl: Int32Array, args: Float64Array, fns: readonly ((...a: number[]) => void)[]): boolean {
   let ran = false;
   for (;;) {
     const w = Atomics.load(ctl, 0);
@@ -125,6 +121,8 @@ export class ThreadPool {
   private readonly args: Float64Array;
   private readonly fns: ((...a: number[]) => void)[];
   private gen = 0;
+  /** Threads kernels may use now (≤ `threads`); benchmarks compare thread counts in one process. */
+  active: number;
   /** Kernels split across threads, and all kernels run (tests and benches read them). */
   readonly stats = { split: 0, runs: 0 };
   private closed = false;
@@ -140,6 +138,7 @@ export class ThreadPool {
     this.ctl = new Int32Array(control);
     this.args = new Float64Array(control, ARGS_BYTE_OFFSET, MAX_ARGS);
     this.fns = KERNEL_NAMES.map((n) => kernels[n]);
+    this.active = threads;
     const source = `(${workerMain.toString()})(${claimChunks.toString()})`;
     for (let i = 1; i < threads; i++) {
       const w = new Worker(source, {
@@ -165,7 +164,7 @@ export class ThreadPool {
   run(kernel: KernelName, args: readonly number[], rows: number, work: number, align = 1): void {
     const fn = this.kernels[kernel];
     this.stats.runs++;
-    const helpers = Atomics.load(this.ctl, READY);
+    const helpers = Math.min(Atomics.load(this.ctl, READY), this.active - 1);
     const chunks = Math.min(Math.ceil(rows / align), (1 + helpers) * CHUNKS_PER_THREAD, 0xffff);
     if (helpers === 0 || work < MIN_SPLIT_WORK || chunks <= 1 || this.closed) {
       if (rows > 0) fn(...args, 0, rows);
