@@ -1,5 +1,5 @@
 /** Loading a model for the CLI: the backend the user asked for and a one-line progress bar on stderr. */
-import { openBackend } from '../backends/open.js';
+import { describeBackend, openBackend } from '../backends/open.js';
 import type { LoadProgress } from '../io/tensor-source.js';
 import { type LoadedRunner, loadRunner } from '../models/load-model.js';
 
@@ -7,8 +7,15 @@ export async function loadRunnerWithProgress(
   modelPath: string | undefined,
   backendName?: string,
 ): Promise<LoadedRunner> {
+  // the fallback's reason joins the one line that names the backend
+  let fallback = '';
   const backend = await openBackend({
-    prefer: backendName === 'cpu' || backendName === 'webgpu' ? backendName : 'auto',
+    prefer: backendName as 'auto' | 'cpu' | 'webgpu' | undefined,
+    log: (m) => {
+      if (m.includes('running on the CPU backend'))
+        fallback = m.replace(/^\[tessera\] running on the CPU backend: /, '');
+      else console.error(m);
+    },
   });
   const tty = process.stderr.isTTY;
   const t0 = performance.now();
@@ -29,7 +36,7 @@ export async function loadRunnerWithProgress(
   });
   if (tty) process.stderr.write('\n');
   console.error(
-    `[tessera] ${loaded.name} on ${backend.name}${total > 2 ** 30 ? ` (weights loaded at ${rate(total)})` : ''}`,
+    `[tessera] ${loaded.name} on ${describeBackend(backend)}${fallback ? `, no WebGPU: ${fallback}` : ''}${total > 2 ** 30 ? ` (weights loaded at ${rate(total)})` : ''}`,
   );
   return loaded;
 }

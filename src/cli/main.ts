@@ -15,8 +15,8 @@ registerDoctorCommand(program);
 registerMcuCommands(program);
 registerRunCommands(program);
 registerCompileCommands(program);
-registerServeCommand(program, async (modelPath) => {
-  const { runner, tokenizer, name } = await loadRunnerWithProgress(modelPath);
+registerServeCommand(program, async (modelPath, backend) => {
+  const { runner, tokenizer, name } = await loadRunnerWithProgress(modelPath, backend);
   return { runner, tokenizer, modelName: name };
 });
 

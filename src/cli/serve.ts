@@ -79,7 +79,10 @@ export async function serveModel(model: LoadedModel, o: ServeOptions): Promise<R
   });
 }
 
-export function registerServeCommand(program: Command, loadRunner: (modelPath?: string) => Promise<LoadedModel>): void {
+export function registerServeCommand(
+  program: Command,
+  loadRunner: (modelPath?: string, backend?: string) => Promise<LoadedModel>,
+): void {
   program
     .command('serve [model]')
     .description('serve a model (default: the built-in one) over an OpenAI-compatible HTTP API, with a chat page at /')
@@ -98,8 +101,9 @@ export function registerServeCommand(program: Command, loadRunner: (modelPath?: 
     .option('--max-batch-tokens <n>', 'tokens per engine step (decodes + prefill chunks)', '512')
     .option('--no-prefix-cache', 'do not reuse KV pages of earlier prompts')
     .option('--no-structured-output', 'turn off response_format / forced tool calls (xgrammar)')
-    .action(async (modelPath: string | undefined, o: ServeOptions) => {
-      const model = await loadRunner(modelPath);
+    .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
+    .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
+      const model = await loadRunner(modelPath, o.backend);
       const server = await serveModel(model, o);
       const r = model.runner;
       console.log(
