@@ -76,49 +76,50 @@ export function convert(src: usize, sdt: i32, dst: usize, ddt: i32, r0: i32, r1:
 
 // ---- matrix products -----------------------------------------------------------------------
 
+// Four dot products of the f32 row x with weight rows w0 … w0 + 3·rowBytes, stored at out[0..4):
+// x is loaded once for all four, and four accumulators hide the add latency.
+@inline function dot4(x: usize, w0: usize, rowBytes: usize, bdt: i32, K: i32, out: usize): void {
+  const K4 = K & ~3;
+  const w1 = w0 + rowBytes;
+  const w2 = w1 + rowBytes;
+  const w3 = w2 + rowBytes;
+  let s0 = f32x4.splat(0);
+  let s1 = f32x4.splat(0);
+  let s2 = f32x4.splat(0);
+  let s3 = f32x4.splat(0);
+  for (let k = 0; k < K4; k += 4) {
+    const v = v128.load(x + (<usize>k << 2));
+    s0 = f32x4.add(s0, f32x4.mul(v, ld4(w0, k, bdt)));
+    s1 = f32x4.add(s1, f32x4.mul(v, ld4(w1, k, bdt)));
+    s2 = f32x4.add(s2, f32x4.mul(v, ld4(w2, k, bdt)));
+    s3 = f32x4.add(s3, f32x4.mul(v, ld4(w3, k, bdt)));
+  }
+  let t0 = hsum(s0);
+  let t1 = hsum(s1);
+  let t2 = hsum(s2);
+  let t3 = hsum(s3);
+  for (let k = K4; k < K; k++) {
+    const v = load<f32>(x + (<usize>k << 2));
+    t0 += v * ld(w0, k, bdt);
+    t1 += v * ld(w1, k, bdt);
+    t2 += v * ld(w2, k, bdt);
+    t3 += v * ld(w3, k, bdt);
+  }
+  store<f32>(out, t0);
+  store<f32>(out, t1, 4);
+  store<f32>(out, t2, 8);
+  store<f32>(out, t3, 12);
+}
+
 // c[m, n] = Σ_k a[m, k] · b[n, k] for n in [n0, n1): a is f32 [M, K], b [N, K] in `bdt`, c f32 [M, N].
-// The decode case (M = 1) runs four weight rows at once, so x is loaded once per four rows and four
-// accumulators hide the add latency; each weight is read exactly once. With M > 1, four rows of a
-// share each weight vector.
+// The decode case (M = 1) runs four weight rows at once (`dot4`), reading each weight exactly once.
 @inline function gemmNTFor(a: usize, b: usize, bdt: i32, c: usize, M: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   const K4 = K & ~3;
   const esz: usize = bdt == 0 ? 4 : 2;
   const rowBytes = <usize>K * esz;
   if (M == 1) {
     let n = n0;
-    for (; n + 4 <= n1; n += 4) {
-      const w0 = b + <usize>n * rowBytes;
-      const w1 = w0 + rowBytes;
-      const w2 = w1 + rowBytes;
-      const w3 = w2 + rowBytes;
-      let s0 = f32x4.splat(0);
-      let s1 = f32x4.splat(0);
-      let s2 = f32x4.splat(0);
-      let s3 = f32x4.splat(0);
-      for (let k = 0; k < K4; k += 4) {
-        const x = v128.load(a + (<usize>k << 2));
-        s0 = f32x4.add(s0, f32x4.mul(x, ld4(w0, k, bdt)));
-        s1 = f32x4.add(s1, f32x4.mul(x, ld4(w1, k, bdt)));
-        s2 = f32x4.add(s2, f32x4.mul(x, ld4(w2, k, bdt)));
-        s3 = f32x4.add(s3, f32x4.mul(x, ld4(w3, k, bdt)));
-      }
-      let t0 = hsum(s0);
-      let t1 = hsum(s1);
-      let t2 = hsum(s2);
-      let t3 = hsum(s3);
-      for (let k = K4; k < K; k++) {
-        const x = load<f32>(a + (<usize>k << 2));
-        t0 += x * ld(w0, k, bdt);
-        t1 += x * ld(w1, k, bdt);
-        t2 += x * ld(w2, k, bdt);
-        t3 += x * ld(w3, k, bdt);
-      }
-      const o = c + (<usize>n << 2);
-      store<f32>(o, t0);
-      store<f32>(o, t1, 4);
-      store<f32>(o, t2, 8);
-      store<f32>(o, t3, 12);
-    }
+    for (; n + 4 <= n1; n += 4) dot4(a, b + <usize>n * rowBytes, rowBytes, bdt, K, c + (<usize>n << 2));
     for (; n < n1; n++) {
       const w = b + <usize>n * rowBytes;
       let s = f32x4.splat(0);
@@ -129,45 +130,86 @@ export function convert(src: usize, sdt: i32, dst: usize, ddt: i32, r0: i32, r1:
     }
     return;
   }
+  // M > 1: blocks of four weight rows × two rows of a, eight accumulators, so each converted
+  // weight vector serves two rows and each row vector four weights
   const aRow = <usize>K << 2;
-  for (let n = n0; n < n1; n++) {
-    const w = b + <usize>n * rowBytes;
+  const cRow = <usize>N << 2;
+  let n = n0;
+  for (; n + 4 <= n1; n += 4) {
+    const w0 = b + <usize>n * rowBytes;
+    const w1 = w0 + rowBytes;
+    const w2 = w1 + rowBytes;
+    const w3 = w2 + rowBytes;
     let m = 0;
-    for (; m + 4 <= M; m += 4) {
+    for (; m + 2 <= M; m += 2) {
       const a0 = a + <usize>m * aRow;
       const a1 = a0 + aRow;
-      const a2 = a1 + aRow;
-      const a3 = a2 + aRow;
-      let s0 = f32x4.splat(0);
-      let s1 = f32x4.splat(0);
-      let s2 = f32x4.splat(0);
-      let s3 = f32x4.splat(0);
+      let s00 = f32x4.splat(0);
+      let s01 = f32x4.splat(0);
+      let s02 = f32x4.splat(0);
+      let s03 = f32x4.splat(0);
+      let s10 = f32x4.splat(0);
+      let s11 = f32x4.splat(0);
+      let s12 = f32x4.splat(0);
+      let s13 = f32x4.splat(0);
       for (let k = 0; k < K4; k += 4) {
-        const wv = ld4(w, k, bdt);
         const off = <usize>k << 2;
-        s0 = f32x4.add(s0, f32x4.mul(v128.load(a0 + off), wv));
-        s1 = f32x4.add(s1, f32x4.mul(v128.load(a1 + off), wv));
-        s2 = f32x4.add(s2, f32x4.mul(v128.load(a2 + off), wv));
-        s3 = f32x4.add(s3, f32x4.mul(v128.load(a3 + off), wv));
+        const x0 = v128.load(a0 + off);
+        const x1 = v128.load(a1 + off);
+        const v0 = ld4(w0, k, bdt);
+        const v1 = ld4(w1, k, bdt);
+        const v2 = ld4(w2, k, bdt);
+        const v3 = ld4(w3, k, bdt);
+        s00 = f32x4.add(s00, f32x4.mul(x0, v0));
+        s01 = f32x4.add(s01, f32x4.mul(x0, v1));
+        s02 = f32x4.add(s02, f32x4.mul(x0, v2));
+        s03 = f32x4.add(s03, f32x4.mul(x0, v3));
+        s10 = f32x4.add(s10, f32x4.mul(x1, v0));
+        s11 = f32x4.add(s11, f32x4.mul(x1, v1));
+        s12 = f32x4.add(s12, f32x4.mul(x1, v2));
+        s13 = f32x4.add(s13, f32x4.mul(x1, v3));
       }
-      let t0 = hsum(s0);
-      let t1 = hsum(s1);
-      let t2 = hsum(s2);
-      let t3 = hsum(s3);
+      let t00 = hsum(s00);
+      let t01 = hsum(s01);
+      let t02 = hsum(s02);
+      let t03 = hsum(s03);
+      let t10 = hsum(s10);
+      let t11 = hsum(s11);
+      let t12 = hsum(s12);
+      let t13 = hsum(s13);
       for (let k = K4; k < K; k++) {
-        const wv = ld(w, k, bdt);
         const off = <usize>k << 2;
-        t0 += load<f32>(a0 + off) * wv;
-        t1 += load<f32>(a1 + off) * wv;
-        t2 += load<f32>(a2 + off) * wv;
-        t3 += load<f32>(a3 + off) * wv;
+        const x0 = load<f32>(a0 + off);
+        const x1 = load<f32>(a1 + off);
+        const v0 = ld(w0, k, bdt);
+        const v1 = ld(w1, k, bdt);
+        const v2 = ld(w2, k, bdt);
+        const v3 = ld(w3, k, bdt);
+        t00 += x0 * v0;
+        t01 += x0 * v1;
+        t02 += x0 * v2;
+        t03 += x0 * v3;
+        t10 += x1 * v0;
+        t11 += x1 * v1;
+        t12 += x1 * v2;
+        t13 += x1 * v3;
       }
-      store<f32>(c + ((<usize>m * <usize>N + <usize>n) << 2), t0);
-      store<f32>(c + ((<usize>(m + 1) * <usize>N + <usize>n) << 2), t1);
-      store<f32>(c + ((<usize>(m + 2) * <usize>N + <usize>n) << 2), t2);
-      store<f32>(c + ((<usize>(m + 3) * <usize>N + <usize>n) << 2), t3);
+      const o0 = c + <usize>m * cRow + (<usize>n << 2);
+      const o1 = o0 + cRow;
+      store<f32>(o0, t00);
+      store<f32>(o0, t01, 4);
+      store<f32>(o0, t02, 8);
+      store<f32>(o0, t03, 12);
+      store<f32>(o1, t10);
+      store<f32>(o1, t11, 4);
+      store<f32>(o1, t12, 8);
+      store<f32>(o1, t13, 12);
     }
-    for (; m < M; m++) {
+    if (m < M) dot4(a + <usize>m * aRow, w0, rowBytes, bdt, K, c + <usize>m * cRow + (<usize>n << 2));
+  }
+  for (; n < n1; n++) {
+    const w = b + <usize>n * rowBytes;
+    for (let m = 0; m < M; m++) {
       const a0 = a + <usize>m * aRow;
       let s = f32x4.splat(0);
       for (let k = 0; k < K4; k += 4) s = f32x4.add(s, f32x4.mul(v128.load(a0 + (<usize>k << 2)), ld4(w, k, bdt)));
