@@ -76,9 +76,67 @@ export function convert(src: usize, sdt: i32, dst: usize, ddt: i32, r0: i32, r1:
 
 // ---- matrix products -----------------------------------------------------------------------
 
+// dot4 for bf16 weights, eight at a time: a v128 of eight bf16 read as four i32 lanes holds the
+// odd elements in the high halves (lane & 0xffff0000 is their f32) and the even ones in the low
+// halves (lane << 16), so two bit operations widen eight weights; x is split into its even and
+// odd elements by two shuffles, shared by the four rows.
+@inline function dot4bf16(x: usize, w0: usize, rowBytes: usize, K: i32, out: usize): void {
+  const K8 = K & ~7;
+  const w1 = w0 + rowBytes;
+  const w2 = w1 + rowBytes;
+  const w3 = w2 + rowBytes;
+  const hi = i32x4.splat(0xffff0000);
+  let e0 = f32x4.splat(0);
+  let e1 = f32x4.splat(0);
+  let e2 = f32x4.splat(0);
+  let e3 = f32x4.splat(0);
+  let o0 = f32x4.splat(0);
+  let o1 = f32x4.splat(0);
+  let o2 = f32x4.splat(0);
+  let o3 = f32x4.splat(0);
+  for (let k = 0; k < K8; k += 8) {
+    const xa = v128.load(x + (<usize>k << 2));
+    const xb = v128.load(x + (<usize>k << 2), 16);
+    const xe = v128.shuffle<f32>(xa, xb, 0, 2, 4, 6);
+    const xo = v128.shuffle<f32>(xa, xb, 1, 3, 5, 7);
+    const off = <usize>k << 1;
+    const v0 = v128.load(w0 + off);
+    const v1 = v128.load(w1 + off);
+    const v2 = v128.load(w2 + off);
+    const v3 = v128.load(w3 + off);
+    e0 = f32x4.add(e0, f32x4.mul(xe, i32x4.shl(v0, 16)));
+    o0 = f32x4.add(o0, f32x4.mul(xo, v128.and(v0, hi)));
+    e1 = f32x4.add(e1, f32x4.mul(xe, i32x4.shl(v1, 16)));
+    o1 = f32x4.add(o1, f32x4.mul(xo, v128.and(v1, hi)));
+    e2 = f32x4.add(e2, f32x4.mul(xe, i32x4.shl(v2, 16)));
+    o2 = f32x4.add(o2, f32x4.mul(xo, v128.and(v2, hi)));
+    e3 = f32x4.add(e3, f32x4.mul(xe, i32x4.shl(v3, 16)));
+    o3 = f32x4.add(o3, f32x4.mul(xo, v128.and(v3, hi)));
+  }
+  let t0 = hsum(f32x4.add(e0, o0));
+  let t1 = hsum(f32x4.add(e1, o1));
+  let t2 = hsum(f32x4.add(e2, o2));
+  let t3 = hsum(f32x4.add(e3, o3));
+  for (let k = K8; k < K; k++) {
+    const v = load<f32>(x + (<usize>k << 2));
+    t0 += v * ld(w0, k, 2);
+    t1 += v * ld(w1, k, 2);
+    t2 += v * ld(w2, k, 2);
+    t3 += v * ld(w3, k, 2);
+  }
+  store<f32>(out, t0);
+  store<f32>(out, t1, 4);
+  store<f32>(out, t2, 8);
+  store<f32>(out, t3, 12);
+}
+
 // Four dot products of the f32 row x with weight rows w0 … w0 + 3·rowBytes, stored at out[0..4):
 // x is loaded once for all four, and four accumulators hide the add latency.
 @inline function dot4(x: usize, w0: usize, rowBytes: usize, bdt: i32, K: i32, out: usize): void {
+  if (bdt == 2) {
+    dot4bf16(x, w0, rowBytes, K, out);
+    return;
+  }
   const K4 = K & ~3;
   const w1 = w0 + rowBytes;
   const w2 = w1 + rowBytes;
