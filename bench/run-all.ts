@@ -114,6 +114,13 @@ export const BENCHES: readonly BenchEntry[] = [
     standalone: true,
   },
   {
+    name: 'cpu-decode',
+    measures: 'CPU backend: built-in model batch-1 decode and 128-token prefill tokens/s, beside llama.cpp CPU',
+    duration: '~1 min',
+    needs: 'CPU; the llama.cpp peer from scripts/pack-llama-cpp.sh (else the rows say why it is absent)',
+    standalone: true,
+  },
+  {
     name: 'mcu-qemu',
     measures: 'generated C bit-exact under QEMU Cortex-M4/M7 (no result file)',
     duration: '~1 min',

@@ -1,5 +1,5 @@
 /** Loading a model for the CLI: the backend the user asked for and a one-line progress bar on stderr. */
-import { openBackend } from '../backends/open.js';
+import { type BackendChoice, describeBackend, openBackend } from '../backends/open.js';
 import type { LoadProgress } from '../io/tensor-source.js';
 import type { BertModelConfig } from '../models/bert/bert-config.js';
 import { loadBertEncoder } from '../models/bert/bert-family.js';
@@ -10,16 +10,16 @@ import { openModel } from '../models/open-model.js';
 import type { LoadedServedModel } from './serve.js';
 
 /** A model for `serve --model`: an encoder when the checkpoint is a BERT one, else a chat model. */
-export async function loadServedModel(modelPath: string): Promise<LoadedServedModel> {
+export async function loadServedModel(modelPath: string, backendName?: string): Promise<LoadedServedModel> {
   const opened = await openModel(modelPath);
   if (opened.family !== 'bert') {
     await opened.weights.close();
-    const { runner, tokenizer, name } = await loadRunnerWithProgress(modelPath);
+    const { runner, tokenizer, name } = await loadRunnerWithProgress(modelPath, backendName);
     return { kind: 'chat', runner, tokenizer, modelName: name };
   }
   try {
     if (!opened.tokenizer) throw new Error(`${modelPath}: no tokenizer (put tokenizer.json beside the weights)`);
-    const backend = await openBackend();
+    const backend = await openBackend(backendName ? { prefer: backendName as BackendChoice } : {});
     const embedder = await loadBertEncoder(opened as OpenedModel<BertModelConfig>, { backend });
     const modelName = modelPath.replace(/\/+$/, '').split('/').pop()!;
     console.error(`[tessera] ${modelName} (embeddings) on ${backend.name}`);
@@ -33,8 +33,15 @@ export async function loadRunnerWithProgress(
   modelPath: string | undefined,
   backendName?: string,
 ): Promise<LoadedRunner> {
+  // the fallback's reason joins the one line that names the backend
+  let fallback = '';
   const backend = await openBackend({
-    prefer: backendName === 'cpu' || backendName === 'webgpu' ? backendName : 'auto',
+    prefer: backendName as 'auto' | 'cpu' | 'webgpu' | undefined,
+    log: (m) => {
+      if (m.includes('running on the CPU backend'))
+        fallback = m.replace(/^\[tessera\] running on the CPU backend: /, '');
+      else console.error(m);
+    },
   });
   const tty = process.stderr.isTTY;
   const t0 = performance.now();
@@ -55,7 +62,7 @@ export async function loadRunnerWithProgress(
   });
   if (tty) process.stderr.write('\n');
   console.error(
-    `[tessera] ${loaded.name} on ${backend.name}${total > 2 ** 30 ? ` (weights loaded at ${rate(total)})` : ''}`,
+    `[tessera] ${loaded.name} on ${describeBackend(backend)}${fallback ? `, no WebGPU: ${fallback}` : ''}${total > 2 ** 30 ? ` (weights loaded at ${rate(total)})` : ''}`,
   );
   return loaded;
 }

@@ -17,8 +17,8 @@ registerRunCommands(program);
 registerCompileCommands(program);
 registerServeCommand(
   program,
-  async (modelPath) => {
-    const { runner, tokenizer, name } = await loadRunnerWithProgress(modelPath);
+  async (modelPath, backend) => {
+    const { runner, tokenizer, name } = await loadRunnerWithProgress(modelPath, backend);
     return { runner, tokenizer, modelName: name };
   },
   loadServedModel,

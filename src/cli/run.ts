@@ -44,7 +44,7 @@ function withSamplingFlags(cmd: Command): Command {
     .option('--repetition-penalty <r>', '1 turns it off', '1.1')
     .option('--seed <seed>', 'fixes the random stream')
     .option('--stop <text...>', 'stop before any of these strings')
-    .option('--backend <name>', 'webgpu, cpu or auto', 'auto');
+    .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)');
 }
 
 /** Loads a model (with the CLI's progress bar) and puts the serving engine over it. */

@@ -113,8 +113,8 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function registerServeCommand(
   program: Command,
-  loadRunner: (modelPath?: string) => Promise<LoadedModel>,
-  loadServed: (modelPath: string) => Promise<LoadedServedModel> = loadRunner,
+  loadRunner: (modelPath?: string, backend?: string) => Promise<LoadedModel>,
+  loadServed: (modelPath: string, backend?: string) => Promise<LoadedServedModel> = loadRunner,
 ): void {
   program
     .command('serve [model]')
@@ -145,10 +145,11 @@ export function registerServeCommand(
       collect,
       [],
     )
-    .action(async (modelPath: string | undefined, o: ServeOptions) => {
-      const model = await loadRunner(modelPath);
+    .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
+    .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
+      const model = await loadRunner(modelPath, o.backend);
       const extra: LoadedServedModel[] = [];
-      for (const path of o.model ?? []) extra.push(await loadServed(path));
+      for (const path of o.model ?? []) extra.push(await loadServed(path, o.backend));
       const server = await serveModel(model, o, extra);
       for (const m of [model, ...extra]) console.log(`Serving ${describeModel(m)}`);
       console.log(`  chat page:  ${server.url}/`);

@@ -60,13 +60,18 @@ export function compare(got: Float64Array, want: Float64Array, tol: Tolerance | 
 }
 
 /**
- * Why running the suite on this backend would compare the oracle with itself, or null when its
- * kernels are independent of the float64 references. The CPU backend runs each op's reference
- * (src/backends/cpu/cpu-backend.ts), so every one of its rows would pass whatever the reference computes.
+ * Why running this case on this backend would compare the oracle with itself, or null when the
+ * backend's kernel for it is independent of the float64 reference. The CPU backend runs the
+ * reference for the ops and variants it has no kernel for (`CpuBackend.servedByReference`).
  */
-export function runsTheOracle(backend: Backend): string | null {
-  return backend instanceof CpuBackend
-    ? 'CPU backend runs the float64 oracle itself; a fast independent CPU backend is future work'
+export function runsTheOracle(backend: Backend, op: string, c: OpCase<Attrs>): string | null {
+  return backend instanceof CpuBackend &&
+    backend.servedByReference(
+      op,
+      c.attrs,
+      c.inputs.map((i) => i.desc),
+    )
+    ? `the CPU backend runs the float64 oracle for ${op} with these attributes`
     : null;
 }
 

@@ -15,12 +15,13 @@ const gpu = await gpuBackend();
 /**
  * Largest logit error allowed, as a fraction of max|logit|, per backend: 3× the error measured on
  * 2026-12-06 against the float64 oracle (scripts/builtin-model/reference_float64.py, which agrees
- * with PyTorch's stored logits to 8.7e-5): WebGPU with f32 activations on lavapipe 2.82e-7, the
- * CPU backend 9.76e-8. A device that rounds differently may need its own measurement (the test
+ * with PyTorch's stored logits to 8.7e-5): WebGPU with f32 activations on lavapipe 2.82e-7; the
+ * CPU backend's f32 WebAssembly kernels 5.09e-7 (measured 2026-12-07; f32 sums over K ≤ 768 in a
+ * different order than the GPU's, so a few ulps of the logits' scale). A device that rounds differently may need its own measurement (the test
  * prints its error). A wrong RoPE θ (10000 → 10500) moves the logits by far more.
  */
 const ERR_WEBGPU_MEASURED = 2.9e-7;
-const ERR_CPU_MEASURED = 1e-7;
+const ERR_CPU_MEASURED = 5.1e-7;
 
 async function greedy(
   runner: LlamaRunner,

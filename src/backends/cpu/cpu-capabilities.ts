@@ -10,7 +10,7 @@ export const CPU_CAPABILITIES: Capabilities = {
   vendor: 'cpu',
   architecture: '',
   device: 'cpu',
-  description: 'CPU backend (float64 reference kernels)',
+  description: 'CPU backend (WebAssembly SIMD kernels)',
   f16: false,
   subgroups: false,
   subgroupMinSize: 0,
