@@ -25,6 +25,8 @@ export interface Capabilities {
   /** Subgroup-matrix configurations that passed the self-test (empty when none). */
   readonly subgroupMatrix: readonly SubgroupMatrixConfig[];
   readonly timestampQuery: boolean;
+  /** A software rasteriser (lavapipe, SwiftShader: the adapter's `isFallbackAdapter`), slower than the CPU backend. */
+  readonly software: boolean;
   readonly maxStorageBufferBindingSize: number;
   readonly maxBufferSize: number;
   readonly maxComputeWorkgroupStorageSize: number;

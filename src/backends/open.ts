@@ -77,7 +77,17 @@ export async function openBackend(opts: OpenBackendOptions = {}): Promise<Backen
       return gpu;
     });
   try {
-    return await openGpu();
+    const gpu = await openGpu();
+    if (prefer === 'auto' && gpu.caps.software) {
+      // a software rasteriser runs the same kernels on the CPU through Vulkan emulation: slower than
+      // the CPU backend's own kernels, so `auto` takes those and names the way back
+      log(
+        `[tessera] ${gpu.caps.description || 'the WebGPU adapter'} is a software renderer; running on the CPU backend (--backend webgpu to use it)`,
+      );
+      gpu.destroy();
+      return new CpuBackend();
+    }
+    return gpu;
   } catch (e) {
     if (prefer === 'webgpu') throw e;
     if (!saidFallback) {

@@ -17,6 +17,7 @@ export const CPU_CAPABILITIES: Capabilities = {
   subgroupMaxSize: 0,
   subgroupMatrix: [],
   timestampQuery: false,
+  software: false,
   maxStorageBufferBindingSize: 134_217_728,
   maxBufferSize: 268_435_456,
   maxComputeWorkgroupStorageSize: 32_768,

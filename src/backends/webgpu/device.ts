@@ -108,6 +108,7 @@ export async function openGpu(opts: OpenOptions = {}): Promise<GpuContext> {
     subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize ?? 0,
     subgroupMatrix: has('chromium-experimental-subgroup-matrix') ? adapterMatrixConfigs(adapter) : [],
     timestampQuery: has('timestamp-query'),
+    software: (info as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || info.architecture === 'software',
     maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
     maxBufferSize: limits.maxBufferSize,
     maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize,
