@@ -8,7 +8,7 @@
 import '../src/register-all.js';
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Tensor } from '../src/backends/backend.js';
 import type { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import type { DType } from '../src/tensor/dtype.js';
@@ -166,7 +166,7 @@ export function runId(): string | null {
 export function readAnchors(path: string | undefined, card: string): Anchors {
   const none = (why: string): Anchors => ({ cases: {}, whyNull: why });
   if (!path) return none('no peer measured in this run (no anchor file given)');
-  if (!existsSync(path)) return none(`the peer's file ${path} was not written in this run`);
+  if (!existsSync(path)) return none(`the peer's file ${basename(path)} was not written in this run (see the run's log)`);
   const doc = JSON.parse(readFileSync(path, 'utf8')) as {
     card?: string;
     runId?: string | null;
