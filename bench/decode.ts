@@ -396,13 +396,30 @@ for (const batch of BATCHES) {
     );
 }
 
+/** Host time of one forward: until its call returns (plan, encode, submit) and until the GPU is done. */
+async function hostPhases(seqs: Parameters<typeof runner.forward>[0]['seqs']): Promise<string> {
+  const t0 = performance.now();
+  const pending = runner.forward({ seqs }, { readLogits: false, record: false });
+  const t1 = performance.now();
+  await pending;
+  await backend.flush();
+  const t2 = performance.now();
+  return `host: ${(t1 - t0).toFixed(2)} ms until forward() returns (plan, encode, submit), ${(t2 - t0).toFixed(2)} ms until the GPU is done`;
+}
+
 if (process.argv.includes('--profile')) {
-  // one decode step run dispatch by dispatch with timestamps: where the GPU time goes, by kernel
-  for (const batch of [1, 16, 64]) {
-    const prompts = Array.from({ length: batch }, (_, s) => b16[s % 16]!);
-    await prefill(prompts);
-    const seqs = prompts.map((p, i) => ({ tokens: [1000], start: p.length, pages: pagesOf(i) }));
+  // one step run dispatch by dispatch with timestamps: where the GPU time goes, by kernel; and the
+  // host's share, for decode at b1/b16/b64 and for the 128-token prefill behind the time to first token
+  const prefillPrompt = verified.get(1)!.prompts[0]!;
+  for (const batch of [1, 16, 64, 0]) {
+    const prompts = Array.from({ length: Math.max(batch, 1) }, (_, s) => b16[s % 16]!);
+    if (batch > 0) await prefill(prompts);
+    const seqs =
+      batch > 0
+        ? prompts.map((p, i) => ({ tokens: [1000], start: p.length, pages: pagesOf(i) }))
+        : [{ tokens: [...prefillPrompt], start: 0, pages: pagesOf(0) }];
     await runner.forward({ seqs }, { readLogits: false, record: false });
+    const host = await hostPhases(seqs);
     if (!backend.startProfiling()) break;
     await runner.forward({ seqs }, { readLogits: false, record: false });
     const entries = await backend.stopProfiling();
@@ -416,7 +433,7 @@ if (process.argv.includes('--profile')) {
     }
     const total = [...by.values()].reduce((a, x) => a + x.ms, 0);
     console.log(
-      `\nprofile b${batch}: ${entries.length} dispatches, ${total.toFixed(2)} ms of kernel time (timestamps quantised; per-pass overhead included)`,
+      `\nprofile ${batch > 0 ? `decode b${batch}` : `prefill of ${prefillPrompt.length} tokens`}: ${entries.length} dispatches, ${total.toFixed(2)} ms of kernel time (timestamps quantised; per-pass overhead included); ${host}`,
     );
     for (const [k, x] of [...by].sort((a, b) => b[1].ms - a[1].ms))
       console.log(
