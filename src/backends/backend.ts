@@ -84,8 +84,8 @@ export interface Backend {
    * encoding cost. Absent on backends that run work at once (CPU).
    */
   record?(body: () => void): RecordedStream;
-  /** A staging uploader; absent where `write` is already a plain memory copy (CPU). */
-  createUploader?(): Uploader;
+  /** A staging uploader for tensors of up to `largestBytes` (it sizes its chunks by them); absent where `write` is a plain memory copy (CPU). */
+  createUploader?(largestBytes?: number): Uploader;
   /** A readback of `bytes` for `RecordedStream.replayWith` copies; present where `record` is. */
   createReadback?(bytes: number, label?: string): Readback;
   runProgram?(

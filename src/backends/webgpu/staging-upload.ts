@@ -11,7 +11,7 @@ import type { GpuTensor } from './kernel.js';
 
 /** 4 × 64 MiB: enough in flight to hide the map round trip, little enough to stay out of the weights' way. */
 const RING = 4;
-const CHUNK = 64 << 20;
+export const STAGING_CHUNK_BYTES = 64 << 20;
 
 interface Slot {
   readonly buffer: GPUBuffer;
@@ -29,7 +29,7 @@ export class StagingUploader implements Uploader {
     private readonly own: (t: Tensor) => GpuTensor,
     /** Called before each copy so the copy is ordered after work the caller has recorded but not submitted. */
     private readonly beforeCopy: () => void,
-    readonly chunkBytes = CHUNK,
+    readonly chunkBytes = STAGING_CHUNK_BYTES,
   ) {
     this.slots = Array.from({ length: RING }, (_, i) => ({
       buffer: device.createBuffer({

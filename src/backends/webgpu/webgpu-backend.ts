@@ -19,7 +19,8 @@ import { PipelineCache } from './pipeline-cache.js';
 import { type Recording, StreamBindings } from './recording.js';
 import { UniformRing } from './uniform-ring.js';
 import { type ProfileEntry, TimestampProfiler } from './profiler.js';
-import { StagingUploader } from './staging-upload.js';
+import { STAGING_CHUNK_BYTES, StagingUploader } from './staging-upload.js';
+import { copyToHost } from './host-read.js';
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
@@ -127,18 +128,8 @@ export class WebGpuBackend implements Backend {
   async read(t: Tensor): Promise<HostArray> {
     const g = this.own(t);
     this.submitPending();
-    const staging = this.device.createBuffer({
-      size: g.byteSize,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
     this.createdOutsideArena++;
-    const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(g.buffer, 0, staging, 0, g.byteSize);
-    this.device.queue.submit([enc.finish()]);
-    await this.checkErrors();
-    await staging.mapAsync(GPUMapMode.READ);
-    const bytes = new Uint8Array(staging.getMappedRange().slice(0));
-    staging.destroy();
+    const bytes = await copyToHost(this.device, g.buffer, g.byteSize, () => this.checkErrors());
     return hostFromBytes(t.dtype, bytes, numel(t.shape));
   }
 
@@ -280,18 +271,19 @@ export class WebGpuBackend implements Backend {
     return this.arena.created + this.createdOutsideArena;
   }
 
-  /** A host-readable buffer that replays copy tensors into; the caller owns (and destroys) it. */
-  createUploader(): StagingUploader {
+  createUploader(largestBytes = Number.POSITIVE_INFINITY): StagingUploader {
     this.checkAlive();
-    const up = new StagingUploader(
+    this.createdOutsideArena++;
+    const chunk = Math.min(STAGING_CHUNK_BYTES, Math.ceil(largestBytes / 4) * 4);
+    return new StagingUploader(
       this.device,
       (t) => this.own(t),
       () => this.submitPending(),
+      chunk,
     );
-    this.createdOutsideArena++;
-    return up;
   }
 
+  /** A host-readable buffer that replays copy tensors into; the caller owns (and destroys) it. */
   createReadback(bytes: number, label = 'readback'): StagingReadback {
     this.createdOutsideArena++;
     const size = Math.max(16, Math.ceil(bytes / 16) * 16);

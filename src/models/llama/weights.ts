@@ -27,7 +27,15 @@ export async function uploadWeights(
 ): Promise<Tensor[]> {
   const names = weightNames(cfg);
   const byName = new Map<string, Tensor>();
-  const uploader = source.readRange && backend.createUploader ? backend.createUploader() : null;
+  // staging memory only when some tensor will stream through it, sized to the largest of them
+  const largest = Math.max(
+    0,
+    ...names.map((n) => source.tensors.get(n)).map((i) => (i?.dtype === dtype ? i.byteLength : 0)),
+  );
+  const uploader =
+    source.readRange && backend.createUploader && largest >= streamMinBytes && largest > 0
+      ? backend.createUploader(largest)
+      : null;
   try {
     if (uploader) await streamStored(backend, uploader, source, names, dtype, streamMinBytes, byName, onProgress);
     const rest = names.filter((n) => !byName.has(n));
