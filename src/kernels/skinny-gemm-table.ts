@@ -7,7 +7,8 @@
 import type { SkinnyTable } from './skinny-gemm-params.js';
 
 export const SKINNY_TABLE: SkinnyTable = {
-  source: 'untuned defaults: register blocking sized by M (SIMT) and one 16-row tile per 16 rows (tensor cores)',
+  // untuned: the tensor-core entries stay empty until the sweep has checked that variant on a device with subgroup matrices
+  source: 'untuned defaults: register blocking sized by M (SIMT); no tensor-core entries yet',
   buckets: [
     { maxM: 1, simt: null, sgmat: null },
     { maxM: 4, simt: { variant: 'simt', KL: 32, MT: 4, RL: 4, RG: 2 }, sgmat: null },
@@ -15,17 +16,17 @@ export const SKINNY_TABLE: SkinnyTable = {
     {
       maxM: 16,
       simt: { variant: 'simt', KL: 32, MT: 4, RL: 4, RG: 1 },
-      sgmat: { variant: 'sgmat', S: 4, TN: 1, BK: 32 },
+      sgmat: null,
     },
     {
       maxM: 32,
       simt: { variant: 'simt', KL: 16, MT: 4, RL: 4, RG: 1 },
-      sgmat: { variant: 'sgmat', S: 4, TN: 1, BK: 32 },
+      sgmat: null,
     },
     {
       maxM: 64,
       simt: { variant: 'simt', KL: 8, MT: 8, RL: 4, RG: 2 },
-      sgmat: { variant: 'sgmat', S: 4, TN: 1, BK: 32 },
+      sgmat: null,
     },
   ],
 };

@@ -67,10 +67,19 @@ const H100_LIKE = {
 
 describe('skinny GEMM parameters and tensor-core generator (no GPU needed)', () => {
   it('leaves M = 1 to GEMV and picks tensor cores where the device has them', () => {
+    const simt = { variant: 'simt', KL: 32, MT: 4, RL: 4, RG: 1 } as const;
+    const table = {
+      source: 'test',
+      buckets: [
+        { maxM: 1, simt: null, sgmat: null },
+        { maxM: 64, simt, sgmat: { variant: 'sgmat', S: 4, TN: 1, BK: 32 } as const },
+      ],
+    };
+    expect(skinnyParams(table, 1, H100_LIKE)).toBeNull();
+    expect(skinnyParams(table, 64, H100_LIKE)?.variant).toBe('sgmat');
+    expect(skinnyParams(table, 64, { ...H100_LIKE, subgroupMatrix: [] })?.variant).toBe('simt');
+    expect(skinnyParams(table, 65, H100_LIKE)).toBeNull();
     expect(skinnyParams(SKINNY_TABLE, 1, H100_LIKE)).toBeNull();
-    expect(skinnyParams(SKINNY_TABLE, 64, H100_LIKE)?.variant).toBe('sgmat');
-    expect(skinnyParams(SKINNY_TABLE, 64, { ...H100_LIKE, subgroupMatrix: [] })?.variant).toBe('simt');
-    expect(skinnyParams(SKINNY_TABLE, 65, H100_LIKE)).toBeNull();
   });
   it('refuses parameter sets that do not fit the device, saying why', () => {
     const simt = { variant: 'simt', KL: 32, MT: 4, RL: 4, RG: 1 } as const;
