@@ -19,7 +19,7 @@ import { defineOp, type OpCase } from './op-spec.js';
 import { randomInput, storageEps } from './test-data.js';
 import type { Rng } from '../util/rng.js';
 
-export type MatmulPath = 'auto' | 'tiled' | 'gemv' | 'subgroup-matrix';
+export type MatmulPath = 'auto' | 'tiled' | 'gemv' | 'subgroup-matrix' | 'skinny';
 
 export interface MatmulAttrs {
   readonly transB?: boolean;

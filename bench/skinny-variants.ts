@@ -1,0 +1,169 @@
+/**
+ * What bench/skinny-tune.ts sweeps and how it judges: the skinny GEMM parameter sets per M, the
+ * baselines (GEMV, the split-K tensor-core GEMM), the weight of each Llama-3-8B shape in one decode
+ * step, the host copy of the weights `fillRandom` writes (so sampled outputs are checked without
+ * reading gigabytes back), and the table module written from the winners.
+ */
+import type {
+  SkinnyBucket,
+  SkinnyParams,
+  SkinnySgmatParams,
+  SkinnySimtParams,
+} from '../src/kernels/skinny-gemm-params.js';
+import type { MatmulPath } from '../src/ops/matmul.js';
+import { SKINNY_TABLE } from '../src/kernels/skinny-gemm-table.js';
+
+/** In the order measured: the batch sizes decode serving lives at first, so a spent time budget costs M = 1 last. */
+export const TUNE_M = [16, 64, 32, 8, 4, 2, 1];
+
+/** N×K of the 8B linear layers and how many times each runs per decode step (32 layers, one head). */
+export const TUNE_SHAPES: { N: number; K: number; what: string; perStep: number }[] = [
+  { N: 4096, K: 4096, what: 'q/o', perStep: 64 },
+  { N: 1024, K: 4096, what: 'k/v', perStep: 64 },
+  { N: 14336, K: 4096, what: 'gate/up', perStep: 64 },
+  { N: 4096, K: 14336, what: 'down', perStep: 32 },
+  { N: 128256, K: 4096, what: 'lm_head', perStep: 1 },
+];
+
+export interface Variant {
+  readonly name: string;
+  readonly path: MatmulPath;
+  readonly params: SkinnyParams | null;
+}
+
+function simtVariants(M: number): SkinnySimtParams[] {
+  const out: SkinnySimtParams[] = [];
+  const blocks: [number, number][] = [
+    [4, 4],
+    [8, 4],
+    [4, 8],
+    [2, 8],
+    [8, 8],
+    [16, 4],
+  ];
+  for (const KL of [32, 64]) {
+    for (const [mt, RL] of blocks) {
+      const MT = Math.min(M, mt);
+      // enough lanes per workgroup to keep loads in flight, not so many accumulators that registers spill
+      const groups = Math.ceil(M / MT);
+      const RG = KL * groups >= 128 ? 1 : 2;
+      if (MT * RL > 64) continue;
+      out.push({ variant: 'simt', KL, MT, RL, RG });
+    }
+  }
+  const seen = new Set<string>();
+  return out.filter((v) => !seen.has(JSON.stringify(v)) && !!seen.add(JSON.stringify(v)));
+}
+
+function sgmatVariants(): SkinnySgmatParams[] {
+  const out: SkinnySgmatParams[] = [];
+  for (const S of [2, 4, 8])
+    for (const TN of [1, 2]) for (const BK of [16, 32, 64]) out.push({ variant: 'sgmat', S, TN, BK });
+  return out;
+}
+
+export function variantName(p: SkinnyParams): string {
+  return p.variant === 'simt' ? `simt KL${p.KL} MT${p.MT} RL${p.RL} RG${p.RG}` : `sgmat S${p.S} TN${p.TN} BK${p.BK}`;
+}
+
+/** Baselines first, then the skinny sets (simt only up to M = 32 but two at 64, for the record). */
+export function variantsFor(M: number, sgmat: boolean): Variant[] {
+  const base: Variant[] = [
+    ...(M <= 16 ? [{ name: 'gemv', path: 'gemv' as const, params: null }] : []),
+    ...(sgmat ? [{ name: 'sgmat split-K', path: 'subgroup-matrix' as const, params: null }] : []),
+  ];
+  const simt = simtVariants(M).slice(0, M <= 32 ? undefined : 2);
+  const sg = sgmat ? sgmatVariants() : [];
+  return [...base, ...[...simt, ...sg].map((p) => ({ name: variantName(p), path: 'skinny' as const, params: p }))];
+}
+
+/**
+ * fillRandom's generator on the host for element i of a bf16 tensor filled with `seed`, scale 1.
+ * fillRandom substitutes the index text into `hash(i * 2654435761u + seed)`, so the odd element of
+ * word w hashes `2u * w + 1u * 2654435761u + seed`: reproduced as written.
+ */
+export function fillValue(i: number, seed: number): number {
+  const x = i % 2 === 0 ? Math.imul(i, 2654435761 | 0) + seed : i - 1 + 2654435761 + seed;
+  let h = x >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x846ca68b | 0);
+  h = (h ^ (h >>> 16)) >>> 0;
+  return ((h >>> 8) / 16777216) * 2 - 1;
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** The same element stored as bf16 (fillRandom truncates the f32). */
+export function fillValueBf16(i: number, seed: number): number {
+  f32[0] = fillValue(i, seed);
+  u32[0] = u32[0]! & 0xffff0000;
+  return f32[0]!;
+}
+
+export interface Measured {
+  readonly M: number;
+  readonly shape: string;
+  readonly variant: string;
+  readonly params: SkinnyParams | null;
+  readonly ms: number;
+}
+
+/** Decode-step ms (Σ shape ms × runs per step) per variant measured on every shape reached, fastest first. */
+export function stepTimes(rows: readonly Measured[]): [string, number, SkinnyParams | null][] {
+  const perStep = new Map(TUNE_SHAPES.map((s) => [`${s.N}x${s.K}`, s.perStep]));
+  const shapes = new Set(rows.map((r) => r.shape)).size;
+  const acc = new Map<string, { params: SkinnyParams | null; ms: number; n: number }>();
+  for (const r of rows) {
+    const e = acc.get(r.variant) ?? { params: r.params, ms: 0, n: 0 };
+    e.ms += r.ms * (perStep.get(r.shape) ?? 1);
+    e.n++;
+    acc.set(r.variant, e);
+  }
+  return [...acc]
+    .filter(([, e]) => e.n === shapes)
+    .map(([v, e]): [string, number, SkinnyParams | null] => [v, e.ms, e.params])
+    .sort((x, y) => x[1] - y[1]);
+}
+
+/**
+ * One bucket per tuned M from the decode-step time (Σ shape ms × runs per step, over the variants
+ * measured on every shape this M reached): the best SIMT set,
+ * the best tensor-core set where it beats the best SIMT set, and both null where a baseline is
+ * faster than every skinny set (the other kernels keep that M).
+ */
+export function bucketsFrom(rows: readonly Measured[]): SkinnyBucket[] {
+  return [...TUNE_M]
+    .sort((x, y) => x - y)
+    .map((M) => {
+      // an M the run did not reach keeps the committed bucket
+      if (!rows.some((r) => r.M === M))
+        return { ...(SKINNY_TABLE.buckets.find((b) => M <= b.maxM) ?? { simt: null, sgmat: null }), maxM: M };
+      const full = stepTimes(rows.filter((r) => r.M === M)).map(([, ms, params]) => ({ ms, params }));
+      const best = (kind: string) => full.find((e) => e.params?.variant === kind);
+      const base = full.find((e) => e.params === null);
+      const simt = best('simt');
+      const sg = best('sgmat');
+      const bestSkinny = Math.min(simt?.ms ?? Infinity, sg?.ms ?? Infinity);
+      if (base && base.ms <= bestSkinny) return { maxM: M, simt: null, sgmat: null };
+      return {
+        maxM: M,
+        simt: (simt?.params as SkinnySimtParams | undefined) ?? null,
+        sgmat: sg && sg.ms < (simt?.ms ?? Infinity) ? (sg.params as SkinnySgmatParams) : null,
+      };
+    });
+}
+
+export function tableModule(buckets: readonly SkinnyBucket[], source: string): string {
+  return `/**
+ * The skinny GEMM's parameters per M bucket: the first bucket whose \`maxM\` ≥ M applies; \`params\`
+ * null leaves that M to the other matmul kernels. \`sgmat\` entries apply where the device has f16
+ * subgroup matrices, \`simt\` everywhere else. Written by bench/skinny-tune.ts from its winners.
+ */
+import type { SkinnyTable } from './skinny-gemm-params.js';
+
+export const SKINNY_TABLE: SkinnyTable = ${JSON.stringify({ source, buckets }, null, 2)};
+`;
+}

@@ -1,0 +1,131 @@
+/**
+ * Parameters of the skinny GEMM (`skinny-gemm.ts`), the per-M table lookup, the tuning hook the
+ * benchmarks override, and the check that one parameter set fits a device (workgroup size and
+ * workgroup memory) — shared by the kernel's `whyUnsupported` and the tuning sweep.
+ */
+import { type Capabilities, f16MatrixConfig } from '../backends/webgpu/capabilities.js';
+
+/**
+ * SIMT: lanes split K in runs of KL (one 16-byte weight chunk each per K tile of 8·KL), and
+ * register-block MT activation rows × RL weight rows; ⌈M/MT⌉ lane groups cover M and RG groups
+ * cover the R = RG·RL weight rows of a workgroup. The activation tile [M, 8·KL] is staged in
+ * workgroup memory as f32 once per tile and read by every lane group.
+ */
+export interface SkinnySimtParams {
+  readonly variant: 'simt';
+  readonly KL: number;
+  readonly MT: number;
+  readonly RL: number;
+  readonly RG: number;
+}
+
+/**
+ * Tensor cores: S subgroups split each K slice of S·BK between them, each multiplying all of M
+ * (padded to the matrix M) by TN weight tiles of the matrix N rows; the S partial results are
+ * summed in workgroup memory, so the weights stream once with no second pass.
+ */
+export interface SkinnySgmatParams {
+  readonly variant: 'sgmat';
+  readonly S: number;
+  readonly TN: number;
+  readonly BK: number;
+}
+
+export type SkinnyParams = SkinnySimtParams | SkinnySgmatParams;
+
+export interface SkinnyBucket {
+  readonly maxM: number;
+  readonly simt: SkinnySimtParams | null;
+  readonly sgmat: SkinnySgmatParams | null;
+}
+
+export interface SkinnyTable {
+  readonly source: string;
+  readonly buckets: readonly SkinnyBucket[];
+}
+
+export const SKINNY_MAX_M = 64;
+
+/** Skinny parameters the benchmarks may force (tuning); null keeps the table. */
+export const skinnyTuning: { override: SkinnyParams | null } = { override: null };
+
+export type SkinnyCaps = Pick<
+  Capabilities,
+  | 'subgroups'
+  | 'subgroupMinSize'
+  | 'subgroupMaxSize'
+  | 'subgroupMatrix'
+  | 'maxComputeWorkgroupStorageSize'
+  | 'maxComputeInvocationsPerWorkgroup'
+  | 'maxComputeWorkgroupSizeX'
+>;
+
+/**
+ * The table's choice for M on this device, or null (another kernel serves M). `halfOperands`:
+ * whether the operands may go through f16 tensor cores (not f32 activations, not `precise` bf16).
+ */
+export function skinnyParams(
+  table: SkinnyTable,
+  M: number,
+  caps: SkinnyCaps,
+  halfOperands = true,
+): SkinnyParams | null {
+  if (skinnyTuning.override) return skinnyTuning.override;
+  const b = table.buckets.find((x) => M <= x.maxM);
+  if (!b) return null;
+  return (halfOperands && sgmatConfig(caps) ? b.sgmat : null) ?? b.simt;
+}
+
+export function sgmatConfig(caps: Pick<Capabilities, 'subgroupMatrix'>) {
+  return f16MatrixConfig(caps as Capabilities, 'f32');
+}
+
+/** Invocations per workgroup. */
+export function skinnyLanes(t: SkinnyParams, M: number, caps: Pick<Capabilities, 'subgroupMaxSize'>): number {
+  return t.variant === 'simt' ? t.KL * Math.ceil(M / t.MT) * t.RG : t.S * (caps.subgroupMaxSize || 32);
+}
+
+/** Weight rows (output columns) per workgroup. */
+export function skinnyRows(t: SkinnyParams, caps: SkinnyCaps): number {
+  return t.variant === 'simt' ? t.RG * t.RL : t.TN * (sgmatConfig(caps)?.N ?? 16);
+}
+
+/** Workgroup memory of one parameter set at M, in bytes (the layouts of the two generators). */
+export function skinnySharedBytes(t: SkinnyParams, M: number, caps: SkinnyCaps): number {
+  if (t.variant === 'simt') {
+    const mPad = Math.ceil(M / t.MT) * t.MT;
+    const staged = mPad * t.KL * 32;
+    const slots = t.KL / Math.max(1, caps.subgroupMinSize);
+    return staged + slots * mPad * t.RG * t.RL * 4;
+  }
+  const cfg = sgmatConfig(caps);
+  if (!cfg) return Infinity;
+  const mPad = Math.ceil(M / cfg.M) * cfg.M;
+  const ld = t.S * t.BK + 8;
+  return 2 * (mPad + t.TN * cfg.N) * ld * 2 + t.S * cfg.M * cfg.N * 4;
+}
+
+const pow2 = (x: number) => x > 0 && (x & (x - 1)) === 0;
+
+/** Why this parameter set cannot run at M on this device, or null. */
+export function skinnyParamsProblem(t: SkinnyParams, M: number, caps: SkinnyCaps): string | null {
+  if (t.variant === 'simt') {
+    if (!caps.subgroups) return 'the SIMT skinny GEMM reduces with subgroups, which this device lacks';
+    if (!pow2(t.KL) || t.KL % caps.subgroupMaxSize !== 0)
+      return `KL ${t.KL} must be a power of two and a multiple of the subgroup size ${caps.subgroupMaxSize}`;
+    if ((t.RG * t.RL) % 2) return `RG·RL (${t.RG * t.RL}) must be even: outputs are written in pairs`;
+    if (t.MT < 1 || t.RL < 1 || t.RG < 1) return 'MT, RL and RG must be ≥ 1';
+  } else {
+    const cfg = sgmatConfig(caps);
+    if (!cfg) return 'no f16→f32 subgroup-matrix configuration on this device';
+    if (t.BK % cfg.K || t.BK % 8) return `BK ${t.BK} must be a multiple of the matrix K (${cfg.K}) and of 8`;
+    if (t.TN % 2 && cfg.N % 2) return 'weight tiles must hold an even number of rows';
+  }
+  const lanes = skinnyLanes(t, M, caps);
+  if (lanes > caps.maxComputeInvocationsPerWorkgroup || lanes > caps.maxComputeWorkgroupSizeX)
+    return `${lanes} invocations per workgroup exceed the device's ${caps.maxComputeInvocationsPerWorkgroup}`;
+  const bytes = skinnySharedBytes(t, M, caps);
+  if (bytes > caps.maxComputeWorkgroupStorageSize)
+    return `${bytes} bytes of workgroup memory exceed the device's ${caps.maxComputeWorkgroupStorageSize}`;
+  return null;
+}

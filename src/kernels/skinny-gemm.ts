@@ -1,0 +1,97 @@
+/**
+ * Skinny GEMM for decode batches (2 ≤ M ≤ 64) against half weights [N, K] (HF `Linear` layout):
+ * a product that costs one read of the weights. Each workgroup owns a run of weight rows and all M
+ * activation rows, so every weight byte leaves DRAM once and no second pass sums partials. Two
+ * variants, chosen per M bucket by `skinny-gemm-table.ts` (tuned by bench/skinny-tune.ts):
+ * register-blocked SIMT with the activation tile in workgroup memory (`skinny-gemm-simt.ts`), and
+ * tensor cores through subgroup matrices with K split across the subgroups of one workgroup
+ * (`skinny-gemm-sgmat.ts`). The epilogue and output contract are those of `matmul-common.ts`.
+ */
+import type { Attrs, TensorDesc } from '../backends/backend.js';
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import type { MatmulAttrs } from '../ops/matmul.js';
+import {
+  commonProblem,
+  grid,
+  matmulUniforms,
+  outputAccess,
+  outputTarget,
+  packScratch,
+  planMatmul,
+  weightRanges,
+} from './matmul-common.js';
+import {
+  SKINNY_MAX_M,
+  type SkinnyParams,
+  sgmatConfig,
+  skinnyParams,
+  skinnyParamsProblem,
+  skinnyRows,
+} from './skinny-gemm-params.js';
+import { skinnySgmatWgsl } from './skinny-gemm-sgmat.js';
+import { skinnySimtWgsl } from './skinny-gemm-simt.js';
+import { SKINNY_TABLE } from './skinny-gemm-table.js';
+
+export { skinnyTuning } from './skinny-gemm-params.js';
+
+/** Why the operands themselves rule the skinny GEMM out, whatever the parameters. */
+function operandProblem(a: MatmulAttrs, inputs: readonly TensorDesc[]): string | null {
+  if (!a.transB) return 'the skinny GEMM reads weights as [N, K] (transB)';
+  const [x, w] = inputs;
+  if (!x || !w || w.shape.length !== 2) return 'the skinny GEMM needs a 2-D weight';
+  if (w.dtype !== 'f16' && w.dtype !== 'bf16') return `weights of dtype ${w.dtype} (half weights only)`;
+  if (x.dtype !== 'f16' && x.dtype !== 'bf16' && x.dtype !== 'f32') return `activations of dtype ${x.dtype}`;
+  const K = w.shape[1]!;
+  if (K % 8 !== 0) return `K = ${K} is not a multiple of 8 (16-byte loads); GEMV and the tiled kernel serve it`;
+  return null;
+}
+
+/** The parameters for these operands, or why the skinny GEMM does not serve them. */
+export function skinnyChoice(caps: Capabilities, a: MatmulAttrs, inputs: readonly TensorDesc[]): SkinnyParams | string {
+  const M = inputs[0]!.shape.slice(0, -1).reduce((x, y) => x * y, 1);
+  if (M > SKINNY_MAX_M) return `the skinny GEMM serves M ≤ ${SKINNY_MAX_M} (got ${M})`;
+  const half = inputs[0]!.dtype !== 'f32' && !(a.precise && inputs.slice(0, 2).some((d) => d.dtype === 'bf16'));
+  const t = skinnyParams(SKINNY_TABLE, M, caps, half);
+  if (!t) return `the skinny GEMM's table leaves M = ${M} to the other kernels`;
+  if (t.variant === 'sgmat' && !half)
+    return 'f32 activations and precise bf16 stay off the f16 tensor-core variant (forced parameters)';
+  return skinnyParamsProblem(t, M, caps) ?? t;
+}
+
+export const skinnyGemmKernel: GpuKernel = {
+  op: 'matmul',
+  whyUnsupported(caps: Capabilities, attrs: Attrs, inputs: readonly TensorDesc[]) {
+    const a = attrs as MatmulAttrs;
+    if (a.path && a.path !== 'auto' && a.path !== 'skinny') return `path '${a.path}' requested`;
+    const why = operandProblem(a, inputs);
+    if (why) return why;
+    const t = skinnyChoice(caps, a, inputs);
+    if (typeof t === 'string') return t;
+    return commonProblem(caps, a, inputs);
+  },
+  encode(ctx, rawAttrs, inputs, outputs) {
+    const attrs = rawAttrs as MatmulAttrs;
+    const c = outputs[0]!;
+    const p = planMatmul(attrs, inputs, c.dtype, ctx.caps);
+    const t = skinnyChoice(ctx.caps, attrs, inputs);
+    if (typeof t === 'string') throw new Error(`matmul: ${t}`);
+    const ranges = weightRanges(inputs[1]!, p, ctx.caps, 8);
+    if (typeof ranges === 'string') throw new Error(`matmul: ${ranges}`);
+    const wgsl =
+      t.variant === 'simt' ? skinnySimtWgsl(p, ctx.caps, t) : skinnySgmatWgsl(p, ctx.caps, sgmatConfig(ctx.caps)!, t);
+    const rows = skinnyRows(t, ctx.caps);
+    const shape = t.variant === 'simt' ? `kl${t.KL}.mt${t.MT}.rl${t.RL}.rg${t.RG}` : `s${t.S}.tn${t.TN}.bk${t.BK}`;
+    const label = `matmul.skinny.${t.variant}.${p.aDtype}.${p.bDtype}.m${p.g.M}.${shape}`;
+    const target = outputTarget(ctx, p, c);
+    for (const r of ranges) {
+      ctx.dispatch(
+        { label, wgsl, access: ['read', 'read', ...outputAccess(p)] },
+        [inputs[0]!, r.range, target, ...inputs.slice(2)],
+        matmulUniforms(p, r.n0, r.nCount),
+        grid(Math.ceil(r.nCount / rows), ctx.caps.maxComputeWorkgroupsPerDimension),
+      );
+    }
+    packScratch(ctx, p, target, c);
+  },
+};
