@@ -112,7 +112,7 @@ module.exports = {
         'src/platform/current.ts names the implementation of a build (the browser bundle swaps it); importing ' +
         'node.ts or browser.ts directly would bypass that',
       severity: 'error',
-      from: { path: '^src/', pathNot: '^src/platform/(current|index)\\.ts$' },
+      from: { path: '^src/', pathNot: '^src/platform/(current|browser-current|index)\\.ts$' },
       to: { path: '^src/platform/(node|browser)\\.ts$' },
     },
     {

@@ -9,7 +9,7 @@
  */
 import type { ByteSource } from '../platform/byte-source.js';
 import { CheckpointError } from './errors.js';
-import { GGUF_VALUE_TYPE, type GgufScalarKind } from './gguf-writer.js';
+import { GGUF_VALUE_TYPE, type GgufScalarKind } from './gguf-types.js';
 import { ggmlBlockLayout, ggmlTypeName, type GgmlTypeName } from './gguf-types.js';
 
 export type GgufScalar = number | bigint | boolean | string;

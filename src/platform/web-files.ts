@@ -87,9 +87,15 @@ export async function urlSource(url: string, options: WebFileOptions = {}): Prom
   };
 }
 
-/** The files under a base URL ('https://host/models/builtin/'); listing is impossible, so `list()` is null. */
+/** The page's (or worker's) URL, against which relative URLs resolve; none in Node. */
+const pageUrl = (): string | undefined => (globalThis as { location?: { href: string } }).location?.href;
+
+/**
+ * The files under a base URL ('https://host/models/builtin/', or '/models/builtin/' relative to the
+ * page); listing is impossible, so `list()` is null.
+ */
 export function urlFolder(base: string | URL, options: WebFileOptions = {}): Folder {
-  const root = new URL(base.toString().endsWith('/') ? base.toString() : `${base}/`);
+  const root = new URL(base.toString().endsWith('/') ? base.toString() : `${base}/`, pageUrl());
   const locate = (name: string) => new URL(name, root).toString();
   return {
     location: root.toString(),
