@@ -79,6 +79,8 @@ export async function startStaticServer(
     res.setHeader('Content-Length', size);
     createReadStream(file).pipe(res);
   });
+  // fetch reuses idle connections; Node's 5 s default lets the server close one as a request starts on it
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address() as AddressInfo;
   return {
