@@ -24,7 +24,8 @@ export const CHROMIUM_WEBGPU_FLAGS = [
   '--enable-unsafe-webgpu',
   '--enable-features=Vulkan',
   '--use-angle=vulkan',
-  '--use-vulkan=swiftshader',
+  // the system's Vulkan driver where there is a GPU; here Chromium falls back to SwiftShader itself
+  '--use-vulkan=native',
 ];
 
 /** Why page tests cannot run here, or null when they can. */
