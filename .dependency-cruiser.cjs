@@ -8,7 +8,8 @@
 
 /** Lowest first. A layer is a list of path patterns (folders, or single files where a folder is split). */
 const LAYERS = [
-  { name: 'foundation', paths: ['src/util/', 'src/tensor/'] },
+  // platform: file access, workers, the GPU entry point, for Node and browsers (the only runtime seam).
+  { name: 'foundation', paths: ['src/util/', 'src/tensor/', 'src/platform/'] },
   // backend.ts, capabilities.ts: the contract every backend implements and every caller reads.
   { name: 'backend-interface', paths: ['src/backends/(?!open\\.ts$)[^/]+\\.ts$'] },
   { name: 'ops', paths: ['src/ops/'] },
@@ -26,6 +27,31 @@ const LAYERS = [
 ];
 
 const anchored = (paths) => `^(${paths.join('|')})`;
+
+/**
+ * Modules that may import Node's built-in modules (`node:fs`, …), each with its reason. Everything
+ * else reaches the runtime through src/platform/ (current.ts names Node's or the browser's
+ * implementation), so the browser bundle holds no Node module.
+ */
+const NODE_ONLY = [
+  // the platform seam's Node implementation
+  'src/platform/node[^/]*\\.ts$',
+  // the command line and the HTTP server run in Node only
+  'src/cli/',
+  'src/server/',
+  // compile and run C for microcontrollers under QEMU, and write reports: Node tools
+  'src/mcu/toolchain/',
+  'src/mcu/report/',
+  // writes a generated C project to disk for the toolchain above
+  'src/mcu/codegen/c-project\\.ts$',
+  // checkpoint writers (random test checkpoints, safetensors and GGUF export): they write files
+  'src/models/[^/]+/random-checkpoint\\.ts$',
+  'src/io/safetensors-writer\\.ts$',
+  'src/io/gguf-writer\\.ts$',
+  // reads sentence-transformers' modules.json synchronously inside the synchronous ModelFamily.open;
+  // the browser build registers no BERT family until that read moves to the folder seam
+  'src/models/bert/bert-config\\.ts$',
+];
 
 /** One rule per layer: nothing in it may import a later layer. */
 const upwardRules = LAYERS.slice(0, -1).map((layer, i) => ({
@@ -63,6 +89,31 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/([^/]+)/' },
       to: { circular: true, path: '^src/', pathNot: '^src/$1/' },
+    },
+    {
+      name: 'node-builtins-only-behind-the-platform-seam',
+      comment:
+        'Node built-ins (node:fs, node:worker_threads, …) are reached through src/platform/ (current.ts); the ' +
+        'exceptions are listed in NODE_ONLY with their reasons',
+      severity: 'error',
+      from: { path: '^src/', pathNot: anchored(NODE_ONLY) },
+      to: { dependencyTypes: ['core'] },
+    },
+    {
+      name: 'webgpu-package-only-in-node-platform',
+      comment: "Dawn's Node binding (the webgpu package) is the Node GPU entry point; browsers use navigator.gpu",
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/platform/node[^/]*\\.ts$' },
+      to: { path: 'node_modules/webgpu/' },
+    },
+    {
+      name: 'platform-implementations-only-through-current',
+      comment:
+        'src/platform/current.ts names the implementation of a build (the browser bundle swaps it); importing ' +
+        'node.ts or browser.ts directly would bypass that',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/platform/(current|browser-current|index)\\.ts$' },
+      to: { path: '^src/platform/(node|browser)\\.ts$' },
     },
     {
       name: 'not-to-unresolvable',

@@ -8,17 +8,9 @@
  * (`src/index.ts`), the CLI (`src/cli/main.ts`), benchmarks, and the test setup
  * (`test/register-all.setup.ts`). A new feature module adds its `register…()` call below.
  */
-import { registerAttention } from './attention/register.js';
-import { registerCoreGpuKernels } from './kernels/index.js';
+import './register-portable.js';
 import { registerBert } from './models/bert/register.js';
-import { registerLlama } from './models/llama/register.js';
-import { registerSparse } from './sparse/register.js';
 
-// The core library first: for an op with kernels in both, registration order is preference order.
-registerCoreGpuKernels();
-registerAttention();
-registerSparse();
-
-// Model families: `openModel` / `loadRunner` hand a checkpoint to the first one that claims it.
-registerLlama();
+// After the portable families (register-portable.ts): BERT reads sentence-transformers side files
+// through node:fs, so the browser build leaves it out.
 registerBert();

@@ -1,18 +1,18 @@
 /**
- * Positional reads that either fill the whole range or fail with the file's name, and writes that write everything.
+ * Positional reads that either fill the whole range or fail with the file's name.
  *
- * `FileHandle.read` may return fewer bytes than asked (and caps one call at 2 GiB), so every
+ * A source may return fewer bytes than asked (a local file read caps one call at 2 GiB), so every
  * read loops; a read that makes no progress means the file shrank after it was validated.
  */
-import type { FileHandle } from 'node:fs/promises';
-import { CheckpointError } from './errors.js';
+import type { ByteSource } from '../platform/byte-source.js';
+import { platform } from '../platform/current.js';
+import { CheckpointError, describeError } from './errors.js';
 
-/** One `read` call moves at most this much: bounded for Node's 2 GiB cap and for progress granularity. */
+/** One `read` call moves at most this much: bounded for Node's 2 GiB cap, and for progress granularity. */
 export const READ_CHUNK_BYTES = 64 * 2 ** 20;
 
 export async function readExactly(
-  fh: FileHandle,
-  file: string,
+  source: ByteSource,
   target: Uint8Array,
   position: number,
   context: { tensor?: string; onBytes?: (n: number) => void } = {},
@@ -20,10 +20,10 @@ export async function readExactly(
   let done = 0;
   while (done < target.byteLength) {
     const want = Math.min(READ_CHUNK_BYTES, target.byteLength - done);
-    const { bytesRead } = await fh.read(target, done, want, position + done);
+    const bytesRead = await source.read(position + done, target.subarray(done, done + want));
     if (bytesRead === 0) {
       throw new CheckpointError(
-        file,
+        source.name,
         `unexpected end of file at byte ${position + done} (wanted ${target.byteLength} bytes from ${position})`,
         {
           tensor: context.tensor,
@@ -36,13 +36,18 @@ export async function readExactly(
   }
 }
 
-/** Writes all of `bytes` at `position` (a single `write` may write fewer bytes than asked). */
-export async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<number> {
-  let done = 0;
-  while (done < bytes.byteLength) {
-    const want = Math.min(READ_CHUNK_BYTES, bytes.byteLength - done);
-    const { bytesWritten } = await fh.write(bytes, done, want, position + done);
-    done += bytesWritten;
+/** A path or URL opened through the platform, failing with the file's name and a hint. */
+export async function openPath(path: string): Promise<ByteSource> {
+  let source: ByteSource | null;
+  try {
+    const { folder, file } = await platform.locate(path);
+    if (file === null) throw new Error('a folder, not a file');
+    source = await folder.open(file);
+  } catch (e) {
+    throw new CheckpointError(path, `cannot open (${describeError(e)})`, {
+      hint: 'check the path and its permissions',
+    });
   }
-  return position + done;
+  if (source === null) throw new CheckpointError(path, 'cannot open (no such file)', { hint: 'check the path' });
+  return source;
 }

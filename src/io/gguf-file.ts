@@ -3,10 +3,10 @@
  * (outermost dimension first), quantized ones dequantized on load. Raw block bytes stay
  * available (`readRaw`) for kernels that will consume quantized weights directly.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { ByteSource } from '../platform/byte-source.js';
 import { allocHost, bytesPerElement, f16Bits, numel, type DType, type HostArray } from '../tensor/dtype.js';
 import { CheckpointError, describeError } from './errors.js';
-import { readExactly } from './file-io.js';
+import { openPath, readExactly } from './file-io.js';
 import { dequantizeToF32 } from './gguf-dequantize.js';
 import { readGgufHeader, type GgufHeader, type GgufValue } from './gguf-header.js';
 import { ggmlBlockLayout, isQuantized, READABLE_GGML_TYPES, type GgmlTypeName } from './gguf-types.js';
@@ -40,7 +40,7 @@ export class GgufFile implements TensorSource {
 
   private constructor(
     readonly path: string,
-    private readonly fh: FileHandle,
+    private readonly source: ByteSource,
     readonly header: GgufHeader,
     readonly tensors: ReadonlyMap<string, GgufTensorInfo>,
     /** Tensors in a ggml type Tessera cannot dequantize yet (listed so errors can name them). */
@@ -48,24 +48,19 @@ export class GgufFile implements TensorSource {
   ) {}
 
   /**
-   * Opens and validates a GGUF file; tensor data stays on disk.
+   * Opens and validates a GGUF file (a path, or a URL where the platform reads URLs), or a byte
+   * source already open (a Blob, a ranged URL); tensor data stays where it is.
    *
    * @example
    * const g = await GgufFile.open('llama-3.2-1b.Q4_K_M.gguf');
    * g.metadata.get('llama.block_count'); // 16
    * const emb = await g.read('token_embd.weight'); // Float32Array, dequantized
    */
-  static async open(path: string, options: GgufOpenOptions = {}): Promise<GgufFile> {
-    let fh: FileHandle;
+  static async open(file: string | ByteSource, options: GgufOpenOptions = {}): Promise<GgufFile> {
+    const source = typeof file === 'string' ? await openPath(file) : file;
+    const path = source.name;
     try {
-      fh = await open(path, 'r');
-    } catch (e) {
-      throw new CheckpointError(path, `cannot open (${describeError(e)})`, {
-        hint: 'check the path and its permissions',
-      });
-    }
-    try {
-      const header = await readGgufHeader(fh, path);
+      const header = await readGgufHeader(source);
       const tensors = new Map<string, GgufTensorInfo>();
       const unsupported = new Map<string, { ggmlType: GgmlTypeName; shape: readonly number[] }>();
       for (const t of header.tensors) {
@@ -85,9 +80,9 @@ export class GgufFile implements TensorSource {
           fileBytes: t.byteLength,
         });
       }
-      return new GgufFile(path, fh, header, tensors, unsupported);
+      return new GgufFile(path, source, header, tensors, unsupported);
     } catch (e) {
-      await fh.close();
+      await source.close();
       throw e;
     }
   }
@@ -197,12 +192,12 @@ export class GgufFile implements TensorSource {
   private async readAt(name: string, position: number, target: Uint8Array): Promise<void> {
     if (this.closed)
       throw new CheckpointError(this.path, 'read after close()', { tensor: name, hint: 'open the file again' });
-    await readExactly(this.fh, this.path, target, position, { tensor: name });
+    await readExactly(this.source, target, position, { tensor: name });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close();
+    await this.source.close();
   }
 }

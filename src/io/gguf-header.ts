@@ -7,9 +7,9 @@
  * data offsets unchecked. Every length here is checked against the bytes the file really has
  * before anything is allocated, so a corrupt count or length fails at once with the file's name.
  */
-import type { FileHandle } from 'node:fs/promises';
+import type { ByteSource } from '../platform/byte-source.js';
 import { CheckpointError } from './errors.js';
-import { GGUF_VALUE_TYPE, type GgufScalarKind } from './gguf-writer.js';
+import { GGUF_VALUE_TYPE, type GgufScalarKind } from './gguf-types.js';
 import { ggmlBlockLayout, ggmlTypeName, type GgmlTypeName } from './gguf-types.js';
 
 export type GgufScalar = number | bigint | boolean | string;
@@ -65,7 +65,7 @@ class HeaderCursor {
   private bufStart = 0;
   pos = 0;
   constructor(
-    private readonly fh: FileHandle,
+    private readonly source: ByteSource,
     readonly file: string,
     readonly size: number,
   ) {}
@@ -87,7 +87,7 @@ class HeaderCursor {
       const fresh = new Uint8Array(len);
       let done = 0;
       while (done < len) {
-        const { bytesRead } = await this.fh.read(fresh, done, len - done, this.pos + done);
+        const bytesRead = await this.source.read(this.pos + done, fresh.subarray(done));
         if (bytesRead === 0)
           throw new CheckpointError(
             this.file,
@@ -304,10 +304,10 @@ async function readTensorInfos(c: HeaderCursor, file: string, tensorCount: numbe
   return raw;
 }
 
-/** Parses and validates the header of the GGUF file open as `fh`. */
-export async function readGgufHeader(fh: FileHandle, file: string): Promise<GgufHeader> {
-  const { size } = await fh.stat();
-  const c = new HeaderCursor(fh, file, size);
+/** Parses and validates the header of the GGUF file open as `source`. */
+export async function readGgufHeader(source: ByteSource): Promise<GgufHeader> {
+  const { size, name: file } = source;
+  const c = new HeaderCursor(source, file, size);
   const { version, tensorCount, kvCount } = await readPreamble(c, file, size);
   const { metadata, kinds } = await readMetadata(c, file, kvCount);
   const alignment = readAlignment(file, metadata, kinds);

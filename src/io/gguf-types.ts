@@ -102,3 +102,22 @@ export function ggmlBlockLayout(type: GgmlTypeName): { blockElements: number; bl
 export function isQuantized(type: GgmlTypeName): boolean {
   return LAYOUT[type][0] > 1;
 }
+
+/** GGUF metadata value type ids, as the format numbers them. */
+export const GGUF_VALUE_TYPE = {
+  u8: 0,
+  i8: 1,
+  u16: 2,
+  i16: 3,
+  u32: 4,
+  i32: 5,
+  f32: 6,
+  bool: 7,
+  string: 8,
+  array: 9,
+  u64: 10,
+  i64: 11,
+  f64: 12,
+} as const;
+
+export type GgufScalarKind = Exclude<keyof typeof GGUF_VALUE_TYPE, 'array'>;

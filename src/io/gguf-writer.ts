@@ -8,25 +8,9 @@
  * malformed files a loader must reject.
  */
 import { open, writeFile } from 'node:fs/promises';
-import { GGML_TYPE, type GgmlTypeName } from './gguf-types.js';
+import { GGML_TYPE, GGUF_VALUE_TYPE, type GgmlTypeName, type GgufScalarKind } from './gguf-types.js';
 
-export const GGUF_VALUE_TYPE = {
-  u8: 0,
-  i8: 1,
-  u16: 2,
-  i16: 3,
-  u32: 4,
-  i32: 5,
-  f32: 6,
-  bool: 7,
-  string: 8,
-  array: 9,
-  u64: 10,
-  i64: 11,
-  f64: 12,
-} as const;
-
-export type GgufScalarKind = Exclude<keyof typeof GGUF_VALUE_TYPE, 'array'>;
+export { GGUF_VALUE_TYPE, type GgufScalarKind } from './gguf-types.js';
 
 /** A metadata value with its exact GGUF type (llama.cpp checks types, e.g. u32 for lengths). */
 export type GgufTypedValue =

@@ -4,8 +4,8 @@
  * JSON or GGUF metadata, the tensors as stored, and the tokenizer when one is there. Which model
  * family that is, and what the tensors mean, is decided in `src/models` (`openModel`).
  */
-import { readdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import type { Folder } from '../platform/byte-source.js';
+import { platform } from '../platform/current.js';
 import { CheckpointError, describeError } from './errors.js';
 import { GgufFile, type GgufOpenOptions } from './gguf-file.js';
 import { ggufTokenizer } from './gguf-tokenizer.js';
@@ -40,39 +40,57 @@ export interface GgufCheckpoint {
 export type Checkpoint = HfCheckpoint | GgufCheckpoint;
 
 /**
+ * `location` is a path (or a URL where the platform reads URLs: always in a browser, http(s) in
+ * Node) of a model folder or a .gguf file, or a `Folder` (`urlFolder`, `blobFolder`).
+ *
  * @example
  * const c = await openCheckpoint('models/llama-3.2-1b');   // or 'model.Q4_K_M.gguf'
  * if (c.format === 'safetensors') console.log((c.config as { model_type: string }).model_type);
  * await c.weights.close();
  */
-export async function openCheckpoint(path: string, options: GgufOpenOptions = {}): Promise<Checkpoint> {
-  const st = await stat(path).catch((e: unknown) => {
-    throw new CheckpointError(path, `cannot open (${describeError(e)})`, {
-      hint: 'pass a HF model folder or a .gguf file',
+export async function openCheckpoint(location: string | Folder, options: GgufOpenOptions = {}): Promise<Checkpoint> {
+  let folder: Folder;
+  if (typeof location === 'string') {
+    const located = await platform.locate(location).catch((e: unknown) => {
+      throw new CheckpointError(location, `cannot open (${describeError(e)})`, {
+        hint: 'pass a HF model folder or a .gguf file',
+      });
     });
-  });
-  if (!st.isDirectory() && path.endsWith('.gguf')) return openGgufCheckpoint(path, options);
-  if (!st.isDirectory()) {
-    throw new CheckpointError(path, 'is neither a model folder nor a .gguf file', {
-      hint: 'pass the folder holding config.json and the .safetensors files',
-    });
-  }
-  const names = await readdir(path);
-  const ggufs = names.filter((n) => n.endsWith('.gguf'));
-  if (!names.includes('config.json') && ggufs.length === 1) return openGgufCheckpoint(join(path, ggufs[0]!), options);
-  const { file, json } = await readHfConfig(path);
-  const weights = await openSafetensors(path);
+    folder = located.folder;
+    if (located.file?.endsWith('.gguf')) return openGgufCheckpoint(folder, located.file, options);
+    if (located.file !== null) {
+      throw new CheckpointError(location, 'is neither a model folder nor a .gguf file', {
+        hint: 'pass the folder holding config.json and the .safetensors files',
+      });
+    }
+  } else folder = location;
+  // A folder that cannot be listed (a URL) is an HF folder: one GGUF at a URL is passed as its own URL.
+  const names = await folder.list();
+  const ggufs = names?.filter((n) => n.endsWith('.gguf')) ?? [];
+  if (names !== null && !names.includes('config.json') && ggufs.length === 1)
+    return openGgufCheckpoint(folder, ggufs[0]!, options);
+  const { file, json } = await readHfConfig(folder);
+  const weights = await openSafetensors(folder);
   try {
-    const tokenizer = names.includes('tokenizer.json') ? await loadTokenizer(path) : null;
-    return { format: 'safetensors', path, configFile: file, config: json, weights, tokenizer };
+    const hasTokenizer =
+      names === null ? (await folder.readText('tokenizer.json')) !== null : names.includes('tokenizer.json');
+    const tokenizer = hasTokenizer ? await loadTokenizer(folder) : null;
+    return { format: 'safetensors', path: folder.location, configFile: file, config: json, weights, tokenizer };
   } catch (e) {
     await weights.close();
     throw e;
   }
 }
 
-async function openGgufCheckpoint(file: string, options: GgufOpenOptions): Promise<GgufCheckpoint> {
-  const gguf = await GgufFile.open(file, options);
+async function openGgufCheckpoint(folder: Folder, name: string, options: GgufOpenOptions): Promise<GgufCheckpoint> {
+  const file = folder.locate(name);
+  const source = await folder.open(name).catch((e: unknown) => {
+    throw new CheckpointError(file, `cannot open (${describeError(e)})`, {
+      hint: 'check the path and its permissions',
+    });
+  });
+  if (source === null) throw new CheckpointError(file, 'cannot open (no such file)', { hint: 'check the path' });
+  const gguf = await GgufFile.open(source, options);
   try {
     const [unreadable] = gguf.unsupported;
     if (unreadable !== undefined) {
@@ -82,9 +100,11 @@ async function openGgufCheckpoint(file: string, options: GgufOpenOptions): Promi
         hint: 'use a GGUF quantized to F16, BF16, Q8_0, Q4_0, Q4_K or Q6_K (e.g. Q4_K_M, Q8_0)',
       });
     }
-    const dir = dirname(file);
-    const tokenizer = (await readdir(dir)).includes('tokenizer.json')
-      ? await loadTokenizer(dir)
+    const names = await folder.list();
+    const hasTokenizer =
+      names === null ? (await folder.readText('tokenizer.json')) !== null : names.includes('tokenizer.json');
+    const tokenizer = hasTokenizer
+      ? await loadTokenizer(folder)
       : gguf.metadata.get('tokenizer.ggml.model') === 'gpt2'
         ? ggufTokenizer(file, gguf.metadata)
         : null;

@@ -3,8 +3,8 @@
  * `model.safetensors.index.json` (`{ metadata: { total_size }, weight_map: { tensor: shard } }`).
  * Either way callers see one flat map of tensors and read them one at a time.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, normalize, sep } from 'node:path';
+import type { Folder } from '../platform/byte-source.js';
+import { platform } from '../platform/current.js';
 import type { HostArray } from '../tensor/dtype.js';
 import { CheckpointError, describeError } from './errors.js';
 import { SafetensorsFile, type SafetensorsTensorInfo, type UnsupportedTensor } from './safetensors-file.js';
@@ -95,33 +95,49 @@ export class SafetensorsCheckpoint implements TensorSource {
 
 /**
  * Opens a safetensors checkpoint from a `.safetensors` file, a `*.safetensors.index.json`, or a
- * folder holding either (the index wins, as in HF `from_pretrained`).
+ * folder holding either (the index wins, as in HF `from_pretrained`). A location is a path, or a
+ * URL where the platform reads URLs; a `Folder` is a model's files however they are reached
+ * (`urlFolder`, `blobFolder`), and `file` then names the file in it.
  *
  * @example
  * const ckpt = await openSafetensors('models/llama-3.2-1b');
  * for (const [name, t] of ckpt.tensors) console.log(name, t.dtype, t.shape);
  */
-export async function openSafetensors(path: string): Promise<SafetensorsCheckpoint> {
-  const st = await stat(path).catch((e: unknown) => {
-    throw new CheckpointError(path, `cannot open (${describeError(e)})`, { hint: 'check the path' });
-  });
-  if (st.isDirectory()) return openSafetensors(await findInFolder(path));
-  if (path.endsWith('.index.json')) return openSharded(path);
-  const file = await SafetensorsFile.open(path);
-  const owner = new Map([...file.tensors.keys()].map((n) => [n, file] as const));
-  return new SafetensorsCheckpoint(path, [file], owner, file.tensors, file.unsupported, file.metadata);
+export async function openSafetensors(location: string | Folder, file?: string): Promise<SafetensorsCheckpoint> {
+  let folder: Folder;
+  if (typeof location === 'string') {
+    const located = await platform.locate(location).catch((e: unknown) => {
+      throw new CheckpointError(location, `cannot open (${describeError(e)})`, { hint: 'check the path' });
+    });
+    folder = located.folder;
+    file ??= located.file ?? undefined;
+  } else folder = location;
+  const name = file ?? (await findInFolder(folder));
+  if (name.endsWith('.index.json')) return openSharded(folder, name);
+  const source = await folder.open(name);
+  if (source === null) {
+    throw new CheckpointError(folder.locate(name), 'cannot open (no such file)', { hint: 'check the path' });
+  }
+  const single = await SafetensorsFile.open(source);
+  const owner = new Map([...single.tensors.keys()].map((n) => [n, single] as const));
+  return new SafetensorsCheckpoint(source.name, [single], owner, single.tensors, single.unsupported, single.metadata);
 }
 
-async function findInFolder(dir: string): Promise<string> {
-  const names = await readdir(dir);
-  if (names.includes(SAFETENSORS_INDEX)) return join(dir, SAFETENSORS_INDEX);
-  if (names.includes(SAFETENSORS_SINGLE)) return join(dir, SAFETENSORS_SINGLE);
+/** The checkpoint's file in a folder; a folder that cannot be listed (a URL) is asked for the HF names. */
+async function findInFolder(folder: Folder): Promise<string> {
+  const names = await folder.list();
+  if (names === null) {
+    const index = await folder.readText(SAFETENSORS_INDEX);
+    return index === null ? SAFETENSORS_SINGLE : SAFETENSORS_INDEX;
+  }
+  if (names.includes(SAFETENSORS_INDEX)) return SAFETENSORS_INDEX;
+  if (names.includes(SAFETENSORS_SINGLE)) return SAFETENSORS_SINGLE;
   const indexes = names.filter((n) => n.endsWith('.safetensors.index.json'));
-  if (indexes.length === 1) return join(dir, indexes[0]!);
+  if (indexes.length === 1) return indexes[0]!;
   const singles = names.filter((n) => n.endsWith('.safetensors'));
-  if (indexes.length === 0 && singles.length === 1) return join(dir, singles[0]!);
+  if (indexes.length === 0 && singles.length === 1) return singles[0]!;
   throw new CheckpointError(
-    dir,
+    folder.location,
     `holds no unambiguous safetensors checkpoint (found ${[...indexes, ...singles].join(', ') || 'no .safetensors files'})`,
     {
       hint: `pass the path of '${SAFETENSORS_INDEX}' or of one .safetensors file`,
@@ -129,8 +145,9 @@ async function findInFolder(dir: string): Promise<string> {
   );
 }
 
-async function openSharded(indexPath: string): Promise<SafetensorsCheckpoint> {
-  const weightMap = await readIndex(indexPath);
+async function openSharded(folder: Folder, indexName: string): Promise<SafetensorsCheckpoint> {
+  const indexPath = folder.locate(indexName);
+  const weightMap = await readIndex(folder, indexName);
   const byShard = new Map<string, string[]>();
   for (const [tensor, shard] of weightMap) {
     const list = byShard.get(shard) ?? [];
@@ -144,18 +161,21 @@ async function openSharded(indexPath: string): Promise<SafetensorsCheckpoint> {
     const tensors = new Map<string, SafetensorsTensorInfo>();
     const unsupported = new Map<string, UnsupportedTensor>();
     for (const [shard, listed] of byShard) {
-      const shardPath = join(dirname(indexPath), shard);
-      await stat(shardPath).catch((e: unknown) => {
-        throw new CheckpointError(
+      const shardPath = folder.locate(shard);
+      const cannotOpen = (why: string) =>
+        new CheckpointError(
           indexPath,
-          `shard '${shard}' (holding ${listed.length} tensors) cannot be opened (${describeError(e)})`,
+          `shard '${shard}' (holding ${listed.length} tensors) cannot be opened (${why})`,
           {
             tensor: listed[0],
             hint: 'the download is incomplete: fetch the missing shard',
           },
         );
+      const source = await folder.open(shard).catch((e: unknown) => {
+        throw cannotOpen(describeError(e));
       });
-      const file = await SafetensorsFile.open(shardPath);
+      if (source === null) throw cannotOpen('no such file');
+      const file = await SafetensorsFile.open(source);
       files.push(file);
       for (const name of listed) {
         const info = file.tensors.get(name);
@@ -195,14 +215,23 @@ async function openSharded(indexPath: string): Promise<SafetensorsCheckpoint> {
   }
 }
 
+/** A shard name that would leave the checkpoint's folder (absolute, or with a '..' segment). */
+const leavesFolder = (shard: string) =>
+  shard.startsWith('/') ||
+  /^[A-Za-z]:/.test(shard) ||
+  shard.split(/[/\\]/).includes('..') ||
+  /^[a-z]+:\/\//i.test(shard);
+
 /** Reads the index's weight_map, refusing shard paths that leave the checkpoint's folder. */
-async function readIndex(indexPath: string): Promise<Map<string, string>> {
-  let text: string;
+async function readIndex(folder: Folder, indexName: string): Promise<Map<string, string>> {
+  const indexPath = folder.locate(indexName);
+  let text: string | null;
   try {
-    text = await readFile(indexPath, 'utf8');
+    text = await folder.readText(indexName);
   } catch (e) {
     throw new CheckpointError(indexPath, `cannot read (${describeError(e)})`, { hint: 'check the path' });
   }
+  if (text === null) throw new CheckpointError(indexPath, 'cannot read (no such file)', { hint: 'check the path' });
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -219,7 +248,7 @@ async function readIndex(indexPath: string): Promise<Map<string, string>> {
   for (const [tensor, shard] of Object.entries(wm as Record<string, unknown>)) {
     if (typeof shard !== 'string' || shard === '')
       throw new CheckpointError(indexPath, `weight_map value ${JSON.stringify(shard)} is not a file name`, { tensor });
-    if (isAbsolute(shard) || normalize(shard).split(sep).includes('..')) {
+    if (leavesFolder(shard)) {
       throw new CheckpointError(indexPath, `shard path '${shard}' leaves the checkpoint folder`, {
         tensor,
         hint: 'shards must sit beside the index',

@@ -1,11 +1,12 @@
 /**
  * One safetensors file, opened lazily: the header is read and validated, tensor bytes are read
- * from disk only when asked for, one tensor (or one range of a tensor) at a time.
+ * from the file (a local file, a URL, a Blob) only when asked for, one tensor (or one range of a
+ * tensor) at a time.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import type { ByteSource } from '../platform/byte-source.js';
 import { allocHost, bytesPerElement, type HostArray } from '../tensor/dtype.js';
 import { CheckpointError, describeError } from './errors.js';
-import { readExactly } from './file-io.js';
+import { openPath, readExactly } from './file-io.js';
 import { checkHeaderLength, parseSafetensorsHeader, SAFETENSORS_TO_DTYPE } from './safetensors-header.js';
 import type { TensorInfo } from './tensor-source.js';
 
@@ -28,36 +29,31 @@ export class SafetensorsFile {
 
   private constructor(
     readonly path: string,
-    private readonly fh: FileHandle,
+    private readonly source: ByteSource,
     readonly tensors: ReadonlyMap<string, SafetensorsTensorInfo>,
     readonly unsupported: ReadonlyMap<string, UnsupportedTensor>,
     readonly metadata: Readonly<Record<string, string>>,
   ) {}
 
   /**
-   * Opens and validates one `.safetensors` file; tensor data stays on disk.
+   * Opens and validates one `.safetensors` file (a path, or a URL where the platform reads URLs), or
+   * a byte source already open (a Blob, a ranged URL); tensor data stays where it is.
    *
    * @example
    * const f = await SafetensorsFile.open('model.safetensors');
    * const w = await f.read('model.embed_tokens.weight'); // Uint16Array of bf16 bits
    * await f.close();
    */
-  static async open(path: string): Promise<SafetensorsFile> {
-    let fh: FileHandle;
+  static async open(file: string | ByteSource): Promise<SafetensorsFile> {
+    const source = typeof file === 'string' ? await openPath(file) : file;
+    const path = source.name;
     try {
-      fh = await open(path, 'r');
-    } catch (e) {
-      throw new CheckpointError(path, `cannot open (${describeError(e)})`, {
-        hint: 'check the path and its permissions',
-      });
-    }
-    try {
-      const { size } = await fh.stat();
+      const size = source.size;
       const prefix = new Uint8Array(8);
-      if (size >= 8) await readExactly(fh, path, prefix, 0);
+      if (size >= 8) await readExactly(source, prefix, 0);
       const n = checkHeaderLength(path, prefix, size);
       const headerBytes = new Uint8Array(n);
-      await readExactly(fh, path, headerBytes, 8);
+      await readExactly(source, headerBytes, 8);
       const dataStart = 8 + n;
       const header = parseSafetensorsHeader(path, headerBytes, size - dataStart);
       const tensors = new Map<string, SafetensorsTensorInfo>();
@@ -76,9 +72,9 @@ export class SafetensorsFile {
           });
         }
       }
-      return new SafetensorsFile(path, fh, tensors, unsupported, header.metadata);
+      return new SafetensorsFile(path, source, tensors, unsupported, header.metadata);
     } catch (e) {
-      await fh.close();
+      await source.close();
       throw e;
     }
   }
@@ -144,12 +140,12 @@ export class SafetensorsFile {
         `readRange('${name}'): bytes [${start}, ${start + target.byteLength}) are outside the tensor's ${info.byteLength} bytes`,
       );
     }
-    await readExactly(this.fh, this.path, target, info.fileOffset + start, { tensor: name, onBytes });
+    await readExactly(this.source, target, info.fileOffset + start, { tensor: name, onBytes });
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close();
+    await this.source.close();
   }
 }

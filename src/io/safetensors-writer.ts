@@ -5,9 +5,8 @@
  * never holds more than one tensor; the header is padded with spaces to 8 bytes (as the Rust
  * writer does) so the data area starts aligned.
  */
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { bytesPerElement, numel, type DType, type HostArray } from '../tensor/dtype.js';
-import { writeAll } from './file-io.js';
 import { DTYPE_TO_SAFETENSORS } from './safetensors-header.js';
 
 export interface TensorToWrite {
@@ -109,6 +108,17 @@ export async function writeSafetensorsLazily(
 ): Promise<void> {
   const planned = layout.map((t) => ({ ...t, byteLength: numel(t.shape) * bytesPerElement(t.dtype) }));
   await writeLazily(path, planned, async (i) => produce(i), metadata);
+}
+
+/** Writes all of `bytes` at `position` (a single `write` may write fewer bytes than asked, and at most 2 GiB). */
+async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const want = Math.min(64 * 2 ** 20, bytes.byteLength - done);
+    const { bytesWritten } = await fh.write(bytes, done, want, position + done);
+    done += bytesWritten;
+  }
+  return position + done;
 }
 
 async function writeLazily(

@@ -4,8 +4,8 @@
  * stop tokens and chat templates — checked on load so a broken file fails with its name.
  */
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { Folder } from '../platform/byte-source.js';
+import { platform } from '../platform/current.js';
 import { ChatTemplate, chatTemplatesFromConfig, type ChatMessage, type ChatTemplateOptions } from './chat-template.js';
 import { CheckpointError, describeError } from './errors.js';
 import { StreamDecoder } from './stream-decoder.js';
@@ -279,13 +279,19 @@ export class Tokenizer {
   }
 }
 
-async function readJson(path: string, required: boolean): Promise<Record<string, unknown> | undefined> {
-  let text: string;
+async function readJson(folder: Folder, name: string, required: boolean): Promise<Record<string, unknown> | undefined> {
+  const path = folder.locate(name);
+  let text: string | null;
   try {
-    text = await readFile(path, 'utf8');
+    text = await folder.readText(name);
   } catch (e) {
-    if (!required && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new CheckpointError(path, `cannot read (${describeError(e)})`, {
+      hint: 'a HF model folder has tokenizer.json beside its weights',
+    });
+  }
+  if (text === null) {
+    if (!required) return undefined;
+    throw new CheckpointError(path, 'cannot read (no such file)', {
       hint: 'a HF model folder has tokenizer.json beside its weights',
     });
   }
@@ -300,21 +306,26 @@ async function readJson(path: string, required: boolean): Promise<Record<string,
 
 /**
  * Loads `tokenizer.json`, and beside it (when present) `tokenizer_config.json`,
- * `generation_config.json` and `chat_template.jinja`, from a model folder.
+ * `generation_config.json` and `chat_template.jinja`, from a model folder: a path (or URL where the
+ * platform reads URLs) of the folder or of its tokenizer.json, or a `Folder` (`urlFolder`, `blobFolder`).
  *
  * @example
  * const tok = await loadTokenizer('models/llama-3.2-1b');
  * tok.encode('Hello'); // [128000, 9906]
  */
-export async function loadTokenizer(folder: string): Promise<Tokenizer> {
-  const st = await stat(folder).catch((e: unknown) => {
-    throw new CheckpointError(folder, `cannot open (${describeError(e)})`, { hint: 'check the path' });
-  });
-  const dir = st.isDirectory() ? folder : join(folder, '..');
-  const tokenizerPath = st.isDirectory() ? join(dir, 'tokenizer.json') : folder;
-  const tokenizer = await readJson(tokenizerPath, true);
-  const config = await readJson(join(dir, 'tokenizer_config.json'), false);
-  const generationConfig = await readJson(join(dir, 'generation_config.json'), false);
-  const chatTemplateFile = await readFile(join(dir, 'chat_template.jinja'), 'utf8').catch(() => undefined);
-  return Tokenizer.fromFiles({ tokenizer, config, generationConfig, chatTemplateFile, source: tokenizerPath });
+export async function loadTokenizer(location: string | Folder): Promise<Tokenizer> {
+  let folder: Folder;
+  let file = 'tokenizer.json';
+  if (typeof location === 'string') {
+    const located = await platform.locate(location).catch((e: unknown) => {
+      throw new CheckpointError(location, `cannot open (${describeError(e)})`, { hint: 'check the path' });
+    });
+    folder = located.folder;
+    file = located.file ?? file;
+  } else folder = location;
+  const tokenizer = await readJson(folder, file, true);
+  const config = await readJson(folder, 'tokenizer_config.json', false);
+  const generationConfig = await readJson(folder, 'generation_config.json', false);
+  const chatTemplateFile = (await folder.readText('chat_template.jinja').catch(() => null)) ?? undefined;
+  return Tokenizer.fromFiles({ tokenizer, config, generationConfig, chatTemplateFile, source: folder.locate(file) });
 }

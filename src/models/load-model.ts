@@ -8,28 +8,25 @@
  * for await (const text of model.generate('The jury said', { maxTokens: 40, temperature: 0 })) process.stdout.write(text);
  * await model.close();
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Backend } from '../backends/backend.js';
 import { openBackend } from '../backends/open.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
 import type { ChatMessage } from '../io/chat-template.js';
+import type { Folder } from '../platform/byte-source.js';
+import { platform } from '../platform/current.js';
 import { engineTokenizer } from './engine-tokenizer.js';
 import type { FamilyRunner, RunnerOptions } from './family.js';
 import { openModel } from './open-model.js';
 import { familyNamed } from './registry.js';
 
-/** The folder of the built-in model, found upward from this file (works from `src/` and `dist/`). */
+/**
+ * Where the built-in model is: its folder in the package in Node (found from `src/` and `dist/`), its
+ * URL beside the bundle in a browser (the package's `models/builtin/`, served with the page).
+ */
 export function builtinModelPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++, dir = dirname(dir)) {
-    const candidate = join(dir, 'models', 'builtin');
-    if (existsSync(join(candidate, 'config.json'))) return candidate;
-  }
-  throw new Error('the built-in model (models/builtin) is missing from this installation');
+  return platform.builtinModel();
 }
 
 /** The options every family's runner takes, the backend (default: `openBackend()`), the engine's. */
@@ -92,15 +89,16 @@ export interface LoadedRunner {
  * Opens and uploads a checkpoint (no engine): for servers that own their engine. The model family
  * is the registered one that claims the checkpoint's config.json or GGUF architecture.
  */
-export async function loadRunner(path?: string, o: LoadModelOptions = {}): Promise<LoadedRunner> {
+export async function loadRunner(path?: string | Folder, o: LoadModelOptions = {}): Promise<LoadedRunner> {
   const where = path ?? builtinModelPath();
   const backend = o.backend ?? (await openBackend());
   const opened = await openModel(where);
   try {
-    if (!opened.tokenizer) throw new Error(`${where}: no tokenizer (put tokenizer.json beside the weights)`);
+    const location = typeof where === 'string' ? where : where.location;
+    if (!opened.tokenizer) throw new Error(`${location}: no tokenizer (put tokenizer.json beside the weights)`);
     const { engine: _engine, ...runnerOptions } = o;
     const runner = await familyNamed(opened.family).loadRunner(opened, { ...runnerOptions, backend });
-    const name = path === undefined ? 'tessera-builtin' : where.replace(/\/+$/, '').split('/').pop()!;
+    const name = path === undefined ? 'tessera-builtin' : location.replace(/\/+$/, '').split('/').pop()!;
     const tokenizer = engineTokenizer(opened.tokenizer);
     return { name, family: opened.family, config: opened.config, runner, tokenizer };
   } finally {
@@ -108,7 +106,11 @@ export async function loadRunner(path?: string, o: LoadModelOptions = {}): Promi
   }
 }
 
-export async function loadModel(path?: string, o: LoadModelOptions = {}): Promise<TesseraModel> {
+/**
+ * `path`: a model folder or .gguf file (a path in Node, a URL in a browser or as http(s) in Node), a
+ * `Folder` (`urlFolder(base, { onProgress })`, `blobFolder(input.files)`), or nothing for the built-in model.
+ */
+export async function loadModel(path?: string | Folder, o: LoadModelOptions = {}): Promise<TesseraModel> {
   const { name, config, runner, tokenizer } = await loadRunner(path, o);
   const engine = new Engine(runner, tokenizer, {
     maxBatchTokens: runner.maxTokens,

@@ -4,6 +4,7 @@
  */
 import type { GgufOpenOptions } from '../io/gguf-file.js';
 import { openCheckpoint } from '../io/open-checkpoint.js';
+import type { Folder } from '../platform/byte-source.js';
 import type { OpenedModel } from './family.js';
 import { familyFor } from './registry.js';
 
@@ -14,7 +15,7 @@ import { familyFor } from './registry.js';
  * for (const [name] of m.weights.tensors) upload(name, await m.weights.read(name));
  * await m.weights.close();
  */
-export async function openModel(path: string, options: GgufOpenOptions = {}): Promise<OpenedModel> {
+export async function openModel(path: string | Folder, options: GgufOpenOptions = {}): Promise<OpenedModel> {
   const checkpoint = await openCheckpoint(path, options);
   try {
     return familyFor(checkpoint).open(checkpoint);

@@ -3,7 +3,7 @@
  * this thread, and the worker pool. Every CpuBackend shares it, so opening many backends (tests do)
  * starts the workers once.
  */
-import { availableParallelism } from 'node:os';
+import { platform } from '../../platform/current.js';
 import { Heap } from './heap.js';
 import { instantiate, kernelModule, sharedMemory } from './kernel-module.js';
 import { ThreadPool } from './thread-pool.js';
@@ -17,8 +17,8 @@ let runtime: CpuRuntime | null = null;
 
 /** Threads the pool runs on: TESSERA_THREADS when set to a positive integer, else every core. */
 export function cpuThreads(): number {
-  const env = Number(process.env.TESSERA_THREADS);
-  return Number.isInteger(env) && env > 0 ? env : availableParallelism();
+  const env = Number(platform.env('TESSERA_THREADS'));
+  return Number.isInteger(env) && env > 0 ? env : platform.hardwareConcurrency();
 }
 
 export function cpuRuntime(): CpuRuntime {

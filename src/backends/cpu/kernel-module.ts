@@ -3,8 +3,7 @@
  * tensor lives in. The module is compiled once per process and instantiated once per thread over
  * the same `WebAssembly.Memory({ shared: true })`, so workers read and write tensors in place.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { platform } from '../../platform/current.js';
 
 /** The kernels' exports; every one takes its row range [r0, r1) last (see wasm/kernels.ts). */
 export const KERNEL_NAMES = [
@@ -30,17 +29,33 @@ export const HEAP_BASE = 65_536;
 
 let compiled: WebAssembly.Module | null = null;
 
-export function kernelWasmPath(): string {
-  return fileURLToPath(new URL('./wasm/kernels.wasm', import.meta.url));
+/** The kernels' file, beside this module (the browser bundle ships it as wasm/kernels.wasm beside itself). */
+export function kernelWasmUrl(): URL {
+  return new URL('./wasm/kernels.wasm', import.meta.url);
 }
 
-/** The compiled kernel module (synchronous: the module is small, and Node allows it). */
+const notBuilt = (url: URL) => `CPU kernels not built: ${url} is missing (run 'npm run build:wasm' or 'npm run build')`;
+
+/**
+ * Compiles the kernel module ahead of `kernelModule()`: required in a browser, where a file is
+ * fetched and compiled asynchronously; in Node `kernelModule()` reads it synchronously itself.
+ */
+export async function loadKernelModule(): Promise<WebAssembly.Module> {
+  if (compiled) return compiled;
+  const url = kernelWasmUrl();
+  compiled = await platform.compileWasm(url).catch((e: unknown) => {
+    throw new Error(`${notBuilt(url)} (${e instanceof Error ? e.message : String(e)})`);
+  });
+  return compiled;
+}
+
+/** The compiled kernel module (synchronous: the module is small; a browser has it from `loadKernelModule()`). */
 export function kernelModule(): WebAssembly.Module {
   if (compiled) return compiled;
-  const path = kernelWasmPath();
-  if (!existsSync(path))
-    throw new Error(`CPU kernels not built: ${path} is missing (run 'npm run build:wasm' or 'npm run build')`);
-  compiled = new WebAssembly.Module(readFileSync(path));
+  const url = kernelWasmUrl();
+  if (platform.name === 'browser') throw new Error(`CPU kernels not loaded: await loadKernelModule() first (${url})`);
+  compiled = platform.compileWasmSync(url);
+  if (!compiled) throw new Error(notBuilt(url));
   return compiled;
 }
 

@@ -8,7 +8,8 @@
  * step), sleep on `Atomics.wait` when idle, and count themselves done. The caller's thread is one
  * of the participants, so `threads` = workers + 1.
  */
-import { Worker } from 'node:worker_threads';
+import { platform } from '../../platform/current.js';
+import type { WorkerHandle } from '../../platform/platform.js';
 import { KERNEL_NAMES, type KernelExports, type KernelName } from './kernel-module.js';
 
 // control words (Int32Array over the shared control block)
@@ -80,10 +81,12 @@ function claimChunks(ctl: Int32Array, args: Float64Array, fns: readonly ((...a: 
   }
 }
 
-/** The worker's body, run from source text (so it needs no file of its own in any build layout). */
-function workerMain(claim: typeof claimChunks): void {
-  const { workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
-  const { module, memory, control, names, spin } = workerData as {
+/**
+ * The worker's body, run from source text (so it needs no file of its own in any build layout):
+ * the platform calls it with the data the pool passed (a Node worker thread or a Web Worker alike).
+ */
+function workerMain(claim: typeof claimChunks, data: unknown): void {
+  const { module, memory, control, names, spin } = data as {
     module: WebAssembly.Module;
     memory: WebAssembly.Memory;
     control: SharedArrayBuffer;
@@ -116,7 +119,7 @@ function workerMain(claim: typeof claimChunks): void {
 }
 
 export class ThreadPool {
-  private readonly workers: Worker[] = [];
+  private readonly workers: WorkerHandle[] = [];
   private readonly ctl: Int32Array;
   private readonly args: Float64Array;
   private readonly fns: ((...a: number[]) => void)[];
@@ -139,15 +142,9 @@ export class ThreadPool {
     this.args = new Float64Array(control, ARGS_BYTE_OFFSET, MAX_ARGS);
     this.fns = KERNEL_NAMES.map((n) => kernels[n]);
     this.active = threads;
-    const source = `(${workerMain.toString()})(${claimChunks.toString()})`;
+    const body = `(data) => (${workerMain.toString()})(${claimChunks.toString()}, data)`;
     for (let i = 1; i < threads; i++) {
-      const w = new Worker(source, {
-        eval: true,
-        workerData: { module, memory, control, names: [...KERNEL_NAMES], spin: SPIN },
-      });
-      // an idle pool must not keep the process alive
-      w.unref();
-      this.workers.push(w);
+      this.workers.push(platform.startWorker(body, { module, memory, control, names: [...KERNEL_NAMES], spin: SPIN }));
     }
   }
 
@@ -197,6 +194,6 @@ export class ThreadPool {
     Atomics.store(this.ctl, STOP, 1);
     Atomics.store(this.ctl, CLAIM, Atomics.load(this.ctl, CLAIM) + 1);
     Atomics.notify(this.ctl, CLAIM);
-    for (const w of this.workers) void w.terminate();
+    for (const w of this.workers) w.terminate();
   }
 }

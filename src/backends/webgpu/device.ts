@@ -3,12 +3,12 @@
  * browser (`navigator.gpu`), asks for every feature Tessera can use and the adapter's maximum
  * limits, then runs the self-test that decides whether f16 and subgroup matrices are trusted.
  */
+import { platform } from '../../platform/current.js';
 import { type Capabilities, type SubgroupMatrixConfig } from './capabilities.js';
 import { DeviceLostError, NoAdapterError } from './errors.js';
 import { runSelfTest } from './self-test.js';
 
-/** Dawn toggles: f16 is blocklisted on NVIDIA for old driver bugs, and subgroup matrices sit behind unsafe APIs. */
-export const DAWN_TOGGLES = ['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia'];
+export { DAWN_TOGGLES } from '../../platform/dawn-toggles.js';
 
 const WANTED_FEATURES = [
   'shader-f16',
@@ -49,25 +49,9 @@ export interface OpenOptions {
   onWarning?: (message: string) => void;
 }
 
-let nodeGpu: Promise<GPU | null> | null = null;
-
-/** `navigator.gpu` in a browser; Dawn's `create()` in Node (null when the package cannot load). */
+/** The platform's WebGPU entry point: `navigator.gpu` in a browser, Dawn's `create()` in Node (null when unavailable). */
 export function getGpu(): Promise<GPU | null> {
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  if (nav?.gpu) return Promise.resolve(nav.gpu);
-  nodeGpu ??= (async () => {
-    try {
-      const mod = (await import('webgpu')) as { create: (flags: string[]) => GPU; globals: object };
-      // Dawn's constants (GPUBufferUsage, …) are not globals in Node until installed.
-      Object.assign(globalThis, mod.globals);
-      const proc = (globalThis as { process?: { env: Record<string, string | undefined> } }).process;
-      if (proc && !proc.env.XDG_RUNTIME_DIR) proc.env.XDG_RUNTIME_DIR = '/tmp';
-      return mod.create(DAWN_TOGGLES);
-    } catch {
-      return null;
-    }
-  })();
-  return nodeGpu;
+  return platform.gpu();
 }
 
 function adapterMatrixConfigs(adapter: GPUAdapter): SubgroupMatrixConfig[] {
@@ -84,7 +68,13 @@ function adapterMatrixConfigs(adapter: GPUAdapter): SubgroupMatrixConfig[] {
 /** Opens the device or throws `NoAdapterError` with the fix. */
 export async function openGpu(opts: OpenOptions = {}): Promise<GpuContext> {
   const gpu = await getGpu();
-  if (!gpu) throw new NoAdapterError('WebGPU is not available in this runtime (the webgpu package failed to load)');
+  if (!gpu) {
+    throw new NoAdapterError(
+      platform.name === 'node'
+        ? 'WebGPU is not available in this runtime (the webgpu package failed to load)'
+        : 'this browser has no WebGPU (navigator.gpu is missing): use a recent Chrome or Edge, or Safari 26, or the CPU backend',
+    );
+  }
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) throw new NoAdapterError('requestAdapter() returned null: no Vulkan/Metal/D3D12 driver found');
   const features = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];

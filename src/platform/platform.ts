@@ -1,0 +1,38 @@
+/**
+ * What differs between Node and a browser, behind one interface: where files come from, how worker
+ * threads start, how the WebGPU entry point is reached, how WebAssembly is fetched. `current.ts`
+ * names the implementation of a build (Node's; the browser bundle swaps in `browser.ts`), and code
+ * under src/ reaches the runtime only through it (`npm run lint` checks that no other module imports
+ * `node:*`).
+ */
+import type { Located } from './byte-source.js';
+
+/** A started worker thread. */
+export interface WorkerHandle {
+  terminate(): void;
+}
+
+export interface Platform {
+  readonly name: 'node' | 'browser';
+  /**
+   * Starts a worker running `body`, the source text of a function `(data) => void`, called once with
+   * `data` (structured-cloned: SharedArrayBuffers, shared WebAssembly memories and compiled modules
+   * pass by reference). The body must be self-contained: it sees no module scope. A worker never
+   * keeps a Node process alive.
+   */
+  startWorker(body: string, data: unknown): WorkerHandle;
+  /** Logical cores. */
+  hardwareConcurrency(): number;
+  /** A configuration variable (`TESSERA_THREADS`, …): the environment in Node, none in a browser. */
+  env(name: string): string | undefined;
+  /** The WebGPU entry point (`navigator.gpu`; Dawn through the `webgpu` package in Node), or null. */
+  gpu(): Promise<GPU | null>;
+  /** Compiles a WebAssembly file shipped beside the code (a file in Node, a fetch in a browser). */
+  compileWasm(url: URL): Promise<WebAssembly.Module>;
+  /** The same synchronously where the runtime can (Node); null where it cannot (a browser). */
+  compileWasmSync(url: URL): WebAssembly.Module | null;
+  /** A location the user gave (a path, a URL), as a folder and the file it named, if any. */
+  locate(location: string): Promise<Located>;
+  /** The location of the built-in model shipped with the package. */
+  builtinModel(): string;
+}
