@@ -166,7 +166,8 @@ export function runId(): string | null {
 export function readAnchors(path: string | undefined, card: string): Anchors {
   const none = (why: string): Anchors => ({ cases: {}, whyNull: why });
   if (!path) return none('no peer measured in this run (no anchor file given)');
-  if (!existsSync(path)) return none(`the peer's file ${basename(path)} was not written in this run (see the run's log)`);
+  if (!existsSync(path))
+    return none(`the peer's file ${basename(path)} was not written in this run (see the run's log)`);
   const doc = JSON.parse(readFileSync(path, 'utf8')) as {
     card?: string;
     runId?: string | null;
