@@ -114,8 +114,9 @@ export class RecoverySupervisor<T> {
 
   /** No more reloads: a recovery under way stops at its next step, and what it loads is released. */
   stop(): void {
+    const wasRecovering = this.phase === 'recovering';
     this.phase = 'stopped';
-    this.changed();
+    if (wasRecovering) this.changed();
   }
 
   private watch(instance: T): void {
