@@ -8,6 +8,7 @@
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DeviceLostError } from '../../src/backends/webgpu/errors.js';
 import { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend.js';
 import { Engine, type EngineOptions } from '../../src/engine/engine.js';
 import type { EngineTokenizer } from '../../src/engine/tokenizer.js';
@@ -189,4 +190,21 @@ describe.skipIf(!available)(`recovery from a lost device${available ? '' : ` (sk
     expect(after.choices[0]!.message.content).toBe(before.choices[0]!.message.content);
     expect(server.state.engine).not.toBe(undefined);
   }, 180_000);
+
+  it("Backend.lost resolves for a loss, not for the backend's own destroy()", async () => {
+    const lostOne = await WebGpuBackend.create({ skipSelfTest: true });
+    lostOne.device.destroy();
+    const reason = await lostOne.lost;
+    expect(reason).toBeInstanceOf(DeviceLostError);
+    expect(reason.message).toContain('the GPU device was lost (destroyed');
+    // later calls fail with it rather than with whatever Dawn says about a dead device
+    expect(() => lostOne.alloc({ dtype: 'f32', shape: [4] })).toThrow(DeviceLostError);
+
+    const closed = await WebGpuBackend.create({ skipSelfTest: true });
+    const settled = closed.lost.then(() => 'resolved');
+    closed.destroy();
+    await closed.device.lost;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await Promise.race([settled, Promise.resolve('pending')])).toBe('pending');
+  });
 });
