@@ -111,10 +111,17 @@ export function recoveryRefusal(model: ChatModel, retryAfterSeconds: number): Ap
 
 /** The error of a request that was in flight when its model's device was lost. */
 export function deviceLostError(model: ChatModel, retryAfterSeconds: number): ApiError {
-  const reason = firstLine(model.recovery?.status().reason ?? 'the GPU device was lost');
+  const status = model.recovery?.status();
+  const reason = firstLine(status?.reason ?? 'the GPU device was lost');
+  const next =
+    status?.phase === 'failed'
+      ? 'The model could not be reloaded.'
+      : status?.phase === 'ready'
+        ? 'The model has been reloaded: retry.'
+        : 'The model is being reloaded: retry shortly.';
   return new ApiError(
     503,
-    `The GPU device serving '${model.name}' was lost before this request finished (${reason}); its output is incomplete. The model is being reloaded: retry shortly.`,
+    `The GPU device serving '${model.name}' was lost before this request finished (${reason}); its output is incomplete. ${next}`,
     'server_error',
     null,
     'device_lost',

@@ -94,6 +94,8 @@ export class Generation {
   private closed = false;
   /** The event queues being read: a lost device ends them without waiting for the engine. */
   private readonly queues = new Set<AsyncQueue<ChoiceEvent>>();
+  /** Device losses of the model before this request was submitted (see `events`). */
+  private readonly lossesAtStart: number;
 
   private constructor(
     private readonly state: ServerState,
@@ -102,7 +104,9 @@ export class Generation {
     readonly requests: EngineRequest[],
     readonly n: number,
     signal: AbortSignal | undefined,
+    lossesAtStart: number,
   ) {
+    this.lossesAtStart = lossesAtStart;
     this.observer = state.options.metrics?.requestStarted(endpoint) ?? null;
     this.timer = setTimeout(() => this.cancel('timeout'), state.requestTimeoutMs);
     state.track(this);
@@ -121,6 +125,7 @@ export class Generation {
   ): Promise<Generation> {
     const refused = recoveryRefusal(model, state.retryAfterSeconds);
     if (refused) throw refused;
+    const losses = model.recovery?.status().losses ?? 0;
     state.acquireSlot();
     const submitted: EngineRequest[] = [];
     try {
@@ -130,7 +135,7 @@ export class Generation {
       state.releaseSlot();
       throw e;
     }
-    return new Generation(state, model, endpoint, submitted, params.n ?? 1, signal);
+    return new Generation(state, model, endpoint, submitted, params.n ?? 1, signal, losses);
   }
 
   get promptTokens(): number {
@@ -155,7 +160,7 @@ export class Generation {
         } catch (e) {
           // A lost device also fails the step in flight, in a callback that may run before the
           // loss is reported: let the report land so the client hears why, not a bare step error.
-          setTimeout(() => queue.fail(this.interruption() ?? e), 0);
+          setTimeout(() => queue.fail(this.interruption() ?? this.lostMeanwhile() ?? e), 0);
         }
       })();
     });
@@ -206,6 +211,12 @@ export class Generation {
       );
     }
     return null;
+  }
+
+  /** The device-lost error when the model lost its device after this request was submitted. */
+  private lostMeanwhile(): ApiError | null {
+    const losses = this.model.recovery?.status().losses ?? 0;
+    return losses > this.lossesAtStart ? deviceLostError(this.model, this.state.retryAfterSeconds) : null;
   }
 
   timeoutError(): ApiError {
