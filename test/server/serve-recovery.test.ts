@@ -7,6 +7,8 @@
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { type LoadedModel, serveModel, type ServeOptions } from '../../src/cli/serve.js';
+import { Engine } from '../../src/engine/engine.js';
+import { startServer } from '../../src/server/node-server.js';
 import { loadTestModel } from '../engine/test-model.js';
 
 const options: ServeOptions = {
@@ -90,6 +92,44 @@ describe('tessera serve: recovery wiring', () => {
     const server = await serveModel(await loadTestModel(), options);
     try {
       expect(server.state.models.chatModels()[0]!.recovery).toBeNull();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a model whose reloads all fail stays not-ready with the reason; 503 model_unavailable', async () => {
+    const toy = await loadTestModel();
+    let attempts = 0;
+    let lose!: (e: Error) => void;
+    const server = await startServer({
+      engine: new Engine(toy.runner, toy.tokenizer, { seed: 3 }),
+      tokenizer: toy.tokenizer,
+      modelName: toy.modelName,
+      recovery: {
+        lost: new Promise<Error>((r) => (lose = r)),
+        reload: async () => {
+          attempts++;
+          throw new Error('requestAdapter() returned null');
+        },
+      },
+      recoveryPolicy: { maxAttempts: 2, backoffMs: 1 },
+    });
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    try {
+      lose(new Error('the GPU device was lost (unknown: simulated)'));
+      await new Promise((r) => setTimeout(r, 0));
+      await server.state.models.chatModels()[0]!.recovery!.settled();
+      expect(attempts).toBe(2);
+      const h = await health(server.url);
+      expect(h.status).toBe(503);
+      expect(h.body.status).toBe('failing');
+      expect((h.body as unknown as { error: string }).error).toBe(
+        'the GPU device was lost (unknown: simulated); gave up after 2 reload attempts, the last failed with: requestAdapter() returned null',
+      );
+      const refused = await client.chat.completions
+        .create({ model: toy.modelName, messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 })
+        .catch((e: unknown) => e);
+      expect(refused).toMatchObject({ status: 503, code: 'model_unavailable' });
     } finally {
       await server.close();
     }
