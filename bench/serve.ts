@@ -24,11 +24,13 @@
  * Usage (the device run: bench/anchors/hf_serve.py writes the checkpoint and the anchor):
  *   node serve.js --write-workload W.json [--requests N] [--max-total T] [--seed S]
  *   BENCH_RUN_ID=<id> node serve.js --model DIR/llama3-8b-random --anchor DIR/hf-serve.json [--rates 1,2,4,8,inf] [--deadline-s S]
+ *     [--prefill-chunk-tokens P]  (prompt tokens per step while others decode; default the engine's)
  * Local check on lavapipe: node serve.js --model models/builtin --requests 8 --rates 4,inf --max-total 256
  */
 import '../src/register-all.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Engine } from '../src/engine/engine.js';
+import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../src/engine/scheduler.js';
 import type { EngineTokenizer } from '../src/engine/tokenizer.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { openLlamaModel } from '../src/models/llama/llama-family.js';
@@ -46,6 +48,9 @@ const N = num('requests', 40);
 const SEED = num('seed', 2026);
 const MAX_TOTAL = num('max-total', 2048);
 const BATCH_HF = 16;
+const PREFILL_CHUNK = num('prefill-chunk-tokens', DEFAULT_PREFILL_CHUNK_TOKENS);
+if (!Number.isInteger(PREFILL_CHUNK) || PREFILL_CHUNK < 1)
+  throw new Error(`--prefill-chunk-tokens must be a positive integer, got '${args.get('prefill-chunk-tokens')}'`);
 
 interface Shape {
   prompt: number;
@@ -223,7 +228,12 @@ const tokenizer: EngineTokenizer = {
   vocabulary: () => ({ tokens: [], type: 'raw' }),
 };
 const newEngine = () =>
-  new Engine(runner, tokenizer, { maxBatchTokens: MAX_TOKENS, maxRunningSeqs: MAX_SEQS, seed: SEED });
+  new Engine(runner, tokenizer, {
+    maxBatchTokens: MAX_TOKENS,
+    prefillChunkTokens: PREFILL_CHUNK,
+    maxRunningSeqs: MAX_SEQS,
+    seed: SEED,
+  });
 const randomIds = (rng: Rng, n: number) => Array.from({ length: n }, () => rng.int(0, cfg.vocabSize - 1));
 
 /** Runs one request to its end, returning its token ids and times (seconds since `t0`); checks it ended as asked. */
@@ -287,6 +297,7 @@ async function drive(
   for (let run = 0; run < 2; run++) {
     const engine = new Engine(runner, tokenizer, {
       maxBatchTokens: MAX_TOKENS,
+      prefillChunkTokens: PREFILL_CHUNK,
       maxRunningSeqs: MAX_SEQS,
       seed: SEED,
       prefixCaching: false,
@@ -391,7 +402,7 @@ for (const rate of rateList) {
 const mean = (f: (s: Shape) => number) => (shapes.reduce((a, s) => a + f(s), 0) / N).toFixed(0);
 const notes =
   `${N} requests per rate, seed ${SEED}: prompt lognormal (median ${Math.round((200 * MAX_TOTAL) / 2048)}, σ 1.0; mean ${mean((s) => s.prompt)}), output lognormal (median ${Math.round((128 * MAX_TOTAL) / 2048)}, σ 0.8; mean ${mean((s) => s.output)}), prompt + output ≤ ${MAX_TOTAL}; ` +
-  `random token ids, EOS ignored, greedy. Poisson arrivals. Ours: Engine in-process, bf16 weights, f16 activations and KV, ${MAX_TOKENS} tokens/step, ≤ ${MAX_SEQS} sequences, ${numPages} KV pages of ${PAGE}; ` +
+  `random token ids, EOS ignored, greedy. Poisson arrivals. Ours: Engine in-process, bf16 weights, f16 activations and KV, ${MAX_TOKENS} tokens/step (prefill chunks of ≤ ${PREFILL_CHUNK} tokens while others decode), ≤ ${MAX_SEQS} sequences, ${numPages} KV pages of ${PAGE}; ` +
   `token times taken when each step's events reach the caller; latencies from the intended arrival time. ` +
   (hf
     ? `Anchor (all-at-once rows only): ${hf.name} on ${hf.card}, this run, fixed batches of ${BATCH_HF} in arrival order, left-padded, max_new_tokens = longest in batch, batches back to back (gaps between generate calls left out); a request ends at its own last useful token. `

@@ -78,6 +78,12 @@ export interface Backend {
   flush(): Promise<void>;
   free(t: Tensor): void;
   destroy(): void;
+  /**
+   * Resolves (never rejects) with the reason once the device behind this backend is lost and
+   * every later call fails: a server watches it to reload the model on a new backend. Absent
+   * where the device cannot be lost (CPU); it does not resolve after the backend's own `destroy()`.
+   */
+  readonly lost?: Promise<Error>;
   /** Runs compiler-generated WGSL: `bindings` at @binding(0…n−1) (storage buffers, read or read_write as the shader declares), `uniforms` (u32, 16-byte padded) at @binding(n). */
   /**
    * Records the work `body` enqueues into a stream instead of running it; replays then skip the

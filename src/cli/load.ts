@@ -1,4 +1,5 @@
 /** Loading a model for the CLI: the backend the user asked for and a one-line progress bar on stderr. */
+import type { Backend } from '../backends/backend.js';
 import { type BackendChoice, describeBackend, openBackend } from '../backends/open.js';
 import type { LoadProgress } from '../io/tensor-source.js';
 import type { BertModelConfig } from '../models/bert/bert-config.js';
@@ -7,15 +8,14 @@ import { engineTokenizer } from '../models/engine-tokenizer.js';
 import type { OpenedModel } from '../models/family.js';
 import { type LoadedRunner, loadRunner } from '../models/load-model.js';
 import { openModel } from '../models/open-model.js';
-import type { LoadedServedModel } from './serve.js';
+import type { LoadedModel, LoadedServedModel } from './serve.js';
 
 /** A model for `serve --model`: an encoder when the checkpoint is a BERT one, else a chat model. */
 export async function loadServedModel(modelPath: string, backendName?: string): Promise<LoadedServedModel> {
   const opened = await openModel(modelPath);
   if (opened.family !== 'bert') {
     await opened.weights.close();
-    const { runner, tokenizer, name } = await loadRunnerWithProgress(modelPath, backendName);
-    return { kind: 'chat', runner, tokenizer, modelName: name };
+    return { kind: 'chat', ...(await loadChatModel(modelPath, backendName)) };
   }
   try {
     if (!opened.tokenizer) throw new Error(`${modelPath}: no tokenizer (put tokenizer.json beside the weights)`);
@@ -29,10 +29,31 @@ export async function loadServedModel(modelPath: string, backendName?: string): 
   }
 }
 
+/**
+ * A chat model for `serve`, with what recovery from a lost device needs: the device's `lost`
+ * promise and this loader again as the reload. A reload asks for WebGPU only: falling back to
+ * the CPU backend would keep serving, unannounced and far slower, where a retry may find the GPU.
+ */
+export async function loadChatModel(modelPath: string | undefined, backendName?: string): Promise<LoadedModel> {
+  const { runner, tokenizer, name, backend } = await loadRunnerWithProgress(modelPath, backendName);
+  const loaded: LoadedModel = { runner, tokenizer, modelName: name };
+  const lost = backend.lost;
+  if (!lost) return loaded;
+  return {
+    ...loaded,
+    lost,
+    reload: () => loadChatModel(modelPath, 'webgpu'),
+    dispose: () => {
+      runner.destroy();
+      backend.destroy();
+    },
+  };
+}
+
 export async function loadRunnerWithProgress(
   modelPath: string | undefined,
   backendName?: string,
-): Promise<LoadedRunner> {
+): Promise<LoadedRunner & { backend: Backend }> {
   // the fallback's reason joins the one line that names the backend
   let fallback = '';
   const backend = await openBackend({
@@ -56,13 +77,17 @@ export async function loadRunnerWithProgress(
       `\rloading [${'#'.repeat(Math.round(frac * width)).padEnd(width)}] ${(p.bytesDone / 2 ** 20).toFixed(1)}/${(p.bytesTotal / 2 ** 20).toFixed(1)} MiB, ${rate(p.bytesDone)}`,
     );
   };
+  // a failed load must not keep its device: a server retrying a reload would gather them
   const loaded = await loadRunner(modelPath === undefined || modelPath === 'builtin' ? undefined : modelPath, {
     backend,
     onProgress,
+  }).catch((e: unknown) => {
+    backend.destroy();
+    throw e;
   });
   if (tty) process.stderr.write('\n');
   console.error(
     `[tessera] ${loaded.name} on ${describeBackend(backend)}${fallback ? `, no WebGPU: ${fallback}` : ''}${total > 2 ** 30 ? ` (weights loaded at ${rate(total)})` : ''}`,
   );
-  return loaded;
+  return { ...loaded, backend };
 }

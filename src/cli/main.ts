@@ -7,7 +7,7 @@ import { registerMcuCommands } from './mcu.js';
 import { registerRunCommands } from './run.js';
 import { registerCompileCommands } from './compile.js';
 import { registerServeCommand } from './serve.js';
-import { loadRunnerWithProgress, loadServedModel } from './load.js';
+import { loadChatModel, loadServedModel } from './load.js';
 
 const program = new Command();
 program.name('tessera').description('An ML compiler and LLM inference engine on WebGPU').version('0.1.0');
@@ -15,13 +15,6 @@ registerDoctorCommand(program);
 registerMcuCommands(program);
 registerRunCommands(program);
 registerCompileCommands(program);
-registerServeCommand(
-  program,
-  async (modelPath, backend) => {
-    const { runner, tokenizer, name } = await loadRunnerWithProgress(modelPath, backend);
-    return { runner, tokenizer, modelName: name };
-  },
-  loadServedModel,
-);
+registerServeCommand(program, loadChatModel, loadServedModel);
 
 await program.parseAsync(process.argv);

@@ -12,12 +12,19 @@ import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../engine/scheduler.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/request-body.js';
 import { startServer, type RunningServer } from '../server/node-server.js';
+import type { ChatRecoverySource } from '../server/chat-recovery.js';
 import type { Embedder, ModelSpec } from '../server/served-models.js';
 
 export interface LoadedModel {
   runner: ModelRunner;
   tokenizer: EngineTokenizer;
   modelName: string;
+  /** Resolves when the runner's device is lost (`Backend.lost`); absent on the CPU backend. */
+  lost?: Promise<Error>;
+  /** Loads this model again on a new device: the server calls it after `lost`. */
+  reload?: () => Promise<LoadedModel>;
+  /** Releases the runner and its backend. */
+  dispose?: () => void;
 }
 
 /** What `--model` loads: a chat model, or an encoder served on /v1/embeddings. */
@@ -79,15 +86,41 @@ export async function serveModel(
       maxRunningSeqs: maxConcurrent,
       prefixCaching: o.prefixCache,
     });
+  // a reloaded model gets an engine with the options of the first
+  const recoveryOf = (m: LoadedModel): { recovery?: ChatRecoverySource } => {
+    const { lost, reload } = m;
+    if (!lost || !reload) return {};
+    return {
+      recovery: {
+        lost,
+        ...(m.dispose ? { dispose: m.dispose } : {}),
+        reload: async () => {
+          const r = await reload();
+          return {
+            engine: engineFor(r.runner, r.tokenizer),
+            ...(r.lost ? { lost: r.lost } : {}),
+            ...(r.dispose ? { dispose: r.dispose } : {}),
+          };
+        },
+      },
+    };
+  };
   const models: ModelSpec[] = extra.map((m) =>
     m.kind === 'embedding'
       ? { kind: 'embedding', name: m.modelName, embedder: m.embedder, tokenizer: m.tokenizer }
-      : { kind: 'chat', name: m.modelName, engine: engineFor(m.runner, m.tokenizer), tokenizer: m.tokenizer },
+      : {
+          kind: 'chat',
+          name: m.modelName,
+          engine: engineFor(m.runner, m.tokenizer),
+          tokenizer: m.tokenizer,
+          ...recoveryOf(m),
+        },
   );
   return startServer({
     engine: engineFor(model.runner, model.tokenizer),
     tokenizer: model.tokenizer,
     modelName: model.modelName,
+    ...recoveryOf(model),
     models,
     host: o.host,
     port,

@@ -6,6 +6,7 @@
 import { AsyncQueue } from '../engine/async-queue.js';
 import type { EngineRequest, RequestEvent, RequestResult } from '../engine/request.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
+import { deviceLostError, recoveryRefusal } from './chat-recovery.js';
 import { ApiError } from './errors.js';
 import type { RequestObserver, RequestOutcome } from './metrics.js';
 import type { ChatModel } from './served-models.js';
@@ -91,14 +92,21 @@ export class Generation {
   private readonly observer: RequestObserver | null;
   private readonly timer: ReturnType<typeof setTimeout>;
   private closed = false;
+  /** The event queues being read: a lost device ends them without waiting for the engine. */
+  private readonly queues = new Set<AsyncQueue<ChoiceEvent>>();
+  /** Device losses of the model before this request was submitted (see `events`). */
+  private readonly lossesAtStart: number;
 
   private constructor(
     private readonly state: ServerState,
+    readonly model: ChatModel,
     endpoint: string,
     readonly requests: EngineRequest[],
     readonly n: number,
     signal: AbortSignal | undefined,
+    lossesAtStart: number,
   ) {
+    this.lossesAtStart = lossesAtStart;
     this.observer = state.options.metrics?.requestStarted(endpoint) ?? null;
     this.timer = setTimeout(() => this.cancel('timeout'), state.requestTimeoutMs);
     state.track(this);
@@ -115,6 +123,9 @@ export class Generation {
     params: Partial<SamplingParams>,
     signal?: AbortSignal,
   ): Promise<Generation> {
+    const refused = recoveryRefusal(model, state.retryAfterSeconds);
+    if (refused) throw refused;
+    const losses = model.recovery?.status().losses ?? 0;
     state.acquireSlot();
     const submitted: EngineRequest[] = [];
     try {
@@ -124,7 +135,7 @@ export class Generation {
       state.releaseSlot();
       throw e;
     }
-    return new Generation(state, endpoint, submitted, params.n ?? 1, signal);
+    return new Generation(state, model, endpoint, submitted, params.n ?? 1, signal, losses);
   }
 
   get promptTokens(): number {
@@ -134,6 +145,8 @@ export class Generation {
   /** Events of all prompts' completions, interleaved as they happen. */
   async *events(): AsyncGenerator<ChoiceEvent> {
     const queue = new AsyncQueue<ChoiceEvent>();
+    this.queues.add(queue);
+    if (this.outcome === 'device_lost') queue.fail(this.interruption());
     let open = this.requests.length;
     this.requests.forEach((request, i) => {
       void (async () => {
@@ -145,11 +158,17 @@ export class Generation {
           }
           if (--open === 0) queue.close();
         } catch (e) {
-          queue.fail(e);
+          // A lost device also fails the step in flight, in a callback that may run before the
+          // loss is reported: let the report land so the client hears why, not a bare step error.
+          setTimeout(() => queue.fail(this.interruption() ?? this.lostMeanwhile() ?? e), 0);
         }
       })();
     });
-    yield* queue;
+    try {
+      yield* queue;
+    } finally {
+      this.queues.delete(queue);
+    }
   }
 
   results(): Promise<RequestResult[]> {
@@ -160,6 +179,8 @@ export class Generation {
   cancel(outcome: RequestOutcome): void {
     if (this.outcome === 'ok') this.outcome = outcome;
     for (const r of this.requests) r.abort();
+    // the engine of a lost device may never finish its step: end the responses now
+    if (outcome === 'device_lost') for (const q of this.queues) q.fail(this.interruption());
   }
 
   /** Releases the queue place; call exactly once when the response is done (or abandoned). */
@@ -178,6 +199,7 @@ export class Generation {
    */
   interruption(): ApiError | null {
     if (this.outcome === 'timeout') return this.timeoutError();
+    if (this.outcome === 'device_lost') return deviceLostError(this.model, this.state.retryAfterSeconds);
     if (this.outcome === 'shutdown' || this.truncated) {
       return new ApiError(
         503,
@@ -189,6 +211,12 @@ export class Generation {
       );
     }
     return null;
+  }
+
+  /** The device-lost error when the model lost its device after this request was submitted. */
+  private lostMeanwhile(): ApiError | null {
+    const losses = this.model.recovery?.status().losses ?? 0;
+    return losses > this.lossesAtStart ? deviceLostError(this.model, this.state.retryAfterSeconds) : null;
   }
 
   timeoutError(): ApiError {

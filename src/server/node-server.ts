@@ -42,6 +42,7 @@ export async function startServer(
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     state,
     close: async () => {
+      state.stopRecovery();
       const drainMs = options.drainTimeoutMs ?? 30_000;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const drained = await Promise.race([

@@ -6,9 +6,11 @@
  */
 import type { Engine } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
+import type { ChatInstance, ChatRecoverySource } from './chat-recovery.js';
 import { ApiError } from './errors.js';
 import { GrammarService } from './grammar.js';
 import { PromptEncoder } from './prompt-encoder.js';
+import type { RecoverySupervisor } from './recovery-supervisor.js';
 
 /** What /v1/embeddings needs of an encoder (a `BertEncoder`). */
 export interface Embedder {
@@ -23,23 +25,45 @@ export class ChatModel {
   readonly kind = 'chat';
   readonly prompts: PromptEncoder;
   private grammar: Promise<GrammarService> | null = null;
+  private current: Engine;
+  /** Brings the model back after a lost device (chat-recovery.ts); null: a loss leaves it failing. */
+  recovery: RecoverySupervisor<ChatInstance> | null = null;
 
   constructor(
     readonly name: string,
-    readonly engine: Engine,
+    engine: Engine,
     readonly tokenizer: EngineTokenizer,
     private readonly structuredOutput = true,
   ) {
+    this.current = engine;
     this.prompts = new PromptEncoder(tokenizer, engine.runner.maxContext);
+  }
+
+  /** The engine in service: after a recovery, the one over the reloaded weights. */
+  get engine(): Engine {
+    return this.current;
+  }
+
+  /** Puts an engine over the same model, reloaded on a new device, in service. */
+  replaceEngine(engine: Engine): void {
+    this.current = engine;
   }
 
   get maxContext(): number {
     return this.engine.runner.maxContext;
   }
 
-  /** Why this model cannot serve now (an engine failure), or null. */
+  /** Why this model cannot serve now (an engine failure, a lost device), or null. */
   failure(): Error | null {
+    const r = this.recovery?.status();
+    if (r && (r.phase === 'recovering' || r.phase === 'failed')) return new Error(r.reason ?? 'device lost');
     return this.engine.failed ?? null;
+  }
+
+  /** 'recovering' while a reload after a lost device is under way. */
+  health(): 'ok' | 'recovering' | 'failing' {
+    if (this.recovery?.status().phase === 'recovering') return 'recovering';
+    return this.failure() ? 'failing' : 'ok';
   }
 
   grammarService(): Promise<GrammarService> {
@@ -86,13 +110,17 @@ export class EmbeddingModel {
   failure(): Error | null {
     return null;
   }
+
+  health(): 'ok' {
+    return 'ok';
+  }
 }
 
 export type ServedModel = ChatModel | EmbeddingModel;
 
 /** A model for `ServerOptions.models`, beside the first chat model. */
 export type ModelSpec =
-  | { kind: 'chat'; name: string; engine: Engine; tokenizer: EngineTokenizer }
+  | { kind: 'chat'; name: string; engine: Engine; tokenizer: EngineTokenizer; recovery?: ChatRecoverySource }
   | { kind: 'embedding'; name: string; embedder: Embedder; tokenizer: EngineTokenizer };
 
 export class ModelSet {

@@ -4,8 +4,10 @@
  */
 import type { Engine } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
+import { type ChatRecoverySource, superviseChatModel } from './chat-recovery.js';
 import { ApiError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
+import type { RecoveryPolicy } from './recovery-supervisor.js';
 import { DEFAULT_MAX_BODY_BYTES } from './request-body.js';
 import { ChatModel, EmbeddingModel, type ModelSpec, ModelSet } from './served-models.js';
 
@@ -14,6 +16,10 @@ export interface ServerOptions {
   engine: Engine;
   tokenizer: EngineTokenizer;
   modelName: string;
+  /** How to reload the first chat model after its GPU device is lost; absent: a loss leaves it failing. */
+  recovery?: ChatRecoverySource;
+  /** Attempts and backoff of those reloads (every model's). */
+  recoveryPolicy?: RecoveryPolicy;
   /** More models in the same process, each under its own name (chat models bring their own engine and KV pages). */
   models?: readonly ModelSpec[];
   /** When set, every path but `/health/live` (and the page's static HTML) requires `Authorization: Bearer <apiKey>`. */
@@ -37,14 +43,13 @@ export interface ServerOptions {
   structuredOutput?: boolean;
 }
 
-/** What draining needs of a request in flight (a `Generation`). */
+/** What draining (and a lost device) needs of a request in flight (a `Generation`). */
 export interface Interruptible {
-  cancel(outcome: 'shutdown'): void;
+  readonly model: ChatModel;
+  cancel(outcome: 'shutdown' | 'device_lost'): void;
 }
 
 export class ServerState {
-  /** The first chat model's engine (the one `/metrics` reports). */
-  readonly engine: Engine;
   readonly modelName: string;
   readonly models: ModelSet;
   readonly capacity: number;
@@ -58,20 +63,37 @@ export class ServerState {
   private nextId = 0;
 
   constructor(readonly options: ServerOptions) {
-    this.engine = options.engine;
     this.modelName = options.modelName;
     const structured = options.structuredOutput !== false;
+    const recoverable: [ChatModel, ChatRecoverySource][] = [];
+    const chat = (name: string, engine: Engine, tokenizer: EngineTokenizer, recovery?: ChatRecoverySource) => {
+      const model = new ChatModel(name, engine, tokenizer, structured);
+      if (recovery) recoverable.push([model, recovery]);
+      return model;
+    };
     this.models = new ModelSet([
-      new ChatModel(options.modelName, options.engine, options.tokenizer, structured),
+      chat(options.modelName, options.engine, options.tokenizer, options.recovery),
       ...(options.models ?? []).map((m) =>
         m.kind === 'chat'
-          ? new ChatModel(m.name, m.engine, m.tokenizer, structured)
+          ? chat(m.name, m.engine, m.tokenizer, m.recovery)
           : new EmbeddingModel(m.name, m.embedder, m.tokenizer),
       ),
     ]);
+    // after the set is built: a duplicate name throws before anything watches a device
+    for (const [model, source] of recoverable)
+      superviseChatModel(model, source, (m) => this.interruptModel(m), options.recoveryPolicy);
     this.capacity = (options.maxConcurrentRequests ?? 64) + (options.maxQueuedRequests ?? 64);
     this.requestTimeoutMs = options.requestTimeoutMs ?? 600_000;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  }
+
+  /** The first chat model's engine in service (the one `/metrics` reports). */
+  get engine(): Engine {
+    return this.models.chatModels()[0]!.engine;
+  }
+
+  get retryAfterSeconds(): number {
+    return this.options.retryAfterSeconds ?? 1;
   }
 
   get activeRequests(): number {
@@ -104,6 +126,16 @@ export class ServerState {
   /** Ends every request still in flight with an error (the drain timeout passed). */
   interruptAll(): void {
     for (const g of [...this.generations]) g.cancel('shutdown');
+  }
+
+  /** Ends the requests in flight on a model whose device was lost. */
+  interruptModel(model: ChatModel): void {
+    for (const g of [...this.generations]) if (g.model === model) g.cancel('device_lost');
+  }
+
+  /** No more reloads of lost models (the server is closing). */
+  stopRecovery(): void {
+    for (const m of this.models.chatModels()) m.recovery?.stop();
   }
 
   track(g: Interruptible): void {

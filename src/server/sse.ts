@@ -2,6 +2,8 @@
  * Server-sent events on a web-standard ReadableStream. The producer writes JSON chunks; when the
  * client goes away the stream is cancelled and `onCancel` runs (the generation is aborted).
  */
+import { ApiError } from './errors.js';
+
 export interface SseWriter {
   send(data: unknown): void;
   /** Writes `data: [DONE]` (OpenAI's end marker) and closes. */
@@ -34,9 +36,11 @@ export function sseResponse(produce: (out: SseWriter) => Promise<void>, onCancel
       };
       produce(out).catch((e) => {
         // Nothing sensible can be sent after a failure mid-stream except an error event.
-        out.fail({
-          error: { message: (e as Error)?.message ?? String(e), type: 'server_error', param: null, code: null },
-        });
+        out.fail(
+          e instanceof ApiError
+            ? e.body()
+            : { error: { message: (e as Error)?.message ?? String(e), type: 'server_error', param: null, code: null } },
+        );
       });
     },
     cancel() {

@@ -24,6 +24,7 @@ describe('tessera serve', () => {
       '--max-queue',
       '--timeout',
       '--max-batch-tokens',
+      '--prefill-chunk-tokens',
       '--max-body-bytes',
       '--drain-timeout-s',
       '--cors',

@@ -13,7 +13,7 @@ import type { Capabilities } from './capabilities.js';
 import { type GpuContext, openGpu, type OpenOptions } from './device.js';
 import { DispatchStream, StagingReadback } from './dispatch-stream.js';
 import { declaredAccess, ownedUniform, storageEntry, workgroupCounts } from './bindings.js';
-import { GpuError, LimitExceededError } from './errors.js';
+import { DeviceLostError, GpuError, LimitExceededError } from './errors.js';
 import { PendingWork } from './pending-work.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { type Recording, StreamBindings } from './recording.js';
@@ -49,6 +49,12 @@ export class WebGpuBackend implements Backend {
   /** Scratch, uniform and staging buffers created outside the arena (see `buffersCreated`). */
   private createdOutsideArena = 0;
   private readonly streamBound = new StreamBindings();
+  /**
+   * Resolves once the device is lost: by the driver, or destroyed by anything but this backend's
+   * own `destroy()` (a test forcing the loss through `device.destroy()` is a loss like any other).
+   */
+  readonly lost: Promise<DeviceLostError>;
+  private destroyedHere = false;
 
   static async create(opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
     return new WebGpuBackend(await openGpu(opts), opts);
@@ -68,6 +74,14 @@ export class WebGpuBackend implements Backend {
       this.device.limits.minUniformBufferOffsetAlignment,
       opts.uniformRingBytes,
     );
+    this.lost = new Promise((resolve) => {
+      void ctx.device.lost.then((info) => {
+        if (this.destroyedHere) return;
+        // device.ts records driver losses only; a destroy from outside must fail later calls too
+        ctx.lost ??= new DeviceLostError(info.reason, info.message || 'the device was destroyed');
+        resolve(ctx.lost);
+      });
+    });
     this.device.addEventListener('uncapturederror', (ev) => {
       this.uncaptured.push((ev as GPUUncapturedErrorEvent).error.message.split('\n')[0]!);
     });
@@ -381,6 +395,7 @@ export class WebGpuBackend implements Backend {
   }
 
   destroy(): void {
+    this.destroyedHere = true;
     this.submitPending();
     this.pending.profiler?.destroy();
     this.uniformRing.destroy();

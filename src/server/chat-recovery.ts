@@ -1,0 +1,130 @@
+/**
+ * A chat model that comes back after its GPU device is lost: the supervisor (recovery-supervisor.ts)
+ * over a chat model's engine, and the errors clients get meanwhile. On a loss the model's requests
+ * in flight end at once with a 503 `device_lost` (a stream with an error event, never a finish
+ * reason), new ones get 503 `model_recovering` with Retry-After, readiness says `recovering` with
+ * the reason; the reload opens a new device, uploads the weights again and starts a new engine
+ * with the options of the first. A model whose reloads all fail stays not-ready with the reason.
+ *
+ * Each served model is watched on its own: models on other devices keep serving. Models that
+ * share one device all see its loss; each reloads through its own loader, so afterwards they no
+ * longer share a device.
+ */
+import type { Engine } from '../engine/engine.js';
+import { ApiError } from './errors.js';
+import { type RecoveryPolicy, type RecoveryStatus, RecoverySupervisor } from './recovery-supervisor.js';
+import type { ChatModel } from './served-models.js';
+
+/** An engine in service, with what says its device is gone and what releases it. */
+export interface ChatInstance {
+  engine: Engine;
+  /** Resolves when the engine's device is lost (the runner's `Backend.lost`). */
+  lost?: Promise<Error>;
+  /** Releases the runner and its backend once the engine is out of service. */
+  dispose?: () => void;
+}
+
+/** How to bring a chat model back: where its first device's loss shows, and the loader that built it. */
+export interface ChatRecoverySource {
+  lost: Promise<Error>;
+  dispose?: () => void;
+  /** Loads the model again on a new device and starts an engine over it (the options of the first). */
+  reload: () => Promise<ChatInstance>;
+}
+
+/** Ends engines out of service: give the loop a moment to stop before the runner is released. */
+function retire(instance: ChatInstance): void {
+  const grace = new Promise((resolve) => (setTimeout(resolve, 1000) as { unref?: () => void }).unref?.());
+  void Promise.race([instance.engine.shutdown().catch(() => {}), grace]).finally(() => {
+    try {
+      instance.dispose?.();
+    } catch {
+      // the device is gone: nothing to release cleanly
+    }
+  });
+}
+
+export function superviseChatModel(
+  model: ChatModel,
+  source: ChatRecoverySource,
+  onLost: (model: ChatModel) => void,
+  policy: RecoveryPolicy = {},
+  log: (line: string) => void = (line) => console.error(line),
+): RecoverySupervisor<ChatInstance> {
+  const supervisor = new RecoverySupervisor<ChatInstance>(
+    { engine: model.engine, lost: source.lost, ...(source.dispose ? { dispose: source.dispose } : {}) },
+    {
+      load: source.reload,
+      install: (instance) => model.replaceEngine(instance.engine),
+      lostOf: (instance) => instance.lost,
+      onLost: () => onLost(model),
+      dispose: retire,
+      onChange: (s) => log(describeChange(model.name, s)),
+    },
+    policy,
+  );
+  model.recovery = supervisor;
+  return supervisor;
+}
+
+function describeChange(name: string, s: RecoveryStatus): string {
+  const head = `[tessera serve] model '${name}'`;
+  switch (s.phase) {
+    case 'recovering':
+      return s.attempts === 0
+        ? `${head}: ${firstLine(s.reason)}; reloading it on a new device`
+        : `${head}: reload attempt ${s.attempts} failed; retrying (${firstLine(s.reason)})`;
+    case 'ready':
+      return `${head}: reloaded on a new device and serving again`;
+    case 'failed':
+      return `${head}: not serving: ${firstLine(s.reason)}`;
+    case 'stopped':
+      return `${head}: recovery stopped (server closing)`;
+  }
+}
+
+export function firstLine(text: string | null): string {
+  return (text ?? '').split('\n')[0]!;
+}
+
+/** Why a new request to this model is refused now (recovering or given up), or null. */
+export function recoveryRefusal(model: ChatModel, retryAfterSeconds: number): ApiError | null {
+  const s = model.recovery?.status();
+  if (!s || s.phase === 'ready' || s.phase === 'stopped') return null;
+  if (s.phase === 'recovering')
+    return new ApiError(
+      503,
+      `The model '${model.name}' is being reloaded after its GPU device was lost (${firstLine(s.reason)}); retry shortly.`,
+      'server_error',
+      null,
+      'model_recovering',
+      retryAfterSeconds,
+    );
+  return new ApiError(
+    503,
+    `The model '${model.name}' is unavailable: ${firstLine(s.reason)}. Restart the server to load it again.`,
+    'server_error',
+    null,
+    'model_unavailable',
+  );
+}
+
+/** The error of a request that was in flight when its model's device was lost. */
+export function deviceLostError(model: ChatModel, retryAfterSeconds: number): ApiError {
+  const status = model.recovery?.status();
+  const reason = firstLine(status?.reason ?? 'the GPU device was lost');
+  const next =
+    status?.phase === 'failed'
+      ? 'The model could not be reloaded.'
+      : status?.phase === 'ready'
+        ? 'The model has been reloaded: retry.'
+        : 'The model is being reloaded: retry shortly.';
+  return new ApiError(
+    503,
+    `The GPU device serving '${model.name}' was lost before this request finished (${reason}); its output is incomplete. ${next}`,
+    'server_error',
+    null,
+    'device_lost',
+    retryAfterSeconds,
+  );
+}
