@@ -16,7 +16,14 @@ import { type CpuTensor, dtypeCode } from './cpu-tensor.js';
 import { compileF32 } from './f32-expr.js';
 import type { Heap } from './heap.js';
 import type { ThreadPool } from './thread-pool.js';
-import { type PagedAttentionInputs, pagedAttentionNative, appendKv, nativeAttentionVariant } from './cpu-attention.js';
+import {
+  appendKv,
+  denseAttention,
+  mergeStates,
+  nativeAttentionVariant,
+  pagedAttentionNative,
+} from './cpu-attention.js';
+import { sample } from './cpu-sample.js';
 
 /** What an op implementation gets: the memory, the pool and scratch that lives for one op. */
 export interface OpContext {
@@ -254,9 +261,6 @@ const reduce: OpImpl = (ctx, attrs, [x], [y]) => {
   storeF32(ctx, c, y!, rows);
 };
 
-const pagedAttention: OpImpl = (ctx, attrs, inputs, outputs) =>
-  pagedAttentionNative(ctx, attrs, inputs as unknown as PagedAttentionInputs, outputs);
-
 const NATIVE: Record<string, OpImpl> = {
   matmul,
   elementwise,
@@ -267,8 +271,11 @@ const NATIVE: Record<string, OpImpl> = {
   embedding,
   argmax,
   reduce,
-  paged_attention: pagedAttention,
-  append_kv: (ctx, attrs, inputs, outputs) => appendKv(ctx, attrs, inputs, outputs),
+  sample,
+  attention: denseAttention,
+  paged_attention: pagedAttentionNative,
+  append_kv: appendKv,
+  merge_states: mergeStates,
 };
 
 /** The CPU implementation of `op` for these attributes, or null where the op is left to its reference. */

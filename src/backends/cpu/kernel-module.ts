@@ -18,6 +18,9 @@ export const KERNEL_NAMES = [
   'softmax',
   'rope',
   'pagedAttention',
+  'attentionDense',
+  'mergeStates',
+  'expF32',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 export type KernelExports = Record<KernelName, (...args: number[]) => void>;
