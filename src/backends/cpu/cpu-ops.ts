@@ -64,11 +64,17 @@ const matmul: OpImpl = (ctx, attrs, inputs, [out]) => {
   const bdt = dtypeCode(w.dtype);
   const wb = ctx.addr(w);
   const esz = bytesPerElement(w.dtype);
+  // decode's GEMV over bf16 weights has its own kernel, reading the activations in even-odd order
+  const gemv = a.transB && M === 1 && w.dtype === 'bf16';
+  const xp = gemv ? ctx.scratch(K) : 0;
   for (let z = 0; z < g.batch; z++) {
     const az = ax + z * g.aBatchStride * 4;
     const bz = wb + z * g.bBatchStride * esz;
     const cz = c + z * M * N * 4;
-    if (a.transB) ctx.pool.run('gemmNT', [az, bz, bdt, cz, M, N, K], N, M * N * K, 4);
+    if (gemv) {
+      ctx.pool.run('evenOddX', [az, xp, K], Math.ceil(K / 8), 0);
+      ctx.pool.run('gemvBf16', [xp, bz, cz, K], N, N * K, 8);
+    } else if (a.transB) ctx.pool.run('gemmNT', [az, bz, bdt, cz, M, N, K], N, M * N * K, 4);
     else ctx.pool.run('gemmNN', [az, bz, bdt, cz, N, K], M, M * N * K);
   }
   if (a.epilogue) epilogue(ctx, a.epilogue, c, inputs.slice(2), out!.shape, N);

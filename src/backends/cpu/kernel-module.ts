@@ -21,6 +21,8 @@ export const KERNEL_NAMES = [
   'attentionDense',
   'mergeStates',
   'expF32',
+  'evenOddX',
+  'gemvBf16',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 export type KernelExports = Record<KernelName, (...args: number[]) => void>;
