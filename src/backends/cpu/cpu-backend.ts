@@ -2,7 +2,7 @@
  * The CPU backend: f32 kernels in WebAssembly SIMD (wasm/kernels.ts) over tensors that live in one
  * shared WebAssembly memory, split by rows across a pool of worker threads (thread-pool.ts).
  * Storage is f32, f16 or bf16; arithmetic is f32. Ops without a CPU implementation (see
- * `cpu-ops.ts` `nativeOp`: the sparse ops, attention variants with user-written hooks) run their
+ * `cpu-ops.ts` `nativeOp`: attention variants with user-written hooks) run their
  * float64 reference and round to the output dtype, and `servedByReference` says which, so
  * conformance tests never compare the oracle with itself.
  */

@@ -24,6 +24,7 @@ import {
   pagedAttentionNative,
 } from './cpu-attention.js';
 import { sample } from './cpu-sample.js';
+import { sddmmCsr, spmm } from './cpu-sparse.js';
 
 /** What an op implementation gets: the memory, the pool and scratch that lives for one op. */
 export interface OpContext {
@@ -282,6 +283,12 @@ const NATIVE: Record<string, OpImpl> = {
   paged_attention: pagedAttentionNative,
   append_kv: appendKv,
   merge_states: mergeStates,
+  spmm_coo: spmm('spmm_coo'),
+  spmm_csr: spmm('spmm_csr'),
+  spmm_ell: spmm('spmm_ell'),
+  spmm_bsr: spmm('spmm_bsr'),
+  spmm_hyb: spmm('spmm_hyb'),
+  sddmm_csr: sddmmCsr,
 };
 
 /** The CPU implementation of `op` for these attributes, or null where the op is left to its reference. */
