@@ -84,4 +84,46 @@ describe(`CPU matmul remainders (${seedNote(seed)})`, () => {
       for (const t of [tx, tw, ty]) b.free(t);
     }
   });
+
+  // the packed GEMM (M ≥ 4): four-row tiles and their row tail, a last panel narrower than eight
+  // columns, K across several 256-column panels with a short last one, and a size split over threads
+  for (const wd of ['f32', 'f16', 'bf16'] as const)
+    it(`${wd} weights, packed GEMM: M 4…11, N 8…37, K 7…600`, async () => {
+      const rng = new Rng(seed + 2);
+      const shapes: [number, number, number][] = [
+        [4, 8, 7],
+        [5, 13, 256],
+        [11, 37, 300],
+        [8, 16, 600],
+        [6, 3, 257],
+        [16, 200, 520],
+      ];
+      for (const [M, N, K] of shapes) {
+        const x = randomInput(rng, 'f32', [M, K]);
+        const w = randomInput(rng, wd, [N, K]);
+        const tx = b.alloc(x.desc);
+        const tw = b.alloc(w.desc);
+        const ty = b.alloc({ dtype: 'f32', shape: [M, N] });
+        b.write(tx, x.data);
+        b.write(tw, w.data);
+        b.run('matmul', { transB: true }, [tx, tw], [ty]);
+        const got = toFloat64('f32', await b.read(ty));
+        const xs = toFloat64('f32', x.data);
+        const ws = toFloat64(wd, w.data);
+        for (let m = 0; m < M; m++)
+          for (let n = 0; n < N; n++) {
+            let want = 0;
+            let mag = 0;
+            for (let k = 0; k < K; k++) {
+              want += xs[m * K + k]! * ws[n * K + k]!;
+              mag += Math.abs(xs[m * K + k]! * ws[n * K + k]!);
+            }
+            // any f32 summation order of K products is within (K + 1)·2^-24·Σ|x·w| of the exact sum
+            expect(Math.abs(got[m * N + n]! - want), `M${M} N${N} K${K} [${m}, ${n}]`).toBeLessThanOrEqual(
+              (K + 1) * 2 ** -24 * mag,
+            );
+          }
+        for (const t of [tx, tw, ty]) b.free(t);
+      }
+    });
 });

@@ -54,6 +54,28 @@ function f32Target(ctx: OpContext, out: Tensor): number {
   return out.dtype === 'f32' ? ctx.addr(out) : ctx.scratch(numel(out.shape));
 }
 
+/**
+ * The packed GEMM (wasm/gemm-packed.ts) from four rows of activations up: its register tile is four
+ * rows tall, and it widens each weight once for all rows. Below, gemmNT's dot products win.
+ */
+const PACKED_MIN_ROWS = 4;
+/** One thread's packing slot: a panel of 8 weight rows × 256 columns of f32, then 32 bytes of staging. */
+const PACK_SLOT_BYTES = 256 * 8 * 4 + 32;
+const packAreas = new WeakMap<Heap, { pack: number; slots: number }>();
+
+/** The runtime's packing slots (one per thread) and the counter word that hands them out, made once. */
+function packArea(ctx: OpContext): { pack: number; slots: number } {
+  let area = packAreas.get(ctx.heap);
+  if (!area) {
+    const pack = ctx.heap.alloc(ctx.pool.threads * PACK_SLOT_BYTES).offset;
+    const slots = ctx.heap.alloc(4).offset;
+    ctx.heap.i32(slots, 1)[0] = 0;
+    area = { pack, slots };
+    packAreas.set(ctx.heap, area);
+  }
+  return area;
+}
+
 const matmul: OpImpl = (ctx, attrs, inputs, [out]) => {
   const a = attrs as MatmulAttrs;
   const [x, w] = inputs as [Tensor, Tensor];
@@ -75,6 +97,9 @@ const matmul: OpImpl = (ctx, attrs, inputs, [out]) => {
     if (gemv) {
       ctx.pool.run('evenOddX', [az, xp, K], Math.ceil(K / 8), 0);
       ctx.pool.run('gemvBf16', [xp, bz, cz, K], N, N * K, 8);
+    } else if (a.transB && M >= PACKED_MIN_ROWS) {
+      const { pack, slots } = packArea(ctx);
+      ctx.pool.run('gemmPackedNT', [az, bz, bdt, cz, M, N, K, pack, slots, PACK_SLOT_BYTES], N, M * N * K, 8);
     } else if (a.transB) ctx.pool.run('gemmNT', [az, bz, bdt, cz, M, N, K], N, M * N * K, 4);
     else ctx.pool.run('gemmNN', [az, bz, bdt, cz, N, K], M, M * N * K);
   }

@@ -23,6 +23,7 @@ export const KERNEL_NAMES = [
   'expF32',
   'evenOddX',
   'gemvBf16',
+  'gemmPackedNT',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 export type KernelExports = Record<KernelName, (...args: number[]) => void>;

@@ -11,6 +11,7 @@ import { hsum, ld, ld4, st } from './storage';
 export { attentionDense, mergeStates, pagedAttention } from './attention';
 export { expF32 } from './fast-exp';
 export { evenOddX, gemvBf16 } from './gemv-bf16';
+export { gemmPackedNT } from './gemm-packed';
 
 // ---- conversions ---------------------------------------------------------------------------
 
