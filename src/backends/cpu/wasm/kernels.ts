@@ -6,6 +6,7 @@
 //
 // Storage dtype codes (see storage.ts): 0 f32, 1 f16, 2 bf16.
 
+import { exp1, exp4 } from './fast-exp';
 import { hsum, ld, ld4, st } from './storage';
 
 export { attentionDense, mergeStates, pagedAttention } from './attention';
@@ -264,12 +265,19 @@ export function gemmNN(a: usize, b: usize, bdt: i32, c: usize, N: i32, K: i32, m
   else gemmNNFor(a, b, 1, c, N, K, m0, m1);
 }
 
-/** c[i] = silu(c[i]) · x[i] (the gated MLP's epilogue), f32, i in [r0, r1). */
+/** c[i] = silu(c[i]) · x[i] (the gated MLP's epilogue), f32, i in [r0, r1); four at a time with the vector exp. */
 export function siluMul(c: usize, x: usize, r0: i32, r1: i32): void {
-  for (let i = r0; i < r1; i++) {
+  let i = r0;
+  for (; i + 4 <= r1; i += 4) {
+    const p = <usize>i << 2;
+    const v = v128.load(c + p);
+    const sig = f32x4.div(v, f32x4.add(f32x4.splat(1), exp4(f32x4.neg(v))));
+    v128.store(c + p, f32x4.mul(sig, v128.load(x + p)));
+  }
+  for (; i < r1; i++) {
     const p = <usize>i << 2;
     const v = load<f32>(c + p);
-    store<f32>(c + p, (v / (<f32>1 + Mathf.exp(-v))) * load<f32>(x + p));
+    store<f32>(c + p, (v / (<f32>1 + exp1(-v))) * load<f32>(x + p));
   }
 }
 
