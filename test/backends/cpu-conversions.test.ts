@@ -56,6 +56,11 @@ describe(`CPU kernel conversions (${seedNote(seed)})`, () => {
   it('reports which ops it runs with its own kernels', () => {
     const mm = getOp('matmul');
     expect(b.servedByReference(mm.name, { transB: true }, [])).toBe(false);
-    expect(b.servedByReference('sample', {}, [])).toBe(true);
+    expect(b.servedByReference('sample', {}, [])).toBe(false);
+    // user-written attention hooks are JavaScript functions: those variants run the op's reference
+    const hook = { name: 'user', logits: { wgsl: 's', ref: (s: number) => s } };
+    const descs = Array.from({ length: 7 }, () => ({ dtype: 'f32' as const, shape: [1] }));
+    expect(b.servedByReference('paged_attention', { variant: { causal: true } }, descs)).toBe(false);
+    expect(b.servedByReference('paged_attention', { variant: { extra: [hook] } }, descs)).toBe(true);
   });
 });

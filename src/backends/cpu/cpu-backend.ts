@@ -1,9 +1,10 @@
 /**
  * The CPU backend: f32 kernels in WebAssembly SIMD (wasm/kernels.ts) over tensors that live in one
  * shared WebAssembly memory, split by rows across a pool of worker threads (thread-pool.ts).
- * Storage is f32, f16 or bf16; arithmetic is f32. Ops without a CPU implementation yet (see
- * `cpu-ops.ts` `nativeOp`) run their float64 reference and round to the output dtype, and
- * `servedByReference` says which, so conformance tests never compare the oracle with itself.
+ * Storage is f32, f16 or bf16; arithmetic is f32. Ops without a CPU implementation (see
+ * `cpu-ops.ts` `nativeOp`: attention variants with user-written hooks) run their
+ * float64 reference and round to the output dtype, and `servedByReference` says which, so
+ * conformance tests never compare the oracle with itself.
  */
 import { type Attrs, type Backend, type Tensor, type TensorDesc, assertShape } from '../backend.js';
 import { type DType, type HostArray, bytesPerElement, isFloat, numel, toFloat64, toHost } from '../../tensor/dtype.js';

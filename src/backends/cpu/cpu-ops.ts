@@ -16,7 +16,15 @@ import { type CpuTensor, dtypeCode } from './cpu-tensor.js';
 import { compileF32 } from './f32-expr.js';
 import type { Heap } from './heap.js';
 import type { ThreadPool } from './thread-pool.js';
-import { type PagedAttentionInputs, pagedAttentionNative, appendKv, nativeAttentionVariant } from './cpu-attention.js';
+import {
+  appendKv,
+  denseAttention,
+  mergeStates,
+  nativeAttentionVariant,
+  pagedAttentionNative,
+} from './cpu-attention.js';
+import { sample } from './cpu-sample.js';
+import { sddmmCsr, spmm } from './cpu-sparse.js';
 
 /** What an op implementation gets: the memory, the pool and scratch that lives for one op. */
 export interface OpContext {
@@ -46,6 +54,28 @@ function f32Target(ctx: OpContext, out: Tensor): number {
   return out.dtype === 'f32' ? ctx.addr(out) : ctx.scratch(numel(out.shape));
 }
 
+/**
+ * The packed GEMM (wasm/gemm-packed.ts) from four rows of activations up: its register tile is four
+ * rows tall, and it widens each weight once for all rows. Below, gemmNT's dot products win.
+ */
+const PACKED_MIN_ROWS = 4;
+/** One thread's packing slot: a panel of 8 weight rows × 256 columns of f32, then 32 bytes of staging. */
+const PACK_SLOT_BYTES = 256 * 8 * 4 + 32;
+const packAreas = new WeakMap<Heap, { pack: number; slots: number }>();
+
+/** The runtime's packing slots (one per thread) and the counter word that hands them out, made once. */
+function packArea(ctx: OpContext): { pack: number; slots: number } {
+  let area = packAreas.get(ctx.heap);
+  if (!area) {
+    const pack = ctx.heap.alloc(ctx.pool.threads * PACK_SLOT_BYTES).offset;
+    const slots = ctx.heap.alloc(4).offset;
+    ctx.heap.i32(slots, 1)[0] = 0;
+    area = { pack, slots };
+    packAreas.set(ctx.heap, area);
+  }
+  return area;
+}
+
 const matmul: OpImpl = (ctx, attrs, inputs, [out]) => {
   const a = attrs as MatmulAttrs;
   const [x, w] = inputs as [Tensor, Tensor];
@@ -57,11 +87,20 @@ const matmul: OpImpl = (ctx, attrs, inputs, [out]) => {
   const bdt = dtypeCode(w.dtype);
   const wb = ctx.addr(w);
   const esz = bytesPerElement(w.dtype);
+  // decode's GEMV over bf16 weights has its own kernel, reading the activations in even-odd order
+  const gemv = a.transB && M === 1 && w.dtype === 'bf16';
+  const xp = gemv ? ctx.scratch(K) : 0;
   for (let z = 0; z < g.batch; z++) {
     const az = ax + z * g.aBatchStride * 4;
     const bz = wb + z * g.bBatchStride * esz;
     const cz = c + z * M * N * 4;
-    if (a.transB) ctx.pool.run('gemmNT', [az, bz, bdt, cz, M, N, K], N, M * N * K, 4);
+    if (gemv) {
+      ctx.pool.run('evenOddX', [az, xp, K], Math.ceil(K / 8), 0);
+      ctx.pool.run('gemvBf16', [xp, bz, cz, K], N, N * K, 8);
+    } else if (a.transB && M >= PACKED_MIN_ROWS) {
+      const { pack, slots } = packArea(ctx);
+      ctx.pool.run('gemmPackedNT', [az, bz, bdt, cz, M, N, K, pack, slots, PACK_SLOT_BYTES], N, M * N * K, 8);
+    } else if (a.transB) ctx.pool.run('gemmNT', [az, bz, bdt, cz, M, N, K], N, M * N * K, 4);
     else ctx.pool.run('gemmNN', [az, bz, bdt, cz, N, K], M, M * N * K);
   }
   if (a.epilogue) epilogue(ctx, a.epilogue, c, inputs.slice(2), out!.shape, N);
@@ -254,9 +293,6 @@ const reduce: OpImpl = (ctx, attrs, [x], [y]) => {
   storeF32(ctx, c, y!, rows);
 };
 
-const pagedAttention: OpImpl = (ctx, attrs, inputs, outputs) =>
-  pagedAttentionNative(ctx, attrs, inputs as unknown as PagedAttentionInputs, outputs);
-
 const NATIVE: Record<string, OpImpl> = {
   matmul,
   elementwise,
@@ -267,8 +303,17 @@ const NATIVE: Record<string, OpImpl> = {
   embedding,
   argmax,
   reduce,
-  paged_attention: pagedAttention,
-  append_kv: (ctx, attrs, inputs, outputs) => appendKv(ctx, attrs, inputs, outputs),
+  sample,
+  attention: denseAttention,
+  paged_attention: pagedAttentionNative,
+  append_kv: appendKv,
+  merge_states: mergeStates,
+  spmm_coo: spmm('spmm_coo'),
+  spmm_csr: spmm('spmm_csr'),
+  spmm_ell: spmm('spmm_ell'),
+  spmm_bsr: spmm('spmm_bsr'),
+  spmm_hyb: spmm('spmm_hyb'),
+  sddmm_csr: sddmmCsr,
 };
 
 /** The CPU implementation of `op` for these attributes, or null where the op is left to its reference. */

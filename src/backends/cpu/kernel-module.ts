@@ -17,6 +17,12 @@ export const KERNEL_NAMES = [
   'softmax',
   'rope',
   'pagedAttention',
+  'attentionDense',
+  'mergeStates',
+  'expF32',
+  'evenOddX',
+  'gemvBf16',
+  'gemmPackedNT',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 export type KernelExports = Record<KernelName, (...args: number[]) => void>;

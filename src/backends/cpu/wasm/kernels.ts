@@ -4,66 +4,17 @@
 // computes in f32, and takes its row range [r0, r1) last, so a thread pool can split any of them
 // by rows. Nothing here allocates: the runtime is the stub and all storage belongs to the host.
 //
-// Storage dtype codes (see ../wasm-dtypes.ts): 0 f32, 1 f16, 2 bf16.
+// Storage dtype codes (see storage.ts): 0 f32, 1 f16, 2 bf16.
+
+import { exp1, exp4 } from './fast-exp';
+import { hsum, ld, ld4, st } from './storage';
+
+export { attentionDense, mergeStates, pagedAttention } from './attention';
+export { expF32 } from './fast-exp';
+export { evenOddX, gemvBf16 } from './gemv-bf16';
+export { gemmPackedNT } from './gemm-packed';
 
 // ---- conversions ---------------------------------------------------------------------------
-
-// f16 bits → f32: the exponent is rebased by a multiply (2^112), which also makes subnormals exact;
-// infinities and NaNs (exponent 31) get the f32 exponent 255 back.
-@inline function f16ToF32(h: u32): f32 {
-  const e = h & 0x7c00;
-  const mag = reinterpret<f32>((h & 0x7fff) << 13) * reinterpret<f32>(0x77800000);
-  let bits = reinterpret<u32>(mag) | ((h & 0x8000) << 16);
-  if (e == 0x7c00) bits |= 0x7f800000;
-  return reinterpret<f32>(bits);
-}
-
-@inline function f32ToBf16(x: f32): u32 {
-  const b = reinterpret<u32>(x);
-  if ((b & 0x7fffffff) > 0x7f800000) return (b >> 16) | 0x40; // NaN stays NaN
-  return (b + 0x7fff + ((b >> 16) & 1)) >> 16; // round to nearest even
-}
-
-@inline function f32ToF16(x: f32): u32 {
-  const b = reinterpret<u32>(x);
-  const sign = (b >> 16) & 0x8000;
-  const a = b & 0x7fffffff;
-  if (a > 0x7f800000) return sign | 0x7e00;
-  if (a >= 0x477ff000) return sign | 0x7c00; // rounds to ≥ 65520: infinity
-  if (a < 0x38800000) {
-    // subnormal half: add 0.5 so the FPU's round-to-nearest-even does the rounding
-    const f = reinterpret<f32>(a) + <f32>0.5;
-    return sign | ((reinterpret<u32>(f) - 0x3f000000) & 0xffff);
-  }
-  const m = a + 0xc8000fff + ((a >> 13) & 1); // rebias exponent (−112 << 23) and round
-  return sign | ((m >> 13) & 0xffff);
-}
-
-@inline function ld(p: usize, i: i32, dt: i32): f32 {
-  if (dt == 0) return load<f32>(p + (<usize>i << 2));
-  const h = <u32>load<u16>(p + (<usize>i << 1));
-  return dt == 2 ? reinterpret<f32>(h << 16) : f16ToF32(h);
-}
-
-@inline function st(p: usize, i: i32, dt: i32, v: f32): void {
-  if (dt == 0) store<f32>(p + (<usize>i << 2), v);
-  else store<u16>(p + (<usize>i << 1), <u16>(dt == 2 ? f32ToBf16(v) : f32ToF16(v)));
-}
-
-// Four consecutive elements as f32x4.
-@inline function ld4(p: usize, i: i32, dt: i32): v128 {
-  if (dt == 0) return v128.load(p + (<usize>i << 2));
-  const h = i32x4.extend_low_i16x8_u(v128.load64_zero(p + (<usize>i << 1)));
-  if (dt == 2) return i32x4.shl(h, 16);
-  const mag = f32x4.mul(i32x4.shl(v128.and(h, i32x4.splat(0x7fff)), 13), f32x4.splat(reinterpret<f32>(0x77800000)));
-  const sign = i32x4.shl(v128.and(h, i32x4.splat(0x8000)), 16);
-  const special = v128.and(i32x4.eq(v128.and(h, i32x4.splat(0x7c00)), i32x4.splat(0x7c00)), i32x4.splat(0x7f800000));
-  return v128.or(v128.or(mag, sign), special);
-}
-
-@inline function hsum(v: v128): f32 {
-  return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
-}
 
 /** dst[i] = src[i] for i in [r0, r1), converting between storage dtypes through f32. */
 export function convert(src: usize, sdt: i32, dst: usize, ddt: i32, r0: i32, r1: i32): void {
@@ -314,12 +265,19 @@ export function gemmNN(a: usize, b: usize, bdt: i32, c: usize, N: i32, K: i32, m
   else gemmNNFor(a, b, 1, c, N, K, m0, m1);
 }
 
-/** c[i] = silu(c[i]) · x[i] (the gated MLP's epilogue), f32, i in [r0, r1). */
+/** c[i] = silu(c[i]) · x[i] (the gated MLP's epilogue), f32, i in [r0, r1); four at a time with the vector exp. */
 export function siluMul(c: usize, x: usize, r0: i32, r1: i32): void {
-  for (let i = r0; i < r1; i++) {
+  let i = r0;
+  for (; i + 4 <= r1; i += 4) {
+    const p = <usize>i << 2;
+    const v = v128.load(c + p);
+    const sig = f32x4.div(v, f32x4.add(f32x4.splat(1), exp4(f32x4.neg(v))));
+    v128.store(c + p, f32x4.mul(sig, v128.load(x + p)));
+  }
+  for (; i < r1; i++) {
     const p = <usize>i << 2;
     const v = load<f32>(c + p);
-    store<f32>(c + p, (v / (<f32>1 + Mathf.exp(-v))) * load<f32>(x + p));
+    store<f32>(c + p, (v / (<f32>1 + exp1(-v))) * load<f32>(x + p));
   }
 }
 
@@ -403,96 +361,4 @@ export function rope(x: usize, xdt: i32, y: usize, ydt: i32, cs: usize, T: i32, 
     }
     for (let i = 2 * half; i < D; i++) st(y, o + i, ydt, ld(x, o + i, xdt));
   }
-}
-
-// ---- attention over the paged KV cache -----------------------------------------------------
-
-// One row per (query token, query head), r = token · Hq + head. q and o are f32 [T, Hq, D]; the
-// pool is [pages, 2, …] in `kdt` with layout 0 NHD ([slot, head, d]) or 1 HND ([head, slot, d]).
-// Keys visible to query position qpos = kvLen − qLen + qi: all when not causal, else ≤ qpos; with
-// window ≥ 0 also ≥ qpos − window. softCap > 0 applies cap·tanh(s/cap). Online softmax accumulates
-// into o's row; lse is base 2 and −∞ (with o = 0) where no key is visible.
-@inline function attendFor(
-  q: usize, pool: usize, kdt: i32, layout: i32, o: usize, lse: usize,
-  qoIndptr: usize, kvIndptr: usize, kvIndices: usize, lastPageLen: usize, batch: i32,
-  Hq: i32, Hk: i32, D: i32, P: i32, scale: f32, causal: i32, window: i32, softCap: f32, r0: i32, r1: i32,
-): void {
-  const group = Hq / Hk;
-  const pageElems = P * Hk * D;
-  const slotStride = layout == 0 ? Hk * D : D;
-  const D4 = D & ~3;
-  let b = 0;
-  for (let r = r0; r < r1; r++) {
-    const t = r / Hq;
-    const head = r - t * Hq;
-    const h = head / group;
-    while (b + 1 < batch && load<i32>(qoIndptr + (<usize>(b + 1) << 2)) <= t) b++;
-    while (b > 0 && load<i32>(qoIndptr + (<usize>b << 2)) > t) b--;
-    const qStart = load<i32>(qoIndptr + (<usize>b << 2));
-    const qLen = load<i32>(qoIndptr + (<usize>(b + 1) << 2)) - qStart;
-    const pg0 = load<i32>(kvIndptr + (<usize>b << 2));
-    const pages = load<i32>(kvIndptr + (<usize>(b + 1) << 2)) - pg0;
-    const kvLen = pages == 0 ? 0 : (pages - 1) * P + load<i32>(lastPageLen + (<usize>b << 2));
-    const qpos = kvLen - qLen + (t - qStart);
-    let hi = causal ? min(qpos, kvLen - 1) : kvLen - 1;
-    let lo = window >= 0 ? max(0, qpos - window) : 0;
-    const qr = q + (<usize>(r * D) << 2);
-    const or = o + (<usize>(r * D) << 2);
-    memory.fill(or, 0, <usize>D << 2);
-    let m: f32 = -Infinity;
-    let l: f32 = 0;
-    for (let j = lo; j <= hi; j++) {
-      const page = load<i32>(kvIndices + (<usize>(pg0 + j / P) << 2));
-      const slot = j % P;
-      const headOff = layout == 0 ? h * D : h * P * D;
-      const kOff = page * 2 * pageElems + headOff + slot * slotStride;
-      const vOff = kOff + pageElems;
-      let acc = f32x4.splat(0);
-      for (let e = 0; e < D4; e += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(qr + (<usize>e << 2)), ld4(pool, kOff + e, kdt)));
-      let s = hsum(acc);
-      for (let e = D4; e < D; e++) s += load<f32>(qr + (<usize>e << 2)) * ld(pool, kOff + e, kdt);
-      s *= scale;
-      if (softCap > 0) s = softCap * tanhf(s / softCap);
-      let p: f32;
-      if (s > m) {
-        const corr = Mathf.exp(m - s);
-        l *= corr;
-        const cv = f32x4.splat(corr);
-        for (let e = 0; e < D4; e += 4) v128.store(or + (<usize>e << 2), f32x4.mul(v128.load(or + (<usize>e << 2)), cv));
-        for (let e = D4; e < D; e++) store<f32>(or + (<usize>e << 2), load<f32>(or + (<usize>e << 2)) * corr);
-        m = s;
-        p = 1;
-      } else p = Mathf.exp(s - m);
-      l += p;
-      const pv = f32x4.splat(p);
-      for (let e = 0; e < D4; e += 4) {
-        const po = or + (<usize>e << 2);
-        v128.store(po, f32x4.add(v128.load(po), f32x4.mul(pv, ld4(pool, vOff + e, kdt))));
-      }
-      for (let e = D4; e < D; e++) store<f32>(or + (<usize>e << 2), load<f32>(or + (<usize>e << 2)) + p * ld(pool, vOff + e, kdt));
-    }
-    if (l > 0) {
-      const inv = f32x4.splat(<f32>1 / l);
-      for (let e = 0; e < D4; e += 4) v128.store(or + (<usize>e << 2), f32x4.mul(v128.load(or + (<usize>e << 2)), inv));
-      for (let e = D4; e < D; e++) store<f32>(or + (<usize>e << 2), load<f32>(or + (<usize>e << 2)) / l);
-      store<f32>(lse + (<usize>r << 2), (m + Mathf.log(l)) * <f32>1.4426950408889634);
-    } else store<f32>(lse + (<usize>r << 2), -Infinity);
-  }
-}
-
-@inline function tanhf(x: f32): f32 {
-  // tanh via exp of a non-positive argument, so it never overflows
-  const e = Mathf.exp(<f32>-2 * Mathf.abs(x));
-  const t = (<f32>1 - e) / (<f32>1 + e);
-  return x < 0 ? -t : t;
-}
-
-export function pagedAttention(
-  q: usize, pool: usize, kdt: i32, layout: i32, o: usize, lse: usize,
-  qoIndptr: usize, kvIndptr: usize, kvIndices: usize, lastPageLen: usize, batch: i32,
-  Hq: i32, Hk: i32, D: i32, P: i32, scale: f32, causal: i32, window: i32, softCap: f32, r0: i32, r1: i32,
-): void {
-  if (kdt == 0) attendFor(q, pool, 0, layout, o, lse, qoIndptr, kvIndptr, kvIndices, lastPageLen, batch, Hq, Hk, D, P, scale, causal, window, softCap, r0, r1);
-  else if (kdt == 2) attendFor(q, pool, 2, layout, o, lse, qoIndptr, kvIndptr, kvIndices, lastPageLen, batch, Hq, Hk, D, P, scale, causal, window, softCap, r0, r1);
-  else attendFor(q, pool, 1, layout, o, lse, qoIndptr, kvIndptr, kvIndices, lastPageLen, batch, Hq, Hk, D, P, scale, causal, window, softCap, r0, r1);
 }
