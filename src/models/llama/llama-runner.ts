@@ -361,6 +361,11 @@ export class LlamaRunner implements ModelRunner {
     return (performance.now() - t0) / times;
   }
 
+  /** The recorded decode stream of batch `b`, if one was recorded (tests count its dispatches). */
+  decodeStream(b: number): RecordedStream | undefined {
+    return this.decodeBuckets.get(b)?.stream;
+  }
+
   /** The sampling stream of a bucket: draws each row's next token into the bucket's token input. */
   private residentFor(bucket: DecodeBucket, b: number): ResidentDecode {
     const gpu = recordingBackend(this.backend);
