@@ -29,6 +29,8 @@ export interface MatmulPlan {
   readonly extraStrides: readonly { rowStride: number; colStride: number }[];
   /** Packed output with odd N: a stored word would straddle two rows, so kernels write f32 to scratch and a second pass packs. */
   readonly viaScratch: boolean;
+  /** Uniform words after the extras' strides that a fused kernel (gemv-wgsl.ts) reads. */
+  readonly tailWords?: number;
 }
 
 export function planMatmul(
@@ -59,6 +61,11 @@ export function kernelOutDtype(p: MatmulPlan): DType {
 }
 
 export function uniformWords(p: MatmulPlan): number {
+  return U_EXTRA + 2 * p.extraDtypes.length + (p.tailWords ?? 0);
+}
+
+/** The first uniform word after the extras' strides. */
+export function tailWord(p: MatmulPlan): number {
   return U_EXTRA + 2 * p.extraDtypes.length;
 }
 
@@ -83,6 +90,7 @@ export function matmulUniforms(p: MatmulPlan, n0: number, nCount: number): Uint3
  * `fn write_out(row, col, v0, v1, colEnd)`: applies the epilogue to the accumulators of columns
  * `col` (even) and `col + 1` of folded row `row` and stores them — one whole word for packed types,
  * so kernels always produce outputs in adjacent pairs. `colEnd` bounds this dispatch's columns.
+ * `store_out` stores without the epilogue (for kernels that transform after it, e.g. RoPE).
  */
 export function outputWgsl(p: MatmulPlan, caps: Pick<Capabilities, 'f16'>, binding: number): string {
   const od = kernelOutDtype(p);
@@ -103,18 +111,21 @@ export function outputWgsl(p: MatmulPlan, caps: Pick<Capabilities, 'f16'>, bindi
     : 'acc';
   const store =
     per === 1
-      ? `${storeWord(od, caps, 'c', 'i', ['epi(row, col, v0)'])}
-  if (col + 1u < colEnd) { ${storeWord(od, caps, 'c', 'i + 1u', ['epi(row, col + 1u, v1)'])} }`
-      : `${storeWord(od, caps, 'c', 'i >> 1u', ['epi(row, col, v0)', 'epi(row, col + 1u, v1)'])}`;
+      ? `${storeWord(od, caps, 'c', 'i', ['v0'])}
+  if (col + 1u < colEnd) { ${storeWord(od, caps, 'c', 'i + 1u', ['v1'])} }`
+      : `${storeWord(od, caps, 'c', 'i >> 1u', ['v0', 'v1'])}`;
   return `${storageDecl(binding, 'c', od, caps, 'read_write')}
 ${extras}
 ${uniformDecl(binding + 1 + p.extraDtypes.length, uniformWords(p))}
 ${e ? EXPR_WGSL_PRELUDE : ''}
 ${PACK_WGSL}
 fn epi(row: u32, col: u32, acc: f32) -> f32 { return ${epi}; }
-fn write_out(row: u32, col: u32, v0: f32, v1: f32, colEnd: u32) {
+fn store_out(row: u32, col: u32, v0: f32, v1: f32, colEnd: u32) {
   let i = row * uw(1u) + col;
   ${store}
+}
+fn write_out(row: u32, col: u32, v0: f32, v1: f32, colEnd: u32) {
+  store_out(row, col, epi(row, col, v0), epi(row, col + 1u, v1), colEnd);
 }`;
 }
 
