@@ -24,6 +24,8 @@ export interface GemvParams {
 
 /** What a `linear` call fuses into the GEMV; absent for a plain matmul. */
 export interface GemvFusion {
+  /** dtype of a second weight (bound after b) whose rows are multiplied alongside: the epilogue's x1. */
+  readonly pairDtype?: DType;
   /** dtype of the RMSNorm weight (bound after b) when the prologue normalises a's rows. */
   readonly normDtype?: DType;
   /** Head dim when RoPE rotates the output (positions bound after the norm weight). */
@@ -65,14 +67,21 @@ function declarations(p: MatmulPlan, caps: Caps, f: GemvFusion, vec: boolean): s
     : storageDecl(1, 'b', p.bDtype, caps, 'read');
   let binding = 2;
   const fused: string[] = [];
+  if (f.pairDtype)
+    fused.push(
+      vec
+        ? `@group(0) @binding(${binding++}) var<storage, read> b2: array<${vecType(f.pairDtype)}>;`
+        : storageDecl(binding++, 'b2', f.pairDtype, caps, 'read'),
+    );
   if (f.normDtype) fused.push(storageDecl(binding++, 'nw', f.normDtype, caps, 'read'));
   if (f.ropeHeadDim) fused.push(storageDecl(binding++, 'pos', 'i32', caps, 'read'));
-  const dtypes = [p.aDtype, p.bDtype, p.outDtype, ...p.extraDtypes, ...(f.normDtype ? [f.normDtype] : [])];
+  const own = [f.normDtype, f.pairDtype].filter((d): d is DType => d !== undefined);
+  const dtypes = [p.aDtype, p.bDtype, p.outDtype, ...p.extraDtypes, ...own];
   return `${enables(dtypes, caps)}${caps.subgroups ? 'enable subgroups;\n' : ''}
 ${aDecl}
 ${bDecl}
 ${fused.join('\n')}
-${outputWgsl(p, caps, binding)}`;
+${outputWgsl(p, caps, binding, f.pairDtype !== undefined)}`;
 }
 
 /** Sums `vals` (one f32 per row m) over the workgroup into `dst[m]`, using `red` as scratch. */
@@ -127,7 +136,86 @@ ${workgroupSum(caps, W, M, (m) => `ss${m}`, 'sq')}
   for (var m = 0u; m < ${M}u; m++) { rs[m] = inverseSqrt(sq[m] / f32(K) + uf(${tailWord(p)}u)); }`;
 }
 
-/** The K loop: every lane strides over K accumulating R weight rows against the M activation rows. */
+/** Accumulators per activation row: R weight rows, twice with a paired weight. */
+export function accumulators(t: GemvParams, f: GemvFusion): number {
+  return f.pairDtype ? 2 * t.R : t.R;
+}
+
+/** Weight buffer, dtype and row slot of accumulator j (the paired weight's follow the first R). */
+function weightOf(p: MatmulPlan, t: GemvParams, f: GemvFusion, j: number): { buf: string; dtype: DType; row: number } {
+  return j < t.R ? { buf: 'b', dtype: p.bDtype, row: j } : { buf: 'b2', dtype: f.pairDtype!, row: j - t.R };
+}
+
+/** The 16-byte K loop: lanes stride over chunks of 8, each weight chunk used against every row. */
+function vecLoop(p: MatmulPlan, caps: Caps, t: GemvParams, f: GemvFusion, rowOf: (j: number) => string): string {
+  const A = accumulators(t, f);
+  const nw = (k: string) => loadF32(f.normDtype!, caps, 'nw', k);
+  const weightChunk = (j: number) => {
+    const { buf, dtype, row } = weightOf(p, t, f, j);
+    return dtype === 'f32'
+      ? `let w${j}lo = ${buf}[2u * (rowc${row} + ch)]; let w${j}hi = ${buf}[2u * (rowc${row} + ch) + 1u];`
+      : `let w${j}w = ${buf}[rowc${row} + ch]; let w${j}lo = ${unpack4(dtype, `w${j}w.xy`)}; let w${j}hi = ${unpack4(dtype, `w${j}w.zw`)};`;
+  };
+  const normChunk = f.normDtype
+    ? `    let nlo = vec4<f32>(${r(4)
+        .map((i) => nw(`8u * ch + ${i}u`))
+        .join(', ')});
+    let nhi = vec4<f32>(${r(4)
+      .map((i) => nw(`8u * ch + ${i + 4}u`))
+      .join(', ')});`
+    : '';
+  const scale = (m: number) =>
+    f.normDtype ? ` let ylo = xlo * rs[${m}] * nlo; let yhi = xhi * rs[${m}] * nhi;` : ' let ylo = xlo; let yhi = xhi;';
+  return `
+  let chunks = K / 8u;
+${r(t.R)
+  .map((j) => `  let rowc${j} = min(${rowOf(j)}, nCount - 1u) * chunks;`)
+  .join('\n')}
+  for (var ch = lid; ch < chunks; ch += ${t.W}u) {
+${r(A)
+  .map((j) => `    ${weightChunk(j)}`)
+  .join('\n')}
+${normChunk}
+${r(p.g.M)
+  .map(
+    (m) => `    { ${actChunk(p.aDtype, 'x', `${m}u * chunks + ch`)}${scale(m)}
+${r(A)
+  .map((j) => `      acc${m}_${j} += dot(ylo, w${j}lo) + dot(yhi, w${j}hi);`)
+  .join('\n')} }`,
+  )
+  .join('\n')}
+  }`;
+}
+
+/** The scalar K loop (K not a multiple of 8). */
+function scalarLoop(p: MatmulPlan, caps: Caps, t: GemvParams, f: GemvFusion, rowOf: (j: number) => string): string {
+  const A = accumulators(t, f);
+  const x = (m: number) => {
+    const raw = loadF32(p.aDtype, caps, 'a', `${m}u * K + k`);
+    return f.normDtype ? `${raw} * rs[${m}] * ${loadF32(f.normDtype, caps, 'nw', 'k')}` : raw;
+  };
+  const weight = (j: number) => {
+    const { buf, dtype, row } = weightOf(p, t, f, j);
+    return `    let w${j} = ${loadF32(dtype, caps, buf, `rowk${row} + k`)};`;
+  };
+  return `
+${r(t.R)
+  .map((j) => `  let rowk${j} = min(${rowOf(j)}, nCount - 1u) * K;`)
+  .join('\n')}
+  for (var k = lid; k < K; k += ${t.W}u) {
+${r(A).map(weight).join('\n')}
+${r(p.g.M)
+  .map(
+    (m) => `    { let x = ${x(m)};
+${r(A)
+  .map((j) => `      acc${m}_${j} = fma(x, w${j}, acc${m}_${j});`)
+  .join('\n')} }`,
+  )
+  .join('\n')}
+  }`;
+}
+
+/** The K loop: every lane strides over K accumulating the weight rows against the M activation rows. */
 function kLoop(
   p: MatmulPlan,
   caps: Caps,
@@ -136,67 +224,7 @@ function kLoop(
   vec: boolean,
   rowOf: (j: number) => string,
 ): string {
-  const { R, W } = t;
-  const acc = (m: number, j: number) => `acc${m}_${j}`;
-  const nw = (k: string) => loadF32(f.normDtype!, caps, 'nw', k);
-  if (vec) {
-    const weightChunk = (j: number) =>
-      p.bDtype === 'f32'
-        ? `let w${j}lo = b[2u * (rowc${j} + ch)]; let w${j}hi = b[2u * (rowc${j} + ch) + 1u];`
-        : `let w${j}w = b[rowc${j} + ch]; let w${j}lo = ${unpack4(p.bDtype, `w${j}w.xy`)}; let w${j}hi = ${unpack4(p.bDtype, `w${j}w.zw`)};`;
-    const normChunk = f.normDtype
-      ? `    let nlo = vec4<f32>(${r(4)
-          .map((i) => nw(`8u * ch + ${i}u`))
-          .join(', ')});
-    let nhi = vec4<f32>(${r(4)
-      .map((i) => nw(`8u * ch + ${i + 4}u`))
-      .join(', ')});`
-      : '';
-    const scale = (m: number) =>
-      f.normDtype
-        ? ` let ylo = xlo * rs[${m}] * nlo; let yhi = xhi * rs[${m}] * nhi;`
-        : ' let ylo = xlo; let yhi = xhi;';
-    return `
-  let chunks = K / 8u;
-${r(R)
-  .map((j) => `  let rowc${j} = min(${rowOf(j)}, nCount - 1u) * chunks;`)
-  .join('\n')}
-  for (var ch = lid; ch < chunks; ch += ${W}u) {
-${r(R)
-  .map((j) => `    ${weightChunk(j)}`)
-  .join('\n')}
-${normChunk}
-${r(p.g.M)
-  .map(
-    (m) => `    { ${actChunk(p.aDtype, 'x', `${m}u * chunks + ch`)}${scale(m)}
-${r(R)
-  .map((j) => `      ${acc(m, j)} += dot(ylo, w${j}lo) + dot(yhi, w${j}hi);`)
-  .join('\n')} }`,
-  )
-  .join('\n')}
-  }`;
-  }
-  const x = (m: number) => {
-    const raw = loadF32(p.aDtype, caps, 'a', `${m}u * K + k`);
-    return f.normDtype ? `${raw} * rs[${m}] * ${nw('k')}` : raw;
-  };
-  return `
-${r(R)
-  .map((j) => `  let rowk${j} = min(${rowOf(j)}, nCount - 1u) * K;`)
-  .join('\n')}
-  for (var k = lid; k < K; k += ${W}u) {
-${r(R)
-  .map((j) => `    let w${j} = ${loadF32(p.bDtype, caps, 'b', `rowk${j} + k`)};`)
-  .join('\n')}
-${r(p.g.M)
-  .map(
-    (m) => `    { let x = ${x(m)};
-${r(R)
-  .map((j) => `      ${acc(m, j)} = fma(x, w${j}, ${acc(m, j)});`)
-  .join('\n')} }`,
-  )
-  .join('\n')}
-  }`;
+  return vec ? vecLoop(p, caps, t, f, rowOf) : scalarLoop(p, caps, t, f, rowOf);
 }
 
 export { actChunk, declarations, kLoop, normPrologue, r as range };

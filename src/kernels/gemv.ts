@@ -26,6 +26,7 @@ import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import {
   type GemvFusion,
   type GemvParams,
+  accumulators,
   declarations,
   gemvVectorised,
   kLoop,
@@ -49,8 +50,7 @@ export function gemvParams(M: number): GemvParams {
 export const gemvTuning: { override: Partial<GemvParams> | null } = { override: null };
 
 /** Per-row sums of the workgroup's accumulators: subgroupAdd, then one slot per subgroup in workgroup memory (subgroups of a 1-D workgroup are runs of consecutive invocations on Vulkan and Metal); otherwise a tree. */
-function reduceToRed(M: number, t: GemvParams, sg: boolean): string {
-  const { R, W } = t;
+function reduceToRed(M: number, R: number, W: number, sg: boolean): string {
   const n = M * R;
   const all = (f: (m: number, j: number) => string) =>
     range(M)
@@ -78,18 +78,23 @@ ${all((m, j) => `  red[lid * ${n}u + ${m * R + j}u] = acc${m}_${j};`)}
   let nsg = 1u;`;
 }
 
-/** The store: adjacent pairs through `write_out`, or with RoPE each row's two rotate-half pairs at once. */
-function store(M: number, t: GemvParams, ropeHalf: number | undefined): string {
-  const { R } = t;
-  const n = M * R;
-  const sum = (j: string) => `red_sum(m * ${R}u + ${j}, nsg)`;
-  const sumFn = `fn red_sum(i: u32, nsg: u32) -> f32 { var v = 0.0; for (var s = 0u; s < nsg; s++) { v += red[s * ${n}u + i]; } return v; }`;
+/**
+ * The store: adjacent pairs through `write_out` (with a paired weight, both accumulators of each
+ * column through `write_out2`), or with RoPE each row's two rotate-half pairs at once.
+ */
+function store(M: number, R: number, A: number, ropeHalf: number | undefined): string {
+  const sum = (j: string) => `red_sum(m * ${A}u + ${j}, nsg)`;
+  const sumFn = `fn red_sum(i: u32, nsg: u32) -> f32 { var v = 0.0; for (var s = 0u; s < nsg; s++) { v += red[s * ${M * A}u + i]; } return v; }`;
+  const write =
+    A === R
+      ? `write_out(m, uw(3u) + nl0 + j, ${sum('j')}, ${sum('j + 1u')}, uw(3u) + nCount);`
+      : `write_out2(m, uw(3u) + nl0 + j, ${sum('j')}, ${sum('j + 1u')}, ${sum(`j + ${R}u`)}, ${sum(`j + ${R + 1}u`)}, uw(3u) + nCount);`;
   if (ropeHalf === undefined)
     return `
-  if (lid < ${n / 2}u) {
+  if (lid < ${(M * R) / 2}u) {
     let m = lid / ${R / 2}u;
     let j = (lid % ${R / 2}u) * 2u;
-    if (nl0 + j < nCount) { write_out(m, uw(3u) + nl0 + j, ${sum('j')}, ${sum('j + 1u')}, uw(3u) + nCount); }
+    if (nl0 + j < nCount) { ${write} }
   }
 }
 ${sumFn}`;
@@ -136,6 +141,7 @@ export function gemvWgsl(
   f: GemvFusion = {},
 ): string {
   const M = p.g.M;
+  const A = accumulators(t, f);
   const vec = gemvVectorised(p.g.K);
   const sg = caps.subgroups;
   const half = f.ropeHeadDim ? f.ropeHeadDim / 2 : undefined;
@@ -145,7 +151,7 @@ export function gemvWgsl(
     half === undefined ? '' : `  let rbase = (wid / ${half / 2}u) * ${2 * half}u + (wid % ${half / 2}u) * 2u;`;
   return `${declarations(p, caps, f, vec)}
 ${half === undefined ? '' : ropeStoreWgsl(p, half)}
-var<workgroup> red: array<f32, ${sg ? M * t.R * (t.W / 4) : M * t.R * t.W}>;
+var<workgroup> red: array<f32, ${sg ? M * A * (t.W / 4) : M * A * t.W}>;
 @compute @workgroup_size(${t.W})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${sg ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32' : ''}) {
   let K = uw(2u); let nCount = uw(4u);
@@ -155,14 +161,14 @@ ${rows}
 ${f.normDtype ? normPrologue(p, caps, t.W, vec) : ''}
 ${range(M)
   .map((m) =>
-    range(t.R)
+    range(A)
       .map((j) => `  var acc${m}_${j} = 0.0;`)
       .join(' '),
   )
   .join('\n')}
 ${kLoop(p, caps, t, f, vec, rowOf)}
-${reduceToRed(M, t, sg)}
-${store(M, t, half)}`;
+${reduceToRed(M, A, t.W, sg)}
+${store(M, t.R, A, half)}`;
 }
 
 export const gemvKernel: GpuKernel = {

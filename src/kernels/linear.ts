@@ -1,9 +1,10 @@
 /**
  * The `linear` op (src/ops/linear.ts) on WebGPU. Decode-sized rows (M ≤ 16) run as one GEMV with
- * the RMSNorm prologue and the RoPE epilogue inside it (gemv-wgsl.ts): one dispatch where the
- * unfused graph needed three. Larger M (prefill) runs the same steps as separate kernels — the
- * norm into scratch in a's dtype (as the unfused graph rounds it), the best matmul kernel, RoPE
- * from f32 scratch — since there a norm per GEMM workgroup would cost more than the extra pass.
+ * the RMSNorm prologue, the paired weight and the RoPE epilogue inside it (gemv-wgsl.ts): one
+ * dispatch where the unfused graph needed up to three. Larger M (prefill) runs the same steps as
+ * separate kernels — the norm into scratch in a's dtype (as the unfused graph rounds it), the
+ * paired product into f32 scratch, the best matmul kernel, RoPE from f32 scratch — since there a
+ * norm per GEMM workgroup would cost more than the extra pass.
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
@@ -37,6 +38,7 @@ export function fusedGemvProblem(caps: Capabilities, attrs: LinearAttrs, inputs:
   const storage = inputs.length + 1;
   if (storage > caps.maxStorageBuffersPerShaderStage) return `${storage} storage bindings`;
   const rope = attrs.rope;
+  if (p.w2 && (rope || p.w2.dtype !== p.w.dtype)) return 'a paired weight is fused without RoPE, in w’s dtype';
   if (rope && (rope.headDim % 4 !== 0 || (rope.rotaryDim ?? rope.headDim) !== rope.headDim))
     return 'RoPE in the GEMV needs a full rotary head dim that is a multiple of 4';
   const mm = [p.a, p.w, ...p.extras];
@@ -49,6 +51,7 @@ export function fusedGemvProblem(caps: Capabilities, attrs: LinearAttrs, inputs:
 
 function encodeFusedGemv(ctx: KernelContext, attrs: LinearAttrs, p: LinearParts<GpuTensor>, y: GpuTensor): void {
   const fusion: GemvFusion = {
+    ...(p.w2 ? { pairDtype: p.w2.dtype } : {}),
     ...(p.norm ? { normDtype: p.norm.dtype } : {}),
     ...(attrs.rope ? { ropeHeadDim: attrs.rope.headDim } : {}),
   };
@@ -63,7 +66,7 @@ function encodeFusedGemv(ctx: KernelContext, attrs: LinearAttrs, p: LinearParts<
   const wgsl = gemvWgsl(plan, ctx.caps, t, fusion);
   const target = outputTarget(ctx, plan, y);
   const fused = [...(p.norm ? [p.norm] : []), ...(p.pos ? [p.pos] : [])];
-  const tags = `${p.norm ? '.norm' : ''}${attrs.rope ? '.rope' : ''}`;
+  const tags = `${p.w2 ? '.paired' : ''}${p.norm ? '.norm' : ''}${attrs.rope ? '.rope' : ''}`;
   const label = `linear.gemv.${plan.aDtype}.${plan.bDtype}.m${plan.g.M}${gemvVectorised(plan.g.K) ? '.v' : ''}${tags}`;
   for (const r of ranges) {
     const u = matmulUniforms(plan, r.n0, r.nCount);
@@ -74,9 +77,12 @@ function encodeFusedGemv(ctx: KernelContext, attrs: LinearAttrs, p: LinearParts<
       u.set(ropeFreqWords(ropeInvFreqs(attrs.rope.theta, attrs.rope.headDim, attrs.rope.scaling)), tw + 4);
     }
     const groups = attrs.rope ? r.nCount / 4 : Math.ceil(r.nCount / t.R);
+    // the paired weight has w's shape and dtype: the same rows sit at the same offsets
+    const pair = p.w2 ? [{ ...r.range, buffer: p.w2.buffer }] : [];
+    const reads = [...pair, ...fused].map(() => 'read' as const);
     ctx.dispatch(
-      { label, wgsl, access: ['read', 'read', ...fused.map(() => 'read' as const), ...outputAccess(plan)] },
-      [p.a, r.range, ...fused, target, ...p.extras],
+      { label, wgsl, access: ['read', 'read', ...reads, ...outputAccess(plan)] },
+      [p.a, r.range, ...pair, ...fused, target, ...p.extras],
       u,
       grid(groups, ctx.caps.maxComputeWorkgroupsPerDimension),
     );
@@ -87,6 +93,12 @@ function encodeFusedGemv(ctx: KernelContext, attrs: LinearAttrs, p: LinearParts<
 /** Scratch seen as a tensor by the kernels this file reuses (bound as a range: it has no byteSize). */
 function scratchTensor(range: BufferRange, dtype: DType, shape: readonly number[], label: string): GpuTensor {
   return { ...range, dtype, shape: [...shape], backend: 'webgpu', label } as unknown as GpuTensor;
+}
+
+function encodeMatmul(ctx: KernelContext, attrs: Attrs, inputs: readonly GpuTensor[], out: GpuTensor): void {
+  const kernel = MATMUL_KERNELS.find((k) => k.whyUnsupported(ctx.caps, attrs, inputs) === null);
+  if (!kernel) throw new Error('linear: no matmul kernel serves the projection');
+  kernel.encode(ctx, attrs, inputs, [out]);
 }
 
 /** Prefill-sized rows: norm, matmul and RoPE as the kernels that serve them on their own. */
@@ -105,10 +117,12 @@ function encodeDecomposed(ctx: KernelContext, attrs: LinearAttrs, p: LinearParts
   const mmOut = attrs.rope
     ? scratchTensor(ctx.scratch(M * N * 4, 'linear.unrotated'), 'f32', outShape, 'linear.unrotated')
     : y;
-  const mmInputs = [a, p.w, ...p.extras];
-  const kernel = MATMUL_KERNELS.find((k) => k.whyUnsupported(ctx.caps, mmAttrs, mmInputs) === null);
-  if (!kernel) throw new Error('linear: no matmul kernel serves the projection');
-  kernel.encode(ctx, mmAttrs, mmInputs, [mmOut]);
+  const pair: GpuTensor[] = [];
+  if (p.w2) {
+    pair.push(scratchTensor(ctx.scratch(M * N * 4, 'linear.paired'), 'f32', outShape, 'linear.paired'));
+    encodeMatmul(ctx, { transB: true, outDtype: 'f32' }, [a, p.w2], pair[0]!);
+  }
+  encodeMatmul(ctx, mmAttrs, [a, p.w, ...pair, ...p.extras], mmOut);
   if (attrs.rope) {
     const hd = attrs.rope.headDim;
     const heads = scratchTensor(mmOut as unknown as BufferRange, 'f32', [M, N / hd, hd], 'linear.unrotated');

@@ -5,14 +5,18 @@
  * 1. applies RoPE to its output, when its only use is a `rope` through a reshape view; and
  * 2. RMS-normalises its input rows, when that input is an `rmsnorm` result whose every use is the
  *    first operand of such a projection (Q/K/V, gate/up and the LM head all read one norm: each
- *    recomputes the row's Σx², which at decode sizes costs less than a dispatch and a round trip).
+ *    recomputes the row's Σx², which at decode sizes costs less than a dispatch and a round trip);
+ * 3. multiplies a second weight of its shape alongside (Relax's CombineParallelMatmul), when its
+ *    epilogue's first extra input is that projection of the same rows, used nowhere else: gate and
+ *    up become one pass with SiLU·mul in the epilogue. The weights stay two buffers read side by
+ *    side (same bytes as one concatenated weight, and nothing to rebuild at load time).
  *
- * Decode then runs norm + projection + RoPE as one kernel. Rewrites stay inside a dataflow block,
+ * Decode then runs norm + projection + RoPE (or + paired projection) as one kernel. Rewrites stay inside a dataflow block,
  * so no impure call is reordered.
  */
 import type { Attrs } from '../../backends/backend.js';
 import { type Binding, type Call, type Expr, type Func, type IRModule, callOf, exprVars } from '../../ir/graph.js';
-import type { TensorType } from '../../ir/types.js';
+import { type TensorType, typeToString } from '../../ir/types.js';
 import type { LinearAttrs } from '../../ops/linear.js';
 import type { RopeAttrs } from '../../ops/rope.js';
 import { isView } from './plan-memory.js';
@@ -24,6 +28,7 @@ interface Projection {
   readonly attrs: LinearAttrs;
   readonly a: Expr;
   readonly w: Expr;
+  readonly w2?: Expr;
   readonly norm?: Expr;
   readonly pos?: Expr;
   readonly extras: readonly Expr[];
@@ -41,12 +46,14 @@ function projectionOf(c: Call): Projection | undefined {
   if (c.callee !== 'linear') return undefined;
   const attrs = c.attrs as LinearAttrs;
   let i = 2;
+  const w2 = attrs.paired ? c.args[i++] : undefined;
   const norm = attrs.normEps !== undefined ? c.args[i++] : undefined;
   const pos = attrs.rope ? c.args[i++] : undefined;
   return {
     attrs,
     a: c.args[0]!,
     w: c.args[1]!,
+    ...(w2 ? { w2 } : {}),
     ...(norm ? { norm } : {}),
     ...(pos ? { pos } : {}),
     extras: c.args.slice(i),
@@ -54,7 +61,7 @@ function projectionOf(c: Call): Projection | undefined {
 }
 
 function linearCall(p: Projection): Call {
-  const args = [p.a, p.w, ...(p.norm ? [p.norm] : []), ...(p.pos ? [p.pos] : []), ...p.extras];
+  const args = [p.a, p.w, ...(p.w2 ? [p.w2] : []), ...(p.norm ? [p.norm] : []), ...(p.pos ? [p.pos] : []), ...p.extras];
   return callOf('kernel', 'linear', args, p.attrs as Attrs);
 }
 
@@ -116,9 +123,32 @@ function normIntoProjections(bs: Slots, i: number, uses: Map<string, number>): b
   return true;
 }
 
+const sameVar = (x: Expr | undefined, y: Expr | undefined) =>
+  x === y || (x?.k === 'var' && y?.k === 'var' && x.name === y.name);
+const typeKey = (e: Expr) => (e.k === 'var' ? typeToString(e.type) : '?');
+
+/** Rule 3: a projection's first epilogue extra, another projection of the same rows, becomes its paired weight. */
+function pairProjections(bs: Slots, i: number, uses: Map<string, number>, at: Map<string, number>): boolean {
+  const b = bs[i]!;
+  const proj = b.value.k === 'call' ? projectionOf(b.value) : undefined;
+  if (!proj?.attrs.epilogue || proj.attrs.paired || proj.attrs.rope || proj.extras.length === 0) return false;
+  const u = proj.extras[0]!;
+  const ui = u.k === 'var' && uses.get(u.name) === 1 ? at.get(u.name) : undefined;
+  const ub = ui === undefined ? undefined : bs[ui];
+  const other = ub?.value.k === 'call' ? projectionOf(ub.value) : undefined;
+  if (!other || other.attrs.epilogue || other.attrs.rope || other.attrs.paired || other.extras.length) return false;
+  if (!sameVar(other.a, proj.a) || !sameVar(other.norm, proj.norm) || other.attrs.normEps !== proj.attrs.normEps)
+    return false;
+  if (typeKey(other.w) !== typeKey(proj.w)) return false;
+  const attrs: LinearAttrs = { ...proj.attrs, paired: true };
+  bs[i] = { var: b.var, value: linearCall({ ...proj, attrs, w2: other.w, extras: proj.extras.slice(1) }) };
+  bs[ui!] = undefined;
+  return true;
+}
+
 export function fuseLinearFunc(f: Func): Func {
   let blocks = f.blocks;
-  for (const rule of ['rope', 'norm'] as const) {
+  for (const rule of ['rope', 'norm', 'pair'] as const) {
     blocks = blocks.map((blk) => {
       if (!blk.dataflow) return blk;
       const bs: Slots = [...blk.bindings];
@@ -127,7 +157,8 @@ export function fuseLinearFunc(f: Func): Func {
       for (let i = 0; i < bs.length; i++) {
         if (!bs[i]) continue;
         if (rule === 'rope') ropeIntoProjection(bs, i, uses, at);
-        else normIntoProjections(bs, i, uses);
+        else if (rule === 'norm') normIntoProjections(bs, i, uses);
+        else pairProjections(bs, i, uses, at);
       }
       return { dataflow: true, bindings: bs.filter((x): x is Binding => x !== undefined) };
     });
