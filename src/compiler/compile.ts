@@ -1,5 +1,5 @@
 /**
- * The compiler pipeline: normalize → legalize → fuse → fuse-linear → dead code → schedule → plan memory
+ * The compiler pipeline: normalize → legalize → fuse → fuse-linear → group projections → dead code → schedule → plan memory
  * (verified) → lower to an executable. `trace` sees the module text after every pass, which is
  * what `tessera compile --print` shows.
  *
@@ -11,6 +11,7 @@ import type { Executable } from './executable.js';
 import { dce } from './passes/dce.js';
 import { type FuseOptions, fuse } from './passes/fuse.js';
 import { fuseLinear } from './passes/fuse-linear.js';
+import { groupProjections } from './passes/group-projections.js';
 import { legalize } from './passes/legalize.js';
 import { lowerModule } from './passes/lower.js';
 import { normalize } from './passes/normalize.js';
@@ -44,6 +45,8 @@ export function compileModule(input: IRModule, opts: CompileOptions = {}): Compi
     trace('fuse', printModule(m));
     m = fuseLinear(m);
     trace('fuse-linear', printModule(m));
+    m = groupProjections(m);
+    trace('group-projections', printModule(m));
   }
   m = dce(m);
   trace('dead-code', printModule(m));

@@ -227,4 +227,17 @@ function kLoop(
   return vec ? vecLoop(p, caps, t, f, rowOf) : scalarLoop(p, caps, t, f, rowOf);
 }
 
-export { actChunk, declarations, kLoop, normPrologue, r as range };
+/** `turns(q, i)`: pos·f mod 1 in [−0.5, 0.5] from exact partial products, as the rope kernel (src/kernels/rope.ts); frequency triples from uniform word `base`. */
+export function ropeTurnsWgsl(base: number): string {
+  return `fn turns(q: u32, i: u32) -> f32 {
+  let h1 = uf(${base}u + 3u * i);
+  let h0 = uf(${base + 1}u + 3u * i);
+  let lo = uf(${base + 2}u + 3u * i);
+  let p1 = f32(q >> 12u) * 4096.0;
+  let p0 = f32(q & 4095u);
+  let t = fract(p1 * h1) + fract(p1 * h0) + fract(p0 * h1) + fract(p0 * h0) + fract(f32(q) * lo);
+  return t - round(t);
+}`;
+}
+
+export { actChunk, unpack4, declarations, kLoop, normPrologue, r as range };

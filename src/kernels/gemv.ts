@@ -32,6 +32,7 @@ import {
   kLoop,
   normPrologue,
   range,
+  ropeTurnsWgsl,
 } from './gemv-wgsl.js';
 
 export type { GemvParams } from './gemv-wgsl.js';
@@ -50,7 +51,7 @@ export function gemvParams(M: number): GemvParams {
 export const gemvTuning: { override: Partial<GemvParams> | null } = { override: null };
 
 /** Per-row sums of the workgroup's accumulators: subgroupAdd, then one slot per subgroup in workgroup memory (subgroups of a 1-D workgroup are runs of consecutive invocations on Vulkan and Metal); otherwise a tree. */
-function reduceToRed(M: number, R: number, W: number, sg: boolean): string {
+export function reduceToRed(M: number, R: number, W: number, sg: boolean): string {
   const n = M * R;
   const all = (f: (m: number, j: number) => string) =>
     range(M)
@@ -111,16 +112,7 @@ ${sumFn}`;
 function ropeStoreWgsl(p: MatmulPlan, half: number): string {
   const base = tailWord(p) + 4;
   return `
-// pos·f mod 1 in [−0.5, 0.5], from exact partial products (as the rope kernel, src/kernels/rope.ts)
-fn turns(q: u32, i: u32) -> f32 {
-  let h1 = uf(${base}u + 3u * i);
-  let h0 = uf(${base + 1}u + 3u * i);
-  let lo = uf(${base + 2}u + 3u * i);
-  let p1 = f32(q >> 12u) * 4096.0;
-  let p0 = f32(q & 4095u);
-  let t = fract(p1 * h1) + fract(p1 * h0) + fract(p0 * h1) + fract(p0 * h0) + fract(f32(q) * lo);
-  return t - round(t);
-}
+${ropeTurnsWgsl(base)}
 fn write_rope(m: u32, col: u32, l0: f32, l1: f32, h0: f32, h1: f32) {
   let e0 = epi(m, col, l0); let e1 = epi(m, col + 1u, l1);
   let f0 = epi(m, col + ${half}u, h0); let f1 = epi(m, col + ${half + 1}u, h1);

@@ -9,6 +9,7 @@ import type { OpSpec } from './op-spec.js';
 import { elementwiseOp } from './elementwise.js';
 import { matmulOp } from './matmul.js';
 import { linearOp } from './linear.js';
+import { linearGroupOp } from './linear-group.js';
 import { reduceOp } from './reduce.js';
 import { softmaxOp } from './softmax.js';
 import { rmsnormOp } from './rmsnorm.js';
@@ -23,6 +24,7 @@ const registered: OpSpec<Attrs>[] = [
   elementwiseOp,
   matmulOp,
   linearOp,
+  linearGroupOp,
   reduceOp,
   softmaxOp,
   rmsnormOp,

@@ -24,7 +24,7 @@ import { isView } from './plan-memory.js';
 const MATMUL_KEYS = new Set(['transB', 'outDtype', 'epilogue']);
 
 /** A call this pass can turn into (or extend as) a `linear`: its attrs, operands and extras. */
-interface Projection {
+export interface Projection {
   readonly attrs: LinearAttrs;
   readonly a: Expr;
   readonly w: Expr;
@@ -34,7 +34,7 @@ interface Projection {
   readonly extras: readonly Expr[];
 }
 
-function projectionOf(c: Call): Projection | undefined {
+export function projectionOf(c: Call): Projection | undefined {
   if (c.k !== 'call' || c.kind !== 'kernel') return undefined;
   if (c.callee === 'matmul') {
     if (c.attrs.transB !== true || Object.keys(c.attrs).some((k) => !MATMUL_KEYS.has(k))) return undefined;

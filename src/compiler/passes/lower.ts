@@ -1,9 +1,9 @@
 /** Lowering: a planned function becomes a flat instruction list over registers. */
-import { type Expr, type Func, IRError, type IRModule, allBindings } from '../../ir/graph.js';
+import { type Binding, type Call, type Expr, type Func, IRError, type IRModule, allBindings } from '../../ir/graph.js';
 import { typeVars } from '../../ir/types.js';
 import { generateWgsl } from '../codegen/wgsl-program.js';
 import type { CompiledProgram, ExecFunc, Executable, Instr } from '../executable.js';
-import { type MemoryPlan, allocates, isView } from './plan-memory.js';
+import { type MemoryPlan, allocatedTensors, allocates, isView } from './plan-memory.js';
 
 export function lowerFunc(f: Func, plan: MemoryPlan): ExecFunc {
   const regs = new Map<string, number>();
@@ -53,6 +53,19 @@ export function lowerFunc(f: Func, plan: MemoryPlan): ExecFunc {
     const at = b.var.name;
     typeVars(b.var.type).forEach((s) => syms.add(s));
     const v = b.value;
+    if (allocates(b) && v.k === 'call' && b.var.type.k === 'tuple') {
+      instrs.push(
+        ...lowerTupleKernel(
+          b,
+          v,
+          plan,
+          (e) => read(e, at),
+          reg,
+          () => next++,
+        ),
+      );
+      continue;
+    }
     if (allocates(b) && v.k === 'call') {
       if (v.kind === 'op') throw new IRError({ func: f.name, binding: at }, `op '${v.callee}' was not legalized`);
       const t = b.var.type;
@@ -89,6 +102,39 @@ export function lowerFunc(f: Func, plan: MemoryPlan): ExecFunc {
   }
   const ret = read(f.ret, 'return');
   return { name: f.name, params, instrs, ret, registers: next, plan, upper: f.upper, symVars: [...syms].sort() };
+}
+
+/** A kernel that writes several tensors: one destination per tuple field, then the tuple of them. */
+function lowerTupleKernel(
+  b: Binding,
+  v: Call,
+  plan: MemoryPlan,
+  read: (e: Expr) => number,
+  reg: (name: string) => number,
+  fresh: () => number,
+): Instr[] {
+  const at = b.var.name;
+  if (v.kind !== 'kernel') throw new IRError({ binding: at }, 'only library kernels return several tensors');
+  const args = v.args.map(read);
+  const out: Instr[] = [];
+  const outs = allocatedTensors(b).map(([name, t]) => {
+    if (!t.shape) throw new IRError({ binding: at }, 'a destination needs a tensor type with a known shape');
+    const dst = fresh();
+    const token = plan.assign.get(name);
+    out.push({
+      op: 'alloc',
+      dst,
+      dtype: t.dtype,
+      shape: t.shape,
+      what: name,
+      ...(token !== undefined ? { token } : {}),
+    });
+    return dst;
+  });
+  const tuple = reg(at);
+  out.push({ op: 'kernel', name: v.callee, attrs: v.attrs, args, out: tuple, outs, what: at });
+  out.push({ op: 'tuple', dst: tuple, srcs: outs });
+  return out;
 }
 
 let compileCounter = 0;
