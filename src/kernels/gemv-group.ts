@@ -4,12 +4,12 @@
  * heads of all members in order; a workgroup owns rows {o, o+1, o+D/2, o+D/2+1} of one head (as
  * the RoPE GEMV, gemv.ts), so it reads one member's weight — a branch that is uniform across the
  * workgroup — and rotates the pairs itself when that member is RoPE'd. The RMSNorm prologue and
- * the K loop are gemv-wgsl.ts's; this needs K a multiple of 8 (16-byte loads).
+ * 16-byte K loop follow gemv-wgsl.ts (Σx² summed as a fifth accumulator); K must be a multiple of 8.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import type { DType } from '../tensor/dtype.js';
 import { reduceToRed } from './gemv.js';
-import { actChunk, normPrologue, range, ropeTurnsWgsl, unpack4 } from './gemv-wgsl.js';
+import { actChunk, normScaleWgsl, range, ropeTurnsWgsl, unpack4 } from './gemv-wgsl.js';
 import type { MatmulPlan } from './matmul-common.js';
 import { PACK_WGSL, elemsPerWord, enables, loadF32, storageDecl, storeWord, uniformDecl } from './wgsl-dtype.js';
 
@@ -63,6 +63,7 @@ fn store_pair(seg: u32, m: u32, col: u32, v0: f32, v1: f32) { ${pick(store)} }`;
 /** The K loop over the workgroup's four rows of member `seg`. */
 function groupLoop(p: MatmulPlan, caps: Caps, g: GroupLayout, W: number): string {
   const half = g.headDim / 2;
+  const S = 4 + (g.normDtype ? 1 : 0);
   const offs = [0, 1, half, half + 1];
   const chunk = (j: number) =>
     g.weightDtype === 'f32'
@@ -78,7 +79,7 @@ function groupLoop(p: MatmulPlan, caps: Caps, g: GroupLayout, W: number): string
 ${offs.map((o, j) => `  let rowc${j} = (rbase + ${o}u) * chunks;`).join('\n')}
 ${range(p.g.M)
   .map((m) =>
-    range(4)
+    range(S)
       .map((j) => `  var acc${m}_${j} = 0.0;`)
       .join(' '),
   )
@@ -92,7 +93,7 @@ ${range(p.g.M)
   .map(
     (
       m,
-    ) => `    { ${actChunk(p.aDtype, 'x', `${m}u * chunks + ch`)}${g.normDtype ? ` let ylo = xlo * rs[${m}] * nlo; let yhi = xhi * rs[${m}] * nhi;` : ' let ylo = xlo; let yhi = xhi;'}
+    ) => `    { ${actChunk(p.aDtype, 'x', `${m}u * chunks + ch`)}${g.normDtype ? ` let ylo = xlo * nlo; let yhi = xhi * nhi; acc${m}_4 += dot(xlo, xlo) + dot(xhi, xhi);` : ' let ylo = xlo; let yhi = xhi;'}
 ${range(4)
   .map((j) => `      acc${m}_${j} += dot(ylo, w${j}lo) + dot(yhi, w${j}hi);`)
   .join('\n')} }`,
@@ -103,6 +104,8 @@ ${range(4)
 
 export function gemvGroupWgsl(p: MatmulPlan, caps: Caps, W: number, g: GroupLayout): string {
   const M = p.g.M;
+  const S = 4 + (g.normDtype ? 1 : 0);
+  const rs = g.normDtype ? ' * rs' : '';
   const half = g.headDim / 2;
   const { text, uniform } = declarations(p, caps, g);
   // first head of each member, in the order workgroups walk them
@@ -116,8 +119,8 @@ ${uniformDecl(uniform, GROUP_FREQ_WORD + 3 * half)}
 ${PACK_WGSL}
 ${ropeTurnsWgsl(GROUP_FREQ_WORD)}
 ${memberAccess(p, caps, g)}
-var<workgroup> red: array<f32, ${caps.subgroups ? M * 4 * (W / 4) : M * 4 * W}>;
-fn red_sum(i: u32, nsg: u32) -> f32 { var v = 0.0; for (var s = 0u; s < nsg; s++) { v += red[s * ${M * 4}u + i]; } return v; }
+var<workgroup> red: array<f32, ${caps.subgroups ? M * S * (W / 4) : M * S * W}>;
+fn red_sum(i: u32, nsg: u32) -> f32 { var v = 0.0; for (var s = 0u; s < nsg; s++) { v += red[s * ${M * S}u + i]; } return v; }
 @compute @workgroup_size(${W})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${caps.subgroups ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32' : ''}) {
   let K = uw(2u);
@@ -127,13 +130,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 ${segment}
   let o = (wid % ${half / 2}u) * 2u;
   let rbase = (hg - h0) * ${g.headDim}u + o;
-${g.normDtype ? normPrologue(p, caps, W, true) : ''}
 ${groupLoop(p, caps, g, W)}
-${reduceToRed(M, 4, W, caps.subgroups)}
+${reduceToRed(M, S, W, caps.subgroups)}
   if (lid < ${M}u) {
     let m = lid;
-    var e0 = red_sum(m * 4u, nsg); var e1 = red_sum(m * 4u + 1u, nsg);
-    var f0 = red_sum(m * 4u + 2u, nsg); var f1 = red_sum(m * 4u + 3u, nsg);
+    ${g.normDtype ? normScaleWgsl(S, 4, 8) : ''}
+    var e0 = red_sum(m * ${S}u, nsg)${rs}; var e1 = red_sum(m * ${S}u + 1u, nsg)${rs};
+    var f0 = red_sum(m * ${S}u + 2u, nsg)${rs}; var f1 = red_sum(m * ${S}u + 3u, nsg)${rs};
     if (seg < ${g.roped}u) {
       let q = pos[m];
       let a0 = turns(u32(abs(q)), o) * select(1.0, -1.0, q < 0) * 6.28318530717958647;

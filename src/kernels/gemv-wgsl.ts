@@ -2,14 +2,15 @@
  * The GEMV kernel text (see gemv.ts for the plan), in pieces: bindings, the optional RMSNorm
  * prologue, the K loop (16-byte or scalar loads), the cross-lane reduction and the store.
  *
- * Fusions (the `linear` op): with `norm`, every workgroup first takes its M rows' Σx² over K (a
- * second read of a few KB of activations that stay in cache — cheaper than a dispatch and a round
- * trip through memory) and scales each activation by rsqrt(mean + eps)·w as it is loaded. With
+ * Fusions (the `linear` op): with `norm`, each activation is scaled by the norm weight as it is
+ * loaded and the row's Σx² is summed in the same loop, from the same loads, as one more
+ * accumulator; since rsqrt(mean + eps) is one number per row it multiplies the reduced sums at the
+ * end. So the prologue costs no extra pass over the rows and no dispatch. With
  * `rope`, a workgroup owns rows {o, o+1} and {o+D/2, o+D/2+1} of one head, so each rotate-half
  * pair meets in one invocation after the reduction; the epilogue (bias) runs before the rotation.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
-import { type MatmulPlan, outputWgsl, tailWord } from './matmul-common.js';
+import { type MatmulPlan, outputWgsl } from './matmul-common.js';
 import type { DType } from '../tensor/dtype.js';
 import { enables, loadF32, storageDecl } from './wgsl-dtype.js';
 
@@ -84,61 +85,19 @@ ${fused.join('\n')}
 ${outputWgsl(p, caps, binding, f.pairDtype !== undefined)}`;
 }
 
-/** Sums `vals` (one f32 per row m) over the workgroup into `dst[m]`, using `red` as scratch. */
-function workgroupSum(caps: Caps, W: number, M: number, vals: (m: number) => string, dst: string): string {
-  if (caps.subgroups)
-    return `
-${r(M)
-  .map((m) => `  let q${m} = subgroupAdd(${vals(m)});`)
-  .join('\n')}
-  if (sgi == 0u) { ${r(M)
-    .map((m) => `red[(lid / sgs) * ${M}u + ${m}u] = q${m};`)
-    .join(' ')} }
-  workgroupBarrier();
-  var ${dst}: array<f32, ${M}>;
-  for (var s = 0u; s < ${W}u / sgs; s++) { for (var m = 0u; m < ${M}u; m++) { ${dst}[m] += red[s * ${M}u + m]; } }
-  workgroupBarrier();`;
-  return `
-${r(M)
-  .map((m) => `  red[lid * ${M}u + ${m}u] = ${vals(m)};`)
-  .join('\n')}
-  workgroupBarrier();
-  for (var s = ${W / 2}u; s > 0u; s >>= 1u) {
-    if (lid < s) { for (var m = 0u; m < ${M}u; m++) { red[lid * ${M}u + m] += red[(lid + s) * ${M}u + m]; } }
-    workgroupBarrier();
-  }
-  var ${dst}: array<f32, ${M}>;
-  for (var m = 0u; m < ${M}u; m++) { ${dst}[m] = red[m]; }
-  workgroupBarrier();`;
-}
-
-/** The RMSNorm prologue: `rs[m]` = rsqrt(mean(a[m]²) + eps) for every row m of a. */
-function normPrologue(p: MatmulPlan, caps: Caps, W: number, vec: boolean): string {
-  const M = p.g.M;
-  const loop = vec
-    ? `for (var ch = lid; ch < K / 8u; ch += ${W}u) {
-${r(M)
-  .map((m) => `    { ${actChunk(p.aDtype, 'x', `${m}u * (K / 8u) + ch`)} ss${m} += dot(xlo, xlo) + dot(xhi, xhi); }`)
-  .join('\n')}
-  }`
-    : `for (var k = lid; k < K; k += ${W}u) {
-${r(M)
-  .map((m) => `    { let x = ${loadF32(p.aDtype, caps, 'a', `${m}u * K + k`)}; ss${m} += x * x; }`)
-  .join('\n')}
-  }`;
-  return `
-${r(M)
-  .map((m) => `  var ss${m} = 0.0;`)
-  .join(' ')}
-  ${loop}
-${workgroupSum(caps, W, M, (m) => `ss${m}`, 'sq')}
-  var rs: array<f32, ${M}>;
-  for (var m = 0u; m < ${M}u; m++) { rs[m] = inverseSqrt(sq[m] / f32(K) + uf(${tailWord(p)}u)); }`;
+/** With the norm prologue: WGSL setting `rs` = rsqrt(mean(a[m]²) + eps) from the Σx² slot `slot` of row m. */
+export function normScaleWgsl(slots: number, slot: number, epsWord: number): string {
+  return `let rs = inverseSqrt(red_sum(m * ${slots}u + ${slot}u, nsg) / f32(K) + uf(${epsWord}u));`;
 }
 
 /** Accumulators per activation row: R weight rows, twice with a paired weight. */
 export function accumulators(t: GemvParams, f: GemvFusion): number {
   return f.pairDtype ? 2 * t.R : t.R;
+}
+
+/** Reduced values per activation row: the accumulators, and the row's Σx² with the norm prologue. */
+export function slots(t: GemvParams, f: GemvFusion): number {
+  return accumulators(t, f) + (f.normDtype ? 1 : 0);
 }
 
 /** Weight buffer, dtype and row slot of accumulator j (the paired weight's follow the first R). */
@@ -165,7 +124,9 @@ function vecLoop(p: MatmulPlan, caps: Caps, t: GemvParams, f: GemvFusion, rowOf:
       .join(', ')});`
     : '';
   const scale = (m: number) =>
-    f.normDtype ? ` let ylo = xlo * rs[${m}] * nlo; let yhi = xhi * rs[${m}] * nhi;` : ' let ylo = xlo; let yhi = xhi;';
+    f.normDtype
+      ? ` let ylo = xlo * nlo; let yhi = xhi * nhi; acc${m}_${A} += dot(xlo, xlo) + dot(xhi, xhi);`
+      : ' let ylo = xlo; let yhi = xhi;';
   return `
   let chunks = K / 8u;
 ${r(t.R)
@@ -190,9 +151,11 @@ ${r(A)
 /** The scalar K loop (K not a multiple of 8). */
 function scalarLoop(p: MatmulPlan, caps: Caps, t: GemvParams, f: GemvFusion, rowOf: (j: number) => string): string {
   const A = accumulators(t, f);
+  // with the norm: x scaled by the norm weight, and the raw value's square into the Σx² slot
   const x = (m: number) => {
-    const raw = loadF32(p.aDtype, caps, 'a', `${m}u * K + k`);
-    return f.normDtype ? `${raw} * rs[${m}] * ${loadF32(f.normDtype, caps, 'nw', 'k')}` : raw;
+    const raw = `let xr = ${loadF32(p.aDtype, caps, 'a', `${m}u * K + k`)};`;
+    if (!f.normDtype) return `${raw} let x = xr;`;
+    return `${raw} let x = xr * ${loadF32(f.normDtype, caps, 'nw', 'k')}; acc${m}_${A} = fma(xr, xr, acc${m}_${A});`;
   };
   const weight = (j: number) => {
     const { buf, dtype, row } = weightOf(p, t, f, j);
@@ -206,7 +169,7 @@ ${r(t.R)
 ${r(A).map(weight).join('\n')}
 ${r(p.g.M)
   .map(
-    (m) => `    { let x = ${x(m)};
+    (m) => `    { ${x(m)}
 ${r(A)
   .map((j) => `      acc${m}_${j} = fma(x, w${j}, acc${m}_${j});`)
   .join('\n')} }`,
@@ -240,4 +203,4 @@ export function ropeTurnsWgsl(base: number): string {
 }`;
 }
 
-export { actChunk, unpack4, declarations, kLoop, normPrologue, r as range };
+export { actChunk, unpack4, declarations, kLoop, r as range };

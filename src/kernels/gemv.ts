@@ -26,13 +26,13 @@ import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import {
   type GemvFusion,
   type GemvParams,
-  accumulators,
   declarations,
   gemvVectorised,
   kLoop,
-  normPrologue,
+  normScaleWgsl,
   range,
   ropeTurnsWgsl,
+  slots,
 } from './gemv-wgsl.js';
 
 export type { GemvParams } from './gemv-wgsl.js';
@@ -81,11 +81,14 @@ ${all((m, j) => `  red[lid * ${n}u + ${m * R + j}u] = acc${m}_${j};`)}
 
 /**
  * The store: adjacent pairs through `write_out` (with a paired weight, both accumulators of each
- * column through `write_out2`), or with RoPE each row's two rotate-half pairs at once.
+ * column through `write_out2`), or with RoPE each row's two rotate-half pairs at once. Values are
+ * `S` per row in `red` (accumulators, then Σx² when `normWord` gives the eps uniform).
  */
-function store(M: number, R: number, A: number, ropeHalf: number | undefined): string {
-  const sum = (j: string) => `red_sum(m * ${A}u + ${j}, nsg)`;
-  const sumFn = `fn red_sum(i: u32, nsg: u32) -> f32 { var v = 0.0; for (var s = 0u; s < nsg; s++) { v += red[s * ${M * A}u + i]; } return v; }`;
+function store(M: number, R: number, S: number, ropeHalf: number | undefined, normWord: number | undefined): string {
+  const A = normWord === undefined ? S : S - 1;
+  const sum = (j: string) => `red_sum(m * ${S}u + ${j}, nsg)${normWord === undefined ? '' : ' * rs'}`;
+  const sumFn = `fn red_sum(i: u32, nsg: u32) -> f32 { var v = 0.0; for (var s = 0u; s < nsg; s++) { v += red[s * ${M * S}u + i]; } return v; }`;
+  const norm = normWord === undefined ? '' : normScaleWgsl(S, A, normWord);
   const write =
     A === R
       ? `write_out(m, uw(3u) + nl0 + j, ${sum('j')}, ${sum('j + 1u')}, uw(3u) + nCount);`
@@ -95,6 +98,7 @@ function store(M: number, R: number, A: number, ropeHalf: number | undefined): s
   if (lid < ${(M * R) / 2}u) {
     let m = lid / ${R / 2}u;
     let j = (lid % ${R / 2}u) * 2u;
+    ${norm}
     if (nl0 + j < nCount) { ${write} }
   }
 }
@@ -102,6 +106,7 @@ ${sumFn}`;
   return `
   if (lid < ${M}u) {
     let m = lid;
+    ${norm}
     write_rope(m, rbase, ${sum('0u')}, ${sum('1u')}, ${sum('2u')}, ${sum('3u')});
   }
 }
@@ -133,7 +138,7 @@ export function gemvWgsl(
   f: GemvFusion = {},
 ): string {
   const M = p.g.M;
-  const A = accumulators(t, f);
+  const S = slots(t, f);
   const vec = gemvVectorised(p.g.K);
   const sg = caps.subgroups;
   const half = f.ropeHeadDim ? f.ropeHeadDim / 2 : undefined;
@@ -143,24 +148,23 @@ export function gemvWgsl(
     half === undefined ? '' : `  let rbase = (wid / ${half / 2}u) * ${2 * half}u + (wid % ${half / 2}u) * 2u;`;
   return `${declarations(p, caps, f, vec)}
 ${half === undefined ? '' : ropeStoreWgsl(p, half)}
-var<workgroup> red: array<f32, ${sg ? M * A * (t.W / 4) : M * A * t.W}>;
+var<workgroup> red: array<f32, ${sg ? M * S * (t.W / 4) : M * S * t.W}>;
 @compute @workgroup_size(${t.W})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${sg ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32' : ''}) {
   let K = uw(2u); let nCount = uw(4u);
   let wid = wg.x + wg.y * nwg.x;
   let nl0 = wid * ${t.R}u;
 ${rows}
-${f.normDtype ? normPrologue(p, caps, t.W, vec) : ''}
 ${range(M)
   .map((m) =>
-    range(A)
+    range(S)
       .map((j) => `  var acc${m}_${j} = 0.0;`)
       .join(' '),
   )
   .join('\n')}
 ${kLoop(p, caps, t, f, vec, rowOf)}
-${reduceToRed(M, A, t.W, sg)}
-${store(M, t.R, A, half)}`;
+${reduceToRed(M, S, t.W, sg)}
+${store(M, t.R, S, half, f.normDtype ? tailWord(p) : undefined)}`;
 }
 
 export const gemvKernel: GpuKernel = {

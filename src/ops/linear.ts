@@ -75,7 +75,7 @@ function reference(
   return ropeOp.reference(attrs.rope, [y!, p.pos!], [xd, d.pos!], [xd]);
 }
 
-/** The fusions a decoder asks for, each at a GEMV size (M ≤ 16) and a GEMM size. */
+/** The fusions a decoder asks for, each at GEMV sizes (M ≤ 16) and a GEMM size. */
 const CASE_FUSIONS = [
   { norm: true, rope: true, paired: false },
   { norm: true, rope: false, paired: true },
@@ -85,10 +85,15 @@ const CASE_FUSIONS = [
 function makeCases(rng: Rng): OpCase<LinearAttrs>[] {
   const out: OpCase<LinearAttrs>[] = [];
   for (const { norm, rope, paired } of CASE_FUSIONS) {
-    for (const M of [rng.pick([1, rng.int(2, 17)]), rng.int(17, 40)]) {
+    // GEMV sizes with 16-byte and with scalar loads (K a multiple of 8 or not), then a GEMM size
+    const sizes = [
+      [rng.pick([1, rng.int(2, 17)]), 8 * rng.int(2, 40)],
+      [rng.pick([1, rng.int(2, 17)]), 8 * rng.int(1, 6) + rng.int(1, 7)],
+      [rng.int(17, 40), rng.pick([8 * rng.int(2, 40), rng.int(3, 50)])],
+    ] as const;
+    for (const [M, K] of sizes) {
       const hd = rng.pick([8, 32]);
       const N = hd * rng.int(1, 5);
-      const K = rng.pick([8 * rng.int(2, 40), rng.int(3, 50)]);
       const dtype = rng.pick(FLOAT_DTYPES);
       const wd = rng.pick(FLOAT_DTYPES);
       const bias = rng.next() < 0.5;
