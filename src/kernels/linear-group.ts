@@ -1,7 +1,8 @@
 /**
  * The `linear_group` op (src/ops/linear-group.ts) on WebGPU: decode-sized rows run as one GEMV over
  * every member (gemv-group.ts); otherwise, or when the device has too few storage bindings for
- * all weights and outputs at once (WebGPU's default is 8), each member runs as its own `linear`.
+ * all weights and outputs at once (WebGPU's default is 8), the rows are normalised once and each
+ * member runs as its own `linear`.
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
@@ -10,7 +11,7 @@ import { type LinearGroupAttrs, groupMember, linearGroupOp } from '../ops/linear
 import { ropeInvFreqs } from '../ops/rope.js';
 import { GEMV_MAX_M, gemvParams } from './gemv.js';
 import { GROUP_FREQ_WORD, type GroupLayout, gemvGroupWgsl } from './gemv-group.js';
-import { linearKernel } from './linear.js';
+import { encodeNormedRows, linearKernel } from './linear.js';
 import { grid, planMatmul } from './matmul-common.js';
 import { ropeFreqWords } from './rope.js';
 
@@ -96,8 +97,13 @@ export const linearGroupKernel: GpuKernel = {
   encode(ctx, rawAttrs, inputs, outputs) {
     const attrs = rawAttrs as LinearGroupAttrs;
     if (groupGemvProblem(ctx.caps, attrs, inputs) === null) return encodeGroupGemv(ctx, attrs, inputs, outputs);
+    // member by member, the rows normalised once for all of them
+    const { normEps, ...rest } = attrs;
+    const norm = normEps !== undefined ? inputs[1 + attrs.count]! : undefined;
+    const a = norm ? encodeNormedRows(ctx, inputs[0]!, norm, normEps!) : inputs[0]!;
+    const plain = [a, ...inputs.slice(1, 1 + attrs.count), ...inputs.slice(1 + attrs.count + (norm ? 1 : 0))];
     for (let i = 0; i < attrs.count; i++) {
-      const m = groupMember(attrs, inputs, i);
+      const m = groupMember(rest as LinearGroupAttrs, plain, i);
       linearKernel.encode(ctx, m.attrs, m.inputs, [outputs[i]!]);
     }
   },

@@ -101,17 +101,21 @@ function encodeMatmul(ctx: KernelContext, attrs: Attrs, inputs: readonly GpuTens
   kernel.encode(ctx, attrs, inputs, [out]);
 }
 
+/** a's rows RMS-normalised into scratch in a's dtype (as the unfused graph rounds them). */
+export function encodeNormedRows(ctx: KernelContext, a: GpuTensor, norm: GpuTensor, eps: number): GpuTensor {
+  const rows = a.shape.slice(0, -1).reduce((x, y) => x * y, 1);
+  const K = a.shape[a.shape.length - 1]!;
+  const bytes = Math.ceil((rows * K * (a.dtype === 'f32' ? 4 : 2)) / 4) * 4;
+  const normed = scratchTensor(ctx.scratch(bytes, 'linear.normed'), a.dtype, a.shape, 'linear.normed');
+  rmsnormKernel.encode(ctx, { eps }, [a, norm], [normed]);
+  return normed;
+}
+
 /** Prefill-sized rows: norm, matmul and RoPE as the kernels that serve them on their own. */
 function encodeDecomposed(ctx: KernelContext, attrs: LinearAttrs, p: LinearParts<GpuTensor>, y: GpuTensor): void {
   const M = rowsOf(p.a);
-  const K = p.a.shape[p.a.shape.length - 1]!;
   const N = p.w.shape[0]!;
-  let a = p.a;
-  if (p.norm) {
-    const bytes = Math.ceil((M * K * (a.dtype === 'f32' ? 4 : 2)) / 4) * 4;
-    a = scratchTensor(ctx.scratch(bytes, 'linear.normed'), a.dtype, a.shape, 'linear.normed');
-    rmsnormKernel.encode(ctx, { eps: attrs.normEps! }, [p.a, p.norm], [a]);
-  }
+  const a = p.norm ? encodeNormedRows(ctx, p.a, p.norm, attrs.normEps!) : p.a;
   const mmAttrs = { ...linearMatmulAttrs(attrs), outDtype: attrs.rope ? 'f32' : y.dtype };
   const outShape = [...p.a.shape.slice(0, -1), N];
   const mmOut = attrs.rope

@@ -48,9 +48,14 @@ export function groupMember<T>(
 const members = (attrs: LinearGroupAttrs) => Array.from({ length: attrs.count }, (_, i) => i);
 
 function makeCases(rng: Rng): OpCase<LinearGroupAttrs>[] {
-  return [rng.int(1, 17), rng.int(17, 40)].map((M) => {
+  // one GEMV pass (K a multiple of 8), members one by one at a GEMV size (scalar K), a GEMM size
+  const sizes = [
+    [rng.int(1, 17), 8 * rng.int(2, 40)],
+    [rng.int(1, 17), 8 * rng.int(1, 6) + rng.int(1, 7)],
+    [rng.int(17, 40), 8 * rng.int(2, 40)],
+  ] as const;
+  return sizes.map(([M, K]) => {
     const hd = rng.pick([8, 32]);
-    const K = 8 * rng.int(2, 40);
     const dtype = rng.pick(FLOAT_DTYPES);
     const wd = rng.pick(FLOAT_DTYPES);
     const heads = [rng.int(1, 5), rng.int(1, 3), rng.int(1, 3)];
