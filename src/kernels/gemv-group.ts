@@ -3,7 +3,7 @@
  * and each output in its own binding so nothing is concatenated or split. Workgroups walk the
  * heads of all members in order; a workgroup owns rows {o, o+1, o+D/2, o+D/2+1} of one head (as
  * the RoPE GEMV, gemv.ts), so it reads one member's weight — a branch that is uniform across the
- * workgroup — and rotates the pairs itself when that member is RoPE'd. The RMSNorm prologue and
+ * workgroup — adds its bias if it has one, and rotates the pairs itself when that member is RoPE'd. The RMSNorm prologue and
  * 16-byte K loop follow gemv-wgsl.ts (Σx² summed as a fifth accumulator); K must be a multiple of 8.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
@@ -23,6 +23,8 @@ export interface GroupLayout {
   readonly headDim: number;
   readonly weightDtype: DType;
   readonly normDtype?: DType;
+  /** dtype of each member's bias (bound after the positions), added before RoPE. */
+  readonly biasDtypes?: readonly DType[];
 }
 
 /** Uniform words: the matmul's first 8 (K at 2), eps at 8, then RoPE's frequency triples from 12. */
@@ -37,8 +39,9 @@ function declarations(p: MatmulPlan, caps: Caps, g: GroupLayout): { text: string
   );
   if (g.normDtype) lines.push(storageDecl(binding++, 'nw', g.normDtype, caps, 'read'));
   lines.push(storageDecl(binding++, 'pos', 'i32', caps, 'read'));
+  g.biasDtypes?.forEach((d, s) => lines.push(storageDecl(binding++, `bias${s}`, d, caps, 'read')));
   g.widths.forEach((_, s) => lines.push(storageDecl(binding++, `c${s}`, p.outDtype, caps, 'read_write')));
-  const dtypes = [p.aDtype, g.weightDtype, p.outDtype, ...(g.normDtype ? [g.normDtype] : [])];
+  const dtypes = [p.aDtype, g.weightDtype, p.outDtype, ...(g.normDtype ? [g.normDtype] : []), ...(g.biasDtypes ?? [])];
   return {
     text: `${enables(dtypes, caps)}${caps.subgroups ? 'enable subgroups;\n' : ''}${lines.join('\n')}`,
     uniform: binding,
@@ -56,8 +59,11 @@ function memberAccess(p: MatmulPlan, caps: Caps, g: GroupLayout): string {
       ? `${storeWord(p.outDtype, caps, `c${s}`, i, ['v0'])} ${storeWord(p.outDtype, caps, `c${s}`, `${i} + 1u`, ['v1'])}`
       : storeWord(p.outDtype, caps, `c${s}`, `(${i}) >> 1u`, ['v0', 'v1']);
   };
+  const bias = g.biasDtypes
+    ? `\nfn bias_at(seg: u32, col: u32) -> f32 { ${pick((s) => `return ${loadF32(g.biasDtypes![s]!, caps, `bias${s}`, 'col')};`)} }`
+    : '';
   return `fn wload(seg: u32, i: u32) -> ${type} { ${pick((s) => `return b${s}[i];`)} }
-fn store_pair(seg: u32, m: u32, col: u32, v0: f32, v1: f32) { ${pick(store)} }`;
+fn store_pair(seg: u32, m: u32, col: u32, v0: f32, v1: f32) { ${pick(store)} }${bias}`;
 }
 
 /** The K loop over the workgroup's four rows of member `seg`. */
@@ -137,6 +143,7 @@ ${reduceToRed(M, S, W, caps.subgroups)}
     ${g.normDtype ? normScaleWgsl(S, 4, 8) : ''}
     var e0 = red_sum(m * ${S}u, nsg)${rs}; var e1 = red_sum(m * ${S}u + 1u, nsg)${rs};
     var f0 = red_sum(m * ${S}u + 2u, nsg)${rs}; var f1 = red_sum(m * ${S}u + 3u, nsg)${rs};
+    ${g.biasDtypes ? `e0 += bias_at(seg, rbase); e1 += bias_at(seg, rbase + 1u); f0 += bias_at(seg, rbase + ${half}u); f1 += bias_at(seg, rbase + ${half + 1}u);` : ''}
     if (seg < ${g.roped}u) {
       let q = pos[m];
       let a0 = turns(u32(abs(q)), o) * select(1.0, -1.0, q < 0) * 6.28318530717958647;

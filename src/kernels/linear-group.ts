@@ -56,6 +56,7 @@ function encodeGroupGemv(
     headDim: rope.headDim,
     weightDtype: weights[0]!.dtype,
     ...(norm ? { normDtype: norm.dtype } : {}),
+    ...(attrs.biased ? { biasDtypes: inputs.slice(-attrs.count).map((b) => b.dtype) } : {}),
   };
   const { W } = gemvParams(plan.g.M);
   const half = rope.headDim / 2;
@@ -65,7 +66,7 @@ function encodeGroupGemv(
   u.set(ropeFreqWords(ropeInvFreqs(rope.theta, rope.headDim, rope.scaling)), GROUP_FREQ_WORD);
   const total = layout.widths.reduce((x, y) => x + y, 0);
   const reads = inputs.length;
-  const tags = `${norm ? '.norm' : ''}.rope${attrs.roped}`;
+  const tags = `${norm ? '.norm' : ''}${attrs.biased ? '.bias' : ''}.rope${attrs.roped}`;
   ctx.dispatch(
     {
       label: `linear_group.gemv.${plan.aDtype}.${layout.weightDtype}.m${plan.g.M}.x${attrs.count}${tags}`,

@@ -4,8 +4,9 @@
  * decoder layer. Every member shares the RMSNorm prologue; the first `roped` members also get RoPE.
  *
  * Inputs: a [..., K], the `count` weights [N_i, K], then the norm weight [K] if `normEps`, the
- * positions i32 [rows] if `rope`. Output i is what `linear` (src/ops/linear.ts) gives for
- * (a, w_i) with the same norm, and RoPE when i < roped.
+ * positions i32 [rows] if `rope`, the `count` biases [N_i] if `biased`. Output i is what `linear`
+ * (src/ops/linear.ts) gives for (a, w_i) with the same norm, the bias added (epilogue
+ * `(x0 + x1)`), and RoPE when i < roped.
  */
 import type { Rng } from '../util/rng.js';
 import { checkLinear } from './linear-check.js';
@@ -20,8 +21,12 @@ export interface LinearGroupAttrs {
   readonly outDtype?: LinearAttrs['outDtype'];
   readonly normEps?: number;
   readonly rope?: LinearRope;
+  readonly biased?: boolean;
   readonly [key: string]: unknown;
 }
+
+/** The epilogue of a biased member (the text FuseOps gives a bias add). */
+export const BIAS_EPILOGUE = '(x0 + x1)';
 
 /** Member i as a `linear` call: its attrs and inputs. */
 export function groupMember<T>(
@@ -34,14 +39,23 @@ export function groupMember<T>(
   let j = 1 + count;
   const norm = attrs.normEps !== undefined ? inputs[j++] : undefined;
   const pos = attrs.rope ? inputs[j++] : undefined;
+  const bias = attrs.biased ? inputs[j + i] : undefined;
+  if (attrs.biased) j += count;
   if (inputs.length !== j) throw new Error(`linear_group: ${inputs.length} inputs, ${j} expected`);
   const rope = i < roped ? attrs.rope : undefined;
   const member: LinearAttrs = {
     ...(attrs.outDtype ? { outDtype: attrs.outDtype } : {}),
     ...(attrs.normEps !== undefined ? { normEps: attrs.normEps } : {}),
     ...(rope ? { rope } : {}),
+    ...(bias !== undefined ? { epilogue: BIAS_EPILOGUE } : {}),
   };
-  const ins = [inputs[0]!, inputs[1 + i]!, ...(norm !== undefined ? [norm] : []), ...(rope ? [pos!] : [])];
+  const ins = [
+    inputs[0]!,
+    inputs[1 + i]!,
+    ...(norm !== undefined ? [norm] : []),
+    ...(rope ? [pos!] : []),
+    ...(bias !== undefined ? [bias] : []),
+  ];
   return { attrs: member, inputs: ins };
 }
 
@@ -59,7 +73,9 @@ function makeCases(rng: Rng): OpCase<LinearGroupAttrs>[] {
     const dtype = rng.pick(FLOAT_DTYPES);
     const wd = rng.pick(FLOAT_DTYPES);
     const heads = [rng.int(1, 5), rng.int(1, 3), rng.int(1, 3)];
+    const biased = rng.next() < 0.5;
     const attrs: LinearGroupAttrs = {
+      ...(biased ? { biased } : {}),
       count: 3,
       roped: 2,
       outDtype: dtype,
@@ -68,7 +84,12 @@ function makeCases(rng: Rng): OpCase<LinearGroupAttrs>[] {
     };
     const inputs = [randomInput(rng, dtype, [M, K], 2), ...heads.map((h) => randomInput(rng, wd, [h * hd, K], 0.5))];
     inputs.push(randomInput(rng, wd, [K]), randomIds(rng, M, 4096));
-    return { label: `${dtype} w:${wd} M${M} K${K} heads ${heads.join('/')}×${hd}`, attrs, inputs };
+    if (biased) inputs.push(...heads.map((h) => randomInput(rng, rng.pick(FLOAT_DTYPES), [h * hd])));
+    return {
+      label: `${dtype} w:${wd} M${M} K${K} heads ${heads.join('/')}×${hd}${biased ? ' bias' : ''}`,
+      attrs,
+      inputs,
+    };
   });
 }
 

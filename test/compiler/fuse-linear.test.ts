@@ -2,7 +2,7 @@
  * The projection fusions on the Llama decoder graph (passes/fuse-linear.ts, group-projections.ts):
  * after compiling, a layer's norms and RoPEs live inside its projections, Q/K/V are one
  * `linear_group` with a tuple of outputs (planned field by field, and the plan verified), gate and
- * up one paired `linear`; projections with a bias epilogue stay out of the group. Numerics are the
+ * up one paired `linear`; Q/K/V biases join the group as the parameters they are stored as. Numerics are the
  * float64 checks' business (test/models/builtin-model.test.ts and the ops' conformance cases).
  */
 import { describe, expect, it } from 'vitest';
@@ -46,11 +46,23 @@ describe('projection fusions on the Llama graph', () => {
     expect(count(calls, 'rmsnorm')).toBe(2 * config.numLayers + 1);
   });
 
-  it('keeps projections with a bias epilogue out of the group (Qwen2-style qkv bias)', () => {
-    const calls = kernelCalls({ ...config, qkvBias: true });
-    expect(count(calls, 'linear_group')).toBe(0);
-    expect(count(calls, 'rope'), 'RoPE still follows the bias inside each projection').toBe(0);
-    const roped = calls.filter((c) => c.callee === 'linear' && c.attrs.rope !== undefined);
-    expect(roped).toHaveLength(2 * config.numLayers);
+  it('groups Q/K/V with their biases (Qwen2-style), read as stored: no per-step cast of a parameter', () => {
+    const { module } = compileModule(llamaModule({ ...config, qkvBias: true }, options));
+    const values = allBindings(module.funcs.get('forward')!).map((b) => b.value);
+    const calls = values.filter((v): v is Call => v.k === 'call');
+    const groups = calls.filter((c) => c.callee === 'linear_group');
+    expect(groups).toHaveLength(config.numLayers);
+    for (const g of groups) {
+      expect(g.attrs).toMatchObject({ count: 3, roped: 2, biased: true });
+      const biases = g.args.slice(-3).map((a) => (a.k === 'var' ? a.name : '?'));
+      expect(
+        biases.every((n) => /_proj_bias$/.test(n)),
+        biases.join(', '),
+      ).toBe(true);
+    }
+    expect(
+      calls.filter((c) => c.kind === 'tir'),
+      'bias casts',
+    ).toHaveLength(0);
   });
 });
