@@ -95,6 +95,22 @@ export function accumulators(t: GemvParams, f: GemvFusion): number {
   return f.pairDtype ? 2 * t.R : t.R;
 }
 
+/**
+ * Lanes per workgroup such that the cross-lane reduction's workgroup memory fits: with subgroups
+ * one slot per subgroup and value, without them one per lane and value (M rows × `slots` each).
+ */
+export function lanesThatFit(
+  W: number,
+  M: number,
+  slotsPerRow: number,
+  caps: Pick<Capabilities, 'subgroups' | 'maxComputeWorkgroupStorageSize'>,
+): number {
+  const bytes = (w: number) => 4 * M * slotsPerRow * (caps.subgroups ? w / 4 : w);
+  let w = W;
+  while (w > 32 && bytes(w) > caps.maxComputeWorkgroupStorageSize) w /= 2;
+  return w;
+}
+
 /** Reduced values per activation row: the accumulators, and the row's Σx² with the norm prologue. */
 export function slots(t: GemvParams, f: GemvFusion): number {
   return accumulators(t, f) + (f.normDtype ? 1 : 0);

@@ -11,6 +11,7 @@ import { type LinearGroupAttrs, groupMember, linearGroupOp } from '../ops/linear
 import { ropeInvFreqs } from '../ops/rope.js';
 import { GEMV_MAX_M, gemvParams } from './gemv.js';
 import { GROUP_FREQ_WORD, type GroupLayout, gemvGroupWgsl } from './gemv-group.js';
+import { lanesThatFit } from './gemv-wgsl.js';
 import { encodeNormedRows, linearKernel } from './linear.js';
 import { grid, planMatmul } from './matmul-common.js';
 import { ropeFreqWords } from './rope.js';
@@ -58,7 +59,7 @@ function encodeGroupGemv(
     ...(norm ? { normDtype: norm.dtype } : {}),
     ...(attrs.biased ? { biasDtypes: inputs.slice(-attrs.count).map((b) => b.dtype) } : {}),
   };
-  const { W } = gemvParams(plan.g.M);
+  const W = lanesThatFit(gemvParams(plan.g.M).W, plan.g.M, 4 + (norm ? 1 : 0), ctx.caps);
   const half = rope.headDim / 2;
   const u = new Uint32Array(GROUP_FREQ_WORD + 3 * half);
   u.set([plan.g.M, 0, plan.g.K]);

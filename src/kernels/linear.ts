@@ -13,7 +13,7 @@ import { type LinearAttrs, type LinearParts, linearMatmulAttrs, linearOp, linear
 import { ropeInvFreqs } from '../ops/rope.js';
 import type { DType } from '../tensor/dtype.js';
 import { GEMV_MAX_M, gemvParams, gemvWgsl } from './gemv.js';
-import { type GemvFusion, gemvTailWords, gemvVectorised } from './gemv-wgsl.js';
+import { type GemvFusion, gemvTailWords, gemvVectorised, lanesThatFit, slots } from './gemv-wgsl.js';
 import { MATMUL_KERNELS } from './matmul.js';
 import {
   commonProblem,
@@ -60,7 +60,8 @@ function encodeFusedGemv(ctx: KernelContext, attrs: LinearAttrs, p: LinearParts<
     tailWords: gemvTailWords(fusion),
   };
   const base = gemvParams(plan.g.M);
-  const t = attrs.rope ? { ...base, R: 4 } : base;
+  const rows = attrs.rope ? { ...base, R: 4 } : base;
+  const t = { ...rows, W: lanesThatFit(rows.W, plan.g.M, slots(rows, fusion), ctx.caps) };
   const ranges = weightRanges(p.w, plan, ctx.caps, 8);
   if (typeof ranges === 'string') throw new Error(`linear: ${ranges}`);
   const wgsl = gemvWgsl(plan, ctx.caps, t, fusion);
