@@ -1,5 +1,5 @@
 /**
- * The compiler pipeline: normalize → legalize → fuse → dead code → schedule → plan memory
+ * The compiler pipeline: normalize → legalize → fuse → param casts → fuse-linear → group projections → dead code → schedule → plan memory
  * (verified) → lower to an executable. `trace` sees the module text after every pass, which is
  * what `tessera compile --print` shows.
  *
@@ -10,6 +10,9 @@ import { printModule } from '../ir/printer.js';
 import type { Executable } from './executable.js';
 import { dce } from './passes/dce.js';
 import { type FuseOptions, fuse } from './passes/fuse.js';
+import { fuseLinear } from './passes/fuse-linear.js';
+import { groupProjections } from './passes/group-projections.js';
+import { paramCasts } from './passes/param-casts.js';
 import { legalize } from './passes/legalize.js';
 import { lowerModule } from './passes/lower.js';
 import { normalize } from './passes/normalize.js';
@@ -41,6 +44,12 @@ export function compileModule(input: IRModule, opts: CompileOptions = {}): Compi
   if (opts.fuse !== false) {
     m = fuse(m, opts);
     trace('fuse', printModule(m));
+    m = paramCasts(m);
+    trace('param-casts', printModule(m));
+    m = fuseLinear(m);
+    trace('fuse-linear', printModule(m));
+    m = groupProjections(m);
+    trace('group-projections', printModule(m));
   }
   m = dce(m);
   trace('dead-code', printModule(m));

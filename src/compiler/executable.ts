@@ -29,6 +29,8 @@ export type Instr =
       readonly attrs: Attrs;
       readonly args: readonly number[];
       readonly out: number;
+      /** Every output when the kernel writes several (a tuple in `out`); absent for one. */
+      readonly outs?: readonly number[];
       readonly what: string;
     }
   | {

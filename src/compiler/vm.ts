@@ -178,7 +178,7 @@ export class VirtualMachine {
           ins.name,
           ins.attrs,
           ins.args.map((r) => this.tensor(regs[r], ins.what)),
-          [regs[ins.out] as Tensor],
+          (ins.outs ?? [ins.out]).map((r) => regs[r] as Tensor),
         );
         return;
       case 'host': {

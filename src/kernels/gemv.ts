@@ -17,23 +17,28 @@ import {
   matmulUniforms,
   outputAccess,
   outputTarget,
-  outputWgsl,
   packScratch,
   planMatmul,
+  tailWord,
   weightRanges,
 } from './matmul-common.js';
 import type { GpuKernel } from '../backends/webgpu/kernel.js';
-import { type DType } from '../tensor/dtype.js';
-import { enables, loadF32, storageDecl } from './wgsl-dtype.js';
+import {
+  type GemvFusion,
+  type GemvParams,
+  declarations,
+  gemvVectorised,
+  kLoop,
+  normScaleWgsl,
+  range,
+  ropeTurnsWgsl,
+  slots,
+} from './gemv-wgsl.js';
+
+export type { GemvParams } from './gemv-wgsl.js';
+export { gemvVectorised } from './gemv-wgsl.js';
 
 export const GEMV_MAX_M = 16;
-
-export interface GemvParams {
-  /** Weight rows per workgroup (even: outputs are written in adjacent pairs). */
-  readonly R: number;
-  /** Invocations per workgroup. */
-  readonly W: number;
-}
 
 export function gemvParams(M: number): GemvParams {
   // measured on the H100 (bench/gemm.ts --gemv-tune): 2 rows × 128 lanes beat 4–8 rows and 64/256
@@ -45,144 +50,121 @@ export function gemvParams(M: number): GemvParams {
 /** GEMV parameters the benchmarks may override (tuning); null keeps the defaults. */
 export const gemvTuning: { override: Partial<GemvParams> | null } = { override: null };
 
-/** The vector path needs rows that start on 16-byte boundaries in both operands. */
-export function gemvVectorised(K: number): boolean {
-  return K % 8 === 0;
-}
-
-const r = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-/** WGSL for 8 consecutive activations of row `m` from chunk `ch` as two vec4<f32> named `${name}lo/hi`. */
-function actChunk(d: DType, name: string, idx: string): string {
-  if (d === 'f32') return `let ${name}lo = a[2u * (${idx})]; let ${name}hi = a[2u * (${idx}) + 1u];`;
-  return `let ${name}w = a[${idx}]; let ${name}lo = ${unpack4(d, `${name}w.xy`)}; let ${name}hi = ${unpack4(d, `${name}w.zw`)};`;
-}
-
-/** Four halves from two u32 words (vec2<u32> expression) as vec4<f32>. */
-function unpack4(d: DType, w: string): string {
-  if (d === 'f16') return `vec4<f32>(unpack2x16float(${w}.x), unpack2x16float(${w}.y))`;
-  // bf16: the high half is already an f32 with a truncated mantissa; the low half moves up
-  return `vec4<f32>(bitcast<f32>(${w}.x << 16u), bitcast<f32>(${w}.x & 0xffff0000u), bitcast<f32>(${w}.y << 16u), bitcast<f32>(${w}.y & 0xffff0000u))`;
-}
-
-export function gemvWgsl(p: MatmulPlan, caps: Pick<Capabilities, 'f16' | 'subgroups'>, t: GemvParams): string {
-  const { R, W } = t;
-  const M = p.g.M;
-  const vec = gemvVectorised(p.g.K);
-  const sg = caps.subgroups;
-  const acc = (m: number, j: number) => `acc${m}_${j}`;
-  const aDecl = vec
-    ? `@group(0) @binding(0) var<storage, read> a: array<${p.aDtype === 'f32' ? 'vec4<f32>' : 'vec4<u32>'}>;`
-    : storageDecl(0, 'a', p.aDtype, caps, 'read');
-  const bDecl = vec
-    ? `@group(0) @binding(1) var<storage, read> b: array<${p.bDtype === 'f32' ? 'vec4<f32>' : 'vec4<u32>'}>;`
-    : storageDecl(1, 'b', p.bDtype, caps, 'read');
-  const weightChunk = (j: number) =>
-    p.bDtype === 'f32'
-      ? `let w${j}lo = b[2u * (rowc${j} + ch)]; let w${j}hi = b[2u * (rowc${j} + ch) + 1u];`
-      : `let w${j}w = b[rowc${j} + ch]; let w${j}lo = ${unpack4(p.bDtype, `w${j}w.xy`)}; let w${j}hi = ${unpack4(p.bDtype, `w${j}w.zw`)};`;
-  const vecLoop = `
-  let chunks = K / 8u;
-${r(R)
-  .map((j) => `  let rowc${j} = min(nl0 + ${j}u, nCount - 1u) * chunks;`)
-  .join('\n')}
-  for (var ch = lid; ch < chunks; ch += ${W}u) {
-${r(R)
-  .map((j) => `    ${weightChunk(j)}`)
-  .join('\n')}
-${r(M)
-  .map(
-    (m) => `    { ${actChunk(p.aDtype, 'x', `${m}u * chunks + ch`)}
-${r(R)
-  .map((j) => `      ${acc(m, j)} += dot(xlo, w${j}lo) + dot(xhi, w${j}hi);`)
-  .join('\n')} }`,
-  )
-  .join('\n')}
-  }`;
-  const scalarLoop = `
-${r(R)
-  .map((j) => `  let rowk${j} = min(nl0 + ${j}u, nCount - 1u) * K;`)
-  .join('\n')}
-  for (var k = lid; k < K; k += ${W}u) {
-${r(R)
-  .map((j) => `    let w${j} = ${loadF32(p.bDtype, caps, 'b', `rowk${j} + k`)};`)
-  .join('\n')}
-${r(M)
-  .map(
-    (m) => `    { let x = ${loadF32(p.aDtype, caps, 'a', `${m}u * K + k`)};
-${r(R)
-  .map((j) => `      ${acc(m, j)} = fma(x, w${j}, ${acc(m, j)});`)
-  .join('\n')} }`,
-  )
-  .join('\n')}
-  }`;
+/** Per-row sums of the workgroup's accumulators: subgroupAdd, then one slot per subgroup in workgroup memory (subgroups of a 1-D workgroup are runs of consecutive invocations on Vulkan and Metal); otherwise a tree. */
+export function reduceToRed(M: number, R: number, W: number, sg: boolean): string {
   const n = M * R;
-  // reduction: subgroupAdd, then one slot per subgroup in workgroup memory (subgroups of a 1-D
-  // workgroup are runs of consecutive invocations on Vulkan and Metal); otherwise a tree
-  const reduce = sg
-    ? `
-${r(M)
-  .map((m) =>
-    r(R)
-      .map((j) => `  let s${m}_${j} = subgroupAdd(${acc(m, j)});`)
-      .join('\n'),
-  )
-  .join('\n')}
+  const all = (f: (m: number, j: number) => string) =>
+    range(M)
+      .map((m) =>
+        range(R)
+          .map((j) => f(m, j))
+          .join('\n'),
+      )
+      .join('\n');
+  if (sg)
+    return `
+${all((m, j) => `  let s${m}_${j} = subgroupAdd(acc${m}_${j});`)}
   if (sgi == 0u) {
-${r(M)
-  .map((m) =>
-    r(R)
-      .map((j) => `    red[(lid / sgs) * ${n}u + ${m * R + j}u] = s${m}_${j};`)
-      .join('\n'),
-  )
-  .join('\n')}
+${all((m, j) => `    red[(lid / sgs) * ${n}u + ${m * R + j}u] = s${m}_${j};`)}
   }
   workgroupBarrier();
-  let nsg = ${W}u / sgs;
-  if (lid < ${n / 2}u) {
-    let m = lid / ${R / 2}u;
-    let j = (lid % ${R / 2}u) * 2u;
-    var v0 = 0.0; var v1 = 0.0;
-    for (var s = 0u; s < nsg; s++) { v0 += red[s * ${n}u + m * ${R}u + j]; v1 += red[s * ${n}u + m * ${R}u + j + 1u]; }
-    if (nl0 + j < nCount) { write_out(m, uw(3u) + nl0 + j, v0, v1, uw(3u) + nCount); }
-  }`
-    : `
-${r(M)
-  .map((m) =>
-    r(R)
-      .map((j) => `  red[lid * ${n}u + ${m * R + j}u] = ${acc(m, j)};`)
-      .join('\n'),
-  )
-  .join('\n')}
+  let nsg = ${W}u / sgs;`;
+  return `
+${all((m, j) => `  red[lid * ${n}u + ${m * R + j}u] = acc${m}_${j};`)}
   workgroupBarrier();
   for (var s = ${W / 2}u; s > 0u; s >>= 1u) {
     if (lid < s) { for (var j = 0u; j < ${n}u; j++) { red[lid * ${n}u + j] += red[(lid + s) * ${n}u + j]; } }
     workgroupBarrier();
   }
-  if (lid < ${n / 2}u) {
+  let nsg = 1u;`;
+}
+
+/**
+ * The store: adjacent pairs through `write_out` (with a paired weight, both accumulators of each
+ * column through `write_out2`), or with RoPE each row's two rotate-half pairs at once. Values are
+ * `S` per row in `red` (accumulators, then Σx² when `normWord` gives the eps uniform).
+ */
+function store(M: number, R: number, S: number, ropeHalf: number | undefined, normWord: number | undefined): string {
+  const A = normWord === undefined ? S : S - 1;
+  const sum = (j: string) => `red_sum(m * ${S}u + ${j}, nsg)${normWord === undefined ? '' : ' * rs'}`;
+  const sumFn = `fn red_sum(i: u32, nsg: u32) -> f32 { var v = 0.0; for (var s = 0u; s < nsg; s++) { v += red[s * ${M * S}u + i]; } return v; }`;
+  const norm = normWord === undefined ? '' : normScaleWgsl(S, A, normWord);
+  const write =
+    A === R
+      ? `write_out(m, uw(3u) + nl0 + j, ${sum('j')}, ${sum('j + 1u')}, uw(3u) + nCount);`
+      : `write_out2(m, uw(3u) + nl0 + j, ${sum('j')}, ${sum('j + 1u')}, ${sum(`j + ${R}u`)}, ${sum(`j + ${R + 1}u`)}, uw(3u) + nCount);`;
+  if (ropeHalf === undefined)
+    return `
+  if (lid < ${(M * R) / 2}u) {
     let m = lid / ${R / 2}u;
     let j = (lid % ${R / 2}u) * 2u;
-    if (nl0 + j < nCount) { write_out(m, uw(3u) + nl0 + j, red[m * ${R}u + j], red[m * ${R}u + j + 1u], uw(3u) + nCount); }
-  }`;
-  return `${enables([p.aDtype, p.bDtype, p.outDtype, ...p.extraDtypes], caps)}${sg ? 'enable subgroups;\n' : ''}
-${aDecl}
-${bDecl}
-${outputWgsl(p, caps, 2)}
-var<workgroup> red: array<f32, ${sg ? n * (W / 4) : n * W}>;
-@compute @workgroup_size(${W})
+    ${norm}
+    if (nl0 + j < nCount) { ${write} }
+  }
+}
+${sumFn}`;
+  return `
+  if (lid < ${M}u) {
+    let m = lid;
+    ${norm}
+    write_rope(m, rbase, ${sum('0u')}, ${sum('1u')}, ${sum('2u')}, ${sum('3u')});
+  }
+}
+${sumFn}`;
+}
+
+/** Rotates the two pairs (o, o+1) and (o+D/2, o+D/2+1) of one head after the epilogue, then stores them. */
+function ropeStoreWgsl(p: MatmulPlan, half: number): string {
+  const base = tailWord(p) + 4;
+  return `
+${ropeTurnsWgsl(base)}
+fn write_rope(m: u32, col: u32, l0: f32, l1: f32, h0: f32, h1: f32) {
+  let e0 = epi(m, col, l0); let e1 = epi(m, col + 1u, l1);
+  let f0 = epi(m, col + ${half}u, h0); let f1 = epi(m, col + ${half + 1}u, h1);
+  let i = col % ${2 * half}u;
+  let q = pos[m];
+  let a0 = turns(u32(abs(q)), i) * select(1.0, -1.0, q < 0) * 6.28318530717958647;
+  let a1 = turns(u32(abs(q)), i + 1u) * select(1.0, -1.0, q < 0) * 6.28318530717958647;
+  let c0 = cos(a0); let s0 = sin(a0); let c1 = cos(a1); let s1 = sin(a1);
+  store_out(m, col, e0 * c0 - f0 * s0, e1 * c1 - f1 * s1, uw(1u));
+  store_out(m, col + ${half}u, f0 * c0 + e0 * s0, f1 * c1 + e1 * s1, uw(1u));
+}`;
+}
+
+export function gemvWgsl(
+  p: MatmulPlan,
+  caps: Pick<Capabilities, 'f16' | 'subgroups'>,
+  t: GemvParams,
+  f: GemvFusion = {},
+): string {
+  const M = p.g.M;
+  const S = slots(t, f);
+  const vec = gemvVectorised(p.g.K);
+  const sg = caps.subgroups;
+  const half = f.ropeHeadDim ? f.ropeHeadDim / 2 : undefined;
+  // with RoPE a workgroup owns rows {o, o+1, o+D/2, o+D/2+1} of head h (R = 4)
+  const rowOf = (j: number) => (half === undefined ? `nl0 + ${j}u` : `rbase + ${(j & 1) + (j >> 1) * half}u`);
+  const rows =
+    half === undefined ? '' : `  let rbase = (wid / ${half / 2}u) * ${2 * half}u + (wid % ${half / 2}u) * 2u;`;
+  return `${declarations(p, caps, f, vec)}
+${half === undefined ? '' : ropeStoreWgsl(p, half)}
+var<workgroup> red: array<f32, ${sg ? M * S * (t.W / 4) : M * S * t.W}>;
+@compute @workgroup_size(${t.W})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32${sg ? ', @builtin(subgroup_invocation_id) sgi: u32, @builtin(subgroup_size) sgs: u32' : ''}) {
   let K = uw(2u); let nCount = uw(4u);
-  let nl0 = (wg.x + wg.y * nwg.x) * ${R}u;
-${r(M)
+  let wid = wg.x + wg.y * nwg.x;
+  let nl0 = wid * ${t.R}u;
+${rows}
+${range(M)
   .map((m) =>
-    r(R)
-      .map((j) => `  var ${acc(m, j)} = 0.0;`)
+    range(S)
+      .map((j) => `  var acc${m}_${j} = 0.0;`)
       .join(' '),
   )
   .join('\n')}
-${vec ? vecLoop : scalarLoop}
-${reduce}
-}`;
+${kLoop(p, caps, t, f, vec, rowOf)}
+${reduceToRed(M, S, t.W, sg)}
+${store(M, t.R, S, half, f.normDtype ? tailWord(p) : undefined)}`;
 }
 
 export const gemvKernel: GpuKernel = {

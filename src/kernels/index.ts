@@ -8,6 +8,8 @@ import type { GpuKernel } from '../backends/webgpu/kernel.js';
 import { registerGpuKernels } from '../backends/webgpu/kernel-registry.js';
 import { elementwiseKernel } from './elementwise.js';
 import { MATMUL_KERNELS } from './matmul.js';
+import { linearKernel } from './linear.js';
+import { linearGroupKernel } from './linear-group.js';
 import { reduceKernel } from './reduce.js';
 import { softmaxKernel } from './softmax.js';
 import { rmsnormKernel } from './rmsnorm.js';
@@ -20,6 +22,8 @@ import { sampleKernel } from './sample.js';
 export const CORE_GPU_KERNELS: readonly GpuKernel[] = [
   elementwiseKernel,
   ...MATMUL_KERNELS,
+  linearKernel,
+  linearGroupKernel,
   reduceKernel,
   softmaxKernel,
   rmsnormKernel,

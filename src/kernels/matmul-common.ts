@@ -29,6 +29,8 @@ export interface MatmulPlan {
   readonly extraStrides: readonly { rowStride: number; colStride: number }[];
   /** Packed output with odd N: a stored word would straddle two rows, so kernels write f32 to scratch and a second pass packs. */
   readonly viaScratch: boolean;
+  /** Uniform words after the extras' strides that a fused kernel (gemv-wgsl.ts) reads. */
+  readonly tailWords?: number;
 }
 
 export function planMatmul(
@@ -59,6 +61,11 @@ export function kernelOutDtype(p: MatmulPlan): DType {
 }
 
 export function uniformWords(p: MatmulPlan): number {
+  return U_EXTRA + 2 * p.extraDtypes.length + (p.tailWords ?? 0);
+}
+
+/** The first uniform word after the extras' strides. */
+export function tailWord(p: MatmulPlan): number {
   return U_EXTRA + 2 * p.extraDtypes.length;
 }
 
@@ -83,39 +90,50 @@ export function matmulUniforms(p: MatmulPlan, n0: number, nCount: number): Uint3
  * `fn write_out(row, col, v0, v1, colEnd)`: applies the epilogue to the accumulators of columns
  * `col` (even) and `col + 1` of folded row `row` and stores them — one whole word for packed types,
  * so kernels always produce outputs in adjacent pairs. `colEnd` bounds this dispatch's columns.
+ * `store_out` stores without the epilogue (for kernels that transform after it, e.g. RoPE).
  */
-export function outputWgsl(p: MatmulPlan, caps: Pick<Capabilities, 'f16'>, binding: number): string {
+export function outputWgsl(p: MatmulPlan, caps: Pick<Capabilities, 'f16'>, binding: number, paired = false): string {
   const od = kernelOutDtype(p);
   const per = elemsPerWord(od, caps);
   const extras = p.extraDtypes.map((d, j) => storageDecl(binding + 1 + j, `x${j + 1}`, d, caps, 'read')).join('\n');
   const e = p.attrs.epilogue ? elementwiseExpr(p.attrs.epilogue) : null;
-  const epi = e
-    ? exprToWgsl(e, (i) =>
-        i === 0
-          ? 'acc'
-          : loadF32(
-              p.extraDtypes[i - 1]!,
-              caps,
-              `x${i}`,
-              `row * uw(${U_EXTRA + 2 * (i - 1)}u) + col * uw(${U_EXTRA + 2 * (i - 1) + 1}u)`,
-            ),
-      )
-    : 'acc';
+  // with a paired weight, x1 is its accumulator and the extra inputs come after it
+  const first = paired ? 2 : 1;
+  const input = (i: number) => {
+    if (i === 0) return 'acc';
+    if (i < first) return 'acc2';
+    const j = i - first;
+    return loadF32(
+      p.extraDtypes[j]!,
+      caps,
+      `x${j + 1}`,
+      `row * uw(${U_EXTRA + 2 * j}u) + col * uw(${U_EXTRA + 2 * j + 1}u)`,
+    );
+  };
+  const epi = e ? exprToWgsl(e, input) : 'acc';
   const store =
     per === 1
-      ? `${storeWord(od, caps, 'c', 'i', ['epi(row, col, v0)'])}
-  if (col + 1u < colEnd) { ${storeWord(od, caps, 'c', 'i + 1u', ['epi(row, col + 1u, v1)'])} }`
-      : `${storeWord(od, caps, 'c', 'i >> 1u', ['epi(row, col, v0)', 'epi(row, col + 1u, v1)'])}`;
+      ? `${storeWord(od, caps, 'c', 'i', ['v0'])}
+  if (col + 1u < colEnd) { ${storeWord(od, caps, 'c', 'i + 1u', ['v1'])} }`
+      : `${storeWord(od, caps, 'c', 'i >> 1u', ['v0', 'v1'])}`;
+  const write = paired
+    ? `fn write_out2(row: u32, col: u32, v0: f32, v1: f32, u0: f32, u1: f32, colEnd: u32) {
+  store_out(row, col, epi(row, col, v0, u0), epi(row, col + 1u, v1, u1), colEnd);
+}`
+    : `fn write_out(row: u32, col: u32, v0: f32, v1: f32, colEnd: u32) {
+  store_out(row, col, epi(row, col, v0), epi(row, col + 1u, v1), colEnd);
+}`;
   return `${storageDecl(binding, 'c', od, caps, 'read_write')}
 ${extras}
 ${uniformDecl(binding + 1 + p.extraDtypes.length, uniformWords(p))}
 ${e ? EXPR_WGSL_PRELUDE : ''}
 ${PACK_WGSL}
-fn epi(row: u32, col: u32, acc: f32) -> f32 { return ${epi}; }
-fn write_out(row: u32, col: u32, v0: f32, v1: f32, colEnd: u32) {
+fn epi(row: u32, col: u32, acc: f32${paired ? ', acc2: f32' : ''}) -> f32 { return ${epi}; }
+fn store_out(row: u32, col: u32, v0: f32, v1: f32, colEnd: u32) {
   let i = row * uw(1u) + col;
   ${store}
-}`;
+}
+${write}`;
 }
 
 export function outputAccess(p: MatmulPlan): ('read' | 'rw' | 'uniform')[] {

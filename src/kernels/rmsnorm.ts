@@ -21,13 +21,21 @@ import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from './wgsl-dt
 
 type Caps = Pick<Capabilities, 'f16' | 'subgroups'>;
 
-export function rmsnormWgsl(dtype: DType, wDtype: DType, cols: number, wg: number, caps: Caps): string {
-  const straddle = rowsStraddleWords(dtype, caps, cols);
+/** `outDtype` other than x's serves fused callers that keep the normalised rows in f32. */
+export function rmsnormWgsl(
+  dtype: DType,
+  wDtype: DType,
+  cols: number,
+  wg: number,
+  caps: Caps,
+  outDtype = dtype,
+): string {
+  const straddle = rowsStraddleWords(outDtype, caps, cols);
   const x = (i: string) => loadF32(dtype, caps, 'x', i);
-  return `${enables([dtype, wDtype], caps)}${rowEnables(caps)}
+  return `${enables([dtype, wDtype, outDtype], caps)}${rowEnables(caps)}
 ${storageDecl(0, 'x', dtype, caps, 'read')}
 ${storageDecl(1, 'w', wDtype, caps, 'read')}
-${rowOutDecl(2, 'y', dtype, caps, straddle)}
+${rowOutDecl(2, 'y', outDtype, caps, straddle)}
 ${uniformDecl(3, 3)}
 ${PACK_WGSL}
 ${rowReduceWgsl(caps, wg)}
@@ -38,7 +46,7 @@ fn main(${rowParams(caps)}) {
   var ss = 0.0;
   for (var c = lid; c < cols; c += ${wg}u) { let v = ${x('base + c')}; ss += v * v; }
   let r = inverseSqrt(tess_sum(ss) / f32(cols) + uf(2u));
-  ${rowStoreLoop(dtype, caps, straddle, 'y', 'base', 'cols', (c) => `${x(`base + ${c}`)} * r * ${loadF32(wDtype, caps, 'w', c)}`, wg)}
+  ${rowStoreLoop(outDtype, caps, straddle, 'y', 'base', 'cols', (c) => `${x(`base + ${c}`)} * r * ${loadF32(wDtype, caps, 'w', c)}`, wg)}
 }`;
 }
 
@@ -50,11 +58,15 @@ export const rmsnormKernel: GpuKernel = {
   encode(ctx, rawAttrs, [x, w], [y]) {
     const { rows, cols } = rowsAndCols(x!.shape);
     const wg = rowWorkgroupSize(cols);
-    const wgsl = rmsnormWgsl(x!.dtype, w!.dtype, cols, wg, ctx.caps);
+    const wgsl = rmsnormWgsl(x!.dtype, w!.dtype, cols, wg, ctx.caps, y!.dtype);
     const u = new Uint32Array([rows, cols, 0]);
     new Float32Array(u.buffer, 8, 1)[0] = (rawAttrs as NormAttrs).eps;
     ctx.dispatch(
-      { label: `rmsnorm.${x!.dtype}.${w!.dtype}.wg${wg}`, wgsl, access: ['read', 'read', 'rw', 'uniform'] },
+      {
+        label: `rmsnorm.${x!.dtype}.${w!.dtype}${y!.dtype === x!.dtype ? '' : `.${y!.dtype}`}.wg${wg}`,
+        wgsl,
+        access: ['read', 'read', 'rw', 'uniform'],
+      },
       [x!, w!, y!],
       u,
       grid2d(rows, ctx.caps.maxComputeWorkgroupsPerDimension),

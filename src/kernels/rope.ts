@@ -31,12 +31,13 @@ export function ropeFreqWords(inv: Float64Array): Uint32Array {
   return bits;
 }
 
-export function ropeWgsl(dtype: DType, halfRd: number, caps: Pick<Capabilities, 'f16'>): string {
+/** `xDtype` other than the output's serves fused callers whose unrotated values are f32. */
+export function ropeWgsl(dtype: DType, halfRd: number, caps: Pick<Capabilities, 'f16'>, xDtype = dtype): string {
   const per = elemsPerWord(dtype, caps);
   const lanes = Array.from({ length: per }, (_, j) => `v${j}`);
-  const x = (i: string) => loadF32(dtype, caps, 'x', i);
-  return `${enables([dtype], caps)}
-${storageDecl(0, 'x', dtype, caps, 'read')}
+  const x = (i: string) => loadF32(xDtype, caps, 'x', i);
+  return `${enables([dtype, xDtype], caps)}
+${storageDecl(0, 'x', xDtype, caps, 'read')}
 ${storageDecl(1, 'pos', 'i32', caps, 'read')}
 ${storageDecl(2, 'y', dtype, caps, 'read_write')}
 ${uniformDecl(3, HEAD + 3 * halfRd)}
@@ -96,9 +97,13 @@ export const ropeKernel: GpuKernel = {
     const u = new Uint32Array(HEAD + 3 * (rd / 2));
     u.set([total, words, D, H, rd / 2]);
     u.set(ropeFreqWords(ropeInvFreqs(attrs.theta, rd, attrs.scaling)), HEAD);
-    const wgsl = ropeWgsl(y!.dtype, rd / 2, ctx.caps);
+    const wgsl = ropeWgsl(y!.dtype, rd / 2, ctx.caps, x!.dtype);
     ctx.dispatch(
-      { label: `rope.${y!.dtype}.rd${rd}`, wgsl, access: ['read', 'read', 'rw', 'uniform'] },
+      {
+        label: `rope.${y!.dtype}${x!.dtype === y!.dtype ? '' : `.${x!.dtype}`}.rd${rd}`,
+        wgsl,
+        access: ['read', 'read', 'rw', 'uniform'],
+      },
       [x!, pos!, y!],
       u,
       grid2d(Math.ceil(words / WG), ctx.caps.maxComputeWorkgroupsPerDimension),

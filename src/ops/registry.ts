@@ -8,6 +8,8 @@ import type { Attrs } from '../backends/backend.js';
 import type { OpSpec } from './op-spec.js';
 import { elementwiseOp } from './elementwise.js';
 import { matmulOp } from './matmul.js';
+import { linearOp } from './linear.js';
+import { linearGroupOp } from './linear-group.js';
 import { reduceOp } from './reduce.js';
 import { softmaxOp } from './softmax.js';
 import { rmsnormOp } from './rmsnorm.js';
@@ -21,6 +23,8 @@ import { attentionOp } from './attention.js';
 const registered: OpSpec<Attrs>[] = [
   elementwiseOp,
   matmulOp,
+  linearOp,
+  linearGroupOp,
   reduceOp,
   softmaxOp,
   rmsnormOp,

@@ -1,6 +1,7 @@
 /**
- * The conformance cases of the row-wise kernels on a device that reports no subgroups, so the
- * workgroup-memory reduction fallback (used on GPUs without the `subgroups` feature) is tested
+ * The conformance cases of the row-wise kernels (and the fused GEMVs of `linear` and
+ * `linear_group`, which reduce across lanes the same way) on a device that reports no subgroups, so
+ * the workgroup-memory reduction fallback (used on GPUs without the `subgroups` feature) is tested
  * too; the main suite only sees the device as opened, which has subgroups on lavapipe and H100.
  */
 import { describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import { conformanceCases, runCase } from '../../src/testing/conformance.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { HEAVY, heavyTitle } from '../heavy.js';
 
-const OPS = ['reduce', 'softmax', 'rmsnorm', 'layernorm', 'argmax', 'sample', 'attention'];
+const OPS = ['reduce', 'softmax', 'rmsnorm', 'layernorm', 'argmax', 'sample', 'attention', 'linear', 'linear_group'];
 const seed = testSeed();
 
 async function open(f16: boolean): Promise<WebGpuBackend | null> {

@@ -46,11 +46,23 @@ export function allocates(b: Binding): boolean {
 }
 
 /**
+ * The tensors an allocating binding writes, by storage name: its variable, or `var.i` for field i
+ * of a tuple a kernel returns (a projection group's outputs), each planned on its own.
+ */
+export function allocatedTensors(b: Binding): [string, TensorType][] {
+  if (!allocates(b)) return [];
+  const t = b.var.type;
+  if (t.k === 'tuple') return t.fields.map((f, i) => [`${b.var.name}.${i}`, f as TensorType]);
+  return [[b.var.name, t as TensorType]];
+}
+
+/**
  * Storage roots: a binding that merely renames (x = y, match_cast, tuple field) shares the
  * storage of what it names. Returns, for every variable, the allocating variables it keeps alive.
  */
 export function storageRoots(f: Func): Map<string, string[]> {
   const roots = new Map<string, string[]>();
+  const fields = new Map<string, string[]>();
   for (const p of f.params) roots.set(p.name, []);
   const of = (e: Expr): string[] => {
     switch (e.k) {
@@ -60,13 +72,19 @@ export function storageRoots(f: Func): Map<string, string[]> {
         return [];
       case 'tuple':
         return e.fields.flatMap(of);
-      case 'get':
-        return of(e.tuple);
+      case 'get': {
+        const own = e.tuple.k === 'var' ? fields.get(e.tuple.name) : undefined;
+        return own ? [own[e.index]!] : of(e.tuple);
+      }
       case 'call':
         return isView(e) ? of(e.args[0]!) : [];
     }
   };
-  for (const b of allBindings(f)) roots.set(b.var.name, allocates(b) ? [b.var.name] : of(b.value));
+  for (const b of allBindings(f)) {
+    const names = allocatedTensors(b).map(([n]) => n);
+    if (b.var.type.k === 'tuple' && names.length) fields.set(b.var.name, names);
+    roots.set(b.var.name, allocates(b) ? names : of(b.value));
+  }
   return roots;
 }
 
@@ -76,7 +94,7 @@ export function liveIntervals(f: Func): Map<string, [number, number]> {
   const roots = storageRoots(f);
   const live = new Map<string, [number, number]>();
   bs.forEach((b, i) => {
-    if (allocates(b)) live.set(b.var.name, [i, i]);
+    for (const [name] of allocatedTensors(b)) live.set(name, [i, i]);
   });
   const touch = (name: string, i: number) => {
     for (const r of roots.get(name) ?? []) {
@@ -104,8 +122,8 @@ export function planMemory(f: Func): MemoryPlan {
   const endsAt = new Map<number, string[]>();
   for (const [name, [, e]] of live) endsAt.set(e, [...(endsAt.get(e) ?? []), name]);
   bs.forEach((b, i) => {
-    if (allocates(b) && !external.has(b.var.name)) {
-      const t = b.var.type;
+    for (const [name, t] of allocatedTensors(b)) {
+      if (external.has(name)) continue;
       if (t.k !== 'tensor' || !t.shape)
         throw new IRError(
           { func: f.name, binding: b.var.name },
@@ -147,7 +165,7 @@ export function planMemory(f: Func): MemoryPlan {
         tokens.push({ id: pick, bytes: Number.isFinite(ub) ? Sym.const(ub) : need, held: new Set() });
       } else free.splice(free.indexOf(pick), 1);
       tokens[pick]!.held.add(typeKey);
-      assign.set(b.var.name, pick);
+      assign.set(name, pick);
     }
     // release after allocating: a call's inputs and outputs must never share storage
     for (const name of endsAt.get(i) ?? []) {

@@ -6,17 +6,23 @@
  */
 import { type Func, allBindings, exprVars } from '../../ir/graph.js';
 import { proveLE } from '../../ir/sym/prove.js';
-import type { TensorType } from '../../ir/types.js';
-import { type MemoryPlan, allocates, tensorBytes } from './plan-memory.js';
+import { type MemoryPlan, allocatedTensors, allocates, tensorBytes } from './plan-memory.js';
 
 export function verifyPlan(f: Func, plan: MemoryPlan): string[] {
   const errors: string[] = [];
   const bs = allBindings(f);
   // which planned tensors each variable may hold storage of (fixpoint over renaming bindings)
   const holds = new Map<string, Set<string>>();
+  const fields = new Map<string, string[]>();
   for (const b of bs) {
-    if (allocates(b)) holds.set(b.var.name, new Set([b.var.name]));
-    else holds.set(b.var.name, new Set(exprVars(b.value).flatMap((v) => [...(holds.get(v.name) ?? [])])));
+    const own = allocatedTensors(b).map(([n]) => n);
+    if (b.var.type.k === 'tuple' && own.length) fields.set(b.var.name, own);
+    const v = b.value;
+    // a field read from a kernel's tuple holds that field's storage only
+    const field = v.k === 'get' && v.tuple.k === 'var' ? fields.get(v.tuple.name)?.[v.index] : undefined;
+    if (allocates(b)) holds.set(b.var.name, new Set(own));
+    else if (field) holds.set(b.var.name, new Set([field]));
+    else holds.set(b.var.name, new Set(exprVars(v).flatMap((x) => [...(holds.get(x.name) ?? [])])));
   }
   const lastUse = new Map<string, number>();
   const mark = (name: string, i: number) =>
@@ -26,7 +32,9 @@ export function verifyPlan(f: Func, plan: MemoryPlan): string[] {
     mark(b.var.name, i);
   });
   exprVars(f.ret).forEach((v) => mark(v.name, bs.length));
-  const defAt = new Map(bs.map((b, i) => [b.var.name, i]));
+  const defAt = new Map(
+    bs.flatMap((b, i) => [[b.var.name, i] as const, ...allocatedTensors(b).map(([n]) => [n, i] as const)]),
+  );
   for (let i = 0; i <= bs.length; i++) {
     const liveHere = [...plan.assign.keys()].filter(
       (t) => defAt.get(t)! <= i && i <= (lastUse.get(t) ?? defAt.get(t)!),
@@ -40,9 +48,7 @@ export function verifyPlan(f: Func, plan: MemoryPlan): string[] {
       else byToken.set(id, t);
     }
   }
-  for (const b of bs) {
-    if (!allocates(b)) continue;
-    const name = b.var.name;
+  for (const [name, type] of bs.flatMap(allocatedTensors)) {
     const id = plan.assign.get(name);
     if (id === undefined) {
       if (!plan.external.has(name)) errors.push(`'${name}' has no storage`);
@@ -53,7 +59,7 @@ export function verifyPlan(f: Func, plan: MemoryPlan): string[] {
       errors.push(`'${name}' uses unknown storage ${id}`);
       continue;
     }
-    const need = tensorBytes(b.var.type as TensorType);
+    const need = tensorBytes(type);
     if (!proveLE(need, token.bytes, plan.bounds))
       errors.push(`'${name}' needs ${need} bytes; storage ${id} has ${token.bytes}, not provably enough`);
   }

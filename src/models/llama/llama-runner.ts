@@ -29,23 +29,19 @@ import type {
   ModelRunner,
 } from '../../engine/model-runner.js';
 import { packSampleParams } from '../../ops/sample.js';
+import { sampleLogitRows, StepError, stepRows } from './step-rows.js';
 import type { RunnerOptions } from '../family.js';
 import { llamaModule } from './graph.js';
 import { PagedKvCache, type StepRows } from './kv-cache.js';
 import { uploadWeights } from './weights.js';
+
+export { StepError } from './step-rows.js';
 
 export interface LlamaRunnerOptions extends RunnerOptions {
   /** Replay recorded dispatch streams for decode steps (default true on WebGPU). */
   readonly recordDecode?: boolean;
   /** CTAs of the attention dispatches (default: BatchAttention's; benchmarks compare). */
   readonly attentionGrid?: number;
-}
-
-export class StepError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'StepError';
-  }
 }
 
 interface StepTensors {
@@ -190,70 +186,15 @@ export class LlamaRunner implements ModelRunner {
 
   /** Draws tokens with the `sample` op from the last forward's logits; only token ids cross to the host. */
   async sampleOnDevice(rows: readonly DeviceSampleRow[]): Promise<Int32Array> {
-    const logits = this.lastLogits;
-    if (!logits) throw new StepError('sampleOnDevice before any forward');
-    const b = logits.shape[0]!;
-    for (const r of rows)
-      if (!Number.isInteger(r.row) || r.row < 0 || r.row >= b)
-        throw new StepError(`sample row ${r.row} outside the last step's ${b} sequences`);
-    const temps: Tensor[] = [];
-    const alloc = (dtype: 'i32' | 'u32' | 'f32', shape: number[], label: string) => {
-      const t = this.backend.alloc({ dtype, shape }, label, 'activations');
-      temps.push(t);
-      return t;
-    };
-    try {
-      let source = logits;
-      if (rows.length !== b || rows.some((r, i) => r.row !== i)) {
-        // gather the rows to sample (the embedding op is a row gather)
-        const ids = alloc('i32', [rows.length], 'sample.rows');
-        this.backend.write(
-          ids,
-          Int32Array.from(rows, (r) => r.row),
-        );
-        source = alloc('f32', [rows.length, this.vocabSize], 'sample.logits');
-        this.backend.run('embedding', {}, [logits, ids], [source]);
-      }
-      const params = alloc('u32', [rows.length, 8], 'sample.params');
-      this.backend.write(params, packSampleParams(rows));
-      const out = alloc('i32', [rows.length], 'sample.tokens');
-      this.backend.run('sample', {}, [source, params], [out]);
-      this.stats.deviceSamples += rows.length;
-      return (await this.backend.read(out)) as Int32Array;
-    } finally {
-      for (const t of temps) this.backend.free(t);
-    }
+    if (!this.lastLogits) throw new StepError('sampleOnDevice before any forward');
+    const ids = await sampleLogitRows(this.backend, this.lastLogits, rows);
+    this.stats.deviceSamples += rows.length;
+    return ids;
   }
 
   /** The step's page table rows (after appending), validated against the pool. */
   private rows(batch: ForwardBatch): StepRows {
-    const { seqs } = batch;
-    if (seqs.length === 0) throw new StepError('a step needs at least one sequence');
-    if (seqs.length > this.maxSeqs)
-      throw new StepError(`${seqs.length} sequences in one step, over the runner's maxSeqs ${this.maxSeqs}`);
-    const total = seqs.reduce((a, s) => a + s.tokens.length, 0);
-    if (total > this.maxTokens)
-      throw new StepError(`${total} tokens in one step, over the runner's maxTokens ${this.maxTokens}`);
-    const indptr = new Int32Array(seqs.length + 1);
-    const indices: number[] = [];
-    const lastPageLen = new Int32Array(seqs.length);
-    seqs.forEach((s, i) => {
-      const len = s.start + s.tokens.length;
-      if (s.tokens.length === 0) throw new StepError(`sequence ${i} has no new tokens`);
-      if (len > this.maxContext)
-        throw new StepError(`sequence ${i} reaches position ${len}, over the model's context of ${this.maxContext}`);
-      const pages = Math.ceil(len / this.pageSize);
-      if (s.pages.length < pages)
-        throw new StepError(`sequence ${i} needs ${pages} KV pages for ${len} tokens, ${s.pages.length} given`);
-      for (const p of s.pages.slice(0, pages)) {
-        if (!Number.isInteger(p) || p < 0 || p >= this.numPages)
-          throw new StepError(`sequence ${i}: page ${p} is outside the pool [0, ${this.numPages})`);
-        indices.push(p);
-      }
-      indptr[i + 1] = indices.length;
-      lastPageLen[i] = len - (pages - 1) * this.pageSize;
-    });
-    return { qoLens: seqs.map((s) => s.tokens.length), indptr, indices: Int32Array.from(indices), lastPageLen };
+    return stepRows(batch, this);
   }
 
   /** A decode step: replays (or records, the first time) the stream of batch size `b`. */
@@ -359,6 +300,11 @@ export class LlamaRunner implements ModelRunner {
     bucket.stream.replayWith(bucket.resident ? [bucket.resident.sample] : [], [], times);
     await this.backend.flush();
     return (performance.now() - t0) / times;
+  }
+
+  /** The recorded decode stream of batch `b`, if one was recorded (tests count its dispatches). */
+  decodeStream(b: number): RecordedStream | undefined {
+    return this.decodeBuckets.get(b)?.stream;
   }
 
   /** The sampling stream of a bucket: draws each row's next token into the bucket's token input. */

@@ -1,0 +1,94 @@
+/**
+ * What the Llama runner checks and gathers around a step, apart from running it: the step's page
+ * table rows validated against the pool and the runner's limits, and device sampling of chosen
+ * rows of the last logits (only token ids cross to the host).
+ */
+import type { Backend, Tensor } from '../../backends/backend.js';
+import type { DeviceSampleRow, ForwardBatch } from '../../engine/model-runner.js';
+import { packSampleParams } from '../../ops/sample.js';
+import type { StepRows } from './kv-cache.js';
+
+export class StepError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StepError';
+  }
+}
+
+/** The limits a step is validated against. */
+export interface StepLimits {
+  readonly maxSeqs: number;
+  readonly maxTokens: number;
+  readonly maxContext: number;
+  readonly pageSize: number;
+  readonly numPages: number;
+}
+
+/** The step's page table rows (after appending), validated against the pool. */
+export function stepRows(batch: ForwardBatch, lim: StepLimits): StepRows {
+  const { seqs } = batch;
+  if (seqs.length === 0) throw new StepError('a step needs at least one sequence');
+  if (seqs.length > lim.maxSeqs)
+    throw new StepError(`${seqs.length} sequences in one step, over the runner's maxSeqs ${lim.maxSeqs}`);
+  const total = seqs.reduce((a, s) => a + s.tokens.length, 0);
+  if (total > lim.maxTokens)
+    throw new StepError(`${total} tokens in one step, over the runner's maxTokens ${lim.maxTokens}`);
+  const indptr = new Int32Array(seqs.length + 1);
+  const indices: number[] = [];
+  const lastPageLen = new Int32Array(seqs.length);
+  seqs.forEach((s, i) => {
+    const len = s.start + s.tokens.length;
+    if (s.tokens.length === 0) throw new StepError(`sequence ${i} has no new tokens`);
+    if (len > lim.maxContext)
+      throw new StepError(`sequence ${i} reaches position ${len}, over the model's context of ${lim.maxContext}`);
+    const pages = Math.ceil(len / lim.pageSize);
+    if (s.pages.length < pages)
+      throw new StepError(`sequence ${i} needs ${pages} KV pages for ${len} tokens, ${s.pages.length} given`);
+    for (const p of s.pages.slice(0, pages)) {
+      if (!Number.isInteger(p) || p < 0 || p >= lim.numPages)
+        throw new StepError(`sequence ${i}: page ${p} is outside the pool [0, ${lim.numPages})`);
+      indices.push(p);
+    }
+    indptr[i + 1] = indices.length;
+    lastPageLen[i] = len - (pages - 1) * lim.pageSize;
+  });
+  return { qoLens: seqs.map((s) => s.tokens.length), indptr, indices: Int32Array.from(indices), lastPageLen };
+}
+
+/** Draws a token for each row with the `sample` op from `logits` [b, vocab] on the device. */
+export async function sampleLogitRows(
+  backend: Backend,
+  logits: Tensor,
+  rows: readonly DeviceSampleRow[],
+): Promise<Int32Array> {
+  const [b, vocab] = logits.shape as [number, number];
+  for (const r of rows)
+    if (!Number.isInteger(r.row) || r.row < 0 || r.row >= b)
+      throw new StepError(`sample row ${r.row} outside the last step's ${b} sequences`);
+  const temps: Tensor[] = [];
+  const alloc = (dtype: 'i32' | 'u32' | 'f32', shape: number[], label: string) => {
+    const t = backend.alloc({ dtype, shape }, label, 'activations');
+    temps.push(t);
+    return t;
+  };
+  try {
+    let source = logits;
+    if (rows.length !== b || rows.some((r, i) => r.row !== i)) {
+      // gather the rows to sample (the embedding op is a row gather)
+      const ids = alloc('i32', [rows.length], 'sample.rows');
+      backend.write(
+        ids,
+        Int32Array.from(rows, (r) => r.row),
+      );
+      source = alloc('f32', [rows.length, vocab], 'sample.logits');
+      backend.run('embedding', {}, [logits, ids], [source]);
+    }
+    const params = alloc('u32', [rows.length, 8], 'sample.params');
+    backend.write(params, packSampleParams(rows));
+    const out = alloc('i32', [rows.length], 'sample.tokens');
+    backend.run('sample', {}, [source, params], [out]);
+    return (await backend.read(out)) as Int32Array;
+  } finally {
+    for (const t of temps) backend.free(t);
+  }
+}

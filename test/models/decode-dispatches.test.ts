@@ -1,0 +1,111 @@
+/**
+ * Dispatches of one recorded decode step of the built-in model (WebGPU), per layer. Decode is
+ * bound by launches and weight reads at small batch, so the compiler's fusion decides its speed:
+ * RMSNorm in the projections' prologue, RoPE in their epilogue, Q/K/V and gate/up each as one
+ * matmul, residual adds in the output projections. A layer's dispatches are the difference between
+ * the streams of the model and of the same model cut to one layer fewer; the test prints their
+ * kernels so a regression shows which dispatch came back.
+ *
+ * Three of a layer's dispatches are the attention engine's (src/attention, behind the
+ * `kv_attention` host call): the KV append, attention, and — only when the step's plan splits a
+ * sequence's keys over workgroups, as it does at a few hundred tokens — the merge of the splits.
+ * With the merge a layer is one over the goal; folding the KV append into the Q/K/V epilogue
+ * (issue 17, item 4) is what brings it back, and needs the engine's page layout in that kernel.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Backend } from '../../src/backends/backend.js';
+import { DispatchStream } from '../../src/backends/webgpu/dispatch-stream.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
+import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
+import { builtinModelPath } from '../../src/models/load-model.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
+
+const gpu = await gpuBackend();
+/** The goal of the decode loop: a layer in at most this many dispatches. */
+const MAX_PER_LAYER = 6;
+/** The attention engine's pass that merges split key ranges (run only for plans with splits). */
+const MERGE = /^attention\.merge\./;
+/** Embedding, last-row gather, final norm + LM head: at most this many outside the layers. */
+const MAX_OUTSIDE = 3;
+
+/**
+ * Kernel labels of one recorded decode step of `batch` sequences, the model cut to `layers`: all
+ * recorded, and those this step runs (a conditional dispatch, e.g. the attention merge that only
+ * plans with split key ranges need, is asked at each replay).
+ */
+async function decodeLabels(
+  backend: Backend,
+  batch: number,
+  context: number,
+  layers?: number,
+): Promise<{ recorded: string[]; run: string[] }> {
+  const m = await openLlamaModel(builtinModelPath());
+  const config = { ...m.config, numLayers: layers ?? m.config.numLayers };
+  const runner = await LlamaRunner.load(
+    { config, weights: m.weights },
+    { backend, maxTokens: 16, maxSeqs: 4, numPages: 4 * Math.ceil((context + 1) / 16) },
+  );
+  await m.weights.close();
+  try {
+    // the cache holds no real keys: counting dispatches needs the plan's shape, not the values
+    const pages = Math.ceil((context + 1) / 16);
+    const seqs = Array.from({ length: batch }, (_, i) => ({
+      tokens: [10 + i],
+      start: context,
+      pages: Array.from({ length: pages }, (_, p) => i * pages + p),
+    }));
+    await runner.forward({ seqs }, { readLogits: false });
+    const stream = runner.decodeStream(batch);
+    expect(stream, 'a pure decode step is recorded').toBeInstanceOf(DispatchStream);
+    const dispatches = (stream as DispatchStream).dispatches;
+    return {
+      recorded: dispatches.map((d) => d.label),
+      run: dispatches.filter((d) => d.when?.() ?? true).map((d) => d.label),
+    };
+  } finally {
+    runner.destroy();
+  }
+}
+
+/** `all` minus `some`, as multisets. */
+function without(all: readonly string[], some: readonly string[]): string[] {
+  const left = [...all];
+  for (const s of some) {
+    const i = left.indexOf(s);
+    if (i >= 0) left.splice(i, 1);
+  }
+  return left;
+}
+
+describe.skipIf(!gpu)(`decode dispatches per layer${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
+  for (const [batch, context] of [
+    [1, 0],
+    [4, 0],
+    [1, 400],
+    [4, 400],
+  ] as const) {
+    it(`batch ${batch}, ${context} tokens of context: at most ${MAX_PER_LAYER} dispatches per layer (+1 where attention merges split keys)`, async () => {
+      const layers = (await openLlamaModel(builtinModelPath())).config.numLayers;
+      const whole = await decodeLabels(gpu!, batch, context);
+      const less = await decodeLabels(gpu!, batch, context, layers - 1);
+      const recorded = without(whole.recorded, less.recorded);
+      const full = whole.run;
+      const cut = less.run;
+      const layer = without(full, cut);
+      const outside = full.length - layers * layer.length;
+      console.log(
+        `batch ${batch}, context ${context}: ${full.length} dispatches run for ${layers} layers, ${layer.length} per layer, ${outside} outside; ${recorded.length} per layer recorded\n` +
+          `  one layer: ${layer.join(', ')}\n` +
+          `  recorded, not run at this context: ${without(recorded, layer).join(', ') || 'none'}\n` +
+          `  outside: ${without(full, Array.from({ length: layers }, () => layer).flat()).join(', ')}`,
+      );
+      expect(full.length - cut.length, 'the cut model has one layer fewer').toBe(layer.length);
+      expect(outside, 'dispatches outside the layers').toBeLessThanOrEqual(MAX_OUTSIDE);
+      const merges = layer.filter((l) => MERGE.test(l)).length;
+      expect(merges, 'at most one attention merge per layer').toBeLessThanOrEqual(1);
+      expect(layer.length - merges, 'dispatches per layer besides the attention merge').toBeLessThanOrEqual(
+        MAX_PER_LAYER,
+      );
+    });
+  }
+});
