@@ -10,7 +10,7 @@
  * 2·u·ops·M·1.15^depth (the helpers' slopes are below 1.15), plus one unit in the last place of
  * a 16-bit output.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { closureProgram } from '../../src/compiler/codegen/js-program-closures.js';
 import { generateJs, instantiateJs } from '../../src/compiler/codegen/js-program.js';
@@ -226,4 +226,42 @@ describe(`generated JavaScript vs the float64 interpreter on random programs (${
       console.log(`${form}: worst error / bound over ${trials.length} programs = ${worst.toFixed(3)}`);
     });
   }
+});
+
+describe('where a Content Security Policy forbids code generation', () => {
+  it('instantiateJs builds the closure tree instead, with the same results', async () => {
+    vi.resetModules();
+    // a fresh module, so its one-time probe of `new Function` runs under the stub below
+    const fresh = await import('../../src/compiler/codegen/js-program.js');
+    const rng = new Rng(seed ^ 0xc5);
+    const t = randomProgram(rng, 0);
+    const js = fresh.generateJs(t.prog);
+    vi.stubGlobal('Function', () => {
+      throw new EvalError("Refused to evaluate a string as JavaScript because 'unsafe-eval' is not allowed");
+    });
+    let fn: ReturnType<typeof fresh.instantiateJs>;
+    try {
+      fn = fresh.instantiateJs(js);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(fn.name).not.toBe('tensorProgram');
+    const cpu = new CpuBackend();
+    const run = (f: typeof fn) => {
+      const ins = t.prog.inputs.map((b, k) => {
+        const x = cpu.alloc({ dtype: b.dtype, shape: b.shape.map((d) => d.eval(t.env)) });
+        const len = x.shape.reduce((a, d) => a * d, 1);
+        cpu.write(x, toHost(b.dtype, new Rng(seed + k).normals(len)));
+        return x;
+      });
+      const out = cpu.alloc({ dtype: t.prog.output.dtype, shape: t.prog.output.shape.map((d) => d.eval(t.env)) });
+      cpu.runHostProgram(
+        f,
+        [...ins, out],
+        js.dims.map((d) => t.env[d]!),
+      );
+      return cpu.read(out);
+    };
+    expect(Array.from(await run(fn))).toEqual(Array.from(await run(instantiateJs(generateJs(t.prog)))));
+  });
 });
