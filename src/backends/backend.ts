@@ -84,7 +84,6 @@ export interface Backend {
    * where the device cannot be lost (CPU); it does not resolve after the backend's own `destroy()`.
    */
   readonly lost?: Promise<Error>;
-  /** Runs compiler-generated WGSL: `bindings` at @binding(0…n−1) (storage buffers, read or read_write as the shader declares), `uniforms` (u32, 16-byte padded) at @binding(n). */
   /**
    * Records the work `body` enqueues into a stream instead of running it; replays then skip the
    * encoding cost. Absent on backends that run work at once (CPU).
@@ -94,12 +93,23 @@ export interface Backend {
   createUploader?(largestBytes?: number): Uploader;
   /** A readback of `bytes` for `RecordedStream.replayWith` copies; present where `record` is. */
   createReadback?(bytes: number, label?: string): Readback;
+  /** Runs compiler-generated WGSL: `bindings` at @binding(0…n−1) (storage buffers, read or read_write as the shader declares), `uniforms` (u32, 16-byte padded) at @binding(n). */
   runProgram?(
     program: { wgsl: string; entryPoint: string; workgroups: [number, number, number] },
     bindings: readonly Tensor[],
     uniforms: Uint32Array,
   ): void;
+  /**
+   * Runs a compiler-generated host function in place on tensors that live in host memory (CPU):
+   * it gets a typed-array view of each binding (inputs, then the output; f16/bf16 as their 16-bit
+   * patterns) and `dims`, and returns when the output is written. Absent where tensors are not
+   * host memory (WebGPU, which has `runProgram`).
+   */
+  runHostProgram?(program: HostProgram, bindings: readonly Tensor[], dims: readonly number[]): void;
 }
+
+/** A function over typed-array views of tensors, run by `Backend.runHostProgram`. */
+export type HostProgram = (views: readonly HostArray[], dims: readonly number[]) => void;
 
 export class UnsupportedOpError extends Error {
   constructor(backend: string, op: string, why: string) {

@@ -4,6 +4,7 @@
  *   tessera compile --print llama-block          # IR before and after every pass
  *   tessera compile --print --pass fuse mlp      # only the text after one pass
  *   tessera compile --no-fuse --wgsl mlp         # generated WGSL of every tensor program
+ *   tessera compile --no-fuse --js mlp           # the JavaScript the CPU backend runs for each
  *
  * The main CLI calls registerCompileCommands.
  */
@@ -24,6 +25,7 @@ export interface CompileCommandOptions {
   readonly pass?: string;
   readonly fuse?: boolean;
   readonly wgsl?: boolean;
+  readonly js?: boolean;
 }
 
 /** A Llama-family checkpoint folder (or 'builtin') as the decoder graph Tessera serves it with. */
@@ -55,6 +57,9 @@ export function compileCommandText(model: string, opts: CompileCommandOptions = 
     },
   });
   if (opts.wgsl) for (const [name, p] of executable.programs) out.push(`;; ==== WGSL of @${name} ====`, p.wgsl.wgsl);
+  if (opts.js)
+    for (const [name, p] of executable.programs)
+      out.push(`;; ==== JavaScript of @${name} (dims: ${p.js.dims.join(', ') || 'none'}) ====`, p.js.source);
   for (const [name, f] of module.funcs) {
     const calls = { kernel: 0, tir: 0, host: 0, view: 0 };
     for (const b of allBindings(f))
@@ -80,6 +85,7 @@ export function registerCompileCommands(program: Command): void {
     .option('--pass <name>', `print only the IR after this pass (${PASS_NAMES.join(', ')})`)
     .option('--no-fuse', 'skip fusion (the baseline the fusion bench compares with)')
     .option('--wgsl', 'print the generated WGSL of every tensor program')
+    .option('--js', 'print the generated JavaScript (the CPU backend runs it) of every tensor program')
     .action(function (this: Command, model: string, opts: CompileCommandOptions) {
       try {
         console.log(compileCommandText(model, opts));

@@ -1,6 +1,6 @@
 /**
  * The compiled form: per function a flat instruction list over registers, plus every tensor
- * program with its generated WGSL. Nothing in it depends on a concrete dimension, so one
+ * program with its generated WGSL (GPU backends) and JavaScript (the CPU backend). Nothing in it depends on a concrete dimension, so one
  * executable serves every `n` — the VM only evaluates symbolic shapes on the host.
  */
 import type { Attrs } from '../backends/backend.js';
@@ -8,6 +8,7 @@ import type { Sym } from '../ir/sym/sym.js';
 import type { TensorProgram } from '../ir/tir/program.js';
 import type { Type } from '../ir/types.js';
 import type { DType } from '../tensor/dtype.js';
+import type { JsProgram } from './codegen/js-program.js';
 import type { WgslProgram } from './codegen/wgsl-program.js';
 import type { MemoryPlan } from './passes/plan-memory.js';
 
@@ -75,6 +76,8 @@ export interface ExecFunc {
 export interface CompiledProgram {
   readonly program: TensorProgram;
   readonly wgsl: WgslProgram;
+  /** The same program as JavaScript, for backends with `runHostProgram`. */
+  readonly js: JsProgram;
 }
 
 export interface Executable {

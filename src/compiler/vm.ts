@@ -2,8 +2,9 @@
  * The virtual machine: runs an `Executable` on any `Backend`. Per call it binds symbolic
  * dimensions from the arguments' shapes (checking every reuse), computes each destination's
  * shape on the host, takes its tensor from the planned storage slot, and dispatches kernels
- * (`backend.run`), tensor programs (`backend.runProgram` with the generated WGSL, or the CPU
- * interpreter where the backend has none) and host functions.
+ * (`backend.run`), tensor programs (`backend.runProgram` with the generated WGSL, or
+ * `backend.runHostProgram` with the generated JavaScript on backends whose tensors live in host
+ * memory) and host functions. Every step is issued synchronously.
  *
  * Storage: planned tokens live in a `StoragePool` (one backend tensor per token and shape, see
  * there); `stableStorage` never frees under a recorded dispatch stream.
@@ -11,9 +12,9 @@
  * Example: `const vm = new VirtualMachine(exe, backend); const [y] = await vm.run('main', [x, w]);`
  */
 import type { Attrs, Backend, Tensor } from '../backends/backend.js';
-import { interpretProgram } from '../ir/tir/interpret.js';
 import { type Type, typeToString } from '../ir/types.js';
-import { numel, toFloat64, toHost } from '../tensor/dtype.js';
+import { numel, toHost } from '../tensor/dtype.js';
+import { instantiateJs } from './codegen/js-program.js';
 import { launchGrid, launchUniforms } from './codegen/wgsl-program.js';
 import { StoragePool } from './storage-pool.js';
 import type { ExecFunc, Executable, Instr } from './executable.js';
@@ -78,28 +79,18 @@ export class VirtualMachine {
 
   /** Runs `func` on `args`; returned tensors belong to the caller (free them when done). */
   async run(func: string, args: readonly Value[]): Promise<Value> {
-    const { f, regs, env, boundBy } = this.prepare(func, args);
-    for (const ins of f.instrs) {
-      const pending = this.step(f, ins, regs, env, boundBy);
-      if (pending) await pending;
-    }
-    return regs[f.ret]!;
+    return this.runSync(func, args);
   }
 
   /**
-   * Enqueues the whole call without yielding, for backends with `runProgram` (every dispatch is
-   * issued before this returns). That is what a recorded dispatch stream needs: when a function's
-   * dimensions are all fixed (`ExecFunc.symVars` empty, or fixed by the caller), the lead's
-   * runtime can capture `() => vm.runSync(…)` once and replay it.
+   * Enqueues the whole call without yielding (every dispatch is issued before this returns). That
+   * is what a recorded dispatch stream needs: when a function's dimensions are all fixed
+   * (`ExecFunc.symVars` empty, or fixed by the caller), the lead's runtime can capture
+   * `() => vm.runSync(…)` once and replay it.
    */
   runSync(func: string, args: readonly Value[]): Value {
     const { f, regs, env, boundBy } = this.prepare(func, args);
-    for (const ins of f.instrs) {
-      if (this.step(f, ins, regs, env, boundBy))
-        throw new Error(
-          `runSync: backend '${this.backend.name}' has no runProgram, so tensor programs run on the host asynchronously; use run()`,
-        );
-    }
+    for (const ins of f.instrs) this.step(f, ins, regs, env, boundBy);
     return regs[f.ret]!;
   }
 
@@ -130,14 +121,14 @@ export class VirtualMachine {
     this.pool.release();
   }
 
-  /** Executes one instruction; returns a promise only when it must wait (host reads for the interpreter). */
+  /** Executes one instruction. */
   private step(
     f: ExecFunc,
     ins: Instr,
     regs: (Value | undefined)[],
     env: Record<string, number>,
     boundBy: Map<string, string>,
-  ): Promise<void> | undefined {
+  ): void {
     switch (ins.op) {
       case 'match':
         this.match(f, regs[ins.src], ins.type, ins.what, env, boundBy);
@@ -194,7 +185,7 @@ export class VirtualMachine {
         return;
       }
       case 'program':
-        return this.program(
+        this.program(
           ins.name,
           ins.args.map((r) => this.tensor(regs[r], ins.what)),
           regs[ins.out] as Tensor,
@@ -213,12 +204,7 @@ export class VirtualMachine {
     return v;
   }
 
-  private program(
-    name: string,
-    args: Tensor[],
-    out: Tensor,
-    env: Readonly<Record<string, number>>,
-  ): Promise<void> | undefined {
+  private program(name: string, args: Tensor[], out: Tensor, env: Readonly<Record<string, number>>): void {
     const cp = this.exe.programs.get(name);
     if (!cp) throw new Error(`executable has no tensor program '${name}'`);
     this.stats.programs++;
@@ -230,13 +216,21 @@ export class VirtualMachine {
       );
       return;
     }
-    // no GPU program support: the interpreter computes it on the host
-    return (async () => {
-      const inputs = await Promise.all(
-        args.map(async (t) => ({ shape: t.shape, data: toFloat64(t.dtype, await this.backend.read(t)) })),
+    if (this.backend.runHostProgram) {
+      this.backend.runHostProgram(
+        instantiateJs(cp.js),
+        [...args, out],
+        cp.js.dims.map((d) => {
+          const v = env[d];
+          if (v === undefined) throw new Error(`program '${name}' needs dimension '${d}'`);
+          return v;
+        }),
       );
-      this.backend.write(out, toHost(out.dtype, interpretProgram(cp.program, inputs, env)));
-    })();
+      return;
+    }
+    throw new Error(
+      `backend '${this.backend.name}' runs neither WGSL (runProgram) nor host programs (runHostProgram), so it cannot run tensor program '${name}'`,
+    );
   }
 
   /** Binds or checks every dimension of `v` against `type`; errors name function, binding and axis. */

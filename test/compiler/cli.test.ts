@@ -20,6 +20,7 @@ describe('tessera compile', () => {
     const one = compileCommandText('mlp', { pass: 'fuse', fuse: true });
     expect(one.match(/;; ==== after/g)).toHaveLength(1);
     expect(compileCommandText('mlp', { fuse: false, wgsl: true })).toContain('@compute @workgroup_size(');
+    expect(compileCommandText('mlp', { fuse: false, js: true })).toMatch(/JavaScript of @\w+[\s\S]*for \(let v_i0 = 0/);
     expect(() => compileCommandText('gpt5')).toThrow(
       /unknown model 'gpt5' \(built-in: mlp, llama-block, 'builtin', or an HF model folder\)/,
     );

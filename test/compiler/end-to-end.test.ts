@@ -109,7 +109,7 @@ describe(`end to end on the CPU backend (${seedNote(seed)})`, () => {
     await runMlp(new CpuBackend(), true, sampleNs(new Rng(seed), 4));
   });
 
-  it('runs the unfused MLP (tensor programs through the interpreter)', async () => {
+  it('runs the unfused MLP (tensor programs as generated JavaScript)', async () => {
     await runMlp(new CpuBackend(), false, sampleNs(new Rng(seed ^ 1), 3, 300));
   });
 
@@ -141,13 +141,31 @@ describe(`end to end on the CPU backend (${seedNote(seed)})`, () => {
     expect(keep.heldTensors()).toBe(2 * held);
   });
 
-  it('refuses runSync where tensor programs must run on the host', async () => {
+  it('runs a whole call synchronously (runSync): tensor programs are generated JavaScript, run in place', async () => {
     const b = new CpuBackend();
     const vm = new VirtualMachine(compileModule(moduleOf([mlpFunc(MLP)]), { fuse: false }).executable, b);
-    const args = [[2, MLP.dIn], [MLP.dIn, MLP.hidden], [MLP.hidden], [MLP.hidden, MLP.dOut], [MLP.dOut]].map((s) =>
-      b.alloc({ dtype: 'f32', shape: s }),
+    const rng = new Rng(seed ^ 3);
+    const n = 2;
+    const shapes = [[n, MLP.dIn], [MLP.dIn, MLP.hidden], [MLP.hidden], [MLP.hidden, MLP.dOut], [MLP.dOut]];
+    const data = shapes.map((s) =>
+      toFloat64(
+        'f32',
+        toHost(
+          'f32',
+          rng.normals(
+            s.reduce((a, d) => a * d, 1),
+            0.5,
+          ),
+        ),
+      ),
     );
-    expect(() => vm.runSync('main', args)).toThrow(/no runProgram/);
+    const args = shapes.map((s, i) => upload(b, s, data[i]!));
+    const y = vm.runSync('main', args) as Tensor;
+    expect(vm.stats.programs).toBeGreaterThan(0);
+    const w = { w1: data[1]!, b1: data[2]!, w2: data[3]!, b2: data[4]! };
+    expectClose(toFloat64('f32', await b.read(y)), mlpReference(data[0]!, n, w), 1e-5, 'runSync');
+    [...args, y].forEach((t) => b.free(t));
+    vm.release();
   });
 
   it('rejects inputs that break the symbolic contract with a message naming the binding and axis', async () => {
@@ -207,7 +225,7 @@ function rope(x: Float64Array, n: number, h: number, d: number, theta: number): 
   for (let t = 0; t < n; t++)
     for (let hh = 0; hh < h; hh++)
       for (let i = 0; i < half; i++) {
-        const ang = t * Math.pow(theta, (-2 * i) / d);
+        const ang = t * theta ** ((-2 * i) / d);
         const o = (t * h + hh) * d;
         const a = x[o + i]!;
         const b = x[o + i + half]!;

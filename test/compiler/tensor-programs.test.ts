@@ -20,6 +20,9 @@ import { type DType, roundTo, toFloat64, toHost } from '../../src/tensor/dtype.j
 import { Rng } from '../../src/util/rng.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackend } from '../gpu-setup.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
+import { generateJs, instantiateJs } from '../../src/compiler/codegen/js-program.js';
+import { closureProgram } from '../../src/compiler/codegen/js-program-closures.js';
 
 const n = sym('n');
 const c = sym('c');
@@ -196,6 +199,41 @@ describe(`tensor programs on the CPU interpreter (${seedNote(seed)})`, () => {
       ),
     ).toThrow(/input 'x0' has shape \[5, 6\], expected \[5, 7\]/);
   });
+});
+
+describe(`generated JavaScript on the CPU backend matches the interpreter (${seedNote(seed)})`, () => {
+  const tol = (dt: DType) => (dt === 'f16' ? 2e-3 : dt === 'bf16' ? 1e-2 : 2e-6);
+  const cpu = new CpuBackend();
+  for (const form of ['new Function', 'closure tree'] as const) {
+    for (const k of cases()) {
+      it(`${k.label} (${form})`, async () => {
+        const rng = new Rng(seed ^ 0x4321);
+        const ins = inputsFor(k.prog, k.env, rng);
+        const want = interpretProgram(k.prog, ins, k.env);
+        const tensors = ins.map((x) => {
+          const t = cpu.alloc({ dtype: x.dtype, shape: x.shape });
+          cpu.write(t, toHost(x.dtype, x.data));
+          return t;
+        });
+        const out = cpu.alloc({ dtype: k.prog.output.dtype, shape: k.prog.output.shape.map((d) => d.eval(k.env)) });
+        cpu.write(out, toHost(k.prog.output.dtype, new Float64Array(want.length).fill(NaN)));
+        const js = generateJs(k.prog);
+        const fn = form === 'new Function' ? instantiateJs(js) : closureProgram(js.program, js.dims);
+        cpu.runHostProgram(
+          fn,
+          [...tensors, out],
+          js.dims.map((d) => k.env[d]!),
+        );
+        const got = toFloat64(out.dtype, await cpu.read(out));
+        const t = tol(k.prog.output.dtype);
+        for (let i = 0; i < want.length; i++) {
+          const ok = Math.abs(got[i]! - want[i]!) <= t * (1 + Math.abs(want[i]!));
+          if (!ok) expect.fail(`${k.label}: element ${i} got ${got[i]} want ${want[i]}`);
+        }
+        [...tensors, out].forEach((x) => cpu.free(x));
+      });
+    }
+  }
 });
 
 const gpu = await gpuBackend();

@@ -6,7 +6,7 @@
  * float64 reference and round to the output dtype, and `servedByReference` says which, so
  * conformance tests never compare the oracle with itself.
  */
-import { type Attrs, type Backend, type Tensor, type TensorDesc, assertShape } from '../backend.js';
+import { type Attrs, type Backend, type HostProgram, type Tensor, type TensorDesc, assertShape } from '../backend.js';
 import { type DType, type HostArray, bytesPerElement, isFloat, numel, toFloat64, toHost } from '../../tensor/dtype.js';
 import { getOp, hasOp } from '../../ops/registry.js';
 import { CPU_CAPABILITIES } from './cpu-capabilities.js';
@@ -119,6 +119,17 @@ export class CpuBackend implements Backend {
     } finally {
       for (const b of temps) heap.release(b);
     }
+  }
+
+  /**
+   * A compiled tensor program, in place on the heap: views are made after every allocation, so
+   * no memory growth can detach them while it runs. It runs on the calling thread.
+   */
+  runHostProgram(program: HostProgram, bindings: readonly Tensor[], dims: readonly number[]): void {
+    program(
+      bindings.map((t) => this.host(t)),
+      dims,
+    );
   }
 
   async flush(): Promise<void> {}

@@ -1,6 +1,7 @@
 /** Lowering: a planned function becomes a flat instruction list over registers. */
 import { type Binding, type Call, type Expr, type Func, IRError, type IRModule, allBindings } from '../../ir/graph.js';
 import { typeVars } from '../../ir/types.js';
+import { generateJs } from '../codegen/js-program.js';
 import { generateWgsl } from '../codegen/wgsl-program.js';
 import type { CompiledProgram, ExecFunc, Executable, Instr } from '../executable.js';
 import { type MemoryPlan, allocatedTensors, allocates, isView } from './plan-memory.js';
@@ -159,7 +160,7 @@ let compileCounter = 0;
 export function lowerModule(m: IRModule, plans: ReadonlyMap<string, MemoryPlan>): Executable {
   const funcs = new Map([...m.funcs].map(([k, f]) => [k, lowerFunc(f, plans.get(k)!)]));
   const programs = new Map<string, CompiledProgram>(
-    [...m.programs].map(([k, p]) => [k, { program: p, wgsl: generateWgsl(p) }]),
+    [...m.programs].map(([k, p]) => [k, { program: p, wgsl: generateWgsl(p), js: generateJs(p) }]),
   );
   return Object.freeze({ funcs, programs, compileId: ++compileCounter });
 }

@@ -1,7 +1,7 @@
 /**
- * The CPU meaning of a tensor program: runs its loop nest literally, in float64, over host
- * arrays. The VM uses it on backends without `runProgram` (the CPU backend), and tests use it as
- * the oracle for the generated WGSL.
+ * The float64 meaning of a tensor program: runs its loop nest literally over host arrays. It is
+ * the oracle tests compare the generated WGSL and JavaScript with; nothing at run time calls it
+ * (the CPU backend runs `src/compiler/codegen/js-program.ts`'s JavaScript).
  */
 import { evalExpr, type UnaryOp } from '../../ops/expr.js';
 import type { Sym } from '../sym/sym.js';
