@@ -4,10 +4,13 @@
  */
 import { registerGpuKernels } from '../backends/webgpu/kernel-registry.js';
 import { registerOps } from '../ops/registry.js';
+import { edgeSoftmaxCsrOp } from './edge-softmax.js';
+import { GNN_KERNELS } from './gnn-kernels.js';
 import { SPARSE_KERNELS } from './kernels.js';
 import { SPARSE_OPS } from './ops.js';
+import { rgcnCsrOp } from './rgcn.js';
 
 export function registerSparse(): void {
-  registerOps(SPARSE_OPS);
-  registerGpuKernels(SPARSE_KERNELS);
+  registerOps([...SPARSE_OPS, rgcnCsrOp, edgeSoftmaxCsrOp]);
+  registerGpuKernels([...SPARSE_KERNELS, ...GNN_KERNELS]);
 }
