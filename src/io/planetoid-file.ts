@@ -5,8 +5,8 @@
  * blob and hands back typed-array views; what the arrays mean (CSR adjacency A + I, row-normalized
  * CSR features, labels, Kipf & Welling splits) is documented in data/planetoid/README.md.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { Folder } from '../platform/byte-source.js';
+import { platform } from '../platform/current.js';
 
 export const PLANETOID_FORMAT = 'tessera-planetoid';
 
@@ -59,13 +59,17 @@ function view(h: PlanetoidHeader, blob: Uint8Array, key: string, dtype: 'i32' | 
   if (e.bytes !== len * 4 || e.shape.reduce((a, b) => a * b, 1) !== len)
     fail(h.name, `'${key}' holds ${e.bytes} bytes (shape [${e.shape}]), expected ${len} entries`);
   if (e.offset % 4 !== 0 || e.offset + e.bytes > blob.byteLength)
-    fail(h.name, `'${key}' at byte ${e.offset} (+${e.bytes}) lies outside the ${blob.byteLength}-byte blob or is unaligned`);
+    fail(
+      h.name,
+      `'${key}' at byte ${e.offset} (+${e.bytes}) lies outside the ${blob.byteLength}-byte blob or is unaligned`,
+    );
   // copied out so the arrays are aligned whatever the blob's own byte offset is
   const bytes = blob.slice(e.offset, e.offset + e.bytes);
   return dtype === 'i32' ? new Int32Array(bytes.buffer) : new Float32Array(bytes.buffer);
 }
 
-const sizeOf = (h: PlanetoidHeader, key: string) => h.arrays[key]?.shape[0] ?? fail(h.name, `array '${key}' is missing`);
+const sizeOf = (h: PlanetoidHeader, key: string) =>
+  h.arrays[key]?.shape[0] ?? fail(h.name, `array '${key}' is missing`);
 
 /** Checks the header and the arrays' mutual consistency (CSR bounds, labels and split ranges). */
 export function parsePlanetoid(h: PlanetoidHeader, blob: Uint8Array): PlanetoidGraph {
@@ -90,7 +94,8 @@ export function parsePlanetoid(h: PlanetoidHeader, blob: Uint8Array): PlanetoidG
   checkCsr('adjacency', adjIndptr, adjIndices, n);
   checkCsr('features', featIndptr, featIndices, h.features);
   for (const l of labels) if (l < -1 || l >= h.classes) fail(h.name, `label ${l} outside -1..${h.classes - 1}`);
-  for (const s of [train, val, test]) for (const i of s) if (i < 0 || i >= n) fail(h.name, `split node ${i} out of range`);
+  for (const s of [train, val, test])
+    for (const i of s) if (i < 0 || i >= n) fail(h.name, `split node ${i} out of range`);
   return {
     name: h.name,
     nodes: n,
@@ -109,9 +114,23 @@ export function parsePlanetoid(h: PlanetoidHeader, blob: Uint8Array): PlanetoidG
   };
 }
 
-/** Reads `<dir>/<name>.json` and `<dir>/<name>.bin`. */
-export async function readPlanetoid(dir: string, name: string): Promise<PlanetoidGraph> {
-  const header = JSON.parse(await readFile(join(dir, `${name}.json`), 'utf8')) as PlanetoidHeader;
-  const blob = new Uint8Array(await readFile(join(dir, `${name}.bin`)));
-  return parsePlanetoid(header, blob);
+/** Reads `<name>.json` and `<name>.bin` from `location` (a path, a URL, or a `Folder`). */
+export async function readPlanetoid(location: string | Folder, name: string): Promise<PlanetoidGraph> {
+  const folder = typeof location === 'string' ? (await platform.locate(location)).folder : location;
+  const text = await folder.readText(`${name}.json`);
+  if (text === null) throw new Error(`planetoid '${name}': ${folder.locate(`${name}.json`)} does not exist`);
+  const header = JSON.parse(text) as PlanetoidHeader;
+  const src = await folder.open(`${name}.bin`);
+  if (src === null) throw new Error(`planetoid '${name}': ${folder.locate(`${name}.bin`)} does not exist`);
+  try {
+    const blob = new Uint8Array(src.size);
+    for (let at = 0; at < blob.byteLength; ) {
+      const got = await src.read(at, blob.subarray(at));
+      if (got === 0) throw new Error(`planetoid '${name}': ${src.name} ended at byte ${at} of ${src.size}`);
+      at += got;
+    }
+    return parsePlanetoid(header, blob);
+  } finally {
+    await src.close();
+  }
 }

@@ -19,7 +19,8 @@ export function edgeSoftmaxGeometry(inputs: readonly TensorDesc[]): { m: number;
   const [indptr, s] = inputs as [TensorDesc, TensorDesc];
   if (indptr.dtype !== 'i32' || indptr.shape.length !== 1 || indptr.shape[0]! < 1)
     throw new Error(`${OP}: indptr must be a non-empty 1-D i32 tensor, got ${indptr.dtype} [${indptr.shape}]`);
-  if (s.dtype !== 'f32' || s.shape.length !== 1) throw new Error(`${OP}: scores must be 1-D f32, got ${s.dtype} [${s.shape}]`);
+  if (s.dtype !== 'f32' || s.shape.length !== 1)
+    throw new Error(`${OP}: scores must be 1-D f32, got ${s.dtype} [${s.shape}]`);
   return { m: indptr.shape[0]! - 1, nnz: s.shape[0]! };
 }
 
@@ -69,10 +70,7 @@ function cases(rng: Rng) {
     return {
       label: `${label} scores ×20`,
       attrs: {},
-      inputs: [
-        { desc: { dtype: 'i32' as const, shape: [csr.indptr.length] }, data: csr.indptr },
-        scores,
-      ],
+      inputs: [{ desc: { dtype: 'i32' as const, shape: [csr.indptr.length] }, data: csr.indptr }, scores],
     };
   });
 }

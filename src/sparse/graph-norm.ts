@@ -59,6 +59,7 @@ export function meanNormalized(g: GraphCsr): Csr {
 /** A CSR matrix [m × k] as a dense row-major f32 array. */
 export function csrToDense(a: Csr): Float32Array {
   const out = new Float32Array(a.m * a.k);
-  for (let i = 0; i < a.m; i++) for (let e = a.indptr[i]!; e < a.indptr[i + 1]!; e++) out[i * a.k + a.indices[e]!] = a.vals[e]!;
+  for (let i = 0; i < a.m; i++)
+    for (let e = a.indptr[i]!; e < a.indptr[i + 1]!; e++) out[i * a.k + a.indices[e]!] = a.vals[e]!;
   return out;
 }

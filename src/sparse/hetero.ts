@@ -43,7 +43,10 @@ export function randomHetero(seed: number, p: HeteroParams): HeteroCsr {
       for (let r = 0; r < p.relations; r++) for (let j = 0; j < p.k; j++) keys.add(r * p.k + j);
     } else if (!empty.has(i)) {
       // Zipf-like degree: mean degree scaled by 1/u^0.5, capped so lavapipe-sized cases stay small
-      const deg = Math.min(p.k * p.relations, Math.round(p.meanDegree * 0.5 * Math.max(rng.next(), 1e-6) ** -0.5 * rng.next()));
+      const deg = Math.min(
+        p.k * p.relations,
+        Math.round(p.meanDegree * 0.5 * Math.max(rng.next(), 1e-6) ** -0.5 * rng.next()),
+      );
       for (let t = 0; t < deg; t++) keys.add(rng.int(0, p.relations - 1) * p.k + rng.int(0, p.k - 1));
     }
     const sorted = [...keys].sort((a, b) => a - b);

@@ -28,9 +28,17 @@ const fail = (msg: string): never => {
 
 export function rgcnGeometry(inputs: readonly TensorDesc[]): RgcnGeometry {
   if (inputs.length !== 6) fail(`takes 6 inputs (indptr, indices, rel, vals, x, w), ${inputs.length} given`);
-  const [indptr, indices, rel, vals, x, w] = inputs as [TensorDesc, TensorDesc, TensorDesc, TensorDesc, TensorDesc, TensorDesc];
+  const [indptr, indices, rel, vals, x, w] = inputs as [
+    TensorDesc,
+    TensorDesc,
+    TensorDesc,
+    TensorDesc,
+    TensorDesc,
+    TensorDesc,
+  ];
   const oneD = (t: TensorDesc, name: string, dtype: string) => {
-    if (t.dtype !== dtype || t.shape.length !== 1) fail(`'${name}' must be a 1-D ${dtype} tensor, got ${t.dtype} [${t.shape}]`);
+    if (t.dtype !== dtype || t.shape.length !== 1)
+      fail(`'${name}' must be a 1-D ${dtype} tensor, got ${t.dtype} [${t.shape}]`);
     return t.shape[0]!;
   };
   const m = oneD(indptr, 'indptr', 'i32') - 1;

@@ -53,9 +53,19 @@ function oracle(g: HeteroCsr, x: Float32Array, w: Float32Array, fin: number, fou
 }
 
 const graphs = [
-  { label: 'R40 60x50 with empty rows', p: { m: 60, k: 50, relations: 40, meanDegree: 12, emptyRows: [0, 13, 59] }, fin: 16, fout: 16 },
+  {
+    label: 'R40 60x50 with empty rows',
+    p: { m: 60, k: 50, relations: 40, meanDegree: 12, emptyRows: [0, 13, 59] },
+    fin: 16,
+    fout: 16,
+  },
   { label: 'R3 30x30 one dense row', p: { m: 30, k: 30, relations: 3, meanDegree: 4, denseRow: 7 }, fin: 9, fout: 5 },
-  { label: 'R8 1x40 single row, every edge', p: { m: 1, k: 40, relations: 8, meanDegree: 0, denseRow: 0 }, fin: 4, fout: 33 },
+  {
+    label: 'R8 1x40 single row, every edge',
+    p: { m: 1, k: 40, relations: 8, meanDegree: 0, denseRow: 0 },
+    fin: 4,
+    fout: 33,
+  },
   { label: 'R6 25x20 all rows empty', p: { m: 25, k: 20, relations: 6, meanDegree: 0 }, fin: 3, fout: 8 },
 ];
 

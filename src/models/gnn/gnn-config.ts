@@ -45,7 +45,8 @@ export function parseGnnConfig(raw: unknown, file = 'config.json'): GnnConfig {
   const c = raw as Record<string, unknown>;
   if (c.model_type !== GNN_MODEL_TYPE) bad(`model_type is ${JSON.stringify(c.model_type)}, expected "gnn"`);
   const arch = c.architecture;
-  if (arch !== 'gcn' && arch !== 'sage' && arch !== 'gat') bad(`architecture must be "gcn", "sage" or "gat", got ${JSON.stringify(arch)}`);
+  if (arch !== 'gcn' && arch !== 'sage' && arch !== 'gat')
+    bad(`architecture must be "gcn", "sage" or "gat", got ${JSON.stringify(arch)}`);
   if (!posInt(c.in_features)) bad('in_features must be a positive integer');
   if (!posInt(c.num_classes)) bad('num_classes must be a positive integer');
   const hidden = c.hidden_features ?? [];
@@ -57,7 +58,8 @@ export function parseGnnConfig(raw: unknown, file = 'config.json'): GnnConfig {
   const slope = c.negative_slope ?? 0.2;
   if (typeof slope !== 'number' || !(slope >= 0 && slope < 1)) bad('negative_slope must be a number in [0, 1)');
   const activation = c.activation ?? (arch === 'gat' ? 'elu' : 'relu');
-  if (activation !== 'relu' && activation !== 'elu') bad(`activation must be "relu" or "elu", got ${JSON.stringify(activation)}`);
+  if (activation !== 'relu' && activation !== 'elu')
+    bad(`activation must be "relu" or "elu", got ${JSON.stringify(activation)}`);
   return {
     arch: arch as GnnArch,
     inFeatures: c.in_features as number,

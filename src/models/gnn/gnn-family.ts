@@ -18,10 +18,20 @@ export const gnnFamily: ModelFamily<GnnConfig> = {
     if (c.format !== 'safetensors') throw new Error(`${c.path}: GNN checkpoints are safetensors folders`);
     const config = parseGnnConfig(c.config, c.configFile);
     const unusedTensors = checkGnnTensors(config, c.weights.tensors, c.weights.path);
-    return { family: 'gnn', format: c.format, path: c.path, tokenizer: null, config, weights: c.weights, unusedTensors };
+    return {
+      family: 'gnn',
+      format: c.format,
+      path: c.path,
+      tokenizer: null,
+      config,
+      weights: c.weights,
+      unusedTensors,
+    };
   },
 
   loadRunner: async (model) => {
-    throw new Error(`${model.path}: a GNN classifies graph nodes, not text; load it with GnnModel.load (src/models/gnn)`);
+    throw new Error(
+      `${model.path}: a GNN classifies graph nodes, not text; load it with GnnModel.load (src/models/gnn)`,
+    );
   },
 };

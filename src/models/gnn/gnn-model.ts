@@ -13,7 +13,13 @@ import { VirtualMachine } from '../../compiler/vm.js';
 import type { TensorSource } from '../../io/tensor-source.js';
 import { toFloat64 } from '../../tensor/dtype.js';
 import type { Csr } from '../../sparse/formats.js';
-import { type GraphCsr, gcnNormalized, meanNormalized, withSelfLoops, withoutSelfLoops } from '../../sparse/graph-norm.js';
+import {
+  type GraphCsr,
+  gcnNormalized,
+  meanNormalized,
+  withSelfLoops,
+  withoutSelfLoops,
+} from '../../sparse/graph-norm.js';
 import type { GnnConfig } from './gnn-config.js';
 import { deriveGraphWeights, gnnGraphWeightShapes } from './graph-weights.js';
 import { gnnGraphInputs, gnnModule } from './graph.js';
@@ -41,7 +47,14 @@ export function aggregationFor(cfg: GnnConfig, adjacency: GraphCsr): Csr {
       return meanNormalized(withoutSelfLoops(adjacency));
     case 'gat': {
       const g = withSelfLoops(adjacency);
-      return { kind: 'csr', m: g.n, k: g.n, indptr: g.indptr, indices: g.indices, vals: new Float32Array(g.indices.length) };
+      return {
+        kind: 'csr',
+        m: g.n,
+        k: g.n,
+        indptr: g.indptr,
+        indices: g.indices,
+        vals: new Float32Array(g.indices.length),
+      };
     }
   }
 }

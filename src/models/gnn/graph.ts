@@ -65,8 +65,13 @@ export function gnnForwardFunc(cfg: GnnConfig, o: GnnGraphOptions): Func {
     feat_values: tensorType('f32', ['z']),
   };
   for (const name of gnnGraphInputs(cfg)) p.set(name, b.param(name, typeOf[name]!));
-  for (const [name, shape] of gnnGraphWeightShapes(cfg)) p.set(name, b.param(paramName(name), tensorType('f32', shape)));
-  const P = (name: string) => p.get(name) ?? (() => { throw new Error(`gnn graph: no parameter '${name}'`); })();
+  for (const [name, shape] of gnnGraphWeightShapes(cfg))
+    p.set(name, b.param(paramName(name), tensorType('f32', shape)));
+  const P = (name: string) =>
+    p.get(name) ??
+    (() => {
+      throw new Error(`gnn graph: no parameter '${name}'`);
+    })();
 
   const spmm = (indptr: Expr, indices: Expr, values: Expr, x: Expr, f: number, name: string) =>
     b.emitCall(
@@ -119,15 +124,17 @@ export function gnnForwardFunc(cfg: GnnConfig, o: GnnGraphOptions): Func {
       let merged: Expr;
       if (heads === 1) merged = perHead[0]!;
       else if (concat) merged = op.concat(perHead, 1);
-      else merged = op.scale(perHead.slice(1).reduce<Expr>((a, x) => op.add(a, x), perHead[0]!), 1 / heads);
+      else
+        merged = op.scale(
+          perHead.slice(1).reduce<Expr>((a, x) => op.add(a, x), perHead[0]!),
+          1 / heads,
+        );
       out = b.emit(op.add(merged, w('bias')), `out${l}`);
     }
     if (!last) {
       const width = concat ? heads * fout : fout;
       out =
-        cfg.activation === 'relu'
-          ? b.emit(op.relu(out), `act${l}`)
-          : elementwise(out, ELU_EXPR, [n, width], `act${l}`);
+        cfg.activation === 'relu' ? b.emit(op.relu(out), `act${l}`) : elementwise(out, ELU_EXPR, [n, width], `act${l}`);
     }
     h = out;
   });

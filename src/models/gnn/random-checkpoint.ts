@@ -17,7 +17,10 @@ export function randomGnnWeights(cfg: GnnConfig, seed: number): Map<string, Floa
   for (const [name, shape] of gnnTensorShapes(cfg)) {
     const n = shape.reduce((a, b) => a * b, 1);
     const scale = name.endsWith('bias') ? 0.1 : Math.sqrt(2 / (shape[0]! + shape[shape.length - 1]!));
-    out.set(name, Float32Array.from(rng.normals(n), (v) => v * scale));
+    out.set(
+      name,
+      Float32Array.from(rng.normals(n), (v) => v * scale),
+    );
   }
   return out;
 }

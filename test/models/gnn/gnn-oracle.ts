@@ -56,7 +56,8 @@ export function oracleLogits(cfg: GnnConfig, w: ReadonlyMap<string, Float32Array
       const r = matmul(h, n, fin, W(`${p}lin_r.weight`), fout);
       out = new Float64Array(n * fout);
       for (let i = 0; i < n; i++)
-        for (let c = 0; c < fout; c++) out[i * fout + c] = a[i * fout + c]! + W(`${p}lin_l.bias`)[c]! + r[i * fout + c]!;
+        for (let c = 0; c < fout; c++)
+          out[i * fout + c] = a[i * fout + c]! + W(`${p}lin_l.bias`)[c]! + r[i * fout + c]!;
     } else {
       width = concat ? heads * fout : fout;
       out = new Float64Array(n * width);
@@ -89,8 +90,7 @@ export function oracleLogits(cfg: GnnConfig, w: ReadonlyMap<string, Float32Array
       }
       for (let i = 0; i < n; i++) for (let c = 0; c < width; c++) out[i * width + c] += W(`${p}bias`)[c]!;
     }
-    if (!last)
-      out = out.map((v) => (cfg.activation === 'relu' ? Math.max(v, 0) : v > 0 ? v : Math.expm1(v)));
+    if (!last) out = out.map((v) => (cfg.activation === 'relu' ? Math.max(v, 0) : v > 0 ? v : Math.expm1(v)));
     h = out;
   });
   return h;

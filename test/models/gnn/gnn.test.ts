@@ -68,7 +68,14 @@ function randomGraph(s: number, n: number, fin: number): { input: GnnInput; orac
       }
     fp[i + 1] = fi.length;
   }
-  const features: Csr = { kind: 'csr', m: n, k: fin, indptr: fp, indices: Int32Array.from(fi), vals: Float32Array.from(fv) };
+  const features: Csr = {
+    kind: 'csr',
+    m: n,
+    k: fin,
+    indptr: fp,
+    indices: Int32Array.from(fi),
+    vals: Float32Array.from(fv),
+  };
   return {
     input: { adjacency: { n, indptr, indices: Int32Array.from(indices) }, features },
     oracle: { n, neighbours: nbr.map((s2) => [...s2]), x },
@@ -139,20 +146,32 @@ describe(`GNN models on Cora with random weights, CPU backend (${seedNote(seed)}
   const n = cora.nodes;
   const x = new Float64Array(n * cora.features);
   for (let i = 0; i < n; i++)
-    for (let e = cora.featIndptr[i]!; e < cora.featIndptr[i + 1]!; e++) x[i * cora.features + cora.featIndices[e]!] = cora.featValues[e]!;
-  const neighbours = Array.from({ length: n }, (_, i) => Array.from(cora.adjIndices.subarray(cora.adjIndptr[i]!, cora.adjIndptr[i + 1]!)));
+    for (let e = cora.featIndptr[i]!; e < cora.featIndptr[i + 1]!; e++)
+      x[i * cora.features + cora.featIndices[e]!] = cora.featValues[e]!;
+  const neighbours = Array.from({ length: n }, (_, i) =>
+    Array.from(cora.adjIndices.subarray(cora.adjIndptr[i]!, cora.adjIndptr[i + 1]!)),
+  );
   const input: GnnInput = {
     adjacency: { n, indptr: cora.adjIndptr, indices: cora.adjIndices },
-    features: { kind: 'csr', m: n, k: cora.features, indptr: cora.featIndptr, indices: cora.featIndices, vals: cora.featValues },
+    features: {
+      kind: 'csr',
+      m: n,
+      k: cora.features,
+      indptr: cora.featIndptr,
+      indices: cora.featIndices,
+      vals: cora.featValues,
+    },
   };
   for (const cfg of configs(cora.features, cora.classes))
     for (const { name, b } of backends)
-    it(`${name}: ${cfg.arch}: predictions identical to the oracle's on all ${n} nodes`, async () => {
-      const { logits, weights } = await runModel(b, cfg, seed + 2, input, `cora-${name}`);
-      const want = oracleLogits(cfg, weights, { n, neighbours, x });
-      const r = compare(logits, want, cfg.numClasses);
-      console.log(`cora ${name} ${cfg.arch}: worst |Δlogit| ${r.worst.toExponential(2)} (max |logit| ${r.scale.toFixed(3)}), smallest top-2 margin ${r.margin.toExponential(2)}`);
-      expect(r.worst).toBeLessThan(1e-5 * (1 + r.scale));
-      expect(r.differ).toBe(0);
-    }, 120_000);
+      it(`${name}: ${cfg.arch}: predictions identical to the oracle's on all ${n} nodes`, async () => {
+        const { logits, weights } = await runModel(b, cfg, seed + 2, input, `cora-${name}`);
+        const want = oracleLogits(cfg, weights, { n, neighbours, x });
+        const r = compare(logits, want, cfg.numClasses);
+        console.log(
+          `cora ${name} ${cfg.arch}: worst |Δlogit| ${r.worst.toExponential(2)} (max |logit| ${r.scale.toFixed(3)}), smallest top-2 margin ${r.margin.toExponential(2)}`,
+        );
+        expect(r.worst).toBeLessThan(1e-5 * (1 + r.scale));
+        expect(r.differ).toBe(0);
+      }, 120_000);
 });
