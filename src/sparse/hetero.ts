@@ -42,10 +42,11 @@ export function randomHetero(seed: number, p: HeteroParams): HeteroCsr {
     if (i === p.denseRow) {
       for (let r = 0; r < p.relations; r++) for (let j = 0; j < p.k; j++) keys.add(r * p.k + j);
     } else if (!empty.has(i)) {
-      // Zipf-like degree: mean degree scaled by 1/u^0.5, capped so lavapipe-sized cases stay small
+      // heavy-tailed degree: meanDegree · u^-1/2 · v has mean meanDegree (E[u^-1/2] = 2, E[v] = 1/2)
+      // and a power-law tail; a row cannot hold more than every (relation, column) pair
       const deg = Math.min(
         p.k * p.relations,
-        Math.round(p.meanDegree * 0.5 * Math.max(rng.next(), 1e-6) ** -0.5 * rng.next()),
+        Math.round(p.meanDegree * Math.max(rng.next(), 1e-6) ** -0.5 * rng.next()),
       );
       for (let t = 0; t < deg; t++) keys.add(rng.int(0, p.relations - 1) * p.k + rng.int(0, p.k - 1));
     }

@@ -31,6 +31,13 @@ export interface GnnInput {
   readonly features: Csr;
 }
 
+/** A graph's arrays resident on the model's backend (`GnnModel.upload`). */
+export interface ResidentGraph {
+  readonly nodes: number;
+  readonly tensors: readonly Tensor[];
+  free(): void;
+}
+
 export interface GnnModelOptions {
   readonly backend: Backend;
   readonly maxNodes: number;
@@ -100,8 +107,11 @@ export class GnnModel {
     return new GnnModel(o.backend, model.config, weights, limits);
   }
 
-  /** Logits [nodes × classes], row-major. */
-  async logits(input: GnnInput): Promise<Float32Array> {
+  /**
+   * The graph's arrays (aggregation matrix for this architecture, features) on the backend, for
+   * repeated `logitsOf` calls; `free` releases them.
+   */
+  upload(input: GnnInput): ResidentGraph {
     const { adjacency: adj, features: x } = input;
     const cfg = this.config;
     if (x.m !== adj.n) throw new Error(`gnn: ${x.m} feature rows for ${adj.n} nodes`);
@@ -120,24 +130,42 @@ export class GnnModel {
       feat_indices: x.indices,
       feat_values: x.vals,
     };
-    const temps: Tensor[] = [];
+    const tensors: Tensor[] = [];
     try {
-      const args = gnnGraphInputs(cfg).map((name) => {
+      for (const name of gnnGraphInputs(cfg)) {
         const data = arrays[name]!;
         const t = this.backend.alloc(
           { dtype: data instanceof Int32Array ? 'i32' : 'f32', shape: [data.length] },
           `gnn.${name}`,
           'activations',
         );
-        temps.push(t);
+        tensors.push(t);
         this.backend.write(t, data);
-        return t;
-      });
-      const out = (await this.vm.run('forward', [...args, ...this.weights])) as Tensor;
-      temps.push(out);
+      }
+    } catch (e) {
+      for (const t of tensors) this.backend.free(t);
+      throw e;
+    }
+    return { nodes: adj.n, tensors, free: () => tensors.splice(0).forEach((t) => this.backend.free(t)) };
+  }
+
+  /** Logits [nodes × classes], row-major, of a graph already on the backend. */
+  async logitsOf(graph: ResidentGraph): Promise<Float32Array> {
+    const out = (await this.vm.run('forward', [...graph.tensors, ...this.weights])) as Tensor;
+    try {
       return Float32Array.from((await this.backend.read(out)) as Float32Array);
     } finally {
-      for (const t of temps) this.backend.free(t);
+      this.backend.free(out);
+    }
+  }
+
+  /** Logits [nodes × classes], row-major. */
+  async logits(input: GnnInput): Promise<Float32Array> {
+    const graph = this.upload(input);
+    try {
+      return await this.logitsOf(graph);
+    } finally {
+      graph.free();
     }
   }
 

@@ -20,7 +20,7 @@ import type { Csr } from '../../../src/sparse/formats.js';
 import { seedNote, testSeed } from '../../../src/testing/seed.js';
 import { Rng } from '../../../src/util/rng.js';
 import { gpuBackend, gpusOrSkip } from '../../gpu-setup.js';
-import { type OracleGraph, oracleLogits } from './gnn-oracle.js';
+import { type OracleGraph, oracleLogits } from '../../../src/models/gnn/reference.js';
 
 const seed = testSeed();
 const gpu = await gpuBackend();

@@ -1,12 +1,13 @@
 /**
  * Float64 GCN, GraphSAGE (mean) and GAT written with plain loops over neighbour lists, from the
- * checkpoint tensors as stored ([in, out] weights) — the oracle of the GNN tests. It follows
+ * checkpoint tensors as stored ([in, out] weights): the oracle of the GNN tests and bench, sharing
+ * nothing with the compiled path (no CSR, no normalization helpers, no graph). It follows
  * PyG's layers: GCNConv (self loops added, symmetric normalization), SAGEConv (mean over
  * neighbours without self loops, lin_l on the mean with bias, lin_r on the node), GATConv (self
  * loops added, LeakyReLU scores, softmax over each node's in-neighbours, heads concatenated or
  * averaged, then bias), with the config's activation between layers.
  */
-import { type GnnConfig, gnnLayers } from '../../../src/models/gnn/gnn-config.js';
+import { type GnnConfig, gnnLayers } from './gnn-config.js';
 
 export interface OracleGraph {
   readonly n: number;
