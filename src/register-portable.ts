@@ -5,6 +5,7 @@
  */
 import { registerAttention } from './attention/register.js';
 import { registerCoreGpuKernels } from './kernels/index.js';
+import { registerGnn } from './models/gnn/register.js';
 import { registerLlama } from './models/llama/register.js';
 import { registerSparse } from './sparse/register.js';
 
@@ -15,3 +16,4 @@ registerSparse();
 
 // Model families: `openModel` / `loadRunner` hand a checkpoint to the first one that claims it.
 registerLlama();
+registerGnn();

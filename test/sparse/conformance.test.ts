@@ -12,7 +12,17 @@ import { gpuBackends, gpusOrSkip } from '../gpu-setup.js';
 const seed = testSeed();
 const cpu = new CpuBackend();
 const gpus = (await gpuBackends()).slice(0, 1);
-const OPS = ['spmm_coo', 'spmm_csr', 'spmm_ell', 'spmm_bsr', 'spmm_hyb', 'sddmm_csr'];
+const OPS = [
+  'spmm_coo',
+  'spmm_csr',
+  'spmm_ell',
+  'spmm_bsr',
+  'spmm_hyb',
+  'sddmm_csr',
+  'rgcn_csr',
+  'edge_softmax_csr',
+  'csr_to_ell',
+];
 
 describe(`sparse conformance (${seedNote(seed)})`, () => {
   for (const { op, cases } of conformanceCases({ seed, ops: OPS })) {

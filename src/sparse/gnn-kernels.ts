@@ -1,0 +1,50 @@
+/** WebGPU kernels of the GNN ops that are not SpMM/SDDMM: the fused RGCN and the edge softmax. */
+import type { TensorDesc } from '../backends/backend.js';
+import { grid2d } from '../backends/webgpu/grid.js';
+import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { EDGE_SOFTMAX_WORKGROUP, edgeSoftmaxGeometry, edgeSoftmaxWgsl } from './edge-softmax.js';
+import { rgcnGeometry } from './rgcn.js';
+import { RGCN_WORKGROUP, rgcnWgsl } from './rgcn-wgsl.js';
+
+function whyNot(check: () => void): string | null {
+  try {
+    check();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+const rgcnKernel: GpuKernel = {
+  op: 'rgcn_csr',
+  whyUnsupported: (_caps, _attrs, inputs: readonly TensorDesc[]) => whyNot(() => rgcnGeometry(inputs)),
+  encode(ctx, _attrs, inputs, [y]) {
+    const { m, fin, fout } = rgcnGeometry(inputs);
+    ctx.dispatch(
+      {
+        label: 'rgcn_csr',
+        wgsl: rgcnWgsl(),
+        access: ['read', 'read', 'read', 'read', 'read', 'read', 'rw', 'uniform'],
+      },
+      [...inputs, y!],
+      new Uint32Array([m, fout, fin, 0]),
+      grid2d(Math.ceil((m * fout) / RGCN_WORKGROUP), ctx.caps.maxComputeWorkgroupsPerDimension),
+    );
+  },
+};
+
+const edgeSoftmaxKernel: GpuKernel = {
+  op: 'edge_softmax_csr',
+  whyUnsupported: (_caps, _attrs, inputs) => whyNot(() => edgeSoftmaxGeometry(inputs)),
+  encode(ctx, _attrs, inputs, [out]) {
+    const { m } = edgeSoftmaxGeometry(inputs);
+    ctx.dispatch(
+      { label: 'edge_softmax_csr', wgsl: edgeSoftmaxWgsl(), access: ['read', 'read', 'rw', 'uniform'] },
+      [...inputs, out!],
+      new Uint32Array([m, 0, 0, 0]),
+      grid2d(Math.ceil(m / EDGE_SOFTMAX_WORKGROUP), ctx.caps.maxComputeWorkgroupsPerDimension),
+    );
+  },
+};
+
+export const GNN_KERNELS: readonly GpuKernel[] = [rgcnKernel, edgeSoftmaxKernel];
