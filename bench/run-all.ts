@@ -127,6 +127,48 @@ export const BENCHES: readonly BenchEntry[] = [
     needs: 'CPU; arm-none-eabi-gcc, qemu-system-arm',
     standalone: true,
   },
+  {
+    name: 'upload-probe',
+    measures: 'checkpoint loading by stage: file reads, writeBuffer, the mapped staging ring (GB/s; no result file)',
+    duration: '~30 s for 16 GB',
+    needs: 'GPU; a safetensors checkpoint folder (argument)',
+    standalone: false,
+  },
+  {
+    name: 'skinny-tune',
+    measures: 'skinny GEMM (M = 1–64) parameter sweep on the Llama-3-8B shapes vs GEMV and split-K; writes the table',
+    duration: '~4 min',
+    needs: 'GPU (subgroups; subgroup matrices for the tensor-core variant)',
+    standalone: false,
+  },
+  {
+    name: 'sparse-graphs',
+    measures: 'writes the R-MAT graphs of the sparse bench as CSR files for both sides (no timing)',
+    duration: '~1 min',
+    needs: 'CPU; an output folder (argument)',
+    standalone: false,
+  },
+  {
+    name: 'sparse',
+    measures: "SpMM per format and the tuner's pick on R-MAT graphs vs cuSPARSE (torch.sparse.mm)",
+    duration: '~3 min',
+    needs: 'GPU; anchor: bench/anchors/torch_sparse.py on the files of sparse-graphs',
+    standalone: false,
+  },
+  {
+    name: 'sparse-gnn',
+    measures: 'GCN/GraphSAGE/GAT end-to-end latency on Cora/Citeseer and RGCN, vs PyTorch Geometric',
+    duration: '~1 min',
+    needs: 'GPU; anchor: scripts/sparse/train_pyg.py output (--pyg)',
+    standalone: false,
+  },
+  {
+    name: 'cpu-programs',
+    measures: 'compiled tensor programs on the CPU backend: generated JS vs closure tree vs the float64 interpreter',
+    duration: '~10 s',
+    needs: 'CPU',
+    standalone: true,
+  },
 ];
 
 export function indexText(): string {
