@@ -43,7 +43,8 @@ for (const file of tsFiles('src')) {
   for (let i = 0; i < bytes.length; i++) if (bytes[i] === 10) starts.push(i + 1);
   // swc spans keep counting across parses; a leading ';' pins the module's first byte to its span start.
   const source = text.startsWith('#!') ? `//${text.slice(2)}` : text;
-  const ast = parseSync(`;${source}`, { syntax: 'typescript' });
+  // AssemblyScript (the CPU backend's kernels) puts decorators on functions, which TypeScript's grammar lacks
+  const ast = parseSync(`;${source.replace(/^@(inline|unmanaged|final|global|lazy)\b/gm, '/*@$1*/')}`, { syntax: 'typescript' });
   const base = ast.span.start + 1;
   const visit = (node, name) => {
     if (Array.isArray(node)) return node.forEach((n) => visit(n, name));
