@@ -15,7 +15,7 @@ import type { Tensor } from '../src/backends/backend.js';
 import { DAWN_TOGGLES } from '../src/backends/webgpu/device.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { type GemvParams, gemvTuning } from '../src/kernels/gemv.js';
-import { type SgmatParams, sgmatTuning } from '../src/kernels/matmul-subgroup-matrix.js';
+import { type SgmatParams, sgmatTuning } from '../src/kernels/matmul-sgmat-params.js';
 import type { MatmulAttrs } from '../src/ops/matmul.js';
 import { type DType, type HostArray, bf16ToNumber, bytesPerElement, f16ToNumber } from '../src/tensor/dtype.js';
 import { measureCopy } from './copy.js';

@@ -4,7 +4,7 @@
  *
  * A workgroup owns TN·FN weight rows and all of M, so the weights leave DRAM once and there is no
  * split-K pass. Each slice of S·BK along K is staged global → registers → workgroup memory in
- * 16-byte chunks (bf16 re-rounded to f16, as in matmul-subgroup-matrix.ts, whose notes on accuracy
+ * 16-byte chunks (bf16 re-rounded to f16, as in matmul-sgmat-wgsl.ts, whose notes on accuracy
  * apply), the next slice's loads issued before this slice's multiplies, workgroup memory
  * double-buffered so one barrier per slice separates the stages. Subgroup s multiplies columns
  * [s·BK, (s+1)·BK) of the slice; the S partial results meet in workgroup memory at the end, one

@@ -7,7 +7,7 @@
 import type { TensorDesc } from '../../src/backends/backend.js';
 import type { Capabilities, SubgroupMatrixConfig } from '../../src/backends/webgpu/capabilities.js';
 import { type MatmulPlan, planMatmul } from '../../src/kernels/matmul-common.js';
-import { DEFAULT_SGMAT, type SgmatParams, sgmatParams } from '../../src/kernels/matmul-subgroup-matrix.js';
+import { DEFAULT_SGMAT, type SgmatParams, sgmatParams } from '../../src/kernels/matmul-sgmat-params.js';
 import { type TiledParams, tiledParams } from '../../src/kernels/matmul-tiled.js';
 import type { MatmulAttrs } from '../../src/ops/matmul.js';
 import type { DType } from '../../src/tensor/dtype.js';

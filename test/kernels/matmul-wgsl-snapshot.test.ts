@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { Capabilities } from '../../src/backends/webgpu/capabilities.js';
-import { sgmatWgsl, splitReduceWgsl } from '../../src/kernels/matmul-subgroup-matrix.js';
+import { sgmatWgsl, splitReduceWgsl } from '../../src/kernels/matmul-sgmat-wgsl.js';
 import { tiledWgsl } from '../../src/kernels/matmul-tiled.js';
 import { sgmatCases, splitReduceCases, tiledCases } from './matmul-wgsl-configs.js';
 

@@ -2,14 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { Capabilities } from '../../src/backends/webgpu/capabilities.js';
 import { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend.js';
 import { gemvKernel } from '../../src/kernels/gemv.js';
-import {
-  DEFAULT_SGMAT,
-  matmulSubgroupMatrixKernel,
-  sgmatParams,
-  sgmatTuning,
-  sgmatWgsl,
-  splitLength,
-} from '../../src/kernels/matmul-subgroup-matrix.js';
+import { DEFAULT_SGMAT, sgmatParams, sgmatTuning, splitLength } from '../../src/kernels/matmul-sgmat-params.js';
+import { sgmatWgsl } from '../../src/kernels/matmul-sgmat-wgsl.js';
+import { matmulSubgroupMatrixKernel } from '../../src/kernels/matmul-subgroup-matrix.js';
 import { matmulTiledKernel } from '../../src/kernels/matmul-tiled.js';
 import { planMatmul, weightRanges } from '../../src/kernels/matmul-common.js';
 import type { GpuTensor } from '../../src/backends/webgpu/kernel.js';
