@@ -34,19 +34,98 @@ export function tiledParams(M: number, N: number): TiledParams {
   return M >= 128 && N >= 128 ? { TM: 8, TN: 8, BK: 8 } : { TM: 4, TN: 4, BK: 16 };
 }
 
+const r = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/** Tile loads of one BK slice: consecutive invocations read consecutive k of a row (coalesced), stored k-major. */
+function tileLoads(p: MatmulPlan, caps: Pick<Capabilities, 'f16'>, t: TiledParams): string {
+  const { TM, TN, BK } = t;
+  const BM = 16 * TM;
+  const BN = 16 * TN;
+  const aLoad = loadF32(p.aDtype, caps, 'a', 'ai');
+  const bLoad = loadF32(p.bDtype, caps, 'b', 'bi');
+  const a = r((BM * BK) / 256).map(
+    (i) => `    {
+      let e = lid + ${256 * i}u;
+      let m = m0 + e / ${BK}u; let k = k0 + e % ${BK}u;
+      let ai = aBase + m * K + k;
+      var v = 0.0;
+      if (m < M && k < K) { v = ${aLoad}; }
+      let s = (e % ${BK}u) * ${BM}u + e / ${BK}u;
+      As[s >> 2u][s & 3u] = v;
+    }`,
+  );
+  const b = r((BN * BK) / 256).map((i) =>
+    p.attrs.transB
+      ? `    {
+      let e = lid + ${256 * i}u;
+      let n = nl0 + e / ${BK}u; let k = k0 + e % ${BK}u;
+      let bi = bBase + n * K + k;
+      var v = 0.0;
+      if (n < nCount && k < K) { v = ${bLoad}; }
+      let s = (e % ${BK}u) * ${BN}u + e / ${BK}u;
+      Bs[s >> 2u][s & 3u] = v;
+    }`
+      : `    {
+      let e = lid + ${256 * i}u;
+      let k = k0 + e / ${BN}u; let n = nl0 + e % ${BN}u;
+      let bi = bBase + k * nCount + n;
+      var v = 0.0;
+      if (n < nCount && k < K) { v = ${bLoad}; }
+      Bs[e >> 2u][e & 3u] = v;
+    }`,
+  );
+  return `    // a tile: consecutive invocations read consecutive k of one row (coalesced), stored k-major
+${a.join('\n')}
+${b.join('\n')}`;
+}
+
+/** The multiply over one staged slice: vec4 reads of a and b that all lanes of a row share, TM×TN fmas. */
+function sliceFmas(t: TiledParams): string {
+  const { TM, TN, BK } = t;
+  return `    for (var kk = 0u; kk < ${BK}u; kk++) {
+${r(TM / 4)
+  .map((i) => `      let a${i} = As[kk * ${(16 * TM) / 4}u + ty + ${16 * i}u];`)
+  .join('\n')}
+${r(TN / 4)
+  .map((j) => `      let b${j} = Bs[kk * ${(16 * TN) / 4}u + tx + ${16 * j}u];`)
+  .join('\n')}
+${r(TM)
+  .map((i) =>
+    r(TN)
+      .map((j) => `      acc${i * TN + j} = fma(a${i >> 2}[${i & 3}], b${j >> 2}[${j & 3}], acc${i * TN + j});`)
+      .join('\n'),
+  )
+  .join('\n')}
+    }`;
+}
+
+/** Epilogue: invocation (tx, ty) owns rows ty*4 + 64*i' + {0..3} and columns tx*4 + 64*j' + {0..3}, written in pairs. */
+function writeOutputs(t: TiledParams): string {
+  const { TM, TN } = t;
+  const rowOf = (i: number) => `ty * 4u + ${64 * (i >> 2) + (i & 3)}u`;
+  const colOf = (j: number) => `tx * 4u + ${64 * (j >> 2) + (j & 3)}u`;
+  return r(TM)
+    .map(
+      (i) => `  {
+    let m = m0 + ${rowOf(i)};
+    if (m < M) {
+      let row = wg.z * M + m;
+${r(TN / 2)
+  .map(
+    (jp) =>
+      `      { let nl = nl0 + ${colOf(2 * jp)}; if (nl < nCount) { write_out(row, uw(3u) + nl, acc${i * TN + 2 * jp}, acc${i * TN + 2 * jp + 1}, colEnd); } }`,
+  )
+  .join('\n')}
+    }
+  }`,
+    )
+    .join('\n');
+}
+
 export function tiledWgsl(p: MatmulPlan, caps: Pick<Capabilities, 'f16'>, t: TiledParams): string {
   const { TM, TN, BK } = t;
   const BM = 16 * TM;
   const BN = 16 * TN;
-  const transB = !!p.attrs.transB;
-  const A_PER = (BM * BK) / 256;
-  const B_PER = (BN * BK) / 256;
-  const r = (n: number) => Array.from({ length: n }, (_, i) => i);
-  // invocation (tx, ty) owns rows ty*4 + 64*i' + {0..3} and columns tx*4 + 64*j' + {0..3}
-  const rowOf = (i: number) => `ty * 4u + ${64 * (i >> 2) + (i & 3)}u`;
-  const colOf = (j: number) => `tx * 4u + ${64 * (j >> 2) + (j & 3)}u`;
-  const aLoad = loadF32(p.aDtype, caps, 'a', 'ai');
-  const bLoad = loadF32(p.bDtype, caps, 'b', 'bi');
   return `${enables([p.aDtype, p.bDtype, p.outDtype, ...p.extraDtypes], caps)}
 ${storageDecl(0, 'a', p.aDtype, caps, 'read')}
 ${storageDecl(1, 'b', p.bDtype, caps, 'read')}
@@ -66,77 +145,13 @@ ${r(TM * TN)
   .map((i) => `  var acc${i} = 0.0;`)
   .join('\n')}
   for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
-    // a tile: consecutive invocations read consecutive k of one row (coalesced), stored k-major
-${r(A_PER)
-  .map(
-    (i) => `    {
-      let e = lid + ${256 * i}u;
-      let m = m0 + e / ${BK}u; let k = k0 + e % ${BK}u;
-      let ai = aBase + m * K + k;
-      var v = 0.0;
-      if (m < M && k < K) { v = ${aLoad}; }
-      let s = (e % ${BK}u) * ${BM}u + e / ${BK}u;
-      As[s >> 2u][s & 3u] = v;
-    }`,
-  )
-  .join('\n')}
-${r(B_PER)
-  .map((i) =>
-    transB
-      ? `    {
-      let e = lid + ${256 * i}u;
-      let n = nl0 + e / ${BK}u; let k = k0 + e % ${BK}u;
-      let bi = bBase + n * K + k;
-      var v = 0.0;
-      if (n < nCount && k < K) { v = ${bLoad}; }
-      let s = (e % ${BK}u) * ${BN}u + e / ${BK}u;
-      Bs[s >> 2u][s & 3u] = v;
-    }`
-      : `    {
-      let e = lid + ${256 * i}u;
-      let k = k0 + e / ${BN}u; let n = nl0 + e % ${BN}u;
-      let bi = bBase + k * nCount + n;
-      var v = 0.0;
-      if (n < nCount && k < K) { v = ${bLoad}; }
-      Bs[e >> 2u][e & 3u] = v;
-    }`,
-  )
-  .join('\n')}
+${tileLoads(p, caps, t)}
     workgroupBarrier();
-    for (var kk = 0u; kk < ${BK}u; kk++) {
-${r(TM / 4)
-  .map((i) => `      let a${i} = As[kk * ${BM / 4}u + ty + ${16 * i}u];`)
-  .join('\n')}
-${r(TN / 4)
-  .map((j) => `      let b${j} = Bs[kk * ${BN / 4}u + tx + ${16 * j}u];`)
-  .join('\n')}
-${r(TM)
-  .map((i) =>
-    r(TN)
-      .map((j) => `      acc${i * TN + j} = fma(a${i >> 2}[${i & 3}], b${j >> 2}[${j & 3}], acc${i * TN + j});`)
-      .join('\n'),
-  )
-  .join('\n')}
-    }
+${sliceFmas(t)}
     workgroupBarrier();
   }
   let colEnd = uw(3u) + nCount;
-${r(TM)
-  .map(
-    (i) => `  {
-    let m = m0 + ${rowOf(i)};
-    if (m < M) {
-      let row = wg.z * M + m;
-${r(TN / 2)
-  .map(
-    (jp) =>
-      `      { let nl = nl0 + ${colOf(2 * jp)}; if (nl < nCount) { write_out(row, uw(3u) + nl, acc${i * TN + 2 * jp}, acc${i * TN + 2 * jp + 1}, colEnd); } }`,
-  )
-  .join('\n')}
-    }
-  }`,
-  )
-  .join('\n')}
+${writeOutputs(t)}
 }`;
 }
 
