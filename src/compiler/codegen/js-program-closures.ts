@@ -16,8 +16,152 @@ interface Node {
   readonly f: Fn;
   readonly t: Ty;
 }
+type Helpers = ReturnType<typeof jsHelpers>;
+type UnaryOp = Extract<PExpr, { k: 'un' }>['op'];
+
+/** What compiling one program's expressions needs: where each variable and buffer lives. */
+interface Scope {
+  readonly p: TensorProgram;
+  readonly h: Helpers;
+  readonly slot: ReadonlyMap<string, number>;
+  readonly bufIndex: ReadonlyMap<string, number>;
+  readonly buffers: TensorProgram['output'][];
+  readonly unary: Record<UnaryOp, (x: number) => number>;
+}
 
 const fr = Math.fround;
+
+const asF = (x: Node): Fn => {
+  const f = x.f;
+  return x.t === 'f32' ? f : x.t === 'i32' ? (s, b) => fr(f(s, b)) : f;
+};
+
+function unaryOps(h: Helpers): Record<UnaryOp, (x: number) => number> {
+  return {
+    neg: (x) => -x,
+    exp: (x) => fr(Math.exp(x)),
+    log: (x) => fr(Math.log(x)),
+    sqrt: (x) => fr(Math.sqrt(x)),
+    rsqrt: (x) => fr(1 / fr(Math.sqrt(x))),
+    tanh: h.tess_tanh,
+    sigmoid: h.tess_sigmoid,
+    silu: h.tess_silu,
+    gelu: h.tess_gelu,
+    relu: (x) => Math.max(x, 0),
+    abs: Math.abs,
+    recip: (x) => fr(1 / x),
+  };
+}
+
+function compile(sc: Scope, e: PExpr): Node {
+  switch (e.k) {
+    case 'int': {
+      const v = e.v | 0;
+      return { f: () => v, t: 'i32' };
+    }
+    case 'float': {
+      const v = fr(e.v);
+      return { f: () => v, t: 'f32' };
+    }
+    case 'var': {
+      const i = sc.slot.get(e.name);
+      if (i === undefined) throw new Error(`program '${sc.p.name}' reads unknown variable '${e.name}'`);
+      return { f: (s) => s[i]!, t: e.name === 'acc' ? 'f32' : 'i32' };
+    }
+    case 'load':
+      return compileLoad(sc, e);
+    case 'un': {
+      const a = asF(compile(sc, e.a));
+      const op = sc.unary[e.op];
+      return { f: (s, b) => op(a(s, b)), t: 'f32' };
+    }
+    case 'select': {
+      const a = compile(sc, e.a);
+      const b = compile(sc, e.b);
+      const c = compile(sc, e.c).f;
+      const ints = a.t === 'i32' && b.t === 'i32';
+      const fa = ints ? a.f : asF(a);
+      const fb = ints ? b.f : asF(b);
+      return { f: (s, bf) => (c(s, bf) !== 0 ? fa(s, bf) : fb(s, bf)), t: ints ? 'i32' : 'f32' };
+    }
+    case 'bin':
+      return compileBinary(sc, e);
+  }
+}
+
+/** A load: row-major flat index in i32 arithmetic, then the stored dtype widened to f32. */
+function compileLoad(sc: Scope, e: Extract<PExpr, { k: 'load' }>): Node {
+  const { p, h, buffers } = sc;
+  const bi = sc.bufIndex.get(e.buf);
+  if (bi === undefined) throw new Error(`program '${p.name}' loads unknown buffer '${e.buf}'`);
+  const shape = buffers[bi]!.shape.map((d) => compile(sc, symToP(d)).f);
+  const idx = e.idx.map((x) => compile(sc, x).f);
+  const flat: Fn = (s, b) => {
+    let f = idx[0] ? idx[0](s, b) : 0;
+    for (let k = 1; k < idx.length; k++) f = (Math.imul(f, shape[k]!(s, b)) + idx[k]!(s, b)) | 0;
+    return f;
+  };
+  switch (buffers[bi]!.dtype) {
+    case 'f32':
+      return { f: (s, b) => b[bi]![flat(s, b)]!, t: 'f32' };
+    case 'i32':
+    case 'u32':
+      return { f: (s, b) => fr(b[bi]![flat(s, b)]!), t: 'f32' };
+    case 'f16':
+      return { f: (s, b) => h.tess_f16[b[bi]![flat(s, b)]!]!, t: 'f32' };
+    case 'bf16':
+      return { f: (s, b) => h.tess_bf16(b[bi]![flat(s, b)]!), t: 'f32' };
+    default:
+      throw new Error(`program '${p.name}': dtype ${buffers[bi]!.dtype} cannot be read`);
+  }
+}
+
+/** A binary operation: i32 when both sides are, else f32 with rounding after each step. */
+function compileBinary(sc: Scope, e: Extract<PExpr, { k: 'bin' }>): Node {
+  const { p, h } = sc;
+  const a = compile(sc, e.a);
+  const b = compile(sc, e.b);
+  const ints = a.t === 'i32' && b.t === 'i32';
+  const fa = ints ? a.f : asF(a);
+  const fb = ints ? b.f : asF(b);
+  const F = (g: (x: number, y: number) => number, t: Ty): Node => ({ f: (s, bf) => g(fa(s, bf), fb(s, bf)), t });
+  switch (e.op) {
+    // booleans are 1 or 0 here; `asF` of a bool is then the value itself
+    case '<':
+      return F((x, y) => (x < y ? 1 : 0), 'bool');
+    case '<=':
+      return F((x, y) => (x <= y ? 1 : 0), 'bool');
+    case '==':
+      return F((x, y) => (x === y ? 1 : 0), 'bool');
+    case 'floordiv':
+    case 'floormod':
+      if (!ints) throw new Error(`program '${p.name}': ${e.op} needs integer operands`);
+      return F(e.op === 'floordiv' ? h.tess_fdiv : h.tess_fmod, 'i32');
+    case '/':
+      return F((x, y) => fr(x / y), 'f32');
+    case 'pow':
+      return F((x, y) => fr(x ** y), 'f32');
+    case 'min':
+      return F(Math.min, ints ? 'i32' : 'f32');
+    case 'max':
+      return F(Math.max, ints ? 'i32' : 'f32');
+    case '*':
+      return ints ? F(Math.imul, 'i32') : F((x, y) => fr(x * y), 'f32');
+    case '+':
+      return ints ? F((x, y) => (x + y) | 0, 'i32') : F((x, y) => fr(x + y), 'f32');
+    case '-':
+      return ints ? F((x, y) => (x - y) | 0, 'i32') : F((x, y) => fr(x - y), 'f32');
+  }
+}
+
+/** Writes the digits of flat index `f` in the mixed radix `ext` into slots `first…`, last axis fastest. */
+function setAxes(s: Float64Array, first: number, ext: readonly number[], f: number): void {
+  let rem = f;
+  for (let k = ext.length - 1; k >= 0; k--) {
+    s[first + k] = rem % ext[k]!;
+    rem = Math.floor(rem / ext[k]!);
+  }
+}
 
 export function closureProgram(p: TensorProgram, dims: readonly string[]): HostProgramFn {
   const h = jsHelpers();
@@ -29,132 +173,26 @@ export function closureProgram(p: TensorProgram, dims: readonly string[]): HostP
     ...Array.from({ length: redRank }, (_, i) => reduceVar(i)),
     'acc',
   ];
-  const slot = new Map(names.map((n, i) => [n, i]));
-  const bufIndex = new Map([...p.inputs, p.output].map((b, i) => [b.name, i]));
   const buffers = [...p.inputs, p.output];
-
-  const asF = (x: Node): Fn => {
-    const f = x.f;
-    return x.t === 'f32' ? f : x.t === 'i32' ? (s, b) => fr(f(s, b)) : f;
+  const sc: Scope = {
+    p,
+    h,
+    slot: new Map(names.map((n, i) => [n, i])),
+    bufIndex: new Map(buffers.map((b, i) => [b.name, i])),
+    buffers,
+    unary: unaryOps(h),
   };
-
-  const go = (e: PExpr): Node => {
-    switch (e.k) {
-      case 'int': {
-        const v = e.v | 0;
-        return { f: () => v, t: 'i32' };
-      }
-      case 'float': {
-        const v = fr(e.v);
-        return { f: () => v, t: 'f32' };
-      }
-      case 'var': {
-        const i = slot.get(e.name);
-        if (i === undefined) throw new Error(`program '${p.name}' reads unknown variable '${e.name}'`);
-        return { f: (s) => s[i]!, t: e.name === 'acc' ? 'f32' : 'i32' };
-      }
-      case 'load': {
-        const bi = bufIndex.get(e.buf);
-        if (bi === undefined) throw new Error(`program '${p.name}' loads unknown buffer '${e.buf}'`);
-        const shape = buffers[bi]!.shape.map((d) => go(symToP(d)).f);
-        const idx = e.idx.map((x) => go(x).f);
-        const flat: Fn = (s, b) => {
-          let f = idx[0] ? idx[0](s, b) : 0;
-          for (let k = 1; k < idx.length; k++) f = (Math.imul(f, shape[k]!(s, b)) + idx[k]!(s, b)) | 0;
-          return f;
-        };
-        switch (buffers[bi]!.dtype) {
-          case 'f32':
-            return { f: (s, b) => b[bi]![flat(s, b)]!, t: 'f32' };
-          case 'i32':
-          case 'u32':
-            return { f: (s, b) => fr(b[bi]![flat(s, b)]!), t: 'f32' };
-          case 'f16':
-            return { f: (s, b) => h.tess_f16[b[bi]![flat(s, b)]!]!, t: 'f32' };
-          case 'bf16':
-            return { f: (s, b) => h.tess_bf16(b[bi]![flat(s, b)]!), t: 'f32' };
-          default:
-            throw new Error(`program '${p.name}': dtype ${buffers[bi]!.dtype} cannot be read`);
-        }
-      }
-      case 'un': {
-        const a = asF(go(e.a));
-        const u: Record<typeof e.op, (x: number) => number> = {
-          neg: (x) => -x,
-          exp: (x) => fr(Math.exp(x)),
-          log: (x) => fr(Math.log(x)),
-          sqrt: (x) => fr(Math.sqrt(x)),
-          rsqrt: (x) => fr(1 / fr(Math.sqrt(x))),
-          tanh: h.tess_tanh,
-          sigmoid: h.tess_sigmoid,
-          silu: h.tess_silu,
-          gelu: h.tess_gelu,
-          relu: (x) => Math.max(x, 0),
-          abs: Math.abs,
-          recip: (x) => fr(1 / x),
-        };
-        const op = u[e.op];
-        return { f: (s, b) => op(a(s, b)), t: 'f32' };
-      }
-      case 'select': {
-        const a = go(e.a);
-        const b = go(e.b);
-        const cn = go(e.c);
-        const c = cn.f;
-        const ints = a.t === 'i32' && b.t === 'i32';
-        const fa = ints ? a.f : asF(a);
-        const fb = ints ? b.f : asF(b);
-        return { f: (s, bf) => (c(s, bf) !== 0 ? fa(s, bf) : fb(s, bf)), t: ints ? 'i32' : 'f32' };
-      }
-      case 'bin': {
-        const a = go(e.a);
-        const b = go(e.b);
-        const ints = a.t === 'i32' && b.t === 'i32';
-        const fa = ints ? a.f : asF(a);
-        const fb = ints ? b.f : asF(b);
-        const F = (g: (x: number, y: number) => number, t: Ty): Node => ({ f: (s, bf) => g(fa(s, bf), fb(s, bf)), t });
-        switch (e.op) {
-          // booleans are 1 or 0 here; `asF` of a bool is then the value itself
-          case '<':
-            return F((x, y) => (x < y ? 1 : 0), 'bool');
-          case '<=':
-            return F((x, y) => (x <= y ? 1 : 0), 'bool');
-          case '==':
-            return F((x, y) => (x === y ? 1 : 0), 'bool');
-          case 'floordiv':
-          case 'floormod':
-            if (!ints) throw new Error(`program '${p.name}': ${e.op} needs integer operands`);
-            return F(e.op === 'floordiv' ? h.tess_fdiv : h.tess_fmod, 'i32');
-          case '/':
-            return F((x, y) => fr(x / y), 'f32');
-          case 'pow':
-            return F((x, y) => fr(x ** y), 'f32');
-          case 'min':
-            return F(Math.min, ints ? 'i32' : 'f32');
-          case 'max':
-            return F(Math.max, ints ? 'i32' : 'f32');
-          case '*':
-            return ints ? F(Math.imul, 'i32') : F((x, y) => fr(x * y), 'f32');
-          case '+':
-            return ints ? F((x, y) => (x + y) | 0, 'i32') : F((x, y) => fr(x + y), 'f32');
-          case '-':
-            return ints ? F((x, y) => (x - y) | 0, 'i32') : F((x, y) => fr(x - y), 'f32');
-        }
-      }
-    }
-  };
-
-  const outExt = p.output.shape.map((d) => go(symToP(d)).f);
-  const redExt = (p.reduce?.extents ?? []).map((d) => go(symToP(d)).f);
-  const body = asF(go(p.body));
-  const epi = asF(go(p.epilogue ?? { k: 'var', name: 'acc' }));
+  const outExt = p.output.shape.map((d) => compile(sc, symToP(d)).f);
+  const redExt = (p.reduce?.extents ?? []).map((d) => compile(sc, symToP(d)).f);
+  const body = asF(compile(sc, p.body));
+  const epi = asF(compile(sc, p.epilogue ?? { k: 'var', name: 'acc' }));
   const op = p.reduce?.op;
   const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
   const store =
     p.output.dtype === 'f16' ? h.tess_f16Bits : p.output.dtype === 'bf16' ? h.tess_bf16Bits : (x: number) => x;
-  const accSlot = slot.get('acc')!;
-  const outSlot = (k: number) => dims.length + k;
-  const redSlot = (k: number) => dims.length + outRank + k;
+  const accSlot = sc.slot.get('acc')!;
+  const outFirst = dims.length;
+  const redFirst = dims.length + outRank;
 
   return (bufs, dimValues) => {
     const s = new Float64Array(names.length);
@@ -167,22 +205,14 @@ export function closureProgram(p: TensorProgram, dims: readonly string[]): HostP
     const total = oe.reduce((a, d) => a * d, 1);
     const rTotal = re.reduce((a, d) => a * d, 1);
     for (let f = 0; f < total; f++) {
-      let rem = f;
-      for (let k = outRank - 1; k >= 0; k--) {
-        s[outSlot(k)] = rem % oe[k]!;
-        rem = Math.floor(rem / oe[k]!);
-      }
+      setAxes(s, outFirst, oe, f);
       if (!op) {
         out[f] = store(body(s, bufs));
         continue;
       }
       let acc = init;
       for (let r = 0; r < rTotal; r++) {
-        let rr = r;
-        for (let k = redRank - 1; k >= 0; k--) {
-          s[redSlot(k)] = rr % re[k]!;
-          rr = Math.floor(rr / re[k]!);
-        }
+        setAxes(s, redFirst, re, r);
         const v = body(s, bufs);
         acc = op === 'sum' ? fr(acc + v) : op === 'max' ? Math.max(acc, v) : Math.min(acc, v);
       }
