@@ -201,7 +201,7 @@ function storeLines(
   return lines;
 }
 
-export function generateWgsl(p: TensorProgram): WgslProgram {
+function checkSchedule(p: TensorProgram): void {
   const { workgroupSize: wg, elemsPerThread: ept, reduction } = p.schedule;
   if (!Number.isInteger(Math.log2(wg)) || wg > 1024)
     throw new CodegenError(p, `workgroup size ${wg} must be a power of two ≤ 1024`);
@@ -209,8 +209,10 @@ export function generateWgsl(p: TensorProgram): WgslProgram {
     throw new CodegenError(p, `16-bit output needs an even elemsPerThread, got ${ept}`);
   if (p.reduce && reduction === 'workgroup' && (is16(p.output.dtype) || ept !== 1))
     throw new CodegenError(p, 'workgroup reduction needs a 32-bit output and elemsPerThread 1');
-  const bufs = new Map([...p.inputs, p.output].map((b) => [b.name, b]));
-  const dims = programSymVars(p);
+}
+
+/** Storage bindings for the inputs and the output, then the uniform of symbolic dimensions. */
+function bindingDecls(p: TensorProgram, dims: readonly string[]): string[] {
   // inputs read-only: two views of one buffer may be inputs of one program (WebGPU allows that only for read-only bindings)
   const decls = [...p.inputs, p.output].map(
     (b, i) =>
@@ -222,60 +224,85 @@ export function generateWgsl(p: TensorProgram): WgslProgram {
     `struct TessDims { d: array<vec4<u32>, ${words}> }`,
     `@group(0) @binding(${nb}) var<uniform> tess_dims: TessDims;`,
   );
-  const dimLets = dims.map((d, i) => `let v_${d} = i32(tess_dims.d[${i >> 2}][${i & 3}]);`).join('\n  ');
-  const total = symCode(outputElements(p));
-  const body = genExpr(p, p.body, bufs);
+  return decls;
+}
+
+/** The WGSL pieces both entry-point shapes use. */
+interface MainParts {
+  readonly dimLets: string;
+  readonly total: string;
+  readonly body: Code;
+  readonly init: string;
+  readonly epi: string;
+  readonly redTotal: string;
+  readonly combine: (a: string, b: string) => string;
+}
+
+function mainParts(p: TensorProgram, dims: readonly string[]): MainParts {
+  const bufs = new Map([...p.inputs, p.output].map((b) => [b.name, b]));
   const op = p.reduce?.op;
-  const combine = (a: string, b: string) => (op === 'sum' ? `${a} + ${b}` : `${op}(${a}, ${b})`);
-  const init = op === 'sum' ? '0.0' : op === 'max' ? '-3.4028234663852886e38' : '3.4028234663852886e38';
-  const epi = p.reduce ? asF(genExpr(p, p.epilogue ?? { k: 'var', name: 'acc' }, bufs)) : '';
-  const redTotal = p.reduce ? symCode(p.reduce.extents.reduce((a, d) => a.mul(d), Sym.const(1))) : '1';
-  let main: string;
-  if (p.reduce && reduction === 'workgroup') {
-    main = `
+  return {
+    dimLets: dims.map((d, i) => `let v_${d} = i32(tess_dims.d[${i >> 2}][${i & 3}]);`).join('\n  '),
+    total: symCode(outputElements(p)),
+    body: genExpr(p, p.body, bufs),
+    combine: (a: string, b: string) => (op === 'sum' ? `${a} + ${b}` : `${op}(${a}, ${b})`),
+    init: op === 'sum' ? '0.0' : op === 'max' ? '-3.4028234663852886e38' : '3.4028234663852886e38',
+    epi: p.reduce ? asF(genExpr(p, p.epilogue ?? { k: 'var', name: 'acc' }, bufs)) : '',
+    redTotal: p.reduce ? symCode(p.reduce.extents.reduce((a, d) => a.mul(d), Sym.const(1))) : '1',
+  };
+}
+
+/** One workgroup per output element: strided partial reductions, then a tree in workgroup memory. */
+function workgroupReduceMain(p: TensorProgram, reduce: NonNullable<TensorProgram['reduce']>, m: MainParts): string {
+  const wg = p.schedule.workgroupSize;
+  return `
 var<workgroup> tess_part: array<f32, ${wg}>;
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  ${dimLets}
-  let total = ${total};
+  ${m.dimLets}
+  let total = ${m.total};
   let o = i32(wid.y * nwg.x + wid.x);
   if (o >= total) { return; }
   ${decomposeCode(p.output.shape, 'o', axisVar)}
-  var acc = ${init};
-  for (var r = i32(lid); r < ${redTotal}; r = r + ${wg}) {
-    ${decomposeCode(p.reduce.extents, 'r', reduceVar)}
-    acc = ${combine('acc', asF(body))};
+  var acc = ${m.init};
+  for (var r = i32(lid); r < ${m.redTotal}; r = r + ${wg}) {
+    ${decomposeCode(reduce.extents, 'r', reduceVar)}
+    acc = ${m.combine('acc', asF(m.body))};
   }
   tess_part[lid] = acc;
   workgroupBarrier();
   for (var s = ${wg / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { tess_part[lid] = ${combine('tess_part[lid]', 'tess_part[lid + s]')}; }
+    if (lid < s) { tess_part[lid] = ${m.combine('tess_part[lid]', 'tess_part[lid + s]')}; }
     workgroupBarrier();
   }
   if (lid == 0u) {
     acc = tess_part[0];
     ${storeLines(
       p.output,
-      () => epi,
+      () => m.epi,
       () => 'o',
       1,
     ).join('\n    ')}
   }
 }`;
-  } else {
-    const valueOf = p.reduce
-      ? `var acc = ${init};
-      for (var r = 0; r < ${redTotal}; r = r + 1) {
+}
+
+/** elemsPerThread outputs per invocation, each reduced serially when the program reduces. */
+function perElementMain(p: TensorProgram, m: MainParts): string {
+  const { workgroupSize: wg, elemsPerThread: ept } = p.schedule;
+  const valueOf = p.reduce
+    ? `var acc = ${m.init};
+      for (var r = 0; r < ${m.redTotal}; r = r + 1) {
         ${decomposeCode(p.reduce.extents, 'r', reduceVar)}
-        acc = ${combine('acc', asF(body))};
+        acc = ${m.combine('acc', asF(m.body))};
       }
-      vals[e] = ${epi};`
-      : `vals[e] = ${asF(body)};`;
-    main = `
+      vals[e] = ${m.epi};`
+    : `vals[e] = ${asF(m.body)};`;
+  return `
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  ${dimLets}
-  let total = ${total};
+  ${m.dimLets}
+  let total = ${m.total};
   let t = i32((wid.y * nwg.x + wid.x) * ${wg}u + lid);
   var vals: array<f32, ${ept}>;
   for (var e = 0; e < ${ept}; e = e + 1) {
@@ -293,7 +320,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     ept,
   ).join('\n  ')}
 }`;
-  }
+}
+
+export function generateWgsl(p: TensorProgram): WgslProgram {
+  checkSchedule(p);
+  const dims = programSymVars(p);
+  const decls = bindingDecls(p, dims);
+  const parts = mainParts(p, dims);
+  const main =
+    p.reduce && p.schedule.reduction === 'workgroup'
+      ? workgroupReduceMain(p, p.reduce, parts)
+      : perElementMain(p, parts);
   const wgsl = `// tensor program ${p.name} (${p.kind})\n${decls.join('\n')}\n${EXPR_WGSL_PRELUDE}${PRELUDE}${main}\n`;
   return { wgsl, entryPoint: 'main', dims };
 }
