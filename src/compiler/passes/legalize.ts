@@ -100,19 +100,43 @@ class Legalizer {
     const at = v.name;
     const out = this.static(v.type, at, 'the result');
     const outDesc = { dtype: out.dtype, shape: out.shape };
-    const args = c.args;
     const kernel = KERNELS[c.callee];
     if (kernel) {
-      this.emit(v, callOf('kernel', kernel.kernel, args, pick(c.attrs, kernel.attrs)));
+      this.emit(v, callOf('kernel', kernel.kernel, c.args, pick(c.attrs, kernel.attrs)));
       return;
     }
+    if (this.elementwise(v, c, outDesc) || this.layout(v, c, out.shape)) return;
+    switch (c.callee) {
+      case 'sum':
+      case 'mean':
+      case 'max': {
+        const x = this.desc(c.args[0]!, at);
+        const axes = reducedAxes(c.callee, c.attrs.axes, x.shape.length);
+        this.tir(v, reduceProgram(c.callee, c.callee, x, axes, c.attrs.keepdims === true, out.shape), c.args);
+        return;
+      }
+      case 'matmul':
+        this.matmul(v, c, outDesc);
+        return;
+      case 'arange':
+        this.emit(v, callOf('host', 'arange', c.args));
+        return;
+      default:
+        this.fail(at, `no legalization for op '${c.callee}'`);
+    }
+  }
+
+  /** Unary, binary, `scale` and `cast` as elementwise programs; false when `c` is none of them. */
+  private elementwise(v: Var, c: Call, outDesc: TensorDescSym): boolean {
+    const at = v.name;
+    const args = c.args;
     if ((UNARY_OPS as readonly string[]).includes(c.callee)) {
       this.tir(
         v,
         elementwiseProgram(c.callee, [this.desc(args[0]!, at)], outDesc, unaryBody(c.callee as UnaryOp)),
         args,
       );
-      return;
+      return true;
     }
     if (BINARY_PEXPR[c.callee]) {
       this.tir(
@@ -125,32 +149,41 @@ class Legalizer {
         ),
         args,
       );
-      return;
+      return true;
     }
+    if (c.callee === 'scale') {
+      this.tir(
+        v,
+        elementwiseProgram('scale', [this.desc(args[0]!, at)], outDesc, scaleBody(c.attrs.factor as number)),
+        [args[0]!],
+      );
+      return true;
+    }
+    if (c.callee === 'cast') {
+      this.tir(
+        v,
+        elementwiseProgram(`cast_${outDesc.dtype}`, [this.desc(args[0]!, at)], outDesc, (xs) => xs[0]!),
+        args,
+      );
+      return true;
+    }
+    return false;
+  }
+
+  /** Ops that move data without arithmetic (reshape, permute, concat, slice); false when `c` is none of them. */
+  private layout(v: Var, c: Call, outShape: readonly Sym[]): boolean {
+    const at = v.name;
+    const args = c.args;
     switch (c.callee) {
-      case 'scale':
-        this.tir(
-          v,
-          elementwiseProgram('scale', [this.desc(args[0]!, at)], outDesc, scaleBody(c.attrs.factor as number)),
-          [args[0]!],
-        );
-        return;
-      case 'cast':
-        this.tir(
-          v,
-          elementwiseProgram(`cast_${out.dtype}`, [this.desc(args[0]!, at)], outDesc, (xs) => xs[0]!),
-          args,
-        );
-        return;
       // row-major tensors: a reshape is a view of the same storage (the planner keeps the source alive)
       case 'reshape':
         this.emit(v, callOf('host', 'view', [args[0]!]));
-        return;
+        return true;
       case 'permute_dims':
         this.tir(v, permuteProgram('permute_dims', this.desc(args[0]!, at), c.attrs.axes as number[]), args);
-        return;
+        return true;
       case 'concat': {
-        const rank = out.shape.length;
+        const rank = outShape.length;
         const axis = (((c.attrs.axis as number | undefined) ?? 0) + rank) % rank;
         this.tir(
           v,
@@ -158,35 +191,21 @@ class Legalizer {
             'concat',
             args.map((a) => this.desc(a, at)),
             axis,
-            out.shape,
+            outShape,
           ),
           args,
         );
-        return;
+        return true;
       }
       case 'slice': {
         const x = this.desc(args[0]!, at);
         const axis = (((c.attrs.axis as number | undefined) ?? 0) + x.shape.length) % x.shape.length;
         const begin = (args[1] as { dims: readonly Sym[] }).dims[0]!;
-        this.tir(v, sliceProgram('slice', x, axis, begin, out.shape), [args[0]!]);
-        return;
+        this.tir(v, sliceProgram('slice', x, axis, begin, outShape), [args[0]!]);
+        return true;
       }
-      case 'sum':
-      case 'mean':
-      case 'max': {
-        const x = this.desc(args[0]!, at);
-        const axes = reducedAxes(c.callee, c.attrs.axes, x.shape.length);
-        this.tir(v, reduceProgram(c.callee, c.callee, x, axes, c.attrs.keepdims === true, out.shape), args);
-        return;
-      }
-      case 'matmul':
-        this.matmul(v, c, outDesc);
-        return;
-      case 'arange':
-        this.emit(v, callOf('host', 'arange', args));
-        return;
       default:
-        this.fail(at, `no legalization for op '${c.callee}'`);
+        return false;
     }
   }
 
