@@ -21,7 +21,7 @@ import { callKernel, op } from '../../ir/op.js';
 import { sym } from '../../ir/sym/sym.js';
 import { tensorType } from '../../ir/types.js';
 import type { SddmmSchedule, SpmmSchedule } from '../../sparse/schedule.js';
-import { type GnnConfig, gnnLayers } from './gnn-config.js';
+import { type GnnConfig, type GnnLayer, gnnLayers } from './gnn-config.js';
 import { gnnGraphWeightShapes } from './graph-weights.js';
 
 export interface GnnGraphOptions {
@@ -49,8 +49,24 @@ export const gnnGraphInputs = (cfg: GnnConfig) =>
     ? ['agg_indptr', 'agg_indices', 'feat_indptr', 'feat_indices', 'feat_values']
     : ['agg_indptr', 'agg_indices', 'agg_values', 'feat_indptr', 'feat_indices', 'feat_values'];
 
-/** Builds `forward(graph inputs…, weights…) → f32[nodes, classes]` (the logits). */
-export function gnnForwardFunc(cfg: GnnConfig, o: GnnGraphOptions): Func {
+/** The function under construction, its parameters, and the sparse and dense steps every layer uses. */
+interface GraphBuilder {
+  readonly b: FunctionBuilder;
+  /** Node count: the row pointers' length minus one. */
+  readonly n: ReturnType<typeof sym>;
+  readonly param: (name: string) => Var;
+  readonly spmm: (indptr: Expr, indices: Expr, values: Expr, x: Expr, f: number, name: string) => Var;
+  readonly elementwise: (
+    x: Expr,
+    expr: string,
+    shape: (ReturnType<typeof sym> | number | string)[],
+    name: string,
+  ) => Var;
+  /** H·W: the first layer multiplies the sparse features (h null), later ones dense activations. */
+  readonly project: (h: Var | null, w: Expr, fout: number, name: string) => Var;
+}
+
+function graphBuilder(cfg: GnnConfig, o: GnnGraphOptions): GraphBuilder {
   const b = new FunctionBuilder('forward', {
     upper: { r: o.maxNodes + 1, e: o.maxEdges, z: o.maxFeatureNonzeros },
   });
@@ -67,12 +83,11 @@ export function gnnForwardFunc(cfg: GnnConfig, o: GnnGraphOptions): Func {
   for (const name of gnnGraphInputs(cfg)) p.set(name, b.param(name, typeOf[name]!));
   for (const [name, shape] of gnnGraphWeightShapes(cfg))
     p.set(name, b.param(paramName(name), tensorType('f32', shape)));
-  const P = (name: string) =>
+  const param = (name: string) =>
     p.get(name) ??
     (() => {
       throw new Error(`gnn graph: no parameter '${name}'`);
     })();
-
   const spmm = (indptr: Expr, indices: Expr, values: Expr, x: Expr, f: number, name: string) =>
     b.emitCall(
       callKernel('spmm_csr', [indptr, indices, values, x], { schedule: spmmScheduleFor(f) }),
@@ -81,64 +96,90 @@ export function gnnForwardFunc(cfg: GnnConfig, o: GnnGraphOptions): Func {
     );
   const elementwise = (x: Expr, expr: string, shape: (ReturnType<typeof sym> | number | string)[], name: string) =>
     b.emitCall(callKernel('elementwise', [x], { expr }), tensorType('f32', shape), name);
-  // the first layer multiplies the sparse features, later ones dense activations
   const project = (h: Var | null, w: Expr, fout: number, name: string): Var =>
     h === null
-      ? spmm(P('feat_indptr'), P('feat_indices'), P('feat_values'), w, fout, name)
+      ? spmm(param('feat_indptr'), param('feat_indices'), param('feat_values'), w, fout, name)
       : b.emit(op.matmul(h, w), name);
+  return { b, n, param, spmm, elementwise, project };
+}
 
+/** Aggregation over the graph's edges with the given per-edge values. */
+const aggregate = (g: GraphBuilder, values: Expr, x: Expr, f: number, name: string) =>
+  g.spmm(g.param('agg_indptr'), g.param('agg_indices'), values, x, f, name);
+
+function gcnLayer(g: GraphBuilder, h: Var | null, layer: GnnLayer, l: number): Var {
+  const w = (s: string) => g.param(`convs.${l}.${s}`);
+  const xw = g.project(h, w('weight'), layer.fout, `xw${l}`);
+  const agg = aggregate(g, g.param('agg_values'), xw, layer.fout, `agg${l}`);
+  return g.b.emit(op.add(agg, w('bias')), `out${l}`);
+}
+
+function sageLayer(g: GraphBuilder, h: Var | null, layer: GnnLayer, l: number): Var {
+  const w = (s: string) => g.param(`convs.${l}.${s}`);
+  const xl = g.project(h, w('lin_l.weight'), layer.fout, `xl${l}`);
+  const xr = g.project(h, w('lin_r.weight'), layer.fout, `xr${l}`);
+  const agg = aggregate(g, g.param('agg_values'), xl, layer.fout, `agg${l}`);
+  return g.b.emit(op.add(op.add(agg, w('lin_l.bias')), xr), `out${l}`);
+}
+
+/** One GAT head: projection, edge scores by SDDMM, LeakyReLU, edge softmax, weighted aggregation. */
+function gatHead(g: GraphBuilder, cfg: GnnConfig, h: Var | null, fout: number, l: number, hd: number): Var {
+  const { b, param } = g;
+  const hw = (s: string) => param(`convs.${l}.h${hd}.${s}`);
+  const x = g.project(h, hw('weight'), fout, `hw${l}_${hd}`);
+  const rowSide = b.emit(op.add(op.matmul(x, hw('dst_proj')), param('unit_second')), `sd${l}_${hd}`);
+  const colSide = b.emit(op.add(op.matmul(x, hw('src_proj')), param('unit_first')), `ss${l}_${hd}`);
+  const scores = b.emitCall(
+    callKernel('sddmm_csr', [param('agg_indptr'), param('agg_indices'), rowSide, colSide], { schedule: SDDMM_D2 }),
+    tensorType('f32', ['e']),
+    `score${l}_${hd}`,
+  );
+  const leaky = g.elementwise(scores, leakyReluExpr(cfg.negativeSlope), ['e'], `leaky${l}_${hd}`);
+  const alpha = b.emitCall(
+    callKernel('edge_softmax_csr', [param('agg_indptr'), leaky]),
+    tensorType('f32', ['e']),
+    `alpha${l}_${hd}`,
+  );
+  return aggregate(g, alpha, x, fout, `head${l}_${hd}`);
+}
+
+/** GAT layer: heads concatenated (hidden layers) or averaged (the last), then the bias. */
+function gatLayer(g: GraphBuilder, cfg: GnnConfig, h: Var | null, layer: GnnLayer, l: number): Var {
+  const { fout, heads, concat } = layer;
+  const perHead: Var[] = [];
+  for (let hd = 0; hd < heads; hd++) perHead.push(gatHead(g, cfg, h, fout, l, hd));
+  let merged: Expr;
+  if (heads === 1) merged = perHead[0]!;
+  else if (concat) merged = op.concat(perHead, 1);
+  else
+    merged = op.scale(
+      perHead.slice(1).reduce<Expr>((a, x) => op.add(a, x), perHead[0]!),
+      1 / heads,
+    );
+  return g.b.emit(op.add(merged, g.param(`convs.${l}.bias`)), `out${l}`);
+}
+
+/** Builds `forward(graph inputs…, weights…) → f32[nodes, classes]` (the logits). */
+export function gnnForwardFunc(cfg: GnnConfig, o: GnnGraphOptions): Func {
+  const g = graphBuilder(cfg, o);
   let h: Var | null = null;
   gnnLayers(cfg).forEach((layer, l) => {
-    const w = (s: string) => P(`convs.${l}.${s}`);
-    const { fout, heads, concat, last } = layer;
-    let out: Var;
-    if (cfg.arch === 'gcn') {
-      const xw = project(h, w('weight'), fout, `xw${l}`);
-      const agg = spmm(P('agg_indptr'), P('agg_indices'), P('agg_values'), xw, fout, `agg${l}`);
-      out = b.emit(op.add(agg, w('bias')), `out${l}`);
-    } else if (cfg.arch === 'sage') {
-      const xl = project(h, w('lin_l.weight'), fout, `xl${l}`);
-      const xr = project(h, w('lin_r.weight'), fout, `xr${l}`);
-      const agg = spmm(P('agg_indptr'), P('agg_indices'), P('agg_values'), xl, fout, `agg${l}`);
-      out = b.emit(op.add(op.add(agg, w('lin_l.bias')), xr), `out${l}`);
-    } else {
-      const perHead: Var[] = [];
-      for (let hd = 0; hd < heads; hd++) {
-        const hw = (s: string) => w(`h${hd}.${s}`);
-        const x = project(h, hw('weight'), fout, `hw${l}_${hd}`);
-        const rowSide = b.emit(op.add(op.matmul(x, hw('dst_proj')), P('unit_second')), `sd${l}_${hd}`);
-        const colSide = b.emit(op.add(op.matmul(x, hw('src_proj')), P('unit_first')), `ss${l}_${hd}`);
-        const scores = b.emitCall(
-          callKernel('sddmm_csr', [P('agg_indptr'), P('agg_indices'), rowSide, colSide], { schedule: SDDMM_D2 }),
-          tensorType('f32', ['e']),
-          `score${l}_${hd}`,
-        );
-        const leaky = elementwise(scores, leakyReluExpr(cfg.negativeSlope), ['e'], `leaky${l}_${hd}`);
-        const alpha = b.emitCall(
-          callKernel('edge_softmax_csr', [P('agg_indptr'), leaky]),
-          tensorType('f32', ['e']),
-          `alpha${l}_${hd}`,
-        );
-        perHead.push(spmm(P('agg_indptr'), P('agg_indices'), alpha, x, fout, `head${l}_${hd}`));
-      }
-      let merged: Expr;
-      if (heads === 1) merged = perHead[0]!;
-      else if (concat) merged = op.concat(perHead, 1);
-      else
-        merged = op.scale(
-          perHead.slice(1).reduce<Expr>((a, x) => op.add(a, x), perHead[0]!),
-          1 / heads,
-        );
-      out = b.emit(op.add(merged, w('bias')), `out${l}`);
-    }
-    if (!last) {
-      const width = concat ? heads * fout : fout;
+    let out =
+      cfg.arch === 'gcn'
+        ? gcnLayer(g, h, layer, l)
+        : cfg.arch === 'sage'
+          ? sageLayer(g, h, layer, l)
+          : gatLayer(g, cfg, h, layer, l);
+    if (!layer.last) {
+      const width = layer.concat ? layer.heads * layer.fout : layer.fout;
       out =
-        cfg.activation === 'relu' ? b.emit(op.relu(out), `act${l}`) : elementwise(out, ELU_EXPR, [n, width], `act${l}`);
+        cfg.activation === 'relu'
+          ? g.b.emit(op.relu(out), `act${l}`)
+          : g.elementwise(out, ELU_EXPR, [g.n, width], `act${l}`);
     }
     h = out;
   });
-  return b.finish(h!);
+  return g.b.finish(h!);
 }
 
 export function gnnModule(cfg: GnnConfig, o: GnnGraphOptions): IRModule {
