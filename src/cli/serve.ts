@@ -59,13 +59,8 @@ function positiveInt(name: string, value: string): number {
   return n;
 }
 
-/** Starts serving a loaded model (and `extra` ones beside it); resolves once listening. */
-export async function serveModel(
-  model: LoadedModel,
-  o: ServeOptions,
-  extra: readonly LoadedServedModel[] = [],
-): Promise<RunningServer> {
-  // Check every option before anything starts.
+/** The numeric options, each checked (in this order) before anything starts. */
+function serveLimits(o: ServeOptions) {
   const port = positiveInt('port', o.port);
   const maxConcurrent = positiveInt('max-concurrent', o.maxConcurrent);
   const maxQueue = positiveInt('max-queue', o.maxQueue);
@@ -78,57 +73,72 @@ export async function serveModel(
   if (prefillChunkTokens < 1) throw new Error('--prefill-chunk-tokens must be at least 1');
   const drainTimeoutMs = positiveInt('drain-timeout-s', o.drainTimeoutS ?? '30') * 1000;
   const maxBodyBytes = positiveInt('max-body-bytes', o.maxBodyBytes ?? String(DEFAULT_MAX_BODY_BYTES));
+  return { port, maxConcurrent, maxQueue, timeoutMs, maxBatchTokens, prefillChunkTokens, drainTimeoutMs, maxBodyBytes };
+}
+
+type EngineFor = (runner: ModelRunner, tokenizer: EngineTokenizer) => Engine;
+
+/** Device-loss recovery of a chat model, when it can be reloaded; a reloaded model gets an engine with the options of the first. */
+function recoveryOf(m: LoadedModel, engineFor: EngineFor): { recovery?: ChatRecoverySource } {
+  const { lost, reload } = m;
+  if (!lost || !reload) return {};
+  return {
+    recovery: {
+      lost,
+      ...(m.dispose ? { dispose: m.dispose } : {}),
+      reload: async () => {
+        const r = await reload();
+        return {
+          engine: engineFor(r.runner, r.tokenizer),
+          ...(r.lost ? { lost: r.lost } : {}),
+          ...(r.dispose ? { dispose: r.dispose } : {}),
+        };
+      },
+    },
+  };
+}
+
+function servedSpec(m: LoadedServedModel, engineFor: EngineFor): ModelSpec {
+  return m.kind === 'embedding'
+    ? { kind: 'embedding', name: m.modelName, embedder: m.embedder, tokenizer: m.tokenizer }
+    : {
+        kind: 'chat',
+        name: m.modelName,
+        engine: engineFor(m.runner, m.tokenizer),
+        tokenizer: m.tokenizer,
+        ...recoveryOf(m, engineFor),
+      };
+}
+
+/** Starts serving a loaded model (and `extra` ones beside it); resolves once listening. */
+export async function serveModel(
+  model: LoadedModel,
+  o: ServeOptions,
+  extra: readonly LoadedServedModel[] = [],
+): Promise<RunningServer> {
+  const limits = serveLimits(o);
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
-  const engineFor = (runner: ModelRunner, tokenizer: EngineTokenizer) =>
+  const engineFor: EngineFor = (runner, tokenizer) =>
     new Engine(runner, tokenizer, {
-      maxBatchTokens,
-      prefillChunkTokens,
-      maxRunningSeqs: maxConcurrent,
+      maxBatchTokens: limits.maxBatchTokens,
+      prefillChunkTokens: limits.prefillChunkTokens,
+      maxRunningSeqs: limits.maxConcurrent,
       prefixCaching: o.prefixCache,
     });
-  // a reloaded model gets an engine with the options of the first
-  const recoveryOf = (m: LoadedModel): { recovery?: ChatRecoverySource } => {
-    const { lost, reload } = m;
-    if (!lost || !reload) return {};
-    return {
-      recovery: {
-        lost,
-        ...(m.dispose ? { dispose: m.dispose } : {}),
-        reload: async () => {
-          const r = await reload();
-          return {
-            engine: engineFor(r.runner, r.tokenizer),
-            ...(r.lost ? { lost: r.lost } : {}),
-            ...(r.dispose ? { dispose: r.dispose } : {}),
-          };
-        },
-      },
-    };
-  };
-  const models: ModelSpec[] = extra.map((m) =>
-    m.kind === 'embedding'
-      ? { kind: 'embedding', name: m.modelName, embedder: m.embedder, tokenizer: m.tokenizer }
-      : {
-          kind: 'chat',
-          name: m.modelName,
-          engine: engineFor(m.runner, m.tokenizer),
-          tokenizer: m.tokenizer,
-          ...recoveryOf(m),
-        },
-  );
+  const models = extra.map((m) => servedSpec(m, engineFor));
   return startServer({
     engine: engineFor(model.runner, model.tokenizer),
     tokenizer: model.tokenizer,
     modelName: model.modelName,
-    ...recoveryOf(model),
+    ...recoveryOf(model, engineFor),
     models,
     host: o.host,
-    port,
-    maxConcurrentRequests: maxConcurrent,
-    maxQueuedRequests: maxQueue,
-    requestTimeoutMs: timeoutMs,
-    maxBodyBytes,
-    drainTimeoutMs,
+    port: limits.port,
+    maxConcurrentRequests: limits.maxConcurrent,
+    maxQueuedRequests: limits.maxQueue,
+    requestTimeoutMs: limits.timeoutMs,
+    maxBodyBytes: limits.maxBodyBytes,
+    drainTimeoutMs: limits.drainTimeoutMs,
     ...(o.cors
       ? {
           corsOrigins: o.cors
