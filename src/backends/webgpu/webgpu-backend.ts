@@ -13,7 +13,8 @@ import type { Capabilities } from './capabilities.js';
 import { type GpuContext, openGpu, type OpenOptions } from './device.js';
 import { DispatchStream, StagingReadback } from './dispatch-stream.js';
 import { declaredAccess, ownedUniform, storageEntry, workgroupCounts } from './bindings.js';
-import { DeviceLostError, GpuError, LimitExceededError } from './errors.js';
+import { DeviceHealth } from './device-health.js';
+import { type DeviceLostError, LimitExceededError } from './errors.js';
 import { PendingWork } from './pending-work.js';
 import { PipelineCache } from './pipeline-cache.js';
 import { type Recording, StreamBindings } from './recording.js';
@@ -42,19 +43,14 @@ export class WebGpuBackend implements Backend {
   private readonly pending: PendingWork;
   private recording: Recording | null = null;
   private counter = 0;
-  /** WebGPU errors no error scope caught (validation of a pass, OOM of a scratch buffer): raised at the next flush or read. */
-  private uncaptured: string[] = [];
   /** Dispatches enqueued since creation (tests use it to prove fusion and replay). */
   dispatchCount = 0;
   /** Scratch, uniform and staging buffers created outside the arena (see `buffersCreated`). */
   private createdOutsideArena = 0;
   private readonly streamBound = new StreamBindings();
-  /**
-   * Resolves once the device is lost: by the driver, or destroyed by anything but this backend's
-   * own `destroy()` (a test forcing the loss through `device.destroy()` is a loss like any other).
-   */
+  private readonly health: DeviceHealth;
+  /** Resolves once the device is lost (see DeviceHealth). */
   readonly lost: Promise<DeviceLostError>;
-  private destroyedHere = false;
 
   static async create(opts: WebGpuBackendOptions = {}): Promise<WebGpuBackend> {
     return new WebGpuBackend(await openGpu(opts), opts);
@@ -74,17 +70,8 @@ export class WebGpuBackend implements Backend {
       this.device.limits.minUniformBufferOffsetAlignment,
       opts.uniformRingBytes,
     );
-    this.lost = new Promise((resolve) => {
-      void ctx.device.lost.then((info) => {
-        if (this.destroyedHere) return;
-        // device.ts records driver losses only; a destroy from outside must fail later calls too
-        ctx.lost ??= new DeviceLostError(info.reason, info.message || 'the device was destroyed');
-        resolve(ctx.lost);
-      });
-    });
-    this.device.addEventListener('uncapturederror', (ev) => {
-      this.uncaptured.push((ev as GPUUncapturedErrorEvent).error.message.split('\n')[0]!);
-    });
+    this.health = new DeviceHealth(ctx);
+    this.lost = this.health.lost;
     for (const k of GPU_KERNELS) {
       const list = this.kernels.get(k.op) ?? [];
       list.push(k);
@@ -327,17 +314,10 @@ export class WebGpuBackend implements Backend {
   private async checkErrors(): Promise<void> {
     // taken first: when a shader failed to compile or memory ran out, the uncaptured errors that
     // follow (invalid pipeline, invalid command buffer) are its consequences, not news
-    const errors = this.uncaptured;
-    this.uncaptured = [];
+    const errors = this.health.takeUncaptured();
     await this.pipelines.checkErrors();
     await this.arena.checkErrors();
-    this.checkAlive();
-    if (errors.length) {
-      throw new GpuError(
-        `WebGPU rejected work (${errors.length} error${errors.length > 1 ? 's' : ''}; first: ${errors[0]})`,
-        'results of the work since the last flush are invalid; this is a Tessera bug unless the device ran out of memory',
-      );
-    }
+    this.health.raise(errors);
   }
 
   /** Records the dispatches `body` enqueues instead of running them; replay the result each step. */
@@ -395,7 +375,7 @@ export class WebGpuBackend implements Backend {
   }
 
   destroy(): void {
-    this.destroyedHere = true;
+    this.health.destroying();
     this.submitPending();
     this.pending.profiler?.destroy();
     this.uniformRing.destroy();
@@ -403,7 +383,7 @@ export class WebGpuBackend implements Backend {
   }
 
   private checkAlive(): void {
-    if (this.ctx.lost) throw this.ctx.lost;
+    this.health.checkAlive();
   }
 
   private own(t: Tensor): GpuTensor {
