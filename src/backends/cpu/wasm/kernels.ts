@@ -120,8 +120,99 @@ export function convert(src: usize, sdt: i32, dst: usize, ddt: i32, r0: i32, r1:
   store<f32>(out, t3, 12);
 }
 
+// Σ_k x[k] · w[k] for one weight row w (the rows left over after the blocks of four).
+@inline function dot1(x: usize, w: usize, bdt: i32, K4: i32, K: i32): f32 {
+  let s = f32x4.splat(0);
+  for (let k = 0; k < K4; k += 4) s = f32x4.add(s, f32x4.mul(v128.load(x + (<usize>k << 2)), ld4(w, k, bdt)));
+  let t = hsum(s);
+  for (let k = K4; k < K; k++) t += load<f32>(x + (<usize>k << 2)) * ld(w, k, bdt);
+  return t;
+}
+
+// Two rows of a (a0, a0 + aRow) against four weight rows w0…w3, eight accumulators, so each
+// converted weight vector serves two rows and each row vector four weights; results to c rows m, m + 1
+// from column n (the output address is formed after the K loop, as it is only needed there).
+@inline function block2x4(
+  a0: usize,
+  aRow: usize,
+  w0: usize,
+  w1: usize,
+  w2: usize,
+  w3: usize,
+  bdt: i32,
+  K4: i32,
+  K: i32,
+  c: usize,
+  m: i32,
+  n: i32,
+  cRow: usize,
+): void {
+  const a1 = a0 + aRow;
+  let s00 = f32x4.splat(0);
+  let s01 = f32x4.splat(0);
+  let s02 = f32x4.splat(0);
+  let s03 = f32x4.splat(0);
+  let s10 = f32x4.splat(0);
+  let s11 = f32x4.splat(0);
+  let s12 = f32x4.splat(0);
+  let s13 = f32x4.splat(0);
+  for (let k = 0; k < K4; k += 4) {
+    const off = <usize>k << 2;
+    const x0 = v128.load(a0 + off);
+    const x1 = v128.load(a1 + off);
+    const v0 = ld4(w0, k, bdt);
+    const v1 = ld4(w1, k, bdt);
+    const v2 = ld4(w2, k, bdt);
+    const v3 = ld4(w3, k, bdt);
+    s00 = f32x4.add(s00, f32x4.mul(x0, v0));
+    s01 = f32x4.add(s01, f32x4.mul(x0, v1));
+    s02 = f32x4.add(s02, f32x4.mul(x0, v2));
+    s03 = f32x4.add(s03, f32x4.mul(x0, v3));
+    s10 = f32x4.add(s10, f32x4.mul(x1, v0));
+    s11 = f32x4.add(s11, f32x4.mul(x1, v1));
+    s12 = f32x4.add(s12, f32x4.mul(x1, v2));
+    s13 = f32x4.add(s13, f32x4.mul(x1, v3));
+  }
+  let t00 = hsum(s00);
+  let t01 = hsum(s01);
+  let t02 = hsum(s02);
+  let t03 = hsum(s03);
+  let t10 = hsum(s10);
+  let t11 = hsum(s11);
+  let t12 = hsum(s12);
+  let t13 = hsum(s13);
+  for (let k = K4; k < K; k++) {
+    const off = <usize>k << 2;
+    const x0 = load<f32>(a0 + off);
+    const x1 = load<f32>(a1 + off);
+    const v0 = ld(w0, k, bdt);
+    const v1 = ld(w1, k, bdt);
+    const v2 = ld(w2, k, bdt);
+    const v3 = ld(w3, k, bdt);
+    t00 += x0 * v0;
+    t01 += x0 * v1;
+    t02 += x0 * v2;
+    t03 += x0 * v3;
+    t10 += x1 * v0;
+    t11 += x1 * v1;
+    t12 += x1 * v2;
+    t13 += x1 * v3;
+  }
+  const o0 = c + <usize>m * cRow + (<usize>n << 2);
+  const o1 = o0 + cRow;
+  store<f32>(o0, t00);
+  store<f32>(o0, t01, 4);
+  store<f32>(o0, t02, 8);
+  store<f32>(o0, t03, 12);
+  store<f32>(o1, t10);
+  store<f32>(o1, t11, 4);
+  store<f32>(o1, t12, 8);
+  store<f32>(o1, t13, 12);
+}
+
 // c[m, n] = Σ_k a[m, k] · b[n, k] for n in [n0, n1): a is f32 [M, K], b [N, K] in `bdt`, c f32 [M, N].
-// The decode case (M = 1) runs four weight rows at once (`dot4`), reading each weight exactly once.
+// The decode case (M = 1) runs four weight rows at once (`dot4`), reading each weight exactly once;
+// larger M runs blocks of two a rows × four weight rows (`block2x4`).
 @inline function gemmNTFor(a: usize, b: usize, bdt: i32, c: usize, M: i32, N: i32, K: i32, n0: i32, n1: i32): void {
   const K4 = K & ~3;
   const esz: usize = bdt == 0 ? 4 : 2;
@@ -130,17 +221,11 @@ export function convert(src: usize, sdt: i32, dst: usize, ddt: i32, r0: i32, r1:
     let n = n0;
     for (; n + 4 <= n1; n += 4) dot4(a, b + <usize>n * rowBytes, rowBytes, bdt, K, c + (<usize>n << 2));
     for (; n < n1; n++) {
-      const w = b + <usize>n * rowBytes;
-      let s = f32x4.splat(0);
-      for (let k = 0; k < K4; k += 4) s = f32x4.add(s, f32x4.mul(v128.load(a + (<usize>k << 2)), ld4(w, k, bdt)));
-      let t = hsum(s);
-      for (let k = K4; k < K; k++) t += load<f32>(a + (<usize>k << 2)) * ld(w, k, bdt);
+      const t = dot1(a, b + <usize>n * rowBytes, bdt, K4, K);
       store<f32>(c + (<usize>n << 2), t);
     }
     return;
   }
-  // M > 1: blocks of four weight rows × two rows of a, eight accumulators, so each converted
-  // weight vector serves two rows and each row vector four weights
   const aRow = <usize>K << 2;
   const cRow = <usize>N << 2;
   let n = n0;
@@ -150,80 +235,14 @@ export function convert(src: usize, sdt: i32, dst: usize, ddt: i32, r0: i32, r1:
     const w2 = w1 + rowBytes;
     const w3 = w2 + rowBytes;
     let m = 0;
-    for (; m + 2 <= M; m += 2) {
-      const a0 = a + <usize>m * aRow;
-      const a1 = a0 + aRow;
-      let s00 = f32x4.splat(0);
-      let s01 = f32x4.splat(0);
-      let s02 = f32x4.splat(0);
-      let s03 = f32x4.splat(0);
-      let s10 = f32x4.splat(0);
-      let s11 = f32x4.splat(0);
-      let s12 = f32x4.splat(0);
-      let s13 = f32x4.splat(0);
-      for (let k = 0; k < K4; k += 4) {
-        const off = <usize>k << 2;
-        const x0 = v128.load(a0 + off);
-        const x1 = v128.load(a1 + off);
-        const v0 = ld4(w0, k, bdt);
-        const v1 = ld4(w1, k, bdt);
-        const v2 = ld4(w2, k, bdt);
-        const v3 = ld4(w3, k, bdt);
-        s00 = f32x4.add(s00, f32x4.mul(x0, v0));
-        s01 = f32x4.add(s01, f32x4.mul(x0, v1));
-        s02 = f32x4.add(s02, f32x4.mul(x0, v2));
-        s03 = f32x4.add(s03, f32x4.mul(x0, v3));
-        s10 = f32x4.add(s10, f32x4.mul(x1, v0));
-        s11 = f32x4.add(s11, f32x4.mul(x1, v1));
-        s12 = f32x4.add(s12, f32x4.mul(x1, v2));
-        s13 = f32x4.add(s13, f32x4.mul(x1, v3));
-      }
-      let t00 = hsum(s00);
-      let t01 = hsum(s01);
-      let t02 = hsum(s02);
-      let t03 = hsum(s03);
-      let t10 = hsum(s10);
-      let t11 = hsum(s11);
-      let t12 = hsum(s12);
-      let t13 = hsum(s13);
-      for (let k = K4; k < K; k++) {
-        const off = <usize>k << 2;
-        const x0 = load<f32>(a0 + off);
-        const x1 = load<f32>(a1 + off);
-        const v0 = ld(w0, k, bdt);
-        const v1 = ld(w1, k, bdt);
-        const v2 = ld(w2, k, bdt);
-        const v3 = ld(w3, k, bdt);
-        t00 += x0 * v0;
-        t01 += x0 * v1;
-        t02 += x0 * v2;
-        t03 += x0 * v3;
-        t10 += x1 * v0;
-        t11 += x1 * v1;
-        t12 += x1 * v2;
-        t13 += x1 * v3;
-      }
-      const o0 = c + <usize>m * cRow + (<usize>n << 2);
-      const o1 = o0 + cRow;
-      store<f32>(o0, t00);
-      store<f32>(o0, t01, 4);
-      store<f32>(o0, t02, 8);
-      store<f32>(o0, t03, 12);
-      store<f32>(o1, t10);
-      store<f32>(o1, t11, 4);
-      store<f32>(o1, t12, 8);
-      store<f32>(o1, t13, 12);
-    }
+    for (; m + 2 <= M; m += 2)
+      block2x4(a + <usize>m * aRow, aRow, w0, w1, w2, w3, bdt, K4, K, c, m, n, cRow);
     if (m < M) dot4(a + <usize>m * aRow, w0, rowBytes, bdt, K, c + <usize>m * cRow + (<usize>n << 2));
   }
   for (; n < n1; n++) {
     const w = b + <usize>n * rowBytes;
     for (let m = 0; m < M; m++) {
-      const a0 = a + <usize>m * aRow;
-      let s = f32x4.splat(0);
-      for (let k = 0; k < K4; k += 4) s = f32x4.add(s, f32x4.mul(v128.load(a0 + (<usize>k << 2)), ld4(w, k, bdt)));
-      let t = hsum(s);
-      for (let k = K4; k < K; k++) t += load<f32>(a0 + (<usize>k << 2)) * ld(w, k, bdt);
+      const t = dot1(a + <usize>m * aRow, w, bdt, K4, K);
       store<f32>(c + ((<usize>m * <usize>N + <usize>n) << 2), t);
     }
   }
