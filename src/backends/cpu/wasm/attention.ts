@@ -107,7 +107,7 @@ let rowSum: f32 = 0;
 // cap·tanh(s/cap), then slopes ≠ 0 (f32 [Hq]) adds ALiBi's slope·(kpos − qpos). ropeCs ≠ 0 holds
 // the cos [ropeRows, D/2] then sin [ropeRows, D/2] tables of positions 0 … ropeRows − 1: q and every
 // key are rotated at their positions (q once per row, into qrot's row).
-// Long on purpose: moving any piece into an @inline helper changes the compiled wasm of this hot loop.
+// One body on purpose: a hot kernel, where moving the q rotation into an @inline helper changes the compiled wasm.
 @inline function attendFor(
   q: usize, pool: usize, kdt: i32, layout: i32, o: usize, lse: usize,
   qoIndptr: usize, kvIndptr: usize, kvIndices: usize, lastPageLen: usize, batch: i32,
