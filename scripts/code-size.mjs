@@ -44,7 +44,9 @@ for (const file of tsFiles('src')) {
   // swc spans keep counting across parses; a leading ';' pins the module's first byte to its span start.
   const source = text.startsWith('#!') ? `//${text.slice(2)}` : text;
   // AssemblyScript (the CPU backend's kernels) puts decorators on functions, which TypeScript's grammar lacks
-  const ast = parseSync(`;${source.replace(/^@(inline|unmanaged|final|global|lazy)\b/gm, '/*@$1*/')}`, { syntax: 'typescript' });
+  const ast = parseSync(`;${source.replace(/^@(inline|unmanaged|final|global|lazy)\b/gm, '/*@$1*/')}`, {
+    syntax: 'typescript',
+  });
   const base = ast.span.start + 1;
   const visit = (node, name) => {
     if (Array.isArray(node)) return node.forEach((n) => visit(n, name));
