@@ -290,7 +290,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 /** elemsPerThread outputs per invocation, each reduced serially when the program reduces. */
 function perElementMain(p: TensorProgram, m: MainParts): string {
   const { workgroupSize: wg, elemsPerThread: ept } = p.schedule;
-  const valueOf = p.reduce
+  const elementValue = p.reduce
     ? `var acc = ${m.init};
       for (var r = 0; r < ${m.redTotal}; r = r + 1) {
         ${decomposeCode(p.reduce.extents, 'r', reduceVar)}
@@ -310,7 +310,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     vals[e] = 0.0;
     if (flat < total) {
       ${decomposeCode(p.output.shape, 'flat', axisVar)}
-      ${valueOf}
+      ${elementValue}
     }
   }
   ${storeLines(
