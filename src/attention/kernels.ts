@@ -24,6 +24,7 @@ import { sgmatWhyUnsupported, sgmatAttentionWgsl, SGMAT_ROW_CHOICES } from './at
 import { streamAttentionWgsl, streamWhyUnsupported } from './attention-decode.js';
 import { resolveTuning } from './tuning.js';
 import { denseAttentionKernel } from './dense-attention.js';
+import { qkvAppendKernel } from './qkv-append-kernel.js';
 
 const FLOATS = ['f32', 'f16', 'bf16'];
 
@@ -206,5 +207,6 @@ export const ATTENTION_KERNELS: readonly GpuKernel[] = [
   appendKvKernel,
   mergeStatesKernel,
   denseAttentionKernel,
+  qkvAppendKernel,
 ];
 export type { Attrs };

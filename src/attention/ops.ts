@@ -15,6 +15,7 @@ import { type ScheduleShape, planAttention, scheduleLength } from './plan.js';
 import { referenceAppendKv, referenceMergeStates, referencePagedAttention } from './reference.js';
 import { type VariantSpec, variantParts } from './variants.js';
 import type { AttentionTuning } from './tuning.js';
+import { qkvAppendOp } from './qkv-append.js';
 
 export interface PagedAttentionAttrs extends ScheduleShape {
   readonly layout: KvLayout;
@@ -359,4 +360,4 @@ export const mergeStatesOp = defineOp<MergeStatesAttrs>({
   },
 });
 
-export const ATTENTION_OPS = [pagedAttentionOp, appendKvOp, mergeStatesOp];
+export const ATTENTION_OPS = [pagedAttentionOp, appendKvOp, mergeStatesOp, qkvAppendOp];

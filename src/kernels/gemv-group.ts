@@ -25,6 +25,19 @@ export interface GroupLayout {
   readonly normDtype?: DType;
   /** dtype of each member's bias (bound after the positions), added before RoPE. */
   readonly biasDtypes?: readonly DType[];
+  /**
+   * Members 1 and 2 (K, V) stored into a paged KV pool instead of outputs of their own: the
+   * token's pool slot (page · pageSize + offset, negative: not stored) is bound after the biases,
+   * the pool (the outputs' dtype) after member 0's output.
+   */
+  readonly paged?: PagedKvStore;
+}
+
+/** Where `GroupLayout.paged` stores K and V: the pool's geometry (src/attention/kv-layout.ts). */
+export interface PagedKvStore {
+  readonly layout: 'NHD' | 'HND';
+  readonly pageSize: number;
+  readonly numKvHeads: number;
 }
 
 /** Uniform words: the matmul's first 8 (K at 2), eps at 8, then RoPE's frequency triples from 12. */
@@ -40,7 +53,11 @@ function declarations(p: MatmulPlan, caps: Caps, g: GroupLayout): { text: string
   if (g.normDtype) lines.push(storageDecl(binding++, 'nw', g.normDtype, caps, 'read'));
   lines.push(storageDecl(binding++, 'pos', 'i32', caps, 'read'));
   g.biasDtypes?.forEach((d, s) => lines.push(storageDecl(binding++, `bias${s}`, d, caps, 'read')));
-  g.widths.forEach((_, s) => lines.push(storageDecl(binding++, `c${s}`, p.outDtype, caps, 'read_write')));
+  if (g.paged) {
+    lines.push(storageDecl(binding++, 'slots', 'i32', caps, 'read'));
+    lines.push(storageDecl(binding++, 'c0', p.outDtype, caps, 'read_write'));
+    lines.push(storageDecl(binding++, 'pool', p.outDtype, caps, 'read_write'));
+  } else g.widths.forEach((_, s) => lines.push(storageDecl(binding++, `c${s}`, p.outDtype, caps, 'read_write')));
   const dtypes = [p.aDtype, g.weightDtype, p.outDtype, ...(g.normDtype ? [g.normDtype] : []), ...(g.biasDtypes ?? [])];
   return {
     text: `${enables(dtypes, caps)}${caps.subgroups ? 'enable subgroups;\n' : ''}${lines.join('\n')}`,
@@ -55,6 +72,7 @@ function memberAccess(p: MatmulPlan, caps: Caps, g: GroupLayout): string {
     g.widths.map((_, s) => (s + 1 < g.widths.length ? `if (seg == ${s}u) { ${f(s)} }` : `{ ${f(s)} }`)).join(' else ');
   const store = (s: number) => {
     const i = `m * ${g.widths[s]}u + col`;
+    if (g.paged && s > 0) return storePaged(p, caps, g, g.paged, s - 1);
     return elemsPerWord(p.outDtype, caps) === 1
       ? `${storeWord(p.outDtype, caps, `c${s}`, i, ['v0'])} ${storeWord(p.outDtype, caps, `c${s}`, `${i} + 1u`, ['v1'])}`
       : storeWord(p.outDtype, caps, `c${s}`, `(${i}) >> 1u`, ['v0', 'v1']);
@@ -64,6 +82,23 @@ function memberAccess(p: MatmulPlan, caps: Caps, g: GroupLayout): string {
     : '';
   return `fn wload(seg: u32, i: u32) -> ${type} { ${pick((s) => `return b${s}[i];`)} }
 fn store_pair(seg: u32, m: u32, col: u32, v0: f32, v1: f32) { ${pick(store)} }${bias}`;
+}
+
+/**
+ * Stores v0, v1 (columns col, col+1 of K when `kv` is 0, of V when 1) of token m into the pool at
+ * the token's slot: a pair never crosses a head, since col is even and the head dim a multiple of 4.
+ */
+function storePaged(p: MatmulPlan, caps: Caps, g: GroupLayout, kv: PagedKvStore, which: number): string {
+  const P = kv.pageSize;
+  const D = g.headDim;
+  const row =
+    kv.layout === 'NHD' ? `(slot % ${P}u) * ${kv.numKvHeads}u + col / ${D}u` : `(col / ${D}u) * ${P}u + slot % ${P}u`;
+  const i = `((slot / ${P}u * 2u + ${which}u) * ${P * kv.numKvHeads}u + ${row}) * ${D}u + col % ${D}u`;
+  const put =
+    elemsPerWord(p.outDtype, caps) === 1
+      ? `${storeWord(p.outDtype, caps, 'pool', 'i', ['v0'])} ${storeWord(p.outDtype, caps, 'pool', 'i + 1u', ['v1'])}`
+      : storeWord(p.outDtype, caps, 'pool', 'i >> 1u', ['v0', 'v1']);
+  return `let s = slots[m]; if (s >= 0) { let slot = u32(s); let i = ${i}; ${put} }`;
 }
 
 /** The K loop over the workgroup's four rows of member `seg`. */

@@ -10,7 +10,7 @@ import type { GpuKernel, GpuTensor, KernelContext } from '../backends/webgpu/ker
 import { type LinearGroupAttrs, groupMember, linearGroupOp } from '../ops/linear-group.js';
 import { ropeInvFreqs } from '../ops/rope.js';
 import { GEMV_MAX_M, gemvParams } from './gemv.js';
-import { GROUP_FREQ_WORD, type GroupLayout, gemvGroupWgsl } from './gemv-group.js';
+import { GROUP_FREQ_WORD, type GroupLayout, type PagedKvStore, gemvGroupWgsl } from './gemv-group.js';
 import { lanesThatFit } from './gemv-wgsl.js';
 import { encodeNormedRows, linearKernel } from './linear.js';
 import { grid, planMatmul } from './matmul-common.js';
@@ -40,11 +40,16 @@ export function groupGemvProblem(
   return null;
 }
 
-function encodeGroupGemv(
+/**
+ * The one-dispatch group GEMV. With `paged`, `inputs` end in the token slots and the pool and
+ * `outs` are [member 0's output, the pool]: K and V go into the pool (gemv-group.ts).
+ */
+export function encodeGroupGemv(
   ctx: KernelContext,
   attrs: LinearGroupAttrs,
   inputs: readonly GpuTensor[],
   outs: readonly GpuTensor[],
+  paged?: { readonly store: PagedKvStore; readonly label: string },
 ): void {
   const [a, ...rest] = inputs;
   const weights = rest.slice(0, attrs.count);
@@ -57,7 +62,12 @@ function encodeGroupGemv(
     headDim: rope.headDim,
     weightDtype: weights[0]!.dtype,
     ...(norm ? { normDtype: norm.dtype } : {}),
-    ...(attrs.biased ? { biasDtypes: inputs.slice(-attrs.count).map((b) => b.dtype) } : {}),
+    ...(attrs.biased
+      ? {
+          biasDtypes: inputs.slice(paged ? -attrs.count - 2 : -attrs.count, paged ? -2 : undefined).map((b) => b.dtype),
+        }
+      : {}),
+    ...(paged ? { paged: paged.store } : {}),
   };
   const W = lanesThatFit(gemvParams(plan.g.M).W, plan.g.M, 4 + (norm ? 1 : 0), ctx.caps);
   const half = rope.headDim / 2;
@@ -66,13 +76,14 @@ function encodeGroupGemv(
   new Float32Array(u.buffer, 8 * 4, 1)[0] = attrs.normEps ?? 0;
   u.set(ropeFreqWords(ropeInvFreqs(rope.theta, rope.headDim, rope.scaling)), GROUP_FREQ_WORD);
   const total = layout.widths.reduce((x, y) => x + y, 0);
-  const reads = inputs.length;
+  // the pool is written, not read: bound once, after member 0's output
+  const reads = paged ? inputs.length - 1 : inputs.length;
   const tags = `${norm ? '.norm' : ''}${attrs.biased ? '.bias' : ''}.rope${attrs.roped}`;
   ctx.dispatch(
     {
-      label: `linear_group.gemv.${plan.aDtype}.${layout.weightDtype}.m${plan.g.M}.x${attrs.count}${tags}`,
+      label: `${paged?.label ?? 'linear_group'}.gemv.${plan.aDtype}.${layout.weightDtype}.m${plan.g.M}.x${attrs.count}${tags}`,
       wgsl: gemvGroupWgsl(plan, ctx.caps, W, layout),
-      access: [...inputs.map(() => 'read' as const), ...outs.map(() => 'rw' as const), 'uniform'],
+      access: [...inputs.slice(0, reads).map(() => 'read' as const), ...outs.map(() => 'rw' as const), 'uniform'],
     },
     [...inputs.slice(0, reads), ...outs],
     u,
