@@ -1,5 +1,6 @@
 /**
- * The compiler pipeline: normalize → legalize → fuse → param casts → fuse-linear → group projections → dead code → schedule → plan memory
+ * The compiler pipeline: normalize → legalize → fuse → param casts → fuse-linear → group projections → fold KV
+ * projection → dead code → schedule → plan memory
  * (verified) → lower to an executable. `trace` sees the module text after every pass, which is
  * what `tessera compile --print` shows.
  *
@@ -12,6 +13,7 @@ import { dce } from './passes/dce.js';
 import { type FuseOptions, fuse } from './passes/fuse.js';
 import { fuseLinear } from './passes/fuse-linear.js';
 import { groupProjections } from './passes/group-projections.js';
+import { foldKvProjection } from './passes/fold-kv-projection.js';
 import { paramCasts } from './passes/param-casts.js';
 import { legalize } from './passes/legalize.js';
 import { lowerModule } from './passes/lower.js';
@@ -50,6 +52,8 @@ export function compileModule(input: IRModule, opts: CompileOptions = {}): Compi
     trace('fuse-linear', printModule(m));
     m = groupProjections(m);
     trace('group-projections', printModule(m));
+    m = foldKvProjection(m);
+    trace('fold-kv-projection', printModule(m));
   }
   m = dce(m);
   trace('dead-code', printModule(m));

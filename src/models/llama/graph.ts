@@ -3,7 +3,9 @@
  * `n` new tokens of `b` sequences (any mix of prefill chunks and decode tokens); the function
  * returns logits of each sequence's last new token. Attention goes through the host function
  * `kv_attention` (Relax's packed-function idea): it appends this layer's K/V to the paged cache and
- * runs the attention engine under the step's plan, both of which the graph never sees.
+ * runs the attention engine under the step's plan, both of which the graph never sees. The
+ * compiler folds the layer's Q/K/V projection into that call (fold-kv-projection.ts), so the
+ * runtime can store K and V into the pages from the projection's epilogue.
  *
  * Weights keep HF's `Linear` layout [out, in] (`transB` matmuls), so checkpoints load as stored.
  */

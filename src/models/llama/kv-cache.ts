@@ -1,10 +1,13 @@
 /**
  * The runner's paged KV memory: one pool per layer in the attention engine's layout, and the
  * per-step attention state — a decode and a prefill `BatchAttention` whose fixed-capacity page
- * tables are planned once per step and read by every layer.
+ * tables (and the new tokens' slots) are planned once per step and read by every layer.
  */
-import type { Backend, Tensor } from '../../backends/backend.js';
+import type { Backend, Tensor, TensorDesc } from '../../backends/backend.js';
+import { appendSlots } from '../../attention/append-slots.js';
 import { BatchAttention } from '../../attention/batch-attention.js';
+import type { QkvAppendAttrs } from '../../attention/qkv-append.js';
+import { type LinearGroupAttrs, linearGroupOp } from '../../ops/linear-group.js';
 import { type KvLayout, poolShape } from '../../attention/kv-layout.js';
 import type { DType } from '../../tensor/dtype.js';
 import type { LlamaConfig } from './llama-config.js';
@@ -27,8 +30,40 @@ export interface StepRows {
   readonly lastPageLen: Int32Array;
 }
 
+/** Scratch a step's attention needs, owned by whoever owns the step (a decode bucket keeps its own). */
+export interface StepScratch {
+  /** A tensor of `desc` under `key`, allocated on first use and kept for the step's life. */
+  take(key: string, desc: TensorDesc): Tensor;
+}
+
+/** Scratch tensors allocated on first use and freed together (`free`). */
+export class HeldScratch implements StepScratch {
+  private readonly held = new Map<string, Tensor>();
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly label: string,
+  ) {}
+
+  take(key: string, desc: TensorDesc): Tensor {
+    const t = this.held.get(key);
+    if (t && t.dtype === desc.dtype && t.shape.join() === desc.shape.join()) return t;
+    if (t) throw new Error(`${this.label}.${key}: asked for [${desc.shape.join(', ')}] after [${t.shape.join(', ')}]`);
+    const made = this.backend.alloc(desc, `${this.label}.${key}`, 'activations');
+    this.held.set(key, made);
+    return made;
+  }
+
+  free(): void {
+    for (const t of this.held.values()) this.backend.free(t);
+    this.held.clear();
+  }
+}
+
 export class PagedKvCache {
   readonly pools: Tensor[];
+  /** Pool slot of each new token of the step (append-slots.ts), for K/V stored by the projection. */
+  readonly slots: Tensor;
   readonly layout: KvLayout;
   private readonly decode: BatchAttention;
   private readonly prefill: BatchAttention;
@@ -65,6 +100,7 @@ export class PagedKvCache {
       variant: { causal: true },
       ...(o.attentionGrid ? { grid: o.attentionGrid } : {}),
     } as const;
+    this.slots = backend.alloc({ dtype: 'i32', shape: [o.maxTokens] }, 'kv.append_slots', 'kv-cache');
     this.decode = new BatchAttention(backend, { ...base, maxTokens: o.maxSeqs, decode: true });
     this.prefill = new BatchAttention(backend, { ...base, maxTokens: o.maxTokens });
     this.current = this.decode;
@@ -75,6 +111,7 @@ export class PagedKvCache {
     this.current =
       rows.qoLens.every((n) => n === 1) && rows.qoLens.length <= this.o.maxSeqs ? this.decode : this.prefill;
     this.current.plan(rows);
+    this.backend.write(this.slots, appendSlots(rows, this.o.pageSize, this.o.maxTokens));
   }
 
   /** Appends layer `layer`'s new K/V through the page table, then attends q over the pages. */
@@ -90,7 +127,53 @@ export class PagedKvCache {
     a.run(q, pool, out, lse);
   }
 
+  /**
+   * Projects layer `layer`'s Q/K/V from the `linear_group` inputs `args`, stores K and V in its
+   * pages and attends Q over them. Where the backend has a `qkv_append` kernel for this shape
+   * (decode-sized steps on WebGPU) that is one dispatch writing K/V from the GEMV epilogue;
+   * otherwise `linear_group` writes them to scratch and `append_kv` copies them in.
+   */
+  projectAndAttend(
+    layer: number,
+    group: LinearGroupAttrs,
+    args: readonly Tensor[],
+    scratch: StepScratch,
+    out: Tensor,
+    lse: Tensor,
+  ): void {
+    const pool = this.pools[layer]!;
+    const [qDesc, kDesc, vDesc] = linearGroupOp.outputs(group, args);
+    const q = scratch.take('q', qDesc!);
+    const n = q.shape[0]!;
+    const heads = (t: Tensor, h: number) => this.backend.view(t, [n, h, this.cfg.headDim]);
+    const fused: QkvAppendAttrs = { ...group, layout: this.layout };
+    const inputs = [...args, this.slots, pool];
+    if (this.backend.supportsOp('qkv_append', fused, inputs) && !this.servedByReference('qkv_append', fused, inputs)) {
+      this.backend.run('qkv_append', fused, inputs, [q, pool]);
+      this.current.run(heads(q, this.cfg.numHeads), pool, out, lse);
+      return;
+    }
+    const k = scratch.take('k', kDesc!);
+    const v = scratch.take('v', vDesc!);
+    this.backend.run('linear_group', group, args, [q, k, v]);
+    this.attend(
+      layer,
+      heads(q, this.cfg.numHeads),
+      heads(k, this.cfg.numKvHeads),
+      heads(v, this.cfg.numKvHeads),
+      out,
+      lse,
+    );
+  }
+
+  /** Whether the backend would run `op` as its float64 oracle (the CPU backend): slower than the unfused kernels. */
+  private servedByReference(op: string, attrs: QkvAppendAttrs, inputs: readonly Tensor[]): boolean {
+    const b = this.backend as { servedByReference?: (o: string, a: QkvAppendAttrs, i: readonly Tensor[]) => boolean };
+    return b.servedByReference?.(op, attrs, inputs) === true;
+  }
+
   destroy(): void {
+    this.backend.free(this.slots);
     this.decode.destroy();
     this.prefill.destroy();
     for (const p of this.pools) this.backend.free(p);

@@ -32,7 +32,9 @@ import { packSampleParams } from '../../ops/sample.js';
 import { sampleLogitRows, StepError, stepRows } from './step-rows.js';
 import type { RunnerOptions } from '../family.js';
 import { llamaModule } from './graph.js';
-import { PagedKvCache, type StepRows } from './kv-cache.js';
+import { HeldScratch, PagedKvCache, type StepRows } from './kv-cache.js';
+import { KV_ATTENTION_QKV } from '../../compiler/passes/fold-kv-projection.js';
+import type { LinearGroupAttrs } from '../../ops/linear-group.js';
 import { uploadWeights } from './weights.js';
 
 export { StepError } from './step-rows.js';
@@ -58,6 +60,8 @@ interface DecodeBucket {
   stream: RecordedStream;
   inputs: StepTensors;
   lse: Tensor;
+  /** The attention's Q (and, where K/V cannot go straight into the pages, K and V) of the stream. */
+  scratch: HeldScratch;
   logits: Tensor;
   /** GPU-resident decode (`submitDecode`): sampling params, the sample stream (writes the drawn ids into `inputs.tokens`) and staging buffers the ids are read back through. */
   resident?: ResidentDecode;
@@ -85,6 +89,8 @@ export class LlamaRunner implements ModelRunner {
   private readonly decodeBuckets = new Map<number, DecodeBucket>();
   /** Attention log-sum-exp scratch of the step being built (written by the kernel, unused after). */
   private stepLse: Tensor | null = null;
+  /** Projection scratch of the step being built (Q, and K/V where they are not stored into the pages directly). */
+  private stepScratch: HeldScratch | null = null;
   private readonly recordDecode: boolean;
   /** Logits of the last forward, still on the device (for `sampleOnDevice`). */
   private lastLogits: Tensor | null = null;
@@ -119,7 +125,16 @@ export class LlamaRunner implements ModelRunner {
       if (!this.stepLse || this.stepLse.shape[0] !== q!.shape[0]) throw new StepError('attention ran outside a step');
       this.kv.attend(attrs.layer as number, q!, k!, v!, out, this.stepLse);
     };
-    const host = { kv_attention: kvAttention };
+    // the compiler folds a layer's Q/K/V projection into this call (fold-kv-projection.ts) so K and V
+    // can be stored into the pages by the projection itself
+    const kvAttentionQkv: HostFunction = (_vm, args, out, attrs) => {
+      const x = args[0] as Tensor;
+      if (!this.stepLse || !this.stepScratch || this.stepLse.shape[0] !== x.shape[0])
+        throw new StepError('attention ran outside a step');
+      const group = attrs.group as LinearGroupAttrs;
+      this.kv.projectAndAttend(attrs.layer as number, group, args as Tensor[], this.stepScratch, out, this.stepLse);
+    };
+    const host = { kv_attention: kvAttention, [KV_ATTENTION_QKV]: kvAttentionQkv };
     this.vm = new VirtualMachine(exe, backend, { host });
     // decode shapes are few (one per batch size ≤ maxSeqs) and small, so keeping them is cheap
     this.decodeVm = new VirtualMachine(exe, backend, { stableStorage: true, host });
@@ -214,8 +229,10 @@ export class LlamaRunner implements ModelRunner {
   private recordBucket(b: number, inputs: StepTensors): DecodeBucket {
     const gpu = recordingBackend(this.backend);
     const lse = this.lseTensor(b);
+    const scratch = new HeldScratch(this.backend, `decode.b${b}`);
     let logits: Tensor | undefined;
     this.stepLse = lse;
+    this.stepScratch = scratch;
     try {
       const stream = gpu.record(() => {
         logits = this.decodeVm.runSync('forward', [
@@ -225,11 +242,12 @@ export class LlamaRunner implements ModelRunner {
           ...this.weights,
         ]) as Tensor;
       });
-      const bucket: DecodeBucket = { stream, inputs, lse, logits: logits! };
+      const bucket: DecodeBucket = { stream, inputs, lse, scratch, logits: logits! };
       this.decodeBuckets.set(b, bucket);
       return bucket;
     } finally {
       this.stepLse = null;
+      this.stepScratch = null;
     }
   }
 
@@ -331,13 +349,17 @@ export class LlamaRunner implements ModelRunner {
   ): Promise<Tensor> {
     const inputs = this.stepTensors(n, b);
     const lse = this.lseTensor(n);
+    const scratch = new HeldScratch(this.backend, 'step');
     this.stepLse = lse;
+    this.stepScratch = scratch;
     try {
       this.writeInputs(inputs, tokens, positions, last);
       this.kv.plan(rows);
       return (await this.vm.run('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights])) as Tensor;
     } finally {
       this.stepLse = null;
+      this.stepScratch = null;
+      scratch.free();
       // the backend submits pending work before it frees, and submitted work may outlive the free
       for (const t of [inputs.tokens, inputs.positions, inputs.last, lse]) this.backend.free(t);
     }
@@ -371,6 +393,7 @@ export class LlamaRunner implements ModelRunner {
     for (const t of this.weights) this.backend.free(t);
     for (const r of this.decodeBuckets.values()) {
       for (const t of [r.inputs.tokens, r.inputs.positions, r.inputs.last, r.lse]) this.backend.free(t);
+      r.scratch.free();
       if (r.resident) {
         this.backend.free(r.resident.params);
         for (const s of r.resident.staging) s.readback.destroy();
