@@ -15,7 +15,10 @@ const cpu = new CpuBackend();
 const gpus = (await gpuBackends()).slice(0, 1);
 
 describe(`attention conformance (${seedNote(seed)})`, () => {
-  for (const { op, cases } of conformanceCases({ seed, ops: ['paged_attention', 'append_kv', 'merge_states', 'qkv_append'] })) {
+  for (const { op, cases } of conformanceCases({
+    seed,
+    ops: ['paged_attention', 'append_kv', 'merge_states', 'qkv_append'],
+  })) {
     describe(op.name, () => {
       for (const c of cases) {
         const cpuSkip = runsTheOracle(cpu, op.name, c);
