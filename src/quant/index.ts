@@ -10,3 +10,4 @@ export {
 } from './formats.js';
 export { type QuantMatmulAttrs, quantMatmulGeometry, quantMatmulOp } from './ops.js';
 export { registerQuant } from './register.js';
+export { type QuantizedWeight, uploadGgufQuantized, whyNotKeptQuantized } from './gguf-weights.js';
