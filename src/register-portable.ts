@@ -8,6 +8,7 @@ import { registerCoreGpuKernels } from './kernels/index.js';
 import { registerGnn } from './models/gnn/register.js';
 import { registerLlama } from './models/llama/register.js';
 import { registerLora } from './lora/register.js';
+import { registerQuant } from './quant/register.js';
 import { registerSparse } from './sparse/register.js';
 
 // The core library first: for an op with kernels in both, registration order is preference order.
@@ -15,6 +16,7 @@ registerCoreGpuKernels();
 registerAttention();
 registerSparse();
 registerLora();
+registerQuant();
 
 // Model families: `openModel` / `loadRunner` hand a checkpoint to the first one that claims it.
 registerLlama();

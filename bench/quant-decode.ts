@@ -1,0 +1,161 @@
+/**
+ * The matmuls of one Llama-3-8B decoder layer (q, k, v, o, gate, up, down: N×K of 4096×4096,
+ * 1024×4096 ×2, 4096×4096, 14336×4096 ×2, 4096×14336) at batch 1, 16 and 64, with weights kept
+ * quantized (`quant_matmul`: w4, w8, q4_k, q8_0) against our f16-weight matmul on the same card
+ * in the same run. A layer's seven weights (≥ 120 MB in every format) exceed the H100's 50 MB L2,
+ * so each replay streams them from memory as decode does. Reported: layer time, and the tokens/s
+ * that 32 such layers allow (b × 1000 / (32 · layer ms)) — the weight-matmul part of decode only,
+ * an upper bound on end-to-end decode (attention, norms and the LM head are not in it).
+ *
+ * Every weight row is the same quantized row (uploading 8B-shape weights quantized on the host
+ * would take minutes); the bytes read per replay are those of the full matrices. Before timing,
+ * each case's outputs are checked against float64 dot products of the decoded row (bench/verify.ts
+ * bound); a miss fails the bench and nothing is written.
+ *
+ * Usage: node dist/bench/quant-decode.js [--quick]   (--smoke: shapes / 8, batch 1, for a software device)
+ */
+import '../src/register-all.js';
+import type { Tensor } from '../src/backends/backend.js';
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
+import { decodeWeights, encodeWeights } from '../src/quant/codec.js';
+import { type QuantFormat, bitsPerWeight, weightBytes } from '../src/quant/formats.js';
+
+import { Rng } from '../src/util/rng.js';
+import { type BenchRow, cardName, fillRandom, row, timeGpu, writeResults } from './results.js';
+import { Check, LAMBDA } from './verify.js';
+
+const FULL_LAYER: [n: number, k: number, name: string][] = [
+  [4096, 4096, 'q'],
+  [1024, 4096, 'k'],
+  [1024, 4096, 'v'],
+  [4096, 4096, 'o'],
+  [14336, 4096, 'gate'],
+  [14336, 4096, 'up'],
+  [4096, 14336, 'down'],
+];
+const smoke = process.argv.includes('--smoke');
+const LAYER = smoke ? FULL_LAYER.map(([n, k, name]) => [n / 8, k / 8, name] as const) : FULL_LAYER;
+const LAYERS = 32;
+const FORMATS: QuantFormat[] = ['w4', 'w8', 'q4_k', 'q8_0'];
+const quick = process.argv.includes('--quick');
+const BATCHES = quick || smoke ? [1] : [1, 16, 64];
+const SEED = 20250917;
+
+const backend = await WebGpuBackend.create();
+const card = cardName(backend);
+const check = new Check('atom-decode');
+const rng = new Rng(SEED);
+console.log(`card ${card}; seed ${SEED}`);
+
+/** One quantized row repeated N times: the bytes of W [N, K] in `format`, and the row's decoded values. */
+function repeatedRow(format: QuantFormat, n: number, k: number): { bytes: Uint8Array; row: Float64Array } {
+  const values = rng.normals(k, 0.05);
+  const one = encodeWeights(format, values, 1, k);
+  const row = decodeWeights(format, one, 1, k);
+  const bytes = new Uint8Array(weightBytes(format, n, k));
+  if (format === 'w4' || format === 'w8') {
+    // two planes: codes of every row, then the scale words of every row
+    const codes = one.length - (k / 128) * 4;
+    for (let r = 0; r < n; r++) bytes.set(one.subarray(0, codes), r * codes);
+    for (let r = 0; r < n; r++) bytes.set(one.subarray(codes), n * codes + r * (k / 128) * 4);
+  } else for (let r = 0; r < n; r++) bytes.set(one, r * one.length);
+  return { bytes, row };
+}
+
+/** y[m, j] of a product whose W rows all equal `row`: checked at rows j = 0 and N − 1 of every m. */
+async function checkOutput(
+  y: Tensor,
+  x: Float32Array,
+  row: Float64Array,
+  m: number,
+  n: number,
+  k: number,
+  what: string,
+) {
+  const got = (await backend.read(y)) as Float32Array;
+  let worst = 0;
+  for (let i = 0; i < m; i++) {
+    let want = 0;
+    let mag = 0;
+    for (let c = 0; c < k; c++) {
+      want += x[i * k + c]! * row[c]!;
+      mag += Math.abs(x[i * k + c]! * row[c]!);
+    }
+    const bound = LAMBDA * Math.sqrt(k) * 2 ** -24 * mag + 2 ** -24 * Math.abs(want) + 1e-30;
+    for (const j of [0, n - 1]) worst = Math.max(worst, Math.abs(got[i * n + j]! - want) / bound);
+  }
+  check.that(worst <= 1, `${what}: outputs within the f32 summation bound`, `worst ${worst.toFixed(3)} of the bound`);
+}
+
+const rows: BenchRow[] = [];
+for (const b of BATCHES) {
+  // f16 baseline: f16 activations and f16 weights [N, K] through the core matmul (transB)
+  const f16 = LAYER.map(([n, k]) => {
+    const w = backend.alloc({ dtype: 'f16', shape: [n, k] }, 'w16', 'weights');
+    fillRandom(backend, w, SEED + n + k, 0.05);
+    const x = backend.alloc({ dtype: 'f16', shape: [b, k] }, 'x16');
+    fillRandom(backend, x, SEED, 1);
+    return { w, x, y: backend.alloc({ dtype: 'f32', shape: [b, n] }) };
+  });
+  const baseMs = await timeGpu(backend, () => {
+    for (const p of f16) backend.run('matmul', { transB: true, outDtype: 'f32' }, [p.x, p.w], [p.y]);
+  });
+  const baseTok = (b * 1000) / (LAYERS * baseMs);
+  rows.push(
+    row({
+      case: `${smoke ? '8B/8 (smoke)' : '8B'} layer matmuls f16 b${b}`,
+      metric: 'tok/s (weight matmuls only)',
+      higherIsBetter: true,
+      ours: baseTok,
+      anchor: null,
+      anchorName: null,
+      anchorWhyNull: 'our f16 path is the baseline the quantized rows are compared with',
+      limit: null,
+      limitName: null,
+    }),
+  );
+  for (const p of f16) [p.w, p.x, p.y].forEach((t) => backend.free(t));
+
+  for (const format of FORMATS) {
+    const x = Float32Array.from(rng.normals(b * LAYER[6]![1]));
+    const mats = LAYER.map(([n, k, name]) => {
+      const { bytes, row } = repeatedRow(format, n, k);
+      const w = backend.alloc({ dtype: 'u8', shape: [bytes.length] }, `${name}.${format}`, 'weights');
+      backend.write(w, bytes);
+      const xt = backend.alloc({ dtype: 'f32', shape: [b, k] });
+      backend.write(xt, x.subarray(0, b * k));
+      return { n, k, name, w, xt, row, y: backend.alloc({ dtype: 'f32', shape: [b, n] }) };
+    });
+    const run = () => {
+      for (const p of mats) backend.run('quant_matmul', { format, n: p.n, k: p.k }, [p.xt, p.w], [p.y]);
+    };
+    run();
+    for (const p of mats) await checkOutput(p.y, x, p.row, b, p.n, p.k, `${format} ${p.name} b${b}`);
+    const ms = await timeGpu(backend, run);
+    const bytes = mats.reduce((s, p) => s + weightBytes(format, p.n, p.k), 0);
+    console.log(
+      `${format} b${b}: layer ${ms.toFixed(3)} ms, ${(bytes / ms / 1e6).toFixed(0)} GB/s of weights (${bitsPerWeight(format)} bits/weight)`,
+    );
+    rows.push(
+      row({
+        case: `${smoke ? '8B/8 (smoke)' : '8B'} layer matmuls ${format} b${b}`,
+        metric: 'tok/s (weight matmuls only)',
+        higherIsBetter: true,
+        ours: (b * 1000) / (LAYERS * ms),
+        anchor: baseTok,
+        anchorName: 'ours f16 weights, same run',
+        limit: null,
+        limitName: null,
+      }),
+    );
+    for (const p of mats) [p.w, p.xt, p.y].forEach((t) => backend.free(t));
+  }
+}
+writeResults(
+  'atom-decode',
+  card,
+  rows,
+  'Weight matmuls of one 8B decoder layer ×32; quantized weights read as stored (quant_matmul). Not end-to-end decode.',
+  check.passed(),
+);
+backend.destroy();
