@@ -169,6 +169,13 @@ export const BENCHES: readonly BenchEntry[] = [
     needs: 'CPU',
     standalone: true,
   },
+  {
+    name: 'quant-decode',
+    measures: 'quantized-weight matmuls of one Llama-3-8B layer (f16, W8, W4, Q4_K, Q8_0) at b1/b16/b64',
+    duration: '~2 min',
+    needs: 'GPU',
+    standalone: true,
+  },
 ];
 
 export function indexText(): string {
