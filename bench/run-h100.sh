@@ -5,6 +5,9 @@
 # calls that each fit the 10-minute limit:
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kernels   # doctor, prefill attention, conformance, fusion
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh models    # 8B checkpoint, decode, serving
+#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table)
+#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
+#     GNNs vs PyG, the embedding encoder vs sentence-transformers (each step bounded; a failed step is logged, the rest run)
 # Results land in $OUT/results (JSON) and $OUT/*.log. Every anchor is measured in the same call:
 # BENCH_RUN_ID names the run, the PyTorch scripts write it into their JSON, and the benches use a
 # peer's figure only when it matches (otherwise the anchor is null with the reason). HF_TIMING=0
@@ -44,4 +47,17 @@ if [ "${HF_SERVE:-0}" = 1 ]; then
   ANCHOR=(--anchor $D/hf-serve.json)
 fi
 node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" --rates inf,8,4,2,1 --deadline-s 200 2>&1 | quiet | tee "$OUT/serve.log"
+fi
+if [ "$stage" = tune ]; then
+timeout 235 node "$B/bench/skinny-tune.js" 2>&1 | quiet | tee "$OUT/skinny-tune.log"
+fi
+if [ "$stage" = features ]; then
+F=/tmp/features && mkdir -p $F
+timeout 150 node "$B/bench/quant-decode.js" 2>&1 | quiet | tee "$OUT/quant-decode.log"; echo "quant-decode exit $? at ${SECONDS}s"
+timeout 90 node "$B/bench/sparse-graphs.js" $F/graphs > "$OUT/sparse-graphs.log" 2>&1 \
+  && timeout 150 python3 bench/anchors/torch_sparse.py $F/graphs $F/torch-sparse.json > "$OUT/torch-sparse.log" 2>&1 \
+  && timeout 150 node "$B/bench/sparse.js" $F/torch-sparse.json 2>&1 | quiet | tee "$OUT/sparse.log"; echo "sparse exit $? at ${SECONDS}s"
+timeout 200 python3 scripts/sparse/train_pyg.py --out $F/gnn-pyg > "$OUT/train-pyg.log" 2>&1 \
+  && timeout 90 node "$B/bench/sparse-gnn.js" --pyg $F/gnn-pyg 2>&1 | quiet | tee "$OUT/sparse-gnn.log"; echo "gnn exit $? at ${SECONDS}s"
+timeout 120 python3 scripts/embeddings/st_reference.py --out $F/minilm-random --seed 0 > "$OUT/st-reference.log" 2>&1; echo "st_reference exit $? at ${SECONDS}s"
 fi
