@@ -7,12 +7,14 @@ import { registerAttention } from './attention/register.js';
 import { registerCoreGpuKernels } from './kernels/index.js';
 import { registerGnn } from './models/gnn/register.js';
 import { registerLlama } from './models/llama/register.js';
+import { registerRag } from './rag/register.js';
 import { registerSparse } from './sparse/register.js';
 
 // The core library first: for an op with kernels in both, registration order is preference order.
 registerCoreGpuKernels();
 registerAttention();
 registerSparse();
+registerRag();
 
 // Model families: `openModel` / `loadRunner` hand a checkpoint to the first one that claims it.
 registerLlama();
