@@ -9,3 +9,4 @@ export * from './probe.js';
 export * from './search.js';
 export * from './synthetic.js';
 export * from './topk.js';
+export * from './lookahead.js';
