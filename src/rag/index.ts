@@ -10,3 +10,4 @@ export * from './search.js';
 export * from './synthetic.js';
 export * from './topk.js';
 export * from './lookahead.js';
+export * from './bag-of-words.js';

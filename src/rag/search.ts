@@ -58,9 +58,16 @@ export async function searchProbed(
     if (t) onGpu.push([c, qs, t]);
     else onCpu.push([c, qs]);
   }
+  const cache = opts.cache;
   const hitRates = probes.map((list) => {
-    const live = Array.from(list).filter((c) => clusterRows(store, c) > 0);
-    return live.length === 0 ? 1 : live.filter((c) => opts.cache?.has(c) === true).length / live.length;
+    let live = 0;
+    let hit = 0;
+    for (const c of list) {
+      if (clusterRows(store, c) === 0) continue;
+      live++;
+      if (cache?.has(c)) hit++;
+    }
+    return live === 0 ? 1 : hit / live;
   });
   const gpuDone = onGpu.length > 0 ? scanOnGpu(opts.cache!, store, queries, onGpu, heaps) : null;
   // the CPU share runs while the GPU works on its own; its results merge into the same heaps
