@@ -19,7 +19,7 @@ const LAYERS = [
   { name: 'ir', paths: ['src/ir/'] },
   { name: 'compiler', paths: ['src/compiler/'] },
   { name: 'kernels', paths: ['src/kernels/'] },
-  { name: 'features', paths: ['src/attention/', 'src/mcu/', 'src/io/', 'src/testing/', 'src/sparse/', 'src/lora/', 'src/quant/'] },
+  { name: 'features', paths: ['src/attention/', 'src/mcu/', 'src/io/', 'src/testing/', 'src/sparse/', 'src/lora/', 'src/quant/', 'src/rag/'] },
   // The engine defines the ModelRunner contract and never names a model family; models implement it.
   { name: 'engine', paths: ['src/engine/'] },
   { name: 'models', paths: ['src/models/'] },
@@ -53,6 +53,8 @@ const NODE_ONLY = [
   // reads sentence-transformers' modules.json synchronously inside the synchronous ModelFamily.open;
   // the browser build registers no BERT family until that read moves to the folder seam
   'src/models/bert/bert-config\\.ts$',
+  // saves and loads an IVF datastore as files (the format itself is runtime-neutral: ivf-format.ts)
+  'src/rag/ivf-file\\.ts$',
 ];
 
 /** One rule per layer: nothing in it may import a later layer. */

@@ -9,6 +9,7 @@ import { registerGnn } from './models/gnn/register.js';
 import { registerLlama } from './models/llama/register.js';
 import { registerLora } from './lora/register.js';
 import { registerQuant } from './quant/register.js';
+import { registerRag } from './rag/register.js';
 import { registerSparse } from './sparse/register.js';
 
 // The core library first: for an op with kernels in both, registration order is preference order.
@@ -17,6 +18,7 @@ registerAttention();
 registerSparse();
 registerLora();
 registerQuant();
+registerRag();
 
 // Model families: `openModel` / `loadRunner` hand a checkpoint to the first one that claims it.
 registerLlama();

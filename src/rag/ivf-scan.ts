@@ -1,0 +1,118 @@
+/**
+ * Op `ivf_scan`: squared L2 distances between a batch of queries and the vectors of one IVF
+ * cluster, out[i, r] = Σ_j (q[i, j] − x[r, j])². Inputs: queries f32 [nq, d], vectors f32 or f16
+ * [m, d]; output f32 [nq, m]. The datastore keeps a cluster's vectors contiguous, so a cluster
+ * resident on the GPU is one tensor and one dispatch scans it for every query of the batch.
+ * f16 vectors are read as packed u32 pairs (`unpack2x16float`), which every WebGPU device has, so
+ * the kernel needs no shader-f16 feature; that is why d must be even for f16.
+ */
+import type { TensorDesc } from '../backends/backend.js';
+import { uniformDecl } from '../kernels/wgsl-dtype.js';
+import { defineOp } from '../ops/op-spec.js';
+import { randomInput } from '../ops/test-data.js';
+import type { Rng } from '../util/rng.js';
+
+const OP = 'ivf_scan';
+
+export function ivfScanGeometry(inputs: readonly TensorDesc[]): { nq: number; m: number; d: number; f16: boolean } {
+  if (inputs.length !== 2) throw new Error(`${OP}: takes 2 inputs (queries, vectors), ${inputs.length} given`);
+  const [q, x] = inputs as [TensorDesc, TensorDesc];
+  if (q.dtype !== 'f32' || q.shape.length !== 2)
+    throw new Error(`${OP}: queries must be 2-D f32, got ${q.dtype} [${q.shape}]`);
+  if ((x.dtype !== 'f32' && x.dtype !== 'f16') || x.shape.length !== 2)
+    throw new Error(`${OP}: vectors must be 2-D f32 or f16, got ${x.dtype} [${x.shape}]`);
+  const d = q.shape[1]!;
+  if (x.shape[1] !== d) throw new Error(`${OP}: queries have d=${d}, vectors d=${x.shape[1]}`);
+  const f16 = x.dtype === 'f16';
+  if (f16 && d % 2 !== 0) throw new Error(`${OP}: f16 vectors are read in pairs, so d must be even (got ${d})`);
+  return { nq: q.shape[0]!, m: x.shape[0]!, d, f16 };
+}
+
+/** Float64 distances of the decoded inputs. */
+export function ivfScanReference(
+  q: ArrayLike<number>,
+  x: ArrayLike<number>,
+  nq: number,
+  m: number,
+  d: number,
+): Float64Array {
+  const out = new Float64Array(nq * m);
+  for (let i = 0; i < nq; i++)
+    for (let r = 0; r < m; r++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) {
+        const t = q[i * d + j]! - x[r * d + j]!;
+        s += t * t;
+      }
+      out[i * m + r] = s;
+    }
+  return out;
+}
+
+export const IVF_SCAN_WORKGROUP = 64;
+
+export function ivfScanWgsl(f16: boolean): string {
+  const xDecl = f16 ? 'array<u32>' : 'array<f32>';
+  // one thread owns one (query, vector) distance; the d loop reads the vector row once
+  const body = f16
+    ? `for (var j = 0u; j < d; j += 2u) {
+    let v = unpack2x16float(x[(r * d + j) >> 1u]);
+    let a = q[qi * d + j] - v.x;
+    let b = q[qi * d + j + 1u] - v.y;
+    s += a * a + b * b;
+  }`
+    : `for (var j = 0u; j < d; j += 1u) {
+    let a = q[qi * d + j] - x[r * d + j];
+    s += a * a;
+  }`;
+  return `@group(0) @binding(0) var<storage, read> q: array<f32>;
+@group(0) @binding(1) var<storage, read> x: ${xDecl};
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+${uniformDecl(3, 4)}
+@compute @workgroup_size(${IVF_SCAN_WORKGROUP})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.x + wid.y * nwg.x) * ${IVF_SCAN_WORKGROUP}u + lid;
+  let nq = uw(0u);
+  let m = uw(1u);
+  let d = uw(2u);
+  if (i >= nq * m) { return; }
+  let qi = i / m;
+  let r = i % m;
+  var s = 0.0;
+  ${body}
+  out[i] = s;
+}`;
+}
+
+function cases(rng: Rng) {
+  const shapes: [number, number, number, 'f32' | 'f16'][] = [
+    [1, 37, 10, 'f32'],
+    [5, 130, 33, 'f32'],
+    [3, 65, 24, 'f16'],
+    [2, 1, 100, 'f16'],
+  ];
+  return shapes.map(([nq, m, d, dt]) => ({
+    label: `nq${nq} m${m} d${d} ${dt}`,
+    attrs: {},
+    inputs: [randomInput(rng, 'f32', [nq, d]), randomInput(rng, dt, [m, d])],
+  }));
+}
+
+export const ivfScanOp = defineOp({
+  name: OP,
+  outputs: (_attrs, inputs) => {
+    const { nq, m } = ivfScanGeometry(inputs);
+    return [{ dtype: 'f32', shape: [nq, m] }];
+  },
+  reference: (_attrs, [q, x], inDescs) => {
+    const { nq, m, d } = ivfScanGeometry(inDescs);
+    return [ivfScanReference(q!, x!, nq, m, d)];
+  },
+  cases,
+  // an f32 sum of d squared differences: each term rounds twice, the running sum d times
+  tolerance: (_attrs, inDescs) => {
+    const d = inDescs[0]!.shape[1]!;
+    return { abs: 1e-5, rel: 1.5e-7 * (d + 4) };
+  },
+});
