@@ -176,6 +176,13 @@ export const BENCHES: readonly BenchEntry[] = [
     needs: 'GPU',
     standalone: true,
   },
+  {
+    name: 'telerag',
+    measures: 'IVF search on WordNet glosses (GloVe vectors): recall@10 vs nprobe and QPS beside FAISS IVF-Flat',
+    duration: '~2 min',
+    needs: 'CPU; Debian wordnet-base and python3-faiss (the peer)',
+    standalone: false,
+  },
 ];
 
 export function indexText(): string {
