@@ -6,7 +6,7 @@
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
-import type { GpuKernel, GpuTensor, KernelContext } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, type GpuTensor, type KernelContext, shaderKey } from '../backends/webgpu/kernel.js';
 import { type LinearGroupAttrs, groupMember, linearGroupOp } from '../ops/linear-group.js';
 import { ropeInvFreqs } from '../ops/rope.js';
 import { GEMV_MAX_M, gemvParams } from './gemv.js';
@@ -68,10 +68,12 @@ function encodeGroupGemv(
   const total = layout.widths.reduce((x, y) => x + y, 0);
   const reads = inputs.length;
   const tags = `${norm ? '.norm' : ''}${attrs.biased ? '.bias' : ''}.rope${attrs.roped}`;
+  const label = `linear_group.gemv.${plan.aDtype}.${layout.weightDtype}.m${plan.g.M}.x${attrs.count}${tags}`;
   ctx.dispatch(
     {
-      label: `linear_group.gemv.${plan.aDtype}.${layout.weightDtype}.m${plan.g.M}.x${attrs.count}${tags}`,
-      wgsl: gemvGroupWgsl(plan, ctx.caps, W, layout),
+      label,
+      key: shaderKey(label, plan, W, layout),
+      wgsl: () => gemvGroupWgsl(plan, ctx.caps, W, layout),
       access: [...inputs.map(() => 'read' as const), ...outs.map(() => 'rw' as const), 'uniform'],
     },
     [...inputs.slice(0, reads), ...outs],
