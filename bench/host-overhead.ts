@@ -84,17 +84,22 @@ backend.read = (t) => {
   return read(t);
 };
 const dispatches = () => webgpu?.dispatchCount ?? 0;
+const buffers = () => webgpu?.buffersCreated ?? 0;
 
 let first: Float32Array | null = null;
 const hostMs: number[] = [];
 const perDispatchUs: number[] = [];
 let stepDispatches = 0;
+let stepBuffers = 0;
 for (let s = 0; s < WARMUP + STEPS; s++) {
   const d0 = dispatches();
+  const b0 = buffers();
   const t0 = performance.now();
   const logits = await runner.forward({ seqs }, { record: false });
   const ms = readAt - t0;
   stepDispatches = dispatches() - d0;
+  // the logits readback's staging buffer is counted too
+  stepBuffers = buffers() - b0;
   checkLogits(logits, s);
   if (s >= WARMUP) {
     hostMs.push(ms);
@@ -132,7 +137,7 @@ const sorted = [...hostMs].sort((a, b) => a - b);
 console.log(
   `host per unrecorded step: median ${median(hostMs).toFixed(2)} ms (min ${sorted[0]!.toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}); ` +
     (stepDispatches > 0
-      ? `${stepDispatches} dispatches, median ${median(perDispatchUs).toFixed(1)} µs per dispatch`
+      ? `${stepDispatches} dispatches, median ${median(perDispatchUs).toFixed(1)} µs per dispatch; ${stepBuffers} GPU buffers created per step`
       : 'no dispatch count on this backend'),
 );
 runner.destroy();
