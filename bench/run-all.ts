@@ -79,6 +79,13 @@ export const BENCHES: readonly BenchEntry[] = [
     standalone: true,
   },
   {
+    name: 'host-overhead',
+    measures: 'host ms per unrecorded (prefill) step and per dispatch, built-in model, logits checked (no result file)',
+    duration: '~30 s (lavapipe)',
+    needs: 'GPU, else the CPU backend',
+    standalone: true,
+  },
+  {
     name: 'decode',
     measures: 'Llama-3-8B-shape decode tokens/s, batch 1 and 16, vs HF eager; tokens vs PyTorch',
     duration: '~3 min + the checkpoint',

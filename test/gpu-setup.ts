@@ -20,13 +20,19 @@ function open(disableF16: boolean): Promise<WebGpuBackend | null> {
     onWarning: (m) => {
       if (!disableF16) console.warn(`[tessera] ${m}`);
     },
-  }).catch((e: Error) => {
-    if (failure === null) {
-      failure = e.message.split('\n')[0]!;
-      console.warn(`[tessera] GPU tests skipped: ${failure}`);
-    }
-    return null;
-  });
+  })
+    .then((b) => {
+      // a shader key that misses a parameter of its generator shows as an error here, not as a stale shader in use
+      b.pipelines.verifyKeys = true;
+      return b;
+    })
+    .catch((e: Error) => {
+      if (failure === null) {
+        failure = e.message.split('\n')[0]!;
+        console.warn(`[tessera] GPU tests skipped: ${failure}`);
+      }
+      return null;
+    });
 }
 
 /** Why the GPU tests of this worker skip, for skipped tests' titles. */

@@ -10,7 +10,7 @@ import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { type AttentionAttrs, attentionDims } from '../ops/attention.js';
 import type { DType } from '../tensor/dtype.js';
-import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, shaderKey } from '../backends/webgpu/kernel.js';
 import { rowOutDecl, rowStoreLoop, rowsStraddleWords } from '../kernels/row-reduce.js';
 import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from '../kernels/wgsl-dtype.js';
 
@@ -198,9 +198,14 @@ export const denseAttentionKernel: GpuKernel = {
     const { T, S, Hq, Hk, D } = attentionDims([q!, k!, v!]);
     const u = new Uint32Array([T, S, Hq, Hk, attrs.causal ? 1 : 0, 0, D, denseAttentionBlock(D)]);
     new Float32Array(u.buffer, 20, 1)[0] = attrs.scale ?? 1 / Math.sqrt(D);
-    const wgsl = denseAttentionWgsl(q!.dtype, k!.dtype, v!.dtype, D, ctx.caps);
+    const label = `attention.${q!.dtype}.${k!.dtype}.d${D}`;
     ctx.dispatch(
-      { label: `attention.${q!.dtype}.${k!.dtype}.d${D}`, wgsl, access: ['read', 'read', 'read', 'rw', 'uniform'] },
+      {
+        label,
+        key: shaderKey(label, v!.dtype),
+        wgsl: () => denseAttentionWgsl(q!.dtype, k!.dtype, v!.dtype, D, ctx.caps),
+        access: ['read', 'read', 'read', 'rw', 'uniform'],
+      },
       [q!, k!, v!, o!],
       u,
       [Math.ceil(T / denseAttentionBlock(D)), Hq],

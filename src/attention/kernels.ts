@@ -5,7 +5,7 @@
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import type { BindingAccess } from '../backends/webgpu/pipeline-cache.js';
-import type { GpuKernel, GpuTensor } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, type GpuTensor, shaderKey } from '../backends/webgpu/kernel.js';
 import { grid2d } from '../kernels/elementwise.js';
 import { numel } from '../tensor/dtype.js';
 import {
@@ -110,14 +110,18 @@ export const pagedAttentionKernel: GpuKernel = {
     // CPU drivers compile unrolled code slowly: one key per slot per step there
     const keysPerSlot = p.dynamicLoops ? 1 : tuning.stream.keysPerSlot;
     if (p.dynamicLoops && !sgmat && !stream) access.push('uniform');
-    const wgsl = sgmat
-      ? sgmatAttentionWgsl(p, ctx.caps, tuning.sgmat)
-      : stream
-        ? streamAttentionWgsl(p, ctx.caps.subgroupMaxSize, { ...tuning.stream, keysPerSlot })
-        : attentionWgsl(p);
+    const wgsl = () =>
+      sgmat
+        ? sgmatAttentionWgsl(p, ctx.caps, tuning.sgmat)
+        : stream
+          ? streamAttentionWgsl(p, ctx.caps.subgroupMaxSize, { ...tuning.stream, keysPerSlot })
+          : attentionWgsl(p);
     const label = `attention.${sgmat ? 'sgmat' : stream ? `stream${keysPerSlot}` : 'f32'}.${name}.${p.qDtype}.${p.kvDtype}.d${p.headDim}.tq${p.tileRows}`;
+    // user hooks are functions, which a key cannot name: their shaders are found by text
+    const keyed = !attrs.variant.extra?.length;
+    const key = keyed ? shaderKey(label, p, tuning, keysPerSlot) : undefined;
     ctx.dispatch(
-      { label, wgsl, access },
+      { label, ...(key === undefined ? {} : { key }), wgsl, access },
       [...inputs.slice(0, 7), o, lse, tmpO, tmpLse, ...inputs.slice(7)],
       p.dynamicLoops && !sgmat && !stream ? loopBounds(p) : null,
       [attrs.grid],
@@ -129,7 +133,8 @@ export const pagedAttentionKernel: GpuKernel = {
       ctx.dispatch(
         {
           label: `attention.merge.${name}.d${p.headDim}`,
-          wgsl: mergeWgsl(p, mg),
+          ...(keyed ? { key: shaderKey(`attention.merge.${name}.d${p.headDim}`, p, mg) } : {}),
+          wgsl: () => mergeWgsl(p, mg),
           access: ['read', 'read', 'read', 'rw', 'rw'],
         },
         [inputs[6]!, tmpO, tmpLse, o, lse],
@@ -164,11 +169,12 @@ export const appendKvKernel: GpuKernel = {
     const tokens = k!.shape[0]!;
     const threads = tokens * g.numKvHeads * wordsPerRow(pool!.dtype, g.headDim);
     const batch = appendIndptr!.shape[0]! - 1;
-    const wgsl = appendWgsl(attrs.layout, g.pageSize, g.numKvHeads, g.headDim, pool!.dtype, batch, g.numPages);
+    const label = `append_kv.${pool!.dtype}.${attrs.layout}.d${g.headDim}`;
     ctx.dispatch(
       {
-        label: `append_kv.${pool!.dtype}.${attrs.layout}.d${g.headDim}`,
-        wgsl,
+        label,
+        key: shaderKey(label, g.pageSize, g.numKvHeads, batch, g.numPages),
+        wgsl: () => appendWgsl(attrs.layout, g.pageSize, g.numKvHeads, g.headDim, pool!.dtype, batch, g.numPages),
         access: ['read', 'read', 'read', 'read', 'read', 'read', 'rw'],
       },
       [k!, v!, appendIndptr!, kvIndptr!, kvIndices!, lastPageLen!, out],
@@ -188,11 +194,13 @@ export const mergeStatesKernel: GpuKernel = {
     const va = inputs[0]!;
     const d = va.shape[2]!;
     const rows = numel(va.shape) / d;
-    const wgsl = mergeStatesWgsl(va.dtype, d, attrs.outDtype ?? va.dtype);
+    const label = `merge_states.${va.dtype}.d${d}`;
+    const outDtype = attrs.outDtype ?? va.dtype;
     ctx.dispatch(
       {
-        label: `merge_states.${va.dtype}.d${d}`,
-        wgsl,
+        label,
+        key: shaderKey(label, outDtype),
+        wgsl: () => mergeStatesWgsl(va.dtype, d, outDtype),
         access: ['read', 'read', 'read', 'read', 'rw', 'rw', 'uniform'],
       },
       [...inputs, ...outputs],

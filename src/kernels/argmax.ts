@@ -94,7 +94,8 @@ export const argmaxKernel: GpuKernel = {
     ctx.dispatch(
       {
         label: `argmax.${x!.dtype}.wg${wg}`,
-        wgsl: argmaxWgsl(x!.dtype, wg, ctx.caps),
+        key: `argmax.${x!.dtype}.wg${wg}`,
+        wgsl: () => argmaxWgsl(x!.dtype, wg, ctx.caps),
         access: ['read', 'rw', 'uniform'],
       },
       [x!, y!],

@@ -10,7 +10,7 @@ import { broadcastShapes, broadcastStrides } from '../ops/broadcast.js';
 import { type ElementwiseAttrs, elementwiseExpr } from '../ops/elementwise.js';
 import { type DType, isFloat, numel } from '../tensor/dtype.js';
 import { EXPR_WGSL_PRELUDE, exprToWgsl } from '../ops/expr.js';
-import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, shaderKey } from '../backends/webgpu/kernel.js';
 import { grid2d } from '../backends/webgpu/grid.js';
 import { PACK_WGSL, elemsPerWord, enables, loadF32, storageDecl, storeWord, uniformDecl } from './wgsl-dtype.js';
 
@@ -91,16 +91,16 @@ export const elementwiseKernel: GpuKernel = {
     u[1] = words;
     shape.forEach((d, i) => (u[2 + i] = d));
     inputs.forEach((t, k) => broadcastStrides(t.shape, shape).forEach((s, i) => (u[2 + rank + k * rank + i] = s)));
-    const wgsl = elementwiseWgsl(
-      attrs.expr,
-      inputs.map((t) => t.dtype),
-      y.dtype,
-      rank,
-      ctx.caps,
-    );
+    const dtypes = inputs.map((t) => t.dtype);
+    const label = `elementwise.${y.dtype}.r${rank}`;
     const access = [...inputs.map(() => 'read' as const), 'rw' as const, 'uniform' as const];
     ctx.dispatch(
-      { label: `elementwise.${y.dtype}.r${rank}`, wgsl, access },
+      {
+        label,
+        key: shaderKey(label, attrs.expr, dtypes),
+        wgsl: () => elementwiseWgsl(attrs.expr, dtypes, y.dtype, rank, ctx.caps),
+        access,
+      },
       [...inputs, y],
       u,
       grid2d(Math.ceil(words / WG), ctx.caps.maxComputeWorkgroupsPerDimension),

@@ -53,9 +53,14 @@ export const embeddingKernel: GpuKernel = {
     const [V, D] = table!.shape as [number, number];
     const total = ids!.shape[0]! * D;
     const words = Math.ceil(total / elemsPerWord(y!.dtype, ctx.caps));
-    const wgsl = embeddingWgsl(table!.dtype, y!.dtype, ctx.caps);
+    const label = `embedding.${table!.dtype}.${y!.dtype}`;
     ctx.dispatch(
-      { label: `embedding.${table!.dtype}.${y!.dtype}`, wgsl, access: ['read', 'read', 'rw', 'uniform'] },
+      {
+        label,
+        key: label,
+        wgsl: () => embeddingWgsl(table!.dtype, y!.dtype, ctx.caps),
+        access: ['read', 'read', 'rw', 'uniform'],
+      },
       [table!, ids!, y!],
       new Uint32Array([V, D, total, words]),
       grid2d(Math.ceil(words / WG), ctx.caps.maxComputeWorkgroupsPerDimension),

@@ -22,7 +22,7 @@ import {
   tailWord,
   weightRanges,
 } from './matmul-common.js';
-import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, shaderKey } from '../backends/webgpu/kernel.js';
 import {
   type GemvFusion,
   type GemvParams,
@@ -185,12 +185,12 @@ export const gemvKernel: GpuKernel = {
     const t = gemvParams(p.g.M);
     const ranges = weightRanges(inputs[1]!, p, ctx.caps, 8);
     if (typeof ranges === 'string') throw new Error(`matmul: ${ranges}`);
-    const wgsl = gemvWgsl(p, ctx.caps, t);
     const target = outputTarget(ctx, p, c);
     const label = `matmul.gemv.${p.aDtype}.${p.bDtype}.m${p.g.M}${gemvVectorised(p.g.K) ? '.v' : ''}`;
+    const key = shaderKey(label, p, t);
     for (const r of ranges) {
       ctx.dispatch(
-        { label, wgsl, access: ['read', 'read', ...outputAccess(p)] },
+        { label, key, wgsl: () => gemvWgsl(p, ctx.caps, t), access: ['read', 'read', ...outputAccess(p)] },
         [inputs[0]!, r.range, target, ...inputs.slice(2)],
         matmulUniforms(p, r.n0, r.nCount),
         grid(Math.ceil(r.nCount / t.R), ctx.caps.maxComputeWorkgroupsPerDimension),

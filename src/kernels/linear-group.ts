@@ -6,7 +6,7 @@
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
-import type { GpuKernel, GpuTensor, KernelContext } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, type GpuTensor, type KernelContext, shaderKey } from '../backends/webgpu/kernel.js';
 import { type LinearGroupAttrs, groupMember, linearGroupOp } from '../ops/linear-group.js';
 import { ropeInvFreqs } from '../ops/rope.js';
 import { GEMV_MAX_M, gemvParams } from './gemv.js';
@@ -79,10 +79,12 @@ export function encodeGroupGemv(
   // the pool is written, not read: bound once, after member 0's output
   const reads = paged ? inputs.length - 1 : inputs.length;
   const tags = `${norm ? '.norm' : ''}${attrs.biased ? '.bias' : ''}.rope${attrs.roped}`;
+  const label = `${paged?.label ?? 'linear_group'}.gemv.${plan.aDtype}.${layout.weightDtype}.m${plan.g.M}.x${attrs.count}${tags}`;
   ctx.dispatch(
     {
-      label: `${paged?.label ?? 'linear_group'}.gemv.${plan.aDtype}.${layout.weightDtype}.m${plan.g.M}.x${attrs.count}${tags}`,
-      wgsl: gemvGroupWgsl(plan, ctx.caps, W, layout),
+      label,
+      key: shaderKey(label, plan, W, layout),
+      wgsl: () => gemvGroupWgsl(plan, ctx.caps, W, layout),
       access: [...inputs.slice(0, reads).map(() => 'read' as const), ...outs.map(() => 'rw' as const), 'uniform'],
     },
     [...inputs.slice(0, reads), ...outs],

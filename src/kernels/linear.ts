@@ -8,7 +8,13 @@
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
-import type { BufferRange, GpuKernel, GpuTensor, KernelContext } from '../backends/webgpu/kernel.js';
+import {
+  type BufferRange,
+  type GpuKernel,
+  type GpuTensor,
+  type KernelContext,
+  shaderKey,
+} from '../backends/webgpu/kernel.js';
 import { type LinearAttrs, type LinearParts, linearMatmulAttrs, linearOp, linearParts } from '../ops/linear.js';
 import { ropeInvFreqs } from '../ops/rope.js';
 import type { DType } from '../tensor/dtype.js';
@@ -64,11 +70,12 @@ function encodeFusedGemv(ctx: KernelContext, attrs: LinearAttrs, p: LinearParts<
   const t = { ...rows, W: lanesThatFit(rows.W, plan.g.M, slots(rows, fusion), ctx.caps) };
   const ranges = weightRanges(p.w, plan, ctx.caps, 8);
   if (typeof ranges === 'string') throw new Error(`linear: ${ranges}`);
-  const wgsl = gemvWgsl(plan, ctx.caps, t, fusion);
+  const wgsl = () => gemvWgsl(plan, ctx.caps, t, fusion);
   const target = outputTarget(ctx, plan, y);
   const fused = [...(p.norm ? [p.norm] : []), ...(p.pos ? [p.pos] : [])];
   const tags = `${p.w2 ? '.paired' : ''}${p.norm ? '.norm' : ''}${attrs.rope ? '.rope' : ''}`;
   const label = `linear.gemv.${plan.aDtype}.${plan.bDtype}.m${plan.g.M}${gemvVectorised(plan.g.K) ? '.v' : ''}${tags}`;
+  const key = shaderKey(label, plan, t, fusion);
   for (const r of ranges) {
     const u = matmulUniforms(plan, r.n0, r.nCount);
     const tw = tailWord(plan);
@@ -82,7 +89,7 @@ function encodeFusedGemv(ctx: KernelContext, attrs: LinearAttrs, p: LinearParts<
     const pair = p.w2 ? [{ ...r.range, buffer: p.w2.buffer }] : [];
     const reads = [...pair, ...fused].map(() => 'read' as const);
     ctx.dispatch(
-      { label, wgsl, access: ['read', 'read', ...reads, ...outputAccess(plan)] },
+      { label, key, wgsl, access: ['read', 'read', ...reads, ...outputAccess(plan)] },
       [p.a, r.range, ...pair, ...fused, target, ...p.extras],
       u,
       grid(groups, ctx.caps.maxComputeWorkgroupsPerDimension),

@@ -209,7 +209,7 @@ export function packScratch(ctx: KernelContext, p: MatmulPlan, scratch: GpuTenso
   if (!p.viaScratch) return;
   const total = p.g.batch * p.g.M * p.g.N;
   const words = Math.ceil(total / 2);
-  const wgsl = `@group(0) @binding(0) var<storage, read> s: array<f32>;
+  const wgsl = () => `@group(0) @binding(0) var<storage, read> s: array<f32>;
 ${storageDecl(1, 'c', p.outDtype, ctx.caps, 'read_write')}
 ${uniformDecl(2, 2)}
 ${PACK_WGSL}
@@ -224,7 +224,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   const maxd = ctx.caps.maxComputeWorkgroupsPerDimension;
   const y = Math.ceil(groups / maxd);
   ctx.dispatch(
-    { label: `matmul.pack.${p.outDtype}`, wgsl, access: ['read', 'rw', 'uniform'] },
+    { label: `matmul.pack.${p.outDtype}`, key: `matmul.pack.${p.outDtype}`, wgsl, access: ['read', 'rw', 'uniform'] },
     [scratch, c],
     new Uint32Array([total, words]),
     [Math.ceil(groups / y), y],

@@ -5,7 +5,7 @@
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import { type Capabilities, f16MatrixConfig } from '../backends/webgpu/capabilities.js';
-import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, shaderKey } from '../backends/webgpu/kernel.js';
 import type { MatmulAttrs } from '../ops/matmul.js';
 import {
   commonProblem,
@@ -45,11 +45,11 @@ export const matmulSubgroupMatrixKernel: GpuKernel = {
     if (typeof ranges === 'string') throw new Error(`matmul: ${ranges}`);
     const split = t.splitK > 1 && p.g.batch === 1 ? t.splitK : 1;
     const tt = { ...t, splitK: split };
-    const wgsl = sgmatWgsl(p, ctx.caps, cfg, tt);
     const target = outputTarget(ctx, p, c);
     const BM = t.WM * t.TM * cfg.M,
       BN = t.WN * t.TN * cfg.N;
     const label = `matmul.sgmat.${p.aDtype}.${p.bDtype}${attrs.transB ? '.tB' : ''}.${BM}x${BN}x${t.BK}${split > 1 ? `.k${split}` : ''}`;
+    const key = shaderKey(label, p, cfg, tt);
     const kLen = splitLength(p.g.K, tt);
     const part = split > 1 ? ctx.scratch(split * p.g.M * p.g.N * 4, 'matmul.splitk') : null;
     const raw = part ? rawPlan(p) : p;
@@ -57,7 +57,7 @@ export const matmulSubgroupMatrixKernel: GpuKernel = {
       const u = matmulUniforms(raw, r.n0, r.nCount);
       u[7] = kLen;
       ctx.dispatch(
-        { label, wgsl, access: ['read', 'read', ...outputAccess(raw)] },
+        { label, key, wgsl: () => sgmatWgsl(p, ctx.caps, cfg, tt), access: ['read', 'read', ...outputAccess(raw)] },
         [inputs[0]!, r.range, part ?? target, ...(part ? [] : inputs.slice(2))],
         u,
         [Math.ceil(r.nCount / BN), Math.ceil(p.g.M / BM), part ? split : p.g.batch],
@@ -67,10 +67,12 @@ export const matmulSubgroupMatrixKernel: GpuKernel = {
       const u = matmulUniforms(p, 0, p.g.N);
       u[7] = split;
       const groups = Math.ceil((p.g.M * Math.ceil(p.g.N / 2)) / 256);
+      const sumLabel = `matmul.splitk-sum.${p.outDtype}`;
       ctx.dispatch(
         {
-          label: `matmul.splitk-sum.${p.outDtype}`,
-          wgsl: splitReduceWgsl(p, ctx.caps),
+          label: sumLabel,
+          key: shaderKey(sumLabel, p),
+          wgsl: () => splitReduceWgsl(p, ctx.caps),
           access: ['read', ...outputAccess(p)],
         },
         [part, target, ...inputs.slice(2)],

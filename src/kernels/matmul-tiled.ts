@@ -19,7 +19,7 @@ import {
   planMatmul,
   weightRanges,
 } from './matmul-common.js';
-import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, shaderKey } from '../backends/webgpu/kernel.js';
 import { enables, loadF32, storageDecl } from './wgsl-dtype.js';
 
 export interface TiledParams {
@@ -169,12 +169,12 @@ export const matmulTiledKernel: GpuKernel = {
     const t = tiledParams(p.g.M, p.g.N);
     const ranges = weightRanges(inputs[1]!, p, ctx.caps);
     if (typeof ranges === 'string') throw new Error(`matmul: ${ranges}`);
-    const wgsl = tiledWgsl(p, ctx.caps, t);
     const target = outputTarget(ctx, p, c);
     const label = `matmul.tiled.${p.aDtype}.${p.bDtype}${attrs.transB ? '.tB' : ''}.${16 * t.TM}x${16 * t.TN}`;
+    const key = shaderKey(label, p, t);
     for (const r of ranges) {
       ctx.dispatch(
-        { label, wgsl, access: ['read', 'read', ...outputAccess(p)] },
+        { label, key, wgsl: () => tiledWgsl(p, ctx.caps, t), access: ['read', 'read', ...outputAccess(p)] },
         [inputs[0]!, r.range, target, ...inputs.slice(2)],
         matmulUniforms(p, r.n0, r.nCount),
         [Math.ceil(r.nCount / (16 * t.TN)), Math.ceil(p.g.M / (16 * t.TM)), p.g.batch],

@@ -5,7 +5,7 @@ import type { NormAttrs } from '../ops/rmsnorm.js';
 import { rowsAndCols } from '../ops/row-shapes.js';
 import { type DType, isFloat } from '../tensor/dtype.js';
 import { grid2d } from './elementwise.js';
-import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, shaderKey } from '../backends/webgpu/kernel.js';
 import {
   ROW_INDEX,
   rowEnables,
@@ -58,13 +58,14 @@ export const rmsnormKernel: GpuKernel = {
   encode(ctx, rawAttrs, [x, w], [y]) {
     const { rows, cols } = rowsAndCols(x!.shape);
     const wg = rowWorkgroupSize(cols);
-    const wgsl = rmsnormWgsl(x!.dtype, w!.dtype, cols, wg, ctx.caps, y!.dtype);
+    const label = `rmsnorm.${x!.dtype}.${w!.dtype}${y!.dtype === x!.dtype ? '' : `.${y!.dtype}`}.wg${wg}`;
     const u = new Uint32Array([rows, cols, 0]);
     new Float32Array(u.buffer, 8, 1)[0] = (rawAttrs as NormAttrs).eps;
     ctx.dispatch(
       {
-        label: `rmsnorm.${x!.dtype}.${w!.dtype}${y!.dtype === x!.dtype ? '' : `.${y!.dtype}`}.wg${wg}`,
-        wgsl,
+        label,
+        key: shaderKey(label, cols),
+        wgsl: () => rmsnormWgsl(x!.dtype, w!.dtype, cols, wg, ctx.caps, y!.dtype),
         access: ['read', 'read', 'rw', 'uniform'],
       },
       [x!, w!, y!],

@@ -97,11 +97,12 @@ export const ropeKernel: GpuKernel = {
     const u = new Uint32Array(HEAD + 3 * (rd / 2));
     u.set([total, words, D, H, rd / 2]);
     u.set(ropeFreqWords(ropeInvFreqs(attrs.theta, rd, attrs.scaling)), HEAD);
-    const wgsl = ropeWgsl(y!.dtype, rd / 2, ctx.caps, x!.dtype);
+    const label = `rope.${y!.dtype}${x!.dtype === y!.dtype ? '' : `.${x!.dtype}`}.rd${rd}`;
     ctx.dispatch(
       {
-        label: `rope.${y!.dtype}${x!.dtype === y!.dtype ? '' : `.${x!.dtype}`}.rd${rd}`,
-        wgsl,
+        label,
+        key: label,
+        wgsl: () => ropeWgsl(y!.dtype, rd / 2, ctx.caps, x!.dtype),
         access: ['read', 'read', 'rw', 'uniform'],
       },
       [x!, pos!, y!],

@@ -247,7 +247,8 @@ export const sampleKernel: GpuKernel = {
     ctx.dispatch(
       {
         label: `sample.${logits!.dtype}.wg${wg}`,
-        wgsl: sampleWgsl(logits!.dtype, wg, ctx.caps),
+        key: `sample.${logits!.dtype}.wg${wg}`,
+        wgsl: () => sampleWgsl(logits!.dtype, wg, ctx.caps),
         access: ['read', 'read', 'rw', 'uniform'],
       },
       [logits!, params!, y!],

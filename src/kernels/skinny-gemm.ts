@@ -9,7 +9,7 @@
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
-import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, shaderKey } from '../backends/webgpu/kernel.js';
 import type { MatmulAttrs } from '../ops/matmul.js';
 import {
   commonProblem,
@@ -78,15 +78,16 @@ export const skinnyGemmKernel: GpuKernel = {
     if (typeof t === 'string') throw new Error(`matmul: ${t}`);
     const ranges = weightRanges(inputs[1]!, p, ctx.caps, 8);
     if (typeof ranges === 'string') throw new Error(`matmul: ${ranges}`);
-    const wgsl =
+    const wgsl = () =>
       t.variant === 'simt' ? skinnySimtWgsl(p, ctx.caps, t) : skinnySgmatWgsl(p, ctx.caps, sgmatConfig(ctx.caps)!, t);
     const rows = skinnyRows(t, ctx.caps);
     const shape = t.variant === 'simt' ? `kl${t.KL}.mt${t.MT}.rl${t.RL}.rg${t.RG}` : `s${t.S}.tn${t.TN}.bk${t.BK}`;
     const label = `matmul.skinny.${t.variant}.${p.aDtype}.${p.bDtype}.m${p.g.M}.${shape}`;
+    const key = shaderKey(label, p, t);
     const target = outputTarget(ctx, p, c);
     for (const r of ranges) {
       ctx.dispatch(
-        { label, wgsl, access: ['read', 'read', ...outputAccess(p)] },
+        { label, key, wgsl, access: ['read', 'read', ...outputAccess(p)] },
         [inputs[0]!, r.range, target, ...inputs.slice(2)],
         matmulUniforms(p, r.n0, r.nCount),
         grid(Math.ceil(r.nCount / rows), ctx.caps.maxComputeWorkgroupsPerDimension),

@@ -1,8 +1,8 @@
 /**
  * The contract between the WebGPU backend and the kernel library. A kernel is a small object:
  * `supports` says whether it can run these inputs on this device (callers fall back otherwise),
- * `encode` generates WGSL for the exact variant needed and enqueues its dispatches through the
- * context, which caches pipelines by WGSL and records dispatches into streams.
+ * `encode` names the exact variant needed (a shader key and a WGSL generator) and enqueues its
+ * dispatches through the context, which caches pipelines by key and records dispatches into streams.
  */
 import type { Attrs, Tensor, TensorDesc } from '../backend.js';
 import type { Capabilities } from './capabilities.js';
@@ -17,10 +17,25 @@ export interface GpuTensor extends Tensor {
 export interface ShaderSpec {
   /** Names the variant in errors and profiles, e.g. `matmul.f16.sgmat.64x64`. */
   readonly label: string;
-  readonly wgsl: string;
+  /**
+   * Everything the WGSL is generated from (`shaderKey`), so the pipeline cache can find a compiled
+   * shader without generating its text; absent: the text itself is the key.
+   */
+  readonly key?: string;
+  /** The WGSL, or its generator (called only when the cache misses on `key`). */
+  readonly wgsl: string | (() => string);
   /** Binding access in order; a trailing `uniform` receives the dispatch's uniform words. */
   readonly access: readonly BindingAccess[];
   readonly entryPoint?: string;
+}
+
+/**
+ * A shader key: the label and the generator's arguments (plans, tuning parameters — not the
+ * device's capabilities, which are fixed for a pipeline cache). Two equal keys must yield the same
+ * WGSL; tests check that by generating anyway (`PipelineCache.verifyKeys`).
+ */
+export function shaderKey(label: string, ...parts: readonly unknown[]): string {
+  return parts.length ? `${label}|${JSON.stringify(parts)}` : label;
 }
 
 export interface BufferRange {

@@ -1,7 +1,12 @@
 /**
- * Compute pipelines keyed by their generated WGSL (plus entry point and binding layout): a kernel
- * generator may be called every step, but each distinct shader compiles once. Compilation errors
- * arrive asynchronously and are raised at the next flush as `ShaderCompileError`.
+ * Compute pipelines, each distinct shader compiled once. A kernel encodes every step, so the cache
+ * is looked up per dispatch and must cost far less than generating WGSL: a spec with a `key` (the
+ * parameters its WGSL is generated from) is found by that short key and its generator runs only on
+ * a miss; a spec without one is found by its WGSL text. On a key miss the generated text is looked
+ * up too, so two keys that yield the same WGSL share one pipeline. `verifyKeys` (tests turn it on)
+ * generates the WGSL on every hit and throws when a key that compiled one shader now yields
+ * another: a key that leaves out a parameter of the generator would otherwise run a stale shader.
+ * Compilation errors arrive asynchronously and are raised at the next flush as `ShaderCompileError`.
  */
 import { ShaderCompileError } from './errors.js';
 
@@ -14,17 +19,88 @@ export interface CompiledKernel {
   readonly label: string;
 }
 
+/** What the cache needs of a kernel's `ShaderSpec`. */
+export interface PipelineRequest {
+  readonly label: string;
+  /** Determines the WGSL, entry point and bindings; absent: the WGSL text is the key. */
+  readonly key?: string;
+  readonly wgsl: string | (() => string);
+  readonly access: readonly BindingAccess[];
+  readonly entryPoint?: string;
+}
+
+interface Entry {
+  readonly compiled: CompiledKernel;
+  readonly wgsl: string;
+  readonly entryPoint: string;
+  readonly access: readonly BindingAccess[];
+}
+
+/** Thrown (with `verifyKeys` on) when one shader key yields two different shaders. */
+export class ShaderKeyCollisionError extends Error {
+  constructor(label: string, key: string, what: string) {
+    super(
+      `shader key '${key}' of '${label}' names two shaders (${what} differ): the key misses a parameter of the generator`,
+    );
+    this.name = 'ShaderKeyCollisionError';
+  }
+}
+
+function sameAccess(a: readonly BindingAccess[], b: readonly BindingAccess[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export class PipelineCache {
-  private readonly cache = new Map<string, CompiledKernel>();
+  /** By `key`; several keys may share an entry. */
+  private readonly byKey = new Map<string, Entry>();
+  /** By entry point, binding access and WGSL text. */
+  private readonly byText = new Map<string, Entry>();
   private pending: Promise<ShaderCompileError | null>[] = [];
+  /** Pipelines created (one per distinct shader). */
   compiled = 0;
+  /** WGSL texts generated from lazy specs (misses, and every hit while `verifyKeys` is on). */
+  generated = 0;
+  /** Generate the WGSL of every keyed hit and compare it with the cached one (a debug check; tests turn it on). */
+  verifyKeys = false;
 
   constructor(private readonly device: GPUDevice) {}
 
-  get(label: string, wgsl: string, access: readonly BindingAccess[], entryPoint = 'main'): CompiledKernel {
-    const key = `${entryPoint}|${access.join(',')}|${wgsl}`;
-    const hit = this.cache.get(key);
+  get(spec: PipelineRequest): CompiledKernel {
+    const entryPoint = spec.entryPoint ?? 'main';
+    if (spec.key === undefined) return this.byWgsl(spec.label, this.text(spec), spec.access, entryPoint).compiled;
+    const hit = this.byKey.get(spec.key);
+    if (hit) {
+      // layout mismatches are cheap to see and would otherwise surface as a validation error at submit
+      if (hit.entryPoint !== entryPoint) throw new ShaderKeyCollisionError(spec.label, spec.key, 'entry points');
+      if (!sameAccess(hit.access, spec.access))
+        throw new ShaderKeyCollisionError(spec.label, spec.key, 'binding accesses');
+      if (this.verifyKeys && hit.wgsl !== this.text(spec))
+        throw new ShaderKeyCollisionError(spec.label, spec.key, 'WGSL texts');
+      return hit.compiled;
+    }
+    const entry = this.byWgsl(spec.label, this.text(spec), spec.access, entryPoint);
+    this.byKey.set(spec.key, entry);
+    return entry.compiled;
+  }
+
+  private text(spec: PipelineRequest): string {
+    if (typeof spec.wgsl === 'string') return spec.wgsl;
+    this.generated++;
+    return spec.wgsl();
+  }
+
+  private byWgsl(label: string, wgsl: string, access: readonly BindingAccess[], entryPoint: string): Entry {
+    const textKey = `${entryPoint}|${access.join(',')}|${wgsl}`;
+    const hit = this.byText.get(textKey);
     if (hit) return hit;
+    const entry = { compiled: this.compile(label, wgsl, access, entryPoint), wgsl, entryPoint, access: [...access] };
+    this.byText.set(textKey, entry);
+    return entry;
+  }
+
+  private compile(label: string, wgsl: string, access: readonly BindingAccess[], entryPoint: string): CompiledKernel {
     const layout = this.device.createBindGroupLayout({
       label,
       entries: access.map((a, binding) => ({
@@ -52,10 +128,8 @@ export class PipelineCache {
         return new ShaderCompileError(label, msgs || err.message);
       }),
     );
-    const compiled = { pipeline, layout, label };
-    this.cache.set(key, compiled);
     this.compiled++;
-    return compiled;
+    return { pipeline, layout, label };
   }
 
   async checkErrors(): Promise<void> {
@@ -65,7 +139,8 @@ export class PipelineCache {
     if (errors.length) throw errors[0];
   }
 
+  /** Distinct pipelines held. */
   get size(): number {
-    return this.cache.size;
+    return this.byText.size;
   }
 }

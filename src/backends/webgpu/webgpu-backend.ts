@@ -16,7 +16,7 @@ import { declaredAccess, ownedUniform, storageEntry, workgroupCounts } from './b
 import { DeviceHealth } from './device-health.js';
 import { type DeviceLostError, LimitExceededError } from './errors.js';
 import { PendingWork } from './pending-work.js';
-import { PipelineCache } from './pipeline-cache.js';
+import { type BindingAccess, PipelineCache } from './pipeline-cache.js';
 import { type Recording, StreamBindings } from './recording.js';
 import { UniformRing } from './uniform-ring.js';
 import { type ProfileEntry, TimestampProfiler } from './profiler.js';
@@ -40,6 +40,8 @@ export class WebGpuBackend implements Backend {
   readonly pipelines: PipelineCache;
   private readonly uniformRing: UniformRing;
   private readonly kernels = new Map<string, GpuKernel[]>();
+  /** Binding access of each generated program, by its WGSL text. */
+  private readonly programAccess = new Map<string, BindingAccess[]>();
   private readonly pending: PendingWork;
   private recording: Recording | null = null;
   private counter = 0;
@@ -173,9 +175,20 @@ export class WebGpuBackend implements Backend {
     bindings: readonly Tensor[],
     uniforms: Uint32Array,
   ): void {
-    const access = declaredAccess(program.wgsl, bindings.length);
+    // a program's text is one string for its whole life: as a key it is hashed once, not per dispatch
+    let access = this.programAccess.get(program.wgsl);
+    if (access?.length !== bindings.length + 1) {
+      access = declaredAccess(program.wgsl, bindings.length);
+      this.programAccess.set(program.wgsl, access);
+    }
     this.kernelContext().dispatch(
-      { label: `program.${program.entryPoint}`, wgsl: program.wgsl, access, entryPoint: program.entryPoint },
+      {
+        label: `program.${program.entryPoint}`,
+        key: program.wgsl,
+        wgsl: program.wgsl,
+        access,
+        entryPoint: program.entryPoint,
+      },
       bindings.map((t) => this.own(t)),
       uniforms,
       program.workgroups,
@@ -210,7 +223,7 @@ export class WebGpuBackend implements Backend {
     workgroups: readonly [number, number?, number?],
     when?: () => boolean,
   ): void {
-    const compiled = this.pipelines.get(shader.label, shader.wgsl, shader.access, shader.entryPoint);
+    const compiled = this.pipelines.get(shader);
     const counts = workgroupCounts(shader.label, workgroups, this.caps.maxComputeWorkgroupsPerDimension);
     if (counts.includes(0)) return;
     // a recording keeps a conditional dispatch and asks again at each replay
