@@ -1,6 +1,7 @@
 /**
  * Hands the attention ops and their WebGPU and CPU kernels to the registries of the layers below
- * (`src/ops/registry.ts`, `src/backends/webgpu/kernel-registry.ts`, `src/backends/cpu/cpu-kernel-registry.ts`). Called once from `src/register-all.ts`.
+ * (`src/ops/registry.ts`, `src/backends/webgpu/kernel-registry.ts`, `src/backends/cpu/cpu-kernel-registry.ts`).
+ * Called once from `src/register-all.ts`.
  */
 import { registerCpuKernels } from '../backends/cpu/cpu-kernel-registry.js';
 import { registerGpuKernels } from '../backends/webgpu/kernel-registry.js';
