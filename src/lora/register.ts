@@ -1,13 +1,16 @@
 /**
- * Hands the LoRA ops and their WebGPU kernels to the registries of the layers below. Called once
+ * Hands the LoRA ops and their WebGPU and CPU kernels to the registries of the layers below. Called once
  * from `src/register-all.ts`.
  */
+import { registerCpuKernels } from '../backends/cpu/cpu-kernel-registry.js';
 import { registerGpuKernels } from '../backends/webgpu/kernel-registry.js';
 import { registerOps } from '../ops/registry.js';
+import { LORA_CPU_KERNELS } from './lora-cpu.js';
 import { LORA_KERNELS } from './lora-kernels.js';
 import { LORA_OPS } from './lora-ops.js';
 
 export function registerLora(): void {
   registerOps(LORA_OPS);
   registerGpuKernels(LORA_KERNELS);
+  registerCpuKernels(LORA_CPU_KERNELS);
 }

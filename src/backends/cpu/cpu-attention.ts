@@ -9,7 +9,7 @@ import type { Attrs, Tensor, TensorDesc } from '../backend.js';
 import { bytesPerElement, numel } from '../../tensor/dtype.js';
 import { type Llama3Scaling, ropeInvFreqs } from '../../ops/rope.js';
 import { dtypeCode } from './cpu-tensor.js';
-import type { OpContext } from './cpu-ops.js';
+import type { OpContext } from './cpu-op-context.js';
 
 export type PagedAttentionInputs = readonly [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
 

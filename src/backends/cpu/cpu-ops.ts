@@ -4,18 +4,16 @@
  * attention) or, for data movement and light elementwise work, in f32 JavaScript here. Every op
  * computes in f32 and rounds once to the output's storage type.
  */
-import type { Attrs, Tensor, TensorDesc } from '../backend.js';
+import type { Attrs, TensorDesc } from '../backend.js';
 import { type DType, bytesPerElement, numel } from '../../tensor/dtype.js';
 import { EmbeddingIdError } from '../../ops/embedding.js';
 import { elementwiseExpr } from '../../ops/elementwise.js';
 import { broadcastStrides } from '../../ops/broadcast.js';
-import { type MatmulAttrs, epilogueStrides, matmulGeometry } from '../../ops/matmul.js';
-import { ROPE_MAX_POSITION, type RopeAttrs, ropeDims, ropeInvFreqs } from '../../ops/rope.js';
-import type { Expr } from '../../ops/expr.js';
 import { type CpuTensor, dtypeCode } from './cpu-tensor.js';
 import { compileF32 } from './f32-expr.js';
-import type { Heap } from './heap.js';
-import type { ThreadPool } from './thread-pool.js';
+import { type OpContext, type OpImpl, f32Target, storeF32 } from './cpu-op-context.js';
+import { matmul } from './cpu-matmul.js';
+import { rope } from './cpu-rope.js';
 import {
   appendKv,
   denseAttention,
@@ -25,131 +23,8 @@ import {
 } from './cpu-attention.js';
 import { sample } from './cpu-sample.js';
 import { sddmmCsr, spmm } from './cpu-sparse.js';
-
-/** What an op implementation gets: the memory, the pool and scratch that lives for one op. */
-export interface OpContext {
-  readonly heap: Heap;
-  readonly pool: ThreadPool;
-  /** f32 scratch of n elements, released after the op. */
-  scratch(n: number): number;
-  /** The address of an f32 copy of t (t itself when it is f32). */
-  f32(t: Tensor): number;
-  /** Address of t's storage. */
-  addr(t: Tensor): number;
-}
-
-export type OpImpl = (ctx: OpContext, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]) => void;
-
-const isIn = (e: Expr, i: number) => e.k === 'in' && e.i === i;
-
-/** Writes n f32 values at `src` into `out` (converting to its dtype), or nothing when src is out. */
-function storeF32(ctx: OpContext, src: number, out: Tensor, n: number): void {
-  const dst = ctx.addr(out);
-  if (src === dst) return;
-  ctx.pool.run('convert', [src, 0, dst, dtypeCode(out.dtype)], n, n);
-}
-
-/** An f32 destination for out: its own storage when f32, else scratch to convert from. */
-function f32Target(ctx: OpContext, out: Tensor): number {
-  return out.dtype === 'f32' ? ctx.addr(out) : ctx.scratch(numel(out.shape));
-}
-
-/**
- * The packed GEMM (wasm/gemm-packed.ts) from four rows of activations up: its register tile is four
- * rows tall, and it widens each weight once for all rows. Below, gemmNT's dot products win.
- */
-const PACKED_MIN_ROWS = 4;
-/** One thread's packing slot: a panel of 8 weight rows × 256 columns of f32, then 32 bytes of staging. */
-const PACK_SLOT_BYTES = 256 * 8 * 4 + 32;
-const packAreas = new WeakMap<Heap, { pack: number; slots: number }>();
-
-/** The runtime's packing slots (one per thread) and the counter word that hands them out, made once. */
-function packArea(ctx: OpContext): { pack: number; slots: number } {
-  let area = packAreas.get(ctx.heap);
-  if (!area) {
-    const pack = ctx.heap.alloc(ctx.pool.threads * PACK_SLOT_BYTES).offset;
-    const slots = ctx.heap.alloc(4).offset;
-    ctx.heap.i32(slots, 1)[0] = 0;
-    area = { pack, slots };
-    packAreas.set(ctx.heap, area);
-  }
-  return area;
-}
-
-const matmul: OpImpl = (ctx, attrs, inputs, [out]) => {
-  const a = attrs as MatmulAttrs;
-  const [x, w] = inputs as [Tensor, Tensor];
-  const g = matmulGeometry(a, x, w);
-  const { M, N, K } = g;
-  const n = numel(out!.shape);
-  const c = f32Target(ctx, out!);
-  const ax = ctx.f32(x);
-  const bdt = dtypeCode(w.dtype);
-  const wb = ctx.addr(w);
-  const esz = bytesPerElement(w.dtype);
-  // decode's GEMV over bf16 weights has its own kernel, reading the activations in even-odd order
-  const gemv = a.transB && M === 1 && w.dtype === 'bf16';
-  const xp = gemv ? ctx.scratch(K) : 0;
-  for (let z = 0; z < g.batch; z++) {
-    const az = ax + z * g.aBatchStride * 4;
-    const bz = wb + z * g.bBatchStride * esz;
-    const cz = c + z * M * N * 4;
-    if (gemv) {
-      ctx.pool.run('evenOddX', [az, xp, K], Math.ceil(K / 8), 0);
-      ctx.pool.run('gemvBf16', [xp, bz, cz, K], N, N * K, 8);
-    } else if (a.transB && M >= PACKED_MIN_ROWS) {
-      const { pack, slots } = packArea(ctx);
-      ctx.pool.run('gemmPackedNT', [az, bz, bdt, cz, M, N, K, pack, slots, PACK_SLOT_BYTES], N, M * N * K, 8);
-    } else if (a.transB) ctx.pool.run('gemmNT', [az, bz, bdt, cz, M, N, K], N, M * N * K, 4);
-    else ctx.pool.run('gemmNN', [az, bz, bdt, cz, N, K], M, M * N * K);
-  }
-  if (a.epilogue) epilogue(ctx, a.epilogue, c, inputs.slice(2), out!.shape, N);
-  storeF32(ctx, c, out!, n);
-};
-
-/** Applies `src` to the f32 accumulators at c in place; the two common forms run in the kernels. */
-function epilogue(
-  ctx: OpContext,
-  src: string,
-  c: number,
-  extra: readonly Tensor[],
-  outShape: readonly number[],
-  N: number,
-): void {
-  const e = elementwiseExpr(src);
-  const n = numel(outShape);
-  const x1 = extra[0];
-  const dense = x1 && extra.length === 1 && x1.dtype === 'f32' && numel(x1.shape) === n;
-  if (dense && e.k === 'bin' && e.op === 'add' && ((isIn(e.a, 0) && isIn(e.b, 1)) || (isIn(e.a, 1) && isIn(e.b, 0)))) {
-    ctx.pool.run('addInPlace', [c, ctx.addr(x1)], n, n, 4);
-    return;
-  }
-  if (
-    dense &&
-    e.k === 'bin' &&
-    e.op === 'mul' &&
-    e.a.k === 'un' &&
-    e.a.op === 'silu' &&
-    isIn(e.a.a, 0) &&
-    isIn(e.b, 1)
-  ) {
-    ctx.pool.run('siluMul', [c, ctx.addr(x1)], n, n * 8);
-    return;
-  }
-  const fn = compileF32(e);
-  const acc = ctx.heap.f32(c, n);
-  const strides = extra.map((t) => epilogueStrides(t, outShape));
-  const vals = extra.map((t) => ctx.heap.f32(ctx.f32(t), numel(t.shape)));
-  const args = new Float64Array(extra.length + 1);
-  for (let i = 0; i < n; i++) {
-    const row = Math.floor(i / N);
-    const col = i - row * N;
-    args[0] = acc[i]!;
-    for (let j = 0; j < vals.length; j++)
-      args[j + 1] = vals[j]![row * strides[j]!.rowStride + col * strides[j]!.colStride]!;
-    acc[i] = fn(args);
-  }
-}
+import { linearGroupNative, linearNative } from './cpu-linear.js';
+import { registeredCpuKernel } from './cpu-kernel-registry.js';
 
 const elementwise: OpImpl = (ctx, attrs, inputs, [out]) => {
   const fn = compileF32(elementwiseExpr(attrs.expr as string));
@@ -209,32 +84,6 @@ const softmax: OpImpl = (ctx, _attrs, [x], [y]) => {
     [ctx.addr(x!), dtypeCode(x!.dtype), ctx.addr(y!), dtypeCode(y!.dtype), C],
     rows,
     rows * C * 16,
-  );
-};
-
-const rope: OpImpl = (ctx, attrs, [x, positions], [y]) => {
-  const { T, H, D, rd } = ropeDims(attrs as RopeAttrs, [x!, positions!]);
-  const a = attrs as RopeAttrs;
-  const half = rd / 2;
-  const inv = ropeInvFreqs(a.theta, rd, a.scaling);
-  const pos = ctx.heap.i32(ctx.addr(positions!), T);
-  const cs = ctx.scratch(2 * T * half);
-  const table = ctx.heap.f32(cs, 2 * T * half);
-  // angles in float64: an f32 product p·inv would be off by up to ~0.01 rad at 128K positions
-  for (let t = 0; t < T; t++) {
-    const p = pos[t]!;
-    if (!Number.isInteger(p) || p < 0 || p >= ROPE_MAX_POSITION)
-      throw new RangeError(`rope: position ${p} at token ${t} is outside [0, 2^24)`);
-    for (let i = 0; i < half; i++) {
-      table[t * half + i] = Math.cos(p * inv[i]!);
-      table[(T + t) * half + i] = Math.sin(p * inv[i]!);
-    }
-  }
-  ctx.pool.run(
-    'rope',
-    [ctx.addr(x!), dtypeCode(x!.dtype), ctx.addr(y!), dtypeCode(y!.dtype), cs, T, H, D, half],
-    T * H,
-    T * H * D * 4,
   );
 };
 
@@ -314,15 +163,20 @@ const NATIVE: Record<string, OpImpl> = {
   spmm_bsr: spmm('spmm_bsr'),
   spmm_hyb: spmm('spmm_hyb'),
   sddmm_csr: sddmmCsr,
+  linear: linearNative,
+  linear_group: linearGroupNative,
 };
 
-/** The CPU implementation of `op` for these attributes, or null where the op is left to its reference. */
+/**
+ * The CPU implementation of `op` for these attributes (the backend's own, else one a feature module
+ * registered, cpu-kernel-registry.ts), or null where the op is left to its reference.
+ */
 export function nativeOp(op: string, attrs: Attrs, inputs: readonly TensorDesc[]): OpImpl | null {
   const impl = NATIVE[op];
-  if (!impl) return null;
+  if (!impl) return registeredCpuKernel(op, attrs, inputs);
   if (op === 'paged_attention' && !nativeAttentionVariant(attrs, inputs)) return null;
   if (op === 'reduce' && attrs.op !== 'sum' && attrs.op !== 'max') return null;
   return impl;
 }
 
-export type { CpuTensor, DType };
+export type { CpuTensor, DType, OpContext, OpImpl };

@@ -13,7 +13,7 @@
 import type { Tensor } from '../backend.js';
 import { SAMPLE_PARAM_WORDS } from '../../ops/sample.js';
 import { uniformAt } from '../../util/rng.js';
-import type { OpContext } from './cpu-ops.js';
+import type { OpContext } from './cpu-op-context.js';
 
 interface RowParams {
   temperature: number;

@@ -8,7 +8,7 @@
  * is an f32 computation held to the ops' f32 summation bound like the GPU kernels.
  */
 import type { Attrs, Tensor } from '../backend.js';
-import type { OpContext } from './cpu-ops.js';
+import type { OpContext } from './cpu-op-context.js';
 
 /** Column index of ELL padding (src/sparse/formats.ts `ELL_PAD`; that module sits above this layer). */
 const ELL_PAD = -1;
