@@ -19,7 +19,9 @@ const available = existsSync(CHROMIUM);
 if (!available) console.log(`[tessera] chat page test skipped: ${CHROMIUM} is missing (apt-get install chromium)`);
 
 const API_KEY = 'page-test-key';
-const SCREENSHOTS = join(import.meta.dirname, '../../docs');
+// The page's pictures in docs/ are refreshed on request (TESSERA_UPDATE_SCREENSHOTS=1); a plain test run
+// writes them to the temp folder, so running the suite never dirties the working tree.
+const SCREENSHOTS = process.env.TESSERA_UPDATE_SCREENSHOTS ? join(import.meta.dirname, '../../docs') : tmpdir();
 
 interface SentBody {
   messages: { role: string; content: string }[];
