@@ -19,7 +19,19 @@ const LAYERS = [
   { name: 'ir', paths: ['src/ir/'] },
   { name: 'compiler', paths: ['src/compiler/'] },
   { name: 'kernels', paths: ['src/kernels/'] },
-  { name: 'features', paths: ['src/attention/', 'src/mcu/', 'src/io/', 'src/testing/', 'src/sparse/', 'src/lora/', 'src/quant/', 'src/rag/'] },
+  {
+    name: 'features',
+    paths: [
+      'src/attention/',
+      'src/mcu/',
+      'src/io/',
+      'src/testing/',
+      'src/sparse/',
+      'src/lora/',
+      'src/quant/',
+      'src/rag/',
+    ],
+  },
   // The engine defines the ModelRunner contract and never names a model family; models implement it.
   { name: 'engine', paths: ['src/engine/'] },
   { name: 'models', paths: ['src/models/'] },
