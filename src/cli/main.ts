@@ -7,6 +7,7 @@ import { registerMcuCommands } from './mcu.js';
 import { registerRunCommands } from './run.js';
 import { registerCompileCommands } from './compile.js';
 import { registerServeCommand } from './serve.js';
+import { registerQuantizeCommand } from './quantize.js';
 import { loadChatModel, loadServedModel } from './load.js';
 
 const program = new Command();
@@ -15,6 +16,7 @@ registerDoctorCommand(program);
 registerMcuCommands(program);
 registerRunCommands(program);
 registerCompileCommands(program);
+registerQuantizeCommand(program);
 registerServeCommand(program, loadChatModel, loadServedModel);
 
 await program.parseAsync(process.argv);

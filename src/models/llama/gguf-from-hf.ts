@@ -10,20 +10,39 @@
  * per id, so llama.cpp accepts the file and callers feed token ids directly. Benchmark checkpoints
  * have random weights and no tokenizer; text through such a file is meaningless anyway.
  */
-import { bf16Bits, bf16ToNumber, f16Bits, f16ToNumber, numel, type DType, type HostArray } from '../../tensor/dtype.js';
+import {
+  bf16Bits,
+  bf16ToNumber,
+  f16Bits,
+  f16ToNumber,
+  numel,
+  toFloat64,
+  type DType,
+  type HostArray,
+} from '../../tensor/dtype.js';
 import { UnsupportedModelError } from '../../io/errors.js';
 import { hfNameToGguf, permuteRotaryRows } from './gguf-llama.js';
-import type { GgmlTypeName } from '../../io/gguf-types.js';
+import { ggmlBlockLayout, type GgmlTypeName } from '../../io/gguf-types.js';
+import { encodeGgml } from '../../io/gguf-quantize.js';
 import { writeGgufLazily, type GgufTensorLayout, type GgufValueInput } from '../../io/gguf-writer.js';
 import type { LlamaConfig } from './llama-config.js';
 import { llamaTensorShapes } from './llama-tensors.js';
 import type { TensorSource } from '../../io/tensor-source.js';
 
-export type GgufMatrixType = 'F16' | 'BF16';
+/** Storage of 2-D tensors: float, or quantized by our ggml quantizers (src/io/gguf-quantize.ts). */
+export type GgufMatrixType = 'F16' | 'BF16' | GgufQuantType;
+export type GgufQuantType = 'Q8_0' | 'Q4_0' | 'Q4_K';
+
+const isQuantType = (t: GgmlTypeName): t is GgufQuantType => t === 'Q8_0' || t === 'Q4_0' || t === 'Q4_K';
 
 export interface LlamaGgufOptions {
-  /** Storage type of 2-D tensors (default F16: every llama.cpp backend has kernels for it). */
+  /**
+   * Storage type of 2-D tensors (default F16: every llama.cpp backend has kernels for it). A
+   * matrix whose row length is not a whole number of the quantized type's blocks is written F16.
+   */
   readonly type?: GgufMatrixType;
+  /** A different storage type for some matrices (e.g. Q8_0 for some, Q4_K for the rest). */
+  readonly matrixType?: (hfName: string, shape: readonly number[]) => GgufMatrixType;
   readonly name?: string;
   /** Called after each tensor is written (progress). */
   readonly onTensor?: (name: string, index: number, total: number) => void;
@@ -36,8 +55,8 @@ export interface LlamaGgufReport {
   readonly inexact: number;
 }
 
-/** llama.cpp's `general.file_type` (LLAMA_FTYPE_MOSTLY_F16 / _BF16). */
-const FILE_TYPE: Record<GgufMatrixType, number> = { F16: 1, BF16: 32 };
+/** llama.cpp's `general.file_type` (LLAMA_FTYPE_MOSTLY_F16 / _BF16 / _Q8_0 / _Q4_0 / _Q4_K_S). */
+const FILE_TYPE: Record<GgufMatrixType, number> = { F16: 1, BF16: 32, Q8_0: 7, Q4_0: 2, Q4_K: 14 };
 
 const f32 = (value: number): GgufValueInput => ({ kind: 'f32', value });
 const u32 = (value: number): GgufValueInput => ({ kind: 'u32', value });
@@ -144,7 +163,7 @@ function bf16ToF16(): Uint16Array {
 
 /** Encodes `data` (of `dtype`) as `target`; counts values the target cannot hold exactly, and throws on overflow. */
 function encodeAs(
-  target: 'F32' | GgufMatrixType,
+  target: 'F32' | 'F16' | 'BF16',
   dtype: DType,
   data: HostArray,
   tensor: string,
@@ -216,13 +235,11 @@ export async function writeLlamaGguf(
       throw new UnsupportedModelError(hf, 'is missing from the checkpoint', 'a checkpoint matching its config.json');
     const name = hfNameToGguf(hf);
     if (name === undefined) throw new UnsupportedModelError(hf, 'has no GGUF name', 'Llama tensor names');
-    const storage: GgmlTypeName = info.shape.length === 1 ? 'F32' : type;
-    layouts.push({
-      name,
-      type: storage,
-      shape: info.shape,
-      byteLength: numel(info.shape) * (storage === 'F32' ? 4 : 2),
-    });
+    let storage: GgmlTypeName = info.shape.length === 1 ? 'F32' : (options.matrixType?.(hf, info.shape) ?? type);
+    if (isQuantType(storage) && info.shape[info.shape.length - 1]! % ggmlBlockLayout(storage).blockElements !== 0)
+      storage = 'F16';
+    const { blockElements, blockBytes } = ggmlBlockLayout(storage);
+    layouts.push({ name, type: storage, shape: info.shape, byteLength: (numel(info.shape) / blockElements) * blockBytes });
   }
   let inexact = 0;
   let bytes = 0;
@@ -233,7 +250,9 @@ export async function writeLlamaGguf(
     let data = await source.read(hf);
     const heads = /\.q_proj\./.test(hf) ? config.numHeads : /\.k_proj\./.test(hf) ? config.numKvHeads : 0;
     if (heads > 0) data = permuteRotaryRows(data, heads, info.shape.length === 2 ? info.shape[1]! : 1);
-    const encoded = encodeAs(layout.type as 'F32' | GgufMatrixType, info.dtype, data, hf);
+    const encoded = isQuantType(layout.type)
+      ? { bytes: encodeGgml(layout.type, toFloat64(info.dtype, data)), inexact: 0 }
+      : encodeAs(layout.type as 'F32' | 'F16' | 'BF16', info.dtype, data, hf);
     inexact += encoded.inexact;
     bytes += encoded.bytes.byteLength;
     options.onTensor?.(layout.name, i, layouts.length);

@@ -14,6 +14,8 @@ import type { GgufFile } from '../../io/gguf-file.js';
 import type { GgufValue } from '../../io/gguf-header.js';
 import { parseLlamaConfig, type LlamaConfig } from './llama-config.js';
 import type { TensorInfo, TensorSource } from '../../io/tensor-source.js';
+import { formatOfGgmlType } from '../../quant/codec.js';
+import { type QuantFormat, rowBytes, whyShapeInvalid } from '../../quant/formats.js';
 
 export const SUPPORTED_GGUF_ARCHS = ['llama', 'qwen2'] as const;
 
@@ -225,6 +227,32 @@ export class GgufAsHf implements TensorSource {
     if (heads === undefined) return data;
     const info = this.tensors.get(name)!;
     return unpermuteRotaryRows(data, heads, info.shape.length === 2 ? info.shape[1]! : 1);
+  }
+
+  /**
+   * The quantized format a matrix is stored in, where the kernels can multiply by it as stored
+   * (Q8_0, Q4_0, Q4_K, Q6_K with K whole blocks); null for float tensors and other types.
+   */
+  storedQuantFormat(name: string): QuantFormat | null {
+    const g = this.ggufName.get(name);
+    if (g === undefined) return null;
+    const info = this.gguf.info(g);
+    const format = formatOfGgmlType(info.ggmlType);
+    if (format === null || info.shape.length !== 2) return null;
+    return whyShapeInvalid(format, info.shape[0]!, info.shape[1]!) === null ? format : null;
+  }
+
+  /**
+   * A quantized matrix's stored bytes, rows in HF order: a block never spans two rows, so
+   * llama.cpp's Q/K row permutation is undone on whole rows of blocks, bit for bit.
+   */
+  async readStored(name: string): Promise<Uint8Array> {
+    const format = this.storedQuantFormat(name);
+    if (format === null) throw new CheckpointError(this.gguf.path, 'is not a quantized matrix', { tensor: name });
+    const raw = await this.gguf.readRaw(this.source(name));
+    const heads = this.permuteHeads.get(name);
+    if (heads === undefined) return raw;
+    return unpermuteRotaryRows(raw, heads, rowBytes(format, this.tensors.get(name)!.shape[1]!)) as Uint8Array;
   }
 
   async readInto(name: string, target: Uint8Array): Promise<number> {

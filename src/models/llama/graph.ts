@@ -10,11 +10,13 @@
  * Weights keep HF's `Linear` layout [out, in] (`transB` matmuls), so checkpoints load as stored.
  */
 import { FunctionBuilder } from '../../ir/builder.js';
-import { type Func, type IRModule, moduleOf, type Var } from '../../ir/graph.js';
-import { callHost, op } from '../../ir/op.js';
+import { type Expr, type Func, type IRModule, moduleOf, type Var } from '../../ir/graph.js';
+import { callHost, callKernel, op } from '../../ir/op.js';
 import { tensorType } from '../../ir/types.js';
 import type { DType } from '../../tensor/dtype.js';
 import type { LlamaConfig } from './llama-config.js';
+import type { QuantMatmulAttrs } from '../../quant/ops.js';
+import { weightBytes } from '../../quant/formats.js';
 
 export interface LlamaGraphOptions {
   /** Most tokens one step feeds (the compiled upper bound of `n`). */
@@ -25,6 +27,12 @@ export interface LlamaGraphOptions {
   readonly weightDtype: DType;
   /** dtype of activations between kernels (f32: the most accurate; f16 halves traffic). */
   readonly actDtype: DType;
+  /**
+   * Projection weights kept in a quantized format as stored (checkpoint name → format and shape):
+   * the parameter is their raw bytes (u8) and the projection a `quant_matmul`. The embedding table
+   * is never one of them (the gather reads a float table).
+   */
+  readonly quantized?: ReadonlyMap<string, QuantMatmulAttrs>;
 }
 
 /** Parameter names in order after the step inputs; `weightNames` maps them to checkpoint tensors. */
@@ -93,8 +101,13 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
   const positions = b.param('positions', tensorType('i32', ['n']));
   const last = b.param('last', tensorType('i32', ['b']));
   const w = new Map<string, Var>();
-  for (const name of weightNames(cfg))
-    w.set(name, b.param(paramName(name), tensorType(o.weightDtype, weightShape(cfg, name))));
+  for (const name of weightNames(cfg)) {
+    const q = o.quantized?.get(name);
+    const type = q
+      ? tensorType('u8', [weightBytes(q.format, q.n, q.k)])
+      : tensorType(o.weightDtype, weightShape(cfg, name));
+    w.set(name, b.param(paramName(name), type));
+  }
   const W = (name: string) => w.get(name)!;
   const rope = {
     theta: cfg.ropeTheta,
@@ -109,8 +122,21 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
         }
       : {}),
   };
-  const linear = (x: Var | ReturnType<typeof op.matmul>, weight: string, bias?: string) => {
-    const y = op.matmul(x, W(weight), { transB: true, outDtype: act });
+  /**
+   * x · Wᵀ in `outDtype`. A quantized weight takes `quant_matmul` (f32 in and out, so casts around
+   * it where activations are f16); fuse-linear sees no `matmul` there and leaves it unfused.
+   */
+  const project = (x: Expr, weight: string, outDtype: DType, rows: 'n' | 'b' = 'n'): Expr => {
+    const q = o.quantized?.get(weight);
+    if (!q) return op.matmul(x, W(weight), { transB: true, outDtype });
+    const y = b.emitCall(
+      callKernel('quant_matmul', [act === 'f32' ? x : op.cast(x, 'f32'), W(weight)], { ...q }),
+      tensorType('f32', [rows, q.n]),
+    );
+    return outDtype === 'f32' ? y : op.cast(y, outDtype);
+  };
+  const linear = (x: Expr, weight: string, bias?: string) => {
+    const y = project(x, weight, act);
     // biases are stored like weights; the cast fuses into the GEMM epilogue with the add
     return bias ? op.add(y, o.weightDtype === act ? W(bias) : op.cast(W(bias), act)) : y;
   };
@@ -150,7 +176,7 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
     const lastRows = op.embedding(x, last);
     const h = op.rmsNorm(lastRows, W('model.norm.weight'), cfg.rmsNormEps);
     const head = cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-    return b.emit(op.matmul(h, W(head), { transB: true, outDtype: 'f32' }), 'logits');
+    return b.emit(project(h, head, 'f32', 'b'), 'logits');
   });
   return b.finish(logits);
 }

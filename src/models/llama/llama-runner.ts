@@ -36,6 +36,8 @@ import { HeldScratch, PagedKvCache, type StepRows } from './kv-cache.js';
 import { KV_ATTENTION_QKV } from '../../compiler/passes/fold-kv-projection.js';
 import type { LinearGroupAttrs } from '../../ops/linear-group.js';
 import { uploadWeights } from './weights.js';
+import { bytesPerElement, numel } from '../../tensor/dtype.js';
+import { quantizedWeightPlan } from './quantized-weights.js';
 
 export { StepError } from './step-rows.js';
 
@@ -44,6 +46,11 @@ export interface LlamaRunnerOptions extends RunnerOptions {
   readonly recordDecode?: boolean;
   /** CTAs of the attention dispatches (default: BatchAttention's; benchmarks compare). */
   readonly attentionGrid?: number;
+  /**
+   * Keep projection matrices stored as Q8_0/Q4_0/Q4_K/Q6_K quantized on the device (default true);
+   * false dequantizes them at load (the reference path the quantized one is checked against).
+   */
+  readonly keepQuantized?: boolean;
 }
 
 interface StepTensors {
@@ -153,8 +160,9 @@ export class LlamaRunner implements ModelRunner {
     const maxSeqs = o.maxSeqs ?? 64;
     const pageSize = o.pageSize ?? 16;
     const numPages = o.numPages ?? Math.min(4096, maxSeqs * Math.ceil(cfg.maxPositionEmbeddings / pageSize));
-    const exe = compile(llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype }));
-    const weights = await uploadWeights(backend, cfg, model.weights, weightDtype, o.onProgress);
+    const quantized = o.keepQuantized === false ? new Map() : quantizedWeightPlan(cfg, model.weights);
+    const exe = compile(llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype, quantized }));
+    const weights = await uploadWeights(backend, cfg, model.weights, weightDtype, o.onProgress, undefined, quantized);
     const kv = new PagedKvCache(backend, cfg, {
       numPages,
       pageSize,
@@ -163,11 +171,15 @@ export class LlamaRunner implements ModelRunner {
       dtype: actDtype,
       attentionGrid: o.attentionGrid,
     });
-    return new LlamaRunner(backend, cfg, exe, weights, kv, {
+    const runner = new LlamaRunner(backend, cfg, exe, weights, kv, {
       maxTokens,
       maxSeqs,
       recordDecode: o.recordDecode ?? backend.record !== undefined,
     });
+    const byFormat: Record<string, number> = {};
+    for (const a of quantized.values()) byFormat[a.format] = (byFormat[a.format] ?? 0) + 1;
+    Object.assign(runner.quantizedWeights, byFormat);
+    return runner;
   }
 
   async forward(batch: ForwardBatch, options: ForwardOptions = {}): Promise<Float32Array> {
@@ -319,6 +331,14 @@ export class LlamaRunner implements ModelRunner {
     await this.backend.flush();
     return (performance.now() - t0) / times;
   }
+
+  /** Bytes the weights take on the device (quantized ones as stored); the load log and tests report it. */
+  weightBytes(): number {
+    return this.weights.reduce((n, t) => n + numel(t.shape) * bytesPerElement(t.dtype), 0);
+  }
+
+  /** Weights kept quantized on the device, by format (e.g. { q4_k: 7, q8_0: 14 }). */
+  readonly quantizedWeights: Readonly<Record<string, number>> = {};
 
   /** The recorded decode stream of batch `b`, if one was recorded (tests count its dispatches). */
   decodeStream(b: number): RecordedStream | undefined {

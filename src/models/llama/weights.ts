@@ -9,6 +9,9 @@ import type { LlamaConfig } from './llama-config.js';
 import { loadEach, type ProgressCallback, type TensorSource } from '../../io/tensor-source.js';
 import { type DType, type HostArray, toFloat64, toHost } from '../../tensor/dtype.js';
 import { weightNames } from './graph.js';
+import type { QuantMatmulAttrs } from '../../quant/ops.js';
+import { weightBytes } from '../../quant/formats.js';
+import { hasStoredQuantized, uploadStored } from './quantized-weights.js';
 
 /**
  * Tensors smaller than this take the write path: a staging map round trip costs more than copying
@@ -24,8 +27,11 @@ export async function uploadWeights(
   dtype: DType,
   onProgress?: ProgressCallback,
   streamMinBytes = STREAM_MIN_BYTES,
+  /** Weights uploaded as stored, quantized (quantized-weights.ts); the rest take `dtype`. */
+  quantized: ReadonlyMap<string, QuantMatmulAttrs> = new Map(),
 ): Promise<Tensor[]> {
-  const names = weightNames(cfg);
+  const all = weightNames(cfg);
+  const names = all.filter((n) => !quantized.has(n));
   const byName = new Map<string, Tensor>();
   // staging memory only when some tensor will stream through it, sized to the largest of them
   const largest = Math.max(
@@ -48,7 +54,7 @@ export async function uploadWeights(
         onProgress({
           ...p,
           tensorsDone: streamed.length + p.tensorsDone,
-          tensorsTotal: names.length,
+          tensorsTotal: all.length,
           bytesDone: bytesStreamed + p.bytesDone,
           bytesTotal: bytesStreamed + p.bytesTotal,
         }));
@@ -63,12 +69,24 @@ export async function uploadWeights(
       { names: rest, onProgress: restProgress },
     );
     await uploader?.finish();
+    if (quantized.size > 0) {
+      if (!hasStoredQuantized(source)) throw new Error('quantized weights planned from a source that stores none');
+      let done = names.length;
+      let bytesDone = 0;
+      const bytesTotal = [...quantized.values()].reduce((n, a) => n + weightBytes(a.format, a.n, a.k), 0);
+      for (const [name, attrs] of quantized) {
+        const t = await uploadStored(backend, source, name, attrs);
+        byName.set(name, t);
+        bytesDone += weightBytes(attrs.format, attrs.n, attrs.k);
+        onProgress?.({ tensor: name, tensorsDone: ++done, tensorsTotal: all.length, bytesDone, bytesTotal });
+      }
+    }
   } catch (e) {
     await uploader?.finish().catch(() => {});
     for (const t of byName.values()) backend.free(t);
     throw e;
   }
-  return names.map((n) => byName.get(n)!);
+  return all.map((n) => byName.get(n)!);
 }
 
 /** The tensors stored in `dtype` of at least `minBytes`, file → staging → device, progress after each. */
