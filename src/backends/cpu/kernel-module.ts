@@ -23,6 +23,8 @@ export const KERNEL_NAMES = [
   'evenOddX',
   'gemvBf16',
   'gemmPackedNT',
+  'ivfScanGroups',
+  'ivfMergeSlots',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 export type KernelExports = Record<KernelName, (...args: number[]) => void>;
