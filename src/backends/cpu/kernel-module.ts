@@ -25,6 +25,7 @@ export const KERNEL_NAMES = [
   'gemmPackedNT',
   'ivfScanGroups',
   'ivfMergeSlots',
+  'l2Distances',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 export type KernelExports = Record<KernelName, (...args: number[]) => void>;

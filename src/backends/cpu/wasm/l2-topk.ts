@@ -198,3 +198,13 @@ export function ivfMergeSlots(hd: usize, hi: usize, slotOff: usize, k: i32, outD
     for (let j = 0; j < k; j++) if (load<i32>(oi + (<usize>j << 2)) == EMPTY_ID) store<i32>(oi + (<usize>j << 2), -1);
   }
 }
+
+/** out[i, r] = Σ_j (q[i, j] − x[r, j])² for queries [q0, q1): x [m, d] f32, out [·, m] f32. */
+export function l2Distances(q: usize, x: usize, out: usize, m: i32, d: i32, q0: i32, q1: i32): void {
+  const rowBytes = <usize>d << 2;
+  for (let i = q0; i < q1; i++) {
+    const qi = q + <usize>i * rowBytes;
+    const oi = out + ((<usize>i * <usize>m) << 2);
+    for (let r = 0; r < m; r++) store<f32>(oi + (<usize>r << 2), l2sq1(qi, x + <usize>r * rowBytes, d));
+  }
+}
