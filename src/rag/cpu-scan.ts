@@ -167,7 +167,12 @@ export function scanClustersCpu(
 }
 
 /** Each query's `nprobe` nearest centroids, nearest first (ties by cluster index). */
-export function nearestCentroids(store: IvfStore, queries: Float32Array, nprobe: number, threads?: number): Int32Array[] {
+export function nearestCentroids(
+  store: IvfStore,
+  queries: Float32Array,
+  nprobe: number,
+  threads?: number,
+): Int32Array[] {
   const m = mirror(store);
   const nq = queries.length / store.d;
   const p = Math.min(nprobe, store.nlist);

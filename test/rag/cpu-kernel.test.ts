@@ -49,7 +49,12 @@ function context(temps: Block[]): OpContext {
 async function check(c: OpCase<Attrs>): Promise<string | null> {
   const inDescs = c.inputs.map((i) => i.desc);
   const [outDesc] = ivfScanOp.outputs(c.attrs, inDescs);
-  const want = ivfScanOp.reference(c.attrs, c.inputs.map((i) => toFloat64(i.desc.dtype, i.data)), inDescs, [outDesc!])[0]!;
+  const want = ivfScanOp.reference(
+    c.attrs,
+    c.inputs.map((i) => toFloat64(i.desc.dtype, i.data)),
+    inDescs,
+    [outDesc!],
+  )[0]!;
   const ins = c.inputs.map((i) => {
     const t = backend.alloc(i.desc);
     backend.write(t, i.data);
@@ -79,13 +84,22 @@ describe(`ivf_scan CPU kernel (${seedNote(seed)})`, () => {
   it('nq64 m300 d100 f32 and f16, split across the pool', async () => {
     const stats = cpuRuntime().pool.stats;
     for (const dt of ['f32', 'f16'] as const) {
-      const c = { label: dt, attrs: {}, inputs: [randomInput(rng, 'f32', [64, 100]), randomInput(rng, dt, [300, 100])] };
+      const c = {
+        label: dt,
+        attrs: {},
+        inputs: [randomInput(rng, 'f32', [64, 100]), randomInput(rng, dt, [300, 100])],
+      };
       expect(await check(c)).toBeNull();
     }
     console.log(`ivf_scan CPU kernel: ${cpuRuntime().pool.threads} pool thread(s), ${stats.split} split run(s)`);
   });
 
   it('refuses odd d with f16 vectors, as the op does', () => {
-    expect(ivfScanCpuKernel.supports({}, [{ dtype: 'f32', shape: [1, 3] }, { dtype: 'f16', shape: [2, 3] }])).toBe(false);
+    expect(
+      ivfScanCpuKernel.supports({}, [
+        { dtype: 'f32', shape: [1, 3] },
+        { dtype: 'f16', shape: [2, 3] },
+      ]),
+    ).toBe(false);
   });
 });
