@@ -16,6 +16,8 @@ export interface SearchOptions {
   readonly nprobe: number;
   /** Clusters resident here are scanned on its backend; absent, everything runs on the CPU. */
   readonly cache?: GpuClusterCache;
+  /** Threads of the CPU backend's pool for the CPU share (ranking and scan); absent: all of them. */
+  readonly threads?: number;
 }
 
 export interface SearchStats {
@@ -35,7 +37,7 @@ export interface SearchOutcome {
 }
 
 export async function searchIvf(store: IvfStore, queries: Float32Array, opts: SearchOptions): Promise<SearchOutcome> {
-  const probes = rankClusters(store, queries, opts.nprobe);
+  const probes = rankClusters(store, queries, opts.nprobe, opts.threads);
   return searchProbed(store, queries, probes, opts);
 }
 
@@ -72,7 +74,10 @@ export async function searchProbed(
   const gpuDone = onGpu.length > 0 ? scanOnGpu(opts.cache!, store, queries, onGpu, heaps) : null;
   // the CPU share runs while the GPU works on its own; its results merge into the same heaps
   const drain = gpuDone ? gpuDone.start() : null;
-  scanClustersCpu(store, onCpu, queries, heaps);
+  const cpu = scanClustersCpu(store, onCpu, queries, opts.k, opts.threads);
+  heaps.forEach((h, qi) => {
+    for (let j = qi * opts.k; j < (qi + 1) * opts.k; j++) if (cpu.ids[j]! >= 0) h.push(cpu.dists[j]!, cpu.ids[j]!);
+  });
   if (drain) gpuDone!.merge(await drain);
   return {
     result: collect(heaps, opts.k),

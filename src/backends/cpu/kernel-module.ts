@@ -23,6 +23,9 @@ export const KERNEL_NAMES = [
   'evenOddX',
   'gemvBf16',
   'gemmPackedNT',
+  'ivfScanGroups',
+  'ivfMergeSlots',
+  'l2Distances',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 export type KernelExports = Record<KernelName, (...args: number[]) => void>;

@@ -13,6 +13,7 @@ export { attentionDense, mergeStates, pagedAttention } from './attention';
 export { expF32 } from './fast-exp';
 export { evenOddX, gemvBf16 } from './gemv-bf16';
 export { gemmPackedNT } from './gemm-packed';
+export { ivfMergeSlots, ivfScanGroups, l2Distances } from './l2-topk';
 
 // ---- conversions ---------------------------------------------------------------------------
 
