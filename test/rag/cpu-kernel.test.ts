@@ -1,16 +1,12 @@
 /**
- * `ivf_scan`'s CPU kernel (src/rag/cpu-kernel.ts) against the op's float64 reference, on the op's
- * conformance cases and one case large enough to split across the CPU pool. The kernel runs over
- * an OpContext built here as the CPU backend builds one, until the backend's registry of feature-op
- * kernels serves it through `backend.run` (then the conformance rows cover it).
+ * `ivf_scan`'s CPU kernel (src/rag/cpu-kernel.ts), served by the CPU backend through its registry of
+ * feature-op kernels, against the op's float64 reference: the conformance cases and one case large
+ * enough to split across the CPU pool.
  */
 import { describe, expect, it } from 'vitest';
-import type { Attrs, Tensor } from '../../src/backends/backend.js';
+import type { Attrs } from '../../src/backends/backend.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
-import type { OpContext } from '../../src/backends/cpu/cpu-ops.js';
 import { cpuRuntime } from '../../src/backends/cpu/cpu-runtime.js';
-import type { CpuTensor } from '../../src/backends/cpu/cpu-tensor.js';
-import type { Block } from '../../src/backends/cpu/heap.js';
 import type { OpCase } from '../../src/ops/op-spec.js';
 import { randomInput } from '../../src/ops/test-data.js';
 import { ivfScanCpuKernel } from '../../src/rag/cpu-kernel.js';
@@ -22,29 +18,6 @@ import { Rng } from '../../src/util/rng.js';
 
 const seed = testSeed();
 const backend = new CpuBackend();
-
-function context(temps: Block[]): OpContext {
-  const { heap, pool } = cpuRuntime();
-  const addr = (t: Tensor) => (t as CpuTensor).block!.offset;
-  const ctx: OpContext = {
-    heap,
-    pool,
-    scratch: (n) => {
-      const b = heap.alloc(n * 4);
-      temps.push(b);
-      return b.offset;
-    },
-    addr,
-    f32: (t) => {
-      if (t.dtype === 'f32') return addr(t);
-      const n = t.shape.reduce((a, b) => a * b, 1);
-      const s = ctx.scratch(n);
-      pool.run('convert', [addr(t), 1, s, 0], n, n);
-      return s;
-    },
-  };
-  return ctx;
-}
 
 async function check(c: OpCase<Attrs>): Promise<string | null> {
   const inDescs = c.inputs.map((i) => i.desc);
@@ -62,15 +35,14 @@ async function check(c: OpCase<Attrs>): Promise<string | null> {
   });
   const out = backend.alloc(outDesc!);
   backend.write(out, new Float32Array(want.length).fill(NaN));
-  const temps: Block[] = [];
   try {
-    expect(ivfScanCpuKernel.supports(c.attrs, inDescs)).toBe(true);
-    ivfScanCpuKernel.run(context(temps), c.attrs, ins, [out]);
+    expect(ivfScanCpuKernel.supports!(c.attrs, inDescs)).toBe(true);
+    expect(backend.servedByReference('ivf_scan', c.attrs, inDescs)).toBe(false);
+    backend.run('ivf_scan', c.attrs, ins, [out]);
     const got = toFloat64('f32', await backend.read(out));
     const tol = ivfScanOp.tolerance;
     return compare(got, Float64Array.from(want), typeof tol === 'function' ? tol(c.attrs, inDescs) : tol!);
   } finally {
-    temps.forEach((b) => cpuRuntime().heap.release(b));
     [...ins, out].forEach((t) => backend.free(t));
   }
 }
@@ -96,7 +68,7 @@ describe(`ivf_scan CPU kernel (${seedNote(seed)})`, () => {
 
   it('refuses odd d with f16 vectors, as the op does', () => {
     expect(
-      ivfScanCpuKernel.supports({}, [
+      ivfScanCpuKernel.supports!({}, [
         { dtype: 'f32', shape: [1, 3] },
         { dtype: 'f16', shape: [2, 3] },
       ]),
