@@ -62,6 +62,8 @@ const NODE_ONLY = [
   // random PEFT adapter folders for tests and benchmarks
   'src/lora/random-adapter\\.ts$',
   'src/io/gguf-writer\\.ts$',
+  // `tessera quantize`: writes the quantized GGUF and copies the tokenizer files beside it
+  'src/models/llama/quantize-checkpoint\\.ts$',
   // reads sentence-transformers' modules.json synchronously inside the synchronous ModelFamily.open;
   // the browser build registers no BERT family until that read moves to the folder seam
   'src/models/bert/bert-config\\.ts$',

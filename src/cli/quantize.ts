@@ -4,11 +4,7 @@
  * registerQuantizeCommand.
  */
 import type { Command } from 'commander';
-import {
-  QUANTIZE_SCHEMES,
-  type QuantizeScheme,
-  quantizeLlamaCheckpoint,
-} from '../models/llama/quantize-checkpoint.js';
+import { QUANTIZE_SCHEMES, type QuantizeScheme, quantizeLlamaCheckpoint } from '../models/llama/quantize-checkpoint.js';
 import { builtinModelPath } from '../models/load-model.js';
 
 export function registerQuantizeCommand(program: Command): void {
@@ -17,7 +13,10 @@ export function registerQuantizeCommand(program: Command): void {
     .description(
       "quantize a Llama-family HF checkpoint ('builtin' or a folder) into a GGUF folder that loads with its matrices kept quantized on the GPU",
     )
-    .requiredOption('--scheme <scheme>', 'w8 (GGUF Q8_0, 8.5 bits/weight, near-lossless) or w4 (GGUF Q4_0, 4.5 bits/weight)')
+    .requiredOption(
+      '--scheme <scheme>',
+      'w8 (GGUF Q8_0, 8.5 bits/weight, near-lossless) or w4 (GGUF Q4_0, 4.5 bits/weight)',
+    )
     .requiredOption('--out <dir>', 'folder to write (created if missing)')
     .action(async (model: string, opts: { scheme: string; out: string }) => {
       if (!(opts.scheme in QUANTIZE_SCHEMES))

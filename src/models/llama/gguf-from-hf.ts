@@ -239,7 +239,12 @@ export async function writeLlamaGguf(
     if (isQuantType(storage) && info.shape[info.shape.length - 1]! % ggmlBlockLayout(storage).blockElements !== 0)
       storage = 'F16';
     const { blockElements, blockBytes } = ggmlBlockLayout(storage);
-    layouts.push({ name, type: storage, shape: info.shape, byteLength: (numel(info.shape) / blockElements) * blockBytes });
+    layouts.push({
+      name,
+      type: storage,
+      shape: info.shape,
+      byteLength: (numel(info.shape) / blockElements) * blockBytes,
+    });
   }
   let inexact = 0;
   let bytes = 0;

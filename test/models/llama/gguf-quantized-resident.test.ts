@@ -81,7 +81,11 @@ async function load(backend: Backend, keepQuantized: boolean): Promise<LlamaRunn
 }
 
 /** Prefill then greedy decode; every step's logits. */
-async function greedy(runner: LlamaRunner, prompt: number[], steps: number): Promise<{ logits: Float32Array[]; tokens: number[] }> {
+async function greedy(
+  runner: LlamaRunner,
+  prompt: number[],
+  steps: number,
+): Promise<{ logits: Float32Array[]; tokens: number[] }> {
   const logits = [await runner.forward({ seqs: [{ tokens: prompt, start: 0, pages: [0, 1] }] })];
   const tokens: number[] = [];
   let start = prompt.length;
@@ -112,7 +116,10 @@ async function fileBytes(): Promise<{ matrices: number; embeddingF32: number; no
   }
 }
 
-function expectParity(got: { logits: Float32Array[]; tokens: number[] }, want: { logits: Float32Array[]; tokens: number[] }) {
+function expectParity(
+  got: { logits: Float32Array[]; tokens: number[] },
+  want: { logits: Float32Array[]; tokens: number[] },
+) {
   expect(got.tokens).toEqual(want.tokens);
   let worst = 0;
   for (const [s, w] of want.logits.entries()) {
@@ -149,20 +156,23 @@ describe(`GGUF Q8_0/Q4_K Llama kept quantized (${seedNote(seed)})`, () => {
     }
   });
 
-  it.skipIf(!gpu)(`WebGPU: the same parity, and the arena's weight bytes are the file's${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, async () => {
-    const sizes = await fileBytes();
-    const before = gpu!.memory().byOwner.get('weights') ?? 0;
-    const quant = await load(gpu!, true);
-    const held = (gpu!.memory().byOwner.get('weights') ?? 0) - before;
-    const deq = await load(gpu!, false);
-    try {
-      // buffers are rounded up to 4 bytes per tensor at most
-      expect(held).toBeGreaterThanOrEqual(sizes.matrices + sizes.embeddingF32 + sizes.norms);
-      expect(held).toBeLessThan(sizes.matrices + sizes.embeddingF32 + sizes.norms + 64 * 32);
-      expectParity(await greedy(quant, prompt, 4), await greedy(deq, prompt, 4));
-    } finally {
-      quant.destroy();
-      deq.destroy();
-    }
-  });
+  it.skipIf(!gpu)(
+    `WebGPU: the same parity, and the arena's weight bytes are the file's${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+    async () => {
+      const sizes = await fileBytes();
+      const before = gpu!.memory().byOwner.get('weights') ?? 0;
+      const quant = await load(gpu!, true);
+      const held = (gpu!.memory().byOwner.get('weights') ?? 0) - before;
+      const deq = await load(gpu!, false);
+      try {
+        // buffers are rounded up to 4 bytes per tensor at most
+        expect(held).toBeGreaterThanOrEqual(sizes.matrices + sizes.embeddingF32 + sizes.norms);
+        expect(held).toBeLessThan(sizes.matrices + sizes.embeddingF32 + sizes.norms + 64 * 32);
+        expectParity(await greedy(quant, prompt, 4), await greedy(deq, prompt, 4));
+      } finally {
+        quant.destroy();
+        deq.destroy();
+      }
+    },
+  );
 });

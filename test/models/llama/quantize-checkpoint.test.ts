@@ -67,9 +67,18 @@ describe('tessera quantize on the built-in model', () => {
       expect(r.ggmlType).toBe(type);
       const files = (await readdir(out)).sort();
       expect(files).toEqual(
-        [`model.${type.toLowerCase()}.gguf`, 'generation_config.json', 'quantization.json', 'tokenizer.json', 'tokenizer_config.json'].sort(),
+        [
+          `model.${type.toLowerCase()}.gguf`,
+          'generation_config.json',
+          'quantization.json',
+          'tokenizer.json',
+          'tokenizer_config.json',
+        ].sort(),
       );
-      expect(JSON.parse(await readFile(join(out, 'quantization.json'), 'utf8'))).toMatchObject({ scheme, matrixType: type });
+      expect(JSON.parse(await readFile(join(out, 'quantization.json'), 'utf8'))).toMatchObject({
+        scheme,
+        matrixType: type,
+      });
       const g = await GgufFile.open(r.file);
       try {
         for (const [name, info] of g.tensors) expect(info.ggmlType, name).toBe(info.shape.length === 2 ? type : 'F32');
