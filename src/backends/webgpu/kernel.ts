@@ -14,6 +14,21 @@ export interface GpuTensor extends Tensor {
   readonly byteSize: number;
 }
 
+/** The same buffer under another shape of equal element count (row-major, so a reshape is free). */
+export function viewOf(g: GpuTensor, shape: readonly number[]): GpuTensor {
+  const n = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+  if (n(shape) !== n(g.shape))
+    throw new Error(`view of '${g.label}': [${shape.join(', ')}] has ${n(shape)} elements, the tensor ${n(g.shape)}`);
+  return {
+    dtype: g.dtype,
+    shape: [...shape],
+    backend: 'webgpu',
+    label: `${g.label}.view`,
+    buffer: g.buffer,
+    byteSize: g.byteSize,
+  };
+}
+
 export interface ShaderSpec {
   /** Names the variant in errors and profiles, e.g. `matmul.f16.sgmat.64x64`. */
   readonly label: string;

@@ -6,7 +6,14 @@
 import { type Attrs, type Backend, type Tensor, type TensorDesc, UnsupportedOpError, assertShape } from '../backend.js';
 import { type HostArray, hostFromBytes, numel, paddedByteSize, bytesPerElement } from '../../tensor/dtype.js';
 import { getOp } from '../../ops/registry.js';
-import type { BufferRange, GpuKernel, GpuTensor, KernelContext, ShaderSpec } from './kernel.js';
+import {
+  type BufferRange,
+  type GpuKernel,
+  type GpuTensor,
+  type KernelContext,
+  type ShaderSpec,
+  viewOf,
+} from './kernel.js';
 import { GPU_KERNELS } from './kernel-registry.js';
 import { BufferArena, type ArenaUsage } from './arena.js';
 import type { Capabilities } from './capabilities.js';
@@ -98,7 +105,7 @@ export class WebGpuBackend implements Backend {
   }
 
   alloc(desc: TensorDesc, label = `t${this.counter++}`, owner = 'tensors'): Tensor {
-    this.checkAlive();
+    this.health.checkAlive();
     const byteSize = paddedByteSize(desc.dtype, desc.shape);
     if (byteSize > this.caps.maxBufferSize)
       throw new LimitExceededError(
@@ -137,24 +144,11 @@ export class WebGpuBackend implements Backend {
   }
 
   view(t: Tensor, shape: readonly number[]): Tensor {
-    const g = this.own(t);
-    if (numel(shape) !== numel(g.shape))
-      throw new Error(
-        `view of '${t.label}': [${shape.join(', ')}] has ${numel(shape)} elements, the tensor ${numel(g.shape)}`,
-      );
-    const v: GpuTensor = {
-      dtype: g.dtype,
-      shape: [...shape],
-      backend: 'webgpu',
-      label: `${t.label}.view`,
-      buffer: g.buffer,
-      byteSize: g.byteSize,
-    };
-    return v;
+    return viewOf(this.own(t), shape);
   }
 
   run(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
-    this.checkAlive();
+    this.health.checkAlive();
     const kernel = this.pick(op, attrs, inputs);
     if (typeof kernel === 'string') throw new UnsupportedOpError('webgpu', op, kernel);
     const outDescs = getOp(op).outputs(attrs, inputs);
@@ -286,7 +280,7 @@ export class WebGpuBackend implements Backend {
   }
 
   createUploader(largestBytes = Number.POSITIVE_INFINITY): StagingUploader {
-    this.checkAlive();
+    this.health.checkAlive();
     this.createdOutsideArena++;
     const chunk = Math.min(STAGING_CHUNK_BYTES, Math.ceil(largestBytes / 4) * 4);
     return new StagingUploader(
@@ -318,7 +312,7 @@ export class WebGpuBackend implements Backend {
   }
 
   async flush(): Promise<void> {
-    this.checkAlive();
+    this.health.checkAlive();
     this.submitPending();
     await this.device.queue.onSubmittedWorkDone();
     await this.checkErrors();
@@ -393,10 +387,6 @@ export class WebGpuBackend implements Backend {
     this.pending.profiler?.destroy();
     this.uniformRing.destroy();
     this.device.destroy();
-  }
-
-  private checkAlive(): void {
-    this.health.checkAlive();
   }
 
   private own(t: Tensor): GpuTensor {
