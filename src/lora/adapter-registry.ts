@@ -53,6 +53,11 @@ export class AdapterRegistry {
     this.hosts.delete(name);
   }
 
+  /** Device slots: the most distinct adapters one step may use. */
+  get slotCount(): number {
+    return this.slots.length;
+  }
+
   has(name: string): boolean {
     return this.hosts.has(name);
   }
