@@ -63,6 +63,7 @@ export class DeviceAdapterStacks {
       slots: o.slots,
       rmax: o.rmax,
       upload: (slot, adapter) => this.upload(slot, adapter, sites),
+      base: this.shapes,
     });
   }
 
