@@ -6,8 +6,7 @@
  * runner uploads it into a device slot on its first step, behind the steps already submitted.
  */
 import type { Hono } from 'hono';
-import { LoraAdapterError, loadPeftAdapter } from '../lora/peft-adapter.js';
-import { LoraConfigError } from '../lora/peft-config.js';
+import { loadPeftAdapter } from '../lora/peft-adapter.js';
 import { ApiError } from './errors.js';
 import { readJsonBody } from './request-body.js';
 import type { ChatModel } from './served-models.js';
@@ -67,13 +66,8 @@ export function useAdapterRoutes(app: Hono, state: ServerState): void {
     try {
       adapter = await loadPeftAdapter(path, name, registry.base);
     } catch (e) {
-      if (
-        e instanceof LoraAdapterError ||
-        e instanceof LoraConfigError ||
-        (e as NodeJS.ErrnoException).code === 'ENOENT'
-      )
-        throw bad(400, `Cannot load adapter '${name}': ${(e as Error).message}`, 'path', 'invalid_adapter');
-      throw e;
+      // every load failure here is the named folder's: missing, unreadable, or not a fitting LoRA
+      throw bad(400, `Cannot load adapter '${name}': ${(e as Error).message}`, 'path', 'invalid_adapter');
     }
     try {
       registry.add(adapter);
