@@ -5,7 +5,7 @@ import type { LoadProgress } from '../io/tensor-source.js';
 import type { BertModelConfig } from '../models/bert/bert-config.js';
 import { loadBertEncoder } from '../models/bert/bert-family.js';
 import { engineTokenizer } from '../models/engine-tokenizer.js';
-import type { OpenedModel } from '../models/family.js';
+import type { OpenedModel, RunnerOptions } from '../models/family.js';
 import { type LoadedRunner, loadRunner } from '../models/load-model.js';
 import { openModel } from '../models/open-model.js';
 import type { LoadedModel, LoadedServedModel } from './serve.js';
@@ -34,15 +34,19 @@ export async function loadServedModel(modelPath: string, backendName?: string): 
  * promise and this loader again as the reload. A reload asks for WebGPU only: falling back to
  * the CPU backend would keep serving, unannounced and far slower, where a retry may find the GPU.
  */
-export async function loadChatModel(modelPath: string | undefined, backendName?: string): Promise<LoadedModel> {
-  const { runner, tokenizer, name, backend } = await loadRunnerWithProgress(modelPath, backendName);
+export async function loadChatModel(
+  modelPath: string | undefined,
+  backendName?: string,
+  lora?: RunnerOptions['lora'],
+): Promise<LoadedModel> {
+  const { runner, tokenizer, name, backend } = await loadRunnerWithProgress(modelPath, backendName, lora);
   const loaded: LoadedModel = { runner, tokenizer, modelName: name };
   const lost = backend.lost;
   if (!lost) return loaded;
   return {
     ...loaded,
     lost,
-    reload: () => loadChatModel(modelPath, 'webgpu'),
+    reload: () => loadChatModel(modelPath, 'webgpu', lora),
     dispose: () => {
       runner.destroy();
       backend.destroy();
@@ -53,6 +57,7 @@ export async function loadChatModel(modelPath: string | undefined, backendName?:
 export async function loadRunnerWithProgress(
   modelPath: string | undefined,
   backendName?: string,
+  lora?: RunnerOptions['lora'],
 ): Promise<LoadedRunner & { backend: Backend }> {
   // the fallback's reason joins the one line that names the backend
   let fallback = '';
@@ -81,6 +86,7 @@ export async function loadRunnerWithProgress(
   const loaded = await loadRunner(modelPath === undefined || modelPath === 'builtin' ? undefined : modelPath, {
     backend,
     onProgress,
+    ...(lora ? { lora } : {}),
   }).catch((e: unknown) => {
     backend.destroy();
     throw e;

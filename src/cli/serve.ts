@@ -5,6 +5,7 @@
  * progress bar); this module owns the engines (one per chat model, each with the KV pages of its
  * own runner), the HTTP server and shutdown.
  */
+import { loadPeftAdapter } from '../lora/peft-adapter.js';
 import type { Command } from 'commander';
 import { Engine } from '../engine/engine.js';
 import type { ModelRunner } from '../engine/model-runner.js';
@@ -51,6 +52,39 @@ export interface ServeOptions {
   structuredOutput: boolean;
   /** More models to serve (`--model`, repeatable). */
   model?: string[];
+  /** LoRA adapters to serve from the start, `name=path` (`--lora`, repeatable). */
+  lora?: string[];
+  /** Device slots for adapters (turns LoRA on without `--lora`). */
+  maxLoras?: string;
+  maxLoraRank?: string;
+}
+
+/** The runner's LoRA slots, or undefined when no LoRA option was given. */
+export function loraSlots(o: ServeOptions): { slots: number; rmax: number } | undefined {
+  const specs = o.lora ?? [];
+  if (!specs.length && o.maxLoras === undefined) return undefined;
+  const slots = o.maxLoras === undefined ? Math.max(4, specs.length) : positiveInt('max-loras', o.maxLoras);
+  const rmax = positiveInt('max-lora-rank', o.maxLoraRank ?? '64');
+  if (slots < 1 || rmax < 1) throw new Error('--max-loras and --max-lora-rank must be at least 1');
+  return { slots, rmax };
+}
+
+/** `name=path` pairs of `--lora`. */
+export function loraSpecs(o: ServeOptions): { name: string; path: string }[] {
+  return (o.lora ?? []).map((spec) => {
+    const eq = spec.indexOf('=');
+    if (eq < 1 || eq === spec.length - 1) throw new Error(`--lora takes name=path, got '${spec}'`);
+    return { name: spec.slice(0, eq), path: spec.slice(eq + 1) };
+  });
+}
+
+/** Adds the `--lora` adapters to the model's registry. */
+export async function addStartupAdapters(model: LoadedModel, o: ServeOptions): Promise<void> {
+  const specs = loraSpecs(o);
+  if (!loraSlots(o)) return;
+  const registry = model.runner.adapters;
+  if (!registry?.base) throw new Error(`${model.modelName}: this model family does not serve LoRA adapters`);
+  for (const { name, path } of specs) registry.add(await loadPeftAdapter(path, name, registry.base));
 }
 
 function positiveInt(name: string, value: string): number {
@@ -156,7 +190,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function registerServeCommand(
   program: Command,
-  loadRunner: (modelPath?: string, backend?: string) => Promise<LoadedModel>,
+  loadRunner: (modelPath?: string, backend?: string, lora?: { slots: number; rmax: number }) => Promise<LoadedModel>,
   loadServed: (modelPath: string, backend?: string) => Promise<LoadedServedModel> = loadRunner,
 ): void {
   program
@@ -188,9 +222,14 @@ export function registerServeCommand(
       collect,
       [],
     )
+    .option('--lora <name=path>', 'serve a PEFT LoRA adapter folder under name (repeatable)', collect, [])
+    .option('--max-loras <n>', 'adapters resident on the device at once (default: 4, or the number of --lora)')
+    .option('--max-lora-rank <r>', 'highest adapter rank served', '64')
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
     .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
-      const model = await loadRunner(modelPath, o.backend);
+      loraSpecs(o); // a malformed --lora fails before the model loads
+      const model = await loadRunner(modelPath, o.backend, loraSlots(o));
+      await addStartupAdapters(model, o);
       const extra: LoadedServedModel[] = [];
       for (const path of o.model ?? []) extra.push(await loadServed(path, o.backend));
       const server = await serveModel(model, o, extra);

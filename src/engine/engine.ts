@@ -92,6 +92,7 @@ export class Engine {
       maxBatchTokens: options.maxBatchTokens ?? 512,
       maxRunningSeqs: options.maxRunningSeqs ?? 128,
       prefillChunkTokens,
+      ...(runner.adapters ? { maxAdapters: runner.adapters.slotCount } : {}),
     });
     this.outputs = new RequestOutputs(this.scheduler, tokenizer, runner.maxContext, this.counters);
     this.stepContext = {
@@ -111,6 +112,12 @@ export class Engine {
    * Queues a request. Throws EngineError for prompts that can never run: longer than the model's
    * context with `maxTokens`, or needing more KV pages than exist.
    */
+  /** Whether a request not yet finished runs under `adapter` (removing it now would fail that request's steps). */
+  adapterInUse(adapter: string): boolean {
+    for (const r of this.outputs.requests.values()) if (!r.finished && r.params.adapter === adapter) return true;
+    return false;
+  }
+
   async submit(
     prompt: readonly number[],
     partial: Partial<SamplingParams> = {},
@@ -125,6 +132,13 @@ export class Engine {
       throw new EngineError('invalid_request', (e as Error).message);
     }
     if (prompt.length === 0) throw new EngineError('invalid_request', 'the prompt is empty');
+    if (params.adapter !== undefined && !this.runner.adapters?.has(params.adapter))
+      throw new EngineError(
+        'invalid_request',
+        this.runner.adapters
+          ? `no adapter '${params.adapter}' (loaded: ${this.runner.adapters.names().join(', ') || 'none'})`
+          : `adapter '${params.adapter}' requested, but this model serves no adapters`,
+      );
     for (const t of prompt) {
       if (!Number.isInteger(t) || t < 0 || t >= this.runner.vocabSize)
         throw new EngineError(

@@ -28,6 +28,7 @@ export async function runHostStep(ctx: StepContext, chunks: readonly ScheduledCh
           tokens: c.seq.tokens.slice(c.start, c.start + c.count),
           start: c.start,
           pages: c.seq.pages.slice(0, kv.pagesFor(c.start + c.count)),
+          ...(c.seq.request.params.adapter !== undefined ? { adapter: c.seq.request.params.adapter } : {}),
         })),
       },
       { readLogits },

@@ -50,7 +50,7 @@ export class KvManager {
    */
   admit(seq: Sequence, reserve: number): boolean {
     // At least the last token must be computed: its logits pick the next token.
-    const match = this.prefixCaching ? this.cache.match(seq.tokens, seq.tokens.length - 1) : null;
+    const match = this.caches(seq) ? this.cache.match(seq.tokens, seq.tokens.length - 1) : null;
     const reused = match?.pages ?? [];
     const need = this.pagesFor(seq.tokens.length) - reused.length;
     const fresh = this.available() - need >= reserve ? this.allocate(need) : null;
@@ -62,7 +62,7 @@ export class KvManager {
     seq.numComputed = match?.tokens ?? 0;
     seq.cachedPages = reused.length;
     seq.cacheNode = match?.node ?? null;
-    if (this.prefixCaching) this.cache.recordLookup(seq.tokens.length, seq.numComputed);
+    if (this.caches(seq)) this.cache.recordLookup(seq.tokens.length, seq.numComputed);
     // Reported to the client as cached prompt tokens: the first admission's reuse.
     if (seq.request.cachedTokens < 0) seq.request.cachedTokens = seq.numComputed;
     return true;
@@ -70,11 +70,20 @@ export class KvManager {
 
   /** Puts newly completed full pages of `seq` into the prefix cache (possibly switching to cached copies). */
   cacheFullPages(seq: Sequence): void {
-    if (!this.prefixCaching) return;
+    if (!this.caches(seq)) return;
     const full = Math.floor(seq.numComputed / this.pageSize);
     if (full <= seq.cachedPages) return;
     seq.cacheNode = this.cache.insert(seq.cacheNode ?? this.cache.root, seq.tokens, seq.pages, seq.cachedPages, full);
     seq.cachedPages = full;
+  }
+
+  /**
+   * Whether `seq`'s full pages go through the prefix cache. The cache is keyed by tokens alone, and
+   * KV computed under a LoRA adapter differs from the base model's, so adapter requests neither
+   * reuse nor publish pages.
+   */
+  private caches(seq: Sequence): boolean {
+    return this.prefixCaching && seq.request.params.adapter === undefined;
   }
 
   /** Drops all of `seq`'s pages (cached ones stay in the cache); its KV must be recomputed to run again. */

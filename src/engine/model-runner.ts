@@ -9,6 +9,8 @@
  * const logits = await runner.forward({ seqs: [{ tokens: [5, 9], start: 0, pages: [3] }] });
  * // logits.length === 1 * runner.vocabSize: the next-token logits after token 9 at position 1
  */
+import type { AdapterRegistry } from '../lora/adapter-registry.js';
+
 export interface ForwardSeq {
   /** Tokens to append, at positions [start, start + tokens.length). */
   tokens: number[];
@@ -16,12 +18,15 @@ export interface ForwardSeq {
   start: number;
   /** KV page ids in position order; page i holds positions [i·pageSize, (i+1)·pageSize). Covers start + tokens.length. */
   pages: number[];
+  /** LoRA adapter applied to this sequence's tokens (a name the runner's `adapters` holds); absent: the base model. */
+  adapter?: string;
 }
 
 /** A sequence of a GPU-resident decode step: its one new token goes at position `start`. */
 export interface DecodeSeq {
   start: number;
   pages: number[];
+  adapter?: string;
 }
 
 export interface ForwardBatch {
@@ -80,6 +85,8 @@ export interface ModelRunner {
     tokens: Int32Array | null,
     rows: readonly DeviceSampleRow[],
   ): Promise<Int32Array>;
+  /** Optional: the LoRA adapters this runner serves (absent: it serves none; a sequence naming one fails). */
+  readonly adapters?: AdapterRegistry;
   /** Optional: copy KV pages (for copy-on-write of a shared partial page). */
   copyPages?(pairs: [src: number, dst: number][]): Promise<void>;
 }

@@ -43,7 +43,11 @@ export async function runResidentDecode(ctx: StepContext, seqs: readonly Sequenc
         const tokens = k === 0 ? Int32Array.from(seqs, (s) => s.tokens[s.numComputed]!) : null;
         const rows = seqs.map((s, i) => ({ ...deviceRow(i, s), step: base[i]!.output + k }));
         const step = ctx.runner.submitDecode!(
-          seqs.map((s, i) => ({ start: base[i]!.computed + k, pages: s.pages })),
+          seqs.map((s, i) => ({
+            start: base[i]!.computed + k,
+            pages: s.pages,
+            ...(s.request.params.adapter !== undefined ? { adapter: s.request.params.adapter } : {}),
+          })),
           tokens,
           rows,
         );

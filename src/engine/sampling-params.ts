@@ -36,6 +36,8 @@ export interface SamplingParams {
   n: number;
   /** Builds one grammar constraint per completion (structured output, forced tool calls). */
   constraint?: () => Promise<TokenConstraint>;
+  /** The LoRA adapter the request runs under (a name the runner's `adapters` holds); absent: the base model. */
+  adapter?: string;
 }
 
 export const defaultSamplingParams: SamplingParams = {

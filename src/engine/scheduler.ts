@@ -24,6 +24,8 @@ export interface SchedulerConfig {
    * decodes. A step without decodes may fill all of `maxBatchTokens` with prefill.
    */
   prefillChunkTokens: number;
+  /** Distinct LoRA adapters among running sequences (the runner's device slots); absent: no limit. */
+  maxAdapters?: number;
 }
 
 /** See docs/prefill-budget.md for why 256. */
@@ -112,12 +114,27 @@ export class Scheduler {
     // A reserve of a page per running sequence keeps fresh admissions from forcing immediate preemptions.
     while (this.waiting.length && prefillRoom() > 0 && this.running.length < this.config.maxRunningSeqs) {
       const seq = this.waiting[0]!;
+      if (!this.adapterFits(seq)) break;
       if (!this.kv.admit(seq, Math.min(this.running.length, this.kv.pool.numPages >> 3))) break;
       this.waiting.shift();
       this.addRunning(seq);
       take(seq, prefillRoom(), true);
     }
     return [...chunks.values()].map(({ seq, start, count }) => ({ seq, start, count }));
+  }
+
+  /**
+   * Whether `seq` can run beside the running sequences with every step's adapters in the device
+   * slots at once. Waiting here (no overtaking) keeps arrival order; a slot frees when the last
+   * running sequence of an adapter finishes.
+   */
+  private adapterFits(seq: Sequence): boolean {
+    const want = seq.request.params.adapter;
+    const max = this.config.maxAdapters;
+    if (want === undefined || max === undefined) return true;
+    const running = new Set<string>();
+    for (const s of this.running) if (s.request.params.adapter !== undefined) running.add(s.request.params.adapter);
+    return running.has(want) || running.size < max;
   }
 
   /** Releases a running sequence's pages and puts it back in line; its tokens are recomputed later. */

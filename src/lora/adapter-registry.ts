@@ -5,6 +5,7 @@
  * until it completes, so an upload never overwrites weights a submitted step still reads; uploads go
  * through the device queue, ordered after the work already submitted, so they never wait for it.
  */
+import type { LoraBaseShapes } from './modules.js';
 import type { LoraAdapter } from './peft-adapter.js';
 
 export interface AdapterRegistryOptions {
@@ -14,6 +15,8 @@ export interface AdapterRegistryOptions {
   readonly rmax: number;
   /** Writes `adapter` into `slot` of every stack (a queue write: ordered, not blocking). */
   readonly upload: (slot: number, adapter: LoraAdapter) => void;
+  /** The base model's projection shapes, which an adapter added here must fit. */
+  readonly base?: LoraBaseShapes;
 }
 
 interface Resident {
@@ -51,6 +54,16 @@ export class AdapterRegistry {
     if (i >= 0 && this.slots[i]!.pins > 0) throw new Error(`adapter '${name}' is in use by a running step`);
     if (i >= 0) this.slots[i] = null;
     this.hosts.delete(name);
+  }
+
+  /** The base shapes adapters must fit, where the owner gave them. */
+  get base(): LoraBaseShapes | undefined {
+    return this.o.base;
+  }
+
+  /** Device slots: the most distinct adapters one step may use. */
+  get slotCount(): number {
+    return this.slots.length;
   }
 
   has(name: string): boolean {

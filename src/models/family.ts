@@ -49,6 +49,11 @@ export interface RunnerOptions {
   /** Weight dtype on the backend. */
   readonly weightDtype?: DType;
   readonly onProgress?: ProgressCallback;
+  /**
+   * Serve LoRA adapters: device slots for `slots` adapters of rank up to `rmax`. A family that
+   * serves none leaves its runner's `adapters` absent, which callers check.
+   */
+  readonly lora?: { readonly slots: number; readonly rmax: number };
 }
 
 /** A runner the engine can drive and `TesseraModel` can size and free. */

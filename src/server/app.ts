@@ -8,6 +8,7 @@
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
+import { adapterEntries, useAdapterRoutes } from './adapters.js';
 import { chatCompletion } from './chat-completions.js';
 import { completion } from './completions.js';
 import { embeddings } from './embeddings.js';
@@ -50,12 +51,20 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
     const { contentType, body } = await metrics.render(state.engine.stats());
     return c.body(body, 200, { 'content-type': contentType });
   });
-  app.get('/v1/models', (c) => c.json({ object: 'list', data: state.models.all().map((m) => modelEntry(state, m)) }));
+  app.get('/v1/models', (c) =>
+    c.json({
+      object: 'list',
+      data: [...state.models.all().map((m) => modelEntry(state, m)), ...adapterEntries(state)],
+    }),
+  );
   app.get('/v1/models/:id{.+}', (c) => {
     const m = state.models.get(c.req.param('id'));
-    return m ? c.json(modelEntry(state, m)) : unknownModel(c.req.param('id')).toResponse();
+    const adapter = adapterEntries(state).find((a) => a.id === c.req.param('id'));
+    if (m) return c.json(modelEntry(state, m));
+    return adapter ? c.json(adapter) : unknownModel(c.req.param('id')).toResponse();
   });
   useApiRoutes(app, state);
+  useAdapterRoutes(app, state);
   app.notFound((c) =>
     new ApiError(
       404,

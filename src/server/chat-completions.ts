@@ -43,7 +43,7 @@ export async function chatCompletion(
   body: ChatCompletionRequest,
   signal: AbortSignal | undefined,
 ): Promise<Response> {
-  const model = state.models.chat(body.model);
+  const { model, adapter } = state.models.chatRoute(body.model);
   const plan = toolPlan(body);
   const prompt = await encodeChatPrompt(model, templateMessages(body.messages), plan.tools, {
     addGenerationPrompt: true,
@@ -54,6 +54,7 @@ export async function chatCompletion(
     ...samplingParams(model, body, prompt.length, body.max_completion_tokens ?? body.max_tokens),
     logprobs: body.logprobs ?? false,
     topLogprobs: body.logprobs ? (body.top_logprobs ?? 0) : 0,
+    ...(adapter !== undefined ? { adapter } : {}),
   };
   const constraint = await constraintFor(model, body, plan);
   if (constraint) params.constraint = constraint;

@@ -27,7 +27,7 @@ export async function completion(
   body: CompletionRequest,
   signal: AbortSignal | undefined,
 ): Promise<Response> {
-  const model = state.models.chat(body.model);
+  const { model, adapter } = state.models.chatRoute(body.model);
   checkUnsupported(body);
   const prompts = await promptTokens(model, body.prompt);
   const longest = Math.max(...prompts.map((p) => p.length));
@@ -36,6 +36,7 @@ export async function completion(
     ...samplingParams(model, body, longest, body.max_tokens ?? 16),
     logprobs: body.logprobs != null,
     topLogprobs: body.logprobs ?? 0,
+    ...(adapter !== undefined ? { adapter } : {}),
   };
   const echoText = prompts.map((p) => (body.echo ? model.tokenizer.decode(p) : ''));
   const gen = await Generation.start(state, model, 'completions', prompts, params, signal);

@@ -150,6 +150,30 @@ export class ModelSet {
     return this.ofKind(name, 'chat') as ChatModel;
   }
 
+  /**
+   * The chat model and LoRA adapter `name` picks: a served model's name (no adapter),
+   * `base:adapter`, or an adapter's name alone (the first chat model that holds it).
+   */
+  chatRoute(name: string | null | undefined): { model: ChatModel; adapter?: string } {
+    if (name == null || this.byName.has(name)) return { model: this.chat(name) };
+    const colon = name.indexOf(':');
+    if (colon > 0 && this.byName.get(name.slice(0, colon))?.kind === 'chat') {
+      const model = this.chat(name.slice(0, colon));
+      const adapter = name.slice(colon + 1);
+      if (model.engine.runner.adapters?.has(adapter)) return { model, adapter };
+      const held = model.engine.runner.adapters?.names() ?? [];
+      throw new ApiError(
+        404,
+        `The model '${model.name}' has no adapter '${adapter}'. Its adapters: ${held.join(', ') || 'none'}.`,
+        'invalid_request_error',
+        'model',
+        'model_not_found',
+      );
+    }
+    const holder = this.chatModels().find((m) => m.engine.runner.adapters?.has(name));
+    return holder ? { model: holder, adapter: name } : { model: this.chat(name) };
+  }
+
   embedding(name: string): EmbeddingModel {
     return this.ofKind(name, 'embedding') as EmbeddingModel;
   }

@@ -17,6 +17,7 @@ import type { DType } from '../../tensor/dtype.js';
 import type { LlamaConfig } from './llama-config.js';
 import type { QuantMatmulAttrs } from '../../quant/ops.js';
 import { weightBytes } from '../../quant/formats.js';
+import { declareLoraParams, type LoraGraphOptions } from './adapter-graph.js';
 
 export interface LlamaGraphOptions {
   /** Most tokens one step feeds (the compiled upper bound of `n`). */
@@ -33,6 +34,8 @@ export interface LlamaGraphOptions {
    * is never one of them (the gather reads a float table).
    */
   readonly quantized?: ReadonlyMap<string, QuantMatmulAttrs>;
+  /** Serve LoRA adapters (adapter-graph.ts); absent: the graph has no adapter input or dispatch. */
+  readonly lora?: LoraGraphOptions;
 }
 
 /** Parameter names in order after the step inputs; `weightNames` maps them to checkpoint tensors. */
@@ -92,7 +95,10 @@ function weightShape(cfg: LlamaConfig, name: string): number[] {
 
 const paramName = (weight: string) => weight.replace(/^model\./, '').replace(/[^A-Za-z0-9_]/g, '_');
 
-/** Builds `forward(tokens i32[n], positions i32[n], last i32[b], …weights) → logits f32[b, vocab]`. */
+/**
+ * Builds `forward(tokens i32[n], positions i32[n], last i32[b], …weights) → logits f32[b, vocab]`;
+ * with `lora`, `forward(tokens, positions, last, adapter i32[n], …weights, …adapter stacks)`.
+ */
 export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
   const hd = cfg.headDim;
   const act = o.actDtype;
@@ -100,6 +106,7 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
   const tokens = b.param('tokens', tensorType('i32', ['n']));
   const positions = b.param('positions', tensorType('i32', ['n']));
   const last = b.param('last', tensorType('i32', ['b']));
+  const adapter = o.lora ? b.param('adapter', tensorType('i32', ['n'])) : undefined;
   const w = new Map<string, Var>();
   for (const name of weightNames(cfg)) {
     const q = o.quantized?.get(name);
@@ -109,6 +116,8 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
     w.set(name, b.param(paramName(name), type));
   }
   const W = (name: string) => w.get(name)!;
+  // after the weights, so the weight parameters keep their positions
+  const lora = o.lora ? declareLoraParams(b, cfg, o.lora, adapter!, act) : undefined;
   const rope = {
     theta: cfg.ropeTheta,
     ...(cfg.ropeScaling?.type === 'llama3'
@@ -138,7 +147,8 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
   const linear = (x: Expr, weight: string, bias?: string) => {
     const y = project(x, weight, act);
     // biases are stored like weights; the cast fuses into the GEMM epilogue with the add
-    return bias ? op.add(y, o.weightDtype === act ? W(bias) : op.cast(W(bias), act)) : y;
+    const based = bias ? op.add(y, o.weightDtype === act ? W(bias) : op.cast(W(bias), act)) : y;
+    return lora ? lora.apply(based, x, weight) : based;
   };
 
   let x = b.dataflow(() => b.emit(op.embedding(W('model.embed_tokens.weight'), tokens, { outDtype: act }), 'x0'));

@@ -38,6 +38,9 @@ import type { LinearGroupAttrs } from '../../ops/linear-group.js';
 import { uploadWeights } from './weights.js';
 import { bytesPerElement, numel } from '../../tensor/dtype.js';
 import { quantizedWeightPlan } from './quantized-weights.js';
+import type { LoraGraphOptions } from './adapter-graph.js';
+import { DeviceAdapterStacks } from './adapter-stacks-device.js';
+import type { AdapterRegistry } from '../../lora/adapter-registry.js';
 
 export { StepError } from './step-rows.js';
 
@@ -51,12 +54,16 @@ export interface LlamaRunnerOptions extends RunnerOptions {
    * false dequantizes them at load (the reference path the quantized one is checked against).
    */
   readonly keepQuantized?: boolean;
+  /** Serve LoRA adapters: the graph gains the adapter input and stacks of `slots` adapters up to rank `rmax`. */
+  readonly lora?: LoraGraphOptions;
 }
 
 interface StepTensors {
   tokens: Tensor;
   positions: Tensor;
   last: Tensor;
+  /** Each row's adapter slot (−1: none); present only in a graph that serves adapters. */
+  adapter?: Tensor;
 }
 
 /**
@@ -109,6 +116,8 @@ export class LlamaRunner implements ModelRunner {
   readonly submitDecode: ModelRunner['submitDecode'];
   /** Batch size of the last `submitDecode`, whose drawn ids sit in that bucket's token input. */
   private residentBatch = 0;
+  /** The adapter stacks and their slot registry; null when the runner serves no adapters. */
+  private readonly lora: DeviceAdapterStacks | null;
 
   private constructor(
     readonly backend: Backend,
@@ -117,7 +126,9 @@ export class LlamaRunner implements ModelRunner {
     private readonly weights: Tensor[],
     readonly kv: PagedKvCache,
     o: Required<Pick<LlamaRunnerOptions, 'maxTokens' | 'maxSeqs' | 'recordDecode'>>,
+    lora: DeviceAdapterStacks | null = null,
   ) {
+    this.lora = lora;
     this.vocabSize = config.vocabSize;
     this.maxContext = config.maxPositionEmbeddings;
     this.pageSize = kv.o.pageSize;
@@ -161,7 +172,16 @@ export class LlamaRunner implements ModelRunner {
     const pageSize = o.pageSize ?? 16;
     const numPages = o.numPages ?? Math.min(4096, maxSeqs * Math.ceil(cfg.maxPositionEmbeddings / pageSize));
     const quantized = o.keepQuantized === false ? new Map() : quantizedWeightPlan(cfg, model.weights);
-    const exe = compile(llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype, quantized }));
+    const exe = compile(
+      llamaModule(cfg, {
+        maxTokens,
+        maxSeqs,
+        weightDtype,
+        actDtype,
+        quantized,
+        ...(o.lora ? { lora: o.lora } : {}),
+      }),
+    );
     const weights = await uploadWeights(backend, cfg, model.weights, weightDtype, o.onProgress, undefined, quantized);
     const kv = new PagedKvCache(backend, cfg, {
       numPages,
@@ -171,15 +191,48 @@ export class LlamaRunner implements ModelRunner {
       dtype: actDtype,
       attentionGrid: o.attentionGrid,
     });
-    const runner = new LlamaRunner(backend, cfg, exe, weights, kv, {
-      maxTokens,
-      maxSeqs,
-      recordDecode: o.recordDecode ?? backend.record !== undefined,
-    });
+    const recordDecode = o.recordDecode ?? backend.record !== undefined;
+    const lora = o.lora ? new DeviceAdapterStacks(backend, cfg, o.lora) : null;
+    const runner = new LlamaRunner(backend, cfg, exe, weights, kv, { maxTokens, maxSeqs, recordDecode }, lora);
     const byFormat: Record<string, number> = {};
     for (const a of quantized.values()) byFormat[a.format] = (byFormat[a.format] ?? 0) + 1;
     Object.assign(runner.quantizedWeights, byFormat);
     return runner;
+  }
+
+  /** The adapters this runner serves; absent when it was loaded without `lora`. */
+  get adapters(): AdapterRegistry | undefined {
+    return this.lora?.registry;
+  }
+
+  /**
+   * Each row's adapter slot for a step whose sequences feed `counts[i]` rows, pinning the slots
+   * (uploading adapters not resident) until `release`, called once the step is submitted: a later
+   * upload goes through the queue behind it.
+   */
+  private acquireAdapters(
+    seqs: readonly { adapter?: string }[],
+    counts: readonly number[],
+  ): { rows: Int32Array; release: () => void } | null {
+    const named = seqs.flatMap((s) => (s.adapter === undefined ? [] : [s.adapter]));
+    if (!this.lora) {
+      if (named.length) throw new StepError(`adapter '${named[0]}' requested, but this model serves no adapters`);
+      return null;
+    }
+    const registry = this.lora.registry;
+    let slots: Map<string, number>;
+    try {
+      slots = registry.acquire(named);
+    } catch (e) {
+      throw new StepError((e as Error).message);
+    }
+    const rows = new Int32Array(counts.reduce((a, c) => a + c, 0));
+    let t = 0;
+    seqs.forEach((s, i) => {
+      rows.fill(s.adapter === undefined ? -1 : slots.get(s.adapter)!, t, t + counts[i]!);
+      t += counts[i]!;
+    });
+    return { rows, release: () => registry.release(named) };
   }
 
   async forward(batch: ForwardBatch, options: ForwardOptions = {}): Promise<Float32Array> {
@@ -199,12 +252,21 @@ export class LlamaRunner implements ModelRunner {
       });
       last[i] = t - 1;
     });
+    const adapters = this.acquireAdapters(
+      batch.seqs,
+      batch.seqs.map((s) => s.tokens.length),
+    );
     this.stats.steps++;
     const decode = n === b;
-    const logits =
-      decode && this.recordDecode && options.record !== false
-        ? this.decodeStep(b, rows, tokens, positions, last)
-        : await this.transientStep(n, b, rows, tokens, positions, last);
+    let logits: Tensor;
+    try {
+      logits =
+        decode && this.recordDecode && options.record !== false
+          ? this.decodeStep(b, rows, tokens, positions, last, adapters?.rows)
+          : await this.transientStep(n, b, rows, tokens, positions, last, adapters?.rows);
+    } finally {
+      adapters?.release();
+    }
     if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
     this.lastLogits = logits;
     this.lastLogitsOwned = !decode || !this.recordDecode;
@@ -225,10 +287,17 @@ export class LlamaRunner implements ModelRunner {
   }
 
   /** A decode step: replays (or records, the first time) the stream of batch size `b`. */
-  private decodeStep(b: number, rows: StepRows, tokens: Int32Array, positions: Int32Array, last: Int32Array): Tensor {
+  private decodeStep(
+    b: number,
+    rows: StepRows,
+    tokens: Int32Array,
+    positions: Int32Array,
+    last: Int32Array,
+    adapterRows: Int32Array | undefined,
+  ): Tensor {
     const known = this.decodeBuckets.get(b);
     const inputs = known?.inputs ?? this.stepTensors(b, b);
-    this.writeInputs(inputs, tokens, positions, last);
+    this.writeInputs(inputs, tokens, positions, last, adapterRows);
     this.kv.plan(rows);
     const bucket = known ?? this.recordBucket(b, inputs);
     if (known) this.stats.replays++;
@@ -247,12 +316,7 @@ export class LlamaRunner implements ModelRunner {
     this.stepScratch = scratch;
     try {
       const stream = gpu.record(() => {
-        logits = this.decodeVm.runSync('forward', [
-          inputs.tokens,
-          inputs.positions,
-          inputs.last,
-          ...this.weights,
-        ]) as Tensor;
+        logits = this.decodeVm.runSync('forward', this.args(inputs)) as Tensor;
       });
       const bucket: DecodeBucket = { stream, inputs, lse, scratch, logits: logits! };
       this.decodeBuckets.set(b, bucket);
@@ -276,6 +340,27 @@ export class LlamaRunner implements ModelRunner {
       throw new StepError(`no device-drawn tokens of a batch of ${b} to continue from`);
     if (tokens !== null && tokens.length !== b) throw new StepError(`${tokens.length} input tokens for ${b} sequences`);
     const stepRows = this.rows({ seqs: seqs.map((s) => ({ tokens: [0], start: s.start, pages: s.pages })) });
+    const adapters = this.acquireAdapters(
+      seqs,
+      seqs.map(() => 1),
+    );
+    // pinned until the ids are read back: the step has completed
+    try {
+      return await this.residentSubmit(seqs, tokens, rows, stepRows, adapters?.rows);
+    } finally {
+      adapters?.release();
+    }
+  }
+
+  /** Writes a resident step's inputs and submits it; resolves with the drawn ids once read back. */
+  private residentSubmit(
+    seqs: readonly DecodeSeq[],
+    tokens: Int32Array | null,
+    rows: readonly DeviceSampleRow[],
+    stepRows: StepRows,
+    adapterRows: Int32Array | undefined,
+  ): Promise<Int32Array> {
+    const b = seqs.length;
     if (tokens)
       for (const [i, t] of tokens.entries())
         if (!Number.isInteger(t) || t < 0 || t >= this.vocabSize)
@@ -291,6 +376,7 @@ export class LlamaRunner implements ModelRunner {
       inputs.last,
       Int32Array.from(seqs, (_, i) => i),
     );
+    if (inputs.adapter && adapterRows) this.backend.write(inputs.adapter, adapterRows);
     this.kv.plan(stepRows);
     const bucket = known ?? this.recordBucket(b, inputs);
     const resident = (bucket.resident ??= this.residentFor(bucket, b));
@@ -310,11 +396,14 @@ export class LlamaRunner implements ModelRunner {
     this.stats.replays++;
     this.stats.residentSteps++;
     this.stats.deviceSamples += b;
-    try {
-      return (await slot.readback.read('i32', b)) as Int32Array;
-    } finally {
-      slot.busy = false;
-    }
+    const staged = slot;
+    return (async () => {
+      try {
+        return (await staged.readback.read('i32', b)) as Int32Array;
+      } finally {
+        staged.busy = false;
+      }
+    })();
   }
 
   /**
@@ -366,6 +455,7 @@ export class LlamaRunner implements ModelRunner {
     tokens: Int32Array,
     positions: Int32Array,
     last: Int32Array,
+    adapterRows: Int32Array | undefined,
   ): Promise<Tensor> {
     const inputs = this.stepTensors(n, b);
     const lse = this.lseTensor(n);
@@ -373,28 +463,50 @@ export class LlamaRunner implements ModelRunner {
     this.stepLse = lse;
     this.stepScratch = scratch;
     try {
-      this.writeInputs(inputs, tokens, positions, last);
+      this.writeInputs(inputs, tokens, positions, last, adapterRows);
       this.kv.plan(rows);
-      return (await this.vm.run('forward', [inputs.tokens, inputs.positions, inputs.last, ...this.weights])) as Tensor;
+      return (await this.vm.run('forward', this.args(inputs))) as Tensor;
     } finally {
       this.stepLse = null;
       this.stepScratch = null;
       scratch.free();
       // the backend submits pending work before it frees, and submitted work may outlive the free
-      for (const t of [inputs.tokens, inputs.positions, inputs.last, lse]) this.backend.free(t);
+      for (const t of this.inputTensors(inputs, lse)) this.backend.free(t);
     }
   }
 
-  private writeInputs(inputs: StepTensors, tokens: Int32Array, positions: Int32Array, last: Int32Array): void {
+  /** The compiled function's arguments: step inputs, weights, then the adapter stacks where served. */
+  private args(inputs: StepTensors): Tensor[] {
+    const lora = this.lora ? [inputs.adapter!, ...this.weights, ...this.lora.params()] : this.weights;
+    return [inputs.tokens, inputs.positions, inputs.last, ...lora];
+  }
+
+  private inputTensors(inputs: StepTensors, lse: Tensor): Tensor[] {
+    return [inputs.tokens, inputs.positions, inputs.last, ...(inputs.adapter ? [inputs.adapter] : []), lse];
+  }
+
+  private writeInputs(
+    inputs: StepTensors,
+    tokens: Int32Array,
+    positions: Int32Array,
+    last: Int32Array,
+    adapterRows: Int32Array | undefined,
+  ): void {
     this.backend.write(inputs.tokens, tokens);
     this.backend.write(inputs.positions, positions);
     this.backend.write(inputs.last, last);
+    if (inputs.adapter && adapterRows) this.backend.write(inputs.adapter, adapterRows);
   }
 
   private stepTensors(n: number, b: number): StepTensors {
     const i32 = (len: number, label: string) =>
       this.backend.alloc({ dtype: 'i32', shape: [len] }, label, 'activations');
-    return { tokens: i32(n, 'step.tokens'), positions: i32(n, 'step.positions'), last: i32(b, 'step.last') };
+    return {
+      tokens: i32(n, 'step.tokens'),
+      positions: i32(n, 'step.positions'),
+      last: i32(b, 'step.last'),
+      ...(this.lora ? { adapter: i32(n, 'step.adapter') } : {}),
+    };
   }
 
   private lseTensor(n: number): Tensor {
@@ -411,8 +523,9 @@ export class LlamaRunner implements ModelRunner {
     this.decodeVm.release();
     this.kv.destroy();
     for (const t of this.weights) this.backend.free(t);
+    this.lora?.destroy();
     for (const r of this.decodeBuckets.values()) {
-      for (const t of [r.inputs.tokens, r.inputs.positions, r.inputs.last, r.lse]) this.backend.free(t);
+      for (const t of this.inputTensors(r.inputs, r.lse)) this.backend.free(t);
       r.scratch.free();
       if (r.resident) {
         this.backend.free(r.resident.params);

@@ -1,0 +1,78 @@
+/**
+ * The LoRA half of the Llama graph: the adapter stacks as parameters and the `lora_bgmv` added after
+ * each projection an adapter may target. Every row names its adapter slot in the step input
+ * `adapter` (−1: none), so one dispatch pair per projection serves a batch of many adapters.
+ *
+ * `lora_bgmv` serves prefill rows too: a prefill chunk is a run of rows with one slot, which the
+ * row-parallel bgmv handles as well as `lora_sgmv`'s current schedule does (both read A/B per row);
+ * segments pay off only once sgmv loads a slot's tile once per segment.
+ *
+ * The stacks are f32 whatever the activation dtype: they are small beside the base weights, and
+ * the kernels accumulate in f32 either way.
+ */
+import type { FunctionBuilder } from '../../ir/builder.js';
+import { type Expr, type Var, callOf } from '../../ir/graph.js';
+import { tensorType } from '../../ir/types.js';
+import { LORA_MODULES, type LoraModule, llamaLoraShapes } from '../../lora/modules.js';
+import type { DType } from '../../tensor/dtype.js';
+import type { LlamaConfig } from './llama-config.js';
+
+export interface LoraGraphOptions {
+  /** Device slots: adapters resident at once. */
+  readonly slots: number;
+  /** Highest rank a slot holds. */
+  readonly rmax: number;
+}
+
+/** One (layer, projection)'s stacks, in parameter order: A [slots, rmax, in], B [slots, out, rmax], rank i32[slots]. */
+export interface LoraSite {
+  readonly layer: number;
+  readonly module: LoraModule;
+}
+
+/** The stacked sites in parameter order (after `lora_scale` f32[slots]). */
+export function loraSites(cfg: LlamaConfig): LoraSite[] {
+  const out: LoraSite[] = [];
+  for (let layer = 0; layer < cfg.numLayers; layer++) for (const module of LORA_MODULES) out.push({ layer, module });
+  return out;
+}
+
+export function loraShapesOf(cfg: LlamaConfig) {
+  return llamaLoraShapes({
+    numLayers: cfg.numLayers,
+    hiddenSize: cfg.hiddenSize,
+    intermediateSize: cfg.intermediateSize,
+    numHeads: cfg.numHeads,
+    numKvHeads: cfg.numKvHeads,
+    headDim: cfg.headDim,
+  });
+}
+
+const SITE = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.weight$/;
+
+export function declareLoraParams(b: FunctionBuilder, cfg: LlamaConfig, o: LoraGraphOptions, adapter: Var, act: DType) {
+  const shapes = loraShapesOf(cfg);
+  const scale = b.param('lora_scale', tensorType('f32', [o.slots]));
+  const stacks = new Map<string, { a: Var; b: Var; rank: Var; out: number }>();
+  for (const { layer, module } of loraSites(cfg)) {
+    const [out, inn] = shapes.modules[module];
+    const key = `${layer}.${module}`;
+    stacks.set(key, {
+      a: b.param(`lora_${layer}_${module}_A`, tensorType('f32', [o.slots, o.rmax, inn])),
+      b: b.param(`lora_${layer}_${module}_B`, tensorType('f32', [o.slots, out, o.rmax])),
+      rank: b.param(`lora_${layer}_${module}_rank`, tensorType('i32', [o.slots])),
+      out,
+    });
+  }
+  return {
+    /** y + each row's adapter term, where `weight` is a projection adapters may target; else y. */
+    apply(y: Expr, x: Expr, weight: string): Expr {
+      const m = SITE.exec(weight);
+      const s = m ? stacks.get(`${m[1]}.${m[2]}`) : undefined;
+      if (!s) return y;
+      // a library kernel with no graph-level op: bound here with its destination type
+      const call = callOf('kernel', 'lora_bgmv', [y, x, s.a, s.b, scale, s.rank, adapter], {});
+      return b.emitCall(call, tensorType(act, ['n', s.out]));
+    },
+  };
+}

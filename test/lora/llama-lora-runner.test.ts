@@ -1,0 +1,138 @@
+/**
+ * The Llama runner serving LoRA adapters: a batch mixing the base model and two adapters of
+ * different ranks gives each row the logits of the base checkpoint with that row's adapter merged
+ * into its weights in float64 (merged-weights.ts), on prefill and on decode steps. A runner loaded
+ * without adapters is the reference for base rows and for merged checkpoints.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Backend } from '../../src/backends/backend.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
+import type { TensorSource } from '../../src/io/tensor-source.js';
+import { loadPeftAdapter } from '../../src/lora/peft-adapter.js';
+import { writeRandomPeftAdapter } from '../../src/lora/random-adapter.js';
+import { loraShapesOf } from '../../src/models/llama/adapter-graph.js';
+import type { LlamaConfig } from '../../src/models/llama/llama-config.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
+import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
+import { gpuBackend } from '../gpu-setup.js';
+import { mergedSource } from './merged-weights.js';
+
+const dir = new URL('../../models/builtin/', import.meta.url).pathname;
+const prompts = (
+  JSON.parse(readFileSync(`${dir}reference.json`, 'utf8')) as { references: { ids: number[] }[] }
+).references.map((r) => r.ids.slice(0, 12));
+const SEED = 2311;
+const gpu = await gpuBackend();
+const tmp = mkdtempSync(join(tmpdir(), 'tessera-lora-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/**
+ * Largest |a − b| over max|b|: 4× the worst measured (2.4e-6, CPU backend, rank 4 on all seven
+ * projections; WebGPU on lavapipe 1.2e-6): f32 sums of W·x and B·(A·x) in another order than the
+ * merged weights' W'·x.
+ */
+const TOLERANCE = 1e-5;
+
+function relErr(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    m = Math.max(m, Math.abs(b[i]!));
+  }
+  return d / m;
+}
+
+const load = (model: { config: LlamaConfig; weights: TensorSource }, backend: Backend, lora?: boolean) =>
+  LlamaRunner.load(model, {
+    backend,
+    actDtype: 'f32',
+    weightDtype: 'f32',
+    maxTokens: 48,
+    maxSeqs: 4,
+    numPages: 24,
+    pageSize: 8,
+    ...(lora ? { lora: { slots: 2, rmax: 8 } } : {}),
+  });
+
+const backends: [string, () => Backend | null][] = [
+  ['webgpu', () => gpu],
+  ['cpu', () => new CpuBackend()],
+];
+
+describe('Llama runner with LoRA adapters against merged float64 weights', () => {
+  console.log(`[lora runner] adapter seeds ${SEED}, ${SEED + 1}`);
+  for (const [name, make] of backends)
+    it.skipIf(name === 'webgpu' && !gpu)(
+      `${name}: mixed base / rank-4 / rank-8 batch, prefill and decode`,
+      async () => {
+        const backend = make()!;
+        const model = await openLlamaModel(dir);
+        const shapes = loraShapesOf(model.config);
+        await writeRandomPeftAdapter(join(tmp, `a-${name}`), shapes, {
+          rank: 4,
+          targets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+          seed: SEED,
+        });
+        await writeRandomPeftAdapter(join(tmp, `b-${name}`), shapes, {
+          rank: 8,
+          targets: ['q_proj', 'v_proj', 'down_proj'],
+          seed: SEED + 1,
+          useRslora: true,
+        });
+        const a = await loadPeftAdapter(join(tmp, `a-${name}`), 'a', shapes);
+        const b = await loadPeftAdapter(join(tmp, `b-${name}`), 'b', shapes);
+        const served = await load(model, backend, true);
+        served.adapters!.add(a);
+        served.adapters!.add(b);
+        const refs = [
+          await load(model, backend),
+          await load({ config: model.config, weights: mergedSource(model.weights, a) }, backend),
+          await load({ config: model.config, weights: mergedSource(model.weights, b) }, backend),
+        ];
+        const adapters = [undefined, 'a', 'b'] as const;
+        const ids = [prompts[0]!, prompts[1]!, prompts[0]!];
+        const pages = (i: number) => [3 * i, 3 * i + 1];
+        const v = served.vocabSize;
+        const mixed = await served.forward({
+          seqs: ids.map((t, i) => ({
+            tokens: t,
+            start: 0,
+            pages: pages(i),
+            ...(adapters[i] ? { adapter: adapters[i] } : {}),
+          })),
+        });
+        const next = [5, 77, 301];
+        const mixedDecode = await served.forward({
+          seqs: ids.map((t, i) => ({
+            tokens: [next[i]!],
+            start: t.length,
+            pages: pages(i),
+            ...(adapters[i] ? { adapter: adapters[i] } : {}),
+          })),
+        });
+        for (let i = 0; i < 3; i++) {
+          const r = refs[i]!;
+          const pre = await r.forward({ seqs: [{ tokens: ids[i]!, start: 0, pages: [0, 1] }] });
+          const dec = await r.forward({ seqs: [{ tokens: [next[i]!], start: ids[i]!.length, pages: [0, 1] }] });
+          const e1 = relErr(mixed.subarray(i * v, (i + 1) * v), pre);
+          const e2 = relErr(mixedDecode.subarray(i * v, (i + 1) * v), dec);
+          console.log(
+            `[lora runner] ${name} row ${adapters[i] ?? 'base'}: prefill ${e1.toExponential(2)}, decode ${e2.toExponential(2)}`,
+          );
+          expect(e1).toBeLessThan(TOLERANCE);
+          expect(e2).toBeLessThan(TOLERANCE);
+        }
+        // the adapters move the logits far more than the tolerance, so a runner ignoring them fails
+        const base = await refs[0]!.forward({ seqs: [{ tokens: ids[1]!, start: 0, pages: [2, 3] }] });
+        expect(relErr(mixed.subarray(v, 2 * v), base)).toBeGreaterThan(100 * TOLERANCE);
+        served.destroy();
+        for (const r of refs) r.destroy();
+        await model.weights.close();
+      },
+      600_000,
+    );
+});
