@@ -52,7 +52,7 @@ if [ "$stage" = tune ]; then
 timeout 235 node "$B/bench/skinny-tune.js" 2>&1 | quiet | tee "$OUT/skinny-tune.log"
 fi
 if [ "$stage" = features ]; then
-F=/tmp/features && mkdir -p $F
+F=${FEATURES_DIR:-$HOME/features} && mkdir -p $F
 timeout 150 node "$B/bench/quant-decode.js" 2>&1 | quiet | tee "$OUT/quant-decode.log"; echo "quant-decode exit $? at ${SECONDS}s"
 timeout 90 node "$B/bench/sparse-graphs.js" $F/graphs > "$OUT/sparse-graphs.log" 2>&1 \
   && timeout 150 python3 bench/anchors/torch_sparse.py $F/graphs $F/torch-sparse.json > "$OUT/torch-sparse.log" 2>&1 \

@@ -2,8 +2,8 @@
 bench/sparse-graphs.ts wrote (the same R-MAT graphs, seeds fixed there), at f = 32/64/128.
 
 Usage (on the GPU machine, from the project root):
-  node .build/bench/sparse-graphs.js /tmp/sparse-graphs          # writes <name>.json + raw CSR arrays
-  python3 bench/anchors/torch_sparse.py /tmp/sparse-graphs torch-sparse.json
+  node .build/bench/sparse-graphs.js sparse-graphs          # writes <name>.json + raw CSR arrays
+  python3 bench/anchors/torch_sparse.py sparse-graphs torch-sparse.json
   node .build/bench/sparse.js torch-sparse.json                    # same BENCH_RUN_ID for both
 
 Writes {"card", "runId", "torch", "cases": {"spmm <graph> f<f>": median ms}}; runId is

@@ -9,8 +9,8 @@ Nothing is downloaded: the weights come from a fixed seed and the WordPiece voca
 here (BERT's special-token ids, common words, single characters and '##' pieces, '[unusedN]'
 filler up to 30522), so it runs on a machine without network access.
 
-    python3 scripts/embeddings/st_reference.py --out /tmp/minilm-random --seed 0
-    TESSERA_ST_REFERENCE=/tmp/minilm-random npx vitest run test/models/bert/st-reference.test.ts
+    python3 scripts/embeddings/st_reference.py --out minilm-random --seed 0
+    TESSERA_ST_REFERENCE=minilm-random npx vitest run test/models/bert/st-reference.test.ts
 
 Needs torch, transformers, tokenizers and sentence-transformers.
 """

@@ -85,7 +85,7 @@ export class VirtualMachine {
   /**
    * Enqueues the whole call without yielding (every dispatch is issued before this returns). That
    * is what a recorded dispatch stream needs: when a function's dimensions are all fixed
-   * (`ExecFunc.symVars` empty, or fixed by the caller), the lead's runtime can capture
+   * (`ExecFunc.symVars` empty, or fixed by the caller), the caller can capture
    * `() => vm.runSync(…)` once and replay it.
    */
   runSync(func: string, args: readonly Value[]): Value {

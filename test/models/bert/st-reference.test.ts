@@ -3,8 +3,8 @@
  * checkpoint (real shape), written with its reference embeddings by
  * scripts/embeddings/st_reference.py where torch is installed:
  *
- *   python3 scripts/embeddings/st_reference.py --out /tmp/minilm-random --seed 0
- *   TESSERA_ST_REFERENCE=/tmp/minilm-random npx vitest run test/models/bert/st-reference.test.ts
+ *   python3 scripts/embeddings/st_reference.py --out minilm-random --seed 0
+ *   TESSERA_ST_REFERENCE=minilm-random npx vitest run test/models/bert/st-reference.test.ts
  *
  * Token ids must match exactly; each embedding within cosine 0.9999 of the reference.
  */
