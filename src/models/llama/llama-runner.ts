@@ -5,6 +5,10 @@
  * pure-decode step of a batch size seen before replays a recorded dispatch stream instead: the
  * inputs, page tables and schedule are rewritten, and one submit runs every kernel.
  *
+ * Loading and compiling: runner-load.ts; recorded decode streams and their buffers:
+ * decode-buckets.ts; the attention host functions: step-host.ts; step inputs: step-tensors.ts;
+ * adapter slots per row: adapter-slots.ts.
+ *
  * @example
  * const runner = await LlamaRunner.load(await openLlamaModel('models/builtin'), { backend });
  * const logits = await runner.forward({ seqs: [{ tokens: [0, 477, 504], start: 0, pages: [0] }] });
