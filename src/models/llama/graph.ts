@@ -95,30 +95,21 @@ function weightShape(cfg: LlamaConfig, name: string): number[] {
 
 const paramName = (weight: string) => weight.replace(/^model\./, '').replace(/[^A-Za-z0-9_]/g, '_');
 
-/**
- * Builds `forward(tokens i32[n], positions i32[n], last i32[b], …weights) → logits f32[b, vocab]`;
- * with `lora`, `forward(tokens, positions, last, adapter i32[n], …weights, …adapter stacks)`.
- */
-export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
-  const hd = cfg.headDim;
-  const act = o.actDtype;
-  const b = new FunctionBuilder('forward', { upper: { n: o.maxTokens, b: o.maxSeqs } });
-  const tokens = b.param('tokens', tensorType('i32', ['n']));
-  const positions = b.param('positions', tensorType('i32', ['n']));
-  const last = b.param('last', tensorType('i32', ['b']));
-  const adapter = o.lora ? b.param('adapter', tensorType('i32', ['n'])) : undefined;
-  const w = new Map<string, Var>();
-  for (const name of weightNames(cfg)) {
-    const q = o.quantized?.get(name);
-    const type = q
-      ? tensorType('u8', [weightBytes(q.format, q.n, q.k)])
-      : tensorType(o.weightDtype, weightShape(cfg, name));
-    w.set(name, b.param(paramName(name), type));
-  }
-  const W = (name: string) => w.get(name)!;
-  // after the weights, so the weight parameters keep their positions
-  const lora = o.lora ? declareLoraParams(b, cfg, o.lora, adapter!, act) : undefined;
-  const rope = {
+/** The pieces every layer and the LM head build with: the builder, weights by name, and projections. */
+interface GraphParts {
+  readonly b: FunctionBuilder;
+  readonly cfg: LlamaConfig;
+  readonly positions: Var;
+  readonly rope: ReturnType<typeof ropeAttrs>;
+  readonly W: (name: string) => Var;
+  /** x · Wᵀ in `outDtype` over `rows` rows. */
+  readonly project: (x: Expr, weight: string, outDtype: DType, rows?: 'n' | 'b') => Expr;
+  /** A projection in the activation dtype with its bias and, where adapters are served, its LoRA term. */
+  readonly linear: (x: Expr, weight: string, bias?: string) => Expr;
+}
+
+function ropeAttrs(cfg: LlamaConfig) {
+  return {
     theta: cfg.ropeTheta,
     ...(cfg.ropeScaling?.type === 'llama3'
       ? {
@@ -131,9 +122,38 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
         }
       : {}),
   };
+}
+
+/** Declares one parameter per weight, in `weightNames` order; a quantized weight is its raw bytes. */
+function declareWeights(b: FunctionBuilder, cfg: LlamaConfig, o: LlamaGraphOptions): (name: string) => Var {
+  const w = new Map<string, Var>();
+  for (const name of weightNames(cfg)) {
+    const q = o.quantized?.get(name);
+    const type = q
+      ? tensorType('u8', [weightBytes(q.format, q.n, q.k)])
+      : tensorType(o.weightDtype, weightShape(cfg, name));
+    w.set(name, b.param(paramName(name), type));
+  }
+  return (name: string) => w.get(name)!;
+}
+
+/**
+ * Builds `forward(tokens i32[n], positions i32[n], last i32[b], …weights) → logits f32[b, vocab]`;
+ * with `lora`, `forward(tokens, positions, last, adapter i32[n], …weights, …adapter stacks)`.
+ */
+export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
+  const act = o.actDtype;
+  const b = new FunctionBuilder('forward', { upper: { n: o.maxTokens, b: o.maxSeqs } });
+  const tokens = b.param('tokens', tensorType('i32', ['n']));
+  const positions = b.param('positions', tensorType('i32', ['n']));
+  const last = b.param('last', tensorType('i32', ['b']));
+  const adapter = o.lora ? b.param('adapter', tensorType('i32', ['n'])) : undefined;
+  const W = declareWeights(b, cfg, o);
+  // after the weights, so the weight parameters keep their positions
+  const lora = o.lora ? declareLoraParams(b, cfg, o.lora, adapter!, act) : undefined;
   /**
-   * x · Wᵀ in `outDtype`. A quantized weight takes `quant_matmul` (f32 in and out, so casts around
-   * it where activations are f16); fuse-linear sees no `matmul` there and leaves it unfused.
+   * A quantized weight takes `quant_matmul` (f32 in and out, so casts around it where activations
+   * are f16); fuse-linear sees no `matmul` there and leaves it unfused.
    */
   const project = (x: Expr, weight: string, outDtype: DType, rows: 'n' | 'b' = 'n'): Expr => {
     const q = o.quantized?.get(weight);
@@ -150,45 +170,56 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
     const based = bias ? op.add(y, o.weightDtype === act ? W(bias) : op.cast(W(bias), act)) : y;
     return lora ? lora.apply(based, x, weight) : based;
   };
+  const parts: GraphParts = { b, cfg, positions, rope: ropeAttrs(cfg), W, project, linear };
 
   let x = b.dataflow(() => b.emit(op.embedding(W('model.embed_tokens.weight'), tokens, { outDtype: act }), 'x0'));
-  for (let l = 0; l < cfg.numLayers; l++) {
-    const p = `model.layers.${l}.`;
-    const bias = (n: string) => (cfg.qkvBias ? `${p}self_attn.${n}_proj.bias` : undefined);
-    const [q, k, v] = b.dataflow(() => {
-      const h = b.emit(op.rmsNorm(x, W(`${p}input_layernorm.weight`), cfg.rmsNormEps), `h${l}`);
-      const heads = (proj: string, count: number) =>
-        op.reshape(linear(h, `${p}self_attn.${proj}_proj.weight`, bias(proj)), ['n', count, hd]);
-      return [
-        b.emit(op.ropeWith(heads('q', cfg.numHeads), positions, rope), `q${l}`),
-        b.emit(op.ropeWith(heads('k', cfg.numKvHeads), positions, rope), `k${l}`),
-        b.emit(heads('v', cfg.numKvHeads), `v${l}`),
-      ];
-    });
-    // impure: appends to layer l's KV pages, then attends over them
-    const attn = b.emitCall(
-      callHost('kv_attention', [q, k, v], { layer: l }),
-      tensorType(act, ['n', cfg.numHeads, hd]),
-      `attn${l}`,
-    );
-    x = b.dataflow(() => {
-      const flat = op.reshape(attn, ['n', cfg.numHeads * hd]);
-      const x1 = b.emit(
-        op.add(x, linear(flat, `${p}self_attn.o_proj.weight`, cfg.oBias ? `${p}self_attn.o_proj.bias` : undefined)),
-        `r${l}`,
-      );
-      const h2 = b.emit(op.rmsNorm(x1, W(`${p}post_attention_layernorm.weight`), cfg.rmsNormEps), `m${l}`);
-      const g = op.multiply(op.silu(linear(h2, `${p}mlp.gate_proj.weight`)), linear(h2, `${p}mlp.up_proj.weight`));
-      return b.emit(op.add(x1, linear(g, `${p}mlp.down_proj.weight`)), `x${l + 1}`);
-    });
-  }
-  const logits = b.dataflow(() => {
-    const lastRows = op.embedding(x, last);
-    const h = op.rmsNorm(lastRows, W('model.norm.weight'), cfg.rmsNormEps);
-    const head = cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
-    return b.emit(project(h, head, 'f32', 'b'), 'logits');
+  for (let l = 0; l < cfg.numLayers; l++) x = decoderLayer(parts, x, l, act);
+  return b.finish(lmHead(parts, x, last));
+}
+
+/** One decoder layer: attention (through the paged KV cache) and the gated MLP, each with its residual. */
+function decoderLayer(g: GraphParts, x: Var, l: number, act: DType): Var {
+  const { b, cfg, W, linear } = g;
+  const hd = cfg.headDim;
+  const p = `model.layers.${l}.`;
+  const bias = (n: string) => (cfg.qkvBias ? `${p}self_attn.${n}_proj.bias` : undefined);
+  const [q, k, v] = b.dataflow(() => {
+    const h = b.emit(op.rmsNorm(x, W(`${p}input_layernorm.weight`), cfg.rmsNormEps), `h${l}`);
+    const heads = (proj: string, count: number) =>
+      op.reshape(linear(h, `${p}self_attn.${proj}_proj.weight`, bias(proj)), ['n', count, hd]);
+    return [
+      b.emit(op.ropeWith(heads('q', cfg.numHeads), g.positions, g.rope), `q${l}`),
+      b.emit(op.ropeWith(heads('k', cfg.numKvHeads), g.positions, g.rope), `k${l}`),
+      b.emit(heads('v', cfg.numKvHeads), `v${l}`),
+    ];
   });
-  return b.finish(logits);
+  // impure: appends to layer l's KV pages, then attends over them
+  const attn = b.emitCall(
+    callHost('kv_attention', [q, k, v], { layer: l }),
+    tensorType(act, ['n', cfg.numHeads, hd]),
+    `attn${l}`,
+  );
+  return b.dataflow(() => {
+    const flat = op.reshape(attn, ['n', cfg.numHeads * hd]);
+    const x1 = b.emit(
+      op.add(x, linear(flat, `${p}self_attn.o_proj.weight`, cfg.oBias ? `${p}self_attn.o_proj.bias` : undefined)),
+      `r${l}`,
+    );
+    const h2 = b.emit(op.rmsNorm(x1, W(`${p}post_attention_layernorm.weight`), cfg.rmsNormEps), `m${l}`);
+    const gated = op.multiply(op.silu(linear(h2, `${p}mlp.gate_proj.weight`)), linear(h2, `${p}mlp.up_proj.weight`));
+    return b.emit(op.add(x1, linear(gated, `${p}mlp.down_proj.weight`)), `x${l + 1}`);
+  });
+}
+
+/** The final norm and LM head over each sequence's last row only (f32 logits). */
+function lmHead(g: GraphParts, x: Var, last: Var): Var {
+  const { b, cfg } = g;
+  return b.dataflow(() => {
+    const lastRows = op.embedding(x, last);
+    const h = op.rmsNorm(lastRows, g.W('model.norm.weight'), cfg.rmsNormEps);
+    const head = cfg.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+    return b.emit(g.project(h, head, 'f32', 'b'), 'logits');
+  });
 }
 
 export function llamaModule(cfg: LlamaConfig, o: LlamaGraphOptions): IRModule {

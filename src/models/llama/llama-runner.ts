@@ -5,20 +5,17 @@
  * pure-decode step of a batch size seen before replays a recorded dispatch stream instead: the
  * inputs, page tables and schedule are rewritten, and one submit runs every kernel.
  *
+ * Loading and compiling: runner-load.ts; recorded decode streams and their buffers:
+ * decode-buckets.ts; the attention host functions: step-host.ts; step inputs: step-tensors.ts;
+ * adapter slots per row: adapter-slots.ts.
+ *
  * @example
  * const runner = await LlamaRunner.load(await openLlamaModel('models/builtin'), { backend });
  * const logits = await runner.forward({ seqs: [{ tokens: [0, 477, 504], start: 0, pages: [0] }] });
  */
-import {
-  type Backend,
-  type Readback,
-  type RecordedStream,
-  type Tensor,
-  recordingBackend,
-} from '../../backends/backend.js';
-import { compile } from '../../compiler/compile.js';
+import type { Backend, RecordedStream, Tensor } from '../../backends/backend.js';
 import type { Executable } from '../../compiler/executable.js';
-import { type HostFunction, VirtualMachine } from '../../compiler/vm.js';
+import { VirtualMachine } from '../../compiler/vm.js';
 import type { LlamaConfig } from './llama-config.js';
 import type { TensorSource } from '../../io/tensor-source.js';
 import type {
@@ -30,63 +27,18 @@ import type {
 } from '../../engine/model-runner.js';
 import { packSampleParams } from '../../ops/sample.js';
 import { sampleLogitRows, StepError, stepRows } from './step-rows.js';
-import type { RunnerOptions } from '../family.js';
-import { llamaModule } from './graph.js';
-import { HeldScratch, PagedKvCache, type StepRows } from './kv-cache.js';
-import { KV_ATTENTION_QKV } from '../../compiler/passes/fold-kv-projection.js';
-import type { LinearGroupAttrs } from '../../ops/linear-group.js';
-import { uploadWeights } from './weights.js';
+import { HeldScratch, type PagedKvCache, type StepRows } from './kv-cache.js';
 import { bytesPerElement, numel } from '../../tensor/dtype.js';
-import { quantizedWeightPlan } from './quantized-weights.js';
-import type { LoraGraphOptions } from './adapter-graph.js';
-import { DeviceAdapterStacks } from './adapter-stacks-device.js';
+import type { DeviceAdapterStacks } from './adapter-stacks-device.js';
 import type { AdapterRegistry } from '../../lora/adapter-registry.js';
+import { acquireAdapterRows } from './adapter-slots.js';
+import { DecodeBuckets } from './decode-buckets.js';
+import { type LlamaRunnerOptions, type LoadedLlama, loadLlama } from './runner-load.js';
+import { StepHost } from './step-host.js';
+import { allocLse, allocStepTensors, type StepTensors, stepInputTensors, writeStepInputs } from './step-tensors.js';
 
 export { StepError } from './step-rows.js';
-
-export interface LlamaRunnerOptions extends RunnerOptions {
-  /** Replay recorded dispatch streams for decode steps (default true on WebGPU). */
-  readonly recordDecode?: boolean;
-  /** CTAs of the attention dispatches (default: BatchAttention's; benchmarks compare). */
-  readonly attentionGrid?: number;
-  /**
-   * Keep projection matrices stored as Q8_0/Q4_0/Q4_K/Q6_K quantized on the device (default true);
-   * false dequantizes them at load (the reference path the quantized one is checked against).
-   */
-  readonly keepQuantized?: boolean;
-  /** Serve LoRA adapters: the graph gains the adapter input and stacks of `slots` adapters up to rank `rmax`. */
-  readonly lora?: LoraGraphOptions;
-}
-
-interface StepTensors {
-  tokens: Tensor;
-  positions: Tensor;
-  last: Tensor;
-  /** Each row's adapter slot (−1: none); present only in a graph that serves adapters. */
-  adapter?: Tensor;
-}
-
-/**
- * Everything a recorded decode stream of one batch size binds: created once, with the stream, and
- * freed only with the runner, so no step of another shape can release a buffer the stream uses.
- */
-interface DecodeBucket {
-  stream: RecordedStream;
-  inputs: StepTensors;
-  lse: Tensor;
-  /** The attention's Q (and, where K/V cannot go straight into the pages, K and V) of the stream. */
-  scratch: HeldScratch;
-  logits: Tensor;
-  /** GPU-resident decode (`submitDecode`): sampling params, the sample stream (writes the drawn ids into `inputs.tokens`) and staging buffers the ids are read back through. */
-  resident?: ResidentDecode;
-}
-
-interface ResidentDecode {
-  params: Tensor;
-  sample: RecordedStream;
-  /** A ring of host-readable buffers, one per step in flight; busy while its step's ids are unread. */
-  staging: { readback: Readback; busy: boolean }[];
-}
+export type { LlamaRunnerOptions } from './runner-load.js';
 
 export class LlamaRunner implements ModelRunner {
   readonly vocabSize: number;
@@ -95,16 +47,19 @@ export class LlamaRunner implements ModelRunner {
   readonly numPages: number;
   readonly maxTokens: number;
   readonly maxSeqs: number;
+  readonly backend: Backend;
+  readonly config: LlamaConfig;
+  readonly exe: Executable;
+  readonly kv: PagedKvCache;
+  /** Weights kept quantized on the device, by format (e.g. { q4_k: 7, q8_0: 14 }). */
+  readonly quantizedWeights: Readonly<Record<string, number>>;
+  private readonly weights: Tensor[];
+  /** The attention host functions and the scratch of the step being built. */
+  private readonly host: StepHost;
   /** Runs prefill and mixed steps; its storage follows the step's shape (freed when shapes change). */
   private readonly vm: VirtualMachine;
-  /** Runs decode steps that are recorded: stable storage, since a stream keeps pointing at it. */
-  private readonly decodeVm: VirtualMachine;
   /** Recorded decode steps by batch size; each owns its buffers for the runner's whole life. */
-  private readonly decodeBuckets = new Map<number, DecodeBucket>();
-  /** Attention log-sum-exp scratch of the step being built (written by the kernel, unused after). */
-  private stepLse: Tensor | null = null;
-  /** Projection scratch of the step being built (Q, and K/V where they are not stored into the pages directly). */
-  private stepScratch: HeldScratch | null = null;
+  private readonly decodeBuckets: DecodeBuckets;
   private readonly recordDecode: boolean;
   /** Logits of the last forward, still on the device (for `sampleOnDevice`). */
   private lastLogits: Tensor | null = null;
@@ -119,120 +74,39 @@ export class LlamaRunner implements ModelRunner {
   /** The adapter stacks and their slot registry; null when the runner serves no adapters. */
   private readonly lora: DeviceAdapterStacks | null;
 
-  private constructor(
-    readonly backend: Backend,
-    readonly config: LlamaConfig,
-    readonly exe: Executable,
-    private readonly weights: Tensor[],
-    readonly kv: PagedKvCache,
-    o: Required<Pick<LlamaRunnerOptions, 'maxTokens' | 'maxSeqs' | 'recordDecode'>>,
-    lora: DeviceAdapterStacks | null = null,
-  ) {
-    this.lora = lora;
-    this.vocabSize = config.vocabSize;
-    this.maxContext = config.maxPositionEmbeddings;
-    this.pageSize = kv.o.pageSize;
-    this.numPages = kv.o.numPages;
-    this.maxTokens = o.maxTokens;
-    this.maxSeqs = o.maxSeqs;
-    this.recordDecode = o.recordDecode;
+  private constructor(p: LoadedLlama) {
+    this.backend = p.backend;
+    this.config = p.config;
+    this.exe = p.exe;
+    this.weights = p.weights;
+    this.kv = p.kv;
+    this.lora = p.lora;
+    this.quantizedWeights = p.quantizedWeights;
+    this.vocabSize = p.config.vocabSize;
+    this.maxContext = p.config.maxPositionEmbeddings;
+    this.pageSize = p.kv.o.pageSize;
+    this.numPages = p.kv.o.numPages;
+    this.maxTokens = p.maxTokens;
+    this.maxSeqs = p.maxSeqs;
+    this.recordDecode = p.recordDecode;
     // the engine takes the resident loop whenever a runner offers it: offer it only where it runs
-    this.submitDecode = o.recordDecode ? (seqs, tokens, rows) => this.residentStep(seqs, tokens, rows) : undefined;
-    const kvAttention: HostFunction = (_vm, args, out, attrs) => {
-      const [q, k, v] = args as Tensor[];
-      if (!this.stepLse || this.stepLse.shape[0] !== q!.shape[0]) throw new StepError('attention ran outside a step');
-      this.kv.attend(attrs.layer as number, q!, k!, v!, out, this.stepLse);
-    };
-    // the compiler folds a layer's Q/K/V projection into this call (fold-kv-projection.ts) so K and V
-    // can be stored into the pages by the projection itself
-    const kvAttentionQkv: HostFunction = (_vm, args, out, attrs) => {
-      const x = args[0] as Tensor;
-      if (!this.stepLse || !this.stepScratch || this.stepLse.shape[0] !== x.shape[0])
-        throw new StepError('attention ran outside a step');
-      const group = attrs.group as LinearGroupAttrs;
-      this.kv.projectAndAttend(attrs.layer as number, group, args as Tensor[], this.stepScratch, out, this.stepLse);
-    };
-    const host = { kv_attention: kvAttention, [KV_ATTENTION_QKV]: kvAttentionQkv };
-    this.vm = new VirtualMachine(exe, backend, { host });
-    // decode shapes are few (one per batch size ≤ maxSeqs) and small, so keeping them is cheap
-    this.decodeVm = new VirtualMachine(exe, backend, { stableStorage: true, host });
+    this.submitDecode = p.recordDecode ? (seqs, tokens, rows) => this.residentStep(seqs, tokens, rows) : undefined;
+    this.host = new StepHost(p.kv);
+    this.vm = new VirtualMachine(p.exe, p.backend, { host: this.host.functions });
+    const args = (inputs: StepTensors) => this.args(inputs);
+    this.decodeBuckets = new DecodeBuckets(p.backend, p.exe, this.host, p.config.numHeads, p.lora !== null, args);
   }
 
   static async load(
     model: { readonly config: LlamaConfig; readonly weights: TensorSource },
     o: LlamaRunnerOptions,
   ): Promise<LlamaRunner> {
-    const { backend } = o;
-    const cfg = model.config;
-    const actDtype = o.actDtype ?? (backend.caps.f16 ? 'f16' : 'f32');
-    const stored = model.weights.tensors.get('model.embed_tokens.weight')?.dtype;
-    const weightDtype = o.weightDtype ?? (stored === 'f16' || stored === 'bf16' || stored === 'f32' ? stored : 'f16');
-    const maxTokens = o.maxTokens ?? 512;
-    const maxSeqs = o.maxSeqs ?? 64;
-    const pageSize = o.pageSize ?? 16;
-    const numPages = o.numPages ?? Math.min(4096, maxSeqs * Math.ceil(cfg.maxPositionEmbeddings / pageSize));
-    const quantized = o.keepQuantized === false ? new Map() : quantizedWeightPlan(cfg, model.weights);
-    const exe = compile(
-      llamaModule(cfg, {
-        maxTokens,
-        maxSeqs,
-        weightDtype,
-        actDtype,
-        quantized,
-        ...(o.lora ? { lora: o.lora } : {}),
-      }),
-    );
-    const weights = await uploadWeights(backend, cfg, model.weights, weightDtype, o.onProgress, undefined, quantized);
-    const kv = new PagedKvCache(backend, cfg, {
-      numPages,
-      pageSize,
-      maxTokens,
-      maxSeqs,
-      dtype: actDtype,
-      attentionGrid: o.attentionGrid,
-    });
-    const recordDecode = o.recordDecode ?? backend.record !== undefined;
-    const lora = o.lora ? new DeviceAdapterStacks(backend, cfg, o.lora) : null;
-    const runner = new LlamaRunner(backend, cfg, exe, weights, kv, { maxTokens, maxSeqs, recordDecode }, lora);
-    const byFormat: Record<string, number> = {};
-    for (const a of quantized.values()) byFormat[a.format] = (byFormat[a.format] ?? 0) + 1;
-    Object.assign(runner.quantizedWeights, byFormat);
-    return runner;
+    return new LlamaRunner(await loadLlama(model, o));
   }
 
   /** The adapters this runner serves; absent when it was loaded without `lora`. */
   get adapters(): AdapterRegistry | undefined {
     return this.lora?.registry;
-  }
-
-  /**
-   * Each row's adapter slot for a step whose sequences feed `counts[i]` rows, pinning the slots
-   * (uploading adapters not resident) until `release`, called once the step is submitted: a later
-   * upload goes through the queue behind it.
-   */
-  private acquireAdapters(
-    seqs: readonly { adapter?: string }[],
-    counts: readonly number[],
-  ): { rows: Int32Array; release: () => void } | null {
-    const named = seqs.flatMap((s) => (s.adapter === undefined ? [] : [s.adapter]));
-    if (!this.lora) {
-      if (named.length) throw new StepError(`adapter '${named[0]}' requested, but this model serves no adapters`);
-      return null;
-    }
-    const registry = this.lora.registry;
-    let slots: Map<string, number>;
-    try {
-      slots = registry.acquire(named);
-    } catch (e) {
-      throw new StepError((e as Error).message);
-    }
-    const rows = new Int32Array(counts.reduce((a, c) => a + c, 0));
-    let t = 0;
-    seqs.forEach((s, i) => {
-      rows.fill(s.adapter === undefined ? -1 : slots.get(s.adapter)!, t, t + counts[i]!);
-      t += counts[i]!;
-    });
-    return { rows, release: () => registry.release(named) };
   }
 
   async forward(batch: ForwardBatch, options: ForwardOptions = {}): Promise<Float32Array> {
@@ -252,7 +126,8 @@ export class LlamaRunner implements ModelRunner {
       });
       last[i] = t - 1;
     });
-    const adapters = this.acquireAdapters(
+    const adapters = acquireAdapterRows(
+      this.lora,
       batch.seqs,
       batch.seqs.map((s) => s.tokens.length),
     );
@@ -267,9 +142,7 @@ export class LlamaRunner implements ModelRunner {
     } finally {
       adapters?.release();
     }
-    if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
-    this.lastLogits = logits;
-    this.lastLogitsOwned = !decode || !this.recordDecode;
+    this.keepLogits(logits, !decode || !this.recordDecode);
     return options.readLogits === false ? new Float32Array(0) : ((await this.backend.read(logits)) as Float32Array);
   }
 
@@ -286,6 +159,13 @@ export class LlamaRunner implements ModelRunner {
     return stepRows(batch, this);
   }
 
+  /** Holds a step's logits for `sampleOnDevice`, freeing the previous ones where they were ours. */
+  private keepLogits(logits: Tensor, owned: boolean): void {
+    if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
+    this.lastLogits = logits;
+    this.lastLogitsOwned = owned;
+  }
+
   /** A decode step: replays (or records, the first time) the stream of batch size `b`. */
   private decodeStep(
     b: number,
@@ -296,35 +176,14 @@ export class LlamaRunner implements ModelRunner {
     adapterRows: Int32Array | undefined,
   ): Tensor {
     const known = this.decodeBuckets.get(b);
-    const inputs = known?.inputs ?? this.stepTensors(b, b);
-    this.writeInputs(inputs, tokens, positions, last, adapterRows);
+    const inputs = this.decodeBuckets.inputsFor(b);
+    writeStepInputs(this.backend, inputs, tokens, positions, last, adapterRows);
     this.kv.plan(rows);
-    const bucket = known ?? this.recordBucket(b, inputs);
+    const bucket = known ?? this.decodeBuckets.record(b, inputs);
     if (known) this.stats.replays++;
     bucket.stream.replay();
     this.residentBatch = 0; // the host wrote this step's tokens: device-drawn ids no longer chain
     return bucket.logits;
-  }
-
-  /** Records the decode stream of batch size `b` (after `kv.plan`, which the recording reads). */
-  private recordBucket(b: number, inputs: StepTensors): DecodeBucket {
-    const gpu = recordingBackend(this.backend);
-    const lse = this.lseTensor(b);
-    const scratch = new HeldScratch(this.backend, `decode.b${b}`);
-    let logits: Tensor | undefined;
-    this.stepLse = lse;
-    this.stepScratch = scratch;
-    try {
-      const stream = gpu.record(() => {
-        logits = this.decodeVm.runSync('forward', this.args(inputs)) as Tensor;
-      });
-      const bucket: DecodeBucket = { stream, inputs, lse, scratch, logits: logits! };
-      this.decodeBuckets.set(b, bucket);
-      return bucket;
-    } finally {
-      this.stepLse = null;
-      this.stepScratch = null;
-    }
   }
 
   /** One GPU-resident decode step (`ModelRunner.submitDecode`, offered only where decode steps are recorded). */
@@ -340,7 +199,8 @@ export class LlamaRunner implements ModelRunner {
       throw new StepError(`no device-drawn tokens of a batch of ${b} to continue from`);
     if (tokens !== null && tokens.length !== b) throw new StepError(`${tokens.length} input tokens for ${b} sequences`);
     const stepRows = this.rows({ seqs: seqs.map((s) => ({ tokens: [0], start: s.start, pages: s.pages })) });
-    const adapters = this.acquireAdapters(
+    const adapters = acquireAdapterRows(
+      this.lora,
       seqs,
       seqs.map(() => 1),
     );
@@ -366,7 +226,7 @@ export class LlamaRunner implements ModelRunner {
         if (!Number.isInteger(t) || t < 0 || t >= this.vocabSize)
           throw new StepError(`sequence ${i}: token ${t} is outside the vocabulary [0, ${this.vocabSize})`);
     const known = this.decodeBuckets.get(b);
-    const inputs = known?.inputs ?? this.stepTensors(b, b);
+    const inputs = this.decodeBuckets.inputsFor(b);
     if (tokens) this.backend.write(inputs.tokens, tokens);
     this.backend.write(
       inputs.positions,
@@ -378,30 +238,23 @@ export class LlamaRunner implements ModelRunner {
     );
     if (inputs.adapter && adapterRows) this.backend.write(inputs.adapter, adapterRows);
     this.kv.plan(stepRows);
-    const bucket = known ?? this.recordBucket(b, inputs);
-    const resident = (bucket.resident ??= this.residentFor(bucket, b));
+    const bucket = known ?? this.decodeBuckets.record(b, inputs);
+    const resident = this.decodeBuckets.residentOf(bucket, b);
     this.backend.write(resident.params, packSampleParams(rows));
-    let slot = resident.staging.find((s) => !s.busy);
-    if (!slot) {
-      slot = { readback: recordingBackend(this.backend).createReadback(b * 4, `decode.ids.b${b}`), busy: false };
-      resident.staging.push(slot);
-    }
+    const slot = this.decodeBuckets.stagingSlot(resident, b);
     slot.busy = true;
     bucket.stream.replayWith([resident.sample], [{ from: inputs.tokens, to: slot.readback }]);
-    if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
-    this.lastLogits = bucket.logits;
-    this.lastLogitsOwned = false;
+    this.keepLogits(bucket.logits, false);
     this.residentBatch = b;
     this.stats.steps++;
     this.stats.replays++;
     this.stats.residentSteps++;
     this.stats.deviceSamples += b;
-    const staged = slot;
     return (async () => {
       try {
-        return (await staged.readback.read('i32', b)) as Int32Array;
+        return (await slot.readback.read('i32', b)) as Int32Array;
       } finally {
-        staged.busy = false;
+        slot.busy = false;
       }
     })();
   }
@@ -411,14 +264,8 @@ export class LlamaRunner implements ModelRunner {
    * one submit, host clock from submit to completion. Benchmarks divide it by the wall time per
    * step to tell how busy the loop keeps the GPU.
    */
-  async timeDecodeReplay(b: number, times: number): Promise<number> {
-    const bucket = this.decodeBuckets.get(b);
-    if (!bucket) throw new StepError(`no recorded decode step of batch ${b}`);
-    await this.backend.flush();
-    const t0 = performance.now();
-    bucket.stream.replayWith(bucket.resident ? [bucket.resident.sample] : [], [], times);
-    await this.backend.flush();
-    return (performance.now() - t0) / times;
+  timeDecodeReplay(b: number, times: number): Promise<number> {
+    return this.decodeBuckets.timeReplay(b, times);
   }
 
   /** Bytes the weights take on the device (quantized ones as stored); the load log and tests report it. */
@@ -426,25 +273,9 @@ export class LlamaRunner implements ModelRunner {
     return this.weights.reduce((n, t) => n + numel(t.shape) * bytesPerElement(t.dtype), 0);
   }
 
-  /** Weights kept quantized on the device, by format (e.g. { q4_k: 7, q8_0: 14 }). */
-  readonly quantizedWeights: Readonly<Record<string, number>> = {};
-
   /** The recorded decode stream of batch `b`, if one was recorded (tests count its dispatches). */
   decodeStream(b: number): RecordedStream | undefined {
     return this.decodeBuckets.get(b)?.stream;
-  }
-
-  /** The sampling stream of a bucket: draws each row's next token into the bucket's token input. */
-  private residentFor(bucket: DecodeBucket, b: number): ResidentDecode {
-    const gpu = recordingBackend(this.backend);
-    const params = this.backend.alloc({ dtype: 'u32', shape: [b, 8] }, 'decode.sample_params', 'activations');
-    const sample = gpu.record(() => this.backend.run('sample', {}, [bucket.logits, params], [bucket.inputs.tokens]));
-    // three steps in flight keep the GPU busy while the host reads ids and plans the next step
-    const staging = Array.from({ length: 3 }, () => ({
-      readback: gpu.createReadback(b * 4, `decode.ids.b${b}`),
-      busy: false,
-    }));
-    return { params, sample, staging };
   }
 
   /** A prefill or mixed step: its inputs and scratch live for this step only. */
@@ -457,21 +288,19 @@ export class LlamaRunner implements ModelRunner {
     last: Int32Array,
     adapterRows: Int32Array | undefined,
   ): Promise<Tensor> {
-    const inputs = this.stepTensors(n, b);
-    const lse = this.lseTensor(n);
+    const inputs = allocStepTensors(this.backend, n, b, this.lora !== null);
+    const lse = allocLse(this.backend, n, this.config.numHeads);
     const scratch = new HeldScratch(this.backend, 'step');
-    this.stepLse = lse;
-    this.stepScratch = scratch;
     try {
-      this.writeInputs(inputs, tokens, positions, last, adapterRows);
-      this.kv.plan(rows);
-      return (await this.vm.run('forward', this.args(inputs))) as Tensor;
+      return await this.host.withinAsync(lse, scratch, async () => {
+        writeStepInputs(this.backend, inputs, tokens, positions, last, adapterRows);
+        this.kv.plan(rows);
+        return (await this.vm.run('forward', this.args(inputs))) as Tensor;
+      });
     } finally {
-      this.stepLse = null;
-      this.stepScratch = null;
       scratch.free();
       // the backend submits pending work before it frees, and submitted work may outlive the free
-      for (const t of this.inputTensors(inputs, lse)) this.backend.free(t);
+      for (const t of stepInputTensors(inputs, lse)) this.backend.free(t);
     }
   }
 
@@ -481,56 +310,14 @@ export class LlamaRunner implements ModelRunner {
     return [inputs.tokens, inputs.positions, inputs.last, ...lora];
   }
 
-  private inputTensors(inputs: StepTensors, lse: Tensor): Tensor[] {
-    return [inputs.tokens, inputs.positions, inputs.last, ...(inputs.adapter ? [inputs.adapter] : []), lse];
-  }
-
-  private writeInputs(
-    inputs: StepTensors,
-    tokens: Int32Array,
-    positions: Int32Array,
-    last: Int32Array,
-    adapterRows: Int32Array | undefined,
-  ): void {
-    this.backend.write(inputs.tokens, tokens);
-    this.backend.write(inputs.positions, positions);
-    this.backend.write(inputs.last, last);
-    if (inputs.adapter && adapterRows) this.backend.write(inputs.adapter, adapterRows);
-  }
-
-  private stepTensors(n: number, b: number): StepTensors {
-    const i32 = (len: number, label: string) =>
-      this.backend.alloc({ dtype: 'i32', shape: [len] }, label, 'activations');
-    return {
-      tokens: i32(n, 'step.tokens'),
-      positions: i32(n, 'step.positions'),
-      last: i32(b, 'step.last'),
-      ...(this.lora ? { adapter: i32(n, 'step.adapter') } : {}),
-    };
-  }
-
-  private lseTensor(n: number): Tensor {
-    return this.backend.alloc({ dtype: 'f32', shape: [n, this.config.numHeads] }, 'step.lse', 'activations');
-  }
-
   destroy(): void {
-    for (const r of this.decodeBuckets.values()) {
-      r.stream.destroy();
-      r.resident?.sample.destroy();
-    }
+    this.decodeBuckets.destroyStreams();
     if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
     this.vm.release();
-    this.decodeVm.release();
+    this.decodeBuckets.releaseVm();
     this.kv.destroy();
     for (const t of this.weights) this.backend.free(t);
     this.lora?.destroy();
-    for (const r of this.decodeBuckets.values()) {
-      for (const t of this.inputTensors(r.inputs, r.lse)) this.backend.free(t);
-      r.scratch.free();
-      if (r.resident) {
-        this.backend.free(r.resident.params);
-        for (const s of r.resident.staging) s.readback.destroy();
-      }
-    }
+    this.decodeBuckets.freeBuffers();
   }
 }

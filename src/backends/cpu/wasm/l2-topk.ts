@@ -86,6 +86,7 @@ function siftDown(hd: usize, hi: usize, size: i32, i: i32): void {
  * For groups [g0, g1): every vector row of the group against every query of its pairs, each
  * distance offered to the pair's heap (initialised here). q: queries [·, d] f32; x: vectors
  * [·, d] f32; ids: one i32 per vector row.
+ * Kept as one function (88 lines): every split into @inline helpers tried changed the optimised wasm's locals.
  */
 export function ivfScanGroups(
   q: usize,

@@ -1,0 +1,89 @@
+/**
+ * The load step of a Llama runner: resolves the options' defaults, compiles the decoder for every
+ * step shape up to `maxTokens`/`maxSeqs`, uploads the weights (projections kept quantized where
+ * stored so) and creates the paged KV cache and, where adapters are served, their device stacks.
+ */
+import type { Backend, Tensor } from '../../backends/backend.js';
+import { compile } from '../../compiler/compile.js';
+import type { Executable } from '../../compiler/executable.js';
+import type { TensorSource } from '../../io/tensor-source.js';
+import type { RunnerOptions } from '../family.js';
+import type { LoraGraphOptions } from './adapter-graph.js';
+import { DeviceAdapterStacks } from './adapter-stacks-device.js';
+import { llamaModule } from './graph.js';
+import { PagedKvCache } from './kv-cache.js';
+import type { LlamaConfig } from './llama-config.js';
+import { quantizedWeightPlan } from './quantized-weights.js';
+import { uploadWeights } from './weights.js';
+
+export interface LlamaRunnerOptions extends RunnerOptions {
+  /** Replay recorded dispatch streams for decode steps (default true on WebGPU). */
+  readonly recordDecode?: boolean;
+  /** CTAs of the attention dispatches (default: BatchAttention's; benchmarks compare). */
+  readonly attentionGrid?: number;
+  /**
+   * Keep projection matrices stored as Q8_0/Q4_0/Q4_K/Q6_K quantized on the device (default true);
+   * false dequantizes them at load (the reference path the quantized one is checked against).
+   */
+  readonly keepQuantized?: boolean;
+  /** Serve LoRA adapters: the graph gains the adapter input and stacks of `slots` adapters up to rank `rmax`. */
+  readonly lora?: LoraGraphOptions;
+}
+
+/** What a runner is built from once loaded. */
+export interface LoadedLlama {
+  readonly backend: Backend;
+  readonly config: LlamaConfig;
+  readonly exe: Executable;
+  readonly weights: Tensor[];
+  readonly kv: PagedKvCache;
+  readonly maxTokens: number;
+  readonly maxSeqs: number;
+  readonly recordDecode: boolean;
+  readonly lora: DeviceAdapterStacks | null;
+  /** Weights kept quantized on the device, by format (e.g. { q4_k: 7, q8_0: 14 }). */
+  readonly quantizedWeights: Readonly<Record<string, number>>;
+}
+
+export async function loadLlama(
+  model: { readonly config: LlamaConfig; readonly weights: TensorSource },
+  o: LlamaRunnerOptions,
+): Promise<LoadedLlama> {
+  const { backend } = o;
+  const cfg = model.config;
+  const actDtype = o.actDtype ?? (backend.caps.f16 ? 'f16' : 'f32');
+  const stored = model.weights.tensors.get('model.embed_tokens.weight')?.dtype;
+  const weightDtype = o.weightDtype ?? (stored === 'f16' || stored === 'bf16' || stored === 'f32' ? stored : 'f16');
+  const maxTokens = o.maxTokens ?? 512;
+  const maxSeqs = o.maxSeqs ?? 64;
+  const pageSize = o.pageSize ?? 16;
+  const numPages = o.numPages ?? Math.min(4096, maxSeqs * Math.ceil(cfg.maxPositionEmbeddings / pageSize));
+  const quantized = o.keepQuantized === false ? new Map() : quantizedWeightPlan(cfg, model.weights);
+  const lora = o.lora ? { lora: o.lora } : {};
+  const exe = compile(llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype, quantized, ...lora }));
+  const weights = await uploadWeights(backend, cfg, model.weights, weightDtype, o.onProgress, undefined, quantized);
+  const kv = new PagedKvCache(backend, cfg, {
+    numPages,
+    pageSize,
+    maxTokens,
+    maxSeqs,
+    dtype: actDtype,
+    attentionGrid: o.attentionGrid,
+  });
+  const recordDecode = o.recordDecode ?? backend.record !== undefined;
+  const stacks = o.lora ? new DeviceAdapterStacks(backend, cfg, o.lora) : null;
+  const byFormat: Record<string, number> = {};
+  for (const a of quantized.values()) byFormat[a.format] = (byFormat[a.format] ?? 0) + 1;
+  return {
+    backend,
+    config: cfg,
+    exe,
+    weights,
+    kv,
+    maxTokens,
+    maxSeqs,
+    recordDecode,
+    lora: stacks,
+    quantizedWeights: byFormat,
+  };
+}
