@@ -23,9 +23,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CpuBackend } from '../src/backends/cpu/cpu-backend.js';
 import { cpuRuntime, cpuThreads } from '../src/backends/cpu/cpu-runtime.js';
-import { getOp } from '../src/ops/registry.js';
 import { randomInput } from '../src/ops/test-data.js';
-import { toFloat64 } from '../src/tensor/dtype.js';
+import { matmulTransBAgainstReference } from '../src/testing/matmul-check.js';
 import { Rng } from '../src/util/rng.js';
 import { builtinModelPath } from '../src/models/load-model.js';
 import { writeLlamaGguf } from '../src/models/llama/gguf-from-hf.js';
@@ -81,23 +80,10 @@ function llama1bConfig(layers: number): Record<string, unknown> {
 /** The 1B shape's GEMVs against the float64 matmul reference: relative error of f32 accumulation. */
 async function checkGemvs(backend: CpuBackend, shapes: readonly [number, number, string][]): Promise<void> {
   const rng = new Rng(20261207);
-  const op = getOp('matmul');
   for (const [N, K, what] of shapes) {
     const x = randomInput(rng, 'f32', [1, K]);
     const w = randomInput(rng, 'bf16', [N, K], 1 / Math.sqrt(K));
-    const tx = backend.alloc(x.desc);
-    const tw = backend.alloc(w.desc);
-    const ty = backend.alloc({ dtype: 'f32', shape: [1, N] });
-    backend.write(tx, x.data);
-    backend.write(tw, w.data);
-    backend.run('matmul', { transB: true }, [tx, tw], [ty]);
-    const got = toFloat64('f32', await backend.read(ty));
-    const want = op.reference(
-      { transB: true },
-      [toFloat64('f32', x.data), toFloat64('bf16', w.data)],
-      [x.desc, w.desc],
-      [ty],
-    )[0]!;
+    const { got, want } = await matmulTransBAgainstReference(backend, x, w);
     let worst = 0;
     for (let i = 0; i < N; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
     // outputs are ~N(0, 1); f32 sums of K ≤ 8192 terms err by ~1e-6, a dropped term by ~1e-2
@@ -106,7 +92,6 @@ async function checkGemvs(backend: CpuBackend, shapes: readonly [number, number,
       `1B-shape GEMV ${what} [${N}, ${K}] matches the float64 reference`,
       `max error ${worst.toExponential(2)}`,
     );
-    for (const t of [tx, tw, ty]) backend.free(t);
   }
 }
 

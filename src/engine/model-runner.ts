@@ -33,7 +33,10 @@ export interface ForwardBatch {
   seqs: ForwardSeq[];
 }
 
-/** One token to draw on the device from row `row` of the last forward's logits (see the `sample` op). */
+/**
+ * One token to draw on the device from row `row` of the last forward's logits (see the `sample` op).
+ * Its fields are src/ops/sample.ts's `SampleRowParams`, spelled out as the public API documents them.
+ */
 export interface DeviceSampleRow {
   row: number;
   /** ≤ 0: greedy. */

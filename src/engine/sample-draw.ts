@@ -6,17 +6,11 @@
  * rounded to f32 first, as the op's params tensor carries them, so the host and the device draw the
  * same token; the arithmetic is float64, so this equals the op's float64 reference exactly.
  */
+import type { SampleRowParams } from '../ops/sample.js';
 import { uniformAt } from '../util/rng.js';
 
-export interface DrawParams {
-  temperature: number;
-  topK: number;
-  topP: number;
-  minP: number;
-  seed: number;
-  stream: number;
-  step: number;
-}
+/** The `sample` op's row params, every one given. */
+export type DrawParams = Required<SampleRowParams>;
 
 /**
  * The token drawn from `x` (NaN already replaced by −∞), or −1 when no logit is finite.

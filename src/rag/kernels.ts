@@ -1,16 +1,7 @@
 /** The WebGPU kernel of `ivf_scan`: a thread per (query, vector) distance, a 2-D grid past the per-dimension limit. */
 import { grid2d } from '../backends/webgpu/grid.js';
-import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, whyNot } from '../backends/webgpu/kernel.js';
 import { IVF_SCAN_WORKGROUP, ivfScanGeometry, ivfScanWgsl } from './ivf-scan.js';
-
-function whyNot(check: () => void): string | null {
-  try {
-    check();
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
 
 const ivfScanKernel: GpuKernel = {
   op: 'ivf_scan',

@@ -10,7 +10,7 @@
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import { grid2d } from '../backends/webgpu/grid.js';
-import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, whyNot } from '../backends/webgpu/kernel.js';
 import { uniformDecl } from '../kernels/wgsl-dtype.js';
 import { defineOp } from '../ops/op-spec.js';
 import type { Rng } from '../util/rng.js';
@@ -132,14 +132,7 @@ export const csrToEllOp = defineOp<CsrToEllAttrs>({
 
 export const csrToEllKernel: GpuKernel = {
   op: OP,
-  whyUnsupported: (_caps, attrs, inputs) => {
-    try {
-      csrToEllGeometry(attrs, inputs);
-      return null;
-    } catch (e) {
-      return (e as Error).message;
-    }
-  },
+  whyUnsupported: (_caps, attrs, inputs) => whyNot(() => csrToEllGeometry(attrs, inputs)),
   encode(ctx, attrs, inputs, outputs) {
     const { m, width } = csrToEllGeometry(attrs, inputs);
     ctx.dispatch(

@@ -1,19 +1,10 @@
 /** WebGPU kernels of the GNN ops that are not SpMM/SDDMM: the fused RGCN and the edge softmax. */
 import type { TensorDesc } from '../backends/backend.js';
 import { grid2d } from '../backends/webgpu/grid.js';
-import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, whyNot } from '../backends/webgpu/kernel.js';
 import { EDGE_SOFTMAX_WORKGROUP, edgeSoftmaxGeometry, edgeSoftmaxWgsl } from './edge-softmax.js';
 import { rgcnGeometry } from './rgcn.js';
 import { RGCN_WORKGROUP, rgcnWgsl } from './rgcn-wgsl.js';
-
-function whyNot(check: () => void): string | null {
-  try {
-    check();
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
 
 const rgcnKernel: GpuKernel = {
   op: 'rgcn_csr',

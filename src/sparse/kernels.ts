@@ -6,7 +6,7 @@
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { grid2d } from '../backends/webgpu/grid.js';
-import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, whyNot } from '../backends/webgpu/kernel.js';
 import type { BindingAccess } from '../backends/webgpu/pipeline-cache.js';
 import type { SpmmOpName } from './device-layout.js';
 import { type SddmmAttrs, type SpmmAttrs, sddmmGeometry, spmmGeometry } from './ops.js';
@@ -22,15 +22,6 @@ import {
   hybWgsl,
   spmmWgsl,
 } from './spmm-wgsl.js';
-
-function whyNot(check: () => void): string | null {
-  try {
-    check();
-    return null;
-  } catch (e) {
-    return (e as Error).message;
-  }
-}
 
 function iterationOf(op: Exclude<SpmmOpName, 'spmm_hyb'>, attrs: SpmmAttrs): RowIteration {
   switch (op) {

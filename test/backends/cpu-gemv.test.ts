@@ -5,15 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
-import { getOp } from '../../src/ops/registry.js';
 import { randomInput } from '../../src/ops/test-data.js';
 import { toFloat64 } from '../../src/tensor/dtype.js';
+import { matmulTransBAgainstReference } from '../../src/testing/matmul-check.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
 
 const seed = testSeed();
 const b = new CpuBackend();
-const op = getOp('matmul');
 
 describe(`CPU matmul remainders (${seedNote(seed)})`, () => {
   for (const wd of ['f32', 'f16', 'bf16'] as const)
@@ -24,22 +23,9 @@ describe(`CPU matmul remainders (${seedNote(seed)})`, () => {
           for (let K = 1; K <= 19; K += 3) {
             const x = randomInput(rng, 'f32', [M, K]);
             const w = randomInput(rng, wd, [N, K]);
-            const tx = b.alloc(x.desc);
-            const tw = b.alloc(w.desc);
-            const ty = b.alloc({ dtype: 'f32', shape: [M, N] });
-            b.write(tx, x.data);
-            b.write(tw, w.data);
-            b.run('matmul', { transB: true }, [tx, tw], [ty]);
-            const got = toFloat64('f32', await b.read(ty));
-            const want = op.reference(
-              { transB: true },
-              [toFloat64('f32', x.data), toFloat64(wd, w.data)],
-              [x.desc, w.desc],
-              [ty],
-            )[0]!;
+            const { got, want } = await matmulTransBAgainstReference(b, x, w);
             for (let i = 0; i < got.length; i++)
               expect(Math.abs(got[i]! - want[i]!), `M${M} N${N} K${K} [${i}]`).toBeLessThan(1e-5 * (1 + K));
-            for (const t of [tx, tw, ty]) b.free(t);
           }
     });
 
@@ -60,19 +46,7 @@ describe(`CPU matmul remainders (${seedNote(seed)})`, () => {
     for (const [N, K] of shapes) {
       const x = randomInput(rng, 'f32', [1, K]);
       const w = randomInput(rng, 'bf16', [N, K]);
-      const tx = b.alloc(x.desc);
-      const tw = b.alloc(w.desc);
-      const ty = b.alloc({ dtype: 'f32', shape: [1, N] });
-      b.write(tx, x.data);
-      b.write(tw, w.data);
-      b.run('matmul', { transB: true }, [tx, tw], [ty]);
-      const got = toFloat64('f32', await b.read(ty));
-      const want = op.reference(
-        { transB: true },
-        [toFloat64('f32', x.data), toFloat64('bf16', w.data)],
-        [x.desc, w.desc],
-        [ty],
-      )[0]!;
+      const { got, want } = await matmulTransBAgainstReference(b, x, w);
       // any f32 summation order of K products is within (K + 1)·2^-24·Σ|x·w| of the exact sum
       const xs = toFloat64('f32', x.data);
       const ws = toFloat64('bf16', w.data);
@@ -81,7 +55,6 @@ describe(`CPU matmul remainders (${seedNote(seed)})`, () => {
         for (let k = 0; k < K; k++) mag += Math.abs(xs[k]! * ws[i * K + k]!);
         expect(Math.abs(got[i]! - want[i]!), `N${N} K${K} [${i}]`).toBeLessThanOrEqual((K + 1) * 2 ** -24 * mag);
       }
-      for (const t of [tx, tw, ty]) b.free(t);
     }
   });
 

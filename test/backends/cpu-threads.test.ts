@@ -4,9 +4,8 @@
  * threads, so the split runs even on a one-core machine.
  */
 import { describe, expect, it } from 'vitest';
-import { toFloat64 } from '../../src/tensor/dtype.js';
-import { getOp } from '../../src/ops/registry.js';
 import { randomInput } from '../../src/ops/test-data.js';
+import { matmulTransBAgainstReference } from '../../src/testing/matmul-check.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
 import { chunkRows } from '../../src/backends/cpu/thread-pool.js';
@@ -48,22 +47,9 @@ describe(`CPU thread pool (${seedNote(seed)})`, () => {
     const K = 300;
     const x = randomInput(rng, 'f32', [M, K]);
     const w = randomInput(rng, 'bf16', [N, K]);
-    const tx = b.alloc(x.desc);
-    const tw = b.alloc(w.desc);
-    const ty = b.alloc({ dtype: 'f32', shape: [M, N] });
-    b.write(tx, x.data);
-    b.write(tw, w.data);
     const before = pool.stats.split;
-    b.run('matmul', { transB: true }, [tx, tw], [ty]);
+    const { got, want } = await matmulTransBAgainstReference(b, x, w);
     expect(pool.stats.split).toBe(before + 1);
-    const got = toFloat64('f32', await b.read(ty));
-    const op = getOp('matmul');
-    const want = op.reference(
-      { transB: true },
-      [toFloat64('f32', x.data), toFloat64('bf16', w.data)],
-      [x.desc, w.desc],
-      [ty],
-    )[0]!;
     // Σ|x·w| ≈ 240 per output, so f32 accumulation errs by ~1e-5; a dropped or doubled term (~1) fails
     let worst = 0;
     for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));

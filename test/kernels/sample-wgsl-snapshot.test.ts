@@ -4,15 +4,11 @@
  * CPU only. After an intended change to the kernel, regenerate with UPDATE_WGSL_SNAPSHOT=1 and say
  * why in the commit.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describeWgslSnapshot, sha256 } from '../wgsl-snapshot.js';
 import { sampleWgsl } from '../../src/kernels/sample.js';
 import type { DType } from '../../src/tensor/dtype.js';
 
 const SNAPSHOT = new URL('./__snapshots__/sample-wgsl.sha256.json', import.meta.url);
-
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 function currentHashes(): Record<string, string> {
   const out: Record<string, string> = {};
@@ -25,21 +21,4 @@ function currentHashes(): Record<string, string> {
   return out;
 }
 
-describe('sample WGSL snapshot', () => {
-  const hashes = currentHashes();
-  if (process.env.UPDATE_WGSL_SNAPSHOT === '1') {
-    writeFileSync(SNAPSHOT, `${JSON.stringify(hashes, null, 2)}\n`);
-    console.log(`wrote ${Object.keys(hashes).length} hashes to ${SNAPSHOT.pathname}`);
-  }
-  const pinned = JSON.parse(readFileSync(SNAPSHOT, 'utf8')) as Record<string, string>;
-
-  it('covers the same configurations as the snapshot', () => {
-    expect(Object.keys(hashes).sort()).toEqual(Object.keys(pinned).sort());
-  });
-
-  for (const name of Object.keys(pinned)) {
-    it(name, () => {
-      expect(hashes[name], name).toBe(pinned[name]);
-    });
-  }
-});
+describeWgslSnapshot('sample WGSL snapshot', SNAPSHOT, currentHashes);

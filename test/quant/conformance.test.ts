@@ -3,33 +3,6 @@
  * device as opened, against the float64 oracle of the quantized math. The CPU row skips where the
  * CPU backend serves the op with that oracle itself.
  */
-import { describe, expect, it } from 'vitest';
-import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
-import { conformanceCases, runCase, runsTheOracle } from '../../src/testing/conformance.js';
-import { seedNote, testSeed } from '../../src/testing/seed.js';
-import { gpuBackends, gpusOrSkip } from '../gpu-setup.js';
+import { describeConformance } from '../conformance-suite.js';
 
-const seed = testSeed();
-const cpu = new CpuBackend();
-const gpus = (await gpuBackends()).slice(0, 1);
-
-describe(`quant conformance (${seedNote(seed)})`, () => {
-  for (const { op, cases } of conformanceCases({ seed, ops: ['quant_matmul'] })) {
-    describe(op.name, () => {
-      for (const c of cases) {
-        const cpuSkip = runsTheOracle(cpu, op.name, c);
-        it.skipIf(cpuSkip !== null)(`cpu: ${c.label}${cpuSkip ? ` (skipped: ${cpuSkip})` : ''}`, async () => {
-          const r = await runCase(cpu, op, c);
-          expect(r.message ?? 'ok').toBe('ok');
-        });
-        for (const { name, backend } of gpusOrSkip(gpus, `webgpu: ${c.label}`)) {
-          it(`${name}: ${c.label}`, async () => {
-            const r = await runCase(backend, op, c);
-            expect(r.skipped ?? '').toBe('');
-            expect(r.message ?? 'ok').toBe('ok');
-          });
-        }
-      }
-    });
-  }
-});
+await describeConformance('quant conformance', { ops: ['quant_matmul'], gpuCount: 1 });

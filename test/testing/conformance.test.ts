@@ -1,33 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
-import { compare, conformanceCases, runCase, runsTheOracle } from '../../src/testing/conformance.js';
-import { seedNote, testSeed } from '../../src/testing/seed.js';
-import { gpuBackends, gpusOrSkip } from '../gpu-setup.js';
+import { compare } from '../../src/testing/conformance.js';
+import { describeConformance } from '../conformance-suite.js';
 
-const seed = testSeed();
-const cpu = new CpuBackend();
-const gpus = await gpuBackends();
-
-describe(`conformance (${seedNote(seed)})`, () => {
-  for (const { op, cases } of conformanceCases({ seed })) {
-    describe(op.name, () => {
-      for (const c of cases) {
-        const cpuSkip = runsTheOracle(cpu, op.name, c);
-        it.skipIf(cpuSkip !== null)(`cpu: ${c.label}${cpuSkip ? ` (skipped: ${cpuSkip})` : ''}`, async () => {
-          const r = await runCase(cpu, op, c);
-          expect(r.message ?? 'ok').toBe('ok');
-        });
-        for (const { name, backend } of gpusOrSkip(gpus, `webgpu: ${c.label}`)) {
-          it(`${name}: ${c.label}`, async () => {
-            const r = await runCase(backend, op, c);
-            expect(r.skipped ?? '', 'every op must have a WebGPU kernel').toBe('');
-            expect(r.message ?? 'ok').toBe('ok');
-          });
-        }
-      }
-    });
-  }
-});
+await describeConformance('conformance', { missingKernel: 'every op must have a WebGPU kernel' });
 
 describe('compare', () => {
   it('never passes NaN', () => {

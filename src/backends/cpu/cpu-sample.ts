@@ -11,19 +11,12 @@
  * the op's stated slack of 1e-5 + 5e-10·V of the row's mass.
  */
 import type { Tensor } from '../backend.js';
-import { SAMPLE_PARAM_WORDS } from '../../ops/sample.js';
+import { SAMPLE_PARAM_WORDS, type SampleRowParams } from '../../ops/sample.js';
 import { uniformAt } from '../../util/rng.js';
 import type { OpContext } from './cpu-op-context.js';
 
-interface RowParams {
-  temperature: number;
-  topK: number;
-  topP: number;
-  minP: number;
-  seed: number;
-  stream: number;
-  step: number;
-}
+/** The op's row params, decoded from the params tensor's views without a copy per row. */
+type RowParams = Required<SampleRowParams>;
 
 function rowParams(words: Uint32Array, floats: Float32Array, r: number): RowParams {
   const o = r * SAMPLE_PARAM_WORDS;

@@ -85,3 +85,13 @@ export interface GpuKernel {
   whyUnsupported(caps: Capabilities, attrs: Attrs, inputs: readonly TensorDesc[]): string | null;
   encode(ctx: KernelContext, attrs: Attrs, inputs: readonly GpuTensor[], outputs: readonly GpuTensor[]): void;
 }
+
+/** A `whyUnsupported` from a check that throws what it rejects: the thrown message, or null. */
+export function whyNot(check: () => void): string | null {
+  try {
+    check();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}

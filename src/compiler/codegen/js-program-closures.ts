@@ -7,6 +7,7 @@
 import type { HostArray } from '../../tensor/dtype.js';
 import { type PExpr, type TensorProgram, axisVar, reduceVar, symToP } from '../../ir/tir/program.js';
 import type { HostProgramFn } from './js-program.js';
+import { UNARY_F32 } from '../../ops/expr-f32.js';
 import { jsHelpers } from './js-program-helpers.js';
 
 type Ty = 'i32' | 'f32' | 'bool';
@@ -17,7 +18,6 @@ interface Node {
   readonly t: Ty;
 }
 type Helpers = ReturnType<typeof jsHelpers>;
-type UnaryOp = Extract<PExpr, { k: 'un' }>['op'];
 
 /** What compiling one program's expressions needs: where each variable and buffer lives. */
 interface Scope {
@@ -26,7 +26,6 @@ interface Scope {
   readonly slot: ReadonlyMap<string, number>;
   readonly bufIndex: ReadonlyMap<string, number>;
   readonly buffers: TensorProgram['output'][];
-  readonly unary: Record<UnaryOp, (x: number) => number>;
 }
 
 const fr = Math.fround;
@@ -35,23 +34,6 @@ const asF = (x: Node): Fn => {
   const f = x.f;
   return x.t === 'f32' ? f : x.t === 'i32' ? (s, b) => fr(f(s, b)) : f;
 };
-
-function unaryOps(h: Helpers): Record<UnaryOp, (x: number) => number> {
-  return {
-    neg: (x) => -x,
-    exp: (x) => fr(Math.exp(x)),
-    log: (x) => fr(Math.log(x)),
-    sqrt: (x) => fr(Math.sqrt(x)),
-    rsqrt: (x) => fr(1 / fr(Math.sqrt(x))),
-    tanh: h.tess_tanh,
-    sigmoid: h.tess_sigmoid,
-    silu: h.tess_silu,
-    gelu: h.tess_gelu,
-    relu: (x) => Math.max(x, 0),
-    abs: Math.abs,
-    recip: (x) => fr(1 / x),
-  };
-}
 
 function compile(sc: Scope, e: PExpr): Node {
   switch (e.k) {
@@ -72,7 +54,7 @@ function compile(sc: Scope, e: PExpr): Node {
       return compileLoad(sc, e);
     case 'un': {
       const a = asF(compile(sc, e.a));
-      const op = sc.unary[e.op];
+      const op = UNARY_F32[e.op];
       return { f: (s, b) => op(a(s, b)), t: 'f32' };
     }
     case 'select': {
@@ -180,7 +162,6 @@ export function closureProgram(p: TensorProgram, dims: readonly string[]): HostP
     slot: new Map(names.map((n, i) => [n, i])),
     bufIndex: new Map(buffers.map((b, i) => [b.name, i])),
     buffers,
-    unary: unaryOps(h),
   };
   const outExt = p.output.shape.map((d) => compile(sc, symToP(d)).f);
   const redExt = (p.reduce?.extents ?? []).map((d) => compile(sc, symToP(d)).f);

@@ -6,8 +6,8 @@
  * Semantics are WGSL's, not the float64 interpreter's: every float load, arithmetic result and
  * conversion is rounded with `Math.fround` where WGSL's f32 rounds; integer (index) arithmetic is
  * i32 (`|0`, `Math.imul`); f16/bf16 are read and written as bits through the conversions of
- * `src/tensor/dtype.ts`; the expression language's helpers (sigmoid, silu, tanh, gelu) take the
- * overflow-free forms of `EXPR_WGSL_PRELUDE`. The expression typing (i32 / f32 / bool) mirrors
+ * `src/tensor/dtype.ts`; unary ops call the f32 table of `src/ops/expr-f32.ts` (the overflow-free
+ * forms of `EXPR_WGSL_PRELUDE`). The expression typing (i32 / f32 / bool) mirrors
  * `wgsl-program.ts` case by case, so both targets read one program the same way.
  *
  * Why `new Function` is acceptable here: the source is generated from our own IR, never from a
@@ -63,34 +63,8 @@ const asF = (x: Code): string => (x.t === 'f32' ? x.c : x.t === 'i32' ? `tess_fr
 const asB = (x: Code): string => (x.t === 'bool' ? x.c : `(${x.c} !== 0)`);
 const num = (v: number): string => `(${String(v)})`;
 
-function unaryCode(op: UnaryOp, a: string): string {
-  switch (op) {
-    case 'neg':
-      return `(-${a})`;
-    case 'exp':
-      return `tess_fr(Math.exp(${a}))`;
-    case 'log':
-      return `tess_fr(Math.log(${a}))`;
-    case 'sqrt':
-      return `tess_fr(Math.sqrt(${a}))`;
-    case 'rsqrt':
-      return `tess_fr(1 / tess_fr(Math.sqrt(${a})))`;
-    case 'tanh':
-      return `tess_tanh(${a})`;
-    case 'sigmoid':
-      return `tess_sigmoid(${a})`;
-    case 'silu':
-      return `tess_silu(${a})`;
-    case 'gelu':
-      return `tess_gelu(${a})`;
-    case 'relu':
-      return `Math.max(${a}, 0)`;
-    case 'abs':
-      return `Math.abs(${a})`;
-    case 'recip':
-      return `tess_fr(1 / ${a})`;
-  }
-}
+/** A unary op is a call of its `tess_<op>` helper: the f32 table of src/ops/expr-f32.ts. */
+const unaryCode = (op: UnaryOp, a: string): string => `tess_${op}(${a})`;
 
 function loadCode(p: TensorProgram, b: string, dtype: DType, flat: string): string {
   switch (dtype) {
