@@ -62,3 +62,14 @@ export {
   type Folder,
   type WebFileOptions,
 } from './platform/index.js';
+export {
+  createWorkerEngine,
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type ChatCompletionCreateParams,
+  type ChatCompletionStream,
+  type WorkerEngine,
+  type WorkerEngineOptions,
+} from './browser-client.js';
+export { hostWorkerEngine } from './browser-worker-host.js';
+export { ChatCompletionError, CrossOriginIsolationError, WorkerEngineError } from './browser-errors.js';

@@ -1,0 +1,201 @@
+/**
+ * The page's side of the worker-hosted engine: `createWorkerEngine` starts a module worker that
+ * imports this same bundle and hosts the engine (browser-worker-host.ts); the page holds an
+ * OpenAI-style client whose calls become messages. No model code runs on the page's thread.
+ *
+ * @example
+ * ```ts
+ * const engine = await createWorkerEngine({ modelUrl: '/models/builtin/', onNotice: console.warn });
+ * const reply = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'Hi' }], max_tokens: 20 });
+ * for await (const chunk of await engine.chat.completions.create({ messages, stream: true })) out.append(chunk.choices[0]?.delta.content ?? '');
+ * ```
+ */
+import { ChatCompletionError, CrossOriginIsolationError, WorkerEngineError } from './browser-errors.js';
+import type { BackendPreference, ErrorFields, FromWorker, ToWorker } from './browser-protocol.js';
+
+export interface WorkerEngineOptions {
+  /** The model folder's URL (config.json, tokenizer files, safetensors), relative to the page. */
+  modelUrl: string;
+  /** Default 'auto': WebGPU where the browser has it, else the CPU backend (with a notice). */
+  backend?: BackendPreference;
+  actDtype?: 'f16' | 'f32';
+  /** The URL of this bundle, which the worker imports (default: where this module was loaded from). */
+  bundleUrl?: string | URL;
+  onProgress?: (p: { loaded: number; total: number | null }) => void;
+  /** Messages worth showing the user, such as a fallback from WebGPU to the CPU. */
+  onNotice?: (message: string) => void;
+}
+
+export interface ChatCompletionCreateParams {
+  messages: { role: string; content: string | null; [k: string]: unknown }[];
+  max_tokens?: number | null;
+  temperature?: number | null;
+  stream?: boolean | null;
+  [field: string]: unknown;
+}
+
+export interface ChatCompletion {
+  id: string;
+  object: 'chat.completion';
+  created: number;
+  model: string;
+  choices: { index: number; message: { role: 'assistant'; content: string }; logprobs: null; finish_reason: string }[];
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: 'chat.completion.chunk';
+  created: number;
+  model: string;
+  choices: { index: number; delta: { role?: string; content?: string }; logprobs: null; finish_reason: string | null }[];
+  usage?: ChatCompletion['usage'];
+}
+
+/** A stream of chunks; `abort()` cancels the generation in the worker. */
+export interface ChatCompletionStream extends AsyncIterable<ChatCompletionChunk> {
+  abort(): void;
+}
+
+export interface WorkerEngine {
+  /** 'webgpu' or 'cpu': what the worker runs on. */
+  readonly backend: string;
+  readonly model: string;
+  readonly chat: {
+    readonly completions: {
+      create(body: ChatCompletionCreateParams & { stream: true }): Promise<ChatCompletionStream>;
+      create(body: ChatCompletionCreateParams & { stream?: false | null }): Promise<ChatCompletion>;
+      create(body: ChatCompletionCreateParams): Promise<ChatCompletion | ChatCompletionStream>;
+    };
+  };
+  /** Stops the worker; requests in flight end with an error. */
+  terminate(): void;
+}
+
+function toError(f: ErrorFields): Error {
+  if (f.name === 'ChatCompletionError')
+    return new ChatCompletionError(f.message, f.status ?? 500, f.type ?? 'server_error', f.param ?? null, f.code ?? null);
+  if (f.name === 'CrossOriginIsolationError') return new CrossOriginIsolationError();
+  return new WorkerEngineError(`${f.name}: ${f.message}`);
+}
+
+/** Per-request receiver of the worker's messages. */
+interface Pending {
+  onMessage(m: FromWorker): void;
+  fail(e: Error): void;
+}
+
+/** Starts the worker, loads the model in it, and resolves once it can serve. */
+export async function createWorkerEngine(options: WorkerEngineOptions): Promise<WorkerEngine> {
+  const bundle = new URL(String(options.bundleUrl ?? import.meta.url), location.href).href;
+  const source = `import { hostWorkerEngine } from ${JSON.stringify(bundle)}; hostWorkerEngine();`;
+  const scriptUrl = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+  const worker = new Worker(scriptUrl, { type: 'module', name: 'tessera-engine' });
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  let loaded: { resolve: (m: { backend: string; model: string }) => void; reject: (e: Error) => void } | null = null;
+  const ready = new Promise<{ backend: string; model: string }>((resolve, reject) => (loaded = { resolve, reject }));
+
+  const failAll = (e: Error) => {
+    loaded?.reject(e);
+    for (const p of pending.values()) p.fail(e);
+    pending.clear();
+  };
+  worker.onerror = (e) => failAll(new WorkerEngineError(`the engine's worker failed: ${e.message || 'script error'}`));
+  worker.onmessage = (e: MessageEvent<FromWorker>) => {
+    const m = e.data;
+    if (m.type === 'progress') options.onProgress?.({ loaded: m.loaded, total: m.total });
+    else if (m.type === 'notice') options.onNotice?.(m.message);
+    else if (m.type === 'ready') loaded?.resolve({ backend: m.backend, model: m.model });
+    else if (m.type === 'load-error') loaded?.reject(toError(m.error));
+    else pending.get(m.id)?.onMessage(m);
+  };
+  const send = (m: ToWorker) => worker.postMessage(m);
+  send({
+    type: 'load',
+    modelUrl: new URL(options.modelUrl, location.href).href,
+    backend: options.backend ?? 'auto',
+    ...(options.actDtype ? { actDtype: options.actDtype } : {}),
+  });
+  let info: { backend: string; model: string };
+  try {
+    info = await ready;
+  } catch (e) {
+    worker.terminate();
+    throw e;
+  } finally {
+    URL.revokeObjectURL(scriptUrl);
+  }
+
+  function completeOnce(id: number): Promise<ChatCompletion> {
+    return new Promise((resolve, reject) => {
+      let response: ChatCompletion | null = null;
+      pending.set(id, {
+        fail: reject,
+        onMessage: (m) => {
+          if (m.type === 'response') response = m.response as ChatCompletion;
+          else if (m.type === 'error') reject(toError(m.error));
+          else if (m.type === 'end') response ? resolve(response) : reject(new WorkerEngineError('no response'));
+          if (m.type === 'error' || m.type === 'end') pending.delete(id);
+        },
+      });
+    });
+  }
+
+  /** Chunks queue up as they arrive and are handed out as the page iterates. */
+  function stream(id: number): ChatCompletionStream {
+    const queue: ChatCompletionChunk[] = [];
+    let done = false;
+    let failure: Error | null = null;
+    let wake: (() => void) | null = null;
+    const notify = () => {
+      wake?.();
+      wake = null;
+    };
+    pending.set(id, {
+      fail: (e) => {
+        failure = e;
+        notify();
+      },
+      onMessage: (m) => {
+        if (m.type === 'chunk') queue.push(m.chunk as ChatCompletionChunk);
+        else if (m.type === 'error') failure = toError(m.error);
+        else if (m.type === 'end') done = true;
+        if (m.type === 'error' || m.type === 'end') pending.delete(id);
+        notify();
+      },
+    });
+    return {
+      abort: () => send({ type: 'cancel', id }),
+      async *[Symbol.asyncIterator]() {
+        try {
+          for (;;) {
+            if (queue.length) yield queue.shift()!;
+            else if (failure) throw failure;
+            else if (done) return;
+            else await new Promise<void>((r) => (wake = r));
+          }
+        } finally {
+          if (!done && !failure) send({ type: 'cancel', id });
+        }
+      },
+    };
+  }
+
+  async function create(body: ChatCompletionCreateParams): Promise<ChatCompletion | ChatCompletionStream> {
+    const id = nextId++;
+    const result = body.stream ? stream(id) : completeOnce(id);
+    send({ type: 'chat', id, body });
+    return result;
+  }
+
+  return {
+    backend: info.backend,
+    model: info.model,
+    chat: { completions: { create: create as WorkerEngine['chat']['completions']['create'] } },
+    terminate: () => {
+      worker.terminate();
+      failAll(new WorkerEngineError('the engine was terminated'));
+    },
+  };
+}

@@ -1,0 +1,92 @@
+/**
+ * The engine's side of the worker-hosted engine: runs inside a module worker, loads the model on
+ * the page's 'load' message and answers chat requests (browser-protocol.ts). The page's thread
+ * never runs model code; the CPU backend's threads may block here, which a page's main thread may not.
+ */
+import type { Backend } from './backends/backend.js';
+import { loadKernelModule } from './backends/cpu/kernel-module.js';
+import { openBackend } from './backends/open.js';
+import { crossOriginIsolationProblem } from './browser-errors.js';
+import type { ErrorFields, FromWorker, LoadMessage, ToWorker } from './browser-protocol.js';
+import { type PageChatModel, pageChatModel, runChatCompletion } from './browser-chat.js';
+import type { EngineRequest } from './engine/request.js';
+import { loadModel, type TesseraModel } from './models/load-model.js';
+import { urlFolder } from './platform/index.js';
+import { ApiError, toApiError } from './server/errors.js';
+
+interface WorkerScope {
+  postMessage(message: FromWorker): void;
+  addEventListener(type: 'message', listener: (e: { data: ToWorker }) => void): void;
+}
+
+function errorFields(e: unknown): ErrorFields {
+  if (e instanceof ApiError)
+    return { name: 'ChatCompletionError', message: e.message, status: e.status, type: e.type, param: e.param, code: e.code };
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { name: err.name, message: err.message };
+}
+
+/** WebGPU where asked and present; else the CPU backend, with a notice saying why. */
+async function pickBackend(m: LoadMessage, notice: (text: string) => void): Promise<Backend> {
+  if (m.backend !== 'cpu') {
+    const gpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
+    try {
+      if (!gpu) throw new Error('navigator.gpu is missing (this browser or context has no WebGPU)');
+      return openBackend({ prefer: 'webgpu' });
+    } catch (e) {
+      notice(`WebGPU unavailable (${(e as Error).message}); running on the CPU backend`);
+    }
+  }
+  const problem = crossOriginIsolationProblem();
+  if (problem) throw problem;
+  await loadKernelModule();
+  return openBackend({ prefer: 'cpu' });
+}
+
+/** Starts answering the page's messages in this worker. */
+export function hostWorkerEngine(scope: WorkerScope = globalThis as unknown as WorkerScope): void {
+  let model: TesseraModel | null = null;
+  let chat: PageChatModel | null = null;
+  const running = new Map<number, EngineRequest[]>();
+  const post = (m: FromWorker) => scope.postMessage(m);
+
+  async function load(m: LoadMessage): Promise<void> {
+    try {
+      const backend = await pickBackend(m, (message) => post({ type: 'notice', message }));
+      const folder = urlFolder(m.modelUrl, { onProgress: (p) => post({ type: 'progress', loaded: p.loaded, total: p.total }) });
+      model = await loadModel(folder, { backend, ...(m.actDtype ? { actDtype: m.actDtype } : {}) });
+      chat = pageChatModel(model.name, model.engine, model.tokenizer);
+      post({ type: 'ready', backend: backend.name, model: model.name });
+    } catch (e) {
+      post({ type: 'load-error', error: errorFields(e) });
+    }
+  }
+
+  async function complete(id: number, body: unknown): Promise<void> {
+    try {
+      if (!chat) throw new Error('the model is not loaded');
+      await runChatCompletion(
+        chat,
+        body,
+        `chatcmpl-${id}`,
+        {
+          chunk: (chunk) => post({ type: 'chunk', id, chunk }),
+          response: (response) => post({ type: 'response', id, response }),
+        },
+        (requests) => running.set(id, requests),
+      );
+      post({ type: 'end', id });
+    } catch (e) {
+      post({ type: 'error', id, error: errorFields(e instanceof ApiError ? e : toApiError(e)) });
+    } finally {
+      running.delete(id);
+    }
+  }
+
+  scope.addEventListener('message', (e) => {
+    const m = e.data;
+    if (m.type === 'load') void load(m);
+    else if (m.type === 'chat') void complete(m.id, m.body);
+    else for (const r of running.get(m.id) ?? []) r.abort();
+  });
+}
