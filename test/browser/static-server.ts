@@ -27,11 +27,15 @@ export interface StaticServer {
 export async function startStaticServer(
   mounts: Readonly<Record<string, string>>,
   pages: Readonly<Record<string, { type: string; body: string }>> = {},
+  /** false: no COOP/COEP headers, as a page served without them (no SharedArrayBuffer). */
+  options: { crossOriginIsolated?: boolean } = {},
 ): Promise<StaticServer> {
   const ranges = new Map<string, number>();
   const server: Server = createServer((req, res) => {
-    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+    if (options.crossOriginIsolated !== false) {
+      res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+      res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+    }
     res.setHeader('Accept-Ranges', 'bytes');
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const page = pages[path];
