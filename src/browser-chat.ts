@@ -91,7 +91,9 @@ export async function runChatCompletion(
     choices,
     ...extra,
   });
-  if (body.stream) for (let i = 0; i < n; i++) sink.chunk(chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
+  if (body.stream)
+    for (let i = 0; i < n; i++)
+      sink.chunk(chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]));
   let completion = 0;
   for await (const ev of request) {
     if (ev.type === 'delta') {
@@ -100,7 +102,8 @@ export async function runChatCompletion(
         sink.chunk(chunk([{ index: ev.index, delta: { content: ev.text }, logprobs: null, finish_reason: null }]));
       continue;
     }
-    if (ev.reason === 'abort') throw new ApiError(499, 'the request was cancelled', 'invalid_request_error', null, 'cancelled');
+    if (ev.reason === 'abort')
+      throw new ApiError(499, 'the request was cancelled', 'invalid_request_error', null, 'cancelled');
     if (body.stream) sink.chunk(chunk([{ index: ev.index, delta: {}, logprobs: null, finish_reason: ev.reason }]));
   }
   const result = await request.result;

@@ -48,7 +48,12 @@ export interface ChatCompletionChunk {
   object: 'chat.completion.chunk';
   created: number;
   model: string;
-  choices: { index: number; delta: { role?: string; content?: string }; logprobs: null; finish_reason: string | null }[];
+  choices: {
+    index: number;
+    delta: { role?: string; content?: string };
+    logprobs: null;
+    finish_reason: string | null;
+  }[];
   usage?: ChatCompletion['usage'];
 }
 
@@ -74,7 +79,13 @@ export interface WorkerEngine {
 
 function toError(f: ErrorFields): Error {
   if (f.name === 'ChatCompletionError')
-    return new ChatCompletionError(f.message, f.status ?? 500, f.type ?? 'server_error', f.param ?? null, f.code ?? null);
+    return new ChatCompletionError(
+      f.message,
+      f.status ?? 500,
+      f.type ?? 'server_error',
+      f.param ?? null,
+      f.code ?? null,
+    );
   if (f.name === 'CrossOriginIsolationError') return new CrossOriginIsolationError();
   return new WorkerEngineError(`${f.name}: ${f.message}`);
 }

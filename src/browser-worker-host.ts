@@ -21,7 +21,14 @@ interface WorkerScope {
 
 function errorFields(e: unknown): ErrorFields {
   if (e instanceof ApiError)
-    return { name: 'ChatCompletionError', message: e.message, status: e.status, type: e.type, param: e.param, code: e.code };
+    return {
+      name: 'ChatCompletionError',
+      message: e.message,
+      status: e.status,
+      type: e.type,
+      param: e.param,
+      code: e.code,
+    };
   const err = e instanceof Error ? e : new Error(String(e));
   return { name: err.name, message: err.message };
 }
@@ -32,7 +39,7 @@ async function pickBackend(m: LoadMessage, notice: (text: string) => void): Prom
     const gpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
     try {
       if (!gpu) throw new Error('navigator.gpu is missing (this browser or context has no WebGPU)');
-      return openBackend({ prefer: 'webgpu' });
+      return await openBackend({ prefer: 'webgpu' });
     } catch (e) {
       notice(`WebGPU unavailable (${(e as Error).message}); running on the CPU backend`);
     }
@@ -53,7 +60,9 @@ export function hostWorkerEngine(scope: WorkerScope = globalThis as unknown as W
   async function load(m: LoadMessage): Promise<void> {
     try {
       const backend = await pickBackend(m, (message) => post({ type: 'notice', message }));
-      const folder = urlFolder(m.modelUrl, { onProgress: (p) => post({ type: 'progress', loaded: p.loaded, total: p.total }) });
+      const folder = urlFolder(m.modelUrl, {
+        onProgress: (p) => post({ type: 'progress', loaded: p.loaded, total: p.total }),
+      });
       model = await loadModel(folder, { backend, ...(m.actDtype ? { actDtype: m.actDtype } : {}) });
       chat = pageChatModel(model.name, model.engine, model.tokenizer);
       post({ type: 'ready', backend: backend.name, model: model.name });

@@ -28,8 +28,16 @@ interface PageResult {
   ok: boolean;
   backend?: string;
   notices?: string[];
-  json?: { choices: { message: { content: string }; finish_reason: string }[]; usage: Record<string, number>; object: string };
-  chunks?: { object: string; choices: { delta: { content?: string }; finish_reason: string | null }[]; usage?: Record<string, number> }[];
+  json?: {
+    choices: { message: { content: string }; finish_reason: string }[];
+    usage: Record<string, number>;
+    object: string;
+  };
+  chunks?: {
+    object: string;
+    choices: { delta: { content?: string }; finish_reason: string | null }[];
+    usage?: Record<string, number>;
+  }[];
   error?: { name: string; message: string };
 }
 
@@ -63,7 +71,11 @@ async function nodeReply(): Promise<{ text: string; promptTokens: number; tokens
   const req = await model.engine.submit(prompt, { temperature: 0, maxTokens: STEPS, ignoreEos: true });
   let text = '';
   let tokens = 0;
-  for await (const ev of req) if (ev.type === 'delta') (text += ev.text), (tokens += ev.tokens.length);
+  for await (const ev of req) {
+    if (ev.type !== 'delta') continue;
+    text += ev.text;
+    tokens += ev.tokens.length;
+  }
   await model.close();
   return { text, promptTokens: prompt.length, tokens };
 }
@@ -72,6 +84,8 @@ describe.skipIf(skip !== null)(`worker-hosted engine in Chromium${skip ? ` (${sk
   let isolated: StaticServer;
   let plain: StaticServer;
   let browser: Browser;
+  /** Chromium without the WebGPU flags: `navigator.gpu` is absent, as in a browser without WebGPU. */
+  let noGpuBrowser: Browser;
 
   beforeAll(async () => {
     const outdir = join(root, '.build-browser-test');
@@ -84,16 +98,18 @@ describe.skipIf(skip !== null)(`worker-hosted engine in Chromium${skip ? ` (${sk
     isolated = await startStaticServer(mounts, pages);
     plain = await startStaticServer(mounts, pages, { crossOriginIsolated: false });
     browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_WEBGPU_FLAGS });
+    noGpuBrowser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   }, 120_000);
 
   afterAll(async () => {
     await browser?.close();
+    await noGpuBrowser?.close();
     await isolated?.close();
     await plain?.close();
   });
 
-  async function runPage(server: StaticServer, backend: string): Promise<PageResult> {
-    const page = await browser.newPage();
+  async function runPage(server: StaticServer, backend: string, on = browser): Promise<PageResult> {
+    const page = await on.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('console', (m) => {
@@ -138,5 +154,14 @@ describe.skipIf(skip !== null)(`worker-hosted engine in Chromium${skip ? ` (${sk
     expect(out.error!.name).toBe('CrossOriginIsolationError');
     expect(out.error!.message).toContain('Cross-Origin-Opener-Policy: same-origin');
     expect(out.error!.message).toContain('Cross-Origin-Embedder-Policy: require-corp');
+  });
+
+  it('no WebGPU: backend auto falls back to the CPU with a notice saying why', { timeout: 600_000 }, async () => {
+    const out = await runPage(isolated, 'auto', noGpuBrowser);
+    if (!out.ok) throw new Error(`page failed: ${out.error?.name}: ${out.error?.message}`);
+    console.log(`[page] notices: ${JSON.stringify(out.notices)}`);
+    expect(out.backend).toBe('cpu');
+    expect(out.notices!.some((n) => n.startsWith('WebGPU unavailable') && n.includes('CPU backend'))).toBe(true);
+    expect(out.json!.usage.completion_tokens).toBe(STEPS);
   });
 });
