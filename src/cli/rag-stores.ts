@@ -4,7 +4,8 @@
  */
 import type { Backend } from '../backends/backend.js';
 import { type BackendChoice, openBackend } from '../backends/open.js';
-import { GpuClusterCache, loadTextStore } from '../rag/index.js';
+import { GpuClusterCache } from '../rag/index.js';
+import { loadTextStore } from './rag-store-file.js';
 import type { RagStore } from '../server/rag-stores.js';
 import { openTextEmbedder } from './rag-embedder.js';
 
@@ -23,7 +24,9 @@ export async function openRagStore(
   const store = await loadTextStore(dir);
   const embedder = await openTextEmbedder(store.embedder, backend);
   const cache =
-    backend.name === 'cpu' ? undefined : new GpuClusterCache(backend, store.ivf, (o.gpuMiB ?? DEFAULT_RAG_GPU_MIB) * 2 ** 20);
+    backend.name === 'cpu'
+      ? undefined
+      : new GpuClusterCache(backend, store.ivf, (o.gpuMiB ?? DEFAULT_RAG_GPU_MIB) * 2 ** 20);
   return {
     name,
     store,

@@ -8,18 +8,11 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { Engine } from '../engine/engine.js';
-import {
-  PIPELINES,
-  buildTextStore,
-  chunkText,
-  gatherPassages,
-  groundedPrompt,
-  isPipelineName,
-  saveTextStore,
-} from '../rag/index.js';
+import { PIPELINES, buildTextStore, chunkText, gatherPassages, groundedPrompt, isPipelineName } from '../rag/index.js';
 import { engineGenerator, retrieverFor } from '../server/rag-stores.js';
 import { loadRunnerWithProgress } from './load.js';
 import { openTextEmbedder } from './rag-embedder.js';
+import { saveTextStore } from './rag-store-file.js';
 import { DEFAULT_RAG_GPU_MIB, openRagBackend, openRagStore } from './rag-stores.js';
 
 const TEXT_EXTENSIONS = new Set(['.txt', '.md']);
@@ -33,7 +26,8 @@ export async function readDocuments(input: string): Promise<{ text: string; sour
       .filter((e) => e.isFile() && TEXT_EXTENSIONS.has(extname(e.name).toLowerCase()))
       .map((e) => join(e.parentPath, e.name))
       .sort();
-    for (const path of entries) out.push({ text: await readFile(path, 'utf8'), source: path.slice(input.length + 1) || basename(path) });
+    for (const path of entries)
+      out.push({ text: await readFile(path, 'utf8'), source: path.slice(input.length + 1) || basename(path) });
     return out;
   }
   const text = await readFile(input, 'utf8');
@@ -97,7 +91,9 @@ export function registerRagCommands(program: Command): void {
           ...(backend.name === 'cpu' ? {} : { backend }),
         });
         await saveTextStore(f.out, store);
-        console.log(`Indexed ${store.passages.length} passages (d ${store.ivf.d}, ${store.ivf.nlist} clusters) into ${f.out}`);
+        console.log(
+          `Indexed ${store.passages.length} passages (d ${store.ivf.d}, ${store.ivf.nlist} clusters) into ${f.out}`,
+        );
       } finally {
         embedder.close();
       }
@@ -125,7 +121,10 @@ export function registerRagCommands(program: Command): void {
         gpuMiB: Number(f.gpuMib),
         ...(f.nprobe ? { nprobe: Number(f.nprobe) } : {}),
       });
-      const engine = new Engine(runner, tokenizer, { maxBatchTokens: runner.maxTokens, maxRunningSeqs: runner.maxSeqs });
+      const engine = new Engine(runner, tokenizer, {
+        maxBatchTokens: runner.maxTokens,
+        maxRunningSeqs: runner.maxSeqs,
+      });
       try {
         const generate = engineGenerator(engine, tokenizer);
         const gathered = await gatherPassages(f.pipeline, question, generate, retrieverFor(served, k), {
@@ -136,7 +135,9 @@ export function registerRagCommands(program: Command): void {
         else {
           console.log(answer.trim());
           console.log('\nPassages:');
-          gathered.passages.forEach((p, i) => console.log(`[${i + 1}] (${p.source}, distance ${p.distance.toFixed(3)}) ${p.text}`));
+          gathered.passages.forEach((p, i) =>
+            console.log(`[${i + 1}] (${p.source}, distance ${p.distance.toFixed(3)}) ${p.text}`),
+          );
         }
       } finally {
         await engine.shutdown();

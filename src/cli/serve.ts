@@ -231,7 +231,12 @@ export function registerServeCommand(
     .option('--lora <name=path>', 'serve a PEFT LoRA adapter folder under name (repeatable)', collect, [])
     .option('--max-loras <n>', 'adapters resident on the device at once (default: 4, or the number of --lora)')
     .option('--max-lora-rank <r>', 'highest adapter rank served', '64')
-    .option('--rag <name=store>', 'a datastore from `tessera rag index` for the chat `rag` field (repeatable)', collect, [])
+    .option(
+      '--rag <name=store>',
+      'a datastore from `tessera rag index` for the chat `rag` field (repeatable)',
+      collect,
+      [],
+    )
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
     .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
       loraSpecs(o); // a malformed --lora fails before the model loads
@@ -244,7 +249,8 @@ export function registerServeCommand(
       const rag: RagStore[] = [];
       for (const { name, dir } of ragAt) rag.push(await openRagStore(name, dir, ragBackend!));
       const server = await serveModel(model, o, extra, rag);
-      for (const r of rag) console.log(`RAG datastore '${r.name}': ${r.store.passages.length} passages (${r.store.embedder})`);
+      for (const r of rag)
+        console.log(`RAG datastore '${r.name}': ${r.store.passages.length} passages (${r.store.embedder})`);
       for (const m of [model, ...extra]) console.log(`Serving ${describeModel(m)}`);
       console.log(`  chat page:  ${server.url}/`);
       console.log(`  OpenAI API: ${server.url}/v1  (metrics at ${server.url}/metrics)`);

@@ -1,14 +1,10 @@
 /**
  * A datastore that pipelines read: the IVF index of the passages' embeddings plus the passages'
  * texts and the embedder that made them, kept as one folder so a store built by `tessera rag index`
- * is served as is. Layout: `index.ivf` (the `ivf-format.ts` file), `passages.jsonl` (one
- * `{"id","text","source"}` line per passage, id = the IVF id), `meta.json` (`{"embedder","d","nlist"}`).
+ * is served as is (its folder format: `src/cli/rag-store-file.ts`).
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Backend } from '../backends/backend.js';
 import { buildIvf } from './build.js';
-import { loadIvf, saveIvf } from './ivf-file.js';
 import type { IvfStore } from './ivf-store.js';
 import type { Embedder } from './lookahead.js';
 
@@ -84,29 +80,4 @@ export async function buildTextStore(
     passages: passages.map((p, id) => ({ id, text: p.text, source: p.source })),
     embedder: o.embedderName,
   };
-}
-
-export async function saveTextStore(dir: string, s: TextStore): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  await saveIvf(join(dir, 'index.ivf'), s.ivf);
-  await writeFile(join(dir, 'passages.jsonl'), s.passages.map((p) => JSON.stringify(p)).join('\n') + '\n');
-  await writeFile(
-    join(dir, 'meta.json'),
-    JSON.stringify({ embedder: s.embedder, d: s.ivf.d, nlist: s.ivf.nlist }, null, 2) + '\n',
-  );
-}
-
-export async function loadTextStore(dir: string): Promise<TextStore> {
-  const meta = JSON.parse(await readFile(join(dir, 'meta.json'), 'utf8')) as { embedder: string };
-  const ivf = await loadIvf(join(dir, 'index.ivf'));
-  const passages = (await readFile(join(dir, 'passages.jsonl'), 'utf8'))
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as StoredPassage);
-  passages.forEach((p, i) => {
-    if (p.id !== i) throw new Error(`${dir}/passages.jsonl: line ${i + 1} has id ${p.id}, expected ${i}`);
-  });
-  if (passages.length !== ivf.ids.length)
-    throw new Error(`${dir}: ${passages.length} passages but ${ivf.ids.length} vectors in index.ivf`);
-  return { ivf, passages, embedder: meta.embedder };
 }

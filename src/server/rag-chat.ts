@@ -44,7 +44,13 @@ function parsed<T extends z.ZodType>(schema: T, value: unknown, prefix: readonly
   const issue = r.error.issues[0]!;
   if (prefix.length === 0) {
     const param = issue.path.join('.') || null;
-    throw new ApiError(400, `Invalid request: ${param ? `${param}: ` : ''}${issue.message}`, 'invalid_request_error', param, 'invalid_value');
+    throw new ApiError(
+      400,
+      `Invalid request: ${param ? `${param}: ` : ''}${issue.message}`,
+      'invalid_request_error',
+      param,
+      'invalid_value',
+    );
   }
   throw invalid(issue.path, issue.message);
 }
@@ -78,7 +84,8 @@ export function useRagExtension(app: Hono, state: ServerState, stores: readonly 
       throw invalid(['store'], `no datastore '${rag.store}' (served: ${[...byName.keys()].join(', ') || 'none'})`);
     checkFields(rest, chatCompletionFields);
     const body = parsed(chatCompletionRequest, rest, []);
-    if (body.stream) throw new ApiError(400, 'rag does not stream yet; leave stream off', 'invalid_request_error', 'stream');
+    if (body.stream)
+      throw new ApiError(400, 'rag does not stream yet; leave stream off', 'invalid_request_error', 'stream');
     const question = questionOf(body);
     const { model } = state.models.chatRoute(body.model);
     const signal = c.req.raw.signal;

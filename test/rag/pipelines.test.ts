@@ -22,9 +22,8 @@ import {
   gatherPassages,
   groundedPrompt,
   hydePrompt,
-  loadTextStore,
-  saveTextStore,
 } from '../../src/rag/index.js';
+import { loadTextStore, saveTextStore } from '../../src/cli/rag-store-file.js';
 import { engineGenerator } from '../../src/server/rag-stores.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
@@ -119,7 +118,13 @@ describe.skipIf(!gpu)(
       const cache = new GpuClusterCache(backend, store.ivf, budget);
       const dir = new URL('../../models/builtin/', import.meta.url).pathname;
       const model = await openLlamaModel(dir);
-      const runner = await LlamaRunner.load(model, { backend, actDtype: 'f32', maxTokens: 128, maxSeqs: 2, numPages: 32 });
+      const runner = await LlamaRunner.load(model, {
+        backend,
+        actDtype: 'f32',
+        maxTokens: 128,
+        maxSeqs: 2,
+        numPages: 32,
+      });
       const tokenizer = engineTokenizer(model.tokenizer!);
       await model.weights.close();
       const engine = new Engine(runner, tokenizer, { maxBatchTokens: 128, maxRunningSeqs: 2 });
@@ -131,7 +136,9 @@ describe.skipIf(!gpu)(
             draftTokens: 12,
             observeEvery: 8,
           });
-          console.log(`[pipelines] ${name}: drafts ${JSON.stringify(out.drafts)}, ids ${out.passages.map((p) => p.id)}`);
+          console.log(
+            `[pipelines] ${name}: drafts ${JSON.stringify(out.drafts)}, ids ${out.passages.map((p) => p.id)}`,
+          );
           expect(out.drafts.length).toBe(1);
           expect(out.drafts[0]!.length).toBeGreaterThan(0);
           const want = await exactIds(store, embed, out.queries.at(-1)!, K);

@@ -13,7 +13,8 @@ import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { openTextEmbedder } from '../../src/cli/rag-embedder.js';
 import { readDocuments, registerRagCommands } from '../../src/cli/rag.js';
 import { BERT_TEST_VOCAB, writeRandomBertCheckpoint } from '../../src/models/bert/random-checkpoint.js';
-import { exactSearch, loadTextStore } from '../../src/rag/index.js';
+import { loadTextStore } from '../../src/cli/rag-store-file.js';
+import { exactSearch } from '../../src/rag/index.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -65,7 +66,23 @@ describe(`tessera rag index / ask (${seedNote(seed)})`, () => {
 
       const store = join(dir, 'store');
       // chunks of at most 8 words keep each paragraph one passage
-      const said = await run(['rag', 'index', docs, '--out', store, '--embedder', bert, '--chunk-words', '8', '--nlist', '3', '--seed', String(seed), '--backend', 'cpu']);
+      const said = await run([
+        'rag',
+        'index',
+        docs,
+        '--out',
+        store,
+        '--embedder',
+        bert,
+        '--chunk-words',
+        '8',
+        '--nlist',
+        '3',
+        '--seed',
+        String(seed),
+        '--backend',
+        'cpu',
+      ]);
       expect(said).toContain('Indexed 12 passages');
       const loaded = await loadTextStore(store);
       expect(loaded.embedder).toBe(bert);
@@ -73,7 +90,23 @@ describe(`tessera rag index / ask (${seedNote(seed)})`, () => {
 
       const question = sentence();
       const out = JSON.parse(
-        await run(['rag', 'ask', store, question, '--pipeline', 'plain', '-k', '3', '--nprobe', '3', '-n', '4', '--json', '--backend', 'cpu']),
+        await run([
+          'rag',
+          'ask',
+          store,
+          question,
+          '--pipeline',
+          'plain',
+          '-k',
+          '3',
+          '--nprobe',
+          '3',
+          '-n',
+          '4',
+          '--json',
+          '--backend',
+          'cpu',
+        ]),
       ) as { answer: string; passages: { id: number; text: string }[]; queries: string[] };
       expect(out.queries).toEqual([question]);
       expect(typeof out.answer).toBe('string');

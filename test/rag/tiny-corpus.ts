@@ -3,13 +3,7 @@
  * by the bag-of-words embedder over seeded random word vectors (so the embedder is the real code and
  * the vectors need no download), and the float64 exact top-k that retrieval is checked against.
  */
-import {
-  BagOfWordsEmbedder,
-  type Embedder,
-  type TextStore,
-  buildTextStore,
-  exactSearch,
-} from '../../src/rag/index.js';
+import { BagOfWordsEmbedder, type Embedder, type TextStore, buildTextStore, exactSearch } from '../../src/rag/index.js';
 import { Rng } from '../../src/util/rng.js';
 
 export const TOPICS = {

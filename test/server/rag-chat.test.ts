@@ -118,7 +118,13 @@ describe.skipIf(!gpu)(
     beforeAll(async () => {
       store = await tinyStore(seed, embed);
       const model = await openLlamaModel(new URL('../../models/builtin/', import.meta.url).pathname);
-      runner = await LlamaRunner.load(model, { backend: gpu!, actDtype: 'f32', maxTokens: 256, maxSeqs: 2, numPages: 64 });
+      runner = await LlamaRunner.load(model, {
+        backend: gpu!,
+        actDtype: 'f32',
+        maxTokens: 256,
+        maxSeqs: 2,
+        numPages: 64,
+      });
       const tokenizer = engineTokenizer(model.tokenizer!);
       await model.weights.close();
       const engine = new Engine(runner, tokenizer, { maxBatchTokens: 256, maxRunningSeqs: 2 });
@@ -138,7 +144,9 @@ describe.skipIf(!gpu)(
 
     it('answers with HyDE over the store, passages returned under rag', async () => {
       const r = await ask(client, 'tessera-builtin', { rag: { store: 'facts', pipeline: 'hyde', k: 3 } });
-      console.log(`[rag chat] draft ${JSON.stringify(r.rag!.drafts[0])}, answer ${JSON.stringify(r.choices[0]!.message.content)}`);
+      console.log(
+        `[rag chat] draft ${JSON.stringify(r.rag!.drafts[0])}, answer ${JSON.stringify(r.choices[0]!.message.content)}`,
+      );
       expect(typeof r.choices[0]!.message.content).toBe('string');
       // the tiny model may stop at once; that the passages reached its prompt is what is checked
       const bare = await ask(client, 'tessera-builtin', {});
