@@ -8,6 +8,7 @@ import { registerRunCommands } from './run.js';
 import { registerCompileCommands } from './compile.js';
 import { registerServeCommand } from './serve.js';
 import { registerQuantizeCommand } from './quantize.js';
+import { registerRagCommands } from './rag.js';
 import { loadChatModel, loadServedModel } from './load.js';
 
 const program = new Command();
@@ -17,6 +18,7 @@ registerMcuCommands(program);
 registerRunCommands(program);
 registerCompileCommands(program);
 registerQuantizeCommand(program);
+registerRagCommands(program);
 registerServeCommand(program, loadChatModel, loadServedModel);
 
 await program.parseAsync(process.argv);

@@ -15,6 +15,8 @@ import { DEFAULT_MAX_BODY_BYTES } from '../server/request-body.js';
 import { startServer, type RunningServer } from '../server/node-server.js';
 import type { ChatRecoverySource } from '../server/chat-recovery.js';
 import type { Embedder, ModelSpec } from '../server/served-models.js';
+import type { RagStore } from '../server/rag-stores.js';
+import { openRagBackend, openRagStore, ragSpecs } from './rag-stores.js';
 
 export interface LoadedModel {
   runner: ModelRunner;
@@ -57,6 +59,8 @@ export interface ServeOptions {
   /** Device slots for adapters (turns LoRA on without `--lora`). */
   maxLoras?: string;
   maxLoraRank?: string;
+  /** Datastores for the chat completions' `rag` field, `name=folder` (`--rag`, repeatable). */
+  rag?: string[];
 }
 
 /** The runner's LoRA slots, or undefined when no LoRA option was given. */
@@ -149,6 +153,7 @@ export async function serveModel(
   model: LoadedModel,
   o: ServeOptions,
   extra: readonly LoadedServedModel[] = [],
+  rag: readonly RagStore[] = [],
 ): Promise<RunningServer> {
   const limits = serveLimits(o);
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
@@ -182,6 +187,7 @@ export async function serveModel(
         }
       : {}),
     structuredOutput: o.structuredOutput,
+    ...(rag.length ? { rag } : {}),
     ...(apiKey ? { apiKey } : {}),
   });
 }
@@ -225,14 +231,26 @@ export function registerServeCommand(
     .option('--lora <name=path>', 'serve a PEFT LoRA adapter folder under name (repeatable)', collect, [])
     .option('--max-loras <n>', 'adapters resident on the device at once (default: 4, or the number of --lora)')
     .option('--max-lora-rank <r>', 'highest adapter rank served', '64')
+    .option(
+      '--rag <name=store>',
+      'a datastore from `tessera rag index` for the chat `rag` field (repeatable)',
+      collect,
+      [],
+    )
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
     .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
       loraSpecs(o); // a malformed --lora fails before the model loads
+      const ragAt = ragSpecs(o.rag ?? []);
       const model = await loadRunner(modelPath, o.backend, loraSlots(o));
       await addStartupAdapters(model, o);
       const extra: LoadedServedModel[] = [];
       for (const path of o.model ?? []) extra.push(await loadServed(path, o.backend));
-      const server = await serveModel(model, o, extra);
+      const ragBackend = ragAt.length ? await openRagBackend(o.backend) : null;
+      const rag: RagStore[] = [];
+      for (const { name, dir } of ragAt) rag.push(await openRagStore(name, dir, ragBackend!));
+      const server = await serveModel(model, o, extra, rag);
+      for (const r of rag)
+        console.log(`RAG datastore '${r.name}': ${r.store.passages.length} passages (${r.store.embedder})`);
       for (const m of [model, ...extra]) console.log(`Serving ${describeModel(m)}`);
       console.log(`  chat page:  ${server.url}/`);
       console.log(`  OpenAI API: ${server.url}/v1  (metrics at ${server.url}/metrics)`);

@@ -11,3 +11,6 @@ export * from './synthetic.js';
 export * from './topk.js';
 export * from './lookahead.js';
 export * from './bag-of-words.js';
+export * from './pipelines.js';
+export * from './pipelines-retriever.js';
+export * from './pipelines-store.js';

@@ -15,6 +15,7 @@ import { embeddings } from './embeddings.js';
 import { embeddingsFields, embeddingsRequest } from './embeddings-schema.js';
 import { ApiError, toApiError } from './errors.js';
 import { readiness } from './health.js';
+import { useRagExtension } from './rag-chat.js';
 import { readJsonBody } from './request-body.js';
 import { corsFor, requireJson, requireKey } from './security.js';
 import { checkFields, type FieldPolicy } from './request-fields.js';
@@ -63,6 +64,7 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
     if (m) return c.json(modelEntry(state, m));
     return adapter ? c.json(adapter) : unknownModel(c.req.param('id')).toResponse();
   });
+  if (options.rag?.length) useRagExtension(app, state, options.rag);
   useApiRoutes(app, state);
   useAdapterRoutes(app, state);
   app.notFound((c) =>

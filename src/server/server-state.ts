@@ -7,6 +7,7 @@ import type { EngineTokenizer } from '../engine/tokenizer.js';
 import { type ChatRecoverySource, superviseChatModel } from './chat-recovery.js';
 import { ApiError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
+import type { RagStore } from './rag-stores.js';
 import type { RecoveryPolicy } from './recovery-supervisor.js';
 import { DEFAULT_MAX_BODY_BYTES } from './request-body.js';
 import { ChatModel, EmbeddingModel, type ModelSpec, ModelSet } from './served-models.js';
@@ -41,6 +42,8 @@ export interface ServerOptions {
   drainTimeoutMs?: number;
   /** Structured output and forced tool calls need xgrammar; false turns them off (400 when asked for). */
   structuredOutput?: boolean;
+  /** Datastores chat completions may ground answers in (the `rag` field, `rag-chat.ts`). */
+  rag?: readonly RagStore[];
 }
 
 /** What draining (and a lost device) needs of a request in flight (a `Generation`). */

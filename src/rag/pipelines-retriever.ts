@@ -1,0 +1,66 @@
+/**
+ * Passages for a query text from a `TextStore`: embedded, searched in the IVF index, and mapped
+ * back to their texts. With a GPU cluster cache, `observe` prefetches during generation
+ * (`LookaheadRetriever`); without one, every search runs on the CPU and `observe` does nothing.
+ */
+import type { GpuClusterCache } from './gpu-cache.js';
+import { type Embedder, LookaheadRetriever } from './lookahead.js';
+import type { TextStore } from './pipelines-store.js';
+import { type SearchOutcome, searchIvf } from './search.js';
+
+export interface Passage {
+  readonly id: number;
+  readonly text: string;
+  readonly source: string;
+  /** Squared L2 distance of its embedding to the query's. */
+  readonly distance: number;
+}
+
+/** What a pipeline asks of retrieval. */
+export interface PassageRetriever {
+  /** The text that will become the next query, so far (lookahead); may do nothing. */
+  observe(partialText: string): void;
+  /** The nearest passages, nearest first. */
+  retrieve(query: string): Promise<Passage[]>;
+}
+
+export interface TextStoreRetrieverOptions {
+  readonly k: number;
+  readonly nprobe: number;
+  readonly cache?: GpuClusterCache;
+}
+
+export class TextStoreRetriever implements PassageRetriever {
+  private readonly lookahead: LookaheadRetriever | null;
+
+  constructor(
+    readonly store: TextStore,
+    readonly embed: Embedder,
+    readonly opts: TextStoreRetrieverOptions,
+  ) {
+    const { k, nprobe, cache } = opts;
+    this.lookahead = cache ? new LookaheadRetriever(store.ivf, cache, embed, { k, nprobe }) : null;
+  }
+
+  observe(partialText: string): void {
+    this.lookahead?.observe(partialText);
+  }
+
+  async retrieve(query: string): Promise<Passage[]> {
+    const { k, nprobe } = this.opts;
+    let out: SearchOutcome;
+    if (this.lookahead) out = await this.lookahead.retrieve(query);
+    else {
+      const [v] = await this.embed([query]);
+      out = await searchIvf(this.store.ivf, v!, { k, nprobe });
+    }
+    const passages: Passage[] = [];
+    for (let j = 0; j < k; j++) {
+      const id = out.result.ids[j]!;
+      if (id < 0) continue;
+      const p = this.store.passages[id]!;
+      passages.push({ id, text: p.text, source: p.source, distance: out.result.dists[j]! });
+    }
+    return passages;
+  }
+}
