@@ -30,6 +30,7 @@ const LAYERS = [
       'src/lora/',
       'src/quant/',
       'src/rag/',
+      'src/longctx/',
     ],
   },
   // The engine defines the ModelRunner contract and never names a model family; models implement it.

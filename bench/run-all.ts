@@ -190,6 +190,14 @@ export const BENCHES: readonly BenchEntry[] = [
     needs: 'CPU; Debian wordnet-base and python3-faiss (the peer)',
     standalone: false,
   },
+  {
+    name: 'magicpig',
+    measures:
+      'LSH sampling attention (src/longctx) on the CPU, 32K keys: ms per query and error vs exact CPU attention',
+    duration: '~20 s',
+    needs: 'CPU',
+    standalone: true,
+  },
 ];
 
 export function indexText(): string {
