@@ -31,6 +31,8 @@ interface ToolPlan {
 interface ChatReply {
   readonly state: ServerState;
   readonly model: ChatModel;
+  /** The response's `model`: the name the request asked for when it named an adapter (as OpenAI echoes it), else the model's. */
+  readonly modelId: string;
   readonly body: ChatCompletionRequest;
   readonly gen: Generation;
   readonly plan: ToolPlan;
@@ -62,6 +64,7 @@ export async function chatCompletion(
   const reply: ChatReply = {
     state,
     model,
+    modelId: adapter !== undefined && body.model ? body.model : model.name,
     body,
     gen,
     plan,
@@ -145,7 +148,7 @@ async function jsonReply(r: ChatReply): Promise<Response> {
       id: r.id,
       object: 'chat.completion',
       created: r.created,
-      model: r.model.name,
+      model: r.modelId,
       choices,
       usage: usage(result!.promptTokens, result!.completionTokens, result!.cachedTokens),
     });
@@ -167,7 +170,7 @@ function streamedReply(r: ChatReply, n: number): Response {
     id: r.id,
     object: 'chat.completion.chunk',
     created: r.created,
-    model: r.model.name,
+    model: r.modelId,
     choices,
     ...extra,
   });

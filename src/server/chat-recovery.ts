@@ -6,6 +6,11 @@
  * the reason; the reload opens a new device, uploads the weights again and starts a new engine
  * with the options of the first. A model whose reloads all fail stays not-ready with the reason.
  *
+ * A model that served LoRA adapters comes back with the same ones: those given at start and those
+ * added through /v1/adapters live in the runner's registry as host copies, which outlive the lost
+ * device, so each is added to the reloaded runner's registry before it goes into service (a reload
+ * that cannot take them fails like any other attempt).
+ *
  * Each served model is watched on its own: models on other devices keep serving. Models that
  * share one device all see its loss; each reloads through its own loader, so afterwards they no
  * longer share a device.
@@ -44,6 +49,20 @@ function retire(instance: ChatInstance): void {
   });
 }
 
+/**
+ * Adds to a reloaded instance the adapters of the engine still in service (the lost one), read at
+ * load time so that adapters added or removed while the model recovers count too.
+ */
+function carryAdapters(from: Engine, to: ChatInstance): void {
+  const held = from.runner.adapters;
+  const names = held?.names() ?? [];
+  if (names.length === 0) return;
+  const registry = to.engine.runner.adapters;
+  if (!registry)
+    throw new Error(`the reloaded model serves no LoRA adapters, but it served ${names.join(', ')} before the loss`);
+  for (const name of names) if (!registry.has(name)) registry.add(held!.get(name)!);
+}
+
 export function superviseChatModel(
   model: ChatModel,
   source: ChatRecoverySource,
@@ -54,7 +73,16 @@ export function superviseChatModel(
   const supervisor = new RecoverySupervisor<ChatInstance>(
     { engine: model.engine, lost: source.lost, ...(source.dispose ? { dispose: source.dispose } : {}) },
     {
-      load: source.reload,
+      load: async () => {
+        const instance = await source.reload();
+        try {
+          carryAdapters(model.engine, instance);
+        } catch (e) {
+          retire(instance);
+          throw e;
+        }
+        return instance;
+      },
       install: (instance) => model.replaceEngine(instance.engine),
       lostOf: (instance) => instance.lost,
       onLost: () => onLost(model),

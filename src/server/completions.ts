@@ -12,6 +12,8 @@ import { sseResponse } from './sse.js';
 /** Everything the JSON and the streamed reply share. */
 interface CompletionReply {
   readonly model: ChatModel;
+  /** The response's `model`: the name the request asked for when it named an adapter, else the model's. */
+  readonly modelId: string;
   readonly body: CompletionRequest;
   readonly gen: Generation;
   /** Completions per prompt. */
@@ -42,6 +44,7 @@ export async function completion(
   const gen = await Generation.start(state, model, 'completions', prompts, params, signal);
   const reply: CompletionReply = {
     model,
+    modelId: adapter !== undefined && body.model ? body.model : model.name,
     body,
     gen,
     n: body.n ?? 1,
@@ -101,7 +104,7 @@ async function jsonReply(r: CompletionReply): Promise<Response> {
       id: r.id,
       object: 'text_completion',
       created: r.created,
-      model: r.model.name,
+      model: r.modelId,
       choices,
       usage: usage(gen.promptTokens, generated, cached),
     });
@@ -117,7 +120,7 @@ function streamedReply(r: CompletionReply): Response {
     id: r.id,
     object: 'text_completion',
     created: r.created,
-    model: r.model.name,
+    model: r.modelId,
     choices,
     ...extra,
   });

@@ -108,6 +108,32 @@ describe('LoRA adapters over the OpenAI API (built-in model, CPU backend)', () =
     expect(alone[2]).not.toBe(alone[0]);
   });
 
+  it('a chat response names the model as asked: base:adapter, the adapter alone, or the base', async () => {
+    const messages = [{ role: 'user' as const, content: 'the city' }];
+    for (const model of ['tessera-builtin:a', 'a', 'tessera-builtin']) {
+      const whole = await client.chat.completions.create({ model, messages, max_tokens: 3, temperature: 0 });
+      expect(whole.model).toBe(model);
+      const stream = await client.chat.completions.create({
+        model,
+        messages,
+        max_tokens: 3,
+        temperature: 0,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      const names = new Set<string>();
+      let text = '';
+      for await (const chunk of stream) {
+        names.add(chunk.model);
+        text += chunk.choices[0]?.delta.content ?? '';
+      }
+      expect([...names]).toEqual([model]);
+      expect(text).toBe(whole.choices[0]!.message.content);
+    }
+    const plain = await client.completions.create({ model: 'a', prompt: 'the', max_tokens: 2, temperature: 0 });
+    expect(plain.model).toBe('a');
+  });
+
   it('removes an adapter at run time; its name is then unknown', async () => {
     expect((await admin('DELETE', '/v1/adapters/b', undefined, null)).status).toBe(401);
     expect((await admin('DELETE', '/v1/adapters/b')).status).toBe(200);
