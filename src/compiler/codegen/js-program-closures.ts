@@ -5,7 +5,7 @@
  * expression), only slower: each node is a call instead of inlined code.
  */
 import type { HostArray } from '../../tensor/dtype.js';
-import { type PExpr, type TensorProgram, axisVar, reduceVar, symToP } from '../../ir/tir/program.js';
+import { type PExpr, type TensorProgram, axisVar, reduceRange, reduceVar, symToP } from '../../ir/tir/program.js';
 import type { HostProgramFn } from './js-program.js';
 import { UNARY_F32 } from '../../ops/expr-f32.js';
 import { jsHelpers } from './js-program-helpers.js';
@@ -83,6 +83,11 @@ function compileLoad(sc: Scope, e: Extract<PExpr, { k: 'load' }>): Node {
     for (let k = 1; k < idx.length; k++) f = (Math.imul(f, shape[k]!(s, b)) + idx[k]!(s, b)) | 0;
     return f;
   };
+  if (e.index) {
+    const dt = buffers[bi]!.dtype;
+    if (dt !== 'i32' && dt !== 'u32') throw new Error(`program '${p.name}': index load of '${e.buf}' from ${dt}`);
+    return { f: (s, b) => b[bi]![flat(s, b)]! | 0, t: 'i32' };
+  }
   switch (buffers[bi]!.dtype) {
     case 'f32':
       return { f: (s, b) => b[bi]![flat(s, b)]!, t: 'f32' };
@@ -167,6 +172,11 @@ export function closureProgram(p: TensorProgram, dims: readonly string[]): HostP
   const redExt = (p.reduce?.extents ?? []).map((d) => compile(sc, symToP(d)).f);
   const body = asF(compile(sc, p.body));
   const epi = asF(compile(sc, p.epilogue ?? { k: 'var', name: 'acc' }));
+  const range = reduceRange(p);
+  const lo = range ? compile(sc, range.lo) : undefined;
+  const hi = range ? compile(sc, range.hi) : undefined;
+  if (lo && hi && (lo.t !== 'i32' || hi.t !== 'i32'))
+    throw new Error(`program '${p.name}': reduction range bounds must be integers`);
   const op = p.reduce?.op;
   const init = op === 'sum' ? 0 : op === 'max' ? -Infinity : Infinity;
   const store =
@@ -192,6 +202,16 @@ export function closureProgram(p: TensorProgram, dims: readonly string[]): HostP
         continue;
       }
       let acc = init;
+      if (lo && hi) {
+        for (let r = lo.f(s, bufs), n = hi.f(s, bufs); r < n; r++) {
+          s[redFirst] = r;
+          const v = body(s, bufs);
+          acc = op === 'sum' ? fr(acc + v) : op === 'max' ? Math.max(acc, v) : Math.min(acc, v);
+        }
+        s[accSlot] = acc;
+        out[f] = store(epi(s, bufs));
+        continue;
+      }
       for (let r = 0; r < rTotal; r++) {
         setAxes(s, redFirst, re, r);
         const v = body(s, bufs);

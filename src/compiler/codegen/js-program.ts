@@ -27,6 +27,7 @@ import {
   type TensorProgram,
   axisVar,
   programSymVars,
+  reduceRange,
   reduceVar,
   symToP,
 } from '../../ir/tir/program.js';
@@ -145,6 +146,11 @@ class Emitter {
           if (ix.t !== 'i32') throw new JsCodegenError(p, `index ${k} of '${e.buf}' is not an integer`);
           flat = k === 0 ? ix.c : `((Math.imul(${flat}, ${this.extent(b.idx, k, b.param.shape)}) + ${ix.c}) | 0)`;
         });
+        if (e.index) {
+          if (b.param.dtype !== 'i32' && b.param.dtype !== 'u32')
+            throw new JsCodegenError(p, `index load of '${e.buf}' needs an i32 or u32 buffer, it is ${b.param.dtype}`);
+          return { c: `(b${b.idx}[${flat}] | 0)`, t: 'i32' };
+        }
         return { c: loadCode(p, `b${b.idx}`, b.param.dtype, flat), t: 'f32' };
       }
       case 'un':
@@ -208,6 +214,19 @@ function loops(em: Emitter, extents: PExpr[], name: (k: number) => string, inner
   return lines;
 }
 
+/** The loop of a data-dependent reduction range: `r0` from `lo` up to `hi`, both evaluated once. */
+function rangeLoop(em: Emitter, r: NonNullable<ReturnType<typeof reduceRange>>, step: string): string[] {
+  const lo = em.expr(r.lo);
+  const hi = em.expr(r.hi);
+  if (lo.t !== 'i32' || hi.t !== 'i32') throw new JsCodegenError(em.p, 'reduction range bounds must be integers');
+  const v = `v_${reduceVar(0)}`;
+  return [
+    `for (let ${v} = ${lo.c}, n_${reduceVar(0)} = ${hi.c}; ${v} < n_${reduceVar(0)}; ${v}++) {`,
+    `  ${step}`,
+    '}',
+  ];
+}
+
 export function generateJs(p: TensorProgram): JsProgram {
   const em = new Emitter(p);
   const dims = programSymVars(p);
@@ -229,9 +248,10 @@ export function generateJs(p: TensorProgram): JsProgram {
     const body = asF(em.expr(p.body));
     const step = op === 'sum' ? `acc = tess_fr(acc + ${body});` : `acc = Math.${op}(acc, ${body});`;
     const epi = asF(em.expr(p.epilogue ?? { k: 'var', name: 'acc' }));
+    const range = reduceRange(p);
     inner = [
       `let acc = ${init};`,
-      ...loops(em, p.reduce.extents.map(symToP), reduceVar, [step], ''),
+      ...(range ? rangeLoop(em, range, step) : loops(em, p.reduce.extents.map(symToP), reduceVar, [step], '')),
       `${out}[f++] = ${storeCode(p, p.output.dtype, epi)};`,
     ];
   } else {

@@ -17,6 +17,7 @@ import {
   axisVar,
   outputElements,
   programSymVars,
+  reduceRange,
   reduceVar,
 } from '../../ir/tir/program.js';
 
@@ -65,6 +66,13 @@ function loadCode(b: BufferParam, flat: string): string {
   }
 }
 
+/** An integer load (index or loop bound): i32 as stored, u32 converted. */
+function indexLoadCode(p: TensorProgram, b: BufferParam, flat: string): string {
+  if (b.dtype === 'i32') return `${b.name}[${flat}]`;
+  if (b.dtype === 'u32') return `i32(${b.name}[${flat}])`;
+  throw new CodegenError(p, `index load of '${b.name}' needs an i32 or u32 buffer, it is ${b.dtype}`);
+}
+
 type Ty = 'i32' | 'f32' | 'bool';
 interface Code {
   readonly c: string;
@@ -105,6 +113,7 @@ function genExpr(p: TensorProgram, e: PExpr, bufs: Map<string, BufferParam>): Co
           if (ix.t !== 'i32') throw new CodegenError(p, `index ${k} of '${e.buf}' is not an integer`);
           flat = k === 0 ? ix.c : `((${flat}) * ${symCode(b.shape[k]!)} + ${ix.c})`;
         });
+        if (e.index) return { c: indexLoadCode(p, b, `u32(${flat})`), t: 'i32' };
         return { c: loadCode(b, `u32(${flat})`), t: 'f32' };
       }
       case 'un': {
@@ -236,6 +245,8 @@ interface MainParts {
   readonly epi: string;
   readonly redTotal: string;
   readonly combine: (a: string, b: string) => string;
+  /** The bounds of a data-dependent reduction range (i32 code), when the program has one. */
+  readonly range?: { readonly lo: string; readonly hi: string };
 }
 
 function mainParts(p: TensorProgram, dims: readonly string[]): MainParts {
@@ -249,7 +260,17 @@ function mainParts(p: TensorProgram, dims: readonly string[]): MainParts {
     init: op === 'sum' ? '0.0' : op === 'max' ? '-3.4028234663852886e38' : '3.4028234663852886e38',
     epi: p.reduce ? asF(genExpr(p, p.epilogue ?? { k: 'var', name: 'acc' }, bufs)) : '',
     redTotal: p.reduce ? symCode(p.reduce.extents.reduce((a, d) => a.mul(d), Sym.const(1))) : '1',
+    range: rangeCode(p, bufs),
   };
+}
+
+function rangeCode(p: TensorProgram, bufs: Map<string, BufferParam>): MainParts['range'] {
+  const r = reduceRange(p);
+  if (!r) return undefined;
+  const lo = genExpr(p, r.lo, bufs);
+  const hi = genExpr(p, r.hi, bufs);
+  if (lo.t !== 'i32' || hi.t !== 'i32') throw new CodegenError(p, 'reduction range bounds must be integers');
+  return { lo: lo.c, hi: hi.c };
 }
 
 /** One workgroup per output element: strided partial reductions, then a tree in workgroup memory. */
@@ -265,8 +286,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (o >= total) { return; }
   ${decomposeCode(p.output.shape, 'o', axisVar)}
   var acc = ${m.init};
-  for (var r = i32(lid); r < ${m.redTotal}; r = r + ${wg}) {
-    ${decomposeCode(reduce.extents, 'r', reduceVar)}
+  ${
+    m.range
+      ? `let r_hi = ${m.range.hi};
+  for (var r = ${m.range.lo} + i32(lid); r < r_hi; r = r + ${wg}) {
+    let v_${reduceVar(0)} = r;`
+      : `for (var r = i32(lid); r < ${m.redTotal}; r = r + ${wg}) {
+    ${decomposeCode(reduce.extents, 'r', reduceVar)}`
+  }
     acc = ${m.combine('acc', asF(m.body))};
   }
   tess_part[lid] = acc;
@@ -290,14 +317,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 /** elemsPerThread outputs per invocation, each reduced serially when the program reduces. */
 function perElementMain(p: TensorProgram, m: MainParts): string {
   const { workgroupSize: wg, elemsPerThread: ept } = p.schedule;
-  const elementValue = p.reduce
+  const elementValue = m.range
     ? `var acc = ${m.init};
+      let r_hi = ${m.range.hi};
+      for (var r = ${m.range.lo}; r < r_hi; r = r + 1) {
+        let v_${reduceVar(0)} = r;
+        acc = ${m.combine('acc', asF(m.body))};
+      }
+      vals[e] = ${m.epi};`
+    : p.reduce
+      ? `var acc = ${m.init};
       for (var r = 0; r < ${m.redTotal}; r = r + 1) {
         ${decomposeCode(p.reduce.extents, 'r', reduceVar)}
         acc = ${m.combine('acc', asF(m.body))};
       }
       vals[e] = ${m.epi};`
-    : `vals[e] = ${asF(m.body)};`;
+      : `vals[e] = ${asF(m.body)};`;
   return `
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

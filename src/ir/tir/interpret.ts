@@ -5,7 +5,7 @@
  */
 import { evalExpr, type UnaryOp } from '../../ops/expr.js';
 import type { Sym } from '../sym/sym.js';
-import { type PExpr, type TensorProgram, axisVar, reduceVar } from './program.js';
+import { type PExpr, type TensorProgram, axisVar, reduceRange, reduceVar } from './program.js';
 
 export interface HostBuffer {
   readonly shape: readonly number[];
@@ -137,6 +137,7 @@ export function interpretProgram(
     bufs.set(b.name, { data: got.data, strides: stridesOf(want), shape: want });
   });
   const outShape = evalShape(p.output.shape, env);
+  const range = reduceRange(p);
   const redShape = p.reduce ? evalShape(p.reduce.extents, env) : [];
   const slots = new Map<string, number>();
   const names = [
@@ -150,6 +151,8 @@ export function interpretProgram(
   for (const [k, v] of Object.entries(env)) s[slots.get(k)!] = v;
   const body = compile(p.body, slots, bufs);
   const epi = p.epilogue ? compile(p.epilogue, slots, bufs) : undefined;
+  const lo = range ? compile(range.lo, slots, bufs) : undefined;
+  const hi = range ? compile(range.hi, slots, bufs) : undefined;
   const accSlot = slots.get('acc')!;
   const axisSlot = outShape.map((_, i) => slots.get(axisVar(i))!);
   const redSlot = redShape.map((_, i) => slots.get(reduceVar(i))!);
@@ -169,6 +172,21 @@ export function interpretProgram(
       continue;
     }
     let acc = init;
+    if (lo && hi) {
+      const a = lo(s);
+      const b = hi(s);
+      // the range must lie inside the declared extent, as every index must lie inside its buffer
+      if (!Number.isInteger(a) || !Number.isInteger(b) || a < 0 || b > redShape[0]!)
+        throw new Error(`program '${p.name}': reduction range [${a}, ${b}) outside [0, ${redShape[0]})`);
+      for (let r = a; r < b; r++) {
+        s[redSlot[0]!] = r;
+        const v = body(s);
+        acc = op === 'sum' ? acc + v : op === 'max' ? Math.max(acc, v) : Math.min(acc, v);
+      }
+      s[accSlot] = acc;
+      out[f] = epi ? epi(s) : acc;
+      continue;
+    }
     for (let r = 0; r < redTotal; r++) {
       let rr = r;
       for (let k = redShape.length - 1; k >= 0; k--) {

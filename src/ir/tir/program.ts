@@ -20,7 +20,11 @@ export type PExpr =
   | { readonly k: 'float'; readonly v: number }
   /** A loop variable (`i0`, `r0`), a symbolic dimension, or `acc` in an epilogue. */
   | { readonly k: 'var'; readonly name: string }
-  | { readonly k: 'load'; readonly buf: string; readonly idx: readonly PExpr[] }
+  /**
+   * A buffer element. Loads are f32 values unless `index` is set: then the buffer must hold i32/u32
+   * and the value is an integer, usable as an index or a loop bound (CSR's indptr and indices).
+   */
+  | { readonly k: 'load'; readonly buf: string; readonly idx: readonly PExpr[]; readonly index?: true }
   | { readonly k: 'bin'; readonly op: IntBinOp | FloatBinOp | CmpOp; readonly a: PExpr; readonly b: PExpr }
   | { readonly k: 'un'; readonly op: UnaryOp; readonly a: PExpr }
   | { readonly k: 'select'; readonly c: PExpr; readonly a: PExpr; readonly b: PExpr };
@@ -43,12 +47,23 @@ export interface Schedule {
   readonly reduction: 'thread' | 'workgroup';
 }
 
+/**
+ * A reduction axis whose bounds are data: `r0` runs over [lo, hi), integer expressions of the output
+ * axes and dimensions that may load (`indptr[i0]`, `indptr[i0 + 1]`) — the lowering of a
+ * sparse-variable axis. The reduction then has exactly one extent, the axis's largest size (the
+ * stored count), which bounds [lo, hi) but is never iterated.
+ */
+export interface ReduceRange {
+  readonly lo: PExpr;
+  readonly hi: PExpr;
+}
+
 export interface TensorProgram {
   readonly name: string;
   readonly kind: ProgramKind;
   readonly inputs: readonly BufferParam[];
   readonly output: BufferParam;
-  readonly reduce?: { readonly op: ReduceOp; readonly extents: readonly Sym[] };
+  readonly reduce?: { readonly op: ReduceOp; readonly extents: readonly Sym[]; readonly range?: ReduceRange };
   /** Value per output element (per reduction point when reducing). */
   readonly body: PExpr;
   /** For reductions: the stored value, reading `acc` (default: `acc`). */
@@ -64,6 +79,8 @@ export const int = (v: number): PExpr => ({ k: 'int', v });
 export const flt = (v: number): PExpr => ({ k: 'float', v });
 export const pvar = (name: string): PExpr => ({ k: 'var', name });
 export const load = (buf: string, idx: readonly PExpr[]): PExpr => ({ k: 'load', buf, idx });
+/** An integer load from an i32/u32 buffer (an index or a loop bound). */
+export const indexLoad = (buf: string, idx: readonly PExpr[]): PExpr => ({ k: 'load', buf, idx, index: true });
 export const bin = (op: IntBinOp | FloatBinOp | CmpOp, a: PExpr, b: PExpr): PExpr => ({ k: 'bin', op, a, b });
 export const un = (op: UnaryOp, a: PExpr): PExpr => ({ k: 'un', op, a });
 export const select = (c: PExpr, a: PExpr, b: PExpr): PExpr => ({ k: 'select', c, a, b });
@@ -145,7 +162,7 @@ export function programSymVars(p: TensorProgram): string[] {
   const addSym = (s: Sym) => s.vars().forEach((v) => out.add(v));
   [...p.inputs, p.output].forEach((b) => b.shape.forEach(addSym));
   p.reduce?.extents.forEach(addSym);
-  for (const e of [p.body, p.epilogue]) {
+  for (const e of [p.body, p.epilogue, p.reduce?.range?.lo, p.reduce?.range?.hi]) {
     if (e)
       visitExpr(e, (x) => {
         if (x.k === 'var' && x.name !== 'acc' && !LOOP_VAR.test(x.name)) out.add(x.name);
@@ -157,4 +174,12 @@ export function programSymVars(p: TensorProgram): string[] {
 /** Output elements, symbolically. */
 export function outputElements(p: TensorProgram): Sym {
   return p.output.shape.reduce((a, d) => a.mul(d), Sym.const(1));
+}
+
+/** The reduction's data-dependent range, checked: one extent, and no range on a non-reduction. */
+export function reduceRange(p: TensorProgram): ReduceRange | undefined {
+  const r = p.reduce?.range;
+  if (r && p.reduce!.extents.length !== 1)
+    throw new Error(`program '${p.name}': a ranged reduction has one extent, got ${p.reduce!.extents.length}`);
+  return r;
 }
