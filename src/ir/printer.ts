@@ -82,7 +82,8 @@ export function printPExpr(e: PExpr): string {
     case 'var':
       return e.name;
     case 'load':
-      return `${e.buf}[${e.idx.map(printPExpr).join(', ')}]`;
+      // an integer load (an index or a bound) is marked, so a printed program never reads as an f32 load
+      return `${e.buf}${e.index ? '.int' : ''}[${e.idx.map(printPExpr).join(', ')}]`;
     case 'bin':
       return INFIX.has(e.op)
         ? `(${printPExpr(e.a)} ${e.op} ${printPExpr(e.b)})`
@@ -103,7 +104,11 @@ export function printProgram(p: TensorProgram): string {
   const lines = [head, `  for ${loops}${loops ? ' ' : ''}{`];
   const idx = p.output.shape.map((_, i) => axisVar(i)).join(', ');
   if (p.reduce) {
-    const r = p.reduce.extents.map((d, i) => `${reduceVar(i)} < ${d.toString()}`).join(', ');
+    const range = p.reduce.range;
+    // a ranged reduction runs over data-dependent bounds within its one extent (CSR rows, say)
+    const r = range
+      ? `${reduceVar(0)} in [${printPExpr(range.lo)}, ${printPExpr(range.hi)}) within ${p.reduce.extents[0]!.toString()}`
+      : p.reduce.extents.map((d, i) => `${reduceVar(i)} < ${d.toString()}`).join(', ');
     lines.push(`    acc = ${p.reduce.op} for ${r} { ${printPExpr(p.body)} }`);
     lines.push(`    ${p.output.name}[${idx}] = ${printPExpr(p.epilogue ?? { k: 'var', name: 'acc' })}`);
   } else {

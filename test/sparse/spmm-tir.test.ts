@@ -185,3 +185,13 @@ describe.skipIf(!gpu)(`CSR SpMM through TIR on WebGPU, beside the hand-written C
         }
       });
 });
+
+describe('the CSR SpMM program printed', () => {
+  it('shows the data-dependent range and the integer loads, so it never reads as a dense reduction', async () => {
+    const { printProgram } = await import('../../src/ir/printer.js');
+    const { csrSpmmProgram } = await import('../../src/sparse/spmm-tir.js');
+    const text = printProgram(csrSpmmProgram());
+    expect(text).toMatch(/r0 in \[indptr\.int\[i0\], indptr\.int\[\(i0 \+ 1\)\]\) within /);
+    expect(text).toMatch(/indices\.int\[r0\]/);
+  });
+});
