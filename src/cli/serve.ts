@@ -155,7 +155,11 @@ function encoderRecoveryOf(m: LoadedEmbeddingModel): { recovery?: EmbeddingRecov
       ...(m.dispose ? { dispose: m.dispose } : {}),
       reload: async () => {
         const r = await reload();
-        return { embedder: r.embedder, ...(r.lost ? { lost: r.lost } : {}), ...(r.dispose ? { dispose: r.dispose } : {}) };
+        return {
+          embedder: r.embedder,
+          ...(r.lost ? { lost: r.lost } : {}),
+          ...(r.dispose ? { dispose: r.dispose } : {}),
+        };
       },
     },
   };

@@ -76,7 +76,12 @@ export class ServerState {
       return model;
     };
     const watchedEncoders: [EmbeddingModel, EmbeddingRecoverySource][] = [];
-    const embedding = (name: string, embedder: Embedder, tokenizer: EngineTokenizer, recovery?: EmbeddingRecoverySource) => {
+    const embedding = (
+      name: string,
+      embedder: Embedder,
+      tokenizer: EngineTokenizer,
+      recovery?: EmbeddingRecoverySource,
+    ) => {
       const model = new EmbeddingModel(name, embedder, tokenizer);
       if (recovery) watchedEncoders.push([model, recovery]);
       return model;
