@@ -8,7 +8,7 @@ import { engineTokenizer } from '../models/engine-tokenizer.js';
 import type { OpenedModel, RunnerOptions } from '../models/family.js';
 import { type LoadedRunner, loadRunner } from '../models/load-model.js';
 import { openModel } from '../models/open-model.js';
-import type { LoadedModel, LoadedServedModel } from './serve.js';
+import type { LoadedEmbeddingModel, LoadedModel, LoadedServedModel } from './serve.js';
 
 /** A model for `serve --model`: an encoder when the checkpoint is a BERT one, else a chat model. */
 export async function loadServedModel(modelPath: string, backendName?: string): Promise<LoadedServedModel> {
@@ -17,15 +17,43 @@ export async function loadServedModel(modelPath: string, backendName?: string): 
     await opened.weights.close();
     return { kind: 'chat', ...(await loadChatModel(modelPath, backendName)) };
   }
+  return { kind: 'embedding', ...(await loadEmbeddingModel(modelPath, backendName, opened)) };
+}
+
+/**
+ * An encoder for `serve --model`, with what recovery from a lost device needs: the device's
+ * `lost` promise and this loader again as the reload (WebGPU only, as for a chat model).
+ */
+export async function loadEmbeddingModel(
+  modelPath: string,
+  backendName?: string,
+  opened?: Awaited<ReturnType<typeof openModel>>,
+): Promise<LoadedEmbeddingModel> {
+  const model = opened ?? (await openModel(modelPath));
   try {
-    if (!opened.tokenizer) throw new Error(`${modelPath}: no tokenizer (put tokenizer.json beside the weights)`);
+    if (!model.tokenizer) throw new Error(`${modelPath}: no tokenizer (put tokenizer.json beside the weights)`);
     const backend = await openBackend(backendName ? { prefer: backendName as BackendChoice } : {});
-    const embedder = await loadBertEncoder(opened as OpenedModel<BertModelConfig>, { backend });
+    // a failed load must not keep its device: a server retrying a reload would gather them
+    const embedder = await loadBertEncoder(model as OpenedModel<BertModelConfig>, { backend }).catch((e: unknown) => {
+      backend.destroy();
+      throw e;
+    });
     const modelName = modelPath.replace(/\/+$/, '').split('/').pop()!;
     console.error(`[tessera] ${modelName} (embeddings) on ${backend.name}`);
-    return { kind: 'embedding', embedder, tokenizer: engineTokenizer(opened.tokenizer), modelName };
+    const loaded = { embedder, tokenizer: engineTokenizer(model.tokenizer), modelName };
+    const lost = backend.lost;
+    if (!lost) return loaded;
+    return {
+      ...loaded,
+      lost,
+      reload: () => loadEmbeddingModel(modelPath, 'webgpu'),
+      dispose: () => {
+        embedder.destroy();
+        backend.destroy();
+      },
+    };
   } finally {
-    await opened.weights.close();
+    await model.weights.close();
   }
 }
 

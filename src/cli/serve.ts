@@ -14,6 +14,7 @@ import type { EngineTokenizer } from '../engine/tokenizer.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../server/request-body.js';
 import { startServer, type RunningServer } from '../server/node-server.js';
 import type { ChatRecoverySource } from '../server/chat-recovery.js';
+import type { EmbeddingRecoverySource } from '../server/embedding-recovery.js';
 import type { Embedder, ModelSpec } from '../server/served-models.js';
 import type { RagStore } from '../server/rag-stores.js';
 import { openRagBackend, openRagStore, ragSpecs } from './rag-stores.js';
@@ -30,10 +31,18 @@ export interface LoadedModel {
   dispose?: () => void;
 }
 
+/** An encoder served on /v1/embeddings, with what recovery from a lost device needs (as `LoadedModel`). */
+export interface LoadedEmbeddingModel {
+  embedder: Embedder;
+  tokenizer: EngineTokenizer;
+  modelName: string;
+  lost?: Promise<Error>;
+  reload?: () => Promise<LoadedEmbeddingModel>;
+  dispose?: () => void;
+}
+
 /** What `--model` loads: a chat model, or an encoder served on /v1/embeddings. */
-export type LoadedServedModel =
-  | (LoadedModel & { kind?: 'chat' })
-  | { kind: 'embedding'; embedder: Embedder; tokenizer: EngineTokenizer; modelName: string };
+export type LoadedServedModel = (LoadedModel & { kind?: 'chat' }) | (LoadedEmbeddingModel & { kind: 'embedding' });
 
 export interface ServeOptions {
   host: string;
@@ -136,9 +145,29 @@ function recoveryOf(m: LoadedModel, engineFor: EngineFor): { recovery?: ChatReco
   };
 }
 
+/** Device-loss recovery of an encoder, when it can be reloaded. */
+function encoderRecoveryOf(m: LoadedEmbeddingModel): { recovery?: EmbeddingRecoverySource } {
+  const { lost, reload } = m;
+  if (!lost || !reload) return {};
+  return {
+    recovery: {
+      lost,
+      ...(m.dispose ? { dispose: m.dispose } : {}),
+      reload: async () => {
+        const r = await reload();
+        return {
+          embedder: r.embedder,
+          ...(r.lost ? { lost: r.lost } : {}),
+          ...(r.dispose ? { dispose: r.dispose } : {}),
+        };
+      },
+    },
+  };
+}
+
 function servedSpec(m: LoadedServedModel, engineFor: EngineFor): ModelSpec {
   return m.kind === 'embedding'
-    ? { kind: 'embedding', name: m.modelName, embedder: m.embedder, tokenizer: m.tokenizer }
+    ? { kind: 'embedding', name: m.modelName, embedder: m.embedder, tokenizer: m.tokenizer, ...encoderRecoveryOf(m) }
     : {
         kind: 'chat',
         name: m.modelName,

@@ -16,8 +16,8 @@
  * longer share a device.
  */
 import type { Engine } from '../engine/engine.js';
-import { ApiError } from './errors.js';
-import { type RecoveryPolicy, type RecoveryStatus, RecoverySupervisor } from './recovery-supervisor.js';
+import { type RecoveryPolicy, RecoverySupervisor } from './recovery-supervisor.js';
+import { describeChange } from './recovery-messages.js';
 import type { ChatModel } from './served-models.js';
 
 /** An engine in service, with what says its device is gone and what releases it. */
@@ -93,66 +93,4 @@ export function superviseChatModel(
   );
   model.recovery = supervisor;
   return supervisor;
-}
-
-function describeChange(name: string, s: RecoveryStatus): string {
-  const head = `[tessera serve] model '${name}'`;
-  switch (s.phase) {
-    case 'recovering':
-      return s.attempts === 0
-        ? `${head}: ${firstLine(s.reason)}; reloading it on a new device`
-        : `${head}: reload attempt ${s.attempts} failed; retrying (${firstLine(s.reason)})`;
-    case 'ready':
-      return `${head}: reloaded on a new device and serving again`;
-    case 'failed':
-      return `${head}: not serving: ${firstLine(s.reason)}`;
-    case 'stopped':
-      return `${head}: recovery stopped (server closing)`;
-  }
-}
-
-export function firstLine(text: string | null): string {
-  return (text ?? '').split('\n')[0]!;
-}
-
-/** Why a new request to this model is refused now (recovering or given up), or null. */
-export function recoveryRefusal(model: ChatModel, retryAfterSeconds: number): ApiError | null {
-  const s = model.recovery?.status();
-  if (!s || s.phase === 'ready' || s.phase === 'stopped') return null;
-  if (s.phase === 'recovering')
-    return new ApiError(
-      503,
-      `The model '${model.name}' is being reloaded after its GPU device was lost (${firstLine(s.reason)}); retry shortly.`,
-      'server_error',
-      null,
-      'model_recovering',
-      retryAfterSeconds,
-    );
-  return new ApiError(
-    503,
-    `The model '${model.name}' is unavailable: ${firstLine(s.reason)}. Restart the server to load it again.`,
-    'server_error',
-    null,
-    'model_unavailable',
-  );
-}
-
-/** The error of a request that was in flight when its model's device was lost. */
-export function deviceLostError(model: ChatModel, retryAfterSeconds: number): ApiError {
-  const status = model.recovery?.status();
-  const reason = firstLine(status?.reason ?? 'the GPU device was lost');
-  const next =
-    status?.phase === 'failed'
-      ? 'The model could not be reloaded.'
-      : status?.phase === 'ready'
-        ? 'The model has been reloaded: retry.'
-        : 'The model is being reloaded: retry shortly.';
-  return new ApiError(
-    503,
-    `The GPU device serving '${model.name}' was lost before this request finished (${reason}); its output is incomplete. ${next}`,
-    'server_error',
-    null,
-    'device_lost',
-    retryAfterSeconds,
-  );
 }

@@ -7,6 +7,7 @@
  */
 import type { EmbeddingsRequest } from './embeddings-schema.js';
 import { ApiError } from './errors.js';
+import { deviceLostError, recoveryRefusal } from './recovery-messages.js';
 import type { EmbeddingModel } from './served-models.js';
 import type { ServerState } from './server-state.js';
 
@@ -21,10 +22,12 @@ export async function embeddings(state: ServerState, body: EmbeddingsRequest): P
       'invalid_value',
     );
   const inputs = await inputTokens(model, body.input);
+  const refused = recoveryRefusal(model, state.retryAfterSeconds);
+  if (refused) throw refused;
   state.acquireSlot();
   let vectors: Float32Array[];
   try {
-    vectors = await model.embedder.embed(inputs);
+    vectors = await embedUnlessLost(state, model, inputs);
   } finally {
     state.releaseSlot();
   }
@@ -36,6 +39,31 @@ export async function embeddings(state: ServerState, body: EmbeddingsRequest): P
     model: model.name,
     usage: { prompt_tokens: tokens, total_tokens: tokens },
   });
+}
+
+/**
+ * The encoder's vectors, or 503 `device_lost` once its device is lost: the loss ends the request
+ * at once (work submitted to a dead device may never settle), and a failure of the encoder that
+ * the loss caused is reported as the loss, not as an internal error.
+ */
+async function embedUnlessLost(state: ServerState, model: EmbeddingModel, inputs: number[][]): Promise<Float32Array[]> {
+  const lossesAtStart = model.recovery?.status().losses ?? 0;
+  const lostNow = () => (model.recovery?.status().losses ?? 0) > lossesAtStart;
+  const work = model.embedder.embed(inputs);
+  const interrupted = model.interrupted.then(() => null);
+  let vectors: Float32Array[] | null;
+  try {
+    vectors = await Promise.race([work, interrupted]);
+  } catch (e) {
+    if (lostNow()) throw deviceLostError(model, state.retryAfterSeconds);
+    throw e;
+  }
+  if (vectors === null || lostNow()) {
+    // the dead device's answer, if it ever comes, is no one's
+    work.catch(() => {});
+    throw deviceLostError(model, state.retryAfterSeconds);
+  }
+  return vectors;
 }
 
 /** Every input as token ids with the tokenizer's special tokens, checked against vocabulary and context. */

@@ -6,7 +6,7 @@
 import { AsyncQueue } from '../engine/async-queue.js';
 import type { EngineRequest, RequestEvent, RequestResult } from '../engine/request.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
-import { deviceLostError, recoveryRefusal } from './chat-recovery.js';
+import { deviceLostError, recoveryRefusal } from './recovery-messages.js';
 import { ApiError } from './errors.js';
 import type { RequestObserver, RequestOutcome } from './metrics.js';
 import type { ChatModel } from './served-models.js';

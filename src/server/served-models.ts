@@ -7,6 +7,7 @@
 import type { Engine } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
 import type { ChatInstance, ChatRecoverySource } from './chat-recovery.js';
+import type { EmbeddingInstance, EmbeddingRecoverySource } from './embedding-recovery.js';
 import { ApiError } from './errors.js';
 import { GrammarService } from './grammar.js';
 import { PromptEncoder } from './prompt-encoder.js';
@@ -94,25 +95,61 @@ export class ChatModel {
 export class EmbeddingModel {
   readonly kind = 'embedding';
   readonly prompts: PromptEncoder;
+  private current: Embedder;
+  private interrupt: () => void = () => {};
+  private interruptedSignal: Promise<void>;
+  /** Brings the model back after a lost device (embedding-recovery.ts); null: not watched. */
+  recovery: RecoverySupervisor<EmbeddingInstance> | null = null;
 
   constructor(
     readonly name: string,
-    readonly embedder: Embedder,
+    embedder: Embedder,
     readonly tokenizer: EngineTokenizer,
   ) {
+    this.current = embedder;
+    this.interruptedSignal = new Promise<void>((resolve) => (this.interrupt = resolve));
     this.prompts = new PromptEncoder(tokenizer, embedder.maxContext);
+  }
+
+  /** The encoder in service: after a recovery, the one over the reloaded weights. */
+  get embedder(): Embedder {
+    return this.current;
+  }
+
+  /**
+   * Resolves when the encoder in service now is lost: a request racing its `embed` against this
+   * ends at the loss, whatever the dead device does with the work already submitted.
+   */
+  get interrupted(): Promise<void> {
+    return this.interruptedSignal;
+  }
+
+  /** Ends the requests in flight on the encoder in service (its device was lost). */
+  interruptInFlight(): void {
+    this.interrupt();
+  }
+
+  /** Puts an encoder of the same model, reloaded on a new device, in service. */
+  replaceEmbedder(embedder: Embedder): void {
+    this.current = embedder;
+    this.interruptedSignal = new Promise<void>((resolve) => (this.interrupt = resolve));
   }
 
   get maxContext(): number {
     return this.embedder.maxContext;
   }
 
+  /** Why this model cannot serve now (a lost device, reloading or given up), or null. */
   failure(): Error | null {
+    const r = this.recovery?.status();
+    if (r && (r.phase === 'recovering' || r.phase === 'failed')) return new Error(r.reason ?? 'device lost');
     return null;
   }
 
-  health(): 'ok' {
-    return 'ok';
+  /** 'recovering' while a reload after a lost device is under way. */
+  health(): 'ok' | 'recovering' | 'failing' {
+    if (this.recovery?.status().phase === 'recovering') return 'recovering';
+    return this.failure() ? 'failing' : 'ok';
   }
 }
 
@@ -121,7 +158,13 @@ export type ServedModel = ChatModel | EmbeddingModel;
 /** A model for `ServerOptions.models`, beside the first chat model. */
 export type ModelSpec =
   | { kind: 'chat'; name: string; engine: Engine; tokenizer: EngineTokenizer; recovery?: ChatRecoverySource }
-  | { kind: 'embedding'; name: string; embedder: Embedder; tokenizer: EngineTokenizer };
+  | {
+      kind: 'embedding';
+      name: string;
+      embedder: Embedder;
+      tokenizer: EngineTokenizer;
+      recovery?: EmbeddingRecoverySource;
+    };
 
 export class ModelSet {
   private readonly byName = new Map<string, ServedModel>();

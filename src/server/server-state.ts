@@ -5,12 +5,13 @@
 import type { Engine } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
 import { type ChatRecoverySource, superviseChatModel } from './chat-recovery.js';
+import { type EmbeddingRecoverySource, superviseEmbeddingModel } from './embedding-recovery.js';
 import { ApiError } from './errors.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RagStore } from './rag-stores.js';
 import type { RecoveryPolicy } from './recovery-supervisor.js';
 import { DEFAULT_MAX_BODY_BYTES } from './request-body.js';
-import { ChatModel, EmbeddingModel, type ModelSpec, ModelSet } from './served-models.js';
+import { ChatModel, type Embedder, EmbeddingModel, type ModelSpec, ModelSet } from './served-models.js';
 
 export interface ServerOptions {
   /** The first chat model: its engine, tokenizer and the name clients put in `model`. */
@@ -19,7 +20,7 @@ export interface ServerOptions {
   modelName: string;
   /** How to reload the first chat model after its GPU device is lost; absent: a loss leaves it failing. */
   recovery?: ChatRecoverySource;
-  /** Attempts and backoff of those reloads (every model's). */
+  /** Attempts and backoff of those reloads (every model's, embedding models' included). */
   recoveryPolicy?: RecoveryPolicy;
   /** More models in the same process, each under its own name (chat models bring their own engine and KV pages). */
   models?: readonly ModelSpec[];
@@ -74,17 +75,29 @@ export class ServerState {
       if (recovery) recoverable.push([model, recovery]);
       return model;
     };
+    const watchedEncoders: [EmbeddingModel, EmbeddingRecoverySource][] = [];
+    const embedding = (
+      name: string,
+      embedder: Embedder,
+      tokenizer: EngineTokenizer,
+      recovery?: EmbeddingRecoverySource,
+    ) => {
+      const model = new EmbeddingModel(name, embedder, tokenizer);
+      if (recovery) watchedEncoders.push([model, recovery]);
+      return model;
+    };
     this.models = new ModelSet([
       chat(options.modelName, options.engine, options.tokenizer, options.recovery),
       ...(options.models ?? []).map((m) =>
         m.kind === 'chat'
           ? chat(m.name, m.engine, m.tokenizer, m.recovery)
-          : new EmbeddingModel(m.name, m.embedder, m.tokenizer),
+          : embedding(m.name, m.embedder, m.tokenizer, m.recovery),
       ),
     ]);
     // after the set is built: a duplicate name throws before anything watches a device
     for (const [model, source] of recoverable)
       superviseChatModel(model, source, (m) => this.interruptModel(m), options.recoveryPolicy);
+    for (const [model, source] of watchedEncoders) superviseEmbeddingModel(model, source, options.recoveryPolicy);
     this.capacity = (options.maxConcurrentRequests ?? 64) + (options.maxQueuedRequests ?? 64);
     this.requestTimeoutMs = options.requestTimeoutMs ?? 600_000;
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -138,7 +151,7 @@ export class ServerState {
 
   /** No more reloads of lost models (the server is closing). */
   stopRecovery(): void {
-    for (const m of this.models.chatModels()) m.recovery?.stop();
+    for (const m of this.models.all()) m.recovery?.stop();
   }
 
   track(g: Interruptible): void {
