@@ -96,6 +96,62 @@ interface Pending {
   fail(e: Error): void;
 }
 
+/** The reply of a non-streamed request: its response once the worker ends it. */
+function completeOnce(pending: Map<number, Pending>, id: number): Promise<ChatCompletion> {
+  return new Promise((resolve, reject) => {
+    let response: ChatCompletion | null = null;
+    pending.set(id, {
+      fail: reject,
+      onMessage: (m) => {
+        if (m.type === 'response') response = m.response as ChatCompletion;
+        else if (m.type === 'error') reject(toError(m.error));
+        else if (m.type === 'end') response ? resolve(response) : reject(new WorkerEngineError('no response'));
+        if (m.type === 'error' || m.type === 'end') pending.delete(id);
+      },
+    });
+  });
+}
+
+/** A streamed request: chunks queue up as they arrive and are handed out as the page iterates. */
+function streamOf(pending: Map<number, Pending>, send: (m: ToWorker) => void, id: number): ChatCompletionStream {
+  const queue: ChatCompletionChunk[] = [];
+  let done = false;
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  const notify = () => {
+    wake?.();
+    wake = null;
+  };
+  pending.set(id, {
+    fail: (e) => {
+      failure = e;
+      notify();
+    },
+    onMessage: (m) => {
+      if (m.type === 'chunk') queue.push(m.chunk as ChatCompletionChunk);
+      else if (m.type === 'error') failure = toError(m.error);
+      else if (m.type === 'end') done = true;
+      if (m.type === 'error' || m.type === 'end') pending.delete(id);
+      notify();
+    },
+  });
+  return {
+    abort: () => send({ type: 'cancel', id }),
+    async *[Symbol.asyncIterator]() {
+      try {
+        for (;;) {
+          if (queue.length) yield queue.shift()!;
+          else if (failure) throw failure;
+          else if (done) return;
+          else await new Promise<void>((r) => (wake = r));
+        }
+      } finally {
+        if (!done && !failure) send({ type: 'cancel', id });
+      }
+    },
+  };
+}
+
 /** Starts the worker, loads the model in it, and resolves once it can serve. */
 export async function createWorkerEngine(options: WorkerEngineOptions): Promise<WorkerEngine> {
   const bundle = new URL(String(options.bundleUrl ?? import.meta.url), location.href).href;
@@ -138,64 +194,9 @@ export async function createWorkerEngine(options: WorkerEngineOptions): Promise<
     URL.revokeObjectURL(scriptUrl);
   }
 
-  function completeOnce(id: number): Promise<ChatCompletion> {
-    return new Promise((resolve, reject) => {
-      let response: ChatCompletion | null = null;
-      pending.set(id, {
-        fail: reject,
-        onMessage: (m) => {
-          if (m.type === 'response') response = m.response as ChatCompletion;
-          else if (m.type === 'error') reject(toError(m.error));
-          else if (m.type === 'end') response ? resolve(response) : reject(new WorkerEngineError('no response'));
-          if (m.type === 'error' || m.type === 'end') pending.delete(id);
-        },
-      });
-    });
-  }
-
-  /** Chunks queue up as they arrive and are handed out as the page iterates. */
-  function stream(id: number): ChatCompletionStream {
-    const queue: ChatCompletionChunk[] = [];
-    let done = false;
-    let failure: Error | null = null;
-    let wake: (() => void) | null = null;
-    const notify = () => {
-      wake?.();
-      wake = null;
-    };
-    pending.set(id, {
-      fail: (e) => {
-        failure = e;
-        notify();
-      },
-      onMessage: (m) => {
-        if (m.type === 'chunk') queue.push(m.chunk as ChatCompletionChunk);
-        else if (m.type === 'error') failure = toError(m.error);
-        else if (m.type === 'end') done = true;
-        if (m.type === 'error' || m.type === 'end') pending.delete(id);
-        notify();
-      },
-    });
-    return {
-      abort: () => send({ type: 'cancel', id }),
-      async *[Symbol.asyncIterator]() {
-        try {
-          for (;;) {
-            if (queue.length) yield queue.shift()!;
-            else if (failure) throw failure;
-            else if (done) return;
-            else await new Promise<void>((r) => (wake = r));
-          }
-        } finally {
-          if (!done && !failure) send({ type: 'cancel', id });
-        }
-      },
-    };
-  }
-
   async function create(body: ChatCompletionCreateParams): Promise<ChatCompletion | ChatCompletionStream> {
     const id = nextId++;
-    const result = body.stream ? stream(id) : completeOnce(id);
+    const result = body.stream ? streamOf(pending, send, id) : completeOnce(pending, id);
     send({ type: 'chat', id, body });
     return result;
   }

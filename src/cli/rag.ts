@@ -77,27 +77,7 @@ export function registerRagCommands(program: Command): void {
     .option('--nlist <n>', 'IVF clusters (default: about the square root of the passages)')
     .option('--seed <n>', 'k-means seed', '1')
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
-    .action(async (docs: string, f: IndexFlags) => {
-      const passages = (await readDocuments(docs)).flatMap((d) =>
-        chunkText(d.text, Number(f.chunkWords)).map((text) => ({ text, source: d.source })),
-      );
-      const backend = await openRagBackend(f.backend);
-      const embedder = await openTextEmbedder(f.embedder, backend);
-      try {
-        const store = await buildTextStore(passages, embedder.embed, {
-          embedderName: f.embedder,
-          seed: Number(f.seed),
-          ...(f.nlist ? { nlist: Number(f.nlist) } : {}),
-          ...(backend.name === 'cpu' ? {} : { backend }),
-        });
-        await saveTextStore(f.out, store);
-        console.log(
-          `Indexed ${store.passages.length} passages (d ${store.ivf.d}, ${store.ivf.nlist} clusters) into ${f.out}`,
-        );
-      } finally {
-        embedder.close();
-      }
-    });
+    .action(indexDocuments);
 
   rag
     .command('ask')
@@ -113,36 +93,62 @@ export function registerRagCommands(program: Command): void {
     .option('--gpu-mib <n>', 'GPU memory for prefetched clusters (lookahead)', String(DEFAULT_RAG_GPU_MIB))
     .option('--json', 'print one JSON object instead of text')
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
-    .action(async (storeDir: string, question: string, f: AskFlags) => {
-      if (!isPipelineName(f.pipeline)) throw new Error(`--pipeline must be one of ${PIPELINES.join(', ')}`);
-      const k = Number(f.k);
-      const { runner, tokenizer, backend } = await loadRunnerWithProgress(f.model, f.backend);
-      const served = await openRagStore('cli', storeDir, backend, {
-        gpuMiB: Number(f.gpuMib),
-        ...(f.nprobe ? { nprobe: Number(f.nprobe) } : {}),
-      });
-      const engine = new Engine(runner, tokenizer, {
-        maxBatchTokens: runner.maxTokens,
-        maxRunningSeqs: runner.maxSeqs,
-      });
-      try {
-        const generate = engineGenerator(engine, tokenizer);
-        const gathered = await gatherPassages(f.pipeline, question, generate, retrieverFor(served, k), {
-          draftTokens: Number(f.draftTokens),
-        });
-        const answer = await generate(groundedPrompt(question, gathered.passages), { maxTokens: Number(f.maxTokens) });
-        if (f.json) console.log(JSON.stringify({ answer, pipeline: f.pipeline, ...gathered }));
-        else {
-          console.log(answer.trim());
-          console.log('\nPassages:');
-          gathered.passages.forEach((p, i) =>
-            console.log(`[${i + 1}] (${p.source}, distance ${p.distance.toFixed(3)}) ${p.text}`),
-          );
-        }
-      } finally {
-        await engine.shutdown();
-        served.close();
-        runner.destroy();
-      }
+    .action(ask);
+}
+
+/** `tessera rag index`: chunk, embed and write the datastore folder. */
+async function indexDocuments(docs: string, f: IndexFlags): Promise<void> {
+  const passages = (await readDocuments(docs)).flatMap((d) =>
+    chunkText(d.text, Number(f.chunkWords)).map((text) => ({ text, source: d.source })),
+  );
+  const backend = await openRagBackend(f.backend);
+  const embedder = await openTextEmbedder(f.embedder, backend);
+  try {
+    const store = await buildTextStore(passages, embedder.embed, {
+      embedderName: f.embedder,
+      seed: Number(f.seed),
+      ...(f.nlist ? { nlist: Number(f.nlist) } : {}),
+      ...(backend.name === 'cpu' ? {} : { backend }),
     });
+    await saveTextStore(f.out, store);
+    console.log(
+      `Indexed ${store.passages.length} passages (d ${store.ivf.d}, ${store.ivf.nlist} clusters) into ${f.out}`,
+    );
+  } finally {
+    embedder.close();
+  }
+}
+
+/** `tessera rag ask`: gather passages through the pipeline, then answer grounded in them. */
+async function ask(storeDir: string, question: string, f: AskFlags): Promise<void> {
+  if (!isPipelineName(f.pipeline)) throw new Error(`--pipeline must be one of ${PIPELINES.join(', ')}`);
+  const k = Number(f.k);
+  const { runner, tokenizer, backend } = await loadRunnerWithProgress(f.model, f.backend);
+  const served = await openRagStore('cli', storeDir, backend, {
+    gpuMiB: Number(f.gpuMib),
+    ...(f.nprobe ? { nprobe: Number(f.nprobe) } : {}),
+  });
+  const engine = new Engine(runner, tokenizer, {
+    maxBatchTokens: runner.maxTokens,
+    maxRunningSeqs: runner.maxSeqs,
+  });
+  try {
+    const generate = engineGenerator(engine, tokenizer);
+    const gathered = await gatherPassages(f.pipeline, question, generate, retrieverFor(served, k), {
+      draftTokens: Number(f.draftTokens),
+    });
+    const answer = await generate(groundedPrompt(question, gathered.passages), { maxTokens: Number(f.maxTokens) });
+    if (f.json) console.log(JSON.stringify({ answer, pipeline: f.pipeline, ...gathered }));
+    else {
+      console.log(answer.trim());
+      console.log('\nPassages:');
+      gathered.passages.forEach((p, i) =>
+        console.log(`[${i + 1}] (${p.source}, distance ${p.distance.toFixed(3)}) ${p.text}`),
+      );
+    }
+  } finally {
+    await engine.shutdown();
+    served.close();
+    runner.destroy();
+  }
 }

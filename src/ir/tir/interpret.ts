@@ -114,15 +114,8 @@ function stridesOf(shape: readonly number[]): number[] {
   return st;
 }
 
-/**
- * Runs `p` on float64 inputs; `env` gives every symbolic dimension. Returns the output values
- * (the caller rounds them to the output dtype). Input shapes are checked against the program.
- */
-export function interpretProgram(
-  p: TensorProgram,
-  inputs: readonly HostBuffer[],
-  env: Readonly<Record<string, number>>,
-): Float64Array {
+/** The inputs by buffer name, each checked against the shape the program declares for it. */
+function bindInputs(p: TensorProgram, inputs: readonly HostBuffer[], env: Readonly<Record<string, number>>): Buffers {
   if (inputs.length !== p.inputs.length)
     throw new Error(`program '${p.name}' takes ${p.inputs.length} inputs, got ${inputs.length}`);
   const bufs: Buffers = new Map();
@@ -136,6 +129,19 @@ export function interpretProgram(
     }
     bufs.set(b.name, { data: got.data, strides: stridesOf(want), shape: want });
   });
+  return bufs;
+}
+
+/**
+ * Runs `p` on float64 inputs; `env` gives every symbolic dimension. Returns the output values
+ * (the caller rounds them to the output dtype). Input shapes are checked against the program.
+ */
+export function interpretProgram(
+  p: TensorProgram,
+  inputs: readonly HostBuffer[],
+  env: Readonly<Record<string, number>>,
+): Float64Array {
+  const bufs = bindInputs(p, inputs, env);
   const outShape = evalShape(p.output.shape, env);
   const range = reduceRange(p);
   const redShape = p.reduce ? evalShape(p.reduce.extents, env) : [];
