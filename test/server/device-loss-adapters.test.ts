@@ -10,18 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend.js';
 import { Engine, type EngineOptions } from '../../src/engine/engine.js';
-import type { EngineTokenizer } from '../../src/engine/tokenizer.js';
 import { loadPeftAdapter } from '../../src/lora/peft-adapter.js';
 import { writeRandomPeftAdapter } from '../../src/lora/random-adapter.js';
 import { loraShapesOf } from '../../src/models/llama/adapter-graph.js';
-import { engineTokenizer } from '../../src/models/engine-tokenizer.js';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
-import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import type { ChatInstance } from '../../src/server/chat-recovery.js';
 import { startServer, type RunningServer } from '../../src/server/node-server.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
+import { type LoadedOnDevice, loadBuiltinOnOwnDevice, readiness, releaseOf, until } from './device-loss-helpers.js';
 
 const dir = new URL('../../models/builtin/', import.meta.url).pathname;
 const MODEL = 'tessera-builtin';
@@ -30,43 +27,11 @@ const SEED = 9090;
 const available = await gpuBackend();
 const tmp = mkdtempSync(join(tmpdir(), 'tessera-loss-lora-'));
 
-interface Loaded {
-  backend: WebGpuBackend;
-  runner: LlamaRunner;
-  tokenizer: EngineTokenizer;
-}
+type Loaded = LoadedOnDevice;
 
 /** The loader closure: a device of its own, the weights uploaded, LoRA slots but no adapters. */
-async function load(): Promise<Loaded> {
-  const backend = await WebGpuBackend.create();
-  const model = await openLlamaModel(dir);
-  try {
-    const runner = await LlamaRunner.load(model, {
-      backend,
-      actDtype: 'f32',
-      maxTokens: 128,
-      maxSeqs: 4,
-      numPages: 32,
-      lora: { slots: 2, rmax: 4 },
-    });
-    return { backend, runner, tokenizer: engineTokenizer(model.tokenizer!) };
-  } finally {
-    await model.weights.close();
-  }
-}
-
-const release = (m: Loaded) => () => {
-  m.runner.destroy();
-  m.backend.destroy();
-};
-
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
-  const t0 = performance.now();
-  while (!(await probe())) {
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const load = () => loadBuiltinOnOwnDevice({ maxTokens: 128, maxSeqs: 4, numPages: 32, lora: { slots: 2, rmax: 4 } });
+const release = releaseOf;
 
 describe.skipIf(!available)(
   `LoRA adapters through a lost device${available ? '' : ` (skipped: ${gpuSkipReason()})`}`,
@@ -145,10 +110,11 @@ describe.skipIf(!available)(
       for (const tokens of before) expect(tokens).toHaveLength(8);
 
       first.backend.device.destroy();
-      await until('the model to be recovering', async () => (await fetch(`${server.url}/health/ready`)).status === 503);
-      await until(
-        'the model to be ready again',
-        async () => (await fetch(`${server.url}/health/ready`)).status === 200,
+      await until('the model to be recovering', async () =>
+        (await readiness(server.url)).status === 503 ? true : null,
+      );
+      await until('the model to be ready again', async () =>
+        (await readiness(server.url)).status === 200 ? true : null,
       );
       expect(reloads).toBe(1);
 

@@ -24,6 +24,7 @@ import { readWeights, referenceEmbedding, type Weights } from '../models/bert/be
 import { openModel } from '../../src/models/open-model.js';
 import { loadTestModel } from '../engine/test-model.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
+import { readiness, until } from './device-loss-helpers.js';
 
 const SEED = 4127;
 const EMBED = 'tiny-bert';
@@ -38,25 +39,6 @@ const REF = {
 } as const;
 const TEXTS = ['the cat sat on the mat.', 'hello world', 'a dog!'];
 const available = await gpuBackend();
-
-async function readiness(url: string) {
-  const res = await fetch(`${url}/health/ready`);
-  return {
-    status: res.status,
-    retryAfter: res.headers.get('retry-after'),
-    body: (await res.json()) as { status: string; error?: string; models: { id: string; status: string }[] },
-  };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
-  const t0 = performance.now();
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const settle = (p: Promise<unknown>) =>
   p.then(

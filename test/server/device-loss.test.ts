@@ -11,67 +11,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceLostError } from '../../src/backends/webgpu/errors.js';
 import { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend.js';
 import { Engine, type EngineOptions } from '../../src/engine/engine.js';
-import type { EngineTokenizer } from '../../src/engine/tokenizer.js';
-import { engineTokenizer } from '../../src/models/engine-tokenizer.js';
-import { openLlamaModel } from '../../src/models/llama/llama-family.js';
-import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import type { ChatInstance } from '../../src/server/chat-recovery.js';
 import { startServer, type RunningServer } from '../../src/server/node-server.js';
 import { loadTestModel } from '../engine/test-model.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
+import { type LoadedOnDevice, loadBuiltinOnOwnDevice, readiness, releaseOf, until } from './device-loss-helpers.js';
 
-const dir = new URL('../../models/builtin/', import.meta.url).pathname;
 const MODEL = 'tessera-builtin';
 const ENGINE: EngineOptions = { maxBatchTokens: 128, maxRunningSeqs: 8, seed: 7 };
 const available = await gpuBackend();
 
-interface Loaded {
-  backend: WebGpuBackend;
-  runner: LlamaRunner;
-  tokenizer: EngineTokenizer;
-}
+type Loaded = LoadedOnDevice;
 
 /** The loader closure: a device of its own, the weights uploaded to it. */
-async function load(): Promise<Loaded> {
-  const backend = await WebGpuBackend.create();
-  const model = await openLlamaModel(dir);
-  try {
-    const runner = await LlamaRunner.load(model, {
-      backend,
-      actDtype: 'f32',
-      maxTokens: 128,
-      maxSeqs: 8,
-      numPages: 64,
-    });
-    return { backend, runner, tokenizer: engineTokenizer(model.tokenizer!) };
-  } finally {
-    await model.weights.close();
-  }
-}
-
-const release = (m: Loaded) => () => {
-  m.runner.destroy();
-  m.backend.destroy();
-};
-
-async function readiness(url: string) {
-  const res = await fetch(`${url}/health/ready`);
-  return {
-    status: res.status,
-    retryAfter: res.headers.get('retry-after'),
-    body: (await res.json()) as { status: string; error?: string; models: { id: string; status: string }[] },
-  };
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
-  const t0 = performance.now();
-  for (;;) {
-    const v = await probe();
-    if (v !== null) return v;
-    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const load = () => loadBuiltinOnOwnDevice({ maxTokens: 128, maxSeqs: 8, numPages: 64 });
+const release = releaseOf;
 
 describe.skipIf(!available)(`recovery from a lost device${available ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   let server: RunningServer;
