@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { LshKvCache, SimHash, exactAttention, heavyKeyCase, relativeError } from '../../src/longctx/index.js';
 import { Rng } from '../../src/util/rng.js';
+import { binomialTail } from './binomial-tail.js';
 
 const SEED = 20261210;
-
-/** P(Binomial(L, p^K) ≥ T) summed term by term in float64. */
-function binomialTail(p: number, K: number, L: number, T: number): number {
-  const P = p ** K;
-  let s = 0;
-  for (let t = T; t <= L; t++) {
-    let c = 1;
-    for (let j = 1; j <= t; j++) c = (c * (L - t + j)) / j;
-    s += c * P ** t * (1 - P) ** (L - t);
-  }
-  return s;
-}
 
 describe('LSH sampling attention', () => {
   it('with every key sampled (K = 0) it is exact attention, lse included, through the merge', () => {
