@@ -20,7 +20,7 @@ import { writeRandomBertCheckpoint } from '../../src/models/bert/random-checkpoi
 import type { EmbeddingInstance } from '../../src/server/embedding-recovery.js';
 import { startServer, type RunningServer } from '../../src/server/node-server.js';
 import type { Embedder } from '../../src/server/served-models.js';
-import { readWeights, referenceEmbedding, type Weights } from '../models/bert/bert-reference.js';
+import { readWeights, referenceEmbedding, TINY_BERT, type Weights } from '../models/bert/bert-reference.js';
 import { openModel } from '../../src/models/open-model.js';
 import { loadTestModel } from '../engine/test-model.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
@@ -28,15 +28,7 @@ import { readiness, until } from './device-loss-helpers.js';
 
 const SEED = 4127;
 const EMBED = 'tiny-bert';
-const REF = {
-  hidden: 32,
-  layers: 2,
-  heads: 4,
-  intermediate: 64,
-  eps: 1e-12,
-  pooling: 'mean',
-  normalize: true,
-} as const;
+const REF = TINY_BERT;
 const TEXTS = ['the cat sat on the mat.', 'hello world', 'a dog!'];
 const available = await gpuBackend();
 

@@ -16,20 +16,12 @@ import { writeRandomBertCheckpoint } from '../../src/models/bert/random-checkpoi
 import { engineTokenizer } from '../../src/models/engine-tokenizer.js';
 import type { OpenedModel } from '../../src/models/family.js';
 import { openModel } from '../../src/models/open-model.js';
-import { readWeights, referenceEmbedding, type Weights } from '../models/bert/bert-reference.js';
+import { readWeights, referenceEmbedding, TINY_BERT, type Weights } from '../models/bert/bert-reference.js';
 import { startTestServer, type TestServer } from './helpers.js';
 
 const SEED = 7031;
 const EMBED = 'tiny-bert';
-const REF = {
-  hidden: 32,
-  layers: 2,
-  heads: 4,
-  intermediate: 64,
-  eps: 1e-12,
-  pooling: 'mean',
-  normalize: true,
-} as const;
+const REF = TINY_BERT;
 
 describe('/v1/embeddings beside a chat model', () => {
   let dir: string;

@@ -17,6 +17,17 @@ export interface ReferenceConfig {
   normalize: boolean;
 }
 
+/** The tiny encoder the server tests write with random weights (`writeRandomBertCheckpoint`, same sizes). */
+export const TINY_BERT: ReferenceConfig = {
+  hidden: 32,
+  layers: 2,
+  heads: 4,
+  intermediate: 64,
+  eps: 1e-12,
+  pooling: 'mean',
+  normalize: true,
+};
+
 export type Weights = Map<string, Float64Array>;
 
 export async function readWeights(source: TensorSource): Promise<Weights> {
