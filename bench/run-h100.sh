@@ -7,7 +7,9 @@
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh models    # 8B checkpoint, decode, serving
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
-#     GNNs vs PyG, the embedding encoder vs sentence-transformers (each step bounded; a failed step is logged, the rest run)
+#     GNNs vs PyG (each step bounded; a failed step is logged, the rest run)
+#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh embeddings  # the encoder vs sentence-transformers
+#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh attention   # batch decode attention vs SDPA
 # Results land in $OUT/results (JSON) and $OUT/*.log. Every anchor is measured in the same call:
 # BENCH_RUN_ID names the run, the PyTorch scripts write it into their JSON, and the benches use a
 # peer's figure only when it matches (otherwise the anchor is null with the reason). HF_TIMING=0
@@ -59,5 +61,13 @@ timeout 90 node "$B/bench/sparse-graphs.js" $F/graphs > "$OUT/sparse-graphs.log"
   && timeout 150 node "$B/bench/sparse.js" $F/torch-sparse.json 2>&1 | quiet | tee "$OUT/sparse.log"; echo "sparse exit $? at ${SECONDS}s"
 timeout 200 python3 scripts/sparse/train_pyg.py --out $F/gnn-pyg > "$OUT/train-pyg.log" 2>&1 \
   && timeout 90 node "$B/bench/sparse-gnn.js" --pyg $F/gnn-pyg 2>&1 | quiet | tee "$OUT/sparse-gnn.log"; echo "gnn exit $? at ${SECONDS}s"
-timeout 120 python3 scripts/embeddings/st_reference.py --out $F/minilm-random --seed 0 > "$OUT/st-reference.log" 2>&1; echo "st_reference exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = embeddings ]; then
+F=${FEATURES_DIR:-$HOME/features} && mkdir -p $F
+timeout 150 python3 scripts/embeddings/st_reference.py --out $F/minilm-random --seed 0 --time-cuda $F/minilm-random/st-timing.json > "$OUT/st-reference.log" 2>&1; echo "st_reference exit $? at ${SECONDS}s"
+timeout 120 node "$B/bench/st-check.js" $F/minilm-random 2>&1 | quiet | tee "$OUT/st-check.log"; echo "st-check exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = attention ]; then
+timeout 150 python3 bench/anchors/torch_attention.py "$OUT/attention-anchors.json" > "$OUT/attention-anchors.log" 2>&1; echo "torch_attention exit $? at ${SECONDS}s"
+timeout 200 node "$B/bench/attention-decode.js" "$OUT/attention-anchors.json" 2>&1 | quiet | tee "$OUT/attention-decode.log"; echo "attention-decode exit $? at ${SECONDS}s"
 fi

@@ -128,6 +128,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="checkpoint folder to write (st_reference.json goes inside)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--time-cuda",
+        metavar="JSON",
+        help="also time sentence-transformers' encode on the GPU (fp32 and fp16, batches of 64 texts) and write it here",
+    )
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     write_tokenizer(build_vocab(), args.out)
@@ -151,6 +156,39 @@ def main():
     with open(os.path.join(args.out, "st_reference.json"), "w") as f:
         json.dump(result, f)
     print(f"wrote {args.out} ({len(SENTENCES)} sentences, modules {result['modules']}, seed {args.seed})")
+    if args.time_cuda:
+        time_cuda(args.out, args.time_cuda)
+
+
+def time_cuda(model_dir, path):
+    """Texts per second of SentenceTransformer.encode on the GPU: TIMED_TEXTS texts (the reference
+    sentences repeated) in batches of 64, best of five after two warm runs, for fp32 and fp16."""
+    import time
+
+    texts = (SENTENCES * (TIMED_TEXTS // len(SENTENCES) + 1))[:TIMED_TEXTS]
+    cases = {}
+    for dtype in ("fp32", "fp16"):
+        st = SentenceTransformer(model_dir, device="cuda")
+        if dtype == "fp16":
+            st.half()
+        with torch.no_grad():
+            for _ in range(2):
+                st.encode(texts, batch_size=64, convert_to_numpy=True)
+            best = float("inf")
+            for _ in range(5):
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                st.encode(texts, batch_size=64, convert_to_numpy=True)
+                torch.cuda.synchronize()
+                best = min(best, time.perf_counter() - t0)
+        cases[f"texts_per_s_{dtype}"] = TIMED_TEXTS / best
+        print(f"sentence-transformers {dtype} on {torch.cuda.get_device_name(0)}: {TIMED_TEXTS / best:.0f} texts/s")
+    doc = {"card": torch.cuda.get_device_name(0), "runId": os.environ.get("BENCH_RUN_ID"), "cases": cases}
+    with open(path, "w") as f:
+        json.dump(doc, f, indent=2)
+
+
+TIMED_TEXTS = 1024
 
 
 if __name__ == "__main__":

@@ -8,13 +8,8 @@
  *
  * Token ids must match exactly; each embedding within cosine 0.9999 of the reference.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { BertModelConfig } from '../../../src/models/bert/bert-config.js';
-import { BertEncoder } from '../../../src/models/bert/bert-encoder.js';
-import type { OpenedModel } from '../../../src/models/family.js';
-import { openModel } from '../../../src/models/open-model.js';
+import { MIN_COSINE, compareWithStReference } from '../../../bench/st-reference.js';
 import { gpuBackend, gpuSkipReason } from '../../gpu-setup.js';
 
 const dir = process.env.TESSERA_ST_REFERENCE;
@@ -25,50 +20,22 @@ const skip = !dir
     ? gpuSkipReason()
     : '';
 
-interface StReference {
-  seed: number;
-  modules: string[];
-  sentences: string[];
-  token_ids: number[][];
-  embeddings: number[][];
-}
-
-const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
-};
-
 describe.skipIf(skip !== '')(`BERT encoder vs sentence-transformers${skip ? ` (skipped: ${skip})` : ''}`, () => {
   it('tokenizes as the reference and embeds within cosine 0.9999 of it', async () => {
-    const ref = JSON.parse(readFileSync(join(dir!, 'st_reference.json'), 'utf8')) as StReference;
-    console.log(`[st-reference] checkpoint seed ${ref.seed}, modules ${ref.modules.join(' → ')}`);
-    const model = (await openModel(dir!)) as OpenedModel<BertModelConfig>;
+    const r = await compareWithStReference(dir!, gpu!);
     try {
-      expect(model.family).toBe('bert');
-      expect(model.config.head).toEqual({ pooling: 'mean', normalize: ref.modules.includes('Normalize') });
-      const ids = ref.sentences.map((s) => model.tokenizer!.encode(s));
-      expect(ids).toEqual(ref.token_ids);
-      const enc = await BertEncoder.load(model, { backend: gpu!, maxTokens: 128, maxTexts: 8 });
-      try {
-        const got = await enc.embed(ids);
-        got.forEach((e, i) => {
-          const c = cosine(e, ref.embeddings[i]!);
-          const err = Math.max(...Array.from(e, (v, j) => Math.abs(v - ref.embeddings[i]![j]!)));
-          console.log(`[st-reference] sentence ${i}: cosine ${c.toFixed(8)}, max |error| ${err.toExponential(2)}`);
-          expect(c).toBeGreaterThanOrEqual(0.9999);
-        });
-      } finally {
-        enc.destroy();
-      }
+      console.log(`[st-reference] checkpoint seed ${r.reference.seed}, modules ${r.reference.modules.join(' → ')}`);
+      expect(r.model.family).toBe('bert');
+      expect(r.model.config.head).toEqual({ pooling: 'mean', normalize: r.reference.modules.includes('Normalize') });
+      expect(r.ids).toEqual(r.reference.token_ids);
+      r.cosines.forEach((c, i) => {
+        console.log(
+          `[st-reference] sentence ${i}: cosine ${c.toFixed(8)}, max |error| ${r.maxAbsErrors[i]!.toExponential(2)}`,
+        );
+        expect(c).toBeGreaterThanOrEqual(MIN_COSINE);
+      });
     } finally {
-      await model.weights.close();
+      await r.model.weights.close();
     }
   });
 });
