@@ -4,7 +4,8 @@
 # Run from the project root there, after `source .device/env.sh`, with the build in $BUILD, in two
 # calls that each fit the 10-minute limit:
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kernels   # doctor, prefill attention, conformance, fusion
-#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh models    # 8B checkpoint, decode, serving
+#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh models    # 8B checkpoint, decode, then serving
+#     (SKIP_SERVE=1 stops after decode; `serve` runs the serving part alone on the checkpoint models made)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
 #     GNNs vs PyG (each step bounded; a failed step is logged, the rest run)
@@ -42,13 +43,21 @@ if [ -f .peers/llama-cpp.tar.xz ] && [ -f "$B/bench/peers/llama-cpp-decode.js" ]
 fi
 node "$B/bench/decode.js" $D ${DECODE_FLAGS:---profile} 2>&1 | quiet | tee "$OUT/decode.log"; echo "decode exit $? at ${SECONDS}s"
 [ "${SKIP_SERVE:-0}" = 1 ] && exit 0
+stage=serve
+fi
+if [ "$stage" = serve ]; then
+D=/tmp/llama3-8b
+# the peer: transformers' continuous batching on the same lengths and arrival schedules (HF_SERVE=1 adds HF static batches)
+node "$B/bench/serve.js" --write-workload $D/workload.json --rates inf,8,4,2,1
+PEER=()
+timeout 300 python3 bench/anchors/hf_serve_cb.py $D/llama3-8b-random $D/workload.json $D/hf-serve-cb.json --budget-s 280 > "$OUT/hf-serve-cb.log" 2>&1; echo "hf_serve_cb exit $? at ${SECONDS}s"
+[ -f $D/hf-serve-cb.json ] && PEER=(--peer $D/hf-serve-cb.json)
 ANCHOR=()
 if [ "${HF_SERVE:-0}" = 1 ]; then
-  node "$B/bench/serve.js" --write-workload $D/workload.json
   python3 bench/anchors/hf_serve.py $D $D/workload.json > "$OUT/hf-serve.log" 2>&1; echo "hf_serve exit $? at ${SECONDS}s"
   ANCHOR=(--anchor $D/hf-serve.json)
 fi
-node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" --rates inf,8,4,2,1 --deadline-s 200 2>&1 | quiet | tee "$OUT/serve.log"
+node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" "${PEER[@]}" --rates inf,8,4,2,1 --deadline-s 200 2>&1 | quiet | tee "$OUT/serve.log"
 fi
 if [ "$stage" = tune ]; then
 timeout 235 node "$B/bench/skinny-tune.js" 2>&1 | quiet | tee "$OUT/skinny-tune.log"

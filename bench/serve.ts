@@ -80,6 +80,16 @@ function arrivals(n: number, rate: number, seed: number): number[] {
   return t;
 }
 
+/** Seeded by the rate, not its place in --rates: a rate's arrivals and ids are the same in any run. */
+function rateSeedOf(rate: number): number {
+  return SEED + 1 + (Number.isFinite(rate) ? Math.round(1000 * rate) : 999_999);
+}
+
+/** A rate's key in the workload and peer files. */
+function rateKey(rate: number): string {
+  return rate === Infinity ? 'inf' : String(rate);
+}
+
 /** Nearest-rank percentile (q in [0, 1]). */
 function pct(xs: readonly number[], q: number): number {
   if (xs.length === 0) return NaN;
@@ -130,6 +140,27 @@ interface HfAnchor {
   batches: { members: number[]; steps: number[]; total: number }[];
 }
 
+/**
+ * An arrival-driven peer (bench/anchors/hf_serve_cb.py: transformers' continuous batching) on the
+ * same workload and arrival schedules: per rate, each request's arrival and token times in seconds.
+ */
+interface ArrivalPeer {
+  card: string;
+  runId?: string | null;
+  name: string;
+  requests: [number, number][];
+  rates: Record<string, Trace[]>;
+}
+
+/** Why a peer's traces at one rate can't be used (a request short of its tokens), or null. */
+function peerTracesProblem(traces: readonly Trace[] | undefined, label: string): string | null {
+  if (!traces) return `the peer did not run ${label} in this run`;
+  const short = traces.findIndex((t, i) => !t || t.tokens.length !== shapes[i]!.output);
+  return short >= 0
+    ? `the peer's request ${short} at ${label} did not return its ${shapes[short]!.output} tokens`
+    : null;
+}
+
 /** HF's measured timeline with every request arriving at 0: its batches back to back. */
 function hfAllAtOnce(hf: HfAnchor): Trace[] {
   const traces: Trace[] = [];
@@ -153,6 +184,8 @@ if (args.has('write-workload')) {
       maxTotal: MAX_TOTAL,
       batch: BATCH_HF,
       requests: shapes.map((s) => [s.prompt, s.output]),
+      // the same arrival schedule per rate as ours below, for an arrival-driven peer (hf_serve_cb.py)
+      arrivals: Object.fromEntries(rateList.map((rate) => [rateKey(rate), arrivals(N, rate, rateSeedOf(rate))])),
     }) + '\n',
   );
   const sum = (f: (s: Shape) => number) => shapes.reduce((a, s) => a + f(s), 0);
@@ -187,6 +220,18 @@ const hfWhyNull = !hfFile
       ? `HF ran on ${hfFile.card}, this run on ${card}`
       : null;
 const hf = hfWhyNull ? null : hfFile;
+const peerFile = args.has('peer') ? (JSON.parse(readFileSync(args.get('peer')!, 'utf8')) as ArrivalPeer) : null;
+const peerWhyNull = !peerFile
+  ? 'no arrival-driven peer ran in this run (no --peer)'
+  : !runId() || peerFile.runId !== runId()
+    ? `the peer's figures come from run ${peerFile.runId ?? 'unknown'}, not this run (${runId() ?? 'BENCH_RUN_ID unset'})`
+    : cardShort(peerFile.card) !== cardShort(card)
+      ? `the peer ran on ${peerFile.card}, this run on ${card}`
+      : peerFile.requests.length !== N ||
+          peerFile.requests.some(([p, o], i) => p !== shapes[i]!.prompt || o !== shapes[i]!.output)
+        ? `the peer ran another workload (${args.get('peer')})`
+        : null;
+const peer = peerWhyNull ? null : peerFile;
 const model = await openLlamaModel(args.get('model') ?? 'models/builtin');
 const cfg = model.config;
 if (MAX_TOTAL > cfg.maxPositionEmbeddings)
@@ -328,8 +373,7 @@ const hfName = hf ? `${hf.name}, static batches of ${BATCH_HF}` : null;
 let responses = 0;
 const summary: string[] = [];
 for (const rate of rateList) {
-  // Seeded by the rate, not its place in --rates: a rate's arrivals and ids are the same in any run.
-  const rateSeed = SEED + 1 + (Number.isFinite(rate) ? Math.round(1000 * rate) : 999_999);
+  const rateSeed = rateSeedOf(rate);
   const arrive = arrivals(N, rate, rateSeed);
   const label = rate === Infinity ? 'all at once' : `${rate} req/s`;
   const estimateMs = 1000 * Math.max(arrive[N - 1]!, bestTokPerS ? outputTokens / bestTokPerS : 0) + 5000;
@@ -365,13 +409,15 @@ for (const rate of rateList) {
   const ours = metrics(traces);
   bestTokPerS = Math.max(bestTokPerS, ours.tokPerS);
   responses += traces.length;
-  // HF was measured only with every request at once; finite rates have no measured peer
-  const anchor = hf && rate === Infinity ? metrics(hfAllAtOnce(hf)) : null;
-  const why =
-    hfWhyNull ??
-    (anchor
-      ? null
-      : 'HF static batching has no arrival-driven server: its latencies at this rate would be simulated, not measured');
+  // the arrival-driven peer where it ran this rate; else HF static batching, measured only with every request at once
+  const peerTraces = peer?.rates[rateKey(rate)];
+  const peerProblem = peerWhyNull ?? peerTracesProblem(peerTraces, label);
+  const staticAnchor = hf && rate === Infinity ? metrics(hfAllAtOnce(hf)) : null;
+  const anchor = !peerProblem ? metrics(peerTraces!) : staticAnchor;
+  const anchorName = !peerProblem ? peer!.name : hfName;
+  const why = anchor
+    ? null
+    : `${peerProblem}; ${hfWhyNull ?? 'HF static batching has no arrival-driven server: its latencies at this rate would be simulated, not measured'}`;
   const c = `${args.get('label') ?? 'llama3-8b'} ${label}, ${N} reqs`;
   const r = (metric: string, key: keyof Metrics, higherIsBetter: boolean) =>
     rows.push(
@@ -381,7 +427,7 @@ for (const rate of rateList) {
         higherIsBetter,
         ours: ours[key],
         anchor: anchor ? anchor[key] : null,
-        anchorName: anchor ? hfName : null,
+        anchorName: anchor ? anchorName : null,
         limit: null,
         limitName: null,
         anchorWhyNull: why,
@@ -404,8 +450,11 @@ const notes =
   `${N} requests per rate, seed ${SEED}: prompt lognormal (median ${Math.round((200 * MAX_TOTAL) / 2048)}, σ 1.0; mean ${mean((s) => s.prompt)}), output lognormal (median ${Math.round((128 * MAX_TOTAL) / 2048)}, σ 0.8; mean ${mean((s) => s.output)}), prompt + output ≤ ${MAX_TOTAL}; ` +
   `random token ids, EOS ignored, greedy. Poisson arrivals. Ours: Engine in-process, bf16 weights, f16 activations and KV, ${MAX_TOKENS} tokens/step (prefill chunks of ≤ ${PREFILL_CHUNK} tokens while others decode), ≤ ${MAX_SEQS} sequences, ${numPages} KV pages of ${PAGE}; ` +
   `token times taken when each step's events reach the caller; latencies from the intended arrival time. ` +
+  (peer
+    ? `Anchor: ${peer.name} on ${peer.card}, this run, the same lengths and arrival schedules (random ids, EOS ignored, greedy); token times from its own per-token timestamps. `
+    : `No arrival-driven peer: ${peerWhyNull}. `) +
   (hf
-    ? `Anchor (all-at-once rows only): ${hf.name} on ${hf.card}, this run, fixed batches of ${BATCH_HF} in arrival order, left-padded, max_new_tokens = longest in batch, batches back to back (gaps between generate calls left out); a request ends at its own last useful token. `
+    ? `Static anchor (all-at-once rows only where the arrival-driven peer is missing): ${hf.name} on ${hf.card}, this run, fixed batches of ${BATCH_HF} in arrival order, left-padded, max_new_tokens = longest in batch, batches back to back (gaps between generate calls left out); a request ends at its own last useful token. `
     : `No anchor: ${hfWhyNull}. `) +
   summary.join('; ');
 check.that(
