@@ -19,7 +19,8 @@ export function registerRouterCommand(program: Command): void {
       const port = Number(o.port);
       const staleMs = Number(o.staleMs);
       if (!Number.isInteger(port) || port < 0) throw new Error(`--port must be a port number, got '${o.port}'`);
-      if (!Number.isFinite(staleMs) || staleMs < 100) throw new Error(`--stale-ms must be at least 100, got '${o.staleMs}'`);
+      if (!Number.isFinite(staleMs) || staleMs < 100)
+        throw new Error(`--stale-ms must be at least 100, got '${o.staleMs}'`);
       const router = await startRouter({
         servers: o.cluster,
         host: o.host,

@@ -142,7 +142,8 @@ async function openStream(
       if (res.status === 200 && res.body) return { target, body: res.body, release };
       const text = await res.text();
       release();
-      if (!isRetryable(res.status, text)) return { response: new Response(text, { status: res.status, headers: passHeaders(res) }) };
+      if (!isRetryable(res.status, text))
+        return { response: new Response(text, { status: res.status, headers: passHeaders(res) }) };
       core.instanceRefused(target.id, req.id, res.status, errorCode(text));
       last = new Response(text, { status: res.status, headers: passHeaders(res) });
     } catch (e) {
@@ -172,7 +173,13 @@ function classify(event: string): 'done' | 'error' | 'refusal' | 'opening' | 'ou
     if (json.error) return RETRYABLE_CODES.has(json.error.code ?? '') ? 'refusal' : 'error';
     const opening =
       !json.usage &&
-      (json.choices ?? []).every((c) => !c.finish_reason && !c.text && !c.delta?.content && Object.keys(c.delta ?? {}).every((k) => k === 'role' || k === 'content'));
+      (json.choices ?? []).every(
+        (c) =>
+          !c.finish_reason &&
+          !c.text &&
+          !c.delta?.content &&
+          Object.keys(c.delta ?? {}).every((k) => k === 'role' || k === 'content'),
+      );
     return opening ? 'opening' : 'output';
   } catch {
     return 'output';
@@ -245,7 +252,8 @@ export async function forwardStream(core: RouterCore, req: RoutedRequest, client
         current.release();
         if (outcome === 'done' || outcome === 'error_sent' || upstream.signal.aborted) return end();
         if (outcome === 'refused') core.instanceRefused(current.target.id, req.id, 200, 'stream_refused');
-        else core.instanceFailed(current.target.id, req.id, state.committed ? 'stream_lost' : 'connection', 'stream cut');
+        else
+          core.instanceFailed(current.target.id, req.id, state.committed ? 'stream_lost' : 'connection', 'stream cut');
         if (state.committed) {
           emit(
             `data: ${JSON.stringify({ error: { message: `The instance serving this stream (${current.target.id}) was lost mid-stream; retry the request.`, type: 'server_error', param: null, code: 'instance_lost' } })}\n\n`,
@@ -256,7 +264,9 @@ export async function forwardStream(core: RouterCore, req: RoutedRequest, client
         const next = await openStream(core, req, tried, upstream.signal);
         if ('response' in next) {
           const text = await next.response.text();
-          emit(`data: ${text || JSON.stringify({ error: { message: 'request cancelled', type: 'server_error', param: null, code: null } })}\n\n`);
+          emit(
+            `data: ${text || JSON.stringify({ error: { message: 'request cancelled', type: 'server_error', param: null, code: null } })}\n\n`,
+          );
           return end();
         }
         current = next;

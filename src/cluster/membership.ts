@@ -37,7 +37,9 @@ export function instanceSnapshot(o: Pick<MemberOptions, 'id' | 'baseUrl' | 'devi
   const { state } = o;
   const chat = state.models.chatModels();
   const stats = state.engine.stats();
-  const names = (f: (m: (typeof chat)[number]) => string[] | undefined) => [...new Set(chat.flatMap((m) => f(m) ?? []))];
+  const names = (f: (m: (typeof chat)[number]) => string[] | undefined) => [
+    ...new Set(chat.flatMap((m) => f(m) ?? [])),
+  ];
   const maxRunning = state.options.maxConcurrentRequests ?? 64;
   return {
     id: o.id,

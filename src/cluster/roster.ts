@@ -72,11 +72,7 @@ export class Roster {
 }
 
 /** Feeds the roster from the KV bucket (current records first, then every change) until `stop`. */
-export async function watchRoster(
-  kv: KV,
-  roster: Roster,
-  log: (line: string) => void,
-): Promise<{ stop: () => void }> {
+export async function watchRoster(kv: KV, roster: Roster, log: (line: string) => void): Promise<{ stop: () => void }> {
   const watch = await kv.watch();
   void (async () => {
     for await (const e of watch) {

@@ -121,6 +121,11 @@ export class RouterCore {
     };
   }
 
+  /** Requests the router has in flight on an instance now. */
+  inFlightOn(instance: string): number {
+    return this.inFlight.get(instance) ?? 0;
+  }
+
   /** The forwarder could not reach the instance (refused, reset, cut mid-response). */
   instanceFailed(instance: string, request: string, cause: string, detail: string): void {
     this.metrics.retried(cause);

@@ -120,15 +120,17 @@ export function createRouterApp(core: RouterCore): Hono {
     return c.body(body, 200, { 'content-type': contentType });
   });
   app.get('/cluster/decisions', (c) => c.json({ decisions: core.decisions.slice(-1000) }));
-  app.notFound(() =>
-    apiErrorResponse(404, 'No such route on the router.', 'invalid_request_error', 'not_found'),
-  );
+  app.notFound(() => apiErrorResponse(404, 'No such route on the router.', 'invalid_request_error', 'not_found'));
   return app;
 }
 
 export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   const log = o.log ?? ((line: string) => console.log(line));
-  const core = new RouterCore({ ...(o.mode ? { mode: o.mode } : {}), ...(o.staleMs ? { staleMs: o.staleMs } : {}), log });
+  const core = new RouterCore({
+    ...(o.mode ? { mode: o.mode } : {}),
+    ...(o.staleMs ? { staleMs: o.staleMs } : {}),
+    log,
+  });
   const nc = await connect({ servers: o.servers, name: 'tessera-router' });
   const kv = await openInstancesBucket(nc);
   const watching = await watchRoster(kv, core.roster, log);

@@ -85,7 +85,9 @@ describe('baselines', () => {
     });
   });
   it('round-robin turns through the instances with room', () => {
-    const picks = [0, 1, 2, 3].map((t) => (chooseInstance(plain, pool, 'round-robin', t) as { instance: string }).instance);
+    const picks = [0, 1, 2, 3].map(
+      (t) => (chooseInstance(plain, pool, 'round-robin', t) as { instance: string }).instance,
+    );
     expect(picks).toEqual(['a', 'b', 'c', 'a']);
   });
 });
