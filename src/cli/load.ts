@@ -68,7 +68,7 @@ export async function loadChatModel(
   lora?: RunnerOptions['lora'],
 ): Promise<LoadedModel> {
   const { runner, tokenizer, name, backend } = await loadRunnerWithProgress(modelPath, backendName, lora);
-  const loaded: LoadedModel = { runner, tokenizer, modelName: name };
+  const loaded: LoadedModel = { runner, tokenizer, modelName: name, device: describeBackend(backend) };
   const lost = backend.lost;
   if (!lost) return loaded;
   return {

@@ -9,6 +9,7 @@ import { registerCompileCommands } from './compile.js';
 import { registerServeCommand } from './serve.js';
 import { registerQuantizeCommand } from './quantize.js';
 import { registerRagCommands } from './rag.js';
+import { registerRouterCommand } from './router.js';
 import { loadChatModel, loadServedModel } from './load.js';
 
 const program = new Command();
@@ -20,5 +21,6 @@ registerCompileCommands(program);
 registerQuantizeCommand(program);
 registerRagCommands(program);
 registerServeCommand(program, loadChatModel, loadServedModel);
+registerRouterCommand(program);
 
 await program.parseAsync(process.argv);

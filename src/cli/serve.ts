@@ -18,6 +18,7 @@ import type { EmbeddingRecoverySource } from '../server/embedding-recovery.js';
 import type { Embedder, ModelSpec } from '../server/served-models.js';
 import type { RagStore } from '../server/rag-stores.js';
 import { openRagBackend, openRagStore, ragSpecs } from './rag-stores.js';
+import { joinClusterFromCli } from './serve-cluster.js';
 
 export interface LoadedModel {
   runner: ModelRunner;
@@ -29,6 +30,8 @@ export interface LoadedModel {
   reload?: () => Promise<LoadedModel>;
   /** Releases the runner and its backend. */
   dispose?: () => void;
+  /** The backend and card, as the cluster record names it. */
+  device?: string;
 }
 
 /** An encoder served on /v1/embeddings, with what recovery from a lost device needs (as `LoadedModel`). */
@@ -70,6 +73,10 @@ export interface ServeOptions {
   maxLoraRank?: string;
   /** Datastores for the chat completions' `rag` field, `name=folder` (`--rag`, repeatable). */
   rag?: string[];
+  /** NATS URL of a cluster to join (`--cluster`), with this instance's id and the URL the router reaches it at. */
+  cluster?: string;
+  instanceId?: string;
+  advertiseUrl?: string;
 }
 
 /** The runner's LoRA slots, or undefined when no LoRA option was given. */
@@ -267,6 +274,9 @@ export function registerServeCommand(
       [],
     )
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
+    .option('--cluster <nats-url>', 'join a cluster: register in its NATS KV bucket and heartbeat (see tessera router)')
+    .option('--instance-id <id>', 'this instance in the cluster (default: host-pid)')
+    .option('--advertise-url <url>', 'where the router reaches this instance (default: the listening URL)')
     .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
       loraSpecs(o); // a malformed --lora fails before the model loads
       const ragAt = ragSpecs(o.rag ?? []);
@@ -283,6 +293,7 @@ export function registerServeCommand(
       for (const m of [model, ...extra]) console.log(`Serving ${describeModel(m)}`);
       console.log(`  chat page:  ${server.url}/`);
       console.log(`  OpenAI API: ${server.url}/v1  (metrics at ${server.url}/metrics)`);
+      const member = o.cluster ? await joinClusterFromCli(o, server, model.device ?? 'unknown') : null;
       let stopping = false;
       const stop = async () => {
         if (stopping) process.exit(1); // a second Ctrl-C: do not wait
@@ -290,7 +301,11 @@ export function registerServeCommand(
         console.log(
           `\nDraining: no new requests; waiting up to ${o.drainTimeoutS ?? '30'} s for those in flight (again to exit now)…`,
         );
-        await server.close();
+        const closing = server.close();
+        // the record says draining at once, so the router stops sending here before the next heartbeat
+        await member?.publish();
+        await closing;
+        await member?.leave();
         process.exit(0);
       };
       process.on('SIGINT', stop);

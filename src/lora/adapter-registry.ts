@@ -74,6 +74,11 @@ export class AdapterRegistry {
     return [...this.hosts.keys()];
   }
 
+  /** Adapters in device slots now (serving them needs no upload). */
+  residentNames(): string[] {
+    return this.slots.flatMap((s) => (s ? [s.name] : []));
+  }
+
   get(name: string): LoraAdapter | undefined {
     return this.hosts.get(name);
   }

@@ -83,3 +83,16 @@ describe('adapter registry', () => {
     expect(slotBytes(base, 3, 4)).toBe(58 * 3 * 4);
   });
 });
+
+describe('resident adapters (what a cluster instance reports)', () => {
+  it('lists the adapters in device slots, not every loaded one, and follows eviction and removal', () => {
+    const { r } = registry(2);
+    expect(r.residentNames()).toEqual([]);
+    r.release([...r.acquire(['a', 'b']).keys()]);
+    expect(r.residentNames().sort()).toEqual(['a', 'b']);
+    r.release([...r.acquire(['c']).keys()]); // evicts a, the least recently used
+    expect(r.residentNames().sort()).toEqual(['b', 'c']);
+    r.remove('b');
+    expect(r.residentNames()).toEqual(['c']);
+  });
+});
