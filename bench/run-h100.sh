@@ -7,6 +7,7 @@
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh models    # 8B checkpoint, decode, then serving
 #     (SKIP_SERVE=1 stops after decode; `serve` runs the serving part alone on the checkpoint models made)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table)
+#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh gemm      # GEMV/skinny/GEMM on the 8B shapes vs torch
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
 #     GNNs vs PyG (each step bounded; a failed step is logged, the rest run)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh embeddings  # the encoder vs sentence-transformers
@@ -58,6 +59,10 @@ if [ "${HF_SERVE:-0}" = 1 ]; then
   ANCHOR=(--anchor $D/hf-serve.json)
 fi
 node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" "${PEER[@]}" --rates inf,8,4,2,1 --deadline-s 200 2>&1 | quiet | tee "$OUT/serve.log"
+fi
+if [ "$stage" = gemm ]; then
+timeout 200 python3 bench/anchors/torch_gemm.py "$OUT/gemm-anchors.json" > "$OUT/gemm-anchors.log" 2>&1; echo "torch_gemm exit $? at ${SECONDS}s"
+timeout 300 node "$B/bench/gemm.js" "$OUT/gemm-anchors.json" 2>&1 | quiet | tee "$OUT/gemm.log"; echo "gemm exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = tune ]; then
 timeout 235 node "$B/bench/skinny-tune.js" 2>&1 | quiet | tee "$OUT/skinny-tune.log"
