@@ -65,7 +65,7 @@ timeout 200 python3 bench/anchors/torch_gemm.py "$OUT/gemm-anchors.json" > "$OUT
 timeout 300 node "$B/bench/gemm.js" "$OUT/gemm-anchors.json" 2>&1 | quiet | tee "$OUT/gemm.log"; echo "gemm exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = tune ]; then
-timeout 235 node "$B/bench/skinny-tune.js" 2>&1 | quiet | tee "$OUT/skinny-tune.log"
+timeout 235 node "$B/bench/skinny-tune.js" --budget-s ${TUNE_BUDGET_S:-190} 2>&1 | quiet | tee "$OUT/skinny-tune.log"
 fi
 if [ "$stage" = features ]; then
 F=${FEATURES_DIR:-$HOME/features} && mkdir -p $F
