@@ -8,6 +8,7 @@ import { registerRunCommands } from './run.js';
 import { registerCompileCommands } from './compile.js';
 import { registerServeCommand } from './serve.js';
 import { registerQuantizeCommand } from './quantize.js';
+import { registerEvalCommands } from './eval.js';
 import { registerRagCommands } from './rag.js';
 import { loadChatModel, loadServedModel } from './load.js';
 
@@ -18,6 +19,7 @@ registerMcuCommands(program);
 registerRunCommands(program);
 registerCompileCommands(program);
 registerQuantizeCommand(program);
+registerEvalCommands(program);
 registerRagCommands(program);
 registerServeCommand(program, loadChatModel, loadServedModel);
 
