@@ -214,6 +214,8 @@ export async function serveModel(
     requestTimeoutMs: limits.timeoutMs,
     maxBodyBytes: limits.maxBodyBytes,
     drainTimeoutMs: limits.drainTimeoutMs,
+    // in a cluster, the router sends what this instance has not started to another one
+    ...(o.cluster ? { handBackQueuedOnDrain: true } : {}),
     ...(o.cors
       ? {
           corsOrigins: o.cors
