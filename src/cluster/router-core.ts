@@ -135,8 +135,11 @@ export class RouterCore {
 
   /** The instance refused the request in a way another instance may not (draining, full, recovering). */
   instanceRefused(instance: string, request: string, status: number, code: string | null): void {
-    this.metrics.retried('refused');
-    this.event({ event: 'retry', request, instance, cause: 'refused', status, code });
+    // a draining instance handing back what it had not started: the queue moving, not a failure
+    const cause = code === 'request_migrated' ? 'migrated' : 'refused';
+    this.metrics.retried(cause);
+    if (cause === 'migrated') this.metrics.migratedOff(instance);
+    this.event({ event: 'retry', request, instance, cause, status, code });
   }
 
   rejected(request: string, reason: string): void {
