@@ -94,7 +94,9 @@ export class RouterCore {
     }));
     const decision = chooseInstance({ usesAdapter }, candidates, this.mode, this.turn++);
     if (decision.kind === 'full') {
-      const known = serving.length > 0 || this.roster.alive(now).some((i) => servesModel(i, req.model).serves);
+      // with no instance at all, the cluster cannot tell an unknown model from one it serves when up: 503, not 404
+      const others = this.roster.known(now);
+      const known = serving.length > 0 || !others.length || others.some((i) => servesModel(i, req.model).serves);
       return { decision, known };
     }
     const target = serving.find((s) => s.info.id === decision.instance)!;
