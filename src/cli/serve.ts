@@ -276,7 +276,10 @@ export function registerServeCommand(
       [],
     )
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
-    .option('--cluster <nats-url>', 'join a cluster: register in its NATS KV bucket and heartbeat (see tessera router)')
+    .option(
+      '--cluster <nats-url>',
+      'join a cluster: register in its NATS KV bucket and heartbeat (see tessera router); a drain hands requests not yet started back to the router',
+    )
     .option('--instance-id <id>', 'this instance in the cluster (default: host-pid)')
     .option('--advertise-url <url>', 'where the router reaches this instance (default: the listening URL)')
     .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
