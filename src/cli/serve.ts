@@ -214,6 +214,8 @@ export async function serveModel(
     requestTimeoutMs: limits.timeoutMs,
     maxBodyBytes: limits.maxBodyBytes,
     drainTimeoutMs: limits.drainTimeoutMs,
+    // in a cluster, the router sends what this instance has not started to another one
+    ...(o.cluster ? { handBackQueuedOnDrain: true } : {}),
     ...(o.cors
       ? {
           corsOrigins: o.cors
@@ -274,7 +276,10 @@ export function registerServeCommand(
       [],
     )
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
-    .option('--cluster <nats-url>', 'join a cluster: register in its NATS KV bucket and heartbeat (see tessera router)')
+    .option(
+      '--cluster <nats-url>',
+      'join a cluster: register in its NATS KV bucket and heartbeat (see tessera router); a drain hands requests not yet started back to the router',
+    )
     .option('--instance-id <id>', 'this instance in the cluster (default: host-pid)')
     .option('--advertise-url <url>', 'where the router reaches this instance (default: the listening URL)')
     .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {

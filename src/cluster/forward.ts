@@ -25,6 +25,8 @@ const RETRYABLE_CODES = new Set([
   'model_unavailable',
   'device_lost',
   'queue_full',
+  // a draining instance handing back a request it had not started (server-state.ts)
+  'request_migrated',
 ]);
 
 export function apiErrorResponse(status: number, message: string, type: string, code: string, retryAfter?: number) {
@@ -154,23 +156,28 @@ async function openStream(
   }
 }
 
-type RelayEnd = 'done' | 'error_sent' | 'lost' | 'refused';
+type RelayEnd = 'done' | 'error_sent' | 'lost' | { refused: string };
 
-/** What one SSE event is, for the relay's decisions. */
-function classify(event: string): 'done' | 'error' | 'refusal' | 'opening' | 'output' {
+type EventKind = 'done' | 'error' | 'refusal' | 'opening' | 'output';
+
+/** What one SSE event is, for the relay's decisions (and an error event's code). */
+function classify(event: string): { kind: EventKind; code?: string } {
   const data = event
     .split('\n')
     .filter((l) => l.startsWith('data:'))
     .map((l) => l.slice(5).trim())
     .join('\n');
-  if (data === '[DONE]') return 'done';
+  if (data === '[DONE]') return { kind: 'done' };
   try {
     const json = JSON.parse(data) as {
       error?: { code?: string };
       choices?: { delta?: { role?: string; content?: string }; text?: string; finish_reason?: unknown }[];
       usage?: unknown;
     };
-    if (json.error) return RETRYABLE_CODES.has(json.error.code ?? '') ? 'refusal' : 'error';
+    if (json.error) {
+      const code = json.error.code ?? '';
+      return { kind: RETRYABLE_CODES.has(code) ? 'refusal' : 'error', code };
+    }
     const opening =
       !json.usage &&
       (json.choices ?? []).every(
@@ -180,9 +187,9 @@ function classify(event: string): 'done' | 'error' | 'refusal' | 'opening' | 'ou
           !c.delta?.content &&
           Object.keys(c.delta ?? {}).every((k) => k === 'role' || k === 'content'),
       );
-    return opening ? 'opening' : 'output';
+    return { kind: opening ? 'opening' : 'output' };
   } catch {
-    return 'output';
+    return { kind: 'output' };
   }
 }
 
@@ -204,8 +211,8 @@ async function relay(
       while ((cut = buffer.indexOf('\n\n')) >= 0) {
         const event = buffer.slice(0, cut + 2);
         buffer = buffer.slice(cut + 2);
-        const kind = classify(event);
-        if (kind === 'refusal' && !state.committed) return 'refused';
+        const { kind, code } = classify(event);
+        if (kind === 'refusal' && !state.committed) return { refused: code ?? '' };
         if (kind === 'opening' && !state.committed) {
           state.held.push(event);
           continue;
@@ -251,7 +258,7 @@ export async function forwardStream(core: RouterCore, req: RoutedRequest, client
         const outcome = await relay(current.body, emit, state);
         current.release();
         if (outcome === 'done' || outcome === 'error_sent' || upstream.signal.aborted) return end();
-        if (outcome === 'refused') core.instanceRefused(current.target.id, req.id, 200, 'stream_refused');
+        if (typeof outcome === 'object') core.instanceRefused(current.target.id, req.id, 200, outcome.refused);
         else
           core.instanceFailed(current.target.id, req.id, state.committed ? 'stream_lost' : 'connection', 'stream cut');
         if (state.committed) {

@@ -66,6 +66,12 @@ export class Roster {
     return out;
   }
 
+  /** Every instance heartbeating, suspects included (the stale ones are dropped). */
+  known(now = Date.now()): InstanceInfo[] {
+    this.alive(now);
+    return [...this.entries.values()].map((e) => e.info);
+  }
+
   get(id: string): InstanceInfo | undefined {
     return this.entries.get(id)?.info;
   }

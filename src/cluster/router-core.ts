@@ -94,7 +94,9 @@ export class RouterCore {
     }));
     const decision = chooseInstance({ usesAdapter }, candidates, this.mode, this.turn++);
     if (decision.kind === 'full') {
-      const known = serving.length > 0 || this.roster.alive(now).some((i) => servesModel(i, req.model).serves);
+      // with no instance at all, the cluster cannot tell an unknown model from one it serves when up: 503, not 404
+      const others = this.roster.known(now);
+      const known = serving.length > 0 || !others.length || others.some((i) => servesModel(i, req.model).serves);
       return { decision, known };
     }
     const target = serving.find((s) => s.info.id === decision.instance)!;
@@ -135,8 +137,11 @@ export class RouterCore {
 
   /** The instance refused the request in a way another instance may not (draining, full, recovering). */
   instanceRefused(instance: string, request: string, status: number, code: string | null): void {
-    this.metrics.retried('refused');
-    this.event({ event: 'retry', request, instance, cause: 'refused', status, code });
+    // a draining instance handing back what it had not started: the queue moving, not a failure
+    const cause = code === 'request_migrated' ? 'migrated' : 'refused';
+    this.metrics.retried(cause);
+    if (cause === 'migrated') this.metrics.migratedOff(instance);
+    this.event({ event: 'retry', request, instance, cause, status, code });
   }
 
   rejected(request: string, reason: string): void {

@@ -41,6 +41,12 @@ export class RouterMetrics {
     labelNames: ['cause'],
     registers: [this.registry],
   });
+  private readonly migrated = new Counter({
+    name: 'tessera_router_migrated_total',
+    help: 'Requests a draining instance handed back unstarted and the router sent elsewhere, by that instance',
+    labelNames: ['instance'],
+    registers: [this.registry],
+  });
   private readonly dropped = new Counter({
     name: 'tessera_router_instances_dropped_total',
     help: 'Instances taken out of routing, by reason',
@@ -84,6 +90,10 @@ export class RouterMetrics {
 
   retried(cause: string): void {
     this.retries.inc({ cause });
+  }
+
+  migratedOff(instance: string): void {
+    this.migrated.inc({ instance });
   }
 
   droppedFor(reason: string): void {

@@ -14,16 +14,31 @@ import { serve, type ServerType } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { AddressInfo } from 'node:net';
 import { connect } from '@nats-io/transport-node';
+import { ApiError } from '../server/errors.js';
+import { DEFAULT_MAX_BODY_BYTES, readBodyText } from '../server/request-body.js';
+import { requireJson, requireKey } from '../server/security.js';
 import { forwardJson, forwardStream, apiErrorResponse } from './forward.js';
 import { openInstancesBucket } from './membership.js';
 import type { PolicyMode } from './policy.js';
 import { chatPrefixText, prefixBlockHashes } from './prefix-index.js';
 import { type RoutedRequest, RouterCore } from './router-core.js';
+import { mergedModels } from './router-models.js';
 import { watchRoster } from './roster.js';
 
-const MAX_BODY_BYTES = 4 * 2 ** 20;
+/** What the router's HTTP side checks and sends, beside the routing itself. */
+export interface RouterHttpOptions {
+  /** Clients must send `Authorization: Bearer <apiKey>` (everywhere but /health/live); checked before forwarding. */
+  apiKey?: string;
+  /**
+   * The key sent to the instances instead of the client's header; absent: the client's
+   * `Authorization` goes through as it came (instances with no key, or the router's own).
+   */
+  instanceApiKey?: string;
+  /** Bodies beyond this many bytes get 413 before they are parsed, as on the server. Default 4 MiB. */
+  maxBodyBytes?: number;
+}
 
-export interface RouterOptions {
+export interface RouterOptions extends RouterHttpOptions {
   /** NATS server URL(s). */
   servers: string;
   host?: string;
@@ -42,14 +57,15 @@ export interface RunningRouter {
 
 let nextId = 0;
 
-/** Reads the body and the fields routing needs; an OpenAI-shaped 400/413 when it cannot. */
-async function routedRequest(req: Request, path: string): Promise<RoutedRequest | Response> {
-  const length = Number(req.headers.get('content-length') ?? 0);
-  if (length > MAX_BODY_BYTES)
-    return apiErrorResponse(413, 'The request body is too large.', 'invalid_request_error', 'request_too_large');
-  const body = await req.text();
-  if (body.length > MAX_BODY_BYTES)
-    return apiErrorResponse(413, 'The request body is too large.', 'invalid_request_error', 'request_too_large');
+/** Reads the body under the limit and the fields routing needs; an OpenAI-shaped 400/413 when it cannot. */
+async function routedRequest(req: Request, path: string, o: RouterHttpOptions): Promise<RoutedRequest | Response> {
+  let body: string;
+  try {
+    body = await readBodyText(req, o.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+  } catch (e) {
+    if (e instanceof ApiError) return e.toResponse();
+    throw e;
+  }
   let json: Record<string, unknown>;
   try {
     json = JSON.parse(body) as Record<string, unknown>;
@@ -71,28 +87,23 @@ async function routedRequest(req: Request, path: string): Promise<RoutedRequest 
     model: json.model,
     stream: json.stream === true,
     prefix: prefixBlockHashes(text),
-    authorization: req.headers.get('authorization'),
+    authorization: o.instanceApiKey ? `Bearer ${o.instanceApiKey}` : req.headers.get('authorization'),
   };
 }
 
-export function createRouterApp(core: RouterCore): Hono {
+export function createRouterApp(core: RouterCore, o: RouterHttpOptions = {}): Hono {
   const app = new Hono();
+  const created = Math.floor(Date.now() / 1000);
+  if (o.apiKey) app.use('*', requireKey(o.apiKey));
+  app.use('*', requireJson);
   for (const path of ['/v1/chat/completions', '/v1/completions']) {
     app.post(path, async (c) => {
-      const req = await routedRequest(c.req.raw, path);
+      const req = await routedRequest(c.req.raw, path, o);
       if (req instanceof Response) return req;
       return req.stream ? forwardStream(core, req, c.req.raw.signal) : forwardJson(core, req, c.req.raw.signal);
     });
   }
-  app.get('/v1/models', (c) => {
-    const seen = new Map<string, Record<string, unknown>>();
-    for (const i of core.roster.routable()) {
-      for (const m of i.models) if (!seen.has(m)) seen.set(m, { id: m, object: 'model', owned_by: 'tessera' });
-      for (const a of i.adapters)
-        if (!seen.has(a)) seen.set(a, { id: a, object: 'model', owned_by: 'tessera', parent: i.models[0] });
-    }
-    return c.json({ object: 'list', data: [...seen.values()] });
-  });
+  app.get('/v1/models', (c) => c.json({ object: 'list', data: mergedModels(core.roster.routable(), created) }));
   const health = () => {
     const alive = core.roster.alive();
     const routable = core.roster.routable();
@@ -124,6 +135,27 @@ export function createRouterApp(core: RouterCore): Hono {
   return app;
 }
 
+/** Serves the router's app over HTTP (without NATS: the caller feeds `core.roster`). */
+export async function listenRouter(
+  core: RouterCore,
+  o: RouterHttpOptions & { host?: string; port?: number } = {},
+): Promise<{ url: string; close(): Promise<void> }> {
+  const app = createRouterApp(core, o);
+  const host = o.host ?? '127.0.0.1';
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: host, port: o.port ?? 0 }, () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      }),
+  };
+}
+
 export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   const log = o.log ?? ((line: string) => console.log(line));
   const core = new RouterCore({
@@ -137,23 +169,15 @@ export async function startRouter(o: RouterOptions): Promise<RunningRouter> {
   // heartbeats stop silently when an instance dies: look for silence even while no request comes
   const sweep = setInterval(() => core.roster.alive(), Math.max(100, (o.staleMs ?? 2000) / 4));
   sweep.unref();
-  const app = createRouterApp(core);
-  const host = o.host ?? '127.0.0.1';
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: host, port: o.port ?? 0 }, () => resolve(s));
-  });
-  const { port } = server.address() as AddressInfo;
+  const http = await listenRouter(core, o);
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: http.url,
     core,
     close: async () => {
       clearInterval(sweep);
       watching.stop();
       await nc.drain().catch(() => {});
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-      });
+      await http.close();
     },
   };
 }

@@ -174,6 +174,10 @@ export class Engine {
       id,
       promptTokens: prompt.length,
       result: state.result,
+      // the KV manager records the cached prefix at the first admission, and only then
+      get admitted() {
+        return state.cachedTokens >= 0;
+      },
       abort: () => this.abort(state),
       [Symbol.asyncIterator]: () => state.events[Symbol.asyncIterator](),
     };

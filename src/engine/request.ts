@@ -82,6 +82,11 @@ export interface EngineRequest extends AsyncIterable<RequestEvent> {
   readonly id: string;
   readonly promptTokens: number;
   readonly result: Promise<RequestResult>;
+  /**
+   * Whether the scheduler has admitted it (its prefill began) at least once. Until then no work
+   * was spent on it, so it may be handed to another engine with nothing lost.
+   */
+  readonly admitted: boolean;
   /** Cancels the request at any point; its pages are freed before the next step. */
   abort(): void;
 }

@@ -30,6 +30,21 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A draining instance ends a request it had not started with this: nothing was generated, so any
+ * other instance can serve it from the prompt (a cluster router does so without telling the client).
+ */
+export function handedBackError(retryAfter: number): ApiError {
+  return new ApiError(
+    503,
+    'This instance is draining and handed the request back before starting it; send it again (to another instance).',
+    'server_error',
+    null,
+    'request_migrated',
+    retryAfter,
+  );
+}
+
 /** Any error thrown while serving a request, as an ApiError (engine errors keep their meaning). */
 export function toApiError(e: unknown): ApiError {
   if (e instanceof ApiError) return e;

@@ -7,7 +7,7 @@ import { AsyncQueue } from '../engine/async-queue.js';
 import type { EngineRequest, RequestEvent, RequestResult } from '../engine/request.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
 import { deviceLostError, recoveryRefusal } from './recovery-messages.js';
-import { ApiError } from './errors.js';
+import { ApiError, handedBackError } from './errors.js';
 import type { RequestObserver, RequestOutcome } from './metrics.js';
 import type { ChatModel } from './served-models.js';
 import type { ServerState } from './server-state.js';
@@ -138,6 +138,11 @@ export class Generation {
     return new Generation(state, model, endpoint, submitted, params.n ?? 1, signal, losses);
   }
 
+  /** Whether the engine has admitted any of its prompts: until then no work was spent on it. */
+  get started(): boolean {
+    return this.requests.some((r) => r.admitted);
+  }
+
   get promptTokens(): number {
     return this.requests.reduce((n, r) => n + r.promptTokens, 0);
   }
@@ -200,6 +205,7 @@ export class Generation {
   interruption(): ApiError | null {
     if (this.outcome === 'timeout') return this.timeoutError();
     if (this.outcome === 'device_lost') return deviceLostError(this.model, this.state.retryAfterSeconds);
+    if (this.outcome === 'migrated') return handedBackError(this.state.retryAfterSeconds);
     if (this.outcome === 'shutdown' || this.truncated) {
       return new ApiError(
         503,

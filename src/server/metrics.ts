@@ -4,7 +4,7 @@
  */
 import type { EngineStats } from '../engine/engine.js';
 
-export type RequestOutcome = 'ok' | 'error' | 'aborted' | 'timeout' | 'shutdown' | 'device_lost';
+export type RequestOutcome = 'ok' | 'error' | 'aborted' | 'timeout' | 'shutdown' | 'device_lost' | 'migrated';
 
 export interface RequestObserver {
   /** `count` new tokens arrived for this request (the first call marks time to first token). */

@@ -41,6 +41,12 @@ export interface ServerOptions {
   maxBodyBytes?: number;
   /** On close, in-flight requests may finish for this long before they are ended with an error. Default 30 000. */
   drainTimeoutMs?: number;
+  /**
+   * On drain, requests still waiting for their first admission are ended at once with 503
+   * `request_migrated` instead of waiting their turn here: a cluster router sends them to another
+   * instance. Off for a lone server, whose queued clients have nowhere better to go.
+   */
+  handBackQueuedOnDrain?: boolean;
   /** Structured output and forced tool calls need xgrammar; false turns them off (400 when asked for). */
   structuredOutput?: boolean;
   /** Datastores chat completions may ground answers in (the `rag` field, `rag-chat.ts`). */
@@ -50,7 +56,9 @@ export interface ServerOptions {
 /** What draining (and a lost device) needs of a request in flight (a `Generation`). */
 export interface Interruptible {
   readonly model: ChatModel;
-  cancel(outcome: 'shutdown' | 'device_lost'): void;
+  /** Whether the engine has admitted any of its prompts (prefill began). */
+  readonly started: boolean;
+  cancel(outcome: 'shutdown' | 'device_lost' | 'migrated'): void;
 }
 
 export class ServerState {
@@ -132,9 +140,13 @@ export class ServerState {
     );
   }
 
-  /** Stops admitting requests; those in flight go on. Resolves once none is left. */
+  /**
+   * Stops admitting requests; those in flight go on (with `handBackQueuedOnDrain`, those not yet
+   * started end at once with `request_migrated`). Resolves once none is left.
+   */
   drain(): Promise<void> {
     this.draining = true;
+    if (this.options.handBackQueuedOnDrain) for (const g of [...this.generations]) this.handBackIfQueued(g);
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
@@ -156,6 +168,12 @@ export class ServerState {
 
   track(g: Interruptible): void {
     this.generations.add(g);
+    // admitted to the queue just before the drain began, tracked just after it
+    if (this.draining && this.options.handBackQueuedOnDrain) this.handBackIfQueued(g);
+  }
+
+  private handBackIfQueued(g: Interruptible): void {
+    if (!g.started) g.cancel('migrated');
   }
 
   untrack(g: Interruptible): void {

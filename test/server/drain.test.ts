@@ -108,3 +108,62 @@ describe('graceful drain', () => {
     expect(finishes.filter((f) => f !== null)).toEqual([]);
   });
 });
+
+describe('drain handing back the queue (cluster instances)', () => {
+  it('ends requests not yet started with 503 request_migrated and lets the running ones finish', async () => {
+    const s = await server({
+      runner: { stepDelayMs: 5 },
+      engine: { maxRunningSeqs: 1 },
+      server: { handBackQueuedOnDrain: true, retryAfterSeconds: 2 },
+    });
+    const stream = await s.client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'Keep going' }],
+      max_tokens: 40,
+      stream: true,
+    });
+    const it = stream[Symbol.asyncIterator]();
+    const first = (await it.next()).value as OpenAI.ChatCompletionChunk;
+    // two more wait behind the running one: the engine runs one sequence at a time
+    const queuedPlain = s.client.completions
+      .create({ model: MODEL, prompt: 'queued', max_tokens: 4 })
+      .catch((e: unknown) => e);
+    const queuedStream = fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, prompt: 'queued too', max_tokens: 4, stream: true }),
+    });
+    for (let t = 0; s.engine.stats().waitingRequests < 2; t++) {
+      if (t > 200) throw new Error('the requests never queued');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const closing = s.close();
+    const refused = await queuedPlain;
+    expect(refused).toBeInstanceOf(OpenAI.APIError);
+    expect(refused).toMatchObject({ status: 503, code: 'request_migrated' });
+    expect((refused as InstanceType<typeof OpenAI.APIError>).headers?.get('retry-after')).toBe('2');
+    const body = await (await queuedStream).text();
+    expect(body).toContain('request_migrated');
+    expect(body).not.toContain('[DONE]');
+    // nothing was generated for a handed-back stream: no event carries text
+    expect(body).not.toMatch(/"text":"[^"]/);
+    const chunks = [first];
+    for (let r = await it.next(); !r.done; r = await it.next()) chunks.push(r.value);
+    expect(chunks.at(-1)!.choices[0]!.finish_reason).toBe('length');
+    await closing;
+  });
+
+  it('keeps queued requests waiting when the option is off (a lone server)', async () => {
+    const s = await server({ runner: { stepDelayMs: 3 }, engine: { maxRunningSeqs: 1 } });
+    const running = s.client.completions.create({ model: MODEL, prompt: 'first', max_tokens: 20 });
+    const queued = s.client.completions.create({ model: MODEL, prompt: 'second', max_tokens: 4 });
+    for (let t = 0; s.engine.stats().waitingRequests < 1; t++) {
+      if (t > 200) throw new Error('the request never queued');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const closing = s.close();
+    expect((await running).choices[0]!.finish_reason).toBe('length');
+    expect((await queued).choices[0]!.finish_reason).toBe('length');
+    await closing;
+  });
+});

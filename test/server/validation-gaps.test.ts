@@ -46,6 +46,7 @@ function replyWith(text: string): () => void {
       id,
       promptTokens: prompt.length,
       result: Promise.resolve(result),
+      admitted: true,
       abort: () => {},
       [Symbol.asyncIterator]: async function* () {
         yield* events;
