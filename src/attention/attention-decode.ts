@@ -22,11 +22,11 @@ import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
 import { type AttentionKernelParams, maskBindings, variantDecls } from './attention-wgsl.js';
 import { wgslF32 } from './variants.js';
+import { kvReadDecls } from './kv-quant-wgsl.js';
 import {
   NEG,
   NEG_INF_DECL,
   elemsPerVec,
-  kvRowFn,
   unpackFns,
   ATTENTION_BINDINGS_WGSL,
   prefetchedItemLoop,
@@ -73,13 +73,12 @@ function moduleDecls(ctx: StreamCtx, loop: ReturnType<typeof prefetchedItemLoop>
   return `enable subgroups;
 // attention (streaming): D=${D} TQ=${TQ} group=${group} S=${S} LR=${LR} NV=${NV} slots=${SLOTS} U=${U}${scatter ? ' row-scatter' : ''}${cfg.ablate ? ` ABLATED(${cfg.ablate}): wrong results` : ''}${nr ? ' next-record' : ''}${sgMerge ? ` subgroup-merge×${NB}` : ''}
 ${unpackFns('ldq', p.qDtype)}
-${unpackFns('ldkv', p.kvDtype)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 ${ATTENTION_BINDINGS_WGSL}
 ${v.usesMask ? maskBindings(11) : ''}
 ${v.decls}
-${kvRowFn(p.layout, p.pageSize, p.numKvHeads, D)}
+${kvReadDecls(p.layout, p)}
 const D = ${D}u;
 const DV4 = ${DV4}u;
 const TQ = ${TQ}u;
@@ -148,16 +147,22 @@ ${r(TQ * NV * Q4)
 
 // the item's keys, SLOTS·U a step; with the row scatter, each row's state back to every lane
 function keyLoop(ctx: StreamCtx): string {
-  const { TQ, NV, SLOTS, U, scatter, RSH } = ctx;
+  const { TQ, NV, SLOTS, U, scatter, RSH, quant } = ctx;
   return `    var kw: array<vec4<u32>, ${U * NV}>;
     var vw: array<vec4<u32>, ${U * NV}>;
-    for (var kt = k0; kt < k1; kt += ${SLOTS * U}u) {
+${
+  quant
+    ? `    var ksz: array<vec2<f32>, ${U}>;
+    var vsz: array<vec2<f32>, ${U}>;
+`
+    : ''
+}    for (var kt = k0; kt < k1; kt += ${SLOTS * U}u) {
       // every load of the step first, so U·NV K and V words per lane are in flight together${loadStep(ctx)}
 ${r(U)
   .map((u) =>
     r(NV)
       .map((n) =>
-        quads(ctx, `vw[${u * NV + n}]`)
+        quads(ctx, `vw[${u * NV + n}]`, `vsz[${u}]`)
           .map((x, c) => `      let vq${u}_${n}_${c} = ${x};`)
           .join('\n'),
       )

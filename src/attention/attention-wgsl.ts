@@ -9,6 +9,9 @@
 import { PACK_WGSL, uniformDecl } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
 import type { KvLayout } from './kv-layout.js';
+import type { KvDtype } from './kv-quant.js';
+import { isQuantKv } from './kv-quant.js';
+import { kvQuads, kvReadDecls } from './kv-quant-wgsl.js';
 import { mergeOffset, mergeTaskOffset } from './plan.js';
 import { mergeKernelWgsl } from './split-merge-wgsl.js';
 import { tileScores } from './tiled-scores.js';
@@ -18,7 +21,6 @@ import {
   NEG_INF,
   NEG_INF_DECL,
   elemsPerVec,
-  kvRowFn,
   storeOutputVec4,
   unpackFns,
   ATTENTION_BINDINGS_WGSL,
@@ -33,7 +35,8 @@ export interface AttentionKernelParams {
   readonly pageSize: number;
   readonly layout: KvLayout;
   readonly qDtype: DType;
-  readonly kvDtype: DType;
+  /** What the pool stores: a float dtype, or int8/int4 codes (kv-quant.ts), dequantized as they are read. */
+  readonly kvDtype: KvDtype;
   readonly oDtype: DType;
   readonly scale: number;
   readonly variant: VariantSpec;
@@ -109,6 +112,13 @@ function stageRow(dtype: DType, fn: string, dst: string, base: string, e: string
   return `${dst}[${base} + 2u * ${e}] = ${fn}_lo(${w}); ${dst}[${base} + 2u * ${e} + 1u] = ${fn}_hi(${w});`;
 }
 
+/** stageRow for a K/V word: float words unpacked, quantized words dequantized with their row's (scale, zero) `sz`. */
+function stageKvRow(dtype: KvDtype, dst: string, base: string, e: string, w: string, sz: string): string {
+  if (!isQuantKv(dtype)) return stageRow(dtype, 'ldkv', dst, base, e, w);
+  const qs = kvQuads(dtype, w, sz);
+  return qs.map((x, c) => `${dst}[${base} + ${qs.length}u * ${e} + ${c}u] = ${x};`).join(' ');
+}
+
 /** Rewrites rows of a staged tile through qk_transform, pairs (d, d + D/2) per thread. */
 function transformTile(tile: string, rows: number, d: number, pos: string, isKey: boolean): string {
   const half = d / 2;
@@ -158,14 +168,13 @@ function moduleDecls({ p, v, sgSoftmax }: TiledShape): string {
   const group = p.numQoHeads / p.numKvHeads;
   return `${sgSoftmax ? 'enable subgroups;\n' : ''}// attention: D=${D} TQ=${TQ} TK=${TK} group=${group}${sgSoftmax ? ' (subgroup softmax)' : ''}
 ${unpackFns('ldq', p.qDtype)}
-${unpackFns('ldkv', p.kvDtype)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 ${ATTENTION_BINDINGS_WGSL}
 ${v.usesMask ? maskBindings(11) : ''}
 ${p.dynamicLoops ? uniformDecl(v.usesMask ? 13 : 11, 3) : ''}
 ${v.decls}
-${kvRowFn(p.layout, p.pageSize, p.numKvHeads, D)}
+${kvReadDecls(p.layout, p)}
 const D = ${D}u;
 const DV4 = ${D / 4}u;
 const RS = ${D / 4 + 1}u;
@@ -188,20 +197,21 @@ var<workgroup> a_sh: array<f32, ${TQ}>;`;
 /** The K/V tile's global loads into registers, issued a tile ahead of their use. */
 function fetchTileFn({ p, kvVpr, nl }: TiledShape): string {
   const epv = elemsPerVec(p.kvDtype);
+  const quant = isQuantKv(p.kvDtype);
   return `/** Loads this thread's words of the K/V tile starting at key kt (zeros past k1) into registers. */
-fn fetch_tile(kt: u32, k1: u32, page_base: u32, hk: u32, t: u32, pk: ptr<function, array<vec4<u32>, ${nl}>>, pv: ptr<function, array<vec4<u32>, ${nl}>>) {
+fn fetch_tile(kt: u32, k1: u32, page_base: u32, hk: u32, t: u32, pk: ptr<function, array<vec4<u32>, ${nl}>>, pv: ptr<function, array<vec4<u32>, ${nl}>>${quant ? `, sk: ptr<function, array<vec2<f32>, ${nl}>>, sv: ptr<function, array<vec2<f32>, ${nl}>>` : ''}) {
   for (var n = 0u; n < ${nl}u; n++) {
     let i = t + n * ${WORKGROUP}u;
     let c = i / ${kvVpr}u; let e = i % ${kvVpr}u; let j = kt + c;
-    var wk = vec4<u32>(0u); var wv = vec4<u32>(0u);
+    var wk = vec4<u32>(0u); var wv = vec4<u32>(0u);${quant ? ' var zk = vec2<f32>(0.0); var zv = vec2<f32>(0.0);' : ''}
     if (i < TK * ${kvVpr}u && j < k1) {
       let page = u32(kv_indices[page_base + j / PS]);
       let row = kv_row(page, 0u, j % PS, hk) / ${epv}u + e;
       wk = pool[row];
-      wv = pool[row + ${(p.pageSize * p.numKvHeads * p.headDim) / epv}u];
+      wv = pool[row + ${(p.pageSize * p.numKvHeads * p.headDim) / epv}u];${quant ? '\n      zk = kv_param(page, 0u, j % PS, hk); zv = kv_param(page, 1u, j % PS, hk);' : ''}
     }
     (*pk)[n] = wk;
-    (*pv)[n] = wv;
+    (*pv)[n] = wv;${quant ? '\n    (*sk)[n] = zk;\n    (*sv)[n] = zv;' : ''}
   }
 }`;
 }
@@ -227,12 +237,12 @@ function stageKvTile({ p, v, kvVpr, nl }: TiledShape): string {
         let i = t + n * ${WORKGROUP}u;
         if (i < TK * ${kvVpr}u) {
           let c = i / ${kvVpr}u; let e = i % ${kvVpr}u;
-          ${stageRow(p.kvDtype, 'ldkv', 'ks', 'c * RS', 'e', 'pk[n]')}
-          ${stageRow(p.kvDtype, 'ldkv', 'vs', 'c * RS', 'e', 'pv[n]')}
+          ${stageKvRow(p.kvDtype, 'ks', 'c * RS', 'e', 'pk[n]', 'psk[n]')}
+          ${stageKvRow(p.kvDtype, 'vs', 'c * RS', 'e', 'pv[n]', 'psv[n]')}
         }
       }
       workgroupBarrier();
-      if (kt + TK < k1) { fetch_tile(kt + TK, k1, page_base, hk, t, &pk, &pv); }
+      if (kt + TK < k1) { fetch_tile(kt + TK, k1, page_base, hk, t, &pk, &pv${isQuantKv(p.kvDtype) ? ', &psk, &psv' : ''}); }
       ${v.transform ? transformTile('ks', p.tileKeys, p.headDim, 'i32(kt + row)', true) : ''}`;
 }
 
@@ -285,7 +295,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var k = 0u; k < L_OPT; k++) { acc[k] = vec4<f32>(0.0); }
     var pk: array<vec4<u32>, ${s.nl}>;
     var pv: array<vec4<u32>, ${s.nl}>;
-    if (k0 < k1) { fetch_tile(k0, k1, page_base, hk, t, &pk, &pv); }
+    ${
+      isQuantKv(p.kvDtype)
+        ? `var psk: array<vec2<f32>, ${s.nl}>;
+    var psv: array<vec2<f32>, ${s.nl}>;`
+        : ''
+    }
+    if (k0 < k1) { fetch_tile(k0, k1, page_base, hk, t, &pk, &pv${isQuantKv(p.kvDtype) ? ', &psk, &psv' : ''}); }
     for (var kt = k0; kt < k1; kt += TK) {
       ${stageKvTile(s)}
 ${tileScores(s.sgSoftmax, s.v.mask, s.v.logits)}      ${accumulatePv()}

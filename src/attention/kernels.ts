@@ -15,8 +15,9 @@ import {
   loopBounds,
   mergeWgsl,
 } from './attention-wgsl.js';
-import { poolGeometry } from './kv-layout.js';
+import { kvPoolGeometry, kvQuantProblem } from './kv-quant.js';
 import { COPY_WGSL, SMALL_WG, appendWgsl, mergeStatesWgsl, wordsPerRow } from './misc-wgsl.js';
+import { appendQuantWgsl } from './append-quant-wgsl.js';
 import type { AppendKvAttrs, MergeStatesAttrs, PagedAttentionAttrs } from './ops.js';
 import { pickTileKeys, whyHeadDimUnsupported } from './tile-config.js';
 import { variantName, variantParts } from './variants.js';
@@ -37,7 +38,7 @@ export function attentionParams(
   inputs: readonly TensorDesc[],
 ): AttentionKernelParams {
   const [q, pool] = inputs as [TensorDesc, TensorDesc];
-  const g = poolGeometry(pool.shape, attrs.layout);
+  const g = kvPoolGeometry(pool, attrs.layout, attrs.kvQuant);
   const d = q.shape[2]!;
   const tile = pickTileKeys(caps, d, attrs.tileRows);
   return {
@@ -47,7 +48,7 @@ export function attentionParams(
     pageSize: g.pageSize,
     layout: attrs.layout,
     qDtype: q.dtype,
-    kvDtype: pool.dtype,
+    kvDtype: attrs.kvQuant?.dtype ?? pool.dtype,
     oDtype: attrs.outDtype ?? q.dtype,
     scale: attrs.scale ?? 1 / Math.sqrt(d),
     variant: attrs.variant,
@@ -66,7 +67,9 @@ export function attentionParams(
 
 /** Uses the f16 subgroup-matrix template when the device has it and the tile is the one it was built for. */
 export function useSgmat(caps: Capabilities, attrs: PagedAttentionAttrs, inputs: readonly TensorDesc[]): boolean {
+  // the tensor-core template loads f16 tiles straight into subgroup matrices; quantized pools take the f32 template
   return (
+    !attrs.kvQuant &&
     SGMAT_ROW_CHOICES.includes(attrs.tileRows) &&
     sgmatWhyUnsupported(caps, attentionParams(caps, attrs, inputs), resolveTuning(attrs.tuning).sgmat) === null
   );
@@ -76,8 +79,12 @@ export const pagedAttentionKernel: GpuKernel = {
   op: 'paged_attention',
   whyUnsupported(caps, rawAttrs, inputs) {
     const attrs = rawAttrs as PagedAttentionAttrs;
-    if (!FLOATS.includes(inputs[0]?.dtype ?? '') || !FLOATS.includes(inputs[1]?.dtype ?? ''))
-      return 'q and the pool must be f32, f16 or bf16';
+    if (!FLOATS.includes(inputs[0]?.dtype ?? '') || (!attrs.kvQuant && !FLOATS.includes(inputs[1]?.dtype ?? '')))
+      return 'q and the pool must be f32, f16 or bf16 (or the pool int8/int4 with kvQuant)';
+    if (attrs.kvQuant) {
+      const why = kvQuantProblem(attrs.kvQuant.dtype, attrs.kvQuant.headDim);
+      if (why) return why;
+    }
     const out = attrs.outDtype ?? inputs[0]!.dtype;
     if (!FLOATS.includes(out)) return `output dtype ${out} is not a float type`;
     const bindings = variantParts(attrs.variant).some((v) => v.usesMaskInput) ? 13 : 11;
@@ -147,14 +154,16 @@ export const pagedAttentionKernel: GpuKernel = {
 
 export const appendKvKernel: GpuKernel = {
   op: 'append_kv',
-  whyUnsupported(_caps, _attrs, inputs) {
+  whyUnsupported(_caps, rawAttrs, inputs) {
+    const q = (rawAttrs as AppendKvAttrs).kvQuant;
+    if (q) return kvQuantProblem(q.dtype, q.headDim);
     return FLOATS.includes(inputs[0]?.dtype ?? '') ? null : 'the pool must be f32, f16 or bf16';
   },
   encode(ctx, rawAttrs, inputs, outputs) {
     const attrs = rawAttrs as AppendKvAttrs;
     const [pool, k, v, appendIndptr, kvIndptr, kvIndices, lastPageLen] = inputs as GpuTensor[];
     const out = outputs[0]!;
-    const g = poolGeometry(pool!.shape, attrs.layout, 'append_kv');
+    const g = kvPoolGeometry(pool!, attrs.layout, attrs.kvQuant, 'append_kv');
     const maxWg = ctx.caps.maxComputeWorkgroupsPerDimension;
     if (out.buffer !== pool!.buffer) {
       // out-of-place: the output starts as a copy of the pool (in place, the usual case, skips this)
@@ -167,8 +176,25 @@ export const appendKvKernel: GpuKernel = {
       );
     }
     const tokens = k!.shape[0]!;
-    const threads = tokens * g.numKvHeads * wordsPerRow(pool!.dtype, g.headDim);
     const batch = appendIndptr!.shape[0]! - 1;
+    if (attrs.kvQuant) {
+      // one thread per (token, head, K|V) row: the row's range is needed before any code is written
+      const spec = attrs.kvQuant;
+      const qlabel = `append_kv.${spec.dtype}.${k!.dtype}.${attrs.layout}.d${g.headDim}`;
+      ctx.dispatch(
+        {
+          label: qlabel,
+          key: shaderKey(qlabel, g.pageSize, g.numKvHeads, batch, g.numPages),
+          wgsl: () => appendQuantWgsl(attrs.layout, spec, k!.dtype, batch, g.numPages),
+          access: ['read', 'read', 'read', 'read', 'read', 'read', 'rw'],
+        },
+        [k!, v!, appendIndptr!, kvIndptr!, kvIndices!, lastPageLen!, out],
+        null,
+        grid2d(Math.ceil((tokens * g.numKvHeads * 2) / SMALL_WG), maxWg),
+      );
+      return;
+    }
+    const threads = tokens * g.numKvHeads * wordsPerRow(pool!.dtype, g.headDim);
     const label = `append_kv.${pool!.dtype}.${attrs.layout}.d${g.headDim}`;
     ctx.dispatch(
       {

@@ -10,7 +10,9 @@ import { type OpCase, defineOp } from '../ops/op-spec.js';
 import { FLOAT_DTYPES, randomInput, storageEps } from '../ops/test-data.js';
 import type { Rng } from '../util/rng.js';
 import { randomMask, randomPagedBatch } from './batch-gen.js';
-import { type KvLayout, poolGeometry } from './kv-layout.js';
+import { type KvLayout, poolShape } from './kv-layout.js';
+import { type KvQuantSpec, dequantizePool, kvPoolGeometry } from './kv-quant.js';
+import { checkAppendQuant, quantAppendCase, quantAttentionCase, referenceAppendQuant } from './kv-quant-cases.js';
 import { type ScheduleShape, planAttention, scheduleLength } from './plan.js';
 import { referenceAppendKv, referenceMergeStates, referencePagedAttention } from './reference.js';
 import { type VariantSpec, variantParts } from './variants.js';
@@ -32,6 +34,8 @@ export interface PagedAttentionAttrs extends ScheduleShape {
   readonly mergeNeeded?: () => boolean;
   /** Template tuning overrides (benchmarks and tests); absent: the shipped defaults. */
   readonly tuning?: AttentionTuning;
+  /** The pool is a quantized KV pool of this geometry (kv-quant.ts); absent: a float pool. */
+  readonly kvQuant?: KvQuantSpec;
   readonly [key: string]: unknown;
 }
 
@@ -53,9 +57,9 @@ function checkAttentionInputs(attrs: PagedAttentionAttrs, inputs: readonly Tenso
   if (!q || q.shape.length !== 3)
     fail(op, `q must be [tokens, qoHeads, headDim], got ${q ? `[${q.shape.join(', ')}]` : 'nothing'}`);
   if (!pool) fail(op, 'missing the KV pool');
-  if (!isFloat(q!.dtype) || !isFloat(pool!.dtype))
-    fail(op, `q (${q!.dtype}) and the pool (${pool!.dtype}) must be float types`);
-  const g = poolGeometry(pool!.shape, attrs.layout, op);
+  if (!isFloat(q!.dtype) || (!attrs.kvQuant && !isFloat(pool!.dtype)))
+    fail(op, `q (${q!.dtype}) and the pool (${pool!.dtype}) must be float types (or the pool quantized, with kvQuant)`);
+  const g = kvPoolGeometry(pool!, attrs.layout, attrs.kvQuant, op);
   const [, hq, d] = q!.shape as [number, number, number];
   if (d !== g.headDim) fail(op, `q head dim ${d} differs from the pool's ${g.headDim}`);
   if (d % 8 !== 0) fail(op, `head dim ${d} must be a multiple of 8`);
@@ -200,11 +204,13 @@ export const pagedAttentionOp = defineOp<PagedAttentionAttrs>({
     ];
   },
   reference(attrs, x, inDescs) {
+    // a quantized pool is attended as the float pool it dequantizes to, exactly
+    const deq = attrs.kvQuant ? dequantizePool(x[1]!, attrs.kvQuant, attrs.layout) : null;
     const { o, lse } = referencePagedAttention(attrs, {
       q: x[0]!,
       qShape: inDescs[0]!.shape,
-      pool: x[1]!,
-      poolShape: inDescs[1]!.shape,
+      pool: deq ? deq.pool : x[1]!,
+      poolShape: deq ? poolShape(deq.g) : inDescs[1]!.shape,
       qoIndptr: x[2]!,
       kvIndptr: x[3]!,
       kvIndices: x[4]!,
@@ -216,6 +222,8 @@ export const pagedAttentionOp = defineOp<PagedAttentionAttrs>({
   },
   cases(rng, { big }) {
     const cases = Array.from({ length: big ? 24 : 6 }, () => attentionCase(rng));
+    // quantized pools after the float cases, so those keep their random streams
+    for (let i = 0; i < (big ? 8 : 2); i++) cases.push(quantAttentionCase(rng));
     return cases;
   },
   tolerance(attrs, inDescs) {
@@ -234,6 +242,8 @@ export const pagedAttentionOp = defineOp<PagedAttentionAttrs>({
 
 export interface AppendKvAttrs {
   readonly layout: KvLayout;
+  /** The pool is a quantized KV pool of this geometry: new rows are quantized as they are stored. */
+  readonly kvQuant?: KvQuantSpec;
   readonly [key: string]: unknown;
 }
 
@@ -243,18 +253,25 @@ export const appendKvOp = defineOp<AppendKvAttrs>({
     const op = 'append_kv';
     const [pool, k, v, appendIndptr, kvIndptr, kvIndices, lastPageLen] = inputs;
     if (!pool || !k || !v) fail(op, 'inputs are pool, k, v, appendIndptr, kvIndptr, kvIndices, lastPageLen');
-    const g = poolGeometry(pool!.shape, attrs.layout, op);
+    const g = kvPoolGeometry(pool!, attrs.layout, attrs.kvQuant, op);
     for (const [name, t] of [
       ['k', k],
       ['v', v],
     ] as const) {
       if (t!.shape.length !== 3 || t!.shape[1] !== g.numKvHeads || t!.shape[2] !== g.headDim)
         fail(op, `${name} must be [tokens, ${g.numKvHeads}, ${g.headDim}], got [${t!.shape.join(', ')}]`);
-      if (t!.dtype !== pool!.dtype)
-        fail(op, `${name} is ${t!.dtype} but the pool is ${pool!.dtype} (convert before appending)`);
+      if (attrs.kvQuant ? !['f32', 'f16'].includes(t!.dtype) : t!.dtype !== pool!.dtype)
+        fail(
+          op,
+          attrs.kvQuant
+            ? `${name} is ${t!.dtype}; a quantized pool takes f32 or f16 rows`
+            : `${name} is ${t!.dtype} but the pool is ${pool!.dtype} (convert before appending)`,
+        );
     }
     if (k!.shape[0] !== v!.shape[0]) fail(op, `k has ${k!.shape[0]} tokens, v ${v!.shape[0]}`);
-    if (!['f32', 'f16', 'bf16'].includes(pool!.dtype)) fail(op, `pool dtype ${pool!.dtype} is not f32, f16 or bf16`);
+    if (attrs.kvQuant && k!.dtype !== v!.dtype) fail(op, `k is ${k!.dtype}, v ${v!.dtype}`);
+    if (!attrs.kvQuant && !['f32', 'f16', 'bf16'].includes(pool!.dtype))
+      fail(op, `pool dtype ${pool!.dtype} is not f32, f16 or bf16`);
     expectI32(op, 'appendIndptr', appendIndptr);
     const batch = appendIndptr!.shape[0]! - 1;
     expectI32(op, 'kvIndptr', kvIndptr, batch + 1);
@@ -263,10 +280,11 @@ export const appendKvOp = defineOp<AppendKvAttrs>({
     return [{ dtype: pool!.dtype, shape: [...pool!.shape] }];
   },
   reference(attrs, x, inDescs) {
+    if (attrs.kvQuant) return [referenceAppendQuant({ ...attrs, kvQuant: attrs.kvQuant }, x)];
     return [referenceAppendKv(attrs.layout, x[0]!, inDescs[0]!.shape, x[1]!, x[2]!, x[3]!, x[4]!, x[5]!, x[6]!)];
   },
   cases(rng) {
-    return Array.from({ length: 4 }, () => {
+    const float: OpCase<AppendKvAttrs>[] = Array.from({ length: 4 }, () => {
       const layout: KvLayout = rng.pick(['NHD', 'HND']);
       const dtype = rng.pick(FLOAT_DTYPES);
       const d = rng.pick([64, 80, 128]);
@@ -302,9 +320,18 @@ export const appendKvOp = defineOp<AppendKvAttrs>({
         ],
       };
     });
+    // quantized pools after the float cases, so those keep their random streams
+    return [...float, quantAppendCase(rng), quantAppendCase(rng)];
   },
   tolerance() {
     return { abs: 0, rel: 0 };
+  },
+  check(attrs, inputs, got, want) {
+    if (attrs.kvQuant) return checkAppendQuant({ ...attrs, kvQuant: attrs.kvQuant }, inputs, got[0]!);
+    for (let i = 0; i < want[0]!.length; i++)
+      if (got[0]![i] !== want[0]![i] && !(Number.isNaN(got[0]![i]) && Number.isNaN(want[0]![i])))
+        return `pool[${i}]: got ${got[0]![i]}, want ${want[0]![i]}`;
+    return null;
   },
 });
 

@@ -8,6 +8,8 @@ import { variantDecls } from './attention-wgsl.js';
 import type { StreamConfig } from './stream-config.js';
 import { WORKGROUP } from './tile-config.js';
 import { elemsPerVec } from './wgsl-kv.js';
+import { kvQuads } from './kv-quant-wgsl.js';
+import { isQuantKv } from './kv-quant.js';
 
 /** Workgroup bytes for the end-of-item merge of the slots' accumulators (merged in rounds if more). */
 const MERGE_BYTES = 16384;
@@ -68,6 +70,7 @@ export function streamContext(p: AttentionKernelParams, subgroupSize: number, cf
     epv,
     U: cfg.keysPerSlot,
     Q4: epv / 4, // vec4<f32> per word
+    quant: isQuantKv(p.kvDtype),
     qVpr: D / elemsPerVec(p.qDtype),
     DV4,
     perRound,
@@ -88,10 +91,8 @@ export function streamContext(p: AttentionKernelParams, subgroupSize: number, cf
 
 export type StreamCtx = ReturnType<typeof streamContext>;
 
-const lo = (w: string) => `ldkv_lo(${w})`;
-const hi = (w: string) => `ldkv_hi(${w})`;
-/** The quads of word w: f32 pools give one, 16-bit pools two. */
-export const quads = (c: StreamCtx, w: string): string[] => (c.Q4 === 1 ? [lo(w)] : [lo(w), hi(w)]);
+/** The quads of word w: f32 pools give one, 16-bit pools two, 8/4-bit pools four/eight (`sz`: the row's scale and zero). */
+export const quads = (c: StreamCtx, w: string, sz: string): string[] => kvQuads(c.p.kvDtype, w, sz);
 /** Register of query quad k of word n of row `row`. */
 export const qi = (c: StreamCtx, row: number, n: number, k: number): string => `qr[${(row * c.NV + n) * c.Q4 + k}]`;
 /** Register of accumulator quad k of word n of row `row`. */

@@ -7,7 +7,7 @@ import { NEG } from './wgsl-kv.js';
 
 /** Every load of the step, so U·NV K and V words per lane are in flight together. */
 export function loadStep(ctx: StreamCtx): string {
-  const { U, SLOTS, epv, NV, LR, ab } = ctx;
+  const { U, SLOTS, epv, NV, LR, ab, quant } = ctx;
   const pageOf = ab.includes('pages') ? 'page_base + j / PS' : 'u32(kv_indices[page_base + j / PS])';
   return r(U)
     .map(
@@ -19,8 +19,10 @@ export function loadStep(ctx: StreamCtx): string {
           let w0 = kv_row(page, 0u, j % PS, hk) / ${epv}u + lr;
 ${r(NV)
   .map((n) => `          kw[${u * NV + n}] = pool[w0 + ${n * LR}u]; vw[${u * NV + n}] = pool[w0 + ${n * LR}u + VOFF];`)
-  .join('\n')}
-        } else {
+  .join(
+    '\n',
+  )}${quant ? `\n          ksz[${u}] = kv_param(page, 0u, j % PS, hk); vsz[${u}] = kv_param(page, 1u, j % PS, hk);` : ''}
+        } else {${quant ? `\n          ksz[${u}] = vec2<f32>(0.0); vsz[${u}] = vec2<f32>(0.0);` : ''}
 ${r(NV)
   .map((n) => `          kw[${u * NV + n}] = vec4<u32>(0u); vw[${u * NV + n}] = vec4<u32>(0u);`)
   .join('\n')}
@@ -62,7 +64,7 @@ ${r(U)
     (u) => `        var s${u} = 0.0;
 ${r(NV)
   .map((n) =>
-    quads(ctx, `kw[${u * NV + n}]`)
+    quads(ctx, `kw[${u * NV + n}]`, `ksz[${u}]`)
       .map((k, c) => `        s${u} += dot(${qi(ctx, row, n, c)}, ${k});`)
       .join('\n'),
   )
@@ -113,7 +115,7 @@ function scatterReduce(ctx: StreamCtx): string {
   const lines: string[] = [];
   r(U).forEach((u) =>
     r(NV).forEach((n) =>
-      quads(ctx, `kw[${u * NV + n}]`).forEach((k, c) => lines.push(`      let kq${u}_${n}_${c} = ${k};`)),
+      quads(ctx, `kw[${u * NV + n}]`, `ksz[${u}]`).forEach((k, c) => lines.push(`      let kq${u}_${n}_${c} = ${k};`)),
     ),
   );
   r(TQ).forEach((row) =>

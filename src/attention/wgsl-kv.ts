@@ -5,10 +5,13 @@
  */
 import type { DType } from '../tensor/dtype.js';
 import type { KvLayout } from './kv-layout.js';
+import type { KvDtype } from './kv-quant.js';
 import { HEADER_WORDS, ITEM_WORDS, itemsOffset } from './plan.js';
 
-/** Elements one vec4<u32> holds. */
-export function elemsPerVec(dtype: DType): number {
+/** Elements one vec4<u32> holds (codes, for a quantized KV pool). */
+export function elemsPerVec(dtype: KvDtype): number {
+  if (dtype === 'int8') return 16;
+  if (dtype === 'int4') return 32;
   if (dtype === 'f32') return 4;
   if (dtype === 'f16' || dtype === 'bf16') return 8;
   throw new Error(`attention: dtype ${dtype} is not f32, f16 or bf16`);
