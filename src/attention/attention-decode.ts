@@ -22,7 +22,7 @@ import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
 import { type AttentionKernelParams, maskBindings, variantDecls } from './attention-wgsl.js';
 import { wgslF32 } from './variants.js';
-import { kvReadDecls } from './kv-quant-wgsl.js';
+import { kvRowDecls, kvUnpackDecls } from './kv-quant-wgsl.js';
 import {
   NEG,
   NEG_INF_DECL,
@@ -73,12 +73,13 @@ function moduleDecls(ctx: StreamCtx, loop: ReturnType<typeof prefetchedItemLoop>
   return `enable subgroups;
 // attention (streaming): D=${D} TQ=${TQ} group=${group} S=${S} LR=${LR} NV=${NV} slots=${SLOTS} U=${U}${scatter ? ' row-scatter' : ''}${cfg.ablate ? ` ABLATED(${cfg.ablate}): wrong results` : ''}${nr ? ' next-record' : ''}${sgMerge ? ` subgroup-merge×${NB}` : ''}
 ${unpackFns('ldq', p.qDtype)}
+${kvUnpackDecls(p)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 ${ATTENTION_BINDINGS_WGSL}
 ${v.usesMask ? maskBindings(11) : ''}
 ${v.decls}
-${kvReadDecls(p.layout, p)}
+${kvRowDecls(p.layout, p)}
 const D = ${D}u;
 const DV4 = ${DV4}u;
 const TQ = ${TQ}u;

@@ -11,7 +11,7 @@ import type { DType } from '../tensor/dtype.js';
 import type { KvLayout } from './kv-layout.js';
 import type { KvDtype } from './kv-quant.js';
 import { isQuantKv } from './kv-quant.js';
-import { kvQuads, kvReadDecls } from './kv-quant-wgsl.js';
+import { kvQuads, kvRowDecls, kvUnpackDecls } from './kv-quant-wgsl.js';
 import { mergeOffset, mergeTaskOffset } from './plan.js';
 import { mergeKernelWgsl } from './split-merge-wgsl.js';
 import { tileScores } from './tiled-scores.js';
@@ -168,13 +168,14 @@ function moduleDecls({ p, v, sgSoftmax }: TiledShape): string {
   const group = p.numQoHeads / p.numKvHeads;
   return `${sgSoftmax ? 'enable subgroups;\n' : ''}// attention: D=${D} TQ=${TQ} TK=${TK} group=${group}${sgSoftmax ? ' (subgroup softmax)' : ''}
 ${unpackFns('ldq', p.qDtype)}
+${kvUnpackDecls(p)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 ${ATTENTION_BINDINGS_WGSL}
 ${v.usesMask ? maskBindings(11) : ''}
 ${p.dynamicLoops ? uniformDecl(v.usesMask ? 13 : 11, 3) : ''}
 ${v.decls}
-${kvReadDecls(p.layout, p)}
+${kvRowDecls(p.layout, p)}
 const D = ${D}u;
 const DV4 = ${D / 4}u;
 const RS = ${D / 4 + 1}u;
@@ -295,13 +296,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var k = 0u; k < L_OPT; k++) { acc[k] = vec4<f32>(0.0); }
     var pk: array<vec4<u32>, ${s.nl}>;
     var pv: array<vec4<u32>, ${s.nl}>;
-    ${
-      isQuantKv(p.kvDtype)
-        ? `var psk: array<vec2<f32>, ${s.nl}>;
-    var psv: array<vec2<f32>, ${s.nl}>;`
-        : ''
-    }
-    if (k0 < k1) { fetch_tile(k0, k1, page_base, hk, t, &pk, &pv${isQuantKv(p.kvDtype) ? ', &psk, &psv' : ''}); }
+    ${isQuantKv(p.kvDtype) ? `var psk: array<vec2<f32>, ${s.nl}>;\n    var psv: array<vec2<f32>, ${s.nl}>;\n    ` : ''}if (k0 < k1) { fetch_tile(k0, k1, page_base, hk, t, &pk, &pv${isQuantKv(p.kvDtype) ? ', &psk, &psv' : ''}); }
     for (var kt = k0; kt < k1; kt += TK) {
       ${stageKvTile(s)}
 ${tileScores(s.sgSoftmax, s.v.mask, s.v.logits)}      ${accumulatePv()}

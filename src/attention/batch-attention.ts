@@ -13,6 +13,7 @@
 import type { Backend, Tensor } from '../backends/backend.js';
 import type { DType } from '../tensor/dtype.js';
 import { type KvLayout, PageTableError, kvLength, validatePageTable } from './kv-layout.js';
+import { type KvQuantSpec, quantPoolShape } from './kv-quant.js';
 import type { PagedAttentionAttrs } from './ops.js';
 import { type AttentionPlan, planAttention, scheduleLength } from './plan.js';
 import { HeadDimError, defaultTileRows, whyHeadDimUnsupported } from './tile-config.js';
@@ -35,6 +36,8 @@ export interface BatchAttentionConfig {
   /** dtype of q (and of o unless outDtype). */
   readonly dtype: DType;
   readonly kvDtype?: DType;
+  /** A quantized pool (kv-quant.ts) of this geometry instead of a `kvDtype` one. */
+  readonly kvQuant?: KvQuantSpec;
   readonly outDtype?: DType;
   readonly variant?: VariantSpec;
   readonly scale?: number;
@@ -110,6 +113,7 @@ export class BatchAttention {
       tileRows,
       mergeNeeded,
       ...(cfg.tuning ? { tuning: cfg.tuning } : {}),
+      ...(cfg.kvQuant ? { kvQuant: cfg.kvQuant } : {}),
     };
     const i32 = (n: number, label: string): Tensor => backend.alloc({ dtype: 'i32', shape: [n] }, label);
     this.qoIndptr = i32(cfg.maxBatch + 1, 'attn.qo_indptr');
@@ -120,13 +124,15 @@ export class BatchAttention {
     // checked once here so a device that cannot run this shape fails before anything is dispatched
     const inputs = [
       { dtype: cfg.dtype, shape: [cfg.maxTokens, cfg.numQoHeads, cfg.headDim] },
-      {
-        dtype: cfg.kvDtype ?? cfg.dtype,
-        shape:
-          cfg.layout === 'NHD'
-            ? [cfg.numPages, 2, cfg.pageSize, cfg.numKvHeads, cfg.headDim]
-            : [cfg.numPages, 2, cfg.numKvHeads, cfg.pageSize, cfg.headDim],
-      },
+      cfg.kvQuant
+        ? { dtype: 'u32' as const, shape: quantPoolShape(cfg.kvQuant, cfg.numPages) }
+        : {
+            dtype: cfg.kvDtype ?? cfg.dtype,
+            shape:
+              cfg.layout === 'NHD'
+                ? [cfg.numPages, 2, cfg.pageSize, cfg.numKvHeads, cfg.headDim]
+                : [cfg.numPages, 2, cfg.numKvHeads, cfg.pageSize, cfg.headDim],
+          },
       this.qoIndptr,
       this.kvIndptr,
       this.kvIndices,

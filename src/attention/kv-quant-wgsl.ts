@@ -48,12 +48,15 @@ fn kv_param(page: u32, kv: u32, slot: u32, head: u32) -> vec2<f32> {
 fn kvq_quad(w: vec4<u32>, c: u32, sz: vec2<f32>) -> vec4<f32> { ${quad} }`;
 }
 
-/** Declarations a template reading the pool needs: the float unpackers and row offsets, or the quantized ones. */
-export function kvReadDecls(layout: KvLayout, p: Parameters<typeof specOf>[0]): string {
+/** The float pool's unpackers (`ldkv_lo/_hi`); a quantized pool's reads are all in `kvRowDecls`. */
+export function kvUnpackDecls(p: Parameters<typeof specOf>[0]): string {
+  return specOf(p) ? '' : unpackFns('ldkv', p.kvDtype as 'f32');
+}
+
+/** `kv_row` (and, for a quantized pool, `kv_param` and `kvq_quad`), where the templates declare `kv_row`. */
+export function kvRowDecls(layout: KvLayout, p: Parameters<typeof specOf>[0]): string {
   const s = specOf(p);
-  if (s) return quantReadFns(layout, s);
-  return `${unpackFns('ldkv', p.kvDtype as 'f32')}
-${kvRowFn(layout, p.pageSize, p.numKvHeads, p.headDim)}`;
+  return s ? quantReadFns(layout, s) : kvRowFn(layout, p.pageSize, p.numKvHeads, p.headDim);
 }
 
 /** The vec4<f32> quads of pool word `w` (`sz`: its row's (scale, zero), quantized pools only). */

@@ -4,6 +4,7 @@
  * schema, tensor names, the graph) stays inside the family's folder; `openModel` and `loadRunner`
  * see only this contract.
  */
+import type { KvCacheDtype } from '../attention/kv-quant.js';
 import type { Backend } from '../backends/backend.js';
 import type { ModelRunner } from '../engine/model-runner.js';
 import type { Checkpoint } from '../io/open-checkpoint.js';
@@ -46,6 +47,11 @@ export interface RunnerOptions {
   readonly maxSeqs?: number;
   /** Activation and KV dtype. */
   readonly actDtype?: DType;
+  /**
+   * KV cache storage: f16 (default: the activation dtype) or int8/int4 pages quantized per
+   * (token, head) (attention/kv-quant.ts), which fit ~1.9×/~3.8× the tokens in the same bytes.
+   */
+  readonly kvCache?: KvCacheDtype;
   /** Weight dtype on the backend. */
   readonly weightDtype?: DType;
   readonly onProgress?: ProgressCallback;

@@ -9,6 +9,13 @@ import { BatchAttention } from '../../attention/batch-attention.js';
 import type { QkvAppendAttrs } from '../../attention/qkv-append.js';
 import { type LinearGroupAttrs, linearGroupOp } from '../../ops/linear-group.js';
 import { type KvLayout, poolShape } from '../../attention/kv-layout.js';
+import {
+  type KvCacheDtype,
+  type KvQuantSpec,
+  isQuantKv,
+  kvQuantProblem,
+  quantPoolShape,
+} from '../../attention/kv-quant.js';
 import type { DType } from '../../tensor/dtype.js';
 import type { LlamaConfig } from './llama-config.js';
 
@@ -17,7 +24,10 @@ export interface KvCacheOptions {
   readonly pageSize: number;
   readonly maxTokens: number;
   readonly maxSeqs: number;
+  /** dtype of q and of a float cache's K/V. */
   readonly dtype: DType;
+  /** int8/int4: K/V pages quantized per (token, head) row (attention/kv-quant.ts); absent or f16: `dtype` pages. */
+  readonly kvCache?: KvCacheDtype;
   readonly layout?: KvLayout;
   /** CTAs of the attention dispatches (default: BatchAttention's). */
   readonly attentionGrid?: number;
@@ -65,6 +75,8 @@ export class PagedKvCache {
   /** Pool slot of each new token of the step (append-slots.ts), for K/V stored by the projection. */
   readonly slots: Tensor;
   readonly layout: KvLayout;
+  /** The quantized pool's geometry, or null for a float pool. */
+  readonly kvQuant: KvQuantSpec | null;
   private readonly decode: BatchAttention;
   private readonly prefill: BatchAttention;
   /** The attention state planned for the current step. */
@@ -77,16 +89,27 @@ export class PagedKvCache {
   ) {
     // HND keeps one head's tokens contiguous: what decode streams through
     this.layout = o.layout ?? 'HND';
-    const shape = poolShape({
-      numPages: o.numPages,
-      pageSize: o.pageSize,
-      numKvHeads: cfg.numKvHeads,
-      headDim: cfg.headDim,
-      layout: this.layout,
-    });
-    this.pools = Array.from({ length: cfg.numLayers }, (_, l) =>
-      backend.alloc({ dtype: o.dtype, shape }, `kv.layer${l}`, 'kv-cache'),
-    );
+    const quant = o.kvCache && isQuantKv(o.kvCache) ? o.kvCache : null;
+    this.kvQuant = quant
+      ? { dtype: quant, numKvHeads: cfg.numKvHeads, pageSize: o.pageSize, headDim: cfg.headDim }
+      : null;
+    if (quant) {
+      const why = kvQuantProblem(quant, cfg.headDim);
+      if (why) throw new Error(`KV cache: ${why}; use --kv-cache f16`);
+    }
+    const desc: TensorDesc = this.kvQuant
+      ? { dtype: 'u32', shape: quantPoolShape(this.kvQuant, o.numPages) }
+      : {
+          dtype: o.dtype,
+          shape: poolShape({
+            numPages: o.numPages,
+            pageSize: o.pageSize,
+            numKvHeads: cfg.numKvHeads,
+            headDim: cfg.headDim,
+            layout: this.layout,
+          }),
+        };
+    this.pools = Array.from({ length: cfg.numLayers }, (_, l) => backend.alloc(desc, `kv.layer${l}`, 'kv-cache'));
     const base = {
       numQoHeads: cfg.numHeads,
       numKvHeads: cfg.numKvHeads,
@@ -99,6 +122,7 @@ export class PagedKvCache {
       dtype: o.dtype,
       variant: { causal: true },
       ...(o.attentionGrid ? { grid: o.attentionGrid } : {}),
+      ...(this.kvQuant ? { kvQuant: this.kvQuant } : {}),
     } as const;
     this.slots = backend.alloc({ dtype: 'i32', shape: [o.maxTokens] }, 'kv.append_slots', 'kv-cache');
     this.decode = new BatchAttention(backend, { ...base, maxTokens: o.maxSeqs, decode: true });
@@ -120,7 +144,7 @@ export class PagedKvCache {
     const pool = this.pools[layer]!;
     this.backend.run(
       'append_kv',
-      { layout: this.layout },
+      { layout: this.layout, ...(this.kvQuant ? { kvQuant: this.kvQuant } : {}) },
       [pool, k, v, a.qoIndptr, a.kvIndptr, a.kvIndices, a.lastPageLen],
       [pool],
     );
@@ -148,7 +172,12 @@ export class PagedKvCache {
     const heads = (t: Tensor, h: number) => this.backend.view(t, [n, h, this.cfg.headDim]);
     const fused: QkvAppendAttrs = { ...group, layout: this.layout };
     const inputs = [...args, this.slots, pool];
-    if (this.backend.supportsOp('qkv_append', fused, inputs) && !this.servedByReference('qkv_append', fused, inputs)) {
+    // a quantized pool takes the two-dispatch path: append_kv quantizes whole rows, which the GEMV epilogue cannot
+    if (
+      !this.kvQuant &&
+      this.backend.supportsOp('qkv_append', fused, inputs) &&
+      !this.servedByReference('qkv_append', fused, inputs)
+    ) {
       this.backend.run('qkv_append', fused, inputs, [q, pool]);
       this.current.run(heads(q, this.cfg.numHeads), pool, out, lse);
       return;

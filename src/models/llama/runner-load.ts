@@ -15,6 +15,8 @@ import { PagedKvCache } from './kv-cache.js';
 import type { LlamaConfig } from './llama-config.js';
 import { quantizedWeightPlan } from './quantized-weights.js';
 import { uploadWeights } from './weights.js';
+import { type KvCacheDtype, type KvDtype, kvBytesPerToken } from '../../attention/kv-quant.js';
+import type { DType } from '../../tensor/dtype.js';
 
 export interface LlamaRunnerOptions extends RunnerOptions {
   /** Replay recorded dispatch streams for decode steps (default true on WebGPU). */
@@ -45,6 +47,25 @@ export interface LoadedLlama {
   readonly quantizedWeights: Readonly<Record<string, number>>;
 }
 
+/** Float pages the default KV budget holds; a quantized cache gets as many pages as fit in the same bytes. */
+const BUDGET_PAGES = 4096;
+
+/**
+ * The default page count: every sequence's full context, within the bytes of BUDGET_PAGES float
+ * pages (so int8 pages hold ~1.9× and int4 ~3.8× the tokens of f16 ones in that memory).
+ */
+export function defaultPages(
+  cfg: LlamaConfig,
+  actDtype: DType,
+  kvCache: KvCacheDtype | undefined,
+  maxSeqs: number,
+  pageSize: number,
+): number {
+  const per = (d: KvDtype) => kvBytesPerToken(d, cfg.numKvHeads, cfg.headDim);
+  const budget = Math.floor((BUDGET_PAGES * per(actDtype)) / per(kvCache && kvCache !== 'f16' ? kvCache : actDtype));
+  return Math.min(budget, maxSeqs * Math.ceil(cfg.maxPositionEmbeddings / pageSize));
+}
+
 export async function loadLlama(
   model: { readonly config: LlamaConfig; readonly weights: TensorSource },
   o: LlamaRunnerOptions,
@@ -57,7 +78,7 @@ export async function loadLlama(
   const maxTokens = o.maxTokens ?? 512;
   const maxSeqs = o.maxSeqs ?? 64;
   const pageSize = o.pageSize ?? 16;
-  const numPages = o.numPages ?? Math.min(4096, maxSeqs * Math.ceil(cfg.maxPositionEmbeddings / pageSize));
+  const numPages = o.numPages ?? defaultPages(cfg, actDtype, o.kvCache, maxSeqs, pageSize);
   const quantized = o.keepQuantized === false ? new Map() : quantizedWeightPlan(cfg, model.weights);
   const lora = o.lora ? { lora: o.lora } : {};
   const exe = compile(llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype, quantized, ...lora }));
@@ -68,6 +89,7 @@ export async function loadLlama(
     maxTokens,
     maxSeqs,
     dtype: actDtype,
+    ...(o.kvCache ? { kvCache: o.kvCache } : {}),
     attentionGrid: o.attentionGrid,
   });
   const recordDecode = o.recordDecode ?? backend.record !== undefined;
