@@ -21,7 +21,10 @@ const PROMPTS = [
   [40, 41, 300, 301, 302, 7, 9],
 ];
 const STEPS = 12;
-/** Largest |logit − f16 cache logit| allowed (the built-in model's logits span about ±15). */
+/**
+ * Largest |logit − f16 cache logit| allowed, teacher-forced: measured 0.115 (int8) and 1.51 (int4)
+ * (int4's steps are 17× int8's and the error scales with them; the logits span about ±15).
+ */
 const BOUND: Record<'int8' | 'int4', number> = { int8: 0.15, int4: 2 };
 
 const argmax = (x: Float32Array, v: number, row: number): number => {
