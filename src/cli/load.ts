@@ -1,4 +1,5 @@
 /** Loading a model for the CLI: the backend the user asked for and a one-line progress bar on stderr. */
+import type { KvCacheDtype } from '../attention/kv-quant.js';
 import type { Backend } from '../backends/backend.js';
 import { type BackendChoice, describeBackend, openBackend } from '../backends/open.js';
 import type { LoadProgress } from '../io/tensor-source.js';
@@ -66,15 +67,16 @@ export async function loadChatModel(
   modelPath: string | undefined,
   backendName?: string,
   lora?: RunnerOptions['lora'],
+  extra: ChatLoadOptions = {},
 ): Promise<LoadedModel> {
-  const { runner, tokenizer, name, backend } = await loadRunnerWithProgress(modelPath, backendName, lora);
+  const { runner, tokenizer, name, backend } = await loadRunnerWithProgress(modelPath, backendName, lora, extra);
   const loaded: LoadedModel = { runner, tokenizer, modelName: name, device: describeBackend(backend) };
   const lost = backend.lost;
   if (!lost) return loaded;
   return {
     ...loaded,
     lost,
-    reload: () => loadChatModel(modelPath, 'webgpu', lora),
+    reload: () => loadChatModel(modelPath, 'webgpu', lora, extra),
     dispose: () => {
       runner.destroy();
       backend.destroy();
@@ -82,10 +84,16 @@ export async function loadChatModel(
   };
 }
 
+/** Runner options the CLI's flags set beyond the backend and adapters. */
+export interface ChatLoadOptions {
+  readonly kvCache?: KvCacheDtype;
+}
+
 export async function loadRunnerWithProgress(
   modelPath: string | undefined,
   backendName?: string,
   lora?: RunnerOptions['lora'],
+  extra: ChatLoadOptions = {},
 ): Promise<LoadedRunner & { backend: Backend }> {
   // the fallback's reason joins the one line that names the backend
   let fallback = '';
@@ -115,6 +123,7 @@ export async function loadRunnerWithProgress(
     backend,
     onProgress,
     ...(lora ? { lora } : {}),
+    ...(extra.kvCache ? { kvCache: extra.kvCache } : {}),
   }).catch((e: unknown) => {
     backend.destroy();
     throw e;

@@ -8,6 +8,7 @@ import type { ChatMessage } from '../io/chat-template.js';
 import { Engine } from '../engine/engine.js';
 import { type GenerateOptions, TesseraModel } from '../models/load-model.js';
 import { loadRunnerWithProgress } from './load.js';
+import { KV_CACHE_HELP, parseKvCache } from './kv-cache-flag.js';
 
 interface SamplingFlags {
   maxTokens: string;
@@ -19,6 +20,7 @@ interface SamplingFlags {
   seed?: string;
   stop?: string[];
   backend?: string;
+  kvCache?: string;
 }
 
 function samplingOptions(f: SamplingFlags): GenerateOptions {
@@ -44,12 +46,19 @@ function withSamplingFlags(cmd: Command): Command {
     .option('--repetition-penalty <r>', '1 turns it off', '1.1')
     .option('--seed <seed>', 'fixes the random stream')
     .option('--stop <text...>', 'stop before any of these strings')
-    .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)');
+    .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
+    .option('--kv-cache <dtype>', KV_CACHE_HELP, 'f16');
 }
 
 /** Loads a model (with the CLI's progress bar) and puts the serving engine over it. */
-async function loadWithProgress(modelPath: string | undefined, backendName?: string): Promise<TesseraModel> {
-  const { name, config, runner, tokenizer } = await loadRunnerWithProgress(modelPath, backendName);
+async function loadWithProgress(modelPath: string | undefined, f: SamplingFlags): Promise<TesseraModel> {
+  const kvCache = parseKvCache(f.kvCache);
+  const { name, config, runner, tokenizer } = await loadRunnerWithProgress(
+    modelPath,
+    f.backend,
+    undefined,
+    kvCache ? { kvCache } : {},
+  );
   return new TesseraModel(
     name,
     config,
@@ -64,7 +73,7 @@ export function registerRunCommands(program: Command): void {
     .argument('<model>', "HF folder, .gguf file, or 'builtin'")
     .argument('<prompt>', 'the text to continue')
     .action(async (modelPath: string, prompt: string, f: SamplingFlags) => {
-      const model = await loadWithProgress(modelPath, f.backend);
+      const model = await loadWithProgress(modelPath, f);
       process.stdout.write(prompt);
       for await (const text of model.generate(prompt, samplingOptions(f))) process.stdout.write(text);
       process.stdout.write('\n');
@@ -75,7 +84,7 @@ export function registerRunCommands(program: Command): void {
     .argument('[model]', "HF folder, .gguf file, or 'builtin'", 'builtin')
     .option('--system <text>', 'a system message')
     .action(async (modelPath: string, f: SamplingFlags & { system?: string }) => {
-      const model = await loadWithProgress(modelPath, f.backend);
+      const model = await loadWithProgress(modelPath, f);
       const messages: ChatMessage[] = f.system ? [{ role: 'system', content: f.system }] : [];
       const rl = createInterface({ input: process.stdin, output: process.stdout });
       console.log('(empty line or Ctrl-D to quit)');

@@ -5,6 +5,8 @@
  * progress bar); this module owns the engines (one per chat model, each with the KV pages of its
  * own runner), the HTTP server and shutdown.
  */
+import type { KvCacheDtype } from '../attention/kv-quant.js';
+import { KV_CACHE_HELP, parseKvCache } from './kv-cache-flag.js';
 import { loadPeftAdapter } from '../lora/peft-adapter.js';
 import type { Command } from 'commander';
 import { Engine } from '../engine/engine.js';
@@ -48,6 +50,8 @@ export interface LoadedEmbeddingModel {
 export type LoadedServedModel = (LoadedModel & { kind?: 'chat' }) | (LoadedEmbeddingModel & { kind: 'embedding' });
 
 export interface ServeOptions {
+  /** `--kv-cache`: f16, int8 or int4 KV pages. */
+  kvCache?: string;
   host: string;
   port: string;
   apiKey?: string;
@@ -234,7 +238,12 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function registerServeCommand(
   program: Command,
-  loadRunner: (modelPath?: string, backend?: string, lora?: { slots: number; rmax: number }) => Promise<LoadedModel>,
+  loadRunner: (
+    modelPath?: string,
+    backend?: string,
+    lora?: { slots: number; rmax: number },
+    extra?: { kvCache?: KvCacheDtype },
+  ) => Promise<LoadedModel>,
   loadServed: (modelPath: string, backend?: string) => Promise<LoadedServedModel> = loadRunner,
 ): void {
   program
@@ -276,6 +285,7 @@ export function registerServeCommand(
       [],
     )
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
+    .option('--kv-cache <dtype>', KV_CACHE_HELP, 'f16')
     .option(
       '--cluster <nats-url>',
       'join a cluster: register in its NATS KV bucket and heartbeat (see tessera router); a drain hands requests not yet started back to the router',
@@ -285,7 +295,8 @@ export function registerServeCommand(
     .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
       loraSpecs(o); // a malformed --lora fails before the model loads
       const ragAt = ragSpecs(o.rag ?? []);
-      const model = await loadRunner(modelPath, o.backend, loraSlots(o));
+      const kvCache = parseKvCache(o.kvCache);
+      const model = await loadRunner(modelPath, o.backend, loraSlots(o), kvCache ? { kvCache } : {});
       await addStartupAdapters(model, o);
       const extra: LoadedServedModel[] = [];
       for (const path of o.model ?? []) extra.push(await loadServed(path, o.backend));
