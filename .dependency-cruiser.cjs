@@ -69,6 +69,8 @@ const NODE_ONLY = [
   'src/io/gguf-writer\\.ts$',
   // `tessera quantize`: writes the quantized GGUF and copies the tokenizer files beside it
   'src/models/llama/quantize-checkpoint\\.ts$',
+  // `tessera quantize --scheme w4a4`: writes the W4A4 safetensors folder and copies config and tokenizer
+  'src/models/llama/w4a4-checkpoint\\.ts$',
   // reads sentence-transformers' modules.json synchronously inside the synchronous ModelFamily.open;
   // the browser build registers no BERT family until that read moves to the folder seam
   'src/models/bert/bert-config\\.ts$',

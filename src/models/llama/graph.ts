@@ -18,6 +18,9 @@ import type { LlamaConfig } from './llama-config.js';
 import type { QuantMatmulAttrs } from '../../quant/ops.js';
 import { weightBytes } from '../../quant/formats.js';
 import { declareLoraParams, type LoraGraphOptions } from './adapter-graph.js';
+import type { AtomMatmulAttrs } from '../../quant/w4a4-ops.js';
+import { w4a4WeightBytes } from '../../quant/w4a4-format.js';
+import { w4a4DecoderLayer, w4a4ParamTypes } from './w4a4-graph.js';
 
 export interface LlamaGraphOptions {
   /** Most tokens one step feeds (the compiled upper bound of `n`). */
@@ -36,6 +39,12 @@ export interface LlamaGraphOptions {
   readonly quantized?: ReadonlyMap<string, QuantMatmulAttrs>;
   /** Serve LoRA adapters (adapter-graph.ts); absent: the graph has no adapter input or dispatch. */
   readonly lora?: LoraGraphOptions;
+  /**
+   * Every projection in the Atom W4A4 layout (w4a4-source.ts; checkpoint name → its [n, k]): the
+   * weight parameters are their bytes (u8), each layer's four channel gathers (i32) follow the
+   * weights, and the layers run `atom_quantize` + `atom_matmul` (w4a4-graph.ts).
+   */
+  readonly w4a4?: ReadonlyMap<string, AtomMatmulAttrs>;
 }
 
 /** Parameter names in order after the step inputs; `weightNames` maps them to checkpoint tensors. */
@@ -96,7 +105,7 @@ function weightShape(cfg: LlamaConfig, name: string): number[] {
 const paramName = (weight: string) => weight.replace(/^model\./, '').replace(/[^A-Za-z0-9_]/g, '_');
 
 /** The pieces every layer and the LM head build with: the builder, weights by name, and projections. */
-interface GraphParts {
+export interface GraphParts {
   readonly b: FunctionBuilder;
   readonly cfg: LlamaConfig;
   readonly positions: Var;
@@ -124,16 +133,23 @@ function ropeAttrs(cfg: LlamaConfig) {
   };
 }
 
-/** Declares one parameter per weight, in `weightNames` order; a quantized weight is its raw bytes. */
+/**
+ * Declares one parameter per weight, in `weightNames` order (a quantized weight is its raw bytes),
+ * then, for a W4A4 model, the channel gathers (`w4a4ParamNames`).
+ */
 function declareWeights(b: FunctionBuilder, cfg: LlamaConfig, o: LlamaGraphOptions): (name: string) => Var {
   const w = new Map<string, Var>();
   for (const name of weightNames(cfg)) {
     const q = o.quantized?.get(name);
+    const a = o.w4a4?.get(name);
     const type = q
       ? tensorType('u8', [weightBytes(q.format, q.n, q.k)])
-      : tensorType(o.weightDtype, weightShape(cfg, name));
+      : a
+        ? tensorType('u8', [w4a4WeightBytes(a.n, a.k)])
+        : tensorType(o.weightDtype, weightShape(cfg, name));
     w.set(name, b.param(paramName(name), type));
   }
+  if (o.w4a4) for (const [name, type] of w4a4ParamTypes(cfg)) w.set(name, b.param(paramName(name), type));
   return (name: string) => w.get(name)!;
 }
 
@@ -173,7 +189,8 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
   const parts: GraphParts = { b, cfg, positions, rope: ropeAttrs(cfg), W, project, linear };
 
   let x = b.dataflow(() => b.emit(op.embedding(W('model.embed_tokens.weight'), tokens, { outDtype: act }), 'x0'));
-  for (let l = 0; l < cfg.numLayers; l++) x = decoderLayer(parts, x, l, act);
+  for (let l = 0; l < cfg.numLayers; l++)
+    x = o.w4a4 ? w4a4DecoderLayer(parts, o.w4a4, x, l, act) : decoderLayer(parts, x, l, act);
   return b.finish(lmHead(parts, x, last));
 }
 

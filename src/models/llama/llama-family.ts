@@ -11,6 +11,7 @@ import type { ModelFamily, OpenedModel } from '../family.js';
 import { openCheckpoint } from '../../io/open-checkpoint.js';
 import { checkpointIdentity } from '../registry.js';
 import { LlamaRunner, type LlamaRunnerOptions } from './llama-runner.js';
+import { W4a4AsHf, isW4a4Checkpoint } from './w4a4-source.js';
 
 /** transformers class names → model_type, for configs that name only their architecture. */
 const ARCHITECTURES: Readonly<Record<string, string>> = {
@@ -41,8 +42,10 @@ export const llamaFamily: ModelFamily<LlamaConfig, LlamaRunnerOptions> = {
       return { ...base, config, weights, unusedTensors: checkLlamaTensors(config, weights.tensors, c.path) };
     }
     const config = parseLlamaConfig(withModelType(c.config), c.configFile);
-    const unusedTensors = checkLlamaTensors(config, c.weights.tensors, c.weights.path);
-    return { ...base, config, weights: c.weights, unusedTensors };
+    // a W4A4 checkpoint shows its projections under their own names (w4a4-source.ts)
+    const weights = isW4a4Checkpoint(c.weights.tensors) ? new W4a4AsHf(c.weights, config) : c.weights;
+    const unusedTensors = checkLlamaTensors(config, weights.tensors, c.weights.path);
+    return { ...base, config, weights, unusedTensors };
   },
 
   loadRunner: (model, options) => LlamaRunner.load(model, options),

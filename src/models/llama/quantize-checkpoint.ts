@@ -22,7 +22,12 @@ export const QUANTIZE_SCHEMES = { w8: 'Q8_0', w4: 'Q4_0' } as const satisfies Re
 export type QuantizeScheme = keyof typeof QUANTIZE_SCHEMES;
 
 /** Files of an HF folder the quantized folder keeps (tokenizer and generation defaults). */
-const SIDE_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'];
+export const SIDE_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'generation_config.json',
+];
 
 export interface QuantizeReport {
   readonly file: string;

@@ -15,6 +15,8 @@ import { PagedKvCache } from './kv-cache.js';
 import type { LlamaConfig } from './llama-config.js';
 import { quantizedWeightPlan } from './quantized-weights.js';
 import { uploadWeights } from './weights.js';
+import { hasW4a4 } from './w4a4-source.js';
+import { w4a4WeightBytes } from '../../quant/w4a4-format.js';
 import { type KvCacheDtype, type KvDtype, kvBytesPerToken } from '../../attention/kv-quant.js';
 import type { DType } from '../../tensor/dtype.js';
 
@@ -45,6 +47,24 @@ export interface LoadedLlama {
   readonly lora: DeviceAdapterStacks | null;
   /** Weights kept quantized on the device, by format (e.g. { q4_k: 7, q8_0: 14 }). */
   readonly quantizedWeights: Readonly<Record<string, number>>;
+}
+
+/** Whether the backend runs the Atom ops (the WebGPU kernels need `packed_4x8_integer_dot_product`). */
+function w4a4Served(backend: Backend, cfg: LlamaConfig): boolean {
+  const k = cfg.hiddenSize;
+  const n = cfg.numHeads * cfg.headDim;
+  return (
+    backend.supportsOp('atom_quantize', { prologue: 'rmsnorm', reordered: true, eps: cfg.rmsNormEps }, [
+      { dtype: 'f32', shape: [1, k] },
+      { dtype: 'f32', shape: [k] },
+      { dtype: 'i32', shape: [k] },
+    ]) &&
+    backend.supportsOp('atom_matmul', { n, k }, [
+      { dtype: 'i8', shape: [1, k] },
+      { dtype: 'f32', shape: [1, k / 128] },
+      { dtype: 'u8', shape: [w4a4WeightBytes(n, k)] },
+    ])
+  );
 }
 
 /** Float pages the default KV budget holds; a quantized cache gets as many pages as fit in the same bytes. */
@@ -80,9 +100,25 @@ export async function loadLlama(
   const pageSize = o.pageSize ?? 16;
   const numPages = o.numPages ?? defaultPages(cfg, actDtype, o.kvCache, maxSeqs, pageSize);
   const quantized = o.keepQuantized === false ? new Map() : quantizedWeightPlan(cfg, model.weights);
+  // a W4A4 checkpoint runs the Atom kernels where the backend has them; elsewhere (and with
+  // keepQuantized false) its projections load as their dequantized W4 weights
+  const atom =
+    o.keepQuantized !== false && hasW4a4(model.weights) && w4a4Served(backend, cfg) ? model.weights : undefined;
+  const w4a4 = atom ? new Map([...atom.projections].map(([n, p]) => [n, { n: p.n, k: p.k }])) : undefined;
   const lora = o.lora ? { lora: o.lora } : {};
-  const exe = compile(llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype, quantized, ...lora }));
-  const weights = await uploadWeights(backend, cfg, model.weights, weightDtype, o.onProgress, undefined, quantized);
+  const exe = compile(
+    llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype, quantized, ...lora, ...(w4a4 ? { w4a4 } : {}) }),
+  );
+  const weights = await uploadWeights(
+    backend,
+    cfg,
+    model.weights,
+    weightDtype,
+    o.onProgress,
+    undefined,
+    quantized,
+    atom,
+  );
   const kv = new PagedKvCache(backend, cfg, {
     numPages,
     pageSize,
@@ -96,6 +132,7 @@ export async function loadLlama(
   const stacks = o.lora ? new DeviceAdapterStacks(backend, cfg, o.lora) : null;
   const byFormat: Record<string, number> = {};
   for (const a of quantized.values()) byFormat[a.format] = (byFormat[a.format] ?? 0) + 1;
+  if (w4a4) byFormat.w4a4 = w4a4.size;
   return {
     backend,
     config: cfg,

@@ -12,6 +12,8 @@ import { weightNames } from './graph.js';
 import type { QuantMatmulAttrs } from '../../quant/ops.js';
 import { weightBytes } from '../../quant/formats.js';
 import { hasStoredQuantized, uploadStored } from './quantized-weights.js';
+import type { AtomSite, W4a4AsHf } from './w4a4-source.js';
+import { w4a4ParamTypes } from './w4a4-graph.js';
 
 /**
  * Tensors smaller than this take the write path: a staging map round trip costs more than copying
@@ -29,9 +31,14 @@ export async function uploadWeights(
   streamMinBytes = STREAM_MIN_BYTES,
   /** Weights uploaded as stored, quantized (quantized-weights.ts); the rest take `dtype`. */
   quantized: ReadonlyMap<string, QuantMatmulAttrs> = new Map(),
+  /**
+   * A W4A4 checkpoint served with the Atom kernels: its projections go up as their stored bytes,
+   * and its channel gathers follow the weights (the graph's parameter order, w4a4-graph.ts).
+   */
+  w4a4?: W4a4AsHf,
 ): Promise<Tensor[]> {
   const all = weightNames(cfg);
-  const names = all.filter((n) => !quantized.has(n));
+  const names = all.filter((n) => !quantized.has(n) && !w4a4?.projections.has(n));
   const byName = new Map<string, Tensor>();
   // staging memory only when some tensor will stream through it, sized to the largest of them
   const largest = Math.max(
@@ -81,12 +88,28 @@ export async function uploadWeights(
         onProgress?.({ tensor: name, tensorsDone: ++done, tensorsTotal: all.length, bytesDone, bytesTotal });
       }
     }
+    if (w4a4) {
+      for (const name of w4a4.projections.keys()) {
+        const bytes = await w4a4.w4a4Bytes(name);
+        const t = backend.alloc({ dtype: 'u8', shape: [bytes.length] }, name, 'weights');
+        backend.write(t, bytes);
+        byName.set(name, t);
+      }
+      for (const [name] of w4a4ParamTypes(cfg)) {
+        const [, l, site] = /^model\.layers\.(\d+)\.atom\.(\w+)\.perm$/.exec(name)!;
+        const perm = await w4a4.perm(Number(l), site as AtomSite);
+        const t = backend.alloc({ dtype: 'i32', shape: [perm.length] }, name, 'weights');
+        backend.write(t, perm);
+        byName.set(name, t);
+      }
+    }
   } catch (e) {
     await uploader?.finish().catch(() => {});
     for (const t of byName.values()) backend.free(t);
     throw e;
   }
-  return all.map((n) => byName.get(n)!);
+  const gathers = w4a4 ? w4a4ParamTypes(cfg).map(([n]) => byName.get(n)!) : [];
+  return [...all.map((n) => byName.get(n)!), ...gathers];
 }
 
 /** The tensors stored in `dtype` of at least `minBytes`, file → staging → device, progress after each. */
