@@ -22,7 +22,7 @@ import { PACK_WGSL } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
 import { type AttentionKernelParams, maskBindings, variantDecls } from './attention-wgsl.js';
 import { wgslF32 } from './variants.js';
-import { kvRowDecls, kvUnpackDecls } from './kv-quant-wgsl.js';
+import { kvRowDecls, kvUnpackDecls, streamElemsPerWord } from './kv-quant-wgsl.js';
 import {
   NEG,
   NEG_INF_DECL,
@@ -52,7 +52,7 @@ export function streamWhyUnsupported(
   if (!caps.subgroups || caps.subgroupMinSize !== caps.subgroupMaxSize) return 'needs subgroups of one fixed size';
   const S = caps.subgroupMaxSize;
   if (!(S >= 4 && S <= WORKGROUP && WORKGROUP % S === 0)) return `subgroup size ${S}`;
-  if (p.headDim % elemsPerVec(p.kvDtype) !== 0) return 'head dim not a whole number of 16-byte words';
+  if (p.headDim % streamElemsPerWord(p.kvDtype) !== 0) return 'head dim not a whole number of words';
   // rotations pair dims d and d + D/2, which sit in other lanes here
   if (variantDecls(p).transform) return 'q/k transform variants use the tiled template';
   const g = streamGeometry(p, S);
@@ -76,10 +76,10 @@ ${unpackFns('ldq', p.qDtype)}
 ${kvUnpackDecls(p)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
-${ATTENTION_BINDINGS_WGSL}
+${ctx.word === 'vec4<u32>' ? ATTENTION_BINDINGS_WGSL : ATTENTION_BINDINGS_WGSL.replace('pool: array<vec4<u32>>', `pool: array<${ctx.word}>`)}
 ${v.usesMask ? maskBindings(11) : ''}
 ${v.decls}
-${kvRowDecls(p.layout, p)}
+${kvRowDecls(p.layout, p, ctx.word)}
 const D = ${D}u;
 const DV4 = ${DV4}u;
 const TQ = ${TQ}u;
@@ -149,8 +149,8 @@ ${r(TQ * NV * Q4)
 // the item's keys, SLOTS·U a step; with the row scatter, each row's state back to every lane
 function keyLoop(ctx: StreamCtx): string {
   const { TQ, NV, SLOTS, U, scatter, RSH, quant } = ctx;
-  return `    var kw: array<vec4<u32>, ${U * NV}>;
-    var vw: array<vec4<u32>, ${U * NV}>;
+  return `    var kw: array<${ctx.word}, ${U * NV}>;
+    var vw: array<${ctx.word}, ${U * NV}>;
 ${
   quant
     ? `    var ksz: array<vec2<f32>, ${U}>;

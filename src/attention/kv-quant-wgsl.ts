@@ -26,14 +26,16 @@ const rowExpr = (layout: KvLayout, s: KvQuantSpec) =>
   layout === 'NHD' ? `slot * ${s.numKvHeads}u + head` : `head * ${s.pageSize}u + slot`;
 
 /**
- * The read side of a quantized pool bound as `array<vec4<u32>>` named `pool`:
+ * The read side of a quantized pool bound as an array of `word` named `pool` (16-byte words, or
+ * 8-byte ones where a 4-bit row must spread over more lanes: `streamWord`):
  * `kv_row(page, kv, slot, head)` in the float templates' units (so `/ epv` gives the row's first
- * 16-byte word), `kv_param(page, kv, slot, head) -> vec2<f32>` (scale, zero), `kvq_quad(w, c, sz)`.
+ * word), `kv_param(page, kv, slot, head) -> vec2<f32>` (scale, zero), `kvq_quad(w, c, sz)`.
  */
-export function quantReadFns(layout: KvLayout, s: KvQuantSpec): string {
+export function quantReadFns(layout: KvLayout, s: KvQuantSpec, word: KvWord = 'vec4<u32>'): string {
   const g = quantPage(s);
   const bits = kvBits(s.dtype);
   const ph = s.pageSize * s.numKvHeads;
+  const lanes = word === 'vec4<u32>' ? 4 : 2;
   const quad =
     bits === 8
       ? `let x = w[c]; return vec4<f32>((vec4<u32>(x) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(255u)) * sz.x + sz.y;`
@@ -42,11 +44,24 @@ export function quantReadFns(layout: KvLayout, s: KvQuantSpec): string {
 fn kv_row(page: u32, kv: u32, slot: u32, head: u32) -> u32 { return (page * ${g.pageWords}u + (kv * ${ph}u + ${rowExpr(layout, s)}) * ${g.rowWords}u) * ${32 / bits}u; }
 fn kv_param(page: u32, kv: u32, slot: u32, head: u32) -> vec2<f32> {
   let i = page * ${g.pageWords}u + ${g.paramOffset}u + kv * ${ph}u + ${rowExpr(layout, s)};
-  return unpack2x16float(pool[i >> 2u][i & 3u]);
+  return unpack2x16float(pool[i / ${lanes}u][i % ${lanes}u]);
 }
-/** Codes 4c … 4c+3 of the 16-byte word w, dequantized. */
-fn kvq_quad(w: vec4<u32>, c: u32, sz: vec2<f32>) -> vec4<f32> { ${quad} }`;
+/** Codes 4c … 4c+3 of the word w, dequantized. */
+fn kvq_quad(w: ${word}, c: u32, sz: vec2<f32>) -> vec4<f32> { ${quad} }`;
 }
+
+/** The word a template loads K/V in. */
+export type KvWord = 'vec4<u32>' | 'vec2<u32>';
+
+/**
+ * The streaming template's word: 16 bytes, except 8 for 4-bit rows, so a 4-bit row spreads over
+ * as many lanes as an 8-bit one and a lane holds 16 dims per word of every query row, not 32
+ * (which would put Llama's 4-row GQA tiles over the template's register budget).
+ */
+export const streamWord = (dtype: KvDtype): KvWord => (dtype === 'int4' ? 'vec2<u32>' : 'vec4<u32>');
+
+/** Elements one streaming-template word holds. */
+export const streamElemsPerWord = (dtype: KvDtype): number => (dtype === 'int4' ? 16 : elemsPerVec(dtype));
 
 /** The float pool's unpackers (`ldkv_lo/_hi`); a quantized pool's reads are all in `kvRowDecls`. */
 export function kvUnpackDecls(p: Parameters<typeof specOf>[0]): string {
@@ -54,14 +69,14 @@ export function kvUnpackDecls(p: Parameters<typeof specOf>[0]): string {
 }
 
 /** `kv_row` (and, for a quantized pool, `kv_param` and `kvq_quad`), where the templates declare `kv_row`. */
-export function kvRowDecls(layout: KvLayout, p: Parameters<typeof specOf>[0]): string {
+export function kvRowDecls(layout: KvLayout, p: Parameters<typeof specOf>[0], word: KvWord = 'vec4<u32>'): string {
   const s = specOf(p);
-  return s ? quantReadFns(layout, s) : kvRowFn(layout, p.pageSize, p.numKvHeads, p.headDim);
+  return s ? quantReadFns(layout, s, word) : kvRowFn(layout, p.pageSize, p.numKvHeads, p.headDim);
 }
 
-/** The vec4<f32> quads of pool word `w` (`sz`: its row's (scale, zero), quantized pools only). */
-export function kvQuads(dtype: KvDtype, w: string, sz: string): string[] {
-  const n = elemsPerVec(dtype) / 4;
+/** The vec4<f32> quads of pool word `w` of `epv` elements (`sz`: its row's (scale, zero), quantized pools only). */
+export function kvQuads(dtype: KvDtype, w: string, sz: string, epv = elemsPerVec(dtype)): string[] {
+  const n = epv / 4;
   if (isQuantKv(dtype)) return Array.from({ length: n }, (_, c) => `kvq_quad(${w}, ${c}u, ${sz})`);
   return n === 1 ? [`ldkv_lo(${w})`] : [`ldkv_lo(${w})`, `ldkv_hi(${w})`];
 }

@@ -8,7 +8,7 @@ import { variantDecls } from './attention-wgsl.js';
 import type { StreamConfig } from './stream-config.js';
 import { WORKGROUP } from './tile-config.js';
 import { elemsPerVec } from './wgsl-kv.js';
-import { kvQuads } from './kv-quant-wgsl.js';
+import { kvQuads, streamElemsPerWord, streamWord } from './kv-quant-wgsl.js';
 import { isQuantKv } from './kv-quant.js';
 
 /** Workgroup bytes for the end-of-item merge of the slots' accumulators (merged in rounds if more). */
@@ -27,7 +27,7 @@ export interface StreamGeometry {
   readonly NV: number;
   /** Slots in the workgroup (rows in flight per step and U). */
   readonly slots: number;
-  /** Elements per 16-byte word of the pool. */
+  /** Elements per word of the pool (16-byte words; 8-byte ones for 4-bit rows: streamWord). */
   readonly epv: number;
 }
 
@@ -35,7 +35,7 @@ export function streamGeometry(
   p: Pick<AttentionKernelParams, 'headDim' | 'kvDtype'>,
   subgroupSize: number,
 ): StreamGeometry {
-  const epv = elemsPerVec(p.kvDtype);
+  const epv = streamElemsPerWord(p.kvDtype);
   const L = p.headDim / epv;
   let LR = 1;
   while (LR * 2 <= Math.min(L, subgroupSize) && L % (LR * 2) === 0) LR *= 2;
@@ -71,6 +71,7 @@ export function streamContext(p: AttentionKernelParams, subgroupSize: number, cf
     U: cfg.keysPerSlot,
     Q4: epv / 4, // vec4<f32> per word
     quant: isQuantKv(p.kvDtype),
+    word: streamWord(p.kvDtype),
     qVpr: D / elemsPerVec(p.qDtype),
     DV4,
     perRound,
@@ -92,7 +93,7 @@ export function streamContext(p: AttentionKernelParams, subgroupSize: number, cf
 export type StreamCtx = ReturnType<typeof streamContext>;
 
 /** The quads of word w: f32 pools give one, 16-bit pools two, 8/4-bit pools four/eight (`sz`: the row's scale and zero). */
-export const quads = (c: StreamCtx, w: string, sz: string): string[] => kvQuads(c.p.kvDtype, w, sz);
+export const quads = (c: StreamCtx, w: string, sz: string): string[] => kvQuads(c.p.kvDtype, w, sz, c.epv);
 /** Register of query quad k of word n of row `row`. */
 export const qi = (c: StreamCtx, row: number, n: number, k: number): string => `qr[${(row * c.NV + n) * c.Q4 + k}]`;
 /** Register of accumulator quad k of word n of row `row`. */

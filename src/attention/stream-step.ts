@@ -24,7 +24,7 @@ ${r(NV)
   )}${quant ? `\n          ksz[${u}] = kv_param(page, 0u, j % PS, hk); vsz[${u}] = kv_param(page, 1u, j % PS, hk);` : ''}
         } else {${quant ? `\n          ksz[${u}] = vec2<f32>(0.0); vsz[${u}] = vec2<f32>(0.0);` : ''}
 ${r(NV)
-  .map((n) => `          kw[${u * NV + n}] = vec4<u32>(0u); vw[${u * NV + n}] = vec4<u32>(0u);`)
+  .map((n) => `          kw[${u * NV + n}] = ${ctx.word}(0u); vw[${u * NV + n}] = ${ctx.word}(0u);`)
   .join('\n')}
         }
       }`,

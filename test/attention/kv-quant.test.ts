@@ -5,7 +5,7 @@
  * the streaming and the tiled template).
  */
 import { describe, expect, it } from 'vitest';
-import { streamWhyUnsupported } from '../../src/attention/attention-decode.js';
+import { streamGeometry, streamWhyUnsupported } from '../../src/attention/attention-decode.js';
 import { attentionParams } from '../../src/attention/kernels.js';
 import { quantAppendCase, quantAttentionCase } from '../../src/attention/kv-quant-cases.js';
 import {
@@ -59,6 +59,31 @@ describe(`quantized KV format (${seedNote(seed)})`, () => {
     const f16 = kvBytesPerToken('f16', 8, 128);
     expect(f16 / kvBytesPerToken('int8', 8, 128)).toBeCloseTo(1.94, 2);
     expect(f16 / kvBytesPerToken('int4', 8, 128)).toBeGreaterThan(3.5);
+  });
+});
+
+describe('quantized KV in the streaming template', () => {
+  it("keeps Llama's 4-row GQA tiles of 4-bit d128 rows within the register budget (8-byte words)", () => {
+    const p = {
+      headDim: 128,
+      numQoHeads: 32,
+      numKvHeads: 8,
+      pageSize: 16,
+      layout: 'HND' as const,
+      qDtype: 'f16' as const,
+      oDtype: 'f16' as const,
+      scale: 0.088,
+      variant: { causal: true },
+      tileRows: 4,
+      tileKeys: 32,
+      grid: 528,
+      maxItems: 2048,
+    };
+    const sg32 = { subgroups: true, subgroupMinSize: 32, subgroupMaxSize: 32 };
+    for (const kvDtype of ['int8', 'int4'] as const) {
+      expect(streamWhyUnsupported({ ...p, kvDtype }, sg32), kvDtype).toBeNull();
+      expect(streamGeometry({ headDim: 128, kvDtype }, 32)).toMatchObject({ L: 8, LR: 8, NV: 1, epv: 16 });
+    }
   });
 });
 
