@@ -65,3 +65,39 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   store_qrow(page, which, pos % PS, head, (tok * ${H}u + head) * ${D}u);
 }`;
 }
+
+/**
+ * `qkv_append`'s store into a quantized pool: thread → (token, KV head, K|V); the token's pool
+ * slot (append-slots.ts, −1: none) names its page and offset, and the row (f32 or f16, [tokens,
+ * heads · D] as the group GEMV wrote it) is quantized there.
+ */
+export function slotQuantStoreWgsl(layout: KvLayout, s: KvQuantSpec, rowDtype: DType, tokens: number): string {
+  const H = s.numKvHeads;
+  const ld =
+    rowDtype === 'f32'
+      ? `fn ld_src(i: u32) -> f32 { if (which == 0u) { return bitcast<f32>(k_new[i]); } return bitcast<f32>(v_new[i]); }`
+      : `fn ld_src(i: u32) -> f32 {
+  var w: u32;
+  if (which == 0u) { w = k_new[i >> 1u]; } else { w = v_new[i >> 1u]; }
+  return unpack2x16float(w)[i & 1u];
+}`;
+  return `// qkv_append store ${s.dtype} ${layout} P=${s.pageSize} H=${H} D=${s.headDim} from ${rowDtype}
+@group(0) @binding(0) var<storage, read> k_new: array<u32>;
+@group(0) @binding(1) var<storage, read> v_new: array<u32>;
+@group(0) @binding(2) var<storage, read> slots: array<i32>;
+@group(0) @binding(3) var<storage, read_write> pool: array<u32>;
+var<private> which: u32;
+${ld}
+${quantStoreFns(layout, s)}
+@compute @workgroup_size(${SMALL_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = gid.x + gid.y * nwg.x * ${SMALL_WG}u;
+  let tok = idx / ${2 * H}u;
+  let head = (idx / 2u) % ${H}u;
+  which = idx % 2u;
+  if (tok >= ${tokens}u) { return; }
+  let slot = slots[tok];
+  if (slot < 0) { return; }
+  store_qrow(u32(slot) / ${s.pageSize}u, which, u32(slot) % ${s.pageSize}u, head, (tok * ${H}u + head) * ${s.headDim}u);
+}`;
+}

@@ -48,4 +48,9 @@ const run: OpImpl = (ctx, attrs, inputs, outputs) => {
   });
 };
 
-export const qkvAppendCpuKernel: CpuKernel = { op: 'qkv_append', run };
+/** Float pools only: a quantized pool's append runs the op's float64 oracle on this backend. */
+export const qkvAppendCpuKernel: CpuKernel = {
+  op: 'qkv_append',
+  supports: (attrs) => !(attrs as QkvAppendAttrs).kvQuant,
+  run,
+};

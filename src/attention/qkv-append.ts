@@ -13,10 +13,14 @@ import { FLOAT_DTYPES, randomInput } from '../ops/test-data.js';
 import type { Rng } from '../util/rng.js';
 import { appendSlots } from './append-slots.js';
 import { randomPagedBatch } from './batch-gen.js';
-import { type KvLayout, type PoolGeometry, poolGeometry, poolOffset } from './kv-layout.js';
+import { type KvLayout, type PoolGeometry, poolOffset } from './kv-layout.js';
+import { type KvQuantSpec, kvPoolGeometry } from './kv-quant.js';
+import { checkQuantAtSlots, quantQkvCase, quantStoreAtSlots } from './qkv-append-quant.js';
 
 export interface QkvAppendAttrs extends LinearGroupAttrs {
   readonly layout: KvLayout;
+  /** The pool is a quantized KV pool of this geometry: K and V rows are quantized as they are stored. */
+  readonly kvQuant?: KvQuantSpec;
 }
 
 const fail = (msg: string): never => {
@@ -34,14 +38,19 @@ function geometry(attrs: QkvAppendAttrs, inputs: readonly TensorDesc[]): { g: Po
     fail(`needs Q, K, V with Q and K roped (count ${attrs.count}, roped ${attrs.roped})`);
   const { group, slots, pool } = qkvAppendParts(attrs, inputs);
   const outs = linearGroupOp.outputs(attrs, group);
-  const g = poolGeometry(pool.shape, attrs.layout, 'qkv_append');
+  const g = kvPoolGeometry(pool, attrs.layout, attrs.kvQuant, 'qkv_append');
   const hd = attrs.rope?.headDim;
   if (hd !== g.headDim) fail(`RoPE head dim ${hd} differs from the pool's ${g.headDim}`);
   for (const o of outs.slice(1)) {
     const width = o.shape.slice(1).reduce((a, b) => a * b, 1);
     if (width !== g.numKvHeads * g.headDim)
       fail(`K/V rows of ${width} elements, the pool holds ${g.numKvHeads} heads of ${g.headDim}`);
-    if (o.dtype !== pool.dtype) fail(`K/V are ${o.dtype} but the pool is ${pool.dtype}`);
+    if (attrs.kvQuant ? !['f32', 'f16'].includes(o.dtype) : o.dtype !== pool.dtype)
+      fail(
+        attrs.kvQuant
+          ? `K/V are ${o.dtype}; a quantized pool takes f32 or f16 rows`
+          : `K/V are ${o.dtype} but the pool is ${pool.dtype}`,
+      );
   }
   const tokens = outs[1]!.shape[0]!;
   if (slots.dtype !== 'i32' || slots.shape.length !== 1 || slots.shape[0]! < tokens)
@@ -50,59 +59,63 @@ function geometry(attrs: QkvAppendAttrs, inputs: readonly TensorDesc[]): { g: Po
 }
 
 function cases(rng: Rng): OpCase<QkvAppendAttrs>[] {
-  return Array.from({ length: 3 }, () => {
-    const hd = rng.pick([8, 16, 32]);
-    const hk = rng.int(1, 3);
-    const hq = hk * rng.int(1, 3);
-    const K = 8 * rng.int(2, 12);
-    const dtype = rng.pick(FLOAT_DTYPES);
-    const wd = rng.pick(FLOAT_DTYPES);
-    const layout: KvLayout = rng.pick(['NHD', 'HND']);
-    const pageSize = rng.pick([1, 3, 16]);
-    // decode rows: one new token per request
-    const batch = rng.int(1, 5);
-    const qoLens = Array.from({ length: batch }, () => 1);
-    const kvLens = qoLens.map(() => rng.int(1, 40));
-    const b = randomPagedBatch(rng, {
-      qoLens,
-      kvLens,
-      numQoHeads: hq,
-      numKvHeads: hk,
-      headDim: hd,
-      pageSize,
-      layout,
-      dtype,
-      sparePages: 1,
-    });
-    const rows = {
-      qoLens,
-      indptr: b.kvIndptr.data as Int32Array,
-      indices: b.kvIndices.data as Int32Array,
-      lastPageLen: b.lastPageLen.data as Int32Array,
-    };
-    const slots = appendSlots(rows, pageSize, batch + rng.int(0, 2));
-    const attrs: QkvAppendAttrs = {
-      count: 3,
-      roped: 2,
-      outDtype: dtype,
-      normEps: 1e-5,
-      rope: { theta: 10000, headDim: hd },
-      layout,
-    };
-    const inputs = [
-      randomInput(rng, dtype, [batch, K], 2),
-      ...[hq, hk, hk].map((h) => randomInput(rng, wd, [h * hd, K], 0.5)),
-      randomInput(rng, wd, [K]),
-      { desc: { dtype: 'i32' as const, shape: [batch] }, data: Int32Array.from(kvLens, (l) => l - 1) },
-      { desc: { dtype: 'i32' as const, shape: [slots.length] }, data: slots },
-      b.pool,
-    ];
-    return {
-      label: `${dtype} w:${wd} ${layout} P${pageSize} M${batch} K${K} ${hq}/${hk}×${hd} kv[${kvLens}]`,
-      attrs,
-      inputs,
-    };
+  const float = Array.from({ length: 3 }, () => floatCase(rng));
+  // a quantized pool after the float cases, so those keep their random streams
+  return [...float, quantQkvCase(floatCase(rng, 'f16'), rng)];
+}
+
+function floatCase(rng: Rng, fixed?: 'f16'): OpCase<QkvAppendAttrs> {
+  const hd = fixed ? 32 : rng.pick([8, 16, 32]);
+  const hk = rng.int(1, 3);
+  const hq = hk * rng.int(1, 3);
+  const K = 8 * rng.int(2, 12);
+  const dtype = fixed ?? rng.pick(FLOAT_DTYPES);
+  const wd = rng.pick(FLOAT_DTYPES);
+  const layout: KvLayout = rng.pick(['NHD', 'HND']);
+  const pageSize = rng.pick([1, 3, 16]);
+  // decode rows: one new token per request
+  const batch = rng.int(1, 5);
+  const qoLens = Array.from({ length: batch }, () => 1);
+  const kvLens = qoLens.map(() => rng.int(1, 40));
+  const b = randomPagedBatch(rng, {
+    qoLens,
+    kvLens,
+    numQoHeads: hq,
+    numKvHeads: hk,
+    headDim: hd,
+    pageSize,
+    layout,
+    dtype,
+    sparePages: 1,
   });
+  const rows = {
+    qoLens,
+    indptr: b.kvIndptr.data as Int32Array,
+    indices: b.kvIndices.data as Int32Array,
+    lastPageLen: b.lastPageLen.data as Int32Array,
+  };
+  const slots = appendSlots(rows, pageSize, batch + rng.int(0, 2));
+  const attrs: QkvAppendAttrs = {
+    count: 3,
+    roped: 2,
+    outDtype: dtype,
+    normEps: 1e-5,
+    rope: { theta: 10000, headDim: hd },
+    layout,
+  };
+  const inputs = [
+    randomInput(rng, dtype, [batch, K], 2),
+    ...[hq, hk, hk].map((h) => randomInput(rng, wd, [h * hd, K], 0.5)),
+    randomInput(rng, wd, [K]),
+    { desc: { dtype: 'i32' as const, shape: [batch] }, data: Int32Array.from(kvLens, (l) => l - 1) },
+    { desc: { dtype: 'i32' as const, shape: [slots.length] }, data: slots },
+    b.pool,
+  ];
+  return {
+    label: `${dtype} w:${wd} ${layout} P${pageSize} M${batch} K${K} ${hq}/${hk}×${hd} kv[${kvLens}]`,
+    attrs,
+    inputs,
+  };
 }
 
 /** Rows of K (which 0) or V (1) read back from the pool at the slots: [tokens, heads · headDim]. */
@@ -132,6 +145,7 @@ export const qkvAppendOp = defineOp<QkvAppendAttrs>({
     const { group, slots, pool } = qkvAppendParts(attrs, x);
     const groupDescs = qkvAppendParts(attrs, inDescs).group;
     const [q, k, v] = linearGroupOp.reference(attrs, group, groupDescs, outs);
+    if (attrs.kvQuant) return [q!, quantStoreAtSlots(attrs.layout, attrs.kvQuant, pool, slots, [k!, v!], outs)];
     const out = pool.slice();
     const tokens = outs[1]!.shape[0]!;
     const row = g.numKvHeads * g.headDim;
@@ -163,6 +177,10 @@ export const qkvAppendOp = defineOp<QkvAppendAttrs>({
       [gather(g, got[1]!, slots, tokens, which), gather(g, want[1]!, slots, tokens, which)] as const;
     const q = member(0, got[0]!, want[0]!);
     if (q) return q;
+    if (attrs.kvQuant) {
+      const [, k, v] = linearGroupOp.reference(attrs, group, groupDescs, outs);
+      return checkQuantAtSlots(attrs.layout, attrs.kvQuant, inputs[inputs.length - 1]!, got[1]!, slots, [k!, v!], outs);
+    }
     for (const which of [0, 1] as const) {
       const [gk, wk] = fromPool(which);
       const r = member(1 + which, gk, wk);

@@ -113,6 +113,13 @@ describe(`quantized KV on the device (${seedNote(seed)})`, () => {
     });
   }
   const appends = [quantAppendCase(rng), quantAppendCase(rng), quantAppendCase(rng)];
+  // qkv_append's quantized case is the op's last one (after its float cases)
+  const qkv = getOp('qkv_append').cases(new Rng(seed), { big: false }).at(-1)!;
+  it.skipIf(!gpu)(`qkv_append quantizes K/V into the slots within half a step: ${qkv.label}`, async () => {
+    const r = await runCase(gpu!.backend, getOp('qkv_append'), qkv);
+    expect(r.skipped ?? '', qkv.label).toBe('');
+    expect(r.message ?? 'ok', qkv.label).toBe('ok');
+  });
   for (const c of appends) {
     it.skipIf(!gpu)(`append_kv quantizes new rows within half a step: ${c.label}`, async () => {
       const r = await runCase(gpu!.backend, getOp('append_kv'), c);

@@ -170,14 +170,9 @@ export class PagedKvCache {
     const q = scratch.take('q', qDesc!);
     const n = q.shape[0]!;
     const heads = (t: Tensor, h: number) => this.backend.view(t, [n, h, this.cfg.headDim]);
-    const fused: QkvAppendAttrs = { ...group, layout: this.layout };
+    const fused: QkvAppendAttrs = { ...group, layout: this.layout, ...(this.kvQuant ? { kvQuant: this.kvQuant } : {}) };
     const inputs = [...args, this.slots, pool];
-    // a quantized pool takes the two-dispatch path: append_kv quantizes whole rows, which the GEMV epilogue cannot
-    if (
-      !this.kvQuant &&
-      this.backend.supportsOp('qkv_append', fused, inputs) &&
-      !this.servedByReference('qkv_append', fused, inputs)
-    ) {
+    if (this.backend.supportsOp('qkv_append', fused, inputs) && !this.servedByReference('qkv_append', fused, inputs)) {
       this.backend.run('qkv_append', fused, inputs, [q, pool]);
       this.current.run(heads(q, this.cfg.numHeads), pool, out, lse);
       return;
