@@ -12,6 +12,8 @@
 #     GNNs vs PyG (each step bounded; a failed step is logged, the rest run)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh embeddings  # the encoder vs sentence-transformers
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh attention   # batch decode attention vs SDPA
+#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kvquant     # decode attention over int8/int4 KV pages vs f16
+#     (KV_DECODE=1 with `models`: the 8B decode bench again with the int8 and int4 KV cache)
 # Results land in $OUT/results (JSON) and $OUT/*.log. Every anchor is measured in the same call:
 # BENCH_RUN_ID names the run, the PyTorch scripts write it into their JSON, and the benches use a
 # peer's figure only when it matches (otherwise the anchor is null with the reason). HF_TIMING=0
@@ -43,6 +45,11 @@ if [ -f .peers/llama-cpp.tar.xz ] && [ -f "$B/bench/peers/llama-cpp-decode.js" ]
   bash bench/peers/run-llama-cpp.sh "$B" $D > "$OUT/llama-cpp.log" 2>&1; echo "llama.cpp exit $? at ${SECONDS}s"
 fi
 node "$B/bench/decode.js" $D ${DECODE_FLAGS:---profile} 2>&1 | quiet | tee "$OUT/decode.log"; echo "decode exit $? at ${SECONDS}s"
+if [ "${KV_DECODE:-0}" = 1 ]; then
+  for kv in int8 int4; do
+    node "$B/bench/decode.js" $D --kv-cache $kv 2>&1 | quiet | tee "$OUT/decode-kv-$kv.log"; echo "decode kv:$kv exit $? at ${SECONDS}s"
+  done
+fi
 [ "${SKIP_SERVE:-0}" = 1 ] && exit 0
 stage=serve
 fi
@@ -80,6 +87,9 @@ if [ "$stage" = embeddings ]; then
 F=${FEATURES_DIR:-$HOME/features} && mkdir -p $F
 timeout 150 python3 scripts/embeddings/st_reference.py --out $F/minilm-random --seed 0 --time-cuda $F/minilm-random/st-timing.json > "$OUT/st-reference.log" 2>&1; echo "st_reference exit $? at ${SECONDS}s"
 timeout 120 node "$B/bench/st-check.js" $F/minilm-random 2>&1 | quiet | tee "$OUT/st-check.log"; echo "st-check exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = kvquant ]; then
+timeout 200 node "$B/bench/kv-quant-attention.js" 2>&1 | quiet | tee "$OUT/kv-quant-attention.log"; echo "kv-quant-attention exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = attention ]; then
 timeout 150 python3 bench/anchors/torch_attention.py "$OUT/attention-anchors.json" > "$OUT/attention-anchors.log" 2>&1; echo "torch_attention exit $? at ${SECONDS}s"

@@ -49,7 +49,7 @@ export interface RunnerOptions {
   readonly actDtype?: DType;
   /**
    * KV cache storage: f16 (default: the activation dtype) or int8/int4 pages quantized per
-   * (token, head) (attention/kv-quant.ts), which fit ~1.9×/~3.8× the tokens in the same bytes.
+   * (token, head) (attention/kv-quant.ts), which fit ~1.9×/~3.8× the tokens in the same bytes at head dim 128.
    */
   readonly kvCache?: KvCacheDtype;
   /** Weight dtype on the backend. */

@@ -11,6 +11,7 @@ import type { KvCacheDtype } from '../../src/attention/kv-quant.js';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
+import { defaultPages } from '../../src/models/llama/runner-load.js';
 import { gpuBackend } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
@@ -32,6 +33,22 @@ const argmax = (x: Float32Array, v: number, row: number): number => {
   for (let i = 1; i < v; i++) if (x[row * v + i]! > x[row * v + best]!) best = i;
   return best;
 };
+
+describe('the default KV page budget', () => {
+  it('counts the smaller pages: the same bytes hold 2D / (D·bits/8 + 4) times the f16 pages (head dim 32: 1.78× int8, 3.2× int4)', async () => {
+    const m = await openLlamaModel(builtinModelPath());
+    await m.weights.close();
+    // a long context, so the byte budget binds rather than every sequence's full context
+    const cfg = { ...m.config, maxPositionEmbeddings: 1 << 20 };
+    const f16 = defaultPages(cfg, 'f16', undefined, 64, 16);
+    expect(defaultPages(cfg, 'f16', 'f16', 64, 16)).toBe(f16);
+    const d = cfg.headDim;
+    expect(defaultPages(cfg, 'f16', 'int8', 64, 16) / f16).toBeCloseTo((2 * d) / (d + 4), 2);
+    expect(defaultPages(cfg, 'f16', 'int4', 64, 16) / f16).toBeCloseTo((2 * d) / (d / 2 + 4), 2);
+    // and never more than every sequence's full context
+    expect(defaultPages(m.config, 'f16', 'int4', 2, 16)).toBe(2 * Math.ceil(m.config.maxPositionEmbeddings / 16));
+  });
+});
 
 describe.skipIf(!gpu)('quantized KV cache in the built-in model', () => {
   it(`int8/int4 logits within ${JSON.stringify(BOUND)} of the f16 cache's; int8 decodes f16's greedy tokens up to a near-tie (${STEPS} steps, 2 sequences)`, async () => {
