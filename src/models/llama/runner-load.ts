@@ -105,6 +105,8 @@ export async function loadLlama(
   const atom =
     o.keepQuantized !== false && hasW4a4(model.weights) && w4a4Served(backend, cfg) ? model.weights : undefined;
   const w4a4 = atom ? new Map([...atom.projections].map(([n, p]) => [n, { n: p.n, k: p.k }])) : undefined;
+  // the W4A4 layer has no adapter term (its projections are atom_matmul, not the float `linear`)
+  if (w4a4 && o.lora) throw new Error('LoRA adapters are not served on a W4A4 checkpoint; serve the float checkpoint');
   const lora = o.lora ? { lora: o.lora } : {};
   const exe = compile(
     llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype, quantized, ...lora, ...(w4a4 ? { w4a4 } : {}) }),
