@@ -16,6 +16,12 @@
  * - padding to a multiple of 4 words, so every page and code row starts on a 16-byte boundary.
  * The scale is rounded up and the zero down when they are rounded to f16, so every value of the
  * row lies on the grid's span and the error is at most scale / 2.
+ *
+ * The perplexity ablation's KV fake quantization (src/quant/atom-fake-quant.ts `fakeQuantKv`, also
+ * `tessera eval ppl --kv-cache`) is the textbook variant of the same scheme: an integer zero point
+ * and a range stretched to include 0. Its step is never smaller than this format's, so the
+ * perplexities it reports are an upper bound for this cache, equal where rows straddle zero (as
+ * RoPE'd keys do).
  */
 import { f16Bits, f16ToNumber } from '../tensor/dtype.js';
 import type { DType } from '../tensor/dtype.js';
