@@ -19,9 +19,8 @@
  *
  * The perplexity ablation's KV fake quantization (src/quant/atom-fake-quant.ts `fakeQuantKv`, also
  * `tessera eval ppl --kv-cache`) is the textbook variant of the same scheme: an integer zero point
- * and a range stretched to include 0. Its step is never smaller than this format's, so the
- * perplexities it reports are an upper bound for this cache, equal where rows straddle zero (as
- * RoPE'd keys do).
+ * and a range stretched to include 0. Its step is never smaller than this format's (the same where
+ * a row straddles zero, as RoPE'd keys mostly do), so its figures are conservative for this cache.
  */
 import { f16Bits, f16ToNumber } from '../tensor/dtype.js';
 import type { DType } from '../tensor/dtype.js';
