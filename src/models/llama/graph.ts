@@ -135,7 +135,7 @@ function ropeAttrs(cfg: LlamaConfig) {
 
 /**
  * Declares one parameter per weight, in `weightNames` order (a quantized weight is its raw bytes),
- * then, for a W4A4 model, the channel gathers (`w4a4ParamNames`).
+ * then, for a W4A4 model, the channel gathers (`w4a4ParamTypes`).
  */
 function declareWeights(b: FunctionBuilder, cfg: LlamaConfig, o: LlamaGraphOptions): (name: string) => Var {
   const w = new Map<string, Var>();
