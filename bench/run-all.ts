@@ -198,6 +198,14 @@ export const BENCHES: readonly BenchEntry[] = [
     needs: 'CPU',
     standalone: true,
   },
+  {
+    name: 'nanoflow-overlap',
+    measures:
+      'one Llama-3-8B layer: GEMM chain, decode attention, uploads alone, together in one pass and in one partitioned dispatch',
+    duration: '~1 min (--tiny on lavapipe: ~20 s)',
+    needs: 'GPU (--tiny fits lavapipe)',
+    standalone: true,
+  },
 ];
 
 export function indexText(): string {
