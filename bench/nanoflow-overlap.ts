@@ -9,9 +9,13 @@
  *       (a)+(c)     the upload written while the GEMM chain runs
  *   (e) fused       the chain with its gate-up GEMM and the attention in one partitioned dispatch
  *                   (src/attention/partitioned-kernel.ts) at several workgroup shares
+ *   (f) layer       the layer with its real dependencies over the whole batch, and as two
+ *                   nano-batches: back to back, pipelined (each one's attention beside the other's
+ *                   GEMM) as separate dispatches, and pipelined with those pairs fused
  *
  * Every combined time is a row whose anchor is the sum of its parts alone (ratio > 1: the driver
- * overlapped them) and whose limit is the larger part (perfect overlap). Kernels are the
+ * overlapped them) and whose limit is the larger part (perfect overlap); the nano-batched layers'
+ * anchor is the plain layer (ratio > 1: nano-batching wins). Kernels are the
  * partitioned kernel's own naive f32 ones (no tensor cores): the question is overlap, not speed.
  * The GPU clock is the host's from submit to completion over many repetitions in one command
  * buffer (timestamp queries are quantised too coarsely through Dawn).
@@ -244,6 +248,29 @@ export async function probeOverlap(
     }
     const best = fused.reduce((a, b) => (b.ms < a.ms ? b : a));
 
+    const layer = await timeNanoLayer({
+      device,
+      pipeline,
+      buffer,
+      uniform: (words) => {
+        const u = device.createBuffer({
+          size: words.byteLength,
+          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        });
+        device.queue.writeBuffer(u, 0, words);
+        made.push(u);
+        return u;
+      },
+      time,
+      gemms,
+      wBufs,
+      xBuf,
+      kvBuf,
+      shape: s,
+      batch,
+      pageTable: (from, to) => buffer(packPageTable(pages.slice(from, to), lens.slice(from, to))),
+    });
+
     // the answer of the best fused dispatch (it ran last for the last share; run it once more)
     {
       const nA = Math.max(1, Math.round(items * best.share));
@@ -307,13 +334,28 @@ export async function probeOverlap(
         limitName: 'perfect overlap',
       });
     const alone = 'a part alone: the combined rows compare against it';
+    const versusPlain = (c: string, ours: number) =>
+      row({
+        case: `${tag} ${c}`,
+        metric: 'ms',
+        higherIsBetter: false,
+        ours,
+        anchor: layer.plain,
+        anchorName: 'the plain layer over the whole batch',
+        limit: null,
+        limitName: null,
+      });
     const rows = [
       ms('gemm chain alone', tGemm, alone),
       ms('decode attention alone', tAttn, alone),
+      ms('layer (QKV, attention, O, gate-up, down; dependent), plain', layer.plain, alone),
       ms(`upload ${meta.byteLength + 12 * batch} B (step metadata) alone`, tMetaUpload, alone),
       ms(`upload ${s.uploadBytes} B alone`, tUpload, alone),
       together('gemm chain + attention, one pass', tOnePass, [tGemm, tAttn]),
       together(`gemm chain + upload ${s.uploadBytes} B`, tGemmUpload, [tGemm, tUpload]),
+      versusPlain('layer, 2 nano-batches back to back', layer.backToBack),
+      versusPlain('layer, 2 nano-batches pipelined, separate dispatches', layer.pipelined),
+      versusPlain('layer, 2 nano-batches pipelined, attention fused to the next GEMM', layer.pipelinedFused),
       ...fused.map((f, i) =>
         together(
           `gemm chain with gate-up fused to attention, share ${f.share.toFixed(2)}${i === shares.length - 1 ? ' (by alone times)' : ''}`,
@@ -333,6 +375,111 @@ export async function probeOverlap(
     await device.queue.onSubmittedWorkDone();
     for (const b of made) b.destroy();
   }
+}
+
+/** What `timeNanoLayer` needs of the probe's setup. */
+interface LayerProbe {
+  device: GPUDevice;
+  pipeline: GPUComputePipeline;
+  buffer: (data: Float32Array | Uint32Array) => GPUBuffer;
+  uniform: (words: Uint32Array) => GPUBuffer;
+  time: (passes: Dispatch[][]) => Promise<number>;
+  gemms: readonly Gemm[];
+  wBufs: readonly GPUBuffer[];
+  xBuf: GPUBuffer;
+  kvBuf: GPUBuffer;
+  shape: LayerShape;
+  batch: number;
+  /** The page table of requests [from, to). */
+  pageTable: (from: number, to: number) => GPUBuffer;
+}
+
+/**
+ * One layer with its real dependencies (QKV → attention → O → gate-up → down, each reading the
+ * previous one's output buffer), over the whole batch, and as two nano-batches: back to back,
+ * pipelined so that each nano-batch's attention sits beside the other's GEMM (Q1 | A1 Q2 | O1 A2 |
+ * G1 O2 | D1 G2 | D2), and pipelined with those pairs fused into one partitioned dispatch
+ * (Q1 | A1+Q2 | A2+O1 | G1 O2 | D1 G2 | D2; every workgroup one work item). Dawn puts a barrier before
+ * each dispatch that reads a buffer written since its last barrier, and a Vulkan barrier waits for
+ * all earlier work: separate dispatches overlap only where the second needs no new barrier, which
+ * the fused stages guarantee by carrying both dependencies into one dispatch. Values are not
+ * checked here (the fused dispatch is, above); the layout of the reused buffers is only sized.
+ */
+async function timeNanoLayer(p: LayerProbe): Promise<{
+  plain: number;
+  backToBack: number;
+  pipelined: number;
+  pipelinedFused: number;
+}> {
+  const s = p.shape;
+  const scratch = () => p.buffer(new Float32Array(4));
+  const stage = (
+    gemm: { gi: number; rows: number; x: GPUBuffer; y: GPUBuffer } | null,
+    attn: { reqs: number; q: GPUBuffer; o: GPUBuffer; pt: GPUBuffer } | null,
+  ): Dispatch => {
+    const g = gemm ? p.gemms[gemm.gi]! : { K: 1, N: 1 };
+    const nA = gemm ? gemmItems({ rowsA: gemm.rows, N: g.N }) : 0;
+    const nB = attn ? attentionItems({ reqsB: attn.reqs, heads: s.heads }) : 0;
+    const u = p.uniform(
+      partitionedUniforms({
+        rowsA: gemm?.rows ?? 0,
+        K: g.K,
+        N: g.N,
+        nA,
+        reqsB: attn?.reqs ?? 0,
+        heads: s.heads,
+        kvHeads: s.kvHeads,
+        headDim: s.headDim,
+        pageSize: s.pageSize,
+        nB,
+      }),
+    );
+    const bufs = [
+      gemm?.x ?? p.xBuf,
+      p.wBufs[gemm?.gi ?? 0]!,
+      gemm?.y ?? scratch(),
+      attn?.q ?? p.xBuf,
+      p.kvBuf,
+      attn?.pt ?? scratch(),
+      attn?.o ?? scratch(),
+      u,
+    ];
+    const entries = bufs.map((b, i) => ({ binding: i, resource: { buffer: b } }));
+    return { bind: p.device.createBindGroup({ layout: p.pipeline.getBindGroupLayout(0), entries }), groups: nA + nB };
+  };
+  const [qkv, o, gateUp, down] = p.gemms as [Gemm, Gemm, Gemm, Gemm];
+  /** A nano-batch of requests [from, to): its activation buffers and its ops. */
+  const nanoBatch = (from: number, to: number) => {
+    const rows = to - from;
+    const b = {
+      rows,
+      pt: p.pageTable(from, to),
+      yq: p.buffer(new Float32Array(rows * qkv.N)),
+      o: p.buffer(new Float32Array(rows * o.K)),
+      yo: p.buffer(new Float32Array(rows * o.N)),
+      ygu: p.buffer(new Float32Array(rows * gateUp.N)),
+      yd: p.buffer(new Float32Array(rows * down.N)),
+    };
+    return {
+      ...b,
+      Q: stage({ gi: 0, rows, x: p.xBuf, y: b.yq }, null),
+      A: stage(null, { reqs: rows, q: b.yq, o: b.o, pt: b.pt }),
+      O: stage({ gi: 1, rows, x: b.o, y: b.yo }, null),
+      G: stage({ gi: 2, rows, x: b.yo, y: b.ygu }, null),
+      D: stage({ gi: 3, rows, x: b.ygu, y: b.yd }, null),
+    };
+  };
+  const all = nanoBatch(0, p.batch);
+  const half = Math.ceil(p.batch / 2);
+  const [n1, n2] = [nanoBatch(0, half), nanoBatch(half, p.batch)];
+  const attnQkv = stage({ gi: 0, rows: n2.rows, x: p.xBuf, y: n2.yq }, { reqs: n1.rows, q: n1.yq, o: n1.o, pt: n1.pt });
+  const attnO = stage({ gi: 1, rows: n1.rows, x: n1.o, y: n1.yo }, { reqs: n2.rows, q: n2.yq, o: n2.o, pt: n2.pt });
+  return {
+    plain: await p.time([[all.Q, all.A, all.O, all.G, all.D]]),
+    backToBack: await p.time([[n1.Q, n1.A, n1.O, n1.G, n1.D, n2.Q, n2.A, n2.O, n2.G, n2.D]]),
+    pipelined: await p.time([[n1.Q, n1.A, n2.Q, n1.O, n2.A, n1.G, n2.O, n1.D, n2.G, n2.D]]),
+    pipelinedFused: await p.time([[n1.Q, attnQkv, attnO, n1.G, n2.O, n1.D, n2.G, n2.D]]),
+  };
 }
 
 /** ms of a writeBuffer of `src` until the queue says it is done (median of 5 after a warm-up). */
