@@ -84,8 +84,6 @@ export function partitionedUniforms(s: PartitionedShape): Uint32Array {
 export function partitionedKernelWgsl(o: PartitionedKernelOptions): string {
   const WG = PARTITIONED_WORKGROUP;
   const TR = GEMM_TILE_ROWS;
-  const TK = GEMM_TILE_K;
-  const DPT = Math.ceil(o.headDim / WG); // output dims per thread in attention
   return /* wgsl */ `
 struct P { rowsA: u32, K: u32, N: u32, nA: u32, reqsB: u32, heads: u32, kvHeads: u32, D: u32,
            pageSize: u32, nB: u32, scale: f32, pad: u32 }
@@ -98,9 +96,30 @@ struct P { rowsA: u32, K: u32, N: u32, nA: u32, reqsB: u32, heads: u32, kvHeads:
 @group(0) @binding(6) var<storage, read_write> o: array<f32>;
 @group(0) @binding(7) var<uniform> p: P;
 
+${gemmItemWgsl()}
+${attentionItemWgsl(o.headDim)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  // the branch depends on the workgroup alone, so the barriers inside stay in uniform control flow
+  if (wg.x < p.nA) {
+    let items = ((p.rowsA + ${TR - 1}u) / ${TR}u) * ((p.N + ${WG - 1}u) / ${WG}u);
+    for (var it = wg.x; it < items; it += p.nA) { gemmItem(it, t); }
+  } else {
+    let b = wg.x - p.nA;
+    let items = p.reqsB * p.heads;
+    for (var it = b; it < items; it += p.nB) { attentionItem(it, t); }
+  }
+}
+`;
+}
+
+/** The GEMM side: `gemmItem(item, thread)`. */
+function gemmItemWgsl(): string {
+  const WG = PARTITIONED_WORKGROUP;
+  const TR = GEMM_TILE_ROWS;
+  const TK = GEMM_TILE_K;
+  return /* wgsl */ `
 var<workgroup> xs: array<f32, ${TR * TK}>;
-var<workgroup> scores: array<f32, ${WG}>;
-var<workgroup> red: array<f32, ${WG}>;
 
 // One (row tile, column tile) of y: thread t owns column c0 + t for ${TR} rows; x is staged in
 // workgroup memory ${TK} K-elements at a time, w is read straight (adjacent threads, adjacent columns).
@@ -130,7 +149,16 @@ fn gemmItem(item: u32, t: u32) {
       if (r0 + r < p.rowsA) { y[(r0 + r) * p.N + col] = acc[r]; }
     }
   }
+}`;
 }
+
+/** The attention side: `attentionItem(item, thread)` and the workgroup reduction it uses. */
+function attentionItemWgsl(headDim: number): string {
+  const WG = PARTITIONED_WORKGROUP;
+  const DPT = Math.ceil(headDim / WG); // output dims per thread
+  return /* wgsl */ `
+var<workgroup> scores: array<f32, ${WG}>;
+var<workgroup> red: array<f32, ${WG}>;
 
 fn blockReduce(v: f32, t: u32, isMax: bool) -> f32 {
   red[t] = v;
@@ -194,19 +222,5 @@ fn attentionItem(item: u32, t: u32) {
     let d = t + i * ${WG}u;
     if (d < p.D) { o[qBase + d] = select(0.0, acc[i] / l, l > 0.0); }
   }
-}
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  // the branch depends on the workgroup alone, so the barriers inside stay in uniform control flow
-  if (wg.x < p.nA) {
-    let items = ((p.rowsA + ${TR - 1}u) / ${TR}u) * ((p.N + ${WG - 1}u) / ${WG}u);
-    for (var it = wg.x; it < items; it += p.nA) { gemmItem(it, t); }
-  } else {
-    let b = wg.x - p.nA;
-    let items = p.reqsB * p.heads;
-    for (var it = b; it < items; it += p.nB) { attentionItem(it, t); }
-  }
-}
-`;
+}`;
 }
