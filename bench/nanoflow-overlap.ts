@@ -23,9 +23,14 @@
  * Checked before anything is written: the fused dispatch's outputs on sampled rows and requests
  * against the float64 oracle (partitioned-reference.ts).
  *
+ * The alone-times also make the cost table of the nano-batch search (src/engine/nano-search.ts); the
+ * plans it gives are printed, and with --write-plan FILE cached for `tessera serve --nano-batches auto`.
+ *
  * Usage: node dist/bench/nanoflow-overlap.js [--tiny] [--batches 256,512,1024] [--seed N]
+ *          [--write-plan FILE --model-name NAME]   (NAME: the served model's name, the cache's key with the card)
  */
 import '../src/register-all.js';
+import { writeFileSync } from 'node:fs';
 import {
   attentionItems,
   gemmItems,
@@ -35,11 +40,14 @@ import {
 } from '../src/attention/partitioned-kernel.js';
 import { packPageTable, referenceDecodeAttention } from '../src/attention/partitioned-reference.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
+import { type NanoCostTable, NanoPlanCache, nanoPlanKey } from '../src/engine/nano-search.js';
 import { Rng } from '../src/util/rng.js';
 import { type BenchRow, cardName, median, row, writeResults } from './results.js';
 import { Check } from './verify.js';
 
 export interface LayerShape {
+  /** Layers of the model the layer stands for: the search's costs are per step, all layers. */
+  layers: number;
   hidden: number;
   heads: number;
   kvHeads: number;
@@ -56,6 +64,7 @@ export interface LayerShape {
 }
 
 export const LLAMA3_8B_LAYER: LayerShape = {
+  layers: 32,
   hidden: 4096,
   heads: 32,
   kvHeads: 8,
@@ -69,6 +78,7 @@ export const LLAMA3_8B_LAYER: LayerShape = {
 };
 
 export const TINY_LAYER: LayerShape = {
+  layers: 2,
   hidden: 64,
   heads: 4,
   kvHeads: 2,
@@ -110,6 +120,13 @@ export interface OverlapResult {
   gemmTol: number;
   attentionErr: number;
   attentionTol: number;
+  /** Costs for the nano-batch search (ms per layer): the GEMM chain and attention alone at this batch. */
+  gemmMs: number;
+  attentionMs: number;
+  /** Attention alone on a fraction of its work items as workgroups (persistent): [fraction, ms]. */
+  attentionAtShare: [number, number][];
+  /** One near-empty dispatch: what a pipeline stage costs beyond its work. */
+  stageMs: number;
 }
 
 /** Random f32 values in [-1, 1) for a buffer (seeded, fast enough for a GiB). */
@@ -237,6 +254,12 @@ export async function probeOverlap(
     // a grid as large as the two ops' work items together (both loop when given fewer)
     const items = gemmItems({ rowsA: batch, N: gemms[GATE_UP]!.N }) + attentionItems(attnShape);
     const tGateUp = await time([[gemmAlone[GATE_UP]!]]);
+    // attention's speed on part of the grid (where it saturates bandwidth), and a stage's fixed cost
+    const attnItems = attentionItems(attnShape);
+    const attentionAtShare: [number, number][] = [];
+    for (const f of [1 / 8, 1 / 4, 1 / 2])
+      attentionAtShare.push([f, await time([[dispatch(null, 0, Math.max(1, Math.round(attnItems * f)))]])]);
+    const stageMs = await time([[{ ...dispatch(null, 0, 1), groups: 1 }]]);
     const shares = [0.25, 0.5, 0.75, tGateUp / (tGateUp + tAttn)];
     const fused: { share: number; ms: number }[] = [];
     for (const share of shares) {
@@ -370,6 +393,10 @@ export async function probeOverlap(
       gemmTol: 8 * Math.sqrt(g.K) * 2 ** -24 * g.K,
       attentionErr,
       attentionTol: 2e-5,
+      gemmMs: tGemm,
+      attentionMs: tAttn,
+      attentionAtShare,
+      stageMs,
     };
   } finally {
     await device.queue.onSubmittedWorkDone();
@@ -513,6 +540,25 @@ async function readF32(device: GPUDevice, src: GPUBuffer, n: number): Promise<Fl
 }
 
 /** The probe at each batch size, checked; the caller writes the rows. */
+/**
+ * The nano-batch search's cost table (src/engine/nano-search.ts) from the probe's measurements:
+ * the GEMM chain and attention alone per batch size, times the layers; attention's saturation as
+ * the smallest fraction of its grid that runs within 10% of the whole grid's time at the largest
+ * batch; a stage's fixed cost as one near-empty dispatch per layer.
+ */
+export function costTableFrom(results: readonly { batch: number; r: OverlapResult }[], layers: number): NanoCostTable {
+  const sorted = [...results].sort((a, b) => a.batch - b.batch);
+  const largest = sorted[sorted.length - 1]!.r;
+  const saturating = largest.attentionAtShare.filter(([, ms]) => ms <= 1.1 * largest.attentionMs).map(([f]) => f);
+  return {
+    gemm: sorted.map(({ batch, r }) => [batch, r.gemmMs * layers] as const),
+    attention: sorted.map(({ batch, r }) => [batch, r.attentionMs * layers] as const),
+    attentionSaturation: saturating.length ? Math.min(...saturating) : 1,
+    stageMs: median(sorted.map(({ r }) => r.stageMs)) * layers,
+  };
+}
+
+/** The probe at each batch size, checked; the rows, and the cost table for the nano-batch search. */
 export async function runOverlapProbe(
   backend: WebGpuBackend,
   shape: LayerShape,
@@ -520,8 +566,9 @@ export async function runOverlapProbe(
   seed: number,
   check: Check,
   minMs?: number,
-): Promise<BenchRow[]> {
+): Promise<{ rows: BenchRow[]; costs: NanoCostTable }> {
   const rows: BenchRow[] = [];
+  const results: { batch: number; r: OverlapResult }[] = [];
   for (const b of batches) {
     const r = await probeOverlap(backend, shape, b, seed + b, minMs);
     check.that(
@@ -535,8 +582,9 @@ export async function runOverlapProbe(
       `max error ${r.attentionErr.toExponential(2)} ≤ ${r.attentionTol.toExponential(2)}`,
     );
     rows.push(...r.rows);
+    results.push({ batch: b, r });
   }
-  return rows;
+  return { rows, costs: costTableFrom(results, shape.layers) };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -551,7 +599,20 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const backend = await WebGpuBackend.create();
   const card = cardName(backend);
   const check = new Check('nanoflow-overlap');
-  const rows = await runOverlapProbe(backend, tiny ? TINY_LAYER : LLAMA3_8B_LAYER, batches, seed, check);
+  const { rows, costs } = await runOverlapProbe(backend, tiny ? TINY_LAYER : LLAMA3_8B_LAYER, batches, seed, check);
+  // the nano-batch plans these costs give, cached for `tessera serve --nano-batches auto --nano-plan FILE`
+  const cache = new NanoPlanCache(nanoPlanKey(arg('--model-name') ?? (tiny ? 'tiny' : 'llama3-8b'), card), costs);
+  for (const b of batches) {
+    const plan = cache.plan({ decodeTokens: b, prefillTokens: 0 });
+    console.log(
+      `B${b} decode: ${plan.nano} nano-batch(es), GEMM share ${plan.share.toFixed(3)}, modelled ${plan.ms.toFixed(2)} ms vs plain ${plan.plainMs.toFixed(2)} ms`,
+    );
+  }
+  const planFile = arg('--write-plan');
+  if (planFile) {
+    writeFileSync(planFile, `${JSON.stringify(cache, null, 2)}\n`);
+    console.log(`nano plan cache (${cache.key}) → ${planFile}`);
+  }
   writeResults(
     'nanoflow-overlap',
     card,

@@ -11,8 +11,12 @@ const seed = testSeed();
 describe.skipIf(!gpu)(`bench/nanoflow-overlap.ts --tiny (${seedNote(seed)})`, () => {
   it('times every part and combination, checks the fused dispatch against the oracle', async () => {
     const check = new Check('nanoflow-overlap');
-    const rows = await runOverlapProbe(gpu!, TINY_LAYER, [4], seed, check, 2);
-    expect(check.passed().checks).toHaveLength(2);
+    const { rows, costs } = await runOverlapProbe(gpu!, TINY_LAYER, [4, 8], seed, check, 2);
+    expect(check.passed().checks).toHaveLength(4);
+    expect(costs.gemm.map(([b]) => b)).toEqual([4, 8]);
+    expect(costs.attentionSaturation).toBeGreaterThan(0);
+    expect(costs.attentionSaturation).toBeLessThanOrEqual(1);
+    expect(costs.stageMs).toBeGreaterThan(0);
     const cases = rows.map((r) => r.case);
     for (const part of [
       'gemm chain alone',
