@@ -158,7 +158,10 @@ export async function probeOverlap(
       size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC | usage,
     });
-    device.queue.writeBuffer(b, 0, data);
+    // in 64 MiB pieces: one staging copy of a GiB is more than Dawn needs to hold at once
+    const chunk = 16 << 20;
+    for (let at = 0; at < data.length; at += chunk)
+      device.queue.writeBuffer(b, at * 4, data.subarray(at, Math.min(data.length, at + chunk)));
     made.push(b);
     return b;
   };
