@@ -198,6 +198,22 @@ export const BENCHES: readonly BenchEntry[] = [
     needs: 'CPU',
     standalone: true,
   },
+  {
+    name: 'nanoflow-overlap',
+    measures:
+      'one Llama-3-8B layer: GEMM chain, decode attention, uploads alone, together in one pass and in one partitioned dispatch',
+    duration: '~1 min (--tiny on lavapipe: ~20 s)',
+    needs: 'GPU (--tiny fits lavapipe)',
+    standalone: true,
+  },
+  {
+    name: 'nanoflow',
+    measures:
+      'engine throughput (ShareGPT-like mix) and latency at Poisson rates, nano-batching on vs off, vs NanoFlow optimal; tokens equal',
+    duration: '~4 min (8B: --requests 256); lavapipe, built-in model, 6 requests: ~2 min',
+    needs: 'GPU; --model DIR (default: the built-in model)',
+    standalone: false,
+  },
 ];
 
 export function indexText(): string {

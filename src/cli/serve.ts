@@ -7,7 +7,9 @@
  */
 import { loadPeftAdapter } from '../lora/peft-adapter.js';
 import type { Command } from 'commander';
-import { Engine } from '../engine/engine.js';
+import { readFileSync } from 'node:fs';
+import { Engine, type EngineOptions } from '../engine/engine.js';
+import { NanoPlanCache } from '../engine/nano-search.js';
 import type { ModelRunner } from '../engine/model-runner.js';
 import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../engine/scheduler.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
@@ -77,6 +79,30 @@ export interface ServeOptions {
   cluster?: string;
   instanceId?: string;
   advertiseUrl?: string;
+  /** `--nano-batches`: auto, a count, or off (docs/nanoflow.md). */
+  nanoBatches?: string;
+  /** `--nano-plan`: the plan cache file `auto` plans from (written by bench/nanoflow.ts). */
+  nanoPlan?: string;
+}
+
+/** The engine's nano-batching options from `--nano-batches` and `--nano-plan`. */
+export function nanoOptions(o: ServeOptions, modelName: string): Pick<EngineOptions, 'nanoBatches' | 'nanoPlanner'> {
+  const v = o.nanoBatches ?? 'off';
+  if (v === 'off') return {};
+  if (v !== 'auto') {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`--nano-batches takes auto, off or a positive integer, got '${v}'`);
+    return { nanoBatches: n };
+  }
+  if (!o.nanoPlan)
+    throw new Error('--nano-batches auto needs --nano-plan FILE (written by bench/nanoflow.ts on this card)');
+  const doc = JSON.parse(readFileSync(o.nanoPlan, 'utf8')) as { key?: string };
+  const cache = doc.key ? NanoPlanCache.fromJSON(JSON.stringify(doc), doc.key) : null;
+  if (!cache) throw new Error(`--nano-plan ${o.nanoPlan}: not a nano plan cache`);
+  if (!cache.key.startsWith(`${modelName}@`))
+    throw new Error(`--nano-plan ${o.nanoPlan} was searched for ${cache.key}, not for ${modelName}`);
+  return { nanoBatches: 'auto', nanoPlanner: cache.planner() };
 }
 
 /** The runner's LoRA slots, or undefined when no LoRA option was given. */
@@ -193,12 +219,14 @@ export async function serveModel(
 ): Promise<RunningServer> {
   const limits = serveLimits(o);
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
+  const nano = nanoOptions(o, model.modelName);
   const engineFor: EngineFor = (runner, tokenizer) =>
     new Engine(runner, tokenizer, {
       maxBatchTokens: limits.maxBatchTokens,
       prefillChunkTokens: limits.prefillChunkTokens,
       maxRunningSeqs: limits.maxConcurrent,
       prefixCaching: o.prefixCache,
+      ...nano,
     });
   const models = extra.map((m) => servedSpec(m, engineFor));
   return startServer({
@@ -282,6 +310,8 @@ export function registerServeCommand(
     )
     .option('--instance-id <id>', 'this instance in the cluster (default: host-pid)')
     .option('--advertise-url <url>', 'where the router reaches this instance (default: the listening URL)')
+    .option('--nano-batches <auto|N|off>', 'split host-driven steps into nano-batches (docs/nanoflow.md)', 'off')
+    .option('--nano-plan <file>', 'nano-batch plans for --nano-batches auto (bench/nanoflow.ts writes one per card)')
     .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
       loraSpecs(o); // a malformed --lora fails before the model loads
       const ragAt = ragSpecs(o.rag ?? []);

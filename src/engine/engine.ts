@@ -11,6 +11,7 @@
 import { EngineError } from './errors.js';
 import { runHostStep } from './host-step.js';
 import { KvManager } from './kv-manager.js';
+import { type NanoBatchSetting, type NanoPlanner, resolveNanoBatches, runNanoBatchedStep } from './nano-batch.js';
 import type { ModelRunner } from './model-runner.js';
 import { RequestState, type EngineRequest } from './request.js';
 import { RequestOutputs } from './request-outputs.js';
@@ -36,6 +37,13 @@ export interface EngineOptions {
   prefixCaching?: boolean;
   /** Seed of the seeds given to requests that bring none. */
   seed?: number;
+  /**
+   * Host-driven steps split into this many nano-batches (docs/nanoflow.md); 'auto' asks
+   * `nanoPlanner` per step. Default 'off'.
+   */
+  nanoBatches?: NanoBatchSetting;
+  /** The nano-batch count of a step for `nanoBatches: 'auto'` (e.g. from `planNanoBatches` over measured costs); without one, 'auto' is off. */
+  nanoPlanner?: NanoPlanner;
 }
 
 export interface EngineStats {
@@ -77,6 +85,8 @@ export class Engine {
    */
   private failure: EngineError | null = null;
   private readonly loopDone: Promise<void>;
+  private readonly nanoBatches: number | 'auto';
+  private readonly nanoPlanner: NanoPlanner | null;
 
   constructor(
     readonly runner: ModelRunner,
@@ -104,6 +114,8 @@ export class Engine {
       stopped: () => this.stopped,
       failEngine: (message) => this.failEngine(message),
     };
+    this.nanoBatches = resolveNanoBatches(options.nanoBatches);
+    this.nanoPlanner = options.nanoPlanner ?? null;
     this.seedState = (options.seed ?? Date.now()) >>> 0;
     this.loopDone = this.loop();
   }
@@ -274,7 +286,19 @@ export class Engine {
         this.stepContext,
         chunks.map((c) => c.seq),
       );
-    else await runHostStep(this.stepContext, chunks);
+    else {
+      const nano = this.nanoCount(chunks);
+      if (nano > 1) await runNanoBatchedStep(this.stepContext, chunks, nano);
+      else await runHostStep(this.stepContext, chunks);
+    }
+  }
+
+  /** How many nano-batches a host-driven step runs as (1: the plain step). */
+  private nanoCount(chunks: readonly { count: number }[]): number {
+    if (this.nanoBatches !== 'auto') return this.nanoBatches;
+    if (!this.nanoPlanner) return 1;
+    const decode = chunks.filter((c) => c.count === 1).length;
+    return this.nanoPlanner(decode, chunks.reduce((a, c) => a + c.count, 0) - decode);
   }
 
   /** Fails every request in flight with the step's error and refuses new work (see `failure`). */
