@@ -1,7 +1,8 @@
 /**
  * The RAG extension of POST /v1/chat/completions. A request with an extra top-level field
  *
- *   "rag": { "store": "<name given to --rag>", "pipeline": "plain" | "hyde" | "iter-retgen", "k": 4 }
+ *   "rag": { "store": "<name given to --rag>", "pipeline": "plain" | "hyde" | "subq" | "iter-retgen" | "irg"
+ *            | "flare" | "self-rag", "k": 4 }
  *
  * runs the pipeline over the named datastore to gather passages, answers with them in a system
  * message ahead of the conversation (the query is the last user message), and returns the usual
