@@ -83,13 +83,12 @@ describe(`chat completions with rag, toy model (${seedNote(seed)})`, () => {
     }
   });
 
-  it('rejects an unknown store, pipeline, sub-field or stream with 400', async () => {
+  it('rejects an unknown store, pipeline or sub-field with 400', async () => {
     const m = server.model.modelName;
     expect(await status(ask(server.client, m, { rag: { store: 'nope' } }))).toBe(400);
     expect(await status(ask(server.client, m, { rag: { store: 'facts', pipeline: 'rag-fusion' } }))).toBe(400);
     expect(await status(ask(server.client, m, { rag: { store: 'facts', top: 3 } }))).toBe(400);
     expect(await status(ask(server.client, m, { rag: { store: 'facts', k: 0 } }))).toBe(400);
-    expect(await status(ask(server.client, m, { rag: { store: 'facts' }, stream: true }))).toBe(400);
     expect(await status(ask(server.client, m, { rag: { store: 'facts' }, max_token: 3 }))).toBe(400);
     expect(await status(ask(server.client, m, { rag: 'facts' }))).toBe(400);
   });
