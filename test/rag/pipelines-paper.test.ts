@@ -79,7 +79,14 @@ describe(`text rules of the pipelines (${seedNote(seed)})`, () => {
     ];
     expect(maskedQuery(pieces, 0.4)).toBe('The ship sails.');
     const p = (id: number): Passage => ({ id, text: `${id}`, source: '', distance: 0 });
-    expect(ids(mergePassages([[p(1), p(2), p(3)], [p(2), p(4), p(5)]]))).toEqual([1, 2, 4]);
+    expect(
+      ids(
+        mergePassages([
+          [p(1), p(2), p(3)],
+          [p(2), p(4), p(5)],
+        ]),
+      ),
+    ).toEqual([1, 2, 4]);
     expect(ids(mergePassages([]))).toEqual([]);
   });
 });
@@ -195,7 +202,9 @@ describe(`lookahead hit rate against a hand count (${seedNote(seed)})`, async ()
       const n = Math.hypot(...v) || 1;
       return v.map((x) => x / n);
     });
-  const passages = words.flatMap((w) => Array.from({ length: 5 }, (_, i) => ({ text: `${w} `.repeat(i + 1), source: w })));
+  const passages = words.flatMap((w) =>
+    Array.from({ length: 5 }, (_, i) => ({ text: `${w} `.repeat(i + 1), source: w })),
+  );
   const store: TextStore = await buildTextStore(passages, axes, { embedderName: 'axes', seed, nlist: 4 });
   const retrieverWithCache = () =>
     new TextStoreRetriever(store, axes, {

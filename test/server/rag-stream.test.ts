@@ -6,7 +6,7 @@
  * cancels the answer; one that leaves while the pipeline is still drafting cancels the pipeline
  * before the answer starts.
  */
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TextStore } from '../../src/rag/index.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
