@@ -8,6 +8,8 @@
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
 #     GNNs vs PyG, the embedding encoder vs sentence-transformers (each step bounded; a failed step is logged, the rest run)
+#   BUILD=.build-lead bash bench/run-h100.sh rag       # every RAG pipeline with and without lookahead on an
+#     8B-shaped checkpoint speaking the built-in tokenizer, datastore past the GPU cluster budget (about 4 minutes)
 # Results land in $OUT/results (JSON) and $OUT/*.log. Every anchor is measured in the same call:
 # BENCH_RUN_ID names the run, the PyTorch scripts write it into their JSON, and the benches use a
 # peer's figure only when it matches (otherwise the anchor is null with the reason). HF_TIMING=0
@@ -60,4 +62,8 @@ timeout 90 node "$B/bench/sparse-graphs.js" $F/graphs > "$OUT/sparse-graphs.log"
 timeout 200 python3 scripts/sparse/train_pyg.py --out $F/gnn-pyg > "$OUT/train-pyg.log" 2>&1 \
   && timeout 90 node "$B/bench/sparse-gnn.js" --pyg $F/gnn-pyg 2>&1 | quiet | tee "$OUT/sparse-gnn.log"; echo "gnn exit $? at ${SECONDS}s"
 timeout 120 python3 scripts/embeddings/st_reference.py --out $F/minilm-random --seed 0 > "$OUT/st-reference.log" 2>&1; echo "st_reference exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = rag ]; then
+timeout 90 python3 bench/anchors/telerag_checkpoint.py /tmp/telerag-8b > "$OUT/telerag-checkpoint.log" 2>&1; echo "checkpoint exit $? at ${SECONDS}s"
+timeout 150 node "$B/bench/telerag.js" --model /tmp/telerag-8b --skip-search 2>&1 | quiet | tee "$OUT/telerag-pipelines.log"; echo "telerag pipelines exit $? at ${SECONDS}s"
 fi
