@@ -17,6 +17,7 @@
  * (bench/telerag-pipelines.ts, result `telerag-pipelines`); --skip-search then leaves out the
  * search bench above. Its flags: --pipelines a,b (default all) --questions 3 --store-nlist 1024
  * --rows-per-cluster 1024 --d 768 --nprobe 256 --k 4 --gpu-mib 1024 --draft-tokens 32 --answer-tokens 16
+ * [--keep-cache] (the GPU cache kept across requests instead of emptied before each)
  * (3 GiB of f32 vectors, under the 4 GiB the CPU search holds; a quarter of the clusters probed).
  * On the GPU machine (the 8B-shaped checkpoint with the built-in tokenizer, then the bench):
  *   python3 bench/anchors/telerag_checkpoint.py /tmp/telerag-8b &&
@@ -73,6 +74,7 @@ if (process.argv.includes('--model')) {
     questions: Number(arg('questions', '3')),
     draftTokens: Number(arg('draft-tokens', '32')),
     answerTokens: Number(arg('answer-tokens', '16')),
+    keepCache: process.argv.includes('--keep-cache'),
     pipelines: names.map((n) => {
       if (!isPipelineName(n)) throw new Error(`--pipelines: no pipeline '${n}' (${PIPELINES.join(', ')})`);
       return n;
