@@ -12,6 +12,8 @@
 #     GNNs vs PyG (each step bounded; a failed step is logged, the rest run)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh embeddings  # the encoder vs sentence-transformers
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh attention   # batch decode attention vs SDPA
+#   BUILD=.build-lead bash bench/run-h100.sh rag       # every RAG pipeline with and without lookahead on an
+#     8B-shaped checkpoint speaking the built-in tokenizer, datastore past the GPU cluster budget (about 4 minutes)
 # Results land in $OUT/results (JSON) and $OUT/*.log. Every anchor is measured in the same call:
 # BENCH_RUN_ID names the run, the PyTorch scripts write it into their JSON, and the benches use a
 # peer's figure only when it matches (otherwise the anchor is null with the reason). HF_TIMING=0
@@ -84,4 +86,8 @@ fi
 if [ "$stage" = attention ]; then
 timeout 150 python3 bench/anchors/torch_attention.py "$OUT/attention-anchors.json" > "$OUT/attention-anchors.log" 2>&1; echo "torch_attention exit $? at ${SECONDS}s"
 timeout 200 node "$B/bench/attention-decode.js" "$OUT/attention-anchors.json" 2>&1 | quiet | tee "$OUT/attention-decode.log"; echo "attention-decode exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = rag ]; then
+timeout 90 python3 bench/anchors/telerag_checkpoint.py /tmp/telerag-8b > "$OUT/telerag-checkpoint.log" 2>&1; echo "checkpoint exit $? at ${SECONDS}s"
+timeout 150 node "$B/bench/telerag.js" --model /tmp/telerag-8b --skip-search 2>&1 | quiet | tee "$OUT/telerag-pipelines.log"; echo "telerag pipelines exit $? at ${SECONDS}s"
 fi
