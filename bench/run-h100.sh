@@ -51,7 +51,8 @@ fi
 if [ "$stage" = serve ]; then
 D=/tmp/llama3-8b
 # the peer: transformers' continuous batching on the same lengths and arrival schedules (HF_SERVE=1 adds HF static batches)
-node "$B/bench/serve.js" --write-workload $D/workload.json --rates inf,8,4,2,1
+R=${SERVE_RATES:-inf,8,4,2,1}
+node "$B/bench/serve.js" --write-workload $D/workload.json --rates $R
 PEER=()
 timeout 300 python3 bench/anchors/hf_serve_cb.py $D/llama3-8b-random $D/workload.json $D/hf-serve-cb.json --budget-s 280 > "$OUT/hf-serve-cb.log" 2>&1; echo "hf_serve_cb exit $? at ${SECONDS}s"
 [ -f $D/hf-serve-cb.json ] && PEER=(--peer $D/hf-serve-cb.json)
@@ -60,7 +61,7 @@ if [ "${HF_SERVE:-0}" = 1 ]; then
   python3 bench/anchors/hf_serve.py $D $D/workload.json > "$OUT/hf-serve.log" 2>&1; echo "hf_serve exit $? at ${SECONDS}s"
   ANCHOR=(--anchor $D/hf-serve.json)
 fi
-node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" "${PEER[@]}" --rates inf,8,4,2,1 --deadline-s 200 2>&1 | quiet | tee "$OUT/serve.log"
+node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" "${PEER[@]}" --rates $R --deadline-s ${SERVE_DEADLINE_S:-200} 2>&1 | quiet | tee "$OUT/serve.log"
 fi
 if [ "$stage" = gemm ]; then
 timeout 200 python3 bench/anchors/torch_gemm.py "$OUT/gemm-anchors.json" > "$OUT/gemm-anchors.log" 2>&1; echo "torch_gemm exit $? at ${SECONDS}s"
