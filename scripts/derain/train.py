@@ -442,7 +442,9 @@ def main():
     with open(qpath, 'w') as f:
         json.dump(report, f, indent=1)
     with open(os.path.join(args.out, 'torch-timings.json'), 'w') as f:
-        json.dump({'card': card, 'date': date, 'dtype': 'float32 (TF32 off)', 'batch': 1, 'ms': timings}, f, indent=1)
+        # bench/results.ts readAnchors' shape: figures usable only by a bench of the same run (BENCH_RUN_ID)
+        json.dump({'card': card, 'runId': os.environ.get('BENCH_RUN_ID'), 'date': date,
+                   'dtype': 'float32 (TF32 off)', 'batch': 1, 'unit': 'ms', 'cases': timings}, f, indent=1)
     print(f'wrote {qpath}; total {clock.elapsed():.1f}s of {args.budget_s:.0f}s')
 
 

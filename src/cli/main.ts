@@ -2,6 +2,7 @@
 /** The `tessera` command line. Each command group registers itself from its own module. */
 import '../register-all.js';
 import { Command } from 'commander';
+import { registerDerainCommand } from './derain.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerMcuCommands } from './mcu.js';
 import { registerRunCommands } from './run.js';
@@ -20,5 +21,6 @@ registerCompileCommands(program);
 registerQuantizeCommand(program);
 registerRagCommands(program);
 registerServeCommand(program, loadChatModel, loadServedModel);
+registerDerainCommand(program);
 
 await program.parseAsync(process.argv);

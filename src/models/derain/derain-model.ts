@@ -25,6 +25,11 @@ import {
 } from './derain-config.js';
 import { derainFunc } from './graph.js';
 
+export interface DerainModelOptions {
+  /** Keep every intermediate tensor between calls (needed under a recorded dispatch stream). */
+  readonly stableStorage?: boolean;
+}
+
 export class DerainModel {
   private readonly vm: VirtualMachine;
 
@@ -33,12 +38,18 @@ export class DerainModel {
     readonly executable: Executable,
     private readonly backend: Backend,
     private readonly weights: readonly Tensor[],
+    opts: DerainModelOptions,
   ) {
-    this.vm = new VirtualMachine(executable, backend);
+    this.vm = new VirtualMachine(executable, backend, { stableStorage: opts.stableStorage === true });
   }
 
   /** Compiles the graph for `cfg` and uploads `weights` (checked against the expected names and shapes). */
-  static fromWeights(cfg: DerainConfig, weights: ReadonlyMap<string, Float32Array>, backend: Backend): DerainModel {
+  static fromWeights(
+    cfg: DerainConfig,
+    weights: ReadonlyMap<string, Float32Array>,
+    backend: Backend,
+    opts: DerainModelOptions = {},
+  ): DerainModel {
     checkDerainConfig(cfg);
     const tensors: Tensor[] = [];
     for (const [name, shape] of derainWeightShapes(cfg)) {
@@ -51,11 +62,11 @@ export class DerainModel {
       backend.write(t, data);
       tensors.push(t);
     }
-    return new DerainModel(cfg, compile(moduleOf([derainFunc(cfg)])), backend, tensors);
+    return new DerainModel(cfg, compile(moduleOf([derainFunc(cfg)])), backend, tensors, opts);
   }
 
   /** Opens a safetensors file written by scripts/derain/train.py (config in its metadata). */
-  static async open(path: string, backend: Backend): Promise<DerainModel> {
+  static async open(path: string, backend: Backend, opts: DerainModelOptions = {}): Promise<DerainModel> {
     const file = await SafetensorsFile.open(path);
     try {
       const cfg = derainConfigFromMetadata(file.metadata, path);
@@ -65,7 +76,7 @@ export class DerainModel {
         const info = file.info(name);
         weights.set(name, Float32Array.from(toFloat64(info.dtype, await file.read(name))));
       }
-      return DerainModel.fromWeights(cfg, weights, backend);
+      return DerainModel.fromWeights(cfg, weights, backend, opts);
     } finally {
       await file.close();
     }
@@ -84,14 +95,13 @@ export class DerainModel {
     }
   }
 
-  /** Runs the compiled call without reading the result back (for timing); returns a function that frees it. */
-  enqueue(image: RgbImage, reference?: RgbImage): { output: Tensor; release: () => void } {
-    const args = this.inputs(image, reference);
-    const output = this.vm.runSync('main', [...args, ...this.weights]) as Tensor;
-    return {
-      output,
-      release: () => [...args, output].forEach((t) => this.backend.free(t)),
-    };
+  /**
+   * Issues the whole compiled call on tensors already on the device ([1, H, W, 3] f32) without
+   * waiting or reading back — what a recorded dispatch stream captures for timing. The caller frees
+   * the result.
+   */
+  call(x: Tensor, reference?: Tensor): Tensor {
+    return this.vm.runSync('main', [...(this.config.reference ? [x, reference!] : [x]), ...this.weights]) as Tensor;
   }
 
   destroy(): void {
