@@ -119,6 +119,22 @@ describe(`vision ops on the CPU backend (${seedNote(seed)})`, () => {
     expect(String(y.var.type.k === 'tensor' && y.var.type.shape)).toMatch(/floordiv/);
   });
 
+  it('keeps a thread per output for convolutions, fused bias and GELU included (their reductions are short, their outputs many)', () => {
+    // 32 input channels: a reduction of 288 terms, past the length that gets a workgroup elsewhere
+    const b = new FunctionBuilder('wide', { upper: { h: 64, w: 64 } });
+    const x = b.param('x', tensorType('f32', [1, 'h', 'w', 32]));
+    const w = b.param('w', tensorType('f32', [8, 32, 3, 3]));
+    const bias = b.param('bias', tensorType('f32', [8]));
+    const y = b.dataflow(() => b.emit(op.gelu(op.conv2d(x, w, { padding: 1, bias }))));
+    const { module } = compileModule(moduleOf([b.finish(y)]));
+    const convs = [...module.programs.values()].filter((p) => p.name.includes('conv2d'));
+    expect(convs.length).toBeGreaterThan(0);
+    for (const p of convs) {
+      expect(p.schedule.reduction).toBe('thread');
+      expect(p.epilogue).toBeDefined();
+    }
+  });
+
   it('rejects a weight whose input channels differ from the image', () => {
     const b = new FunctionBuilder('bad');
     const x = b.param('x', tensorType('f32', [1, 'h', 'w', 3]));

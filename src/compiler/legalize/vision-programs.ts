@@ -58,6 +58,7 @@ export function conv2dProgram(
     body,
     reduce: { op: 'sum', extents: [x.shape[3]!, w.shape[2]!, w.shape[3]!] },
     schedule: DEFAULT_SCHEDULE,
+    reduceInThread: true,
   };
 }
 
