@@ -118,7 +118,7 @@ class PReNet(nn.Module):
 
     def __init__(self, ch=32, iters=4, blocks=3):
         super().__init__()
-        self.iters = iters
+        self.ch, self.iters, self.blocks = ch, iters, blocks
         self.inp = nn.Conv2d(6, ch, 3, 1, 1)
         self.gates = nn.Conv2d(2 * ch, 4 * ch, 3, 1, 1)
         self.res = nn.ModuleList(
@@ -140,6 +140,11 @@ class PReNet(nn.Module):
                 z = F.relu(blk(z) + z)
             x = y + self.out(z)
         return x
+
+    def metadata(self):
+        """What src/models/derain/prenet.ts reads to rebuild the graph."""
+        return {'format': 'tessera-prenet', 'channels': str(self.ch), 'iters': str(self.iters),
+                'blocks': str(self.blocks)}
 
 
 # ---------------------------------------------------------------- tiny Restormer-style base

@@ -432,7 +432,8 @@ def main():
     save_weights(filt, os.path.join(args.out, 'filter.safetensors'), filt.metadata())
     save_weights(refiner, os.path.join(args.out, 'refiner.safetensors'), refiner.metadata())
     for name, model in base_models.items():
-        save_weights(model, os.path.join(args.out, f'{name}.safetensors'))
+        save_weights(model, os.path.join(args.out, f'{name}.safetensors'),
+                     model.metadata() if hasattr(model, 'metadata') else None)
     save_parity(filt, refiner, keep, dev, os.path.join(args.out, 'parity.safetensors'))
     save_figure(keep, os.path.join(args.out, 'figure.png'))
 

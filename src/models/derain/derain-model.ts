@@ -9,13 +9,9 @@
  * ```
  */
 import type { Backend, Tensor } from '../../backends/backend.js';
-import { compile } from '../../compiler/compile.js';
 import type { Executable } from '../../compiler/executable.js';
-import { VirtualMachine } from '../../compiler/vm.js';
-import { moduleOf } from '../../ir/graph.js';
 import { SafetensorsFile } from '../../io/safetensors-file.js';
-import { toFloat64 } from '../../tensor/dtype.js';
-import { type RgbImage, rgbImage } from '../../vision/image.js';
+import type { RgbImage } from '../../vision/image.js';
 import {
   type DerainConfig,
   DerainConfigError,
@@ -24,23 +20,18 @@ import {
   derainWeightShapes,
 } from './derain-config.js';
 import { derainFunc } from './graph.js';
+import { type ImageNetOptions, ImageNetRunner, readWeights, uploadWeights } from './image-net-runner.js';
 
-export interface DerainModelOptions {
-  /** Keep every intermediate tensor between calls (needed under a recorded dispatch stream). */
-  readonly stableStorage?: boolean;
-}
+export type DerainModelOptions = ImageNetOptions;
 
 export class DerainModel {
-  private readonly vm: VirtualMachine;
-
   private constructor(
     readonly config: DerainConfig,
-    readonly executable: Executable,
-    private readonly backend: Backend,
-    private readonly weights: readonly Tensor[],
-    opts: DerainModelOptions,
-  ) {
-    this.vm = new VirtualMachine(executable, backend, { stableStorage: opts.stableStorage === true });
+    private readonly runner: ImageNetRunner,
+  ) {}
+
+  get executable(): Executable {
+    return this.runner.executable;
   }
 
   /** Compiles the graph for `cfg` and uploads `weights` (checked against the expected names and shapes). */
@@ -51,18 +42,8 @@ export class DerainModel {
     opts: DerainModelOptions = {},
   ): DerainModel {
     checkDerainConfig(cfg);
-    const tensors: Tensor[] = [];
-    for (const [name, shape] of derainWeightShapes(cfg)) {
-      const data = weights.get(name);
-      const n = shape.reduce((a, b) => a * b, 1);
-      if (!data) throw new DerainConfigError(`weight '${name}' [${shape.join(', ')}] is missing`);
-      if (data.length !== n)
-        throw new DerainConfigError(`weight '${name}' holds ${data.length} values, [${shape.join(', ')}] needs ${n}`);
-      const t = backend.alloc({ dtype: 'f32', shape }, name);
-      backend.write(t, data);
-      tensors.push(t);
-    }
-    return new DerainModel(cfg, compile(moduleOf([derainFunc(cfg)])), backend, tensors, opts);
+    const tensors = uploadWeights(backend, derainWeightShapes(cfg), weights);
+    return new DerainModel(cfg, new ImageNetRunner(derainFunc(cfg), backend, tensors, cfg.reference ? 2 : 1, opts));
   }
 
   /** Opens a safetensors file written by scripts/derain/train.py (config in its metadata). */
@@ -70,13 +51,7 @@ export class DerainModel {
     const file = await SafetensorsFile.open(path);
     try {
       const cfg = derainConfigFromMetadata(file.metadata, path);
-      const weights = new Map<string, Float32Array>();
-      for (const [name] of derainWeightShapes(cfg)) {
-        if (!file.tensors.has(name)) throw new DerainConfigError(`${path}: weight '${name}' is missing`);
-        const info = file.info(name);
-        weights.set(name, Float32Array.from(toFloat64(info.dtype, await file.read(name))));
-      }
-      return DerainModel.fromWeights(cfg, weights, backend, opts);
+      return DerainModel.fromWeights(cfg, await readWeights(file, derainWeightShapes(cfg)), backend, opts);
     } finally {
       await file.close();
     }
@@ -84,15 +59,8 @@ export class DerainModel {
 
   /** Refines `image` (already de-rained by a base method); the filter needs a clean `reference`. */
   async run(image: RgbImage, reference?: RgbImage): Promise<RgbImage> {
-    const args = this.inputs(image, reference);
-    try {
-      const y = (await this.vm.run('main', [...args, ...this.weights])) as Tensor;
-      const data = Float32Array.from(toFloat64('f32', await this.backend.read(y)));
-      this.backend.free(y);
-      return rgbImage(image.width, image.height, data);
-    } finally {
-      args.forEach((t) => this.backend.free(t));
-    }
+    this.needReference(reference);
+    return this.runner.run(reference ? [image, reference] : [image]);
   }
 
   /**
@@ -101,22 +69,16 @@ export class DerainModel {
    * the result.
    */
   call(x: Tensor, reference?: Tensor): Tensor {
-    return this.vm.runSync('main', [...(this.config.reference ? [x, reference!] : [x]), ...this.weights]) as Tensor;
+    this.needReference(reference);
+    return this.runner.call(reference ? [x, reference] : [x]);
   }
 
   destroy(): void {
-    this.vm.release();
-    this.weights.forEach((t) => this.backend.free(t));
+    this.runner.destroy();
   }
 
-  private inputs(image: RgbImage, reference: RgbImage | undefined): Tensor[] {
+  private needReference(reference: unknown): void {
     if (this.config.reference && !reference)
       throw new DerainConfigError('this filter attends to a reference image: pass one (--ref)');
-    const imgs = this.config.reference ? [image, reference!] : [image];
-    return imgs.map((im) => {
-      const t = this.backend.alloc({ dtype: 'f32', shape: [1, im.height, im.width, 3] });
-      this.backend.write(t, im.data);
-      return t;
-    });
   }
 }
