@@ -72,6 +72,28 @@ describe(`tessera derain (${seedNote(seed)})`, () => {
     });
   });
 
+  it('de-rains with the prior base first (--base prior), then refines', async () => {
+    const rng = new Rng(seed ^ 9);
+    png(dir, 'rainy.png', 12, 10, rng);
+    const msg = await derainCommand(join(dir, 'rainy.png'), {
+      ref: join(dir, 'ref.png'),
+      out: join(dir, 'out2.png'),
+      model: join(dir, 'filter.safetensors'),
+      backend: 'cpu',
+      base: 'prior',
+    });
+    expect(msg).toMatch(/out2\.png: 10×12/);
+    await expect(
+      derainCommand(join(dir, 'rainy.png'), {
+        ref: join(dir, 'ref.png'),
+        out: join(dir, 'o.png'),
+        model: join(dir, 'filter.safetensors'),
+        backend: 'cpu',
+        base: 'transformer',
+      }),
+    ).rejects.toThrow(/runs only in PyTorch/);
+  });
+
   it('says which file is not a PNG', async () => {
     writeFileSync(join(dir, 'bad.png'), 'GIF89a not a png');
     await expect(
