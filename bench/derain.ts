@@ -1,9 +1,10 @@
 /**
  * The de-raining filter on WebGPU. First the answer: on inputs PyTorch saved (a real test image
- * through the filter and the refiner; uniform noise at sizes no stride divides), our output must be
- * within 50 dB PSNR of PyTorch's fp32 output, else nothing is written. Then the time of one call at
- * 512² and 1024² (reference the same size) against torch eager and torch.compile, measured by
- * scripts/derain/train.py in the same run (its `torch-timings.json`, BENCH_RUN_ID).
+ * through the filter and the refiner, the rainy one through the PReNet base; uniform noise at
+ * sizes no stride divides), our output must be within 50 dB PSNR of PyTorch's fp32 output, else
+ * nothing is written. Then the time of one call at 512² and 1024² (reference the same size)
+ * against torch eager and torch.compile, measured by scripts/derain/train.py in the same run (its
+ * `torch-timings.json`, BENCH_RUN_ID).
  *
  *   node dist/bench/derain.js [models/derain]     (DERAIN_SIZES=512,1024 by default)
  */
@@ -12,6 +13,7 @@ import type { Tensor } from '../src/backends/backend.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { SafetensorsFile } from '../src/io/safetensors-file.js';
 import { DerainModel } from '../src/models/derain/derain-model.js';
+import { PrenetModel } from '../src/models/derain/prenet-model.js';
 import { toFloat64 } from '../src/tensor/dtype.js';
 import { type RgbImage, psnr, rgbImage } from '../src/vision/image.js';
 import { type BenchRow, anchorOf, cardName, fillRandom, readAnchors, row, timeGpu, writeResults } from './results.js';
@@ -32,6 +34,7 @@ async function main(): Promise<void> {
   const card = cardName(backend);
   const filter = await DerainModel.open(join(dir, 'filter.safetensors'), backend, { stableStorage: true });
   const refiner = await DerainModel.open(join(dir, 'refiner.safetensors'), backend);
+  const prenet = await PrenetModel.open(join(dir, 'prenet.safetensors'), backend);
   const check = new Check(BENCH);
 
   const parity = await SafetensorsFile.open(join(dir, 'parity.safetensors'));
@@ -43,6 +46,11 @@ async function main(): Promise<void> {
       img('y_filter'),
     ],
     [`refiner on ${parity.metadata.case ?? 'the test image'}`, refiner.run(await img('x')), img('y_refiner')],
+    [
+      `prenet base on ${parity.metadata.case ?? 'the test image'} (heavy rain)`,
+      prenet.run(await img('rainy')),
+      img('y_prenet'),
+    ],
     [
       'filter on noise 190x163 (reference 121x201)',
       filter.run(await img('x_noise'), await img('ref_noise')),
@@ -69,6 +77,7 @@ async function main(): Promise<void> {
   }
   await parity.close();
   refiner.destroy();
+  prenet.destroy();
 
   const anchors = readAnchors(join(dir, 'torch-timings.json'), card);
   const speedRows: BenchRow[] = [];
