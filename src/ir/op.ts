@@ -75,8 +75,12 @@ export const op = {
   argmax: un('argmax'),
   arange: (n: DimLike) => call('arange', [shape(n)]),
   /** NHWC convolution with a [O, C, KH, KW] weight; a bias [O] is added along the channels (it fuses as the epilogue). */
-  conv2d: (x: Expr, w: Expr, attrs: { stride?: number; padding?: number; bias?: Expr } = {}): Call => {
-    const conv = call('conv2d', [x, w], { stride: attrs.stride ?? 1, padding: attrs.padding ?? 0 });
+  conv2d: (x: Expr, w: Expr, attrs: { stride?: number; padding?: number; groups?: number; bias?: Expr } = {}): Call => {
+    const conv = call('conv2d', [x, w], {
+      stride: attrs.stride ?? 1,
+      padding: attrs.padding ?? 0,
+      ...(attrs.groups && attrs.groups !== 1 ? { groups: attrs.groups } : {}),
+    });
     return attrs.bias ? call('add', [conv, attrs.bias]) : conv;
   },
   /** Nearest-neighbour resize of an NHWC tensor to (height, width): ×2 upsampling when they are twice the input's. */

@@ -21,14 +21,16 @@ export const mapOf = (n: number, h: number, w: number, c: number, data?: Float64
   data: data ?? new Float64Array(n * h * w * c),
 });
 
-/** Zero-padded convolution; `weight` is [O, C, KH, KW] row-major, `bias` [O] or undefined. */
+/** Zero-padded convolution; `weight` is [O, C/groups, KH, KW] row-major, `bias` [O] or undefined. */
 export function conv2dF64(
   x: MapF64,
   weight: Float64Array,
   o: number,
   k: number,
-  opts: { stride?: number; padding?: number; bias?: Float64Array } = {},
+  opts: { stride?: number; padding?: number; groups?: number; bias?: Float64Array } = {},
 ): MapF64 {
+  const groups = opts.groups ?? 1;
+  const cg = x.c / groups;
   const s = opts.stride ?? 1;
   const p = opts.padding ?? 0;
   const ho = Math.floor((x.h + 2 * p - k) / s) + 1;
@@ -46,7 +48,8 @@ export function conv2dF64(
               const xi = j * s + kw - p;
               if (xi < 0 || xi >= x.w) continue;
               const base = ((n * x.h + yi) * x.w + xi) * x.c;
-              for (let c = 0; c < x.c; c++) acc += x.data[base + c]! * weight[((oc * x.c + c) * k + kh) * k + kw]!;
+              const c0 = Math.floor(oc / (o / groups)) * cg;
+              for (let c = 0; c < cg; c++) acc += x.data[base + c0 + c]! * weight[((oc * cg + c) * k + kh) * k + kw]!;
             }
           }
           out.data[((n * ho + i) * wo + j) * o + oc] = acc;

@@ -40,23 +40,31 @@ interface ConvCase {
   readonly k: number;
   readonly stride: number;
   readonly padding: number;
+  /** Grouped cases set their own channel counts (C and O divisible by groups). */
+  readonly groups?: number;
+  readonly c?: number;
+  readonly o?: number;
 }
 const CONVS: ConvCase[] = [
   { k: 3, stride: 1, padding: 1 },
   { k: 3, stride: 2, padding: 1 },
   { k: 1, stride: 1, padding: 0 },
   { k: 3, stride: 1, padding: 0 },
+  { k: 3, stride: 1, padding: 1, groups: 6, c: 6, o: 6 },
+  { k: 3, stride: 2, padding: 1, groups: 3, c: 6, o: 9 },
 ];
+const chans = (cc: ConvCase) => ({ c: cc.c ?? C, o: cc.o ?? O, groups: cc.groups ?? 1 });
 
 /** gelu(conv2d(x, w) + b), resized to 2H × 2W, concatenated with a 2H × 2W skip input. */
 function buildCase(cc: ConvCase) {
+  const { c, o, groups } = chans(cc);
   const b = new FunctionBuilder('main', { upper: { h: 64, w: 64 } });
-  const x = b.param('x', tensorType('f32', [1, 'h', 'w', C]));
-  const w = b.param('w', tensorType('f32', [O, C, cc.k, cc.k]));
-  const bias = b.param('bias', tensorType('f32', [O]));
+  const x = b.param('x', tensorType('f32', [1, 'h', 'w', c]));
+  const w = b.param('w', tensorType('f32', [o, c / groups, cc.k, cc.k]));
+  const bias = b.param('bias', tensorType('f32', [o]));
   const skip = b.param('skip', tensorType('f32', [1, sym('h').mul(2), sym('w').mul(2), 2]));
   const out = b.dataflow(() => {
-    const y = b.emit(op.gelu(op.conv2d(x, w, { stride: cc.stride, padding: cc.padding, bias })), 'y');
+    const y = b.emit(op.gelu(op.conv2d(x, w, { stride: cc.stride, padding: cc.padding, groups, bias })), 'y');
     const up = b.emit(op.resizeNearest(y, sym('h').mul(2), sym('w').mul(2)), 'up');
     return b.emit(op.concat([up, skip], -1), 'out');
   });
@@ -64,7 +72,8 @@ function buildCase(cc: ConvCase) {
 }
 
 function reference(cc: ConvCase, x: MapF64, w: Float64Array, bias: Float64Array, skip: MapF64): MapF64 {
-  const y = conv2dF64(x, w, O, cc.k, { stride: cc.stride, padding: cc.padding, bias });
+  const { o, groups } = chans(cc);
+  const y = conv2dF64(x, w, o, cc.k, { stride: cc.stride, padding: cc.padding, groups, bias });
   const g = mapOf(y.n, y.h, y.w, y.c, y.data.map(geluF64));
   return concatChannelsF64(resizeNearestF64(g, 2 * x.h, 2 * x.w), skip);
 }
@@ -76,21 +85,22 @@ function upload(be: Backend, shape: number[], data: Float64Array): Tensor {
 }
 
 async function runCase(be: Backend, cc: ConvCase): Promise<void> {
-  const rng = new Rng(seed ^ (cc.k * 131 + cc.stride * 17 + cc.padding));
+  const rng = new Rng(seed ^ (cc.k * 131 + cc.stride * 17 + cc.padding + (cc.groups ?? 0) * 1009));
   const { executable } = compileModule(moduleOf([buildCase(cc)]));
   const vm = new VirtualMachine(executable, be);
   const round = (a: Float64Array) => toFloat64('f32', toHost('f32', a));
-  const w = round(rng.normals(O * C * cc.k * cc.k, 0.4));
-  const bias = round(rng.normals(O, 0.2));
+  const { c, o, groups } = chans(cc);
+  const w = round(rng.normals(((o * c) / groups) * cc.k * cc.k, 0.4));
+  const bias = round(rng.normals(o, 0.2));
   for (const [h, wd] of SIZES) {
     if (h < cc.k - 2 * cc.padding || wd < cc.k - 2 * cc.padding) continue;
-    const x = mapOf(1, h, wd, C, round(rng.normals(h * wd * C)));
+    const x = mapOf(1, h, wd, c, round(rng.normals(h * wd * c)));
     const skip = mapOf(1, 2 * h, 2 * wd, 2, round(rng.normals(4 * h * wd * 2)));
     const want = reference(cc, x, w, bias, skip);
     const args = [
-      upload(be, [1, h, wd, C], x.data),
-      upload(be, [O, C, cc.k, cc.k], w),
-      upload(be, [O], bias),
+      upload(be, [1, h, wd, c], x.data),
+      upload(be, [o, c / groups, cc.k, cc.k], w),
+      upload(be, [o], bias),
       upload(be, [1, 2 * h, 2 * wd, 2], skip.data),
     ];
     const y = (await vm.run('main', args)) as Tensor;
@@ -108,7 +118,7 @@ async function runCase(be: Backend, cc: ConvCase): Promise<void> {
 }
 
 const title = (cc: ConvCase) =>
-  `conv ${cc.k}×${cc.k} stride ${cc.stride} padding ${cc.padding} + bias + gelu, ×2 resize, concat`;
+  `conv ${cc.k}×${cc.k} stride ${cc.stride} padding ${cc.padding}${cc.groups ? ` groups ${cc.groups} (${cc.c}→${cc.o} channels)` : ''} + bias + gelu, ×2 resize, concat`;
 
 describe(`vision ops on the CPU backend (${seedNote(seed)})`, () => {
   for (const cc of CONVS) it(title(cc), async () => runCase(new CpuBackend(), cc));

@@ -20,8 +20,8 @@ import type { TensorDescSym } from './tensor-programs.js';
 const clamp = (i: PExpr, n: Sym): PExpr => bin('min', bin('max', i, int(0)), bin('-', symToP(n), int(1)));
 
 /**
- * out[n, ho, wo, o] = Σ_{c, kh, kw} x[n, ho·s + kh − p, wo·s + kw − p, c] · w[o, c, kh, kw], zero
- * outside the image. Indices are clamped before the load and the product selected away when the
+ * out[n, ho, wo, o] = Σ_{c, kh, kw} x[n, ho·s + kh − p, wo·s + kw − p, g(o)·C_g + c] · w[o, c, kh, kw]
+ * over the C_g = C/groups channels of o's group g(o), zero outside the image. Indices are clamped before the load and the product selected away when the
  * clamp moved them, so no backend ever reads out of bounds (WGSL's `select` evaluates both sides).
  */
 export function conv2dProgram(
@@ -30,6 +30,7 @@ export function conv2dProgram(
   w: TensorDescSym,
   stride: number,
   padding: number,
+  groups: number,
   outShape: readonly Sym[],
 ): TensorProgram {
   const at = (axis: string, r: string) => {
@@ -41,9 +42,15 @@ export function conv2dProgram(
   const wi = at('i2', 'r2');
   const hc = clamp(hi, x.shape[1]!);
   const wc = clamp(wi, x.shape[2]!);
+  // grouped: output channel o reads the input channels of its group, ⌊o / (O/groups)⌋·(C/groups) + r0
+  const perGroupOut = w.shape[0]!.value! / groups;
+  const channel =
+    groups === 1
+      ? pvar('r0')
+      : bin('+', bin('*', bin('floordiv', pvar('i3'), int(perGroupOut)), symToP(w.shape[1]!)), pvar('r0'));
   const product = bin(
     '*',
-    load('x0', [pvar('i0'), hc, wc, pvar('r0')]),
+    load('x0', [pvar('i0'), hc, wc, channel]),
     load('x1', [pvar('i3'), pvar('r0'), pvar('r1'), pvar('r2')]),
   );
   const body = padding === 0 ? product : select(bin('==', hc, hi), select(bin('==', wc, wi), product, flt(0)), flt(0));
@@ -56,7 +63,7 @@ export function conv2dProgram(
     ],
     output: { name: 'out', dtype: x.dtype, shape: outShape },
     body,
-    reduce: { op: 'sum', extents: [x.shape[3]!, w.shape[2]!, w.shape[3]!] },
+    reduce: { op: 'sum', extents: [w.shape[1]!, w.shape[2]!, w.shape[3]!] },
     schedule: DEFAULT_SCHEDULE,
     reduceInThread: true,
   };

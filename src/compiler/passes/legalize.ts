@@ -126,7 +126,8 @@ class Legalizer {
         const [x, w] = [this.desc(c.args[0]!, at), this.desc(c.args[1]!, at)];
         const stride = (c.attrs.stride as number | undefined) ?? 1;
         const padding = (c.attrs.padding as number | undefined) ?? 0;
-        this.tir(v, conv2dProgram('conv2d', x, w, stride, padding, out.shape), c.args);
+        const groups = (c.attrs.groups as number | undefined) ?? 1;
+        this.tir(v, conv2dProgram('conv2d', x, w, stride, padding, groups, out.shape), c.args);
         return;
       }
       case 'resize_nearest':

@@ -27,7 +27,11 @@ function positiveInt(op: string, attrs: Record<string, unknown>, key: string, mi
   return v;
 }
 
-/** conv2d(x [N, H, W, C], w [O, C, KH, KW]) → [N, Ho, Wo, O]; attrs `stride` (≥ 1), `padding` (≥ 0, zeros). */
+/**
+ * conv2d(x [N, H, W, C], w [O, C/groups, KH, KW]) → [N, Ho, Wo, O]; attrs `stride` (≥ 1), `padding`
+ * (≥ 0, zeros), `groups` (≥ 1, dividing C and O: output channel o reads input group ⌊o·groups/O⌋;
+ * groups = C = O is a depthwise convolution).
+ */
 registerOp({
   name: 'conv2d',
   deduce(args, attrs) {
@@ -35,14 +39,22 @@ registerOp({
     const w = tensorArg('conv2d', args[1], 1);
     const stride = positiveInt('conv2d', attrs, 'stride', 1, 1);
     const padding = positiveInt('conv2d', attrs, 'padding', 0, 0);
+    const groups = positiveInt('conv2d', attrs, 'groups', 1, 1);
     if (x.rank !== 4) throw new ShapeError('conv2d', `x must be NHWC [N, H, W, C], got rank ${x.rank}`);
-    if (w.rank !== 4) throw new ShapeError('conv2d', `w must be [O, C, KH, KW], got rank ${w.rank}`);
+    if (w.rank !== 4) throw new ShapeError('conv2d', `w must be [O, C/groups, KH, KW], got rank ${w.rank}`);
     if (x.dtype !== w.dtype) throw new ShapeError('conv2d', `dtypes differ: ${x.dtype} vs ${w.dtype}`);
     if (!x.shape || !w.shape) return rankOnly(x.dtype, 4);
     const [kh, kw] = [w.shape[2]!.value, w.shape[3]!.value];
     if (kh === undefined || kw === undefined)
       throw new ShapeError('conv2d', 'kernel height and width must be constants');
-    if (!unifyDim('conv2d', x.shape[3]!, w.shape[1]!, 'input channels differ from the weight'))
+    const o = w.shape[0]!.value;
+    if (o === undefined || o % groups !== 0)
+      throw new ShapeError(
+        'conv2d',
+        `output channels (${w.shape[0]}) must be a constant multiple of groups (${groups})`,
+      );
+    const inChannels = w.shape[1]!.mul(groups);
+    if (!unifyDim('conv2d', x.shape[3]!, inChannels, 'input channels differ from the weight'))
       return rankOnly(x.dtype, 4);
     const shape = [
       x.shape[0]!,
