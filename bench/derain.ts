@@ -1,7 +1,7 @@
 /**
  * The de-raining filter on WebGPU. First the answer: on inputs PyTorch saved (a real test image
- * through the filter and the refiner, the rainy one through the PReNet base; uniform noise at
- * sizes no stride divides), our output must be within 50 dB PSNR of PyTorch's fp32 output, else
+ * through the filter and the refiner, the rainy one through the PReNet and transformer bases;
+ * uniform noise at sizes no stride divides), our output must be within 50 dB PSNR of PyTorch's fp32 output, else
  * nothing is written. Then the time of one call at 512² and 1024² (reference the same size)
  * against torch eager and torch.compile, measured by scripts/derain/train.py in the same run (its
  * `torch-timings.json`, BENCH_RUN_ID).
@@ -14,6 +14,7 @@ import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { SafetensorsFile } from '../src/io/safetensors-file.js';
 import { DerainModel } from '../src/models/derain/derain-model.js';
 import { PrenetModel } from '../src/models/derain/prenet-model.js';
+import { RestormerModel } from '../src/models/derain/restormer-model.js';
 import { toFloat64 } from '../src/tensor/dtype.js';
 import { type RgbImage, psnr, rgbImage } from '../src/vision/image.js';
 import { type BenchRow, anchorOf, cardName, fillRandom, readAnchors, row, timeGpu, writeResults } from './results.js';
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
   const filter = await DerainModel.open(join(dir, 'filter.safetensors'), backend, { stableStorage: true });
   const refiner = await DerainModel.open(join(dir, 'refiner.safetensors'), backend);
   const prenet = await PrenetModel.open(join(dir, 'prenet.safetensors'), backend);
+  const transformer = await RestormerModel.open(join(dir, 'transformer.safetensors'), backend);
   const check = new Check(BENCH);
 
   const parity = await SafetensorsFile.open(join(dir, 'parity.safetensors'));
@@ -50,6 +52,11 @@ async function main(): Promise<void> {
       `prenet base on ${parity.metadata.case ?? 'the test image'} (heavy rain)`,
       prenet.run(await img('rainy')),
       img('y_prenet'),
+    ],
+    [
+      `transformer base on ${parity.metadata.case ?? 'the test image'} (heavy rain)`,
+      transformer.run(await img('rainy')),
+      img('y_transformer'),
     ],
     [
       'filter on noise 190x163 (reference 121x201)',
@@ -78,6 +85,7 @@ async function main(): Promise<void> {
   await parity.close();
   refiner.destroy();
   prenet.destroy();
+  transformer.destroy();
 
   const anchors = readAnchors(join(dir, 'torch-timings.json'), card);
   const speedRows: BenchRow[] = [];

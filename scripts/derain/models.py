@@ -208,6 +208,7 @@ class TinyRestormer(nn.Module):
 
     def __init__(self, c=24, heads=(1, 2)):
         super().__init__()
+        self.c, self.heads = c, tuple(heads)
         self.embed = nn.Conv2d(3, c, 3, 1, 1)
         self.enc1 = TBlock(c, heads[0])
         self.down = nn.Conv2d(c, 2 * c, 3, 2, 1)
@@ -223,3 +224,7 @@ class TinyRestormer(nn.Module):
         m = self.mid(self.down(e))
         d = self.dec1(self.fuse(torch.cat([self.up(m), e], 1)))
         return (yp + self.out(d))[..., :h, :w]
+
+    def metadata(self):
+        """What src/models/derain/restormer.ts reads to rebuild the graph."""
+        return {'format': 'tessera-restormer', 'channels': str(self.c), 'heads': ','.join(map(str, self.heads))}

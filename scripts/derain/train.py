@@ -303,7 +303,7 @@ def save_weights(model, path, metadata=None):
 
 
 @torch.no_grad()
-def save_parity(filt, refiner, prenet, keep, dev, path):
+def save_parity(filt, refiner, base_models, keep, dev, path):
     """A real test case in NHWC float32 (as Tessera takes it) with PyTorch's fp32 outputs."""
     from safetensors.torch import save_file
 
@@ -315,7 +315,8 @@ def save_parity(filt, refiner, prenet, keep, dev, path):
     noise_ref = torch.rand(1, 3, 121, 201, generator=g).to(dev)
     rainy = to_t(keep['rainy'], dev)
     save_file({'x': nhwc(x), 'ref': nhwc(r), 'y_filter': nhwc(filt(x, r)), 'y_refiner': nhwc(refiner(x)),
-               'rainy': nhwc(rainy), 'y_prenet': nhwc(prenet(rainy)),
+               'rainy': nhwc(rainy), 'y_prenet': nhwc(base_models['prenet'](rainy)),
+               'y_transformer': nhwc(base_models['transformer'](rainy)),
                'x_noise': nhwc(noise), 'ref_noise': nhwc(noise_ref), 'y_noise_filter': nhwc(filt(noise, noise_ref))},
               path, metadata={'case': keep['name'], 'note': 'prenet output on heavy rain; noise: uniform in [0, 1)'})
     print(f'wrote {path}')
@@ -436,7 +437,7 @@ def main():
     for name, model in base_models.items():
         save_weights(model, os.path.join(args.out, f'{name}.safetensors'),
                      model.metadata() if hasattr(model, 'metadata') else None)
-    save_parity(filt, refiner, base_models['prenet'], keep, dev, os.path.join(args.out, 'parity.safetensors'))
+    save_parity(filt, refiner, base_models, keep, dev, os.path.join(args.out, 'parity.safetensors'))
     save_figure(keep, os.path.join(args.out, 'figure.png'))
 
     sizes = (64,) if args.smoke else (512, 1024)

@@ -1,11 +1,11 @@
 /**
- * `tessera derain <image.png> --ref <reference.png> [--base prior|prenet] --out out.png`: refines
- * a de-rained image, attending to a clean reference of a similar scene, with the filter trained by
- * scripts/derain/train.py (models/derain/filter.safetensors). With `--base` the input is the rainy
- * image and that base de-rains it first (prior: the guided-filter method; prenet: the trained CNN,
- * compiled like the filter); without it the input is already de-rained. The transformer base runs
- * only in PyTorch so far. `--refiner` runs the reference-free refiner instead (no --ref). PNG in
- * and out; JPEG is not read (convert first).
+ * `tessera derain <image.png> --ref <reference.png> [--base prior|prenet|transformer] --out out.png`:
+ * refines a de-rained image, attending to a clean reference of a similar scene, with the filter
+ * trained by scripts/derain/train.py (models/derain/filter.safetensors). With `--base` the input is
+ * the rainy image and that base de-rains it first (prior: the guided-filter method on the host;
+ * prenet, the trained CNN, and transformer, the trained Restormer-style network: compiled like the
+ * filter); without it the input is already de-rained. `--refiner` runs the reference-free refiner
+ * instead (no --ref). PNG in and out; JPEG is not read (convert first).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -13,6 +13,7 @@ import { openBackend } from '../backends/open.js';
 import type { Backend } from '../backends/backend.js';
 import { DerainModel } from '../models/derain/derain-model.js';
 import { PrenetModel } from '../models/derain/prenet-model.js';
+import { RestormerModel } from '../models/derain/restormer-model.js';
 import type { RgbImage } from '../vision/image.js';
 import { decodePng, encodePng } from '../vision/png.js';
 import { priorDerain } from '../vision/prior-derain.js';
@@ -39,10 +40,14 @@ async function runBase(base: string, rainy: RgbImage, backend: Backend, path: st
       prenet.destroy();
     }
   }
-  if (base === 'transformer')
-    throw new Error(
-      'the transformer base runs only in PyTorch so far (scripts/derain/models.py TinyRestormer): de-rain with it there and pass its output without --base',
-    );
+  if (base === 'transformer') {
+    const transformer = await RestormerModel.open(path ?? 'models/derain/transformer.safetensors', backend);
+    try {
+      return await transformer.run(rainy);
+    } finally {
+      transformer.destroy();
+    }
+  }
   throw new Error(`unknown base '${base}': one of ${DERAIN_BASES.join(', ')}`);
 }
 
@@ -75,7 +80,7 @@ export function registerDerainCommand(program: Command): void {
     .option('--model <safetensors>', 'weights (default models/derain/filter.safetensors, or refiner.safetensors)')
     .option('--refiner', 'the reference-free refiner instead of the filter')
     .option('--base <name>', `de-rain the input first with a base: ${DERAIN_BASES.join(', ')}`)
-    .option('--base-model <safetensors>', 'the PReNet weights (default models/derain/prenet.safetensors)')
+    .option('--base-model <safetensors>', "the base network's weights (default models/derain/<base>.safetensors)")
     .option('--backend <name>', 'webgpu or cpu (default: WebGPU when there is an adapter)')
     .action(async function (this: Command, image: string, opts: DerainOptions) {
       try {

@@ -14,7 +14,9 @@ import {
   derainConfigToMetadata,
   derainWeightShapes,
 } from '../../../src/models/derain/derain-config.js';
+import { prenetMetadata, prenetWeightShapes } from '../../../src/models/derain/prenet.js';
 import { randomDerainWeights } from '../../../src/models/derain/random-weights.js';
+import { restormerMetadata, restormerWeightShapes } from '../../../src/models/derain/restormer.js';
 import { derainReferenceF64 } from '../../../src/models/derain/reference.js';
 import { seedNote, testSeed } from '../../../src/testing/seed.js';
 import { Rng } from '../../../src/util/rng.js';
@@ -89,9 +91,45 @@ describe(`tessera derain (${seedNote(seed)})`, () => {
         out: join(dir, 'o.png'),
         model: join(dir, 'filter.safetensors'),
         backend: 'cpu',
-        base: 'transformer',
+        base: 'cnn',
       }),
-    ).rejects.toThrow(/runs only in PyTorch/);
+    ).rejects.toThrow(/unknown base 'cnn': one of prior, prenet, transformer/);
+  });
+
+  it('runs the trained bases compiled (--base prenet, --base transformer with an odd-sized image)', async () => {
+    const rng = new Rng(seed ^ 11);
+    png(dir, 'rainy_odd.png', 9, 7, rng);
+    const random = (shapes: [string, number[]][]) =>
+      shapes.map(([n, s]) => {
+        const count = s.reduce((a, b) => a * b, 1);
+        const data = Float32Array.from(rng.normals(count, 0.2), (v) =>
+          n.includes('norm.weight') || n.endsWith('temperature') ? 1 + v : v,
+        );
+        return [n, { dtype: 'f32' as const, shape: s, data }] as const;
+      });
+    const prenetCfg = { channels: 4, iters: 2, blocks: 1 };
+    const restormerCfg = { channels: 4, heads: [1, 2] as [number, number] };
+    await writeSafetensors(
+      join(dir, 'prenet.safetensors'),
+      random(prenetWeightShapes(prenetCfg)),
+      prenetMetadata(prenetCfg),
+    );
+    await writeSafetensors(
+      join(dir, 'transformer.safetensors'),
+      random(restormerWeightShapes(restormerCfg)),
+      restormerMetadata(restormerCfg),
+    );
+    for (const base of ['prenet', 'transformer']) {
+      const msg = await derainCommand(join(dir, 'rainy_odd.png'), {
+        ref: join(dir, 'ref.png'),
+        out: join(dir, `out_${base}.png`),
+        model: join(dir, 'filter.safetensors'),
+        backend: 'cpu',
+        base,
+        baseModel: join(dir, `${base}.safetensors`),
+      });
+      expect(msg).toMatch(/7×9/);
+    }
   });
 
   it('says which file is not a PNG', async () => {
