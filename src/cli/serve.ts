@@ -5,6 +5,9 @@
  * progress bar); this module owns the engines (one per chat model, each with the KV pages of its
  * own runner), the HTTP server and shutdown.
  */
+import { type BackendChoice, openBackend } from '../backends/open.js';
+import type { DerainService } from '../server/derain-route.js';
+import { derainService } from './derain-service.js';
 import { loadPeftAdapter } from '../lora/peft-adapter.js';
 import type { Command } from 'commander';
 import { Engine } from '../engine/engine.js';
@@ -70,6 +73,8 @@ export interface ServeOptions {
   maxLoraRank?: string;
   /** Datastores for the chat completions' `rag` field, `name=folder` (`--rag`, repeatable). */
   rag?: string[];
+  /** A folder of de-raining networks (scripts/derain/train.py's output) behind `/v1/images/derain` and `/derain`. */
+  derain?: string;
 }
 
 /** The runner's LoRA slots, or undefined when no LoRA option was given. */
@@ -183,6 +188,7 @@ export async function serveModel(
   o: ServeOptions,
   extra: readonly LoadedServedModel[] = [],
   rag: readonly RagStore[] = [],
+  derain?: DerainService,
 ): Promise<RunningServer> {
   const limits = serveLimits(o);
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
@@ -217,6 +223,7 @@ export async function serveModel(
       : {}),
     structuredOutput: o.structuredOutput,
     ...(rag.length ? { rag } : {}),
+    ...(derain ? { derain } : {}),
     ...(apiKey ? { apiKey } : {}),
   });
 }
@@ -266,6 +273,7 @@ export function registerServeCommand(
       collect,
       [],
     )
+    .option('--derain <dir>', 'serve the de-raining networks of this folder on /v1/images/derain and the /derain page')
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
     .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
       loraSpecs(o); // a malformed --lora fails before the model loads
@@ -277,12 +285,16 @@ export function registerServeCommand(
       const ragBackend = ragAt.length ? await openRagBackend(o.backend) : null;
       const rag: RagStore[] = [];
       for (const { name, dir } of ragAt) rag.push(await openRagStore(name, dir, ragBackend!));
-      const server = await serveModel(model, o, extra, rag);
+      const derain = o.derain
+        ? derainService(o.derain, await openBackend(o.backend ? { prefer: o.backend as BackendChoice } : {}))
+        : undefined;
+      const server = await serveModel(model, o, extra, rag, derain);
       for (const r of rag)
         console.log(`RAG datastore '${r.name}': ${r.store.passages.length} passages (${r.store.embedder})`);
       for (const m of [model, ...extra]) console.log(`Serving ${describeModel(m)}`);
       console.log(`  chat page:  ${server.url}/`);
       console.log(`  OpenAI API: ${server.url}/v1  (metrics at ${server.url}/metrics)`);
+      if (derain) console.log(`  de-raining: ${server.url}/derain  (POST ${server.url}/v1/images/derain)`);
       let stopping = false;
       const stop = async () => {
         if (stopping) process.exit(1); // a second Ctrl-C: do not wait
