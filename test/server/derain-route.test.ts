@@ -9,47 +9,22 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { derainService } from '../../src/cli/derain-service.js';
-import { writeSafetensors } from '../../src/io/safetensors-writer.js';
-import {
-  type DerainConfig,
-  derainConfigToMetadata,
-  derainWeightShapes,
-} from '../../src/models/derain/derain-config.js';
-import { prenetMetadata, prenetWeightShapes } from '../../src/models/derain/prenet.js';
-import { restormerMetadata, restormerWeightShapes } from '../../src/models/derain/restormer.js';
 import { derainReferenceF64 } from '../../src/models/derain/reference.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
 import { type RgbImage, rgbImage } from '../../src/vision/image.js';
 import { decodePng, encodePng } from '../../src/vision/png.js';
 import { mapOf } from '../../src/vision/reference-ops.js';
+import { TINY_FILTER, writeTinyNetworks } from '../models/derain/tiny-networks.js';
 import { startTestServer, type TestServer } from './helpers.js';
 
 const seed = testSeed();
 const KEY = 'derain-test-key';
-const FILTER: DerainConfig = { channels: [4, 8, 8], heads: 2, reference: true, eps: 1e-5 };
+const FILTER = TINY_FILTER;
 let s: TestServer;
 let filterWeights: Map<string, Float64Array>;
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
-
-async function writeNet(
-  dir: string,
-  file: string,
-  shapes: [string, number[]][],
-  meta: Record<string, string>,
-  rng: Rng,
-) {
-  const ws = shapes.map(([n, sh]) => {
-    const count = sh.reduce((a, b) => a * b, 1);
-    const data = Float32Array.from(rng.normals(count, 0.2), (v) =>
-      n.includes('norm.weight') || n.endsWith('temperature') ? 1 + v : v,
-    );
-    return [n, { dtype: 'f32' as const, shape: sh, data }] as const;
-  });
-  await writeSafetensors(join(dir, file), ws, meta);
-  return new Map(ws.map(([n, t]) => [n, Float64Array.from(t.data)]));
-}
 
 function image(rng: Rng, h: number, w: number): RgbImage {
   return rgbImage(
@@ -70,25 +45,7 @@ async function post(body: unknown, key = KEY): Promise<Response> {
 describe(`de-raining API and page (${seedNote(seed)})`, () => {
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'derain-route-'));
-    const rng = new Rng(seed);
-    filterWeights = await writeNet(
-      dir,
-      'filter.safetensors',
-      derainWeightShapes(FILTER),
-      derainConfigToMetadata(FILTER),
-      rng,
-    );
-    await writeNet(
-      dir,
-      'refiner.safetensors',
-      derainWeightShapes({ ...FILTER, reference: false }),
-      derainConfigToMetadata({ ...FILTER, reference: false }),
-      rng,
-    );
-    const restormer = { channels: 4, heads: [1, 2] as [number, number] };
-    await writeNet(dir, 'transformer.safetensors', restormerWeightShapes(restormer), restormerMetadata(restormer), rng);
-    const prenet = { channels: 4, iters: 2, blocks: 1 };
-    await writeNet(dir, 'prenet.safetensors', prenetWeightShapes(prenet), prenetMetadata(prenet), rng);
+    filterWeights = await writeTinyNetworks(dir, seed);
     s = await startTestServer({ server: { apiKey: KEY, derain: derainService(dir, new CpuBackend()) } });
   });
   afterAll(async () => {

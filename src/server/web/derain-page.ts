@@ -14,10 +14,11 @@ export const DERAIN_PAGE_HTML = `<!doctype html>
   body { font: 15px/1.4 system-ui, sans-serif; margin: 0 auto; max-width: 960px; padding: 12px; }
   fieldset { border: 1px solid #ccc; display: flex; flex-wrap: wrap; gap: 12px; align-items: end; }
   label { display: flex; flex-direction: column; gap: 4px; }
-  #compare { position: relative; margin-top: 12px; max-width: 100%; display: inline-block; }
-  #compare img { display: block; max-width: 100%; image-rendering: pixelated; }
+  #compare { margin-top: 12px; width: 100%; max-width: 720px; }
+  #pair { position: relative; }
+  #pair img { display: block; width: 100%; image-rendering: pixelated; }
   #after { position: absolute; top: 0; left: 0; clip-path: inset(0 0 0 50%); }
-  #slider { width: 100%; }
+  #slider { width: 100%; margin: 8px 0 0; }
   #status { min-height: 1.4em; }
   .error { color: #b00020; }
 </style>
@@ -40,10 +41,12 @@ export const DERAIN_PAGE_HTML = `<!doctype html>
 </fieldset>
 <p id="status" role="status"></p>
 <div id="compare" hidden>
-  <img id="before" alt="before">
-  <img id="after" alt="after">
+  <div id="pair">
+    <img id="before" alt="before">
+    <img id="after" alt="after">
+  </div>
+  <input id="slider" type="range" min="0" max="100" value="50" aria-label="before (left) / after (right)">
 </div>
-<input id="slider" type="range" min="0" max="100" value="50" aria-label="before / after" hidden>
 <script>
 const $ = (id) => document.getElementById(id);
 const status = (text, error) => { $('status').textContent = text; $('status').className = error ? 'error' : ''; };
@@ -80,7 +83,6 @@ async function run(retried) {
   $('before').src = URL.createObjectURL(image);
   $('after').src = 'data:image/png;base64,' + json.image;
   $('compare').hidden = false;
-  $('slider').hidden = false;
   status(json.width + '×' + json.height + ' in ' + json.ms.toFixed(0) + ' ms');
 }
 $('run').addEventListener('click', () => run(false).catch((e) => status(String(e), true)));
