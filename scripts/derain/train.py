@@ -110,6 +110,10 @@ def build_data(args, clock):
         names = [n for n in names if rain.scene_of(n) in ('aloe', 'fruits', 'baboon', 'building', 'home', 'apple')]
     train, test = rain.split_by_scene(names)
     refs = rain.pick_references(names, images, names)
+    # what the quality table rests on, checked here and listed in the result's `checks`
+    assert not {rain.scene_of(n) for n in train} & {rain.scene_of(n) for n in test}, 'a scene on both sides'
+    assert all(refs[n] != n for n in names), 'an image is its own reference'
+    assert all(not np.array_equal(images[refs[n]], images[n]) for n in test), 'a reference equals its ground truth'
     rng = np.random.default_rng(SEED)
     samples = 1 if args.smoke else 3
     train_set = [(rain.add_rain(images[n], s, rng), images[n], n, s) for n in train for s in SETTINGS for _ in range(samples)]
@@ -448,7 +452,11 @@ def main():
 
     date = datetime.date.today().isoformat()
     short = 'cpu' if dev.type == 'cpu' else ''.join(c for c in card.split()[1].lower() if c.isalnum())
-    report = {'bench': 'derain-quality', 'card': card, 'date': date, 'commit': git_commit(),
+    checks = ['train and test scenes disjoint', 'no test image is its own reference, nor equal to it',
+              'PSNR/SSIM against the clean ground truth of each test image (skimage.metrics SSIM, data range 1)']
+    assert all(np.isfinite(v['psnr']) and np.isfinite(v['ssim']) for v in table.values()), 'a metric is not finite'
+    checks.append('every PSNR and SSIM finite')
+    report = {'bench': 'derain-quality', 'card': card, 'date': date, 'commit': git_commit(), 'checks': checks,
               'notes': (f'seed {SEED}; {len(test_set)} test images ({len(test_set) // 3} per set), scene split '
                         f'{list(rain.TEST_SCENES)}; ratio = with ÷ without; gain in dB or SSIM; '
                         f'filter improves every base on every set: {improved}' + ('; SMOKE RUN' if args.smoke else '')),
