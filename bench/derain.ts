@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       img('y_transformer'),
     ],
     [
-      'filter on noise 190x163 (reference 121x201)',
+      'filter on noise 95x83 (reference 61x101)',
       filter.run(await img('x_noise'), await img('ref_noise')),
       img('y_noise_filter'),
     ],
