@@ -5,6 +5,9 @@
  * progress bar); this module owns the engines (one per chat model, each with the KV pages of its
  * own runner), the HTTP server and shutdown.
  */
+import { type BackendChoice, openBackend } from '../backends/open.js';
+import type { DerainService } from '../server/derain-route.js';
+import { derainService } from './derain-service.js';
 import { loadPeftAdapter } from '../lora/peft-adapter.js';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
@@ -83,6 +86,8 @@ export interface ServeOptions {
   nanoBatches?: string;
   /** `--nano-plan`: the plan cache file `auto` plans from (written by bench/nanoflow.ts). */
   nanoPlan?: string;
+  /** A folder of de-raining networks (scripts/derain/train.py's output) behind `/v1/images/derain` and `/derain`. */
+  derain?: string;
 }
 
 /** The engine's nano-batching options from `--nano-batches` and `--nano-plan`. */
@@ -216,6 +221,7 @@ export async function serveModel(
   o: ServeOptions,
   extra: readonly LoadedServedModel[] = [],
   rag: readonly RagStore[] = [],
+  derain?: DerainService,
 ): Promise<RunningServer> {
   const limits = serveLimits(o);
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
@@ -254,6 +260,7 @@ export async function serveModel(
       : {}),
     structuredOutput: o.structuredOutput,
     ...(rag.length ? { rag } : {}),
+    ...(derain ? { derain } : {}),
     ...(apiKey ? { apiKey } : {}),
   });
 }
@@ -303,6 +310,7 @@ export function registerServeCommand(
       collect,
       [],
     )
+    .option('--derain <dir>', 'serve the de-raining networks of this folder on /v1/images/derain and the /derain page')
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
     .option(
       '--cluster <nats-url>',
@@ -322,13 +330,17 @@ export function registerServeCommand(
       const ragBackend = ragAt.length ? await openRagBackend(o.backend) : null;
       const rag: RagStore[] = [];
       for (const { name, dir } of ragAt) rag.push(await openRagStore(name, dir, ragBackend!));
-      const server = await serveModel(model, o, extra, rag);
+      const derain = o.derain
+        ? derainService(o.derain, await openBackend(o.backend ? { prefer: o.backend as BackendChoice } : {}))
+        : undefined;
+      const server = await serveModel(model, o, extra, rag, derain);
       for (const r of rag)
         console.log(`RAG datastore '${r.name}': ${r.store.passages.length} passages (${r.store.embedder})`);
       for (const m of [model, ...extra]) console.log(`Serving ${describeModel(m)}`);
       console.log(`  chat page:  ${server.url}/`);
       console.log(`  OpenAI API: ${server.url}/v1  (metrics at ${server.url}/metrics)`);
       const member = o.cluster ? await joinClusterFromCli(o, server, model.device ?? 'unknown') : null;
+      if (derain) console.log(`  de-raining: ${server.url}/derain  (POST ${server.url}/v1/images/derain)`);
       let stopping = false;
       const stop = async () => {
         if (stopping) process.exit(1); // a second Ctrl-C: do not wait
