@@ -5,7 +5,7 @@
 # calls that each fit the 10-minute limit:
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kernels   # doctor, prefill attention, conformance, fusion
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh models    # 8B checkpoint, decode, then serving
-#     (SKIP_SERVE=1 stops after decode; `serve` runs the serving part alone on the checkpoint models made)
+#     (SKIP_SERVE=1 stops after decode; `checkpoint`, `decode` and `serve` run the three parts alone, on one warm machine)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh gemm      # GEMV/skinny/GEMM on the 8B shapes vs torch
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
@@ -32,10 +32,14 @@ timeout 200 node "$B/bench/attention-prefill.js" "$OUT/attention-anchors.json" 2
 timeout 240 node "$B/bench/conformance-perf.js" 2>&1 | quiet > "$OUT/conformance.log"; echo "conformance exit $? ($(grep -c $'\tok\t' "$OUT/conformance.log") ok, $(grep -c FAIL "$OUT/conformance.log") failed)" | tee -a "$OUT/conformance.log"
 node "$B/bench/fusion.js" --n 1,16,128,1024 2>&1 | quiet | tee "$OUT/fusion.log"
 fi
-if [ "$stage" = models ]; then
+if [ "$stage" = models ] || [ "$stage" = checkpoint ]; then
 D=/tmp/llama3-8b && mkdir -p $D
 # the checkpoint (made once) and HF's float32 greedy reference tokens
 HF_DECODE_SKIP_TIMING=1 python3 bench/anchors/hf_decode.py $D > "$OUT/hf-decode.log" 2>&1; echo "hf_decode exit $? at ${SECONDS}s"
+[ "$stage" = models ] && stage=decode
+fi
+if [ "$stage" = decode ]; then
+D=/tmp/llama3-8b
 # where loading spends its time (file reads, writeBuffer, a mapped staging ring), UPLOAD_PROBE=0 skips it
 [ "${UPLOAD_PROBE:-1}" = 1 ] && node "$B/bench/upload-probe.js" $D/llama3-8b-random 2>&1 | quiet | tee "$OUT/upload-probe.log"
 # the peers on the same checkpoint: compiled PyTorch loop and HF eager (torch-decode.json, hf-decode.json)
