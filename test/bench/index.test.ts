@@ -4,7 +4,16 @@ import { describe, expect, it } from 'vitest';
 import { BENCHES, indexText } from '../../bench/run-all.js';
 
 // modules the benchmarks share, not programs
-const LIBRARIES = ['attention-common', 'results', 'verify', 'run-all', 'skinny-variants', 'telerag-data'];
+const LIBRARIES = [
+  'attention-common',
+  'results',
+  'verify',
+  'run-all',
+  'skinny-variants',
+  'telerag-data',
+  'lora-bench',
+  'lora-random',
+];
 
 describe('bench/run-all.ts', () => {
   it('lists every program in bench/ once, with what it measures, its duration and needs', () => {
