@@ -199,6 +199,13 @@ export const BENCHES: readonly BenchEntry[] = [
     standalone: false,
   },
   {
+    name: 'lora-parity',
+    measures: 'logits of a mixed-adapter batch on the built-in model vs peft (max relative error ≤ 1e-2)',
+    duration: '~10 s',
+    needs: 'GPU; the JSON of scripts/lora/peft_parity.py',
+    standalone: false,
+  },
+  {
     name: 'magicpig',
     measures:
       'LSH sampling attention (src/longctx) on the CPU, 32K keys: ms per query and error vs exact CPU attention',

@@ -13,6 +13,7 @@ const LIBRARIES = [
   'telerag-data',
   'lora-bench',
   'lora-random',
+  'lora-parity-compare',
 ];
 
 describe('bench/run-all.ts', () => {
