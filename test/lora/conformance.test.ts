@@ -12,7 +12,7 @@ const seed = testSeed();
 const gpus = await gpuBackends();
 
 describe(`lora conformance (${seedNote(seed)})`, () => {
-  for (const { op, cases } of conformanceCases({ seed, ops: ['lora_bgmv', 'lora_sgmv'] })) {
+  for (const { op, cases } of conformanceCases({ seed, ops: ['lora_bgmv', 'lora_sgmv', 'lora_delta'] })) {
     describe(op.name, () => {
       for (const c of cases) {
         for (const { name, backend } of gpusOrSkip(gpus, `webgpu: ${c.label}`)) {
