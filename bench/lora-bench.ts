@@ -13,6 +13,8 @@ import { Rng } from '../src/util/rng.js';
 import { randomLlamaSource, randomLoraAdapter } from './lora-random.js';
 import { type BenchRow, median, row } from './results.js';
 
+type Adapters = readonly (string | undefined)[];
+
 /** Where the checks go: bench/verify.ts's `Check` in the program (fails and exits), a throwing one in tests. */
 export interface Checker {
   that(ok: boolean, what: string, detail?: string): void;
@@ -66,178 +68,196 @@ function relDiff(a: Float32Array, b: Float32Array): number {
   return Number.isFinite(d) ? d / (m || 1) : Infinity;
 }
 
-export async function benchLora(
-  backend: Backend,
-  o: LoraBenchOptions,
-  check: Checker,
-): Promise<{ rows: BenchRow[]; notes: string[] }> {
-  const tiny = o.tiny;
-  const STEPS = tiny ? 3 : 32;
-  const LOOP_STEPS = tiny ? 1 : 4;
-  const LATENCY_STEPS = tiny ? 3 : 24;
-  const PAGES_PER_SEQ = Math.ceil((PROMPT + 4 + STEPS + LATENCY_STEPS) / PAGE);
-  const config = parseLlamaConfig(tiny ? TINY : LLAMA3_8B, 'bench/lora.ts');
-  const shape = tiny ? 'tiny' : 'llama3-8b';
-  const rng = new Rng(SEED);
-  console.log(
-    `lora bench: ${shape}, seed ${SEED}, ranks ${o.ranks.join(', ')}, batch ${BATCH}, ${STEPS} steps per case`,
-  );
-  const prompts = Array.from({ length: BATCH }, () =>
-    Array.from({ length: PROMPT }, () => rng.int(0, config.vocabSize - 1)),
-  );
-  const nextTokens = Array.from({ length: BATCH }, () => rng.int(0, config.vocabSize - 1));
-  const pagesOf = (s: number) => Array.from({ length: PAGES_PER_SEQ }, (_, i) => s * PAGES_PER_SEQ + i);
+/** One run's model, prompts and helpers: each case a method, each under 80 lines. */
+class LoraBench {
+  readonly steps: number;
+  readonly loopSteps: number;
+  readonly latencySteps: number;
+  readonly pagesPerSeq: number;
+  readonly config: ReturnType<typeof parseLlamaConfig>;
+  readonly shape: string;
+  readonly prompts: number[][];
+  readonly next: number[];
+  readonly rows: BenchRow[] = [];
+  readonly notes: string[] = [];
 
-  async function load(rank?: number): Promise<LlamaRunner> {
+  constructor(
+    readonly backend: Backend,
+    readonly o: LoraBenchOptions,
+    readonly check: Checker,
+  ) {
+    this.steps = o.tiny ? 3 : 32;
+    this.loopSteps = o.tiny ? 1 : 4;
+    this.latencySteps = o.tiny ? 3 : 24;
+    this.pagesPerSeq = Math.ceil((PROMPT + 4 + this.steps + this.latencySteps) / PAGE);
+    this.config = parseLlamaConfig(o.tiny ? TINY : LLAMA3_8B, 'bench/lora.ts');
+    this.shape = o.tiny ? 'tiny' : 'llama3-8b';
+    const rng = new Rng(SEED);
+    const token = () => rng.int(0, this.config.vocabSize - 1);
+    this.prompts = Array.from({ length: BATCH }, () => Array.from({ length: PROMPT }, token));
+    this.next = Array.from({ length: BATCH }, token);
+  }
+
+  /** A runner of the random base: without adapters, or serving `slots` adapters of up to `rank` in `form`. */
+  async load(lora?: { rank: number; slots: number; form?: 'bgmv' }): Promise<LlamaRunner> {
     const t0 = performance.now();
     const runner = await LlamaRunner.load(
-      { config, weights: randomLlamaSource(config, 'bf16', SEED) },
+      { config: this.config, weights: randomLlamaSource(this.config, 'bf16', SEED) },
       {
-        backend,
+        backend: this.backend,
         actDtype: 'f16',
         maxTokens: 8 * PROMPT,
         maxSeqs: BATCH,
-        numPages: BATCH * PAGES_PER_SEQ,
+        numPages: BATCH * this.pagesPerSeq,
         pageSize: PAGE,
-        ...(rank ? { lora: { slots: BATCH, rmax: rank } } : {}),
+        ...(lora ? { lora: { slots: lora.slots, rmax: lora.rank, ...(lora.form ? { form: lora.form } : {}) } } : {}),
       },
     );
-    console.log(
-      `loaded ${rank ? `rank-${rank} LoRA` : 'base'} runner in ${((performance.now() - t0) / 1e3).toFixed(1)} s`,
-    );
+    const what = lora ? `rank-${lora.rank} LoRA (${lora.form ?? 'fused'})` : 'base';
+    console.log(`loaded ${what} runner in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
     return runner;
   }
 
-  /** Prefills the requests (eight to a forward); returns nothing, the pages hold their keys. */
-  async function prefill(runner: LlamaRunner, adapters: readonly (string | undefined)[]): Promise<void> {
+  adapter(rank: number, i: number) {
+    return randomLoraAdapter(`a${i}`, loraShapesOf(this.config), LORA_MODULES, rank, SEED + 100 * rank + i);
+  }
+
+  seq(s: number, tokens: number[], start: number, adapter: string | undefined): ForwardSeq {
+    const pages = Array.from({ length: this.pagesPerSeq }, (_, i) => s * this.pagesPerSeq + i);
+    return { tokens, start, pages, ...(adapter ? { adapter } : {}) };
+  }
+
+  /** Prefills request i for each entry of `adapters` (eight to a forward). */
+  async prefill(runner: LlamaRunner, adapters: Adapters): Promise<void> {
     for (let g = 0; g < adapters.length; g += 8) {
-      const seqs = adapters.slice(g, g + 8).map((a, j) => seqOf(g + j, prompts[g + j]!, 0, a));
+      const seqs = adapters.slice(g, g + 8).map((a, j) => this.seq(g + j, this.prompts[g + j]!, 0, a));
       await runner.forward({ seqs }, { readLogits: false });
     }
   }
 
-  function seqOf(s: number, tokens: number[], start: number, adapter: string | undefined): ForwardSeq {
-    return { tokens, start, pages: pagesOf(s), ...(adapter ? { adapter } : {}) };
+  /** The logits of one decode step of every request in `adapters`, as one batch. */
+  async decodeLogits(runner: LlamaRunner, adapters: Adapters): Promise<Float32Array> {
+    await this.prefill(runner, adapters);
+    return runner.forward({ seqs: adapters.map((a, s) => this.seq(s, [this.next[s]!], PROMPT, a)) });
   }
 
-  /** Decode tokens/s of the requests `groups` (each a list of request indices run as one batch, in turn). */
-  async function decodeRate(
-    runner: LlamaRunner,
-    adapters: readonly (string | undefined)[],
-    groups: readonly number[][],
-    steps: number,
-  ): Promise<number> {
+  /** Decode tokens/s of the requests, `groups` of them run as one batch each, in turn. */
+  async decodeRate(runner: LlamaRunner, adapters: Adapters, groups: readonly number[][], steps: number) {
+    await this.prefill(runner, adapters);
     const step = async (k: number) => {
       for (const g of groups)
         await runner.forward(
-          { seqs: g.map((s) => seqOf(s, [nextTokens[s]!], PROMPT + k, adapters[s])) },
+          { seqs: g.map((s) => this.seq(s, [this.next[s]!], PROMPT + k, adapters[s])) },
           { readLogits: false },
         );
     };
     await step(0); // records each batch size's stream
-    await backend.flush();
+    await this.backend.flush();
     const t0 = performance.now();
     for (let k = 1; k <= steps; k++) await step(k);
-    await backend.flush();
+    await this.backend.flush();
     const tokens = steps * groups.reduce((a, g) => a + g.length, 0);
     return (tokens * 1000) / (performance.now() - t0);
   }
 
-  /** Median ms per token of one request decoding alone, logits read back each step. */
-  async function latency(runner: LlamaRunner, adapter: string | undefined): Promise<number> {
-    await prefill(runner, [adapter]);
+  /** Median ms per token of request 0 decoding alone, its logits read back each step. */
+  async latency(runner: LlamaRunner, adapter: string | undefined): Promise<number> {
+    await this.prefill(runner, [adapter]);
     const times: number[] = [];
-    for (let k = 0; k < LATENCY_STEPS + 2; k++) {
+    for (let k = 0; k < this.latencySteps + 2; k++) {
       const t0 = performance.now();
-      await runner.forward({ seqs: [seqOf(0, [nextTokens[0]!], PROMPT + k, adapter)] });
+      await runner.forward({ seqs: [this.seq(0, [this.next[0]!], PROMPT + k, adapter)] });
       if (k >= 2) times.push(performance.now() - t0);
     }
     return median(times);
   }
 
-  const rows: BenchRow[] = [];
-  const notes: string[] = [];
-  const spreadOf = (n: number) => Array.from({ length: BATCH }, (_, i) => `a${i % n}`);
-  const groupsOf = (adapters: readonly (string | undefined)[]) => {
-    const by = new Map<string | undefined, number[]>();
-    adapters.forEach((a, i) => by.set(a, [...(by.get(a) ?? []), i]));
-    return [...by.values()];
-  };
-  const everyone = [Array.from({ length: BATCH }, (_, i) => i)];
+  probe = async (r: LlamaRunner, adapter?: string) =>
+    (await r.forward({ seqs: [this.seq(0, this.prompts[0]!, 0, adapter)] })).slice();
 
-  // the ceiling: the base model alone, and the probe every LoRA runner's base rows must match
-  const base = await load();
-  const probe = async (r: LlamaRunner, adapter?: string) =>
-    (await r.forward({ seqs: [seqOf(0, prompts[0]!, 0, adapter)] })).slice();
-  const baseProbe = await probe(base);
-  await prefill(
-    base,
-    spreadOf(1).map(() => undefined),
-  );
-  const baseRate = await decodeRate(base, [], everyone, STEPS);
-  const baseMs = await latency(base, undefined);
-  base.destroy();
-  console.log(`base: ${baseRate.toFixed(1)} tokens/s at batch ${BATCH}, ${baseMs.toFixed(2)} ms/token at batch 1`);
-  rows.push(
-    row({
-      case: `${shape} base model b${BATCH}`,
-      metric: 'tokens/s',
-      higherIsBetter: true,
-      ours: baseRate,
-      anchor: null,
-      anchorName: null,
-      limit: null,
-      limitName: null,
-      anchorWhyNull: 'the ceiling the LoRA rows are held to',
-    }),
-  );
+  /** The ceiling: the base model alone; returns its probe logits, b64 tokens/s and b1 ms/token. */
+  async base(): Promise<{ probe: Float32Array; rate: number; ms: number }> {
+    const base = await this.load();
+    const probe = await this.probe(base);
+    const rate = await this.decodeRate(base, spread(BATCH, 0), everyone(), this.steps);
+    const ms = await this.latency(base, undefined);
+    base.destroy();
+    console.log(`base: ${rate.toFixed(1)} tokens/s at batch ${BATCH}, ${ms.toFixed(2)} ms/token at batch 1`);
+    this.rows.push(
+      row({
+        case: `${this.shape} base model b${BATCH}`,
+        metric: 'tokens/s',
+        higherIsBetter: true,
+        ours: rate,
+        anchor: null,
+        anchorName: null,
+        limit: null,
+        limitName: null,
+        anchorWhyNull: 'the ceiling the LoRA rows are held to',
+      }),
+    );
+    return { probe, rate, ms };
+  }
 
-  for (const rank of o.ranks) {
-    const runner = await load(rank);
-    const shapes = loraShapesOf(config);
-    for (let i = 0; i < BATCH; i++)
-      runner.adapters!.add(randomLoraAdapter(`a${i}`, shapes, LORA_MODULES, rank, SEED + 100 * rank + i));
+  /**
+   * The answer checks of one rank: base rows equal the base runner's, an adapter moves the logits,
+   * rows of the 64-adapter batch equal the same requests alone, and (first rank only: one more
+   * runner in memory) equal the unfused path's (`lora_bgmv` after each projection).
+   */
+  async checks(runner: LlamaRunner, rank: number, baseProbe: Float32Array, unfused: boolean): Promise<void> {
     const tag = `rank ${rank}`;
-    const plain = relDiff(await probe(runner), baseProbe);
-    check.that(
+    const plain = relDiff(await this.probe(runner), baseProbe);
+    this.check.that(
       plain <= LOGIT_TOL,
       `${tag}: a row without an adapter gives the base runner's logits`,
       plain.toExponential(2),
     );
-    const moved = relDiff(await probe(runner, 'a0'), baseProbe);
-    check.that(
+    const moved = relDiff(await this.probe(runner, 'a0'), baseProbe);
+    this.check.that(
       moved > 10 * LOGIT_TOL,
       `${tag}: adapter a0 moves the logits beyond 10× the tolerance`,
       moved.toExponential(2),
     );
-
-    // rows of the 64-adapter batch against the same requests alone
-    const mixed = spreadOf(BATCH);
-    await prefill(runner, mixed);
-    const batchLogits = await runner.forward({
-      seqs: mixed.map((a, s) => seqOf(s, [nextTokens[s]!], PROMPT, a)),
-    });
+    const mixed = spread(BATCH, BATCH);
+    const batch = await this.decodeLogits(runner, mixed);
     const V = runner.vocabSize;
+    const rowOf = (x: Float32Array, s: number) => x.subarray(s * V, (s + 1) * V);
     let worst = 0;
     for (const s of [0, 1, 37, BATCH - 1]) {
-      const alone = await runner.forward({ seqs: [seqOf(s, [nextTokens[s]!], PROMPT, mixed[s])] });
-      worst = Math.max(worst, relDiff(batchLogits.subarray(s * V, (s + 1) * V), alone));
+      const alone = await runner.forward({ seqs: [this.seq(s, [this.next[s]!], PROMPT, mixed[s])] });
+      worst = Math.max(worst, relDiff(rowOf(batch, s), alone));
     }
-    check.that(
+    this.check.that(
       worst <= LOGIT_TOL,
       `${tag}: rows 0, 1, 37, 63 of the ${BATCH}-adapter batch give their logits run alone`,
       worst.toExponential(2),
     );
+    if (!unfused) return;
+    // a, none, b, c: the unfused runner holds four adapters, the same ones
+    const few: Adapters = ['a0', undefined, 'a1', 'a2'];
+    const reference = await this.load({ rank, slots: 4, form: 'bgmv' });
+    for (const i of [0, 1, 2]) reference.adapters!.add(this.adapter(rank, i));
+    const want = await this.decodeLogits(reference, few);
+    reference.destroy();
+    const got = await this.decodeLogits(runner, few);
+    const diff = Math.max(...few.map((_, s) => relDiff(rowOf(got, s), rowOf(want, s))));
+    this.check.that(
+      diff <= LOGIT_TOL,
+      `${tag}: a batch of a0, none, a1, a2 gives the unfused path's logits`,
+      diff.toExponential(2),
+    );
+  }
 
+  /** Throughput over 1, 8 and 64 adapters against the base, and 64 adapters against the one-adapter loop. */
+  async throughput(runner: LlamaRunner, rank: number, baseRate: number): Promise<void> {
+    const tag = `rank ${rank}`;
     const rates = new Map<number, number>();
     for (const n of SPREADS) {
-      const adapters = spreadOf(n);
-      await prefill(runner, adapters);
-      rates.set(n, await decodeRate(runner, adapters, everyone, STEPS));
+      rates.set(n, await this.decodeRate(runner, spread(BATCH, n), everyone(), this.steps));
       console.log(`${tag}, ${n} adapters: ${rates.get(n)!.toFixed(1)} tokens/s`);
-      rows.push(
+      this.rows.push(
         row({
-          case: `${shape} LoRA ${tag} b${BATCH} over ${n} adapter${n > 1 ? 's' : ''}`,
+          case: `${this.shape} LoRA ${tag} b${BATCH} over ${n} adapter${n > 1 ? 's' : ''}`,
           metric: 'tokens/s',
           higherIsBetter: true,
           ours: rates.get(n)!,
@@ -248,30 +268,34 @@ export async function benchLora(
         }),
       );
     }
-    const loopAdapters = spreadOf(BATCH);
-    await prefill(runner, loopAdapters);
-    const loopRate = await decodeRate(runner, loopAdapters, groupsOf(loopAdapters), LOOP_STEPS);
-    console.log(`${tag}, one adapter at a time over ${BATCH}: ${loopRate.toFixed(1)} tokens/s`);
-    rows.push(
+    const all = spread(BATCH, BATCH);
+    const loop = await this.decodeRate(runner, all, groupsOf(all), this.loopSteps);
+    console.log(`${tag}, one adapter at a time over ${BATCH}: ${loop.toFixed(1)} tokens/s`);
+    this.rows.push(
       row({
-        case: `${shape} LoRA ${tag} b${BATCH} over ${BATCH} adapters`,
+        case: `${this.shape} LoRA ${tag} b${BATCH} over ${BATCH} adapters`,
         metric: 'tokens/s',
         higherIsBetter: true,
         ours: rates.get(BATCH)!,
-        anchor: loopRate,
+        anchor: loop,
         anchorName: 'one adapter at a time (a batch per adapter, in turn), same requests (target ≥ 10×)',
         limit: null,
         limitName: null,
       }),
     );
-    const loraMs = await latency(runner, 'a0');
-    const plainMs = await latency(runner, undefined);
+  }
+
+  /** Batch-1 ms/token with an adapter against the base model alone. */
+  async latencyRows(runner: LlamaRunner, rank: number, baseMs: number): Promise<void> {
+    const tag = `rank ${rank}`;
+    const loraMs = await this.latency(runner, 'a0');
+    const plainMs = await this.latency(runner, undefined);
     console.log(
       `${tag}, batch 1: ${loraMs.toFixed(2)} ms/token with an adapter, ${plainMs.toFixed(2)} without (LoRA runner), base ${baseMs.toFixed(2)}`,
     );
-    rows.push(
+    this.rows.push(
       row({
-        case: `${shape} LoRA ${tag} b1 per-token latency`,
+        case: `${this.shape} LoRA ${tag} b1 per-token latency`,
         metric: 'ms/token',
         higherIsBetter: false,
         ours: loraMs,
@@ -281,14 +305,42 @@ export async function benchLora(
         limitName: null,
       }),
     );
-    notes.push(
-      `${tag}: batch-1 latency without an adapter on the LoRA runner ${plainMs.toFixed(2)} ms; added by an adapter over the base model ${(loraMs - baseMs).toFixed(2)} ms`,
+    this.notes.push(
+      `${tag}: batch-1 latency without an adapter on the LoRA runner ${plainMs.toFixed(2)} ms; added by an adapter over the base model ${(loraMs - baseMs).toFixed(2)} ms.`,
     );
+  }
+}
+
+/** Request i's adapter when `n` distinct adapters are spread over `count` requests (0: none). */
+const spread = (count: number, n: number): Adapters =>
+  Array.from({ length: count }, (_, i) => (n ? `a${i % n}` : undefined));
+const everyone = () => [Array.from({ length: BATCH }, (_, i) => i)];
+const groupsOf = (adapters: Adapters) => {
+  const by = new Map<string | undefined, number[]>();
+  adapters.forEach((a, i) => by.set(a, [...(by.get(a) ?? []), i]));
+  return [...by.values()];
+};
+
+export async function benchLora(
+  backend: Backend,
+  o: LoraBenchOptions,
+  check: Checker,
+): Promise<{ rows: BenchRow[]; notes: string[] }> {
+  const bench = new LoraBench(backend, o, check);
+  console.log(
+    `lora bench: ${bench.shape}, seed ${SEED}, ranks ${o.ranks.join(', ')}, batch ${BATCH}, ${bench.steps} steps per case`,
+  );
+  const base = await bench.base();
+  for (const [k, rank] of o.ranks.entries()) {
+    const runner = await bench.load({ rank, slots: BATCH });
+    for (let i = 0; i < BATCH; i++) runner.adapters!.add(bench.adapter(rank, i));
+    await bench.checks(runner, rank, base.probe, k === 0);
+    await bench.throughput(runner, rank, base.rate);
+    await bench.latencyRows(runner, rank, base.ms);
     runner.destroy();
   }
-
-  notes.push(
-    `Random ${shape} base (bf16 weights, f16 activations) and random adapters on all seven projections, seed ${SEED}; prompts of ${PROMPT} tokens, ${STEPS} timed decode steps per case (${LOOP_STEPS} for the one-adapter-at-a-time loop).`,
+  bench.notes.push(
+    `Random ${bench.shape} base (bf16 weights, f16 activations) and random adapters on all seven projections, seed ${SEED}; prompts of ${PROMPT} tokens, ${bench.steps} timed decode steps per case (${bench.loopSteps} for the one-adapter-at-a-time loop).`,
   );
-  return { rows, notes };
+  return { rows: bench.rows, notes: bench.notes };
 }
