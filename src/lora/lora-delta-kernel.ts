@@ -8,12 +8,15 @@
  * Every tile recomputes v: at decode sizes (rows ≤ DECODE_ROWS) tiles are 256 columns, so a row's
  * work spreads over many workgroups and the repeated reads of A hit the cache; for more rows a tile
  * is a whole member, so A is read once per row and member, as the two-dispatch `lora_bgmv` reads it.
+ * Decode rows whose A is large (K·rmax past SPLIT_ELEMENTS) take two dispatches instead
+ * (lora-delta-split.ts): one workgroup streaming a whole A would take longer than a launch.
  * Members that would pass the device's storage bindings go in further dispatches.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
-import { type GpuKernel, shaderKey, whyNot } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, type GpuTensor, type KernelContext, shaderKey, whyNot } from '../backends/webgpu/kernel.js';
 import { enables, loadF32, storageDecl, uniformDecl } from '../kernels/wgsl-dtype.js';
 import { type LoraDeltaAttrs, type LoraDeltaGeometry, loraDeltaGeometry, memberInputs } from './lora-delta.js';
+import { SPLIT_ELEMENTS, SPLIT_RANKS, SPLIT_WG, splitExpandWgsl, splitShrinkWgsl } from './lora-delta-split.js';
 
 const WG = 256;
 const RANKS_PER_PASS = 8;
@@ -129,6 +132,49 @@ function membersPerDispatch(caps: Capabilities, normed: boolean): number {
   return Math.floor((caps.maxStorageBuffersPerShaderStage - (normed ? 4 : 3)) / 4);
 }
 
+/** The two-dispatch schedule (lora-delta-split.ts): shrink into a scratch v, then the expand's tiles. */
+function encodeSplit(
+  ctx: KernelContext,
+  g: LoraDeltaGeometry,
+  rows: readonly GpuTensor[],
+  scale: GpuTensor,
+  stacks: readonly GpuTensor[],
+  outs: readonly GpuTensor[],
+  uniforms: Uint32Array,
+): void {
+  const M = outs.length;
+  const of = (k: number) => stacks.filter((_, j) => j % 3 === k);
+  const [a, b, rank] = [of(0), of(1), of(2)];
+  const slots = rows[rows.length - 1]!;
+  const v = ctx.scratch(g.n * M * g.rmax * 4, 'lora_delta shrink');
+  const normed = g.normDtype !== undefined;
+  const shrinkLabel = `lora_delta.split.shrink.x${M}${normed ? '.norm' : ''}`;
+  const reads = (n: number) => Array.from({ length: n }, () => 'read' as const);
+  ctx.dispatch(
+    {
+      label: shrinkLabel,
+      key: shaderKey(shrinkLabel, { ...g, n: 0 }),
+      wgsl: () => splitShrinkWgsl(g, ctx.caps),
+      access: [...reads(rows.length + 2 * M), 'rw', 'uniform'],
+    },
+    [...rows, ...a, ...rank, v],
+    uniforms,
+    [Math.ceil(g.rmax / SPLIT_RANKS) * M, g.n],
+  );
+  const expandLabel = `lora_delta.split.expand.x${M}`;
+  ctx.dispatch(
+    {
+      label: expandLabel,
+      key: shaderKey(expandLabel, { ...g, n: 0 }),
+      wgsl: () => splitExpandWgsl(g, ctx.caps, SPLIT_WG),
+      access: [...reads(3 + 2 * M), ...outs.map(() => 'rw' as const), 'uniform'],
+    },
+    [slots, scale, ...b, ...rank, v, ...outs],
+    uniforms,
+    [g.widths.reduce((t, N) => t + Math.ceil(N / SPLIT_WG), 0), g.n],
+  );
+}
+
 export const loraDeltaKernel: GpuKernel = {
   op: 'lora_delta',
   whyUnsupported(caps, rawAttrs, inputs) {
@@ -159,6 +205,10 @@ export const loraDeltaKernel: GpuKernel = {
         return [inputs[at.a]!, inputs[at.b]!, inputs[at.rank]!];
       });
       const outs = members.map((i) => outputs[i]!);
+      if (g.n <= DECODE_ROWS && g.k * g.rmax > SPLIT_ELEMENTS) {
+        encodeSplit(ctx, g, inputs.slice(0, normed ? 3 : 2), inputs[normed ? 3 : 2]!, stacks, outs, uniforms);
+        continue;
+      }
       const label = `lora_delta.x${members.length}${normed ? '.norm' : ''}.t${tile}`;
       const tiles = g.widths.reduce((s, N) => s + Math.ceil(N / tile), 0);
       ctx.dispatch(

@@ -140,6 +140,9 @@ const CASES: readonly DeltaCase[] = [
   { n: 3, k: 96, widths: [40], ranks: [4, 0], norm: false, act: 'f32', weight: 'f16' },
   { n: 37, k: 64, widths: [300, 20, 20], ranks: [2, 64, 33], norm: true, act: 'f32', weight: 'f32' },
   { n: 9, k: 56, widths: [520], ranks: [5, 12], norm: false, act: 'f16', weight: 'f16' },
+  // decode rows with K·rmax past the WebGPU kernel's split (lora-delta-split.ts): the two-dispatch schedule
+  { n: 3, k: 1032, widths: [72, 40], ranks: [70, 9, 0], norm: true, act: 'f16', weight: 'f32' },
+  { n: 2, k: 2048, widths: [300], ranks: [33, 64], norm: false, act: 'f32', weight: 'f16' },
 ];
 
 function cases(rng: Rng): OpCase<LoraDeltaAttrs>[] {
