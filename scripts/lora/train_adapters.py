@@ -14,7 +14,13 @@ import json, math, os, sys
 
 import torch
 from peft import LoraConfig, get_peft_model
+import transformers
+from packaging.version import Version
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+
+# float32 whatever the config's dtype: transformers 4.56 renamed `torch_dtype` to `dtype`, and 5
+# loads the config's dtype (bfloat16 here) unless told
+FLOAT32 = {"dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype": torch.float32}
 
 base_dir, press_txt, fiction_txt, out = sys.argv[1:5]
 os.makedirs(out, exist_ok=True)
@@ -55,8 +61,7 @@ def perplexity(model, rows):
 report = {}
 for name, text, r, alpha, rs, targets in ADAPTERS:
     torch.manual_seed(SEED)
-    # float32 whatever the config's dtype (transformers 5 loads it by default); `.float()` for older ones
-    base = LlamaForCausalLM.from_pretrained(base_dir, dtype=torch.float32).float().to(dev)
+    base = LlamaForCausalLM.from_pretrained(base_dir, **FLOAT32).float().to(dev)
     train, held = chunks(text)
     base_ppl = perplexity(base, held)
     cfg = LoraConfig(r=r, lora_alpha=alpha, use_rslora=rs, target_modules=targets, lora_dropout=0.0,
