@@ -10,7 +10,7 @@
  * group can stand where its first member stood.
  */
 import type { Attrs } from '../../backends/backend.js';
-import { type Binding, type Expr, type Func, type IRModule, type Var, callOf, exprVars } from '../../ir/graph.js';
+import { type Binding, type Expr, type Func, type IRModule, type Var, callOf } from '../../ir/graph.js';
 import { type TensorType, tupleType } from '../../ir/types.js';
 import { BIAS_DELTA_EPILOGUE, BIAS_EPILOGUE, type LinearGroupAttrs } from '../../ops/linear-group.js';
 import { NameSupply } from '../module-edit.js';
@@ -35,14 +35,14 @@ const rankOf = (e: Expr) => (e.k === 'var' && e.type.k === 'tensor' ? e.type.ran
 const dtypeOf = (e: Expr) => (e.k === 'var' && e.type.k === 'tensor' ? e.type.dtype : undefined);
 
 /** What the member's epilogue adds: a bias, a row term, both, or nothing (false: an epilogue a member may not have). */
-function addsOf(p: Projection, params: ReadonlySet<string>, before: ReadonlySet<string>): Adds | false {
+function addsOf(p: Projection, params: ReadonlySet<string>): Adds | false {
   if (!p.attrs.epilogue && p.extras.length === 0) return {};
   const sum = p.extras.length === 1 ? BIAS_EPILOGUE : p.extras.length === 2 ? BIAS_DELTA_EPILOGUE : '';
   if (p.attrs.epilogue !== sum) return false;
   const adds: { bias?: Expr; delta?: Expr } = {};
   for (const e of p.extras) {
     if (isParam(e, params) && rankOf(e) === 1 && !adds.bias) adds.bias = e;
-    else if (e.k === 'var' && before.has(e.name) && rankOf(e) === 2 && dtypeOf(e) === 'f32' && !adds.delta)
+    else if (e.k === 'var' && !params.has(e.name) && rankOf(e) === 2 && dtypeOf(e) === 'f32' && !adds.delta)
       adds.delta = e;
     else return false;
   }
@@ -50,8 +50,8 @@ function addsOf(p: Projection, params: ReadonlySet<string>, before: ReadonlySet<
 }
 
 /** Members share rows, norm, output dtype, weight dtype and width K, and what they add. */
-function groupKey(p: Projection, params: ReadonlySet<string>, before: ReadonlySet<string>): string | undefined {
-  const adds = addsOf(p, params, before);
+function groupKey(p: Projection, params: ReadonlySet<string>): string | undefined {
+  const adds = addsOf(p, params);
   if (adds === false || p.attrs.paired || p.w.k !== 'var' || !params.has(p.w.name)) return undefined;
   if (p.pos && !(p.pos.k === 'var' && params.has(p.pos.name))) return undefined;
   const w = p.w.type as TensorType;
@@ -118,22 +118,23 @@ export function groupProjectionsFunc(f: Func): Func {
   const blocks = f.blocks.map((blk) => {
     if (!blk.dataflow) return blk;
     const groups = new Map<string, Member[]>();
-    // variables bound before each binding's group could stand: row terms must be among them
-    const before = new Set<string>();
-    const firstOf = new Map<string, Set<string>>();
     blk.bindings.forEach((binding, index) => {
       const p = binding.value.k === 'call' ? projectionOf(binding.value) : undefined;
-      const probe = p && groupKey(p, params, new Set([...before, ...exprVars(binding.value).map((v) => v.name)]));
-      if (probe && !firstOf.has(probe)) firstOf.set(probe, new Set(before));
-      const key = p && probe && groupKey(p, params, firstOf.get(probe)!);
+      const key = p && groupKey(p, params);
       if (key) groups.set(key, [...(groups.get(key) ?? []), { index, binding, p: p! }]);
-      before.add(binding.var.name);
     });
+    const boundAt = new Map(blk.bindings.map((b, i) => [b.var.name, i]));
+    const adds = (m: Member) => addsOf(m.p, params) as Adds;
     const at = new Map<number, Binding[]>();
     const drop = new Set<number>();
-    for (const [key, members] of groups) {
-      const defined = firstOf.get(key)!;
-      const replacement = groupBindings(members, names, (m) => addsOf(m.p, params, defined) as Adds);
+    for (const all of groups.values()) {
+      // the group stands where its first member stood: a row term bound after that stays out
+      const start = all[0]!.index;
+      const members = all.filter((m) => {
+        const d = adds(m).delta;
+        return d?.k !== 'var' || (boundAt.get(d.name) ?? -1) < start;
+      });
+      const replacement = groupBindings(members, names, adds);
       if (!replacement) continue;
       members.forEach((m) => drop.add(m.index));
       at.set(Math.min(...members.map((m) => m.index)), replacement);
