@@ -16,8 +16,13 @@
  * The answer is checked before anything is written: a row without an adapter on the LoRA runner
  * gives the base runner's logits; an adapter moves them far beyond that tolerance; and rows of the
  * 64-adapter batch give the logits the same requests get run alone (batch 1, one adapter), which
- * is what the one-adapter-at-a-time loop computes. That the adapter math itself equals the merged
- * float64 weights is the job of test/lora/llama-lora-runner.test.ts on tiny models.
+ * is what the one-adapter-at-a-time loop computes; and, at the first rank, a batch of three
+ * adapters and a base row gives the unfused path's logits (`lora_bgmv` after every projection, a
+ * runner of its own). That the adapter math itself equals the merged float64 weights is the job of
+ * test/lora/llama-lora-runner.test.ts on tiny models.
+ *
+ * The adapter stacks are f32 (as the runner keeps them): 64 distinct rank-64 adapters are 43 GB of
+ * A and B read per step against 16 GB of base weights, which bounds that row's ratio to the base.
  *
  * Usage: node dist/bench/lora.js [--tiny] [--ranks 16,64]
  *   (--tiny: a 2-layer model for software Vulkan, a smoke run that writes `lora-tiny-*.json`)
