@@ -5,11 +5,13 @@
  * 1. applies RoPE to its output, when its only use is a `rope` through a reshape view; and
  * 2. RMS-normalises its input rows, when that input is an `rmsnorm` result whose every use is the
  *    first operand of such a projection (Q/K/V, gate/up and the LM head all read one norm: each
- *    recomputes the row's Σx², which at decode sizes costs less than a dispatch and a round trip);
- * 3. multiplies a second weight of its shape alongside (Relax's CombineParallelMatmul), when its
- *    epilogue's first extra input is that projection of the same rows, used nowhere else: gate and
- *    up become one pass with SiLU·mul in the epilogue. The weights stay two buffers read side by
- *    side (same bytes as one concatenated weight, and nothing to rebuild at load time).
+ *    recomputes the row's Σx², which at decode sizes costs less than a dispatch and a round trip)
+ *    or of a kernel that takes the same norm prologue (`lora_delta`, a projection's LoRA term);
+ * 3. multiplies a second weight of its shape alongside (Relax's CombineParallelMatmul), when an
+ *    input of its epilogue is that projection of the same rows, used nowhere else: gate and up
+ *    become one pass with SiLU·mul in the epilogue (up's own epilogue, a LoRA term say, moves
+ *    inside it). The weights stay two buffers read side by side (same bytes as one concatenated
+ *    weight, and nothing to rebuild at load time).
  *
  * Decode then runs norm + projection + RoPE (or + paired projection) as one kernel. Rewrites stay inside a dataflow block,
  * so no impure call is reordered.
