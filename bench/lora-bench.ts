@@ -80,6 +80,8 @@ class LoraBench {
   readonly next: number[];
   readonly rows: BenchRow[] = [];
   readonly notes: string[] = [];
+  /** Batch-1 ms/token with an adapter on the unfused path, by rank (where its runner was loaded). */
+  readonly unfusedMs = new Map<number, number>();
 
   constructor(
     readonly backend: Backend,
@@ -238,6 +240,7 @@ class LoraBench {
     const reference = await this.load({ rank, slots: 4, form: 'bgmv' });
     for (const i of [0, 1, 2]) reference.adapters!.add(this.adapter(rank, i));
     const want = await this.decodeLogits(reference, few);
+    this.unfusedMs.set(rank, await this.latency(reference, 'a0'));
     reference.destroy();
     const got = await this.decodeLogits(runner, few);
     const diff = Math.max(...few.map((_, s) => relDiff(rowOf(got, s), rowOf(want, s))));
@@ -305,6 +308,20 @@ class LoraBench {
         limitName: null,
       }),
     );
+    const unfused = this.unfusedMs.get(rank);
+    if (unfused !== undefined)
+      this.rows.push(
+        row({
+          case: `${this.shape} LoRA ${tag} b1 per-token latency`,
+          metric: 'ms/token',
+          higherIsBetter: false,
+          ours: loraMs,
+          anchor: unfused,
+          anchorName: 'the unfused path (lora_bgmv after every projection, no Q/K/V fusion), same adapter',
+          limit: null,
+          limitName: null,
+        }),
+      );
     this.notes.push(
       `${tag}: batch-1 latency without an adapter on the LoRA runner ${plainMs.toFixed(2)} ms; added by an adapter over the base model ${(loraMs - baseMs).toFixed(2)} ms.`,
     );

@@ -23,9 +23,9 @@ describe.skipIf(!gpu)(`bench/lora.ts --tiny${gpu ? '' : ` (skipped: ${gpuSkipRea
     );
     console.log(checks.join('\n'));
     // per rank: three checks (and the unfused path's at the first); three spreads, the loop row
-    // and the latency row; plus the base row
+    // and the latency row (and the unfused path's at the first); plus the base row
     expect(checks).toHaveLength(7);
-    expect(rows).toHaveLength(1 + 2 * 5);
+    expect(rows).toHaveLength(1 + 2 * 5 + 1);
     expect(rows.every((r) => Number.isFinite(r.ours) && r.ours > 0)).toBe(true);
   }, 600_000);
 });
