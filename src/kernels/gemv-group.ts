@@ -3,8 +3,9 @@
  * and each output in its own binding so nothing is concatenated or split. Workgroups walk the
  * heads of all members in order; a workgroup owns rows {o, o+1, o+D/2, o+D/2+1} of one head (as
  * the RoPE GEMV, gemv.ts), so it reads one member's weight — a branch that is uniform across the
- * workgroup — adds its bias and its per-row term (a LoRA delta) if it has them, and rotates the pairs itself when that member is RoPE'd. The RMSNorm prologue and
- * 16-byte K loop follow gemv-wgsl.ts (Σx² summed as a fifth accumulator); K must be a multiple of 8.
+ * workgroup — adds its bias and its per-row f32 term (a LoRA delta) if it has them, and rotates
+ * the pairs itself when that member is RoPE'd. The RMSNorm prologue and 16-byte K loop follow
+ * gemv-wgsl.ts (Σx² summed as a fifth accumulator); K must be a multiple of 8.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import type { DType } from '../tensor/dtype.js';

@@ -35,6 +35,8 @@ export function groupGemvProblem(
     return 'members differ in dtype or are not whole heads';
   const bytes = (w: TensorDesc) => w.shape[0]! * K * (w.dtype === 'f32' ? 4 : 2);
   if (weights.some((w) => bytes(w) > caps.maxStorageBufferBindingSize)) return 'a member weight exceeds one binding';
+  if (attrs.delta && inputs.slice(-attrs.count).some((d) => d.dtype !== 'f32'))
+    return 'the group GEMV reads per-row terms as f32';
   const storage = inputs.length + attrs.count;
   if (storage > caps.maxStorageBuffersPerShaderStage) return `${storage} storage bindings`;
   return null;
