@@ -191,6 +191,21 @@ export const BENCHES: readonly BenchEntry[] = [
     standalone: false,
   },
   {
+    name: 'lora',
+    measures:
+      'many LoRA adapters in one batch (8B shape, rank 16 and 64): b64 tokens/s over 1/8/64 adapters vs the base and the one-adapter loop; b1 latency',
+    duration: '~4 min',
+    needs: 'GPU (80 GB); --tiny runs anywhere',
+    standalone: false,
+  },
+  {
+    name: 'lora-parity',
+    measures: 'logits of a mixed-adapter batch on the built-in model vs peft (max relative error ≤ 1e-2)',
+    duration: '~10 s',
+    needs: 'GPU; the JSON of scripts/lora/peft_parity.py',
+    standalone: false,
+  },
+  {
     name: 'magicpig',
     measures:
       'LSH sampling attention (src/longctx) on the CPU, 32K keys: ms per query and error vs exact CPU attention',

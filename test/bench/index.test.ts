@@ -12,6 +12,9 @@ const LIBRARIES = [
   'skinny-variants',
   'telerag-data',
   'nanoflow-workload',
+  'lora-bench',
+  'lora-random',
+  'lora-parity-compare',
 ];
 
 describe('bench/run-all.ts', () => {
