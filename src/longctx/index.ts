@@ -4,3 +4,7 @@ export * from './lsh-index.js';
 export * from './sampled-attention.js';
 export * from './exact.js';
 export * from './synthetic.js';
+export * from './heap-simhash.js';
+export * from './kv-stream.js';
+export * from './sampled-scan.js';
+export * from './sampled-reference.js';

@@ -1,0 +1,198 @@
+/**
+ * One (layer, KV head) of a sequence's long context in CPU memory, growing as tokens are appended:
+ * keys and values in f16, each key's norm and SimHash codes, and the hash tables, all in the CPU
+ * backend's shared wasm memory so the pool's workers scan them in place (sampled-scan.ts).
+ *
+ * The tables are a built part and a tail (wasm/lsh-attention.ts): keys [0, built) grouped by code
+ * per table, keys [built, n) matched by their codes directly. Rebuilding is a counting sort over
+ * all n keys (n·L), the tail costs every query tail·L/8 compares, so the tail is allowed to reach
+ * √(8n): a rebuild every √(8n) appends costs about √(n/8)·L per append, the tail scan about as
+ * much per query (128K keys: a tail of 1K, against ~19K bucket entries a query visits at K = 10,
+ * L = 150).
+ *
+ * Keys are hashed after rounding to f16, so the codes and the sampling probability (from the
+ * stored key's angle to the query) describe the same vector.
+ *
+ * Bytes per key: 4·dim (K and V, f16) + 6·L (codes u16, table ids u32) + 4 (norm) + per query head
+ * of the group 10 (the scan's scratch).
+ */
+import type { Block, Heap } from '../backends/cpu/heap.js';
+import { cpuRuntime } from '../backends/cpu/cpu-runtime.js';
+import { f16Bits, f16ToNumber } from '../tensor/dtype.js';
+import type { HeapSimHash } from './heap-simhash.js';
+
+const MIN_TAIL = 64;
+const MIN_CAPACITY = 256;
+
+export class LshKvStream {
+  /** Keys stored. */
+  n = 0;
+  /** Keys [0, built) are in the tables; the rest are the tail. */
+  built = 0;
+  private capacity = 0;
+  keys!: Block;
+  values!: Block;
+  norms!: Block;
+  codes!: Block;
+  ids!: Block;
+  readonly starts: Block;
+  /** Per query head of the group: collision counts (u16 [cap]) and key lists (u32 [2·cap]). */
+  readonly scratch: { counts: Block; list: Block }[] = [];
+  private destroyed = false;
+
+  constructor(
+    readonly hash: HeapSimHash,
+    readonly valueDim: number,
+    /** Query heads sharing this KV head (each scans with its own scratch). */
+    readonly groupSize: number,
+  ) {
+    if (hash.dim % 4 || valueDim % 4)
+      throw new Error(`LshKvStream: head dims must be multiples of 4 (${hash.dim}, ${valueDim})`);
+    const { tables, bits } = hash.config;
+    this.starts = this.heap.alloc(tables * ((1 << bits) + 1) * 4);
+    new Uint32Array(this.heap.bytes(), this.starts.offset, tables * ((1 << bits) + 1)).fill(0);
+    this.grow(MIN_CAPACITY);
+  }
+
+  get dim(): number {
+    return this.hash.dim;
+  }
+
+  private get heap(): Heap {
+    return cpuRuntime().heap;
+  }
+
+  /** CPU memory this stream holds, in bytes. */
+  get bytes(): number {
+    let s =
+      this.keys.bytes + this.values.bytes + this.norms.bytes + this.codes.bytes + this.ids.bytes + this.starts.bytes;
+    for (const x of this.scratch) s += x.counts.bytes + x.list.bytes;
+    return s;
+  }
+
+  private grow(atLeast: number): void {
+    const cap = Math.max(MIN_CAPACITY, atLeast, 2 * this.capacity);
+    const heap = this.heap;
+    const { tables } = this.hash.config;
+    const moved = (old: Block | undefined, bytes: number, used: number): Block => {
+      const b = heap.alloc(bytes);
+      if (old) {
+        const buf = heap.bytes();
+        new Uint8Array(buf, b.offset, used).set(new Uint8Array(buf, old.offset, used));
+        heap.release(old);
+      }
+      return b;
+    };
+    const n = this.n;
+    const had = this.capacity > 0;
+    this.keys = moved(had ? this.keys : undefined, cap * this.dim * 2, n * this.dim * 2);
+    this.values = moved(had ? this.values : undefined, cap * this.valueDim * 2, n * this.valueDim * 2);
+    this.norms = moved(had ? this.norms : undefined, cap * 4, n * 4);
+    this.codes = moved(had ? this.codes : undefined, cap * tables * 2 + 16, n * tables * 2);
+    if (had) heap.release(this.ids);
+    this.ids = heap.alloc(cap * tables * 4);
+    for (const s of this.scratch) {
+      heap.release(s.counts);
+      heap.release(s.list);
+    }
+    this.scratch.length = 0;
+    for (let g = 0; g < this.groupSize; g++) {
+      const counts = heap.alloc(cap * 2);
+      new Uint16Array(heap.bytes(), counts.offset, cap).fill(0);
+      this.scratch.push({ counts, list: heap.alloc(cap * 8) });
+    }
+    this.capacity = cap;
+    // the table ids were dropped with the old block: every key is tail until the next rebuild
+    this.built = 0;
+    if (n > 0) this.rebuild();
+  }
+
+  /** Appends `t` rows of keys [t, dim] and values [t, valueDim] (f32, rounded to f16 here). */
+  append(keys: ArrayLike<number>, values: ArrayLike<number>, t: number): void {
+    if (this.destroyed) throw new Error('LshKvStream: appended after destroy');
+    if (t === 0) return;
+    if (this.n + t > this.capacity) this.grow(this.n + t);
+    const { heap } = this;
+    const d = this.dim;
+    const dv = this.valueDim;
+    const stage = heap.alloc(t * d * 4);
+    try {
+      const buf = heap.bytes();
+      const k16 = new Uint16Array(buf, this.keys.offset + this.n * d * 2, t * d);
+      const v16 = new Uint16Array(buf, this.values.offset + this.n * dv * 2, t * dv);
+      const wide = new Float32Array(buf, stage.offset, t * d);
+      const norms = new Float32Array(buf, this.norms.offset + this.n * 4, t);
+      for (let i = 0; i < t; i++) {
+        let s = 0;
+        for (let e = 0; e < d; e++) {
+          const h = f16Bits(keys[i * d + e]!);
+          k16[i * d + e] = h;
+          const x = f16ToNumber(h);
+          wide[i * d + e] = x;
+          s += x * x;
+        }
+        norms[i] = Math.sqrt(s);
+      }
+      for (let j = 0; j < t * dv; j++) v16[j] = f16Bits(values[j]!);
+      this.hash.hashInto(stage.offset, t, this.codes.offset + this.n * this.hash.config.tables * 2);
+    } finally {
+      heap.release(stage);
+    }
+    this.n += t;
+    if (this.n - this.built > Math.max(MIN_TAIL, Math.sqrt(8 * this.n))) this.rebuild();
+  }
+
+  /** Counting sort of all keys by code, per table. */
+  rebuild(): void {
+    const { tables, bits } = this.hash.config;
+    const buckets = 1 << bits;
+    const n = this.n;
+    const buf = this.heap.bytes();
+    const codes = new Uint16Array(buf, this.codes.offset, n * tables);
+    const starts = new Uint32Array(buf, this.starts.offset, tables * (buckets + 1));
+    const ids = new Uint32Array(buf, this.ids.offset, tables * n);
+    starts.fill(0);
+    const fill = new Uint32Array(buckets);
+    for (let t = 0; t < tables; t++) {
+      const s0 = t * (buckets + 1);
+      for (let i = 0; i < n; i++) starts[s0 + codes[i * tables + t]! + 1]!++;
+      for (let c = 0; c < buckets; c++) starts[s0 + c + 1]! += starts[s0 + c]!;
+      fill.set(starts.subarray(s0, s0 + buckets));
+      for (let i = 0; i < n; i++) ids[t * n + fill[codes[i * tables + t]!]!++] = i;
+    }
+    this.built = n;
+  }
+
+  /** Codes of key i (a copy). */
+  keyCodes(i: number): Uint16Array {
+    const L = this.hash.config.tables;
+    return new Uint16Array(this.heap.bytes(), this.codes.offset + i * L * 2, L).slice();
+  }
+
+  /** Keys [lo, hi) decoded from f16, row-major (a copy, for oracles and the baselines). */
+  keyRows(lo: number, hi: number): Float64Array {
+    return this.decode(this.keys, this.dim, lo, hi);
+  }
+
+  valueRows(lo: number, hi: number): Float64Array {
+    return this.decode(this.values, this.valueDim, lo, hi);
+  }
+
+  private decode(b: Block, width: number, lo: number, hi: number): Float64Array {
+    const src = new Uint16Array(this.heap.bytes(), b.offset + lo * width * 2, (hi - lo) * width);
+    const out = new Float64Array(src.length);
+    for (let i = 0; i < src.length; i++) out[i] = f16ToNumber(src[i]!);
+    return out;
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    const heap = this.heap;
+    for (const b of [this.keys, this.values, this.norms, this.codes, this.ids, this.starts]) heap.release(b);
+    for (const s of this.scratch) {
+      heap.release(s.counts);
+      heap.release(s.list);
+    }
+  }
+}
