@@ -8,3 +8,4 @@ export * from './heap-simhash.js';
 export * from './kv-stream.js';
 export * from './sampled-scan.js';
 export * from './sampled-reference.js';
+export * from './policies.js';
