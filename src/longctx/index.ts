@@ -9,3 +9,4 @@ export * from './kv-stream.js';
 export * from './sampled-scan.js';
 export * from './sampled-reference.js';
 export * from './policies.js';
+export * from './options.js';

@@ -1,6 +1,7 @@
 /**
  * What attends the middle of a long context (the keys between the sinks and the window), as
- * alternative policies of the same mode: MagicPIG's LSH sampling, and the baselines issue 24 asks
+ * alternative policies of the same mode: MagicPIG's LSH sampling, exact attention (the oracle, and
+ * what dense layers use), and the baselines issue 24 asks
  * for in our own engine — StreamingLLM (nothing: sinks and window only), oracle TopK (the k best
  * scores, found over all keys, attended exactly) and Quest (pages of keys ranked by an upper bound
  * of their best score from per-channel min/max, the best pages attended exactly).
@@ -13,6 +14,7 @@ import { type SampledState, type SampledTask, sampledStates } from './sampled-sc
 
 export type MiddlePolicy =
   | { readonly kind: 'magicpig' }
+  | { readonly kind: 'exact' }
   | { readonly kind: 'streaming' }
   | { readonly kind: 'topk'; readonly k: number }
   | { readonly kind: 'quest'; readonly pageSize: number; readonly pages: number };
@@ -22,6 +24,14 @@ export function middleStates(tasks: readonly SampledTask[], scale: number, polic
   switch (policy.kind) {
     case 'magicpig':
       return sampledStates(tasks, scale);
+    case 'exact':
+      return tasks.map((t) =>
+        exactSubset(
+          t,
+          scale,
+          Array.from({ length: t.hi - t.lo }, (_, j) => t.lo + j),
+        ),
+      );
     case 'streaming':
       return tasks.map((t) => ({ o: new Float32Array(t.stream.valueDim), lse: -Infinity, candidates: 0 }));
     case 'topk':
@@ -95,10 +105,11 @@ function exactSubset(t: SampledTask, scale: number, ids: readonly number[]): Sam
   const dv = stream.valueDim;
   const o = new Float32Array(dv);
   if (ids.length === 0) return { o, lse: -Infinity, candidates: 0 };
+  const keys = stream.keyRows(t.lo, t.hi);
+  const values = stream.valueRows(t.lo, t.hi);
   const s = ids.map((i) => {
-    const k = stream.keyRows(i, i + 1);
     let x = 0;
-    for (let e = 0; e < d; e++) x += t.q[e]! * k[e]!;
+    for (let e = 0; e < d; e++) x += t.q[e]! * keys[(i - t.lo) * d + e]!;
     return scale * x;
   });
   const max = s.reduce((a, b) => Math.max(a, b), -Infinity);
@@ -107,8 +118,7 @@ function exactSubset(t: SampledTask, scale: number, ids: readonly number[]): Sam
   ids.forEach((i, j) => {
     const w = Math.exp(s[j]! - max);
     z += w;
-    const v = stream.valueRows(i, i + 1);
-    for (let e = 0; e < dv; e++) acc[e]! += w * v[e]!;
+    for (let e = 0; e < dv; e++) acc[e]! += w * values[(i - t.lo) * dv + e]!;
   });
   for (let e = 0; e < dv; e++) o[e] = acc[e]! / z;
   return { o, lse: (max + Math.log(z)) * Math.LOG2E, candidates: ids.length };

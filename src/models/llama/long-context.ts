@@ -1,0 +1,240 @@
+/**
+ * The Llama runner's long-context mode (src/longctx, issue 24): per sequence a CPU store of the KV
+ * pages the engine moved off the GPU (one `LshKvStream` per layer and KV head), and the attention
+ * of a layer for such a sequence: the GPU attends the pages still on it (sinks and the recent
+ * window) as usual, the CPU attends the store under the mode's policy (LSH sampling, or exactly for
+ * dense layers), and the two states merge by their log-sum-exp.
+ *
+ * The dropped pages precede every page left on the GPU and every new token, so the GPU kernel's
+ * causal offsets (counted from the end of a row) stay right over the shortened page row, and RoPE
+ * is already in the stored keys. The query rows are read back as soon as they are projected, before
+ * the GPU attention is enqueued, so the CPU part runs while the GPU attends.
+ */
+import type { Backend, Tensor } from '../../backends/backend.js';
+import type { ForwardBatch, LongContextRunner } from '../../engine/model-runner.js';
+import { poolOffset, poolGeometry } from '../../attention/kv-layout.js';
+import { HeapSimHash } from '../../longctx/heap-simhash.js';
+import { LshKvStream } from '../../longctx/kv-stream.js';
+import { type LongContextOptions, checkLongContextOptions } from '../../longctx/options.js';
+import { type MiddlePolicy, middleStates } from '../../longctx/policies.js';
+import type { SampledTask } from '../../longctx/sampled-scan.js';
+import { type HostArray, toFloat64, toHost } from '../../tensor/dtype.js';
+import type { LlamaConfig } from './llama-config.js';
+import { StepError } from './step-rows.js';
+
+interface SeqStore {
+  /** [layer][kv head] */
+  readonly streams: LshKvStream[][];
+  /** Position of the store's first token. */
+  readonly first: number;
+}
+
+export class LlamaLongContext implements LongContextRunner {
+  private opts: LongContextOptions | null = null;
+  private hash: HeapSimHash | null = null;
+  private readonly stores = new Map<number, SeqStore>();
+  /** This step's token rows of sequences in the mode, with their stores. */
+  private rows: { row: number; store: SeqStore }[] = [];
+  /** Middle parts computed and merged (tests and benches read them). */
+  readonly stats = { merges: 0, offloadedPages: 0 };
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly cfg: LlamaConfig,
+    private readonly pools: readonly Tensor[],
+    private readonly layout: 'NHD' | 'HND',
+    private readonly pageSize: number,
+  ) {}
+
+  configure(o: LongContextOptions): void {
+    checkLongContextOptions(o);
+    if (this.stores.size > 0) throw new Error('long-context mode reconfigured while sequences hold stores');
+    this.hash?.destroy();
+    this.opts = o;
+    this.hash = new HeapSimHash(this.cfg.headDim, {
+      bits: o.K,
+      tables: o.L,
+      minCollisions: o.minCollisions ?? 2,
+      seed: o.seed ?? 0,
+    });
+  }
+
+  private store(id: number, first: number): SeqStore {
+    const have = this.stores.get(id);
+    if (have) return have;
+    if (!this.hash) throw new StepError('long-context mode used before configure()');
+    const group = this.cfg.numHeads / this.cfg.numKvHeads;
+    const hash = this.hash;
+    const streams = this.pools.map(() =>
+      Array.from({ length: this.cfg.numKvHeads }, () => new LshKvStream(hash, this.cfg.headDim, group)),
+    );
+    const s = { streams, first };
+    this.stores.set(id, s);
+    return s;
+  }
+
+  async offload(id: number, pages: readonly number[], firstIndex: number): Promise<void> {
+    if (pages.length === 0) return;
+    const P = this.pageSize;
+    const s = this.store(id, firstIndex * P);
+    const end = s.first + s.streams[0]![0]!.n;
+    if (firstIndex * P !== end)
+      throw new StepError(`long-context store ${id} ends at position ${end}; pages offered from ${firstIndex * P}`);
+    const ids = this.backend.alloc({ dtype: 'i32', shape: [pages.length] }, 'longctx.offload_ids');
+    const temps: Tensor[] = [ids];
+    try {
+      this.backend.write(ids, Int32Array.from(pages));
+      const reads: Promise<HostArray>[] = [];
+      for (const pool of this.pools) {
+        const rowElems = pool.shape.slice(1).reduce((a, b) => a * b, 1);
+        const table = this.backend.view(pool, [pool.shape[0]!, rowElems]);
+        const out = this.backend.alloc({ dtype: pool.dtype, shape: [pages.length, rowElems] }, 'longctx.offload');
+        temps.push(out);
+        this.backend.run('embedding', {}, [table, ids], [out]);
+        reads.push(this.backend.read(out));
+      }
+      const data = await Promise.all(reads);
+      const D = this.cfg.headDim;
+      data.forEach((raw, layer) => {
+        const x = toFloat64(this.pools[layer]!.dtype, raw);
+        const g = { ...poolGeometry(this.pools[layer]!.shape, this.layout), numPages: pages.length };
+        for (let h = 0; h < this.cfg.numKvHeads; h++) {
+          const k = new Float64Array(pages.length * P * D);
+          const v = new Float64Array(pages.length * P * D);
+          for (let p = 0; p < pages.length; p++)
+            for (let t = 0; t < P; t++) {
+              const kAt = poolOffset(g, p, 0, t, h, 0);
+              const vAt = poolOffset(g, p, 1, t, h, 0);
+              k.set(x.subarray(kAt, kAt + D), (p * P + t) * D);
+              v.set(x.subarray(vAt, vAt + D), (p * P + t) * D);
+            }
+          s.streams[layer]![h]!.append(k, v, pages.length * P);
+        }
+      });
+      this.stats.offloadedPages += pages.length;
+    } finally {
+      // temps only: the pool views share the pools' storage
+      for (const t of temps) this.backend.free(t);
+    }
+  }
+
+  release(id: number): void {
+    const s = this.stores.get(id);
+    if (!s) return;
+    for (const layer of s.streams) for (const st of layer) st.destroy();
+    this.stores.delete(id);
+  }
+
+  bytes(): number {
+    let n = 0;
+    for (const s of this.stores.values()) for (const layer of s.streams) for (const st of layer) n += st.bytes;
+    return n;
+  }
+
+  bytesPerToken(): number {
+    const L = this.opts?.L ?? 0;
+    const D = this.cfg.headDim;
+    const group = this.cfg.numHeads / this.cfg.numKvHeads;
+    return this.cfg.numLayers * this.cfg.numKvHeads * (4 * D + 6 * L + 4 + 10 * group);
+  }
+
+  /**
+   * Takes the step's sequences: for each in the mode, checks that its dropped pages (−1) are one
+   * run [a, b) matching its store, and notes its token rows.
+   */
+  beginStep(batch: ForwardBatch): void {
+    this.rows = [];
+    let row = 0;
+    batch.seqs.forEach((seq, i) => {
+      const n = seq.tokens.length;
+      if (seq.longContext !== undefined) {
+        const dropped = seq.pages.flatMap((p, j) => (p === -1 ? [j] : []));
+        const stored = this.stores.get(seq.longContext);
+        if (dropped.length === 0) {
+          if (stored && stored.streams[0]![0]!.n > 0)
+            throw new StepError(`sequence ${i}: long-context store holds tokens but no page is marked moved`);
+        } else {
+          if (!stored)
+            throw new StepError(`sequence ${i}: pages marked moved but no long-context store ${seq.longContext}`);
+          const a = dropped[0]!;
+          if (dropped.some((p, j) => p !== a + j))
+            throw new StepError(`sequence ${i}: the moved pages must be one run of consecutive pages`);
+          const first = a * this.pageSize;
+          const held = stored.streams[0]![0]!.n;
+          if (stored.first !== first || held !== dropped.length * this.pageSize)
+            throw new StepError(
+              `sequence ${i}: pages [${a}, ${a + dropped.length}) marked moved, the store holds positions [${stored.first}, ${stored.first + held})`,
+            );
+          for (let t = 0; t < n; t++) this.rows.push({ row: row + t, store: stored });
+        }
+      }
+      row += n;
+    });
+  }
+
+  /** Whether this step's attention of `layer` has a CPU part. */
+  get active(): boolean {
+    return this.rows.length > 0;
+  }
+
+  private policy(layer: number): MiddlePolicy {
+    const o = this.opts!;
+    return o.denseLayers?.includes(layer) ? { kind: 'exact' } : (o.policy ?? { kind: 'magicpig' });
+  }
+
+  /**
+   * The CPU part of `layer` for the step's rows in the mode, merged into the GPU's `out` [n, H, D]
+   * and `lse` [n, H] (base 2) once the GPU part is done. `qHost` is the read of q [n, H, D].
+   */
+  async attendMiddle(layer: number, q: Tensor, out: Tensor, lse: Tensor, qHost: Promise<HostArray>): Promise<void> {
+    const H = this.cfg.numHeads;
+    const D = this.cfg.headDim;
+    const group = H / this.cfg.numKvHeads;
+    const qs = toFloat64(q.dtype, await qHost);
+    const scale = 1 / Math.sqrt(D);
+    // one task per (row, head); rows of one sequence share its scratch, so they go in separate waves
+    const waves: { row: number; h: number; task: SampledTask }[][] = [];
+    const wave = new Map<SeqStore, number>();
+    for (const { row, store } of this.rows) {
+      const w = wave.get(store) ?? 0;
+      wave.set(store, w + 1);
+      waves[w] ??= [];
+      for (let h = 0; h < H; h++) {
+        const stream = store.streams[layer]![Math.floor(h / group)]!;
+        const qRow = qs.subarray((row * H + h) * D, (row * H + h + 1) * D);
+        waves[w]!.push({ row, h, task: { stream, group: h % group, q: qRow, lo: 0, hi: stream.n } });
+      }
+    }
+    const policy = this.policy(layer);
+    const parts = waves.map((ts) =>
+      middleStates(
+        ts.map((t) => t.task),
+        scale,
+        policy,
+      ),
+    );
+    const [oRaw, lRaw] = await Promise.all([this.backend.read(out), this.backend.read(lse)]);
+    const o = toFloat64(out.dtype, oRaw);
+    const l = toFloat64(lse.dtype, lRaw);
+    waves.forEach((ts, w) =>
+      ts.forEach(({ row, h }, j) => {
+        const part = parts[w]![j]!;
+        if (part.lse === -Infinity) return;
+        const at = row * H + h;
+        const m = Math.max(l[at]!, part.lse);
+        const a = 2 ** (l[at]! - m);
+        const b = 2 ** (part.lse - m);
+        for (let e = 0; e < D; e++) o[at * D + e] = (a * o[at * D + e]! + b * part.o[e]!) / (a + b);
+        l[at] = m + Math.log2(a + b);
+      }),
+    );
+    this.backend.write(out, toHost(out.dtype, o));
+    this.backend.write(lse, toHost(lse.dtype, l));
+    this.stats.merges++;
+  }
+
+  destroy(): void {
+    for (const id of [...this.stores.keys()]) this.release(id);
+    this.hash?.destroy();
+  }
+}
