@@ -5,6 +5,7 @@
  * progress bar); this module owns the engines (one per chat model, each with the KV pages of its
  * own runner), the HTTP server and shutdown.
  */
+import { LONG_CONTEXT_FLAG_HELP, parseLongContextFlag } from './long-context-flag.js';
 import { loadPeftAdapter } from '../lora/peft-adapter.js';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
@@ -83,6 +84,8 @@ export interface ServeOptions {
   nanoBatches?: string;
   /** `--nano-plan`: the plan cache file `auto` plans from (written by bench/nanoflow.ts). */
   nanoPlan?: string;
+  /** `--long-context`: the engine's long-context mode (long-context-flag.ts). */
+  longContext?: string;
 }
 
 /** The engine's nano-batching options from `--nano-batches` and `--nano-plan`. */
@@ -220,6 +223,7 @@ export async function serveModel(
   const limits = serveLimits(o);
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
   const nano = nanoOptions(o, model.modelName);
+  const longContext = o.longContext ? parseLongContextFlag(o.longContext) : undefined;
   const engineFor: EngineFor = (runner, tokenizer) =>
     new Engine(runner, tokenizer, {
       maxBatchTokens: limits.maxBatchTokens,
@@ -227,6 +231,7 @@ export async function serveModel(
       maxRunningSeqs: limits.maxConcurrent,
       prefixCaching: o.prefixCache,
       ...nano,
+      ...(longContext ? { longContext } : {}),
     });
   const models = extra.map((m) => servedSpec(m, engineFor));
   return startServer({
@@ -312,6 +317,7 @@ export function registerServeCommand(
     .option('--advertise-url <url>', 'where the router reaches this instance (default: the listening URL)')
     .option('--nano-batches <auto|N|off>', 'split host-driven steps into nano-batches (docs/nanoflow.md)', 'off')
     .option('--nano-plan <file>', 'nano-batch plans for --nano-batches auto (bench/nanoflow.ts writes one per card)')
+    .option('--long-context <spec>', LONG_CONTEXT_FLAG_HELP)
     .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
       loraSpecs(o); // a malformed --lora fails before the model loads
       const ragAt = ragSpecs(o.rag ?? []);
