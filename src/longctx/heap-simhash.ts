@@ -6,34 +6,46 @@
  */
 import type { Block } from '../backends/cpu/heap.js';
 import { cpuRuntime } from '../backends/cpu/cpu-runtime.js';
+import type { CpuShard } from './cpu-shards.js';
 import { type LshConfig, SimHash } from './simhash.js';
 
 export class HeapSimHash {
   readonly simhash: SimHash;
-  readonly directions: Block;
+  /** The directions, copied into each memory that hashes with them. */
+  private readonly directions = new Map<number, { shard: CpuShard; block: Block }>();
 
   constructor(
     readonly dim: number,
     readonly config: LshConfig,
   ) {
     this.simhash = new SimHash(dim, config);
-    const heap = cpuRuntime().heap;
-    this.directions = heap.alloc(Math.max(4, this.simhash.directions.byteLength));
-    heap.f32(this.directions.offset, this.simhash.directions.length).set(this.simhash.directions);
   }
 
-  /** Codes u16 [rows][L] at `codesAt` of the f32 rows [rows][dim] at `rowsAt` (heap offsets). */
-  hashInto(rowsAt: number, rows: number, codesAt: number): void {
+  private directionsIn(shard: CpuShard): Block {
+    const have = this.directions.get(shard.index);
+    if (have) return have.block;
+    const block = shard.heap.alloc(Math.max(4, this.simhash.directions.byteLength));
+    shard.heap.f32(block.offset, this.simhash.directions.length).set(this.simhash.directions);
+    this.directions.set(shard.index, { shard, block });
+    return block;
+  }
+
+  /** Codes u16 [rows][L] at `codesAt` of the f32 rows [rows][dim] at `rowsAt` (offsets in `shard`'s memory). */
+  hashInto(shard: CpuShard, rowsAt: number, rows: number, codesAt: number): void {
     const { bits, tables } = this.config;
+    const dirs = this.directionsIn(shard);
     cpuRuntime().pool.run(
       'simhashCodes',
-      [rowsAt, this.dim, this.directions.offset, bits, tables, codesAt],
+      [rowsAt, this.dim, dirs.offset, bits, tables, codesAt],
       rows,
       rows * bits * tables * this.dim,
+      1,
+      shard.index,
     );
   }
 
   destroy(): void {
-    cpuRuntime().heap.release(this.directions);
+    for (const { shard, block } of this.directions.values()) shard.heap.release(block);
+    this.directions.clear();
   }
 }

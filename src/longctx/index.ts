@@ -10,3 +10,4 @@ export * from './sampled-scan.js';
 export * from './sampled-reference.js';
 export * from './policies.js';
 export * from './options.js';
+export * from './cpu-shards.js';

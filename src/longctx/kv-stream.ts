@@ -17,8 +17,8 @@
  * of the group 10 (the scan's scratch).
  */
 import type { Block, Heap } from '../backends/cpu/heap.js';
-import { cpuRuntime } from '../backends/cpu/cpu-runtime.js';
 import { f16Bits, f16ToNumber } from '../tensor/dtype.js';
+import { type CpuShard, mainShard } from './cpu-shards.js';
 import type { HeapSimHash } from './heap-simhash.js';
 
 const MIN_TAIL = 64;
@@ -45,13 +45,17 @@ export class LshKvStream {
     readonly valueDim: number,
     /** Query heads sharing this KV head (each scans with its own scratch). */
     readonly groupSize: number,
+    /** The memory it lives in (the pool's kernels scan it there). */
+    readonly shard: CpuShard = mainShard(),
+    /** Keys to make room for at once (it grows past them by doubling). */
+    capacity = MIN_CAPACITY,
   ) {
     if (hash.dim % 4 || valueDim % 4)
       throw new Error(`LshKvStream: head dims must be multiples of 4 (${hash.dim}, ${valueDim})`);
     const { tables, bits } = hash.config;
     this.starts = this.heap.alloc(tables * ((1 << bits) + 1) * 4);
     new Uint32Array(this.heap.bytes(), this.starts.offset, tables * ((1 << bits) + 1)).fill(0);
-    this.grow(MIN_CAPACITY);
+    this.grow(capacity);
   }
 
   get dim(): number {
@@ -59,7 +63,7 @@ export class LshKvStream {
   }
 
   private get heap(): Heap {
-    return cpuRuntime().heap;
+    return this.shard.heap;
   }
 
   /** CPU memory this stream holds, in bytes. */
@@ -134,7 +138,7 @@ export class LshKvStream {
         norms[i] = Math.sqrt(s);
       }
       for (let j = 0; j < t * dv; j++) v16[j] = f16Bits(values[j]!);
-      this.hash.hashInto(stage.offset, t, this.codes.offset + this.n * this.hash.config.tables * 2);
+      this.hash.hashInto(this.shard, stage.offset, t, this.codes.offset + this.n * this.hash.config.tables * 2);
     } finally {
       heap.release(stage);
     }
@@ -195,4 +199,9 @@ export class LshKvStream {
       heap.release(s.list);
     }
   }
+}
+
+/** Bytes a stream holds per key (K/V f16, norm, codes, table ids, the scan's scratch per query head). */
+export function streamBytesPerKey(dim: number, valueDim: number, tables: number, groupSize: number): number {
+  return 2 * (dim + valueDim) + 4 + 6 * tables + 10 * groupSize;
 }

@@ -31,14 +31,44 @@ export interface SampledState {
   readonly ids?: Uint32Array;
 }
 
-/** The sampled states of `tasks` (all over streams of one SimHash); `scale` multiplies q·k. */
+/**
+ * The sampled states of `tasks` (all over streams of one SimHash); `scale` multiplies q·k. Tasks
+ * over streams in different memories run as one pool job per memory.
+ */
 export function sampledStates(
   tasks: readonly SampledTask[],
   scale: number,
   opts: { keepIds?: boolean; threads?: number } = {},
 ): SampledState[] {
+  const byShard = new Map<number, number[]>();
+  tasks.forEach((t, i) => {
+    const list = byShard.get(t.stream.shard.index) ?? [];
+    byShard.set(t.stream.shard.index, list);
+    list.push(i);
+  });
+  const out: SampledState[] = new Array(tasks.length);
+  for (const ids of byShard.values()) {
+    const states = statesInOneMemory(
+      ids.map((i) => tasks[i]!),
+      scale,
+      opts,
+    );
+    ids.forEach((i, j) => {
+      out[i] = states[j]!;
+    });
+  }
+  return out;
+}
+
+function statesInOneMemory(
+  tasks: readonly SampledTask[],
+  scale: number,
+  opts: { keepIds?: boolean; threads?: number },
+): SampledState[] {
   if (tasks.length === 0) return [];
-  const { heap, pool } = cpuRuntime();
+  const shard = tasks[0]!.stream.shard;
+  const { heap } = shard;
+  const { pool } = cpuRuntime();
   const first = tasks[0]!.stream;
   const hash = first.hash;
   const { dim } = hash;
@@ -73,7 +103,7 @@ export function sampledStates(
     tasks.forEach((t, i) => {
       for (let e = 0; e < dim; e++) qs[i * dim + e] = t.q[e]!;
     });
-    hash.hashInto(qAt, m, codesAt);
+    hash.hashInto(shard, qAt, m, codesAt);
     const desc = heap.i32(tasksAt, m * TASK_WORDS);
     let work = 0;
     tasks.forEach((t, i) => {
@@ -106,7 +136,7 @@ export function sampledStates(
     const prev = pool.active;
     if (opts.threads !== undefined) pool.active = Math.max(1, Math.min(opts.threads, pool.threads));
     try {
-      pool.run('lshAttention', [tasksAt, dim, dv, bits, tables, minCollisions, scale], m, work);
+      pool.run('lshAttention', [tasksAt, dim, dv, bits, tables, minCollisions, scale], m, work, 1, shard.index);
     } finally {
       pool.active = prev;
     }

@@ -8,8 +8,10 @@ import { cpuRuntime } from '../../src/backends/cpu/cpu-runtime.js';
 import {
   HeapSimHash,
   LshKvStream,
+  ShardPlanner,
   candidatesReference,
   exactAttention,
+  mainShard,
   mergeStates,
   relativeError,
   sampledStateReference,
@@ -46,7 +48,7 @@ describe(`LSH sampled scan in wasm SIMD (seed ${SEED})`, () => {
     const xb = heap.alloc(x.byteLength);
     const cb = heap.alloc(rows * cfg.tables * 2);
     heap.f32(xb.offset, x.length).set(x);
-    h.hashInto(xb.offset, rows, cb.offset);
+    h.hashInto(mainShard(), xb.offset, rows, cb.offset);
     const got = new Uint16Array(heap.bytes(), cb.offset, rows * cfg.tables).slice();
     heap.release(xb);
     heap.release(cb);
@@ -167,6 +169,53 @@ describe(`LSH sampled scan in wasm SIMD (seed ${SEED})`, () => {
       expect(Array.from(all[i]!.o)).toEqual(Array.from(one!.o));
       expect(all[i]!.lse).toBe(one!.lse);
     });
+  });
+
+  it("streams in memories of their own (past the first 4 GiB) scan as in the backend's memory", async () => {
+    const rng = new Rng(SEED + 5);
+    const dim = 32;
+    const N = 20_000;
+    const cfg = { bits: 2, tables: 12, minCollisions: 2, seed: SEED + 5 };
+    const hash = new HeapSimHash(dim, cfg);
+    made.push(hash);
+    const planner = new ShardPlanner(6 << 20);
+    const k = rng.normals(N * dim);
+    const v = rng.normals(N * dim);
+    const home = new LshKvStream(hash, dim, 2);
+    const away = [0, 1, 2].map(() => {
+      const shard = planner.place(5 << 20);
+      const st = new LshKvStream(hash, dim, 4, shard, N);
+      st.append(k, v, N);
+      return st;
+    });
+    home.append(k, v, N);
+    made.push(home, ...away);
+    expect(planner.count).toBe(3);
+    expect(new Set(away.map((a) => a.shard.index)).size).toBe(3);
+    const q = rng.normals(dim);
+    const [want] = sampledStates([{ stream: home, group: 0, q, lo: 0, hi: N - 100 }], 0.2);
+    const got = sampledStates(
+      away.map((stream) => ({ stream, group: 1, q, lo: 0, hi: N - 100 })),
+      0.2,
+    );
+    for (const g of got) {
+      expect(Array.from(g.o)).toEqual(Array.from(want!.o));
+      expect(g.lse).toBe(want!.lse);
+    }
+    // the workers restarted over the new memories: once up, a job over memory 3 splits across them
+    const pool = cpuRuntime().pool;
+    for (let waited = 0; pool.helpers < pool.threads - 1 && waited < 10_000; waited += 20)
+      await new Promise((r) => setTimeout(r, 20));
+    const split0 = pool.stats.split;
+    const many = sampledStates(
+      away.flatMap((stream) => [0, 1, 2, 3].map((group) => ({ stream, group, q, lo: 0, hi: N - 100 }))),
+      0.2,
+    );
+    for (const g of many) expect(Array.from(g.o)).toEqual(Array.from(want!.o));
+    console.log(
+      `3 extra memories, ${want!.candidates} candidates each; ${pool.helpers} workers up, ${pool.stats.split - split0} split run(s)`,
+    );
+    if (pool.threads > 1) expect(pool.stats.split - split0).toBe(3);
   });
 
   it('is unbiased over hash seeds: the weighted sums average to the exact ones', () => {
