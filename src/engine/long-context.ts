@@ -51,14 +51,17 @@ export class LongContextPolicy {
     const keepFrom = Math.max(this.sinkPages, Math.ceil(len / P) - 1 - this.windowPages);
     const from = seq.longContext?.moved ?? this.sinkPages;
     if (keepFrom <= from) return;
+    // a store takes room for all the positions its sequence may reach when it is made
+    const capacity = seq.tokens.length - seq.outputLength + seq.request.params.maxTokens;
     const budget = this.options.cpuBytes;
-    if (budget !== undefined && this.runner.bytes() + (keepFrom - from) * P * this.runner.bytesPerToken() > budget) {
+    const adds = seq.longContext ? 0 : (capacity - from * P) * this.runner.bytesPerToken();
+    if (budget !== undefined && this.runner.bytes() + adds > budget) {
       this.stats.refusedMoves++;
       return;
     }
     seq.longContext ??= { id: this.nextId++, moved: from };
     const pages = seq.pages.slice(from, keepFrom);
-    await this.runner.offload(seq.longContext.id, pages, from);
+    await this.runner.offload(seq.longContext.id, pages, from, capacity);
     for (let p = from; p < keepFrom; p++) {
       this.kv.pool.release(seq.pages[p]!);
       seq.pages[p] = -1;

@@ -112,9 +112,10 @@ export interface LongContextRunner {
   /**
    * Copies the K/V of `pages` (full pages, in position order, the first at index `firstIndex` of
    * the sequence's page list, continuing where its store ends) into the store of sequence `id`,
-   * creating it on first use; the engine frees the pages afterwards.
+   * creating it on first use with room for `capacity` positions (the most the sequence may reach);
+   * the engine frees the pages afterwards.
    */
-  offload(id: number, pages: readonly number[], firstIndex: number): Promise<void>;
+  offload(id: number, pages: readonly number[], firstIndex: number, capacity: number): Promise<void>;
   /** Drops the store of sequence `id`. */
   release(id: number): void;
   /** CPU bytes the stores hold. */

@@ -67,7 +67,7 @@ async function run(id: number, prompt: number[]) {
     // pages fully before the window (the window: the last WINDOW_PAGES full pages and the page being filled)
     const keepFrom = Math.max(SINK_PAGES, Math.ceil(len / P) - 1 - WINDOW_PAGES);
     if (keepFrom > moved) {
-      await runner.longContext.offload(id, lc.pages.slice(moved, keepFrom), moved);
+      await runner.longContext.offload(id, lc.pages.slice(moved, keepFrom), moved, PROMPT + STEPS);
       for (let p = moved; p < keepFrom; p++) lc.pages[p] = -1;
       moved = keepFrom;
     }

@@ -14,7 +14,8 @@ import type { Backend, Tensor } from '../../backends/backend.js';
 import type { ForwardBatch, LongContextRunner } from '../../engine/model-runner.js';
 import { poolOffset, poolGeometry } from '../../attention/kv-layout.js';
 import { HeapSimHash } from '../../longctx/heap-simhash.js';
-import { LshKvStream } from '../../longctx/kv-stream.js';
+import { type CpuShard, ShardPlanner } from '../../longctx/cpu-shards.js';
+import { LshKvStream, streamBytesPerKey } from '../../longctx/kv-stream.js';
 import { type LongContextOptions, checkLongContextOptions } from '../../longctx/options.js';
 import { type MiddlePolicy, middleStates } from '../../longctx/policies.js';
 import type { SampledTask } from '../../longctx/sampled-scan.js';
@@ -27,12 +28,16 @@ interface SeqStore {
   readonly streams: LshKvStream[][];
   /** Position of the store's first token. */
   readonly first: number;
+  /** Each layer's memory and the bytes reserved there. */
+  readonly placed: { shard: CpuShard; bytes: number }[];
 }
 
 export class LlamaLongContext implements LongContextRunner {
   private opts: LongContextOptions | null = null;
   private hash: HeapSimHash | null = null;
   private readonly stores = new Map<number, SeqStore>();
+  /** Stores live in CPU memories of their own: an 8B model's store passes wasm32's 4 GiB quickly. */
+  private readonly shards = new ShardPlanner();
   /** This step's token rows of sequences in the mode, with their stores. */
   private rows: { row: number; store: SeqStore }[] = [];
   /** Middle parts computed and merged (tests and benches read them). */
@@ -59,24 +64,29 @@ export class LlamaLongContext implements LongContextRunner {
     });
   }
 
-  private store(id: number, first: number): SeqStore {
+  /** A sequence's store, made on first use with room for positions [first, capacity), one memory per layer's streams. */
+  private store(id: number, first: number, capacity: number): SeqStore {
     const have = this.stores.get(id);
     if (have) return have;
-    if (!this.hash) throw new StepError('long-context mode used before configure()');
-    const group = this.cfg.numHeads / this.cfg.numKvHeads;
+    if (!this.hash || !this.opts) throw new StepError('long-context mode used before configure()');
+    const { headDim: D, numKvHeads } = this.cfg;
+    const group = this.cfg.numHeads / numKvHeads;
     const hash = this.hash;
-    const streams = this.pools.map(() =>
-      Array.from({ length: this.cfg.numKvHeads }, () => new LshKvStream(hash, this.cfg.headDim, group)),
+    const keys = Math.max(1, capacity - first);
+    const bytes = numKvHeads * keys * streamBytesPerKey(D, D, this.opts.L, group);
+    const placed = this.pools.map(() => ({ shard: this.shards.place(bytes), bytes }));
+    const streams = placed.map(({ shard }) =>
+      Array.from({ length: numKvHeads }, () => new LshKvStream(hash, D, group, shard, keys)),
     );
-    const s = { streams, first };
+    const s = { streams, first, placed };
     this.stores.set(id, s);
     return s;
   }
 
-  async offload(id: number, pages: readonly number[], firstIndex: number): Promise<void> {
+  async offload(id: number, pages: readonly number[], firstIndex: number, capacity: number): Promise<void> {
     if (pages.length === 0) return;
     const P = this.pageSize;
-    const s = this.store(id, firstIndex * P);
+    const s = this.store(id, firstIndex * P, capacity);
     const end = s.first + s.streams[0]![0]!.n;
     if (firstIndex * P !== end)
       throw new StepError(`long-context store ${id} ends at position ${end}; pages offered from ${firstIndex * P}`);
@@ -122,6 +132,7 @@ export class LlamaLongContext implements LongContextRunner {
     const s = this.stores.get(id);
     if (!s) return;
     for (const layer of s.streams) for (const st of layer) st.destroy();
+    for (const p of s.placed) this.shards.release(p.shard, p.bytes);
     this.stores.delete(id);
   }
 
@@ -132,10 +143,9 @@ export class LlamaLongContext implements LongContextRunner {
   }
 
   bytesPerToken(): number {
-    const L = this.opts?.L ?? 0;
     const D = this.cfg.headDim;
     const group = this.cfg.numHeads / this.cfg.numKvHeads;
-    return this.cfg.numLayers * this.cfg.numKvHeads * (4 * D + 6 * L + 4 + 10 * group);
+    return this.cfg.numLayers * this.cfg.numKvHeads * streamBytesPerKey(D, D, this.opts?.L ?? 0, group);
   }
 
   /**
