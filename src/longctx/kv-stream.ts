@@ -16,6 +16,7 @@
  * Bytes per key: 4·dim (K and V, f16) + 6·L (codes u16, table ids u32) + 4 (norm) + per query head
  * of the group 10 (the scan's scratch).
  */
+import { cpuRuntime } from '../backends/cpu/cpu-runtime.js';
 import type { Block, Heap } from '../backends/cpu/heap.js';
 import { f16Bits, f16ToNumber } from '../tensor/dtype.js';
 import { type CpuShard, mainShard } from './cpu-shards.js';
@@ -146,25 +147,45 @@ export class LshKvStream {
     if (this.n - this.built > Math.max(MIN_TAIL, Math.sqrt(8 * this.n))) this.rebuild();
   }
 
-  /** Counting sort of all keys by code, per table. */
+  /** Counting sort of all keys by code, per table (the `lshBuildTables` kernel, tables split over the pool). */
   rebuild(): void {
     const { tables, bits } = this.hash.config;
-    const buckets = 1 << bits;
     const n = this.n;
-    const buf = this.heap.bytes();
-    const codes = new Uint16Array(buf, this.codes.offset, n * tables);
-    const starts = new Uint32Array(buf, this.starts.offset, tables * (buckets + 1));
-    const ids = new Uint32Array(buf, this.ids.offset, tables * n);
-    starts.fill(0);
-    const fill = new Uint32Array(buckets);
-    for (let t = 0; t < tables; t++) {
-      const s0 = t * (buckets + 1);
-      for (let i = 0; i < n; i++) starts[s0 + codes[i * tables + t]! + 1]!++;
-      for (let c = 0; c < buckets; c++) starts[s0 + c + 1]! += starts[s0 + c]!;
-      fill.set(starts.subarray(s0, s0 + buckets));
-      for (let i = 0; i < n; i++) ids[t * n + fill[codes[i * tables + t]!]!++] = i;
-    }
+    cpuRuntime().pool.run(
+      'lshBuildTables',
+      [this.codes.offset, n, tables, bits, this.starts.offset, this.ids.offset],
+      tables,
+      2 * n * tables,
+      1,
+      this.shard.index,
+    );
     this.built = n;
+  }
+
+  /**
+   * Grows the stream to `n` keys by repeating its keys [0, m) (K/V, norms, codes), then rebuilds
+   * the tables: a long context for benchmarks without hashing it key by key. Repeated keys are
+   * sampled as often as the originals, so candidate counts scale with n as for distinct keys.
+   */
+  tileTo(n: number): void {
+    const m = this.n;
+    if (m === 0 || n <= m) return;
+    if (n > this.capacity) this.grow(n);
+    const L = this.hash.config.tables;
+    const buf = new Uint8Array(this.heap.bytes());
+    for (const [b, w] of [
+      [this.keys, this.dim * 2],
+      [this.values, this.valueDim * 2],
+      [this.norms, 4],
+      [this.codes, L * 2],
+    ] as const) {
+      for (let at = m; at < n; at += Math.min(at, n - at)) {
+        const len = Math.min(at, n - at);
+        buf.copyWithin(b.offset + at * w, b.offset, b.offset + len * w);
+      }
+    }
+    this.n = n;
+    this.rebuild();
   }
 
   /** Codes of key i (a copy). */

@@ -119,6 +119,32 @@ describe(`LSH sampled scan in wasm SIMD (seed ${SEED})`, () => {
     expect(withTail).toBeLessThan(checked);
   });
 
+  it('tiled to a long context (benchmarks), it is the repeated keys with tables built over all of them', () => {
+    const rng = new Rng(SEED + 6);
+    const dim = 16;
+    const cfg = { bits: 3, tables: 10, minCollisions: 2, seed: SEED + 6 };
+    const s = stream(dim, dim, 1, cfg);
+    const m = 300;
+    s.append(rng.normals(m * dim), rng.normals(m * dim), m);
+    s.tileTo(1050);
+    expect(s.n).toBe(1050);
+    expect(s.built).toBe(1050);
+    const keys = s.keyRows(0, s.n);
+    const values = s.valueRows(0, s.n);
+    for (let i = 0; i < s.n; i++) {
+      expect(Array.from(keys.subarray(i * dim, (i + 1) * dim))).toEqual(
+        Array.from(keys.subarray((i % m) * dim, ((i % m) + 1) * dim)),
+      );
+      expect(Array.from(s.keyCodes(i))).toEqual(Array.from(s.keyCodes(i % m)));
+    }
+    const q = rng.normals(dim);
+    const [r] = sampledStates([{ stream: s, group: 0, q, lo: 0, hi: s.n }], 0.25, { keepIds: true });
+    const want = candidatesReference((i) => s.keyCodes(i), s.hash.simhash.hashRows(Float32Array.from(q), 1), 0, s.n, 2);
+    expect(Array.from(r!.ids!)).toEqual(want);
+    const ref = sampledStateReference(q, keys, values, dim, dim, r!.ids!, 0.25, cfg);
+    expect(relativeError(r!.o, ref.o)).toBeLessThan(1e-5);
+  });
+
   it('with every key a candidate (K = 0), merged with the exact part it is exact attention', () => {
     const rng = new Rng(SEED + 2);
     const dim = 16;

@@ -59,6 +59,38 @@ export function simhashCodes(x: usize, dim: i32, dirs: usize, bits: i32, tables:
   }
 }
 
+/**
+ * The tables of keys [0, n): for each table t in [r0, r1), the key ids grouped by code (a counting
+ * sort: ids [t][n] ascending within a bucket, starts [t][2^K + 1] the buckets' bounds), from codes
+ * [n][L]. Tables are independent, so threads split them.
+ */
+export function lshBuildTables(codes: usize, n: i32, tables: i32, bits: i32, starts: usize, ids: usize, r0: i32, r1: i32): void {
+  const buckets = 1 << bits;
+  for (let t = r0; t < r1; t++) {
+    const row = starts + (<usize>(t * (buckets + 1)) << 2);
+    memory.fill(row, 0, <usize>(buckets + 1) << 2);
+    for (let i = 0; i < n; i++) {
+      const c = <usize>load<u16>(codes + (<usize>(i * tables + t) << 1));
+      const at = row + ((c + 1) << 2);
+      store<u32>(at, load<u32>(at) + 1);
+    }
+    for (let c = 0; c < buckets; c++) {
+      const at = row + (<usize>(c + 1) << 2);
+      store<u32>(at, load<u32>(at) + load<u32>(at - 4));
+    }
+    // place each id at its bucket's cursor (row[c] runs to the bucket's end), then shift the bounds back
+    const out = ids + (<usize>t * <usize>n << 2);
+    for (let i = 0; i < n; i++) {
+      const at = row + (<usize>load<u16>(codes + (<usize>(i * tables + t) << 1)) << 2);
+      const j = load<u32>(at);
+      store<u32>(out + (<usize>j << 2), <u32>i);
+      store<u32>(at, j + 1);
+    }
+    for (let c = buckets; c > 0; c--) store<u32>(row + (<usize>c << 2), load<u32>(row + (<usize>(c - 1) << 2)));
+    store<u32>(row, 0);
+  }
+}
+
 /** P(at least T of L tables of K bits collide) for per-bit probability p (src/longctx/collision.ts). */
 @inline function samplingProbability(p: f64, bits: i32, tables: i32, minCollisions: i32): f64 {
   const P = Math.pow(p, <f64>bits);
