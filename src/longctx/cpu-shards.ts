@@ -37,10 +37,16 @@ export class ShardPlanner {
     return s.shard;
   }
 
-  /** Gives back what `place` reserved (memories are kept for later stores). */
+  /**
+   * Gives back what `place` reserved. A memory left with nothing placed is cleared (its heap
+   * starts over, the memory keeps its size), since its heap reuses only blocks of equal size and
+   * stores of other lengths would otherwise pile up past 4 GiB.
+   */
   release(shard: CpuShard, bytes: number): void {
     const s = this.shards.find((x) => x.shard.index === shard.index);
-    if (s) s.placed = Math.max(0, s.placed - bytes);
+    if (!s) return;
+    s.placed = Math.max(0, s.placed - bytes);
+    if (s.placed === 0) s.shard.heap.clear();
   }
 
   get count(): number {

@@ -12,7 +12,7 @@ import { type LshConfig, SimHash } from './simhash.js';
 export class HeapSimHash {
   readonly simhash: SimHash;
   /** The directions, copied into each memory that hashes with them. */
-  private readonly directions = new Map<number, { shard: CpuShard; block: Block }>();
+  private readonly directions = new Map<number, { shard: CpuShard; block: Block; generation: number }>();
 
   constructor(
     readonly dim: number,
@@ -23,10 +23,11 @@ export class HeapSimHash {
 
   private directionsIn(shard: CpuShard): Block {
     const have = this.directions.get(shard.index);
-    if (have) return have.block;
+    // a cleared memory (ShardPlanner) dropped the copy with everything else
+    if (have && have.generation === shard.heap.generation) return have.block;
     const block = shard.heap.alloc(Math.max(4, this.simhash.directions.byteLength));
     shard.heap.f32(block.offset, this.simhash.directions.length).set(this.simhash.directions);
-    this.directions.set(shard.index, { shard, block });
+    this.directions.set(shard.index, { shard, block, generation: shard.heap.generation });
     return block;
   }
 
@@ -45,7 +46,8 @@ export class HeapSimHash {
   }
 
   destroy(): void {
-    for (const { shard, block } of this.directions.values()) shard.heap.release(block);
+    for (const { shard, block, generation } of this.directions.values())
+      if (generation === shard.heap.generation) shard.heap.release(block);
     this.directions.clear();
   }
 }

@@ -40,6 +40,20 @@ export class Heap {
     return { offset, bytes: size, freed: false };
   }
 
+  /** Bumped by `clear`: blocks taken before it are gone. */
+  generation = 0;
+
+  /**
+   * Forgets every block at once (the memory keeps its size): for a memory whose owner knows all
+   * its blocks are dead, so blocks of new sizes reuse the space freed ones of other sizes held.
+   */
+  clear(): void {
+    this.top = HEAP_BASE;
+    this.free.clear();
+    this.live = 0;
+    this.generation++;
+  }
+
   release(b: Block): void {
     if (b.freed) return;
     b.freed = true;

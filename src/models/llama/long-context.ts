@@ -20,6 +20,7 @@ import { type LongContextOptions, checkLongContextOptions } from '../../longctx/
 import { type MiddlePolicy, middleStates } from '../../longctx/policies.js';
 import type { SampledTask } from '../../longctx/sampled-scan.js';
 import { type HostArray, toFloat64, toHost } from '../../tensor/dtype.js';
+import { Rng } from '../../util/rng.js';
 import type { LlamaConfig } from './llama-config.js';
 import { StepError } from './step-rows.js';
 
@@ -126,6 +127,24 @@ export class LlamaLongContext implements LongContextRunner {
       // temps only: the pool views share the pools' storage
       for (const t of temps) this.backend.free(t);
     }
+  }
+
+  /**
+   * For benchmarks: the store of sequence `id` as if its pages over positions [first, first +
+   * tokens) had moved (`tokens` a multiple of the page size): seeded Gaussian K/V for the first
+   * `base` positions, hashed as appended ones are, repeated to `tokens` (`LshKvStream.tileTo`).
+   */
+  synthesize(id: number, first: number, tokens: number, capacity: number, seed: number, base = 512): void {
+    if (this.stores.has(id)) throw new Error(`long-context store ${id} exists`);
+    const s = this.store(id, first, capacity);
+    const rng = new Rng(seed);
+    const D = this.cfg.headDim;
+    const b = Math.min(base, tokens);
+    for (const layer of s.streams)
+      for (const st of layer) {
+        st.append(rng.normals(b * D), rng.normals(b * D), b);
+        st.tileTo(tokens);
+      }
   }
 
   release(id: number): void {
