@@ -1,11 +1,13 @@
 /**
  * SimHash with its directions in the CPU backend's shared memory, hashing rows there with the
- * `simhashCodes` wasm kernel split over the pool: the hashing of appended keys and of decode
- * queries. It is the same function as `SimHash` (same seed, same directions); the kernel sums the
+ * `simhashCodes` wasm kernel split over the pool: the hashing of decode queries (and of keys where
+ * the device did not hash them). It is `SimHash` of the same seed with its directions rounded to
+ * f16 (so the device's f16 matmul hashes keys with the very same directions); the kernel sums the
  * dot products in f32, so a row within f32 rounding of a hyperplane may get the other bit there.
  */
 import type { Block } from '../backends/cpu/heap.js';
 import { cpuRuntime } from '../backends/cpu/cpu-runtime.js';
+import { f16Bits, f16ToNumber } from '../tensor/dtype.js';
 import type { CpuShard } from './cpu-shards.js';
 import { type LshConfig, SimHash } from './simhash.js';
 
@@ -19,6 +21,9 @@ export class HeapSimHash {
     readonly config: LshConfig,
   ) {
     this.simhash = new SimHash(dim, config);
+    // f16 values, so a device hashing f16 keys (simhash_pack after a matmul) uses the same directions
+    const d = this.simhash.directions;
+    for (let i = 0; i < d.length; i++) d[i] = f16ToNumber(f16Bits(d[i]!));
   }
 
   private directionsIn(shard: CpuShard): Block {

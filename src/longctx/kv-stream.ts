@@ -112,8 +112,12 @@ export class LshKvStream {
     if (n > 0) this.rebuild();
   }
 
-  /** Appends `t` rows of keys [t, dim] and values [t, valueDim] (f32, rounded to f16 here). */
-  append(keys: ArrayLike<number>, values: ArrayLike<number>, t: number): void {
+  /**
+   * Appends `t` rows of keys [t, dim] and values [t, valueDim] (f32, rounded to f16 here), hashing
+   * the keys, or taking their codes [t][L] where they were computed already (on the device:
+   * `simhash_pack`), from the same f16 keys and the same directions.
+   */
+  append(keys: ArrayLike<number>, values: ArrayLike<number>, t: number, codes?: ArrayLike<number>): void {
     if (this.destroyed) throw new Error('LshKvStream: appended after destroy');
     if (t === 0) return;
     if (this.n + t > this.capacity) this.grow(this.n + t);
@@ -139,7 +143,9 @@ export class LshKvStream {
         norms[i] = Math.sqrt(s);
       }
       for (let j = 0; j < t * dv; j++) v16[j] = f16Bits(values[j]!);
-      this.hash.hashInto(this.shard, stage.offset, t, this.codes.offset + this.n * this.hash.config.tables * 2);
+      const codesAt = this.codes.offset + this.n * this.hash.config.tables * 2;
+      if (codes) new Uint16Array(this.heap.bytes(), codesAt, t * this.hash.config.tables).set(codes);
+      else this.hash.hashInto(this.shard, stage.offset, t, codesAt);
     } finally {
       heap.release(stage);
     }

@@ -24,6 +24,9 @@ import { Rng } from '../../util/rng.js';
 import type { LlamaConfig } from './llama-config.js';
 import { StepError } from './step-rows.js';
 
+/** Pages gathered, hashed and read back at a time (bounds the device scratch of a long move). */
+const OFFLOAD_PAGES = 256;
+
 interface SeqStore {
   /** [layer][kv head] */
   readonly streams: LshKvStream[][];
@@ -39,6 +42,8 @@ export class LlamaLongContext implements LongContextRunner {
   private readonly stores = new Map<number, SeqStore>();
   /** Stores live in CPU memories of their own: an 8B model's store passes wasm32's 4 GiB quickly. */
   private readonly shards = new ShardPlanner();
+  /** The SimHash directions on the device (offload hashes keys there); null until needed, and for K = 0. */
+  private directions: Tensor | null = null;
   /** This step's token rows of sequences in the mode, with their stores. */
   private rows: { row: number; store: SeqStore }[] = [];
   /** Middle parts computed and merged (tests and benches read them). */
@@ -56,6 +61,8 @@ export class LlamaLongContext implements LongContextRunner {
     checkLongContextOptions(o);
     if (this.stores.size > 0) throw new Error('long-context mode reconfigured while sequences hold stores');
     this.hash?.destroy();
+    if (this.directions) this.backend.free(this.directions);
+    this.directions = null;
     this.opts = o;
     this.hash = new HeapSimHash(this.cfg.headDim, {
       bits: o.K,
@@ -91,38 +98,85 @@ export class LlamaLongContext implements LongContextRunner {
     const end = s.first + s.streams[0]![0]!.n;
     if (firstIndex * P !== end)
       throw new StepError(`long-context store ${id} ends at position ${end}; pages offered from ${firstIndex * P}`);
+    for (let at = 0; at < pages.length; at += OFFLOAD_PAGES)
+      await this.offloadChunk(s, pages.slice(at, at + OFFLOAD_PAGES));
+    this.stats.offloadedPages += pages.length;
+  }
+
+  /**
+   * The SimHash directions on the device in the pools' dtype: keys are hashed there as they leave
+   * (a matmul against the directions, then `simhash_pack`), so only their codes cross to the host
+   * beside them; the host hashes queries with the same (f16-valued) directions.
+   */
+  private deviceDirections(): Tensor | null {
+    const { K, L } = this.opts!;
+    if (K === 0) return null;
+    if (this.directions) return this.directions;
+    const d = this.hash!.simhash.directions;
+    const dtype = this.pools[0]!.dtype;
+    this.directions = this.backend.alloc({ dtype, shape: [L * K, this.cfg.headDim] }, 'longctx.directions');
+    this.backend.write(this.directions, toHost(dtype, d));
+    return this.directions;
+  }
+
+  /** Gathers `pages` of every layer, hashes their keys on the device, and appends K/V and codes to the store. */
+  private async offloadChunk(s: SeqStore, pages: readonly number[]): Promise<void> {
+    const P = this.pageSize;
+    const D = this.cfg.headDim;
+    const { K, L } = this.opts!;
+    const dirs = this.deviceDirections();
     const ids = this.backend.alloc({ dtype: 'i32', shape: [pages.length] }, 'longctx.offload_ids');
     const temps: Tensor[] = [ids];
     try {
       this.backend.write(ids, Int32Array.from(pages));
-      const reads: Promise<HostArray>[] = [];
+      const reads: Promise<[HostArray, HostArray | null]>[] = [];
       for (const pool of this.pools) {
         const rowElems = pool.shape.slice(1).reduce((a, b) => a * b, 1);
         const table = this.backend.view(pool, [pool.shape[0]!, rowElems]);
         const out = this.backend.alloc({ dtype: pool.dtype, shape: [pages.length, rowElems] }, 'longctx.offload');
         temps.push(out);
         this.backend.run('embedding', {}, [table, ids], [out]);
-        reads.push(this.backend.read(out));
+        let codes: Tensor | null = null;
+        if (dirs) {
+          // every row of D (keys and values alike: the pool interleaves them by page) times the directions
+          const rows = (pages.length * rowElems) / D;
+          const proj = this.backend.alloc({ dtype: pool.dtype, shape: [rows, L * K] }, 'longctx.offload_proj');
+          codes = this.backend.alloc({ dtype: 'u32', shape: [rows, Math.ceil(L / 2)] }, 'longctx.offload_codes');
+          temps.push(proj, codes);
+          this.backend.run(
+            'matmul',
+            { transB: true, outDtype: pool.dtype },
+            [this.backend.view(out, [rows, D]), dirs],
+            [proj],
+          );
+          this.backend.run('simhash_pack', { bits: K, tables: L }, [proj], [codes]);
+        }
+        const c = codes;
+        reads.push(Promise.all([this.backend.read(out), c ? this.backend.read(c) : Promise.resolve(null)]));
       }
       const data = await Promise.all(reads);
-      const D = this.cfg.headDim;
-      data.forEach((raw, layer) => {
+      const words = Math.ceil(L / 2);
+      data.forEach(([raw, rawCodes], layer) => {
         const x = toFloat64(this.pools[layer]!.dtype, raw);
+        const packed = rawCodes ? new Uint16Array(rawCodes.buffer, rawCodes.byteOffset, rawCodes.length * 2) : null;
         const g = { ...poolGeometry(this.pools[layer]!.shape, this.layout), numPages: pages.length };
+        const n = pages.length * P;
         for (let h = 0; h < this.cfg.numKvHeads; h++) {
-          const k = new Float64Array(pages.length * P * D);
-          const v = new Float64Array(pages.length * P * D);
+          const k = new Float64Array(n * D);
+          const v = new Float64Array(n * D);
+          const codes = new Uint16Array(n * L);
           for (let p = 0; p < pages.length; p++)
             for (let t = 0; t < P; t++) {
               const kAt = poolOffset(g, p, 0, t, h, 0);
               const vAt = poolOffset(g, p, 1, t, h, 0);
-              k.set(x.subarray(kAt, kAt + D), (p * P + t) * D);
-              v.set(x.subarray(vAt, vAt + D), (p * P + t) * D);
+              const row = p * P + t;
+              k.set(x.subarray(kAt, kAt + D), row * D);
+              v.set(x.subarray(vAt, vAt + D), row * D);
+              if (packed) codes.set(packed.subarray((kAt / D) * 2 * words, (kAt / D) * 2 * words + L), row * L);
             }
-          s.streams[layer]![h]!.append(k, v, pages.length * P);
+          s.streams[layer]![h]!.append(k, v, n, codes);
         }
       });
-      this.stats.offloadedPages += pages.length;
     } finally {
       // temps only: the pool views share the pools' storage
       for (const t of temps) this.backend.free(t);
@@ -145,6 +199,11 @@ export class LlamaLongContext implements LongContextRunner {
         st.append(rng.normals(b * D), rng.normals(b * D), b);
         st.tileTo(tokens);
       }
+  }
+
+  /** The stream of sequence `id`'s store for (layer, KV head) (tests read it). */
+  stream(id: number, layer: number, kvHead: number): LshKvStream | undefined {
+    return this.stores.get(id)?.streams[layer]?.[kvHead];
   }
 
   release(id: number): void {
@@ -265,5 +324,6 @@ export class LlamaLongContext implements LongContextRunner {
   destroy(): void {
     for (const id of [...this.stores.keys()]) this.release(id);
     this.hash?.destroy();
+    if (this.directions) this.backend.free(this.directions);
   }
 }
