@@ -67,7 +67,8 @@ const numPages = Math.min(
   Math.floor((KV_GIB * 2 ** 30) / pageBytes),
   Math.floor(backend.caps.maxStorageBufferBindingSize / perLayerPage),
 );
-const maxBatch = Math.max(...BATCHES);
+// the check decodes two sequences in one batch
+const maxBatch = Math.max(2, ...BATCHES);
 const runner = await LlamaRunner.load(m, {
   backend,
   actDtype: 'f16',
