@@ -46,8 +46,8 @@ export class LlamaLongContext implements LongContextRunner {
   private directions: Tensor | null = null;
   /** This step's token rows of sequences in the mode, with their stores. */
   private rows: { row: number; store: SeqStore }[] = [];
-  /** Middle parts computed and merged (tests and benches read them). */
-  readonly stats = { merges: 0, offloadedPages: 0 };
+  /** Middle parts computed and merged, and the keys they covered and attended (tests and benches read them). */
+  readonly stats = { merges: 0, offloadedPages: 0, middleTasks: 0, middleKeys: 0, middleCandidates: 0 };
 
   constructor(
     private readonly backend: Backend,
@@ -300,6 +300,13 @@ export class LlamaLongContext implements LongContextRunner {
         scale,
         policy,
       ),
+    );
+    waves.forEach((ts, w) =>
+      ts.forEach(({ task }, j) => {
+        this.stats.middleTasks++;
+        this.stats.middleKeys += task.hi - task.lo;
+        this.stats.middleCandidates += parts[w]![j]!.candidates;
+      }),
     );
     const [oRaw, lRaw] = await Promise.all([this.backend.read(out), this.backend.read(lse)]);
     const o = toFloat64(out.dtype, oRaw);
