@@ -12,7 +12,6 @@
  */
 import type { Backend, Tensor } from '../../backends/backend.js';
 import type { ForwardBatch, LongContextRunner } from '../../engine/model-runner.js';
-import { poolOffset, poolGeometry } from '../../attention/kv-layout.js';
 import { HeapSimHash } from '../../longctx/heap-simhash.js';
 import { type CpuShard, ShardPlanner } from '../../longctx/cpu-shards.js';
 import { LshKvStream, streamBytesPerKey } from '../../longctx/kv-stream.js';
@@ -20,6 +19,7 @@ import { type LongContextOptions, checkLongContextOptions } from '../../longctx/
 import { type MiddlePolicy, middleStates } from '../../longctx/policies.js';
 import type { SampledTask } from '../../longctx/sampled-scan.js';
 import { type HostArray, toFloat64, toHost } from '../../tensor/dtype.js';
+import { gatherPages } from './long-context-pages.js';
 import { Rng } from '../../util/rng.js';
 import type { LlamaConfig } from './llama-config.js';
 import { StepError } from './step-rows.js';
@@ -119,68 +119,14 @@ export class LlamaLongContext implements LongContextRunner {
     return this.directions;
   }
 
-  /** Gathers `pages` of every layer, hashes their keys on the device, and appends K/V and codes to the store. */
+  /** Gathers `pages` of every layer with their keys' codes (hashed on the device), and appends them to the store. */
   private async offloadChunk(s: SeqStore, pages: readonly number[]): Promise<void> {
-    const P = this.pageSize;
-    const D = this.cfg.headDim;
     const { K, L } = this.opts!;
-    const dirs = this.deviceDirections();
-    const ids = this.backend.alloc({ dtype: 'i32', shape: [pages.length] }, 'longctx.offload_ids');
-    const temps: Tensor[] = [ids];
-    try {
-      this.backend.write(ids, Int32Array.from(pages));
-      const reads: Promise<[HostArray, HostArray | null]>[] = [];
-      for (const pool of this.pools) {
-        const rowElems = pool.shape.slice(1).reduce((a, b) => a * b, 1);
-        const table = this.backend.view(pool, [pool.shape[0]!, rowElems]);
-        const out = this.backend.alloc({ dtype: pool.dtype, shape: [pages.length, rowElems] }, 'longctx.offload');
-        temps.push(out);
-        this.backend.run('embedding', {}, [table, ids], [out]);
-        let codes: Tensor | null = null;
-        if (dirs) {
-          // every row of D (keys and values alike: the pool interleaves them by page) times the directions
-          const rows = (pages.length * rowElems) / D;
-          const proj = this.backend.alloc({ dtype: pool.dtype, shape: [rows, L * K] }, 'longctx.offload_proj');
-          codes = this.backend.alloc({ dtype: 'u32', shape: [rows, Math.ceil(L / 2)] }, 'longctx.offload_codes');
-          temps.push(proj, codes);
-          this.backend.run(
-            'matmul',
-            { transB: true, outDtype: pool.dtype },
-            [this.backend.view(out, [rows, D]), dirs],
-            [proj],
-          );
-          this.backend.run('simhash_pack', { bits: K, tables: L }, [proj], [codes]);
-        }
-        const c = codes;
-        reads.push(Promise.all([this.backend.read(out), c ? this.backend.read(c) : Promise.resolve(null)]));
-      }
-      const data = await Promise.all(reads);
-      const words = Math.ceil(L / 2);
-      data.forEach(([raw, rawCodes], layer) => {
-        const x = toFloat64(this.pools[layer]!.dtype, raw);
-        const packed = rawCodes ? new Uint16Array(rawCodes.buffer, rawCodes.byteOffset, rawCodes.length * 2) : null;
-        const g = { ...poolGeometry(this.pools[layer]!.shape, this.layout), numPages: pages.length };
-        const n = pages.length * P;
-        for (let h = 0; h < this.cfg.numKvHeads; h++) {
-          const k = new Float64Array(n * D);
-          const v = new Float64Array(n * D);
-          const codes = new Uint16Array(n * L);
-          for (let p = 0; p < pages.length; p++)
-            for (let t = 0; t < P; t++) {
-              const kAt = poolOffset(g, p, 0, t, h, 0);
-              const vAt = poolOffset(g, p, 1, t, h, 0);
-              const row = p * P + t;
-              k.set(x.subarray(kAt, kAt + D), row * D);
-              v.set(x.subarray(vAt, vAt + D), row * D);
-              if (packed) codes.set(packed.subarray((kAt / D) * 2 * words, (kAt / D) * 2 * words + L), row * L);
-            }
-          s.streams[layer]![h]!.append(k, v, n, codes);
-        }
-      });
-    } finally {
-      // temps only: the pool views share the pools' storage
-      for (const t of temps) this.backend.free(t);
-    }
+    const moved = await gatherPages(this.backend, this.pools, this.layout, pages, this.deviceDirections(), K, L);
+    const n = pages.length * this.pageSize;
+    moved.forEach((heads, layer) =>
+      heads.forEach(({ keys, values, codes }, h) => s.streams[layer]![h]!.append(keys, values, n, codes)),
+    );
   }
 
   /**
