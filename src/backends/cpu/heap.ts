@@ -69,8 +69,9 @@ export class Heap {
     const pages = Math.ceil((end - have) / WASM_PAGE);
     if (have / WASM_PAGE + pages > MAX_PAGES)
       throw new RangeError(`CPU backend: ${end} bytes of tensors exceed WebAssembly's 4 GiB address space`);
-    // grow by at least a quarter, so a model's upload does not grow page by page
-    this.memory.grow(Math.max(pages, Math.ceil(have / WASM_PAGE / 4)));
+    // grow by at least a quarter, so a model's upload does not grow page by page (but never past the
+    // 4 GiB a wasm32 memory addresses, when what is needed still fits below it)
+    this.memory.grow(Math.min(Math.max(pages, Math.ceil(have / WASM_PAGE / 4)), MAX_PAGES - have / WASM_PAGE));
   }
 
   /** The memory's current buffer (a new object after every growth). */
