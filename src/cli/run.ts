@@ -2,6 +2,7 @@
  * `tessera run <model> "prompt"` and `tessera chat <model>`: generation from the command line,
  * with a progress bar while weights load. `builtin` (or no model) is the built-in model.
  */
+import { LONG_CONTEXT_FLAG_HELP, parseLongContextFlag } from './long-context-flag.js';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { ChatMessage } from '../io/chat-template.js';
@@ -10,6 +11,8 @@ import { type GenerateOptions, TesseraModel } from '../models/load-model.js';
 import { loadRunnerWithProgress } from './load.js';
 
 interface SamplingFlags {
+  /** `--long-context`: the engine's long-context mode (long-context-flag.ts). */
+  longContext?: string;
   maxTokens: string;
   temperature: string;
   topK: string;
@@ -44,18 +47,28 @@ function withSamplingFlags(cmd: Command): Command {
     .option('--repetition-penalty <r>', '1 turns it off', '1.1')
     .option('--seed <seed>', 'fixes the random stream')
     .option('--stop <text...>', 'stop before any of these strings')
-    .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)');
+    .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
+    .option('--long-context <spec>', LONG_CONTEXT_FLAG_HELP);
 }
 
 /** Loads a model (with the CLI's progress bar) and puts the serving engine over it. */
-async function loadWithProgress(modelPath: string | undefined, backendName?: string): Promise<TesseraModel> {
+async function loadWithProgress(
+  modelPath: string | undefined,
+  backendName?: string,
+  longContextSpec?: string,
+): Promise<TesseraModel> {
+  const longContext = longContextSpec ? parseLongContextFlag(longContextSpec) : undefined;
   const { name, config, runner, tokenizer } = await loadRunnerWithProgress(modelPath, backendName);
   return new TesseraModel(
     name,
     config,
     runner,
     tokenizer,
-    new Engine(runner, tokenizer, { maxBatchTokens: runner.maxTokens, maxRunningSeqs: runner.maxSeqs }),
+    new Engine(runner, tokenizer, {
+      maxBatchTokens: runner.maxTokens,
+      maxRunningSeqs: runner.maxSeqs,
+      ...(longContext ? { longContext } : {}),
+    }),
   );
 }
 
@@ -64,7 +77,7 @@ export function registerRunCommands(program: Command): void {
     .argument('<model>', "HF folder, .gguf file, or 'builtin'")
     .argument('<prompt>', 'the text to continue')
     .action(async (modelPath: string, prompt: string, f: SamplingFlags) => {
-      const model = await loadWithProgress(modelPath, f.backend);
+      const model = await loadWithProgress(modelPath, f.backend, f.longContext);
       process.stdout.write(prompt);
       for await (const text of model.generate(prompt, samplingOptions(f))) process.stdout.write(text);
       process.stdout.write('\n');
@@ -75,7 +88,7 @@ export function registerRunCommands(program: Command): void {
     .argument('[model]', "HF folder, .gguf file, or 'builtin'", 'builtin')
     .option('--system <text>', 'a system message')
     .action(async (modelPath: string, f: SamplingFlags & { system?: string }) => {
-      const model = await loadWithProgress(modelPath, f.backend);
+      const model = await loadWithProgress(modelPath, f.backend, f.longContext);
       const messages: ChatMessage[] = f.system ? [{ role: 'system', content: f.system }] : [];
       const rl = createInterface({ input: process.stdin, output: process.stdout });
       console.log('(empty line or Ctrl-D to quit)');

@@ -8,6 +8,7 @@
 import { type BackendChoice, openBackend } from '../backends/open.js';
 import type { DerainService } from '../server/derain-route.js';
 import { derainService } from './derain-service.js';
+import { LONG_CONTEXT_FLAG_HELP, parseLongContextFlag } from './long-context-flag.js';
 import { loadPeftAdapter } from '../lora/peft-adapter.js';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
@@ -88,6 +89,8 @@ export interface ServeOptions {
   nanoPlan?: string;
   /** A folder of de-raining networks (scripts/derain/train.py's output) behind `/v1/images/derain` and `/derain`. */
   derain?: string;
+  /** `--long-context`: the engine's long-context mode (long-context-flag.ts). */
+  longContext?: string;
 }
 
 /** The engine's nano-batching options from `--nano-batches` and `--nano-plan`. */
@@ -226,6 +229,7 @@ export async function serveModel(
   const limits = serveLimits(o);
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
   const nano = nanoOptions(o, model.modelName);
+  const longContext = o.longContext ? parseLongContextFlag(o.longContext) : undefined;
   const engineFor: EngineFor = (runner, tokenizer) =>
     new Engine(runner, tokenizer, {
       maxBatchTokens: limits.maxBatchTokens,
@@ -233,6 +237,7 @@ export async function serveModel(
       maxRunningSeqs: limits.maxConcurrent,
       prefixCaching: o.prefixCache,
       ...nano,
+      ...(longContext ? { longContext } : {}),
     });
   const models = extra.map((m) => servedSpec(m, engineFor));
   return startServer({
@@ -320,6 +325,7 @@ export function registerServeCommand(
     .option('--advertise-url <url>', 'where the router reaches this instance (default: the listening URL)')
     .option('--nano-batches <auto|N|off>', 'split host-driven steps into nano-batches (docs/nanoflow.md)', 'off')
     .option('--nano-plan <file>', 'nano-batch plans for --nano-batches auto (bench/nanoflow.ts writes one per card)')
+    .option('--long-context <spec>', LONG_CONTEXT_FLAG_HELP)
     .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
       loraSpecs(o); // a malformed --lora fails before the model loads
       const ragAt = ragSpecs(o.rag ?? []);

@@ -11,6 +11,8 @@
 import { EngineError } from './errors.js';
 import { runHostStep } from './host-step.js';
 import { KvManager } from './kv-manager.js';
+import { LongContextPolicy } from './long-context.js';
+import type { LongContextOptions } from '../longctx/options.js';
 import { type NanoBatchSetting, type NanoPlanner, resolveNanoBatches, runNanoBatchedStep } from './nano-batch.js';
 import type { ModelRunner } from './model-runner.js';
 import { RequestState, type EngineRequest } from './request.js';
@@ -42,6 +44,12 @@ export interface EngineOptions {
    * `nanoPlanner` per step. Default 'off'.
    */
   nanoBatches?: NanoBatchSetting;
+  /**
+   * Long-context mode (long-context.ts): past `threshold` tokens a sequence keeps sinks + window on
+   * the GPU and the rest in the runner's CPU store. Needs a runner with `longContext`; steps are then
+   * host-driven (no GPU-resident loop, no nano-batches).
+   */
+  longContext?: LongContextOptions;
   /** The nano-batch count of a step for `nanoBatches: 'auto'` (e.g. from `planNanoBatches` over measured costs); without one, 'auto' is off. */
   nanoPlanner?: NanoPlanner;
 }
@@ -53,6 +61,9 @@ export interface EngineStats {
   waitingSequences: number;
   pagesTotal: number;
   pagesUsed: number;
+  /** Sequences in long-context mode, and the CPU bytes of their stores. */
+  longContextSequences: number;
+  longContextCpuBytes: number;
   /** Pages held only by the prefix cache (freed on demand). */
   pagesCachedIdle: number;
   prefixCacheHitRate: number;
@@ -87,6 +98,8 @@ export class Engine {
   private readonly loopDone: Promise<void>;
   private readonly nanoBatches: number | 'auto';
   private readonly nanoPlanner: NanoPlanner | null;
+  /** Long-context mode's page moves; null when the mode is off. */
+  readonly longContext: LongContextPolicy | null = null;
 
   constructor(
     readonly runner: ModelRunner,
@@ -114,6 +127,12 @@ export class Engine {
       stopped: () => this.stopped,
       failEngine: (message) => this.failEngine(message),
     };
+    if (options.longContext) {
+      if (!runner.longContext) throw new RangeError('longContext: this model runner has no long-context mode');
+      const policy = new LongContextPolicy(options.longContext, runner.longContext, this.kv);
+      this.kv.onRelease = (seq) => policy.released(seq);
+      this.longContext = policy;
+    }
     this.nanoBatches = resolveNanoBatches(options.nanoBatches);
     this.nanoPlanner = options.nanoPlanner ?? null;
     this.seedState = (options.seed ?? Date.now()) >>> 0;
@@ -207,6 +226,8 @@ export class Engine {
       waitingSequences: this.scheduler.waiting.length,
       pagesTotal: this.runner.numPages,
       pagesUsed: this.kv.pool.usedCount - idleCached,
+      longContextSequences: this.scheduler.running.filter((s) => s.longContext).length,
+      longContextCpuBytes: this.runner.longContext && this.longContext ? this.runner.longContext.bytes() : 0,
       pagesCachedIdle: idleCached,
       prefixCacheHitRate: this.kv.cache.hitRate,
       preemptions: this.scheduler.preemptions,
@@ -281,7 +302,11 @@ export class Engine {
       await new Promise<void>((r) => setTimeout(r, 5));
       return;
     }
-    if (residentEligible(this.stepContext, chunks))
+    if (this.longContext) {
+      for (const c of chunks)
+        if (c.count === 1 && c.seq.pendingTokens === 1) await this.longContext.beforeDecode(c.seq);
+      await runHostStep(this.stepContext, chunks);
+    } else if (residentEligible(this.stepContext, chunks))
       await runResidentDecode(
         this.stepContext,
         chunks.map((c) => c.seq),
