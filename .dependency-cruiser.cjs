@@ -31,6 +31,7 @@ const LAYERS = [
       'src/quant/',
       'src/rag/',
       'src/longctx/',
+      'src/vision/',
     ],
   },
   // The engine defines the ModelRunner contract and never names a model family; models implement it.
@@ -76,6 +77,8 @@ const NODE_ONLY = [
   'src/models/bert/bert-config\\.ts$',
   // saves and loads an IVF datastore as files (the format itself is runtime-neutral: ivf-format.ts)
   'src/rag/ivf-file\\.ts$',
+  // the PNG codec inflates and deflates with node:zlib (a page decodes images with createImageBitmap)
+  'src/vision/png\\.ts$',
 ];
 
 /** One rule per layer: nothing in it may import a later layer. */

@@ -30,7 +30,10 @@
  * the KV bytes are a small part of a step's traffic, so these rows check that the quantized cache
  * serves the model end to end at full speed; bench/kv-quant-attention.ts measures what it saves.
  *
- * Usage: BENCH_RUN_ID=<id> node dist/bench/decode.js DIR [--profile] [--kv-cache int8|int4]
+ * With `--nano-batches N` the host-driven loop runs each step as N nano-batches (src/engine/nano-batch.ts's
+ * split, one forward each; docs/nanoflow.md), checked against the reference like the plain loop.
+ *
+ * Usage: BENCH_RUN_ID=<id> node dist/bench/decode.js DIR [--profile] [--kv-cache int8|int4] [--nano-batches N|off]
  *   (DIR holds llama3-8b-random/ and hf-decode-tokens.json from the same run, and the peers'
  *   torch-decode.json, hf-decode.json and llama-cpp-decode.json where they ran)
  */
@@ -41,6 +44,7 @@ import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { measureCopyBandwidth } from '../src/backends/webgpu/measure.js';
 import { openLlamaModel } from '../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
+import { resolveNanoBatches, splitNanoBatches } from '../src/engine/nano-batch.js';
 import { type BenchRow, anchorOf, cardName, median, readAnchors, row, runId, writeResults } from './results.js';
 import { Check, type ReferenceStep, argmax, compareGreedy, fail } from './verify.js';
 import { parseKvCache } from '../src/cli/kv-cache-flag.js';
@@ -73,6 +77,10 @@ interface TokenReference {
 }
 
 const dir = process.argv[2] ?? '.';
+const nanoAt = process.argv.indexOf('--nano-batches');
+const NANO = resolveNanoBatches(
+  nanoAt < 0 || process.argv[nanoAt + 1] === 'off' ? 'off' : Number(process.argv[nanoAt + 1]),
+) as number;
 const refPath = join(dir, 'hf-decode-tokens.json');
 if (!existsSync(refPath))
   fail(`decode-llama3-8b: no reference tokens at ${refPath} (run bench/anchors/hf_decode.py ${dir} in this run)`);
@@ -138,6 +146,21 @@ function compareStep(
   return { pick: argmax(logits, seq * V, (seq + 1) * V), err: Number.isNaN(err) ? Infinity : err };
 }
 
+/** One host-driven step: one forward, or with --nano-batches one forward per nano-batch, rows in order. */
+async function hostStep(seqs: Parameters<typeof runner.forward>[0]['seqs']): Promise<Float32Array<ArrayBufferLike>> {
+  if (NANO === 1) return runner.forward({ seqs });
+  const out = new Float32Array(seqs.length * V);
+  let row = 0;
+  for (const part of splitNanoBatches(
+    seqs.map((s) => ({ s, count: 1 })),
+    NANO,
+  )) {
+    out.set(await runner.forward({ seqs: part.map((p) => p.s) }), row * V);
+    row += part.length;
+  }
+  return out;
+}
+
 /** Per verified batch: each sequence's prompt, its reference tokens and our teacher-forced picks. */
 const verified = new Map<number, { prompts: number[][]; refTokens: number[][]; picks: number[][] }>();
 const hostLoop = new Map<number, number>();
@@ -166,9 +189,12 @@ for (const batch of [1, 16]) {
   const times: number[] = [];
   for (let step = 0; step < STEPS; step++) {
     const ts = performance.now();
-    const logits = await runner.forward({
-      seqs: seqs.map((s, i) => ({ tokens: [br.steps[i]![step]!.token], start: PROMPT + step, pages: s.pages })),
-    });
+    const stepSeqs = seqs.map((s, i) => ({
+      tokens: [br.steps[i]![step]!.token],
+      start: PROMPT + step,
+      pages: s.pages,
+    }));
+    const logits = await hostStep(stepSeqs);
     times.push(performance.now() - ts);
     for (let i = 0; i < batch; i++) record(logits, i, i, step + 1);
   }
@@ -406,7 +432,7 @@ for (const batch of BATCHES) {
         higherIsBetter: true,
         ours: tps,
         anchor: host,
-        anchorName: 'our host-driven loop (one forward at a time, logits read back), same run',
+        anchorName: `our host-driven loop (one forward at a time${NANO > 1 ? `, ${NANO} nano-batches a step` : ''}, logits read back), same run`,
         limit: roofline,
         limitName: 'weights ÷ copy bandwidth',
         anchorWhyNull: null,

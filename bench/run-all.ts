@@ -191,12 +191,43 @@ export const BENCHES: readonly BenchEntry[] = [
     standalone: false,
   },
   {
+    name: 'lora',
+    measures:
+      'many LoRA adapters in one batch (8B shape, rank 16 and 64): b64 tokens/s over 1/8/64 adapters vs the base and the one-adapter loop; b1 latency',
+    duration: '~4 min',
+    needs: 'GPU (80 GB); --tiny runs anywhere',
+    standalone: false,
+  },
+  {
+    name: 'lora-parity',
+    measures: 'logits of a mixed-adapter batch on the built-in model vs peft (max relative error ≤ 1e-2)',
+    duration: '~10 s',
+    needs: 'GPU; the JSON of scripts/lora/peft_parity.py',
+    standalone: false,
+  },
+  {
     name: 'magicpig',
     measures:
       'LSH sampling attention (src/longctx) on the CPU, 32K keys: ms per query and error vs exact CPU attention',
     duration: '~20 s',
     needs: 'CPU',
     standalone: true,
+  },
+  {
+    name: 'nanoflow-overlap',
+    measures:
+      'one Llama-3-8B layer: GEMM chain, decode attention, uploads alone, together in one pass and in one partitioned dispatch',
+    duration: '~1 min (--tiny on lavapipe: ~20 s)',
+    needs: 'GPU (--tiny fits lavapipe)',
+    standalone: true,
+  },
+  {
+    name: 'nanoflow',
+    measures:
+      'engine throughput (ShareGPT-like mix) and latency at Poisson rates, nano-batching on vs off, vs NanoFlow optimal; tokens equal',
+    duration: '~4 min (8B: --requests 256); lavapipe, built-in model, 6 requests: ~2 min',
+    needs: 'GPU; --model DIR (default: the built-in model)',
+    standalone: false,
   },
 ];
 

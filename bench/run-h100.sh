@@ -5,13 +5,15 @@
 # calls that each fit the 10-minute limit:
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kernels   # doctor, prefill attention, conformance, fusion
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh models    # 8B checkpoint, decode, then serving
-#     (SKIP_SERVE=1 stops after decode; `serve` runs the serving part alone on the checkpoint models made)
+#     (SKIP_SERVE=1 stops after decode; `checkpoint`, `decode` and `serve` run the three parts alone, on one warm machine)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh gemm      # GEMV/skinny/GEMM on the 8B shapes vs torch
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
 #     GNNs vs PyG (each step bounded; a failed step is logged, the rest run)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh embeddings  # the encoder vs sentence-transformers
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh attention   # batch decode attention vs SDPA
+#   BUILD=.build-lead bash bench/run-h100.sh rag       # every RAG pipeline with and without lookahead on an
+#     8B-shaped checkpoint speaking the built-in tokenizer, datastore past the GPU cluster budget (about 4 minutes)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kvquant     # decode attention over int8/int4 KV pages vs f16
 #     (KV_DECODE=1 with `models`: the 8B decode bench again with the int8 and int4 KV cache)
 # Results land in $OUT/results (JSON) and $OUT/*.log. Every anchor is measured in the same call:
@@ -32,10 +34,14 @@ timeout 200 node "$B/bench/attention-prefill.js" "$OUT/attention-anchors.json" 2
 timeout 240 node "$B/bench/conformance-perf.js" 2>&1 | quiet > "$OUT/conformance.log"; echo "conformance exit $? ($(grep -c $'\tok\t' "$OUT/conformance.log") ok, $(grep -c FAIL "$OUT/conformance.log") failed)" | tee -a "$OUT/conformance.log"
 node "$B/bench/fusion.js" --n 1,16,128,1024 2>&1 | quiet | tee "$OUT/fusion.log"
 fi
-if [ "$stage" = models ]; then
+if [ "$stage" = models ] || [ "$stage" = checkpoint ]; then
 D=/tmp/llama3-8b && mkdir -p $D
 # the checkpoint (made once) and HF's float32 greedy reference tokens
 HF_DECODE_SKIP_TIMING=1 python3 bench/anchors/hf_decode.py $D > "$OUT/hf-decode.log" 2>&1; echo "hf_decode exit $? at ${SECONDS}s"
+[ "$stage" = models ] && stage=decode
+fi
+if [ "$stage" = decode ]; then
+D=/tmp/llama3-8b
 # where loading spends its time (file reads, writeBuffer, a mapped staging ring), UPLOAD_PROBE=0 skips it
 [ "${UPLOAD_PROBE:-1}" = 1 ] && node "$B/bench/upload-probe.js" $D/llama3-8b-random 2>&1 | quiet | tee "$OUT/upload-probe.log"
 # the peers on the same checkpoint: compiled PyTorch loop and HF eager (torch-decode.json, hf-decode.json)
@@ -56,7 +62,8 @@ fi
 if [ "$stage" = serve ]; then
 D=/tmp/llama3-8b
 # the peer: transformers' continuous batching on the same lengths and arrival schedules (HF_SERVE=1 adds HF static batches)
-node "$B/bench/serve.js" --write-workload $D/workload.json --rates inf,8,4,2,1
+R=${SERVE_RATES:-inf,8,4,2,1}
+node "$B/bench/serve.js" --write-workload $D/workload.json --rates $R
 PEER=()
 timeout 300 python3 bench/anchors/hf_serve_cb.py $D/llama3-8b-random $D/workload.json $D/hf-serve-cb.json --budget-s 280 > "$OUT/hf-serve-cb.log" 2>&1; echo "hf_serve_cb exit $? at ${SECONDS}s"
 [ -f $D/hf-serve-cb.json ] && PEER=(--peer $D/hf-serve-cb.json)
@@ -65,7 +72,7 @@ if [ "${HF_SERVE:-0}" = 1 ]; then
   python3 bench/anchors/hf_serve.py $D $D/workload.json > "$OUT/hf-serve.log" 2>&1; echo "hf_serve exit $? at ${SECONDS}s"
   ANCHOR=(--anchor $D/hf-serve.json)
 fi
-node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" "${PEER[@]}" --rates inf,8,4,2,1 --deadline-s 200 2>&1 | quiet | tee "$OUT/serve.log"
+node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" "${PEER[@]}" --rates $R --deadline-s ${SERVE_DEADLINE_S:-200} 2>&1 | quiet | tee "$OUT/serve.log"
 fi
 if [ "$stage" = gemm ]; then
 timeout 200 python3 bench/anchors/torch_gemm.py "$OUT/gemm-anchors.json" > "$OUT/gemm-anchors.log" 2>&1; echo "torch_gemm exit $? at ${SECONDS}s"
@@ -94,4 +101,8 @@ fi
 if [ "$stage" = attention ]; then
 timeout 150 python3 bench/anchors/torch_attention.py "$OUT/attention-anchors.json" > "$OUT/attention-anchors.log" 2>&1; echo "torch_attention exit $? at ${SECONDS}s"
 timeout 200 node "$B/bench/attention-decode.js" "$OUT/attention-anchors.json" 2>&1 | quiet | tee "$OUT/attention-decode.log"; echo "attention-decode exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = rag ]; then
+timeout 90 python3 bench/anchors/telerag_checkpoint.py /tmp/telerag-8b > "$OUT/telerag-checkpoint.log" 2>&1; echo "checkpoint exit $? at ${SECONDS}s"
+timeout 150 node "$B/bench/telerag.js" --model /tmp/telerag-8b --skip-search 2>&1 | quiet | tee "$OUT/telerag-pipelines.log"; echo "telerag pipelines exit $? at ${SECONDS}s"
 fi

@@ -12,6 +12,16 @@
  * Usage: npm run build && node dist/bench/telerag.js [--docs N] [--queries 500] [--nlist 256]
  *        [--nprobes 1,2,4,8,16,32] [--threads 1,2] [--iterations 10]
  * FAISS_PYTHON names the interpreter with `faiss` (default /usr/bin/python3, Debian's python3-faiss).
+ *
+ * With --model DIR, first every RAG pipeline end to end with and without lookahead on that model
+ * (bench/telerag-pipelines.ts, result `telerag-pipelines`); --skip-search then leaves out the
+ * search bench above. Its flags: --pipelines a,b (default all) --questions 3 --store-nlist 1024
+ * --rows-per-cluster 1024 --d 768 --nprobe 256 --k 4 --gpu-mib 1024 --draft-tokens 32 --answer-tokens 16
+ * [--keep-cache] (the GPU cache kept across requests instead of emptied before each)
+ * (3 GiB of f32 vectors, under the 4 GiB the CPU search holds; a quarter of the clusters probed).
+ * On the GPU machine (the 8B-shaped checkpoint with the built-in tokenizer, then the bench):
+ *   python3 bench/anchors/telerag_checkpoint.py /tmp/telerag-8b &&
+ *   node dist/bench/telerag.js --model /tmp/telerag-8b --skip-search
  */
 import '../src/register-all.js';
 import { execFileSync } from 'node:child_process';
@@ -19,9 +29,18 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { cpus, tmpdir } from 'node:os';
 import { cpuRuntime } from '../src/backends/cpu/cpu-runtime.js';
 import { join } from 'node:path';
-import { type SearchResult, buildIvf, exactSearchRows, recallAtK, searchIvf } from '../src/rag/index.js';
+import {
+  PIPELINES,
+  type SearchResult,
+  buildIvf,
+  exactSearchRows,
+  isPipelineName,
+  recallAtK,
+  searchIvf,
+} from '../src/rag/index.js';
 import { Rng } from '../src/util/rng.js';
 import { gloveEmbedder, nounGlosses } from './telerag-data.js';
+import { pipelineBench } from './telerag-pipelines.js';
 import { type BenchRow, median, row, writeResults } from './results.js';
 import { Check } from './verify.js';
 
@@ -40,6 +59,29 @@ const ITERATIONS = Number(arg('iterations', '10'));
 const MAX_DOCS = Number(arg('docs', '0'));
 const MIN_SECONDS = 0.5;
 const check = new Check('telerag');
+
+if (process.argv.includes('--model')) {
+  const names = arg('pipelines', PIPELINES.join(',')).split(',');
+  await pipelineBench({
+    modelDir: arg('model', ''),
+    seed: SEED,
+    nlist: Number(arg('store-nlist', '1024')),
+    rowsPerCluster: Number(arg('rows-per-cluster', '1024')),
+    d: Number(arg('d', '768')),
+    nprobe: Number(arg('nprobe', '256')),
+    k: Number(arg('k', '4')),
+    gpuMiB: Number(arg('gpu-mib', '1024')),
+    questions: Number(arg('questions', '3')),
+    draftTokens: Number(arg('draft-tokens', '32')),
+    answerTokens: Number(arg('answer-tokens', '16')),
+    keepCache: process.argv.includes('--keep-cache'),
+    pipelines: names.map((n) => {
+      if (!isPipelineName(n)) throw new Error(`--pipelines: no pipeline '${n}' (${PIPELINES.join(', ')})`);
+      return n;
+    }),
+  });
+  if (process.argv.includes('--skip-search')) process.exit(0);
+}
 
 // data: every noun gloss with a known word, a seeded sample held out as queries
 const t0 = performance.now();

@@ -42,6 +42,9 @@ const SHOWN: Record<string, (r: ResultRow) => boolean> = {
   fusion: (r) => !r.case.endsWith('wall time'),
   'mcu-planner': (r) => r.case.startsWith('network'),
   'serve-llama3-8b': (r) => r.metric === 'output tokens/s' || r.metric === 'TTFT p50 ms',
+  // the filter's PSNR gain per base and rain set; SSIM and the refiner rows stay in the file
+  'derain-quality': (r) => r.metric === 'PSNR dB' && r.case.endsWith('+filter'),
+  derain: (r) => !r.case.startsWith('parity'),
 };
 
 export function readResults(dir: string): ResultFile[] {

@@ -7,6 +7,7 @@ import { registerAttention } from './attention/register.js';
 import { registerCoreGpuKernels } from './kernels/index.js';
 import { registerGnn } from './models/gnn/register.js';
 import { registerLlama } from './models/llama/register.js';
+import { registerLongctx } from './longctx/register.js';
 import { registerLora } from './lora/register.js';
 import { registerQuant } from './quant/register.js';
 import { registerRag } from './rag/register.js';
@@ -19,6 +20,7 @@ registerSparse();
 registerLora();
 registerQuant();
 registerRag();
+registerLongctx();
 
 // Model families: `openModel` / `loadRunner` hand a checkpoint to the first one that claims it.
 registerLlama();

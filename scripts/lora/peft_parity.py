@@ -3,6 +3,7 @@ of each adapter), the reference Tessera's output must match (max relative error 
 
 Runs on the GPU machine after train_adapters.py (or on any folders of PEFT adapters of the base):
     python3 scripts/lora/peft_parity.py models/builtin OUTDIR/press OUTDIR/fiction OUT.json
+    node dist/bench/lora-parity.js OUT.json     # ours against it, from the same folder
 The model runs in float32; every prompt is cut to the same token count so the batch needs no padding
 (PEFT's mixed batches take one adapter name per row through `adapter_names`; "__base__" is none).
 """
@@ -11,7 +12,13 @@ import json, os, sys
 import peft
 import torch
 from peft import PeftModel
+import transformers
+from packaging.version import Version
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+
+# float32 whatever the config's dtype: transformers 4.56 renamed `torch_dtype` to `dtype`, and 5
+# loads the config's dtype (bfloat16 here) unless told
+FLOAT32 = {"dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype": torch.float32}
 
 base_dir, first, second, out_json = sys.argv[1:5]
 names = [os.path.basename(os.path.normpath(p)) for p in (first, second)]
@@ -23,7 +30,7 @@ PROMPTS = [
 TOKENS = 8
 # the built-in folder ships tokenizer.json only (its post-processor adds <s>)
 tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(base_dir, "tokenizer.json"), eos_token="</s>")
-base = LlamaForCausalLM.from_pretrained(base_dir, torch_dtype=torch.float32)
+base = LlamaForCausalLM.from_pretrained(base_dir, **FLOAT32).float()
 model = PeftModel.from_pretrained(base, first, adapter_name=names[0])
 model.load_adapter(second, adapter_name=names[1])
 model.eval()

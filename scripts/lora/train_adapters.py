@@ -7,13 +7,20 @@ Runs on the GPU machine (PyTorch, transformers and peft must be installed there;
     node scripts/builtin-model/extract-corpus.mjs klmnpr > fiction.txt   # here: the fiction genres
     python3 scripts/lora/train_adapters.py models/builtin press.txt fiction.txt OUTDIR   # there
 It writes OUTDIR/press and OUTDIR/fiction (PEFT folders: adapter_config.json and
-adapter_model.safetensors) and OUTDIR/perplexity.json.
+adapter_model.safetensors) and OUTDIR/perplexity.json, and exits non-zero when an adapter does not
+lower its domain's held-out perplexity.
 """
 import json, math, os, sys
 
 import torch
 from peft import LoraConfig, get_peft_model
+import transformers
+from packaging.version import Version
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+
+# float32 whatever the config's dtype: transformers 4.56 renamed `torch_dtype` to `dtype`, and 5
+# loads the config's dtype (bfloat16 here) unless told
+FLOAT32 = {"dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype": torch.float32}
 
 base_dir, press_txt, fiction_txt, out = sys.argv[1:5]
 os.makedirs(out, exist_ok=True)
@@ -54,7 +61,7 @@ def perplexity(model, rows):
 report = {}
 for name, text, r, alpha, rs, targets in ADAPTERS:
     torch.manual_seed(SEED)
-    base = LlamaForCausalLM.from_pretrained(base_dir, torch_dtype=torch.float32).to(dev)
+    base = LlamaForCausalLM.from_pretrained(base_dir, **FLOAT32).float().to(dev)
     train, held = chunks(text)
     base_ppl = perplexity(base, held)
     cfg = LoraConfig(r=r, lora_alpha=alpha, use_rslora=rs, target_modules=targets, lora_dropout=0.0,
@@ -78,3 +85,6 @@ for name, text, r, alpha, rs, targets in ADAPTERS:
                     "held_out_tokens": int(held.numel()), "perplexity_base": base_ppl, "perplexity_adapter": ppl}
 json.dump({"base": base_dir, "seed": SEED, "device": torch.cuda.get_device_name() if dev == "cuda" else "cpu",
            "adapters": report}, open(os.path.join(out, "perplexity.json"), "w"), indent=2)
+worse = [n for n, r in report.items() if not r["perplexity_adapter"] < r["perplexity_base"]]
+if worse:
+    sys.exit(f"adapters that do not lower their domain's perplexity: {', '.join(worse)}")

@@ -95,7 +95,10 @@ function floatCase(rng: Rng, fixed?: 'f16'): OpCase<QkvAppendAttrs> {
     lastPageLen: b.lastPageLen.data as Int32Array,
   };
   const slots = appendSlots(rows, pageSize, batch + rng.int(0, 2));
+  // a per-row term (a LoRA delta) on the members, in every other case
+  const delta = rng.next() < 0.5;
   const attrs: QkvAppendAttrs = {
+    ...(delta ? { delta } : {}),
     count: 3,
     roped: 2,
     outDtype: dtype,
@@ -108,11 +111,12 @@ function floatCase(rng: Rng, fixed?: 'f16'): OpCase<QkvAppendAttrs> {
     ...[hq, hk, hk].map((h) => randomInput(rng, wd, [h * hd, K], 0.5)),
     randomInput(rng, wd, [K]),
     { desc: { dtype: 'i32' as const, shape: [batch] }, data: Int32Array.from(kvLens, (l) => l - 1) },
+    ...(delta ? [hq, hk, hk].map((h) => randomInput(rng, 'f32', [batch, h * hd])) : []),
     { desc: { dtype: 'i32' as const, shape: [slots.length] }, data: slots },
     b.pool,
   ];
   return {
-    label: `${dtype} w:${wd} ${layout} P${pageSize} M${batch} K${K} ${hq}/${hk}×${hd} kv[${kvLens}]`,
+    label: `${dtype} w:${wd} ${layout} P${pageSize} M${batch} K${K} ${hq}/${hk}×${hd} kv[${kvLens}]${delta ? ' delta' : ''}`,
     attrs,
     inputs,
   };

@@ -66,6 +66,11 @@ export interface Backend {
   /** `owner` groups memory in usage reports ("weights", "kv-cache"); backends without accounting ignore it. */
   alloc(desc: TensorDesc, label?: string, owner?: string): Tensor;
   write(t: Tensor, data: HostArray): void;
+  /**
+   * Writes `data` over elements [offset, offset + data.length) of `t`, leaving the rest as it is
+   * (a slot of a stacked parameter). On WebGPU the byte offset and length must be multiples of 4.
+   */
+  writeAt(t: Tensor, offset: number, data: HostArray): void;
   read(t: Tensor): Promise<HostArray>;
   /**
    * The same storage under another shape of equal element count (row-major, so a reshape is free).

@@ -2,6 +2,7 @@
 /** The `tessera` command line. Each command group registers itself from its own module. */
 import '../register-all.js';
 import { Command } from 'commander';
+import { registerDerainCommand } from './derain.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerMcuCommands } from './mcu.js';
 import { registerRunCommands } from './run.js';
@@ -24,5 +25,6 @@ registerEvalCommands(program);
 registerRagCommands(program);
 registerServeCommand(program, loadChatModel, loadServedModel);
 registerRouterCommand(program);
+registerDerainCommand(program);
 
 await program.parseAsync(process.argv);

@@ -60,6 +60,7 @@ interface AskFlags {
   nprobe?: string;
   maxTokens: string;
   draftTokens: string;
+  rounds?: string;
   gpuMib: string;
   json?: boolean;
   backend?: string;
@@ -90,6 +91,7 @@ export function registerRagCommands(program: Command): void {
     .option('--nprobe <n>', 'clusters probed per query (default: a quarter of them)')
     .option('-n, --max-tokens <n>', 'tokens of the answer', '128')
     .option('--draft-tokens <n>', "tokens of the pipeline's intermediate text", '48')
+    .option('--rounds <n>', 'retrievals at most of iter-retgen (default 2), irg and flare (default 3)')
     .option('--gpu-mib <n>', 'GPU memory for prefetched clusters (lookahead)', String(DEFAULT_RAG_GPU_MIB))
     .option('--json', 'print one JSON object instead of text')
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
@@ -134,11 +136,13 @@ async function ask(storeDir: string, question: string, f: AskFlags): Promise<voi
   });
   try {
     const generate = engineGenerator(engine, tokenizer);
-    const gathered = await gatherPassages(f.pipeline, question, generate, retrieverFor(served, k), {
+    const retriever = retrieverFor(served, k);
+    const gathered = await gatherPassages(f.pipeline, question, generate, retriever, {
       draftTokens: Number(f.draftTokens),
+      ...(f.rounds ? { rounds: Number(f.rounds) } : {}),
     });
     const answer = await generate(groundedPrompt(question, gathered.passages), { maxTokens: Number(f.maxTokens) });
-    if (f.json) console.log(JSON.stringify({ answer, pipeline: f.pipeline, ...gathered }));
+    if (f.json) console.log(JSON.stringify({ answer, pipeline: f.pipeline, ...gathered, hitRate: retriever.hitRate }));
     else {
       console.log(answer.trim());
       console.log('\nPassages:');

@@ -2,6 +2,7 @@
  * `tessera run <model> "prompt"` and `tessera chat <model>`: generation from the command line,
  * with a progress bar while weights load. `builtin` (or no model) is the built-in model.
  */
+import { LONG_CONTEXT_FLAG_HELP, parseLongContextFlag } from './long-context-flag.js';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import type { ChatMessage } from '../io/chat-template.js';
@@ -11,6 +12,8 @@ import { loadRunnerWithProgress } from './load.js';
 import { KV_CACHE_HELP, parseKvCache } from './kv-cache-flag.js';
 
 interface SamplingFlags {
+  /** `--long-context`: the engine's long-context mode (long-context-flag.ts). */
+  longContext?: string;
   maxTokens: string;
   temperature: string;
   topK: string;
@@ -47,12 +50,14 @@ function withSamplingFlags(cmd: Command): Command {
     .option('--seed <seed>', 'fixes the random stream')
     .option('--stop <text...>', 'stop before any of these strings')
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
-    .option('--kv-cache <dtype>', KV_CACHE_HELP, 'f16');
+    .option('--kv-cache <dtype>', KV_CACHE_HELP, 'f16')
+    .option('--long-context <spec>', LONG_CONTEXT_FLAG_HELP);
 }
 
 /** Loads a model (with the CLI's progress bar) and puts the serving engine over it. */
 async function loadWithProgress(modelPath: string | undefined, f: SamplingFlags): Promise<TesseraModel> {
   const kvCache = parseKvCache(f.kvCache);
+  const longContext = f.longContext ? parseLongContextFlag(f.longContext) : undefined;
   const { name, config, runner, tokenizer } = await loadRunnerWithProgress(
     modelPath,
     f.backend,
@@ -64,7 +69,11 @@ async function loadWithProgress(modelPath: string | undefined, f: SamplingFlags)
     config,
     runner,
     tokenizer,
-    new Engine(runner, tokenizer, { maxBatchTokens: runner.maxTokens, maxRunningSeqs: runner.maxSeqs }),
+    new Engine(runner, tokenizer, {
+      maxBatchTokens: runner.maxTokens,
+      maxRunningSeqs: runner.maxSeqs,
+      ...(longContext ? { longContext } : {}),
+    }),
   );
 }
 

@@ -7,9 +7,15 @@
  */
 import type { KvCacheDtype } from '../attention/kv-quant.js';
 import { KV_CACHE_HELP, parseKvCache } from './kv-cache-flag.js';
+import { type BackendChoice, openBackend } from '../backends/open.js';
+import type { DerainService } from '../server/derain-route.js';
+import { derainService } from './derain-service.js';
+import { LONG_CONTEXT_FLAG_HELP, parseLongContextFlag } from './long-context-flag.js';
 import { loadPeftAdapter } from '../lora/peft-adapter.js';
 import type { Command } from 'commander';
-import { Engine } from '../engine/engine.js';
+import { readFileSync } from 'node:fs';
+import { Engine, type EngineOptions } from '../engine/engine.js';
+import { NanoPlanCache } from '../engine/nano-search.js';
 import type { ModelRunner } from '../engine/model-runner.js';
 import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../engine/scheduler.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
@@ -81,6 +87,34 @@ export interface ServeOptions {
   cluster?: string;
   instanceId?: string;
   advertiseUrl?: string;
+  /** `--nano-batches`: auto, a count, or off (docs/nanoflow.md). */
+  nanoBatches?: string;
+  /** `--nano-plan`: the plan cache file `auto` plans from (written by bench/nanoflow.ts). */
+  nanoPlan?: string;
+  /** A folder of de-raining networks (scripts/derain/train.py's output) behind `/v1/images/derain` and `/derain`. */
+  derain?: string;
+  /** `--long-context`: the engine's long-context mode (long-context-flag.ts). */
+  longContext?: string;
+}
+
+/** The engine's nano-batching options from `--nano-batches` and `--nano-plan`. */
+export function nanoOptions(o: ServeOptions, modelName: string): Pick<EngineOptions, 'nanoBatches' | 'nanoPlanner'> {
+  const v = o.nanoBatches ?? 'off';
+  if (v === 'off') return {};
+  if (v !== 'auto') {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`--nano-batches takes auto, off or a positive integer, got '${v}'`);
+    return { nanoBatches: n };
+  }
+  if (!o.nanoPlan)
+    throw new Error('--nano-batches auto needs --nano-plan FILE (written by bench/nanoflow.ts on this card)');
+  const doc = JSON.parse(readFileSync(o.nanoPlan, 'utf8')) as { key?: string };
+  const cache = doc.key ? NanoPlanCache.fromJSON(JSON.stringify(doc), doc.key) : null;
+  if (!cache) throw new Error(`--nano-plan ${o.nanoPlan}: not a nano plan cache`);
+  if (!cache.key.startsWith(`${modelName}@`))
+    throw new Error(`--nano-plan ${o.nanoPlan} was searched for ${cache.key}, not for ${modelName}`);
+  return { nanoBatches: 'auto', nanoPlanner: cache.planner() };
 }
 
 /** The runner's LoRA slots, or undefined when no LoRA option was given. */
@@ -194,15 +228,20 @@ export async function serveModel(
   o: ServeOptions,
   extra: readonly LoadedServedModel[] = [],
   rag: readonly RagStore[] = [],
+  derain?: DerainService,
 ): Promise<RunningServer> {
   const limits = serveLimits(o);
   const apiKey = o.apiKey ?? process.env.TESSERA_API_KEY;
+  const nano = nanoOptions(o, model.modelName);
+  const longContext = o.longContext ? parseLongContextFlag(o.longContext) : undefined;
   const engineFor: EngineFor = (runner, tokenizer) =>
     new Engine(runner, tokenizer, {
       maxBatchTokens: limits.maxBatchTokens,
       prefillChunkTokens: limits.prefillChunkTokens,
       maxRunningSeqs: limits.maxConcurrent,
       prefixCaching: o.prefixCache,
+      ...nano,
+      ...(longContext ? { longContext } : {}),
     });
   const models = extra.map((m) => servedSpec(m, engineFor));
   return startServer({
@@ -230,6 +269,7 @@ export async function serveModel(
       : {}),
     structuredOutput: o.structuredOutput,
     ...(rag.length ? { rag } : {}),
+    ...(derain ? { derain } : {}),
     ...(apiKey ? { apiKey } : {}),
   });
 }
@@ -284,6 +324,7 @@ export function registerServeCommand(
       collect,
       [],
     )
+    .option('--derain <dir>', 'serve the de-raining networks of this folder on /v1/images/derain and the /derain page')
     .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
     .option('--kv-cache <dtype>', KV_CACHE_HELP, 'f16')
     .option(
@@ -292,6 +333,9 @@ export function registerServeCommand(
     )
     .option('--instance-id <id>', 'this instance in the cluster (default: host-pid)')
     .option('--advertise-url <url>', 'where the router reaches this instance (default: the listening URL)')
+    .option('--nano-batches <auto|N|off>', 'split host-driven steps into nano-batches (docs/nanoflow.md)', 'off')
+    .option('--nano-plan <file>', 'nano-batch plans for --nano-batches auto (bench/nanoflow.ts writes one per card)')
+    .option('--long-context <spec>', LONG_CONTEXT_FLAG_HELP)
     .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
       loraSpecs(o); // a malformed --lora fails before the model loads
       const ragAt = ragSpecs(o.rag ?? []);
@@ -303,13 +347,17 @@ export function registerServeCommand(
       const ragBackend = ragAt.length ? await openRagBackend(o.backend) : null;
       const rag: RagStore[] = [];
       for (const { name, dir } of ragAt) rag.push(await openRagStore(name, dir, ragBackend!));
-      const server = await serveModel(model, o, extra, rag);
+      const derain = o.derain
+        ? derainService(o.derain, await openBackend(o.backend ? { prefer: o.backend as BackendChoice } : {}))
+        : undefined;
+      const server = await serveModel(model, o, extra, rag, derain);
       for (const r of rag)
         console.log(`RAG datastore '${r.name}': ${r.store.passages.length} passages (${r.store.embedder})`);
       for (const m of [model, ...extra]) console.log(`Serving ${describeModel(m)}`);
       console.log(`  chat page:  ${server.url}/`);
       console.log(`  OpenAI API: ${server.url}/v1  (metrics at ${server.url}/metrics)`);
       const member = o.cluster ? await joinClusterFromCli(o, server, model.device ?? 'unknown') : null;
+      if (derain) console.log(`  de-raining: ${server.url}/derain  (POST ${server.url}/v1/images/derain)`);
       let stopping = false;
       const stop = async () => {
         if (stopping) process.exit(1); // a second Ctrl-C: do not wait

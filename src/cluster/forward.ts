@@ -13,6 +13,7 @@
  * - The client's disconnect aborts the upstream fetch, which closes the connection to the
  *   instance, which cancels the generation there.
  */
+import { SSE_HEADERS } from '../server/sse.js';
 import type { InstanceInfo } from './instance-info.js';
 import type { RoutedRequest, RouterCore } from './router-core.js';
 
@@ -284,12 +285,5 @@ export async function forwardStream(core: RouterCore, req: RoutedRequest, client
       abort();
     },
   });
-  return new Response(stream, {
-    headers: {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    },
-  });
+  return new Response(stream, { headers: SSE_HEADERS });
 }

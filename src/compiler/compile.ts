@@ -1,5 +1,5 @@
 /**
- * The compiler pipeline: normalize → legalize → fuse → param casts → fuse-linear → group projections → fold KV
+ * The compiler pipeline: normalize → legalize → fuse → param casts → fuse-linear → group LoRA deltas → group projections → fold KV
  * projection → dead code → schedule → plan memory
  * (verified) → lower to an executable. `trace` sees the module text after every pass, which is
  * what `tessera compile --print` shows.
@@ -12,6 +12,7 @@ import type { Executable } from './executable.js';
 import { dce } from './passes/dce.js';
 import { type FuseOptions, fuse } from './passes/fuse.js';
 import { fuseLinear } from './passes/fuse-linear.js';
+import { groupLoraDeltas } from './passes/group-lora-deltas.js';
 import { groupProjections } from './passes/group-projections.js';
 import { foldKvProjection } from './passes/fold-kv-projection.js';
 import { paramCasts } from './passes/param-casts.js';
@@ -50,6 +51,8 @@ export function compileModule(input: IRModule, opts: CompileOptions = {}): Compi
     trace('param-casts', printModule(m));
     m = fuseLinear(m);
     trace('fuse-linear', printModule(m));
+    m = groupLoraDeltas(m);
+    trace('group-lora-deltas', printModule(m));
     m = groupProjections(m);
     trace('group-projections', printModule(m));
     m = foldKvProjection(m);

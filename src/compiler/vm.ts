@@ -34,14 +34,16 @@ const isTensor = (v: Value | undefined): v is Tensor =>
 /**
  * A host function (Relax's "packed function"): runs on the host, may enqueue backend work, and
  * writes its destination. Runtimes register their own — e.g. a model's paged-KV attention, which
- * appends to and reads a KV cache the graph never sees.
+ * appends to and reads a KV cache the graph never sees. One that must read results back before it
+ * can write its destination (attention with a part computed on the host) returns a promise: `run`
+ * waits for it before the next instruction; `runSync` refuses it.
  */
 export type HostFunction = (
   vm: { readonly backend: Backend },
   args: readonly Value[],
   out: Tensor,
   attrs: Attrs,
-) => void;
+) => void | Promise<void>;
 
 /** Host functions every VM knows (pure; arguments are registers, the last is the destination). */
 const HOST: Readonly<Record<string, HostFunction>> = {
@@ -79,7 +81,12 @@ export class VirtualMachine {
 
   /** Runs `func` on `args`; returned tensors belong to the caller (free them when done). */
   async run(func: string, args: readonly Value[]): Promise<Value> {
-    return this.runSync(func, args);
+    const { f, regs, env, boundBy } = this.prepare(func, args);
+    for (const ins of f.instrs) {
+      const pending = this.step(f, ins, regs, env, boundBy);
+      if (pending) await pending;
+    }
+    return regs[f.ret]!;
   }
 
   /**
@@ -90,7 +97,10 @@ export class VirtualMachine {
    */
   runSync(func: string, args: readonly Value[]): Value {
     const { f, regs, env, boundBy } = this.prepare(func, args);
-    for (const ins of f.instrs) this.step(f, ins, regs, env, boundBy);
+    for (const ins of f.instrs) {
+      const pending = this.step(f, ins, regs, env, boundBy);
+      if (pending) throw new Error(`function '${func}': a host function completes asynchronously; use run()`);
+    }
     return regs[f.ret]!;
   }
 
@@ -128,7 +138,7 @@ export class VirtualMachine {
     regs: (Value | undefined)[],
     env: Record<string, number>,
     boundBy: Map<string, string>,
-  ): void {
+  ): Promise<void> | undefined {
     switch (ins.op) {
       case 'match':
         this.match(f, regs[ins.src], ins.type, ins.what, env, boundBy);
@@ -176,13 +186,14 @@ export class VirtualMachine {
         const fn = this.opts.host?.[ins.name] ?? HOST[ins.name];
         if (!fn) throw new Error(`function '${f.name}', binding '${ins.what}': unknown host function '${ins.name}'`);
         this.stats.hostCalls++;
-        fn(
-          this,
-          ins.args.map((r) => regs[r]!),
-          regs[ins.out] as Tensor,
-          ins.attrs,
+        return (
+          fn(
+            this,
+            ins.args.map((r) => regs[r]!),
+            regs[ins.out] as Tensor,
+            ins.attrs,
+          ) ?? undefined
         );
-        return;
       }
       case 'program':
         this.program(

@@ -11,6 +11,9 @@
 import { EngineError } from './errors.js';
 import { runHostStep } from './host-step.js';
 import { KvManager } from './kv-manager.js';
+import { LongContextPolicy } from './long-context.js';
+import type { LongContextOptions } from '../longctx/options.js';
+import { type NanoBatchSetting, type NanoPlanner, resolveNanoBatches, runNanoBatchedStep } from './nano-batch.js';
 import type { ModelRunner } from './model-runner.js';
 import { RequestState, type EngineRequest } from './request.js';
 import { RequestOutputs } from './request-outputs.js';
@@ -36,6 +39,19 @@ export interface EngineOptions {
   prefixCaching?: boolean;
   /** Seed of the seeds given to requests that bring none. */
   seed?: number;
+  /**
+   * Host-driven steps split into this many nano-batches (docs/nanoflow.md); 'auto' asks
+   * `nanoPlanner` per step. Default 'off'.
+   */
+  nanoBatches?: NanoBatchSetting;
+  /**
+   * Long-context mode (long-context.ts): past `threshold` tokens a sequence keeps sinks + window on
+   * the GPU and the rest in the runner's CPU store. Needs a runner with `longContext`; steps are then
+   * host-driven (no GPU-resident loop, no nano-batches).
+   */
+  longContext?: LongContextOptions;
+  /** The nano-batch count of a step for `nanoBatches: 'auto'` (e.g. from `planNanoBatches` over measured costs); without one, 'auto' is off. */
+  nanoPlanner?: NanoPlanner;
 }
 
 export interface EngineStats {
@@ -45,6 +61,9 @@ export interface EngineStats {
   waitingSequences: number;
   pagesTotal: number;
   pagesUsed: number;
+  /** Sequences in long-context mode, and the CPU bytes of their stores. */
+  longContextSequences: number;
+  longContextCpuBytes: number;
   /** Pages held only by the prefix cache (freed on demand). */
   pagesCachedIdle: number;
   prefixCacheHitRate: number;
@@ -77,6 +96,10 @@ export class Engine {
    */
   private failure: EngineError | null = null;
   private readonly loopDone: Promise<void>;
+  private readonly nanoBatches: number | 'auto';
+  private readonly nanoPlanner: NanoPlanner | null;
+  /** Long-context mode's page moves; null when the mode is off. */
+  readonly longContext: LongContextPolicy | null = null;
 
   constructor(
     readonly runner: ModelRunner,
@@ -104,6 +127,14 @@ export class Engine {
       stopped: () => this.stopped,
       failEngine: (message) => this.failEngine(message),
     };
+    if (options.longContext) {
+      if (!runner.longContext) throw new RangeError('longContext: this model runner has no long-context mode');
+      const policy = new LongContextPolicy(options.longContext, runner.longContext, this.kv);
+      this.kv.onRelease = (seq) => policy.released(seq);
+      this.longContext = policy;
+    }
+    this.nanoBatches = resolveNanoBatches(options.nanoBatches);
+    this.nanoPlanner = options.nanoPlanner ?? null;
     this.seedState = (options.seed ?? Date.now()) >>> 0;
     this.loopDone = this.loop();
   }
@@ -195,6 +226,8 @@ export class Engine {
       waitingSequences: this.scheduler.waiting.length,
       pagesTotal: this.runner.numPages,
       pagesUsed: this.kv.pool.usedCount - idleCached,
+      longContextSequences: this.scheduler.running.filter((s) => s.longContext).length,
+      longContextCpuBytes: this.runner.longContext && this.longContext ? this.runner.longContext.bytes() : 0,
       pagesCachedIdle: idleCached,
       prefixCacheHitRate: this.kv.cache.hitRate,
       preemptions: this.scheduler.preemptions,
@@ -269,12 +302,28 @@ export class Engine {
       await new Promise<void>((r) => setTimeout(r, 5));
       return;
     }
-    if (residentEligible(this.stepContext, chunks))
+    if (this.longContext) {
+      for (const c of chunks)
+        if (c.count === 1 && c.seq.pendingTokens === 1) await this.longContext.beforeDecode(c.seq);
+      await runHostStep(this.stepContext, chunks);
+    } else if (residentEligible(this.stepContext, chunks))
       await runResidentDecode(
         this.stepContext,
         chunks.map((c) => c.seq),
       );
-    else await runHostStep(this.stepContext, chunks);
+    else {
+      const nano = this.nanoCount(chunks);
+      if (nano > 1) await runNanoBatchedStep(this.stepContext, chunks, nano);
+      else await runHostStep(this.stepContext, chunks);
+    }
+  }
+
+  /** How many nano-batches a host-driven step runs as (1: the plain step). */
+  private nanoCount(chunks: readonly { count: number }[]): number {
+    if (this.nanoBatches !== 'auto') return this.nanoBatches;
+    if (!this.nanoPlanner) return 1;
+    const decode = chunks.filter((c) => c.count === 1).length;
+    return this.nanoPlanner(decode, chunks.reduce((a, c) => a + c.count, 0) - decode);
   }
 
   /** Fails every request in flight with the step's error and refuses new work (see `failure`). */

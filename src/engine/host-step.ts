@@ -29,6 +29,7 @@ export async function runHostStep(ctx: StepContext, chunks: readonly ScheduledCh
           start: c.start,
           pages: c.seq.pages.slice(0, kv.pagesFor(c.start + c.count)),
           ...(c.seq.request.params.adapter !== undefined ? { adapter: c.seq.request.params.adapter } : {}),
+          ...(c.seq.longContext ? { longContext: c.seq.longContext.id } : {}),
         })),
       },
       { readLogits },

@@ -70,7 +70,8 @@ export class KvManager {
 
   /** Puts newly completed full pages of `seq` into the prefix cache (possibly switching to cached copies). */
   cacheFullPages(seq: Sequence): void {
-    if (!this.caches(seq)) return;
+    // a sequence in long-context mode has given some pages back: its page list is no prefix to share
+    if (!this.caches(seq) || seq.longContext) return;
     const full = Math.floor(seq.numComputed / this.pageSize);
     if (full <= seq.cachedPages) return;
     seq.cacheNode = this.cache.insert(seq.cacheNode ?? this.cache.root, seq.tokens, seq.pages, seq.cachedPages, full);
@@ -86,9 +87,14 @@ export class KvManager {
     return this.prefixCaching && seq.request.params.adapter === undefined;
   }
 
+  /** Called with a sequence before its pages are released (long-context mode drops its CPU store). */
+  onRelease: ((seq: Sequence) => void) | null = null;
+
   /** Drops all of `seq`'s pages (cached ones stay in the cache); its KV must be recomputed to run again. */
   release(seq: Sequence): void {
-    for (const p of seq.pages) this.pool.release(p);
+    this.onRelease?.(seq);
+    // −1: a page moved to the long-context store, already back in the pool
+    for (const p of seq.pages) if (p !== -1) this.pool.release(p);
     seq.pages = [];
     seq.numComputed = 0;
     seq.cachedPages = 0;

@@ -10,6 +10,7 @@
  * // logits.length === 1 * runner.vocabSize: the next-token logits after token 9 at position 1
  */
 import type { AdapterRegistry } from '../lora/adapter-registry.js';
+import type { LongContextOptions } from '../longctx/options.js';
 
 export interface ForwardSeq {
   /** Tokens to append, at positions [start, start + tokens.length). */
@@ -20,6 +21,11 @@ export interface ForwardSeq {
   pages: number[];
   /** LoRA adapter applied to this sequence's tokens (a name the runner's `adapters` holds); absent: the base model. */
   adapter?: string;
+  /**
+   * The sequence's id in the runner's long-context store (`ModelRunner.longContext`): its pages
+   * that hold −1 in `pages` were moved there, and its attention reads them from it.
+   */
+  longContext?: number;
 }
 
 /** A sequence of a GPU-resident decode step: its one new token goes at position `start`. */
@@ -90,6 +96,30 @@ export interface ModelRunner {
   ): Promise<Int32Array>;
   /** Optional: the LoRA adapters this runner serves (absent: it serves none; a sequence naming one fails). */
   readonly adapters?: AdapterRegistry;
+  /** Optional: long-context mode (src/longctx): KV pages moved to CPU memory, attended there. */
+  readonly longContext?: LongContextRunner;
   /** Optional: copy KV pages (for copy-on-write of a shared partial page). */
   copyPages?(pairs: [src: number, dst: number][]): Promise<void>;
+}
+
+/**
+ * A runner's side of long-context mode: a CPU store per sequence that KV pages move into before the
+ * engine frees them, and attention that merges the store's part with the pages left on the device.
+ */
+export interface LongContextRunner {
+  /** Sets the mode up (before any sequence uses it; again only while no sequence holds a store). */
+  configure(o: LongContextOptions): void;
+  /**
+   * Copies the K/V of `pages` (full pages, in position order, the first at index `firstIndex` of
+   * the sequence's page list, continuing where its store ends) into the store of sequence `id`,
+   * creating it on first use with room for `capacity` positions (the most the sequence may reach);
+   * the engine frees the pages afterwards.
+   */
+  offload(id: number, pages: readonly number[], firstIndex: number, capacity: number): Promise<void>;
+  /** Drops the store of sequence `id`. */
+  release(id: number): void;
+  /** CPU bytes the stores hold. */
+  bytes(): number;
+  /** CPU bytes a store takes per token (the engine's accounting). */
+  bytesPerToken(): number;
 }

@@ -3,6 +3,7 @@
  * per-completion state of sampling and text output.
  */
 import { StreamDecoder } from '../io/stream-decoder.js';
+import type { SequenceLongContext } from './long-context.js';
 import type { PrefixNode } from './prefix-cache.js';
 import type { RequestState } from './request.js';
 import { StopStringMatcher } from './stop-strings.js';
@@ -21,6 +22,8 @@ export class Sequence {
   /** Leading full pages already in the prefix cache, and the cache node of the last of them. */
   cachedPages = 0;
   cacheNode: PrefixNode | null = null;
+  /** Long-context mode (long-context.ts): its store and how far its pages moved there; null outside the mode. */
+  longContext: SequenceLongContext | null = null;
   readonly outputCounts = new Map<number, number>();
   readonly seen: Set<number>;
   readonly detokenizer: StreamDecoder;

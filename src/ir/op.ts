@@ -74,6 +74,17 @@ export const op = {
   embedding: (table: Expr, ids: Expr, attrs: { outDtype?: DType } = {}) => call('embedding', [table, ids], attrs),
   argmax: un('argmax'),
   arange: (n: DimLike) => call('arange', [shape(n)]),
+  /** NHWC convolution with a [O, C, KH, KW] weight; a bias [O] is added along the channels (it fuses as the epilogue). */
+  conv2d: (x: Expr, w: Expr, attrs: { stride?: number; padding?: number; groups?: number; bias?: Expr } = {}): Call => {
+    const conv = call('conv2d', [x, w], {
+      stride: attrs.stride ?? 1,
+      padding: attrs.padding ?? 0,
+      ...(attrs.groups && attrs.groups !== 1 ? { groups: attrs.groups } : {}),
+    });
+    return attrs.bias ? call('add', [conv, attrs.bias]) : conv;
+  },
+  /** Nearest-neighbour resize of an NHWC tensor to (height, width): ×2 upsampling when they are twice the input's. */
+  resizeNearest: (x: Expr, height: DimLike, width: DimLike) => call('resize_nearest', [x, shape(height, width)]),
 };
 
 /** Destination-passing calls; bind them with `FunctionBuilder.emitCall(call, type)`. */

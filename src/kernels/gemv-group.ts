@@ -3,8 +3,9 @@
  * and each output in its own binding so nothing is concatenated or split. Workgroups walk the
  * heads of all members in order; a workgroup owns rows {o, o+1, o+D/2, o+D/2+1} of one head (as
  * the RoPE GEMV, gemv.ts), so it reads one member's weight — a branch that is uniform across the
- * workgroup — adds its bias if it has one, and rotates the pairs itself when that member is RoPE'd. The RMSNorm prologue and
- * 16-byte K loop follow gemv-wgsl.ts (Σx² summed as a fifth accumulator); K must be a multiple of 8.
+ * workgroup — adds its bias and its per-row f32 term (a LoRA delta) if it has them, and rotates
+ * the pairs itself when that member is RoPE'd. The RMSNorm prologue and 16-byte K loop follow
+ * gemv-wgsl.ts (Σx² summed as a fifth accumulator); K must be a multiple of 8.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import type { DType } from '../tensor/dtype.js';
@@ -25,6 +26,8 @@ export interface GroupLayout {
   readonly normDtype?: DType;
   /** dtype of each member's bias (bound after the positions), added before RoPE. */
   readonly biasDtypes?: readonly DType[];
+  /** Each member adds a per-row f32 term [M, N_i] (bound after the biases), before RoPE. */
+  readonly deltas?: boolean;
   /**
    * Members 1 and 2 (K, V) stored into a paged KV pool instead of outputs of their own: the
    * token's pool slot (page · pageSize + offset, negative: not stored) is bound after the biases,
@@ -53,6 +56,7 @@ function declarations(p: MatmulPlan, caps: Caps, g: GroupLayout): { text: string
   if (g.normDtype) lines.push(storageDecl(binding++, 'nw', g.normDtype, caps, 'read'));
   lines.push(storageDecl(binding++, 'pos', 'i32', caps, 'read'));
   g.biasDtypes?.forEach((d, s) => lines.push(storageDecl(binding++, `bias${s}`, d, caps, 'read')));
+  if (g.deltas) g.widths.forEach((_, s) => lines.push(storageDecl(binding++, `delta${s}`, 'f32', caps, 'read')));
   if (g.paged) {
     lines.push(storageDecl(binding++, 'slots', 'i32', caps, 'read'));
     lines.push(storageDecl(binding++, 'c0', p.outDtype, caps, 'read_write'));
@@ -80,8 +84,11 @@ function memberAccess(p: MatmulPlan, caps: Caps, g: GroupLayout): string {
   const bias = g.biasDtypes
     ? `\nfn bias_at(seg: u32, col: u32) -> f32 { ${pick((s) => `return ${loadF32(g.biasDtypes![s]!, caps, `bias${s}`, 'col')};`)} }`
     : '';
+  const delta = g.deltas
+    ? `\nfn delta_at(seg: u32, m: u32, col: u32) -> f32 { ${pick((s) => `return delta${s}[m * ${g.widths[s]}u + col];`)} }`
+    : '';
   return `fn wload(seg: u32, i: u32) -> ${type} { ${pick((s) => `return b${s}[i];`)} }
-fn store_pair(seg: u32, m: u32, col: u32, v0: f32, v1: f32) { ${pick(store)} }${bias}`;
+fn store_pair(seg: u32, m: u32, col: u32, v0: f32, v1: f32) { ${pick(store)} }${bias}${delta}`;
 }
 
 /**
@@ -179,6 +186,7 @@ ${reduceToRed(M, S, W, caps.subgroups)}
     var e0 = red_sum(m * ${S}u, nsg)${rs}; var e1 = red_sum(m * ${S}u + 1u, nsg)${rs};
     var f0 = red_sum(m * ${S}u + 2u, nsg)${rs}; var f1 = red_sum(m * ${S}u + 3u, nsg)${rs};
     ${g.biasDtypes ? `e0 += bias_at(seg, rbase); e1 += bias_at(seg, rbase + 1u); f0 += bias_at(seg, rbase + ${half}u); f1 += bias_at(seg, rbase + ${half + 1}u);` : ''}
+    ${g.deltas ? `e0 += delta_at(seg, m, rbase); e1 += delta_at(seg, m, rbase + 1u); f0 += delta_at(seg, m, rbase + ${half}u); f1 += delta_at(seg, m, rbase + ${half + 1}u);` : ''}
     if (seg < ${g.roped}u) {
       let q = pos[m];
       let a0 = turns(u32(abs(q)), o) * select(1.0, -1.0, q < 0) * 6.28318530717958647;

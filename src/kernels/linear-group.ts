@@ -35,6 +35,8 @@ export function groupGemvProblem(
     return 'members differ in dtype or are not whole heads';
   const bytes = (w: TensorDesc) => w.shape[0]! * K * (w.dtype === 'f32' ? 4 : 2);
   if (weights.some((w) => bytes(w) > caps.maxStorageBufferBindingSize)) return 'a member weight exceeds one binding';
+  if (attrs.delta && inputs.slice(-attrs.count).some((d) => d.dtype !== 'f32'))
+    return 'the group GEMV reads per-row terms as f32';
   const storage = inputs.length + attrs.count;
   if (storage > caps.maxStorageBuffersPerShaderStage) return `${storage} storage bindings`;
   return null;
@@ -56,17 +58,16 @@ export function encodeGroupGemv(
   const norm = attrs.normEps !== undefined ? rest[attrs.count] : undefined;
   const rope = attrs.rope!;
   const plan = planMatmul({ transB: true }, [a!, weights[0]!], outs[0]!.dtype, ctx.caps);
+  // biases follow the weights, the norm weight and the positions
+  const firstBias = 1 + attrs.count + (norm ? 1 : 0) + 1;
   const layout: GroupLayout = {
     widths: weights.map((w) => w.shape[0]!),
     roped: attrs.roped,
     headDim: rope.headDim,
     weightDtype: weights[0]!.dtype,
     ...(norm ? { normDtype: norm.dtype } : {}),
-    ...(attrs.biased
-      ? {
-          biasDtypes: inputs.slice(paged ? -attrs.count - 2 : -attrs.count, paged ? -2 : undefined).map((b) => b.dtype),
-        }
-      : {}),
+    ...(attrs.biased ? { biasDtypes: inputs.slice(firstBias, firstBias + attrs.count).map((b) => b.dtype) } : {}),
+    ...(attrs.delta ? { deltas: true } : {}),
     ...(paged ? { paged: paged.store } : {}),
   };
   const W = lanesThatFit(gemvParams(plan.g.M).W, plan.g.M, 4 + (norm ? 1 : 0), ctx.caps);
@@ -78,7 +79,7 @@ export function encodeGroupGemv(
   const total = layout.widths.reduce((x, y) => x + y, 0);
   // the pool is written, not read: bound once, after member 0's output
   const reads = paged ? inputs.length - 1 : inputs.length;
-  const tags = `${norm ? '.norm' : ''}${attrs.biased ? '.bias' : ''}.rope${attrs.roped}`;
+  const tags = `${norm ? '.norm' : ''}${attrs.biased ? '.bias' : ''}${attrs.delta ? '.delta' : ''}.rope${attrs.roped}`;
   const label = `${paged?.label ?? 'linear_group'}.gemv.${plan.aDtype}.${layout.weightDtype}.m${plan.g.M}.x${attrs.count}${tags}`;
   ctx.dispatch(
     {

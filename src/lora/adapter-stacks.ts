@@ -24,7 +24,10 @@ export function slotBytes(base: LoraBaseShapes, rmax: number, elementBytes: numb
   return per * base.numLayers * elementBytes;
 }
 
-/** The blocks of `adapter` for (layer, module); zeros of rank 0 where it does not target the module. */
+/**
+ * The blocks of `adapter` for (layer, module); zeros of rank 0 where it does not target the module.
+ * At full rank (r = rmax) the blocks are the adapter's own arrays, not copies: callers only read them.
+ */
 export function slotBlock(
   adapter: LoraAdapter,
   base: LoraBaseShapes,
@@ -33,12 +36,13 @@ export function slotBlock(
   m: LoraModule,
 ): SlotBlock {
   const [out, inn] = base.modules[m];
+  const pair = adapter.layers[layer]?.get(m);
+  const r = pair ? adapter.config.rank : 0;
+  if (r > rmax) throw new Error(`adapter '${adapter.name}': rank ${r} exceeds the stacks' ${rmax}`);
+  if (pair && r === rmax) return { a: pair.a, b: pair.b, rank: r };
   const a = new Float32Array(rmax * inn);
   const b = new Float32Array(out * rmax);
-  const pair = adapter.layers[layer]?.get(m);
   if (!pair) return { a, b, rank: 0 };
-  const r = adapter.config.rank;
-  if (r > rmax) throw new Error(`adapter '${adapter.name}': rank ${r} exceeds the stacks' ${rmax}`);
   a.set(pair.a); // A's rows are the first r of the block
   for (let j = 0; j < out; j++) b.set(pair.b.subarray(j * r, (j + 1) * r), j * rmax);
   return { a, b, rank: r };

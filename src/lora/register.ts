@@ -6,11 +6,13 @@ import { registerCpuKernels } from '../backends/cpu/cpu-kernel-registry.js';
 import { registerGpuKernels } from '../backends/webgpu/kernel-registry.js';
 import { registerOps } from '../ops/registry.js';
 import { LORA_CPU_KERNELS } from './lora-cpu.js';
+import { loraDeltaOp } from './lora-delta.js';
+import { loraDeltaKernel } from './lora-delta-kernel.js';
 import { LORA_KERNELS } from './lora-kernels.js';
 import { LORA_OPS } from './lora-ops.js';
 
 export function registerLora(): void {
-  registerOps(LORA_OPS);
-  registerGpuKernels(LORA_KERNELS);
+  registerOps([...LORA_OPS, loraDeltaOp]);
+  registerGpuKernels([...LORA_KERNELS, loraDeltaKernel]);
   registerCpuKernels(LORA_CPU_KERNELS);
 }

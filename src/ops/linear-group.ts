@@ -4,9 +4,10 @@
  * decoder layer. Every member shares the RMSNorm prologue; the first `roped` members also get RoPE.
  *
  * Inputs: a [..., K], the `count` weights [N_i, K], then the norm weight [K] if `normEps`, the
- * positions i32 [rows] if `rope`, the `count` biases [N_i] if `biased`. Output i is what `linear`
- * (src/ops/linear.ts) gives for (a, w_i) with the same norm, the bias added (epilogue
- * `(x0 + x1)`), and RoPE when i < roped.
+ * positions i32 [rows] if `rope`, the `count` biases [N_i] if `biased`, the `count` per-row terms
+ * f32 [rows, N_i] if `delta` (a LoRA term, src/lora/lora-delta.ts). Output i is what `linear`
+ * (src/ops/linear.ts) gives for (a, w_i) with the same norm, the bias and the row term added
+ * (epilogue `(x0 + x1)`, or `((x0 + x1) + x2)` with both), and RoPE when i < roped.
  */
 import type { Rng } from '../util/rng.js';
 import { checkLinear } from './linear-check.js';
@@ -22,11 +23,15 @@ export interface LinearGroupAttrs {
   readonly normEps?: number;
   readonly rope?: LinearRope;
   readonly biased?: boolean;
+  /** Each member adds a per-row f32 term [rows, N_i] before RoPE (inputs after the biases). */
+  readonly delta?: boolean;
   readonly [key: string]: unknown;
 }
 
-/** The epilogue of a biased member (the text FuseOps gives a bias add). */
+/** The epilogue of a biased member (the text FuseOps gives a bias add), or of one with a row term. */
 export const BIAS_EPILOGUE = '(x0 + x1)';
+/** The epilogue of a member with a bias (x1) and a row term (x2). */
+export const BIAS_DELTA_EPILOGUE = '((x0 + x1) + x2)';
 
 /** Member i as a `linear` call: its attrs and inputs. */
 export function groupMember<T>(
@@ -41,13 +46,17 @@ export function groupMember<T>(
   const pos = attrs.rope ? inputs[j++] : undefined;
   const bias = attrs.biased ? inputs[j + i] : undefined;
   if (attrs.biased) j += count;
+  const delta = attrs.delta ? inputs[j + i] : undefined;
+  if (attrs.delta) j += count;
   if (inputs.length !== j) throw new Error(`linear_group: ${inputs.length} inputs, ${j} expected`);
   const rope = i < roped ? attrs.rope : undefined;
   const member: LinearAttrs = {
     ...(attrs.outDtype ? { outDtype: attrs.outDtype } : {}),
     ...(attrs.normEps !== undefined ? { normEps: attrs.normEps } : {}),
     ...(rope ? { rope } : {}),
-    ...(bias !== undefined ? { epilogue: BIAS_EPILOGUE } : {}),
+    ...(bias !== undefined || delta !== undefined
+      ? { epilogue: bias !== undefined && delta !== undefined ? BIAS_DELTA_EPILOGUE : BIAS_EPILOGUE }
+      : {}),
   };
   const ins = [
     inputs[0]!,
@@ -55,6 +64,7 @@ export function groupMember<T>(
     ...(norm !== undefined ? [norm] : []),
     ...(rope ? [pos!] : []),
     ...(bias !== undefined ? [bias] : []),
+    ...(delta !== undefined ? [delta] : []),
   ];
   return { attrs: member, inputs: ins };
 }
@@ -74,8 +84,10 @@ function makeCases(rng: Rng): OpCase<LinearGroupAttrs>[] {
     const wd = rng.pick(FLOAT_DTYPES);
     const heads = [rng.int(1, 5), rng.int(1, 3), rng.int(1, 3)];
     const biased = rng.next() < 0.5;
+    const delta = rng.next() < 0.5;
     const attrs: LinearGroupAttrs = {
       ...(biased ? { biased } : {}),
+      ...(delta ? { delta } : {}),
       count: 3,
       roped: 2,
       outDtype: dtype,
@@ -85,8 +97,9 @@ function makeCases(rng: Rng): OpCase<LinearGroupAttrs>[] {
     const inputs = [randomInput(rng, dtype, [M, K], 2), ...heads.map((h) => randomInput(rng, wd, [h * hd, K], 0.5))];
     inputs.push(randomInput(rng, wd, [K]), randomIds(rng, M, 4096));
     if (biased) inputs.push(...heads.map((h) => randomInput(rng, rng.pick(FLOAT_DTYPES), [h * hd])));
+    if (delta) inputs.push(...heads.map((h) => randomInput(rng, 'f32', [M, h * hd])));
     return {
-      label: `${dtype} w:${wd} M${M} K${K} heads ${heads.join('/')}×${hd}${biased ? ' bias' : ''}`,
+      label: `${dtype} w:${wd} M${M} K${K} heads ${heads.join('/')}×${hd}${biased ? ' bias' : ''}${delta ? ' delta' : ''}`,
       attrs,
       inputs,
     };

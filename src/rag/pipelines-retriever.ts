@@ -4,7 +4,7 @@
  * (`LookaheadRetriever`); without one, every search runs on the CPU and `observe` does nothing.
  */
 import type { GpuClusterCache } from './gpu-cache.js';
-import { type Embedder, LookaheadRetriever } from './lookahead.js';
+import { type Embedder, type LookaheadOptions, type LookaheadStats, LookaheadRetriever } from './lookahead.js';
 import type { TextStore } from './pipelines-store.js';
 import { type SearchOutcome, searchIvf } from './search.js';
 
@@ -28,10 +28,14 @@ export interface TextStoreRetrieverOptions {
   readonly k: number;
   readonly nprobe: number;
   readonly cache?: GpuClusterCache;
+  /** Lookahead's adaptive prefetch settings (with a cache). */
+  readonly lookahead?: Omit<LookaheadOptions, 'k' | 'nprobe'>;
 }
 
 export class TextStoreRetriever implements PassageRetriever {
   private readonly lookahead: LookaheadRetriever | null;
+  /** Retrievals answered. */
+  retrievals = 0;
 
   constructor(
     readonly store: TextStore,
@@ -39,7 +43,17 @@ export class TextStoreRetriever implements PassageRetriever {
     readonly opts: TextStoreRetrieverOptions,
   ) {
     const { k, nprobe, cache } = opts;
-    this.lookahead = cache ? new LookaheadRetriever(store.ivf, cache, embed, { k, nprobe }) : null;
+    this.lookahead = cache ? new LookaheadRetriever(store.ivf, cache, embed, { ...opts.lookahead, k, nprobe }) : null;
+  }
+
+  /** Lookahead's counts (the hit rate is hits / probed), null without a GPU cache. */
+  get lookaheadStats(): Readonly<LookaheadStats> | null {
+    return this.lookahead ? { ...this.lookahead.stats } : null;
+  }
+
+  /** The share of the final queries' probed clusters found resident; null without a GPU cache or a retrieval. */
+  get hitRate(): number | null {
+    return this.lookahead && this.lookahead.stats.queries > 0 ? this.lookahead.hitRate : null;
   }
 
   observe(partialText: string): void {
@@ -48,6 +62,7 @@ export class TextStoreRetriever implements PassageRetriever {
 
   async retrieve(query: string): Promise<Passage[]> {
     const { k, nprobe } = this.opts;
+    this.retrievals++;
     let out: SearchOutcome;
     if (this.lookahead) out = await this.lookahead.retrieve(query);
     else {

@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { adapterEntries, useAdapterRoutes } from './adapters.js';
 import { chatCompletion } from './chat-completions.js';
 import { completion } from './completions.js';
+import { useDerainRoutes } from './derain-route.js';
 import { embeddings } from './embeddings.js';
 import { embeddingsFields, embeddingsRequest } from './embeddings-schema.js';
 import { ApiError, toApiError } from './errors.js';
@@ -65,6 +66,7 @@ export function createApp(options: ServerOptions): { app: Hono; state: ServerSta
     return adapter ? c.json(adapter) : unknownModel(c.req.param('id')).toResponse();
   });
   if (options.rag?.length) useRagExtension(app, state, options.rag);
+  if (options.derain) useDerainRoutes(app, options.derain, state.maxBodyBytes);
   useApiRoutes(app, state);
   useAdapterRoutes(app, state);
   app.notFound((c) =>

@@ -1,26 +1,30 @@
 /**
  * The RAG extension of POST /v1/chat/completions. A request with an extra top-level field
  *
- *   "rag": { "store": "<name given to --rag>", "pipeline": "plain" | "hyde" | "iter-retgen", "k": 4 }
+ *   "rag": { "store": "<name given to --rag>", "pipeline": "plain" | "hyde" | "subq" | "iter-retgen" | "irg"
+ *            | "flare" | "self-rag", "k": 4 }
  *
  * runs the pipeline over the named datastore to gather passages, answers with them in a system
  * message ahead of the conversation (the query is the last user message), and returns the usual
  * chat.completion body plus a top-level extension field:
  *
  *   "rag": { "store", "pipeline", "queries": [...], "drafts": [...],
- *            "passages": [{ "id", "text", "source", "distance" }] }   (nearest first)
+ *            "passages": [{ "id", "text", "source", "distance" }],   (nearest first)
+ *            "hit_rate": share of the probed clusters found on the GPU by lookahead, or null
+ *                        (no GPU cache, or no retrieval) }
  *
- * An unknown store, pipeline or sub-field is a 400; so is `stream: true` with `rag` (the passages
- * have no place in the chunk format yet). A request without `rag` passes to the plain endpoint,
+ * With `stream: true` the same `rag` object comes first, in a chunk of its own, then the answer's
+ * chunks (`rag-stream.ts`). An unknown store, pipeline or sub-field is a 400. A request without `rag` passes to the plain endpoint,
  * and on a server started without stores `rag` is an unrecognized argument like any other.
  */
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import { PIPELINES, gatherPassages, passageBlock } from '../rag/index.js';
+import { PIPELINES, type Passage, gatherPassages, passageBlock } from '../rag/index.js';
 import { chatCompletion } from './chat-completions.js';
 import { ApiError } from './errors.js';
 import { engineGenerator, retrieverFor, type RagStore } from './rag-stores.js';
 import { readJsonBody } from './request-body.js';
+import { type GroundedRequest, streamedRagReply } from './rag-stream.js';
 import { checkFields } from './request-fields.js';
 import { type ChatCompletionRequest, chatCompletionFields, chatCompletionRequest } from './schemas.js';
 import type { ServerState } from './server-state.js';
@@ -70,6 +74,18 @@ function questionOf(body: ChatCompletionRequest): string {
   throw new ApiError(400, 'rag needs a user message with text to retrieve for', 'invalid_request_error', 'messages');
 }
 
+/** The passages in a system message ahead of the conversation (merged into a leading system message). */
+function withPassages(
+  messages: ChatCompletionRequest['messages'],
+  passages: readonly Passage[],
+): ChatCompletionRequest['messages'] {
+  const grounding = `Answer using these passages:\n${passageBlock(passages)}`;
+  const [first, ...others] = messages;
+  return first!.role === 'system' && typeof first!.content === 'string'
+    ? [{ ...first!, content: `${grounding}\n\n${first!.content}` }, ...others]
+    : [{ role: 'system' as const, content: grounding }, ...messages];
+}
+
 export function useRagExtension(app: Hono, state: ServerState, stores: readonly RagStore[]): void {
   const byName = new Map(stores.map((s) => [s.name, s]));
   app.post('/v1/chat/completions', async (c, next) => {
@@ -84,35 +100,34 @@ export function useRagExtension(app: Hono, state: ServerState, stores: readonly 
       throw invalid(['store'], `no datastore '${rag.store}' (served: ${[...byName.keys()].join(', ') || 'none'})`);
     checkFields(rest, chatCompletionFields);
     const body = parsed(chatCompletionRequest, rest, []);
-    if (body.stream)
-      throw new ApiError(400, 'rag does not stream yet; leave stream off', 'invalid_request_error', 'stream');
     const question = questionOf(body);
     const { model } = state.models.chatRoute(body.model);
-    const signal = c.req.raw.signal;
-    const gathered = await gatherPassages(
-      rag.pipeline,
-      question,
-      engineGenerator(model.engine, model.tokenizer, signal),
-      retrieverFor(served, rag.k),
-    );
-    const grounding = `Answer using these passages:\n${passageBlock(gathered.passages)}`;
-    const [first, ...others] = body.messages;
-    const messages =
-      first!.role === 'system' && typeof first!.content === 'string'
-        ? [{ ...first!, content: `${grounding}\n\n${first!.content}` }, ...others]
-        : [{ role: 'system' as const, content: grounding }, ...body.messages];
-    const res = await chatCompletion(state, { ...body, messages } as ChatCompletionRequest, signal);
+    const ground = async (signal: AbortSignal): Promise<GroundedRequest> => {
+      const retriever = retrieverFor(served, rag.k);
+      const gathered = await gatherPassages(
+        rag.pipeline,
+        question,
+        engineGenerator(model.engine, model.tokenizer, signal),
+        retriever,
+        { signal },
+      );
+      return {
+        messages: withPassages(body.messages, gathered.passages),
+        sources: {
+          store: rag.store,
+          pipeline: rag.pipeline,
+          queries: gathered.queries,
+          drafts: gathered.drafts,
+          passages: gathered.passages,
+          hit_rate: retriever.hitRate,
+        },
+      };
+    };
+    if (body.stream) return streamedRagReply(state, body, c.req.raw.signal, ground);
+    const grounded = await ground(c.req.raw.signal);
+    const res = await chatCompletion(state, { ...body, messages: grounded.messages }, c.req.raw.signal);
     if (!res.ok) return res;
     const completion = (await res.json()) as Record<string, unknown>;
-    return Response.json({
-      ...completion,
-      rag: {
-        store: rag.store,
-        pipeline: rag.pipeline,
-        queries: gathered.queries,
-        drafts: gathered.drafts,
-        passages: gathered.passages,
-      },
-    });
+    return Response.json({ ...completion, rag: grounded.sources });
   });
 }

@@ -28,19 +28,29 @@ export function retrieverFor(s: RagStore, k: number): TextStoreRetriever {
   return new TextStoreRetriever(s.store, s.embed, { k, nprobe, ...(s.cache ? { cache: s.cache } : {}) });
 }
 
-/** Greedy generation on the engine: intermediate text is a query, so it is made reproducible. */
+/**
+ * Greedy generation on the engine: intermediate text is a query, so it is made reproducible.
+ * Log-probabilities are asked of the engine only when the pipeline reads them (`onPiece`).
+ */
 export function engineGenerator(engine: Engine, tokenizer: EngineTokenizer, signal?: AbortSignal): TextGenerator {
   return async (prompt, o) => {
-    const req = await engine.submit(tokenizer.encode(prompt), { maxTokens: o.maxTokens, temperature: 0 });
+    signal?.throwIfAborted();
+    const req = await engine.submit(tokenizer.encode(prompt), {
+      maxTokens: o.maxTokens,
+      temperature: 0,
+      ...(o.onPiece ? { logprobs: true } : {}),
+    });
     const onAbort = () => req.abort();
     signal?.addEventListener('abort', onAbort);
     let text = '';
     try {
-      for await (const ev of req)
-        if (ev.type === 'delta') {
-          text += ev.text;
-          o.onText?.(text);
-        }
+      for await (const ev of req) {
+        if (ev.type !== 'delta') continue;
+        text += ev.text;
+        o.onPiece?.({ text: ev.text, logprobs: ev.tokens.map((t) => t.logprob ?? 0) });
+        o.onText?.(text);
+        if (o.stopWhen?.(text)) break;
+      }
     } finally {
       signal?.removeEventListener('abort', onAbort);
       req.abort();

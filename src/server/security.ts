@@ -12,7 +12,7 @@ import { ApiError } from './errors.js';
  * page's static HTML, which holds no data and can do nothing without the key the user types in
  * (a browser cannot send a Bearer header when it navigates, so a locked page could not be opened).
  */
-export const OPEN_PATHS = new Set(['/health/live', '/']);
+export const OPEN_PATHS = new Set(['/health/live', '/', '/derain']);
 
 /** 415 for a POST whose body is not declared as JSON. */
 export const requireJson: MiddlewareHandler = async (c, next) => {

@@ -2,6 +2,7 @@
  * What every endpoint shares: the served models (routed by name), limits and the admission
  * counter behind the bounded queue.
  */
+import type { DerainService } from './derain-route.js';
 import type { Engine } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
 import { type ChatRecoverySource, superviseChatModel } from './chat-recovery.js';
@@ -51,6 +52,8 @@ export interface ServerOptions {
   structuredOutput?: boolean;
   /** Datastores chat completions may ground answers in (the `rag` field, `rag-chat.ts`). */
   rag?: readonly RagStore[];
+  /** The de-raining filter behind `POST /v1/images/derain` and the `/derain` page (`derain-route.ts`). */
+  derain?: DerainService;
 }
 
 /** What draining (and a lost device) needs of a request in flight (a `Generation`). */

@@ -4,6 +4,14 @@
  */
 import { ApiError } from './errors.js';
 
+/** Headers of an event stream: no caching, and no buffering by a proxy in front (nginx honours x-accel-buffering). */
+export const SSE_HEADERS: Readonly<Record<string, string>> = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+};
+
 export interface SseWriter {
   send(data: unknown): void;
   /** Writes `data: [DONE]` (OpenAI's end marker) and closes. */
@@ -48,12 +56,5 @@ export function sseResponse(produce: (out: SseWriter) => Promise<void>, onCancel
       onCancel();
     },
   });
-  return new Response(stream, {
-    headers: {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    },
-  });
+  return new Response(stream, { headers: SSE_HEADERS });
 }

@@ -4,7 +4,18 @@ import { describe, expect, it } from 'vitest';
 import { BENCHES, indexText } from '../../bench/run-all.js';
 
 // modules the benchmarks share, not programs
-const LIBRARIES = ['attention-common', 'results', 'verify', 'run-all', 'skinny-variants', 'telerag-data'];
+const LIBRARIES = [
+  'attention-common',
+  'results',
+  'verify',
+  'run-all',
+  'skinny-variants',
+  'telerag-data',
+  'nanoflow-workload',
+  'lora-bench',
+  'lora-random',
+  'lora-parity-compare',
+];
 
 describe('bench/run-all.ts', () => {
   it('lists every program in bench/ once, with what it measures, its duration and needs', () => {

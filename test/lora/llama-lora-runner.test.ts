@@ -2,7 +2,9 @@
  * The Llama runner serving LoRA adapters: a batch mixing the base model and two adapters of
  * different ranks gives each row the logits of the base checkpoint with that row's adapter merged
  * into its weights in float64 (merged-weights.ts), on prefill and on decode steps. A runner loaded
- * without adapters is the reference for base rows and for merged checkpoints.
+ * without adapters is the reference for base rows and for merged checkpoints. The graph's default
+ * form (LoRA terms inside the fused projections) and its unfused form (`lora_bgmv` after every
+ * projection) both meet that reference, and each other.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,7 +48,7 @@ function relErr(a: Float32Array, b: Float32Array): number {
   return d / m;
 }
 
-const load = (model: { config: LlamaConfig; weights: TensorSource }, backend: Backend, lora?: boolean) =>
+const load = (model: { config: LlamaConfig; weights: TensorSource }, backend: Backend, lora?: boolean, form?: 'bgmv') =>
   LlamaRunner.load(model, {
     backend,
     actDtype: 'f32',
@@ -55,7 +57,7 @@ const load = (model: { config: LlamaConfig; weights: TensorSource }, backend: Ba
     maxSeqs: 4,
     numPages: 24,
     pageSize: 8,
-    ...(lora ? { lora: { slots: 2, rmax: 8 } } : {}),
+    ...(lora ? { lora: { slots: 2, rmax: 8, ...(form ? { form } : {}) } } : {}),
   });
 
 const backends: [string, () => Backend | null][] = [
@@ -86,8 +88,11 @@ describe('Llama runner with LoRA adapters against merged float64 weights', () =>
         const a = await loadPeftAdapter(join(tmp, `a-${name}`), 'a', shapes);
         const b = await loadPeftAdapter(join(tmp, `b-${name}`), 'b', shapes);
         const served = await load(model, backend, true);
-        served.adapters!.add(a);
-        served.adapters!.add(b);
+        const unfused = await load(model, backend, true, 'bgmv');
+        for (const r of [served, unfused]) {
+          r.adapters!.add(a);
+          r.adapters!.add(b);
+        }
         const refs = [
           await load(model, backend),
           await load({ config: model.config, weights: mergedSource(model.weights, a) }, backend),
@@ -97,39 +102,49 @@ describe('Llama runner with LoRA adapters against merged float64 weights', () =>
         const ids = [prompts[0]!, prompts[1]!, prompts[0]!];
         const pages = (i: number) => [3 * i, 3 * i + 1];
         const v = served.vocabSize;
-        const mixed = await served.forward({
-          seqs: ids.map((t, i) => ({
-            tokens: t,
-            start: 0,
-            pages: pages(i),
-            ...(adapters[i] ? { adapter: adapters[i] } : {}),
-          })),
-        });
         const next = [5, 77, 301];
-        const mixedDecode = await served.forward({
-          seqs: ids.map((t, i) => ({
-            tokens: [next[i]!],
-            start: t.length,
-            pages: pages(i),
-            ...(adapters[i] ? { adapter: adapters[i] } : {}),
-          })),
-        });
+        const steps = async (r: LlamaRunner) => {
+          const prefill = await r.forward({
+            seqs: ids.map((t, i) => ({
+              tokens: t,
+              start: 0,
+              pages: pages(i),
+              ...(adapters[i] ? { adapter: adapters[i] } : {}),
+            })),
+          });
+          const decode = await r.forward({
+            seqs: ids.map((t, i) => ({
+              tokens: [next[i]!],
+              start: t.length,
+              pages: pages(i),
+              ...(adapters[i] ? { adapter: adapters[i] } : {}),
+            })),
+          });
+          return [prefill, decode] as const;
+        };
+        const [mixed, mixedDecode] = await steps(served);
+        const [plainPrefill, plainDecode] = await steps(unfused);
         for (let i = 0; i < 3; i++) {
           const r = refs[i]!;
           const pre = await r.forward({ seqs: [{ tokens: ids[i]!, start: 0, pages: [0, 1] }] });
           const dec = await r.forward({ seqs: [{ tokens: [next[i]!], start: ids[i]!.length, pages: [0, 1] }] });
-          const e1 = relErr(mixed.subarray(i * v, (i + 1) * v), pre);
-          const e2 = relErr(mixedDecode.subarray(i * v, (i + 1) * v), dec);
+          const row = (x: Float32Array) => x.subarray(i * v, (i + 1) * v);
+          const e1 = relErr(row(mixed), pre);
+          const e2 = relErr(row(mixedDecode), dec);
+          const u1 = relErr(row(plainPrefill), pre);
+          const u2 = relErr(row(plainDecode), dec);
+          const f1 = relErr(row(mixed), row(plainPrefill));
+          const f2 = relErr(row(mixedDecode), row(plainDecode));
           console.log(
-            `[lora runner] ${name} row ${adapters[i] ?? 'base'}: prefill ${e1.toExponential(2)}, decode ${e2.toExponential(2)}`,
+            `[lora runner] ${name} row ${adapters[i] ?? 'base'}: fused prefill ${e1.toExponential(2)}, decode ${e2.toExponential(2)}; unfused ${u1.toExponential(2)}, ${u2.toExponential(2)}; fused vs unfused ${f1.toExponential(2)}, ${f2.toExponential(2)}`,
           );
-          expect(e1).toBeLessThan(TOLERANCE);
-          expect(e2).toBeLessThan(TOLERANCE);
+          for (const e of [e1, e2, u1, u2, f1, f2]) expect(e).toBeLessThan(TOLERANCE);
         }
         // the adapters move the logits far more than the tolerance, so a runner ignoring them fails
         const base = await refs[0]!.forward({ seqs: [{ tokens: ids[1]!, start: 0, pages: [2, 3] }] });
         expect(relErr(mixed.subarray(v, 2 * v), base)).toBeGreaterThan(100 * TOLERANCE);
         served.destroy();
+        unfused.destroy();
         for (const r of refs) r.destroy();
         await model.weights.close();
       },

@@ -10,6 +10,10 @@
  * (`qkv_append`, behind the `kv_attention_qkv` host call). Attention is one dispatch, and two
  * when the step's plan splits a sequence's keys over workgroups (as it does at a few hundred
  * tokens) and a merge pass combines the splits; that merge counts like any other dispatch.
+ *
+ * Serving LoRA adapters keeps every one of those fusions and adds one `lora_delta` dispatch per
+ * group of projections of the same rows (Q/K/V, o, gate/up, down): the LoRA term is computed
+ * beside the projection and added in its epilogue (src/lora/lora-delta.ts).
  */
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backends/backend.js';
@@ -18,12 +22,17 @@ import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
+import { randomLoraAdapter } from '../../bench/lora-random.js';
+import { LORA_MODULES } from '../../src/lora/modules.js';
+import { loraShapesOf } from '../../src/models/llama/adapter-graph.js';
 
 const gpu = await gpuBackend();
 /** The goal of the decode loop: a layer in at most this many dispatches. */
 const MAX_PER_LAYER = 6;
 /** Embedding, last-row gather, final norm + LM head: at most this many outside the layers. */
 const MAX_OUTSIDE = 3;
+/** With adapters: the layer's fused kernels and one LoRA dispatch per projection group (four). */
+const MAX_PER_LAYER_LORA = MAX_PER_LAYER + 4;
 
 /**
  * Kernel labels of one recorded decode step of `batch` sequences, the model cut to `layers`: all
@@ -35,21 +44,36 @@ async function decodeLabels(
   batch: number,
   context: number,
   layers?: number,
+  lora = false,
 ): Promise<{ recorded: string[]; run: string[] }> {
   const m = await openLlamaModel(builtinModelPath());
   const config = { ...m.config, numLayers: layers ?? m.config.numLayers };
   const runner = await LlamaRunner.load(
     { config, weights: m.weights },
-    { backend, maxTokens: 16, maxSeqs: 4, numPages: 4 * Math.ceil((context + 1) / 16) },
+    {
+      backend,
+      maxTokens: 16,
+      maxSeqs: 4,
+      numPages: 4 * Math.ceil((context + 1) / 16),
+      ...(lora ? { lora: { slots: 2, rmax: 8 } } : {}),
+    },
   );
   await m.weights.close();
+  if (lora) {
+    const shapes = loraShapesOf(config);
+    runner.adapters!.add(randomLoraAdapter('a', shapes, LORA_MODULES, 4, 1));
+    runner.adapters!.add(randomLoraAdapter('b', shapes, LORA_MODULES, 8, 2));
+  }
   try {
     // the cache holds no real keys: counting dispatches needs the plan's shape, not the values
     const pages = Math.ceil((context + 1) / 16);
+    // with adapters, rows cycle through a, none and b
+    const adapter = (i: number) => (lora && i % 3 !== 1 ? { adapter: i % 3 === 0 ? 'a' : 'b' } : {});
     const seqs = Array.from({ length: batch }, (_, i) => ({
       tokens: [10 + i],
       start: context,
       pages: Array.from({ length: pages }, (_, p) => i * pages + p),
+      ...adapter(i),
     }));
     await runner.forward({ seqs }, { readLogits: false });
     const stream = runner.decodeStream(batch);
@@ -75,30 +99,34 @@ function without(all: readonly string[], some: readonly string[]): string[] {
 }
 
 describe.skipIf(!gpu)(`decode dispatches per layer${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
-  for (const [batch, context] of [
-    [1, 0],
-    [4, 0],
-    [1, 400],
-    [4, 400],
+  for (const [batch, context, lora] of [
+    [1, 0, false],
+    [4, 0, false],
+    [1, 400, false],
+    [4, 400, false],
+    [1, 0, true],
+    [4, 400, true],
   ] as const) {
-    it(`batch ${batch}, ${context} tokens of context: at most ${MAX_PER_LAYER} dispatches per layer`, async () => {
+    const budget = lora ? MAX_PER_LAYER_LORA : MAX_PER_LAYER;
+    const what = lora ? ', LoRA adapters (a, none, b)' : '';
+    it(`batch ${batch}, ${context} tokens of context${what}: at most ${budget} dispatches per layer`, async () => {
       const layers = (await openLlamaModel(builtinModelPath())).config.numLayers;
-      const whole = await decodeLabels(gpu!, batch, context);
-      const less = await decodeLabels(gpu!, batch, context, layers - 1);
+      const whole = await decodeLabels(gpu!, batch, context, undefined, lora);
+      const less = await decodeLabels(gpu!, batch, context, layers - 1, lora);
       const recorded = without(whole.recorded, less.recorded);
       const full = whole.run;
       const cut = less.run;
       const layer = without(full, cut);
       const outside = full.length - layers * layer.length;
       console.log(
-        `batch ${batch}, context ${context}: ${full.length} dispatches run for ${layers} layers, ${layer.length} per layer, ${outside} outside; ${recorded.length} per layer recorded\n` +
+        `batch ${batch}, context ${context}${what}: ${full.length} dispatches run for ${layers} layers, ${layer.length} per layer, ${outside} outside; ${recorded.length} per layer recorded\n` +
           `  one layer: ${layer.join(', ')}\n` +
           `  recorded, not run at this context: ${without(recorded, layer).join(', ') || 'none'}\n` +
           `  outside: ${without(full, Array.from({ length: layers }, () => layer).flat()).join(', ')}`,
       );
       expect(full.length - cut.length, 'the cut model has one layer fewer').toBe(layer.length);
       expect(outside, 'dispatches outside the layers').toBeLessThanOrEqual(MAX_OUTSIDE);
-      expect(layer.length, 'dispatches per layer').toBeLessThanOrEqual(MAX_PER_LAYER);
+      expect(layer.length, 'dispatches per layer').toBeLessThanOrEqual(budget);
     });
   }
 });

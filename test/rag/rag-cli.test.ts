@@ -116,6 +116,34 @@ describe(`tessera rag index / ask (${seedNote(seed)})`, () => {
       const want = Array.from(exactSearch(loaded.ivf, q!, 3).ids);
       expect(out.passages.map((p) => p.id)).toEqual(want);
       for (const p of out.passages) expect(p.text).toBe(loaded.passages[p.id]!.text);
+      // without a GPU cache there is no lookahead: the hit rate is null, never a made-up number
+      expect((out as { hitRate?: unknown }).hitRate).toBeNull();
+
+      const irg = JSON.parse(
+        await run([
+          'rag',
+          'ask',
+          store,
+          question,
+          '--pipeline',
+          'irg',
+          '--rounds',
+          '2',
+          '-k',
+          '2',
+          '-n',
+          '2',
+          '--draft-tokens',
+          '8',
+          '--json',
+          '--backend',
+          'cpu',
+        ]),
+      ) as { queries: string[]; drafts: string[]; passages: { id: number }[] };
+      expect(irg.queries[0]).toBe(question);
+      expect(irg.queries.length).toBeGreaterThanOrEqual(1);
+      expect(irg.queries.length).toBeLessThanOrEqual(2);
+      expect(irg.passages.length).toBeLessThanOrEqual(2);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

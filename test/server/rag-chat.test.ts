@@ -2,7 +2,8 @@
  * The `rag` extension of chat completions through the official `openai` SDK (extra body fields):
  * the passages returned under `rag` are those float64 exact search gives for the pipeline's query
  * (nprobe = nlist), the answer's prompt carries them, and malformed `rag` fields are 400s. First
- * over the toy test model (always runs), then over the built-in model on the GPU with lookahead.
+ * over the toy test model (always runs), then over the built-in model on the GPU with lookahead,
+ * streamed with FLARE too (the streaming itself is tested in rag-stream.test.ts).
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,13 +84,12 @@ describe(`chat completions with rag, toy model (${seedNote(seed)})`, () => {
     }
   });
 
-  it('rejects an unknown store, pipeline, sub-field or stream with 400', async () => {
+  it('rejects an unknown store, pipeline or sub-field with 400', async () => {
     const m = server.model.modelName;
     expect(await status(ask(server.client, m, { rag: { store: 'nope' } }))).toBe(400);
-    expect(await status(ask(server.client, m, { rag: { store: 'facts', pipeline: 'flare' } }))).toBe(400);
+    expect(await status(ask(server.client, m, { rag: { store: 'facts', pipeline: 'rag-fusion' } }))).toBe(400);
     expect(await status(ask(server.client, m, { rag: { store: 'facts', top: 3 } }))).toBe(400);
     expect(await status(ask(server.client, m, { rag: { store: 'facts', k: 0 } }))).toBe(400);
-    expect(await status(ask(server.client, m, { rag: { store: 'facts' }, stream: true }))).toBe(400);
     expect(await status(ask(server.client, m, { rag: { store: 'facts' }, max_token: 3 }))).toBe(400);
     expect(await status(ask(server.client, m, { rag: 'facts' }))).toBe(400);
   });
@@ -153,6 +153,28 @@ describe.skipIf(!gpu)(
       expect(r.usage!.prompt_tokens).toBeGreaterThan(bare.usage!.prompt_tokens + 3 * 5);
       const want = await exactIds(store, embed, r.rag!.queries[0]!, 3);
       expect(new Set(r.rag!.passages.map((p) => p.id))).toEqual(new Set(want));
+    }, 300_000);
+
+    it('streams FLARE over the store: the sources first, with a lookahead hit rate in [0, 1]', async () => {
+      const stream = (await client.chat.completions.create({
+        model: 'tessera-builtin',
+        messages: [{ role: 'user', content: 'the kitten and the mouse' }],
+        max_tokens: 6,
+        temperature: 0,
+        stream: true,
+        rag: { store: 'facts', pipeline: 'flare', k: 3 },
+      } as never)) as unknown as AsyncIterable<OpenAI.Chat.ChatCompletionChunk & Partial<RagReply>>;
+      const chunks = [];
+      for await (const c of stream) chunks.push(c);
+      const sources = chunks[0]!.rag! as RagReply['rag'] & { hit_rate: number };
+      console.log(`[rag chat] streamed flare: ${sources.queries.length} retrievals, hit rate ${sources.hit_rate}`);
+      expect(chunks[0]!.choices).toEqual([]);
+      expect(chunks.slice(1).every((c) => c.rag === undefined)).toBe(true);
+      expect(sources.hit_rate).toBeGreaterThanOrEqual(0);
+      expect(sources.hit_rate).toBeLessThanOrEqual(1);
+      const union = new Set((await Promise.all(sources.queries.map((q) => exactIds(store, embed, q, 3)))).flat());
+      expect(sources.passages.length).toBe(3);
+      expect(sources.passages.every((p) => union.has(p.id))).toBe(true);
     }, 300_000);
   },
 );

@@ -55,6 +55,13 @@ export class CpuBackend implements Backend {
     this.host(t).set(data as never);
   }
 
+  writeAt(t: Tensor, offset: number, data: HostArray): void {
+    const n = numel(t.shape);
+    if (offset < 0 || offset + data.length > n)
+      throw new Error(`write to '${t.label}': elements [${offset}, ${offset + data.length}) outside its ${n}`);
+    this.host(t).set(data as never, offset);
+  }
+
   async read(t: Tensor): Promise<HostArray> {
     return this.host(t).slice();
   }

@@ -40,6 +40,20 @@ export class Heap {
     return { offset, bytes: size, freed: false };
   }
 
+  /** Bumped by `clear`: blocks taken before it are gone. */
+  generation = 0;
+
+  /**
+   * Forgets every block at once (the memory keeps its size): for a memory whose owner knows all
+   * its blocks are dead, so blocks of new sizes reuse the space freed ones of other sizes held.
+   */
+  clear(): void {
+    this.top = HEAP_BASE;
+    this.free.clear();
+    this.live = 0;
+    this.generation++;
+  }
+
   release(b: Block): void {
     if (b.freed) return;
     b.freed = true;
@@ -55,8 +69,9 @@ export class Heap {
     const pages = Math.ceil((end - have) / WASM_PAGE);
     if (have / WASM_PAGE + pages > MAX_PAGES)
       throw new RangeError(`CPU backend: ${end} bytes of tensors exceed WebAssembly's 4 GiB address space`);
-    // grow by at least a quarter, so a model's upload does not grow page by page
-    this.memory.grow(Math.max(pages, Math.ceil(have / WASM_PAGE / 4)));
+    // grow by at least a quarter, so a model's upload does not grow page by page (but never past the
+    // 4 GiB a wasm32 memory addresses, when what is needed still fits below it)
+    this.memory.grow(Math.min(Math.max(pages, Math.ceil(have / WASM_PAGE / 4)), MAX_PAGES - have / WASM_PAGE));
   }
 
   /** The memory's current buffer (a new object after every growth). */

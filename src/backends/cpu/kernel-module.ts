@@ -26,6 +26,9 @@ export const KERNEL_NAMES = [
   'ivfScanGroups',
   'ivfMergeSlots',
   'l2Distances',
+  'simhashCodes',
+  'lshAttention',
+  'lshBuildTables',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 export type KernelExports = Record<KernelName, (...args: number[]) => void>;

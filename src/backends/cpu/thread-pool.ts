@@ -7,6 +7,10 @@
  * spin briefly on the counter (they are usually still spinning from the previous kernel of the
  * step), sleep on `Atomics.wait` when idle, and count themselves done. The caller's thread is one
  * of the participants, so `threads` = workers + 1.
+ *
+ * A kernel runs over one of the pool's memories: the first holds the backend's tensors; more are
+ * added for data past wasm32's 4 GiB (long-context KV stores). Every thread instantiates the module
+ * once per memory; adding a memory restarts the workers with the longer list (between jobs).
  */
 import { platform } from '../../platform/current.js';
 import type { WorkerHandle } from '../../platform/platform.js';
@@ -27,6 +31,8 @@ const NARGS = 9;
 const STOP = 10;
 /** Always 0: the caller sleeps on it for a moment while a descheduled worker finishes its chunk. */
 const IDLE = 11;
+/** Which memory the job's kernel runs over (an index into the pool's memories). */
+const MEMORY = 12;
 const ARGS_BYTE_OFFSET = 64;
 const MAX_ARGS = 32;
 /** Polls of the claim word before a worker sleeps: a few hundred microseconds. */
@@ -56,7 +62,11 @@ export function chunkRows(rows: number, chunks: number, i: number, align: number
  * what a successful claim read belongs to its job. (Also the workers' loop: kept free of closures
  * over module scope, since its source text runs in the worker.)
  */
-function claimChunks(ctl: Int32Array, args: Float64Array, fns: readonly ((...a: number[]) => void)[]): boolean {
+function claimChunks(
+  ctl: Int32Array,
+  args: Float64Array,
+  fnsByMemory: readonly (readonly ((...a: number[]) => void)[])[],
+): boolean {
   let ran = false;
   for (;;) {
     const w = Atomics.load(ctl, 0);
@@ -66,6 +76,7 @@ function claimChunks(ctl: Int32Array, args: Float64Array, fns: readonly ((...a: 
     const rows = ctl[3]!;
     const align = ctl[7]!;
     const kernel = ctl[2]!;
+    const fns = fnsByMemory[ctl[12]!]!;
     const a = Array.from(args.subarray(0, ctl[9]!));
     if (Atomics.compareExchange(ctl, 0, w, w + 1) !== w) continue;
     const blocks = Math.ceil(rows / align);
@@ -86,15 +97,17 @@ function claimChunks(ctl: Int32Array, args: Float64Array, fns: readonly ((...a: 
  * the platform calls it with the data the pool passed (a Node worker thread or a Web Worker alike).
  */
 function workerMain(claim: typeof claimChunks, data: unknown): void {
-  const { module, memory, control, names, spin } = data as {
+  const { module, memories, control, names, spin } = data as {
     module: WebAssembly.Module;
-    memory: WebAssembly.Memory;
+    memories: WebAssembly.Memory[];
     control: SharedArrayBuffer;
     names: string[];
     spin: number;
   };
-  const inst = new WebAssembly.Instance(module, { env: { memory, abort: () => {} } });
-  const fns = names.map((n) => (inst.exports as Record<string, (...a: number[]) => void>)[n]!);
+  const fns = memories.map((memory) => {
+    const inst = new WebAssembly.Instance(module, { env: { memory, abort: () => {} } });
+    return names.map((n) => (inst.exports as Record<string, (...a: number[]) => void>)[n]!);
+  });
   const ctl = new Int32Array(control);
   const args = new Float64Array(control, 64, 32);
   Atomics.add(ctl, 8, 1);
@@ -119,10 +132,13 @@ function workerMain(claim: typeof claimChunks, data: unknown): void {
 }
 
 export class ThreadPool {
-  private readonly workers: WorkerHandle[] = [];
-  private readonly ctl: Int32Array;
-  private readonly args: Float64Array;
-  private readonly fns: ((...a: number[]) => void)[];
+  private workers: WorkerHandle[] = [];
+  private ctl!: Int32Array;
+  private args!: Float64Array;
+  /** The caller thread's kernels, per memory. */
+  private readonly fns: ((...a: number[]) => void)[][] = [];
+  private readonly kernelsByMemory: KernelExports[] = [];
+  private readonly memories: WebAssembly.Memory[] = [];
   private gen = 0;
   /** Threads kernels may use now (≤ `threads`); benchmarks compare thread counts in one process. */
   active: number;
@@ -131,21 +147,49 @@ export class ThreadPool {
   private closed = false;
 
   constructor(
-    private readonly kernels: KernelExports,
-    module: WebAssembly.Module,
+    kernels: KernelExports,
+    private readonly module: WebAssembly.Module,
     memory: WebAssembly.Memory,
     /** Participants including the calling thread. */
     readonly threads: number,
   ) {
+    this.active = threads;
+    this.memories.push(memory);
+    this.kernelsByMemory.push(kernels);
+    this.fns.push(KERNEL_NAMES.map((n) => kernels[n]));
+    this.startWorkers();
+  }
+
+  /** Starts the workers over every memory, on a fresh control block (workers of an older one have stopped). */
+  private startWorkers(): void {
     const control = new SharedArrayBuffer(ARGS_BYTE_OFFSET + MAX_ARGS * 8);
     this.ctl = new Int32Array(control);
     this.args = new Float64Array(control, ARGS_BYTE_OFFSET, MAX_ARGS);
-    this.fns = KERNEL_NAMES.map((n) => kernels[n]);
-    this.active = threads;
     const body = `(data) => (${workerMain.toString()})(${claimChunks.toString()}, data)`;
-    for (let i = 1; i < threads; i++) {
-      this.workers.push(platform.startWorker(body, { module, memory, control, names: [...KERNEL_NAMES], spin: SPIN }));
-    }
+    const data = { module: this.module, memories: [...this.memories], control, names: [...KERNEL_NAMES], spin: SPIN };
+    this.workers = [];
+    for (let i = 1; i < this.threads; i++) this.workers.push(platform.startWorker(body, data));
+  }
+
+  /**
+   * Adds a memory kernels may run over (`run`'s `memory` argument is its index, returned here);
+   * the workers restart to instantiate over it, and kernels stay on the calling thread until they are up.
+   */
+  addMemory(memory: WebAssembly.Memory, kernels: KernelExports): number {
+    if (this.closed) throw new Error('thread pool: addMemory after destroy');
+    this.stopWorkers();
+    this.memories.push(memory);
+    this.kernelsByMemory.push(kernels);
+    this.fns.push(KERNEL_NAMES.map((n) => kernels[n]));
+    this.startWorkers();
+    return this.memories.length - 1;
+  }
+
+  private stopWorkers(): void {
+    Atomics.store(this.ctl, STOP, 1);
+    Atomics.store(this.ctl, CLAIM, Atomics.load(this.ctl, CLAIM) + 1);
+    Atomics.notify(this.ctl, CLAIM);
+    for (const w of this.workers) w.terminate();
   }
 
   /** Workers started and taking chunks (until all are up, kernels split over fewer threads). */
@@ -158,8 +202,10 @@ export class ThreadPool {
    * claim when `work` (about the multiply-adds) is worth waking it; chunks start on multiples of
    * `align`. The calling thread claims chunks too, so work never waits for a worker to wake.
    */
-  run(kernel: KernelName, args: readonly number[], rows: number, work: number, align = 1): void {
-    const fn = this.kernels[kernel];
+  run(kernel: KernelName, args: readonly number[], rows: number, work: number, align = 1, memory = 0): void {
+    const kernels = this.kernelsByMemory[memory];
+    if (!kernels) throw new Error(`${kernel}: no memory ${memory} in the pool (it has ${this.memories.length})`);
+    const fn = kernels[kernel];
     this.stats.runs++;
     const helpers = Math.min(Atomics.load(this.ctl, READY), this.active - 1);
     const chunks = Math.min(Math.ceil(rows / align), (1 + helpers) * CHUNKS_PER_THREAD, 0xffff);
@@ -175,6 +221,7 @@ export class ThreadPool {
     c[KERNEL] = KERNEL_NAMES.indexOf(kernel);
     c[ROWS] = rows;
     c[ALIGN] = align;
+    c[MEMORY] = memory;
     c[FAILED] = 0;
     Atomics.store(c, DONE, 0);
     Atomics.store(c, CHUNKS, chunks);
@@ -191,9 +238,6 @@ export class ThreadPool {
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
-    Atomics.store(this.ctl, STOP, 1);
-    Atomics.store(this.ctl, CLAIM, Atomics.load(this.ctl, CLAIM) + 1);
-    Atomics.notify(this.ctl, CLAIM);
-    for (const w of this.workers) w.terminate();
+    this.stopWorkers();
   }
 }

@@ -135,6 +135,20 @@ export class WebGpuBackend implements Backend {
     }
   }
 
+  writeAt(t: Tensor, offset: number, data: HostArray): void {
+    const g = this.own(t);
+    const n = numel(t.shape);
+    if (offset < 0 || offset + data.length > n)
+      throw new Error(`write to '${t.label}': elements [${offset}, ${offset + data.length}) outside its ${n}`);
+    const es = bytesPerElement(t.dtype);
+    const at = offset * es;
+    const bytes = data.length * es;
+    if (at % 4 !== 0 || bytes % 4 !== 0)
+      throw new Error(`write to '${t.label}': bytes [${at}, ${at + bytes}) are not 4-byte aligned`);
+    this.submitPending();
+    this.device.queue.writeBuffer(g.buffer, at, new Uint8Array(data.buffer, data.byteOffset, bytes));
+  }
+
   async read(t: Tensor): Promise<HostArray> {
     const g = this.own(t);
     this.submitPending();

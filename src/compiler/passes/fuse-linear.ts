@@ -5,11 +5,13 @@
  * 1. applies RoPE to its output, when its only use is a `rope` through a reshape view; and
  * 2. RMS-normalises its input rows, when that input is an `rmsnorm` result whose every use is the
  *    first operand of such a projection (Q/K/V, gate/up and the LM head all read one norm: each
- *    recomputes the row's Σx², which at decode sizes costs less than a dispatch and a round trip);
- * 3. multiplies a second weight of its shape alongside (Relax's CombineParallelMatmul), when its
- *    epilogue's first extra input is that projection of the same rows, used nowhere else: gate and
- *    up become one pass with SiLU·mul in the epilogue. The weights stay two buffers read side by
- *    side (same bytes as one concatenated weight, and nothing to rebuild at load time).
+ *    recomputes the row's Σx², which at decode sizes costs less than a dispatch and a round trip)
+ *    or of a kernel that takes the same norm prologue (`lora_delta`, a projection's LoRA term);
+ * 3. multiplies a second weight of its shape alongside (Relax's CombineParallelMatmul), when an
+ *    input of its epilogue is that projection of the same rows, used nowhere else: gate and up
+ *    become one pass with SiLU·mul in the epilogue (up's own epilogue, a LoRA term say, moves
+ *    inside it). The weights stay two buffers read side by side (same bytes as one concatenated
+ *    weight, and nothing to rebuild at load time).
  *
  * Decode then runs norm + projection + RoPE (or + paired projection) as one kernel. Rewrites stay inside a dataflow block,
  * so no impure call is reordered.
@@ -100,24 +102,46 @@ function ropeIntoProjection(bs: Slots, i: number, uses: Map<string, number>, at:
   return true;
 }
 
-/** Rule 2: an `rmsnorm` read only as the input rows of projections moves into each of them. */
+/**
+ * Kernels besides projections that take an RMSNorm prologue the same way: rows first, and with
+ * `normEps` set the norm weight as their second input (src/lora/lora-delta.ts: a projection's LoRA
+ * term reads the projection's rows).
+ */
+const NORM_PROLOGUE_KERNELS = new Set(['lora_delta']);
+
+const normPrologueOf = (c: Call) =>
+  c.kind === 'kernel' && NORM_PROLOGUE_KERNELS.has(c.callee) && c.attrs.normEps === undefined ? c : undefined;
+
+/** Rule 2: an `rmsnorm` read only as the input rows of projections (or norm-prologue kernels) moves into each of them. */
 function normIntoProjections(bs: Slots, i: number, uses: Map<string, number>): boolean {
   const b = bs[i]!;
   const c = b.value;
   if (c.k !== 'call' || c.kind !== 'kernel' || c.callee !== 'rmsnorm' || typeof c.attrs.eps !== 'number') return false;
   const name = b.var.name;
-  const readers: [number, Projection][] = [];
+  const readers: [number, Projection | Call][] = [];
   bs.forEach((r, j) => {
     if (r?.value.k !== 'call') return;
-    const p = projectionOf(r.value);
     const reads = exprVars(r.value).filter((x) => x.name === name).length;
-    if (reads && p && !p.norm && p.a.k === 'var' && p.a.name === name && reads === 1) readers.push([j, p]);
+    const p = projectionOf(r.value);
+    const first = (p ? p.a : r.value.args[0]) ?? undefined;
+    if (reads !== 1 || first?.k !== 'var' || first.name !== name) return;
+    if (p && !p.norm) readers.push([j, p]);
+    else if (!p && normPrologueOf(r.value)) readers.push([j, r.value]);
   });
   if (readers.length === 0 || readers.length !== uses.get(name)) return false;
   const [x, normWeight] = c.args as [Expr, Expr];
-  for (const [j, p] of readers) {
-    const attrs: LinearAttrs = { ...p.attrs, normEps: c.attrs.eps };
-    bs[j] = { var: bs[j]!.var, value: linearCall({ ...p, attrs, a: x, norm: normWeight }) };
+  if (readers.every(([, r]) => 'k' in r)) return false;
+  for (const [j, r] of readers) {
+    if ('k' in r) {
+      const value = callOf('kernel', r.callee, [x, normWeight, ...r.args.slice(1)], {
+        ...r.attrs,
+        normEps: c.attrs.eps,
+      });
+      bs[j] = { var: bs[j]!.var, value };
+      continue;
+    }
+    const attrs: LinearAttrs = { ...r.attrs, normEps: c.attrs.eps };
+    bs[j] = { var: bs[j]!.var, value: linearCall({ ...r, attrs, a: x, norm: normWeight }) };
   }
   bs[i] = undefined;
   return true;
@@ -127,22 +151,45 @@ const sameVar = (x: Expr | undefined, y: Expr | undefined) =>
   x === y || (x?.k === 'var' && y?.k === 'var' && x.name === y.name);
 const typeKey = (e: Expr) => (e.k === 'var' ? typeToString(e.type) : '?');
 
-/** Rule 3: a projection's first epilogue extra, another projection of the same rows, becomes its paired weight. */
+/** `expr` with each variable xi written as `name(i)`, in one pass (so renamings never collide). */
+const renameVars = (expr: string, name: (i: number) => string) =>
+  expr.replace(/\bx(\d+)\b/g, (_, d: string) => name(Number(d)));
+
+/**
+ * Rule 3: a projection whose epilogue reads another projection of the same rows (used nowhere
+ * else) takes that one's weight as its paired weight: gate and up become one pass. The other's
+ * own epilogue (a LoRA term added to up, say) moves inside, over the paired accumulator x1; the
+ * extras become the first one's others, then the other's.
+ */
 function pairProjections(bs: Slots, i: number, uses: Map<string, number>, at: Map<string, number>): boolean {
   const b = bs[i]!;
   const proj = b.value.k === 'call' ? projectionOf(b.value) : undefined;
   if (!proj?.attrs.epilogue || proj.attrs.paired || proj.attrs.rope || proj.extras.length === 0) return false;
-  const u = proj.extras[0]!;
-  const ui = u.k === 'var' && uses.get(u.name) === 1 ? at.get(u.name) : undefined;
-  const ub = ui === undefined ? undefined : bs[ui];
-  const other = ub?.value.k === 'call' ? projectionOf(ub.value) : undefined;
-  if (!other || other.attrs.epilogue || other.attrs.rope || other.attrs.paired || other.extras.length) return false;
+  const found = proj.extras.findIndex((u) => {
+    const ui = u.k === 'var' && uses.get(u.name) === 1 ? at.get(u.name) : undefined;
+    const ub = ui === undefined ? undefined : bs[ui];
+    return ub?.value.k === 'call' && projectionOf(ub.value) !== undefined;
+  });
+  if (found < 0) return false;
+  const u = proj.extras[found]!;
+  const ui = at.get((u as { name: string }).name)!;
+  const other = projectionOf(bs[ui]!.value as Call)!;
+  if (other.attrs.rope || other.attrs.paired) return false;
   if (!sameVar(other.a, proj.a) || !sameVar(other.norm, proj.norm) || other.attrs.normEps !== proj.attrs.normEps)
     return false;
   if (typeKey(other.w) !== typeKey(proj.w)) return false;
-  const attrs: LinearAttrs = { ...proj.attrs, paired: true };
-  bs[i] = { var: b.var, value: linearCall({ ...proj, attrs, w2: other.w, extras: proj.extras.slice(1) }) };
-  bs[ui!] = undefined;
+  const kept = proj.extras.filter((_, e) => e !== found);
+  const inner = other.attrs.epilogue
+    ? `(${renameVars(other.attrs.epilogue, (v) => (v === 0 ? 'x1' : `x${2 + kept.length + v - 1}`))})`
+    : 'x1';
+  const epilogue = renameVars(proj.attrs.epilogue, (v) => {
+    if (v === 0) return 'x0';
+    const e = v - 1;
+    return e === found ? inner : `x${2 + (e < found ? e : e - 1)}`;
+  });
+  const attrs: LinearAttrs = { ...proj.attrs, epilogue, paired: true };
+  bs[i] = { var: b.var, value: linearCall({ ...proj, attrs, w2: other.w, extras: [...kept, ...other.extras] }) };
+  bs[ui] = undefined;
   return true;
 }
 

@@ -37,6 +37,7 @@ import {
   sliceProgram,
   unaryBody,
 } from '../legalize/tensor-programs.js';
+import { conv2dProgram, resizeNearestProgram } from '../legalize/vision-programs.js';
 
 /** Graph op → library op name and the attributes it passes on. */
 const KERNELS: Readonly<Record<string, { kernel: string; attrs: readonly string[] }>> = {
@@ -120,6 +121,17 @@ class Legalizer {
         return;
       case 'arange':
         this.emit(v, callOf('host', 'arange', c.args));
+        return;
+      case 'conv2d': {
+        const [x, w] = [this.desc(c.args[0]!, at), this.desc(c.args[1]!, at)];
+        const stride = (c.attrs.stride as number | undefined) ?? 1;
+        const padding = (c.attrs.padding as number | undefined) ?? 0;
+        const groups = (c.attrs.groups as number | undefined) ?? 1;
+        this.tir(v, conv2dProgram('conv2d', x, w, stride, padding, groups, out.shape), c.args);
+        return;
+      }
+      case 'resize_nearest':
+        this.tir(v, resizeNearestProgram('resize_nearest', this.desc(c.args[0]!, at), out.shape), [c.args[0]!]);
         return;
       default:
         this.fail(at, `no legalization for op '${c.callee}'`);

@@ -2,10 +2,15 @@
  * A matmul's epilogue input that is only a cast of a function parameter (a bias stored in the
  * weights' dtype, cast to the activations' dtype every step) reads the parameter itself: the
  * epilogue loads any float dtype as f32, so the cast's dispatch goes and the bias is added
- * unrounded. Runs after FuseOps; the cast, then unused, is left to dead-code elimination.
+ * unrounded. The same holds for a cast of a kernel's f32 side output made to be added in an
+ * epilogue (`lora_delta`'s LoRA terms). Runs after FuseOps; the cast, then unused, is left to
+ * dead-code elimination.
  */
 import { type Binding, type Expr, type Func, type IRModule, callOf, exprVars } from '../../ir/graph.js';
 import type { TensorProgram } from '../../ir/tir/program.js';
+
+/** Kernels whose f32 outputs exist to be added in a projection's epilogue. */
+const EPILOGUE_ADDENDS = new Set(['lora_delta']);
 
 /** An elementwise program that only loads its one input at the output's own index. */
 function isPureCast(p: TensorProgram): boolean {
@@ -23,13 +28,18 @@ export function paramCastsFunc(f: Func, programs: IRModule['programs']): Func {
   for (const blk of f.blocks)
     for (const b of blk.bindings) exprVars(b.value).forEach((v) => uses.set(v.name, (uses.get(v.name) ?? 0) + 1));
   exprVars(f.ret).forEach((v) => uses.set(v.name, (uses.get(v.name) ?? 0) + 1));
+  const addends = new Set<string>();
+  for (const blk of f.blocks)
+    for (const b of blk.bindings)
+      if (b.value.k === 'call' && b.value.kind === 'kernel' && EPILOGUE_ADDENDS.has(b.value.callee))
+        addends.add(b.var.name);
   const castOf = new Map<string, Expr>();
   for (const blk of f.blocks)
     for (const b of blk.bindings) {
       const v = b.value;
       const src = v.k === 'call' && v.kind === 'tir' ? v.args[0] : undefined;
-      if (src?.k === 'var' && params.has(src.name) && isPureCast(programs.get((v as { callee: string }).callee)!))
-        castOf.set(b.var.name, src);
+      const castable = src?.k === 'var' && (params.has(src.name) || addends.has(src.name));
+      if (castable && isPureCast(programs.get((v as { callee: string }).callee)!)) castOf.set(b.var.name, src);
     }
   const rewrite = (b: Binding): Binding => {
     const v = b.value;

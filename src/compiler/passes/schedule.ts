@@ -1,7 +1,7 @@
 /**
  * Picks each tensor program's schedule: 16-bit outputs write packed pairs; long reductions (a
  * proven extent of at least 128 under the bounds, 32-bit output) get a workgroup per output and
- * a shared-memory tree, short ones a thread per output.
+ * a shared-memory tree, short ones (and programs marked `reduceInThread`) a thread per output.
  */
 import type { IRModule } from '../../ir/graph.js';
 import { upperBound, boundsFromUpper } from '../../ir/sym/prove.js';
@@ -15,7 +15,7 @@ export function chooseSchedule(p: TensorProgram, upper: Readonly<Record<string, 
       p.reduce.extents.reduce((a, d) => a.mul(d), Sym.const(1)),
       boundsFromUpper(upper),
     );
-    if (!packed && extent >= 128)
+    if (!packed && extent >= 128 && !p.reduceInThread)
       return { workgroupSize: extent >= 256 ? 256 : 128, elemsPerThread: 1, reduction: 'workgroup' };
     return { workgroupSize: 64, elemsPerThread: packed ? 2 : 1, reduction: 'thread' };
   }

@@ -4,5 +4,6 @@ import './linalg.js';
 import './manipulate.js';
 import './reduce.js';
 import './nn.js';
+import './vision.js';
 
 export { getOpDef, opNames, ShapeError } from './registry.js';

@@ -69,6 +69,12 @@ export interface TensorProgram {
   /** For reductions: the stored value, reading `acc` (default: `acc`). */
   readonly epilogue?: PExpr;
   readonly schedule: Schedule;
+  /**
+   * Keep one thread per output whatever the reduction's length: set by generators whose outputs
+   * are many and whose reductions are short (a convolution: H·W·O outputs of C·KH·KW terms), where
+   * a workgroup per output would leave most of its threads idle.
+   */
+  readonly reduceInThread?: true;
 }
 
 export const DEFAULT_SCHEDULE: Schedule = { workgroupSize: 256, elemsPerThread: 1, reduction: 'thread' };

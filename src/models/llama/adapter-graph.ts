@@ -1,17 +1,25 @@
 /**
- * The LoRA half of the Llama graph: the adapter stacks as parameters and the `lora_bgmv` added after
- * each projection an adapter may target. Every row names its adapter slot in the step input
- * `adapter` (−1: none), so one dispatch pair per projection serves a batch of many adapters.
+ * The LoRA half of the Llama graph: the adapter stacks as parameters and each adapted projection's
+ * LoRA term. Every row names its adapter slot in the step input `adapter` (−1: none), so one
+ * dispatch per projection group serves a batch of many adapters.
  *
- * `lora_bgmv` serves prefill rows too: a prefill chunk is a run of rows with one slot, which the
- * row-parallel bgmv handles as well as `lora_sgmv`'s current schedule does (both read A/B per row);
- * segments pay off only once sgmv loads a slot's tile once per segment.
+ * The term is a `lora_delta` (src/lora/lora-delta.ts) of the projection's input, added to its
+ * output: `y = x·Wᵀ (+ bias) + d`. The compiler folds the add into the projection's epilogue, the
+ * input's RMSNorm into the delta, and groups the deltas of projections of the same rows
+ * (src/compiler/passes/group-lora-deltas.ts), so Q/K/V keep their one fused kernel (RoPE and the
+ * page store after the add), gate/up their paired GEMV and o/down their residual epilogue, with
+ * one LoRA dispatch per group beside them. `form: 'bgmv'` adds `lora_bgmv` after each projection
+ * instead (two dispatches per projection, and no Q/K/V fusion): the unfused path tests compare to.
+ *
+ * `lora_delta` and `lora_bgmv` serve prefill rows too: a prefill chunk is a run of rows with one
+ * slot (`lora_sgmv`'s segments pay off only once its schedule loads a slot's tile once per segment).
  *
  * The stacks are f32 whatever the activation dtype: they are small beside the base weights, and
  * the kernels accumulate in f32 either way.
  */
 import type { FunctionBuilder } from '../../ir/builder.js';
 import { type Expr, type Var, callOf } from '../../ir/graph.js';
+import { op } from '../../ir/op.js';
 import { tensorType } from '../../ir/types.js';
 import { LORA_MODULES, type LoraModule, llamaLoraShapes } from '../../lora/modules.js';
 import type { DType } from '../../tensor/dtype.js';
@@ -22,6 +30,8 @@ export interface LoraGraphOptions {
   readonly slots: number;
   /** Highest rank a slot holds. */
   readonly rmax: number;
+  /** How the graph adds the LoRA term (default `delta`, which the compiler fuses; see above). */
+  readonly form?: 'delta' | 'bgmv';
 }
 
 /** One (layer, projection)'s stacks, in parameter order: A [slots, rmax, in], B [slots, out, rmax], rank i32[slots]. */
@@ -70,9 +80,14 @@ export function declareLoraParams(b: FunctionBuilder, cfg: LlamaConfig, o: LoraG
       const m = SITE.exec(weight);
       const s = m ? stacks.get(`${m[1]}.${m[2]}`) : undefined;
       if (!s) return y;
-      // a library kernel with no graph-level op: bound here with its destination type
-      const call = callOf('kernel', 'lora_bgmv', [y, x, s.a, s.b, scale, s.rank, adapter], {});
-      return b.emitCall(call, tensorType(act, ['n', s.out]));
+      // library kernels with no graph-level op: bound here with their destination types
+      if (o.form === 'bgmv') {
+        const call = callOf('kernel', 'lora_bgmv', [y, x, s.a, s.b, scale, s.rank, adapter], {});
+        return b.emitCall(call, tensorType(act, ['n', s.out]));
+      }
+      const call = callOf('kernel', 'lora_delta', [x, adapter, scale, s.a, s.b, s.rank], { count: 1 });
+      const d = b.emitCall(call, tensorType('f32', ['n', s.out]));
+      return op.add(y, act === 'f32' ? d : op.cast(d, act));
     },
   };
 }

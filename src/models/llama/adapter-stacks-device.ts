@@ -5,8 +5,10 @@
  * every step already submitted, so it never waits for running work and never changes what a
  * submitted step reads (the registry refuses to overwrite a slot a step in flight pinned).
  *
- * The backend writes whole tensors, so an upload rewrites each stack from its host mirror: one
- * slot's change costs the stack's bytes (all slots) instead of the slot's.
+ * An upload writes only the slot's block of each stack (`Backend.writeAt`): a slot's A and B are
+ * contiguous ([slots, rmax, in] and [slots, out, rmax]), so filling many slots costs their bytes,
+ * not the stacks' bytes once per slot. The registry keeps the adapters' host copies, so the stacks
+ * need no host mirror.
  */
 import type { Backend, Tensor } from '../../backends/backend.js';
 import { AdapterRegistry } from '../../lora/adapter-registry.js';
@@ -17,16 +19,12 @@ import { type LoraGraphOptions, loraShapesOf, loraSites } from './adapter-graph.
 import type { LlamaConfig } from './llama-config.js';
 
 interface SiteStacks {
-  a: Float32Array;
-  b: Float32Array;
-  rank: Int32Array;
   tensors: [Tensor, Tensor, Tensor];
 }
 
 export class DeviceAdapterStacks {
   readonly registry: AdapterRegistry;
   readonly shapes: LoraBaseShapes;
-  private readonly scaleHost: Float32Array;
   private readonly scale: Tensor;
   private readonly sites: SiteStacks[];
 
@@ -37,26 +35,24 @@ export class DeviceAdapterStacks {
   ) {
     this.shapes = loraShapesOf(cfg);
     const f32 = (shape: number[], label: string) => backend.alloc({ dtype: 'f32', shape }, label, 'weights');
-    this.scaleHost = new Float32Array(o.slots);
     this.scale = f32([o.slots], 'lora.scale');
-    backend.write(this.scale, this.scaleHost);
+    backend.write(this.scale, new Float32Array(o.slots));
+    // one zero block for every stack's first write (the largest stack's size)
+    let largest = 0;
+    for (const [out, inn] of Object.values(this.shapes.modules)) largest = Math.max(largest, out, inn);
+    const zeros = new Float32Array(o.slots * o.rmax * largest);
     this.sites = loraSites(cfg).map(({ layer, module }) => {
       const [out, inn] = this.shapes.modules[module];
-      const s: SiteStacks = {
-        a: new Float32Array(o.slots * o.rmax * inn),
-        b: new Float32Array(o.slots * out * o.rmax),
-        rank: new Int32Array(o.slots),
-        tensors: [
-          f32([o.slots, o.rmax, inn], `lora.${layer}.${module}.A`),
-          f32([o.slots, out, o.rmax], `lora.${layer}.${module}.B`),
-          backend.alloc({ dtype: 'i32', shape: [o.slots] }, `lora.${layer}.${module}.rank`, 'weights'),
-        ],
-      };
+      const tensors: SiteStacks['tensors'] = [
+        f32([o.slots, o.rmax, inn], `lora.${layer}.${module}.A`),
+        f32([o.slots, out, o.rmax], `lora.${layer}.${module}.B`),
+        backend.alloc({ dtype: 'i32', shape: [o.slots] }, `lora.${layer}.${module}.rank`, 'weights'),
+      ];
       // rank 0 everywhere: an empty slot is never read, and zeros keep any stray read harmless
-      backend.write(s.tensors[0], s.a);
-      backend.write(s.tensors[1], s.b);
-      backend.write(s.tensors[2], s.rank);
-      return { ...s, layer, module };
+      backend.write(tensors[0], zeros.subarray(0, o.slots * o.rmax * inn));
+      backend.write(tensors[1], zeros.subarray(0, o.slots * out * o.rmax));
+      backend.write(tensors[2], new Int32Array(o.slots));
+      return { tensors };
     });
     const sites = loraSites(cfg);
     this.registry = new AdapterRegistry({
@@ -73,17 +69,13 @@ export class DeviceAdapterStacks {
   }
 
   private upload(slot: number, adapter: LoraAdapter, sites: ReturnType<typeof loraSites>): void {
-    this.scaleHost[slot] = adapter.config.scale;
-    this.backend.write(this.scale, this.scaleHost);
+    this.backend.writeAt(this.scale, slot, Float32Array.of(adapter.config.scale));
     sites.forEach(({ layer, module }, i) => {
-      const s = this.sites[i]!;
+      const [a, b, rank] = this.sites[i]!.tensors;
       const blk = slotBlock(adapter, this.shapes, this.o.rmax, layer, module);
-      s.a.set(blk.a, slot * blk.a.length);
-      s.b.set(blk.b, slot * blk.b.length);
-      s.rank[slot] = blk.rank;
-      this.backend.write(s.tensors[0], s.a);
-      this.backend.write(s.tensors[1], s.b);
-      this.backend.write(s.tensors[2], s.rank);
+      this.backend.writeAt(a, slot * blk.a.length, blk.a);
+      this.backend.writeAt(b, slot * blk.b.length, blk.b);
+      this.backend.writeAt(rank, slot, Int32Array.of(blk.rank));
     });
   }
 

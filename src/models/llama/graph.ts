@@ -180,7 +180,9 @@ export function llamaForwardFunc(cfg: LlamaConfig, o: LlamaGraphOptions): Func {
     );
     return outDtype === 'f32' ? y : op.cast(y, outDtype);
   };
-  const linear = (x: Expr, weight: string, bias?: string) => {
+  const linear = (input: Expr, weight: string, bias?: string) => {
+    // the LoRA term reads the input too: bound once, so both read one tensor
+    const x = lora && input.k !== 'var' ? b.emit(input) : input;
     const y = project(x, weight, act);
     // biases are stored like weights; the cast fuses into the GEMM epilogue with the add
     const based = bias ? op.add(y, o.weightDtype === act ? W(bias) : op.cast(W(bias), act)) : y;

@@ -18,6 +18,7 @@ import {
 } from '../../attention/kv-quant.js';
 import type { DType } from '../../tensor/dtype.js';
 import type { LlamaConfig } from './llama-config.js';
+import { LlamaLongContext } from './long-context.js';
 
 export interface KvCacheOptions {
   readonly numPages: number;
@@ -81,6 +82,8 @@ export class PagedKvCache {
   private readonly prefill: BatchAttention;
   /** The attention state planned for the current step. */
   current: BatchAttention;
+  /** Long-context mode: sequences whose older pages live in CPU memory (long-context.ts). */
+  readonly longContext: LlamaLongContext;
 
   constructor(
     readonly backend: Backend,
@@ -128,6 +131,7 @@ export class PagedKvCache {
     this.decode = new BatchAttention(backend, { ...base, maxTokens: o.maxSeqs, decode: true });
     this.prefill = new BatchAttention(backend, { ...base, maxTokens: o.maxTokens });
     this.current = this.decode;
+    this.longContext = new LlamaLongContext(backend, cfg, this.pools, this.layout, o.pageSize);
   }
 
   /** Plans the step (uploads page tables and the split-KV schedule); all layers share it. */
@@ -138,8 +142,11 @@ export class PagedKvCache {
     this.backend.write(this.slots, appendSlots(rows, this.o.pageSize, this.o.maxTokens));
   }
 
-  /** Appends layer `layer`'s new K/V through the page table, then attends q over the pages. */
-  attend(layer: number, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor): void {
+  /**
+   * Appends layer `layer`'s new K/V through the page table, then attends q over the pages; where
+   * the step has sequences in long-context mode, resolves once their CPU part is merged in.
+   */
+  attend(layer: number, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor): Promise<void> | undefined {
     const a = this.current;
     const pool = this.pools[layer]!;
     this.backend.run(
@@ -148,7 +155,15 @@ export class PagedKvCache {
       [pool, k, v, a.qoIndptr, a.kvIndptr, a.kvIndices, a.lastPageLen],
       [pool],
     );
-    a.run(q, pool, out, lse);
+    return this.attendPages(layer, q, pool, out, lse);
+  }
+
+  /** The step's attention over the pages, with the long-context part where the step has one. */
+  private attendPages(layer: number, q: Tensor, pool: Tensor, out: Tensor, lse: Tensor): Promise<void> | undefined {
+    // q is read before the GPU attention is enqueued, so the CPU part overlaps it
+    const qHost = this.longContext.active ? this.backend.read(q) : null;
+    this.current.run(q, pool, out, lse);
+    return qHost ? this.longContext.attendMiddle(layer, q, out, lse, qHost) : undefined;
   }
 
   /**
@@ -164,7 +179,7 @@ export class PagedKvCache {
     scratch: StepScratch,
     out: Tensor,
     lse: Tensor,
-  ): void {
+  ): Promise<void> | undefined {
     const pool = this.pools[layer]!;
     const [qDesc, kDesc, vDesc] = linearGroupOp.outputs(group, args);
     const q = scratch.take('q', qDesc!);
@@ -174,13 +189,12 @@ export class PagedKvCache {
     const inputs = [...args, this.slots, pool];
     if (this.backend.supportsOp('qkv_append', fused, inputs) && !this.servedByReference('qkv_append', fused, inputs)) {
       this.backend.run('qkv_append', fused, inputs, [q, pool]);
-      this.current.run(heads(q, this.cfg.numHeads), pool, out, lse);
-      return;
+      return this.attendPages(layer, heads(q, this.cfg.numHeads), pool, out, lse);
     }
     const k = scratch.take('k', kDesc!);
     const v = scratch.take('v', vDesc!);
     this.backend.run('linear_group', group, args, [q, k, v]);
-    this.attend(
+    return this.attend(
       layer,
       heads(q, this.cfg.numHeads),
       heads(k, this.cfg.numKvHeads),
@@ -197,6 +211,7 @@ export class PagedKvCache {
   }
 
   destroy(): void {
+    this.longContext.destroy();
     this.backend.free(this.slots);
     this.decode.destroy();
     this.prefill.destroy();

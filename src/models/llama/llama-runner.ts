@@ -35,6 +35,7 @@ import { acquireAdapterRows } from './adapter-slots.js';
 import { DecodeBuckets } from './decode-buckets.js';
 import { type LlamaRunnerOptions, type LoadedLlama, loadLlama } from './runner-load.js';
 import { StepHost } from './step-host.js';
+import type { LlamaLongContext } from './long-context.js';
 import { allocLse, allocStepTensors, type StepTensors, stepInputTensors, writeStepInputs } from './step-tensors.js';
 
 export { StepError } from './step-rows.js';
@@ -71,6 +72,8 @@ export class LlamaRunner implements ModelRunner {
   readonly submitDecode: ModelRunner['submitDecode'];
   /** Batch size of the last `submitDecode`, whose drawn ids sit in that bucket's token input. */
   private residentBatch = 0;
+  /** Long-context mode: KV pages moved to CPU memory and attended there (long-context.ts). */
+  readonly longContext: LlamaLongContext;
   /** The adapter stacks and their slot registry; null when the runner serves no adapters. */
   private readonly lora: DeviceAdapterStacks | null;
 
@@ -80,6 +83,7 @@ export class LlamaRunner implements ModelRunner {
     this.exe = p.exe;
     this.weights = p.weights;
     this.kv = p.kv;
+    this.longContext = p.kv.longContext;
     this.lora = p.lora;
     this.quantizedWeights = p.quantizedWeights;
     this.vocabSize = p.config.vocabSize;
@@ -133,10 +137,12 @@ export class LlamaRunner implements ModelRunner {
     );
     this.stats.steps++;
     const decode = n === b;
+    this.kv.longContext.beginStep(batch);
     let logits: Tensor;
     try {
+      // a recorded stream cannot wait for the CPU part of long-context attention
       logits =
-        decode && this.recordDecode && options.record !== false
+        decode && this.recordDecode && options.record !== false && !this.kv.longContext.active
           ? this.decodeStep(b, rows, tokens, positions, last, adapters?.rows)
           : await this.transientStep(n, b, rows, tokens, positions, last, adapters?.rows);
     } finally {
@@ -199,6 +205,7 @@ export class LlamaRunner implements ModelRunner {
       throw new StepError(`no device-drawn tokens of a batch of ${b} to continue from`);
     if (tokens !== null && tokens.length !== b) throw new StepError(`${tokens.length} input tokens for ${b} sequences`);
     const stepRows = this.rows({ seqs: seqs.map((s) => ({ tokens: [0], start: s.start, pages: s.pages })) });
+    this.kv.longContext.beginStep({ seqs: [] });
     const adapters = acquireAdapterRows(
       this.lora,
       seqs,

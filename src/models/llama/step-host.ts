@@ -22,14 +22,14 @@ export class StepHost {
     const kvAttention: HostFunction = (_vm, args, out, attrs) => {
       const [q, k, v] = args as Tensor[];
       if (!this.lse || this.lse.shape[0] !== q!.shape[0]) throw new StepError('attention ran outside a step');
-      this.kv.attend(attrs.layer as number, q!, k!, v!, out, this.lse);
+      return this.kv.attend(attrs.layer as number, q!, k!, v!, out, this.lse);
     };
     const kvAttentionQkv: HostFunction = (_vm, args, out, attrs) => {
       const x = args[0] as Tensor;
       if (!this.lse || !this.scratch || this.lse.shape[0] !== x.shape[0])
         throw new StepError('attention ran outside a step');
       const group = attrs.group as LinearGroupAttrs;
-      this.kv.projectAndAttend(attrs.layer as number, group, args as Tensor[], this.scratch, out, this.lse);
+      return this.kv.projectAndAttend(attrs.layer as number, group, args as Tensor[], this.scratch, out, this.lse);
     };
     this.functions = { kv_attention: kvAttention, [KV_ATTENTION_QKV]: kvAttentionQkv };
   }

@@ -44,7 +44,11 @@ export function stepRows(batch: ForwardBatch, lim: StepLimits): StepRows {
     const pages = Math.ceil(len / lim.pageSize);
     if (s.pages.length < pages)
       throw new StepError(`sequence ${i} needs ${pages} KV pages for ${len} tokens, ${s.pages.length} given`);
+    if (s.longContext !== undefined && s.pages[pages - 1] === -1)
+      throw new StepError(`sequence ${i}: its last page was marked moved to the long-context store`);
     for (const p of s.pages.slice(0, pages)) {
+      // pages moved to the long-context store leave the row: the CPU attends them
+      if (p === -1 && s.longContext !== undefined) continue;
       if (!Number.isInteger(p) || p < 0 || p >= lim.numPages)
         throw new StepError(`sequence ${i}: page ${p} is outside the pool [0, ${lim.numPages})`);
       indices.push(p);

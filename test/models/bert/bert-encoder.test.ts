@@ -16,6 +16,7 @@ import { writeRandomBertCheckpoint } from '../../../src/models/bert/random-check
 import { openModel } from '../../../src/models/open-model.js';
 import { gpuBackend, gpuSkipReason } from '../../gpu-setup.js';
 import { readWeights, referenceEmbedding, type ReferenceConfig, type Weights } from './bert-reference.js';
+import { cosine } from '../../../bench/st-reference.js';
 
 const SEED = 20261207;
 const gpu = await gpuBackend();
@@ -31,18 +32,6 @@ const CONFIG = {
   hidden_act: 'gelu',
 };
 const TEXTS = ['hello world', 'the cat sat on the mat.', 'a dog!', 'is the world good? hello hello a cat zebra'];
-
-const cosine = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i]! * b[i]!;
-    aa += a[i]! * a[i]!;
-    bb += b[i]! * b[i]!;
-  }
-  return ab / Math.sqrt(aa * bb);
-};
 
 for (const pooling of ['mean', 'cls'] as const) {
   describe(`BERT encoder, ${pooling} pooling${pooling === 'mean' ? ' + Normalize' : ''}`, () => {

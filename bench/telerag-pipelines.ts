@@ -1,0 +1,256 @@
+/**
+ * End-to-end latency of every RAG pipeline with and without lookahead, on an 8B-shaped model and a
+ * datastore larger than the GPU cluster budget (bench/telerag-store.ts), in one process on one card.
+ *
+ * - Without lookahead (the paper's baseline): each retrieval runs after its query is generated,
+ *   searched on the CPU (wasm SIMD on the CPU pool).
+ * - With lookahead: the pipeline observes its growing query text (what it observes when is in
+ *   src/rag/pipelines.ts); the nearest clusters upload into a GPU cache within `--gpu-mib`, and the
+ *   final query scans resident clusters on the GPU, the rest on the CPU. The cache starts empty
+ *   for every request, so only the request's own prefetch helps it (`keepCache` keeps it across
+ *   requests instead, as a server would: earlier requests' clusters may still be resident).
+ *
+ * A request is the pipeline's gathering plus the grounded answer (`--answer-tokens`), greedy; its
+ * latency is host wall clock from start to the answer's last token. Modes alternate per question
+ * (which goes first swaps) so drift of the card does not favour one. The checks: both modes
+ * generate the same drafts and make the same queries (greedy generation does not depend on how
+ * retrieval ran), every retrieval returns the same ids in both modes (as sets: the GPU sums in
+ * another order, so two near-equal distances may swap places, reported as order disagreements),
+ * the cache never exceeds its budget, the store is larger than it, and lookahead found some
+ * probed clusters resident.
+ */
+import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
+import { Engine } from '../src/engine/engine.js';
+import { engineTokenizer } from '../src/models/engine-tokenizer.js';
+import { openLlamaModel } from '../src/models/llama/llama-family.js';
+import { LlamaRunner } from '../src/models/llama/llama-runner.js';
+import {
+  GpuClusterCache,
+  type PassageRetriever,
+  type PipelineName,
+  type TextGenerator,
+  TextStoreRetriever,
+  clusterBytes,
+  gatherPassages,
+  groundedPrompt,
+} from '../src/rag/index.js';
+import { engineGenerator } from '../src/server/rag-stores.js';
+import { type BenchRow, cardName, median, row, writeResults } from './results.js';
+import { syntheticTextStore } from './telerag-store.js';
+import { Check } from './verify.js';
+
+export interface PipelineBenchOptions {
+  readonly modelDir: string;
+  readonly seed: number;
+  readonly nlist: number;
+  readonly rowsPerCluster: number;
+  readonly d: number;
+  readonly nprobe: number;
+  readonly k: number;
+  readonly gpuMiB: number;
+  readonly questions: number;
+  readonly draftTokens: number;
+  readonly answerTokens: number;
+  readonly pipelines: readonly PipelineName[];
+  /** Keep the GPU cache across requests (a busy server's steady state) instead of emptying it per request. */
+  readonly keepCache: boolean;
+}
+
+const QUESTIONS = [
+  'which river runs through the old city',
+  'who built the first iron ship',
+  'what did the early science school teach about light',
+  'why was the great stone church built on the north road',
+];
+
+interface Run {
+  ms: number;
+  retrievalMs: number;
+  queries: string[];
+  drafts: string[];
+  ids: number[][];
+  hitRate: number | null;
+}
+
+/** The retriever with each retrieval's ids and wall time recorded. */
+function recorded(inner: PassageRetriever): { retriever: PassageRetriever; ids: number[][]; ms: number[] } {
+  const ids: number[][] = [];
+  const ms: number[] = [];
+  return {
+    ids,
+    ms,
+    retriever: {
+      observe: (t) => inner.observe(t),
+      retrieve: async (q) => {
+        const t0 = performance.now();
+        const out = await inner.retrieve(q);
+        ms.push(performance.now() - t0);
+        ids.push(out.map((p) => p.id));
+        return out;
+      },
+    },
+  };
+}
+
+/** The model as a greedy text generator on `backend`, and a description of its shape. */
+async function openGenerator(backend: WebGpuBackend, dir: string, seed: number) {
+  const t0 = performance.now();
+  const model = await openLlamaModel(dir);
+  if (!model.tokenizer)
+    throw new Error(`${dir} has no tokenizer.json (bench/anchors/telerag_checkpoint.py writes one)`);
+  const cfg = model.config;
+  const runner = await LlamaRunner.load(model, {
+    backend,
+    actDtype: 'f16',
+    pageSize: 16,
+    numPages: 256,
+    maxSeqs: 2,
+    maxTokens: 512,
+  });
+  await model.weights.close();
+  const tokenizer = engineTokenizer(model.tokenizer);
+  const engine = new Engine(runner, tokenizer, { maxBatchTokens: 512, maxRunningSeqs: 2, seed });
+  const shape = `hidden ${cfg.hiddenSize}, ${cfg.numLayers} layers, vocab ${cfg.vocabSize}`;
+  console.log(`model ${dir} (${shape}) loaded in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
+  const close = async () => {
+    await engine.shutdown();
+    runner.destroy();
+  };
+  return { generate: engineGenerator(engine, tokenizer) as TextGenerator, shape, close };
+}
+
+/** The checks on one question's pair of runs: same generation, same retrieved ids. */
+function comparePair(check: Check, what: string, off: Run, on: Run): void {
+  check.that(
+    JSON.stringify([off.queries, off.drafts]) === JSON.stringify([on.queries, on.drafts]),
+    `${what}: the same drafts and queries with and without lookahead`,
+  );
+  let orderSwaps = 0;
+  const sameSets =
+    off.ids.length === on.ids.length &&
+    off.ids.every((ids, i) => {
+      if (ids.join() !== on.ids[i]!.join()) orderSwaps++;
+      return [...ids].sort().join() === [...on.ids[i]!].sort().join();
+    });
+  check.that(
+    sameSets,
+    `${what}: every retrieval returns the same ids with and without lookahead`,
+    `${off.ids.length} retrievals, ${orderSwaps} with near-equal distances in another order`,
+  );
+  console.log(
+    `${what}: ${off.ids.length} retrievals; without ${off.ms.toFixed(0)} ms (retrieval ${off.retrievalMs.toFixed(0)}), with ${on.ms.toFixed(0)} ms (retrieval ${on.retrievalMs.toFixed(0)}), hit rate ${on.hitRate?.toFixed(2) ?? '—'}`,
+  );
+}
+
+const BASELINE = 'same pipeline without lookahead (CPU search after generation)';
+
+function pipelineRows(c: string, on: readonly Run[], off: readonly Run[]): BenchRow[] {
+  const rates = on.map((r) => r.hitRate).filter((x): x is number => x !== null);
+  const timing = (metric: string, of: (r: Run) => number) =>
+    row({
+      case: c,
+      metric,
+      higherIsBetter: false,
+      ours: median(on.map(of)),
+      anchor: median(off.map(of)),
+      anchorName: BASELINE,
+      limit: null,
+      limitName: null,
+    });
+  return [
+    timing('end-to-end ms (median)', (r) => r.ms),
+    timing('retrieval ms per request (median)', (r) => r.retrievalMs),
+    row({
+      case: c,
+      metric: 'prefetch hit rate (mean)',
+      higherIsBetter: true,
+      ours: rates.length ? rates.reduce((x, y) => x + y, 0) / rates.length : 0,
+      anchor: null,
+      anchorName: null,
+      limit: 1,
+      limitName: 'every probed cluster resident',
+      anchorWhyNull: rates.length
+        ? 'without lookahead nothing is prefetched'
+        : 'no retrieval ran (the pipeline decided none was needed)',
+    }),
+  ];
+}
+
+export async function pipelineBench(o: PipelineBenchOptions): Promise<void> {
+  const check = new Check('telerag-pipelines');
+  const backend = await WebGpuBackend.create();
+  const t0 = performance.now();
+  const { store, embed } = syntheticTextStore({
+    seed: o.seed,
+    nlist: o.nlist,
+    rowsPerCluster: o.rowsPerCluster,
+    d: o.d,
+  });
+  let storeBytes = 0;
+  for (let c = 0; c < store.ivf.nlist; c++) storeBytes += clusterBytes(store.ivf, c);
+  const budget = o.gpuMiB * 2 ** 20;
+  const gib = (storeBytes / 2 ** 30).toFixed(2);
+  console.log(
+    `datastore: ${store.passages.length} rows, d ${o.d}, ${o.nlist} clusters, ${gib} GiB (GPU budget ${o.gpuMiB} MiB), made in ${((performance.now() - t0) / 1e3).toFixed(1)} s`,
+  );
+  check.that(storeBytes > budget, 'the datastore is larger than the GPU cluster budget', `${storeBytes} > ${budget}`);
+  const cache = new GpuClusterCache(backend, store.ivf, budget);
+  const { generate, shape, close } = await openGenerator(backend, o.modelDir, o.seed);
+
+  const request = async (name: PipelineName, question: string, lookahead: boolean): Promise<Run> => {
+    if (lookahead && !o.keepCache) cache.clear();
+    const inner = new TextStoreRetriever(store, embed, { k: o.k, nprobe: o.nprobe, ...(lookahead ? { cache } : {}) });
+    const rec = recorded(inner);
+    const start = performance.now();
+    const g = await gatherPassages(name, question, generate, rec.retriever, { draftTokens: o.draftTokens });
+    await generate(groundedPrompt(question, g.passages), { maxTokens: o.answerTokens });
+    const ms = performance.now() - start;
+    check.that(cache.usedBytes <= budget, `${name}: the GPU cache stays within its budget`);
+    const retrievalMs = rec.ms.reduce((a, b) => a + b, 0);
+    return { ms, retrievalMs, queries: g.queries, drafts: g.drafts, ids: rec.ids, hitRate: inner.hitRate };
+  };
+
+  // warm-up: shaders, the CPU pool, the store's copy into wasm memory; discarded
+  for (const lookahead of [false, true]) await request('flare', QUESTIONS[0]!, lookahead);
+
+  const rows: BenchRow[] = [];
+  const means = { on: [] as number[], off: [] as number[] };
+  let anyHit = false;
+  for (const name of o.pipelines) {
+    const on: Run[] = [];
+    const off: Run[] = [];
+    for (let qi = 0; qi < o.questions; qi++) {
+      const question = QUESTIONS[qi % QUESTIONS.length]!;
+      for (const lookahead of qi % 2 === 0 ? [false, true] : [true, false])
+        (lookahead ? on : off).push(await request(name, question, lookahead));
+      comparePair(check, `${name} q${qi}`, off.at(-1)!, on.at(-1)!);
+      if ((on.at(-1)!.hitRate ?? 0) > 0) anyHit = true;
+    }
+    means.on.push(median(on.map((r) => r.ms)));
+    means.off.push(median(off.map((r) => r.ms)));
+    const c = `${name}, ${shape}, ${store.passages.length} rows d${o.d} nlist ${o.nlist} nprobe ${o.nprobe}, GPU budget ${o.gpuMiB} MiB${o.keepCache ? ', cache kept across requests' : ''}`;
+    rows.push(...pipelineRows(c, on, off));
+  }
+  check.that(anyHit, 'lookahead found probed clusters resident in some request');
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  rows.push(
+    row({
+      case: `all ${o.pipelines.length} pipelines, mean of medians`,
+      metric: 'end-to-end ms',
+      higherIsBetter: false,
+      ours: mean(means.on),
+      anchor: mean(means.off),
+      anchorName: 'without lookahead',
+      limit: null,
+      limitName: null,
+    }),
+  );
+  writeResults(
+    'telerag-pipelines',
+    cardName(backend),
+    rows,
+    `Each pipeline (src/rag/pipelines.ts) on ${o.questions} questions, greedy, ${o.draftTokens} tokens per intermediate generation, a ${o.answerTokens}-token grounded answer, k=${o.k}; model ${shape} (random bf16 weights, f16 activations; Llama-3-8B layer shapes, the built-in tokenizer's vocabulary). Datastore: ${store.passages.length} synthetic rows (bench/telerag-store.ts: centroids near a rank-16 subspace, rows around them, a hashed bag-of-words query embedder), f32, ${gib} GiB in CPU memory against a ${o.gpuMiB} MiB GPU cluster cache ${o.keepCache ? 'kept across requests' : 'emptied before every request'}. Without lookahead: every search on the CPU after its query is generated. With: prefetch during generation, resident clusters scanned on the GPU, the rest on the CPU. Host wall clock per request; modes alternate per question.`,
+    check.passed(),
+  );
+  await close();
+}

@@ -1,0 +1,156 @@
+/**
+ * The sampled part of attention for a batch of query rows, each against one KV stream (one layer
+ * and KV head of one sequence): the queries are hashed by `simhashCodes`, then `lshAttention`
+ * (wasm/lsh-attention.ts) finds each row's candidates and computes its importance-weighted state,
+ * one task per row, the tasks split over the CPU pool's threads.
+ */
+import type { Block } from '../backends/cpu/heap.js';
+import { cpuRuntime } from '../backends/cpu/cpu-runtime.js';
+import type { LshKvStream } from './kv-stream.js';
+
+const TASK_WORDS = 16;
+
+export interface SampledTask {
+  readonly stream: LshKvStream;
+  /** Which query head of the stream's group (selects its scratch: one task per (stream, group) per call). */
+  readonly group: number;
+  /** The query row, `stream.dim` values. */
+  readonly q: ArrayLike<number>;
+  /** Candidates are taken from keys [lo, hi). */
+  readonly lo: number;
+  readonly hi: number;
+}
+
+export interface SampledState {
+  /** Σ w_i v_i / Σ w_i over the candidates (zeros when there are none). */
+  readonly o: Float32Array;
+  /** log2 Σ w_i, −∞ without candidates. */
+  readonly lse: number;
+  readonly candidates: number;
+  /** The candidates' ids (ascending), when asked for. */
+  readonly ids?: Uint32Array;
+}
+
+/**
+ * The sampled states of `tasks` (all over streams of one SimHash); `scale` multiplies q·k. Tasks
+ * over streams in different memories run as one pool job per memory.
+ */
+export function sampledStates(
+  tasks: readonly SampledTask[],
+  scale: number,
+  opts: { keepIds?: boolean; threads?: number } = {},
+): SampledState[] {
+  const byShard = new Map<number, number[]>();
+  tasks.forEach((t, i) => {
+    const list = byShard.get(t.stream.shard.index) ?? [];
+    byShard.set(t.stream.shard.index, list);
+    list.push(i);
+  });
+  const out: SampledState[] = new Array(tasks.length);
+  for (const ids of byShard.values()) {
+    const states = statesInOneMemory(
+      ids.map((i) => tasks[i]!),
+      scale,
+      opts,
+    );
+    ids.forEach((i, j) => {
+      out[i] = states[j]!;
+    });
+  }
+  return out;
+}
+
+function statesInOneMemory(
+  tasks: readonly SampledTask[],
+  scale: number,
+  opts: { keepIds?: boolean; threads?: number },
+): SampledState[] {
+  if (tasks.length === 0) return [];
+  const shard = tasks[0]!.stream.shard;
+  const { heap } = shard;
+  const { pool } = cpuRuntime();
+  const first = tasks[0]!.stream;
+  const hash = first.hash;
+  const { dim } = hash;
+  const dv = first.valueDim;
+  const { bits, tables, minCollisions } = hash.config;
+  const seen = new Map<LshKvStream, Set<number>>();
+  tasks.forEach((t, i) => {
+    if (t.stream.hash !== hash || t.stream.valueDim !== dv)
+      throw new Error(`sampledStates: task ${i} has another hash or shape`);
+    if (!(t.group >= 0 && t.group < t.stream.groupSize)) throw new Error(`sampledStates: task ${i} group ${t.group}`);
+    if (!(0 <= t.lo && t.lo <= t.hi && t.hi <= t.stream.n))
+      throw new Error(`sampledStates: task ${i} range [${t.lo}, ${t.hi})`);
+    const groups = seen.get(t.stream) ?? new Set<number>();
+    if (groups.has(t.group)) throw new Error(`sampledStates: task ${i} reuses a scratch of this call`);
+    seen.set(t.stream, groups.add(t.group));
+  });
+  const m = tasks.length;
+  const outWords = dv + 2;
+  const temps: Block[] = [];
+  const alloc = (bytes: number) => {
+    const b = heap.alloc(Math.max(bytes, 16));
+    temps.push(b);
+    return b.offset;
+  };
+  try {
+    const qAt = alloc(m * dim * 4);
+    const codesAt = alloc(m * tables * 2 + 16);
+    const tasksAt = alloc(m * TASK_WORDS * 4);
+    const outAt = alloc(m * outWords * 4);
+    // views only after every allocation: growing the memory replaces its buffer
+    const qs = heap.f32(qAt, m * dim);
+    tasks.forEach((t, i) => {
+      for (let e = 0; e < dim; e++) qs[i * dim + e] = t.q[e]!;
+    });
+    hash.hashInto(shard, qAt, m, codesAt);
+    const desc = heap.i32(tasksAt, m * TASK_WORDS);
+    let work = 0;
+    tasks.forEach((t, i) => {
+      const s = t.stream;
+      const scratch = s.scratch[t.group]!;
+      desc.set(
+        [
+          qAt + i * dim * 4,
+          codesAt + i * tables * 2,
+          s.keys.offset,
+          s.values.offset,
+          s.norms.offset,
+          s.starts.offset,
+          s.ids.offset,
+          s.built,
+          s.codes.offset,
+          s.n,
+          t.lo,
+          t.hi,
+          scratch.counts.offset,
+          scratch.list.offset,
+          outAt + i * outWords * 4,
+          0,
+        ],
+        i * TASK_WORDS,
+      );
+      // bucket entries visited, the tail's compares, and the candidates' dot products (a guess: 1%)
+      work += (s.built * tables) / (1 << bits) + ((s.n - s.built) * tables) / 8 + ((t.hi - t.lo) * (dim + dv)) / 100;
+    });
+    const prev = pool.active;
+    if (opts.threads !== undefined) pool.active = Math.max(1, Math.min(opts.threads, pool.threads));
+    try {
+      pool.run('lshAttention', [tasksAt, dim, dv, bits, tables, minCollisions, scale], m, work, 1, shard.index);
+    } finally {
+      pool.active = prev;
+    }
+    const out = heap.f32(outAt, m * outWords);
+    return tasks.map((t, i) => {
+      const base = i * outWords;
+      const candidates = out[base + dv + 1]!;
+      const state: SampledState = { o: out.slice(base, base + dv), lse: out[base + dv]!, candidates };
+      if (!opts.keepIds) return state;
+      const list = t.stream.scratch[t.group]!.list;
+      const ids = new Uint32Array(heap.bytes(), list.offset + t.stream.n * 4, candidates).slice().sort();
+      return { ...state, ids };
+    });
+  } finally {
+    for (const b of temps) heap.release(b);
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * `lora_delta` (lora-delta.ts) on WebGPU: shrink and expand in one dispatch. A workgroup owns one
+ * row and a tile of one member's output columns: it RMS-normalises the row where asked, computes
+ * the row's rank-sized v = x̂·A[a]ᵀ into workgroup memory (eight ranks at a time, 32 lanes striding
+ * over K), then its columns' scale·v·B[a]ᵀ. A row with no adapter (or rank 0) writes zeros and
+ * reads nothing.
+ *
+ * Every tile recomputes v: at decode sizes (rows ≤ DECODE_ROWS) tiles are 256 columns, so a row's
+ * work spreads over many workgroups and the repeated reads of A hit the cache; for more rows a tile
+ * is a whole member, so A is read once per row and member, as the two-dispatch `lora_bgmv` reads it.
+ * Decode rows whose A is large (K·rmax past SPLIT_ELEMENTS) take two dispatches instead
+ * (lora-delta-split.ts): one workgroup streaming a whole A would take longer than a launch.
+ * Members that would pass the device's storage bindings go in further dispatches.
+ */
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
+import { type GpuKernel, type GpuTensor, type KernelContext, shaderKey, whyNot } from '../backends/webgpu/kernel.js';
+import { enables, loadF32, storageDecl, uniformDecl } from '../kernels/wgsl-dtype.js';
+import { type LoraDeltaAttrs, type LoraDeltaGeometry, loraDeltaGeometry, memberInputs } from './lora-delta.js';
+import { SPLIT_ELEMENTS, SPLIT_RANKS, SPLIT_WG, splitExpandWgsl, splitShrinkWgsl } from './lora-delta-split.js';
+
+const WG = 256;
+const RANKS_PER_PASS = 8;
+const LANES = WG / RANKS_PER_PASS;
+/** Rows up to which a tile is WG columns (decode); above it, a whole member. */
+export const DECODE_ROWS = 16;
+
+/** Columns per workgroup for `n` rows. */
+const tileOf = (g: LoraDeltaGeometry) => (g.n <= DECODE_ROWS ? WG : Math.ceil(Math.max(...g.widths) / WG) * WG);
+
+/** Bindings: x, [nw], slots, scale, then A, B, rank per member, then each member's output; uniforms [n, K, rmax, slots, eps]. */
+export function loraDeltaWgsl(g: LoraDeltaGeometry, caps: Pick<Capabilities, 'f16'>, tile: number): string {
+  const norm = g.normDtype !== undefined;
+  const M = g.widths.length;
+  let b = 0;
+  const decl: string[] = [storageDecl(b++, 'x', g.act, caps, 'read')];
+  if (norm) decl.push(storageDecl(b++, 'nw', g.normDtype!, caps, 'read'));
+  decl.push(`@group(0) @binding(${b++}) var<storage, read> row_slot: array<i32>;`);
+  decl.push(`@group(0) @binding(${b++}) var<storage, read> scale: array<f32>;`);
+  for (let i = 0; i < M; i++) {
+    decl.push(storageDecl(b++, `a${i}`, g.weight, caps, 'read'));
+    decl.push(storageDecl(b++, `b${i}`, g.weight, caps, 'read'));
+    decl.push(`@group(0) @binding(${b++}) var<storage, read> rank${i}: array<i32>;`);
+  }
+  for (let i = 0; i < M; i++) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> d${i}: array<f32>;`);
+  const pick = (f: (i: number) => string) =>
+    g.widths.map((_, i) => (i + 1 < M ? `if (seg == ${i}u) { ${f(i)} }` : `{ ${f(i)} }`)).join(' else ');
+  const tiles = g.widths.map((N) => Math.ceil(N / tile));
+  const segment = tiles
+    .slice(0, -1)
+    .map((t, i) => `  if (seg == ${i}u && t >= ${t}u) { seg = ${i + 1}u; t -= ${t}u; }`)
+    .join('\n');
+  const x = (i: string) => loadF32(g.act, caps, 'x', i);
+  const xn = norm ? `${x('xb + k')} * ${loadF32(g.normDtype!, caps, 'nw', 'k')}` : x('xb + k');
+  return `${enables([g.act, g.weight, ...(norm ? [g.normDtype!] : [])], caps)}${decl.join('\n')}
+${uniformDecl(b, 5)}
+var<workgroup> red: array<f32, ${WG}>;
+var<workgroup> vr: array<f32, ${Math.max(g.rmax, 1)}>;
+var<workgroup> wrank: u32;
+fn a_at(seg: u32, i: u32) -> f32 { ${pick((i) => `return ${loadF32(g.weight, caps, `a${i}`, 'i')};`)} }
+fn b_at(seg: u32, i: u32) -> f32 { ${pick((i) => `return ${loadF32(g.weight, caps, `b${i}`, 'i')};`)} }
+fn rank_at(seg: u32, s: u32) -> i32 { ${pick((i) => `return rank${i}[s];`)} }
+fn width(seg: u32) -> u32 { ${pick((i) => `return ${g.widths[i]}u;`)} }
+fn put(seg: u32, i: u32, v: f32) { ${pick((i) => `d${i}[i] = v;`)} }
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let K = uw(1u);
+  let rmax = uw(2u);
+  let row = wid.y;
+  var seg = 0u;
+  var t = wid.x;
+${segment}
+  let N = width(seg);
+  let c0 = t * ${tile}u;
+  let c1 = min(N, c0 + ${tile}u);
+  if (lid == 0u) {
+    let s0 = row_slot[row];
+    var r = 0;
+    if (s0 >= 0 && u32(s0) < uw(3u)) { r = rank_at(seg, u32(s0)); }
+    wrank = min(u32(max(r, 0)), rmax);
+  }
+  let rk = workgroupUniformLoad(&wrank);
+  if (rk == 0u) {
+    for (var c = c0 + lid; c < c1; c += ${WG}u) { put(seg, row * N + c, 0.0); }
+    return;
+  }
+  let s = u32(row_slot[row]);
+  let xb = row * K;
+  var rs = 1.0;
+${
+  norm
+    ? `  var ss = 0.0;
+  for (var k = lid; k < K; k += ${WG}u) { let xv = ${x('xb + k')}; ss += xv * xv; }
+  red[lid] = ss;
+  workgroupBarrier();
+  for (var w = ${WG / 2}u; w > 0u; w = w / 2u) {
+    if (lid < w) { red[lid] += red[lid + w]; }
+    workgroupBarrier();
+  }
+  rs = inverseSqrt(red[0] / f32(K) + uf(4u));
+  workgroupBarrier();`
+    : ''
+}
+  let lane = lid % ${LANES}u;
+  for (var r0 = 0u; r0 < rk; r0 += ${RANKS_PER_PASS}u) {
+    let r = r0 + lid / ${LANES}u;
+    var p = 0.0;
+    if (r < rk) {
+      let ab = (s * rmax + r) * K;
+      for (var k = lane; k < K; k += ${LANES}u) { p += ${xn} * a_at(seg, ab + k); }
+    }
+    red[lid] = p;
+    workgroupBarrier();
+    for (var w = ${LANES / 2}u; w > 0u; w = w / 2u) {
+      if (lane < w) { red[lid] += red[lid + w]; }
+      workgroupBarrier();
+    }
+    if (lane == 0u && r < rk) { vr[r] = red[lid] * rs; }
+    workgroupBarrier();
+  }
+  let sc = scale[s];
+  for (var c = c0 + lid; c < c1; c += ${WG}u) {
+    let bb = (s * N + c) * rmax;
+    var acc = 0.0;
+    for (var r = 0u; r < rk; r++) { acc += vr[r] * b_at(seg, bb + r); }
+    put(seg, row * N + c, sc * acc);
+  }
+}`;
+}
+
+/** Members per dispatch within the device's storage bindings (each adds A, B, rank and its output). */
+function membersPerDispatch(caps: Capabilities, normed: boolean): number {
+  return Math.floor((caps.maxStorageBuffersPerShaderStage - (normed ? 4 : 3)) / 4);
+}
+
+/** The two-dispatch schedule (lora-delta-split.ts): shrink into a scratch v, then the expand's tiles. */
+function encodeSplit(
+  ctx: KernelContext,
+  g: LoraDeltaGeometry,
+  rows: readonly GpuTensor[],
+  scale: GpuTensor,
+  stacks: readonly GpuTensor[],
+  outs: readonly GpuTensor[],
+  uniforms: Uint32Array,
+): void {
+  const M = outs.length;
+  const of = (k: number) => stacks.filter((_, j) => j % 3 === k);
+  const [a, b, rank] = [of(0), of(1), of(2)];
+  const slots = rows[rows.length - 1]!;
+  const v = ctx.scratch(g.n * M * g.rmax * 4, 'lora_delta shrink');
+  const normed = g.normDtype !== undefined;
+  const shrinkLabel = `lora_delta.split.shrink.x${M}${normed ? '.norm' : ''}`;
+  const reads = (n: number) => Array.from({ length: n }, () => 'read' as const);
+  ctx.dispatch(
+    {
+      label: shrinkLabel,
+      key: shaderKey(shrinkLabel, { ...g, n: 0 }),
+      wgsl: () => splitShrinkWgsl(g, ctx.caps),
+      access: [...reads(rows.length + 2 * M), 'rw', 'uniform'],
+    },
+    [...rows, ...a, ...rank, v],
+    uniforms,
+    [Math.ceil(g.rmax / SPLIT_RANKS) * M, g.n],
+  );
+  const expandLabel = `lora_delta.split.expand.x${M}`;
+  ctx.dispatch(
+    {
+      label: expandLabel,
+      key: shaderKey(expandLabel, { ...g, n: 0 }),
+      wgsl: () => splitExpandWgsl(g, ctx.caps, SPLIT_WG),
+      access: [...reads(3 + 2 * M), ...outs.map(() => 'rw' as const), 'uniform'],
+    },
+    [slots, scale, ...b, ...rank, v, ...outs],
+    uniforms,
+    [g.widths.reduce((t, N) => t + Math.ceil(N / SPLIT_WG), 0), g.n],
+  );
+}
+
+export const loraDeltaKernel: GpuKernel = {
+  op: 'lora_delta',
+  whyUnsupported(caps, rawAttrs, inputs) {
+    const attrs = rawAttrs as LoraDeltaAttrs;
+    return whyNot(() => {
+      const g = loraDeltaGeometry(attrs, inputs);
+      if (membersPerDispatch(caps, attrs.normEps !== undefined) < 1)
+        throw new Error(`lora_delta: ${caps.maxStorageBuffersPerShaderStage} storage bindings are too few`);
+      if (g.n > caps.maxComputeWorkgroupsPerDimension)
+        throw new Error(`lora_delta: ${g.n} rows exceed ${caps.maxComputeWorkgroupsPerDimension} workgroups`);
+    });
+  },
+  encode(ctx, rawAttrs, inputs, outputs) {
+    const attrs = rawAttrs as LoraDeltaAttrs;
+    const whole = loraDeltaGeometry(attrs, inputs);
+    const normed = attrs.normEps !== undefined;
+    const fixed = inputs.slice(0, normed ? 4 : 3);
+    const per = membersPerDispatch(ctx.caps, normed);
+    const eps = new Float32Array([attrs.normEps ?? 0]);
+    const uniforms = new Uint32Array([whole.n, whole.k, whole.rmax, whole.slots, new Uint32Array(eps.buffer)[0]!]);
+    if (whole.n === 0) return;
+    for (let first = 0; first < attrs.count; first += per) {
+      const members = Array.from({ length: Math.min(per, attrs.count - first) }, (_, j) => first + j);
+      const g: LoraDeltaGeometry = { ...whole, widths: members.map((i) => whole.widths[i]!) };
+      const tile = tileOf(g);
+      const stacks = members.flatMap((i) => {
+        const at = memberInputs(attrs, i);
+        return [inputs[at.a]!, inputs[at.b]!, inputs[at.rank]!];
+      });
+      const outs = members.map((i) => outputs[i]!);
+      if (g.n <= DECODE_ROWS && g.k * g.rmax > SPLIT_ELEMENTS) {
+        encodeSplit(ctx, g, inputs.slice(0, normed ? 3 : 2), inputs[normed ? 3 : 2]!, stacks, outs, uniforms);
+        continue;
+      }
+      const label = `lora_delta.x${members.length}${normed ? '.norm' : ''}.t${tile}`;
+      const tiles = g.widths.reduce((s, N) => s + Math.ceil(N / tile), 0);
+      ctx.dispatch(
+        {
+          label,
+          // the shader does not depend on the row count (rows are workgroups)
+          key: shaderKey(label, { ...g, n: 0 }, tile),
+          wgsl: () => loraDeltaWgsl(g, ctx.caps, tile),
+          access: [
+            ...[...fixed, ...stacks].map(() => 'read' as const),
+            ...outs.map(() => 'rw' as const),
+            'uniform' as const,
+          ],
+        },
+        [...fixed, ...stacks, ...outs],
+        uniforms,
+        [tiles, whole.n],
+      );
+    }
+  },
+};

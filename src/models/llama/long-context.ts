@@ -1,0 +1,282 @@
+/**
+ * The Llama runner's long-context mode (src/longctx, issue 24): per sequence a CPU store of the KV
+ * pages the engine moved off the GPU (one `LshKvStream` per layer and KV head), and the attention
+ * of a layer for such a sequence: the GPU attends the pages still on it (sinks and the recent
+ * window) as usual, the CPU attends the store under the mode's policy (LSH sampling, or exactly for
+ * dense layers), and the two states merge by their log-sum-exp.
+ *
+ * The dropped pages precede every page left on the GPU and every new token, so the GPU kernel's
+ * causal offsets (counted from the end of a row) stay right over the shortened page row, and RoPE
+ * is already in the stored keys. The query rows are read back as soon as they are projected, before
+ * the GPU attention is enqueued, so the CPU part runs while the GPU attends.
+ */
+import type { Backend, Tensor } from '../../backends/backend.js';
+import type { ForwardBatch, LongContextRunner } from '../../engine/model-runner.js';
+import { HeapSimHash } from '../../longctx/heap-simhash.js';
+import { type CpuShard, ShardPlanner } from '../../longctx/cpu-shards.js';
+import { LshKvStream, streamBytesPerKey } from '../../longctx/kv-stream.js';
+import { type LongContextOptions, checkLongContextOptions } from '../../longctx/options.js';
+import { type MiddlePolicy, middleStates } from '../../longctx/policies.js';
+import type { SampledTask } from '../../longctx/sampled-scan.js';
+import { type HostArray, toFloat64, toHost } from '../../tensor/dtype.js';
+import { gatherPages } from './long-context-pages.js';
+import { Rng } from '../../util/rng.js';
+import type { LlamaConfig } from './llama-config.js';
+import { StepError } from './step-rows.js';
+
+/** Pages gathered, hashed and read back at a time (bounds the device scratch of a long move). */
+const OFFLOAD_PAGES = 256;
+
+interface SeqStore {
+  /** [layer][kv head] */
+  readonly streams: LshKvStream[][];
+  /** Position of the store's first token. */
+  readonly first: number;
+  /** Each layer's memory and the bytes reserved there. */
+  readonly placed: { shard: CpuShard; bytes: number }[];
+}
+
+export class LlamaLongContext implements LongContextRunner {
+  private opts: LongContextOptions | null = null;
+  private hash: HeapSimHash | null = null;
+  private readonly stores = new Map<number, SeqStore>();
+  /** Stores live in CPU memories of their own: an 8B model's store passes wasm32's 4 GiB quickly. */
+  private readonly shards = new ShardPlanner();
+  /** The SimHash directions on the device (offload hashes keys there); null until needed, and for K = 0. */
+  private directions: Tensor | null = null;
+  /** This step's token rows of sequences in the mode, with their stores. */
+  private rows: { row: number; store: SeqStore }[] = [];
+  /** Middle parts computed and merged, and the keys they covered and attended (tests and benches read them). */
+  readonly stats = { merges: 0, offloadedPages: 0, middleTasks: 0, middleKeys: 0, middleCandidates: 0 };
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly cfg: LlamaConfig,
+    private readonly pools: readonly Tensor[],
+    private readonly layout: 'NHD' | 'HND',
+    private readonly pageSize: number,
+  ) {}
+
+  configure(o: LongContextOptions): void {
+    checkLongContextOptions(o);
+    if (this.stores.size > 0) throw new Error('long-context mode reconfigured while sequences hold stores');
+    this.hash?.destroy();
+    if (this.directions) this.backend.free(this.directions);
+    this.directions = null;
+    this.opts = o;
+    this.hash = new HeapSimHash(this.cfg.headDim, {
+      bits: o.K,
+      tables: o.L,
+      minCollisions: o.minCollisions ?? 2,
+      seed: o.seed ?? 0,
+    });
+  }
+
+  /** A sequence's store, made on first use with room for positions [first, capacity), one memory per layer's streams. */
+  private store(id: number, first: number, capacity: number): SeqStore {
+    const have = this.stores.get(id);
+    if (have) return have;
+    if (!this.hash || !this.opts) throw new StepError('long-context mode used before configure()');
+    const { headDim: D, numKvHeads } = this.cfg;
+    const group = this.cfg.numHeads / numKvHeads;
+    const hash = this.hash;
+    const keys = Math.max(1, capacity - first);
+    const bytes = numKvHeads * keys * streamBytesPerKey(D, D, this.opts.L, group);
+    const placed = this.pools.map(() => ({ shard: this.shards.place(bytes), bytes }));
+    const streams = placed.map(({ shard }) =>
+      Array.from({ length: numKvHeads }, () => new LshKvStream(hash, D, group, shard, keys)),
+    );
+    const s = { streams, first, placed };
+    this.stores.set(id, s);
+    return s;
+  }
+
+  async offload(id: number, pages: readonly number[], firstIndex: number, capacity: number): Promise<void> {
+    if (pages.length === 0) return;
+    const P = this.pageSize;
+    const s = this.store(id, firstIndex * P, capacity);
+    const end = s.first + s.streams[0]![0]!.n;
+    if (firstIndex * P !== end)
+      throw new StepError(`long-context store ${id} ends at position ${end}; pages offered from ${firstIndex * P}`);
+    for (let at = 0; at < pages.length; at += OFFLOAD_PAGES)
+      await this.offloadChunk(s, pages.slice(at, at + OFFLOAD_PAGES));
+    this.stats.offloadedPages += pages.length;
+  }
+
+  /**
+   * The SimHash directions on the device in the pools' dtype: keys are hashed there as they leave
+   * (a matmul against the directions, then `simhash_pack`), so only their codes cross to the host
+   * beside them; the host hashes queries with the same (f16-valued) directions.
+   */
+  private deviceDirections(): Tensor | null {
+    const { K, L } = this.opts!;
+    if (K === 0) return null;
+    if (this.directions) return this.directions;
+    const d = this.hash!.simhash.directions;
+    const dtype = this.pools[0]!.dtype;
+    this.directions = this.backend.alloc({ dtype, shape: [L * K, this.cfg.headDim] }, 'longctx.directions');
+    this.backend.write(this.directions, toHost(dtype, d));
+    return this.directions;
+  }
+
+  /** Gathers `pages` of every layer with their keys' codes (hashed on the device), and appends them to the store. */
+  private async offloadChunk(s: SeqStore, pages: readonly number[]): Promise<void> {
+    const { K, L } = this.opts!;
+    const moved = await gatherPages(this.backend, this.pools, this.layout, pages, this.deviceDirections(), K, L);
+    const n = pages.length * this.pageSize;
+    moved.forEach((heads, layer) =>
+      heads.forEach(({ keys, values, codes }, h) => s.streams[layer]![h]!.append(keys, values, n, codes)),
+    );
+  }
+
+  /**
+   * For benchmarks: the store of sequence `id` as if its pages over positions [first, first +
+   * tokens) had moved (`tokens` a multiple of the page size): seeded Gaussian K/V for the first
+   * `base` positions, hashed as appended ones are, repeated to `tokens` (`LshKvStream.tileTo`).
+   */
+  synthesize(id: number, first: number, tokens: number, capacity: number, seed: number, base = 512): void {
+    if (this.stores.has(id)) throw new Error(`long-context store ${id} exists`);
+    const s = this.store(id, first, capacity);
+    const rng = new Rng(seed);
+    const D = this.cfg.headDim;
+    const b = Math.min(base, tokens);
+    for (const layer of s.streams)
+      for (const st of layer) {
+        st.append(rng.normals(b * D), rng.normals(b * D), b);
+        st.tileTo(tokens);
+      }
+  }
+
+  /** The stream of sequence `id`'s store for (layer, KV head) (tests read it). */
+  stream(id: number, layer: number, kvHead: number): LshKvStream | undefined {
+    return this.stores.get(id)?.streams[layer]?.[kvHead];
+  }
+
+  release(id: number): void {
+    const s = this.stores.get(id);
+    if (!s) return;
+    for (const layer of s.streams) for (const st of layer) st.destroy();
+    for (const p of s.placed) this.shards.release(p.shard, p.bytes);
+    this.stores.delete(id);
+  }
+
+  bytes(): number {
+    let n = 0;
+    for (const s of this.stores.values()) for (const layer of s.streams) for (const st of layer) n += st.bytes;
+    return n;
+  }
+
+  bytesPerToken(): number {
+    const D = this.cfg.headDim;
+    const group = this.cfg.numHeads / this.cfg.numKvHeads;
+    return this.cfg.numLayers * this.cfg.numKvHeads * streamBytesPerKey(D, D, this.opts?.L ?? 0, group);
+  }
+
+  /**
+   * Takes the step's sequences: for each in the mode, checks that its dropped pages (−1) are one
+   * run [a, b) matching its store, and notes its token rows.
+   */
+  beginStep(batch: ForwardBatch): void {
+    this.rows = [];
+    let row = 0;
+    batch.seqs.forEach((seq, i) => {
+      const n = seq.tokens.length;
+      if (seq.longContext !== undefined) {
+        const dropped = seq.pages.flatMap((p, j) => (p === -1 ? [j] : []));
+        const stored = this.stores.get(seq.longContext);
+        if (dropped.length === 0) {
+          if (stored && stored.streams[0]![0]!.n > 0)
+            throw new StepError(`sequence ${i}: long-context store holds tokens but no page is marked moved`);
+        } else {
+          if (!stored)
+            throw new StepError(`sequence ${i}: pages marked moved but no long-context store ${seq.longContext}`);
+          const a = dropped[0]!;
+          if (dropped.some((p, j) => p !== a + j))
+            throw new StepError(`sequence ${i}: the moved pages must be one run of consecutive pages`);
+          const first = a * this.pageSize;
+          const held = stored.streams[0]![0]!.n;
+          if (stored.first !== first || held !== dropped.length * this.pageSize)
+            throw new StepError(
+              `sequence ${i}: pages [${a}, ${a + dropped.length}) marked moved, the store holds positions [${stored.first}, ${stored.first + held})`,
+            );
+          for (let t = 0; t < n; t++) this.rows.push({ row: row + t, store: stored });
+        }
+      }
+      row += n;
+    });
+  }
+
+  /** Whether this step's attention of `layer` has a CPU part. */
+  get active(): boolean {
+    return this.rows.length > 0;
+  }
+
+  private policy(layer: number): MiddlePolicy {
+    const o = this.opts!;
+    return o.denseLayers?.includes(layer) ? { kind: 'exact' } : (o.policy ?? { kind: 'magicpig' });
+  }
+
+  /**
+   * The CPU part of `layer` for the step's rows in the mode, merged into the GPU's `out` [n, H, D]
+   * and `lse` [n, H] (base 2) once the GPU part is done. `qHost` is the read of q [n, H, D].
+   */
+  async attendMiddle(layer: number, q: Tensor, out: Tensor, lse: Tensor, qHost: Promise<HostArray>): Promise<void> {
+    const H = this.cfg.numHeads;
+    const D = this.cfg.headDim;
+    const group = H / this.cfg.numKvHeads;
+    const qs = toFloat64(q.dtype, await qHost);
+    const scale = 1 / Math.sqrt(D);
+    // one task per (row, head); rows of one sequence share its scratch, so they go in separate waves
+    const waves: { row: number; h: number; task: SampledTask }[][] = [];
+    const wave = new Map<SeqStore, number>();
+    for (const { row, store } of this.rows) {
+      const w = wave.get(store) ?? 0;
+      wave.set(store, w + 1);
+      waves[w] ??= [];
+      for (let h = 0; h < H; h++) {
+        const stream = store.streams[layer]![Math.floor(h / group)]!;
+        const qRow = qs.subarray((row * H + h) * D, (row * H + h + 1) * D);
+        waves[w]!.push({ row, h, task: { stream, group: h % group, q: qRow, lo: 0, hi: stream.n } });
+      }
+    }
+    const policy = this.policy(layer);
+    const parts = waves.map((ts) =>
+      middleStates(
+        ts.map((t) => t.task),
+        scale,
+        policy,
+      ),
+    );
+    waves.forEach((ts, w) =>
+      ts.forEach(({ task }, j) => {
+        this.stats.middleTasks++;
+        this.stats.middleKeys += task.hi - task.lo;
+        this.stats.middleCandidates += parts[w]![j]!.candidates;
+      }),
+    );
+    const [oRaw, lRaw] = await Promise.all([this.backend.read(out), this.backend.read(lse)]);
+    const o = toFloat64(out.dtype, oRaw);
+    const l = toFloat64(lse.dtype, lRaw);
+    waves.forEach((ts, w) =>
+      ts.forEach(({ row, h }, j) => {
+        const part = parts[w]![j]!;
+        if (part.lse === -Infinity) return;
+        const at = row * H + h;
+        const m = Math.max(l[at]!, part.lse);
+        const a = 2 ** (l[at]! - m);
+        const b = 2 ** (part.lse - m);
+        for (let e = 0; e < D; e++) o[at * D + e] = (a * o[at * D + e]! + b * part.o[e]!) / (a + b);
+        l[at] = m + Math.log2(a + b);
+      }),
+    );
+    this.backend.write(out, toHost(out.dtype, o));
+    this.backend.write(lse, toHost(lse.dtype, l));
+    this.stats.merges++;
+  }
+
+  destroy(): void {
+    for (const id of [...this.stores.keys()]) this.release(id);
+    this.hash?.destroy();
+    if (this.directions) this.backend.free(this.directions);
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The Llama runner's long-context mode on the built-in model (CPU backend): a sequence whose middle
+ * pages moved to the CPU store decodes beside the same sequence kept whole on the device, in one
+ * batch. With every stored key a candidate (K = 0) or the exact policy, its logits are the whole
+ * sequence's within rounding (the store keeps f16) and its greedy tokens are the same; with small
+ * K, L the logits stay within a stated distance; StreamingLLM is the reference for how much the
+ * middle matters at all.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
+import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
+import { builtinModelPath } from '../../src/models/load-model.js';
+import { Rng } from '../../src/util/rng.js';
+
+const SEED = 20261216;
+const P = 16;
+const PROMPT = 300;
+const STEPS = 6;
+const SINK_PAGES = 1;
+const WINDOW_PAGES = 4;
+
+let runner: LlamaRunner;
+beforeAll(async () => {
+  const model = await openLlamaModel(builtinModelPath());
+  runner = await LlamaRunner.load(model, {
+    backend: new CpuBackend(),
+    actDtype: 'f32',
+    maxTokens: 512,
+    maxSeqs: 2,
+    numPages: 64,
+    pageSize: P,
+  });
+  await model.weights.close();
+});
+afterAll(() => runner?.destroy());
+
+const argmax = (x: Float32Array) => x.reduce((b, v, i) => (v > x[b]! ? i : b), 0);
+
+/** ‖a − b‖∞ / ‖b‖∞ */
+const relMax = (a: Float32Array, b: Float32Array) => {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / den;
+};
+
+/**
+ * Prefills the prompt twice (whole: pages 0…31; long-context: pages 32…63), then decodes both
+ * greedily in one batch, the long-context one's pages outside sinks + window moved to its store
+ * before every step. Returns each step's logits of both.
+ */
+async function run(id: number, prompt: number[]) {
+  const V = runner.vocabSize;
+  const whole = { tokens: [...prompt], pages: Array.from({ length: 32 }, (_, i) => i) };
+  const lc = { tokens: [...prompt], pages: Array.from({ length: 32 }, (_, i) => 32 + i) };
+  await runner.forward({ seqs: [{ tokens: prompt, start: 0, pages: whole.pages }] });
+  const first = await runner.forward({ seqs: [{ tokens: prompt, start: 0, pages: lc.pages }] });
+  let next = [argmax(first), argmax(first)];
+  const out: { whole: Float32Array; lc: Float32Array }[] = [];
+  let moved = SINK_PAGES;
+  for (let s = 0; s < STEPS; s++) {
+    const len = lc.tokens.length + 1;
+    // pages fully before the window (the window: the last WINDOW_PAGES full pages and the page being filled)
+    const keepFrom = Math.max(SINK_PAGES, Math.ceil(len / P) - 1 - WINDOW_PAGES);
+    if (keepFrom > moved) {
+      await runner.longContext.offload(id, lc.pages.slice(moved, keepFrom), moved, PROMPT + STEPS);
+      for (let p = moved; p < keepFrom; p++) lc.pages[p] = -1;
+      moved = keepFrom;
+    }
+    const logits = await runner.forward({
+      seqs: [
+        { tokens: [next[0]!], start: whole.tokens.length, pages: whole.pages },
+        { tokens: [next[1]!], start: lc.tokens.length, pages: lc.pages, longContext: id },
+      ],
+    });
+    whole.tokens.push(next[0]!);
+    lc.tokens.push(next[1]!);
+    const step = { whole: logits.slice(0, V), lc: logits.slice(V, 2 * V) };
+    out.push(step);
+    next = [argmax(step.whole), argmax(step.lc)];
+  }
+  runner.longContext.release(id);
+  return { out, moved, tokens: { whole: whole.tokens.slice(PROMPT), lc: lc.tokens.slice(PROMPT) } };
+}
+
+describe(`long-context mode in the Llama runner (built-in model, CPU backend, seed ${SEED})`, () => {
+  const rng = new Rng(SEED);
+  const prompt = Array.from({ length: PROMPT }, () => rng.int(3, 4000));
+
+  it('K = 0 (every key sampled): the logits and greedy tokens of the whole sequence', async () => {
+    runner.longContext.configure({ threshold: 1, K: 0, L: 2, sinks: SINK_PAGES * P, window: WINDOW_PAGES * P });
+    const r = await run(1, prompt);
+    const errs = r.out.map((s) => relMax(s.lc, s.whole));
+    console.log(
+      `K=0: ${r.moved - SINK_PAGES} pages in the store, logits rel. error per step ${errs.map((e) => e.toExponential(1)).join(' ')}`,
+    );
+    expect(r.moved - SINK_PAGES).toBeGreaterThanOrEqual(12);
+    expect(r.tokens.lc).toEqual(r.tokens.whole);
+    for (const e of errs) expect(e).toBeLessThan(1e-3);
+    // six layers a step, every step
+    expect(runner.longContext.stats.merges).toBe(6 * STEPS);
+  });
+
+  it('each policy of the mode: exact as K = 0; LSH with small K, L and the baselines within their bounds', async () => {
+    const cases = [
+      { name: 'exact', o: { K: 0, L: 2, policy: { kind: 'exact' } }, bound: 1e-3 },
+      { name: 'magicpig K=4 L=32', o: { K: 4, L: 32 }, bound: 0.15 },
+      { name: 'magicpig K=6 L=16, layer 0 dense', o: { K: 6, L: 16, denseLayers: [0] }, bound: 0.3 },
+      { name: 'topk 64', o: { K: 0, L: 2, policy: { kind: 'topk', k: 64 } }, bound: 0.15 },
+      { name: 'quest 4 pages', o: { K: 0, L: 2, policy: { kind: 'quest', pageSize: P, pages: 4 } }, bound: 0.3 },
+      { name: 'streaming', o: { K: 0, L: 2, policy: { kind: 'streaming' } }, bound: Infinity },
+    ] as const;
+    const worst: Record<string, number> = {};
+    for (const [i, c] of cases.entries()) {
+      runner.longContext.configure({ threshold: 1, sinks: P, window: WINDOW_PAGES * P, seed: SEED, ...c.o });
+      const r = await run(10 + i, prompt);
+      // the first step: both sequences decode the same token there
+      worst[c.name] = relMax(r.out[0]!.lc, r.out[0]!.whole);
+      if (c.name === 'exact') expect(r.tokens.lc).toEqual(r.tokens.whole);
+    }
+    console.log(
+      `first-step logits rel. error: ${Object.entries(worst)
+        .map(([k, v]) => `${k} ${v.toExponential(2)}`)
+        .join(', ')}`,
+    );
+    for (const c of cases) expect(worst[c.name]!).toBeLessThan(c.bound);
+    // the middle matters on this prompt: dropping it costs more than sampling it
+    expect(worst.streaming!).toBeGreaterThan(10 * worst.exact!);
+  });
+});
