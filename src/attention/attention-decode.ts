@@ -28,7 +28,8 @@ import {
   elemsPerVec,
   kvRowFn,
   unpackFns,
-  ATTENTION_BINDINGS_WGSL,
+  attentionBindingsWgsl,
+  attentionStorageBindings,
   prefetchedItemLoop,
   workItemLoop,
 } from './wgsl-kv.js';
@@ -76,8 +77,8 @@ ${unpackFns('ldq', p.qDtype)}
 ${unpackFns('ldkv', p.kvDtype)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
-${ATTENTION_BINDINGS_WGSL}
-${v.usesMask ? maskBindings(11) : ''}
+${attentionBindingsWgsl(p.compactBindings)}
+${v.usesMask ? maskBindings(attentionStorageBindings(p.compactBindings)) : ''}
 ${v.decls}
 ${kvRowFn(p.layout, p.pageSize, p.numKvHeads, D)}
 const D = ${D}u;

@@ -21,7 +21,8 @@ import {
   kvRowFn,
   storeOutputVec4,
   unpackFns,
-  ATTENTION_BINDINGS_WGSL,
+  attentionBindingsWgsl,
+  attentionStorageBindings,
   workItemLoop,
 } from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
@@ -48,11 +49,17 @@ export interface AttentionKernelParams {
   readonly dynamicLoops?: boolean;
   /** Row max/sum by subgroup reductions: needs subgroups of exactly `tileKeys` lanes and tileRows·tileKeys = the workgroup. */
   readonly subgroupSoftmax?: boolean;
+  /** The compact binding layout (wgsl-kv.ts): 9 storage buffers rather than 11, for devices that allow 10. */
+  readonly compactBindings?: boolean;
 }
 
 /** Software rasterisers (lavapipe/llvmpipe, SwiftShader) compile WGSL through LLVM on the CPU. */
 export function isSoftwareDevice(caps: { architecture: string; description: string }): boolean {
-  return caps.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(caps.description);
+  // a browser names SwiftShader in `architecture` and leaves `description` empty
+  return (
+    caps.architecture === 'software' ||
+    /llvmpipe|lavapipe|swiftshader/i.test(`${caps.architecture} ${caps.description}`)
+  );
 }
 
 /** The uniform words `dynamicLoops` kernels read their bounds from. */
@@ -96,7 +103,7 @@ export function variantDecls(p: Pick<AttentionKernelParams, 'variant' | 'headDim
   };
 }
 
-/** The custom-mask reader (bindings 11, 12) when the variant uses one. */
+/** The custom-mask reader (the two bindings after the layout's, 11 and 12 in the full one) when the variant uses one. */
 export function maskBindings(first: number): string {
   return `@group(0) @binding(${first}) var<storage, read> mask_bits: array<i32>;
 @group(0) @binding(${first + 1}) var<storage, read> mask_indptr: array<i32>;
@@ -161,9 +168,9 @@ ${unpackFns('ldq', p.qDtype)}
 ${unpackFns('ldkv', p.kvDtype)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
-${ATTENTION_BINDINGS_WGSL}
-${v.usesMask ? maskBindings(11) : ''}
-${p.dynamicLoops ? uniformDecl(v.usesMask ? 13 : 11, 3) : ''}
+${attentionBindingsWgsl(p.compactBindings)}
+${v.usesMask ? maskBindings(attentionStorageBindings(p.compactBindings)) : ''}
+${p.dynamicLoops ? uniformDecl(attentionStorageBindings(p.compactBindings) + (v.usesMask ? 2 : 0), 3) : ''}
 ${v.decls}
 ${kvRowFn(p.layout, p.pageSize, p.numKvHeads, D)}
 const D = ${D}u;
