@@ -45,8 +45,6 @@ export async function buildBrowserBundle(options = {}) {
     platform: 'browser',
     target: 'es2022',
     minify: options.minify ?? true,
-    // errors name themselves by class (`new.target.name`) and cross the worker boundary by name
-    keepNames: true,
     sourcemap: 'linked',
     // module-level await (the GPU entry, model loads) needs ES2022 modules
     supported: { 'top-level-await': true },
