@@ -11,6 +11,7 @@ import { registerQuantizeCommand } from './quantize.js';
 import { registerEvalCommands } from './eval.js';
 import { registerRagCommands } from './rag.js';
 import { registerRouterCommand } from './router.js';
+import { registerWebCommand } from './web.js';
 import { loadChatModel, loadServedModel } from './load.js';
 
 const program = new Command();
@@ -24,5 +25,6 @@ registerEvalCommands(program);
 registerRagCommands(program);
 registerServeCommand(program, loadChatModel, loadServedModel);
 registerRouterCommand(program);
+registerWebCommand(program);
 
 await program.parseAsync(process.argv);
