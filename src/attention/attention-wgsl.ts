@@ -55,11 +55,7 @@ export interface AttentionKernelParams {
 
 /** Software rasterisers (lavapipe/llvmpipe, SwiftShader) compile WGSL through LLVM on the CPU. */
 export function isSoftwareDevice(caps: { architecture: string; description: string }): boolean {
-  // a browser names SwiftShader in `architecture` and leaves `description` empty
-  return (
-    caps.architecture === 'software' ||
-    /llvmpipe|lavapipe|swiftshader/i.test(`${caps.architecture} ${caps.description}`)
-  );
+  return caps.architecture === 'software' || /llvmpipe|lavapipe|swiftshader/i.test(caps.description);
 }
 
 /** The uniform words `dynamicLoops` kernels read their bounds from. */
