@@ -3,4 +3,4 @@ export function buildBrowserBundle(options?: {
   outdir?: string;
   minify?: boolean;
   log?: (line: string) => void;
-}): Promise<{ file: string; bytes: number; gzipBytes: number; wasm: string | null }>;
+}): Promise<{ file: string; bytes: number; gzipBytes: number; chunkBytes: number; wasm: string | null }>;

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 /**
- * Builds the browser bundle: src/browser.ts → dist/browser/tessera.js (one ESM file), with the CPU
- * kernels (wasm/kernels.wasm) beside it, and prints the sizes.
+ * Builds the browser bundle: src/browser.ts → dist/browser/tessera.js (ESM), chunks loaded on first
+ * use beside it (structured output's grammar service: xgrammar, ~1 MiB with its WebAssembly inline),
+ * the CPU kernels in wasm/kernels.wasm, and prints the sizes. Chunks sit in the same folder as
+ * tessera.js, so `import.meta.url` locates the same files from either.
  *
  * The platform seam is chosen here: every import of src/platform/current.ts resolves to
  * src/platform/browser.ts, so no Node module enters the bundle (esbuild fails the build if one is
@@ -9,7 +11,7 @@
  *
  *   node scripts/build-browser.mjs [--outdir dist/browser] [--no-minify]
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -30,16 +32,33 @@ const browserPlatform = {
 };
 
 /**
+ * xgrammar's Emscripten loader names Node's `url` and `module` in branches that run only under Node;
+ * left unresolved for that package alone, so any other module reaching a Node built-in still fails.
+ */
+const xgrammarNodeBranches = {
+  name: 'xgrammar-node-branches',
+  setup(build) {
+    build.onResolve({ filter: /^(url|module)$/ }, (args) =>
+      /[\\/]@mlc-ai[\\/]web-xgrammar[\\/]/.test(args.importer) ? { path: args.path, external: true } : undefined,
+    );
+  },
+};
+
+/**
  * @param {{ outdir?: string, minify?: boolean, log?: (line: string) => void }} [options]
- * @returns {Promise<{ file: string, bytes: number, gzipBytes: number, wasm: string | null }>}
+ * @returns {Promise<{ file: string, bytes: number, gzipBytes: number, chunkBytes: number, wasm: string | null }>}
  */
 export async function buildBrowserBundle(options = {}) {
   const outdir = resolve(root, options.outdir ?? 'dist/browser');
   const file = join(outdir, 'tessera.js');
   mkdirSync(outdir, { recursive: true });
-  await esbuild.build({
-    entryPoints: [join(root, 'src/browser.ts')],
-    outfile: file,
+  for (const old of readdirSync(outdir)) if (/^chunk-.*\.js(\.map)?$/.test(old)) rmSync(join(outdir, old));
+  const result = await esbuild.build({
+    entryPoints: { tessera: join(root, 'src/browser.ts') },
+    outdir,
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
+    metafile: true,
     bundle: true,
     format: 'esm',
     platform: 'browser',
@@ -48,7 +67,7 @@ export async function buildBrowserBundle(options = {}) {
     sourcemap: 'linked',
     // module-level await (the GPU entry, model loads) needs ES2022 modules
     supported: { 'top-level-await': true },
-    plugins: [browserPlatform],
+    plugins: [browserPlatform, xgrammarNodeBranches],
     logLevel: 'warning',
     // The `webgpu` package is Node's GPU entry point; it is imported only by src/platform/node.ts.
     external: ['webgpu'],
@@ -62,12 +81,15 @@ export async function buildBrowserBundle(options = {}) {
   }
   const bytes = statSync(file).size;
   const gzipBytes = gzipSync(readFileSync(file)).byteLength;
+  const chunks = Object.keys(result.metafile.outputs).filter((o) => /chunk-[^/]*\.js$/.test(o));
+  const chunkBytes = chunks.reduce((a, c) => a + statSync(resolve(root, c)).size, 0);
   const log = options.log ?? console.log;
   const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
   log(`${file}: ${kib(bytes)} (${kib(gzipBytes)} gzipped)`);
+  log(`${chunks.length} chunks loaded on first use: ${kib(chunkBytes)}`);
   if (wasm) log(`${wasm}: ${kib(statSync(wasm).size)}`);
   else log(`CPU kernels not built (${wasmSrc} missing: run 'npm run build:wasm'); the bundle runs WebGPU only`);
-  return { file, bytes, gzipBytes, wasm };
+  return { file, bytes, gzipBytes, chunkBytes, wasm };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -2,12 +2,15 @@
  * One chat completion inside the worker-hosted engine, with the server's request handling: the
  * body is checked by the server's field policy and zod schema, the messages go through the same
  * chat template path, and sampling fields map onto engine parameters by the server's
- * `samplingParams`, so a request means the same in a page as over HTTP. Tools, structured output
- * and logprobs are the server's alone for now (they need the grammar service, which is Node's);
+ * `samplingParams`, so a request means the same in a page as over HTTP. Structured output
+ * (`response_format`: json_object, json_schema) runs the server's grammar service, loaded in its own
+ * chunk of the bundle on the first such request. Tools and logprobs are the server's alone for now;
  * a body asking for them is refused by name.
  */
 import type { Engine } from './engine/engine.js';
 import type { EngineRequest } from './engine/request.js';
+import type { SamplingParams } from './engine/sampling-params.js';
+import type { GrammarService } from './server/grammar.js';
 import type { EngineTokenizer } from './engine/tokenizer.js';
 import { encodeChatPrompt, templateMessages } from './server/chat-prompt.js';
 import { ApiError } from './server/errors.js';
@@ -23,13 +26,54 @@ export interface PageChatModel {
   readonly engine: Engine;
   readonly tokenizer: EngineTokenizer;
   readonly prompts: PromptEncoder;
+  /** The grammar service, loaded (xgrammar's WebAssembly, the vocabulary indexed) on first use. */
+  grammarService(): Promise<GrammarService>;
 }
 
 export function pageChatModel(name: string, engine: Engine, tokenizer: EngineTokenizer): PageChatModel {
-  return { name, engine, tokenizer, prompts: new PromptEncoder(tokenizer, engine.runner.maxContext) };
+  let grammar: Promise<GrammarService> | null = null;
+  return {
+    name,
+    engine,
+    tokenizer,
+    prompts: new PromptEncoder(tokenizer, engine.runner.maxContext),
+    grammarService() {
+      grammar ??= import('./server/grammar.js')
+        .then(({ GrammarService }) => GrammarService.create(tokenizer, engine.runner.vocabSize))
+        .catch((e: unknown) => {
+          grammar = null;
+          throw new ApiError(
+            501,
+            `Structured output is unavailable: xgrammar failed to load (${(e as Error).message}).`,
+            'server_error',
+            'response_format',
+          );
+        });
+      return grammar;
+    },
+  };
 }
 
-const SERVER_ONLY = ['tools', 'tool_choice', 'response_format', 'logprobs', 'top_logprobs'] as const;
+/** The grammar a `response_format` asks for, if any (the server's rules: json_schema needs its schema). */
+async function responseFormatConstraint(
+  model: PageChatModel,
+  body: ChatCompletionRequest,
+): Promise<SamplingParams['constraint'] | undefined> {
+  const format = body.response_format;
+  if (format?.type === 'json_object') return (await model.grammarService()).jsonObject();
+  if (format?.type !== 'json_schema') return undefined;
+  const schema = format.json_schema.schema;
+  if (!schema)
+    throw new ApiError(
+      400,
+      'response_format.json_schema.schema is required',
+      'invalid_request_error',
+      'response_format.json_schema.schema',
+    );
+  return (await model.grammarService()).jsonSchema(schema);
+}
+
+const SERVER_ONLY = ['tools', 'tool_choice', 'logprobs', 'top_logprobs'] as const;
 
 /** The validated body, or the 400 the server would answer. */
 export function parseChatBody(raw: unknown): ChatCompletionRequest {
@@ -79,6 +123,8 @@ export async function runChatCompletion(
     bounded: true,
   });
   const params = samplingParams(served, body, prompt.length, body.max_completion_tokens ?? body.max_tokens);
+  const constraint = await responseFormatConstraint(model, body);
+  if (constraint) params.constraint = constraint;
   const request = await model.engine.submit(prompt, params);
   register([request]);
   const created = Math.floor(Date.now() / 1000);

@@ -11,7 +11,15 @@
  * ```
  */
 import { ChatCompletionError, CrossOriginIsolationError, WorkerEngineError } from './browser-errors.js';
-import type { BackendPreference, ErrorFields, FromWorker, ToWorker } from './browser-protocol.js';
+import type { BackendPreference, ErrorFields, FromWorker, NoticeCode, ToWorker } from './browser-protocol.js';
+import {
+  DeviceLostError,
+  GpuError,
+  LimitExceededError,
+  MissingFeatureError,
+  NoAdapterError,
+  OutOfMemoryError,
+} from './backends/webgpu/errors.js';
 
 export interface WorkerEngineOptions {
   /** The model folder's URL (config.json, tokenizer files, safetensors), relative to the page. */
@@ -22,8 +30,19 @@ export interface WorkerEngineOptions {
   /** The URL of this bundle, which the worker imports (default: where this module was loaded from). */
   bundleUrl?: string | URL;
   onProgress?: (p: { loaded: number; total: number | null }) => void;
-  /** Messages worth showing the user, such as a fallback from WebGPU to the CPU. */
-  onNotice?: (message: string) => void;
+  /** Messages worth showing the user, such as a fallback from WebGPU to the CPU ('no-webgpu') or from f16 to f32 ('no-f16'). */
+  onNotice?: (message: string, code: NoticeCode) => void;
+  /** Keep the model's files in the Origin Private File System, checked by size and SHA-256 (default true). */
+  cache?: boolean;
+  /** Each model file's cache outcome: read from the cache, or fetched and why. */
+  onCache?: (e: { file: string; hit: boolean; reason?: string }) => void;
+  /** Bytes the WebGPU backend may allocate; a model over it fails to load with OutOfMemoryError. */
+  memoryBudget?: number;
+  /**
+   * The GPU device was lost (driver reset, GPU process crash, `loseDevice()`): requests in flight
+   * and later ones fail with this error; `reload()` starts a new engine.
+   */
+  onDeviceLost?: (error: DeviceLostError) => void;
 }
 
 export interface ChatCompletionCreateParams {
@@ -75,6 +94,36 @@ export interface WorkerEngine {
   };
   /** Stops the worker; requests in flight end with an error. */
   terminate(): void;
+  /** Set once the GPU device is lost; every request then fails with it until `reload()`. */
+  readonly lost: DeviceLostError | null;
+  /** Stops this engine and starts a new one with the same options (the path out of a device loss). */
+  reload(): Promise<WorkerEngine>;
+  /** Destroys the worker's GPU device, as a driver reset would, to exercise the recovery path. */
+  loseDevice(): void;
+}
+
+/** GPU errors by name, so that a page can test `instanceof` on what crossed the worker boundary. */
+const GPU_ERRORS: Record<string, { prototype: GpuError }> = {
+  DeviceLostError,
+  OutOfMemoryError,
+  NoAdapterError,
+  LimitExceededError,
+  MissingFeatureError,
+  GpuError,
+};
+
+/** A GpuError subclass rebuilt from its fields (its constructor composes messages, which arrive composed). */
+function reviveGpuError(f: ErrorFields): GpuError | null {
+  const cls = GPU_ERRORS[f.name];
+  if (!cls) return null;
+  const e = Object.create(cls.prototype) as GpuError & { hint: string };
+  Object.defineProperties(e, {
+    message: { value: f.message, writable: true, configurable: true },
+    name: { value: f.name, writable: true, configurable: true },
+    hint: { value: f.hint ?? '', writable: true, configurable: true },
+    stack: { value: `${f.name}: ${f.message}`, writable: true, configurable: true },
+  });
+  return e;
 }
 
 function toError(f: ErrorFields): Error {
@@ -87,7 +136,7 @@ function toError(f: ErrorFields): Error {
       f.code ?? null,
     );
   if (f.name === 'CrossOriginIsolationError') return new CrossOriginIsolationError();
-  return new WorkerEngineError(`${f.name}: ${f.message}`);
+  return reviveGpuError(f) ?? new WorkerEngineError(`${f.name}: ${f.message}`);
 }
 
 /** Per-request receiver of the worker's messages. */
@@ -163,6 +212,7 @@ export async function createWorkerEngine(options: WorkerEngineOptions): Promise<
   let loaded: { resolve: (m: { backend: string; model: string }) => void; reject: (e: Error) => void } | null = null;
   const ready = new Promise<{ backend: string; model: string }>((resolve, reject) => (loaded = { resolve, reject }));
 
+  let lost: DeviceLostError | null = null;
   const failAll = (e: Error) => {
     loaded?.reject(e);
     for (const p of pending.values()) p.fail(e);
@@ -172,10 +222,16 @@ export async function createWorkerEngine(options: WorkerEngineOptions): Promise<
   worker.onmessage = (e: MessageEvent<FromWorker>) => {
     const m = e.data;
     if (m.type === 'progress') options.onProgress?.({ loaded: m.loaded, total: m.total });
-    else if (m.type === 'notice') options.onNotice?.(m.message);
+    else if (m.type === 'notice') options.onNotice?.(m.message, m.code);
+    else if (m.type === 'cache')
+      options.onCache?.({ file: m.file, hit: m.hit, ...(m.reason ? { reason: m.reason } : {}) });
     else if (m.type === 'ready') loaded?.resolve({ backend: m.backend, model: m.model });
     else if (m.type === 'load-error') loaded?.reject(toError(m.error));
-    else pending.get(m.id)?.onMessage(m);
+    else if (m.type === 'device-lost') {
+      lost = toError(m.error) as DeviceLostError;
+      failAll(lost);
+      options.onDeviceLost?.(lost);
+    } else pending.get(m.id)?.onMessage(m);
   };
   const send = (m: ToWorker) => worker.postMessage(m);
   send({
@@ -183,6 +239,8 @@ export async function createWorkerEngine(options: WorkerEngineOptions): Promise<
     modelUrl: new URL(options.modelUrl, location.href).href,
     backend: options.backend ?? 'auto',
     ...(options.actDtype ? { actDtype: options.actDtype } : {}),
+    ...(options.cache === false ? { cache: false } : {}),
+    ...(options.memoryBudget === undefined ? {} : { memoryBudget: options.memoryBudget }),
   });
   let info: { backend: string; model: string };
   try {
@@ -194,7 +252,13 @@ export async function createWorkerEngine(options: WorkerEngineOptions): Promise<
     URL.revokeObjectURL(scriptUrl);
   }
 
+  function terminate(): void {
+    worker.terminate();
+    failAll(new WorkerEngineError('the engine was terminated'));
+  }
+
   async function create(body: ChatCompletionCreateParams): Promise<ChatCompletion | ChatCompletionStream> {
+    if (lost) throw lost;
     const id = nextId++;
     const result = body.stream ? streamOf(pending, send, id) : completeOnce(pending, id);
     send({ type: 'chat', id, body });
@@ -205,9 +269,14 @@ export async function createWorkerEngine(options: WorkerEngineOptions): Promise<
     backend: info.backend,
     model: info.model,
     chat: { completions: { create: create as WorkerEngine['chat']['completions']['create'] } },
-    terminate: () => {
-      worker.terminate();
-      failAll(new WorkerEngineError('the engine was terminated'));
+    terminate,
+    get lost() {
+      return lost;
     },
+    reload: () => {
+      terminate();
+      return createWorkerEngine(options);
+    },
+    loseDevice: () => send({ type: 'lose-device' }),
   };
 }

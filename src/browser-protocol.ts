@@ -8,7 +8,22 @@ export interface LoadMessage {
   modelUrl: string;
   backend: BackendPreference;
   actDtype?: 'f16' | 'f32';
+  /** Keep the model's files in the Origin Private File System (default true where there is one). */
+  cache?: boolean;
+  /** Bytes the WebGPU backend may allocate (default: the device's); over it, loading fails with OutOfMemoryError. */
+  memoryBudget?: number;
 }
+
+/**
+ * Forces a loss of the worker's GPU device (`device.destroy()`), as a driver reset or a GPU process
+ * crash would: tests, and pages checking their recovery path, use it.
+ */
+export interface LoseDeviceMessage {
+  type: 'lose-device';
+}
+
+/** Why a notice was sent: what the worker fell back from. */
+export type NoticeCode = 'no-webgpu' | 'no-f16';
 
 export interface ChatMessageToWorker {
   type: 'chat';
@@ -22,7 +37,7 @@ export interface CancelMessage {
   id: number;
 }
 
-export type ToWorker = LoadMessage | ChatMessageToWorker | CancelMessage;
+export type ToWorker = LoadMessage | ChatMessageToWorker | CancelMessage | LoseDeviceMessage;
 
 export interface ErrorFields {
   name: string;
@@ -31,11 +46,15 @@ export interface ErrorFields {
   type?: string;
   param?: string | null;
   code?: string | null;
+  /** A GpuError's advice. */
+  hint?: string;
 }
 
 export type FromWorker =
   | { type: 'progress'; loaded: number; total: number | null }
-  | { type: 'notice'; message: string }
+  | { type: 'notice'; code: NoticeCode; message: string }
+  | { type: 'cache'; file: string; hit: boolean; reason?: string }
+  | { type: 'device-lost'; error: ErrorFields }
   | { type: 'ready'; backend: string; model: string }
   | { type: 'load-error'; error: ErrorFields }
   | { type: 'chunk'; id: number; chunk: unknown }

@@ -7,11 +7,12 @@ import type { Backend } from './backends/backend.js';
 import { loadKernelModule } from './backends/cpu/kernel-module.js';
 import { openBackend } from './backends/open.js';
 import { crossOriginIsolationProblem } from './browser-errors.js';
-import type { ErrorFields, FromWorker, LoadMessage, ToWorker } from './browser-protocol.js';
+import type { ErrorFields, FromWorker, LoadMessage, NoticeCode, ToWorker } from './browser-protocol.js';
+import { GpuError } from './backends/webgpu/errors.js';
 import { type PageChatModel, pageChatModel, runChatCompletion } from './browser-chat.js';
 import type { EngineRequest } from './engine/request.js';
 import { loadModel, type TesseraModel } from './models/load-model.js';
-import { urlFolder } from './platform/index.js';
+import { opfsAvailable, opfsCachedFolder, urlFolder } from './platform/index.js';
 import { ApiError, toApiError } from './server/errors.js';
 
 interface WorkerScope {
@@ -30,18 +31,23 @@ function errorFields(e: unknown): ErrorFields {
       code: e.code,
     };
   const err = e instanceof Error ? e : new Error(String(e));
-  return { name: err.name, message: err.message };
+  return { name: err.name, message: err.message, ...(err instanceof GpuError ? { hint: err.hint } : {}) };
 }
 
+type Notice = (code: NoticeCode, text: string) => void;
+
 /** WebGPU where asked and present; else the CPU backend, with a notice saying why. */
-async function pickBackend(m: LoadMessage, notice: (text: string) => void): Promise<Backend> {
+async function pickBackend(m: LoadMessage, notice: Notice): Promise<Backend> {
   if (m.backend !== 'cpu') {
     const gpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
     try {
       if (!gpu) throw new Error('navigator.gpu is missing (this browser or context has no WebGPU)');
-      return await openBackend({ prefer: 'webgpu' });
+      return await openBackend({
+        prefer: 'webgpu',
+        ...(m.memoryBudget === undefined ? {} : { memoryBudget: m.memoryBudget }),
+      });
     } catch (e) {
-      notice(`WebGPU unavailable (${(e as Error).message}); running on the CPU backend`);
+      notice('no-webgpu', `WebGPU unavailable (${(e as Error).message.split('\n')[0]}); running on the CPU backend`);
     }
   }
   const problem = crossOriginIsolationProblem();
@@ -54,16 +60,32 @@ async function pickBackend(m: LoadMessage, notice: (text: string) => void): Prom
 export function hostWorkerEngine(scope: WorkerScope = globalThis as unknown as WorkerScope): void {
   let model: TesseraModel | null = null;
   let chat: PageChatModel | null = null;
+  let backend: Backend | null = null;
   const running = new Map<number, EngineRequest[]>();
   const post = (m: FromWorker) => scope.postMessage(m);
 
   async function load(m: LoadMessage): Promise<void> {
     try {
-      const backend = await pickBackend(m, (message) => post({ type: 'notice', message }));
-      const folder = urlFolder(m.modelUrl, {
-        onProgress: (p) => post({ type: 'progress', loaded: p.loaded, total: p.total }),
-      });
-      model = await loadModel(folder, { backend, ...(m.actDtype ? { actDtype: m.actDtype } : {}) });
+      backend = await pickBackend(m, (code, message) => post({ type: 'notice', code, message }));
+      const lost = (backend as { lost?: Promise<Error> }).lost;
+      void lost?.then((error) => post({ type: 'device-lost', error: errorFields(error) }));
+      let actDtype = m.actDtype;
+      if (backend.name === 'webgpu' && !backend.caps.f16) {
+        post({
+          type: 'notice',
+          code: 'no-f16',
+          message: 'this GPU has no shader-f16: activations run in f32 (same results, more memory and time)',
+        });
+        actDtype = 'f32';
+      }
+      const onProgress = (p: { loaded: number; total: number }) =>
+        post({ type: 'progress', loaded: p.loaded, total: p.total });
+      const remote = urlFolder(m.modelUrl, { onProgress });
+      const folder =
+        m.cache !== false && opfsAvailable()
+          ? await opfsCachedFolder(remote, { onEvent: (ev) => post({ type: 'cache', ...ev }) })
+          : remote;
+      model = await loadModel(folder, { backend, ...(actDtype ? { actDtype } : {}) });
       chat = pageChatModel(model.name, model.engine, model.tokenizer);
       post({ type: 'ready', backend: backend.name, model: model.name });
     } catch (e) {
@@ -86,7 +108,12 @@ export function hostWorkerEngine(scope: WorkerScope = globalThis as unknown as W
       );
       post({ type: 'end', id });
     } catch (e) {
-      post({ type: 'error', id, error: errorFields(e instanceof ApiError ? e : toApiError(e)) });
+      // GPU errors (device lost, out of memory) keep their type across the boundary
+      post({
+        type: 'error',
+        id,
+        error: errorFields(e instanceof ApiError || e instanceof GpuError ? e : toApiError(e)),
+      });
     } finally {
       running.delete(id);
     }
@@ -96,6 +123,7 @@ export function hostWorkerEngine(scope: WorkerScope = globalThis as unknown as W
     const m = e.data;
     if (m.type === 'load') void load(m);
     else if (m.type === 'chat') void complete(m.id, m.body);
+    else if (m.type === 'lose-device') (backend as { device?: GPUDevice } | null)?.device?.destroy();
     else for (const r of running.get(m.id) ?? []) r.abort();
   });
 }

@@ -54,6 +54,10 @@ export { Engine, type EngineOptions } from './engine/engine.js';
 export {
   blobFolder,
   blobSource,
+  opfsAvailable,
+  opfsCachedFolder,
+  type CacheEvent,
+  type OpfsCacheOptions,
   urlFolder,
   urlSource,
   platform,

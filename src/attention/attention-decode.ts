@@ -28,7 +28,8 @@ import {
   NEG_INF_DECL,
   elemsPerVec,
   unpackFns,
-  ATTENTION_BINDINGS_WGSL,
+  attentionBindingsWgsl,
+  attentionStorageBindings,
   prefetchedItemLoop,
   workItemLoop,
 } from './wgsl-kv.js';
@@ -76,8 +77,8 @@ ${unpackFns('ldq', p.qDtype)}
 ${kvUnpackDecls(p)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
-${ctx.word === 'vec4<u32>' ? ATTENTION_BINDINGS_WGSL : ATTENTION_BINDINGS_WGSL.replace('pool: array<vec4<u32>>', `pool: array<${ctx.word}>`)}
-${v.usesMask ? maskBindings(11) : ''}
+${ctx.word === 'vec4<u32>' ? attentionBindingsWgsl(p.compactBindings) : attentionBindingsWgsl(p.compactBindings).replace('pool: array<vec4<u32>>', `pool: array<${ctx.word}>`)}
+${v.usesMask ? maskBindings(attentionStorageBindings(p.compactBindings)) : ''}
 ${v.decls}
 ${kvRowDecls(p.layout, p, ctx.word)}
 const D = ${D}u;

@@ -41,7 +41,15 @@ import { pingPongLoop, stepLoop } from './sgmat-loops.js';
 import { pvPhase, qkPhase, rmDecl } from './sgmat-mma.js';
 import { itemMatrices, outputEpilogue } from './sgmat-output.js';
 import { wgslF32 } from './variants.js';
-import { NEG, NEG_INF, NEG_INF_DECL, kvRowFn, ATTENTION_BINDINGS_WGSL, workItemLoop } from './wgsl-kv.js';
+import {
+  NEG,
+  NEG_INF,
+  NEG_INF_DECL,
+  kvRowFn,
+  attentionBindingsWgsl,
+  attentionStorageBindings,
+  workItemLoop,
+} from './wgsl-kv.js';
 
 /** Rows of a work item: 16 per subgroup of 32 lanes; 64 (4 subgroups) or 128 (8, half the K/V loads per row). */
 export const SGMAT_ROW_CHOICES: readonly number[] = [64, 128];
@@ -138,8 +146,8 @@ ${pp ? '// the halves branch on the subgroup index, which is uniform within each
 ${PACK_WGSL}
 ${NEG_INF_DECL}
 ${PE > 0 ? EXP2_FMA_WGSL : ''}
-${ATTENTION_BINDINGS_WGSL}
-${v.usesMask ? maskBindings(11) : ''}
+${attentionBindingsWgsl(p.compactBindings)}
+${v.usesMask ? maskBindings(attentionStorageBindings(p.compactBindings)) : ''}
 ${v.decls}
 ${kvRowFn(p.layout, p.pageSize, p.numKvHeads, D)}
 const GRP = ${group}u;

@@ -23,7 +23,8 @@ import {
   elemsPerVec,
   storeOutputVec4,
   unpackFns,
-  ATTENTION_BINDINGS_WGSL,
+  attentionBindingsWgsl,
+  attentionStorageBindings,
   workItemLoop,
 } from './wgsl-kv.js';
 import { WORKGROUP } from './tile-config.js';
@@ -51,6 +52,8 @@ export interface AttentionKernelParams {
   readonly dynamicLoops?: boolean;
   /** Row max/sum by subgroup reductions: needs subgroups of exactly `tileKeys` lanes and tileRows·tileKeys = the workgroup. */
   readonly subgroupSoftmax?: boolean;
+  /** The compact binding layout (wgsl-kv.ts): 9 storage buffers rather than 11, for devices that allow 10. */
+  readonly compactBindings?: boolean;
 }
 
 /** Software rasterisers (lavapipe/llvmpipe, SwiftShader) compile WGSL through LLVM on the CPU. */
@@ -99,7 +102,7 @@ export function variantDecls(p: Pick<AttentionKernelParams, 'variant' | 'headDim
   };
 }
 
-/** The custom-mask reader (bindings 11, 12) when the variant uses one. */
+/** The custom-mask reader (the two bindings after the layout's, 11 and 12 in the full one) when the variant uses one. */
 export function maskBindings(first: number): string {
   return `@group(0) @binding(${first}) var<storage, read> mask_bits: array<i32>;
 @group(0) @binding(${first + 1}) var<storage, read> mask_indptr: array<i32>;
@@ -171,9 +174,9 @@ ${unpackFns('ldq', p.qDtype)}
 ${kvUnpackDecls(p)}
 ${PACK_WGSL}
 ${NEG_INF_DECL}
-${ATTENTION_BINDINGS_WGSL}
-${v.usesMask ? maskBindings(11) : ''}
-${p.dynamicLoops ? uniformDecl(v.usesMask ? 13 : 11, 3) : ''}
+${attentionBindingsWgsl(p.compactBindings)}
+${v.usesMask ? maskBindings(attentionStorageBindings(p.compactBindings)) : ''}
+${p.dynamicLoops ? uniformDecl(attentionStorageBindings(p.compactBindings) + (v.usesMask ? 2 : 0), 3) : ''}
 ${v.decls}
 ${kvRowDecls(p.layout, p)}
 const D = ${D}u;

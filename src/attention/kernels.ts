@@ -20,6 +20,7 @@ import { COPY_WGSL, SMALL_WG, appendWgsl, mergeStatesWgsl, wordsPerRow } from '.
 import { appendQuantWgsl } from './append-quant-wgsl.js';
 import type { AppendKvAttrs, MergeStatesAttrs, PagedAttentionAttrs } from './ops.js';
 import { pickTileKeys, whyHeadDimUnsupported } from './tile-config.js';
+import { attentionBoundInputs, attentionStorageBindings } from './wgsl-kv.js';
 import { variantName, variantParts } from './variants.js';
 import { sgmatWhyUnsupported, sgmatAttentionWgsl, SGMAT_ROW_CHOICES } from './attention-sgmat.js';
 import { streamAttentionWgsl, streamWhyUnsupported } from './attention-decode.js';
@@ -32,8 +33,21 @@ const FLOATS = ['f32', 'f16', 'bf16'];
 /** The merge pass's fixed grid: enough workgroups to cover typical split counts, capped by the plan grid. */
 const mergeGrid = (grid: number): number => Math.min(grid, 256);
 
+/**
+ * The compact binding layout (wgsl-kv.ts) where the full one's 11 storage buffers (13 with a mask)
+ * exceed the device's limit: a browser's SwiftShader adapter allows 10.
+ */
+export function useCompactBindings(
+  caps: Partial<Pick<Capabilities, 'maxStorageBuffersPerShaderStage'>>,
+  usesMask: boolean,
+): boolean {
+  const limit = caps.maxStorageBuffersPerShaderStage;
+  return limit !== undefined && attentionStorageBindings(false) + (usesMask ? 2 : 0) > limit;
+}
+
 export function attentionParams(
-  caps: Pick<Capabilities, 'maxComputeWorkgroupStorageSize'>,
+  caps: Pick<Capabilities, 'maxComputeWorkgroupStorageSize'> &
+    Partial<Pick<Capabilities, 'maxStorageBuffersPerShaderStage'>>,
   attrs: PagedAttentionAttrs,
   inputs: readonly TensorDesc[],
 ): AttentionKernelParams {
@@ -62,6 +76,12 @@ export function attentionParams(
       (caps as Capabilities).subgroups &&
       (caps as Capabilities).subgroupMinSize === tile?.tileKeys &&
       (caps as Capabilities).subgroupMaxSize === tile?.tileKeys,
+    ...(useCompactBindings(
+      caps,
+      variantParts(attrs.variant).some((v) => v.usesMaskInput),
+    )
+      ? { compactBindings: true }
+      : {}),
   };
 }
 
@@ -87,7 +107,8 @@ export const pagedAttentionKernel: GpuKernel = {
     }
     const out = attrs.outDtype ?? inputs[0]!.dtype;
     if (!FLOATS.includes(out)) return `output dtype ${out} is not a float type`;
-    const bindings = variantParts(attrs.variant).some((v) => v.usesMaskInput) ? 13 : 11;
+    const usesMask = variantParts(attrs.variant).some((v) => v.usesMaskInput);
+    const bindings = attentionStorageBindings(useCompactBindings(caps, usesMask)) + (usesMask ? 2 : 0);
     if (bindings > caps.maxStorageBuffersPerShaderStage)
       return `needs ${bindings} storage bindings, the device has ${caps.maxStorageBuffersPerShaderStage}`;
     if (useSgmat(caps, attrs, inputs)) return null;
@@ -104,8 +125,9 @@ export const pagedAttentionKernel: GpuKernel = {
     const tmpLse = ctx.scratch(tmpRows * 4, 'attention.tmp_lse');
     const name = variantName(attrs.variant);
     const usesMask = inputs.length > 7;
+    const bound = attentionBoundInputs(p.compactBindings);
     const access: BindingAccess[] = [
-      ...Array<BindingAccess>(7).fill('read'),
+      ...Array<BindingAccess>(bound.length).fill('read'),
       'rw',
       'rw',
       'rw',
@@ -129,7 +151,7 @@ export const pagedAttentionKernel: GpuKernel = {
     const key = keyed ? shaderKey(label, p, tuning, keysPerSlot) : undefined;
     ctx.dispatch(
       { label, ...(key === undefined ? {} : { key }), wgsl, access },
-      [...inputs.slice(0, 7), o, lse, tmpO, tmpLse, ...inputs.slice(7)],
+      [...bound.map((i) => inputs[i]!), o, lse, tmpO, tmpLse, ...inputs.slice(7)],
       p.dynamicLoops && !sgmat && !stream ? loopBounds(p) : null,
       [attrs.grid],
     );

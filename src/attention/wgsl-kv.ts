@@ -76,19 +76,42 @@ export const NEG_INF_DECL = 'var<private> neg_inf_bits: u32 = 0xff800000u;';
 /**
  * The storage bindings every paged-attention template declares, in the order `kernels.ts` binds
  * them (q, pool, the BSR page table, the schedule, outputs, split-KV partials); variant bindings
- * (mask) follow from 11.
+ * (mask) follow from `attentionStorageBindings(compact)`.
+ *
+ * The full layout binds the whole BSR page table (qo_indptr, last_page_len too) though no template
+ * reads those two: query offsets and KV lengths come from the schedule. The compact layout leaves
+ * them out, so the kernel binds 9 storage buffers rather than 11 and fits devices that allow 10
+ * per shader stage (a browser's SwiftShader adapter); `kernels.ts` picks it there.
  */
-export const ATTENTION_BINDINGS_WGSL = `@group(0) @binding(0) var<storage, read> q: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> pool: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read> qo_indptr: array<i32>;
-@group(0) @binding(3) var<storage, read> kv_indptr: array<i32>;
-@group(0) @binding(4) var<storage, read> kv_indices: array<i32>;
-@group(0) @binding(5) var<storage, read> last_page_len: array<i32>;
-@group(0) @binding(6) var<storage, read> sched: array<i32>;
-@group(0) @binding(7) var<storage, read_write> o_out: array<u32>;
-@group(0) @binding(8) var<storage, read_write> lse_out: array<f32>;
-@group(0) @binding(9) var<storage, read_write> tmp_o: array<vec4<f32>>;
-@group(0) @binding(10) var<storage, read_write> tmp_lse: array<f32>;`;
+export function attentionBindingsWgsl(compact = false): string {
+  const names: [string, string, string][] = [
+    ['q', 'read', 'array<vec4<u32>>'],
+    ['pool', 'read', 'array<vec4<u32>>'],
+    ...(compact ? [] : ([['qo_indptr', 'read', 'array<i32>']] as [string, string, string][])),
+    ['kv_indptr', 'read', 'array<i32>'],
+    ['kv_indices', 'read', 'array<i32>'],
+    ...(compact ? [] : ([['last_page_len', 'read', 'array<i32>']] as [string, string, string][])),
+    ['sched', 'read', 'array<i32>'],
+    ['o_out', 'read_write', 'array<u32>'],
+    ['lse_out', 'read_write', 'array<f32>'],
+    ['tmp_o', 'read_write', 'array<vec4<f32>>'],
+    ['tmp_lse', 'read_write', 'array<f32>'],
+  ];
+  return names.map(([n, a, t], i) => `@group(0) @binding(${i}) var<storage, ${a}> ${n}: ${t};`).join('\n');
+}
+
+/** The full layout's declarations (the default on devices with 11 or more storage buffers per stage). */
+export const ATTENTION_BINDINGS_WGSL = attentionBindingsWgsl(false);
+
+/** Storage buffers the kernel binds before any variant's: 11 in the full layout, 9 in the compact one. */
+export function attentionStorageBindings(compact = false): number {
+  return compact ? 9 : 11;
+}
+
+/** Which of the op's 7 inputs (q, pool, qo_indptr, kv_indptr, kv_indices, last_page_len, schedule) the layout binds. */
+export function attentionBoundInputs(compact = false): readonly number[] {
+  return compact ? [0, 1, 3, 4, 6] : [0, 1, 2, 3, 4, 5, 6];
+}
 
 /** The fields of one work item's record, `word(i)` reading its i-th word (layout in `plan.ts`). */
 function itemFields(word: (i: number) => string, slot: string): string {

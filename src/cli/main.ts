@@ -12,6 +12,7 @@ import { registerQuantizeCommand } from './quantize.js';
 import { registerEvalCommands } from './eval.js';
 import { registerRagCommands } from './rag.js';
 import { registerRouterCommand } from './router.js';
+import { registerWebCommand } from './web.js';
 import { loadChatModel, loadServedModel } from './load.js';
 
 const program = new Command();
@@ -26,5 +27,6 @@ registerRagCommands(program);
 registerServeCommand(program, loadChatModel, loadServedModel);
 registerRouterCommand(program);
 registerDerainCommand(program);
+registerWebCommand(program);
 
 await program.parseAsync(process.argv);

@@ -41,4 +41,5 @@ export const browserPlatform: Platform = {
   locate: async (location) => locateUrl(new URL(location, pageUrl())),
   // The bundle sits in dist/browser/ of the package; the model in models/builtin/ beside dist/.
   builtinModel: () => new URL('../../models/builtin/', import.meta.url).toString(),
+  commonJsShims: async () => ({}),
 };

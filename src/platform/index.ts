@@ -10,3 +10,10 @@ export {
 export type { Platform, WorkerHandle } from './platform.js';
 export { platform } from './current.js';
 export { blobFolder, blobSource, locateUrl, urlFolder, urlSource, type WebFileOptions } from './web-files.js';
+export {
+  type CacheEvent,
+  type CachedFileEntry,
+  opfsAvailable,
+  opfsCachedFolder,
+  type OpfsCacheOptions,
+} from './opfs-cache.js';

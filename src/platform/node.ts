@@ -1,6 +1,7 @@
 /** The Node implementation of the platform seam. */
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,4 +59,8 @@ export const nodePlatform: Platform = {
   },
   locate: (location) => (/^https?:\/\//i.test(location) ? Promise.resolve(locateUrl(location)) : locatePath(location)),
   builtinModel: builtinModelFolder,
+  async commonJsShims(pkg) {
+    const require = createRequire(import.meta.url);
+    return { require, __filename: require.resolve(pkg) };
+  },
 };

@@ -35,4 +35,9 @@ export interface Platform {
   locate(location: string): Promise<Located>;
   /** The location of the built-in model shipped with the package. */
   builtinModel(): string;
+  /**
+   * The CommonJS globals (`require`, `__filename`) that the UMD package `pkg` reaches for while it
+   * loads under Node's ESM loader; none in a browser, where a bundler wraps the package itself.
+   */
+  commonJsShims(pkg: string): Promise<Record<string, unknown>>;
 }

@@ -4,10 +4,13 @@
  *
  * The package is a UMD bundle that, under Node's ESM loader, reaches for CommonJS `require` and
  * `__filename` (to locate itself) and registers its exports on `globalThis.xgrammar`. In Node we
- * provide those two globals while it loads and initializes its WASM, then remove them again.
+ * provide those two globals (the platform's `commonJsShims`) while it loads and initializes its
+ * WASM, then remove them again. In the browser bundle, esbuild wraps it as a CommonJS module whose
+ * exports come back from the import instead, in a chunk loaded on the first structured request.
  * Schemas are checked with Ajv first: xgrammar aborts its WASM instance on schemas it cannot read.
  */
 import { Ajv } from 'ajv';
+import { platform } from '../platform/index.js';
 import type { TokenConstraint } from '../engine/token-constraint.js';
 import type { EngineTokenizer } from '../engine/tokenizer.js';
 import { ApiError } from './errors.js';
@@ -159,23 +162,15 @@ function loadXGrammar(): Promise<XGrammar> {
   loading ??= (async () => {
     const g = globalThis as Record<string, unknown>;
     const added: string[] = [];
-    const isNode = typeof process === 'object' && typeof process.versions?.node === 'string';
-    if (isNode) {
-      const { createRequire } = await import('node:module');
-      const require = createRequire(import.meta.url);
-      for (const [name, value] of [
-        ['require', require],
-        ['__filename', require.resolve('@mlc-ai/web-xgrammar')],
-      ] as const) {
-        if (g[name] === undefined) {
-          g[name] = value;
-          added.push(name);
-        }
+    for (const [name, value] of Object.entries(await platform.commonJsShims('@mlc-ai/web-xgrammar'))) {
+      if (g[name] === undefined) {
+        g[name] = value;
+        added.push(name);
       }
     }
     try {
-      await import('@mlc-ai/web-xgrammar');
-      const xg = g.xgrammar as XGrammar | undefined;
+      const mod = (await import('@mlc-ai/web-xgrammar')) as { default?: XGrammar } & Partial<XGrammar>;
+      const xg = (g.xgrammar ?? (mod.GrammarCompiler ? mod : mod.default)) as XGrammar | undefined;
       if (!xg?.GrammarCompiler) throw new Error('@mlc-ai/web-xgrammar did not register globalThis.xgrammar');
       // The WASM module instantiates on first use, which still needs the shims: do that now.
       (await xg.TokenizerInfo.createTokenizerInfo(['a'], 'raw', false, 1, [0])).dispose();

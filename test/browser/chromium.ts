@@ -7,11 +7,23 @@
  * - `--enable-unsafe-webgpu` (WebGPU on Linux is still behind it) and `--enable-features=Vulkan`
  *   with `--use-angle=vulkan`;
  * - `--no-sandbox --disable-gpu-sandbox` (containers without user namespaces).
- * The adapter is then SwiftShader, the Vulkan CPU renderer that Chromium ships, reported with
- * isFallbackAdapter = true and no shader-f16. Lavapipe is not used: with `--use-vulkan=native` and
- * VK_ICD_FILENAMES naming lavapipe's ICD, `--ignore-gpu-blocklist`, or `--use-webgpu-adapter=default`,
- * Chromium still hands out SwiftShader (observed; the reason is not established), and
- * `--use-gl=angle --disable-vulkan-surface` leaves no adapter at all.
+ * The adapter is then SwiftShader, the Vulkan CPU renderer that Chromium ships (architecture
+ * 'swiftshader', isFallbackAdapter true, no shader-f16, maxStorageBuffersPerShaderStage 10).
+ *
+ * Why not lavapipe: Chromium's Dawn does find it (chrome://gpu lists "<CPU> Vulkan backend -
+ * llvmpipe (LLVM 15.0.6, 256 bits)" beside SwiftShader, and ANGLE renders on it), but the GPU
+ * process's adapter choice (WebGPUDecoderImpl::CreatePreferredAdapter) takes an adapter only if it
+ * can import external images or is SwiftShader by vendor/device id (0x1AE0:0xC0DE). Dawn's Vulkan
+ * external-image support on Linux needs VK_EXT_image_drm_format_modifier and
+ * VK_KHR_external_semaphore_fd; Mesa 25.0's lavapipe offers neither, so it is skipped before any
+ * flag is consulted. No switch changes that: `--use-vulkan=native`, VK_ICD_FILENAMES naming
+ * lavapipe's ICD, `--ignore-gpu-blocklist`, `--use-webgpu-adapter=default`, power preferences and
+ * `forceFallbackAdapter` all still yield SwiftShader (CPU adapters are also on Chromium's WebGPU
+ * blocklist, crbug.com/40057808, which `--enable-unsafe-webgpu` lifts). With
+ * `--use-gl=angle --disable-vulkan-surface` there is no adapter at all.
+ *
+ * So the page tests run WebGPU on SwiftShader; kernels fit its 10 storage buffers per stage
+ * (paged attention's compact binding layout).
  */
 import { existsSync } from 'node:fs';
 
@@ -24,7 +36,7 @@ export const CHROMIUM_WEBGPU_FLAGS = [
   '--enable-unsafe-webgpu',
   '--enable-features=Vulkan',
   '--use-angle=vulkan',
-  // the system's Vulkan driver where there is a GPU; here Chromium falls back to SwiftShader itself
+  // the system's Vulkan driver where there is a GPU; here Chromium picks SwiftShader (see above)
   '--use-vulkan=native',
 ];
 

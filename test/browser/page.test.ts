@@ -8,9 +8,10 @@
  * - CPU: WebAssembly kernels over shared memory, threads as Web Workers (the page is cross-origin
  *   isolated by the server's COOP/COEP headers). Runs wherever Chromium does.
  * - WebGPU: Chromium's adapter here is SwiftShader (chromium.ts says why not lavapipe), which allows
- *   10 storage buffers per shader stage; paged attention binds 11, so there the test skips with the
- *   page's own error as the reason. On a GPU host it runs (its device limits allow 11 and more).
- * Both run f32 activations: the path a device without shader-f16 takes.
+ *   10 storage buffers per shader stage; paged attention takes its compact binding layout (9) there.
+ *   Should a device still fall short of a kernel's needs, the test skips naming the limit.
+ * Both run f32 activations: the path a device without shader-f16 takes. Each page run decodes twice:
+ * the first includes compiling the shaders (slow on a CPU rasteriser), the second is the steady state.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,6 +46,8 @@ interface PageRun {
   bytesLoaded: number;
   loadMs: number;
   decodeMs: number;
+  /** The same request again: pipelines compiled, buffers allocated. */
+  againMs: number;
 }
 
 /**
@@ -67,10 +70,19 @@ async function runInWorker(
   });
   const model = await t.loadModel(folder, { backend, actDtype: 'f32' });
   const t1 = performance.now();
-  const req = await model.engine.submit(args.ids, { temperature: 0, maxTokens: args.steps, ignoreEos: true });
-  const tokens: number[] = [];
-  for await (const ev of req) if (ev.type === 'delta') tokens.push(...ev.tokens.map((x) => x.id));
-  const t2 = performance.now();
+  // two passes, inline: this function's source is sent to the worker, so it may not call helpers
+  const runs: number[][] = [];
+  const ends: number[] = [];
+  for (let pass = 0; pass < 2; pass++) {
+    const req = await model.engine.submit(args.ids, { temperature: 0, maxTokens: args.steps, ignoreEos: true });
+    const ids: number[] = [];
+    for await (const ev of req) if (ev.type === 'delta') ids.push(...ev.tokens.map((x) => x.id));
+    runs.push(ids);
+    ends.push(performance.now());
+  }
+  const [tokens, again] = runs as [number[], number[]];
+  const [t2, t3] = ends as [number, number];
+  if (again.join() !== tokens.join()) throw new Error(`second run differs: ${again} vs ${tokens}`);
   const caps = backend.caps as { description?: string; architecture?: string };
   const threads = (backend as { threads?: number }).threads ?? 0;
   await model.close();
@@ -82,6 +94,7 @@ async function runInWorker(
     bytesLoaded,
     loadMs: t1 - t0,
     decodeMs: t2 - t1,
+    againMs: t3 - t2,
   };
 }
 
@@ -103,16 +116,24 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>tessera page test</tit
 </script>`;
 
 /** Greedy tokens from the same engine in Node, for the page's to equal. */
-async function nodeTokens(backend: Backend): Promise<{ tokens: number[]; ms: number }> {
+async function nodeTokens(backend: Backend): Promise<{ tokens: number[]; ms: number; againMs: number }> {
   const model = await loadModel(builtin, { backend, actDtype: 'f32' });
+  const decode = async () => {
+    const req = await model.engine.submit(PROMPT.ids, { temperature: 0, maxTokens: STEPS, ignoreEos: true });
+    const ids: number[] = [];
+    for await (const ev of req) if (ev.type === 'delta') ids.push(...ev.tokens.map((x) => x.id));
+    return ids;
+  };
   const t0 = performance.now();
-  const req = await model.engine.submit(PROMPT.ids, { temperature: 0, maxTokens: STEPS, ignoreEos: true });
-  const tokens: number[] = [];
-  for await (const ev of req) if (ev.type === 'delta') tokens.push(...ev.tokens.map((x) => x.id));
-  const ms = performance.now() - t0;
+  const tokens = await decode();
+  const t1 = performance.now();
+  await decode();
+  const t2 = performance.now();
+  const ms = t1 - t0;
+  const againMs = t2 - t1;
   await model.engine.shutdown();
   model.runner.destroy();
-  return { tokens, ms };
+  return { tokens, ms, againMs };
 }
 
 describe.skipIf(skip !== null)(`browser bundle in Chromium${skip ? ` (${skip})` : ''}`, () => {
@@ -134,7 +155,13 @@ describe.skipIf(skip !== null)(`browser bundle in Chromium${skip ? ` (${skip})` 
         '/favicon.ico': { type: 'image/x-icon', body: '' },
       },
     );
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_WEBGPU_FLAGS });
+    // shader compiles on SwiftShader keep one evaluate busy for minutes
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_WEBGPU_FLAGS,
+      protocolTimeout: 900_000,
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -179,13 +206,14 @@ describe.skipIf(skip !== null)(`browser bundle in Chromium${skip ? ` (${skip})` 
     }
   }
 
-  function report(what: string, r: PageRun, node: { ms: number }): void {
+  function report(what: string, r: PageRun, node: { ms: number; againMs: number }): void {
     const tps = (ms: number) => ((STEPS / ms) * 1000).toFixed(1);
     console.log(
       `[page] ${what}: bundle ${(bundleBytes / 1024).toFixed(0)} KiB (${(gzipBytes / 1024).toFixed(0)} KiB gzipped); ` +
         `'${r.adapter}'${r.threads ? `, ${r.threads} threads` : ''}; load ${r.loadMs.toFixed(0)} ms, ${r.progressCalls} progress reports; ` +
-        `${STEPS} tokens in ${r.decodeMs.toFixed(0)} ms (${tps(r.decodeMs)} tok/s incl. prefill); ` +
-        `Node, same backend: ${node.ms.toFixed(0)} ms (${tps(node.ms)} tok/s incl. prefill)`,
+        `${STEPS} tokens in ${r.decodeMs.toFixed(0)} ms (${tps(r.decodeMs)} tok/s incl. prefill and first use), ` +
+        `again ${r.againMs.toFixed(0)} ms (${tps(r.againMs)} tok/s); ` +
+        `Node, same backend: ${node.ms.toFixed(0)} ms (${tps(node.ms)} tok/s), again ${node.againMs.toFixed(0)} ms (${tps(node.againMs)} tok/s)`,
     );
     console.log(`[page] ranges served: ${JSON.stringify(Object.fromEntries(server.ranges))}`);
   }
@@ -213,9 +241,9 @@ describe.skipIf(skip !== null)(`browser bundle in Chromium${skip ? ` (${skip})` 
       // A device below the kernels' needs: a skip that names the limit, not a pass.
       const limit = /no paged_attention kernel|storage bindings|not supported on this device/.exec(out.error);
       if (limit) {
-        const why = `${out.error.split('\n')[0]} (the page's adapter allows ${await adapterStorageBuffers()} storage buffers per shader stage; paged attention binds 11)`;
+        const why = `${out.error.split('\n')[0]} (the page's adapter allows ${await adapterStorageBuffers()} storage buffers per shader stage)`;
         console.warn(`[tessera] WebGPU page test skipped: ${why}`);
-        return ctx.skip(`Chromium's adapter here cannot run paged attention: ${why}`);
+        return ctx.skip(`Chromium's adapter here cannot run a kernel: ${why}`);
       }
       throw new Error(`page failed: ${out.error}`);
     }

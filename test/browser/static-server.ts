@@ -20,6 +20,8 @@ export interface StaticServer {
   readonly url: string;
   /** Range requests answered, by path: the loader read tensors by range, not whole files. */
   readonly ranges: Map<string, number>;
+  /** Every request, ranged or not, by path: a cached load makes none for the model's files. */
+  readonly requests: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -31,6 +33,7 @@ export async function startStaticServer(
   options: { crossOriginIsolated?: boolean } = {},
 ): Promise<StaticServer> {
   const ranges = new Map<string, number>();
+  const requests = new Map<string, number>();
   const server: Server = createServer((req, res) => {
     if (options.crossOriginIsolated !== false) {
       res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
@@ -38,6 +41,7 @@ export async function startStaticServer(
     }
     res.setHeader('Accept-Ranges', 'bytes');
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    requests.set(path, (requests.get(path) ?? 0) + 1);
     const page = pages[path];
     if (page !== undefined) {
       res.setHeader('Content-Type', page.type);
@@ -91,6 +95,7 @@ export async function startStaticServer(
     // localhost, not 127.0.0.1: a secure context, which navigator.gpu requires
     url: `http://localhost:${port}`,
     ranges,
+    requests,
     close: () => new Promise((ok) => server.close(() => ok())),
   };
 }

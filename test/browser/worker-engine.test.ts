@@ -47,7 +47,7 @@ import { createWorkerEngine } from '/bundle/tessera.js';
 window.runApi = async ({ messages, steps, backend }) => {
   const notices = [];
   try {
-    const engine = await createWorkerEngine({ modelUrl: '/models/builtin/', backend, actDtype: 'f32', onNotice: (m) => notices.push(m) });
+    const engine = await createWorkerEngine({ modelUrl: '/models/builtin/', backend, actDtype: 'f32', onNotice: (m, code) => notices.push(code + ': ' + m) });
     const body = { messages, max_tokens: steps, temperature: 0, ignore_eos: true };
     const json = await engine.chat.completions.create(body);
     const chunks = [];
@@ -161,7 +161,10 @@ describe.skipIf(skip !== null)(`worker-hosted engine in Chromium${skip ? ` (${sk
     if (!out.ok) throw new Error(`page failed: ${out.error?.name}: ${out.error?.message}`);
     console.log(`[page] notices: ${JSON.stringify(out.notices)}`);
     expect(out.backend).toBe('cpu');
-    expect(out.notices!.some((n) => n.startsWith('WebGPU unavailable') && n.includes('CPU backend'))).toBe(true);
+    // the notice is typed: its code names the fallback
+    expect(out.notices!.some((n) => n.startsWith('no-webgpu: WebGPU unavailable') && n.includes('CPU backend'))).toBe(
+      true,
+    );
     expect(out.json!.usage.completion_tokens).toBe(STEPS);
   });
 });

@@ -47,6 +47,11 @@ export interface OpenOptions {
   powerPreference?: GPUPowerPreference;
   /** Called once with each warning worth a user's attention (features disabled by the self-test). */
   onWarning?: (message: string) => void;
+  /**
+   * Limits to request below the adapter's, so the device enforces them: tests run as a smaller
+   * device would (a browser's SwiftShader adapter allows 10 storage buffers per shader stage).
+   */
+  limits?: { readonly maxStorageBuffersPerShaderStage?: number };
 }
 
 /** The platform's WebGPU entry point: `navigator.gpu` in a browser, Dawn's `create()` in Node (null when unavailable). */
@@ -83,6 +88,8 @@ export async function openGpu(opts: OpenOptions = {}): Promise<GpuContext> {
     const v = (adapter.limits as unknown as Record<string, number>)[name];
     if (typeof v === 'number') requiredLimits[name] = v;
   }
+  for (const [name, v] of Object.entries(opts.limits ?? {}))
+    if (typeof v === 'number') requiredLimits[name] = Math.min(v, requiredLimits[name] ?? v);
   const device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits });
   const info = adapter.info;
   const limits = device.limits;

@@ -5,11 +5,14 @@ export class GpuError extends Error {
     readonly hint: string,
   ) {
     super(`${message}\n  → ${hint}`);
-    this.name = new.target.name;
+    // subclasses spell their names out (minified bundles rename classes)
+    this.name = 'GpuError';
   }
 }
 
 export class NoAdapterError extends GpuError {
+  // spelled out: a minified bundle renames classes, and pages tell errors apart by name
+  override name = 'NoAdapterError';
   constructor(detail: string) {
     super(
       `no WebGPU adapter is available (${detail})`,
@@ -19,6 +22,7 @@ export class NoAdapterError extends GpuError {
 }
 
 export class DeviceLostError extends GpuError {
+  override name = 'DeviceLostError';
   constructor(reason: string, message: string) {
     super(
       `the GPU device was lost (${reason}: ${message})`,
@@ -28,6 +32,7 @@ export class DeviceLostError extends GpuError {
 }
 
 export class OutOfMemoryError extends GpuError {
+  override name = 'OutOfMemoryError';
   constructor(what: string, bytes: number, detail: string) {
     super(
       `out of GPU memory allocating ${formatBytes(bytes)} for '${what}' (${detail})`,
@@ -37,6 +42,7 @@ export class OutOfMemoryError extends GpuError {
 }
 
 export class LimitExceededError extends GpuError {
+  override name = 'LimitExceededError';
   constructor(what: string, value: number, limit: number, limitName: string) {
     super(
       `${what} needs ${value}, over the device limit ${limitName} = ${limit}`,
@@ -46,6 +52,7 @@ export class LimitExceededError extends GpuError {
 }
 
 export class MissingFeatureError extends GpuError {
+  override name = 'MissingFeatureError';
   constructor(feature: string, who: string) {
     super(
       `'${who}' needs the WebGPU feature '${feature}', which this device does not offer`,
@@ -55,6 +62,7 @@ export class MissingFeatureError extends GpuError {
 }
 
 export class ShaderCompileError extends GpuError {
+  override name = 'ShaderCompileError';
   constructor(label: string, messages: string) {
     super(
       `WGSL for '${label}' failed to compile:\n${messages}`,

@@ -1,0 +1,126 @@
+/**
+ * The GPU errors a page meets, forced in Chromium on WebGPU through the worker-hosted engine:
+ * - no shader-f16 (SwiftShader has none; on a GPU with it, none is expected): a 'no-f16' notice,
+ *   and f32 activations;
+ * - out of memory at load (an absurd 64 KiB budget): OutOfMemoryError, in the page's own class,
+ *   naming the bytes asked for and the budget;
+ * - device lost (`device.destroy()` in the worker): onDeviceLost with a DeviceLostError, later
+ *   requests refused with it, and `reload()` giving an engine that answers again.
+ * The no-WebGPU fallback is in worker-engine.test.ts.
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBrowserBundle } from '../../scripts/build-browser.mjs';
+import { CHROMIUM, CHROMIUM_WEBGPU_FLAGS, chromiumSkipReason } from './chromium.js';
+import { startStaticServer, type StaticServer } from './static-server.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const skip = chromiumSkipReason();
+if (skip) console.warn(`[tessera] GPU error page tests skipped: ${skip}`);
+
+const PAGE_SCRIPT = `
+import * as t from '/bundle/tessera.js';
+const MESSAGES = [{ role: 'user', content: 'The jury said' }];
+window.hasAdapter = async () => {
+  const a = await navigator.gpu?.requestAdapter();
+  return a ? { f16: a.features.has('shader-f16') } : null;
+};
+window.outOfMemory = async () => {
+  const notices = [];
+  try {
+    await t.createWorkerEngine({ modelUrl: '/models/builtin/', backend: 'webgpu', cache: false, memoryBudget: 65536, onNotice: (m, code) => notices.push(code) });
+    return { ok: true, notices };
+  } catch (e) {
+    return { ok: false, notices, name: e.name, message: e.message, typed: e instanceof t.OutOfMemoryError && e instanceof t.GpuError };
+  }
+};
+window.deviceLoss = async () => {
+  let onLost;
+  const lostSeen = new Promise((r) => (onLost = r));
+  const engine = await t.createWorkerEngine({ modelUrl: '/models/builtin/', backend: 'webgpu', actDtype: 'f32', onDeviceLost: (e) => onLost(e) });
+  engine.loseDevice();
+  const lost = await lostSeen;
+  let refused = null;
+  try { await engine.chat.completions.create({ messages: MESSAGES, max_tokens: 2 }); } catch (e) { refused = e; }
+  const again = await engine.reload();
+  const reply = await again.chat.completions.create({ messages: MESSAGES, max_tokens: 2, temperature: 0, ignore_eos: true });
+  again.terminate();
+  return {
+    lost: { name: lost.name, message: lost.message, typed: lost instanceof t.DeviceLostError, same: engine.lost === lost },
+    refused: refused && { name: refused.name, typed: refused instanceof t.DeviceLostError },
+    reloaded: { backend: again.backend, tokens: reply.usage.completion_tokens, lost: again.lost },
+  };
+};`;
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>tessera GPU errors</title>
+<script type="module">${PAGE_SCRIPT}</script>`;
+
+describe.skipIf(skip !== null)(`GPU errors in the page${skip ? ` (${skip})` : ''}`, () => {
+  let server: StaticServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    const outdir = join(root, '.build-browser-test');
+    await buildBrowserBundle({ outdir, log: (l) => console.log(`[bundle] ${l}`) });
+    server = await startStaticServer(
+      { '/bundle/': outdir, '/models/': join(root, 'models') },
+      {
+        '/': { type: 'text/html; charset=utf-8', body: PAGE },
+        '/favicon.ico': { type: 'image/x-icon', body: '' },
+      },
+    );
+    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_WEBGPU_FLAGS });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  async function inPage<T>(fn: string): Promise<T> {
+    const page: Page = await browser.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error' || m.type() === 'warn') console.log(`[page] ${m.text()}`);
+    });
+    try {
+      await page.goto(`${server.url}/`);
+      await page.waitForFunction((f) => f in window, {}, fn);
+      return (await page.evaluate((f) => (window as unknown as Record<string, () => Promise<T>>)[f]!(), fn)) as T;
+    } finally {
+      await page.close();
+    }
+  }
+
+  it('no f16: a typed notice; an absurd memory budget: OutOfMemoryError with the size asked', {
+    timeout: 300_000,
+  }, async (ctx) => {
+    const adapter = await inPage<{ f16: boolean } | null>('hasAdapter');
+    if (!adapter) return ctx.skip("Chromium's page has no WebGPU adapter here");
+    const out = await inPage<{ ok: boolean; notices: string[]; name?: string; message?: string; typed?: boolean }>(
+      'outOfMemory',
+    );
+    console.log(`[page] out of memory: ${JSON.stringify(out)}`);
+    expect(out.ok).toBe(false);
+    expect(out.name).toBe('OutOfMemoryError');
+    expect(out.typed).toBe(true);
+    expect(out.message).toMatch(/out of GPU memory allocating [\d.]+ (B|KiB|MiB|GiB) for '.+' \(budget 64\.0 KiB/);
+    expect(out.notices.includes('no-f16')).toBe(!adapter.f16);
+    expect(out.notices).not.toContain('no-webgpu');
+  });
+
+  it('device lost: a typed error first, then reload() answers again on WebGPU', { timeout: 600_000 }, async (ctx) => {
+    if (!(await inPage('hasAdapter'))) return ctx.skip("Chromium's page has no WebGPU adapter here");
+    const out = await inPage<{
+      lost: { name: string; message: string; typed: boolean; same: boolean };
+      refused: { name: string; typed: boolean } | null;
+      reloaded: { backend: string; tokens: number; lost: unknown };
+    }>('deviceLoss');
+    console.log(`[page] device loss: ${JSON.stringify(out)}`);
+    expect(out.lost).toMatchObject({ name: 'DeviceLostError', typed: true, same: true });
+    expect(out.lost.message).toContain('the GPU device was lost');
+    expect(out.refused).toEqual({ name: 'DeviceLostError', typed: true });
+    expect(out.reloaded).toEqual({ backend: 'webgpu', tokens: 2, lost: null });
+  });
+});

@@ -1,0 +1,103 @@
+/**
+ * Structured output in the page: a chat completion with `response_format: json_schema` through the
+ * worker-hosted engine in Chromium returns JSON that parses and satisfies the schema (xgrammar's
+ * WebAssembly, from its own chunk of the bundle, masks the sampler), on the CPU backend and on
+ * WebGPU (SwiftShader here: slow, so the schema's answer is short).
+ */
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import puppeteer, { type Browser } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildBrowserBundle } from '../../scripts/build-browser.mjs';
+import { CHROMIUM, CHROMIUM_WEBGPU_FLAGS, chromiumSkipReason } from './chromium.js';
+import { startStaticServer, type StaticServer } from './static-server.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const skip = chromiumSkipReason();
+if (skip) console.warn(`[tessera] structured-output page tests skipped: ${skip}`);
+
+const SCHEMA = {
+  type: 'object',
+  properties: { verdict: { type: 'string', enum: ['guilty', 'not guilty'] } },
+  required: ['verdict'],
+  additionalProperties: false,
+};
+
+const PAGE_SCRIPT = `
+import { createWorkerEngine } from '/bundle/tessera.js';
+window.structured = async ({ backend, schema }) => {
+  const notices = [];
+  try {
+    const engine = await createWorkerEngine({ modelUrl: '/models/builtin/', backend, actDtype: 'f32', onNotice: (m, code) => notices.push(code) });
+    const r = await engine.chat.completions.create({
+      messages: [{ role: 'user', content: 'The jury said' }],
+      max_tokens: 40,
+      temperature: 0,
+      response_format: { type: 'json_schema', json_schema: { name: 'verdict', schema } },
+    });
+    engine.terminate();
+    return { ok: true, backend: engine.backend, content: r.choices[0].message.content, finish: r.choices[0].finish_reason, notices };
+  } catch (e) {
+    return { ok: false, error: e.name + ': ' + e.message, notices };
+  }
+};`;
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>tessera structured output</title>
+<script type="module">${PAGE_SCRIPT}</script>`;
+
+describe.skipIf(skip !== null)(`structured output in the page${skip ? ` (${skip})` : ''}`, () => {
+  let server: StaticServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    const outdir = join(root, '.build-browser-test');
+    await buildBrowserBundle({ outdir, log: (l) => console.log(`[bundle] ${l}`) });
+    server = await startStaticServer(
+      { '/bundle/': outdir, '/models/': join(root, 'models') },
+      {
+        '/': { type: 'text/html; charset=utf-8', body: PAGE },
+        '/favicon.ico': { type: 'image/x-icon', body: '' },
+      },
+    );
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_WEBGPU_FLAGS,
+      protocolTimeout: 900_000,
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  for (const backend of ['cpu', 'webgpu'] as const) {
+    it(`${backend}: a json_schema request returns JSON satisfying the schema`, { timeout: 900_000 }, async (ctx) => {
+      const page = await browser.newPage();
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warn') console.log(`[page] ${m.text()}`);
+      });
+      try {
+        await page.goto(`${server.url}/`);
+        await page.waitForFunction(() => 'structured' in window);
+        if (backend === 'webgpu' && !(await page.evaluate(async () => !!(await navigator.gpu?.requestAdapter()))))
+          return ctx.skip("Chromium's page has no WebGPU adapter here");
+        const t0 = performance.now();
+        const out = (await page.evaluate(
+          (args) => (window as unknown as { structured: (a: unknown) => Promise<unknown> }).structured(args),
+          { backend, schema: SCHEMA },
+        )) as { ok: boolean; backend?: string; content?: string; finish?: string; error?: string; notices: string[] };
+        console.log(`[page] ${backend}: ${JSON.stringify(out)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        if (!out.ok) throw new Error(`page failed: ${out.error}`);
+        expect(out.backend).toBe(backend);
+        const value = JSON.parse(out.content!) as { verdict: string };
+        expect(Object.keys(value)).toEqual(['verdict']);
+        expect(['guilty', 'not guilty']).toContain(value.verdict);
+        expect(out.finish).toBe('stop');
+      } finally {
+        await page.close();
+      }
+    });
+  }
+});
