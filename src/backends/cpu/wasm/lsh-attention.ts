@@ -136,7 +136,7 @@ export function lshMergeTables(codes: usize, count: i32, tables: i32, bits: i32,
   // NaN and anything past 1/2 read the last
   const off = min(max(reinterpret<i32>(y) - LOG_U_Y0_BITS, 0), LOG_U_OCTAVES << 23);
   const frac = <f32>(off & ((1 << LOG_U_SHIFT) - 1)) * <f32>(1.0 / <f64>(1 << LOG_U_SHIFT));
-  const p = table + ((<usize>(neg ? LOG_U_ENTRIES : 0) + <usize>(off >> LOG_U_SHIFT)) << 2);
+  const p = table + (((neg ? <usize>LOG_U_ENTRIES : 0) + <usize>(off >> LOG_U_SHIFT)) << 2);
   const a = load<f32>(p);
   return a + frac * (load<f32>(p, 4) - a);
 }
@@ -148,12 +148,50 @@ let runSum: f32 = 0;
 /**
  * Adds `count` candidates (global ids at `found`) to the task's running softmax at `out`: first
  * their logits scale·q·k − ln u into `logits` (q·k and ‖k‖² in one pass over the f16 key), then one
- * rescale to the new maximum, then weights four at a time (exp4) and the weighted values.
+ * rescale to the new maximum, then weights four at a time (exp4) and the weighted values. A
+ * candidate costs its scattered key and value rows (memory latency, not arithmetic, at 64K keys),
+ * so both passes take four rows at once.
  */
 @inline function consume(found: usize, count: i32, logits: usize, q: usize, qn: f32, keys: usize, values: usize, dim: i32, dv: i32, scale: f32, table: usize, out: usize): void {
   let mx: f32 = runMax;
-  for (let j = 0; j < count; j++) {
-    const k = keys + <usize>load<u32>(found + (<usize>j << 2)) * (<usize>dim << 1);
+  const kRow = <usize>dim << 1;
+  let j = 0;
+  // four keys per pass over q: four rows' misses in flight at once (the keys are scattered)
+  for (; j + 4 <= count; j += 4) {
+    const k0 = keys + <usize>load<u32>(found + (<usize>j << 2)) * kRow;
+    const k1 = keys + <usize>load<u32>(found + (<usize>(j + 1) << 2)) * kRow;
+    const k2 = keys + <usize>load<u32>(found + (<usize>(j + 2) << 2)) * kRow;
+    const k3 = keys + <usize>load<u32>(found + (<usize>(j + 3) << 2)) * kRow;
+    let d0 = f32x4.splat(0);
+    let d1 = f32x4.splat(0);
+    let d2 = f32x4.splat(0);
+    let d3 = f32x4.splat(0);
+    let n0 = f32x4.splat(0);
+    let n1 = f32x4.splat(0);
+    let n2 = f32x4.splat(0);
+    let n3 = f32x4.splat(0);
+    for (let e = 0; e < dim; e += 4) {
+      const qv = v128.load(q + (<usize>e << 2));
+      const a = ld4(k0, e, 1);
+      const b = ld4(k1, e, 1);
+      const c = ld4(k2, e, 1);
+      const d = ld4(k3, e, 1);
+      d0 = f32x4.add(d0, f32x4.mul(qv, a));
+      d1 = f32x4.add(d1, f32x4.mul(qv, b));
+      d2 = f32x4.add(d2, f32x4.mul(qv, c));
+      d3 = f32x4.add(d3, f32x4.mul(qv, d));
+      n0 = f32x4.add(n0, f32x4.mul(a, a));
+      n1 = f32x4.add(n1, f32x4.mul(b, b));
+      n2 = f32x4.add(n2, f32x4.mul(c, c));
+      n3 = f32x4.add(n3, f32x4.mul(d, d));
+    }
+    mx = max(mx, logit(logits, j, hsum(d0), hsum(n0), qn, scale, table));
+    mx = max(mx, logit(logits, j + 1, hsum(d1), hsum(n1), qn, scale, table));
+    mx = max(mx, logit(logits, j + 2, hsum(d2), hsum(n2), qn, scale, table));
+    mx = max(mx, logit(logits, j + 3, hsum(d3), hsum(n3), qn, scale, table));
+  }
+  for (; j < count; j++) {
+    const k = keys + <usize>load<u32>(found + (<usize>j << 2)) * kRow;
     let dot = f32x4.splat(0);
     let kk = f32x4.splat(0);
     for (let e = 0; e < dim; e += 4) {
@@ -161,12 +199,7 @@ let runSum: f32 = 0;
       dot = f32x4.add(dot, f32x4.mul(v128.load(q + (<usize>e << 2)), kv));
       kk = f32x4.add(kk, f32x4.mul(kv, kv));
     }
-    const d = hsum(dot);
-    const denom = qn * Mathf.sqrt(hsum(kk));
-    const c: f32 = denom > 0 ? d / denom : 0;
-    const logit = scale * d - logU(table, c);
-    store<f32>(logits + (<usize>j << 2), logit);
-    if (logit > mx) mx = logit;
+    mx = max(mx, logit(logits, j, hsum(dot), hsum(kk), qn, scale, table));
   }
   if (mx > runMax) {
     const r = Mathf.exp(runMax - mx);
@@ -176,22 +209,42 @@ let runSum: f32 = 0;
     runMax = mx;
   }
   const mv = f32x4.splat(mx);
+  const vRow = <usize>dv << 1;
   let sum = runSum;
-  for (let j = 0; j < count; j += 4) {
-    const w = exp4(f32x4.sub(v128.load(logits + (<usize>j << 2)), mv));
-    const lanes = min(4, count - j);
-    for (let l = 0; l < lanes; l++) {
-      const wl = l == 0 ? f32x4.extract_lane(w, 0) : l == 1 ? f32x4.extract_lane(w, 1) : l == 2 ? f32x4.extract_lane(w, 2) : f32x4.extract_lane(w, 3);
-      sum += wl;
-      const wv = f32x4.splat(wl);
-      const v = values + <usize>load<u32>(found + (<usize>(j + l) << 2)) * (<usize>dv << 1);
-      for (let e = 0; e < dv; e += 4) {
-        const o = out + (<usize>e << 2);
-        v128.store(o, f32x4.add(v128.load(o), f32x4.mul(wv, ld4(v, e, 1))));
-      }
+  for (j = 0; j < count; j += 4) {
+    // lanes past `count` weigh 0 and read row 0 (any row: its weight is 0)
+    const live = min(4, count - j);
+    let w = exp4(f32x4.sub(v128.load(logits + (<usize>j << 2)), mv));
+    w = v128.and(w, i32x4.gt_s(i32x4.splat(live), i32x4(0, 1, 2, 3)));
+    sum += hsum(w);
+    const v0 = values + <usize>load<u32>(found + (<usize>j << 2)) * vRow;
+    const v1 = live > 1 ? values + <usize>load<u32>(found + (<usize>(j + 1) << 2)) * vRow : values;
+    const v2 = live > 2 ? values + <usize>load<u32>(found + (<usize>(j + 2) << 2)) * vRow : values;
+    const v3 = live > 3 ? values + <usize>load<u32>(found + (<usize>(j + 3) << 2)) * vRow : values;
+    const w0 = f32x4.splat(f32x4.extract_lane(w, 0));
+    const w1 = f32x4.splat(f32x4.extract_lane(w, 1));
+    const w2 = f32x4.splat(f32x4.extract_lane(w, 2));
+    const w3 = f32x4.splat(f32x4.extract_lane(w, 3));
+    for (let e = 0; e < dv; e += 4) {
+      const o = out + (<usize>e << 2);
+      let acc = v128.load(o);
+      acc = f32x4.add(acc, f32x4.mul(w0, ld4(v0, e, 1)));
+      acc = f32x4.add(acc, f32x4.mul(w1, ld4(v1, e, 1)));
+      acc = f32x4.add(acc, f32x4.mul(w2, ld4(v2, e, 1)));
+      acc = f32x4.add(acc, f32x4.mul(w3, ld4(v3, e, 1)));
+      v128.store(o, acc);
     }
   }
   runSum = sum;
+}
+
+/** Stores candidate j's logit scale·q·k − ln u (from q·k and ‖k‖²) and returns it. */
+@inline function logit(logits: usize, j: i32, dot: f32, kk: f32, qn: f32, scale: f32, table: usize): f32 {
+  const denom = qn * Mathf.sqrt(kk);
+  const c: f32 = denom > 0 ? dot / denom : 0;
+  const x = scale * dot - logU(table, c);
+  store<f32>(logits + (<usize>j << 2), x);
+  return x;
 }
 
 /**
