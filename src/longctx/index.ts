@@ -11,3 +11,4 @@ export * from './sampled-reference.js';
 export * from './policies.js';
 export * from './options.js';
 export * from './cpu-shards.js';
+export * from './sampling-table.js';

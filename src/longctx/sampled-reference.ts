@@ -3,7 +3,8 @@
  * rule over stored codes, and the importance-weighted state over given candidates with the
  * sampling probability from the angle between the query and the stored (f16-decoded) key.
  */
-import { bitCollisionProbability, samplingProbability } from './collision.js';
+import { bitCollisionProbability, logSamplingProbability } from './collision.js';
+import { LOG_U_FLOOR } from './sampling-table.js';
 import type { LshConfig } from './simhash.js';
 
 /** Keys in [lo, hi) whose codes (`codesOf(i)`, L values) equal `queryCodes` in ≥ T tables, ascending. */
@@ -52,8 +53,8 @@ export function sampledStateReference(
     }
     const denom = qn * Math.sqrt(kn);
     const p = bitCollisionProbability(denom > 0 ? dot / denom : 0);
-    const u = Math.max(samplingProbability(p, config.bits, config.tables, config.minCollisions), 1e-300);
-    return scale * dot - Math.log(u);
+    const logU = Math.max(logSamplingProbability(p, config.bits, config.tables, config.minCollisions), LOG_U_FLOOR);
+    return scale * dot - logU;
   });
   const max = Math.max(...logw);
   let sum = 0;

@@ -3,16 +3,20 @@
  * and KV head of one sequence): the queries are hashed by `simhashCodes`, then `lshAttention`
  * (wasm/lsh-attention.ts) finds each row's candidates and computes its importance-weighted state,
  * one task per row, the tasks split over the CPU pool's threads.
+ *
+ * Each task needs scratch for one segment's keys (counts, keys touched, candidates, logits: 14 B
+ * a key, up to 896 KiB); it is kept per memory between calls, with its counts zero (the kernel
+ * leaves them so), in sizes of powers of two.
  */
-import type { Block } from '../backends/cpu/heap.js';
+import type { Block, Heap } from '../backends/cpu/heap.js';
 import { cpuRuntime } from '../backends/cpu/cpu-runtime.js';
-import type { LshKvStream } from './kv-stream.js';
+import { type LshKvStream, SEGMENT } from './kv-stream.js';
 
 const TASK_WORDS = 16;
 
 export interface SampledTask {
   readonly stream: LshKvStream;
-  /** Which query head of the stream's group (selects its scratch: one task per (stream, group) per call). */
+  /** Which query head of the stream's group. */
   readonly group: number;
   /** The query row, `stream.dim` values. */
   readonly q: ArrayLike<number>;
@@ -60,6 +64,30 @@ export function sampledStates(
   return out;
 }
 
+/** Scratch blocks of the scan per memory (valid while its heap's generation lasts), by keys. */
+const scratchCache = new Map<number, { generation: number; free: Map<number, Block[]> }>();
+
+function takeScratch(index: number, heap: Heap, keys: number): Block {
+  let c = scratchCache.get(index);
+  if (!c || c.generation !== heap.generation) {
+    c = { generation: heap.generation, free: new Map() };
+    scratchCache.set(index, c);
+  }
+  const have = c.free.get(keys)?.pop();
+  if (have) return have;
+  const b = heap.alloc(keys * 14);
+  new Uint16Array(heap.bytes(), b.offset, keys).fill(0);
+  return b;
+}
+
+function returnScratch(index: number, heap: Heap, keys: number, b: Block): void {
+  const c = scratchCache.get(index);
+  if (!c || c.generation !== heap.generation) return;
+  const list = c.free.get(keys) ?? [];
+  c.free.set(keys, list);
+  list.push(b);
+}
+
 function statesInOneMemory(
   tasks: readonly SampledTask[],
   scale: number,
@@ -74,30 +102,33 @@ function statesInOneMemory(
   const { dim } = hash;
   const dv = first.valueDim;
   const { bits, tables, minCollisions } = hash.config;
-  const seen = new Map<LshKvStream, Set<number>>();
   tasks.forEach((t, i) => {
     if (t.stream.hash !== hash || t.stream.valueDim !== dv)
       throw new Error(`sampledStates: task ${i} has another hash or shape`);
     if (!(t.group >= 0 && t.group < t.stream.groupSize)) throw new Error(`sampledStates: task ${i} group ${t.group}`);
     if (!(0 <= t.lo && t.lo <= t.hi && t.hi <= t.stream.n))
       throw new Error(`sampledStates: task ${i} range [${t.lo}, ${t.hi})`);
-    const groups = seen.get(t.stream) ?? new Set<number>();
-    if (groups.has(t.group)) throw new Error(`sampledStates: task ${i} reuses a scratch of this call`);
-    seen.set(t.stream, groups.add(t.group));
   });
   const m = tasks.length;
   const outWords = dv + 2;
   const temps: Block[] = [];
+  const scratch: { keys: number; block: Block }[] = [];
   const alloc = (bytes: number) => {
     const b = heap.alloc(Math.max(bytes, 16));
     temps.push(b);
     return b.offset;
   };
   try {
+    const logU = hash.logUTableIn(shard);
     const qAt = alloc(m * dim * 4);
     const codesAt = alloc(m * tables * 2 + 16);
     const tasksAt = alloc(m * TASK_WORDS * 4);
     const outAt = alloc(m * outWords * 4);
+    const idsAt = opts.keepIds ? tasks.map((t) => alloc((t.hi - t.lo) * 4)) : [];
+    for (const t of tasks) {
+      const keys = Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(1, Math.min(SEGMENT, t.stream.n)))));
+      scratch.push({ keys, block: takeScratch(shard.index, heap, keys) });
+    }
     // views only after every allocation: growing the memory replaces its buffer
     const qs = heap.f32(qAt, m * dim);
     tasks.forEach((t, i) => {
@@ -108,23 +139,22 @@ function statesInOneMemory(
     let work = 0;
     tasks.forEach((t, i) => {
       const s = t.stream;
-      const scratch = s.scratch[t.group]!;
       desc.set(
         [
           qAt + i * dim * 4,
           codesAt + i * tables * 2,
           s.keys.offset,
           s.values.offset,
-          s.norms.offset,
-          s.starts.offset,
-          s.ids.offset,
+          s.segmentTable.offset,
+          s.segmentCount,
+          s.tailCodes.offset,
           s.built,
-          s.codes.offset,
           s.n,
           t.lo,
           t.hi,
-          scratch.counts.offset,
-          scratch.list.offset,
+          scratch[i]!.block.offset,
+          scratch[i]!.keys,
+          opts.keepIds ? idsAt[i]! : 0,
           outAt + i * outWords * 4,
           0,
         ],
@@ -136,21 +166,28 @@ function statesInOneMemory(
     const prev = pool.active;
     if (opts.threads !== undefined) pool.active = Math.max(1, Math.min(opts.threads, pool.threads));
     try {
-      pool.run('lshAttention', [tasksAt, dim, dv, bits, tables, minCollisions, scale], m, work, 1, shard.index);
+      pool.run(
+        'lshAttention',
+        [tasksAt, dim, dv, bits, tables, minCollisions, scale, logU.offset],
+        m,
+        work,
+        1,
+        shard.index,
+      );
     } finally {
       pool.active = prev;
     }
     const out = heap.f32(outAt, m * outWords);
-    return tasks.map((t, i) => {
+    return tasks.map((_, i) => {
       const base = i * outWords;
       const candidates = out[base + dv + 1]!;
       const state: SampledState = { o: out.slice(base, base + dv), lse: out[base + dv]!, candidates };
       if (!opts.keepIds) return state;
-      const list = t.stream.scratch[t.group]!.list;
-      const ids = new Uint32Array(heap.bytes(), list.offset + t.stream.n * 4, candidates).slice().sort();
+      const ids = new Uint32Array(heap.bytes(), idsAt[i]!, candidates).slice().sort();
       return { ...state, ids };
     });
   } finally {
     for (const b of temps) heap.release(b);
+    for (const x of scratch) returnScratch(shard.index, heap, x.keys, x.block);
   }
 }

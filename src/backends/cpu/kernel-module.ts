@@ -28,7 +28,7 @@ export const KERNEL_NAMES = [
   'l2Distances',
   'simhashCodes',
   'lshAttention',
-  'lshBuildTables',
+  'lshMergeTables',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 export type KernelExports = Record<KernelName, (...args: number[]) => void>;

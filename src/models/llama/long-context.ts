@@ -14,7 +14,7 @@ import type { Backend, Tensor } from '../../backends/backend.js';
 import type { ForwardBatch, LongContextRunner } from '../../engine/model-runner.js';
 import { HeapSimHash } from '../../longctx/heap-simhash.js';
 import { type CpuShard, ShardPlanner } from '../../longctx/cpu-shards.js';
-import { LshKvStream, streamBytesPerKey } from '../../longctx/kv-stream.js';
+import { LshKvStream, streamBytes, streamBytesPerKey } from '../../longctx/kv-stream.js';
 import { type LongContextOptions, checkLongContextOptions } from '../../longctx/options.js';
 import { type MiddlePolicy, middleStates } from '../../longctx/policies.js';
 import type { SampledTask } from '../../longctx/sampled-scan.js';
@@ -81,7 +81,7 @@ export class LlamaLongContext implements LongContextRunner {
     const group = this.cfg.numHeads / numKvHeads;
     const hash = this.hash;
     const keys = Math.max(1, capacity - first);
-    const bytes = numKvHeads * keys * streamBytesPerKey(D, D, this.opts.L, group);
+    const bytes = numKvHeads * streamBytes(keys, D, D, this.opts.L, this.opts.K);
     const placed = this.pools.map(() => ({ shard: this.shards.place(bytes), bytes }));
     const streams = placed.map(({ shard }) =>
       Array.from({ length: numKvHeads }, () => new LshKvStream(hash, D, group, shard, keys)),
@@ -168,8 +168,7 @@ export class LlamaLongContext implements LongContextRunner {
 
   bytesPerToken(): number {
     const D = this.cfg.headDim;
-    const group = this.cfg.numHeads / this.cfg.numKvHeads;
-    return this.cfg.numLayers * this.cfg.numKvHeads * streamBytesPerKey(D, D, this.opts?.L ?? 0, group);
+    return this.cfg.numLayers * this.cfg.numKvHeads * streamBytesPerKey(D, D, this.opts?.L ?? 0, this.opts?.K ?? 0);
   }
 
   /**

@@ -14,7 +14,7 @@ export { expF32 } from './fast-exp';
 export { evenOddX, gemvBf16 } from './gemv-bf16';
 export { gemmPackedNT } from './gemm-packed';
 export { ivfMergeSlots, ivfScanGroups, l2Distances } from './l2-topk';
-export { lshAttention, lshBuildTables, simhashCodes } from './lsh-attention';
+export { lshAttention, lshMergeTables, simhashCodes } from './lsh-attention';
 
 // ---- conversions ---------------------------------------------------------------------------
 

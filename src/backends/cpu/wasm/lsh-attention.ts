@@ -1,39 +1,52 @@
 // LSH sampling attention (MagicPIG) over f16 keys and values in CPU memory: SimHash codes of rows,
-// and the sampled part of one query row's attention over one KV head's keys.
+// the hash tables of a growing key set, and the sampled part of one query row's attention over one
+// KV head's keys.
 //
 // A key is a candidate when its code equals the query's in at least T of the L tables; it then
 // weighs exp(scale·q·k)/u, u = P(Binomial(L, (1 − θ/π)^K) ≥ T) its probability of being a candidate
-// (θ the query–key angle). u is computed in f64 (it spans hundreds of orders of magnitude, and the
-// tail needs log1p/expm1), everything else in f32.
+// (θ the query–key angle). ln u is read from a table over the cosine (src/longctx/sampling-table.ts:
+// the layout, and the error bound), everything is f32.
 //
-// The tables of a growing key set are a built part and a tail: keys [0, built) are grouped by code
-// per table (CSR: starts [L][2^K + 1], ids [L][built]); keys [built, n) are matched by comparing
-// their codes [n][L] with the query's, eight tables per SIMD compare. The host rebuilds the CSR when
-// the tail grows past a fraction of the keys, so a query costs the buckets it visits plus a short
-// scan.
+// The tables of a growing key set are segments of 65536 keys and a tail. A segment holds its keys
+// grouped by code per table (CSR: starts u32 [L][2^K + 1], ids u16 [L][stride] relative to the
+// segment's first key), so an id costs two bytes; keys in a segment collide only with each other,
+// so a query's counts per key are a segment's worth of scratch. The tail [built, n) keeps its codes
+// [tail][L], matched against the query's eight tables per SIMD compare; the host merges it into the
+// last segment (lshMergeTables) when it grows past a fraction of the keys, and then drops its codes.
 //
 // lshAttention's rows are tasks (one query row against one KV head's store), described by 16 i32
 // words each (see TASK_*); a task writes only its own scratch and output, so any thread may take
 // any range of tasks.
 
+import { exp4 } from './fast-exp';
 import { hsum, ld4 } from './storage';
 
 const TASK_Q = 0; // f32 [dim]
 const TASK_QCODES = 1; // u16 [L]
 const TASK_KEYS = 2; // f16 [n][dim]
 const TASK_VALUES = 3; // f16 [n][dv]
-const TASK_NORMS = 4; // f32 [n]: ‖k‖ of the stored (f16) key
-const TASK_STARTS = 5; // u32 [L][2^K + 1]
-const TASK_IDS = 6; // u32 [L][built]
+const TASK_SEGS = 4; // i32 [segments][4]: starts, ids, keys in it, ids' row stride
+const TASK_NSEGS = 5;
+const TASK_CODES = 6; // u16 [n − built][L]: the tail's codes
 const TASK_BUILT = 7;
-const TASK_CODES = 8; // u16 [n][L]
-const TASK_N = 9;
-const TASK_LO = 10; // candidates are taken from [lo, hi)
-const TASK_HI = 11;
-const TASK_COUNTS = 12; // u16 [n] scratch, zero on entry and on exit
-const TASK_LIST = 13; // u32 [2n] scratch: keys touched, then candidates found (read by tests)
+const TASK_N = 8;
+const TASK_LO = 9; // candidates are taken from [lo, hi)
+const TASK_HI = 10;
+const TASK_SCRATCH = 11; // counts u16 [S] (zero on entry and on exit), touched u32 [S], found u32 [S], logits f32 [S]
+const TASK_SCRATCH_KEYS = 12; // S: at least min(n, SEGMENT), a multiple of 4
+const TASK_IDS_OUT = 13; // u32 [hi − lo]: the candidates, for tests (0: not kept)
 const TASK_OUT = 14; // f32 [dv + 2]: output, lse (base 2), candidates
 const TASK_WORDS = 16;
+
+const SEGMENT_BITS = 16;
+
+// the ln u table (src/longctx/sampling-table.ts): per sign of the cosine, points at y = (1 − |c|)/2
+// spaced by f32 bits, 2^LOG_U_MANTISSA_BITS per octave from y = 2^-26
+const LOG_U_MANTISSA_BITS = 8;
+const LOG_U_OCTAVES = 25;
+const LOG_U_Y0_BITS: i32 = (127 - 26) << 23;
+const LOG_U_ENTRIES = (LOG_U_OCTAVES << LOG_U_MANTISSA_BITS) + 2;
+const LOG_U_SHIFT = 23 - LOG_U_MANTISSA_BITS;
 
 /** codes[r][t] = Σ_b [x_r · dir_(t·K+b) > 0] << b for rows r in [r0, r1); x f32 [rows][dim], dirs f32 [L·K][dim]. */
 export function simhashCodes(x: usize, dim: i32, dirs: usize, bits: i32, tables: i32, codes: usize, r0: i32, r1: i32): void {
@@ -60,50 +73,47 @@ export function simhashCodes(x: usize, dim: i32, dirs: usize, bits: i32, tables:
 }
 
 /**
- * The tables of keys [0, n): for each table t in [r0, r1), the key ids grouped by code (a counting
- * sort: ids [t][n] ascending within a bucket, starts [t][2^K + 1] the buckets' bounds), from codes
- * [n][L]. Tables are independent, so threads split them.
+ * Merges `count` keys (codes [count][L] at `codes`, local ids first, first + 1, …) into a segment's
+ * tables, for each table t in [r0, r1): the old ids move up by the new keys of lower codes
+ * (memory.copy, buckets from the top down so nothing is overwritten before it moves), then the new
+ * ids go to the ends of their buckets, so ids stay ascending within a bucket. `hist` is u32
+ * [L][2^K + 1] scratch. Starts all zero and first = 0 is the plain counting sort.
  */
-export function lshBuildTables(codes: usize, n: i32, tables: i32, bits: i32, starts: usize, ids: usize, r0: i32, r1: i32): void {
+export function lshMergeTables(codes: usize, count: i32, tables: i32, bits: i32, starts: usize, ids: usize, first: i32, stride: i32, hist: usize, r0: i32, r1: i32): void {
   const buckets = 1 << bits;
   for (let t = r0; t < r1; t++) {
     const row = starts + (<usize>(t * (buckets + 1)) << 2);
-    memory.fill(row, 0, <usize>(buckets + 1) << 2);
-    for (let i = 0; i < n; i++) {
-      const c = <usize>load<u16>(codes + (<usize>(i * tables + t) << 1));
-      const at = row + ((c + 1) << 2);
+    const h = hist + (<usize>(t * (buckets + 1)) << 2);
+    const out = ids + (<usize>t * <usize>stride << 1);
+    memory.fill(h, 0, <usize>(buckets + 1) << 2);
+    for (let i = 0; i < count; i++) {
+      const at = h + ((<usize>load<u16>(codes + (<usize>(i * tables + t) << 1)) + 1) << 2);
       store<u32>(at, load<u32>(at) + 1);
     }
+    // h[c] = new keys with a code below c
     for (let c = 0; c < buckets; c++) {
-      const at = row + (<usize>(c + 1) << 2);
+      const at = h + (<usize>(c + 1) << 2);
       store<u32>(at, load<u32>(at) + load<u32>(at - 4));
     }
-    // place each id at its bucket's cursor (row[c] runs to the bucket's end), then shift the bounds back
-    const out = ids + (<usize>t * <usize>n << 2);
-    for (let i = 0; i < n; i++) {
-      const at = row + (<usize>load<u16>(codes + (<usize>(i * tables + t) << 1)) << 2);
+    let oldNext = load<u32>(row + (<usize>buckets << 2));
+    store<u32>(row + (<usize>buckets << 2), oldNext + load<u32>(h + (<usize>buckets << 2)));
+    for (let c = buckets - 1; c >= 0; c--) {
+      const s = row + (<usize>c << 2);
+      const old = load<u32>(s);
+      const shift = load<u32>(h + (<usize>c << 2));
+      if (shift > 0 && oldNext > old) memory.copy(out + (<usize>(old + shift) << 1), out + (<usize>old << 1), <usize>(oldNext - old) << 1);
+      // the bucket's cursor for new keys: its old end, moved up
+      store<u32>(h + (<usize>c << 2), oldNext + shift);
+      store<u32>(s, old + shift);
+      oldNext = old;
+    }
+    for (let i = 0; i < count; i++) {
+      const at = h + (<usize>load<u16>(codes + (<usize>(i * tables + t) << 1)) << 2);
       const j = load<u32>(at);
-      store<u32>(out + (<usize>j << 2), <u32>i);
+      store<u16>(out + (<usize>j << 1), <u16>(first + i));
       store<u32>(at, j + 1);
     }
-    for (let c = buckets; c > 0; c--) store<u32>(row + (<usize>c << 2), load<u32>(row + (<usize>(c - 1) << 2)));
-    store<u32>(row, 0);
   }
-}
-
-/** P(at least T of L tables of K bits collide) for per-bit probability p (src/longctx/collision.ts). */
-@inline function samplingProbability(p: f64, bits: i32, tables: i32, minCollisions: i32): f64 {
-  const P = Math.pow(p, <f64>bits);
-  if (P >= 1) return 1;
-  if (P <= 0) return 0;
-  const r = P / (1 - P);
-  let term: f64 = 1;
-  let tail: f64 = 0;
-  for (let t = 1; t < minCollisions; t++) {
-    term *= (r * <f64>(tables - t + 1)) / <f64>t;
-    tail += term;
-  }
-  return -Math.expm1(<f64>tables * Math.log1p(-P) + Math.log1p(tail));
 }
 
 /** How many of the L codes at `a` equal those at `b` (u16 each), eight per compare. */
@@ -118,101 +128,209 @@ export function lshBuildTables(codes: usize, n: i32, tables: i32, bits: i32, sta
   return c;
 }
 
-/** Candidates of one task into list + n·4, returning how many. */
-@inline function findCandidates(task: usize, bits: i32, tables: i32, minCollisions: i32): i32 {
-  const qCodes = <usize>load<i32>(task + TASK_QCODES * 4);
-  const starts = <usize>load<i32>(task + TASK_STARTS * 4);
-  const ids = <usize>load<i32>(task + TASK_IDS * 4);
-  const built = load<i32>(task + TASK_BUILT * 4);
-  const codes = <usize>load<i32>(task + TASK_CODES * 4);
-  const n = load<i32>(task + TASK_N * 4);
-  const lo = load<i32>(task + TASK_LO * 4);
-  const hi = load<i32>(task + TASK_HI * 4);
-  const counts = <usize>load<i32>(task + TASK_COUNTS * 4);
-  const touched = <usize>load<i32>(task + TASK_LIST * 4);
-  const found = touched + (<usize>n << 2);
-  const buckets = (1 << bits) + 1;
-  let nTouched = 0;
-  let nFound = 0;
-  for (let t = 0; t < tables; t++) {
-    const s0 = starts + (<usize>(t * buckets + <i32>load<u16>(qCodes + (<usize>t << 1))) << 2);
-    const end = load<u32>(s0 + 4);
-    const row = ids + (<usize>t * <usize>built << 2);
-    for (let j = load<u32>(s0); j < end; j++) {
-      const id = load<u32>(row + (<usize>j << 2));
-      const cp = counts + (<usize>id << 1);
-      const c = <i32>load<u16>(cp) + 1;
-      store<u16>(cp, <u16>c);
-      if (c == 1) store<u32>(touched + (<usize>(nTouched++) << 2), id);
-      if (c == minCollisions && <i32>id >= lo && <i32>id < hi) store<u32>(found + (<usize>(nFound++) << 2), id);
-    }
-  }
-  for (let j = 0; j < nTouched; j++) store<u16>(counts + (<usize>load<u32>(touched + (<usize>j << 2)) << 1), 0);
-  const tailLo = max(built, lo);
-  const rowBytes = <usize>tables << 1;
-  for (let id = tailLo; id < hi; id++) {
-    if (matches(codes + <usize>id * rowBytes, qCodes, tables) >= minCollisions) store<u32>(found + (<usize>(nFound++) << 2), id);
-  }
-  return nFound;
+/** ln u for cosine c from the table (interpolated linearly between its points). */
+@inline function logU(table: usize, c: f32): f32 {
+  const neg = c < 0;
+  const y: f32 = neg ? <f32>0.5 + <f32>0.5 * c : <f32>0.5 - <f32>0.5 * c;
+  // below the first point (and negative y from a cosine rounded past ±1) reads the first point;
+  // NaN and anything past 1/2 read the last
+  const off = min(max(reinterpret<i32>(y) - LOG_U_Y0_BITS, 0), LOG_U_OCTAVES << 23);
+  const frac = <f32>(off & ((1 << LOG_U_SHIFT) - 1)) * <f32>(1.0 / <f64>(1 << LOG_U_SHIFT));
+  const p = table + (((neg ? <usize>LOG_U_ENTRIES : 0) + <usize>(off >> LOG_U_SHIFT)) << 2);
+  const a = load<f32>(p);
+  return a + frac * (load<f32>(p, 4) - a);
 }
 
-/** q · k for f32 q and f16 k (dim a multiple of 4). */
-@inline function dotF16(q: usize, k: usize, dim: i32): f32 {
-  let acc = f32x4.splat(0);
-  for (let e = 0; e < dim; e += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(q + (<usize>e << 2)), ld4(k, e, 1)));
-  return hsum(acc);
+// the running state of the task in progress (globals are per thread: each runs its own instance)
+let runMax: f32 = -Infinity;
+let runSum: f32 = 0;
+
+/**
+ * Adds `count` candidates (global ids at `found`) to the task's running softmax at `out`: first
+ * their logits scale·q·k − ln u into `logits` (q·k and ‖k‖² in one pass over the f16 key), then one
+ * rescale to the new maximum, then weights four at a time (exp4) and the weighted values. A
+ * candidate costs its scattered key and value rows (memory latency, not arithmetic, at 64K keys),
+ * so both passes take four rows at once.
+ */
+@inline function consume(found: usize, count: i32, logits: usize, q: usize, qn: f32, keys: usize, values: usize, dim: i32, dv: i32, scale: f32, table: usize, out: usize): void {
+  let mx: f32 = runMax;
+  const kRow = <usize>dim << 1;
+  let j = 0;
+  // four keys per pass over q: four rows' misses in flight at once (the keys are scattered)
+  for (; j + 4 <= count; j += 4) {
+    const k0 = keys + <usize>load<u32>(found + (<usize>j << 2)) * kRow;
+    const k1 = keys + <usize>load<u32>(found + (<usize>(j + 1) << 2)) * kRow;
+    const k2 = keys + <usize>load<u32>(found + (<usize>(j + 2) << 2)) * kRow;
+    const k3 = keys + <usize>load<u32>(found + (<usize>(j + 3) << 2)) * kRow;
+    let d0 = f32x4.splat(0);
+    let d1 = f32x4.splat(0);
+    let d2 = f32x4.splat(0);
+    let d3 = f32x4.splat(0);
+    let n0 = f32x4.splat(0);
+    let n1 = f32x4.splat(0);
+    let n2 = f32x4.splat(0);
+    let n3 = f32x4.splat(0);
+    for (let e = 0; e < dim; e += 4) {
+      const qv = v128.load(q + (<usize>e << 2));
+      const a = ld4(k0, e, 1);
+      const b = ld4(k1, e, 1);
+      const c = ld4(k2, e, 1);
+      const d = ld4(k3, e, 1);
+      d0 = f32x4.add(d0, f32x4.mul(qv, a));
+      d1 = f32x4.add(d1, f32x4.mul(qv, b));
+      d2 = f32x4.add(d2, f32x4.mul(qv, c));
+      d3 = f32x4.add(d3, f32x4.mul(qv, d));
+      n0 = f32x4.add(n0, f32x4.mul(a, a));
+      n1 = f32x4.add(n1, f32x4.mul(b, b));
+      n2 = f32x4.add(n2, f32x4.mul(c, c));
+      n3 = f32x4.add(n3, f32x4.mul(d, d));
+    }
+    mx = max(mx, logit(logits, j, hsum(d0), hsum(n0), qn, scale, table));
+    mx = max(mx, logit(logits, j + 1, hsum(d1), hsum(n1), qn, scale, table));
+    mx = max(mx, logit(logits, j + 2, hsum(d2), hsum(n2), qn, scale, table));
+    mx = max(mx, logit(logits, j + 3, hsum(d3), hsum(n3), qn, scale, table));
+  }
+  for (; j < count; j++) {
+    const k = keys + <usize>load<u32>(found + (<usize>j << 2)) * kRow;
+    let dot = f32x4.splat(0);
+    let kk = f32x4.splat(0);
+    for (let e = 0; e < dim; e += 4) {
+      const kv = ld4(k, e, 1);
+      dot = f32x4.add(dot, f32x4.mul(v128.load(q + (<usize>e << 2)), kv));
+      kk = f32x4.add(kk, f32x4.mul(kv, kv));
+    }
+    mx = max(mx, logit(logits, j, hsum(dot), hsum(kk), qn, scale, table));
+  }
+  if (mx > runMax) {
+    const r = Mathf.exp(runMax - mx);
+    runSum *= r;
+    const rv = f32x4.splat(r);
+    for (let e = 0; e < dv; e += 4) v128.store(out + (<usize>e << 2), f32x4.mul(v128.load(out + (<usize>e << 2)), rv));
+    runMax = mx;
+  }
+  const mv = f32x4.splat(mx);
+  const vRow = <usize>dv << 1;
+  let sum = runSum;
+  for (j = 0; j < count; j += 4) {
+    // lanes past `count` weigh 0 and read row 0 (any row: its weight is 0)
+    const live = min(4, count - j);
+    let w = exp4(f32x4.sub(v128.load(logits + (<usize>j << 2)), mv));
+    w = v128.and(w, i32x4.gt_s(i32x4.splat(live), i32x4(0, 1, 2, 3)));
+    sum += hsum(w);
+    const v0 = values + <usize>load<u32>(found + (<usize>j << 2)) * vRow;
+    const v1 = live > 1 ? values + <usize>load<u32>(found + (<usize>(j + 1) << 2)) * vRow : values;
+    const v2 = live > 2 ? values + <usize>load<u32>(found + (<usize>(j + 2) << 2)) * vRow : values;
+    const v3 = live > 3 ? values + <usize>load<u32>(found + (<usize>(j + 3) << 2)) * vRow : values;
+    const w0 = f32x4.splat(f32x4.extract_lane(w, 0));
+    const w1 = f32x4.splat(f32x4.extract_lane(w, 1));
+    const w2 = f32x4.splat(f32x4.extract_lane(w, 2));
+    const w3 = f32x4.splat(f32x4.extract_lane(w, 3));
+    for (let e = 0; e < dv; e += 4) {
+      const o = out + (<usize>e << 2);
+      let acc = v128.load(o);
+      acc = f32x4.add(acc, f32x4.mul(w0, ld4(v0, e, 1)));
+      acc = f32x4.add(acc, f32x4.mul(w1, ld4(v1, e, 1)));
+      acc = f32x4.add(acc, f32x4.mul(w2, ld4(v2, e, 1)));
+      acc = f32x4.add(acc, f32x4.mul(w3, ld4(v3, e, 1)));
+      v128.store(o, acc);
+    }
+  }
+  runSum = sum;
+}
+
+/** Stores candidate j's logit scale·q·k − ln u (from q·k and ‖k‖²) and returns it. */
+@inline function logit(logits: usize, j: i32, dot: f32, kk: f32, qn: f32, scale: f32, table: usize): f32 {
+  const denom = qn * Mathf.sqrt(kk);
+  const c: f32 = denom > 0 ? dot / denom : 0;
+  const x = scale * dot - logU(table, c);
+  store<f32>(logits + (<usize>j << 2), x);
+  return x;
 }
 
 /**
  * The sampled state of each task in [r0, r1): output Σ w_i v_i / Σ w_i and lse = log2 Σ w_i over the
- * candidates, w_i = exp(scale·q·k_i)/u_i, as an online softmax (one pass over the candidates).
- * dim and dv are multiples of 4. No candidate: output 0, lse −∞.
+ * candidates, w_i = exp(scale·q·k_i)/u_i, ln u_i from `logUTable` (f32 [2][LOG_U_ENTRIES]). Each
+ * segment's candidates are found (counts per key in the task's scratch, a key found when its count
+ * reaches T) and added to a running softmax, then the tail's, in pieces of S keys. dim and dv are
+ * multiples of 4. No candidate: output 0, lse −∞.
  */
-export function lshAttention(tasks: usize, dim: i32, dv: i32, bits: i32, tables: i32, minCollisions: i32, scale: f32, r0: i32, r1: i32): void {
+export function lshAttention(tasks: usize, dim: i32, dv: i32, bits: i32, tables: i32, minCollisions: i32, scale: f32, logUTable: usize, r0: i32, r1: i32): void {
+  const buckets = (1 << bits) + 1;
   for (let r = r0; r < r1; r++) {
     const task = tasks + <usize>(r * TASK_WORDS) * 4;
-    const nFound = findCandidates(task, bits, tables, minCollisions);
     const q = <usize>load<i32>(task + TASK_Q * 4);
+    const qCodes = <usize>load<i32>(task + TASK_QCODES * 4);
     const keys = <usize>load<i32>(task + TASK_KEYS * 4);
     const values = <usize>load<i32>(task + TASK_VALUES * 4);
-    const norms = <usize>load<i32>(task + TASK_NORMS * 4);
-    const n = load<i32>(task + TASK_N * 4);
-    const found = <usize>load<i32>(task + TASK_LIST * 4) + (<usize>n << 2);
+    const segs = <usize>load<i32>(task + TASK_SEGS * 4);
+    const nSegs = load<i32>(task + TASK_NSEGS * 4);
+    const codes = <usize>load<i32>(task + TASK_CODES * 4);
+    const built = load<i32>(task + TASK_BUILT * 4);
+    const lo = load<i32>(task + TASK_LO * 4);
+    const hi = load<i32>(task + TASK_HI * 4);
+    const S = load<i32>(task + TASK_SCRATCH_KEYS * 4);
+    const counts = <usize>load<i32>(task + TASK_SCRATCH * 4);
+    const touched = counts + (<usize>S << 1);
+    const found = touched + (<usize>S << 2);
+    const logits = found + (<usize>S << 2);
+    const idsOut = <usize>load<i32>(task + TASK_IDS_OUT * 4);
     const out = <usize>load<i32>(task + TASK_OUT * 4);
-    let qn: f32 = 0;
-    for (let e = 0; e < dim; e++) qn += load<f32>(q + (<usize>e << 2)) * load<f32>(q + (<usize>e << 2));
-    qn = Mathf.sqrt(qn);
-    for (let e = 0; e < dv; e += 4) v128.store(out + (<usize>e << 2), f32x4.splat(0));
-    let m: f32 = -Infinity;
-    let sum: f32 = 0;
-    for (let j = 0; j < nFound; j++) {
-      const id = load<u32>(found + (<usize>j << 2));
-      const dot = dotF16(q, keys + <usize>id * (<usize>dim << 1), dim);
-      const denom = <f64>qn * <f64>load<f32>(norms + (<usize>id << 2));
-      const cos = denom > 0 ? min(1.0, max(-1.0, <f64>dot / denom)) : 0.0;
-      const u = max(samplingProbability(1 - Math.acos(cos) / Math.PI, bits, tables, minCollisions), 1e-300);
-      const logw = <f32>(<f64>(scale * dot) - Math.log(u));
-      if (logw > m) {
-        const c = Mathf.exp(m - logw);
-        sum *= c;
-        const cv = f32x4.splat(c);
-        for (let e = 0; e < dv; e += 4) v128.store(out + (<usize>e << 2), f32x4.mul(v128.load(out + (<usize>e << 2)), cv));
-        m = logw;
-      }
-      const w = Mathf.exp(logw - m);
-      sum += w;
-      const wv = f32x4.splat(w);
-      const v = values + <usize>id * (<usize>dv << 1);
-      for (let e = 0; e < dv; e += 4) {
-        const o = out + (<usize>e << 2);
-        v128.store(o, f32x4.add(v128.load(o), f32x4.mul(wv, ld4(v, e, 1))));
-      }
+    let qn = f32x4.splat(0);
+    for (let e = 0; e < dim; e += 4) {
+      const x = v128.load(q + (<usize>e << 2));
+      qn = f32x4.add(qn, f32x4.mul(x, x));
     }
-    if (nFound > 0) {
-      const inv = f32x4.splat(<f32>1 / sum);
+    const qNorm = Mathf.sqrt(hsum(qn));
+    for (let e = 0; e < dv; e += 4) v128.store(out + (<usize>e << 2), f32x4.splat(0));
+    runMax = -Infinity;
+    runSum = 0;
+    let total = 0;
+    for (let s = 0; s < nSegs; s++) {
+      const desc = segs + (<usize>(s << 2) << 2);
+      const base = s << SEGMENT_BITS;
+      const inSeg = load<i32>(desc, 8);
+      if (base >= hi || base + inSeg <= lo) continue;
+      const starts = <usize>load<i32>(desc);
+      const ids = <usize>load<i32>(desc, 4);
+      const stride = load<i32>(desc, 12);
+      const segLo = lo - base;
+      const segHi = hi - base;
+      let nTouched = 0;
+      let nFound = 0;
+      for (let t = 0; t < tables; t++) {
+        const s0 = starts + (<usize>(t * buckets + <i32>load<u16>(qCodes + (<usize>t << 1))) << 2);
+        const end = load<u32>(s0, 4);
+        const row = ids + (<usize>t * <usize>stride << 1);
+        for (let j = load<u32>(s0); j < end; j++) {
+          const id = <i32>load<u16>(row + (<usize>j << 1));
+          const cp = counts + (<usize>id << 1);
+          const c = <i32>load<u16>(cp) + 1;
+          store<u16>(cp, <u16>c);
+          if (c == 1) store<u32>(touched + (<usize>(nTouched++) << 2), id);
+          if (c == minCollisions && id >= segLo && id < segHi) store<u32>(found + (<usize>(nFound++) << 2), base + id);
+        }
+      }
+      for (let j = 0; j < nTouched; j++) store<u16>(counts + (<usize>load<u32>(touched + (<usize>j << 2)) << 1), 0);
+      if (idsOut) memory.copy(idsOut + (<usize>total << 2), found, <usize>nFound << 2);
+      consume(found, nFound, logits, q, qNorm, keys, values, dim, dv, scale, logUTable, out);
+      total += nFound;
+    }
+    const rowBytes = <usize>tables << 1;
+    for (let from = max(built, lo); from < hi; from += S) {
+      const to = min(hi, from + S);
+      let nFound = 0;
+      for (let id = from; id < to; id++) {
+        if (matches(codes + <usize>(id - built) * rowBytes, qCodes, tables) >= minCollisions) store<u32>(found + (<usize>(nFound++) << 2), id);
+      }
+      if (idsOut) memory.copy(idsOut + (<usize>total << 2), found, <usize>nFound << 2);
+      consume(found, nFound, logits, q, qNorm, keys, values, dim, dv, scale, logUTable, out);
+      total += nFound;
+    }
+    if (total > 0) {
+      const inv = f32x4.splat(<f32>1 / runSum);
       for (let e = 0; e < dv; e += 4) v128.store(out + (<usize>e << 2), f32x4.mul(v128.load(out + (<usize>e << 2)), inv));
     }
-    store<f32>(out + (<usize>dv << 2), nFound > 0 ? (m + Mathf.log(sum)) * <f32>1.4426950408889634 : -Infinity);
-    store<f32>(out + (<usize>(dv + 1) << 2), <f32>nFound);
+    store<f32>(out + (<usize>dv << 2), total > 0 ? (runMax + Mathf.log(runSum)) * <f32>1.4426950408889634 : -Infinity);
+    store<f32>(out + (<usize>(dv + 1) << 2), <f32>total);
   }
 }
