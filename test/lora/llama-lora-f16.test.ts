@@ -68,7 +68,7 @@ describe('adapter stack dtype', () => {
   });
 });
 
-const skip = !gpu || !gpu.caps.f16;
+const skip = !gpu?.caps.f16;
 const why = !gpu ? gpuSkipReason() : 'the device has no shader-f16';
 describe.skipIf(skip)(`Llama runner with f16 adapter stacks${skip ? ` (skipped: ${why})` : ''}`, () => {
   it('mixed base / rank-4 / rank-8 batch against merged float64 weights, prefill and decode', async () => {
