@@ -1,14 +1,14 @@
 /**
  * What a decode step's LoRA terms read, counted from the WebGPU kernel's own plan
- * (src/lora/lora-delta-plan.ts) at the Llama-3-8B shape with f16 stacks of 64 slots: a step reads
+ * (src/lora/lora-delta-plan.ts, through bench/lora-plan.ts) at the Llama-3-8B shape with f16 stacks of 64 slots: a step reads
  * the A and B of the adapters its rows name and no other slot, each only up to its own rank
  * (mixed ranks in rmax-64 stacks), so the bytes that must come from memory are the distinct
  * adapters' rank-sized blocks. The table printed is the one bench/lora.ts's notes quote.
  */
 import { describe, expect, it } from 'vitest';
+import { loraStepPlan } from '../../bench/lora-plan.js';
 import { slotBytes } from '../../src/lora/adapter-stacks.js';
-import { type LoraDeltaReads, loraDeltaPlan, loraDeltaReads } from '../../src/lora/lora-delta-plan.js';
-import { LAYER_GROUPS, LLAMA3_8B_BASE_BYTES, LLAMA3_8B_SHAPES, groupCall } from './llama8b-lora-groups.js';
+import { LLAMA3_8B_BASE_BYTES, LLAMA3_8B_SHAPES } from './llama8b-lora-groups.js';
 
 /** The binding limit of the devices the kernels run on (Dawn on lavapipe and on the H100). */
 const CAPS = { maxStorageBuffersPerShaderStage: 16 };
@@ -18,19 +18,8 @@ const GB = 1e9;
 /** A step's reads over all layers: rows in slots `rowSlots`, slot s of rank `rankOf(s)`, stacks of rmax. */
 function stepReads(rowSlots: Int32Array, rankOf: (s: number) => number, rmax: number, weight: 'f16' | 'f32' = 'f16') {
   const ranks = Int32Array.from({ length: SLOTS }, (_, s) => rankOf(s));
-  let distinct = 0;
-  let loaded = 0;
-  for (const group of LAYER_GROUPS) {
-    const { attrs, inputs } = groupCall(group, rowSlots.length, SLOTS, rmax, weight);
-    const r: LoraDeltaReads = loraDeltaReads(
-      loraDeltaPlan(CAPS, attrs, inputs),
-      rowSlots,
-      group.modules.map(() => ranks),
-    );
-    distinct += r.distinct;
-    loaded += r.loaded;
-  }
-  return { distinct: distinct * LLAMA3_8B_SHAPES.numLayers, loaded: loaded * LLAMA3_8B_SHAPES.numLayers };
+  const { distinct, loaded } = loraStepPlan(CAPS, LLAMA3_8B_SHAPES, rowSlots, ranks, rmax, weight);
+  return { distinct, loaded };
 }
 
 /** 64 rows spread round-robin over the first `adapters` slots. */

@@ -28,8 +28,8 @@ import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 import { randomLoraAdapter } from '../../bench/lora-random.js';
 import { LORA_MODULES } from '../../src/lora/modules.js';
 import { loraShapesOf } from '../../src/models/llama/adapter-graph.js';
-import { loraDeltaPlan } from '../../src/lora/lora-delta-plan.js';
-import { LAYER_GROUPS, groupCall } from '../lora/llama8b-lora-groups.js';
+import { loraStepPlan } from '../../bench/lora-plan.js';
+import { LLAMA3_8B_SHAPES } from '../lora/llama8b-lora-groups.js';
 
 const gpu = await gpuBackend();
 /** The goal of the decode loop: a layer in at most this many dispatches. */
@@ -145,13 +145,17 @@ describe(`LoRA dispatches per layer at the Llama-3-8B shape, from the kernel's p
   for (const rank of [16, 64])
     for (const rows of [1, 4, 64])
       it(`rank ${rank}, ${rows} rows: ${LORA_PER_LAYER} lora_delta dispatches`, () => {
-        const plans = LAYER_GROUPS.map((group) => {
-          const { attrs, inputs } = groupCall(group, rows, 64, rank, 'f16');
-          return { group, plan: loraDeltaPlan({ maxStorageBuffersPerShaderStage: BINDINGS }, attrs, inputs) };
-        });
-        console.log(
-          `rank ${rank}, ${rows} rows: ${plans.map(({ group, plan }) => `${group.name} ${plan.map((d) => d.schedule).join('+')}`).join(', ')}`,
+        const step = loraStepPlan(
+          { maxStorageBuffersPerShaderStage: BINDINGS },
+          LLAMA3_8B_SHAPES,
+          new Int32Array(rows),
+          new Int32Array(64).fill(rank),
+          rank,
+          'f16',
         );
-        expect(plans.reduce((s, p) => s + p.plan.length, 0)).toBe(LORA_PER_LAYER);
+        console.log(
+          `rank ${rank}, ${rows} rows: ${step.groups.map(({ group, plan }) => `${group.name} ${plan.map((d) => d.schedule).join('+')}`).join(', ')}`,
+        );
+        expect(step.dispatchesPerLayer).toBe(LORA_PER_LAYER);
       });
 });
