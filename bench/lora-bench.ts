@@ -7,9 +7,12 @@ import type { Backend } from '../src/backends/backend.js';
 import type { ForwardSeq } from '../src/engine/model-runner.js';
 import { LORA_MODULES } from '../src/lora/modules.js';
 import { loraShapesOf } from '../src/models/llama/adapter-graph.js';
+import { loraStackDtype } from '../src/models/llama/adapter-stacks-device.js';
+import { llamaTensorShapes } from '../src/models/llama/llama-tensors.js';
 import { parseLlamaConfig } from '../src/models/llama/llama-config.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { Rng } from '../src/util/rng.js';
+import { loraStepPlan } from './lora-plan.js';
 import { randomLlamaSource, randomLoraAdapter } from './lora-random.js';
 import { type BenchRow, median, row } from './results.js';
 
@@ -326,6 +329,42 @@ class LoraBench {
       `${tag}: batch-1 latency without an adapter on the LoRA runner ${plainMs.toFixed(2)} ms; added by an adapter over the base model ${(loraMs - baseMs).toFixed(2)} ms.`,
     );
   }
+
+  /**
+   * What the kernel's plan says a rank's decode steps cost on this device: LoRA dispatches per layer
+   * and the A/B bytes per step (distinct adapters' blocks, and what the workgroups load), against
+   * the base weights' bytes.
+   */
+  planNote(rank: number): string {
+    const shapes = loraShapesOf(this.config);
+    const dtype = loraStackDtype(this.backend.caps.f16, shapes, rank);
+    const ranks = new Int32Array(BATCH).fill(rank);
+    const at = (rows: number, n: number) =>
+      loraStepPlan(
+        this.backend.caps,
+        shapes,
+        Int32Array.from({ length: rows }, (_, i) => i % n),
+        ranks,
+        rank,
+        dtype,
+      );
+    let base = 0;
+    for (const shape of llamaTensorShapes(this.config).values()) base += 2 * shape.reduce((a, b) => a * b, 1);
+    const gb = (x: number) => (x >= 1e9 ? `${(x / 1e9).toFixed(2)} GB` : `${(x / 1e6).toFixed(2)} MB`);
+    const b1 = at(1, 1);
+    const spreads = SPREADS.map((n) => {
+      const p = at(BATCH, n);
+      return `${n}: ${gb(p.distinct)} distinct, ${gb(p.loaded)} loaded`;
+    });
+    const schedules = (p: ReturnType<typeof at>) =>
+      p.groups.map(({ group, plan }) => `${group.name} ${plan.map((d) => d.schedule).join('+')}`).join(', ');
+    return (
+      `rank ${rank} (${dtype} stacks): ${at(BATCH, BATCH).dispatchesPerLayer} lora_delta dispatches per layer at batch ${BATCH} ` +
+      `(${schedules(at(BATCH, BATCH))}), ${b1.dispatchesPerLayer} at batch 1 (${schedules(b1)}); A/B bytes per step ` +
+      `over ${SPREADS.join('/')} adapters at batch ${BATCH}: ${spreads.join('; ')} (base weights ${gb(base)}, bf16); ` +
+      `batch 1: ${gb(b1.distinct)} distinct, ${gb(b1.loaded)} loaded.`
+    );
+  }
 }
 
 /** Request i's adapter when `n` distinct adapters are spread over `count` requests (0: none). */
@@ -349,6 +388,9 @@ export async function benchLora(
   );
   const base = await bench.base();
   for (const [k, rank] of o.ranks.entries()) {
+    const note = bench.planNote(rank);
+    console.log(note);
+    bench.notes.push(note);
     const runner = await bench.load({ rank, slots: BATCH });
     for (let i = 0; i < BATCH; i++) runner.adapters!.add(bench.adapter(rank, i));
     await bench.checks(runner, rank, base.probe, k === 0);

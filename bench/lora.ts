@@ -21,11 +21,20 @@
  * runner of its own). That the adapter math itself equals the merged float64 weights is the job of
  * test/lora/llama-lora-runner.test.ts on tiny models.
  *
- * The adapter stacks are f32 (as the runner keeps them): 64 distinct rank-64 adapters are 43 GB of
- * A and B read per step against 16 GB of base weights, which bounds that row's ratio to the base.
+ * The adapter stacks are f16 where the device has f16 (as the runner keeps them). Every step reads
+ * A and B only of the adapters its rows name, each up to its own rank; the notes give, from the
+ * kernel's plan on the device that ran (bench/lora-plan.ts), the LoRA dispatches per layer (four at
+ * the 8B shape at rank 16 and 64, one per projection group) and the A/B bytes per step. Those
+ * bytes bound the 64-adapter rows: at the 8B shape 64 distinct rank-64 adapters are 21.5 GB per
+ * step against 16.1 GB of base weights (at best ~0.43× the base's rate if both stream at the same
+ * bandwidth), 64 rank-16 ones 5.4 GB (~0.75×): the 0.8× target is out of reach by bytes alone at
+ * these ranks with one adapter per request. Rows of one adapter do not share loads (each row's
+ * workgroups read its adapter's blocks, from the cache where they repeat), which the notes' loaded
+ * bytes show.
  *
  * Usage: node dist/bench/lora.js [--tiny] [--ranks 16,64]
- *   (--tiny: a 2-layer model for software Vulkan, a smoke run that writes `lora-tiny-*.json`)
+ *   (--tiny: a 2-layer model for software Vulkan, a smoke run that writes `lora-tiny-*.json`;
+ *   on the GPU machine one rank per call keeps each within a few minutes: --ranks 16, then --ranks 64)
  */
 import '../src/register-all.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';

@@ -8,24 +8,25 @@
  * Every tile recomputes v: at decode sizes (rows ≤ DECODE_ROWS) tiles are 256 columns, so a row's
  * work spreads over many workgroups and the repeated reads of A hit the cache; for more rows a tile
  * is a whole member, so A is read once per row and member, as the two-dispatch `lora_bgmv` reads it.
- * Decode rows whose A is large (K·rmax past SPLIT_ELEMENTS) take two dispatches instead
- * (lora-delta-split.ts): one workgroup streaming a whole A would take longer than a launch.
- * Members that would pass the device's storage bindings go in further dispatches.
+ * Decode rows whose A is large (past CHUNKED_BYTES) take the chunked schedule instead, still one
+ * dispatch (lora-delta-chunked.ts): one workgroup streaming a whole A would take longer than a
+ * launch. Members that would pass the device's storage bindings go in further dispatches. Which
+ * schedule and how many dispatches is `loraDeltaPlan` (lora-delta-plan.ts), which tests count.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
-import { type GpuKernel, type GpuTensor, type KernelContext, shaderKey, whyNot } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, shaderKey, whyNot } from '../backends/webgpu/kernel.js';
 import { enables, loadF32, storageDecl, uniformDecl } from '../kernels/wgsl-dtype.js';
 import { type LoraDeltaAttrs, type LoraDeltaGeometry, loraDeltaGeometry, memberInputs } from './lora-delta.js';
-import { SPLIT_ELEMENTS, SPLIT_RANKS, SPLIT_WG, splitExpandWgsl, splitShrinkWgsl } from './lora-delta-split.js';
+import { chunkedScratchWords, chunkedTiles, chunkedWgsl, chunksOf } from './lora-delta-chunked.js';
+import { type LoraDeltaDispatchPlan, loraDeltaPlan, membersPerDispatch, TILE } from './lora-delta-plan.js';
 
 const WG = 256;
 const RANKS_PER_PASS = 8;
 const LANES = WG / RANKS_PER_PASS;
-/** Rows up to which a tile is WG columns (decode); above it, a whole member. */
-export const DECODE_ROWS = 16;
 
-/** Columns per workgroup for `n` rows. */
-const tileOf = (g: LoraDeltaGeometry) => (g.n <= DECODE_ROWS ? WG : Math.ceil(Math.max(...g.widths) / WG) * WG);
+/** Columns per workgroup: TILE for decode rows, a whole member for more. */
+const tileOf = (d: LoraDeltaDispatchPlan) =>
+  d.schedule === 'tiled' ? TILE : Math.ceil(Math.max(...d.g.widths) / WG) * WG;
 
 /** Bindings: x, [nw], slots, scale, then A, B, rank per member, then each member's output; uniforms [n, K, rmax, slots, eps]. */
 export function loraDeltaWgsl(g: LoraDeltaGeometry, caps: Pick<Capabilities, 'f16'>, tile: number): string {
@@ -127,61 +128,13 @@ ${
 }`;
 }
 
-/** Members per dispatch within the device's storage bindings (each adds A, B, rank and its output). */
-function membersPerDispatch(caps: Capabilities, normed: boolean): number {
-  return Math.floor((caps.maxStorageBuffersPerShaderStage - (normed ? 4 : 3)) / 4);
-}
-
-/** The two-dispatch schedule (lora-delta-split.ts): shrink into a scratch v, then the expand's tiles. */
-function encodeSplit(
-  ctx: KernelContext,
-  g: LoraDeltaGeometry,
-  rows: readonly GpuTensor[],
-  scale: GpuTensor,
-  stacks: readonly GpuTensor[],
-  outs: readonly GpuTensor[],
-  uniforms: Uint32Array,
-): void {
-  const M = outs.length;
-  const of = (k: number) => stacks.filter((_, j) => j % 3 === k);
-  const [a, b, rank] = [of(0), of(1), of(2)];
-  const slots = rows[rows.length - 1]!;
-  const v = ctx.scratch(g.n * M * g.rmax * 4, 'lora_delta shrink');
-  const normed = g.normDtype !== undefined;
-  const shrinkLabel = `lora_delta.split.shrink.x${M}${normed ? '.norm' : ''}`;
-  const reads = (n: number) => Array.from({ length: n }, () => 'read' as const);
-  ctx.dispatch(
-    {
-      label: shrinkLabel,
-      key: shaderKey(shrinkLabel, { ...g, n: 0 }),
-      wgsl: () => splitShrinkWgsl(g, ctx.caps),
-      access: [...reads(rows.length + 2 * M), 'rw', 'uniform'],
-    },
-    [...rows, ...a, ...rank, v],
-    uniforms,
-    [Math.ceil(g.rmax / SPLIT_RANKS) * M, g.n],
-  );
-  const expandLabel = `lora_delta.split.expand.x${M}`;
-  ctx.dispatch(
-    {
-      label: expandLabel,
-      key: shaderKey(expandLabel, { ...g, n: 0 }),
-      wgsl: () => splitExpandWgsl(g, ctx.caps, SPLIT_WG),
-      access: [...reads(3 + 2 * M), ...outs.map(() => 'rw' as const), 'uniform'],
-    },
-    [slots, scale, ...b, ...rank, v, ...outs],
-    uniforms,
-    [g.widths.reduce((t, N) => t + Math.ceil(N / SPLIT_WG), 0), g.n],
-  );
-}
-
 export const loraDeltaKernel: GpuKernel = {
   op: 'lora_delta',
   whyUnsupported(caps, rawAttrs, inputs) {
     const attrs = rawAttrs as LoraDeltaAttrs;
     return whyNot(() => {
       const g = loraDeltaGeometry(attrs, inputs);
-      if (membersPerDispatch(caps, attrs.normEps !== undefined) < 1)
+      if (membersPerDispatch(caps, attrs.normEps !== undefined, false) < 1)
         throw new Error(`lora_delta: ${caps.maxStorageBuffersPerShaderStage} storage bindings are too few`);
       if (g.n > caps.maxComputeWorkgroupsPerDimension)
         throw new Error(`lora_delta: ${g.n} rows exceed ${caps.maxComputeWorkgroupsPerDimension} workgroups`);
@@ -192,23 +145,35 @@ export const loraDeltaKernel: GpuKernel = {
     const whole = loraDeltaGeometry(attrs, inputs);
     const normed = attrs.normEps !== undefined;
     const fixed = inputs.slice(0, normed ? 4 : 3);
-    const per = membersPerDispatch(ctx.caps, normed);
     const eps = new Float32Array([attrs.normEps ?? 0]);
     const uniforms = new Uint32Array([whole.n, whole.k, whole.rmax, whole.slots, new Uint32Array(eps.buffer)[0]!]);
-    if (whole.n === 0) return;
-    for (let first = 0; first < attrs.count; first += per) {
-      const members = Array.from({ length: Math.min(per, attrs.count - first) }, (_, j) => first + j);
-      const g: LoraDeltaGeometry = { ...whole, widths: members.map((i) => whole.widths[i]!) };
-      const tile = tileOf(g);
+    for (const d of loraDeltaPlan(ctx.caps, attrs, inputs)) {
+      const { g, members } = d;
       const stacks = members.flatMap((i) => {
         const at = memberInputs(attrs, i);
         return [inputs[at.a]!, inputs[at.b]!, inputs[at.rank]!];
       });
       const outs = members.map((i) => outputs[i]!);
-      if (g.n <= DECODE_ROWS && g.k * g.rmax > SPLIT_ELEMENTS) {
-        encodeSplit(ctx, g, inputs.slice(0, normed ? 3 : 2), inputs[normed ? 3 : 2]!, stacks, outs, uniforms);
+      const reads = [...fixed, ...stacks].map(() => 'read' as const);
+      const writes = outs.map(() => 'rw' as const);
+      if (d.schedule === 'chunked') {
+        // zeroed at creation and left zeroed by every run (lora-delta-chunked.ts)
+        const sync = ctx.scratch(chunkedScratchWords(g) * 4, 'lora_delta chunk parts');
+        const label = `lora_delta.chunked.x${members.length}${normed ? '.norm' : ''}`;
+        ctx.dispatch(
+          {
+            label,
+            key: shaderKey(label, { ...g, n: 0 }),
+            wgsl: () => chunkedWgsl(g, ctx.caps),
+            access: [...reads, ...writes, 'rw', 'uniform'],
+          },
+          [...fixed, ...stacks, ...outs, sync],
+          uniforms,
+          [chunksOf(g.rmax) * chunkedTiles(g), g.n],
+        );
         continue;
       }
+      const tile = tileOf(d);
       const label = `lora_delta.x${members.length}${normed ? '.norm' : ''}.t${tile}`;
       const tiles = g.widths.reduce((s, N) => s + Math.ceil(N / tile), 0);
       ctx.dispatch(
@@ -217,15 +182,11 @@ export const loraDeltaKernel: GpuKernel = {
           // the shader does not depend on the row count (rows are workgroups)
           key: shaderKey(label, { ...g, n: 0 }, tile),
           wgsl: () => loraDeltaWgsl(g, ctx.caps, tile),
-          access: [
-            ...[...fixed, ...stacks].map(() => 'read' as const),
-            ...outs.map(() => 'rw' as const),
-            'uniform' as const,
-          ],
+          access: [...reads, ...writes, 'uniform'],
         },
         [...fixed, ...stacks, ...outs],
         uniforms,
-        [tiles, whole.n],
+        [tiles, g.n],
       );
     }
   },

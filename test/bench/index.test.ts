@@ -15,6 +15,7 @@ const LIBRARIES = [
   'lora-bench',
   'lora-random',
   'lora-parity-compare',
+  'lora-plan',
 ];
 
 describe('bench/run-all.ts', () => {

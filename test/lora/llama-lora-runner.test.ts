@@ -57,7 +57,8 @@ const load = (model: { config: LlamaConfig; weights: TensorSource }, backend: Ba
     maxSeqs: 4,
     numPages: 24,
     pageSize: 8,
-    ...(lora ? { lora: { slots: 2, rmax: 8, ...(form ? { form } : {}) } } : {}),
+    // f32 stacks: the f32 oracle's tolerance; f16 stacks have their own test (llama-lora-f16.test.ts)
+    ...(lora ? { lora: { slots: 2, rmax: 8, dtype: 'f32' as const, ...(form ? { form } : {}) } } : {}),
   });
 
 const backends: [string, () => Backend | null][] = [

@@ -13,7 +13,10 @@
  *
  * Serving LoRA adapters keeps every one of those fusions and adds one `lora_delta` dispatch per
  * group of projections of the same rows (Q/K/V, o, gate/up, down): the LoRA term is computed
- * beside the projection and added in its epilogue (src/lora/lora-delta.ts).
+ * beside the projection and added in its epilogue (src/lora/lora-delta.ts). That holds at every
+ * rank: at the Llama-3-8B shape, rank 16 and rank 64 (whose A's take the chunked schedule,
+ * src/lora/lora-delta-chunked.ts) are four LoRA dispatches per layer too, counted from the
+ * kernel's plan below (the built-in model's stacks are too small to reach the chunked schedule).
  */
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backends/backend.js';
@@ -25,14 +28,18 @@ import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 import { randomLoraAdapter } from '../../bench/lora-random.js';
 import { LORA_MODULES } from '../../src/lora/modules.js';
 import { loraShapesOf } from '../../src/models/llama/adapter-graph.js';
+import { loraStepPlan } from '../../bench/lora-plan.js';
+import { LLAMA3_8B_SHAPES } from '../lora/llama8b-lora-groups.js';
 
 const gpu = await gpuBackend();
 /** The goal of the decode loop: a layer in at most this many dispatches. */
 const MAX_PER_LAYER = 6;
 /** Embedding, last-row gather, final norm + LM head: at most this many outside the layers. */
 const MAX_OUTSIDE = 3;
-/** With adapters: the layer's fused kernels and one LoRA dispatch per projection group (four). */
-const MAX_PER_LAYER_LORA = MAX_PER_LAYER + 4;
+/** LoRA dispatches per layer: one per projection group (Q/K/V, o, gate/up, down), at any rank. */
+const LORA_PER_LAYER = 4;
+/** With adapters: the layer's fused kernels and the LoRA dispatches. */
+const MAX_PER_LAYER_LORA = MAX_PER_LAYER + LORA_PER_LAYER;
 
 /**
  * Kernel labels of one recorded decode step of `batch` sequences, the model cut to `layers`: all
@@ -129,4 +136,26 @@ describe.skipIf(!gpu)(`decode dispatches per layer${gpu ? '' : ` (skipped: ${gpu
       expect(layer.length, 'dispatches per layer').toBeLessThanOrEqual(budget);
     });
   }
+});
+
+/** The storage-binding limit Dawn gives on lavapipe and on the H100 the benchmarks run on. */
+const BINDINGS = 16;
+
+describe(`LoRA dispatches per layer at the Llama-3-8B shape, from the kernel's plan (${BINDINGS} storage bindings)`, () => {
+  for (const rank of [16, 64])
+    for (const rows of [1, 4, 64])
+      it(`rank ${rank}, ${rows} rows: ${LORA_PER_LAYER} lora_delta dispatches`, () => {
+        const step = loraStepPlan(
+          { maxStorageBuffersPerShaderStage: BINDINGS },
+          LLAMA3_8B_SHAPES,
+          new Int32Array(rows),
+          new Int32Array(64).fill(rank),
+          rank,
+          'f16',
+        );
+        console.log(
+          `rank ${rank}, ${rows} rows: ${step.groups.map(({ group, plan }) => `${group.name} ${plan.map((d) => d.schedule).join('+')}`).join(', ')}`,
+        );
+        expect(step.dispatchesPerLayer).toBe(LORA_PER_LAYER);
+      });
 });

@@ -14,8 +14,9 @@
  * `lora_delta` and `lora_bgmv` serve prefill rows too: a prefill chunk is a run of rows with one
  * slot (`lora_sgmv`'s segments pay off only once its schedule loads a slot's tile once per segment).
  *
- * The stacks are f32 whatever the activation dtype: they are small beside the base weights, and
- * the kernels accumulate in f32 either way.
+ * The stacks are f16 where the device has f16 (loadLlama's default; f32 elsewhere): 64 rank-64
+ * adapters of an 8B model are 43 GB as f32 against 16 GB of base weights, and a step's LoRA cost is
+ * the bytes of A and B it reads. The kernels load either dtype as f32 and accumulate in f32.
  */
 import type { FunctionBuilder } from '../../ir/builder.js';
 import { type Expr, type Var, callOf } from '../../ir/graph.js';
@@ -32,6 +33,8 @@ export interface LoraGraphOptions {
   readonly rmax: number;
   /** How the graph adds the LoRA term (default `delta`, which the compiler fuses; see above). */
   readonly form?: 'delta' | 'bgmv';
+  /** Element type of the A and B stacks (default f32 here; loadLlama picks f16 where the device has it). */
+  readonly dtype?: 'f32' | 'f16';
 }
 
 /** One (layer, projection)'s stacks, in parameter order: A [slots, rmax, in], B [slots, out, rmax], rank i32[slots]. */
@@ -63,13 +66,14 @@ const SITE = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)\.weight$/;
 export function declareLoraParams(b: FunctionBuilder, cfg: LlamaConfig, o: LoraGraphOptions, adapter: Var, act: DType) {
   const shapes = loraShapesOf(cfg);
   const scale = b.param('lora_scale', tensorType('f32', [o.slots]));
+  const w = o.dtype ?? 'f32';
   const stacks = new Map<string, { a: Var; b: Var; rank: Var; out: number }>();
   for (const { layer, module } of loraSites(cfg)) {
     const [out, inn] = shapes.modules[module];
     const key = `${layer}.${module}`;
     stacks.set(key, {
-      a: b.param(`lora_${layer}_${module}_A`, tensorType('f32', [o.slots, o.rmax, inn])),
-      b: b.param(`lora_${layer}_${module}_B`, tensorType('f32', [o.slots, out, o.rmax])),
+      a: b.param(`lora_${layer}_${module}_A`, tensorType(w, [o.slots, o.rmax, inn])),
+      b: b.param(`lora_${layer}_${module}_B`, tensorType(w, [o.slots, out, o.rmax])),
       rank: b.param(`lora_${layer}_${module}_rank`, tensorType('i32', [o.slots])),
       out,
     });

@@ -8,8 +8,8 @@ import { compile } from '../../compiler/compile.js';
 import type { Executable } from '../../compiler/executable.js';
 import type { TensorSource } from '../../io/tensor-source.js';
 import type { RunnerOptions } from '../family.js';
-import type { LoraGraphOptions } from './adapter-graph.js';
-import { DeviceAdapterStacks } from './adapter-stacks-device.js';
+import { type LoraGraphOptions, loraShapesOf } from './adapter-graph.js';
+import { DeviceAdapterStacks, loraStackDtype } from './adapter-stacks-device.js';
 import { llamaModule } from './graph.js';
 import { PagedKvCache } from './kv-cache.js';
 import type { LlamaConfig } from './llama-config.js';
@@ -107,7 +107,12 @@ export async function loadLlama(
   const w4a4 = atom ? new Map([...atom.projections].map(([n, p]) => [n, { n: p.n, k: p.k }])) : undefined;
   // the W4A4 layer has no adapter term (its projections are atom_matmul, not the float `linear`)
   if (w4a4 && o.lora) throw new Error('LoRA adapters are not served on a W4A4 checkpoint; serve the float checkpoint');
-  const lora = o.lora ? { lora: o.lora } : {};
+  // adapter stacks in f16 where the device has it: a step's LoRA cost is the A/B bytes it reads
+  const loraOpts = o.lora && {
+    ...o.lora,
+    dtype: loraStackDtype(backend.caps.f16, loraShapesOf(cfg), o.lora.rmax, o.lora.dtype),
+  };
+  const lora = loraOpts ? { lora: loraOpts } : {};
   const exe = compile(
     llamaModule(cfg, { maxTokens, maxSeqs, weightDtype, actDtype, quantized, ...lora, ...(w4a4 ? { w4a4 } : {}) }),
   );
@@ -131,7 +136,7 @@ export async function loadLlama(
     attentionGrid: o.attentionGrid,
   });
   const recordDecode = o.recordDecode ?? backend.record !== undefined;
-  const stacks = o.lora ? new DeviceAdapterStacks(backend, cfg, o.lora) : null;
+  const stacks = loraOpts ? new DeviceAdapterStacks(backend, cfg, loraOpts) : null;
   const byFormat: Record<string, number> = {};
   for (const a of quantized.values()) byFormat[a.format] = (byFormat[a.format] ?? 0) + 1;
   if (w4a4) byFormat.w4a4 = w4a4.size;

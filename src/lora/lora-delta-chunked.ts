@@ -1,0 +1,170 @@
+/**
+ * `lora_delta` in one dispatch for decode rows whose shrink is large (A past CHUNKED_BYTES): the
+ * plain kernel (lora-delta-kernel.ts) recomputes a row's whole shrink in every tile, each time
+ * streaming the slot's A [r, K] through one workgroup, which a single SM reads at a fraction of the
+ * device's bandwidth (a rank-64 f16 A at K = 14336 is 1.8 MB). Here a workgroup owns one row, one
+ * tile of a member's columns and one chunk of eight ranks: it computes those ranks of v from eight
+ * rows of A and their part of the tile, Σ_{r in chunk} v_r·B[c, r]. The chunks of a tile meet
+ * through a scratch buffer: each stores its part and counts itself in the tile's counter, and the
+ * last of them sums the parts in chunk order (so the result does not depend on which finished
+ * last), scales it and writes d. Chunks past the row's rank return at once; a row whose rank fits
+ * one chunk writes d directly; a row with no adapter has its zeros written by chunk 0.
+ *
+ * The parts and counters are atomics, written with read-modify-writes (which complete at the
+ * device's point of coherence before the workgroup passes its barrier) and read with atomic loads,
+ * so the last chunk reads what the others stored. The last one resets its counter, so the buffer
+ * is zero again for the next step (a recorded stream replays the same scratch). Nothing waits on
+ * another workgroup: no schedule can deadlock.
+ */
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
+import { enables, loadF32, storageDecl, uniformDecl } from '../kernels/wgsl-dtype.js';
+import type { LoraDeltaGeometry } from './lora-delta.js';
+
+export const CHUNK_WG = 256;
+/** Ranks per chunk (the shrink's 256 lanes: eight ranks of 32 lanes). */
+export const CHUNK_RANKS = 8;
+const LANES = CHUNK_WG / CHUNK_RANKS;
+/**
+ * Bytes of one slot's A above which decode rows take the chunked schedule: 256 KiB, a rank-16 f32
+ * (or rank-32 f16) A at K = 4096, which one workgroup streams in about a launch's time.
+ */
+export const CHUNKED_BYTES = 256 * 1024;
+
+/** Chunks of a slot of rank up to rmax. */
+export const chunksOf = (rmax: number) => Math.ceil(rmax / CHUNK_RANKS);
+
+/** Tiles of CHUNK_WG columns over all members. */
+export const chunkedTiles = (g: LoraDeltaGeometry) => g.widths.reduce((s, N) => s + Math.ceil(N / CHUNK_WG), 0);
+
+/** The scratch: a counter per (row, tile), then each chunk's part of each (row, tile), as u32 words. */
+export const chunkedScratchWords = (g: LoraDeltaGeometry) => {
+  const cells = g.n * chunkedTiles(g);
+  return chunksOf(g.rmax) > 1 ? cells + cells * chunksOf(g.rmax) * CHUNK_WG : 1;
+};
+
+/**
+ * Bindings: x, [nw], slots, scale, then A, B, rank per member, then each member's output, then the
+ * scratch (rw atomics); uniforms [n, K, rmax, slots, eps]. Grid [chunks · tiles, n].
+ */
+export function chunkedWgsl(g: LoraDeltaGeometry, caps: Pick<Capabilities, 'f16'>): string {
+  const norm = g.normDtype !== undefined;
+  const M = g.widths.length;
+  const C = chunksOf(g.rmax);
+  const T = chunkedTiles(g);
+  let b = 0;
+  const decl: string[] = [storageDecl(b++, 'x', g.act, caps, 'read')];
+  if (norm) decl.push(storageDecl(b++, 'nw', g.normDtype!, caps, 'read'));
+  decl.push(`@group(0) @binding(${b++}) var<storage, read> row_slot: array<i32>;`);
+  decl.push(`@group(0) @binding(${b++}) var<storage, read> scale: array<f32>;`);
+  for (let i = 0; i < M; i++) {
+    decl.push(storageDecl(b++, `a${i}`, g.weight, caps, 'read'));
+    decl.push(storageDecl(b++, `b${i}`, g.weight, caps, 'read'));
+    decl.push(`@group(0) @binding(${b++}) var<storage, read> rank${i}: array<i32>;`);
+  }
+  for (let i = 0; i < M; i++) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> d${i}: array<f32>;`);
+  decl.push(`@group(0) @binding(${b++}) var<storage, read_write> sync: array<atomic<u32>>;`);
+  const pick = (f: (i: number) => string) =>
+    g.widths.map((_, i) => (i + 1 < M ? `if (seg == ${i}u) { ${f(i)} }` : `{ ${f(i)} }`)).join(' else ');
+  const tiles = g.widths.map((N) => Math.ceil(N / CHUNK_WG));
+  const segment = tiles
+    .slice(0, -1)
+    .map((t, i) => `  if (seg == ${i}u && t >= ${t}u) { seg = ${i + 1}u; t -= ${t}u; }`)
+    .join('\n');
+  const x = (i: string) => loadF32(g.act, caps, 'x', i);
+  const xn = norm ? `${x('xb + k')} * ${loadF32(g.normDtype!, caps, 'nw', 'k')}` : x('xb + k');
+  return `${enables([g.act, g.weight, ...(norm ? [g.normDtype!] : [])], caps)}${decl.join('\n')}
+${uniformDecl(b, 5)}
+var<workgroup> red: array<f32, ${CHUNK_WG}>;
+var<workgroup> vr: array<f32, ${CHUNK_RANKS}>;
+var<workgroup> wrank: u32;
+var<workgroup> wlast: u32;
+fn a_at(seg: u32, i: u32) -> f32 { ${pick((i) => `return ${loadF32(g.weight, caps, `a${i}`, 'i')};`)} }
+fn b_at(seg: u32, i: u32) -> f32 { ${pick((i) => `return ${loadF32(g.weight, caps, `b${i}`, 'i')};`)} }
+fn rank_at(seg: u32, s: u32) -> i32 { ${pick((i) => `return rank${i}[s];`)} }
+fn width(seg: u32) -> u32 { ${pick((i) => `return ${g.widths[i]}u;`)} }
+fn put(seg: u32, i: u32, v: f32) { ${pick((i) => `d${i}[i] = v;`)} }
+@compute @workgroup_size(${CHUNK_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let K = uw(1u);
+  let rmax = uw(2u);
+  let row = wid.y;
+  let chunk = wid.x % ${C}u;
+  let ti = wid.x / ${C}u;
+  var seg = 0u;
+  var t = ti;
+${segment}
+  let N = width(seg);
+  let c = t * ${CHUNK_WG}u + lid;
+  if (lid == 0u) {
+    let s0 = row_slot[row];
+    var r = 0;
+    if (s0 >= 0 && u32(s0) < uw(3u)) { r = rank_at(seg, u32(s0)); }
+    wrank = min(u32(max(r, 0)), rmax);
+  }
+  let rk = workgroupUniformLoad(&wrank);
+  if (rk == 0u) {
+    if (chunk == 0u && c < N) { put(seg, row * N + c, 0.0); }
+    return;
+  }
+  // the chunks this row reads: ranks past the slot's own are never loaded
+  let live = (rk + ${CHUNK_RANKS - 1}u) / ${CHUNK_RANKS}u;
+  if (chunk >= live) { return; }
+  let r0 = chunk * ${CHUNK_RANKS}u;
+  let nr = min(${CHUNK_RANKS}u, rk - r0);
+  let s = u32(row_slot[row]);
+  let xb = row * K;
+  var rs = 1.0;
+${
+  norm
+    ? `  var ss = 0.0;
+  for (var k = lid; k < K; k += ${CHUNK_WG}u) { let xv = ${x('xb + k')}; ss += xv * xv; }
+  red[lid] = ss;
+  workgroupBarrier();
+  for (var w = ${CHUNK_WG / 2}u; w > 0u; w = w / 2u) {
+    if (lid < w) { red[lid] += red[lid + w]; }
+    workgroupBarrier();
+  }
+  rs = inverseSqrt(red[0] / f32(K) + uf(4u));
+  workgroupBarrier();`
+    : ''
+}
+  let lane = lid % ${LANES}u;
+  let j = lid / ${LANES}u;
+  var p = 0.0;
+  if (j < nr) {
+    let ab = (s * rmax + r0 + j) * K;
+    for (var k = lane; k < K; k += ${LANES}u) { p += ${xn} * a_at(seg, ab + k); }
+  }
+  red[lid] = p;
+  workgroupBarrier();
+  for (var w = ${LANES / 2}u; w > 0u; w = w / 2u) {
+    if (lane < w) { red[lid] += red[lid + w]; }
+    workgroupBarrier();
+  }
+  if (lane == 0u && j < nr) { vr[j] = red[lid] * rs; }
+  workgroupBarrier();
+  var part = 0.0;
+  if (c < N) {
+    let bb = (s * N + c) * rmax + r0;
+    for (var q = 0u; q < nr; q++) { part += vr[q] * b_at(seg, bb + q); }
+  }
+  let sc = scale[s];
+  if (live == 1u) {
+    if (c < N) { put(seg, row * N + c, sc * part); }
+    return;
+  }
+  let cell = row * ${T}u + ti;
+  let parts = uw(0u) * ${T}u;
+  _ = atomicExchange(&sync[parts + (cell * ${C}u + chunk) * ${CHUNK_WG}u + lid], bitcast<u32>(part));
+  storageBarrier();
+  workgroupBarrier();
+  if (lid == 0u) { wlast = select(0u, 1u, atomicAdd(&sync[cell], 1u) + 1u == live); }
+  if (workgroupUniformLoad(&wlast) == 0u) { return; }
+  if (lid == 0u) { atomicStore(&sync[cell], 0u); }
+  var sum = 0.0;
+  for (var q = 0u; q < live; q++) {
+    sum += bitcast<f32>(atomicLoad(&sync[parts + (cell * ${C}u + q) * ${CHUNK_WG}u + lid]));
+  }
+  if (c < N) { put(seg, row * N + c, sc * sum); }
+}`;
+}
