@@ -229,6 +229,57 @@ export const BENCHES: readonly BenchEntry[] = [
     needs: 'GPU; --model DIR (default: the built-in model)',
     standalone: false,
   },
+  {
+    name: 'atom-ppl',
+    measures:
+      "perplexity of the built-in model under Atom's ablation (FP, KV8/KV4, W4A16, W4A4 with/without outliers) as float64 fake quantization",
+    duration: '~10 min',
+    needs: 'CPU (or --model DIR for a larger model)',
+    standalone: false,
+  },
+  {
+    name: 'kv-quant-attention',
+    measures: 'decode attention over int8/int4 KV pages vs f16 at the 8B attention shape, checked against float64',
+    duration: '~1 min',
+    needs: 'GPU',
+    standalone: true,
+  },
+  {
+    name: 'magicpig-decode',
+    measures: 'decode tok/s vs context length and batch: full GPU attention vs LSH sampling attention, GPU KV bytes',
+    duration: '~5 min',
+    needs: 'GPU; the 8B checkpoint (bench/anchors/hf_decode.py)',
+    standalone: false,
+  },
+  {
+    name: 'magicpig-quality',
+    measures: 'retrieval accuracy of a trained long-context model: exact, MagicPIG (K, L), TopK, Quest, StreamingLLM',
+    duration: 'tens of minutes',
+    needs: 'a model from scripts/longctx/train_retrieval.py',
+    standalone: false,
+  },
+  {
+    name: 'magicpig-scan',
+    measures: 'the sampled scan of one 8B layer on the CPU at 16K/64K keys: ms and store bytes per token',
+    duration: '~1 min',
+    needs: 'CPU',
+    standalone: true,
+  },
+  {
+    name: 'derain',
+    measures:
+      'the de-raining networks on WebGPU vs PyTorch (PSNR ≥ 50 dB between them), 512² and 1024² vs torch eager and torch.compile',
+    duration: '~2 min',
+    needs: 'GPU; weights and torch outputs from scripts/derain/train.py',
+    standalone: false,
+  },
+  {
+    name: 'st-check',
+    measures: 'the BERT encoder vs sentence-transformers: parity on random MiniLM-L6 weights and texts/s beside it',
+    duration: '~30 s',
+    needs: 'GPU; the folder scripts/embeddings/st_reference.py writes',
+    standalone: false,
+  },
 ];
 
 export function indexText(): string {

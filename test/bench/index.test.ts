@@ -16,6 +16,9 @@ const LIBRARIES = [
   'lora-random',
   'lora-parity-compare',
   'lora-plan',
+  'st-reference',
+  'telerag-pipelines',
+  'telerag-store',
 ];
 
 describe('bench/run-all.ts', () => {
