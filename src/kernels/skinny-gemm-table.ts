@@ -1,32 +1,82 @@
 /**
  * The skinny GEMM's parameters per M bucket: the first bucket whose `maxM` ≥ M applies; `params`
- * null leaves that M to the other matmul kernels (GEMV at M = 1). `sgmat` entries apply where the
- * device has f16 subgroup matrices, `simt` everywhere else. `bench/skinny-tune.ts` measures the
- * variants on the H100 and writes this file with the winners.
+ * null leaves that M to the other matmul kernels. `sgmat` entries apply where the device has f16
+ * subgroup matrices, `simt` everywhere else. Written by bench/skinny-tune.ts from its winners
+ * (the sweep behind it: bench/tuning/skinny-tune-2026-12-07-h100.json).
  */
 import type { SkinnyTable } from './skinny-gemm-params.js';
 
 export const SKINNY_TABLE: SkinnyTable = {
-  // untuned: the tensor-core entries stay empty until the sweep has checked that variant on a device with subgroup matrices
-  source: 'untuned defaults: register blocking sized by M (SIMT); no tensor-core entries yet',
+  source:
+    "bench/skinny-tune.ts on NVIDIA H100 80GB HBM3, 2026-12-07, commit a108385: M = 2\u201316 and M = 32\u201364 in two sweeps of one run; M = 64's SIMT entry (devices without subgroup matrices) kept from the defaults, as no SIMT set there was measured on every shape",
   buckets: [
-    { maxM: 1, simt: null, sgmat: null },
-    { maxM: 4, simt: { variant: 'simt', KL: 32, MT: 4, RL: 4, RG: 2 }, sgmat: null },
-    { maxM: 8, simt: { variant: 'simt', KL: 32, MT: 4, RL: 4, RG: 2 }, sgmat: null },
+    {
+      maxM: 1,
+      simt: null,
+      sgmat: null,
+    },
+    {
+      maxM: 2,
+      simt: null,
+      sgmat: null,
+    },
+    {
+      maxM: 4,
+      simt: null,
+      sgmat: null,
+    },
+    {
+      maxM: 8,
+      simt: null,
+      sgmat: null,
+    },
     {
       maxM: 16,
-      simt: { variant: 'simt', KL: 32, MT: 4, RL: 4, RG: 1 },
-      sgmat: null,
+      simt: {
+        variant: 'simt',
+        KL: 32,
+        MT: 2,
+        RL: 8,
+        RG: 1,
+      },
+      sgmat: {
+        variant: 'sgmat',
+        S: 4,
+        TN: 1,
+        BK: 32,
+      },
     },
     {
       maxM: 32,
-      simt: { variant: 'simt', KL: 16, MT: 4, RL: 4, RG: 1 },
-      sgmat: null,
+      simt: {
+        variant: 'simt',
+        KL: 32,
+        MT: 2,
+        RL: 8,
+        RG: 1,
+      },
+      sgmat: {
+        variant: 'sgmat',
+        S: 8,
+        TN: 2,
+        BK: 16,
+      },
     },
     {
       maxM: 64,
-      simt: { variant: 'simt', KL: 8, MT: 8, RL: 4, RG: 2 },
-      sgmat: null,
+      simt: {
+        variant: 'simt',
+        KL: 8,
+        MT: 8,
+        RL: 4,
+        RG: 2,
+      },
+      sgmat: {
+        variant: 'sgmat',
+        S: 4,
+        TN: 1,
+        BK: 32,
+      },
     },
   ],
 };
