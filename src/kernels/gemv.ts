@@ -40,6 +40,16 @@ export { gemvVectorised } from './gemv-wgsl.js';
 
 export const GEMV_MAX_M = 16;
 
+/**
+ * Rows up to which the fused GEMVs (`linear` with its norm/pair/RoPE, `linear_group`, `qkv_append`)
+ * run; above it the same steps run as separate kernels, the projections on the skinny GEMM. On the
+ * H100 at M = 16 (decode b16 profile, commit a108385) the fused GEMVs streamed their weights at
+ * 445–700 GB/s — the paired gate/up GEMV holds 2·R·M accumulators per lane — while the skinny
+ * tensor-core GEMM read the same shapes at 1.24–1.43 TB/s; at M ≤ 8 the plain GEMV beat every
+ * skinny set on every 8B shape (bench/tuning/skinny-tune-2026-12-07-h100.json).
+ */
+export const FUSED_GEMV_MAX_M = 8;
+
 export function gemvParams(M: number): GemvParams {
   // measured on the H100 (bench/gemm.ts --gemv-tune): 2 rows × 128 lanes beat 4–8 rows and 64/256
   // lanes at M = 1 (4096², 28672×4096, 4096×14336) and M = 16 alike

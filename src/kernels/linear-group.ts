@@ -9,7 +9,7 @@ import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { type GpuKernel, type GpuTensor, type KernelContext, shaderKey } from '../backends/webgpu/kernel.js';
 import { type LinearGroupAttrs, groupMember, linearGroupOp } from '../ops/linear-group.js';
 import { ropeInvFreqs } from '../ops/rope.js';
-import { GEMV_MAX_M, gemvParams } from './gemv.js';
+import { FUSED_GEMV_MAX_M, gemvParams } from './gemv.js';
 import { GROUP_FREQ_WORD, type GroupLayout, type PagedKvStore, gemvGroupWgsl } from './gemv-group.js';
 import { lanesThatFit } from './gemv-wgsl.js';
 import { encodeNormedRows, linearKernel } from './linear.js';
@@ -27,7 +27,7 @@ export function groupGemvProblem(
   const rows = a.shape.slice(0, -1).reduce((x, y) => x * y, 1);
   const weights = inputs.slice(1, 1 + attrs.count);
   const hd = attrs.rope?.headDim;
-  if (rows > GEMV_MAX_M) return `GEMV serves M ≤ ${GEMV_MAX_M}`;
+  if (rows > FUSED_GEMV_MAX_M) return `the fused GEMV serves M ≤ ${FUSED_GEMV_MAX_M}`;
   if (!hd || hd % 4 !== 0 || (attrs.rope!.rotaryDim ?? hd) !== hd)
     return 'the group GEMV walks heads: RoPE with a head dim that is a multiple of 4';
   if (K % 8 !== 0) return 'the group GEMV needs K a multiple of 8';

@@ -1,7 +1,7 @@
 /**
- * The `linear` op (src/ops/linear.ts) on WebGPU. Decode-sized rows (M ≤ 16) run as one GEMV with
- * the RMSNorm prologue, the paired weight and the RoPE epilogue inside it (gemv-wgsl.ts): one
- * dispatch where the unfused graph needed up to three. Larger M (prefill) runs the same steps as
+ * The `linear` op (src/ops/linear.ts) on WebGPU. Decode-sized rows (M ≤ FUSED_GEMV_MAX_M) run as one
+ * GEMV with the RMSNorm prologue, the paired weight and the RoPE epilogue inside it (gemv-wgsl.ts):
+ * one dispatch where the unfused graph needed up to three. Larger M runs the same steps as
  * separate kernels — the norm into scratch in a's dtype (as the unfused graph rounds it), the
  * paired product into f32 scratch, the best matmul kernel, RoPE from f32 scratch — since there a
  * norm per GEMM workgroup would cost more than the extra pass.
@@ -18,7 +18,7 @@ import {
 import { type LinearAttrs, type LinearParts, linearMatmulAttrs, linearOp, linearParts } from '../ops/linear.js';
 import { ropeInvFreqs } from '../ops/rope.js';
 import type { DType } from '../tensor/dtype.js';
-import { GEMV_MAX_M, gemvParams, gemvWgsl } from './gemv.js';
+import { FUSED_GEMV_MAX_M, gemvParams, gemvWgsl } from './gemv.js';
 import { type GemvFusion, gemvTailWords, gemvVectorised, lanesThatFit, slots } from './gemv-wgsl.js';
 import { MATMUL_KERNELS } from './matmul.js';
 import {
@@ -40,7 +40,7 @@ const rowsOf = (a: TensorDesc) => a.shape.slice(0, -1).reduce((x, y) => x * y, 1
 /** Why the one-dispatch GEMV cannot run this call (null when it can). */
 export function fusedGemvProblem(caps: Capabilities, attrs: LinearAttrs, inputs: readonly TensorDesc[]): string | null {
   const p = linearParts(attrs, inputs);
-  if (rowsOf(p.a) > GEMV_MAX_M) return `GEMV serves M ≤ ${GEMV_MAX_M}`;
+  if (rowsOf(p.a) > FUSED_GEMV_MAX_M) return `the fused GEMV serves M ≤ ${FUSED_GEMV_MAX_M}`;
   const storage = inputs.length + 1;
   if (storage > caps.maxStorageBuffersPerShaderStage) return `${storage} storage bindings`;
   const rope = attrs.rope;
