@@ -3,15 +3,28 @@
  * user can see where memory went. Allocation is synchronous (kernels are enqueued synchronously);
  * Dawn reports out-of-memory asynchronously, so each allocation sits in an error scope whose
  * verdict `checkErrors()` collects at the next flush.
+ *
+ * Freed buffers go to a free list (free-buffers.ts) and serve later allocations of the same size,
+ * so a loop of steps of one shape creates no buffer after its first step; idle buffers count
+ * against the budget and are destroyed first when an allocation would exceed it.
  */
 import { OutOfMemoryError, formatBytes } from './errors.js';
+import { FreeBuffers } from './free-buffers.js';
 
 export interface ArenaUsage {
+  /** Bytes of live buffers (idle ones on the free list excluded). */
   readonly totalBytes: number;
   readonly budgetBytes: number;
   readonly peakBytes: number;
   readonly byOwner: ReadonlyMap<string, number>;
+  /** Bytes of freed buffers kept for reuse. */
+  readonly idleBytes: number;
 }
+
+/** Idle bytes the free list keeps by default: a few steps' intermediates at an 8B model's prefill shapes. */
+export const DEFAULT_IDLE_BYTES = 512 * 1024 * 1024;
+
+const rounded = (bytes: number): number => Math.max(16, Math.ceil(bytes / 16) * 16);
 
 export class BufferArena {
   private total = 0;
@@ -21,18 +34,23 @@ export class BufferArena {
   private pending: Promise<OutOfMemoryError | null>[] = [];
   /** Buffers created since the arena opened (a steady serving loop creates none). */
   created = 0;
+  private readonly freeList: FreeBuffers;
 
   constructor(
     private readonly device: GPUDevice,
     private budget: number,
-  ) {}
+    idleBytes = DEFAULT_IDLE_BYTES,
+  ) {
+    this.freeList = new FreeBuffers(idleBytes);
+  }
 
   setBudget(bytes: number): void {
     this.budget = bytes;
   }
 
+  /** A buffer of at least `bytes` for a tensor of `owner`, counted against the budget; from the free list when one fits. */
   alloc(bytes: number, owner: string, label: string, usage: GPUBufferUsageFlags): GPUBuffer {
-    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const size = rounded(bytes);
     if (this.total + size > this.budget) {
       throw new OutOfMemoryError(
         label,
@@ -40,12 +58,10 @@ export class BufferArena {
         `budget ${formatBytes(this.budget)}, in use ${formatBytes(this.total)} (${this.describeOwners()})`,
       );
     }
-    this.device.pushErrorScope('out-of-memory');
-    const buffer = this.device.createBuffer({ size, usage, label });
-    this.created++;
-    this.pending.push(
-      this.device.popErrorScope().then((e) => (e ? new OutOfMemoryError(label, size, e.message) : null)),
-    );
+    const reused = this.freeList.take(size, usage);
+    // idle buffers are device memory too: release them before creating past the budget
+    if (!reused) this.freeList.trim(this.total + this.freeList.bytes + size - this.budget);
+    const buffer = reused ?? this.create(size, usage, label);
     this.total += size;
     this.peak = Math.max(this.peak, this.total);
     this.byOwner.set(owner, (this.byOwner.get(owner) ?? 0) + size);
@@ -53,13 +69,46 @@ export class BufferArena {
     return buffer;
   }
 
+  /**
+   * Returns a tensor's buffer; it joins the free list. The caller must have submitted every
+   * command that binds it (WebGPU then orders any later use after that work).
+   */
   free(buffer: GPUBuffer): void {
     const rec = this.owners.get(buffer);
     if (!rec) return;
     this.owners.delete(buffer);
     this.total -= rec.bytes;
     this.byOwner.set(rec.owner, this.byOwner.get(rec.owner)! - rec.bytes);
-    buffer.destroy();
+    this.freeList.put(buffer);
+  }
+
+  /**
+   * A buffer for kernel scratch, outside the budget's accounting (it lives until its dispatch is
+   * submitted); give it back with `recycle` once that work has been submitted.
+   */
+  scratch(bytes: number, label: string, usage: GPUBufferUsageFlags): GPUBuffer {
+    const size = rounded(bytes);
+    return this.freeList.take(size, usage) ?? this.create(size, usage, label);
+  }
+
+  /** Takes back a `scratch` buffer whose users have all been submitted. */
+  recycle(buffer: GPUBuffer): void {
+    this.freeList.put(buffer);
+  }
+
+  /** Destroys every idle buffer (the device memory goes back to the driver). */
+  trimIdle(): void {
+    this.freeList.trim(Number.POSITIVE_INFINITY);
+  }
+
+  private create(size: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer {
+    this.device.pushErrorScope('out-of-memory');
+    const buffer = this.device.createBuffer({ size, usage, label });
+    this.created++;
+    this.pending.push(
+      this.device.popErrorScope().then((e) => (e ? new OutOfMemoryError(label, size, e.message) : null)),
+    );
+    return buffer;
   }
 
   /** Throws the first out-of-memory error Dawn reported since the last check. */
@@ -71,7 +120,13 @@ export class BufferArena {
   }
 
   usage(): ArenaUsage {
-    return { totalBytes: this.total, budgetBytes: this.budget, peakBytes: this.peak, byOwner: new Map(this.byOwner) };
+    return {
+      totalBytes: this.total,
+      budgetBytes: this.budget,
+      peakBytes: this.peak,
+      byOwner: new Map(this.byOwner),
+      idleBytes: this.freeList.bytes,
+    };
   }
 
   private describeOwners(): string {

@@ -26,6 +26,16 @@ import { PendingWork } from './pending-work.js';
 import { type BindingAccess, PipelineCache } from './pipeline-cache.js';
 import { type Recording, StreamBindings } from './recording.js';
 import { UniformRing } from './uniform-ring.js';
+import { BindGroupCache } from './bind-group-cache.js';
+import {
+  EncodeMemo,
+  StaleEncodingError,
+  callKey,
+  capturingContext,
+  dryContext,
+  encodingDifference,
+  replayEncoded,
+} from './encode-memo.js';
 import { type ProfileEntry, TimestampProfiler } from './profiler.js';
 import { STAGING_CHUNK_BYTES, StagingUploader } from './staging-upload.js';
 import { copyToHost } from './host-read.js';
@@ -46,6 +56,10 @@ export class WebGpuBackend implements Backend {
   readonly arena: BufferArena;
   readonly pipelines: PipelineCache;
   private readonly uniformRing: UniformRing;
+  /** Bind groups of unrecorded dispatches by layout and buffer identities. */
+  readonly bindGroups: BindGroupCache;
+  /** Each kernel call's dispatches by (attrs, types): repeated steps skip kernel choice and planning. */
+  readonly encodeMemo = new EncodeMemo();
   private readonly kernels = new Map<string, GpuKernel[]>();
   /** Binding access of each generated program, by its WGSL text. */
   private readonly programAccess = new Map<string, BindingAccess[]>();
@@ -73,12 +87,18 @@ export class WebGpuBackend implements Backend {
     this.caps = ctx.caps;
     this.arena = new BufferArena(this.device, opts.memoryBudget ?? Number.MAX_SAFE_INTEGER);
     this.pipelines = new PipelineCache(this.device);
-    this.pending = new PendingWork(this.device);
     this.uniformRing = new UniformRing(
       this.device,
       this.device.limits.minUniformBufferOffsetAlignment,
       opts.uniformRingBytes,
     );
+    const ring = this.uniformRing;
+    this.pending = new PendingWork(
+      this.device,
+      () => ring.flush(),
+      (b) => this.arena.recycle(b),
+    );
+    this.bindGroups = new BindGroupCache(this.device);
     this.health = new DeviceHealth(ctx);
     this.lost = this.health.lost;
     for (const k of GPU_KERNELS) {
@@ -138,8 +158,15 @@ export class WebGpuBackend implements Backend {
   async read(t: Tensor): Promise<HostArray> {
     const g = this.own(t);
     this.submitPending();
-    this.createdOutsideArena++;
-    const bytes = await copyToHost(this.device, g.buffer, g.byteSize, () => this.checkErrors());
+    const usage = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+    const bytes = await copyToHost(
+      this.device,
+      g.buffer,
+      g.byteSize,
+      () => this.checkErrors(),
+      (n) => this.arena.scratch(n, `read.${t.label}`, usage),
+      (staging) => this.arena.recycle(staging),
+    );
     return hostFromBytes(t.dtype, bytes, numel(t.shape));
   }
 
@@ -149,18 +176,39 @@ export class WebGpuBackend implements Backend {
 
   run(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
     this.health.checkAlive();
+    const tensors = [...inputs, ...outputs].map((t) => this.own(t));
+    const key = callKey(op, tensors);
+    const known = this.encodeMemo.get(attrs, key);
+    if (known && this.encodeMemo.verify) {
+      const dry = dryContext(this.caps, this.device, tensors);
+      this.pickChecked(op, attrs, inputs, outputs).encode(
+        dry.ctx,
+        attrs,
+        tensors.slice(0, inputs.length),
+        tensors.slice(inputs.length),
+      );
+      const why = encodingDifference(known, dry.finish());
+      if (why) throw new StaleEncodingError(op, why);
+    }
+    if (known) {
+      replayEncoded(this.kernelContext(), known, tensors);
+      return;
+    }
+    const kernel = this.pickChecked(op, attrs, inputs, outputs);
+    const capture = capturingContext(this.kernelContext(), tensors);
+    kernel.encode(capture.ctx, attrs, tensors.slice(0, inputs.length), tensors.slice(inputs.length));
+    this.encodeMemo.set(attrs, key, capture.finish());
+  }
+
+  /** The kernel that runs `op` here, after checking the outputs' types against the op's inference. */
+  private pickChecked(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): GpuKernel {
     const kernel = this.pick(op, attrs, inputs);
     if (typeof kernel === 'string') throw new UnsupportedOpError('webgpu', op, kernel);
     const outDescs = getOp(op).outputs(attrs, inputs);
     if (outDescs.length !== outputs.length)
       throw new Error(`${op}: ${outputs.length} outputs given, ${outDescs.length} expected`);
     outDescs.forEach((d, i) => assertShape(op, `output ${i}`, outputs[i]!, d.shape, d.dtype));
-    kernel.encode(
-      this.kernelContext(),
-      attrs,
-      inputs.map((t) => this.own(t)),
-      outputs.map((t) => this.own(t)),
-    );
+    return kernel;
   }
 
   /** Runs a generated WGSL program (the compiler's tensor programs) on explicit bindings. */
@@ -197,12 +245,7 @@ export class WebGpuBackend implements Backend {
       dispatch: (shader, buffers, uniforms, workgroups, when) =>
         this.dispatch(shader, buffers, uniforms, workgroups, when),
       scratch: (bytes, label) => {
-        const buffer = this.device.createBuffer({
-          size: Math.max(16, Math.ceil(bytes / 16) * 16),
-          usage: STORAGE(),
-          label,
-        });
-        this.createdOutsideArena++;
+        const buffer = this.arena.scratch(bytes, label, STORAGE());
         if (this.recording) this.recording.owned.push(buffer);
         else this.pending.hold(buffer);
         return { buffer };
@@ -222,34 +265,45 @@ export class WebGpuBackend implements Backend {
     if (counts.includes(0)) return;
     // a recording keeps a conditional dispatch and asks again at each replay
     if (when && !this.recording && !when()) return;
-    const entries = this.bindEntries(shader, buffers, uniforms);
-    const bindGroup = this.device.createBindGroup({ layout: compiled.layout, entries });
+    const offsets: number[] = [];
+    const entries = this.bindEntries(shader, buffers, uniforms, offsets);
     this.dispatchCount++;
     if (this.recording) {
       this.recording.dispatches.push({
         label: shader.label,
         pipeline: compiled.pipeline,
-        bindGroup,
+        bindGroup: this.device.createBindGroup({ layout: compiled.layout, entries }),
         workgroups: counts,
+        offsets,
         ...(when ? { when } : {}),
       });
       return;
     }
-    this.pending.encode(shader.label, compiled.pipeline, bindGroup, counts);
+    this.pending.encode(
+      shader.label,
+      compiled.pipeline,
+      this.bindGroups.get(compiled.layout, entries),
+      counts,
+      offsets,
+    );
   }
 
-  /** The dispatch's bind-group entries in binding order: storage buffers as given, uniforms from the ring or owned. */
+  /**
+   * The dispatch's bind-group entries in binding order: storage buffers as given, uniforms from the
+   * ring (their slice's dynamic offset pushed to `offsets`) or, while recording, owned at offset 0.
+   */
   private bindEntries(
     shader: ShaderSpec,
     buffers: readonly (GpuTensor | BufferRange)[],
     uniforms: Uint32Array | null,
+    offsets: number[],
   ): GPUBindGroupEntry[] {
     const entries: GPUBindGroupEntry[] = [];
     const seen = new Map<GPUBuffer, number>();
     let bi = 0;
     shader.access.forEach((a, binding) => {
       if (a === 'uniform') {
-        entries.push(this.uniformEntry(binding, uniforms ?? new Uint32Array(4)));
+        entries.push(this.uniformEntry(binding, uniforms ?? new Uint32Array(4), offsets));
         return;
       }
       const b = buffers[bi++];
@@ -261,16 +315,18 @@ export class WebGpuBackend implements Backend {
     return entries;
   }
 
-  private uniformEntry(binding: number, words: Uint32Array): GPUBindGroupEntry {
+  private uniformEntry(binding: number, words: Uint32Array, offsets: number[]): GPUBindGroupEntry {
     const recording = this.recording;
     if (!recording) {
       // a wrap submits the work encoded so far; the current dispatch's scratch buffers, already
       // made but not yet encoded, must outlive that submit, so transient buffers stay until the next
-      return { binding, resource: this.uniformRing.slice(words, () => this.submitPending(false)) };
+      offsets.push(this.uniformRing.slice(words, () => this.submitPending(false)));
+      return { binding, resource: this.uniformRing.binding(UniformRing.blockSize(words)) };
     }
     const ub = ownedUniform(this.device, words);
     this.createdOutsideArena++;
     recording.owned.push(ub);
+    offsets.push(0);
     return { binding, resource: { buffer: ub } };
   }
 
@@ -386,6 +442,7 @@ export class WebGpuBackend implements Backend {
     this.submitPending();
     this.pending.profiler?.destroy();
     this.uniformRing.destroy();
+    this.arena.trimIdle();
     this.device.destroy();
   }
 

@@ -69,6 +69,9 @@ export class PagedKvCache {
   private readonly prefill: BatchAttention;
   /** The attention state planned for the current step. */
   current: BatchAttention;
+  /** Attrs objects kept across steps: the backend keeps each kernel call's encoding by its attrs object. */
+  private readonly appendAttrs: { readonly layout: KvLayout };
+  private readonly fusedAttrs = new WeakMap<LinearGroupAttrs, QkvAppendAttrs>();
 
   constructor(
     readonly backend: Backend,
@@ -77,6 +80,7 @@ export class PagedKvCache {
   ) {
     // HND keeps one head's tokens contiguous: what decode streams through
     this.layout = o.layout ?? 'HND';
+    this.appendAttrs = { layout: this.layout };
     const shape = poolShape({
       numPages: o.numPages,
       pageSize: o.pageSize,
@@ -120,7 +124,7 @@ export class PagedKvCache {
     const pool = this.pools[layer]!;
     this.backend.run(
       'append_kv',
-      { layout: this.layout },
+      this.appendAttrs,
       [pool, k, v, a.qoIndptr, a.kvIndptr, a.kvIndices, a.lastPageLen],
       [pool],
     );
@@ -146,7 +150,8 @@ export class PagedKvCache {
     const q = scratch.take('q', qDesc!);
     const n = q.shape[0]!;
     const heads = (t: Tensor, h: number) => this.backend.view(t, [n, h, this.cfg.headDim]);
-    const fused: QkvAppendAttrs = { ...group, layout: this.layout };
+    let fused = this.fusedAttrs.get(group);
+    if (!fused) this.fusedAttrs.set(group, (fused = { ...group, layout: this.layout }));
     const inputs = [...args, this.slots, pool];
     if (this.backend.supportsOp('qkv_append', fused, inputs) && !this.servedByReference('qkv_append', fused, inputs)) {
       this.backend.run('qkv_append', fused, inputs, [q, pool]);
