@@ -24,12 +24,23 @@ type Role =
   | { readonly k: 'scratch'; readonly index: number; readonly offset?: number; readonly size?: number }
   | { readonly k: 'fixed'; readonly range: GpuTensor | BufferRange };
 
-interface MemoDispatch {
+/** What the backend resolved for a kept dispatch: its pipeline, and the bind group of the buffers it was last given. */
+export interface ResolvedDispatch {
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+  readonly counts: readonly [number, number, number];
+  buffers: GPUBuffer[];
+  group: GPUBindGroup | null;
+}
+
+export interface MemoDispatch {
   readonly shader: ShaderSpec;
   readonly roles: readonly Role[];
   readonly uniforms: Uint32Array | null;
   readonly workgroups: readonly [number, number?, number?];
   readonly when?: () => boolean;
+  /** Filled by the backend on the first replay. */
+  resolved?: ResolvedDispatch;
 }
 
 export interface EncodedOp {
@@ -165,18 +176,25 @@ export function encodingDifference(kept: EncodedOp, fresh: EncodedOp): string | 
   return null;
 }
 
+/** A kept dispatch's buffers for this call's `tensors` (inputs then outputs) and `scratch`. */
+export function resolveBuffers(
+  d: MemoDispatch,
+  tensors: readonly GpuTensor[],
+  scratch: readonly BufferRange[],
+): (GpuTensor | BufferRange)[] {
+  return d.roles.map((r): GpuTensor | BufferRange => {
+    if (r.k === 'fixed') return r.range;
+    if (r.k === 'tensor' && r.whole) return tensors[r.index]!;
+    const buffer = r.k === 'tensor' ? tensors[r.index]!.buffer : scratch[r.index]!.buffer;
+    return r.offset === undefined && r.size === undefined ? { buffer } : { buffer, offset: r.offset, size: r.size };
+  });
+}
+
 /** Enqueues a memo entry's dispatches through `ctx` on this call's `tensors` (inputs then outputs). */
 export function replayEncoded(ctx: KernelContext, e: EncodedOp, tensors: readonly GpuTensor[]): void {
   const scratch = e.scratch.map((s) => ctx.scratch(s.bytes, s.label));
-  for (const d of e.dispatches) {
-    const buffers = d.roles.map((r): GpuTensor | BufferRange => {
-      if (r.k === 'fixed') return r.range;
-      if (r.k === 'tensor' && r.whole) return tensors[r.index]!;
-      const buffer = r.k === 'tensor' ? tensors[r.index]!.buffer : scratch[r.index]!.buffer;
-      return r.offset === undefined && r.size === undefined ? { buffer } : { buffer, offset: r.offset, size: r.size };
-    });
-    ctx.dispatch(d.shader, buffers, d.uniforms, d.workgroups, d.when);
-  }
+  for (const d of e.dispatches)
+    ctx.dispatch(d.shader, resolveBuffers(d, tensors, scratch), d.uniforms, d.workgroups, d.when);
 }
 
 /** The descriptors of `tensors`, for callers that key on types only. */

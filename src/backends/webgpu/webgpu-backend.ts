@@ -33,8 +33,10 @@ import {
   callKey,
   capturingContext,
   dryContext,
+  type EncodedOp,
   encodingDifference,
   replayEncoded,
+  resolveBuffers,
 } from './encode-memo.js';
 import { type ProfileEntry, TimestampProfiler } from './profiler.js';
 import { STAGING_CHUNK_BYTES, StagingUploader } from './staging-upload.js';
@@ -191,13 +193,56 @@ export class WebGpuBackend implements Backend {
       if (why) throw new StaleEncodingError(op, why);
     }
     if (known) {
-      replayEncoded(this.kernelContext(), known, tensors);
+      this.replayKept(known, tensors);
       return;
     }
     const kernel = this.pickChecked(op, attrs, inputs, outputs);
     const capture = capturingContext(this.kernelContext(), tensors);
     kernel.encode(capture.ctx, attrs, tensors.slice(0, inputs.length), tensors.slice(inputs.length));
     this.encodeMemo.set(attrs, key, capture.finish());
+  }
+
+  /**
+   * A kept encoding's dispatches on this call's tensors. Unrecorded, each dispatch reuses its
+   * pipeline and, when handed the same buffers as last time (a repeated step), its bind group
+   * without building a key: what is left per dispatch is its uniforms and three pass commands.
+   */
+  private replayKept(e: EncodedOp, tensors: readonly GpuTensor[]): void {
+    const ctx = this.kernelContext();
+    // a recording owns its uniforms
+    if (this.recording) {
+      replayEncoded(ctx, e, tensors);
+      return;
+    }
+    const scratch = e.scratch.map((s) => ctx.scratch(s.bytes, s.label));
+    for (const d of e.dispatches) {
+      const buffers = resolveBuffers(d, tensors, scratch);
+      let r = d.resolved;
+      if (!r) {
+        const { pipeline, layout } = this.pipelines.get(d.shader);
+        const max = this.caps.maxComputeWorkgroupsPerDimension;
+        const counts = workgroupCounts(d.shader.label, d.workgroups, max);
+        d.resolved = r = { pipeline, layout, counts, buffers: [], group: null };
+      }
+      // checked keys must see every lookup (tests)
+      if (this.pipelines.verifyKeys && this.pipelines.get(d.shader).pipeline !== r.pipeline)
+        throw new Error(`kernel '${d.shader.label}': its kept encoding's pipeline is no longer the cache's`);
+      if (r.counts.includes(0)) continue;
+      if (d.when && !d.when()) continue;
+      const offsets: number[] = [];
+      let same = r.group !== null && r.buffers.length === buffers.length;
+      for (let i = 0; same && i < buffers.length; i++) same = r.buffers[i] === buffers[i]!.buffer;
+      if (same) {
+        for (const a of d.shader.access)
+          if (a === 'uniform')
+            offsets.push(this.uniformRing.slice(d.uniforms ?? new Uint32Array(4), () => this.submitPending(false)));
+      } else {
+        r.group = this.bindGroups.get(r.layout, this.bindEntries(d.shader, buffers, d.uniforms, offsets));
+        r.buffers = buffers.map((b) => b.buffer);
+      }
+      this.dispatchCount++;
+      this.pending.encode(d.shader.label, r.pipeline, r.group!, r.counts, offsets);
+    }
   }
 
   /** The kernel that runs `op` here, after checking the outputs' types against the op's inference. */
