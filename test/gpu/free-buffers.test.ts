@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FreeBuffers } from '../../src/backends/webgpu/free-buffers.js';
-import { BufferArena } from '../../src/backends/webgpu/arena.js';
+import { BufferArena, sizeClass } from '../../src/backends/webgpu/arena.js';
 import { OutOfMemoryError } from '../../src/backends/webgpu/errors.js';
 import { type EncodedOp, encodingDifference } from '../../src/backends/webgpu/encode-memo.js';
 import { gpuBackend } from '../gpu-setup.js';
@@ -62,6 +62,25 @@ describe('FreeBuffers', () => {
   });
 });
 
+describe('sizeClass', () => {
+  it('rounds to 256 bytes up to 4 KiB, then to eight classes per power of two, never past the limit', () => {
+    expect([1, 256, 257, 4096].map((b) => sizeClass(b))).toEqual([256, 256, 512, 4096]);
+    expect([4097, 4608, 4609, 1 << 20, (1 << 20) + 1].map((b) => sizeClass(b))).toEqual([
+      4608,
+      4608,
+      5120,
+      1 << 20,
+      (1 << 20) + (1 << 17),
+    ]);
+    for (let b = 1; b < 1 << 22; b = Math.ceil(b * 1.37)) {
+      const c = sizeClass(b);
+      expect(c).toBeGreaterThanOrEqual(b);
+      if (b > 4096) expect(c / b).toBeLessThanOrEqual(1.125);
+    }
+    expect(sizeClass(4097, 4100)).toBe(4112);
+  });
+});
+
 describe.skipIf(!gpu)('BufferArena reuse (WebGPU)', () => {
   const usage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
 
@@ -70,15 +89,18 @@ describe.skipIf(!gpu)('BufferArena reuse (WebGPU)', () => {
     const a = arena.alloc(1000, 'activations', 'a', usage());
     arena.free(a);
     expect(arena.usage().totalBytes).toBe(0);
-    expect(arena.usage().idleBytes).toBe(1008);
+    expect(arena.usage().idleBytes).toBe(1024);
     const again = arena.alloc(1000, 'activations', 'a2', usage());
     expect(again).toBe(a);
     expect(arena.created).toBe(1);
-    expect(arena.usage().byOwner.get('activations')).toBe(1008);
+    expect(arena.usage().byOwner.get('activations')).toBe(1024);
+    // a nearby size of the same class takes the same buffer
+    arena.free(again);
+    expect(arena.alloc(900, 'activations', 'a3', usage())).toBe(a);
     const other = arena.alloc(2000, 'activations', 'b', usage());
     expect(other).not.toBe(a);
     expect(arena.created).toBe(2);
-    arena.free(again);
+    arena.free(a);
     arena.free(other);
     arena.trimIdle();
     expect(arena.usage().idleBytes).toBe(0);

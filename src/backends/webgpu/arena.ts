@@ -4,9 +4,10 @@
  * Dawn reports out-of-memory asynchronously, so each allocation sits in an error scope whose
  * verdict `checkErrors()` collects at the next flush.
  *
- * Freed buffers go to a free list (free-buffers.ts) and serve later allocations of the same size,
- * so a loop of steps of one shape creates no buffer after its first step; idle buffers count
- * against the budget and are destroyed first when an allocation would exceed it.
+ * Freed buffers go to a free list (free-buffers.ts) and serve later allocations of the same size
+ * class, so a loop of steps of one shape creates no buffer after its first step, and a step of a
+ * new shape mostly reuses; idle buffers count against the budget and are destroyed first when an
+ * allocation would exceed it.
  */
 import { OutOfMemoryError, formatBytes } from './errors.js';
 import { FreeBuffers } from './free-buffers.js';
@@ -26,6 +27,22 @@ export const DEFAULT_IDLE_BYTES = 512 * 1024 * 1024;
 
 const rounded = (bytes: number): number => Math.max(16, Math.ceil(bytes / 16) * 16);
 
+/**
+ * Owners whose buffers live as long as the model (or are measured by their size): allocated at
+ * their exact size. Every other buffer (step intermediates, inputs, scratch) gets a size class,
+ * eight per power of two (at most 12.5% more than asked), so a step of a new token count finds the
+ * buffers of a step of a nearby count on the free list — with them their bind groups.
+ */
+const EXACT_OWNERS: ReadonlySet<string> = new Set(['weights', 'kv-cache', 'measure']);
+
+/** `bytes` rounded up to its size class (256-byte steps up to 4 KiB, then eight classes per octave), or exactly where that exceeds `limit`. */
+export function sizeClass(bytes: number, limit = Number.POSITIVE_INFINITY): number {
+  const exact = rounded(bytes);
+  const step = exact <= 4096 ? 256 : 2 ** (Math.floor(Math.log2(exact)) - 3);
+  const cls = Math.ceil(exact / step) * step;
+  return cls <= limit ? cls : exact;
+}
+
 export class BufferArena {
   private total = 0;
   private peak = 0;
@@ -40,6 +57,8 @@ export class BufferArena {
     private readonly device: GPUDevice,
     private budget: number,
     idleBytes = DEFAULT_IDLE_BYTES,
+    /** Largest buffer a size class may round up to (a whole-buffer binding must stay within the device's binding limit). */
+    private readonly classLimit = Number.POSITIVE_INFINITY,
   ) {
     this.freeList = new FreeBuffers(idleBytes);
   }
@@ -50,7 +69,7 @@ export class BufferArena {
 
   /** A buffer of at least `bytes` for a tensor of `owner`, counted against the budget; from the free list when one fits. */
   alloc(bytes: number, owner: string, label: string, usage: GPUBufferUsageFlags): GPUBuffer {
-    const size = rounded(bytes);
+    const size = EXACT_OWNERS.has(owner) ? rounded(bytes) : sizeClass(bytes, this.classLimit);
     if (this.total + size > this.budget) {
       throw new OutOfMemoryError(
         label,
@@ -87,7 +106,7 @@ export class BufferArena {
    * submitted); give it back with `recycle` once that work has been submitted.
    */
   scratch(bytes: number, label: string, usage: GPUBufferUsageFlags): GPUBuffer {
-    const size = rounded(bytes);
+    const size = sizeClass(bytes, this.classLimit);
     return this.freeList.take(size, usage) ?? this.create(size, usage, label);
   }
 

@@ -74,6 +74,12 @@ export class StaleEncodingError extends Error {
   }
 }
 
+/**
+ * Encodings kept per attrs object: a server sees many token counts, each a key of its own; past
+ * this many the least recently used goes.
+ */
+const PER_ATTRS = 64;
+
 export class EncodeMemo {
   private readonly byAttrs = new WeakMap<Attrs, Map<string, EncodedOp>>();
   hits = 0;
@@ -82,15 +88,25 @@ export class EncodeMemo {
   verify = false;
 
   get(attrs: Attrs, key: string): EncodedOp | undefined {
-    const e = this.byAttrs.get(attrs)?.get(key);
-    if (e) this.hits++;
-    else this.misses++;
+    const m = this.byAttrs.get(attrs);
+    const e = m?.get(key);
+    if (!e) {
+      this.misses++;
+      return undefined;
+    }
+    this.hits++;
+    // most recently used last, so eviction takes the least recently used
+    if (m!.size > 1) {
+      m!.delete(key);
+      m!.set(key, e);
+    }
     return e;
   }
 
   set(attrs: Attrs, key: string, encoded: EncodedOp): void {
     let m = this.byAttrs.get(attrs);
     if (!m) this.byAttrs.set(attrs, (m = new Map()));
+    if (m.size >= PER_ATTRS) m.delete(m.keys().next().value!);
     m.set(key, encoded);
   }
 }

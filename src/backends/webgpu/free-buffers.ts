@@ -7,8 +7,8 @@
  * once the work that binds it has been submitted.
  *
  * A reused buffer keeps its old contents (as the CPU backend's heap does): kernels write their
- * outputs in full. Buckets are exact sizes (already rounded to 16 bytes by the caller) because
- * steps of one shape ask for the same sizes again; idle bytes are capped, oldest destroyed first.
+ * outputs in full. A bucket holds one size as the caller asks for it (the arena rounds sizes to
+ * classes first); idle bytes are capped, oldest destroyed first.
  */
 export class FreeBuffers {
   private readonly buckets = new Map<string, GPUBuffer[]>();

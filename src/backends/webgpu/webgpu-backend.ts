@@ -87,7 +87,12 @@ export class WebGpuBackend implements Backend {
   ) {
     this.device = ctx.device;
     this.caps = ctx.caps;
-    this.arena = new BufferArena(this.device, opts.memoryBudget ?? Number.MAX_SAFE_INTEGER);
+    this.arena = new BufferArena(
+      this.device,
+      opts.memoryBudget ?? Number.MAX_SAFE_INTEGER,
+      undefined,
+      this.caps.maxStorageBufferBindingSize,
+    );
     this.pipelines = new PipelineCache(this.device);
     this.uniformRing = new UniformRing(
       this.device,
