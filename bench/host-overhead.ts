@@ -103,7 +103,7 @@ let first: Float32Array | null = null;
 const hostMs: number[] = [];
 const perDispatchUs: number[] = [];
 let stepDispatches = 0;
-let stepBuffers = 0;
+let timedBuffers = 0;
 for (let s = 0; s < WARMUP + STEPS; s++) {
   const d0 = dispatches();
   const b0 = buffers();
@@ -112,7 +112,7 @@ for (let s = 0; s < WARMUP + STEPS; s++) {
   const ms = readAt - t0;
   stepDispatches = dispatches() - d0;
   // the logits readback's staging buffer is counted too
-  stepBuffers = buffers() - b0;
+  if (s >= WARMUP) timedBuffers += buffers() - b0;
   checkLogits(logits, s);
   if (s >= WARMUP) {
     hostMs.push(ms);
@@ -157,7 +157,7 @@ const sorted = [...hostMs].sort((a, b) => a - b);
 console.log(
   `host per unrecorded step: median ${median(hostMs).toFixed(2)} ms (min ${sorted[0]!.toFixed(2)}, max ${sorted[sorted.length - 1]!.toFixed(2)}); ` +
     (stepDispatches > 0
-      ? `${stepDispatches} dispatches, median ${median(perDispatchUs).toFixed(1)} µs per dispatch; ${stepBuffers} GPU buffers created per step`
+      ? `${stepDispatches} dispatches, median ${median(perDispatchUs).toFixed(1)} µs per dispatch; ${(timedBuffers / STEPS).toFixed(1)} GPU buffers created per timed step (mean)`
       : 'no dispatch count on this backend'),
 );
 runner.destroy();
