@@ -27,12 +27,13 @@ const fake = (size: number, usage = 1): Fake => ({
   },
 });
 const asGpu = (f: Fake) => f as unknown as GPUBuffer;
+const put = (list: FreeBuffers, f: Fake, label = '') => list.put(asGpu(f), { size: f.size, usage: f.usage, label });
 
 describe('FreeBuffers', () => {
   it('hands back freed buffers of the exact size and usage, first freed first', () => {
     const list = new FreeBuffers(1 << 20);
     const [a, b, c] = [fake(256), fake(256), fake(512)];
-    for (const f of [a, b, c]) list.put(asGpu(f));
+    for (const f of [a, b, c]) put(list, f);
     expect(list.bytes).toBe(1024);
     expect(list.take(256, 2)).toBeUndefined();
     expect(list.take(128, 1)).toBeUndefined();
@@ -44,17 +45,28 @@ describe('FreeBuffers', () => {
     expect([a, b, c].map((f) => f.destroyed)).toEqual([0, 0, 0]);
   });
 
+  it('prefers the buffer last used under the asked label', () => {
+    const list = new FreeBuffers(1 << 20);
+    const [a, b, c] = [fake(256), fake(256), fake(256)];
+    put(list, a, 'x');
+    put(list, b, 'y');
+    put(list, c, 'z');
+    expect(list.take(256, 1, 'z')).toBe(c);
+    expect(list.take(256, 1, 'w')).toBe(a);
+    expect(list.take(256, 1, 'y')).toBe(b);
+  });
+
   it('destroys the oldest idle buffers past its cap, and buffers larger than the cap at once', () => {
     const list = new FreeBuffers(1024);
     const olds = [fake(512), fake(256), fake(256)];
-    for (const f of olds) list.put(asGpu(f));
+    for (const f of olds) put(list, f);
     const next = fake(512);
-    list.put(asGpu(next));
+    put(list, next);
     expect(olds.map((f) => f.destroyed)).toEqual([1, 0, 0]);
     expect(list.bytes).toBe(1024);
     expect(list.take(512, 1)).toBe(next);
     const huge = fake(4096);
-    list.put(asGpu(huge));
+    put(list, huge);
     expect(huge.destroyed).toBe(1);
     expect(list.trim(300)).toBe(512);
     expect(list.count).toBe(0);

@@ -10,7 +10,7 @@
  * allocation would exceed it.
  */
 import { OutOfMemoryError, formatBytes } from './errors.js';
-import { FreeBuffers } from './free-buffers.js';
+import { type BufferInfo, FreeBuffers } from './free-buffers.js';
 
 export interface ArenaUsage {
   /** Bytes of live buffers (idle ones on the free list excluded). */
@@ -52,6 +52,8 @@ export class BufferArena {
   /** Buffers created since the arena opened (a steady serving loop creates none). */
   created = 0;
   private readonly freeList: FreeBuffers;
+  /** Size, usage and current label of every buffer made here (read back without a native call). */
+  private readonly info = new WeakMap<GPUBuffer, BufferInfo>();
 
   constructor(
     private readonly device: GPUDevice,
@@ -77,10 +79,11 @@ export class BufferArena {
         `budget ${formatBytes(this.budget)}, in use ${formatBytes(this.total)} (${this.describeOwners()})`,
       );
     }
-    const reused = this.freeList.take(size, usage);
+    const reused = this.freeList.take(size, usage, label);
     // idle buffers are device memory too: release them before creating past the budget
     if (!reused) this.freeList.trim(this.total + this.freeList.bytes + size - this.budget);
     const buffer = reused ?? this.create(size, usage, label);
+    if (reused) this.info.set(buffer, { size, usage, label });
     this.total += size;
     this.peak = Math.max(this.peak, this.total);
     this.byOwner.set(owner, (this.byOwner.get(owner) ?? 0) + size);
@@ -98,7 +101,7 @@ export class BufferArena {
     this.owners.delete(buffer);
     this.total -= rec.bytes;
     this.byOwner.set(rec.owner, this.byOwner.get(rec.owner)! - rec.bytes);
-    this.freeList.put(buffer);
+    this.freeList.put(buffer, this.info.get(buffer)!);
   }
 
   /**
@@ -107,12 +110,21 @@ export class BufferArena {
    */
   scratch(bytes: number, label: string, usage: GPUBufferUsageFlags): GPUBuffer {
     const size = sizeClass(bytes, this.classLimit);
-    return this.freeList.take(size, usage) ?? this.create(size, usage, label);
+    const reused = this.freeList.take(size, usage, label);
+    if (reused) this.info.set(reused, { size, usage, label });
+    return reused ?? this.create(size, usage, label);
   }
 
   /** Takes back a `scratch` buffer whose users have all been submitted. */
   recycle(buffer: GPUBuffer): void {
-    this.freeList.put(buffer);
+    const info = this.info.get(buffer);
+    if (info) this.freeList.put(buffer, info);
+    else this.freeList.discard(buffer);
+  }
+
+  /** Where buffers leaving the free list go (default: destroyed at once). */
+  set discard(fn: (buffer: GPUBuffer) => void) {
+    this.freeList.discard = fn;
   }
 
   /** Destroys every idle buffer (the device memory goes back to the driver). */
@@ -123,6 +135,7 @@ export class BufferArena {
   private create(size: number, usage: GPUBufferUsageFlags, label: string): GPUBuffer {
     this.device.pushErrorScope('out-of-memory');
     const buffer = this.device.createBuffer({ size, usage, label });
+    this.info.set(buffer, { size, usage, label });
     this.created++;
     this.pending.push(
       this.device.popErrorScope().then((e) => (e ? new OutOfMemoryError(label, size, e.message) : null)),

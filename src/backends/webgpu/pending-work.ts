@@ -10,6 +10,8 @@ export class PendingWork {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private transient: GPUBuffer[] = [];
+  /** Buffers to destroy once the work encoded so far is submitted. */
+  private doomed: GPUBuffer[] = [];
   profiler: TimestampProfiler | null = null;
 
   constructor(
@@ -21,6 +23,12 @@ export class PendingWork {
   /** Keeps a buffer until the work that binds it has been submitted. */
   hold(buffer: GPUBuffer): void {
     this.transient.push(buffer);
+  }
+
+  /** Destroys `buffer` now, or right after the next submit while encoded work may bind it. */
+  retire(buffer: GPUBuffer): void {
+    if (this.encoder) this.doomed.push(buffer);
+    else buffer.destroy();
   }
 
   get heldBuffers(): number {
@@ -57,6 +65,8 @@ export class PendingWork {
     this.endPass();
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
+    for (const b of this.doomed) b.destroy();
+    this.doomed = [];
     if (!releaseTransient) return;
     // submitted work may still run: a released buffer is destroyed (WebGPU lets that work finish)
     // or reused by later work, which the queue orders after it — either way a serving loop that

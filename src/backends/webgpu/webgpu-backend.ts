@@ -105,6 +105,7 @@ export class WebGpuBackend implements Backend {
       () => ring.flush(),
       (b) => this.arena.recycle(b),
     );
+    this.arena.discard = (b) => this.pending.retire(b);
     this.bindGroups = new BindGroupCache(this.device);
     this.health = new DeviceHealth(ctx);
     this.lost = this.health.lost;
@@ -480,8 +481,9 @@ export class WebGpuBackend implements Backend {
       // a recorded stream would fail at its next replay, far from this call: fail here instead
       if (this.streamBound.has(g.buffer))
         throw new Error(`free of '${t.label}' while a recorded dispatch stream binds it: destroy the stream first`);
-      // WebGPU lets submitted work that uses a destroyed buffer finish; unsubmitted work must be submitted first
-      this.submitPending();
+      // the buffer joins the free list: work encoded later, in this command buffer or after, runs
+      // after the work already encoded that binds it (dispatches run in order, queue writes and
+      // reads submit pending work first), and a buffer the list destroys waits for the next submit
       this.arena.free(g.buffer);
       (g as { buffer?: GPUBuffer }).buffer = undefined;
     }
