@@ -187,7 +187,7 @@ export class WebGpuBackend implements Backend {
     const tensors = [...inputs, ...outputs].map((t) => this.own(t));
     const key = callKey(op, tensors);
     const known = this.encodeMemo.get(attrs, key);
-    if (known && this.encodeMemo.verify) {
+    if (known && this.encodeMemo.toVerify(known)) {
       const dry = dryContext(this.caps, this.device, tensors);
       this.pickChecked(op, attrs, inputs, outputs).encode(
         dry.ctx,
