@@ -88,11 +88,12 @@ console.log(
     (VARY ? ', each step one token shorter than the last (a new shape every step)' : ''),
 );
 
-// the runner reads the logits only after the step is planned, encoded and submitted: the moment it
-// asks for them ends the host part
+// the runner reads the logits only after the step is planned and encoded: the moment it asks for
+// them, once the encoded work is submitted (which the read does first anyway), ends the host part
 let readAt = 0;
 const read = backend.read.bind(backend);
 backend.read = (t) => {
+  webgpu?.submitPending();
   readAt = performance.now();
   return read(t);
 };
