@@ -8,6 +8,7 @@ import { FreeBuffers } from '../../src/backends/webgpu/free-buffers.js';
 import { BufferArena, sizeClass } from '../../src/backends/webgpu/arena.js';
 import { OutOfMemoryError } from '../../src/backends/webgpu/errors.js';
 import { type EncodedOp, encodingDifference } from '../../src/backends/webgpu/encode-memo.js';
+import type { GpuTensor } from '../../src/backends/webgpu/kernel.js';
 import { gpuBackend } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
@@ -127,6 +128,24 @@ describe.skipIf(!gpu)('BufferArena reuse (WebGPU)', () => {
     expect(() => arena.alloc(16, 'weights', 'x', usage())).toThrow(OutOfMemoryError);
     arena.free(big);
     arena.trimIdle();
+  });
+
+  it('frees a buffer once when both a view and its source are freed, though it was reused in between', () => {
+    const b = gpu!;
+    const src = b.alloc({ dtype: 'f32', shape: [4, 64] }, 'src');
+    const view = b.view(src, [256]);
+    const live = b.memory().totalBytes;
+    b.free(view);
+    // the same label: the free list hands this allocation the buffer just freed
+    const other = b.alloc({ dtype: 'f32', shape: [256] }, 'src');
+    expect((other as GpuTensor).buffer).toBe((src as GpuTensor).buffer);
+    b.free(src);
+    // `other` still owns its buffer: the next allocation of its size gets another one
+    expect(b.memory().totalBytes).toBe(live);
+    const third = b.alloc({ dtype: 'f32', shape: [256] }, 'third');
+    expect((third as GpuTensor).buffer).not.toBe((other as GpuTensor).buffer);
+    b.free(other);
+    b.free(third);
   });
 
   it('reuses the bind group of a repeated dispatch, whatever its uniforms', async () => {

@@ -73,6 +73,11 @@ export class WebGpuBackend implements Backend {
   /** Scratch, uniform and staging buffers created outside the arena (see `buffersCreated`). */
   private createdOutsideArena = 0;
   private readonly streamBound = new StreamBindings();
+  /**
+   * Each allocation's record, shared by its views: freeing a view and then its source must not
+   * free the buffer twice, since by then the free list may have handed it to another tensor.
+   */
+  private readonly allocations = new WeakMap<Tensor, { freed: boolean }>();
   private readonly health: DeviceHealth;
   /** Resolves once the device is lost (see DeviceHealth). */
   readonly lost: Promise<DeviceLostError>;
@@ -144,6 +149,7 @@ export class WebGpuBackend implements Backend {
       );
     const buffer = this.arena.alloc(byteSize, owner, label, STORAGE());
     const t: GpuTensor = { dtype: desc.dtype, shape: [...desc.shape], backend: 'webgpu', label, buffer, byteSize };
+    this.allocations.set(t, { freed: false });
     return t;
   }
 
@@ -179,7 +185,10 @@ export class WebGpuBackend implements Backend {
   }
 
   view(t: Tensor, shape: readonly number[]): Tensor {
-    return viewOf(this.own(t), shape);
+    const v = viewOf(this.own(t), shape);
+    const rec = this.allocations.get(t);
+    if (rec) this.allocations.set(v, rec);
+    return v;
   }
 
   run(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
@@ -481,6 +490,12 @@ export class WebGpuBackend implements Backend {
       // a recorded stream would fail at its next replay, far from this call: fail here instead
       if (this.streamBound.has(g.buffer))
         throw new Error(`free of '${t.label}' while a recorded dispatch stream binds it: destroy the stream first`);
+      const rec = this.allocations.get(t);
+      if (rec?.freed) {
+        (g as { buffer?: GPUBuffer }).buffer = undefined;
+        return;
+      }
+      if (rec) rec.freed = true;
       // the buffer joins the free list: work encoded later, in this command buffer or after, runs
       // after the work already encoded that binds it (dispatches run in order, queue writes and
       // reads submit pending work first), and a buffer the list destroys waits for the next submit
