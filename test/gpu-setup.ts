@@ -24,6 +24,8 @@ function open(disableF16: boolean): Promise<WebGpuBackend | null> {
     .then((b) => {
       // a shader key that misses a parameter of its generator shows as an error here, not as a stale shader in use
       b.pipelines.verifyKeys = true;
+      // likewise a kept kernel encoding that a fresh encode would no longer produce
+      b.encodeMemo.verify = true;
       return b;
     })
     .catch((e: Error) => {

@@ -99,8 +99,8 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
     const gotA = await b.read(a!);
     const gotC = await b.read(c!);
     expect([gotA[0], gotA[63], gotC[0], gotC[31]]).toEqual([1200, 1200, 1200, 1200]);
-    // the reads' staging buffers are the only ones created
-    expect(b.buffersCreated - before).toBe(2);
+    // the reads' staging buffers are the only ones that may be created (the free list may hold some)
+    expect(b.buffersCreated - before).toBeLessThanOrEqual(2);
     expect(b.transientBuffers).toBe(0);
     for (const t of [a, ya, c, yc]) b.free(t!);
   });

@@ -14,6 +14,8 @@ export interface RecordedDispatch {
   readonly pipeline: GPUComputePipeline;
   readonly bindGroup: GPUBindGroup;
   readonly workgroups: readonly [number, number, number];
+  /** Dynamic offsets of the bind group (0 for the uniform binding, which a recorded dispatch owns). */
+  readonly offsets: readonly number[];
   /** Asked at every replay; false leaves this dispatch out of that replay. */
   readonly when?: () => boolean;
 }
@@ -90,7 +92,7 @@ export class DispatchStream implements RecordedStream {
     for (const d of this.dispatches) {
       if (d.when && !d.when()) continue;
       pass.setPipeline(d.pipeline);
-      pass.setBindGroup(0, d.bindGroup);
+      pass.setBindGroup(0, d.bindGroup, d.offsets);
       pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
     }
   }

@@ -1,6 +1,8 @@
 /**
- * One buffer's bytes to the host through a fresh MAP_READ staging buffer: the path of `read`, which
- * callers use off the hot loop (results, tests). The decode loop reads through its own readback ring.
+ * One buffer's bytes to the host through a MAP_READ staging buffer: the path of `read`, which
+ * callers use for results, tests and the logits of unrecorded steps. The staging buffer comes from
+ * `staging` and goes back through `done` once unmapped (the backend's free list, so a loop of
+ * reads of one size creates no buffer); the decode loop reads through its own readback ring.
  */
 export async function copyToHost(
   device: GPUDevice,
@@ -8,16 +10,28 @@ export async function copyToHost(
   bytes: number,
   /** Raises errors the copy's submission may have caused, before the map waits on it. */
   checkErrors: () => Promise<void>,
+  staging: (bytes: number) => GPUBuffer = (size) =>
+    device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+  done: (staging: GPUBuffer) => void = (b) => b.destroy(),
 ): Promise<Uint8Array> {
-  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const stage = staging(bytes);
+  let mapped = false;
   try {
     const enc = device.createCommandEncoder();
-    enc.copyBufferToBuffer(buffer, 0, staging, 0, bytes);
+    enc.copyBufferToBuffer(buffer, 0, stage, 0, bytes);
     device.queue.submit([enc.finish()]);
     await checkErrors();
-    await staging.mapAsync(GPUMapMode.READ);
-    return new Uint8Array(staging.getMappedRange().slice(0));
-  } finally {
-    staging.destroy();
+    await stage.mapAsync(GPUMapMode.READ);
+    mapped = true;
+    const out = new Uint8Array(stage.getMappedRange(0, bytes).slice(0));
+    stage.unmap();
+    mapped = false;
+    done(stage);
+    return out;
+  } catch (e) {
+    // a buffer whose copy or map failed is not handed out again
+    if (mapped) stage.unmap();
+    stage.destroy();
+    throw e;
   }
 }

@@ -106,7 +106,11 @@ export class PipelineCache {
       entries: access.map((a, binding) => ({
         binding,
         visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: a === 'read' ? 'read-only-storage' : a === 'rw' ? 'storage' : 'uniform' },
+        // uniforms come from a ring at a per-dispatch offset: dynamic, so the bind group stays the same
+        buffer:
+          a === 'uniform'
+            ? { type: 'uniform', hasDynamicOffset: true }
+            : { type: a === 'read' ? 'read-only-storage' : 'storage' },
       })),
     });
     this.device.pushErrorScope('validation');

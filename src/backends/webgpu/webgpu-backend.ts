@@ -26,6 +26,18 @@ import { PendingWork } from './pending-work.js';
 import { type BindingAccess, PipelineCache } from './pipeline-cache.js';
 import { type Recording, StreamBindings } from './recording.js';
 import { UniformRing } from './uniform-ring.js';
+import { BindGroupCache } from './bind-group-cache.js';
+import {
+  EncodeMemo,
+  StaleEncodingError,
+  callKey,
+  capturingContext,
+  dryContext,
+  type EncodedOp,
+  encodingDifference,
+  replayEncoded,
+  resolveBuffers,
+} from './encode-memo.js';
 import { type ProfileEntry, TimestampProfiler } from './profiler.js';
 import { STAGING_CHUNK_BYTES, StagingUploader } from './staging-upload.js';
 import { copyToHost } from './host-read.js';
@@ -46,6 +58,10 @@ export class WebGpuBackend implements Backend {
   readonly arena: BufferArena;
   readonly pipelines: PipelineCache;
   private readonly uniformRing: UniformRing;
+  /** Bind groups of unrecorded dispatches by layout and buffer identities. */
+  readonly bindGroups: BindGroupCache;
+  /** Each kernel call's dispatches by (attrs, types): repeated steps skip kernel choice and planning. */
+  readonly encodeMemo = new EncodeMemo();
   private readonly kernels = new Map<string, GpuKernel[]>();
   /** Binding access of each generated program, by its WGSL text. */
   private readonly programAccess = new Map<string, BindingAccess[]>();
@@ -57,6 +73,11 @@ export class WebGpuBackend implements Backend {
   /** Scratch, uniform and staging buffers created outside the arena (see `buffersCreated`). */
   private createdOutsideArena = 0;
   private readonly streamBound = new StreamBindings();
+  /**
+   * Each allocation's record, shared by its views: freeing a view and then its source must not
+   * free the buffer twice, since by then the free list may have handed it to another tensor.
+   */
+  private readonly allocations = new WeakMap<Tensor, { freed: boolean }>();
   private readonly health: DeviceHealth;
   /** Resolves once the device is lost (see DeviceHealth). */
   readonly lost: Promise<DeviceLostError>;
@@ -71,14 +92,26 @@ export class WebGpuBackend implements Backend {
   ) {
     this.device = ctx.device;
     this.caps = ctx.caps;
-    this.arena = new BufferArena(this.device, opts.memoryBudget ?? Number.MAX_SAFE_INTEGER);
+    this.arena = new BufferArena(
+      this.device,
+      opts.memoryBudget ?? Number.MAX_SAFE_INTEGER,
+      undefined,
+      this.caps.maxStorageBufferBindingSize,
+    );
     this.pipelines = new PipelineCache(this.device);
-    this.pending = new PendingWork(this.device);
     this.uniformRing = new UniformRing(
       this.device,
       this.device.limits.minUniformBufferOffsetAlignment,
       opts.uniformRingBytes,
     );
+    const ring = this.uniformRing;
+    this.pending = new PendingWork(
+      this.device,
+      () => ring.flush(),
+      (b) => this.arena.recycle(b),
+    );
+    this.arena.discard = (b) => this.pending.retire(b);
+    this.bindGroups = new BindGroupCache(this.device);
     this.health = new DeviceHealth(ctx);
     this.lost = this.health.lost;
     for (const k of GPU_KERNELS) {
@@ -116,6 +149,7 @@ export class WebGpuBackend implements Backend {
       );
     const buffer = this.arena.alloc(byteSize, owner, label, STORAGE());
     const t: GpuTensor = { dtype: desc.dtype, shape: [...desc.shape], backend: 'webgpu', label, buffer, byteSize };
+    this.allocations.set(t, { freed: false });
     return t;
   }
 
@@ -152,29 +186,103 @@ export class WebGpuBackend implements Backend {
   async read(t: Tensor): Promise<HostArray> {
     const g = this.own(t);
     this.submitPending();
-    this.createdOutsideArena++;
-    const bytes = await copyToHost(this.device, g.buffer, g.byteSize, () => this.checkErrors());
+    const usage = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+    const bytes = await copyToHost(
+      this.device,
+      g.buffer,
+      g.byteSize,
+      () => this.checkErrors(),
+      (n) => this.arena.scratch(n, `read.${t.label}`, usage),
+      (staging) => this.arena.recycle(staging),
+    );
     return hostFromBytes(t.dtype, bytes, numel(t.shape));
   }
 
   view(t: Tensor, shape: readonly number[]): Tensor {
-    return viewOf(this.own(t), shape);
+    const v = viewOf(this.own(t), shape);
+    const rec = this.allocations.get(t);
+    if (rec) this.allocations.set(v, rec);
+    return v;
   }
 
   run(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
     this.health.checkAlive();
+    const tensors = [...inputs, ...outputs].map((t) => this.own(t));
+    const key = callKey(op, tensors);
+    const known = this.encodeMemo.get(attrs, key);
+    if (known && this.encodeMemo.toVerify(known)) {
+      const dry = dryContext(this.caps, this.device, tensors);
+      this.pickChecked(op, attrs, inputs, outputs).encode(
+        dry.ctx,
+        attrs,
+        tensors.slice(0, inputs.length),
+        tensors.slice(inputs.length),
+      );
+      const why = encodingDifference(known, dry.finish());
+      if (why) throw new StaleEncodingError(op, why);
+    }
+    if (known) {
+      this.replayKept(known, tensors);
+      return;
+    }
+    const kernel = this.pickChecked(op, attrs, inputs, outputs);
+    const capture = capturingContext(this.kernelContext(), tensors);
+    kernel.encode(capture.ctx, attrs, tensors.slice(0, inputs.length), tensors.slice(inputs.length));
+    this.encodeMemo.set(attrs, key, capture.finish());
+  }
+
+  /**
+   * A kept encoding's dispatches on this call's tensors. Unrecorded, each dispatch reuses its
+   * pipeline and, when handed the same buffers as last time (a repeated step), its bind group
+   * without building a key: what is left per dispatch is its uniforms and three pass commands.
+   */
+  private replayKept(e: EncodedOp, tensors: readonly GpuTensor[]): void {
+    const ctx = this.kernelContext();
+    // a recording owns its uniforms
+    if (this.recording) {
+      replayEncoded(ctx, e, tensors);
+      return;
+    }
+    const scratch = e.scratch.map((s) => ctx.scratch(s.bytes, s.label));
+    for (const d of e.dispatches) {
+      const buffers = resolveBuffers(d, tensors, scratch);
+      let r = d.resolved;
+      if (!r) {
+        const { pipeline, layout } = this.pipelines.get(d.shader);
+        const max = this.caps.maxComputeWorkgroupsPerDimension;
+        const counts = workgroupCounts(d.shader.label, d.workgroups, max);
+        d.resolved = r = { pipeline, layout, counts, buffers: [], group: null };
+      }
+      // checked keys must see every lookup (tests)
+      if (this.pipelines.verifyKeys && this.pipelines.get(d.shader).pipeline !== r.pipeline)
+        throw new Error(`kernel '${d.shader.label}': its kept encoding's pipeline is no longer the cache's`);
+      if (r.counts.includes(0)) continue;
+      if (d.when && !d.when()) continue;
+      const offsets: number[] = [];
+      let same = r.group !== null && r.buffers.length === buffers.length;
+      for (let i = 0; same && i < buffers.length; i++) same = r.buffers[i] === buffers[i]!.buffer;
+      if (same) {
+        for (const a of d.shader.access)
+          if (a === 'uniform')
+            offsets.push(this.uniformRing.slice(d.uniforms ?? new Uint32Array(4), () => this.submitPending(false)));
+      } else {
+        r.group = this.bindGroups.get(r.layout, this.bindEntries(d.shader, buffers, d.uniforms, offsets));
+        r.buffers = buffers.map((b) => b.buffer);
+      }
+      this.dispatchCount++;
+      this.pending.encode(d.shader.label, r.pipeline, r.group!, r.counts, offsets);
+    }
+  }
+
+  /** The kernel that runs `op` here, after checking the outputs' types against the op's inference. */
+  private pickChecked(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): GpuKernel {
     const kernel = this.pick(op, attrs, inputs);
     if (typeof kernel === 'string') throw new UnsupportedOpError('webgpu', op, kernel);
     const outDescs = getOp(op).outputs(attrs, inputs);
     if (outDescs.length !== outputs.length)
       throw new Error(`${op}: ${outputs.length} outputs given, ${outDescs.length} expected`);
     outDescs.forEach((d, i) => assertShape(op, `output ${i}`, outputs[i]!, d.shape, d.dtype));
-    kernel.encode(
-      this.kernelContext(),
-      attrs,
-      inputs.map((t) => this.own(t)),
-      outputs.map((t) => this.own(t)),
-    );
+    return kernel;
   }
 
   /** Runs a generated WGSL program (the compiler's tensor programs) on explicit bindings. */
@@ -211,12 +319,7 @@ export class WebGpuBackend implements Backend {
       dispatch: (shader, buffers, uniforms, workgroups, when) =>
         this.dispatch(shader, buffers, uniforms, workgroups, when),
       scratch: (bytes, label) => {
-        const buffer = this.device.createBuffer({
-          size: Math.max(16, Math.ceil(bytes / 16) * 16),
-          usage: STORAGE(),
-          label,
-        });
-        this.createdOutsideArena++;
+        const buffer = this.arena.scratch(bytes, label, STORAGE());
         if (this.recording) this.recording.owned.push(buffer);
         else this.pending.hold(buffer);
         return { buffer };
@@ -236,34 +339,45 @@ export class WebGpuBackend implements Backend {
     if (counts.includes(0)) return;
     // a recording keeps a conditional dispatch and asks again at each replay
     if (when && !this.recording && !when()) return;
-    const entries = this.bindEntries(shader, buffers, uniforms);
-    const bindGroup = this.device.createBindGroup({ layout: compiled.layout, entries });
+    const offsets: number[] = [];
+    const entries = this.bindEntries(shader, buffers, uniforms, offsets);
     this.dispatchCount++;
     if (this.recording) {
       this.recording.dispatches.push({
         label: shader.label,
         pipeline: compiled.pipeline,
-        bindGroup,
+        bindGroup: this.device.createBindGroup({ layout: compiled.layout, entries }),
         workgroups: counts,
+        offsets,
         ...(when ? { when } : {}),
       });
       return;
     }
-    this.pending.encode(shader.label, compiled.pipeline, bindGroup, counts);
+    this.pending.encode(
+      shader.label,
+      compiled.pipeline,
+      this.bindGroups.get(compiled.layout, entries),
+      counts,
+      offsets,
+    );
   }
 
-  /** The dispatch's bind-group entries in binding order: storage buffers as given, uniforms from the ring or owned. */
+  /**
+   * The dispatch's bind-group entries in binding order: storage buffers as given, uniforms from the
+   * ring (their slice's dynamic offset pushed to `offsets`) or, while recording, owned at offset 0.
+   */
   private bindEntries(
     shader: ShaderSpec,
     buffers: readonly (GpuTensor | BufferRange)[],
     uniforms: Uint32Array | null,
+    offsets: number[],
   ): GPUBindGroupEntry[] {
     const entries: GPUBindGroupEntry[] = [];
     const seen = new Map<GPUBuffer, number>();
     let bi = 0;
     shader.access.forEach((a, binding) => {
       if (a === 'uniform') {
-        entries.push(this.uniformEntry(binding, uniforms ?? new Uint32Array(4)));
+        entries.push(this.uniformEntry(binding, uniforms ?? new Uint32Array(4), offsets));
         return;
       }
       const b = buffers[bi++];
@@ -275,16 +389,18 @@ export class WebGpuBackend implements Backend {
     return entries;
   }
 
-  private uniformEntry(binding: number, words: Uint32Array): GPUBindGroupEntry {
+  private uniformEntry(binding: number, words: Uint32Array, offsets: number[]): GPUBindGroupEntry {
     const recording = this.recording;
     if (!recording) {
       // a wrap submits the work encoded so far; the current dispatch's scratch buffers, already
       // made but not yet encoded, must outlive that submit, so transient buffers stay until the next
-      return { binding, resource: this.uniformRing.slice(words, () => this.submitPending(false)) };
+      offsets.push(this.uniformRing.slice(words, () => this.submitPending(false)));
+      return { binding, resource: this.uniformRing.binding(UniformRing.blockSize(words)) };
     }
     const ub = ownedUniform(this.device, words);
     this.createdOutsideArena++;
     recording.owned.push(ub);
+    offsets.push(0);
     return { binding, resource: { buffer: ub } };
   }
 
@@ -388,8 +504,15 @@ export class WebGpuBackend implements Backend {
       // a recorded stream would fail at its next replay, far from this call: fail here instead
       if (this.streamBound.has(g.buffer))
         throw new Error(`free of '${t.label}' while a recorded dispatch stream binds it: destroy the stream first`);
-      // WebGPU lets submitted work that uses a destroyed buffer finish; unsubmitted work must be submitted first
-      this.submitPending();
+      const rec = this.allocations.get(t);
+      if (rec?.freed) {
+        (g as { buffer?: GPUBuffer }).buffer = undefined;
+        return;
+      }
+      if (rec) rec.freed = true;
+      // the buffer joins the free list: work encoded later, in this command buffer or after, runs
+      // after the work already encoded that binds it (dispatches run in order, queue writes and
+      // reads submit pending work first), and a buffer the list destroys waits for the next submit
       this.arena.free(g.buffer);
       (g as { buffer?: GPUBuffer }).buffer = undefined;
     }
@@ -400,6 +523,7 @@ export class WebGpuBackend implements Backend {
     this.submitPending();
     this.pending.profiler?.destroy();
     this.uniformRing.destroy();
+    this.arena.trimIdle();
     this.device.destroy();
   }
 

@@ -84,6 +84,9 @@ export class PagedKvCache {
   current: BatchAttention;
   /** Long-context mode: sequences whose older pages live in CPU memory (long-context.ts). */
   readonly longContext: LlamaLongContext;
+  /** Attrs objects kept across steps: the backend keeps each kernel call's encoding by its attrs object. */
+  private readonly appendAttrs: { readonly layout: KvLayout; readonly kvQuant?: KvQuantSpec };
+  private readonly fusedAttrs = new WeakMap<LinearGroupAttrs, QkvAppendAttrs>();
 
   constructor(
     readonly backend: Backend,
@@ -113,6 +116,7 @@ export class PagedKvCache {
           }),
         };
     this.pools = Array.from({ length: cfg.numLayers }, (_, l) => backend.alloc(desc, `kv.layer${l}`, 'kv-cache'));
+    this.appendAttrs = { layout: this.layout, ...(this.kvQuant ? { kvQuant: this.kvQuant } : {}) };
     const base = {
       numQoHeads: cfg.numHeads,
       numKvHeads: cfg.numKvHeads,
@@ -151,7 +155,7 @@ export class PagedKvCache {
     const pool = this.pools[layer]!;
     this.backend.run(
       'append_kv',
-      { layout: this.layout, ...(this.kvQuant ? { kvQuant: this.kvQuant } : {}) },
+      this.appendAttrs,
       [pool, k, v, a.qoIndptr, a.kvIndptr, a.kvIndices, a.lastPageLen],
       [pool],
     );
@@ -185,7 +189,12 @@ export class PagedKvCache {
     const q = scratch.take('q', qDesc!);
     const n = q.shape[0]!;
     const heads = (t: Tensor, h: number) => this.backend.view(t, [n, h, this.cfg.headDim]);
-    const fused: QkvAppendAttrs = { ...group, layout: this.layout, ...(this.kvQuant ? { kvQuant: this.kvQuant } : {}) };
+    let fused = this.fusedAttrs.get(group);
+    if (!fused)
+      this.fusedAttrs.set(
+        group,
+        (fused = { ...group, layout: this.layout, ...(this.kvQuant ? { kvQuant: this.kvQuant } : {}) }),
+      );
     const inputs = [...args, this.slots, pool];
     if (this.backend.supportsOp('qkv_append', fused, inputs) && !this.servedByReference('qkv_append', fused, inputs)) {
       this.backend.run('qkv_append', fused, inputs, [q, pool]);
