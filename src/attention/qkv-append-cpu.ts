@@ -70,7 +70,8 @@ function runQuant(
   const tokens = group[0]!.shape[0]!;
   const row = s.numKvHeads * s.headDim;
   const slot = Array.from(ctx.heap.i32(ctx.addr(slots), tokens));
-  const place = (t: number) => (slot[t]! < 0 ? null : { page: Math.floor(slot[t]! / s.pageSize), slot: slot[t]! % s.pageSize });
+  const place = (t: number) =>
+    slot[t]! < 0 ? null : { page: Math.floor(slot[t]! / s.pageSize), slot: slot[t]! % s.pageSize };
   const kvDtype = linearGroupOp.outputs(a, group)[1]!.dtype;
   linearGroupInto(ctx, a, group, (i, member) => {
     if (i === 0) {

@@ -72,7 +72,7 @@ describe(`CPU appends into int8/int4 pages (${seedNote(seed)})`, () => {
     for (let i = 0; i < 8; i++) await expectOk(appendKvOp as OpSpec<Attrs>, quantAppendCase(rng) as OpCase<Attrs>);
   });
 
-  it('qkv_append: each draw\'s quantized case, and its float cases of head dim 32 quantized', async () => {
+  it("qkv_append: each draw's quantized case, and its float cases of head dim 32 quantized", async () => {
     const rng = new Rng(seed + 13);
     let ran = 0;
     for (let i = 0; i < 3; i++) {
@@ -80,7 +80,10 @@ describe(`CPU appends into int8/int4 pages (${seedNote(seed)})`, () => {
       // the last case is already quantized; head dims under 32 have no 4-bit layout
       const quantized = [
         cases[cases.length - 1]!,
-        ...cases.slice(0, -1).filter((c) => c.attrs.rope?.headDim === 32).map((c) => quantQkvCase(c, rng)),
+        ...cases
+          .slice(0, -1)
+          .filter((c) => c.attrs.rope?.headDim === 32)
+          .map((c) => quantQkvCase(c, rng)),
       ];
       for (const c of quantized) {
         expect(c.attrs.kvQuant, c.label).toBeDefined();

@@ -46,7 +46,9 @@ describe('tessera run builtin --kv-cache int4 --backend cpu', () => {
     }
     const oracleCalls = oracles.map((s) => s.mock.calls.length);
     for (const s of oracles) s.mockRestore();
-    console.log(`int4 KV ops on the CPU: ${JSON.stringify(Object.fromEntries(quantOps))}; printed ${JSON.stringify(printed)}`);
+    console.log(
+      `int4 KV ops on the CPU: ${JSON.stringify(Object.fromEntries(quantOps))}; printed ${JSON.stringify(printed)}`,
+    );
     expect(quantOps.get('paged_attention int4') ?? 0).toBeGreaterThan(0);
     expect((quantOps.get('qkv_append int4') ?? 0) + (quantOps.get('append_kv int4') ?? 0)).toBeGreaterThan(0);
     expect(oracleCalls).toEqual(KV_OPS.map(() => 0));

@@ -62,10 +62,7 @@ async function checkQuantCache(backend: Backend): Promise<void> {
   const V = m.config.vocabSize;
   const runners = new Map<KvCacheDtype, LlamaRunner>();
   for (const kv of ['f16', 'int8', 'int4'] as const)
-    runners.set(
-      kv,
-      await LlamaRunner.load(m, { backend, maxTokens: 32, maxSeqs: 2, numPages: 8, kvCache: kv }),
-    );
+    runners.set(kv, await LlamaRunner.load(m, { backend, maxTokens: 32, maxSeqs: 2, numPages: 8, kvCache: kv }));
   await m.weights.close();
   try {
     const pages = [

@@ -104,7 +104,12 @@ export function pagedAttentionNative(
 ): void {
   const pool = inputs[1]!;
   const g = geometry(pool, attrs.layout);
-  pagedAttentionWith(ctx, attrs, inputs, outputs, { kernel: 'pagedAttention', storage: dtypeCode(pool.dtype), ...g, extra: [] });
+  pagedAttentionWith(ctx, attrs, inputs, outputs, {
+    kernel: 'pagedAttention',
+    storage: dtypeCode(pool.dtype),
+    ...g,
+    extra: [],
+  });
 }
 
 /**

@@ -169,7 +169,9 @@ describe('W4A4 model graph', () => {
     const { rows, quantized } = await modelRows(new AtomOracleCpu(), seq);
     expect(quantized).toMatchObject({ w4a4: 42 });
     const e = errors(rows, want, V);
-    console.log(`W4A4 graph over the oracles: worst ${Math.max(...e.map((x) => x.max)).toExponential(2)} of max|logit|`);
+    console.log(
+      `W4A4 graph over the oracles: worst ${Math.max(...e.map((x) => x.max)).toExponential(2)} of max|logit|`,
+    );
     for (const x of e) expect(x.max).toBeLessThanOrEqual(CPU_TOL);
     expect(e.map((x) => x.pick)).toEqual(e.map((x) => x.want));
   }, 300_000);
