@@ -113,12 +113,67 @@ export function atomLaneOrder(xq: usize, xp: usize, K: i32, r0: i32, r1: i32): v
   return isum(acc);
 }
 
+// The four lanes' sums of a, b, c, d, as the lanes of one vector.
+@inline function isum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
+}
+
+// group4 for four activation rows (K bytes apart) at once: each weight word is widened once.
+@inline function group4Rows(x: usize, K: i32, w: usize): v128 {
+  const m = i8x16.splat(0x0f);
+  const eight = i8x16.splat(8);
+  const k = <usize>K;
+  let a0 = i32x4.splat(0);
+  let a1 = i32x4.splat(0);
+  let a2 = i32x4.splat(0);
+  let a3 = i32x4.splat(0);
+  for (let i = 0; i < 4; i++) {
+    const v = v128.load(w + <usize>(i << 4));
+    const lo = i8x16.sub(v128.xor(v128.and(v, m), eight), eight);
+    const hi = i8x16.sub(v128.xor(i8x16.shr_u(v, 4), eight), eight);
+    const xi = x + <usize>(i << 5);
+    a0 = dotI8(dotI8(a0, v128.load(xi), lo), v128.load(xi, 16), hi);
+    a1 = dotI8(dotI8(a1, v128.load(xi + k), lo), v128.load(xi + k, 16), hi);
+    a2 = dotI8(dotI8(a2, v128.load(xi + 2 * k), lo), v128.load(xi + 2 * k, 16), hi);
+    a3 = dotI8(dotI8(a3, v128.load(xi + 3 * k), lo), v128.load(xi + 3 * k, 16), hi);
+  }
+  return isum4(a0, a1, a2, a3);
+}
+
+// group8 for four activation rows (K bytes apart) at once.
+@inline function group8Rows(x: usize, K: i32, w: usize): v128 {
+  const k = <usize>K;
+  let a0 = i32x4.splat(0);
+  let a1 = i32x4.splat(0);
+  let a2 = i32x4.splat(0);
+  let a3 = i32x4.splat(0);
+  for (let i = 0; i < 8; i++) {
+    const v = v128.load(w + <usize>(i << 4));
+    const xi = x + <usize>(i << 4);
+    a0 = dotI8(a0, v128.load(xi), v);
+    a1 = dotI8(a1, v128.load(xi + k), v);
+    a2 = dotI8(a2, v128.load(xi + 2 * k), v);
+    a3 = dotI8(a3, v128.load(xi + 3 * k), v);
+  }
+  return isum4(a0, a1, a2, a3);
+}
+
+// scale_x of rows i … i + 3 at group g (xs is f32 [M, G]).
+@inline function xScales4(sx: usize, G: i32, g: i32): v128 {
+  const p = sx + (<usize>g << 2);
+  const stride = <usize>G << 2;
+  return f32x4(load<f32>(p), load<f32>(p + stride), load<f32>(p + 2 * stride), load<f32>(p + 3 * stride));
+}
+
 // Activation rows per pass over the weight rows: a block of them (8 · K bytes) stays in cache
 // while the weight rows stream past, so the weights are read ⌈M / 8⌉ times, once for decode.
 const ROW_BLOCK = 8;
 
 // y [M, N] f32 for weight rows [n0, n1): y[i, j] = Σ_g (xs[i, g] · sw[j, g]) · Σ_{c ∈ g} q_x · q_w,
-// with xp the lane-ordered codes (atomLaneOrder), sw the f16 scales.
+// with xp the lane-ordered codes (atomLaneOrder), sw the f16 scales. Four activation rows at a
+// time share each widened weight word; a remainder of rows goes one at a time.
 export function atomMatmul(
   xp: usize, xs: usize, w: usize, codes8: usize, scales: usize, y: usize, M: i32, N: i32, K: i32, n0: i32, n1: i32,
 ): void {
@@ -130,7 +185,27 @@ export function atomMatmul(
       const w4 = w + <usize>(j * (K4 >> 1));
       const w8 = w + codes8 + <usize>(j * OUTLIERS);
       const sw = w + scales + (<usize>(j * G) << 1);
-      for (let i = i0; i < i1; i++) {
+      let i = i0;
+      for (; i + 4 <= i1; i += 4) {
+        const xr = xp + <usize>(i * K);
+        const sx = xs + (<usize>(i * G) << 2);
+        let acc = f32x4.splat(0);
+        for (let g = 0; g < G - 1; g++) {
+          const dot = group4Rows(xr + <usize>(g * GROUP), K, w4 + <usize>(g * (GROUP >> 1)));
+          const s = f32x4.mul(xScales4(sx, G, g), f32x4.splat(f16ToF32(load<u16>(sw + (<usize>g << 1)))));
+          acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(dot), s));
+        }
+        const dot8 = group8Rows(xr + <usize>K4, K, w8);
+        const s8 = f32x4.mul(xScales4(sx, G, G - 1), f32x4.splat(f16ToF32(load<u16>(sw + (<usize>(G - 1) << 1)))));
+        acc = f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(dot8), s8));
+        const yo = y + (<usize>(i * N + j) << 2);
+        const stride = <usize>N << 2;
+        store<f32>(yo, f32x4.extract_lane(acc, 0));
+        store<f32>(yo + stride, f32x4.extract_lane(acc, 1));
+        store<f32>(yo + 2 * stride, f32x4.extract_lane(acc, 2));
+        store<f32>(yo + 3 * stride, f32x4.extract_lane(acc, 3));
+      }
+      for (; i < i1; i++) {
         const xr = xp + <usize>(i * K);
         const sx = xs + (<usize>(i * G) << 2);
         let acc: f32 = 0;
