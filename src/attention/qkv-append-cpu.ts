@@ -10,11 +10,11 @@ import type { CpuKernel } from '../backends/cpu/cpu-kernel-registry.js';
 import { linearGroupInto } from '../backends/cpu/cpu-linear.js';
 import { type OpImpl, f32Target, storeF32 } from '../backends/cpu/cpu-op-context.js';
 import { dtypeCode } from '../backends/cpu/cpu-tensor.js';
+import { linearGroupOp } from '../ops/linear-group.js';
 import { bytesPerElement, numel } from '../tensor/dtype.js';
 import { poolGeometry, poolOffset } from './kv-layout.js';
 import type { KvQuantSpec } from './kv-quant.js';
 import { copyPool, quantRowTargets, storeQuantRows } from './kv-quant-cpu.js';
-import { linearGroupOp } from '../ops/linear-group.js';
 import { type QkvAppendAttrs, qkvAppendParts } from './qkv-append.js';
 
 const run: OpImpl = (ctx, attrs, inputs, outputs) => {
