@@ -3,7 +3,8 @@
  * opens as a Llama checkpoint whose projections read back as their fake-quantized weights; loaded,
  * every projection runs `atom_quantize` + `atom_matmul`; the logits (a prefill, then teacher-forced
  * decode steps) follow the float64 forward with the same fake quantization (fake-quant-forward.ts,
- * scheme `w4a4`, the checkpoint's own permutations).
+ * scheme `w4a4`, the checkpoint's own permutations); `tessera run <checkpoint> --backend cpu` runs
+ * the Atom ops as CPU kernels (their oracles are watched and must not be called).
  *
  * Two tolerances, because 4-bit activations make the model's output discontinuous in its inputs:
  * - The graph, on a CPU backend whose Atom ops run their float64 oracles (everything else in f32):
@@ -20,6 +21,7 @@
  *   near-tie (margin ≤ twice the error there).
  */
 import { execFileSync } from 'node:child_process';
+import { Command } from 'commander';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FakeQuantLlama, loadLlamaF64 } from '../../../src/models/llama/fake-quant-forward.js';
@@ -34,6 +36,7 @@ import { toFloat64 } from '../../../src/tensor/dtype.js';
 import { gpuBackend } from '../../gpu-setup.js';
 import type { Backend } from '../../../src/backends/backend.js';
 import { CpuBackend } from '../../../src/backends/cpu/cpu-backend.js';
+import { registerRunCommands } from '../../../src/cli/run.js';
 import { atomMatmulOp, atomQuantizeOp } from '../../../src/quant/w4a4-ops.js';
 import { AtomOracleCpu } from './atom-oracle-backend.js';
 import { tempFolder } from '../../io/helpers.js';
@@ -190,6 +193,49 @@ describe('W4A4 model on the CPU kernels', () => {
       for (const spy of oracles) spy.mockRestore();
     }
   }, 300_000);
+});
+
+describe('tessera run <W4A4 checkpoint> --backend cpu', () => {
+  it('runs atom_quantize and atom_matmul as CPU kernels, never their oracles, and prints a continuation', async () => {
+    const oracles = [vi.spyOn(atomQuantizeOp, 'reference'), vi.spyOn(atomMatmulOp, 'reference')];
+    const atomRuns = new Map<string, number>();
+    const original = CpuBackend.prototype.run;
+    const run = vi.spyOn(CpuBackend.prototype, 'run').mockImplementation(function (
+      this: CpuBackend,
+      op: string,
+      attrs,
+      inputs,
+      outputs,
+    ) {
+      if (op.startsWith('atom_')) atomRuns.set(op, (atomRuns.get(op) ?? 0) + 1);
+      original.call(this, op, attrs, inputs, outputs);
+    });
+    let printed = '';
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+      printed += String(chunk);
+      return true;
+    });
+    try {
+      const program = new Command().exitOverride();
+      registerRunCommands(program);
+      await program.parseAsync(['run', dir, 'The jury said', '--backend', 'cpu', '-n', '4', '-t', '0'], {
+        from: 'user',
+      });
+    } finally {
+      write.mockRestore();
+      run.mockRestore();
+    }
+    const oracleCalls = oracles.map((s) => s.mock.calls.length);
+    for (const s of oracles) s.mockRestore();
+    console.log(
+      `Atom ops on the CPU: ${JSON.stringify(Object.fromEntries(atomRuns))}; printed ${JSON.stringify(printed)}`,
+    );
+    expect(atomRuns.get('atom_quantize') ?? 0).toBeGreaterThan(0);
+    expect(atomRuns.get('atom_matmul') ?? 0).toBeGreaterThan(0);
+    expect(oracleCalls).toEqual([0, 0]);
+    expect(printed.startsWith('The jury said')).toBe(true);
+    expect(printed.length).toBeGreaterThan('The jury said\n'.length);
+  }, 120_000);
 });
 
 describe.skipIf(!gpu)('W4A4 model on WebGPU', () => {
