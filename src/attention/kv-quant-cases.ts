@@ -21,22 +21,17 @@ import {
   unpackParam,
   dequantAt,
 } from './kv-quant.js';
-import type { AppendKvAttrs, PagedAttentionAttrs } from './ops.js';
+import type { AppendKvAttrs, AttentionCaseOptions, PagedAttentionAttrs } from './ops.js';
 import { attentionCase } from './ops.js';
 
 /** A float attention case (f16 K/V) with its pool quantized to `dtype`. */
 export function quantAttentionCase(
   rng: Rng,
-  o: { dtype?: KvQuantDtype; decode?: boolean; headDim?: number; tileRows?: number } = {},
+  o: Omit<AttentionCaseOptions, 'dtype'> & { dtype?: KvQuantDtype } = {},
 ): OpCase<PagedAttentionAttrs> {
   const dtype = o.dtype ?? rng.pick<KvQuantDtype>(['int8', 'int4']);
   const headDim = o.headDim ?? rng.pick([32, 64, 128]);
-  const c = attentionCase(rng, {
-    dtype: 'f16',
-    headDim,
-    ...(o.decode === undefined ? {} : { decode: o.decode }),
-    ...(o.tileRows === undefined ? {} : { tileRows: o.tileRows }),
-  });
+  const c = attentionCase(rng, { ...o, dtype: 'f16', headDim });
   const pool = c.inputs[1]!;
   const g =
     c.attrs.layout === 'NHD' ? [pool.desc.shape[2]!, pool.desc.shape[3]!] : [pool.desc.shape[3]!, pool.desc.shape[2]!];

@@ -1,19 +1,28 @@
 /**
  * `qkv_append` (qkv-append.ts) on the CPU backend: the Q/K/V `linear_group` through the backend's
  * f32 linear kernels (norm once, GEMV/GEMM, RoPE on Q and K), Q rounded to its output, K and V
- * rounded to the pool's dtype straight into the tokens' slots, as `append_kv` stores them.
+ * rounded to the pool's dtype straight into the tokens' slots, as `append_kv` stores them. A
+ * quantized pool (kv-quant.ts) gets K and V rounded to their output dtype first, as the WebGPU
+ * kernel stores them before quantizing, then quantized into the slots by the append's kernel.
  */
 import type { Tensor } from '../backends/backend.js';
 import type { CpuKernel } from '../backends/cpu/cpu-kernel-registry.js';
 import { linearGroupInto } from '../backends/cpu/cpu-linear.js';
 import { type OpImpl, f32Target, storeF32 } from '../backends/cpu/cpu-op-context.js';
 import { dtypeCode } from '../backends/cpu/cpu-tensor.js';
+import { linearGroupOp } from '../ops/linear-group.js';
 import { bytesPerElement, numel } from '../tensor/dtype.js';
 import { poolGeometry, poolOffset } from './kv-layout.js';
+import type { KvQuantSpec } from './kv-quant.js';
+import { copyPool, quantRowTargets, storeQuantRows } from './kv-quant-cpu.js';
 import { type QkvAppendAttrs, qkvAppendParts } from './qkv-append.js';
 
 const run: OpImpl = (ctx, attrs, inputs, outputs) => {
   const a = attrs as QkvAppendAttrs;
+  if (a.kvQuant) {
+    runQuant(ctx, a, a.kvQuant, inputs, outputs);
+    return;
+  }
   const { group, slots, pool } = qkvAppendParts(a, inputs);
   const [q, out] = outputs as [Tensor, Tensor];
   const g = poolGeometry(pool.shape, a.layout, 'qkv_append');
@@ -48,9 +57,40 @@ const run: OpImpl = (ctx, attrs, inputs, outputs) => {
   });
 };
 
-/** Float pools only: a quantized pool's append runs the op's float64 oracle on this backend. */
-export const qkvAppendCpuKernel: CpuKernel = {
-  op: 'qkv_append',
-  supports: (attrs) => !(attrs as QkvAppendAttrs).kvQuant,
-  run,
-};
+function runQuant(
+  ctx: Parameters<OpImpl>[0],
+  a: QkvAppendAttrs,
+  s: KvQuantSpec,
+  inputs: readonly Tensor[],
+  outputs: readonly Tensor[],
+): void {
+  const { group, slots, pool } = qkvAppendParts(a, inputs);
+  const [q, out] = outputs as [Tensor, Tensor];
+  copyPool(ctx, pool, out);
+  const tokens = group[0]!.shape[0]!;
+  const row = s.numKvHeads * s.headDim;
+  const slot = Array.from(ctx.heap.i32(ctx.addr(slots), tokens));
+  const place = (t: number) =>
+    slot[t]! < 0 ? null : { page: Math.floor(slot[t]! / s.pageSize), slot: slot[t]! % s.pageSize };
+  const kvDtype = linearGroupOp.outputs(a, group)[1]!.dtype;
+  linearGroupInto(ctx, a, group, (i, member) => {
+    if (i === 0) {
+      const c = f32Target(ctx, q);
+      member(c);
+      storeF32(ctx, c, q, numel(q.shape));
+      return;
+    }
+    const c = ctx.scratch(tokens * row);
+    member(c);
+    let rows = c;
+    if (kvDtype !== 'f32') {
+      rows = ctx.scratch(tokens * row);
+      ctx.pool.run('convert', [c, 0, rows, dtypeCode(kvDtype)], tokens * row, tokens * row);
+    }
+    const which = (i - 1) as 0 | 1;
+    const targets = quantRowTargets(ctx, s, a.layout, which, tokens, place);
+    storeQuantRows(ctx, s, out, rows, kvDtype, targets, tokens);
+  });
+}
+
+export const qkvAppendCpuKernel: CpuKernel = { op: 'qkv_append', run };

@@ -8,10 +8,11 @@ import { registerGpuKernels } from '../backends/webgpu/kernel-registry.js';
 import { registerOps } from '../ops/registry.js';
 import { ATTENTION_KERNELS } from './kernels.js';
 import { ATTENTION_OPS } from './ops.js';
+import { KV_QUANT_CPU_KERNELS } from './kv-quant-cpu.js';
 import { qkvAppendCpuKernel } from './qkv-append-cpu.js';
 
 export function registerAttention(): void {
   registerOps(ATTENTION_OPS);
   registerGpuKernels(ATTENTION_KERNELS);
-  registerCpuKernels([qkvAppendCpuKernel]);
+  registerCpuKernels([qkvAppendCpuKernel, ...KV_QUANT_CPU_KERNELS]);
 }

@@ -8,11 +8,12 @@ import { registerOps } from '../ops/registry.js';
 import { QUANT_KERNELS } from './kernels.js';
 import { QUANT_OPS } from './ops.js';
 import { quantMatmulCpuKernel } from './quant-cpu.js';
+import { ATOM_CPU_KERNELS } from './w4a4-cpu.js';
 import { ATOM_KERNELS } from './w4a4-kernels.js';
 import { ATOM_OPS } from './w4a4-ops.js';
 
 export function registerQuant(): void {
   registerOps([...QUANT_OPS, ...ATOM_OPS]);
   registerGpuKernels([...QUANT_KERNELS, ...ATOM_KERNELS]);
-  registerCpuKernels([quantMatmulCpuKernel]);
+  registerCpuKernels([quantMatmulCpuKernel, ...ATOM_CPU_KERNELS]);
 }

@@ -13,14 +13,15 @@ import type { OpContext } from './cpu-op-context.js';
 
 export type PagedAttentionInputs = readonly [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
 
-interface Geometry {
+/** Where a pool keeps its rows: page size, KV heads, head dim, and whether it is NHD (else HND). */
+export interface PagedGeometry {
   pageSize: number;
   numKvHeads: number;
   headDim: number;
   nhd: boolean;
 }
 
-function geometry(pool: TensorDesc, layout: unknown): Geometry {
+function geometry(pool: TensorDesc, layout: unknown): PagedGeometry {
   const [, , a, b, headDim] = pool.shape as [number, number, number, number, number];
   const nhd = layout === 'NHD';
   return { pageSize: nhd ? a : b, numKvHeads: nhd ? b : a, headDim, nhd };
@@ -99,10 +100,39 @@ export function pagedAttentionNative(
   ctx: OpContext,
   attrs: Attrs,
   inputs: readonly Tensor[],
+  outputs: readonly Tensor[],
+): void {
+  const pool = inputs[1]!;
+  const g = geometry(pool, attrs.layout);
+  pagedAttentionWith(ctx, attrs, inputs, outputs, {
+    kernel: 'pagedAttention',
+    storage: dtypeCode(pool.dtype),
+    ...g,
+    extra: [],
+  });
+}
+
+/**
+ * How a paged-attention kernel reads its pool: the kernel, its storage argument (a float pool's
+ * dtype code, a quantized pool's bits), the geometry, and arguments after the common ones (a
+ * quantized pool's page words). A feature module with a pool layout of its own (src/attention's
+ * quantized KV pages) runs its kernel through `pagedAttentionWith`, so every variant's setup
+ * (ALiBi slopes, RoPE tables, the mask) is shared.
+ */
+export interface PagedPoolReader extends PagedGeometry {
+  readonly kernel: 'pagedAttention' | 'pagedAttentionQuant';
+  readonly storage: number;
+  readonly extra: readonly number[];
+}
+
+export function pagedAttentionWith(
+  ctx: OpContext,
+  attrs: Attrs,
+  inputs: readonly Tensor[],
   [o, lse]: readonly Tensor[],
+  g: PagedPoolReader,
 ): void {
   const [q, pool, qoIndptr, kvIndptr, kvIndices, lastPageLen] = inputs as PagedAttentionInputs;
-  const g = geometry(pool, attrs.layout);
   const [T, Hq, D] = q.shape as [number, number, number];
   const v = (attrs.variant ?? {}) as Variant;
   const scale = (attrs.scale as number | undefined) ?? 1 / Math.sqrt(D);
@@ -118,11 +148,11 @@ export function pagedAttentionNative(
   const ropeCs = v.rope && ropeRows > 0 ? ropeTable(ctx, v.rope, D, ropeRows) : 0;
   const qrot = ropeCs ? ctx.scratch(T * Hq * D) : 0;
   ctx.pool.run(
-    'pagedAttention',
+    g.kernel,
     [
       ctx.f32(q),
       ctx.addr(pool),
-      dtypeCode(pool.dtype),
+      g.storage,
       g.nhd ? 0 : 1,
       out,
       ctx.addr(lse!),
@@ -145,6 +175,7 @@ export function pagedAttentionNative(
       ropeCs,
       ropeRows,
       qrot,
+      ...g.extra,
     ],
     T * Hq,
     T * Hq * D * 64,

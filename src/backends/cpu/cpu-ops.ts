@@ -175,8 +175,8 @@ export function nativeOp(op: string, attrs: Attrs, inputs: readonly TensorDesc[]
   const impl = NATIVE[op];
   if (!impl) return registeredCpuKernel(op, attrs, inputs);
   if (op === 'paged_attention' && !nativeAttentionVariant(attrs, inputs)) return null;
-  // quantized KV pools (src/attention/kv-quant.ts) run the ops' float64 references here
-  if ((op === 'paged_attention' || op === 'append_kv') && attrs.kvQuant) return null;
+  // a quantized KV pool's layout belongs to src/attention, which registers the kernels that read and write it
+  if ((op === 'paged_attention' || op === 'append_kv') && attrs.kvQuant) return registeredCpuKernel(op, attrs, inputs);
   if (op === 'reduce' && attrs.op !== 'sum' && attrs.op !== 'max') return null;
   return impl;
 }

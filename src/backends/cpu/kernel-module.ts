@@ -29,6 +29,11 @@ export const KERNEL_NAMES = [
   'simhashCodes',
   'lshAttention',
   'lshMergeTables',
+  'pagedAttentionQuant',
+  'kvQuantRows',
+  'atomQuantize',
+  'atomLaneOrder',
+  'atomMatmul',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 export type KernelExports = Record<KernelName, (...args: number[]) => void>;

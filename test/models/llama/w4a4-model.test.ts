@@ -3,24 +3,27 @@
  * opens as a Llama checkpoint whose projections read back as their fake-quantized weights; loaded,
  * every projection runs `atom_quantize` + `atom_matmul`; the logits (a prefill, then teacher-forced
  * decode steps) follow the float64 forward with the same fake quantization (fake-quant-forward.ts,
- * scheme `w4a4`, the checkpoint's own permutations).
+ * scheme `w4a4`, the checkpoint's own permutations); `tessera run <checkpoint> --backend cpu` runs
+ * the Atom ops as CPU kernels (their oracles are watched and must not be called).
  *
  * Two tolerances, because 4-bit activations make the model's output discontinuous in its inputs:
- * - CPU backend (the Atom ops run as their float64 oracles, everything else in f32): 1e-5 of
- *   max|logit| (measured 3.6e-7) and identical greedy picks. This checks the graph: fusion of
- *   RMSNorm / SiLU·mul into the quantizer, the gathers, the casts, the parameter order.
- * - WebGPU: the kernels compute the quantizer's x / scale in f32, and a value within f32 rounding
- *   of a code boundary takes the neighbouring code. On this model one such flip moves the logits
- *   by ~0.16 of max|logit| (scaling the oracle's embeddings by 1 + 1e-6 moves them by 0.159 too,
- *   the same flip). Measured on lavapipe: max 0.16–0.29, RMS 0.04–0.076 of max|logit| over the 7
- *   positions; bounds 0.5 / 0.15. A misplaced channel, scale or layout scrambles the logits (RMS
- *   error of the order of their spread); the kernels themselves are checked exactly against
- *   float64 in test/quant/w4a4-conformance.test.ts. Greedy picks must equal the oracle's or swap
- *   at a near-tie (margin ≤ twice the error there).
+ * - The graph, on a CPU backend whose Atom ops run their float64 oracles (everything else in f32):
+ *   1e-5 of max|logit| (measured 3.6e-7) and identical greedy picks. This checks the graph: fusion
+ *   of RMSNorm / SiLU·mul into the quantizer, the gathers, the casts, the parameter order.
+ * - The kernels (the CPU backend's own, and WebGPU): they compute the quantizer's x / scale in
+ *   f32, and a value within f32 rounding of a code boundary takes the neighbouring code. On this
+ *   model one such flip moves the logits by ~0.16 of max|logit| (scaling the oracle's embeddings
+ *   by 1 + 1e-6 moves them by 0.159 too, the same flip). Measured on lavapipe: max 0.16–0.29, RMS
+ *   0.04–0.076 of max|logit| over the 7 positions; on the CPU kernels max 0.30; bounds 0.5 / 0.15.
+ *   A misplaced channel, scale or layout scrambles the logits (RMS error of the order of their
+ *   spread); the kernels themselves are checked exactly against float64 in
+ *   test/quant/w4a4-conformance.test.ts. Greedy picks must equal the oracle's or swap at a
+ *   near-tie (margin ≤ twice the error there).
  */
 import { execFileSync } from 'node:child_process';
+import { Command } from 'commander';
 import { rm } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FakeQuantLlama, loadLlamaF64 } from '../../../src/models/llama/fake-quant-forward.js';
 import { openLlamaModel } from '../../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../../src/models/llama/llama-runner.js';
@@ -33,11 +36,14 @@ import { toFloat64 } from '../../../src/tensor/dtype.js';
 import { gpuBackend } from '../../gpu-setup.js';
 import type { Backend } from '../../../src/backends/backend.js';
 import { CpuBackend } from '../../../src/backends/cpu/cpu-backend.js';
+import { registerRunCommands } from '../../../src/cli/run.js';
+import { atomMatmulOp, atomQuantizeOp } from '../../../src/quant/w4a4-ops.js';
+import { AtomOracleCpu } from './atom-oracle-backend.js';
 import { tempFolder } from '../../io/helpers.js';
 
 const CPU_TOL = 1e-5;
-const GPU_MAX = 0.5;
-const GPU_RMS = 0.15;
+const KERNEL_MAX = 0.5;
+const KERNEL_RMS = 0.15;
 const PROMPT_LEN = 21;
 const STEPS = 6;
 const gpu = await gpuBackend();
@@ -141,34 +147,102 @@ function errors(rows: Float32Array[], want: Float64Array, V: number) {
   });
 }
 
+/** The oracle's run, computed once for every backend below. */
+let oracle: ReturnType<typeof oracleRun> | undefined;
+const oracleOnce = () => (oracle ??= oracleRun());
+
+/** Within the kernels' bounds; a different greedy pick only at a near-tie. */
+function expectNearOracle(label: string, e: ReturnType<typeof errors>): void {
+  console.log(
+    `${label} vs float64 fake-quant, per position (÷ max|logit|):\n${e.map((x, s) => `pos ${PROMPT_LEN - 1 + s}: max ${x.max.toExponential(2)} rms ${x.rms.toExponential(2)} oracle margin ${x.margin.toExponential(2)}`).join('\n')}`,
+  );
+  for (const x of e) {
+    expect(x.max).toBeLessThanOrEqual(KERNEL_MAX);
+    expect(x.rms).toBeLessThanOrEqual(KERNEL_RMS);
+  }
+  // teacher-forced, so every position can be compared: a different pick must be a near-tie
+  e.forEach((x, s) => {
+    if (x.pick !== x.want) expect(x.margin, `position ${PROMPT_LEN + s}`).toBeLessThanOrEqual(2 * x.max);
+  });
+}
+
 describe('W4A4 model graph', () => {
-  it(`on the CPU backend (Atom ops by their float64 oracles) matches the fake-quant forward within ${CPU_TOL} of max|logit|`, async () => {
-    const { V, seq, want } = await oracleRun();
-    const { rows, quantized } = await modelRows(new CpuBackend(), seq);
+  it(`with the Atom ops as their float64 oracles (CPU) matches the fake-quant forward within ${CPU_TOL} of max|logit|`, async () => {
+    const { V, seq, want } = await oracleOnce();
+    const { rows, quantized } = await modelRows(new AtomOracleCpu(), seq);
     expect(quantized).toMatchObject({ w4a4: 42 });
     const e = errors(rows, want, V);
-    console.log(`CPU W4A4 model: worst ${Math.max(...e.map((x) => x.max)).toExponential(2)} of max|logit|`);
+    console.log(
+      `W4A4 graph over the oracles: worst ${Math.max(...e.map((x) => x.max)).toExponential(2)} of max|logit|`,
+    );
     for (const x of e) expect(x.max).toBeLessThanOrEqual(CPU_TOL);
     expect(e.map((x) => x.pick)).toEqual(e.map((x) => x.want));
   }, 300_000);
 });
 
+describe('W4A4 model on the CPU kernels', () => {
+  it(`runs no Atom op as its oracle and follows the fake-quant forward: logits within ${KERNEL_MAX} (max) / ${KERNEL_RMS} (RMS) of max|logit|, greedy tokens equal up to a near-tie`, async () => {
+    const { V, seq, want } = await oracleOnce();
+    const oracles = [vi.spyOn(atomQuantizeOp, 'reference'), vi.spyOn(atomMatmulOp, 'reference')];
+    try {
+      const { rows, quantized } = await modelRows(new CpuBackend(), seq);
+      expect(quantized).toMatchObject({ w4a4: 42 });
+      for (const spy of oracles) expect(spy).not.toHaveBeenCalled();
+      expectNearOracle('CPU W4A4 model', errors(rows, want, V));
+    } finally {
+      for (const spy of oracles) spy.mockRestore();
+    }
+  }, 300_000);
+});
+
+describe('tessera run <W4A4 checkpoint> --backend cpu', () => {
+  it('runs atom_quantize and atom_matmul as CPU kernels, never their oracles, and prints a continuation', async () => {
+    const oracles = [vi.spyOn(atomQuantizeOp, 'reference'), vi.spyOn(atomMatmulOp, 'reference')];
+    const atomRuns = new Map<string, number>();
+    const original = CpuBackend.prototype.run;
+    const run = vi.spyOn(CpuBackend.prototype, 'run').mockImplementation(function (
+      this: CpuBackend,
+      op: string,
+      attrs,
+      inputs,
+      outputs,
+    ) {
+      if (op.startsWith('atom_')) atomRuns.set(op, (atomRuns.get(op) ?? 0) + 1);
+      original.call(this, op, attrs, inputs, outputs);
+    });
+    let printed = '';
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
+      printed += String(chunk);
+      return true;
+    });
+    try {
+      const program = new Command().exitOverride();
+      registerRunCommands(program);
+      await program.parseAsync(['run', dir, 'The jury said', '--backend', 'cpu', '-n', '4', '-t', '0'], {
+        from: 'user',
+      });
+    } finally {
+      write.mockRestore();
+      run.mockRestore();
+    }
+    const oracleCalls = oracles.map((s) => s.mock.calls.length);
+    for (const s of oracles) s.mockRestore();
+    console.log(
+      `Atom ops on the CPU: ${JSON.stringify(Object.fromEntries(atomRuns))}; printed ${JSON.stringify(printed)}`,
+    );
+    expect(atomRuns.get('atom_quantize') ?? 0).toBeGreaterThan(0);
+    expect(atomRuns.get('atom_matmul') ?? 0).toBeGreaterThan(0);
+    expect(oracleCalls).toEqual([0, 0]);
+    expect(printed.startsWith('The jury said')).toBe(true);
+    expect(printed.length).toBeGreaterThan('The jury said\n'.length);
+  }, 120_000);
+});
+
 describe.skipIf(!gpu)('W4A4 model on WebGPU', () => {
-  it(`follows the fake-quant forward: logits within ${GPU_MAX} (max) / ${GPU_RMS} (RMS) of max|logit|, greedy tokens equal up to a near-tie`, async () => {
-    const { V, seq, want } = await oracleRun();
+  it(`follows the fake-quant forward: logits within ${KERNEL_MAX} (max) / ${KERNEL_RMS} (RMS) of max|logit|, greedy tokens equal up to a near-tie`, async () => {
+    const { V, seq, want } = await oracleOnce();
     const { rows, quantized } = await modelRows(gpu!, seq);
     expect(quantized).toMatchObject({ w4a4: 42 });
-    const e = errors(rows, want, V);
-    console.log(
-      `WebGPU W4A4 model vs float64 fake-quant, per position (÷ max|logit|):\n${e.map((x, s) => `pos ${PROMPT_LEN - 1 + s}: max ${x.max.toExponential(2)} rms ${x.rms.toExponential(2)} oracle margin ${x.margin.toExponential(2)}`).join('\n')}`,
-    );
-    for (const x of e) {
-      expect(x.max).toBeLessThanOrEqual(GPU_MAX);
-      expect(x.rms).toBeLessThanOrEqual(GPU_RMS);
-    }
-    // teacher-forced, so every position can be compared: a different pick must be a near-tie
-    e.forEach((x, s) => {
-      if (x.pick !== x.want) expect(x.margin, `position ${PROMPT_LEN + s}`).toBeLessThanOrEqual(2 * x.max);
-    });
+    expectNearOracle('WebGPU W4A4 model', errors(rows, want, V));
   }, 300_000);
 });

@@ -16,7 +16,7 @@ const LOG2E: f32 = 1.4426950408889634;
 let rowMax: f32 = NEG_INF;
 let rowSum: f32 = 0;
 
-@inline function beginRow(o: usize, D: i32): void {
+@inline export function beginRow(o: usize, D: i32): void {
   memory.fill(o, 0, <usize>D << 2);
   rowMax = NEG_INF;
   rowSum = 0;
@@ -24,7 +24,7 @@ let rowSum: f32 = 0;
 
 // Folds four scores into the row's (max, sum), rescaling the output row when the max grows, and
 // returns their weights exp(s − max).
-@inline function foldScores(s: v128, o: usize, D: i32): v128 {
+@inline export function foldScores(s: v128, o: usize, D: i32): v128 {
   const bm = max(max(f32x4.extract_lane(s, 0), f32x4.extract_lane(s, 1)), max(f32x4.extract_lane(s, 2), f32x4.extract_lane(s, 3)));
   if (bm == NEG_INF) return f32x4.splat(0);
   if (bm > rowMax) {
@@ -54,7 +54,7 @@ let rowSum: f32 = 0;
 }
 
 // o /= sum, and the row's base-2 log-sum-exp stored at lse (when lse ≠ 0).
-@inline function endRow(o: usize, D: i32, lse: usize): void {
+@inline export function endRow(o: usize, D: i32, lse: usize): void {
   if (rowSum > 0) {
     const inv = f32x4.splat(<f32>1 / rowSum);
     const D4 = D & ~3;
@@ -90,7 +90,7 @@ let rowSum: f32 = 0;
   return hsum(acc);
 }
 
-@inline function tanhf(x: f32): f32 {
+@inline export function tanhf(x: f32): f32 {
   // tanh via exp of a non-positive argument, so it never overflows
   const e = Mathf.exp(<f32>-2 * Mathf.abs(x));
   const t = (<f32>1 - e) / (<f32>1 + e);
