@@ -3,28 +3,21 @@
  * into one command encoder until `flush()`, optional recording into dispatch streams and
  * per-dispatch timestamps.
  */
-import { type Attrs, type Backend, type Tensor, type TensorDesc, UnsupportedOpError, assertShape } from '../backend.js';
+import type { Attrs, Backend, Tensor, TensorDesc } from '../backend.js';
 import { type HostArray, hostFromBytes, numel, paddedByteSize, bytesPerElement } from '../../tensor/dtype.js';
-import { getOp } from '../../ops/registry.js';
-import {
-  type BufferRange,
-  type GpuKernel,
-  type GpuTensor,
-  type KernelContext,
-  type ShaderSpec,
-  viewOf,
-} from './kernel.js';
+import { type GpuTensor, type KernelContext, viewOf } from './kernel.js';
 import { GPU_KERNELS } from './kernel-registry.js';
 import { BufferArena, type ArenaUsage } from './arena.js';
 import type { Capabilities } from './capabilities.js';
 import { type GpuContext, openGpu, type OpenOptions } from './device.js';
 import { DispatchStream, StagingReadback } from './dispatch-stream.js';
-import { declaredAccess, ownedUniform, storageEntry, workgroupCounts } from './bindings.js';
+import { declaredAccess } from './bindings.js';
 import { DeviceHealth } from './device-health.js';
+import { DispatchEncoder, STORAGE_USAGE } from './dispatch-encoder.js';
 import { type DeviceLostError, LimitExceededError } from './errors.js';
 import { PendingWork } from './pending-work.js';
 import { type BindingAccess, PipelineCache } from './pipeline-cache.js';
-import { type Recording, StreamBindings } from './recording.js';
+import { StreamBindings } from './recording.js';
 import { UniformRing } from './uniform-ring.js';
 import { BindGroupCache } from './bind-group-cache.js';
 import {
@@ -33,16 +26,12 @@ import {
   callKey,
   capturingContext,
   dryContext,
-  type EncodedOp,
   encodingDifference,
-  replayEncoded,
-  resolveBuffers,
 } from './encode-memo.js';
+import { KernelChoice } from './kernel-choice.js';
 import { type ProfileEntry, TimestampProfiler } from './profiler.js';
 import { STAGING_CHUNK_BYTES, StagingUploader } from './staging-upload.js';
 import { copyToHost } from './host-read.js';
-
-const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 export interface WebGpuBackendOptions extends OpenOptions {
   /** Bytes of the uniform ring of unrecorded dispatches (default 256 KiB; tests make it small to force wraps). */
@@ -58,19 +47,17 @@ export class WebGpuBackend implements Backend {
   readonly arena: BufferArena;
   readonly pipelines: PipelineCache;
   private readonly uniformRing: UniformRing;
+  private readonly encoder: DispatchEncoder;
   /** Bind groups of unrecorded dispatches by layout and buffer identities. */
   readonly bindGroups: BindGroupCache;
   /** Each kernel call's dispatches by (attrs, types): repeated steps skip kernel choice and planning. */
   readonly encodeMemo = new EncodeMemo();
-  private readonly kernels = new Map<string, GpuKernel[]>();
+  private readonly kernels: KernelChoice;
   /** Binding access of each generated program, by its WGSL text. */
   private readonly programAccess = new Map<string, BindingAccess[]>();
   private readonly pending: PendingWork;
-  private recording: Recording | null = null;
   private counter = 0;
-  /** Dispatches enqueued since creation (tests use it to prove fusion and replay). */
-  dispatchCount = 0;
-  /** Scratch, uniform and staging buffers created outside the arena (see `buffersCreated`). */
+  /** Staging buffers created outside the arena (see `buffersCreated`). */
   private createdOutsideArena = 0;
   private readonly streamBound = new StreamBindings();
   /**
@@ -114,27 +101,25 @@ export class WebGpuBackend implements Backend {
     this.bindGroups = new BindGroupCache(this.device);
     this.health = new DeviceHealth(ctx);
     this.lost = this.health.lost;
-    for (const k of GPU_KERNELS) {
-      const list = this.kernels.get(k.op) ?? [];
-      list.push(k);
-      this.kernels.set(k.op, list);
-    }
+    this.kernels = new KernelChoice(this.caps, GPU_KERNELS);
+    this.encoder = new DispatchEncoder(
+      this.device,
+      this.caps,
+      this.arena,
+      this.pipelines,
+      ring,
+      this.bindGroups,
+      this.pending,
+    );
   }
 
-  private pick(op: string, attrs: Attrs, inputs: readonly TensorDesc[]): GpuKernel | string {
-    const list = this.kernels.get(op);
-    if (!list) return 'no WebGPU kernel for this op';
-    const reasons: string[] = [];
-    for (const k of list) {
-      const why = k.whyUnsupported(this.caps, attrs, inputs);
-      if (why === null) return k;
-      reasons.push(why);
-    }
-    return reasons.join('; ');
+  /** Dispatches enqueued since creation (tests use it to prove fusion and replay). */
+  get dispatchCount(): number {
+    return this.encoder.dispatchCount;
   }
 
   supportsOp(op: string, attrs: Attrs, inputs: readonly TensorDesc[]): boolean {
-    return typeof this.pick(op, attrs, inputs) !== 'string';
+    return typeof this.kernels.pick(op, attrs, inputs) !== 'string';
   }
 
   alloc(desc: TensorDesc, label = `t${this.counter++}`, owner = 'tensors'): Tensor {
@@ -147,7 +132,7 @@ export class WebGpuBackend implements Backend {
         this.caps.maxBufferSize,
         'maxBufferSize',
       );
-    const buffer = this.arena.alloc(byteSize, owner, label, STORAGE());
+    const buffer = this.arena.alloc(byteSize, owner, label, STORAGE_USAGE());
     const t: GpuTensor = { dtype: desc.dtype, shape: [...desc.shape], backend: 'webgpu', label, buffer, byteSize };
     this.allocations.set(t, { freed: false });
     return t;
@@ -212,77 +197,20 @@ export class WebGpuBackend implements Backend {
     const known = this.encodeMemo.get(attrs, key);
     if (known && this.encodeMemo.toVerify(known)) {
       const dry = dryContext(this.caps, this.device, tensors);
-      this.pickChecked(op, attrs, inputs, outputs).encode(
-        dry.ctx,
-        attrs,
-        tensors.slice(0, inputs.length),
-        tensors.slice(inputs.length),
-      );
+      this.kernels
+        .checked(op, attrs, inputs, outputs)
+        .encode(dry.ctx, attrs, tensors.slice(0, inputs.length), tensors.slice(inputs.length));
       const why = encodingDifference(known, dry.finish());
       if (why) throw new StaleEncodingError(op, why);
     }
     if (known) {
-      this.replayKept(known, tensors);
+      this.encoder.replayKept(known, tensors);
       return;
     }
-    const kernel = this.pickChecked(op, attrs, inputs, outputs);
+    const kernel = this.kernels.checked(op, attrs, inputs, outputs);
     const capture = capturingContext(this.kernelContext(), tensors);
     kernel.encode(capture.ctx, attrs, tensors.slice(0, inputs.length), tensors.slice(inputs.length));
     this.encodeMemo.set(attrs, key, capture.finish());
-  }
-
-  /**
-   * A kept encoding's dispatches on this call's tensors. Unrecorded, each dispatch reuses its
-   * pipeline and, when handed the same buffers as last time (a repeated step), its bind group
-   * without building a key: what is left per dispatch is its uniforms and three pass commands.
-   */
-  private replayKept(e: EncodedOp, tensors: readonly GpuTensor[]): void {
-    const ctx = this.kernelContext();
-    // a recording owns its uniforms
-    if (this.recording) {
-      replayEncoded(ctx, e, tensors);
-      return;
-    }
-    const scratch = e.scratch.map((s) => ctx.scratch(s.bytes, s.label));
-    for (const d of e.dispatches) {
-      const buffers = resolveBuffers(d, tensors, scratch);
-      let r = d.resolved;
-      if (!r) {
-        const { pipeline, layout } = this.pipelines.get(d.shader);
-        const max = this.caps.maxComputeWorkgroupsPerDimension;
-        const counts = workgroupCounts(d.shader.label, d.workgroups, max);
-        d.resolved = r = { pipeline, layout, counts, buffers: [], group: null };
-      }
-      // checked keys must see every lookup (tests)
-      if (this.pipelines.verifyKeys && this.pipelines.get(d.shader).pipeline !== r.pipeline)
-        throw new Error(`kernel '${d.shader.label}': its kept encoding's pipeline is no longer the cache's`);
-      if (r.counts.includes(0)) continue;
-      if (d.when && !d.when()) continue;
-      const offsets: number[] = [];
-      let same = r.group !== null && r.buffers.length === buffers.length;
-      for (let i = 0; same && i < buffers.length; i++) same = r.buffers[i] === buffers[i]!.buffer;
-      if (same) {
-        for (const a of d.shader.access)
-          if (a === 'uniform')
-            offsets.push(this.uniformRing.slice(d.uniforms ?? new Uint32Array(4), () => this.submitPending(false)));
-      } else {
-        r.group = this.bindGroups.get(r.layout, this.bindEntries(d.shader, buffers, d.uniforms, offsets));
-        r.buffers = buffers.map((b) => b.buffer);
-      }
-      this.dispatchCount++;
-      this.pending.encode(d.shader.label, r.pipeline, r.group!, r.counts, offsets);
-    }
-  }
-
-  /** The kernel that runs `op` here, after checking the outputs' types against the op's inference. */
-  private pickChecked(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): GpuKernel {
-    const kernel = this.pick(op, attrs, inputs);
-    if (typeof kernel === 'string') throw new UnsupportedOpError('webgpu', op, kernel);
-    const outDescs = getOp(op).outputs(attrs, inputs);
-    if (outDescs.length !== outputs.length)
-      throw new Error(`${op}: ${outputs.length} outputs given, ${outDescs.length} expected`);
-    outDescs.forEach((d, i) => assertShape(op, `output ${i}`, outputs[i]!, d.shape, d.dtype));
-    return kernel;
   }
 
   /** Runs a generated WGSL program (the compiler's tensor programs) on explicit bindings. */
@@ -313,100 +241,12 @@ export class WebGpuBackend implements Backend {
 
   /** The context kernels dispatch through; also for code that runs its own shaders (`measure.ts`, benches). */
   kernelContext(): KernelContext {
-    return {
-      caps: this.caps,
-      device: this.device,
-      dispatch: (shader, buffers, uniforms, workgroups, when) =>
-        this.dispatch(shader, buffers, uniforms, workgroups, when),
-      scratch: (bytes, label) => {
-        const buffer = this.arena.scratch(bytes, label, STORAGE());
-        if (this.recording) this.recording.owned.push(buffer);
-        else this.pending.hold(buffer);
-        return { buffer };
-      },
-    };
-  }
-
-  private dispatch(
-    shader: ShaderSpec,
-    buffers: readonly (GpuTensor | BufferRange)[],
-    uniforms: Uint32Array | null,
-    workgroups: readonly [number, number?, number?],
-    when?: () => boolean,
-  ): void {
-    const compiled = this.pipelines.get(shader);
-    const counts = workgroupCounts(shader.label, workgroups, this.caps.maxComputeWorkgroupsPerDimension);
-    if (counts.includes(0)) return;
-    // a recording keeps a conditional dispatch and asks again at each replay
-    if (when && !this.recording && !when()) return;
-    const offsets: number[] = [];
-    const entries = this.bindEntries(shader, buffers, uniforms, offsets);
-    this.dispatchCount++;
-    if (this.recording) {
-      this.recording.dispatches.push({
-        label: shader.label,
-        pipeline: compiled.pipeline,
-        bindGroup: this.device.createBindGroup({ layout: compiled.layout, entries }),
-        workgroups: counts,
-        offsets,
-        ...(when ? { when } : {}),
-      });
-      return;
-    }
-    this.pending.encode(
-      shader.label,
-      compiled.pipeline,
-      this.bindGroups.get(compiled.layout, entries),
-      counts,
-      offsets,
-    );
-  }
-
-  /**
-   * The dispatch's bind-group entries in binding order: storage buffers as given, uniforms from the
-   * ring (their slice's dynamic offset pushed to `offsets`) or, while recording, owned at offset 0.
-   */
-  private bindEntries(
-    shader: ShaderSpec,
-    buffers: readonly (GpuTensor | BufferRange)[],
-    uniforms: Uint32Array | null,
-    offsets: number[],
-  ): GPUBindGroupEntry[] {
-    const entries: GPUBindGroupEntry[] = [];
-    const seen = new Map<GPUBuffer, number>();
-    let bi = 0;
-    shader.access.forEach((a, binding) => {
-      if (a === 'uniform') {
-        entries.push(this.uniformEntry(binding, uniforms ?? new Uint32Array(4), offsets));
-        return;
-      }
-      const b = buffers[bi++];
-      if (!b) throw new Error(`kernel '${shader.label}' declares more storage bindings than it was given buffers`);
-      const entry = storageEntry(shader, binding, b, seen, this.caps.maxStorageBufferBindingSize);
-      this.recording?.bound.add(b.buffer);
-      entries.push(entry);
-    });
-    return entries;
-  }
-
-  private uniformEntry(binding: number, words: Uint32Array, offsets: number[]): GPUBindGroupEntry {
-    const recording = this.recording;
-    if (!recording) {
-      // a wrap submits the work encoded so far; the current dispatch's scratch buffers, already
-      // made but not yet encoded, must outlive that submit, so transient buffers stay until the next
-      offsets.push(this.uniformRing.slice(words, () => this.submitPending(false)));
-      return { binding, resource: this.uniformRing.binding(UniformRing.blockSize(words)) };
-    }
-    const ub = ownedUniform(this.device, words);
-    this.createdOutsideArena++;
-    recording.owned.push(ub);
-    offsets.push(0);
-    return { binding, resource: { buffer: ub } };
+    return this.encoder.kernelContext();
   }
 
   /** Every GPU buffer created since the backend opened: tests assert a steady decode loop adds none. */
   get buffersCreated(): number {
-    return this.arena.created + this.createdOutsideArena;
+    return this.arena.created + this.createdOutsideArena + this.encoder.ownedUniformsCreated;
   }
 
   createUploader(largestBytes = Number.POSITIVE_INFINITY): StagingUploader {
@@ -459,21 +299,14 @@ export class WebGpuBackend implements Backend {
 
   /** Records the dispatches `body` enqueues instead of running them; replay the result each step. */
   record(body: () => void): DispatchStream {
-    if (this.recording) throw new Error('dispatch streams do not nest');
-    this.recording = { dispatches: [], owned: [], bound: new Set() };
-    try {
-      body();
-      const release = this.streamBound.hold(this.recording.bound);
-      return new DispatchStream(
-        this.device,
-        this.recording.dispatches,
-        this.recording.owned,
-        () => this.submitPending(),
-        release,
-      );
-    } finally {
-      this.recording = null;
-    }
+    const recording = this.encoder.recordInto(body);
+    return new DispatchStream(
+      this.device,
+      recording.dispatches,
+      recording.owned,
+      () => this.submitPending(),
+      this.streamBound.hold(recording.bound),
+    );
   }
 
   /** Turns per-dispatch GPU timestamps on (when the device has them). */
