@@ -10,6 +10,7 @@
  */
 import type { Block, Heap } from '../backends/cpu/heap.js';
 import { cpuRuntime } from '../backends/cpu/cpu-runtime.js';
+import type { ThreadPool } from '../backends/cpu/thread-pool.js';
 import { type LshKvStream, SEGMENT } from './kv-stream.js';
 
 const TASK_WORDS = 16;
@@ -88,29 +89,103 @@ function returnScratch(index: number, heap: Heap, keys: number, b: Block): void 
   list.push(b);
 }
 
+/** Throws unless every task shares the first one's hash and value width and names a valid group and key range. */
+function checkTasks(tasks: readonly SampledTask[]): void {
+  const { hash, valueDim } = tasks[0]!.stream;
+  tasks.forEach((t, i) => {
+    if (t.stream.hash !== hash || t.stream.valueDim !== valueDim)
+      throw new Error(`sampledStates: task ${i} has another hash or shape`);
+    if (!(t.group >= 0 && t.group < t.stream.groupSize)) throw new Error(`sampledStates: task ${i} group ${t.group}`);
+    if (!(0 <= t.lo && t.lo <= t.hi && t.hi <= t.stream.n))
+      throw new Error(`sampledStates: task ${i} range [${t.lo}, ${t.hi})`);
+  });
+}
+
+/** Keys of a task's scratch: its stream's segment (or fewer keys) rounded up to a power of two, at least 64. */
+function scratchKeys(t: SampledTask): number {
+  return Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(1, Math.min(SEGMENT, t.stream.n)))));
+}
+
+/** Byte offsets, in the memory, of one call's inputs, descriptors, outputs and scratch. */
+interface ScanLayout {
+  readonly qAt: number;
+  readonly codesAt: number;
+  readonly tasksAt: number;
+  readonly outAt: number;
+  /** Per task, where its candidates' ids go (empty unless ids are kept). */
+  readonly idsAt: readonly number[];
+  readonly scratch: readonly { keys: number; block: Block }[];
+}
+
+/**
+ * Writes each task's descriptor (the words `lshAttention` reads) and returns the call's estimated
+ * work for the pool's split: bucket entries visited, the tail's compares, and the candidates' dot
+ * products (a guess: 1%).
+ */
+function writeDescriptors(heap: Heap, tasks: readonly SampledTask[], at: ScanLayout, keepIds: boolean): number {
+  const { dim } = tasks[0]!.stream.hash;
+  const dv = tasks[0]!.stream.valueDim;
+  const { bits, tables } = tasks[0]!.stream.hash.config;
+  const desc = heap.i32(at.tasksAt, tasks.length * TASK_WORDS);
+  let work = 0;
+  tasks.forEach((t, i) => {
+    const s = t.stream;
+    desc.set(
+      [
+        at.qAt + i * dim * 4,
+        at.codesAt + i * tables * 2,
+        s.keys.offset,
+        s.values.offset,
+        s.segmentTable.offset,
+        s.segmentCount,
+        s.tailCodes.offset,
+        s.built,
+        s.n,
+        t.lo,
+        t.hi,
+        at.scratch[i]!.block.offset,
+        at.scratch[i]!.keys,
+        keepIds ? at.idsAt[i]! : 0,
+        at.outAt + i * (dv + 2) * 4,
+        0,
+      ],
+      i * TASK_WORDS,
+    );
+    work += (s.built * tables) / (1 << bits) + ((s.n - s.built) * tables) / 8 + ((t.hi - t.lo) * (dim + dv)) / 100;
+  });
+  return work;
+}
+
+/** Each task's state from the output rows (o, lse, candidate count) and, when kept, its sorted ids. */
+function readStates(heap: Heap, tasks: readonly SampledTask[], at: ScanLayout, keepIds: boolean): SampledState[] {
+  const dv = tasks[0]!.stream.valueDim;
+  const outWords = dv + 2;
+  const out = heap.f32(at.outAt, tasks.length * outWords);
+  return tasks.map((_, i) => {
+    const base = i * outWords;
+    const candidates = out[base + dv + 1]!;
+    const state: SampledState = { o: out.slice(base, base + dv), lse: out[base + dv]!, candidates };
+    if (!keepIds) return state;
+    const ids = new Uint32Array(heap.bytes(), at.idsAt[i]!, candidates).slice().sort();
+    return { ...state, ids };
+  });
+}
+
 function statesInOneMemory(
   tasks: readonly SampledTask[],
   scale: number,
   opts: { keepIds?: boolean; threads?: number },
 ): SampledState[] {
   if (tasks.length === 0) return [];
+  checkTasks(tasks);
   const shard = tasks[0]!.stream.shard;
   const { heap } = shard;
-  const { pool } = cpuRuntime();
-  const first = tasks[0]!.stream;
-  const hash = first.hash;
+  const hash = tasks[0]!.stream.hash;
   const { dim } = hash;
-  const dv = first.valueDim;
+  const dv = tasks[0]!.stream.valueDim;
   const { bits, tables, minCollisions } = hash.config;
-  tasks.forEach((t, i) => {
-    if (t.stream.hash !== hash || t.stream.valueDim !== dv)
-      throw new Error(`sampledStates: task ${i} has another hash or shape`);
-    if (!(t.group >= 0 && t.group < t.stream.groupSize)) throw new Error(`sampledStates: task ${i} group ${t.group}`);
-    if (!(0 <= t.lo && t.lo <= t.hi && t.hi <= t.stream.n))
-      throw new Error(`sampledStates: task ${i} range [${t.lo}, ${t.hi})`);
-  });
+  const keepIds = opts.keepIds ?? false;
   const m = tasks.length;
-  const outWords = dv + 2;
   const temps: Block[] = [];
   const scratch: { keys: number; block: Block }[] = [];
   const alloc = (bytes: number) => {
@@ -120,74 +195,42 @@ function statesInOneMemory(
   };
   try {
     const logU = hash.logUTableIn(shard);
-    const qAt = alloc(m * dim * 4);
-    const codesAt = alloc(m * tables * 2 + 16);
-    const tasksAt = alloc(m * TASK_WORDS * 4);
-    const outAt = alloc(m * outWords * 4);
-    const idsAt = opts.keepIds ? tasks.map((t) => alloc((t.hi - t.lo) * 4)) : [];
+    const at: ScanLayout = {
+      qAt: alloc(m * dim * 4),
+      codesAt: alloc(m * tables * 2 + 16),
+      tasksAt: alloc(m * TASK_WORDS * 4),
+      outAt: alloc(m * (dv + 2) * 4),
+      idsAt: keepIds ? tasks.map((t) => alloc((t.hi - t.lo) * 4)) : [],
+      scratch,
+    };
     for (const t of tasks) {
-      const keys = Math.max(64, 2 ** Math.ceil(Math.log2(Math.max(1, Math.min(SEGMENT, t.stream.n)))));
+      const keys = scratchKeys(t);
       scratch.push({ keys, block: takeScratch(shard.index, heap, keys) });
     }
     // views only after every allocation: growing the memory replaces its buffer
-    const qs = heap.f32(qAt, m * dim);
+    const qs = heap.f32(at.qAt, m * dim);
     tasks.forEach((t, i) => {
       for (let e = 0; e < dim; e++) qs[i * dim + e] = t.q[e]!;
     });
-    hash.hashInto(shard, qAt, m, codesAt);
-    const desc = heap.i32(tasksAt, m * TASK_WORDS);
-    let work = 0;
-    tasks.forEach((t, i) => {
-      const s = t.stream;
-      desc.set(
-        [
-          qAt + i * dim * 4,
-          codesAt + i * tables * 2,
-          s.keys.offset,
-          s.values.offset,
-          s.segmentTable.offset,
-          s.segmentCount,
-          s.tailCodes.offset,
-          s.built,
-          s.n,
-          t.lo,
-          t.hi,
-          scratch[i]!.block.offset,
-          scratch[i]!.keys,
-          opts.keepIds ? idsAt[i]! : 0,
-          outAt + i * outWords * 4,
-          0,
-        ],
-        i * TASK_WORDS,
-      );
-      // bucket entries visited, the tail's compares, and the candidates' dot products (a guess: 1%)
-      work += (s.built * tables) / (1 << bits) + ((s.n - s.built) * tables) / 8 + ((t.hi - t.lo) * (dim + dv)) / 100;
-    });
-    const prev = pool.active;
-    if (opts.threads !== undefined) pool.active = Math.max(1, Math.min(opts.threads, pool.threads));
-    try {
-      pool.run(
-        'lshAttention',
-        [tasksAt, dim, dv, bits, tables, minCollisions, scale, logU.offset],
-        m,
-        work,
-        1,
-        shard.index,
-      );
-    } finally {
-      pool.active = prev;
-    }
-    const out = heap.f32(outAt, m * outWords);
-    return tasks.map((_, i) => {
-      const base = i * outWords;
-      const candidates = out[base + dv + 1]!;
-      const state: SampledState = { o: out.slice(base, base + dv), lse: out[base + dv]!, candidates };
-      if (!opts.keepIds) return state;
-      const ids = new Uint32Array(heap.bytes(), idsAt[i]!, candidates).slice().sort();
-      return { ...state, ids };
-    });
+    hash.hashInto(shard, at.qAt, m, at.codesAt);
+    const work = writeDescriptors(heap, tasks, at, keepIds);
+    const args = [at.tasksAt, dim, dv, bits, tables, minCollisions, scale, logU.offset];
+    runWithThreads(opts.threads, (pool) => pool.run('lshAttention', args, m, work, 1, shard.index));
+    return readStates(heap, tasks, at, keepIds);
   } finally {
     for (const b of temps) heap.release(b);
     for (const x of scratch) returnScratch(shard.index, heap, x.keys, x.block);
+  }
+}
+
+/** Runs `body` on the CPU pool with at most `threads` of its threads active (all when undefined). */
+function runWithThreads(threads: number | undefined, body: (pool: ThreadPool) => void): void {
+  const { pool } = cpuRuntime();
+  const prev = pool.active;
+  if (threads !== undefined) pool.active = Math.max(1, Math.min(threads, pool.threads));
+  try {
+    body(pool);
+  } finally {
+    pool.active = prev;
   }
 }
