@@ -6,14 +6,15 @@
  * own runner), the HTTP server and shutdown.
  */
 import type { KvCacheDtype } from '../attention/kv-quant.js';
-import { KV_CACHE_HELP, parseKvCache } from './kv-cache-flag.js';
+import { parseKvCache } from './kv-cache-flag.js';
 import { type BackendChoice, openBackend } from '../backends/open.js';
 import type { DerainService } from '../server/derain-route.js';
 import { derainService } from './derain-service.js';
-import { LONG_CONTEXT_FLAG_HELP, parseLongContextFlag } from './long-context-flag.js';
+import { parseLongContextFlag } from './long-context-flag.js';
 import { loadPeftAdapter } from '../lora/peft-adapter.js';
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { addServeFlags } from './serve-flags.js';
 import { Engine, type EngineOptions } from '../engine/engine.js';
 import { NanoPlanCache } from '../engine/nano-search.js';
 import type { ModelRunner } from '../engine/model-runner.js';
@@ -274,107 +275,85 @@ export async function serveModel(
   });
 }
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+type LoadRunner = (
+  modelPath?: string,
+  backend?: string,
+  lora?: { slots: number; rmax: number },
+  extra?: { kvCache?: KvCacheDtype },
+) => Promise<LoadedModel>;
 
 export function registerServeCommand(
   program: Command,
-  loadRunner: (
-    modelPath?: string,
-    backend?: string,
-    lora?: { slots: number; rmax: number },
-    extra?: { kvCache?: KvCacheDtype },
-  ) => Promise<LoadedModel>,
+  loadRunner: LoadRunner,
   loadServed: (modelPath: string, backend?: string) => Promise<LoadedServedModel> = loadRunner,
 ): void {
-  program
-    .command('serve [model]')
-    .description('serve a model (default: the built-in one) over an OpenAI-compatible HTTP API, with a chat page at /')
-    .option('--host <host>', 'interface to listen on', '127.0.0.1')
-    .option('--port <port>', 'port (0 picks a free one)', '8000')
-    .option(
-      '--api-key <key>',
-      'require Authorization: Bearer <key> everywhere but /health/live (default: $TESSERA_API_KEY, else none)',
-    )
-    .option('--cors <origins>', "comma-separated origins allowed cross-origin access ('*' for any); default: none")
-    .option('--max-concurrent <n>', 'requests generating at once', '64')
-    .option('--max-queue <n>', 'requests waiting beyond those before 429', '64')
-    .option('--timeout <seconds>', 'cancel requests running longer than this', '600')
-    .option('--max-body-bytes <n>', 'refuse request bodies larger than this with 413', String(DEFAULT_MAX_BODY_BYTES))
-    .option('--drain-timeout-s <seconds>', 'on SIGTERM/SIGINT, let requests in flight finish this long', '30')
-    .option('--max-batch-tokens <n>', 'tokens per engine step (decodes + prefill chunks)', '512')
-    .option(
-      '--prefill-chunk-tokens <n>',
-      'prompt tokens per step while other requests decode (lower: steadier token pace, slower first tokens)',
-      String(DEFAULT_PREFILL_CHUNK_TOKENS),
-    )
-    .option('--no-prefix-cache', 'do not reuse KV pages of earlier prompts')
-    .option('--no-structured-output', 'turn off response_format / forced tool calls (xgrammar)')
-    .option(
-      '--model <path>',
-      'serve another model beside the first, under its folder name (repeatable; chat or embedding)',
-      collect,
-      [],
-    )
-    .option('--lora <name=path>', 'serve a PEFT LoRA adapter folder under name (repeatable)', collect, [])
-    .option('--max-loras <n>', 'adapters resident on the device at once (default: 4, or the number of --lora)')
-    .option('--max-lora-rank <r>', 'highest adapter rank served', '64')
-    .option(
-      '--rag <name=store>',
-      'a datastore from `tessera rag index` for the chat `rag` field (repeatable)',
-      collect,
-      [],
-    )
-    .option('--derain <dir>', 'serve the de-raining networks of this folder on /v1/images/derain and the /derain page')
-    .option('--backend <name>', 'webgpu, cpu or auto (default: $TESSERA_BACKEND, else auto)')
-    .option('--kv-cache <dtype>', KV_CACHE_HELP, 'f16')
-    .option(
-      '--cluster <nats-url>',
-      'join a cluster: register in its NATS KV bucket and heartbeat (see tessera router); a drain hands requests not yet started back to the router',
-    )
-    .option('--instance-id <id>', 'this instance in the cluster (default: host-pid)')
-    .option('--advertise-url <url>', 'where the router reaches this instance (default: the listening URL)')
-    .option('--nano-batches <auto|N|off>', 'split host-driven steps into nano-batches (docs/nanoflow.md)', 'off')
-    .option('--nano-plan <file>', 'nano-batch plans for --nano-batches auto (bench/nanoflow.ts writes one per card)')
-    .option('--long-context <spec>', LONG_CONTEXT_FLAG_HELP)
-    .action(async (modelPath: string | undefined, o: ServeOptions & { backend?: string }) => {
-      loraSpecs(o); // a malformed --lora fails before the model loads
-      const ragAt = ragSpecs(o.rag ?? []);
-      const kvCache = parseKvCache(o.kvCache);
-      const model = await loadRunner(modelPath, o.backend, loraSlots(o), kvCache ? { kvCache } : {});
-      await addStartupAdapters(model, o);
-      const extra: LoadedServedModel[] = [];
-      for (const path of o.model ?? []) extra.push(await loadServed(path, o.backend));
-      const ragBackend = ragAt.length ? await openRagBackend(o.backend) : null;
-      const rag: RagStore[] = [];
-      for (const { name, dir } of ragAt) rag.push(await openRagStore(name, dir, ragBackend!));
-      const derain = o.derain
-        ? derainService(o.derain, await openBackend(o.backend ? { prefer: o.backend as BackendChoice } : {}))
-        : undefined;
-      const server = await serveModel(model, o, extra, rag, derain);
-      for (const r of rag)
-        console.log(`RAG datastore '${r.name}': ${r.store.passages.length} passages (${r.store.embedder})`);
-      for (const m of [model, ...extra]) console.log(`Serving ${describeModel(m)}`);
-      console.log(`  chat page:  ${server.url}/`);
-      console.log(`  OpenAI API: ${server.url}/v1  (metrics at ${server.url}/metrics)`);
-      const member = o.cluster ? await joinClusterFromCli(o, server, model.device ?? 'unknown') : null;
-      if (derain) console.log(`  de-raining: ${server.url}/derain  (POST ${server.url}/v1/images/derain)`);
-      let stopping = false;
-      const stop = async () => {
-        if (stopping) process.exit(1); // a second Ctrl-C: do not wait
-        stopping = true;
-        console.log(
-          `\nDraining: no new requests; waiting up to ${o.drainTimeoutS ?? '30'} s for those in flight (again to exit now)…`,
-        );
-        const closing = server.close();
-        // the record says draining at once, so the router stops sending here before the next heartbeat
-        await member?.publish();
-        await closing;
-        await member?.leave();
-        process.exit(0);
-      };
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
-    });
+  addServeFlags(
+    program
+      .command('serve [model]')
+      .description(
+        'serve a model (default: the built-in one) over an OpenAI-compatible HTTP API, with a chat page at /',
+      ),
+  ).action((modelPath: string | undefined, o: ServeOptions & { backend?: string }) =>
+    startServing(modelPath, o, loadRunner, loadServed),
+  );
+}
+
+/** Loads what the flags name, starts the server, joins the cluster when asked, and drains on a signal. */
+async function startServing(
+  modelPath: string | undefined,
+  o: ServeOptions & { backend?: string },
+  loadRunner: LoadRunner,
+  loadServed: (modelPath: string, backend?: string) => Promise<LoadedServedModel>,
+): Promise<void> {
+  loraSpecs(o); // a malformed --lora fails before the model loads
+  const ragAt = ragSpecs(o.rag ?? []);
+  const kvCache = parseKvCache(o.kvCache);
+  const model = await loadRunner(modelPath, o.backend, loraSlots(o), kvCache ? { kvCache } : {});
+  await addStartupAdapters(model, o);
+  const extra: LoadedServedModel[] = [];
+  for (const path of o.model ?? []) extra.push(await loadServed(path, o.backend));
+  const ragBackend = ragAt.length ? await openRagBackend(o.backend) : null;
+  const rag: RagStore[] = [];
+  for (const { name, dir } of ragAt) rag.push(await openRagStore(name, dir, ragBackend!));
+  const derain = o.derain
+    ? derainService(o.derain, await openBackend(o.backend ? { prefer: o.backend as BackendChoice } : {}))
+    : undefined;
+  const server = await serveModel(model, o, extra, rag, derain);
+  for (const r of rag)
+    console.log(`RAG datastore '${r.name}': ${r.store.passages.length} passages (${r.store.embedder})`);
+  for (const m of [model, ...extra]) console.log(`Serving ${describeModel(m)}`);
+  console.log(`  chat page:  ${server.url}/`);
+  console.log(`  OpenAI API: ${server.url}/v1  (metrics at ${server.url}/metrics)`);
+  const member = o.cluster ? await joinClusterFromCli(o, server, model.device ?? 'unknown') : null;
+  if (derain) console.log(`  de-raining: ${server.url}/derain  (POST ${server.url}/v1/images/derain)`);
+  drainOnSignal(server, member, o.drainTimeoutS ?? '30');
+}
+
+/**
+ * On SIGINT or SIGTERM: stop taking requests, let those in flight finish (the server's drain
+ * timeout), leave the cluster, exit. A second signal exits at once.
+ */
+function drainOnSignal(
+  server: RunningServer,
+  member: { publish(): Promise<void>; leave(): Promise<void> } | null,
+  drainTimeoutS: string,
+): void {
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    console.log(
+      `\nDraining: no new requests; waiting up to ${drainTimeoutS} s for those in flight (again to exit now)…`,
+    );
+    const closing = server.close();
+    // the record says draining at once, so the router stops sending here before the next heartbeat
+    await member?.publish();
+    await closing;
+    await member?.leave();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
 
 function describeModel(m: LoadedServedModel): string {
