@@ -78,6 +78,83 @@ async function readWhole(src: ByteSource, onProgress?: (p: ByteProgress) => void
   return bytes;
 }
 
+/** The manifest stored in `dir` for `source`, or an empty one (none yet, unreadable, or another source's). */
+async function readManifest(dir: FileSystemDirectoryHandle, source: string): Promise<Manifest> {
+  try {
+    const text = await (await (await dir.getFileHandle(MANIFEST)).getFile()).text();
+    const read = JSON.parse(text) as Manifest;
+    if (read.version === 1 && read.source === source) return { ...read, absent: read.absent ?? [] };
+  } catch {
+    // no manifest yet (or an unreadable one): start empty
+  }
+  return { version: 1, source, files: {}, absent: [] };
+}
+
+/** One cache folder and its manifest: checked reads of stored copies, and stores that update the manifest. */
+class OpfsStore {
+  /** Manifest writes run one at a time, in order, whatever order the files finish in. */
+  private writes: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly dir: FileSystemDirectoryHandle,
+    private readonly manifest: Manifest,
+    private readonly onEvent: ((e: CacheEvent) => void) | undefined,
+  ) {}
+
+  /** The cached copy if it passes the checks, 'absent' if the source lacks it, else null (and the entry is dropped). */
+  async cached(name: string): Promise<File | 'absent' | null> {
+    if (this.manifest.absent.includes(name)) {
+      this.onEvent?.({ file: name, hit: true });
+      return 'absent';
+    }
+    const entry = this.manifest.files[name];
+    if (!entry) {
+      this.onEvent?.({ file: name, hit: false, reason: 'not cached' });
+      return null;
+    }
+    let reason: string;
+    try {
+      const file = await (await this.dir.getFileHandle(name)).getFile();
+      if (file.size !== entry.size) reason = `size ${file.size}, the manifest says ${entry.size}`;
+      else if ((await sha256Hex(await file.arrayBuffer())) !== entry.sha256)
+        reason = 'SHA-256 differs from the manifest';
+      else {
+        this.onEvent?.({ file: name, hit: true });
+        return file;
+      }
+    } catch {
+      reason = 'the manifest lists it but the file is missing';
+    }
+    this.onEvent?.({ file: name, hit: false, reason });
+    delete this.manifest.files[name];
+    return null;
+  }
+
+  async store(name: string, bytes: Uint8Array): Promise<void> {
+    const w = await (await this.dir.getFileHandle(name, { create: true })).createWritable();
+    await w.write(bytes as Uint8Array<ArrayBuffer>);
+    await w.close();
+    this.manifest.files[name] = { size: bytes.byteLength, sha256: await sha256Hex(bytes as Uint8Array<ArrayBuffer>) };
+    await this.saveManifest();
+  }
+
+  async storeAbsent(name: string): Promise<null> {
+    this.manifest.absent.push(name);
+    await this.saveManifest();
+    return null;
+  }
+
+  private saveManifest(): Promise<void> {
+    const text = JSON.stringify(this.manifest);
+    this.writes = this.writes.then(async () => {
+      const w = await (await this.dir.getFileHandle(MANIFEST, { create: true })).createWritable();
+      await w.write(text);
+      await w.close();
+    });
+    return this.writes;
+  }
+}
+
 /**
  * `folder` behind an OPFS cache. Throws where there is no OPFS (check `opfsAvailable()`).
  *
@@ -90,69 +167,7 @@ export async function opfsCachedFolder(folder: Folder, options: OpfsCacheOptions
   const root = await storage.getDirectory();
   const models = await root.getDirectoryHandle('tessera-models', { create: true });
   const dir = await models.getDirectoryHandle(options.name ?? (await cacheName(folder.location)), { create: true });
-
-  let manifest: Manifest = { version: 1, source: folder.location, files: {}, absent: [] };
-  try {
-    const text = await (await (await dir.getFileHandle(MANIFEST)).getFile()).text();
-    const read = JSON.parse(text) as Manifest;
-    if (read.version === 1 && read.source === folder.location) manifest = { ...read, absent: read.absent ?? [] };
-  } catch {
-    // no manifest yet (or an unreadable one): start empty
-  }
-  // manifest writes run one at a time, in order, whatever order the files finish in
-  let writes: Promise<void> = Promise.resolve();
-  const saveManifest = () => {
-    const text = JSON.stringify(manifest);
-    writes = writes.then(async () => {
-      const w = await (await dir.getFileHandle(MANIFEST, { create: true })).createWritable();
-      await w.write(text);
-      await w.close();
-    });
-    return writes;
-  };
-
-  /** The cached copy if it passes the checks, else null (and the entry is dropped). */
-  async function cached(name: string): Promise<File | 'absent' | null> {
-    if (manifest.absent.includes(name)) {
-      options.onEvent?.({ file: name, hit: true });
-      return 'absent';
-    }
-    const entry = manifest.files[name];
-    if (!entry) {
-      options.onEvent?.({ file: name, hit: false, reason: 'not cached' });
-      return null;
-    }
-    let reason: string;
-    try {
-      const file = await (await dir.getFileHandle(name)).getFile();
-      if (file.size !== entry.size) reason = `size ${file.size}, the manifest says ${entry.size}`;
-      else if ((await sha256Hex(await file.arrayBuffer())) !== entry.sha256)
-        reason = 'SHA-256 differs from the manifest';
-      else {
-        options.onEvent?.({ file: name, hit: true });
-        return file;
-      }
-    } catch {
-      reason = 'the manifest lists it but the file is missing';
-    }
-    options.onEvent?.({ file: name, hit: false, reason });
-    delete manifest.files[name];
-    return null;
-  }
-
-  async function store(name: string, bytes: Uint8Array): Promise<void> {
-    const w = await (await dir.getFileHandle(name, { create: true })).createWritable();
-    await w.write(bytes as Uint8Array<ArrayBuffer>);
-    await w.close();
-    manifest.files[name] = { size: bytes.byteLength, sha256: await sha256Hex(bytes as Uint8Array<ArrayBuffer>) };
-    await saveManifest();
-  }
-
-  async function storeAbsent(name: string): Promise<null> {
-    manifest.absent.push(name);
-    await saveManifest();
-    return null;
-  }
+  const cache = new OpfsStore(dir, await readManifest(dir, folder.location), options.onEvent);
 
   const locate = (name: string) => folder.locate(name);
   return {
@@ -160,26 +175,26 @@ export async function opfsCachedFolder(folder: Folder, options: OpfsCacheOptions
     locate,
     list: () => folder.list(),
     async open(name): Promise<ByteSource | null> {
-      const file = await cached(name);
+      const file = await cache.cached(name);
       if (file === 'absent') return null;
       if (file) return blobSource(file, `${locate(name)} (cached)`);
       const src = await folder.open(name);
-      if (!src) return storeAbsent(name);
+      if (!src) return cache.storeAbsent(name);
       try {
         const bytes = await readWhole(src, options.onProgress);
-        await store(name, bytes);
+        await cache.store(name, bytes);
         return blobSource(new Blob([bytes as Uint8Array<ArrayBuffer>]), locate(name));
       } finally {
         await src.close();
       }
     },
     async readText(name) {
-      const file = await cached(name);
+      const file = await cache.cached(name);
       if (file === 'absent') return null;
       if (file) return file.text();
       const text = await folder.readText(name);
-      if (text === null) return storeAbsent(name);
-      await store(name, new TextEncoder().encode(text));
+      if (text === null) return cache.storeAbsent(name);
+      await cache.store(name, new TextEncoder().encode(text));
       return text;
     },
   };
