@@ -40,69 +40,14 @@ export async function uploadWeights(
   const all = weightNames(cfg);
   const names = all.filter((n) => !quantized.has(n) && !w4a4?.projections.has(n));
   const byName = new Map<string, Tensor>();
-  // staging memory only when some tensor will stream through it, sized to the largest of them
-  const largest = Math.max(
-    0,
-    ...names.map((n) => source.tensors.get(n)).map((i) => (i?.dtype === dtype ? i.byteLength : 0)),
-  );
-  const uploader =
-    source.readRange && backend.createUploader && largest >= streamMinBytes && largest > 0
-      ? backend.createUploader(largest)
-      : null;
+  const uploader = stagingUploader(backend, source, names, dtype, streamMinBytes);
   try {
     if (uploader) await streamStored(backend, uploader, source, names, dtype, streamMinBytes, byName, onProgress);
-    const rest = names.filter((n) => !byName.has(n));
-    // the rest continue the streamed part's count, so a progress bar never moves back
-    const streamed = [...byName.keys()];
-    const bytesStreamed = streamed.reduce((n, k) => n + source.tensors.get(k)!.byteLength, 0);
-    const restProgress: ProgressCallback | undefined =
-      onProgress &&
-      ((p) =>
-        onProgress({
-          ...p,
-          tensorsDone: streamed.length + p.tensorsDone,
-          tensorsTotal: all.length,
-          bytesDone: bytesStreamed + p.bytesDone,
-          bytesTotal: bytesStreamed + p.bytesTotal,
-        }));
-    await loadEach(
-      source,
-      (name, data, info) => {
-        const host: HostArray = info.dtype === dtype ? data : toHost(dtype, toFloat64(info.dtype, data));
-        const t = backend.alloc({ dtype, shape: info.shape }, name, 'weights');
-        byName.set(name, t);
-        backend.write(t, host);
-      },
-      { names: rest, onProgress: restProgress },
-    );
+    await writeRest(backend, source, names, dtype, all.length, byName, onProgress);
     await uploader?.finish();
-    if (quantized.size > 0) {
-      if (!hasStoredQuantized(source)) throw new Error('quantized weights planned from a source that stores none');
-      let done = names.length;
-      let bytesDone = 0;
-      const bytesTotal = [...quantized.values()].reduce((n, a) => n + weightBytes(a.format, a.n, a.k), 0);
-      for (const [name, attrs] of quantized) {
-        const t = await uploadStored(backend, source, name, attrs);
-        byName.set(name, t);
-        bytesDone += weightBytes(attrs.format, attrs.n, attrs.k);
-        onProgress?.({ tensor: name, tensorsDone: ++done, tensorsTotal: all.length, bytesDone, bytesTotal });
-      }
-    }
-    if (w4a4) {
-      for (const name of w4a4.projections.keys()) {
-        const bytes = await w4a4.w4a4Bytes(name);
-        const t = backend.alloc({ dtype: 'u8', shape: [bytes.length] }, name, 'weights');
-        backend.write(t, bytes);
-        byName.set(name, t);
-      }
-      for (const [name] of w4a4ParamTypes(cfg)) {
-        const [, l, site] = /^model\.layers\.(\d+)\.atom\.(\w+)\.perm$/.exec(name)!;
-        const perm = await w4a4.perm(Number(l), site as AtomSite);
-        const t = backend.alloc({ dtype: 'i32', shape: [perm.length] }, name, 'weights');
-        backend.write(t, perm);
-        byName.set(name, t);
-      }
-    }
+    if (quantized.size > 0)
+      await uploadQuantized(backend, source, quantized, names.length, all.length, byName, onProgress);
+    if (w4a4) await uploadW4a4(backend, cfg, w4a4, byName);
   } catch (e) {
     await uploader?.finish().catch(() => {});
     for (const t of byName.values()) backend.free(t);
@@ -110,6 +55,105 @@ export async function uploadWeights(
   }
   const gathers = w4a4 ? w4a4ParamTypes(cfg).map(([n]) => byName.get(n)!) : [];
   return [...all.map((n) => byName.get(n)!), ...gathers];
+}
+
+/** Staging memory only when some tensor will stream through it, sized to the largest of them; else null. */
+function stagingUploader(
+  backend: Backend,
+  source: TensorSource,
+  names: readonly string[],
+  dtype: DType,
+  streamMinBytes: number,
+): Uploader | null {
+  const largest = Math.max(
+    0,
+    ...names.map((n) => source.tensors.get(n)).map((i) => (i?.dtype === dtype ? i.byteLength : 0)),
+  );
+  return source.readRange && backend.createUploader && largest >= streamMinBytes && largest > 0
+    ? backend.createUploader(largest)
+    : null;
+}
+
+/**
+ * The `names` not yet in `byName` (not streamed): read, converted to `dtype` on the host where
+ * stored in another, and written. Their progress continues the streamed part's count, so a
+ * progress bar never moves back.
+ */
+async function writeRest(
+  backend: Backend,
+  source: TensorSource,
+  names: readonly string[],
+  dtype: DType,
+  tensorsTotal: number,
+  byName: Map<string, Tensor>,
+  onProgress?: ProgressCallback,
+): Promise<void> {
+  const rest = names.filter((n) => !byName.has(n));
+  const streamed = [...byName.keys()];
+  const bytesStreamed = streamed.reduce((n, k) => n + source.tensors.get(k)!.byteLength, 0);
+  const restProgress: ProgressCallback | undefined =
+    onProgress &&
+    ((p) =>
+      onProgress({
+        ...p,
+        tensorsDone: streamed.length + p.tensorsDone,
+        tensorsTotal,
+        bytesDone: bytesStreamed + p.bytesDone,
+        bytesTotal: bytesStreamed + p.bytesTotal,
+      }));
+  await loadEach(
+    source,
+    (name, data, info) => {
+      const host: HostArray = info.dtype === dtype ? data : toHost(dtype, toFloat64(info.dtype, data));
+      const t = backend.alloc({ dtype, shape: info.shape }, name, 'weights');
+      byName.set(name, t);
+      backend.write(t, host);
+    },
+    { names: rest, onProgress: restProgress },
+  );
+}
+
+/** The quantized weights as stored, counting progress on from the `done` tensors before them. */
+async function uploadQuantized(
+  backend: Backend,
+  source: TensorSource,
+  quantized: ReadonlyMap<string, QuantMatmulAttrs>,
+  done: number,
+  tensorsTotal: number,
+  byName: Map<string, Tensor>,
+  onProgress?: ProgressCallback,
+): Promise<void> {
+  if (!hasStoredQuantized(source)) throw new Error('quantized weights planned from a source that stores none');
+  let bytesDone = 0;
+  const bytesTotal = [...quantized.values()].reduce((n, a) => n + weightBytes(a.format, a.n, a.k), 0);
+  for (const [name, attrs] of quantized) {
+    const t = await uploadStored(backend, source, name, attrs);
+    byName.set(name, t);
+    bytesDone += weightBytes(attrs.format, attrs.n, attrs.k);
+    onProgress?.({ tensor: name, tensorsDone: ++done, tensorsTotal, bytesDone, bytesTotal });
+  }
+}
+
+/** A W4A4 checkpoint's projections as their stored bytes, then its channel gathers (i32 permutations). */
+async function uploadW4a4(
+  backend: Backend,
+  cfg: LlamaConfig,
+  w4a4: W4a4AsHf,
+  byName: Map<string, Tensor>,
+): Promise<void> {
+  for (const name of w4a4.projections.keys()) {
+    const bytes = await w4a4.w4a4Bytes(name);
+    const t = backend.alloc({ dtype: 'u8', shape: [bytes.length] }, name, 'weights');
+    backend.write(t, bytes);
+    byName.set(name, t);
+  }
+  for (const [name] of w4a4ParamTypes(cfg)) {
+    const [, l, site] = /^model\.layers\.(\d+)\.atom\.(\w+)\.perm$/.exec(name)!;
+    const perm = await w4a4.perm(Number(l), site as AtomSite);
+    const t = backend.alloc({ dtype: 'i32', shape: [perm.length] }, name, 'weights');
+    backend.write(t, perm);
+    byName.set(name, t);
+  }
 }
 
 /** The tensors stored in `dtype` of at least `minBytes`, file → staging → device, progress after each. */
