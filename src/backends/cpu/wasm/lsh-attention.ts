@@ -150,9 +150,22 @@ let runSum: f32 = 0;
  * their logits scale·q·k − ln u into `logits` (q·k and ‖k‖² in one pass over the f16 key), then one
  * rescale to the new maximum, then weights four at a time (exp4) and the weighted values. A
  * candidate costs its scattered key and value rows (memory latency, not arithmetic, at 64K keys),
- * so both passes take four rows at once.
+ * so both passes take four rows at once. The parts are @inline: one function in the binary.
  */
 @inline function consume(found: usize, count: i32, logits: usize, q: usize, qn: f32, keys: usize, values: usize, dim: i32, dv: i32, scale: f32, table: usize, out: usize): void {
+  const mx = storeLogits(found, count, logits, q, qn, keys, dim, scale, table);
+  if (mx > runMax) {
+    const r = Mathf.exp(runMax - mx);
+    runSum *= r;
+    const rv = f32x4.splat(r);
+    for (let e = 0; e < dv; e += 4) v128.store(out + (<usize>e << 2), f32x4.mul(v128.load(out + (<usize>e << 2)), rv));
+    runMax = mx;
+  }
+  runSum = addWeightedValues(found, count, logits, mx, values, dv, out, runSum);
+}
+
+/** Stores the candidates' logits and returns the largest of them and the running maximum. */
+@inline function storeLogits(found: usize, count: i32, logits: usize, q: usize, qn: f32, keys: usize, dim: i32, scale: f32, table: usize): f32 {
   let mx: f32 = runMax;
   const kRow = <usize>dim << 1;
   let j = 0;
@@ -201,17 +214,14 @@ let runSum: f32 = 0;
     }
     mx = max(mx, logit(logits, j, hsum(dot), hsum(kk), qn, scale, table));
   }
-  if (mx > runMax) {
-    const r = Mathf.exp(runMax - mx);
-    runSum *= r;
-    const rv = f32x4.splat(r);
-    for (let e = 0; e < dv; e += 4) v128.store(out + (<usize>e << 2), f32x4.mul(v128.load(out + (<usize>e << 2)), rv));
-    runMax = mx;
-  }
+  return mx;
+}
+
+/** Adds each candidate's value row weighted exp(logit − mx) to `out`; returns `sum` plus the weights. */
+@inline function addWeightedValues(found: usize, count: i32, logits: usize, mx: f32, values: usize, dv: i32, out: usize, sum: f32): f32 {
   const mv = f32x4.splat(mx);
   const vRow = <usize>dv << 1;
-  let sum = runSum;
-  for (j = 0; j < count; j += 4) {
+  for (let j = 0; j < count; j += 4) {
     // lanes past `count` weigh 0 and read row 0 (any row: its weight is 0)
     const live = min(4, count - j);
     let w = exp4(f32x4.sub(v128.load(logits + (<usize>j << 2)), mv));
@@ -235,7 +245,7 @@ let runSum: f32 = 0;
       v128.store(o, acc);
     }
   }
-  runSum = sum;
+  return sum;
 }
 
 /** Stores candidate j's logit scale·q·k − ln u (from q·k and ‖k‖²) and returns it. */
@@ -245,6 +255,34 @@ let runSum: f32 = 0;
   const x = scale * dot - logU(table, c);
   store<f32>(logits + (<usize>j << 2), x);
   return x;
+}
+
+/**
+ * The keys of the segment at `desc` (first key `base`) that share the query's code in at least
+ * minCollisions tables and lie in [segLo, segHi) of it, as global ids at `found`; returns their
+ * count. Per-key counts go up in `counts` and are zeroed again (through `touched`) before return.
+ */
+@inline function segmentCandidates(desc: usize, qCodes: usize, tables: i32, buckets: i32, minCollisions: i32, base: i32, segLo: i32, segHi: i32, counts: usize, touched: usize, found: usize): i32 {
+  const starts = <usize>load<i32>(desc);
+  const ids = <usize>load<i32>(desc, 4);
+  const stride = load<i32>(desc, 12);
+  let nTouched = 0;
+  let nFound = 0;
+  for (let t = 0; t < tables; t++) {
+    const s0 = starts + (<usize>(t * buckets + <i32>load<u16>(qCodes + (<usize>t << 1))) << 2);
+    const end = load<u32>(s0, 4);
+    const row = ids + (<usize>t * <usize>stride << 1);
+    for (let j = load<u32>(s0); j < end; j++) {
+      const id = <i32>load<u16>(row + (<usize>j << 1));
+      const cp = counts + (<usize>id << 1);
+      const c = <i32>load<u16>(cp) + 1;
+      store<u16>(cp, <u16>c);
+      if (c == 1) store<u32>(touched + (<usize>(nTouched++) << 2), id);
+      if (c == minCollisions && id >= segLo && id < segHi) store<u32>(found + (<usize>(nFound++) << 2), base + id);
+    }
+  }
+  for (let j = 0; j < nTouched; j++) store<u16>(counts + (<usize>load<u32>(touched + (<usize>j << 2)) << 1), 0);
+  return nFound;
 }
 
 /**
@@ -290,27 +328,7 @@ export function lshAttention(tasks: usize, dim: i32, dv: i32, bits: i32, tables:
       const base = s << SEGMENT_BITS;
       const inSeg = load<i32>(desc, 8);
       if (base >= hi || base + inSeg <= lo) continue;
-      const starts = <usize>load<i32>(desc);
-      const ids = <usize>load<i32>(desc, 4);
-      const stride = load<i32>(desc, 12);
-      const segLo = lo - base;
-      const segHi = hi - base;
-      let nTouched = 0;
-      let nFound = 0;
-      for (let t = 0; t < tables; t++) {
-        const s0 = starts + (<usize>(t * buckets + <i32>load<u16>(qCodes + (<usize>t << 1))) << 2);
-        const end = load<u32>(s0, 4);
-        const row = ids + (<usize>t * <usize>stride << 1);
-        for (let j = load<u32>(s0); j < end; j++) {
-          const id = <i32>load<u16>(row + (<usize>j << 1));
-          const cp = counts + (<usize>id << 1);
-          const c = <i32>load<u16>(cp) + 1;
-          store<u16>(cp, <u16>c);
-          if (c == 1) store<u32>(touched + (<usize>(nTouched++) << 2), id);
-          if (c == minCollisions && id >= segLo && id < segHi) store<u32>(found + (<usize>(nFound++) << 2), base + id);
-        }
-      }
-      for (let j = 0; j < nTouched; j++) store<u16>(counts + (<usize>load<u32>(touched + (<usize>j << 2)) << 1), 0);
+      const nFound = segmentCandidates(desc, qCodes, tables, buckets, minCollisions, base, lo - base, hi - base, counts, touched, found);
       if (idsOut) memory.copy(idsOut + (<usize>total << 2), found, <usize>nFound << 2);
       consume(found, nFound, logits, q, qNorm, keys, values, dim, dv, scale, logUTable, out);
       total += nFound;
