@@ -4,7 +4,15 @@
  * backend in use, notices (no WebGPU, no f16) and, after a device loss, a reload button.
  * `?backend=cpu|webgpu|auto` picks the backend (default auto). Model output is inserted as text.
  */
-export function webPageHtml(o: { bundleUrl: string; modelUrl: string }): string {
+interface PageUrls {
+  /** The browser bundle's module URL (its `createWorkerEngine`). */
+  bundleUrl: string;
+  /** The model folder's URL. */
+  modelUrl: string;
+}
+
+/** The page's markup; its style and script are the parts below. */
+export function webPageHtml(o: PageUrls): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -12,7 +20,22 @@ export function webPageHtml(o: { bundleUrl: string; modelUrl: string }): string 
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Tessera in the browser</title>
 <style>
-  :root { font-family: system-ui, sans-serif; color-scheme: light dark; }
+${PAGE_STYLE}</style>
+</head>
+<body>
+<h1>Tessera in the browser</h1>
+<div id="status">loading…</div>
+<div id="notices"></div>
+<div id="log"></div>
+<form id="form"><textarea id="prompt" placeholder="Say something" disabled></textarea><button id="send" disabled>Send</button><button id="reload" type="button" hidden>Reload</button></form>
+<script type="module">
+${pageScript(o)}</script>
+</body>
+</html>
+`;
+}
+
+const PAGE_STYLE = `  :root { font-family: system-ui, sans-serif; color-scheme: light dark; }
   body { margin: 0 auto; max-width: 46rem; padding: 1rem; display: flex; flex-direction: column; gap: .75rem; }
   #status { font-size: .9rem; opacity: .8; }
   #notices:empty { display: none; }
@@ -23,16 +46,11 @@ export function webPageHtml(o: { bundleUrl: string; modelUrl: string }): string 
   .assistant { border: 1px solid #8884; }
   form { display: flex; gap: .5rem; }
   textarea { flex: 1; min-height: 3rem; font: inherit; }
-</style>
-</head>
-<body>
-<h1>Tessera in the browser</h1>
-<div id="status">loading…</div>
-<div id="notices"></div>
-<div id="log"></div>
-<form id="form"><textarea id="prompt" placeholder="Say something" disabled></textarea><button id="send" disabled>Send</button><button id="reload" type="button" hidden>Reload</button></form>
-<script type="module">
-import { createWorkerEngine } from ${JSON.stringify(o.bundleUrl)};
+`;
+
+/** The page's module script: loads the engine in a worker, streams replies, offers a reload after a device loss. */
+function pageScript(o: PageUrls): string {
+  return `import { createWorkerEngine } from ${JSON.stringify(o.bundleUrl)};
 const $ = (id) => document.getElementById(id);
 const backend = new URLSearchParams(location.search).get('backend') ?? 'auto';
 const messages = [];
@@ -84,8 +102,5 @@ $('form').onsubmit = async (ev) => {
   }
 };
 void start(createWorkerEngine(options));
-</script>
-</body>
-</html>
 `;
 }
