@@ -114,6 +114,7 @@ const NEG_INF: f32 = -Infinity;
 
 // The arguments of attention.ts's pagedAttention, `bits` (8 or 4) for its storage dtype, and the
 // page geometry in u32 words: pageWords per page, the parameter words from paramOffset.
+// One body on purpose, as attendFor: a hot kernel, where moving the q rotation into an @inline helper changes the compiled wasm.
 @inline function attendQuant(
   q: usize, pool: usize, bits: i32, layout: i32, o: usize, lse: usize,
   qoIndptr: usize, kvIndptr: usize, kvIndices: usize, lastPageLen: usize, batch: i32,
