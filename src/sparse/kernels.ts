@@ -13,6 +13,7 @@ import { generateLoopWgsl, loopNestGroups, loopNestUniforms } from '../compiler/
 import { type LoopProgram, loopProgramDims } from '../ir/tir/loop-nest.js';
 import type { SpmmOpName } from './device-layout.js';
 import { type SddmmAttrs, type SpmmAttrs, sddmmGeometry, spmmGeometry } from './ops.js';
+import { sddmmLabel, sddmmProgram, sddmmThroughTir } from './sddmm-lower.js';
 import { sddmmWgsl } from './sddmm-wgsl.js';
 import { spmmEnv, spmmLabel, spmmProgram } from './spmm-schedule.js';
 
@@ -71,7 +72,28 @@ function spmmKernel(op: SpmmOpName): GpuKernel {
   };
 }
 
+/** SDDMM with a thread per stored entry: the loop-nest program (`sddmm-lower.ts`). */
 const sddmmCsrKernel: GpuKernel = {
+  op: 'sddmm_csr',
+  whyUnsupported: (_caps, attrs, inputs) =>
+    whyNot(() => sddmmGeometry(attrs as SddmmAttrs, inputs)) ??
+    (sddmmThroughTir((attrs as SddmmAttrs).schedule) ? null : 'the loop-nest SDDMM has one lane per entry'),
+  encode(ctx, rawAttrs, inputs, [out]) {
+    const attrs = rawAttrs as SddmmAttrs;
+    const { m, n, d, nnz } = sddmmGeometry(attrs, inputs);
+    const label = sddmmLabel(attrs.schedule);
+    const c = compiledLoopProgram(label, () => sddmmProgram(attrs.schedule));
+    dispatchLoopProgram(ctx, label, c, [...inputs, out!], { m, n, d, nnz });
+  },
+};
+
+/**
+ * SDDMM with `lanes` > 1 threads sharing one entry's dot product: they combine their parts in
+ * workgroup memory between barriers, a cross-thread reduction the loop-nest codegen does not emit
+ * (its bound loops are guarded by `if`s, and a barrier needs uniform control flow), so this
+ * schedule keeps its WGSL template (`sddmm-wgsl.ts`).
+ */
+const sddmmCsrLanesKernel: GpuKernel = {
   op: 'sddmm_csr',
   whyUnsupported: (_caps, attrs, inputs) => whyNot(() => sddmmGeometry(attrs as SddmmAttrs, inputs)),
   encode(ctx, rawAttrs, inputs, [out]) {
@@ -98,4 +120,5 @@ export const SPARSE_KERNELS: readonly GpuKernel[] = [
   spmmKernel('spmm_bsr'),
   spmmKernel('spmm_hyb'),
   sddmmCsrKernel,
+  sddmmCsrLanesKernel,
 ];

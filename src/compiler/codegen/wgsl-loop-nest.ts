@@ -10,7 +10,8 @@
  * `if`, never an early return. A vector loop is no loop: its body runs on vec4<f32>, and the
  * buffers it indexes with the lane variable are declared as arrays of vec4 and indexed by
  * (flat index without the lane) / 4 — valid because the lane variable may only be the trailing
- * `+ lane` of the last index, and the schedule splits only 4-aligned rows.
+ * `+ lane` of the last index, and the schedule splits only 4-aligned rows. A scalar accumulator
+ * declared outside a vector loop and updated inside it as `acc = acc + v` adds the sum of v's lanes.
  */
 import type { DType } from '../../tensor/dtype.js';
 import { type BufferParam, type PExpr, visitExpr } from '../../ir/tir/program.js';
@@ -282,6 +283,12 @@ class WgslEmitter {
       }
       case 'assign': {
         const t = this.typeOf(s.v);
+        // a scalar outside a vector loop takes `acc = acc + lanes` as the sum of the lanes, which
+        // is what running the lanes one after another does
+        if (t === 'f32' && s.e.k === 'bin' && s.e.op === '+' && s.e.a.k === 'var' && s.e.a.name === s.v) {
+          const term = this.expr(s.e.b);
+          if (term.t === 'vf32') return [`${ind}v_${s.v} = v_${s.v} + dot(${term.c}, vec4<f32>(1.0));`];
+        }
         const x = this.expr(s.e);
         const c =
           t === 'vf32' && x.t === 'f32' ? `vec4<f32>(${x.c})` : t === 'f32' && x.t === 'i32' ? `f32(${x.c})` : x.c;

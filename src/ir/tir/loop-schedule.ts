@@ -141,3 +141,61 @@ export function fuseHorizontal(name: string, parts: readonly LoopProgram[]): Loo
   }
   return { name, inputs: [...inputs.values()], outputs: [...outputs.values()], body: parts.flatMap((q) => q.body) };
 }
+
+/**
+ * `for a in [0, A) for b in [0, B)` (b the whole body of a) → `for name in [0, A·B)` with
+ * a = name ÷ B, b = name mod B: one flat index space to split over workgroups and threads.
+ */
+export function fuse(p: LoopProgram, outer: string, inner: string, name = `${outer}_${inner}`): LoopProgram {
+  return rewriteLoop(p, outer, (s) => {
+    const only = s.body.length === 1 ? s.body[0]! : undefined;
+    if (only?.k !== 'for' || only.v !== inner)
+      throw new ScheduleError(p, `'${inner}' is not the whole body of '${outer}'`);
+    if (!isZero(s.lo) || !isZero(only.lo)) throw new ScheduleError(p, `fused loops start at 0`);
+    if (mentions(only.hi, outer)) throw new ScheduleError(p, `the extent of '${inner}' depends on '${outer}'`);
+    const f = pvar(name);
+    const body = substStmts(
+      only.body,
+      new Map([
+        [outer, bin('floordiv', f, only.hi)],
+        [inner, bin('floormod', f, only.hi)],
+      ]),
+    );
+    return { k: 'for', v: name, lo: int(0), hi: bin('*', s.hi, only.hi), bind: 'serial', body };
+  });
+}
+
+/**
+ * Factors a reduction over loop `reduce` by the loop `lane` directly inside it (whose body is the
+ * one step `acc = acc + e`): each lane sums its own part, then the parts are added to `acc` —
+ * `for lane { var part = 0; for reduce { part = part + e }; acc = acc + part }`. With `lane`
+ * vectorized this is a vec4 dot product finished by a sum of the lanes.
+ */
+export function rfactor(p: LoopProgram, reduce: string, lane: string, part = `${lane}_part`): LoopProgram {
+  return rewriteLoop(p, reduce, (s) => {
+    const only = s.body.length === 1 ? s.body[0]! : undefined;
+    if (only?.k !== 'for' || only.v !== lane)
+      throw new ScheduleError(p, `'${lane}' is not the whole body of '${reduce}'`);
+    if (mentions(only.lo, reduce) || mentions(only.hi, reduce))
+      throw new ScheduleError(p, `the bounds of '${lane}' depend on '${reduce}'`);
+    const step = only.body.length === 1 ? only.body[0]! : undefined;
+    if (
+      step?.k !== 'assign' ||
+      step.e.k !== 'bin' ||
+      step.e.op !== '+' ||
+      step.e.a.k !== 'var' ||
+      step.e.a.name !== step.v
+    )
+      throw new ScheduleError(p, `the body of '${lane}' must be one 'acc = acc + e'`);
+    const acc = step.v;
+    const e = step.e.b;
+    return {
+      ...only,
+      body: [
+        { k: 'var', v: part, e: { k: 'float', v: 0 } },
+        { ...s, body: [{ k: 'assign', v: part, e: bin('+', pvar(part), e) }] },
+        { k: 'assign', v: acc, e: bin('+', pvar(acc), pvar(part)) },
+      ],
+    };
+  });
+}

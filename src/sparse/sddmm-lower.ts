@@ -1,0 +1,65 @@
+/**
+ * SDDMM on CSR lowered to a loop nest and scheduled by TIR transformations:
+ *
+ *   for e ∈ [0, nnz):                      the stored entries (the output's one axis)
+ *     i = the row owning e                 binary search: the first i with indptr[i+1] > e
+ *     out[e] = Σ_{c ∈ [0, d)} a[i, c] · b[indices[e], c]
+ *
+ * Schedule (one thread per entry, `lanes` 1): vec4 vectorizes `c` and factors the dot product by
+ * the lanes (a vec4 accumulator, its lanes summed at the end); the entries split into
+ * `nnzPerWorkgroup` threads per workgroup. Searching the row per entry makes empty rows and one
+ * huge row cost nothing extra. Dimensions: m, n, d, nnz.
+ */
+import { sym } from '../ir/sym/sym.js';
+import { type LoopProgram, assign, dims, forLoop, ifS, letS, store, varS, whileLoop } from '../ir/tir/loop-nest.js';
+import { bind, rfactor, split, vectorize } from '../ir/tir/loop-schedule.js';
+import { bin, flt, indexLoad, int, load, pvar as v } from '../ir/tir/program.js';
+import type { SddmmSchedule } from './schedule.js';
+
+const add = (a: Parameters<typeof bin>[1], b: Parameters<typeof bin>[2]) => bin('+', a, b);
+
+export function sddmmNest(): LoopProgram {
+  return {
+    name: 'sddmm_csr',
+    inputs: [
+      { name: 'indptr', dtype: 'i32', shape: [sym('m').add(1)] },
+      { name: 'indices', dtype: 'i32', shape: dims('nnz') },
+      { name: 'a', dtype: 'f32', shape: dims('m', 'd') },
+      { name: 'b', dtype: 'f32', shape: dims('n', 'd') },
+    ],
+    outputs: [{ name: 'out', dtype: 'f32', shape: dims('nnz') }],
+    body: [
+      forLoop('e', int(0), v('nnz'), [
+        varS('lo', int(0)),
+        varS('hi', v('m')),
+        whileLoop(bin('<', v('lo'), v('hi')), [
+          letS('mid', bin('floordiv', add(v('lo'), v('hi')), int(2))),
+          ifS(
+            bin('<=', indexLoad('indptr', [add(v('mid'), int(1))]), v('e')),
+            [assign('lo', add(v('mid'), int(1)))],
+            [assign('hi', v('mid'))],
+          ),
+        ]),
+        letS('j', indexLoad('indices', [v('e')])),
+        varS('acc', flt(0)),
+        forLoop('c', int(0), v('d'), [
+          assign('acc', add(v('acc'), bin('*', load('a', [v('lo'), v('c')]), load('b', [v('j'), v('c')])))),
+        ]),
+        store('out', [v('e')], v('acc')),
+      ]),
+    ],
+  };
+}
+
+/** Whether the loop-nest kernel runs `s`: a thread per entry. */
+export const sddmmThroughTir = (s: SddmmSchedule): boolean => s.lanes === 1;
+
+export function sddmmProgram(s: SddmmSchedule): LoopProgram {
+  if (!sddmmThroughTir(s)) throw new Error(`sddmm_csr: the loop-nest schedule has one lane per entry, got ${s.lanes}`);
+  let p = sddmmNest();
+  if (s.vec4) p = rfactor(vectorize(p, 'c', 'cv', 'cl'), 'cv', 'cl');
+  p = split(p, 'e', s.nnzPerWorkgroup, { outer: 'eb', inner: 'ei' });
+  return bind(bind(p, 'eb', 'workgroup'), 'ei', 'thread');
+}
+
+export const sddmmLabel = (s: SddmmSchedule): string => `sddmm_csr.n${s.nnzPerWorkgroup}${s.vec4 ? 'v4' : ''}`;
