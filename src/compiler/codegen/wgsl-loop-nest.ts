@@ -16,6 +16,7 @@
 import type { DType } from '../../tensor/dtype.js';
 import { type BufferParam, type PExpr, visitExpr } from '../../ir/tir/program.js';
 import { type LoopProgram, type Stmt, boundLoops, loopProgramDims, stmtExprs } from '../../ir/tir/loop-nest.js';
+import { isNonNegative, nonNegativeNames } from '../../ir/tir/loop-nonneg.js';
 
 export class LoopCodegenError extends Error {
   constructor(p: LoopProgram, msg: string) {
@@ -117,6 +118,8 @@ class WgslEmitter {
   private workgroupBase = '0';
   private threadStride = new Map<string, number>();
   workgroupSize = 0;
+  /** Names that never hold a negative value: their floor division is WGSL's `/`. */
+  private readonly nonNeg: Set<string>;
 
   constructor(
     readonly p: LoopProgram,
@@ -124,6 +127,7 @@ class WgslEmitter {
   ) {
     this.bufs = new Map([...p.inputs, ...p.outputs].map((b) => [b.name, b]));
     this.vec = vectorBuffers(p);
+    this.nonNeg = nonNegativeNames(p);
     dimNames.forEach((d) => this.scopes[0]!.set(d, 'i32'));
   }
 
@@ -239,6 +243,8 @@ class WgslEmitter {
           case 'floordiv':
           case 'floormod':
             if (!ints) this.err(`${e.op} needs integers`);
+            if (isNonNegative(e.a, this.nonNeg) && isNonNegative(e.b, this.nonNeg))
+              return { c: `(${a.c} ${e.op === 'floordiv' ? '/' : '%'} ${b.c})`, t: 'i32' };
             return { c: `tess_${e.op === 'floordiv' ? 'fdiv' : 'fmod'}(${a.c}, ${b.c})`, t: 'i32' };
           case 'pow':
             return { c: `pow(${fa}, ${fb})`, t: ft };
