@@ -45,7 +45,7 @@ import {
 
 const args = process.argv.slice(2);
 const ROUNDS = Number(args[args.indexOf('--rounds') + 1] ?? 0) || 9;
-const REPS = 5;
+const REPS = 10;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -181,18 +181,16 @@ async function compareRgcn(b: WebGpuBackend): Promise<Row> {
   const y1 = b.alloc({ dtype: 'f32', shape: [p.m, fout] }, 'y.tmpl');
   const y2 = b.alloc({ dtype: 'f32', shape: [p.m, fout] }, 'y.tir');
   const tmpl = () =>
-    b
-      .kernelContext()
-      .dispatch(
-        {
-          label: 'tmpl.rgcn',
-          wgsl: rgcnWgsl(),
-          access: ['read', 'read', 'read', 'read', 'read', 'read', 'rw', 'uniform'],
-        },
-        [...ts, y1] as GpuTensor[],
-        new Uint32Array([p.m, fout, fin, 0]),
-        grid2d(Math.ceil((p.m * fout) / RGCN_WORKGROUP), b.caps.maxComputeWorkgroupsPerDimension),
-      );
+    b.kernelContext().dispatch(
+      {
+        label: 'tmpl.rgcn',
+        wgsl: rgcnWgsl(),
+        access: ['read', 'read', 'read', 'read', 'read', 'read', 'rw', 'uniform'],
+      },
+      [...ts, y1] as GpuTensor[],
+      new Uint32Array([p.m, fout, fin, 0]),
+      grid2d(Math.ceil((p.m * fout) / RGCN_WORKGROUP), b.caps.maxComputeWorkgroupsPerDimension),
+    );
   const tir = () => b.run('rgcn_csr', {}, ts, [y2]);
   try {
     tmpl();

@@ -138,7 +138,7 @@ describe(`CSR SpMM as a tensor program on the CPU (${seedNote(seed)})`, () => {
 
 const gpu = await gpuBackend();
 
-describe.skipIf(!gpu)(`CSR SpMM through TIR on WebGPU, beside the registered spmm_csr kernel (${seedNote(seed)})`, () => {
+describe.skipIf(!gpu)(`CSR SpMM through TIR on WebGPU, beside the spmm_csr kernel (${seedNote(seed)})`, () => {
   const schedules = [
     { label: 'a thread per output', s: DEFAULT_SCHEDULE },
     {
