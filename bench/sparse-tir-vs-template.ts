@@ -1,13 +1,13 @@
 /**
- * The sparse kernels generated from loop-nest programs (what `spmm_*` and `rgcn_csr` run) against
- * the hand-written WGSL templates they replaced (`sparse-template-*.ts`), on the same device, the
- * same resident matrices and the same schedules. Noisy devices (lavapipe shares its cores) are
+ * The sparse kernels generated from loop-nest programs (what `spmm_*`, `sddmm_csr` and `rgcn_csr`
+ * run) against the hand-written WGSL templates they replaced (`sparse-template-*.ts`), on the same
+ * device, the same resident matrices and the same schedules. Noisy devices (lavapipe shares its cores) are
  * handled by alternating: each round times the template then the loop nest (a recorded stream of
  * `reps` dispatches, replayed), and the medians over rounds are compared. Both outputs are checked
  * equal to each other within the f32 summation bound's order (1e-4 relative) before timing.
  *
  * Usage (bundled, e.g. `npx esbuild bench/sparse-tir-vs-template.ts --bundle --platform=node
- * --format=esm --packages=external --outfile=/tmp/cmp.mjs && node /tmp/cmp.mjs [--rounds N]`).
+ * --format=esm --packages=external --outfile=.build-cmp/cmp.mjs && node .build-cmp/cmp.mjs [--rounds N]`).
  */
 import '../src/register-all.js';
 import type { Tensor } from '../src/backends/backend.js';
@@ -33,6 +33,7 @@ import { scheduleName } from '../src/sparse/schedule.js';
 import { Rng } from '../src/util/rng.js';
 import { cardName } from './results.js';
 import { RGCN_WORKGROUP, rgcnWgsl } from './sparse-template-rgcn.js';
+import { sddmmWgsl } from './sparse-template-sddmm.js';
 import {
   bsrIteration,
   cooIteration,
@@ -213,6 +214,67 @@ async function compareRgcn(b: WebGpuBackend): Promise<Row> {
   }
 }
 
+/** SDDMM's template against the loop nest at one schedule (lanes threads per entry). */
+async function compareSddmm(b: WebGpuBackend, name: string, a: Coo, d: number, lanes: number): Promise<Row> {
+  const csr = toFormat(a, { kind: 'csr' }) as Extract<ReturnType<typeof toFormat>, { kind: 'csr' }>;
+  const rng = new Rng(a.m + d);
+  const ins = [
+    { desc: { dtype: 'i32' as const, shape: [csr.indptr.length] }, data: csr.indptr },
+    { desc: { dtype: 'i32' as const, shape: [csr.indices.length] }, data: csr.indices },
+    { desc: { dtype: 'f32' as const, shape: [a.m, d] }, data: Float32Array.from(rng.normals(a.m * d)) },
+    { desc: { dtype: 'f32' as const, shape: [a.k, d] }, data: Float32Array.from(rng.normals(a.k * d)) },
+  ];
+  const ts = ins.map((i, n) => {
+    const t = b.alloc(i.desc, `sddmm.${n}`);
+    b.write(t, i.data);
+    return t;
+  });
+  const nnz = csr.indices.length;
+  const y1 = b.alloc({ dtype: 'f32', shape: [nnz] }, 'out.tmpl');
+  const y2 = b.alloc({ dtype: 'f32', shape: [nnz] }, 'out.tir');
+  const s = { lanes, nnzPerWorkgroup: Math.max(1, 64 / lanes), vec4: d % 4 === 0 };
+  const tmpl = () =>
+    b.kernelContext().dispatch(
+      {
+        label: `tmpl.sddmm.l${s.lanes}n${s.nnzPerWorkgroup}${s.vec4 ? 'v4' : ''}`,
+        wgsl: sddmmWgsl(s),
+        access: ['read', 'read', 'read', 'read', 'rw', 'uniform'],
+      },
+      [...ts, y1] as GpuTensor[],
+      new Uint32Array([nnz, a.m, s.vec4 ? d / 4 : d, 0]),
+      grid2d(Math.ceil(nnz / s.nnzPerWorkgroup), b.caps.maxComputeWorkgroupsPerDimension),
+    );
+  const tir = () => b.run('sddmm_csr', { schedule: s }, ts, [y2]);
+  try {
+    tmpl();
+    tir();
+    const bad = agree((await b.read(y1)) as Float32Array, (await b.read(y2)) as Float32Array);
+    if (bad) throw new Error(`sddmm: outputs differ, ${bad}`);
+    const t: number[] = [];
+    const q: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      t.push(await timeStream(b, tmpl));
+      q.push(await timeStream(b, tir));
+    }
+    return { what: `sddmm ${name} d${d} l${s.lanes}n${s.nnzPerWorkgroup}`, templateMs: median(t), tirMs: median(q) };
+  } finally {
+    [...ts, y1, y2].forEach((t) => b.free(t));
+  }
+}
+
+function report(b: WebGpuBackend, rows: readonly Row[]): void {
+  console.log(`\n${ROUNDS} alternating rounds of ${REPS} dispatches, medians; device: ${cardName(b)}`);
+  console.log('| case | template ms | loop nest ms | loop nest / template |\n|---|---|---|---|');
+  for (const r of rows)
+    console.log(
+      `| ${r.what} | ${r.templateMs.toFixed(3)} | ${r.tirMs.toFixed(3)} | ${(r.tirMs / r.templateMs).toFixed(2)} |`,
+    );
+  const ratios = rows.map((r) => Math.log(r.tirMs / r.templateMs));
+  console.log(
+    `geometric mean loop nest / template: ${Math.exp(ratios.reduce((x, y) => x + y, 0) / ratios.length).toFixed(3)}`,
+  );
+}
+
 async function main(): Promise<void> {
   const b = await WebGpuBackend.create({ onWarning: (m) => console.warn(m) });
   const matrices: [string, Coo][] = [
@@ -241,16 +303,13 @@ async function main(): Promise<void> {
   const narrow: SpmmSchedule = { threadsPerRow: 1, rowsPerWorkgroup: 64, vec4: false };
   rows.push(await compareSpmm(b, 'rmat 2^12 ef8', matrices[0]![1], { kind: 'csr' }, 32, narrow));
   rows.push(await compareRgcn(b));
-  console.log(`\n${ROUNDS} alternating rounds of ${REPS} dispatches, medians; device: ${cardName(b)}`);
-  console.log('| case | template ms | loop nest ms | loop nest / template |\n|---|---|---|---|');
-  for (const r of rows)
-    console.log(
-      `| ${r.what} | ${r.templateMs.toFixed(3)} | ${r.tirMs.toFixed(3)} | ${(r.tirMs / r.templateMs).toFixed(2)} |`,
-    );
-  const ratios = rows.map((r) => Math.log(r.tirMs / r.templateMs));
-  console.log(
-    `geometric mean loop nest / template: ${Math.exp(ratios.reduce((x, y) => x + y, 0) / ratios.length).toFixed(3)}`,
-  );
+  for (const [d, lanes] of [
+    [32, 8],
+    [128, 16],
+    [64, 1],
+  ] as const)
+    rows.push(await compareSddmm(b, 'rmat 2^12 ef8', matrices[0]![1], d, lanes));
+  report(b, rows);
   b.destroy();
 }
 

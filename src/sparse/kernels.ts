@@ -13,8 +13,7 @@ import { generateLoopWgsl, loopNestGroups, loopNestUniforms } from '../compiler/
 import { type LoopProgram, loopProgramDims } from '../ir/tir/loop-nest.js';
 import type { SpmmOpName } from './device-layout.js';
 import { type SddmmAttrs, type SpmmAttrs, sddmmGeometry, spmmGeometry } from './ops.js';
-import { sddmmLabel, sddmmProgram, sddmmThroughTir } from './sddmm-lower.js';
-import { sddmmWgsl } from './sddmm-wgsl.js';
+import { sddmmLabel, sddmmProgram } from './sddmm-lower.js';
 import { spmmEnv, spmmLabel, spmmProgram } from './spmm-schedule.js';
 
 /** A compiled loop program, kept per label: building and generating it once per distinct kernel. */
@@ -72,44 +71,16 @@ function spmmKernel(op: SpmmOpName): GpuKernel {
   };
 }
 
-/** SDDMM with a thread per stored entry: the loop-nest program (`sddmm-lower.ts`). */
+/** SDDMM: the loop-nest program (`sddmm-lower.ts`) scheduled by the attributes' schedule. */
 const sddmmCsrKernel: GpuKernel = {
   op: 'sddmm_csr',
-  whyUnsupported: (_caps, attrs, inputs) =>
-    whyNot(() => sddmmGeometry(attrs as SddmmAttrs, inputs)) ??
-    (sddmmThroughTir((attrs as SddmmAttrs).schedule) ? null : 'the loop-nest SDDMM has one lane per entry'),
+  whyUnsupported: (_caps, attrs, inputs) => whyNot(() => sddmmGeometry(attrs as SddmmAttrs, inputs)),
   encode(ctx, rawAttrs, inputs, [out]) {
     const attrs = rawAttrs as SddmmAttrs;
     const { m, n, d, nnz } = sddmmGeometry(attrs, inputs);
     const label = sddmmLabel(attrs.schedule);
     const c = compiledLoopProgram(label, () => sddmmProgram(attrs.schedule));
     dispatchLoopProgram(ctx, label, c, [...inputs, out!], { m, n, d, nnz });
-  },
-};
-
-/**
- * SDDMM with `lanes` > 1 threads sharing one entry's dot product: they combine their parts in
- * workgroup memory between barriers, a cross-thread reduction the loop-nest codegen does not emit
- * (its bound loops are guarded by `if`s, and a barrier needs uniform control flow), so this
- * schedule keeps its WGSL template (`sddmm-wgsl.ts`).
- */
-const sddmmCsrLanesKernel: GpuKernel = {
-  op: 'sddmm_csr',
-  whyUnsupported: (_caps, attrs, inputs) => whyNot(() => sddmmGeometry(attrs as SddmmAttrs, inputs)),
-  encode(ctx, rawAttrs, inputs, [out]) {
-    const attrs = rawAttrs as SddmmAttrs;
-    const { m, d, nnz } = sddmmGeometry(attrs, inputs);
-    const s = attrs.schedule;
-    ctx.dispatch(
-      {
-        label: `sddmm_csr.l${s.lanes}n${s.nnzPerWorkgroup}${s.vec4 ? 'v4' : ''}`,
-        wgsl: sddmmWgsl(s),
-        access: ['read', 'read', 'read', 'read', 'rw', 'uniform'],
-      },
-      [...inputs, out!],
-      new Uint32Array([nnz, m, s.vec4 ? d / 4 : d, 0]),
-      grid2d(Math.ceil(nnz / s.nnzPerWorkgroup), ctx.caps.maxComputeWorkgroupsPerDimension),
-    );
   },
 };
 
@@ -120,5 +91,4 @@ export const SPARSE_KERNELS: readonly GpuKernel[] = [
   spmmKernel('spmm_bsr'),
   spmmKernel('spmm_hyb'),
   sddmmCsrKernel,
-  sddmmCsrLanesKernel,
 ];

@@ -5,14 +5,15 @@
  *     i = the row owning e                 binary search: the first i with indptr[i+1] > e
  *     out[e] = Σ_{c ∈ [0, d)} a[i, c] · b[indices[e], c]
  *
- * Schedule (one thread per entry, `lanes` 1): vec4 vectorizes `c` and factors the dot product by
- * the lanes (a vec4 accumulator, its lanes summed at the end); the entries split into
- * `nnzPerWorkgroup` threads per workgroup. Searching the row per entry makes empty rows and one
+ * Schedule: vec4 vectorizes `c` and factors the dot product by the vector lanes (a vec4
+ * accumulator, its lanes summed at the end); `lanes` > 1 splits the dot product's chunks over that
+ * many threads, moved outside and bound, whose parts the codegen sums across the threads; the
+ * entries split into `nnzPerWorkgroup` (thread groups) per workgroup. Searching the row per entry makes empty rows and one
  * huge row cost nothing extra. Dimensions: m, n, d, nnz.
  */
 import { sym } from '../ir/sym/sym.js';
 import { type LoopProgram, assign, dims, forLoop, ifS, letS, store, varS, whileLoop } from '../ir/tir/loop-nest.js';
-import { bind, rfactor, split, vectorize } from '../ir/tir/loop-schedule.js';
+import { bind, reorder, rfactor, split, vectorize } from '../ir/tir/loop-schedule.js';
 import { bin, flt, indexLoad, int, load, pvar as v } from '../ir/tir/program.js';
 import type { SddmmSchedule } from './schedule.js';
 
@@ -51,15 +52,21 @@ export function sddmmNest(): LoopProgram {
   };
 }
 
-/** Whether the loop-nest kernel runs `s`: a thread per entry. */
-export const sddmmThroughTir = (s: SddmmSchedule): boolean => s.lanes === 1;
-
 export function sddmmProgram(s: SddmmSchedule): LoopProgram {
-  if (!sddmmThroughTir(s)) throw new Error(`sddmm_csr: the loop-nest schedule has one lane per entry, got ${s.lanes}`);
   let p = sddmmNest();
-  if (s.vec4) p = rfactor(vectorize(p, 'c', 'cv', 'cl'), 'cv', 'cl');
+  let dot = 'c';
+  if (s.vec4) {
+    p = rfactor(vectorize(p, 'c', 'cv', 'cl'), 'cv', 'cl');
+    dot = 'cv';
+  }
+  if (s.lanes > 1) {
+    // the dot product's chunks strided over `lanes` threads, summed across them
+    p = reorder(split(p, dot, s.lanes, { outer: 'cs', inner: 'ln' }), 'cs', 'ln');
+    p = bind(p, 'ln', 'thread');
+  }
   p = split(p, 'e', s.nnzPerWorkgroup, { outer: 'eb', inner: 'ei' });
   return bind(bind(p, 'eb', 'workgroup'), 'ei', 'thread');
 }
 
-export const sddmmLabel = (s: SddmmSchedule): string => `sddmm_csr.n${s.nnzPerWorkgroup}${s.vec4 ? 'v4' : ''}`;
+export const sddmmLabel = (s: SddmmSchedule): string =>
+  `sddmm_csr.l${s.lanes}n${s.nnzPerWorkgroup}${s.vec4 ? 'v4' : ''}`;

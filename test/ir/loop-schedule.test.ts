@@ -133,6 +133,32 @@ describe(`loop-nest schedule primitives (${seedNote(seed)})`, () => {
     expect(() => generateLoopWgsl(p)).toThrow(LoopCodegenError);
   });
 
+  it('a sum across a thread loop: a tree in workgroup memory, the guard around it a store predicate', () => {
+    let p = reorder(split(rowSum(), 'j', 8, { outer: 'js', inner: 'jt' }), 'js', 'jt');
+    p = bind(p, 'jt', 'thread');
+    p = bind(bind(split(p, 'i', 4, { outer: 'ib', inner: 'ir' }), 'ib', 'workgroup'), 'ir', 'thread');
+    const { got, want } = runRowSum(p, 10, 21);
+    expect(close(got, want)).toBe(true);
+    const wgsl = generateLoopWgsl(p).wgsl;
+    expect(wgsl).toContain('var<workgroup> tess_red0: array<f32, 32>');
+    expect(wgsl).toContain('workgroupBarrier();');
+    expect(wgsl).toMatch(/if \(tess_p0_0\) \{ y\[/);
+  });
+
+  it('the codegen refuses a thread loop writing an outer variable other than as a sum', () => {
+    const p: LoopProgram = {
+      ...rowSum(),
+      body: [
+        forLoop('i', int(0), v('m'), [
+          varS('last', flt(0)),
+          forLoop('j', int(0), int(8), [assign('last', load('a', [v('i'), v('j')]))]),
+          store('y', [v('i')], v('last')),
+        ]),
+      ],
+    };
+    expect(() => generateLoopWgsl(bind(bind(p, 'i', 'workgroup'), 'j', 'thread'))).toThrow(/other than as a sum/);
+  });
+
   it('horizontal fusion puts the parts in consecutive workgroup ranges', () => {
     const part = (name: string, out: string): LoopProgram => ({
       name,

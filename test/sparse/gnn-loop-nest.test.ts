@@ -33,10 +33,12 @@ describe(`SDDMM loop nest as generated JavaScript (${seedNote(seed)})`, () => {
   const schedules: [number, SddmmSchedule][] = [
     [12, { lanes: 1, nnzPerWorkgroup: 64, vec4: true }],
     [7, { lanes: 1, nnzPerWorkgroup: 32, vec4: false }],
+    [20, { lanes: 4, nnzPerWorkgroup: 16, vec4: true }],
+    [9, { lanes: 8, nnzPerWorkgroup: 8, vec4: false }],
   ];
   for (const [label, coo] of matrices)
     for (const [d, s] of schedules)
-      it(`${label} d${d}${s.vec4 ? ' vec4' : ''}`, () => {
+      it(`${label} d${d} lanes ${s.lanes}${s.vec4 ? ' vec4' : ''}`, () => {
         const rng = new Rng(seed ^ (d * 104729));
         const csr = csrFromCoo(coo);
         const a = Float32Array.from(rng.normals(coo.m * d));

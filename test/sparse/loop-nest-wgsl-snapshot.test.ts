@@ -38,6 +38,8 @@ const FORMATS: { op: SpmmOpName; attrs: Omit<SpmmAttrs, 'schedule'> }[] = [
 const SDDMM: SddmmSchedule[] = [
   { lanes: 1, nnzPerWorkgroup: 64, vec4: true },
   { lanes: 1, nnzPerWorkgroup: 32, vec4: false },
+  { lanes: 8, nnzPerWorkgroup: 8, vec4: true },
+  { lanes: 4, nnzPerWorkgroup: 32, vec4: false },
 ];
 
 function currentHashes(): Record<string, string> {

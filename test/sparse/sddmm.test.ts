@@ -26,7 +26,7 @@ const cases: [number, SddmmSchedule][] = [
   [64, { lanes: 16, nnzPerWorkgroup: 4, vec4: true }],
   [128, { lanes: 32, nnzPerWorkgroup: 2, vec4: true }],
   [19, { lanes: 4, nnzPerWorkgroup: 32, vec4: false }],
-  // a thread per entry: the loop-nest kernel (vec4 as a factored lane reduction, and scalar)
+  // a thread per entry (vec4 as a factored lane reduction, and scalar)
   [32, { lanes: 1, nnzPerWorkgroup: 64, vec4: true }],
   [19, { lanes: 1, nnzPerWorkgroup: 32, vec4: false }],
 ];

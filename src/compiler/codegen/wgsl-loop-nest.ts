@@ -11,11 +11,20 @@
  * buffers it indexes with the lane variable are declared as arrays of vec4 and indexed by
  * (flat index without the lane) / 4 — valid because the lane variable may only be the trailing
  * `+ lane` of the last index, and the schedule splits only 4-aligned rows. A scalar accumulator
- * declared outside a vector loop and updated inside it as `acc = acc + v` adds the sum of v's lanes.
+ * declared outside a vector loop and updated inside it as `acc = acc + v` adds the sum of v's lanes;
+ * one declared outside a thread loop and summed inside it adds the sum over the loop's threads (a
+ * tree in workgroup memory between barriers, so the guards around it become store predicates).
  */
 import type { DType } from '../../tensor/dtype.js';
 import { type BufferParam, type PExpr, visitExpr } from '../../ir/tir/program.js';
-import { type LoopProgram, type Stmt, boundLoops, loopProgramDims, stmtExprs } from '../../ir/tir/loop-nest.js';
+import {
+  type LoopProgram,
+  type Stmt,
+  boundLoops,
+  declaredNames,
+  loopProgramDims,
+  stmtExprs,
+} from '../../ir/tir/loop-nest.js';
 import { isNonNegative, nonNegativeNames } from '../../ir/tir/loop-nonneg.js';
 
 export class LoopCodegenError extends Error {
@@ -42,6 +51,45 @@ type For = Extract<Stmt, { k: 'for' }>;
 
 /** Constant-integer value of an expression, if it is one. */
 const constInt = (e: PExpr): number | undefined => (e.k === 'int' ? e.v : undefined);
+
+/** Every `assign` in a statement list, nested ones included. */
+function assignsIn(body: readonly Stmt[]): Extract<Stmt, { k: 'assign' }>[] {
+  const out: Extract<Stmt, { k: 'assign' }>[] = [];
+  const go = (b: readonly Stmt[]) => {
+    for (const s of b) {
+      if (s.k === 'assign') out.push(s);
+      else if (s.k === 'for' || s.k === 'while') go(s.body);
+      else if (s.k === 'if') {
+        go(s.yes);
+        if (s.no) go(s.no);
+      }
+    }
+  };
+  go(body);
+  return out;
+}
+
+/**
+ * The variables a thread loop sums across its threads: assigned inside as `v = v + e` but declared
+ * outside. Any other write of an outer variable would race, so it is refused.
+ */
+function crossThreadSums(p: LoopProgram, s: For): string[] {
+  if (s.bind !== 'thread') return [];
+  const inner = declaredNames(s.body);
+  const out = new Set<string>();
+  for (const a of assignsIn(s.body)) {
+    if (inner.has(a.v)) continue;
+    if (a.e.k !== 'bin' || a.e.op !== '+' || a.e.a.k !== 'var' || a.e.a.name !== a.v)
+      throw new LoopCodegenError(p, `thread loop '${s.v}' writes '${a.v}', declared outside it, other than as a sum`);
+    out.add(a.v);
+  }
+  return [...out];
+}
+
+/** Whether a statement list holds a cross-thread sum (its enclosing guards must stay uniform). */
+function holdsCrossThreadSum(p: LoopProgram, body: readonly Stmt[]): boolean {
+  return boundLoops(body, 'thread').some((t) => crossThreadSums(p, t).length > 0);
+}
 
 /** Vector lane variables and the buffers they index (which become arrays of vec4). */
 function vectorBuffers(p: LoopProgram): { lanes: Set<string>; bufs: Set<string> } {
@@ -118,6 +166,11 @@ class WgslEmitter {
   private workgroupBase = '0';
   private threadStride = new Map<string, number>();
   workgroupSize = 0;
+  /** Workgroup arrays of the cross-thread sums, declared after the sizes are known. */
+  private readonly shared: { name: string; elem: string }[] = [];
+  /** Guards turned into predicates (around a cross-thread sum), with the loop depth they began at. */
+  private readonly predicates: { name: string; depth: number }[] = [];
+  private loopDepth = 0;
   /** Names that never hold a negative value: their floor division is WGSL's `/`. */
   private readonly nonNeg: Set<string>;
 
@@ -301,11 +354,23 @@ class WgslEmitter {
         if (t === 'i32' && x.t !== 'i32') this.err(`integer '${s.v}' assigned a ${x.t}`);
         return [`${ind}v_${s.v} = ${c};`];
       }
-      case 'break':
+      case 'break': {
+        const top = this.predicates[this.predicates.length - 1];
+        if (top && top.depth === this.loopDepth) this.err('a break under a guard around a cross-thread sum');
         return [`${ind}break;`];
+      }
       case 'if': {
         const c = this.expr(s.c);
         if (c.t !== 'bool') this.err('an if condition must be a comparison');
+        if (!s.no && holdsCrossThreadSum(this.p, s.yes)) {
+          // a barrier needs every thread: the guard becomes a predicate of the stores it encloses
+          // (out-of-range iterations compute on loads WebGPU keeps in bounds, and write nothing)
+          const name = `tess_p${this.predicates.length}_${this.loopDepth}`;
+          this.predicates.push({ name, depth: this.loopDepth });
+          const body = this.stmts(s.yes, inner);
+          this.predicates.pop();
+          return [`${ind}let ${name} = ${c.c};`, `${ind}{`, ...body, `${ind}}`];
+        }
         const lines = [`${ind}if ${c.c} {`, ...this.stmts(s.yes, inner)];
         if (s.no) lines.push(`${ind}} else {`, ...this.stmts(s.no, inner));
         return [...lines, `${ind}}`];
@@ -313,7 +378,10 @@ class WgslEmitter {
       case 'while': {
         const c = this.expr(s.c);
         if (c.t !== 'bool') this.err('a while condition must be a comparison');
-        return [`${ind}loop {`, `${inner}if (!${c.c}) { break; }`, ...this.stmts(s.body, inner), `${ind}}`];
+        this.loopDepth++;
+        const body = this.stmts(s.body, inner);
+        this.loopDepth--;
+        return [`${ind}loop {`, `${inner}if (!${c.c}) { break; }`, ...body, `${ind}}`];
       }
       case 'store': {
         const a = this.access(s.buf, s.idx);
@@ -327,6 +395,8 @@ class WgslEmitter {
             : x.t === 'i32' && a.b.dtype === 'f32'
               ? `f32(${x.c})`
               : x.c;
+        if (this.predicates.length)
+          return [`${ind}if (${this.predicates.map((q) => q.name).join(' && ')}) { ${a.ref} = ${v}; }`];
         return [`${ind}${a.ref} = ${v};`];
       }
       case 'for':
@@ -343,7 +413,9 @@ class WgslEmitter {
     switch (s.bind) {
       case 'serial': {
         this.scopes.push(new Map([[s.v, 'i32']]));
+        this.loopDepth++;
         const body = this.stmts(s.body, inner);
+        this.loopDepth--;
         this.scopes.pop();
         return [`${ind}for (var ${v} = ${lo.c}; ${v} < ${hi.c}; ${v}++) {`, ...body, `${ind}}`];
       }
@@ -360,13 +432,52 @@ class WgslEmitter {
           s.bind === 'workgroup'
             ? `i32(tess_g) - ${this.workgroupBase}`
             : `i32((lid / ${this.threadStride.get(s.v)}u) % ${constInt(s.hi)}u)`;
+        const sums = crossThreadSums(this.p, s);
         const body = this.stmts(s.body, inner);
         this.scopes.pop();
+        const head = `${ind}let ${v} = ${src}${s.bind === 'workgroup' ? ` + ${lo.c}` : ''};`;
+        if (s.bind === 'workgroup') return [head, `${ind}if (${v} >= ${lo.c} && ${v} < ${hi.c}) {`, ...body, `${ind}}`];
         // a thread loop's constant extent covers its index exactly: no guard
-        const guard = s.bind === 'workgroup' ? `${ind}if (${v} >= ${lo.c} && ${v} < ${hi.c}) {` : `${ind}{`;
-        return [`${ind}let ${v} = ${src}${s.bind === 'workgroup' ? ` + ${lo.c}` : ''};`, guard, ...body, `${ind}}`];
+        if (sums.length === 0) return [head, `${ind}{`, ...body, `${ind}}`];
+        return [head, ...this.crossThreadSum(s, sums, body, ind)];
       }
     }
+  }
+
+  /**
+   * A thread loop summing into outer variables: each thread starts its part from zero, the parts
+   * meet in workgroup memory (a tree over the loop's threads, `stride` apart in the workgroup),
+   * and every thread of the group adds the total to the value before the loop.
+   */
+  private crossThreadSum(s: For, sums: readonly string[], body: readonly string[], ind: string): string[] {
+    const n = constInt(s.hi)!;
+    if ((n & (n - 1)) !== 0) this.err(`a cross-thread sum over '${s.v}' needs a power-of-two extent, got ${n}`);
+    const stride = this.threadStride.get(s.v)!;
+    const before: string[] = [];
+    const after: string[] = [];
+    for (const acc of sums) {
+      const t = this.typeOf(acc);
+      if (t !== 'f32' && t !== 'vf32') this.err(`cross-thread sum of the ${t} '${acc}'`);
+      const elem = t === 'f32' ? 'f32' : 'vec4<f32>';
+      const red = `tess_red${this.shared.length}`;
+      this.shared.push({ name: red, elem });
+      before.push(`${ind}let tess_base_${acc} = v_${acc};`, `${ind}v_${acc} = ${elem}(0.0);`);
+      after.push(`${ind}${red}[lid] = v_${acc};`, `${ind}workgroupBarrier();`);
+      for (let w = n / 2; w >= 1; w /= 2)
+        after.push(
+          `${ind}if (v_${s.v} < ${w}) { ${red}[lid] = ${red}[lid] + ${red}[lid + ${w * stride}u]; }`,
+          `${ind}workgroupBarrier();`,
+        );
+      after.push(
+        `${ind}v_${acc} = tess_base_${acc} + ${red}[lid - u32(v_${s.v}) * ${stride}u];`,
+        `${ind}workgroupBarrier();`,
+      );
+    }
+    return [...before, `${ind}{`, ...body, `${ind}}`, ...after];
+  }
+
+  sharedDecls(): string[] {
+    return this.shared.map((r) => `var<workgroup> ${r.name}: array<${r.elem}, ${this.workgroupSize}>;`);
   }
 
   /** The main function: each top-level workgroup loop over its range of the grid. */
@@ -414,8 +525,9 @@ export function generateLoopWgsl(p: LoopProgram): WgslLoopProgram {
   const em = new WgslEmitter(p, dims);
   const decls = em.bindings();
   const main = em.main();
+  const shared = em.sharedDecls();
   return {
-    wgsl: `// loop program ${p.name}\n${decls.join('\n')}\n${PRELUDE}\n${main}\n`,
+    wgsl: `// loop program ${p.name}\n${[...decls, ...shared].join('\n')}\n${PRELUDE}\n${main}\n`,
     dims,
     workgroupSize: em.workgroupSize,
   };
