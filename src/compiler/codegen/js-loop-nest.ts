@@ -6,7 +6,9 @@
  * WGSL does; integer arithmetic is i32.
  *
  * The source is generated from our own IR (names must match `[A-Za-z_][A-Za-z0-9_]*` and are
- * emitted with a `v_` prefix; buffers become `b0…`), so `new Function` never sees user text.
+ * emitted with a `v_` prefix; buffers become `b0…`), so `new Function` never sees user text. It
+ * runs in tests and tools; the CPU backend serves the sparse ops with their float64 references, so
+ * no page under a strict Content Security Policy depends on it (there is no closure form yet).
  */
 import type { PExpr } from '../../ir/tir/program.js';
 import { type LoopProgram, type Stmt, loopProgramDims } from '../../ir/tir/loop-nest.js';
