@@ -7,7 +7,8 @@
  * equal to each other within the f32 summation bound's order (1e-4 relative) before timing.
  *
  * Usage (bundled, e.g. `npx esbuild bench/sparse-tir-vs-template.ts --bundle --platform=node
- * --format=esm --packages=external --outfile=.build-cmp/cmp.mjs && node .build-cmp/cmp.mjs [--rounds N]`).
+ * --format=esm --packages=external --outfile=.build-cmp/cmp.mjs && node .build-cmp/cmp.mjs [--rounds N]
+ * [--sddmm]`; `--sddmm` times only the SDDMM rows).
  */
 import '../src/register-all.js';
 import type { Tensor } from '../src/backends/backend.js';
@@ -290,7 +291,8 @@ async function main(): Promise<void> {
     { kind: 'hyb', maxWidth: 8 },
   ];
   const rows: Row[] = [];
-  for (const [name, a] of matrices)
+  const sddmmOnly = args.includes('--sddmm');
+  for (const [name, a] of sddmmOnly ? [] : matrices)
     for (const f of [32, 64])
       for (const spec of formats) {
         if (spec.kind === 'ell' && name.startsWith('huge')) continue; // the huge row pads every row to 4096
@@ -300,9 +302,11 @@ async function main(): Promise<void> {
         rows.push(row);
         console.log(`${row.what}: template ${row.templateMs.toFixed(3)} ms, loop nest ${row.tirMs.toFixed(3)} ms`);
       }
-  const narrow: SpmmSchedule = { threadsPerRow: 1, rowsPerWorkgroup: 64, vec4: false };
-  rows.push(await compareSpmm(b, 'rmat 2^12 ef8', matrices[0]![1], { kind: 'csr' }, 32, narrow));
-  rows.push(await compareRgcn(b));
+  if (!sddmmOnly) {
+    const narrow: SpmmSchedule = { threadsPerRow: 1, rowsPerWorkgroup: 64, vec4: false };
+    rows.push(await compareSpmm(b, 'rmat 2^12 ef8', matrices[0]![1], { kind: 'csr' }, 32, narrow));
+    rows.push(await compareRgcn(b));
+  }
   for (const [d, lanes] of [
     [32, 8],
     [128, 16],

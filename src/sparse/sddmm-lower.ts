@@ -54,16 +54,14 @@ export function sddmmNest(): LoopProgram {
 
 export function sddmmProgram(s: SddmmSchedule): LoopProgram {
   let p = sddmmNest();
-  let dot = 'c';
-  if (s.vec4) {
-    p = rfactor(vectorize(p, 'c', 'cv', 'cl'), 'cv', 'cl');
-    dot = 'cv';
-  }
+  if (s.vec4) p = vectorize(p, 'c', 'cv', 'cl');
   if (s.lanes > 1) {
     // the dot product's chunks strided over `lanes` threads, summed across them
-    p = reorder(split(p, dot, s.lanes, { outer: 'cs', inner: 'ln' }), 'cs', 'ln');
+    p = reorder(split(p, s.vec4 ? 'cv' : 'c', s.lanes, { outer: 'cs', inner: 'ln' }), 'cs', 'ln');
     p = bind(p, 'ln', 'thread');
   }
+  // each thread sums its vec4 lanes before any sum across threads
+  if (s.vec4) p = rfactor(p, s.lanes > 1 ? 'cs' : 'cv', 'cl');
   p = split(p, 'e', s.nnzPerWorkgroup, { outer: 'eb', inner: 'ei' });
   return bind(bind(p, 'eb', 'workgroup'), 'ei', 'thread');
 }

@@ -13,7 +13,8 @@
  * `+ lane` of the last index, and the schedule splits only 4-aligned rows. A scalar accumulator
  * declared outside a vector loop and updated inside it as `acc = acc + v` adds the sum of v's lanes;
  * one declared outside a thread loop and summed inside it adds the sum over the loop's threads (a
- * tree in workgroup memory between barriers, so the guards around it become store predicates).
+ * tree in workgroup memory between barriers, so the guards around it become store predicates, and
+ * the stores after it are left to the loop's first thread).
  */
 import type { DType } from '../../tensor/dtype.js';
 import { type BufferParam, type PExpr, visitExpr } from '../../ir/tir/program.js';
@@ -171,6 +172,11 @@ class WgslEmitter {
   /** Guards turned into predicates (around a cross-thread sum), with the loop depth they began at. */
   private readonly predicates: { name: string; depth: number }[] = [];
   private loopDepth = 0;
+  /**
+   * After a cross-thread sum every thread of the summing loop holds the total: stores that follow
+   * in the same block are written by the loop's first thread only (these are its conditions).
+   */
+  private soleWriter: string[] = [];
   /** Names that never hold a negative value: their floor division is WGSL's `/`. */
   private readonly nonNeg: Set<string>;
 
@@ -322,7 +328,9 @@ class WgslEmitter {
 
   stmts(body: readonly Stmt[], ind: string): string[] {
     this.scopes.push(new Map());
+    const writers = this.soleWriter.length;
     const out = body.flatMap((s) => this.stmt(s, ind));
+    this.soleWriter.length = writers;
     this.scopes.pop();
     return out;
   }
@@ -395,8 +403,8 @@ class WgslEmitter {
             : x.t === 'i32' && a.b.dtype === 'f32'
               ? `f32(${x.c})`
               : x.c;
-        if (this.predicates.length)
-          return [`${ind}if (${this.predicates.map((q) => q.name).join(' && ')}) { ${a.ref} = ${v}; }`];
+        const conds = [...this.predicates.map((q) => q.name), ...this.soleWriter];
+        if (conds.length) return [`${ind}if (${conds.join(' && ')}) { ${a.ref} = ${v}; }`];
         return [`${ind}${a.ref} = ${v};`];
       }
       case 'for':
@@ -468,11 +476,11 @@ class WgslEmitter {
           `${ind}if (v_${s.v} < ${w}) { ${red}[lid] = ${red}[lid] + ${red}[lid + ${w * stride}u]; }`,
           `${ind}workgroupBarrier();`,
         );
-      after.push(
-        `${ind}v_${acc} = tess_base_${acc} + ${red}[lid - u32(v_${s.v}) * ${stride}u];`,
-        `${ind}workgroupBarrier();`,
-      );
+      after.push(`${ind}v_${acc} = tess_base_${acc} + ${red}[lid - u32(v_${s.v}) * ${stride}u];`);
+      // inside a loop the next pass rewrites the array: everyone must have read it first
+      if (this.loopDepth > 0) after.push(`${ind}workgroupBarrier();`);
     }
+    this.soleWriter.push(`((lid / ${stride}u) % ${n}u == 0u)`);
     return [...before, `${ind}{`, ...body, `${ind}}`, ...after];
   }
 

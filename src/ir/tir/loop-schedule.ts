@@ -166,18 +166,21 @@ export function fuse(p: LoopProgram, outer: string, inner: string, name = `${out
 }
 
 /**
- * Factors a reduction over loop `reduce` by the loop `lane` directly inside it (whose body is the
- * one step `acc = acc + e`): each lane sums its own part, then the parts are added to `acc` —
- * `for lane { var part = 0; for reduce { part = part + e }; acc = acc + part }`. With `lane`
- * vectorized this is a vec4 dot product finished by a sum of the lanes.
+ * Factors a reduction over loop `reduce` by the loop `lane` directly inside it (possibly under one
+ * bound guard that does not use `lane`), whose body is the one step `acc = acc + e`: each lane sums
+ * its own part, then the parts are added to `acc` —
+ * `for lane { var part = 0; for reduce { [if guard] part = part + e }; acc = acc + part }`. With
+ * `lane` vectorized this is a vec4 dot product finished by a sum of the lanes.
  */
 export function rfactor(p: LoopProgram, reduce: string, lane: string, part = `${lane}_part`): LoopProgram {
   return rewriteLoop(p, reduce, (s) => {
-    const only = s.body.length === 1 ? s.body[0]! : undefined;
+    let only = s.body.length === 1 ? s.body[0]! : undefined;
+    const guard = only?.k === 'if' && !only.no && only.yes.length === 1 ? only : undefined;
+    if (guard) only = guard.yes[0];
     if (only?.k !== 'for' || only.v !== lane)
       throw new ScheduleError(p, `'${lane}' is not the whole body of '${reduce}'`);
-    if (mentions(only.lo, reduce) || mentions(only.hi, reduce))
-      throw new ScheduleError(p, `the bounds of '${lane}' depend on '${reduce}'`);
+    if (mentions(only.lo, reduce) || mentions(only.hi, reduce) || (guard && mentions(guard.c, lane)))
+      throw new ScheduleError(p, `the bounds of '${lane}' depend on '${reduce}', or its guard on '${lane}'`);
     const step = only.body.length === 1 ? only.body[0]! : undefined;
     if (
       step?.k !== 'assign' ||
@@ -188,12 +191,12 @@ export function rfactor(p: LoopProgram, reduce: string, lane: string, part = `${
     )
       throw new ScheduleError(p, `the body of '${lane}' must be one 'acc = acc + e'`);
     const acc = step.v;
-    const e = step.e.b;
+    const partStep: Stmt = { k: 'assign', v: part, e: bin('+', pvar(part), step.e.b) };
     return {
       ...only,
       body: [
         { k: 'var', v: part, e: { k: 'float', v: 0 } },
-        { ...s, body: [{ k: 'assign', v: part, e: bin('+', pvar(part), e) }] },
+        { ...s, body: [guard ? { ...guard, yes: [partStep] } : partStep] },
         { k: 'assign', v: acc, e: bin('+', pvar(acc), pvar(part)) },
       ],
     };
