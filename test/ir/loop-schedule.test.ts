@@ -160,6 +160,30 @@ describe(`loop-nest schedule primitives (${seedNote(seed)})`, () => {
     expect(() => generateLoopWgsl(bind(bind(p, 'i', 'workgroup'), 'j', 'thread'))).toThrow(/other than as a sum/);
   });
 
+  it("a split's tail guard ends the loop; a look-alike guard under a tighter bound does not", () => {
+    let p = reorder(split(rowSum(), 'j', 8, { outer: 'js', inner: 'jt' }), 'js', 'jt');
+    p = bind(bind(p, 'jt', 'thread'), 'i', 'workgroup');
+    expect(generateLoopWgsl(p).wgsl).toContain('for (var v_js = 0; (((v_js * 8) + v_jt) < v_n); v_js++)');
+    const tight: LoopProgram = {
+      ...rowSum(),
+      body: [
+        forLoop('i', int(0), v('m'), [
+          forLoop('t', int(0), int(1), [
+            forLoop('s', int(0), int(3), [
+              {
+                k: 'if',
+                c: bin('<', bin('+', bin('*', v('s'), int(2)), v('t')), v('n')),
+                yes: [store('y', [v('s')], flt(1))],
+              },
+            ]),
+          ]),
+        ]),
+      ],
+    };
+    const wgsl = generateLoopWgsl(bind(bind(tight, 'i', 'workgroup'), 't', 'thread')).wgsl;
+    expect(wgsl).toContain('for (var v_s = 0; v_s < 3; v_s++)');
+  });
+
   it('horizontal fusion puts the parts in consecutive workgroup ranges', () => {
     const part = (name: string, out: string): LoopProgram => ({
       name,

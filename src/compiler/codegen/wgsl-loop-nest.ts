@@ -92,6 +92,36 @@ function holdsCrossThreadSum(p: LoopProgram, body: readonly Stmt[]): boolean {
   return boundLoops(body, 'thread').some((t) => crossThreadSums(p, t).length > 0);
 }
 
+/**
+ * The guard `if (v·F + x < h)` that is the whole body of serial loop `v` ∈ [0, ⌈h/F⌉), as `split`
+ * leaves it (F > 0; x never negative and h free of v): once false it stays false as v grows, and
+ * it implies v < ⌈h/F⌉, so it can end the loop instead of being tested on each pass.
+ */
+function rampGuard(s: For, nonNeg: ReadonlySet<string>): Extract<Stmt, { k: 'if' }> | undefined {
+  const only = s.body.length === 1 ? s.body[0]! : undefined;
+  if (only?.k !== 'if' || only.no || s.lo.k !== 'int' || s.lo.v !== 0) return undefined;
+  const c = only.c;
+  if (c.k !== 'bin' || c.op !== '<' || c.a.k !== 'bin' || c.a.op !== '+') return undefined;
+  const [scaled, rest] = [c.a.a, c.a.b];
+  const isV = (e: PExpr) => e.k === 'var' && e.name === s.v;
+  if (scaled.k !== 'bin' || scaled.op !== '*' || !isV(scaled.a) || scaled.b.k !== 'int' || scaled.b.v <= 0)
+    return undefined;
+  const f = scaled.b.v;
+  const splitBound: PExpr = {
+    k: 'bin',
+    op: 'floordiv',
+    a: { k: 'bin', op: '+', a: c.b, b: { k: 'int', v: f - 1 } },
+    b: { k: 'int', v: f },
+  };
+  if (JSON.stringify(s.hi) !== JSON.stringify(splitBound) || !isNonNegative(rest, nonNeg)) return undefined;
+  let free = true;
+  for (const e of [rest, c.b])
+    visitExpr(e, (x) => {
+      if (isV(x)) free = false;
+    });
+  return free ? only : undefined;
+}
+
 /** Vector lane variables and the buffers they index (which become arrays of vec4). */
 function vectorBuffers(p: LoopProgram): { lanes: Set<string>; bufs: Set<string> } {
   const lanes = new Set(boundLoops(p.body, 'vector').map((s) => s.v));
@@ -421,11 +451,14 @@ class WgslEmitter {
     switch (s.bind) {
       case 'serial': {
         this.scopes.push(new Map([[s.v, 'i32']]));
+        const guard = rampGuard(s, this.nonNeg);
+        // a split's guard that only grows with the loop ends it: the loop runs while it holds
+        const cond = guard ? this.expr(guard.c).c : `${v} < ${hi.c}`;
         this.loopDepth++;
-        const body = this.stmts(s.body, inner);
+        const body = this.stmts(guard ? guard.yes : s.body, inner);
         this.loopDepth--;
         this.scopes.pop();
-        return [`${ind}for (var ${v} = ${lo.c}; ${v} < ${hi.c}; ${v}++) {`, ...body, `${ind}}`];
+        return [`${ind}for (var ${v} = ${lo.c}; ${cond}; ${v}++) {`, ...body, `${ind}}`];
       }
       case 'vector': {
         this.inVector++;

@@ -46,10 +46,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           {
             // lanes of 'cl' as vec4
             var v_cl_part = vec4<f32>(0.0);
-            for (var v_cs = 0; v_cs < (((v_d / 4) + 7) / 8); v_cs++) {
-              if (((v_cs * 8) + v_ln) < (v_d / 4)) {
-                v_cl_part = (v_cl_part + (a[u32((v_lo * (v_d) + (((v_cs * 8) + v_ln) * 4))) / 4u] * b[u32((v_j * (v_d) + (((v_cs * 8) + v_ln) * 4))) / 4u]));
-              }
+            for (var v_cs = 0; (((v_cs * 8) + v_ln) < (v_d / 4)); v_cs++) {
+              v_cl_part = (v_cl_part + (a[u32((v_lo * (v_d) + (((v_cs * 8) + v_ln) * 4))) / 4u] * b[u32((v_j * (v_d) + (((v_cs * 8) + v_ln) * 4))) / 4u]));
             }
             v_acc = v_acc + dot(v_cl_part, vec4<f32>(1.0));
           }

@@ -31,21 +31,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           let v_hi = indptr[u32((v_br + 1))];
           let v_t = i32((lid / 1u) % 4u);
           {
-            for (var v_cs = 0; v_cs < ((v_f + 3) / 4); v_cs++) {
-              if (((v_cs * 4) + v_t) < v_f) {
-                var v_acc = 0.0;
-                for (var v_s = v_lo; v_s < v_hi; v_s++) {
-                  let v_c0 = (indices[u32(v_s)] * 4);
-                  for (var v_jj = 0; v_jj < 4; v_jj++) {
-                    let v_col = (v_c0 + v_jj);
-                    if (v_k <= v_col) {
-                      break;
-                    }
-                    v_acc = (v_acc + (blocks[u32(((v_s * (4) + v_ii) * (4) + v_jj))] * x[u32((v_col * (v_f) + ((v_cs * 4) + v_t)))]));
+            for (var v_cs = 0; (((v_cs * 4) + v_t) < v_f); v_cs++) {
+              var v_acc = 0.0;
+              for (var v_s = v_lo; v_s < v_hi; v_s++) {
+                let v_c0 = (indices[u32(v_s)] * 4);
+                for (var v_jj = 0; v_jj < 4; v_jj++) {
+                  let v_col = (v_c0 + v_jj);
+                  if (v_k <= v_col) {
+                    break;
                   }
+                  v_acc = (v_acc + (blocks[u32(((v_s * (4) + v_ii) * (4) + v_jj))] * x[u32((v_col * (v_f) + ((v_cs * 4) + v_t)))]));
                 }
-                y[u32((((v_ib * 8) + v_ir) * (v_f) + ((v_cs * 4) + v_t)))] = v_acc;
               }
+              y[u32((((v_ib * 8) + v_ir) * (v_f) + ((v_cs * 4) + v_t)))] = v_acc;
             }
           }
         }

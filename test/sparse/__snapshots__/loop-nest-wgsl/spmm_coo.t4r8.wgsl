@@ -38,17 +38,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           }
           let v_t = i32((lid / 1u) % 4u);
           {
-            for (var v_cs = 0; v_cs < ((v_f + 3) / 4); v_cs++) {
-              if (((v_cs * 4) + v_t) < v_f) {
-                var v_acc = 0.0;
-                for (var v_e = v_lo; v_e < v_nnz; v_e++) {
-                  if (((v_ib * 8) + v_ir) < rows[u32(v_e)]) {
-                    break;
-                  }
-                  v_acc = (v_acc + (vals[u32(v_e)] * x[u32((cols[u32(v_e)] * (v_f) + ((v_cs * 4) + v_t)))]));
+            for (var v_cs = 0; (((v_cs * 4) + v_t) < v_f); v_cs++) {
+              var v_acc = 0.0;
+              for (var v_e = v_lo; v_e < v_nnz; v_e++) {
+                if (((v_ib * 8) + v_ir) < rows[u32(v_e)]) {
+                  break;
                 }
-                y[u32((((v_ib * 8) + v_ir) * (v_f) + ((v_cs * 4) + v_t)))] = v_acc;
+                v_acc = (v_acc + (vals[u32(v_e)] * x[u32((cols[u32(v_e)] * (v_f) + ((v_cs * 4) + v_t)))]));
               }
+              y[u32((((v_ib * 8) + v_ir) * (v_f) + ((v_cs * 4) + v_t)))] = v_acc;
             }
           }
         }

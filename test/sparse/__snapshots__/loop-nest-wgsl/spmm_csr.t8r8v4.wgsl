@@ -29,15 +29,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           let v_hi = indptr[u32((((v_ib * 8) + v_ir) + 1))];
           let v_t = i32((lid / 1u) % 8u);
           {
-            for (var v_cs = 0; v_cs < (((v_f / 4) + 7) / 8); v_cs++) {
-              if (((v_cs * 8) + v_t) < (v_f / 4)) {
-                // lanes of 'cl' as vec4
-                var v_acc = vec4<f32>(0.0);
-                for (var v_e = v_lo; v_e < v_hi; v_e++) {
-                  v_acc = (v_acc + (vec4<f32>(vals[u32(v_e)]) * x[u32((indices[u32(v_e)] * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
-                }
-                y[u32((((v_ib * 8) + v_ir) * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
+            for (var v_cs = 0; (((v_cs * 8) + v_t) < (v_f / 4)); v_cs++) {
+              // lanes of 'cl' as vec4
+              var v_acc = vec4<f32>(0.0);
+              for (var v_e = v_lo; v_e < v_hi; v_e++) {
+                v_acc = (v_acc + (vec4<f32>(vals[u32(v_e)]) * x[u32((indices[u32(v_e)] * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
               }
+              y[u32((((v_ib * 8) + v_ir) * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
             }
           }
         }

@@ -26,19 +26,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         if (((v_ib * 8) + v_ir) < v_m) {
           let v_t = i32((lid / 1u) % 8u);
           {
-            for (var v_cs = 0; v_cs < (((v_f / 4) + 7) / 8); v_cs++) {
-              if (((v_cs * 8) + v_t) < (v_f / 4)) {
-                // lanes of 'cl' as vec4
-                var v_acc = vec4<f32>(0.0);
-                for (var v_s = 0; v_s < v_w; v_s++) {
-                  let v_col = cols[u32((((v_ib * 8) + v_ir) * (v_w) + v_s))];
-                  if (v_col < 0) {
-                    break;
-                  }
-                  v_acc = (v_acc + (vec4<f32>(vals[u32((((v_ib * 8) + v_ir) * (v_w) + v_s))]) * x[u32((v_col * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
+            for (var v_cs = 0; (((v_cs * 8) + v_t) < (v_f / 4)); v_cs++) {
+              // lanes of 'cl' as vec4
+              var v_acc = vec4<f32>(0.0);
+              for (var v_s = 0; v_s < v_w; v_s++) {
+                let v_col = cols[u32((((v_ib * 8) + v_ir) * (v_w) + v_s))];
+                if (v_col < 0) {
+                  break;
                 }
-                y[u32((((v_ib * 8) + v_ir) * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
+                v_acc = (v_acc + (vec4<f32>(vals[u32((((v_ib * 8) + v_ir) * (v_w) + v_s))]) * x[u32((v_col * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
               }
+              y[u32((((v_ib * 8) + v_ir) * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
             }
           }
         }

@@ -41,19 +41,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           let v_row = idx[u32((v_p0ids + ((v_ib * 8) + v_ir)))];
           let v_t = i32((lid / 1u) % 8u);
           {
-            for (var v_cs = 0; v_cs < (((v_f / 4) + 7) / 8); v_cs++) {
-              if (((v_cs * 8) + v_t) < (v_f / 4)) {
-                // lanes of 'cl' as vec4
-                var v_acc = vec4<f32>(0.0);
-                for (var v_s = 0; v_s < 2; v_s++) {
-                  let v_col = idx[u32(((v_p0cols + (((v_ib * 8) + v_ir) * 2)) + v_s))];
-                  if (v_col < 0) {
-                    break;
-                  }
-                  v_acc = (v_acc + (vec4<f32>(vals[u32(((v_p0vals + (((v_ib * 8) + v_ir) * 2)) + v_s))]) * x[u32((v_col * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
+            for (var v_cs = 0; (((v_cs * 8) + v_t) < (v_f / 4)); v_cs++) {
+              // lanes of 'cl' as vec4
+              var v_acc = vec4<f32>(0.0);
+              for (var v_s = 0; v_s < 2; v_s++) {
+                let v_col = idx[u32(((v_p0cols + (((v_ib * 8) + v_ir) * 2)) + v_s))];
+                if (v_col < 0) {
+                  break;
                 }
-                y[u32((v_row * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
+                v_acc = (v_acc + (vec4<f32>(vals[u32(((v_p0vals + (((v_ib * 8) + v_ir) * 2)) + v_s))]) * x[u32((v_col * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
               }
+              y[u32((v_row * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
             }
           }
         }
@@ -69,19 +67,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           let v_row = idx[u32((v_p1ids + ((v_ib * 8) + v_ir)))];
           let v_t = i32((lid / 1u) % 8u);
           {
-            for (var v_cs = 0; v_cs < (((v_f / 4) + 7) / 8); v_cs++) {
-              if (((v_cs * 8) + v_t) < (v_f / 4)) {
-                // lanes of 'cl' as vec4
-                var v_acc = vec4<f32>(0.0);
-                for (var v_s = 0; v_s < 8; v_s++) {
-                  let v_col = idx[u32(((v_p1cols + (((v_ib * 8) + v_ir) * 8)) + v_s))];
-                  if (v_col < 0) {
-                    break;
-                  }
-                  v_acc = (v_acc + (vec4<f32>(vals[u32(((v_p1vals + (((v_ib * 8) + v_ir) * 8)) + v_s))]) * x[u32((v_col * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
+            for (var v_cs = 0; (((v_cs * 8) + v_t) < (v_f / 4)); v_cs++) {
+              // lanes of 'cl' as vec4
+              var v_acc = vec4<f32>(0.0);
+              for (var v_s = 0; v_s < 8; v_s++) {
+                let v_col = idx[u32(((v_p1cols + (((v_ib * 8) + v_ir) * 8)) + v_s))];
+                if (v_col < 0) {
+                  break;
                 }
-                y[u32((v_row * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
+                v_acc = (v_acc + (vec4<f32>(vals[u32(((v_p1vals + (((v_ib * 8) + v_ir) * 8)) + v_s))]) * x[u32((v_col * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
               }
+              y[u32((v_row * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
             }
           }
         }
@@ -99,15 +95,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
           let v_hi = idx[u32(((v_p2ptr + ((v_ib * 1) + v_ir)) + 1))];
           let v_t = i32((lid / 1u) % 64u);
           {
-            for (var v_cs = 0; v_cs < (((v_f / 4) + 63) / 64); v_cs++) {
-              if (((v_cs * 64) + v_t) < (v_f / 4)) {
-                // lanes of 'cl' as vec4
-                var v_acc = vec4<f32>(0.0);
-                for (var v_e = v_lo; v_e < v_hi; v_e++) {
-                  v_acc = (v_acc + (vec4<f32>(vals[u32((v_p2vals + v_e))]) * x[u32((idx[u32((v_p2cols + v_e))] * (v_f) + (((v_cs * 64) + v_t) * 4))) / 4u]));
-                }
-                y[u32((v_row * (v_f) + (((v_cs * 64) + v_t) * 4))) / 4u] = v_acc;
+            for (var v_cs = 0; (((v_cs * 64) + v_t) < (v_f / 4)); v_cs++) {
+              // lanes of 'cl' as vec4
+              var v_acc = vec4<f32>(0.0);
+              for (var v_e = v_lo; v_e < v_hi; v_e++) {
+                v_acc = (v_acc + (vec4<f32>(vals[u32((v_p2vals + v_e))]) * x[u32((idx[u32((v_p2cols + v_e))] * (v_f) + (((v_cs * 64) + v_t) * 4))) / 4u]));
               }
+              y[u32((v_row * (v_f) + (((v_cs * 64) + v_t) * 4))) / 4u] = v_acc;
             }
           }
         }
