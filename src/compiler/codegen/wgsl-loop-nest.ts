@@ -4,7 +4,7 @@
  * Layout: inputs (read-only storage) then outputs (read_write) at @binding(0…), the program's
  * dimensions (sorted) at the next binding as a uniform of u32. Every top-level statement is a
  * workgroup loop; sibling workgroup loops take consecutive ranges of the flattened workgroup id, so
- * the grid is the sum of their extents (`loopNestGrid`). Thread loops read their index from
+ * the grid is the sum of their extents (`loopNestGroups`). Thread loops read their index from
  * `local_invocation_index`: along a path the product of the thread extents is the workgroup size,
  * the innermost varying fastest. A bound loop whose value may pass its bound is guarded with an
  * `if`, never an early return. A vector loop is no loop: its body runs on vec4<f32>, and the
@@ -17,23 +17,22 @@
  * the stores after it are left to the loop's first thread).
  */
 import type { DType } from '../../tensor/dtype.js';
-import { type BufferParam, type PExpr, visitExpr } from '../../ir/tir/program.js';
-import {
-  type LoopProgram,
-  type Stmt,
-  boundLoops,
-  declaredNames,
-  loopProgramDims,
-  stmtExprs,
-} from '../../ir/tir/loop-nest.js';
+import type { BufferParam, PExpr } from '../../ir/tir/program.js';
+import { type LoopProgram, type Stmt, boundLoops, loopProgramDims } from '../../ir/tir/loop-nest.js';
 import { isNonNegative, nonNegativeNames } from '../../ir/tir/loop-nonneg.js';
+import {
+  type For,
+  LoopCodegenError,
+  constInt,
+  crossThreadSums,
+  holdsCrossThreadSum,
+  rampGuard,
+  stripLane,
+  vectorBuffers,
+} from './wgsl-loop-nest-forms.js';
 
-export class LoopCodegenError extends Error {
-  constructor(p: LoopProgram, msg: string) {
-    super(`code for loop program '${p.name}': ${msg}`);
-    this.name = 'LoopCodegenError';
-  }
-}
+export { LoopCodegenError } from './wgsl-loop-nest-forms.js';
+export { loopNestGroups, loopNestUniforms } from './wgsl-loop-nest-launch.js';
 
 export interface WgslLoopProgram {
   readonly wgsl: string;
@@ -46,137 +45,6 @@ type Ty = 'i32' | 'f32' | 'vf32' | 'bool';
 interface Code {
   readonly c: string;
   readonly t: Ty;
-}
-
-type For = Extract<Stmt, { k: 'for' }>;
-
-/** Constant-integer value of an expression, if it is one. */
-const constInt = (e: PExpr): number | undefined => (e.k === 'int' ? e.v : undefined);
-
-/** Every `assign` in a statement list, nested ones included. */
-function assignsIn(body: readonly Stmt[]): Extract<Stmt, { k: 'assign' }>[] {
-  const out: Extract<Stmt, { k: 'assign' }>[] = [];
-  const go = (b: readonly Stmt[]) => {
-    for (const s of b) {
-      if (s.k === 'assign') out.push(s);
-      else if (s.k === 'for' || s.k === 'while') go(s.body);
-      else if (s.k === 'if') {
-        go(s.yes);
-        if (s.no) go(s.no);
-      }
-    }
-  };
-  go(body);
-  return out;
-}
-
-/**
- * The variables a thread loop sums across its threads: assigned inside as `v = v + e` but declared
- * outside. Any other write of an outer variable would race, so it is refused.
- */
-function crossThreadSums(p: LoopProgram, s: For): string[] {
-  if (s.bind !== 'thread') return [];
-  const inner = declaredNames(s.body);
-  const out = new Set<string>();
-  for (const a of assignsIn(s.body)) {
-    if (inner.has(a.v)) continue;
-    if (a.e.k !== 'bin' || a.e.op !== '+' || a.e.a.k !== 'var' || a.e.a.name !== a.v)
-      throw new LoopCodegenError(p, `thread loop '${s.v}' writes '${a.v}', declared outside it, other than as a sum`);
-    out.add(a.v);
-  }
-  return [...out];
-}
-
-/** Whether a statement list holds a cross-thread sum (its enclosing guards must stay uniform). */
-function holdsCrossThreadSum(p: LoopProgram, body: readonly Stmt[]): boolean {
-  return boundLoops(body, 'thread').some((t) => crossThreadSums(p, t).length > 0);
-}
-
-/**
- * The guard `if (v·F + x < h)` that is the whole body of serial loop `v` ∈ [0, ⌈h/F⌉), as `split`
- * leaves it (F > 0; x never negative and h free of v): once false it stays false as v grows, and
- * it implies v < ⌈h/F⌉, so it can end the loop instead of being tested on each pass.
- */
-function rampGuard(s: For, nonNeg: ReadonlySet<string>): Extract<Stmt, { k: 'if' }> | undefined {
-  const only = s.body.length === 1 ? s.body[0]! : undefined;
-  if (only?.k !== 'if' || only.no || s.lo.k !== 'int' || s.lo.v !== 0) return undefined;
-  const c = only.c;
-  if (c.k !== 'bin' || c.op !== '<' || c.a.k !== 'bin' || c.a.op !== '+') return undefined;
-  const [scaled, rest] = [c.a.a, c.a.b];
-  const isV = (e: PExpr) => e.k === 'var' && e.name === s.v;
-  if (scaled.k !== 'bin' || scaled.op !== '*' || !isV(scaled.a) || scaled.b.k !== 'int' || scaled.b.v <= 0)
-    return undefined;
-  const f = scaled.b.v;
-  const splitBound: PExpr = {
-    k: 'bin',
-    op: 'floordiv',
-    a: { k: 'bin', op: '+', a: c.b, b: { k: 'int', v: f - 1 } },
-    b: { k: 'int', v: f },
-  };
-  if (JSON.stringify(s.hi) !== JSON.stringify(splitBound) || !isNonNegative(rest, nonNeg)) return undefined;
-  let free = true;
-  for (const e of [rest, c.b])
-    visitExpr(e, (x) => {
-      if (isV(x)) free = false;
-    });
-  return free ? only : undefined;
-}
-
-/** Vector lane variables and the buffers they index (which become arrays of vec4). */
-function vectorBuffers(p: LoopProgram): { lanes: Set<string>; bufs: Set<string> } {
-  const lanes = new Set(boundLoops(p.body, 'vector').map((s) => s.v));
-  const bufs = new Set<string>();
-  const scan = (buf: string, idx: readonly PExpr[]) => {
-    let uses = false;
-    idx.forEach((x) =>
-      visitExpr(x, (y) => {
-        if (y.k === 'var' && lanes.has(y.name)) uses = true;
-      }),
-    );
-    if (uses) bufs.add(buf);
-  };
-  const visitStmts = (body: readonly Stmt[]) =>
-    stmtExprs(body, (e) =>
-      visitExpr(e, (x) => {
-        if (x.k === 'load') scan(x.buf, x.idx);
-      }),
-    );
-  visitStmts(p.body);
-  const stores = (body: readonly Stmt[]) => {
-    for (const s of body) {
-      if (s.k === 'store') scan(s.buf, s.idx);
-      if (s.k === 'for' || s.k === 'while') stores(s.body);
-      if (s.k === 'if') {
-        stores(s.yes);
-        if (s.no) stores(s.no);
-      }
-    }
-  };
-  stores(p.body);
-  return { lanes, bufs };
-}
-
-/** The index without its trailing lane term, or throws when the lane appears any other way. */
-export function stripLane(
-  p: LoopProgram,
-  buf: string,
-  idx: readonly PExpr[],
-  lanes: ReadonlySet<string>,
-): { idx: PExpr[]; lane?: string } {
-  const last = idx[idx.length - 1];
-  let lane: string | undefined;
-  let rest: PExpr | undefined;
-  if (last?.k === 'var' && lanes.has(last.name)) [lane, rest] = [last.name, { k: 'int', v: 0 }];
-  else if (last?.k === 'bin' && last.op === '+' && last.b.k === 'var' && lanes.has(last.b.name))
-    [lane, rest] = [last.b.name, last.a];
-  const out = lane ? [...idx.slice(0, -1), rest!] : [...idx];
-  out.forEach((x) =>
-    visitExpr(x, (y) => {
-      if (y.k === 'var' && lanes.has(y.name))
-        throw new LoopCodegenError(p, `lane '${y.name}' indexes '${buf}' other than as a trailing '+ lane'`);
-    }),
-  );
-  return lane ? { idx: out, lane } : { idx: out };
 }
 
 function storageElem(dt: DType, vec: boolean): string {
@@ -572,60 +440,4 @@ export function generateLoopWgsl(p: LoopProgram): WgslLoopProgram {
     dims,
     workgroupSize: em.workgroupSize,
   };
-}
-
-/** Integer value of a bound expression without loads, for launch geometry. */
-export function evalIndexExpr(e: PExpr, env: Readonly<Record<string, number>>): number {
-  switch (e.k) {
-    case 'int':
-      return e.v;
-    case 'var': {
-      const v = env[e.name];
-      if (v === undefined) throw new Error(`launch needs dimension '${e.name}'`);
-      return v;
-    }
-    case 'bin': {
-      const a = evalIndexExpr(e.a, env);
-      const b = evalIndexExpr(e.b, env);
-      switch (e.op) {
-        case '+':
-          return a + b;
-        case '-':
-          return a - b;
-        case '*':
-          return a * b;
-        case 'floordiv':
-          return Math.floor(a / b);
-        case 'floormod':
-          return a - b * Math.floor(a / b);
-        case 'min':
-          return Math.min(a, b);
-        case 'max':
-          return Math.max(a, b);
-        default:
-          throw new Error(`'${e.op}' in a launch bound`);
-      }
-    }
-    default:
-      throw new Error(`a launch bound cannot use '${e.k}'`);
-  }
-}
-
-/** Workgroups of a launch: the sum of the top-level workgroup loops' extents. */
-export function loopNestGroups(p: LoopProgram, env: Readonly<Record<string, number>>): number {
-  return p.body.reduce((n, s) => {
-    if (s.k !== 'for') return n;
-    return n + Math.max(0, evalIndexExpr(s.hi, env) - evalIndexExpr(s.lo, env));
-  }, 0);
-}
-
-/** The uniform words of a launch: dimension values in `dims` order, padded to 16 bytes. */
-export function loopNestUniforms(dims: readonly string[], env: Readonly<Record<string, number>>): Uint32Array {
-  const u = new Uint32Array(Math.max(4, Math.ceil(dims.length / 4) * 4));
-  dims.forEach((d, i) => {
-    const v = env[d];
-    if (v === undefined) throw new Error(`launch needs dimension '${d}'`);
-    u[i] = v;
-  });
-  return u;
 }
