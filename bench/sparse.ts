@@ -6,6 +6,8 @@
  * it fails the bench and nothing is written. The limit is the minimum traffic (A once, X once,
  * Y once) at the copy bandwidth measured in the same run. The tuner's pick also gets a row with
  * our plain CSR kernel as the anchor (the issue's target: ≥ 1.3×).
+ * Every plan runs through `Backend.run`, i.e. the kernels generated from the loop-nest programs
+ * (`src/sparse/spmm-lower.ts` lowered, `spmm-schedule.ts` scheduled): the tuner's choices are TIR schedules.
  *
  * Usage: node .build/bench/sparse.js [torch-anchors.json] [--big | --tiny] [--quick]
  */

@@ -1,26 +1,22 @@
-/** WebGPU kernels of the GNN ops that are not SpMM/SDDMM: the fused RGCN and the edge softmax. */
+/**
+ * WebGPU kernels of the GNN ops that are not SpMM/SDDMM: the fused RGCN (a loop-nest program,
+ * `rgcn-lower.ts`) and the edge softmax.
+ */
 import type { TensorDesc } from '../backends/backend.js';
 import { grid2d } from '../backends/webgpu/grid.js';
 import { type GpuKernel, whyNot } from '../backends/webgpu/kernel.js';
 import { EDGE_SOFTMAX_WORKGROUP, edgeSoftmaxGeometry, edgeSoftmaxWgsl } from './edge-softmax.js';
 import { rgcnGeometry } from './rgcn.js';
-import { RGCN_WORKGROUP, rgcnWgsl } from './rgcn-wgsl.js';
+import { compiledLoopProgram, dispatchLoopProgram } from './kernels.js';
+import { rgcnProgram } from './rgcn-lower.js';
 
 const rgcnKernel: GpuKernel = {
   op: 'rgcn_csr',
   whyUnsupported: (_caps, _attrs, inputs: readonly TensorDesc[]) => whyNot(() => rgcnGeometry(inputs)),
   encode(ctx, _attrs, inputs, [y]) {
-    const { m, fin, fout } = rgcnGeometry(inputs);
-    ctx.dispatch(
-      {
-        label: 'rgcn_csr',
-        wgsl: rgcnWgsl(),
-        access: ['read', 'read', 'read', 'read', 'read', 'read', 'rw', 'uniform'],
-      },
-      [...inputs, y!],
-      new Uint32Array([m, fout, fin, 0]),
-      grid2d(Math.ceil((m * fout) / RGCN_WORKGROUP), ctx.caps.maxComputeWorkgroupsPerDimension),
-    );
+    const { m, k, nnz, relations, fin, fout } = rgcnGeometry(inputs);
+    const c = compiledLoopProgram('rgcn_csr', rgcnProgram);
+    dispatchLoopProgram(ctx, 'rgcn_csr', c, [...inputs, y!], { m, k, nnz, R: relations, fin, fout });
   },
 };
 

@@ -1,7 +1,7 @@
 /**
  * Heterogeneous graphs for RGCN: one CSR over all relations with a relation id per edge. Within a
  * row the edges are sorted by (relation, column), so a row's edges of one relation form one
- * segment — the order the fused RGCN kernel (`rgcn-wgsl.ts`) aggregates in. Values are RGCN's
+ * segment — the order the fused RGCN kernel (`rgcn-lower.ts`) aggregates in. Values are RGCN's
  * normalization 1 / |N_i^r| (the neighbours of i under relation r).
  */
 import { Rng } from '../util/rng.js';

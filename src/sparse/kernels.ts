@@ -1,110 +1,86 @@
 /**
- * WebGPU kernels of the sparse ops: each generates its WGSL from the format's row iteration and
- * the schedule in the attributes (`spmm-wgsl.ts`, `sddmm-wgsl.ts`); the pipeline cache keeps one
- * pipeline per distinct shader, so matrices of one format and schedule share it.
+ * WebGPU kernels of the sparse ops. SpMM of every format is a loop program: the format's lowered
+ * nest (`spmm-lower.ts`) transformed by the schedule in the attributes (`spmm-schedule.ts`) and
+ * compiled by the generic loop-nest codegen; one pipeline per distinct program (its label names
+ * the format, the block or bucket widths, and the schedule).
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { grid2d } from '../backends/webgpu/grid.js';
-import { type GpuKernel, whyNot } from '../backends/webgpu/kernel.js';
+import { type GpuKernel, type KernelContext, whyNot } from '../backends/webgpu/kernel.js';
 import type { BindingAccess } from '../backends/webgpu/pipeline-cache.js';
+import { generateLoopWgsl, loopNestGroups, loopNestUniforms } from '../compiler/codegen/wgsl-loop-nest.js';
+import { type LoopProgram, loopProgramDims } from '../ir/tir/loop-nest.js';
 import type { SpmmOpName } from './device-layout.js';
 import { type SddmmAttrs, type SpmmAttrs, sddmmGeometry, spmmGeometry } from './ops.js';
-import { sddmmWgsl } from './sddmm-wgsl.js';
-import { scheduleName } from './schedule.js';
-import {
-  type RowIteration,
-  bsrIteration,
-  cooIteration,
-  csrIteration,
-  ellIteration,
-  hybUniforms,
-  hybWgsl,
-  spmmWgsl,
-} from './spmm-wgsl.js';
+import { sddmmLabel, sddmmProgram } from './sddmm-lower.js';
+import { spmmEnv, spmmLabel, spmmProgram } from './spmm-schedule.js';
 
-function iterationOf(op: Exclude<SpmmOpName, 'spmm_hyb'>, attrs: SpmmAttrs): RowIteration {
-  switch (op) {
-    case 'spmm_coo':
-      return cooIteration();
-    case 'spmm_csr':
-      return csrIteration();
-    case 'spmm_ell':
-      return ellIteration();
-    case 'spmm_bsr':
-      return bsrIteration(attrs.block!);
+/** A compiled loop program, kept per label: building and generating it once per distinct kernel. */
+interface CompiledLoopProgram {
+  readonly program: LoopProgram;
+  readonly dims: readonly string[];
+  readonly wgsl: () => string;
+}
+const compiled = new Map<string, CompiledLoopProgram>();
+
+export function compiledLoopProgram(label: string, build: () => LoopProgram): CompiledLoopProgram {
+  let c = compiled.get(label);
+  if (!c) {
+    const program = build();
+    let text: string | undefined;
+    c = { program, dims: loopProgramDims(program), wgsl: () => (text ??= generateLoopWgsl(program).wgsl) };
+    compiled.set(label, c);
   }
+  return c;
 }
 
-/** The format word of the uniforms: COO's nonzero count, ELL's width. */
-function formatWord(op: SpmmOpName, inputs: readonly TensorDesc[]): number {
-  if (op === 'spmm_coo') return inputs[0]!.shape[0]!;
-  if (op === 'spmm_ell') return inputs[0]!.shape[1]!;
-  return 0;
+/** Dispatches a loop program: its bindings in order, its dimensions as the uniform, its grid. */
+export function dispatchLoopProgram(
+  ctx: KernelContext,
+  label: string,
+  c: CompiledLoopProgram,
+  buffers: Parameters<KernelContext['dispatch']>[1],
+  env: Readonly<Record<string, number>>,
+): void {
+  const access: BindingAccess[] = [
+    ...c.program.inputs.map(() => 'read' as const),
+    ...c.program.outputs.map(() => 'rw' as const),
+    'uniform',
+  ];
+  ctx.dispatch(
+    { label, wgsl: c.wgsl, access },
+    buffers,
+    loopNestUniforms(c.dims, env),
+    grid2d(loopNestGroups(c.program, env), ctx.caps.maxComputeWorkgroupsPerDimension),
+  );
 }
 
-function spmmKernel(op: Exclude<SpmmOpName, 'spmm_hyb'>): GpuKernel {
+function spmmKernel(op: SpmmOpName): GpuKernel {
   return {
     op,
     whyUnsupported: (_caps: Capabilities, attrs: Attrs, inputs: readonly TensorDesc[]) =>
       whyNot(() => spmmGeometry(op, attrs as SpmmAttrs, inputs)),
     encode(ctx, rawAttrs, inputs, [y]) {
       const attrs = rawAttrs as SpmmAttrs;
-      const { m, k, f } = spmmGeometry(op, attrs, inputs);
-      const s = attrs.schedule;
-      const it = iterationOf(op, attrs);
-      const fv = s.vec4 ? f / 4 : f;
-      const access: BindingAccess[] = [...it.decls.map(() => 'read' as const), 'read', 'rw', 'uniform'];
-      const block = op === 'spmm_bsr' ? `.b${attrs.block}` : '';
-      ctx.dispatch(
-        { label: `${op}${block}.${scheduleName(s)}`, wgsl: spmmWgsl(it, s), access },
-        [...inputs, y!],
-        new Uint32Array([m, fv, k, formatWord(op, inputs)]),
-        grid2d(Math.ceil(m / s.rowsPerWorkgroup), ctx.caps.maxComputeWorkgroupsPerDimension),
-      );
+      const { m } = spmmGeometry(op, attrs, inputs);
+      const label = spmmLabel(op, attrs);
+      const c = compiledLoopProgram(label, () => spmmProgram(op, attrs));
+      dispatchLoopProgram(ctx, label, c, [...inputs, y!], spmmEnv(op, attrs, inputs, m));
     },
   };
 }
 
-const spmmHybKernel: GpuKernel = {
-  op: 'spmm_hyb',
-  whyUnsupported: (_caps, attrs, inputs) => whyNot(() => spmmGeometry('spmm_hyb', attrs as SpmmAttrs, inputs)),
-  encode(ctx, rawAttrs, inputs, [y]) {
-    const attrs = rawAttrs as SpmmAttrs;
-    const { f } = spmmGeometry('spmm_hyb', attrs, inputs);
-    const s = attrs.schedule;
-    const layout = attrs.layout!;
-    const { words, workgroups } = hybUniforms(layout, s, s.vec4 ? f / 4 : f);
-    ctx.dispatch(
-      {
-        label: `spmm_hyb.p${layout.parts.length}.${scheduleName(s)}`,
-        wgsl: hybWgsl(layout, s),
-        access: ['read', 'read', 'read', 'rw', 'uniform'],
-      },
-      [...inputs, y!],
-      words,
-      grid2d(workgroups, ctx.caps.maxComputeWorkgroupsPerDimension),
-    );
-  },
-};
-
+/** SDDMM: the loop-nest program (`sddmm-lower.ts`) scheduled by the attributes' schedule. */
 const sddmmCsrKernel: GpuKernel = {
   op: 'sddmm_csr',
   whyUnsupported: (_caps, attrs, inputs) => whyNot(() => sddmmGeometry(attrs as SddmmAttrs, inputs)),
   encode(ctx, rawAttrs, inputs, [out]) {
     const attrs = rawAttrs as SddmmAttrs;
-    const { m, d, nnz } = sddmmGeometry(attrs, inputs);
-    const s = attrs.schedule;
-    ctx.dispatch(
-      {
-        label: `sddmm_csr.l${s.lanes}n${s.nnzPerWorkgroup}${s.vec4 ? 'v4' : ''}`,
-        wgsl: sddmmWgsl(s),
-        access: ['read', 'read', 'read', 'read', 'rw', 'uniform'],
-      },
-      [...inputs, out!],
-      new Uint32Array([nnz, m, s.vec4 ? d / 4 : d, 0]),
-      grid2d(Math.ceil(nnz / s.nnzPerWorkgroup), ctx.caps.maxComputeWorkgroupsPerDimension),
-    );
+    const { m, n, d, nnz } = sddmmGeometry(attrs, inputs);
+    const label = sddmmLabel(attrs.schedule);
+    const c = compiledLoopProgram(label, () => sddmmProgram(attrs.schedule));
+    dispatchLoopProgram(ctx, label, c, [...inputs, out!], { m, n, d, nnz });
   },
 };
 
@@ -113,6 +89,6 @@ export const SPARSE_KERNELS: readonly GpuKernel[] = [
   spmmKernel('spmm_csr'),
   spmmKernel('spmm_ell'),
   spmmKernel('spmm_bsr'),
-  spmmHybKernel,
+  spmmKernel('spmm_hyb'),
   sddmmCsrKernel,
 ];

@@ -1,5 +1,5 @@
 /**
- * SpMM lowered through the compiler's tensor-program IR instead of a hand-written kernel: the CSR
+ * SpMM as a reduction-form tensor program of the compiler (the form graph fusion takes): the CSR
  * iteration (rows dense-fixed × nonzeros sparse-variable × features dense-fixed) becomes a TIR
  * program whose output nest is (row, feature) and whose reduction axis is the sparse-variable one,
  * a ranged reduction over [indptr[i], indptr[i+1]) with `indices` read as an integer index into X:

@@ -20,12 +20,16 @@ const matrices: [string, Coo][] = [
   ['rmat 2^8', rmatCoo(seed + 1, { scale: 8, edgeFactor: 6 })],
   ['one huge row 60x400', withDenseRow(seed + 2, randomCoo(seed + 3, 60, 400, 0.005), 30)],
   ['all empty 5x5', cooFromTriples(5, 5, [], [], [])],
+  ['single dense row 1x70', withDenseRow(seed + 4, cooFromTriples(1, 70, [], [], []), 0)],
 ];
 const cases: [number, SddmmSchedule][] = [
   [32, { lanes: 8, nnzPerWorkgroup: 8, vec4: true }],
   [64, { lanes: 16, nnzPerWorkgroup: 4, vec4: true }],
   [128, { lanes: 32, nnzPerWorkgroup: 2, vec4: true }],
   [19, { lanes: 4, nnzPerWorkgroup: 32, vec4: false }],
+  // a thread per entry (vec4 as a factored lane reduction, and scalar)
+  [32, { lanes: 1, nnzPerWorkgroup: 64, vec4: true }],
+  [19, { lanes: 1, nnzPerWorkgroup: 32, vec4: false }],
 ];
 
 describe(`SDDMM (CSR) against the float64 oracle (${seedNote(seed)})`, () => {

@@ -2,7 +2,8 @@
  * CSR SpMM lowered to a tensor program (`src/sparse/spmm-tir.ts`): the interpreter, the generated
  * JavaScript (source and closure forms) and the generated WGSL on WebGPU, each against a float64
  * SpMM over the COO triples, on random matrices with empty rows, R-MAT (power-law) matrices, one
- * huge row and an all-empty matrix. The hand-written CSR kernel runs on the same inputs beside it.
+ * huge row and an all-empty matrix. The registered `spmm_csr` kernel (the scheduled loop nest)
+ * runs on the same inputs beside it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Coo, csrFromCoo, upload, spmm } from '../../src/sparse/index.js';
@@ -137,7 +138,7 @@ describe(`CSR SpMM as a tensor program on the CPU (${seedNote(seed)})`, () => {
 
 const gpu = await gpuBackend();
 
-describe.skipIf(!gpu)(`CSR SpMM through TIR on WebGPU, beside the hand-written CSR kernel (${seedNote(seed)})`, () => {
+describe.skipIf(!gpu)(`CSR SpMM through TIR on WebGPU, beside the spmm_csr kernel (${seedNote(seed)})`, () => {
   const schedules = [
     { label: 'a thread per output', s: DEFAULT_SCHEDULE },
     {

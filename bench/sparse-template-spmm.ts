@@ -1,4 +1,7 @@
 /**
+ * The hand-written WGSL templates the sparse ops used before their kernels were generated from
+ * loop-nest programs, kept here only as the baseline of `sparse-tir-vs-template.ts`.
+ *
  * SpMM kernels generated from (format, schedule). The sparse iteration of each format is lowered
  * to a loop nest by its axis kinds (`RowIteration`: a setup once per row and a loop that hands
  * each stored (column, value) to the body); the schedule wraps it in the row-to-thread binding
@@ -7,9 +10,9 @@
  *
  * Uniform words: [m, fv (features ÷ vector width), k, format word (COO: nnz, ELL: width)].
  */
-import { uniformDecl } from '../kernels/wgsl-dtype.js';
-import type { HybLayout } from './device-layout.js';
-import { type SpmmSchedule, workgroupSize } from './schedule.js';
+import { uniformDecl } from '../src/kernels/wgsl-dtype.js';
+import type { HybLayout } from '../src/sparse/device-layout.js';
+import { type SpmmSchedule, workgroupSize } from '../src/sparse/schedule.js';
 
 /** `emit(col, val)` returns the statement that accumulates one nonzero (col is an i32 or u32 expression). */
 type Emit = (col: string, val: string) => string;

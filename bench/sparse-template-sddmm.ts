@@ -1,4 +1,6 @@
 /**
+ * The hand-written WGSL template of SDDMM, kept only as the baseline of `sparse-tir-vs-template.ts`.
+ *
  * SDDMM on CSR: out[e] = ⟨A[i,:], B[j,:]⟩ for each stored (i, j) = nonzero e. A group of `lanes`
  * threads owns one nonzero: it finds the row by binary search over indptr (so empty rows and one
  * huge row cost nothing extra), splits the dot product over the lanes (vec4 loads when the row
@@ -7,8 +9,8 @@
  *
  * Uniform words: [nnz, m, dv (row length ÷ vector width), 0].
  */
-import { uniformDecl } from '../kernels/wgsl-dtype.js';
-import type { SddmmSchedule } from './schedule.js';
+import { uniformDecl } from '../src/kernels/wgsl-dtype.js';
+import type { SddmmSchedule } from '../src/sparse/schedule.js';
 
 export function sddmmWgsl(s: SddmmSchedule): string {
   const ty = s.vec4 ? 'vec4<f32>' : 'f32';

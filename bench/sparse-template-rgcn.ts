@@ -1,4 +1,6 @@
 /**
+ * The hand-written WGSL template of RGCN, kept only as the baseline of `sparse-tir-vs-template.ts`.
+ *
  * The fused RGCN kernel: every relation in one dispatch. A thread owns one output element (i, c)
  * and walks row i's edges segment by segment — a maximal run of one relation r (the generator and
  * converters sort a row's edges by relation, so each relation is one run; any order is still
@@ -8,7 +10,7 @@
  *
  * Uniform words: [m, fout, fin, 0].
  */
-import { uniformDecl } from '../kernels/wgsl-dtype.js';
+import { uniformDecl } from '../src/kernels/wgsl-dtype.js';
 
 export const RGCN_WORKGROUP = 64;
 

@@ -1,0 +1,102 @@
+/**
+ * An `SpmmSchedule` as transformations of a lowered SpMM nest (`spmm-lower.ts`), and the scheduled
+ * program of each `spmm_*` op:
+ *
+ * 1. vec4: split the feature loop `c` by 4 exactly and bind the lanes to a vector;
+ * 2. threads per row T: split the (vector) feature loop by T, move the T part outside, bind it to
+ *    threads — each thread owns every T-th feature, so a row's indices are read once per thread;
+ * 3. rows per workgroup R: split the row loop `i` by R, bind the outer part to workgroups and the
+ *    inner to threads (workgroup size R·T).
+ *
+ * The hybrid schedules each part (its CSR remainder, the long rows, with a whole workgroup per
+ * row) and fuses them horizontally: one dispatch, the parts in consecutive workgroup ranges.
+ */
+import type { LoopProgram } from '../ir/tir/loop-nest.js';
+import { bind, fuseHorizontal, reorder, split, vectorize } from '../ir/tir/loop-schedule.js';
+import type { TensorDesc } from '../backends/backend.js';
+import type { HybLayout, SpmmOpName } from './device-layout.js';
+import type { SpmmAttrs } from './ops.js';
+import { type SpmmSchedule, workgroupSize } from './schedule.js';
+import { bsrSpmmNest, cooSpmmNest, csrSpmmNest, ellSpmmNest, hybPartDims, hybPartNest } from './spmm-lower.js';
+
+export function scheduleSpmmNest(p: LoopProgram, s: SpmmSchedule): LoopProgram {
+  let q = p;
+  let feature = 'c';
+  if (s.vec4) {
+    q = vectorize(q, 'c', 'cv', 'cl');
+    feature = 'cv';
+  }
+  q = split(q, feature, s.threadsPerRow, { outer: 'cs', inner: 't' });
+  q = reorder(q, 'cs', 't');
+  q = bind(q, 't', 'thread');
+  q = split(q, 'i', s.rowsPerWorkgroup, { outer: 'ib', inner: 'ir' });
+  q = bind(q, 'ib', 'workgroup');
+  return bind(q, 'ir', 'thread');
+}
+
+/** Threads per row of each hybrid part: ELL buckets take the schedule's, the CSR remainder a workgroup. */
+export function hybPartSchedule(s: SpmmSchedule, width: number): SpmmSchedule {
+  if (width > 0) return s;
+  return { ...s, threadsPerRow: workgroupSize(s), rowsPerWorkgroup: 1 };
+}
+
+export function hybSpmmProgram(layout: HybLayout, s: SpmmSchedule): LoopProgram {
+  const parts = layout.parts.map((p, n) => scheduleSpmmNest(hybPartNest(n, p.width), hybPartSchedule(s, p.width)));
+  const widths = layout.parts.map((p) => p.width).join('-');
+  if (parts.length === 0) return scheduleSpmmNest(hybPartNest(0, 1), s); // an all-empty matrix: a part of no rows
+  return fuseHorizontal(`spmm_hyb_${widths}`, parts);
+}
+
+/** The shader label of an `spmm_*` op's program: one per distinct program. */
+export function spmmLabel(op: SpmmOpName, attrs: SpmmAttrs): string {
+  const s = attrs.schedule;
+  const sn = `t${s.threadsPerRow}r${s.rowsPerWorkgroup}${s.vec4 ? 'v4' : ''}`;
+  if (op === 'spmm_bsr') return `spmm_bsr.b${attrs.block}.${sn}`;
+  if (op === 'spmm_hyb') return `spmm_hyb.w${attrs.layout!.parts.map((p) => p.width).join('-')}.${sn}`;
+  return `${op}.${sn}`;
+}
+
+/** The scheduled loop program of an `spmm_*` op. */
+export function spmmProgram(op: SpmmOpName, attrs: SpmmAttrs): LoopProgram {
+  const s = attrs.schedule;
+  switch (op) {
+    case 'spmm_csr':
+      return scheduleSpmmNest(csrSpmmNest(), s);
+    case 'spmm_coo':
+      return scheduleSpmmNest(cooSpmmNest(), s);
+    case 'spmm_ell':
+      return scheduleSpmmNest(ellSpmmNest(), s);
+    case 'spmm_bsr':
+      return scheduleSpmmNest(bsrSpmmNest(attrs.block!), s);
+    case 'spmm_hyb':
+      return hybSpmmProgram(attrs.layout!, s);
+  }
+}
+
+/** The dimension values of one launch, from the op's inputs (the sparse arrays, then x). */
+export function spmmEnv(
+  op: SpmmOpName,
+  attrs: SpmmAttrs,
+  inputs: readonly TensorDesc[],
+  m: number,
+): Record<string, number> {
+  const x = inputs[inputs.length - 1]!;
+  const env: Record<string, number> = { m, k: x.shape[0]!, f: x.shape[1]! };
+  switch (op) {
+    case 'spmm_csr':
+    case 'spmm_coo':
+      env.nnz = inputs[1]!.shape[0]!;
+      break;
+    case 'spmm_ell':
+      env.w = inputs[0]!.shape[1]!;
+      break;
+    case 'spmm_bsr':
+      env.nb = inputs[1]!.shape[0]!;
+      break;
+    case 'spmm_hyb':
+      Object.assign(env, hybPartDims(attrs.layout!), { ni: inputs[0]!.shape[0]!, nv: inputs[1]!.shape[0]! });
+      if (attrs.layout!.parts.length === 0) Object.assign(env, { p0rows: 0, p0ids: 0, p0cols: 0, p0vals: 0 });
+      break;
+  }
+  return env;
+}

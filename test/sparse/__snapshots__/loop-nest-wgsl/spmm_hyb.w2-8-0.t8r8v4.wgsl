@@ -1,0 +1,111 @@
+// loop program spmm_hyb_2-8-0
+@group(0) @binding(0) var<storage, read> idx: array<i32>;
+@group(0) @binding(1) var<storage, read> vals: array<f32>;
+@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+struct TessDims { d: array<vec4<u32>, 5> }
+@group(0) @binding(4) var<uniform> tess_dims: TessDims;
+fn tess_fdiv(a: i32, b: i32) -> i32 {
+  let q = a / b;
+  return select(q, q - 1, (a % b != 0) && ((a < 0) != (b < 0)));
+}
+fn tess_fmod(a: i32, b: i32) -> i32 { return a - b * tess_fdiv(a, b); }
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+  let v_f = i32(tess_dims.d[0][0]);
+  let v_k = i32(tess_dims.d[0][1]);
+  let v_m = i32(tess_dims.d[0][2]);
+  let v_ni = i32(tess_dims.d[0][3]);
+  let v_nv = i32(tess_dims.d[1][0]);
+  let v_p0cols = i32(tess_dims.d[1][1]);
+  let v_p0ids = i32(tess_dims.d[1][2]);
+  let v_p0rows = i32(tess_dims.d[1][3]);
+  let v_p0vals = i32(tess_dims.d[2][0]);
+  let v_p1cols = i32(tess_dims.d[2][1]);
+  let v_p1ids = i32(tess_dims.d[2][2]);
+  let v_p1rows = i32(tess_dims.d[2][3]);
+  let v_p1vals = i32(tess_dims.d[3][0]);
+  let v_p2cols = i32(tess_dims.d[3][1]);
+  let v_p2ids = i32(tess_dims.d[3][2]);
+  let v_p2ptr = i32(tess_dims.d[3][3]);
+  let v_p2rows = i32(tess_dims.d[4][0]);
+  let v_p2vals = i32(tess_dims.d[4][1]);
+  let tess_g = wid.x + wid.y * nwg.x;
+  {
+    let v_ib = i32(tess_g) - 0 + 0;
+    if (v_ib >= 0 && v_ib < ((v_p0rows + 7) / 8)) {
+      let v_ir = i32((lid / 8u) % 8u);
+      {
+        if (((v_ib * 8) + v_ir) < v_p0rows) {
+          let v_row = idx[u32((v_p0ids + ((v_ib * 8) + v_ir)))];
+          let v_t = i32((lid / 1u) % 8u);
+          {
+            for (var v_cs = 0; (((v_cs * 8) + v_t) < (v_f / 4)); v_cs++) {
+              // lanes of 'cl' as vec4
+              var v_acc = vec4<f32>(0.0);
+              for (var v_s = 0; v_s < 2; v_s++) {
+                let v_col = idx[u32(((v_p0cols + (((v_ib * 8) + v_ir) * 2)) + v_s))];
+                if (v_col < 0) {
+                  break;
+                }
+                v_acc = (v_acc + (vec4<f32>(vals[u32(((v_p0vals + (((v_ib * 8) + v_ir) * 2)) + v_s))]) * x[u32((v_col * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
+              }
+              y[u32((v_row * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
+            }
+          }
+        }
+      }
+    }
+  }
+  {
+    let v_ib = i32(tess_g) - (((v_p0rows + 7) / 8) - 0) + 0;
+    if (v_ib >= 0 && v_ib < ((v_p1rows + 7) / 8)) {
+      let v_ir = i32((lid / 8u) % 8u);
+      {
+        if (((v_ib * 8) + v_ir) < v_p1rows) {
+          let v_row = idx[u32((v_p1ids + ((v_ib * 8) + v_ir)))];
+          let v_t = i32((lid / 1u) % 8u);
+          {
+            for (var v_cs = 0; (((v_cs * 8) + v_t) < (v_f / 4)); v_cs++) {
+              // lanes of 'cl' as vec4
+              var v_acc = vec4<f32>(0.0);
+              for (var v_s = 0; v_s < 8; v_s++) {
+                let v_col = idx[u32(((v_p1cols + (((v_ib * 8) + v_ir) * 8)) + v_s))];
+                if (v_col < 0) {
+                  break;
+                }
+                v_acc = (v_acc + (vec4<f32>(vals[u32(((v_p1vals + (((v_ib * 8) + v_ir) * 8)) + v_s))]) * x[u32((v_col * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
+              }
+              y[u32((v_row * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
+            }
+          }
+        }
+      }
+    }
+  }
+  {
+    let v_ib = i32(tess_g) - ((((v_p0rows + 7) / 8) - 0) + ((v_p1rows + 7) / 8) - 0) + 0;
+    if (v_ib >= 0 && v_ib < ((v_p2rows + 0) / 1)) {
+      let v_ir = i32((lid / 64u) % 1u);
+      {
+        if (((v_ib * 1) + v_ir) < v_p2rows) {
+          let v_row = idx[u32((v_p2ids + ((v_ib * 1) + v_ir)))];
+          let v_lo = idx[u32((v_p2ptr + ((v_ib * 1) + v_ir)))];
+          let v_hi = idx[u32(((v_p2ptr + ((v_ib * 1) + v_ir)) + 1))];
+          let v_t = i32((lid / 1u) % 64u);
+          {
+            for (var v_cs = 0; (((v_cs * 64) + v_t) < (v_f / 4)); v_cs++) {
+              // lanes of 'cl' as vec4
+              var v_acc = vec4<f32>(0.0);
+              for (var v_e = v_lo; v_e < v_hi; v_e++) {
+                v_acc = (v_acc + (vec4<f32>(vals[u32((v_p2vals + v_e))]) * x[u32((idx[u32((v_p2cols + v_e))] * (v_f) + (((v_cs * 64) + v_t) * 4))) / 4u]));
+              }
+              y[u32((v_row * (v_f) + (((v_cs * 64) + v_t) * 4))) / 4u] = v_acc;
+            }
+          }
+        }
+      }
+    }
+  }
+}
