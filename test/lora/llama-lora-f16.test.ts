@@ -16,8 +16,9 @@ import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import type { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 import { f16RoundedAdapter } from './f16-rounded-adapter.js';
+import { maxRelError } from '../../src/testing/rel-error.js';
 import { mergedSource } from './merged-weights.js';
-import { BUILTIN_DIR as dir, loadBatchRunner, mixedBatch, relErr, rowAlone } from './mixed-adapter-batch.js';
+import { BUILTIN_DIR as dir, loadBatchRunner, mixedBatch, rowAlone } from './mixed-adapter-batch.js';
 
 const SEED = 2341;
 const gpu = await gpuBackend();
@@ -86,11 +87,11 @@ describe.skipIf(skip)(`Llama runner with f16 adapter stacks${skip ? ` (skipped: 
       const unadapted = i === 1 ? baseOther : base;
       [prefill, decode].forEach((out, step) => {
         const row = out.subarray(i * v, (i + 1) * v);
-        const eExact = relErr(row, exact[step]!);
-        const eLoaded = relErr(row, loaded[step]!);
+        const eExact = maxRelError(row, exact[step]!);
+        const eLoaded = maxRelError(row, loaded[step]!);
         // the term B·A of rounded factors is within ~2u of the adapter's, relatively; the logits move
         // with the term to first order, so by at most 2u of the adapter's effect on them (2× slack)
-        const effect = relErr(loaded[step]!, unadapted[step]!);
+        const effect = maxRelError(loaded[step]!, unadapted[step]!);
         const f16Tolerance = F32_TOLERANCE + 4 * F16_U * effect;
         console.log(
           `[lora f16] row ${names[i]} ${step ? 'decode' : 'prefill'}: vs rounded oracle ${eExact.toExponential(2)} (tol ${F32_TOLERANCE}), vs loaded ${eLoaded.toExponential(2)} (tol ${f16Tolerance.toExponential(2)}; adapter effect ${effect.toExponential(2)})`,
@@ -101,8 +102,8 @@ describe.skipIf(skip)(`Llama runner with f16 adapter stacks${skip ? ` (skipped: 
       });
     }
     // the base row of the mixed batch is the base model's
-    expect(relErr(prefill.subarray(0, v), base[0])).toBeLessThan(F32_TOLERANCE);
-    expect(relErr(decode.subarray(0, v), base[1])).toBeLessThan(F32_TOLERANCE);
+    expect(maxRelError(prefill.subarray(0, v), base[0])).toBeLessThan(F32_TOLERANCE);
+    expect(maxRelError(decode.subarray(0, v), base[1])).toBeLessThan(F32_TOLERANCE);
     served.destroy();
     await model.weights.close();
   }, 600_000);
