@@ -11,6 +11,23 @@ import type { KvQuantSpec } from './kv-quant.js';
 import { quantStoreFns } from './kv-quant-wgsl.js';
 import { SMALL_WG } from './misc-wgsl.js';
 
+/** The quantizing store of one new row: `ld_src` over the K (`which` 0) or V (1) row, then `store_qrow`. */
+function quantRowStoreFns(layout: KvLayout, s: KvQuantSpec, rowDtype: DType): string {
+  return `var<private> which: u32;
+${newRowLoadWgsl(rowDtype)}
+${quantStoreFns(layout, s)}`;
+}
+
+/** The entry point's opening: thread → (`tok`, `head` of H, `which` of K|V). */
+function rowThreadMain(H: number): string {
+  return `@compute @workgroup_size(${SMALL_WG})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let idx = gid.x + gid.y * nwg.x * ${SMALL_WG}u;
+  let tok = idx / ${2 * H}u;
+  let head = (idx / 2u) % ${H}u;
+  which = idx % 2u;`;
+}
+
 export function appendQuantWgsl(
   layout: KvLayout,
   s: KvQuantSpec,
@@ -22,16 +39,9 @@ export function appendQuantWgsl(
   const D = s.headDim;
   return `// append_kv ${s.dtype} ${layout} P=${s.pageSize} H=${H} D=${D} from ${rowDtype}
 ${APPEND_KV_BINDINGS}
-var<private> which: u32;
-${newRowLoadWgsl(rowDtype)}
-${quantStoreFns(layout, s)}
+${quantRowStoreFns(layout, s, rowDtype)}
 const PS = ${s.pageSize}u;
-@compute @workgroup_size(${SMALL_WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let idx = gid.x + gid.y * nwg.x * ${SMALL_WG}u;
-  let tok = idx / ${2 * H}u;
-  let head = (idx / 2u) % ${H}u;
-  which = idx % 2u;
+${rowThreadMain(H)}
 ${appendPositionWgsl(batch, numPages)}
   store_qrow(page, which, pos % PS, head, (tok * ${H}u + head) * ${D}u);
 }`;
@@ -49,15 +59,8 @@ export function slotQuantStoreWgsl(layout: KvLayout, s: KvQuantSpec, rowDtype: D
 @group(0) @binding(1) var<storage, read> v_new: array<u32>;
 @group(0) @binding(2) var<storage, read> slots: array<i32>;
 @group(0) @binding(3) var<storage, read_write> pool: array<u32>;
-var<private> which: u32;
-${newRowLoadWgsl(rowDtype)}
-${quantStoreFns(layout, s)}
-@compute @workgroup_size(${SMALL_WG})
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let idx = gid.x + gid.y * nwg.x * ${SMALL_WG}u;
-  let tok = idx / ${2 * H}u;
-  let head = (idx / 2u) % ${H}u;
-  which = idx % 2u;
+${quantRowStoreFns(layout, s, rowDtype)}
+${rowThreadMain(H)}
   if (tok >= ${tokens}u) { return; }
   let slot = slots[tok];
   if (slot < 0) { return; }
