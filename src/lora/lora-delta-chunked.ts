@@ -23,10 +23,10 @@ import {
   loraDeltaBindings,
   loraDeltaEnables,
   memberAccessorsWgsl,
-  normedXWgsl,
   ROW_RANK_WGSL,
   rmsScaleWgsl,
   segmentWalkWgsl,
+  shrinkPassWgsl,
 } from './lora-delta-wgsl.js';
 
 export const CHUNK_WG = 256;
@@ -96,19 +96,7 @@ ${ROW_RANK_WGSL}
 ${rmsScaleWgsl(g, caps, CHUNK_WG)}
   let lane = lid % ${LANES}u;
   let j = lid / ${LANES}u;
-  var p = 0.0;
-  if (j < nr) {
-    let ab = (s * rmax + r0 + j) * K;
-    for (var k = lane; k < K; k += ${LANES}u) { p += ${normedXWgsl(g, caps)} * a_at(seg, ab + k); }
-  }
-  red[lid] = p;
-  workgroupBarrier();
-  for (var w = ${LANES / 2}u; w > 0u; w = w / 2u) {
-    if (lane < w) { red[lid] += red[lid + w]; }
-    workgroupBarrier();
-  }
-  if (lane == 0u && j < nr) { vr[j] = red[lid] * rs; }
-  workgroupBarrier();
+${shrinkPassWgsl(g, caps, LANES, { rank: 'j', aRow: '(s * rmax + r0 + j)', live: 'j < nr', indent: '  ' })}
   var part = 0.0;
   if (c < N) {
     let bb = (s * N + c) * rmax + r0;

@@ -23,10 +23,10 @@ import {
   loraDeltaBindings,
   loraDeltaEnables,
   memberAccessorsWgsl,
-  normedXWgsl,
   ROW_RANK_WGSL,
   rmsScaleWgsl,
   segmentWalkWgsl,
+  shrinkPassWgsl,
 } from './lora-delta-wgsl.js';
 
 const WG = 256;
@@ -69,19 +69,7 @@ ${rmsScaleWgsl(g, caps, WG)}
   let lane = lid % ${LANES}u;
   for (var r0 = 0u; r0 < rk; r0 += ${RANKS_PER_PASS}u) {
     let r = r0 + lid / ${LANES}u;
-    var p = 0.0;
-    if (r < rk) {
-      let ab = (s * rmax + r) * K;
-      for (var k = lane; k < K; k += ${LANES}u) { p += ${normedXWgsl(g, caps)} * a_at(seg, ab + k); }
-    }
-    red[lid] = p;
-    workgroupBarrier();
-    for (var w = ${LANES / 2}u; w > 0u; w = w / 2u) {
-      if (lane < w) { red[lid] += red[lid + w]; }
-      workgroupBarrier();
-    }
-    if (lane == 0u && r < rk) { vr[r] = red[lid] * rs; }
-    workgroupBarrier();
+${shrinkPassWgsl(g, caps, LANES, { rank: 'r', aRow: '(s * rmax + r)', live: 'r < rk', indent: '    ' })}
   }
   let sc = scale[s];
   for (var c = c0 + lid; c < c1; c += ${WG}u) {

@@ -65,7 +65,7 @@ export const ROW_RANK_WGSL = `  if (lid == 0u) {
   let rk = workgroupUniformLoad(&wrank);`;
 
 /** x̂[xb + k] for the shrink: x times the norm weight where the op normalises, else x. */
-export function normedXWgsl(g: LoraDeltaGeometry, caps: F16Caps): string {
+function normedXWgsl(g: LoraDeltaGeometry, caps: F16Caps): string {
   const x = loadF32(g.act, caps, 'x', 'xb + k');
   return g.normDtype !== undefined ? `${x} * ${loadF32(g.normDtype, caps, 'nw', 'k')}` : x;
 }
@@ -86,4 +86,34 @@ export function rmsScaleWgsl(g: LoraDeltaGeometry, caps: F16Caps, wg: number): s
   }
   rs = inverseSqrt(red[0] / f32(K) + uf(4u));
   workgroupBarrier();`;
+}
+
+/**
+ * One pass of the shrink: each group of `lanes` lanes computes one rank's x̂·A row (rank `rank`,
+ * A row `aRow`, only where `live`) striding over K, reduces it through `red`, and its lane 0
+ * stores it times `rs` at `vr[rank]`. Statements indented by `indent`.
+ */
+export function shrinkPassWgsl(
+  g: LoraDeltaGeometry,
+  caps: F16Caps,
+  lanes: number,
+  o: { rank: string; aRow: string; live: string; indent: string },
+): string {
+  const lines = `var p = 0.0;
+if (${o.live}) {
+  let ab = ${o.aRow} * K;
+  for (var k = lane; k < K; k += ${lanes}u) { p += ${normedXWgsl(g, caps)} * a_at(seg, ab + k); }
+}
+red[lid] = p;
+workgroupBarrier();
+for (var w = ${lanes / 2}u; w > 0u; w = w / 2u) {
+  if (lane < w) { red[lid] += red[lid + w]; }
+  workgroupBarrier();
+}
+if (lane == 0u && ${o.live}) { vr[${o.rank}] = red[lid] * rs; }
+workgroupBarrier();`;
+  return lines
+    .split('\n')
+    .map((l) => o.indent + l)
+    .join('\n');
 }
