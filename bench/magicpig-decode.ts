@@ -30,6 +30,7 @@ import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import type { ForwardSeq } from '../src/engine/model-runner.js';
 import { openLlamaModel } from '../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
+import { maxRelError } from '../src/testing/rel-error.js';
 import { Rng } from '../src/util/rng.js';
 import { type BenchRow, cardName, row, writeResults } from './results.js';
 import { Check, argmax, fail } from './verify.js';
@@ -91,15 +92,6 @@ console.log(
   const own = CHECK / P + 2;
   const pagesA = Array.from({ length: own }, (_, i) => i);
   const pagesB = Array.from({ length: own }, (_, i) => own + i);
-  const relMax = (a: Float32Array, b: Float32Array) => {
-    let num = 0;
-    let den = 0;
-    for (let i = 0; i < b.length; i++) {
-      num = Math.max(num, Math.abs(a[i]! - b[i]!));
-      den = Math.max(den, Math.abs(b[i]!));
-    }
-    return num / den;
-  };
   for (const [name, o] of [
     ['exact', { K: 0, L: 2, policy: { kind: 'exact' } as const }],
     [`magicpig K=${K} L=${L}`, { K, L }],
@@ -119,7 +111,7 @@ console.log(
     });
     const whole = logits.slice(0, V);
     const part = logits.slice(V, 2 * V);
-    const err = relMax(part, whole);
+    const err = maxRelError(part, whole);
     lc.release(1);
     if (name === 'exact') {
       check.that(

@@ -1,6 +1,6 @@
 /**
  * Nano-batching end to end (docs/nanoflow.md): the serving Engine in-process over a ShareGPT-like
- * request mix (bench/nanoflow-workload.ts), with nano-batching off (the direct baseline, our own
+ * request mix (bench/serving-workload.ts), with nano-batching off (the direct baseline, our own
  * non-overlapped engine) and with `--nano N` nano-batches, in the same run on the same card:
  *
  *   offline   every request at once: total tokens/s (prompt + output, NanoFlow's measure) and
@@ -23,15 +23,14 @@ import '../src/register-all.js';
 import { measureGemmRate } from '../src/backends/webgpu/measure-gemm.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { Engine } from '../src/engine/engine.js';
-import type { EngineTokenizer } from '../src/engine/tokenizer.js';
 import { openLlamaModel } from '../src/models/llama/llama-family.js';
-import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { llamaTensorShapes } from '../src/models/llama/llama-tensors.js';
 import { builtinModelPath } from '../src/models/load-model.js';
 import { numel } from '../src/tensor/dtype.js';
 import { Rng } from '../src/util/rng.js';
-import { poissonArrivals, SHAREGPT_LIKE, shareGptLikeWorkload, type RequestShape } from './nanoflow-workload.js';
 import { type BenchRow, cardName, row, writeResults } from './results.js';
+import { driveGreedy, loadServingRunner, percentile, TOKEN_IDS_ONLY } from './serving-driver.js';
+import { poissonArrivals, type RequestShape, SHAREGPT_LIKE, shareGptLikeWorkload } from './serving-workload.js';
 import { Check } from './verify.js';
 
 const args = new Map<string, string>();
@@ -62,17 +61,12 @@ const MAX_TOTAL = Math.min(num('max-total', 1024), cfg.maxPositionEmbeddings);
 const shapes = shareGptLikeWorkload(N, MAX_TOTAL, SEED);
 const pagesFor = (tokens: number) => Math.ceil(tokens / PAGE);
 const numPages = shapes.reduce((a, s) => a + pagesFor(s.prompt + s.output), 0) + 2 * MAX_SEQS;
-const t0 = performance.now();
-const runner = await LlamaRunner.load(model, {
+const runner = await loadServingRunner(
+  model,
   backend,
-  actDtype: 'f16',
-  pageSize: PAGE,
-  numPages,
-  maxSeqs: MAX_SEQS,
-  maxTokens: MAX_TOKENS,
-});
-await model.weights.close();
-console.log(`loaded ${modelDir} in ${((performance.now() - t0) / 1e3).toFixed(1)} s; ${numPages} KV pages of ${PAGE}`);
+  { pageSize: PAGE, numPages, maxSeqs: MAX_SEQS, maxTokens: MAX_TOKENS },
+  modelDir,
+);
 
 // NanoFlow's optimal throughput: every token costs 2 × params FLOPs at the peak GEMM rate
 const params = [...llamaTensorShapes(cfg).values()].reduce((a, s) => a + numel(s), 0);
@@ -82,16 +76,6 @@ const optimalTokPerS = (gemm.tflops * 1e12) / (2 * params);
 console.log(
   `peak GEMM ${gemm.tflops.toFixed(1)} TFLOP/s (${gemm.size}³ ${gemm.dtype}, ${gemm.path}); ${(params / 1e9).toFixed(3)} B params → optimal ${optimalTokPerS.toFixed(0)} tokens/s`,
 );
-
-// token ids in, token ids out: no text on either side
-const tokenizer: EngineTokenizer = {
-  encode: () => [],
-  decode: () => '',
-  applyChatTemplate: () => '',
-  templateSupportsTools: false,
-  stopTokenIds: [],
-  vocabulary: () => ({ tokens: [], type: 'raw' }),
-};
 
 type Mode = 'off' | number;
 const modeName = (m: Mode) => (m === 'off' ? 'nano-batching off' : `${m} nano-batches`);
@@ -106,7 +90,7 @@ interface Run {
 
 /** Serves `prompts` (arriving at `arrive`) on a fresh engine in `mode`; checks each ends with its length. */
 async function serve(mode: Mode, prompts: number[][], outputs: number[], arrive: number[]): Promise<Run> {
-  const engine = new Engine(runner, tokenizer, {
+  const engine = new Engine(runner, TOKEN_IDS_ONLY, {
     maxBatchTokens: MAX_TOKENS,
     prefillChunkTokens: PREFILL_CHUNK,
     maxRunningSeqs: MAX_SEQS,
@@ -118,23 +102,14 @@ async function serve(mode: Mode, prompts: number[][], outputs: number[], arrive:
   const start = performance.now();
   const one = async (i: number) => {
     await new Promise((r) => setTimeout(r, arrive[i]! * 1000));
-    const req = await engine.submit(prompts[i]!, { maxTokens: outputs[i]!, temperature: 0, ignoreEos: true });
-    const tokens: number[] = [];
-    const ids: number[] = [];
-    for await (const ev of req)
-      if (ev.type === 'delta')
-        for (const t of ev.tokens) {
-          tokens.push((performance.now() - start) / 1e3);
-          ids.push(t.id);
-        }
-    const choice = (await req.result).choices[0];
-    if (ids.length !== outputs[i] || choice?.finishReason !== 'length')
+    const { ids, times, finishReason } = await driveGreedy(engine, prompts[i]!, outputs[i]!, start);
+    if (ids.length !== outputs[i] || finishReason !== 'length')
       check.that(
         false,
         'every request ends with its drawn token count',
-        `${modeName(mode)}: request ${i} asked for ${outputs[i]}, got ${ids.length} (${choice?.finishReason})`,
+        `${modeName(mode)}: request ${i} asked for ${outputs[i]}, got ${ids.length} (${finishReason})`,
       );
-    return { ids, trace: { arrival: arrive[i]!, tokens } };
+    return { ids, trace: { arrival: arrive[i]!, tokens: times } };
   };
   const done = await Promise.all(prompts.map((_, i) => one(i)));
   const wallS = (performance.now() - start) / 1e3;
@@ -158,14 +133,15 @@ function sameTokens(what: string, a: Run, b: Run, mode: Mode): void {
   );
 }
 
-const pct = (xs: readonly number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]! : NaN;
-};
 function latencies(r: Run) {
   const ttft = r.traces.map((t) => (t.tokens[0]! - t.arrival) * 1e3);
   const itl = r.traces.flatMap((t) => t.tokens.slice(1).map((x, i) => (x - t.tokens[i]!) * 1e3));
-  return { ttftP50: pct(ttft, 0.5), ttftP99: pct(ttft, 0.99), itlP50: pct(itl, 0.5), itlP99: pct(itl, 0.99) };
+  return {
+    ttftP50: percentile(ttft, 0.5),
+    ttftP99: percentile(ttft, 0.99),
+    itlP50: percentile(itl, 0.5),
+    itlP99: percentile(itl, 0.99),
+  };
 }
 
 const randomPrompts = (seed: number, ss: readonly RequestShape[]) => {

@@ -31,12 +31,12 @@ import '../src/register-all.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Engine } from '../src/engine/engine.js';
 import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../src/engine/scheduler.js';
-import type { EngineTokenizer } from '../src/engine/tokenizer.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { openLlamaModel } from '../src/models/llama/llama-family.js';
-import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { Rng } from '../src/util/rng.js';
 import { type BenchRow, cardName, cardShort, row, runId, writeResults } from './results.js';
+import { driveGreedy, loadServingRunner, percentile, TOKEN_IDS_ONLY } from './serving-driver.js';
+import { type LengthMix, poissonArrivals, type RequestShape, shareGptLikeWorkload } from './serving-workload.js';
 import { Check } from './verify.js';
 
 const args = new Map<string, string>();
@@ -52,33 +52,8 @@ const PREFILL_CHUNK = num('prefill-chunk-tokens', DEFAULT_PREFILL_CHUNK_TOKENS);
 if (!Number.isInteger(PREFILL_CHUNK) || PREFILL_CHUNK < 1)
   throw new Error(`--prefill-chunk-tokens must be a positive integer, got '${args.get('prefill-chunk-tokens')}'`);
 
-interface Shape {
-  prompt: number;
-  output: number;
-}
-
-/** Request lengths: lognormal prompt and output (medians and spreads scaled from a 2048 context). */
-function workload(n: number, maxTotal: number, seed: number): Shape[] {
-  const rng = new Rng(seed);
-  const normal = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
-  const scale = maxTotal / 2048;
-  const lognormal = (median: number, sigma: number) => Math.round(median * scale * Math.exp(sigma * normal()));
-  const out: Shape[] = [];
-  while (out.length < n) {
-    const prompt = Math.max(4, lognormal(200, 1.0));
-    const output = Math.max(4, lognormal(128, 0.8));
-    if (prompt + output <= maxTotal) out.push({ prompt, output }); // like ShareGPT filtering: drop, don't clip
-  }
-  return out;
-}
-
-/** Arrival times in seconds from the first request: Poisson at `rate` req/s, or all at 0 for Infinity. */
-function arrivals(n: number, rate: number, seed: number): number[] {
-  const rng = new Rng(seed);
-  const t = [0];
-  for (let i = 1; i < n; i++) t.push(rate === Infinity ? 0 : t[i - 1]! - Math.log(1 - rng.next()) / rate);
-  return t;
-}
+/** Request lengths: ShareGPT-like with shorter outputs than nanoflow's mix (the anchors' checkpoints were sized for it). */
+const MIX: LengthMix = { promptMedian: 200, promptSigma: 1.0, outputMedian: 128, outputSigma: 0.8, atContext: 2048 };
 
 /** Seeded by the rate, not its place in --rates: a rate's arrivals and ids are the same in any run. */
 function rateSeedOf(rate: number): number {
@@ -88,13 +63,6 @@ function rateSeedOf(rate: number): number {
 /** A rate's key in the workload and peer files. */
 function rateKey(rate: number): string {
   return rate === Infinity ? 'inf' : String(rate);
-}
-
-/** Nearest-rank percentile (q in [0, 1]). */
-function pct(xs: readonly number[], q: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 }
 
 /** What each request saw, in seconds from the first arrival. */
@@ -124,11 +92,11 @@ function metrics(traces: readonly Trace[]): Metrics {
   return {
     tokPerS: outTokens / end,
     reqPerS: traces.length / end,
-    ttftP50: pct(ttft, 0.5) * ms,
-    ttftP99: pct(ttft, 0.99) * ms,
-    itlP50: pct(itl, 0.5) * ms,
-    itlP99: pct(itl, 0.99) * ms,
-    normP50: pct(norm, 0.5) * ms,
+    ttftP50: percentile(ttft, 0.5) * ms,
+    ttftP99: percentile(ttft, 0.99) * ms,
+    itlP50: percentile(itl, 0.5) * ms,
+    itlP99: percentile(itl, 0.99) * ms,
+    normP50: percentile(norm, 0.5) * ms,
   };
 }
 
@@ -173,7 +141,7 @@ function hfAllAtOnce(hf: HfAnchor): Trace[] {
   return traces;
 }
 
-const shapes = workload(N, MAX_TOTAL, SEED);
+const shapes = shareGptLikeWorkload(N, MAX_TOTAL, SEED, MIX);
 const rateList = (args.get('rates') ?? '1,2,4,8,inf').split(',').map((r) => (r === 'inf' ? Infinity : Number(r)));
 
 if (args.has('write-workload')) {
@@ -185,10 +153,10 @@ if (args.has('write-workload')) {
       batch: BATCH_HF,
       requests: shapes.map((s) => [s.prompt, s.output]),
       // the same arrival schedule per rate as ours below, for an arrival-driven peer (hf_serve_cb.py)
-      arrivals: Object.fromEntries(rateList.map((rate) => [rateKey(rate), arrivals(N, rate, rateSeedOf(rate))])),
+      arrivals: Object.fromEntries(rateList.map((rate) => [rateKey(rate), poissonArrivals(N, rate, rateSeedOf(rate))])),
     }) + '\n',
   );
-  const sum = (f: (s: Shape) => number) => shapes.reduce((a, s) => a + f(s), 0);
+  const sum = (f: (s: RequestShape) => number) => shapes.reduce((a, s) => a + f(s), 0);
   console.log(
     `workload: ${N} requests, prompt mean ${(sum((s) => s.prompt) / N).toFixed(0)}, output mean ${(sum((s) => s.output) / N).toFixed(0)} tokens → ${args.get('write-workload')}`,
   );
@@ -249,31 +217,16 @@ const numPages =
     Array.from({ length: MAX_SEQS }, (_, i) => pagesFor(WARM_PROMPT + warmOutput(i))).reduce((a, b) => a + b, 0),
   ) +
   2 * MAX_SEQS;
-const t0 = performance.now();
-const runner = await LlamaRunner.load(model, {
+const runner = await loadServingRunner(
+  model,
   backend,
-  actDtype: 'f16',
-  pageSize: PAGE,
-  numPages,
-  maxSeqs: MAX_SEQS,
-  maxTokens: MAX_TOKENS,
-});
-await model.weights.close();
-console.log(
-  `loaded ${args.get('model') ?? 'models/builtin'} in ${((performance.now() - t0) / 1e3).toFixed(1)} s; ${numPages} KV pages of ${PAGE} tokens`,
+  { pageSize: PAGE, numPages, maxSeqs: MAX_SEQS, maxTokens: MAX_TOKENS },
+  args.get('model') ?? 'models/builtin',
 );
 
 // The engine never needs text here: token ids in, token ids out, like the anchor (no detokenizing on either side).
-const tokenizer: EngineTokenizer = {
-  encode: () => [],
-  decode: () => '',
-  applyChatTemplate: () => '',
-  templateSupportsTools: false,
-  stopTokenIds: [],
-  vocabulary: () => ({ tokens: [], type: 'raw' }),
-};
 const newEngine = () =>
-  new Engine(runner, tokenizer, {
+  new Engine(runner, TOKEN_IDS_ONLY, {
     maxBatchTokens: MAX_TOKENS,
     prefillChunkTokens: PREFILL_CHUNK,
     maxRunningSeqs: MAX_SEQS,
@@ -288,27 +241,12 @@ async function drive(
   output: number,
   t0: number,
 ): Promise<{ ids: number[]; times: number[] }> {
-  const req = await engine.submit(prompt, { maxTokens: output, temperature: 0, ignoreEos: true });
-  const times: number[] = [];
-  const ids: number[] = [];
-  for await (const ev of req)
-    if (ev.type === 'delta')
-      for (const t of ev.tokens) {
-        times.push((performance.now() - t0) / 1e3);
-        ids.push(t.id);
-      }
-  const res = await req.result;
-  const choice = res.choices[0];
-  if (
-    ids.length === 0 ||
-    ids.length !== output ||
-    choice?.finishReason !== 'length' ||
-    choice.tokens.length !== output
-  ) {
+  const { ids, times, finishReason, resultTokens } = await driveGreedy(engine, prompt, output, t0);
+  if (ids.length === 0 || ids.length !== output || finishReason !== 'length' || resultTokens !== output) {
     check.that(
       false,
       'every response has its drawn token count and finish reason length',
-      `asked for ${output} tokens, streamed ${ids.length}, result ${choice?.tokens.length ?? 'none'} with finish reason ${choice?.finishReason ?? 'none'}`,
+      `asked for ${output} tokens, streamed ${ids.length}, result ${resultTokens ?? 'none'} with finish reason ${finishReason ?? 'none'}`,
     );
   }
   return { ids, times };
@@ -340,7 +278,7 @@ async function drive(
   const prompt = randomIds(rng, 32);
   const outputs: number[][] = [];
   for (let run = 0; run < 2; run++) {
-    const engine = new Engine(runner, tokenizer, {
+    const engine = new Engine(runner, TOKEN_IDS_ONLY, {
       maxBatchTokens: MAX_TOKENS,
       prefillChunkTokens: PREFILL_CHUNK,
       maxRunningSeqs: MAX_SEQS,
@@ -374,7 +312,7 @@ let responses = 0;
 const summary: string[] = [];
 for (const rate of rateList) {
   const rateSeed = rateSeedOf(rate);
-  const arrive = arrivals(N, rate, rateSeed);
+  const arrive = poissonArrivals(N, rate, rateSeed);
   const label = rate === Infinity ? 'all at once' : `${rate} req/s`;
   const estimateMs = 1000 * Math.max(arrive[N - 1]!, bestTokPerS ? outputTokens / bestTokPerS : 0) + 5000;
   if (performance.now() + estimateMs > DEADLINE_MS) {
@@ -445,9 +383,9 @@ for (const rate of rateList) {
   console.log(line);
 }
 
-const mean = (f: (s: Shape) => number) => (shapes.reduce((a, s) => a + f(s), 0) / N).toFixed(0);
+const mean = (f: (s: RequestShape) => number) => (shapes.reduce((a, s) => a + f(s), 0) / N).toFixed(0);
 const notes =
-  `${N} requests per rate, seed ${SEED}: prompt lognormal (median ${Math.round((200 * MAX_TOTAL) / 2048)}, σ 1.0; mean ${mean((s) => s.prompt)}), output lognormal (median ${Math.round((128 * MAX_TOTAL) / 2048)}, σ 0.8; mean ${mean((s) => s.output)}), prompt + output ≤ ${MAX_TOTAL}; ` +
+  `${N} requests per rate, seed ${SEED}: prompt lognormal (median ${Math.round((MIX.promptMedian * MAX_TOTAL) / MIX.atContext)}, σ ${MIX.promptSigma.toFixed(1)}; mean ${mean((s) => s.prompt)}), output lognormal (median ${Math.round((MIX.outputMedian * MAX_TOTAL) / MIX.atContext)}, σ ${MIX.outputSigma.toFixed(1)}; mean ${mean((s) => s.output)}), prompt + output ≤ ${MAX_TOTAL}; ` +
   `random token ids, EOS ignored, greedy. Poisson arrivals. Ours: Engine in-process, bf16 weights, f16 activations and KV, ${MAX_TOKENS} tokens/step (prefill chunks of ≤ ${PREFILL_CHUNK} tokens while others decode), ≤ ${MAX_SEQS} sequences, ${numPages} KV pages of ${PAGE}; ` +
   `token times taken when each step's events reach the caller; latencies from the intended arrival time. ` +
   (peer

@@ -9,13 +9,13 @@
  */
 import type { Engine } from './engine/engine.js';
 import type { EngineRequest } from './engine/request.js';
-import type { SamplingParams } from './engine/sampling-params.js';
 import type { GrammarService } from './server/grammar.js';
 import type { EngineTokenizer } from './engine/tokenizer.js';
 import { encodeChatPrompt, templateMessages } from './server/chat-prompt.js';
 import { ApiError } from './server/errors.js';
 import { samplingParams } from './server/generation.js';
 import { PromptEncoder } from './server/prompt-encoder.js';
+import { responseFormatConstraint } from './server/response-format.js';
 import { checkFields } from './server/request-fields.js';
 import { type ChatCompletionRequest, chatCompletionFields, chatCompletionRequest } from './server/schemas.js';
 import type { ChatModel } from './server/served-models.js';
@@ -52,25 +52,6 @@ export function pageChatModel(name: string, engine: Engine, tokenizer: EngineTok
       return grammar;
     },
   };
-}
-
-/** The grammar a `response_format` asks for, if any (the server's rules: json_schema needs its schema). */
-async function responseFormatConstraint(
-  model: PageChatModel,
-  body: ChatCompletionRequest,
-): Promise<SamplingParams['constraint'] | undefined> {
-  const format = body.response_format;
-  if (format?.type === 'json_object') return (await model.grammarService()).jsonObject();
-  if (format?.type !== 'json_schema') return undefined;
-  const schema = format.json_schema.schema;
-  if (!schema)
-    throw new ApiError(
-      400,
-      'response_format.json_schema.schema is required',
-      'invalid_request_error',
-      'response_format.json_schema.schema',
-    );
-  return (await model.grammarService()).jsonSchema(schema);
 }
 
 const SERVER_ONLY = ['tools', 'tool_choice', 'logprobs', 'top_logprobs'] as const;

@@ -7,16 +7,18 @@ It writes an HF folder (config.json, model.safetensors in bf16, tokenizer.json, 
 generation_config.json) plus reference.json: greedy continuations and logits from PyTorch on fixed
 prompts, which Tessera's tests compare against.
 """
-import json, math, os, sys, time
+import json, os, sys, time
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from corpus_training import cosine_lr, read_paragraphs, token_stream, train_step
+
 corpus_path, out = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
 torch.manual_seed(0)
-lines = [l.strip() for l in open(corpus_path, encoding="utf-8") if l.strip()]
+lines = read_paragraphs(corpus_path)
 
 # --- tokenizer: byte-level BPE (every string encodes; no unknown token)
 VOCAB = 4096
@@ -37,12 +39,7 @@ json.dump({
 }, open(os.path.join(out, "tokenizer_config.json"), "w"), indent=2)
 
 # --- data: one stream of documents separated by </s>
-ids = []
-for enc in tok.encode_batch(lines):
-    ids.extend(enc.ids[1:] + [eos])
-data = torch.tensor(ids, dtype=torch.long)
-split = int(len(data) * 0.98)
-train, val = data[:split].cuda(), data[split:].cuda()
+data, train, val = token_stream(tok, lines, eos)
 print(f"corpus: {len(lines)} paragraphs, {len(data)} tokens, vocab {tok.get_vocab_size()}", flush=True)
 
 # --- model
@@ -62,16 +59,10 @@ def batch(src):
     return x, y
 t0 = time.time()
 for step in range(STEPS + 1):
-    lr = LR * min(1.0, step / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / STEPS)))
+    lr = cosine_lr(step, LR, 100, STEPS)
     for g in opt.param_groups: g["lr"] = lr
     x, y = batch(train)
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        logits = model(input_ids=x).logits.float()
-        loss = torch.nn.functional.cross_entropy(logits.view(-1, cfg.vocab_size), y.reshape(-1))
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
+    loss = train_step(model, opt, x, y, cfg.vocab_size)
     if step % 300 == 0:
         model.eval()
         with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):

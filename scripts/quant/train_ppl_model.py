@@ -15,11 +15,14 @@ Run on the GPU machine (PyTorch + transformers are there; nothing is downloaded)
     node dist/bench/atom-ppl.js --model OUTDIR
 Environment: STEPS (default 3000), BATCH (default 64), SEQ (default 256).
 """
-import json, math, os, shutil, sys, time
+import json, os, shutil, sys, time
 
 import torch
 from tokenizers import Tokenizer
 from transformers import LlamaConfig, LlamaForCausalLM
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "builtin-model"))
+from corpus_training import cosine_lr, read_paragraphs, token_stream, train_step  # noqa: E402
 
 corpus_path, tokenizer_path, out = sys.argv[1], sys.argv[2], sys.argv[3]
 os.makedirs(out, exist_ok=True)
@@ -33,13 +36,8 @@ for f in ["tokenizer_config.json", "generation_config.json"]:
         shutil.copy(src, os.path.join(out, f))
 bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
 
-lines = [l.strip() for l in open(corpus_path, encoding="utf-8") if l.strip()]
-ids = []
-for enc in tok.encode_batch(lines):
-    ids.extend(enc.ids[1:] + [eos])
-data = torch.tensor(ids, dtype=torch.long)
-split = int(len(data) * 0.98)
-train, val = data[:split].cuda(), data[split:].cuda()
+lines = read_paragraphs(corpus_path)
+data, train, val = token_stream(tok, lines, eos)
 print(f"corpus: {len(lines)} paragraphs, {len(data)} tokens", flush=True)
 
 cfg = LlamaConfig(vocab_size=tok.get_vocab_size(), hidden_size=640, intermediate_size=1792, num_hidden_layers=10,
@@ -71,16 +69,11 @@ def val_loss():
 
 best, t0 = float("inf"), time.time()
 for step in range(STEPS + 1):
-    lr = LR * min(1.0, step / 200) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / STEPS)))
+    lr = cosine_lr(step, LR, 200, STEPS)
     for pg in opt.param_groups:
         pg["lr"] = lr
     x, y = batch(train)
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        loss = torch.nn.functional.cross_entropy(model(input_ids=x).logits.float().view(-1, cfg.vocab_size), y.reshape(-1))
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
+    loss = train_step(model, opt, x, y, cfg.vocab_size)
     if step % 250 == 0:
         vl = val_loss()
         print(f"step {step} loss {loss.item():.3f} val {vl:.3f} ({time.time() - t0:.0f}s)", flush=True)

@@ -110,3 +110,41 @@ export function randomMask(
   });
   return { mask: i32(bits.length ? bits : [0]), maskIndptr: i32(indptr) };
 }
+
+export interface AppendBatch {
+  readonly batch: PagedBatch;
+  /** K/V heads (the query heads of the batch too). */
+  readonly heads: number;
+  readonly pageSize: number;
+  /** New tokens per request. */
+  readonly news: number[];
+  /** Each request's KV length, its new tokens included. */
+  readonly kvLens: number[];
+  /** New tokens in all. */
+  readonly total: number;
+}
+
+/**
+ * A random append_kv batch: 1–3 KV heads, pages of 1, 3 or 16 slots, 1–4 requests mixing prefill
+ * chunks, decode steps and requests with nothing new, after up to 30 tokens of history each; the
+ * pool in `dtype` with two spare pages.
+ */
+export function randomAppendBatch(rng: Rng, o: { layout: KvLayout; headDim: number; dtype: DType }): AppendBatch {
+  const heads = rng.int(1, 3);
+  const pageSize = rng.pick([1, 3, 16]);
+  const requests = rng.int(1, 4);
+  const news = Array.from({ length: requests }, () => rng.pick([0, 1, 1, rng.int(2, 20)]));
+  const kvLens = news.map((n) => n + rng.int(0, 30));
+  const batch = randomPagedBatch(rng, {
+    qoLens: news,
+    kvLens,
+    numQoHeads: heads,
+    numKvHeads: heads,
+    headDim: o.headDim,
+    pageSize,
+    layout: o.layout,
+    dtype: o.dtype,
+    sparePages: 2,
+  });
+  return { batch, heads, pageSize, news, kvLens, total: news.reduce((a, c) => a + c, 0) };
+}

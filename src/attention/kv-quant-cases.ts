@@ -7,7 +7,7 @@ import type { OpCase } from '../ops/op-spec.js';
 import { randomInput } from '../ops/test-data.js';
 import { toFloat64 } from '../tensor/dtype.js';
 import type { Rng } from '../util/rng.js';
-import { randomPagedBatch } from './batch-gen.js';
+import { randomAppendBatch } from './batch-gen.js';
 import { type KvLayout, kvLength } from './kv-layout.js';
 import {
   type KvQuantDtype,
@@ -49,25 +49,20 @@ export function quantAppendCase(rng: Rng): OpCase<AppendKvAttrs> {
   const dtype = rng.pick<KvQuantDtype>(['int8', 'int4']);
   const kDtype = rng.pick(['f16', 'f32'] as const);
   const d = rng.pick([32, 64, 128]);
-  const hk = rng.int(1, 3);
-  const pageSize = rng.pick([1, 3, 16]);
-  const batch = rng.int(1, 4);
-  const news = Array.from({ length: batch }, () => rng.pick([0, 1, 1, rng.int(2, 20)]));
-  const kvLens = news.map((n) => n + rng.int(0, 30));
-  const b = randomPagedBatch(rng, {
-    qoLens: news,
-    kvLens,
-    numQoHeads: hk,
-    numKvHeads: hk,
-    headDim: d,
+  const {
+    batch: b,
+    heads: hk,
     pageSize,
+    news,
+    kvLens,
+    total,
+  } = randomAppendBatch(rng, {
     layout,
+    headDim: d,
     dtype: 'f16',
-    sparePages: 2,
   });
   const spec: KvQuantSpec = { dtype, pageSize, numKvHeads: hk, headDim: d };
   const words = quantizePool(toFloat64('f16', b.pool.data), spec, layout, b.numPages);
-  const total = news.reduce((a, c) => a + c, 0);
   // rows of several magnitudes and offsets, as RoPE'd keys are
   const rows = (): ReturnType<typeof randomInput> => randomInput(rng, kDtype, [total, hk, d], rng.pick([0.1, 1, 8]));
   return {

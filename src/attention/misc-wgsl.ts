@@ -4,6 +4,7 @@
  */
 import { PACK_WGSL, uniformDecl } from '../kernels/wgsl-dtype.js';
 import type { DType } from '../tensor/dtype.js';
+import { APPEND_KV_BINDINGS, appendPositionWgsl } from './append-rows-wgsl.js';
 import type { KvLayout } from './kv-layout.js';
 import { NEG, NEG_INF, NEG_INF_DECL, kvRowFn, storeVec4, unpackFns } from './wgsl-kv.js';
 
@@ -29,13 +30,7 @@ export function appendWgsl(
   const wpr = wordsPerRow(dtype, headDim);
   const epw = dtype === 'f32' ? 1 : 2;
   return `// append_kv ${layout} P=${pageSize} D=${headDim} ${dtype}
-@group(0) @binding(0) var<storage, read> k_new: array<u32>;
-@group(0) @binding(1) var<storage, read> v_new: array<u32>;
-@group(0) @binding(2) var<storage, read> append_indptr: array<i32>;
-@group(0) @binding(3) var<storage, read> kv_indptr: array<i32>;
-@group(0) @binding(4) var<storage, read> kv_indices: array<i32>;
-@group(0) @binding(5) var<storage, read> last_page_len: array<i32>;
-@group(0) @binding(6) var<storage, read_write> pool: array<u32>;
+${APPEND_KV_BINDINGS}
 ${kvRowFn(layout, pageSize, numKvHeads, headDim)}
 const PS = ${pageSize}u;
 @compute @workgroup_size(${SMALL_WG})
@@ -45,22 +40,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let rest = idx % ${wpr * numKvHeads}u;
   let head = rest / ${wpr}u;
   let w = rest % ${wpr}u;
-  if (i32(tok) >= append_indptr[${batch}]) { return; }
-  // last request whose first new token is ≤ tok
-  var lo = 0u; var hi = ${batch}u;
-  while (hi - lo > 1u) {
-    let mid = (lo + hi) / 2u;
-    if (append_indptr[mid] <= i32(tok)) { lo = mid; } else { hi = mid; }
-  }
-  let b = lo;
-  let n_new = u32(append_indptr[b + 1u] - append_indptr[b]);
-  let n_pages = u32(kv_indptr[b + 1u] - kv_indptr[b]);
-  if (n_pages == 0u) { return; }
-  let kv_len = (n_pages - 1u) * PS + u32(last_page_len[b]);
-  if (kv_len < n_new) { return; }
-  let pos = kv_len - n_new + (tok - u32(append_indptr[b]));
-  let page = u32(kv_indices[u32(kv_indptr[b]) + pos / PS]);
-  if (page >= ${numPages}u) { return; }
+${appendPositionWgsl(batch, numPages)}
   let src = (tok * ${numKvHeads}u + head) * ${wpr}u + w;
   let dst = kv_row(page, 0u, pos % PS, head) / ${epw}u + w;
   pool[dst] = k_new[src];

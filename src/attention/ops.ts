@@ -9,7 +9,7 @@ import { type DType, isFloat, toHost } from '../tensor/dtype.js';
 import { type OpCase, defineOp } from '../ops/op-spec.js';
 import { FLOAT_DTYPES, randomInput, storageEps } from '../ops/test-data.js';
 import type { Rng } from '../util/rng.js';
-import { randomMask, randomPagedBatch } from './batch-gen.js';
+import { randomAppendBatch, randomMask, randomPagedBatch } from './batch-gen.js';
 import { type KvLayout, poolShape } from './kv-layout.js';
 import { type KvQuantSpec, dequantizePool, kvPoolGeometry } from './kv-quant.js';
 import { checkAppendQuant, quantAppendCase, quantAttentionCase, referenceAppendQuant } from './kv-quant-cases.js';
@@ -288,24 +288,14 @@ export const appendKvOp = defineOp<AppendKvAttrs>({
       const layout: KvLayout = rng.pick(['NHD', 'HND']);
       const dtype = rng.pick(FLOAT_DTYPES);
       const d = rng.pick([64, 80, 128]);
-      const hk = rng.int(1, 3);
-      const pageSize = rng.pick([1, 3, 16]);
-      const batch = rng.int(1, 4);
-      // a mix of prefill chunks, decode steps and requests with nothing new
-      const news = Array.from({ length: batch }, () => rng.pick([0, 1, 1, rng.int(2, 20)]));
-      const kvLens = news.map((n) => n + rng.int(0, 30));
-      const b = randomPagedBatch(rng, {
-        qoLens: news,
-        kvLens,
-        numQoHeads: hk,
-        numKvHeads: hk,
-        headDim: d,
+      const {
+        batch: b,
+        heads: hk,
         pageSize,
-        layout,
-        dtype,
-        sparePages: 2,
-      });
-      const total = news.reduce((a, c) => a + c, 0);
+        news,
+        kvLens,
+        total,
+      } = randomAppendBatch(rng, { layout, headDim: d, dtype });
       return {
         label: `${dtype} ${layout} d${d} hk${hk} P${pageSize} new[${news}] kv[${kvLens}]`,
         attrs: { layout },

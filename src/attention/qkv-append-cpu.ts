@@ -17,6 +17,31 @@ import type { KvQuantSpec } from './kv-quant.js';
 import { copyPool, quantRowTargets, storeQuantRows } from './kv-quant-cpu.js';
 import { type QkvAppendAttrs, qkvAppendParts } from './qkv-append.js';
 
+/**
+ * The group's linear_group: Q (member 0) rounded into its output `q`; K and V (`which` 0 and 1) as
+ * f32 rows [tokens, heads · D] in scratch of `kvElems` floats, each handed to `store`.
+ */
+function groupIntoQAndKv(
+  ctx: Parameters<OpImpl>[0],
+  a: QkvAppendAttrs,
+  group: readonly Tensor[],
+  q: Tensor,
+  kvElems: number,
+  store: (which: 0 | 1, rows: number) => void,
+): void {
+  linearGroupInto(ctx, a, group, (i, member) => {
+    if (i === 0) {
+      const c = f32Target(ctx, q);
+      member(c);
+      storeF32(ctx, c, q, numel(q.shape));
+      return;
+    }
+    const c = ctx.scratch(kvElems);
+    member(c);
+    store((i - 1) as 0 | 1, c);
+  });
+}
+
 const run: OpImpl = (ctx, attrs, inputs, outputs) => {
   const a = attrs as QkvAppendAttrs;
   if (a.kvQuant) {
@@ -34,16 +59,7 @@ const run: OpImpl = (ctx, attrs, inputs, outputs) => {
   const row = g.numKvHeads * g.headDim;
   const slot = ctx.heap.i32(ctx.addr(slots), tokens);
   const code = dtypeCode(pool.dtype);
-  linearGroupInto(ctx, a, group, (i, member) => {
-    if (i === 0) {
-      const c = f32Target(ctx, q);
-      member(c);
-      storeF32(ctx, c, q, numel(q.shape));
-      return;
-    }
-    const c = ctx.scratch(tokens * row);
-    member(c);
-    const which = (i - 1) as 0 | 1;
+  groupIntoQAndKv(ctx, a, group, q, tokens * row, (which, c) => {
     for (let t = 0; t < tokens; t++) {
       const s = slot[t]!;
       if (s < 0) continue;
@@ -73,21 +89,12 @@ function runQuant(
   const place = (t: number) =>
     slot[t]! < 0 ? null : { page: Math.floor(slot[t]! / s.pageSize), slot: slot[t]! % s.pageSize };
   const kvDtype = linearGroupOp.outputs(a, group)[1]!.dtype;
-  linearGroupInto(ctx, a, group, (i, member) => {
-    if (i === 0) {
-      const c = f32Target(ctx, q);
-      member(c);
-      storeF32(ctx, c, q, numel(q.shape));
-      return;
-    }
-    const c = ctx.scratch(tokens * row);
-    member(c);
+  groupIntoQAndKv(ctx, a, group, q, tokens * row, (which, c) => {
     let rows = c;
     if (kvDtype !== 'f32') {
       rows = ctx.scratch(tokens * row);
       ctx.pool.run('convert', [c, 0, rows, dtypeCode(kvDtype)], tokens * row, tokens * row);
     }
-    const which = (i - 1) as 0 | 1;
     const targets = quantRowTargets(ctx, s, a.layout, which, tokens, place);
     storeQuantRows(ctx, s, out, rows, kvDtype, targets, tokens);
   });

@@ -17,8 +17,17 @@
  * another workgroup: no schedule can deadlock.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
-import { enables, loadF32, storageDecl, uniformDecl } from '../kernels/wgsl-dtype.js';
+import { uniformDecl } from '../kernels/wgsl-dtype.js';
 import type { LoraDeltaGeometry } from './lora-delta.js';
+import {
+  loraDeltaBindings,
+  loraDeltaEnables,
+  memberAccessorsWgsl,
+  ROW_RANK_WGSL,
+  rmsScaleWgsl,
+  segmentWalkWgsl,
+  shrinkPassWgsl,
+} from './lora-delta-wgsl.js';
 
 export const CHUNK_WG = 256;
 /** Ranks per chunk (the shrink's 256 lanes: eight ranks of 32 lanes). */
@@ -47,42 +56,18 @@ export const chunkedScratchWords = (g: LoraDeltaGeometry) => {
  * scratch (rw atomics); uniforms [n, K, rmax, slots, eps]. Grid [chunks · tiles, n].
  */
 export function chunkedWgsl(g: LoraDeltaGeometry, caps: Pick<Capabilities, 'f16'>): string {
-  const norm = g.normDtype !== undefined;
-  const M = g.widths.length;
   const C = chunksOf(g.rmax);
   const T = chunkedTiles(g);
-  let b = 0;
-  const decl: string[] = [storageDecl(b++, 'x', g.act, caps, 'read')];
-  if (norm) decl.push(storageDecl(b++, 'nw', g.normDtype!, caps, 'read'));
-  decl.push(`@group(0) @binding(${b++}) var<storage, read> row_slot: array<i32>;`);
-  decl.push(`@group(0) @binding(${b++}) var<storage, read> scale: array<f32>;`);
-  for (let i = 0; i < M; i++) {
-    decl.push(storageDecl(b++, `a${i}`, g.weight, caps, 'read'));
-    decl.push(storageDecl(b++, `b${i}`, g.weight, caps, 'read'));
-    decl.push(`@group(0) @binding(${b++}) var<storage, read> rank${i}: array<i32>;`);
-  }
-  for (let i = 0; i < M; i++) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> d${i}: array<f32>;`);
+  const { decl, next } = loraDeltaBindings(g, caps);
+  let b = next;
   decl.push(`@group(0) @binding(${b++}) var<storage, read_write> sync: array<atomic<u32>>;`);
-  const pick = (f: (i: number) => string) =>
-    g.widths.map((_, i) => (i + 1 < M ? `if (seg == ${i}u) { ${f(i)} }` : `{ ${f(i)} }`)).join(' else ');
-  const tiles = g.widths.map((N) => Math.ceil(N / CHUNK_WG));
-  const segment = tiles
-    .slice(0, -1)
-    .map((t, i) => `  if (seg == ${i}u && t >= ${t}u) { seg = ${i + 1}u; t -= ${t}u; }`)
-    .join('\n');
-  const x = (i: string) => loadF32(g.act, caps, 'x', i);
-  const xn = norm ? `${x('xb + k')} * ${loadF32(g.normDtype!, caps, 'nw', 'k')}` : x('xb + k');
-  return `${enables([g.act, g.weight, ...(norm ? [g.normDtype!] : [])], caps)}${decl.join('\n')}
+  return `${loraDeltaEnables(g, caps)}${decl.join('\n')}
 ${uniformDecl(b, 5)}
 var<workgroup> red: array<f32, ${CHUNK_WG}>;
 var<workgroup> vr: array<f32, ${CHUNK_RANKS}>;
 var<workgroup> wrank: u32;
 var<workgroup> wlast: u32;
-fn a_at(seg: u32, i: u32) -> f32 { ${pick((i) => `return ${loadF32(g.weight, caps, `a${i}`, 'i')};`)} }
-fn b_at(seg: u32, i: u32) -> f32 { ${pick((i) => `return ${loadF32(g.weight, caps, `b${i}`, 'i')};`)} }
-fn rank_at(seg: u32, s: u32) -> i32 { ${pick((i) => `return rank${i}[s];`)} }
-fn width(seg: u32) -> u32 { ${pick((i) => `return ${g.widths[i]}u;`)} }
-fn put(seg: u32, i: u32, v: f32) { ${pick((i) => `d${i}[i] = v;`)} }
+${memberAccessorsWgsl(g, caps)}
 @compute @workgroup_size(${CHUNK_WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let K = uw(1u);
@@ -92,16 +77,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let ti = wid.x / ${C}u;
   var seg = 0u;
   var t = ti;
-${segment}
+${segmentWalkWgsl(g, CHUNK_WG)}
   let N = width(seg);
   let c = t * ${CHUNK_WG}u + lid;
-  if (lid == 0u) {
-    let s0 = row_slot[row];
-    var r = 0;
-    if (s0 >= 0 && u32(s0) < uw(3u)) { r = rank_at(seg, u32(s0)); }
-    wrank = min(u32(max(r, 0)), rmax);
-  }
-  let rk = workgroupUniformLoad(&wrank);
+${ROW_RANK_WGSL}
   if (rk == 0u) {
     if (chunk == 0u && c < N) { put(seg, row * N + c, 0.0); }
     return;
@@ -114,35 +93,10 @@ ${segment}
   let s = u32(row_slot[row]);
   let xb = row * K;
   var rs = 1.0;
-${
-  norm
-    ? `  var ss = 0.0;
-  for (var k = lid; k < K; k += ${CHUNK_WG}u) { let xv = ${x('xb + k')}; ss += xv * xv; }
-  red[lid] = ss;
-  workgroupBarrier();
-  for (var w = ${CHUNK_WG / 2}u; w > 0u; w = w / 2u) {
-    if (lid < w) { red[lid] += red[lid + w]; }
-    workgroupBarrier();
-  }
-  rs = inverseSqrt(red[0] / f32(K) + uf(4u));
-  workgroupBarrier();`
-    : ''
-}
+${rmsScaleWgsl(g, caps, CHUNK_WG)}
   let lane = lid % ${LANES}u;
   let j = lid / ${LANES}u;
-  var p = 0.0;
-  if (j < nr) {
-    let ab = (s * rmax + r0 + j) * K;
-    for (var k = lane; k < K; k += ${LANES}u) { p += ${xn} * a_at(seg, ab + k); }
-  }
-  red[lid] = p;
-  workgroupBarrier();
-  for (var w = ${LANES / 2}u; w > 0u; w = w / 2u) {
-    if (lane < w) { red[lid] += red[lid + w]; }
-    workgroupBarrier();
-  }
-  if (lane == 0u && j < nr) { vr[j] = red[lid] * rs; }
-  workgroupBarrier();
+${shrinkPassWgsl(g, caps, LANES, { rank: 'j', aRow: '(s * rmax + r0 + j)', live: 'j < nr', indent: '  ' })}
   var part = 0.0;
   if (c < N) {
     let bb = (s * N + c) * rmax + r0;

@@ -15,10 +15,19 @@
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { type GpuKernel, shaderKey, whyNot } from '../backends/webgpu/kernel.js';
-import { enables, loadF32, storageDecl, uniformDecl } from '../kernels/wgsl-dtype.js';
+import { uniformDecl } from '../kernels/wgsl-dtype.js';
 import { type LoraDeltaAttrs, type LoraDeltaGeometry, loraDeltaGeometry, memberInputs } from './lora-delta.js';
 import { chunkedScratchWords, chunkedTiles, chunkedWgsl, chunksOf } from './lora-delta-chunked.js';
 import { type LoraDeltaDispatchPlan, loraDeltaPlan, membersPerDispatch, TILE } from './lora-delta-plan.js';
+import {
+  loraDeltaBindings,
+  loraDeltaEnables,
+  memberAccessorsWgsl,
+  ROW_RANK_WGSL,
+  rmsScaleWgsl,
+  segmentWalkWgsl,
+  shrinkPassWgsl,
+} from './lora-delta-wgsl.js';
 
 const WG = 256;
 const RANKS_PER_PASS = 8;
@@ -30,38 +39,13 @@ const tileOf = (d: LoraDeltaDispatchPlan) =>
 
 /** Bindings: x, [nw], slots, scale, then A, B, rank per member, then each member's output; uniforms [n, K, rmax, slots, eps]. */
 export function loraDeltaWgsl(g: LoraDeltaGeometry, caps: Pick<Capabilities, 'f16'>, tile: number): string {
-  const norm = g.normDtype !== undefined;
-  const M = g.widths.length;
-  let b = 0;
-  const decl: string[] = [storageDecl(b++, 'x', g.act, caps, 'read')];
-  if (norm) decl.push(storageDecl(b++, 'nw', g.normDtype!, caps, 'read'));
-  decl.push(`@group(0) @binding(${b++}) var<storage, read> row_slot: array<i32>;`);
-  decl.push(`@group(0) @binding(${b++}) var<storage, read> scale: array<f32>;`);
-  for (let i = 0; i < M; i++) {
-    decl.push(storageDecl(b++, `a${i}`, g.weight, caps, 'read'));
-    decl.push(storageDecl(b++, `b${i}`, g.weight, caps, 'read'));
-    decl.push(`@group(0) @binding(${b++}) var<storage, read> rank${i}: array<i32>;`);
-  }
-  for (let i = 0; i < M; i++) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> d${i}: array<f32>;`);
-  const pick = (f: (i: number) => string) =>
-    g.widths.map((_, i) => (i + 1 < M ? `if (seg == ${i}u) { ${f(i)} }` : `{ ${f(i)} }`)).join(' else ');
-  const tiles = g.widths.map((N) => Math.ceil(N / tile));
-  const segment = tiles
-    .slice(0, -1)
-    .map((t, i) => `  if (seg == ${i}u && t >= ${t}u) { seg = ${i + 1}u; t -= ${t}u; }`)
-    .join('\n');
-  const x = (i: string) => loadF32(g.act, caps, 'x', i);
-  const xn = norm ? `${x('xb + k')} * ${loadF32(g.normDtype!, caps, 'nw', 'k')}` : x('xb + k');
-  return `${enables([g.act, g.weight, ...(norm ? [g.normDtype!] : [])], caps)}${decl.join('\n')}
+  const { decl, next: b } = loraDeltaBindings(g, caps);
+  return `${loraDeltaEnables(g, caps)}${decl.join('\n')}
 ${uniformDecl(b, 5)}
 var<workgroup> red: array<f32, ${WG}>;
 var<workgroup> vr: array<f32, ${Math.max(g.rmax, 1)}>;
 var<workgroup> wrank: u32;
-fn a_at(seg: u32, i: u32) -> f32 { ${pick((i) => `return ${loadF32(g.weight, caps, `a${i}`, 'i')};`)} }
-fn b_at(seg: u32, i: u32) -> f32 { ${pick((i) => `return ${loadF32(g.weight, caps, `b${i}`, 'i')};`)} }
-fn rank_at(seg: u32, s: u32) -> i32 { ${pick((i) => `return rank${i}[s];`)} }
-fn width(seg: u32) -> u32 { ${pick((i) => `return ${g.widths[i]}u;`)} }
-fn put(seg: u32, i: u32, v: f32) { ${pick((i) => `d${i}[i] = v;`)} }
+${memberAccessorsWgsl(g, caps)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let K = uw(1u);
@@ -69,17 +53,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let row = wid.y;
   var seg = 0u;
   var t = wid.x;
-${segment}
+${segmentWalkWgsl(g, tile)}
   let N = width(seg);
   let c0 = t * ${tile}u;
   let c1 = min(N, c0 + ${tile}u);
-  if (lid == 0u) {
-    let s0 = row_slot[row];
-    var r = 0;
-    if (s0 >= 0 && u32(s0) < uw(3u)) { r = rank_at(seg, u32(s0)); }
-    wrank = min(u32(max(r, 0)), rmax);
-  }
-  let rk = workgroupUniformLoad(&wrank);
+${ROW_RANK_WGSL}
   if (rk == 0u) {
     for (var c = c0 + lid; c < c1; c += ${WG}u) { put(seg, row * N + c, 0.0); }
     return;
@@ -87,36 +65,11 @@ ${segment}
   let s = u32(row_slot[row]);
   let xb = row * K;
   var rs = 1.0;
-${
-  norm
-    ? `  var ss = 0.0;
-  for (var k = lid; k < K; k += ${WG}u) { let xv = ${x('xb + k')}; ss += xv * xv; }
-  red[lid] = ss;
-  workgroupBarrier();
-  for (var w = ${WG / 2}u; w > 0u; w = w / 2u) {
-    if (lid < w) { red[lid] += red[lid + w]; }
-    workgroupBarrier();
-  }
-  rs = inverseSqrt(red[0] / f32(K) + uf(4u));
-  workgroupBarrier();`
-    : ''
-}
+${rmsScaleWgsl(g, caps, WG)}
   let lane = lid % ${LANES}u;
   for (var r0 = 0u; r0 < rk; r0 += ${RANKS_PER_PASS}u) {
     let r = r0 + lid / ${LANES}u;
-    var p = 0.0;
-    if (r < rk) {
-      let ab = (s * rmax + r) * K;
-      for (var k = lane; k < K; k += ${LANES}u) { p += ${xn} * a_at(seg, ab + k); }
-    }
-    red[lid] = p;
-    workgroupBarrier();
-    for (var w = ${LANES / 2}u; w > 0u; w = w / 2u) {
-      if (lane < w) { red[lid] += red[lid + w]; }
-      workgroupBarrier();
-    }
-    if (lane == 0u && r < rk) { vr[r] = red[lid] * rs; }
-    workgroupBarrier();
+${shrinkPassWgsl(g, caps, LANES, { rank: 'r', aRow: '(s * rmax + r)', live: 'r < rk', indent: '    ' })}
   }
   let sc = scale[s];
   for (var c = c0 + lid; c < c1; c += ${WG}u) {

@@ -16,6 +16,7 @@ import { defineOp, type OpCase } from '../ops/op-spec.js';
 import { randomInput } from '../ops/test-data.js';
 import type { DType } from '../tensor/dtype.js';
 import type { Rng } from '../util/rng.js';
+import { loraReference } from './lora-ops.js';
 
 export interface LoraDeltaAttrs {
   readonly count: number;
@@ -100,27 +101,11 @@ function reference(attrs: LoraDeltaAttrs, x: readonly Float64Array[], inDescs: r
     }
     for (let k = 0; k < g.k; k++) rows[i * g.k + k] = xs[i * g.k + k]! * rs * (normed ? x[1]![k]! : 1);
   }
+  // each member's delta is lora_bgmv's oracle on the (normalised) rows, added to zeros
   return g.widths.map((N, m) => {
     const at = memberInputs(attrs, m);
-    const [a, b, rank] = [x[at.a]!, x[at.b]!, x[at.rank]!];
-    const out = new Float64Array(g.n * N);
-    const v = new Float64Array(g.rmax);
-    for (let i = 0; i < g.n; i++) {
-      const s = idx[i]!;
-      if (s < 0 || s >= g.slots) continue;
-      const r = rank[s]!;
-      for (let q = 0; q < r; q++) {
-        let acc = 0;
-        for (let k = 0; k < g.k; k++) acc += rows[i * g.k + k]! * a[(s * g.rmax + q) * g.k + k]!;
-        v[q] = acc;
-      }
-      for (let j = 0; j < N; j++) {
-        let acc = 0;
-        for (let q = 0; q < r; q++) acc += v[q]! * b[(s * N + j) * g.rmax + q]!;
-        out[i * N + j] = scale[s]! * acc;
-      }
-    }
-    return out;
+    const member = { n: g.n, in: g.k, out: N, slots: g.slots, rmax: g.rmax, act: g.act, weight: g.weight };
+    return loraReference(member, new Float64Array(g.n * N), rows, x[at.a]!, x[at.b]!, scale, x[at.rank]!, idx);
   });
 }
 

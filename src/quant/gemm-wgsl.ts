@@ -6,6 +6,7 @@
  */
 import type { QuantFormat } from './formats.js';
 import { decodeWgsl } from './decode-wgsl.js';
+import { GEMM_TILE_STORE_WGSL, gemmTileEntryWgsl } from './gemm-tile-wgsl.js';
 
 export const GEMM_TILE = 16;
 const KSTEP = 32;
@@ -22,13 +23,7 @@ ${decodeWgsl(format, 'u.k', 'u.n')}
 var<workgroup> xs: array<f32, ${T * KSTEP}>;
 var<workgroup> ws: array<f32, ${T * KSTEP}>;
 
-@compute @workgroup_size(${T}, ${T})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-        @builtin(local_invocation_index) t: u32) {
-  let tile = wid.x + wid.y * u.gx;
-  let tilesN = (u.n + ${T - 1}u) / ${T}u;
-  let m0 = (tile / tilesN) * ${T}u;
-  let n0 = (tile % tilesN) * ${T}u;
+${gemmTileEntryWgsl(T)}
   var acc = 0.0;
   for (var k0 = 0u; k0 < u.k; k0 += ${KSTEP}u) {
     for (var e = t; e < ${T * KSTEP}u; e += ${T * T}u) {
@@ -49,9 +44,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     for (var kk = 0u; kk < ${KSTEP}u; kk++) { acc += xs[lid.y * ${KSTEP}u + kk] * ws[lid.x * ${KSTEP}u + kk]; }
     workgroupBarrier();
   }
-  let m = m0 + lid.y;
-  let n = n0 + lid.x;
-  if (m < u.m && n < u.n) { y[m * u.n + n] = acc; }
-}
+${GEMM_TILE_STORE_WGSL}
 `;
 }

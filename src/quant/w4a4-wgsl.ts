@@ -7,6 +7,7 @@
  * (0x08 · 0x1e = 0xf0 fills the high nibble; no carry crosses a byte).
  */
 import type { AtomPrologue } from './w4a4-ops.js';
+import { GEMM_TILE_STORE_WGSL, gemmTileEntryWgsl } from './gemm-tile-wgsl.js';
 
 export const ATOM_QUANT_THREADS = 128;
 export const ATOM_GEMV_THREADS = 64;
@@ -192,13 +193,7 @@ var<workgroup> xt: array<u32, ${T * 32}>;
 var<workgroup> swt: array<f32, ${T}>;
 var<workgroup> sxt: array<f32, ${T}>;
 
-@compute @workgroup_size(${T}, ${T})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
-        @builtin(local_invocation_index) t: u32) {
-  let tile = wid.x + wid.y * u.gx;
-  let tilesN = (u.n + ${T - 1}u) / ${T}u;
-  let m0 = (tile / tilesN) * ${T}u;
-  let n0 = (tile % tilesN) * ${T}u;
+${gemmTileEntryWgsl(T)}
   let G = u.k / 128u;
   var acc = 0.0;
   for (var g = 0u; g < G; g++) {
@@ -226,9 +221,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     acc += f32(d) * (sxt[lid.y] * swt[lid.x]);
     workgroupBarrier();
   }
-  let m = m0 + lid.y;
-  let n = n0 + lid.x;
-  if (m < u.m && n < u.n) { y[m * u.n + n] = acc; }
-}
+${GEMM_TILE_STORE_WGSL}
 `;
 }

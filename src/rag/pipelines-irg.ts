@@ -19,6 +19,7 @@ import {
   endsSentence,
   firstSentence,
   mergePassages,
+  observer,
   passageBlock,
 } from './pipelines-common.js';
 import type { Passage, PassageRetriever } from './pipelines-retriever.js';
@@ -35,21 +36,15 @@ export async function interleavedRetrieval(
   o: PipelineOptions,
 ): Promise<GatheredPassages> {
   const rounds = Math.max(1, o.rounds ?? 3);
-  const every = o.observeEvery ?? 24;
   const queries = [question];
   const lists: Passage[][] = [await retriever.retrieve(question)];
   const thoughts: string[] = [];
   while (queries.length < rounds) {
     checkAborted(o.signal);
-    let observedAt = 0;
     const text = await generate(irgPrompt(question, mergePassages(lists), thoughts), {
       maxTokens: o.draftTokens ?? 48,
       stopWhen: endsSentence,
-      onText: (soFar) => {
-        if (soFar.length - observedAt < every) return;
-        observedAt = soFar.length;
-        retriever.observe(soFar.trim());
-      },
+      onText: observer(retriever, o, (soFar) => soFar.trim()),
     });
     checkAborted(o.signal);
     const sentence = firstSentence(text);

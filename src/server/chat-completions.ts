@@ -10,6 +10,7 @@ import { encodeChatPrompt, templateMessages } from './chat-prompt.js';
 import { ApiError } from './errors.js';
 import { Generation, samplingParams } from './generation.js';
 import { chatLogprobs } from './logprobs-format.js';
+import { responseFormatConstraint } from './response-format.js';
 import type { ChatCompletionRequest, FunctionTool } from './schemas.js';
 import type { ChatModel } from './served-models.js';
 import type { ServerState } from './server-state.js';
@@ -103,18 +104,7 @@ async function constraintFor(
 ): Promise<SamplingParams['constraint'] | undefined> {
   const forced = forcedCallSchema(plan.tools, plan.choice);
   if (forced) return (await model.grammarService()).jsonSchema(forced, 'tools');
-  const format = body.response_format;
-  if (format?.type === 'json_object') return (await model.grammarService()).jsonObject();
-  if (format?.type !== 'json_schema') return undefined;
-  const schema = format.json_schema.schema;
-  if (!schema)
-    throw new ApiError(
-      400,
-      'response_format.json_schema.schema is required',
-      'invalid_request_error',
-      'response_format.json_schema.schema',
-    );
-  return (await model.grammarService()).jsonSchema(schema);
+  return responseFormatConstraint(model, body);
 }
 
 const finishOf = (reason: FinishReason, calls: readonly ToolCallMessagePart[]) =>

@@ -8,15 +8,12 @@
  *   requests refused with it, and `reload()` giving an engine that answers again.
  * The no-WebGPU fallback is in worker-engine.test.ts.
  */
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBrowserBundle } from '../../scripts/build-browser.mjs';
-import { CHROMIUM, CHROMIUM_WEBGPU_FLAGS, chromiumSkipReason } from './chromium.js';
-import { startStaticServer, type StaticServer } from './static-server.js';
+import { launchChromium, modulePage, serveBundlePage } from './bundle-page.js';
+import { chromiumSkipReason } from './chromium.js';
+import type { StaticServer } from './static-server.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const skip = chromiumSkipReason();
 if (skip) console.warn(`[tessera] GPU error page tests skipped: ${skip}`);
 
@@ -54,24 +51,15 @@ window.deviceLoss = async () => {
   };
 };`;
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>tessera GPU errors</title>
-<script type="module">${PAGE_SCRIPT}</script>`;
+const PAGE = modulePage('tessera GPU errors', PAGE_SCRIPT);
 
 describe.skipIf(skip !== null)(`GPU errors in the page${skip ? ` (${skip})` : ''}`, () => {
   let server: StaticServer;
   let browser: Browser;
 
   beforeAll(async () => {
-    const outdir = join(root, '.build-browser-test');
-    await buildBrowserBundle({ outdir, log: (l) => console.log(`[bundle] ${l}`) });
-    server = await startStaticServer(
-      { '/bundle/': outdir, '/models/': join(root, 'models') },
-      {
-        '/': { type: 'text/html; charset=utf-8', body: PAGE },
-        '/favicon.ico': { type: 'image/x-icon', body: '' },
-      },
-    );
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_WEBGPU_FLAGS });
+    server = await serveBundlePage(PAGE);
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {

@@ -6,15 +6,12 @@
  * SHA-256 wrong, fetches the file again and still replies the same. CPU backend: the cache sits
  * below the backend, and this test runs wherever Chromium does.
  */
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBrowserBundle } from '../../scripts/build-browser.mjs';
-import { CHROMIUM, CHROMIUM_WEBGPU_FLAGS, chromiumSkipReason } from './chromium.js';
-import { startStaticServer, type StaticServer } from './static-server.js';
+import { launchChromium, modulePage, serveBundlePage } from './bundle-page.js';
+import { chromiumSkipReason } from './chromium.js';
+import type { StaticServer } from './static-server.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const WEIGHTS = '/models/builtin/model.safetensors';
 const skip = chromiumSkipReason();
 if (skip) console.warn(`[tessera] OPFS cache page tests skipped: ${skip}`);
@@ -53,8 +50,7 @@ window.corruptCachedWeights = async () => {
   return 0;
 };`;
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>tessera OPFS cache</title>
-<script type="module">${PAGE_SCRIPT}</script>`;
+const PAGE = modulePage('tessera OPFS cache', PAGE_SCRIPT);
 
 describe.skipIf(skip !== null)(`model files cached in OPFS${skip ? ` (${skip})` : ''}`, () => {
   let server: StaticServer;
@@ -62,17 +58,9 @@ describe.skipIf(skip !== null)(`model files cached in OPFS${skip ? ` (${skip})` 
   let page: Page;
 
   beforeAll(async () => {
-    const outdir = join(root, '.build-browser-test');
-    await buildBrowserBundle({ outdir, log: (l) => console.log(`[bundle] ${l}`) });
-    server = await startStaticServer(
-      { '/bundle/': outdir, '/models/': join(root, 'models') },
-      {
-        '/': { type: 'text/html; charset=utf-8', body: PAGE },
-        '/favicon.ico': { type: 'image/x-icon', body: '' },
-      },
-    );
+    server = await serveBundlePage(PAGE);
     // a fresh profile each launch, so the first load below starts with an empty cache
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_WEBGPU_FLAGS });
+    browser = await launchChromium();
     page = await browser.newPage();
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warn') console.log(`[page] ${m.text()}`);

@@ -16,14 +16,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backends/backend.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { loadModel } from '../../src/models/load-model.js';
-import { buildBrowserBundle } from '../../scripts/build-browser.mjs';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
-import { CHROMIUM, CHROMIUM_WEBGPU_FLAGS, chromiumSkipReason } from './chromium.js';
+import { BUNDLE_MOUNTS, buildTestBundle, launchChromium, pageRoutes } from './bundle-page.js';
+import { chromiumSkipReason } from './chromium.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -143,25 +143,15 @@ describe.skipIf(skip !== null)(`browser bundle in Chromium${skip ? ` (${skip})` 
   let gzipBytes = 0;
 
   beforeAll(async () => {
-    const outdir = join(root, '.build-browser-test');
-    const built = await buildBrowserBundle({ outdir, log: (l) => console.log(`[bundle] ${l}`) });
+    const built = await buildTestBundle();
     bundleBytes = built.bytes;
     gzipBytes = built.gzipBytes;
     server = await startStaticServer(
-      { '/bundle/': outdir, '/models/': join(root, 'models') },
-      {
-        '/': { type: 'text/html; charset=utf-8', body: PAGE },
-        '/worker.js': { type: 'text/javascript', body: WORKER },
-        '/favicon.ico': { type: 'image/x-icon', body: '' },
-      },
+      BUNDLE_MOUNTS,
+      pageRoutes(PAGE, { '/worker.js': { type: 'text/javascript', body: WORKER } }),
     );
     // shader compiles on SwiftShader keep one evaluate busy for minutes
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_WEBGPU_FLAGS,
-      protocolTimeout: 900_000,
-    });
+    browser = await launchChromium({ protocolTimeout: 900_000 });
   }, 120_000);
 
   afterAll(async () => {

@@ -4,15 +4,12 @@
  * WebAssembly, from its own chunk of the bundle, masks the sampler), on the CPU backend and on
  * WebGPU (SwiftShader here: slow, so the schema's answer is short).
  */
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBrowserBundle } from '../../scripts/build-browser.mjs';
-import { CHROMIUM, CHROMIUM_WEBGPU_FLAGS, chromiumSkipReason } from './chromium.js';
-import { startStaticServer, type StaticServer } from './static-server.js';
+import { launchChromium, modulePage, serveBundlePage } from './bundle-page.js';
+import { chromiumSkipReason } from './chromium.js';
+import type { StaticServer } from './static-server.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const skip = chromiumSkipReason();
 if (skip) console.warn(`[tessera] structured-output page tests skipped: ${skip}`);
 
@@ -42,29 +39,15 @@ window.structured = async ({ backend, schema }) => {
   }
 };`;
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>tessera structured output</title>
-<script type="module">${PAGE_SCRIPT}</script>`;
+const PAGE = modulePage('tessera structured output', PAGE_SCRIPT);
 
 describe.skipIf(skip !== null)(`structured output in the page${skip ? ` (${skip})` : ''}`, () => {
   let server: StaticServer;
   let browser: Browser;
 
   beforeAll(async () => {
-    const outdir = join(root, '.build-browser-test');
-    await buildBrowserBundle({ outdir, log: (l) => console.log(`[bundle] ${l}`) });
-    server = await startStaticServer(
-      { '/bundle/': outdir, '/models/': join(root, 'models') },
-      {
-        '/': { type: 'text/html; charset=utf-8', body: PAGE },
-        '/favicon.ico': { type: 'image/x-icon', body: '' },
-      },
-    );
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_WEBGPU_FLAGS,
-      protocolTimeout: 900_000,
-    });
+    server = await serveBundlePage(PAGE);
+    browser = await launchChromium({ protocolTimeout: 900_000 });
   }, 120_000);
 
   afterAll(async () => {

@@ -12,8 +12,8 @@ import puppeteer, { type Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { loadModel } from '../../src/models/load-model.js';
-import { buildBrowserBundle } from '../../scripts/build-browser.mjs';
-import { CHROMIUM, CHROMIUM_WEBGPU_FLAGS, chromiumSkipReason } from './chromium.js';
+import { BUNDLE_MOUNTS, buildTestBundle, launchChromium, modulePage, pageRoutes } from './bundle-page.js';
+import { CHROMIUM, chromiumSkipReason } from './chromium.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -59,8 +59,7 @@ window.runApi = async ({ messages, steps, backend }) => {
   }
 };`;
 
-const PAGE = `<!doctype html><meta charset="utf-8"><title>tessera worker engine</title>
-<script type="module">${PAGE_SCRIPT}</script>`;
+const PAGE = modulePage('tessera worker engine', PAGE_SCRIPT);
 
 /** Node's greedy text for the same messages: the template rendered by the tokenizer, the engine driven directly. */
 async function nodeReply(): Promise<{ text: string; promptTokens: number; tokens: number }> {
@@ -88,16 +87,11 @@ describe.skipIf(skip !== null)(`worker-hosted engine in Chromium${skip ? ` (${sk
   let noGpuBrowser: Browser;
 
   beforeAll(async () => {
-    const outdir = join(root, '.build-browser-test');
-    await buildBrowserBundle({ outdir, log: (l) => console.log(`[bundle] ${l}`) });
-    const mounts = { '/bundle/': outdir, '/models/': join(root, 'models') };
-    const pages = {
-      '/': { type: 'text/html; charset=utf-8', body: PAGE },
-      '/favicon.ico': { type: 'image/x-icon', body: '' },
-    };
-    isolated = await startStaticServer(mounts, pages);
-    plain = await startStaticServer(mounts, pages, { crossOriginIsolated: false });
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_WEBGPU_FLAGS });
+    await buildTestBundle();
+    const pages = pageRoutes(PAGE);
+    isolated = await startStaticServer(BUNDLE_MOUNTS, pages);
+    plain = await startStaticServer(BUNDLE_MOUNTS, pages, { crossOriginIsolated: false });
+    browser = await launchChromium();
     noGpuBrowser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   }, 120_000);
 

@@ -10,29 +10,23 @@
  *  - The last instance gone: the router's /health fails (503) and requests get an explicit 503.
  * Skipped, with the reason in its title, where nats-server is not installed.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningRouter, startRouter } from '../../src/cluster/router.js';
-import { bundleCli, NATS_SERVER, startInstance, startNats } from '../../scripts/cluster-processes.mjs';
+import { NATS_SERVER } from '../../scripts/cluster-processes.mjs';
+import type { RunningRouter } from '../../src/cluster/router.js';
+import { countBy, TestCluster, until } from './test-cluster.js';
 
 const MODEL = 'tessera-builtin';
 /** vLLM's extension the server honours: every answer runs to max_tokens, so lengths can be asserted. */
 const IGNORE_EOS = { ignore_eos: true } as object;
 
-type Proc = Awaited<ReturnType<typeof startInstance>>;
-
 describe.skipIf(!NATS_SERVER)(
   `cluster: instances leaving (kill under a stream, drain with a queue)${NATS_SERVER ? '' : ' (skipped: nats-server is not installed)'}`,
   () => {
-    let nats: Awaited<ReturnType<typeof startNats>>;
-    let dir: string;
-    const instances: Proc[] = [];
+    const cluster = new TestCluster();
+    const { instances, routerLog } = cluster;
     let router: RunningRouter;
     let client: OpenAI;
-    const routerLog: Record<string, unknown>[] = [];
     const byId = (id: string) => instances.find((i) => i.id === id)!;
     const alive = () => instances.filter((i) => i.child.exitCode === null && i.child.signalCode === null);
     const health = async () => {
@@ -41,23 +35,11 @@ describe.skipIf(!NATS_SERVER)(
     };
 
     beforeAll(async () => {
-      dir = await mkdtemp(join(tmpdir(), 'tessera-cluster-drain-'));
-      const [natsServer, cli] = await Promise.all([startNats(), bundleCli()]);
-      nats = natsServer;
-      const flags = ['--max-concurrent', '2', '--max-queue', '8'];
-      // one after another: three model loads at once on two cores only make each slower
-      for (let k = 0; k < 3; k++) instances.push(await startInstance(cli, nats.url, `i${k}`, flags));
-      router = await startRouter({ servers: nats.url, staleMs: 1500, log: (l) => routerLog.push(JSON.parse(l)) });
-      client = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 60_000 });
-      await until(() => router.core.roster.routable().length === 3, 'the router to see three instances', 10_000);
+      await cluster.start('tessera-cluster-drain-', () => ['--max-concurrent', '2', '--max-queue', '8']);
+      ({ router, client } = cluster);
     }, 180_000);
 
-    afterAll(async () => {
-      await router?.close();
-      for (const i of instances) i.child.kill('SIGKILL');
-      await nats?.stop();
-      if (dir) await rm(dir, { recursive: true, force: true });
-    });
+    afterAll(() => cluster.stop());
 
     const messages = (system: string, user: string) => [
       { role: 'system' as const, content: system },
@@ -224,17 +206,3 @@ describe.skipIf(!NATS_SERVER)(
     }, 30_000);
   },
 );
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function countBy(xs: readonly string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const x of xs) out[x] = (out[x] ?? 0) + 1;
-  return out;
-}

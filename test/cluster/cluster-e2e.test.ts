@@ -8,17 +8,16 @@
  * ends with an explicit `instance_lost` error, and each request is answered exactly once.
  * Skipped, with the reason in its title, where nats-server is not installed.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningRouter, startRouter } from '../../src/cluster/router.js';
+import type { RunningRouter } from '../../src/cluster/router.js';
 import { writeRandomPeftAdapter } from '../../src/lora/random-adapter.js';
 import { loraShapesOf } from '../../src/models/llama/adapter-graph.js';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { Rng } from '../../src/util/rng.js';
-import { bundleCli, NATS_SERVER, startInstance, startNats } from '../../scripts/cluster-processes.mjs';
+import { NATS_SERVER } from '../../scripts/cluster-processes.mjs';
+import { countBy, TestCluster } from './test-cluster.js';
 
 const SEED = 20261207;
 const MODEL = 'tessera-builtin';
@@ -26,51 +25,35 @@ const MODEL = 'tessera-builtin';
 const IGNORE_EOS = { ignore_eos: true } as object;
 const builtin = new URL('../../models/builtin/', import.meta.url).pathname;
 
-type Proc = Awaited<ReturnType<typeof startInstance>>;
-
 describe.skipIf(!NATS_SERVER)(
   `cluster: 3 instances + router over nats-server${NATS_SERVER ? '' : ' (skipped: nats-server is not installed)'}`,
   () => {
-    let nats: Awaited<ReturnType<typeof startNats>>;
-    let dir: string;
-    const instances: Proc[] = [];
+    const cluster = new TestCluster();
+    const { instances, routerLog } = cluster;
     let router: RunningRouter;
     let client: OpenAI;
-    const routerLog: Record<string, unknown>[] = [];
     const lastDecision = () => router.core.decisions.at(-1)!;
 
     beforeAll(async () => {
       console.log(`[cluster] seed ${SEED}`);
-      dir = await mkdtemp(join(tmpdir(), 'tessera-cluster-'));
-      const opened = await openLlamaModel(builtin);
-      const shapes = loraShapesOf(opened.config);
-      await opened.weights.close();
-      for (let a = 0; a < 3; a++)
-        await writeRandomPeftAdapter(join(dir, `a${a}`), shapes, {
-          rank: 2,
-          targets: ['q_proj', 'v_proj'],
-          seed: SEED + a,
-        });
-      const [natsServer, cli] = await Promise.all([startNats(), bundleCli()]);
-      nats = natsServer;
-      const flags = ['--max-concurrent', '2', '--max-queue', '8', '--max-loras', '2', '--max-lora-rank', '4'];
-      for (let a = 0; a < 3; a++) flags.push('--lora', `a${a}=${join(dir, `a${a}`)}`);
-      // one after another: three model loads at once on two cores only make each slower
-      for (let k = 0; k < 3; k++) instances.push(await startInstance(cli, nats.url, `i${k}`, flags));
-      router = await startRouter({ servers: nats.url, staleMs: 1500, log: (l) => routerLog.push(JSON.parse(l)) });
-      client = new OpenAI({ baseURL: `${router.url}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 60_000 });
-      for (let t = 0; router.core.roster.routable().length < 3; t++) {
-        if (t > 100) throw new Error('the router never saw three instances');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await cluster.start('tessera-cluster-', async (dir) => {
+        const opened = await openLlamaModel(builtin);
+        const shapes = loraShapesOf(opened.config);
+        await opened.weights.close();
+        for (let a = 0; a < 3; a++)
+          await writeRandomPeftAdapter(join(dir, `a${a}`), shapes, {
+            rank: 2,
+            targets: ['q_proj', 'v_proj'],
+            seed: SEED + a,
+          });
+        const flags = ['--max-concurrent', '2', '--max-queue', '8', '--max-loras', '2', '--max-lora-rank', '4'];
+        for (let a = 0; a < 3; a++) flags.push('--lora', `a${a}=${join(dir, `a${a}`)}`);
+        return flags;
+      });
+      ({ router, client } = cluster);
     }, 180_000);
 
-    afterAll(async () => {
-      await router?.close();
-      for (const i of instances) i.child.kill('SIGKILL');
-      await nats?.stop();
-      if (dir) await rm(dir, { recursive: true, force: true });
-    });
+    afterAll(() => cluster.stop());
 
     const chat = (system: string, user: string, model = MODEL, maxTokens = 4) =>
       client.chat.completions.create({
@@ -207,9 +190,3 @@ describe.skipIf(!NATS_SERVER)(
     }, 60_000);
   },
 );
-
-function countBy(xs: readonly string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const x of xs) out[x] = (out[x] ?? 0) + 1;
-  return out;
-}

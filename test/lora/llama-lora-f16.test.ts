@@ -4,7 +4,7 @@
  * the f32 tolerance, so the kernels read f16 A/B exactly and sum in f32; and they match the
  * checkpoint merged with the adapter as loaded within a tolerance made of f16's rounding of A and B.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -12,18 +12,14 @@ import { loadPeftAdapter } from '../../src/lora/peft-adapter.js';
 import { writeRandomPeftAdapter } from '../../src/lora/random-adapter.js';
 import { loraShapesOf } from '../../src/models/llama/adapter-graph.js';
 import { loraStackDtype } from '../../src/models/llama/adapter-stacks-device.js';
-import type { LlamaConfig } from '../../src/models/llama/llama-config.js';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
-import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
-import type { TensorSource } from '../../src/io/tensor-source.js';
+import type { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 import { f16RoundedAdapter } from './f16-rounded-adapter.js';
+import { maxRelError } from '../../src/testing/rel-error.js';
 import { mergedSource } from './merged-weights.js';
+import { BUILTIN_DIR as dir, loadBatchRunner, mixedBatch, rowAlone } from './mixed-adapter-batch.js';
 
-const dir = new URL('../../models/builtin/', import.meta.url).pathname;
-const prompts = (
-  JSON.parse(readFileSync(`${dir}reference.json`, 'utf8')) as { references: { ids: number[] }[] }
-).references.map((r) => r.ids.slice(0, 12));
 const SEED = 2341;
 const gpu = await gpuBackend();
 const tmp = mkdtempSync(join(tmpdir(), 'tessera-lora-f16-'));
@@ -33,28 +29,6 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const F32_TOLERANCE = 1e-5;
 /** f16's unit roundoff: A and B are each within a relative 2⁻¹¹ of the adapter's values. */
 const F16_U = 2 ** -11;
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
-}
-
-const load = (model: { config: LlamaConfig; weights: TensorSource }, lora: boolean) =>
-  LlamaRunner.load(model, {
-    backend: gpu!,
-    actDtype: 'f32',
-    weightDtype: 'f32',
-    maxTokens: 48,
-    maxSeqs: 4,
-    numPages: 24,
-    pageSize: 8,
-    ...(lora ? { lora: { slots: 2, rmax: 8, dtype: 'f16' as const } } : {}),
-  });
 
 describe('adapter stack dtype', () => {
   const shapes = { numLayers: 1, modules: { q_proj: [64, 64], k_proj: [32, 64] } } as never;
@@ -86,48 +60,38 @@ describe.skipIf(skip)(`Llama runner with f16 adapter stacks${skip ? ` (skipped: 
       await loadPeftAdapter(join(tmp, 'a'), 'a', shapes),
       await loadPeftAdapter(join(tmp, 'b'), 'b', shapes),
     ];
-    const served = await load(model, true);
+    const served = await loadBatchRunner(model, gpu!, { slots: 2, rmax: 8, dtype: 'f16' });
     for (const a of adapters) served.adapters!.add(a);
     const merged = (i: number, rounded: boolean) =>
-      load(
+      loadBatchRunner(
         {
           config: model.config,
           weights: mergedSource(model.weights, rounded ? f16RoundedAdapter(adapters[i]!) : adapters[i]!),
         },
-        false,
+        gpu!,
       );
     const names = [undefined, 'a', 'b'] as const;
-    const ids = [prompts[0]!, prompts[1]!, prompts[0]!];
-    const next = [5, 77, 301];
-    const pages = (i: number) => [3 * i, 3 * i + 1];
-    const seq = (i: number, decode: boolean) => ({
-      tokens: decode ? [next[i]!] : ids[i]!,
-      start: decode ? ids[i]!.length : 0,
-      pages: pages(i),
-      ...(names[i] ? { adapter: names[i] } : {}),
-    });
-    const prefill = await served.forward({ seqs: [0, 1, 2].map((i) => seq(i, false)) });
-    const decode = await served.forward({ seqs: [0, 1, 2].map((i) => seq(i, true)) });
+    const prefill = await served.forward(mixedBatch(names, false));
+    const decode = await served.forward(mixedBatch(names, true));
     const v = served.vocabSize;
     const alone = async (r: LlamaRunner, i: number) => {
-      const pre = await r.forward({ seqs: [{ tokens: ids[i]!, start: 0, pages: [0, 1] }] });
-      const dec = await r.forward({ seqs: [{ tokens: [next[i]!], start: ids[i]!.length, pages: [0, 1] }] });
+      const out = await rowAlone(r, i);
       r.destroy();
-      return [pre, dec] as const;
+      return out;
     };
-    const base = await alone(await load(model, false), 0);
-    const baseOther = await alone(await load(model, false), 1);
+    const base = await alone(await loadBatchRunner(model, gpu!), 0);
+    const baseOther = await alone(await loadBatchRunner(model, gpu!), 1);
     for (const i of [1, 2]) {
       const exact = await alone(await merged(i - 1, true), i);
       const loaded = await alone(await merged(i - 1, false), i);
       const unadapted = i === 1 ? baseOther : base;
       [prefill, decode].forEach((out, step) => {
         const row = out.subarray(i * v, (i + 1) * v);
-        const eExact = relErr(row, exact[step]!);
-        const eLoaded = relErr(row, loaded[step]!);
+        const eExact = maxRelError(row, exact[step]!);
+        const eLoaded = maxRelError(row, loaded[step]!);
         // the term B·A of rounded factors is within ~2u of the adapter's, relatively; the logits move
         // with the term to first order, so by at most 2u of the adapter's effect on them (2× slack)
-        const effect = relErr(loaded[step]!, unadapted[step]!);
+        const effect = maxRelError(loaded[step]!, unadapted[step]!);
         const f16Tolerance = F32_TOLERANCE + 4 * F16_U * effect;
         console.log(
           `[lora f16] row ${names[i]} ${step ? 'decode' : 'prefill'}: vs rounded oracle ${eExact.toExponential(2)} (tol ${F32_TOLERANCE}), vs loaded ${eLoaded.toExponential(2)} (tol ${f16Tolerance.toExponential(2)}; adapter effect ${effect.toExponential(2)})`,
@@ -138,8 +102,8 @@ describe.skipIf(skip)(`Llama runner with f16 adapter stacks${skip ? ` (skipped: 
       });
     }
     // the base row of the mixed batch is the base model's
-    expect(relErr(prefill.subarray(0, v), base[0])).toBeLessThan(F32_TOLERANCE);
-    expect(relErr(decode.subarray(0, v), base[1])).toBeLessThan(F32_TOLERANCE);
+    expect(maxRelError(prefill.subarray(0, v), base[0])).toBeLessThan(F32_TOLERANCE);
+    expect(maxRelError(decode.subarray(0, v), base[1])).toBeLessThan(F32_TOLERANCE);
     served.destroy();
     await model.weights.close();
   }, 600_000);

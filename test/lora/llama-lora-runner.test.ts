@@ -6,26 +6,22 @@
  * form (LoRA terms inside the fused projections) and its unfused form (`lora_bgmv` after every
  * projection) both meet that reference, and each other.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backends/backend.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
-import type { TensorSource } from '../../src/io/tensor-source.js';
 import { loadPeftAdapter } from '../../src/lora/peft-adapter.js';
 import { writeRandomPeftAdapter } from '../../src/lora/random-adapter.js';
 import { loraShapesOf } from '../../src/models/llama/adapter-graph.js';
-import type { LlamaConfig } from '../../src/models/llama/llama-config.js';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
-import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
+import type { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { gpuBackend } from '../gpu-setup.js';
+import { maxRelError } from '../../src/testing/rel-error.js';
 import { mergedSource } from './merged-weights.js';
+import { BUILTIN_DIR as dir, loadBatchRunner, mixedBatch, ROW_PROMPTS, rowAlone } from './mixed-adapter-batch.js';
 
-const dir = new URL('../../models/builtin/', import.meta.url).pathname;
-const prompts = (
-  JSON.parse(readFileSync(`${dir}reference.json`, 'utf8')) as { references: { ids: number[] }[] }
-).references.map((r) => r.ids.slice(0, 12));
 const SEED = 2311;
 const gpu = await gpuBackend();
 const tmp = mkdtempSync(join(tmpdir(), 'tessera-lora-'));
@@ -38,28 +34,8 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
  */
 const TOLERANCE = 1e-5;
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
-}
-
-const load = (model: { config: LlamaConfig; weights: TensorSource }, backend: Backend, lora?: boolean, form?: 'bgmv') =>
-  LlamaRunner.load(model, {
-    backend,
-    actDtype: 'f32',
-    weightDtype: 'f32',
-    maxTokens: 48,
-    maxSeqs: 4,
-    numPages: 24,
-    pageSize: 8,
-    // f32 stacks: the f32 oracle's tolerance; f16 stacks have their own test (llama-lora-f16.test.ts)
-    ...(lora ? { lora: { slots: 2, rmax: 8, dtype: 'f32' as const, ...(form ? { form } : {}) } } : {}),
-  });
+// f32 stacks: the f32 oracle's tolerance; f16 stacks have their own test (llama-lora-f16.test.ts)
+const F32_SLOTS = { slots: 2, rmax: 8, dtype: 'f32' } as const;
 
 const backends: [string, () => Backend | null][] = [
   ['webgpu', () => gpu],
@@ -88,62 +64,44 @@ describe('Llama runner with LoRA adapters against merged float64 weights', () =>
         });
         const a = await loadPeftAdapter(join(tmp, `a-${name}`), 'a', shapes);
         const b = await loadPeftAdapter(join(tmp, `b-${name}`), 'b', shapes);
-        const served = await load(model, backend, true);
-        const unfused = await load(model, backend, true, 'bgmv');
+        const served = await loadBatchRunner(model, backend, F32_SLOTS);
+        const unfused = await loadBatchRunner(model, backend, { ...F32_SLOTS, form: 'bgmv' });
         for (const r of [served, unfused]) {
           r.adapters!.add(a);
           r.adapters!.add(b);
         }
         const refs = [
-          await load(model, backend),
-          await load({ config: model.config, weights: mergedSource(model.weights, a) }, backend),
-          await load({ config: model.config, weights: mergedSource(model.weights, b) }, backend),
+          await loadBatchRunner(model, backend),
+          await loadBatchRunner({ config: model.config, weights: mergedSource(model.weights, a) }, backend),
+          await loadBatchRunner({ config: model.config, weights: mergedSource(model.weights, b) }, backend),
         ];
         const adapters = [undefined, 'a', 'b'] as const;
-        const ids = [prompts[0]!, prompts[1]!, prompts[0]!];
-        const pages = (i: number) => [3 * i, 3 * i + 1];
         const v = served.vocabSize;
-        const next = [5, 77, 301];
         const steps = async (r: LlamaRunner) => {
-          const prefill = await r.forward({
-            seqs: ids.map((t, i) => ({
-              tokens: t,
-              start: 0,
-              pages: pages(i),
-              ...(adapters[i] ? { adapter: adapters[i] } : {}),
-            })),
-          });
-          const decode = await r.forward({
-            seqs: ids.map((t, i) => ({
-              tokens: [next[i]!],
-              start: t.length,
-              pages: pages(i),
-              ...(adapters[i] ? { adapter: adapters[i] } : {}),
-            })),
-          });
+          const prefill = await r.forward(mixedBatch(adapters, false));
+          const decode = await r.forward(mixedBatch(adapters, true));
           return [prefill, decode] as const;
         };
         const [mixed, mixedDecode] = await steps(served);
         const [plainPrefill, plainDecode] = await steps(unfused);
         for (let i = 0; i < 3; i++) {
           const r = refs[i]!;
-          const pre = await r.forward({ seqs: [{ tokens: ids[i]!, start: 0, pages: [0, 1] }] });
-          const dec = await r.forward({ seqs: [{ tokens: [next[i]!], start: ids[i]!.length, pages: [0, 1] }] });
+          const [pre, dec] = await rowAlone(r, i);
           const row = (x: Float32Array) => x.subarray(i * v, (i + 1) * v);
-          const e1 = relErr(row(mixed), pre);
-          const e2 = relErr(row(mixedDecode), dec);
-          const u1 = relErr(row(plainPrefill), pre);
-          const u2 = relErr(row(plainDecode), dec);
-          const f1 = relErr(row(mixed), row(plainPrefill));
-          const f2 = relErr(row(mixedDecode), row(plainDecode));
+          const e1 = maxRelError(row(mixed), pre);
+          const e2 = maxRelError(row(mixedDecode), dec);
+          const u1 = maxRelError(row(plainPrefill), pre);
+          const u2 = maxRelError(row(plainDecode), dec);
+          const f1 = maxRelError(row(mixed), row(plainPrefill));
+          const f2 = maxRelError(row(mixedDecode), row(plainDecode));
           console.log(
             `[lora runner] ${name} row ${adapters[i] ?? 'base'}: fused prefill ${e1.toExponential(2)}, decode ${e2.toExponential(2)}; unfused ${u1.toExponential(2)}, ${u2.toExponential(2)}; fused vs unfused ${f1.toExponential(2)}, ${f2.toExponential(2)}`,
           );
           for (const e of [e1, e2, u1, u2, f1, f2]) expect(e).toBeLessThan(TOLERANCE);
         }
         // the adapters move the logits far more than the tolerance, so a runner ignoring them fails
-        const base = await refs[0]!.forward({ seqs: [{ tokens: ids[1]!, start: 0, pages: [2, 3] }] });
-        expect(relErr(mixed.subarray(v, 2 * v), base)).toBeGreaterThan(100 * TOLERANCE);
+        const base = await refs[0]!.forward({ seqs: [{ tokens: ROW_PROMPTS[1]!, start: 0, pages: [2, 3] }] });
+        expect(maxRelError(mixed.subarray(v, 2 * v), base)).toBeGreaterThan(100 * TOLERANCE);
         served.destroy();
         unfused.destroy();
         for (const r of refs) r.destroy();

@@ -11,6 +11,7 @@ import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
+import { maxRelError } from '../../src/testing/rel-error.js';
 import { Rng } from '../../src/util/rng.js';
 
 const SEED = 20261216;
@@ -36,17 +37,6 @@ beforeAll(async () => {
 afterAll(() => runner?.destroy());
 
 const argmax = (x: Float32Array) => x.reduce((b, v, i) => (v > x[b]! ? i : b), 0);
-
-/** ‖a − b‖∞ / ‖b‖∞ */
-const relMax = (a: Float32Array, b: Float32Array) => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / den;
-};
 
 /**
  * Prefills the prompt twice (whole: pages 0…31; long-context: pages 32…63), then decodes both
@@ -94,7 +84,7 @@ describe(`long-context mode in the Llama runner (built-in model, CPU backend, se
   it('K = 0 (every key sampled): the logits and greedy tokens of the whole sequence', async () => {
     runner.longContext.configure({ threshold: 1, K: 0, L: 2, sinks: SINK_PAGES * P, window: WINDOW_PAGES * P });
     const r = await run(1, prompt);
-    const errs = r.out.map((s) => relMax(s.lc, s.whole));
+    const errs = r.out.map((s) => maxRelError(s.lc, s.whole));
     console.log(
       `K=0: ${r.moved - SINK_PAGES} pages in the store, logits rel. error per step ${errs.map((e) => e.toExponential(1)).join(' ')}`,
     );
@@ -119,7 +109,7 @@ describe(`long-context mode in the Llama runner (built-in model, CPU backend, se
       runner.longContext.configure({ threshold: 1, sinks: P, window: WINDOW_PAGES * P, seed: SEED, ...c.o });
       const r = await run(10 + i, prompt);
       // the first step: both sequences decode the same token there
-      worst[c.name] = relMax(r.out[0]!.lc, r.out[0]!.whole);
+      worst[c.name] = maxRelError(r.out[0]!.lc, r.out[0]!.whole);
       if (c.name === 'exact') expect(r.tokens.lc).toEqual(r.tokens.whole);
     }
     console.log(

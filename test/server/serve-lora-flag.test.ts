@@ -6,36 +6,23 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import OpenAI from 'openai';
 import { describe, expect, it } from 'vitest';
 import { loadChatModel } from '../../src/cli/load.js';
-import { addStartupAdapters, loraSlots, loraSpecs, registerServeCommand, serveModel } from '../../src/cli/serve.js';
+import { addStartupAdapters, loraSlots, loraSpecs, serveModel } from '../../src/cli/serve.js';
 import { writeRandomPeftAdapter } from '../../src/lora/random-adapter.js';
 import { loraShapesOf } from '../../src/models/llama/adapter-graph.js';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
+import { serveCommandOptions, TEST_SERVE_OPTIONS } from './serve-test-options.js';
 
 const builtin = new URL('../../models/builtin/', import.meta.url).pathname;
 const SEED = 77;
 
-const base = {
-  host: '127.0.0.1',
-  port: '0',
-  maxConcurrent: '4',
-  maxQueue: '4',
-  timeout: '60',
-  maxBatchTokens: '64',
-  prefixCache: true,
-  structuredOutput: false,
-};
+const base = { ...TEST_SERVE_OPTIONS, maxQueue: '4', timeout: '60' };
 
 describe('tessera serve --lora', () => {
   it('registers --lora, --max-loras and --max-lora-rank', () => {
-    const program = new Command();
-    registerServeCommand(program, async () => {
-      throw new Error('not loaded here');
-    });
-    const flags = program.commands.find((c) => c.name() === 'serve')!.options.map((o) => o.long);
+    const flags = serveCommandOptions().map((o) => o.long);
     for (const f of ['--lora', '--max-loras', '--max-lora-rank']) expect(flags).toContain(f);
   });
 

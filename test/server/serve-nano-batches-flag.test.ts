@@ -6,22 +6,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { nanoOptions, registerServeCommand, type ServeOptions } from '../../src/cli/serve.js';
+import { nanoOptions } from '../../src/cli/serve.js';
 import { NanoPlanCache, nanoPlanKey } from '../../src/engine/nano-search.js';
-import { loadTestModel } from '../engine/test-model.js';
-
-const base: ServeOptions = {
-  host: '127.0.0.1',
-  port: '0',
-  maxConcurrent: '4',
-  maxQueue: '2',
-  timeout: '30',
-  maxBatchTokens: '64',
-  prefixCache: true,
-  structuredOutput: false,
-};
+import { serveCommandOptions, TEST_SERVE_OPTIONS as base } from './serve-test-options.js';
 
 function planFile(model: string): string {
   const cache = new NanoPlanCache(nanoPlanKey(model, 'lavapipe'), {
@@ -37,11 +25,9 @@ function planFile(model: string): string {
 
 describe('tessera serve --nano-batches', () => {
   it('is registered, off by default', () => {
-    const program = new Command();
-    registerServeCommand(program, async () => loadTestModel());
-    const serve = program.commands.find((c) => c.name() === 'serve')!;
-    expect(serve.options.find((o) => o.long === '--nano-batches')?.defaultValue).toBe('off');
-    expect(serve.options.find((o) => o.long === '--nano-plan')).toBeDefined();
+    const options = serveCommandOptions();
+    expect(options.find((o) => o.long === '--nano-batches')?.defaultValue).toBe('off');
+    expect(options.find((o) => o.long === '--nano-plan')).toBeDefined();
   });
 
   it('reads off, a count and auto with a plan of this model', () => {

@@ -2,30 +2,15 @@
  * `tessera serve --prefill-chunk-tokens`: registered with the engine's default, passed to the
  * engine's scheduler, and refused at 0 (no prompt could advance while anything decodes).
  */
-import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { registerServeCommand, serveModel, type ServeOptions } from '../../src/cli/serve.js';
+import { serveModel } from '../../src/cli/serve.js';
 import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../../src/engine/scheduler.js';
 import { loadTestModel } from '../engine/test-model.js';
-
-const base: ServeOptions = {
-  host: '127.0.0.1',
-  port: '0',
-  maxConcurrent: '4',
-  maxQueue: '2',
-  timeout: '30',
-  maxBatchTokens: '64',
-  prefixCache: true,
-  structuredOutput: false,
-};
+import { serveCommandOptions, TEST_SERVE_OPTIONS as base } from './serve-test-options.js';
 
 describe('tessera serve --prefill-chunk-tokens', () => {
   it('is registered with the engine default', () => {
-    const program = new Command();
-    registerServeCommand(program, async () => loadTestModel());
-    const option = program.commands
-      .find((c) => c.name() === 'serve')!
-      .options.find((o) => o.long === '--prefill-chunk-tokens');
+    const option = serveCommandOptions().find((o) => o.long === '--prefill-chunk-tokens');
     expect(option?.defaultValue).toBe(String(DEFAULT_PREFILL_CHUNK_TOKENS));
   });
 

@@ -10,18 +10,9 @@ import { type LoadedModel, serveModel, type ServeOptions } from '../../src/cli/s
 import { Engine } from '../../src/engine/engine.js';
 import { startServer } from '../../src/server/node-server.js';
 import { loadTestModel } from '../engine/test-model.js';
+import { TEST_SERVE_OPTIONS } from './serve-test-options.js';
 
-const options: ServeOptions = {
-  host: '127.0.0.1',
-  port: '0',
-  maxConcurrent: '4',
-  maxQueue: '4',
-  timeout: '30',
-  maxBatchTokens: '64',
-  prefillChunkTokens: '8',
-  prefixCache: false,
-  structuredOutput: false,
-};
+const options: ServeOptions = { ...TEST_SERVE_OPTIONS, maxQueue: '4', prefillChunkTokens: '8', prefixCache: false };
 
 /** A toy model whose device loss the test triggers, and whose reloads it counts. */
 async function losableModel(name: string) {

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { derainCommand } from '../../../src/cli/derain.js';
+import { type DerainOptions, derainCommand } from '../../../src/cli/derain.js';
 import { writeSafetensors } from '../../../src/io/safetensors-writer.js';
 import {
   type DerainConfig,
@@ -23,6 +23,7 @@ import { Rng } from '../../../src/util/rng.js';
 import { rgbImage } from '../../../src/vision/image.js';
 import { decodePng, encodePng } from '../../../src/vision/png.js';
 import { mapOf } from '../../../src/vision/reference-ops.js';
+import { writeNet } from './tiny-networks.js';
 
 const seed = testSeed();
 const CFG: DerainConfig = { channels: [4, 8, 8], heads: 2, reference: true, eps: 1e-5 };
@@ -50,18 +51,22 @@ function png(dir: string, name: string, h: number, w: number, rng: Rng) {
 
 describe(`tessera derain (${seedNote(seed)})`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'derain-cli-'));
+  /** `tessera derain` on `input` (in dir) with ref.png and filter.safetensors on the CPU backend unless `opts` says otherwise. */
+  const derain = (input: string, opts: Partial<DerainOptions> & { out: string }) =>
+    derainCommand(join(dir, input), {
+      ref: join(dir, 'ref.png'),
+      model: join(dir, 'filter.safetensors'),
+      backend: 'cpu',
+      ...opts,
+      out: join(dir, opts.out),
+    });
 
   it('refines a PNG with a reference PNG: the output is the float64 forward in 8 bits', async () => {
     const ws = await writeModel(dir, CFG, 'filter.safetensors');
     const rng = new Rng(seed);
     const x = png(dir, 'in.png', 11, 14, rng);
     const r = png(dir, 'ref.png', 9, 7, rng);
-    const msg = await derainCommand(join(dir, 'in.png'), {
-      ref: join(dir, 'ref.png'),
-      out: join(dir, 'out.png'),
-      model: join(dir, 'filter.safetensors'),
-      backend: 'cpu',
-    });
+    const msg = await derain('in.png', { out: 'out.png' });
     expect(msg).toMatch(/out\.png: 14×11/);
     const got = decodePng(readFileSync(join(dir, 'out.png')));
     const w64 = new Map([...ws].map(([k, v]) => [k, Float64Array.from(v)]));
@@ -77,54 +82,29 @@ describe(`tessera derain (${seedNote(seed)})`, () => {
   it('de-rains with the prior base first (--base prior), then refines', async () => {
     const rng = new Rng(seed ^ 9);
     png(dir, 'rainy.png', 12, 10, rng);
-    const msg = await derainCommand(join(dir, 'rainy.png'), {
-      ref: join(dir, 'ref.png'),
-      out: join(dir, 'out2.png'),
-      model: join(dir, 'filter.safetensors'),
-      backend: 'cpu',
-      base: 'prior',
-    });
+    const msg = await derain('rainy.png', { out: 'out2.png', base: 'prior' });
     expect(msg).toMatch(/out2\.png: 10×12/);
-    await expect(
-      derainCommand(join(dir, 'rainy.png'), {
-        ref: join(dir, 'ref.png'),
-        out: join(dir, 'o.png'),
-        model: join(dir, 'filter.safetensors'),
-        backend: 'cpu',
-        base: 'cnn',
-      }),
-    ).rejects.toThrow(/unknown base 'cnn': one of prior, prenet, transformer/);
+    await expect(derain('rainy.png', { out: 'o.png', base: 'cnn' })).rejects.toThrow(
+      /unknown base 'cnn': one of prior, prenet, transformer/,
+    );
   });
 
   it('runs the trained bases compiled (--base prenet, --base transformer with an odd-sized image)', async () => {
     const rng = new Rng(seed ^ 11);
     png(dir, 'rainy_odd.png', 9, 7, rng);
-    const random = (shapes: [string, number[]][]) =>
-      shapes.map(([n, s]) => {
-        const count = s.reduce((a, b) => a * b, 1);
-        const data = Float32Array.from(rng.normals(count, 0.2), (v) =>
-          n.includes('norm.weight') || n.endsWith('temperature') ? 1 + v : v,
-        );
-        return [n, { dtype: 'f32' as const, shape: s, data }] as const;
-      });
     const prenetCfg = { channels: 4, iters: 2, blocks: 1 };
     const restormerCfg = { channels: 4, heads: [1, 2] as [number, number] };
-    await writeSafetensors(
-      join(dir, 'prenet.safetensors'),
-      random(prenetWeightShapes(prenetCfg)),
-      prenetMetadata(prenetCfg),
-    );
-    await writeSafetensors(
-      join(dir, 'transformer.safetensors'),
-      random(restormerWeightShapes(restormerCfg)),
+    await writeNet(dir, 'prenet.safetensors', prenetWeightShapes(prenetCfg), prenetMetadata(prenetCfg), rng);
+    await writeNet(
+      dir,
+      'transformer.safetensors',
+      restormerWeightShapes(restormerCfg),
       restormerMetadata(restormerCfg),
+      rng,
     );
     for (const base of ['prenet', 'transformer']) {
-      const msg = await derainCommand(join(dir, 'rainy_odd.png'), {
-        ref: join(dir, 'ref.png'),
-        out: join(dir, `out_${base}.png`),
-        model: join(dir, 'filter.safetensors'),
-        backend: 'cpu',
+      const msg = await derain('rainy_odd.png', {
+        out: `out_${base}.png`,
         base,
         baseModel: join(dir, `${base}.safetensors`),
       });
@@ -134,27 +114,15 @@ describe(`tessera derain (${seedNote(seed)})`, () => {
 
   it('says which file is not a PNG', async () => {
     writeFileSync(join(dir, 'bad.png'), 'GIF89a not a png');
-    await expect(
-      derainCommand(join(dir, 'bad.png'), {
-        ref: join(dir, 'ref.png'),
-        out: join(dir, 'o.png'),
-        model: join(dir, 'filter.safetensors'),
-        backend: 'cpu',
-      }),
-    ).rejects.toThrow(/bad\.png: not a PNG file \(bad signature\)/);
+    await expect(derain('bad.png', { out: 'o.png' })).rejects.toThrow(/bad\.png: not a PNG file \(bad signature\)/);
   });
 
   it('refuses a safetensors file that is not a de-raining model', async () => {
     await writeSafetensors(join(dir, 'other.safetensors'), [
       ['w', { dtype: 'f32', shape: [1], data: new Float32Array(1) }],
     ]);
-    await expect(
-      derainCommand(join(dir, 'in.png'), {
-        ref: join(dir, 'ref.png'),
-        out: join(dir, 'o.png'),
-        model: join(dir, 'other.safetensors'),
-        backend: 'cpu',
-      }),
-    ).rejects.toThrow(/metadata 'format' is 'undefined', expected 'tessera-derain'/);
+    await expect(derain('in.png', { out: 'o.png', model: join(dir, 'other.safetensors') })).rejects.toThrow(
+      /metadata 'format' is 'undefined', expected 'tessera-derain'/,
+    );
   });
 });

@@ -12,7 +12,8 @@ import { Rng } from '../../../src/util/rng.js';
 
 export const TINY_FILTER: DerainConfig = { channels: [4, 8, 8], heads: 2, reference: true, eps: 1e-5 };
 
-async function writeNet(
+/** A network's random weights (norm weights and temperatures near 1) as a .safetensors file; returns them in float64. */
+export async function writeNet(
   dir: string,
   file: string,
   shapes: [string, number[]][],

@@ -21,7 +21,6 @@
  *   near-tie (margin ≤ twice the error there).
  */
 import { execFileSync } from 'node:child_process';
-import { Command } from 'commander';
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FakeQuantLlama, loadLlamaF64 } from '../../../src/models/llama/fake-quant-forward.js';
@@ -36,8 +35,8 @@ import { toFloat64 } from '../../../src/tensor/dtype.js';
 import { gpuBackend } from '../../gpu-setup.js';
 import type { Backend } from '../../../src/backends/backend.js';
 import { CpuBackend } from '../../../src/backends/cpu/cpu-backend.js';
-import { registerRunCommands } from '../../../src/cli/run.js';
 import { atomMatmulOp, atomQuantizeOp } from '../../../src/quant/w4a4-ops.js';
+import { runCliOnCpu } from '../../cli/run-cli-on-cpu.js';
 import { AtomOracleCpu } from './atom-oracle-backend.js';
 import { tempFolder } from '../../io/helpers.js';
 
@@ -197,36 +196,15 @@ describe('W4A4 model on the CPU kernels', () => {
 
 describe('tessera run <W4A4 checkpoint> --backend cpu', () => {
   it('runs atom_quantize and atom_matmul as CPU kernels, never their oracles, and prints a continuation', async () => {
-    const oracles = [vi.spyOn(atomQuantizeOp, 'reference'), vi.spyOn(atomMatmulOp, 'reference')];
-    const atomRuns = new Map<string, number>();
-    const original = CpuBackend.prototype.run;
-    const run = vi.spyOn(CpuBackend.prototype, 'run').mockImplementation(function (
-      this: CpuBackend,
-      op: string,
-      attrs,
-      inputs,
-      outputs,
-    ) {
-      if (op.startsWith('atom_')) atomRuns.set(op, (atomRuns.get(op) ?? 0) + 1);
-      original.call(this, op, attrs, inputs, outputs);
-    });
-    let printed = '';
-    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: unknown) => {
-      printed += String(chunk);
-      return true;
-    });
-    try {
-      const program = new Command().exitOverride();
-      registerRunCommands(program);
-      await program.parseAsync(['run', dir, 'The jury said', '--backend', 'cpu', '-n', '4', '-t', '0'], {
-        from: 'user',
-      });
-    } finally {
-      write.mockRestore();
-      run.mockRestore();
-    }
-    const oracleCalls = oracles.map((s) => s.mock.calls.length);
-    for (const s of oracles) s.mockRestore();
+    const {
+      counts: atomRuns,
+      oracleCalls,
+      printed,
+    } = await runCliOnCpu(
+      [dir, 'The jury said', '--backend', 'cpu', '-n', '4', '-t', '0'],
+      (op) => (op.startsWith('atom_') ? op : null),
+      [atomQuantizeOp, atomMatmulOp],
+    );
     console.log(
       `Atom ops on the CPU: ${JSON.stringify(Object.fromEntries(atomRuns))}; printed ${JSON.stringify(printed)}`,
     );
