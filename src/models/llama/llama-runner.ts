@@ -33,6 +33,7 @@ import type { DeviceAdapterStacks } from './adapter-stacks-device.js';
 import type { AdapterRegistry } from '../../lora/adapter-registry.js';
 import { acquireAdapterRows } from './adapter-slots.js';
 import { DecodeBuckets } from './decode-buckets.js';
+import { padRows } from './step-padding.js';
 import { type LlamaRunnerOptions, type LoadedLlama, loadLlama } from './runner-load.js';
 import { StepHost } from './step-host.js';
 import type { LlamaLongContext } from './long-context.js';
@@ -40,6 +41,11 @@ import { allocLse, allocStepTensors, type StepTensors, stepInputTensors, writeSt
 
 export { StepError } from './step-rows.js';
 export type { LlamaRunnerOptions } from './runner-load.js';
+
+export interface LlamaForwardOptions extends ForwardOptions {
+  /** Run the step unrecorded in this many rows, the real ones first (tests compare padded and unpadded steps). */
+  padTo?: number;
+}
 
 export class LlamaRunner implements ModelRunner {
   readonly vocabSize: number;
@@ -113,7 +119,7 @@ export class LlamaRunner implements ModelRunner {
     return this.lora?.registry;
   }
 
-  async forward(batch: ForwardBatch, options: ForwardOptions = {}): Promise<Float32Array> {
+  async forward(batch: ForwardBatch, options: LlamaForwardOptions = {}): Promise<Float32Array> {
     const rows = this.rows(batch);
     const n = rows.qoLens.reduce((a, b) => a + b, 0);
     const b = rows.qoLens.length;
@@ -138,17 +144,25 @@ export class LlamaRunner implements ModelRunner {
     this.stats.steps++;
     const decode = n === b;
     this.kv.longContext.beginStep(batch);
+    // a recorded stream cannot wait for the CPU part of long-context attention
+    const recordable = options.record !== false && options.padTo === undefined && !this.kv.longContext.active;
+    const stepRowCount = options.padTo ?? n;
+    if (!Number.isInteger(stepRowCount) || stepRowCount < n || stepRowCount > this.maxTokens)
+      throw new StepError(`padTo ${options.padTo}: a step of ${n} tokens runs in ${n}…${this.maxTokens} rows`);
+    // pad rows: token 0 at position 0 (valid inputs for the row-wise ops), no adapter
+    const padded = [padRows(tokens, stepRowCount, 0), padRows(positions, stepRowCount, 0)] as const;
+    const adapterRows = adapters ? padRows(adapters.rows, stepRowCount, -1) : undefined;
     let logits: Tensor;
+    let owned = true;
     try {
-      // a recorded stream cannot wait for the CPU part of long-context attention
-      logits =
-        decode && this.recordDecode && options.record !== false && !this.kv.longContext.active
-          ? this.decodeStep(b, rows, tokens, positions, last, adapters?.rows)
-          : await this.transientStep(n, b, rows, tokens, positions, last, adapters?.rows);
+      if (decode && this.recordDecode && recordable) {
+        logits = this.decodeStep(b, rows, tokens, positions, last, adapterRows);
+        owned = false;
+      } else logits = await this.transientStep(stepRowCount, b, rows, ...padded, last, adapterRows);
     } finally {
       adapters?.release();
     }
-    this.keepLogits(logits, !decode || !this.recordDecode);
+    this.keepLogits(logits, owned);
     return options.readLogits === false ? new Float32Array(0) : ((await this.backend.read(logits)) as Float32Array);
   }
 
@@ -285,7 +299,7 @@ export class LlamaRunner implements ModelRunner {
     return this.decodeBuckets.get(b)?.stream;
   }
 
-  /** A prefill or mixed step: its inputs and scratch live for this step only. */
+  /** A prefill or mixed step in `n` rows (real ones first, then pad rows): its inputs and scratch live for this step only. */
   private async transientStep(
     n: number,
     b: number,
