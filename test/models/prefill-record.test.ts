@@ -114,6 +114,17 @@ describe.skipIf(!gpu)('recorded prefill buckets (WebGPU, built-in model)', () =>
       expect(runner.stats.prefillReplays).toBe(1);
       // a bucket recorded again after its eviction gives the same logits
       expect(await step(9)).toEqual(first16);
+      // evicted buckets give their memory back: cycling through three buckets with room for two
+      // (each round ends with buckets 64 and 16 recorded) stays flat
+      const round = async () => {
+        for (const n of [20, 40, 9]) await step(n);
+        await gpu!.flush();
+        return gpu!.memory().totalBytes;
+      };
+      const settled = await round();
+      for (let r = 0; r < 2; r++) expect(await round()).toBeLessThanOrEqual(settled);
+      expect(runner.prefillBucketInfo().map((b) => b.rows)).toEqual([64, 16]);
+      expect(runner.stats.prefillRecords).toBe(5 + 2 + 3 + 3);
     } finally {
       runner.destroy();
     }
