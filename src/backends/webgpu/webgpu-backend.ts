@@ -24,7 +24,7 @@ import { DeviceHealth } from './device-health.js';
 import { type DeviceLostError, LimitExceededError } from './errors.js';
 import { PendingWork } from './pending-work.js';
 import { type BindingAccess, PipelineCache } from './pipeline-cache.js';
-import { type Recording, StreamBindings } from './recording.js';
+import { type Recording, StreamBindings, recordingScratch } from './recording.js';
 import { UniformRing } from './uniform-ring.js';
 import { BindGroupCache } from './bind-group-cache.js';
 import {
@@ -207,6 +207,7 @@ export class WebGpuBackend implements Backend {
 
   run(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
     this.health.checkAlive();
+    this.recording?.callScratch.clear();
     const tensors = [...inputs, ...outputs].map((t) => this.own(t));
     const key = callKey(op, tensors);
     const known = this.encodeMemo.get(attrs, key);
@@ -319,9 +320,12 @@ export class WebGpuBackend implements Backend {
       dispatch: (shader, buffers, uniforms, workgroups, when) =>
         this.dispatch(shader, buffers, uniforms, workgroups, when),
       scratch: (bytes, label) => {
+        if (this.recording)
+          return {
+            buffer: recordingScratch(this.recording, bytes, label, () => this.arena.scratch(bytes, label, STORAGE())),
+          };
         const buffer = this.arena.scratch(bytes, label, STORAGE());
-        if (this.recording) this.recording.owned.push(buffer);
-        else this.pending.hold(buffer);
+        this.pending.hold(buffer);
         return { buffer };
       },
     };
@@ -460,7 +464,7 @@ export class WebGpuBackend implements Backend {
   /** Records the dispatches `body` enqueues instead of running them; replay the result each step. */
   record(body: () => void): DispatchStream {
     if (this.recording) throw new Error('dispatch streams do not nest');
-    this.recording = { dispatches: [], owned: [], bound: new Set() };
+    this.recording = { dispatches: [], owned: [], bound: new Set(), scratch: new Map(), callScratch: new Map() };
     try {
       body();
       const release = this.streamBound.hold(this.recording.bound);

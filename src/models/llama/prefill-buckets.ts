@@ -85,7 +85,8 @@ export class PrefillBuckets {
     const inputBytes = stepInputTensors(inputs, lse)
       .slice(0, -1)
       .reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * 4, 0);
-    const bytes = before === null ? 0 : this.liveBytes()! - before + inputBytes;
+    // the stream's own scratch and uniforms are outside the arena's accounting
+    const bytes = before === null ? 0 : this.liveBytes()! - before + inputBytes + (stream.ownedBytes ?? 0);
     const bucket: PrefillBucket = { rows, stream, inputs, logits: logits!, bytes, vm, lse, scratch };
     this.buckets.set(rows, bucket);
     return bucket;
