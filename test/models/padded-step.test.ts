@@ -1,9 +1,10 @@
 /**
  * Rows that belong to no sequence (step-padding.ts), on WebGPU with the built-in model: a step run
  * in more rows than it has tokens gives the real rows the logits of the unpadded step and writes
- * the same K/V (pad rows store nothing), for prefill, mixed and pure-decode steps. Pools are zeroed before each run, so a stray write by a
- * pad row would show as a nonzero where the unpadded steps left zero. The unpadded step is itself checked
- * against the float64 oracle's logits (reference.json) where its prompt is a reference prompt.
+ * the same K/V (pad rows store nothing), for prefill, mixed and pure-decode steps. Pools are
+ * zeroed before each run, so a stray write by a pad row would show as a nonzero where the
+ * unpadded steps left zero. The unpadded step is itself checked against the float64 oracle's
+ * logits (reference.json) where its prompt is a reference prompt.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
