@@ -86,6 +86,14 @@ export const BENCHES: readonly BenchEntry[] = [
     standalone: true,
   },
   {
+    name: 'ttft-host',
+    measures:
+      'host and wall ms of a fresh single-sequence prefill, recorded bucket vs unrecorded, built-in model, logits checked (no result file)',
+    duration: '~1 min (lavapipe)',
+    needs: 'GPU, else the CPU backend',
+    standalone: true,
+  },
+  {
     name: 'decode',
     measures: 'Llama-3-8B-shape decode tokens/s, batch 1 and 16, vs HF eager; tokens vs PyTorch',
     duration: '~3 min + the checkpoint',

@@ -38,6 +38,8 @@ export interface Readback {
 export interface RecordedStream {
   /** Number of recorded dispatches. */
   readonly length: number;
+  /** Device bytes the stream's own buffers take (uniforms, kernel scratch), where the backend knows them. */
+  readonly ownedBytes?: number;
   replay(times?: number): void;
   /** One submit: this stream, then `then` streams, then copies of tensors into readbacks. */
   replayWith(then: readonly RecordedStream[], copies: readonly { from: Tensor; to: Readback }[], times?: number): void;

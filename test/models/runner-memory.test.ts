@@ -1,6 +1,7 @@
 /**
  * A long-running server must not grow GPU memory with the shapes it sees: prefill and mixed steps
- * of ever-new token counts free their storage, inputs and logits; decode shapes are kept (recorded).
+ * of ever-new token counts free their storage, inputs and logits; decode shapes are kept (recorded),
+ * and so are single-sequence prefill buckets, at most `prefillBuckets` of them (3 by default).
  */
 import { describe, expect, it } from 'vitest';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
@@ -20,10 +21,11 @@ describe.skipIf(!gpu)('LlamaRunner memory', () => {
       await runner.forward({ seqs: [{ tokens: Array.from({ length: n }, (_, i) => 5 + i), start: 0, pages }] });
       await runner.forward({ seqs: [{ tokens: [7], start: n, pages }] }); // a decode step (recorded once)
     };
-    await step(9);
+    // one prompt per prefill bucket of this runner (16, 32 and 64 rows): all three stay recorded
+    for (const n of [9, 17, 40]) await step(n);
     await gpu!.flush();
     const settled = gpu!.memory().totalBytes;
-    for (const n of [3, 17, 30, 11, 25, 9]) await step(n);
+    for (const n of [3, 17, 30, 11, 25, 9, 63, 33]) await step(n);
     await gpu!.flush();
     expect(gpu!.memory().totalBytes).toBeLessThanOrEqual(settled);
     runner.destroy();

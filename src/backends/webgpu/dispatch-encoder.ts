@@ -17,7 +17,7 @@ import {
 import type { BufferRange, GpuTensor, KernelContext, ShaderSpec } from './kernel.js';
 import type { PendingWork } from './pending-work.js';
 import type { PipelineCache } from './pipeline-cache.js';
-import type { Recording } from './recording.js';
+import { type Recording, recordingScratch } from './recording.js';
 import { UniformRing } from './uniform-ring.js';
 
 export const STORAGE_USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -47,18 +47,34 @@ export class DispatchEncoder {
       dispatch: (shader, buffers, uniforms, workgroups, when) =>
         this.dispatch(shader, buffers, uniforms, workgroups, when),
       scratch: (bytes, label) => {
+        if (this.recording)
+          return {
+            buffer: recordingScratch(this.recording, bytes, label, () =>
+              this.arena.scratch(bytes, label, STORAGE_USAGE()),
+            ),
+          };
         const buffer = this.arena.scratch(bytes, label, STORAGE_USAGE());
-        if (this.recording) this.recording.owned.push(buffer);
-        else this.pending.hold(buffer);
+        this.pending.hold(buffer);
         return { buffer };
       },
     };
   }
 
+  /** A kernel call begins: while recording, its scratch requests start a fresh count (recording.ts). */
+  beginCall(): void {
+    this.recording?.callScratch.clear();
+  }
+
   /** Runs `body` with its dispatches recorded instead of encoded, and returns what it recorded. */
   recordInto(body: () => void): Recording {
     if (this.recording) throw new Error('dispatch streams do not nest');
-    const recording: Recording = { dispatches: [], owned: [], bound: new Set() };
+    const recording: Recording = {
+      dispatches: [],
+      owned: [],
+      bound: new Set(),
+      scratch: new Map(),
+      callScratch: new Map(),
+    };
     this.recording = recording;
     try {
       body();

@@ -58,6 +58,11 @@ export class DispatchStream implements RecordedStream {
     return this.dispatches.length;
   }
 
+  /** Device bytes of the uniform and scratch buffers the stream owns (outside the arena's budget). */
+  get ownedBytes(): number {
+    return this.owned.reduce((n, b) => n + b.size, 0);
+  }
+
   /** Enqueues one replay of the whole stream (returns without waiting for the GPU). */
   replay(times = 1): void {
     this.replayWith([], [], times);

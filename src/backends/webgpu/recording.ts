@@ -9,6 +9,30 @@ export interface Recording {
   owned: GPUBuffer[];
   /** Arena buffers the recorded dispatches bind: they must outlive the stream. */
   bound: Set<GPUBuffer>;
+  /**
+   * Kernel scratch by (bytes, label), shared by the stream's op calls: a kernel's scratch is dead
+   * once its own dispatches ran, and a replay runs the stream's dispatches in order in one compute
+   * pass (each dispatch sees the writes of those before it), so the next call may reuse it. One
+   * call asking twice for the same kind gets two buffers. Without this, a recorded prefill step
+   * would own one attention partial-state area per layer (GBs at the 8B shape).
+   */
+  scratch: Map<string, GPUBuffer[]>;
+  /** Scratch of each kind taken by the op call being recorded. */
+  callScratch: Map<string, number>;
+}
+
+/** The `n`-th scratch buffer of a kind for the current op call: a shared one, or `make()`'s, kept for later calls. */
+export function recordingScratch(rec: Recording, bytes: number, label: string, make: () => GPUBuffer): GPUBuffer {
+  const kind = `${bytes}:${label}`;
+  const n = rec.callScratch.get(kind) ?? 0;
+  rec.callScratch.set(kind, n + 1);
+  const kept = rec.scratch.get(kind) ?? [];
+  rec.scratch.set(kind, kept);
+  if (n < kept.length) return kept[n]!;
+  const buffer = make();
+  rec.owned.push(buffer);
+  kept.push(buffer);
+  return buffer;
 }
 
 /**

@@ -192,6 +192,7 @@ export class WebGpuBackend implements Backend {
 
   run(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
     this.health.checkAlive();
+    this.encoder.beginCall();
     const tensors = [...inputs, ...outputs].map((t) => this.own(t));
     const key = callKey(op, tensors);
     const known = this.encodeMemo.get(attrs, key);

@@ -3,7 +3,9 @@
  * is compiled once (`graph.ts`) for every step shape up to `maxTokens`/`maxSeqs`; each step plans
  * the attention engine over the sequences' KV pages and runs the compiled function. On WebGPU a
  * pure-decode step of a batch size seen before replays a recorded dispatch stream instead: the
- * inputs, page tables and schedule are rewritten, and one submit runs every kernel.
+ * inputs, page tables and schedule are rewritten, and one submit runs every kernel. A
+ * single-sequence prefill runs padded to a bucket of rows (step-padding.ts) and replays that
+ * bucket's recorded stream, kept for the few most recently used buckets.
  *
  * Loading and compiling: runner-load.ts; recorded decode streams and their buffers:
  * decode-buckets.ts; the attention host functions: step-host.ts; step inputs: step-tensors.ts;
@@ -33,6 +35,8 @@ import type { DeviceAdapterStacks } from './adapter-stacks-device.js';
 import type { AdapterRegistry } from '../../lora/adapter-registry.js';
 import { acquireAdapterRows } from './adapter-slots.js';
 import { DecodeBuckets } from './decode-buckets.js';
+import { DEFAULT_PREFILL_BUCKETS, PrefillBuckets } from './prefill-buckets.js';
+import { padRows, prefillBucketRows } from './step-padding.js';
 import { type LlamaRunnerOptions, type LoadedLlama, loadLlama } from './runner-load.js';
 import { StepHost } from './step-host.js';
 import type { LlamaLongContext } from './long-context.js';
@@ -40,6 +44,11 @@ import { allocLse, allocStepTensors, type StepTensors, stepInputTensors, writeSt
 
 export { StepError } from './step-rows.js';
 export type { LlamaRunnerOptions } from './runner-load.js';
+
+export interface LlamaForwardOptions extends ForwardOptions {
+  /** Run the step unrecorded in this many rows, the real ones first (tests compare padded and unpadded steps). */
+  padTo?: number;
+}
 
 export class LlamaRunner implements ModelRunner {
   readonly vocabSize: number;
@@ -62,12 +71,23 @@ export class LlamaRunner implements ModelRunner {
   /** Recorded decode steps by batch size; each owns its buffers for the runner's whole life. */
   private readonly decodeBuckets: DecodeBuckets;
   private readonly recordDecode: boolean;
+  /** Recorded single-sequence prefill steps by rows, least recently used evicted first. */
+  private readonly prefillBuckets: PrefillBuckets;
   /** Logits of the last forward, still on the device (for `sampleOnDevice`). */
   private lastLogits: Tensor | null = null;
   /** Whether `lastLogits` is ours to free (the VM hands returned tensors to the caller; recorded ones live with their stream). */
   private lastLogitsOwned = false;
   /** Steps run, and how many replayed a recorded stream (tests and benches read them). */
-  readonly stats = { steps: 0, replays: 0, compiles: 1, deviceSamples: 0, residentSteps: 0 };
+  readonly stats = {
+    steps: 0,
+    replays: 0,
+    compiles: 1,
+    deviceSamples: 0,
+    residentSteps: 0,
+    /** Prefill steps that replayed a recorded bucket, and buckets recorded. */
+    prefillReplays: 0,
+    prefillRecords: 0,
+  };
   /** GPU-resident decode steps (see `ModelRunner.submitDecode`); absent where decode steps are not recorded (the CPU backend). */
   readonly submitDecode: ModelRunner['submitDecode'];
   /** Batch size of the last `submitDecode`, whose drawn ids sit in that bucket's token input. */
@@ -99,6 +119,15 @@ export class LlamaRunner implements ModelRunner {
     this.vm = new VirtualMachine(p.exe, p.backend, { host: this.host.functions });
     const args = (inputs: StepTensors) => this.args(inputs);
     this.decodeBuckets = new DecodeBuckets(p.backend, p.exe, this.host, p.config.numHeads, p.lora !== null, args);
+    this.prefillBuckets = new PrefillBuckets(
+      p.backend,
+      p.exe,
+      this.host,
+      p.config.numHeads,
+      p.lora !== null,
+      args,
+      p.recordDecode ? (p.prefillBuckets ?? DEFAULT_PREFILL_BUCKETS) : 0,
+    );
   }
 
   static async load(
@@ -113,7 +142,7 @@ export class LlamaRunner implements ModelRunner {
     return this.lora?.registry;
   }
 
-  async forward(batch: ForwardBatch, options: ForwardOptions = {}): Promise<Float32Array> {
+  async forward(batch: ForwardBatch, options: LlamaForwardOptions = {}): Promise<Float32Array> {
     const rows = this.rows(batch);
     const n = rows.qoLens.reduce((a, b) => a + b, 0);
     const b = rows.qoLens.length;
@@ -138,17 +167,29 @@ export class LlamaRunner implements ModelRunner {
     this.stats.steps++;
     const decode = n === b;
     this.kv.longContext.beginStep(batch);
+    // a recorded stream cannot wait for the CPU part of long-context attention
+    const recordable = options.record !== false && options.padTo === undefined && !this.kv.longContext.active;
+    const prefill = recordable && b === 1 && n > 1 && this.prefillBuckets.capacity > 0;
+    const stepRowCount = prefill ? prefillBucketRows(n, this.maxTokens) : (options.padTo ?? n);
+    if (!Number.isInteger(stepRowCount) || stepRowCount < n || stepRowCount > this.maxTokens)
+      throw new StepError(`padTo ${options.padTo}: a step of ${n} tokens runs in ${n}…${this.maxTokens} rows`);
+    // pad rows: token 0 at position 0 (valid inputs for the row-wise ops), no adapter
+    const padded = [padRows(tokens, stepRowCount, 0), padRows(positions, stepRowCount, 0)] as const;
+    const adapterRows = adapters ? padRows(adapters.rows, stepRowCount, -1) : undefined;
     let logits: Tensor;
+    let owned = true;
     try {
-      // a recorded stream cannot wait for the CPU part of long-context attention
-      logits =
-        decode && this.recordDecode && options.record !== false && !this.kv.longContext.active
-          ? this.decodeStep(b, rows, tokens, positions, last, adapters?.rows)
-          : await this.transientStep(n, b, rows, tokens, positions, last, adapters?.rows);
+      if (decode && this.recordDecode && recordable) {
+        logits = this.decodeStep(b, rows, tokens, positions, last, adapterRows);
+        owned = false;
+      } else if (prefill) {
+        logits = this.prefillStep(stepRowCount, rows, ...padded, last, adapterRows);
+        owned = false;
+      } else logits = await this.transientStep(stepRowCount, b, rows, ...padded, last, adapterRows);
     } finally {
       adapters?.release();
     }
-    this.keepLogits(logits, !decode || !this.recordDecode);
+    this.keepLogits(logits, owned);
     return options.readLogits === false ? new Float32Array(0) : ((await this.backend.read(logits)) as Float32Array);
   }
 
@@ -190,6 +231,34 @@ export class LlamaRunner implements ModelRunner {
     bucket.stream.replay();
     this.residentBatch = 0; // the host wrote this step's tokens: device-drawn ids no longer chain
     return bucket.logits;
+  }
+
+  /** A single-sequence prefill in `stepRows` rows: replays (or records, the first time) that bucket's stream. */
+  private prefillStep(
+    stepRows: number,
+    rows: StepRows,
+    tokens: Int32Array,
+    positions: Int32Array,
+    last: Int32Array,
+    adapterRows: Int32Array | undefined,
+  ): Tensor {
+    const known = this.prefillBuckets.get(stepRows);
+    // recording may evict the bucket whose logits the last step left for sampleOnDevice
+    if (!known && !this.lastLogitsOwned) this.lastLogits = null;
+    const inputs = known?.inputs ?? this.prefillBuckets.newInputs(stepRows);
+    writeStepInputs(this.backend, inputs, tokens, positions, last, adapterRows);
+    this.kv.plan(rows);
+    const bucket = known ?? this.prefillBuckets.record(stepRows, inputs);
+    if (known) this.stats.prefillReplays++;
+    else this.stats.prefillRecords++;
+    bucket.stream.replay();
+    this.residentBatch = 0;
+    return bucket.logits;
+  }
+
+  /** Rows of the recorded prefill buckets (least recently used first) and the device bytes each holds. */
+  prefillBucketInfo(): { rows: number; bytes: number }[] {
+    return this.prefillBuckets.recorded().map((rows) => ({ rows, bytes: this.prefillBuckets.peek(rows)!.bytes }));
   }
 
   /** One GPU-resident decode step (`ModelRunner.submitDecode`, offered only where decode steps are recorded). */
@@ -285,7 +354,7 @@ export class LlamaRunner implements ModelRunner {
     return this.decodeBuckets.get(b)?.stream;
   }
 
-  /** A prefill or mixed step: its inputs and scratch live for this step only. */
+  /** A prefill or mixed step in `n` rows (real ones first, then pad rows): its inputs and scratch live for this step only. */
   private async transientStep(
     n: number,
     b: number,
@@ -319,6 +388,7 @@ export class LlamaRunner implements ModelRunner {
 
   destroy(): void {
     this.decodeBuckets.destroyStreams();
+    this.prefillBuckets.destroy();
     if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
     this.vm.release();
     this.decodeBuckets.releaseVm();

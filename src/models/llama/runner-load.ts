@@ -23,6 +23,12 @@ import type { DType } from '../../tensor/dtype.js';
 export interface LlamaRunnerOptions extends RunnerOptions {
   /** Replay recorded dispatch streams for decode steps (default true on WebGPU). */
   readonly recordDecode?: boolean;
+  /**
+   * Single-sequence prefill buckets (n rounded up to a power of two) kept recorded where decode
+   * steps are (default 3; 0: prefill always runs unrecorded). Each holds a step's intermediates
+   * at its row count, so this bounds their memory.
+   */
+  readonly prefillBuckets?: number;
   /** CTAs of the attention dispatches (default: BatchAttention's; benchmarks compare). */
   readonly attentionGrid?: number;
   /**
@@ -44,6 +50,7 @@ export interface LoadedLlama {
   readonly maxTokens: number;
   readonly maxSeqs: number;
   readonly recordDecode: boolean;
+  readonly prefillBuckets?: number;
   readonly lora: DeviceAdapterStacks | null;
   /** Weights kept quantized on the device, by format (e.g. { q4_k: 7, q8_0: 14 }). */
   readonly quantizedWeights: Readonly<Record<string, number>>;
@@ -149,6 +156,7 @@ export async function loadLlama(
     maxTokens,
     maxSeqs,
     recordDecode,
+    ...(o.prefillBuckets === undefined ? {} : { prefillBuckets: o.prefillBuckets }),
     lora: stacks,
     quantizedWeights: byFormat,
   };

@@ -1,0 +1,115 @@
+/**
+ * Recorded single-sequence prefill steps, one per bucket of rows (step-padding.ts): the first
+ * prompt of a new length replays the stream of its bucket instead of encoding ~20 dispatches per
+ * layer, which is what time to first token pays on the host. A bucket owns its VM (stable
+ * storage), inputs, attention scratch and logits, so evicting it frees exactly its buffers. They
+ * are large (the MLP intermediates alone are rows × intermediate × 2 bytes each), so only
+ * `capacity` buckets stay recorded and the least recently used goes first.
+ */
+import { type Backend, type RecordedStream, type Tensor, recordingBackend } from '../../backends/backend.js';
+import type { Executable } from '../../compiler/executable.js';
+import { VirtualMachine } from '../../compiler/vm.js';
+import { HeldScratch } from './kv-cache.js';
+import type { StepHost } from './step-host.js';
+import { allocLse, allocStepTensors, type StepTensors, stepInputTensors } from './step-tensors.js';
+
+export interface PrefillBucket {
+  readonly rows: number;
+  readonly stream: RecordedStream;
+  readonly inputs: StepTensors;
+  readonly logits: Tensor;
+  /** Device bytes the bucket holds (its storage, inputs, scratch and the stream's own buffers); 0 where the backend keeps no account. */
+  readonly bytes: number;
+  readonly vm: VirtualMachine;
+  readonly lse: Tensor;
+  readonly scratch: HeldScratch;
+}
+
+/** Buckets kept recorded by default: three powers of two cover prompts within a factor of 8. */
+export const DEFAULT_PREFILL_BUCKETS = 3;
+
+export class PrefillBuckets {
+  /** In recency order: the first entry is the least recently used. */
+  private readonly buckets = new Map<number, PrefillBucket>();
+  evictions = 0;
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly exe: Executable,
+    private readonly host: StepHost,
+    private readonly numHeads: number,
+    private readonly withAdapter: boolean,
+    private readonly args: (inputs: StepTensors) => Tensor[],
+    readonly capacity: number,
+  ) {}
+
+  /** The bucket of `rows`, if recorded (marked most recently used). */
+  get(rows: number): PrefillBucket | undefined {
+    const b = this.buckets.get(rows);
+    if (b) {
+      this.buckets.delete(rows);
+      this.buckets.set(rows, b);
+    }
+    return b;
+  }
+
+  /** The bucket of `rows`, if recorded, without marking it used. */
+  peek(rows: number): PrefillBucket | undefined {
+    return this.buckets.get(rows);
+  }
+
+  /** Rows of the recorded buckets, least recently used first. */
+  recorded(): number[] {
+    return [...this.buckets.keys()];
+  }
+
+  /** Inputs for a bucket about to be recorded: evicts down to capacity first, so its buffers may be reused. */
+  newInputs(rows: number): StepTensors {
+    while (this.buckets.size >= this.capacity) this.evict(this.buckets.keys().next().value!);
+    return allocStepTensors(this.backend, rows, 1, this.withAdapter);
+  }
+
+  /** Records the step of `rows` rows on `inputs` (after `kv.plan`, which the recording reads). */
+  record(rows: number, inputs: StepTensors): PrefillBucket {
+    const gpu = recordingBackend(this.backend);
+    const before = this.liveBytes();
+    const vm = new VirtualMachine(this.exe, this.backend, { stableStorage: true, host: this.host.functions });
+    const lse = allocLse(this.backend, rows, this.numHeads);
+    const scratch = new HeldScratch(this.backend, `prefill.r${rows}`);
+    let logits: Tensor | undefined;
+    const stream = this.host.within(lse, scratch, () =>
+      gpu.record(() => {
+        logits = vm.runSync('forward', this.args(inputs)) as Tensor;
+      }),
+    );
+    const inputBytes = stepInputTensors(inputs, lse)
+      .slice(0, -1)
+      .reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * 4, 0);
+    // the stream's own scratch and uniforms are outside the arena's accounting
+    const bytes = before === null ? 0 : this.liveBytes()! - before + inputBytes + (stream.ownedBytes ?? 0);
+    const bucket: PrefillBucket = { rows, stream, inputs, logits: logits!, bytes, vm, lse, scratch };
+    this.buckets.set(rows, bucket);
+    return bucket;
+  }
+
+  /** Live device bytes, where the backend accounts for them. */
+  private liveBytes(): number | null {
+    const m = (this.backend as { memory?: () => { totalBytes: number } }).memory;
+    return m ? m.call(this.backend).totalBytes : null;
+  }
+
+  /** Destroys the bucket's stream and frees its buffers (submitted replays finish first: the backend orders frees after them). */
+  private evict(rows: number): void {
+    const b = this.buckets.get(rows)!;
+    this.buckets.delete(rows);
+    this.evictions++;
+    b.stream.destroy();
+    b.vm.release();
+    b.scratch.free();
+    for (const t of [...stepInputTensors(b.inputs, b.lse), b.logits]) this.backend.free(t);
+  }
+
+  destroy(): void {
+    for (const rows of [...this.buckets.keys()]) this.evict(rows);
+  }
+}
