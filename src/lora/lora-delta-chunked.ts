@@ -5,7 +5,7 @@
  * device's bandwidth (a rank-64 f16 A at K = 14336 is 1.8 MB). Here a workgroup owns one row, one
  * tile of a member's columns and one chunk of eight ranks: it computes those ranks of v from eight
  * rows of A and their part of the tile, Σ_{r in chunk} v_r·B[c, r]. The chunks of a tile meet
- * through a scratch buffer: each stores its part and counts itself in the tile's counter, and the
+ * through a workspace buffer: each stores its part and counts itself in the tile's counter, and the
  * last of them sums the parts in chunk order (so the result does not depend on which finished
  * last), scales it and writes d. Chunks past the row's rank return at once; a row whose rank fits
  * one chunk writes d directly; a row with no adapter has its zeros written by chunk 0.
@@ -13,7 +13,7 @@
  * The parts and counters are atomics, written with read-modify-writes (which complete at the
  * device's point of coherence before the workgroup passes its barrier) and read with atomic loads,
  * so the last chunk reads what the others stored. The last one resets its counter, so the buffer
- * is zero again for the next step (a recorded stream replays the same scratch). Nothing waits on
+ * is zero again for the next run (chunk-workspace.ts keeps one such buffer per size). Nothing waits on
  * another workgroup: no schedule can deadlock.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';

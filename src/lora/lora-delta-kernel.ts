@@ -19,6 +19,7 @@ import { uniformDecl } from '../kernels/wgsl-dtype.js';
 import { type LoraDeltaAttrs, type LoraDeltaGeometry, loraDeltaGeometry, memberInputs } from './lora-delta.js';
 import { chunkedScratchWords, chunkedTiles, chunkedWgsl, chunksOf } from './lora-delta-chunked.js';
 import { type LoraDeltaDispatchPlan, loraDeltaPlan, membersPerDispatch, TILE } from './lora-delta-plan.js';
+import { chunkWorkspace } from './chunk-workspace.js';
 import {
   loraDeltaBindings,
   loraDeltaEnables,
@@ -110,8 +111,8 @@ export const loraDeltaKernel: GpuKernel = {
       const reads = [...fixed, ...stacks].map(() => 'read' as const);
       const writes = outs.map(() => 'rw' as const);
       if (d.schedule === 'chunked') {
-        // zeroed at creation and left zeroed by every run (lora-delta-chunked.ts)
-        const sync = ctx.scratch(chunkedScratchWords(g) * 4, 'lora_delta chunk parts');
+        // zeroed at creation and left zeroed by every run (chunk-workspace.ts)
+        const sync = { buffer: chunkWorkspace(ctx.device, chunkedScratchWords(g) * 4) };
         const label = `lora_delta.chunked.x${members.length}${normed ? '.norm' : ''}`;
         ctx.dispatch(
           {

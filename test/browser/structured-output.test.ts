@@ -4,7 +4,7 @@
  * WebAssembly, from its own chunk of the bundle, masks the sampler), on the CPU backend and on
  * WebGPU (SwiftShader here: slow, so the schema's answer is short).
  */
-import type { Browser } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, modulePage, serveBundlePage } from './bundle-page.js';
 import { chromiumSkipReason } from './chromium.js';
@@ -12,6 +12,15 @@ import type { StaticServer } from './static-server.js';
 
 const skip = chromiumSkipReason();
 if (skip) console.warn(`[tessera] structured-output page tests skipped: ${skip}`);
+
+/** Whether the page's WebGPU adapter is SwiftShader (Chromium's software fallback). */
+async function softwareAdapter(page: Page): Promise<boolean> {
+  return page.evaluate(async () => {
+    const a = await navigator.gpu?.requestAdapter();
+    const info = (a as unknown as { info?: Record<string, string> } | null)?.info ?? {};
+    return /swiftshader/i.test(Object.values(info).join(' '));
+  });
+}
 
 const SCHEMA = {
   type: 'object',
@@ -22,6 +31,7 @@ const SCHEMA = {
 
 const PAGE_SCRIPT = `
 import { createWorkerEngine } from '/bundle/tessera.js';
+
 window.structured = async ({ backend, schema }) => {
   const notices = [];
   try {
@@ -66,6 +76,10 @@ describe.skipIf(skip !== null)(`structured output in the page${skip ? ` (${skip}
         await page.waitForFunction(() => 'structured' in window);
         if (backend === 'webgpu' && !(await page.evaluate(async () => !!(await navigator.gpu?.requestAdapter()))))
           return ctx.skip("Chromium's page has no WebGPU adapter here");
+        if (backend === 'webgpu' && !process.env.TESSERA_HEAVY && (await softwareAdapter(page)))
+          return ctx.skip(
+            "Chromium's WebGPU here is SwiftShader (software, seconds per token): TESSERA_HEAVY=1 runs this row",
+          );
         const t0 = performance.now();
         const out = (await page.evaluate(
           (args) => (window as unknown as { structured: (a: unknown) => Promise<unknown> }).structured(args),
