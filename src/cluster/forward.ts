@@ -260,8 +260,8 @@ export async function forwardStream(core: RouterCore, req: RoutedRequest, client
         current.release();
         if (outcome === 'done' || outcome === 'error_sent' || upstream.signal.aborted) return end();
         if (typeof outcome === 'object') core.instanceRefused(current.target.id, req.id, 200, outcome.refused);
-        else
-          core.instanceFailed(current.target.id, req.id, state.committed ? 'stream_lost' : 'connection', 'stream cut');
+        else if (state.committed) core.streamLost(current.target.id, req.id);
+        else core.instanceFailed(current.target.id, req.id, 'connection', 'stream cut');
         if (state.committed) {
           emit(
             `data: ${JSON.stringify({ error: { message: `The instance serving this stream (${current.target.id}) was lost mid-stream; retry the request.`, type: 'server_error', param: null, code: 'instance_lost' } })}\n\n`,

@@ -135,6 +135,13 @@ export class RouterCore {
     this.roster.suspect(instance);
   }
 
+  /** A stream's instance was lost after its first event: the client gets instance_lost, nothing is retried. */
+  streamLost(instance: string, request: string): void {
+    this.metrics.streamLost();
+    this.event({ event: 'lost', request, instance });
+    this.roster.suspect(instance);
+  }
+
   /** The instance refused the request in a way another instance may not (draining, full, recovering). */
   instanceRefused(instance: string, request: string, status: number, code: string | null): void {
     // a draining instance handing back what it had not started: the queue moving, not a failure

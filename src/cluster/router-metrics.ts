@@ -41,6 +41,11 @@ export class RouterMetrics {
     labelNames: ['cause'],
     registers: [this.registry],
   });
+  private readonly streamsLost = new Counter({
+    name: 'tessera_router_streams_lost_total',
+    help: 'Streams whose instance was lost after their first event: ended with instance_lost, not retried',
+    registers: [this.registry],
+  });
   private readonly migrated = new Counter({
     name: 'tessera_router_migrated_total',
     help: 'Requests a draining instance handed back unstarted and the router sent elsewhere, by that instance',
@@ -90,6 +95,10 @@ export class RouterMetrics {
 
   retried(cause: string): void {
     this.retries.inc({ cause });
+  }
+
+  streamLost(): void {
+    this.streamsLost.inc();
   }
 
   migratedOff(instance: string): void {
