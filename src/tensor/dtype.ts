@@ -36,6 +36,11 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+/** Bytes of tensors' elements as stored (shape × element size), e.g. weights on a device. */
+export function storedBytes(tensors: readonly { readonly dtype: DType; readonly shape: readonly number[] }[]): number {
+  return tensors.reduce((n, t) => n + numel(t.shape) * bytesPerElement(t.dtype), 0);
+}
+
 /** Bytes a tensor takes on the GPU: rounded up to whole `u32` words, since WGSL has no 8/16-bit storage. */
 export function paddedByteSize(dtype: DType, shape: readonly number[]): number {
   return Math.max(4, Math.ceil((numel(shape) * bytesPerElement(dtype)) / 4) * 4);

@@ -30,7 +30,7 @@ import type {
 import { packSampleParams } from '../../ops/sample.js';
 import { sampleLogitRows, StepError, stepRows } from './step-rows.js';
 import { HeldScratch, type PagedKvCache, type StepRows } from './kv-cache.js';
-import { bytesPerElement, numel } from '../../tensor/dtype.js';
+import { storedBytes } from '../../tensor/dtype.js';
 import type { DeviceAdapterStacks } from './adapter-stacks-device.js';
 import type { AdapterRegistry } from '../../lora/adapter-registry.js';
 import { acquireAdapterRows } from './adapter-slots.js';
@@ -143,7 +143,8 @@ export class LlamaRunner implements ModelRunner {
   }
 
   async forward(batch: ForwardBatch, options: LlamaForwardOptions = {}): Promise<Float32Array> {
-    const rows = this.rows(batch);
+    // the step's page-table rows (after appending), validated against the pool
+    const rows = stepRows(batch, this);
     const n = rows.qoLens.reduce((a, b) => a + b, 0);
     const b = rows.qoLens.length;
     const tokens = new Int32Array(n);
@@ -199,11 +200,6 @@ export class LlamaRunner implements ModelRunner {
     const ids = await sampleLogitRows(this.backend, this.lastLogits, rows);
     this.stats.deviceSamples += rows.length;
     return ids;
-  }
-
-  /** The step's page table rows (after appending), validated against the pool. */
-  private rows(batch: ForwardBatch): StepRows {
-    return stepRows(batch, this);
   }
 
   /** Holds a step's logits for `sampleOnDevice`, freeing the previous ones where they were ours. */
@@ -273,7 +269,7 @@ export class LlamaRunner implements ModelRunner {
     if (tokens === null && this.residentBatch !== b)
       throw new StepError(`no device-drawn tokens of a batch of ${b} to continue from`);
     if (tokens !== null && tokens.length !== b) throw new StepError(`${tokens.length} input tokens for ${b} sequences`);
-    const stepRows = this.rows({ seqs: seqs.map((s) => ({ tokens: [0], start: s.start, pages: s.pages })) });
+    const rowsOfStep = stepRows({ seqs: seqs.map((s) => ({ tokens: [0], start: s.start, pages: s.pages })) }, this);
     this.kv.longContext.beginStep({ seqs: [] });
     const adapters = acquireAdapterRows(
       this.lora,
@@ -282,7 +278,7 @@ export class LlamaRunner implements ModelRunner {
     );
     // pinned until the ids are read back: the step has completed
     try {
-      return await this.residentSubmit(seqs, tokens, rows, stepRows, adapters?.rows);
+      return await this.residentSubmit(seqs, tokens, rows, rowsOfStep, adapters?.rows);
     } finally {
       adapters?.release();
     }
@@ -346,7 +342,7 @@ export class LlamaRunner implements ModelRunner {
 
   /** Bytes the weights take on the device (quantized ones as stored); the load log and tests report it. */
   weightBytes(): number {
-    return this.weights.reduce((n, t) => n + numel(t.shape) * bytesPerElement(t.dtype), 0);
+    return storedBytes(this.weights);
   }
 
   /** The recorded decode stream of batch `b`, if one was recorded (tests count its dispatches). */
