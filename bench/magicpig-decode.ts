@@ -18,7 +18,7 @@
  * MagicPIG's K, L the error is reported.
  *
  * Usage (H100, about 4 minutes):
- *   node dist/bench/magicpig-decode.js [/tmp/llama3-8b/llama3-8b-random]
+ *   node dist/bench/magicpig-decode.js DIR/llama3-8b-random   (the checkpoint bench/anchors/hf_decode.py writes)
  * Environment: CONTEXTS (default 16384,32768,65536,98304,131072), BATCHES (1,4,16),
  * K (10), L (150), SINKS (16), WINDOW (4096), STEPS (6 timed after 2 warm-up), KV_GIB (50: the
  * device pages), CPU_GIB (100: CPU stores in total), CHECK_TOKENS (2048).
@@ -54,8 +54,8 @@ const SEED = 20261218;
 /** Tokens of the check's context (2048; smaller for small checkpoints). */
 const CHECK = Number(env('CHECK_TOKENS', '2048'));
 
-const dir = process.argv[2] ?? '/tmp/llama3-8b/llama3-8b-random';
-if (!existsSync(dir))
+const dir = process.argv[2] ?? '';
+if (!dir || !existsSync(dir))
   fail(`magicpig-decode: no checkpoint at ${dir} (a Llama-3-8B-shaped folder; bench/decode.ts's llama3-8b-random)`);
 const backend = await WebGpuBackend.create();
 const card = cardName(backend);

@@ -46,7 +46,7 @@ const MAX_TOKENS = num('max-batch-tokens', 2048);
 const PREFILL_CHUNK = num('prefill-chunk-tokens', 256);
 const RATES = (args.get('rates') ?? '4,16').split(',').map(Number);
 const PAGE = 16;
-/** Device time is lent: an online rate that would end past this many seconds from the start is skipped and named in the notes. */
+/** A bounded run: an online rate that would end past this many seconds from the start is skipped and named in the notes. */
 const DEADLINE_S = num('deadline-s', Infinity);
 const benchStart = performance.now();
 if (!Number.isInteger(NANO) || NANO < 2) throw new Error(`--nano must be an integer ≥ 2, got ${args.get('nano')}`);

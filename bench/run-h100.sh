@@ -27,6 +27,8 @@ export BENCH_OUT=$OUT/results PYTHONUNBUFFERED=1 BENCH_RUN_ID=${BENCH_RUN_ID:-h1
 mkdir -p "$BENCH_OUT"
 quiet() { grep -v -e 'artificially reduced' -e 'Compilation log' -e '^warning' -e 'deprecated builtin' -e '\^\^' -e 'subgroupMatrix' -e '^ *$'; }
 stage=${1:-kernels}
+# checkpoints the stages write and read (16 GB for the 8B one), on the machine's local disk
+CKPT=${CHECKPOINT_ROOT:-$HOME/checkpoints}
 if [ "$stage" = kernels ]; then
 node "$B/src/cli/main.js" doctor 2>&1 | quiet | tee "$OUT/doctor.log"
 timeout 150 python3 bench/anchors/torch_attention.py "$OUT/attention-anchors.json" > "$OUT/attention-anchors.log" 2>&1
@@ -35,13 +37,13 @@ timeout 240 node "$B/bench/conformance-perf.js" 2>&1 | quiet > "$OUT/conformance
 node "$B/bench/fusion.js" --n 1,16,128,1024 2>&1 | quiet | tee "$OUT/fusion.log"
 fi
 if [ "$stage" = models ] || [ "$stage" = checkpoint ]; then
-D=/tmp/llama3-8b && mkdir -p $D
+D=$CKPT/llama3-8b && mkdir -p $D
 # the checkpoint (made once) and HF's float32 greedy reference tokens
 HF_DECODE_SKIP_TIMING=1 python3 bench/anchors/hf_decode.py $D > "$OUT/hf-decode.log" 2>&1; echo "hf_decode exit $? at ${SECONDS}s"
 [ "$stage" = models ] && stage=decode
 fi
 if [ "$stage" = decode ]; then
-D=/tmp/llama3-8b
+D=$CKPT/llama3-8b
 # where loading spends its time (file reads, writeBuffer, a mapped staging ring), UPLOAD_PROBE=0 skips it
 [ "${UPLOAD_PROBE:-1}" = 1 ] && node "$B/bench/upload-probe.js" $D/llama3-8b-random 2>&1 | quiet | tee "$OUT/upload-probe.log"
 # the peers on the same checkpoint: compiled PyTorch loop and HF eager (torch-decode.json, hf-decode.json)
@@ -60,7 +62,7 @@ fi
 stage=serve
 fi
 if [ "$stage" = serve ]; then
-D=/tmp/llama3-8b
+D=$CKPT/llama3-8b
 # the peer: transformers' continuous batching on the same lengths and arrival schedules (HF_SERVE=1 adds HF static batches)
 R=${SERVE_RATES:-inf,8,4,2,1}
 node "$B/bench/serve.js" --write-workload $D/workload.json --rates $R
@@ -103,6 +105,6 @@ timeout 150 python3 bench/anchors/torch_attention.py "$OUT/attention-anchors.jso
 timeout 200 node "$B/bench/attention-decode.js" "$OUT/attention-anchors.json" 2>&1 | quiet | tee "$OUT/attention-decode.log"; echo "attention-decode exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = rag ]; then
-timeout 90 python3 bench/anchors/telerag_checkpoint.py /tmp/telerag-8b > "$OUT/telerag-checkpoint.log" 2>&1; echo "checkpoint exit $? at ${SECONDS}s"
-timeout 150 node "$B/bench/telerag.js" --model /tmp/telerag-8b --skip-search 2>&1 | quiet | tee "$OUT/telerag-pipelines.log"; echo "telerag pipelines exit $? at ${SECONDS}s"
+timeout 90 python3 bench/anchors/telerag_checkpoint.py $CKPT/telerag-8b > "$OUT/telerag-checkpoint.log" 2>&1; echo "checkpoint exit $? at ${SECONDS}s"
+timeout 150 node "$B/bench/telerag.js" --model $CKPT/telerag-8b --skip-search 2>&1 | quiet | tee "$OUT/telerag-pipelines.log"; echo "telerag pipelines exit $? at ${SECONDS}s"
 fi

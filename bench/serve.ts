@@ -300,7 +300,7 @@ async function drive(
   );
 }
 
-// A lent device's time is scarce: with --deadline-s, a rate that would end past it (estimated from
+// A bounded run: with --deadline-s, a rate that would end past it (estimated from
 // its arrival span and the best throughput so far) is skipped and named in the notes.
 const DEADLINE_MS = num('deadline-s', Infinity) * 1000;
 let bestTokPerS = 0;

@@ -20,8 +20,8 @@
  * [--keep-cache] (the GPU cache kept across requests instead of emptied before each)
  * (3 GiB of f32 vectors, under the 4 GiB the CPU search holds; a quarter of the clusters probed).
  * On the GPU machine (the 8B-shaped checkpoint with the built-in tokenizer, then the bench):
- *   python3 bench/anchors/telerag_checkpoint.py /tmp/telerag-8b &&
- *   node dist/bench/telerag.js --model /tmp/telerag-8b --skip-search
+ *   python3 bench/anchors/telerag_checkpoint.py DIR &&
+ *   node dist/bench/telerag.js --model DIR --skip-search
  */
 import '../src/register-all.js';
 import { execFileSync } from 'node:child_process';
