@@ -15,7 +15,7 @@
  *          [--eval-tokens N] [--calib-tokens N] [--ctx N] [--out DIR]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -27,6 +27,7 @@ import {
 } from '../src/models/llama/fake-quant-forward.js';
 import { builtinModelPath } from '../src/models/load-model.js';
 import { outlierPermutation } from '../src/quant/atom-reorder.js';
+import { Check } from './verify.js';
 
 /** The repository root, from src/ or from dist/ alike (the built-in model sits at models/builtin). */
 const root = join(builtinModelPath(), '../..');
@@ -59,6 +60,27 @@ const evalAll = model.encode(values.text ? readFileSync(values.text, 'utf8') : b
 const evalIds = values.text
   ? evalAll.slice(0, Number(values['eval-tokens']))
   : evalAll.slice(-Number(values['eval-tokens']));
+
+// the answer check: with no quantization the forward must reproduce the model's own float64
+// reference logits (reference.json, written by an independent NumPy implementation) where it has one
+const check = new Check('atom-ppl');
+const refFile = join(values.model!, 'reference.json');
+if (existsSync(refFile)) {
+  const ref = JSON.parse(readFileSync(refFile, 'utf8')) as { references: { ids: number[]; lastLogits?: number[] }[] };
+  const fpModel = new FakeQuantLlama(model, { scheme: 'fp' });
+  const V = model.cfg.vocabSize;
+  let worst = 0;
+  for (const r of ref.references.filter((x) => x.lastLogits)) {
+    const last = fpModel.forward(r.ids).subarray((r.ids.length - 1) * V);
+    const scale = Math.max(...r.lastLogits!.map(Math.abs));
+    for (let i = 0; i < V; i++) worst = Math.max(worst, Math.abs(last[i]! - r.lastLogits![i]!) / scale);
+  }
+  check.that(
+    worst < 1e-9,
+    'the unquantized forward reproduces reference.json’s float64 logits',
+    `worst ${worst.toExponential(2)} of max|logit|`,
+  );
+}
 
 const t0 = performance.now();
 const stats = calibrate(model, calibIds, ctx);
@@ -96,6 +118,12 @@ for (const [name, opts] of ROWS) {
   );
 }
 
+check.that(
+  rows.every((r) => Number.isFinite(r.ppl) && r.ppl >= 1),
+  'every perplexity is a finite number ≥ 1',
+  rows.map((r) => r.ppl.toFixed(2)).join(', '),
+);
+const checks = check.passed().checks;
 const fp = rows[0]!.ppl;
 const date = new Date().toISOString().slice(0, 10);
 mkdirSync(values.out!, { recursive: true });
@@ -113,6 +141,7 @@ writeFileSync(
         tokens: evalIds.length,
         ctx,
       },
+      checks,
       rows: rows.map((r) => ({ ...r, deltaVsFp: r.ppl - fp })),
     },
     null,
