@@ -4,9 +4,12 @@
  * to the context length (`LshKvStream.tileTo`), on one thread of the CPU pool. Prints the median
  * time of one layer's scan, the candidates per head and the store's bytes per token.
  *
+ * Before timing, the first head's estimate is checked against the float64 oracle on the same
+ * candidates (relative error < 1e-5); a wrong answer exits 1.
+ *
  * Usage: npm run build && node dist/bench/magicpig-scan.js [--lengths 16384,65536] [--repeats 15]
  */
-import { HeapSimHash, LshKvStream, sampledStates } from '../src/longctx/index.js';
+import { HeapSimHash, LshKvStream, relativeError, sampledStateReference, sampledStates } from '../src/longctx/index.js';
 import { Rng } from '../src/util/rng.js';
 
 function arg(name: string, fallback: string): string {
@@ -37,6 +40,21 @@ for (const n of LENGTHS) {
   const qs = Array.from({ length: KV_HEADS * GROUP }, () => rng.normals(D));
   const tasks = qs.map((q, i) => ({ stream: streams[i >> 2]!, group: i & 3, q, lo: 4, hi: n - 64 }));
   const scale = 1 / Math.sqrt(D);
+  // the answer first: head 0's estimate against the float64 oracle on the same candidates
+  const [probe] = sampledStates([tasks[0]!], scale, { threads: 1, keepIds: true });
+  const s0 = streams[0]!;
+  const want = sampledStateReference(tasks[0]!.q, s0.keyRows(0, n), s0.valueRows(0, n), D, D, probe!.ids!, scale, {
+    bits: 10,
+    tables: 150,
+    minCollisions: 2,
+    seed: SEED,
+  });
+  const err = relativeError(probe!.o, want.o);
+  if (!(err < 1e-5)) {
+    console.error(`FAIL magicpig-scan: n ${n}: head 0's estimate is ${err.toExponential(2)} from the float64 oracle`);
+    process.exit(1);
+  }
+  console.log(`check ok: n ${n}: head 0's estimate within ${err.toExponential(2)} of the float64 oracle`);
   let candidates = 0;
   const times: number[] = [];
   for (let r = 0; r <= REPEATS; r++) {
