@@ -288,6 +288,14 @@ export const BENCHES: readonly BenchEntry[] = [
     needs: 'GPU; the folder scripts/embeddings/st_reference.py writes',
     standalone: false,
   },
+  {
+    name: 'sparse-tir-vs-template',
+    measures:
+      'SpMM/SDDMM/RGCN kernels generated from the TIR against the former WGSL templates: outputs equal, time ratio',
+    duration: '~2 min',
+    needs: 'GPU (run bundled with esbuild: it reads the templates from bench/)',
+    standalone: false,
+  },
 ];
 
 export function indexText(): string {

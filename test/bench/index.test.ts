@@ -20,6 +20,9 @@ const LIBRARIES = [
   'st-reference',
   'telerag-pipelines',
   'telerag-store',
+  'sparse-template-rgcn',
+  'sparse-template-sddmm',
+  'sparse-template-spmm',
 ];
 
 describe('bench/run-all.ts', () => {
