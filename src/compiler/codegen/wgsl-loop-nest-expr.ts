@@ -5,7 +5,7 @@
  */
 import type { DType } from '../../tensor/dtype.js';
 import type { BufferParam, PExpr } from '../../ir/tir/program.js';
-import type { LoopProgram, } from '../../ir/tir/loop-nest.js';
+import type { LoopProgram } from '../../ir/tir/loop-nest.js';
 import { isNonNegative, nonNegativeNames } from '../../ir/tir/loop-nonneg.js';
 import { LoopCodegenError, stripLane, vectorBuffers } from './wgsl-loop-nest-forms.js';
 

@@ -1,12 +1,23 @@
-
+/**
+ * WGSL for loop-nest programs (`src/ir/tir/loop-nest.ts`).
+ *
+ * Layout: inputs (read-only storage) then outputs (read_write) at @binding(0…), the program's
+ * dimensions (sorted) at the next binding as a uniform of u32. Every top-level statement is a
+ * workgroup loop; sibling workgroup loops take consecutive ranges of the flattened workgroup id, so
+ * the grid is the sum of their extents (`loopNestGroups`). Thread loops read their index from
+ * `local_invocation_index`: along a path the product of the thread extents is the workgroup size,
+ * the innermost varying fastest. A bound loop whose value may pass its bound is guarded with an
+ * `if`, never an early return. A vector loop is no loop: its body runs on vec4<f32>, and the
+ * buffers it indexes with the lane variable are declared as arrays of vec4 and indexed by
+ * (flat index without the lane) / 4 — valid because the lane variable may only be the trailing
+ * `+ lane` of the last index, and the schedule splits only 4-aligned rows. A scalar accumulator
+ * declared outside a vector loop and updated inside it as `acc = acc + v` adds the sum of v's lanes;
+ * one declared outside a thread loop and summed inside it adds the sum over the loop's threads (a
+ * tree in workgroup memory between barriers, so the guards around it become store predicates, and
+ * the stores after it are left to the loop's first thread).
+ */
 import { type LoopProgram, type Stmt, boundLoops, loopProgramDims } from '../../ir/tir/loop-nest.js';
-import {
-  type For,
-  constInt,
-  crossThreadSums,
-  holdsCrossThreadSum,
-  rampGuard,
-} from './wgsl-loop-nest-forms.js';
+import { type For, constInt, crossThreadSums, holdsCrossThreadSum, rampGuard } from './wgsl-loop-nest-forms.js';
 
 import { WgslExprEmitter } from './wgsl-loop-nest-expr.js';
 
