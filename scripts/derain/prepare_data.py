@@ -1,9 +1,9 @@
 """Prepares the clean photographs of data/derain/clean from Debian's opencv-doc package.
 
 Run here (not on the GPU machine), from the repository root, with Debian's python3-pil:
-    mkdir -p /tmp/derain-pkgs && cd /tmp/derain-pkgs && apt-get download opencv-doc \
+    PKGS=$(mktemp -d) && cd $PKGS && apt-get download opencv-doc \
       && dpkg-deb -x opencv-doc_*.deb x && cd - \
-      && python3 scripts/derain/prepare_data.py /tmp/derain-pkgs/x/usr/share/doc/opencv-doc/examples/data
+      && python3 scripts/derain/prepare_data.py $PKGS/x/usr/share/doc/opencv-doc/examples/data
 Scenes with two views (stereo pair, two video frames, two viewpoints or lightings) give the
 references; single images are scenes of their own. Every image is downscaled so its longer side
 is MAX_SIDE pixels (Lanczos) and written as 8-bit RGB PNG.

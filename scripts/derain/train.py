@@ -13,7 +13,7 @@ H100; `--smoke` runs a toy-sized version on the CPU in seconds).
 
 Run on the GPU machine from the repository root:
   python3 scripts/derain/train.py --out models/derain --budget-s 280
-Toy run anywhere with torch: python3 scripts/derain/train.py --smoke --out /tmp/derain-smoke
+Toy run anywhere with torch: python3 scripts/derain/train.py --smoke --out SMOKE_DIR
 """
 import argparse
 import datetime

