@@ -114,7 +114,9 @@ const t0 = performance.now();
 // DECODE_ATTN_GRID: attention CTAs (A/B runs against the library default)
 const attentionGrid = process.env.DECODE_ATTN_GRID ? Number(process.env.DECODE_ATTN_GRID) : undefined;
 const PAGES_PER_SEQ = 12;
-const BATCHES = [1, 16, 64];
+// DECODE_BATCHES: a subset of the batch sizes (A/B runs of one batch size against another build)
+const BATCHES = process.env.DECODE_BATCHES ? process.env.DECODE_BATCHES.split(',').map(Number) : [1, 16, 64];
+if (BATCHES.some((b) => ![1, 16, 64].includes(b))) throw new Error(`DECODE_BATCHES takes 1, 16 and 64, got ${process.env.DECODE_BATCHES}`);
 const runner = await LlamaRunner.load(m, {
   backend,
   actDtype: 'f16',
