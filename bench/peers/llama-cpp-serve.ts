@@ -246,7 +246,17 @@ for (const key of keys) {
   const prompts = work.requests.map(([p]) => randomIds(rng, p));
   batchSizes?.splice(0);
   const tr = performance.now();
-  const traces = await replay(schedule, prompts, BUDGET_S);
+  let traces: Trace[] | null;
+  try {
+    traces = await replay(schedule, prompts, BUDGET_S);
+  } catch (e) {
+    // the rates before it are kept; this one is named with the error
+    skipped[key] = `failed: ${String(e).split('\n')[0]}`;
+    console.error(`${key}: ${skipped[key]}`);
+    write();
+    process.exitCode = 1;
+    break;
+  }
   if (!traces) {
     skipped[key] = `cut at --budget-s ${BUDGET_S} after ${((performance.now() - tr) / 1e3).toFixed(0)} s`;
     console.log(`${key}: ${skipped[key]}`);
