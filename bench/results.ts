@@ -26,6 +26,28 @@ export interface BenchRow {
   limitName: string | null;
   /** Why `anchor` is null (the peer could not run in this run, or the row has none by nature). */
   anchorWhyNull?: string | null;
+  /** Where a bench measures several peers: each one's figure (the anchor is one of them), or null with why. */
+  peers?: PeerFigure[];
+}
+
+export interface PeerFigure {
+  name: string;
+  value: number | null;
+  /** ours against this peer, the DESIGN.md way (above 1 means we win). */
+  ratio: number | null;
+  whyNull: string | null;
+}
+
+/** One peer's figure beside ours, with its ratio; null values keep their reason. */
+export function peerFigure(
+  name: string,
+  value: number | null,
+  whyNull: string | null,
+  ours: number,
+  higherIsBetter: boolean,
+): PeerFigure {
+  const ratio = value === null || !ours ? null : higherIsBetter ? ours / value : value / ours;
+  return { name, value, ratio, whyNull: value === null ? (whyNull ?? 'no figure') : null };
 }
 
 /** A row with the ratio computed the DESIGN.md way (above 1 means we win). */

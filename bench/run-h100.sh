@@ -63,18 +63,37 @@ stage=serve
 fi
 if [ "$stage" = serve ]; then
 D=$CKPT/llama3-8b
-# the peer: transformers' continuous batching on the same lengths and arrival schedules (HF_SERVE=1 adds HF static batches)
+# The peers on the same lengths and arrival schedules, one after another on the GPU: transformers'
+# continuous batching, then llama.cpp (Vulkan, F16 GGUF of the same weights, parallel sequences)
+# when its package was carried (.peers/llama-cpp.tar.xz); HF_SERVE=1 adds HF static batches.
+# Budget of this stage at SERVE_RATES=inf,4,1 (one 10-minute call), each part bounded:
+#   workload ~3 s + hf_serve_cb ≤ 130 s (a rate that would pass --budget-s 115 is skipped; load and
+#   warm-up take about 40 s, rate 1's arrivals alone about 40 s) + GGUF ≤ 90 s (16 GB read, 16 GB
+#   written) + llama-cpp-serve ≤ 120 s (--budget-s 105, same shape) + serve.js ≤ 240 s (rates that
+#   would end past --deadline-s 200 are skipped) = ≤ 583 s. The peers rewrite their JSON after each
+#   rate, so a cut one keeps the rates it finished; both take --rates in this order (the workload
+#   file's keys come out numbers first), so HF's warm-up pass is the all-at-once one, not rate 1's
+#   40 s of arrivals. HF_SERVE=1 is outside this budget.
 R=${SERVE_RATES:-inf,8,4,2,1}
 node "$B/bench/serve.js" --write-workload $D/workload.json --rates $R
-PEER=()
-timeout 300 python3 bench/anchors/hf_serve_cb.py $D/llama3-8b-random $D/workload.json $D/hf-serve-cb.json --budget-s 280 > "$OUT/hf-serve-cb.log" 2>&1; echo "hf_serve_cb exit $? at ${SECONDS}s"
-[ -f $D/hf-serve-cb.json ] && PEER=(--peer $D/hf-serve-cb.json)
+rm -f $D/hf-serve-cb.json $D/llama-cpp-serve.json
+timeout 130 python3 bench/anchors/hf_serve_cb.py $D/llama3-8b-random $D/workload.json $D/hf-serve-cb.json --rates $R --budget-s 115 > "$OUT/hf-serve-cb.log" 2>&1; echo "hf_serve_cb exit $? at ${SECONDS}s"
+PEER=(--peer $D/hf-serve-cb.json)
+if [ -f .peers/llama-cpp.tar.xz ] && [ -f "$B/bench/peers/llama-cpp-serve.js" ]; then
+  [ -d .peers/unpacked/node_modules/node-llama-cpp ] || { mkdir -p .peers/unpacked && tar -xJf .peers/llama-cpp.tar.xz -C .peers/unpacked; }
+  timeout 90 node "$B/bench/peers/write-gguf.js" $D/llama3-8b-random $D/llama3-8b-random.f16.gguf > "$OUT/llama-cpp-serve.log" 2>&1; echo "write-gguf exit $? at ${SECONDS}s"
+  LLAMA_CPP_MODULE=.peers/unpacked/node_modules/node-llama-cpp timeout 120 node "$B/bench/peers/llama-cpp-serve.js" \
+    $D/llama3-8b-random.f16.gguf $D/workload.json $D/llama-cpp-serve.json --gpu vulkan --rates $R --budget-s 105 ${LLAMA_SERVE_FLAGS:-} 2>&1 \
+    | grep -v -e 'special_eos_id is not in' -e 'tokenize text and then detokenize' >> "$OUT/llama-cpp-serve.log"; echo "llama-cpp-serve exit $? at ${SECONDS}s"
+  rm -f $D/llama3-8b-random.f16.gguf
+  PEER+=(--peer $D/llama-cpp-serve.json)
+fi
 ANCHOR=()
 if [ "${HF_SERVE:-0}" = 1 ]; then
   python3 bench/anchors/hf_serve.py $D $D/workload.json > "$OUT/hf-serve.log" 2>&1; echo "hf_serve exit $? at ${SECONDS}s"
   ANCHOR=(--anchor $D/hf-serve.json)
 fi
-node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" "${PEER[@]}" --rates $R --deadline-s ${SERVE_DEADLINE_S:-200} 2>&1 | quiet | tee "$OUT/serve.log"
+timeout 240 node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" "${PEER[@]}" --rates $R --deadline-s ${SERVE_DEADLINE_S:-200} 2>&1 | quiet | tee "$OUT/serve.log"; echo "serve exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = gemm ]; then
 timeout 200 python3 bench/anchors/torch_gemm.py "$OUT/gemm-anchors.json" > "$OUT/gemm-anchors.log" 2>&1; echo "torch_gemm exit $? at ${SECONDS}s"

@@ -10,7 +10,13 @@
  * random in the vocabulary; EOS ignored so every output has its drawn length; greedy sampling.
  * The lengths are the same at every rate; token ids differ per rate so the prefix cache never hits.
  *
- * Anchor: HF transformers with static batching, measured on the same card in the same run
+ * Peers (--peer, repeatable; bench/serving-peers.ts): arrival-driven servers replaying the same
+ * lengths and arrival schedules from --write-workload's file in the same run: transformers'
+ * continuous batching (bench/anchors/hf_serve_cb.py) and llama.cpp with parallel sequences
+ * (bench/peers/llama-cpp-serve.ts). Each row carries every peer's figure in "peers"; the anchor is
+ * the first peer with figures at that rate.
+ *
+ * Static anchor (--anchor): HF transformers with static batching, measured on the same card in the same run
  * (BENCH_RUN_ID) by bench/anchors/hf_serve.py on the same request lengths: fixed batches of 16 in
  * arrival order, left-padded, generate with max_new_tokens = the batch's longest output, a
  * timestamp per step. That is a measurement only of every request arriving at once, batches back
@@ -23,19 +29,31 @@
  *
  * Usage (the device run: bench/anchors/hf_serve.py writes the checkpoint and the anchor):
  *   node serve.js --write-workload W.json [--requests N] [--max-total T] [--seed S]
- *   BENCH_RUN_ID=<id> node serve.js --model DIR/llama3-8b-random --anchor DIR/hf-serve.json [--rates 1,2,4,8,inf] [--deadline-s S]
+ *   BENCH_RUN_ID=<id> node serve.js --model DIR/llama3-8b-random [--peer DIR/hf-serve-cb.json] [--peer DIR/llama-cpp-serve.json]
+ *     [--anchor DIR/hf-serve.json] [--rates 1,2,4,8,inf] [--deadline-s S]
+ *     (--peer repeats: every arrival-driven peer's figures go into each row's "peers", the first with figures is the anchor)
  *     [--prefill-chunk-tokens P]  (prompt tokens per step while others decode; default the engine's)
  * Local check on lavapipe: node serve.js --model models/builtin --requests 8 --rates 4,inf --max-total 256
  */
 import '../src/register-all.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Engine } from '../src/engine/engine.js';
 import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../src/engine/scheduler.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { openLlamaModel } from '../src/models/llama/llama-family.js';
 import { Rng } from '../src/util/rng.js';
-import { type BenchRow, cardName, cardShort, row, runId, writeResults } from './results.js';
-import { driveGreedy, loadServingRunner, percentile, TOKEN_IDS_ONLY } from './serving-driver.js';
+import { type BenchRow, cardName, cardShort, peerFigure, row, runId, writeResults } from './results.js';
+import { driveGreedy, loadServingRunner, TOKEN_IDS_ONLY } from './serving-driver.js';
+import {
+  type ArrivalPeer,
+  type Metrics,
+  metrics,
+  type PeerSource,
+  peersAtRate,
+  peerWhyNull,
+  rateKey,
+  type Trace,
+} from './serving-peers.js';
 import { type LengthMix, poissonArrivals, type RequestShape, shareGptLikeWorkload } from './serving-workload.js';
 import { Check } from './verify.js';
 
@@ -60,73 +78,12 @@ function rateSeedOf(rate: number): number {
   return SEED + 1 + (Number.isFinite(rate) ? Math.round(1000 * rate) : 999_999);
 }
 
-/** A rate's key in the workload and peer files. */
-function rateKey(rate: number): string {
-  return rate === Infinity ? 'inf' : String(rate);
-}
-
-/** What each request saw, in seconds from the first arrival. */
-interface Trace {
-  arrival: number;
-  /** Time of each output token. */
-  tokens: number[];
-}
-
-interface Metrics {
-  tokPerS: number;
-  reqPerS: number;
-  ttftP50: number;
-  ttftP99: number;
-  itlP50: number;
-  itlP99: number;
-  normP50: number;
-}
-
-function metrics(traces: readonly Trace[]): Metrics {
-  const end = Math.max(...traces.map((t) => t.tokens[t.tokens.length - 1]!));
-  const outTokens = traces.reduce((a, t) => a + t.tokens.length, 0);
-  const ttft = traces.map((t) => t.tokens[0]! - t.arrival);
-  const itl = traces.flatMap((t) => t.tokens.slice(1).map((x, i) => x - t.tokens[i]!));
-  const norm = traces.map((t) => (t.tokens[t.tokens.length - 1]! - t.arrival) / t.tokens.length);
-  const ms = 1000;
-  return {
-    tokPerS: outTokens / end,
-    reqPerS: traces.length / end,
-    ttftP50: percentile(ttft, 0.5) * ms,
-    ttftP99: percentile(ttft, 0.99) * ms,
-    itlP50: percentile(itl, 0.5) * ms,
-    itlP99: percentile(itl, 0.99) * ms,
-    normP50: percentile(norm, 0.5) * ms,
-  };
-}
-
 /** HF's measured batches: members (request indices) and seconds from the generate call to each step's token. */
 interface HfAnchor {
   card: string;
   name: string;
   requests: [number, number][];
   batches: { members: number[]; steps: number[]; total: number }[];
-}
-
-/**
- * An arrival-driven peer (bench/anchors/hf_serve_cb.py: transformers' continuous batching) on the
- * same workload and arrival schedules: per rate, each request's arrival and token times in seconds.
- */
-interface ArrivalPeer {
-  card: string;
-  runId?: string | null;
-  name: string;
-  requests: [number, number][];
-  rates: Record<string, Trace[]>;
-}
-
-/** Why a peer's traces at one rate can't be used (a request short of its tokens), or null. */
-function peerTracesProblem(traces: readonly Trace[] | undefined, label: string): string | null {
-  if (!traces) return `the peer did not run ${label} in this run`;
-  const short = traces.findIndex((t, i) => !t || t.tokens.length !== shapes[i]!.output);
-  return short >= 0
-    ? `the peer's request ${short} at ${label} did not return its ${shapes[short]!.output} tokens`
-    : null;
 }
 
 /** HF's measured timeline with every request arriving at 0: its batches back to back. */
@@ -188,18 +145,24 @@ const hfWhyNull = !hfFile
       ? `HF ran on ${hfFile.card}, this run on ${card}`
       : null;
 const hf = hfWhyNull ? null : hfFile;
-const peerFile = args.has('peer') ? (JSON.parse(readFileSync(args.get('peer')!, 'utf8')) as ArrivalPeer) : null;
-const peerWhyNull = !peerFile
-  ? 'no arrival-driven peer ran in this run (no --peer)'
-  : !runId() || peerFile.runId !== runId()
-    ? `the peer's figures come from run ${peerFile.runId ?? 'unknown'}, not this run (${runId() ?? 'BENCH_RUN_ID unset'})`
-    : cardShort(peerFile.card) !== cardShort(card)
-      ? `the peer ran on ${peerFile.card}, this run on ${card}`
-      : peerFile.requests.length !== N ||
-          peerFile.requests.some(([p, o], i) => p !== shapes[i]!.prompt || o !== shapes[i]!.output)
-        ? `the peer ran another workload (${args.get('peer')})`
-        : null;
-const peer = peerWhyNull ? null : peerFile;
+// Every --peer (repeatable): a file that is missing or from another run stays in the rows as null with why.
+const requestPairs = shapes.map((s): [number, number] => [s.prompt, s.output]);
+const peers: PeerSource[] = process.argv
+  .flatMap((a, i) => (a === '--peer' ? [process.argv[i + 1] ?? ''] : []))
+  .map((source) => {
+    if (!existsSync(source))
+      return {
+        source,
+        peer: null,
+        whyNull: `${source} was not written in this run (the peer failed or ran out of time; see its log)`,
+      };
+    const peer = JSON.parse(readFileSync(source, 'utf8')) as ArrivalPeer;
+    return {
+      source,
+      peer,
+      whyNull: peerWhyNull(peer, source, { runId: runId(), card, cardShort, requests: requestPairs }),
+    };
+  });
 const model = await openLlamaModel(args.get('model') ?? 'models/builtin');
 const cfg = model.config;
 if (MAX_TOTAL > cfg.maxPositionEmbeddings)
@@ -347,15 +310,23 @@ for (const rate of rateList) {
   const ours = metrics(traces);
   bestTokPerS = Math.max(bestTokPerS, ours.tokPerS);
   responses += traces.length;
-  // the arrival-driven peer where it ran this rate; else HF static batching, measured only with every request at once
-  const peerTraces = peer?.rates[rateKey(rate)];
-  const peerProblem = peerWhyNull ?? peerTracesProblem(peerTraces, label);
+  // Every peer's figures ride in each row; the anchor is the first --peer with figures at this rate,
+  // else HF static batching, measured only with every request at once.
+  const atRate = peersAtRate(peers, rateKey(rate), label, requestPairs);
+  const first = atRate.find((p) => p.metrics);
   const staticAnchor = hf && rate === Infinity ? metrics(hfAllAtOnce(hf)) : null;
-  const anchor = !peerProblem ? metrics(peerTraces!) : staticAnchor;
-  const anchorName = !peerProblem ? peer!.name : hfName;
+  const anchor = first?.metrics ?? staticAnchor;
+  const anchorName = first ? first.name : hfName;
+  const peerProblem = atRate.length
+    ? atRate.map((p) => p.whyNull).join('; ')
+    : 'no arrival-driven peer ran in this run (no --peer)';
   const why = anchor
     ? null
     : `${peerProblem}; ${hfWhyNull ?? 'HF static batching has no arrival-driven server: its latencies at this rate would be simulated, not measured'}`;
+  for (const p of atRate)
+    console.log(
+      `  ${p.name}: ${p.metrics ? `${p.metrics.tokPerS.toFixed(1)} tok/s, TTFT p50 ${p.metrics.ttftP50.toFixed(0)} ms, ITL p50 ${p.metrics.itlP50.toFixed(1)} ms` : `null (${p.whyNull})`}`,
+    );
   const c = `${args.get('label') ?? 'llama3-8b'} ${label}, ${N} reqs`;
   const r = (metric: string, key: keyof Metrics, higherIsBetter: boolean) =>
     rows.push(
@@ -369,6 +340,9 @@ for (const rate of rateList) {
         limit: null,
         limitName: null,
         anchorWhyNull: why,
+        peers: atRate.map((p) =>
+          peerFigure(p.name, p.metrics ? p.metrics[key] : null, p.whyNull, ours[key], higherIsBetter),
+        ),
       }),
     );
   r('output tokens/s', 'tokPerS', true);
@@ -388,9 +362,22 @@ const notes =
   `${N} requests per rate, seed ${SEED}: prompt lognormal (median ${Math.round((MIX.promptMedian * MAX_TOTAL) / MIX.atContext)}, σ ${MIX.promptSigma.toFixed(1)}; mean ${mean((s) => s.prompt)}), output lognormal (median ${Math.round((MIX.outputMedian * MAX_TOTAL) / MIX.atContext)}, σ ${MIX.outputSigma.toFixed(1)}; mean ${mean((s) => s.output)}), prompt + output ≤ ${MAX_TOTAL}; ` +
   `random token ids, EOS ignored, greedy. Poisson arrivals. Ours: Engine in-process, bf16 weights, f16 activations and KV, ${MAX_TOKENS} tokens/step (prefill chunks of ≤ ${PREFILL_CHUNK} tokens while others decode), ≤ ${MAX_SEQS} sequences, ${numPages} KV pages of ${PAGE}; ` +
   `token times taken when each step's events reach the caller; latencies from the intended arrival time. ` +
-  (peer
-    ? `Anchor: ${peer.name} on ${peer.card}, this run, the same lengths and arrival schedules (random ids, EOS ignored, greedy); token times from its own per-token timestamps. `
-    : `No arrival-driven peer: ${peerWhyNull}. `) +
+  (peers.some((p) => p.peer && !p.whyNull)
+    ? `Peers (each row's "peers"; the anchor is the first with figures at the rate): ${peers
+        .filter((p) => p.peer && !p.whyNull)
+        .map((p) => `${p.peer!.name} on ${p.peer!.card}`)
+        .join(
+          '; ',
+        )}, this run, the same lengths and arrival schedules (random ids, EOS ignored, greedy); token times from each peer's own per-token timestamps. `
+    : '') +
+  (peers.some((p) => p.whyNull)
+    ? `Peers left out: ${peers
+        .filter((p) => p.whyNull)
+        .map((p) => p.whyNull)
+        .join('; ')}. `
+    : peers.length
+      ? ''
+      : 'No arrival-driven peer ran in this run (no --peer). ') +
   (hf
     ? `Static anchor (all-at-once rows only where the arrival-driven peer is missing): ${hf.name} on ${hf.card}, this run, fixed batches of ${BATCH_HF} in arrival order, left-padded, max_new_tokens = longest in batch, batches back to back (gaps between generate calls left out); a request ends at its own last useful token. `
     : `No anchor: ${hfWhyNull}. `) +

@@ -73,9 +73,4 @@ export async function driveGreedy(
   return { ids, times, finishReason: choice?.finishReason, resultTokens: choice?.tokens.length };
 }
 
-/** Nearest-rank percentile (q in [0, 1]); NaN for no samples. */
-export function percentile(xs: readonly number[], q: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-}
+export { percentile } from './serving-peers.js';

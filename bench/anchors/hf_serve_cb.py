@@ -6,8 +6,9 @@ cache ("paged|sdpa"), CUDA graphs, bf16, greedy, EOS ignored (max_new_tokens = t
 output length). Each request is added at its arrival time from this thread; token times are the
 manager's own per-token timestamps (record_timestamps) or, where this transformers lacks them,
 the times streamed chunks reach this process. Writes OUT with $BENCH_RUN_ID:
-  {"card", "runId", "name", "requests", "rates": {"inf" | "<rate>": [{"arrival", "tokens": [s...]}]}}
-seconds from the rate's start. bench/serve.ts --peer OUT uses it only from its own run and card.
+  {"card", "runId", "name", "requests", "rates": {"inf" | "<rate>": [{"arrival", "tokens": [s...]}]},
+   "skipped": {"<rate>": reason}}
+seconds from the rate's start, rewritten after every rate. bench/serve.ts --peer OUT uses it only from its own run and card.
 
 Usage: python3 bench/anchors/hf_serve_cb.py MODEL_DIR WORKLOAD.json OUT.json [--rates inf,8]
 """
@@ -118,23 +119,37 @@ def run_rate(key, seed):
 first = rates[0]
 run_rate(first, 1)
 result = {}
+skipped = {}
+name = f"transformers {transformers.__version__} continuous batching (paged|sdpa, CUDA graphs{', ' + str(cb_kwargs) if cb else ''})"
+
+
+def write():
+    # after every rate, so a run stopped by its time bound keeps the rates it finished
+    doc = {
+        "card": torch.cuda.get_device_name(0),
+        "runId": os.environ.get("BENCH_RUN_ID"),
+        "name": name,
+        "requests": requests,
+        "rates": result,
+        "skipped": skipped,
+    }
+    with open(args.out, "w") as f:
+        json.dump(doc, f)
+
+
 for key in rates:
     span = max(work["arrivals"][key])
-    if time.perf_counter() - t_start + span > args.budget_s:
-        print(f"{key}: skipped (its arrivals alone would pass --budget-s)", flush=True)
+    elapsed = time.perf_counter() - t_start
+    if elapsed + span > args.budget_s:
+        skipped[key] = f"its arrivals alone ({span:.0f} s) would pass --budget-s {args.budget_s:.0f} at {elapsed:.0f} s"
+        print(f"{key}: skipped ({skipped[key]})", flush=True)
         continue
     traces = run_rate(key, 2)
     if traces is not None:
         result[key] = traces
+    else:
+        skipped[key] = "not every request finished within --budget-s"
+    write()
 
-name = f"transformers {transformers.__version__} continuous batching (paged|sdpa, CUDA graphs{', ' + str(cb_kwargs) if cb else ''})"
-doc = {
-    "card": torch.cuda.get_device_name(0),
-    "runId": os.environ.get("BENCH_RUN_ID"),
-    "name": name,
-    "requests": requests,
-    "rates": result,
-}
-with open(args.out, "w") as f:
-    json.dump(doc, f)
+write()
 print(f"wrote {args.out}: rates {list(result)} in {time.perf_counter() - t_start:.0f} s", flush=True)

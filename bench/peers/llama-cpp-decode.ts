@@ -9,53 +9,15 @@
  * that: one batched forward plus node-llama-cpp's per-sequence sampling. Reported: b × 1000 / median
  * step ms.
  *
- * node-llama-cpp is not a dependency of Tessera (a peer carried as a tarball, see
- * scripts/pack-llama-cpp.sh); ESM ignores NODE_PATH, so LLAMA_CPP_MODULE names its package folder.
+ * node-llama-cpp is loaded by ./node-llama-cpp.ts (LLAMA_CPP_MODULE names its package folder).
  *
  * Usage: LLAMA_CPP_MODULE=.peers/unpacked/node_modules/node-llama-cpp \
  *   node dist/bench/peers/llama-cpp-decode.js MODEL.gguf OUT.json [--gpu vulkan|cuda|cpu]
  *   [--batches 1,16,64] [--prompt 128] [--steps 32] [--threads N] [--allow-no-device]
  */
-import { execSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { writeFileSync } from 'node:fs';
 import { GgufFile } from '../../src/io/gguf-file.js';
-
-/** The part of node-llama-cpp's API used here (its types are not available at build time). */
-interface LlamaSequence {
-  evaluate(
-    tokens: number[],
-    options: { temperature: number; yieldEogToken: boolean },
-  ): AsyncGenerator<number, void, void>;
-}
-interface LlamaContext {
-  getSequence(): LlamaSequence;
-  /** node-llama-cpp's native context (internal): wrapped to count tokens per llama_decode. */
-  _ctx?: object;
-  readonly contextSize: number;
-  readonly batchSize: number;
-  dispose(): Promise<void>;
-}
-interface LlamaModel {
-  createContext(options: {
-    sequences: number;
-    contextSize: number;
-    batchSize: number;
-    threads?: number;
-  }): Promise<LlamaContext>;
-  dispose(): Promise<void>;
-}
-interface Llama {
-  readonly gpu: string | false;
-  readonly llamaCppRelease: { readonly repo: string; readonly release: string };
-  getGpuDeviceNames(): Promise<string[]>;
-  loadModel(options: { modelPath: string; gpuLayers: 'max' | number }): Promise<LlamaModel>;
-  dispose(): Promise<void>;
-}
-interface NodeLlamaCpp {
-  getLlama(options: { gpu: string | false; build: 'never'; logLevel: string; maxThreads?: number }): Promise<Llama>;
-}
+import { countDecodeBatches, openLlamaCpp } from './node-llama-cpp.js';
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -87,74 +49,13 @@ if (typeof vocab !== 'number')
 const span = Math.min(120000, vocab - 100);
 const promptOf = (s: number) => Array.from({ length: PROMPT }, (_, i) => 100 + ((s * 7919 + i * 104729) % span));
 
-const moduleDir = process.env.LLAMA_CPP_MODULE;
-const lib = (await import(
-  moduleDir ? pathToFileURL(join(moduleDir, 'dist', 'index.js')).href : 'node-llama-cpp'
-)) as NodeLlamaCpp;
-const version = moduleDir
-  ? (JSON.parse(readFileSync(join(moduleDir, 'package.json'), 'utf8')) as { version: string }).version
-  : 'unknown';
-const llama = await lib.getLlama({
-  gpu: gpu === 'cpu' ? false : gpu,
-  build: 'never',
-  logLevel: 'warn',
-  ...(threads ? { maxThreads: threads } : {}),
-});
-if (gpu !== 'cpu' && llama.gpu !== gpu) throw new Error(`asked for ${gpu}, node-llama-cpp loaded ${String(llama.gpu)}`);
-const devices = await llama.getGpuDeviceNames();
-// A Vulkan build with no GPU device (e.g. only a software driver) quietly runs ggml's CPU backend.
-if (gpu !== 'cpu' && devices.length === 0 && !process.argv.includes('--allow-no-device')) {
-  throw new Error(
-    `node-llama-cpp (${gpu}) sees no GPU device: llama.cpp would run on the CPU (pass --allow-no-device to measure that anyway)`,
-  );
-}
-let card = devices[0] ?? (gpu === 'cpu' ? 'cpu' : 'unknown');
-try {
-  const smi = execSync('nvidia-smi --query-gpu=name --format=csv,noheader', { stdio: ['ignore', 'pipe', 'ignore'] })
-    .toString()
-    .split('\n')[0]!
-    .trim();
-  if (smi) card = smi;
-} catch {
-  /* no NVIDIA tools here */
-}
+const { llama, version, devices, card } = await openLlamaCpp(gpu, threads, process.argv.includes('--allow-no-device'));
 
 const t0 = performance.now();
 const model = await llama.loadModel({ modelPath, gpuLayers: gpu === 'cpu' ? 0 : 'max' });
 console.log(
   `node-llama-cpp ${version} (${llama.llamaCppRelease.repo} ${llama.llamaCppRelease.release}), ${llama.gpu || 'cpu'} on ${devices.join(', ') || 'cpu'}; loaded ${modelPath} in ${((performance.now() - t0) / 1e3).toFixed(1)} s`,
 );
-
-/**
- * Counts the tokens of each llama_decode call of `context` (by wrapping its internal native
- * handle), so the result shows that a step of b sequences really was one batch of b tokens.
- * Returns null when the internals are not there (another node-llama-cpp version).
- */
-function countDecodeBatches(context: LlamaContext): number[] | null {
-  const native = context._ctx;
-  if (native === undefined || typeof (native as Record<string, unknown>).decodeBatch !== 'function') return null;
-  const sizes: number[] = [];
-  let queued = 0;
-  context._ctx = new Proxy(native, {
-    get(target, key) {
-      const v = (target as Record<string | symbol, unknown>)[key];
-      if (typeof v !== 'function') return v;
-      if (key === 'addToBatch')
-        return (...a: unknown[]) => {
-          queued += (a[2] as ArrayLike<number>).length;
-          return v.apply(target, a);
-        };
-      if (key === 'decodeBatch')
-        return (...a: unknown[]) => {
-          sizes.push(queued);
-          queued = 0;
-          return v.apply(target, a);
-        };
-      return v.bind(target);
-    },
-  });
-  return sizes;
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const cases: Record<string, number> = {};
