@@ -116,7 +116,8 @@ const attentionGrid = process.env.DECODE_ATTN_GRID ? Number(process.env.DECODE_A
 const PAGES_PER_SEQ = 12;
 // DECODE_BATCHES: a subset of the batch sizes (A/B runs of one batch size against another build)
 const BATCHES = process.env.DECODE_BATCHES ? process.env.DECODE_BATCHES.split(',').map(Number) : [1, 16, 64];
-if (BATCHES.some((b) => ![1, 16, 64].includes(b))) throw new Error(`DECODE_BATCHES takes 1, 16 and 64, got ${process.env.DECODE_BATCHES}`);
+if (BATCHES.some((b) => ![1, 16, 64].includes(b)))
+  throw new Error(`DECODE_BATCHES takes 1, 16 and 64, got ${process.env.DECODE_BATCHES}`);
 const runner = await LlamaRunner.load(m, {
   backend,
   actDtype: 'f16',
