@@ -1,6 +1,6 @@
 /**
  * Tunes the skinny GEMM on Llama-3-8B linear shapes (bench/skinny-variants.ts): for M ∈ {1, 2, 4,
- * 8, 16, 32, 64}, bf16 weights [N, K] and f16 activations, every parameter set and the baselines
+ * 8, 16, 32, 64, 128}, bf16 weights [N, K] and f16 activations, every parameter set and the baselines
  * (GEMV, the split-K tensor-core GEMM) run, are checked at sampled outputs against float64 dot
  * products (a wrong variant is printed and excluded), and are timed by replaying recorded streams
  * with the weights rotating over copies ≥ 4× L2. Prints GB/s of weight bytes and the winner per
@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Tensor } from '../src/backends/backend.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
-import { skinnyParamsProblem, skinnyTuning } from '../src/kernels/skinny-gemm-params.js';
+import { skinnyParamsProblem, skinnyShapeProblem, skinnyTuning } from '../src/kernels/skinny-gemm-params.js';
 import { f16ToNumber } from '../src/tensor/dtype.js';
 import { cardName, cardShort, commitHash, fillRandom, median, timeGpu } from './results.js';
 import {
@@ -88,7 +88,8 @@ async function measure(
   M: number,
 ): Promise<number | string> {
   if (v.params) {
-    const why = skinnyParamsProblem(v.params, M, backend.caps);
+    const why =
+      skinnyParamsProblem(v.params, M, backend.caps) ?? skinnyShapeProblem(v.params, M, s.K, 'f16', backend.caps);
     if (why) return `skip (${why})`;
   }
   skinnyTuning.override = v.params;
