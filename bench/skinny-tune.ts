@@ -214,6 +214,18 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     backend.free(a);
     backend.free(c);
   }
+  const date = new Date().toISOString().slice(0, 10);
+  const source = `bench/skinny-tune.ts on ${card}, ${date}, commit ${commitHash()}`;
+  const dir = process.env.BENCH_OUT ?? join('bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `skinny-tune-${date}-${cardShort(card)}.json`);
+  // written after every M, so a run cut short by its caller's timeout keeps the Ms it finished
+  const save = () => {
+    const buckets = bucketsFrom(rows);
+    writeFileSync(file, `${JSON.stringify({ source, samples: SAMPLES, rows, buckets }, null, 2)}\n`);
+    writeFileSync(join(dir, 'skinny-gemm-table.ts'), tableModule(buckets, source));
+    return buckets;
+  };
   for (const M of ms) {
     // a whole M or none, so every bucket compares its variants on the same shapes
     if (performance.now() > deadline) {
@@ -221,16 +233,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       continue;
     }
     await sweepM(backend, M, bufs, rows);
+    save();
+    console.log(`M${M} done at ${((performance.now() - start) / 1000).toFixed(0)} s`);
   }
   for (const b of bufs) for (const w of b.ws) backend.free(w);
-  const date = new Date().toISOString().slice(0, 10);
-  const source = `bench/skinny-tune.ts on ${card}, ${date}, commit ${commitHash()}`;
-  const buckets = bucketsFrom(rows);
-  const dir = process.env.BENCH_OUT ?? join('bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `skinny-tune-${date}-${cardShort(card)}.json`);
-  writeFileSync(file, `${JSON.stringify({ source, samples: SAMPLES, rows, buckets }, null, 2)}\n`);
-  writeFileSync(join(dir, 'skinny-gemm-table.ts'), tableModule(buckets, source));
+  const buckets = save();
   console.log(
     `\nbuckets: ${JSON.stringify(buckets)}\nwrote ${file} and ${join(dir, 'skinny-gemm-table.ts')} in ${((performance.now() - start) / 1000).toFixed(0)} s`,
   );
