@@ -102,8 +102,14 @@ export function variantName(p: SkinnyParams): string {
   return `sgmat S${p.S} TN${p.TN} BK${p.BK}${p.D && p.D > 1 ? ` D${p.D}` : ''}${p.AG ? ' AG' : ''}`;
 }
 
-/** The SIMT sets kept at M ≥ 16 where tensor cores exist (the best two at M = 16 on 2026-12-07, for the table's SIMT entry). */
-const SIMT_BESIDE_SGMAT = ['simt KL32 MT2 RL8 RG1', 'simt KL32 MT8 RL8 RG2'];
+/**
+ * The SIMT blockings (KL, MT, RL) kept at M ≥ 16 where tensor cores exist: the best two at M = 16 on
+ * 2026-12-07, for the table's SIMT entry (RG follows from M).
+ */
+const SIMT_BESIDE_SGMAT: readonly [number, number, number][] = [
+  [32, 2, 8],
+  [32, 8, 8],
+];
 
 /**
  * Baselines first, then the skinny sets. Where tensor cores exist, SIMT at M ≥ 16 ran at ≤ 0.85×
@@ -117,7 +123,7 @@ export function variantsFor(M: number, sgmat: boolean): Variant[] {
   const all = simtVariants(M);
   const simt =
     sgmat && M >= 16
-      ? all.filter((p) => SIMT_BESIDE_SGMAT.includes(variantName(p)))
+      ? all.filter((p) => SIMT_BESIDE_SGMAT.some(([KL, MT, RL]) => p.KL === KL && p.MT === MT && p.RL === RL))
       : all.slice(0, M <= 32 ? undefined : 2);
   const sg = sgmat ? sgmatVariants() : [];
   return [...base, ...[...simt, ...sg].map((p) => ({ name: variantName(p), path: 'skinny' as const, params: p }))];
