@@ -151,7 +151,7 @@ export const BENCHES: readonly BenchEntry[] = [
   },
   {
     name: 'skinny-tune',
-    measures: 'skinny GEMM (M = 1–64) parameter sweep on the Llama-3-8B shapes vs GEMV and split-K; writes the table',
+    measures: 'skinny GEMM (M = 1–128) parameter sweep on the Llama-3-8B shapes vs GEMV and split-K; writes the table',
     duration: '~4 min',
     needs: 'GPU (subgroups; subgroup matrices for the tensor-core variant)',
     standalone: false,

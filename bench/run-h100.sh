@@ -6,7 +6,8 @@
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kernels   # doctor, prefill attention, conformance, fusion
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh models    # 8B checkpoint, decode, then serving
 #     (SKIP_SERVE=1 stops after decode; `checkpoint`, `decode` and `serve` run the three parts alone, on one warm machine)
-#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table)
+#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table;
+#     TUNE_M=16,64,32,128 limits it to those M, in that order)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh gemm      # GEMV/skinny/GEMM on the 8B shapes vs torch
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
 #     GNNs vs PyG (each step bounded; a failed step is logged, the rest run)
@@ -100,7 +101,7 @@ timeout 200 python3 bench/anchors/torch_gemm.py "$OUT/gemm-anchors.json" > "$OUT
 timeout 300 node "$B/bench/gemm.js" "$OUT/gemm-anchors.json" 2>&1 | quiet | tee "$OUT/gemm.log"; echo "gemm exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = tune ]; then
-timeout 235 node "$B/bench/skinny-tune.js" --budget-s ${TUNE_BUDGET_S:-190} 2>&1 | quiet | tee "$OUT/skinny-tune.log"
+timeout 235 node "$B/bench/skinny-tune.js" --budget-s ${TUNE_BUDGET_S:-190} ${TUNE_M:+--m $TUNE_M} 2>&1 | quiet | tee "$OUT/skinny-tune.log"
 fi
 if [ "$stage" = features ]; then
 F=${FEATURES_DIR:-$HOME/features} && mkdir -p $F

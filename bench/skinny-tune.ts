@@ -1,6 +1,6 @@
 /**
  * Tunes the skinny GEMM on Llama-3-8B linear shapes (bench/skinny-variants.ts): for M ∈ {1, 2, 4,
- * 8, 16, 32, 64}, bf16 weights [N, K] and f16 activations, every parameter set and the baselines
+ * 8, 16, 32, 64, 128}, bf16 weights [N, K] and f16 activations, every parameter set and the baselines
  * (GEMV, the split-K tensor-core GEMM) run, are checked at sampled outputs against float64 dot
  * products (a wrong variant is printed and excluded), and are timed by replaying recorded streams
  * with the weights rotating over copies ≥ 4× L2. Prints GB/s of weight bytes and the winner per
@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Tensor } from '../src/backends/backend.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
-import { skinnyParamsProblem, skinnyTuning } from '../src/kernels/skinny-gemm-params.js';
+import { skinnyParamsProblem, skinnyShapeProblem, skinnyTuning } from '../src/kernels/skinny-gemm-params.js';
 import { f16ToNumber } from '../src/tensor/dtype.js';
 import { cardName, cardShort, commitHash, fillRandom, median, timeGpu } from './results.js';
 import {
@@ -88,7 +88,8 @@ async function measure(
   M: number,
 ): Promise<number | string> {
   if (v.params) {
-    const why = skinnyParamsProblem(v.params, M, backend.caps);
+    const why =
+      skinnyParamsProblem(v.params, M, backend.caps) ?? skinnyShapeProblem(v.params, M, s.K, 'f16', backend.caps);
     if (why) return `skip (${why})`;
   }
   skinnyTuning.override = v.params;
@@ -213,6 +214,18 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     backend.free(a);
     backend.free(c);
   }
+  const date = new Date().toISOString().slice(0, 10);
+  const source = `bench/skinny-tune.ts on ${card}, ${date}, commit ${commitHash()}`;
+  const dir = process.env.BENCH_OUT ?? join('bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `skinny-tune-${date}-${cardShort(card)}.json`);
+  // written after every M, so a run cut short by its caller's timeout keeps the Ms it finished
+  const save = () => {
+    const buckets = bucketsFrom(rows);
+    writeFileSync(file, `${JSON.stringify({ source, samples: SAMPLES, rows, buckets }, null, 2)}\n`);
+    writeFileSync(join(dir, 'skinny-gemm-table.ts'), tableModule(buckets, source));
+    return buckets;
+  };
   for (const M of ms) {
     // a whole M or none, so every bucket compares its variants on the same shapes
     if (performance.now() > deadline) {
@@ -220,16 +233,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       continue;
     }
     await sweepM(backend, M, bufs, rows);
+    save();
+    console.log(`M${M} done at ${((performance.now() - start) / 1000).toFixed(0)} s`);
   }
   for (const b of bufs) for (const w of b.ws) backend.free(w);
-  const date = new Date().toISOString().slice(0, 10);
-  const source = `bench/skinny-tune.ts on ${card}, ${date}, commit ${commitHash()}`;
-  const buckets = bucketsFrom(rows);
-  const dir = process.env.BENCH_OUT ?? join('bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `skinny-tune-${date}-${cardShort(card)}.json`);
-  writeFileSync(file, `${JSON.stringify({ source, samples: SAMPLES, rows, buckets }, null, 2)}\n`);
-  writeFileSync(join(dir, 'skinny-gemm-table.ts'), tableModule(buckets, source));
+  const buckets = save();
   console.log(
     `\nbuckets: ${JSON.stringify(buckets)}\nwrote ${file} and ${join(dir, 'skinny-gemm-table.ts')} in ${((performance.now() - start) / 1000).toFixed(0)} s`,
   );

@@ -13,8 +13,11 @@ import type {
 import type { MatmulPath } from '../src/ops/matmul.js';
 import { SKINNY_TABLE } from '../src/kernels/skinny-gemm-table.js';
 
-/** In the order measured: the batch sizes decode serving lives at first, so a spent time budget costs M = 1 last. */
-export const TUNE_M = [16, 64, 32, 8, 4, 2, 1];
+/**
+ * In the order measured: the batch sizes decode serving lives at first, then M = 128 (prefill
+ * chunks), so a spent time budget costs the small M (which the GEMV keeps anyway) first.
+ */
+export const TUNE_M = [16, 64, 32, 128, 8, 4, 2, 1];
 
 /** N×K of the 8B linear layers and how many times each runs per decode step (32 layers, one head). */
 export const TUNE_SHAPES: { N: number; K: number; what: string; perStep: number }[] = [
@@ -55,24 +58,73 @@ function simtVariants(M: number): SkinnySimtParams[] {
   return out.filter((v) => !seen.has(JSON.stringify(v)) && !!seen.add(JSON.stringify(v)));
 }
 
+/**
+ * Tensor-core sets: the staged sets that placed in the top eight of some M in the 2026-12-07 H100
+ * sweep (bench/tuning/skinny-tune-2026-12-07-h100.json; the others were never within 25% of the
+ * best) plus the two small ones that fit M = 128 in 48 KB; the best staged sets again with two
+ * slices in flight (D = 2); and in-place activation sets (AG) sized to keep 16–32 KB of weights in
+ * flight per workgroup (D · TN·16 rows · S·BK columns · 2 bytes).
+ */
 function sgmatVariants(): SkinnySgmatParams[] {
-  const out: SkinnySgmatParams[] = [];
-  for (const S of [2, 4, 8])
-    for (const TN of [1, 2]) for (const BK of [16, 32, 64]) out.push({ variant: 'sgmat', S, TN, BK });
-  return out;
+  const sg = (S: number, TN: number, BK: number, D = 1, AG = false): SkinnySgmatParams =>
+    D === 1 && !AG
+      ? { variant: 'sgmat', S, TN, BK }
+      : AG
+        ? { variant: 'sgmat', S, TN, BK, D, AG }
+        : { variant: 'sgmat', S, TN, BK, D };
+  return [
+    sg(4, 1, 32),
+    sg(8, 1, 32),
+    sg(4, 1, 64),
+    sg(8, 2, 16),
+    sg(4, 2, 32),
+    sg(4, 2, 16),
+    sg(2, 1, 64),
+    sg(2, 1, 32),
+    sg(2, 2, 16),
+    sg(4, 1, 32, 2),
+    sg(8, 2, 16, 2),
+    sg(4, 2, 16, 2),
+    sg(4, 1, 64, 2, true),
+    sg(4, 1, 64, 4, true),
+    sg(8, 1, 32, 2, true),
+    sg(8, 1, 32, 4, true),
+    sg(8, 1, 64, 2, true),
+    sg(4, 2, 32, 2, true),
+    sg(4, 2, 32, 4, true),
+    sg(8, 2, 32, 2, true),
+    sg(4, 2, 64, 2, true),
+  ];
 }
 
 export function variantName(p: SkinnyParams): string {
-  return p.variant === 'simt' ? `simt KL${p.KL} MT${p.MT} RL${p.RL} RG${p.RG}` : `sgmat S${p.S} TN${p.TN} BK${p.BK}`;
+  if (p.variant === 'simt') return `simt KL${p.KL} MT${p.MT} RL${p.RL} RG${p.RG}`;
+  return `sgmat S${p.S} TN${p.TN} BK${p.BK}${p.D && p.D > 1 ? ` D${p.D}` : ''}${p.AG ? ' AG' : ''}`;
 }
 
-/** Baselines first, then the skinny sets (simt only up to M = 32 but two at 64, for the record). */
+/**
+ * The SIMT blockings (KL, MT, RL) kept at M ≥ 16 where tensor cores exist: the best two at M = 16 on
+ * 2026-12-07, for the table's SIMT entry (RG follows from M).
+ */
+const SIMT_BESIDE_SGMAT: readonly [number, number, number][] = [
+  [32, 2, 8],
+  [32, 8, 8],
+];
+
+/**
+ * Baselines first, then the skinny sets. Where tensor cores exist, SIMT at M ≥ 16 ran at ≤ 0.85×
+ * the best tensor-core set on every 8B shape (2026-12-07), so only two SIMT sets stay there.
+ */
 export function variantsFor(M: number, sgmat: boolean): Variant[] {
   const base: Variant[] = [
     ...(M <= 16 ? [{ name: 'gemv', path: 'gemv' as const, params: null }] : []),
     ...(sgmat ? [{ name: 'sgmat split-K', path: 'subgroup-matrix' as const, params: null }] : []),
   ];
-  const simt = simtVariants(M).slice(0, M <= 32 ? undefined : 2);
+  const all = simtVariants(M);
+  const simt =
+    sgmat && M >= 16
+      ? all.filter((p) => SIMT_BESIDE_SGMAT.some(([KL, MT, RL]) => p.KL === KL && p.MT === MT && p.RL === RL))
+      : all.slice(0, M <= 32 ? undefined : 2);
   const sg = sgmat ? sgmatVariants() : [];
   return [...base, ...[...simt, ...sg].map((p) => ({ name: variantName(p), path: 'skinny' as const, params: p }))];
 }
@@ -148,9 +200,11 @@ export function bucketsFrom(rows: readonly Measured[]): SkinnyBucket[] {
       const sg = best('sgmat');
       const bestSkinny = Math.min(simt?.ms ?? Infinity, sg?.ms ?? Infinity);
       if (base && base.ms <= bestSkinny) return { maxM: M, simt: null, sgmat: null };
+      // no SIMT set ran on every shape (none fits this M on the device): the committed SIMT entry stays
+      const committedSimt = SKINNY_TABLE.buckets.find((b) => M <= b.maxM)?.simt ?? null;
       return {
         maxM: M,
-        simt: (simt?.params as SkinnySimtParams | undefined) ?? null,
+        simt: (simt?.params as SkinnySimtParams | undefined) ?? committedSimt,
         sgmat: sg && sg.ms < (simt?.ms ?? Infinity) ? (sg.params as SkinnySgmatParams) : null,
       };
     });

@@ -23,12 +23,20 @@ export interface SkinnySimtParams {
  * Tensor cores: S subgroups split each K slice of S·BK between them, each multiplying all of M
  * (padded to the matrix M) by TN weight tiles of the matrix N rows; the S partial results are
  * summed in workgroup memory, so the weights stream once with no second pass.
+ *
+ * D (default 1): slices of weights in flight in registers ahead of the one being multiplied — the
+ * bytes a workgroup keeps in flight grow with D without more workgroup memory. AG (default false):
+ * subgroups load the activation matrices straight from the f16 activation buffer (L2-resident)
+ * instead of staging them in workgroup memory, so the workgroup memory holds weights only; it needs
+ * f16 activations, M a multiple of the matrix M and K a multiple of S·BK (`skinnyShapeProblem`).
  */
 export interface SkinnySgmatParams {
   readonly variant: 'sgmat';
   readonly S: number;
   readonly TN: number;
   readonly BK: number;
+  readonly D?: number;
+  readonly AG?: boolean;
 }
 
 export type SkinnyParams = SkinnySimtParams | SkinnySgmatParams;
@@ -44,7 +52,7 @@ export interface SkinnyTable {
   readonly buckets: readonly SkinnyBucket[];
 }
 
-export const SKINNY_MAX_M = 64;
+export const SKINNY_MAX_M = 128;
 
 /** Skinny parameters the benchmarks may force (tuning); null keeps the table. */
 export const skinnyTuning: { override: SkinnyParams | null } = { override: null };
@@ -100,7 +108,7 @@ export function skinnySharedBytes(t: SkinnyParams, M: number, caps: SkinnyCaps):
   }
   const cfg = sgmatConfig(caps);
   if (!cfg) return Infinity;
-  const mPad = Math.ceil(M / cfg.M) * cfg.M;
+  const mPad = t.AG ? 0 : Math.ceil(M / cfg.M) * cfg.M;
   const ld = t.S * t.BK + 8;
   return 2 * (mPad + t.TN * cfg.N) * ld * 2 + t.S * cfg.M * cfg.N * 4;
 }
@@ -120,6 +128,7 @@ export function skinnyParamsProblem(t: SkinnyParams, M: number, caps: SkinnyCaps
     if (!cfg) return 'no f16→f32 subgroup-matrix configuration on this device';
     if (t.BK % cfg.K || t.BK % 8) return `BK ${t.BK} must be a multiple of the matrix K (${cfg.K}) and of 8`;
     if (t.TN % 2 && cfg.N % 2) return 'weight tiles must hold an even number of rows';
+    if (![1, 2, 4].includes(t.D ?? 1)) return `D ${t.D} must be 1, 2 or 4 (the slice loop unrolls to lcm(2, D))`;
   }
   const lanes = skinnyLanes(t, M, caps);
   if (lanes > caps.maxComputeInvocationsPerWorkgroup || lanes > caps.maxComputeWorkgroupSizeX)
@@ -129,3 +138,34 @@ export function skinnyParamsProblem(t: SkinnyParams, M: number, caps: SkinnyCaps
     return `${bytes} bytes of workgroup memory exceed the device's ${caps.maxComputeWorkgroupStorageSize}`;
   return null;
 }
+
+/**
+ * Why a parameter set cannot serve these operands (beyond `skinnyParamsProblem`), or null: the
+ * in-place activation loads (AG) read whole matrix tiles from the activation buffer, so a partial
+ * last tile of M or of a K slice would read past the tensor.
+ */
+export function skinnyShapeProblem(
+  t: SkinnyParams,
+  M: number,
+  K: number,
+  aDtype: string,
+  caps: Pick<Capabilities, 'subgroupMatrix'>,
+): string | null {
+  if (t.variant !== 'sgmat' || !t.AG) return null;
+  const cfg = sgmatConfig(caps);
+  if (!cfg) return 'no f16→f32 subgroup-matrix configuration on this device';
+  if (aDtype !== 'f16') return `in-place activation loads need f16 activations (got ${aDtype})`;
+  if (M % cfg.M) return `in-place activation loads need M a multiple of ${cfg.M} (got ${M})`;
+  if (K % (t.S * t.BK)) return `in-place activation loads need K a multiple of S·BK = ${t.S * t.BK} (got ${K})`;
+  return null;
+}
+
+/**
+ * Staged tensor-core sets for an M or K the table's in-place set cannot serve, in order of
+ * preference (the first fits M ≤ 64 in 48 KB of workgroup memory, the others M ≤ 128).
+ */
+export const SKINNY_STAGED_FALLBACKS: readonly SkinnySgmatParams[] = [
+  { variant: 'sgmat', S: 4, TN: 1, BK: 32 },
+  { variant: 'sgmat', S: 2, TN: 1, BK: 32 },
+  { variant: 'sgmat', S: 2, TN: 1, BK: 16 },
+];

@@ -1,16 +1,19 @@
 /**
  * WGSL of the tensor-core skinny GEMM (parameters in `skinny-gemm-params.ts`): c [M, N] = a [M, K]
- * · bᵀ with half operands, b [N, K], K a multiple of 8, M ≤ 64 padded to the matrix M.
+ * · bᵀ with half operands, b [N, K], K a multiple of 8, M ≤ 128 padded to the matrix M.
  *
  * A workgroup owns TN·FN weight rows and all of M, so the weights leave DRAM once and there is no
  * split-K pass. Each slice of S·BK along K is staged global → registers → workgroup memory in
  * 16-byte chunks (bf16 re-rounded to f16, as in matmul-sgmat-wgsl.ts, whose notes on accuracy
- * apply), the next slice's loads issued before this slice's multiplies, workgroup memory
- * double-buffered so one barrier per slice separates the stages. Subgroup s multiplies columns
- * [s·BK, (s+1)·BK) of the slice; the S partial results meet in workgroup memory at the end, one
- * result matrix at a time, and go out through `write_out` (epilogue and any output dtype).
- * Matrix offsets are compile-time constants (stage unrolled, subgroup by a switch): Dawn predicates
- * a subgroup-matrix load whose offset it cannot check statically.
+ * apply). D register sets hold the next D slices, so D slices' loads are in flight while a slice
+ * is multiplied; workgroup memory is double-buffered so one barrier per slice separates the
+ * stages. Subgroup s multiplies columns [s·BK, (s+1)·BK) of the slice; the S partial results meet
+ * in workgroup memory at the end, one result matrix at a time, and go out through `write_out`
+ * (epilogue and any output dtype).
+ * Staged matrix offsets are compile-time constants (stage unrolled, subgroup by a switch): Dawn
+ * predicates a subgroup-matrix load whose offset it cannot check statically. With AG the activation
+ * matrices are instead loaded in place from the f16 activation buffer (predicated loads, but no
+ * staging, no workgroup memory for M, and no re-staging of all of M per slice per workgroup).
  */
 import type { Capabilities, SubgroupMatrixConfig } from '../backends/webgpu/capabilities.js';
 import type { DType } from '../tensor/dtype.js';
@@ -34,6 +37,10 @@ interface Layout {
   LD: number;
   aStage: number;
   bStage: number;
+  /** Register sets of slices in flight. */
+  D: number;
+  /** Activations loaded in place (not staged). */
+  AG: boolean;
 }
 
 function layout(
@@ -48,7 +55,23 @@ function layout(
   const BN = t.TN * cfg.N;
   const KS = t.S * t.BK;
   const LD = KS + 8;
-  return { SG, T: t.S * SG, FM: cfg.M, FN: cfg.N, FK: cfg.K, MT, mPad, BN, KS, LD, aStage: mPad * LD, bStage: BN * LD };
+  const AG = t.AG ?? false;
+  return {
+    SG,
+    T: t.S * SG,
+    FM: cfg.M,
+    FN: cfg.N,
+    FK: cfg.K,
+    MT,
+    mPad,
+    BN,
+    KS,
+    LD,
+    aStage: AG ? 0 : mPad * LD,
+    bStage: BN * LD,
+    D: t.D ?? 1,
+    AG,
+  };
 }
 
 /** vec4<u32> of 8 halves as f16: f16 passes through, bf16 pairs are re-rounded. */
@@ -59,47 +82,63 @@ function toF16(d: DType, v: string): string {
   return `vec4<u32>(${r(4).map(pair).join(', ')})`;
 }
 
-/** Loads of the slice at k0 into registers (ra*, rb*), and their stores into stage `stage`. */
+/**
+ * Loads of the slice at k0 into register set d (ra{d}_*, rb{d}_*), and their stores into stage
+ * `stage`. Rows past M or N and columns past K load as zeros; a load the guard rules out is not
+ * issued at all (no wasted bytes at the ragged edges).
+ */
 function staging(
   p: MatmulPlan,
   L: Layout,
-): { regs: string; load: (k0: string) => string; store: (stage: number) => string } {
+): { regs: string; load: (k0: string, d: number) => string; store: (stage: number, d: number) => string } {
   const per = L.KS / 8;
-  const aChunks = L.mPad * per;
+  const aChunks = L.AG ? 0 : L.mPad * per;
   const bChunks = L.BN * per;
   const AP = Math.ceil(aChunks / L.T);
   const BP = Math.ceil(bChunks / L.T);
   const guard = (i: number, n: number) => (L.T * (i + 1) > n ? `if (lid + ${L.T * i}u < ${n}u) ` : '');
   const coord = (i: number) => `let e = lid + ${L.T * i}u; let rr = e / ${per}u; let cc = (e % ${per}u) * 8u;`;
-  const load = (k0: string) => `{
+  const load = (k0: string, d: number) => `{
     let k0 = ${k0};
 ${r(AP)
   .map(
     (i) =>
-      `    ${guard(i, aChunks)}{ ${coord(i)} let k = k0 + cc; let v = select(vec4<u32>(), a[(rr * K + k) / 8u], rr < ${p.g.M}u && k < K); ra${i} = ${toF16(p.aDtype, 'v')}; }`,
+      `    ${guard(i, aChunks)}{ ${coord(i)} let k = k0 + cc; ra${d}_${i} = vec4<u32>(); if (rr < ${p.g.M}u && k < K) { ra${d}_${i} = a[(rr * K + k) / 8u]; } }`,
   )
   .join('\n')}
 ${r(BP)
   .map(
     (i) =>
-      `    ${guard(i, bChunks)}{ ${coord(i)} let n = nl0 + rr; let k = k0 + cc; let v = select(vec4<u32>(), b[(n * K + k) / 8u], n < nCount && k < K); rb${i} = ${toF16(p.bDtype, 'v')}; }`,
+      `    ${guard(i, bChunks)}{ ${coord(i)} let n = nl0 + rr; let k = k0 + cc; rb${d}_${i} = vec4<u32>(); if (n < nCount && k < K) { rb${d}_${i} = b[(n * K + k) / 8u]; } }`,
   )
   .join('\n')}
   }`;
-  const store = (stage: number) => `{
+  // bf16 is re-rounded at the store, not the load: a conversion right after the load would make
+  // the subgroup wait for its prefetch before multiplying (in-order issue stalls at the first use)
+  const store = (stage: number, d: number) => `{
 ${r(AP)
-  .map((i) => `    ${guard(i, aChunks)}{ ${coord(i)} As[(${stage * L.aStage}u + rr * ${L.LD}u + cc) / 8u] = ra${i}; }`)
+  .map(
+    (i) =>
+      `    ${guard(i, aChunks)}{ ${coord(i)} As[(${stage * L.aStage}u + rr * ${L.LD}u + cc) / 8u] = ${toF16(p.aDtype, `ra${d}_${i}`)}; }`,
+  )
   .join('\n')}
 ${r(BP)
-  .map((i) => `    ${guard(i, bChunks)}{ ${coord(i)} Bs[(${stage * L.bStage}u + rr * ${L.LD}u + cc) / 8u] = rb${i}; }`)
+  .map(
+    (i) =>
+      `    ${guard(i, bChunks)}{ ${coord(i)} Bs[(${stage * L.bStage}u + rr * ${L.LD}u + cc) / 8u] = ${toF16(p.bDtype, `rb${d}_${i}`)}; }`,
+  )
   .join('\n')}
   }`;
-  const regs = `${r(AP)
-    .map((i) => `  var ra${i}: vec4<u32>;`)
-    .join('\n')}
+  const regs = r(L.D)
+    .map(
+      (d) => `${r(AP)
+        .map((i) => `  var ra${d}_${i}: vec4<u32>;`)
+        .join('\n')}
 ${r(BP)
-  .map((i) => `  var rb${i}: vec4<u32>;`)
-  .join('\n')}`;
+  .map((i) => `  var rb${d}_${i}: vec4<u32>;`)
+  .join('\n')}`,
+    )
+    .join('\n');
   return { regs, load, store };
 }
 
@@ -112,9 +151,10 @@ function compute(L: Layout, t: SkinnySgmatParams, stage: number): string {
     const kk = s * t.BK + q * L.FK;
     return `        {
 ${r(L.MT)
-  .map(
-    (i) =>
-      `        let l${i} = subgroupMatrixLoad<${left}, row_major>(&As, ${(stage * L.aStage + i * L.FM * L.LD + kk) / 8}u, ${stride}u);`,
+  .map((i) =>
+    L.AG
+      ? `        let l${i} = subgroupMatrixLoad<${left}, row_major>(&a, ${i * L.FM}u * K + k0 + ${kk}u, K);`
+      : `        let l${i} = subgroupMatrixLoad<${left}, row_major>(&As, ${(stage * L.aStage + i * L.FM * L.LD + kk) / 8}u, ${stride}u);`,
   )
   .join('\n')}
 ${r(t.TN)
@@ -170,19 +210,31 @@ export function skinnySgmatWgsl(
 ): string {
   const L = layout(p, caps, cfg, t);
   const st = staging(p, L);
-  // one slice: prefetch the next into registers, multiply this stage, stage the next
-  const slice = (stage: number) => `    if (k0 + ${L.KS}u < K) ${st.load(`k0 + ${L.KS}u`)}
-${compute(L, t, stage)}
-    if (k0 + ${L.KS}u < K) ${st.store(1 - stage)}
+  const D = L.D;
+  // the loop body unrolls to lcm(2, D) slices so stage and register set are compile-time constants
+  const U = D === 4 ? 4 : 2;
+  // slice u of the body: multiply stage u % 2; stage the next slice from its register set, which then
+  // takes the loads of the slice D further on; the other D - 1 sets stay in flight throughout
+  const slice = (u: number) => {
+    const next = (u + 1) % D;
+    return `${compute(L, t, u % 2)}
+    if (k0 + ${L.KS}u < K) {
+      ${st.store((u + 1) % 2, next)}
+      if (k0 + ${(D + 1) * L.KS}u < K) ${st.load(`k0 + ${(D + 1) * L.KS}u`, next)}
+    }
     workgroupBarrier();
     k0 += ${L.KS}u;
     if (k0 >= K) { break; }`;
+  };
+  const prefetch = r(D)
+    .map((d) => `  if (${(d + 1) * L.KS}u < K) ${st.load(`${(d + 1) * L.KS}u`, (d + 1) % D)}`)
+    .join('\n');
   return `${enables(['f16', p.outDtype, ...p.extraDtypes], caps)}enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
-@group(0) @binding(0) var<storage, read> a: array<vec4<u32>>;
+@group(0) @binding(0) var<storage, read> a: array<${L.AG ? 'f16' : 'vec4<u32>'}>;
 @group(0) @binding(1) var<storage, read> b: array<vec4<u32>>;
 ${outputWgsl(p, caps, 2)}
-var<workgroup> As: array<vec4<u32>, ${(2 * L.aStage) / 8}>;
+${L.AG ? '' : `var<workgroup> As: array<vec4<u32>, ${(2 * L.aStage) / 8}>;`}
 var<workgroup> Bs: array<vec4<u32>, ${(2 * L.bStage) / 8}>;
 var<workgroup> Cs: array<f32, ${t.S * L.FM * L.FN}>;
 @compute @workgroup_size(${L.T})
@@ -198,13 +250,13 @@ ${r(L.MT)
   )
   .join('\n')}
 ${st.regs}
-  ${st.load('0u')}
-  ${st.store(0)}
+  ${st.load('0u', 0)}
+  ${st.store(0, 0)}
+${prefetch}
   workgroupBarrier();
   var k0 = 0u;
   loop {
-${slice(0)}
-${slice(1)}
+${r(U).map(slice).join('\n')}
   }
 ${r(L.MT)
   .map((i) =>

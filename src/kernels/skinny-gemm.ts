@@ -1,5 +1,5 @@
 /**
- * Skinny GEMM for decode batches (2 ≤ M ≤ 64) against half weights [N, K] (HF `Linear` layout):
+ * Skinny GEMM for decode batches and short prefill chunks (2 ≤ M ≤ 128) against half weights [N, K] (HF `Linear` layout):
  * a product that costs one read of the weights. Each workgroup owns a run of weight rows and all M
  * activation rows, so every weight byte leaves DRAM once and no second pass sums partials. Two
  * variants, chosen per M bucket by `skinny-gemm-table.ts` (tuned by bench/skinny-tune.ts):
@@ -23,11 +23,14 @@ import {
 } from './matmul-common.js';
 import {
   SKINNY_MAX_M,
+  SKINNY_STAGED_FALLBACKS,
   type SkinnyParams,
   sgmatConfig,
   skinnyParams,
   skinnyParamsProblem,
   skinnyRows,
+  skinnyShapeProblem,
+  skinnyTuning,
 } from './skinny-gemm-params.js';
 import { skinnySgmatWgsl } from './skinny-gemm-sgmat.js';
 import { skinnySimtWgsl } from './skinny-gemm-simt.js';
@@ -56,7 +59,12 @@ export function skinnyChoice(caps: Capabilities, a: MatmulAttrs, inputs: readonl
   if (!t) return `the skinny GEMM's table leaves M = ${M} to the other kernels`;
   if (t.variant === 'sgmat' && !half)
     return 'f32 activations and precise bf16 stay off the f16 tensor-core variant (forced parameters)';
-  return skinnyParamsProblem(t, M, caps) ?? t;
+  const K = inputs[1]!.shape[1]!;
+  const why = skinnyParamsProblem(t, M, caps) ?? skinnyShapeProblem(t, M, K, inputs[0]!.dtype, caps);
+  if (!why) return t;
+  // an in-place set from the table cannot take this M or K: a staged set serves it instead
+  if (skinnyTuning.override || t.variant !== 'sgmat' || !t.AG) return why;
+  return SKINNY_STAGED_FALLBACKS.find((f) => !skinnyParamsProblem(f, M, caps)) ?? why;
 }
 
 export const skinnyGemmKernel: GpuKernel = {
@@ -81,7 +89,10 @@ export const skinnyGemmKernel: GpuKernel = {
     const wgsl = () =>
       t.variant === 'simt' ? skinnySimtWgsl(p, ctx.caps, t) : skinnySgmatWgsl(p, ctx.caps, sgmatConfig(ctx.caps)!, t);
     const rows = skinnyRows(t, ctx.caps);
-    const shape = t.variant === 'simt' ? `kl${t.KL}.mt${t.MT}.rl${t.RL}.rg${t.RG}` : `s${t.S}.tn${t.TN}.bk${t.BK}`;
+    const shape =
+      t.variant === 'simt'
+        ? `kl${t.KL}.mt${t.MT}.rl${t.RL}.rg${t.RG}`
+        : `s${t.S}.tn${t.TN}.bk${t.BK}.d${t.D ?? 1}${t.AG ? '.ag' : ''}`;
     const label = `matmul.skinny.${t.variant}.${p.aDtype}.${p.bDtype}.m${p.g.M}.${shape}`;
     const key = shaderKey(label, p, t);
     const target = outputTarget(ctx, p, c);

@@ -6,6 +6,8 @@ import {
   type SkinnyParams,
   skinnyParams,
   skinnyParamsProblem,
+  skinnySharedBytes,
+  skinnyShapeProblem,
   skinnyTuning,
 } from '../../src/kernels/skinny-gemm-params.js';
 import { skinnySgmatWgsl } from '../../src/kernels/skinny-gemm-sgmat.js';
@@ -114,6 +116,51 @@ describe('skinny GEMM parameters and tensor-core generator (no GPU needed)', () 
       for (const l of loads) expect(l[1]).toMatch(/^\d+u$/);
       expect(wgsl).not.toMatch(/splitk|wg\.z/);
     }
+  });
+  it('sizes and refuses register-depth and in-place-activation sets, and stops at M = 128', () => {
+    const ag = { variant: 'sgmat', S: 4, TN: 2, BK: 32, D: 2, AG: true } as const;
+    expect(skinnyParamsProblem({ ...ag, D: 3 }, 16, H100_LIKE)).toMatch(/D 3/);
+    expect(skinnyParamsProblem(ag, 128, H100_LIKE)).toBeNull();
+    // in place, workgroup memory holds the double-buffered weights and the reduction only
+    expect(skinnySharedBytes(ag, 128, H100_LIKE)).toBe(2 * 32 * 136 * 2 + 4 * 256 * 4);
+    expect(skinnySharedBytes({ ...ag, AG: false }, 128, H100_LIKE)).toBe(2 * (128 + 32) * 136 * 2 + 4 * 256 * 4);
+    expect(skinnyShapeProblem(ag, 48, 4096, 'f16', H100_LIKE)).toBeNull();
+    expect(skinnyShapeProblem(ag, 20, 4096, 'f16', H100_LIKE)).toMatch(/multiple of 16/);
+    expect(skinnyShapeProblem(ag, 32, 4100, 'f16', H100_LIKE)).toMatch(/S·BK = 128/);
+    expect(skinnyShapeProblem(ag, 32, 4096, 'bf16', H100_LIKE)).toMatch(/f16 activations/);
+    expect(skinnyShapeProblem({ ...ag, AG: false }, 20, 4100, 'bf16', H100_LIKE)).toBeNull();
+    const table = { source: 'test', buckets: [{ maxM: 128, simt: null, sgmat: ag }] };
+    expect(skinnyParams(table, 128, H100_LIKE)).toEqual(ag);
+    expect(skinnyParams(table, 129, H100_LIKE)).toBeNull();
+    // without a bucket reaching M = 100 (the table as committed on 2026-12-07), M = 65–128 stays with the GEMM
+    const why = skinnyGemmKernel.whyUnsupported(H100_LIKE, { transB: true }, [
+      { dtype: 'f16', shape: [100, 4096] },
+      { dtype: 'bf16', shape: [4096, 4096] },
+    ]);
+    if (!SKINNY_TABLE.buckets.some((b) => b.maxM >= 100)) expect(why).toMatch(/leaves M = 100/);
+  });
+  it('loads activations in place with AG and keeps D register sets of weights', () => {
+    const p = planMatmul(
+      { transB: true },
+      [
+        { dtype: 'f16', shape: [48, 512] },
+        { dtype: 'bf16', shape: [200, 512] },
+      ],
+      'f16',
+      H100_LIKE,
+    );
+    const t = { variant: 'sgmat', S: 4, TN: 2, BK: 32, D: 4, AG: true } as const;
+    const wgsl = skinnySgmatWgsl(p, H100_LIKE, H100_LIKE.subgroupMatrix[0]!, t);
+    expect(wgsl).not.toMatch(/var<workgroup> As/);
+    expect(wgsl).toMatch(/var<storage, read> a: array<f16>/);
+    // the loop body is unrolled to 4 slices: 4 × S × BK/16 steps × MT (3) in-place activation loads
+    expect([...wgsl.matchAll(/subgroupMatrixLoad<subgroup_matrix_left<[^>]*>, row_major>\(&a, /g)].length).toBe(
+      4 * 4 * 2 * 3,
+    );
+    for (const d of [0, 1, 2, 3]) expect(wgsl).toMatch(new RegExp(`var rb${d}_0: vec4<u32>;`));
+    expect(wgsl).not.toMatch(/rb4_0/);
+    // bf16 is re-rounded where it is stored, never where it is loaded
+    expect(wgsl).not.toMatch(/= b\[[^;]*pack2x16float/);
   });
   it('turns down operands it cannot read, with a reason', () => {
     const why = (ad: DType, bd: DType, K: number, attrs: MatmulAttrs = { transB: true }, M = 16) =>
