@@ -36,7 +36,13 @@ import type { AdapterRegistry } from '../../lora/adapter-registry.js';
 import { acquireAdapterRows } from './adapter-slots.js';
 import { DecodeBuckets } from './decode-buckets.js';
 import { DEFAULT_PREFILL_BUCKETS, PrefillBuckets } from './prefill-buckets.js';
-import { padRows, prefillBucketRows } from './step-padding.js';
+import {
+  defaultMixedRowBuckets,
+  mixedBucketRows,
+  normalizeRowBuckets,
+  padRows,
+  prefillBucketRows,
+} from './step-padding.js';
 import { type LlamaRunnerOptions, type LoadedLlama, loadLlama } from './runner-load.js';
 import { StepHost } from './step-host.js';
 import type { LlamaLongContext } from './long-context.js';
@@ -46,7 +52,10 @@ export { StepError } from './step-rows.js';
 export type { LlamaRunnerOptions } from './runner-load.js';
 
 export interface LlamaForwardOptions extends ForwardOptions {
-  /** Run the step unrecorded in this many rows, the real ones first (tests compare padded and unpadded steps). */
+  /**
+   * Run the step unrecorded in this many rows, the real ones first (tests compare padded and
+   * unpadded steps). `record: false` without it runs the step in exactly its rows.
+   */
   padTo?: number;
 }
 
@@ -73,6 +82,10 @@ export class LlamaRunner implements ModelRunner {
   private readonly recordDecode: boolean;
   /** Recorded single-sequence prefill steps by rows, least recently used evicted first. */
   private readonly prefillBuckets: PrefillBuckets;
+  /** Row buckets unrecorded steps are padded to (step-padding.ts); null: each step in its own rows. */
+  readonly mixedRowBuckets: readonly number[] | null;
+  /** Rows the last `forward` ran in (its tokens, or the bucket it was padded to). */
+  lastStepRows = 0;
   /** Logits of the last forward, still on the device (for `sampleOnDevice`). */
   private lastLogits: Tensor | null = null;
   /** Whether `lastLogits` is ours to free (the VM hands returned tensors to the caller; recorded ones live with their stream). */
@@ -87,6 +100,9 @@ export class LlamaRunner implements ModelRunner {
     /** Prefill steps that replayed a recorded bucket, and buckets recorded. */
     prefillReplays: 0,
     prefillRecords: 0,
+    /** Mixed steps (several sequences, some prefilling) that replayed a recorded bucket, and buckets recorded. */
+    mixedReplays: 0,
+    mixedRecords: 0,
   };
   /** GPU-resident decode steps (see `ModelRunner.submitDecode`); absent where decode steps are not recorded (the CPU backend). */
   readonly submitDecode: ModelRunner['submitDecode'];
@@ -113,6 +129,11 @@ export class LlamaRunner implements ModelRunner {
     this.maxTokens = p.maxTokens;
     this.maxSeqs = p.maxSeqs;
     this.recordDecode = p.recordDecode;
+    // padding pays where shapes cost compiles and encodings (WebGPU); elsewhere pad rows are only work
+    this.mixedRowBuckets =
+      !p.recordDecode || p.mixedRowBuckets === 'off'
+        ? null
+        : normalizeRowBuckets(p.mixedRowBuckets ?? defaultMixedRowBuckets(p.maxTokens), p.maxTokens);
     // the engine takes the resident loop whenever a runner offers it: offer it only where it runs
     this.submitDecode = p.recordDecode ? (seqs, tokens, rows) => this.residentStep(seqs, tokens, rows) : undefined;
     this.host = new StepHost(p.kv);
@@ -171,10 +192,15 @@ export class LlamaRunner implements ModelRunner {
     // a recorded stream cannot wait for the CPU part of long-context attention
     const recordable = options.record !== false && options.padTo === undefined && !this.kv.longContext.active;
     const prefill = recordable && b === 1 && n > 1 && this.prefillBuckets.capacity > 0;
-    const stepRowCount = prefill ? prefillBucketRows(n, this.maxTokens) : (options.padTo ?? n);
+    const transient = !prefill && !(decode && this.recordDecode && recordable);
+    const stepRowCount = prefill
+      ? prefillBucketRows(n, this.maxTokens)
+      : (options.padTo ??
+        (transient && recordable && this.mixedRowBuckets ? mixedBucketRows(n, this.mixedRowBuckets) : n));
     if (!Number.isInteger(stepRowCount) || stepRowCount < n || stepRowCount > this.maxTokens)
       throw new StepError(`padTo ${options.padTo}: a step of ${n} tokens runs in ${n}…${this.maxTokens} rows`);
     // pad rows: token 0 at position 0 (valid inputs for the row-wise ops), no adapter
+    this.lastStepRows = stepRowCount;
     const padded = [padRows(tokens, stepRowCount, 0), padRows(positions, stepRowCount, 0)] as const;
     const adapterRows = adapters ? padRows(adapters.rows, stepRowCount, -1) : undefined;
     let logits: Tensor;
