@@ -8,6 +8,7 @@
  *
  * Usage (lavapipe or a GPU; the built-in model by default):
  *   node mixed-steps.js [--model models/builtin] [--requests 12] [--seed 7] [--mixed-rows auto|off|64,128]
+ *     [--mixed-buckets K]  (mixed steps kept recorded; 0: padded but unrecorded; default the runner's)
  *     [--max-batch-tokens 128] [--prefill-chunk 48] [--max-seqs 8] [--stagger-ms 150]
  */
 import '../src/register-all.js';
@@ -33,6 +34,7 @@ const CHUNK = num('prefill-chunk', 48);
 const MAX_SEQS = num('max-seqs', 8);
 const STAGGER = num('stagger-ms', 150);
 const MIXED = parseMixedRowBuckets(args.get('mixed-rows') ?? 'auto');
+const RECORDED = args.has('mixed-buckets') ? num('mixed-buckets', 0) : undefined;
 
 interface StepRow {
   kind: 'decode' | 'mixed' | 'prefill';
@@ -47,7 +49,9 @@ interface StepRow {
   ms: number;
 }
 
-console.log(`seed ${SEED}, ${N} requests, model ${MODEL}, mixed rows ${args.get('mixed-rows') ?? 'auto'}`);
+console.log(
+  `seed ${SEED}, ${N} requests, model ${MODEL}, mixed rows ${args.get('mixed-rows') ?? 'auto'}, recorded mixed buckets ${RECORDED ?? 'default'}`,
+);
 const backend = await WebGpuBackend.create();
 const model = await openLlamaModel(MODEL);
 const runner = await LlamaRunner.load(model, {
@@ -56,6 +60,7 @@ const runner = await LlamaRunner.load(model, {
   maxSeqs: MAX_SEQS,
   numPages: 128,
   ...(MIXED !== undefined ? { mixedRowBuckets: MIXED } : {}),
+  ...(RECORDED !== undefined ? { mixedBuckets: RECORDED } : {}),
 });
 await model.weights.close();
 

@@ -1,9 +1,10 @@
 /**
- * Unrecorded steps (mixed decode + prefill chunk, multi-sequence prefill) padded to row buckets
- * (step-padding.ts): the bucket arithmetic; on WebGPU with the built-in model, greedy generation
- * through padded mixed steps picks exactly the tokens of the same steps run in their own rows; and
- * once each bucket has run, mixed steps of many distinct token counts compile no new pipeline,
- * where the same steps run unpadded compile some.
+ * Steps of several sequences (mixed decode + prefill chunk, multi-sequence prefill) padded to row
+ * buckets (step-padding.ts) and replayed from recorded buckets (prefill-buckets.ts): the bucket
+ * arithmetic; on WebGPU with the built-in model, greedy generation through padded, recorded mixed
+ * steps picks exactly the tokens of the same steps run unrecorded in their own rows; and once each
+ * bucket has run, mixed steps of many distinct token counts compile no new pipeline, where the same
+ * steps run unpadded compile some.
  */
 import { describe, expect, it } from 'vitest';
 import type { ForwardBatch } from '../../src/engine/model-runner.js';
@@ -14,6 +15,7 @@ import {
   mixedBucketRows,
   normalizeRowBuckets,
   parseMixedRowBuckets,
+  seqBucket,
 } from '../../src/models/llama/step-padding.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
 import { gpuBackend } from '../gpu-setup.js';
@@ -70,6 +72,7 @@ describe('row buckets of unrecorded steps', () => {
     expect(defaultMixedRowBuckets(512)).toEqual([8, 16, 32, 64, 128, 192, 256, 320, 384, 448, 512]);
     expect(defaultMixedRowBuckets(100)).toEqual([8, 16, 32, 64, 100]);
     expect(defaultMixedRowBuckets(24)).toEqual([8, 16, 24]);
+    expect([1, 2, 3, 5, 8, 9].map((b) => seqBucket(b, 12))).toEqual([1, 2, 4, 8, 8, 12]);
     const b = defaultMixedRowBuckets(512);
     expect([2, 8, 9, 64, 65, 129, 300, 512].map((n) => mixedBucketRows(n, b))).toEqual([
       8, 8, 16, 64, 128, 192, 320, 512,
@@ -139,7 +142,14 @@ describe.skipIf(!gpu)('padded mixed steps (WebGPU, built-in model)', () => {
         return { out, rowsRun, logitsOf };
       };
       const plain = await generate(false);
+      expect(runner.stats.mixedRecords + runner.stats.mixedReplays).toBe(0);
       const padded = await generate(true);
+      // the two-prompt prefill and the first mixed step record their buckets (128 rows × 2 and 32 rows × 4 logits rows), the others replay
+      expect([runner.stats.mixedRecords, runner.stats.mixedReplays]).toEqual([2, 2]);
+      expect(runner.mixedBucketInfo().map((b) => [b.rows, b.seqs])).toEqual([
+        [128, 2],
+        [32, 4],
+      ]);
       console.log(`rows run unpadded ${plain.rowsRun.join(', ')}; padded ${padded.rowsRun.join(', ')}`);
       console.log(`greedy tokens: ${padded.out.map((o) => o.join(',')).join(' | ')}`);
       expect(plain.rowsRun).toEqual([75, 23, 23, 23]);

@@ -35,6 +35,12 @@ export interface LlamaRunnerOptions extends RunnerOptions {
    * encodings: 'off' runs each step in exactly its rows; absent: `defaultMixedRowBuckets(maxTokens)`.
    */
   readonly mixedRowBuckets?: readonly number[] | 'off';
+  /**
+   * Mixed steps (several sequences, some prefilling) kept recorded per (row bucket, sequences
+   * rounded up to a power of two), least recently used evicted; 0 runs them padded but unrecorded.
+   * Default `DEFAULT_MIXED_BUCKETS` where decode steps are recorded and row buckets are on.
+   */
+  readonly mixedBuckets?: number;
   /** CTAs of the attention dispatches (default: BatchAttention's; benchmarks compare). */
   readonly attentionGrid?: number;
   /**
@@ -58,6 +64,7 @@ export interface LoadedLlama {
   readonly recordDecode: boolean;
   readonly prefillBuckets?: number;
   readonly mixedRowBuckets?: readonly number[] | 'off';
+  readonly mixedBuckets?: number;
   readonly lora: DeviceAdapterStacks | null;
   /** Weights kept quantized on the device, by format (e.g. { q4_k: 7, q8_0: 14 }). */
   readonly quantizedWeights: Readonly<Record<string, number>>;
@@ -165,6 +172,7 @@ export async function loadLlama(
     recordDecode,
     ...(o.prefillBuckets === undefined ? {} : { prefillBuckets: o.prefillBuckets }),
     ...(o.mixedRowBuckets === undefined ? {} : { mixedRowBuckets: o.mixedRowBuckets }),
+    ...(o.mixedBuckets === undefined ? {} : { mixedBuckets: o.mixedBuckets }),
     lora: stacks,
     quantizedWeights: byFormat,
   };

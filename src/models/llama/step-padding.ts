@@ -67,3 +67,10 @@ export function parseMixedRowBuckets(text: string): readonly number[] | 'off' | 
     throw new Error(`--mixed-rows: 'auto', 'off' or positive integers separated by commas, got '${text}'`);
   return rows;
 }
+
+/** Sequences a recorded mixed step of `b` sequences runs with: b rounded up to a power of two, at most `maxSeqs` (pad logits rows repeat row 0). */
+export function seqBucket(b: number, maxSeqs: number): number {
+  let s = 1;
+  while (s < b) s *= 2;
+  return Math.max(b, Math.min(s, maxSeqs));
+}
