@@ -33,6 +33,7 @@
  *     [--anchor DIR/hf-serve.json] [--rates 1,2,4,8,inf] [--deadline-s S]
  *     (--peer repeats: every arrival-driven peer's figures go into each row's "peers", the first with figures is the anchor)
  *     [--prefill-chunk-tokens P]  (prompt tokens per step while others decode; default the engine's)
+ *     [--mixed-rows auto|off|R1,R2,…] [--mixed-buckets K]  (mixed steps' row buckets and how many stay recorded; default the runner's)
  * Local check on lavapipe: node serve.js --model models/builtin --requests 8 --rates 4,inf --max-total 256
  */
 import '../src/register-all.js';
@@ -41,6 +42,7 @@ import { Engine } from '../src/engine/engine.js';
 import { DEFAULT_PREFILL_CHUNK_TOKENS } from '../src/engine/scheduler.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { openLlamaModel } from '../src/models/llama/llama-family.js';
+import { parseMixedRowBuckets } from '../src/models/llama/step-padding.js';
 import { Rng } from '../src/util/rng.js';
 import { type BenchRow, cardName, cardShort, peerFigure, row, runId, writeResults } from './results.js';
 import { driveGreedy, loadServingRunner, TOKEN_IDS_ONLY } from './serving-driver.js';
@@ -67,6 +69,7 @@ const SEED = num('seed', 2026);
 const MAX_TOTAL = num('max-total', 2048);
 const BATCH_HF = 16;
 const PREFILL_CHUNK = num('prefill-chunk-tokens', DEFAULT_PREFILL_CHUNK_TOKENS);
+const MIXED_ROWS = parseMixedRowBuckets(args.get('mixed-rows') ?? 'auto');
 if (!Number.isInteger(PREFILL_CHUNK) || PREFILL_CHUNK < 1)
   throw new Error(`--prefill-chunk-tokens must be a positive integer, got '${args.get('prefill-chunk-tokens')}'`);
 
@@ -185,7 +188,14 @@ const runner = await loadServingRunner(
   backend,
   { pageSize: PAGE, numPages, maxSeqs: MAX_SEQS, maxTokens: MAX_TOKENS },
   args.get('model') ?? 'models/builtin',
+  {
+    ...(MIXED_ROWS !== undefined ? { mixedRowBuckets: MIXED_ROWS } : {}),
+    ...(args.has('mixed-buckets') ? { mixedBuckets: num('mixed-buckets', 0) } : {}),
+  },
 );
+
+/** Steps that replayed a recorded stream: decode, single-prompt prefill and mixed. */
+const replayed = () => runner.stats.replays + runner.stats.prefillReplays + runner.stats.mixedReplays;
 
 // The engine never needs text here: token ids in, token ids out, like the anchor (no detokenizing on either side).
 const newEngine = () =>
@@ -230,7 +240,7 @@ async function drive(
   );
   await engine.shutdown();
   console.log(
-    `warm-up ${((performance.now() - tw) / 1e3).toFixed(1)} s (${runner.stats.steps} steps, ${runner.stats.replays} replayed)`,
+    `warm-up ${((performance.now() - tw) / 1e3).toFixed(1)} s (${runner.stats.steps} steps, ${replayed()} replayed)`,
   );
 }
 
@@ -287,7 +297,8 @@ for (const rate of rateList) {
   const prompts = shapes.map((s) => randomIds(rng, s.prompt));
   const engine = newEngine();
   const steps0 = runner.stats.steps;
-  const replays0 = runner.stats.replays;
+  const replays0 = replayed();
+  const mixed0 = runner.stats.mixedReplays;
   const start = performance.now();
   // Each request is submitted at its arrival time; latencies count from that intended time, so timer lag is ours.
   const traces = await Promise.all(
@@ -352,7 +363,7 @@ for (const rate of rateList) {
   r('ITL p50 ms', 'itlP50', false);
   r('ITL p99 ms', 'itlP99', false);
   r('normalized latency p50 ms/token', 'normP50', false);
-  const line = `${label}: ${((performance.now() - start) / 1e3).toFixed(1)} s, ${st.steps} steps (${runner.stats.replays - replays0}/${runner.stats.steps - steps0} replayed), preemptions ${st.preemptions}, prefix-cache hit rate ${st.prefixCacheHitRate.toFixed(3)}`;
+  const line = `${label}: ${((performance.now() - start) / 1e3).toFixed(1)} s, ${st.steps} steps (${replayed() - replays0}/${runner.stats.steps - steps0} replayed: ${runner.stats.mixedReplays - mixed0} mixed), preemptions ${st.preemptions}, prefix-cache hit rate ${st.prefixCacheHitRate.toFixed(3)}`;
   summary.push(line);
   console.log(line);
 }
@@ -360,7 +371,7 @@ for (const rate of rateList) {
 const mean = (f: (s: RequestShape) => number) => (shapes.reduce((a, s) => a + f(s), 0) / N).toFixed(0);
 const notes =
   `${N} requests per rate, seed ${SEED}: prompt lognormal (median ${Math.round((MIX.promptMedian * MAX_TOTAL) / MIX.atContext)}, σ ${MIX.promptSigma.toFixed(1)}; mean ${mean((s) => s.prompt)}), output lognormal (median ${Math.round((MIX.outputMedian * MAX_TOTAL) / MIX.atContext)}, σ ${MIX.outputSigma.toFixed(1)}; mean ${mean((s) => s.output)}), prompt + output ≤ ${MAX_TOTAL}; ` +
-  `random token ids, EOS ignored, greedy. Poisson arrivals. Ours: Engine in-process, bf16 weights, f16 activations and KV, ${MAX_TOKENS} tokens/step (prefill chunks of ≤ ${PREFILL_CHUNK} tokens while others decode), ≤ ${MAX_SEQS} sequences, ${numPages} KV pages of ${PAGE}; ` +
+  `random token ids, EOS ignored, greedy. Poisson arrivals. Ours: Engine in-process, bf16 weights, f16 activations and KV, ${MAX_TOKENS} tokens/step (prefill chunks of ≤ ${PREFILL_CHUNK} tokens while others decode), ≤ ${MAX_SEQS} sequences, ${numPages} KV pages of ${PAGE}; mixed steps in row buckets ${runner.mixedRowBuckets?.join('/') ?? 'off'}, ${runner.mixedRowBuckets ? `${runner.stats.mixedRecords} recorded, ${runner.stats.mixedReplays} replayed` : 'unrecorded'}; ` +
   `token times taken when each step's events reach the caller; latencies from the intended arrival time. ` +
   (peers.some((p) => p.peer && !p.whyNull)
     ? `Peers (each row's "peers"; the anchor is the first with figures at the rate): ${peers

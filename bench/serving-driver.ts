@@ -9,7 +9,7 @@ import type { FinishReason } from '../src/engine/request.js';
 import type { EngineTokenizer } from '../src/engine/tokenizer.js';
 import type { OpenedModel } from '../src/models/family.js';
 import type { LlamaConfig } from '../src/models/llama/llama-config.js';
-import { LlamaRunner } from '../src/models/llama/llama-runner.js';
+import { LlamaRunner, type LlamaRunnerOptions } from '../src/models/llama/llama-runner.js';
 
 /** Token ids in, token ids out: the benchmarks compare ids, so there is no text on either side. */
 export const TOKEN_IDS_ONLY: EngineTokenizer = {
@@ -34,9 +34,11 @@ export async function loadServingRunner(
   backend: WebGpuBackend,
   size: ServingRunnerSize,
   label: string,
+  /** Mixed-step padding and recording (the runner's defaults where absent). */
+  mixed: Pick<LlamaRunnerOptions, 'mixedRowBuckets' | 'mixedBuckets'> = {},
 ): Promise<LlamaRunner> {
   const t0 = performance.now();
-  const runner = await LlamaRunner.load(model, { backend, actDtype: 'f16', ...size });
+  const runner = await LlamaRunner.load(model, { backend, actDtype: 'f16', ...size, ...mixed });
   await model.weights.close();
   console.log(
     `loaded ${label} in ${((performance.now() - t0) / 1e3).toFixed(1)} s; ${size.numPages} KV pages of ${size.pageSize} tokens`,

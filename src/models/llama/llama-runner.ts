@@ -35,8 +35,15 @@ import type { DeviceAdapterStacks } from './adapter-stacks-device.js';
 import type { AdapterRegistry } from '../../lora/adapter-registry.js';
 import { acquireAdapterRows } from './adapter-slots.js';
 import { DecodeBuckets } from './decode-buckets.js';
-import { DEFAULT_PREFILL_BUCKETS, PrefillBuckets } from './prefill-buckets.js';
-import { padRows, prefillBucketRows } from './step-padding.js';
+import { DEFAULT_MIXED_BUCKETS, DEFAULT_PREFILL_BUCKETS, PrefillBuckets } from './prefill-buckets.js';
+import {
+  defaultMixedRowBuckets,
+  mixedBucketRows,
+  normalizeRowBuckets,
+  padRows,
+  prefillBucketRows,
+  seqBucket,
+} from './step-padding.js';
 import { type LlamaRunnerOptions, type LoadedLlama, loadLlama } from './runner-load.js';
 import { StepHost } from './step-host.js';
 import type { LlamaLongContext } from './long-context.js';
@@ -46,7 +53,10 @@ export { StepError } from './step-rows.js';
 export type { LlamaRunnerOptions } from './runner-load.js';
 
 export interface LlamaForwardOptions extends ForwardOptions {
-  /** Run the step unrecorded in this many rows, the real ones first (tests compare padded and unpadded steps). */
+  /**
+   * Run the step unrecorded in this many rows, the real ones first (tests compare padded and
+   * unpadded steps). `record: false` without it runs the step in exactly its rows.
+   */
   padTo?: number;
 }
 
@@ -73,6 +83,12 @@ export class LlamaRunner implements ModelRunner {
   private readonly recordDecode: boolean;
   /** Recorded single-sequence prefill steps by rows, least recently used evicted first. */
   private readonly prefillBuckets: PrefillBuckets;
+  /** Recorded mixed steps by (row bucket, sequence bucket), least recently used evicted first. */
+  private readonly mixedBuckets: PrefillBuckets;
+  /** Row buckets unrecorded steps are padded to (step-padding.ts); null: each step in its own rows. */
+  readonly mixedRowBuckets: readonly number[] | null;
+  /** Rows the last `forward` ran in (its tokens, or the bucket it was padded to). */
+  lastStepRows = 0;
   /** Logits of the last forward, still on the device (for `sampleOnDevice`). */
   private lastLogits: Tensor | null = null;
   /** Whether `lastLogits` is ours to free (the VM hands returned tensors to the caller; recorded ones live with their stream). */
@@ -87,6 +103,9 @@ export class LlamaRunner implements ModelRunner {
     /** Prefill steps that replayed a recorded bucket, and buckets recorded. */
     prefillReplays: 0,
     prefillRecords: 0,
+    /** Mixed steps (several sequences, some prefilling) that replayed a recorded bucket, and buckets recorded. */
+    mixedReplays: 0,
+    mixedRecords: 0,
   };
   /** GPU-resident decode steps (see `ModelRunner.submitDecode`); absent where decode steps are not recorded (the CPU backend). */
   readonly submitDecode: ModelRunner['submitDecode'];
@@ -113,6 +132,11 @@ export class LlamaRunner implements ModelRunner {
     this.maxTokens = p.maxTokens;
     this.maxSeqs = p.maxSeqs;
     this.recordDecode = p.recordDecode;
+    // padding pays where shapes cost compiles and encodings (WebGPU); elsewhere pad rows are only work
+    this.mixedRowBuckets =
+      !p.recordDecode || p.mixedRowBuckets === 'off'
+        ? null
+        : normalizeRowBuckets(p.mixedRowBuckets ?? defaultMixedRowBuckets(p.maxTokens), p.maxTokens);
     // the engine takes the resident loop whenever a runner offers it: offer it only where it runs
     this.submitDecode = p.recordDecode ? (seqs, tokens, rows) => this.residentStep(seqs, tokens, rows) : undefined;
     this.host = new StepHost(p.kv);
@@ -127,6 +151,15 @@ export class LlamaRunner implements ModelRunner {
       p.lora !== null,
       args,
       p.recordDecode ? (p.prefillBuckets ?? DEFAULT_PREFILL_BUCKETS) : 0,
+    );
+    this.mixedBuckets = new PrefillBuckets(
+      p.backend,
+      p.exe,
+      this.host,
+      p.config.numHeads,
+      p.lora !== null,
+      args,
+      this.mixedRowBuckets ? (p.mixedBuckets ?? DEFAULT_MIXED_BUCKETS) : 0,
     );
   }
 
@@ -171,10 +204,18 @@ export class LlamaRunner implements ModelRunner {
     // a recorded stream cannot wait for the CPU part of long-context attention
     const recordable = options.record !== false && options.padTo === undefined && !this.kv.longContext.active;
     const prefill = recordable && b === 1 && n > 1 && this.prefillBuckets.capacity > 0;
-    const stepRowCount = prefill ? prefillBucketRows(n, this.maxTokens) : (options.padTo ?? n);
+    const transient = !prefill && !(decode && this.recordDecode && recordable);
+    const stepRowCount = prefill
+      ? prefillBucketRows(n, this.maxTokens)
+      : (options.padTo ??
+        (transient && recordable && this.mixedRowBuckets ? mixedBucketRows(n, this.mixedRowBuckets) : n));
     if (!Number.isInteger(stepRowCount) || stepRowCount < n || stepRowCount > this.maxTokens)
       throw new StepError(`padTo ${options.padTo}: a step of ${n} tokens runs in ${n}…${this.maxTokens} rows`);
     // pad rows: token 0 at position 0 (valid inputs for the row-wise ops), no adapter
+    this.lastStepRows = stepRowCount;
+    // several sequences in a row bucket: replay that bucket's recorded stream, logits rows padded to a power of two
+    const mixed = transient && recordable && b > 1 && this.mixedBuckets.capacity > 0;
+    const logitRows = mixed ? seqBucket(b, this.maxSeqs) : b;
     const padded = [padRows(tokens, stepRowCount, 0), padRows(positions, stepRowCount, 0)] as const;
     const adapterRows = adapters ? padRows(adapters.rows, stepRowCount, -1) : undefined;
     let logits: Tensor;
@@ -186,12 +227,17 @@ export class LlamaRunner implements ModelRunner {
       } else if (prefill) {
         logits = this.prefillStep(stepRowCount, rows, ...padded, last, adapterRows);
         owned = false;
+      } else if (mixed) {
+        logits = this.mixedStep(stepRowCount, rows, ...padded, padRows(last, logitRows, 0), adapterRows);
+        owned = false;
       } else logits = await this.transientStep(stepRowCount, b, rows, ...padded, last, adapterRows);
     } finally {
       adapters?.release();
     }
     this.keepLogits(logits, owned);
-    return options.readLogits === false ? new Float32Array(0) : ((await this.backend.read(logits)) as Float32Array);
+    if (options.readLogits === false) return new Float32Array(0);
+    const read = (await this.backend.read(logits)) as Float32Array;
+    return logitRows === b ? read : read.subarray(0, b * this.vocabSize);
   }
 
   /** Draws tokens with the `sample` op from the last forward's logits; only token ids cross to the host. */
@@ -250,6 +296,38 @@ export class LlamaRunner implements ModelRunner {
     bucket.stream.replay();
     this.residentBatch = 0;
     return bucket.logits;
+  }
+
+  /** A step of several sequences in `stepRows` rows and `last.length` logits rows: replays (or records) that bucket's stream. */
+  private mixedStep(
+    stepRows: number,
+    rows: StepRows,
+    tokens: Int32Array,
+    positions: Int32Array,
+    last: Int32Array,
+    adapterRows: Int32Array | undefined,
+  ): Tensor {
+    const seqs = last.length;
+    const known = this.mixedBuckets.get(PrefillBuckets.key(stepRows, seqs));
+    // recording may evict the bucket whose logits the last step left for sampleOnDevice
+    if (!known && !this.lastLogitsOwned) this.lastLogits = null;
+    const inputs = known?.inputs ?? this.mixedBuckets.newInputs(stepRows, seqs);
+    writeStepInputs(this.backend, inputs, tokens, positions, last, adapterRows);
+    this.kv.plan(rows);
+    const bucket = known ?? this.mixedBuckets.record(stepRows, inputs, seqs);
+    if (known) this.stats.mixedReplays++;
+    else this.stats.mixedRecords++;
+    bucket.stream.replay();
+    this.residentBatch = 0;
+    return bucket.logits;
+  }
+
+  /** Row and sequence buckets of the recorded mixed steps (least recently used first) and the device bytes each holds. */
+  mixedBucketInfo(): { rows: number; seqs: number; bytes: number }[] {
+    return this.mixedBuckets.recorded().map((k) => {
+      const b = this.mixedBuckets.peek(k)!;
+      return { rows: b.rows, seqs: b.seqs, bytes: b.bytes };
+    });
   }
 
   /** Rows of the recorded prefill buckets (least recently used first) and the device bytes each holds. */
@@ -385,6 +463,7 @@ export class LlamaRunner implements ModelRunner {
   destroy(): void {
     this.decodeBuckets.destroyStreams();
     this.prefillBuckets.destroy();
+    this.mixedBuckets.destroy();
     if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
     this.vm.release();
     this.decodeBuckets.releaseVm();

@@ -5,6 +5,13 @@
  * storage), inputs, attention scratch and logits, so evicting it frees exactly its buffers. They
  * are large (the MLP intermediates alone are rows × intermediate × 2 bytes each), so only
  * `capacity` buckets stay recorded and the least recently used goes first.
+ *
+ * The runner keeps a second set for mixed steps (decodes beside a prefill chunk, several prompts
+ * at once), keyed by rows and sequences (`seqs` > 1): the attention these streams record is the
+ * prefill `BatchAttention`, whose grid and array capacities are fixed for any plan of up to
+ * maxTokens tokens and maxSeqs sequences, and whose merge pass is a condition asked at each replay,
+ * so a later step's plan (other sequence lengths, other pages) replays correctly like a prompt of
+ * another length does here.
  */
 import { type Backend, type RecordedStream, type Tensor, recordingBackend } from '../../backends/backend.js';
 import type { Executable } from '../../compiler/executable.js';
@@ -15,6 +22,8 @@ import { allocLse, allocStepTensors, type StepTensors, stepInputTensors } from '
 
 export interface PrefillBucket {
   readonly rows: number;
+  /** Sequences (rows of the logits). */
+  readonly seqs: number;
   readonly stream: RecordedStream;
   readonly inputs: StepTensors;
   readonly logits: Tensor;
@@ -27,6 +36,12 @@ export interface PrefillBucket {
 
 /** Buckets kept recorded by default: three powers of two cover prompts within a factor of 8. */
 export const DEFAULT_PREFILL_BUCKETS = 3;
+
+/**
+ * Mixed-step buckets kept recorded by default: a serving loop's mixed steps mostly share one row
+ * bucket (chunk + decodes) and move through a few sequence counts as requests come and go.
+ */
+export const DEFAULT_MIXED_BUCKETS = 8;
 
 export class PrefillBuckets {
   /** In recency order: the first entry is the least recently used. */
@@ -43,12 +58,17 @@ export class PrefillBuckets {
     readonly capacity: number,
   ) {}
 
-  /** The bucket of `rows`, if recorded (marked most recently used). */
-  get(rows: number): PrefillBucket | undefined {
-    const b = this.buckets.get(rows);
+  /** The key of a bucket of `rows` rows over `seqs` sequences (the rows alone for a single sequence). */
+  static key(rows: number, seqs = 1): number {
+    return seqs === 1 ? rows : rows * 65536 + seqs;
+  }
+
+  /** The bucket of `key`, if recorded (marked most recently used). */
+  get(key: number): PrefillBucket | undefined {
+    const b = this.buckets.get(key);
     if (b) {
-      this.buckets.delete(rows);
-      this.buckets.set(rows, b);
+      this.buckets.delete(key);
+      this.buckets.set(key, b);
     }
     return b;
   }
@@ -58,24 +78,24 @@ export class PrefillBuckets {
     return this.buckets.get(rows);
   }
 
-  /** Rows of the recorded buckets, least recently used first. */
+  /** Keys of the recorded buckets, least recently used first. */
   recorded(): number[] {
     return [...this.buckets.keys()];
   }
 
   /** Inputs for a bucket about to be recorded: evicts down to capacity first, so its buffers may be reused. */
-  newInputs(rows: number): StepTensors {
+  newInputs(rows: number, seqs = 1): StepTensors {
     while (this.buckets.size >= this.capacity) this.evict(this.buckets.keys().next().value!);
-    return allocStepTensors(this.backend, rows, 1, this.withAdapter);
+    return allocStepTensors(this.backend, rows, seqs, this.withAdapter);
   }
 
-  /** Records the step of `rows` rows on `inputs` (after `kv.plan`, which the recording reads). */
-  record(rows: number, inputs: StepTensors): PrefillBucket {
+  /** Records the step of `rows` rows over `seqs` sequences on `inputs` (after `kv.plan`, which the recording reads). */
+  record(rows: number, inputs: StepTensors, seqs = 1): PrefillBucket {
     const gpu = recordingBackend(this.backend);
     const before = this.liveBytes();
     const vm = new VirtualMachine(this.exe, this.backend, { stableStorage: true, host: this.host.functions });
     const lse = allocLse(this.backend, rows, this.numHeads);
-    const scratch = new HeldScratch(this.backend, `prefill.r${rows}`);
+    const scratch = new HeldScratch(this.backend, seqs === 1 ? `prefill.r${rows}` : `mixed.r${rows}.b${seqs}`);
     let logits: Tensor | undefined;
     const stream = this.host.within(lse, scratch, () =>
       gpu.record(() => {
@@ -87,8 +107,8 @@ export class PrefillBuckets {
       .reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * 4, 0);
     // the stream's own scratch and uniforms are outside the arena's accounting
     const bytes = before === null ? 0 : this.liveBytes()! - before + inputBytes + (stream.ownedBytes ?? 0);
-    const bucket: PrefillBucket = { rows, stream, inputs, logits: logits!, bytes, vm, lse, scratch };
-    this.buckets.set(rows, bucket);
+    const bucket: PrefillBucket = { rows, seqs, stream, inputs, logits: logits!, bytes, vm, lse, scratch };
+    this.buckets.set(PrefillBuckets.key(rows, seqs), bucket);
     return bucket;
   }
 
@@ -99,9 +119,9 @@ export class PrefillBuckets {
   }
 
   /** Destroys the bucket's stream and frees its buffers (submitted replays finish first: the backend orders frees after them). */
-  private evict(rows: number): void {
-    const b = this.buckets.get(rows)!;
-    this.buckets.delete(rows);
+  private evict(key: number): void {
+    const b = this.buckets.get(key)!;
+    this.buckets.delete(key);
     this.evictions++;
     b.stream.destroy();
     b.vm.release();
@@ -110,6 +130,6 @@ export class PrefillBuckets {
   }
 
   destroy(): void {
-    for (const rows of [...this.buckets.keys()]) this.evict(rows);
+    for (const key of [...this.buckets.keys()]) this.evict(key);
   }
 }

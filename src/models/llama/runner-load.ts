@@ -29,6 +29,18 @@ export interface LlamaRunnerOptions extends RunnerOptions {
    * at its row count, so this bounds their memory.
    */
   readonly prefillBuckets?: number;
+  /**
+   * Row buckets that unrecorded steps (mixed decode + prefill chunk, multi-sequence prefill) are
+   * padded to (step-padding.ts), so a server's many token counts reuse a few shapes' pipelines and
+   * encodings: 'off' runs each step in exactly its rows; absent: `defaultMixedRowBuckets(maxTokens)`.
+   */
+  readonly mixedRowBuckets?: readonly number[] | 'off';
+  /**
+   * Mixed steps (several sequences, some prefilling) kept recorded per (row bucket, sequences
+   * rounded up to a power of two), least recently used evicted; 0 runs them padded but unrecorded.
+   * Default `DEFAULT_MIXED_BUCKETS` where decode steps are recorded and row buckets are on.
+   */
+  readonly mixedBuckets?: number;
   /** CTAs of the attention dispatches (default: BatchAttention's; benchmarks compare). */
   readonly attentionGrid?: number;
   /**
@@ -51,6 +63,8 @@ export interface LoadedLlama {
   readonly maxSeqs: number;
   readonly recordDecode: boolean;
   readonly prefillBuckets?: number;
+  readonly mixedRowBuckets?: readonly number[] | 'off';
+  readonly mixedBuckets?: number;
   readonly lora: DeviceAdapterStacks | null;
   /** Weights kept quantized on the device, by format (e.g. { q4_k: 7, q8_0: 14 }). */
   readonly quantizedWeights: Readonly<Record<string, number>>;
@@ -157,6 +171,8 @@ export async function loadLlama(
     maxSeqs,
     recordDecode,
     ...(o.prefillBuckets === undefined ? {} : { prefillBuckets: o.prefillBuckets }),
+    ...(o.mixedRowBuckets === undefined ? {} : { mixedRowBuckets: o.mixedRowBuckets }),
+    ...(o.mixedBuckets === undefined ? {} : { mixedBuckets: o.mixedBuckets }),
     lora: stacks,
     quantizedWeights: byFormat,
   };

@@ -26,3 +26,51 @@ export function padRows(a: Int32Array, rows: number, fill: number): Int32Array {
   out.set(a);
   return out;
 }
+
+/**
+ * Row buckets of unrecorded steps (a mixed step of decodes and a prefill chunk, a multi-sequence
+ * prefill) for a runner of `maxTokens` rows per step: powers of two up to 64, then multiples of 64,
+ * then `maxTokens` itself. Kernels are specialised by row count (the matmul picks GEMV, skinny or
+ * tiled code by M, and shader keys and kept encodings carry the shapes), so a server that runs
+ * every token count as it comes compiles and encodes anew for most steps; a few buckets bound
+ * that, and multiples of 64 keep the pad waste of a large step under 64 rows (≤ 50% above 64).
+ */
+export function defaultMixedRowBuckets(maxTokens: number): number[] {
+  const out: number[] = [];
+  for (let r = 8; r < 64 && r < maxTokens; r *= 2) out.push(r);
+  for (let r = 64; r < maxTokens; r += 64) out.push(r);
+  out.push(maxTokens);
+  return out;
+}
+
+/** `buckets` validated for a runner of `maxTokens` rows: ascending, ≤ maxTokens, with maxTokens last (every step fits one). */
+export function normalizeRowBuckets(buckets: readonly number[], maxTokens: number): number[] {
+  for (const r of buckets)
+    if (!Number.isInteger(r) || r < 1) throw new Error(`row bucket ${r}: not a positive integer`);
+  const set = new Set(buckets.filter((r) => r < maxTokens));
+  set.add(maxTokens);
+  return [...set].sort((a, b) => a - b);
+}
+
+/** Rows an unrecorded step of `n` tokens runs in: the smallest bucket that holds it (`buckets` normalized, ascending). */
+export function mixedBucketRows(n: number, buckets: readonly number[]): number {
+  for (const r of buckets) if (r >= n) return r;
+  return n;
+}
+
+/** A command line's `--mixed-rows`: 'auto' (undefined: the default buckets), 'off', or a comma-separated list of rows. */
+export function parseMixedRowBuckets(text: string): readonly number[] | 'off' | undefined {
+  if (text === 'auto') return undefined;
+  if (text === 'off') return 'off';
+  const rows = text.split(',').map(Number);
+  if (rows.length === 0 || rows.some((r) => !Number.isInteger(r) || r < 1))
+    throw new Error(`--mixed-rows: 'auto', 'off' or positive integers separated by commas, got '${text}'`);
+  return rows;
+}
+
+/** Sequences a recorded mixed step of `b` sequences runs with: b rounded up to a power of two, at most `maxSeqs` (pad logits rows repeat row 0). */
+export function seqBucket(b: number, maxSeqs: number): number {
+  let s = 1;
+  while (s < b) s *= 2;
+  return Math.max(b, Math.min(s, maxSeqs));
+}
