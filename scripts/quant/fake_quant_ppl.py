@@ -17,9 +17,9 @@ weight-only.ts, atom-fake-quant.ts), not translated line by line:
 Rounding: torch.round is half-to-even, ours half-away-from-zero; exact ties are measure-zero here.
 
 Usage (a machine with torch + transformers; CPU is enough for the built-in model):
-  npm run build && node dist/bench/atom-ppl.js            # writes bench/results/atom-ppl-DATE-builtin{,.inputs}.json
-  python3 scripts/quant/fake_quant_ppl.py models/builtin bench/results/atom-ppl-DATE-builtin.inputs.json \
-      bench/results/atom-ppl-DATE-builtin.json
+  npm run build && BENCH_TAG=builtin node dist/bench/atom-ppl.js   # bench/results/atom-ppl-DATE-builtin-CARD{,.inputs}.json
+  python3 scripts/quant/fake_quant_ppl.py models/builtin bench/results/atom-ppl-DATE-builtin-CARD.inputs.json \
+      bench/results/atom-ppl-DATE-builtin-CARD.json
 It prints each row's perplexity next to ours and the relative difference, and exits 1 if any
 differs by more than 1e-3.
 """
@@ -140,8 +140,8 @@ worst = 0.0
 for r in ours["rows"]:
     m = build(r["scheme"], r["reordered"], r["kvBits"], r.get("smoothed", False))
     ppl = evaluate(m, r["kvBits"])
-    rel = abs(ppl - r["ppl"]) / r["ppl"]
+    rel = abs(ppl - r["ours"]) / r["ours"]
     worst = max(worst, rel)
-    print(f"{r['row']:<44} torch {ppl:10.4f}  ours {r['ppl']:10.4f}  rel {rel:.2e}", flush=True)
+    print(f"{r['case']:<52} torch {ppl:10.4f}  ours {r['ours']:10.4f}  rel {rel:.2e}", flush=True)
 print(f"worst relative difference {worst:.2e} (bar: 1e-3)")
 sys.exit(0 if worst <= 1e-3 else 1)
