@@ -95,6 +95,7 @@ function templateSpmm(
     );
     return;
   }
+  if (spec.kind === 'csc') throw new Error('no template SpMM reads CSC');
   const it =
     spec.kind === 'csr'
       ? csrIteration()

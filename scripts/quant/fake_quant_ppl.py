@@ -10,13 +10,16 @@ weight-only.ts, atom-fake-quant.ts), not translated line by line:
         weights scale = f16(absmax / qmax), activations scale = absmax / qmax (per token),
         q = clamp(round(x / scale), -qmax, qmax); qmax 7, and 127 in the last group (the outliers).
   w4a4-no-outliers: qmax 7 in every group, no permutation.
+  w8a8: weights per output row, activations per token, symmetric, qmax 127 (weight scale f16);
+        rows marked "smoothed" first divide the q/k/v and gate/up inputs by SmoothQuant's factors s
+        (inputs.json "smooth", per layer.site) and multiply those weights' columns by s.
   KV: per token and KV head, the head_dim values asymmetric at 4 or 8 bits, f16 scale, after RoPE.
 Rounding: torch.round is half-to-even, ours half-away-from-zero; exact ties are measure-zero here.
 
 Usage (a machine with torch + transformers; CPU is enough for the built-in model):
-  npm run build && node dist/bench/atom-ppl.js            # writes bench/results/atom-ppl-DATE-builtin{,.inputs}.json
-  python3 scripts/quant/fake_quant_ppl.py models/builtin bench/results/atom-ppl-DATE-builtin.inputs.json \
-      bench/results/atom-ppl-DATE-builtin.json
+  npm run build && BENCH_TAG=builtin node dist/bench/atom-ppl.js   # bench/results/atom-ppl-DATE-builtin-CARD{,.inputs}.json
+  python3 scripts/quant/fake_quant_ppl.py models/builtin bench/results/atom-ppl-DATE-builtin-CARD.inputs.json \
+      bench/results/atom-ppl-DATE-builtin-CARD.json
 It prints each row's perplexity next to ours and the relative difference, and exits 1 if any
 differs by more than 1e-3.
 """
@@ -31,6 +34,7 @@ inputs = json.load(open(inputs_path))
 ours = json.load(open(ours_path))
 ctx, ids = inputs["ctx"], inputs["evalIds"]
 perms = {k: torch.tensor(v) for k, v in inputs["perms"].items()}
+smooth = {k: torch.tensor(v, dtype=torch.float64) for k, v in inputs.get("smooth", {}).items()}
 torch.set_grad_enabled(False)
 
 def f16(x):
@@ -67,12 +71,13 @@ def qmax_list(k, outliers):
 SITES = {"attn_in": ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"], "o_in": ["self_attn.o_proj"],
          "mlp_in": ["mlp.gate_proj", "mlp.up_proj"], "down_in": ["mlp.down_proj"]}
 
-def build(scheme, reordered, kv_bits):
+def build(scheme, reordered, kv_bits, smoothed):
     m = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float64, attn_implementation="eager").eval()
     hooks = []
     for l, layer in enumerate(m.model.layers):
         for site, names in SITES.items():
             perm = perms[f"{l}.{site}"] if reordered else None
+            sm = smooth.get(f"{l}.{site}") if smoothed else None
             for name in names:
                 lin = layer.get_submodule(name)
                 W = lin.weight.data
@@ -86,6 +91,13 @@ def build(scheme, reordered, kv_bits):
                     lin.weight.data = torch.empty_like(Wq).index_copy_(1, perm, Wq) if perm is not None else Wq
                 elif scheme == "w4a4-no-outliers":
                     lin.weight.data = sym(W, qmax_list(k, False), True)
+                elif scheme == "w8a8":
+                    Ws = W * sm[None, :] if sm is not None else W
+                    lin.weight.data = sym(Ws, [127], True, group=k)
+                    def pre8(mod, args, sm=sm, k=k):
+                        x = args[0]
+                        return (sym(x / sm if sm is not None else x, [127], False, group=k),)
+                    hooks.append(lin.register_forward_pre_hook(pre8))
                 if scheme.startswith("w4a4"):
                     outl = scheme == "w4a4"
                     def pre(mod, args, perm=perm, k=k, outl=outl):
@@ -126,10 +138,10 @@ def evaluate(m, kv_bits):
 
 worst = 0.0
 for r in ours["rows"]:
-    m = build(r["scheme"], r["reordered"], r["kvBits"])
+    m = build(r["scheme"], r["reordered"], r["kvBits"], r.get("smoothed", False))
     ppl = evaluate(m, r["kvBits"])
-    rel = abs(ppl - r["ppl"]) / r["ppl"]
+    rel = abs(ppl - r["ours"]) / r["ours"]
     worst = max(worst, rel)
-    print(f"{r['row']:<44} torch {ppl:10.4f}  ours {r['ppl']:10.4f}  rel {rel:.2e}", flush=True)
+    print(f"{r['case']:<52} torch {ppl:10.4f}  ours {r['ours']:10.4f}  rel {rel:.2e}", flush=True)
 print(f"worst relative difference {worst:.2e} (bar: 1e-3)")
 sys.exit(0 if worst <= 1e-3 else 1)

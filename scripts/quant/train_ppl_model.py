@@ -12,7 +12,7 @@ Run on the GPU machine (PyTorch + transformers are there; nothing is downloaded)
     node scripts/builtin-model/extract-corpus.mjs > corpus.txt            # here
     python3 scripts/quant/train_ppl_model.py corpus.txt models/builtin/tokenizer.json OUTDIR  # there
     # then, here or there:
-    node dist/bench/atom-ppl.js --model OUTDIR
+    BENCH_TAG=ppl-model node dist/bench/atom-ppl.js --model OUTDIR
 Environment: STEPS (default 3000), BATCH (default 64), SEQ (default 256).
 """
 import json, os, shutil, sys, time

@@ -9,6 +9,7 @@ import { engineTokenizer } from '../models/engine-tokenizer.js';
 import type { OpenedModel, RunnerOptions } from '../models/family.js';
 import { type LoadedRunner, loadRunner } from '../models/load-model.js';
 import { openModel } from '../models/open-model.js';
+import { memoryLine } from './memory-line.js';
 import type { LoadedEmbeddingModel, LoadedModel, LoadedServedModel } from './serve.js';
 
 /** A model for `serve --model`: an encoder when the checkpoint is a BERT one, else a chat model. */
@@ -134,23 +135,4 @@ export async function loadRunnerWithProgress(
   );
   console.error(`[tessera] ${memoryLine(backend, loaded.runner)}`);
   return { ...loaded, backend };
-}
-
-/**
- * Where the weights went: device bytes (the WebGPU arena's "weights" owner, else the runner's own
- * count), the formats kept quantized, and the process's resident host memory after the load.
- */
-function memoryLine(backend: Backend, runner: unknown): string {
-  const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
-  const arena = (backend as { memory?: () => { byOwner: ReadonlyMap<string, number> } }).memory?.();
-  const r = runner as { weightBytes?: () => number; quantizedWeights?: Readonly<Record<string, number>> };
-  const device = arena?.byOwner.get('weights') ?? r.weightBytes?.();
-  const quantized = Object.entries(r.quantizedWeights ?? {}).map(([f, n]) => `${n} ${f}`);
-  return [
-    device === undefined ? null : `weights ${mib(device)} on the ${arena ? 'GPU' : 'backend'}`,
-    quantized.length ? `kept quantized: ${quantized.join(', ')} matrices` : null,
-    `host resident ${mib(process.memoryUsage().rss)}`,
-  ]
-    .filter((x) => x !== null)
-    .join('; ');
 }

@@ -7,17 +7,24 @@
  */
 import { ATOM_OUTLIERS } from './w4a4-format.js';
 
-/** Running sums of |x| per channel over calibration tokens. */
+/** Running sums and maxima of |x| per channel over calibration tokens (the maxima: SmoothQuant's factors). */
 export class ChannelStats {
   readonly sum: Float64Array;
+  readonly max: Float64Array;
   tokens = 0;
   constructor(readonly channels: number) {
     this.sum = new Float64Array(channels);
+    this.max = new Float64Array(channels);
   }
   /** Adds rows of x [rows, channels]. */
   add(x: ArrayLike<number>, rows: number): void {
     const k = this.channels;
-    for (let r = 0; r < rows; r++) for (let c = 0; c < k; c++) this.sum[c]! += Math.abs(x[r * k + c]!);
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < k; c++) {
+        const a = Math.abs(x[r * k + c]!);
+        this.sum[c]! += a;
+        if (a > this.max[c]!) this.max[c] = a;
+      }
     this.tokens += rows;
   }
   mean(): Float64Array {

@@ -4,12 +4,13 @@
  * (BSR and ELL cannot tell a stored zero from their fill, so they drop zeros on the way back).
  */
 import { rowLengths } from './coo.js';
-import { type Bsr, type Coo, type Csr, ELL_PAD, type Ell, type SparseMatrix } from './formats.js';
+import { type Bsr, type Coo, type Csc, type Csr, ELL_PAD, type Ell, type SparseMatrix } from './formats.js';
 import { cooFromHyb, hybFromCoo } from './hyb.js';
 
 export type FormatSpec =
   | { readonly kind: 'coo' }
   | { readonly kind: 'csr' }
+  | { readonly kind: 'csc' }
   | { readonly kind: 'ell'; readonly width?: number }
   | { readonly kind: 'bsr'; readonly block: number }
   | { readonly kind: 'hyb'; readonly maxWidth: number };
@@ -38,6 +39,40 @@ export function cooFromCsr(a: Csr): Coo {
   const rows = new Int32Array(a.vals.length);
   for (let i = 0; i < a.m; i++) rows.fill(i, a.indptr[i]!, a.indptr[i + 1]!);
   return { kind: 'coo', m: a.m, k: a.k, rows, cols: a.indices.slice(), vals: a.vals.slice() };
+}
+
+/** Canonical COO is sorted by (row, column), so a stable pass by column leaves each column's rows ascending. */
+export function cscFromCoo(a: Coo): Csc {
+  const indptr = new Int32Array(a.k + 1);
+  for (const c of a.cols) indptr[c + 1]!++;
+  for (let j = 0; j < a.k; j++) indptr[j + 1]! += indptr[j]!;
+  const fill = indptr.slice(0, a.k);
+  const indices = new Int32Array(a.vals.length);
+  const vals = new Float32Array(a.vals.length);
+  for (let e = 0; e < a.vals.length; e++) {
+    const at = fill[a.cols[e]!]!++;
+    indices[at] = a.rows[e]!;
+    vals[at] = a.vals[e]!;
+  }
+  return { kind: 'csc', m: a.m, k: a.k, indptr, indices, vals };
+}
+
+/** Columns are visited in order, so a stable pass by row gives canonical (row, column) order. */
+export function cooFromCsc(a: Csc): Coo {
+  const start = new Int32Array(a.m + 1);
+  for (const r of a.indices) start[r + 1]!++;
+  for (let i = 0; i < a.m; i++) start[i + 1]! += start[i]!;
+  const rows = new Int32Array(a.vals.length);
+  const cols = new Int32Array(a.vals.length);
+  const vals = new Float32Array(a.vals.length);
+  for (let j = 0; j < a.k; j++)
+    for (let s = a.indptr[j]!; s < a.indptr[j + 1]!; s++) {
+      const at = start[a.indices[s]!]!++;
+      rows[at] = a.indices[s]!;
+      cols[at] = j;
+      vals[at] = a.vals[s]!;
+    }
+  return { kind: 'coo', m: a.m, k: a.k, rows, cols, vals };
 }
 
 /** `width` defaults to the longest row; a row longer than `width` is an error, not a silent truncation. */
@@ -182,6 +217,8 @@ export function toFormat(a: Coo, spec: FormatSpec): SparseMatrix {
       return a;
     case 'csr':
       return csrFromCoo(a);
+    case 'csc':
+      return cscFromCoo(a);
     case 'ell':
       return ellFromCoo(a, spec.width);
     case 'bsr':
@@ -197,6 +234,8 @@ export function toCoo(a: SparseMatrix): Coo {
       return a;
     case 'csr':
       return cooFromCsr(a);
+    case 'csc':
+      return cooFromCsc(a);
     case 'ell':
       return cooFromEll(a);
     case 'bsr':

@@ -45,6 +45,9 @@ export function deviceLayout(a: SparseMatrix): DeviceSparse {
       return { op: 'spmm_coo', attrs: { m: a.m }, arrays: [i32(a.rows), i32(a.cols), f32(a.vals)] };
     case 'csr':
       return { op: 'spmm_csr', attrs: {}, arrays: [i32(a.indptr), i32(a.indices), f32(a.vals)] };
+    case 'csc':
+      // a column-major walk scatters into output rows (atomics on f32, which WGSL lacks)
+      throw new Error('sparse: no SpMM kernel reads CSC; convert it to CSR (toFormat(toCoo(a), { kind: "csr" }))');
     case 'ell':
       return {
         op: 'spmm_ell',

@@ -5,6 +5,8 @@
  * - COO: canonical, sorted by (row, column), no duplicates; a root of extent 1 whose sparse-variable
  *   child enumerates the rows of every nonzero, with a sparse-fixed column axis of one child each.
  * - CSR: dense-fixed rows, sparse-variable columns (`indptr`, `indices`).
+ * - CSC: dense-fixed columns, sparse-variable rows (`indptr` over columns, `indices` the rows): the
+ *   CSR of the transpose, for operators that walk columns (e.g. the backward of SpMM).
  * - ELL: dense-fixed rows, sparse-fixed columns of `width`; short rows padded with column −1.
  * - BSR: dense-fixed block rows, sparse-variable block columns, dense-fixed `block × block` inside.
  * - Hybrid: ELL buckets (each a list of rows of length ≤ its power-of-two width) plus a CSR part
@@ -26,6 +28,18 @@ export interface Csr {
   readonly m: number;
   readonly k: number;
   readonly indptr: Int32Array;
+  readonly indices: Int32Array;
+  readonly vals: Float32Array;
+}
+
+/** Within a column, rows ascending. */
+export interface Csc {
+  readonly kind: 'csc';
+  readonly m: number;
+  readonly k: number;
+  /** Over columns: length k + 1. */
+  readonly indptr: Int32Array;
+  /** The row of each stored value. */
   readonly indices: Int32Array;
   readonly vals: Float32Array;
 }
@@ -80,13 +94,14 @@ export interface Hyb {
   readonly remainder: CsrRows;
 }
 
-export type SparseMatrix = Coo | Csr | Ell | Bsr | Hyb;
+export type SparseMatrix = Coo | Csr | Csc | Ell | Bsr | Hyb;
 export type FormatKind = SparseMatrix['kind'];
 
 export function nnzOf(a: SparseMatrix): number {
   switch (a.kind) {
     case 'coo':
     case 'csr':
+    case 'csc':
       return a.vals.length;
     case 'ell':
       return a.cols.reduce((n, c) => n + (c === ELL_PAD ? 0 : 1), 0);
@@ -113,6 +128,11 @@ export function axesOf(a: SparseMatrix): Axis[] {
       return [
         { name: 'i', kind: 'dense-fixed', length: a.m },
         { name: 'j', kind: 'sparse-variable', length: a.k, parent: 'i' },
+      ];
+    case 'csc':
+      return [
+        { name: 'j', kind: 'dense-fixed', length: a.k },
+        { name: 'i', kind: 'sparse-variable', length: a.m, parent: 'j' },
       ];
     case 'ell':
       return [

@@ -172,6 +172,8 @@ export function caseMatrices(rng: Rng): { label: string; coo: Coo; seed: number 
   const s2 = s();
   const s3 = s();
   const s4 = s();
+  const s5 = s();
+  const s6 = s();
   return [
     { label: `random 37x29 empty rows (seed ${s1})`, coo: randomCoo(s1, 37, 29, 0.15, [0, 5, 36]), seed: s1 },
     { label: `rmat 2^7 ef4 (seed ${s2})`, coo: rmatCoo(s2, { scale: 7, edgeFactor: 4 }), seed: s2 },
@@ -180,6 +182,12 @@ export function caseMatrices(rng: Rng): { label: string; coo: Coo; seed: number 
       coo: withDenseRow(s4, randomCoo(s3, 50, 41, 0.05), 7),
       seed: s3,
     },
+    // one row of 700 entries among rows of about 3: longer than any workgroup's stride over a row
+    {
+      label: `random 40x700 huge row 17 (seed ${s5}, ${s6})`,
+      coo: withDenseRow(s6, randomCoo(s5, 40, 700, 0.004), 17),
+      seed: s5,
+    },
   ];
 }
 
@@ -187,8 +195,9 @@ const CASE_SCHEDULES: readonly SpmmSchedule[] = [
   { threadsPerRow: 4, rowsPerWorkgroup: 8, vec4: false },
   { threadsPerRow: 8, rowsPerWorkgroup: 4, vec4: true },
   { threadsPerRow: 2, rowsPerWorkgroup: 32, vec4: false },
+  { threadsPerRow: 32, rowsPerWorkgroup: 2, vec4: true },
 ];
-const CASE_FEATURES = [13, 32, 8];
+const CASE_FEATURES = [13, 32, 8, 16];
 
 function formatFor(op: SpmmOpName, rng: Rng): FormatSpec {
   switch (op) {
@@ -261,8 +270,9 @@ const SDDMM_CASE_SCHEDULES: readonly SddmmSchedule[] = [
   { lanes: 4, nnzPerWorkgroup: 16, vec4: false },
   { lanes: 8, nnzPerWorkgroup: 8, vec4: true },
   { lanes: 1, nnzPerWorkgroup: 64, vec4: true },
+  { lanes: 4, nnzPerWorkgroup: 32, vec4: false },
 ];
-const SDDMM_CASE_D = [13, 32, 8];
+const SDDMM_CASE_D = [13, 32, 8, 24];
 
 export const sddmmCsrOp = defineOp<SddmmAttrs>({
   name: 'sddmm_csr',

@@ -85,12 +85,14 @@ function rgcnCases(rng: Rng) {
     { m: 37, k: 29, relations: 5, meanDegree: 6, emptyRows: [0, 9, 36], fin: 7, fout: 13 },
     { m: 64, k: 64, relations: 12, meanDegree: 10, fin: 16, fout: 8 },
     { m: 23, k: 19, relations: 3, meanDegree: 3, denseRow: 4, fin: 5, fout: 32 },
+    // one row of 4 × 200 edges among rows of about 2: the huge row
+    { m: 30, k: 200, relations: 4, meanDegree: 2, denseRow: 11, fin: 6, fout: 8 },
   ];
   return shapes.map((p) => {
     const seed = s();
     const g = randomHetero(seed, p);
     return {
-      label: `hetero ${p.m}x${p.k} R${p.relations} nnz${g.indices.length}${p.emptyRows ? ' empty rows' : ''}${p.denseRow !== undefined ? ' dense row' : ''} fin${p.fin} fout${p.fout} (seed ${seed})`,
+      label: `hetero ${p.m}x${p.k} R${p.relations} nnz${g.indices.length}${p.emptyRows ? ' empty rows' : ''}${p.denseRow !== undefined ? ` dense row (${p.relations * p.k} edges)` : ''} fin${p.fin} fout${p.fout} (seed ${seed})`,
       attrs: {},
       inputs: [
         ...heteroInputs(g),

@@ -1,18 +1,21 @@
 /**
- * The Llama runner's long-context mode on the built-in model (CPU backend): a sequence whose middle
- * pages moved to the CPU store decodes beside the same sequence kept whole on the device, in one
- * batch. With every stored key a candidate (K = 0) or the exact policy, its logits are the whole
- * sequence's within rounding (the store keeps f16) and its greedy tokens are the same; with small
- * K, L the logits stay within a stated distance; StreamingLLM is the reference for how much the
- * middle matters at all.
+ * The Llama runner's long-context mode on the built-in model: a sequence whose middle pages moved
+ * to the CPU store decodes beside the same sequence kept whole on the device, in one batch. With
+ * every stored key a candidate (K = 0) or the exact policy, its logits are the whole sequence's
+ * within rounding (the store keeps f16) and its greedy tokens are the same; with small K, L the
+ * logits stay within a stated distance; StreamingLLM is the reference for how much the middle
+ * matters at all. The K = 0 case runs on WebGPU too, where the device attends sinks + window and
+ * its partial state is merged by lse with the CPU store's.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Backend } from '../../src/backends/backend.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
 import { maxRelError } from '../../src/testing/rel-error.js';
 import { Rng } from '../../src/util/rng.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const SEED = 20261216;
 const P = 16;
@@ -21,18 +24,26 @@ const STEPS = 6;
 const SINK_PAGES = 1;
 const WINDOW_PAGES = 4;
 
+async function loadRunner(backend: Backend): Promise<LlamaRunner> {
+  const model = await openLlamaModel(builtinModelPath());
+  try {
+    return await LlamaRunner.load(model, {
+      backend,
+      actDtype: 'f32',
+      maxTokens: 512,
+      maxSeqs: 2,
+      numPages: 64,
+      pageSize: P,
+    });
+  } finally {
+    await model.weights.close();
+  }
+}
+
+const gpu = await gpuBackend();
 let runner: LlamaRunner;
 beforeAll(async () => {
-  const model = await openLlamaModel(builtinModelPath());
-  runner = await LlamaRunner.load(model, {
-    backend: new CpuBackend(),
-    actDtype: 'f32',
-    maxTokens: 512,
-    maxSeqs: 2,
-    numPages: 64,
-    pageSize: P,
-  });
-  await model.weights.close();
+  runner = await loadRunner(new CpuBackend());
 });
 afterAll(() => runner?.destroy());
 
@@ -43,7 +54,7 @@ const argmax = (x: Float32Array) => x.reduce((b, v, i) => (v > x[b]! ? i : b), 0
  * greedily in one batch, the long-context one's pages outside sinks + window moved to its store
  * before every step. Returns each step's logits of both.
  */
-async function run(id: number, prompt: number[]) {
+async function run(id: number, prompt: number[], runner: LlamaRunner) {
   const V = runner.vocabSize;
   const whole = { tokens: [...prompt], pages: Array.from({ length: 32 }, (_, i) => i) };
   const lc = { tokens: [...prompt], pages: Array.from({ length: 32 }, (_, i) => 32 + i) };
@@ -77,23 +88,41 @@ async function run(id: number, prompt: number[]) {
   return { out, moved, tokens: { whole: whole.tokens.slice(PROMPT), lc: lc.tokens.slice(PROMPT) } };
 }
 
-describe(`long-context mode in the Llama runner (built-in model, CPU backend, seed ${SEED})`, () => {
+describe(`long-context mode in the Llama runner (built-in model, seed ${SEED})`, () => {
   const rng = new Rng(SEED);
   const prompt = Array.from({ length: PROMPT }, () => rng.int(3, 4000));
 
-  it('K = 0 (every key sampled): the logits and greedy tokens of the whole sequence', async () => {
-    runner.longContext.configure({ threshold: 1, K: 0, L: 2, sinks: SINK_PAGES * P, window: WINDOW_PAGES * P });
-    const r = await run(1, prompt);
-    const errs = r.out.map((s) => maxRelError(s.lc, s.whole));
+  /** Every stored key a candidate: the merge by lse of the device's sinks + window and the store is exact attention. */
+  async function expectExactWithEveryKeySampled(r: LlamaRunner, where: string) {
+    r.longContext.configure({ threshold: 1, K: 0, L: 2, sinks: SINK_PAGES * P, window: WINDOW_PAGES * P });
+    const merges = r.longContext.stats.merges;
+    const got = await run(1, prompt, r);
+    const errs = got.out.map((s) => maxRelError(s.lc, s.whole));
     console.log(
-      `K=0: ${r.moved - SINK_PAGES} pages in the store, logits rel. error per step ${errs.map((e) => e.toExponential(1)).join(' ')}`,
+      `${where}, K=0: ${got.moved - SINK_PAGES} pages in the store, logits rel. error per step ${errs.map((e) => e.toExponential(1)).join(' ')}`,
     );
-    expect(r.moved - SINK_PAGES).toBeGreaterThanOrEqual(12);
-    expect(r.tokens.lc).toEqual(r.tokens.whole);
+    expect(got.moved - SINK_PAGES).toBeGreaterThanOrEqual(12);
+    expect(got.tokens.lc).toEqual(got.tokens.whole);
     for (const e of errs) expect(e).toBeLessThan(1e-3);
     // six layers a step, every step
-    expect(runner.longContext.stats.merges).toBe(6 * STEPS);
+    expect(r.longContext.stats.merges - merges).toBe(6 * STEPS);
+  }
+
+  it('K = 0 (every key sampled): the logits and greedy tokens of the whole sequence', async () => {
+    await expectExactWithEveryKeySampled(runner, 'CPU backend');
   });
+
+  it.skipIf(!gpu)(
+    `WebGPU, K = 0: the same, the device's partial state merged with the store's${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+    async () => {
+      const r = await loadRunner(gpu!);
+      try {
+        await expectExactWithEveryKeySampled(r, 'WebGPU');
+      } finally {
+        r.destroy();
+      }
+    },
+  );
 
   it('each policy of the mode: exact as K = 0; LSH with small K, L and the baselines within their bounds', async () => {
     const cases = [
@@ -107,7 +136,7 @@ describe(`long-context mode in the Llama runner (built-in model, CPU backend, se
     const worst: Record<string, number> = {};
     for (const [i, c] of cases.entries()) {
       runner.longContext.configure({ threshold: 1, sinks: P, window: WINDOW_PAGES * P, seed: SEED, ...c.o });
-      const r = await run(10 + i, prompt);
+      const r = await run(10 + i, prompt, runner);
       // the first step: both sequences decode the same token there
       worst[c.name] = maxRelError(r.out[0]!.lc, r.out[0]!.whole);
       if (c.name === 'exact') expect(r.tokens.lc).toEqual(r.tokens.whole);

@@ -15,6 +15,8 @@ const OPS = [
   'rgcn_csr',
   'edge_softmax_csr',
   'csr_to_ell',
+  'coo_to_csr',
+  'csr_to_coo',
 ];
 
 await describeConformance('sparse conformance', { ops: OPS, gpuCount: 1 });

@@ -1,8 +1,8 @@
 /**
- * Every format round-trips through canonical COO bit for bit, on random, R-MAT and edge-case
- * matrices (empty rows, an all-empty matrix, a single dense row, one huge row); the hybrid
- * decomposition keeps each row in exactly one part, with power-of-two widths; the axes say the
- * paper's kinds.
+ * Every format (CSR, CSC, ELL, BSR, hybrid) round-trips through canonical COO bit for bit, on
+ * random, R-MAT and edge-case matrices (empty rows, an all-empty matrix, a single dense row, one
+ * huge row); CSC is the CSR of the transpose; the hybrid decomposition keeps each row in exactly
+ * one part, with power-of-two widths; the axes say the paper's kinds.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -41,6 +41,7 @@ const matrices: [string, Coo][] = [
 
 const specs: FormatSpec[] = [
   { kind: 'csr' },
+  { kind: 'csc' },
   { kind: 'ell' },
   ...BSR_BLOCKS.map((block) => ({ kind: 'bsr' as const, block })),
   { kind: 'bsr', block: 3 },
@@ -57,6 +58,18 @@ describe(`format round trips (${seedNote(seed)})`, () => {
         expect(nnzOf(x)).toBe(coo.vals.length);
         expect(sameCoo(toCoo(x), coo)).toBe(true);
       });
+});
+
+describe('CSC', () => {
+  it('is the CSR of the transpose: columns in order, rows ascending within each', () => {
+    // [[0, 2, 0], [1, 0, 3], [4, 5, 0]]
+    const a = cooFromTriples(3, 3, [0, 1, 1, 2, 2], [1, 0, 2, 0, 1], [2, 1, 3, 4, 5]);
+    const c = toFormat(a, { kind: 'csc' });
+    if (c.kind !== 'csc') throw new Error('expected CSC');
+    expect([...c.indptr]).toEqual([0, 2, 4, 5]);
+    expect([...c.indices]).toEqual([1, 2, 0, 2, 1]);
+    expect([...c.vals]).toEqual([1, 4, 2, 5, 3]);
+  });
 });
 
 describe('construction', () => {
@@ -109,6 +122,10 @@ describe('axes', () => {
   it('names the paper’s axis kinds per format', () => {
     const kinds = (spec: FormatSpec) => axesOf(toFormat(a, spec)).map((x) => x.kind);
     expect(kinds({ kind: 'csr' })).toEqual(['dense-fixed', 'sparse-variable']);
+    expect(axesOf(toFormat(a, { kind: 'csc' })).map((x) => [x.name, x.kind])).toEqual([
+      ['j', 'dense-fixed'],
+      ['i', 'sparse-variable'],
+    ]);
     expect(kinds({ kind: 'ell' })).toEqual(['dense-fixed', 'sparse-fixed']);
     expect(kinds({ kind: 'coo' })).toEqual(['dense-fixed', 'sparse-variable', 'sparse-fixed']);
     expect(kinds({ kind: 'bsr', block: 2 })).toEqual(['dense-fixed', 'sparse-variable', 'dense-fixed', 'dense-fixed']);

@@ -18,7 +18,11 @@ import {
   fakeQuantW4a4Weights,
 } from '../../quant/atom-fake-quant.js';
 import { ChannelStats, permuteColumns } from '../../quant/atom-reorder.js';
+import { divideColumns, scaleColumns, smoothingFactors } from '../../quant/smoothquant.js';
 import { ATOM_GROUP, QMAX4 } from '../../quant/w4a4-format.js';
+
+/** INT8's symmetric code range (±127, as SmoothQuant's W8A8). */
+const QMAX8 = 127;
 import type { LlamaConfig } from './llama-config.js';
 import { openLlamaModel } from './llama-family.js';
 import { weightNames } from './graph.js';
@@ -26,9 +30,11 @@ import { weightNames } from './graph.js';
 /**
  * fp: the checkpoint's weights, float64 math. w4a16: weights in our `w4` format. w4a4: Atom's
  * layout, the last 128 channels (after the calibrated reordering, where one is given) in INT8.
- * w4a4-no-outliers: every group of weights and activations 4-bit, no reordering.
+ * w4a4-no-outliers: every group of weights and activations 4-bit, no reordering. w8a8: INT8
+ * weights per output channel (f16 scale) and INT8 activations per token, symmetric; with
+ * SmoothQuant's factors (`smooth`) where given.
  */
-export const PPL_SCHEMES = ['fp', 'w4a16', 'w4a4', 'w4a4-no-outliers'] as const;
+export const PPL_SCHEMES = ['fp', 'w4a16', 'w4a4', 'w4a4-no-outliers', 'w8a8'] as const;
 export type PplScheme = (typeof PPL_SCHEMES)[number];
 export const SITES = ['attn_in', 'o_in', 'mlp_in', 'down_in'] as const;
 export type Site = (typeof SITES)[number];
@@ -39,7 +45,15 @@ export interface FakeQuantOptions {
   readonly kvBits?: 4 | 8 | null;
   /** `layer.site` → channel gather (w4a4 only); absent: channels in checkpoint order. */
   readonly perms?: ReadonlyMap<string, Int32Array>;
+  /**
+   * `layer.site` → SmoothQuant factors s (w8a8 only; src/quant/smoothquant.ts): the site's
+   * activation divided by s, its weights' columns multiplied by s, before quantization.
+   */
+  readonly smooth?: ReadonlyMap<string, Float64Array>;
 }
+
+/** The sites whose smoothing folds into the RMSNorm in front of them, as SmoothQuant does for Llama. */
+export const SMOOTHED_SITES: readonly Site[] = ['attn_in', 'mlp_in'];
 
 export interface LlamaF64 {
   readonly cfg: LlamaConfig;
@@ -130,6 +144,17 @@ function attention(q: Float64Array, k: Float64Array, v: Float64Array, t: number,
   return out;
 }
 
+/** Each site of layer `l` and the projections reading it. */
+function siteWeights(l: number): [Site, string[]][] {
+  const p = `model.layers.${l}.`;
+  return [
+    ['attn_in', ['q', 'k', 'v'].map((s) => `${p}self_attn.${s}_proj.weight`)],
+    ['o_in', [`${p}self_attn.o_proj.weight`]],
+    ['mlp_in', [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`]],
+    ['down_in', [`${p}mlp.down_proj.weight`]],
+  ];
+}
+
 /** The model with one scheme's weights prepared once; `forward` runs windows of tokens. */
 export class FakeQuantLlama {
   private readonly qw = new Map<string, Float64Array>();
@@ -139,12 +164,18 @@ export class FakeQuantLlama {
   ) {
     const { cfg, w } = model;
     for (let l = 0; l < cfg.numLayers; l++)
-      for (const [site, names] of this.siteWeights(l)) {
+      for (const [site, names] of siteWeights(l)) {
         const perm = opts.perms?.get(`${l}.${site}`);
+        const smooth = opts.smooth?.get(`${l}.${site}`);
+        if ((perm || smooth) && opts.scheme !== (perm ? 'w4a4' : 'w8a8'))
+          throw new Error(
+            `fake-quant forward: ${perm ? 'perms are for w4a4' : 'smooth is for w8a8'}, not ${opts.scheme}`,
+          );
         for (const name of names) {
           const W = w.get(name)!;
           const [n, k] = [W.length / this.siteWidth(site), this.siteWidth(site)];
-          this.qw.set(name, this.quantWeight(perm ? permuteColumns(W, n, k, perm) : W, n, k));
+          const moved = perm ? permuteColumns(W, n, k, perm) : smooth ? scaleColumns(W, n, k, smooth) : W;
+          this.qw.set(name, this.quantWeight(moved, n, k));
         }
       }
   }
@@ -152,16 +183,6 @@ export class FakeQuantLlama {
   private siteWidth(site: Site): number {
     const c = this.model.cfg;
     return site === 'o_in' ? c.numHeads * c.headDim : site === 'down_in' ? c.intermediateSize : c.hiddenSize;
-  }
-
-  private siteWeights(l: number): [Site, string[]][] {
-    const p = `model.layers.${l}.`;
-    return [
-      ['attn_in', ['q', 'k', 'v'].map((s) => `${p}self_attn.${s}_proj.weight`)],
-      ['o_in', [`${p}self_attn.o_proj.weight`]],
-      ['mlp_in', [`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`]],
-      ['down_in', [`${p}mlp.down_proj.weight`]],
-    ];
   }
 
   private quantWeight(W: Float64Array, n: number, k: number): Float64Array {
@@ -174,18 +195,26 @@ export class FakeQuantLlama {
         return fakeQuantW4a4Weights(W, n, k);
       case 'w4a4-no-outliers':
         return fakeQuantSymmetric(W, n, k, ATOM_GROUP, QMAX4, true);
+      case 'w8a8':
+        return fakeQuantSymmetric(W, n, k, k, QMAX8, true);
     }
   }
 
-  private quantAct(x: Float64Array, m: number, k: number, perm: Int32Array | undefined): Float64Array {
+  private quantAct(x: Float64Array, m: number, k: number, key: string): Float64Array {
     switch (this.opts.scheme) {
       case 'fp':
       case 'w4a16':
         return x;
-      case 'w4a4':
+      case 'w4a4': {
+        const perm = this.opts.perms?.get(key);
         return fakeQuantW4a4Activations(perm ? permuteColumns(x, m, k, perm) : x, m, k);
+      }
       case 'w4a4-no-outliers':
         return fakeQuantSymmetric(x, m, k, ATOM_GROUP, QMAX4, false);
+      case 'w8a8': {
+        const smooth = this.opts.smooth?.get(key);
+        return fakeQuantSymmetric(smooth ? divideColumns(x, m, k, smooth) : x, m, k, k, QMAX8, false);
+      }
     }
   }
 
@@ -199,7 +228,7 @@ export class FakeQuantLlama {
     const lin = (l: number, site: Site, a: Float64Array, names: string[]) => {
       const k = this.siteWidth(site);
       onSite?.(`${l}.${site}`, a, t);
-      const aq = this.quantAct(a, t, k, this.opts.perms?.get(`${l}.${site}`));
+      const aq = this.quantAct(a, t, k, `${l}.${site}`);
       return names.map((name) => {
         const W = this.qw.get(name)!;
         return matmulNT(aq, W, t, W.length / k, k);
@@ -207,7 +236,7 @@ export class FakeQuantLlama {
     };
     const kv = (a: Float64Array) => (this.opts.kvBits ? fakeQuantKv(a, t, nkv, hd, this.opts.kvBits) : a);
     for (let l = 0; l < cfg.numLayers; l++) {
-      const [[, qkv], [, o], [, mlp], [, down]] = this.siteWeights(l);
+      const [[, qkv], [, o], [, mlp], [, down]] = siteWeights(l);
       const p = `model.layers.${l}.`;
       const h = rmsNorm(x, w.get(`${p}input_layernorm.weight`)!, t, H, cfg.rmsNormEps);
       const [q, k, v] = lin(l, 'attn_in', h, qkv!) as [Float64Array, Float64Array, Float64Array];
@@ -266,4 +295,28 @@ export function calibrate(model: LlamaF64, tokens: readonly number[], ctx: numbe
       s.add(x, rows);
     });
   return stats;
+}
+
+/** SmoothQuant's factors at the smoothed sites of every layer, from calibration's max |x| per channel. */
+export function smoothingOf(
+  model: LlamaF64,
+  stats: ReadonlyMap<string, ChannelStats>,
+  alpha?: number,
+): Map<string, Float64Array> {
+  const out = new Map<string, Float64Array>();
+  for (let l = 0; l < model.cfg.numLayers; l++)
+    for (const [site, names] of siteWeights(l)) {
+      if (!SMOOTHED_SITES.includes(site)) continue;
+      const s = stats.get(`${l}.${site}`);
+      if (!s) throw new Error(`smoothing: no calibration statistics for ${l}.${site}`);
+      out.set(
+        `${l}.${site}`,
+        smoothingFactors(
+          s.max,
+          names.map((n) => model.w.get(n)!),
+          alpha,
+        ),
+      );
+    }
+  return out;
 }

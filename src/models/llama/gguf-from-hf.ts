@@ -31,9 +31,10 @@ import type { TensorSource } from '../../io/tensor-source.js';
 
 /** Storage of 2-D tensors: float, or quantized by our ggml quantizers (src/io/gguf-quantize.ts). */
 export type GgufMatrixType = 'F16' | 'BF16' | GgufQuantType;
-export type GgufQuantType = 'Q8_0' | 'Q4_0' | 'Q4_K';
+export type GgufQuantType = 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q6_K';
 
-const isQuantType = (t: GgmlTypeName): t is GgufQuantType => t === 'Q8_0' || t === 'Q4_0' || t === 'Q4_K';
+const isQuantType = (t: GgmlTypeName): t is GgufQuantType =>
+  t === 'Q8_0' || t === 'Q4_0' || t === 'Q4_K' || t === 'Q6_K';
 
 export interface LlamaGgufOptions {
   /**
@@ -55,8 +56,8 @@ export interface LlamaGgufReport {
   readonly inexact: number;
 }
 
-/** llama.cpp's `general.file_type` (LLAMA_FTYPE_MOSTLY_F16 / _BF16 / _Q8_0 / _Q4_0 / _Q4_K_S). */
-const FILE_TYPE: Record<GgufMatrixType, number> = { F16: 1, BF16: 32, Q8_0: 7, Q4_0: 2, Q4_K: 14 };
+/** llama.cpp's `general.file_type` (LLAMA_FTYPE_MOSTLY_F16 / _BF16 / _Q8_0 / _Q4_0 / _Q4_K_S / _Q6_K). */
+const FILE_TYPE: Record<GgufMatrixType, number> = { F16: 1, BF16: 32, Q8_0: 7, Q4_0: 2, Q4_K: 14, Q6_K: 18 };
 
 const f32 = (value: number): GgufValueInput => ({ kind: 'f32', value });
 const u32 = (value: number): GgufValueInput => ({ kind: 'u32', value });

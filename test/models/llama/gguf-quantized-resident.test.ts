@@ -1,5 +1,5 @@
 /**
- * A GGUF Llama whose matrices are Q8_0 and Q4_K keeps them quantized on the device (`quant_matmul`
+ * A GGUF Llama whose matrices are Q8_0, Q4_K and Q6_K keeps them quantized on the device (`quant_matmul`
  * over the stored bytes), and its logits match the path that dequantizes them to f32 at load.
  *
  * Both paths multiply by the same weight values: ggml's dequantization is one f32 multiply(-add)
@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../../src/backends/backend.js';
 import { CpuBackend } from '../../../src/backends/cpu/cpu-backend.js';
+import { memoryLine } from '../../../src/cli/memory-line.js';
 import { GgufFile } from '../../../src/io/gguf-file.js';
 import { writeLlamaGguf } from '../../../src/models/llama/gguf-from-hf.js';
 import { openLlamaModel } from '../../../src/models/llama/llama-family.js';
@@ -55,8 +56,13 @@ const CONFIG = {
   hidden_act: 'silu',
 };
 
-/** Attention and the embedding in Q8_0, MLP and LM head in Q4_K (a mix like Q4_K_M's). */
-const matrixType = (hf: string) => (/self_attn|embed_tokens/.test(hf) ? 'Q8_0' : 'Q4_K') as 'Q8_0' | 'Q4_K';
+/**
+ * A mix like Q4_K_M's (Q4_K for most matrices, Q6_K for the LM head and V), with Q8_0 for the other
+ * attention projections and the embedding so that all three formats run inside one model.
+ */
+const matrixType = (hf: string): 'Q8_0' | 'Q4_K' | 'Q6_K' =>
+  /lm_head|v_proj/.test(hf) ? 'Q6_K' : /self_attn|embed_tokens/.test(hf) ? 'Q8_0' : 'Q4_K';
+const KEPT_QUANTIZED = { q8_0: 3 * 2, q6_k: 1 * 2 + 1, q4_k: 3 * 2 };
 
 let dir = '';
 let file = '';
@@ -181,6 +187,19 @@ function expectParityF16(
   expect(worst).toBeLessThan(tol);
 }
 
+/** The load log's memory line (`tessera run/serve`): device bytes, the formats kept quantized, host RSS. */
+function expectLoadReport(line: string, where: 'GPU' | 'backend', deviceBytes: number) {
+  console.log(`load report: ${line}`);
+  expect(line).toContain(`weights ${(deviceBytes / 2 ** 20).toFixed(1)} MiB on the ${where}`);
+  const kept = /kept quantized: ([^;]*) matrices/.exec(line)?.[1]?.split(', ').sort();
+  expect(kept).toEqual(
+    Object.entries(KEPT_QUANTIZED)
+      .map(([f, n]) => `${n} ${f}`)
+      .sort(),
+  );
+  expect(line).toMatch(/host resident \d+\.\d MiB$/);
+}
+
 const F16_TOL = 1e-2;
 
 const prompt = (() => {
@@ -188,19 +207,20 @@ const prompt = (() => {
   return Array.from({ length: 7 }, () => rng.int(0, CONFIG.vocab_size - 1));
 })();
 
-describe(`GGUF Q8_0/Q4_K Llama kept quantized (${seedNote(seed)})`, () => {
+describe(`GGUF Q8_0/Q4_K/Q6_K Llama kept quantized (${seedNote(seed)})`, () => {
   it('CPU: logits and greedy tokens match the f32-dequantized path; weights take the stored bytes', async () => {
     const backend = new CpuBackend();
     const quant = await load(backend, true);
     const deq = await load(backend, false);
     try {
-      expect(quant.quantizedWeights).toEqual({ q8_0: 4 * 2, q4_k: 3 * 2 + 1 });
+      expect(quant.quantizedWeights).toEqual(KEPT_QUANTIZED);
       expect(deq.quantizedWeights).toEqual({});
       const sizes = await fileBytes();
       expect(quant.weightBytes()).toBe(sizes.matrices + sizes.embeddingF32 + sizes.norms);
       console.log(
         `weights: ${quant.weightBytes()} bytes kept quantized, ${deq.weightBytes()} dequantized to f32 (file matrices ${sizes.matrices} bytes)`,
       );
+      expectLoadReport(memoryLine(backend, quant), 'backend', quant.weightBytes());
       expectParity(await greedy(quant, prompt, 6), await greedy(deq, prompt, 6));
     } finally {
       quant.destroy();
@@ -215,6 +235,8 @@ describe(`GGUF Q8_0/Q4_K Llama kept quantized (${seedNote(seed)})`, () => {
       const before = gpu!.memory().byOwner.get('weights') ?? 0;
       const quant = await load(gpu!, true);
       const held = (gpu!.memory().byOwner.get('weights') ?? 0) - before;
+      // the report is the arena's whole "weights" figure: the quantized model's bytes plus what came before
+      expectLoadReport(memoryLine(gpu!, quant), 'GPU', before + held);
       const deq = await load(gpu!, false);
       try {
         // buffers are rounded up to 4 bytes per tensor at most
@@ -235,7 +257,7 @@ describe(`GGUF Q8_0/Q4_K Llama kept quantized (${seedNote(seed)})`, () => {
       const deq = await load(gpu!, false, 'f16');
       const deq32 = await load(gpu!, false, 'f32');
       try {
-        expect(quant.quantizedWeights).toEqual({ q8_0: 4 * 2, q4_k: 3 * 2 + 1 });
+        expect(quant.quantizedWeights).toEqual(KEPT_QUANTIZED);
         const want = await greedy(deq, prompt, 4);
         const ref32 = await greedy(deq32, prompt, 4);
         console.log(
