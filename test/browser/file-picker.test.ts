@@ -86,7 +86,7 @@ describe.skipIf(skip !== null)(`loading user-picked files in Chromium${skip ? ` 
     page.on('pageerror', (e) => errors.push(String(e)));
     try {
       await page.goto(`${server.url}/`);
-      const input = await page.$<HTMLInputElement>('#pick');
+      const input = await page.$('input#pick');
       await input!.uploadFile(...PICKED);
       expect(await page.$eval('#pick', (e) => (e as HTMLInputElement).files?.length)).toBe(PICKED.length);
       const out = (await page.evaluate(
