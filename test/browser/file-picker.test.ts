@@ -12,7 +12,7 @@ import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { loadModel } from '../../src/models/load-model.js';
-import { buildTestBundle, launchChromium, pageRoutes } from './bundle-page.js';
+import { BUNDLE_DIR, buildTestBundle, launchChromium, pageRoutes } from './bundle-page.js';
 import { chromiumSkipReason } from './chromium.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
 
@@ -69,7 +69,7 @@ describe.skipIf(skip !== null)(`loading user-picked files in Chromium${skip ? ` 
     await buildTestBundle();
     // the bundle only: no /models/ mount, so the model cannot arrive by URL
     server = await startStaticServer(
-      { '/bundle/': join(root, '.build-browser-test') },
+      { '/bundle/': BUNDLE_DIR },
       pageRoutes(PAGE, { '/worker.js': { type: 'text/javascript', body: WORKER } }),
     );
     browser = await launchChromium();
