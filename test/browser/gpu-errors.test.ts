@@ -4,6 +4,9 @@
  *   and f32 activations;
  * - out of memory at load (an absurd 64 KiB budget): OutOfMemoryError, in the page's own class,
  *   naming the bytes asked for and the budget;
+ * - out of memory for the default engine only (a 48 MiB budget: the built-in model's weights fit, the
+ *   KV cache for 64 full-context sequences, ~192 MiB in f32, does not): a smaller engine loads, with a
+ *   'smaller-batch' notice;
  * - device lost (`device.destroy()` in the worker): onDeviceLost with a DeviceLostError, later
  *   requests refused with it, and `reload()` giving an engine that answers again.
  * The no-WebGPU fallback is in worker-engine.test.ts.
@@ -31,6 +34,16 @@ window.outOfMemory = async () => {
     return { ok: true, notices };
   } catch (e) {
     return { ok: false, notices, name: e.name, message: e.message, typed: e instanceof t.OutOfMemoryError && e instanceof t.GpuError };
+  }
+};
+window.smallerEngine = async () => {
+  const notices = [];
+  try {
+    const engine = await t.createWorkerEngine({ modelUrl: '/models/builtin/', backend: 'webgpu', actDtype: 'f32', cache: false, memoryBudget: 48 * 2 ** 20, onNotice: (m, code) => notices.push({ code, m }) });
+    engine.terminate();
+    return { ok: true, backend: engine.backend, notices };
+  } catch (e) {
+    return { ok: false, notices, name: e.name, message: e.message };
   }
 };
 window.deviceLoss = async () => {
@@ -96,6 +109,22 @@ describe.skipIf(skip !== null)(`GPU errors in the page${skip ? ` (${skip})` : ''
     expect(out.message).toMatch(/out of GPU memory allocating [\d.]+ (B|KiB|MiB|GiB) for '.+' \(budget 64\.0 KiB/);
     expect(out.notices.includes('no-f16')).toBe(!adapter.f16);
     expect(out.notices).not.toContain('no-webgpu');
+  });
+
+  it('out of memory for the default engine: a smaller one loads, with a notice', { timeout: 300_000 }, async (ctx) => {
+    if (!(await inPage('hasAdapter'))) return ctx.skip("Chromium's page has no WebGPU adapter here");
+    const out = await inPage<{
+      ok: boolean;
+      backend?: string;
+      notices: { code: string; m: string }[];
+      message?: string;
+    }>('smallerEngine');
+    console.log(`[page] smaller engine: ${JSON.stringify(out)}`);
+    expect(out.ok).toBe(true);
+    expect(out.backend).toBe('webgpu');
+    const smaller = out.notices.filter((n) => n.code === 'smaller-batch');
+    expect(smaller).toHaveLength(1);
+    expect(smaller[0]!.m).toMatch(/^out of GPU memory for the default engine: running \d+ sequences at once/);
   });
 
   it('device lost: a typed error first, then reload() answers again on WebGPU', { timeout: 600_000 }, async (ctx) => {
