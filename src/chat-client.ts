@@ -61,10 +61,24 @@ export function chatClient(model: TesseraModel): ChatClient {
       wake?.();
       wake = null;
     };
-    const sink = { chunk: (c: unknown) => (queue.push(c as ChatCompletionChunk), notify()), response: () => undefined };
-    runChatCompletion(chat, body, `chatcmpl-${++next}`, sink, (r) => (requests = r)).then(
-      () => ((done = true), notify()),
-      (e: unknown) => ((failure = typed(e)), notify()),
+    const sink = {
+      chunk: (c: unknown) => {
+        queue.push(c as ChatCompletionChunk);
+        notify();
+      },
+      response: () => undefined,
+    };
+    runChatCompletion(chat, body, `chatcmpl-${++next}`, sink, (r) => {
+      requests = r;
+    }).then(
+      () => {
+        done = true;
+        notify();
+      },
+      (e: unknown) => {
+        failure = typed(e);
+        notify();
+      },
     );
     const abort = () => {
       for (const r of requests) r.abort();
