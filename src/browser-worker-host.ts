@@ -47,18 +47,33 @@ const SMALLER_ENGINES = [
   { maxSeqs: 1, maxTokens: 64 },
 ] as const;
 
-/** WebGPU where asked and present; else the CPU backend, with a notice saying why. */
+/**
+ * WebGPU where asked and present; else the CPU backend, with a notice saying why. 'auto' also takes
+ * the CPU backend over a software adapter (SwiftShader: the same kernels through Vulkan emulation,
+ * far slower than the CPU backend's own), as `openBackend` does in Node, where the page can run it.
+ */
 async function pickBackend(m: LoadMessage, notice: Notice): Promise<Backend> {
   if (m.backend !== 'cpu') {
     const gpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
+    let opened: Backend | null = null;
     try {
       if (!gpu) throw new Error('navigator.gpu is missing (this browser or context has no WebGPU)');
-      return await openBackend({
+      opened = await openBackend({
         prefer: 'webgpu',
         ...(m.memoryBudget === undefined ? {} : { memoryBudget: m.memoryBudget }),
       });
     } catch (e) {
       notice('no-webgpu', `WebGPU unavailable (${(e as Error).message.split('\n')[0]}); running on the CPU backend`);
+    }
+    if (opened && !(m.backend === 'auto' && opened.caps.software && crossOriginIsolationProblem() === null))
+      return opened;
+    if (opened) {
+      notice(
+        'no-webgpu',
+        `the WebGPU adapter (${opened.caps.description || opened.caps.architecture || 'unnamed'}) is a software renderer, ` +
+          "slower than the CPU backend's own kernels: running on the CPU backend (backend 'webgpu' uses it)",
+      );
+      opened.destroy();
     }
   }
   const problem = crossOriginIsolationProblem();
