@@ -147,11 +147,11 @@ interface NodeRun {
 }
 
 /** Greedy tokens from the same engine in Node, for the page's to equal. */
-async function nodeTokens(backend: Backend, steps = STEPS): Promise<NodeRun> {
+async function nodeTokens(backend: Backend, steps = STEPS, prompt = PROMPT): Promise<NodeRun> {
   const model = await loadModel(builtin, { backend, actDtype: 'f32' });
   let first = 0;
   const decode = async () => {
-    const req = await model.engine.submit(PROMPT.ids, { temperature: 0, maxTokens: steps, ignoreEos: true });
+    const req = await model.engine.submit(prompt.ids, { temperature: 0, maxTokens: steps, ignoreEos: true });
     const ids: number[] = [];
     for await (const ev of req) {
       if (ev.type !== 'delta') continue;
@@ -208,6 +208,7 @@ describe.skipIf(skip !== null)(`browser bundle in Chromium${skip ? ` (${skip})` 
   async function runPage(
     backend: 'cpu' | 'webgpu',
     steps = STEPS,
+    prompt = PROMPT,
   ): Promise<{ ok: true; result: PageRun } | { ok: false; error: string }> {
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -220,7 +221,7 @@ describe.skipIf(skip !== null)(`browser bundle in Chromium${skip ? ` (${skip})` 
       expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
       const out = (await page.evaluate(
         (args) => (window as unknown as { runInWorker: (a: unknown) => Promise<unknown> }).runInWorker(args),
-        { ids: PROMPT.ids, steps, backend, passes: backend === 'webgpu' ? 2 : PASSES },
+        { ids: prompt.ids, steps, backend, passes: backend === 'webgpu' ? 2 : PASSES },
       )) as { ok: true; result: PageRun } | { ok: false; error: string };
       expect(errors).toEqual([]);
       return out;
@@ -258,6 +259,17 @@ describe.skipIf(skip !== null)(`browser bundle in Chromium${skip ? ` (${skip})` 
       `[page] prompt ids ${JSON.stringify(PROMPT.ids)} ('${PROMPT.prompt}'), greedy ${JSON.stringify(r.tokens)}`,
     );
   }
+
+  it("CPU backend: reference.json's other prompts too", { timeout: 600_000 }, async () => {
+    for (const prompt of reference.references.slice(1)) {
+      const out = await runPage('cpu', STEPS, prompt);
+      if (!out.ok) throw new Error(`page failed: ${out.error}`);
+      const node = await nodeTokens(new CpuBackend(), STEPS, prompt);
+      console.log(`[page] cpu, '${prompt.prompt}': greedy ${JSON.stringify(out.result.tokens)}`);
+      expect(out.result.tokens).toEqual(node.tokens);
+      expect(out.result.tokens).toEqual(prompt.greedy.slice(0, STEPS));
+    }
+  });
 
   it('CPU backend (WebAssembly, Web Workers) in a worker: greedy tokens equal Node and PyTorch', {
     timeout: 600_000,
