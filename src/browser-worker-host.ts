@@ -106,6 +106,11 @@ export function hostWorkerEngine(scope: WorkerScope = globalThis as unknown as W
       const size = i === 0 ? {} : SMALLER_ENGINES[i - 1]!;
       try {
         const loaded = await loadModel(folder, { backend: backend!, ...dtype, ...size });
+        // the driver reports its own out-of-memory errors asynchronously: collect them before serving
+        await backend!.flush().catch(async (e: unknown) => {
+          await loaded.close().catch(() => undefined);
+          throw e;
+        });
         if (i > 0)
           notice(
             'smaller-batch',
