@@ -3,4 +3,11 @@ export function buildBrowserBundle(options?: {
   outdir?: string;
   minify?: boolean;
   log?: (line: string) => void;
-}): Promise<{ file: string; bytes: number; gzipBytes: number; chunkBytes: number; wasm: string | null }>;
+}): Promise<{
+  file: string;
+  bytes: number;
+  gzipBytes: number;
+  chunkBytes: number;
+  chunkGzipBytes: number;
+  wasm: string | null;
+}>;

@@ -46,7 +46,7 @@ const xgrammarNodeBranches = {
 
 /**
  * @param {{ outdir?: string, minify?: boolean, log?: (line: string) => void }} [options]
- * @returns {Promise<{ file: string, bytes: number, gzipBytes: number, chunkBytes: number, wasm: string | null }>}
+ * @returns {Promise<{ file: string, bytes: number, gzipBytes: number, chunkBytes: number, chunkGzipBytes: number, wasm: string | null }>}
  */
 export async function buildBrowserBundle(options = {}) {
   const outdir = resolve(root, options.outdir ?? 'dist/browser');
@@ -83,13 +83,14 @@ export async function buildBrowserBundle(options = {}) {
   const gzipBytes = gzipSync(readFileSync(file)).byteLength;
   const chunks = Object.keys(result.metafile.outputs).filter((o) => /chunk-[^/]*\.js$/.test(o));
   const chunkBytes = chunks.reduce((a, c) => a + statSync(resolve(root, c)).size, 0);
+  const chunkGzipBytes = chunks.reduce((a, c) => a + gzipSync(readFileSync(resolve(root, c))).byteLength, 0);
   const log = options.log ?? console.log;
   const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
   log(`${file}: ${kib(bytes)} (${kib(gzipBytes)} gzipped)`);
-  log(`${chunks.length} chunks loaded on first use: ${kib(chunkBytes)}`);
+  log(`${chunks.length} chunks loaded on first use: ${kib(chunkBytes)} (${kib(chunkGzipBytes)} gzipped)`);
   if (wasm) log(`${wasm}: ${kib(statSync(wasm).size)}`);
   else log(`CPU kernels not built (${wasmSrc} missing: run 'npm run build:wasm'); the bundle runs WebGPU only`);
-  return { file, bytes, gzipBytes, chunkBytes, wasm };
+  return { file, bytes, gzipBytes, chunkBytes, chunkGzipBytes, wasm };
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -30,13 +30,19 @@ export interface WorkerEngineOptions {
   /** The URL of this bundle, which the worker imports (default: where this module was loaded from). */
   bundleUrl?: string | URL;
   onProgress?: (p: { loaded: number; total: number | null }) => void;
-  /** Messages worth showing the user, such as a fallback from WebGPU to the CPU ('no-webgpu') or from f16 to f32 ('no-f16'). */
+  /**
+   * Messages worth showing the user, such as a fallback from WebGPU to the CPU ('no-webgpu'), from f16
+   * to f32 ('no-f16'), or to a smaller engine after running out of GPU memory ('smaller-batch').
+   */
   onNotice?: (message: string, code: NoticeCode) => void;
   /** Keep the model's files in the Origin Private File System, checked by size and SHA-256 (default true). */
   cache?: boolean;
   /** Each model file's cache outcome: read from the cache, or fetched and why. */
   onCache?: (e: { file: string; hit: boolean; reason?: string }) => void;
-  /** Bytes the WebGPU backend may allocate; a model over it fails to load with OutOfMemoryError. */
+  /**
+   * Bytes the WebGPU backend may allocate. Over it, the engine loads smaller (fewer sequences at once,
+   * shorter steps; a 'smaller-batch' notice); a model whose smallest engine is over fails with OutOfMemoryError.
+   */
   memoryBudget?: number;
   /**
    * The GPU device was lost (driver reset, GPU process crash, `loseDevice()`): requests in flight

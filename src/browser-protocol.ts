@@ -10,7 +10,10 @@ export interface LoadMessage {
   actDtype?: 'f16' | 'f32';
   /** Keep the model's files in the Origin Private File System (default true where there is one). */
   cache?: boolean;
-  /** Bytes the WebGPU backend may allocate (default: the device's); over it, loading fails with OutOfMemoryError. */
+  /**
+   * Bytes the WebGPU backend may allocate (default: the device's). Over it, loading retries with a
+   * smaller engine (a 'smaller-batch' notice), and fails with OutOfMemoryError when even the smallest is over.
+   */
   memoryBudget?: number;
 }
 
@@ -22,8 +25,8 @@ export interface LoseDeviceMessage {
   type: 'lose-device';
 }
 
-/** Why a notice was sent: what the worker fell back from. */
-export type NoticeCode = 'no-webgpu' | 'no-f16';
+/** Why a notice was sent: what the worker fell back from (WebGPU, f16, the default engine size). */
+export type NoticeCode = 'no-webgpu' | 'no-f16' | 'smaller-batch';
 
 export interface ChatMessageToWorker {
   type: 'chat';

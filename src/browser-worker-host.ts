@@ -8,11 +8,11 @@ import { loadKernelModule } from './backends/cpu/kernel-module.js';
 import { openBackend } from './backends/open.js';
 import { crossOriginIsolationProblem } from './browser-errors.js';
 import type { ErrorFields, FromWorker, LoadMessage, NoticeCode, ToWorker } from './browser-protocol.js';
-import { GpuError } from './backends/webgpu/errors.js';
+import { GpuError, OutOfMemoryError } from './backends/webgpu/errors.js';
 import { type PageChatModel, pageChatModel, runChatCompletion } from './browser-chat.js';
 import type { EngineRequest } from './engine/request.js';
 import { loadModel, type TesseraModel } from './models/load-model.js';
-import { opfsAvailable, opfsCachedFolder, urlFolder } from './platform/index.js';
+import { type Folder, opfsAvailable, opfsCachedFolder, urlFolder } from './platform/index.js';
 import { ApiError, toApiError } from './server/errors.js';
 
 interface WorkerScope {
@@ -36,18 +36,44 @@ function errorFields(e: unknown): ErrorFields {
 
 type Notice = (code: NoticeCode, text: string) => void;
 
-/** WebGPU where asked and present; else the CPU backend, with a notice saying why. */
+/**
+ * Smaller engines to try, in order, when the default one is out of GPU memory. The KV cache is sized
+ * for every sequence's full context, so fewer sequences at once is what frees memory (a phone's
+ * GPU, a tab's budget); shorter steps shrink the step buffers (logits rows) for large vocabularies.
+ */
+const SMALLER_ENGINES = [
+  { maxSeqs: 16, maxTokens: 256 },
+  { maxSeqs: 4, maxTokens: 128 },
+  { maxSeqs: 1, maxTokens: 64 },
+] as const;
+
+/**
+ * WebGPU where asked and present; else the CPU backend, with a notice saying why. 'auto' also takes
+ * the CPU backend over a software adapter (SwiftShader: the same kernels through Vulkan emulation,
+ * far slower than the CPU backend's own), as `openBackend` does in Node, where the page can run it.
+ */
 async function pickBackend(m: LoadMessage, notice: Notice): Promise<Backend> {
   if (m.backend !== 'cpu') {
     const gpu = (globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
+    let opened: Backend | null = null;
     try {
       if (!gpu) throw new Error('navigator.gpu is missing (this browser or context has no WebGPU)');
-      return await openBackend({
+      opened = await openBackend({
         prefer: 'webgpu',
         ...(m.memoryBudget === undefined ? {} : { memoryBudget: m.memoryBudget }),
       });
     } catch (e) {
       notice('no-webgpu', `WebGPU unavailable (${(e as Error).message.split('\n')[0]}); running on the CPU backend`);
+    }
+    if (opened && !(m.backend === 'auto' && opened.caps.software && crossOriginIsolationProblem() === null))
+      return opened;
+    if (opened) {
+      notice(
+        'no-webgpu',
+        `the WebGPU adapter (${opened.caps.description || opened.caps.architecture || 'unnamed'}) is a software renderer, ` +
+          "slower than the CPU backend's own kernels: running on the CPU backend (backend 'webgpu' uses it)",
+      );
+      opened.destroy();
     }
   }
   const problem = crossOriginIsolationProblem();
@@ -64,11 +90,45 @@ export function hostWorkerEngine(scope: WorkerScope = globalThis as unknown as W
   const running = new Map<number, EngineRequest[]>();
   const post = (m: FromWorker) => scope.postMessage(m);
 
+  const notice: Notice = (code, message) => post({ type: 'notice', code, message });
+
+  /**
+   * The model on `backend`, or on a fresh one with a smaller engine (SMALLER_ENGINES) after each
+   * OutOfMemoryError: a fresh device, since a failed load leaves what it allocated counted.
+   */
+  async function loadFitting(
+    m: LoadMessage,
+    folder: Folder,
+    actDtype: 'f16' | 'f32' | undefined,
+  ): Promise<TesseraModel> {
+    const dtype = actDtype ? { actDtype } : {};
+    for (let i = 0; ; i++) {
+      const size = i === 0 ? {} : SMALLER_ENGINES[i - 1]!;
+      try {
+        const loaded = await loadModel(folder, { backend: backend!, ...dtype, ...size });
+        // the driver reports its own out-of-memory errors asynchronously: collect them before serving
+        await backend!.flush().catch(async (e: unknown) => {
+          await loaded.close().catch(() => undefined);
+          throw e;
+        });
+        if (i > 0)
+          notice(
+            'smaller-batch',
+            `out of GPU memory for the default engine: running ${SMALLER_ENGINES[i - 1]!.maxSeqs} sequences at once, ` +
+              `${SMALLER_ENGINES[i - 1]!.maxTokens} tokens a step`,
+          );
+        return loaded;
+      } catch (e) {
+        if (!(e instanceof OutOfMemoryError) || backend!.name !== 'webgpu' || i === SMALLER_ENGINES.length) throw e;
+        backend!.destroy();
+        backend = await pickBackend({ ...m, backend: 'webgpu' }, notice);
+      }
+    }
+  }
+
   async function load(m: LoadMessage): Promise<void> {
     try {
-      backend = await pickBackend(m, (code, message) => post({ type: 'notice', code, message }));
-      const lost = (backend as { lost?: Promise<Error> }).lost;
-      void lost?.then((error) => post({ type: 'device-lost', error: errorFields(error) }));
+      backend = await pickBackend(m, notice);
       let actDtype = m.actDtype;
       if (backend.name === 'webgpu' && !backend.caps.f16) {
         post({
@@ -85,7 +145,10 @@ export function hostWorkerEngine(scope: WorkerScope = globalThis as unknown as W
         m.cache !== false && opfsAvailable()
           ? await opfsCachedFolder(remote, { onEvent: (ev) => post({ type: 'cache', ...ev }) })
           : remote;
-      model = await loadModel(folder, { backend, ...(actDtype ? { actDtype } : {}) });
+      model = await loadFitting(m, folder, actDtype);
+      // watched once loading is over: a smaller engine's retry destroys the first device on purpose
+      const lost = (backend as { lost?: Promise<Error> }).lost;
+      void lost?.then((error) => post({ type: 'device-lost', error: errorFields(error) }));
       chat = pageChatModel(model.name, model.engine, model.tokenizer);
       post({ type: 'ready', backend: backend.name, model: model.name });
     } catch (e) {

@@ -76,4 +76,5 @@ export {
   type WorkerEngineOptions,
 } from './browser-client.js';
 export { hostWorkerEngine } from './browser-worker-host.js';
+export { chatClient, type ChatClient } from './chat-client.js';
 export { ChatCompletionError, CrossOriginIsolationError, WorkerEngineError } from './browser-errors.js';

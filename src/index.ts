@@ -37,6 +37,8 @@ export {
   type LoadModelOptions,
   type GenerateOptions,
 } from './models/load-model.js';
+// the OpenAI-style client on this thread, without HTTP (the same request handling as the server)
+export { chatClient, type ChatClient } from './chat-client.js';
 export { LlamaRunner, type LlamaRunnerOptions } from './models/llama/llama-runner.js';
 export { openLlamaModel, llamaFamily } from './models/llama/llama-family.js';
 export { openModel } from './models/open-model.js';

@@ -8,6 +8,7 @@
  * const req = await engine.submit(tokenizer.encode('Once upon'), { maxTokens: 20, temperature: 0 });
  * for await (const ev of req) if (ev.type === 'delta') process.stdout.write(ev.text);
  */
+import { platform } from '../platform/current.js';
 import { EngineError } from './errors.js';
 import { runHostStep } from './host-step.js';
 import { KvManager } from './kv-manager.js';
@@ -72,11 +73,6 @@ export interface EngineStats {
   promptTokensComputed: number;
   generatedTokens: number;
 }
-
-const yieldToEventLoop: () => Promise<void> =
-  typeof setImmediate === 'function'
-    ? () => new Promise((r) => setImmediate(r))
-    : () => new Promise((r) => setTimeout(r, 0));
 
 export class Engine {
   readonly kv: KvManager;
@@ -290,7 +286,7 @@ export class Engine {
         this.stepping = false;
       }
       this.outputs.reapAborted();
-      await yieldToEventLoop();
+      await platform.yieldToEventLoop();
     }
   }
 

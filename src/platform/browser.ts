@@ -14,6 +14,19 @@ const g = globalThis as BrowserGlobals;
 /** The page's URL (or the worker's), against which relative locations resolve. */
 const pageUrl = () => g.location?.href ?? 'http://localhost/';
 
+/** A message to itself: a task after those already queued, with no timer clamp. */
+let yieldChannel: MessageChannel | null = null;
+const waiting: (() => void)[] = [];
+function yieldToEventLoop(): Promise<void> {
+  if (!yieldChannel) {
+    yieldChannel = new MessageChannel();
+    yieldChannel.port1.onmessage = () => waiting.shift()?.();
+  }
+  const done = new Promise<void>((r) => waiting.push(r));
+  yieldChannel.port2.postMessage(null);
+  return done;
+}
+
 export const browserPlatform: Platform = {
   name: 'browser',
   startWorker(body, data) {
@@ -27,6 +40,7 @@ export const browserPlatform: Platform = {
     return { terminate: () => w.terminate() };
   },
   hardwareConcurrency: () => g.navigator?.hardwareConcurrency ?? 1,
+  yieldToEventLoop,
   env: () => undefined,
   gpu: async () => g.navigator?.gpu ?? null,
   async compileWasm(url) {

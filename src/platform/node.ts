@@ -47,6 +47,7 @@ export const nodePlatform: Platform = {
     return { terminate: () => void w.terminate() };
   },
   hardwareConcurrency: () => availableParallelism(),
+  yieldToEventLoop: () => new Promise((r) => setImmediate(r)),
   env: (name) => process.env[name],
   gpu: () => {
     const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;

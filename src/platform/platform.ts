@@ -23,6 +23,12 @@ export interface Platform {
   startWorker(body: string, data: unknown): WorkerHandle;
   /** Logical cores. */
   hardwareConcurrency(): number;
+  /**
+   * Resolves after pending events (I/O, messages, timers due) have had their turn, at once otherwise:
+   * the engine yields this way between steps. Not `setTimeout(0)`, which browsers clamp to 4 ms once
+   * chained, a pause on every token.
+   */
+  yieldToEventLoop(): Promise<void>;
   /** A configuration variable (`TESSERA_THREADS`, …): the environment in Node, none in a browser. */
   env(name: string): string | undefined;
   /** The WebGPU entry point (`navigator.gpu`; Dawn through the `webgpu` package in Node), or null. */

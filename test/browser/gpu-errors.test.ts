@@ -4,6 +4,9 @@
  *   and f32 activations;
  * - out of memory at load (an absurd 64 KiB budget): OutOfMemoryError, in the page's own class,
  *   naming the bytes asked for and the budget;
+ * - out of memory for the default engine only (a 48 MiB budget: the built-in model's weights fit, the
+ *   KV cache for 64 full-context sequences, ~192 MiB in f32, does not): a smaller engine loads, with a
+ *   'smaller-batch' notice;
  * - device lost (`device.destroy()` in the worker): onDeviceLost with a DeviceLostError, later
  *   requests refused with it, and `reload()` giving an engine that answers again.
  * The no-WebGPU fallback is in worker-engine.test.ts.
@@ -31,6 +34,17 @@ window.outOfMemory = async () => {
     return { ok: true, notices };
   } catch (e) {
     return { ok: false, notices, name: e.name, message: e.message, typed: e instanceof t.OutOfMemoryError && e instanceof t.GpuError };
+  }
+};
+window.smallerEngine = async (reply) => {
+  const notices = [];
+  try {
+    const engine = await t.createWorkerEngine({ modelUrl: '/models/builtin/', backend: 'webgpu', actDtype: 'f32', cache: false, memoryBudget: 48 * 2 ** 20, onNotice: (m, code) => notices.push({ code, m }) });
+    const r = reply ? await engine.chat.completions.create({ messages: MESSAGES, max_tokens: 2, temperature: 0, ignore_eos: true }) : null;
+    engine.terminate();
+    return { ok: true, backend: engine.backend, notices, tokens: r && r.usage.completion_tokens };
+  } catch (e) {
+    return { ok: false, notices, name: e.name, message: e.message };
   }
 };
 window.deviceLoss = async () => {
@@ -67,7 +81,7 @@ describe.skipIf(skip !== null)(`GPU errors in the page${skip ? ` (${skip})` : ''
     await server?.close();
   });
 
-  async function inPage<T>(fn: string): Promise<T> {
+  async function inPage<T>(fn: string, arg?: unknown): Promise<T> {
     const page: Page = await browser.newPage();
     page.on('console', (m) => {
       if (m.type() === 'error' || m.type() === 'warn') console.log(`[page] ${m.text()}`);
@@ -75,7 +89,11 @@ describe.skipIf(skip !== null)(`GPU errors in the page${skip ? ` (${skip})` : ''
     try {
       await page.goto(`${server.url}/`);
       await page.waitForFunction((f) => f in window, {}, fn);
-      return (await page.evaluate((f) => (window as unknown as Record<string, () => Promise<T>>)[f]!(), fn)) as T;
+      return (await page.evaluate(
+        (f, a) => (window as unknown as Record<string, (a: unknown) => Promise<T>>)[f]!(a),
+        fn,
+        arg,
+      )) as T;
     } finally {
       await page.close();
     }
@@ -96,6 +114,26 @@ describe.skipIf(skip !== null)(`GPU errors in the page${skip ? ` (${skip})` : ''
     expect(out.message).toMatch(/out of GPU memory allocating [\d.]+ (B|KiB|MiB|GiB) for '.+' \(budget 64\.0 KiB/);
     expect(out.notices.includes('no-f16')).toBe(!adapter.f16);
     expect(out.notices).not.toContain('no-webgpu');
+  });
+
+  it('out of memory for the default engine: a smaller one loads, with a notice', { timeout: 600_000 }, async (ctx) => {
+    if (!(await inPage('hasAdapter'))) return ctx.skip("Chromium's page has no WebGPU adapter here");
+    // the smaller engine's reply costs shader compiles (minutes on SwiftShader): TESSERA_HEAVY asks for it
+    const reply = !!process.env.TESSERA_HEAVY;
+    const out = await inPage<{
+      ok: boolean;
+      backend?: string;
+      notices: { code: string; m: string }[];
+      tokens?: number | null;
+      message?: string;
+    }>('smallerEngine', reply);
+    console.log(`[page] smaller engine: ${JSON.stringify(out)}`);
+    expect(out.ok).toBe(true);
+    expect(out.backend).toBe('webgpu');
+    const smaller = out.notices.filter((n) => n.code === 'smaller-batch');
+    expect(smaller).toHaveLength(1);
+    expect(smaller[0]!.m).toMatch(/^out of GPU memory for the default engine: running \d+ sequences at once/);
+    expect(out.tokens).toBe(reply ? 2 : null);
   });
 
   it('device lost: a typed error first, then reload() answers again on WebGPU', { timeout: 600_000 }, async (ctx) => {

@@ -6,6 +6,8 @@
  * SHA-256 wrong, fetches the file again and still replies the same. CPU backend: the cache sits
  * below the backend, and this test runs wherever Chromium does.
  */
+import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, modulePage, serveBundlePage } from './bundle-page.js';
@@ -13,6 +15,7 @@ import { chromiumSkipReason } from './chromium.js';
 import type { StaticServer } from './static-server.js';
 
 const WEIGHTS = '/models/builtin/model.safetensors';
+const WEIGHT_BYTES = statSync(fileURLToPath(new URL(`../..${WEIGHTS}`, import.meta.url))).size;
 const skip = chromiumSkipReason();
 if (skip) console.warn(`[tessera] OPFS cache page tests skipped: ${skip}`);
 
@@ -20,6 +23,8 @@ interface LoadResult {
   ok: boolean;
   text?: string;
   events?: { file: string; hit: boolean; reason?: string }[];
+  /** The page's onProgress reports: bytes of the model arriving over the network. */
+  progress?: { loaded: number; total: number | null }[];
   error?: string;
 }
 
@@ -27,11 +32,12 @@ const PAGE_SCRIPT = `
 import { createWorkerEngine } from '/bundle/tessera.js';
 window.loadAndReply = async () => {
   const events = [];
+  const progress = [];
   try {
-    const engine = await createWorkerEngine({ modelUrl: '/models/builtin/', backend: 'cpu', actDtype: 'f32', onCache: (e) => events.push(e) });
+    const engine = await createWorkerEngine({ modelUrl: '/models/builtin/', backend: 'cpu', actDtype: 'f32', onCache: (e) => events.push(e), onProgress: (p) => progress.push(p) });
     const r = await engine.chat.completions.create({ messages: [{ role: 'user', content: 'The jury said' }], max_tokens: 8, temperature: 0, ignore_eos: true });
     engine.terminate();
-    return { ok: true, text: r.choices[0].message.content, events };
+    return { ok: true, text: r.choices[0].message.content, events, progress };
   } catch (e) {
     return { ok: false, error: e.name + ': ' + e.message, events };
   }
@@ -90,6 +96,11 @@ describe.skipIf(skip !== null)(`model files cached in OPFS${skip ? ` (${skip})` 
     const first = await load();
     console.log(`[opfs] first load: ${first.modelRequests} model requests, events ${JSON.stringify(first.events)}`);
     expect(first.weightRequests).toBeGreaterThan(0);
+    // the download reached the page's onProgress, growing, up to at least the weights' size
+    const loaded = first.progress!.map((p) => p.loaded);
+    console.log(`[opfs] first load: ${loaded.length} progress reports, last ${JSON.stringify(first.progress!.at(-1))}`);
+    expect(loaded.length).toBeGreaterThan(1);
+    expect(Math.max(...loaded)).toBeGreaterThanOrEqual(WEIGHT_BYTES);
     expect(first.events!.find((e) => e.file === 'model.safetensors')).toMatchObject({
       hit: false,
       reason: 'not cached',
@@ -98,6 +109,7 @@ describe.skipIf(skip !== null)(`model files cached in OPFS${skip ? ` (${skip})` 
     const second = await load();
     console.log(`[opfs] second load: ${JSON.stringify([...server.requests])}`);
     expect(second.weightRequests).toBe(0);
+    expect(second.progress).toEqual([]);
     expect(second.modelRequests).toBe(0);
     expect(second.events!.length).toBeGreaterThan(0);
     expect(second.events!.every((e) => e.hit)).toBe(true);

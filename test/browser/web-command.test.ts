@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBrowserBundle } from '../../scripts/build-browser.mjs';
 import { registerWebCommand, runWebCommand } from '../../src/cli/web.js';
 import type { WebServer } from '../../src/cli/web-server.js';
+import { BUNDLE_DIR, buildTestBundle } from './bundle-page.js';
 import { CHROMIUM, CHROMIUM_WEBGPU_FLAGS, chromiumSkipReason } from './chromium.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -38,9 +38,8 @@ describe.skipIf(skip !== null)(`tessera web in Chromium${skip ? ` (${skip})` : '
   let browser: Browser;
 
   beforeAll(async () => {
-    const outdir = join(root, '.build-browser-test');
-    await buildBrowserBundle({ outdir, log: (l) => console.log(`[bundle] ${l}`) });
-    server = await runWebCommand({ host: '127.0.0.1', port: '0', bundle: outdir });
+    await buildTestBundle();
+    server = await runWebCommand({ host: '127.0.0.1', port: '0', bundle: BUNDLE_DIR });
     browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_WEBGPU_FLAGS });
   }, 120_000);
 

@@ -150,6 +150,26 @@ describe.skipIf(skip !== null)(`worker-hosted engine in Chromium${skip ? ` (${sk
     expect(out.error!.message).toContain('Cross-Origin-Embedder-Policy: require-corp');
   });
 
+  it("a software WebGPU adapter: backend auto takes the CPU backend's faster kernels, saying why", {
+    timeout: 600_000,
+  }, async (ctx) => {
+    const page = await browser.newPage();
+    const software = await page
+      .goto(`${isolated.url}/`)
+      .then(() => page.evaluate(async () => (await navigator.gpu?.requestAdapter())?.info.isFallbackAdapter ?? null))
+      .finally(() => page.close());
+    if (software !== true)
+      return ctx.skip(`the page's WebGPU adapter is ${software === null ? 'absent' : 'a GPU'} here`);
+    const out = await runPage(isolated, 'auto');
+    if (!out.ok) throw new Error(`page failed: ${out.error?.name}: ${out.error?.message}`);
+    console.log(`[page] notices: ${JSON.stringify(out.notices)}`);
+    expect(out.backend).toBe('cpu');
+    expect(
+      out.notices!.some((n) => n.startsWith('no-webgpu: the WebGPU adapter') && n.includes('software renderer')),
+    ).toBe(true);
+    expect(out.json!.usage.completion_tokens).toBe(STEPS);
+  });
+
   it('no WebGPU: backend auto falls back to the CPU with a notice saying why', { timeout: 600_000 }, async () => {
     const out = await runPage(isolated, 'auto', noGpuBrowser);
     if (!out.ok) throw new Error(`page failed: ${out.error?.name}: ${out.error?.message}`);
@@ -159,6 +179,9 @@ describe.skipIf(skip !== null)(`worker-hosted engine in Chromium${skip ? ` (${sk
     expect(out.notices!.some((n) => n.startsWith('no-webgpu: WebGPU unavailable') && n.includes('CPU backend'))).toBe(
       true,
     );
+    // the browser's reason, not a Node host's (no driver to install in a page)
+    expect(out.notices!.some((n) => n.includes('the browser offers no GPU adapter'))).toBe(true);
+    expect(out.notices!.some((n) => /Vulkan|Debian/.test(n))).toBe(false);
     expect(out.json!.usage.completion_tokens).toBe(STEPS);
   });
 });

@@ -81,7 +81,13 @@ export async function openGpu(opts: OpenOptions = {}): Promise<GpuContext> {
     );
   }
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
-  if (!adapter) throw new NoAdapterError('requestAdapter() returned null: no Vulkan/Metal/D3D12 driver found');
+  if (!adapter)
+    throw platform.name === 'node'
+      ? new NoAdapterError('requestAdapter() returned null: no Vulkan/Metal/D3D12 driver found')
+      : new NoAdapterError(
+          'requestAdapter() returned null: the browser offers no GPU adapter (WebGPU turned off, or this GPU or driver blocklisted)',
+          "chrome://gpu (or the browser's equivalent) says which; meanwhile use the CPU backend (backend 'cpu')",
+        );
   const features = WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const requiredLimits: Record<string, number> = {};
   for (const name of WANTED_LIMITS) {

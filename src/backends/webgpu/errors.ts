@@ -13,11 +13,11 @@ export class GpuError extends Error {
 export class NoAdapterError extends GpuError {
   // spelled out: a minified bundle renames classes, and pages tell errors apart by name
   override name = 'NoAdapterError';
-  constructor(detail: string) {
-    super(
-      `no WebGPU adapter is available (${detail})`,
-      'install a Vulkan driver (on Debian 12: libvulkan1 and mesa-vulkan-drivers from bookworm-backports give the lavapipe CPU driver), or use the CPU backend (--backend cpu)',
-    );
+  constructor(
+    detail: string,
+    hint = 'install a Vulkan driver (on Debian 12: libvulkan1 and mesa-vulkan-drivers from bookworm-backports give the lavapipe CPU driver), or use the CPU backend (--backend cpu)',
+  ) {
+    super(`no WebGPU adapter is available (${detail})`, hint);
   }
 }
 
