@@ -102,9 +102,10 @@ export const BENCHES: readonly BenchEntry[] = [
   },
   {
     name: 'serve',
-    measures: 'serving throughput and latency under Poisson arrivals vs HF static batching',
+    measures:
+      "serving throughput and latency under Poisson arrivals vs transformers' continuous batching and llama.cpp (--peer, repeated)",
     duration: '~3 min (built-in model, 8 requests, on lavapipe: ~2 min)',
-    needs: 'GPU; --model DIR; anchor: bench/anchors/hf_serve.py',
+    needs: 'GPU; --model DIR; peers: bench/anchors/hf_serve_cb.py, bench/peers/llama-cpp-serve.ts',
     standalone: false,
   },
   {
@@ -140,6 +141,14 @@ export const BENCHES: readonly BenchEntry[] = [
     measures: 'generated C bit-exact under QEMU Cortex-M4/M7 (no result file)',
     duration: '~1 min',
     needs: 'CPU; arm-none-eabi-gcc, qemu-system-arm',
+    standalone: true,
+  },
+  {
+    name: 'mixed-steps',
+    measures:
+      'per-step host cost of mixed prefill+decode serving steps: compiles, bind groups, buffers, replays (no result file)',
+    duration: '~1 min (built-in model, 12 requests, on lavapipe)',
+    needs: 'GPU (lavapipe suffices); --model DIR (default the built-in model)',
     standalone: true,
   },
   {

@@ -13,6 +13,7 @@ const LIBRARIES = [
   'telerag-data',
   'serving-workload',
   'serving-driver',
+  'serving-peers',
   'lora-bench',
   'lora-random',
   'lora-parity-compare',
