@@ -82,6 +82,44 @@ async function pickBackend(m: LoadMessage, notice: Notice): Promise<Backend> {
   return openBackend({ prefer: 'cpu' });
 }
 
+/**
+ * The model on `backend`, or on a fresh one with a smaller engine (SMALLER_ENGINES) after each
+ * OutOfMemoryError: a fresh device, since a failed load leaves what it allocated counted. Returns
+ * the model and the backend it runs on.
+ */
+async function loadFitting(
+  first: Backend,
+  m: LoadMessage,
+  folder: Folder,
+  actDtype: 'f16' | 'f32' | undefined,
+  notice: Notice,
+): Promise<{ model: TesseraModel; backend: Backend }> {
+  const dtype = actDtype ? { actDtype } : {};
+  let backend = first;
+  for (let i = 0; ; i++) {
+    const size = i === 0 ? {} : SMALLER_ENGINES[i - 1]!;
+    try {
+      const loaded = await loadModel(folder, { backend, ...dtype, ...size });
+      // the driver reports its own out-of-memory errors asynchronously: collect them before serving
+      await backend.flush().catch(async (e: unknown) => {
+        await loaded.close().catch(() => undefined);
+        throw e;
+      });
+      if (i > 0)
+        notice(
+          'smaller-batch',
+          `out of GPU memory for the default engine: running ${SMALLER_ENGINES[i - 1]!.maxSeqs} sequences at once, ` +
+            `${SMALLER_ENGINES[i - 1]!.maxTokens} tokens a step`,
+        );
+      return { model: loaded, backend };
+    } catch (e) {
+      if (!(e instanceof OutOfMemoryError) || backend.name !== 'webgpu' || i === SMALLER_ENGINES.length) throw e;
+      backend.destroy();
+      backend = await pickBackend({ ...m, backend: 'webgpu' }, notice);
+    }
+  }
+}
+
 /** Starts answering the page's messages in this worker. */
 export function hostWorkerEngine(scope: WorkerScope = globalThis as unknown as WorkerScope): void {
   let model: TesseraModel | null = null;
@@ -91,40 +129,6 @@ export function hostWorkerEngine(scope: WorkerScope = globalThis as unknown as W
   const post = (m: FromWorker) => scope.postMessage(m);
 
   const notice: Notice = (code, message) => post({ type: 'notice', code, message });
-
-  /**
-   * The model on `backend`, or on a fresh one with a smaller engine (SMALLER_ENGINES) after each
-   * OutOfMemoryError: a fresh device, since a failed load leaves what it allocated counted.
-   */
-  async function loadFitting(
-    m: LoadMessage,
-    folder: Folder,
-    actDtype: 'f16' | 'f32' | undefined,
-  ): Promise<TesseraModel> {
-    const dtype = actDtype ? { actDtype } : {};
-    for (let i = 0; ; i++) {
-      const size = i === 0 ? {} : SMALLER_ENGINES[i - 1]!;
-      try {
-        const loaded = await loadModel(folder, { backend: backend!, ...dtype, ...size });
-        // the driver reports its own out-of-memory errors asynchronously: collect them before serving
-        await backend!.flush().catch(async (e: unknown) => {
-          await loaded.close().catch(() => undefined);
-          throw e;
-        });
-        if (i > 0)
-          notice(
-            'smaller-batch',
-            `out of GPU memory for the default engine: running ${SMALLER_ENGINES[i - 1]!.maxSeqs} sequences at once, ` +
-              `${SMALLER_ENGINES[i - 1]!.maxTokens} tokens a step`,
-          );
-        return loaded;
-      } catch (e) {
-        if (!(e instanceof OutOfMemoryError) || backend!.name !== 'webgpu' || i === SMALLER_ENGINES.length) throw e;
-        backend!.destroy();
-        backend = await pickBackend({ ...m, backend: 'webgpu' }, notice);
-      }
-    }
-  }
 
   async function load(m: LoadMessage): Promise<void> {
     try {
@@ -145,7 +149,7 @@ export function hostWorkerEngine(scope: WorkerScope = globalThis as unknown as W
         m.cache !== false && opfsAvailable()
           ? await opfsCachedFolder(remote, { onEvent: (ev) => post({ type: 'cache', ...ev }) })
           : remote;
-      model = await loadFitting(m, folder, actDtype);
+      ({ model, backend } = await loadFitting(backend, m, folder, actDtype, notice));
       // watched once loading is over: a smaller engine's retry destroys the first device on purpose
       const lost = (backend as { lost?: Promise<Error> }).lost;
       void lost?.then((error) => post({ type: 'device-lost', error: errorFields(error) }));

@@ -62,6 +62,26 @@ export class DecodeBuckets {
     return this.buckets.get(b)?.inputs ?? allocStepTensors(this.backend, b, b, this.withAdapter);
   }
 
+  /**
+   * Writes a resident step's inputs for sequences starting at `starts`: row i is sequence i's one
+   * token; `tokens` null keeps the ids the previous step drew on the device.
+   */
+  writeResidentInputs(
+    starts: readonly number[],
+    tokens: Int32Array | null,
+    adapterRows: Int32Array | undefined,
+  ): StepTensors {
+    const inputs = this.inputsFor(starts.length);
+    if (tokens) this.backend.write(inputs.tokens, tokens);
+    this.backend.write(inputs.positions, Int32Array.from(starts));
+    this.backend.write(
+      inputs.last,
+      Int32Array.from(starts, (_, i) => i),
+    );
+    if (inputs.adapter && adapterRows) this.backend.write(inputs.adapter, adapterRows);
+    return inputs;
+  }
+
   /** Records the decode stream of batch size `b` (after `kv.plan`, which the recording reads). */
   record(b: number, inputs: StepTensors): DecodeBucket {
     const gpu = recordingBackend(this.backend);

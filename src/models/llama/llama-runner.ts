@@ -5,10 +5,12 @@
  * pure-decode step of a batch size seen before replays a recorded dispatch stream instead: the
  * inputs, page tables and schedule are rewritten, and one submit runs every kernel. A
  * single-sequence prefill runs padded to a bucket of rows (step-padding.ts) and replays that
- * bucket's recorded stream, kept for the few most recently used buckets.
+ * bucket's recorded stream, kept for the few most recently used buckets; a step of several
+ * sequences (prefill chunks beside decodes) likewise, per bucket of rows and sequences.
  *
  * Loading and compiling: runner-load.ts; recorded decode streams and their buffers:
- * decode-buckets.ts; the attention host functions: step-host.ts; step inputs: step-tensors.ts;
+ * decode-buckets.ts; recorded prefill and mixed steps: prefill-buckets.ts; steps run unrecorded:
+ * transient-step.ts; the attention host functions: step-host.ts; step inputs: step-tensors.ts;
  * adapter slots per row: adapter-slots.ts.
  *
  * @example
@@ -17,7 +19,6 @@
  */
 import type { Backend, RecordedStream, Tensor } from '../../backends/backend.js';
 import type { Executable } from '../../compiler/executable.js';
-import { VirtualMachine } from '../../compiler/vm.js';
 import type { LlamaConfig } from './llama-config.js';
 import type { TensorSource } from '../../io/tensor-source.js';
 import type {
@@ -28,8 +29,8 @@ import type {
   ModelRunner,
 } from '../../engine/model-runner.js';
 import { packSampleParams } from '../../ops/sample.js';
-import { sampleLogitRows, StepError, stepRows } from './step-rows.js';
-import { HeldScratch, type PagedKvCache, type StepRows } from './kv-cache.js';
+import { sampleLogitRows, StepError, stepRows, stepTokens } from './step-rows.js';
+import type { PagedKvCache, StepRows } from './kv-cache.js';
 import { storedBytes } from '../../tensor/dtype.js';
 import type { DeviceAdapterStacks } from './adapter-stacks-device.js';
 import type { AdapterRegistry } from '../../lora/adapter-registry.js';
@@ -47,7 +48,8 @@ import {
 import { type LlamaRunnerOptions, type LoadedLlama, loadLlama } from './runner-load.js';
 import { StepHost } from './step-host.js';
 import type { LlamaLongContext } from './long-context.js';
-import { allocLse, allocStepTensors, type StepTensors, stepInputTensors, writeStepInputs } from './step-tensors.js';
+import { type StepTensors, writeStepInputs } from './step-tensors.js';
+import { TransientStepper } from './transient-step.js';
 
 export { StepError } from './step-rows.js';
 export type { LlamaRunnerOptions } from './runner-load.js';
@@ -76,8 +78,8 @@ export class LlamaRunner implements ModelRunner {
   private readonly weights: Tensor[];
   /** The attention host functions and the scratch of the step being built. */
   private readonly host: StepHost;
-  /** Runs prefill and mixed steps; its storage follows the step's shape (freed when shapes change). */
-  private readonly vm: VirtualMachine;
+  /** Runs the steps no recorded stream serves; its VM's storage follows the step's shape. */
+  private readonly transient: TransientStepper;
   /** Recorded decode steps by batch size; each owns its buffers for the runner's whole life. */
   private readonly decodeBuckets: DecodeBuckets;
   private readonly recordDecode: boolean;
@@ -140,27 +142,13 @@ export class LlamaRunner implements ModelRunner {
     // the engine takes the resident loop whenever a runner offers it: offer it only where it runs
     this.submitDecode = p.recordDecode ? (seqs, tokens, rows) => this.residentStep(seqs, tokens, rows) : undefined;
     this.host = new StepHost(p.kv);
-    this.vm = new VirtualMachine(p.exe, p.backend, { host: this.host.functions });
     const args = (inputs: StepTensors) => this.args(inputs);
+    this.transient = new TransientStepper(p.backend, p.exe, this.host, p.kv, p.config.numHeads, p.lora !== null, args);
     this.decodeBuckets = new DecodeBuckets(p.backend, p.exe, this.host, p.config.numHeads, p.lora !== null, args);
-    this.prefillBuckets = new PrefillBuckets(
-      p.backend,
-      p.exe,
-      this.host,
-      p.config.numHeads,
-      p.lora !== null,
-      args,
-      p.recordDecode ? (p.prefillBuckets ?? DEFAULT_PREFILL_BUCKETS) : 0,
-    );
-    this.mixedBuckets = new PrefillBuckets(
-      p.backend,
-      p.exe,
-      this.host,
-      p.config.numHeads,
-      p.lora !== null,
-      args,
-      this.mixedRowBuckets ? (p.mixedBuckets ?? DEFAULT_MIXED_BUCKETS) : 0,
-    );
+    const buckets = (capacity: number) =>
+      new PrefillBuckets(p.backend, p.exe, this.host, p.config.numHeads, p.lora !== null, args, capacity);
+    this.prefillBuckets = buckets(p.recordDecode ? (p.prefillBuckets ?? DEFAULT_PREFILL_BUCKETS) : 0);
+    this.mixedBuckets = buckets(this.mixedRowBuckets ? (p.mixedBuckets ?? DEFAULT_MIXED_BUCKETS) : 0);
   }
 
   static async load(
@@ -180,19 +168,7 @@ export class LlamaRunner implements ModelRunner {
     const rows = stepRows(batch, this);
     const n = rows.qoLens.reduce((a, b) => a + b, 0);
     const b = rows.qoLens.length;
-    const tokens = new Int32Array(n);
-    const positions = new Int32Array(n);
-    const last = new Int32Array(b);
-    let t = 0;
-    batch.seqs.forEach((s, i) => {
-      s.tokens.forEach((tok, j) => {
-        if (!Number.isInteger(tok) || tok < 0 || tok >= this.vocabSize)
-          throw new StepError(`sequence ${i}: token ${tok} is outside the vocabulary [0, ${this.vocabSize})`);
-        tokens[t] = tok;
-        positions[t++] = s.start + j;
-      });
-      last[i] = t - 1;
-    });
+    const { tokens, positions, last } = stepTokens(batch, n, this.vocabSize);
     const adapters = acquireAdapterRows(
       this.lora,
       batch.seqs,
@@ -225,12 +201,12 @@ export class LlamaRunner implements ModelRunner {
         logits = this.decodeStep(b, rows, tokens, positions, last, adapterRows);
         owned = false;
       } else if (prefill) {
-        logits = this.prefillStep(stepRowCount, rows, ...padded, last, adapterRows);
+        logits = this.bucketStep('prefill', stepRowCount, rows, ...padded, last, adapterRows);
         owned = false;
       } else if (mixed) {
-        logits = this.mixedStep(stepRowCount, rows, ...padded, padRows(last, logitRows, 0), adapterRows);
+        logits = this.bucketStep('mixed', stepRowCount, rows, ...padded, padRows(last, logitRows, 0), adapterRows);
         owned = false;
-      } else logits = await this.transientStep(stepRowCount, b, rows, ...padded, last, adapterRows);
+      } else logits = await this.transient.run(stepRowCount, b, rows, ...padded, last, adapterRows);
     } finally {
       adapters?.release();
     }
@@ -275,8 +251,13 @@ export class LlamaRunner implements ModelRunner {
     return bucket.logits;
   }
 
-  /** A single-sequence prefill in `stepRows` rows: replays (or records, the first time) that bucket's stream. */
-  private prefillStep(
+  /**
+   * A step in `stepRows` rows and `last.length` logits rows that replays (or records, the first
+   * time) the stream of its bucket: single-sequence prefills in `prefillBuckets`, steps of several
+   * sequences in `mixedBuckets`, keyed by rows and sequences.
+   */
+  private bucketStep(
+    kind: 'prefill' | 'mixed',
     stepRows: number,
     rows: StepRows,
     tokens: Int32Array,
@@ -284,55 +265,29 @@ export class LlamaRunner implements ModelRunner {
     last: Int32Array,
     adapterRows: Int32Array | undefined,
   ): Tensor {
-    const known = this.prefillBuckets.get(stepRows);
-    // recording may evict the bucket whose logits the last step left for sampleOnDevice
-    if (!known && !this.lastLogitsOwned) this.lastLogits = null;
-    const inputs = known?.inputs ?? this.prefillBuckets.newInputs(stepRows);
-    writeStepInputs(this.backend, inputs, tokens, positions, last, adapterRows);
-    this.kv.plan(rows);
-    const bucket = known ?? this.prefillBuckets.record(stepRows, inputs);
-    if (known) this.stats.prefillReplays++;
-    else this.stats.prefillRecords++;
-    bucket.stream.replay();
-    this.residentBatch = 0;
-    return bucket.logits;
-  }
-
-  /** A step of several sequences in `stepRows` rows and `last.length` logits rows: replays (or records) that bucket's stream. */
-  private mixedStep(
-    stepRows: number,
-    rows: StepRows,
-    tokens: Int32Array,
-    positions: Int32Array,
-    last: Int32Array,
-    adapterRows: Int32Array | undefined,
-  ): Tensor {
+    const buckets = kind === 'prefill' ? this.prefillBuckets : this.mixedBuckets;
     const seqs = last.length;
-    const known = this.mixedBuckets.get(PrefillBuckets.key(stepRows, seqs));
+    const known = buckets.get(PrefillBuckets.key(stepRows, seqs));
     // recording may evict the bucket whose logits the last step left for sampleOnDevice
     if (!known && !this.lastLogitsOwned) this.lastLogits = null;
-    const inputs = known?.inputs ?? this.mixedBuckets.newInputs(stepRows, seqs);
+    const inputs = known?.inputs ?? buckets.newInputs(stepRows, seqs);
     writeStepInputs(this.backend, inputs, tokens, positions, last, adapterRows);
     this.kv.plan(rows);
-    const bucket = known ?? this.mixedBuckets.record(stepRows, inputs, seqs);
-    if (known) this.stats.mixedReplays++;
-    else this.stats.mixedRecords++;
+    const bucket = known ?? buckets.record(stepRows, inputs, seqs);
+    this.stats[`${kind}${known ? 'Replays' : 'Records'}`]++;
     bucket.stream.replay();
-    this.residentBatch = 0;
+    this.residentBatch = 0; // the host wrote this step's tokens: device-drawn ids no longer chain
     return bucket.logits;
   }
 
   /** Row and sequence buckets of the recorded mixed steps (least recently used first) and the device bytes each holds. */
   mixedBucketInfo(): { rows: number; seqs: number; bytes: number }[] {
-    return this.mixedBuckets.recorded().map((k) => {
-      const b = this.mixedBuckets.peek(k)!;
-      return { rows: b.rows, seqs: b.seqs, bytes: b.bytes };
-    });
+    return this.mixedBuckets.info();
   }
 
   /** Rows of the recorded prefill buckets (least recently used first) and the device bytes each holds. */
   prefillBucketInfo(): { rows: number; bytes: number }[] {
-    return this.prefillBuckets.recorded().map((rows) => ({ rows, bytes: this.prefillBuckets.peek(rows)!.bytes }));
+    return this.prefillBuckets.info().map(({ rows, bytes }) => ({ rows, bytes }));
   }
 
   /** One GPU-resident decode step (`ModelRunner.submitDecode`, offered only where decode steps are recorded). */
@@ -376,17 +331,11 @@ export class LlamaRunner implements ModelRunner {
         if (!Number.isInteger(t) || t < 0 || t >= this.vocabSize)
           throw new StepError(`sequence ${i}: token ${t} is outside the vocabulary [0, ${this.vocabSize})`);
     const known = this.decodeBuckets.get(b);
-    const inputs = this.decodeBuckets.inputsFor(b);
-    if (tokens) this.backend.write(inputs.tokens, tokens);
-    this.backend.write(
-      inputs.positions,
-      Int32Array.from(seqs, (s) => s.start),
+    const inputs = this.decodeBuckets.writeResidentInputs(
+      seqs.map((s) => s.start),
+      tokens,
+      adapterRows,
     );
-    this.backend.write(
-      inputs.last,
-      Int32Array.from(seqs, (_, i) => i),
-    );
-    if (inputs.adapter && adapterRows) this.backend.write(inputs.adapter, adapterRows);
     this.kv.plan(stepRows);
     const bucket = known ?? this.decodeBuckets.record(b, inputs);
     const resident = this.decodeBuckets.residentOf(bucket, b);
@@ -428,32 +377,6 @@ export class LlamaRunner implements ModelRunner {
     return this.decodeBuckets.get(b)?.stream;
   }
 
-  /** A prefill or mixed step in `n` rows (real ones first, then pad rows): its inputs and scratch live for this step only. */
-  private async transientStep(
-    n: number,
-    b: number,
-    rows: StepRows,
-    tokens: Int32Array,
-    positions: Int32Array,
-    last: Int32Array,
-    adapterRows: Int32Array | undefined,
-  ): Promise<Tensor> {
-    const inputs = allocStepTensors(this.backend, n, b, this.lora !== null);
-    const lse = allocLse(this.backend, n, this.config.numHeads);
-    const scratch = new HeldScratch(this.backend, 'step');
-    try {
-      return await this.host.withinAsync(lse, scratch, async () => {
-        writeStepInputs(this.backend, inputs, tokens, positions, last, adapterRows);
-        this.kv.plan(rows);
-        return (await this.vm.run('forward', this.args(inputs))) as Tensor;
-      });
-    } finally {
-      scratch.free();
-      // the backend submits pending work before it frees, and submitted work may outlive the free
-      for (const t of stepInputTensors(inputs, lse)) this.backend.free(t);
-    }
-  }
-
   /** The compiled function's arguments: step inputs, weights, then the adapter stacks where served. */
   private args(inputs: StepTensors): Tensor[] {
     const lora = this.lora ? [inputs.adapter!, ...this.weights, ...this.lora.params()] : this.weights;
@@ -465,7 +388,7 @@ export class LlamaRunner implements ModelRunner {
     this.prefillBuckets.destroy();
     this.mixedBuckets.destroy();
     if (this.lastLogits && this.lastLogitsOwned) this.backend.free(this.lastLogits);
-    this.vm.release();
+    this.transient.release();
     this.decodeBuckets.releaseVm();
     this.kv.destroy();
     for (const t of this.weights) this.backend.free(t);

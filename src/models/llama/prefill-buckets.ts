@@ -83,6 +83,11 @@ export class PrefillBuckets {
     return [...this.buckets.keys()];
   }
 
+  /** Rows, sequences and device bytes of each recorded bucket, least recently used first. */
+  info(): { rows: number; seqs: number; bytes: number }[] {
+    return [...this.buckets.values()].map((b) => ({ rows: b.rows, seqs: b.seqs, bytes: b.bytes }));
+  }
+
   /** Inputs for a bucket about to be recorded: evicts down to capacity first, so its buffers may be reused. */
   newInputs(rows: number, seqs = 1): StepTensors {
     while (this.buckets.size >= this.capacity) this.evict(this.buckets.keys().next().value!);

@@ -96,3 +96,25 @@ export async function sampleLogitRows(
     for (const t of temps) backend.free(t);
   }
 }
+
+/** A step's token ids and positions in row order, and each sequence's last row; ids outside the vocabulary are refused. */
+export function stepTokens(
+  batch: ForwardBatch,
+  n: number,
+  vocabSize: number,
+): { tokens: Int32Array; positions: Int32Array; last: Int32Array } {
+  const tokens = new Int32Array(n);
+  const positions = new Int32Array(n);
+  const last = new Int32Array(batch.seqs.length);
+  let t = 0;
+  batch.seqs.forEach((s, i) => {
+    s.tokens.forEach((tok, j) => {
+      if (!Number.isInteger(tok) || tok < 0 || tok >= vocabSize)
+        throw new StepError(`sequence ${i}: token ${tok} is outside the vocabulary [0, ${vocabSize})`);
+      tokens[t] = tok;
+      positions[t++] = s.start + j;
+    });
+    last[i] = t - 1;
+  });
+  return { tokens, positions, last };
+}
