@@ -90,7 +90,12 @@ if (!runId() || ref.runId !== runId())
     `decode-llama3-8b: ${refPath} comes from run ${ref.runId ?? 'unknown'}, this is run ${runId() ?? 'unset (BENCH_RUN_ID)'}: the tokens may describe another checkpoint`,
   );
 
-const backend = await WebGpuBackend.create();
+// A/B knobs of the recorded loop: DECODE_RECORDED_UNIFORMS=static (plain uniform bindings in recorded
+// streams), DECODE_IDLE_BYTES=0 (no free list: every freed buffer destroyed)
+const backend = await WebGpuBackend.create({
+  ...(process.env.DECODE_RECORDED_UNIFORMS === 'static' ? { recordedUniforms: 'static' as const } : {}),
+  ...(process.env.DECODE_IDLE_BYTES ? { idleBytes: Number(process.env.DECODE_IDLE_BYTES) } : {}),
+});
 const card = cardName(backend);
 const check = new Check(BENCH);
 const copyGBs = await measureCopyBandwidth(backend, 1 << 30);

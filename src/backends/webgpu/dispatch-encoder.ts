@@ -37,6 +37,8 @@ export class DispatchEncoder {
     private readonly uniformRing: UniformRing,
     private readonly bindGroups: BindGroupCache,
     private readonly pending: PendingWork,
+    /** Recorded dispatches bind their own uniform buffer through a plain binding instead of a dynamic-offset one. */
+    private readonly staticRecordedUniforms = false,
   ) {}
 
   /** The context kernels dispatch through. */
@@ -143,7 +145,8 @@ export class DispatchEncoder {
     workgroups: readonly [number, number?, number?],
     when?: () => boolean,
   ): void {
-    const compiled = this.pipelines.get(shader);
+    const plain = this.recording !== null && this.staticRecordedUniforms;
+    const compiled = plain ? this.pipelines.getStaticUniforms(shader) : this.pipelines.get(shader);
     const counts = workgroupCounts(shader.label, workgroups, this.caps.maxComputeWorkgroupsPerDimension);
     if (counts.includes(0)) return;
     // a recording keeps a conditional dispatch and asks again at each replay
@@ -157,7 +160,7 @@ export class DispatchEncoder {
         pipeline: compiled.pipeline,
         bindGroup: this.device.createBindGroup({ layout: compiled.layout, entries }),
         workgroups: counts,
-        offsets,
+        offsets: plain ? [] : offsets,
         ...(when ? { when } : {}),
       });
       return;

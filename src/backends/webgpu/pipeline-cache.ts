@@ -34,6 +34,8 @@ interface Entry {
   readonly wgsl: string;
   readonly entryPoint: string;
   readonly access: readonly BindingAccess[];
+  /** The same shader with a plain (not dynamic-offset) uniform binding, made on first ask. */
+  staticUniforms?: CompiledKernel;
 }
 
 /** Thrown (with `verifyKeys` on) when one shader key yields two different shaders. */
@@ -68,8 +70,23 @@ export class PipelineCache {
   constructor(private readonly device: GPUDevice) {}
 
   get(spec: PipelineRequest): CompiledKernel {
+    return this.entry(spec).compiled;
+  }
+
+  /**
+   * The kernel with its uniform bound at a fixed offset instead of a dynamic one: for dispatches
+   * that own their uniform buffer (recorded streams), where the backend is asked to (A/B runs of
+   * the two layouts; `WebGpuBackendOptions.recordedUniforms`).
+   */
+  getStaticUniforms(spec: PipelineRequest): CompiledKernel {
+    const e = this.entry(spec);
+    e.staticUniforms ??= this.compile(spec.label, e.wgsl, e.access, e.entryPoint, false);
+    return e.staticUniforms;
+  }
+
+  private entry(spec: PipelineRequest): Entry {
     const entryPoint = spec.entryPoint ?? 'main';
-    if (spec.key === undefined) return this.byWgsl(spec.label, this.text(spec), spec.access, entryPoint).compiled;
+    if (spec.key === undefined) return this.byWgsl(spec.label, this.text(spec), spec.access, entryPoint);
     const hit = this.byKey.get(spec.key);
     if (hit) {
       // layout mismatches are cheap to see and would otherwise surface as a validation error at submit
@@ -78,11 +95,11 @@ export class PipelineCache {
         throw new ShaderKeyCollisionError(spec.label, spec.key, 'binding accesses');
       if (this.verifyKeys && hit.wgsl !== this.text(spec))
         throw new ShaderKeyCollisionError(spec.label, spec.key, 'WGSL texts');
-      return hit.compiled;
+      return hit;
     }
     const entry = this.byWgsl(spec.label, this.text(spec), spec.access, entryPoint);
     this.byKey.set(spec.key, entry);
-    return entry.compiled;
+    return entry;
   }
 
   private text(spec: PipelineRequest): string {
@@ -100,7 +117,13 @@ export class PipelineCache {
     return entry;
   }
 
-  private compile(label: string, wgsl: string, access: readonly BindingAccess[], entryPoint: string): CompiledKernel {
+  private compile(
+    label: string,
+    wgsl: string,
+    access: readonly BindingAccess[],
+    entryPoint: string,
+    dynamicUniforms = true,
+  ): CompiledKernel {
     const layout = this.device.createBindGroupLayout({
       label,
       entries: access.map((a, binding) => ({
@@ -109,7 +132,7 @@ export class PipelineCache {
         // uniforms come from a ring at a per-dispatch offset: dynamic, so the bind group stays the same
         buffer:
           a === 'uniform'
-            ? { type: 'uniform', hasDynamicOffset: true }
+            ? { type: 'uniform', hasDynamicOffset: dynamicUniforms }
             : { type: a === 'read' ? 'read-only-storage' : 'storage' },
       })),
     });

@@ -38,6 +38,14 @@ export interface WebGpuBackendOptions extends OpenOptions {
   uniformRingBytes?: number;
   /** Bytes the arena may hold (default: 90% of the largest buffer the device allows times four, i.e. effectively the device). */
   memoryBudget?: number;
+  /** Bytes of freed buffers kept for reuse (default DEFAULT_IDLE_BYTES; 0 destroys every freed buffer). */
+  idleBytes?: number;
+  /**
+   * How recorded dispatches bind their uniform buffer: through the dynamic-offset layout every
+   * kernel has (default), or a plain binding of a second pipeline of the same shader. The two
+   * exist for A/B runs of the recorded decode loop.
+   */
+  recordedUniforms?: 'dynamic' | 'static';
 }
 
 export class WebGpuBackend implements Backend {
@@ -82,7 +90,7 @@ export class WebGpuBackend implements Backend {
     this.arena = new BufferArena(
       this.device,
       opts.memoryBudget ?? Number.MAX_SAFE_INTEGER,
-      undefined,
+      opts.idleBytes,
       this.caps.maxStorageBufferBindingSize,
     );
     this.pipelines = new PipelineCache(this.device);
@@ -110,6 +118,7 @@ export class WebGpuBackend implements Backend {
       ring,
       this.bindGroups,
       this.pending,
+      opts.recordedUniforms === 'static',
     );
   }
 
