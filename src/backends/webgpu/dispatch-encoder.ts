@@ -81,6 +81,10 @@ export class DispatchEncoder {
     try {
       body();
       return recording;
+    } catch (e) {
+      // a stream that failed to record is never replayed: what it owns would otherwise leak
+      for (const b of recording.owned) b.destroy();
+      throw e;
     } finally {
       this.recording = null;
     }

@@ -37,14 +37,7 @@ import type { AdapterRegistry } from '../../lora/adapter-registry.js';
 import { acquireAdapterRows } from './adapter-slots.js';
 import { DecodeBuckets } from './decode-buckets.js';
 import { DEFAULT_MIXED_BUCKETS, DEFAULT_PREFILL_BUCKETS, PrefillBuckets } from './prefill-buckets.js';
-import {
-  defaultMixedRowBuckets,
-  mixedBucketRows,
-  normalizeRowBuckets,
-  padRows,
-  prefillBucketRows,
-  seqBucket,
-} from './step-padding.js';
+import { defaultMixedRowBuckets, normalizeRowBuckets, padRows, stepShape, type StepShape } from './step-padding.js';
 import { type LlamaRunnerOptions, type LoadedLlama, loadLlama } from './runner-load.js';
 import { StepHost } from './step-host.js';
 import type { LlamaLongContext } from './long-context.js';
@@ -108,6 +101,8 @@ export class LlamaRunner implements ModelRunner {
     /** Mixed steps (several sequences, some prefilling) that replayed a recorded bucket, and buckets recorded. */
     mixedReplays: 0,
     mixedRecords: 0,
+    /** Bucket recordings that ran out of memory, after which that kind is no longer recorded. */
+    recordingsGivenUp: 0,
   };
   /** GPU-resident decode steps (see `ModelRunner.submitDecode`); absent where decode steps are not recorded (the CPU backend). */
   readonly submitDecode: ModelRunner['submitDecode'];
@@ -169,44 +164,44 @@ export class LlamaRunner implements ModelRunner {
     const n = rows.qoLens.reduce((a, b) => a + b, 0);
     const b = rows.qoLens.length;
     const { tokens, positions, last } = stepTokens(batch, n, this.vocabSize);
+    this.stats.steps++;
+    this.kv.longContext.beginStep(batch);
+    const shape = stepShape(n, b, {
+      // a recorded stream cannot wait for the CPU part of long-context attention
+      recordable: options.record !== false && options.padTo === undefined && !this.kv.longContext.active,
+      recordDecode: this.recordDecode,
+      prefillCapacity: this.prefillBuckets.capacity,
+      mixedCapacity: this.mixedBuckets.capacity,
+      mixedRowBuckets: this.mixedRowBuckets,
+      maxTokens: this.maxTokens,
+      maxSeqs: this.maxSeqs,
+      ...(options.padTo === undefined ? {} : { padTo: options.padTo }),
+    });
+    const { kind, rows: stepRowCount, logitRows } = shape;
     const adapters = acquireAdapterRows(
       this.lora,
       batch.seqs,
       batch.seqs.map((s) => s.tokens.length),
     );
-    this.stats.steps++;
-    const decode = n === b;
-    this.kv.longContext.beginStep(batch);
-    // a recorded stream cannot wait for the CPU part of long-context attention
-    const recordable = options.record !== false && options.padTo === undefined && !this.kv.longContext.active;
-    const prefill = recordable && b === 1 && n > 1 && this.prefillBuckets.capacity > 0;
-    const transient = !prefill && !(decode && this.recordDecode && recordable);
-    const stepRowCount = prefill
-      ? prefillBucketRows(n, this.maxTokens)
-      : (options.padTo ??
-        (transient && recordable && this.mixedRowBuckets ? mixedBucketRows(n, this.mixedRowBuckets) : n));
-    if (!Number.isInteger(stepRowCount) || stepRowCount < n || stepRowCount > this.maxTokens)
-      throw new StepError(`padTo ${options.padTo}: a step of ${n} tokens runs in ${n}…${this.maxTokens} rows`);
-    // pad rows: token 0 at position 0 (valid inputs for the row-wise ops), no adapter
     this.lastStepRows = stepRowCount;
-    // several sequences in a row bucket: replay that bucket's recorded stream, logits rows padded to a power of two
-    const mixed = transient && recordable && b > 1 && this.mixedBuckets.capacity > 0;
-    const logitRows = mixed ? seqBucket(b, this.maxSeqs) : b;
+    // pad rows: token 0 at position 0 (valid inputs for the row-wise ops), no adapter
     const padded = [padRows(tokens, stepRowCount, 0), padRows(positions, stepRowCount, 0)] as const;
     const adapterRows = adapters ? padRows(adapters.rows, stepRowCount, -1) : undefined;
     let logits: Tensor;
     let owned = true;
     try {
-      if (decode && this.recordDecode && recordable) {
+      if (kind === 'decode') {
         logits = this.decodeStep(b, rows, tokens, positions, last, adapterRows);
         owned = false;
-      } else if (prefill) {
-        logits = this.bucketStep('prefill', stepRowCount, rows, ...padded, last, adapterRows);
-        owned = false;
-      } else if (mixed) {
-        logits = this.bucketStep('mixed', stepRowCount, rows, ...padded, padRows(last, logitRows, 0), adapterRows);
-        owned = false;
-      } else logits = await this.transient.run(stepRowCount, b, rows, ...padded, last, adapterRows);
+      } else {
+        const recorded =
+          kind === 'transient'
+            ? null
+            : this.bucketStep(kind, stepRowCount, rows, ...padded, padRows(last, logitRows, 0), adapterRows);
+        // a bucket that could not be recorded (out of memory) leaves the step to run unrecorded
+        owned = recorded === null;
+        logits = recorded ?? (await this.transient.run(stepRowCount, b, rows, ...padded, last, adapterRows));
+      }
     } finally {
       adapters?.release();
     }
@@ -254,7 +249,8 @@ export class LlamaRunner implements ModelRunner {
   /**
    * A step in `stepRows` rows and `last.length` logits rows that replays (or records, the first
    * time) the stream of its bucket: single-sequence prefills in `prefillBuckets`, steps of several
-   * sequences in `mixedBuckets`, keyed by rows and sequences.
+   * sequences in `mixedBuckets`, keyed by rows and sequences. Null where the recording ran out of
+   * memory.
    */
   private bucketStep(
     kind: 'prefill' | 'mixed',
@@ -264,16 +260,21 @@ export class LlamaRunner implements ModelRunner {
     positions: Int32Array,
     last: Int32Array,
     adapterRows: Int32Array | undefined,
-  ): Tensor {
+  ): Tensor | null {
     const buckets = kind === 'prefill' ? this.prefillBuckets : this.mixedBuckets;
-    const seqs = last.length;
-    const known = buckets.get(PrefillBuckets.key(stepRows, seqs));
     // recording may evict the bucket whose logits the last step left for sampleOnDevice
-    if (!known && !this.lastLogitsOwned) this.lastLogits = null;
-    const inputs = known?.inputs ?? buckets.newInputs(stepRows, seqs);
-    writeStepInputs(this.backend, inputs, tokens, positions, last, adapterRows);
-    this.kv.plan(rows);
-    const bucket = known ?? buckets.record(stepRows, inputs, seqs);
+    if (!buckets.peek(PrefillBuckets.key(stepRows, last.length)) && !this.lastLogitsOwned) this.lastLogits = null;
+    const got = buckets.prepare(
+      stepRows,
+      last.length,
+      (inputs) => writeStepInputs(this.backend, inputs, tokens, positions, last, adapterRows),
+      () => this.kv.plan(rows),
+    );
+    if (!got) {
+      this.stats.recordingsGivenUp++;
+      return null;
+    }
+    const { bucket, known } = got;
     this.stats[`${kind}${known ? 'Replays' : 'Records'}`]++;
     bucket.stream.replay();
     this.residentBatch = 0; // the host wrote this step's tokens: device-drawn ids no longer chain

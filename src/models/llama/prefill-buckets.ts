@@ -55,7 +55,7 @@ export class PrefillBuckets {
     private readonly numHeads: number,
     private readonly withAdapter: boolean,
     private readonly args: (inputs: StepTensors) => Tensor[],
-    readonly capacity: number,
+    private capacityNow: number,
   ) {}
 
   /** The key of a bucket of `rows` rows over `seqs` sequences (the rows alone for a single sequence). */
@@ -88,6 +88,43 @@ export class PrefillBuckets {
     return [...this.buckets.values()].map((b) => ({ rows: b.rows, seqs: b.seqs, bytes: b.bytes }));
   }
 
+  /** Buckets kept recorded at most (0: none are recorded). */
+  get capacity(): number {
+    return this.capacityNow;
+  }
+
+  /** Stops recording: every bucket is evicted and later steps of this kind run unrecorded. */
+  disable(): void {
+    this.destroy();
+    this.capacityNow = 0;
+  }
+
+  /**
+   * The bucket of `rows` rows over `seqs` sequences with this step's inputs written (`write`) and
+   * its attention planned (`plan`), recorded the first time. Null when recording ran out of
+   * memory (a memory budget the buckets do not fit beside the model): this kind then records no
+   * more and the step runs unrecorded; `record` has freed what it took.
+   */
+  prepare(
+    rows: number,
+    seqs: number,
+    write: (inputs: StepTensors) => void,
+    plan: () => void,
+  ): { bucket: PrefillBucket; known: boolean } | null {
+    const known = this.get(PrefillBuckets.key(rows, seqs));
+    const inputs = known?.inputs ?? this.newInputs(rows, seqs);
+    write(inputs);
+    plan();
+    if (known) return { bucket: known, known: true };
+    try {
+      return { bucket: this.record(rows, inputs, seqs), known: false };
+    } catch (e) {
+      if (!(e instanceof Error && e.name === 'OutOfMemoryError')) throw e;
+      this.disable();
+      return null;
+    }
+  }
+
   /** Inputs for a bucket about to be recorded: evicts down to capacity first, so its buffers may be reused. */
   newInputs(rows: number, seqs = 1): StepTensors {
     while (this.buckets.size >= this.capacity) this.evict(this.buckets.keys().next().value!);
@@ -102,11 +139,20 @@ export class PrefillBuckets {
     const lse = allocLse(this.backend, rows, this.numHeads);
     const scratch = new HeldScratch(this.backend, seqs === 1 ? `prefill.r${rows}` : `mixed.r${rows}.b${seqs}`);
     let logits: Tensor | undefined;
-    const stream = this.host.within(lse, scratch, () =>
-      gpu.record(() => {
-        logits = vm.runSync('forward', this.args(inputs)) as Tensor;
-      }),
-    );
+    let stream: RecordedStream;
+    try {
+      stream = this.host.within(lse, scratch, () =>
+        gpu.record(() => {
+          logits = vm.runSync('forward', this.args(inputs)) as Tensor;
+        }),
+      );
+    } catch (e) {
+      // e.g. out of memory part way: nothing of the bucket stays, its inputs included
+      vm.release();
+      scratch.free();
+      for (const t of stepInputTensors(inputs, lse)) this.backend.free(t);
+      throw e;
+    }
     const inputBytes = stepInputTensors(inputs, lse)
       .slice(0, -1)
       .reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * 4, 0);

@@ -7,6 +7,7 @@
  * covers only real tokens; the last-row gather selects real rows only. Their attention output is
  * whatever the buffer held, which stays in the pad rows because no op of the decoder mixes rows.
  */
+import { StepError } from './step-rows.js';
 
 /** The smallest bucket: below it a prefill is a few tokens and recording saves little. */
 export const MIN_PREFILL_BUCKET = 16;
@@ -73,4 +74,42 @@ export function seqBucket(b: number, maxSeqs: number): number {
   let s = 1;
   while (s < b) s *= 2;
   return Math.max(b, Math.min(s, maxSeqs));
+}
+
+/** How a step runs: which recorded stream serves it (if any), in how many rows, with how many logits rows. */
+export interface StepShape {
+  readonly kind: 'decode' | 'prefill' | 'mixed' | 'transient';
+  readonly rows: number;
+  readonly logitRows: number;
+}
+
+/**
+ * The shape of a step of `n` tokens over `b` sequences: a pure decode replays its batch size's
+ * stream; a single-sequence prefill its row bucket's; a step of several sequences its (row
+ * bucket, sequences rounded up) bucket's, logits rows padded to match; anything else runs
+ * unrecorded, in a row bucket where buckets are on. `padTo` forces an unrecorded step of that
+ * many rows (tests).
+ */
+export function stepShape(
+  n: number,
+  b: number,
+  o: {
+    readonly recordable: boolean;
+    readonly recordDecode: boolean;
+    readonly prefillCapacity: number;
+    readonly mixedCapacity: number;
+    readonly mixedRowBuckets: readonly number[] | null;
+    readonly maxTokens: number;
+    readonly maxSeqs: number;
+    readonly padTo?: number;
+  },
+): StepShape {
+  if (n === b && o.recordDecode && o.recordable) return { kind: 'decode', rows: n, logitRows: b };
+  if (o.recordable && b === 1 && n > 1 && o.prefillCapacity > 0)
+    return { kind: 'prefill', rows: prefillBucketRows(n, o.maxTokens), logitRows: b };
+  const rows = o.padTo ?? (o.recordable && o.mixedRowBuckets ? mixedBucketRows(n, o.mixedRowBuckets) : n);
+  if (!Number.isInteger(rows) || rows < n || rows > o.maxTokens)
+    throw new StepError(`padTo ${o.padTo}: a step of ${n} tokens runs in ${n}…${o.maxTokens} rows`);
+  if (o.recordable && b > 1 && o.mixedCapacity > 0) return { kind: 'mixed', rows, logitRows: seqBucket(b, o.maxSeqs) };
+  return { kind: 'transient', rows, logitRows: b };
 }

@@ -1,0 +1,43 @@
+/** Which stream serves a step, in how many rows (step-padding.ts `stepShape`), checked case by case against the rules written there. */
+import { describe, expect, it } from 'vitest';
+import { StepError } from '../../src/models/llama/step-rows.js';
+import { defaultMixedRowBuckets, stepShape } from '../../src/models/llama/step-padding.js';
+
+const on = {
+  recordable: true,
+  recordDecode: true,
+  prefillCapacity: 3,
+  mixedCapacity: 8,
+  mixedRowBuckets: defaultMixedRowBuckets(512),
+  maxTokens: 512,
+  maxSeqs: 64,
+};
+
+describe('stepShape', () => {
+  it('sends each step to its stream and row bucket', () => {
+    expect(stepShape(5, 5, on)).toEqual({ kind: 'decode', rows: 5, logitRows: 5 });
+    expect(stepShape(100, 1, on)).toEqual({ kind: 'prefill', rows: 128, logitRows: 1 });
+    expect(stepShape(1, 1, on)).toEqual({ kind: 'decode', rows: 1, logitRows: 1 });
+    // a prefill chunk beside 5 decodes: 70 + 5 rows in the 128-row bucket, logits of 5 sequences in 8 rows
+    expect(stepShape(75, 6, on)).toEqual({ kind: 'mixed', rows: 128, logitRows: 8 });
+  });
+
+  it('runs unrecorded where recording is off, in buckets only where they are on', () => {
+    expect(stepShape(75, 6, { ...on, mixedCapacity: 0 })).toEqual({ kind: 'transient', rows: 128, logitRows: 6 });
+    expect(stepShape(75, 6, { ...on, mixedRowBuckets: null, mixedCapacity: 0 })).toEqual({
+      kind: 'transient',
+      rows: 75,
+      logitRows: 6,
+    });
+    expect(stepShape(5, 5, { ...on, recordable: false })).toEqual({ kind: 'transient', rows: 5, logitRows: 5 });
+    expect(stepShape(100, 1, { ...on, recordable: false })).toEqual({ kind: 'transient', rows: 100, logitRows: 1 });
+    expect(stepShape(100, 1, { ...on, prefillCapacity: 0 })).toEqual({ kind: 'transient', rows: 128, logitRows: 1 });
+  });
+
+  it('takes padTo as the rows of an unrecorded step and refuses rows that cannot hold the step', () => {
+    const test = { ...on, recordable: false, padTo: 40 };
+    expect(stepShape(33, 2, test)).toEqual({ kind: 'transient', rows: 40, logitRows: 2 });
+    expect(() => stepShape(41, 2, test)).toThrow(StepError);
+    expect(() => stepShape(3, 2, { ...test, padTo: 600 })).toThrow(/runs in 3…512 rows/);
+  });
+});
