@@ -221,7 +221,7 @@ export class VirtualMachine {
     this.stats.programs++;
     if (this.backend.runProgram) {
       this.backend.runProgram(
-        { wgsl: cp.wgsl.wgsl, entryPoint: cp.wgsl.entryPoint, workgroups: launchGrid(cp.program, env) },
+        { wgsl: cp.wgsl.wgsl, entryPoint: cp.wgsl.entryPoint, workgroups: launchGrid(cp.program, env), name },
         [...args, out],
         launchUniforms(cp.wgsl.dims, env),
       );
