@@ -3,7 +3,8 @@
  * producer's result has a single use (so nothing is computed twice and no buffer is still needed):
  *
  * 1. an elementwise/injective tensor program is inlined into the tensor program that reads it
- *    (its body replaces the consumer's loads, with loop indices substituted);
+ *    (its body replaces the consumer's loads, with loop indices substituted), except an injective
+ *    one into a reduction (its index arithmetic would run per reduction term);
  * 2. an elementwise tail reading a reduction's result at the same position becomes that
  *    reduction's epilogue;
  * 3. an elementwise tail of a library kernel that offers an epilogue hook (the `matmul` op's
@@ -309,7 +310,12 @@ export function fuseFunc(f: Func, table: ProgramTable, opts: FuseOptions = {}): 
           if (pc.kind === 'tir') {
             const prod = site(pc);
             let s: Site | undefined;
-            if (prod.prog.kind !== 'reduction') s = inlineProducer(cons, ai, prod);
+            // an index-remapping producer (resize, concat, transpose) stays its own pass before a
+            // reduction: inlined, its index arithmetic (divisions, a select loading both sides of a
+            // concat) would run once per reduction term, and a convolution reads each input
+            // element O·KH·KW times; materialised it costs one write and one read per element
+            const remapsIntoReduction = prod.prog.kind === 'injective' && cons.prog.kind === 'reduction';
+            if (prod.prog.kind !== 'reduction' && !remapsIntoReduction) s = inlineProducer(cons, ai, prod);
             else if (cons.prog.kind === 'elementwise') s = intoReductionEpilogue(cons, ai, prod);
             if (s && s.prog.inputs.length + 1 <= maxBuffers)
               fused = { var: cb.var, value: callOf('tir', table.add(s.prog), s.args) };
