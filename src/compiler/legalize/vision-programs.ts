@@ -20,7 +20,9 @@ import type { TensorDescSym } from './tensor-programs.js';
 const clamp = (i: PExpr, n: Sym): PExpr => bin('min', bin('max', i, int(0)), bin('-', symToP(n), int(1)));
 
 /**
- * out[n, ho, wo, o] = Σ_{c, kh, kw} x[n, ho·s + kh − p, wo·s + kw − p, g(o)·C_g + c] · w[o, c, kh, kw]
+ * out[n, ho, wo, o] = Σ_{c, kh, kw} x[n, ho·s + kh − p, wo·s + kw − p, g(o)·C_g + c] · w[kh, kw, c, o]
+ * with the weight `w` as [KH, KW, C_g, O] (legalize permutes PyTorch's [O, C_g, KH, KW] first, so
+ * the threads of a workgroup, consecutive output channels, read consecutive weights),
  * over the C_g = C/groups channels of o's group g(o), zero outside the image. Indices are clamped before the load and the product selected away when the
  * clamp moved them, so no backend ever reads out of bounds (WGSL's `select` evaluates both sides).
  */
@@ -43,15 +45,16 @@ export function conv2dProgram(
   const hc = clamp(hi, x.shape[1]!);
   const wc = clamp(wi, x.shape[2]!);
   // grouped: output channel o reads the input channels of its group, ⌊o / (O/groups)⌋·(C/groups) + r0
-  const perGroupOut = w.shape[0]!.value! / groups;
+  const [kh, kw, cg, o] = w.shape as [Sym, Sym, Sym, Sym];
+  const perGroupOut = o.value! / groups;
   const channel =
     groups === 1
       ? pvar('r0')
-      : bin('+', bin('*', bin('floordiv', pvar('i3'), int(perGroupOut)), symToP(w.shape[1]!)), pvar('r0'));
+      : bin('+', bin('*', bin('floordiv', pvar('i3'), int(perGroupOut)), symToP(cg)), pvar('r0'));
   const product = bin(
     '*',
     load('x0', [pvar('i0'), hc, wc, channel]),
-    load('x1', [pvar('i3'), pvar('r0'), pvar('r1'), pvar('r2')]),
+    load('x1', [pvar('r1'), pvar('r2'), pvar('r0'), pvar('i3')]),
   );
   const body = padding === 0 ? product : select(bin('==', hc, hi), select(bin('==', wc, wi), product, flt(0)), flt(0));
   return {
@@ -63,7 +66,7 @@ export function conv2dProgram(
     ],
     output: { name: 'out', dtype: x.dtype, shape: outShape },
     body,
-    reduce: { op: 'sum', extents: [w.shape[1]!, w.shape[2]!, w.shape[3]!] },
+    reduce: { op: 'sum', extents: [cg, kh, kw] },
     schedule: DEFAULT_SCHEDULE,
     reduceInThread: true,
   };
