@@ -14,9 +14,14 @@ import { cardName, fillRandom, timeGpu } from './results.js';
 const SEED = 7;
 const sides = (process.argv[2] ?? '128,256').split(',').map(Number);
 const backend = await WebGpuBackend.create({ onWarning: (m) => console.warn(m) });
-const model = DerainModel.fromWeights(DEFAULT_DERAIN_CONFIG, randomDerainWeights(DEFAULT_DERAIN_CONFIG, SEED), backend, {
-  stableStorage: true,
-});
+const model = DerainModel.fromWeights(
+  DEFAULT_DERAIN_CONFIG,
+  randomDerainWeights(DEFAULT_DERAIN_CONFIG, SEED),
+  backend,
+  {
+    stableStorage: true,
+  },
+);
 console.log(`adapter: ${cardName(backend)}; weights seed ${SEED}`);
 for (const side of sides) {
   const x = backend.alloc({ dtype: 'f32', shape: [1, side, side, 3] });
@@ -46,7 +51,9 @@ for (const side of sides) {
     `\n${side}x${side}: ${wholeMs.toFixed(2)} ms per call (replay median); profiled ${entries.length} dispatches, ${total.toFixed(2)} ms of kernel time`,
   );
   for (const [k, s] of [...by].sort((a, b) => b[1].ms - a[1].ms))
-    console.log(`  ${k.padEnd(60)} ${String(s.n).padStart(3)}×  ${s.ms.toFixed(3)} ms  ${((100 * s.ms) / total).toFixed(1)}%`);
+    console.log(
+      `  ${k.padEnd(60)} ${String(s.n).padStart(3)}×  ${s.ms.toFixed(3)} ms  ${((100 * s.ms) / total).toFixed(1)}%`,
+    );
   backend.free(x);
   backend.free(r);
 }

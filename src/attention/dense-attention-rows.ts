@@ -31,7 +31,8 @@ export function denseRowsGrid(T: number, Hq: number): [number, number] {
 
 export function denseRowsWgsl(D: number): string {
   const D4 = D / 4;
-  const vec = (a: string, off: string) => `vec4<f32>(${a}[${off}], ${a}[${off} + 1u], ${a}[${off} + 2u], ${a}[${off} + 3u])`;
+  const vec = (a: string, off: string) =>
+    `vec4<f32>(${a}[${off}], ${a}[${off} + 1u], ${a}[${off} + 2u], ${a}[${off} + 3u])`;
   return `@group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> k: array<f32>;
 @group(0) @binding(2) var<storage, read> v: array<f32>;

@@ -136,7 +136,11 @@ class Legalizer {
           [c.args[1]!],
         );
         const wtDesc = this.desc(wt, at);
-        this.tir(v, conv2dProgram('conv2d', x, wtDesc, stride, padding, groups, out.shape), [c.args[0]!, wt, ...c.args.slice(2)]);
+        this.tir(v, conv2dProgram('conv2d', x, wtDesc, stride, padding, groups, out.shape), [
+          c.args[0]!,
+          wt,
+          ...c.args.slice(2),
+        ]);
         return;
       }
       case 'resize_nearest':
