@@ -314,6 +314,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
 }
 
+/**
+ * A thread's serial reduction as one loop per reduced axis, the last innermost: the terms in the
+ * order of the flat index r = ((r0·E1 + r1)·E2 + r2)…, without the division and remainder per term
+ * that recovering (r0, r1, …) from r costs (a convolution's 3×3 window, for one).
+ */
+function nestedReduceLoops(extents: readonly Sym[], body: string): string {
+  let code = body;
+  for (let k = extents.length - 1; k >= 0; k--) {
+    const r = reduceVar(k);
+    code = `for (var v_${r} = 0; v_${r} < ${symCode(extents[k]!)}; v_${r} = v_${r} + 1) {
+        ${code}
+      }`;
+  }
+  return code;
+}
+
 /** elemsPerThread outputs per invocation, each reduced serially when the program reduces. */
 function perElementMain(p: TensorProgram, m: MainParts): string {
   const { workgroupSize: wg, elemsPerThread: ept } = p.schedule;
@@ -327,10 +343,7 @@ function perElementMain(p: TensorProgram, m: MainParts): string {
       vals[e] = ${m.epi};`
     : p.reduce
       ? `var acc = ${m.init};
-      for (var r = 0; r < ${m.redTotal}; r = r + 1) {
-        ${decomposeCode(p.reduce.extents, 'r', reduceVar)}
-        acc = ${m.combine('acc', asF(m.body))};
-      }
+      ${nestedReduceLoops(p.reduce.extents, `acc = ${m.combine('acc', asF(m.body))};`)}
       vals[e] = ${m.epi};`
       : `vals[e] = ${asF(m.body)};`;
   return `
