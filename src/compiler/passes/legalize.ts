@@ -38,7 +38,7 @@ import {
   sliceProgram,
   unaryBody,
 } from '../legalize/tensor-programs.js';
-import { conv2dProgram, resizeNearestProgram } from '../legalize/vision-programs.js';
+import { conv2dProgram, resizeNearestProgram, zeroPadProgram } from '../legalize/vision-programs.js';
 
 /** Graph op → library op name and the attributes it passes on. */
 const KERNELS: Readonly<Record<string, { kernel: string; attrs: readonly string[] }>> = {
@@ -135,9 +135,17 @@ class Legalizer {
           permuteProgram('permute_dims', w, [2, 3, 1, 0]),
           [c.args[1]!],
         );
-        const wtDesc = this.desc(wt, at);
-        this.tir(v, conv2dProgram('conv2d', x, wtDesc, stride, padding, groups, out.shape), [
-          c.args[0]!,
+        // zero padding as its own pass (or folded into an injective producer such as a resize +
+        // concat): the convolution's terms then need no bounds clamp or select
+        let xin = c.args[0]!;
+        let xDesc = x;
+        if (padding > 0) {
+          const pad = zeroPadProgram('zero_pad', x, padding);
+          xin = this.tir(mkVar(`${at}_padded`, tensorType(x.dtype, pad.output.shape)), pad, [xin]);
+          xDesc = this.desc(xin, at);
+        }
+        this.tir(v, conv2dProgram('conv2d', xDesc, this.desc(wt, at), stride, groups, out.shape), [
+          xin,
           wt,
           ...c.args.slice(2),
         ]);
