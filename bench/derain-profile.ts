@@ -1,10 +1,11 @@
 /**
  * Where the de-raining filter's GPU time goes: one call at each size run dispatch by dispatch with
  * timestamps, grouped by kernel label, beside the whole call's time by replay. Random weights
- * (seeded), so it runs without a trained model (a software adapter included: DERAIN_SIZES=128,256).
+ * (seeded), so it runs without a trained model, on a software adapter too (128² and 256² there).
  *
  *   node dist/bench/derain-profile.js [sizes, default 128,256]
  */
+import type { Tensor } from '../src/backends/backend.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { DEFAULT_DERAIN_CONFIG } from '../src/models/derain/derain-config.js';
 import { DerainModel } from '../src/models/derain/derain-model.js';
@@ -30,7 +31,18 @@ for (const side of sides) {
   fillRandom(backend, r, 2, 0.5);
   backend.free(model.call(x, r));
   await backend.flush();
-  const wholeMs = await timeGpu(backend, () => backend.free(model.call(x, r)), 1, 40, 3);
+  // the recorded stream writes its output to the same tensor every replay: freed once it is gone
+  let out: Tensor | undefined;
+  const wholeMs = await timeGpu(
+    backend,
+    () => {
+      out = model.call(x, r);
+    },
+    1,
+    40,
+    3,
+  );
+  if (out) backend.free(out);
   if (!backend.startProfiling()) {
     console.log('no timestamp queries on this adapter: whole-call time only');
     console.log(`${side}x${side}: ${wholeMs.toFixed(2)} ms per call`);
