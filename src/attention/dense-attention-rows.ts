@@ -7,11 +7,12 @@
  * threads through workgroup memory, with four barriers and a serial per-row softmax per 16 keys
  * (B shrinks with D for large heads). At D = 16 that is a few FMAs per barrier and per
  * workgroup-memory access. Here every key costs a thread 2·D FMAs on broadcast vec4 reads (all
- * threads read the same key), one barrier pair per TILE keys, and the online softmax rescales the
- * accumulator once per CHUNK keys (one extra exp per chunk).
+ * threads read the same key) and about four other instructions (max, subtract, exp2, sum), one
+ * barrier pair per TILE keys, and the online softmax rescales the accumulator once per CHUNK keys
+ * (one extra exp2 per chunk); only chunks that reach past a row's last visible key are masked.
  *
- * Numerics as the general kernel: scores are dot · scale in f32, masked scores contribute exactly 0,
- * a row with no visible key (causal with T > S) writes zeros.
+ * Numerics: f32 throughout, scores q·k·scale computed as (q·scale·log2 e)·k with exp2; masked
+ * scores contribute exactly 0; a row with no visible key (causal with T > S) writes zeros.
  */
 import type { TensorDesc } from '../backends/backend.js';
 
@@ -27,6 +28,41 @@ export function denseRowsApplies(D: number, descs: readonly TensorDesc[]): boole
 /** Workgroups: (⌈T / ROWS⌉, Hq). */
 export function denseRowsGrid(T: number, Hq: number): [number, number] {
   return [Math.ceil(T / ROWS), Hq];
+}
+
+/**
+ * One chunk of CHUNK keys for this thread's row: scores as a chain of scalar FMAs, the running max,
+ * one rescale of the accumulator, then P·V as vec4 FMAs. `masked`: keys at or past `rowEnd` score
+ * −∞ and contribute exactly 0 (no reliance on exp2(−∞)).
+ */
+function chunk(masked: boolean): string {
+  const score = masked ? 'select(ninf(), qk, k0 + j < rowEnd)' : 'qk';
+  const prob = masked ? 'select(0.0, exp2(s[jj] - mc), s[jj] > ninf())' : 'exp2(s[jj] - mc)';
+  return `var s: array<f32, ${CHUNK}>;
+        var mc = m;
+        for (var jj = 0u; jj < CHUNK; jj++) {
+          let j = j0 + jj;
+          var qk = 0.0;
+          for (var c = 0u; c < D4; c++) {
+            let kv = ks[j * D4 + c];
+            qk = fma(qr[c].x, kv.x, qk);
+            qk = fma(qr[c].y, kv.y, qk);
+            qk = fma(qr[c].z, kv.z, qk);
+            qk = fma(qr[c].w, kv.w, qk);
+          }
+          s[jj] = ${score};
+          mc = max(mc, s[jj]);
+        }
+        let alpha = select(0.0, exp2(m - mc), m > ninf());
+        l *= alpha;
+        for (var c = 0u; c < D4; c++) { acc[c] *= alpha; }
+        for (var jj = 0u; jj < CHUNK; jj++) {
+          let p = ${prob};
+          l += p;
+          let j = j0 + jj;
+          for (var c = 0u; c < D4; c++) { acc[c] = fma(vec4<f32>(p), vs[j * D4 + c], acc[c]); }
+        }
+        m = mc;`;
 }
 
 export function denseRowsWgsl(D: number): string {
@@ -66,9 +102,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   var qr: array<vec4<f32>, ${D4}>;
   var acc: array<vec4<f32>, ${D4}>;
   let qbase = (qi * Hq + h) * D;
+  // scores in units of log2: Q scaled once by scale·log2(e), then exp2
+  let qscale = scale * 1.4426950408889634;
   for (var c = 0u; c < D4; c++) {
     var x = vec4<f32>(0.0);
-    if (live) { x = ${vec('q', 'qbase + 4u * c')}; }
+    if (live) { x = ${vec('q', 'qbase + 4u * c')} * qscale; }
     qr[c] = x;
     acc[c] = vec4<f32>(0.0);
   }
@@ -99,27 +137,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     workgroupBarrier();
     let n = min(TILE, kend - k0);
     for (var j0 = 0u; j0 < n; j0 += CHUNK) {
-      var s: array<f32, ${CHUNK}>;
-      var mc = m;
-      for (var jj = 0u; jj < CHUNK; jj++) {
-        let j = j0 + jj;
-        var qk = 0.0;
-        for (var c = 0u; c < D4; c++) { qk += dot(qr[c], ks[j * D4 + c]); }
-        let sc = select(ninf(), qk * scale, k0 + j < rowEnd);
-        s[jj] = sc;
-        mc = max(mc, sc);
+      // every key of the chunk visible to this row (all but a last partial or causal-diagonal
+      // chunk): no mask to apply
+      if (k0 + j0 + CHUNK <= rowEnd) {
+        ${chunk(false)}
+      } else {
+        ${chunk(true)}
       }
-      // rescale once per chunk; masked scores give exactly 0 (no reliance on exp(−inf))
-      let alpha = select(0.0, exp(m - mc), m > ninf());
-      l *= alpha;
-      for (var c = 0u; c < D4; c++) { acc[c] *= alpha; }
-      for (var jj = 0u; jj < CHUNK; jj++) {
-        let p = select(0.0, exp(s[jj] - mc), s[jj] > ninf());
-        l += p;
-        let j = j0 + jj;
-        for (var c = 0u; c < D4; c++) { acc[c] += p * vs[j * D4 + c]; }
-      }
-      m = mc;
     }
   }
   if (live) {
