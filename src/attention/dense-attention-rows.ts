@@ -31,7 +31,7 @@ export function denseRowsGrid(T: number, Hq: number): [number, number] {
 }
 
 /**
- * One chunk of CHUNK keys for this thread's row: scores as a chain of scalar FMAs, the running max,
+ * One chunk of CHUNK keys for this thread's row: scores as vec4 FMAs, the running max,
  * one rescale of the accumulator, then P·V as vec4 FMAs. `masked`: keys at or past `rowEnd` score
  * −∞ and contribute exactly 0 (no reliance on exp2(−∞)).
  */
@@ -42,14 +42,10 @@ function chunk(masked: boolean): string {
         var mc = m;
         for (var jj = 0u; jj < CHUNK; jj++) {
           let j = j0 + jj;
-          var qk = 0.0;
-          for (var c = 0u; c < D4; c++) {
-            let kv = ks[j * D4 + c];
-            qk = fma(qr[c].x, kv.x, qk);
-            qk = fma(qr[c].y, kv.y, qk);
-            qk = fma(qr[c].z, kv.z, qk);
-            qk = fma(qr[c].w, kv.w, qk);
-          }
+          // four independent FMA chains of D/4 terms, summed pairwise: 3 adds, dependency depth D/4 + 2
+          var qk4 = vec4<f32>(0.0);
+          for (var c = 0u; c < D4; c++) { qk4 = fma(qr[c], ks[j * D4 + c], qk4); }
+          let qk = (qk4.x + qk4.y) + (qk4.z + qk4.w);
           s[jj] = ${score};
           mc = max(mc, s[jj]);
         }
