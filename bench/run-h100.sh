@@ -143,6 +143,8 @@ if [ "$stage" = derain ]; then
 # PyTorch timings train.py wrote in the same run; the trained files come back as derain.tgz
 timeout 330 python3 scripts/derain/train.py --out models/derain --results "$BENCH_OUT" --budget-s 250 2>&1 | tail -30 | tee "$OUT/derain-train.log"; echo "train exit $? at ${SECONDS}s"
 timeout 150 node "$B/bench/derain.js" models/derain 2>&1 | quiet | tee "$OUT/derain.log"; echo "derain exit $? at ${SECONDS}s"
+# where the filter's GPU time goes, kernel by kernel (random weights, 512² and 1024²)
+timeout 90 node "$B/bench/derain-profile.js" 512,1024 2>&1 | quiet | tee "$OUT/derain-profile.log"; echo "derain-profile exit $? at ${SECONDS}s"
 tar czf "$OUT/derain.tgz" models/derain docs/derain-figure.png
 fi
 if [ "$stage" = lora ]; then

@@ -5,6 +5,7 @@
  * it; the online softmax keeps a running max and sum per row and rescales the f32 accumulators
  * (each thread owns fixed (row, dim) outputs) when the max grows. Causal blocks stop at the last
  * key their last query may see. B shrinks with D so the Q, K, V and output tiles fit 16 KiB.
+ * Small f32 heads (D ≤ 32) go to the one-row-per-thread kernel of `dense-attention-rows.ts`.
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
@@ -12,6 +13,7 @@ import { type AttentionAttrs, attentionDims } from '../ops/attention.js';
 import type { DType } from '../tensor/dtype.js';
 import { type GpuKernel, shaderKey } from '../backends/webgpu/kernel.js';
 import { rowOutDecl, rowStoreLoop, rowsStraddleWords } from '../kernels/row-reduce.js';
+import { denseRowsApplies, denseRowsGrid, denseRowsWgsl } from './dense-attention-rows.js';
 import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from '../kernels/wgsl-dtype.js';
 
 const WG = 64;
@@ -198,6 +200,21 @@ export const denseAttentionKernel: GpuKernel = {
     const { T, S, Hq, Hk, D } = attentionDims([q!, k!, v!]);
     const u = new Uint32Array([T, S, Hq, Hk, attrs.causal ? 1 : 0, 0, D, denseAttentionBlock(D)]);
     new Float32Array(u.buffer, 20, 1)[0] = attrs.scale ?? 1 / Math.sqrt(D);
+    if (denseRowsApplies(D, [q!, k!, v!, o!])) {
+      const rowsLabel = `attention.rows.f32.d${D}`;
+      ctx.dispatch(
+        {
+          label: rowsLabel,
+          key: shaderKey(rowsLabel),
+          wgsl: () => denseRowsWgsl(D),
+          access: ['read', 'read', 'read', 'rw', 'uniform'],
+        },
+        [q!, k!, v!, o!],
+        u,
+        denseRowsGrid(T, Hq),
+      );
+      return;
+    }
     const label = `attention.${q!.dtype}.${k!.dtype}.d${D}`;
     ctx.dispatch(
       {

@@ -102,7 +102,8 @@ export interface Backend {
   createReadback?(bytes: number, label?: string): Readback;
   /** Runs compiler-generated WGSL: `bindings` at @binding(0…n−1) (storage buffers, read or read_write as the shader declares), `uniforms` (u32, 16-byte padded) at @binding(n). */
   runProgram?(
-    program: { wgsl: string; entryPoint: string; workgroups: [number, number, number] },
+    /** `name` (the tensor program's) labels the dispatch in profiles and errors. */
+    program: { wgsl: string; entryPoint: string; workgroups: [number, number, number]; name?: string },
     bindings: readonly Tensor[],
     uniforms: Uint32Array,
   ): void;

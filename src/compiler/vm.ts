@@ -15,7 +15,7 @@ import type { Attrs, Backend, Tensor } from '../backends/backend.js';
 import { type Type, typeToString } from '../ir/types.js';
 import { numel, toHost } from '../tensor/dtype.js';
 import { instantiateJs } from './codegen/js-program.js';
-import { launchGrid, launchUniforms } from './codegen/wgsl-program.js';
+import { launchGrid, launchUniforms } from './codegen/wgsl-launch.js';
 import { StoragePool } from './storage-pool.js';
 import type { ExecFunc, Executable, Instr } from './executable.js';
 
@@ -221,7 +221,7 @@ export class VirtualMachine {
     this.stats.programs++;
     if (this.backend.runProgram) {
       this.backend.runProgram(
-        { wgsl: cp.wgsl.wgsl, entryPoint: cp.wgsl.entryPoint, workgroups: launchGrid(cp.program, env) },
+        { wgsl: cp.wgsl.wgsl, entryPoint: cp.wgsl.entryPoint, workgroups: launchGrid(cp.program, env), name },
         [...args, out],
         launchUniforms(cp.wgsl.dims, env),
       );

@@ -15,7 +15,8 @@ import {
   sliceProgram,
   unaryBody,
 } from '../../src/compiler/legalize/tensor-programs.js';
-import { generateWgsl, launchGrid, launchUniforms } from '../../src/compiler/codegen/wgsl-program.js';
+import { launchGrid, launchUniforms } from '../../src/compiler/codegen/wgsl-launch.js';
+import { generateWgsl } from '../../src/compiler/codegen/wgsl-program.js';
 import { type DType, roundTo, toFloat64, toHost } from '../../src/tensor/dtype.js';
 import { Rng } from '../../src/util/rng.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';

@@ -12,6 +12,7 @@ import { FunctionBuilder } from '../../src/ir/builder.js';
 import { moduleOf } from '../../src/ir/graph.js';
 import { op } from '../../src/ir/op.js';
 import { sym } from '../../src/ir/sym/sym.js';
+import { visitExpr } from '../../src/ir/tir/program.js';
 import { tensorType } from '../../src/ir/types.js';
 import { toFloat64, toHost } from '../../src/tensor/dtype.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
@@ -143,6 +144,33 @@ describe(`vision ops on the CPU backend (${seedNote(seed)})`, () => {
       expect(p.schedule.reduction).toBe('thread');
       expect(p.epilogue).toBeDefined();
     }
+  });
+
+  it('keeps a resize + concat (and the zero padding) before a convolution as its own pass, the weight output-channel minor', () => {
+    const b = new FunctionBuilder('decoder', { upper: { h: 64, w: 64 } });
+    const x = b.param('x', tensorType('f32', [1, 'h', 'w', 8]));
+    const skip = b.param('skip', tensorType('f32', [1, sym('h').mul(2), sym('w').mul(2), 4]));
+    const w = b.param('w', tensorType('f32', [4, 12, 3, 3]));
+    const y = b.dataflow(() => {
+      const up = b.emit(op.concat([op.resizeNearest(x, sym('h').mul(2), sym('w').mul(2)), skip], -1), 'up');
+      return b.emit(op.conv2d(up, w, { padding: 1 }));
+    });
+    const { module } = compileModule(moduleOf([b.finish(y)]));
+    const progs = [...module.programs.values()];
+    const convs = progs.filter((p) => p.kind === 'reduction');
+    expect(convs.length).toBe(1);
+    expect(convs[0]!.inputs.length).toBe(2);
+    // the weight arrives as [KH, KW, C, O]: consecutive threads (output channels) read consecutive weights
+    expect(convs[0]!.inputs.map((i) => i.shape.map(String).join('×'))).toContain('3×3×12×4');
+    // the padding is applied in that pass too: each term is a multiply of two loads, nothing else
+    const kinds = new Set<string>();
+    visitExpr(convs[0]!.body, (e) => {
+      kinds.add(e.k === 'bin' ? e.op : e.k);
+    });
+    expect(kinds.has('floordiv')).toBe(false);
+    expect(kinds.has('select')).toBe(false);
+    expect(kinds.has('min')).toBe(false);
+    expect(progs.some((p) => p.kind === 'injective' && p.name.includes('resize_nearest'))).toBe(true);
   });
 
   it('rejects a weight whose input channels differ from the image', () => {

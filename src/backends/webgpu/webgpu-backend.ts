@@ -225,7 +225,7 @@ export class WebGpuBackend implements Backend {
 
   /** Runs a generated WGSL program (the compiler's tensor programs) on explicit bindings. */
   runProgram(
-    program: { wgsl: string; entryPoint: string; workgroups: [number, number, number] },
+    program: { wgsl: string; entryPoint: string; workgroups: [number, number, number]; name?: string },
     bindings: readonly Tensor[],
     uniforms: Uint32Array,
   ): void {
@@ -237,7 +237,7 @@ export class WebGpuBackend implements Backend {
     }
     this.kernelContext().dispatch(
       {
-        label: `program.${program.entryPoint}`,
+        label: `program.${program.name ?? program.entryPoint}`,
         key: program.wgsl,
         wgsl: program.wgsl,
         access,

@@ -28,8 +28,6 @@ export interface WgslProgram {
   readonly dims: readonly string[];
 }
 
-const MAX_GROUPS_X = 65535;
-
 class CodegenError extends Error {
   constructor(p: TensorProgram, msg: string) {
     super(`WGSL for program '${p.name}': ${msg}`);
@@ -314,6 +312,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 }`;
 }
 
+/**
+ * A thread's serial reduction as one loop per reduced axis, the last innermost: the terms in the
+ * order of the flat index r = ((r0·E1 + r1)·E2 + r2)…, without the division and remainder per term
+ * that recovering (r0, r1, …) from r costs (a convolution's 3×3 window, for one).
+ */
+function nestedReduceLoops(extents: readonly Sym[], body: string): string {
+  let code = body;
+  for (let k = extents.length - 1; k >= 0; k--) {
+    const r = reduceVar(k);
+    code = `for (var v_${r} = 0; v_${r} < ${symCode(extents[k]!)}; v_${r} = v_${r} + 1) {
+        ${code}
+      }`;
+  }
+  return code;
+}
+
 /** elemsPerThread outputs per invocation, each reduced serially when the program reduces. */
 function perElementMain(p: TensorProgram, m: MainParts): string {
   const { workgroupSize: wg, elemsPerThread: ept } = p.schedule;
@@ -327,10 +341,7 @@ function perElementMain(p: TensorProgram, m: MainParts): string {
       vals[e] = ${m.epi};`
     : p.reduce
       ? `var acc = ${m.init};
-      for (var r = 0; r < ${m.redTotal}; r = r + 1) {
-        ${decomposeCode(p.reduce.extents, 'r', reduceVar)}
-        acc = ${m.combine('acc', asF(m.body))};
-      }
+      ${nestedReduceLoops(p.reduce.extents, `acc = ${m.combine('acc', asF(m.body))};`)}
       vals[e] = ${m.epi};`
       : `vals[e] = ${asF(m.body)};`;
   return `
@@ -368,26 +379,4 @@ export function generateWgsl(p: TensorProgram): WgslProgram {
       : perElementMain(p, parts);
   const wgsl = `// tensor program ${p.name} (${p.kind})\n${decls.join('\n')}\n${EXPR_WGSL_PRELUDE}${PRELUDE}${main}\n`;
   return { wgsl, entryPoint: 'main', dims };
-}
-
-/** Workgroup grid for a launch with dimensions `env` (split over y beyond 65535 groups). */
-export function launchGrid(p: TensorProgram, env: Readonly<Record<string, number>>): [number, number, number] {
-  const total = outputElements(p).eval(env);
-  const groups =
-    p.reduce && p.schedule.reduction === 'workgroup'
-      ? total
-      : Math.ceil(Math.ceil(total / p.schedule.elemsPerThread) / p.schedule.workgroupSize);
-  if (groups <= MAX_GROUPS_X) return [Math.max(1, groups), 1, 1];
-  return [MAX_GROUPS_X, Math.ceil(groups / MAX_GROUPS_X), 1];
-}
-
-/** The uniform words of a launch: dimension values in `dims` order, padded to 16 bytes. */
-export function launchUniforms(dims: readonly string[], env: Readonly<Record<string, number>>): Uint32Array {
-  const u = new Uint32Array(Math.max(4, Math.ceil(dims.length / 4) * 4));
-  dims.forEach((d, i) => {
-    const v = env[d];
-    if (v === undefined) throw new Error(`launch needs dimension '${d}'`);
-    u[i] = v;
-  });
-  return u;
 }

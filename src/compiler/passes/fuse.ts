@@ -3,7 +3,8 @@
  * producer's result has a single use (so nothing is computed twice and no buffer is still needed):
  *
  * 1. an elementwise/injective tensor program is inlined into the tensor program that reads it
- *    (its body replaces the consumer's loads, with loop indices substituted);
+ *    (its body replaces the consumer's loads, with loop indices substituted), except an injective
+ *    one into a reduction (its index arithmetic would run per reduction term);
  * 2. an elementwise tail reading a reduction's result at the same position becomes that
  *    reduction's epilogue;
  * 3. an elementwise tail of a library kernel that offers an epilogue hook (the `matmul` op's
@@ -266,6 +267,38 @@ function toEpilogue(
   return ok && base + extra.length <= maxExtra ? { expr: libExprText(expr), extra } : undefined;
 }
 
+/**
+ * The kernel call `pc` (bound by `pb`) with the elementwise consumer bound by `cb` (its `ai`-th
+ * argument is the kernel's output) as its epilogue, under `cb`'s variable; undefined where the
+ * consumer does not fit an epilogue (too many extra inputs).
+ */
+function kernelWithEpilogue(
+  pc: Call,
+  pb: Binding,
+  cb: Binding,
+  cons: Site,
+  ai: number,
+  maxExtra: number,
+): Binding | undefined {
+  const prior =
+    typeof pc.attrs.epilogue === 'string'
+      ? { expr: pc.attrs.epilogue, extras: pc.args.length - KERNEL_OPERANDS }
+      : undefined;
+  const ep = toEpilogue(cons.prog, ai, maxExtra, prior);
+  if (!ep) return undefined;
+  const outT = cb.var.type as TensorType;
+  const prodT = pb.var.type as TensorType;
+  const attrs: Attrs = {
+    ...pc.attrs,
+    epilogue: ep.expr,
+    ...(outT.dtype !== prodT.dtype ? { outDtype: outT.dtype } : {}),
+  };
+  return {
+    var: cb.var,
+    value: callOf('kernel', pc.callee, [...pc.args, ...ep.extra.map((i) => cons.args[i]!)], attrs),
+  };
+}
+
 export function fuseFunc(f: Func, table: ProgramTable, opts: FuseOptions = {}): Func {
   const hooks = new Set(opts.epilogueKernels ?? ['matmul']);
   const maxBuffers = opts.maxBuffers ?? 8;
@@ -309,29 +342,17 @@ export function fuseFunc(f: Func, table: ProgramTable, opts: FuseOptions = {}): 
           if (pc.kind === 'tir') {
             const prod = site(pc);
             let s: Site | undefined;
-            if (prod.prog.kind !== 'reduction') s = inlineProducer(cons, ai, prod);
+            // an index-remapping producer (resize, concat, transpose) stays its own pass before a
+            // reduction: inlined, its index arithmetic (divisions, a select loading both sides of a
+            // concat) would run once per reduction term, and a convolution reads each input
+            // element O·KH·KW times; materialised it costs one write and one read per element
+            const remapsIntoReduction = prod.prog.kind === 'injective' && cons.prog.kind === 'reduction';
+            if (prod.prog.kind !== 'reduction' && !remapsIntoReduction) s = inlineProducer(cons, ai, prod);
             else if (cons.prog.kind === 'elementwise') s = intoReductionEpilogue(cons, ai, prod);
             if (s && s.prog.inputs.length + 1 <= maxBuffers)
               fused = { var: cb.var, value: callOf('tir', table.add(s.prog), s.args) };
           } else if (pc.kind === 'kernel' && hooks.has(pc.callee) && cons.prog.kind === 'elementwise') {
-            const prior =
-              typeof pc.attrs.epilogue === 'string'
-                ? { expr: pc.attrs.epilogue, extras: pc.args.length - KERNEL_OPERANDS }
-                : undefined;
-            const ep = toEpilogue(cons.prog, ai, maxExtra, prior);
-            if (ep) {
-              const outT = cb.var.type as TensorType;
-              const prodT = pb.var.type as TensorType;
-              const attrs: Attrs = {
-                ...pc.attrs,
-                epilogue: ep.expr,
-                ...(outT.dtype !== prodT.dtype ? { outDtype: outT.dtype } : {}),
-              };
-              fused = {
-                var: cb.var,
-                value: callOf('kernel', pc.callee, [...pc.args, ...ep.extra.map((i) => cons.args[i]!)], attrs),
-              };
-            }
+            fused = kernelWithEpilogue(pc, pb, cb, cons, ai, maxExtra);
           }
           if (!fused) continue;
           bs[pi!] = undefined;

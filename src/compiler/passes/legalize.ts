@@ -16,13 +16,14 @@ import {
   type IRModule,
   type Var,
   callOf,
+  mkVar,
 } from '../../ir/graph.js';
 import { UNARY_OPS } from '../../ir/ops/elementwise.js';
 import { reducedAxes } from '../../ir/ops/reduce.js';
 import type { Sym } from '../../ir/sym/sym.js';
 import { proveEqual } from '../../ir/sym/prove.js';
 import type { TensorProgram } from '../../ir/tir/program.js';
-import { type TensorType, type Type, typeToString } from '../../ir/types.js';
+import { type TensorType, type Type, tensorType, typeToString } from '../../ir/types.js';
 import { ProgramTable, dedupeArgs } from '../module-edit.js';
 import {
   BINARY_PEXPR,
@@ -37,7 +38,7 @@ import {
   sliceProgram,
   unaryBody,
 } from '../legalize/tensor-programs.js';
-import { conv2dProgram, resizeNearestProgram } from '../legalize/vision-programs.js';
+import { conv2dProgram, resizeNearestProgram, zeroPadProgram } from '../legalize/vision-programs.js';
 
 /** Graph op → library op name and the attributes it passes on. */
 const KERNELS: Readonly<Record<string, { kernel: string; attrs: readonly string[] }>> = {
@@ -127,7 +128,27 @@ class Legalizer {
         const stride = (c.attrs.stride as number | undefined) ?? 1;
         const padding = (c.attrs.padding as number | undefined) ?? 0;
         const groups = (c.attrs.groups as number | undefined) ?? 1;
-        this.tir(v, conv2dProgram('conv2d', x, w, stride, padding, groups, out.shape), c.args);
+        // the weight as [KH, KW, C/groups, O]: a workgroup's threads are consecutive output
+        // channels, so each reduction term's weight loads are contiguous instead of C·KH·KW apart
+        const wt = this.tir(
+          mkVar(`${at}_w_hwio`, tensorType(w.dtype, [w.shape[2]!, w.shape[3]!, w.shape[1]!, w.shape[0]!])),
+          permuteProgram('permute_dims', w, [2, 3, 1, 0]),
+          [c.args[1]!],
+        );
+        // zero padding as its own pass (or folded into an injective producer such as a resize +
+        // concat): the convolution's terms then need no bounds clamp or select
+        let xin = c.args[0]!;
+        let xDesc = x;
+        if (padding > 0) {
+          const pad = zeroPadProgram('zero_pad', x, padding);
+          xin = this.tir(mkVar(`${at}_padded`, tensorType(x.dtype, pad.output.shape)), pad, [xin]);
+          xDesc = this.desc(xin, at);
+        }
+        this.tir(v, conv2dProgram('conv2d', xDesc, this.desc(wt, at), stride, groups, out.shape), [
+          xin,
+          wt,
+          ...c.args.slice(2),
+        ]);
         return;
       }
       case 'resize_nearest':
