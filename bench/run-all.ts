@@ -291,6 +291,14 @@ export const BENCHES: readonly BenchEntry[] = [
     standalone: false,
   },
   {
+    name: 'derain-profile',
+    measures:
+      "the de-raining filter's GPU time by kernel at each size, beside the whole call (random weights; no result file)",
+    duration: '~1 min (128² and 256² on lavapipe)',
+    needs: 'GPU (lavapipe suffices)',
+    standalone: true,
+  },
+  {
     name: 'st-check',
     measures: 'the BERT encoder vs sentence-transformers: parity on random MiniLM-L6 weights and texts/s beside it',
     duration: '~30 s',
