@@ -5,7 +5,8 @@
 # calls that each fit the 10-minute limit:
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kernels   # doctor, prefill attention, conformance, fusion
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh models    # 8B checkpoint, decode, then serving
-#     (SKIP_SERVE=1 stops after decode; `checkpoint`, `decode` and `serve` run the three parts alone, on one warm machine)
+#     (SKIP_SERVE=1 stops after decode; `checkpoint`, `decode` and `serve` run the three parts alone, on one warm machine;
+#     `serve-peers` before `serve`, with one BENCH_RUN_ID, adds llama.cpp beside transformers)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table;
 #     TUNE_M=16,64,32,128 limits it to those M, in that order)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh gemm      # GEMV/skinny/GEMM on the 8B shapes vs torch
@@ -68,33 +69,37 @@ fi
 [ "${SKIP_SERVE:-0}" = 1 ] && exit 0
 stage=serve
 fi
-if [ "$stage" = serve ]; then
+if [ "$stage" = serve ] || [ "$stage" = serve-peers ]; then
 D=$CKPT/llama3-8b
 # The peers on the same lengths and arrival schedules, one after another on the GPU: transformers'
 # continuous batching, then llama.cpp (Vulkan, F16 GGUF of the same weights, parallel sequences)
 # when its package was carried (.peers/llama-cpp.tar.xz); HF_SERVE=1 adds HF static batches.
-# Budget of this stage at SERVE_RATES=inf,4,1 (one 10-minute call), each part bounded:
-#   workload ~3 s + hf_serve_cb ≤ 130 s (a rate that would pass --budget-s 115 is skipped; load and
-#   warm-up take about 40 s, rate 1's arrivals alone about 40 s) + GGUF ≤ 90 s (16 GB read, 16 GB
-#   written) + llama-cpp-serve ≤ 120 s (--budget-s 105, same shape) + serve.js ≤ 240 s (rates that
-#   would end past --deadline-s 200 are skipped) = ≤ 583 s. The peers rewrite their JSON after each
-#   rate, so a cut one keeps the rates it finished; both take --rates in this order (the workload
-#   file's keys come out numbers first), so HF's warm-up pass is the all-at-once one, not rate 1's
-#   40 s of arrivals. HF_SERVE=1 is outside this budget.
-R=${SERVE_RATES:-inf,8,4,2,1}
+# All three do not fit one 10-minute call, so `serve-peers` runs the peers and `serve`, the next
+# call on the same machine with the same BENCH_RUN_ID, runs ours beside their files (a file of
+# another run or card is shown as null with the reason). `serve` runs the HF peer first unless
+# its file is of this run.
+# At SERVE_RATES=inf,4,1 on the H100: hf_serve_cb ≈ 170 s (load, a warm-up pass of the first rate,
+# then 31 + 35 + 54 s), the GGUF ≤ 90 s, llama-cpp-serve ≤ 180 s, ours ≈ 160 s (warm-up included).
+# The peers rewrite their JSON after each rate, so a cut one keeps the rates it finished; both take
+# --rates in this order, so HF's warm-up pass is the all-at-once one, not rate 1's arrivals.
+R=${SERVE_RATES:-inf,4,1}
 node "$B/bench/serve.js" --write-workload $D/workload.json --rates $R
-rm -f $D/hf-serve-cb.json $D/llama-cpp-serve.json
-timeout 130 python3 bench/anchors/hf_serve_cb.py $D/llama3-8b-random $D/workload.json $D/hf-serve-cb.json --rates $R --budget-s 115 > "$OUT/hf-serve-cb.log" 2>&1; echo "hf_serve_cb exit $? at ${SECONDS}s"
-PEER=(--peer $D/hf-serve-cb.json)
-if [ -f .peers/llama-cpp.tar.xz ] && [ -f "$B/bench/peers/llama-cpp-serve.js" ]; then
+if [ "$stage" = serve-peers ] || ! grep -qs "\"runId\": *\"$BENCH_RUN_ID\"" $D/hf-serve-cb.json; then
+  rm -f $D/hf-serve-cb.json
+  timeout 200 python3 bench/anchors/hf_serve_cb.py $D/llama3-8b-random $D/workload.json $D/hf-serve-cb.json --rates $R --budget-s 185 > "$OUT/hf-serve-cb.log" 2>&1; echo "hf_serve_cb exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = serve-peers ] && [ -f .peers/llama-cpp.tar.xz ] && [ -f "$B/bench/peers/llama-cpp-serve.js" ]; then
+  rm -f $D/llama-cpp-serve.json
   [ -d .peers/unpacked/node_modules/node-llama-cpp ] || { mkdir -p .peers/unpacked && tar -xJf .peers/llama-cpp.tar.xz -C .peers/unpacked; }
   timeout 90 node "$B/bench/peers/write-gguf.js" $D/llama3-8b-random $D/llama3-8b-random.f16.gguf > "$OUT/llama-cpp-serve.log" 2>&1; echo "write-gguf exit $? at ${SECONDS}s"
-  LLAMA_CPP_MODULE=.peers/unpacked/node_modules/node-llama-cpp timeout 120 node "$B/bench/peers/llama-cpp-serve.js" \
-    $D/llama3-8b-random.f16.gguf $D/workload.json $D/llama-cpp-serve.json --gpu vulkan --rates $R --budget-s 105 ${LLAMA_SERVE_FLAGS:-} 2>&1 \
+  LLAMA_CPP_MODULE=.peers/unpacked/node_modules/node-llama-cpp timeout 180 node "$B/bench/peers/llama-cpp-serve.js" \
+    $D/llama3-8b-random.f16.gguf $D/workload.json $D/llama-cpp-serve.json --gpu vulkan --rates $R --budget-s 165 ${LLAMA_SERVE_FLAGS:-} 2>&1 \
     | grep -v -e 'special_eos_id is not in' -e 'tokenize text and then detokenize' >> "$OUT/llama-cpp-serve.log"; echo "llama-cpp-serve exit $? at ${SECONDS}s"
   rm -f $D/llama3-8b-random.f16.gguf
-  PEER+=(--peer $D/llama-cpp-serve.json)
 fi
+[ "$stage" = serve-peers ] && exit 0
+PEER=(--peer $D/hf-serve-cb.json)
+[ -f $D/llama-cpp-serve.json ] && PEER+=(--peer $D/llama-cpp-serve.json)
 ANCHOR=()
 if [ "${HF_SERVE:-0}" = 1 ]; then
   python3 bench/anchors/hf_serve.py $D $D/workload.json > "$OUT/hf-serve.log" 2>&1; echo "hf_serve exit $? at ${SECONDS}s"
