@@ -69,5 +69,10 @@ function addContentFlags(cmd: Command): Command {
     .option('--advertise-url <url>', 'where the router reaches this instance (default: the listening URL)')
     .option('--nano-batches <auto|N|off>', 'split host-driven steps into nano-batches (docs/nanoflow.md)', 'off')
     .option('--nano-plan <file>', 'nano-batch plans for --nano-batches auto (bench/nanoflow.ts writes one per card)')
-    .option('--long-context <spec>', LONG_CONTEXT_FLAG_HELP);
+    .option('--long-context <spec>', LONG_CONTEXT_FLAG_HELP)
+    .option(
+      '--warmup <auto|on|off>',
+      'compile and record every prefill and mixed step shape before listening (auto: on a hardware GPU only)',
+      'auto',
+    );
 }

@@ -96,6 +96,20 @@ export interface ServeOptions {
   derain?: string;
   /** `--long-context`: the engine's long-context mode (long-context-flag.ts). */
   longContext?: string;
+  /** `--warmup`: auto (on a hardware GPU), on or off. */
+  warmup?: string;
+}
+
+/** Compiles and records the chat models' step shapes before the server listens (`--warmup`). */
+export async function warmUpModels(models: readonly LoadedServedModel[], flag = 'auto'): Promise<void> {
+  if (flag !== 'auto' && flag !== 'on' && flag !== 'off')
+    throw new Error(`--warmup takes auto, on or off, got '${flag}'`);
+  if (flag === 'off') return;
+  for (const m of models) {
+    if (m.kind === 'embedding' || !m.runner.warmUp) continue;
+    const r = await m.runner.warmUp({ softwareToo: flag === 'on' });
+    if (r.steps > 0) console.log(`Warm-up of ${m.modelName}: ${r.steps} step shapes in ${(r.ms / 1000).toFixed(1)} s`);
+  }
 }
 
 /** The engine's nano-batching options from `--nano-batches` and `--nano-plan`. */
@@ -315,6 +329,7 @@ async function startServing(
   const ragBackend = ragAt.length ? await openRagBackend(o.backend) : null;
   const rag: RagStore[] = [];
   for (const { name, dir } of ragAt) rag.push(await openRagStore(name, dir, ragBackend!));
+  await warmUpModels([model, ...extra], o.warmup);
   const derain = o.derain
     ? derainService(o.derain, await openBackend(o.backend ? { prefer: o.backend as BackendChoice } : {}))
     : undefined;

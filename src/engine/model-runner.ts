@@ -65,6 +65,12 @@ export interface ForwardOptions {
 }
 
 export interface ModelRunner {
+  /**
+   * Optional: compiles and records the step shapes serving will meet, before any request (CLI
+   * `--warmup`); on a software adapter only with `softwareToo` (there the steps cost more than
+   * the compiles they save).
+   */
+  warmUp?(options?: { softwareToo?: boolean }): Promise<{ readonly steps: number; readonly ms: number }>;
   readonly vocabSize: number;
   readonly maxContext: number;
   readonly pageSize: number;

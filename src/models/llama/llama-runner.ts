@@ -37,12 +37,13 @@ import type { AdapterRegistry } from '../../lora/adapter-registry.js';
 import { acquireAdapterRows } from './adapter-slots.js';
 import { DecodeBuckets } from './decode-buckets.js';
 import { DEFAULT_MIXED_BUCKETS, DEFAULT_PREFILL_BUCKETS, PrefillBuckets } from './prefill-buckets.js';
-import { defaultMixedRowBuckets, normalizeRowBuckets, padRows, stepShape, type StepShape } from './step-padding.js';
+import { defaultMixedRowBuckets, normalizeRowBuckets, padRows, stepShape } from './step-padding.js';
 import { type LlamaRunnerOptions, type LoadedLlama, loadLlama } from './runner-load.js';
 import { StepHost } from './step-host.js';
 import type { LlamaLongContext } from './long-context.js';
 import { type StepTensors, writeStepInputs } from './step-tensors.js';
 import { TransientStepper } from './transient-step.js';
+import { type WarmUpReport, warmUpSteps } from './warm-up.js';
 
 export { StepError } from './step-rows.js';
 export type { LlamaRunnerOptions } from './runner-load.js';
@@ -88,21 +89,14 @@ export class LlamaRunner implements ModelRunner {
   private lastLogits: Tensor | null = null;
   /** Whether `lastLogits` is ours to free (the VM hands returned tensors to the caller; recorded ones live with their stream). */
   private lastLogitsOwned = false;
-  /** Steps run, and how many replayed a recorded stream (tests and benches read them). */
+  /**
+   * Steps run, how many replayed a recorded stream; prefill and mixed steps (several sequences,
+   * some prefilling) that replayed a recorded bucket and buckets recorded; bucket recordings that
+   * ran out of memory, after which that kind is no longer recorded. Tests and benches read them.
+   */
   readonly stats = {
-    steps: 0,
-    replays: 0,
-    compiles: 1,
-    deviceSamples: 0,
-    residentSteps: 0,
-    /** Prefill steps that replayed a recorded bucket, and buckets recorded. */
-    prefillReplays: 0,
-    prefillRecords: 0,
-    /** Mixed steps (several sequences, some prefilling) that replayed a recorded bucket, and buckets recorded. */
-    mixedReplays: 0,
-    mixedRecords: 0,
-    /** Bucket recordings that ran out of memory, after which that kind is no longer recorded. */
-    recordingsGivenUp: 0,
+    ...{ steps: 0, replays: 0, compiles: 1, deviceSamples: 0, residentSteps: 0 },
+    ...{ prefillReplays: 0, prefillRecords: 0, mixedReplays: 0, mixedRecords: 0, recordingsGivenUp: 0 },
   };
   /** GPU-resident decode steps (see `ModelRunner.submitDecode`); absent where decode steps are not recorded (the CPU backend). */
   readonly submitDecode: ModelRunner['submitDecode'];
@@ -144,6 +138,12 @@ export class LlamaRunner implements ModelRunner {
       new PrefillBuckets(p.backend, p.exe, this.host, p.config.numHeads, p.lora !== null, args, capacity);
     this.prefillBuckets = buckets(p.recordDecode ? (p.prefillBuckets ?? DEFAULT_PREFILL_BUCKETS) : 0);
     this.mixedBuckets = buckets(this.mixedRowBuckets ? (p.mixedBuckets ?? DEFAULT_MIXED_BUCKETS) : 0);
+  }
+
+  /** Steps through every prefill and mixed row bucket before serving (warm-up.ts); nothing to do where steps are not recorded. */
+  warmUp(o: { softwareToo?: boolean } = {}): Promise<WarmUpReport> {
+    const skip = !this.recordDecode || (this.backend.caps.software && !o.softwareToo);
+    return skip ? Promise.resolve({ steps: 0, ms: 0 }) : warmUpSteps(this);
   }
 
   static async load(

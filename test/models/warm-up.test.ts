@@ -1,0 +1,69 @@
+/**
+ * Warm-up before serving (src/models/llama/warm-up.ts): one step through each prefill and mixed row
+ * bucket, after which steps of new token counts in those buckets compile no pipeline and replay a
+ * recorded stream; the warm-up's K/V writes do not change what a later request computes (its
+ * logits equal an unwarmed runner's, bit for bit); and on a software adapter it runs only when
+ * asked. Without warm-up the same steps compile pipelines (checked too, so the test can fail).
+ */
+import { describe, expect, it } from 'vitest';
+import { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend.js';
+import type { ForwardBatch } from '../../src/engine/model-runner.js';
+import { openLlamaModel } from '../../src/models/llama/llama-family.js';
+import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
+import { builtinModelPath } from '../../src/models/load-model.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
+
+const gpu = await gpuBackend();
+
+async function runner(backend: WebGpuBackend): Promise<LlamaRunner> {
+  const m = await openLlamaModel(builtinModelPath());
+  const r = await LlamaRunner.load(m, { backend, actDtype: 'f32', maxTokens: 64, maxSeqs: 4, numPages: 32 });
+  await m.weights.close();
+  return r;
+}
+
+const ids = (n: number, from: number) => Array.from({ length: n }, (_, i) => from + ((i * 37) % 500));
+/** A prefill of 20 tokens (bucket 32), then a 11-token chunk beside a decode (12 rows: bucket 16). */
+const STEPS: ForwardBatch[] = [
+  { seqs: [{ tokens: ids(20, 3), start: 0, pages: [0, 1] }] },
+  {
+    seqs: [
+      { tokens: ids(11, 7), start: 0, pages: [4] },
+      { tokens: [42], start: 20, pages: [0, 1] },
+    ],
+  },
+];
+
+describe.skipIf(!gpu)(`warm-up${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
+  it('compiles and records every bucket first, and changes no later logits', async () => {
+    // each runner on a fresh backend: pipeline caches are per backend
+    const coldGpu = await WebGpuBackend.create();
+    const warmGpu = await WebGpuBackend.create();
+    try {
+      const cold = await runner(coldGpu);
+      const compiledBefore = coldGpu.pipelines.compiled;
+      const coldLogits: Float32Array[] = [];
+      for (const s of STEPS) coldLogits.push(Float32Array.from(await cold.forward(s)));
+      const coldCompiles = coldGpu.pipelines.compiled - compiledBefore;
+      expect(coldCompiles, 'without warm-up these steps compile').toBeGreaterThan(0);
+      cold.destroy();
+
+      const warm = await runner(warmGpu);
+      if (warmGpu.caps.software) expect((await warm.warmUp()).steps, 'auto skips a software adapter').toBe(0);
+      const report = await warm.warmUp({ softwareToo: true });
+      console.log(`warm-up: ${report.steps} steps in ${report.ms.toFixed(0)} ms; cold steps compiled ${coldCompiles}`);
+      // prefill buckets 16, 32, 64; mixed buckets 8, 16, 32, 64
+      expect(report.steps).toBe(7);
+      const compiled = warmGpu.pipelines.compiled;
+      const replays = [warm.stats.prefillReplays, warm.stats.mixedReplays];
+      for (const [i, s] of STEPS.entries())
+        expect(Array.from(await warm.forward(s)), `step ${i}`).toEqual(Array.from(coldLogits[i]!));
+      expect(warmGpu.pipelines.compiled - compiled, 'no compile after warm-up').toBe(0);
+      expect([warm.stats.prefillReplays - replays[0]!, warm.stats.mixedReplays - replays[1]!]).toEqual([1, 1]);
+      warm.destroy();
+    } finally {
+      coldGpu.destroy();
+      warmGpu.destroy();
+    }
+  });
+});
