@@ -225,13 +225,16 @@ async function drive(
   return { ids, times };
 }
 
-// Warm-up, outside the numbers: MAX_SEQS short requests admitted in one step, one finishing per
-// step, so every decode batch size 1…MAX_SEQS records its dispatch stream; then a few prefills of
-// assorted lengths, chunked, mixed with decodes.
+// Warm-up, outside the numbers: what `tessera serve --warmup auto` does before listening (every
+// prefill and mixed row bucket compiled and recorded, on a hardware GPU); then MAX_SEQS short
+// requests admitted in one step, one finishing per step, so every decode batch size 1…MAX_SEQS
+// records its dispatch stream; then a few prefills of assorted lengths, chunked, mixed with decodes.
 {
   const engine = newEngine();
   const rng = new Rng(SEED ^ 0x5eed);
   const tw = performance.now();
+  const warm = await runner.warmUp();
+  if (warm.steps > 0) console.log(`runner warm-up: ${warm.steps} step shapes in ${(warm.ms / 1e3).toFixed(1)} s`);
   await Promise.all(
     Array.from({ length: MAX_SEQS }, (_, i) => drive(engine, randomIds(rng, WARM_PROMPT), warmOutput(i), tw)),
   );
