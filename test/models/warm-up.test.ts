@@ -23,13 +23,20 @@ async function runner(backend: WebGpuBackend): Promise<LlamaRunner> {
 }
 
 const ids = (n: number, from: number) => Array.from({ length: n }, (_, i) => from + ((i * 37) % 500));
-/** A prefill of 20 tokens (bucket 32), then a 11-token chunk beside a decode (12 rows: bucket 16). */
+/** A prefill of 20 tokens (bucket 32), an 11-token chunk beside a decode (12 rows: bucket 16), a decode of both. */
 const STEPS: ForwardBatch[] = [
   { seqs: [{ tokens: ids(20, 3), start: 0, pages: [0, 1] }] },
   {
     seqs: [
       { tokens: ids(11, 7), start: 0, pages: [4] },
       { tokens: [42], start: 20, pages: [0, 1] },
+    ],
+  },
+  // both sequences decode: a batch of 2
+  {
+    seqs: [
+      { tokens: [5], start: 21, pages: [0, 1] },
+      { tokens: [6], start: 11, pages: [4] },
     ],
   },
 ];
@@ -52,14 +59,18 @@ describe.skipIf(!gpu)(`warm-up${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, (
       if (warmGpu.caps.software) expect((await warm.warmUp()).steps, 'auto skips a software adapter').toBe(0);
       const report = await warm.warmUp({ softwareToo: true });
       console.log(`warm-up: ${report.steps} steps in ${report.ms.toFixed(0)} ms; cold steps compiled ${coldCompiles}`);
-      // prefill buckets 16, 32, 64; mixed buckets 8, 16, 32, 64
-      expect(report.steps).toBe(7);
+      // prefill buckets 16, 32, 64; mixed buckets 8, 16, 32, 64; decode at batch 1…4
+      expect(report.steps).toBe(11);
       const compiled = warmGpu.pipelines.compiled;
-      const replays = [warm.stats.prefillReplays, warm.stats.mixedReplays];
+      const replays = [warm.stats.prefillReplays, warm.stats.mixedReplays, warm.stats.replays];
       for (const [i, s] of STEPS.entries())
         expect(Array.from(await warm.forward(s)), `step ${i}`).toEqual(Array.from(coldLogits[i]!));
       expect(warmGpu.pipelines.compiled - compiled, 'no compile after warm-up').toBe(0);
-      expect([warm.stats.prefillReplays - replays[0]!, warm.stats.mixedReplays - replays[1]!]).toEqual([1, 1]);
+      expect([
+        warm.stats.prefillReplays - replays[0]!,
+        warm.stats.mixedReplays - replays[1]!,
+        warm.stats.replays - replays[2]!,
+      ]).toEqual([1, 1, 1]);
       warm.destroy();
     } finally {
       coldGpu.destroy();

@@ -1,9 +1,10 @@
 /**
  * Compiling and recording before serving: one step through each row bucket that single-sequence
- * prefills and mixed steps are padded to (step-padding.ts), so the first requests do not pay for
- * pipeline compiles and stream recordings — the analog of capturing CUDA graphs at start-up. The
- * steps write K/V into pages no sequence holds yet (it runs before the engine hands any out); a
- * sequence given those pages later writes its own K/V before anything reads them.
+ * prefills and mixed steps are padded to (step-padding.ts), and a decode step of every batch size
+ * (each records its own stream), so the first requests do not pay for pipeline compiles and stream
+ * recordings — the analog of capturing CUDA graphs at start-up. The steps write K/V into pages no
+ * sequence holds yet (it runs before the engine hands any out); a sequence given those pages
+ * later writes its own K/V before anything reads them.
  */
 import type { ForwardBatch, ForwardOptions } from '../../engine/model-runner.js';
 import { MIN_PREFILL_BUCKET } from './step-padding.js';
@@ -26,7 +27,7 @@ export interface WarmUpReport {
 
 const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
 
-/** Runs the warm-up steps that fit the KV pool: prefill buckets, then mixed buckets of two sequences. */
+/** Runs the warm-up steps that fit the KV pool: prefill buckets, mixed buckets of two sequences, decode at every batch size. */
 export async function warmUpSteps(r: WarmUpTarget): Promise<WarmUpReport> {
   const t0 = performance.now();
   const pagesFor = (tokens: number) => Math.ceil(tokens / r.pageSize);
@@ -46,6 +47,8 @@ export async function warmUpSteps(r: WarmUpTarget): Promise<WarmUpReport> {
   shapes.push([r.maxTokens]);
   // a prefill chunk beside a one-token sequence: the step's rows are the bucket's
   if (r.maxSeqs > 1) for (const rows of r.mixedRowBuckets ?? []) if (rows > 2) shapes.push([rows - 1, 1]);
+  // decode steps of every batch size: one token per sequence
+  for (let b = 1; b <= r.maxSeqs; b++) shapes.push(new Array<number>(b).fill(1));
   let steps = 0;
   for (const lengths of shapes) {
     if (!fits(lengths)) continue;
