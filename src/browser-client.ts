@@ -11,6 +11,7 @@
  * ```
  */
 import { ChatCompletionError, CrossOriginIsolationError, WorkerEngineError } from './browser-errors.js';
+import { pushStream } from './util/push-stream.js';
 import type { BackendPreference, ErrorFields, FromWorker, NoticeCode, ToWorker } from './browser-protocol.js';
 import {
   DeviceLostError,
@@ -169,42 +170,18 @@ function completeOnce(pending: Map<number, Pending>, id: number): Promise<ChatCo
 
 /** A streamed request: chunks queue up as they arrive and are handed out as the page iterates. */
 function streamOf(pending: Map<number, Pending>, send: (m: ToWorker) => void, id: number): ChatCompletionStream {
-  const queue: ChatCompletionChunk[] = [];
-  let done = false;
-  let failure: Error | null = null;
-  let wake: (() => void) | null = null;
-  const notify = () => {
-    wake?.();
-    wake = null;
-  };
+  const cancel = () => send({ type: 'cancel', id });
+  const stream = pushStream<ChatCompletionChunk>(cancel);
   pending.set(id, {
-    fail: (e) => {
-      failure = e;
-      notify();
-    },
+    fail: (e) => stream.fail(e),
     onMessage: (m) => {
-      if (m.type === 'chunk') queue.push(m.chunk as ChatCompletionChunk);
-      else if (m.type === 'error') failure = toError(m.error);
-      else if (m.type === 'end') done = true;
+      if (m.type === 'chunk') stream.push(m.chunk as ChatCompletionChunk);
+      else if (m.type === 'error') stream.fail(toError(m.error));
+      else if (m.type === 'end') stream.end();
       if (m.type === 'error' || m.type === 'end') pending.delete(id);
-      notify();
     },
   });
-  return {
-    abort: () => send({ type: 'cancel', id }),
-    async *[Symbol.asyncIterator]() {
-      try {
-        for (;;) {
-          if (queue.length) yield queue.shift()!;
-          else if (failure) throw failure;
-          else if (done) return;
-          else await new Promise<void>((r) => (wake = r));
-        }
-      } finally {
-        if (!done && !failure) send({ type: 'cancel', id });
-      }
-    },
-  };
+  return { abort: cancel, [Symbol.asyncIterator]: () => stream[Symbol.asyncIterator]() };
 }
 
 /** Starts the worker, loads the model in it, and resolves once it can serve. */

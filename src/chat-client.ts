@@ -17,6 +17,7 @@ import type {
 import { ChatCompletionError } from './browser-errors.js';
 import { pageChatModel, runChatCompletion } from './browser-chat.js';
 import type { EngineRequest } from './engine/request.js';
+import { pushStream } from './util/push-stream.js';
 import type { TesseraModel } from './models/load-model.js';
 import { ApiError, toApiError } from './server/errors.js';
 
@@ -52,52 +53,19 @@ export function chatClient(model: TesseraModel): ChatClient {
 
   /** Chunks queue up as the engine makes them and are handed out as the caller iterates. */
   function stream(body: ChatCompletionCreateParams): ChatCompletionStream {
-    const queue: ChatCompletionChunk[] = [];
     let requests: EngineRequest[] = [];
-    let done = false;
-    let failure: Error | null = null;
-    let wake: (() => void) | null = null;
-    const notify = () => {
-      wake?.();
-      wake = null;
-    };
-    const sink = {
-      chunk: (c: unknown) => {
-        queue.push(c as ChatCompletionChunk);
-        notify();
-      },
-      response: () => undefined,
-    };
-    runChatCompletion(chat, body, `chatcmpl-${++next}`, sink, (r) => {
-      requests = r;
-    }).then(
-      () => {
-        done = true;
-        notify();
-      },
-      (e: unknown) => {
-        failure = typed(e);
-        notify();
-      },
-    );
     const abort = () => {
       for (const r of requests) r.abort();
     };
-    return {
-      abort,
-      async *[Symbol.asyncIterator]() {
-        try {
-          for (;;) {
-            if (queue.length) yield queue.shift()!;
-            else if (failure) throw failure;
-            else if (done) return;
-            else await new Promise<void>((r) => (wake = r));
-          }
-        } finally {
-          if (!done && !failure) abort();
-        }
-      },
-    };
+    const chunks = pushStream<ChatCompletionChunk>(abort);
+    const sink = { chunk: (c: unknown) => chunks.push(c as ChatCompletionChunk), response: () => undefined };
+    runChatCompletion(chat, body, `chatcmpl-${++next}`, sink, (r) => {
+      requests = r;
+    }).then(
+      () => chunks.end(),
+      (e: unknown) => chunks.fail(typed(e)),
+    );
+    return { abort, [Symbol.asyncIterator]: () => chunks[Symbol.asyncIterator]() };
   }
 
   function create(body: ChatCompletionCreateParams & { stream: true }): Promise<ChatCompletionStream>;

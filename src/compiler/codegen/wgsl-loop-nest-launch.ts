@@ -4,6 +4,7 @@
  */
 import type { PExpr } from '../../ir/tir/program.js';
 import type { LoopProgram } from '../../ir/tir/loop-nest.js';
+import { launchUniforms } from './wgsl-launch.js';
 
 /** Integer value of a bound expression without loads, for launch geometry. */
 export function evalIndexExpr(e: PExpr, env: Readonly<Record<string, number>>): number {
@@ -50,13 +51,5 @@ export function loopNestGroups(p: LoopProgram, env: Readonly<Record<string, numb
   }, 0);
 }
 
-/** The uniform words of a launch: dimension values in `dims` order, padded to 16 bytes. */
-export function loopNestUniforms(dims: readonly string[], env: Readonly<Record<string, number>>): Uint32Array {
-  const u = new Uint32Array(Math.max(4, Math.ceil(dims.length / 4) * 4));
-  dims.forEach((d, i) => {
-    const v = env[d];
-    if (v === undefined) throw new Error(`launch needs dimension '${d}'`);
-    u[i] = v;
-  });
-  return u;
-}
+/** The uniform words of a launch: dimension values in `dims` order, padded to 16 bytes (as tensor programs'). */
+export const loopNestUniforms = launchUniforms;
