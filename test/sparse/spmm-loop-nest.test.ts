@@ -13,43 +13,13 @@ import { cooFromTriples } from '../../src/sparse/coo.js';
 import { deviceLayout } from '../../src/sparse/device-layout.js';
 import { randomCoo, rmatCoo, withDenseRow } from '../../src/sparse/generate.js';
 import type { SpmmAttrs } from '../../src/sparse/ops.js';
-import { f32SumTolerance } from '../../src/sparse/reference.js';
 import { spmmEnv, spmmProgram } from '../../src/sparse/spmm-schedule.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
+import { checkSpmm } from './spmm-oracle.js';
 
 const seed = testSeed();
 afterAll(() => console.log(`sparse spmm loop nests: ${seedNote(seed)}`));
-
-function oracle(a: Coo, x: Float32Array, f: number) {
-  const y = new Float64Array(a.m * f);
-  const mag = new Float64Array(a.m * f);
-  const terms = new Int32Array(a.m);
-  for (let e = 0; e < a.vals.length; e++) {
-    const i = a.rows[e]!;
-    terms[i]!++;
-    for (let c = 0; c < f; c++) {
-      const t = a.vals[e]! * x[a.cols[e]! * f + c]!;
-      y[i * f + c] += t;
-      mag[i * f + c] += Math.abs(t);
-    }
-  }
-  return { y, mag, terms };
-}
-
-function check(coo: Coo, x: Float32Array, f: number, got: Float32Array): string {
-  const want = oracle(coo, x, f);
-  let bad = 0;
-  let first = '';
-  for (let e = 0; e < want.y.length; e++) {
-    const tol = f32SumTolerance(want.terms[Math.floor(e / f)]!, want.mag[e]!, want.y[e]!);
-    if (!(Math.abs(got[e]! - want.y[e]!) <= tol)) {
-      if (!bad) first = `[${Math.floor(e / f)}, ${e % f}] got ${got[e]} want ${want.y[e]}`;
-      bad++;
-    }
-  }
-  return bad ? `${bad} of ${want.y.length} wrong, first ${first}` : 'ok';
-}
 
 const matrices: { label: string; coo: Coo; f: number }[] = [
   { label: 'random 60x41 empty rows', coo: randomCoo(seed, 60, 41, 0.1, [0, 7, 59]), f: 12 },
@@ -92,7 +62,7 @@ describe(`SpMM loop nests as generated JavaScript (${seedNote(seed)})`, () => {
             [...dev.arrays.map((a) => a.data as Int32Array | Float32Array), x, y],
             js.dims.map((d) => env[d]!),
           );
-          expect(check(coo, x, f, y)).toBe('ok');
+          expect(checkSpmm(coo, x, f, y)).toBe('ok');
           // the WGSL of the same program generates (it compiles on the device in the GPU tests)
           expect(generateLoopWgsl(program).wgsl).toContain('@compute');
         });

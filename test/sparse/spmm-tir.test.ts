@@ -9,7 +9,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type Coo, csrFromCoo, upload, spmm } from '../../src/sparse/index.js';
 import { cooFromTriples } from '../../src/sparse/coo.js';
 import { randomCoo, rmatCoo, withDenseRow } from '../../src/sparse/generate.js';
-import { f32SumTolerance } from '../../src/sparse/reference.js';
 import { csrSpmmEnv, csrSpmmProgram } from '../../src/sparse/spmm-tir.js';
 import { interpretProgram } from '../../src/ir/tir/interpret.js';
 import { DEFAULT_SCHEDULE, type TensorProgram } from '../../src/ir/tir/program.js';
@@ -19,41 +18,11 @@ import { launchGrid, launchUniforms } from '../../src/compiler/codegen/wgsl-laun
 import { generateWgsl } from '../../src/compiler/codegen/wgsl-program.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
+import { checkSpmm } from './spmm-oracle.js';
 import { gpuBackend } from '../gpu-setup.js';
 
 const seed = testSeed();
 afterAll(() => console.log(`sparse spmm through TIR: ${seedNote(seed)}`));
-
-/** The oracle: float64 Y = A·X over the COO triples, Σ|a·x| and the term count per row. */
-function oracle(a: Coo, x: Float32Array, f: number) {
-  const y = new Float64Array(a.m * f);
-  const mag = new Float64Array(a.m * f);
-  const terms = new Int32Array(a.m);
-  for (let e = 0; e < a.vals.length; e++) {
-    const i = a.rows[e]!;
-    terms[i]!++;
-    for (let c = 0; c < f; c++) {
-      const t = a.vals[e]! * x[a.cols[e]! * f + c]!;
-      y[i * f + c] += t;
-      mag[i * f + c] += Math.abs(t);
-    }
-  }
-  return { y, mag, terms };
-}
-
-function check(coo: Coo, x: Float32Array, f: number, got: ArrayLike<number>): string {
-  const want = oracle(coo, x, f);
-  let bad = 0;
-  let first = '';
-  for (let e = 0; e < want.y.length; e++) {
-    const tol = f32SumTolerance(want.terms[Math.floor(e / f)]!, want.mag[e]!, want.y[e]!);
-    if (!(Math.abs(got[e]! - want.y[e]!) <= tol)) {
-      if (!bad) first = `[${Math.floor(e / f)}, ${e % f}] got ${got[e]} want ${want.y[e]}`;
-      bad++;
-    }
-  }
-  return bad ? `${bad} of ${want.y.length} wrong, first ${first}` : 'ok';
-}
 
 const matrices: { label: string; coo: Coo; f: number }[] = [
   {
@@ -92,7 +61,7 @@ describe(`CSR SpMM as a tensor program on the CPU (${seedNote(seed)})`, () => {
         ],
         env,
       );
-      expect(check(coo, x, f, got)).toBe('ok');
+      expect(checkSpmm(coo, x, f, got)).toBe('ok');
     });
     it(`generated JavaScript, source and closure forms: ${label} f${f}`, () => {
       const { csr, x, env } = operands(coo, f);
@@ -101,7 +70,7 @@ describe(`CSR SpMM as a tensor program on the CPU (${seedNote(seed)})`, () => {
       for (const fn of [instantiateJs(js), closureProgram(prog, js.dims)]) {
         const y = new Float32Array(csr.m * f).fill(NaN);
         fn([csr.indptr, csr.indices, csr.vals, x, y], dims);
-        expect(check(coo, x, f, y)).toBe('ok');
+        expect(checkSpmm(coo, x, f, y)).toBe('ok');
       }
     });
   }
@@ -179,8 +148,8 @@ describe.skipIf(!gpu)(`CSR SpMM through TIR on WebGPU, beside the spmm_csr kerne
           spmm(b, hand, { threadsPerRow: 8, rowsPerWorkgroup: 8, vec4: f % 4 === 0 }, tensors[3]!, yHand);
           const got = (await b.read(y)) as Float32Array;
           const gotHand = (await b.read(yHand)) as Float32Array;
-          expect(check(coo, x, f, got)).toBe('ok');
-          expect(check(coo, x, f, gotHand)).toBe('ok');
+          expect(checkSpmm(coo, x, f, got)).toBe('ok');
+          expect(checkSpmm(coo, x, f, gotHand)).toBe('ok');
         } finally {
           hand.free();
           [...tensors, y, yHand].forEach((t) => b.free(t));
