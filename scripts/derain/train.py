@@ -198,7 +198,8 @@ def log_dssim(pred, target):
 # How the filter and the refiner are trained. loss: weights of L1, 1 − MS-SSIM, log-MSE and log(1 − SSIM);
 # out_scale: the residual branch's scale while training (folded into the weights after);
 # ref_at: where the reference crop is taken, 'random' or 'same' (centred on the image crop, which
-# for a second view or frame holds the corresponding content).
+# for a second view or frame holds the corresponding content); tone: the share of image crops
+# given a random global tone error (tone_shift).
 RECIPES = {
     'first': dict(loss=(0.16, 0.84, 0.0, 0.0), out_scale=1.0, ref_at='random', lr=1e-3),
     'l1': dict(loss=(0.84, 0.16, 0.0, 0.0), out_scale=1.0, ref_at='random', lr=1e-3),
@@ -209,6 +210,7 @@ RECIPES = {
     'logmse-logssim': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='random', lr=1e-3),
     'logmse-same': dict(loss=(0.0, 0.0, 1.0, 0.0), out_scale=1.0, ref_at='same', lr=1e-3),
     'logmse-logssim-same': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=1e-3),
+    'logmse-logssim-same-tone': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=1e-3, tone=0.5),
 }
 
 
@@ -285,6 +287,17 @@ def crop_at(t, y, x, size):
     return t[..., y0:y0 + size, x0:x0 + size]
 
 
+def tone_shift(x, rng):
+    """A random global gain and offset per channel: the tone errors a base makes on scenes unlike its
+    training ones (darkening by up to a fifth), which the reference, showing the scene's true tone,
+    can correct."""
+    gain = np.exp(rng.normal(0, 0.1) + rng.normal(0, 0.03, 3))
+    offset = rng.normal(0, 0.02, 3)
+    g = torch.tensor(gain, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    o = torch.tensor(offset, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * g + o).clamp(0, 1)
+
+
 def filter_batches(triples, ref_imgs, rng, crop, ref_crop, batch, reference, recipe=RECIPES['first']):
     def fn():
         picks = rng.integers(0, len(triples), batch)
@@ -294,7 +307,10 @@ def filter_batches(triples, ref_imgs, rng, crop, ref_crop, batch, reference, rec
             _, _, h, w = out.shape
             c = min(crop, h, w)
             y0, x0 = rng.integers(0, h - c + 1), rng.integers(0, w - c + 1)
-            xs.append(out[..., y0:y0 + c, x0:x0 + c])
+            x = out[..., y0:y0 + c, x0:x0 + c]
+            if rng.random() < recipe.get('tone', 0.0):
+                x = tone_shift(x, rng)
+            xs.append(x)
             ys.append(clean[..., y0:y0 + c, x0:x0 + c])
             if recipe['ref_at'] == 'same':
                 rs.append(crop_at(ref_imgs[ref_name], y0 + c // 2, x0 + c // 2, ref_crop))
@@ -406,9 +422,31 @@ def load_base(name, directory, dev):
     return model.to(dev).eval()
 
 
-def save_weights(model, path, metadata=None):
-    from safetensors.torch import save_file
+def save_file(tensors, path, metadata=None):
+    """safetensors.torch.save_file; written here (float32 only) where the package is missing."""
+    try:
+        from safetensors.torch import save_file as save
+    except ImportError:
+        save = None
+    if save is not None:
+        return save(tensors, path, metadata=metadata)
+    import struct
 
+    header, blobs, at = {}, [], 0
+    for k in sorted(tensors):
+        t = tensors[k].detach().float().contiguous().cpu().numpy().astype('<f4')
+        header[k] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [at, at + t.nbytes]}
+        blobs.append(t.tobytes())
+        at += t.nbytes
+    if metadata:
+        header['__metadata__'] = metadata
+    head = json.dumps(header, separators=(',', ':')).encode()
+    head += b' ' * (-len(head) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(head)) + head + b''.join(blobs))
+
+
+def save_weights(model, path, metadata=None):
     sd = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(sd, path, metadata=metadata)
     print(f'wrote {path} ({os.path.getsize(path) / 1e3:.0f} kB)')
@@ -417,8 +455,6 @@ def save_weights(model, path, metadata=None):
 @torch.no_grad()
 def save_parity(filt, refiner, base_models, keep, dev, path):
     """A real test case in NHWC float32 (as Tessera takes it) with PyTorch's fp32 outputs."""
-    from safetensors.torch import save_file
-
     # crops keep the committed file small: 150×130 of the image (odd sizes on purpose), 120×140 of the reference
     x, r = to_t(keep['base'][:150, :130], dev), to_t(keep['reference'][:120, :140], dev)
     nhwc = lambda t: t.permute(0, 2, 3, 1).contiguous().float().cpu()
