@@ -5,6 +5,7 @@ table computes it.
 
   python3 scripts/derain/recipe_sweep.py --bases-from models/derain --seconds 300 --recipes first,l1,gate
   python3 scripts/derain/recipe_sweep.py --bases-from models/derain --recipes committed   # the saved filter
+  (NAME/refiner: the reference-free refiner trained with recipe NAME; committed-refiner: the saved one)
 """
 import argparse
 import os
@@ -93,11 +94,13 @@ def main():
             model.load_state_dict(sd)
             model.eval()
         else:
-            recipe = train.RECIPES[name]
-            model = train.make_filter(recipe, reference=True).to(dev)
+            # NAME/refiner trains the reference-free refiner with recipe NAME
+            recipe = train.RECIPES[name.split('/')[0]]
+            reference = not name.endswith('/refiner')
+            model = train.make_filter(recipe, reference=reference).to(dev)
             samples = train.filter_samples(train_set, train_outs, refs, dev)
             batches = train.filter_batches(samples, {n: train.to_t(images[n], dev) for n in set(refs.values())},
-                                           rng, args.crop, args.ref_crop, args.batch, True, recipe)
+                                           rng, args.crop, args.ref_crop, args.batch, reference, recipe)
             train.train_loop(name, model, batches, train.filter_loss(recipe), args.seconds, recipe['lr'], clock)
         print_table(name, table_of(model, test_set, test_outs, images, refs, dev))
 
