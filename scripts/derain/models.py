@@ -10,6 +10,13 @@ def gelu(x):
     return F.gelu(x, approximate='tanh')
 
 
+def attention(q, k, v):
+    """softmax(q·kᵀ/√d)·v over the last two axes; torch ≥ 2.0 fuses it, older torch spells it out."""
+    if hasattr(F, 'scaled_dot_product_attention'):
+        return F.scaled_dot_product_attention(q, k, v)
+    return (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(-1) @ v
+
+
 def resize_nearest(x, h, w):
     """out[i, j] = x[⌊i·H/h⌋, ⌊j·W/w⌋] in integers, exactly as Tessera's resize_nearest."""
     H, W = x.shape[-2:]
@@ -70,9 +77,12 @@ class Decoder(nn.Module):
 class RefFilter(nn.Module):
     """y = x + residual(x, ref). `reference=False` is the refiner: keys and values from x itself."""
 
-    def __init__(self, channels=(16, 32, 64), heads=4, reference=True, eps=1e-5):
+    def __init__(self, channels=(16, 32, 64), heads=4, reference=True, eps=1e-5, out_scale=1.0):
         super().__init__()
         self.channels, self.heads, self.reference, self.eps = tuple(channels), heads, reference, eps
+        # the residual is out_scale · dec.out(·) while training, so its steps are that much smaller
+        # than the other layers'; fold_out_scale() moves it into the weights Tessera reads
+        self.out_scale = out_scale
         self.enc = Encoder(channels)
         self.attn = CrossAttention(channels[2], eps)
         self.mlp = Mlp(channels[2], eps)
@@ -90,13 +100,20 @@ class RefFilter(nn.Module):
         kv = self.attn.norm_kv(fkv.flatten(2).transpose(1, 2))
         split = lambda z: z.reshape(b, -1, self.heads, d).transpose(1, 2)
         q = split(self.attn.q(self.attn.norm_q(t)))
-        a = F.scaled_dot_product_attention(q, split(self.attn.k(kv)), split(self.attn.v(kv)))
+        a = attention(q, split(self.attn.k(kv)), split(self.attn.v(kv)))
         t = t + self.attn.o(a.transpose(1, 2).reshape(b, -1, c))
         t = t + self.mlp.fc2(gelu(self.mlp.fc1(self.mlp.norm(t))))
         m = t.transpose(1, 2).reshape(b, c, h, w)
         d1 = gelu(self.dec.conv1(torch.cat([resize_nearest(m, *s1.shape[-2:]), s1], 1)))
         d0 = gelu(self.dec.conv0(torch.cat([resize_nearest(d1, *s0.shape[-2:]), s0], 1)))
-        return x + self.dec.out(d0)
+        return x + self.out_scale * self.dec.out(d0)
+
+    @torch.no_grad()
+    def fold_out_scale(self):
+        self.dec.out.weight.mul_(self.out_scale)
+        self.dec.out.bias.mul_(self.out_scale)
+        self.out_scale = 1.0
+        return self
 
     def metadata(self):
         return {

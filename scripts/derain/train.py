@@ -5,14 +5,16 @@ H100; `--smoke` runs a toy-sized version on the CPU in seconds).
      (light / heavy / hazy), scene splits, references (scripts/derain/rain.py);
   2. bases: the guided-filter prior de-rainer (numpy), a PReNet-style CNN and a tiny
      Restormer-style transformer (both trained here on rainy → clean crops, L1);
-  3. the reference-guided filter and the reference-free refiner (same size), trained with
-     0.16·L1 + 0.84·(1 − MS-SSIM) on the outputs of all three bases;
+  3. the reference-guided filter and the reference-free refiner (same size), trained on the outputs
+     of all three bases with a recipe of RECIPES (default: per-crop log-MSE + ½·log(1 − SSIM), the
+     reference cropped around the image crop); with --bases-from DIR the bases are loaded, not
+     trained, and the whole budget goes to these two;
   4. the quality table (PSNR/SSIM per base × {alone, +filter, +refiner} × {light, heavy, hazy})
      in bench/results' JSON shape, weights as safetensors, parity tensors for Tessera's check,
      a figure, and torch eager / torch.compile timings of the filter at 512² and 1024².
 
-Run on the GPU machine from the repository root:
-  python3 scripts/derain/train.py --out models/derain --budget-s 280
+Run on the GPU machine from the repository root (the committed bases, the budget to the filter):
+  python3 scripts/derain/train.py --out models/derain --bases-from models/derain --budget-s 250
 Toy run anywhere with torch: python3 scripts/derain/train.py --smoke --out SMOKE_DIR
 """
 import argparse
@@ -174,8 +176,60 @@ def ms_ssim(x, y, scales=3):
     return out
 
 
-def l1_msssim(pred, target):
-    return 0.16 * F.l1_loss(pred, target) + 0.84 * (1 - ms_ssim(pred, target))
+def log_mse(pred, target):
+    """Mean over the crops of log(MSE): PSNR averaged in dB, so a crop the base already got nearly
+    right weighs as much as a badly rained one (a plain MSE or L1 is ruled by the heavy sets)."""
+    return torch.log(((pred - target) ** 2).mean(dim=(1, 2, 3)) + 1e-5).mean()
+
+
+def log_dssim(pred, target):
+    """Mean over the crops of log(1 − SSIM) (7×7 Gaussian window): SSIM's counterpart of log_mse."""
+    win = _window(7, 1.5, pred.device)
+    f = lambda z: F.conv2d(z, win, groups=3)
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    mx, my = f(pred), f(target)
+    sxx, syy, sxy = f(pred * pred) - mx * mx, f(target * target) - my * my, f(pred * target) - mx * my
+    ssim = (2 * mx * my + c1) * (2 * sxy + c2) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return torch.log(1 - ssim.mean(dim=(1, 2, 3)) + 1e-4).mean()
+
+
+# How the filter and the refiner are trained. loss: weights of L1, 1 − MS-SSIM, log-MSE and log(1 − SSIM);
+# out_scale: the residual branch's scale while training (folded into the weights after);
+# ref_at: where the reference crop is taken, 'random' or 'same' (centred on the image crop, which
+# for a second view or frame holds the corresponding content); tone: the share of image crops
+# given a random global tone error (tone_shift).
+RECIPES = {
+    'first': dict(loss=(0.16, 0.84, 0.0, 0.0), out_scale=1.0, ref_at='random', lr=1e-3),
+    'l1': dict(loss=(0.84, 0.16, 0.0, 0.0), out_scale=1.0, ref_at='random', lr=1e-3),
+    'logmse': dict(loss=(0.0, 0.0, 1.0, 0.0), out_scale=1.0, ref_at='random', lr=1e-3),
+    'same-ref': dict(loss=(0.84, 0.16, 0.0, 0.0), out_scale=1.0, ref_at='same', lr=1e-3),
+    'logmse-scaled-same': dict(loss=(0.0, 0.0, 1.0, 0.0), out_scale=0.1, ref_at='same', lr=1e-3),
+    'logmse-same': dict(loss=(0.0, 0.0, 1.0, 0.0), out_scale=1.0, ref_at='same', lr=1e-3),
+    'logmse-logssim-same': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=1e-3),
+    'logmse-logssim-same-slow': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=3e-4),
+    'logmse-logssim-same-tone': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=1e-3, tone=0.5),
+}
+
+
+def filter_loss(recipe):
+    w_l1, w_ms, w_log, w_logs = recipe['loss']
+
+    def fn(pred, target):
+        loss = 0.0
+        if w_l1:
+            loss = loss + w_l1 * F.l1_loss(pred, target)
+        if w_ms:
+            loss = loss + w_ms * (1 - ms_ssim(pred, target))
+        if w_log:
+            loss = loss + w_log * log_mse(pred, target)
+        if w_logs:
+            loss = loss + w_logs * log_dssim(pred, target)
+        return loss
+    return fn
+
+
+def make_filter(recipe, reference):
+    return RefFilter(reference=reference, out_scale=recipe['out_scale'])
 
 
 # ---------------------------------------------------------------- training
@@ -215,16 +269,50 @@ def base_batches(train_gpu, rng, crop, batch):
     return fn
 
 
-def filter_batches(triples, ref_imgs, rng, crop, ref_crop, batch, reference):
+def filter_samples(train_set, outs, refs, dev):
+    """(base output, clean, reference name) for every base on every rainy training image."""
+    return [(to_t(outs[base][i], dev), to_t(clean, dev), refs[name])
+            for i, (_, clean, name, _) in enumerate(train_set) for base in BASES]
+
+
+def crop_at(t, y, x, size):
+    """A size² crop of t centred on (y, x), shifted to lie inside."""
+    _, _, h, w = t.shape
+    size = min(size, h, w)
+    y0 = int(np.clip(y - size // 2, 0, h - size))
+    x0 = int(np.clip(x - size // 2, 0, w - size))
+    return t[..., y0:y0 + size, x0:x0 + size]
+
+
+def tone_shift(x, rng):
+    """A random global gain and offset per channel: the tone errors a base makes on scenes unlike its
+    training ones (darkening by up to a fifth), which the reference, showing the scene's true tone,
+    can correct."""
+    gain = np.exp(rng.normal(0, 0.1) + rng.normal(0, 0.03, 3))
+    offset = rng.normal(0, 0.02, 3)
+    g = torch.tensor(gain, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    o = torch.tensor(offset, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * g + o).clamp(0, 1)
+
+
+def filter_batches(triples, ref_imgs, rng, crop, ref_crop, batch, reference, recipe=RECIPES['first']):
     def fn():
         picks = rng.integers(0, len(triples), batch)
         xs, ys, rs = [], [], []
         for i in picks:
             out, clean, ref_name = triples[i]
-            x, y = random_crop(rng, [out, clean], crop)
+            _, _, h, w = out.shape
+            c = min(crop, h, w)
+            y0, x0 = rng.integers(0, h - c + 1), rng.integers(0, w - c + 1)
+            x = out[..., y0:y0 + c, x0:x0 + c]
+            if rng.random() < recipe.get('tone', 0.0):
+                x = tone_shift(x, rng)
             xs.append(x)
-            ys.append(y)
-            rs.append(random_crop(rng, [ref_imgs[ref_name]], ref_crop)[0])
+            ys.append(clean[..., y0:y0 + c, x0:x0 + c])
+            if recipe['ref_at'] == 'same':
+                rs.append(crop_at(ref_imgs[ref_name], y0 + c // 2, x0 + c // 2, ref_crop))
+            else:
+                rs.append(random_crop(rng, [ref_imgs[ref_name]], ref_crop)[0])
         c = min(x.shape[-1] for x in xs), min(x.shape[-2] for x in xs)
         rc = min(r.shape[-1] for r in rs), min(r.shape[-2] for r in rs)
         x = torch.cat([t[..., :c[1], :c[0]] for t in xs])
@@ -299,9 +387,63 @@ def print_table(table):
         print(f'{"rainy input":12s} {s:6s} {c["psnr"]:6.2f}/{c["ssim"]:.4f}')
 
 
-def save_weights(model, path, metadata=None):
-    from safetensors.torch import save_file
+def read_safetensors(path):
+    """(tensors, metadata) of a safetensors file; parsed here where the safetensors package is missing."""
+    import struct
 
+    with open(path, 'rb') as f:
+        raw = f.read()
+    n = struct.unpack('<Q', raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop('__metadata__', {}) or {}
+    try:
+        from safetensors.torch import load_file
+
+        return load_file(path), meta
+    except ImportError:
+        body = raw[8 + n:]
+        assert all(h['dtype'] == 'F32' for h in header.values()), f'{path}: only F32 tensors are read here'
+        return {k: torch.from_numpy(np.frombuffer(body[a:b], dtype='<f4').copy()).reshape(h['shape'])
+                for k, h in header.items() for a, b in [h['data_offsets']]}, meta
+
+
+def load_base(name, directory, dev):
+    """A trained base from DIR/<name>.safetensors, rebuilt from the metadata it was saved with."""
+    sd, meta = read_safetensors(os.path.join(directory, f'{name}.safetensors'))
+    if name == 'prenet':
+        model = PReNet(int(meta['channels']), int(meta['iters']), int(meta['blocks']))
+    else:
+        model = TinyRestormer(int(meta['channels']), tuple(int(h) for h in meta['heads'].split(',')))
+    model.load_state_dict(sd)
+    print(f'{name}: loaded from {directory}')
+    return model.to(dev).eval()
+
+
+def save_file(tensors, path, metadata=None):
+    """safetensors.torch.save_file; written here (float32 only) where the package is missing."""
+    try:
+        from safetensors.torch import save_file as save
+    except ImportError:
+        save = None
+    if save is not None:
+        return save(tensors, path, metadata=metadata)
+    import struct
+
+    header, blobs, at = {}, [], 0
+    for k in sorted(tensors):
+        t = tensors[k].detach().float().contiguous().cpu().numpy().astype('<f4')
+        header[k] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [at, at + t.nbytes]}
+        blobs.append(t.tobytes())
+        at += t.nbytes
+    if metadata:
+        header['__metadata__'] = metadata
+    head = json.dumps(header, separators=(',', ':')).encode()
+    head += b' ' * (-len(head) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(head)) + head + b''.join(blobs))
+
+
+def save_weights(model, path, metadata=None):
     sd = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(sd, path, metadata=metadata)
     print(f'wrote {path} ({os.path.getsize(path) / 1e3:.0f} kB)')
@@ -310,8 +452,6 @@ def save_weights(model, path, metadata=None):
 @torch.no_grad()
 def save_parity(filt, refiner, base_models, keep, dev, path):
     """A real test case in NHWC float32 (as Tessera takes it) with PyTorch's fp32 outputs."""
-    from safetensors.torch import save_file
-
     # crops keep the committed file small: 150×130 of the image (odd sizes on purpose), 120×140 of the reference
     x, r = to_t(keep['base'][:150, :130], dev), to_t(keep['reference'][:120, :140], dev)
     nhwc = lambda t: t.permute(0, 2, 3, 1).contiguous().float().cpu()
@@ -391,6 +531,10 @@ def main():
     ap.add_argument('--budget-s', type=float, default=280.0, help='wall-clock budget of the whole run')
     ap.add_argument('--smoke', action='store_true', help='toy sizes on the CPU, a few seconds per stage')
     ap.add_argument('--no-skimage', action='store_true')
+    ap.add_argument('--bases-from', metavar='DIR', help='load the PReNet and transformer bases from DIR instead of '
+                    'training them (their safetensors, as this script writes them)')
+    ap.add_argument('--recipe', default='logmse-logssim-same', choices=sorted(RECIPES),
+                    help='how the filter and refiner train (docs/notes/2026-12-07-derain-recipe.md compares them)')
     args = ap.parse_args()
     if args.smoke:
         args.budget_s = min(args.budget_s, 60.0)
@@ -411,27 +555,33 @@ def main():
 
     # timing, evaluation and export need about this much at the end
     reserve = 8.0 if args.smoke else 90.0
-    share = max(1.0, (clock.left() - reserve - (2 if args.smoke else 25)) / 4)
     stats = {}
-    base_models = {'prenet': PReNet().to(dev), 'transformer': TinyRestormer().to(dev)}
-    for name, model in base_models.items():
-        stats[name] = train_loop(name, model, base_batches(train_gpu, rng, crop, batch), F.l1_loss, share, 2e-3, clock)
+    if args.bases_from:
+        # trained once and committed: the whole budget goes to the filter and the refiner
+        base_models = {name: load_base(name, args.bases_from, dev) for name in ('prenet', 'transformer')}
+    else:
+        share = max(1.0, (clock.left() - reserve - (2 if args.smoke else 25)) / 4)
+        base_models = {'prenet': PReNet().to(dev), 'transformer': TinyRestormer().to(dev)}
+        for name, model in base_models.items():
+            stats[name] = train_loop(name, model, base_batches(train_gpu, rng, crop, batch), F.l1_loss, share, 2e-3,
+                                     clock)
 
     t = time.time()
     ref_imgs = {n: to_t(images[n], dev) for n in set(refs.values())}
-    triples = []
-    for rainy, clean, name, _ in train_set:
-        for base in BASES:
-            triples.append((to_t(run_base(base, base_models.get(base), rainy, dev), dev), to_t(clean, dev), refs[name]))
+    outs = {base: [run_base(base, base_models.get(base), rainy, dev) for rainy, *_ in train_set] for base in BASES}
+    triples = filter_samples(train_set, outs, refs, dev)
     clock.mark('base outputs for the filter', t)
 
-    filt = RefFilter(reference=True).to(dev)
-    refiner = RefFilter(reference=False).to(dev)
+    recipe = RECIPES[args.recipe]
+    print(f'filter recipe {args.recipe}: {recipe}')
+    filt = make_filter(recipe, reference=True).to(dev)
+    refiner = make_filter(recipe, reference=False).to(dev)
     fcrop, rcrop = (32, 48) if args.smoke else (96, 128)
     share = max(1.0, (clock.left() - reserve) / 2)
     for name, model in (('filter', filt), ('refiner', refiner)):
-        stats[name] = train_loop(name, model, filter_batches(triples, ref_imgs, rng, fcrop, rcrop, batch // 2 or 1,
-                                                             model.reference), l1_msssim, share, 1e-3, clock)
+        batches = filter_batches(triples, ref_imgs, rng, fcrop, rcrop, batch // 2 or 1, model.reference, recipe)
+        stats[name] = train_loop(name, model, batches, filter_loss(recipe), share, recipe['lr'], clock)
+        model.fold_out_scale()
 
     table, keep = evaluate(test_set, base_models, filt, refiner, images, refs, dev, clock)
     print_table(table)
@@ -458,7 +608,9 @@ def main():
     assert all(np.isfinite(v['psnr']) and np.isfinite(v['ssim']) for v in table.values()), 'a metric is not finite'
     checks.append('every PSNR and SSIM finite')
     report = {'bench': 'derain-quality', 'card': card, 'date': date, 'commit': git_commit(), 'checks': checks,
-              'notes': (f'seed {SEED}; {len(test_set)} test images ({len(test_set) // 3} per set), scene split '
+              'notes': (f'seed {SEED}; filter recipe {args.recipe} {recipe}; bases '
+                        f'{"loaded from " + args.bases_from if args.bases_from else "trained here"}; '
+                        f'{len(test_set)} test images ({len(test_set) // 3} per set), scene split '
                         f'{list(rain.TEST_SCENES)}; ratio = with ÷ without; gain in dB or SSIM; '
                         f'filter improves every base on every set: {improved}' + ('; SMOKE RUN' if args.smoke else '')),
               'rows': quality_rows(table), 'table': table, 'training': stats, 'timings_ms': timings,
