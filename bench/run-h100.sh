@@ -8,7 +8,9 @@
 #     (SKIP_SERVE=1 stops after decode; `checkpoint`, `decode` and `serve` run the three parts alone, on one warm machine;
 #     `serve-peers` before `serve`, with one BENCH_RUN_ID, adds llama.cpp beside transformers)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table;
-#     TUNE_M=16,64,32,128 limits it to those M, in that order)
+#     TUNE_M=16,64,32,128 limits it to those M, in that order; .build-lead-tuned is the build with it, so
+#     `BUILD=.build-lead-tuned ... decode` measures the tuned sets in the next call, before any commit)
+#   ARMS=... bash bench/run-h100.sh decode-ab   # A/B of builds or knobs at b1 (bench/decode-ab.sh), after `checkpoint`
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh gemm      # GEMV/skinny/GEMM on the 8B shapes vs torch
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
 #     GNNs vs PyG (each step bounded; a failed step is logged, the rest run)
@@ -113,6 +115,12 @@ timeout 300 node "$B/bench/gemm.js" "$OUT/gemm-anchors.json" 2>&1 | quiet | tee 
 fi
 if [ "$stage" = tune ]; then
 timeout 235 node "$B/bench/skinny-tune.js" --budget-s ${TUNE_BUDGET_S:-190} ${TUNE_M:+--m $TUNE_M} 2>&1 | quiet | tee "$OUT/skinny-tune.log"
+# the build beside $B with the table just written, for `decode`/`serve` in the same or a later call (BUILD=$B-tuned)
+bash bench/install-skinny-table.sh "$BENCH_OUT/skinny-gemm-table.ts" "$B-tuned" "$B" 2>&1 | tee -a "$OUT/skinny-tune.log"
+fi
+if [ "$stage" = decode-ab ]; then
+# b1 (AB_BATCH) A/B of builds or knobs after `checkpoint`; ARMS as bench/decode-ab.sh describes
+bash bench/decode-ab.sh
 fi
 if [ "$stage" = features ]; then
 F=${FEATURES_DIR:-$HOME/features} && mkdir -p $F
