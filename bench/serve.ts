@@ -33,6 +33,7 @@
  *     [--anchor DIR/hf-serve.json] [--rates 1,2,4,8,inf] [--deadline-s S]
  *     (--peer repeats: every arrival-driven peer's figures go into each row's "peers", the first with figures is the anchor)
  *     [--prefill-chunk-tokens P]  (prompt tokens per step while others decode; default the engine's)
+ *     [--prefill-itl-ratio R]  (chunks sized by measured step times instead, EngineOptions.prefillItlRatio)
  *     [--mixed-rows auto|off|R1,R2,…] [--mixed-buckets K]  (mixed steps' row buckets and how many stay recorded; default the runner's)
  * Local check on lavapipe: node serve.js --model models/builtin --requests 8 --rates 4,inf --max-total 256
  */
@@ -69,9 +70,12 @@ const SEED = num('seed', 2026);
 const MAX_TOTAL = num('max-total', 2048);
 const BATCH_HF = 16;
 const PREFILL_CHUNK = num('prefill-chunk-tokens', DEFAULT_PREFILL_CHUNK_TOKENS);
+const ITL_RATIO = args.has('prefill-itl-ratio') ? Number(args.get('prefill-itl-ratio')) : undefined;
 const MIXED_ROWS = parseMixedRowBuckets(args.get('mixed-rows') ?? 'auto');
 if (!Number.isInteger(PREFILL_CHUNK) || PREFILL_CHUNK < 1)
   throw new Error(`--prefill-chunk-tokens must be a positive integer, got '${args.get('prefill-chunk-tokens')}'`);
+if (ITL_RATIO !== undefined && !(ITL_RATIO >= 1))
+  throw new Error(`--prefill-itl-ratio must be a number ≥ 1, got '${args.get('prefill-itl-ratio')}'`);
 
 /** Request lengths: ShareGPT-like with shorter outputs than nanoflow's mix (the anchors' checkpoints were sized for it). */
 const MIX: LengthMix = { promptMedian: 200, promptSigma: 1.0, outputMedian: 128, outputSigma: 0.8, atContext: 2048 };
@@ -202,6 +206,7 @@ const newEngine = () =>
   new Engine(runner, TOKEN_IDS_ONLY, {
     maxBatchTokens: MAX_TOKENS,
     prefillChunkTokens: PREFILL_CHUNK,
+    ...(ITL_RATIO !== undefined ? { prefillItlRatio: ITL_RATIO } : {}),
     maxRunningSeqs: MAX_SEQS,
     seed: SEED,
   });
@@ -374,7 +379,7 @@ for (const rate of rateList) {
 const mean = (f: (s: RequestShape) => number) => (shapes.reduce((a, s) => a + f(s), 0) / N).toFixed(0);
 const notes =
   `${N} requests per rate, seed ${SEED}: prompt lognormal (median ${Math.round((MIX.promptMedian * MAX_TOTAL) / MIX.atContext)}, σ ${MIX.promptSigma.toFixed(1)}; mean ${mean((s) => s.prompt)}), output lognormal (median ${Math.round((MIX.outputMedian * MAX_TOTAL) / MIX.atContext)}, σ ${MIX.outputSigma.toFixed(1)}; mean ${mean((s) => s.output)}), prompt + output ≤ ${MAX_TOTAL}; ` +
-  `random token ids, EOS ignored, greedy. Poisson arrivals. Ours: Engine in-process, bf16 weights, f16 activations and KV, ${MAX_TOKENS} tokens/step (prefill chunks of ≤ ${PREFILL_CHUNK} tokens while others decode), ≤ ${MAX_SEQS} sequences, ${numPages} KV pages of ${PAGE}; mixed steps in row buckets ${runner.mixedRowBuckets?.join('/') ?? 'off'}, ${runner.mixedRowBuckets ? `${runner.stats.mixedRecords} recorded, ${runner.stats.mixedReplays} replayed` : 'unrecorded'}; ` +
+  `random token ids, EOS ignored, greedy. Poisson arrivals. Ours: Engine in-process, bf16 weights, f16 activations and KV, ${MAX_TOKENS} tokens/step (prefill chunks of ≤ ${PREFILL_CHUNK} tokens while others decode${ITL_RATIO !== undefined ? `, sized so such a step takes ≤ ${ITL_RATIO}× a decode-only one by measured step times` : ''}), ≤ ${MAX_SEQS} sequences, ${numPages} KV pages of ${PAGE}; mixed steps in row buckets ${runner.mixedRowBuckets?.join('/') ?? 'off'}, ${runner.mixedRowBuckets ? `${runner.stats.mixedRecords} recorded, ${runner.stats.mixedReplays} replayed` : 'unrecorded'}; ` +
   `token times taken when each step's events reach the caller; latencies from the intended arrival time. ` +
   (peers.some((p) => p.peer && !p.whyNull)
     ? `Peers (each row's "peers"; the anchor is the first with figures at the rate): ${peers

@@ -36,6 +36,10 @@ function addServerFlags(cmd: Command): Command {
       'prompt tokens per step while other requests decode (lower: steadier token pace, slower first tokens)',
       String(DEFAULT_PREFILL_CHUNK_TOKENS),
     )
+    .option(
+      '--prefill-itl-ratio <r>',
+      'size each prefill chunk by measured step times: a step beside decodes takes at most r × a decode-only step (default: off, the fixed chunk)',
+    )
     .option('--no-prefix-cache', 'do not reuse KV pages of earlier prompts')
     .option('--no-structured-output', 'turn off response_format / forced tool calls (xgrammar)');
 }

@@ -73,6 +73,8 @@ export interface ServeOptions {
   maxBatchTokens: string;
   /** Optional for programmatic callers; the CLI always passes its default. */
   prefillChunkTokens?: string;
+  /** `--prefill-itl-ratio`: prefill chunks sized by measured step times (EngineOptions.prefillItlRatio). */
+  prefillItlRatio?: string;
   prefixCache: boolean;
   structuredOutput: boolean;
   /** More models to serve (`--model`, repeatable). */
@@ -178,9 +180,22 @@ function serveLimits(o: ServeOptions) {
     o.prefillChunkTokens ?? String(DEFAULT_PREFILL_CHUNK_TOKENS),
   );
   if (prefillChunkTokens < 1) throw new Error('--prefill-chunk-tokens must be at least 1');
+  const prefillItlRatio = o.prefillItlRatio === undefined ? undefined : Number(o.prefillItlRatio);
+  if (prefillItlRatio !== undefined && !(prefillItlRatio >= 1 && Number.isFinite(prefillItlRatio)))
+    throw new Error(`--prefill-itl-ratio must be a number ≥ 1, got '${o.prefillItlRatio}'`);
   const drainTimeoutMs = positiveInt('drain-timeout-s', o.drainTimeoutS ?? '30') * 1000;
   const maxBodyBytes = positiveInt('max-body-bytes', o.maxBodyBytes ?? String(DEFAULT_MAX_BODY_BYTES));
-  return { port, maxConcurrent, maxQueue, timeoutMs, maxBatchTokens, prefillChunkTokens, drainTimeoutMs, maxBodyBytes };
+  return {
+    port,
+    maxConcurrent,
+    maxQueue,
+    timeoutMs,
+    maxBatchTokens,
+    prefillChunkTokens,
+    prefillItlRatio,
+    drainTimeoutMs,
+    maxBodyBytes,
+  };
 }
 
 type EngineFor = (runner: ModelRunner, tokenizer: EngineTokenizer) => Engine;
@@ -253,6 +268,7 @@ export async function serveModel(
     new Engine(runner, tokenizer, {
       maxBatchTokens: limits.maxBatchTokens,
       prefillChunkTokens: limits.prefillChunkTokens,
+      ...(limits.prefillItlRatio !== undefined ? { prefillItlRatio: limits.prefillItlRatio } : {}),
       maxRunningSeqs: limits.maxConcurrent,
       prefixCaching: o.prefixCache,
       ...nano,

@@ -23,6 +23,7 @@ import { resolveSamplingParams, type SamplingParams } from './sampling-params.js
 import { DEFAULT_PREFILL_CHUNK_TOKENS, Scheduler } from './scheduler.js';
 import { Sequence } from './sequence.js';
 import type { StepContext, StepCounters } from './step-context.js';
+import { MIN_PREFILL_CHUNK, StepTimes } from './step-times.js';
 import type { EngineTokenizer } from './tokenizer.js';
 
 export interface EngineOptions {
@@ -34,6 +35,12 @@ export interface EngineOptions {
    * Default 256 (docs/prefill-budget.md).
    */
   prefillChunkTokens?: number;
+  /**
+   * Sizes each step's prefill chunk by measured step times so that a step carrying decodes takes
+   * at most this many times a decode-only step of the same decodes (between 16 tokens and
+   * `prefillChunkTokens`; docs/prefill-budget.md). Unset: the fixed `prefillChunkTokens`.
+   */
+  prefillItlRatio?: number;
   /** Sequences per step. Default 128. */
   maxRunningSeqs?: number;
   /** Reuse KV pages of earlier prompts. Default true. */
@@ -106,11 +113,18 @@ export class Engine {
     // Zero would stop every prompt while anything decodes.
     if (!Number.isInteger(prefillChunkTokens) || prefillChunkTokens < 1)
       throw new RangeError(`prefillChunkTokens must be a positive integer, got ${prefillChunkTokens}`);
+    const ratio = options.prefillItlRatio;
+    if (ratio !== undefined && !(Number.isFinite(ratio) && ratio >= 1))
+      throw new RangeError(`prefillItlRatio must be a number ≥ 1, got ${ratio}`);
+    const stepTimes = ratio === undefined ? undefined : new StepTimes();
     this.kv = new KvManager(runner.numPages, runner.pageSize, options.prefixCaching ?? true);
     this.scheduler = new Scheduler(this.kv, {
       maxBatchTokens: options.maxBatchTokens ?? 512,
       maxRunningSeqs: options.maxRunningSeqs ?? 128,
       prefillChunkTokens,
+      ...(stepTimes
+        ? { prefillBudget: (d: number) => stepTimes.prefillBudget(d, prefillChunkTokens, ratio!, MIN_PREFILL_CHUNK) }
+        : {}),
       ...(runner.adapters ? { maxAdapters: runner.adapters.slotCount } : {}),
     });
     this.outputs = new RequestOutputs(this.scheduler, tokenizer, runner.maxContext, this.counters);
@@ -120,6 +134,7 @@ export class Engine {
       scheduler: this.scheduler,
       outputs: this.outputs,
       counters: this.counters,
+      ...(stepTimes ? { stepTimes } : {}),
       stopped: () => this.stopped,
       failEngine: (message) => this.failEngine(message),
     };

@@ -21,6 +21,7 @@ export async function runHostStep(ctx: StepContext, chunks: readonly ScheduledCh
   const readLogits = sampled.some((s, i) => s && !onDevice[i]);
   let logits: Float32Array;
   let deviceTokens: Int32Array | null = null;
+  const t0 = performance.now();
   try {
     logits = await runner.forward(
       {
@@ -43,6 +44,7 @@ export async function runHostStep(ctx: StepContext, chunks: readonly ScheduledCh
     return;
   }
   ctx.counters.steps++;
+  if (ctx.stepTimes) observeStep(ctx.stepTimes, chunks, performance.now() - t0);
   let d = 0;
   for (let i = 0; i < chunks.length; i++) {
     const { seq, count } = chunks[i]!;
@@ -59,6 +61,18 @@ export async function runHostStep(ctx: StepContext, chunks: readonly ScheduledCh
       ctx.outputs.fail(seq.request, e);
     }
   }
+}
+
+/** Reports a step's wall time (forward and device draw) as decode-only or mixed, by its tokens. */
+function observeStep(
+  times: NonNullable<StepContext['stepTimes']>,
+  chunks: readonly ScheduledChunk[],
+  ms: number,
+): void {
+  const rows = chunks.reduce((a, c) => a + c.count, 0);
+  const decodeOnly = chunks.every((c) => c.count === 1 && c.seq.outputLength > 0);
+  if (decodeOnly) times.observeDecode(rows, ms);
+  else times.observeMixed(rows, ms);
 }
 
 /** Samples the next token of `seq` (and, right after the prompt of an n > 1 request, of its forks). */

@@ -36,6 +36,7 @@ export async function runResidentDecode(ctx: StepContext, seqs: readonly Sequenc
   const inFlight: Promise<Int32Array>[] = [];
   let submitted = 0;
   let open = true;
+  let lastResult: number | null = null;
   try {
     for (;;) {
       while (open && inFlight.length < RESIDENT_DEPTH && canExtend(ctx, seqs, base, submitted)) {
@@ -55,7 +56,12 @@ export async function runResidentDecode(ctx: StepContext, seqs: readonly Sequenc
         inFlight.push(step);
       }
       if (inFlight.length === 0) return;
-      acceptIds(ctx, seqs, await inFlight.shift()!);
+      const ids = await inFlight.shift()!;
+      // with steps queued behind each other, the time between two results is one step's GPU time
+      const now = performance.now();
+      if (lastResult !== null) ctx.stepTimes?.observeDecode(seqs.length, now - lastResult);
+      lastResult = now;
+      acceptIds(ctx, seqs, ids);
       if (seqs.some((s) => s.status !== 'running' || s.request.aborted)) open = false;
     }
   } finally {

@@ -24,6 +24,11 @@ export interface SchedulerConfig {
    * decodes. A step without decodes may fill all of `maxBatchTokens` with prefill.
    */
   prefillChunkTokens: number;
+  /**
+   * The prefill tokens of a step carrying this many decodes, in place of `prefillChunkTokens`
+   * (e.g. sized by measured step times, step-times.ts).
+   */
+  prefillBudget?: (decodes: number) => number;
   /** Distinct LoRA adapters among running sequences (the runner's device slots); absent: no limit. */
   maxAdapters?: number;
 }
@@ -72,10 +77,10 @@ export class Scheduler {
     let budget = this.config.maxBatchTokens;
     let decodes = 0;
     let prefill = 0;
+    let chunkCap = this.config.prefillChunkTokens;
     // Decodes are all taken before any prefill and only ever leave the step (preempted), so a step
     // that ends with decodes had them while each prefill chunk was sized.
-    const prefillRoom = (): number =>
-      decodes > 0 ? Math.min(budget, this.config.prefillChunkTokens - prefill) : budget;
+    const prefillRoom = (): number => (decodes > 0 ? Math.min(budget, chunkCap - prefill) : budget);
     const take = (seq: Sequence, limit: number, isPrefill: boolean): boolean => {
       // A running sequence always has its last token to compute; anything else is a bookkeeping bug.
       if (seq.pendingTokens <= 0)
@@ -103,6 +108,7 @@ export class Scheduler {
     for (const seq of [...this.running]) {
       if (seq.status === 'running' && isDecode(seq) && budget > 0) take(seq, 1, false);
     }
+    if (decodes > 0 && this.config.prefillBudget) chunkCap = Math.max(1, this.config.prefillBudget(decodes));
     // Then prompts (and recomputations) under way, oldest first; their last token is prefill too.
     for (const seq of [...this.running]) {
       if (seq.status !== 'running' || seq.pendingTokens === 0 || chunks.has(seq)) continue;

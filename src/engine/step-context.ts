@@ -6,6 +6,7 @@ import type { KvManager } from './kv-manager.js';
 import type { ModelRunner } from './model-runner.js';
 import type { RequestOutputs } from './request-outputs.js';
 import type { Scheduler } from './scheduler.js';
+import type { StepTimes } from './step-times.js';
 
 export interface StepCounters {
   steps: number;
@@ -19,6 +20,8 @@ export interface StepContext {
   readonly scheduler: Scheduler;
   readonly outputs: RequestOutputs;
   readonly counters: StepCounters;
+  /** Where steps report their wall time, when the prefill budget is sized by it (`prefillItlRatio`). */
+  readonly stepTimes?: StepTimes;
   /** True once the engine is shutting down or has failed: no further step may be started. */
   stopped(): boolean;
   /** Fails every request in flight and stops the engine (a step's results cannot be trusted). */

@@ -22,6 +22,8 @@ export interface ToyRunnerOptions {
   tokenBias?: Record<number, number>;
   /** Simulated GPU time per forward, in ms (for load tests). */
   stepDelayMs?: number;
+  /** Simulated GPU time per token of a forward, in ms, added to `stepDelayMs` (steps that cost by their size). */
+  tokenDelayMs?: number;
   /** Whether to offer copyPages (copy-on-write of a shared partial page). */
   copyPages?: boolean;
 }
@@ -36,6 +38,8 @@ export class ToyRunner implements ModelRunner {
   maxBatchSeqs = 0;
   maxBatchTokens = 0;
   forwards = 0;
+  /** Each forward's sequences' token counts, in order. */
+  readonly forwardTokens: number[][] = [];
   private readonly kv: Int32Array;
   private readonly bigram: Float32Array;
   private readonly seed: number;
@@ -69,7 +73,10 @@ export class ToyRunner implements ModelRunner {
       batch.seqs.reduce((n, s) => n + s.tokens.length, 0),
     );
     this.checkBatch(batch);
-    if (this.options.stepDelayMs) await new Promise((r) => setTimeout(r, this.options.stepDelayMs));
+    this.forwardTokens.push(batch.seqs.map((s) => s.tokens.length));
+    const tokens = batch.seqs.reduce((n, s) => n + s.tokens.length, 0);
+    const delay = (this.options.stepDelayMs ?? 0) + tokens * (this.options.tokenDelayMs ?? 0);
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     const v = this.vocabSize;
     const out = new Float32Array(batch.seqs.length * v);
     batch.seqs.forEach((seq, i) => {

@@ -1,6 +1,7 @@
 /**
  * `tessera serve --prefill-chunk-tokens`: registered with the engine's default, passed to the
- * engine's scheduler, and refused at 0 (no prompt could advance while anything decodes).
+ * engine's scheduler, and refused at 0 (no prompt could advance while anything decodes); and
+ * `--prefill-itl-ratio`, off by default, giving the scheduler a measured budget, refused below 1.
  */
 import { describe, expect, it } from 'vitest';
 import { serveModel } from '../../src/cli/serve.js';
@@ -30,5 +31,26 @@ describe('tessera serve --prefill-chunk-tokens', () => {
     await expect(serveModel(await loadTestModel(), { ...base, prefillChunkTokens: '0' })).rejects.toThrow(
       /--prefill-chunk-tokens/,
     );
+  });
+
+  it('--prefill-itl-ratio: off by default, a measured budget when set, refused below 1', async () => {
+    expect(serveCommandOptions().find((o) => o.long === '--prefill-itl-ratio')?.defaultValue).toBeUndefined();
+    const unset = await serveModel(await loadTestModel(), base);
+    try {
+      expect(unset.state.engine.scheduler.config.prefillBudget).toBeUndefined();
+    } finally {
+      await unset.close();
+    }
+    const server = await serveModel(await loadTestModel(), { ...base, prefillItlRatio: '2.5' });
+    try {
+      // nothing measured yet: the fixed chunk
+      expect(server.state.engine.scheduler.config.prefillBudget?.(4)).toBe(DEFAULT_PREFILL_CHUNK_TOKENS);
+    } finally {
+      await server.close();
+    }
+    for (const bad of ['0.5', 'fast'])
+      await expect(serveModel(await loadTestModel(), { ...base, prefillItlRatio: bad })).rejects.toThrow(
+        /--prefill-itl-ratio/,
+      );
   });
 });
