@@ -93,7 +93,10 @@ describe('engine with prefillItlRatio', () => {
       for await (const ev of decoders[0]!) if (ev.type === 'delta' && ++seen >= 4) break;
       const runner = model.runner as ToyRunner;
       const from = runner.forwardTokens.length;
-      const long = await engine.submit(Array.from({ length: 900 }, (_, i) => 3 + (i % 50)), { temperature: 0, maxTokens: 4 });
+      const long = await engine.submit(
+        Array.from({ length: 900 }, (_, i) => 3 + (i % 50)),
+        { temperature: 0, maxTokens: 4 },
+      );
       const results = await Promise.all([...decoders, long].map((r) => r.result));
       await engine.shutdown();
       // the long prompt's chunks in steps that also carried decodes (its chunk is the only entry > 1)
