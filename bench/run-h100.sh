@@ -84,6 +84,7 @@ D=$CKPT/llama3-8b
 # then 31 + 35 + 54 s), the GGUF ≤ 90 s, llama-cpp-serve ≤ 180 s, ours ≈ 160 s (warm-up included).
 # The peers rewrite their JSON after each rate, so a cut one keeps the rates it finished; both take
 # --rates in this order, so HF's warm-up pass is the all-at-once one, not rate 1's arrivals.
+# SERVE_FLAGS reach bench/serve.js (e.g. `--prefill-itl-ratio 2.5`; with BENCH_OUT elsewhere for a second run).
 R=${SERVE_RATES:-inf,4,1}
 node "$B/bench/serve.js" --write-workload $D/workload.json --rates $R
 if [ "$stage" = serve-peers ] || ! grep -qs "\"runId\": *\"$BENCH_RUN_ID\"" $D/hf-serve-cb.json; then
@@ -107,7 +108,7 @@ if [ "${HF_SERVE:-0}" = 1 ]; then
   python3 bench/anchors/hf_serve.py $D $D/workload.json > "$OUT/hf-serve.log" 2>&1; echo "hf_serve exit $? at ${SECONDS}s"
   ANCHOR=(--anchor $D/hf-serve.json)
 fi
-timeout 240 node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" "${PEER[@]}" --rates $R --deadline-s ${SERVE_DEADLINE_S:-200} 2>&1 | quiet | tee "$OUT/serve.log"; echo "serve exit $? at ${SECONDS}s"
+timeout 240 node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" "${PEER[@]}" --rates $R --deadline-s ${SERVE_DEADLINE_S:-200} ${SERVE_FLAGS:-} 2>&1 | quiet | tee "$OUT/serve.log"; echo "serve exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = gemm ]; then
 timeout 200 python3 bench/anchors/torch_gemm.py "$OUT/gemm-anchors.json" > "$OUT/gemm-anchors.log" 2>&1; echo "torch_gemm exit $? at ${SECONDS}s"
