@@ -84,7 +84,7 @@ D=$CKPT/llama3-8b
 # then 31 + 35 + 54 s), the GGUF ≤ 90 s, llama-cpp-serve ≤ 180 s, ours ≈ 160 s (warm-up included).
 # The peers rewrite their JSON after each rate, so a cut one keeps the rates it finished; both take
 # --rates in this order, so HF's warm-up pass is the all-at-once one, not rate 1's arrivals.
-# SERVE_FLAGS reach bench/serve.js (e.g. `--prefill-itl-ratio 2.5`; with BENCH_OUT elsewhere for a second run).
+# SERVE_FLAGS reach bench/serve.js (e.g. `--prefill-itl-ratio 2.5`; a second run beside the first needs its own OUT).
 R=${SERVE_RATES:-inf,4,1}
 node "$B/bench/serve.js" --write-workload $D/workload.json --rates $R
 if [ "$stage" = serve-peers ] || ! grep -qs "\"runId\": *\"$BENCH_RUN_ID\"" $D/hf-serve-cb.json; then
