@@ -1,5 +1,6 @@
 """Perplexity of the same token ids under the same fake-quantized schemes as bench/atom-ppl.ts, in
-PyTorch (transformers' LlamaForCausalLM in float64, eager attention): the independent check that our
+PyTorch (transformers' LlamaForCausalLM in float64, eager attention; where transformers is not
+installed, the plain-PyTorch Llama of torch_llama.py with the same module names): the independent check that our
 float64 figures agree with PyTorch's to 1e-3 relative (issue 22).
 
 The quantizers are written here again from their definitions (src/quant/w4a4-format.ts,
@@ -14,9 +15,11 @@ weight-only.ts, atom-fake-quant.ts), not translated line by line:
         rows marked "smoothed" first divide the q/k/v and gate/up inputs by SmoothQuant's factors s
         (inputs.json "smooth", per layer.site) and multiply those weights' columns by s.
   KV: per token and KV head, the head_dim values asymmetric at 4 or 8 bits, f16 scale, after RoPE.
-Rounding: torch.round is half-to-even, ours half-away-from-zero; exact ties are measure-zero here.
+Rounding: both sides round halves to even (torch.round; ours src/tensor/round-half-even.ts). Ties are not
+rare: a bf16 weight over an f16 scale lands on k + 1/2 for a few in ten thousand values, and with
+halves rounded up on our side the quantized rows differed from these by up to 2% in perplexity.
 
-Usage (a machine with torch + transformers; CPU is enough for the built-in model):
+Usage (a machine with torch, and transformers if it has it; CPU is enough for the built-in model):
   npm run build && BENCH_TAG=builtin node dist/bench/atom-ppl.js   # bench/results/atom-ppl-DATE-builtin-CARD{,.inputs}.json
   python3 scripts/quant/fake_quant_ppl.py models/builtin bench/results/atom-ppl-DATE-builtin-CARD.inputs.json \
       bench/results/atom-ppl-DATE-builtin-CARD.json
@@ -24,11 +27,26 @@ It prints each row's perplexity next to ours and the relative difference, and ex
 differs by more than 1e-3. With a fourth argument OUT it also writes ours' JSON there with
 PyTorch's perplexity as each row's anchor (only when every row agrees).
 """
-import json, math, sys
+import json, math, os, sys
 
 import torch
-import transformers.models.llama.modeling_llama as ml
-from transformers import LlamaForCausalLM
+
+try:  # transformers' own Llama where it is installed; else the plain-PyTorch one beside this script
+    import transformers.models.llama.modeling_llama as ml
+    from transformers import LlamaForCausalLM
+
+    IMPL = f"transformers {__import__('transformers').__version__} LlamaForCausalLM (eager)"
+
+    def load_model(folder):
+        return LlamaForCausalLM.from_pretrained(folder, torch_dtype=torch.float64, attn_implementation="eager").eval()
+except ImportError:
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import torch_llama as ml
+
+    IMPL = "the plain-PyTorch Llama of scripts/quant/torch_llama.py (transformers not installed)"
+
+    def load_model(folder):
+        return ml.load(folder, torch.float64)
 
 model_dir, inputs_path, ours_path = sys.argv[1], sys.argv[2], sys.argv[3]
 out_path = sys.argv[4] if len(sys.argv) > 4 else None
@@ -74,7 +92,7 @@ SITES = {"attn_in": ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]
          "mlp_in": ["mlp.gate_proj", "mlp.up_proj"], "down_in": ["mlp.down_proj"]}
 
 def build(scheme, reordered, kv_bits, smoothed):
-    m = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float64, attn_implementation="eager").eval()
+    m = load_model(model_dir)
     hooks = []
     for l, layer in enumerate(m.model.layers):
         for site, names in SITES.items():
@@ -144,7 +162,7 @@ for r in ours["rows"]:
     ppl = evaluate(m, r["kvBits"])
     rel = abs(ppl - r["ours"]) / r["ours"]
     worst = max(worst, rel)
-    r.update(anchor=ppl, anchorName="PyTorch (transformers LlamaForCausalLM, float64, eager) with the same fake quantization",
+    r.update(anchor=ppl, anchorName=f"PyTorch {torch.__version__}, float64, {IMPL}, with the same fake quantization",
              anchorWhyNull=None, ratio=ppl / r["ours"])
     print(f"{r['case']:<52} torch {ppl:10.4f}  ours {r['ours']:10.4f}  rel {rel:.2e}", flush=True)
 print(f"worst relative difference {worst:.2e} (bar: 1e-3)")

@@ -25,6 +25,7 @@
 import { f16Bits, f16ToNumber } from '../tensor/dtype.js';
 import type { DType } from '../tensor/dtype.js';
 import { type KvLayout, type PoolGeometry, poolGeometry, poolOffset } from './kv-layout.js';
+import { roundHalfEven } from '../tensor/round-half-even.js';
 
 export type KvQuantDtype = 'int8' | 'int4';
 /** What a KV pool stores: a float dtype, or codes of one of the quantized formats. */
@@ -106,12 +107,6 @@ const f16Down = (x: number): number => {
   return b;
 };
 
-/** Round half to even, WGSL's `round`. */
-function roundEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
 /**
  * One row's codes and parameter word, as the append kernels compute them (the host half of the
  * format: test pools and the CPU oracle). `x` is the row in f32 precision.
@@ -131,7 +126,7 @@ export function quantizeRow(x: ArrayLike<number>, dtype: KvQuantDtype): { codes:
   const codes = new Uint8Array(x.length);
   if (scale > 0)
     for (let i = 0; i < x.length; i++)
-      codes[i] = Math.min(levels, Math.max(0, roundEven(Math.fround((x[i]! - zero) / scale))));
+      codes[i] = Math.min(levels, Math.max(0, roundHalfEven(Math.fround((x[i]! - zero) / scale))));
   return { codes, param: ((zb << 16) | sb) >>> 0 };
 }
 

@@ -8,6 +8,7 @@
 import { f16Bits, f16ToNumber } from '../tensor/dtype.js';
 import { ATOM_GROUP, dequantizeW4a4Weights, quantizeActivations, quantizeW4a4Weights } from './w4a4-format.js';
 import { dequantizeWeightOnly, quantizeWeightOnly } from './weight-only.js';
+import { roundHalfEven } from '../tensor/round-half-even.js';
 
 /** W4A16 round-to-nearest: our `w4` format (group 128, asymmetric, f16 scale and zero). */
 export function fakeQuantW4(w: ArrayLike<number>, n: number, k: number): Float64Array {
@@ -49,7 +50,7 @@ export function fakeQuantSymmetric(
       for (let c = g0; c < end; c++) amax = Math.max(amax, Math.abs(x[r * k + c]!));
       const s = f16Scale ? f16ToNumber(f16Bits(amax / qmax)) : amax / qmax;
       for (let c = g0; c < end; c++)
-        out[r * k + c] = s > 0 ? Math.max(-qmax, Math.min(qmax, Math.round(x[r * k + c]! / s))) * s : 0;
+        out[r * k + c] = s > 0 ? Math.max(-qmax, Math.min(qmax, roundHalfEven(x[r * k + c]! / s))) * s : 0;
     }
   return out;
 }
@@ -71,9 +72,9 @@ export function fakeQuantKv(x: ArrayLike<number>, tokens: number, heads: number,
       hi = Math.max(hi, x[o + i]!);
     }
     const scale = f16ToNumber(f16Bits((hi - lo) / qmax));
-    const zero = scale > 0 ? Math.min(qmax, Math.max(0, Math.round(-lo / scale))) : 0;
+    const zero = scale > 0 ? Math.min(qmax, Math.max(0, roundHalfEven(-lo / scale))) : 0;
     for (let i = 0; i < headDim; i++) {
-      const q = scale > 0 ? Math.min(qmax, Math.max(0, Math.round(x[o + i]! / scale + zero))) : zero;
+      const q = scale > 0 ? Math.min(qmax, Math.max(0, roundHalfEven(x[o + i]! / scale + zero))) : zero;
       out[o + i] = scale * (q - zero);
     }
   }

@@ -19,6 +19,7 @@
  * and f32 scales [M, K / 128].
  */
 import { f16Bits, f16ToNumber } from '../tensor/dtype.js';
+import { roundHalfEven } from '../tensor/round-half-even.js';
 
 export const ATOM_GROUP = 128;
 /** Channels kept in INT8 after reordering: the last group. */
@@ -50,7 +51,7 @@ export const w4a4WeightBytes = (n: number, k: number): number => w4a4Planes(n, k
 
 /** Symmetric round-to-nearest of one group given its (already representable) scale. */
 function code(x: number, scale: number, qmax: number): number {
-  return scale > 0 ? Math.max(-qmax, Math.min(qmax, Math.round(x / scale))) : 0;
+  return scale > 0 ? Math.max(-qmax, Math.min(qmax, roundHalfEven(x / scale))) : 0;
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import { f16Bits, f16ToNumber } from '../tensor/dtype.js';
 import { WEIGHT_ONLY_GROUP, scalePlaneOffset, weightBytes, whyShapeInvalid } from './formats.js';
+import { roundHalfEven } from '../tensor/round-half-even.js';
 
 const bitsOf = (format: 'w8' | 'w4') => (format === 'w8' ? 8 : 4);
 
@@ -30,11 +31,11 @@ export function quantizeWeightOnly(format: 'w8' | 'w4', x: ArrayLike<number>, n:
       }
       // The range always holds 0 (lo ≤ 0 ≤ hi), so the zero point lies in 0..qmax.
       const scale = f16ToNumber(f16Bits((hi - lo) / qmax));
-      const zero = scale > 0 ? Math.min(qmax, Math.max(0, Math.round(-lo / scale))) : 0;
+      const zero = scale > 0 ? Math.min(qmax, Math.max(0, roundHalfEven(-lo / scale))) : 0;
       plane.setUint16(4 * (r * groups + g), f16Bits(scale), true);
       plane.setUint16(4 * (r * groups + g) + 2, f16Bits(zero), true);
       for (let i = 0; i < WEIGHT_ONLY_GROUP; i++) {
-        const q = scale > 0 ? Math.min(qmax, Math.max(0, Math.round(x[base + i]! / scale + zero))) : zero;
+        const q = scale > 0 ? Math.min(qmax, Math.max(0, roundHalfEven(x[base + i]! / scale + zero))) : zero;
         const e = base + i;
         if (bits === 8) out[e] = q;
         else out[e >> 1] |= (e & 1 ? q << 4 : q) & 255;
