@@ -191,5 +191,9 @@ if [ "$stage" = atom ]; then
 timeout 150 node "$B/bench/quant-decode.js" 2>&1 | quiet | tee "$OUT/quant-decode.log"; echo "quant-decode exit $? at ${SECONDS}s"
 P=${FEATURES_DIR:-$HOME/features}/ppl-model && mkdir -p $P
 timeout 300 python3 scripts/quant/train_ppl_model.py $GI/corpus.txt models/builtin/tokenizer.json $P > "$OUT/ppl-train.log" 2>&1; echo "train exit $? at ${SECONDS}s"
-timeout 120 node "$B/bench/atom-ppl.js" --model $P 2>&1 | quiet | tee "$OUT/atom-ppl.log"; echo "atom-ppl exit $? at ${SECONDS}s"
+BENCH_TAG=ppl49m timeout 120 node "$B/bench/atom-ppl.js" --model $P 2>&1 | quiet | tee "$OUT/atom-ppl.log"; echo "atom-ppl exit $? at ${SECONDS}s"
+# PyTorch's perplexity of every row with the same fake quantization, written into the result (bar 1e-3)
+for f in "$BENCH_OUT"/atom-ppl-*-ppl49m-*.inputs.json; do
+  timeout 240 python3 scripts/quant/fake_quant_ppl.py $P "$f" "${f%.inputs.json}.json" "${f%.inputs.json}.json" 2>&1 | tail -14 | tee -a "$OUT/atom-ppl.log"
+done
 fi

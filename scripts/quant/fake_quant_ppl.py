@@ -50,11 +50,12 @@ except ImportError:
 
 model_dir, inputs_path, ours_path = sys.argv[1], sys.argv[2], sys.argv[3]
 out_path = sys.argv[4] if len(sys.argv) > 4 else None
+DEV = "cuda" if torch.cuda.is_available() else "cpu"  # float64 either way; a GPU only makes a larger model quick
 inputs = json.load(open(inputs_path))
 ours = json.load(open(ours_path))
 ctx, ids = inputs["ctx"], inputs["evalIds"]
-perms = {k: torch.tensor(v) for k, v in inputs["perms"].items()}
-smooth = {k: torch.tensor(v, dtype=torch.float64) for k, v in inputs.get("smooth", {}).items()}
+perms = {k: torch.tensor(v, device=DEV) for k, v in inputs["perms"].items()}
+smooth = {k: torch.tensor(v, dtype=torch.float64, device=DEV) for k, v in inputs.get("smooth", {}).items()}
 torch.set_grad_enabled(False)
 
 def f16(x):
@@ -64,7 +65,7 @@ def sym(x, qmax, f16_scale, group=128):
     """Symmetric groups of `group` along the last axis; qmax is a list, one per group."""
     shp = x.shape
     g = x.reshape(*shp[:-1], shp[-1] // group, group)
-    q = torch.tensor(qmax, dtype=torch.float64).view(*([1] * (g.dim() - 2)), -1, 1)
+    q = torch.tensor(qmax, dtype=torch.float64, device=x.device).view(*([1] * (g.dim() - 2)), -1, 1)
     s = g.abs().amax(-1, keepdim=True) / q
     if f16_scale:
         s = f16(s)
@@ -92,7 +93,7 @@ SITES = {"attn_in": ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"]
          "mlp_in": ["mlp.gate_proj", "mlp.up_proj"], "down_in": ["mlp.down_proj"]}
 
 def build(scheme, reordered, kv_bits, smoothed):
-    m = load_model(model_dir)
+    m = load_model(model_dir).to(DEV)
     hooks = []
     for l, layer in enumerate(m.model.layers):
         for site, names in SITES.items():
@@ -146,9 +147,9 @@ def evaluate(m, kv_bits):
         win = ids[s:s + ctx]
         if len(win) < 2:
             continue
-        logits = m(input_ids=torch.tensor([win])).logits[0]
+        logits = m(input_ids=torch.tensor([win], device=DEV)).logits[0]
         lp = torch.log_softmax(logits, -1)
-        tgt = torch.tensor(win[1:])
+        tgt = torch.tensor(win[1:], device=DEV)
         nll -= lp[:-1].gather(1, tgt[:, None]).sum().item()
         count += len(win) - 1
     ml.apply_rotary_pos_emb = orig_rope

@@ -73,7 +73,7 @@ class Attention(nn.Module):
         rep = self.h // self.kvh
         k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
         s = q @ k.transpose(-1, -2) / math.sqrt(self.d)
-        s = s.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))
+        s = s.masked_fill(torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1), float("-inf"))
         o = F.softmax(s, dim=-1) @ v
         return self.o_proj(o.transpose(1, 2).reshape(b, t, self.h * self.d))
 
@@ -124,7 +124,7 @@ class LlamaForCausalLM(nn.Module):
         inv = 1.0 / (c.rope_theta ** (torch.arange(0, c.head_dim, 2, dtype=torch.float64) / c.head_dim))
         ang = torch.arange(t, dtype=torch.float64)[:, None] * inv[None, :]
         ang = torch.cat((ang, ang), dim=-1)
-        cos, sin = ang.cos().to(dtype), ang.sin().to(dtype)
+        cos, sin = ang.cos().to(input_ids.device, dtype), ang.sin().to(input_ids.device, dtype)
         x = self.model.embed_tokens(input_ids)
         for layer in self.model.layers:
             x = layer(x, cos, sin)
