@@ -7,8 +7,9 @@ H100; `--smoke` runs a toy-sized version on the CPU in seconds).
      Restormer-style transformer (both trained here on rainy → clean crops, L1);
   3. the reference-guided filter and the reference-free refiner (same size), trained on the outputs
      of all three bases with a recipe of RECIPES (default: per-crop log-MSE + ½·log(1 − SSIM), the
-     reference cropped around the image crop); with --bases-from DIR the bases are loaded, not
-     trained, and the whole budget goes to these two;
+     reference cropped around the image crop, and a training scene with no second view shown itself
+     displaced as the reference); with --bases-from DIR the bases are loaded, not trained, and the
+     whole budget goes to these two;
   4. the quality table (PSNR/SSIM per base × {alone, +filter, +refiner} × {light, heavy, hazy})
      in bench/results' JSON shape, weights as safetensors, parity tensors for Tessera's check,
      a figure, and torch eager / torch.compile timings of the filter at 512² and 1024².
@@ -552,7 +553,7 @@ def main():
                     'trained on each half of the training scenes, loaded from DIR/<base>-fold<k>.safetensors '
                     '(scripts/derain/folds.py); a missing one is trained for --fold-seconds and saved there')
     ap.add_argument('--fold-seconds', type=float, default=30.0)
-    ap.add_argument('--recipe', default='logmse-logssim-same', choices=sorted(RECIPES),
+    ap.add_argument('--recipe', default='logmse-logssim-view', choices=sorted(RECIPES),
                     help='how the filter and refiner train (docs/notes/2026-12-07-derain-recipe.md compares them)')
     args = ap.parse_args()
     if args.smoke:
