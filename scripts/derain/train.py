@@ -7,8 +7,9 @@ H100; `--smoke` runs a toy-sized version on the CPU in seconds).
      Restormer-style transformer (both trained here on rainy → clean crops, L1);
   3. the reference-guided filter and the reference-free refiner (same size), trained on the outputs
      of all three bases with a recipe of RECIPES (default: per-crop log-MSE + ½·log(1 − SSIM), the
-     reference cropped around the image crop); with --bases-from DIR the bases are loaded, not
-     trained, and the whole budget goes to these two;
+     reference cropped around the image crop, and a training scene with no second view shown itself
+     displaced as the reference); with --bases-from DIR the bases are loaded, not trained, and the
+     whole budget goes to these two;
   4. the quality table (PSNR/SSIM per base × {alone, +filter, +refiner} × {light, heavy, hazy})
      in bench/results' JSON shape, weights as safetensors, parity tensors for Tessera's check,
      a figure, and torch eager / torch.compile timings of the filter at 512² and 1024².
@@ -197,7 +198,8 @@ def log_dssim(pred, target):
 # out_scale: the residual branch's scale while training (folded into the weights after);
 # ref_at: where the reference crop is taken, 'random' or 'same' (centred on the image crop, which
 # for a second view or frame holds the corresponding content); tone: the share of image crops
-# given a random global tone error (tone_shift).
+# given a random global tone error (tone_shift); view: for training scenes with no second view, the
+# reference crop is the clean scene displaced by 8–32 px (shifted_view) instead of another scene.
 RECIPES = {
     'first': dict(loss=(0.16, 0.84, 0.0, 0.0), out_scale=1.0, ref_at='random', lr=1e-3),
     'l1': dict(loss=(0.84, 0.16, 0.0, 0.0), out_scale=1.0, ref_at='random', lr=1e-3),
@@ -207,6 +209,7 @@ RECIPES = {
     'logmse-same': dict(loss=(0.0, 0.0, 1.0, 0.0), out_scale=1.0, ref_at='same', lr=1e-3),
     'logmse-logssim-same': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=1e-3),
     'logmse-logssim-same-slow': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=3e-4),
+    'logmse-logssim-view': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=1e-3, view=True),
     'logmse-logssim-same-tone': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=1e-3, tone=0.5),
 }
 
@@ -270,9 +273,16 @@ def base_batches(train_gpu, rng, crop, batch):
 
 
 def filter_samples(train_set, outs, refs, dev):
-    """(base output, clean, reference name) for every base on every rainy training image."""
-    return [(to_t(outs[base][i], dev), to_t(clean, dev), refs[name])
+    """(base output, clean, reference name, whether the reference shows the same scene) for every
+    base on every rainy training image."""
+    return [(to_t(outs[base][i], dev), to_t(clean, dev), refs[name], rain.scene_of(refs[name]) == rain.scene_of(name))
             for i, (_, clean, name, _) in enumerate(train_set) for base in BASES]
+
+
+def shifted_view(rng, lo=8, hi=32):
+    """A random displacement of at least lo and at most hi pixels on each axis, either sign: how far
+    a second view or frame moves the content under a crop."""
+    return [int(rng.integers(lo, hi + 1) * rng.choice((-1, 1))) for _ in range(2)]
 
 
 def crop_at(t, y, x, size):
@@ -300,7 +310,7 @@ def filter_batches(triples, ref_imgs, rng, crop, ref_crop, batch, reference, rec
         picks = rng.integers(0, len(triples), batch)
         xs, ys, rs = [], [], []
         for i in picks:
-            out, clean, ref_name = triples[i]
+            out, clean, ref_name, same_scene = triples[i]
             _, _, h, w = out.shape
             c = min(crop, h, w)
             y0, x0 = rng.integers(0, h - c + 1), rng.integers(0, w - c + 1)
@@ -309,7 +319,13 @@ def filter_batches(triples, ref_imgs, rng, crop, ref_crop, batch, reference, rec
                 x = tone_shift(x, rng)
             xs.append(x)
             ys.append(clean[..., y0:y0 + c, x0:x0 + c])
-            if recipe['ref_at'] == 'same':
+            if recipe.get('view') and not same_scene:
+                # a single-view training scene: its reference would be another scene, so the filter
+                # would learn that the reference is unrelated; show it the scene displaced instead, as
+                # the test scenes' second views show it (never pixel-aligned with the ground truth)
+                dy, dx = shifted_view(rng)
+                rs.append(crop_at(clean, y0 + c // 2 + dy, x0 + c // 2 + dx, ref_crop))
+            elif recipe['ref_at'] == 'same':
                 rs.append(crop_at(ref_imgs[ref_name], y0 + c // 2, x0 + c // 2, ref_crop))
             else:
                 rs.append(random_crop(rng, [ref_imgs[ref_name]], ref_crop)[0])
@@ -533,7 +549,11 @@ def main():
     ap.add_argument('--no-skimage', action='store_true')
     ap.add_argument('--bases-from', metavar='DIR', help='load the PReNet and transformer bases from DIR instead of '
                     'training them (their safetensors, as this script writes them)')
-    ap.add_argument('--recipe', default='logmse-logssim-same', choices=sorted(RECIPES),
+    ap.add_argument('--folds-from', metavar='DIR', help='train the filter on out-of-fold base outputs: the bases '
+                    'trained on each half of the training scenes, loaded from DIR/<base>-fold<k>.safetensors '
+                    '(scripts/derain/folds.py); a missing one is trained for --fold-seconds and saved there')
+    ap.add_argument('--fold-seconds', type=float, default=30.0)
+    ap.add_argument('--recipe', default='logmse-logssim-view', choices=sorted(RECIPES),
                     help='how the filter and refiner train (docs/notes/2026-12-07-derain-recipe.md compares them)')
     args = ap.parse_args()
     if args.smoke:
@@ -569,6 +589,12 @@ def main():
     t = time.time()
     ref_imgs = {n: to_t(images[n], dev) for n in set(refs.values())}
     outs = {base: [run_base(base, base_models.get(base), rainy, dev) for rainy, *_ in train_set] for base in BASES}
+    if args.folds_from:
+        from folds import fold_bases, out_of_fold_outputs, scene_folds
+
+        folds = scene_folds(train_set)
+        fold_models = fold_bases(train_set, folds, args.fold_seconds, args.folds_from, dev, clock)
+        outs = out_of_fold_outputs(train_set, folds, fold_models, outs, dev)
     triples = filter_samples(train_set, outs, refs, dev)
     clock.mark('base outputs for the filter', t)
 
@@ -607,9 +633,11 @@ def main():
               'PSNR/SSIM against the clean ground truth of each test image (skimage.metrics SSIM, data range 1)']
     assert all(np.isfinite(v['psnr']) and np.isfinite(v['ssim']) for v in table.values()), 'a metric is not finite'
     checks.append('every PSNR and SSIM finite')
+    trained_on = f'out-of-fold base outputs ({args.folds_from})' if args.folds_from else "the bases' outputs on their own training scenes"
     report = {'bench': 'derain-quality', 'card': card, 'date': date, 'commit': git_commit(), 'checks': checks,
               'notes': (f'seed {SEED}; filter recipe {args.recipe} {recipe}; bases '
                         f'{"loaded from " + args.bases_from if args.bases_from else "trained here"}; '
+                        f'filter trained on {trained_on}; '
                         f'{len(test_set)} test images ({len(test_set) // 3} per set), scene split '
                         f'{list(rain.TEST_SCENES)}; ratio = with ÷ without; gain in dB or SSIM; '
                         f'filter improves every base on every set: {improved}' + ('; SMOKE RUN' if args.smoke else '')),
