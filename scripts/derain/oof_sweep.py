@@ -2,14 +2,15 @@
 recipe_sweep.py does; evaluation uses the committed full bases (--bases-from), as train.py's
 quality table does.
 
-  python3 scripts/derain/oof_sweep.py --fold-seconds 60 --fold-dir /tmp/derain-folds      # fold bases only
-  python3 scripts/derain/oof_sweep.py --fold-dir /tmp/derain-folds --seconds 200 --recipes logmse-logssim-same
+  python3 scripts/derain/oof_sweep.py --fold-seconds 60 --fold-dir derain-folds      # fold bases only
+  python3 scripts/derain/oof_sweep.py --fold-dir derain-folds --seconds 200 --recipes logmse-logssim-same
 NAME/refiner trains the reference-free refiner; --mismatch also scores the filter given the reference
 of another test scene.
 """
 import argparse
 import os
 import sys
+import tempfile
 import time
 from types import SimpleNamespace
 
@@ -36,8 +37,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', default='data/derain/clean')
     ap.add_argument('--bases-from', default='models/derain')
-    ap.add_argument('--cache', default='/tmp/derain-sweep-cache.npz', help="recipe_sweep.py's cache of full-base outputs")
-    ap.add_argument('--fold-dir', default='/tmp/derain-folds')
+    ap.add_argument('--cache', default=os.path.join(tempfile.gettempdir(), 'derain-sweep-cache.npz'), help="recipe_sweep.py's cache of full-base outputs")
+    ap.add_argument('--fold-dir', default=os.path.join(tempfile.gettempdir(), 'derain-folds'))
     ap.add_argument('--fold-seconds', type=float, default=60)
     ap.add_argument('--seconds', type=float, default=200)
     ap.add_argument('--recipes', default='')

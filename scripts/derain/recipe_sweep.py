@@ -7,6 +7,7 @@ table computes it.
   python3 scripts/derain/recipe_sweep.py --bases-from models/derain --recipes committed   # the saved filter
   (NAME/refiner: the reference-free refiner trained with recipe NAME; committed-refiner: the saved one)
 """
+import tempfile
 import argparse
 import os
 import sys
@@ -68,7 +69,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', default='data/derain/clean')
     ap.add_argument('--bases-from', default='models/derain')
-    ap.add_argument('--cache', default='/tmp/derain-sweep-cache.npz')
+    ap.add_argument('--cache', default=os.path.join(tempfile.gettempdir(), 'derain-sweep-cache.npz'))
     ap.add_argument('--seconds', type=float, default=300)
     ap.add_argument('--recipes', default='first')
     ap.add_argument('--threads', type=int, default=2)
