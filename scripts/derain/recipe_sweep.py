@@ -7,10 +7,10 @@ table computes it.
   python3 scripts/derain/recipe_sweep.py --bases-from models/derain --recipes committed   # the saved filter
   (NAME/refiner: the reference-free refiner trained with recipe NAME; committed-refiner: the saved one)
 """
-import tempfile
 import argparse
 import os
 import sys
+import tempfile
 import time
 from types import SimpleNamespace
 
