@@ -45,6 +45,9 @@ const SHOWN: Record<string, (r: ResultRow) => boolean> = {
   // the filter's PSNR gain per base and rain set; SSIM and the refiner rows stay in the file
   'derain-quality': (r) => r.metric === 'PSNR dB' && r.case.endsWith('+filter'),
   derain: (r) => !r.case.startsWith('parity'),
+  // the tuner's pick per graph and feature size against cuSPARSE; every format's row stays in the file
+  'sparse-spmm': (r) => r.case.includes(' tuned ') && !r.case.includes(' vs our '),
+  'lora-parity': (r) => /row [0-2] /.test(r.case),
 };
 
 export function readResults(dir: string): ResultFile[] {
