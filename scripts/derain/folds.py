@@ -48,7 +48,8 @@ def fold_bases(train_set, folds, seconds, directory, dev, clock):
                 rng = np.random.default_rng(train.SEED + k)
                 model = (PReNet() if name == 'prenet' else TinyRestormer()).to(dev)
                 train.train_loop(f'{name} fold {k} ({len(pairs)} images)', model,
-                                 train.base_batches(pairs, rng, 64, 16), F.l1_loss, seconds, 2e-3, clock)
+                                 train.base_batches(pairs, rng, 64, 16),
+                                 lambda pred, target, _: F.l1_loss(pred, target), seconds, 2e-3, clock)
                 train.save_weights(model, path, model.metadata() if hasattr(model, 'metadata') else None)
             models[(name, k)] = model.to(dev).eval()
     return models

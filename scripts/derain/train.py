@@ -183,6 +183,13 @@ def log_mse(pred, target):
     return torch.log(((pred - target) ** 2).mean(dim=(1, 2, 3)) + 1e-5).mean()
 
 
+def worse_than_before(pred, target, before):
+    """Mean over the crops of how far log(MSE) rose above the filter's input's: zero where the
+    filter helped or did nothing, so only crops it made worse pull it back towards the identity."""
+    crop_log = lambda z: torch.log(((z - target) ** 2).mean(dim=(1, 2, 3)) + 1e-5)
+    return F.relu(crop_log(pred) - crop_log(before).detach()).mean()
+
+
 def log_dssim(pred, target):
     """Mean over the crops of log(1 − SSIM) (7×7 Gaussian window): SSIM's counterpart of log_mse."""
     win = _window(7, 1.5, pred.device)
@@ -199,7 +206,8 @@ def log_dssim(pred, target):
 # ref_at: where the reference crop is taken, 'random' or 'same' (centred on the image crop, which
 # for a second view or frame holds the corresponding content); tone: the share of image crops
 # given a random global tone error (tone_shift); view: for training scenes with no second view, the
-# reference crop is the clean scene displaced by 8–32 px (shifted_view) instead of another scene.
+# reference crop is the clean scene displaced by 8–32 px (shifted_view) instead of another scene;
+# no_harm: the weight of worse_than_before (crops the filter made worse than its input, in log-MSE).
 RECIPES = {
     'first': dict(loss=(0.16, 0.84, 0.0, 0.0), out_scale=1.0, ref_at='random', lr=1e-3),
     'l1': dict(loss=(0.84, 0.16, 0.0, 0.0), out_scale=1.0, ref_at='random', lr=1e-3),
@@ -210,15 +218,20 @@ RECIPES = {
     'logmse-logssim-same': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=1e-3),
     'logmse-logssim-same-slow': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=3e-4),
     'logmse-logssim-view': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=1e-3, view=True),
+    'logmse-logssim-view-noharm': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=1e-3, view=True,
+                                       no_harm=4.0),
     'logmse-logssim-same-tone': dict(loss=(0.0, 0.0, 1.0, 0.5), out_scale=1.0, ref_at='same', lr=1e-3, tone=0.5),
 }
 
 
 def filter_loss(recipe):
     w_l1, w_ms, w_log, w_logs = recipe['loss']
+    w_harm = recipe.get('no_harm', 0.0)
 
-    def fn(pred, target):
+    def fn(pred, target, before):
         loss = 0.0
+        if w_harm:
+            loss = loss + w_harm * worse_than_before(pred, target, before)
         if w_l1:
             loss = loss + w_l1 * F.l1_loss(pred, target)
         if w_ms:
@@ -248,7 +261,7 @@ def train_loop(name, model, batch_fn, loss_fn, seconds, lr, clock):
         for g in opt.param_groups:
             g['lr'] = lr * 0.5 * (1 + np.cos(np.pi * min(frac, 1.0)))
         inputs, target = batch_fn()
-        loss = loss_fn(model(*inputs), target)
+        loss = loss_fn(model(*inputs), target, inputs[0])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -583,7 +596,8 @@ def main():
         share = max(1.0, (clock.left() - reserve - (2 if args.smoke else 25)) / 4)
         base_models = {'prenet': PReNet().to(dev), 'transformer': TinyRestormer().to(dev)}
         for name, model in base_models.items():
-            stats[name] = train_loop(name, model, base_batches(train_gpu, rng, crop, batch), F.l1_loss, share, 2e-3,
+            stats[name] = train_loop(name, model, base_batches(train_gpu, rng, crop, batch),
+                                         lambda pred, target, _: F.l1_loss(pred, target), share, 2e-3,
                                      clock)
 
     t = time.time()
