@@ -61,7 +61,8 @@ const backend = await WebGpuBackend.create();
 const card = cardName(backend);
 const check = new Check('magicpig-decode');
 const { model: m, lifted } = await openLlamaForContext(dir, Math.max(...CONTEXTS) + WARMUP + STEPS + 1);
-if (lifted !== null) console.log(`context bound lifted from the checkpoint's ${lifted} to ${m.config.maxPositionEmbeddings}`);
+if (lifted !== null)
+  console.log(`context bound lifted from the checkpoint's ${lifted} to ${m.config.maxPositionEmbeddings}`);
 const cfg = m.config;
 const pageBytes = cfg.numLayers * 2 * cfg.numKvHeads * P * cfg.headDim * 2;
 const perLayerPage = pageBytes / cfg.numLayers;
