@@ -28,10 +28,10 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import type { ForwardSeq } from '../src/engine/model-runner.js';
-import { openLlamaModel } from '../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { maxRelError } from '../src/testing/rel-error.js';
 import { Rng } from '../src/util/rng.js';
+import { openLlamaForContext } from './long-context-model.js';
 import { type BenchRow, cardName, row, writeResults } from './results.js';
 import { Check, argmax, fail } from './verify.js';
 
@@ -60,7 +60,9 @@ if (!dir || !existsSync(dir))
 const backend = await WebGpuBackend.create();
 const card = cardName(backend);
 const check = new Check('magicpig-decode');
-const m = await openLlamaModel(dir);
+const { model: m, lifted } = await openLlamaForContext(dir, Math.max(...CONTEXTS) + WARMUP + STEPS + 1);
+if (lifted !== null)
+  console.log(`context bound lifted from the checkpoint's ${lifted} to ${m.config.maxPositionEmbeddings}`);
 const cfg = m.config;
 const pageBytes = cfg.numLayers * 2 * cfg.numKvHeads * P * cfg.headDim * 2;
 const perLayerPage = pageBytes / cfg.numLayers;
