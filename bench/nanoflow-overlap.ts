@@ -584,6 +584,9 @@ export async function runOverlapProbe(
       `B${b}: fused dispatch's attention matches the float64 oracle on sampled requests`,
       `max error ${r.attentionErr.toExponential(2)} ≤ ${r.attentionTol.toExponential(2)}`,
     );
+    // each batch's rows as soon as they are measured: a run cut short by its time box keeps them
+    for (const x of r.rows)
+      console.log(`  ${x.case} ${x.metric}: ${x.ours.toFixed(3)} (anchor ${x.anchor?.toFixed(3) ?? '—'})`);
     rows.push(...r.rows);
     results.push({ batch: b, r });
   }

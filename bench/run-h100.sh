@@ -183,8 +183,8 @@ timeout 200 node "$B/bench/magicpig-quality.js" $Q 2>&1 | quiet | tee "$OUT/magi
 fi
 if [ "$stage" = nanoflow ]; then
 # NanoFlow: the overlap probe, then offline and online throughput with and without nano-batches
-timeout 150 node "$B/bench/nanoflow-overlap.js" 2>&1 | quiet | tee "$OUT/nanoflow-overlap.log"; echo "overlap exit $? at ${SECONDS}s"
-timeout 380 node "$B/bench/nanoflow.js" --model $CKPT/llama3-8b/llama3-8b-random --deadline-s 300 2>&1 | quiet | tee "$OUT/nanoflow.log"; echo "nanoflow exit $? at ${SECONDS}s"
+timeout 240 node "$B/bench/nanoflow-overlap.js" 2>&1 | quiet | tee "$OUT/nanoflow-overlap.log"; echo "overlap exit $? at ${SECONDS}s"
+timeout 330 node "$B/bench/nanoflow.js" --model $CKPT/llama3-8b/llama3-8b-random --deadline-s 250 2>&1 | quiet | tee "$OUT/nanoflow.log"; echo "nanoflow exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = atom ]; then
 # Atom: W4/W8/W4A4 decode speed on the 8B shapes, then the larger perplexity model trained here and its ablation
