@@ -37,6 +37,13 @@ export BENCH_OUT=$OUT/results PYTHONUNBUFFERED=1 BENCH_RUN_ID=${BENCH_RUN_ID:-h1
 mkdir -p "$BENCH_OUT"
 quiet() { grep -v -e 'artificially reduced' -e 'Compilation log' -e '^warning' -e 'deprecated builtin' -e '\^\^' -e 'subgroupMatrix' -e '^ *$'; }
 stage=${1:-kernels}
+# llama.cpp's package (scripts/pack-llama-cpp.sh). The tree with .device and .peers is over the 64 MiB a
+# call carries, so a first call carries .peers alone and runs `bash bench/run-h100.sh stash-peers` (no
+# env.sh needed), and the later calls on the same warm machine set PEERS_DIR=$HOME/peers.
+export PEERS_DIR=${PEERS_DIR:-.peers}
+if [ "$stage" = stash-peers ]; then
+  mkdir -p "$HOME/peers" && cp .peers/llama-cpp.tar.xz "$HOME/peers/" && ls -la "$HOME/peers"; exit $?
+fi
 # checkpoints the stages write and read (16 GB for the 8B one), on the machine's local disk
 CKPT=${CHECKPOINT_ROOT:-$HOME/checkpoints}
 if [ "$stage" = kernels ]; then
@@ -58,8 +65,8 @@ D=$CKPT/llama3-8b
 [ "${UPLOAD_PROBE:-1}" = 1 ] && node "$B/bench/upload-probe.js" $D/llama3-8b-random 2>&1 | quiet | tee "$OUT/upload-probe.log"
 # the peers on the same checkpoint: compiled PyTorch loop and HF eager (torch-decode.json, hf-decode.json)
 python3 bench/anchors/torch_decode.py $D/llama3-8b-random $D > "$OUT/torch-decode.log" 2>&1; echo "torch_decode exit $? at ${SECONDS}s"
-# llama.cpp's Vulkan build on the same weights as GGUF, when its package was carried (.peers/llama-cpp.tar.xz)
-if [ -f .peers/llama-cpp.tar.xz ] && [ -f "$B/bench/peers/llama-cpp-decode.js" ]; then
+# llama.cpp's Vulkan build on the same weights as GGUF, when its package is in $PEERS_DIR (llama-cpp.tar.xz)
+if [ -f $PEERS_DIR/llama-cpp.tar.xz ] && [ -f "$B/bench/peers/llama-cpp-decode.js" ]; then
   bash bench/peers/run-llama-cpp.sh "$B" $D > "$OUT/llama-cpp.log" 2>&1; echo "llama.cpp exit $? at ${SECONDS}s"
 fi
 node "$B/bench/decode.js" $D ${DECODE_FLAGS:---profile} 2>&1 | quiet | tee "$OUT/decode.log"; echo "decode exit $? at ${SECONDS}s"
@@ -75,7 +82,7 @@ if [ "$stage" = serve ] || [ "$stage" = serve-peers ]; then
 D=$CKPT/llama3-8b
 # The peers on the same lengths and arrival schedules, one after another on the GPU: transformers'
 # continuous batching, then llama.cpp (Vulkan, F16 GGUF of the same weights, parallel sequences)
-# when its package was carried (.peers/llama-cpp.tar.xz); HF_SERVE=1 adds HF static batches.
+# when its package is in $PEERS_DIR (llama-cpp.tar.xz); HF_SERVE=1 adds HF static batches.
 # All three do not fit one 10-minute call, so `serve-peers` runs the peers and `serve`, the next
 # call on the same machine with the same BENCH_RUN_ID, runs ours beside their files (a file of
 # another run or card is shown as null with the reason). `serve` runs the HF peer first unless
@@ -91,11 +98,11 @@ if [ "$stage" = serve-peers ] || ! grep -qs "\"runId\": *\"$BENCH_RUN_ID\"" $D/h
   rm -f $D/hf-serve-cb.json
   timeout 200 python3 bench/anchors/hf_serve_cb.py $D/llama3-8b-random $D/workload.json $D/hf-serve-cb.json --rates $R --budget-s 185 > "$OUT/hf-serve-cb.log" 2>&1; echo "hf_serve_cb exit $? at ${SECONDS}s"
 fi
-if [ "$stage" = serve-peers ] && [ -f .peers/llama-cpp.tar.xz ] && [ -f "$B/bench/peers/llama-cpp-serve.js" ]; then
+if [ "$stage" = serve-peers ] && [ -f $PEERS_DIR/llama-cpp.tar.xz ] && [ -f "$B/bench/peers/llama-cpp-serve.js" ]; then
   rm -f $D/llama-cpp-serve.json
-  [ -d .peers/unpacked/node_modules/node-llama-cpp ] || { mkdir -p .peers/unpacked && tar -xJf .peers/llama-cpp.tar.xz -C .peers/unpacked; }
+  [ -d $PEERS_DIR/unpacked/node_modules/node-llama-cpp ] || { mkdir -p $PEERS_DIR/unpacked && tar -xJf $PEERS_DIR/llama-cpp.tar.xz -C $PEERS_DIR/unpacked; }
   timeout 90 node "$B/bench/peers/write-gguf.js" $D/llama3-8b-random $D/llama3-8b-random.f16.gguf > "$OUT/llama-cpp-serve.log" 2>&1; echo "write-gguf exit $? at ${SECONDS}s"
-  LLAMA_CPP_MODULE=.peers/unpacked/node_modules/node-llama-cpp timeout 180 node "$B/bench/peers/llama-cpp-serve.js" \
+  LLAMA_CPP_MODULE=$PEERS_DIR/unpacked/node_modules/node-llama-cpp timeout 180 node "$B/bench/peers/llama-cpp-serve.js" \
     $D/llama3-8b-random.f16.gguf $D/workload.json $D/llama-cpp-serve.json --gpu vulkan --rates $R --budget-s 165 ${LLAMA_SERVE_FLAGS:-} 2>&1 \
     | grep -v -e 'special_eos_id is not in' -e 'tokenize text and then detokenize' >> "$OUT/llama-cpp-serve.log"; echo "llama-cpp-serve exit $? at ${SECONDS}s"
   rm -f $D/llama3-8b-random.f16.gguf
