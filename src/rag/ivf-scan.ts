@@ -5,8 +5,12 @@
  * resident on the GPU is one tensor and one dispatch scans it for every query of the batch.
  * f16 vectors are read as packed u32 pairs (`unpack2x16float`), which every WebGPU device has, so
  * the kernel needs no shader-f16 feature; that is why d must be even for f16.
+ *
+ * Attrs `{ at, outLength }` (both or neither): the output is a flat f32 [outLength] and the
+ * distances land at elements [at, at + nq·m), the rest untouched. A search scanning many resident
+ * clusters writes them all into one buffer and reads it back once, instead of a readback per cluster.
  */
-import type { TensorDesc } from '../backends/backend.js';
+import type { Attrs, TensorDesc } from '../backends/backend.js';
 import { uniformDecl } from '../kernels/wgsl-dtype.js';
 import { defineOp } from '../ops/op-spec.js';
 import { randomInput } from '../ops/test-data.js';
@@ -26,6 +30,21 @@ export function ivfScanGeometry(inputs: readonly TensorDesc[]): { nq: number; m:
   const f16 = x.dtype === 'f16';
   if (f16 && d % 2 !== 0) throw new Error(`${OP}: f16 vectors are read in pairs, so d must be even (got ${d})`);
   return { nq: q.shape[0]!, m: x.shape[0]!, d, f16 };
+}
+
+/** Where the distances go: element `at` of a flat output of `outLength`, or a [nq, m] output of their own. */
+export function ivfScanPlacement(
+  attrs: Attrs,
+  nq: number,
+  m: number,
+): { at: number; outLength: number; shape: number[] } {
+  const { at, outLength } = attrs as { at?: unknown; outLength?: unknown };
+  if (at === undefined && outLength === undefined) return { at: 0, outLength: nq * m, shape: [nq, m] };
+  if (!Number.isInteger(at) || !Number.isInteger(outLength) || (at as number) < 0)
+    throw new Error(`${OP}: attrs at and outLength must both be non-negative integers (got ${at}, ${outLength})`);
+  if ((at as number) + nq * m > (outLength as number))
+    throw new Error(`${OP}: ${nq}×${m} distances at ${at} overrun an output of ${outLength}`);
+  return { at: at as number, outLength: outLength as number, shape: [outLength as number] };
 }
 
 /** Float64 distances of the decoded inputs. */
@@ -76,12 +95,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let nq = uw(0u);
   let m = uw(1u);
   let d = uw(2u);
+  let at = uw(3u);
   if (i >= nq * m) { return; }
   let qi = i / m;
   let r = i % m;
   var s = 0.0;
   ${body}
-  out[i] = s;
+  out[at + i] = s;
 }`;
 }
 
@@ -101,13 +121,19 @@ function cases(rng: Rng) {
 
 export const ivfScanOp = defineOp({
   name: OP,
-  outputs: (_attrs, inputs) => {
+  outputs: (attrs, inputs) => {
     const { nq, m } = ivfScanGeometry(inputs);
-    return [{ dtype: 'f32', shape: [nq, m] }];
+    return [{ dtype: 'f32', shape: ivfScanPlacement(attrs, nq, m).shape }];
   },
-  reference: (_attrs, [q, x], inDescs) => {
+  // with an offset, the elements outside [at, at + nq·m) are left as they were: the reference has them 0
+  reference: (attrs, [q, x], inDescs) => {
     const { nq, m, d } = ivfScanGeometry(inDescs);
-    return [ivfScanReference(q!, x!, nq, m, d)];
+    const { at, outLength } = ivfScanPlacement(attrs, nq, m);
+    const dist = ivfScanReference(q!, x!, nq, m, d);
+    if (at === 0 && outLength === nq * m) return [dist];
+    const out = new Float64Array(outLength);
+    out.set(dist, at);
+    return [out];
   },
   cases,
   // an f32 sum of d squared differences: each term rounds twice, the running sum d times
