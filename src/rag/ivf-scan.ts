@@ -68,40 +68,58 @@ export function ivfScanReference(
   return out;
 }
 
-export const IVF_SCAN_WORKGROUP = 64;
+/** Threads summing one distance, and distances per workgroup (256 threads). */
+export const IVF_SCAN_LANES = 32;
+export const IVF_SCAN_ROWS = 8;
 
+/**
+ * A group of IVF_SCAN_LANES threads per (query, vector) distance: lane l sums the coordinates
+ * j ≡ l (mod lanes), so the group's loads of a vector row are consecutive words (coalesced), and
+ * the lanes' partial sums are added in workgroup memory. One thread per distance looping over d
+ * would instead have neighbouring threads read words a row (d·4 bytes) apart, and a cluster of a
+ * thousand rows would fill a few dozen workgroups of a GPU that runs thousands.
+ */
 export function ivfScanWgsl(f16: boolean): string {
   const xDecl = f16 ? 'array<u32>' : 'array<f32>';
-  // one thread owns one (query, vector) distance; the d loop reads the vector row once
   const body = f16
-    ? `for (var j = 0u; j < d; j += 2u) {
-    let v = unpack2x16float(x[(r * d + j) >> 1u]);
-    let a = q[qi * d + j] - v.x;
-    let b = q[qi * d + j + 1u] - v.y;
-    s += a * a + b * b;
-  }`
-    : `for (var j = 0u; j < d; j += 1u) {
-    let a = q[qi * d + j] - x[r * d + j];
-    s += a * a;
-  }`;
+    ? `for (var p = lane; p < (d >> 1u); p += ${IVF_SCAN_LANES}u) {
+      let v = unpack2x16float(x[((r * d) >> 1u) + p]);
+      let a = q[qi * d + 2u * p] - v.x;
+      let b = q[qi * d + 2u * p + 1u] - v.y;
+      s += a * a + b * b;
+    }`
+    : `for (var j = lane; j < d; j += ${IVF_SCAN_LANES}u) {
+      let a = q[qi * d + j] - x[r * d + j];
+      s += a * a;
+    }`;
   return `@group(0) @binding(0) var<storage, read> q: array<f32>;
 @group(0) @binding(1) var<storage, read> x: ${xDecl};
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 ${uniformDecl(3, 4)}
-@compute @workgroup_size(${IVF_SCAN_WORKGROUP})
+var<workgroup> partial: array<f32, ${IVF_SCAN_LANES * IVF_SCAN_ROWS}>;
+@compute @workgroup_size(${IVF_SCAN_LANES * IVF_SCAN_ROWS})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * ${IVF_SCAN_WORKGROUP}u + lid;
   let nq = uw(0u);
   let m = uw(1u);
   let d = uw(2u);
   let at = uw(3u);
-  if (i >= nq * m) { return; }
-  let qi = i / m;
-  let r = i % m;
+  let lane = lid % ${IVF_SCAN_LANES}u;
+  let i = (wid.x + wid.y * nwg.x) * ${IVF_SCAN_ROWS}u + lid / ${IVF_SCAN_LANES}u;
+  let live = i < nq * m;
   var s = 0.0;
-  ${body}
-  out[at + i] = s;
+  if (live) {
+    let qi = i / m;
+    let r = i % m;
+    ${body}
+  }
+  partial[lid] = s;
+  workgroupBarrier();
+  for (var w = ${IVF_SCAN_LANES / 2}u; w > 0u; w >>= 1u) {
+    if (lane < w) { partial[lid] += partial[lid + w]; }
+    workgroupBarrier();
+  }
+  if (live && lane == 0u) { out[at + i] = partial[lid]; }
 }`;
 }
 
