@@ -13,10 +13,12 @@
  * still uploading: its remaining clusters are dropped (the newer ranking or the CPU covers them),
  * so the final query never waits for uploads.
  *
- * The prefetch count adapts to the hit rate (the share of the final query's probed clusters that
- * were resident): below the target it grows in proportion to the shortfall, at or above it shrinks
- * by one toward nprobe, so a pipeline whose queries drift from their partial text learns to fetch
- * wider and one whose queries do not stops moving clusters it never reads.
+ * The prefetch count adapts to how well the last observation's ranking covered the final query's
+ * probed clusters (the hit rate had every upload of that ranking landed): below the target it
+ * grows in proportion to the shortfall, at or above it shrinks by one toward nprobe, so a pipeline
+ * whose queries drift from their partial text learns to fetch wider and one whose queries do not
+ * stops moving clusters it never reads. Uploads cut short do not count as drift: fetching wider
+ * would only make them later.
  */
 import { platform } from '../platform/current.js';
 import type { GpuClusterCache } from './gpu-cache.js';
@@ -75,6 +77,8 @@ export class LookaheadRetriever {
   private pending: Promise<void> = Promise.resolve();
   /** Bumped by every observation and final query: a prefetch of an older epoch stops uploading. */
   private epoch = 0;
+  /** The clusters the latest observation ranked for prefetch (uploaded or not); the final query consumes it. */
+  private ranked = new Set<number>();
   private readonly minPrefetch: number;
   private readonly maxPrefetch: number;
 
@@ -118,6 +122,7 @@ export class LookaheadRetriever {
     const wanted = Array.from(ranked!).filter((c) => clusterRows(this.store, c) > 0);
     // clusters of this ranking never evict each other: the nearest are admitted first
     const keep = new Set(wanted);
+    this.ranked = keep;
     let slice = 0;
     for (const c of wanted) {
       if (epoch !== this.epoch) {
@@ -162,19 +167,22 @@ export class LookaheadRetriever {
     this.stats.queryRankMs += t1 - t0;
     this.stats.searchMs += performance.now() - t1;
     const hitRate = out.stats.hitRates[0]!;
-    const live = Array.from(probes[0]!).filter((c) => clusterRows(this.store, c) > 0).length;
+    const liveProbes = Array.from(probes[0]!).filter((c) => clusterRows(this.store, c) > 0);
+    const live = liveProbes.length;
     this.stats.queries++;
     this.stats.probed += live;
     this.stats.hits += Math.round(hitRate * live);
-    this.adapt(hitRate);
+    const covered = live === 0 ? 1 : liveProbes.filter((c) => this.ranked.has(c)).length / live;
+    this.ranked = new Set();
+    this.adapt(covered);
     return { ...out, hitRate };
   }
 
-  private adapt(hitRate: number): void {
+  private adapt(covered: number): void {
     const target = this.opts.targetHitRate ?? 0.9;
     const next =
-      hitRate < target
-        ? this.prefetchCount + Math.max(1, Math.ceil(this.prefetchCount * (target - hitRate)))
+      covered < target
+        ? this.prefetchCount + Math.max(1, Math.ceil(this.prefetchCount * (target - covered)))
         : this.prefetchCount - 1;
     this.prefetchCount = Math.min(this.maxPrefetch, Math.max(this.minPrefetch, next));
   }
