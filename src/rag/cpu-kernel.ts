@@ -6,21 +6,23 @@
  */
 import type { Tensor } from '../backends/backend.js';
 import type { CpuKernel } from '../backends/cpu/cpu-kernel-registry.js';
-import { ivfScanGeometry } from './ivf-scan.js';
+import { ivfScanGeometry, ivfScanPlacement } from './ivf-scan.js';
 
 export const ivfScanCpuKernel: CpuKernel = {
   op: 'ivf_scan',
-  supports: (_attrs, inputs) => {
+  supports: (attrs, inputs) => {
     try {
-      ivfScanGeometry(inputs);
+      const { nq, m } = ivfScanGeometry(inputs);
+      ivfScanPlacement(attrs, nq, m);
       return true;
     } catch {
       return false;
     }
   },
-  run: (ctx, _attrs, inputs, [out]) => {
+  run: (ctx, attrs, inputs, [out]) => {
     const { nq, m, d } = ivfScanGeometry(inputs);
+    const { at } = ivfScanPlacement(attrs, nq, m);
     const [q, x] = inputs as [Tensor, Tensor];
-    ctx.pool.run('l2Distances', [ctx.addr(q), ctx.f32(x), ctx.addr(out!), m, d], nq, nq * m * d);
+    ctx.pool.run('l2Distances', [ctx.addr(q), ctx.f32(x), ctx.addr(out!) + 4 * at, m, d], nq, nq * m * d);
   },
 };

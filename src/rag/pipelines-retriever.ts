@@ -6,7 +6,7 @@
 import type { GpuClusterCache } from './gpu-cache.js';
 import { type Embedder, type LookaheadOptions, type LookaheadStats, LookaheadRetriever } from './lookahead.js';
 import type { TextStore } from './pipelines-store.js';
-import { type SearchOutcome, searchIvf } from './search.js';
+import { type SearchOutcome, type SearchStats, searchIvf } from './search.js';
 
 export interface Passage {
   readonly id: number;
@@ -36,6 +36,8 @@ export class TextStoreRetriever implements PassageRetriever {
   private readonly lookahead: LookaheadRetriever | null;
   /** Retrievals answered. */
   retrievals = 0;
+  /** Each retrieval's search counts and phase times, in order (benches log them). */
+  readonly searches: SearchStats[] = [];
 
   constructor(
     readonly store: TextStore,
@@ -69,6 +71,7 @@ export class TextStoreRetriever implements PassageRetriever {
       const [v] = await this.embed([query]);
       out = await searchIvf(this.store.ivf, v!, { k, nprobe });
     }
+    this.searches.push(out.stats);
     const passages: Passage[] = [];
     for (let j = 0; j < k; j++) {
       const id = out.result.ids[j]!;

@@ -2,12 +2,16 @@
  * The IVF datastore against float64 brute force on seeded clustered data: recall@10 = 1 when every
  * cluster is probed (f32 and f16 storage), a saved and loaded store searching identically, and on
  * the device: k-means assignment through `ivf_scan`, and the GPU scan path agreeing with the CPU
- * path, alone and split between the two.
+ * path, alone and split between the two. The cache's scan path makes one readback per search
+ * however many clusters are resident (counted at the backend), on the device and on the CPU
+ * backend (whose `ivf_scan` kernel takes the same output offsets).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Backend } from '../../src/backends/backend.js';
+import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { loadIvf, saveIvf } from '../../src/rag/ivf-file.js';
 import {
   GpuClusterCache,
@@ -34,6 +38,48 @@ const nlist = 12;
 const k = 10;
 const data = clusteredVectors(seed, n, d, 10);
 const queries = clusteredVectors(seed + 1, 17, d, 10);
+
+/** `backend` with its query writes and readbacks counted. */
+function counted(backend: Backend): { backend: Backend; writes: () => number; reads: () => number } {
+  let writes = 0;
+  let reads = 0;
+  const proxy = new Proxy(backend, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target);
+      if (prop === 'write')
+        return (...a: Parameters<Backend['write']>) => {
+          writes++;
+          return target.write(...a);
+        };
+      if (prop === 'read')
+        return (...a: Parameters<Backend['read']>) => {
+          reads++;
+          return target.read(...a);
+        };
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  return { backend: proxy, writes: () => writes, reads: () => reads };
+}
+
+/** One query probing every cluster, all resident on `backend`: one query upload, one readback, CPU search's neighbors. */
+async function expectOneReadback(backend: Backend): Promise<void> {
+  const s = await buildIvf(data, d, { nlist, seed });
+  const q = queries.subarray(0, d);
+  const cpu = await searchIvf(s, q, { k, nprobe: nlist });
+  const c = counted(backend);
+  const cache = new GpuClusterCache(c.backend, s, 1 << 30);
+  for (let i = 0; i < nlist; i++) cache.admit(i);
+  const writesBefore = c.writes();
+  const out = await searchIvf(s, q, { k, nprobe: nlist, cache });
+  expect(out.stats.gpuClusters).toBe(nlist);
+  expect(out.stats.gpuDispatches).toBe(nlist);
+  expect(c.writes() - writesBefore).toBe(1);
+  expect(c.reads()).toBe(1);
+  expect(out.stats.gpuReads).toBe(1);
+  expectSameResults(out.result, cpu.result, 1e-5);
+  cache.clear();
+}
 
 function expectSameResults(got: SearchResult, want: SearchResult, rel: number): void {
   expect(Array.from(got.ids)).toEqual(Array.from(want.ids));
@@ -91,6 +137,12 @@ describe(`IVF datastore on the CPU (${seedNote(seed)})`, async () => {
   });
 });
 
+describe(`IVF datastore with clusters resident on the CPU backend (${seedNote(seed)})`, () => {
+  it('a search over every resident cluster uploads its query once and reads back once', async () => {
+    await expectOneReadback(new CpuBackend());
+  });
+});
+
 describe.skipIf(!gpu)(
   `IVF datastore on the GPU${gpu ? '' : ` (skipped: ${gpuSkipReason()})`} (${seedNote(seed)})`,
   () => {
@@ -124,6 +176,10 @@ describe.skipIf(!gpu)(
         expectSameResults(split.result, cpu.result, 1e-5);
         half.clear();
       });
+
+    it('a search over every resident cluster uploads its query once and reads back once', async () => {
+      await expectOneReadback(gpu!);
+    });
 
     it('the cache stays within its byte budget, evicting the least recently used cluster', async () => {
       const s = await buildIvf(data, d, { nlist, seed });

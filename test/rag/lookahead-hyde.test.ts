@@ -5,7 +5,10 @@
  * clusters on the GPU, the rest on the CPU) must return the same ids as retrieval after generation
  * with a CPU-only search of the same query, and both the same as an exhaustive search restricted
  * to the same probed clusters would give (checked through nprobe = nlist against exact search).
- * A second suite checks the adaptive prefetch count on a seeded drift.
+ * A second suite checks the adaptive prefetch count on a seeded drift, and that a prefetch uploads
+ * in slices with turns of the event loop between them (the thread that writes also drives
+ * generation) and is cut short by the final query rather than delaying it, without that counting
+ * as drift for the adaptive count.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -173,6 +176,7 @@ describe(`adaptive prefetch count (${seedNote(seed)})`, () => {
     for (let i = 0; i < 6; i++) {
       cache.clear();
       r.observe(`${i * 7}:0`);
+      await r.settled(); // the generation an observation overlaps gives it time to upload
       await r.retrieve(`${i * 7}:1.5`);
     }
     const widened = r.prefetchCount;
@@ -183,9 +187,54 @@ describe(`adaptive prefetch count (${seedNote(seed)})`, () => {
     for (let i = 0; i < 20; i++) {
       cache.clear();
       r.observe(`${i * 5}:0`);
+      await r.settled();
       const out = await r.retrieve(`${i * 5}:0`);
       expect(out.hitRate).toBe(1);
     }
     expect(r.prefetchCount).toBe(2);
+  });
+});
+
+describe(`prefetch uploads in slices (${seedNote(seed)})`, () => {
+  const d = 16;
+  const data = clusteredVectors(seed + 11, 1600, d, 16, 0.2);
+
+  it('yields to the event loop between slices, and the final query drops the uploads not yet made', async () => {
+    const store = await buildIvf(data, d, { nlist: 16, seed });
+    const cache = new GpuClusterCache(new CpuBackend(), store, 1 << 30);
+    const embed: Embedder = async (texts) => texts.map((t) => data.slice(Number(t) * d, (Number(t) + 1) * d));
+    const slice = Math.max(...Array.from({ length: 16 }, (_, c) => clusterBytes(store, c)));
+    const r = new LookaheadRetriever(store, cache, embed, {
+      k: 5,
+      nprobe: 4,
+      minPrefetch: 12,
+      uploadSliceBytes: slice,
+    });
+    r.observe('3');
+    await r.settled();
+    expect(r.stats.uploaded).toBeGreaterThanOrEqual(11);
+    // the loop got turns while it uploaded: a callback queued at the start ran before the last upload
+    cache.clear();
+    const uploadsBefore = cache.stats.uploads;
+    let seenMidway = -1;
+    r.observe('5');
+    setImmediate(() => (seenMidway = cache.stats.uploads - uploadsBefore));
+    await r.settled();
+    const all = cache.stats.uploads - uploadsBefore;
+    console.log(`[slices] ${all} uploads, ${seenMidway} of them before the event loop's first turn`);
+    expect(seenMidway).toBeGreaterThan(0);
+    expect(seenMidway).toBeLessThan(all);
+    // the final query comes while the prefetch is uploading: it supersedes it and still answers exactly
+    cache.clear();
+    r.observe('7');
+    await new Promise((res) => setImmediate(res));
+    const out = await r.retrieve('7');
+    expect(r.stats.superseded).toBeGreaterThan(0);
+    expect(out.stats.cpuClusters).toBeGreaterThan(0);
+    // the ranking covered the query: uploads cut short are not drift, so the count does not grow
+    expect(r.prefetchCount).toBe(12);
+    const [q] = await embed(['7']);
+    const cpu = await searchIvf(store, q!, { k: 5, nprobe: 4 });
+    expect(Array.from(out.result.ids)).toEqual(Array.from(cpu.result.ids));
   });
 });

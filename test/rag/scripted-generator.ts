@@ -1,7 +1,9 @@
 /**
  * A scripted text generator for pipeline tests: the reply to a prompt is chosen by the test and
  * streamed in pieces, each with its log-probability, honouring `stopWhen` as the engine's
- * generator does; every prompt is recorded.
+ * generator does; every prompt is recorded. Each piece arrives on a later turn of the event loop,
+ * as the engine's do, so lookahead's prefetch work runs while the text is being "generated" (the
+ * final query drops prefetch work not yet done, as it would after a real generation).
  */
 import type { GeneratedPiece, TextGenerator } from '../../src/rag/index.js';
 
@@ -22,6 +24,7 @@ export function scriptedGenerator(script: Script): { generate: TextGenerator; pr
         : reply;
     let text = '';
     for (const p of pieces) {
+      await new Promise((r) => setImmediate(r));
       text += p.text;
       o.onPiece?.(p);
       o.onText?.(text);
