@@ -65,11 +65,20 @@ export function scheduleHybPart(n: number, width: number, s: SpmmSchedule): Loop
   return width > 0 ? scheduleSpmmNest(nest, s) : scheduleLongRowNest(nest, s);
 }
 
+/**
+ * The parts fused with the CSR remainder's workgroups first: its long rows are the longest
+ * chains of the dispatch, and a GPU starts workgroups roughly in the order of their ids, so the
+ * short rows' work fills the machine around them instead of leaving them to run alone at the end.
+ */
 export function hybSpmmProgram(layout: HybLayout, s: SpmmSchedule): LoopProgram {
   const parts = layout.parts.map((p, n) => scheduleHybPart(n, p.width, s));
   const widths = layout.parts.map((p) => p.width).join('-');
   if (parts.length === 0) return scheduleSpmmNest(hybPartNest(0, 1), s); // an all-empty matrix: a part of no rows
-  return fuseHorizontal(`spmm_hyb_${widths}`, parts);
+  const longFirst = [
+    ...parts.filter((_, n) => layout.parts[n]!.width === 0),
+    ...parts.filter((_, n) => layout.parts[n]!.width > 0),
+  ];
+  return fuseHorizontal(`spmm_hyb_${widths}`, longFirst);
 }
 
 /** The shader label of an `spmm_*` op's program: one per distinct program. */

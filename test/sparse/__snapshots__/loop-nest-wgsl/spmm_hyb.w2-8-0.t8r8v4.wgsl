@@ -35,58 +35,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let tess_g = wid.x + wid.y * nwg.x;
   {
     let v_ib = i32(tess_g) - 0 + 0;
-    if (v_ib >= 0 && v_ib < ((v_p0rows + 7) / 8)) {
-      let v_ir = i32((lid / 8u) % 8u);
-      {
-        if (((v_ib * 8) + v_ir) < v_p0rows) {
-          let v_row = idx[u32((v_p0ids + ((v_ib * 8) + v_ir)))];
-          let v_t = i32((lid / 1u) % 8u);
-          {
-            for (var v_cs = 0; (((v_cs * 8) + v_t) < (v_f / 4)); v_cs++) {
-              // lanes of 'cl' as vec4
-              var v_acc = vec4<f32>(0.0);
-              for (var v_s = 0; v_s < 2; v_s++) {
-                let v_col = idx[u32(((v_p0cols + (((v_ib * 8) + v_ir) * 2)) + v_s))];
-                if (v_col < 0) {
-                  break;
-                }
-                v_acc = (v_acc + (vec4<f32>(vals[u32(((v_p0vals + (((v_ib * 8) + v_ir) * 2)) + v_s))]) * x[u32((v_col * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
-              }
-              y[u32((v_row * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
-            }
-          }
-        }
-      }
-    }
-  }
-  {
-    let v_ib = i32(tess_g) - (((v_p0rows + 7) / 8) - 0) + 0;
-    if (v_ib >= 0 && v_ib < ((v_p1rows + 7) / 8)) {
-      let v_ir = i32((lid / 8u) % 8u);
-      {
-        if (((v_ib * 8) + v_ir) < v_p1rows) {
-          let v_row = idx[u32((v_p1ids + ((v_ib * 8) + v_ir)))];
-          let v_t = i32((lid / 1u) % 8u);
-          {
-            for (var v_cs = 0; (((v_cs * 8) + v_t) < (v_f / 4)); v_cs++) {
-              // lanes of 'cl' as vec4
-              var v_acc = vec4<f32>(0.0);
-              for (var v_s = 0; v_s < 8; v_s++) {
-                let v_col = idx[u32(((v_p1cols + (((v_ib * 8) + v_ir) * 8)) + v_s))];
-                if (v_col < 0) {
-                  break;
-                }
-                v_acc = (v_acc + (vec4<f32>(vals[u32(((v_p1vals + (((v_ib * 8) + v_ir) * 8)) + v_s))]) * x[u32((v_col * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
-              }
-              y[u32((v_row * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
-            }
-          }
-        }
-      }
-    }
-  }
-  {
-    let v_ib = i32(tess_g) - ((((v_p0rows + 7) / 8) - 0) + ((v_p1rows + 7) / 8) - 0) + 0;
     if (v_ib >= 0 && v_ib < ((v_p2rows + 0) / 1)) {
       let v_ir = i32((lid / 64u) % 1u);
       {
@@ -124,6 +72,58 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 workgroupBarrier();
                 if (tess_p0_0 && tess_p1_1 && ((lid / 1u) % 8u == 0u)) { y[u32((v_row * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc; }
               }
+            }
+          }
+        }
+      }
+    }
+  }
+  {
+    let v_ib = i32(tess_g) - (((v_p2rows + 0) / 1) - 0) + 0;
+    if (v_ib >= 0 && v_ib < ((v_p0rows + 7) / 8)) {
+      let v_ir = i32((lid / 8u) % 8u);
+      {
+        if (((v_ib * 8) + v_ir) < v_p0rows) {
+          let v_row = idx[u32((v_p0ids + ((v_ib * 8) + v_ir)))];
+          let v_t = i32((lid / 1u) % 8u);
+          {
+            for (var v_cs = 0; (((v_cs * 8) + v_t) < (v_f / 4)); v_cs++) {
+              // lanes of 'cl' as vec4
+              var v_acc = vec4<f32>(0.0);
+              for (var v_s = 0; v_s < 2; v_s++) {
+                let v_col = idx[u32(((v_p0cols + (((v_ib * 8) + v_ir) * 2)) + v_s))];
+                if (v_col < 0) {
+                  break;
+                }
+                v_acc = (v_acc + (vec4<f32>(vals[u32(((v_p0vals + (((v_ib * 8) + v_ir) * 2)) + v_s))]) * x[u32((v_col * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
+              }
+              y[u32((v_row * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
+            }
+          }
+        }
+      }
+    }
+  }
+  {
+    let v_ib = i32(tess_g) - ((((v_p2rows + 0) / 1) - 0) + ((v_p0rows + 7) / 8) - 0) + 0;
+    if (v_ib >= 0 && v_ib < ((v_p1rows + 7) / 8)) {
+      let v_ir = i32((lid / 8u) % 8u);
+      {
+        if (((v_ib * 8) + v_ir) < v_p1rows) {
+          let v_row = idx[u32((v_p1ids + ((v_ib * 8) + v_ir)))];
+          let v_t = i32((lid / 1u) % 8u);
+          {
+            for (var v_cs = 0; (((v_cs * 8) + v_t) < (v_f / 4)); v_cs++) {
+              // lanes of 'cl' as vec4
+              var v_acc = vec4<f32>(0.0);
+              for (var v_s = 0; v_s < 8; v_s++) {
+                let v_col = idx[u32(((v_p1cols + (((v_ib * 8) + v_ir) * 8)) + v_s))];
+                if (v_col < 0) {
+                  break;
+                }
+                v_acc = (v_acc + (vec4<f32>(vals[u32(((v_p1vals + (((v_ib * 8) + v_ir) * 8)) + v_s))]) * x[u32((v_col * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
+              }
+              y[u32((v_row * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u] = v_acc;
             }
           }
         }
