@@ -34,6 +34,9 @@ export function scheduleSpmmNest(p: LoopProgram, s: SpmmSchedule): LoopProgram {
   return bind(q, 'ir', 'thread');
 }
 
+/** Entries of a long row each thread loads per pass (`scheduleLongRowNest`). */
+const LONG_ROW_UNROLL = 4;
+
 /**
  * The hybrid's CSR remainder: its long rows (on a power-law graph a few of thousands of entries)
  * each take a workgroup; the T threads of the schedule split the features as in the buckets, and
@@ -54,6 +57,9 @@ export function scheduleLongRowNest(p: LoopProgram, s: SpmmSchedule): LoopProgra
   q = split(q, 'e', s.rowsPerWorkgroup, { outer: 'es', inner: 'eg' });
   q = reorder(q, 'es', 'eg');
   q = bind(q, 'eg', 'thread');
+  // four entries per pass in a loop of constant trip count, which the driver's compiler unrolls:
+  // their loads are independent, so four gathers are in flight instead of one
+  q = split(q, 'es', LONG_ROW_UNROLL, { outer: 'eso', inner: 'eu' });
   q = split(q, 'i', 1, { outer: 'ib', inner: 'ir' });
   q = bind(q, 'ib', 'workgroup');
   return bind(q, 'ir', 'thread');

@@ -54,9 +54,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                 let tess_base_acc = v_acc;
                 v_acc = vec4<f32>(0.0);
                 {
-                  for (var v_es = 0; v_es < tess_fdiv(((v_hi - v_lo) + 7), 8); v_es++) {
-                    if (((v_lo + (v_es * 8)) + v_eg) < v_hi) {
-                      v_acc = (v_acc + (vec4<f32>(vals[u32((v_p2vals + ((v_lo + (v_es * 8)) + v_eg)))]) * x[u32((idx[u32((v_p2cols + ((v_lo + (v_es * 8)) + v_eg)))] * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
+                  for (var v_eso = 0; v_eso < tess_fdiv((tess_fdiv(((v_hi - v_lo) + 7), 8) + 3), 4); v_eso++) {
+                    for (var v_eu = 0; v_eu < 4; v_eu++) {
+                      if (((v_eso * 4) + v_eu) < tess_fdiv(((v_hi - v_lo) + 7), 8)) {
+                        if (((v_lo + (((v_eso * 4) + v_eu) * 8)) + v_eg) < v_hi) {
+                          v_acc = (v_acc + (vec4<f32>(vals[u32((v_p2vals + ((v_lo + (((v_eso * 4) + v_eu) * 8)) + v_eg)))]) * x[u32((idx[u32((v_p2cols + ((v_lo + (((v_eso * 4) + v_eu) * 8)) + v_eg)))] * (v_f) + (((v_cs * 8) + v_t) * 4))) / 4u]));
+                        }
+                      }
                     }
                   }
                 }
