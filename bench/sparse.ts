@@ -1,7 +1,7 @@
 /**
- * SpMM on power-law graphs: each format at its default schedule, and the tuner's pick, against
- * cuSPARSE (`torch.sparse.mm` on CSR, bench/anchors/torch_sparse.py, same matrices via
- * bench/sparse-graphs.ts) at f = 32/64/128. Every timed (graph, f, plan) is first checked at 64
+ * SpMM on power-law graphs and on the planetoid graphs' GCN adjacency: each format at its default
+ * schedule, and the tuner's pick, against cuSPARSE (`torch.sparse.mm` on CSR,
+ * bench/anchors/torch_sparse.py, same matrices via bench/sparse-graphs.ts) at f = 32/64/128. Every timed (graph, f, plan) is first checked at 64
  * seeded rows against float64 sums of the inputs, within the f32 summation bound; one row outside
  * it fails the bench and nothing is written. The limit is the minimum traffic (A once, X once,
  * Y once) at the copy bandwidth measured in the same run. The tuner's pick also gets a row with
@@ -119,7 +119,7 @@ async function main(): Promise<void> {
   const tuner = new SpmmTuner(backend);
   const graphs = benchGraphs(graphSize(args)).slice(0, quick ? 1 : undefined);
   for (const g of graphs) {
-    const a = generateGraph(g);
+    const a = await generateGraph(g);
     const longest = rowLengths(a).reduce((x, y) => Math.max(x, y), 0);
     console.log(`${g.name}: ${a.m} nodes, ${a.vals.length} edges, longest row ${longest} (seed ${g.seed})`);
     for (const f of quick ? [32] : FEATURES) {
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
     'sparse-spmm',
     card,
     rows,
-    `R-MAT graphs (a=0.57 b=c=0.19, seeds in bench/sparse-graphs.ts), f32 values and features; copy ${copy.gbps.toFixed(0)} GB/s (${copy.variant}); clock floor ${(floorMs * 1e3).toFixed(1)} us per call (SpMM of 64 rows); the tuner timed ${tuner.export().reduce((n, p) => n + p.timings.length, 0)} plans`,
+    `R-MAT graphs (a=0.57 b=c=0.19, seeds in bench/sparse-graphs.ts) and Cora/Citeseer's GCN-normalized A + I (data/planetoid), f32 values and features; copy ${copy.gbps.toFixed(0)} GB/s (${copy.variant}); clock floor ${(floorMs * 1e3).toFixed(1)} us per call (SpMM of 64 rows); the tuner timed ${tuner.export().reduce((n, p) => n + p.timings.length, 0)} plans`,
     check.passed(),
   );
   backend.destroy();
