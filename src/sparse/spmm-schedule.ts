@@ -9,7 +9,8 @@
  *    inner to threads (workgroup size R·T).
  *
  * The hybrid schedules each part (its CSR remainder, the long rows, with a whole workgroup per
- * row whose thread groups split the row's entries) and fuses them horizontally: one dispatch, the parts in consecutive workgroup ranges.
+ * row whose thread groups split the row's entries) and fuses them horizontally: one dispatch, the
+ * parts in consecutive workgroup ranges, the long rows' first.
  */
 import type { LoopProgram } from '../ir/tir/loop-nest.js';
 import { bind, fuseHorizontal, reorder, split, vectorize } from '../ir/tir/loop-schedule.js';
