@@ -46,6 +46,9 @@ export function hybFromCoo(a: Coo, maxWidth: number): Hyb {
       });
       return { width, rowIds, cols, vals };
     });
+  // longest first: the kernel gives each long row a workgroup in this order, and a row of
+  // thousands of entries that starts last ends last, after every other row is done
+  long.sort((x, y) => len[y]! - len[x]! || x - y);
   const rowIds = Int32Array.from(long);
   const indptr = new Int32Array(long.length + 1);
   long.forEach((row, r) => (indptr[r + 1] = indptr[r]! + len[row]!));

@@ -9,14 +9,15 @@
  *    inner to threads (workgroup size R·T).
  *
  * The hybrid schedules each part (its CSR remainder, the long rows, with a whole workgroup per
- * row) and fuses them horizontally: one dispatch, the parts in consecutive workgroup ranges.
+ * row whose thread groups split the row's entries) and fuses them horizontally: one dispatch, the
+ * parts in consecutive workgroup ranges, the long rows' first.
  */
 import type { LoopProgram } from '../ir/tir/loop-nest.js';
 import { bind, fuseHorizontal, reorder, split, vectorize } from '../ir/tir/loop-schedule.js';
 import type { TensorDesc } from '../backends/backend.js';
 import type { HybLayout, SpmmOpName } from './device-layout.js';
 import type { SpmmAttrs } from './ops.js';
-import { type SpmmSchedule, workgroupSize } from './schedule.js';
+import type { SpmmSchedule } from './schedule.js';
 import { bsrSpmmNest, cooSpmmNest, csrSpmmNest, ellSpmmNest, hybPartDims, hybPartNest } from './spmm-lower.js';
 
 export function scheduleSpmmNest(p: LoopProgram, s: SpmmSchedule): LoopProgram {
@@ -34,17 +35,57 @@ export function scheduleSpmmNest(p: LoopProgram, s: SpmmSchedule): LoopProgram {
   return bind(q, 'ir', 'thread');
 }
 
-/** Threads per row of each hybrid part: ELL buckets take the schedule's, the CSR remainder a workgroup. */
-export function hybPartSchedule(s: SpmmSchedule, width: number): SpmmSchedule {
-  if (width > 0) return s;
-  return { ...s, threadsPerRow: workgroupSize(s), rowsPerWorkgroup: 1 };
+/** Entries of a long row each thread loads per pass (`scheduleLongRowNest`). */
+const LONG_ROW_UNROLL = 4;
+
+/**
+ * The hybrid's CSR remainder: its long rows (on a power-law graph a few of thousands of entries)
+ * each take a workgroup; the T threads of the schedule split the features as in the buckets, and
+ * the R thread groups stride over the row's entries, their parts summed across the groups. With
+ * the features alone split, the longest row was one chain of dependent loads on T threads and
+ * set the time of the whole dispatch. The feature loop stays outside its threads (no reorder):
+ * the cross-group sum's barriers sit inside it, so its bound must be the same for every thread.
+ */
+export function scheduleLongRowNest(p: LoopProgram, s: SpmmSchedule): LoopProgram {
+  let q = p;
+  let feature = 'c';
+  if (s.vec4) {
+    q = vectorize(q, 'c', 'cv', 'cl');
+    feature = 'cv';
+  }
+  q = split(q, feature, s.threadsPerRow, { outer: 'cs', inner: 't' });
+  q = bind(q, 't', 'thread');
+  q = split(q, 'e', s.rowsPerWorkgroup, { outer: 'es', inner: 'eg' });
+  q = reorder(q, 'es', 'eg');
+  q = bind(q, 'eg', 'thread');
+  // four entries per pass in a loop of constant trip count, which the driver's compiler unrolls:
+  // their loads are independent, so four gathers are in flight instead of one
+  q = split(q, 'es', LONG_ROW_UNROLL, { outer: 'eso', inner: 'eu' });
+  q = split(q, 'i', 1, { outer: 'ib', inner: 'ir' });
+  q = bind(q, 'ib', 'workgroup');
+  return bind(q, 'ir', 'thread');
 }
 
+/** Each hybrid part scheduled: ELL buckets by the schedule, the CSR remainder a workgroup per row. */
+export function scheduleHybPart(n: number, width: number, s: SpmmSchedule): LoopProgram {
+  const nest = hybPartNest(n, width);
+  return width > 0 ? scheduleSpmmNest(nest, s) : scheduleLongRowNest(nest, s);
+}
+
+/**
+ * The parts fused with the CSR remainder's workgroups first: its long rows are the longest
+ * chains of the dispatch, and a GPU starts workgroups roughly in the order of their ids, so the
+ * short rows' work fills the machine around them instead of leaving them to run alone at the end.
+ */
 export function hybSpmmProgram(layout: HybLayout, s: SpmmSchedule): LoopProgram {
-  const parts = layout.parts.map((p, n) => scheduleSpmmNest(hybPartNest(n, p.width), hybPartSchedule(s, p.width)));
+  const parts = layout.parts.map((p, n) => scheduleHybPart(n, p.width, s));
   const widths = layout.parts.map((p) => p.width).join('-');
   if (parts.length === 0) return scheduleSpmmNest(hybPartNest(0, 1), s); // an all-empty matrix: a part of no rows
-  return fuseHorizontal(`spmm_hyb_${widths}`, parts);
+  const longFirst = [
+    ...parts.filter((_, n) => layout.parts[n]!.width === 0),
+    ...parts.filter((_, n) => layout.parts[n]!.width > 0),
+  ];
+  return fuseHorizontal(`spmm_hyb_${widths}`, longFirst);
 }
 
 /** The shader label of an `spmm_*` op's program: one per distinct program. */

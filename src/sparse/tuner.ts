@@ -8,7 +8,7 @@ import type { Backend } from '../backends/backend.js';
 import { rowLengths } from './coo.js';
 import { type FormatSpec, formatName, storageBlowup, toFormat } from './convert.js';
 import type { Coo } from './formats.js';
-import { type SpmmSchedule, defaultSchedule, scheduleName, whySpmmScheduleInvalid } from './schedule.js';
+import { MAX_WORKGROUP, type SpmmSchedule, defaultSchedule, scheduleName, whySpmmScheduleInvalid } from './schedule.js';
 import { spmm, upload } from './upload.js';
 
 export interface Candidate {
@@ -59,7 +59,8 @@ export function matrixSignature(a: Coo, f: number): string {
 /**
  * The search space: CSR, COO, a global ELL, BSR 4 and 16, and hybrids with widest buckets 8 and 32
  * (ELL and BSR only where their padding stays within `MAX_BLOWUP` of the nonzeros: on power-law
- * graphs they would store many times the matrix); thread shapes around the default.
+ * graphs they would store many times the matrix); thread shapes around the default and the
+ * default's threads per row in a workgroup of the most threads.
  */
 export function spmmCandidates(a: Coo, f: number): Candidate[] {
   const base = defaultSchedule(f);
@@ -73,7 +74,12 @@ export function spmmCandidates(a: Coo, f: number): Candidate[] {
     threadsPerRow: Math.min(64, base.threadsPerRow * 2),
     rowsPerWorkgroup: Math.max(1, base.rowsPerWorkgroup / 2),
   };
-  const schedules = [base, narrow, wide].filter((s) => whySpmmScheduleInvalid(s, f) === null);
+  // the widest workgroup: the hybrid's long rows get the most thread groups over their entries
+  const full: SpmmSchedule = { ...base, rowsPerWorkgroup: Math.max(1, MAX_WORKGROUP / base.threadsPerRow) };
+  const schedules = [base, narrow, wide, full].filter(
+    (s, i, all) =>
+      whySpmmScheduleInvalid(s, f) === null && all.findIndex((o) => scheduleName(o) === scheduleName(s)) === i,
+  );
   const formats = SPMM_FORMATS.filter((spec) => storageBlowup(a, spec) <= MAX_BLOWUP);
   return formats.flatMap((format) => schedules.map((schedule) => ({ format, schedule })));
 }
@@ -83,18 +89,24 @@ export type SpmmTimer = (backend: Backend, enqueue: () => void) => Promise<numbe
 
 /**
  * Replays of a recorded dispatch stream where the backend records (the encoding cost is not
- * what a plan changes), plain runs otherwise; a warm-up first, then the median of 5 batches.
+ * what a plan changes), plain runs otherwise; a warm-up first, then the median of 5 batches. A
+ * batch is one submit of 10 replays: on a fast GPU a submit per call costs about what a small
+ * SpMM does, and would hide the differences between plans.
  */
 export const defaultTimer: SpmmTimer = async (backend, enqueue) => {
   const stream = backend.record?.(enqueue);
-  const once = stream ? () => stream.replay(1) : enqueue;
+  const batch = stream
+    ? () => stream.replay(10)
+    : () => {
+        for (let r = 0; r < 10; r++) enqueue();
+      };
   try {
-    once();
+    batch();
     await backend.flush();
     const per: number[] = [];
     for (let b = 0; b < 5; b++) {
       const t0 = performance.now();
-      for (let r = 0; r < 10; r++) once();
+      batch();
       await backend.flush();
       per.push((performance.now() - t0) / 10);
     }
@@ -128,14 +140,19 @@ export class SpmmTuner {
     const timings: { candidate: Candidate; ms: number }[] = [];
     try {
       b.write(x, new Float32Array(a.k * f).fill(1));
-      for (const candidate of candidates) {
-        const dev = upload(b, toFormat(a, candidate.format), 'tuner');
+      // each format converted and uploaded once for all its schedules: on graphs of millions of
+      // edges the host-side conversion, not the timing, is what a candidate costs
+      const ms = new Map<Candidate, number>();
+      for (const format of new Set(candidates.map((c) => formatName(c.format)))) {
+        const mine = candidates.filter((c) => formatName(c.format) === format);
+        const dev = upload(b, toFormat(a, mine[0]!.format), 'tuner');
         try {
-          timings.push({ candidate, ms: await this.timer(b, () => spmm(b, dev, candidate.schedule, x, y)) });
+          for (const c of mine) ms.set(c, await this.timer(b, () => spmm(b, dev, c.schedule, x, y)));
         } finally {
           dev.free();
         }
       }
+      for (const candidate of candidates) timings.push({ candidate, ms: ms.get(candidate)! });
     } finally {
       b.free(x);
       b.free(y);

@@ -5,11 +5,13 @@
  * single dense row, one huge row. f = 32/64/128 (vec4 schedules) and an odd f (scalar).
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import type { Backend } from '../../src/backends/backend.js';
 import {
   type Coo,
   type FormatSpec,
   type SpmmSchedule,
   formatName,
+  scheduleName,
   toFormat,
   upload,
   spmm,
@@ -78,6 +80,36 @@ function scheduleFor(f: number, i: number): SpmmSchedule {
     : { threadsPerRow: 32, rowsPerWorkgroup: 2, vec4 };
 }
 
+/** `spmm` of `coo` in format `spec` under `sched` against the oracle, every output element. */
+async function checkSpmm(b: Backend, coo: Coo, spec: FormatSpec, sched: SpmmSchedule, f: number): Promise<void> {
+  const rng = new Rng(seed ^ (f * 7919));
+  const x = Float32Array.from(rng.normals(coo.k * f));
+  const a = upload(b, toFormat(coo, spec));
+  const xt = b.alloc({ dtype: 'f32', shape: [coo.k, f] });
+  const yt = b.alloc({ dtype: 'f32', shape: [coo.m, f] });
+  try {
+    b.write(xt, x);
+    b.write(yt, new Float32Array(coo.m * f).fill(NaN)); // an unwritten output fails
+    spmm(b, a, sched, xt, yt);
+    const got = (await b.read(yt)) as Float32Array;
+    const want = oracle(coo, x, f);
+    let bad = 0;
+    let first = '';
+    for (let e = 0; e < got.length; e++) {
+      const tol = f32SumTolerance(want.terms[Math.floor(e / f)]!, want.mag[e]!, want.y[e]!);
+      if (!(Math.abs(got[e]! - want.y[e]!) <= tol)) {
+        if (!bad) first = `[${Math.floor(e / f)}, ${e % f}] got ${got[e]} want ${want.y[e]}`;
+        bad++;
+      }
+    }
+    expect(bad ? `${bad} of ${got.length} wrong, first ${first}` : 'ok').toBe('ok');
+  } finally {
+    a.free();
+    b.free(xt);
+    b.free(yt);
+  }
+}
+
 describe(`SpMM per format against the float64 oracle (${seedNote(seed)})`, () => {
   for (const { label, coo, fs } of matrices)
     describe(`${label} (nnz ${coo.vals.length})`, () => {
@@ -85,35 +117,34 @@ describe(`SpMM per format against the float64 oracle (${seedNote(seed)})`, () =>
         for (const f of fs)
           for (const { backend: b } of gpusOrSkip(backend ? [{ backend }] : [], `${formatName(spec)} f${f}`)) {
             const sched = scheduleFor(f, fi);
-            it(`${formatName(spec)} f${f} t${sched.threadsPerRow}r${sched.rowsPerWorkgroup}${sched.vec4 ? 'v4' : ''}`, async () => {
-              const rng = new Rng(seed ^ (f * 7919));
-              const x = Float32Array.from(rng.normals(coo.k * f));
-              const a = upload(b, toFormat(coo, spec));
-              const xt = b.alloc({ dtype: 'f32', shape: [coo.k, f] });
-              const yt = b.alloc({ dtype: 'f32', shape: [coo.m, f] });
-              try {
-                b.write(xt, x);
-                b.write(yt, new Float32Array(coo.m * f).fill(NaN)); // an unwritten output fails
-                spmm(b, a, sched, xt, yt);
-                const got = (await b.read(yt)) as Float32Array;
-                const want = oracle(coo, x, f);
-                let bad = 0;
-                let first = '';
-                for (let e = 0; e < got.length; e++) {
-                  const tol = f32SumTolerance(want.terms[Math.floor(e / f)]!, want.mag[e]!, want.y[e]!);
-                  if (!(Math.abs(got[e]! - want.y[e]!) <= tol)) {
-                    if (!bad) first = `[${Math.floor(e / f)}, ${e % f}] got ${got[e]} want ${want.y[e]}`;
-                    bad++;
-                  }
-                }
-                expect(bad ? `${bad} of ${got.length} wrong, first ${first}` : 'ok').toBe('ok');
-              } finally {
-                a.free();
-                b.free(xt);
-                b.free(yt);
-              }
-            });
+            it(`${formatName(spec)} f${f} ${scheduleName(sched)}`, () => checkSpmm(b, coo, spec, sched, f));
           }
       });
     });
+});
+
+/**
+ * The hybrid's long rows at the schedule's extremes: one thread group (t64r1, and more feature
+ * threads than f = 32 has vec4 lanes), 256 groups with one feature thread walking f = 13 in 13
+ * passes, and f = 128 in four passes of eight threads over 32 groups.
+ */
+describe(`SpMM hybrid long rows at extreme schedules (${seedNote(seed)})`, () => {
+  const cases: { label: string; coo: Coo; f: number; sched: SpmmSchedule }[] = [
+    { label: 'huge row', coo: hugeRow(seed + 3), f: 32, sched: { threadsPerRow: 64, rowsPerWorkgroup: 1, vec4: true } },
+    {
+      label: 'huge row',
+      coo: hugeRow(seed + 3),
+      f: 13,
+      sched: { threadsPerRow: 1, rowsPerWorkgroup: 256, vec4: false },
+    },
+    {
+      label: 'rmat 2^8 ef8',
+      coo: rmatCoo(seed + 1, { scale: 8, edgeFactor: 8 }),
+      f: 128,
+      sched: { threadsPerRow: 8, rowsPerWorkgroup: 32, vec4: true },
+    },
+  ];
+  for (const { label, coo, f, sched } of cases)
+    for (const { backend: b } of gpusOrSkip(backend ? [{ backend }] : [], `${label} hyb4 f${f}`))
+      it(`${label} hyb4 f${f} ${scheduleName(sched)}`, () => checkSpmm(b, coo, { kind: 'hyb', maxWidth: 4 }, sched, f));
 });
