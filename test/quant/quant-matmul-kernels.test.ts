@@ -1,0 +1,89 @@
+/**
+ * Each `quant_matmul` kernel forced in turn (`attrs.path`) against the float64 oracle of the
+ * dequantized weights (the op's check: the f32 summation bound per output). The batched GEMM is
+ * taken through every tile size (M at the 8 / 16 / 32 / 64 boundaries and past 64, where it re-reads
+ * the weights per 64 rows), N not a multiple of its 32 weight rows, and K with a partial last step
+ * (Q8_0/Q4_0 at 32 · odd). The conformance suite covers the kernel each M gets by default; this
+ * keeps the GEMV above one row and the tiled GEMM below 257 rows checked too.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Capabilities } from '../../src/backends/webgpu/capabilities.js';
+import type { OpCase } from '../../src/ops/op-spec.js';
+import { randomInput } from '../../src/ops/test-data.js';
+import { encodeWeights } from '../../src/quant/codec.js';
+import { QUANT_FORMATS, type QuantFormat, quantLayout } from '../../src/quant/formats.js';
+import { QUANT_KERNELS } from '../../src/quant/kernels.js';
+import { type QuantMatmulAttrs, type QuantMatmulPath, quantMatmulOp } from '../../src/quant/ops.js';
+import { runCase } from '../../src/testing/conformance.js';
+import { seedNote, testSeed } from '../../src/testing/seed.js';
+import { Rng } from '../../src/util/rng.js';
+import { gpuBackends, gpusOrSkip } from '../gpu-setup.js';
+
+const seed = testSeed();
+const gpus = (await gpuBackends()).slice(0, 1);
+
+function makeCase(rng: Rng, format: QuantFormat, m: number, n: number, k: number, path?: QuantMatmulPath) {
+  const bytes = encodeWeights(format, rng.normals(n * k, 0.5), n, k);
+  const c: OpCase<QuantMatmulAttrs> = {
+    label: `${format} M${m} N${n} K${k}${path ? ` path ${path}` : ''}`,
+    attrs: { format, n, k, ...(path ? { path } : {}) },
+    inputs: [randomInput(rng, 'f32', [m, k]), { desc: { dtype: 'u8', shape: [bytes.length] }, data: bytes }],
+  };
+  return c;
+}
+
+/** K of `blocks` whole blocks (for Q8_0/Q4_0 an odd count leaves a partial last 64-value step). */
+function kOf(format: QuantFormat, blocks: number): number {
+  return quantLayout(format).block * blocks;
+}
+
+describe('quant_matmul kernel choice (no GPU needed)', () => {
+  const caps = {} as Capabilities;
+  const chosen = (m: number, path?: QuantMatmulPath) => {
+    const attrs = { format: 'w4', n: 40, k: 256, ...(path ? { path } : {}) };
+    const inputs = [
+      { dtype: 'f32', shape: [m, 256] },
+      { dtype: 'u8', shape: [40 * 128 + 40 * 2 * 4] },
+    ] as const;
+    return QUANT_KERNELS.findIndex((kn) => kn.whyUnsupported(caps, attrs, inputs) === null);
+  };
+  it('gives one row to the GEMV, 2..256 rows to the batched GEMM, more to the tiled GEMM', () => {
+    expect([1, 2, 16, 64, 256, 257].map((m) => chosen(m))).toEqual([0, 1, 1, 1, 1, 2]);
+  });
+  it('serves a forced path where that kernel takes the shape, and nothing else', () => {
+    expect(chosen(12, 'gemv')).toBe(0);
+    expect(chosen(17, 'gemv')).toBe(-1);
+    expect(chosen(1, 'batched')).toBe(1);
+    expect(chosen(3, 'gemm')).toBe(2);
+  });
+});
+
+describe(`quant_matmul kernels forced one by one (${seedNote(seed)})`, () => {
+  const rng = new Rng(seed);
+  const cases: OpCase<QuantMatmulAttrs>[] = [];
+  for (const format of QUANT_FORMATS) {
+    const big = quantLayout(format).block >= 256;
+    // batched: every tile size, N = 32·j ± odd, K with whole and partial 64-value steps
+    for (const [m, n, blocks] of [
+      [2, 33, big ? 1 : 3],
+      [8, 31, big ? 2 : 1],
+      [9, 65, big ? 1 : 2],
+      [16, 17, big ? 1 : 3],
+      [23, 40, big ? 2 : 1],
+      [64, 33, big ? 1 : 3],
+      [130, 19, big ? 1 : 2],
+    ] as const)
+      cases.push(makeCase(rng, format, m, n, kOf(format, blocks), 'batched'));
+    cases.push(makeCase(rng, format, 11, 13, kOf(format, 2), 'gemv'));
+    cases.push(makeCase(rng, format, 21, 19, kOf(format, big ? 1 : 3), 'gemm'));
+  }
+  for (const { name, backend } of gpusOrSkip(gpus, 'webgpu: quant_matmul kernels')) {
+    for (const c of cases) {
+      it(`${name}: ${c.label}`, async () => {
+        const r = await runCase(backend, quantMatmulOp, c);
+        expect(r.skipped ?? '', 'the forced kernel serves the case').toBe('');
+        expect(r.message ?? 'ok').toBe('ok');
+      });
+    }
+  }
+});
