@@ -11,7 +11,7 @@
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import { grid2d } from '../backends/webgpu/grid.js';
 import type { GpuKernel } from '../backends/webgpu/kernel.js';
-import { BATCHED_MAX_M, batchedTile, quantBatchedWgsl } from './batched-wgsl.js';
+import { BATCHED_BN, BATCHED_MAX_M, batchedTile, quantBatchedWgsl } from './batched-wgsl.js';
 import { GEMM_TILE, quantGemmWgsl } from './gemm-wgsl.js';
 import { GEMV_MAX_M, quantGemvWgsl } from './gemv-wgsl.js';
 import { type QuantMatmulAttrs, type QuantMatmulGeometry, type QuantMatmulPath, quantMatmulGeometry } from './ops.js';
@@ -58,22 +58,23 @@ export const quantGemvKernel: GpuKernel = {
 
 export const quantBatchedKernel: GpuKernel = {
   op: 'quant_matmul',
-  whyUnsupported(_caps, attrs, inputs) {
+  whyUnsupported(caps, attrs, inputs) {
     const g = geometryFor('batched', attrs, inputs);
     if (typeof g === 'string') return g;
     const min = forced(attrs) ? 1 : GEMV_AUTO_MAX_M + 1;
-    return g.m >= min && g.m <= BATCHED_MAX_M
-      ? null
-      : `the batched GEMM takes ${min}..${BATCHED_MAX_M} rows, got ${g.m}`;
+    if (g.m < min || g.m > BATCHED_MAX_M) return `the batched GEMM takes ${min}..${BATCHED_MAX_M} rows, got ${g.m}`;
+    if (!batchedTile(g.m, caps))
+      return `the batched GEMM's smallest tile for M = ${g.m} exceeds the device's workgroup storage or invocations`;
+    return null;
   },
   encode(ctx, attrs, inputs, [y]) {
     const { m, n, k, format } = quantMatmulGeometry(attrs, inputs);
-    const t = batchedTile(m);
-    const tiles = Math.ceil(m / t.BM) * Math.ceil(n / t.BN);
+    const t = batchedTile(m, ctx.caps)!;
+    const tiles = Math.ceil(m / t.BM) * Math.ceil(n / BATCHED_BN);
     const [gx, gy] = grid2d(tiles, ctx.caps.maxComputeWorkgroupsPerDimension);
     ctx.dispatch(
       {
-        label: `quant_matmul.batched.${format}.bm${t.BM}`,
+        label: `quant_matmul.batched.${format}.bm${t.BM}.kg${t.KG}`,
         wgsl: quantBatchedWgsl(format, t),
         access: ['read', 'read', 'rw', 'uniform'],
       },

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { Capabilities } from '../../src/backends/webgpu/capabilities.js';
 import type { OpCase } from '../../src/ops/op-spec.js';
 import { randomInput } from '../../src/ops/test-data.js';
+import { batchedSharedBytes, batchedThreads, batchedTile, batchedTuning } from '../../src/quant/batched-wgsl.js';
 import { encodeWeights } from '../../src/quant/codec.js';
 import { QUANT_FORMATS, type QuantFormat, quantLayout } from '../../src/quant/formats.js';
 import { QUANT_KERNELS } from '../../src/quant/kernels.js';
@@ -38,7 +39,7 @@ function kOf(format: QuantFormat, blocks: number): number {
 }
 
 describe('quant_matmul kernel choice (no GPU needed)', () => {
-  const caps = {} as Capabilities;
+  const caps = { maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 } as Capabilities;
   const chosen = (m: number, path?: QuantMatmulPath) => {
     const attrs = { format: 'w4', n: 40, k: 256, ...(path ? { path } : {}) };
     const inputs = [
@@ -55,6 +56,25 @@ describe('quant_matmul kernel choice (no GPU needed)', () => {
     expect(chosen(17, 'gemv')).toBe(-1);
     expect(chosen(1, 'batched')).toBe(1);
     expect(chosen(3, 'gemm')).toBe(2);
+  });
+});
+
+describe('batched GEMM tiles (no GPU needed)', () => {
+  it('fits the K groups to the workgroup limits, down to the WebGPU defaults', () => {
+    const big = { maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 };
+    const small = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 };
+    for (const m of [2, 8, 9, 16, 17, 32, 33, 64, 256]) {
+      for (const caps of [big, small]) {
+        const t = batchedTile(m, caps)!;
+        expect(t.BM >= Math.min(m, 64), `M ${m}`).toBe(true);
+        expect(batchedSharedBytes(t)).toBeLessThanOrEqual(caps.maxComputeWorkgroupStorageSize);
+        expect(batchedThreads(t)).toBeLessThanOrEqual(caps.maxComputeInvocationsPerWorkgroup);
+      }
+    }
+    expect([8, 16, 32, 64].map((m) => batchedTile(m, big)!.KG)).toEqual([4, 4, 4, 2]);
+    expect(
+      batchedTile(64, { maxComputeWorkgroupStorageSize: 8192, maxComputeInvocationsPerWorkgroup: 1024 }),
+    ).toBeNull();
   });
 });
 
@@ -84,6 +104,30 @@ describe(`quant_matmul kernels forced one by one (${seedNote(seed)})`, () => {
         expect(r.skipped ?? '', 'the forced kernel serves the case').toBe('');
         expect(r.message ?? 'ok').toBe('ok');
       });
+    }
+    // every K-group count; Q8_0 at K 160 is five 32-value steps, so the last turn leaves groups idle
+    for (const kg of [1, 2, 4] as const) {
+      for (const [format, m, n, k] of [
+        ['w4', 5, 45, 384],
+        ['q8_0', 40, 70, 160],
+        ['q4_k', 19, 33, 256],
+      ] as const) {
+        const c = makeCase(rng, format, m, n, k, 'batched');
+        batchedTuning.kg = kg;
+        const fits = batchedTile(m, backend.caps) !== null;
+        batchedTuning.kg = null;
+        const why = fits ? '' : " (skipped: the tile exceeds this device's workgroup storage or invocations)";
+        it.skipIf(!fits)(`${name}: ${c.label} with ${kg} K groups${why}`, async () => {
+          batchedTuning.kg = kg;
+          try {
+            const r = await runCase(backend, quantMatmulOp, c);
+            expect(r.skipped ?? '', 'the forced kernel serves the case').toBe('');
+            expect(r.message ?? 'ok').toBe('ok');
+          } finally {
+            batchedTuning.kg = null;
+          }
+        });
+      }
     }
   }
 });
