@@ -46,7 +46,7 @@ export const batchedSharedBytes = (t: BatchedTile): number => t.KG * (t.BM + BN)
 export const batchedTuning: { kg: 1 | 2 | 4 | null } = { kg: null };
 
 /**
- * The tile for M rows: BM the smallest of 8, 16, 32, 64 that holds M (M > 64 re-reads the weights
+ * The tile for M rows: BM the smallest of 4, 8, 16, 32, 64 that holds M (M > 64 re-reads the weights
  * ⌈M / 64⌉ times, by then far less than the multiply-adds cost), the register block growing with BM,
  * and as many K groups (4, 2, 1) as the device's workgroup limits take; null where none fits.
  */
@@ -54,7 +54,7 @@ export function batchedTile(
   m: number,
   caps: Pick<Capabilities, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup'>,
 ): BatchedTile | null {
-  const [BM, TM] = m <= 8 ? [8, 1] : m <= 16 ? [16, 2] : m <= 32 ? [32, 2] : [64, 4];
+  const [BM, TM] = m <= 4 ? [4, 1] : m <= 8 ? [8, 1] : m <= 16 ? [16, 2] : m <= 32 ? [32, 2] : [64, 4];
   for (const KG of batchedTuning.kg ? [batchedTuning.kg] : [4, 2, 1]) {
     const t = { BM, TM, KG };
     if (

@@ -1,7 +1,7 @@
 /**
  * Each `quant_matmul` kernel forced in turn (`attrs.path`) against the float64 oracle of the
  * dequantized weights (the op's check: the f32 summation bound per output). The batched GEMM is
- * taken through every tile size (M at the 8 / 16 / 32 / 64 boundaries and past 64, where it re-reads
+ * taken through every tile size (M at the 4 / 8 / 16 / 32 / 64 boundaries and past 64, where it re-reads
  * the weights per 64 rows), N not a multiple of its 32 weight rows, and K with a partial last step
  * (Q8_0/Q4_0 at 32 · odd). The conformance suite covers the kernel each M gets by default; this
  * keeps the GEMV above one row and the tiled GEMM below 257 rows checked too.
@@ -63,7 +63,7 @@ describe('batched GEMM tiles (no GPU needed)', () => {
   it('fits the K groups to the workgroup limits, down to the WebGPU defaults', () => {
     const big = { maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 };
     const small = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 };
-    for (const m of [2, 8, 9, 16, 17, 32, 33, 64, 256]) {
+    for (const m of [2, 4, 5, 8, 9, 16, 17, 32, 33, 64, 256]) {
       for (const caps of [big, small]) {
         const t = batchedTile(m, caps)!;
         expect(t.BM >= Math.min(m, 64), `M ${m}`).toBe(true);
@@ -71,7 +71,7 @@ describe('batched GEMM tiles (no GPU needed)', () => {
         expect(batchedThreads(t)).toBeLessThanOrEqual(caps.maxComputeInvocationsPerWorkgroup);
       }
     }
-    expect([8, 16, 32, 64].map((m) => batchedTile(m, big)!.KG)).toEqual([4, 4, 4, 2]);
+    expect([4, 8, 16, 32, 64].map((m) => batchedTile(m, big)!.KG)).toEqual([4, 4, 4, 4, 2]);
     expect(
       batchedTile(64, { maxComputeWorkgroupStorageSize: 8192, maxComputeInvocationsPerWorkgroup: 1024 }),
     ).toBeNull();
@@ -86,6 +86,7 @@ describe(`quant_matmul kernels forced one by one (${seedNote(seed)})`, () => {
     // batched: every tile size, N = 32·j ± odd, K with whole and partial 64-value steps
     for (const [m, n, blocks] of [
       [2, 33, big ? 1 : 3],
+      [4, 35, big ? 1 : 2],
       [8, 31, big ? 2 : 1],
       [9, 65, big ? 1 : 2],
       [16, 17, big ? 1 : 3],
