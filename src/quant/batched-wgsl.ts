@@ -52,14 +52,17 @@ export const batchedTuning: { kg: 1 | 2 | 4 | null } = { kg: null };
  */
 export function batchedTile(
   m: number,
-  caps: Pick<Capabilities, 'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup'>,
+  caps: Pick<
+    Capabilities,
+    'maxComputeWorkgroupStorageSize' | 'maxComputeInvocationsPerWorkgroup' | 'maxComputeWorkgroupSizeX'
+  >,
 ): BatchedTile | null {
   const [BM, TM] = m <= 4 ? [4, 1] : m <= 8 ? [8, 1] : m <= 16 ? [16, 2] : m <= 32 ? [32, 2] : [64, 4];
   for (const KG of batchedTuning.kg ? [batchedTuning.kg] : [4, 2, 1]) {
     const t = { BM, TM, KG };
     if (
       batchedSharedBytes(t) <= caps.maxComputeWorkgroupStorageSize &&
-      batchedThreads(t) <= caps.maxComputeInvocationsPerWorkgroup
+      batchedThreads(t) <= Math.min(caps.maxComputeInvocationsPerWorkgroup, caps.maxComputeWorkgroupSizeX)
     )
       return t;
   }

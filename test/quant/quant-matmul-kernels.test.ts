@@ -39,7 +39,11 @@ function kOf(format: QuantFormat, blocks: number): number {
 }
 
 describe('quant_matmul kernel choice (no GPU needed)', () => {
-  const caps = { maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 } as Capabilities;
+  const caps = {
+    maxComputeWorkgroupStorageSize: 49152,
+    maxComputeInvocationsPerWorkgroup: 1024,
+    maxComputeWorkgroupSizeX: 1024,
+  } as Capabilities;
   const chosen = (m: number, path?: QuantMatmulPath) => {
     const attrs = { format: 'w4', n: 40, k: 256, ...(path ? { path } : {}) };
     const inputs = [
@@ -61,8 +65,16 @@ describe('quant_matmul kernel choice (no GPU needed)', () => {
 
 describe('batched GEMM tiles (no GPU needed)', () => {
   it('fits the K groups to the workgroup limits, down to the WebGPU defaults', () => {
-    const big = { maxComputeWorkgroupStorageSize: 49152, maxComputeInvocationsPerWorkgroup: 1024 };
-    const small = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 };
+    const big = {
+      maxComputeWorkgroupStorageSize: 49152,
+      maxComputeInvocationsPerWorkgroup: 1024,
+      maxComputeWorkgroupSizeX: 1024,
+    };
+    const small = {
+      maxComputeWorkgroupStorageSize: 16384,
+      maxComputeInvocationsPerWorkgroup: 256,
+      maxComputeWorkgroupSizeX: 256,
+    };
     for (const m of [2, 4, 5, 8, 9, 16, 17, 32, 33, 64, 256]) {
       for (const caps of [big, small]) {
         const t = batchedTile(m, caps)!;
@@ -72,9 +84,7 @@ describe('batched GEMM tiles (no GPU needed)', () => {
       }
     }
     expect([4, 8, 16, 32, 64].map((m) => batchedTile(m, big)!.KG)).toEqual([4, 4, 4, 4, 2]);
-    expect(
-      batchedTile(64, { maxComputeWorkgroupStorageSize: 8192, maxComputeInvocationsPerWorkgroup: 1024 }),
-    ).toBeNull();
+    expect(batchedTile(64, { ...big, maxComputeWorkgroupStorageSize: 8192 })).toBeNull();
   });
 });
 
