@@ -21,13 +21,15 @@
  *
  * Usage: node dist/bench/quant-decode.js [--quick] [--batches 1,2,4,16,64] [--path gemv|batched|gemm]
  *   --smoke: shapes / 8, batch 1 unless --batches says otherwise, for a software device;
- *   --path forces one `quant_matmul` kernel (where it serves the batch), to compare kernels at one M.
+ *   --path forces one `quant_matmul` kernel (where it serves the batch), to compare kernels at one M;
+ *   --split n forces the batched GEMM's K slices (1: unsplit), to compare with its own choice.
  */
 import '../src/register-all.js';
 import type { Tensor } from '../src/backends/backend.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { decodeWeights, encodeWeights } from '../src/quant/codec.js';
 import { type QuantFormat, bitsPerWeight, weightBytes } from '../src/quant/formats.js';
+import { batchedTuning } from '../src/quant/batched-wgsl.js';
 import type { QuantMatmulPath } from '../src/quant/ops.js';
 import { f32SumTolerance } from '../src/sparse/reference.js';
 import { groupsOf, quantizeW4a4Weights, unpackW4a4Weights, w4a4Planes } from '../src/quant/w4a4-format.js';
@@ -56,8 +58,10 @@ const argOf = (name: string): string | undefined => {
 };
 const BATCHES = argOf('--batches')?.split(',').map(Number) ?? (quick || smoke ? [1] : [1, 16, 64]);
 const PATH = argOf('--path') as QuantMatmulPath | undefined;
-/** A forced kernel's figures go to a results file of their own, so they never stand for the default run's. */
-const BENCH_NAME = PATH ? `atom-decode-${PATH}` : 'atom-decode';
+const SPLIT = argOf('--split');
+if (SPLIT) batchedTuning.split = Number(SPLIT);
+/** Forced kernels' figures go to a results file of their own, so they never stand for the default run's. */
+const BENCH_NAME = `atom-decode${PATH ? `-${PATH}` : ''}${SPLIT ? `-split${SPLIT}` : ''}`;
 const SEED = 20250917;
 
 const backend = await WebGpuBackend.create();
@@ -65,7 +69,9 @@ const check = new Check(BENCH_NAME);
 const card = cardName(backend);
 
 const rng = new Rng(SEED);
-console.log(`card ${card}; seed ${SEED}; batches ${BATCHES.join(', ')}; quant_matmul kernel ${PATH ?? 'by M'}`);
+console.log(
+  `card ${card}; seed ${SEED}; batches ${BATCHES.join(', ')}; quant_matmul kernel ${PATH ?? 'by M'}; K slices ${SPLIT ?? 'by shape'}`,
+);
 
 /** One quantized row repeated N times: the bytes of W [N, K] in `format`, and the row's decoded values. */
 function repeatedRow(format: QuantFormat, n: number, k: number): { bytes: Uint8Array; row: Float64Array } {

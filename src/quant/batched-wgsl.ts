@@ -4,7 +4,8 @@
  * KS-value step each: a group decodes its BN × KS weights once (decode-wgsl.ts) into workgroup
  * memory, stages BM × KS activations beside them, and each of its threads multiplies a TM × 4
  * register block out of both tiles with vec4 reads. At the end the groups' partial sums are added
- * through workgroup memory.
+ * through workgroup memory. Where the matrix has too few row tiles to fill a large GPU, K is also
+ * cut into slices across workgroups (`batchedSplit`), and a second pass adds the slices.
  *
  * Why this shape: with BM ≥ M every stored weight byte leaves memory once per call (the GEMV does
  * that too, but it re-reads all M activation rows for every weight row, N · M · K · 4 bytes a call),
@@ -42,8 +43,56 @@ export interface BatchedTile {
 export const batchedThreads = (t: BatchedTile): number => t.KG * (t.BM / t.TM) * (BN / TN);
 export const batchedSharedBytes = (t: BatchedTile): number => t.KG * (t.BM + BN) * STRIDE * 16;
 
-/** Forces the K-group count (tests reach every variant on any device; tuning runs compare them). */
-export const batchedTuning: { kg: 1 | 2 | 4 | null } = { kg: null };
+/** Forces the K-group count and the K split (tests reach every variant on any device; tuning runs compare them). */
+export const batchedTuning: { kg: 1 | 2 | 4 | null; split: number | null } = { kg: null, split: null };
+
+/**
+ * Workgroups the K split aims for: a few per multiprocessor of a large GPU (the H100 has 132), so
+ * that weight loads of some wait while others multiply. Each split keeps at least MIN_TURNS turns of
+ * its K groups, so short K is not cut into slices that cost more to sum than they save.
+ */
+export const BATCHED_TARGET_WORKGROUPS = 512;
+const MIN_TURNS = 4;
+
+export interface BatchedSplit {
+  /** Slices of K, each summed by its own workgroups into a partial product. */
+  readonly split: number;
+  /** K values per slice, a multiple of KG · KS (the last slice may be shorter). */
+  readonly kc: number;
+}
+
+/**
+ * How many slices of K the product is cut into: matrices with few row tiles (K/V projections of
+ * 1024 rows are 32 workgroups) would leave most of a large GPU idle, so their K is split and a
+ * second pass (`batchedSplitSumWgsl`) adds the slices, in a fixed order.
+ */
+export function batchedSplit(t: BatchedTile, m: number, n: number, k: number): BatchedSplit {
+  const tiles = Math.ceil(m / t.BM) * Math.ceil(n / BN);
+  const turns = Math.ceil(k / (t.KG * BATCHED_KS));
+  const want =
+    batchedTuning.split ?? Math.min(Math.ceil(BATCHED_TARGET_WORKGROUPS / tiles), Math.floor(turns / MIN_TURNS));
+  const kc = Math.ceil(turns / Math.max(1, Math.min(want, turns))) * t.KG * BATCHED_KS;
+  return { split: Math.ceil(k / kc), kc };
+}
+
+/** part [split, count] summed over its first axis into y [count], slice 0 first. */
+export function batchedSplitSumWgsl(): string {
+  return /* wgsl */ `
+struct U { count: u32, split: u32, gx: u32, pad: u32 }
+@group(0) @binding(0) var<storage, read> part: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> u: U;
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let i = (wid.x + wid.y * u.gx) * 256u + t;
+  if (i >= u.count) { return; }
+  var s = 0.0;
+  for (var p = 0u; p < u.split; p++) { s += part[p * u.count + i]; }
+  y[i] = s;
+}
+`;
+}
 
 /**
  * The tile for M rows: BM the smallest of 4, 8, 16, 32, 64 that holds M (M > 64 re-reads the weights
@@ -80,7 +129,8 @@ export function quantBatchedWgsl(format: QuantFormat, t: BatchedTile): string {
   const LG = TX * TY; // threads of one group
   const GROUP = (BM + BN) * S; // vec4 of one group's two tiles: activations, then weights
   return /* wgsl */ `
-struct U { m: u32, n: u32, k: u32, gx: u32 }
+// tiles: row tiles × column tiles of y; kc: K values per slice (batchedSplit)
+struct U { m: u32, n: u32, k: u32, gx: u32, tiles: u32, kc: u32, pad0: u32, pad1: u32 }
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> wq: array<u32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -91,11 +141,16 @@ var<workgroup> sh: array<vec4<f32>, ${KG * GROUP}>;
 
 @compute @workgroup_size(${KG * LG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let tile = wid.x + wid.y * u.gx;
+  let lin = wid.x + wid.y * u.gx;
+  let tile = lin % u.tiles;
   let tilesN = (u.n + ${BN - 1}u) / ${BN}u;
   let m0 = (tile / tilesN) * ${BM}u;
   let n0 = (tile % tilesN) * ${BN}u;
-  if (m0 >= u.m) { return; }
+  // this workgroup's slice of K; y is the slice's plane of partial sums (y itself when unsplit)
+  let slice = lin / u.tiles;
+  let kb = slice * u.kc;
+  let ke = min(u.k, kb + u.kc);
+  if (m0 >= u.m || kb >= u.k) { return; }
   let g = t / ${LG}u;
   let tl = t % ${LG}u;
   let tx = tl % ${TX}u;
@@ -105,9 +160,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 ${r(TM)
   .map((i) => `  var acc${i} = vec4<f32>(0.0);`)
   .join('\n')}
-  for (var s0 = 0u; s0 < u.k; s0 += ${KG * KS}u) {
+  for (var s0 = kb; s0 < ke; s0 += ${KG * KS}u) {
     let k0 = s0 + g * ${KS}u;
-    if (k0 < u.k) {
+    if (k0 < ke) {
       // BM × KS activations, 16-byte reads along a row; rows past M as zeros
       for (var e = tl; e < ${BM * (KS / 4)}u; e += ${LG}u) {
         let mr = e / ${KS / 4}u;
@@ -127,7 +182,7 @@ ${r(TM)
       }
     }
     workgroupBarrier();
-    if (k0 < u.k) {
+    if (k0 < ke) {
       for (var kk = 0u; kk < ${KS / 4}u; kk++) {
 ${r(TN)
   .map((j) => `        let w${j} = sh[wb + (tx + ${TX * j}u) * ${S}u + kk];`)
@@ -166,7 +221,10 @@ ${r(TM)
     let m = m0 + ty + ${TY * i}u;
     if (m < u.m) {
 ${r(TN)
-  .map((j) => `      if (n0 + tx + ${TX * j}u < u.n) { y[m * u.n + n0 + tx + ${TX * j}u] = acc${i}[${j}]; }`)
+  .map(
+    (j) =>
+      `      if (n0 + tx + ${TX * j}u < u.n) { y[(slice * u.m + m) * u.n + n0 + tx + ${TX * j}u] = acc${i}[${j}]; }`,
+  )
   .join('\n')}
     }
   }`,

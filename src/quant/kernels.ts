@@ -11,7 +11,14 @@
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import { grid2d } from '../backends/webgpu/grid.js';
 import type { GpuKernel } from '../backends/webgpu/kernel.js';
-import { BATCHED_BN, BATCHED_MAX_M, batchedTile, quantBatchedWgsl } from './batched-wgsl.js';
+import {
+  BATCHED_BN,
+  BATCHED_MAX_M,
+  batchedSplit,
+  batchedSplitSumWgsl,
+  batchedTile,
+  quantBatchedWgsl,
+} from './batched-wgsl.js';
 import { GEMM_TILE, quantGemmWgsl } from './gemm-wgsl.js';
 import { GEMV_MAX_M, quantGemvWgsl } from './gemv-wgsl.js';
 import { type QuantMatmulAttrs, type QuantMatmulGeometry, type QuantMatmulPath, quantMatmulGeometry } from './ops.js';
@@ -70,17 +77,27 @@ export const quantBatchedKernel: GpuKernel = {
   encode(ctx, attrs, inputs, [y]) {
     const { m, n, k, format } = quantMatmulGeometry(attrs, inputs);
     const t = batchedTile(m, ctx.caps)!;
+    const { split, kc } = batchedSplit(t, m, n, k);
     const tiles = Math.ceil(m / t.BM) * Math.ceil(n / BATCHED_BN);
-    const [gx, gy] = grid2d(tiles, ctx.caps.maxComputeWorkgroupsPerDimension);
+    const [gx, gy] = grid2d(tiles * split, ctx.caps.maxComputeWorkgroupsPerDimension);
+    const out = split > 1 ? ctx.scratch(split * m * n * 4, 'quant_matmul.split-k') : y!;
     ctx.dispatch(
       {
         label: `quant_matmul.batched.${format}.bm${t.BM}.kg${t.KG}`,
         wgsl: quantBatchedWgsl(format, t),
         access: ['read', 'read', 'rw', 'uniform'],
       },
-      [...inputs, y!],
-      new Uint32Array([m, n, k, gx]),
+      [...inputs, out],
+      new Uint32Array([m, n, k, gx, tiles, kc, 0, 0]),
       [gx, gy],
+    );
+    if (split === 1) return;
+    const [sx, sy] = grid2d(Math.ceil((m * n) / 256), ctx.caps.maxComputeWorkgroupsPerDimension);
+    ctx.dispatch(
+      { label: 'quant_matmul.split-k-sum', wgsl: batchedSplitSumWgsl(), access: ['read', 'rw', 'uniform'] },
+      [out, y!],
+      new Uint32Array([m * n, split, sx, 0]),
+      [sx, sy],
     );
   },
 };

@@ -10,7 +10,13 @@ import { describe, expect, it } from 'vitest';
 import type { Capabilities } from '../../src/backends/webgpu/capabilities.js';
 import type { OpCase } from '../../src/ops/op-spec.js';
 import { randomInput } from '../../src/ops/test-data.js';
-import { batchedSharedBytes, batchedThreads, batchedTile, batchedTuning } from '../../src/quant/batched-wgsl.js';
+import {
+  batchedSharedBytes,
+  batchedSplit,
+  batchedThreads,
+  batchedTile,
+  batchedTuning,
+} from '../../src/quant/batched-wgsl.js';
 import { encodeWeights } from '../../src/quant/codec.js';
 import { QUANT_FORMATS, type QuantFormat, quantLayout } from '../../src/quant/formats.js';
 import { QUANT_KERNELS } from '../../src/quant/kernels.js';
@@ -88,6 +94,35 @@ describe('batched GEMM tiles (no GPU needed)', () => {
   });
 });
 
+describe('batched GEMM K split (no GPU needed)', () => {
+  const h100 = {
+    maxComputeWorkgroupStorageSize: 49152,
+    maxComputeInvocationsPerWorkgroup: 1024,
+    maxComputeWorkgroupSizeX: 1024,
+  };
+  const at = (m: number, n: number, k: number) => batchedSplit(batchedTile(m, h100)!, m, n, k);
+  it('splits K where the row tiles are few, never below four turns a slice, and covers K exactly', () => {
+    // the 8B layer at b16: K/V (1024 rows) and q/o/down (4096) split, gate/up (14336) do not
+    expect(at(16, 1024, 4096).split).toBe(8);
+    expect(at(16, 4096, 4096).split).toBe(4);
+    expect(at(16, 14336, 4096).split).toBe(2);
+    expect(at(64, 14336, 4096).split).toBe(2);
+    expect(at(256, 14336, 4096).split).toBe(1);
+    // short K: a slice keeps at least 4 turns of 4 groups × 32 values
+    expect(at(2, 33, 384).split).toBe(1);
+    for (const [m, n, k] of [
+      [16, 1024, 4096],
+      [3, 100, 14336],
+      [40, 70, 160],
+    ] as const) {
+      const { split, kc } = at(m, n, k);
+      expect(kc % (batchedTile(m, h100)!.KG * 32)).toBe(0);
+      expect((split - 1) * kc).toBeLessThan(k);
+      expect(split * kc).toBeGreaterThanOrEqual(k);
+    }
+  });
+});
+
 describe(`quant_matmul kernels forced one by one (${seedNote(seed)})`, () => {
   const rng = new Rng(seed);
   const cases: OpCase<QuantMatmulAttrs>[] = [];
@@ -114,6 +149,24 @@ describe(`quant_matmul kernels forced one by one (${seedNote(seed)})`, () => {
         const r = await runCase(backend, quantMatmulOp, c);
         expect(r.skipped ?? '', 'the forced kernel serves the case').toBe('');
         expect(r.message ?? 'ok').toBe('ok');
+      });
+    }
+    // K cut into slices summed by a second pass, the last slice shorter (forced: these shapes are too small to split)
+    for (const [format, m, n, k, kg, split] of [
+      ['q8_0', 7, 45, 160, 1, 3],
+      ['w4', 18, 37, 384, 2, 3],
+      ['q4_k', 33, 20, 512, 1, 16],
+    ] as const) {
+      const c = makeCase(rng, format, m, n, k, 'batched');
+      it(`${name}: ${c.label} in ${split} K slices of ${kg} K groups`, async () => {
+        Object.assign(batchedTuning, { kg, split });
+        try {
+          const r = await runCase(backend, quantMatmulOp, c);
+          expect(r.skipped ?? '', 'the forced kernel serves the case').toBe('');
+          expect(r.message ?? 'ok').toBe('ok');
+        } finally {
+          Object.assign(batchedTuning, { kg: null, split: null });
+        }
       });
     }
     // every K-group count; Q8_0 at K 160 is five 32-value steps, so the last turn leaves groups idle
