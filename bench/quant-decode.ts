@@ -19,13 +19,18 @@
  * whose own cost the baseline leaves out too. Their check is against float64 of the quantized math
  * (the codes and scales the device's quantizer produced, times the stored weight row).
  *
- * Usage: node dist/bench/quant-decode.js [--quick]   (--smoke: shapes / 8, batch 1, for a software device)
+ * Usage: node dist/bench/quant-decode.js [--quick] [--batches 1,2,4,16,64] [--path gemv|batched|gemm]
+ *   --smoke: shapes / 8, batch 1 unless --batches says otherwise, for a software device;
+ *   --path forces one `quant_matmul` kernel (where it serves the batch), to compare kernels at one M;
+ *   --split n forces the batched GEMM's K slices (1: unsplit), to compare with its own choice.
  */
 import '../src/register-all.js';
 import type { Tensor } from '../src/backends/backend.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { decodeWeights, encodeWeights } from '../src/quant/codec.js';
 import { type QuantFormat, bitsPerWeight, weightBytes } from '../src/quant/formats.js';
+import { batchedTuning } from '../src/quant/batched-wgsl.js';
+import type { QuantMatmulPath } from '../src/quant/ops.js';
 import { f32SumTolerance } from '../src/sparse/reference.js';
 import { groupsOf, quantizeW4a4Weights, unpackW4a4Weights, w4a4Planes } from '../src/quant/w4a4-format.js';
 
@@ -47,14 +52,26 @@ const LAYER = smoke ? FULL_LAYER.map(([n, k, name]) => [n / 8, k / 8, name] as c
 const LAYERS = 32;
 const FORMATS: QuantFormat[] = ['w4', 'w8', 'q4_k', 'q8_0'];
 const quick = process.argv.includes('--quick');
-const BATCHES = quick || smoke ? [1] : [1, 16, 64];
+const argOf = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const BATCHES = argOf('--batches')?.split(',').map(Number) ?? (quick || smoke ? [1] : [1, 16, 64]);
+const PATH = argOf('--path') as QuantMatmulPath | undefined;
+const SPLIT = argOf('--split');
+if (SPLIT) batchedTuning.split = Number(SPLIT);
+/** Forced kernels' figures go to a results file of their own, so they never stand for the default run's. */
+const BENCH_NAME = `atom-decode${PATH ? `-${PATH}` : ''}${SPLIT ? `-split${SPLIT}` : ''}`;
 const SEED = 20250917;
 
 const backend = await WebGpuBackend.create();
+const check = new Check(BENCH_NAME);
 const card = cardName(backend);
-const check = new Check('atom-decode');
+
 const rng = new Rng(SEED);
-console.log(`card ${card}; seed ${SEED}`);
+console.log(
+  `card ${card}; seed ${SEED}; batches ${BATCHES.join(', ')}; quant_matmul kernel ${PATH ?? 'by M'}; K slices ${SPLIT ?? 'by shape'}`,
+);
 
 /** One quantized row repeated N times: the bytes of W [N, K] in `format`, and the row's decoded values. */
 function repeatedRow(format: QuantFormat, n: number, k: number): { bytes: Uint8Array; row: Float64Array } {
@@ -232,7 +249,8 @@ for (const b of BATCHES) {
       return { n, k, name, w, xt, row, y: backend.alloc({ dtype: 'f32', shape: [b, n] }) };
     });
     const run = () => {
-      for (const p of mats) backend.run('quant_matmul', { format, n: p.n, k: p.k }, [p.xt, p.w], [p.y]);
+      for (const p of mats)
+        backend.run('quant_matmul', { format, n: p.n, k: p.k, ...(PATH ? { path: PATH } : {}) }, [p.xt, p.w], [p.y]);
     };
     run();
     for (const p of mats) await checkOutput(p.y, x, p.row, b, p.n, p.k, `${format} ${p.name} b${b}`);
@@ -243,7 +261,7 @@ for (const b of BATCHES) {
     );
     rows.push(
       row({
-        case: `${smoke ? '8B/8 (smoke)' : '8B'} layer matmuls ${format} b${b}`,
+        case: `${smoke ? '8B/8 (smoke)' : '8B'} layer matmuls ${format}${PATH ? ` (${PATH} kernel)` : ''} b${b}`,
         metric: 'tok/s (weight matmuls only)',
         higherIsBetter: true,
         ours: (b * 1000) / (LAYERS * ms),
@@ -270,7 +288,7 @@ for (const b of BATCHES) {
   );
 }
 writeResults(
-  'atom-decode',
+  BENCH_NAME,
   card,
   rows,
   'Weight matmuls of one 8B decoder layer ×32; quantized weights read as stored (quant_matmul). Not end-to-end decode.',

@@ -1,31 +1,51 @@
 /**
- * WebGPU kernels of `quant_matmul`, in order of preference: the decode GEMV for M ≤ 16 (weights
- * read once for all rows), then the tiled GEMM for any M. Both generate their WGSL per format
- * (and the GEMV per M); the pipeline cache keeps one pipeline per distinct shader.
+ * WebGPU kernels of `quant_matmul`, in order of preference: the decode GEMV for one row, the
+ * batched GEMM for 2 ≤ M ≤ 256, then the tiled GEMM for any M. Each generates its WGSL per format
+ * (the GEMV per M, the batched GEMM per tile); the pipeline cache keeps one pipeline per distinct
+ * shader. `attrs.path` forces one of them where it can serve the shape.
+ *
+ * The GEMV reads every activation row once per weight row (N · M · K · 4 bytes a call), which at
+ * M = 1 is what any kernel reads; from M = 2 the batched GEMM reads the activations once per 32
+ * weight rows instead and the weights still once.
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import { grid2d } from '../backends/webgpu/grid.js';
 import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import {
+  BATCHED_BN,
+  BATCHED_MAX_M,
+  batchedSplit,
+  batchedSplitSumWgsl,
+  batchedTile,
+  quantBatchedWgsl,
+} from './batched-wgsl.js';
 import { GEMM_TILE, quantGemmWgsl } from './gemm-wgsl.js';
 import { GEMV_MAX_M, quantGemvWgsl } from './gemv-wgsl.js';
-import { quantMatmulGeometry } from './ops.js';
+import { type QuantMatmulAttrs, type QuantMatmulGeometry, type QuantMatmulPath, quantMatmulGeometry } from './ops.js';
 
-function whyNot(attrs: Attrs, inputs: readonly TensorDesc[]): string | null {
+/** Rows the GEMV takes unless forced: past one row the batched GEMM reads fewer bytes. */
+export const GEMV_AUTO_MAX_M = 1;
+
+/** The geometry, or why the kernel `path` does not serve these attributes and inputs. */
+function geometryFor(path: QuantMatmulPath, attrs: Attrs, inputs: readonly TensorDesc[]): QuantMatmulGeometry | string {
+  const forced = (attrs as QuantMatmulAttrs).path;
+  if (forced !== undefined && forced !== path) return `path '${forced}' requested`;
   try {
-    quantMatmulGeometry(attrs, inputs);
-    return null;
+    return quantMatmulGeometry(attrs, inputs);
   } catch (e) {
     return (e as Error).message;
   }
 }
 
+const forced = (attrs: Attrs): boolean => (attrs as QuantMatmulAttrs).path !== undefined;
+
 export const quantGemvKernel: GpuKernel = {
   op: 'quant_matmul',
   whyUnsupported(_caps, attrs, inputs) {
-    const why = whyNot(attrs, inputs);
-    if (why) return why;
-    const { m } = quantMatmulGeometry(attrs, inputs);
-    return m >= 1 && m <= GEMV_MAX_M ? null : `the GEMV takes 1..${GEMV_MAX_M} rows, got ${m}`;
+    const g = geometryFor('gemv', attrs, inputs);
+    if (typeof g === 'string') return g;
+    const max = forced(attrs) ? GEMV_MAX_M : GEMV_AUTO_MAX_M;
+    return g.m >= 1 && g.m <= max ? null : `the GEMV takes 1..${max} rows, got ${g.m}`;
   },
   encode(ctx, attrs, inputs, [y]) {
     const { m, n, k, format } = quantMatmulGeometry(attrs, inputs);
@@ -43,9 +63,51 @@ export const quantGemvKernel: GpuKernel = {
   },
 };
 
+export const quantBatchedKernel: GpuKernel = {
+  op: 'quant_matmul',
+  whyUnsupported(caps, attrs, inputs) {
+    const g = geometryFor('batched', attrs, inputs);
+    if (typeof g === 'string') return g;
+    const min = forced(attrs) ? 1 : GEMV_AUTO_MAX_M + 1;
+    if (g.m < min || g.m > BATCHED_MAX_M) return `the batched GEMM takes ${min}..${BATCHED_MAX_M} rows, got ${g.m}`;
+    if (!batchedTile(g.m, caps))
+      return `the batched GEMM's smallest tile for M = ${g.m} exceeds the device's workgroup storage or invocations`;
+    return null;
+  },
+  encode(ctx, attrs, inputs, [y]) {
+    const { m, n, k, format } = quantMatmulGeometry(attrs, inputs);
+    const t = batchedTile(m, ctx.caps)!;
+    const { split, kc } = batchedSplit(t, m, n, k);
+    const tiles = Math.ceil(m / t.BM) * Math.ceil(n / BATCHED_BN);
+    const [gx, gy] = grid2d(tiles * split, ctx.caps.maxComputeWorkgroupsPerDimension);
+    const out = split > 1 ? ctx.scratch(split * m * n * 4, 'quant_matmul.split-k') : y!;
+    ctx.dispatch(
+      {
+        label: `quant_matmul.batched.${format}.bm${t.BM}.kg${t.KG}`,
+        wgsl: quantBatchedWgsl(format, t),
+        access: ['read', 'read', 'rw', 'uniform'],
+      },
+      [...inputs, out],
+      new Uint32Array([m, n, k, gx, tiles, kc, 0, 0]),
+      [gx, gy],
+    );
+    if (split === 1) return;
+    const [sx, sy] = grid2d(Math.ceil((m * n) / 256), ctx.caps.maxComputeWorkgroupsPerDimension);
+    ctx.dispatch(
+      { label: 'quant_matmul.split-k-sum', wgsl: batchedSplitSumWgsl(), access: ['read', 'rw', 'uniform'] },
+      [out, y!],
+      new Uint32Array([m * n, split, sx, 0]),
+      [sx, sy],
+    );
+  },
+};
+
 export const quantGemmKernel: GpuKernel = {
   op: 'quant_matmul',
-  whyUnsupported: (_caps, attrs, inputs) => whyNot(attrs, inputs),
+  whyUnsupported: (_caps, attrs, inputs) => {
+    const g = geometryFor('gemm', attrs, inputs);
+    return typeof g === 'string' ? g : null;
+  },
   encode(ctx, attrs, inputs, [y]) {
     const { m, n, k, format } = quantMatmulGeometry(attrs, inputs);
     if (m === 0) return;
@@ -60,4 +122,4 @@ export const quantGemmKernel: GpuKernel = {
   },
 };
 
-export const QUANT_KERNELS: readonly GpuKernel[] = [quantGemvKernel, quantGemmKernel];
+export const QUANT_KERNELS: readonly GpuKernel[] = [quantGemvKernel, quantBatchedKernel, quantGemmKernel];

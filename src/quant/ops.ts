@@ -27,8 +27,13 @@ export interface QuantMatmulAttrs {
   /** W's rows (the output features) and columns (the reduction length). */
   readonly n: number;
   readonly k: number;
+  /** Forces one kernel (tests, benchmarks); left out, the first kernel that serves M runs. */
+  readonly path?: QuantMatmulPath;
   readonly [key: string]: unknown;
 }
+
+export const QUANT_MATMUL_PATHS = ['gemv', 'batched', 'gemm'] as const;
+export type QuantMatmulPath = (typeof QUANT_MATMUL_PATHS)[number];
 
 export interface QuantMatmulGeometry {
   /** Rows of x (the product of its leading dimensions). */
@@ -44,7 +49,9 @@ const fail = (msg: string): never => {
 
 /** Validates attributes and inputs; every refusal names its reason. */
 export function quantMatmulGeometry(attrs: Attrs, inputs: readonly TensorDesc[]): QuantMatmulGeometry {
-  const { format, n, k } = attrs as QuantMatmulAttrs;
+  const { format, n, k, path } = attrs as QuantMatmulAttrs;
+  if (path !== undefined && !(QUANT_MATMUL_PATHS as readonly unknown[]).includes(path))
+    fail(`attrs.path must be one of ${QUANT_MATMUL_PATHS.join(', ')}, got ${String(path)}`);
   if (!isQuantFormat(format)) fail(`attrs.format must be one of ${QUANT_FORMATS.join(', ')}, got ${String(format)}`);
   const why = whyShapeInvalid(format, n, k);
   if (why) fail(why);
@@ -82,7 +89,7 @@ function reference(attrs: Attrs, x: Float64Array, w: Float64Array, descs: readon
   return { y, mag, k };
 }
 
-/** M at the GEMV sizes (1, 2..16) and a GEMM size; N odd; K one to three blocks. */
+/** M of 1 (the GEMV), 2..16 and 17..40 (the batched GEMM's tiles); N odd; K one to three blocks. */
 function cases(rng: Rng): OpCase<QuantMatmulAttrs>[] {
   const out: OpCase<QuantMatmulAttrs>[] = [];
   for (const format of QUANT_FORMATS) {
