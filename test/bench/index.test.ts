@@ -24,6 +24,8 @@ const LIBRARIES = [
   'sparse-template-rgcn',
   'sparse-template-sddmm',
   'sparse-template-spmm',
+  'long-context-model',
+  'telerag-generation',
 ];
 
 describe('bench/run-all.ts', () => {
