@@ -120,6 +120,57 @@ export function batchedTile(
 
 const r = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/** After the K loop: groups 1.. leave their partial sums in workgroup memory and group 0 adds them. */
+function groupMerge(t: BatchedTile, TX: number, TY: number): string {
+  const { BM, TM, KG } = t;
+  return KG > 1
+    ? `  if (g > 0u) {
+${r(TM)
+  .map((i) => `    sh[((g - 1u) * ${BM}u + ty + ${TY * i}u) * ${TX}u + tx] = acc${i};`)
+  .join('\n')}
+  }
+  workgroupBarrier();
+  if (g > 0u) { return; }
+  for (var h = 0u; h < ${KG - 1}u; h++) {
+${r(TM)
+  .map((i) => `    acc${i} += sh[(h * ${BM}u + ty + ${TY * i}u) * ${TX}u + tx];`)
+  .join('\n')}
+  }`
+    : '';
+}
+
+/** One kk step of the register block: TN weight rows and TM activation rows out of workgroup memory. */
+function multiplyAdd(TM: number, TX: number, TY: number): string {
+  const S = STRIDE;
+  const w = r(TN).map((j) => `        let w${j} = sh[wb + (tx + ${TX * j}u) * ${S}u + kk];`);
+  const dots = r(TN)
+    .map((j) => `dot(a, w${j})`)
+    .join(', ');
+  const a = r(TM).map(
+    (i) => `        { let a = sh[xb + (ty + ${TY * i}u) * ${S}u + kk]; acc${i} += vec4<f32>(${dots}); }`,
+  );
+  return [...w, ...a].join('\n');
+}
+
+/** Group 0's register block into y (the slice's plane of partial sums when K is split). */
+function storeOutputs(TM: number, TX: number, TY: number): string {
+  return r(TM)
+    .map(
+      (i) => `  {
+    let m = m0 + ty + ${TY * i}u;
+    if (m < u.m) {
+${r(TN)
+  .map(
+    (j) =>
+      `      if (n0 + tx + ${TX * j}u < u.n) { y[(slice * u.m + m) * u.n + n0 + tx + ${TX * j}u] = acc${i}[${j}]; }`,
+  )
+  .join('\n')}
+    }
+  }`,
+    )
+    .join('\n');
+}
+
 export function quantBatchedWgsl(format: QuantFormat, t: BatchedTile): string {
   const { BM, TM, KG } = t;
   const KS = BATCHED_KS;
@@ -184,52 +235,13 @@ ${r(TM)
     workgroupBarrier();
     if (k0 < ke) {
       for (var kk = 0u; kk < ${KS / 4}u; kk++) {
-${r(TN)
-  .map((j) => `        let w${j} = sh[wb + (tx + ${TX * j}u) * ${S}u + kk];`)
-  .join('\n')}
-${r(TM)
-  .map(
-    (i) =>
-      `        { let a = sh[xb + (ty + ${TY * i}u) * ${S}u + kk]; acc${i} += vec4<f32>(${r(TN)
-        .map((j) => `dot(a, w${j})`)
-        .join(', ')}); }`,
-  )
-  .join('\n')}
+${multiplyAdd(TM, TX, TY)}
       }
     }
     workgroupBarrier();
   }
-${
-  KG > 1
-    ? `  if (g > 0u) {
-${r(TM)
-  .map((i) => `    sh[((g - 1u) * ${BM}u + ty + ${TY * i}u) * ${TX}u + tx] = acc${i};`)
-  .join('\n')}
-  }
-  workgroupBarrier();
-  if (g > 0u) { return; }
-  for (var h = 0u; h < ${KG - 1}u; h++) {
-${r(TM)
-  .map((i) => `    acc${i} += sh[(h * ${BM}u + ty + ${TY * i}u) * ${TX}u + tx];`)
-  .join('\n')}
-  }`
-    : ''
-}
-${r(TM)
-  .map(
-    (i) => `  {
-    let m = m0 + ty + ${TY * i}u;
-    if (m < u.m) {
-${r(TN)
-  .map(
-    (j) =>
-      `      if (n0 + tx + ${TX * j}u < u.n) { y[(slice * u.m + m) * u.n + n0 + tx + ${TX * j}u] = acc${i}[${j}]; }`,
-  )
-  .join('\n')}
-    }
-  }`,
-  )
-  .join('\n')}
+${groupMerge(t, TX, TY)}
+${storeOutputs(TM, TX, TY)}
 }
 `;
 }
