@@ -1,24 +1,19 @@
 /**
- * `lora_delta` (lora-delta.ts) on WebGPU: shrink and expand in one dispatch. A workgroup owns one
- * row and a tile of one member's output columns: it RMS-normalises the row where asked, computes
- * the row's rank-sized v = x̂·A[a]ᵀ into workgroup memory (eight ranks at a time, 32 lanes striding
- * over K), then its columns' scale·v·B[a]ᵀ. A row with no adapter (or rank 0) writes zeros and
- * reads nothing.
- *
- * Every tile recomputes v: at decode sizes (rows ≤ DECODE_ROWS) tiles are 256 columns, so a row's
- * work spreads over many workgroups and the repeated reads of A hit the cache; for more rows a tile
- * is a whole member, so A is read once per row and member, as the two-dispatch `lora_bgmv` reads it.
- * Decode rows whose A is large (past CHUNKED_BYTES) take the chunked schedule instead, still one
- * dispatch (lora-delta-chunked.ts): one workgroup streaming a whole A would take longer than a
- * launch. Members that would pass the device's storage bindings go in further dispatches. Which
- * schedule and how many dispatches is `loraDeltaPlan` (lora-delta-plan.ts), which tests count.
+ * `lora_delta` (lora-delta.ts) on WebGPU: shrink and expand in one dispatch. Decode rows take the
+ * sliced schedule (lora-delta-sliced.ts). For more rows a workgroup owns one row and one member's
+ * output columns: it RMS-normalises the row where asked, computes the row's rank-sized
+ * v = x̂·A[a]ᵀ into workgroup memory (eight ranks at a time, 32 lanes striding over K), then its
+ * columns' scale·v·B[a]ᵀ, so A and B are read once per row and member. A row with no adapter (or
+ * rank 0) writes zeros and reads nothing. Members that would pass the device's storage bindings go
+ * in further dispatches. Which schedule and how many dispatches is `loraDeltaPlan`
+ * (lora-delta-plan.ts), which tests count.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { type GpuKernel, shaderKey, whyNot } from '../backends/webgpu/kernel.js';
 import { uniformDecl } from '../kernels/wgsl-dtype.js';
 import { type LoraDeltaAttrs, type LoraDeltaGeometry, loraDeltaGeometry, memberInputs } from './lora-delta.js';
-import { chunkedScratchWords, chunkedTiles, chunkedWgsl, chunksOf } from './lora-delta-chunked.js';
-import { type LoraDeltaDispatchPlan, loraDeltaPlan, membersPerDispatch, TILE } from './lora-delta-plan.js';
+import { loraDeltaPlan, membersPerDispatch } from './lora-delta-plan.js';
+import { slicedScratchWords, slicedTiles, slicedWgsl } from './lora-delta-sliced.js';
 import { chunkWorkspace } from './chunk-workspace.js';
 import {
   loraDeltaBindings,
@@ -33,10 +28,6 @@ import {
 const WG = 256;
 const RANKS_PER_PASS = 8;
 const LANES = WG / RANKS_PER_PASS;
-
-/** Columns per workgroup: TILE for decode rows, a whole member for more. */
-const tileOf = (d: LoraDeltaDispatchPlan) =>
-  d.schedule === 'tiled' ? TILE : Math.ceil(Math.max(...d.g.widths) / WG) * WG;
 
 /** Bindings: x, [nw], slots, scale, then A, B, rank per member, then each member's output; uniforms [n, K, rmax, slots, eps]. */
 export function loraDeltaWgsl(g: LoraDeltaGeometry, caps: Pick<Capabilities, 'f16'>, tile: number): string {
@@ -110,24 +101,26 @@ export const loraDeltaKernel: GpuKernel = {
       const outs = members.map((i) => outputs[i]!);
       const reads = [...fixed, ...stacks].map(() => 'read' as const);
       const writes = outs.map(() => 'rw' as const);
-      if (d.schedule === 'chunked') {
+      if (d.schedule === 'sliced') {
+        const { slices, sliceLen } = d;
         // zeroed at creation and left zeroed by every run (chunk-workspace.ts)
-        const sync = { buffer: chunkWorkspace(ctx.device, chunkedScratchWords(g) * 4) };
-        const label = `lora_delta.chunked.x${members.length}${normed ? '.norm' : ''}`;
+        const sync = slices > 1 ? [{ buffer: chunkWorkspace(ctx.device, slicedScratchWords(g, slices) * 4) }] : [];
+        const label = `lora_delta.sliced.x${members.length}${normed ? '.norm' : ''}.s${slices}`;
         ctx.dispatch(
           {
             label,
-            key: shaderKey(label, { ...g, n: 0 }),
-            wgsl: () => chunkedWgsl(g, ctx.caps),
-            access: [...reads, ...writes, 'rw', 'uniform'],
+            // the shader does not depend on the row count (rows are workgroups; the workspace offset is a uniform)
+            key: shaderKey(label, { ...g, n: 0 }, sliceLen),
+            wgsl: () => slicedWgsl(g, ctx.caps, slices, sliceLen),
+            access: [...reads, ...writes, ...(slices > 1 ? (['rw'] as const) : []), 'uniform'],
           },
-          [...fixed, ...stacks, ...outs, sync],
+          [...fixed, ...stacks, ...outs, ...sync],
           uniforms,
-          [chunksOf(g.rmax) * chunkedTiles(g), g.n],
+          [slices * slicedTiles(g), g.n],
         );
         continue;
       }
-      const tile = tileOf(d);
+      const tile = Math.ceil(Math.max(...g.widths) / WG) * WG;
       const label = `lora_delta.x${members.length}${normed ? '.norm' : ''}.t${tile}`;
       const tiles = g.widths.reduce((s, N) => s + Math.ceil(N / tile), 0);
       ctx.dispatch(

@@ -4,11 +4,10 @@
  * encodes exactly this plan (lora-delta-kernel.ts), so what a test counts here is what runs.
  *
  * Schedules:
- * - `tiled` (decode rows, small A): a workgroup per row and 256-column tile, each recomputing the
- *   row's whole shrink (A read once per tile, from the cache after the first);
- * - `member` (more rows than DECODE_ROWS): a workgroup per row and member, A and B read once per row;
- * - `chunked` (decode rows, large A: lora-delta-chunked.ts): a workgroup per row, tile and chunk of
- *   eight ranks, the tile's chunks summed by the last to finish.
+ * - `sliced` (decode rows, lora-delta-sliced.ts): a workgroup per row, 256-column tile and slice of
+ *   K, each computing its slice's part of the row's shrink and of its tile; a tile's slices summed
+ *   by the last to finish (A read once per tile, from the cache after the first);
+ * - `member` (more rows than DECODE_ROWS): a workgroup per row and member, A and B read once per row.
  * Every schedule reads a row's slot only, and only its first `rank` rows of A and columns of B: a
  * step reads the adapters its rows name, never the other slots of the stacks.
  */
@@ -16,14 +15,12 @@ import type { TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import { type LoraDeltaAttrs, type LoraDeltaGeometry, loraDeltaGeometry } from './lora-delta.js';
-import { CHUNK_WG, CHUNKED_BYTES } from './lora-delta-chunked.js';
+import { SLICED_TILE, sliceLength, wholeK } from './lora-delta-sliced.js';
 
-/** Rows up to which a tile is 256 columns (decode); above it, a whole member. */
+/** Rows up to which the sliced schedule runs (decode); above it, a workgroup per row and member. */
 export const DECODE_ROWS = 16;
-/** Columns of a `tiled` workgroup. */
-export const TILE = 256;
 
-export type LoraDeltaSchedule = 'tiled' | 'member' | 'chunked';
+export type LoraDeltaSchedule = 'sliced' | 'member';
 
 export interface LoraDeltaDispatchPlan {
   readonly schedule: LoraDeltaSchedule;
@@ -31,35 +28,40 @@ export interface LoraDeltaDispatchPlan {
   readonly members: readonly number[];
   /** Its geometry: the call's with only these members' widths. */
   readonly g: LoraDeltaGeometry;
+  /** `sliced`: slices of K per tile and the length of one (a multiple of 256); `member`: 1 and K. */
+  readonly slices: number;
+  readonly sliceLen: number;
 }
 
-/** Members per dispatch within the device's storage bindings (each adds A, B, rank and its output; chunked adds its scratch). */
+/** Members per dispatch within the device's storage bindings (each adds A, B, rank and its output; a sliced schedule of several slices adds its workspace). */
 export function membersPerDispatch(
   caps: Pick<Capabilities, 'maxStorageBuffersPerShaderStage'>,
   normed: boolean,
-  chunked: boolean,
+  workspace: boolean,
 ): number {
-  return Math.floor((caps.maxStorageBuffersPerShaderStage - (normed ? 4 : 3) - (chunked ? 1 : 0)) / 4);
+  return Math.floor((caps.maxStorageBuffersPerShaderStage - (normed ? 4 : 3) - (workspace ? 1 : 0)) / 4);
 }
 
 /**
- * The schedule of a call: `member` for more rows than DECODE_ROWS; for decode rows whose slot A
- * passes CHUNKED_BYTES, `chunked` unless its extra binding would cost a dispatch more than `tiled`
- * (Q/K/V's three normalised members need 17 bindings chunked, 16 tiled: at a 16-binding limit the
- * one-SM stream of a rank-64 f16 A, 512 KiB at K = 4096, is taken over a second launch).
+ * The schedule and slicing of a call: `member` for more rows than DECODE_ROWS; else `sliced`, in
+ * slices of sliceLength(g) unless the workspace binding of several slices would cost a dispatch
+ * more than one slice (Q/K/V's three normalised members take 17 bindings with it, 16 without: at a
+ * 16-binding limit they run one slice of the whole K per workgroup, still with every thread's loads
+ * in flight together).
  */
 function scheduleOf(
   caps: Pick<Capabilities, 'maxStorageBuffersPerShaderStage'>,
   g: LoraDeltaGeometry,
-): LoraDeltaSchedule {
-  if (g.n > DECODE_ROWS) return 'member';
-  if (g.k * g.rmax * bytesPerElement(g.weight) <= CHUNKED_BYTES) return 'tiled';
+): { schedule: LoraDeltaSchedule; slices: number; sliceLen: number } {
+  if (g.n > DECODE_ROWS) return { schedule: 'member', slices: 1, sliceLen: g.k };
+  const sliceLen = sliceLength(g);
+  const slices = Math.ceil(g.k / sliceLen);
   const normed = g.normDtype !== undefined;
-  const chunked = membersPerDispatch(caps, normed, true);
   const dispatches = (per: number) => Math.ceil(g.widths.length / per);
-  return chunked >= 1 && dispatches(chunked) <= dispatches(membersPerDispatch(caps, normed, false))
-    ? 'chunked'
-    : 'tiled';
+  const withWorkspace = membersPerDispatch(caps, normed, true);
+  if (slices > 1 && withWorkspace >= 1 && dispatches(withWorkspace) <= dispatches(membersPerDispatch(caps, normed, false)))
+    return { schedule: 'sliced', slices, sliceLen };
+  return { schedule: 'sliced', slices: 1, sliceLen: wholeK(g.k) };
 }
 
 export function loraDeltaPlan(
@@ -69,12 +71,12 @@ export function loraDeltaPlan(
 ): LoraDeltaDispatchPlan[] {
   const whole = loraDeltaGeometry(attrs, inputs);
   if (whole.n === 0) return [];
-  const schedule = scheduleOf(caps, whole);
-  const per = membersPerDispatch(caps, whole.normDtype !== undefined, schedule === 'chunked');
+  const { schedule, slices, sliceLen } = scheduleOf(caps, whole);
+  const per = membersPerDispatch(caps, whole.normDtype !== undefined, slices > 1);
   const plan: LoraDeltaDispatchPlan[] = [];
   for (let first = 0; first < attrs.count; first += per) {
     const members = Array.from({ length: Math.min(per, attrs.count - first) }, (_, j) => first + j);
-    plan.push({ schedule, members, g: { ...whole, widths: members.map((i) => whole.widths[i]!) } });
+    plan.push({ schedule, members, g: { ...whole, widths: members.map((i) => whole.widths[i]!) }, slices, sliceLen });
   }
   return plan;
 }
@@ -109,9 +111,10 @@ export function loraDeltaReads(
         if (r === 0) continue;
         if (!seen.has(s)) distinct += r * (g.k + N) * e;
         seen.add(s);
-        // tiled and chunked: every tile reads the row's A (chunked: each chunk its ranks of it); B once
-        const tiles = d.schedule === 'member' ? 1 : Math.ceil(N / (d.schedule === 'tiled' ? TILE : CHUNK_WG));
-        loaded += (tiles * r * g.k + r * N) * e;
+        // sliced: every tile reads the row's A (its slices between them), every slice the tile's B;
+        // member: A and B once per row
+        const tiles = d.schedule === 'member' ? 1 : Math.ceil(N / SLICED_TILE);
+        loaded += (tiles * r * g.k + d.slices * r * N) * e;
       }
     });
   }

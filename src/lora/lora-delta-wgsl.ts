@@ -1,6 +1,6 @@
 /**
- * The WGSL both `lora_delta` schedules share (the tiled one in lora-delta-kernel.ts, the chunked one
- * in lora-delta-chunked.ts): their bindings, the per-member accessors a workgroup picks by its
+ * The WGSL both `lora_delta` schedules share (the member one in lora-delta-kernel.ts, the sliced one
+ * in lora-delta-sliced.ts): their bindings, the per-member accessors a workgroup picks by its
  * member (`seg`), the walk from a workgroup's tile index to its member, the row's rank from its slot,
  * and the row's RMS-norm scale. Both read x, A and B the same way, so they compute one v.
  */
@@ -65,7 +65,7 @@ export const ROW_RANK_WGSL = `  if (lid == 0u) {
   let rk = workgroupUniformLoad(&wrank);`;
 
 /** x̂[xb + k] for the shrink: x times the norm weight where the op normalises, else x. */
-function normedXWgsl(g: LoraDeltaGeometry, caps: F16Caps): string {
+export function normedXWgsl(g: LoraDeltaGeometry, caps: F16Caps): string {
   const x = loadF32(g.act, caps, 'x', 'xb + k');
   return g.normDtype !== undefined ? `${x} * ${loadF32(g.normDtype, caps, 'nw', 'k')}` : x;
 }

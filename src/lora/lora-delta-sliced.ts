@@ -1,0 +1,195 @@
+/**
+ * `lora_delta` for decode rows (at most DECODE_ROWS, lora-delta-plan.ts) in one dispatch. At batch 1
+ * the whole term of a projection is a few MB of A and B, so its cost is latency, not bandwidth: a
+ * workgroup must not walk K serially, and the shrink must spread over many workgroups.
+ *
+ * A workgroup owns one row, one tile of SLICED_TILE output columns of one member and one slice of
+ * K: it computes the slice's part of every rank of v = x̂·A[a]ᵀ and that part's expand over its
+ * tile, Σ_r v_r·B[c, r] (the term is linear in v, so the parts of the slices add up to the term).
+ * In the shrink every thread covers its own k positions of the slice for eight ranks at once, with
+ * the slice's k loop unrolled so each thread has all its loads of A in flight together; a three-level
+ * tree in workgroup memory then sums the 256 threads' eight partial ranks. Slices are sized so a
+ * workgroup reads at most SLICE_BYTES of A; a row's tiles each recompute the shrink, but from the
+ * cache, and spread over SMs.
+ *
+ * With one slice the workgroup writes d itself. With more, the slices of a tile meet through a
+ * workspace buffer: each stores its part and counts itself in the tile's counter (atomics, so the
+ * stores are visible at the device's point of coherence before the count), and the last of them
+ * sums the parts in slice order (the result does not depend on which slice finished last), scales
+ * them and writes d, then resets the counter so the workspace is zero for the next run
+ * (chunk-workspace.ts). Nothing waits on another workgroup, so no schedule deadlocks.
+ *
+ * Ranks past a row's own are never read (the eight-rank loop stops at the rank; its last block reads
+ * only live ranks); a row with no adapter reads nothing and has its zeros written by slice 0.
+ */
+import type { Capabilities } from '../backends/webgpu/capabilities.js';
+import { uniformDecl } from '../kernels/wgsl-dtype.js';
+import { bytesPerElement } from '../tensor/dtype.js';
+import type { LoraDeltaGeometry } from './lora-delta.js';
+import {
+  loraDeltaBindings,
+  loraDeltaEnables,
+  memberAccessorsWgsl,
+  normedXWgsl,
+  ROW_RANK_WGSL,
+  rmsScaleWgsl,
+  segmentWalkWgsl,
+} from './lora-delta-wgsl.js';
+
+export const SLICED_WG = 256;
+/** Output columns of a workgroup: one per thread. */
+export const SLICED_TILE = SLICED_WG;
+/** Ranks a thread accumulates at once (registers), and the width of the reduction tree. */
+const RANKS_AT_ONCE = 8;
+/** Bytes of A (at rmax) one workgroup's slice reads at most: 32 KiB, a rank-16 f16 A over 1024 of K. */
+export const SLICE_BYTES = 32 * 1024;
+/** k positions a thread covers per slice at most (the unrolled loads per rank). */
+const MAX_PER_THREAD = 16;
+/** k positions a thread's unrolled block covers; a slice longer than that loops over blocks. */
+const UNROLL = 8;
+
+/** The slice of K a workgroup covers when slices are allowed: a multiple of SLICED_WG. */
+export function sliceLength(g: Pick<LoraDeltaGeometry, 'rmax' | 'weight' | 'k'>): number {
+  const perThread = SLICE_BYTES / (Math.max(g.rmax, 1) * bytesPerElement(g.weight) * SLICED_WG);
+  const pow2 = 2 ** Math.floor(Math.log2(Math.max(1, perThread)));
+  const want = Math.min(pow2, MAX_PER_THREAD) * SLICED_WG;
+  return Math.min(want, wholeK(g.k));
+}
+
+/** The slice length that covers K in one slice. */
+export const wholeK = (k: number) => Math.ceil(k / SLICED_WG) * SLICED_WG;
+
+/** Tiles of SLICED_TILE columns over all members. */
+export const slicedTiles = (g: Pick<LoraDeltaGeometry, 'widths'>) =>
+  g.widths.reduce((s, N) => s + Math.ceil(N / SLICED_TILE), 0);
+
+/** The workspace: a counter per (row, tile), then each slice's part of each (row, tile), as u32 words. */
+export const slicedScratchWords = (g: LoraDeltaGeometry, slices: number) => {
+  const cells = g.n * slicedTiles(g);
+  return cells + cells * slices * SLICED_WG;
+};
+
+/** The shrink of one block of `count` k positions from `kb` (stride SLICED_WG) for ranks r0..r0+7. */
+function shrinkBlock(g: LoraDeltaGeometry, caps: Pick<Capabilities, 'f16'>, count: number, indent: string): string {
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) {
+    lines.push(`{ let k = kb + ${i * SLICED_WG}u;`);
+    lines.push(`  if (k < kend) {`);
+    lines.push(`    let xv = ${normedXWgsl(g, caps)};`);
+    lines.push(`    let ab = (s * rmax + r0) * K + k;`);
+    lines.push(`    acc0 += xv * a_at(seg, ab);`);
+    for (let j = 1; j < RANKS_AT_ONCE; j++)
+      lines.push(`    if (${j}u < nr) { acc${j} += xv * a_at(seg, ab + ${j}u * K); }`);
+    lines.push(`  }`);
+    lines.push(`}`);
+  }
+  return lines.map((l) => indent + l).join('\n');
+}
+
+/**
+ * Bindings: x, [nw], slots, scale, then A, B, rank per member, then each member's output, then (more
+ * than one slice) the workspace as rw atomics; uniforms [n, K, rmax, slots, eps]. Grid
+ * [slices · tiles, n]; `sliceLen` a multiple of SLICED_WG.
+ */
+export function slicedWgsl(
+  g: LoraDeltaGeometry,
+  caps: Pick<Capabilities, 'f16'>,
+  slices: number,
+  sliceLen: number,
+): string {
+  const T = slicedTiles(g);
+  const S = slices;
+  const { decl, next } = loraDeltaBindings(g, caps);
+  let b = next;
+  if (S > 1) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> sync: array<atomic<u32>>;`);
+  const perThread = sliceLen / SLICED_WG;
+  const block = Math.min(perThread, UNROLL);
+  const R = RANKS_AT_ONCE;
+  const accs = Array.from({ length: R }, (_, j) => `acc${j}`);
+  const sumsOf = (name: string, at: (i: number) => string, n: number) =>
+    Array.from({ length: n }, (_, i) => `${name}[${at(i)}]`).join(' + ');
+  const shrink =
+    perThread <= UNROLL
+      ? `    let kb = k0 + lid;\n${shrinkBlock(g, caps, block, '    ')}`
+      : `    for (var kb = k0 + lid; kb < kend; kb += ${block * SLICED_WG}u) {\n${shrinkBlock(g, caps, block, '      ')}\n    }`;
+  const finish =
+    S === 1
+      ? `  if (c < N) { put(seg, row * N + c, sc * part); }`
+      : `  let cell = row * ${T}u + ti;
+  let parts = uw(0u) * ${T}u;
+  _ = atomicExchange(&sync[parts + (cell * ${S}u + slice) * ${SLICED_WG}u + lid], bitcast<u32>(part));
+  storageBarrier();
+  workgroupBarrier();
+  if (lid == 0u) { wlast = select(0u, 1u, atomicAdd(&sync[cell], 1u) + 1u == ${S}u); }
+  if (workgroupUniformLoad(&wlast) == 0u) { return; }
+  if (lid == 0u) { atomicStore(&sync[cell], 0u); }
+  var sum = 0.0;
+  for (var q = 0u; q < ${S}u; q++) {
+    sum += bitcast<f32>(atomicLoad(&sync[parts + (cell * ${S}u + q) * ${SLICED_WG}u + lid]));
+  }
+  if (c < N) { put(seg, row * N + c, sc * sum); }`;
+  return `${loraDeltaEnables(g, caps)}${decl.join('\n')}
+${uniformDecl(b, 5)}
+var<workgroup> red: array<f32, ${SLICED_WG}>;
+var<workgroup> sh: array<f32, ${R * SLICED_WG}>;
+var<workgroup> red3: array<f32, ${R * 8}>;
+var<workgroup> vr: array<f32, ${Math.ceil(Math.max(g.rmax, 1) / R) * R}>;
+var<workgroup> wrank: u32;
+var<workgroup> wlast: u32;
+${memberAccessorsWgsl(g, caps)}
+@compute @workgroup_size(${SLICED_WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let K = uw(1u);
+  let rmax = uw(2u);
+  let row = wid.y;
+  let slice = wid.x % ${S}u;
+  let ti = wid.x / ${S}u;
+  var seg = 0u;
+  var t = ti;
+${segmentWalkWgsl(g, SLICED_TILE)}
+  let N = width(seg);
+  let c = t * ${SLICED_TILE}u + lid;
+${ROW_RANK_WGSL}
+  if (rk == 0u) {
+    if (slice == 0u && c < N) { put(seg, row * N + c, 0.0); }
+    return;
+  }
+  let s = u32(row_slot[row]);
+  let xb = row * K;
+  var rs = 1.0;
+${rmsScaleWgsl(g, caps, SLICED_WG)}
+  let k0 = slice * ${sliceLen}u;
+  let kend = min(K, k0 + ${sliceLen}u);
+  for (var r0 = 0u; r0 < rk; r0 += ${R}u) {
+    let nr = min(${R}u, rk - r0);
+${accs.map((a) => `    var ${a} = 0.0;`).join('\n')}
+${shrink}
+${accs.map((a, j) => `    sh[${j * SLICED_WG}u + lid] = ${a};`).join('\n')}
+    workgroupBarrier();
+    // the tree: 256 threads' parts of rank j → 32 (stride 32, conflict-free) → 8 → 1, fixed order
+    let j1 = lid >> 5u;
+    let l1 = lid & 31u;
+    red[lid] = ${sumsOf('sh', (i) => `j1 * ${SLICED_WG}u + l1 + ${32 * i}u`, 8)};
+    workgroupBarrier();
+    if (lid < ${R * 8}u) {
+      let j2 = lid >> 3u;
+      let l2 = lid & 7u;
+      red3[lid] = ${sumsOf('red', (i) => `j2 * 32u + l2 + ${8 * i}u`, 4)};
+    }
+    workgroupBarrier();
+    if (lid < nr) { vr[r0 + lid] = rs * (${sumsOf('red3', (i) => `lid * 8u + ${i}u`, 8)}); }
+  }
+  workgroupBarrier();
+  var part = 0.0;
+  if (c < N) {
+    let bb = (s * N + c) * rmax;
+    for (var r0 = 0u; r0 < rk; r0 += ${R}u) {
+      let nr = min(${R}u, rk - r0);
+      part += vr[r0] * b_at(seg, bb + r0);
+${Array.from({ length: R - 1 }, (_, i) => `      if (${i + 1}u < nr) { part += vr[r0 + ${i + 1}u] * b_at(seg, bb + r0 + ${i + 1}u); }`).join('\n')}
+    }
+  }
+  let sc = scale[s];
+${finish}
+}`;
+}
