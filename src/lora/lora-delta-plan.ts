@@ -7,7 +7,8 @@
  * - `sliced` (decode rows, lora-delta-sliced.ts): a workgroup per row, 256-column tile and slice of
  *   K, each computing its slice's part of the row's shrink and of its tile; a tile's slices summed
  *   by the last to finish (A read once per tile, from the cache after the first);
- * - `member` (more rows than DECODE_ROWS): a workgroup per row and member, A and B read once per row.
+ * - `wide` (more rows than DECODE_ROWS): the same kernel with one slice and tiles of 4096 columns
+ *   (16 a thread): a workgroup per row and wide tile, the rows themselves giving the parallelism.
  * Every schedule reads a row's slot only, and only its first `rank` rows of A and columns of B: a
  * step reads the adapters its rows name, never the other slots of the stacks.
  */
@@ -15,12 +16,12 @@ import type { TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import { type LoraDeltaAttrs, type LoraDeltaGeometry, loraDeltaGeometry } from './lora-delta.js';
-import { SLICED_TILE, sliceLength, wholeK } from './lora-delta-sliced.js';
+import { SLICED_WG, sliceLength, WIDE_COLS, wholeK } from './lora-delta-sliced.js';
 
-/** Rows up to which the sliced schedule runs (decode); above it, a workgroup per row and member. */
+/** Rows up to which the sliced schedule runs (decode); above it, wide tiles of one slice. */
 export const DECODE_ROWS = 16;
 
-export type LoraDeltaSchedule = 'sliced' | 'member';
+export type LoraDeltaSchedule = 'sliced' | 'wide';
 
 export interface LoraDeltaDispatchPlan {
   readonly schedule: LoraDeltaSchedule;
@@ -28,9 +29,11 @@ export interface LoraDeltaDispatchPlan {
   readonly members: readonly number[];
   /** Its geometry: the call's with only these members' widths. */
   readonly g: LoraDeltaGeometry;
-  /** `sliced`: slices of K per tile and the length of one (a multiple of 256); `member`: 1 and K. */
+  /** Slices of K per tile and the length of one (a multiple of 256). */
   readonly slices: number;
   readonly sliceLen: number;
+  /** Output columns per thread: a tile is 256 · cols columns. */
+  readonly cols: number;
 }
 
 /** Members per dispatch within the device's storage bindings (each adds A, B, rank and its output; a sliced schedule of several slices adds its workspace). */
@@ -43,7 +46,7 @@ export function membersPerDispatch(
 }
 
 /**
- * The schedule and slicing of a call: `member` for more rows than DECODE_ROWS; else `sliced`, in
+ * The schedule and slicing of a call: `wide` for more rows than DECODE_ROWS; else `sliced`, in
  * slices of sliceLength(g) unless the workspace binding of several slices would cost a dispatch
  * more than one slice (Q/K/V's three normalised members take 17 bindings with it, 16 without: at a
  * 16-binding limit they run one slice of the whole K per workgroup, still with every thread's loads
@@ -52,16 +55,19 @@ export function membersPerDispatch(
 function scheduleOf(
   caps: Pick<Capabilities, 'maxStorageBuffersPerShaderStage'>,
   g: LoraDeltaGeometry,
-): { schedule: LoraDeltaSchedule; slices: number; sliceLen: number } {
-  if (g.n > DECODE_ROWS) return { schedule: 'member', slices: 1, sliceLen: g.k };
+): { schedule: LoraDeltaSchedule; slices: number; sliceLen: number; cols: number } {
+  if (g.n > DECODE_ROWS) {
+    const cols = Math.min(WIDE_COLS, Math.ceil(Math.max(...g.widths) / SLICED_WG));
+    return { schedule: 'wide', slices: 1, sliceLen: wholeK(g.k), cols };
+  }
   const sliceLen = sliceLength(g);
   const slices = Math.ceil(g.k / sliceLen);
   const normed = g.normDtype !== undefined;
   const dispatches = (per: number) => Math.ceil(g.widths.length / per);
   const withWorkspace = membersPerDispatch(caps, normed, true);
   if (slices > 1 && withWorkspace >= 1 && dispatches(withWorkspace) <= dispatches(membersPerDispatch(caps, normed, false)))
-    return { schedule: 'sliced', slices, sliceLen };
-  return { schedule: 'sliced', slices: 1, sliceLen: wholeK(g.k) };
+    return { schedule: 'sliced', slices, sliceLen, cols: 1 };
+  return { schedule: 'sliced', slices: 1, sliceLen: wholeK(g.k), cols: 1 };
 }
 
 export function loraDeltaPlan(
@@ -71,12 +77,12 @@ export function loraDeltaPlan(
 ): LoraDeltaDispatchPlan[] {
   const whole = loraDeltaGeometry(attrs, inputs);
   if (whole.n === 0) return [];
-  const { schedule, slices, sliceLen } = scheduleOf(caps, whole);
+  const { schedule, slices, sliceLen, cols } = scheduleOf(caps, whole);
   const per = membersPerDispatch(caps, whole.normDtype !== undefined, slices > 1);
   const plan: LoraDeltaDispatchPlan[] = [];
   for (let first = 0; first < attrs.count; first += per) {
     const members = Array.from({ length: Math.min(per, attrs.count - first) }, (_, j) => first + j);
-    plan.push({ schedule, members, g: { ...whole, widths: members.map((i) => whole.widths[i]!) }, slices, sliceLen });
+    plan.push({ schedule, members, g: { ...whole, widths: members.map((i) => whole.widths[i]!) }, slices, sliceLen, cols });
   }
   return plan;
 }
@@ -111,9 +117,8 @@ export function loraDeltaReads(
         if (r === 0) continue;
         if (!seen.has(s)) distinct += r * (g.k + N) * e;
         seen.add(s);
-        // sliced: every tile reads the row's A (its slices between them), every slice the tile's B;
-        // member: A and B once per row
-        const tiles = d.schedule === 'member' ? 1 : Math.ceil(N / SLICED_TILE);
+        // every tile reads the row's A (its slices between them), every slice the tile's B
+        const tiles = Math.ceil(N / (SLICED_WG * d.cols));
         loaded += (tiles * r * g.k + d.slices * r * N) * e;
       }
     });

@@ -37,8 +37,10 @@ import {
 } from './lora-delta-wgsl.js';
 
 export const SLICED_WG = 256;
-/** Output columns of a workgroup: one per thread. */
+/** Output columns of a decode workgroup: one per thread. */
 export const SLICED_TILE = SLICED_WG;
+/** Columns per thread of a wide tile (more rows than decode): a tile of 4096 columns. */
+export const WIDE_COLS = 16;
 /** Ranks a thread accumulates at once (registers), and the width of the reduction tree. */
 const RANKS_AT_ONCE = 8;
 /** Bytes of A (at rmax) one workgroup's slice reads at most: 32 KiB, a rank-16 f16 A over 1024 of K. */
@@ -59,9 +61,9 @@ export function sliceLength(g: Pick<LoraDeltaGeometry, 'rmax' | 'weight' | 'k'>)
 /** The slice length that covers K in one slice. */
 export const wholeK = (k: number) => Math.ceil(k / SLICED_WG) * SLICED_WG;
 
-/** Tiles of SLICED_TILE columns over all members. */
-export const slicedTiles = (g: Pick<LoraDeltaGeometry, 'widths'>) =>
-  g.widths.reduce((s, N) => s + Math.ceil(N / SLICED_TILE), 0);
+/** Tiles of `tile` columns over all members. */
+export const slicedTiles = (g: Pick<LoraDeltaGeometry, 'widths'>, tile = SLICED_TILE) =>
+  g.widths.reduce((s, N) => s + Math.ceil(N / tile), 0);
 
 /** The workspace: a counter per (row, tile), then each slice's part of each (row, tile), as u32 words. */
 export const slicedScratchWords = (g: LoraDeltaGeometry, slices: number) => {
@@ -89,15 +91,19 @@ function shrinkBlock(g: LoraDeltaGeometry, caps: Pick<Capabilities, 'f16'>, coun
 /**
  * Bindings: x, [nw], slots, scale, then A, B, rank per member, then each member's output, then (more
  * than one slice) the workspace as rw atomics; uniforms [n, K, rmax, slots, eps]. Grid
- * [slices · tiles, n]; `sliceLen` a multiple of SLICED_WG.
+ * [slices · tiles, n]; `sliceLen` a multiple of SLICED_WG; tiles of SLICED_WG · `cols` columns
+ * (each thread `cols` of them, SLICED_WG apart), more than one column only with one slice.
  */
 export function slicedWgsl(
   g: LoraDeltaGeometry,
   caps: Pick<Capabilities, 'f16'>,
   slices: number,
   sliceLen: number,
+  cols = 1,
 ): string {
-  const T = slicedTiles(g);
+  if (cols > 1 && slices > 1) throw new Error('lora_delta: wide tiles take one slice');
+  const tile = SLICED_WG * cols;
+  const T = slicedTiles(g, tile);
   const S = slices;
   const { decl, next } = loraDeltaBindings(g, caps);
   let b = next;
@@ -112,10 +118,33 @@ export function slicedWgsl(
     perThread <= UNROLL
       ? `    let kb = k0 + lid;\n${shrinkBlock(g, caps, block, '    ')}`
       : `    for (var kb = k0 + lid; kb < kend; kb += ${block * SLICED_WG}u) {\n${shrinkBlock(g, caps, block, '      ')}\n    }`;
+  const expand = (c: string, indent: string) =>
+    [
+      `if (${c} < N) {`,
+      `  let bb = (s * N + ${c}) * rmax;`,
+      `  for (var r0 = 0u; r0 < rk; r0 += ${R}u) {`,
+      `    let nr = min(${R}u, rk - r0);`,
+      `    part += vr[r0] * b_at(seg, bb + r0);`,
+      ...Array.from(
+        { length: R - 1 },
+        (_, i) => `    if (${i + 1}u < nr) { part += vr[r0 + ${i + 1}u] * b_at(seg, bb + r0 + ${i + 1}u); }`,
+      ),
+      `  }`,
+      `}`,
+    ]
+      .map((l) => indent + l)
+      .join('\n');
   const finish =
     S === 1
-      ? `  if (c < N) { put(seg, row * N + c, sc * part); }`
-      : `  let cell = row * ${T}u + ti;
+      ? `  for (var q = 0u; q < ${cols}u; q++) {
+    let cq = c + q * ${SLICED_WG}u;
+    var part = 0.0;
+${expand('cq', '    ')}
+    if (cq < N) { put(seg, row * N + cq, sc * part); }
+  }`
+      : `  var part = 0.0;
+${expand('c', '  ')}
+  let cell = row * ${T}u + ti;
   let parts = uw(0u) * ${T}u;
   _ = atomicExchange(&sync[parts + (cell * ${S}u + slice) * ${SLICED_WG}u + lid], bitcast<u32>(part));
   storageBarrier();
@@ -146,12 +175,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let ti = wid.x / ${S}u;
   var seg = 0u;
   var t = ti;
-${segmentWalkWgsl(g, SLICED_TILE)}
+${segmentWalkWgsl(g, tile)}
   let N = width(seg);
-  let c = t * ${SLICED_TILE}u + lid;
+  let c = t * ${tile}u + lid;
 ${ROW_RANK_WGSL}
   if (rk == 0u) {
-    if (slice == 0u && c < N) { put(seg, row * N + c, 0.0); }
+    if (slice == 0u) {
+      for (var q = 0u; q < ${cols}u; q++) {
+        let cq = c + q * ${SLICED_WG}u;
+        if (cq < N) { put(seg, row * N + cq, 0.0); }
+      }
+    }
     return;
   }
   let s = u32(row_slot[row]);
@@ -180,15 +214,6 @@ ${accs.map((a, j) => `    sh[${j * SLICED_WG}u + lid] = ${a};`).join('\n')}
     if (lid < nr) { vr[r0 + lid] = rs * (${sumsOf('red3', (i) => `lid * 8u + ${i}u`, 8)}); }
   }
   workgroupBarrier();
-  var part = 0.0;
-  if (c < N) {
-    let bb = (s * N + c) * rmax;
-    for (var r0 = 0u; r0 < rk; r0 += ${R}u) {
-      let nr = min(${R}u, rk - r0);
-      part += vr[r0] * b_at(seg, bb + r0);
-${Array.from({ length: R - 1 }, (_, i) => `      if (${i + 1}u < nr) { part += vr[r0 + ${i + 1}u] * b_at(seg, bb + r0 + ${i + 1}u); }`).join('\n')}
-    }
-  }
   let sc = scale[s];
 ${finish}
 }`;

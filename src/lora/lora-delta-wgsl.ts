@@ -1,8 +1,7 @@
 /**
- * The WGSL both `lora_delta` schedules share (the member one in lora-delta-kernel.ts, the sliced one
- * in lora-delta-sliced.ts): their bindings, the per-member accessors a workgroup picks by its
- * member (`seg`), the walk from a workgroup's tile index to its member, the row's rank from its slot,
- * and the row's RMS-norm scale. Both read x, A and B the same way, so they compute one v.
+ * WGSL pieces of the `lora_delta` kernel (lora-delta-sliced.ts): its bindings, the per-member
+ * accessors a workgroup picks by its member (`seg`), the walk from a workgroup's tile index to its
+ * member, the row's rank from its slot, the normalised x, and the row's RMS-norm scale.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { enables, loadF32, storageDecl } from '../kernels/wgsl-dtype.js';
@@ -86,34 +85,4 @@ export function rmsScaleWgsl(g: LoraDeltaGeometry, caps: F16Caps, wg: number): s
   }
   rs = inverseSqrt(red[0] / f32(K) + uf(4u));
   workgroupBarrier();`;
-}
-
-/**
- * One pass of the shrink: each group of `lanes` lanes computes one rank's x̂·A row (rank `rank`,
- * A row `aRow`, only where `live`) striding over K, reduces it through `red`, and its lane 0
- * stores it times `rs` at `vr[rank]`. Statements indented by `indent`.
- */
-export function shrinkPassWgsl(
-  g: LoraDeltaGeometry,
-  caps: F16Caps,
-  lanes: number,
-  o: { rank: string; aRow: string; live: string; indent: string },
-): string {
-  const lines = `var p = 0.0;
-if (${o.live}) {
-  let ab = ${o.aRow} * K;
-  for (var k = lane; k < K; k += ${lanes}u) { p += ${normedXWgsl(g, caps)} * a_at(seg, ab + k); }
-}
-red[lid] = p;
-workgroupBarrier();
-for (var w = ${lanes / 2}u; w > 0u; w = w / 2u) {
-  if (lane < w) { red[lid] += red[lid + w]; }
-  workgroupBarrier();
-}
-if (lane == 0u && ${o.live}) { vr[${o.rank}] = red[lid] * rs; }
-workgroupBarrier();`;
-  return lines
-    .split('\n')
-    .map((l) => o.indent + l)
-    .join('\n');
 }

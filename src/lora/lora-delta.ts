@@ -137,6 +137,8 @@ const CASES: readonly DeltaCase[] = [
   { n: 2, k: 5000, widths: [264], ranks: [3, 1], norm: false, act: 'f16', weight: 'f16' },
   // three normalised members: at 16 storage bindings one slice of the whole K (no workspace binding)
   { n: 2, k: 2600, widths: [40, 24, 24], ranks: [9, 0, 5], norm: true, act: 'f16', weight: 'f16' },
+  // more rows than decode: wide tiles of 16 columns a thread, a member wider than one tile
+  { n: 18, k: 300, widths: [4200, 40], ranks: [5, 0, 11], norm: true, act: 'f16', weight: 'f16' },
 ];
 
 function cases(rng: Rng): OpCase<LoraDeltaAttrs>[] {
