@@ -65,7 +65,11 @@ function scheduleOf(
   const normed = g.normDtype !== undefined;
   const dispatches = (per: number) => Math.ceil(g.widths.length / per);
   const withWorkspace = membersPerDispatch(caps, normed, true);
-  if (slices > 1 && withWorkspace >= 1 && dispatches(withWorkspace) <= dispatches(membersPerDispatch(caps, normed, false)))
+  if (
+    slices > 1 &&
+    withWorkspace >= 1 &&
+    dispatches(withWorkspace) <= dispatches(membersPerDispatch(caps, normed, false))
+  )
     return { schedule: 'sliced', slices, sliceLen, cols: 1 };
   return { schedule: 'sliced', slices: 1, sliceLen: wholeK(g.k), cols: 1 };
 }
@@ -82,7 +86,14 @@ export function loraDeltaPlan(
   const plan: LoraDeltaDispatchPlan[] = [];
   for (let first = 0; first < attrs.count; first += per) {
     const members = Array.from({ length: Math.min(per, attrs.count - first) }, (_, j) => first + j);
-    plan.push({ schedule, members, g: { ...whole, widths: members.map((i) => whole.widths[i]!) }, slices, sliceLen, cols });
+    plan.push({
+      schedule,
+      members,
+      g: { ...whole, widths: members.map((i) => whole.widths[i]!) },
+      slices,
+      sliceLen,
+      cols,
+    });
   }
   return plan;
 }

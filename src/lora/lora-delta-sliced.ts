@@ -88,6 +88,95 @@ function shrinkBlock(g: LoraDeltaGeometry, caps: Pick<Capabilities, 'f16'>, coun
   return lines.map((l) => indent + l).join('\n');
 }
 
+const R = RANKS_AT_ONCE;
+const sumsOf = (name: string, at: (i: number) => string, n: number) =>
+  Array.from({ length: n }, (_, i) => `${name}[${at(i)}]`).join(' + ');
+
+/**
+ * The slice's part of v into `vr`, eight ranks at a time: each thread's unrolled loads of A, then
+ * the tree over the 256 threads: rank j's parts → 32 (stride 32, conflict-free) → 8 → 1, in a fixed
+ * order. Ends with a barrier, so every thread may read `vr`.
+ */
+function shrinkWgsl(g: LoraDeltaGeometry, caps: Pick<Capabilities, 'f16'>, sliceLen: number): string {
+  const perThread = sliceLen / SLICED_WG;
+  const block = Math.min(perThread, UNROLL);
+  const accs = Array.from({ length: R }, (_, j) => `acc${j}`);
+  const loads =
+    perThread <= UNROLL
+      ? `    let kb = k0 + lid;\n${shrinkBlock(g, caps, block, '    ')}`
+      : `    for (var kb = k0 + lid; kb < kend; kb += ${block * SLICED_WG}u) {\n${shrinkBlock(g, caps, block, '      ')}\n    }`;
+  return `  let k0 = slice * ${sliceLen}u;
+  let kend = min(K, k0 + ${sliceLen}u);
+  for (var r0 = 0u; r0 < rk; r0 += ${R}u) {
+    let nr = min(${R}u, rk - r0);
+${accs.map((a) => `    var ${a} = 0.0;`).join('\n')}
+${loads}
+${accs.map((a, j) => `    sh[${j * SLICED_WG}u + lid] = ${a};`).join('\n')}
+    workgroupBarrier();
+    let j1 = lid >> 5u;
+    let l1 = lid & 31u;
+    red[lid] = ${sumsOf('sh', (i) => `j1 * ${SLICED_WG}u + l1 + ${32 * i}u`, 8)};
+    workgroupBarrier();
+    if (lid < ${R * 8}u) {
+      let j2 = lid >> 3u;
+      let l2 = lid & 7u;
+      red3[lid] = ${sumsOf('red', (i) => `j2 * 32u + l2 + ${8 * i}u`, 4)};
+    }
+    workgroupBarrier();
+    if (lid < nr) { vr[r0 + lid] = rs * (${sumsOf('red3', (i) => `lid * 8u + ${i}u`, 8)}); }
+  }
+  workgroupBarrier();`;
+}
+
+/** `part += Σ_r vr[r]·B[c, r]` for column expression `c`, eight ranks of B loaded together. */
+function expandWgsl(c: string, indent: string): string {
+  return [
+    `if (${c} < N) {`,
+    `  let bb = (s * N + ${c}) * rmax;`,
+    `  for (var r0 = 0u; r0 < rk; r0 += ${R}u) {`,
+    `    let nr = min(${R}u, rk - r0);`,
+    `    part += vr[r0] * b_at(seg, bb + r0);`,
+    ...Array.from(
+      { length: R - 1 },
+      (_, i) => `    if (${i + 1}u < nr) { part += vr[r0 + ${i + 1}u] * b_at(seg, bb + r0 + ${i + 1}u); }`,
+    ),
+    `  }`,
+    `}`,
+  ]
+    .map((l) => indent + l)
+    .join('\n');
+}
+
+/**
+ * The expand and the store of d: one slice writes its columns; several store their parts in the
+ * workspace and the last of a tile's slices sums them in slice order and writes d.
+ */
+function finishWgsl(slices: number, tiles: number, cols: number): string {
+  if (slices === 1)
+    return `  for (var q = 0u; q < ${cols}u; q++) {
+    let cq = c + q * ${SLICED_WG}u;
+    var part = 0.0;
+${expandWgsl('cq', '    ')}
+    if (cq < N) { put(seg, row * N + cq, sc * part); }
+  }`;
+  const S = slices;
+  return `  var part = 0.0;
+${expandWgsl('c', '  ')}
+  let cell = row * ${tiles}u + ti;
+  let parts = uw(0u) * ${tiles}u;
+  _ = atomicExchange(&sync[parts + (cell * ${S}u + slice) * ${SLICED_WG}u + lid], bitcast<u32>(part));
+  storageBarrier();
+  workgroupBarrier();
+  if (lid == 0u) { wlast = select(0u, 1u, atomicAdd(&sync[cell], 1u) + 1u == ${S}u); }
+  if (workgroupUniformLoad(&wlast) == 0u) { return; }
+  if (lid == 0u) { atomicStore(&sync[cell], 0u); }
+  var sum = 0.0;
+  for (var q = 0u; q < ${S}u; q++) {
+    sum += bitcast<f32>(atomicLoad(&sync[parts + (cell * ${S}u + q) * ${SLICED_WG}u + lid]));
+  }
+  if (c < N) { put(seg, row * N + c, sc * sum); }`;
+}
+
 /**
  * Bindings: x, [nw], slots, scale, then A, B, rank per member, then each member's output, then (more
  * than one slice) the workspace as rw atomics; uniforms [n, K, rmax, slots, eps]. Grid
@@ -103,60 +192,10 @@ export function slicedWgsl(
 ): string {
   if (cols > 1 && slices > 1) throw new Error('lora_delta: wide tiles take one slice');
   const tile = SLICED_WG * cols;
-  const T = slicedTiles(g, tile);
   const S = slices;
   const { decl, next } = loraDeltaBindings(g, caps);
   let b = next;
   if (S > 1) decl.push(`@group(0) @binding(${b++}) var<storage, read_write> sync: array<atomic<u32>>;`);
-  const perThread = sliceLen / SLICED_WG;
-  const block = Math.min(perThread, UNROLL);
-  const R = RANKS_AT_ONCE;
-  const accs = Array.from({ length: R }, (_, j) => `acc${j}`);
-  const sumsOf = (name: string, at: (i: number) => string, n: number) =>
-    Array.from({ length: n }, (_, i) => `${name}[${at(i)}]`).join(' + ');
-  const shrink =
-    perThread <= UNROLL
-      ? `    let kb = k0 + lid;\n${shrinkBlock(g, caps, block, '    ')}`
-      : `    for (var kb = k0 + lid; kb < kend; kb += ${block * SLICED_WG}u) {\n${shrinkBlock(g, caps, block, '      ')}\n    }`;
-  const expand = (c: string, indent: string) =>
-    [
-      `if (${c} < N) {`,
-      `  let bb = (s * N + ${c}) * rmax;`,
-      `  for (var r0 = 0u; r0 < rk; r0 += ${R}u) {`,
-      `    let nr = min(${R}u, rk - r0);`,
-      `    part += vr[r0] * b_at(seg, bb + r0);`,
-      ...Array.from(
-        { length: R - 1 },
-        (_, i) => `    if (${i + 1}u < nr) { part += vr[r0 + ${i + 1}u] * b_at(seg, bb + r0 + ${i + 1}u); }`,
-      ),
-      `  }`,
-      `}`,
-    ]
-      .map((l) => indent + l)
-      .join('\n');
-  const finish =
-    S === 1
-      ? `  for (var q = 0u; q < ${cols}u; q++) {
-    let cq = c + q * ${SLICED_WG}u;
-    var part = 0.0;
-${expand('cq', '    ')}
-    if (cq < N) { put(seg, row * N + cq, sc * part); }
-  }`
-      : `  var part = 0.0;
-${expand('c', '  ')}
-  let cell = row * ${T}u + ti;
-  let parts = uw(0u) * ${T}u;
-  _ = atomicExchange(&sync[parts + (cell * ${S}u + slice) * ${SLICED_WG}u + lid], bitcast<u32>(part));
-  storageBarrier();
-  workgroupBarrier();
-  if (lid == 0u) { wlast = select(0u, 1u, atomicAdd(&sync[cell], 1u) + 1u == ${S}u); }
-  if (workgroupUniformLoad(&wlast) == 0u) { return; }
-  if (lid == 0u) { atomicStore(&sync[cell], 0u); }
-  var sum = 0.0;
-  for (var q = 0u; q < ${S}u; q++) {
-    sum += bitcast<f32>(atomicLoad(&sync[parts + (cell * ${S}u + q) * ${SLICED_WG}u + lid]));
-  }
-  if (c < N) { put(seg, row * N + c, sc * sum); }`;
   return `${loraDeltaEnables(g, caps)}${decl.join('\n')}
 ${uniformDecl(b, 5)}
 var<workgroup> red: array<f32, ${SLICED_WG}>;
@@ -192,29 +231,8 @@ ${ROW_RANK_WGSL}
   let xb = row * K;
   var rs = 1.0;
 ${rmsScaleWgsl(g, caps, SLICED_WG)}
-  let k0 = slice * ${sliceLen}u;
-  let kend = min(K, k0 + ${sliceLen}u);
-  for (var r0 = 0u; r0 < rk; r0 += ${R}u) {
-    let nr = min(${R}u, rk - r0);
-${accs.map((a) => `    var ${a} = 0.0;`).join('\n')}
-${shrink}
-${accs.map((a, j) => `    sh[${j * SLICED_WG}u + lid] = ${a};`).join('\n')}
-    workgroupBarrier();
-    // the tree: 256 threads' parts of rank j → 32 (stride 32, conflict-free) → 8 → 1, fixed order
-    let j1 = lid >> 5u;
-    let l1 = lid & 31u;
-    red[lid] = ${sumsOf('sh', (i) => `j1 * ${SLICED_WG}u + l1 + ${32 * i}u`, 8)};
-    workgroupBarrier();
-    if (lid < ${R * 8}u) {
-      let j2 = lid >> 3u;
-      let l2 = lid & 7u;
-      red3[lid] = ${sumsOf('red', (i) => `j2 * 32u + l2 + ${8 * i}u`, 4)};
-    }
-    workgroupBarrier();
-    if (lid < nr) { vr[r0 + lid] = rs * (${sumsOf('red3', (i) => `lid * 8u + ${i}u`, 8)}); }
-  }
-  workgroupBarrier();
+${shrinkWgsl(g, caps, sliceLen)}
   let sc = scale[s];
-${finish}
+${finishWgsl(S, slicedTiles(g, tile), cols)}
 }`;
 }
