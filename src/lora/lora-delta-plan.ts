@@ -57,7 +57,9 @@ function scheduleOf(
   g: LoraDeltaGeometry,
 ): { schedule: LoraDeltaSchedule; slices: number; sliceLen: number; cols: number } {
   if (g.n > DECODE_ROWS) {
-    const cols = Math.min(WIDE_COLS, Math.ceil(Math.max(...g.widths) / SLICED_WG));
+    // columns a thread: the widest member's, up to WIDE_COLS, past 4 in the kernel's groups of 4
+    const need = Math.ceil(Math.max(...g.widths) / SLICED_WG);
+    const cols = need <= 4 ? need : Math.min(WIDE_COLS, Math.ceil(need / 4) * 4);
     return { schedule: 'wide', slices: 1, sliceLen: wholeK(g.k), cols };
   }
   const sliceLen = sliceLength(g);

@@ -23,7 +23,7 @@
  * only live ranks); a row with no adapter reads nothing and has its zeros written by slice 0.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
-import { uniformDecl } from '../kernels/wgsl-dtype.js';
+import { loadF32, uniformDecl } from '../kernels/wgsl-dtype.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import type { LoraDeltaGeometry } from './lora-delta.js';
 import {
@@ -32,7 +32,6 @@ import {
   memberAccessorsWgsl,
   normedXWgsl,
   ROW_RANK_WGSL,
-  rmsScaleWgsl,
   segmentWalkWgsl,
 } from './lora-delta-wgsl.js';
 
@@ -93,6 +92,30 @@ const sumsOf = (name: string, at: (i: number) => string, n: number) =>
   Array.from({ length: n }, (_, i) => `${name}[${at(i)}]`).join(' + ');
 
 /**
+ * Sets `var rs` to the row's 1/RMS (eps in uniform 4) where the op normalises; nothing otherwise (rs
+ * stays 1). Each thread's squares in unrolled blocks of UNROLL loads, then 256 → 32 → 1 through
+ * `red` and `sh` (free until the shrink, which the last barrier guards).
+ */
+function rmsScaleWgsl(g: LoraDeltaGeometry, caps: Pick<Capabilities, 'f16'>): string {
+  if (g.normDtype === undefined) return '';
+  const squares = Array.from(
+    { length: UNROLL },
+    (_, i) =>
+      `    { let k = kb + ${i * SLICED_WG}u; if (k < K) { let xv = ${loadF32(g.act, caps, 'x', 'xb + k')}; ss += xv * xv; } }`,
+  ).join('\n');
+  return `  var ss = 0.0;
+  for (var kb = lid; kb < K; kb += ${UNROLL * SLICED_WG}u) {
+${squares}
+  }
+  red[lid] = ss;
+  workgroupBarrier();
+  if (lid < 32u) { sh[lid] = ${sumsOf('red', (i) => `lid + ${32 * i}u`, 8)}; }
+  workgroupBarrier();
+  rs = inverseSqrt((${sumsOf('sh', (i) => `${i}u`, 32)}) / f32(K) + uf(4u));
+  workgroupBarrier();`;
+}
+
+/**
  * The slice's part of v into `vr`, eight ranks at a time: each thread's unrolled loads of A, then
  * the tree over the 256 threads: rank j's parts → 32 (stride 32, conflict-free) → 8 → 1, in a fixed
  * order. Ends with a barrier, so every thread may read `vr`.
@@ -128,43 +151,53 @@ ${accs.map((a, j) => `    sh[${j * SLICED_WG}u + lid] = ${a};`).join('\n')}
   workgroupBarrier();`;
 }
 
-/** `part += Σ_r vr[r]·B[c, r]` for column expression `c`, eight ranks of B loaded together. */
-function expandWgsl(c: string, indent: string): string {
-  return [
-    `if (${c} < N) {`,
-    `  let bb = (s * N + ${c}) * rmax;`,
-    `  for (var r0 = 0u; r0 < rk; r0 += ${R}u) {`,
-    `    let nr = min(${R}u, rk - r0);`,
-    `    part += vr[r0] * b_at(seg, bb + r0);`,
-    ...Array.from(
-      { length: R - 1 },
-      (_, i) => `    if (${i + 1}u < nr) { part += vr[r0 + ${i + 1}u] * b_at(seg, bb + r0 + ${i + 1}u); }`,
-    ),
-    `  }`,
-    `}`,
-  ]
-    .map((l) => indent + l)
-    .join('\n');
-}
+/** Columns a thread expands together (a wide tile's 16 go in groups of them). */
+const COLS_AT_ONCE = 4;
 
 /**
- * The expand and the store of d: one slice writes its columns; several store their parts in the
- * workspace and the last of a tile's slices sums them in slice order and writes d.
+ * The expand and the store of d. A thread's columns (SLICED_WG apart) accumulate COLS_AT_ONCE at a
+ * time, eight ranks of B at a time, so those loads of B are in flight together. One slice writes its
+ * columns; several store their parts in the workspace and the last of a tile's slices sums them in
+ * slice order and writes d.
  */
 function finishWgsl(slices: number, tiles: number, cols: number): string {
+  const group = Math.min(cols, COLS_AT_ONCE);
+  if (cols % group !== 0) throw new Error(`lora_delta: ${cols} columns a thread are not groups of ${group}`);
+  const columns = Array.from({ length: group }, (_, q) => q);
+  const col = (q: number) => `c + (qb + ${q}u) * ${SLICED_WG}u`;
+  const expand = columns
+    .map((q) =>
+      [
+        `      { let cq = ${col(q)};`,
+        `        if (cq < N) {`,
+        `          let bb = (s * N + cq) * rmax + r0;`,
+        `          part${q} += vr[r0] * b_at(seg, bb);`,
+        ...Array.from(
+          { length: R - 1 },
+          (_, i) => `          if (${i + 1}u < nr) { part${q} += vr[r0 + ${i + 1}u] * b_at(seg, bb + ${i + 1}u); }`,
+        ),
+        `        }`,
+        `      }`,
+      ].join('\n'),
+    )
+    .join('\n');
+  const sums = `${columns.map((q) => `    var part${q} = 0.0;`).join('\n')}
+    for (var r0 = 0u; r0 < rk; r0 += ${R}u) {
+      let nr = min(${R}u, rk - r0);
+${expand}
+    }`;
   if (slices === 1)
-    return `  for (var q = 0u; q < ${cols}u; q++) {
-    let cq = c + q * ${SLICED_WG}u;
-    var part = 0.0;
-${expandWgsl('cq', '    ')}
-    if (cq < N) { put(seg, row * N + cq, sc * part); }
+    return `  for (var qb = 0u; qb < ${cols}u; qb += ${group}u) {
+${sums}
+${columns.map((q) => `    if (${col(q)} < N) { put(seg, row * N + ${col(q)}, sc * part${q}); }`).join('\n')}
   }`;
+  if (cols !== 1) throw new Error('lora_delta: wide tiles take one slice');
   const S = slices;
-  return `  var part = 0.0;
-${expandWgsl('c', '  ')}
+  return `  let qb = 0u;
+${sums}
   let cell = row * ${tiles}u + ti;
   let parts = uw(0u) * ${tiles}u;
-  _ = atomicExchange(&sync[parts + (cell * ${S}u + slice) * ${SLICED_WG}u + lid], bitcast<u32>(part));
+  _ = atomicExchange(&sync[parts + (cell * ${S}u + slice) * ${SLICED_WG}u + lid], bitcast<u32>(part0));
   storageBarrier();
   workgroupBarrier();
   if (lid == 0u) { wlast = select(0u, 1u, atomicAdd(&sync[cell], 1u) + 1u == ${S}u); }
@@ -230,7 +263,7 @@ ${ROW_RANK_WGSL}
   let s = u32(row_slot[row]);
   let xb = row * K;
   var rs = 1.0;
-${rmsScaleWgsl(g, caps, SLICED_WG)}
+${rmsScaleWgsl(g, caps)}
 ${shrinkWgsl(g, caps, sliceLen)}
   let sc = scale[s];
 ${finishWgsl(S, slicedTiles(g, tile), cols)}

@@ -1,7 +1,7 @@
 /**
  * WGSL pieces of the `lora_delta` kernel (lora-delta-sliced.ts): its bindings, the per-member
  * accessors a workgroup picks by its member (`seg`), the walk from a workgroup's tile index to its
- * member, the row's rank from its slot, the normalised x, and the row's RMS-norm scale.
+ * member, the row's rank from its slot and the normalised x.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { enables, loadF32, storageDecl } from '../kernels/wgsl-dtype.js';
@@ -67,22 +67,4 @@ export const ROW_RANK_WGSL = `  if (lid == 0u) {
 export function normedXWgsl(g: LoraDeltaGeometry, caps: F16Caps): string {
   const x = loadF32(g.act, caps, 'x', 'xb + k');
   return g.normDtype !== undefined ? `${x} * ${loadF32(g.normDtype, caps, 'nw', 'k')}` : x;
-}
-
-/**
- * Sets `var rs` to the row's 1/RMS over `wg` lanes (through `red`, eps in uniform 4) where the op
- * normalises; nothing otherwise (rs stays 1).
- */
-export function rmsScaleWgsl(g: LoraDeltaGeometry, caps: F16Caps, wg: number): string {
-  if (g.normDtype === undefined) return '';
-  return `  var ss = 0.0;
-  for (var k = lid; k < K; k += ${wg}u) { let xv = ${loadF32(g.act, caps, 'x', 'xb + k')}; ss += xv * xv; }
-  red[lid] = ss;
-  workgroupBarrier();
-  for (var w = ${wg / 2}u; w > 0u; w = w / 2u) {
-    if (lid < w) { red[lid] += red[lid + w]; }
-    workgroupBarrier();
-  }
-  rs = inverseSqrt(red[0] / f32(K) + uf(4u));
-  workgroupBarrier();`;
 }
