@@ -16,7 +16,13 @@ import type { TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import { type LoraDeltaAttrs, type LoraDeltaGeometry, loraDeltaGeometry } from './lora-delta.js';
-import { SLICED_WG, sliceLength, WIDE_COLS, wholeK } from './lora-delta-sliced.js';
+import { SLICED_WG, slicedScratchWords, sliceLength, WIDE_COLS, wholeK } from './lora-delta-sliced.js';
+
+/**
+ * The largest slice workspace a call takes (WebGPU guarantees 128 MiB storage bindings): past it,
+ * one slice. At the 8B shape the largest is 29 MB (16 rows, gate/up at rank 64).
+ */
+const MAX_WORKSPACE_BYTES = 64 * 1024 * 1024;
 
 /** Rows up to which the sliced schedule runs (decode); above it, wide tiles of one slice. */
 export const DECODE_ROWS = 16;
@@ -69,6 +75,7 @@ function scheduleOf(
   const withWorkspace = membersPerDispatch(caps, normed, true);
   if (
     slices > 1 &&
+    slicedScratchWords(g, slices) * 4 <= MAX_WORKSPACE_BYTES &&
     withWorkspace >= 1 &&
     dispatches(withWorkspace) <= dispatches(membersPerDispatch(caps, normed, false))
   )
