@@ -41,7 +41,7 @@ export const loraDeltaKernel: GpuKernel = {
       const writes = outs.map(() => 'rw' as const);
       const { slices, sliceLen, cols } = d;
       // zeroed at creation and left zeroed by every run (chunk-workspace.ts)
-      const sync = slices > 1 ? [{ buffer: chunkWorkspace(ctx.device, slicedScratchWords(g, slices) * 4) }] : [];
+      const sync = slices > 1 ? [{ buffer: chunkWorkspace(ctx.device, slicedScratchWords(g, slices, cols) * 4) }] : [];
       const label = `lora_delta.${d.schedule}.x${members.length}${normed ? '.norm' : ''}.s${slices}`;
       ctx.dispatch(
         {

@@ -4,9 +4,10 @@
  * encodes exactly this plan (lora-delta-kernel.ts), so what a test counts here is what runs.
  *
  * Schedules:
- * - `sliced` (decode rows, lora-delta-sliced.ts): a workgroup per row, 256-column tile and slice of
- *   K, each computing its slice's part of the row's shrink and of its tile; a tile's slices summed
- *   by the last to finish (A read once per tile, from the cache after the first);
+ * - `sliced` (decode rows, lora-delta-sliced.ts): a workgroup per row, tile of 256 columns (512
+ *   from 2 rows, 1024 from 4) and slice of K, each computing its slice's part of the row's shrink
+ *   and of its tile; a tile's slices summed by the last to finish (A read once per tile, from the
+ *   cache after the first);
  * - `wide` (more rows than DECODE_ROWS): the same kernel with one slice and tiles of 4096 columns
  *   (16 a thread): a workgroup per row and wide tile, the rows themselves giving the parallelism.
  * Every schedule reads a row's slot only, and only its first `rank` rows of A and columns of B: a
@@ -70,17 +71,19 @@ function scheduleOf(
   }
   const sliceLen = sliceLength(g);
   const slices = Math.ceil(g.k / sliceLen);
+  // a row's tiles each read its whole A: with more rows, wider tiles keep those reads near one a SM
+  const cols = g.n <= 1 ? 1 : g.n <= 3 ? 2 : 4;
   const normed = g.normDtype !== undefined;
   const dispatches = (per: number) => Math.ceil(g.widths.length / per);
   const withWorkspace = membersPerDispatch(caps, normed, true);
   if (
     slices > 1 &&
-    slicedScratchWords(g, slices) * 4 <= MAX_WORKSPACE_BYTES &&
+    slicedScratchWords(g, slices, cols) * 4 <= MAX_WORKSPACE_BYTES &&
     withWorkspace >= 1 &&
     dispatches(withWorkspace) <= dispatches(membersPerDispatch(caps, normed, false))
   )
-    return { schedule: 'sliced', slices, sliceLen, cols: 1 };
-  return { schedule: 'sliced', slices: 1, sliceLen: wholeK(g.k), cols: 1 };
+    return { schedule: 'sliced', slices, sliceLen, cols };
+  return { schedule: 'sliced', slices: 1, sliceLen: wholeK(g.k), cols };
 }
 
 export function loraDeltaPlan(

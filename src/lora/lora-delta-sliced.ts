@@ -65,9 +65,10 @@ export const slicedTiles = (g: Pick<LoraDeltaGeometry, 'widths'>, tile = SLICED_
   g.widths.reduce((s, N) => s + Math.ceil(N / tile), 0);
 
 /** The workspace: a counter per (row, tile), then each slice's part of each (row, tile), as u32 words. */
-export const slicedScratchWords = (g: LoraDeltaGeometry, slices: number) => {
-  const cells = g.n * slicedTiles(g);
-  return cells + cells * slices * SLICED_WG;
+export const slicedScratchWords = (g: LoraDeltaGeometry, slices: number, cols = 1) => {
+  const tile = SLICED_WG * cols;
+  const cells = g.n * slicedTiles(g, tile);
+  return cells + cells * slices * tile;
 };
 
 /** The shrink of one block of `count` k positions from `kb` (stride SLICED_WG) for ranks r0..r0+7. */
@@ -191,30 +192,32 @@ ${expand}
 ${sums}
 ${columns.map((q) => `    if (${col(q)} < N) { put(seg, row * N + ${col(q)}, sc * part${q}); }`).join('\n')}
   }`;
-  if (cols !== 1) throw new Error('lora_delta: wide tiles take one slice');
+  if (cols > COLS_AT_ONCE) throw new Error(`lora_delta: several slices take at most ${COLS_AT_ONCE} columns a thread`);
   const S = slices;
+  const tile = cols * SLICED_WG;
+  const at = (slice: string, q: number) => `parts + (cell * ${S}u + ${slice}) * ${tile}u + ${q * SLICED_WG}u + lid`;
   return `  let qb = 0u;
 ${sums}
   let cell = row * ${tiles}u + ti;
   let parts = uw(0u) * ${tiles}u;
-  _ = atomicExchange(&sync[parts + (cell * ${S}u + slice) * ${SLICED_WG}u + lid], bitcast<u32>(part0));
+${columns.map((q) => `  _ = atomicExchange(&sync[${at('slice', q)}], bitcast<u32>(part${q}));`).join('\n')}
   storageBarrier();
   workgroupBarrier();
   if (lid == 0u) { wlast = select(0u, 1u, atomicAdd(&sync[cell], 1u) + 1u == ${S}u); }
   if (workgroupUniformLoad(&wlast) == 0u) { return; }
   if (lid == 0u) { atomicStore(&sync[cell], 0u); }
-  var sum = 0.0;
-  for (var q = 0u; q < ${S}u; q++) {
-    sum += bitcast<f32>(atomicLoad(&sync[parts + (cell * ${S}u + q) * ${SLICED_WG}u + lid]));
+${columns.map((q) => `  var sum${q} = 0.0;`).join('\n')}
+  for (var p = 0u; p < ${S}u; p++) {
+${columns.map((q) => `    sum${q} += bitcast<f32>(atomicLoad(&sync[${at('p', q)}]));`).join('\n')}
   }
-  if (c < N) { put(seg, row * N + c, sc * sum); }`;
+${columns.map((q) => `  if (${col(q)} < N) { put(seg, row * N + ${col(q)}, sc * sum${q}); }`).join('\n')}`;
 }
 
 /**
  * Bindings: x, [nw], slots, scale, then A, B, rank per member, then each member's output, then (more
  * than one slice) the workspace as rw atomics; uniforms [n, K, rmax, slots, eps]. Grid
  * [slices · tiles, n]; `sliceLen` a multiple of SLICED_WG; tiles of SLICED_WG · `cols` columns
- * (each thread `cols` of them, SLICED_WG apart), more than one column only with one slice.
+ * (each thread `cols` of them, SLICED_WG apart), at most COLS_AT_ONCE with several slices.
  */
 export function slicedWgsl(
   g: LoraDeltaGeometry,
@@ -223,7 +226,6 @@ export function slicedWgsl(
   sliceLen: number,
   cols = 1,
 ): string {
-  if (cols > 1 && slices > 1) throw new Error('lora_delta: wide tiles take one slice');
   const tile = SLICED_WG * cols;
   const S = slices;
   const { decl, next } = loraDeltaBindings(g, caps);
