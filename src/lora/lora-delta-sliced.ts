@@ -1,16 +1,18 @@
 /**
- * `lora_delta` for decode rows (at most DECODE_ROWS, lora-delta-plan.ts) in one dispatch. At batch 1
- * the whole term of a projection is a few MB of A and B, so its cost is latency, not bandwidth: a
- * workgroup must not walk K serially, and the shrink must spread over many workgroups.
+ * The `lora_delta` kernel (lora-delta.ts), one dispatch per call; lora-delta-plan.ts picks its
+ * tiles and slices. At batch 1 the whole term of a projection is a few MB of A and B, so its cost is
+ * latency, not bandwidth: a workgroup must not walk K serially, and the shrink must spread over many
+ * workgroups.
  *
- * A workgroup owns one row, one tile of SLICED_TILE output columns of one member and one slice of
- * K: it computes the slice's part of every rank of v = x̂·A[a]ᵀ and that part's expand over its
- * tile, Σ_r v_r·B[c, r] (the term is linear in v, so the parts of the slices add up to the term).
- * In the shrink every thread covers its own k positions of the slice for eight ranks at once, with
- * the slice's k loop unrolled so each thread has all its loads of A in flight together; a three-level
- * tree in workgroup memory then sums the 256 threads' eight partial ranks. Slices are sized so a
- * workgroup reads at most SLICE_BYTES of A; a row's tiles each recompute the shrink, but from the
- * cache, and spread over SMs.
+ * A workgroup owns one row, one tile of output columns of one member (256 · cols: each thread cols
+ * columns, 256 apart) and one slice of K: it computes the slice's part of every rank of v = x̂·A[a]ᵀ
+ * and that part's expand over its tile, Σ_r v_r·B[c, r] (the term is linear in v, so the parts of
+ * the slices add up to the term). In the shrink every thread covers its own k positions of the slice
+ * for eight ranks at once, with the slice's k loop unrolled so each thread has its loads of A in
+ * flight together; a three-level tree in workgroup memory then sums the 256 threads' eight partial
+ * ranks. Slices are sized so a workgroup reads at most SLICE_BYTES of A; a row's tiles each
+ * recompute the shrink, but from the cache, and spread over SMs. More rows than decode take one
+ * slice and wide tiles (WIDE_COLS columns a thread): the rows give the parallelism.
  *
  * With one slice the workgroup writes d itself. With more, the slices of a tile meet through a
  * workspace buffer: each stores its part and counts itself in the tile's counter (atomics, so the
