@@ -21,7 +21,7 @@
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kvquant     # decode attention over int8/int4 KV pages vs f16
 #     (KV_DECODE=1 with `models`: the 8B decode bench again with the int8 and int4 KV cache)
 #   the seed systems, each one call: derain (train + quality + speed), lora (peft adapters, parity,
-#     8B throughput; LORA_RANKS), longctx (MagicPIG decode, after `checkpoint`), longctx-quality
+#     8B throughput; LORA_RANKS), lora-time (the lora_delta dispatches alone, 8B shape), longctx (MagicPIG decode, after `checkpoint`), longctx-quality
 #     (retrieval model + accuracy table), nanoflow (probe + offline/online, after `checkpoint`),
 #     atom (quantized decode speed + the larger perplexity model's ablation)
 #   Outputs: more than 8 files do not come back from the machine, so wrap a call as
@@ -177,6 +177,10 @@ timeout 200 python3 scripts/lora/train_adapters.py models/builtin $GI/press.txt 
 timeout 60 python3 scripts/lora/peft_parity.py models/builtin $L/press $L/fiction $L/peft.json > "$OUT/lora-peft.log" 2>&1 \
   && timeout 60 node "$B/bench/lora-parity.js" $L/peft.json 2>&1 | quiet | tee "$OUT/lora-parity.log"; echo "parity exit $? at ${SECONDS}s"
 timeout 240 node "$B/bench/lora.js" --ranks ${LORA_RANKS:-16} 2>&1 | quiet | tee "$OUT/lora.log"; echo "lora exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = lora-time ]; then
+# Punica: the lora_delta dispatches of a decode step alone at the 8B shape (rank 16 and 64, batch 1 and 64)
+timeout 240 node "$B/bench/lora-delta-time.js" --ranks ${LORA_RANKS:-16,64} 2>&1 | quiet | tee "$OUT/lora-delta-time.log"; echo "lora-delta-time exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = longctx ]; then
 # MagicPIG: decode tok/s and GPU KV memory against full attention on the 8B checkpoint (after `checkpoint`)

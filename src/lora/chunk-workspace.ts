@@ -1,5 +1,5 @@
 /**
- * The chunked `lora_delta` kernel's counters and parts (lora-delta-chunked.ts) live in a workspace
+ * The sliced `lora_delta` kernel's counters and parts (lora-delta-sliced.ts) live in a workspace
  * buffer the kernel owns per device and size, not in step scratch: its counters must start at zero,
  * and scratch comes from the backend's free list with whatever the last user left. A new buffer is
  * zeroed by WebGPU, and every run of the kernel leaves its counters at zero again, so one buffer

@@ -4,11 +4,12 @@
  * encodes exactly this plan (lora-delta-kernel.ts), so what a test counts here is what runs.
  *
  * Schedules:
- * - `tiled` (decode rows, small A): a workgroup per row and 256-column tile, each recomputing the
- *   row's whole shrink (A read once per tile, from the cache after the first);
- * - `member` (more rows than DECODE_ROWS): a workgroup per row and member, A and B read once per row;
- * - `chunked` (decode rows, large A: lora-delta-chunked.ts): a workgroup per row, tile and chunk of
- *   eight ranks, the tile's chunks summed by the last to finish.
+ * - `sliced` (decode rows, lora-delta-sliced.ts): a workgroup per row, tile of 256 columns (512
+ *   from 2 rows, 1024 from 4) and slice of K, each computing its slice's part of the row's shrink
+ *   and of its tile; a tile's slices summed by the last to finish (A read once per tile, from the
+ *   cache after the first);
+ * - `wide` (more rows than DECODE_ROWS): the same kernel with one slice and tiles of 4096 columns
+ *   (16 a thread): a workgroup per row and wide tile, the rows themselves giving the parallelism.
  * Every schedule reads a row's slot only, and only its first `rank` rows of A and columns of B: a
  * step reads the adapters its rows name, never the other slots of the stacks.
  */
@@ -16,14 +17,18 @@ import type { TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import { type LoraDeltaAttrs, type LoraDeltaGeometry, loraDeltaGeometry } from './lora-delta.js';
-import { CHUNK_WG, CHUNKED_BYTES } from './lora-delta-chunked.js';
+import { SLICED_WG, slicedScratchWords, sliceLength, WIDE_COLS, wholeK } from './lora-delta-sliced.js';
 
-/** Rows up to which a tile is 256 columns (decode); above it, a whole member. */
+/**
+ * The largest slice workspace a call takes (WebGPU guarantees 128 MiB storage bindings): past it,
+ * one slice. At the 8B shape the largest is 29 MB (16 rows, gate/up at rank 64).
+ */
+const MAX_WORKSPACE_BYTES = 64 * 1024 * 1024;
+
+/** Rows up to which the sliced schedule runs (decode); above it, wide tiles of one slice. */
 export const DECODE_ROWS = 16;
-/** Columns of a `tiled` workgroup. */
-export const TILE = 256;
 
-export type LoraDeltaSchedule = 'tiled' | 'member' | 'chunked';
+export type LoraDeltaSchedule = 'sliced' | 'wide';
 
 export interface LoraDeltaDispatchPlan {
   readonly schedule: LoraDeltaSchedule;
@@ -31,35 +36,54 @@ export interface LoraDeltaDispatchPlan {
   readonly members: readonly number[];
   /** Its geometry: the call's with only these members' widths. */
   readonly g: LoraDeltaGeometry;
+  /** Slices of K per tile and the length of one (a multiple of 256). */
+  readonly slices: number;
+  readonly sliceLen: number;
+  /** Output columns per thread: a tile is 256 · cols columns. */
+  readonly cols: number;
 }
 
-/** Members per dispatch within the device's storage bindings (each adds A, B, rank and its output; chunked adds its scratch). */
+/** Members per dispatch within the device's storage bindings (each adds A, B, rank and its output; a sliced schedule of several slices adds its workspace). */
 export function membersPerDispatch(
   caps: Pick<Capabilities, 'maxStorageBuffersPerShaderStage'>,
   normed: boolean,
-  chunked: boolean,
+  workspace: boolean,
 ): number {
-  return Math.floor((caps.maxStorageBuffersPerShaderStage - (normed ? 4 : 3) - (chunked ? 1 : 0)) / 4);
+  return Math.floor((caps.maxStorageBuffersPerShaderStage - (normed ? 4 : 3) - (workspace ? 1 : 0)) / 4);
 }
 
 /**
- * The schedule of a call: `member` for more rows than DECODE_ROWS; for decode rows whose slot A
- * passes CHUNKED_BYTES, `chunked` unless its extra binding would cost a dispatch more than `tiled`
- * (Q/K/V's three normalised members need 17 bindings chunked, 16 tiled: at a 16-binding limit the
- * one-SM stream of a rank-64 f16 A, 512 KiB at K = 4096, is taken over a second launch).
+ * The schedule and slicing of a call: `wide` for more rows than DECODE_ROWS; else `sliced`, in
+ * slices of sliceLength(g) unless the workspace binding of several slices would cost a dispatch
+ * more than one slice (Q/K/V's three normalised members take 17 bindings with it, 16 without: at a
+ * 16-binding limit they run one slice of the whole K per workgroup, still with every thread's loads
+ * in flight together).
  */
 function scheduleOf(
   caps: Pick<Capabilities, 'maxStorageBuffersPerShaderStage'>,
   g: LoraDeltaGeometry,
-): LoraDeltaSchedule {
-  if (g.n > DECODE_ROWS) return 'member';
-  if (g.k * g.rmax * bytesPerElement(g.weight) <= CHUNKED_BYTES) return 'tiled';
+): { schedule: LoraDeltaSchedule; slices: number; sliceLen: number; cols: number } {
+  if (g.n > DECODE_ROWS) {
+    // columns a thread: the widest member's, up to WIDE_COLS, past 4 in the kernel's groups of 4
+    const need = Math.ceil(Math.max(...g.widths) / SLICED_WG);
+    const cols = need <= 4 ? need : Math.min(WIDE_COLS, Math.ceil(need / 4) * 4);
+    return { schedule: 'wide', slices: 1, sliceLen: wholeK(g.k), cols };
+  }
+  const sliceLen = sliceLength(g);
+  const slices = Math.ceil(g.k / sliceLen);
+  // a row's tiles each read its whole A: with more rows, wider tiles keep those reads near one a SM
+  const cols = g.n <= 1 ? 1 : g.n <= 3 ? 2 : 4;
   const normed = g.normDtype !== undefined;
-  const chunked = membersPerDispatch(caps, normed, true);
   const dispatches = (per: number) => Math.ceil(g.widths.length / per);
-  return chunked >= 1 && dispatches(chunked) <= dispatches(membersPerDispatch(caps, normed, false))
-    ? 'chunked'
-    : 'tiled';
+  const withWorkspace = membersPerDispatch(caps, normed, true);
+  if (
+    slices > 1 &&
+    slicedScratchWords(g, slices, cols) * 4 <= MAX_WORKSPACE_BYTES &&
+    withWorkspace >= 1 &&
+    dispatches(withWorkspace) <= dispatches(membersPerDispatch(caps, normed, false))
+  )
+    return { schedule: 'sliced', slices, sliceLen, cols };
+  return { schedule: 'sliced', slices: 1, sliceLen: wholeK(g.k), cols };
 }
 
 export function loraDeltaPlan(
@@ -69,12 +93,19 @@ export function loraDeltaPlan(
 ): LoraDeltaDispatchPlan[] {
   const whole = loraDeltaGeometry(attrs, inputs);
   if (whole.n === 0) return [];
-  const schedule = scheduleOf(caps, whole);
-  const per = membersPerDispatch(caps, whole.normDtype !== undefined, schedule === 'chunked');
+  const { schedule, slices, sliceLen, cols } = scheduleOf(caps, whole);
+  const per = membersPerDispatch(caps, whole.normDtype !== undefined, slices > 1);
   const plan: LoraDeltaDispatchPlan[] = [];
   for (let first = 0; first < attrs.count; first += per) {
     const members = Array.from({ length: Math.min(per, attrs.count - first) }, (_, j) => first + j);
-    plan.push({ schedule, members, g: { ...whole, widths: members.map((i) => whole.widths[i]!) } });
+    plan.push({
+      schedule,
+      members,
+      g: { ...whole, widths: members.map((i) => whole.widths[i]!) },
+      slices,
+      sliceLen,
+      cols,
+    });
   }
   return plan;
 }
@@ -109,9 +140,9 @@ export function loraDeltaReads(
         if (r === 0) continue;
         if (!seen.has(s)) distinct += r * (g.k + N) * e;
         seen.add(s);
-        // tiled and chunked: every tile reads the row's A (chunked: each chunk its ranks of it); B once
-        const tiles = d.schedule === 'member' ? 1 : Math.ceil(N / (d.schedule === 'tiled' ? TILE : CHUNK_WG));
-        loaded += (tiles * r * g.k + r * N) * e;
+        // every tile reads the row's A (its slices between them), every slice the tile's B
+        const tiles = Math.ceil(N / (SLICED_WG * d.cols));
+        loaded += (tiles * r * g.k + d.slices * r * N) * e;
       }
     });
   }

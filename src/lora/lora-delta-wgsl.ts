@@ -1,8 +1,7 @@
 /**
- * The WGSL both `lora_delta` schedules share (the tiled one in lora-delta-kernel.ts, the chunked one
- * in lora-delta-chunked.ts): their bindings, the per-member accessors a workgroup picks by its
- * member (`seg`), the walk from a workgroup's tile index to its member, the row's rank from its slot,
- * and the row's RMS-norm scale. Both read x, A and B the same way, so they compute one v.
+ * WGSL pieces of the `lora_delta` kernel (lora-delta-sliced.ts): its bindings, the per-member
+ * accessors a workgroup picks by its member (`seg`), the walk from a workgroup's tile index to its
+ * member, the row's rank from its slot and the normalised x.
  */
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { enables, loadF32, storageDecl } from '../kernels/wgsl-dtype.js';
@@ -65,55 +64,7 @@ export const ROW_RANK_WGSL = `  if (lid == 0u) {
   let rk = workgroupUniformLoad(&wrank);`;
 
 /** x̂[xb + k] for the shrink: x times the norm weight where the op normalises, else x. */
-function normedXWgsl(g: LoraDeltaGeometry, caps: F16Caps): string {
+export function normedXWgsl(g: LoraDeltaGeometry, caps: F16Caps): string {
   const x = loadF32(g.act, caps, 'x', 'xb + k');
   return g.normDtype !== undefined ? `${x} * ${loadF32(g.normDtype, caps, 'nw', 'k')}` : x;
-}
-
-/**
- * Sets `var rs` to the row's 1/RMS over `wg` lanes (through `red`, eps in uniform 4) where the op
- * normalises; nothing otherwise (rs stays 1).
- */
-export function rmsScaleWgsl(g: LoraDeltaGeometry, caps: F16Caps, wg: number): string {
-  if (g.normDtype === undefined) return '';
-  return `  var ss = 0.0;
-  for (var k = lid; k < K; k += ${wg}u) { let xv = ${loadF32(g.act, caps, 'x', 'xb + k')}; ss += xv * xv; }
-  red[lid] = ss;
-  workgroupBarrier();
-  for (var w = ${wg / 2}u; w > 0u; w = w / 2u) {
-    if (lid < w) { red[lid] += red[lid + w]; }
-    workgroupBarrier();
-  }
-  rs = inverseSqrt(red[0] / f32(K) + uf(4u));
-  workgroupBarrier();`;
-}
-
-/**
- * One pass of the shrink: each group of `lanes` lanes computes one rank's x̂·A row (rank `rank`,
- * A row `aRow`, only where `live`) striding over K, reduces it through `red`, and its lane 0
- * stores it times `rs` at `vr[rank]`. Statements indented by `indent`.
- */
-export function shrinkPassWgsl(
-  g: LoraDeltaGeometry,
-  caps: F16Caps,
-  lanes: number,
-  o: { rank: string; aRow: string; live: string; indent: string },
-): string {
-  const lines = `var p = 0.0;
-if (${o.live}) {
-  let ab = ${o.aRow} * K;
-  for (var k = lane; k < K; k += ${lanes}u) { p += ${normedXWgsl(g, caps)} * a_at(seg, ab + k); }
-}
-red[lid] = p;
-workgroupBarrier();
-for (var w = ${lanes / 2}u; w > 0u; w = w / 2u) {
-  if (lane < w) { red[lid] += red[lid + w]; }
-  workgroupBarrier();
-}
-if (lane == 0u && ${o.live}) { vr[${o.rank}] = red[lid] * rs; }
-workgroupBarrier();`;
-  return lines
-    .split('\n')
-    .map((l) => o.indent + l)
-    .join('\n');
 }

@@ -126,12 +126,19 @@ const CASES: readonly DeltaCase[] = [
   { n: 37, k: 64, widths: [300, 20, 20], ranks: [2, 64, 33], norm: true, act: 'f32', weight: 'f32' },
   { n: 9, k: 56, widths: [520], ranks: [5, 12], norm: false, act: 'f16', weight: 'f16' },
   { n: 20, k: 48, widths: [64, 24], ranks: [3, 16, 0], norm: true, act: 'f16', weight: 'f16' },
-  // decode rows whose slot A passes the WebGPU kernel's CHUNKED_BYTES (lora-delta-chunked.ts): ranks
-  // in chunks of eight summed by the last chunk, partial last chunks, one chunk, tiles across members
+  // decode rows as the WebGPU kernel's sliced schedule cuts them (lora-delta-sliced.ts): several
+  // slices of K with a partial last one, ranks that are not a multiple of its eight at once, tiles
+  // across members, rows of different slots and of none in one call
   { n: 3, k: 1032, widths: [72, 40], ranks: [70, 9, 0], norm: true, act: 'f16', weight: 'f32' },
   { n: 2, k: 2056, widths: [300], ranks: [33, 64], norm: false, act: 'f32', weight: 'f16' },
   { n: 5, k: 4104, widths: [520, 260], ranks: [17, 0, 32, 5], norm: true, act: 'f32', weight: 'f16' },
   { n: 4, k: 8200, widths: [40], ranks: [8, 3], norm: false, act: 'f16', weight: 'f32' },
+  // small ranks: slices longer than a thread's unrolled block, so it loops over blocks
+  { n: 2, k: 5000, widths: [264], ranks: [3, 1], norm: false, act: 'f16', weight: 'f16' },
+  // three normalised members: at 16 storage bindings one slice of the whole K (no workspace binding)
+  { n: 2, k: 2600, widths: [40, 24, 24], ranks: [9, 0, 5], norm: true, act: 'f16', weight: 'f16' },
+  // more rows than decode: wide tiles of 16 columns a thread, a member wider than one tile
+  { n: 18, k: 300, widths: [4200, 40], ranks: [5, 0, 11], norm: true, act: 'f16', weight: 'f16' },
 ];
 
 function cases(rng: Rng): OpCase<LoraDeltaAttrs>[] {

@@ -14,9 +14,9 @@
  * Serving LoRA adapters keeps every one of those fusions and adds one `lora_delta` dispatch per
  * group of projections of the same rows (Q/K/V, o, gate/up, down): the LoRA term is computed
  * beside the projection and added in its epilogue (src/lora/lora-delta.ts). That holds at every
- * rank: at the Llama-3-8B shape, rank 16 and rank 64 (whose A's take the chunked schedule,
- * src/lora/lora-delta-chunked.ts) are four LoRA dispatches per layer too, counted from the
- * kernel's plan below (the built-in model's stacks are too small to reach the chunked schedule).
+ * rank: at the Llama-3-8B shape, rank 16 and rank 64 (whose decode workgroups split K into slices
+ * the last one sums, src/lora/lora-delta-sliced.ts) are four LoRA dispatches per layer too, counted
+ * from the kernel's plan below.
  */
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backends/backend.js';

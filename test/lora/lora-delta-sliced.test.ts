@@ -1,9 +1,10 @@
 /**
- * The chunked `lora_delta` schedule (src/lora/lora-delta-chunked.ts) as a decode step uses it: one
- * dispatch, recorded once and replayed with new rows and slots each time. Every replay matches the
- * float64 reference (so the scratch counters the last chunk resets are right on the next replay),
- * and replaying the same inputs gives the same bits (the parts are summed in chunk order, not in
- * the order the chunks finished).
+ * The sliced `lora_delta` schedule (src/lora/lora-delta-sliced.ts) as a decode step uses it: one
+ * dispatch of several slices of K, recorded once and replayed with new rows and slots each time
+ * (mixed adapters, ranks that are not a multiple of eight, rows with no adapter). Every replay
+ * matches the float64 reference (so the workspace counters the last slice resets are right on the
+ * next replay), and replaying the same inputs gives the same bits (the parts are summed in slice
+ * order, not in the order the slices finished).
  */
 import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../../src/backends/backend.js';
@@ -18,9 +19,9 @@ const SEED = 2377;
 const gpu = await gpuBackend();
 const [N_ROWS, K, RANKS, WIDTHS] = [4, 2056, [64, 17, 0, 8], [300, 40]] as const;
 
-describe.skipIf(!gpu)(`lora_delta chunked schedule, replayed${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
+describe.skipIf(!gpu)(`lora_delta sliced schedule, replayed${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it('one dispatch; every replay meets the float64 reference; equal inputs give equal bits', async () => {
-    console.log(`[lora chunked] seed ${SEED}`);
+    console.log(`[lora sliced] seed ${SEED}`);
     const g = gpu!;
     const rng = new Rng(SEED);
     const slots = RANKS.length;
@@ -38,14 +39,17 @@ describe.skipIf(!gpu)(`lora_delta chunked schedule, replayed${gpu ? '' : ` (skip
     ];
     const descs = [{ dtype: 'f32' as const, shape: [N_ROWS, K] }, ...fixed.map((f) => f.desc)];
     const plan = loraDeltaPlan(g.caps, attrs, descs);
-    expect(plan.map((d) => d.schedule)).toEqual(['chunked']);
+    expect(plan.map((d) => d.schedule)).toEqual(['sliced']);
+    const slices = plan[0]!.slices;
+    console.log(`[lora sliced] K ${K} in ${slices} slices of ${plan[0]!.sliceLen}`);
+    expect(slices).toBeGreaterThan(1);
     const x = g.alloc(descs[0]!, 'x');
     const inputs: Tensor[] = [x, ...fixed.map((f, i) => g.alloc(f.desc, `in${i}`))];
     fixed.forEach((f, i) => g.write(inputs[i + 1]!, f.data));
     const outDescs = loraDeltaOp.outputs(attrs, descs);
     const outs = outDescs.map((d, i) => g.alloc(d, `d${i}`));
     const rec = g.record!(() => g.run('lora_delta', attrs, inputs, outs));
-    expect(rec.dispatches.map((d) => d.label)).toEqual(['lora_delta.chunked.x2.norm']);
+    expect(rec.dispatches.map((d) => d.label)).toEqual([`lora_delta.sliced.x2.norm.s${slices}`]);
     const tol = loraDeltaOp.tolerance(attrs, descs);
     const step = async (xs: Float32Array, rows: Int32Array) => {
       g.write(x, xs);
@@ -75,7 +79,7 @@ describe.skipIf(!gpu)(`lora_delta chunked schedule, replayed${gpu ? '' : ` (skip
           worst = Math.max(worst, Math.abs(v - w) / (tol.abs + tol.rel * Math.abs(w)));
         }),
       );
-      console.log(`[lora chunked] rows of slots [${rows}]: worst error ${worst.toFixed(3)} of the tolerance`);
+      console.log(`[lora sliced] rows of slots [${rows}]: worst error ${worst.toFixed(3)} of the tolerance`);
       expect(worst).toBeLessThanOrEqual(1);
       if (!first) {
         first = got.map((o) => o.slice());
