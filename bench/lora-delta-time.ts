@@ -6,6 +6,10 @@
  * Prints µs per dispatch and the step's LoRA total (32 layers × the four groups): at batch 1 the
  * added latency the projections' epilogues do not hide, against issue 23's 2 ms.
  *
+ * Before its times are printed, each case's layer-0 dispatch is checked against the op's float64
+ * reference at the first rank (reading the 8B shape's stacks back in float64 for every rank would
+ * take gigabytes of host memory); a wrong answer exits 1 before anything is printed as a time.
+ *
  * Usage: node dist/bench/lora-delta-time.js [--tiny] [--ranks 16,64]
  *   (--tiny: small shapes and 2 layers, a smoke run for software Vulkan)
  */
@@ -15,6 +19,9 @@ import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { llamaLoraShapes } from '../src/lora/modules.js';
 import { groupCall, LAYER_GROUPS } from './lora-plan.js';
 import { fillRandom, timeGpu } from './results.js';
+import { Check } from './verify.js';
+import { compare } from '../src/testing/conformance.js';
+import { toFloat64 } from '../src/tensor/dtype.js';
 import { loraDeltaOp } from '../src/lora/lora-delta.js';
 import { loraDeltaPlan } from '../src/lora/lora-delta-plan.js';
 
@@ -28,6 +35,7 @@ const shapes = llamaLoraShapes(
 );
 const SLOTS = 64;
 const backend = await WebGpuBackend.create();
+const check = new Check('lora-delta-time');
 console.log(
   `lora_delta alone, ${tiny ? 'tiny' : 'Llama-3-8B'} shape, ${backend.caps.description || backend.caps.vendor}`,
 );
@@ -72,6 +80,20 @@ for (const rank of ranks)
       const outs = loraDeltaOp.outputs(attrs, inputs).map((d, i) => backend.alloc(d, `lora.${group.name}.d${i}`));
       const us =
         1000 * (await timeGpu(backend, (l) => backend.run('lora_delta', attrs, layers[l]!, outs), shapes.numLayers));
+      if (rank === ranks[0]) {
+        backend.run('lora_delta', attrs, layers[0]!, outs);
+        const ins = await Promise.all(
+          layers[0]!.map(async (t, i) => toFloat64(inputs[i]!.dtype, await backend.read(t))),
+        );
+        const want = loraDeltaOp.reference(attrs, ins, inputs, loraDeltaOp.outputs(attrs, inputs));
+        const got = await Promise.all(outs.map(async (t) => toFloat64('f32', await backend.read(t))));
+        const wrong = got.map((g, i) => compare(g, want[i]!, loraDeltaOp.tolerance(attrs, inputs))).find((m) => m);
+        check.that(
+          !wrong,
+          `rank ${rank}, ${rows} row(s) over ${adapters} adapter(s), ${group.name}: the float64 reference's delta`,
+          wrong ?? `${got.length} output(s)`,
+        );
+      }
       const plan = loraDeltaPlan(backend.caps, attrs, inputs);
       stepUs += us * shapes.numLayers;
       parts.push(`${group.name} ${us.toFixed(1)} µs (${plan.map((d) => `${d.schedule}×${d.slices}`).join('+')})`);
@@ -83,4 +105,5 @@ for (const rank of ranks)
         `${(stepUs / 1000).toFixed(3)} ms per step (${shapes.numLayers} layers)`,
     );
   }
+check.passed();
 backend.destroy();

@@ -216,6 +216,14 @@ export const BENCHES: readonly BenchEntry[] = [
     standalone: false,
   },
   {
+    name: 'lora-delta-time',
+    measures:
+      'the lora_delta dispatches alone at the 8B shape (b1 and b64, rank 16/64): µs per projection group and the step total, checked against float64',
+    duration: '~1 min',
+    needs: 'GPU (8 GB); --tiny runs anywhere',
+    standalone: false,
+  },
+  {
     name: 'lora-parity',
     measures: 'logits of a mixed-adapter batch on the built-in model vs peft (max relative error ≤ 1e-2)',
     duration: '~10 s',
