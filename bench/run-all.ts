@@ -220,7 +220,7 @@ export const BENCHES: readonly BenchEntry[] = [
     measures:
       'the lora_delta dispatches alone at the 8B shape (b1 and b64, rank 16/64): µs per projection group and the step total, checked against float64',
     duration: '~1 min',
-    needs: 'GPU (8 GB); --tiny runs anywhere',
+    needs: 'GPU (about 10 GB at rank 64: every layer its own stacks); --tiny runs anywhere',
     standalone: false,
   },
   {
