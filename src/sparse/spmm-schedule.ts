@@ -20,7 +20,11 @@ import type { SpmmAttrs } from './ops.js';
 import type { SpmmSchedule } from './schedule.js';
 import { bsrSpmmNest, cooSpmmNest, csrSpmmNest, ellSpmmNest, hybPartDims, hybPartNest } from './spmm-lower.js';
 
-export function scheduleSpmmNest(p: LoopProgram, s: SpmmSchedule): LoopProgram {
+/**
+ * The features (as vec4 where the schedule says so) split over the schedule's threads per row, `t`
+ * bound to threads; `threadsInnermost` moves the threads inside the features' outer loop.
+ */
+function splitFeatures(p: LoopProgram, s: SpmmSchedule, threadsInnermost: boolean): LoopProgram {
   let q = p;
   let feature = 'c';
   if (s.vec4) {
@@ -28,8 +32,12 @@ export function scheduleSpmmNest(p: LoopProgram, s: SpmmSchedule): LoopProgram {
     feature = 'cv';
   }
   q = split(q, feature, s.threadsPerRow, { outer: 'cs', inner: 't' });
-  q = reorder(q, 'cs', 't');
-  q = bind(q, 't', 'thread');
+  if (threadsInnermost) q = reorder(q, 'cs', 't');
+  return bind(q, 't', 'thread');
+}
+
+export function scheduleSpmmNest(p: LoopProgram, s: SpmmSchedule): LoopProgram {
+  let q = splitFeatures(p, s, true);
   q = split(q, 'i', s.rowsPerWorkgroup, { outer: 'ib', inner: 'ir' });
   q = bind(q, 'ib', 'workgroup');
   return bind(q, 'ir', 'thread');
@@ -47,14 +55,7 @@ const LONG_ROW_UNROLL = 4;
  * the cross-group sum's barriers sit inside it, so its bound must be the same for every thread.
  */
 export function scheduleLongRowNest(p: LoopProgram, s: SpmmSchedule): LoopProgram {
-  let q = p;
-  let feature = 'c';
-  if (s.vec4) {
-    q = vectorize(q, 'c', 'cv', 'cl');
-    feature = 'cv';
-  }
-  q = split(q, feature, s.threadsPerRow, { outer: 'cs', inner: 't' });
-  q = bind(q, 't', 'thread');
+  let q = splitFeatures(p, s, false);
   q = split(q, 'e', s.rowsPerWorkgroup, { outer: 'es', inner: 'eg' });
   q = reorder(q, 'es', 'eg');
   q = bind(q, 'eg', 'thread');
