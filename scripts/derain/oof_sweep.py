@@ -12,7 +12,6 @@ import os
 import sys
 import tempfile
 import time
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -47,14 +46,7 @@ def main():
     ap.add_argument('--mismatch', action='store_true')
     ap.add_argument('--threads', type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    dev = torch.device('cpu')
-    clock = train.Clock(1e9)
-    images, refs, train_set, test_set = train.build_data(
-        SimpleNamespace(data=args.data, smoke=False, no_skimage=False), clock)
-    base_models = {b: train.load_base(b, args.bases_from, dev) for b in LEARNED}
-    full_outs = recipe_sweep.base_outputs(train_set, base_models, dev, args.cache)
-    test_outs = recipe_sweep.base_outputs(test_set, base_models, dev, args.cache.replace('.npz', '-test.npz'))
+    dev, clock, images, refs, train_set, test_set, full_outs, test_outs = recipe_sweep.sweep_setup(args)
     folds = scene_folds(train_set)
     print(f'folds: {[sorted(f) for f in folds]}')
     if args.in_sample:

@@ -18,6 +18,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rain  # noqa: E402
+from folds import LEARNED  # noqa: E402
 import train  # noqa: E402
 
 import torch  # noqa: E402
@@ -65,6 +66,20 @@ def print_table(label, tab):
     print(f'{label}: improves PSNR and SSIM in {wins} of 9 cells', flush=True)
 
 
+def sweep_setup(args):
+    """What every sweep starts from, on the CPU: the data and scene split, and the committed learned
+    bases' outputs on the training and test images (computed once, cached beside args.cache)."""
+    torch.set_num_threads(args.threads)
+    dev = torch.device('cpu')
+    clock = train.Clock(1e9)
+    images, refs, train_set, test_set = train.build_data(
+        SimpleNamespace(data=args.data, smoke=False, no_skimage=False), clock)
+    base_models = {b: train.load_base(b, args.bases_from, dev) for b in LEARNED}
+    train_outs = base_outputs(train_set, base_models, dev, args.cache)
+    test_outs = base_outputs(test_set, base_models, dev, args.cache.replace('.npz', '-test.npz'))
+    return dev, clock, images, refs, train_set, test_set, train_outs, test_outs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--data', default='data/derain/clean')
@@ -77,14 +92,7 @@ def main():
     ap.add_argument('--ref-crop', type=int, default=128)
     ap.add_argument('--batch', type=int, default=8)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    dev = torch.device('cpu')
-    clock = train.Clock(1e9)
-    images, refs, train_set, test_set = train.build_data(
-        SimpleNamespace(data=args.data, smoke=False, no_skimage=False), clock)
-    base_models = {b: train.load_base(b, args.bases_from, dev) for b in ('prenet', 'transformer')}
-    train_outs = base_outputs(train_set, base_models, dev, args.cache)
-    test_outs = base_outputs(test_set, base_models, dev, args.cache.replace('.npz', '-test.npz'))
+    dev, clock, images, refs, train_set, test_set, train_outs, test_outs = sweep_setup(args)
     for name in args.recipes.split(','):
         torch.manual_seed(train.SEED)
         rng = np.random.default_rng(train.SEED)
