@@ -65,10 +65,8 @@ export interface LookaheadStats {
 export const UPLOAD_SLICE_BYTES = 16 << 20;
 
 function emptyStats(): LookaheadStats {
-  return {
-    ...{ queries: 0, probed: 0, hits: 0, prefetched: 0, uploaded: 0, uploadedBytes: 0, superseded: 0 },
-    ...{ observeMs: 0, uploadMs: 0, queryRankMs: 0, searchMs: 0 },
-  };
+  const counts = { queries: 0, probed: 0, hits: 0, prefetched: 0, uploaded: 0, uploadedBytes: 0, superseded: 0 };
+  return { ...counts, observeMs: 0, uploadMs: 0, queryRankMs: 0, searchMs: 0 };
 }
 
 export class LookaheadRetriever {
