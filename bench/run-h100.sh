@@ -6,7 +6,8 @@
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kernels   # doctor, prefill attention, conformance, fusion
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh models    # 8B checkpoint, decode, then serving
 #     (SKIP_SERVE=1 stops after decode; `checkpoint`, `decode` and `serve` run the three parts alone, on one warm machine;
-#     `serve-peers` before `serve`, with one BENCH_RUN_ID, adds llama.cpp beside transformers)
+#     `serve-peers` before `serve`, with one BENCH_RUN_ID, adds llama.cpp beside transformers;
+#     `decode-peers` before `decode` likewise runs the decode peers in a call of their own)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table;
 #     TUNE_M=16,64,32,128 limits it to those M, in that order; .build-lead-tuned is the build with it, so
 #     `BUILD=.build-lead-tuned ... decode` measures the tuned sets in the next call, before any commit)
@@ -59,16 +60,22 @@ D=$CKPT/llama3-8b && mkdir -p $D
 HF_DECODE_SKIP_TIMING=1 python3 bench/anchors/hf_decode.py $D > "$OUT/hf-decode.log" 2>&1; echo "hf_decode exit $? at ${SECONDS}s"
 [ "$stage" = models ] && stage=decode
 fi
-if [ "$stage" = decode ]; then
+if [ "$stage" = decode ] || [ "$stage" = decode-peers ]; then
 D=$CKPT/llama3-8b
 # where loading spends its time (file reads, writeBuffer, a mapped staging ring), UPLOAD_PROBE=0 skips it
-[ "${UPLOAD_PROBE:-1}" = 1 ] && node "$B/bench/upload-probe.js" $D/llama3-8b-random 2>&1 | quiet | tee "$OUT/upload-probe.log"
-# the peers on the same checkpoint: compiled PyTorch loop and HF eager (torch-decode.json, hf-decode.json)
-python3 bench/anchors/torch_decode.py $D/llama3-8b-random $D > "$OUT/torch-decode.log" 2>&1; echo "torch_decode exit $? at ${SECONDS}s"
-# llama.cpp's Vulkan build on the same weights as GGUF, when its package is in $PEERS_DIR (llama-cpp.tar.xz)
-if [ -f $PEERS_DIR/llama-cpp.tar.xz ] && [ -f "$B/bench/peers/llama-cpp-decode.js" ]; then
+[ "$stage" = decode ] && [ "${UPLOAD_PROBE:-1}" = 1 ] && node "$B/bench/upload-probe.js" $D/llama3-8b-random 2>&1 | quiet | tee "$OUT/upload-probe.log"
+# The peers on the same checkpoint: compiled PyTorch loop and HF eager (torch-decode.json, hf-decode.json),
+# then llama.cpp's Vulkan build on the same weights as GGUF when its package is in $PEERS_DIR. With all
+# three the stage can pass 10 minutes, so `decode-peers` runs the peers alone and `decode`, the next call
+# with the same BENCH_RUN_ID, skips a peer whose file is already of this run.
+ofrun() { grep -qs "\"runId\": *\"$BENCH_RUN_ID\"" "$1"; }
+if [ "$stage" = decode-peers ] || ! ofrun $D/torch-decode.json; then
+  python3 bench/anchors/torch_decode.py $D/llama3-8b-random $D > "$OUT/torch-decode.log" 2>&1; echo "torch_decode exit $? at ${SECONDS}s"
+fi
+if [ -f $PEERS_DIR/llama-cpp.tar.xz ] && [ -f "$B/bench/peers/llama-cpp-decode.js" ] && { [ "$stage" = decode-peers ] || ! ofrun $D/llama-cpp-decode.json; }; then
   bash bench/peers/run-llama-cpp.sh "$B" $D > "$OUT/llama-cpp.log" 2>&1; echo "llama.cpp exit $? at ${SECONDS}s"
 fi
+[ "$stage" = decode-peers ] && exit 0
 node "$B/bench/decode.js" $D ${DECODE_FLAGS:---profile} 2>&1 | quiet | tee "$OUT/decode.log"; echo "decode exit $? at ${SECONDS}s"
 if [ "${KV_DECODE:-0}" = 1 ]; then
   for kv in int8 int4; do
@@ -94,7 +101,8 @@ D=$CKPT/llama3-8b
 # SERVE_FLAGS reach bench/serve.js (e.g. `--prefill-itl-ratio 2.5`; a second run beside the first needs its own OUT).
 R=${SERVE_RATES:-inf,4,1}
 node "$B/bench/serve.js" --write-workload $D/workload.json --rates $R
-if [ "$stage" = serve-peers ] || ! grep -qs "\"runId\": *\"$BENCH_RUN_ID\"" $D/hf-serve-cb.json; then
+# HF_CB=0 leaves transformers out (a run that adds llama.cpp beside an earlier run's transformers figures)
+if [ "${HF_CB:-1}" = 1 ] && { [ "$stage" = serve-peers ] || ! grep -qs "\"runId\": *\"$BENCH_RUN_ID\"" $D/hf-serve-cb.json; }; then
   rm -f $D/hf-serve-cb.json
   timeout 200 python3 bench/anchors/hf_serve_cb.py $D/llama3-8b-random $D/workload.json $D/hf-serve-cb.json --rates $R --budget-s 185 > "$OUT/hf-serve-cb.log" 2>&1; echo "hf_serve_cb exit $? at ${SECONDS}s"
 fi
@@ -108,7 +116,8 @@ if [ "$stage" = serve-peers ] && [ -f $PEERS_DIR/llama-cpp.tar.xz ] && [ -f "$B/
   rm -f $D/llama3-8b-random.f16.gguf
 fi
 [ "$stage" = serve-peers ] && exit 0
-PEER=(--peer $D/hf-serve-cb.json)
+PEER=()
+[ "${HF_CB:-1}" = 1 ] && PEER+=(--peer $D/hf-serve-cb.json)
 [ -f $D/llama-cpp-serve.json ] && PEER+=(--peer $D/llama-cpp-serve.json)
 ANCHOR=()
 if [ "${HF_SERVE:-0}" = 1 ]; then
