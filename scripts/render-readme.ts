@@ -72,11 +72,27 @@ export function readResults(dir: string): ResultFile[] {
   return out;
 }
 
-/** The current result per bench and card: newest date, then the last file name of that date. */
+/**
+ * Benches whose peers cannot all run in one call (each serving peer takes minutes of a 10-minute
+ * call): their files are current per peer as well, so a run beside llama.cpp does not hide the
+ * newest run beside transformers.
+ */
+const CURRENT_PER_PEER = new Set(['serve-llama3-8b']);
+
+/** The first word of the file's first named peer ('transformers', 'llama.cpp'), or '' for none. */
+export function peerOf(f: ResultFile): string {
+  const name = f.rows.find((r) => r.anchorName)?.anchorName ?? '';
+  return name.split(' ')[0] ?? '';
+}
+
+/**
+ * The current result per bench and card (and per peer for CURRENT_PER_PEER): newest date, then
+ * the last file name of that date.
+ */
 export function currentResults(all: readonly ResultFile[]): ResultFile[] {
   const best = new Map<string, ResultFile>();
   for (const r of all) {
-    const key = `${r.bench}\u0000${r.card}`;
+    const key = `${r.bench}\u0000${r.card}${CURRENT_PER_PEER.has(r.bench) ? `\u0000${peerOf(r)}` : ''}`;
     const b = best.get(key);
     if (!b || r.date > b.date || (r.date === b.date && r.file > b.file)) best.set(key, r);
   }

@@ -2,13 +2,12 @@
  * The skinny GEMM's parameters per M bucket: the first bucket whose `maxM` ≥ M applies; `params`
  * null leaves that M to the other matmul kernels. `sgmat` entries apply where the device has f16
  * subgroup matrices, `simt` everywhere else. Written by bench/skinny-tune.ts from its winners
- * (the sweep behind it: bench/tuning/skinny-tune-2026-12-07-h100.json).
+ * (the sweep behind it: bench/tuning/skinny-tune-2026-12-07-h100-05db75a.json).
  */
 import type { SkinnyTable } from './skinny-gemm-params.js';
 
 export const SKINNY_TABLE: SkinnyTable = {
-  source:
-    "bench/skinny-tune.ts on NVIDIA H100 80GB HBM3, 2026-12-07, commit a108385: M = 2\u201316 and M = 32\u201364 in two sweeps of one run; M = 64's SIMT entry (devices without subgroup matrices) kept from the defaults, as no SIMT set there was measured on every shape",
+  source: 'bench/skinny-tune.ts on NVIDIA H100 80GB HBM3, 2026-12-07, commit 05db75a',
   buckets: [
     {
       maxM: 1,
@@ -17,7 +16,13 @@ export const SKINNY_TABLE: SkinnyTable = {
     },
     {
       maxM: 2,
-      simt: null,
+      simt: {
+        variant: 'simt',
+        KL: 64,
+        MT: 2,
+        RL: 4,
+        RG: 2,
+      },
       sgmat: null,
     },
     {
@@ -44,6 +49,7 @@ export const SKINNY_TABLE: SkinnyTable = {
         S: 4,
         TN: 1,
         BK: 32,
+        D: 2,
       },
     },
     {
@@ -60,6 +66,7 @@ export const SKINNY_TABLE: SkinnyTable = {
         S: 8,
         TN: 2,
         BK: 16,
+        D: 2,
       },
     },
     {
@@ -76,7 +83,13 @@ export const SKINNY_TABLE: SkinnyTable = {
         S: 4,
         TN: 1,
         BK: 32,
+        D: 2,
       },
+    },
+    {
+      maxM: 128,
+      simt: null,
+      sgmat: null,
     },
   ],
 };
