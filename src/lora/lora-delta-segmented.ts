@@ -32,8 +32,14 @@ type F16Caps = Pick<Capabilities, 'f16'>;
 export const SEG_WG = 256;
 /** Rows of one slot a workgroup applies one load of A (shrink) or B (expand) to. */
 export const ROW_TILE = 8;
-/** The shrink's threads: ROW_TILE rows × K_LANES k positions. */
+/**
+ * The shrink's threads: the chunk's rows (rounded up to a power of two) × lanes over the slice's k
+ * positions, so a chunk of fewer rows than ROW_TILE spreads its rows' k over more lanes; K_LANES is
+ * the fewest lanes a row gets.
+ */
 const K_LANES = SEG_WG / ROW_TILE;
+/** Groups of eight threads: the reduction's first stage. */
+const GROUPS = SEG_WG / 8;
 /** k positions a shrink thread covers per slice at most: a slice is 512 of K. */
 const K_PER_THREAD = 16;
 /** k positions a shrink thread's unrolled block covers. */
@@ -126,12 +132,12 @@ function shrinkDecl(g: LoraDeltaGeometry, caps: F16Caps): { decl: string; next: 
   return { decl: decl.join('\n'), next: b };
 }
 
-/** A shrink thread's unrolled block of `count` k positions from `kb` (K_LANES apart), ranks r0..r0+7. */
+/** A shrink thread's unrolled block of `count` k positions from `kb` (`lanes` apart), ranks r0..r0+7. */
 function shrinkLoads(g: LoraDeltaGeometry, caps: F16Caps, count: number): string {
   const normed = g.normDtype !== undefined;
   return Array.from({ length: count }, (_, i) =>
     [
-      `{ let k = kb + ${i * K_LANES}u;`,
+      `{ let k = kb + ${i}u * lanes;`,
       `  if (k < kend) {`,
       `    let xr = ${loadF32(g.act, caps, 'x', 'xb + k')};`,
       normed ? `    let xv = xr * ${loadF32(g.normDtype!, caps, 'nw', 'k')};\n    ss += xr * xr;` : `    let xv = xr;`,
@@ -150,22 +156,25 @@ function shrinkLoads(g: LoraDeltaGeometry, caps: F16Caps, count: number): string
 }
 
 /**
- * Sums the V values of each (row, value) over the K_LANES threads of its row (sh[v · SEG_WG + row ·
- * K_LANES + lane]: eight lanes a thread into `red`, then four a (value, row)) and writes the row's
- * parts to the workspace: ranks r0.. and, in the first pass where the op normalises, x².
+ * Sums the V values of each (row, value) over the `lanes` threads of its row (sh[v · SEG_WG + row ·
+ * lanes + lane]: eight lanes a thread into `red`, then lanes / 8 a (value, row), in lane order) and
+ * writes the row's parts to the workspace: ranks r0.. and, in the first pass where the op
+ * normalises, x².
  */
 function shrinkReduceWgsl(V: number, slices: number): string {
   return `    workgroupBarrier();
-    for (var q = lid; q < ${V * K_LANES}u; q += ${SEG_WG}u) {
-      let base = (q / ${K_LANES}u) * ${SEG_WG}u + (q % ${K_LANES}u) * 8u;
+    for (var q = lid; q < ${V * GROUPS}u; q += ${SEG_WG}u) {
+      let base = (q / ${GROUPS}u) * ${SEG_WG}u + (q % ${GROUPS}u) * 8u;
       red[q] = ${sum(8, (i) => `sh[base + ${i}u]`)};
     }
     workgroupBarrier();
     if (lid < ${V * ROW_TILE}u) {
       let v = lid / ${ROW_TILE}u;
       let tt = lid % ${ROW_TILE}u;
-      let base = v * ${K_LANES}u + tt * ${K_LANES / ROW_TILE}u;
-      let total = ${sum(K_LANES / ROW_TILE, (i) => `red[base + ${i}u]`)};
+      let per = lanes / 8u;
+      let base = v * ${GROUPS}u + tt * per;
+      var total = 0.0;
+      for (var i = 0u; i < per; i++) { total += red[base + i]; }
       if (tt < nrows) {
         let rw = crow[tt];
         if (v < nr) { ws[((seg * n + rw) * ${slices}u + slice) * rmax + r0 + v] = total; }${
@@ -180,7 +189,7 @@ function shrinkReduceWgsl(V: number, slices: number): string {
 /**
  * The shrink. Bindings: x, [nw], row_slot, then A and rank per member, then the workspace (rw);
  * uniforms [n, K, rmax, slots, eps]; grid [members · slices, n]. A thread is one row of the chunk
- * and one of K_LANES lanes over the slice.
+ * and one of its lanes over the slice.
  */
 export function segmentShrinkWgsl(g: LoraDeltaGeometry, caps: F16Caps, slices: number, sliceLen: number): string {
   const M = g.widths.length;
@@ -194,7 +203,7 @@ export function segmentShrinkWgsl(g: LoraDeltaGeometry, caps: F16Caps, slices: n
 ${uniformDecl(next, 5)}
 ${chunkVars}
 var<workgroup> sh: array<f32, ${V * SEG_WG}>;
-var<workgroup> red: array<f32, ${V * K_LANES}>;
+var<workgroup> red: array<f32, ${V * GROUPS}>;
 fn a_at(seg: u32, i: u32) -> f32 { ${memberSwitch(M, (i) => `return ${loadF32(g.weight, caps, `a${i}`, 'i')};`)} }
 fn rank_at(seg: u32, s: u32) -> i32 { ${memberSwitch(M, (i) => `return rank${i}[s];`)} }
 @compute @workgroup_size(${SEG_WG})
@@ -205,8 +214,11 @@ ${chunkWgsl()}
   if (key < 0) { return; }
   let s = u32(key);
   let K = uw(1u);
-  let t = lid / ${K_LANES}u;
-  let kl = lid % ${K_LANES}u;
+  var rows2 = 1u;
+  while (rows2 < nrows) { rows2 *= 2u; }
+  let lanes = ${SEG_WG}u / rows2;
+  let t = lid / lanes;
+  let kl = lid % lanes;
   let live = t < nrows;
   var row = 0u;
   if (live) { row = crow[t]; }
@@ -219,7 +231,7 @@ ${chunkWgsl()}
 ${accs.map((a) => `    var ${a} = 0.0;`).join('\n')}
     var ss = 0.0;
     if (live) {
-      for (var kb = k0 + kl; kb < kend; kb += ${block * K_LANES}u) {
+      for (var kb = k0 + kl; kb < kend; kb += ${block}u * lanes) {
 ${shrinkLoads(g, caps, block)}
       }
     }
