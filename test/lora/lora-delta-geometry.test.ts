@@ -64,7 +64,8 @@ describe('lora_delta batch-64 geometry at the 8B shape (f16 stacks, 16 bindings)
           lines.push(
             `${group.name}: shrink ${members}×${d.slices} slices of ${d.sliceLen} × 64 rows, expand ${tiles} tiles of ` +
               `${SEG_WG * d.cols} × 64 rows; working workgroups (shrink + expand) over ${working.join(', ')} adapters; ` +
-              `a shrink thread ${kPerThread} k × ${rank} ranks of A for its row, an expand thread ${d.cols} column(s) × ${rank} ranks of B for ${ROW_TILE} rows`,
+              `a shrink thread ${kPerThread} k (${d.sliceLen / SEG_WG} in a one-row chunk) × ${rank} ranks of A for its row, ` +
+              `an expand thread ${d.cols} column(s) × ${rank} ranks of B for the chunk's rows`,
           );
           expect(kPerThread).toBeLessThanOrEqual(16);
         }
