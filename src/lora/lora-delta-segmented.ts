@@ -261,15 +261,17 @@ function expandDecl(g: LoraDeltaGeometry, caps: F16Caps): { decl: string; next: 
 
 /**
  * Each chunk row's v into `vr` (row pitch RP): its parts summed over the slices in slice order,
- * times the row's 1/RMS (rsv) where the op normalises. Ends with a barrier.
+ * times the row's 1/RMS (rsv) where the op normalises. The sums are written out term by term (the
+ * slice count is fixed by K), so a thread's loads of the parts are issued together. Ends with a
+ * barrier.
  */
 function expandGatherWgsl(normed: boolean, slices: number, RP: number): string {
   const rs = normed
-    ? `    for (var p = 0u; p < ${slices}u; p++) { ss += ws[vwords + (seg * n + crow[lid]) * ${slices}u + p]; }
+    ? `    let sb = vwords + (seg * n + crow[lid]) * ${slices}u;
+    let ss = ${sum(slices, (p) => `ws[sb + ${p}u]`)};
     rsv[lid] = inverseSqrt(ss / f32(K) + uf(4u));`
     : '    rsv[lid] = 1.0;';
   return `  if (lid < nrows) {
-    var ss = 0.0;
 ${rs}
   }
   workgroupBarrier();
@@ -277,8 +279,7 @@ ${rs}
     let tt = q / rk;
     let r = q % rk;
     let base = (seg * n + crow[tt]) * ${slices}u * rmax + r;
-    var v = 0.0;
-    for (var p = 0u; p < ${slices}u; p++) { v += ws[base + p * rmax]; }
+    let v = ${sum(slices, (p) => `ws[base + ${p}u * rmax]`)};
     vr[tt * ${RP}u + r] = rsv[tt] * v;
   }
   workgroupBarrier();`;
