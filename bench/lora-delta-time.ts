@@ -1,7 +1,7 @@
 /**
  * The `lora_delta` dispatches of a decode step alone, timed at the Llama-3-8B shape: each layer
  * group (Q/K/V and gate/up with the RMSNorm folded in, o and down plain) at batch 1 and 64, rank 16
- * and 64, f16 stacks of 64 slots, rows over one adapter and (batch 64) over 64. Every layer has
+ * and 64, f16 stacks of 64 slots, rows over one adapter and (batch 64) over 8 and 64 (rows i mod n). Every layer has
  * stacks of its own, as in the model, so the step's adapter blocks come from memory, not from L2.
  * Prints µs per dispatch and the step's LoRA total (32 layers × the four groups): at batch 1 the
  * added latency the projections' epilogues do not hide, against issue 23's 2 ms.
@@ -44,6 +44,7 @@ for (const rank of ranks)
   for (const [rows, adapters] of [
     [1, 1],
     [64, 1],
+    [64, 8],
     [64, 64],
   ] as const) {
     let stepUs = 0;

@@ -8,7 +8,12 @@
 import type { TensorDesc } from '../src/backends/backend.js';
 import type { Capabilities } from '../src/backends/webgpu/capabilities.js';
 import type { LoraDeltaAttrs } from '../src/lora/lora-delta.js';
-import { type LoraDeltaDispatchPlan, loraDeltaPlan, loraDeltaReads } from '../src/lora/lora-delta-plan.js';
+import {
+  dispatchesOf,
+  type LoraDeltaDispatchPlan,
+  loraDeltaPlan,
+  loraDeltaReads,
+} from '../src/lora/lora-delta-plan.js';
 import type { LoraBaseShapes, LoraModule } from '../src/lora/modules.js';
 
 export interface LoraGroup {
@@ -52,6 +57,7 @@ export function groupCall(
 export interface LoraStepPlan {
   /** Each group's plan, in layer order. */
   readonly groups: readonly { group: LoraGroup; plan: readonly LoraDeltaDispatchPlan[] }[];
+  /** GPU dispatches per layer (the segmented schedule's plan entries are two each). */
   readonly dispatchesPerLayer: number;
   /** A/B bytes per step of the distinct adapters the rows name, up to their ranks (all layers). */
   readonly distinct: number;
@@ -84,7 +90,7 @@ export function loraStepPlan(
   });
   return {
     groups,
-    dispatchesPerLayer: groups.reduce((s, g) => s + g.plan.length, 0),
+    dispatchesPerLayer: groups.reduce((s, g) => s + g.plan.reduce((t, d) => t + dispatchesOf(d), 0), 0),
     distinct: distinct * shapes.numLayers,
     loaded: loaded * shapes.numLayers,
   };

@@ -8,8 +8,12 @@
  *   from 2 rows, 1024 from 4) and slice of K, each computing its slice's part of the row's shrink
  *   and of its tile; a tile's slices summed by the last to finish (A read once per tile, from the
  *   cache after the first);
- * - `wide` (more rows than DECODE_ROWS): the same kernel with one slice and tiles of 4096 columns
- *   (16 a thread): a workgroup per row and wide tile, the rows themselves giving the parallelism.
+ * - `segmented` (more rows than DECODE_ROWS, up to MAX_SEGMENT_ROWS; lora-delta-segmented.ts): a
+ *   shrink and an expand dispatch whose workgroups each take up to ROW_TILE rows of one slot, so A
+ *   and B are loaded once per ROW_TILE rows of a slot, not once per row;
+ * - `wide` (more rows than MAX_SEGMENT_ROWS): the sliced kernel with one slice and tiles of 4096
+ *   columns (16 a thread): a workgroup per row and wide tile, the rows themselves giving the
+ *   parallelism.
  * Every schedule reads a row's slot only, and only its first `rank` rows of A and columns of B: a
  * step reads the adapters its rows name, never the other slots of the stacks.
  */
@@ -17,6 +21,7 @@ import type { TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { bytesPerElement } from '../tensor/dtype.js';
 import { type LoraDeltaAttrs, type LoraDeltaGeometry, loraDeltaGeometry } from './lora-delta.js';
+import { MAX_SEGMENT_ROWS, ROW_TILE, SEG_WG, segmentSliceLength } from './lora-delta-segmented.js';
 import { SLICED_WG, slicedScratchWords, sliceLength, WIDE_COLS, wholeK } from './lora-delta-sliced.js';
 
 /**
@@ -28,7 +33,13 @@ const MAX_WORKSPACE_BYTES = 64 * 1024 * 1024;
 /** Rows up to which the sliced schedule runs (decode); above it, wide tiles of one slice. */
 export const DECODE_ROWS = 16;
 
-export type LoraDeltaSchedule = 'sliced' | 'wide';
+export type LoraDeltaSchedule = 'sliced' | 'segmented' | 'wide';
+
+/**
+ * Expand workgroups the segmented schedule aims at when every slot's rows fill whole row tiles (one
+ * adapter): about two an SM on an H100. Wider tiles than that reach would leave SMs idle.
+ */
+const SEGMENT_EXPAND_WORKGROUPS = 256;
 
 export interface LoraDeltaDispatchPlan {
   readonly schedule: LoraDeltaSchedule;
@@ -41,6 +52,22 @@ export interface LoraDeltaDispatchPlan {
   readonly sliceLen: number;
   /** Output columns per thread: a tile is 256 · cols columns. */
   readonly cols: number;
+}
+
+/** GPU dispatches a plan entry encodes: the segmented schedule's shrink and expand, else one. */
+export const dispatchesOf = (d: LoraDeltaDispatchPlan) => (d.schedule === 'segmented' ? 2 : 1);
+
+/**
+ * Members per segmented dispatch pair: the shrink binds x, [nw], the row slots, A and rank per
+ * member and the workspace; the expand the row slots, scale, B, rank and output per member and the
+ * workspace.
+ */
+export function segmentMembersPerDispatch(
+  caps: Pick<Capabilities, 'maxStorageBuffersPerShaderStage'>,
+  normed: boolean,
+): number {
+  const limit = caps.maxStorageBuffersPerShaderStage;
+  return Math.min(Math.floor((limit - (normed ? 3 : 2) - 1) / 2), Math.floor((limit - 3) / 3));
 }
 
 /** Members per dispatch within the device's storage bindings (each adds A, B, rank and its output; a sliced schedule of several slices adds its workspace). */
@@ -63,6 +90,15 @@ function scheduleOf(
   caps: Pick<Capabilities, 'maxStorageBuffersPerShaderStage'>,
   g: LoraDeltaGeometry,
 ): { schedule: LoraDeltaSchedule; slices: number; sliceLen: number; cols: number } {
+  if (g.n > DECODE_ROWS && g.n <= MAX_SEGMENT_ROWS) {
+    const sliceLen = segmentSliceLength(g.k);
+    // the widest tiles (least re-reading of v) that still give enough workgroups at one adapter
+    const chunks = Math.ceil(g.n / ROW_TILE);
+    const tilesAt = (cols: number) => g.widths.reduce((s, N) => s + Math.ceil(N / (SEG_WG * cols)), 0);
+    let cols = 1;
+    for (const c of [2, 4, 8, 16]) if (tilesAt(c) * chunks >= SEGMENT_EXPAND_WORKGROUPS) cols = c;
+    return { schedule: 'segmented', slices: Math.ceil(g.k / sliceLen), sliceLen, cols };
+  }
   if (g.n > DECODE_ROWS) {
     // columns a thread: the widest member's, up to WIDE_COLS, past 4 in the kernel's groups of 4
     const need = Math.ceil(Math.max(...g.widths) / SLICED_WG);
@@ -94,7 +130,9 @@ export function loraDeltaPlan(
   const whole = loraDeltaGeometry(attrs, inputs);
   if (whole.n === 0) return [];
   const { schedule, slices, sliceLen, cols } = scheduleOf(caps, whole);
-  const per = membersPerDispatch(caps, whole.normDtype !== undefined, slices > 1);
+  const normed = whole.normDtype !== undefined;
+  const per =
+    schedule === 'segmented' ? segmentMembersPerDispatch(caps, normed) : membersPerDispatch(caps, normed, slices > 1);
   const plan: LoraDeltaDispatchPlan[] = [];
   for (let first = 0; first < attrs.count; first += per) {
     const members = Array.from({ length: Math.min(per, attrs.count - first) }, (_, j) => first + j);
@@ -133,16 +171,24 @@ export function loraDeltaReads(
     const e = bytesPerElement(g.weight);
     d.members.forEach((m, i) => {
       const N = g.widths[i]!;
-      const seen = new Set<number>();
+      // rows of each slot the rows name, and the slot's rank in this member
+      const rowsOf = new Map<number, number>();
       for (let row = 0; row < g.n; row++) {
         const s = rowSlots[row]!;
         const r = s >= 0 && s < g.slots ? Math.min(Math.max(ranks[m]![s]!, 0), g.rmax) : 0;
-        if (r === 0) continue;
-        if (!seen.has(s)) distinct += r * (g.k + N) * e;
-        seen.add(s);
-        // every tile reads the row's A (its slices between them), every slice the tile's B
-        const tiles = Math.ceil(N / (SLICED_WG * d.cols));
-        loaded += (tiles * r * g.k + d.slices * r * N) * e;
+        if (r > 0) rowsOf.set(s, (rowsOf.get(s) ?? 0) + 1);
+      }
+      for (const [s, count] of rowsOf) {
+        const r = Math.min(Math.max(ranks[m]![s]!, 0), g.rmax);
+        distinct += r * (g.k + N) * e;
+        if (d.schedule === 'segmented') {
+          // each row tile of the slot: its shrink's slices read A once, its expand's tiles B once
+          loaded += Math.ceil(count / ROW_TILE) * r * (g.k + N) * e;
+        } else {
+          // every tile reads a row's A (its slices between them), every slice the tile's B
+          const tiles = Math.ceil(N / (SLICED_WG * d.cols));
+          loaded += count * (tiles * r * g.k + d.slices * r * N) * e;
+        }
       }
     });
   }

@@ -33,11 +33,16 @@ export function loraDeltaBindings(g: LoraDeltaGeometry, caps: F16Caps): { decl: 
   return { decl, next: b };
 }
 
+/** A WGSL body that runs `f(i)` for the member `seg` names (the last member's without a test). */
+export function memberSwitch(members: number, f: (i: number) => string): string {
+  return Array.from({ length: members }, (_, i) =>
+    i + 1 < members ? `if (seg == ${i}u) { ${f(i)} }` : `{ ${f(i)} }`,
+  ).join(' else ');
+}
+
 /** a_at, b_at, rank_at, width and put: member `seg`'s A, B, ranks, column count and output. */
 export function memberAccessorsWgsl(g: LoraDeltaGeometry, caps: F16Caps): string {
-  const M = g.widths.length;
-  const pick = (f: (i: number) => string) =>
-    g.widths.map((_, i) => (i + 1 < M ? `if (seg == ${i}u) { ${f(i)} }` : `{ ${f(i)} }`)).join(' else ');
+  const pick = (f: (i: number) => string) => memberSwitch(g.widths.length, f);
   return `fn a_at(seg: u32, i: u32) -> f32 { ${pick((i) => `return ${loadF32(g.weight, caps, `a${i}`, 'i')};`)} }
 fn b_at(seg: u32, i: u32) -> f32 { ${pick((i) => `return ${loadF32(g.weight, caps, `b${i}`, 'i')};`)} }
 fn rank_at(seg: u32, s: u32) -> i32 { ${pick((i) => `return rank${i}[s];`)} }
