@@ -28,7 +28,7 @@
  *   --smoke: shapes / 8, batch 1 unless --batches says otherwise, for a software device;
  *   --path forces one `quant_matmul` kernel (where it serves the batch), to compare kernels at one M;
  *   --split n forces the batched GEMM's K slices (1: unsplit), to compare with its own choice;
- *   --gemv-rows / --gemv-threads set the wide GEMV's rows and invocations per workgroup (w4, w8, q4_k).
+ *   --gemv-rows / --gemv-threads set the chunked GEMV's rows and invocations per workgroup.
  */
 import '../src/register-all.js';
 import type { Tensor } from '../src/backends/backend.js';
@@ -37,7 +37,12 @@ import { decodeWeights, encodeWeights } from '../src/quant/codec.js';
 import { type QuantFormat, bitsPerWeight, weightBytes } from '../src/quant/formats.js';
 import { batchedTuning } from '../src/quant/batched-wgsl.js';
 import { GEMV_THREADS } from '../src/quant/gemv-wgsl.js';
-import { servesWide, wideGemvGeometry, wideGemvParams, wideGemvTuning } from '../src/quant/gemv-wide-wgsl.js';
+import {
+  chunkedGemvGeometry,
+  chunkedGemvParams,
+  chunkedGemvTuning,
+  servesChunked,
+} from '../src/quant/gemv-chunked-wgsl.js';
 import type { QuantMatmulPath } from '../src/quant/ops.js';
 import { f32SumTolerance } from '../src/sparse/reference.js';
 import { groupsOf, quantizeW4a4Weights, unpackW4a4Weights, w4a4Planes } from '../src/quant/w4a4-format.js';
@@ -70,8 +75,8 @@ const SPLIT = argOf('--split');
 if (SPLIT) batchedTuning.split = Number(SPLIT);
 const GEMV_ROWS = argOf('--gemv-rows');
 const GEMV_WIDTH = argOf('--gemv-threads');
-if (GEMV_ROWS) wideGemvTuning.rows = Number(GEMV_ROWS);
-if (GEMV_WIDTH) wideGemvTuning.threads = Number(GEMV_WIDTH);
+if (GEMV_ROWS) chunkedGemvTuning.rows = Number(GEMV_ROWS);
+if (GEMV_WIDTH) chunkedGemvTuning.threads = Number(GEMV_WIDTH);
 /** Forced kernels' and tunings' figures go to a results file of their own, so they never stand for the default run's. */
 const BENCH_NAME = `atom-decode${PATH ? `-${PATH}` : ''}${SPLIT ? `-split${SPLIT}` : ''}${GEMV_ROWS ? `-r${GEMV_ROWS}` : ''}${GEMV_WIDTH ? `-w${GEMV_WIDTH}` : ''}`;
 const SEED = 20250917;
@@ -89,11 +94,11 @@ console.log(
 function planLines(format: QuantFormat, b: number): void {
   if (b > 1 && PATH !== 'gemv') return;
   for (const [n, k, name] of LAYER) {
-    if (servesWide(format, b)) {
-      const g = wideGemvGeometry(format, n, k, wideGemvParams(n, backend.caps));
+    if (servesChunked(b)) {
+      const g = chunkedGemvGeometry(format, n, k, chunkedGemvParams(n, backend.caps));
       console.log(
-        `plan ${format} b${b} ${name} [${n}, ${k}]: wide GEMV, ${g.workgroups} workgroups × ${g.threads} invocations, ` +
-          `${g.rowsPerWorkgroup} rows each, ${g.steps} K steps; ${g.bytesPerThreadStep} B of codes per invocation per step, ` +
+        `plan ${format} b${b} ${name} [${n}, ${k}]: chunked GEMV, ${g.workgroups} workgroups × ${g.threads} invocations, ` +
+          `${g.rowsPerWorkgroup} rows each, ${g.steps} K steps; ${g.bytesPerThreadStep} B of weights per invocation per step, ` +
           `${g.bytesPerWorkgroupStep} B per workgroup, ~${(g.bytesInFlightPerSm / 1024).toFixed(1)} KiB per SM (132 SMs); subgroups ${backend.caps.subgroups ? 'yes' : 'no'}`,
       );
     } else

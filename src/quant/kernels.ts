@@ -21,7 +21,7 @@ import {
 } from './batched-wgsl.js';
 import { GEMM_TILE, quantGemmWgsl } from './gemm-wgsl.js';
 import { GEMV_MAX_M, quantGemvWgsl } from './gemv-wgsl.js';
-import { quantGemvWideWgsl, servesWide, wideGemvParams } from './gemv-wide-wgsl.js';
+import { chunkedGemvParams, quantGemvChunkedWgsl, servesChunked } from './gemv-chunked-wgsl.js';
 import { type QuantMatmulAttrs, type QuantMatmulGeometry, type QuantMatmulPath, quantMatmulGeometry } from './ops.js';
 
 /** Rows the GEMV takes unless forced: past one row the batched GEMM reads fewer bytes. */
@@ -50,16 +50,16 @@ export const quantGemvKernel: GpuKernel = {
   },
   encode(ctx, attrs, inputs, [y]) {
     const { m, n, k, format } = quantMatmulGeometry(attrs, inputs);
-    if (servesWide(format, m)) {
-      const p = wideGemvParams(n, ctx.caps);
+    if (servesChunked(m)) {
+      const p = chunkedGemvParams(n, ctx.caps);
       const [gx, gy] = grid2d(Math.ceil(n / p.R), ctx.caps.maxComputeWorkgroupsPerDimension);
       // the label names every parameter of the generator, so it keys the pipeline (no WGSL per call)
-      const label = `quant_matmul.gemv-wide.${format}.m${m}.r${p.R}.w${p.W}${p.subgroups ? '.sg' : ''}`;
+      const label = `quant_matmul.gemv-chunked.${format}.m${m}.r${p.R}.w${p.W}${p.subgroups ? '.sg' : ''}`;
       ctx.dispatch(
         {
           label,
           key: label,
-          wgsl: () => quantGemvWideWgsl(format, m, p),
+          wgsl: () => quantGemvChunkedWgsl(format, m, p),
           access: ['read', 'read', 'rw', 'uniform'],
         },
         [...inputs, y!],

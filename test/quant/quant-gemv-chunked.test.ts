@@ -1,5 +1,5 @@
 /**
- * The wide decode GEMV (gemv-wide-wgsl.ts: w4, w8, q4_k at M ≤ 4) against the float64 oracle of
+ * The chunked decode GEMV (gemv-chunked-wgsl.ts: every format at M ≤ 4) against the float64 oracle of
  * the quantized math: N not a multiple of the rows per workgroup, K short of one step and K past
  * one step by a few chunks, the 8B K/V shape (N 1024, K 4096), M above one, the workgroup-memory
  * reduction where subgroups are turned off, and a check that the comparison would catch one
@@ -11,8 +11,8 @@ import type { Attrs } from '../../src/backends/backend.js';
 import type { CheckFn, OpCase, OpSpec } from '../../src/ops/op-spec.js';
 import { randomInput } from '../../src/ops/test-data.js';
 import { encodeWeights } from '../../src/quant/codec.js';
-import { type QuantFormat, quantLayout, weightBytes } from '../../src/quant/formats.js';
-import { WIDE_GEMV_FORMATS, wideGemvGeometry, wideGemvParams, wideGemvTuning } from '../../src/quant/gemv-wide-wgsl.js';
+import { QUANT_FORMATS, type QuantFormat, quantLayout, rowBytes, weightBytes } from '../../src/quant/formats.js';
+import { chunkedGemvGeometry, chunkedGemvParams, chunkedGemvTuning } from '../../src/quant/gemv-chunked-wgsl.js';
 import { type QuantMatmulAttrs, quantMatmulOp } from '../../src/quant/ops.js';
 import { runCase } from '../../src/testing/conformance.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
@@ -29,15 +29,15 @@ const LAYER_8B: [n: number, k: number, name: string][] = [
   [4096, 14336, 'down'],
 ];
 
-describe('wide GEMV geometry at the Llama-3-8B layer (no GPU needed)', () => {
+describe('chunked GEMV geometry at the Llama-3-8B layer (no GPU needed)', () => {
   // Little's law: ~3 TB/s at ~0.6 µs of memory latency over 132 SMs is ~14 KB in flight per SM
   it('keeps ≥ 512 workgroups and ≥ 14 KB of weight loads in flight per SM on every shape', () => {
-    for (const format of WIDE_GEMV_FORMATS) {
+    for (const format of QUANT_FORMATS) {
       for (const [n, k, name] of LAYER_8B) {
-        const g = wideGemvGeometry(format, n, k, wideGemvParams(n, { subgroups: true }));
+        const g = chunkedGemvGeometry(format, n, k, chunkedGemvParams(n, { subgroups: true }));
         console.log(
           `${format} ${name} [${n}, ${k}]: ${g.workgroups} workgroups × ${g.threads} invocations, ${g.rowsPerWorkgroup} rows each, ${g.steps} steps; ` +
-            `${g.bytesPerThreadStep} B of codes per invocation per step, ${g.bytesPerWorkgroupStep} B per workgroup, ${(g.bytesInFlightPerSm / 1024).toFixed(1)} KiB per SM`,
+            `${g.bytesPerThreadStep} B of weights per invocation per step, ${g.bytesPerWorkgroupStep} B per workgroup, ${(g.bytesInFlightPerSm / 1024).toFixed(1)} KiB per SM`,
         );
         expect(g.workgroups).toBeGreaterThanOrEqual(512);
         expect(g.bytesInFlightPerSm).toBeGreaterThanOrEqual(14_000);
@@ -56,10 +56,10 @@ function makeCase(rng: Rng, format: QuantFormat, m: number, n: number, k: number
   return c;
 }
 
-describe(`wide GEMV against the float64 oracle (${seedNote(seed)})`, () => {
+describe(`chunked GEMV against the float64 oracle (${seedNote(seed)})`, () => {
   const rng = new Rng(seed);
   const cases: OpCase<QuantMatmulAttrs>[] = [];
-  for (const format of WIDE_GEMV_FORMATS) {
+  for (const format of QUANT_FORMATS) {
     const block = quantLayout(format).block;
     // N ragged against 2 and 4 rows per workgroup; K of one block (most invocations idle)
     cases.push(makeCase(rng, format, 1, 13, block));
@@ -71,7 +71,7 @@ describe(`wide GEMV against the float64 oracle (${seedNote(seed)})`, () => {
     // more than one activation row
     cases.push(makeCase(rng, format, 3, 21, 3 * block));
   }
-  for (const { name, backend } of gpusOrSkip(gpus, 'webgpu: wide GEMV')) {
+  for (const { name, backend } of gpusOrSkip(gpus, 'webgpu: chunked GEMV')) {
     for (const c of cases) {
       it(`${name}: ${c.label}`, async () => {
         const r = await runCase(backend, quantMatmulOp, c);
@@ -79,38 +79,39 @@ describe(`wide GEMV against the float64 oracle (${seedNote(seed)})`, () => {
         expect(r.message ?? 'ok').toBe('ok');
       });
     }
-    for (const format of WIDE_GEMV_FORMATS) {
+    for (const format of QUANT_FORMATS) {
       const c = makeCase(rng, format, 2, 11, 2 * quantLayout(format).block);
       it(`${name}: ${c.label} reduced in workgroup memory (subgroups off)`, async () => {
-        wideGemvTuning.subgroups = false;
+        chunkedGemvTuning.subgroups = false;
         try {
           const r = await runCase(backend, quantMatmulOp, c);
           expect(r.message ?? 'ok').toBe('ok');
         } finally {
-          wideGemvTuning.subgroups = null;
+          chunkedGemvTuning.subgroups = null;
         }
       });
       const o = makeCase(rng, format, 1, 7, 2 * quantLayout(format).block);
       it(`${name}: ${o.label} with 8 rows and 64 invocations a workgroup`, async () => {
-        Object.assign(wideGemvTuning, { rows: 8, threads: 64 });
+        Object.assign(chunkedGemvTuning, { rows: 8, threads: 64 });
         try {
           const r = await runCase(backend, quantMatmulOp, o);
           expect(r.message ?? 'ok').toBe('ok');
         } finally {
-          Object.assign(wideGemvTuning, { rows: null, threads: null });
+          Object.assign(chunkedGemvTuning, { rows: null, threads: null });
         }
       });
     }
     // The check can fail: the kernel runs on the stored bytes and is judged against the oracle of
     // the same bytes with one code of row 3 changed, which it must miss.
-    for (const format of WIDE_GEMV_FORMATS) {
+    for (const format of QUANT_FORMATS) {
       const c = makeCase(rng, format, 1, 6, 2 * quantLayout(format).block);
       it(`${name}: ${c.label}: one changed code is caught`, async () => {
         const { k } = c.attrs;
         const changed = Float64Array.from(c.inputs[1]!.data as Uint8Array);
         expect(changed.length).toBe(weightBytes(format, 6, k));
-        // a code byte of row 3 (Q4_K: past the 16-byte header of the row's first block)
-        const at = format === 'q4_k' ? 3 * (k / 256) * 144 + 16 + 37 : 3 * (format === 'w8' ? k : k / 2) + 37;
+        // a code byte of row 3, past its first block's header (Q4_K 16 bytes, Q6_K's ql come first)
+        const header = format === 'q4_k' ? 16 : format === 'q8_0' || format === 'q4_0' ? 2 : 0;
+        const at = 3 * rowBytes(format, k) + header + 7;
         changed[at] = changed[at]! ^ 0x11;
         const check: CheckFn<Attrs> = (attrs, [x], got, want, descs) =>
           quantMatmulOp.check!(attrs, [x!, changed], got, want, descs);
