@@ -4,9 +4,10 @@
  * (the GEMV per M, the batched GEMM per tile); the pipeline cache keeps one pipeline per distinct
  * shader. `attrs.path` forces one of them where it can serve the shape.
  *
- * The GEMV reads every activation row once per weight row (N · M · K · 4 bytes a call), which at
- * M = 1 is what any kernel reads; from M = 2 the batched GEMM reads the activations once per 32
- * weight rows instead and the weights still once.
+ * The GEMV is the chunked one (gemv-chunked-wgsl.ts) for M ≤ 4 and the 8-value one (gemv-wgsl.ts)
+ * for larger forced M. It reads every activation row once per workgroup of 2–4 weight rows, which at
+ * M = 1 costs little beside the weights; from M = 2 the batched GEMM reads the activations once per
+ * 32 weight rows instead and the weights still once.
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import { grid2d } from '../backends/webgpu/grid.js';
