@@ -7,7 +7,7 @@
  * Codes become f32 without an integer-to-float conversion (a quarter-rate instruction on NVIDIA):
  * a code OR-ed into the mantissa of 2²³ is 2²³ + q exactly, and subtracting 2²³ + z in the same
  * instruction gives q − z exactly where z is an integer: w4/w8's zero point (our quantizer's is an
- * integer; a fractional one's fraction f is applied once per chunk as −f·Σ x), Q4_0's 8, Q8_0's
+ * integer; a fractional one's fraction f is applied once per chunk as −f·Σ x, in a branch), Q4_0's 8, Q8_0's
  * 128 (its i8 codes with the sign bit flipped) and Q6_K's 32. So for those formats the chunk sums
  * Σ (q − z)·x, each term the exact decoded weight's product rounded once, and the scale (f16, or
  * Q6_K's f16 · i8, exact in f32) multiplies the sum once. Q4_K's offset dmin·m is not an integer
@@ -98,10 +98,14 @@ ${r(R)
   )
   .join('\n')}
 ${activations(M, (m) => `(${m}u * K) / 4u + c * 8u`)}
-${r(M)
-  .map((m) => `    let sx${m} = dot(${sumAll(m)}, vec4<f32>(1.0));`)
-  .join('\n')}
-${eachAcc(M, R, (m, j) => `acc${m}_${j} = fma(sz${j}.x, fma(zi${j} - sz${j}.y, sx${m}, ${dot(m, j)}), acc${m}_${j});`)}`;
+${eachAcc(
+  M,
+  R,
+  (m, j) => `var d${m}_${j} = ${dot(m, j)};
+    // a fractional zero point (never written by our quantizer): its fraction times the chunk's Σ x
+    if (zi${j} != sz${j}.y) { d${m}_${j} = fma(zi${j} - sz${j}.y, dot(${sumAll(m)}, vec4<f32>(1.0)), d${m}_${j}); }
+    acc${m}_${j} = fma(sz${j}.x, d${m}_${j}, acc${m}_${j});`,
+)}`;
 }
 
 const Q4K_HELPERS = /* wgsl */ `

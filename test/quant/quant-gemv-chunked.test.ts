@@ -11,7 +11,15 @@ import type { Attrs } from '../../src/backends/backend.js';
 import type { CheckFn, OpCase, OpSpec } from '../../src/ops/op-spec.js';
 import { randomInput } from '../../src/ops/test-data.js';
 import { encodeWeights } from '../../src/quant/codec.js';
-import { QUANT_FORMATS, type QuantFormat, quantLayout, rowBytes, weightBytes } from '../../src/quant/formats.js';
+import {
+  QUANT_FORMATS,
+  type QuantFormat,
+  quantLayout,
+  rowBytes,
+  scalePlaneOffset,
+  weightBytes,
+} from '../../src/quant/formats.js';
+import { f16Bits, f16ToNumber } from '../../src/tensor/dtype.js';
 import { chunkedGemvGeometry, chunkedGemvParams, chunkedGemvTuning } from '../../src/quant/gemv-chunked-wgsl.js';
 import { type QuantMatmulAttrs, quantMatmulOp } from '../../src/quant/ops.js';
 import { runCase } from '../../src/testing/conformance.js';
@@ -99,6 +107,25 @@ describe(`chunked GEMV against the float64 oracle (${seedNote(seed)})`, () => {
         } finally {
           Object.assign(chunkedGemvTuning, { rows: null, threads: null });
         }
+      });
+    }
+    // w4/w8 zero points that are not integers (our quantizer writes integers; the format allows any f16)
+    for (const format of ['w4', 'w8'] as const) {
+      const [n, k] = [9, 384];
+      const c = makeCase(rng, format, 2, n, k);
+      const bytes = Uint8Array.from(c.inputs[1]!.data as Uint8Array);
+      const plane = new DataView(bytes.buffer, scalePlaneOffset(format, n, k));
+      for (let g = 0; g < n * (k / 128); g++) {
+        const zero = f16ToNumber(plane.getUint16(4 * g + 2, true));
+        plane.setUint16(4 * g + 2, f16Bits(zero + [0.3125, -0.46875, 0][g % 3]!), true);
+      }
+      const fractional: OpCase<QuantMatmulAttrs> = {
+        ...c,
+        label: `${c.label}, fractional zero points`,
+        inputs: [c.inputs[0]!, { ...c.inputs[1]!, data: bytes }],
+      };
+      it(`${name}: ${fractional.label}`, async () => {
+        expect((await runCase(backend, quantMatmulOp, fractional)).message ?? 'ok').toBe('ok');
       });
     }
     // The check can fail: the kernel runs on the stored bytes and is judged against the oracle of
