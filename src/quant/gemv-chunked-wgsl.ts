@@ -124,8 +124,9 @@ export function quantGemvChunkedWgsl(format: QuantFormat, m: number, p: ChunkedG
   const { R, W, subgroups: sg } = p;
   const M = m;
   const n = M * R;
-  // subgroups of at least 4 invocations (Vulkan, Metal and D3D12 all give ≥ 4)
-  const redSize = sg ? n * Math.max(1, W / 4) : n * W;
+  // a slot per invocation and sum: the tree needs them all, and with subgroups it holds one per
+  // subgroup of any size (M·R·W·4 bytes: 2 KiB at M 1, R 4)
+  const redSize = n * W;
   return `${sg ? 'enable subgroups;\n' : ''}
 struct U { m: u32, n: u32, k: u32, gx: u32 }
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
