@@ -109,20 +109,21 @@ ${eachAcc(
 }
 
 const Q4K_HELPERS = /* wgsl */ `
-// byte i of the 12 scale bytes (header words y, z, w)
-fn kbyte(h: vec4<u32>, i: u32) -> u32 {
-  return (select(select(h.y, h.z, i >= 4u), h.w, i >= 8u) >> ((i & 3u) * 8u)) & 255u;
-}
-// 6-bit scale and min of sub-block s (ggml's get_scale_min_k4), without branches: a warp's lanes
-// take different sub-blocks
-fn scale_min(h: vec4<u32>, s: u32) -> vec2<f32> {
-  let lo = s < 4u;
-  let a = kbyte(h, select(s + 4u, s, lo));
-  let b = kbyte(h, select(s - 4u, s + 4u, lo));
-  let c = kbyte(h, s);
-  let sc = select((a & 15u) | ((b >> 6u) << 4u), a & 63u, lo);
-  let mn = select((a >> 4u) | ((c >> 6u) << 4u), b & 63u, lo);
-  return vec2<f32>(f32(sc), f32(mn));
+// 6-bit scales and mins of sub-blocks sa and sa + 1 (sa even) from the block header h (ggml's
+// get_scale_min_k4 for both at once, on two bytes of a word): sub-blocks 0–3 keep theirs in the low
+// 6 bits of scale bytes 0–3 (scales) and 4–7 (mins); 4–7 in the nibbles of bytes 8–11 with the top
+// two bits in the high bits of bytes 0–3 and 4–7. Both forms are computed and one selected, since
+// a warp's lanes take different sub-blocks. Returns (sc A, min A, sc B, min B).
+fn scale_min2(h: vec4<u32>, sa: u32) -> vec4<f32> {
+  let b = (sa & 3u) * 8u;
+  let y = h.y >> b;
+  let z = h.z >> b;
+  let w = h.w >> b;
+  let hi = sa >= 4u;
+  let sc = select(y & 0x3f3fu, (w & 0x0f0fu) | ((y >> 2u) & 0x3030u), hi);
+  let mn = select(z & 0x3f3fu, ((w >> 4u) & 0x0f0fu) | ((z >> 2u) & 0x3030u), hi);
+  let v = (vec4<u32>(sc, mn, sc >> 8u, mn >> 8u) & vec4<u32>(0xffu)) | vec4<u32>(0x4b000000u);
+  return bitcast<vec4<f32>>(v) - 8388608.0;
 }`;
 
 function q4k(M: number, R: number): string {
@@ -154,8 +155,9 @@ ${activations(
 ${r(R)
   .map(
     (j) => `    let dd${j} = unpack2x16float(h${j}.x);
-    let ma${j} = scale_min(h${j}, sa) * dd${j};
-    let mb${j} = scale_min(h${j}, sa + 1u) * dd${j};`,
+    let sm${j} = scale_min2(h${j}, sa);
+    let ma${j} = sm${j}.xy * dd${j};
+    let mb${j} = sm${j}.zw * dd${j};`,
   )
   .join('\n')}
 ${eachAcc(M, R, (m, j) => `acc${m}_${j} += ${dot(m, j)};`)}`;
