@@ -1,8 +1,9 @@
 /**
  * The chunked decode GEMV (gemv-chunked-wgsl.ts: every format at M ≤ 4) against the float64 oracle of
  * the quantized math: N not a multiple of the rows per workgroup, K short of one step and K past
- * one step by a few chunks, the 8B K/V shape (N 1024, K 4096), M above one, the workgroup-memory
- * reduction where subgroups are turned off, and a check that the comparison would catch one
+ * one step by a few chunks, the 8B K/V shape (N 1024, K 4096), M above one, w4/w8 zero points that
+ * are not integers, the workgroup-memory reduction where subgroups are turned off, other rows and
+ * invocations per workgroup, and a check that the comparison would catch one
  * wrongly decoded code. The geometry at the 8B layer's shapes is printed so an H100 run's timings
  * can be read against it.
  */
