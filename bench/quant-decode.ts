@@ -19,10 +19,16 @@
  * whose own cost the baseline leaves out too. Their check is against float64 of the quantized math
  * (the codes and scales the device's quantizer produced, times the stored weight row).
  *
+ * At batch 1 a plan line per format and matrix gives the GEMV's geometry (workgroups, rows and
+ * invocations each, K steps, code bytes in flight per workgroup and per SM), so a timing can be read
+ * against what the kernel keeps in flight.
+ *
  * Usage: node dist/bench/quant-decode.js [--quick] [--batches 1,2,4,16,64] [--path gemv|batched|gemm]
+ *   [--formats w4,w8,q4_k,q8_0,q4_0,q6_k] [--gemv-rows R] [--gemv-threads W]
  *   --smoke: shapes / 8, batch 1 unless --batches says otherwise, for a software device;
  *   --path forces one `quant_matmul` kernel (where it serves the batch), to compare kernels at one M;
- *   --split n forces the batched GEMM's K slices (1: unsplit), to compare with its own choice.
+ *   --split n forces the batched GEMM's K slices (1: unsplit), to compare with its own choice;
+ *   --gemv-rows / --gemv-threads set the chunked GEMV's rows and invocations per workgroup.
  */
 import '../src/register-all.js';
 import type { Tensor } from '../src/backends/backend.js';
@@ -30,6 +36,13 @@ import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { decodeWeights, encodeWeights } from '../src/quant/codec.js';
 import { type QuantFormat, bitsPerWeight, weightBytes } from '../src/quant/formats.js';
 import { batchedTuning } from '../src/quant/batched-wgsl.js';
+import { GEMV_THREADS } from '../src/quant/gemv-wgsl.js';
+import {
+  chunkedGemvGeometry,
+  chunkedGemvParams,
+  chunkedGemvTuning,
+  servesChunked,
+} from '../src/quant/gemv-chunked-wgsl.js';
 import type { QuantMatmulPath } from '../src/quant/ops.js';
 import { f32SumTolerance } from '../src/sparse/reference.js';
 import { groupsOf, quantizeW4a4Weights, unpackW4a4Weights, w4a4Planes } from '../src/quant/w4a4-format.js';
@@ -50,18 +63,22 @@ const FULL_LAYER: [n: number, k: number, name: string][] = [
 const smoke = process.argv.includes('--smoke');
 const LAYER = smoke ? FULL_LAYER.map(([n, k, name]) => [n / 8, k / 8, name] as const) : FULL_LAYER;
 const LAYERS = 32;
-const FORMATS: QuantFormat[] = ['w4', 'w8', 'q4_k', 'q8_0'];
 const quick = process.argv.includes('--quick');
 const argOf = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
+const FORMATS = (argOf('--formats')?.split(',') ?? ['w4', 'w8', 'q4_k', 'q8_0']) as QuantFormat[];
 const BATCHES = argOf('--batches')?.split(',').map(Number) ?? (quick || smoke ? [1] : [1, 16, 64]);
 const PATH = argOf('--path') as QuantMatmulPath | undefined;
 const SPLIT = argOf('--split');
 if (SPLIT) batchedTuning.split = Number(SPLIT);
-/** Forced kernels' figures go to a results file of their own, so they never stand for the default run's. */
-const BENCH_NAME = `atom-decode${PATH ? `-${PATH}` : ''}${SPLIT ? `-split${SPLIT}` : ''}`;
+const GEMV_ROWS = argOf('--gemv-rows');
+const GEMV_WIDTH = argOf('--gemv-threads');
+if (GEMV_ROWS) chunkedGemvTuning.rows = Number(GEMV_ROWS);
+if (GEMV_WIDTH) chunkedGemvTuning.threads = Number(GEMV_WIDTH);
+/** Forced kernels' and tunings' figures go to a results file of their own, so they never stand for the default run's. */
+const BENCH_NAME = `atom-decode${PATH ? `-${PATH}` : ''}${SPLIT ? `-split${SPLIT}` : ''}${GEMV_ROWS ? `-r${GEMV_ROWS}` : ''}${GEMV_WIDTH ? `-w${GEMV_WIDTH}` : ''}`;
 const SEED = 20250917;
 
 const backend = await WebGpuBackend.create();
@@ -72,6 +89,25 @@ const rng = new Rng(SEED);
 console.log(
   `card ${card}; seed ${SEED}; batches ${BATCHES.join(', ')}; quant_matmul kernel ${PATH ?? 'by M'}; K slices ${SPLIT ?? 'by shape'}`,
 );
+
+/** The GEMV's geometry per matrix of the layer (batch 1, or a batch the forced GEMV serves). */
+function planLines(format: QuantFormat, b: number): void {
+  if (b > 1 && PATH !== 'gemv') return;
+  for (const [n, k, name] of LAYER) {
+    if (servesChunked(b)) {
+      const g = chunkedGemvGeometry(format, n, k, chunkedGemvParams(n, backend.caps));
+      console.log(
+        `plan ${format} b${b} ${name} [${n}, ${k}]: chunked GEMV, ${g.workgroups} workgroups × ${g.threads} invocations, ` +
+          `${g.rowsPerWorkgroup} rows each, ${g.steps} K steps; ${g.bytesPerThreadStep} B of weights per invocation per step, ` +
+          `${g.bytesPerWorkgroupStep} B per workgroup, ~${(g.bytesInFlightPerSm / 1024).toFixed(1)} KiB per SM (132 SMs); subgroups ${backend.caps.subgroups ? 'yes' : 'no'}`,
+      );
+    } else
+      console.log(
+        `plan ${format} b${b} ${name} [${n}, ${k}]: 8-value GEMV, ${n} workgroups × ${GEMV_THREADS} invocations, one row each, ` +
+          `${Math.ceil(k / 8 / GEMV_THREADS)} K steps of 8 weights per invocation (u32 loads)`,
+      );
+  }
+}
 
 /** One quantized row repeated N times: the bytes of W [N, K] in `format`, and the row's decoded values. */
 function repeatedRow(format: QuantFormat, n: number, k: number): { bytes: Uint8Array; row: Float64Array } {
@@ -239,6 +275,7 @@ for (const b of BATCHES) {
   for (const p of f16) [p.w, p.x, p.y].forEach((t) => backend.free(t));
 
   for (const format of FORMATS) {
+    planLines(format, b);
     const x = Float32Array.from(rng.normals(b * LAYER[6]![1]));
     const mats = LAYER.map(([n, k, name]) => {
       const { bytes, row } = repeatedRow(format, n, k);

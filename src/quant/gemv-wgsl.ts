@@ -1,6 +1,7 @@
 /**
- * Decode GEMV (M ≤ 16): one workgroup per weight row, so each stored byte is read once however
- * many activation rows there are. Each invocation walks the row 8 values at a time, decodes them in
+ * GEMV for 5 ≤ M ≤ 16 when forced (`attrs.path`; the chunked GEMV, gemv-chunked-wgsl.ts, serves
+ * M ≤ 4): one workgroup per weight row, so each stored byte is read once however many activation
+ * rows there are. Each invocation walks the row 8 values at a time, decodes them in
  * registers (decode-wgsl.ts) and multiplies them into M accumulators; M is compiled in, so the
  * accumulators stay in registers. A tree over the workgroup sums the partial dot products.
  */

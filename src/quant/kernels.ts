@@ -4,9 +4,10 @@
  * (the GEMV per M, the batched GEMM per tile); the pipeline cache keeps one pipeline per distinct
  * shader. `attrs.path` forces one of them where it can serve the shape.
  *
- * The GEMV reads every activation row once per weight row (N · M · K · 4 bytes a call), which at
- * M = 1 is what any kernel reads; from M = 2 the batched GEMM reads the activations once per 32
- * weight rows instead and the weights still once.
+ * The GEMV is the chunked one (gemv-chunked-wgsl.ts) for M ≤ 4 and the 8-value one (gemv-wgsl.ts)
+ * for larger forced M. It reads every activation row once per workgroup of 2–4 weight rows, which at
+ * M = 1 costs little beside the weights; from M = 2 the batched GEMM reads the activations once per
+ * 32 weight rows instead and the weights still once.
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import { grid2d } from '../backends/webgpu/grid.js';
@@ -21,6 +22,7 @@ import {
 } from './batched-wgsl.js';
 import { GEMM_TILE, quantGemmWgsl } from './gemm-wgsl.js';
 import { GEMV_MAX_M, quantGemvWgsl } from './gemv-wgsl.js';
+import { chunkedGemvParams, quantGemvChunkedWgsl, servesChunked } from './gemv-chunked-wgsl.js';
 import { type QuantMatmulAttrs, type QuantMatmulGeometry, type QuantMatmulPath, quantMatmulGeometry } from './ops.js';
 
 /** Rows the GEMV takes unless forced: past one row the batched GEMM reads fewer bytes. */
@@ -49,6 +51,24 @@ export const quantGemvKernel: GpuKernel = {
   },
   encode(ctx, attrs, inputs, [y]) {
     const { m, n, k, format } = quantMatmulGeometry(attrs, inputs);
+    if (servesChunked(m)) {
+      const p = chunkedGemvParams(n, ctx.caps);
+      const [gx, gy] = grid2d(Math.ceil(n / p.R), ctx.caps.maxComputeWorkgroupsPerDimension);
+      // the label names every parameter of the generator, so it keys the pipeline (no WGSL per call)
+      const label = `quant_matmul.gemv-chunked.${format}.m${m}.r${p.R}.w${p.W}${p.subgroups ? '.sg' : ''}`;
+      ctx.dispatch(
+        {
+          label,
+          key: label,
+          wgsl: () => quantGemvChunkedWgsl(format, m, p),
+          access: ['read', 'read', 'rw', 'uniform'],
+        },
+        [...inputs, y!],
+        new Uint32Array([m, n, k, gx]),
+        [gx, gy],
+      );
+      return;
+    }
     const [gx, gy] = grid2d(n, ctx.caps.maxComputeWorkgroupsPerDimension);
     ctx.dispatch(
       {
