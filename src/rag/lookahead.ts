@@ -39,6 +39,8 @@ export interface LookaheadOptions {
   readonly maxPrefetch?: number;
   /** Bytes uploaded between two turns of the event loop (default UPLOAD_SLICE_BYTES). */
   readonly uploadSliceBytes?: number;
+  /** Threads of the CPU pool for ranking and the CPU share of the scan (default all of them). */
+  readonly threads?: number;
 }
 
 export interface LookaheadStats {
@@ -115,7 +117,7 @@ export class LookaheadRetriever {
     if (epoch !== this.epoch) return; // a newer observation is queued behind this one
     const t0 = performance.now();
     const [v] = await this.embed([text]);
-    const [ranked] = rankClusters(this.store, v!, this.prefetchCount);
+    const [ranked] = rankClusters(this.store, v!, this.prefetchCount, this.opts.threads);
     this.stats.observeMs += performance.now() - t0;
     const wanted = Array.from(ranked!).filter((c) => clusterRows(this.store, c) > 0);
     // clusters of this ranking never evict each other: the nearest are admitted first
@@ -155,12 +157,13 @@ export class LookaheadRetriever {
     this.epoch++;
     const t0 = performance.now();
     const [[v], ,] = await Promise.all([this.embed([queryText]), this.pending]);
-    const probes = rankClusters(this.store, v!, this.opts.nprobe);
+    const probes = rankClusters(this.store, v!, this.opts.nprobe, this.opts.threads);
     const t1 = performance.now();
     const out = await searchProbed(this.store, v!, probes, {
       k: this.opts.k,
       nprobe: this.opts.nprobe,
       cache: this.cache,
+      threads: this.opts.threads,
     });
     this.stats.queryRankMs += t1 - t0;
     this.stats.searchMs += performance.now() - t1;
