@@ -16,9 +16,13 @@
  * With --model DIR, first every RAG pipeline end to end with and without lookahead on that model
  * (bench/telerag-pipelines.ts, result `telerag-pipelines`); --skip-search then leaves out the
  * search bench above. Its flags: --pipelines a,b (default all) --questions 3 --store-nlist 1024
- * --rows-per-cluster 1024 --d 768 --nprobe 256 --k 4 --gpu-mib 1024 --draft-tokens 32 --answer-tokens 16
+ * --rows-per-cluster 1024 --d 768 --nprobe 128 --k 4 --gpu-mib 1024 --draft-tokens 96 --answer-tokens 32
+ * --cpu-threads N (the CPU search's threads in both modes; default all of the CPU pool's)
  * [--keep-cache] (the GPU cache kept across requests instead of emptied before each)
- * (3 GiB of f32 vectors, under the 4 GiB the CPU search holds; a quarter of the clusters probed).
+ * (3 GiB of f32 vectors, under the 4 GiB the CPU search's wasm32 memory holds; an eighth of the
+ * clusters probed, as the TeleRAG paper's 512 of 4096; docs/notes/2026-12-07-telerag-regime.md).
+ * --small: the same bench at lavapipe scale (the built-in model, a 2 MiB store, one question,
+ * short generations), for a check of the whole path without the GPU machine.
  * On the GPU machine (the 8B-shaped checkpoint with the built-in tokenizer, then the bench):
  *   python3 bench/anchors/telerag_checkpoint.py DIR &&
  *   node dist/bench/telerag.js --model DIR --skip-search
@@ -60,27 +64,32 @@ const MAX_DOCS = Number(arg('docs', '0'));
 const MIN_SECONDS = 0.5;
 const check = new Check('telerag');
 
-if (process.argv.includes('--model')) {
+const small = process.argv.includes('--small');
+if (process.argv.includes('--model') || small) {
   const names = arg('pipelines', PIPELINES.join(',')).split(',');
+  // each default: the GPU machine's regime, then the lavapipe-scale one of --small
+  const pick = (big: string, little: string) => (small ? little : big);
+  const threads = arg('cpu-threads', '');
   await pipelineBench({
-    modelDir: arg('model', ''),
+    modelDir: arg('model', pick('', 'models/builtin')),
     seed: SEED,
-    nlist: Number(arg('store-nlist', '1024')),
-    rowsPerCluster: Number(arg('rows-per-cluster', '1024')),
-    d: Number(arg('d', '768')),
-    nprobe: Number(arg('nprobe', '256')),
+    nlist: Number(arg('store-nlist', pick('1024', '64'))),
+    rowsPerCluster: Number(arg('rows-per-cluster', pick('1024', '128'))),
+    d: Number(arg('d', pick('768', '64'))),
+    nprobe: Number(arg('nprobe', pick('128', '8'))),
     k: Number(arg('k', '4')),
-    gpuMiB: Number(arg('gpu-mib', '1024')),
-    questions: Number(arg('questions', '3')),
-    draftTokens: Number(arg('draft-tokens', '32')),
-    answerTokens: Number(arg('answer-tokens', '16')),
+    gpuMiB: Number(arg('gpu-mib', pick('1024', '1'))),
+    questions: Number(arg('questions', pick('3', '1'))),
+    draftTokens: Number(arg('draft-tokens', pick('96', '12'))),
+    answerTokens: Number(arg('answer-tokens', pick('32', '4'))),
     keepCache: process.argv.includes('--keep-cache'),
+    ...(threads ? { cpuThreads: Number(threads) } : {}),
     pipelines: names.map((n) => {
       if (!isPipelineName(n)) throw new Error(`--pipelines: no pipeline '${n}' (${PIPELINES.join(', ')})`);
       return n;
     }),
   });
-  if (process.argv.includes('--skip-search')) process.exit(0);
+  if (process.argv.includes('--skip-search') || small) process.exit(0);
 }
 
 // data: every noun gloss with a known word, a seeded sample held out as queries

@@ -1,0 +1,72 @@
+/**
+ * What a request asks of the GPU queue, counted for the RAG pipeline bench: every queue submit of
+ * the device (the LLM's steps and retrieval's alike), and retrieval's own traffic through the
+ * backend its cluster cache holds (cluster and query uploads, `ivf_scan` dispatches, readbacks:
+ * each readback is one map round trip).
+ *
+ * Lookahead must leave the LLM's work as it was: the same engine steps, and submits beyond them
+ * only for its searches (one per GPU search). An upload that landed while a step was still being
+ * encoded would submit that step's work early and split it in two (`WebGpuBackend.write` submits
+ * pending work first); the counts show whether that happens.
+ */
+import type { Backend } from '../src/backends/backend.js';
+import type { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
+
+export interface Traffic {
+  /** Queue submits of the whole device; null where the queue could not be instrumented. */
+  submits: number | null;
+  /** Retrieval's queue writes (cluster and query uploads), dispatches and readbacks. */
+  ragWrites: number;
+  ragRuns: number;
+  ragReads: number;
+}
+
+export interface TrafficCounter {
+  /** The backend retrieval is given: `backend` with its writes, runs and reads counted. */
+  readonly rag: Backend;
+  snapshot(): Traffic;
+}
+
+export function countTraffic(backend: WebGpuBackend): TrafficCounter {
+  const t: Traffic = { submits: null, ragWrites: 0, ragRuns: 0, ragReads: 0 };
+  const queue = backend.device.queue;
+  const submit = queue.submit.bind(queue);
+  try {
+    queue.submit = (buffers: Iterable<GPUCommandBuffer>) => {
+      t.submits = (t.submits ?? 0) + 1;
+      submit(buffers);
+    };
+    t.submits = 0;
+  } catch {
+    t.submits = null;
+  }
+  const counted: Partial<Record<keyof Backend, keyof Traffic>> = {
+    write: 'ragWrites',
+    writeAt: 'ragWrites',
+    run: 'ragRuns',
+    read: 'ragReads',
+  };
+  const rag = new Proxy(backend as Backend, {
+    get(target, prop) {
+      const v = Reflect.get(target, prop, target);
+      if (typeof v !== 'function') return v;
+      const key = counted[prop as keyof Backend];
+      if (!key) return v.bind(target);
+      return (...a: unknown[]) => {
+        (t[key] as number)++;
+        return (v as (...x: unknown[]) => unknown).apply(target, a);
+      };
+    },
+  });
+  return { rag, snapshot: () => ({ ...t }) };
+}
+
+/** b − a, field by field (submits null when either is). */
+export function trafficSince(a: Traffic, b: Traffic): Traffic {
+  return {
+    submits: a.submits === null || b.submits === null ? null : b.submits - a.submits,
+    ragWrites: b.ragWrites - a.ragWrites,
+    ragRuns: b.ragRuns - a.ragRuns,
+    ragReads: b.ragReads - a.ragReads,
+  };
+}
