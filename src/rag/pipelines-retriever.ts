@@ -66,6 +66,11 @@ export class TextStoreRetriever implements PassageRetriever {
     this.lookahead?.observe(partialText);
   }
 
+  /** Resolves once the observations made so far have uploaded or been superseded. */
+  settled(): Promise<void> {
+    return this.lookahead?.settled() ?? Promise.resolve();
+  }
+
   async retrieve(query: string): Promise<Passage[]> {
     const { k, nprobe, threads } = this.opts;
     this.retrievals++;
