@@ -89,6 +89,8 @@ interface Run {
   generated: number;
   /** Queue submits and retrieval's GPU traffic during the request. */
   traffic: Traffic;
+  /** The submits retrieval accounts for: one per staged chunk, and per GPU search its readbacks plus the scans' submit. */
+  ragSubmits: number;
   /** Bytes scanned on the CPU and on the GPU, and their host wall times (ms); bytes uploaded ahead and their host time. */
   cpuBytes: number;
   cpuMs: number;
@@ -182,6 +184,16 @@ async function comparePair(check: Check, engine: Engine, what: string, off: Run,
       `${what}: the same engine steps and generated tokens with and without lookahead, up to one per call stopped early`,
       `${off.steps} steps / ${off.generated} tokens without, ${on.steps} / ${on.generated} with, ${slack} call(s) stopped early`,
     );
+    // with the same steps, the LLM submitted the same work: every further submit must be retrieval's
+    // own. One more would be an upload or scan that submitted a step's work while it was encoded
+    const extra =
+      on.traffic.submits === null || off.traffic.submits === null ? null : on.traffic.submits - off.traffic.submits;
+    if (extra !== null && off.steps === on.steps && off.ragSubmits === 0)
+      check.that(
+        extra === on.ragSubmits,
+        `${what}: every submit beyond the run without lookahead is retrieval's own (no upload split an LLM step)`,
+        `${extra} more submits, ${on.ragSubmits} from staged chunks and GPU searches`,
+      );
   }
   console.log(
     `${what}: ${off.ids.length} retrievals; without ${off.ms.toFixed(0)} ms (retrieval ${off.retrievalMs.toFixed(0)}), with ${on.ms.toFixed(0)} ms (retrieval ${on.retrievalMs.toFixed(0)}), hit rate ${on.hitRate?.toFixed(2) ?? '—'}`,
@@ -229,7 +241,7 @@ function phaseLine(calls: readonly GenerationCall[], retrievalMs: number, r: Tex
   if (la) {
     parts.push(
       `observe ${ms(la.observeMs)} ms`,
-      `uploads ${la.uploaded} (${(la.uploadedBytes / 2 ** 20).toFixed(0)} MiB, ${ms(la.uploadMs)} ms host, ${la.superseded} prefetches cut short)`,
+      `uploads ${la.uploaded} (${(la.uploadedBytes / 2 ** 20).toFixed(0)} MiB${r.opts.cache?.stages ? ' staged' : ''}, ${ms(la.uploadMs)} ms host copying, ${la.superseded} prefetches cut short)`,
       `final ranking ${ms(la.queryRankMs)} ms`,
     );
   }
@@ -264,7 +276,7 @@ function rateLine(on: readonly Run[], off: readonly Run[]): string {
     total(on, (r) => r.gpuMs),
   );
   const ahead = median(on.map((r) => r.uploadedBytes / 2 ** 20)).toFixed(1);
-  return `CPU scan ${cpu} GB/s (without lookahead), uploads ${up} GB/s host, GPU part ${gpu} GB/s enqueue to readback, ${ahead} MiB uploaded ahead per request (median)`;
+  return `CPU scan ${cpu} GB/s (without lookahead), uploads ${up} GB/s of host copying, GPU part ${gpu} GB/s enqueue to readback, ${ahead} MiB uploaded ahead per request (median)`;
 }
 
 const BASELINE = 'same pipeline without lookahead (CPU search after generation)';
@@ -354,10 +366,13 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<void> {
     const firstCall = calls.length;
     const before = engine.stats();
     const trafficBefore = traffic.snapshot();
+    const chunksBefore = cache.stats.stagedChunks;
     const start = performance.now();
     const g = await gatherPassages(name, question, generate, rec.retriever, { draftTokens: o.draftTokens });
     await generate(groundedPrompt(question, g.passages), { maxTokens: o.answerTokens });
     const ms = performance.now() - start;
+    // an observation after the last retrieval may still upload: not into the next request's time
+    await inner.settled();
     const after = engine.stats();
     check.that(cache.usedBytes <= budget, `${name}: the GPU cache stays within its budget`);
     const retrievalMs = rec.ms.reduce((a, b) => a + b, 0);
@@ -372,6 +387,7 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<void> {
       steps: after.steps - before.steps,
       generated: after.generatedTokens - before.generatedTokens,
       traffic: trafficSince(trafficBefore, traffic.snapshot()),
+      ragSubmits: cache.stats.stagedChunks - chunksBefore + sum((s) => (s.gpuReads > 0 ? s.gpuReads + 1 : 0)),
       cpuBytes: sum((s) => s.cpuClusters) * clusterMiB * 2 ** 20,
       cpuMs: sum((s) => s.cpuMs),
       gpuBytes: sum((s) => s.gpuClusters) * clusterMiB * 2 ** 20,
@@ -432,5 +448,6 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<void> {
     `Each pipeline (src/rag/pipelines.ts) on ${o.questions} questions, greedy, ${o.draftTokens} tokens per intermediate generation, a ${o.answerTokens}-token grounded answer, k=${o.k}; model ${shape} (random bf16 weights, f16 activations; Llama-3-8B layer shapes, the built-in tokenizer's vocabulary). CPU search (both modes) on ${cpuThreads} of the pool's ${pool.threads} threads. Datastore: ${store.passages.length} synthetic rows (bench/telerag-store.ts: centroids near a rank-16 subspace, rows around them, a hashed bag-of-words query embedder), f32, ${gib} GiB in CPU memory against a ${o.gpuMiB} MiB GPU cluster cache ${o.keepCache ? 'kept across requests' : 'emptied before every request'}. Without lookahead: every search on the CPU after its query is generated. With: prefetch during generation, resident clusters scanned on the GPU, the rest on the CPU. Host wall clock per request; modes alternate per question.`,
     check.passed(),
   );
+  await cache.close();
   await close();
 }
