@@ -65,7 +65,37 @@ export interface PipelineBenchOptions {
   readonly keepCache: boolean;
   /** CPU pool threads for ranking and CPU scans in both modes (absent: all of the pool's). */
   readonly cpuThreads?: number;
+  /** The device to run on (absent: one opened for the bench). */
+  readonly backend?: WebGpuBackend;
 }
+
+/** The sizes a run takes unless told otherwise: the GPU machine's regime, and lavapipe's scale (`--small`, tests). */
+export const PIPELINE_BENCH_SIZES = {
+  gpu: {
+    modelDir: '',
+    nlist: 1024,
+    rowsPerCluster: 1024,
+    d: 768,
+    nprobe: 128,
+    k: 4,
+    gpuMiB: 1024,
+    questions: 3,
+    draftTokens: 96,
+    answerTokens: 32,
+  },
+  small: {
+    modelDir: 'models/builtin',
+    nlist: 64,
+    rowsPerCluster: 128,
+    d: 64,
+    nprobe: 8,
+    k: 4,
+    gpuMiB: 1,
+    questions: 1,
+    draftTokens: 12,
+    answerTokens: 4,
+  },
+} as const;
 
 const QUESTIONS = [
   'which river runs through the old city',
@@ -328,7 +358,7 @@ function pipelineRows(c: string, on: readonly Run[], off: readonly Run[]): Bench
 
 export async function pipelineBench(o: PipelineBenchOptions): Promise<void> {
   const check = new Check('telerag-pipelines');
-  const backend = await WebGpuBackend.create();
+  const backend = o.backend ?? (await WebGpuBackend.create());
   const t0 = performance.now();
   const { store, embed } = syntheticTextStore({
     seed: o.seed,
@@ -450,4 +480,5 @@ export async function pipelineBench(o: PipelineBenchOptions): Promise<void> {
   );
   await cache.close();
   await close();
+  traffic.restore();
 }

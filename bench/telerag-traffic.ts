@@ -25,6 +25,8 @@ export interface TrafficCounter {
   /** The backend retrieval is given: `backend` with its writes, runs and reads counted. */
   readonly rag: Backend;
   snapshot(): Traffic;
+  /** Stops counting the device's submits (the queue's own `submit` back). */
+  restore(): void;
 }
 
 export function countTraffic(backend: WebGpuBackend): TrafficCounter {
@@ -58,7 +60,13 @@ export function countTraffic(backend: WebGpuBackend): TrafficCounter {
       };
     },
   });
-  return { rag, snapshot: () => ({ ...t }) };
+  return {
+    rag,
+    snapshot: () => ({ ...t }),
+    restore: () => {
+      if (t.submits !== null) queue.submit = submit;
+    },
+  };
 }
 
 /** b − a, field by field (submits null when either is). */

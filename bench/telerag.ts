@@ -44,7 +44,7 @@ import {
 } from '../src/rag/index.js';
 import { Rng } from '../src/util/rng.js';
 import { gloveEmbedder, nounGlosses } from './telerag-data.js';
-import { pipelineBench } from './telerag-pipelines.js';
+import { PIPELINE_BENCH_SIZES, pipelineBench } from './telerag-pipelines.js';
 import { type BenchRow, median, row, writeResults } from './results.js';
 import { Check } from './verify.js';
 
@@ -67,21 +67,21 @@ const check = new Check('telerag');
 const small = process.argv.includes('--small');
 if (process.argv.includes('--model') || small) {
   const names = arg('pipelines', PIPELINES.join(',')).split(',');
-  // each default: the GPU machine's regime, then the lavapipe-scale one of --small
-  const pick = (big: string, little: string) => (small ? little : big);
+  const size = PIPELINE_BENCH_SIZES[small ? 'small' : 'gpu'];
+  const num = (flag: string, fallback: number) => Number(arg(flag, `${fallback}`));
   const threads = arg('cpu-threads', '');
   await pipelineBench({
-    modelDir: arg('model', pick('', 'models/builtin')),
+    modelDir: arg('model', size.modelDir),
     seed: SEED,
-    nlist: Number(arg('store-nlist', pick('1024', '64'))),
-    rowsPerCluster: Number(arg('rows-per-cluster', pick('1024', '128'))),
-    d: Number(arg('d', pick('768', '64'))),
-    nprobe: Number(arg('nprobe', pick('128', '8'))),
-    k: Number(arg('k', '4')),
-    gpuMiB: Number(arg('gpu-mib', pick('1024', '1'))),
-    questions: Number(arg('questions', pick('3', '1'))),
-    draftTokens: Number(arg('draft-tokens', pick('96', '12'))),
-    answerTokens: Number(arg('answer-tokens', pick('32', '4'))),
+    nlist: num('store-nlist', size.nlist),
+    rowsPerCluster: num('rows-per-cluster', size.rowsPerCluster),
+    d: num('d', size.d),
+    nprobe: num('nprobe', size.nprobe),
+    k: num('k', size.k),
+    gpuMiB: num('gpu-mib', size.gpuMiB),
+    questions: num('questions', size.questions),
+    draftTokens: num('draft-tokens', size.draftTokens),
+    answerTokens: num('answer-tokens', size.answerTokens),
     keepCache: process.argv.includes('--keep-cache'),
     ...(threads ? { cpuThreads: Number(threads) } : {}),
     pipelines: names.map((n) => {
