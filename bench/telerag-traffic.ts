@@ -4,12 +4,13 @@
  * backend its cluster cache holds (cluster and query uploads, `ivf_scan` dispatches, readbacks:
  * each readback is one map round trip).
  *
- * Lookahead must leave the LLM's work as it was: the same engine steps, and submits beyond them
- * only for its searches (one per GPU search). An upload that landed while a step was still being
- * encoded would submit that step's work early and split it in two (`WebGpuBackend.write` submits
- * pending work first); the counts show whether that happens.
+ * Lookahead must leave the LLM's work as it was. An upload made while another caller's dispatches
+ * are encoded and not yet submitted would submit them early, splitting that work in two (a queue
+ * write and a staged copy both submit pending work first): `splits` counts the uploads that found
+ * work pending, which must stay 0. (Comparing submit counts between runs cannot show it: the
+ * uniform ring submits whenever it wraps, and retrieval's dispatches move where it wraps.)
  */
-import type { Backend } from '../src/backends/backend.js';
+import type { Backend, Uploader } from '../src/backends/backend.js';
 import type { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 
 export interface Traffic {
@@ -19,6 +20,8 @@ export interface Traffic {
   ragWrites: number;
   ragRuns: number;
   ragReads: number;
+  /** Retrieval's uploads that found another caller's dispatches encoded and not submitted. */
+  splits: number;
 }
 
 export interface TrafficCounter {
@@ -30,7 +33,7 @@ export interface TrafficCounter {
 }
 
 export function countTraffic(backend: WebGpuBackend): TrafficCounter {
-  const t: Traffic = { submits: null, ragWrites: 0, ragRuns: 0, ragReads: 0 };
+  const t: Traffic = { submits: null, ragWrites: 0, ragRuns: 0, ragReads: 0, splits: 0 };
   const queue = backend.device.queue;
   const submit = queue.submit.bind(queue);
   try {
@@ -48,14 +51,29 @@ export function countTraffic(backend: WebGpuBackend): TrafficCounter {
     run: 'ragRuns',
     read: 'ragReads',
   };
+  const noteSplit = () => {
+    if (backend.hasPendingWork) t.splits++;
+  };
+  // a staged copy submits pending work right after its chunk is filled
+  const staging = (u: Uploader): Uploader => ({
+    upload: (tensor, bytes, fill) =>
+      u.upload(tensor, bytes, async (target, offset) => {
+        const pendingBefore = backend.hasPendingWork;
+        await fill(target, offset);
+        if (pendingBefore || backend.hasPendingWork) t.splits++;
+      }),
+    finish: () => u.finish(),
+  });
   const rag = new Proxy(backend as Backend, {
     get(target, prop) {
       const v = Reflect.get(target, prop, target);
       if (typeof v !== 'function') return v;
+      if (prop === 'createUploader') return (largest?: number) => staging(backend.createUploader(largest));
       const key = counted[prop as keyof Backend];
       if (!key) return v.bind(target);
       return (...a: unknown[]) => {
         (t[key] as number)++;
+        if (key === 'ragWrites') noteSplit();
         return (v as (...x: unknown[]) => unknown).apply(target, a);
       };
     },
@@ -76,5 +94,6 @@ export function trafficSince(a: Traffic, b: Traffic): Traffic {
     ragWrites: b.ragWrites - a.ragWrites,
     ragRuns: b.ragRuns - a.ragRuns,
     ragReads: b.ragReads - a.ragReads,
+    splits: b.splits - a.splits,
   };
 }
