@@ -302,8 +302,13 @@ function rateLine(on: readonly Run[], off: readonly Run[]): string {
     total(on, (r) => r.gpuBytes),
     total(on, (r) => r.gpuMs),
   );
-  const ahead = median(on.map((r) => r.uploadedBytes / 2 ** 20)).toFixed(1);
-  return `CPU scan ${cpu} GB/s (without lookahead), uploads ${up} GB/s of host copying, GPU part ${gpu} GB/s enqueue to readback, ${ahead} MiB uploaded ahead per request (median)`;
+  const aheadMiB = median(on.map((r) => r.uploadedBytes / 2 ** 20));
+  // what the uploads cost decode: generation with lookahead against without (medians; per MiB only
+  // where enough was uploaded to stand out of the run-to-run noise)
+  const gen = (rs: readonly Run[]) => median(rs.map((r) => r.calls.reduce((a, c) => a + c.ms, 0)));
+  const slower = gen(on) - gen(off);
+  const per100 = aheadMiB >= 16 ? `, ${((100 * slower) / aheadMiB).toFixed(1)} ms per 100 MiB uploaded` : '';
+  return `CPU scan ${cpu} GB/s (without lookahead), uploads ${up} GB/s of host copying, GPU part ${gpu} GB/s enqueue to readback, ${aheadMiB.toFixed(1)} MiB uploaded ahead per request; generation ${slower >= 0 ? '+' : ''}${slower.toFixed(1)} ms with lookahead${per100} (medians)`;
 }
 
 const BASELINE = 'same pipeline without lookahead (CPU search after generation)';
