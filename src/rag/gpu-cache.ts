@@ -29,8 +29,8 @@ export class GpuClusterCache {
   /** Clusters uploading through the staging ring; `dropped` once `clear` or `evict` asked for them meanwhile. */
   private readonly inflight = new Map<number, { tensor: Tensor; bytes: number; dropped: boolean }>();
   private uploader: Uploader | null = null;
-  /** The ring takes one upload at a time: each staged admission queues behind the last. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** The ring takes one upload at a time: each staged admission waits for the one before. */
+  private lastUpload: Promise<unknown> = Promise.resolve();
   private used = 0;
   readonly stats: CacheStats = { uploads: 0, uploadedBytes: 0, evictions: 0, hostMs: 0, stagedChunks: 0 };
 
@@ -101,10 +101,14 @@ export class GpuClusterCache {
       this.stats.stagedChunks++;
     };
     // one dropped while it waited for the ring is never copied
-    const copy = this.queue.then(() => (entry.dropped ? undefined : uploader.upload(t, entry.bytes, fill)));
-    this.queue = copy.catch(() => undefined);
+    const copy = this.lastUpload.then(() => (entry.dropped ? undefined : uploader.upload(t, entry.bytes, fill)));
+    this.lastUpload = copy.catch(() => undefined);
     try {
       await copy;
+    } catch (e) {
+      this.backend.free(t);
+      this.used -= entry.bytes;
+      throw e;
     } finally {
       this.inflight.delete(c);
     }
@@ -122,7 +126,7 @@ export class GpuClusterCache {
     this.clear();
     const u = this.uploader;
     this.uploader = null;
-    await this.queue;
+    await this.lastUpload;
     await u?.finish();
   }
 
