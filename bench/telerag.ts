@@ -20,7 +20,7 @@
  * --cpu-threads N (the CPU search's threads in both modes; default all of the CPU pool's)
  * [--keep-cache] (the GPU cache kept across requests instead of emptied before each)
  * (3 GiB of f32 vectors, under the 4 GiB the CPU search's wasm32 memory holds; an eighth of the
- * clusters probed, as the TeleRAG paper's 512 of 4096; docs/notes/2026-12-07-telerag-regime.md).
+ * clusters probed, the paper's ratio as far as docs/notes/2026-12-07-telerag-regime.md could tell).
  * --small: the same bench at lavapipe scale (the built-in model, a 2 MiB store, one question,
  * short generations), for a check of the whole path without the GPU machine.
  * On the GPU machine (the 8B-shaped checkpoint with the built-in tokenizer, then the bench):
