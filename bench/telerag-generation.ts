@@ -27,6 +27,8 @@ export interface GenerationCall {
   readonly prompt: readonly number[];
   readonly ids: number[];
   ms: number;
+  /** The caller stopped it (`stopWhen`) before its token limit: the engine may have run a step past that point. */
+  stopped: boolean;
 }
 
 /** A greedy generator on `engine` (as `engineGenerator`) that records each call's prompt, ids and wall time. */
@@ -37,7 +39,7 @@ export function recordingGenerator(
   const calls: GenerationCall[] = [];
   const generate: TextGenerator = async (prompt, o) => {
     const t0 = performance.now();
-    const call: GenerationCall = { prompt: tokenizer.encode(prompt), ids: [], ms: 0 };
+    const call: GenerationCall = { prompt: tokenizer.encode(prompt), ids: [], ms: 0, stopped: false };
     calls.push(call);
     const req = await engine.submit(call.prompt, {
       maxTokens: o.maxTokens,
@@ -52,7 +54,10 @@ export function recordingGenerator(
         call.ids.push(...ev.tokens.map((t) => t.id));
         o.onPiece?.({ text: ev.text, logprobs: ev.tokens.map((t) => t.logprob ?? 0) });
         o.onText?.(text);
-        if (o.stopWhen?.(text)) break;
+        if (o.stopWhen?.(text)) {
+          call.stopped = true;
+          break;
+        }
       }
     } finally {
       req.abort();

@@ -16,9 +16,13 @@
  * With --model DIR, first every RAG pipeline end to end with and without lookahead on that model
  * (bench/telerag-pipelines.ts, result `telerag-pipelines`); --skip-search then leaves out the
  * search bench above. Its flags: --pipelines a,b (default all) --questions 3 --store-nlist 1024
- * --rows-per-cluster 1024 --d 768 --nprobe 256 --k 4 --gpu-mib 1024 --draft-tokens 32 --answer-tokens 16
+ * --rows-per-cluster 1024 --d 768 --nprobe 128 --k 4 --gpu-mib 1024 --draft-tokens 96 --answer-tokens 32
+ * --cpu-threads N (the CPU search's threads in both modes; default all of the CPU pool's)
  * [--keep-cache] (the GPU cache kept across requests instead of emptied before each)
- * (3 GiB of f32 vectors, under the 4 GiB the CPU search holds; a quarter of the clusters probed).
+ * (3 GiB of f32 vectors, under the 4 GiB the CPU search's wasm32 memory holds; an eighth of the
+ * clusters probed, the paper's ratio as far as docs/notes/2026-12-07-telerag-regime.md could tell).
+ * --small: the same bench at lavapipe scale (the built-in model, a 2 MiB store, one question,
+ * short generations), for a check of the whole path without the GPU machine.
  * On the GPU machine (the 8B-shaped checkpoint with the built-in tokenizer, then the bench):
  *   python3 bench/anchors/telerag_checkpoint.py DIR &&
  *   node dist/bench/telerag.js --model DIR --skip-search
@@ -40,7 +44,7 @@ import {
 } from '../src/rag/index.js';
 import { Rng } from '../src/util/rng.js';
 import { gloveEmbedder, nounGlosses } from './telerag-data.js';
-import { pipelineBench } from './telerag-pipelines.js';
+import { PIPELINE_BENCH_SIZES, pipelineBench } from './telerag-pipelines.js';
 import { type BenchRow, median, row, writeResults } from './results.js';
 import { Check } from './verify.js';
 
@@ -60,27 +64,32 @@ const MAX_DOCS = Number(arg('docs', '0'));
 const MIN_SECONDS = 0.5;
 const check = new Check('telerag');
 
-if (process.argv.includes('--model')) {
+const small = process.argv.includes('--small');
+if (process.argv.includes('--model') || small) {
   const names = arg('pipelines', PIPELINES.join(',')).split(',');
+  const size = PIPELINE_BENCH_SIZES[small ? 'small' : 'gpu'];
+  const num = (flag: string, fallback: number) => Number(arg(flag, `${fallback}`));
+  const threads = arg('cpu-threads', '');
   await pipelineBench({
-    modelDir: arg('model', ''),
+    modelDir: arg('model', size.modelDir),
     seed: SEED,
-    nlist: Number(arg('store-nlist', '1024')),
-    rowsPerCluster: Number(arg('rows-per-cluster', '1024')),
-    d: Number(arg('d', '768')),
-    nprobe: Number(arg('nprobe', '256')),
-    k: Number(arg('k', '4')),
-    gpuMiB: Number(arg('gpu-mib', '1024')),
-    questions: Number(arg('questions', '3')),
-    draftTokens: Number(arg('draft-tokens', '32')),
-    answerTokens: Number(arg('answer-tokens', '16')),
+    nlist: num('store-nlist', size.nlist),
+    rowsPerCluster: num('rows-per-cluster', size.rowsPerCluster),
+    d: num('d', size.d),
+    nprobe: num('nprobe', size.nprobe),
+    k: num('k', size.k),
+    gpuMiB: num('gpu-mib', size.gpuMiB),
+    questions: num('questions', size.questions),
+    draftTokens: num('draft-tokens', size.draftTokens),
+    answerTokens: num('answer-tokens', size.answerTokens),
     keepCache: process.argv.includes('--keep-cache'),
+    ...(threads ? { cpuThreads: Number(threads) } : {}),
     pipelines: names.map((n) => {
       if (!isPipelineName(n)) throw new Error(`--pipelines: no pipeline '${n}' (${PIPELINES.join(', ')})`);
       return n;
     }),
   });
-  if (process.argv.includes('--skip-search')) process.exit(0);
+  if (process.argv.includes('--skip-search') || small) process.exit(0);
 }
 
 // data: every noun gloss with a known word, a seeded sample held out as queries

@@ -34,7 +34,8 @@ export async function openRagStore(
     ...(o.nprobe ? { nprobe: o.nprobe } : {}),
     ...(cache ? { cache } : {}),
     close: () => {
-      cache?.clear();
+      // frees the clusters now, the staging ring once copies under way are submitted
+      void cache?.close();
       embedder.close();
     },
   };

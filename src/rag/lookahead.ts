@@ -6,12 +6,13 @@
  * in its last tokens, so the final query mostly probes clusters already resident: those are
  * scanned on the GPU, the rest on the CPU, and the results merged (`searchProbed`).
  *
- * Uploads go out in slices of UPLOAD_SLICE_BYTES with a turn of the event loop between them: a
- * queue write copies its bytes on the calling thread (about 1.5 GB/s on an H100 host), and the
- * same thread drives the LLM's decode steps, so hundreds of MiB written in one go would stall
- * generation for the whole copy. A newer observation or the final query supersedes a prefetch
- * still uploading: its remaining clusters are dropped (the newer ranking or the CPU covers them),
- * so the final query never waits for uploads.
+ * Uploads copy on the calling thread, the one that also drives the LLM's decode steps: through
+ * the cache's staging ring where the backend has one (`GpuClusterCache.admitStaged`, a memory
+ * copy), else as queue writes (about 1.5 GB/s on an H100 host). They go out in slices of
+ * UPLOAD_SLICE_BYTES with a turn of the event loop between them, so a decode step that finishes
+ * meanwhile waits for one slice's copy at most, never for hundreds of MiB. A newer observation or
+ * the final query supersedes a prefetch still uploading: its remaining clusters are dropped (the
+ * newer ranking or the CPU covers them), so the final query waits for one cluster's copy at most.
  *
  * The prefetch count adapts to how well the last observation's ranking covered the final query's
  * probed clusters (the hit rate had every upload of that ranking landed): below the target it
@@ -39,6 +40,8 @@ export interface LookaheadOptions {
   readonly maxPrefetch?: number;
   /** Bytes uploaded between two turns of the event loop (default UPLOAD_SLICE_BYTES). */
   readonly uploadSliceBytes?: number;
+  /** Threads of the CPU pool for ranking and the CPU share of the scan (default all of them). */
+  readonly threads?: number;
 }
 
 export interface LookaheadStats {
@@ -53,7 +56,7 @@ export interface LookaheadStats {
   uploadedBytes: number;
   /** Prefetches cut short by a newer observation or the final query. */
   superseded: number;
-  /** Host wall time (ms) of the observations' embedding and ranking, and of their uploads (queue writes). */
+  /** Host wall time (ms) of the observations' embedding and ranking, and the calling thread's time copying their uploads. */
   observeMs: number;
   uploadMs: number;
   /** Host wall time (ms) of the final queries: embedding and ranking, then the search (`SearchStats` splits it). */
@@ -61,7 +64,7 @@ export interface LookaheadStats {
   searchMs: number;
 }
 
-/** Bytes uploaded between two turns of the event loop (about 10 ms of queue writes on an H100 host). */
+/** Bytes uploaded between two turns of the event loop (about 10 ms of queue writes on an H100 host, a few ms of staging copies). */
 export const UPLOAD_SLICE_BYTES = 16 << 20;
 
 function emptyStats(): LookaheadStats {
@@ -115,7 +118,7 @@ export class LookaheadRetriever {
     if (epoch !== this.epoch) return; // a newer observation is queued behind this one
     const t0 = performance.now();
     const [v] = await this.embed([text]);
-    const [ranked] = rankClusters(this.store, v!, this.prefetchCount);
+    const [ranked] = rankClusters(this.store, v!, this.prefetchCount, this.opts.threads);
     this.stats.observeMs += performance.now() - t0;
     const wanted = Array.from(ranked!).filter((c) => clusterRows(this.store, c) > 0);
     // clusters of this ranking never evict each other: the nearest are admitted first
@@ -129,11 +132,11 @@ export class LookaheadRetriever {
       }
       this.stats.prefetched++;
       const before = this.cache.stats.uploadedBytes;
-      const t1 = performance.now();
-      const resident = this.cache.admit(c, keep);
+      const hostBefore = this.cache.stats.hostMs;
+      const resident = this.cache.stages ? await this.cache.admitStaged(c, keep) : this.cache.admit(c, keep);
       const bytes = this.cache.stats.uploadedBytes - before;
+      this.stats.uploadMs += this.cache.stats.hostMs - hostBefore;
       if (bytes > 0) {
-        this.stats.uploadMs += performance.now() - t1;
         this.stats.uploaded++;
         this.stats.uploadedBytes += bytes;
         slice += bytes;
@@ -155,12 +158,13 @@ export class LookaheadRetriever {
     this.epoch++;
     const t0 = performance.now();
     const [[v], ,] = await Promise.all([this.embed([queryText]), this.pending]);
-    const probes = rankClusters(this.store, v!, this.opts.nprobe);
+    const probes = rankClusters(this.store, v!, this.opts.nprobe, this.opts.threads);
     const t1 = performance.now();
     const out = await searchProbed(this.store, v!, probes, {
       k: this.opts.k,
       nprobe: this.opts.nprobe,
       cache: this.cache,
+      threads: this.opts.threads,
     });
     this.stats.queryRankMs += t1 - t0;
     this.stats.searchMs += performance.now() - t1;

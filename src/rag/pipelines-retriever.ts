@@ -28,6 +28,8 @@ export interface TextStoreRetrieverOptions {
   readonly k: number;
   readonly nprobe: number;
   readonly cache?: GpuClusterCache;
+  /** Threads of the CPU pool for ranking and CPU scans, with or without a cache (default all of them). */
+  readonly threads?: number;
   /** Lookahead's adaptive prefetch settings (with a cache). */
   readonly lookahead?: Omit<LookaheadOptions, 'k' | 'nprobe'>;
 }
@@ -44,8 +46,10 @@ export class TextStoreRetriever implements PassageRetriever {
     readonly embed: Embedder,
     readonly opts: TextStoreRetrieverOptions,
   ) {
-    const { k, nprobe, cache } = opts;
-    this.lookahead = cache ? new LookaheadRetriever(store.ivf, cache, embed, { ...opts.lookahead, k, nprobe }) : null;
+    const { k, nprobe, cache, threads } = opts;
+    this.lookahead = cache
+      ? new LookaheadRetriever(store.ivf, cache, embed, { ...opts.lookahead, k, nprobe, threads })
+      : null;
   }
 
   /** Lookahead's counts (the hit rate is hits / probed), null without a GPU cache. */
@@ -62,14 +66,19 @@ export class TextStoreRetriever implements PassageRetriever {
     this.lookahead?.observe(partialText);
   }
 
+  /** Resolves once the observations made so far have uploaded or been superseded. */
+  settled(): Promise<void> {
+    return this.lookahead?.settled() ?? Promise.resolve();
+  }
+
   async retrieve(query: string): Promise<Passage[]> {
-    const { k, nprobe } = this.opts;
+    const { k, nprobe, threads } = this.opts;
     this.retrievals++;
     let out: SearchOutcome;
     if (this.lookahead) out = await this.lookahead.retrieve(query);
     else {
       const [v] = await this.embed([query]);
-      out = await searchIvf(this.store.ivf, v!, { k, nprobe });
+      out = await searchIvf(this.store.ivf, v!, { k, nprobe, threads });
     }
     this.searches.push(out.stats);
     const passages: Passage[] = [];

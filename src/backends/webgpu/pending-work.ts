@@ -35,6 +35,11 @@ export class PendingWork {
     return this.transient.length;
   }
 
+  /** Whether dispatches are encoded and not yet submitted. */
+  get encoded(): boolean {
+    return this.encoder !== null;
+  }
+
   encode(
     label: string,
     pipeline: GPUComputePipeline,

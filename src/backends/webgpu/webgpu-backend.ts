@@ -286,6 +286,14 @@ export class WebGpuBackend implements Backend {
     return this.pending.heldBuffers;
   }
 
+  /**
+   * Whether dispatches are encoded and not yet submitted: a queue write or staged copy now would
+   * submit them first (benches check that background uploads never cut another caller's work short).
+   */
+  get hasPendingWork(): boolean {
+    return this.pending.encoded;
+  }
+
   /** Submits encoded work without waiting for it; `releaseTransient` false keeps scratch and uniform buffers for work still to be encoded. */
   submitPending(releaseTransient = true): void {
     this.pending.submit(releaseTransient);
