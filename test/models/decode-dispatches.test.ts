@@ -13,10 +13,11 @@
  *
  * Serving LoRA adapters keeps every one of those fusions and adds one `lora_delta` dispatch per
  * group of projections of the same rows (Q/K/V, o, gate/up, down): the LoRA term is computed
- * beside the projection and added in its epilogue (src/lora/lora-delta.ts). That holds at every
- * rank: at the Llama-3-8B shape, rank 16 and rank 64 (whose decode workgroups split K into slices
- * the last one sums, src/lora/lora-delta-sliced.ts) are four LoRA dispatches per layer too, counted
- * from the kernel's plan below. A batch of more rows than decode (64) takes two a group: the
+ * beside the projection and added in its epilogue (src/lora/lora-delta.ts). At decode rows the
+ * workgroups split K into slices the last one sums (src/lora/lora-delta-sliced.ts); the slices'
+ * workspace is one binding more than Q/K/V's three members leave under 16 storage bindings, so
+ * Q/K/V go out as two dispatches: five LoRA dispatches per layer at rank 16 and 64, counted from
+ * the kernel's plan below. A batch of more rows than decode (64) takes two a group: the
  * segmented schedule's shrink and expand (src/lora/lora-delta-segmented.ts), so rows of one adapter
  * share their loads of A and B.
  */
@@ -38,10 +39,11 @@ const gpu = await gpuBackend();
 const MAX_PER_LAYER = 6;
 /** Embedding, last-row gather, final norm + LM head: at most this many outside the layers. */
 const MAX_OUTSIDE = 3;
-/** LoRA dispatches per layer at decode batches: one per projection group (Q/K/V, o, gate/up, down), at any rank. */
-const LORA_PER_LAYER = 4;
-/** At 64 rows each group is a shrink and an expand. */
-const loraPerLayer = (rows: number) => (rows > 16 ? 2 * LORA_PER_LAYER : LORA_PER_LAYER);
+/** Projection groups with a LoRA term: Q/K/V, o, gate/up, down. */
+const LORA_GROUPS = 4;
+/** At decode rows one dispatch per group and a second for Q/K/V (the slices' workspace binding); at 64 rows a shrink and an expand per group. */
+const loraPerLayer = (rows: number) => (rows > 16 ? 2 * LORA_GROUPS : LORA_GROUPS + 1);
+const LORA_PER_LAYER = loraPerLayer(1);
 /** With adapters: the layer's fused kernels and the LoRA dispatches. */
 const MAX_PER_LAYER_LORA = MAX_PER_LAYER + LORA_PER_LAYER;
 
