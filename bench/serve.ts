@@ -325,6 +325,7 @@ for (const rate of rateList) {
     ),
   );
   const st = engine.stats();
+  const stepTimes = engine.stepSummary();
   await engine.shutdown();
   const ours = metrics(traces);
   bestTokPerS = Math.max(bestTokPerS, ours.tokPerS);
@@ -374,6 +375,11 @@ for (const rate of rateList) {
   const line = `${label}: ${((performance.now() - start) / 1e3).toFixed(1)} s, ${st.steps} steps (${replayed() - replays0}/${runner.stats.steps - steps0} replayed: ${runner.stats.mixedReplays - mixed0} mixed), preemptions ${st.preemptions}, prefix-cache hit rate ${st.prefixCacheHitRate.toFixed(3)}`;
   summary.push(line);
   console.log(line);
+  // where the inter-token tail comes from: every decoding request waits through each step
+  for (const b of stepTimes)
+    console.log(
+      `  ${b.kind} steps of ≤ ${b.rows} tokens: ${b.count}, p50 ${b.p50Ms.toFixed(1)} ms, p99 ${b.p99Ms.toFixed(1)} ms, max ${b.maxMs.toFixed(1)} ms`,
+    );
 }
 
 const mean = (f: (s: RequestShape) => number) => (shapes.reduce((a, s) => a + f(s), 0) / N).toFixed(0);

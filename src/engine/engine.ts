@@ -23,6 +23,7 @@ import { resolveSamplingParams, type SamplingParams } from './sampling-params.js
 import { DEFAULT_PREFILL_CHUNK_TOKENS, Scheduler } from './scheduler.js';
 import { Sequence } from './sequence.js';
 import type { StepContext, StepCounters } from './step-context.js';
+import { type StepBucketSummary, StepLog } from './step-log.js';
 import { MIN_PREFILL_CHUNK, StepTimes } from './step-times.js';
 import type { EngineTokenizer } from './tokenizer.js';
 
@@ -101,6 +102,7 @@ export class Engine {
   private readonly loopDone: Promise<void>;
   private readonly nanoBatches: number | 'auto';
   private readonly nanoPlanner: NanoPlanner | null;
+  private readonly stepLog = new StepLog();
   /** Long-context mode's page moves; null when the mode is off. */
   readonly longContext: LongContextPolicy | null = null;
 
@@ -135,6 +137,7 @@ export class Engine {
       outputs: this.outputs,
       counters: this.counters,
       ...(stepTimes ? { stepTimes } : {}),
+      stepLog: this.stepLog,
       stopped: () => this.stopped,
       failEngine: (message) => this.failEngine(message),
     };
@@ -246,6 +249,16 @@ export class Engine {
       promptTokensComputed: this.counters.promptTokensComputed,
       generatedTokens: this.counters.generatedTokens,
     };
+  }
+
+  /**
+   * Step wall times per kind (decode-only, mixed) and row bucket since the last reset: where the
+   * inter-token tail comes from. `reset` starts a new window (a bench between its rates).
+   */
+  stepSummary(reset = false): StepBucketSummary[] {
+    const s = this.stepLog.summary();
+    if (reset) this.stepLog.reset();
+    return s;
   }
 
   /** Null while the engine serves; the error that stopped it after a failed step. */

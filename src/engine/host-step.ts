@@ -44,7 +44,7 @@ export async function runHostStep(ctx: StepContext, chunks: readonly ScheduledCh
     return;
   }
   ctx.counters.steps++;
-  if (ctx.stepTimes) observeStep(ctx.stepTimes, chunks, performance.now() - t0);
+  observeStep(ctx, chunks, performance.now() - t0);
   let d = 0;
   for (let i = 0; i < chunks.length; i++) {
     const { seq, count } = chunks[i]!;
@@ -64,15 +64,12 @@ export async function runHostStep(ctx: StepContext, chunks: readonly ScheduledCh
 }
 
 /** Reports a step's wall time (forward and device draw) as decode-only or mixed, by its tokens. */
-function observeStep(
-  times: NonNullable<StepContext['stepTimes']>,
-  chunks: readonly ScheduledChunk[],
-  ms: number,
-): void {
+function observeStep(ctx: StepContext, chunks: readonly ScheduledChunk[], ms: number): void {
   const rows = chunks.reduce((a, c) => a + c.count, 0);
   const decodeOnly = chunks.every((c) => c.count === 1 && c.seq.outputLength > 0);
-  if (decodeOnly) times.observeDecode(rows, ms);
-  else times.observeMixed(rows, ms);
+  ctx.stepLog.record(decodeOnly ? 'decode' : 'mixed', rows, ms);
+  if (decodeOnly) ctx.stepTimes?.observeDecode(rows, ms);
+  else ctx.stepTimes?.observeMixed(rows, ms);
 }
 
 /** Samples the next token of `seq` (and, right after the prompt of an n > 1 request, of its forks). */

@@ -59,7 +59,10 @@ export async function runResidentDecode(ctx: StepContext, seqs: readonly Sequenc
       const ids = await inFlight.shift()!;
       // with steps queued behind each other, the time between two results is one step's GPU time
       const now = performance.now();
-      if (lastResult !== null) ctx.stepTimes?.observeDecode(seqs.length, now - lastResult);
+      if (lastResult !== null) {
+        ctx.stepTimes?.observeDecode(seqs.length, now - lastResult);
+        ctx.stepLog.record('decode', seqs.length, now - lastResult);
+      }
       lastResult = now;
       acceptIds(ctx, seqs, ids);
       if (seqs.some((s) => s.status !== 'running' || s.request.aborted)) open = false;

@@ -6,6 +6,7 @@ import type { KvManager } from './kv-manager.js';
 import type { ModelRunner } from './model-runner.js';
 import type { RequestOutputs } from './request-outputs.js';
 import type { Scheduler } from './scheduler.js';
+import type { StepLog } from './step-log.js';
 import type { StepTimes } from './step-times.js';
 
 export interface StepCounters {
@@ -22,6 +23,8 @@ export interface StepContext {
   readonly counters: StepCounters;
   /** Where steps report their wall time, when the prefill budget is sized by it (`prefillItlRatio`). */
   readonly stepTimes?: StepTimes;
+  /** Where every step reports its wall time, for `Engine.stepSummary`. */
+  readonly stepLog: StepLog;
   /** True once the engine is shutting down or has failed: no further step may be started. */
   stopped(): boolean;
   /** Fails every request in flight and stops the engine (a step's results cannot be trusted). */

@@ -1,0 +1,67 @@
+/**
+ * Wall times of the engine's steps, decode-only and mixed (a prefill chunk beside decodes) apart,
+ * per row bucket, for the percentiles a serving run reports (`Engine.stepSummary`). Inter-token
+ * latency tails come from the slow steps every decoding request waits through, so the summary says
+ * which kind and size of step they are. Each (kind, bucket) keeps its last SAMPLES times: a long
+ * server run holds a bounded window, and a bench resets it between rates.
+ */
+import { rowBucket } from './step-times.js';
+
+export type StepKind = 'decode' | 'mixed';
+
+/** Times kept per (kind, bucket). */
+const SAMPLES = 4096;
+
+export interface StepBucketSummary {
+  kind: StepKind;
+  /** The bucket: the next power of two of the step's tokens. */
+  rows: number;
+  /** Steps seen since the last reset (the percentiles cover the last SAMPLES of them). */
+  count: number;
+  meanMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+/** The q-quantile of sorted times (nearest rank). */
+export function nearestRank(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) throw new RangeError('nearestRank: no times');
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+export class StepLog {
+  private readonly times = new Map<string, { kind: StepKind; rows: number; count: number; ring: number[] }>();
+
+  record(kind: StepKind, rows: number, ms: number): void {
+    const bucket = rowBucket(rows);
+    const key = `${kind}:${bucket}`;
+    let entry = this.times.get(key);
+    if (!entry) this.times.set(key, (entry = { kind, rows: bucket, count: 0, ring: [] }));
+    if (entry.ring.length < SAMPLES) entry.ring.push(ms);
+    else entry.ring[entry.count % SAMPLES] = ms;
+    entry.count++;
+  }
+
+  /** Per (kind, bucket), decode-only first, then by rows. */
+  summary(): StepBucketSummary[] {
+    return [...this.times.values()]
+      .sort((a, b) => (a.kind === b.kind ? a.rows - b.rows : a.kind === 'decode' ? -1 : 1))
+      .map(({ kind, rows, count, ring }) => {
+        const sorted = [...ring].sort((a, b) => a - b);
+        return {
+          kind,
+          rows,
+          count,
+          meanMs: sorted.reduce((s, x) => s + x, 0) / sorted.length,
+          p50Ms: nearestRank(sorted, 0.5),
+          p99Ms: nearestRank(sorted, 0.99),
+          maxMs: sorted[sorted.length - 1]!,
+        };
+      });
+  }
+
+  reset(): void {
+    this.times.clear();
+  }
+}
