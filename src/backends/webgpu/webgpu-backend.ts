@@ -291,6 +291,11 @@ export class WebGpuBackend implements Backend {
     this.pending.submit(releaseTransient);
   }
 
+  submit(): void {
+    this.health.checkAlive();
+    this.submitPending();
+  }
+
   async flush(): Promise<void> {
     this.health.checkAlive();
     this.submitPending();

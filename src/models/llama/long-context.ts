@@ -7,8 +7,9 @@
  *
  * The dropped pages precede every page left on the GPU and every new token, so the GPU kernel's
  * causal offsets (counted from the end of a row) stay right over the shortened page row, and RoPE
- * is already in the stored keys. The query rows are read back as soon as they are projected, before
- * the GPU attention is enqueued, so the CPU part runs while the GPU attends.
+ * is already in the stored keys. The query rows are read back as soon as they are projected and
+ * the device's attention is submitted before the CPU part starts, so the two overlap; the CPU's
+ * states go to the device and merge there, so a layer waits for one readback (q), not two.
  */
 import type { Backend, Tensor } from '../../backends/backend.js';
 import type { ForwardBatch, LongContextRunner } from '../../engine/model-runner.js';
@@ -18,7 +19,7 @@ import { LshKvStream, streamBytes, streamBytesPerKey } from '../../longctx/kv-st
 import { type LongContextOptions, checkLongContextOptions } from '../../longctx/options.js';
 import { type MiddlePolicy, middleStates } from '../../longctx/policies.js';
 import type { SampledTask } from '../../longctx/sampled-scan.js';
-import { type HostArray, toFloat64, toHost } from '../../tensor/dtype.js';
+import { toFloat64, toHost } from '../../tensor/dtype.js';
 import { gatherPages } from './long-context-pages.js';
 import { Rng } from '../../util/rng.js';
 import type { LlamaConfig } from './llama-config.js';
@@ -36,6 +37,14 @@ interface SeqStore {
   readonly placed: { shard: CpuShard; bytes: number }[];
 }
 
+/** The two partial states of a layer's attention on the device, before `merge_states`. */
+interface MergeScratch {
+  readonly deviceO: Tensor;
+  readonly deviceLse: Tensor;
+  readonly middleO: Tensor;
+  readonly middleLse: Tensor;
+}
+
 export class LlamaLongContext implements LongContextRunner {
   private opts: LongContextOptions | null = null;
   private hash: HeapSimHash | null = null;
@@ -48,6 +57,15 @@ export class LlamaLongContext implements LongContextRunner {
   private rows: { row: number; store: SeqStore }[] = [];
   /** Middle parts computed and merged, and the keys they covered and attended (tests and benches read them). */
   readonly stats = { merges: 0, offloadedPages: 0, middleTasks: 0, middleKeys: 0, middleCandidates: 0 };
+  /**
+   * Host milliseconds of the layers with a CPU part since `resetTimes`: from the read of q being
+   * issued to q on the host (the device finishing the layer's work so far, plus the map round
+   * trip), the CPU part (of which hashing the queries and scanning the stores), and handing its
+   * states to the device with the merge enqueued.
+   */
+  readonly times = { layers: 0, qReadMs: 0, middleMs: 0, hashMs: 0, scanMs: 0, mergeMs: 0 };
+  /** The merge's device tensors by step shape (`scratchFor`). */
+  private readonly scratch = new Map<string, MergeScratch>();
 
   constructor(
     private readonly backend: Backend,
@@ -215,15 +233,52 @@ export class LlamaLongContext implements LongContextRunner {
     return o.denseLayers?.includes(layer) ? { kind: 'exact' } : (o.policy ?? { kind: 'magicpig' });
   }
 
+  /** Per-step scratch of the merge, by the step's rows and dtype (kept across steps: decode shapes are few). */
+  private scratchFor(out: Tensor): MergeScratch {
+    const [n, H, D] = out.shape as [number, number, number];
+    const key = `${out.dtype}:${n}`;
+    const have = this.scratch.get(key);
+    if (have) return have;
+    const a = (dtype: Tensor['dtype'], shape: number[], label: string) =>
+      this.backend.alloc({ dtype, shape }, `longctx.${label}`, 'activations');
+    const made = {
+      deviceO: a(out.dtype, [n, H, D], 'device_o'),
+      deviceLse: a('f32', [n, H], 'device_lse'),
+      middleO: a(out.dtype, [n, H, D], 'middle_o'),
+      middleLse: a('f32', [n, H], 'middle_lse'),
+    };
+    this.scratch.set(key, made);
+    return made;
+  }
+
   /**
-   * The CPU part of `layer` for the step's rows in the mode, merged into the GPU's `out` [n, H, D]
-   * and `lse` [n, H] (base 2) once the GPU part is done. `qHost` is the read of q [n, H, D].
+   * Layer `layer`'s attention for a step with rows in the mode, into `out` [n, H, D] and `lse`
+   * [n, H] (base 2): `attendPages(o, lse)` enqueues the device's part (the pages left on it) and
+   * is started before the CPU works on the store; the CPU's states go to the device and
+   * `merge_states` combines the two there. One readback a layer (q), none of the device's state.
+   * Rows not in the mode get the CPU state lse −∞, which the merge leaves exactly as the device wrote them.
    */
-  async attendMiddle(layer: number, q: Tensor, out: Tensor, lse: Tensor, qHost: Promise<HostArray>): Promise<void> {
+  async attend(
+    layer: number,
+    q: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    attendPages: (o: Tensor, lse: Tensor) => void,
+  ): Promise<void> {
     const H = this.cfg.numHeads;
     const D = this.cfg.headDim;
     const group = H / this.cfg.numKvHeads;
+    const n = q.shape[0]!;
+    const t0 = performance.now();
+    // submits the layer's work through the projection and copies q out
+    const qHost = this.backend.read(q);
+    const m = this.scratchFor(out);
+    attendPages(m.deviceO, m.deviceLse);
+    // the device attends the window while the CPU scans the store
+    this.backend.submit?.();
     const qs = toFloat64(q.dtype, await qHost);
+    const t1 = performance.now();
+    this.times.qReadMs += t1 - t0;
     const scale = 1 / Math.sqrt(D);
     // one task per (row, head); rows of one sequence share its scratch, so they go in separate waves
     const waves: { row: number; h: number; task: SampledTask }[][] = [];
@@ -244,37 +299,46 @@ export class LlamaLongContext implements LongContextRunner {
         ts.map((t) => t.task),
         scale,
         policy,
+        this.times,
       ),
     );
+    const t2 = performance.now();
+    this.times.middleMs += t2 - t1;
+    const o = new Float64Array(n * H * D);
+    const l = new Float32Array(n * H).fill(-Infinity);
     waves.forEach((ts, w) =>
-      ts.forEach(({ task }, j) => {
+      ts.forEach(({ task, row, h }, j) => {
+        const part = parts[w]![j]!;
         this.stats.middleTasks++;
         this.stats.middleKeys += task.hi - task.lo;
-        this.stats.middleCandidates += parts[w]![j]!.candidates;
-      }),
-    );
-    const [oRaw, lRaw] = await Promise.all([this.backend.read(out), this.backend.read(lse)]);
-    const o = toFloat64(out.dtype, oRaw);
-    const l = toFloat64(lse.dtype, lRaw);
-    waves.forEach((ts, w) =>
-      ts.forEach(({ row, h }, j) => {
-        const part = parts[w]![j]!;
+        this.stats.middleCandidates += part.candidates;
         if (part.lse === -Infinity) return;
         const at = row * H + h;
-        const m = Math.max(l[at]!, part.lse);
-        const a = 2 ** (l[at]! - m);
-        const b = 2 ** (part.lse - m);
-        for (let e = 0; e < D; e++) o[at * D + e] = (a * o[at * D + e]! + b * part.o[e]!) / (a + b);
-        l[at] = m + Math.log2(a + b);
+        l[at] = part.lse;
+        for (let e = 0; e < D; e++) o[at * D + e] = part.o[e]!;
       }),
     );
-    this.backend.write(out, toHost(out.dtype, o));
-    this.backend.write(lse, toHost(lse.dtype, l));
+    this.backend.write(m.middleO, toHost(out.dtype, o));
+    this.backend.write(m.middleLse, l);
+    this.backend.run('merge_states', {}, [m.deviceO, m.deviceLse, m.middleO, m.middleLse], [out, lse]);
+    this.times.mergeMs += performance.now() - t2;
+    this.times.layers++;
     this.stats.merges++;
+  }
+
+  /** Zeroes the phase times (benchmarks read them per timed window). */
+  resetTimes(): void {
+    Object.assign(this.times, { layers: 0, qReadMs: 0, middleMs: 0, hashMs: 0, scanMs: 0, mergeMs: 0 });
+  }
+
+  private freeScratch(): void {
+    for (const m of this.scratch.values()) for (const t of Object.values(m)) this.backend.free(t);
+    this.scratch.clear();
   }
 
   destroy(): void {
     for (const id of [...this.stores.keys()]) this.release(id);
+    this.freeScratch();
     this.hash?.destroy();
     if (this.directions) this.backend.free(this.directions);
   }
