@@ -134,15 +134,70 @@ const rows: BenchRow[] = [];
 const notes: string[] = [];
 const dummy = Math.min(1000, V - 1);
 
-/** Wall ms per step over STEPS steps after WARMUP, for the sequences `seqs` (positions advance). */
-async function timeSteps(seqs: ForwardSeq[]): Promise<number> {
-  const step = () => runner.forward({ seqs }, { readLogits: false }).then(() => seqs.forEach((s) => s.start++));
+/**
+ * Wall ms per step over STEPS steps after WARMUP, for the sequences `seqs` (positions advance), and
+ * the host ms until each forward() returned (a replayed step returns once submitted, so wall ≫
+ * host means the GPU sets the pace).
+ */
+async function timeSteps(seqs: ForwardSeq[]): Promise<{ ms: number; hostMs: number }> {
+  let host = 0;
+  const step = async () => {
+    const t = performance.now();
+    await runner.forward({ seqs }, { readLogits: false });
+    host += performance.now() - t;
+    for (const s of seqs) s.start++;
+  };
   for (let i = 0; i < WARMUP; i++) await step();
   await backend.flush();
+  host = 0;
+  lc.resetTimes();
   const t0 = performance.now();
   for (let i = 0; i < STEPS; i++) await step();
   await backend.flush();
-  return (performance.now() - t0) / STEPS;
+  return { ms: (performance.now() - t0) / STEPS, hostMs: host / STEPS };
+}
+
+/**
+ * Where a full-attention step's time goes: the recorded step's GPU time (5 replays in one submit),
+ * and one unrecorded step's kernels by GPU timestamps, attention (paged attention and its split
+ * merge) against the rest. The sequences' positions are left as they were.
+ */
+async function explainFullStep(seqs: ForwardSeq[], B: number): Promise<string> {
+  const replayMs = await runner.timeDecodeReplay(B, 5);
+  let kernels = 'no GPU timestamps on this device';
+  if (backend.startProfiling()) {
+    await runner.forward({ seqs }, { readLogits: false, record: false });
+    const entries = await backend.stopProfiling();
+    const attn = entries.filter((e) => e.label.startsWith('attention.'));
+    const sum = (es: typeof entries) => es.reduce((a, e) => a + e.ms, 0);
+    const merges = attn.filter((e) => e.label.startsWith('attention.merge'));
+    // K and V of every layer, f16, over each sequence's context
+    const kvBytes = seqs.reduce((a, q) => a + q.start + 1, 0) * cfg.numLayers * 2 * cfg.numKvHeads * cfg.headDim * 2;
+    kernels =
+      `one unrecorded step's kernels ${sum(entries).toFixed(2)} ms over ${entries.length} dispatches, ` +
+      `attention ${sum(attn).toFixed(2)} ms (${attn.length} dispatches, of which split merges ${sum(merges).toFixed(2)} ms; ` +
+      `${(kvBytes / 1e6 / sum(attn)).toFixed(0)} GB/s of KV)`;
+  }
+  const plan = runner.kv.current.lastPlan;
+  const split = plan
+    ? `, plan: ${plan.items.length} work items of ≤ ${plan.kvChunk} keys, ${plan.merges} split units`
+    : '';
+  return `GPU ${replayMs.toFixed(2)} ms per replayed step; ${kernels}${split}`;
+}
+
+/** The MagicPIG step's phases per step (host ms), from the long-context mode's counters over the timed steps. */
+function explainMagicPigStep(ms: number, tasks0: number, cands0: number): string {
+  const t = lc.times;
+  const per = (x: number) => (x / STEPS).toFixed(1);
+  const other = STEPS * ms - t.qReadMs - t.middleMs - t.mergeMs;
+  const tasks = lc.stats.middleTasks - tasks0;
+  const cands = lc.stats.middleCandidates - cands0;
+  return (
+    `per step: ${t.layers / STEPS} layers with a CPU part; q on the host ${per(t.qReadMs)} ms (the device's work up to each layer's projection + one readback a layer), ` +
+    `CPU part ${per(t.middleMs)} ms (hashing queries ${per(t.hashMs)}, scanning stores ${per(t.scanMs)}), ` +
+    `states to the device + merge ${per(t.mergeMs)} ms, the rest ${per(other)} ms (encoding, the last layer's GPU work, LM head); ` +
+    `${(tasks / STEPS).toFixed(0)} tasks, ${(cands / Math.max(1, tasks)).toFixed(0)} candidates a task`
+  );
 }
 
 const gib = (b: number) => b / 2 ** 30;
@@ -158,7 +213,8 @@ for (const ctx of CONTEXTS) {
         start: ctx,
         pages: Array.from({ length: pagesPerSeq }, (_, j) => i * pagesPerSeq + j),
       }));
-      const ms = await timeSteps(seqs);
+      const { ms, hostMs } = await timeSteps(seqs);
+      const why = await explainFullStep(seqs, B);
       rows.push(
         row({
           case: `${caseName} full attention`,
@@ -183,7 +239,9 @@ for (const ctx of CONTEXTS) {
           limitName: null,
         }),
       );
-      console.log(`${caseName} full attention: ${((1000 * B) / ms).toFixed(1)} tok/s, ${ms.toFixed(1)} ms/step`);
+      console.log(
+        `${caseName} full attention: ${((1000 * B) / ms).toFixed(1)} tok/s, ${ms.toFixed(1)} ms/step (host ${hostMs.toFixed(2)} ms until forward() returns); ${why}`,
+      );
     }
     // MagicPIG: sink pages, the moved middle, the window's pages and room for the steps
     const sinkPages = Math.ceil(SINKS / P);
@@ -212,7 +270,9 @@ for (const ctx of CONTEXTS) {
       return { tokens: [dummy], start: ctx, pages, longContext: id };
     });
     const fillS = (performance.now() - t0) / 1e3;
-    const ms = await timeSteps(seqs);
+    const [tasks0, cands0] = [lc.stats.middleTasks, lc.stats.middleCandidates];
+    const { ms } = await timeSteps(seqs);
+    const why = explainMagicPigStep(ms, tasks0, cands0);
     for (const s of seqs) lc.release(s.longContext);
     rows.push(
       row({
@@ -250,7 +310,7 @@ for (const ctx of CONTEXTS) {
       }),
     );
     console.log(
-      `${caseName} MagicPIG: ${((1000 * B) / ms).toFixed(1)} tok/s, ${ms.toFixed(1)} ms/step (stores synthesized in ${fillS.toFixed(1)} s)`,
+      `${caseName} MagicPIG: ${((1000 * B) / ms).toFixed(1)} tok/s, ${ms.toFixed(1)} ms/step (stores synthesized in ${fillS.toFixed(1)} s); ${why}`,
     );
   }
 }
@@ -259,7 +319,7 @@ writeResults(
   'magicpig-decode',
   card,
   rows,
-  `Random bf16 weights, f16 activations and KV, page ${P}. Wall time per step over ${STEPS} steps after ${WARMUP} (host-driven forward; MagicPIG steps read each layer's queries and attention state back and merge on the host). MagicPIG: K=${K}, L=${L}, T=2, ${SINKS} sink tokens and a ${WINDOW}-token window on the GPU; CPU stores synthesized (512 hashed positions repeated). ${notes.join('; ')}`,
+  `Random bf16 weights, f16 activations and KV, page ${P}. Wall time per step over ${STEPS} steps after ${WARMUP} (full attention: the recorded decode step replayed, host-planned, no readback per step; MagicPIG: host-driven unrecorded steps, each layer's queries read back, the CPU's states merged on the device). MagicPIG: K=${K}, L=${L}, T=2, ${SINKS} sink tokens and a ${WINDOW}-token window on the GPU; CPU stores synthesized (512 hashed positions repeated). ${notes.join('; ')}`,
   check.passed(),
 );
 runner.destroy();
