@@ -51,6 +51,8 @@ const P = 16;
 /** Logits with part of the attention computed in float64 on the CPU against all on the GPU (f16 activations). */
 const LOGIT_TOL = 3e-2;
 const SEED = 20261218;
+/** The context the full-attention step is also timed at, for what the long KV adds. */
+const SHORT = 128;
 /** Tokens of the check's context (2048; smaller for small checkpoints). */
 const CHECK = Number(env('CHECK_TOKENS', '2048'));
 
@@ -176,13 +178,17 @@ async function explainFullStep(seqs: ForwardSeq[], B: number): Promise<string> {
     kernels =
       `one unrecorded step's kernels ${sum(entries).toFixed(2)} ms over ${entries.length} dispatches, ` +
       `attention ${sum(attn).toFixed(2)} ms (${attn.length} dispatches, of which split merges ${sum(merges).toFixed(2)} ms; ` +
-      `${(kvBytes / 1e6 / sum(attn)).toFixed(0)} GB/s of KV)`;
+      `${(kvBytes / 1e6 / sum(attn)).toPrecision(3)} GB/s of KV)`;
   }
   const plan = runner.kv.current.lastPlan;
+  // the same runner, pages and batch at a short context: what this step costs without the long KV
+  const short = seqs.map((q) => ({ ...q, start: SHORT }));
+  await runner.forward({ seqs: short }, { readLogits: false });
+  const shortMs = await runner.timeDecodeReplay(B, 5);
   const split = plan
     ? `, plan: ${plan.items.length} work items of ≤ ${plan.kvChunk} keys, ${plan.merges} split units`
     : '';
-  return `GPU ${replayMs.toFixed(2)} ms per replayed step; ${kernels}${split}`;
+  return `GPU ${replayMs.toFixed(2)} ms per replayed step (${shortMs.toFixed(2)} ms at ctx ${SHORT}); ${kernels}${split}`;
 }
 
 /** The MagicPIG step's phases per step (host ms), from the long-context mode's counters over the timed steps. */
