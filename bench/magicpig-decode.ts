@@ -199,8 +199,8 @@ function explainMagicPigStep(ms: number, tasks0: number, cands0: number): string
   const tasks = lc.stats.middleTasks - tasks0;
   const cands = lc.stats.middleCandidates - cands0;
   return (
-    `per step: ${t.layers / STEPS} layers with a CPU part; q on the host ${per(t.qReadMs)} ms (the device's work up to each layer's projection + one readback a layer), ` +
-    `CPU part ${per(t.middleMs)} ms (hashing queries ${per(t.hashMs)}, scanning stores ${per(t.scanMs)}), ` +
+    `per step: ${t.layers / STEPS} layers with a CPU part; q and its codes on the host ${per(t.qReadMs)} ms (the device's work up to each layer's projection + one round trip a layer), ` +
+    `CPU part ${per(t.middleMs)} ms (queries' codes, hashed on the device, ${per(t.hashMs)}, scanning stores ${per(t.scanMs)}), ` +
     `states to the device + merge ${per(t.mergeMs)} ms, the rest ${per(other)} ms (encoding, the last layer's GPU work, LM head); ` +
     `${(tasks / STEPS).toFixed(0)} tasks, ${(cands / Math.max(1, tasks)).toFixed(0)} candidates a task`
   );

@@ -24,6 +24,8 @@ export interface SampledTask {
   /** Candidates are taken from keys [lo, hi). */
   readonly lo: number;
   readonly hi: number;
+  /** The query's L codes where they were computed already (on the device, beside q); hashed here otherwise. */
+  readonly codes?: ArrayLike<number>;
 }
 
 export interface SampledState {
@@ -107,6 +109,8 @@ function checkTasks(tasks: readonly SampledTask[]): void {
     if (!(t.group >= 0 && t.group < t.stream.groupSize)) throw new Error(`sampledStates: task ${i} group ${t.group}`);
     if (!(0 <= t.lo && t.lo <= t.hi && t.hi <= t.stream.n))
       throw new Error(`sampledStates: task ${i} range [${t.lo}, ${t.hi})`);
+    if (t.codes !== undefined && t.codes.length !== hash.config.tables)
+      throw new Error(`sampledStates: task ${i} has ${t.codes.length} query codes for ${hash.config.tables} tables`);
   });
 }
 
@@ -218,7 +222,10 @@ function statesInOneMemory(tasks: readonly SampledTask[], scale: number, opts: S
       for (let e = 0; e < dim; e++) qs[i * dim + e] = t.q[e]!;
     });
     const t0 = performance.now();
-    hash.hashInto(shard, at.qAt, m, at.codesAt);
+    if (tasks.every((t) => t.codes !== undefined)) {
+      const codes = new Uint16Array(heap.bytes(), at.codesAt, m * tables);
+      tasks.forEach((t, i) => codes.set(t.codes!, i * tables));
+    } else hash.hashInto(shard, at.qAt, m, at.codesAt);
     const t1 = performance.now();
     const work = writeDescriptors(heap, tasks, at, keepIds);
     const args = [at.tasksAt, dim, dv, bits, tables, minCollisions, scale, logU.offset];

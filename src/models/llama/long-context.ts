@@ -19,7 +19,7 @@ import { LshKvStream, streamBytes, streamBytesPerKey } from '../../longctx/kv-st
 import { type LongContextOptions, checkLongContextOptions } from '../../longctx/options.js';
 import { type MiddlePolicy, middleStates } from '../../longctx/policies.js';
 import type { SampledTask } from '../../longctx/sampled-scan.js';
-import { toFloat64, toHost } from '../../tensor/dtype.js';
+import { type DType, toFloat64, toHost } from '../../tensor/dtype.js';
 import { gatherPages } from './long-context-pages.js';
 import { Rng } from '../../util/rng.js';
 import type { LlamaConfig } from './llama-config.js';
@@ -43,6 +43,9 @@ interface MergeScratch {
   readonly deviceLse: Tensor;
   readonly middleO: Tensor;
   readonly middleLse: Tensor;
+  /** The queries' projections on the directions [n·H, L·K] and their codes u32 [n·H, ⌈L/2⌉]; null for K = 0. */
+  readonly proj: Tensor | null;
+  readonly codes: Tensor | null;
 }
 
 export class LlamaLongContext implements LongContextRunner {
@@ -51,8 +54,8 @@ export class LlamaLongContext implements LongContextRunner {
   private readonly stores = new Map<number, SeqStore>();
   /** Stores live in CPU memories of their own: an 8B model's store passes wasm32's 4 GiB quickly. */
   private readonly shards = new ShardPlanner();
-  /** The SimHash directions on the device (offload hashes keys there); null until needed, and for K = 0. */
-  private directions: Tensor | null = null;
+  /** The SimHash directions on the device by dtype (keys and queries are hashed there); made when first needed. */
+  private readonly directions = new Map<DType, Tensor>();
   /** This step's token rows of sequences in the mode, with their stores. */
   private rows: { row: number; store: SeqStore }[] = [];
   /** Middle parts computed and merged, and the keys they covered and attended (tests and benches read them). */
@@ -60,7 +63,8 @@ export class LlamaLongContext implements LongContextRunner {
   /**
    * Host milliseconds of the layers with a CPU part since `resetTimes`: from the read of q being
    * issued to q on the host (the device finishing the layer's work so far, plus the map round
-   * trip), the CPU part (of which hashing the queries and scanning the stores), and handing its
+   * trip), the CPU part (of which placing the queries' codes, or hashing them where the device did
+   * not, and scanning the stores), and handing its
    * states to the device with the merge enqueued.
    */
   readonly times = { layers: 0, qReadMs: 0, middleMs: 0, hashMs: 0, scanMs: 0, mergeMs: 0 };
@@ -79,8 +83,7 @@ export class LlamaLongContext implements LongContextRunner {
     checkLongContextOptions(o);
     if (this.stores.size > 0) throw new Error('long-context mode reconfigured while sequences hold stores');
     this.hash?.destroy();
-    if (this.directions) this.backend.free(this.directions);
-    this.directions = null;
+    this.freeDevice();
     this.opts = o;
     this.hash = new HeapSimHash(this.cfg.headDim, {
       bits: o.K,
@@ -122,19 +125,20 @@ export class LlamaLongContext implements LongContextRunner {
   }
 
   /**
-   * The SimHash directions on the device in the pools' dtype: keys are hashed there as they leave
-   * (a matmul against the directions, then `simhash_pack`), so only their codes cross to the host
-   * beside them; the host hashes queries with the same (f16-valued) directions.
+   * The SimHash directions on the device in `dtype` (default the pools'): keys are hashed there as
+   * they leave and queries as they are projected (a matmul against the directions, then
+   * `simhash_pack`), so only codes cross to the host; the directions are f16 values, so every
+   * dtype hashes with the same vectors as the host would.
    */
-  private deviceDirections(): Tensor | null {
+  private deviceDirections(dtype: DType = this.pools[0]!.dtype): Tensor | null {
     const { K, L } = this.opts!;
     if (K === 0) return null;
-    if (this.directions) return this.directions;
-    const d = this.hash!.simhash.directions;
-    const dtype = this.pools[0]!.dtype;
-    this.directions = this.backend.alloc({ dtype, shape: [L * K, this.cfg.headDim] }, 'longctx.directions');
-    this.backend.write(this.directions, toHost(dtype, d));
-    return this.directions;
+    const have = this.directions.get(dtype);
+    if (have) return have;
+    const t = this.backend.alloc({ dtype, shape: [L * K, this.cfg.headDim] }, `longctx.directions.${dtype}`);
+    this.backend.write(t, toHost(dtype, this.hash!.simhash.directions));
+    this.directions.set(dtype, t);
+    return t;
   }
 
   /** Gathers `pages` of every layer with their keys' codes (hashed on the device), and appends them to the store. */
@@ -236,6 +240,7 @@ export class LlamaLongContext implements LongContextRunner {
   /** Per-step scratch of the merge, by the step's rows and dtype (kept across steps: decode shapes are few). */
   private scratchFor(out: Tensor): MergeScratch {
     const [n, H, D] = out.shape as [number, number, number];
+    const { K, L } = this.opts!;
     const key = `${out.dtype}:${n}`;
     const have = this.scratch.get(key);
     if (have) return have;
@@ -246,6 +251,8 @@ export class LlamaLongContext implements LongContextRunner {
       deviceLse: a('f32', [n, H], 'device_lse'),
       middleO: a(out.dtype, [n, H, D], 'middle_o'),
       middleLse: a('f32', [n, H], 'middle_lse'),
+      proj: K > 0 ? a(out.dtype, [n * H, L * K], 'query_proj') : null,
+      codes: K > 0 ? a('u32', [n * H, Math.ceil(L / 2)], 'query_codes') : null,
     };
     this.scratch.set(key, made);
     return made;
@@ -274,9 +281,12 @@ export class LlamaLongContext implements LongContextRunner {
     const qHost = this.backend.read(q);
     const m = this.scratchFor(out);
     attendPages(m.deviceO, m.deviceLse);
+    const policy = this.policy(layer);
+    const codesHost = policy.kind === 'magicpig' ? this.hashQueries(q, m) : null;
     // the device attends the window while the CPU scans the store
     this.backend.submit?.();
     const qs = toFloat64(q.dtype, await qHost);
+    const packed = codesHost ? await codesHost : null;
     const t1 = performance.now();
     this.times.qReadMs += t1 - t0;
     const scale = 1 / Math.sqrt(D);
@@ -290,10 +300,10 @@ export class LlamaLongContext implements LongContextRunner {
       for (let h = 0; h < H; h++) {
         const stream = store.streams[layer]![Math.floor(h / group)]!;
         const qRow = qs.subarray((row * H + h) * D, (row * H + h + 1) * D);
-        waves[w]!.push({ row, h, task: { stream, group: h % group, q: qRow, lo: 0, hi: stream.n } });
+        const task: SampledTask = { stream, group: h % group, q: qRow, lo: 0, hi: stream.n };
+        waves[w]!.push({ row, h, task: packed ? { ...task, codes: packed(row * H + h) } : task });
       }
     }
-    const policy = this.policy(layer);
     const parts = waves.map((ts) =>
       middleStates(
         ts.map((t) => t.task),
@@ -326,20 +336,43 @@ export class LlamaLongContext implements LongContextRunner {
     this.stats.merges++;
   }
 
+  /**
+   * Enqueues the SimHash codes of every query row of q [n, H, D] (a matmul against the directions,
+   * then `simhash_pack`, as keys are hashed when they move) and reads them back; resolves with a
+   * row's L codes by its index in [n·H). Null for K = 0, where every key is a candidate.
+   */
+  private hashQueries(q: Tensor, m: MergeScratch): Promise<(row: number) => Uint16Array> | null {
+    const dirs = this.deviceDirections(q.dtype);
+    if (!dirs || !m.proj || !m.codes) return null;
+    const { K, L } = this.opts!;
+    const [n, H, D] = q.shape as [number, number, number];
+    const rows = this.backend.view(q, [n * H, D]);
+    this.backend.run('matmul', { transB: true, outDtype: q.dtype }, [rows, dirs], [m.proj]);
+    this.backend.run('simhash_pack', { bits: K, tables: L }, [m.proj], [m.codes]);
+    const words = Math.ceil(L / 2);
+    return this.backend.read(m.codes).then((raw) => {
+      // u32 [rows, ⌈L/2⌉] read as u16: row r's L codes start at u16 index 2·words·r
+      const u16 = new Uint16Array(raw.buffer, raw.byteOffset, raw.length * 2);
+      return (row: number) => u16.subarray(2 * words * row, 2 * words * row + L);
+    });
+  }
+
   /** Zeroes the phase times (benchmarks read them per timed window). */
   resetTimes(): void {
     Object.assign(this.times, { layers: 0, qReadMs: 0, middleMs: 0, hashMs: 0, scanMs: 0, mergeMs: 0 });
   }
 
-  private freeScratch(): void {
-    for (const m of this.scratch.values()) for (const t of Object.values(m)) this.backend.free(t);
+  /** Frees the directions and the merge scratch (their shapes follow the configuration). */
+  private freeDevice(): void {
+    for (const m of this.scratch.values()) for (const t of Object.values(m)) if (t) this.backend.free(t);
     this.scratch.clear();
+    for (const t of this.directions.values()) this.backend.free(t);
+    this.directions.clear();
   }
 
   destroy(): void {
     for (const id of [...this.stores.keys()]) this.release(id);
-    this.freeScratch();
+    this.freeDevice();
     this.hash?.destroy();
-    if (this.directions) this.backend.free(this.directions);
   }
 }
