@@ -26,6 +26,7 @@
 import '../src/register-all.js';
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
+import { cpuRuntime } from '../src/backends/cpu/cpu-runtime.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import type { ForwardSeq } from '../src/engine/model-runner.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
@@ -141,7 +142,7 @@ const dummy = Math.min(1000, V - 1);
  * the host ms until each forward() returned (a replayed step returns once submitted, so wall ≫
  * host means the GPU sets the pace).
  */
-async function timeSteps(seqs: ForwardSeq[]): Promise<{ ms: number; hostMs: number }> {
+async function timeSteps(seqs: ForwardSeq[]): Promise<{ ms: number; hostMs: number; before: Counters }> {
   let host = 0;
   const step = async () => {
     const t = performance.now();
@@ -153,10 +154,18 @@ async function timeSteps(seqs: ForwardSeq[]): Promise<{ ms: number; hostMs: numb
   await backend.flush();
   host = 0;
   lc.resetTimes();
+  const before = { tasks: lc.stats.middleTasks, candidates: lc.stats.middleCandidates, jobs: poolJobs() };
   const t0 = performance.now();
   for (let i = 0; i < STEPS; i++) await step();
   await backend.flush();
-  return { ms: (performance.now() - t0) / STEPS, hostMs: host / STEPS };
+  return { ms: (performance.now() - t0) / STEPS, hostMs: host / STEPS, before };
+}
+
+/** The long-context mode's and the CPU pool's counters at the start of a timed window. */
+interface Counters {
+  tasks: number;
+  candidates: number;
+  jobs: { runs: number; split: number };
 }
 
 /**
@@ -191,18 +200,30 @@ async function explainFullStep(seqs: ForwardSeq[], B: number): Promise<string> {
   return `GPU ${replayMs.toFixed(2)} ms per replayed step (${shortMs.toFixed(2)} ms at ctx ${SHORT}); ${kernels}${split}`;
 }
 
+/** The CPU pool's jobs so far, and how many were split over its threads. */
+const poolJobs = () => ({ ...cpuRuntime().pool.stats });
+
 /** The MagicPIG step's phases per step (host ms), from the long-context mode's counters over the timed steps. */
-function explainMagicPigStep(ms: number, tasks0: number, cands0: number): string {
+function explainMagicPigStep(
+  ms: number,
+  tasks0: number,
+  cands0: number,
+  jobs0: { runs: number; split: number },
+): string {
   const t = lc.times;
   const per = (x: number) => (x / STEPS).toFixed(1);
   const other = STEPS * ms - t.qReadMs - t.middleMs - t.mergeMs;
   const tasks = lc.stats.middleTasks - tasks0;
+  const { pool } = cpuRuntime();
+  const jobs = poolJobs();
   const cands = lc.stats.middleCandidates - cands0;
   return (
     `per step: ${t.layers / STEPS} layers with a CPU part; q and its codes on the host ${per(t.qReadMs)} ms (the device's work up to each layer's projection + one round trip a layer), ` +
     `CPU part ${per(t.middleMs)} ms (queries' codes, hashed on the device, ${per(t.hashMs)}, scanning stores ${per(t.scanMs)}), ` +
     `states to the device + merge ${per(t.mergeMs)} ms, the rest ${per(other)} ms (encoding, the last layer's GPU work, LM head); ` +
-    `${(tasks / STEPS).toFixed(0)} tasks, ${(cands / Math.max(1, tasks)).toFixed(0)} candidates a task`
+    `${(tasks / STEPS).toFixed(0)} tasks, ${(cands / Math.max(1, tasks)).toFixed(0)} candidates a task; ` +
+    `CPU pool: ${pool.threads} threads (${pool.helpers} helpers up), ${((jobs.runs - jobs0.runs) / STEPS).toFixed(0)} jobs a step, ` +
+    `${((jobs.split - jobs0.split) / STEPS).toFixed(0)} split over the threads`
   );
 }
 
@@ -276,9 +297,8 @@ for (const ctx of CONTEXTS) {
       return { tokens: [dummy], start: ctx, pages, longContext: id };
     });
     const fillS = (performance.now() - t0) / 1e3;
-    const [tasks0, cands0] = [lc.stats.middleTasks, lc.stats.middleCandidates];
-    const { ms } = await timeSteps(seqs);
-    const why = explainMagicPigStep(ms, tasks0, cands0);
+    const { ms, before } = await timeSteps(seqs);
+    const why = explainMagicPigStep(ms, before.tasks, before.candidates, before.jobs);
     for (const s of seqs) lc.release(s.longContext);
     rows.push(
       row({
