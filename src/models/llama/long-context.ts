@@ -61,11 +61,11 @@ export class LlamaLongContext implements LongContextRunner {
   /** Middle parts computed and merged, and the keys they covered and attended (tests and benches read them). */
   readonly stats = { merges: 0, offloadedPages: 0, middleTasks: 0, middleKeys: 0, middleCandidates: 0 };
   /**
-   * Host milliseconds of the layers with a CPU part since `resetTimes`: from the read of q being
-   * issued to q on the host (the device finishing the layer's work so far, plus the map round
-   * trip), the CPU part (of which placing the queries' codes, or hashing them where the device did
-   * not, and scanning the stores), and handing its
-   * states to the device with the merge enqueued.
+   * Host milliseconds of the layers with a CPU part since `resetTimes`: `qReadMs` from the read of
+   * q being issued to q and its codes on the host (the device finishing the layer's work so far,
+   * plus the map round trip); `middleMs` the CPU part, of which `hashMs` placing the queries' codes
+   * (or hashing them, where the device did not) and `scanMs` scanning the stores; `mergeMs` handing
+   * the CPU's states to the device with the merge enqueued.
    */
   readonly times = { layers: 0, qReadMs: 0, middleMs: 0, hashMs: 0, scanMs: 0, mergeMs: 0 };
   /** The merge's device tensors by step shape (`scratchFor`). */
@@ -328,6 +328,8 @@ export class LlamaLongContext implements LongContextRunner {
         for (let e = 0; e < D; e++) o[at * D + e] = part.o[e]!;
       }),
     );
+    // in the output's dtype, as merge_states takes both states (f16 activations: the CPU's part is
+    // rounded once more before the merge, as the device's own part is)
     this.backend.write(m.middleO, toHost(out.dtype, o));
     this.backend.write(m.middleLse, l);
     this.backend.run('merge_states', {}, [m.deviceO, m.deviceLse, m.middleO, m.middleLse], [out, lse]);
