@@ -26,6 +26,7 @@
 import '../src/register-all.js';
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
+import { cpuRuntime } from '../src/backends/cpu/cpu-runtime.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import type { ForwardSeq } from '../src/engine/model-runner.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
@@ -51,6 +52,8 @@ const P = 16;
 /** Logits with part of the attention computed in float64 on the CPU against all on the GPU (f16 activations). */
 const LOGIT_TOL = 3e-2;
 const SEED = 20261218;
+/** The context the full-attention step is also timed at, for what the long KV adds. */
+const SHORT = 128;
 /** Tokens of the check's context (2048; smaller for small checkpoints). */
 const CHECK = Number(env('CHECK_TOKENS', '2048'));
 
@@ -134,15 +137,94 @@ const rows: BenchRow[] = [];
 const notes: string[] = [];
 const dummy = Math.min(1000, V - 1);
 
-/** Wall ms per step over STEPS steps after WARMUP, for the sequences `seqs` (positions advance). */
-async function timeSteps(seqs: ForwardSeq[]): Promise<number> {
-  const step = () => runner.forward({ seqs }, { readLogits: false }).then(() => seqs.forEach((s) => s.start++));
+/**
+ * Wall ms per step over STEPS steps after WARMUP, for the sequences `seqs` (positions advance), and
+ * the host ms until each forward() returned (a replayed step returns once submitted, so wall ≫
+ * host means the GPU sets the pace).
+ */
+async function timeSteps(seqs: ForwardSeq[]): Promise<{ ms: number; hostMs: number; before: Counters }> {
+  let host = 0;
+  const step = async () => {
+    const t = performance.now();
+    await runner.forward({ seqs }, { readLogits: false });
+    host += performance.now() - t;
+    for (const s of seqs) s.start++;
+  };
   for (let i = 0; i < WARMUP; i++) await step();
   await backend.flush();
+  host = 0;
+  lc.resetTimes();
+  const before = { tasks: lc.stats.middleTasks, candidates: lc.stats.middleCandidates, jobs: poolJobs() };
   const t0 = performance.now();
   for (let i = 0; i < STEPS; i++) await step();
   await backend.flush();
-  return (performance.now() - t0) / STEPS;
+  return { ms: (performance.now() - t0) / STEPS, hostMs: host / STEPS, before };
+}
+
+/** The long-context mode's and the CPU pool's counters at the start of a timed window. */
+interface Counters {
+  tasks: number;
+  candidates: number;
+  jobs: { runs: number; split: number };
+}
+
+/**
+ * Where a full-attention step's time goes: the recorded step's GPU time (5 replays in one submit),
+ * and one unrecorded step's kernels by GPU timestamps, attention (paged attention and its split
+ * merge) against the rest. The sequences' positions are left as they were.
+ */
+async function explainFullStep(seqs: ForwardSeq[], B: number): Promise<string> {
+  const replayMs = await runner.timeDecodeReplay(B, 5);
+  let kernels = 'no GPU timestamps on this device';
+  if (backend.startProfiling()) {
+    await runner.forward({ seqs }, { readLogits: false, record: false });
+    const entries = await backend.stopProfiling();
+    const attn = entries.filter((e) => e.label.startsWith('attention.'));
+    const sum = (es: typeof entries) => es.reduce((a, e) => a + e.ms, 0);
+    const merges = attn.filter((e) => e.label.startsWith('attention.merge'));
+    // K and V of every layer, f16, over each sequence's context
+    const kvBytes = seqs.reduce((a, q) => a + q.start + 1, 0) * cfg.numLayers * 2 * cfg.numKvHeads * cfg.headDim * 2;
+    kernels =
+      `one unrecorded step's kernels ${sum(entries).toFixed(2)} ms over ${entries.length} dispatches, ` +
+      `attention ${sum(attn).toFixed(2)} ms (${attn.length} dispatches, of which split merges ${sum(merges).toFixed(2)} ms; ` +
+      `${(kvBytes / 1e6 / sum(attn)).toPrecision(3)} GB/s of KV)`;
+  }
+  const plan = runner.kv.current.lastPlan;
+  // the same runner, pages and batch at a short context: what this step costs without the long KV
+  const short = seqs.map((q) => ({ ...q, start: SHORT }));
+  await runner.forward({ seqs: short }, { readLogits: false });
+  const shortMs = await runner.timeDecodeReplay(B, 5);
+  const split = plan
+    ? `, plan: ${plan.items.length} work items of ≤ ${plan.kvChunk} keys, ${plan.merges} split units`
+    : '';
+  return `GPU ${replayMs.toFixed(2)} ms per replayed step (${shortMs.toFixed(2)} ms at ctx ${SHORT}); ${kernels}${split}`;
+}
+
+/** The CPU pool's jobs so far, and how many were split over its threads. */
+const poolJobs = () => ({ ...cpuRuntime().pool.stats });
+
+/** The MagicPIG step's phases per step (host ms), from the long-context mode's counters over the timed steps. */
+function explainMagicPigStep(
+  ms: number,
+  tasks0: number,
+  cands0: number,
+  jobs0: { runs: number; split: number },
+): string {
+  const t = lc.times;
+  const per = (x: number) => (x / STEPS).toFixed(1);
+  const other = STEPS * ms - t.qReadMs - t.middleMs - t.mergeMs;
+  const tasks = lc.stats.middleTasks - tasks0;
+  const { pool } = cpuRuntime();
+  const jobs = poolJobs();
+  const cands = lc.stats.middleCandidates - cands0;
+  return (
+    `per step: ${t.layers / STEPS} layers with a CPU part; q and its codes on the host ${per(t.qReadMs)} ms (the device's work up to each layer's projection + one round trip a layer), ` +
+    `CPU part ${per(t.middleMs)} ms (queries' codes, hashed on the device, ${per(t.hashMs)}, scanning stores ${per(t.scanMs)}), ` +
+    `states to the device + merge ${per(t.mergeMs)} ms, the rest ${per(other)} ms (encoding, the last layer's GPU work, LM head); ` +
+    `${(tasks / STEPS).toFixed(0)} tasks, ${(cands / Math.max(1, tasks)).toFixed(0)} candidates a task; ` +
+    `CPU pool: ${pool.threads} threads (${pool.helpers} helpers up), ${((jobs.runs - jobs0.runs) / STEPS).toFixed(0)} jobs a step, ` +
+    `${((jobs.split - jobs0.split) / STEPS).toFixed(0)} split over the threads`
+  );
 }
 
 const gib = (b: number) => b / 2 ** 30;
@@ -158,7 +240,8 @@ for (const ctx of CONTEXTS) {
         start: ctx,
         pages: Array.from({ length: pagesPerSeq }, (_, j) => i * pagesPerSeq + j),
       }));
-      const ms = await timeSteps(seqs);
+      const { ms, hostMs } = await timeSteps(seqs);
+      const why = await explainFullStep(seqs, B);
       rows.push(
         row({
           case: `${caseName} full attention`,
@@ -183,7 +266,9 @@ for (const ctx of CONTEXTS) {
           limitName: null,
         }),
       );
-      console.log(`${caseName} full attention: ${((1000 * B) / ms).toFixed(1)} tok/s, ${ms.toFixed(1)} ms/step`);
+      console.log(
+        `${caseName} full attention: ${((1000 * B) / ms).toFixed(1)} tok/s, ${ms.toFixed(1)} ms/step (host ${hostMs.toFixed(2)} ms until forward() returns); ${why}`,
+      );
     }
     // MagicPIG: sink pages, the moved middle, the window's pages and room for the steps
     const sinkPages = Math.ceil(SINKS / P);
@@ -212,7 +297,8 @@ for (const ctx of CONTEXTS) {
       return { tokens: [dummy], start: ctx, pages, longContext: id };
     });
     const fillS = (performance.now() - t0) / 1e3;
-    const ms = await timeSteps(seqs);
+    const { ms, before } = await timeSteps(seqs);
+    const why = explainMagicPigStep(ms, before.tasks, before.candidates, before.jobs);
     for (const s of seqs) lc.release(s.longContext);
     rows.push(
       row({
@@ -250,7 +336,7 @@ for (const ctx of CONTEXTS) {
       }),
     );
     console.log(
-      `${caseName} MagicPIG: ${((1000 * B) / ms).toFixed(1)} tok/s, ${ms.toFixed(1)} ms/step (stores synthesized in ${fillS.toFixed(1)} s)`,
+      `${caseName} MagicPIG: ${((1000 * B) / ms).toFixed(1)} tok/s, ${ms.toFixed(1)} ms/step (stores synthesized in ${fillS.toFixed(1)} s); ${why}`,
     );
   }
 }
@@ -259,7 +345,7 @@ writeResults(
   'magicpig-decode',
   card,
   rows,
-  `Random bf16 weights, f16 activations and KV, page ${P}. Wall time per step over ${STEPS} steps after ${WARMUP} (host-driven forward; MagicPIG steps read each layer's queries and attention state back and merge on the host). MagicPIG: K=${K}, L=${L}, T=2, ${SINKS} sink tokens and a ${WINDOW}-token window on the GPU; CPU stores synthesized (512 hashed positions repeated). ${notes.join('; ')}`,
+  `Random bf16 weights, f16 activations and KV, page ${P}. Wall time per step over ${STEPS} steps after ${WARMUP} (full attention: the recorded decode step replayed, host-planned, no readback per step; MagicPIG: host-driven unrecorded steps, each layer's queries read back, the CPU's states merged on the device). MagicPIG: K=${K}, L=${L}, T=2, ${SINKS} sink tokens and a ${WINDOW}-token window on the GPU; CPU stores synthesized (512 hashed positions repeated). ${notes.join('; ')}`,
   check.passed(),
 );
 runner.destroy();

@@ -201,8 +201,9 @@ if [ "$stage" = lora-time ]; then
 timeout 240 node "$B/bench/lora-delta-time.js" --ranks ${LORA_RANKS:-16,64} 2>&1 | quiet | tee "$OUT/lora-delta-time.log"; echo "lora-delta-time exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = longctx ]; then
-# MagicPIG: decode tok/s and GPU KV memory against full attention on the 8B checkpoint (after `checkpoint`)
-timeout 280 node "$B/bench/magicpig-decode.js" $CKPT/llama3-8b/llama3-8b-random 2>&1 | quiet | tee "$OUT/magicpig-decode.log"; echo "magicpig-decode exit $? at ${SECONDS}s"
+# MagicPIG: decode tok/s and GPU KV memory against full attention on the 8B checkpoint (after `checkpoint`);
+# b16's stores take 90 s and more to synthesize per context, so the default rows stop at b4 (BATCHES=16 CONTEXTS=16384 adds it)
+CONTEXTS=${CONTEXTS:-16384,32768,131072} BATCHES=${BATCHES:-1,4} timeout 400 node "$B/bench/magicpig-decode.js" $CKPT/llama3-8b/llama3-8b-random 2>&1 | quiet | tee "$OUT/magicpig-decode.log"; echo "magicpig-decode exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = longctx-quality ]; then
 # MagicPIG quality: the retrieval model trained here (about 5 minutes), then exact / MagicPIG / TopK on its sets

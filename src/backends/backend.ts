@@ -83,6 +83,11 @@ export interface Backend {
   run(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void;
   /** Waits until all enqueued work has finished. */
   flush(): Promise<void>;
+  /**
+   * Starts the work enqueued so far without waiting for it, so the device runs it while the host
+   * does something else. Absent where `run` executes at once (CPU).
+   */
+  submit?(): void;
   free(t: Tensor): void;
   destroy(): void;
   /**

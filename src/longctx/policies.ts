@@ -10,7 +10,7 @@
  * full scan by definition, so neither is written for speed.
  */
 import type { LshKvStream } from './kv-stream.js';
-import { type SampledState, type SampledTask, sampledStates } from './sampled-scan.js';
+import { type SampledState, type SampledTask, type ScanTimes, sampledStates } from './sampled-scan.js';
 
 export type MiddlePolicy =
   | { readonly kind: 'magicpig' }
@@ -19,11 +19,16 @@ export type MiddlePolicy =
   | { readonly kind: 'topk'; readonly k: number }
   | { readonly kind: 'quest'; readonly pageSize: number; readonly pages: number };
 
-/** The middle's state of every task under `policy` (`scale` multiplies q·k). */
-export function middleStates(tasks: readonly SampledTask[], scale: number, policy: MiddlePolicy): SampledState[] {
+/** The middle's state of every task under `policy` (`scale` multiplies q·k); MagicPIG adds its hashing and scanning time to `times`. */
+export function middleStates(
+  tasks: readonly SampledTask[],
+  scale: number,
+  policy: MiddlePolicy,
+  times?: ScanTimes,
+): SampledState[] {
   switch (policy.kind) {
     case 'magicpig':
-      return sampledStates(tasks, scale);
+      return sampledStates(tasks, scale, times ? { times } : {});
     case 'exact':
       return tasks.map((t) =>
         exactSubset(

@@ -24,6 +24,8 @@ export interface SampledTask {
   /** Candidates are taken from keys [lo, hi). */
   readonly lo: number;
   readonly hi: number;
+  /** The query's L codes where they were computed already (on the device, beside q); hashed here otherwise. */
+  readonly codes?: ArrayLike<number>;
 }
 
 export interface SampledState {
@@ -36,15 +38,24 @@ export interface SampledState {
   readonly ids?: Uint32Array;
 }
 
+/** Host milliseconds spent hashing queries and scanning stores, added to by each call that is given it. */
+export interface ScanTimes {
+  hashMs: number;
+  scanMs: number;
+}
+
+export interface ScanOptions {
+  readonly keepIds?: boolean;
+  readonly threads?: number;
+  /** Where the call adds its hashing and scanning time (benchmarks print it per step). */
+  readonly times?: ScanTimes;
+}
+
 /**
  * The sampled states of `tasks` (all over streams of one SimHash); `scale` multiplies q·k. Tasks
  * over streams in different memories run as one pool job per memory.
  */
-export function sampledStates(
-  tasks: readonly SampledTask[],
-  scale: number,
-  opts: { keepIds?: boolean; threads?: number } = {},
-): SampledState[] {
+export function sampledStates(tasks: readonly SampledTask[], scale: number, opts: ScanOptions = {}): SampledState[] {
   const byShard = new Map<number, number[]>();
   tasks.forEach((t, i) => {
     const list = byShard.get(t.stream.shard.index) ?? [];
@@ -98,6 +109,8 @@ function checkTasks(tasks: readonly SampledTask[]): void {
     if (!(t.group >= 0 && t.group < t.stream.groupSize)) throw new Error(`sampledStates: task ${i} group ${t.group}`);
     if (!(0 <= t.lo && t.lo <= t.hi && t.hi <= t.stream.n))
       throw new Error(`sampledStates: task ${i} range [${t.lo}, ${t.hi})`);
+    if (t.codes !== undefined && t.codes.length !== hash.config.tables)
+      throw new Error(`sampledStates: task ${i} has ${t.codes.length} query codes for ${hash.config.tables} tables`);
   });
 }
 
@@ -171,11 +184,7 @@ function readStates(heap: Heap, tasks: readonly SampledTask[], at: ScanLayout, k
   });
 }
 
-function statesInOneMemory(
-  tasks: readonly SampledTask[],
-  scale: number,
-  opts: { keepIds?: boolean; threads?: number },
-): SampledState[] {
+function statesInOneMemory(tasks: readonly SampledTask[], scale: number, opts: ScanOptions): SampledState[] {
   if (tasks.length === 0) return [];
   checkTasks(tasks);
   const shard = tasks[0]!.stream.shard;
@@ -212,11 +221,21 @@ function statesInOneMemory(
     tasks.forEach((t, i) => {
       for (let e = 0; e < dim; e++) qs[i * dim + e] = t.q[e]!;
     });
-    hash.hashInto(shard, at.qAt, m, at.codesAt);
+    const t0 = performance.now();
+    if (tasks.every((t) => t.codes !== undefined)) {
+      const codes = new Uint16Array(heap.bytes(), at.codesAt, m * tables);
+      tasks.forEach((t, i) => codes.set(t.codes!, i * tables));
+    } else hash.hashInto(shard, at.qAt, m, at.codesAt);
+    const t1 = performance.now();
     const work = writeDescriptors(heap, tasks, at, keepIds);
     const args = [at.tasksAt, dim, dv, bits, tables, minCollisions, scale, logU.offset];
     runWithThreads(opts.threads, (pool) => pool.run('lshAttention', args, m, work, 1, shard.index));
-    return readStates(heap, tasks, at, keepIds);
+    const states = readStates(heap, tasks, at, keepIds);
+    if (opts.times) {
+      opts.times.hashMs += t1 - t0;
+      opts.times.scanMs += performance.now() - t1;
+    }
+    return states;
   } finally {
     for (const b of temps) heap.release(b);
     for (const x of scratch) returnScratch(shard.index, heap, x.keys, x.block);

@@ -96,7 +96,30 @@ describe(`long-context mode in the Llama runner (built-in model, seed ${SEED})`,
   async function expectExactWithEveryKeySampled(r: LlamaRunner, where: string) {
     r.longContext.configure({ threshold: 1, K: 0, L: 2, sinks: SINK_PAGES * P, window: WINDOW_PAGES * P });
     const merges = r.longContext.stats.merges;
-    const got = await run(1, prompt, r);
+    // readbacks per step with a sequence in the mode: the device's state merges on the device, so
+    // each layer reads back q only, and the step its logits
+    const read = r.backend.read.bind(r.backend);
+    let reads = 0;
+    r.backend.read = (t) => {
+      reads++;
+      return read(t);
+    };
+    const forward = r.forward.bind(r);
+    const readsPerStep: number[] = [];
+    r.forward = async (batch, o) => {
+      const before = reads;
+      const logits = await forward(batch, o);
+      if (batch.seqs.some((s) => s.longContext !== undefined)) readsPerStep.push(reads - before);
+      return logits;
+    };
+    let got: Awaited<ReturnType<typeof run>>;
+    try {
+      got = await run(1, prompt, r);
+    } finally {
+      r.backend.read = read;
+      r.forward = forward;
+    }
+    expect(readsPerStep).toEqual(Array(STEPS).fill(r.config.numLayers + 1));
     const errs = got.out.map((s) => maxRelError(s.lc, s.whole));
     console.log(
       `${where}, K=0: ${got.moved - SINK_PAGES} pages in the store, logits rel. error per step ${errs.map((e) => e.toExponential(1)).join(' ')}`,

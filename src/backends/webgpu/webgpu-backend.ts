@@ -299,6 +299,11 @@ export class WebGpuBackend implements Backend {
     this.pending.submit(releaseTransient);
   }
 
+  submit(): void {
+    this.health.checkAlive();
+    this.submitPending();
+  }
+
   async flush(): Promise<void> {
     this.health.checkAlive();
     this.submitPending();

@@ -164,10 +164,11 @@ export class PagedKvCache {
 
   /** The step's attention over the pages, with the long-context part where the step has one. */
   private attendPages(layer: number, q: Tensor, pool: Tensor, out: Tensor, lse: Tensor): Promise<void> | undefined {
-    // q is read before the GPU attention is enqueued, so the CPU part overlaps it
-    const qHost = this.longContext.active ? this.backend.read(q) : null;
-    this.current.run(q, pool, out, lse);
-    return qHost ? this.longContext.attendMiddle(layer, q, out, lse, qHost) : undefined;
+    if (!this.longContext.active) {
+      this.current.run(q, pool, out, lse);
+      return undefined;
+    }
+    return this.longContext.attend(layer, q, out, lse, (o, l) => this.current.run(q, pool, o, l));
   }
 
   /**

@@ -7,8 +7,9 @@
  *
  * The dropped pages precede every page left on the GPU and every new token, so the GPU kernel's
  * causal offsets (counted from the end of a row) stay right over the shortened page row, and RoPE
- * is already in the stored keys. The query rows are read back as soon as they are projected, before
- * the GPU attention is enqueued, so the CPU part runs while the GPU attends.
+ * is already in the stored keys. The query rows are read back as soon as they are projected and
+ * the device's attention is submitted before the CPU part starts, so the two overlap; the CPU's
+ * states go to the device and merge there, so a layer waits for one readback (q), not two.
  */
 import type { Backend, Tensor } from '../../backends/backend.js';
 import type { ForwardBatch, LongContextRunner } from '../../engine/model-runner.js';
@@ -18,7 +19,7 @@ import { LshKvStream, streamBytes, streamBytesPerKey } from '../../longctx/kv-st
 import { type LongContextOptions, checkLongContextOptions } from '../../longctx/options.js';
 import { type MiddlePolicy, middleStates } from '../../longctx/policies.js';
 import type { SampledTask } from '../../longctx/sampled-scan.js';
-import { type HostArray, toFloat64, toHost } from '../../tensor/dtype.js';
+import { type DType, toFloat64, toHost } from '../../tensor/dtype.js';
 import { gatherPages } from './long-context-pages.js';
 import { Rng } from '../../util/rng.js';
 import type { LlamaConfig } from './llama-config.js';
@@ -36,18 +37,39 @@ interface SeqStore {
   readonly placed: { shard: CpuShard; bytes: number }[];
 }
 
+/** The two partial states of a layer's attention on the device, before `merge_states`. */
+interface MergeScratch {
+  readonly deviceO: Tensor;
+  readonly deviceLse: Tensor;
+  readonly middleO: Tensor;
+  readonly middleLse: Tensor;
+  /** The queries' projections on the directions [n·H, L·K] and their codes u32 [n·H, ⌈L/2⌉]; null for K = 0. */
+  readonly proj: Tensor | null;
+  readonly codes: Tensor | null;
+}
+
 export class LlamaLongContext implements LongContextRunner {
   private opts: LongContextOptions | null = null;
   private hash: HeapSimHash | null = null;
   private readonly stores = new Map<number, SeqStore>();
   /** Stores live in CPU memories of their own: an 8B model's store passes wasm32's 4 GiB quickly. */
   private readonly shards = new ShardPlanner();
-  /** The SimHash directions on the device (offload hashes keys there); null until needed, and for K = 0. */
-  private directions: Tensor | null = null;
+  /** The SimHash directions on the device by dtype (keys and queries are hashed there); made when first needed. */
+  private readonly directions = new Map<DType, Tensor>();
   /** This step's token rows of sequences in the mode, with their stores. */
   private rows: { row: number; store: SeqStore }[] = [];
   /** Middle parts computed and merged, and the keys they covered and attended (tests and benches read them). */
   readonly stats = { merges: 0, offloadedPages: 0, middleTasks: 0, middleKeys: 0, middleCandidates: 0 };
+  /**
+   * Host milliseconds of the layers with a CPU part since `resetTimes`: `qReadMs` from the read of
+   * q being issued to q and its codes on the host (the device finishing the layer's work so far,
+   * plus the map round trip); `middleMs` the CPU part, of which `hashMs` placing the queries' codes
+   * (or hashing them, where the device did not) and `scanMs` scanning the stores; `mergeMs` handing
+   * the CPU's states to the device with the merge enqueued.
+   */
+  readonly times = { layers: 0, qReadMs: 0, middleMs: 0, hashMs: 0, scanMs: 0, mergeMs: 0 };
+  /** The merge's device tensors by step shape (`scratchFor`). */
+  private readonly scratch = new Map<string, MergeScratch>();
 
   constructor(
     private readonly backend: Backend,
@@ -61,8 +83,7 @@ export class LlamaLongContext implements LongContextRunner {
     checkLongContextOptions(o);
     if (this.stores.size > 0) throw new Error('long-context mode reconfigured while sequences hold stores');
     this.hash?.destroy();
-    if (this.directions) this.backend.free(this.directions);
-    this.directions = null;
+    this.freeDevice();
     this.opts = o;
     this.hash = new HeapSimHash(this.cfg.headDim, {
       bits: o.K,
@@ -104,19 +125,20 @@ export class LlamaLongContext implements LongContextRunner {
   }
 
   /**
-   * The SimHash directions on the device in the pools' dtype: keys are hashed there as they leave
-   * (a matmul against the directions, then `simhash_pack`), so only their codes cross to the host
-   * beside them; the host hashes queries with the same (f16-valued) directions.
+   * The SimHash directions on the device in `dtype` (default the pools'): keys are hashed there as
+   * they leave and queries as they are projected (a matmul against the directions, then
+   * `simhash_pack`), so only codes cross to the host; the directions are f16 values, so every
+   * dtype hashes with the same vectors as the host would.
    */
-  private deviceDirections(): Tensor | null {
+  private deviceDirections(dtype: DType = this.pools[0]!.dtype): Tensor | null {
     const { K, L } = this.opts!;
     if (K === 0) return null;
-    if (this.directions) return this.directions;
-    const d = this.hash!.simhash.directions;
-    const dtype = this.pools[0]!.dtype;
-    this.directions = this.backend.alloc({ dtype, shape: [L * K, this.cfg.headDim] }, 'longctx.directions');
-    this.backend.write(this.directions, toHost(dtype, d));
-    return this.directions;
+    const have = this.directions.get(dtype);
+    if (have) return have;
+    const t = this.backend.alloc({ dtype, shape: [L * K, this.cfg.headDim] }, `longctx.directions.${dtype}`);
+    this.backend.write(t, toHost(dtype, this.hash!.simhash.directions));
+    this.directions.set(dtype, t);
+    return t;
   }
 
   /** Gathers `pages` of every layer with their keys' codes (hashed on the device), and appends them to the store. */
@@ -215,15 +237,58 @@ export class LlamaLongContext implements LongContextRunner {
     return o.denseLayers?.includes(layer) ? { kind: 'exact' } : (o.policy ?? { kind: 'magicpig' });
   }
 
+  /** Per-step scratch of the merge, by the step's rows and dtype (kept across steps: decode shapes are few). */
+  private scratchFor(out: Tensor): MergeScratch {
+    const [n, H, D] = out.shape as [number, number, number];
+    const { K, L } = this.opts!;
+    const key = `${out.dtype}:${n}`;
+    const have = this.scratch.get(key);
+    if (have) return have;
+    const a = (dtype: Tensor['dtype'], shape: number[], label: string) =>
+      this.backend.alloc({ dtype, shape }, `longctx.${label}`, 'activations');
+    const made = {
+      deviceO: a(out.dtype, [n, H, D], 'device_o'),
+      deviceLse: a('f32', [n, H], 'device_lse'),
+      middleO: a(out.dtype, [n, H, D], 'middle_o'),
+      middleLse: a('f32', [n, H], 'middle_lse'),
+      proj: K > 0 ? a(out.dtype, [n * H, L * K], 'query_proj') : null,
+      codes: K > 0 ? a('u32', [n * H, Math.ceil(L / 2)], 'query_codes') : null,
+    };
+    this.scratch.set(key, made);
+    return made;
+  }
+
   /**
-   * The CPU part of `layer` for the step's rows in the mode, merged into the GPU's `out` [n, H, D]
-   * and `lse` [n, H] (base 2) once the GPU part is done. `qHost` is the read of q [n, H, D].
+   * Layer `layer`'s attention for a step with rows in the mode, into `out` [n, H, D] and `lse`
+   * [n, H] (base 2): `attendPages(o, lse)` enqueues the device's part (the pages left on it) and
+   * is started before the CPU works on the store; the CPU's states go to the device and
+   * `merge_states` combines the two there. One readback a layer (q), none of the device's state.
+   * Rows not in the mode get the CPU state lse −∞, which the merge leaves exactly as the device wrote them.
    */
-  async attendMiddle(layer: number, q: Tensor, out: Tensor, lse: Tensor, qHost: Promise<HostArray>): Promise<void> {
+  async attend(
+    layer: number,
+    q: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    attendPages: (o: Tensor, lse: Tensor) => void,
+  ): Promise<void> {
     const H = this.cfg.numHeads;
     const D = this.cfg.headDim;
     const group = H / this.cfg.numKvHeads;
+    const n = q.shape[0]!;
+    const t0 = performance.now();
+    // submits the layer's work through the projection and copies q out
+    const qHost = this.backend.read(q);
+    const m = this.scratchFor(out);
+    attendPages(m.deviceO, m.deviceLse);
+    const policy = this.policy(layer);
+    const codesHost = policy.kind === 'magicpig' ? this.hashQueries(q, m) : null;
+    // the device attends the window while the CPU scans the store
+    this.backend.submit?.();
     const qs = toFloat64(q.dtype, await qHost);
+    const packed = codesHost ? await codesHost : null;
+    const t1 = performance.now();
+    this.times.qReadMs += t1 - t0;
     const scale = 1 / Math.sqrt(D);
     // one task per (row, head); rows of one sequence share its scratch, so they go in separate waves
     const waves: { row: number; h: number; task: SampledTask }[][] = [];
@@ -235,47 +300,81 @@ export class LlamaLongContext implements LongContextRunner {
       for (let h = 0; h < H; h++) {
         const stream = store.streams[layer]![Math.floor(h / group)]!;
         const qRow = qs.subarray((row * H + h) * D, (row * H + h + 1) * D);
-        waves[w]!.push({ row, h, task: { stream, group: h % group, q: qRow, lo: 0, hi: stream.n } });
+        const task: SampledTask = { stream, group: h % group, q: qRow, lo: 0, hi: stream.n };
+        waves[w]!.push({ row, h, task: packed ? { ...task, codes: packed(row * H + h) } : task });
       }
     }
-    const policy = this.policy(layer);
     const parts = waves.map((ts) =>
       middleStates(
         ts.map((t) => t.task),
         scale,
         policy,
+        this.times,
       ),
     );
+    const t2 = performance.now();
+    this.times.middleMs += t2 - t1;
+    const o = new Float64Array(n * H * D);
+    const l = new Float32Array(n * H).fill(-Infinity);
     waves.forEach((ts, w) =>
-      ts.forEach(({ task }, j) => {
+      ts.forEach(({ task, row, h }, j) => {
+        const part = parts[w]![j]!;
         this.stats.middleTasks++;
         this.stats.middleKeys += task.hi - task.lo;
-        this.stats.middleCandidates += parts[w]![j]!.candidates;
-      }),
-    );
-    const [oRaw, lRaw] = await Promise.all([this.backend.read(out), this.backend.read(lse)]);
-    const o = toFloat64(out.dtype, oRaw);
-    const l = toFloat64(lse.dtype, lRaw);
-    waves.forEach((ts, w) =>
-      ts.forEach(({ row, h }, j) => {
-        const part = parts[w]![j]!;
+        this.stats.middleCandidates += part.candidates;
         if (part.lse === -Infinity) return;
         const at = row * H + h;
-        const m = Math.max(l[at]!, part.lse);
-        const a = 2 ** (l[at]! - m);
-        const b = 2 ** (part.lse - m);
-        for (let e = 0; e < D; e++) o[at * D + e] = (a * o[at * D + e]! + b * part.o[e]!) / (a + b);
-        l[at] = m + Math.log2(a + b);
+        l[at] = part.lse;
+        for (let e = 0; e < D; e++) o[at * D + e] = part.o[e]!;
       }),
     );
-    this.backend.write(out, toHost(out.dtype, o));
-    this.backend.write(lse, toHost(lse.dtype, l));
+    // in the output's dtype, as merge_states takes both states (f16 activations: the CPU's part is
+    // rounded once more before the merge, as the device's own part is)
+    this.backend.write(m.middleO, toHost(out.dtype, o));
+    this.backend.write(m.middleLse, l);
+    this.backend.run('merge_states', {}, [m.deviceO, m.deviceLse, m.middleO, m.middleLse], [out, lse]);
+    this.times.mergeMs += performance.now() - t2;
+    this.times.layers++;
     this.stats.merges++;
+  }
+
+  /**
+   * Enqueues the SimHash codes of every query row of q [n, H, D] (a matmul against the directions,
+   * then `simhash_pack`, as keys are hashed when they move) and reads them back; resolves with a
+   * row's L codes by its index in [n·H). Null for K = 0, where every key is a candidate.
+   */
+  private hashQueries(q: Tensor, m: MergeScratch): Promise<(row: number) => Uint16Array> | null {
+    const dirs = this.deviceDirections(q.dtype);
+    if (!dirs || !m.proj || !m.codes) return null;
+    const { K, L } = this.opts!;
+    const [n, H, D] = q.shape as [number, number, number];
+    const rows = this.backend.view(q, [n * H, D]);
+    this.backend.run('matmul', { transB: true, outDtype: q.dtype }, [rows, dirs], [m.proj]);
+    this.backend.run('simhash_pack', { bits: K, tables: L }, [m.proj], [m.codes]);
+    const words = Math.ceil(L / 2);
+    return this.backend.read(m.codes).then((raw) => {
+      // u32 [rows, ⌈L/2⌉] read as u16: row r's L codes start at u16 index 2·words·r
+      const u16 = new Uint16Array(raw.buffer, raw.byteOffset, raw.length * 2);
+      return (row: number) => u16.subarray(2 * words * row, 2 * words * row + L);
+    });
+  }
+
+  /** Zeroes the phase times (benchmarks read them per timed window). */
+  resetTimes(): void {
+    Object.assign(this.times, { layers: 0, qReadMs: 0, middleMs: 0, hashMs: 0, scanMs: 0, mergeMs: 0 });
+  }
+
+  /** Frees the directions and the merge scratch (their shapes follow the configuration). */
+  private freeDevice(): void {
+    for (const m of this.scratch.values()) for (const t of Object.values(m)) if (t) this.backend.free(t);
+    this.scratch.clear();
+    for (const t of this.directions.values()) this.backend.free(t);
+    this.directions.clear();
   }
 
   destroy(): void {
     for (const id of [...this.stores.keys()]) this.release(id);
+    this.freeDevice();
     this.hash?.destroy();
-    if (this.directions) this.backend.free(this.directions);
   }
 }
