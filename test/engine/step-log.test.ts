@@ -84,7 +84,13 @@ describe('Engine.stepSummary', () => {
     const steps = engine.stats().steps;
     const summary = engine.stepSummary(true);
     await engine.shutdown();
-    console.log(summary.map((b) => `${b.kind} ≤${b.rows}: ${b.count} steps, p50 ${b.p50Ms.toFixed(1)} ms, p99 ${b.p99Ms.toFixed(1)} ms`).join('\n'));
+    console.log(
+      summary
+        .map(
+          (b) => `${b.kind} ≤${b.rows}: ${b.count} steps, p50 ${b.p50Ms.toFixed(1)} ms, p99 ${b.p99Ms.toFixed(1)} ms`,
+        )
+        .join('\n'),
+    );
     expect(summary.reduce((a, b) => a + b.count, 0)).toBe(steps);
     const decodeP50 = Math.max(...summary.filter((b) => b.kind === 'decode').map((b) => b.p50Ms));
     const bigMixed = summary.filter((b) => b.kind === 'mixed' && b.rows >= 64);
