@@ -7,25 +7,15 @@
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.js';
 import { StepLog } from '../../src/engine/step-log.js';
+import { Rng } from '../../src/util/rng.js';
 import { loadTestModel } from './test-model.js';
 
 const SEED = 20261207;
 
-/** A seeded stream of uniform numbers in [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('StepLog', () => {
   it(`gives nearest-rank p50/p99, mean and max per (kind, bucket) (seed ${SEED})`, () => {
-    const next = rng(SEED);
+    const rng = new Rng(SEED);
+    const next = () => rng.next();
     const log = new StepLog();
     const decode: number[] = [];
     const mixed: number[] = [];
