@@ -13,7 +13,7 @@ import { type AttentionAttrs, attentionDims } from '../ops/attention.js';
 import type { DType } from '../tensor/dtype.js';
 import { type GpuKernel, shaderKey } from '../backends/webgpu/kernel.js';
 import { rowOutDecl, rowStoreLoop, rowsStraddleWords } from '../kernels/row-reduce.js';
-import { denseRowsApplies, denseRowsGrid, denseRowsWgsl } from './dense-attention-rows.js';
+import { denseRowsApplies, denseRowsGrid, denseRowsPerThread, denseRowsWgsl } from './dense-attention-rows.js';
 import { PACK_WGSL, enables, loadF32, storageDecl, uniformDecl } from '../kernels/wgsl-dtype.js';
 
 const WG = 64;
@@ -201,17 +201,18 @@ export const denseAttentionKernel: GpuKernel = {
     const u = new Uint32Array([T, S, Hq, Hk, attrs.causal ? 1 : 0, 0, D, denseAttentionBlock(D)]);
     new Float32Array(u.buffer, 20, 1)[0] = attrs.scale ?? 1 / Math.sqrt(D);
     if (denseRowsApplies(D, [q!, k!, v!, o!])) {
-      const rowsLabel = `attention.rows.f32.d${D}`;
+      const R = attrs.rowsPerThread ?? denseRowsPerThread(D, T, Hq);
+      const rowsLabel = `attention.rows.f32.d${D}.r${R}`;
       ctx.dispatch(
         {
           label: rowsLabel,
           key: shaderKey(rowsLabel),
-          wgsl: () => denseRowsWgsl(D),
+          wgsl: () => denseRowsWgsl(D, R),
           access: ['read', 'read', 'read', 'rw', 'uniform'],
         },
         [q!, k!, v!, o!],
         u,
-        denseRowsGrid(T, Hq),
+        denseRowsGrid(T, Hq, R),
       );
       return;
     }

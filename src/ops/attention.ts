@@ -13,6 +13,8 @@ import { FLOAT_DTYPES, randomInput, storageEps } from './test-data.js';
 export interface AttentionAttrs {
   readonly causal: boolean;
   readonly scale?: number;
+  /** Query rows a thread of the small-head GPU kernel holds, forced (tests); by default from D and the grid. */
+  readonly rowsPerThread?: 1 | 2 | 4;
   readonly [key: string]: unknown;
 }
 
