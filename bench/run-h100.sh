@@ -13,6 +13,8 @@
 #     committed sets and the mid-M sets; TUNE_TIMEOUT_S (235) and TUNE_BUDGET_S (190) bound the call;
 #     .build-lead-tuned is the build with it, so
 #     `BUILD=.build-lead-tuned ... decode` measures the tuned sets in the next call, before any commit)
+#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh mid-probe  # the mid-M skinny GEMM whole and
+#     multiply-only (its MMA ceiling) beside the split-K GEMM at M = 64, 128, 256 (PROBE_M)
 #   ARMS=... bash bench/run-h100.sh decode-ab   # A/B of builds or knobs at b1 (bench/decode-ab.sh), after `checkpoint`
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh gemm      # GEMV/skinny/GEMM on the 8B shapes vs torch
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
@@ -136,6 +138,10 @@ if [ "$stage" = tune ]; then
 timeout ${TUNE_TIMEOUT_S:-235} node "$B/bench/skinny-tune.js" --budget-s ${TUNE_BUDGET_S:-190} ${TUNE_M:+--m $TUNE_M} ${TUNE_ONLY:+--only $TUNE_ONLY} 2>&1 | quiet | tee "$OUT/skinny-tune.log"
 # the build beside $B with the table just written, for `decode`/`serve` in the same or a later call (BUILD=$B-tuned)
 bash bench/install-skinny-table.sh "$BENCH_OUT/skinny-gemm-table.ts" "$B-tuned" "$B" 2>&1 | tee -a "$OUT/skinny-tune.log"
+fi
+if [ "$stage" = mid-probe ]; then
+# the mid-M skinny GEMM whole and multiply-only beside the split-K GEMM (bench/mid-gemm-probe.ts)
+timeout ${PROBE_TIMEOUT_S:-300} node "$B/bench/mid-gemm-probe.js" ${PROBE_M:+--m $PROBE_M} 2>&1 | quiet | tee "$OUT/mid-gemm-probe.log"; echo "mid-gemm-probe exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = decode-ab ]; then
 # b1 (AB_BATCH) A/B of builds or knobs after `checkpoint`; ARMS as bench/decode-ab.sh describes

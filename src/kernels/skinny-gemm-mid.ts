@@ -211,6 +211,43 @@ function writeResult(L: Layout, i: number, j: number): string {
 }
 
 /**
+ * The K loop over this workgroup's range [kBeg, kEnd): the first slice staged, the next D loaded,
+ * then one multiply, one stage and one barrier per slice.
+ */
+function kLoop(L: Layout, st: ReturnType<typeof staging>): string {
+  const { D, BK: KS, probe } = L.t;
+  // the loop body unrolls to lcm(2, D) slices so stage and register set are compile-time constants
+  const U = D === 4 ? 4 : 2;
+  // slice u of the body: multiply stage u % 2; stage the next slice from its register set, which then
+  // takes the loads of the slice D further on; the other D - 1 sets stay in flight throughout
+  const slice = (u: number) => {
+    const next = (u + 1) % D;
+    const stage = probe
+      ? ''
+      : `if (k0 + ${KS}u < kEnd) {
+      ${st.store((u + 1) % 2, next)}
+      if (k0 + ${(D + 1) * KS}u < kEnd) ${st.load(`k0 + ${(D + 1) * KS}u`, next)}
+    }`;
+    return `${compute(L, u % 2)}
+    ${stage}
+    workgroupBarrier();
+    k0 += ${KS}u;
+    if (k0 >= kEnd) { break; }`;
+  };
+  const prefetch = r(D)
+    .map((d) => `  if (kBeg + ${(d + 1) * KS}u < kEnd) ${st.load(`kBeg + ${(d + 1) * KS}u`, (d + 1) % D)}`)
+    .join('\n');
+  return `  ${st.load('kBeg', 0)}
+  ${st.store(0, 0)}
+${prefetch}
+  workgroupBarrier();
+  var k0 = kBeg;
+  loop {
+${r(U).map(slice).join('\n')}
+  }`;
+}
+
+/**
  * The kernel; `split` says whether grid z splits K (then it writes raw f32 partials, `rawPlan`).
  * Uniform word 7 holds the K length of one split (K itself without a split).
  */
@@ -224,26 +261,6 @@ export function skinnyMidWgsl(
   const L = layout(p, caps, cfg, t, split);
   if ((L.FM * L.FN) % (2 * L.SG)) throw new Error('a result matrix must split into pairs over the subgroup');
   const st = staging(p, L);
-  const D = t.D;
-  const KS = t.BK;
-  // the loop body unrolls to lcm(2, D) slices so stage and register set are compile-time constants
-  const U = D === 4 ? 4 : 2;
-  // slice u of the body: multiply stage u % 2; stage the next slice from its register set, which then
-  // takes the loads of the slice D further on; the other D - 1 sets stay in flight throughout
-  const slice = (u: number) => {
-    const next = (u + 1) % D;
-    return `${compute(L, u % 2)}
-    if (k0 + ${KS}u < kEnd) {
-      ${st.store((u + 1) % 2, next)}
-      if (k0 + ${(D + 1) * KS}u < kEnd) ${st.load(`k0 + ${(D + 1) * KS}u`, next)}
-    }
-    workgroupBarrier();
-    k0 += ${KS}u;
-    if (k0 >= kEnd) { break; }`;
-  };
-  const prefetch = r(D)
-    .map((d) => `  if (kBeg + ${(d + 1) * KS}u < kEnd) ${st.load(`kBeg + ${(d + 1) * KS}u`, (d + 1) % D)}`)
-    .join('\n');
   const acc = r(t.TM)
     .map((i) =>
       r(t.TN)
@@ -276,14 +293,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let wn = sg % ${t.WN}u;
 ${acc}
 ${st.regs}
-  ${st.load('kBeg', 0)}
-  ${st.store(0, 0)}
-${prefetch}
-  workgroupBarrier();
-  var k0 = kBeg;
-  loop {
-${r(U).map(slice).join('\n')}
-  }
+${kLoop(L, st)}
   let colEnd = uw(3u) + nCount;
 ${r(t.TM)
   .map((i) =>

@@ -57,6 +57,11 @@ export interface SkinnyMidParams {
   readonly BK: number;
   readonly D: number;
   readonly SK: number;
+  /**
+   * Diagnosis only (wrong results): the K loop skips its global loads and staging stores, so it
+   * costs only its matrix loads, multiplies and barriers — the MMA ceiling of the same schedule.
+   */
+  readonly probe?: 'compute-only';
 }
 
 /** A tensor-core parameter set: K split inside the workgroup (sgmat) or output-tiled (mid). */

@@ -134,7 +134,7 @@ function encodeMid(
   const { split, kLen } = midSplit(t, p.g.M, p.g.N, p.g.K, cfg.M, cfg.N);
   const BM = t.WM * t.TM * cfg.M;
   const BN = t.WN * t.TN * cfg.N;
-  const label = `matmul.skinny.mid.${p.aDtype}.${p.bDtype}.m${p.g.M}.w${t.WM}x${t.WN}.t${t.TM}x${t.TN}.bk${t.BK}.d${t.D}.sk${t.SK}${split > 1 ? `.k${split}` : ''}`;
+  const label = `matmul.skinny.mid.${p.aDtype}.${p.bDtype}.m${p.g.M}.w${t.WM}x${t.WN}.t${t.TM}x${t.TN}.bk${t.BK}.d${t.D}.sk${t.SK}${split > 1 ? `.k${split}` : ''}${t.probe ? '.probe' : ''}`;
   const key = shaderKey(label, p, t, split);
   const target = outputTarget(ctx, p, c);
   const part = split > 1 ? ctx.scratch(split * p.g.M * p.g.N * 4, 'matmul.skinny.splitk') : null;

@@ -126,6 +126,8 @@ describe.skipIf(!gpu)(`mid-M tensor-core skinny GEMM, subgroup matrices emulated
       [mid(2, 1, 2, 1, 32, 2), 64, 50, 776, 'f16', 'bf16', { outDtype: 'f16' }, [], 1],
       // K 1160 in two splits of 608 and 552 (17¼ slices); M 96 in a 128-row tile, two matrices pruned
       [mid(2, 1, 4, 1, 16, 4), 96, 40, 1160, 'bf16', 'bf16', { outDtype: 'f32' }, [], 2],
+      // M 64 in a 128-row tile: the second subgroup row holds no rows of M and multiplies nothing
+      [mid(2, 1, 4, 1, 16, 1), 64, 20, 264, 'f16', 'f16', {}, [], 1],
       [mid(1, 2, 4, 1, 16, 1), 64, 36, 1032, 'f16', 'f16', { epilogue: 'x0 + x1', outDtype: 'bf16' }, [[36]], 2],
     ]);
   }, 600_000);
@@ -165,6 +167,23 @@ describe.skipIf(!gpu)(`mid-M tensor-core skinny GEMM, subgroup matrices emulated
       skinnyTuning.override = null;
     }
   }, 600_000);
+});
+
+describe('mid-M multiply-only probe', () => {
+  it('keeps only the loads before the K loop (the loop multiplies whatever is staged)', async () => {
+    const { skinnyMidWgsl } = await import('../../src/kernels/skinny-gemm-mid.js');
+    const { planMatmul } = await import('../../src/kernels/matmul-common.js');
+    const desc = (dtype: DType, shape: number[]) => ({ dtype, shape });
+    const p = planMatmul({ transB: true }, [desc('f16', [128, 512]), desc('bf16', [256, 512])], 'f16', { f16: true });
+    const caps = { f16: true, subgroupMaxSize: LANES };
+    const weightLoads = (t: SkinnyMidParams) =>
+      skinnyMidWgsl(p, caps, EMULATED_CFG, t, false).split('b[(n * K + k) / 8u]').length - 1;
+    const t = mid(2, 2, 4, 1, 32, 2);
+    const perLoad = 1; // BN·BK/8 chunks over 128 lanes: one weight chunk per lane per slice
+    // the first slice, D prefetched, and one per unrolled slice of the loop (lcm(2, D) = 2)
+    expect(weightLoads(t)).toBe(perLoad * (1 + 2 + 2));
+    expect(weightLoads({ ...t, probe: 'compute-only' })).toBe(perLoad * (1 + 2));
+  });
 });
 
 if (!gpu) it.skip(`mid-M tensor-core skinny GEMM emulated (skipped: ${gpuSkipReason()})`, () => {});
