@@ -23,10 +23,10 @@ const W_SEED = 100;
 const A_SEED = 7;
 const L2_BYTES = 50 * 2 ** 20;
 
-/** The sets the note's predictions are for: 128×128 (D 2 and D 4), 128×256 and 64×128 tiles. */
+/** The sets the note's predictions are for: 128×128 (4 subgroups at D 2, 8 at D 4), 128×256 and 64×128 tiles. */
 const SETS: readonly SkinnyMidParams[] = [
   { variant: 'mid', WM: 2, WN: 2, TM: 4, TN: 4, BK: 32, D: 2, SK: 8 },
-  { variant: 'mid', WM: 2, WN: 2, TM: 4, TN: 4, BK: 32, D: 4, SK: 4 },
+  { variant: 'mid', WM: 2, WN: 4, TM: 4, TN: 2, BK: 32, D: 4, SK: 4 },
   { variant: 'mid', WM: 2, WN: 4, TM: 4, TN: 4, BK: 16, D: 2, SK: 8 },
   { variant: 'mid', WM: 2, WN: 2, TM: 2, TN: 4, BK: 32, D: 2, SK: 8 },
 ];

@@ -106,8 +106,10 @@ export const MID_MIN_M = 48;
  * Output-tiled tensor-core sets for M = 64–256 (docs/notes/2026-12-07-mid-m-gemm.md), all within
  * 48 KB of workgroup memory at the M they tile: 128×128 tiles of 4 or 8 subgroups, 128×256 tiles
  * at BK 16 (activation bytes half the weight bytes), 64-row tiles for M = 64 and one 256×128 tile
- * that covers M = 256 in one pass; D = 2 or 4 slices in flight. The cap on the K split (SK 8, 4,
- * 2) trades workgroups against f32 partial traffic (8·split·M·N bytes against 2·N·K of weights).
+ * that covers M = 256 in one pass; D = 2 or 4 slices in flight, D = 4 only where accumulators and
+ * register sets stay near 200 registers a lane (8 per result matrix, 4 per 16-byte chunk per set).
+ * The cap on the K split (SK 8, 4, 2) trades workgroups against f32 partial traffic (8·split·M·N
+ * bytes against 2·N·K of weights).
  */
 function midVariants(): SkinnyMidParams[] {
   const mid = (WM: number, WN: number, TM: number, TN: number, BK: number, D: number, SK = 8): SkinnyMidParams => ({
@@ -122,7 +124,7 @@ function midVariants(): SkinnyMidParams[] {
   });
   return [
     mid(2, 2, 4, 4, 32, 2),
-    mid(2, 2, 4, 4, 32, 4, 4),
+    mid(2, 4, 4, 2, 32, 4, 4),
     mid(2, 2, 4, 4, 32, 2, 2),
     mid(2, 4, 4, 2, 32, 2),
     mid(4, 2, 2, 4, 32, 2),
