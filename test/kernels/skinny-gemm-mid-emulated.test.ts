@@ -15,6 +15,7 @@ import type { DType } from '../../src/tensor/dtype.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
+import { HEAVY, heavyTitle } from '../heavy.js';
 import { EMULATED_CFG, LANES, emulate } from './sgmat-emulation.js';
 
 const mid = (WM: number, WN: number, TM: number, TN: number, BK: number, D: number, SK = 8): SkinnyMidParams => ({
@@ -151,6 +152,19 @@ describe.skipIf(!gpu)(`mid-M tensor-core skinny GEMM, subgroup matrices emulated
       ],
     ]);
   }, 600_000);
+
+  it.skipIf(!HEAVY)(
+    // lavapipe gives 32 KB of workgroup memory, so the swept tiles run at BK 16 here
+    heavyTitle('the swept tile shapes: 128×128 with 4 and 8 subgroups at D 2 and 4, split K'),
+    async () => {
+      await check([
+        [mid(2, 2, 4, 4, 16, 2), 128, 200, 1040, 'f16', 'bf16', {}, [], 2],
+        [mid(2, 4, 4, 2, 16, 4, 4), 256, 136, 1096, 'f16', 'bf16', { outDtype: 'f32' }, [], 2],
+        [mid(4, 2, 2, 4, 16, 2), 96, 264, 1024, 'bf16', 'bf16', { epilogue: 'x0 + x1' }, [[264]], 2],
+      ]);
+    },
+    1_800_000,
+  );
 
   it('the table routes M up to 256 to the family; f32 activations go to another kernel', async () => {
     const b = emu();
