@@ -160,9 +160,17 @@ export const BENCHES: readonly BenchEntry[] = [
   },
   {
     name: 'skinny-tune',
-    measures: 'skinny GEMM (M = 1–128) parameter sweep on the Llama-3-8B shapes vs GEMV and split-K; writes the table',
+    measures: 'skinny GEMM (M = 1–256) parameter sweep on the Llama-3-8B shapes vs GEMV and split-K; writes the table',
     duration: '~4 min',
     needs: 'GPU (subgroups; subgroup matrices for the tensor-core variant)',
+    standalone: false,
+  },
+  {
+    name: 'mid-gemm-probe',
+    measures:
+      'the mid-M skinny GEMM (M = 64–256) whole and multiply-only beside the split-K GEMM on the 8B shapes: ms, weight TB/s, TFLOP/s, checked against float64',
+    duration: '~2 min',
+    needs: 'GPU (f16 subgroup matrices)',
     standalone: false,
   },
   {

@@ -9,8 +9,12 @@
 #     `serve-peers` before `serve`, with one BENCH_RUN_ID, adds llama.cpp beside transformers;
 #     `decode-peers` before `decode` likewise runs the decode peers in a call of their own)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh tune      # skinny GEMM sweep (writes the table;
-#     TUNE_M=16,64,32,128 limits it to those M, in that order; .build-lead-tuned is the build with it, so
+#     TUNE_M=16,64,32,128 limits it to those M, in that order; TUNE_ONLY=mid sweeps only the baselines, the
+#     committed sets and the mid-M sets; TUNE_TIMEOUT_S (235) and TUNE_BUDGET_S (190) bound the call;
+#     .build-lead-tuned is the build with it, so
 #     `BUILD=.build-lead-tuned ... decode` measures the tuned sets in the next call, before any commit)
+#   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh mid-probe  # the mid-M skinny GEMM whole and
+#     multiply-only (its MMA ceiling) beside the split-K GEMM at M = 64, 128, 256 (PROBE_M)
 #   ARMS=... bash bench/run-h100.sh decode-ab   # A/B of builds or knobs at b1 (bench/decode-ab.sh), after `checkpoint`
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh gemm      # GEMV/skinny/GEMM on the 8B shapes vs torch
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
@@ -133,9 +137,13 @@ timeout 200 python3 bench/anchors/torch_gemm.py "$OUT/gemm-anchors.json" > "$OUT
 timeout 300 node "$B/bench/gemm.js" "$OUT/gemm-anchors.json" 2>&1 | quiet | tee "$OUT/gemm.log"; echo "gemm exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = tune ]; then
-timeout 235 node "$B/bench/skinny-tune.js" --budget-s ${TUNE_BUDGET_S:-190} ${TUNE_M:+--m $TUNE_M} 2>&1 | quiet | tee "$OUT/skinny-tune.log"
+timeout ${TUNE_TIMEOUT_S:-235} node "$B/bench/skinny-tune.js" --budget-s ${TUNE_BUDGET_S:-190} ${TUNE_M:+--m $TUNE_M} ${TUNE_ONLY:+--only $TUNE_ONLY} 2>&1 | quiet | tee "$OUT/skinny-tune.log"
 # the build beside $B with the table just written, for `decode`/`serve` in the same or a later call (BUILD=$B-tuned)
 bash bench/install-skinny-table.sh "$BENCH_OUT/skinny-gemm-table.ts" "$B-tuned" "$B" 2>&1 | tee -a "$OUT/skinny-tune.log"
+fi
+if [ "$stage" = mid-probe ]; then
+# the mid-M skinny GEMM whole and multiply-only beside the split-K GEMM (bench/mid-gemm-probe.ts)
+timeout ${PROBE_TIMEOUT_S:-300} node "$B/bench/mid-gemm-probe.js" ${PROBE_M:+--m $PROBE_M} 2>&1 | quiet | tee "$OUT/mid-gemm-probe.log"; echo "mid-gemm-probe exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = decode-ab ]; then
 # b1 (AB_BATCH) A/B of builds or knobs after `checkpoint`; ARMS as bench/decode-ab.sh describes

@@ -7,7 +7,8 @@
  * (M, shape), then writes all timings and the winners as a table module
  * (`skinny-gemm-table.ts`, ready to replace src/kernels/skinny-gemm-table.ts) under $BENCH_OUT.
  *
- * Usage: node .build/bench/skinny-tune.js [--m 16,64] [--shapes 4096x4096] [--budget-s 190]
+ * Usage: node .build/bench/skinny-tune.js [--m 16,64] [--shapes 4096x4096] [--budget-s 190] [--only mid]
+ * (`--only mid`: the baselines, the committed table's sets and the mid-M sets, nothing else)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -130,6 +131,7 @@ async function sweepM(
   M: number,
   shapes: readonly ShapeBuffers[],
   rows: Measured[],
+  only?: 'mid',
 ): Promise<void> {
   const sgmat = backend.caps.subgroupMatrix.length > 0;
   for (const s of shapes) {
@@ -139,7 +141,7 @@ async function sweepM(
     fillRandom(backend, a, A_SEED + M);
     const aHost = Float64Array.from(await backend.read(a), (h) => f16ToNumber(h));
     const here: Measured[] = [];
-    for (const v of variantsFor(M, sgmat)) {
+    for (const v of variantsFor(M, sgmat, only)) {
       const r = await measure(backend, v, s, a, aHost, out, M);
       if (typeof r === 'string') {
         if (!r.startsWith('skip')) console.log(`  M${M} ${shape} ${v.name}: ${r}`);
@@ -185,6 +187,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
         const [N, K] = x.split('x').map(Number) as [number, number];
         return TUNE_SHAPES.find((s) => s.N === N && s.K === K) ?? { N, K, what: 'custom', perStep: 1 };
       }) ?? TUNE_SHAPES;
+  const onlyArg = opt('--only');
+  if (onlyArg !== null && onlyArg !== 'mid') throw new Error(`--only takes 'mid' (got ${onlyArg})`);
+  const only = onlyArg ?? undefined;
   const start = performance.now();
   const deadline = start + Number(opt('--budget-s') ?? 190) * 1000;
   const backend = await WebGpuBackend.create({ onWarning: () => {} });
@@ -232,7 +237,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       console.log(`M${M}: not measured (time budget spent); its bucket stays as committed`);
       continue;
     }
-    await sweepM(backend, M, bufs, rows);
+    await sweepM(backend, M, bufs, rows, only);
     save();
     console.log(`M${M} done at ${((performance.now() - start) / 1000).toFixed(0)} s`);
   }

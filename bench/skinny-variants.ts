@@ -6,18 +6,20 @@
  */
 import type {
   SkinnyBucket,
+  SkinnyMidParams,
   SkinnyParams,
   SkinnySgmatParams,
   SkinnySimtParams,
+  SkinnyTcParams,
 } from '../src/kernels/skinny-gemm-params.js';
 import type { MatmulPath } from '../src/ops/matmul.js';
 import { SKINNY_TABLE } from '../src/kernels/skinny-gemm-table.js';
 
 /**
- * In the order measured: the batch sizes decode serving lives at first, then M = 128 (prefill
- * chunks), so a spent time budget costs the small M (which the GEMV keeps anyway) first.
+ * In the order measured: the batch sizes decode serving lives at first, then M = 128 and 256
+ * (prefill chunks), so a spent time budget costs the small M (which the GEMV keeps anyway) first.
  */
-export const TUNE_M = [16, 64, 32, 128, 8, 4, 2, 1];
+export const TUNE_M = [16, 64, 32, 128, 256, 8, 4, 2, 1];
 
 /** N×K of the 8B linear layers and how many times each runs per decode step (32 layers, one head). */
 export const TUNE_SHAPES: { N: number; K: number; what: string; perStep: number }[] = [
@@ -97,8 +99,48 @@ function sgmatVariants(): SkinnySgmatParams[] {
   ];
 }
 
+/** The mid-M sets sweep from this M up (below it a 64-row tile is mostly padding). */
+export const MID_MIN_M = 48;
+
+/**
+ * Output-tiled tensor-core sets for M = 64–256 (docs/notes/2026-12-07-mid-m-gemm.md), all within
+ * 48 KB of workgroup memory at the M they tile: 128×128 tiles of 4 or 8 subgroups, 128×256 tiles
+ * at BK 16 (activation bytes half the weight bytes), 64-row tiles for M = 64 and one 256×128 tile
+ * that covers M = 256 in one pass; D = 2 or 4 slices in flight, D = 4 only where accumulators and
+ * register sets stay near 200 registers a lane (8 per result matrix, 4 per 16-byte chunk per set).
+ * The cap on the K split (SK 8, 4, 2) trades workgroups against f32 partial traffic (8·split·M·N
+ * bytes against 2·N·K of weights).
+ */
+function midVariants(): SkinnyMidParams[] {
+  const mid = (WM: number, WN: number, TM: number, TN: number, BK: number, D: number, SK = 8): SkinnyMidParams => ({
+    variant: 'mid',
+    WM,
+    WN,
+    TM,
+    TN,
+    BK,
+    D,
+    SK,
+  });
+  return [
+    mid(2, 2, 4, 4, 32, 2),
+    mid(2, 4, 4, 2, 32, 4, 4),
+    mid(2, 2, 4, 4, 32, 2, 2),
+    mid(2, 4, 4, 2, 32, 2),
+    mid(4, 2, 2, 4, 32, 2),
+    mid(2, 4, 4, 2, 16, 4),
+    mid(2, 4, 4, 4, 16, 2),
+    mid(2, 4, 4, 4, 16, 4),
+    mid(2, 4, 4, 4, 16, 2, 4),
+    mid(2, 2, 2, 4, 32, 2),
+    mid(1, 4, 4, 4, 16, 4),
+    mid(4, 2, 4, 4, 16, 2),
+  ];
+}
+
 export function variantName(p: SkinnyParams): string {
   if (p.variant === 'simt') return `simt KL${p.KL} MT${p.MT} RL${p.RL} RG${p.RG}`;
+  if (p.variant === 'mid') return `mid W${p.WM}x${p.WN} T${p.TM}x${p.TN} BK${p.BK} D${p.D} SK${p.SK}`;
   return `sgmat S${p.S} TN${p.TN} BK${p.BK}${p.D && p.D > 1 ? ` D${p.D}` : ''}${p.AG ? ' AG' : ''}`;
 }
 
@@ -114,8 +156,9 @@ const SIMT_BESIDE_SGMAT: readonly [number, number, number][] = [
 /**
  * Baselines first, then the skinny sets. Where tensor cores exist, SIMT at M ≥ 16 ran at ≤ 0.85×
  * the best tensor-core set on every 8B shape (2026-12-07), so only two SIMT sets stay there.
+ * `only: 'mid'` keeps the baselines, the committed table's sets for M and the mid-M sets.
  */
-export function variantsFor(M: number, sgmat: boolean): Variant[] {
+export function variantsFor(M: number, sgmat: boolean, only?: 'mid'): Variant[] {
   const base: Variant[] = [
     ...(M <= 16 ? [{ name: 'gemv', path: 'gemv' as const, params: null }] : []),
     ...(sgmat ? [{ name: 'sgmat split-K', path: 'subgroup-matrix' as const, params: null }] : []),
@@ -125,8 +168,16 @@ export function variantsFor(M: number, sgmat: boolean): Variant[] {
     sgmat && M >= 16
       ? all.filter((p) => SIMT_BESIDE_SGMAT.some(([KL, MT, RL]) => p.KL === KL && p.MT === MT && p.RL === RL))
       : all.slice(0, M <= 32 ? undefined : 2);
+  const mid = sgmat && M >= MID_MIN_M ? midVariants() : [];
+  const named = (ps: readonly SkinnyParams[]) =>
+    ps.map((p) => ({ name: variantName(p), path: 'skinny' as const, params: p }));
+  if (only === 'mid') {
+    const b = SKINNY_TABLE.buckets.find((x) => M <= x.maxM);
+    const committed = [b?.simt, sgmat ? b?.sgmat : null].filter((p): p is SkinnyParams => !!p);
+    return [...base, ...named([...committed, ...mid])];
+  }
   const sg = sgmat ? sgmatVariants() : [];
-  return [...base, ...[...simt, ...sg].map((p) => ({ name: variantName(p), path: 'skinny' as const, params: p }))];
+  return [...base, ...named([...simt, ...sg, ...mid])];
 }
 
 /**
@@ -194,10 +245,11 @@ export function bucketsFrom(rows: readonly Measured[]): SkinnyBucket[] {
       if (!rows.some((r) => r.M === M))
         return { ...(SKINNY_TABLE.buckets.find((b) => M <= b.maxM) ?? { simt: null, sgmat: null }), maxM: M };
       const full = stepTimes(rows.filter((r) => r.M === M)).map(([, ms, params]) => ({ ms, params }));
-      const best = (kind: string) => full.find((e) => e.params?.variant === kind);
+      const best = (kind: 'simt' | 'tc') =>
+        full.find((e) => e.params && (kind === 'simt') === (e.params.variant === 'simt'));
       const base = full.find((e) => e.params === null);
       const simt = best('simt');
-      const sg = best('sgmat');
+      const sg = best('tc');
       const bestSkinny = Math.min(simt?.ms ?? Infinity, sg?.ms ?? Infinity);
       if (base && base.ms <= bestSkinny) return { maxM: M, simt: null, sgmat: null };
       // no SIMT set ran on every shape (none fits this M on the device): the committed SIMT entry stays
@@ -205,7 +257,7 @@ export function bucketsFrom(rows: readonly Measured[]): SkinnyBucket[] {
       return {
         maxM: M,
         simt: (simt?.params as SkinnySimtParams | undefined) ?? committedSimt,
-        sgmat: sg && sg.ms < (simt?.ms ?? Infinity) ? (sg.params as SkinnySgmatParams) : null,
+        sgmat: sg && sg.ms < (simt?.ms ?? Infinity) ? (sg.params as SkinnyTcParams) : null,
       };
     });
 }

@@ -39,12 +39,40 @@ export interface SkinnySgmatParams {
   readonly AG?: boolean;
 }
 
-export type SkinnyParams = SkinnySimtParams | SkinnySgmatParams;
+/**
+ * Tensor cores for M = 64–256 (`skinny-gemm-mid.ts`): a workgroup of WM×WN subgroups owns a BM×BN
+ * tile (BM = WM·TM·16 rows of M, BN = WN·TN·16 weight rows), each subgroup TM×TN result matrices of
+ * it, all subgroups multiplying the same staged K slice of BK; a and b are staged, double-buffered,
+ * with D slices in flight in registers. M beyond BM takes further workgroups (BM ≥ M reads every
+ * weight once). SK caps the split of K across workgroups (grid z, f32 partials summed in a fixed
+ * order by a second pass); the split used fills about two workgroups per SM of a 132-SM card and
+ * keeps ≥ 512 of K per split (`midSplit`).
+ */
+export interface SkinnyMidParams {
+  readonly variant: 'mid';
+  readonly WM: number;
+  readonly WN: number;
+  readonly TM: number;
+  readonly TN: number;
+  readonly BK: number;
+  readonly D: number;
+  readonly SK: number;
+  /**
+   * Diagnosis only (wrong results): the K loop skips its global loads and staging stores, so it
+   * costs only its matrix loads, multiplies and barriers — the MMA ceiling of the same schedule.
+   */
+  readonly probe?: 'compute-only';
+}
+
+/** A tensor-core parameter set: K split inside the workgroup (sgmat) or output-tiled (mid). */
+export type SkinnyTcParams = SkinnySgmatParams | SkinnyMidParams;
+
+export type SkinnyParams = SkinnySimtParams | SkinnyTcParams;
 
 export interface SkinnyBucket {
   readonly maxM: number;
   readonly simt: SkinnySimtParams | null;
-  readonly sgmat: SkinnySgmatParams | null;
+  readonly sgmat: SkinnyTcParams | null;
 }
 
 export interface SkinnyTable {
@@ -52,7 +80,10 @@ export interface SkinnyTable {
   readonly buckets: readonly SkinnyBucket[];
 }
 
-export const SKINNY_MAX_M = 128;
+export const SKINNY_MAX_M = 256;
+
+/** The sgmat sets keep all of M in every subgroup's registers (S copies of the result): M ≤ 128. */
+export const SKINNY_SGMAT_MAX_M = 128;
 
 /** Skinny parameters the benchmarks may force (tuning); null keeps the table. */
 export const skinnyTuning: { override: SkinnyParams | null } = { override: null };
@@ -90,12 +121,39 @@ export function sgmatConfig(caps: Pick<Capabilities, 'subgroupMatrix'>) {
 
 /** Invocations per workgroup. */
 export function skinnyLanes(t: SkinnyParams, M: number, caps: Pick<Capabilities, 'subgroupMaxSize'>): number {
+  if (t.variant === 'mid') return t.WM * t.WN * (caps.subgroupMaxSize || 32);
   return t.variant === 'simt' ? t.KL * Math.ceil(M / t.MT) * t.RG : t.S * (caps.subgroupMaxSize || 32);
 }
 
 /** Weight rows (output columns) per workgroup. */
 export function skinnyRows(t: SkinnyParams, caps: SkinnyCaps): number {
+  if (t.variant === 'mid') return t.WN * t.TN * (sgmatConfig(caps)?.N ?? 16);
   return t.variant === 'simt' ? t.RG * t.RL : t.TN * (sgmatConfig(caps)?.N ?? 16);
+}
+
+/**
+ * Rows of a the mid kernel stages per slice: its whole M tile, or only M rounded up to the matrix
+ * M when one tile covers M (the matrices past M are never multiplied).
+ */
+export function midStagedRows(t: SkinnyMidParams, M: number, fm: number): number {
+  const BM = t.WM * t.TM * fm;
+  return M <= BM ? Math.ceil(M / fm) * fm : BM;
+}
+
+/** Workgroups the split K aims for: two per SM of a 132-SM card (as the split-K GEMM). */
+export const MID_TARGET_WORKGROUPS = 264;
+
+/**
+ * K splits of the mid kernel for one product: enough for `MID_TARGET_WORKGROUPS` when the tiles
+ * alone fall short, at most SK, at least 512 of K per split (the f32 partials then cost
+ * 8·split·M / (2·K) ≤ M/128 of the weight bytes, mostly in L2); every split starts on a slice and
+ * none is empty. Returns the split and the K length per split.
+ */
+export function midSplit(t: SkinnyMidParams, M: number, N: number, K: number, fm: number, fn: number) {
+  const tiles = Math.ceil(M / (t.WM * t.TM * fm)) * Math.ceil(N / (t.WN * t.TN * fn));
+  const want = Math.max(1, Math.min(t.SK, Math.ceil(MID_TARGET_WORKGROUPS / tiles), Math.floor(K / 512)));
+  const kLen = Math.ceil(K / want / t.BK) * t.BK;
+  return { split: Math.ceil(K / kLen), kLen };
 }
 
 /** Workgroup memory of one parameter set at M, in bytes (the layouts of the two generators). */
@@ -108,6 +166,11 @@ export function skinnySharedBytes(t: SkinnyParams, M: number, caps: SkinnyCaps):
   }
   const cfg = sgmatConfig(caps);
   if (!cfg) return Infinity;
+  if (t.variant === 'mid') {
+    const ld = t.BK + 8;
+    const subgroups = t.WM * t.WN;
+    return 2 * (midStagedRows(t, M, cfg.M) + t.WN * t.TN * cfg.N) * ld * 2 + subgroups * cfg.M * cfg.N * 4;
+  }
   const mPad = t.AG ? 0 : Math.ceil(M / cfg.M) * cfg.M;
   const ld = t.S * t.BK + 8;
   return 2 * (mPad + t.TN * cfg.N) * ld * 2 + t.S * cfg.M * cfg.N * 4;
@@ -123,7 +186,17 @@ export function skinnyParamsProblem(t: SkinnyParams, M: number, caps: SkinnyCaps
       return `KL ${t.KL} must be a power of two and a multiple of the subgroup size ${caps.subgroupMaxSize}`;
     if ((t.RG * t.RL) % 2) return `RG·RL (${t.RG * t.RL}) must be even: outputs are written in pairs`;
     if (t.MT < 1 || t.RL < 1 || t.RG < 1) return 'MT, RL and RG must be ≥ 1';
+  } else if (t.variant === 'mid') {
+    const cfg = sgmatConfig(caps);
+    if (!cfg) return 'no f16→f32 subgroup-matrix configuration on this device';
+    if (t.BK % cfg.K || t.BK % 8) return `BK ${t.BK} must be a multiple of the matrix K (${cfg.K}) and of 8`;
+    if (t.TN % 2 && cfg.N % 2) return 'weight tiles must hold an even number of rows';
+    if (![1, 2, 4].includes(t.D)) return `D ${t.D} must be 1, 2 or 4 (the slice loop unrolls to lcm(2, D))`;
+    if ([t.WM, t.WN, t.TM, t.TN, t.SK].some((x) => !Number.isInteger(x) || x < 1))
+      return 'WM, WN, TM, TN and SK must be integers ≥ 1';
   } else {
+    if (M > SKINNY_SGMAT_MAX_M)
+      return `the K-split tensor-core sets hold all of M per subgroup: M ≤ ${SKINNY_SGMAT_MAX_M} (got ${M})`;
     const cfg = sgmatConfig(caps);
     if (!cfg) return 'no f16→f32 subgroup-matrix configuration on this device';
     if (t.BK % cfg.K || t.BK % 8) return `BK ${t.BK} must be a multiple of the matrix K (${cfg.K}) and of 8`;

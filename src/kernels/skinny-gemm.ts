@@ -1,11 +1,12 @@
 /**
- * Skinny GEMM for decode batches and short prefill chunks (2 ≤ M ≤ 128) against half weights [N, K] (HF `Linear` layout):
+ * Skinny GEMM for decode batches and short prefill chunks (2 ≤ M ≤ 256) against half weights [N, K] (HF `Linear` layout):
  * a product that costs one read of the weights. Each workgroup owns a run of weight rows and all M
  * activation rows, so every weight byte leaves DRAM once and no second pass sums partials. Two
  * variants, chosen per M bucket by `skinny-gemm-table.ts` (tuned by bench/skinny-tune.ts):
  * register-blocked SIMT with the activation tile in workgroup memory (`skinny-gemm-simt.ts`), and
  * tensor cores through subgroup matrices with K split across the subgroups of one workgroup
- * (`skinny-gemm-sgmat.ts`). The epilogue and output contract are those of `matmul-common.ts`.
+ * (`skinny-gemm-sgmat.ts`), and tensor cores with the subgroups tiling a wide output tile and K
+ * split across workgroups for M = 64–256 (`skinny-gemm-mid.ts`). The epilogue and output contract are those of `matmul-common.ts`.
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
@@ -19,13 +20,18 @@ import {
   outputTarget,
   packScratch,
   planMatmul,
+  type WeightRange,
   weightRanges,
 } from './matmul-common.js';
+import { rawPlan, splitReduceWgsl } from './matmul-sgmat-wgsl.js';
+import { skinnyMidWgsl } from './skinny-gemm-mid.js';
 import {
   SKINNY_MAX_M,
   SKINNY_STAGED_FALLBACKS,
+  type SkinnyMidParams,
   type SkinnyParams,
   sgmatConfig,
+  midSplit,
   skinnyParams,
   skinnyParamsProblem,
   skinnyRows,
@@ -57,7 +63,7 @@ export function skinnyChoice(caps: Capabilities, a: MatmulAttrs, inputs: readonl
   const half = inputs[0]!.dtype !== 'f32' && !(a.precise && inputs.slice(0, 2).some((d) => d.dtype === 'bf16'));
   const t = skinnyParams(SKINNY_TABLE, M, caps, half);
   if (!t) return `the skinny GEMM's table leaves M = ${M} to the other kernels`;
-  if (t.variant === 'sgmat' && !half)
+  if (t.variant !== 'simt' && !half)
     return 'f32 activations and precise bf16 stay off the f16 tensor-core variant (forced parameters)';
   const K = inputs[1]!.shape[1]!;
   const why = skinnyParamsProblem(t, M, caps) ?? skinnyShapeProblem(t, M, K, inputs[0]!.dtype, caps);
@@ -86,6 +92,10 @@ export const skinnyGemmKernel: GpuKernel = {
     if (typeof t === 'string') throw new Error(`matmul: ${t}`);
     const ranges = weightRanges(inputs[1]!, p, ctx.caps, 8);
     if (typeof ranges === 'string') throw new Error(`matmul: ${ranges}`);
+    if (t.variant === 'mid') {
+      encodeMid(ctx, p, t, inputs, ranges, c);
+      return;
+    }
     const wgsl = () =>
       t.variant === 'simt' ? skinnySimtWgsl(p, ctx.caps, t) : skinnySgmatWgsl(p, ctx.caps, sgmatConfig(ctx.caps)!, t);
     const rows = skinnyRows(t, ctx.caps);
@@ -107,3 +117,59 @@ export const skinnyGemmKernel: GpuKernel = {
     packScratch(ctx, p, target, c);
   },
 };
+
+/**
+ * The mid-M kernel's dispatches: one pass with the epilogue, or with K split a pass of f32 partials
+ * and the split-K GEMM's reduction pass (fixed order, epilogue there).
+ */
+function encodeMid(
+  ctx: Parameters<GpuKernel['encode']>[0],
+  p: ReturnType<typeof planMatmul>,
+  t: SkinnyMidParams,
+  inputs: Parameters<GpuKernel['encode']>[2],
+  ranges: readonly WeightRange[],
+  c: Parameters<GpuKernel['encode']>[3][number],
+): void {
+  const cfg = sgmatConfig(ctx.caps)!;
+  const { split, kLen } = midSplit(t, p.g.M, p.g.N, p.g.K, cfg.M, cfg.N);
+  const BM = t.WM * t.TM * cfg.M;
+  const BN = t.WN * t.TN * cfg.N;
+  const label = `matmul.skinny.mid.${p.aDtype}.${p.bDtype}.m${p.g.M}.w${t.WM}x${t.WN}.t${t.TM}x${t.TN}.bk${t.BK}.d${t.D}.sk${t.SK}${split > 1 ? `.k${split}` : ''}${t.probe ? '.probe' : ''}`;
+  const key = shaderKey(label, p, t, split);
+  const target = outputTarget(ctx, p, c);
+  const part = split > 1 ? ctx.scratch(split * p.g.M * p.g.N * 4, 'matmul.skinny.splitk') : null;
+  const raw = part ? rawPlan(p) : p;
+  for (const r of ranges) {
+    const u = matmulUniforms(raw, r.n0, r.nCount);
+    u[7] = kLen;
+    const [x, y] = grid(Math.ceil(p.g.M / BM) * Math.ceil(r.nCount / BN), ctx.caps.maxComputeWorkgroupsPerDimension);
+    ctx.dispatch(
+      {
+        label,
+        key,
+        wgsl: () => skinnyMidWgsl(p, ctx.caps, cfg, t, !!part),
+        access: ['read', 'read', ...outputAccess(raw)],
+      },
+      [inputs[0]!, r.range, part ?? target, ...(part ? [] : inputs.slice(2))],
+      u,
+      [x, y, split],
+    );
+  }
+  if (part) {
+    const u = matmulUniforms(p, 0, p.g.N);
+    u[7] = split;
+    const sumLabel = `matmul.splitk-sum.${p.outDtype}`;
+    ctx.dispatch(
+      {
+        label: sumLabel,
+        key: shaderKey(sumLabel, p),
+        wgsl: () => splitReduceWgsl(p, ctx.caps),
+        access: ['read', ...outputAccess(p)],
+      },
+      [part, target, ...inputs.slice(2)],
+      u,
+      grid(Math.ceil((p.g.M * Math.ceil(p.g.N / 2)) / 256), ctx.caps.maxComputeWorkgroupsPerDimension),
+    );
+  }
+  packScratch(ctx, p, target, c);
+}

@@ -35,4 +35,24 @@ describe('skinny sweep buckets', () => {
     expect(names.filter((n) => n.startsWith('simt'))).toHaveLength(2);
     expect(variantsFor(8, false).filter((v) => v.name.startsWith('simt')).length).toBeGreaterThan(2);
   });
+
+  it('sweeps the mid-M sets from M = 48 up, M = 256 among the tuned M, and --only mid keeps the committed sets', () => {
+    expect(TUNE_M).toContain(256);
+    const names = (M: number, only?: 'mid') => variantsFor(M, true, only).map((v) => v.name);
+    expect(names(32).some((n) => n.startsWith('mid'))).toBe(false);
+    expect(names(64)).toContain('mid W2x2 T4x4 BK32 D2 SK8');
+    expect(names(256)).toContain('mid W4x2 T4x4 BK16 D2 SK8');
+    const only = names(64, 'mid');
+    expect(only.slice(0, 1)).toEqual(['sgmat split-K']);
+    expect(only).toContain('sgmat S4 TN1 BK32 D2');
+    expect(only.filter((n) => n.startsWith('sgmat S'))).toHaveLength(1);
+    expect(names(256, 'mid').every((n) => n === 'sgmat split-K' || n.startsWith('mid'))).toBe(true);
+  });
+
+  it('a mid set that beats the split-K GEMM takes the tensor-core slot of its bucket', () => {
+    const MID: SkinnyParams = { variant: 'mid', WM: 2, WN: 2, TM: 4, TN: 4, BK: 32, D: 2, SK: 8 };
+    const b = bucketsFrom([...rows(256, 'sgmat split-K', null, 2), ...rows(256, 'mid', MID, 1)]);
+    expect(b.find((x) => x.maxM === 256)).toEqual({ maxM: 256, simt: null, sgmat: MID });
+    expect(b.find((x) => x.maxM === 128)).toEqual(SKINNY_TABLE.buckets.find((x) => x.maxM === 128));
+  });
 });

@@ -9,7 +9,6 @@
  * themselves are checked on the H100 by the conformance run and by bench/skinny-tune.ts.
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { SubgroupMatrixConfig } from '../../src/backends/webgpu/capabilities.js';
 import type { SkinnySgmatParams, SkinnyTable } from '../../src/kernels/skinny-gemm-params.js';
 import type { MatmulAttrs } from '../../src/ops/matmul.js';
 import type { OpCase } from '../../src/ops/op-spec.js';
@@ -19,10 +18,7 @@ import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 import { HEAVY, heavyTitle } from '../heavy.js';
-
-const LANES = 32;
-const CFG: SubgroupMatrixConfig = { componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 };
-const PER_LANE = (CFG.M * CFG.N) / LANES;
+import { EMULATED_CFG as CFG, LANES, emulate } from './sgmat-emulation.js';
 
 /** A table whose M ≤ 128 bucket is an in-place set, so an M off the matrix tiles takes the staged fallback. */
 const TEST_TABLE: SkinnyTable = {
@@ -39,53 +35,6 @@ vi.doMock('../../src/kernels/skinny-gemm-sgmat.js', async (importOriginal) => {
     skinnySgmatWgsl: (...args: Parameters<typeof real.skinnySgmatWgsl>) => emulate(real.skinnySgmatWgsl(...args)),
   };
 });
-
-/** Half h of an array of vec4<u32> (8 halves each) or of an array<f16>, as f32. */
-function halfAt(src: string, h: string): string {
-  return src === 'a' ? `f32(a[${h}])` : `unpack2x16float(${src}[(${h}) / 8u][((${h}) % 8u) / 2u])[(${h}) % 2u]`;
-}
-
-/** The generated WGSL with the subgroup-matrix builtins written out in plain WGSL. */
-function emulate(wgsl: string): string {
-  const left = /subgroupMatrixLoad<subgroup_matrix_left<[^>]*>, row_major>\(&a,/.test(wgsl) ? 'a' : 'As';
-  // offsets and strides count array elements: halves for array<f16>, 8 halves for vec4<u32>
-  const unit = (src: string) => (src === 'a' ? '1u' : '8u');
-  // loop bounds the shader compiler cannot fold (emu_k is 16 on every real dispatch), so the many
-  // inlined calls stay loops rather than unrolled bodies that take minutes to compile in software
-  const mma = `var<private> emu_k: u32;
-fn emu_mma(l: vec2<u32>, q: vec2<u32>, c: array<f32, ${PER_LANE}>, lane: u32) -> array<f32, ${PER_LANE}> {
-  var r = c;
-  for (var i = 0u; i < ${PER_LANE}u; i++) {
-    let e = lane * ${PER_LANE}u + i; let m = e / ${CFG.N}u; let n = e % ${CFG.N}u;
-    var s = 0.0;
-    for (var k = 0u; k < emu_k; k++) {
-      let ha = l.x * ${unit(left)} + m * l.y * ${unit(left)} + k;
-      let hb = q.x * 8u + n * q.y * 8u + k;
-      s += ${halfAt(left, 'ha')} * ${halfAt('Bs', 'hb')};
-    }
-    r[i] += s;
-  }
-  return r;
-}
-`;
-  const out = wgsl
-    .replace('enable chromium_experimental_subgroup_matrix;\n', '')
-    .replace('diagnostic(off, chromium.subgroup_matrix_uniformity);\n', '')
-    .replace(/subgroup_matrix_result<f32, \d+, \d+>\(\)/g, `array<f32, ${PER_LANE}>()`)
-    .replace(/subgroupMatrixLoad<subgroup_matrix_\w+<[^>]*>, \w+>\(&\w+, (.*), ([^,;]+)\);/g, 'vec2<u32>($1, $2);')
-    .replace(
-      /(\w+) = subgroupMatrixMultiplyAccumulate\((\w+), (\w+), (\w+)\);/g,
-      `$1 = emu_mma($2, $3, $4, lid % ${LANES}u);`,
-    )
-    .replace(
-      /subgroupMatrixStore<row_major>\(&Cs, ([^,]+), (\w+), (\d+)u\);/g,
-      `for (var i = 0u; i < ${PER_LANE}u; i++) { let e = (lid % ${LANES}u) * ${PER_LANE}u + i; Cs[$1 + (e / ${CFG.N}u) * $3u + e % ${CFG.N}u] = $2[i]; }`,
-    );
-  if (/subgroupMatrix|subgroup_matrix/.test(out)) throw new Error('a subgroup-matrix builtin was left unemulated');
-  return out
-    .replace(/(@compute)/, `${mma}$1`)
-    .replace(/(fn main\([^{]*\{)/, `$1\n  emu_k = select(${CFG.K}u, 0u, nwg.x == 0u);`);
-}
 
 vi.resetModules();
 await import('../../src/register-all.js');
