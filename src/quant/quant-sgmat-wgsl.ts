@@ -108,22 +108,39 @@ export function quantSgmatWgsl(format: QuantFormat, t: QuantSgmatTile): string {
     Ws[st * ${W}u + row * ${LD}u + c] = v;
   }
 }`;
-  const multiply = `${r(KS / F)
-    .map(
-      (q) => `    {
-      let rq = subgroupMatrixLoad<${right}, col_major>(&Ws, st * ${W}u + sg * ${F * LD}u + ${q * 2}u, ${LD}u);
+  // Matrix offsets are compile-time constants (the stage by unrolling two steps, the subgroup by
+  // a switch): Dawn predicates a subgroup-matrix load or store whose offset it cannot check statically.
+  const bySubgroup = (body: (s: number) => string) => `  switch (sg) {
+${r(S)
+  .map((s) => `    case ${s}u: {\n${body(s)}\n    }`)
+  .join('\n')}
+    default: {}
+  }`;
+  const multiply = (st: number) =>
+    bySubgroup((s) =>
+      r(KS / F)
+        .map(
+          (q) => `      {
+        let rq = subgroupMatrixLoad<${right}, col_major>(&Ws, ${st * W + s * F * LD + q * 2}u, ${LD}u);
 ${r(MT)
   .map(
     (i) =>
-      `      c${i} = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<${left}, row_major>(&Xs, st * ${X}u + ${i * F * LD + q * 2}u, ${LD}u), rq, c${i});`,
+      `        c${i} = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<${left}, row_major>(&Xs, ${st * X + i * F * LD + q * 2}u, ${LD}u), rq, c${i});`,
   )
   .join('\n')}
-    }`,
-    )
-    .join('\n')}`;
+      }`,
+        )
+        .join('\n'),
+    );
+  // step on stage st while the next step goes to the other stage, last read before the previous barrier
+  const step = (st: number) => `    if (kk + ${KS}u < ke) { stage(${1 - st}u, kk + ${KS}u, m0, n0, lid); }
+  ${multiply(st)}
+    workgroupBarrier();
+    kk += ${KS}u;
+    if (kk >= ke) { break; }`;
   const store = r(MT)
     .map(
-      (i) => `  subgroupMatrixStore<row_major>(&Cs, sg * ${F * F}u, c${i}, ${F}u);
+      (i) => `${bySubgroup((s) => `      subgroupMatrixStore<row_major>(&Cs, ${s * F * F}u, c${i}, ${F}u);`)}
   workgroupBarrier();
   for (var e = 0u; e < ${EPL}u; e++) {
     let el = lane * ${EPL}u + e;
@@ -169,13 +186,10 @@ ${r(MT)
   .join('\n')}
   stage(0u, kb, m0, n0, lid);
   workgroupBarrier();
-  var st = 0u;
-  for (var kk = kb; kk < ke; kk += ${KS}u) {
-    // the next step goes to the other stage, last read before the previous barrier
-    if (kk + ${KS}u < ke) { stage(1u - st, kk + ${KS}u, m0, n0, lid); }
-${multiply}
-    workgroupBarrier();
-    st = 1u - st;
+  var kk = kb;
+  loop {
+${step(0)}
+${step(1)}
   }
 ${store}
 }

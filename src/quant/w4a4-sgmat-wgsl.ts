@@ -103,20 +103,32 @@ export function w4a4SgmatWgsl(t: W4a4SgmatTile): string {
   const left = `subgroup_matrix_left<i8, ${FK}, ${FM}>`;
   const right = `subgroup_matrix_right<i8, ${FN}, ${FK}>`;
   const result = `subgroup_matrix_result<i32, ${FN}, ${FM}>`;
+  // Matrix offsets are compile-time constants (the subgroup by a switch): Dawn predicates a
+  // subgroup-matrix load or store whose offset it cannot check statically.
+  const bySubgroup = (body: (s: number) => string) => `    switch (sg) {
+${r(S)
+  .map((s) => `      case ${s}u: {\n${body(s)}\n      }`)
+  .join('\n')}
+      default: {}
+    }`;
   // each K step of 32 codes is 8 words along a staged row
-  const step = (ks: number) => `    {
-      let q = subgroupMatrixLoad<${right}, col_major>(&Ws, (sg * ${FN * LD}u + ${ks * 8}u) * ${U}u, ${LD * U}u);
+  const step = (s: number, ks: number) => `        {
+          let q = subgroupMatrixLoad<${right}, col_major>(&Ws, ${(s * FN * LD + ks * 8) * U}u, ${LD * U}u);
 ${r(MT)
   .map(
     (i) =>
-      `      c${i} = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<${left}, row_major>(&Xs, ${(i * FM * LD + ks * 8) * U}u, ${LD * U}u), q, c${i});`,
+      `          c${i} = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<${left}, row_major>(&Xs, ${(i * FM * LD + ks * 8) * U}u, ${LD * U}u), q, c${i});`,
   )
   .join('\n')}
-    }`;
+        }`;
   // result matrices i0 .. i0 + CS - 1 through workgroup memory into the f32 accumulators
-  const scale = (i0: number) => `${r(CS)
-    .map((c) => `    subgroupMatrixStore<row_major>(&Cs, sg * ${CS * FM * FN}u + ${c * FM * FN}u, c${i0 + c}, ${FN}u);`)
-    .join('\n')}
+  const scale = (i0: number) => `${bySubgroup((s) =>
+    r(CS)
+      .map(
+        (c) => `        subgroupMatrixStore<row_major>(&Cs, ${s * CS * FM * FN + c * FM * FN}u, c${i0 + c}, ${FN}u);`,
+      )
+      .join('\n'),
+  )}
     workgroupBarrier();
     for (var e = 0u; e < ${CS * EPL}u; e++) {
       let i = e / ${EPL}u;
@@ -215,9 +227,11 @@ ${r(MT)
 ${r(MT)
   .map((i) => `    c${i} = ${result}();`)
   .join('\n')}
-${r(128 / FK)
-  .map(step)
-  .join('\n')}
+${bySubgroup((s) =>
+  r(128 / FK)
+    .map((ks) => step(s, ks))
+    .join('\n'),
+)}
 ${r(MT / CS)
   .map((q) => scale(q * CS))
   .join('\n')}
