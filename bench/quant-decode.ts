@@ -80,6 +80,9 @@ console.log(
   `card ${card}; seed ${SEED}; batches ${BATCHES.join(', ')}; quant_matmul kernel ${PATH ?? 'by M'}; K slices ${SPLIT ?? 'by shape'}; operands ${F16_OPERANDS ? 'f16 allowed' : 'f32'}; subgroup matrices: ${backend.caps.subgroupMatrix.map((c) => `${c.componentType}→${c.resultComponentType} ${c.M}x${c.N}x${c.K}${c.packedUnits ? ` (${c.packedUnits} units)` : ''}`).join(', ') || 'none'}`,
 );
 
+// a configuration the self-test dropped (the 8-bit load units, say) is why a tensor-core path is absent
+for (const line of backend.caps.disabled) console.log(`disabled: ${line}`);
+
 /** One quantized row repeated N times: the bytes of W [N, K] in `format`, and the row's decoded values. */
 function repeatedRow(format: QuantFormat, n: number, k: number): { bytes: Uint8Array; row: Float64Array } {
   const values = rng.normals(k, 0.05);
