@@ -12,12 +12,21 @@ import { runOnce } from './self-test.js';
 /** Words before each operand and words per operand row: both non-zero in every reading, so a wrong one shows. */
 const OFFSET_WORDS = 4;
 
-async function tryUnits(
-  device: GPUDevice,
+export interface PackedMatrixProbe {
+  /** One workgroup of one subgroup: y [M·N] (f32) = the product, from ga and gb (the packed operands). */
+  readonly wgsl: string;
+  readonly a: Int32Array;
+  readonly b: Int32Array;
+  /** The exact product, row-major M × N. */
+  readonly want: Float64Array;
+}
+
+/** The probe shader and data with offsets and strides written in `units`. */
+export function packedMatrixProbe(
   cfg: SubgroupMatrixConfig,
   subgroupSize: number,
   units: 'word' | 'component',
-): Promise<string | null> {
+): PackedMatrixProbe {
   const { M, N, K } = cfg;
   const signed = cfg.componentType === 'i8';
   const scalar = signed ? 'i32' : 'u32';
@@ -35,8 +44,9 @@ async function tryUnits(
       }
     return w;
   };
-  const a = pack(M, 3); // row m of the left operand: K codes
-  const b = pack(N, 17); // column n of the right operand (column-major): K codes
+  const want = new Float64Array(M * N);
+  for (let i = 0; i < M; i++)
+    for (let j = 0; j < N; j++) for (let k = 0; k < K; k++) want[i * N + j]! += code(i, k, 3) * code(j, k, 17);
   const u = units === 'word' ? 1 : 4;
   const wgsl = /* wgsl */ `
 enable chromium_experimental_subgroup_matrix;
@@ -58,22 +68,33 @@ fn main(@builtin(local_invocation_index) t: u32) {
   workgroupBarrier();
   for (var i = t; i < ${M * N}u; i += ${subgroupSize}u) { y[i] = f32(sc[i]); }
 }`;
+  // row m of the left operand and column n of the right one (column-major) are K codes each
+  return { wgsl, a: pack(M, 3), b: pack(N, 17), want };
+}
+
+/** null where the probe's product is exact, else the first difference. */
+export function probeError(p: PackedMatrixProbe, got: Float32Array, cfg: SubgroupMatrixConfig, units: string) {
+  for (let e = 0; e < p.want.length; e++)
+    if (got[e] !== p.want[e])
+      return `${cfg.componentType} ${cfg.M}x${cfg.N}x${cfg.K} product with offsets and strides in ${units}s wrong at (${Math.floor(e / cfg.N)}, ${e % cfg.N}): got ${got[e]}, want ${p.want[e]}`;
+  return null;
+}
+
+async function tryUnits(
+  device: GPUDevice,
+  cfg: SubgroupMatrixConfig,
+  subgroupSize: number,
+  units: 'word' | 'component',
+): Promise<string | null> {
+  const p = packedMatrixProbe(cfg, subgroupSize, units);
   const got = await runOnce(
     device,
-    wgsl,
-    [new Float32Array(a.buffer), new Float32Array(b.buffer)],
-    M * N,
+    p.wgsl,
+    [new Float32Array(p.a.buffer), new Float32Array(p.b.buffer)],
+    p.want.length,
     subgroupSize,
   );
-  if (typeof got === 'string') return got;
-  for (let i = 0; i < M; i++)
-    for (let j = 0; j < N; j++) {
-      let want = 0;
-      for (let k = 0; k < K; k++) want += code(i, k, 3) * code(j, k, 17);
-      if (got[i * N + j] !== want)
-        return `${cfg.componentType} ${M}x${N}x${K} product with offsets and strides in ${units}s wrong at (${i}, ${j}): got ${got[i * N + j]}, want ${want}`;
-    }
-  return null;
+  return typeof got === 'string' ? got : probeError(p, got, cfg, units);
 }
 
 /** The configuration with the units its loads count, or the reasons neither reading gave the exact product. */
