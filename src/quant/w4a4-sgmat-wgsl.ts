@@ -180,7 +180,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let lane = lid % ${SG}u;
   var acc: array<f32, ${MT * EPL}>;
 ${r(MT)
-  .map((i) => `  var c${i}: ${result};`)
+  .map((i) => `  var c${i} = ${result}();`)
   .join('\n')}
   for (var g = gb; g < ge; g++) {
     // BM × 128 activation codes, 16 bytes a load; rows past M as zeros

@@ -12,7 +12,8 @@ import type { OpCase } from '../../src/ops/op-spec.js';
 import { randomInput } from '../../src/ops/test-data.js';
 import { encodeWeights } from '../../src/quant/codec.js';
 import type { QuantFormat } from '../../src/quant/formats.js';
-import type { QuantSgmatTile } from '../../src/quant/quant-sgmat-wgsl.js';
+import type { Capabilities } from '../../src/backends/capabilities.js';
+import { type QuantSgmatTile, quantSgmatSplit, quantSgmatTile } from '../../src/quant/quant-sgmat-wgsl.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
@@ -167,6 +168,36 @@ describe.skipIf(!gpu || !gpu.caps.f16)(
     });
   },
 );
+
+describe('weight-only tensor-core GEMM tiles (no GPU needed)', () => {
+  const caps = (o: Partial<Record<string, unknown>> = {}) =>
+    ({
+      f16: true,
+      subgroupMatrix: [CFG],
+      subgroupMinSize: 32,
+      subgroupMaxSize: 32,
+      maxComputeWorkgroupStorageSize: 32768,
+      maxComputeInvocationsPerWorkgroup: 1024,
+      ...o,
+    }) as unknown as Capabilities;
+  it('takes 16..256 rows in 16-row matrices, up to 4 a workgroup', () => {
+    expect([16, 17, 64, 100, 256].map((m) => quantSgmatTile(m, caps()))).toEqual(
+      [1, 2, 4, 4, 4].map((MT) => ({ MT, SG: 32 })),
+    );
+    expect(quantSgmatTile(15, caps())).toMatch(/16\.\.256 rows/);
+    expect(quantSgmatTile(257, caps())).toMatch(/16\.\.256 rows/);
+  });
+  it('refuses without f16, without the f16 configuration, or with too little storage', () => {
+    expect(quantSgmatTile(16, caps({ f16: false }))).toMatch(/no f16/);
+    expect(quantSgmatTile(16, caps({ subgroupMatrix: [{ ...CFG, resultComponentType: 'f16' }] }))).toMatch(/no f16/);
+    expect(quantSgmatTile(64, caps({ maxComputeWorkgroupStorageSize: 16384 }))).toMatch(/workgroup storage/);
+  });
+  it('splits K into 32-value steps toward 512 workgroups, at least 8 steps a slice', () => {
+    const t = { MT: 1, SG: 32 };
+    expect(quantSgmatSplit(t, 16, 1024, 4096)).toEqual({ split: 16, kc: 256 });
+    expect(quantSgmatSplit(t, 16, 72, 896)).toEqual({ split: 3, kc: 320 });
+  });
+});
 
 if (!gpu) it.skip(`weight-only tensor-core GEMM emulated (skipped: ${gpuSkipReason()})`, () => {});
 else if (!gpu.caps.f16)

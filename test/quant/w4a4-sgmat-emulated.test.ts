@@ -13,7 +13,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { SubgroupMatrixConfig } from '../../src/backends/webgpu/capabilities.js';
 import type { OpCase } from '../../src/ops/op-spec.js';
 import { quantizeActivations, quantizeW4a4Weights } from '../../src/quant/w4a4-format.js';
-import type { W4a4SgmatTile } from '../../src/quant/w4a4-sgmat-wgsl.js';
+import { type W4a4SgmatTile, w4a4SgmatSplit, w4a4SgmatTile } from '../../src/quant/w4a4-sgmat-wgsl.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
@@ -199,6 +199,42 @@ describe.skipIf(!gpu)(`W4A4 tensor-core GEMM, i8 subgroup matrices emulated (${s
   it('leaves M < 16 and devices without i8 matrices to the dot4I8Packed kernels', () => {
     expect(labelOf(emu('word'), makeCase(9, 24, 256))).toBe('atom_matmul.gemm');
     expect(labelOf(gpu!, makeCase(16, 24, 256))).toBe('atom_matmul.gemm');
+  });
+});
+
+describe('W4A4 tensor-core GEMM tiles (no GPU needed)', () => {
+  const I8: SubgroupMatrixConfig = { componentType: 'i8', resultComponentType: 'i32', M: 16, N: 16, K: 32 };
+  const caps = (o: Partial<Record<string, unknown>> = {}) =>
+    ({
+      subgroupMatrix: [I8],
+      subgroupMinSize: 32,
+      subgroupMaxSize: 32,
+      maxComputeWorkgroupStorageSize: 49152,
+      maxComputeInvocationsPerWorkgroup: 1024,
+      ...o,
+    }) as Parameters<typeof w4a4SgmatTile>[1];
+  it('parks all MT result matrices where 48 KiB allows, one at a time under 32 KiB', () => {
+    expect([16, 48, 64, 100].map((m) => w4a4SgmatTile(m, caps()))).toEqual(
+      [1, 3, 4, 4].map((MT) => ({ MT, CS: MT, SG: 32, unit: 'word' })),
+    );
+    expect(w4a4SgmatTile(64, caps({ maxComputeWorkgroupStorageSize: 32768 }))).toMatchObject({ MT: 4, CS: 1 });
+    expect(w4a4SgmatTile(64, caps({ subgroupMatrix: [{ ...I8, packedUnits: 'component' }] }))).toMatchObject({
+      unit: 'component',
+    });
+  });
+  it('refuses without the i8 configuration, with a varying subgroup size, or too little storage (M 16 fits the WebGPU default)', () => {
+    expect(w4a4SgmatTile(16, caps({ subgroupMatrix: [] }))).toMatch(/no i8/);
+    expect(w4a4SgmatTile(16, caps({ subgroupMatrix: [{ ...I8, K: 16 }] }))).toMatch(/no i8/);
+    expect(w4a4SgmatTile(16, caps({ subgroupMinSize: 16, subgroupMaxSize: 64 }))).toMatch(/subgroup size/);
+    expect(w4a4SgmatTile(16, caps({ maxComputeWorkgroupStorageSize: 16384 }))).toMatchObject({ MT: 1, CS: 1 });
+    expect(w4a4SgmatTile(64, caps({ maxComputeWorkgroupStorageSize: 16384 }))).toMatch(/workgroup storage/);
+  });
+  it('splits K into whole groups toward 512 workgroups, at least 4 groups a slice', () => {
+    const t = { MT: 1, CS: 1, SG: 32, unit: 'word' } as const;
+    expect(w4a4SgmatSplit(t, 16, 1024, 4096)).toEqual({ split: 8, gps: 4 });
+    expect(w4a4SgmatSplit(t, 16, 14336, 4096)).toEqual({ split: 3, gps: 11 });
+    expect(w4a4SgmatSplit(t, 16, 72, 1152)).toEqual({ split: 2, gps: 5 });
+    expect(w4a4SgmatSplit(t, 16, 4096, 384)).toEqual({ split: 1, gps: 3 });
   });
 });
 
