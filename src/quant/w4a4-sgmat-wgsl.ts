@@ -6,7 +6,9 @@
  * its slice of K one quantization group (128 channels) at a time:
  * - stage: the group's activation codes (already int8 lanes) and weight codes go to workgroup
  *   memory as int8 rows, the 4-bit weights widened to int8 lanes on the way (the INT8 outlier
- *   group is copied as it is: the same loop serves both), together with the group's scales;
+ *   group is copied as it is: the same loop serves both), together with the group's scales. The
+ *   codes come through registers loaded one group ahead, so the next group's loads are in flight
+ *   while this one is multiplied and scaled (no second buffer, no extra barrier);
  * - multiply: subgroup s multiplies the BM × 128 activations by its own 16 weight rows, four K steps
  *   of 32, into MT i32 result matrices that start from zero each group, so the group's dot products
  *   are exact integers (|Σ| ≤ 128 · 127 · 127 < 2³¹);
@@ -93,6 +95,67 @@ export function w4a4SgmatSplit(t: W4a4SgmatTile, m: number, n: number, k: number
 
 const r = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/**
+ * A group's codes through registers: `load(gg)` reads group gg's BM × 128 activation codes and
+ * BN × 128 weight codes (64 bytes a row for a 4-bit group, 128 for the INT8 outlier group) as
+ * 16-byte words, rows past M or N as zeros; `store` writes them into the staged int8 rows of
+ * group g, widening 4-bit words (16 bytes hold 32 codes: word j has values 8j..8j+3 in its low
+ * nibbles and 8j+4..8j+7 in its high ones).
+ */
+function registerStaging(BM: number, T: number) {
+  const BN = W4A4_SGMAT_BN;
+  const XP = Math.ceil((BM * 8) / T);
+  const W4 = Math.ceil((BN * 4) / T);
+  const W8 = Math.ceil((BN * 8) / T);
+  const guard = (i: number, n: number) => (T * (i + 1) > n ? `if (lid + ${T * i}u < ${n}u) ` : '');
+  const at = (i: number, per: number) => `let e = lid + ${T * i}u; let row = e / ${per}u; let c = e % ${per}u;`;
+  const words = (arr: string, o: string, v: string) =>
+    ['x', 'y', 'z', 'w'].map((f, j) => `${arr}[${o} + ${j}u] = bitcast<i32>(${v}.${f});`).join(' ');
+  const regs = [...r(XP).map((i) => `  var rx${i}: vec4<u32>;`), ...r(W8).map((i) => `  var rw${i}: vec4<u32>;`)].join(
+    '\n',
+  );
+  const load = (gg: string) => `{
+    let gg = ${gg};
+${r(XP)
+  .map(
+    (i) =>
+      `    ${guard(i, BM * 8)}{ ${at(i, 8)} rx${i} = vec4<u32>(0u); if (m0 + row < u.m) { rx${i} = xq[((m0 + row) * u.k + gg * 128u) / 16u + c]; } }`,
+  )
+  .join('\n')}
+    if (gg + 1u < G) {
+${r(W4)
+  .map(
+    (i) =>
+      `      ${guard(i, BN * 4)}{ ${at(i, 4)} rw${i} = vec4<u32>(0u); if (n0 + row < u.n) { rw${i} = wq[(n0 + row) * ((u.k - 128u) / 32u) + gg * 4u + c]; } }`,
+  )
+  .join('\n')}
+    } else {
+${r(W8)
+  .map(
+    (i) =>
+      `      ${guard(i, BN * 8)}{ ${at(i, 8)} rw${i} = vec4<u32>(0u); if (n0 + row < u.n) { rw${i} = wq[codes8At() / 16u + (n0 + row) * 8u + c]; } }`,
+  )
+  .join('\n')}
+    }
+  }`;
+  const store = `${r(XP)
+    .map((i) => `    ${guard(i, BM * 8)}{ ${at(i, 8)} let o = row * ${LD}u + c * 4u; ${words('Xs', 'o', `rx${i}`)} }`)
+    .join('\n')}
+    if (g + 1u < G) {
+${r(W4)
+  .map(
+    (i) =>
+      `      ${guard(i, BN * 4)}{ ${at(i, 4)} let o = row * ${LD}u + c * 8u; let v = rw${i}; Ws[o] = lo4(v.x); Ws[o + 1u] = hi4(v.x); Ws[o + 2u] = lo4(v.y); Ws[o + 3u] = hi4(v.y); Ws[o + 4u] = lo4(v.z); Ws[o + 5u] = hi4(v.z); Ws[o + 6u] = lo4(v.w); Ws[o + 7u] = hi4(v.w); }`,
+  )
+  .join('\n')}
+    } else {
+${r(W8)
+  .map((i) => `      ${guard(i, BN * 8)}{ ${at(i, 8)} let o = row * ${LD}u + c * 4u; ${words('Ws', 'o', `rw${i}`)} }`)
+  .join('\n')}
+    }`;
+  return { regs, load, store };
+}
+
 export function w4a4SgmatWgsl(t: W4a4SgmatTile): string {
   const { MT, CS, SG } = t;
   const BM = FM * MT;
@@ -136,6 +199,7 @@ ${r(MT)
       acc[${i0 * EPL}u + e] += f32(Cs[sg * ${CS * FM * FN}u + i * ${FM * FN}u + el]) * (sxs[${i0 * FM}u + i * ${FM}u + el / ${FN}u] * sws[sg * ${FN}u + el % ${FN}u]);
     }
     workgroupBarrier();`;
+  const prefetch = registerStaging(BM, T);
   return /* wgsl */ `enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 // tiles: row tiles × column tiles of y; gps: groups of 128 channels per K slice
@@ -179,42 +243,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let sg = lid / ${SG}u;
   let lane = lid % ${SG}u;
   var acc: array<f32, ${MT * EPL}>;
+${prefetch.regs}
 ${r(MT)
   .map((i) => `  var c${i} = ${result}();`)
   .join('\n')}
+  // group gb's codes into registers; each turn then stores group g and loads group g + 1, whose
+  // loads stay in flight while group g is multiplied and scaled
+${prefetch.load('gb')}
   for (var g = gb; g < ge; g++) {
-    // BM × 128 activation codes, 16 bytes a load; rows past M as zeros
-    for (var e = lid; e < ${BM * 8}u; e += ${T}u) {
-      let row = e / 8u;
-      let c = e % 8u;
-      var v = vec4<u32>(0u);
-      if (m0 + row < u.m) { v = xq[((m0 + row) * u.k + g * 128u) / 16u + c]; }
-      let o = row * ${LD}u + c * 4u;
-      Xs[o] = bitcast<i32>(v.x); Xs[o + 1u] = bitcast<i32>(v.y); Xs[o + 2u] = bitcast<i32>(v.z); Xs[o + 3u] = bitcast<i32>(v.w);
-    }
-    // BN × 128 weight codes as int8 lanes; rows past N as zeros
-    if (g + 1u < G) {
-      // 4-bit: 16 bytes hold 32 codes, word j of them values 8j..8j+3 (low nibbles) and 8j+4..8j+7 (high)
-      for (var e = lid; e < ${BN * 4}u; e += ${T}u) {
-        let row = e / 4u;
-        let c = e % 4u;
-        var v = vec4<u32>(0u);
-        if (n0 + row < u.n) { v = wq[(n0 + row) * ((u.k - 128u) / 32u) + g * 4u + c]; }
-        let o = row * ${LD}u + c * 8u;
-        Ws[o] = lo4(v.x); Ws[o + 1u] = hi4(v.x); Ws[o + 2u] = lo4(v.y); Ws[o + 3u] = hi4(v.y);
-        Ws[o + 4u] = lo4(v.z); Ws[o + 5u] = hi4(v.z); Ws[o + 6u] = lo4(v.w); Ws[o + 7u] = hi4(v.w);
-      }
-    } else {
-      // the INT8 outlier group: 128 bytes a row
-      for (var e = lid; e < ${BN * 8}u; e += ${T}u) {
-        let row = e / 8u;
-        let c = e % 8u;
-        var v = vec4<u32>(0u);
-        if (n0 + row < u.n) { v = wq[codes8At() / 16u + (n0 + row) * 8u + c]; }
-        let o = row * ${LD}u + c * 4u;
-        Ws[o] = bitcast<i32>(v.x); Ws[o + 1u] = bitcast<i32>(v.y); Ws[o + 2u] = bitcast<i32>(v.z); Ws[o + 3u] = bitcast<i32>(v.w);
-      }
-    }
+${prefetch.store}
     for (var e = lid; e < ${BM + BN}u; e += ${T}u) {
       if (e < ${BM}u) {
         sxs[e] = select(0.0, xs[min(m0 + e, u.m - 1u) * G + g], m0 + e < u.m);
@@ -224,6 +261,7 @@ ${r(MT)
       }
     }
     workgroupBarrier();
+    if (g + 1u < ge) ${prefetch.load('g + 1u')}
 ${r(MT)
   .map((i) => `    c${i} = ${result}();`)
   .join('\n')}
