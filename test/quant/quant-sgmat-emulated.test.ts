@@ -100,7 +100,7 @@ function makeCase(format: QuantFormat, m: number, n: number, k: number, f16Opera
   };
 }
 
-describe.skipIf(!gpu || !gpu.caps.f16)(
+describe.skipIf(!gpu?.caps.f16)(
   `weight-only tensor-core GEMM, f16 subgroup matrices emulated (${seedNote(seed)})`,
   () => {
     const emu = () =>
