@@ -7,7 +7,7 @@
  * - stage: the group's activation codes (already int8 lanes) and weight codes go to workgroup
  *   memory as int8 rows, the 4-bit weights widened to int8 lanes on the way (the INT8 outlier
  *   group is copied as it is: the same loop serves both), together with the group's scales. The
- *   codes come through registers loaded one group ahead, so the next group's loads are in flight
+ *   codes and scales come through registers loaded one group ahead, so the next group's loads are in flight
  *   while this one is multiplied and scaled (no second buffer, no extra barrier);
  * - multiply: subgroup s multiplies the BM × 128 activations by its own 16 weight rows, four K steps
  *   of 32, into MT i32 result matrices that start from zero each group, so the group's dot products
@@ -96,8 +96,8 @@ export function w4a4SgmatSplit(t: W4a4SgmatTile, m: number, n: number, k: number
 const r = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 /**
- * A group's codes through registers: `load(gg)` reads group gg's BM × 128 activation codes and
- * BN × 128 weight codes (64 bytes a row for a 4-bit group, 128 for the INT8 outlier group) as
+ * A group's codes and scales through registers: `load(gg)` reads group gg's BM + BN scales,
+ * BM × 128 activation codes and BN × 128 weight codes (64 bytes a row for a 4-bit group, 128 for the INT8 outlier group) as
  * 16-byte words, rows past M or N as zeros; `store` writes them into the staged int8 rows of
  * group g, widening 4-bit words (16 bytes hold 32 codes: word j has values 8j..8j+3 in its low
  * nibbles and 8j+4..8j+7 in its high ones).
@@ -111,11 +111,20 @@ function registerStaging(BM: number, T: number) {
   const at = (i: number, per: number) => `let e = lid + ${T * i}u; let row = e / ${per}u; let c = e % ${per}u;`;
   const words = (arr: string, o: string, v: string) =>
     ['x', 'y', 'z', 'w'].map((f, j) => `${arr}[${o} + ${j}u] = bitcast<i32>(${v}.${f});`).join(' ');
-  const regs = [...r(XP).map((i) => `  var rx${i}: vec4<u32>;`), ...r(W8).map((i) => `  var rw${i}: vec4<u32>;`)].join(
-    '\n',
-  );
+  // one scale a thread: activation rows' scales first, then the weight rows'; rows past M or N as 0
+  const SP = Math.ceil((BM + BN) / T);
+  const regs = [
+    ...r(XP).map((i) => `  var rx${i}: vec4<u32>;`),
+    ...r(W8).map((i) => `  var rw${i}: vec4<u32>;`),
+    ...r(SP).map((i) => `  var rs${i}: f32;`),
+  ].join('\n');
+  const scaleLoad = (i: number) =>
+    `    ${guard(i, BM + BN)}{ let e = lid + ${T * i}u; if (e < ${BM}u) { rs${i} = select(0.0, xs[min(m0 + e, u.m - 1u) * G + gg], m0 + e < u.m); } else { let row = e - ${BM}u; rs${i} = select(0.0, scaleW(min(n0 + row, u.n - 1u), gg), n0 + row < u.n); } }`;
+  const scaleStore = (i: number) =>
+    `    ${guard(i, BM + BN)}{ let e = lid + ${T * i}u; if (e < ${BM}u) { sxs[e] = rs${i}; } else { sws[e - ${BM}u] = rs${i}; } }`;
   const load = (gg: string) => `{
     let gg = ${gg};
+${r(SP).map(scaleLoad).join('\n')}
 ${r(XP)
   .map(
     (i) =>
@@ -138,9 +147,10 @@ ${r(W8)
   .join('\n')}
     }
   }`;
-  const store = `${r(XP)
-    .map((i) => `    ${guard(i, BM * 8)}{ ${at(i, 8)} let o = row * ${LD}u + c * 4u; ${words('Xs', 'o', `rx${i}`)} }`)
-    .join('\n')}
+  const store = `${r(SP).map(scaleStore).join('\n')}
+${r(XP)
+  .map((i) => `    ${guard(i, BM * 8)}{ ${at(i, 8)} let o = row * ${LD}u + c * 4u; ${words('Xs', 'o', `rx${i}`)} }`)
+  .join('\n')}
     if (g + 1u < G) {
 ${r(W4)
   .map(
@@ -252,14 +262,6 @@ ${r(MT)
 ${prefetch.load('gb')}
   for (var g = gb; g < ge; g++) {
 ${prefetch.store}
-    for (var e = lid; e < ${BM + BN}u; e += ${T}u) {
-      if (e < ${BM}u) {
-        sxs[e] = select(0.0, xs[min(m0 + e, u.m - 1u) * G + g], m0 + e < u.m);
-      } else {
-        let row = e - ${BM}u;
-        sws[row] = select(0.0, scaleW(min(n0 + row, u.n - 1u), g), n0 + row < u.n);
-      }
-    }
     workgroupBarrier();
     if (g + 1u < ge) ${prefetch.load('g + 1u')}
 ${r(MT)

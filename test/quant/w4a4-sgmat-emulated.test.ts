@@ -184,7 +184,7 @@ describe.skipIf(!gpu)(`W4A4 tensor-core GEMM, i8 subgroup matrices emulated (${s
   );
 
   it('fails when a group takes the next group’s weight scale (the check can fail)', async () => {
-    mutation = ['scaleW(min(n0 + row, u.n - 1u), g)', 'scaleW(min(n0 + row, u.n - 1u), min(g + 1u, G - 1u))'];
+    mutation = ['scaleW(min(n0 + row, u.n - 1u), gg)', 'scaleW(min(n0 + row, u.n - 1u), min(gg + 1u, G - 1u))'];
     try {
       const b = emu('word');
       const c = makeCase(16, 40, 512);
