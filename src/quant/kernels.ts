@@ -22,7 +22,7 @@ import {
   quantBatchedWgsl,
 } from './batched-wgsl.js';
 import { GEMM_TILE, quantGemmWgsl } from './gemm-wgsl.js';
-import { QUANT_SGMAT_BN, quantSgmatSplit, quantSgmatTile, quantSgmatWgsl } from './quant-sgmat-wgsl.js';
+import { quantSgmatBN, quantSgmatSplit, quantSgmatTile, quantSgmatWgsl } from './quant-sgmat-wgsl.js';
 import { GEMV_MAX_M, quantGemvWgsl } from './gemv-wgsl.js';
 import { type QuantMatmulAttrs, type QuantMatmulGeometry, type QuantMatmulPath, quantMatmulGeometry } from './ops.js';
 
@@ -81,12 +81,12 @@ export const quantSgmatKernel: GpuKernel = {
     const t = quantSgmatTile(m, ctx.caps);
     if (typeof t === 'string') throw new Error(`quant_matmul: ${t}`);
     const { split, kc } = quantSgmatSplit(t, m, n, k);
-    const tiles = Math.ceil(m / (16 * t.MT)) * Math.ceil(n / QUANT_SGMAT_BN);
+    const tiles = Math.ceil(m / (16 * t.MT)) * Math.ceil(n / quantSgmatBN(t));
     const [gx, gy] = grid2d(tiles * split, ctx.caps.maxComputeWorkgroupsPerDimension);
     const out = split > 1 ? ctx.scratch(split * m * n * 4, 'quant_matmul.split-k') : y!;
     ctx.dispatch(
       {
-        label: `quant_matmul.sgmat.${format}.mt${t.MT}`,
+        label: `quant_matmul.sgmat.${format}.mt${t.MT}.tn${t.TN}`,
         wgsl: quantSgmatWgsl(format, t),
         access: ['read', 'read', 'rw', 'uniform'],
       },

@@ -4,11 +4,13 @@
  * tiles in workgroup memory — once per workgroup, shared by all of its activation rows — and
  * multiplied with f16 × f16 → f32 subgroup matrices of 16 × 16 × 16.
  *
- * A workgroup of S subgroups owns BN = 16 · S weight rows and BM = 16 · MT activation rows; each K
+ * A workgroup of S subgroups owns BN = 16 · TN · S weight rows and BM = 16 · MT activation rows; each K
  * step of 32 is staged (activations rounded f32 → f16, weights decoded and rounded to f16) into one
  * of two buffers while the subgroups multiply the other, so one barrier a step separates the stages.
- * Subgroup s multiplies its own 16 weight rows by all BM rows, MT f32 result matrices, which at the
- * end go through workgroup memory to y with the ragged edges cut. Where the matrix has few tiles,
+ * Subgroup s multiplies its own 16 · TN weight rows by all BM rows, MT × TN f32 result matrices,
+ * which at the end go through workgroup memory to y with the ragged edges cut. TN = 2 where the
+ * workgroup storage takes it: each workgroup re-reads its BM activation rows (f32) for every step, so
+ * twice the weight rows a workgroup halves those re-reads (Σ N·K · M / BN · 4 bytes a call, from L2). Where the matrix has few tiles,
  * K is split across workgroups and a second pass adds the slices (batchedSplitSumWgsl).
  *
  * Why f16 operands are an opt-in: the op's default contract is f32 accuracy (the kernels round a
@@ -28,7 +30,6 @@ const F = 16;
 const KS = 32;
 /** Staged row stride in vec4<u32> (8 halves each): KS halves and one 16-byte pad. */
 const LD = KS / 8 + 1;
-export const QUANT_SGMAT_BN = S * F;
 export const QUANT_SGMAT_MIN_M = 16;
 export const QUANT_SGMAT_MAX_M = 256;
 const TARGET_WORKGROUPS = 512;
@@ -38,11 +39,15 @@ const MIN_STEPS = 8;
 export interface QuantSgmatTile {
   /** 16-row activation matrices per workgroup (BM = 16 · MT). */
   readonly MT: number;
+  /** 16-row weight matrices per subgroup (BN = 16 · TN · S). */
+  readonly TN: number;
   /** Lanes of a subgroup. */
   readonly SG: number;
 }
 
-const sharedBytes = (MT: number) => 2 * (F * MT + S * F) * LD * 16 + S * F * F * 4;
+/** Weight rows of a workgroup. */
+export const quantSgmatBN = (t: Pick<QuantSgmatTile, 'TN'>): number => S * F * t.TN;
+const sharedBytes = (MT: number, TN: number) => 2 * (F * MT + S * F * TN) * LD * 16 + S * F * F * 4;
 
 /** The tile for M rows on this device, or why there is none. */
 export function quantSgmatTile(m: number, caps: Capabilities): QuantSgmatTile | string {
@@ -56,14 +61,13 @@ export function quantSgmatTile(m: number, caps: Capabilities): QuantSgmatTile | 
     return `subgroup size ${caps.subgroupMinSize}–${caps.subgroupMaxSize} is not one fixed divisor of 256`;
   if (S * SG > caps.maxComputeInvocationsPerWorkgroup) return `${S * SG} invocations exceed the device's limit`;
   const MT = Math.min(4, Math.ceil(m / F));
-  if (sharedBytes(MT) > caps.maxComputeWorkgroupStorageSize)
-    return `the tile needs ${sharedBytes(MT)} bytes of workgroup storage`;
-  return { MT, SG };
+  for (const TN of [2, 1]) if (sharedBytes(MT, TN) <= caps.maxComputeWorkgroupStorageSize) return { MT, TN, SG };
+  return `the tile needs ${sharedBytes(MT, 1)} bytes of workgroup storage`;
 }
 
 /** K values per slice (a multiple of KS) and the number of slices. */
 export function quantSgmatSplit(t: QuantSgmatTile, m: number, n: number, k: number): { split: number; kc: number } {
-  const tiles = Math.ceil(m / (F * t.MT)) * Math.ceil(n / QUANT_SGMAT_BN);
+  const tiles = Math.ceil(m / (F * t.MT)) * Math.ceil(n / quantSgmatBN(t));
   const steps = k / KS;
   const want = Math.max(1, Math.min(Math.ceil(TARGET_WORKGROUPS / tiles), Math.floor(steps / MIN_STEPS)));
   const kc = Math.ceil(steps / want) * KS;
@@ -73,9 +77,9 @@ export function quantSgmatSplit(t: QuantSgmatTile, m: number, n: number, k: numb
 const r = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 export function quantSgmatWgsl(format: QuantFormat, t: QuantSgmatTile): string {
-  const { MT, SG } = t;
+  const { MT, TN, SG } = t;
   const BM = F * MT;
-  const BN = QUANT_SGMAT_BN;
+  const BN = quantSgmatBN(t);
   const T = S * SG;
   const EPL = (F * F) / SG;
   const X = BM * LD; // vec4<u32> of one activation stage
@@ -121,11 +125,18 @@ ${r(S)
       r(KS / F)
         .map(
           (q) => `      {
-        let rq = subgroupMatrixLoad<${right}, col_major>(&Ws, ${st * W + s * F * LD + q * 2}u, ${LD}u);
+${r(TN)
+  .map(
+    (j) =>
+      `        let rq${j} = subgroupMatrixLoad<${right}, col_major>(&Ws, ${st * W + (s * TN + j) * F * LD + q * 2}u, ${LD}u);`,
+  )
+  .join('\n')}
 ${r(MT)
   .map(
     (i) =>
-      `        c${i} = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<${left}, row_major>(&Xs, ${st * X + i * F * LD + q * 2}u, ${LD}u), rq, c${i});`,
+      `        { let l = subgroupMatrixLoad<${left}, row_major>(&Xs, ${st * X + i * F * LD + q * 2}u, ${LD}u);\n${r(TN)
+        .map((j) => `          c${i}_${j} = subgroupMatrixMultiplyAccumulate(l, rq${j}, c${i}_${j});`)
+        .join('\n')} }`,
   )
   .join('\n')}
       }`,
@@ -138,14 +149,16 @@ ${r(MT)
     workgroupBarrier();
     kk += ${KS}u;
     if (kk >= ke) { break; }`;
-  const store = r(MT)
+  const store = r(MT * TN)
     .map(
-      (i) => `${bySubgroup((s) => `      subgroupMatrixStore<row_major>(&Cs, ${s * F * F}u, c${i}, ${F}u);`)}
+      (
+        ij,
+      ) => `${bySubgroup((s) => `      subgroupMatrixStore<row_major>(&Cs, ${s * F * F}u, c${Math.floor(ij / TN)}_${ij % TN}, ${F}u);`)}
   workgroupBarrier();
   for (var e = 0u; e < ${EPL}u; e++) {
     let el = lane * ${EPL}u + e;
-    let m = m0 + ${i * F}u + el / ${F}u;
-    let n = n0 + sg * ${F}u + el % ${F}u;
+    let m = m0 + ${Math.floor(ij / TN) * F}u + el / ${F}u;
+    let n = n0 + (sg * ${TN}u + ${ij % TN}u) * ${F}u + el % ${F}u;
     if (m < u.m && n < u.n) { y[(slice * u.m + m) * u.n + n] = Cs[sg * ${F * F}u + el]; }
   }
   workgroupBarrier();`,
@@ -182,7 +195,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let sg = lid / ${SG}u;
   let lane = lid % ${SG}u;
 ${r(MT)
-  .map((i) => `  var c${i} = ${result}();`)
+  .map((i) =>
+    r(TN)
+      .map((j) => `  var c${i}_${j} = ${result}();`)
+      .join('\n'),
+  )
   .join('\n')}
   stage(0u, kb, m0, n0, lid);
   workgroupBarrier();

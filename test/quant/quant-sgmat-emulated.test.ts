@@ -138,14 +138,15 @@ describe.skipIf(!gpu?.caps.f16)(
     };
 
     // w4 K 896 is 28 steps of 32 in slices of 10, 10 and 8; q8_0 K 800 is 25 blocks of 32 (no
-    // multiple of 64 or 128); M 100 is two row tiles, the second ragged; N 200 and 40 end inside a
-    // 64-row weight tile; N 1024 is the 8B K/V projection
-    it('w4, w8, q4_k, q8_0: ragged M and N, row tiles, the K split', async () => {
+    // multiple of 64 or 128); M 100 is two row tiles, the second ragged; N 200, 72 and 40 end inside
+    // a weight tile (of 128 rows at TN 2, 64 at TN 1); N 1024 is the 8B K/V projection
+    it('w4, w8, q4_k, q8_0, q6_k: ragged M and N, row tiles, one and two weight tiles a subgroup, the K split', async () => {
       await check([
-        ['w4', 16, 72, 896, /quant_matmul\.sgmat\.w4\.mt1 quant_matmul\.split-k-sum/],
-        ['w8', 64, 200, 256, /quant_matmul\.sgmat\.w8\.mt4$/],
-        ['q4_k', 100, 40, 512, /quant_matmul\.sgmat\.q4_k\.mt4/],
-        ['q8_0', 16, 1024, 800, /quant_matmul\.sgmat\.q8_0\.mt1/],
+        ['w4', 16, 72, 896, /quant_matmul\.sgmat\.w4\.mt1\.tn2 quant_matmul\.split-k-sum/],
+        ['w8', 64, 200, 256, /quant_matmul\.sgmat\.w8\.mt4\.tn1$/],
+        ['q4_k', 100, 40, 512, /quant_matmul\.sgmat\.q4_k\.mt4\.tn1/],
+        ['q8_0', 16, 1024, 800, /quant_matmul\.sgmat\.q8_0\.mt1\.tn2/],
+        ['q6_k', 40, 200, 256, /quant_matmul\.sgmat\.q6_k\.mt3\.tn2$/],
       ]);
     }, 600_000);
 
@@ -180,10 +181,11 @@ describe('weight-only tensor-core GEMM tiles (no GPU needed)', () => {
       maxComputeInvocationsPerWorkgroup: 1024,
       ...o,
     }) as unknown as Capabilities;
-  it('takes 16..256 rows in 16-row matrices, up to 4 a workgroup', () => {
-    expect([16, 17, 64, 100, 256].map((m) => quantSgmatTile(m, caps()))).toEqual(
-      [1, 2, 4, 4, 4].map((MT) => ({ MT, SG: 32 })),
+  it('takes 16..256 rows in 16-row matrices, up to 4 a workgroup; two weight tiles a subgroup where they fit', () => {
+    expect([16, 17, 48, 64, 100, 256].map((m) => quantSgmatTile(m, caps()))).toEqual(
+      [1, 2, 3, 4, 4, 4].map((MT) => ({ MT, TN: MT < 4 ? 2 : 1, SG: 32 })),
     );
+    expect(quantSgmatTile(64, caps({ maxComputeWorkgroupStorageSize: 49152 }))).toEqual({ MT: 4, TN: 2, SG: 32 });
     expect(quantSgmatTile(15, caps())).toMatch(/16\.\.256 rows/);
     expect(quantSgmatTile(257, caps())).toMatch(/16\.\.256 rows/);
   });
@@ -193,7 +195,7 @@ describe('weight-only tensor-core GEMM tiles (no GPU needed)', () => {
     expect(quantSgmatTile(64, caps({ maxComputeWorkgroupStorageSize: 16384 }))).toMatch(/workgroup storage/);
   });
   it('splits K into 32-value steps toward 512 workgroups, at least 8 steps a slice', () => {
-    const t = { MT: 1, SG: 32 };
+    const t = { MT: 1, TN: 1, SG: 32 };
     expect(quantSgmatSplit(t, 16, 1024, 4096)).toEqual({ split: 16, kc: 256 });
     expect(quantSgmatSplit(t, 16, 72, 896)).toEqual({ split: 3, kc: 320 });
   });
