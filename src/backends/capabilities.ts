@@ -10,6 +10,12 @@ export interface SubgroupMatrixConfig {
   readonly M: number;
   readonly N: number;
   readonly K: number;
+  /**
+   * For 8-bit component types (stored four to an i32 or u32): whether subgroup-matrix load and
+   * store offsets and strides count the words of the array ('word') or the 8-bit components
+   * ('component'). The self-test finds out which; absent for other types.
+   */
+  readonly packedUnits?: 'word' | 'component';
 }
 
 export interface Capabilities {

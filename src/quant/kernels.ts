@@ -1,6 +1,8 @@
 /**
  * WebGPU kernels of `quant_matmul`, in order of preference: the decode GEMV for one row, the
- * batched GEMM for 2 ≤ M ≤ 256, then the tiled GEMM for any M. Each generates its WGSL per format
+ * tensor-core GEMM for 16 ≤ M ≤ 256 where the caller allows f16 operands and the device has f16
+ * subgroup matrices (quant-sgmat-wgsl.ts), the batched GEMM for 2 ≤ M ≤ 256, then the tiled GEMM
+ * for any M. Each generates its WGSL per format
  * (the GEMV per M, the batched GEMM per tile); the pipeline cache keeps one pipeline per distinct
  * shader. `attrs.path` forces one of them where it can serve the shape.
  *
@@ -11,7 +13,7 @@
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import { grid2d } from '../backends/webgpu/grid.js';
-import type { GpuKernel } from '../backends/webgpu/kernel.js';
+import type { BufferRange, GpuKernel, GpuTensor, KernelContext } from '../backends/webgpu/kernel.js';
 import {
   BATCHED_BN,
   BATCHED_MAX_M,
@@ -21,6 +23,7 @@ import {
   quantBatchedWgsl,
 } from './batched-wgsl.js';
 import { GEMM_TILE, quantGemmWgsl } from './gemm-wgsl.js';
+import { quantSgmatBN, quantSgmatSplit, quantSgmatTile, quantSgmatWgsl } from './quant-sgmat-wgsl.js';
 import { GEMV_MAX_M, quantGemvWgsl } from './gemv-wgsl.js';
 import { chunkedGemvParams, quantGemvChunkedWgsl, servesChunked } from './gemv-chunked-wgsl.js';
 import { type QuantMatmulAttrs, type QuantMatmulGeometry, type QuantMatmulPath, quantMatmulGeometry } from './ops.js';
@@ -83,6 +86,55 @@ export const quantGemvKernel: GpuKernel = {
   },
 };
 
+export const quantSgmatKernel: GpuKernel = {
+  op: 'quant_matmul',
+  whyUnsupported(caps, attrs, inputs) {
+    const g = geometryFor('sgmat', attrs, inputs);
+    if (typeof g === 'string') return g;
+    if (!(attrs as QuantMatmulAttrs).f16Operands)
+      return 'the tensor-core GEMM rounds x and W to f16: needs f16Operands';
+    const t = quantSgmatTile(g.m, caps);
+    return typeof t === 'string' ? t : null;
+  },
+  encode(ctx, attrs, inputs, [y]) {
+    const { m, n, k, format } = quantMatmulGeometry(attrs, inputs);
+    const t = quantSgmatTile(m, ctx.caps);
+    if (typeof t === 'string') throw new Error(`quant_matmul: ${t}`);
+    const { split, kc } = quantSgmatSplit(t, m, n, k);
+    const tiles = Math.ceil(m / (16 * t.MT)) * Math.ceil(n / quantSgmatBN(t));
+    const [gx, gy] = grid2d(tiles * split, ctx.caps.maxComputeWorkgroupsPerDimension);
+    const out = split > 1 ? ctx.scratch(split * m * n * 4, 'quant_matmul.split-k') : y!;
+    ctx.dispatch(
+      {
+        label: `quant_matmul.sgmat.${format}.mt${t.MT}.tn${t.TN}`,
+        wgsl: quantSgmatWgsl(format, t),
+        access: ['read', 'read', 'rw', 'uniform'],
+      },
+      [...inputs, out],
+      new Uint32Array([m, n, k, gx, tiles, kc, 0, 0]),
+      [gx, gy],
+    );
+    if (split > 1) splitSum(ctx, out, y!, m * n, split);
+  },
+};
+
+/** The second pass of a K split: the slices' partial products added into y in a fixed order. */
+function splitSum(
+  ctx: KernelContext,
+  part: GpuTensor | BufferRange,
+  y: GpuTensor | BufferRange,
+  count: number,
+  split: number,
+) {
+  const [sx, sy] = grid2d(Math.ceil(count / 256), ctx.caps.maxComputeWorkgroupsPerDimension);
+  ctx.dispatch(
+    { label: 'quant_matmul.split-k-sum', wgsl: batchedSplitSumWgsl(), access: ['read', 'rw', 'uniform'] },
+    [part, y],
+    new Uint32Array([count, split, sx, 0]),
+    [sx, sy],
+  );
+}
+
 export const quantBatchedKernel: GpuKernel = {
   op: 'quant_matmul',
   whyUnsupported(caps, attrs, inputs) {
@@ -111,14 +163,7 @@ export const quantBatchedKernel: GpuKernel = {
       new Uint32Array([m, n, k, gx, tiles, kc, 0, 0]),
       [gx, gy],
     );
-    if (split === 1) return;
-    const [sx, sy] = grid2d(Math.ceil((m * n) / 256), ctx.caps.maxComputeWorkgroupsPerDimension);
-    ctx.dispatch(
-      { label: 'quant_matmul.split-k-sum', wgsl: batchedSplitSumWgsl(), access: ['read', 'rw', 'uniform'] },
-      [out, y!],
-      new Uint32Array([m * n, split, sx, 0]),
-      [sx, sy],
-    );
+    if (split > 1) splitSum(ctx, out, y!, m * n, split);
   },
 };
 
@@ -142,4 +187,9 @@ export const quantGemmKernel: GpuKernel = {
   },
 };
 
-export const QUANT_KERNELS: readonly GpuKernel[] = [quantGemvKernel, quantBatchedKernel, quantGemmKernel];
+export const QUANT_KERNELS: readonly GpuKernel[] = [
+  quantGemvKernel,
+  quantSgmatKernel,
+  quantBatchedKernel,
+  quantGemmKernel,
+];

@@ -58,14 +58,16 @@ describe('quant_matmul kernel choice (no GPU needed)', () => {
     ] as const;
     return QUANT_KERNELS.findIndex((kn) => kn.whyUnsupported(caps, attrs, inputs) === null);
   };
+  // QUANT_KERNELS: 0 GEMV, 1 tensor-core GEMM (f16 operands, f16 subgroup matrices), 2 batched, 3 tiled
   it('gives one row to the GEMV, 2..256 rows to the batched GEMM, more to the tiled GEMM', () => {
-    expect([1, 2, 16, 64, 256, 257].map((m) => chosen(m))).toEqual([0, 1, 1, 1, 1, 2]);
+    expect([1, 2, 16, 64, 256, 257].map((m) => chosen(m))).toEqual([0, 2, 2, 2, 2, 3]);
   });
   it('serves a forced path where that kernel takes the shape, and nothing else', () => {
     expect(chosen(12, 'gemv')).toBe(0);
     expect(chosen(17, 'gemv')).toBe(-1);
-    expect(chosen(1, 'batched')).toBe(1);
-    expect(chosen(3, 'gemm')).toBe(2);
+    expect(chosen(1, 'batched')).toBe(2);
+    expect(chosen(3, 'gemm')).toBe(3);
+    expect(chosen(16, 'sgmat')).toBe(-1);
   });
 });
 

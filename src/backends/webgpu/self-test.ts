@@ -1,13 +1,15 @@
 /**
  * The start-up self-test. `shader-f16` is blocklisted on NVIDIA because old drivers computed f16
  * wrongly; we turn it on with a Dawn toggle, so we must check it ourselves: a few f16 operations
- * and one f16 subgroup-matrix product against the CPU. A feature that fails is not used, and the
+ * and one f16 subgroup-matrix product against the CPU, and one product of each 8-bit
+ * configuration (self-test-i8.ts). A feature that fails is not used, and the
  * reason is kept in `caps.disabled` so it is said once.
  */
 import type { Capabilities, SubgroupMatrixConfig } from './capabilities.js';
 import { f16Bits, f16ToNumber } from '../../tensor/dtype.js';
+import { testPackedMatrix } from './self-test-i8.js';
 
-async function runOnce(
+export async function runOnce(
   device: GPUDevice,
   code: string,
   inputs: Float32Array[],
@@ -184,8 +186,18 @@ export async function runSelfTest(device: GPUDevice, caps: Capabilities): Promis
   const matrixErrors: string[] = [];
   const kept: SubgroupMatrixConfig[] = [];
   for (const cfg of caps.subgroupMatrix) {
+    if (cfg.componentType === 'i8' || cfg.componentType === 'u8') {
+      const tested = await testPackedMatrix(device, cfg, caps.subgroupMaxSize || 32);
+      if (typeof tested === 'string') {
+        matrixErrors.push(tested);
+        disabled.push(
+          `subgroup-matrix ${cfg.componentType}→${cfg.resultComponentType} ${cfg.M}x${cfg.N}x${cfg.K} failed the self-test (${tested}); integer GEMMs use dot4I8Packed`,
+        );
+      } else kept.push(tested);
+      continue;
+    }
     if (cfg.componentType !== 'f16') {
-      kept.push(cfg); // integer configurations are checked by the kernels that use them
+      kept.push(cfg); // other component types have no user yet
       continue;
     }
     const err = !f16 ? 'f16 is disabled' : await testSubgroupMatrix(device, cfg, caps.subgroupMaxSize || 32);
