@@ -76,19 +76,31 @@ export function quantSgmatSplit(t: QuantSgmatTile, m: number, n: number, k: numb
 
 const r = (n: number) => Array.from({ length: n }, (_, i) => i);
 
-export function quantSgmatWgsl(format: QuantFormat, t: QuantSgmatTile): string {
-  const { MT, TN, SG } = t;
-  const BM = F * MT;
+/** The tile's sizes as the generated WGSL uses them. */
+interface SgmatGeometry {
+  readonly MT: number;
+  readonly TN: number;
+  readonly SG: number;
+  readonly BM: number;
+  readonly BN: number;
+  /** Invocations per workgroup. */
+  readonly T: number;
+  /** Result elements per lane in the store. */
+  readonly EPL: number;
+  /** vec4<u32> of one activation stage and of one weight stage. */
+  readonly X: number;
+  readonly W: number;
+}
+
+function sgmatGeometry(t: QuantSgmatTile): SgmatGeometry {
+  const BM = F * t.MT;
   const BN = quantSgmatBN(t);
-  const T = S * SG;
-  const EPL = (F * F) / SG;
-  const X = BM * LD; // vec4<u32> of one activation stage
-  const W = BN * LD;
-  const left = `subgroup_matrix_left<f16, ${F}, ${F}>`;
-  const right = `subgroup_matrix_right<f16, ${F}, ${F}>`;
-  const result = `subgroup_matrix_result<f32, ${F}, ${F}>`;
-  // the step starting at K offset kk: BM × KS activations and BN × KS decoded weights into stage st
-  const stage = `fn stage(st: u32, kk: u32, m0: u32, n0: u32, lid: u32) {
+  return { ...t, BM, BN, T: S * t.SG, EPL: (F * F) / t.SG, X: BM * LD, W: BN * LD };
+}
+
+/** The step starting at K offset kk: BM × KS activations and BN × KS decoded weights into stage st. */
+function stageWgsl({ BM, BN, T, X, W }: SgmatGeometry): string {
+  return `fn stage(st: u32, kk: u32, m0: u32, n0: u32, lid: u32) {
   for (var e = lid; e < ${BM * (KS / 8)}u; e += ${T}u) {
     let row = e / ${KS / 8}u;
     let c = e % ${KS / 8}u;
@@ -112,19 +124,30 @@ export function quantSgmatWgsl(format: QuantFormat, t: QuantSgmatTile): string {
     Ws[st * ${W}u + row * ${LD}u + c] = v;
   }
 }`;
-  // Matrix offsets are compile-time constants (the stage by unrolling two steps, the subgroup by
-  // a switch): Dawn predicates a subgroup-matrix load or store whose offset it cannot check statically.
-  const bySubgroup = (body: (s: number) => string) => `  switch (sg) {
+}
+
+/**
+ * A switch over the subgroups with `body(s)` in each case. Matrix offsets are compile-time
+ * constants (the stage by unrolling two steps, the subgroup by this switch): Dawn predicates a
+ * subgroup-matrix load or store whose offset it cannot check statically.
+ */
+function bySubgroup(body: (s: number) => string): string {
+  return `  switch (sg) {
 ${r(S)
   .map((s) => `    case ${s}u: {\n${body(s)}\n    }`)
   .join('\n')}
     default: {}
   }`;
-  const multiply = (st: number) =>
-    bySubgroup((s) =>
-      r(KS / F)
-        .map(
-          (q) => `      {
+}
+
+/** Every subgroup's MT × TN result tiles times stage st. */
+function multiplyWgsl({ MT, TN, X, W }: SgmatGeometry, st: number): string {
+  const left = `subgroup_matrix_left<f16, ${F}, ${F}>`;
+  const right = `subgroup_matrix_right<f16, ${F}, ${F}>`;
+  return bySubgroup((s) =>
+    r(KS / F)
+      .map(
+        (q) => `      {
 ${r(TN)
   .map(
     (j) =>
@@ -140,16 +163,23 @@ ${r(MT)
   )
   .join('\n')}
       }`,
-        )
-        .join('\n'),
-    );
-  // step on stage st while the next step goes to the other stage, last read before the previous barrier
-  const step = (st: number) => `    if (kk + ${KS}u < ke) { stage(${1 - st}u, kk + ${KS}u, m0, n0, lid); }
-  ${multiply(st)}
+      )
+      .join('\n'),
+  );
+}
+
+/** Step on stage st while the next step goes to the other stage, last read before the previous barrier. */
+function stepWgsl(g: SgmatGeometry, st: number): string {
+  return `    if (kk + ${KS}u < ke) { stage(${1 - st}u, kk + ${KS}u, m0, n0, lid); }
+  ${multiplyWgsl(g, st)}
     workgroupBarrier();
     kk += ${KS}u;
     if (kk >= ke) { break; }`;
-  const store = r(MT * TN)
+}
+
+/** Each result tile through workgroup memory into this slice's plane of y. */
+function storeWgsl({ MT, TN, EPL }: SgmatGeometry): string {
+  return r(MT * TN)
     .map(
       (
         ij,
@@ -164,24 +194,13 @@ ${r(MT)
   workgroupBarrier();`,
     )
     .join('\n');
-  return /* wgsl */ `enable f16;
-enable chromium_experimental_subgroup_matrix;
-diagnostic(off, chromium.subgroup_matrix_uniformity);
-// tiles: row tiles × column tiles of y; kc: K values per slice
-struct U { m: u32, n: u32, k: u32, gx: u32, tiles: u32, kc: u32, pad0: u32, pad1: u32 }
-@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> wq: array<u32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<uniform> u: U;
-${decodeWgsl(format, 'u.k', 'u.n')}
-// two stages of f16 tiles, 8 halves a vec4<u32>
-var<workgroup> Xs: array<vec4<u32>, ${2 * X}>;
-var<workgroup> Ws: array<vec4<u32>, ${2 * W}>;
-var<workgroup> Cs: array<f32, ${S * F * F}>;
+}
 
-${stage}
-
-@compute @workgroup_size(${T})
+/** The entry point: this workgroup's tile and K slice, the double-buffered loop, the store. */
+function mainWgsl(g: SgmatGeometry): string {
+  const { MT, TN, SG, BM, BN, T } = g;
+  const result = `subgroup_matrix_result<f32, ${F}, ${F}>`;
+  return `@compute @workgroup_size(${T})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let lin = wid.x + wid.y * u.gx;
   let tile = lin % u.tiles;
@@ -205,10 +224,32 @@ ${r(MT)
   workgroupBarrier();
   var kk = kb;
   loop {
-${step(0)}
-${step(1)}
+${stepWgsl(g, 0)}
+${stepWgsl(g, 1)}
   }
-${store}
+${storeWgsl(g)}
 }
 `;
+}
+
+export function quantSgmatWgsl(format: QuantFormat, t: QuantSgmatTile): string {
+  const g = sgmatGeometry(t);
+  return /* wgsl */ `enable f16;
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+// tiles: row tiles × column tiles of y; kc: K values per slice
+struct U { m: u32, n: u32, k: u32, gx: u32, tiles: u32, kc: u32, pad0: u32, pad1: u32 }
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> wq: array<u32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> u: U;
+${decodeWgsl(format, 'u.k', 'u.n')}
+// two stages of f16 tiles, 8 halves a vec4<u32>
+var<workgroup> Xs: array<vec4<u32>, ${2 * g.X}>;
+var<workgroup> Ws: array<vec4<u32>, ${2 * g.W}>;
+var<workgroup> Cs: array<f32, ${S * F * F}>;
+
+${stageWgsl(g)}
+
+${mainWgsl(g)}`;
 }

@@ -166,26 +166,56 @@ ${r(W8)
   return { regs, load, store };
 }
 
-export function w4a4SgmatWgsl(t: W4a4SgmatTile): string {
-  const { MT, CS, SG } = t;
-  const BM = FM * MT;
-  const BN = W4A4_SGMAT_BN;
-  const T = S * SG;
-  const EPL = (FM * FN) / SG; // result elements per lane in the scaling step
-  const U = t.unit === 'word' ? 1 : 4; // load units per staged i32 word
-  const left = `subgroup_matrix_left<i8, ${FK}, ${FM}>`;
-  const right = `subgroup_matrix_right<i8, ${FN}, ${FK}>`;
-  const result = `subgroup_matrix_result<i32, ${FN}, ${FM}>`;
-  // Matrix offsets are compile-time constants (the subgroup by a switch): Dawn predicates a
-  // subgroup-matrix load or store whose offset it cannot check statically.
-  const bySubgroup = (body: (s: number) => string) => `    switch (sg) {
+/** The tile's sizes as the generated WGSL uses them. */
+interface W4a4Geometry {
+  readonly MT: number;
+  readonly CS: number;
+  readonly SG: number;
+  readonly BM: number;
+  readonly BN: number;
+  /** Invocations per workgroup. */
+  readonly T: number;
+  /** Result elements per lane in the scaling step. */
+  readonly EPL: number;
+  /** Load units per staged i32 word. */
+  readonly U: number;
+}
+
+function w4a4Geometry(t: W4a4SgmatTile): W4a4Geometry {
+  const BM = FM * t.MT;
+  return {
+    MT: t.MT,
+    CS: t.CS,
+    SG: t.SG,
+    BM,
+    BN: W4A4_SGMAT_BN,
+    T: S * t.SG,
+    EPL: (FM * FN) / t.SG,
+    U: t.unit === 'word' ? 1 : 4,
+  };
+}
+
+const W4A4_RESULT = `subgroup_matrix_result<i32, ${FN}, ${FM}>`;
+
+/**
+ * A switch over the subgroups with `body(s)` in each case. Matrix offsets are compile-time
+ * constants (the subgroup by this switch): Dawn predicates a subgroup-matrix load or store whose
+ * offset it cannot check statically.
+ */
+function bySubgroup(body: (s: number) => string): string {
+  return `    switch (sg) {
 ${r(S)
   .map((s) => `      case ${s}u: {\n${body(s)}\n      }`)
   .join('\n')}
       default: {}
     }`;
-  // each K step of 32 codes is 8 words along a staged row
-  const step = (s: number, ks: number) => `        {
+}
+
+/** Subgroup s's K step ks of the group: 32 codes, 8 words along a staged row. */
+function kStepWgsl({ MT, U }: W4a4Geometry, s: number, ks: number): string {
+  const left = `subgroup_matrix_left<i8, ${FK}, ${FM}>`;
+  const right = `subgroup_matrix_right<i8, ${FN}, ${FK}>`;
+  return `        {
           let q = subgroupMatrixLoad<${right}, col_major>(&Ws, ${(s * FN * LD + ks * 8) * U}u, ${LD * U}u);
 ${r(MT)
   .map(
@@ -194,8 +224,11 @@ ${r(MT)
   )
   .join('\n')}
         }`;
-  // result matrices i0 .. i0 + CS - 1 through workgroup memory into the f32 accumulators
-  const scale = (i0: number) => `${bySubgroup((s) =>
+}
+
+/** Result matrices i0 .. i0 + CS − 1 through workgroup memory into the f32 accumulators, scaled. */
+function scaleWgsl({ CS, EPL }: W4a4Geometry, i0: number): string {
+  return `${bySubgroup((s) =>
     r(CS)
       .map(
         (c) => `        subgroupMatrixStore<row_major>(&Cs, ${s * CS * FM * FN + c * FM * FN}u, c${i0 + c}, ${FN}u);`,
@@ -209,8 +242,11 @@ ${r(MT)
       acc[${i0 * EPL}u + e] += f32(Cs[sg * ${CS * FM * FN}u + i * ${FM * FN}u + el]) * (sxs[${i0 * FM}u + i * ${FM}u + el / ${FN}u] * sws[sg * ${FN}u + el % ${FN}u]);
     }
     workgroupBarrier();`;
-  const prefetch = registerStaging(BM, T);
-  return /* wgsl */ `enable chromium_experimental_subgroup_matrix;
+}
+
+/** Bindings, workgroup memory and the decoding helpers. */
+function declsWgsl({ BM, BN, CS }: W4a4Geometry): string {
+  return `enable chromium_experimental_subgroup_matrix;
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 // tiles: row tiles × column tiles of y; gps: groups of 128 channels per K slice
 struct U { m: u32, n: u32, k: u32, gx: u32, tiles: u32, gps: u32, pad0: u32, pad1: u32 }
@@ -235,7 +271,14 @@ fn scaleW(row: u32, g: u32) -> f32 {
   let b = codes8At() + u.n * 128u + 2u * (row * (u.k / 128u) + g);
   let h = unpack2x16float(wq[b >> 4u][(b >> 2u) & 3u]);
   return select(h.x, h.y, (b & 2u) != 0u);
+}`;
 }
+
+export function w4a4SgmatWgsl(t: W4a4SgmatTile): string {
+  const g = w4a4Geometry(t);
+  const { MT, CS, SG, BM, BN, T, EPL } = g;
+  const prefetch = registerStaging(BM, T);
+  return /* wgsl */ `${declsWgsl(g)}
 
 @compute @workgroup_size(${T})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -255,7 +298,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var acc: array<f32, ${MT * EPL}>;
 ${prefetch.regs}
 ${r(MT)
-  .map((i) => `  var c${i} = ${result}();`)
+  .map((i) => `  var c${i} = ${W4A4_RESULT}();`)
   .join('\n')}
   // group gb's codes into registers; each turn then stores group g and loads group g + 1, whose
   // loads stay in flight while group g is multiplied and scaled
@@ -265,15 +308,15 @@ ${prefetch.store}
     workgroupBarrier();
     if (g + 1u < ge) ${prefetch.load('g + 1u')}
 ${r(MT)
-  .map((i) => `    c${i} = ${result}();`)
+  .map((i) => `    c${i} = ${W4A4_RESULT}();`)
   .join('\n')}
 ${bySubgroup((s) =>
   r(128 / FK)
-    .map((ks) => step(s, ks))
+    .map((ks) => kStepWgsl(g, s, ks))
     .join('\n'),
 )}
 ${r(MT / CS)
-  .map((q) => scale(q * CS))
+  .map((q) => scaleWgsl(g, q * CS))
   .join('\n')}
   }
   for (var e = 0u; e < ${MT * EPL}u; e++) {

@@ -11,6 +11,7 @@ const LIBRARIES = [
   'run-all',
   'skinny-variants',
   'telerag-data',
+  'telerag-traffic',
   'serving-workload',
   'serving-driver',
   'serving-peers',
