@@ -86,8 +86,8 @@ export function peerOf(f: ResultFile): string {
 }
 
 /**
- * The current result per bench and card (and per peer for CURRENT_PER_PEER): newest date, then
- * the last file name of that date.
+ * The current result per bench and card (and per peer for CURRENT_PER_PEER, among the files of the
+ * newest date): newest date, then the last file name of that date.
  */
 export function currentResults(all: readonly ResultFile[]): ResultFile[] {
   const best = new Map<string, ResultFile>();
@@ -96,7 +96,15 @@ export function currentResults(all: readonly ResultFile[]): ResultFile[] {
     const b = best.get(key);
     if (!b || r.date > b.date || (r.date === b.date && r.file > b.file)) best.set(key, r);
   }
-  return [...best.values()].sort((a, b) => a.bench.localeCompare(b.bench) || a.card.localeCompare(b.card));
+  // per peer, only the newest date's files: an older run beside a peer no longer measured stays history
+  const newest = new Map<string, string>();
+  for (const r of best.values()) {
+    const key = `${r.bench}\u0000${r.card}`;
+    if (r.date > (newest.get(key) ?? '')) newest.set(key, r.date);
+  }
+  return [...best.values()]
+    .filter((r) => r.date === newest.get(`${r.bench}\u0000${r.card}`))
+    .sort((a, b) => a.bench.localeCompare(b.bench) || a.card.localeCompare(b.card));
 }
 
 function num(x: number | null): string {

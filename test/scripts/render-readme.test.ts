@@ -35,6 +35,8 @@ describe('currentResults', () => {
       file('serve-a.json', 'serve-llama3-8b', '2026-12-07', 'transformers 5.17.0 continuous batching'),
       file('serve-b.json', 'serve-llama3-8b', '2026-12-07', 'llama.cpp v0.4.0'),
       file('serve-c.json', 'serve-llama3-8b', '2026-12-06', 'transformers 5.17.0'),
+      // the newest of its peer, but of an older date than the bench's newest: history
+      file('serve-d.json', 'serve-llama3-8b', '2026-11-26', 'HF static batching'),
     ]);
     expect(cur.map((f) => f.file).sort()).toEqual(['serve-a.json', 'serve-b.json']);
   });
