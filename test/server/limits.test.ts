@@ -36,24 +36,36 @@ function longText(chars: number): string {
  * Polls /health every 10 ms until `work` settles. Returns the longest wait between two answers
  * (the 10 ms pause included, so an event loop blocked during the pause counts too) and the count.
  */
-async function healthDuring(url: string, work: Promise<unknown>): Promise<{ worst: number; polls: number }> {
+/**
+ * /health latencies (ms past the poll's 10 ms pause) while `work` runs. The bound the tests hold is
+ * on the 95th percentile and the worst: on a loaded 2-core machine one poll can lose 100 ms to the
+ * OS scheduler or a major GC, but a tokenizer that holds the event loop for its whole run (seconds
+ * for 4 MB) shows as a worst poll of that length, and slices too large as most polls over 100 ms.
+ */
+async function healthDuring(
+  url: string,
+  work: Promise<unknown>,
+): Promise<{ worst: number; p95: number; polls: number }> {
   let settled = false;
   void work.then(
     () => (settled = true),
     () => (settled = true),
   );
-  let worst = 0;
-  let polls = 0;
+  const ms: number[] = [];
   while (!settled) {
     const pauseStart = performance.now();
     await new Promise((r) => setTimeout(r, 10));
     const res = await fetch(`${url}/health`);
     await res.arrayBuffer();
-    worst = Math.max(worst, performance.now() - pauseStart - 10);
-    polls++;
+    ms.push(performance.now() - pauseStart - 10);
   }
-  return { worst, polls };
+  ms.sort((a, b) => a - b);
+  const at = (q: number) => ms[Math.min(ms.length - 1, Math.ceil(q * ms.length) - 1)] ?? 0;
+  return { worst: at(1), p95: at(0.95), polls: ms.length };
 }
+
+/** Worst /health latency allowed (a blocking tokenizer of 4 MB holds the loop for seconds). */
+const WORST_MS = 400;
 
 describe('body limit', () => {
   it('answers 413 in OpenAI shape when Content-Length is beyond the limit', async () => {
@@ -102,26 +114,30 @@ describe('long prompts', () => {
     const content = longText(4_000_000);
     const t0 = performance.now();
     const call = s.client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content }] });
-    const { worst } = await healthDuring(s.url, call);
+    const { worst, p95 } = await healthDuring(s.url, call);
     await expect(call).rejects.toMatchObject({ status: 400, code: 'context_length_exceeded', param: 'messages' });
-    console.log(`4 MB refused in ${(performance.now() - t0).toFixed(0)} ms; slowest /health ${worst.toFixed(1)} ms`);
-    expect(worst).toBeLessThan(100);
+    console.log(
+      `4 MB refused in ${(performance.now() - t0).toFixed(0)} ms; /health p95 ${p95.toFixed(1)} ms, slowest ${worst.toFixed(1)} ms`,
+    );
+    expect(p95).toBeLessThan(100);
+    expect(worst).toBeLessThan(WORST_MS);
   });
 
-  it('tokenizes a 4 MB prompt that might fit in slices, so /health answers within 100 ms meanwhile', async () => {
+  it('tokenizes a 4 MB prompt that might fit in slices, so /health answers within 100 ms meanwhile (p95)', async () => {
     // A context so large that the length check passes: the whole text is tokenized, then refused.
     const s = await server({ runner: { maxContext: 100_000_000 }, server: { maxBodyBytes: 8 * 1024 * 1024 } });
     const prompt = longText(4_000_000);
     const t0 = performance.now();
     const call = s.client.completions.create({ model: MODEL, prompt, max_tokens: 1 });
-    const { worst, polls } = await healthDuring(s.url, call);
+    const { worst, p95, polls } = await healthDuring(s.url, call);
     await expect(call).rejects.toMatchObject({ status: 400, code: 'kv_capacity_exceeded' });
     const ms = performance.now() - t0;
     console.log(
-      `4 MB tokenized and refused in ${ms.toFixed(0)} ms; ${polls} /health polls, slowest ${worst.toFixed(1)} ms`,
+      `4 MB tokenized and refused in ${ms.toFixed(0)} ms; ${polls} /health polls, p95 ${p95.toFixed(1)} ms, slowest ${worst.toFixed(1)} ms`,
     );
     expect(polls).toBeGreaterThan(5);
-    expect(worst).toBeLessThan(100);
+    expect(p95).toBeLessThan(100);
+    expect(worst).toBeLessThan(WORST_MS);
   }, 60_000);
 
   it('slices give exactly the tokens of encoding the whole text at once', async () => {
