@@ -1,7 +1,7 @@
 /**
  * End-to-end quantized decode: the engine's GPU-resident decode loop (bench/decode-loop.ts, as in
  * bench/decode.ts) on quantized checkpoints of the same weights — `tessera quantize` outputs (w4 =
- * GGUF Q4_0, w8 = GGUF Q8_0, w4a4 = Atom) and a Q4_K_M GGUF (bench/peers/write-gguf --type Q4_K_M)
+ * GGUF Q4_0, w8 = GGUF Q8_0; W4A4 is refused, see below) and a Q4_K_M GGUF (bench/peers/write-gguf --type Q4_K_M)
  * — at batch 1, 16 and 64, beside our float checkpoint and llama.cpp on the Q4_K_M GGUF, all in
  * one run on one card.
  *
@@ -12,7 +12,9 @@
  * PyTorch: teacher-forced logits within LOGIT_TOL of max|logit| and picks equal or a near-tie no
  * wider than twice the measured error, at b1 and b16; the resident loop's free-running tokens
  * equal the reference's up to such a near-tie at every timed batch. A failed check exits 1 and
- * writes nothing. The float checkpoint is held to its own f32 path the same way.
+ * writes nothing. The float checkpoint is held to its own f32 path the same way. A W4A4
+ * checkpoint is refused: its f32 path (weights dequantized, activations in f32) lacks Atom's 4-bit
+ * activation rounding, which alone moved the built-in model's logits by 1.3e-1 of max|logit|.
  *
  * Prompts: llama-cpp-decode.ts's formula (sequence s, position i: 100 + ((s·7919 + i·104729) mod
  * min(120000, vocab − 100))), so llama.cpp's sequence-0 greedy ids on the Q4_K_M file can be
@@ -31,6 +33,7 @@ import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { measureCopyBandwidth } from '../src/backends/webgpu/measure.js';
 import { openLlamaModel } from '../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
+import { hasW4a4 } from '../src/models/llama/w4a4-source.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { checkResident, pagesOf, prefill, residentLoop, teacherForced } from './decode-loop.js';
@@ -224,6 +227,19 @@ async function measure(label: string, path: string): Promise<Measured> {
     agreeWithPeer = `${n} of llama.cpp's first ${Math.min(ours.length, peerTokens.length)} greedy ids (b1, sequence 0) equal our f32 reference's`;
   }
   return { label, streamed, device, kept, tps, stepMs, gpuMs, agreeWithPeer };
+}
+
+// Atom W4A4 has no reference here yet: the f32 path dequantizes its weights but keeps activations in
+// f32, and the 4-bit activation rounding alone moved the built-in model's logits by 1.3e-1 of
+// max|logit|, beyond any bound that would still catch a wrong kernel.
+for (const { label, path } of models) {
+  const m = await open(path);
+  const w4a4 = hasW4a4(m.weights);
+  await m.weights.close();
+  if (w4a4)
+    fail(
+      `${BENCH}: ${label} (${path}) is a W4A4 checkpoint; this bench has no f32 reference of its activation quantization`,
+    );
 }
 
 const float = floatPath ? await measure('float', floatPath) : null;
