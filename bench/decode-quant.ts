@@ -153,6 +153,8 @@ interface Measured {
   /** Bytes a decode step streams (device weights but an untied embedding table). */
   streamed: number;
   device: number;
+  /** Host resident bytes after the served load (the f32 reference was destroyed before it). */
+  rss: number;
   kept: Readonly<Record<string, number>>;
   tps: Map<number, number>;
   stepMs: Map<number, number>;
@@ -179,8 +181,9 @@ async function measure(label: string, path: string): Promise<Measured> {
   const embedBytes = cfg.tieWordEmbeddings ? 0 : cfg.vocabSize * cfg.hiddenSize * (embedDtype === 'f32' ? 4 : 2);
   const streamed = device - embedBytes;
   const kept = runner.quantizedWeights;
+  const rss = process.memoryUsage().rss;
   console.log(
-    `${label}: ${path} loaded in ${((performance.now() - t0) / 1e3).toFixed(1)} s; weights ${(device / 1e9).toFixed(3)} GB on the device, ${(streamed / 1e9).toFixed(3)} GB streamed a step; kept quantized ${JSON.stringify(kept)}`,
+    `${label}: ${path} loaded in ${((performance.now() - t0) / 1e3).toFixed(1)} s; weights ${(device / 1e9).toFixed(3)} GB on the device, ${(streamed / 1e9).toFixed(3)} GB streamed a step; kept quantized ${JSON.stringify(kept)}; host resident ${(rss / 1e9).toFixed(2)} GB`,
   );
   if (!runner.submitDecode) fail(`${BENCH}: ${label}: this backend records no decode steps (no resident loop)`);
   let worst = 0;
@@ -226,7 +229,7 @@ async function measure(label: string, path: string): Promise<Measured> {
     while (n < Math.min(ours.length, peerTokens.length) && ours[n] === peerTokens[n]) n++;
     agreeWithPeer = `${n} of llama.cpp's first ${Math.min(ours.length, peerTokens.length)} greedy ids (b1, sequence 0) equal our f32 reference's`;
   }
-  return { label, streamed, device, kept, tps, stepMs, gpuMs, agreeWithPeer };
+  return { label, streamed, device, rss, kept, tps, stepMs, gpuMs, agreeWithPeer };
 }
 
 // Atom W4A4 has no reference here yet: the f32 path dequantizes its weights but keeps activations in
@@ -293,7 +296,7 @@ for (const r of [...(float ? [float] : []), ...results]) {
     );
   }
   notes.push(
-    `${r.label}: ${(r.device / 1e9).toFixed(3)} GB of weights on the device, ${(r.streamed / 1e9).toFixed(3)} GB streamed a step, kept quantized ${JSON.stringify(r.kept)}; GPU ms/step of 20 replays ${BATCHES.map((b) => `b${b} ${r.gpuMs.get(b)!.toFixed(2)}`).join(', ')}; ${r.agreeWithPeer}`,
+    `${r.label}: ${(r.device / 1e9).toFixed(3)} GB of weights on the device, ${(r.streamed / 1e9).toFixed(3)} GB streamed a step, host resident ${(r.rss / 1e9).toFixed(2)} GB after its load, kept quantized ${JSON.stringify(r.kept)}; GPU ms/step of 20 replays ${BATCHES.map((b) => `b${b} ${r.gpuMs.get(b)!.toFixed(2)}`).join(', ')}; ${r.agreeWithPeer}`,
   );
 }
 
