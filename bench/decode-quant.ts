@@ -35,7 +35,7 @@ import { openLlamaModel } from '../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { hasW4a4 } from '../src/models/llama/w4a4-source.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { checkResident, pagesOf, prefill, residentLoop, teacherForced } from './decode-loop.js';
 import { type BenchRow, anchorOf, cardName, peerFigure, readAnchors, row, runId, writeResults } from './results.js';
 import { Check, type ReferenceStep, fail } from './verify.js';
@@ -220,7 +220,9 @@ async function measure(label: string, path: string): Promise<Measured> {
     );
   }
   runner.destroy();
-  const samePeerFile = peerDoc?.model !== undefined && resolve(peerDoc.model) === resolve(path);
+  // the peer names its GGUF file; a quantized folder holds one
+  const peerFile = peerDoc?.model === undefined ? null : resolve(peerDoc.model);
+  const samePeerFile = peerFile !== null && (peerFile === resolve(path) || dirname(peerFile) === resolve(path));
   const peerTokens = samePeerFile ? peerDoc?.tokens?.b1 : undefined;
   let agreeWithPeer = samePeerFile ? 'no llama.cpp tokens of this run' : 'llama.cpp ran another file';
   if (peerTokens) {

@@ -231,8 +231,7 @@ done
 fi
 if [ "$stage" = atom-e2e-prep ] || [ "$stage" = atom-e2e ]; then
 # End-to-end quantized decode of the 8B checkpoint (after `checkpoint`). atom-e2e-prep writes the quantized
-# checkpoints (w4 = GGUF Q4_0, w8 = GGUF Q8_0 through `tessera quantize`, and the Q4_K_M GGUF of our writer;
-# three processes at once, each timed; made once per checkpoint) and runs llama.cpp (Vulkan) on the Q4_K_M
+# checkpoints through `tessera quantize` (w4 = GGUF Q4_0, w8 = GGUF Q8_0, q4km = GGUF Q4_K_M; three processes at once, each timed; made once per checkpoint) and runs llama.cpp (Vulkan) on the Q4_K_M
 # file; atom-e2e, the next call with the same BENCH_RUN_ID, skips what is already there and runs our bench
 # (float, then each quantized model after its f32 reference) beside llama.cpp's file of this run.
 D=$CKPT/llama3-8b && Q=$D/quant && mkdir -p $Q
@@ -246,22 +245,22 @@ quantize() { # $1 label, $2 done-file, then the command
 }
 quantize w4 $Q/w4/quantization.json timeout 400 node "$B/src/cli/main.js" quantize $D/llama3-8b-random --scheme w4 --out $Q/w4 &
 quantize w8 $Q/w8/quantization.json timeout 400 node "$B/src/cli/main.js" quantize $D/llama3-8b-random --scheme w8 --out $Q/w8 &
-quantize q4km $Q/q4km.done sh -c "timeout 400 node $B/bench/peers/write-gguf.js $D/llama3-8b-random $Q/llama3-8b.q4_k_m.gguf --type Q4_K_M && touch $Q/q4km.done" &
-wait; echo "quantized checkpoints at ${SECONDS}s: $(du -sh $Q/w4 $Q/w8 $Q/llama3-8b.q4_k_m.gguf 2>/dev/null | tr '\n' ' ')"
+quantize q4km $Q/q4km/quantization.json timeout 400 node "$B/src/cli/main.js" quantize $D/llama3-8b-random --scheme q4km --out $Q/q4km &
+wait; echo "quantized checkpoints at ${SECONDS}s: $(du -sh $Q/w4 $Q/w8 $Q/q4km 2>/dev/null | tr '\n' ' ')"
 # llama.cpp's load and three batches take up to 300 s: with less of the call left, a second atom-e2e-prep
 # (the checkpoints then exist) runs it
 if [ "$stage" = atom-e2e-prep ] && [ $SECONDS -gt 270 ] && ! ofrun $Q/llama-cpp-q4km-decode.json; then
   echo "llama.cpp Q4_K_M not started at ${SECONDS}s (would pass the call's 10 minutes): run atom-e2e-prep again"; exit 0
 fi
-if [ -f $PEERS_DIR/llama-cpp.tar.xz ] && [ -f $Q/q4km.done ] && ! ofrun $Q/llama-cpp-q4km-decode.json; then
+if [ -f $PEERS_DIR/llama-cpp.tar.xz ] && [ -f $Q/q4km/quantization.json ] && ! ofrun $Q/llama-cpp-q4km-decode.json; then
   mkdir -p "$PEERS_DIR/unpacked" && tar -xJf "$PEERS_DIR/llama-cpp.tar.xz" -C "$PEERS_DIR/unpacked"
   LLAMA_CPP_MODULE="$PEERS_DIR/unpacked/node_modules/node-llama-cpp" timeout 300 node "$B/bench/peers/llama-cpp-decode.js" \
-    $Q/llama3-8b.q4_k_m.gguf $Q/llama-cpp-q4km-decode.json --gpu vulkan --batches 1,16,64 --prompt 128 --steps 32 2>&1 \
+    $Q/q4km/model.q4_k_m.gguf $Q/llama-cpp-q4km-decode.json --gpu vulkan --batches 1,16,64 --prompt 128 --steps 32 2>&1 \
     | grep -v -e 'special_eos_id is not in' -e 'tokenize text and then detokenize' | tee "$OUT/llama-cpp-q4km.log"; echo "llama.cpp Q4_K_M exit $? at ${SECONDS}s"
 fi
 [ "$stage" = atom-e2e-prep ] && exit 0
 MODELS=""; for m in ${ATOM_E2E_MODELS:-q4km w4 w8}; do
-  case $m in q4km) MODELS="$MODELS --model q4km=$Q/llama3-8b.q4_k_m.gguf";; *) MODELS="$MODELS --model $m=$Q/$m";; esac
+  MODELS="$MODELS --model $m=$Q/$m"
 done
 timeout 560 node "$B/bench/decode-quant.js" --float $D/llama3-8b-random $MODELS --peer $Q/llama-cpp-q4km-decode.json 2>&1 \
   | quiet | grep -v '^check ok' | tee "$OUT/decode-quant.log"; echo "decode-quant exit $? at ${SECONDS}s"
