@@ -13,10 +13,11 @@
  * least 90 % must be identical; a wrong block layout, scale packing or mix (a Q6_K tensor read as
  * Q4_K) changes the logits at O(1) and nearly every pick.
  * node-llama-cpp is a benchmark peer, not a dependency: the test runs when LLAMA_CPP_MODULE names
- * its package folder and skips visibly otherwise. Any of its prebuilt binaries serves (the CPU one,
+ * its package folder or scripts/pack-llama-cpp.sh has installed it under .peers/build, and skips
+ * visibly otherwise. Any of its prebuilt binaries serves (the CPU one,
  * or the Vulkan one with no layers offloaded).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -27,8 +28,11 @@ import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { tempFolder } from '../io/helpers.js';
 
-const moduleDir = process.env.LLAMA_CPP_MODULE;
-const reason = moduleDir ? '' : ' (skipped: set LLAMA_CPP_MODULE to a node-llama-cpp package folder)';
+const packed = '.peers/build/node_modules/node-llama-cpp';
+const moduleDir = process.env.LLAMA_CPP_MODULE ?? (existsSync(packed) ? packed : undefined);
+const reason = moduleDir
+  ? ''
+  : ` (skipped: set LLAMA_CPP_MODULE to a node-llama-cpp package folder, or run scripts/pack-llama-cpp.sh for ${packed})`;
 /** A llama.cpp pick may trail our top logit by this fraction of max|logit| (see above). */
 const NEAR_TIE = 3e-2;
 
