@@ -46,7 +46,8 @@ import { openLlamaModel } from '../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../src/models/llama/llama-runner.js';
 import { resolveNanoBatches, splitNanoBatches } from '../src/engine/nano-batch.js';
 import { type BenchRow, anchorOf, cardName, median, readAnchors, row, runId, writeResults } from './results.js';
-import { Check, type ReferenceStep, argmax, compareGreedy, fail } from './verify.js';
+import { Check, type ReferenceStep, argmax, fail } from './verify.js';
+import { checkResident, pagesOf as pagesOfSeq, prefill, residentLoop, teacherForced } from './decode-loop.js';
 import { parseKvCache } from '../src/cli/kv-cache-flag.js';
 
 /**
@@ -142,18 +143,6 @@ const V = runner.vocabSize;
 const rows: BenchRow[] = [];
 const notes: string[] = [];
 
-/** Our pick at one step, and our largest error on the reference's top ids there (÷ max|logit|). */
-function compareStep(
-  logits: Float32Array<ArrayBufferLike>,
-  seq: number,
-  r: ReferenceStep,
-): { pick: number; err: number } {
-  const err =
-    r.topIds.reduce((e, id, k) => Math.max(e, Math.abs(logits[seq * V + id]! - r.topValues[k]!)), 0) /
-    (r.maxAbsLogit || 1);
-  return { pick: argmax(logits, seq * V, (seq + 1) * V), err: Number.isNaN(err) ? Infinity : err };
-}
-
 /** One host-driven step: one forward, or with --nano-batches one forward per nano-batch, rows in order. */
 async function hostStep(seqs: Parameters<typeof runner.forward>[0]['seqs']): Promise<Float32Array<ArrayBufferLike>> {
   if (NANO === 1) return runner.forward({ seqs });
@@ -179,67 +168,19 @@ for (const batch of [1, 16]) {
   const br = ref.batches[String(batch)];
   if (!br || br.prompts.length !== batch || br.steps.some((s) => s.length !== ref.steps))
     fail(`decode-llama3-8b: ${refPath} has no batch ${batch} of ${ref.steps} steps`);
-  const STEPS = ref.steps - 1;
-  const PROMPT = ref.prompt;
-  const seqs = br.prompts.map((tokens, s) => ({
-    pages: Array.from({ length: PAGES_PER_SEQ }, (_, i) => s * PAGES_PER_SEQ + i),
-    tokens,
-  }));
-  const picks: number[][] = seqs.map(() => []);
-  const errs: number[][] = seqs.map(() => []);
-  const record = (logits: Float32Array<ArrayBufferLike>, seq: number, row: number, step: number) => {
-    const c = compareStep(logits, row, br.steps[seq]![step]!);
-    picks[seq]!.push(c.pick);
-    errs[seq]!.push(c.err);
-  };
-  for (const [i, s] of seqs.entries())
-    record(await runner.forward({ seqs: [{ tokens: s.tokens, start: 0, pages: s.pages }] }), i, 0, 0);
-  const times: number[] = [];
-  for (let step = 0; step < STEPS; step++) {
-    const ts = performance.now();
-    const stepSeqs = seqs.map((s, i) => ({
-      tokens: [br.steps[i]![step]!.token],
-      start: PROMPT + step,
-      pages: s.pages,
-    }));
-    const logits = await hostStep(stepSeqs);
-    times.push(performance.now() - ts);
-    for (let i = 0; i < batch; i++) record(logits, i, i, step + 1);
-  }
-  // the answer: logits near the reference's at every step, picks equal or swapped at a near-tie
-  let worstErr = 0;
-  let identical = 0;
-  const ties: string[] = [];
-  for (let i = 0; i < batch; i++) {
-    const e = Math.max(...errs[i]!);
-    worstErr = Math.max(worstErr, e);
-    check.that(
-      e <= LOGIT_TOL,
-      `b${batch} seq ${i}: logits on the reference's top ${br.steps[i]![0]!.topIds.length} ids within ${LOGIT_TOL} of max|logit| at all ${ref.steps} steps`,
-      `worst ${e.toExponential(2)}`,
-    );
-    // the widest near-tie a swap can come from: twice our measured error at that step
-    const cmp = compareGreedy(picks[i]!, br.steps[i]!, Math.min(2 * e, LOGIT_TOL));
-    identical += cmp.identical;
-    const first = cmp.nearTies[0];
-    if (first)
-      console.log(
-        `b${batch} seq ${i}: first divergence at step ${first.step}: ours ${first.ours}, reference ${first.theirs}, reference margin ${first.margin.toExponential(2)} of max|logit| (near-tie bound ${Math.min(2 * e, LOGIT_TOL).toExponential(2)})`,
-      );
-    ties.push(...cmp.nearTies.map((t) => `seq ${i} step ${t.step} (${t.margin.toExponential(1)})`));
-    check.that(
-      cmp.wrong === null,
-      `b${batch} seq ${i}: greedy tokens equal the reference's or swap at a near-tie`,
-      cmp.wrong
-        ? `step ${cmp.wrong.step}: ours ${cmp.wrong.ours}, reference ${cmp.wrong.theirs}: ${cmp.wrong.why}`
-        : `${cmp.identical}/${cmp.steps} identical`,
-    );
-  }
-  notes.push(
-    `b${batch}: ${identical}/${batch * ref.steps} greedy picks identical to the reference, near-ties ${ties.length ? ties.join(', ') : 'none'}, worst logit error ${worstErr.toExponential(2)} of max|logit|`,
-  );
-  worstErrOf.set(batch, worstErr);
-  hostLoop.set(batch, (batch * 1000) / median(times));
+  const tf = await teacherForced(runner, {
+    check,
+    tag: `b${batch}`,
+    prompts: br.prompts,
+    steps: br.steps,
+    tol: LOGIT_TOL,
+    pagesPerSeq: PAGES_PER_SEQ,
+    hostStep,
+  });
+  const picks = tf.picks;
+  notes.push(tf.note);
+  worstErrOf.set(batch, tf.worstErr);
+  hostLoop.set(batch, tf.hostTps);
   verified.set(batch, { prompts: br.prompts, refTokens: br.steps.map((st) => st.map((x) => x.token)), picks });
   console.log(
     `batch ${batch}, host loop: ${hostLoop.get(batch)!.toFixed(1)} tokens/s (replays ${runner.stats.replays})`,
@@ -265,81 +206,7 @@ async function timeToFirstToken(prompt: readonly number[]): Promise<{ ms: number
   return { ms: median(times), ids };
 }
 
-/** Prefills `prompts` (eight to a forward) into sequences 0…n−1's pages; returns each one's greedy first token. */
-async function prefill(prompts: readonly number[][]): Promise<number[]> {
-  const first: number[] = [];
-  for (let g = 0; g < prompts.length; g += 8) {
-    const group = prompts.slice(g, g + 8);
-    const logits = await runner.forward({
-      seqs: group.map((tokens, j) => ({ tokens, start: 0, pages: pagesOf(g + j) })),
-    });
-    group.forEach((_, j) => first.push(argmax(logits, j * V, (j + 1) * V)));
-  }
-  return first;
-}
-function pagesOf(s: number): number[] {
-  return Array.from({ length: PAGES_PER_SEQ }, (_, i) => s * PAGES_PER_SEQ + i);
-}
-
-/** The resident loop over `steps` steps from the prompts' end, `depth` in flight: tokens drawn, wall ms per step, host ms per submit. */
-async function residentLoop(
-  prompts: readonly number[][],
-  first: readonly number[],
-  steps: number,
-  depth = 3,
-): Promise<{ tokens: number[][]; stepMs: number; hostMs: number }> {
-  const b = prompts.length;
-  const tokens = prompts.map((_, i) => [first[i]!]);
-  const rows = (k: number) =>
-    prompts.map((_, i) => ({ row: i, temperature: 0, topK: 0, topP: 1, minP: 0, seed: 0, stream: 0, step: k }));
-  const inFlight: Promise<Int32Array>[] = [];
-  let hostMs = 0;
-  const t0 = performance.now();
-  for (let k = 0; k < steps || inFlight.length; ) {
-    while (k < steps && inFlight.length < depth) {
-      const th = performance.now();
-      inFlight.push(
-        runner.submitDecode!(
-          prompts.map((p, i) => ({ start: p.length + k, pages: pagesOf(i) })),
-          k === 0 ? Int32Array.from(first) : null,
-          rows(k),
-        ),
-      );
-      hostMs += performance.now() - th;
-      k++;
-    }
-    const ids = await inFlight.shift()!;
-    ids.forEach((t, i) => tokens[i]!.push(t));
-  }
-  return { tokens, stepMs: (performance.now() - t0) / steps, hostMs: hostMs / steps };
-}
-
-/**
- * The resident loop's free-running greedy tokens against the reference's: equal until the first
- * step where they differ, which must be a near-tie of the reference (within twice our measured
- * logit error, as in the teacher-forced pass); after it the two runs see different tokens, so the
- * comparison stops there.
- */
-function checkResident(batch: number, tokens: number[][], refOf: (i: number) => ReferenceStep[], bound: number): void {
-  tokens.forEach((ours, i) => {
-    const ref = refOf(i);
-    const n = Math.min(ours.length, ref.length);
-    let s = 0;
-    while (s < n && ours[s] === ref[s]!.token) s++;
-    if (s === n) {
-      check.that(true, `b${batch} seq ${i}: the resident loop draws the reference's ${n} greedy tokens`, 'equal');
-      return;
-    }
-    const r = ref[s]!;
-    const k = r.topIds.indexOf(ours[s]!);
-    const margin = k < 0 ? Infinity : (r.topValues[0]! - r.topValues[k]!) / (r.maxAbsLogit || 1);
-    check.that(
-      margin <= bound,
-      `b${batch} seq ${i}: the resident loop draws the reference's tokens up to a near-tie (${s} equal, then a swap within ${bound.toExponential(2)} of max|logit|)`,
-      `step ${s}: ours ${ours[s]}, reference ${r.token}, margin ${margin.toExponential(2)}`,
-    );
-  });
-}
+const pagesOf = (s: number) => pagesOfSeq(s, PAGES_PER_SEQ);
 
 const ttft = await timeToFirstToken(verified.get(1)!.prompts[0]!);
 const firstPick = verified.get(1)!.picks[0]![0]!;
@@ -374,13 +241,13 @@ const b16 = verified.get(16)!.prompts;
 for (const batch of BATCHES) {
   const prompts =
     batch === 1 ? verified.get(1)!.prompts : batch === 16 ? b16 : Array.from({ length: batch }, (_, s) => b16[s % 16]!);
-  const first = await prefill(prompts);
-  await residentLoop(prompts, first, 8); // records the stream and its sampler, warms the clocks
-  const run = await residentLoop(prompts, first, STEPS);
+  const first = await prefill(runner, prompts, PAGES_PER_SEQ);
+  await residentLoop(runner, prompts, first, 8, PAGES_PER_SEQ); // records the stream and its sampler, warms the clocks
+  const run = await residentLoop(runner, prompts, first, STEPS, PAGES_PER_SEQ);
   // batch 64 runs the batch-16 prompts four times over: each sequence is held to its twin's reference
   const refSteps = ref.batches[String(batch === 1 ? 1 : 16)]!.steps;
   const bound = Math.min(2 * Math.max(worstErrOf.get(1)!, worstErrOf.get(16)!), LOGIT_TOL);
-  checkResident(batch, run.tokens, (i) => refSteps[batch === 1 ? 0 : i % 16]!, bound);
+  checkResident(check, `b${batch}`, run.tokens, (i) => refSteps[batch === 1 ? 0 : i % 16]!, bound);
   const gpuMs = await runner.timeDecodeReplay(batch, 20);
   const tps = (batch * 1000) / run.stepMs;
   const roofline = (batch * copyGBs * 1e9) / weightBytes;
@@ -465,7 +332,7 @@ if (process.argv.includes('--profile')) {
   const prefillPrompt = verified.get(1)!.prompts[0]!;
   for (const batch of [1, 16, 64, 0]) {
     const prompts = Array.from({ length: Math.max(batch, 1) }, (_, s) => b16[s % 16]!);
-    if (batch > 0) await prefill(prompts);
+    if (batch > 0) await prefill(runner, prompts, PAGES_PER_SEQ);
     const seqs =
       batch > 0
         ? prompts.map((p, i) => ({ tokens: [1000], start: p.length, pages: pagesOf(i) }))

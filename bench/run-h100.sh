@@ -30,7 +30,9 @@
 #   the seed systems, each one call: derain (train + quality + speed), lora (peft adapters, parity,
 #     8B throughput; LORA_RANKS), lora-time (the lora_delta dispatches alone, 8B shape), longctx (MagicPIG decode, after `checkpoint`), longctx-quality
 #     (retrieval model + accuracy table), nanoflow (probe + offline/online, after `checkpoint`),
-#     atom (quantized decode speed + the larger perplexity model's ablation)
+#     atom (quantized decode speed + the larger perplexity model's ablation),
+#     atom-e2e-prep then atom-e2e (after `checkpoint`, one BENCH_RUN_ID: end-to-end quantized decode of
+#     the 8B checkpoint, w4/w8/Q4_K_M beside our bf16 and llama.cpp Q4_K_M; docs/notes/2026-12-07-atom-e2e.md)
 #   Outputs: more than 8 files do not come back from the machine, so wrap a call as
 #     `O=$OUT; OUT=$O/w bash bench/run-h100.sh STAGE; tar czf $O/r.tgz -C $O w`
 # Results land in $OUT/results (JSON) and $OUT/*.log. Every anchor is measured in the same call:
@@ -234,4 +236,42 @@ BENCH_TAG=ppl49m timeout 120 node "$B/bench/atom-ppl.js" --model $P 2>&1 | quiet
 for f in "$BENCH_OUT"/atom-ppl-*-ppl49m-*.inputs.json; do
   timeout 240 python3 scripts/quant/fake_quant_ppl.py $P "$f" "${f%.inputs.json}.json" "${f%.inputs.json}.json" 2>&1 | tail -14 | tee -a "$OUT/atom-ppl.log"
 done
+fi
+if [ "$stage" = atom-e2e-prep ] || [ "$stage" = atom-e2e ]; then
+# End-to-end quantized decode of the 8B checkpoint (after `checkpoint`). atom-e2e-prep writes the quantized
+# checkpoints through `tessera quantize` (w4 = GGUF Q4_0, w8 = GGUF Q8_0, q4km = GGUF Q4_K_M; three processes at once, each timed; made once per checkpoint) and runs llama.cpp (Vulkan) on the Q4_K_M
+# file; atom-e2e, the next call with the same BENCH_RUN_ID, skips what is already there and runs our bench
+# (float, then each quantized model after its f32 reference) beside llama.cpp's file of this run.
+# Each model costs a 32 GB f32 reference load besides its own: ATOM_E2E_MODELS (default "q4km w4", the
+# issue's targets) adds w8 where the first run shows the time for it.
+D=$CKPT/llama3-8b && Q=$D/quant && mkdir -p $Q
+ofrun() { grep -qs "\"runId\": *\"$BENCH_RUN_ID\"" "$1"; }
+[ -f $D/llama3-8b-random/config.json ] || { echo "no 8B checkpoint in $D: run the checkpoint stage first"; exit 1; }
+quantize() { # $1 label, $2 done-file, then the command
+  local label=$1 done=$2; shift 2
+  [ -f "$done" ] && return 0
+  local t0=$SECONDS; "$@" > "$OUT/quantize-$label.log" 2>&1; local rc=$?
+  echo "quantize $label exit $rc in $((SECONDS - t0)) s" | tee -a "$OUT/quantize-$label.log"
+}
+quantize w4 $Q/w4/quantization.json timeout 400 node "$B/src/cli/main.js" quantize $D/llama3-8b-random --scheme w4 --out $Q/w4 &
+quantize w8 $Q/w8/quantization.json timeout 400 node "$B/src/cli/main.js" quantize $D/llama3-8b-random --scheme w8 --out $Q/w8 &
+quantize q4km $Q/q4km/quantization.json timeout 400 node "$B/src/cli/main.js" quantize $D/llama3-8b-random --scheme q4km --out $Q/q4km &
+wait; echo "quantized checkpoints at ${SECONDS}s: $(du -sh $Q/w4 $Q/w8 $Q/q4km 2>/dev/null | tr '\n' ' ')"
+# llama.cpp's load and three batches take up to 300 s: with less of the call left, a second atom-e2e-prep
+# (the checkpoints then exist) runs it
+if [ "$stage" = atom-e2e-prep ] && [ $SECONDS -gt 270 ] && ! ofrun $Q/llama-cpp-q4km-decode.json; then
+  echo "llama.cpp Q4_K_M not started at ${SECONDS}s (would pass the call's 10 minutes): run atom-e2e-prep again"; exit 0
+fi
+if [ -f $PEERS_DIR/llama-cpp.tar.xz ] && [ -f $Q/q4km/quantization.json ] && ! ofrun $Q/llama-cpp-q4km-decode.json; then
+  mkdir -p "$PEERS_DIR/unpacked" && tar -xJf "$PEERS_DIR/llama-cpp.tar.xz" -C "$PEERS_DIR/unpacked"
+  LLAMA_CPP_MODULE="$PEERS_DIR/unpacked/node_modules/node-llama-cpp" timeout 300 node "$B/bench/peers/llama-cpp-decode.js" \
+    $Q/q4km/model.q4_k_m.gguf $Q/llama-cpp-q4km-decode.json --gpu vulkan --batches 1,16,64 --prompt 128 --steps 32 2>&1 \
+    | grep -v -e 'special_eos_id is not in' -e 'tokenize text and then detokenize' | tee "$OUT/llama-cpp-q4km.log"; echo "llama.cpp Q4_K_M exit $? at ${SECONDS}s"
+fi
+[ "$stage" = atom-e2e-prep ] && exit 0
+MODELS=""; for m in ${ATOM_E2E_MODELS:-q4km w4}; do
+  MODELS="$MODELS --model $m=$Q/$m"
+done
+timeout 560 node "$B/bench/decode-quant.js" --float $D/llama3-8b-random $MODELS --peer $Q/llama-cpp-q4km-decode.json 2>&1 \
+  | quiet | grep -v '^check ok' | tee "$OUT/decode-quant.log"; echo "decode-quant exit $? at ${SECONDS}s"
 fi

@@ -20,7 +20,7 @@ export function registerQuantizeCommand(program: Command): void {
     )
     .requiredOption(
       '--scheme <scheme>',
-      'w8 (GGUF Q8_0, 8.5 bits/weight, near-lossless), w4 (GGUF Q4_0, 4.5 bits/weight) or w4a4 (Atom: 4-bit weights and activations, 128 INT8 outlier channels; needs --calib)',
+      "w8 (GGUF Q8_0, 8.5 bits/weight, near-lossless), w4 (GGUF Q4_0, 4.5 bits/weight), q4km (GGUF Q4_K_M: llama.cpp's mix of Q4_K and Q6_K, about 4.9 bits/weight) or w4a4 (Atom: 4-bit weights and activations, 128 INT8 outlier channels; needs --calib)",
     )
     .requiredOption('--out <dir>', 'folder to write (created if missing)')
     .option('--calib <file>', 'w4a4: calibration text (plain text; its first --calib-tokens tokens are used)')

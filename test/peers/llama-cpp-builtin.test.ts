@@ -44,8 +44,9 @@ describe.skipIf(!moduleDir)(`llama.cpp (CPU) on GGUF files of the built-in model
       await writeLlamaGguf(m.weights, m.config, file, { type });
       await m.weights.close();
       const lib = await import(pathToFileURL(join(moduleDir!, 'dist', 'index.js')).href);
-      const llama = await lib.getLlama({ gpu: false, build: 'never', logLevel: 'error', maxThreads: 2 });
-      const model = await llama.loadModel({ modelPath: file });
+      // any prebuilt binary: the CPU one, or a GPU one with no layers offloaded (ggml's CPU backend)
+      const llama = await lib.getLlama({ gpu: 'auto', build: 'never', logLevel: 'error', maxThreads: 2 });
+      const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
       try {
         for (const r of references) {
           const context = await model.createContext({ contextSize: 64, threads: 2 });

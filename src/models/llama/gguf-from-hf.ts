@@ -27,10 +27,16 @@ import { encodeGgml } from '../../io/gguf-quantize.js';
 import { writeGgufLazily, type GgufTensorLayout, type GgufValueInput } from '../../io/gguf-writer.js';
 import type { LlamaConfig } from './llama-config.js';
 import { llamaTensorShapes } from './llama-tensors.js';
+import { Q4_K_M_FILE_TYPE, q4KMTypeOf } from './gguf-q4-k-m.js';
 import type { TensorSource } from '../../io/tensor-source.js';
 
-/** Storage of 2-D tensors: float, or quantized by our ggml quantizers (src/io/gguf-quantize.ts). */
-export type GgufMatrixType = 'F16' | 'BF16' | GgufQuantType;
+/**
+ * Storage of 2-D tensors: float, quantized by our ggml quantizers (src/io/gguf-quantize.ts), or
+ * llama.cpp's Q4_K_M mix of Q4_K and Q6_K (gguf-q4-k-m.ts).
+ */
+export type GgufMatrixType = GgufTensorType | 'Q4_K_M';
+/** One storage type for a tensor. */
+export type GgufTensorType = 'F16' | 'BF16' | GgufQuantType;
 export type GgufQuantType = 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q6_K';
 
 const isQuantType = (t: GgmlTypeName): t is GgufQuantType =>
@@ -43,7 +49,7 @@ export interface LlamaGgufOptions {
    */
   readonly type?: GgufMatrixType;
   /** A different storage type for some matrices (e.g. Q8_0 for some, Q4_K for the rest). */
-  readonly matrixType?: (hfName: string, shape: readonly number[]) => GgufMatrixType;
+  readonly matrixType?: (hfName: string, shape: readonly number[]) => GgufTensorType;
   readonly name?: string;
   /** Called after each tensor is written (progress). */
   readonly onTensor?: (name: string, index: number, total: number) => void;
@@ -56,8 +62,16 @@ export interface LlamaGgufReport {
   readonly inexact: number;
 }
 
-/** llama.cpp's `general.file_type` (LLAMA_FTYPE_MOSTLY_F16 / _BF16 / _Q8_0 / _Q4_0 / _Q4_K_S / _Q6_K). */
-const FILE_TYPE: Record<GgufMatrixType, number> = { F16: 1, BF16: 32, Q8_0: 7, Q4_0: 2, Q4_K: 14, Q6_K: 18 };
+/** llama.cpp's `general.file_type` (LLAMA_FTYPE_MOSTLY_F16 / _BF16 / _Q8_0 / _Q4_0 / _Q4_K_S / _Q6_K / _Q4_K_M). */
+const FILE_TYPE: Record<GgufMatrixType, number> = {
+  F16: 1,
+  BF16: 32,
+  Q8_0: 7,
+  Q4_0: 2,
+  Q4_K: 14,
+  Q6_K: 18,
+  Q4_K_M: Q4_K_M_FILE_TYPE,
+};
 
 const f32 = (value: number): GgufValueInput => ({ kind: 'f32', value });
 const u32 = (value: number): GgufValueInput => ({ kind: 'u32', value });
@@ -229,6 +243,7 @@ export async function writeLlamaGguf(
     ...placeholderVocabMetadata(config.vocabSize, config.bosTokenId, config.eosTokenIds[0] ?? null),
   };
   const hfNames = [...llamaTensorShapes(config).keys()];
+  const mix = type === 'Q4_K_M' ? q4KMTypeOf(config) : undefined;
   const layouts: GgufTensorLayout[] = [];
   for (const hf of hfNames) {
     const info = source.tensors.get(hf);
@@ -236,7 +251,8 @@ export async function writeLlamaGguf(
       throw new UnsupportedModelError(hf, 'is missing from the checkpoint', 'a checkpoint matching its config.json');
     const name = hfNameToGguf(hf);
     if (name === undefined) throw new UnsupportedModelError(hf, 'has no GGUF name', 'Llama tensor names');
-    let storage: GgmlTypeName = info.shape.length === 1 ? 'F32' : (options.matrixType?.(hf, info.shape) ?? type);
+    let storage: GgmlTypeName =
+      info.shape.length === 1 ? 'F32' : (options.matrixType?.(hf, info.shape) ?? (type === 'Q4_K_M' ? mix!(hf) : type));
     if (isQuantType(storage) && info.shape[info.shape.length - 1]! % ggmlBlockLayout(storage).blockElements !== 0)
       storage = 'F16';
     const { blockElements, blockBytes } = ggmlBlockLayout(storage);

@@ -6,7 +6,9 @@
  *
  * Schemes: `w8` → Q8_0 (blocks of 32, one f16 scale, 8.5 bits per weight: near-lossless) and
  * `w4` → Q4_0 (blocks of 32, one f16 scale, 4.5 bits: half of w8's bytes, hence faster decode,
- * at a visible accuracy cost). A matrix whose rows are not whole blocks of 32 stays F16.
+ * at a visible accuracy cost), `q4km` → llama.cpp's Q4_K_M mix (Q4_K in blocks of 256 with 6-bit
+ * sub-block scales and minima, Q6_K for the LM head and some V/down projections: gguf-q4-k-m.ts), the
+ * layout of the Q4_K_M files users download. A matrix whose rows are not whole blocks stays F16.
  *
  * The tokenizer files are copied beside the GGUF (the loader reads `tokenizer.json` from there),
  * `config.json` is not (a folder with one makes the loader read it as an HF checkpoint), and
@@ -15,10 +17,13 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { writeLlamaGguf, type GgufQuantType } from './gguf-from-hf.js';
+import { writeLlamaGguf, type GgufMatrixType } from './gguf-from-hf.js';
 import { openLlamaModel } from './llama-family.js';
 
-export const QUANTIZE_SCHEMES = { w8: 'Q8_0', w4: 'Q4_0' } as const satisfies Record<string, GgufQuantType>;
+export const QUANTIZE_SCHEMES = { w8: 'Q8_0', w4: 'Q4_0', q4km: 'Q4_K_M' } as const satisfies Record<
+  string,
+  GgufMatrixType
+>;
 export type QuantizeScheme = keyof typeof QUANTIZE_SCHEMES;
 
 /** Files of an HF folder the quantized folder keeps (tokenizer and generation defaults). */
@@ -32,7 +37,8 @@ export const SIDE_FILES = [
 export interface QuantizeReport {
   readonly file: string;
   readonly scheme: QuantizeScheme;
-  readonly ggmlType: GgufQuantType;
+  /** The matrices' type, or llama.cpp's Q4_K_M mix (Q4_K and Q6_K, gguf-q4-k-m.ts). */
+  readonly ggmlType: (typeof QUANTIZE_SCHEMES)[QuantizeScheme];
   readonly tensors: number;
   readonly bytes: number;
   readonly copied: readonly string[];

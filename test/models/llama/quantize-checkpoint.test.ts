@@ -7,8 +7,8 @@
  * weight by up to half a step (w8: |w|max/127 per block of 32; w4: |w|max/7), so the logits move:
  * with random-sign errors over K = 256..768 terms, the relative RMS change of the logit vector is
  * about the weights' RMS relative error (≈ 0.5 % for Q8_0, ≈ 8 % for Q4_0) grown through 6 layers;
- * measured: 0.92 % and 17.7 % (the built-in model is deterministic, no seed). The bounds (3 % and
- * 30 %) leave room for a different but equally exact summation order and stay far below what a wrong format or misplaced rows produce (logits unrelated to the source's: a
+ * measured: 0.92 % and 17.7 % (the built-in model is deterministic, no seed); q4km (Q4_K with
+ * 6-bit sub-block scales, Q6_K for V/down of two layers) 12.2 %. The bounds (3 %, 30 % and 20 %) leave room for a different but equally exact summation order and stay far below what a wrong format or misplaced rows produce (logits unrelated to the source's: a
  * relative change near √2).
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
@@ -103,4 +103,28 @@ describe('tessera quantize on the built-in model', () => {
       expect(change).toBeLessThan(bound);
     });
   }
+
+  it('q4km: writes the Q4_K_M mix, which loads quantized (38 Q4_K, 4 Q6_K), logits within 20 % (RMS)', async () => {
+    const out = join(dir, 'q4km');
+    const r = await quantizeLlamaCheckpoint(builtinModelPath(), 'q4km', out);
+    expect(r.file).toBe(join(out, 'model.q4_k_m.gguf'));
+    const g = await GgufFile.open(r.file);
+    try {
+      expect(g.metadata.get('general.file_type')).toBe(15);
+    } finally {
+      await g.close();
+    }
+    const { logits, quantized } = await logitsOf(out);
+    // the mix itself is checked in gguf-q4-k-m.test.ts: V and down of layers 2 and 5 are Q6_K
+    expect(quantized).toEqual({ q4_k: 38, q6_k: 4 });
+    let diff = 0;
+    let norm = 0;
+    for (let i = 0; i < source.length; i++) {
+      diff += (logits[i]! - source[i]!) ** 2;
+      norm += source[i]! ** 2;
+    }
+    const change = Math.sqrt(diff / norm);
+    console.log(`q4km: ‖logits − source‖ / ‖source‖ = ${change.toExponential(2)}`);
+    expect(change).toBeLessThan(0.2);
+  });
 });
