@@ -101,6 +101,14 @@ export const BENCHES: readonly BenchEntry[] = [
     standalone: false,
   },
   {
+    name: 'decode-quant',
+    measures:
+      'end-to-end quantized decode (w4, w8, Q4_K_M) at batch 1/16/64 beside our float checkpoint and llama.cpp Q4_K_M; tokens vs our f32 path on the same weights',
+    duration: '~5 min a model on the 8B shape (its f32 reference load included)',
+    needs: 'GPU (80 GB); quantized checkpoints from `bash bench/run-h100.sh atom-e2e-prep`',
+    standalone: false,
+  },
+  {
     name: 'serve',
     measures:
       "serving throughput and latency under Poisson arrivals vs transformers' continuous batching and llama.cpp (--peer, repeated)",

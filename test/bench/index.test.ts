@@ -12,6 +12,7 @@ const LIBRARIES = [
   'skinny-variants',
   'telerag-data',
   'telerag-traffic',
+  'decode-loop',
   'serving-workload',
   'serving-driver',
   'serving-peers',
