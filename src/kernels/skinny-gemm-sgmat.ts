@@ -19,6 +19,7 @@ import type { Capabilities, SubgroupMatrixConfig } from '../backends/webgpu/capa
 import type { DType } from '../tensor/dtype.js';
 import { type MatmulPlan, outputWgsl } from './matmul-common.js';
 import type { SkinnySgmatParams } from './skinny-gemm-params.js';
+import { type StagedSlice, stagedStoreWgsl, stagingRegsWgsl, stagingWalk } from './skinny-staging.js';
 import { enables } from './wgsl-dtype.js';
 
 const r = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -74,14 +75,6 @@ function layout(
   };
 }
 
-/** vec4<u32> of 8 halves as f16: f16 passes through, bf16 pairs are re-rounded. */
-function toF16(d: DType, v: string): string {
-  if (d !== 'bf16') return v;
-  const pair = (q: number) =>
-    `pack2x16float(vec2<f32>(bitcast<f32>(${v}[${q}] << 16u), bitcast<f32>(${v}[${q}] & 0xffff0000u)))`;
-  return `vec4<u32>(${r(4).map(pair).join(', ')})`;
-}
-
 /**
  * Loads of the slice at k0 into register set d (ra{d}_*, rb{d}_*), and their stores into stage
  * `stage`. Rows past M or N and columns past K load as zeros; a load the guard rules out is not
@@ -92,12 +85,19 @@ function staging(
   L: Layout,
 ): { regs: string; load: (k0: string, d: number) => string; store: (stage: number, d: number) => string } {
   const per = L.KS / 8;
-  const aChunks = L.AG ? 0 : L.mPad * per;
-  const bChunks = L.BN * per;
-  const AP = Math.ceil(aChunks / L.T);
-  const BP = Math.ceil(bChunks / L.T);
-  const guard = (i: number, n: number) => (L.T * (i + 1) > n ? `if (lid + ${L.T * i}u < ${n}u) ` : '');
-  const coord = (i: number) => `let e = lid + ${L.T * i}u; let rr = e / ${per}u; let cc = (e % ${per}u) * 8u;`;
+  const slice: StagedSlice = {
+    T: L.T,
+    per,
+    aChunks: L.AG ? 0 : L.mPad * per,
+    bChunks: L.BN * per,
+    D: L.D,
+    aStage: L.aStage,
+    bStage: L.bStage,
+    LD: L.LD,
+  };
+  const walk = stagingWalk(slice);
+  const { AP, BP, guard, coord } = walk;
+  const { aChunks, bChunks } = slice;
   const load = (k0: string, d: number) => `{
     let k0 = ${k0};
 ${r(AP)
@@ -113,33 +113,7 @@ ${r(BP)
   )
   .join('\n')}
   }`;
-  // bf16 is re-rounded at the store, not the load: a conversion right after the load would make
-  // the subgroup wait for its prefetch before multiplying (in-order issue stalls at the first use)
-  const store = (stage: number, d: number) => `{
-${r(AP)
-  .map(
-    (i) =>
-      `    ${guard(i, aChunks)}{ ${coord(i)} As[(${stage * L.aStage}u + rr * ${L.LD}u + cc) / 8u] = ${toF16(p.aDtype, `ra${d}_${i}`)}; }`,
-  )
-  .join('\n')}
-${r(BP)
-  .map(
-    (i) =>
-      `    ${guard(i, bChunks)}{ ${coord(i)} Bs[(${stage * L.bStage}u + rr * ${L.LD}u + cc) / 8u] = ${toF16(p.bDtype, `rb${d}_${i}`)}; }`,
-  )
-  .join('\n')}
-  }`;
-  const regs = r(L.D)
-    .map(
-      (d) => `${r(AP)
-        .map((i) => `  var ra${d}_${i}: vec4<u32>;`)
-        .join('\n')}
-${r(BP)
-  .map((i) => `  var rb${d}_${i}: vec4<u32>;`)
-  .join('\n')}`,
-    )
-    .join('\n');
-  return { regs, load, store };
+  return { regs: stagingRegsWgsl(slice, walk), load, store: stagedStoreWgsl(p, slice, walk) };
 }
 
 /** Subgroup s multiplies its BK columns of stage `stage` into its MT × TN accumulators. */
