@@ -20,6 +20,7 @@
 import type { Capabilities } from '../backends/webgpu/capabilities.js';
 import { decodeWgsl } from './decode-wgsl.js';
 import type { QuantFormat } from './formats.js';
+import { tileSliceWgsl } from './tile-slice-wgsl.js';
 
 /** Largest M the batched kernel takes; past it the tiled GEMM serves (compute-bound either way). */
 export const BATCHED_MAX_M = 256;
@@ -192,16 +193,7 @@ var<workgroup> sh: array<vec4<f32>, ${KG * GROUP}>;
 
 @compute @workgroup_size(${KG * LG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let lin = wid.x + wid.y * u.gx;
-  let tile = lin % u.tiles;
-  let tilesN = (u.n + ${BN - 1}u) / ${BN}u;
-  let m0 = (tile / tilesN) * ${BM}u;
-  let n0 = (tile % tilesN) * ${BN}u;
-  // this workgroup's slice of K; y is the slice's plane of partial sums (y itself when unsplit)
-  let slice = lin / u.tiles;
-  let kb = slice * u.kc;
-  let ke = min(u.k, kb + u.kc);
-  if (m0 >= u.m || kb >= u.k) { return; }
+${tileSliceWgsl(BM, BN)}
   let g = t / ${LG}u;
   let tl = t % ${LG}u;
   let tx = tl % ${TX}u;

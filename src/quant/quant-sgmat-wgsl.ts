@@ -23,6 +23,7 @@ import type { Capabilities } from '../backends/capabilities.js';
 import { f16MatrixConfig } from '../backends/webgpu/capabilities.js';
 import { decodeWgsl } from './decode-wgsl.js';
 import type { QuantFormat } from './formats.js';
+import { tileSliceWgsl } from './tile-slice-wgsl.js';
 
 const S = 4;
 const F = 16;
@@ -202,15 +203,7 @@ function mainWgsl(g: SgmatGeometry): string {
   const result = `subgroup_matrix_result<f32, ${F}, ${F}>`;
   return `@compute @workgroup_size(${T})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let lin = wid.x + wid.y * u.gx;
-  let tile = lin % u.tiles;
-  let tilesN = (u.n + ${BN - 1}u) / ${BN}u;
-  let m0 = (tile / tilesN) * ${BM}u;
-  let n0 = (tile % tilesN) * ${BN}u;
-  let slice = lin / u.tiles;
-  let kb = slice * u.kc;
-  let ke = min(u.k, kb + u.kc);
-  if (m0 >= u.m || kb >= u.k) { return; }
+${tileSliceWgsl(BM, BN)}
   let sg = lid / ${SG}u;
   let lane = lid % ${SG}u;
 ${r(MT)
