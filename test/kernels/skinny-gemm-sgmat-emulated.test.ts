@@ -12,12 +12,12 @@ import { describe, expect, it, vi } from 'vitest';
 import type { SkinnySgmatParams, SkinnyTable } from '../../src/kernels/skinny-gemm-params.js';
 import type { MatmulAttrs } from '../../src/ops/matmul.js';
 import type { OpCase } from '../../src/ops/op-spec.js';
-import { randomInput } from '../../src/ops/test-data.js';
 import type { DType } from '../../src/tensor/dtype.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 import { HEAVY, heavyTitle } from '../heavy.js';
+import { skinnyCase } from './skinny-case.js';
 import { EMULATED_CFG as CFG, LANES, emulate } from './sgmat-emulation.js';
 
 /** A table whose M ≤ 128 bucket is an in-place set, so an M off the matrix tiles takes the staged fallback. */
@@ -47,18 +47,8 @@ const seed = testSeed();
 const rng = new Rng(seed);
 const gpu = await gpuBackend();
 
-function makeCase(M: number, N: number, K: number, ad: DType, bd: DType, attrs: MatmulAttrs, extra: number[][] = []) {
-  const inputs = [
-    randomInput(rng, ad, [M, K]),
-    randomInput(rng, bd, [N, K]),
-    ...extra.map((s) => randomInput(rng, 'f32', s)),
-  ];
-  return {
-    label: `${M}x${N}x${K} ${ad}·${bd} ${JSON.stringify(attrs)}`,
-    attrs: { transB: true, path: 'skinny', ...attrs },
-    inputs,
-  } as OpCase;
-}
+const makeCase = (M: number, N: number, K: number, ad: DType, bd: DType, attrs: MatmulAttrs, extra: number[][] = []) =>
+  skinnyCase(rng, M, N, K, ad, bd, attrs, extra);
 
 describe.skipIf(!gpu)(`tensor-core skinny GEMM, subgroup matrices emulated (${seedNote(seed)})`, () => {
   // the device as the generator sees it: 16×16×16 f16 matrices, subgroups of 32
