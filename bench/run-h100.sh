@@ -55,6 +55,8 @@ if [ "$stage" = stash-peers ]; then
 fi
 # checkpoints the stages write and read (16 GB for the 8B one), on the machine's local disk
 CKPT=${CHECKPOINT_ROOT:-$HOME/checkpoints}
+# whether a peer's file ($1) was written in this run (BENCH_RUN_ID): a stage skips a peer already measured
+ofrun() { grep -qs "\"runId\": *\"$BENCH_RUN_ID\"" "$1"; }
 if [ "$stage" = kernels ]; then
 node "$B/src/cli/main.js" doctor 2>&1 | quiet | tee "$OUT/doctor.log"
 timeout 150 python3 bench/anchors/torch_attention.py "$OUT/attention-anchors.json" > "$OUT/attention-anchors.log" 2>&1
@@ -76,7 +78,6 @@ D=$CKPT/llama3-8b
 # then llama.cpp's Vulkan build on the same weights as GGUF when its package is in $PEERS_DIR. With all
 # three the stage can pass 10 minutes, so `decode-peers` runs the peers alone and `decode`, the next call
 # with the same BENCH_RUN_ID, skips a peer whose file is already of this run.
-ofrun() { grep -qs "\"runId\": *\"$BENCH_RUN_ID\"" "$1"; }
 if [ "$stage" = decode-peers ] || ! ofrun $D/torch-decode.json; then
   python3 bench/anchors/torch_decode.py $D/llama3-8b-random $D > "$OUT/torch-decode.log" 2>&1; echo "torch_decode exit $? at ${SECONDS}s"
 fi
@@ -110,7 +111,7 @@ D=$CKPT/llama3-8b
 R=${SERVE_RATES:-inf,4,1}
 node "$B/bench/serve.js" --write-workload $D/workload.json --rates $R
 # HF_CB=0 leaves transformers out (a run that adds llama.cpp beside an earlier run's transformers figures)
-if [ "${HF_CB:-1}" = 1 ] && { [ "$stage" = serve-peers ] || ! grep -qs "\"runId\": *\"$BENCH_RUN_ID\"" $D/hf-serve-cb.json; }; then
+if [ "${HF_CB:-1}" = 1 ] && { [ "$stage" = serve-peers ] || ! ofrun $D/hf-serve-cb.json; }; then
   rm -f $D/hf-serve-cb.json
   timeout 200 python3 bench/anchors/hf_serve_cb.py $D/llama3-8b-random $D/workload.json $D/hf-serve-cb.json --rates $R --budget-s 185 > "$OUT/hf-serve-cb.log" 2>&1; echo "hf_serve_cb exit $? at ${SECONDS}s"
 fi
@@ -245,7 +246,6 @@ if [ "$stage" = atom-e2e-prep ] || [ "$stage" = atom-e2e ]; then
 # Each model costs a 32 GB f32 reference load besides its own: ATOM_E2E_MODELS (default "q4km w4", the
 # issue's targets) adds w8 where the first run shows the time for it.
 D=$CKPT/llama3-8b && Q=$D/quant && mkdir -p $Q
-ofrun() { grep -qs "\"runId\": *\"$BENCH_RUN_ID\"" "$1"; }
 [ -f $D/llama3-8b-random/config.json ] || { echo "no 8B checkpoint in $D: run the checkpoint stage first"; exit 1; }
 quantize() { # $1 label, $2 done-file, then the command
   local label=$1 done=$2; shift 2

@@ -8,6 +8,7 @@
  * Peer JSON: { card, runId, name, requests: [[prompt, output]...], rates: { "inf" | "<rate>":
  * [{ arrival, tokens: [s...] }] }, skipped?: { "<rate>": reason } }, seconds from the rate's start.
  */
+import { nearestRank } from '../src/util/nearest-rank.js';
 
 /** `serve.js --write-workload`: request lengths and, per rate key, each request's arrival (s). */
 export interface ServeWorkload {
@@ -62,8 +63,10 @@ export function rateKey(rate: number): string {
 /** Nearest-rank percentile (q in [0, 1]); NaN for no samples. */
 export function percentile(xs: readonly number[], q: number): number {
   if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+  return nearestRank(
+    [...xs].sort((a, b) => a - b),
+    q,
+  );
 }
 
 /** Throughput over the span to the last token; latencies in ms from each request's intended arrival. */

@@ -5,6 +5,7 @@
  * which kind and size of step they are. Each (kind, bucket) keeps its last SAMPLES times: a long
  * server run holds a bounded window, and a bench resets it between rates.
  */
+import { nearestRank } from '../util/nearest-rank.js';
 import { rowBucket } from './step-times.js';
 
 export type StepKind = 'decode' | 'mixed';
@@ -22,12 +23,6 @@ export interface StepBucketSummary {
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
-}
-
-/** The q-quantile of sorted times (nearest rank). */
-export function nearestRank(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) throw new RangeError('nearestRank: no times');
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 export class StepLog {

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PromptEncoder, sliceAtLineStarts } from '../../src/server/prompt-encoder.js';
 import { loadTestTokenizer } from '../engine/test-model.js';
 import { startTestServer, type TestServer } from './helpers.js';
+import { nearestRank } from '../../src/util/nearest-rank.js';
 
 const MODEL = 'tessera-toy';
 const servers: TestServer[] = [];
@@ -60,7 +61,7 @@ async function healthDuring(
     ms.push(performance.now() - pauseStart - 10);
   }
   ms.sort((a, b) => a - b);
-  const at = (q: number) => ms[Math.min(ms.length - 1, Math.ceil(q * ms.length) - 1)] ?? 0;
+  const at = (q: number) => (ms.length ? nearestRank(ms, q) : 0);
   return { worst: at(1), p95: at(0.95), polls: ms.length };
 }
 
