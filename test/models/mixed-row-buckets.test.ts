@@ -15,7 +15,7 @@ import {
   mixedBucketRows,
   normalizeRowBuckets,
   parseMixedRowBuckets,
-  seqBucket,
+  mixedLogitRows,
 } from '../../src/models/llama/step-padding.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
 import { gpuBackend } from '../gpu-setup.js';
@@ -72,7 +72,7 @@ describe('row buckets of unrecorded steps', () => {
     expect(defaultMixedRowBuckets(512)).toEqual([8, 16, 32, 64, 128, 192, 256, 320, 384, 448, 512]);
     expect(defaultMixedRowBuckets(100)).toEqual([8, 16, 32, 64, 100]);
     expect(defaultMixedRowBuckets(24)).toEqual([8, 16, 24]);
-    expect([1, 2, 3, 5, 8, 9].map((b) => seqBucket(b, 12))).toEqual([1, 2, 4, 8, 8, 12]);
+    expect([8, 12, 16, 512].map((rows) => mixedLogitRows(rows, 12))).toEqual([8, 12, 12, 12]);
     const b = defaultMixedRowBuckets(512);
     expect([2, 8, 9, 64, 65, 129, 300, 512].map((n) => mixedBucketRows(n, b))).toEqual([
       8, 8, 16, 64, 128, 192, 320, 512,
@@ -144,10 +144,11 @@ describe.skipIf(!gpu)('padded mixed steps (WebGPU, built-in model)', () => {
       const plain = await generate(false);
       expect(runner.stats.mixedRecords + runner.stats.mixedReplays).toBe(0);
       const padded = await generate(true);
-      // the two-prompt prefill and the first mixed step record their buckets (128 rows × 2 and 32 rows × 4 logits rows), the others replay
+      // the two-prompt prefill and the first mixed step record their buckets (128 and 32 rows, logits rows
+      // min(rows, maxSeqs) = 4), the others replay
       expect([runner.stats.mixedRecords, runner.stats.mixedReplays]).toEqual([2, 2]);
       expect(runner.mixedBucketInfo().map((b) => [b.rows, b.seqs])).toEqual([
-        [128, 2],
+        [128, 4],
         [32, 4],
       ]);
       console.log(`rows run unpadded ${plain.rowsRun.join(', ')}; padded ${padded.rowsRun.join(', ')}`);

@@ -2,7 +2,8 @@
  * Warm-up before serving (src/models/llama/warm-up.ts): one step through each prefill and mixed row
  * bucket, after which steps of new token counts in those buckets compile no pipeline and replay a
  * recorded stream; the warm-up's K/V writes do not change what a later request computes (its
- * logits equal an unwarmed runner's, bit for bit); and on a software adapter it runs only when
+ * logits equal an unwarmed runner's, bit for bit), including a mixed step of more sequences than
+ * the warm-up's two (no recording while serving); and on a software adapter it runs only when
  * asked. Without warm-up the same steps compile pipelines (checked too, so the test can fail).
  */
 import { describe, expect, it } from 'vitest';
@@ -39,6 +40,14 @@ const STEPS: ForwardBatch[] = [
       { tokens: [6], start: 11, pages: [4] },
     ],
   },
+  // both decode beside a third prompt's 9-token chunk: 11 rows (bucket 16) over 3 sequences, a mix the warm-up never ran
+  {
+    seqs: [
+      { tokens: [7], start: 22, pages: [0, 1] },
+      { tokens: [8], start: 12, pages: [4] },
+      { tokens: ids(9, 11), start: 0, pages: [8] },
+    ],
+  },
 ];
 
 describe.skipIf(!gpu)(`warm-up${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
@@ -63,6 +72,7 @@ describe.skipIf(!gpu)(`warm-up${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, (
       expect(report.steps).toBe(11);
       const compiled = warmGpu.pipelines.compiled;
       const replays = [warm.stats.prefillReplays, warm.stats.mixedReplays, warm.stats.replays];
+      const records = [warm.stats.prefillRecords, warm.stats.mixedRecords];
       for (const [i, s] of STEPS.entries())
         expect(Array.from(await warm.forward(s)), `step ${i}`).toEqual(Array.from(coldLogits[i]!));
       expect(warmGpu.pipelines.compiled - compiled, 'no compile after warm-up').toBe(0);
@@ -70,7 +80,12 @@ describe.skipIf(!gpu)(`warm-up${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, (
         warm.stats.prefillReplays - replays[0]!,
         warm.stats.mixedReplays - replays[1]!,
         warm.stats.replays - replays[2]!,
-      ]).toEqual([1, 1, 1]);
+      ]).toEqual([1, 2, 1]);
+      const recordedWhileServing = [
+        warm.stats.prefillRecords - records[0]!,
+        warm.stats.mixedRecords - records[1]!,
+      ];
+      expect(recordedWhileServing, 'no prefill or mixed step recorded after warm-up').toEqual([0, 0]);
       warm.destroy();
     } finally {
       coldGpu.destroy();

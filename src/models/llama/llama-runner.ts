@@ -36,7 +36,7 @@ import type { DeviceAdapterStacks } from './adapter-stacks-device.js';
 import type { AdapterRegistry } from '../../lora/adapter-registry.js';
 import { acquireAdapterRows } from './adapter-slots.js';
 import { DecodeBuckets } from './decode-buckets.js';
-import { DEFAULT_MIXED_BUCKETS, DEFAULT_PREFILL_BUCKETS, PrefillBuckets } from './prefill-buckets.js';
+import { DEFAULT_PREFILL_BUCKETS, PrefillBuckets } from './prefill-buckets.js';
 import { defaultMixedRowBuckets, normalizeRowBuckets, padRows, stepShape } from './step-padding.js';
 import { type LlamaRunnerOptions, type LoadedLlama, loadLlama } from './runner-load.js';
 import { StepHost } from './step-host.js';
@@ -137,7 +137,7 @@ export class LlamaRunner implements ModelRunner {
     const buckets = (capacity: number) =>
       new PrefillBuckets(p.backend, p.exe, this.host, p.config.numHeads, p.lora !== null, args, capacity);
     this.prefillBuckets = buckets(p.recordDecode ? (p.prefillBuckets ?? DEFAULT_PREFILL_BUCKETS) : 0);
-    this.mixedBuckets = buckets(this.mixedRowBuckets ? (p.mixedBuckets ?? DEFAULT_MIXED_BUCKETS) : 0);
+    this.mixedBuckets = buckets(this.mixedRowBuckets ? (p.mixedBuckets ?? this.mixedRowBuckets.length) : 0);
   }
 
   /** Steps through every prefill and mixed row bucket before serving (warm-up.ts); nothing to do where steps are not recorded. */
@@ -249,7 +249,7 @@ export class LlamaRunner implements ModelRunner {
   /**
    * A step in `stepRows` rows and `last.length` logits rows that replays (or records, the first
    * time) the stream of its bucket: single-sequence prefills in `prefillBuckets`, steps of several
-   * sequences in `mixedBuckets`, keyed by rows and sequences. Null where the recording ran out of
+   * sequences in `mixedBuckets`, one per row bucket (`mixedLogitRows`). Null where the recording ran out of
    * memory.
    */
   private bucketStep(

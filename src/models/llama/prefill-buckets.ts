@@ -7,7 +7,7 @@
  * `capacity` buckets stay recorded and the least recently used goes first.
  *
  * The runner keeps a second set for mixed steps (decodes beside a prefill chunk, several prompts
- * at once), keyed by rows and sequences (`seqs` > 1): the attention these streams record is the
+ * at once), one per row bucket with `mixedLogitRows` logits rows (step-padding.ts): the attention these streams record is the
  * prefill `BatchAttention`, whose grid and array capacities are fixed for any plan of up to
  * maxTokens tokens and maxSeqs sequences, and whose merge pass is a condition asked at each replay,
  * so a later step's plan (other sequence lengths, other pages) replays correctly like a prompt of
@@ -36,12 +36,6 @@ export interface PrefillBucket {
 
 /** Buckets kept recorded by default: three powers of two cover prompts within a factor of 8. */
 export const DEFAULT_PREFILL_BUCKETS = 3;
-
-/**
- * Mixed-step buckets kept recorded by default: a serving loop's mixed steps mostly share one row
- * bucket (chunk + decodes) and move through a few sequence counts as requests come and go.
- */
-export const DEFAULT_MIXED_BUCKETS = 8;
 
 export class PrefillBuckets {
   /** In recency order: the first entry is the least recently used. */

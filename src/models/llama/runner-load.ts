@@ -36,9 +36,9 @@ export interface LlamaRunnerOptions extends RunnerOptions {
    */
   readonly mixedRowBuckets?: readonly number[] | 'off';
   /**
-   * Mixed steps (several sequences, some prefilling) kept recorded per (row bucket, sequences
-   * rounded up to a power of two), least recently used evicted; 0 runs them padded but unrecorded.
-   * Default `DEFAULT_MIXED_BUCKETS` where decode steps are recorded and row buckets are on.
+   * Mixed steps (several sequences, some prefilling) kept recorded, one per row bucket, least
+   * recently used evicted; 0 runs them padded but unrecorded. Default: every row bucket, where
+   * decode steps are recorded and row buckets are on.
    */
   readonly mixedBuckets?: number;
   /** CTAs of the attention dispatches (default: BatchAttention's; benchmarks compare). */

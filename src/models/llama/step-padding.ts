@@ -69,11 +69,17 @@ export function parseMixedRowBuckets(text: string): readonly number[] | 'off' | 
   return rows;
 }
 
-/** Sequences a recorded mixed step of `b` sequences runs with: b rounded up to a power of two, at most `maxSeqs` (pad logits rows repeat row 0). */
-export function seqBucket(b: number, maxSeqs: number): number {
-  let s = 1;
-  while (s < b) s *= 2;
-  return Math.max(b, Math.min(s, maxSeqs));
+/**
+ * Logits rows of a recorded mixed step in `rows` rows: every sequence count a step of that many
+ * rows can carry (b ≤ rows) fits, so one recording per row bucket serves any mix of decodes and
+ * chunks, and the warm-up's one mixed step per bucket covers all of them. Rounding the sequence
+ * count up instead (a key of rows × sequences) left most keys unwarmed: a server moving through
+ * sequence counts re-recorded a whole step on the host (≈ 200 ms at 8B) in the middle of serving.
+ * The price is the lm_head over up to maxSeqs rows where fewer are real, a weight-bound product
+ * whose cost barely moves between 16 and 64 rows. Pad rows repeat row 0.
+ */
+export function mixedLogitRows(rows: number, maxSeqs: number): number {
+  return Math.min(rows, maxSeqs);
 }
 
 /** How a step runs: which recorded stream serves it (if any), in how many rows, with how many logits rows. */
@@ -85,8 +91,8 @@ export interface StepShape {
 
 /**
  * The shape of a step of `n` tokens over `b` sequences: a pure decode replays its batch size's
- * stream; a single-sequence prefill its row bucket's; a step of several sequences its (row
- * bucket, sequences rounded up) bucket's, logits rows padded to match; anything else runs
+ * stream; a single-sequence prefill its row bucket's; a step of several sequences its row
+ * bucket's, logits rows padded to `mixedLogitRows`; anything else runs
  * unrecorded, in a row bucket where buckets are on. `padTo` forces an unrecorded step of that
  * many rows (tests).
  */
@@ -110,6 +116,7 @@ export function stepShape(
   const rows = o.padTo ?? (o.recordable && o.mixedRowBuckets ? mixedBucketRows(n, o.mixedRowBuckets) : n);
   if (!Number.isInteger(rows) || rows < n || rows > o.maxTokens)
     throw new StepError(`padTo ${o.padTo}: a step of ${n} tokens runs in ${n}…${o.maxTokens} rows`);
-  if (o.recordable && b > 1 && o.mixedCapacity > 0) return { kind: 'mixed', rows, logitRows: seqBucket(b, o.maxSeqs) };
+  if (o.recordable && b > 1 && o.mixedCapacity > 0)
+    return { kind: 'mixed', rows, logitRows: mixedLogitRows(rows, o.maxSeqs) };
   return { kind: 'transient', rows, logitRows: b };
 }
