@@ -1,22 +1,34 @@
 /** The overlap probe (bench/nanoflow-overlap.ts) end to end at tiny sizes, so it cannot rot. */
 import { describe, expect, it } from 'vitest';
+import { HashFill } from '../../bench/hash-fill.js';
 import { runOverlapProbe, TINY_LAYER } from '../../bench/nanoflow-overlap.js';
+import { checkFused } from '../../bench/nanoflow-overlap-check.js';
+import { GATE_UP, ProbeBatch, ProbeDevice } from '../../bench/nanoflow-overlap-setup.js';
 import { Check } from '../../bench/verify.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
 const seed = testSeed();
+const quick = { minMs: 2, warmMs: 2, rowMs: 50, maxReps: 20 };
 
 describe.skipIf(!gpu)(`bench/nanoflow-overlap.ts --tiny (${seedNote(seed)})`, () => {
-  it('times every part and combination, checks the fused dispatch against the oracle', async () => {
+  it('checks the fused dispatch against the oracle, times every part and combination', async () => {
+    // a failed check exits the process (bench/verify.ts), which fails this test
     const check = new Check('nanoflow-overlap');
-    const { rows, costs } = await runOverlapProbe(gpu!, TINY_LAYER, [4, 8], seed, check, 2);
+    const batchesSeen: number[] = [];
+    const { rows, costs, skipped } = await runOverlapProbe(gpu!, TINY_LAYER, [4, 8], seed, check, {
+      timer: quick,
+      onBatch: (r, c) => batchesSeen.push(c.gemm.length, r.length),
+    });
     expect(check.passed().checks).toHaveLength(4);
-    expect(costs.gemm.map(([b]) => b)).toEqual([4, 8]);
-    expect(costs.attentionSaturation).toBeGreaterThan(0);
-    expect(costs.attentionSaturation).toBeLessThanOrEqual(1);
-    expect(costs.stageMs).toBeGreaterThan(0);
+    expect(skipped).toEqual([]);
+    expect(costs!.gemm.map(([b]) => b)).toEqual([4, 8]);
+    expect(costs!.attentionSaturation).toBeGreaterThan(0);
+    expect(costs!.attentionSaturation).toBeLessThanOrEqual(1);
+    expect(costs!.stageMs).toBeGreaterThan(0);
+    // called after each batch size with the rows so far: half of them, then all
+    expect(batchesSeen).toEqual([1, rows.length / 2, 2, rows.length]);
     const cases = rows.map((r) => r.case);
     for (const part of [
       'gemm chain alone',
@@ -38,6 +50,37 @@ describe.skipIf(!gpu)(`bench/nanoflow-overlap.ts --tiny (${seedNote(seed)})`, ()
     console.log(
       rows.map((r) => `${r.case}: ${r.ours.toFixed(3)} ms${r.ratio ? ` (×${r.ratio.toFixed(2)})` : ''}`).join('\n'),
     );
+  }, 120_000);
+
+  it('the check fails when the inputs on the device are not the ones the oracle recomputes from their seeds', async () => {
+    const p = new ProbeDevice(gpu!.device, TINY_LAYER, 8, seed);
+    try {
+      const b = new ProbeBatch(p, 8, seed);
+      const good = await checkFused(b, 0.5);
+      expect(good.gemmErr).toBeLessThanOrEqual(good.gemmTol);
+      expect(good.attentionErr).toBeLessThanOrEqual(good.attentionTol);
+      const fill = new HashFill(p.device);
+      const g = p.gemms[GATE_UP]!;
+      fill.fill(p.w[GATE_UP]!, p.seeds.w[GATE_UP]! + 1, g.K * g.N);
+      fill.fill(p.kv, p.seeds.kv + 1, p.poolPages * p.pageFloats);
+      const bad = await checkFused(b, 0.5);
+      expect(bad.gemmErr).toBeGreaterThan(bad.gemmTol);
+      expect(bad.attentionErr).toBeGreaterThan(bad.attentionTol);
+    } finally {
+      await p.destroy();
+    }
+  }, 60_000);
+
+  it('starts no batch size past its budget, after checking them all', async () => {
+    const check = new Check('nanoflow-overlap');
+    const { rows, costs, skipped } = await runOverlapProbe(gpu!, TINY_LAYER, [4, 8], seed, check, {
+      timer: quick,
+      budgetS: 0,
+    });
+    expect(check.passed().checks).toHaveLength(4);
+    expect(skipped).toEqual([8]);
+    expect(costs!.gemm.map(([b]) => b)).toEqual([4]);
+    expect(rows.every((r) => r.case.startsWith('B4 '))).toBe(true);
   }, 120_000);
 });
 
