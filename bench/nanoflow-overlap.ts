@@ -126,7 +126,8 @@ export async function runOverlapProbe(
       }
       const start = since();
       const r = await measureBatch(new ProbeBatch(p, batch, seed), time, (x) => {
-        console.log(`  ${x.case} ${x.metric}: ${x.ours.toFixed(3)} (anchor ${x.anchor?.toFixed(3) ?? '—'})`);
+        const anchor = x.anchor?.toFixed(3) ?? '—';
+        console.log(`  ${x.case} ${x.metric}: ${x.ours.toFixed(3)} (anchor ${anchor}) [${since().toFixed(1)} s]`);
         rows.push(x);
       });
       last = { batch, s: since() - start };
@@ -180,14 +181,9 @@ async function main(): Promise<void> {
     budgetS,
     onBatch: (rows, costs) => {
       done.push(batches[done.length]!);
+      const measured = `${notes} Batch sizes measured: ${done.join(', ')}.`;
+      writeResults('nanoflow-overlap', card, rows, measured, check.passed());
       writePlans(costs, done, key, arg('--write-plan'));
-      writeResults(
-        'nanoflow-overlap',
-        card,
-        rows,
-        `${notes} Batch sizes measured: ${done.join(', ')}.`,
-        check.passed(),
-      );
     },
   });
   if (skipped.length) console.log(`not measured (budget): B${skipped.join(', B')}`);

@@ -258,7 +258,7 @@ export const BENCHES: readonly BenchEntry[] = [
     name: 'nanoflow-overlap',
     measures:
       'one Llama-3-8B layer: GEMM chain, decode attention, uploads alone, together in one pass and in one partitioned dispatch',
-    duration: '~1 min (--tiny on lavapipe: ~20 s)',
+    duration: '~25–55 s on an H100 (--budget-s bounds it; --tiny on lavapipe: ~10 s)',
     needs: 'GPU (--tiny fits lavapipe)',
     standalone: true,
   },

@@ -223,9 +223,12 @@ timeout 330 python3 scripts/longctx/train_retrieval.py $GI/corpus.txt models/bui
 timeout 200 node "$B/bench/magicpig-quality.js" $Q 2>&1 | quiet | tee "$OUT/magicpig-quality.log"; echo "quality exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = nanoflow ]; then
-# NanoFlow: the overlap probe, then offline and online throughput with and without nano-batches
-timeout 240 node "$B/bench/nanoflow-overlap.js" 2>&1 | quiet | tee "$OUT/nanoflow-overlap.log"; echo "overlap exit $? at ${SECONDS}s"
-timeout 330 node "$B/bench/nanoflow.js" --model $CKPT/llama3-8b/llama3-8b-random --deadline-s 250 2>&1 | quiet | tee "$OUT/nanoflow.log"; echo "nanoflow exit $? at ${SECONDS}s"
+# NanoFlow: the overlap probe, then offline and online throughput with and without nano-batches.
+# The probe (B 256, 512, 1024) is estimated at 25 s (naive f32 GEMM at 5 TFLOP/s) to 55 s (1 TFLOP/s)
+# after device start; it starts no batch size it expects to end past 120 s, and writes its result
+# and the plan cache after each one.
+timeout 180 node "$B/bench/nanoflow-overlap.js" --budget-s 120 --write-plan "$BENCH_OUT/nano-plan-h100.json" --model-name llama3-8b-random 2>&1 | quiet | tee "$OUT/nanoflow-overlap.log"; echo "overlap exit $? at ${SECONDS}s"
+timeout 380 node "$B/bench/nanoflow.js" --model $CKPT/llama3-8b/llama3-8b-random --deadline-s 300 2>&1 | quiet | tee "$OUT/nanoflow.log"; echo "nanoflow exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = atom ]; then
 # Atom: W4/W8/W4A4 decode speed on the 8B shapes, then the larger perplexity model trained here and its ablation

@@ -28,6 +28,12 @@ const LIBRARIES = [
   'sparse-template-spmm',
   'long-context-model',
   'telerag-generation',
+  'hash-fill',
+  'nanoflow-overlap-check',
+  'nanoflow-overlap-layer',
+  'nanoflow-overlap-measure',
+  'nanoflow-overlap-setup',
+  'nanoflow-overlap-timer',
 ];
 
 describe('bench/run-all.ts', () => {
