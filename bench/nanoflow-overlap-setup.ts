@@ -121,12 +121,16 @@ export class ProbeDevice {
   readonly w: GPUBuffer[];
   private readonly made: GPUBuffer[] = [];
 
-  /** Inputs for batches up to `maxBatch`, filled on the device from `seed`. */
+  /**
+   * Inputs for batches up to `maxBatch`, filled on the device from `seed`; grids are cut to
+   * `maxGroups` workgroups (the device's limit; tests pass fewer to make both sides loop).
+   */
   constructor(
     readonly device: GPUDevice,
     readonly shape: LayerShape,
     maxBatch: number,
     seed: number,
+    readonly maxGroups = device.limits.maxComputeWorkgroupsPerDimension,
   ) {
     const s = shape;
     this.gemms = layerGemms(s);
@@ -177,7 +181,7 @@ export class ProbeDevice {
 
   /** A dispatch of the kernel with bindings x, w, y, q, kv, meta, o in order, and its uniforms. */
   dispatch(bufs: GPUBuffer[], shape: PartitionedShape): Dispatch {
-    const grid = capGrid(shape.nA, shape.nB, this.device.limits.maxComputeWorkgroupsPerDimension);
+    const grid = capGrid(shape.nA, shape.nB, this.maxGroups);
     const u = this.uniform(partitionedUniforms({ ...shape, ...grid }));
     const entries = [...bufs, u].map((b, i) => ({ binding: i, resource: { buffer: b } }));
     const bind = this.device.createBindGroup({ layout: this.pipeline.getBindGroupLayout(0), entries });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { HashFill } from '../../bench/hash-fill.js';
 import { runOverlapProbe, TINY_LAYER } from '../../bench/nanoflow-overlap.js';
 import { checkFused } from '../../bench/nanoflow-overlap-check.js';
-import { GATE_UP, ProbeBatch, ProbeDevice } from '../../bench/nanoflow-overlap-setup.js';
+import { capGrid, GATE_UP, ProbeBatch, ProbeDevice } from '../../bench/nanoflow-overlap-setup.js';
 import { Check } from '../../bench/verify.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
@@ -71,6 +71,22 @@ describe.skipIf(!gpu)(`bench/nanoflow-overlap.ts --tiny (${seedNote(seed)})`, ()
     }
   }, 60_000);
 
+  it('the fused dispatch stays correct with its grid cut far below its work items (both sides loop)', async () => {
+    const p = new ProbeDevice(gpu!.device, TINY_LAYER, 8, seed, 5);
+    try {
+      const b = new ProbeBatch(p, 8, seed);
+      expect(b.gemmItems(GATE_UP) + b.attentionItems()).toBeGreaterThan(5 * 4);
+      for (const share of [0.25, 0.75]) {
+        expect(b.fused(share).groups).toBe(5);
+        const r = await checkFused(b, share);
+        expect(r.gemmErr).toBeLessThanOrEqual(r.gemmTol);
+        expect(r.attentionErr).toBeLessThanOrEqual(r.attentionTol);
+      }
+    } finally {
+      await p.destroy();
+    }
+  }, 60_000);
+
   it('starts no batch size past its budget, after checking them all', async () => {
     const check = new Check('nanoflow-overlap');
     const { rows, costs, skipped } = await runOverlapProbe(gpu!, TINY_LAYER, [4, 8], seed, check, {
@@ -82,6 +98,17 @@ describe.skipIf(!gpu)(`bench/nanoflow-overlap.ts --tiny (${seedNote(seed)})`, ()
     expect(costs!.gemm.map(([b]) => b)).toEqual([4]);
     expect(rows.every((r) => r.case.startsWith('B4 '))).toBe(true);
   }, 120_000);
+});
+
+describe('capGrid', () => {
+  it('keeps a grid within the limit, each side at least one workgroup, the shares about the same', () => {
+    expect(capGrid(10, 20, 100)).toEqual({ nA: 10, nB: 20 });
+    expect(capGrid(57344, 32768, 65535)).toEqual({ nA: 41704, nB: 23831 });
+    expect(capGrid(90000, 0, 65535)).toEqual({ nA: 65535, nB: 0 });
+    expect(capGrid(0, 90000, 65535)).toEqual({ nA: 0, nB: 65535 });
+    expect(capGrid(1, 1000, 10)).toEqual({ nA: 1, nB: 9 });
+    expect(capGrid(1000, 1, 10)).toEqual({ nA: 9, nB: 1 });
+  });
 });
 
 describe.skipIf(gpu)(`bench/nanoflow-overlap.ts (skipped: ${gpuSkipReason()})`, () => {
