@@ -21,8 +21,7 @@ const FUNCTION_NODES = new Set([
  */
 const LONG_ON_PURPOSE = new Set([
   'src/backends/cpu/wasm/l2-topk.ts ivfScanGroups',
-  'src/backends/cpu/wasm/attention-quant.ts attendQuant',
-  'src/backends/cpu/wasm/attention.ts attendFor',
+  'src/backends/cpu/wasm/paged-attention.ts attendRows',
 ]);
 
 function* tsFiles(dir) {

@@ -129,28 +129,7 @@ class HeaderCursor {
     }
     if (kind === 'bool' || avail < SCALAR_BYTES[kind]) return undefined;
     this.pos += SCALAR_BYTES[kind];
-    switch (kind) {
-      case 'u8':
-        return dv.getUint8(0);
-      case 'i8':
-        return dv.getInt8(0);
-      case 'u16':
-        return dv.getUint16(0, true);
-      case 'i16':
-        return dv.getInt16(0, true);
-      case 'u32':
-        return dv.getUint32(0, true);
-      case 'i32':
-        return dv.getInt32(0, true);
-      case 'f32':
-        return dv.getFloat32(0, true);
-      case 'f64':
-        return dv.getFloat64(0, true);
-      case 'u64':
-        return safeOrBig(dv.getBigUint64(0, true));
-      case 'i64':
-        return safeOrBig(dv.getBigInt64(0, true));
-    }
+    return fixedScalar(dv, kind);
   }
 
   async view(n: number, what: string): Promise<DataView> {
@@ -183,33 +162,38 @@ class HeaderCursor {
   async scalar(kind: GgufScalarKind, what: string): Promise<GgufScalar> {
     if (kind === 'string') return this.string(what);
     const dv = await this.view(SCALAR_BYTES[kind], what);
-    switch (kind) {
-      case 'u8':
-        return dv.getUint8(0);
-      case 'i8':
-        return dv.getInt8(0);
-      case 'bool': {
-        const b = dv.getUint8(0);
-        if (b > 1) throw new CheckpointError(this.file, `${what} is a bool with byte value ${b}`);
-        return b === 1;
-      }
-      case 'u16':
-        return dv.getUint16(0, true);
-      case 'i16':
-        return dv.getInt16(0, true);
-      case 'u32':
-        return dv.getUint32(0, true);
-      case 'i32':
-        return dv.getInt32(0, true);
-      case 'f32':
-        return dv.getFloat32(0, true);
-      case 'f64':
-        return dv.getFloat64(0, true);
-      case 'u64':
-        return safeOrBig(dv.getBigUint64(0, true));
-      case 'i64':
-        return safeOrBig(dv.getBigInt64(0, true));
+    if (kind === 'bool') {
+      const b = dv.getUint8(0);
+      if (b > 1) throw new CheckpointError(this.file, `${what} is a bool with byte value ${b}`);
+      return b === 1;
     }
+    return fixedScalar(dv, kind);
+  }
+}
+
+/** The fixed-size scalar at the start of `dv` (little-endian); bool is left to the caller, which checks its byte. */
+function fixedScalar(dv: DataView, kind: Exclude<GgufScalarKind, 'string' | 'bool'>): GgufScalar {
+  switch (kind) {
+    case 'u8':
+      return dv.getUint8(0);
+    case 'i8':
+      return dv.getInt8(0);
+    case 'u16':
+      return dv.getUint16(0, true);
+    case 'i16':
+      return dv.getInt16(0, true);
+    case 'u32':
+      return dv.getUint32(0, true);
+    case 'i32':
+      return dv.getInt32(0, true);
+    case 'f32':
+      return dv.getFloat32(0, true);
+    case 'f64':
+      return dv.getFloat64(0, true);
+    case 'u64':
+      return safeOrBig(dv.getBigUint64(0, true));
+    case 'i64':
+      return safeOrBig(dv.getBigInt64(0, true));
   }
 }
 

@@ -5,9 +5,16 @@
  */
 import type { Attrs, TensorDesc } from '../backends/backend.js';
 import { type Capabilities, f16MatrixConfig } from '../backends/webgpu/capabilities.js';
-import { type GpuKernel, shaderKey } from '../backends/webgpu/kernel.js';
+import {
+  type BufferRange,
+  type GpuKernel,
+  type GpuTensor,
+  type KernelContext,
+  shaderKey,
+} from '../backends/webgpu/kernel.js';
 import type { MatmulAttrs } from '../ops/matmul.js';
 import {
+  type MatmulPlan,
   commonProblem,
   grid,
   matmulUniforms,
@@ -63,23 +70,36 @@ export const matmulSubgroupMatrixKernel: GpuKernel = {
         [Math.ceil(r.nCount / BN), Math.ceil(p.g.M / BM), part ? split : p.g.batch],
       );
     }
-    if (part) {
-      const u = matmulUniforms(p, 0, p.g.N);
-      u[7] = split;
-      const groups = Math.ceil((p.g.M * Math.ceil(p.g.N / 2)) / 256);
-      const sumLabel = `matmul.splitk-sum.${p.outDtype}`;
-      ctx.dispatch(
-        {
-          label: sumLabel,
-          key: shaderKey(sumLabel, p),
-          wgsl: () => splitReduceWgsl(p, ctx.caps),
-          access: ['read', ...outputAccess(p)],
-        },
-        [part, target, ...inputs.slice(2)],
-        u,
-        grid(groups, ctx.caps.maxComputeWorkgroupsPerDimension),
-      );
-    }
+    if (part) dispatchSplitReduce(ctx, p, part, target, inputs, split);
     packScratch(ctx, p, target, c);
   },
 };
+
+/**
+ * The reduction pass after a split-K pass (this kernel's and the mid-M skinny GEMM's): sums the
+ * `split` f32 partials [split, M, N] in `part` into `target` in a fixed order, through p's epilogue
+ * and output dtype (its extra inputs follow a and b in `inputs`).
+ */
+export function dispatchSplitReduce(
+  ctx: KernelContext,
+  p: MatmulPlan,
+  part: BufferRange,
+  target: GpuTensor | BufferRange,
+  inputs: readonly GpuTensor[],
+  split: number,
+): void {
+  const u = matmulUniforms(p, 0, p.g.N);
+  u[7] = split;
+  const sumLabel = `matmul.splitk-sum.${p.outDtype}`;
+  ctx.dispatch(
+    {
+      label: sumLabel,
+      key: shaderKey(sumLabel, p),
+      wgsl: () => splitReduceWgsl(p, ctx.caps),
+      access: ['read', ...outputAccess(p)],
+    },
+    [part, target, ...inputs.slice(2)],
+    u,
+    grid(Math.ceil((p.g.M * Math.ceil(p.g.N / 2)) / 256), ctx.caps.maxComputeWorkgroupsPerDimension),
+  );
+}

@@ -23,7 +23,8 @@ import {
   type WeightRange,
   weightRanges,
 } from './matmul-common.js';
-import { rawPlan, splitReduceWgsl } from './matmul-sgmat-wgsl.js';
+import { rawPlan } from './matmul-sgmat-wgsl.js';
+import { dispatchSplitReduce } from './matmul-subgroup-matrix.js';
 import { skinnyMidWgsl } from './skinny-gemm-mid.js';
 import {
   SKINNY_MAX_M,
@@ -155,21 +156,6 @@ function encodeMid(
       [x, y, split],
     );
   }
-  if (part) {
-    const u = matmulUniforms(p, 0, p.g.N);
-    u[7] = split;
-    const sumLabel = `matmul.splitk-sum.${p.outDtype}`;
-    ctx.dispatch(
-      {
-        label: sumLabel,
-        key: shaderKey(sumLabel, p),
-        wgsl: () => splitReduceWgsl(p, ctx.caps),
-        access: ['read', ...outputAccess(p)],
-      },
-      [part, target, ...inputs.slice(2)],
-      u,
-      grid(Math.ceil((p.g.M * Math.ceil(p.g.N / 2)) / 256), ctx.caps.maxComputeWorkgroupsPerDimension),
-    );
-  }
+  if (part) dispatchSplitReduce(ctx, p, part, target, inputs, split);
   packScratch(ctx, p, target, c);
 }

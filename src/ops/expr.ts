@@ -5,28 +5,8 @@
  *
  * Example: `parseExpr('silu(x0) * x1')` → a SwiGLU gate.
  */
-export type UnaryOp =
-  | 'neg'
-  | 'exp'
-  | 'log'
-  | 'sqrt'
-  | 'rsqrt'
-  | 'tanh'
-  | 'sigmoid'
-  | 'silu'
-  | 'gelu'
-  | 'relu'
-  | 'abs'
-  | 'recip';
-export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow';
-
-export type Expr =
-  | { readonly k: 'in'; readonly i: number }
-  | { readonly k: 'const'; readonly v: number }
-  | { readonly k: 'un'; readonly op: UnaryOp; readonly a: Expr }
-  | { readonly k: 'bin'; readonly op: BinaryOp; readonly a: Expr; readonly b: Expr };
-
-const UNARY: readonly UnaryOp[] = [
+/** The unary functions, in one list for the parser here, the graph's unary ops and the tensor-program reader. */
+export const UNARY_OPS = [
   'neg',
   'exp',
   'log',
@@ -39,7 +19,16 @@ const UNARY: readonly UnaryOp[] = [
   'relu',
   'abs',
   'recip',
-];
+] as const;
+export type UnaryOp = (typeof UNARY_OPS)[number];
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow';
+
+export type Expr =
+  | { readonly k: 'in'; readonly i: number }
+  | { readonly k: 'const'; readonly v: number }
+  | { readonly k: 'un'; readonly op: UnaryOp; readonly a: Expr }
+  | { readonly k: 'bin'; readonly op: BinaryOp; readonly a: Expr; readonly b: Expr };
+
 const BINARY_FN: readonly BinaryOp[] = ['max', 'min', 'pow'];
 
 export class ExprSyntaxError extends Error {
@@ -87,7 +76,7 @@ export function parseExpr(src: string): Expr {
     const name = id[0];
     const input = /^x(\d+)$/.exec(name);
     if (input) return { k: 'in', i: Number(input[1]) };
-    if ((UNARY as readonly string[]).includes(name)) {
+    if ((UNARY_OPS as readonly string[]).includes(name)) {
       expect('(');
       const a = sum();
       expect(')');
@@ -104,7 +93,7 @@ export function parseExpr(src: string): Expr {
     throw new ExprSyntaxError(
       src,
       pos - name.length,
-      `unknown name '${name}' (inputs are x0, x1, …; functions: ${[...UNARY, ...BINARY_FN].join(', ')})`,
+      `unknown name '${name}' (inputs are x0, x1, …; functions: ${[...UNARY_OPS, ...BINARY_FN].join(', ')})`,
     );
   };
   const product = (): Expr => {

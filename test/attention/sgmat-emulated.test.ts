@@ -28,6 +28,32 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (${seedN
   // share 32 rows in Q·Kᵀ where the shape allows)
   const step = { pingPong: false };
   const single = { ...step, qkRows: 16 as const, pvRows: 16 as const, lateV: false };
+  // shapes run under two schedules each: long items with 70 query rows (both halves of a 64-row item live whatever the
+  // GQA ratio); 128 rows with RoPE applied as K is staged, split; long items with the softmax scale of 8 (below)
+  const longItems: AttentionCaseOptions = {
+    tileRows: 64,
+    dtype: 'f16',
+    headDim: 32,
+    variant: { causal: true },
+    lengths: { qo: [70, 2], kv: [211, 40] },
+    kvChunk: 'none',
+  };
+  const ropeSplit: AttentionCaseOptions = {
+    tileRows: 128,
+    dtype: 'f16',
+    headDim: 16,
+    variant: { causal: true, rope: { theta: 10000 } },
+    lengths: { qo: [37, 5], kv: [120, 70] },
+    kvChunk: 50,
+  };
+  const wideScores: AttentionCaseOptions = {
+    tileRows: 64,
+    dtype: 'f16',
+    headDim: 32,
+    variant: { causal: true },
+    lengths: { qo: [70, 9], kv: [211, 150] },
+    kvChunk: 'none',
+  };
   const cases: { opts: AttentionCaseOptions; rescale: number; tuning?: Partial<SgmatConfig>; scale?: number }[] = [
     // many tiles in one unsplit item, every row max change rescaled; 16 rows a subgroup, V fetched right after the stage
     {
@@ -97,26 +123,12 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (${seedN
     // half's rescale must leave the other's scores alone), and the last tile's epilogue; 128 rows (four subgroups a half)
     // with RoPE applied as K is staged
     {
-      opts: {
-        tileRows: 64,
-        dtype: 'f16',
-        headDim: 32,
-        variant: { causal: true },
-        lengths: { qo: [70, 2], kv: [211, 40] },
-        kvChunk: 'none',
-      },
+      opts: longItems,
       rescale: 0,
       tuning: { rescaleMode: 'check', fastSoftmax: false },
     },
     {
-      opts: {
-        tileRows: 128,
-        dtype: 'f16',
-        headDim: 16,
-        variant: { causal: true, rope: { theta: 10000 } },
-        lengths: { qo: [37, 5], kv: [120, 70] },
-        kvChunk: 50,
-      },
+      opts: ropeSplit,
       rescale: 0,
       tuning: { rescaleMode: 'check' },
     },
@@ -124,26 +136,12 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (${seedN
     // in loop order, the diagonal ones first): thresholds of 0 and 2 without headroom make most items run twice (each
     // row's true max as the reference; the second run must keep nothing of the first), the defaults one run on this data
     {
-      opts: {
-        tileRows: 64,
-        dtype: 'f16',
-        headDim: 32,
-        variant: { causal: true },
-        lengths: { qo: [70, 2], kv: [211, 40] },
-        kvChunk: 'none',
-      },
+      opts: longItems,
       rescale: 0,
       tuning: { restartLog2: 0, restartHeadroom: 0 },
     },
     {
-      opts: {
-        tileRows: 128,
-        dtype: 'f16',
-        headDim: 16,
-        variant: { causal: true, rope: { theta: 10000 } },
-        lengths: { qo: [37, 5], kv: [120, 70] },
-        kvChunk: 50,
-      },
+      opts: ropeSplit,
       rescale: 0,
       tuning: { restartLog2: 2, restartHeadroom: 0, qAhead: false, fastSoftmax: false },
     },
@@ -160,26 +158,12 @@ describe.skipIf(!be)(`tensor-core attention template, emulated matrices (${seedN
     // a softmax scale of 8 spreads the scores so far that later keys climb past 2^21 of the first visible tile's max:
     // without the second run P overflows f16 (restart mode), and the lazy rescale takes large jumps (check mode)
     {
-      opts: {
-        tileRows: 64,
-        dtype: 'f16',
-        headDim: 32,
-        variant: { causal: true },
-        lengths: { qo: [70, 9], kv: [211, 150] },
-        kvChunk: 'none',
-      },
+      opts: wideScores,
       rescale: 8,
       scale: 8,
     },
     {
-      opts: {
-        tileRows: 64,
-        dtype: 'f16',
-        headDim: 32,
-        variant: { causal: true },
-        lengths: { qo: [70, 9], kv: [211, 150] },
-        kvChunk: 'none',
-      },
+      opts: wideScores,
       rescale: 8,
       tuning: { rescaleMode: 'check' },
       scale: 8,

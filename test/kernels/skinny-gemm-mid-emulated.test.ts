@@ -16,6 +16,7 @@ import { Rng } from '../../src/util/rng.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 import { HEAVY, heavyTitle } from '../heavy.js';
 import { skinnyCase } from './skinny-case.js';
+import { dispatchLabels, emulatedBackend } from './emulated-backend.js';
 import { EMULATED_CFG, LANES, emulate } from './sgmat-emulation.js';
 
 const mid = (WM: number, WN: number, TM: number, TN: number, BK: number, D: number, SK = 8): SkinnyMidParams => ({
@@ -60,32 +61,10 @@ const seed = testSeed();
 const rng = new Rng(seed);
 const gpu = await gpuBackend();
 
-const makeCase = (M: number, N: number, K: number, ad: DType, bd: DType, attrs: MatmulAttrs, extra: number[][] = []) =>
-  skinnyCase(rng, M, N, K, ad, bd, attrs, extra);
-
 describe.skipIf(!gpu)(`mid-M tensor-core skinny GEMM, subgroup matrices emulated (${seedNote(seed)})`, () => {
-  const emu = () =>
-    new WebGpuBackend({
-      ...gpu!.ctx,
-      caps: { ...gpu!.caps, subgroupMatrix: [EMULATED_CFG], subgroupMinSize: LANES, subgroupMaxSize: LANES },
-    });
-
-  /** The dispatch labels of one run of the case (which kernels served it). */
-  const labelOf = (b: InstanceType<typeof WebGpuBackend>, c: OpCase) => {
-    const ts = c.inputs.map((i, k) => b.alloc(i.desc, `emu.in${k}`));
-    const out = b.alloc(
-      matmulOp.outputs(
-        c.attrs,
-        c.inputs.map((i) => i.desc),
-      )[0]!,
-      'emu.c',
-    );
-    const rec = b.record(() => b.run('matmul', c.attrs, ts, [out]));
-    const label = rec.dispatches.map((d) => d.label).join(' ');
-    rec.destroy();
-    for (const t of [...ts, out]) b.free(t);
-    return label;
-  };
+  const emu = () => emulatedBackend(WebGpuBackend, gpu!);
+  /** Which kernels served the case. */
+  const labelOf = (b: InstanceType<typeof WebGpuBackend>, c: OpCase) => dispatchLabels(b, matmulOp, c);
 
   /** [params, M, N, K, a dtype, b dtype, attrs, epilogue input shapes, K splits expected]. */
   type Case = [SkinnyMidParams, number, number, number, DType, DType, MatmulAttrs, number[][], number];
@@ -94,7 +73,7 @@ describe.skipIf(!gpu)(`mid-M tensor-core skinny GEMM, subgroup matrices emulated
     for (const [t, M, N, K, ad, bd, attrs, extra, split] of cases) {
       skinnyTuning.override = t;
       try {
-        const c = makeCase(M, N, K, ad, bd, attrs, extra);
+        const c = skinnyCase(rng, M, N, K, ad, bd, attrs, extra);
         const label = labelOf(b, c);
         const shape = `.w${t.WM}x${t.WN}.t${t.TM}x${t.TN}.bk${t.BK}.d${t.D}.sk${t.SK}`;
         const want = `matmul.skinny.mid.${ad}.${bd}.m${M}${shape}${split > 1 ? `.k${split}` : ''}`;
@@ -158,14 +137,14 @@ describe.skipIf(!gpu)(`mid-M tensor-core skinny GEMM, subgroup matrices emulated
 
   it('the table routes M up to 256 to the family; f32 activations go to another kernel', async () => {
     const b = emu();
-    const routed = makeCase(200, 40, 256, 'f16', 'bf16', {});
+    const routed = skinnyCase(rng, 200, 40, 256, 'f16', 'bf16', {});
     expect(labelOf(b, routed)).toContain('matmul.skinny.mid.f16.bf16.m200.w2x1.t4x1.bk16.d2.sk8');
     const r = await runCase(b, matmulOp, routed);
     expect(r.message ?? 'ok', routed.label).toBe('ok');
     // a forced mid set still refuses f32 activations (f16 rounding would lose 2⁻¹¹ per product)
     skinnyTuning.override = mid(2, 1, 2, 1, 32, 2);
     try {
-      const f32 = makeCase(64, 40, 256, 'f32', 'bf16', { path: 'auto' });
+      const f32 = skinnyCase(rng, 64, 40, 256, 'f32', 'bf16', { path: 'auto' });
       expect(labelOf(b, f32)).not.toContain('skinny.mid');
       const r32 = await runCase(b, matmulOp, f32);
       expect(r32.message ?? 'ok', f32.label).toBe('ok');

@@ -18,7 +18,8 @@ import { Rng } from '../../src/util/rng.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 import { HEAVY, heavyTitle } from '../heavy.js';
 import { skinnyCase } from './skinny-case.js';
-import { EMULATED_CFG as CFG, LANES, emulate } from './sgmat-emulation.js';
+import { dispatchLabels, emulatedBackend } from './emulated-backend.js';
+import { emulate } from './sgmat-emulation.js';
 
 /** A table whose M ≤ 128 bucket is an in-place set, so an M off the matrix tiles takes the staged fallback. */
 const TEST_TABLE: SkinnyTable = {
@@ -47,40 +48,18 @@ const seed = testSeed();
 const rng = new Rng(seed);
 const gpu = await gpuBackend();
 
-const makeCase = (M: number, N: number, K: number, ad: DType, bd: DType, attrs: MatmulAttrs, extra: number[][] = []) =>
-  skinnyCase(rng, M, N, K, ad, bd, attrs, extra);
-
 describe.skipIf(!gpu)(`tensor-core skinny GEMM, subgroup matrices emulated (${seedNote(seed)})`, () => {
   // the device as the generator sees it: 16×16×16 f16 matrices, subgroups of 32
-  const emu = () =>
-    new WebGpuBackend({
-      ...gpu!.ctx,
-      caps: { ...gpu!.caps, subgroupMatrix: [CFG], subgroupMinSize: LANES, subgroupMaxSize: LANES },
-    });
-
-  /** The dispatch labels of one run of the case (which kernel and parameter set served it). */
-  const labelOf = (b: InstanceType<typeof WebGpuBackend>, c: OpCase) => {
-    const ts = c.inputs.map((i, k) => b.alloc(i.desc, `emu.in${k}`));
-    const out = b.alloc(
-      matmulOp.outputs(
-        c.attrs,
-        c.inputs.map((i) => i.desc),
-      )[0]!,
-      'emu.c',
-    );
-    const rec = b.record(() => b.run('matmul', c.attrs, ts, [out]));
-    const label = rec.dispatches.map((d) => d.label).join(' ');
-    rec.destroy();
-    for (const t of [...ts, out]) b.free(t);
-    return label;
-  };
+  const emu = () => emulatedBackend(WebGpuBackend, gpu!);
+  /** Which kernel and parameter set served the case. */
+  const labelOf = (b: InstanceType<typeof WebGpuBackend>, c: OpCase) => dispatchLabels(b, matmulOp, c);
   type Case = [SkinnySgmatParams, number, number, number, DType, DType, MatmulAttrs, number[][]];
   const check = async (cases: readonly Case[]) => {
     const b = emu();
     for (const [t, M, N, K, ad, bd, attrs, extra] of cases) {
       skinnyTuning.override = t;
       try {
-        const c = makeCase(M, N, K, ad, bd, attrs, extra);
+        const c = skinnyCase(rng, M, N, K, ad, bd, attrs, extra);
         expect(labelOf(b, c)).toContain(`.s${t.S}.tn${t.TN}.bk${t.BK}.d${t.D ?? 1}${t.AG ? '.ag' : ''}`);
         const r = await runCase(b, matmulOp, c);
         expect(r.skipped ?? '', `${c.label} ${JSON.stringify(t)}`).toBe('');
@@ -127,7 +106,7 @@ describe.skipIf(!gpu)(`tensor-core skinny GEMM, subgroup matrices emulated (${se
   it('serves an M off the matrix tiles from a staged set when the table holds an in-place one', async () => {
     const b = emu();
     for (const M of [20, 32]) {
-      const c = makeCase(M, 40, 256, 'f16', 'bf16', {});
+      const c = skinnyCase(rng, M, 40, 256, 'f16', 'bf16', {});
       const label = labelOf(b, c).trim();
       expect(label).toMatch(M === 20 ? /\.s4\.tn1\.bk32\.d1$/ : /\.s2\.tn1\.bk32\.d2\.ag/);
       const r = await runCase(b, matmulOp, c);

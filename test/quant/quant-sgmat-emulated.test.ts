@@ -7,7 +7,6 @@
  * as in test/kernels/skinny-gemm-sgmat-emulated.test.ts; the rest of the shader runs as generated.
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { SubgroupMatrixConfig } from '../../src/backends/webgpu/capabilities.js';
 import type { OpCase } from '../../src/ops/op-spec.js';
 import { randomInput } from '../../src/ops/test-data.js';
 import { encodeWeights } from '../../src/quant/codec.js';
@@ -17,9 +16,9 @@ import { type QuantSgmatTile, quantSgmatSplit, quantSgmatTile } from '../../src/
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
+import { dispatchLabels, emulatedBackend } from '../kernels/emulated-backend.js';
+import { EMULATED_CFG as CFG, LANES } from '../kernels/sgmat-emulation.js';
 
-const LANES = 32;
-const CFG: SubgroupMatrixConfig = { componentType: 'f16', resultComponentType: 'f32', M: 16, N: 16, K: 16 };
 const PER_LANE = 256 / LANES;
 
 /** Set by the mutation test: a text replacement applied to the generated shader. */
@@ -103,28 +102,9 @@ function makeCase(format: QuantFormat, m: number, n: number, k: number, f16Opera
 describe.skipIf(!gpu?.caps.f16)(
   `weight-only tensor-core GEMM, f16 subgroup matrices emulated (${seedNote(seed)})`,
   () => {
-    const emu = () =>
-      new WebGpuBackend({
-        ...gpu!.ctx,
-        caps: { ...gpu!.caps, subgroupMatrix: [CFG], subgroupMinSize: LANES, subgroupMaxSize: LANES },
-      });
-
-    /** The dispatch labels of one run of the case (which kernel and tile served it). */
-    const labelOf = (b: InstanceType<typeof WebGpuBackend>, c: OpCase) => {
-      const ts = c.inputs.map((i, k) => b.alloc(i.desc, `emu.in${k}`));
-      const out = b.alloc(
-        quantMatmulOp.outputs(
-          c.attrs,
-          c.inputs.map((i) => i.desc),
-        )[0]!,
-        'emu.y',
-      );
-      const rec = b.record(() => b.run('quant_matmul', c.attrs, ts, [out]));
-      const label = rec.dispatches.map((d) => d.label).join(' ');
-      rec.destroy();
-      for (const t of [...ts, out]) b.free(t);
-      return label;
-    };
+    const emu = () => emulatedBackend(WebGpuBackend, gpu!);
+    /** Which kernel and tile served the case. */
+    const labelOf = (b: InstanceType<typeof WebGpuBackend>, c: OpCase) => dispatchLabels(b, quantMatmulOp, c);
 
     const check = async (cases: readonly [QuantFormat, number, number, number, RegExp][]) => {
       const b = emu();

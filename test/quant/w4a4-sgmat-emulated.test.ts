@@ -18,8 +18,9 @@ import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 import { HEAVY, heavyTitle } from '../heavy.js';
+import { dispatchLabels, emulatedBackend } from '../kernels/emulated-backend.js';
+import { LANES } from '../kernels/sgmat-emulation.js';
 
-const LANES = 32;
 const PER_LANE = 256 / LANES;
 
 /** Set by the mutation test: a text replacement applied to the generated shader. */
@@ -122,28 +123,11 @@ describe.skipIf(!gpu)(`W4A4 tensor-core GEMM, i8 subgroup matrices emulated (${s
       K: 32,
       packedUnits,
     };
-    return new WebGpuBackend({
-      ...gpu!.ctx,
-      caps: { ...gpu!.caps, subgroupMatrix: [cfg], subgroupMinSize: LANES, subgroupMaxSize: LANES },
-    });
+    return emulatedBackend(WebGpuBackend, gpu!, cfg);
   };
 
-  /** The dispatch labels of one run of the case (which kernel and tile served it). */
-  const labelOf = (b: InstanceType<typeof WebGpuBackend>, c: OpCase) => {
-    const ts = c.inputs.map((i, k) => b.alloc(i.desc, `emu.in${k}`));
-    const out = b.alloc(
-      atomMatmulOp.outputs(
-        c.attrs,
-        c.inputs.map((i) => i.desc),
-      )[0]!,
-      'emu.y',
-    );
-    const rec = b.record(() => b.run('atom_matmul', c.attrs, ts, [out]));
-    const label = rec.dispatches.map((d) => d.label).join(' ');
-    rec.destroy();
-    for (const t of [...ts, out]) b.free(t);
-    return label;
-  };
+  /** Which kernel and tile served the case. */
+  const labelOf = (b: InstanceType<typeof WebGpuBackend>, c: OpCase) => dispatchLabels(b, atomMatmulOp, c);
 
   type Case = [m: number, n: number, k: number, units: 'word' | 'component', label: RegExp];
   const check = async (cases: readonly Case[]) => {

@@ -38,6 +38,25 @@ function program(
   return { name, kind, inputs, output: out, body, schedule: DEFAULT_SCHEDULE, ...extra };
 }
 
+/** A program whose body reads its one input x0 at `idx`, the output in x's dtype. */
+function readOf(
+  name: string,
+  kind: ProgramKind,
+  x: TensorDescSym,
+  outShape: readonly Sym[],
+  idx: PExpr[],
+  extra: Partial<TensorProgram> = {},
+): TensorProgram {
+  return program(
+    name,
+    kind,
+    [{ name: 'x0', ...x }],
+    { name: 'out', dtype: x.dtype, shape: outShape },
+    load('x0', idx),
+    extra,
+  );
+}
+
 /** Index list for reading `shape` broadcast (NumPy, right-aligned) into an output of rank `outRank`. */
 export function broadcastIndex(shape: readonly Sym[], outShape: readonly Sym[]): PExpr[] {
   const off = outShape.length - shape.length;
@@ -91,13 +110,7 @@ export function permuteProgram(name: string, x: TensorDescSym, perm: readonly nu
   perm.forEach((a, j) => {
     idx[a] = pvar(`i${j}`);
   });
-  return program(
-    name,
-    'injective',
-    [{ name: 'x0', ...x }],
-    { name: 'out', dtype: x.dtype, shape: outShape },
-    load('x0', idx),
-  );
+  return readOf(name, 'injective', x, outShape, idx);
 }
 
 export function concatProgram(
@@ -134,13 +147,7 @@ export function sliceProgram(
   outShape: readonly Sym[],
 ): TensorProgram {
   const idx = axes(outShape.length).map((a, k) => (k === axis && begin.value !== 0 ? bin('+', a, symToP(begin)) : a));
-  return program(
-    name,
-    'injective',
-    [{ name: 'x0', ...x }],
-    { name: 'out', dtype: x.dtype, shape: outShape },
-    load('x0', idx),
-  );
+  return readOf(name, 'injective', x, outShape, idx);
 }
 
 /** sum/mean/max over `reduced` axes of x; `keep` leaves size-1 axes in the output. */
@@ -164,17 +171,10 @@ export function reduceProgram(
   const extents = reduced.map((k) => x.shape[k]!);
   const count = extents.reduce((a, d) => a.mul(d), Sym.const(1));
   const epilogue = op === 'mean' ? bin('/', pvar('acc'), symToP(count)) : undefined;
-  return program(
-    name,
-    'reduction',
-    [{ name: 'x0', ...x }],
-    { name: 'out', dtype: x.dtype, shape: outShape },
-    load('x0', idx),
-    {
-      reduce: { op: op === 'max' ? 'max' : 'sum', extents },
-      ...(epilogue ? { epilogue } : {}),
-    },
-  );
+  return readOf(name, 'reduction', x, outShape, idx, {
+    reduce: { op: op === 'max' ? 'max' : 'sum', extents },
+    ...(epilogue ? { epilogue } : {}),
+  });
 }
 
 /** Batched matmul as a reduction (used when the library's 2-D kernel does not fit). */

@@ -18,7 +18,7 @@ import {
   callOf,
   mkVar,
 } from '../../ir/graph.js';
-import { UNARY_OPS } from '../../ir/ops/elementwise.js';
+import { UNARY_OPS } from '../../ops/expr.js';
 import { reducedAxes } from '../../ir/ops/reduce.js';
 import type { Sym } from '../../ir/sym/sym.js';
 import { proveEqual } from '../../ir/sym/prove.js';

@@ -1,28 +1,14 @@
 /** Elementwise operators: unary math, scalar scaling, casts and broadcasting binaries. */
-import type { UnaryOp } from '../../ops/expr.js';
+import { UNARY_OPS } from '../../ops/expr.js';
 import { DTYPES, type DType } from '../../tensor/dtype.js';
 import { rankOnly } from '../types.js';
 import { ShapeError, registerOp } from './registry.js';
 import { broadcastShapes, tensorArg } from './shape-util.js';
 
-/** Unary graph ops, named as the shared expression language names them. */
-export const UNARY_OPS: readonly UnaryOp[] = [
-  'neg',
-  'exp',
-  'log',
-  'sqrt',
-  'rsqrt',
-  'tanh',
-  'sigmoid',
-  'silu',
-  'gelu',
-  'relu',
-  'abs',
-  'recip',
-];
 export const BINARY_OPS = ['add', 'subtract', 'multiply', 'divide', 'maximum', 'minimum', 'power'] as const;
 export type BinaryOpName = (typeof BINARY_OPS)[number];
 
+// the unary graph ops, named as the shared expression language names its unary functions
 for (const name of UNARY_OPS) {
   registerOp({ name, deduce: (args) => tensorArg(name, args[0], 0) });
 }

@@ -3,25 +3,12 @@
  * `printer.ts` prints it: the signature, the schedule, the loop nest over the output, an optional
  * reduction, and the store.
  */
-import type { UnaryOp } from '../../ops/expr.js';
+import { UNARY_OPS, type UnaryOp } from '../../ops/expr.js';
 import { type Cursor, dims, dtypeOf } from '../parse-cursor.js';
 import type { Sym } from '../sym/sym.js';
 import type { BufferParam, PExpr, ProgramKind, ReduceOp, Schedule, TensorProgram } from './program.js';
 
-const UNARY = new Set<string>([
-  'neg',
-  'exp',
-  'log',
-  'sqrt',
-  'rsqrt',
-  'tanh',
-  'sigmoid',
-  'silu',
-  'gelu',
-  'relu',
-  'abs',
-  'recip',
-]);
+const UNARY = new Set<string>(UNARY_OPS);
 const BIN_FN = new Set(['floordiv', 'floormod', 'min', 'max', 'pow']);
 
 function parsePExpr(c: Cursor): PExpr {

@@ -146,20 +146,7 @@ export function ggufToLlamaConfig(gguf: GgufFile): LlamaConfig {
  * t·(headDim/2) + i. Works on weights ([rows, cols]) and biases ([rows]).
  */
 export function unpermuteRotaryRows(data: HostArray, heads: number, rowLength: number): HostArray {
-  const rows = data.length / rowLength;
-  const headDim = rows / heads;
-  const half = headDim / 2;
-  const out = new (data.constructor as new (n: number) => HostArray)(data.length);
-  for (let h = 0; h < heads; h++) {
-    for (let t = 0; t < 2; t++) {
-      for (let i = 0; i < half; i++) {
-        const from = (h * headDim + 2 * i + t) * rowLength;
-        const to = (h * headDim + t * half + i) * rowLength;
-        out.set(data.subarray(from, from + rowLength), to);
-      }
-    }
-  }
-  return out;
+  return moveRotaryRows(data, heads, rowLength, 'to-hf');
 }
 
 /**
@@ -167,6 +154,11 @@ export function unpermuteRotaryRows(data: HostArray, heads: number, rowLength: n
  * t·(headDim/2) + i of each head goes to GGUF row 2i + t (what its HF → GGUF converter does).
  */
 export function permuteRotaryRows(data: HostArray, heads: number, rowLength: number): HostArray {
+  return moveRotaryRows(data, heads, rowLength, 'to-gguf');
+}
+
+/** Each head's rows between GGUF order (row 2i + t) and HF order (row t·(headDim/2) + i). */
+function moveRotaryRows(data: HostArray, heads: number, rowLength: number, to: 'to-hf' | 'to-gguf'): HostArray {
   const rows = data.length / rowLength;
   const headDim = rows / heads;
   const half = headDim / 2;
@@ -174,9 +166,10 @@ export function permuteRotaryRows(data: HostArray, heads: number, rowLength: num
   for (let h = 0; h < heads; h++) {
     for (let t = 0; t < 2; t++) {
       for (let i = 0; i < half; i++) {
-        const from = (h * headDim + t * half + i) * rowLength;
-        const to = (h * headDim + 2 * i + t) * rowLength;
-        out.set(data.subarray(from, from + rowLength), to);
+        const gguf = (h * headDim + 2 * i + t) * rowLength;
+        const hf = (h * headDim + t * half + i) * rowLength;
+        const from = to === 'to-hf' ? gguf : hf;
+        out.set(data.subarray(from, from + rowLength), to === 'to-hf' ? hf : gguf);
       }
     }
   }

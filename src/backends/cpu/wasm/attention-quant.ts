@@ -1,14 +1,12 @@
-// Paged attention over a quantized KV pool (src/attention/kv-quant.ts has the layout): pages of
-// u32 words, 8- or 4-bit codes per (token, head) row and one (scale, zero) f16 pair per row, so a
-// row element is scale · code + zero. The row loop, the variants and the online softmax are those
-// of attention.ts (same helpers, same order of operations); only the key and value reads differ:
-// 16 codes (one 16-byte load for 8 bits, half of one for 4) become four f32x4 quads in registers
-// and meet q (scores) or the output row (values) there, so no row is dequantized to memory.
+// Key and value reads of paged attention over a quantized KV pool (src/attention/kv-quant.ts has
+// the layout), and the quantizing row store of appends: pages of u32 words, 8- or 4-bit codes per
+// (token, head) row and one (scale, zero) f16 pair per row, so a row element is scale · code + zero.
+// The row loop, the variants and the online softmax are paged-attention.ts's, shared with the float
+// pools; only these reads differ: 16 codes (one 16-byte load for 8 bits, half of one for 4) become
+// four f32x4 quads in registers and meet q (scores) or the output row (values) there, so no row is
+// dequantized to memory.
 
-import { beginRow, endRow, foldScores, tanhf } from './attention';
 import { f16ToF32, f32ToF16, hsum, ld } from './storage';
-
-const NEG_INF: f32 = -Infinity;
 
 @inline function quad(codes: v128, i: i32): v128 {
   const h = i < 2 ? i16x8.extend_low_i8x16_u(codes) : i16x8.extend_high_i8x16_u(codes);
@@ -37,7 +35,7 @@ const NEG_INF: f32 = -Infinity;
 }
 
 // q · k for the quantized key row at `row` (D elements, `bits` per code).
-@inline function dotQ(q: usize, row: usize, bits: i32, D: i32, s: f32, z: f32): f32 {
+@inline export function dotQ(q: usize, row: usize, bits: i32, D: i32, s: f32, z: f32): f32 {
   const sv = f32x4.splat(s);
   const zv = f32x4.splat(z);
   let acc = f32x4.splat(0);
@@ -88,7 +86,7 @@ const NEG_INF: f32 = -Infinity;
   return f32x4.add(f32x4.mul(f32x4.convert_i32x4_u(c), sv), zv);
 }
 
-@inline function ropeDotQ(q: usize, row: usize, bits: i32, half: i32, s: f32, z: f32, cosRow: usize, sinRow: usize): f32 {
+@inline export function ropeDotQ(q: usize, row: usize, bits: i32, half: i32, s: f32, z: f32, cosRow: usize, sinRow: usize): f32 {
   const sv = f32x4.splat(s);
   const zv = f32x4.splat(z);
   let acc = f32x4.splat(0);
@@ -105,118 +103,20 @@ const NEG_INF: f32 = -Infinity;
   return hsum(acc);
 }
 
-@inline function paramScale(w: u32): f32 {
+@inline export function paramScale(w: u32): f32 {
   return f16ToF32(w & 0xffff);
 }
-@inline function paramZero(w: u32): f32 {
+@inline export function paramZero(w: u32): f32 {
   return f16ToF32(w >> 16);
 }
 
-// The arguments of attention.ts's pagedAttention, `bits` (8 or 4) for its storage dtype, and the
-// page geometry in u32 words: pageWords per page, the parameter words from paramOffset.
-// One body on purpose, as attendFor: a hot kernel, where moving the q rotation into an @inline helper changes the compiled wasm.
-@inline function attendQuant(
-  q: usize, pool: usize, bits: i32, layout: i32, o: usize, lse: usize,
-  qoIndptr: usize, kvIndptr: usize, kvIndices: usize, lastPageLen: usize, batch: i32,
-  Hq: i32, Hk: i32, D: i32, P: i32, scale: f32, causal: i32, window: i32, softCap: f32,
-  slopes: usize, mask: usize, maskIndptr: usize, ropeCs: usize, ropeRows: i32, qrot: usize,
-  pageWords: i32, paramOffset: i32, r0: i32, r1: i32,
-): void {
-  const group = Hq / Hk;
-  const rowWords = (D * bits) >> 5;
-  const half = D >> 1;
-  const sinBase = ropeCs + (<usize>(ropeRows * half) << 2);
-  const vRows = P * Hk;
-  let b = 0;
-  for (let r = r0; r < r1; r++) {
-    const t = r / Hq;
-    const head = r - t * Hq;
-    const h = head / group;
-    while (b + 1 < batch && load<i32>(qoIndptr + (<usize>(b + 1) << 2)) <= t) b++;
-    while (b > 0 && load<i32>(qoIndptr + (<usize>b << 2)) > t) b--;
-    const qStart = load<i32>(qoIndptr + (<usize>b << 2));
-    const qLen = load<i32>(qoIndptr + (<usize>(b + 1) << 2)) - qStart;
-    const pg0 = load<i32>(kvIndptr + (<usize>b << 2));
-    const pages = load<i32>(kvIndptr + (<usize>(b + 1) << 2)) - pg0;
-    const kvLen = pages == 0 ? 0 : (pages - 1) * P + load<i32>(lastPageLen + (<usize>b << 2));
-    const qi = t - qStart;
-    const qpos = kvLen - qLen + qi;
-    const hi = causal ? min(qpos, kvLen - 1) : kvLen - 1;
-    const lo = window >= 0 ? max(0, qpos - window) : 0;
-    const slope: f32 = slopes ? load<f32>(slopes + (<usize>head << 2)) : 0;
-    const maskRow = mask ? mask + (<usize>(load<i32>(maskIndptr + (<usize>b << 2)) + qi * kvLen) << 2) : 0;
-    let qr = q + (<usize>(r * D) << 2);
-    if (ropeCs) {
-      const dst = qrot + (<usize>(r * D) << 2);
-      const c = ropeCs + (<usize>(qpos * half) << 2);
-      const s = sinBase + (<usize>(qpos * half) << 2);
-      for (let i = 0; i < half; i += 4) {
-        const a = v128.load(qr + (<usize>i << 2));
-        const bb = v128.load(qr + (<usize>(i + half) << 2));
-        const cv = v128.load(c + (<usize>i << 2));
-        const sv = v128.load(s + (<usize>i << 2));
-        v128.store(dst + (<usize>i << 2), f32x4.sub(f32x4.mul(a, cv), f32x4.mul(bb, sv)));
-        v128.store(dst + (<usize>(i + half) << 2), f32x4.add(f32x4.mul(bb, cv), f32x4.mul(a, sv)));
-      }
-      qr = dst;
-    }
-    const or = o + (<usize>(r * D) << 2);
-    beginRow(or, D);
-    for (let j0 = lo; j0 <= hi; j0 += 4) {
-      const n = min(4, hi - j0 + 1);
-      let s0: f32 = NEG_INF, s1: f32 = NEG_INF, s2: f32 = NEG_INF, s3: f32 = NEG_INF;
-      // each key's page word offset and K row index in the page, for the value reads below
-      let p0 = 0, p1 = 0, p2 = 0, p3 = 0;
-      let k0 = 0, k1 = 0, k2 = 0, k3 = 0;
-      for (let u = 0; u < n; u++) {
-        const j = j0 + u;
-        const pageAt = load<i32>(kvIndices + (<usize>(pg0 + j / P) << 2)) * pageWords;
-        const slot = j % P;
-        const kRow = layout == 0 ? slot * Hk + h : h * P + slot;
-        let s: f32 = NEG_INF;
-        if (!maskRow || load<i32>(maskRow + (<usize>j << 2)) != 0) {
-          const param = load<u32>(pool + (<usize>(pageAt + paramOffset + kRow) << 2));
-          const rowAt = pool + (<usize>(pageAt + kRow * rowWords) << 2);
-          s = ropeCs
-            ? ropeDotQ(qr, rowAt, bits, half, paramScale(param), paramZero(param), ropeCs + (<usize>(j * half) << 2), sinBase + (<usize>(j * half) << 2))
-            : dotQ(qr, rowAt, bits, D, paramScale(param), paramZero(param));
-          s *= scale;
-          if (softCap > 0) s = softCap * tanhf(s / softCap);
-          if (slopes) s += slope * <f32>(j - qpos);
-        }
-        if (u == 0) { s0 = s; p0 = pageAt; k0 = kRow; }
-        else if (u == 1) { s1 = s; p1 = pageAt; k1 = kRow; }
-        else if (u == 2) { s2 = s; p2 = pageAt; k2 = kRow; }
-        else { s3 = s; p3 = pageAt; k3 = kRow; }
-      }
-      const p = foldScores(f32x4(s0, s1, s2, s3), or, D);
-      addValue(or, f32x4.extract_lane(p, 0), pool, p0, k0 + vRows, rowWords, paramOffset, bits, D);
-      if (n > 1) addValue(or, f32x4.extract_lane(p, 1), pool, p1, k1 + vRows, rowWords, paramOffset, bits, D);
-      if (n > 2) addValue(or, f32x4.extract_lane(p, 2), pool, p2, k2 + vRows, rowWords, paramOffset, bits, D);
-      if (n > 3) addValue(or, f32x4.extract_lane(p, 3), pool, p3, k3 + vRows, rowWords, paramOffset, bits, D);
-    }
-    endRow(or, D, lse + (<usize>r << 2));
-  }
-}
-
 // o += p · the value row `vRow` of the page at word `pageAt`.
-@inline function addValue(
+@inline export function addValue(
   o: usize, p: f32, pool: usize, pageAt: i32, vRow: i32, rowWords: i32, paramOffset: i32, bits: i32, D: i32,
 ): void {
   if (p == 0) return;
   const param = load<u32>(pool + (<usize>(pageAt + paramOffset + vRow) << 2));
   addScaledQ(o, p, pool + (<usize>(pageAt + vRow * rowWords) << 2), bits, D, paramScale(param), paramZero(param));
-}
-
-export function pagedAttentionQuant(
-  q: usize, pool: usize, bits: i32, layout: i32, o: usize, lse: usize,
-  qoIndptr: usize, kvIndptr: usize, kvIndices: usize, lastPageLen: usize, batch: i32,
-  Hq: i32, Hk: i32, D: i32, P: i32, scale: f32, causal: i32, window: i32, softCap: f32,
-  slopes: usize, mask: usize, maskIndptr: usize, ropeCs: usize, ropeRows: i32, qrot: usize,
-  pageWords: i32, paramOffset: i32, r0: i32, r1: i32,
-): void {
-  if (bits == 8) attendQuant(q, pool, 8, layout, o, lse, qoIndptr, kvIndptr, kvIndices, lastPageLen, batch, Hq, Hk, D, P, scale, causal, window, softCap, slopes, mask, maskIndptr, ropeCs, ropeRows, qrot, pageWords, paramOffset, r0, r1);
-  else attendQuant(q, pool, 4, layout, o, lse, qoIndptr, kvIndptr, kvIndices, lastPageLen, batch, Hq, Hk, D, P, scale, causal, window, softCap, slopes, mask, maskIndptr, ropeCs, ropeRows, qrot, pageWords, paramOffset, r0, r1);
 }
 
 // ---- quantizing rows into a pool -------------------------------------------------------------

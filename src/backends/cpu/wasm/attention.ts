@@ -1,5 +1,6 @@
-// Attention kernels: paged attention over the KV cache (with its variants), dense attention over
-// contiguous K/V (the compiler's `attention` op), and the merge of two partial states.
+// Attention kernels: the online softmax and the key/value reads that paged attention
+// (paged-attention.ts) shares, dense attention over contiguous K/V (the compiler's `attention` op),
+// and the merge of two partial states.
 //
 // Every row (one query token × one query head) runs an online softmax over its visible keys, four
 // keys per block: four scores, one max, one vector exp for the four weights (fast-exp.ts), then
@@ -42,7 +43,7 @@ let rowSum: f32 = 0;
 }
 
 // o += p · v for one value row of D elements in storage dtype `vdt`.
-@inline function addScaled(o: usize, p: f32, v: usize, vOff: i32, vdt: i32, D: i32): void {
+@inline export function addScaled(o: usize, p: f32, v: usize, vOff: i32, vdt: i32, D: i32): void {
   if (p == 0) return;
   const pv = f32x4.splat(p);
   const D4 = D & ~3;
@@ -64,7 +65,7 @@ let rowSum: f32 = 0;
   } else if (lse) store<f32>(lse, NEG_INF);
 }
 
-@inline function dot(q: usize, k: usize, kOff: i32, kdt: i32, D: i32): f32 {
+@inline export function dot(q: usize, k: usize, kOff: i32, kdt: i32, D: i32): f32 {
   const D4 = D & ~3;
   let acc = f32x4.splat(0);
   for (let e = 0; e < D4; e += 4) acc = f32x4.add(acc, f32x4.mul(v128.load(q + (<usize>e << 2)), ld4(k, kOff + e, kdt)));
@@ -75,7 +76,7 @@ let rowSum: f32 = 0;
 
 // q · rope(k, pos): the key rotated on the fly (rotate-half pairs (i, i + D/2)) with the cos/sin
 // row of its position; D/2 is a multiple of 4 (paged attention's head dims are multiples of 8).
-@inline function ropeDot(q: usize, k: usize, kOff: i32, kdt: i32, half: i32, cosRow: usize, sinRow: usize): f32 {
+@inline export function ropeDot(q: usize, k: usize, kOff: i32, kdt: i32, half: i32, cosRow: usize, sinRow: usize): f32 {
   let acc = f32x4.splat(0);
   for (let i = 0; i < half; i += 4) {
     const qa = v128.load(q + (<usize>i << 2));
@@ -95,109 +96,6 @@ let rowSum: f32 = 0;
   const e = Mathf.exp(<f32>-2 * Mathf.abs(x));
   const t = (<f32>1 - e) / (<f32>1 + e);
   return x < 0 ? -t : t;
-}
-
-// ---- paged attention -----------------------------------------------------------------------
-
-// One row per (query token, query head), r = token · Hq + head. q and o are f32 [T, Hq, D]; the
-// pool is [pages, 2, …] in `kdt` with layout 0 NHD ([slot, head, d]) or 1 HND ([head, slot, d]).
-// Keys visible to query position qpos = kvLen − qLen + qi: all when not causal, else ≤ qpos; with
-// window ≥ 0 also ≥ qpos − window; with a mask (i32, request b's [qLen, kvLen] block at
-// maskIndptr[b]) only where it is non-zero. Logits: s·scale, then softCap > 0 applies
-// cap·tanh(s/cap), then slopes ≠ 0 (f32 [Hq]) adds ALiBi's slope·(kpos − qpos). ropeCs ≠ 0 holds
-// the cos [ropeRows, D/2] then sin [ropeRows, D/2] tables of positions 0 … ropeRows − 1: q and every
-// key are rotated at their positions (q once per row, into qrot's row).
-// One body on purpose: a hot kernel, where moving the q rotation into an @inline helper changes the compiled wasm.
-@inline function attendFor(
-  q: usize, pool: usize, kdt: i32, layout: i32, o: usize, lse: usize,
-  qoIndptr: usize, kvIndptr: usize, kvIndices: usize, lastPageLen: usize, batch: i32,
-  Hq: i32, Hk: i32, D: i32, P: i32, scale: f32, causal: i32, window: i32, softCap: f32,
-  slopes: usize, mask: usize, maskIndptr: usize, ropeCs: usize, ropeRows: i32, qrot: usize, r0: i32, r1: i32,
-): void {
-  const group = Hq / Hk;
-  const pageElems = P * Hk * D;
-  const slotStride = layout == 0 ? Hk * D : D;
-  const half = D >> 1;
-  const sinBase = ropeCs + (<usize>(ropeRows * half) << 2);
-  let b = 0;
-  for (let r = r0; r < r1; r++) {
-    const t = r / Hq;
-    const head = r - t * Hq;
-    const h = head / group;
-    while (b + 1 < batch && load<i32>(qoIndptr + (<usize>(b + 1) << 2)) <= t) b++;
-    while (b > 0 && load<i32>(qoIndptr + (<usize>b << 2)) > t) b--;
-    const qStart = load<i32>(qoIndptr + (<usize>b << 2));
-    const qLen = load<i32>(qoIndptr + (<usize>(b + 1) << 2)) - qStart;
-    const pg0 = load<i32>(kvIndptr + (<usize>b << 2));
-    const pages = load<i32>(kvIndptr + (<usize>(b + 1) << 2)) - pg0;
-    const kvLen = pages == 0 ? 0 : (pages - 1) * P + load<i32>(lastPageLen + (<usize>b << 2));
-    const qi = t - qStart;
-    const qpos = kvLen - qLen + qi;
-    const hi = causal ? min(qpos, kvLen - 1) : kvLen - 1;
-    const lo = window >= 0 ? max(0, qpos - window) : 0;
-    const slope: f32 = slopes ? load<f32>(slopes + (<usize>head << 2)) : 0;
-    const maskRow = mask ? mask + (<usize>(load<i32>(maskIndptr + (<usize>b << 2)) + qi * kvLen) << 2) : 0;
-    let qr = q + (<usize>(r * D) << 2);
-    if (ropeCs) {
-      // q rotated at qpos into this row of qrot
-      const dst = qrot + (<usize>(r * D) << 2);
-      const c = ropeCs + (<usize>(qpos * half) << 2);
-      const s = sinBase + (<usize>(qpos * half) << 2);
-      for (let i = 0; i < half; i += 4) {
-        const a = v128.load(qr + (<usize>i << 2));
-        const bb = v128.load(qr + (<usize>(i + half) << 2));
-        const cv = v128.load(c + (<usize>i << 2));
-        const sv = v128.load(s + (<usize>i << 2));
-        v128.store(dst + (<usize>i << 2), f32x4.sub(f32x4.mul(a, cv), f32x4.mul(bb, sv)));
-        v128.store(dst + (<usize>(i + half) << 2), f32x4.add(f32x4.mul(bb, cv), f32x4.mul(a, sv)));
-      }
-      qr = dst;
-    }
-    const headOff = layout == 0 ? h * D : h * P * D;
-    const or = o + (<usize>(r * D) << 2);
-    beginRow(or, D);
-    for (let j0 = lo; j0 <= hi; j0 += 4) {
-      const n = min(4, hi - j0 + 1);
-      let s0: f32 = NEG_INF, s1: f32 = NEG_INF, s2: f32 = NEG_INF, s3: f32 = NEG_INF;
-      let v0 = 0, v1 = 0, v2 = 0, v3 = 0;
-      for (let u = 0; u < n; u++) {
-        const j = j0 + u;
-        const page = load<i32>(kvIndices + (<usize>(pg0 + j / P) << 2));
-        const kOff = page * 2 * pageElems + headOff + (j % P) * slotStride;
-        let s: f32 = NEG_INF;
-        if (!maskRow || load<i32>(maskRow + (<usize>j << 2)) != 0) {
-          s = ropeCs
-            ? ropeDot(qr, pool, kOff, kdt, half, ropeCs + (<usize>(j * half) << 2), sinBase + (<usize>(j * half) << 2))
-            : dot(qr, pool, kOff, kdt, D);
-          s *= scale;
-          if (softCap > 0) s = softCap * tanhf(s / softCap);
-          if (slopes) s += slope * <f32>(j - qpos);
-        }
-        const vOff = kOff + pageElems;
-        if (u == 0) { s0 = s; v0 = vOff; }
-        else if (u == 1) { s1 = s; v1 = vOff; }
-        else if (u == 2) { s2 = s; v2 = vOff; }
-        else { s3 = s; v3 = vOff; }
-      }
-      const p = foldScores(f32x4(s0, s1, s2, s3), or, D);
-      addScaled(or, f32x4.extract_lane(p, 0), pool, v0, kdt, D);
-      if (n > 1) addScaled(or, f32x4.extract_lane(p, 1), pool, v1, kdt, D);
-      if (n > 2) addScaled(or, f32x4.extract_lane(p, 2), pool, v2, kdt, D);
-      if (n > 3) addScaled(or, f32x4.extract_lane(p, 3), pool, v3, kdt, D);
-    }
-    endRow(or, D, lse + (<usize>r << 2));
-  }
-}
-
-export function pagedAttention(
-  q: usize, pool: usize, kdt: i32, layout: i32, o: usize, lse: usize,
-  qoIndptr: usize, kvIndptr: usize, kvIndices: usize, lastPageLen: usize, batch: i32,
-  Hq: i32, Hk: i32, D: i32, P: i32, scale: f32, causal: i32, window: i32, softCap: f32,
-  slopes: usize, mask: usize, maskIndptr: usize, ropeCs: usize, ropeRows: i32, qrot: usize, r0: i32, r1: i32,
-): void {
-  if (kdt == 0) attendFor(q, pool, 0, layout, o, lse, qoIndptr, kvIndptr, kvIndices, lastPageLen, batch, Hq, Hk, D, P, scale, causal, window, softCap, slopes, mask, maskIndptr, ropeCs, ropeRows, qrot, r0, r1);
-  else if (kdt == 2) attendFor(q, pool, 2, layout, o, lse, qoIndptr, kvIndptr, kvIndices, lastPageLen, batch, Hq, Hk, D, P, scale, causal, window, softCap, slopes, mask, maskIndptr, ropeCs, ropeRows, qrot, r0, r1);
-  else attendFor(q, pool, 1, layout, o, lse, qoIndptr, kvIndptr, kvIndices, lastPageLen, batch, Hq, Hk, D, P, scale, causal, window, softCap, slopes, mask, maskIndptr, ropeCs, ropeRows, qrot, r0, r1);
 }
 
 // ---- dense attention -----------------------------------------------------------------------

@@ -9,13 +9,14 @@
 import { exp1, exp4 } from './fast-exp';
 import { hsum, ld, ld4, st } from './storage';
 
-export { attentionDense, mergeStates, pagedAttention } from './attention';
-export { kvQuantRows, pagedAttentionQuant } from './attention-quant';
+export { attentionDense, mergeStates } from './attention';
+export { kvQuantRows } from './attention-quant';
 export { expF32 } from './fast-exp';
 export { evenOddX, gemvBf16 } from './gemv-bf16';
 export { gemmPackedNT } from './gemm-packed';
 export { ivfMergeSlots, ivfScanGroups, l2Distances } from './l2-topk';
 export { lshAttention, lshMergeTables, simhashCodes } from './lsh-attention';
+export { pagedAttention, pagedAttentionQuant } from './paged-attention';
 export { atomLaneOrder, atomMatmul, atomQuantize } from './w4a4';
 
 // ---- conversions ---------------------------------------------------------------------------
