@@ -18,8 +18,11 @@ describe('stepShape', () => {
     expect(stepShape(5, 5, on)).toEqual({ kind: 'decode', rows: 5, logitRows: 5 });
     expect(stepShape(100, 1, on)).toEqual({ kind: 'prefill', rows: 128, logitRows: 1 });
     expect(stepShape(1, 1, on)).toEqual({ kind: 'decode', rows: 1, logitRows: 1 });
-    // a prefill chunk beside 5 decodes: 70 + 5 rows in the 128-row bucket, logits of 5 sequences in 8 rows
-    expect(stepShape(75, 6, on)).toEqual({ kind: 'mixed', rows: 128, logitRows: 8 });
+    // a prefill chunk beside 5 decodes: 70 + 5 rows in the 128-row bucket, logits rows min(128, maxSeqs),
+    // the same for any sequence count in that bucket (one recording serves them all)
+    expect(stepShape(75, 6, on)).toEqual({ kind: 'mixed', rows: 128, logitRows: 64 });
+    expect(stepShape(75, 40, on)).toEqual({ kind: 'mixed', rows: 128, logitRows: 64 });
+    expect(stepShape(12, 3, on)).toEqual({ kind: 'mixed', rows: 16, logitRows: 16 });
   });
 
   it('runs unrecorded where recording is off, in buckets only where they are on', () => {
