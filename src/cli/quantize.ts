@@ -1,7 +1,7 @@
 /**
- * `tessera quantize <model> --scheme w4|w8|w4a4 --out <dir> [--calib <text file>]`: writes a
+ * `tessera quantize <model> --scheme w4|w8|q4km|w4a4 --out <dir> [--calib <text file>]`: writes a
  * quantized checkpoint that `tessera run/serve <dir>` loads with its matrices kept quantized on
- * the GPU. w8/w4 are GGUF Q8_0/Q4_0 (quantize-checkpoint.ts); w4a4 is Atom's layout in safetensors,
+ * the GPU. w8/w4/q4km are GGUF Q8_0/Q4_0/Q4_K_M (quantize-checkpoint.ts); w4a4 is Atom's layout in safetensors,
  * calibrated on the given text (w4a4-checkpoint.ts). The main CLI calls registerQuantizeCommand.
  */
 import { readFileSync } from 'node:fs';
