@@ -166,6 +166,28 @@ describe(`CPU thread pool, jobs over several memories (${seedNote(seed)})`, () =
     cases.forEach((c, i) => expect(output(c)).toEqual(want[i]!));
   });
 
+  it('back-to-back jobs of more chunks than the last each finish whole before the call returns', () => {
+    const rng = new Rng(seed + 5);
+    // a job of 5 one-row chunks, then one of about 15 chunks over three memories, and so on: a
+    // worker still looking at the short job's claim word must not claim in the long one (that window
+    // is a few instructions wide: this runs the transitions often, it cannot force the interleaving)
+    const short = [normCase(rng, memories[0]!, 5, 16)];
+    const long = [
+      normCase(rng, memories[1]!, 90, 16),
+      normCase(rng, memories[2]!, 7, 24),
+      normCase(rng, memories[0]!, 40, 8),
+    ];
+    const want = [aloneOnCallerThread(short), aloneOnCallerThread(long)];
+    const split0 = pool.stats.split;
+    for (let i = 0; i < 400; i++) {
+      const cases = i % 2 ? long : short;
+      for (const c of cases) clear(c);
+      pool.runSegments('rmsnorm', cases.map(segmentOf), 1e12, 1);
+      cases.forEach((c, j) => expect(output(c)).toEqual(want[i % 2]![j]!));
+    }
+    expect(pool.stats.split - split0).toBe(400);
+  });
+
   it('too little work runs every segment on the calling thread, with the same results', () => {
     const rng = new Rng(seed + 3);
     const cases = [normCase(rng, memories[2]!, 3, 16), normCase(rng, memories[0]!, 2, 8)];

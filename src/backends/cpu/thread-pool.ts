@@ -1,5 +1,5 @@
 /**
- * A small pool of persistent worker threads that run kernels over row ranges of one shared memory.
+ * A small pool of persistent worker threads that run kernels over row ranges of shared memories.
  *
  * A decode step is ~1 ms of work cut into dozens of kernels, so handing each to a general pool by
  * message would cost more than the kernel. Here a job is a few words in a SharedArrayBuffer: the
@@ -10,7 +10,9 @@
  *
  * A kernel runs over one of the pool's memories: the first holds the backend's tensors; more are
  * added for data past wasm32's 4 GiB (long-context KV stores). Every thread instantiates the module
- * once per memory; adding a memory restarts the workers with the longer list (between jobs).
+ * once per memory; adding a memory restarts the workers with the longer list (between jobs). One
+ * job may span memories (`runSegments`): a segment per memory, each with its own arguments, so
+ * work spread over several memories wakes the workers and waits for them once.
  */
 import { platform } from '../../platform/current.js';
 import type { WorkerHandle } from '../../platform/platform.js';
