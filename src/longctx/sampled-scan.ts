@@ -2,7 +2,9 @@
  * The sampled part of attention for a batch of query rows, each against one KV stream (one layer
  * and KV head of one sequence): the queries are hashed by `simhashCodes`, then `lshAttention`
  * (wasm/lsh-attention.ts) finds each row's candidates and computes its importance-weighted state,
- * one task per row, the tasks split over the CPU pool's threads.
+ * one task per row, the tasks split over the CPU pool's threads. Tasks whose stores lie in several
+ * memories (the sequences of a batch, cpu-shards.ts) run as one pool job with a segment per memory,
+ * so the threads balance over all of them and wake once.
  *
  * Each task needs scratch for one segment's keys (counts, keys touched, candidates, logits: 14 B
  * a key, up to 896 KiB); it is kept per memory between calls, with its counts zero (the kernel
@@ -11,6 +13,7 @@
 import type { Block, Heap } from '../backends/cpu/heap.js';
 import { cpuRuntime } from '../backends/cpu/cpu-runtime.js';
 import type { ThreadPool } from '../backends/cpu/thread-pool.js';
+import type { CpuShard } from './cpu-shards.js';
 import { type LshKvStream, SEGMENT } from './kv-stream.js';
 
 const TASK_WORDS = 16;
@@ -52,28 +55,47 @@ export interface ScanOptions {
 }
 
 /**
- * The sampled states of `tasks` (all over streams of one SimHash); `scale` multiplies q·k. Tasks
- * over streams in different memories run as one pool job per memory.
+ * The sampled states of `tasks` (all over streams of one SimHash); `scale` multiplies q·k. Every
+ * memory's inputs are placed first, then one pool job scans all memories' tasks, then the states
+ * are read.
  */
 export function sampledStates(tasks: readonly SampledTask[], scale: number, opts: ScanOptions = {}): SampledState[] {
+  if (tasks.length === 0) return [];
   const byShard = new Map<number, number[]>();
   tasks.forEach((t, i) => {
     const list = byShard.get(t.stream.shard.index) ?? [];
     byShard.set(t.stream.shard.index, list);
     list.push(i);
   });
-  const out: SampledState[] = new Array(tasks.length);
-  for (const ids of byShard.values()) {
-    const states = statesInOneMemory(
-      ids.map((i) => tasks[i]!),
-      scale,
-      opts,
-    );
-    ids.forEach((i, j) => {
-      out[i] = states[j]!;
+  const keepIds = opts.keepIds ?? false;
+  const scans: MemoryScan[] = [];
+  try {
+    for (const ids of byShard.values())
+      scans.push(
+        prepareInOneMemory(
+          ids.map((i) => tasks[i]!),
+          opts,
+        ),
+      );
+    const t1 = performance.now();
+    let work = 0;
+    const segments = scans.map((m) => {
+      work += writeDescriptors(m.shard.heap, m.tasks, m.at, keepIds);
+      return { memory: m.shard.index, args: scanArgs(m, scale), rows: m.tasks.length };
     });
+    runWithThreads(opts.threads, (pool) => pool.runSegments('lshAttention', segments, work, 1));
+    const out: SampledState[] = new Array(tasks.length);
+    [...byShard.values()].forEach((ids, k) => {
+      const states = readStates(scans[k]!.shard.heap, scans[k]!.tasks, scans[k]!.at, keepIds);
+      ids.forEach((i, j) => {
+        out[i] = states[j]!;
+      });
+    });
+    if (opts.times) opts.times.scanMs += performance.now() - t1;
+    return out;
+  } finally {
+    for (const m of scans) m.release();
   }
-  return out;
 }
 
 /** Scratch blocks of the scan per memory (valid while its heap's generation lasts), by keys. */
@@ -184,19 +206,43 @@ function readStates(heap: Heap, tasks: readonly SampledTask[], at: ScanLayout, k
   });
 }
 
-function statesInOneMemory(tasks: readonly SampledTask[], scale: number, opts: ScanOptions): SampledState[] {
-  if (tasks.length === 0) return [];
+/** One memory's share of a scan: its tasks, where their inputs and outputs lie, and what gives the blocks back. */
+interface MemoryScan {
+  readonly shard: CpuShard;
+  readonly tasks: readonly SampledTask[];
+  readonly at: ScanLayout;
+  readonly logU: Block;
+  release(): void;
+}
+
+/** `lshAttention`'s arguments before the row range, for one memory's tasks. */
+function scanArgs(m: MemoryScan, scale: number): number[] {
+  const { hash, valueDim } = m.tasks[0]!.stream;
+  const { bits, tables, minCollisions } = hash.config;
+  return [m.at.tasksAt, hash.dim, valueDim, bits, tables, minCollisions, scale, m.logU.offset];
+}
+
+/**
+ * Places one memory's tasks (all in one shard, at least one): their queries, their codes (hashed
+ * here when not given), output rows and scratch. What it allocates is given back by `release`,
+ * also when it throws.
+ */
+function prepareInOneMemory(tasks: readonly SampledTask[], opts: ScanOptions): MemoryScan {
   checkTasks(tasks);
   const shard = tasks[0]!.stream.shard;
   const { heap } = shard;
   const hash = tasks[0]!.stream.hash;
   const { dim } = hash;
   const dv = tasks[0]!.stream.valueDim;
-  const { bits, tables, minCollisions } = hash.config;
+  const { tables } = hash.config;
   const keepIds = opts.keepIds ?? false;
   const m = tasks.length;
   const temps: Block[] = [];
   const scratch: { keys: number; block: Block }[] = [];
+  const release = () => {
+    for (const b of temps) heap.release(b);
+    for (const x of scratch) returnScratch(shard.index, heap, x.keys, x.block);
+  };
   const alloc = (bytes: number) => {
     const b = heap.alloc(Math.max(bytes, 16));
     temps.push(b);
@@ -226,19 +272,11 @@ function statesInOneMemory(tasks: readonly SampledTask[], scale: number, opts: S
       const codes = new Uint16Array(heap.bytes(), at.codesAt, m * tables);
       tasks.forEach((t, i) => codes.set(t.codes!, i * tables));
     } else hash.hashInto(shard, at.qAt, m, at.codesAt);
-    const t1 = performance.now();
-    const work = writeDescriptors(heap, tasks, at, keepIds);
-    const args = [at.tasksAt, dim, dv, bits, tables, minCollisions, scale, logU.offset];
-    runWithThreads(opts.threads, (pool) => pool.run('lshAttention', args, m, work, 1, shard.index));
-    const states = readStates(heap, tasks, at, keepIds);
-    if (opts.times) {
-      opts.times.hashMs += t1 - t0;
-      opts.times.scanMs += performance.now() - t1;
-    }
-    return states;
-  } finally {
-    for (const b of temps) heap.release(b);
-    for (const x of scratch) returnScratch(shard.index, heap, x.keys, x.block);
+    if (opts.times) opts.times.hashMs += performance.now() - t0;
+    return { shard, tasks, at, logU, release };
+  } catch (e) {
+    release();
+    throw e;
   }
 }
 
