@@ -208,8 +208,9 @@ timeout 60 python3 scripts/lora/peft_parity.py models/builtin $L/press $L/fictio
 timeout 240 node "$B/bench/lora.js" --ranks ${LORA_RANKS:-16} 2>&1 | quiet | tee "$OUT/lora.log"; echo "lora exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = lora-time ]; then
-# Punica: the lora_delta dispatches of a decode step alone at the 8B shape (rank 16 and 64, batch 1 and 64)
-timeout 240 node "$B/bench/lora-delta-time.js" --ranks ${LORA_RANKS:-16,64} 2>&1 | quiet | tee "$OUT/lora-delta-time.log"; echo "lora-delta-time exit $? at ${SECONDS}s"
+# Punica: the lora_delta dispatches of a decode step alone at the 8B shape (rank 16 and 64, batch 1, 16 and 64;
+# batches 1 and 16 under both the sliced and the segmented schedule)
+timeout 330 node "$B/bench/lora-delta-time.js" --ranks ${LORA_RANKS:-16,64} 2>&1 | quiet | tee "$OUT/lora-delta-time.log"; echo "lora-delta-time exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = longctx ]; then
 # MagicPIG: decode tok/s and GPU KV memory against full attention on the 8B checkpoint (after `checkpoint`);

@@ -33,6 +33,21 @@ const MAX_WORKSPACE_BYTES = 64 * 1024 * 1024;
 /** Rows up to which the sliced schedule runs (decode); above it, wide tiles of one slice. */
 export const DECODE_ROWS = 16;
 
+/**
+ * Rows from which a call runs the segmented schedule: DECODE_ROWS + 1 unless the call's
+ * `segmentedFromRows` attribute says otherwise (1: every call up to MAX_SEGMENT_ROWS). The sliced
+ * schedule re-reads a row's A once per output tile (from L2: 112 tiles at gate/up), which grows with
+ * the rank; the segmented one reads it once per row tile at the cost of a second dispatch. Which
+ * wins at decode rows is the GPU's to say (bench/lora-delta-time.ts times both).
+ */
+export function segmentedFromRows(attrs: LoraDeltaAttrs): number {
+  const v = attrs.segmentedFromRows;
+  if (v === undefined) return DECODE_ROWS + 1;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+    throw new Error(`lora_delta: segmentedFromRows must be a positive integer, got ${String(v)}`);
+  return v;
+}
+
 export type LoraDeltaSchedule = 'sliced' | 'segmented' | 'wide';
 
 /**
@@ -90,8 +105,9 @@ export function membersPerDispatch(
 function scheduleOf(
   caps: Pick<Capabilities, 'maxStorageBuffersPerShaderStage'>,
   g: LoraDeltaGeometry,
+  segmentedFrom: number,
 ): { schedule: LoraDeltaSchedule; slices: number; sliceLen: number; cols: number } {
-  if (g.n > DECODE_ROWS && g.n <= MAX_SEGMENT_ROWS) {
+  if (g.n >= segmentedFrom && g.n <= MAX_SEGMENT_ROWS) {
     const sliceLen = segmentSliceLength(g.k);
     // the widest tiles (least re-reading of v) that still give enough workgroups at one adapter
     const chunks = Math.ceil(g.n / ROW_TILE);
@@ -127,7 +143,7 @@ export function loraDeltaPlan(
 ): LoraDeltaDispatchPlan[] {
   const whole = loraDeltaGeometry(attrs, inputs);
   if (whole.n === 0) return [];
-  const { schedule, slices, sliceLen, cols } = scheduleOf(caps, whole);
+  const { schedule, slices, sliceLen, cols } = scheduleOf(caps, whole, segmentedFromRows(attrs));
   const normed = whole.normDtype !== undefined;
   const per =
     schedule === 'segmented' ? segmentMembersPerDispatch(caps, normed) : membersPerDispatch(caps, normed, slices > 1);
