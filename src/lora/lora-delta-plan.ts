@@ -95,7 +95,8 @@ export function membersPerDispatch(
 }
 
 /**
- * The schedule and slicing of a call: `wide` for more rows than DECODE_ROWS; else `sliced`, in
+ * The schedule and slicing of a call: `segmented` from `segmentedFrom` rows to MAX_SEGMENT_ROWS,
+ * `wide` past them (or past DECODE_ROWS); else `sliced`, in
  * slices of sliceLength(g) whenever the workspace fits, even where its binding costs a dispatch
  * more (Q/K/V's three normalised members take 17 bindings with it, 16 without: at a 16-binding
  * limit they go out as two dispatches). One slice of the whole K leaves Q/K/V 24 workgroups at
