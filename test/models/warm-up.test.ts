@@ -81,10 +81,7 @@ describe.skipIf(!gpu)(`warm-up${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, (
         warm.stats.mixedReplays - replays[1]!,
         warm.stats.replays - replays[2]!,
       ]).toEqual([1, 2, 1]);
-      const recordedWhileServing = [
-        warm.stats.prefillRecords - records[0]!,
-        warm.stats.mixedRecords - records[1]!,
-      ];
+      const recordedWhileServing = [warm.stats.prefillRecords - records[0]!, warm.stats.mixedRecords - records[1]!];
       expect(recordedWhileServing, 'no prefill or mixed step recorded after warm-up').toEqual([0, 0]);
       warm.destroy();
     } finally {
