@@ -285,37 +285,59 @@ export class ThreadPool {
         throw new Error(`${kernel}: no memory ${s.memory} in the pool (it has ${this.memories.length})`);
     this.stats.runs++;
     const helpers = Math.min(Atomics.load(this.ctl, READY), this.active - 1);
-    const rows = segments.map((s) => s.rows);
-    const chunks = segmentChunks(rows, (1 + helpers) * CHUNKS_PER_THREAD, align).reduce((a, b) => a + b, 0);
+    const perSegment = this.chunksOf(segments, helpers, align);
+    const chunks = perSegment.reduce((a, b) => a + b, 0);
     if (helpers === 0 || work < MIN_SPLIT_WORK || chunks <= 1 || this.closed) {
       for (const s of segments) if (s.rows > 0) this.kernelsByMemory[s.memory]![kernel](...s.args, 0, s.rows);
       return;
     }
-    for (const s of segments)
+    let args = 0;
+    for (const s of segments) {
       if (s.args.length > MAX_ARGS) throw new Error(`${kernel}: ${s.args.length} arguments, at most ${MAX_ARGS}`);
-    // as many segments as the control block holds per job (one job unless there are hundreds)
+      args += s.args.length;
+    }
+    // the usual case, one job: the chunk counts just computed are the job's (an empty segment has none)
+    if (segments.length <= MAX_SEGMENTS && args <= MAX_JOB_ARGS) {
+      this.runJob(
+        kernel,
+        segments.filter((s) => s.rows > 0),
+        perSegment.filter((c) => c > 0),
+        align,
+      );
+      return;
+    }
+    // as many segments as the control block holds per job
     let batch: PoolSegment[] = [];
     let batchArgs = 0;
     for (const s of segments) {
       if (s.rows === 0) continue;
       if (batch.length === MAX_SEGMENTS || batchArgs + s.args.length > MAX_JOB_ARGS) {
-        this.runJob(kernel, batch, align, helpers);
+        this.runJob(kernel, batch, this.chunksOf(batch, helpers, align), align);
         batch = [];
         batchArgs = 0;
       }
       batch.push(s);
       batchArgs += s.args.length;
     }
-    this.runJob(kernel, batch, align, helpers);
+    this.runJob(kernel, batch, this.chunksOf(batch, helpers, align), align);
   }
 
-  /** One job of non-empty segments (that fit the control block) split over the caller and `helpers` workers. */
-  private runJob(kernel: KernelName, segments: readonly PoolSegment[], align: number, helpers: number): void {
-    const perSegment = segmentChunks(
+  /** Chunks of each segment of a job split over the caller and `helpers` workers. */
+  private chunksOf(segments: readonly PoolSegment[], helpers: number, align: number): number[] {
+    return segmentChunks(
       segments.map((s) => s.rows),
       (1 + helpers) * CHUNKS_PER_THREAD,
       align,
     );
+  }
+
+  /** One job of non-empty segments (that fit the control block), `perSegment` chunks each. */
+  private runJob(
+    kernel: KernelName,
+    segments: readonly PoolSegment[],
+    perSegment: readonly number[],
+    align: number,
+  ): void {
     const chunks = perSegment.reduce((a, b) => a + b, 0);
     if (chunks >= CLOSED) throw new Error(`${kernel}: ${chunks} chunks, fewer than ${CLOSED} allowed`);
     this.stats.split++;
