@@ -5,8 +5,9 @@
  * stacks of its own, as in the model, so the step's adapter blocks come from memory, not from L2.
  * Prints µs per dispatch and the step's LoRA total (32 layers × the four groups): at batch 1 the
  * added latency the projections' epilogues do not hide, against issue 23's 2 ms. Decode batches
- * (1 and 16 rows) run twice: the default plan (sliced) and the segmented schedule
- * (`segmentedFromRows: 1`), so one run says which schedule decode rows should take.
+ * (1 and 16 rows) run twice: the sliced schedule (`segmentedFromRows: 17`) and the segmented one
+ * (`segmentedFromRows: 1`), so one run says which schedule decode rows should take (segmentedAt in
+ * src/lora/lora-delta-plan.ts is that choice).
  *
  * Before its times are printed, each case's layer-0 dispatch is checked against the op's float64
  * reference at the first rank (reading the 8B shape's stacks back in float64 for every rank would
@@ -57,7 +58,7 @@ for (const rank of ranks)
       for (const group of LAYER_GROUPS) {
         const call = groupCall(shapes, group, rows, SLOTS, rank, 'f16');
         const { inputs } = call;
-        const attrs = segmented ? { ...call.attrs, segmentedFromRows: 1 } : call.attrs;
+        const attrs = { ...call.attrs, segmentedFromRows: segmented ? 1 : DECODE_ROWS + 1 };
         const normed = attrs.normEps !== undefined;
         const fixedCount = normed ? 4 : 3;
         const alloc = (i: number, layer: number) => {

@@ -73,12 +73,15 @@ export function loraStepPlan(
   ranks: Int32Array,
   rmax: number,
   weight: 'f16' | 'f32',
+  /** Attributes laid over each group's call (e.g. `segmentedFromRows` to pick a schedule). */
+  extra: Readonly<Record<string, unknown>> = {},
 ): LoraStepPlan {
   let distinct = 0;
   let loaded = 0;
   const groups = LAYER_GROUPS.map((group) => {
-    const { attrs, inputs } = groupCall(shapes, group, rowSlots.length, ranks.length, rmax, weight);
-    const plan = loraDeltaPlan(caps, attrs, inputs);
+    const call = groupCall(shapes, group, rowSlots.length, ranks.length, rmax, weight);
+    const { inputs } = call;
+    const plan = loraDeltaPlan(caps, { ...call.attrs, ...extra }, inputs);
     const r = loraDeltaReads(
       plan,
       rowSlots,

@@ -4,12 +4,12 @@
  * encodes exactly this plan (lora-delta-kernel.ts), so what a test counts here is what runs.
  *
  * Schedules:
- * - `sliced` (decode rows, lora-delta-sliced.ts): a workgroup per row, tile of 256 columns (512
- *   from 2 rows, 1024 from 4) and slice of K, each computing its slice's part of the row's shrink
+ * - `sliced` (2 to DECODE_ROWS rows at ranks up to SLICED_MAX_RANK, lora-delta-sliced.ts): a
+ *   workgroup per row, tile of 256 columns (512 from 2 rows, 1024 from 4) and slice of K, each computing its slice's part of the row's shrink
  *   and of its tile; a tile's slices summed by the last to finish (A read once per tile, from the
  *   cache after the first);
- * - `segmented` (more rows than DECODE_ROWS, up to MAX_SEGMENT_ROWS; lora-delta-segmented.ts): a
- *   shrink and an expand dispatch whose workgroups each take up to ROW_TILE rows of one slot, so A
+ * - `segmented` (one row, decode rows at higher ranks, and more rows up to MAX_SEGMENT_ROWS;
+ *   lora-delta-segmented.ts): a shrink and an expand dispatch whose workgroups each take up to ROW_TILE rows of one slot, so A
  *   and B are loaded once per ROW_TILE rows of a slot, not once per row;
  * - `wide` (more rows than MAX_SEGMENT_ROWS): the sliced kernel with one slice and tiles of 4096
  *   columns (16 a thread): a workgroup per row and wide tile, the rows themselves giving the
@@ -34,18 +34,29 @@ const MAX_WORKSPACE_BYTES = 64 * 1024 * 1024;
 export const DECODE_ROWS = 16;
 
 /**
- * Rows from which a call runs the segmented schedule: DECODE_ROWS + 1 unless the call's
- * `segmentedFromRows` attribute says otherwise (1: every call up to MAX_SEGMENT_ROWS). The sliced
- * schedule re-reads a row's A once per output tile (from L2: 112 tiles at gate/up), which grows with
- * the rank; the segmented one reads it once per row tile at the cost of a second dispatch. Which
- * wins at decode rows is the GPU's to say (bench/lora-delta-time.ts times both).
+ * The largest stack rank at which decode rows (2 to DECODE_ROWS) keep the sliced schedule when the
+ * call does not say. On the H100 at the 8B shape (docs/notes/2026-12-07-h100-run-6836224.md), a
+ * step's LoRA terms took, sliced against segmented: rank 16, 1 row 2.56 / 2.30 ms, 16 rows 6.04 /
+ * 7.76 ms; rank 64, 1 row 13.1 / 8.19 ms, 16 rows 128.9 / 34.4 ms. The sliced schedule re-reads a
+ * row's A once per output tile, which grows with the rank; the segmented one reads it once per row
+ * tile at the cost of a second dispatch, which only pays back at 16 rows once the rank passes 16.
  */
-export function segmentedFromRows(attrs: LoraDeltaAttrs): number {
+export const SLICED_MAX_RANK = 16;
+
+/**
+ * Whether a call of `rows` rows over stacks of rank `rmax` runs the segmented schedule (up to
+ * MAX_SEGMENT_ROWS; past it, wide tiles). The `segmentedFromRows` attribute, when set, is the
+ * threshold (1: every call); otherwise past DECODE_ROWS, at one row, and at decode rows above
+ * SLICED_MAX_RANK.
+ */
+export function segmentedAt(attrs: LoraDeltaAttrs, rows: number, rmax: number): boolean {
   const v = attrs.segmentedFromRows;
-  if (v === undefined) return DECODE_ROWS + 1;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
-    throw new Error(`lora_delta: segmentedFromRows must be a positive integer, got ${String(v)}`);
-  return v;
+  if (v !== undefined) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+      throw new Error(`lora_delta: segmentedFromRows must be a positive integer, got ${String(v)}`);
+    return rows >= v;
+  }
+  return rows > DECODE_ROWS || rows === 1 || rmax > SLICED_MAX_RANK;
 }
 
 export type LoraDeltaSchedule = 'sliced' | 'segmented' | 'wide';
@@ -95,7 +106,7 @@ export function membersPerDispatch(
 }
 
 /**
- * The schedule and slicing of a call: `segmented` from `segmentedFrom` rows to MAX_SEGMENT_ROWS,
+ * The schedule and slicing of a call: `segmented` where segmentedAt says so, up to MAX_SEGMENT_ROWS,
  * `wide` past them (or past DECODE_ROWS); else `sliced`, in
  * slices of sliceLength(g) whenever the workspace fits, even where its binding costs a dispatch
  * more (Q/K/V's three normalised members take 17 bindings with it, 16 without: at a 16-binding
@@ -106,9 +117,9 @@ export function membersPerDispatch(
 function scheduleOf(
   caps: Pick<Capabilities, 'maxStorageBuffersPerShaderStage'>,
   g: LoraDeltaGeometry,
-  segmentedFrom: number,
+  segmented: boolean,
 ): { schedule: LoraDeltaSchedule; slices: number; sliceLen: number; cols: number } {
-  if (g.n >= segmentedFrom && g.n <= MAX_SEGMENT_ROWS) {
+  if (segmented && g.n <= MAX_SEGMENT_ROWS) {
     const sliceLen = segmentSliceLength(g.k);
     // the widest tiles (least re-reading of v) that still give enough workgroups at one adapter
     const chunks = Math.ceil(g.n / ROW_TILE);
@@ -144,7 +155,7 @@ export function loraDeltaPlan(
 ): LoraDeltaDispatchPlan[] {
   const whole = loraDeltaGeometry(attrs, inputs);
   if (whole.n === 0) return [];
-  const { schedule, slices, sliceLen, cols } = scheduleOf(caps, whole, segmentedFromRows(attrs));
+  const { schedule, slices, sliceLen, cols } = scheduleOf(caps, whole, segmentedAt(attrs, whole.n, whole.rmax));
   const normed = whole.normDtype !== undefined;
   const per =
     schedule === 'segmented' ? segmentMembersPerDispatch(caps, normed) : membersPerDispatch(caps, normed, slices > 1);

@@ -8,16 +8,20 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loraStepPlan } from '../../bench/lora-plan.js';
+import { DECODE_ROWS } from '../../src/lora/lora-delta-plan.js';
 import { ROW_TILE, SEG_WG } from '../../src/lora/lora-delta-segmented.js';
 import { SLICE_BYTES, SLICED_WG } from '../../src/lora/lora-delta-sliced.js';
 import { LLAMA3_8B_SHAPES } from './llama8b-lora-groups.js';
 
 const CAPS = { maxStorageBuffersPerShaderStage: 16 };
 
-describe('lora_delta decode geometry at the 8B shape (f16 stacks, 16 bindings)', () => {
+describe('lora_delta sliced decode geometry at the 8B shape (f16 stacks, 16 bindings)', () => {
   for (const rank of [16, 64])
-    it(`rank ${rank}, batch 1: many workgroups per group, at most 16 k positions a thread`, () => {
-      const step = loraStepPlan(CAPS, LLAMA3_8B_SHAPES, new Int32Array(1), new Int32Array(64).fill(rank), rank, 'f16');
+    it(`rank ${rank}, batch 1 sliced: many workgroups per group, at most 16 k positions a thread`, () => {
+      // the sliced schedule forced: at one row the default is the segmented one (segmentedAt)
+      const sliced = { segmentedFromRows: DECODE_ROWS + 1 };
+      const ranks = new Int32Array(64).fill(rank);
+      const step = loraStepPlan(CAPS, LLAMA3_8B_SHAPES, new Int32Array(1), ranks, rank, 'f16', sliced);
       const lines: string[] = [];
       for (const { group, plan } of step.groups)
         for (const d of plan) {

@@ -1,13 +1,14 @@
 /**
- * The segmented `lora_delta` schedule at decode rows (`segmentedFromRows: 1`, the arm
- * bench/lora-delta-time.ts times beside the sliced schedule): the plan takes it from one row, and
- * batches of 1 and 3 rows (one adapter; two adapters and a row with none) meet the float64
- * reference. A bad attribute is refused with its name.
+ * The segmented `lora_delta` schedule at decode rows: which calls take it by default (one row, and
+ * decode rows over stacks above SLICED_MAX_RANK, as the H100 times of both schedules said), what
+ * the `segmentedFromRows` attribute overrides, and batches of 1 and 3 rows (one adapter; two
+ * adapters and a row with none) against the float64 reference. A bad attribute is refused with its
+ * name.
  */
 import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../../src/backends/backend.js';
 import { type LoraDeltaAttrs, loraDeltaOp } from '../../src/lora/lora-delta.js';
-import { DECODE_ROWS, loraDeltaPlan, segmentedFromRows } from '../../src/lora/lora-delta-plan.js';
+import { DECODE_ROWS, loraDeltaPlan, SLICED_MAX_RANK, segmentedAt } from '../../src/lora/lora-delta-plan.js';
 import { randomInput } from '../../src/ops/test-data.js';
 import { toFloat64 } from '../../src/tensor/dtype.js';
 import { Rng } from '../../src/util/rng.js';
@@ -21,12 +22,23 @@ const SLOTS = 4;
 const RMAX = 24;
 const RANKS = Int32Array.from([24, 9, 0, 16]);
 
-describe('segmentedFromRows', () => {
-  it('defaults past decode rows and refuses what is not a positive integer', () => {
-    expect(segmentedFromRows({ count: 1 })).toBe(DECODE_ROWS + 1);
-    expect(segmentedFromRows({ count: 1, segmentedFromRows: 1 })).toBe(1);
-    expect(() => segmentedFromRows({ count: 1, segmentedFromRows: 0 })).toThrow(/segmentedFromRows/);
-    expect(() => segmentedFromRows({ count: 1, segmentedFromRows: '4' })).toThrow(/segmentedFromRows/);
+describe('segmentedAt', () => {
+  it('segmented at one row, at decode rows above SLICED_MAX_RANK and past decode rows; sliced between', () => {
+    const a = { count: 1 };
+    expect(segmentedAt(a, 1, 16)).toBe(true);
+    expect(segmentedAt(a, 1, 64)).toBe(true);
+    for (const rows of [2, 8, DECODE_ROWS]) {
+      expect(segmentedAt(a, rows, SLICED_MAX_RANK)).toBe(false);
+      expect(segmentedAt(a, rows, SLICED_MAX_RANK + 1)).toBe(true);
+    }
+    expect(segmentedAt(a, DECODE_ROWS + 1, 8)).toBe(true);
+  });
+  it('the attribute is the threshold when set, and a bad one is refused by name', () => {
+    expect(segmentedAt({ count: 1, segmentedFromRows: 1 }, 4, 8)).toBe(true);
+    expect(segmentedAt({ count: 1, segmentedFromRows: DECODE_ROWS + 1 }, 1, 64)).toBe(false);
+    expect(segmentedAt({ count: 1, segmentedFromRows: DECODE_ROWS + 1 }, DECODE_ROWS, 64)).toBe(false);
+    expect(() => segmentedAt({ count: 1, segmentedFromRows: 0 }, 1, 16)).toThrow(/segmentedFromRows/);
+    expect(() => segmentedAt({ count: 1, segmentedFromRows: '4' }, 1, 16)).toThrow(/segmentedFromRows/);
   });
 });
 
@@ -55,7 +67,10 @@ describe.skipIf(!gpu)(`lora_delta segmented at decode rows${gpu ? '' : ` (skippe
       const xIn = randomInput(rng, 'f16', [n, K], 2);
       const descs = [xIn.desc, ...fixed.map((f) => f.desc)];
       expect(loraDeltaPlan(g.caps, attrs, descs).map((d) => d.schedule)).toEqual(['segmented']);
-      expect(loraDeltaPlan(g.caps, { ...attrs, segmentedFromRows: undefined }, descs)[0]!.schedule).toBe('sliced');
+      // by default: segmented at one row, and at 3 rows because RMAX (24) is above SLICED_MAX_RANK
+      expect(loraDeltaPlan(g.caps, { ...attrs, segmentedFromRows: undefined }, descs)[0]!.schedule).toBe('segmented');
+      const forced = { ...attrs, segmentedFromRows: DECODE_ROWS + 1 };
+      expect(loraDeltaPlan(g.caps, forced, descs)[0]!.schedule).toBe('sliced');
       const inputs: Tensor[] = descs.map((d, i) => g.alloc(d, `in${i}`));
       [xIn, ...fixed].forEach((f, i) => g.write(inputs[i]!, f.data));
       const outDescs = loraDeltaOp.outputs(attrs, descs);

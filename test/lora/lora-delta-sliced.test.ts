@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../../src/backends/backend.js';
 import { type LoraDeltaAttrs, loraDeltaOp } from '../../src/lora/lora-delta.js';
-import { loraDeltaPlan } from '../../src/lora/lora-delta-plan.js';
+import { DECODE_ROWS, loraDeltaPlan } from '../../src/lora/lora-delta-plan.js';
 import { randomInput } from '../../src/ops/test-data.js';
 import { toFloat64 } from '../../src/tensor/dtype.js';
 import { Rng } from '../../src/util/rng.js';
@@ -26,7 +26,8 @@ describe.skipIf(!gpu)(`lora_delta sliced schedule, replayed${gpu ? '' : ` (skipp
     const rng = new Rng(SEED);
     const slots = RANKS.length;
     const rmax = Math.max(...RANKS);
-    const attrs: LoraDeltaAttrs = { count: WIDTHS.length, normEps: 1e-5 };
+    // the sliced schedule forced: at rank 64 decode rows default to the segmented one (segmentedAt)
+    const attrs: LoraDeltaAttrs = { count: WIDTHS.length, normEps: 1e-5, segmentedFromRows: DECODE_ROWS + 1 };
     const fixed = [
       randomInput(rng, 'f32', [K]),
       { desc: { dtype: 'i32' as const, shape: [N_ROWS] }, data: new Int32Array(N_ROWS) },
