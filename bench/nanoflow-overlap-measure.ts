@@ -9,12 +9,15 @@ import { GATE_UP, type ProbeBatch } from './nanoflow-overlap-setup.js';
 import { type Timer, timeUploadOnly } from './nanoflow-overlap-timer.js';
 
 export interface BatchCosts {
-  /** Costs for the nano-batch search (ms per layer): the GEMM chain and attention alone at this batch. */
+  /**
+   * Costs for the nano-batch search, ms per layer of the probe's own kernels (naive f32, no tensor
+   * cores; not the engine's): the GEMM chain and attention alone at this batch.
+   */
   gemmMs: number;
   attentionMs: number;
   /** Attention alone on a fraction of its work items as workgroups (persistent): [fraction, ms]. */
   attentionAtShare: [number, number][];
-  /** One near-empty dispatch: what a pipeline stage costs beyond its work. */
+  /** One dispatch with no work (bench/nanoflow-overlap-setup.ts `emptyDispatch`): what a pipeline stage costs beyond its work. */
   stageMs: number;
 }
 
@@ -63,7 +66,8 @@ function rowMakers(tag: string) {
 export async function measureBatch(b: ProbeBatch, time: Timer, emit: (r: BenchRow) => void): Promise<BatchCosts> {
   const { device } = b.p;
   const s = b.p.shape;
-  const mk = rowMakers(`B${b.batch}`);
+  // every row is one layer of the probe's naive f32 kernels, not the engine's step: the tag says so
+  const mk = rowMakers(`B${b.batch} (1 layer, naive f32)`);
   const gemmAlone = b.p.gemms.map((_, i) => b.dispatch(i, b.gemmItems(i), 0));
   const attentionAlone = b.dispatch(null, 0, b.attentionItems());
   const upload = (bytes: number) => {
@@ -72,7 +76,7 @@ export async function measureBatch(b: ProbeBatch, time: Timer, emit: (r: BenchRo
   };
 
   const tGemm = await time([gemmAlone]);
-  emit(mk.alone('gemm chain alone', tGemm));
+  emit(mk.alone('gemm chain alone (QKV, O, gate-up, down)', tGemm));
   const tAttn = await time([[attentionAlone]]);
   emit(mk.alone('decode attention alone', tAttn));
   const metaBytes = b.meta.byteLength + 12 * b.batch;
@@ -89,7 +93,8 @@ export async function measureBatch(b: ProbeBatch, time: Timer, emit: (r: BenchRo
   const attentionAtShare: [number, number][] = [];
   for (const f of [1 / 8, 1 / 4, 1 / 2])
     attentionAtShare.push([f, await time([[b.dispatch(null, 0, Math.max(1, Math.round(b.attentionItems() * f)))]])]);
-  const stageMs = await time([[{ ...b.dispatch(null, 0, 1), groups: 1 }]]);
+  const stageMs = await time([[b.emptyDispatch()]]);
+  emit(mk.alone("empty dispatch (a stage's fixed cost)", stageMs));
 
   // fused: the gate-up GEMM and the attention share one dispatch; the shares are fractions of a
   // grid as large as the two ops' work items together (both loop when given fewer)

@@ -244,6 +244,17 @@ export class ProbeBatch {
     return p.dispatch([p.x, p.w[gi ?? 0]!, y, p.q, p.kv, this.metaBuf, out], shape);
   }
 
+  /**
+   * One workgroup with no work item on either side (no GEMM rows, no requests): what a dispatch and
+   * its barrier cost beyond their work. Not `dispatch(null, 0, 1)`: the kernel is persistent, so
+   * one attention workgroup would loop over every request of the batch.
+   */
+  emptyDispatch(): Dispatch {
+    const p = this.p;
+    const shape = { rowsA: 0, K: 1, N: 1, nA: 0, nB: 1, ...this.attn, reqsB: 0 };
+    return p.dispatch([p.x, p.w[0]!, p.empty(16), p.q, p.kv, this.metaBuf, p.empty(16)], shape);
+  }
+
   gemmItems(gi: number): number {
     return gemmItems({ rowsA: this.batch, N: this.p.gemms[gi]!.N });
   }

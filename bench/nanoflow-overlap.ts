@@ -28,6 +28,9 @@
  *
  * The alone-times also make the cost table of the nano-batch search (src/engine/nano-search.ts); the
  * plans it gives are printed, and with --write-plan FILE cached for `tessera serve --nano-batches auto`.
+ * Those costs are the naive f32 kernels' (a layer's GEMMs here run an order of magnitude slower than
+ * the engine's bf16 tensor-core ones), so the plans are a model of this probe's step, not the
+ * engine's; the table's `source` field says so in the file.
  *
  * Usage: node dist/bench/nanoflow-overlap.js [--tiny] [--batches 256,512,1024] [--seed N] [--budget-s S]
  *          [--write-plan FILE --model-name NAME]   (NAME: the served model's name, the cache's key with the card)
@@ -35,7 +38,7 @@
 import '../src/register-all.js';
 import { writeFileSync } from 'node:fs';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
-import { type NanoCostTable, NanoPlanCache, nanoPlanKey } from '../src/engine/nano-search.js';
+import { type NanoCostTable, NanoPlanCache, nanoCostProblem, nanoPlanKey } from '../src/engine/nano-search.js';
 import { checkFused } from './nanoflow-overlap-check.js';
 import { type BatchCosts, FUSED_SHARES, measureBatch } from './nanoflow-overlap-measure.js';
 import { LLAMA3_8B_LAYER, type LayerShape, ProbeBatch, ProbeDevice, TINY_LAYER } from './nanoflow-overlap-setup.js';
@@ -49,7 +52,8 @@ export { LLAMA3_8B_LAYER, type LayerShape, TINY_LAYER };
  * The nano-batch search's cost table (src/engine/nano-search.ts) from the probe's measurements:
  * the GEMM chain and attention alone per batch size, times the layers; attention's saturation as
  * the smallest fraction of its grid that runs within 10% of the whole grid's time at the largest
- * batch; a stage's fixed cost as one near-empty dispatch per layer.
+ * batch; a stage's fixed cost as one dispatch with no work per layer. Every figure is ms per step
+ * of the probe's naive f32 kernels, not of the engine's (the table's `source` says so).
  */
 export function costTableFrom(results: readonly { batch: number; r: BatchCosts }[], layers: number): NanoCostTable {
   const sorted = [...results].sort((a, b) => a.batch - b.batch);
@@ -60,6 +64,7 @@ export function costTableFrom(results: readonly { batch: number; r: BatchCosts }
     attention: sorted.map(({ batch, r }) => [batch, r.attentionMs * layers] as const),
     attentionSaturation: saturating.length ? Math.min(...saturating) : 1,
     stageMs: median(sorted.map(({ r }) => r.stageMs)) * layers,
+    source: `bench/nanoflow-overlap.ts: naive f32 kernels of src/attention/partitioned-kernel.ts, one layer × ${layers}`,
   };
 }
 
@@ -142,12 +147,25 @@ export async function runOverlapProbe(
 }
 
 /** The plans the costs give, printed, and cached for `tessera serve --nano-batches auto --nano-plan FILE`. */
-function writePlans(costs: NanoCostTable, batches: readonly number[], key: string, planFile: string | undefined): void {
+function writePlans(
+  costs: NanoCostTable,
+  batches: readonly number[],
+  key: string,
+  planFile: string | undefined,
+  check: Check,
+): void {
+  const why = nanoCostProblem(costs);
+  check.that(
+    why === null,
+    'the cost table is a measurement (ascending samples; a stage costs less than the smallest GEMM chain)',
+    why ??
+      `stage ${costs.stageMs.toFixed(3)} ms, GEMMs ${costs.gemm.map(([t, ms]) => `${t}: ${ms.toFixed(1)}`).join(', ')} ms per step`,
+  );
   const cache = new NanoPlanCache(key, costs);
   for (const b of batches) {
     const plan = cache.plan({ decodeTokens: b, prefillTokens: 0 });
     console.log(
-      `B${b} decode: ${plan.nano} nano-batch(es), GEMM share ${plan.share.toFixed(3)}, modelled ${plan.ms.toFixed(2)} ms vs plain ${plan.plainMs.toFixed(2)} ms`,
+      `B${b} decode: ${plan.nano} nano-batch(es), GEMM share ${plan.share.toFixed(3)}, modelled step (all layers, the probe's f32 kernels) ${plan.ms.toFixed(2)} ms vs plain ${plan.plainMs.toFixed(2)} ms`,
     );
   }
   if (planFile) {
@@ -182,8 +200,9 @@ async function main(): Promise<void> {
     onBatch: (rows, costs) => {
       done.push(batches[done.length]!);
       const measured = `${notes} Batch sizes measured: ${done.join(', ')}.`;
+      // the cost table is checked first: a failed check writes neither file
+      writePlans(costs, done, key, arg('--write-plan'), check);
       writeResults('nanoflow-overlap', card, rows, measured, check.passed());
-      writePlans(costs, done, key, arg('--write-plan'));
     },
   });
   if (skipped.length) console.log(`not measured (budget): B${skipped.join(', B')}`);

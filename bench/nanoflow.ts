@@ -10,8 +10,10 @@
  *
  * Rows put the nano-batched figure as ours and the baseline's as the anchor (ratio > 1: nano-batching
  * wins). Checked before anything is written (a failure exits 1 and writes nothing): every request
- * ends with exactly its drawn number of tokens, and the token ids of every request are the same in
- * both modes (greedy), offline and at every rate.
+ * ends with exactly its drawn number of tokens, and the greedy token ids of every request are the
+ * same in both modes up to rounding, offline and at every rate: where a request's runs part, both
+ * tokens there are near-ties in a reference forward of the shared prefix (bench/greedy-divergence.ts
+ * says why exact equality is the wrong oracle and derives the tolerance).
  *
  * Usage:
  *   node dist/bench/nanoflow.js --model DIR [--requests 256] [--max-total 1024] [--nano 2] [--rates 4,16]
@@ -31,7 +33,8 @@ import { Rng } from '../src/util/rng.js';
 import { type BenchRow, cardName, row, writeResults } from './results.js';
 import { driveGreedy, loadServingRunner, percentile, TOKEN_IDS_ONLY } from './serving-driver.js';
 import { poissonArrivals, type RequestShape, SHAREGPT_LIKE, shareGptLikeWorkload } from './serving-workload.js';
-import { Check } from './verify.js';
+import { checkDivergences, type DivergenceVerdict } from './greedy-divergence.js';
+import { Check, UNIT_ROUNDOFF } from './verify.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2)
@@ -122,15 +125,38 @@ async function serve(mode: Mode, prompts: number[][], outputs: number[], arrive:
   };
 }
 
-function sameTokens(what: string, a: Run, b: Run, mode: Mode): void {
-  const differ = a.ids.findIndex((ids, i) => ids.some((t, k) => t !== b.ids[i]![k]));
+/** Partings checked per comparison: each costs two reference forwards of its prefix. */
+const DIVERGENCE_CAP = 32;
+
+/**
+ * The nano-batched run draws the baseline's greedy tokens up to rounding (bench/greedy-divergence.ts):
+ * not token for token, since a nano-batch runs its rows' GEMMs at another row count and so with
+ * another kernel and summation order, which flips greedy picks at near-ties; but every request
+ * agrees up to where the runs part, and at that point both runs' tokens are within the rounding
+ * tolerance of the largest logit of a reference forward of the shared prefix.
+ */
+async function sameTokensUpToRounding(what: string, prompts: number[][], a: Run, b: Run, mode: Mode): Promise<void> {
+  const r = await checkDivergences(runner, prompts, a.ids, b.ids, {
+    pageSize: PAGE,
+    unitRoundoff: UNIT_ROUNDOFF.f16,
+    cap: DIVERGENCE_CAP,
+  });
+  const bad = r.bad[0];
+  const gaps = (v: DivergenceVerdict) =>
+    `request ${v.request} output ${v.at}: baseline ${v.base} (${v.gapBase.toFixed(4)} below the reference's top logit), ` +
+    `${modeName(mode)} ${v.other} (${v.gapOther.toFixed(4)} below)`;
+  const summary =
+    `${r.diverged} of ${a.ids.length} requests part, first ${r.checked} checked; ` +
+    `${r.agreedTokens} of ${r.totalTokens} tokens before the partings agree; tolerance ${r.tol.toFixed(4)} ` +
+    `(reference noise ${r.noise.toExponential(2)}, f16 rounding)`;
   check.that(
-    differ < 0,
-    `${what}: ${modeName(mode)} draws the baseline's tokens for every request`,
-    differ < 0
-      ? `${a.ids.length} requests, ${a.ids.reduce((x, r) => x + r.length, 0)} tokens`
-      : `request ${differ}: ${b.ids[differ]!.slice(0, 8).join(',')}… against ${a.ids[differ]!.slice(0, 8).join(',')}…`,
+    !bad,
+    `${what}: ${modeName(mode)} draws the baseline's greedy tokens, or parts from them only at near-ties of the logits`,
+    bad
+      ? `${gaps(bad)}, tolerance ${r.tol.toFixed(4)}; ${r.bad.length} such of ${r.checked} checked`
+      : `${summary}${r.worst ? `; largest gap: ${gaps(r.worst)}` : ''}`,
   );
+  notes.push(`${what}: ${summary}`);
 }
 
 function latencies(r: Run) {
@@ -189,7 +215,7 @@ const versus = (c: string, metric: string, higherIsBetter: boolean, ours: number
   const at0 = shapes.map(() => 0);
   const base = await serve('off', prompts, outputs, at0);
   const nano = await serve(NANO, prompts, outputs, at0);
-  sameTokens('offline', base, nano, NANO);
+  await sameTokensUpToRounding('offline', prompts, base, nano, NANO);
   pairS = base.wallS + nano.wallS;
   const total = (r: Run) => (promptTokens + outputTokens) / r.wallS;
   const c = `offline ${N} reqs`;
@@ -226,7 +252,7 @@ for (const rate of RATES) {
   const arrive = poissonArrivals(N, rate, seed);
   const base = await serve('off', prompts, outputs, arrive);
   const nano = await serve(NANO, prompts, outputs, arrive);
-  sameTokens(`${rate} req/s`, base, nano, NANO);
+  await sameTokensUpToRounding(`${rate} req/s`, prompts, base, nano, NANO);
   const [b, n] = [latencies(base), latencies(nano)];
   const c = `${rate} req/s, ${N} reqs`;
   versus(c, 'TTFT p50 ms', false, n.ttftP50, b.ttftP50);

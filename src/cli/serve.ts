@@ -125,7 +125,9 @@ export function nanoOptions(o: ServeOptions, modelName: string): Pick<EngineOpti
     return { nanoBatches: n };
   }
   if (!o.nanoPlan)
-    throw new Error('--nano-batches auto needs --nano-plan FILE (written by bench/nanoflow.ts on this card)');
+    throw new Error(
+      '--nano-batches auto needs --nano-plan FILE (written by bench/nanoflow-overlap.ts --write-plan on this card)',
+    );
   const doc = JSON.parse(readFileSync(o.nanoPlan, 'utf8')) as { key?: string };
   const cache = doc.key ? NanoPlanCache.fromJSON(JSON.stringify(doc), doc.key) : null;
   if (!cache) throw new Error(`--nano-plan ${o.nanoPlan}: not a nano plan cache`);

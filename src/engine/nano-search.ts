@@ -29,8 +29,10 @@ export interface NanoCostTable {
   attention: readonly (readonly [number, number])[];
   /** Fraction of the device's workgroups at which attention reaches its full speed (1: it scales linearly). */
   attentionSaturation: number;
-  /** Fixed cost of one pipeline stage (ms). */
+  /** Fixed cost of one pipeline stage (ms), summed over the layers like the costs above. */
   stageMs: number;
+  /** What the costs were measured on (kernels, dtype), where it is not the engine's own step. */
+  source?: string;
 }
 
 export interface NanoStepShape {
@@ -65,6 +67,33 @@ export function interpolateCost(samples: readonly (readonly [number, number])[],
   }
   const [xa, ya] = samples.length > 1 ? samples[samples.length - 2]! : [0, 0];
   return y0 + ((y0 - ya) * (x - x0)) / (x0 - xa || 1);
+}
+
+/**
+ * Why a cost table cannot be a measurement (null when it can): samples out of order or not
+ * positive, a saturation outside (0, 1], or a stage's fixed cost (one dispatch and its barrier per
+ * layer) not below the GEMMs of the smallest sampled step, which run several dispatches per layer
+ * and so pay that fixed cost several times over. A table that fails this would steer every plan by
+ * a measuring error, so the plan cache refuses it.
+ */
+export function nanoCostProblem(c: NanoCostTable): string | null {
+  for (const [name, samples] of [
+    ['gemm', c.gemm],
+    ['attention', c.attention],
+  ] as const) {
+    if (samples.length === 0) return `no ${name} samples`;
+    for (const [i, [x, ms]] of samples.entries()) {
+      if (!(x > 0 && ms > 0 && Number.isFinite(ms))) return `${name} sample [${x}, ${ms}] is not positive and finite`;
+      if (i > 0 && x <= samples[i - 1]![0]) return `${name} samples are not ascending in size`;
+    }
+  }
+  if (!(c.attentionSaturation > 0 && c.attentionSaturation <= 1))
+    return `attention saturation ${c.attentionSaturation} is outside (0, 1]`;
+  if (!(c.stageMs >= 0)) return `stage cost ${c.stageMs} ms is negative`;
+  const [tokens, gemmMs] = c.gemm[0]!;
+  if (c.stageMs >= gemmMs)
+    return `a stage's fixed cost (${c.stageMs} ms) is not below the GEMMs of a ${tokens}-token step (${gemmMs} ms), which pay it several times per layer`;
+  return null;
 }
 
 /** The cost model's step time for `nano` nano-batches at GEMM share `share`. */
@@ -122,7 +151,10 @@ export class NanoPlanCache {
     readonly key: string,
     readonly costs: NanoCostTable,
     readonly grid: NanoSearchGrid = DEFAULT_NANO_GRID,
-  ) {}
+  ) {
+    const why = nanoCostProblem(costs);
+    if (why) throw new RangeError(`nano plan cache ${key}: not a measured cost table: ${why}`);
+  }
 
   /** The plan of a step's shape bucket (searched at the bucket's upper corner the first time). */
   plan(shape: NanoStepShape): NanoPlan {

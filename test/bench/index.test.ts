@@ -34,6 +34,7 @@ const LIBRARIES = [
   'nanoflow-overlap-measure',
   'nanoflow-overlap-setup',
   'nanoflow-overlap-timer',
+  'greedy-divergence',
 ];
 
 describe('bench/run-all.ts', () => {

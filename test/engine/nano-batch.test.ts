@@ -1,12 +1,15 @@
 /**
  * Nano-batching (src/engine/nano-batch.ts): the split keeps every chunk whole and in order, and an
- * engine whose host-driven steps run as nano-batches draws exactly the plain engine's greedy tokens
- * on the built-in model, at several batch sizes with mixed prompt lengths and prefill chunks
- * interleaved with decodes.
+ * engine whose host-driven steps run as nano-batches draws the plain engine's greedy tokens on the
+ * built-in model, at several batch sizes with mixed prompt lengths and prefill chunks interleaved
+ * with decodes, up to rounding: where a request's runs part, both picks are near-ties in a reference
+ * forward of the shared prefix, since the matmul kernel (so the summation order) is chosen by row count.
  */
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backends/backend.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
+import { checkDivergences } from '../../bench/greedy-divergence.js';
+import { UNIT_ROUNDOFF } from '../../bench/verify.js';
 import { Engine } from '../../src/engine/engine.js';
 import { resolveNanoBatches, splitNanoBatches } from '../../src/engine/nano-batch.js';
 import { engineTokenizer } from '../../src/models/engine-tokenizer.js';
@@ -92,7 +95,15 @@ async function checkSameTokens(backend: Backend, cases: [batch: number, nano: nu
       const plain = await serve(runner, tokenizer, ps, 'off');
       for (const n of counts) {
         const nano = await serve(runner, tokenizer, ps, n);
-        expect(nano.tokens, `batch ${b}, ${n} nano-batches`).toEqual(plain.tokens);
+        // a nano-batch runs its rows' matmuls at another row count, and both backends pick the kernel by
+        // it (so another summation order): greedy picks may part at near-ties of the logits, and only
+        // there (bench/greedy-divergence.ts)
+        const o = { pageSize: runner.pageSize, unitRoundoff: UNIT_ROUNDOFF[backend.caps.f16 ? 'f16' : 'f32'], cap: b };
+        const r = await checkDivergences(runner, ps, plain.tokens, nano.tokens, o);
+        console.log(
+          `batch ${b}, ${n} nano-batches: ${r.diverged} of ${b} requests part (tolerance ${r.tol.toExponential(2)})`,
+        );
+        expect(r.bad, `batch ${b}, ${n} nano-batches: partings that are not near-ties`).toEqual([]);
         // the split really ran: more forwards than the plain engine's steps
         expect(nano.forwards, `batch ${b}, ${n} nano-batches ran as separate forwards`).toBeGreaterThan(plain.forwards);
       }

@@ -5,6 +5,7 @@ import {
   modelStepMs,
   type NanoCostTable,
   NanoPlanCache,
+  nanoCostProblem,
   nanoPlanKey,
   nanoShapeBucket,
   searchNanoPlan,
@@ -107,5 +108,48 @@ describe('nano plan cache', () => {
     const back = NanoPlanCache.fromJSON(text, key)!;
     expect(back.plan({ decodeTokens: 128, prefillTokens: 64 })).toEqual(plan);
     expect(NanoPlanCache.fromJSON(text, nanoPlanKey('llama3-8b', 'H200'))).toBeNull();
+  });
+});
+
+describe('nano cost table check', () => {
+  // the table a probe wrote when its "stage" dispatch was one persistent attention workgroup looping
+  // over the whole batch: seconds per stage, where a dispatch and its barrier cost microseconds
+  const wrong: NanoCostTable = {
+    gemm: [
+      [256, 665.949056],
+      [512, 1270.722848],
+    ],
+    attention: [
+      [256, 266.206752],
+      [512, 480.165792],
+    ],
+    attentionSaturation: 1,
+    stageMs: 380810.55136,
+  };
+
+  it('refuses a stage cost above the smallest GEMM chain, and the cache will not take it', () => {
+    expect(nanoCostProblem(wrong)).toMatch(/stage's fixed cost/);
+    expect(() => new NanoPlanCache(nanoPlanKey('llama3-8b-random', 'H100'), wrong)).toThrow(
+      /not a measured cost table/,
+    );
+    const text = JSON.stringify({ key: 'k', costs: wrong, grid: { maxNano: 4, shareSteps: 16 }, plans: {} });
+    expect(() => NanoPlanCache.fromJSON(text, 'k')).toThrow(/stage's fixed cost/);
+  });
+
+  it('takes the same table with a stage of 32 dispatches of 10 µs, and plans in its units', () => {
+    const right = { ...wrong, stageMs: 32 * 0.01 };
+    expect(nanoCostProblem(right)).toBeNull();
+    // plain step: GEMMs + attention + two stages, in the table's ms per step
+    const plan = new NanoPlanCache('k', right).plan({ decodeTokens: 256, prefillTokens: 0 });
+    expect(plan.plainMs).toBeCloseTo(665.949056 + 266.206752 + 0.64, 9);
+  });
+
+  it('refuses samples out of order, not positive, or a saturation outside (0, 1]', () => {
+    const ok: NanoCostTable = { ...wrong, stageMs: 0.3 };
+    expect(nanoCostProblem({ ...ok, gemm: [...ok.gemm].reverse() })).toMatch(/ascending/);
+    expect(nanoCostProblem({ ...ok, attention: [[256, 0]] })).toMatch(/positive/);
+    expect(nanoCostProblem({ ...ok, gemm: [] })).toMatch(/no gemm samples/);
+    expect(nanoCostProblem({ ...ok, attentionSaturation: 0 })).toMatch(/saturation/);
+    expect(nanoCostProblem({ ...ok, stageMs: -1 })).toMatch(/negative/);
   });
 });
