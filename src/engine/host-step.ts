@@ -63,11 +63,16 @@ export async function runHostStep(ctx: StepContext, chunks: readonly ScheduledCh
   }
 }
 
-/** Reports a step's wall time (forward and device draw) as decode-only or mixed, by its tokens. */
+/**
+ * Reports a step's wall time (forward and device draw) as decode-only, mixed or prefill-only, by its
+ * tokens. The measured prefill budget learns from mixed and prefill-only steps alike: a step's cost
+ * is its rows, whatever they are.
+ */
 function observeStep(ctx: StepContext, chunks: readonly ScheduledChunk[], ms: number): void {
   const rows = chunks.reduce((a, c) => a + c.count, 0);
-  const decodeOnly = chunks.every((c) => c.count === 1 && c.seq.outputLength > 0);
-  ctx.stepLog.record(decodeOnly ? 'decode' : 'mixed', rows, ms);
+  const isDecode = (c: ScheduledChunk) => c.count === 1 && c.seq.outputLength > 0;
+  const decodeOnly = chunks.every(isDecode);
+  ctx.stepLog.record(decodeOnly ? 'decode' : chunks.some(isDecode) ? 'mixed' : 'prefill', rows, ms);
   if (decodeOnly) ctx.stepTimes?.observeDecode(rows, ms);
   else ctx.stepTimes?.observeMixed(rows, ms);
 }

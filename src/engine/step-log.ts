@@ -1,6 +1,6 @@
 /**
- * Wall times of the engine's steps, decode-only and mixed (a prefill chunk beside decodes) apart,
- * per row bucket, for the percentiles a serving run reports (`Engine.stepSummary`). Inter-token
+ * Wall times of the engine's steps, decode-only, mixed (a prefill chunk beside decodes) and
+ * prefill-only apart, per row bucket, for the percentiles a serving run reports (`Engine.stepSummary`). Inter-token
  * latency tails come from the slow steps every decoding request waits through, so the summary says
  * which kind and size of step they are. Each (kind, bucket) keeps its last SAMPLES times: a long
  * server run holds a bounded window, and a bench resets it between rates.
@@ -8,7 +8,13 @@
 import { nearestRank } from '../util/nearest-rank.js';
 import { rowBucket } from './step-times.js';
 
-export type StepKind = 'decode' | 'mixed';
+/**
+ * Prefill-only steps are kept apart from mixed ones because no decoding request waits through
+ * them: only a mixed step's time is an inter-token gap.
+ */
+export type StepKind = 'decode' | 'mixed' | 'prefill';
+
+const KIND_ORDER: Record<StepKind, number> = { decode: 0, mixed: 1, prefill: 2 };
 
 /** Times kept per (kind, bucket). */
 const SAMPLES = 4096;
@@ -38,10 +44,10 @@ export class StepLog {
     entry.count++;
   }
 
-  /** Per (kind, bucket), decode-only first, then by rows. */
+  /** Per (kind, bucket): decode-only, mixed, prefill-only, each by rows. */
   summary(): StepBucketSummary[] {
     return [...this.times.values()]
-      .sort((a, b) => (a.kind === b.kind ? a.rows - b.rows : a.kind === 'decode' ? -1 : 1))
+      .sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || a.rows - b.rows)
       .map(({ kind, rows, count, ring }) => {
         const sorted = [...ring].sort((a, b) => a - b);
         return {

@@ -42,6 +42,20 @@ describe('StepLog', () => {
     }
   });
 
+  it('keeps prefill-only steps apart from mixed ones and lists decode, mixed, prefill in that order', () => {
+    const log = new StepLog();
+    log.record('prefill', 300, 90);
+    log.record('mixed', 300, 95);
+    log.record('decode', 30, 15);
+    log.record('prefill', 20, 10);
+    expect(log.summary().map((b) => `${b.kind}:${b.rows}`)).toEqual([
+      'decode:32',
+      'mixed:512',
+      'prefill:32',
+      'prefill:512',
+    ]);
+  });
+
   it('keeps the last 4096 times of a bucket and counts every one; reset empties it', () => {
     const log = new StepLog();
     for (let i = 0; i < 5000; i++) log.record('decode', 1, i < 904 ? 1000 : 1);
@@ -83,6 +97,8 @@ describe('Engine.stepSummary', () => {
     );
     expect(summary.reduce((a, b) => a + b.count, 0)).toBe(steps);
     const decodeP50 = Math.max(...summary.filter((b) => b.kind === 'decode').map((b) => b.p50Ms));
+    // the three prompts' first step carries no decode: prefill-only, not an inter-token gap
+    expect(summary.some((b) => b.kind === 'prefill')).toBe(true);
     const bigMixed = summary.filter((b) => b.kind === 'mixed' && b.rows >= 64);
     expect(bigMixed.length).toBeGreaterThan(0);
     for (const b of bigMixed) expect(b.p50Ms).toBeGreaterThan(3 * decodeP50);
