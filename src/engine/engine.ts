@@ -118,7 +118,7 @@ export class Engine {
     const ratio = options.prefillItlRatio;
     if (ratio !== undefined && !(Number.isFinite(ratio) && ratio >= 1))
       throw new RangeError(`prefillItlRatio must be a number ≥ 1, got ${ratio}`);
-    const stepTimes = ratio === undefined ? undefined : new StepTimes();
+    const stepTimes = ratio === undefined ? undefined : new StepTimes(runner.stepCosts);
     this.kv = new KvManager(runner.numPages, runner.pageSize, options.prefixCaching ?? true);
     this.scheduler = new Scheduler(this.kv, {
       maxBatchTokens: options.maxBatchTokens ?? 512,

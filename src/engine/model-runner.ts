@@ -64,7 +64,20 @@ export interface ForwardOptions {
   record?: boolean;
 }
 
+/**
+ * Wall times of one step per row count, measured by the runner's warm-up after each shape was
+ * compiled and recorded: decode-only steps by batch size, steps carrying a prompt chunk by their
+ * rows. The engine's measured prefill budget starts from them instead of learning each size from
+ * slow steps that every decoding request waits through.
+ */
+export interface StepCosts {
+  readonly decode: ReadonlyMap<number, number>;
+  readonly mixed: ReadonlyMap<number, number>;
+}
+
 export interface ModelRunner {
+  /** Step times the last warm-up measured; absent before one ran (or where the runner has none). */
+  readonly stepCosts?: StepCosts;
   /**
    * Optional: compiles and records the step shapes serving will meet, before any request (CLI
    * `--warmup`); on a software adapter only with `softwareToo` (there the steps cost more than

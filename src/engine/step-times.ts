@@ -6,9 +6,12 @@
  *
  * Times are kept per row bucket (the next power of two of the step's tokens), decode-only and mixed
  * apart, as a moving average. The first time of each bucket is dropped: it carries the compile and
- * recording of that step shape. A bucket never measured is allowed, so the engine starts with the
- * fixed budget's behaviour and learns which chunk sizes are too slow from the steps it runs.
+ * recording of that step shape. Where the runner's warm-up timed its step shapes (`StepCosts`),
+ * those times seed the buckets, so the first step beside decodes is already sized; a bucket never
+ * measured is allowed, so without them the engine starts with the fixed budget's behaviour and
+ * learns which chunk sizes are too slow from the steps it runs.
  */
+import type { StepCosts } from './model-runner.js';
 
 /** The smallest chunk the measured budget gives a prompt while others decode: prompts always advance. */
 export const MIN_PREFILL_CHUNK = 16;
@@ -37,11 +40,24 @@ class BucketTimes {
   get(rows: number): number | undefined {
     return this.ms.get(rowBucket(rows));
   }
+
+  /** A time measured outside serving (already compiled and recorded): kept, not dropped as a first. */
+  seed(rows: number, ms: number): void {
+    const b = rowBucket(rows);
+    this.seen.add(b);
+    this.ms.set(b, ms);
+  }
 }
 
 export class StepTimes {
   private readonly decode = new BucketTimes();
   private readonly mixed = new BucketTimes();
+
+  /** Buckets seeded with a warm-up's step times (none: every bucket learned while serving). */
+  constructor(costs?: StepCosts) {
+    for (const [rows, ms] of costs?.decode ?? []) this.decode.seed(rows, ms);
+    for (const [rows, ms] of costs?.mixed ?? []) this.mixed.seed(rows, ms);
+  }
 
   /** A step of `rows` decode tokens only took `ms` (wall time from submit to its tokens). */
   observeDecode(rows: number, ms: number): void {

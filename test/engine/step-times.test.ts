@@ -56,6 +56,23 @@ describe('StepTimes.prefillBudget', () => {
     expect(t.prefillBudget(8, 8, 2, 16)).toBe(8);
   });
 
+  it('starts from the step costs of a warm-up: the first call is already sized, and serving times move them', () => {
+    const costs = {
+      decode: new Map([[8, 10]]),
+      mixed: new Map([
+        [264, 60],
+        [136, 35],
+        [72, 20],
+      ]),
+    };
+    const t = new StepTimes(costs);
+    expect(t.prefillBudget(8, 256, 2.5, 16)).toBe(64);
+    expect(new StepTimes().prefillBudget(8, 256, 2.5, 16)).toBe(256);
+    // a seeded bucket is not a first time: the next one counts
+    for (let i = 0; i < 30; i++) t.observeMixed(136, 20);
+    expect(t.prefillBudget(8, 256, 2.5, 16)).toBe(128);
+  });
+
   it('follows the times as they move (a moving average)', () => {
     const t = times({ 8: 10 }, { 264: 60 });
     expect(t.prefillBudget(8, 256, 2.5, 16)).toBe(128);
@@ -75,8 +92,14 @@ describe('engine with prefillItlRatio', () => {
     // Every forward costs 2 ms plus 2 ms a token: 4 decodes ≈ 10 ms, a 16-token chunk beside them
     // ≈ 42 ms, 32 ≈ 74 ms, 64 ≈ 138 ms; at ratio 2 only the floor fits, and 32 would pass only if
     // the host added over 50 ms to every step (the bound below leaves that much room for a loaded machine).
-    const run = async (ratio: number | undefined) => {
+    const run = async (ratio: number | undefined, seeded = false) => {
       const model = await loadTestModel({ stepDelayMs: 2, tokenDelayMs: 2, maxContext: 2048, numPages: 512 });
+      // what a warm-up would have timed on this runner: 2 ms plus 2 ms a row
+      const cost = (rows: number) => [rows, 2 + 2 * rows] as [number, number];
+      if (seeded)
+        Object.assign(model.runner, {
+          stepCosts: { decode: new Map([1, 2, 4, 8].map(cost)), mixed: new Map([16, 32, 64, 128].map(cost)) },
+        });
       const engine = new Engine(model.runner, model.tokenizer, {
         seed: 7,
         prefillChunkTokens: 64,
@@ -116,5 +139,12 @@ describe('engine with prefillItlRatio', () => {
     expect(late.length).toBe(5);
     expect(Math.max(...late)).toBeLessThanOrEqual(2 * MIN_PREFILL_CHUNK);
     expect(measured.chunks).toContain(MIN_PREFILL_CHUNK);
+    // learning costs slow steps: the first chunk beside decodes is the full one
+    expect(measured.chunks[0]).toBe(64);
+    // seeded with the warm-up's costs, the first chunk beside decodes is already cut, tokens unchanged
+    const seeded = await run(2, true);
+    console.log(`chunks beside decodes, seeded budget: ${seeded.chunks.join(' ')}`);
+    expect(seeded.tokens).toEqual(fixed.tokens);
+    expect(seeded.chunks[0]).toBeLessThanOrEqual(2 * MIN_PREFILL_CHUNK);
   });
 });

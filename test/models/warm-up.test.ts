@@ -70,6 +70,11 @@ describe.skipIf(!gpu)(`warm-up${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, (
       console.log(`warm-up: ${report.steps} steps in ${report.ms.toFixed(0)} ms; cold steps compiled ${coldCompiles}`);
       // prefill buckets 16, 32, 64; mixed buckets 8, 16, 32, 64; decode at batch 1…4
       expect(report.steps).toBe(11);
+      // each shape also timed once after its recording: the costs the engine's prefill budget starts from
+      expect([...warm.stepCosts!.decode.keys()]).toEqual([1, 2, 3, 4]);
+      expect([...warm.stepCosts!.mixed.keys()].sort((a, b) => a - b)).toEqual([8, 16, 32, 64]);
+      for (const ms of [...warm.stepCosts!.decode.values(), ...warm.stepCosts!.mixed.values()])
+        expect(ms).toBeGreaterThan(0);
       const compiled = warmGpu.pipelines.compiled;
       const replays = [warm.stats.prefillReplays, warm.stats.mixedReplays, warm.stats.replays];
       const records = [warm.stats.prefillRecords, warm.stats.mixedRecords];

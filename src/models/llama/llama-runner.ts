@@ -6,7 +6,7 @@
  * inputs, page tables and schedule are rewritten, and one submit runs every kernel. A
  * single-sequence prefill runs padded to a bucket of rows (step-padding.ts) and replays that
  * bucket's recorded stream, kept for the few most recently used buckets; a step of several
- * sequences (prefill chunks beside decodes) likewise, per bucket of rows and sequences.
+ * sequences (prefill chunks beside decodes) likewise, per bucket of rows.
  *
  * Loading and compiling: runner-load.ts; recorded decode streams and their buffers:
  * decode-buckets.ts; recorded prefill and mixed steps: prefill-buckets.ts; steps run unrecorded:
@@ -27,6 +27,7 @@ import type {
   ForwardBatch,
   ForwardOptions,
   ModelRunner,
+  StepCosts,
 } from '../../engine/model-runner.js';
 import { packSampleParams } from '../../ops/sample.js';
 import { sampleLogitRows, StepError, stepRows, stepTokens } from './step-rows.js';
@@ -41,7 +42,7 @@ import { defaultMixedRowBuckets, normalizeRowBuckets, padRows, stepShape } from 
 import { type LlamaRunnerOptions, type LoadedLlama, loadLlama } from './runner-load.js';
 import { StepHost } from './step-host.js';
 import type { LlamaLongContext } from './long-context.js';
-import { type StepTensors, writeStepInputs } from './step-tensors.js';
+import { type StepTensors, stepArgs, writeStepInputs } from './step-tensors.js';
 import { TransientStepper } from './transient-step.js';
 import { type WarmUpReport, warmUpSteps } from './warm-up.js';
 
@@ -79,7 +80,7 @@ export class LlamaRunner implements ModelRunner {
   private readonly recordDecode: boolean;
   /** Recorded single-sequence prefill steps by rows, least recently used evicted first. */
   private readonly prefillBuckets: PrefillBuckets;
-  /** Recorded mixed steps by (row bucket, sequence bucket), least recently used evicted first. */
+  /** Recorded mixed steps by row bucket, least recently used evicted first. */
   private readonly mixedBuckets: PrefillBuckets;
   /** Row buckets unrecorded steps are padded to (step-padding.ts); null: each step in its own rows. */
   readonly mixedRowBuckets: readonly number[] | null;
@@ -131,7 +132,7 @@ export class LlamaRunner implements ModelRunner {
     // the engine takes the resident loop whenever a runner offers it: offer it only where it runs
     this.submitDecode = p.recordDecode ? (seqs, tokens, rows) => this.residentStep(seqs, tokens, rows) : undefined;
     this.host = new StepHost(p.kv);
-    const args = (inputs: StepTensors) => this.args(inputs);
+    const args = (inputs: StepTensors) => stepArgs(inputs, this.weights, this.lora?.params() ?? null);
     this.transient = new TransientStepper(p.backend, p.exe, this.host, p.kv, p.config.numHeads, p.lora !== null, args);
     this.decodeBuckets = new DecodeBuckets(p.backend, p.exe, this.host, p.config.numHeads, p.lora !== null, args);
     const buckets = (capacity: number) =>
@@ -140,10 +141,14 @@ export class LlamaRunner implements ModelRunner {
     this.mixedBuckets = buckets(this.mixedRowBuckets ? (p.mixedBuckets ?? this.mixedRowBuckets.length) : 0);
   }
 
+  stepCosts?: StepCosts;
+
   /** Steps through every prefill and mixed row bucket before serving (warm-up.ts); nothing to do where steps are not recorded. */
-  warmUp(o: { softwareToo?: boolean } = {}): Promise<WarmUpReport> {
-    const skip = !this.recordDecode || (this.backend.caps.software && !o.softwareToo);
-    return skip ? Promise.resolve({ steps: 0, ms: 0 }) : warmUpSteps(this);
+  async warmUp(o: { softwareToo?: boolean } = {}): Promise<WarmUpReport> {
+    if (!this.recordDecode || (this.backend.caps.software && !o.softwareToo)) return { steps: 0, ms: 0 };
+    const report = await warmUpSteps(this, () => this.backend.flush());
+    this.stepCosts = report.costs;
+    return report;
   }
 
   static async load(
@@ -376,12 +381,6 @@ export class LlamaRunner implements ModelRunner {
   /** The recorded decode stream of batch `b`, if one was recorded (tests count its dispatches). */
   decodeStream(b: number): RecordedStream | undefined {
     return this.decodeBuckets.get(b)?.stream;
-  }
-
-  /** The compiled function's arguments: step inputs, weights, then the adapter stacks where served. */
-  private args(inputs: StepTensors): Tensor[] {
-    const lora = this.lora ? [inputs.adapter!, ...this.weights, ...this.lora.params()] : this.weights;
-    return [inputs.tokens, inputs.positions, inputs.last, ...lora];
   }
 
   destroy(): void {

@@ -47,3 +47,9 @@ export function writeStepInputs(
 export function stepInputTensors(inputs: StepTensors, lse: Tensor): Tensor[] {
   return [inputs.tokens, inputs.positions, inputs.last, ...(inputs.adapter ? [inputs.adapter] : []), lse];
 }
+
+/** The compiled function's arguments: step inputs, weights, then the adapter stacks where served. */
+export function stepArgs(inputs: StepTensors, weights: readonly Tensor[], lora: readonly Tensor[] | null): Tensor[] {
+  const rest = lora ? [inputs.adapter!, ...weights, ...lora] : weights;
+  return [inputs.tokens, inputs.positions, inputs.last, ...rest];
+}
