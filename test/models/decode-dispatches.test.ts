@@ -11,15 +11,16 @@
  * when the step's plan splits a sequence's keys over workgroups (as it does at a few hundred
  * tokens) and a merge pass combines the splits; that merge counts like any other dispatch.
  *
- * Serving LoRA adapters keeps every one of those fusions and adds one `lora_delta` dispatch per
+ * Serving LoRA adapters keeps every one of those fusions and adds `lora_delta` dispatches per
  * group of projections of the same rows (Q/K/V, o, gate/up, down): the LoRA term is computed
- * beside the projection and added in its epilogue (src/lora/lora-delta.ts). At decode rows the
- * workgroups split K into slices the last one sums (src/lora/lora-delta-sliced.ts); the slices'
- * workspace is one binding more than Q/K/V's three members leave under 16 storage bindings, so
- * Q/K/V go out as two dispatches: five LoRA dispatches per layer at rank 16 and 64, counted from
- * the kernel's plan below. A batch of more rows than decode (64) takes two a group: the
- * segmented schedule's shrink and expand (src/lora/lora-delta-segmented.ts), so rows of one adapter
- * share their loads of A and B.
+ * beside the projection and added in its epilogue (src/lora/lora-delta.ts). Which schedule a call
+ * takes is `segmentedAt` (src/lora/lora-delta-plan.ts, from the H100 times of both): the sliced
+ * one (2–16 rows at rank ≤ 16) is one dispatch a group whose workgroups split K into slices the
+ * last one sums (src/lora/lora-delta-sliced.ts), and the slices' workspace is one binding more than
+ * Q/K/V's three members leave under 16 storage bindings, so five a layer; the segmented one (one
+ * row, higher ranks, more rows) is a shrink and an expand a group (src/lora/lora-delta-segmented.ts),
+ * eight a layer, rows of one adapter sharing their loads of A and B. Counted from the kernel's plan
+ * below.
  */
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/backends/backend.js';
@@ -33,6 +34,7 @@ import { LORA_MODULES } from '../../src/lora/modules.js';
 import { loraShapesOf } from '../../src/models/llama/adapter-graph.js';
 import { loraStepPlan } from '../../bench/lora-plan.js';
 import { LLAMA3_8B_SHAPES } from '../lora/llama8b-lora-groups.js';
+import { segmentedAt } from '../../src/lora/lora-delta-plan.js';
 
 const gpu = await gpuBackend();
 /** The goal of the decode loop: a layer in at most this many dispatches. */
@@ -41,11 +43,13 @@ const MAX_PER_LAYER = 6;
 const MAX_OUTSIDE = 3;
 /** Projection groups with a LoRA term: Q/K/V, o, gate/up, down. */
 const LORA_GROUPS = 4;
-/** At decode rows one dispatch per group and a second for Q/K/V (the slices' workspace binding); at 64 rows a shrink and an expand per group. */
-const loraPerLayer = (rows: number) => (rows > 16 ? 2 * LORA_GROUPS : LORA_GROUPS + 1);
-const LORA_PER_LAYER = loraPerLayer(1);
-/** With adapters: the layer's fused kernels and the LoRA dispatches. */
-const MAX_PER_LAYER_LORA = MAX_PER_LAYER + LORA_PER_LAYER;
+/** Segmented: a shrink and an expand per group; sliced: one per group and a second for Q/K/V (the slices' workspace binding). */
+const loraPerLayer = (rows: number, rank: number) =>
+  segmentedAt({ count: 1 }, rows, rank) ? 2 * LORA_GROUPS : LORA_GROUPS + 1;
+/** The runner test's adapters: rank 8. */
+const RUNNER_RANK = 8;
+/** With adapters: the layer's fused kernels and the LoRA dispatches of `rows` rows. */
+const maxPerLayerLora = (rows: number) => MAX_PER_LAYER + loraPerLayer(rows, RUNNER_RANK);
 
 /**
  * Kernel labels of one recorded decode step of `batch` sequences, the model cut to `layers`: all
@@ -68,7 +72,7 @@ async function decodeLabels(
       maxTokens: 16,
       maxSeqs: 4,
       numPages: 4 * Math.ceil((context + 1) / 16),
-      ...(lora ? { lora: { slots: 2, rmax: 8 } } : {}),
+      ...(lora ? { lora: { slots: 2, rmax: RUNNER_RANK } } : {}),
     },
   );
   await m.weights.close();
@@ -120,7 +124,7 @@ describe.skipIf(!gpu)(`decode dispatches per layer${gpu ? '' : ` (skipped: ${gpu
     [1, 0, true],
     [4, 400, true],
   ] as const) {
-    const budget = lora ? MAX_PER_LAYER_LORA : MAX_PER_LAYER;
+    const budget = lora ? maxPerLayerLora(batch) : MAX_PER_LAYER;
     const what = lora ? ', LoRA adapters (a, none, b)' : '';
     it(`batch ${batch}, ${context} tokens of context${what}: at most ${budget} dispatches per layer`, async () => {
       const layers = (await openLlamaModel(builtinModelPath())).config.numLayers;
@@ -150,7 +154,7 @@ const BINDINGS = 16;
 describe(`LoRA dispatches per layer at the Llama-3-8B shape, from the kernel's plan (${BINDINGS} storage bindings)`, () => {
   for (const rank of [16, 64])
     for (const rows of [1, 4, 64])
-      it(`rank ${rank}, ${rows} rows: ${loraPerLayer(rows)} lora_delta dispatches`, () => {
+      it(`rank ${rank}, ${rows} rows: ${loraPerLayer(rows, rank)} lora_delta dispatches`, () => {
         const step = loraStepPlan(
           { maxStorageBuffersPerShaderStage: BINDINGS },
           LLAMA3_8B_SHAPES,
@@ -162,6 +166,6 @@ describe(`LoRA dispatches per layer at the Llama-3-8B shape, from the kernel's p
         console.log(
           `rank ${rank}, ${rows} rows: ${step.groups.map(({ group, plan }) => `${group.name} ${plan.map((d) => d.schedule).join('+')}`).join(', ')}`,
         );
-        expect(step.dispatchesPerLayer).toBe(loraPerLayer(rows));
+        expect(step.dispatchesPerLayer).toBe(loraPerLayer(rows, rank));
       });
 });
