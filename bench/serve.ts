@@ -58,6 +58,7 @@ import {
   type Trace,
 } from './serving-peers.js';
 import { type LengthMix, poissonArrivals, type RequestShape, shareGptLikeWorkload } from './serving-workload.js';
+import { describeHostPauses, watchHostPauses } from './host-pauses.js';
 import { Check } from './verify.js';
 
 const args = new Map<string, string>();
@@ -310,6 +311,7 @@ for (const rate of rateList) {
   // recordings made while serving (a bucket evicted from the recorded set, or never warmed) cost a
   // whole encode of the step on the host: they show as the slow steps of the step-time lines below
   const records0 = runner.stats.mixedRecords + runner.stats.prefillRecords;
+  const pauses = watchHostPauses();
   const start = performance.now();
   // Each request is submitted at its arrival time; latencies count from that intended time, so timer lag is ours.
   const traces = await Promise.all(
@@ -378,6 +380,7 @@ for (const rate of rateList) {
   const line = `${label}: ${((performance.now() - start) / 1e3).toFixed(1)} s, ${st.steps} steps (${replayed() - replays0}/${runner.stats.steps - steps0} replayed: ${runner.stats.mixedReplays - mixed0} mixed; ${runner.stats.mixedRecords + runner.stats.prefillRecords - records0} recorded while serving), preemptions ${st.preemptions}, prefix-cache hit rate ${st.prefixCacheHitRate.toFixed(3)}`;
   summary.push(line);
   console.log(line);
+  console.log(`  ${describeHostPauses(pauses.stop())}`);
   // where the inter-token tail comes from: every decoding request waits through each step
   for (const b of stepTimes)
     console.log(
