@@ -9,6 +9,7 @@
 import type { Readback, RecordedStream, Tensor } from '../backend.js';
 import { type DType, type HostArray, hostFromBytes } from '../../tensor/dtype.js';
 import type { GpuTensor } from './kernel.js';
+import { pacedMapRead, type QueueTimeline } from './queue-timeline.js';
 export interface RecordedDispatch {
   readonly label: string;
   readonly pipeline: GPUComputePipeline;
@@ -20,15 +21,23 @@ export interface RecordedDispatch {
   readonly when?: () => boolean;
 }
 
-/** A MAP_READ buffer that replays copy into; `read` maps it, copies out and unmaps. */
+/**
+ * A MAP_READ buffer that replays copy into; `read` maps it, copies out and unmaps. The map is asked
+ * for when the queue timeline expects the copy's submission to be nearly done (queue-timeline.ts).
+ */
 export class StagingReadback implements Readback {
+  /** The timeline's number of the last submission that copied into this buffer (0: none). */
+  submission = 0;
+
   constructor(
     readonly buffer: GPUBuffer,
     readonly bytes: number,
+    private readonly timeline?: QueueTimeline,
   ) {}
 
   async read(dtype: DType, count: number): Promise<HostArray> {
-    await this.buffer.mapAsync(GPUMapMode.READ);
+    if (this.timeline && this.submission) await pacedMapRead(this.timeline, this.submission, this.buffer);
+    else await this.buffer.mapAsync(GPUMapMode.READ);
     try {
       return hostFromBytes(dtype, new Uint8Array(this.buffer.getMappedRange(0, this.bytes).slice(0)), count);
     } finally {
@@ -52,6 +61,8 @@ export class DispatchStream implements RecordedStream {
     private readonly beforeSubmit: () => void,
     /** Called once on destroy: the buffers the stream binds may then be freed. */
     private readonly onDestroy: () => void = () => {},
+    /** Told of each replay's submit: a stream replayed once is work whose cost it learns. */
+    private readonly timeline?: QueueTimeline,
   ) {}
 
   get length(): number {
@@ -91,6 +102,10 @@ export class DispatchStream implements RecordedStream {
       enc.copyBufferToBuffer(src, 0, c.to.buffer, 0, Math.min(c.to.bytes, src.size));
     }
     this.device.queue.submit([enc.finish()]);
+    // one replay is this stream's work (the streams after it are the same ones each time: a step
+    // and its sampling); several in one submit, as benches time them, are not
+    const n = this.timeline?.submitted(times === 1 ? this : 'unknown') ?? 0;
+    for (const c of copies) (c.to as StagingReadback).submission = n;
   }
 
   private encodeInto(pass: GPUComputePassEncoder): void {

@@ -1,3 +1,5 @@
+import { pacedMapRead, type QueueTimeline } from './queue-timeline.js';
+
 /**
  * One buffer's bytes to the host through a MAP_READ staging buffer: the path of `read`, which
  * callers use for results, tests and the logits of unrecorded steps. The staging buffer comes from
@@ -13,6 +15,8 @@ export async function copyToHost(
   staging: (bytes: number) => GPUBuffer = (size) =>
     device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
   done: (staging: GPUBuffer) => void = (b) => b.destroy(),
+  /** Where given, the map waits on a timer until the work before the copy is nearly done (queue-timeline.ts). */
+  timeline?: QueueTimeline,
 ): Promise<Uint8Array> {
   const stage = staging(bytes);
   let mapped = false;
@@ -20,8 +24,10 @@ export async function copyToHost(
     const enc = device.createCommandEncoder();
     enc.copyBufferToBuffer(buffer, 0, stage, 0, bytes);
     device.queue.submit([enc.finish()]);
+    const n = timeline?.submitted('copy');
     await checkErrors();
-    await stage.mapAsync(GPUMapMode.READ);
+    if (timeline && n) await pacedMapRead(timeline, n, stage);
+    else await stage.mapAsync(GPUMapMode.READ);
     mapped = true;
     const out = new Uint8Array(stage.getMappedRange(0, bytes).slice(0));
     stage.unmap();

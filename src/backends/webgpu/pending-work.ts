@@ -18,6 +18,8 @@ export class PendingWork {
     private readonly device: GPUDevice,
     private readonly beforeSubmit: () => void = () => {},
     private readonly release: (buffer: GPUBuffer) => void = (b) => b.destroy(),
+    /** Told of each submit (the queue timeline: this work's cost is not known). */
+    private readonly afterSubmit: () => void = () => {},
   ) {}
 
   /** Keeps a buffer until the work that binds it has been submitted. */
@@ -69,6 +71,7 @@ export class PendingWork {
     if (!this.encoder) return;
     this.endPass();
     this.device.queue.submit([this.encoder.finish()]);
+    this.afterSubmit();
     this.encoder = null;
     for (const b of this.doomed) b.destroy();
     this.doomed = [];

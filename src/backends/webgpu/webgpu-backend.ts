@@ -32,6 +32,7 @@ import { KernelChoice } from './kernel-choice.js';
 import { type ProfileEntry, TimestampProfiler } from './profiler.js';
 import { STAGING_CHUNK_BYTES, StagingUploader } from './staging-upload.js';
 import { copyToHost } from './host-read.js';
+import { QueueTimeline } from './queue-timeline.js';
 
 export interface WebGpuBackendOptions extends OpenOptions {
   /** Bytes of the uniform ring of unrecorded dispatches (default 256 KiB; tests make it small to force wraps). */
@@ -68,6 +69,8 @@ export class WebGpuBackend implements Backend {
   /** Staging buffers created outside the arena (see `buffersCreated`). */
   private createdOutsideArena = 0;
   private readonly streamBound = new StreamBindings();
+  /** When submitted work is expected to finish, so host reads map just before (queue-timeline.ts). */
+  private readonly timeline = new QueueTimeline();
   /**
    * Each allocation's record, shared by its views: freeing a view and then its source must not
    * free the buffer twice, since by then the free list may have handed it to another tensor.
@@ -104,6 +107,7 @@ export class WebGpuBackend implements Backend {
       this.device,
       () => ring.flush(),
       (b) => this.arena.recycle(b),
+      () => this.timeline.submitted('unknown'),
     );
     this.arena.discard = (b) => this.pending.retire(b);
     this.bindGroups = new BindGroupCache(this.device);
@@ -188,6 +192,7 @@ export class WebGpuBackend implements Backend {
       () => this.checkErrors(),
       (n) => this.arena.scratch(n, `read.${t.label}`, usage),
       (staging) => this.arena.recycle(staging),
+      this.timeline,
     );
     return hostFromBytes(t.dtype, bytes, numel(t.shape));
   }
@@ -278,6 +283,7 @@ export class WebGpuBackend implements Backend {
     return new StagingReadback(
       this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label }),
       size,
+      this.timeline,
     );
   }
 
@@ -308,6 +314,7 @@ export class WebGpuBackend implements Backend {
     this.health.checkAlive();
     this.submitPending();
     await this.device.queue.onSubmittedWorkDone();
+    this.timeline.settled();
     await this.checkErrors();
   }
 
@@ -329,6 +336,7 @@ export class WebGpuBackend implements Backend {
       recording.owned,
       () => this.submitPending(),
       this.streamBound.hold(recording.bound),
+      this.timeline,
     );
   }
 
