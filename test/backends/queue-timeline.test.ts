@@ -4,7 +4,7 @@
  * The oracle is the arithmetic of the scenarios written out here, not the class.
  */
 import { describe, expect, it } from 'vitest';
-import { QueueTimeline } from '../../src/backends/webgpu/queue-timeline.js';
+import { QueueTimeline, pacedMapRead } from '../../src/backends/webgpu/queue-timeline.js';
 
 function clocked() {
   let t = 1000;
@@ -128,6 +128,19 @@ describe('QueueTimeline', () => {
     expect(tl.wakeAt(tl.submitted(step))).toBe(0);
   });
 
+  it('maps at once whatever it learned when pacing is off', () => {
+    let t = 1000;
+    const tl = new QueueTimeline(() => t, false);
+    const step = {};
+    for (let i = 0; i < 3; i++) {
+      t += 50;
+      tl.completed(tl.submitted(step), t, t + 10);
+    }
+    expect(tl.estimate(step)).toBe(10);
+    t = 2000;
+    expect(tl.wakeAt(tl.submitted(step))).toBe(0);
+  });
+
   it('counts a copy as free and learns the stream submitted before it', () => {
     const clk = clocked();
     const { tl, at } = clk;
@@ -155,5 +168,25 @@ describe('QueueTimeline', () => {
     at(5000);
     tl.settled();
     expect(tl.wakeAt(tl.submitted(step))).toBe(5009);
+  });
+
+  it('asks a paced read map only near the forecast end, and at once where nothing is known', async () => {
+    (globalThis as { GPUMapMode?: unknown }).GPUMapMode ??= { READ: 1, WRITE: 2 };
+    const asked: number[] = [];
+    const buffer = { mapAsync: async () => void asked.push(performance.now()) } as unknown as GPUBuffer;
+    const tl = new QueueTimeline(() => performance.now(), true);
+    const step = {};
+    // two reads that each waited 40 ms for their step
+    const t = performance.now();
+    tl.completed(tl.submitted(step), t, t + 40);
+    tl.completed(tl.submitted(step), t + 40, t + 80);
+    expect(tl.estimate(step)).toBeCloseTo(40, 0);
+    const t0 = performance.now();
+    await pacedMapRead(tl, tl.submitted(step), buffer);
+    // forecast end t0 + 40, margin 4 ms: the map is asked no earlier than t0 + 36 (timers may run late)
+    expect(asked[0]! - t0).toBeGreaterThanOrEqual(35);
+    const t1 = performance.now();
+    await pacedMapRead(tl, tl.submitted('unknown'), buffer);
+    expect(asked[1]! - t1).toBeLessThan(20);
   });
 });

@@ -21,6 +21,8 @@
  * for any reason measures nothing, so a caller that reads long after its submit teaches no cost.)
  */
 
+import { platform } from '../../platform/current.js';
+
 /** Costs kept per stream; the least of them is the estimate. */
 const SAMPLES = 8;
 /** Costs seen before a stream has an estimate: one slow first sample (a host pause) must not set it. */
@@ -56,7 +58,11 @@ export class QueueTimeline {
   private doneAt = Number.NEGATIVE_INFINITY;
   private readonly costs = new WeakMap<object, number[]>();
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  constructor(
+    private readonly now: () => number = () => performance.now(),
+    /** Off (`TESSERA_READ_PACING=off`): every read maps at once, for A/B runs of the pacing itself. */
+    private readonly pacing = platform.env('TESSERA_READ_PACING') !== 'off',
+  ) {}
 
   /** Notes a submission (call right after `queue.submit`); returns its number for `wakeAt` and `completed`. */
   submitted(work: SubmittedWork): number {
@@ -72,6 +78,7 @@ export class QueueTimeline {
 
   /** The host time to ask for submission n's map: its forecast end less the margin (0: ask now). */
   wakeAt(n: number): number {
+    if (!this.pacing) return 0;
     const s = this.inFlight.get(n);
     if (!s || !Number.isFinite(s.end)) return 0;
     return s.end - Math.max(MIN_MARGIN_MS, MARGIN * (s.end - s.at));
