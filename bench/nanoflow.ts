@@ -9,8 +9,14 @@
  *   online    Poisson arrivals at each of --rates: TTFT and inter-token latency p50/p99
  *
  * Rows put the nano-batched figure as ours and the baseline's as the anchor (ratio > 1: nano-batching
- * wins). Checked before anything is written (a failure exits 1 and writes nothing): every request
- * ends with exactly its drawn number of tokens, and the greedy token ids of every request are the
+ * wins). Both arms run on one runner after the same warm-up (the runner's `warmUp`, which records a
+ * stream for every step shape the engine's buckets allow, then both modes over a slice of the mix),
+ * and each arm prints how many of its steps replayed a recorded stream, how many the host encoded
+ * (recorded on the spot or run unrecorded), and its steps by kind and rows with their mean wall
+ * time (bench/step-counts.ts), so a reader sees why one arm is faster. Checked before anything is written (a failure exits 1 and writes nothing): every request
+ * ends with exactly its drawn number of tokens; every offline step of the baseline replays a
+ * recorded stream (one encoded on the host costs ~1 s at 8B and would measure recording, not
+ * nano-batching); and the greedy token ids of every request are the
  * same in both modes up to rounding, offline and at every rate: where a request's runs part, both
  * tokens there are near-ties in a reference forward of the shared prefix (bench/greedy-divergence.ts
  * says why exact equality is the wrong oracle and derives the tolerance).
@@ -24,17 +30,18 @@
 import '../src/register-all.js';
 import { measureGemmRate } from '../src/backends/webgpu/measure-gemm.js';
 import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
-import { Engine } from '../src/engine/engine.js';
 import { openLlamaModel } from '../src/models/llama/llama-family.js';
 import { llamaTensorShapes } from '../src/models/llama/llama-tensors.js';
 import { builtinModelPath } from '../src/models/load-model.js';
 import { numel } from '../src/tensor/dtype.js';
 import { Rng } from '../src/util/rng.js';
 import { type BenchRow, cardName, row, writeResults } from './results.js';
-import { driveGreedy, loadServingRunner, percentile, TOKEN_IDS_ONLY } from './serving-driver.js';
+import { loadServingRunner, percentile } from './serving-driver.js';
 import { poissonArrivals, type RequestShape, SHAREGPT_LIKE, shareGptLikeWorkload } from './serving-workload.js';
 import { checkDivergences, type DivergenceVerdict } from './greedy-divergence.js';
 import { Check, UNIT_ROUNDOFF } from './verify.js';
+import { type ArmConfig, type Mode, modeName, type Run, serveArm, warmArms } from './nanoflow-arms.js';
+import { describeCounts } from './step-counts.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2)
@@ -80,49 +87,18 @@ console.log(
   `peak GEMM ${gemm.tflops.toFixed(1)} TFLOP/s (${gemm.size}³ ${gemm.dtype}, ${gemm.path}); ${(params / 1e9).toFixed(3)} B params → optimal ${optimalTokPerS.toFixed(0)} tokens/s`,
 );
 
-type Mode = 'off' | number;
-const modeName = (m: Mode) => (m === 'off' ? 'nano-batching off' : `${m} nano-batches`);
+const armConfig: ArmConfig = {
+  maxBatchTokens: MAX_TOKENS,
+  prefillChunkTokens: PREFILL_CHUNK,
+  maxRunningSeqs: MAX_SEQS,
+  seed: SEED,
+};
 
-interface Run {
-  ids: number[][];
-  /** Per request: arrival and each token's time, seconds from the start. */
-  traces: { arrival: number; tokens: number[] }[];
-  wallS: number;
-  forwards: number;
-}
-
-/** Serves `prompts` (arriving at `arrive`) on a fresh engine in `mode`; checks each ends with its length. */
-async function serve(mode: Mode, prompts: number[][], outputs: number[], arrive: number[]): Promise<Run> {
-  const engine = new Engine(runner, TOKEN_IDS_ONLY, {
-    maxBatchTokens: MAX_TOKENS,
-    prefillChunkTokens: PREFILL_CHUNK,
-    maxRunningSeqs: MAX_SEQS,
-    prefixCaching: false,
-    seed: SEED,
-    nanoBatches: mode,
-  });
-  const forwards0 = runner.stats.steps;
-  const start = performance.now();
-  const one = async (i: number) => {
-    await new Promise((r) => setTimeout(r, arrive[i]! * 1000));
-    const { ids, times, finishReason } = await driveGreedy(engine, prompts[i]!, outputs[i]!, start);
-    if (ids.length !== outputs[i] || finishReason !== 'length')
-      check.that(
-        false,
-        'every request ends with its drawn token count',
-        `${modeName(mode)}: request ${i} asked for ${outputs[i]}, got ${ids.length} (${finishReason})`,
-      );
-    return { ids, trace: { arrival: arrive[i]!, tokens: times } };
-  };
-  const done = await Promise.all(prompts.map((_, i) => one(i)));
-  const wallS = (performance.now() - start) / 1e3;
-  await engine.shutdown();
-  return {
-    ids: done.map((d) => d.ids),
-    traces: done.map((d) => d.trace),
-    wallS,
-    forwards: runner.stats.steps - forwards0,
-  };
+/** One arm (bench/nanoflow-arms.ts); a request that does not end with its drawn length fails the bench. */
+async function serve(what: string, mode: Mode, prompts: number[][], outputs: number[], arrive: number[]): Promise<Run> {
+  const run = await serveArm(runner, armConfig, what, mode, prompts, outputs, arrive);
+  for (const s of run.short) check.that(false, 'every request ends with its drawn token count', s);
+  return run;
 }
 
 /** Partings checked per comparison: each costs two reference forwards of its prefix. */
@@ -175,18 +151,15 @@ const randomPrompts = (seed: number, ss: readonly RequestShape[]) => {
   return ss.map((s) => Array.from({ length: s.prompt }, () => rng.int(0, cfg.vocabSize - 1)));
 };
 
-// warm-up outside the numbers: both modes over a slice of the mix, so shaders and decode streams exist
-{
-  const warm = shapes.slice(0, Math.min(MAX_SEQS, 16));
-  const prompts = randomPrompts(SEED ^ 0x5eed, warm);
-  for (const mode of ['off', NANO] as const)
-    await serve(
-      mode,
-      prompts,
-      warm.map((s) => Math.min(s.output, 8)),
-      warm.map(() => 0),
-    );
-}
+// Warm-up outside the numbers, the same for both arms (bench/nanoflow-arms.ts says why)
+const warmShapes = shapes.slice(0, Math.min(MAX_SEQS, 16));
+const warmUp = await warmArms(
+  runner,
+  armConfig,
+  NANO,
+  randomPrompts(SEED ^ 0x5eed, warmShapes),
+  warmShapes.map((s) => Math.min(s.output, 8)),
+);
 
 const rows: BenchRow[] = [];
 const notes: string[] = [];
@@ -213,9 +186,19 @@ const versus = (c: string, metric: string, higherIsBetter: boolean, ours: number
 {
   const prompts = randomPrompts(SEED + 1, shapes);
   const at0 = shapes.map(() => 0);
-  const base = await serve('off', prompts, outputs, at0);
-  const nano = await serve(NANO, prompts, outputs, at0);
+  const base = await serve('offline', 'off', prompts, outputs, at0);
+  const nano = await serve('offline', NANO, prompts, outputs, at0);
   await sameTokensUpToRounding('offline', prompts, base, nano, NANO);
+  const c0 = base.counts;
+  check.that(
+    c0.recorded === 0 && c0.unrecorded === 0,
+    'offline: every step of the baseline replays a stream recorded before the arms (the ratio measures nano-batching, not recording)',
+    describeCounts('baseline', c0),
+  );
+  notes.push(
+    `offline ${describeCounts('off', base.counts)}`,
+    `offline ${describeCounts(`${NANO} nano-batches`, nano.counts)}`,
+  );
   pairS = base.wallS + nano.wallS;
   const total = (r: Run) => (promptTokens + outputTokens) / r.wallS;
   const c = `offline ${N} reqs`;
@@ -250,8 +233,8 @@ for (const rate of RATES) {
   const seed = SEED + 1 + Math.round(1000 * rate);
   const prompts = randomPrompts(seed, shapes);
   const arrive = poissonArrivals(N, rate, seed);
-  const base = await serve('off', prompts, outputs, arrive);
-  const nano = await serve(NANO, prompts, outputs, arrive);
+  const base = await serve(`${rate} req/s`, 'off', prompts, outputs, arrive);
+  const nano = await serve(`${rate} req/s`, NANO, prompts, outputs, arrive);
   await sameTokensUpToRounding(`${rate} req/s`, prompts, base, nano, NANO);
   const [b, n] = [latencies(base), latencies(nano)];
   const c = `${rate} req/s, ${N} reqs`;
@@ -259,7 +242,11 @@ for (const rate of RATES) {
   versus(c, 'TTFT p99 ms', false, n.ttftP99, b.ttftP99);
   versus(c, 'ITL p50 ms', false, n.itlP50, b.itlP50);
   versus(c, 'ITL p99 ms', false, n.itlP99, b.itlP99);
-  notes.push(`${rate} req/s: off ${base.wallS.toFixed(1)} s, nano ${nano.wallS.toFixed(1)} s`);
+  notes.push(
+    `${rate} req/s: off ${base.wallS.toFixed(1)} s, nano ${nano.wallS.toFixed(1)} s`,
+    `${rate} req/s ${describeCounts('off', base.counts)}`,
+    `${rate} req/s ${describeCounts(`${NANO} nano-batches`, nano.counts)}`,
+  );
 }
 
 const p = SHAREGPT_LIKE;
@@ -270,7 +257,7 @@ writeResults(
   `${modelDir}: ${(params / 1e9).toFixed(3)} B params, f16 activations and KV. ${N} requests, seed ${SEED}, ShareGPT-like mix ` +
     `(prompt log-normal median ${p.promptMedian}, σ ${p.promptSigma}; output median ${p.outputMedian}, σ ${p.outputSigma}; at ${p.atContext} context, scaled to ${MAX_TOTAL}): ` +
     `${promptTokens} prompt + ${outputTokens} output tokens. Engine: ${MAX_TOKENS} tokens/step, prefill chunks ${PREFILL_CHUNK}, ≤ ${MAX_SEQS} sequences, no prefix cache, greedy. ` +
-    `Nano-batching splits host-driven steps (the resident decode loop keeps whole batches). Peak GEMM ${gemm.tflops.toFixed(1)} TFLOP/s (${gemm.size}³ ${gemm.dtype}) in this run. ` +
+    `Nano-batching splits host-driven steps (the resident decode loop keeps whole batches). Both arms after the runner's warm-up (${warmUp.steps} step shapes recorded in ${(warmUp.ms / 1e3).toFixed(1)} s). Peak GEMM ${gemm.tflops.toFixed(1)} TFLOP/s (${gemm.size}³ ${gemm.dtype}) in this run. ` +
     notes.join('; '),
   check.passed(),
 );

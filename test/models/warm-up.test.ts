@@ -77,7 +77,8 @@ describe.skipIf(!gpu)(`warm-up${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, (
         expect(ms).toBeGreaterThan(0);
       const compiled = warmGpu.pipelines.compiled;
       const replays = [warm.stats.prefillReplays, warm.stats.mixedReplays, warm.stats.replays];
-      const records = [warm.stats.prefillRecords, warm.stats.mixedRecords];
+      const records = [warm.stats.prefillRecords, warm.stats.mixedRecords, warm.stats.decodeRecords];
+      const transient = warm.stats.transientSteps;
       for (const [i, s] of STEPS.entries())
         expect(Array.from(await warm.forward(s)), `step ${i}`).toEqual(Array.from(coldLogits[i]!));
       expect(warmGpu.pipelines.compiled - compiled, 'no compile after warm-up').toBe(0);
@@ -86,8 +87,13 @@ describe.skipIf(!gpu)(`warm-up${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, (
         warm.stats.mixedReplays - replays[1]!,
         warm.stats.replays - replays[2]!,
       ]).toEqual([1, 2, 1]);
-      const recordedWhileServing = [warm.stats.prefillRecords - records[0]!, warm.stats.mixedRecords - records[1]!];
-      expect(recordedWhileServing, 'no prefill or mixed step recorded after warm-up').toEqual([0, 0]);
+      const recordedWhileServing = [
+        warm.stats.prefillRecords - records[0]!,
+        warm.stats.mixedRecords - records[1]!,
+        warm.stats.decodeRecords - records[2]!,
+        warm.stats.transientSteps - transient,
+      ];
+      expect(recordedWhileServing, 'no step recorded or run unrecorded after warm-up').toEqual([0, 0, 0, 0]);
       warm.destroy();
     } finally {
       coldGpu.destroy();

@@ -91,12 +91,12 @@ export class LlamaRunner implements ModelRunner {
   /** Whether `lastLogits` is ours to free (the VM hands returned tensors to the caller; recorded ones live with their stream). */
   private lastLogitsOwned = false;
   /**
-   * Steps run, how many replayed a recorded stream; prefill and mixed steps (several sequences,
-   * some prefilling) that replayed a recorded bucket and buckets recorded; bucket recordings that
-   * ran out of memory, after which that kind is no longer recorded. Tests and benches read them.
+   * Steps run; decode steps (host-driven or resident) that replayed a stream or recorded one; prefill
+   * and mixed steps (several sequences, some prefilling) that replayed a bucket or recorded one; steps
+   * run unrecorded; recordings out of memory (that kind is then no longer recorded). Tests and benches read them.
    */
   readonly stats = {
-    ...{ steps: 0, replays: 0, compiles: 1, deviceSamples: 0, residentSteps: 0 },
+    ...{ steps: 0, replays: 0, compiles: 1, deviceSamples: 0, residentSteps: 0, decodeRecords: 0, transientSteps: 0 },
     ...{ prefillReplays: 0, prefillRecords: 0, mixedReplays: 0, mixedRecords: 0, recordingsGivenUp: 0 },
   };
   /** GPU-resident decode steps (see `ModelRunner.submitDecode`); absent where decode steps are not recorded (the CPU backend). */
@@ -205,6 +205,7 @@ export class LlamaRunner implements ModelRunner {
             : this.bucketStep(kind, stepRowCount, rows, ...padded, padRows(last, logitRows, 0), adapterRows);
         // a bucket that could not be recorded (out of memory) leaves the step to run unrecorded
         owned = recorded === null;
+        if (owned) this.stats.transientSteps++;
         logits = recorded ?? (await this.transient.run(stepRowCount, b, rows, ...padded, last, adapterRows));
       }
     } finally {
@@ -245,7 +246,7 @@ export class LlamaRunner implements ModelRunner {
     writeStepInputs(this.backend, inputs, tokens, positions, last, adapterRows);
     this.kv.plan(rows);
     const bucket = known ?? this.decodeBuckets.record(b, inputs);
-    if (known) this.stats.replays++;
+    this.stats[known ? 'replays' : 'decodeRecords']++;
     bucket.stream.replay();
     this.residentBatch = 0; // the host wrote this step's tokens: device-drawn ids no longer chain
     return bucket.logits;
@@ -352,7 +353,7 @@ export class LlamaRunner implements ModelRunner {
     this.keepLogits(bucket.logits, false);
     this.residentBatch = b;
     this.stats.steps++;
-    this.stats.replays++;
+    this.stats[known ? 'replays' : 'decodeRecords']++;
     this.stats.residentSteps++;
     this.stats.deviceSamples += b;
     return (async () => {
