@@ -4,7 +4,7 @@
  * The oracle is the arithmetic of the scenarios written out here, not the class.
  */
 import { describe, expect, it } from 'vitest';
-import { QueueTimeline, pacedMapRead } from '../../src/backends/webgpu/queue-timeline.js';
+import { QueueTimeline, pacedMapRead, unrecordedWork } from '../../src/backends/webgpu/queue-timeline.js';
 
 function clocked() {
   let t = 1000;
@@ -84,7 +84,7 @@ describe('QueueTimeline', () => {
     const s = tl.submitted(step);
     expect(tl.wakeAt(s)).toBe(0);
     // the copy after the unknown work teaches nothing about the step (two costly submissions)
-    const copy = tl.submitted('copy');
+    const copy = tl.submitted('free');
     tl.completed(copy, 1100, 1190);
     expect(tl.estimate(step)).toBe(10);
     at(1200);
@@ -128,6 +128,12 @@ describe('QueueTimeline', () => {
     expect(tl.wakeAt(tl.submitted(step))).toBe(0);
   });
 
+  it('takes a submit of a dispatch or two as free and of more as unknown', () => {
+    expect(unrecordedWork(0)).toBe('free');
+    expect(unrecordedWork(2)).toBe('free');
+    expect(unrecordedWork(3)).toBe('unknown');
+  });
+
   it('maps at once whatever it learned when pacing is off', () => {
     let t = 1000;
     const tl = new QueueTimeline(() => t, false);
@@ -148,13 +154,13 @@ describe('QueueTimeline', () => {
     for (const t of [1000, 1040]) {
       at(t);
       tl.submitted(step);
-      const copy = tl.submitted('copy');
+      const copy = tl.submitted('free');
       tl.completed(copy, t, t + 30);
     }
     expect(tl.estimate(step)).toBe(30);
     at(1100);
     tl.submitted(step);
-    const copy2 = tl.submitted('copy');
+    const copy2 = tl.submitted('free');
     expect(tl.wakeAt(copy2)).toBe(1127);
   });
 

@@ -24,7 +24,7 @@ export async function copyToHost(
     const enc = device.createCommandEncoder();
     enc.copyBufferToBuffer(buffer, 0, stage, 0, bytes);
     device.queue.submit([enc.finish()]);
-    const n = timeline?.submitted('copy');
+    const n = timeline?.submitted('free');
     await checkErrors();
     if (timeline && n) await pacedMapRead(timeline, n, stage);
     else await stage.mapAsync(GPUMapMode.READ);

@@ -12,14 +12,16 @@ export class PendingWork {
   private transient: GPUBuffer[] = [];
   /** Buffers to destroy once the work encoded so far is submitted. */
   private doomed: GPUBuffer[] = [];
+  /** Dispatches encoded since the last submit. */
+  private dispatches = 0;
   profiler: TimestampProfiler | null = null;
 
   constructor(
     private readonly device: GPUDevice,
     private readonly beforeSubmit: () => void = () => {},
     private readonly release: (buffer: GPUBuffer) => void = (b) => b.destroy(),
-    /** Told of each submit (the queue timeline: this work's cost is not known). */
-    private readonly afterSubmit: () => void = () => {},
+    /** Told of each submit and how many dispatches it carried (the queue timeline). */
+    private readonly afterSubmit: (dispatches: number) => void = () => {},
   ) {}
 
   /** Keeps a buffer until the work that binds it has been submitted. */
@@ -50,6 +52,7 @@ export class PendingWork {
     offsets: readonly number[],
   ): void {
     this.encoder ??= this.device.createCommandEncoder();
+    this.dispatches++;
     if (this.profiler) {
       this.endPass();
       const p = this.encoder.beginComputePass({ timestampWrites: this.profiler.next(label) });
@@ -71,7 +74,8 @@ export class PendingWork {
     if (!this.encoder) return;
     this.endPass();
     this.device.queue.submit([this.encoder.finish()]);
-    this.afterSubmit();
+    this.afterSubmit(this.dispatches);
+    this.dispatches = 0;
     this.encoder = null;
     for (const b of this.doomed) b.destroy();
     this.doomed = [];

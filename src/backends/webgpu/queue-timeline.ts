@@ -40,8 +40,21 @@ const MAX_IN_FLIGHT = 64;
 /** The estimate's factor after a read that found its work already done. */
 const DECAY = 0.75;
 
-/** What a submission ran: a recorded stream (its cost is learned), a copy (free), or other work (unknown). */
-export type SubmittedWork = object | 'copy' | 'unknown';
+/**
+ * What a submission ran: a recorded stream (its cost is learned), work too small to count (a copy,
+ * a dispatch or two between steps: `free`), or other work (`unknown`).
+ */
+export type SubmittedWork = object | 'free' | 'unknown';
+
+/**
+ * Unrecorded dispatches of at most this many in one submit count as free: a step's device sampling
+ * and the like. Taking a larger one for free only wakes its read early, where it then polls as before.
+ */
+const FREE_DISPATCHES = 2;
+
+/** How a submit of `dispatches` unrecorded dispatches enters the forecast. */
+export const unrecordedWork = (dispatches: number): SubmittedWork =>
+  dispatches <= FREE_DISPATCHES ? 'free' : 'unknown';
 
 interface Submission {
   readonly work: SubmittedWork;
@@ -93,7 +106,7 @@ export class QueueTimeline {
   completed(n: number, askedAt: number, at = this.now()): void {
     if (n <= this.doneThrough) return;
     const done = [...this.inFlight.entries()].filter(([k]) => k <= n);
-    const costly = done.filter(([, s]) => s.work !== 'copy');
+    const costly = done.filter(([, s]) => s.work !== 'free');
     if (costly.length === 1 && typeof costly[0]![1].work === 'object') {
       const s = costly[0]![1];
       const key = s.work as object;
@@ -129,7 +142,7 @@ export class QueueTimeline {
   }
 
   private costOf(work: SubmittedWork): number {
-    if (work === 'copy') return 0;
+    if (work === 'free') return 0;
     if (work === 'unknown') return Number.NaN;
     return this.estimate(work) ?? Number.NaN;
   }

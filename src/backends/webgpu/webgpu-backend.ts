@@ -32,7 +32,7 @@ import { KernelChoice } from './kernel-choice.js';
 import { type ProfileEntry, TimestampProfiler } from './profiler.js';
 import { STAGING_CHUNK_BYTES, StagingUploader } from './staging-upload.js';
 import { copyToHost } from './host-read.js';
-import { QueueTimeline } from './queue-timeline.js';
+import { QueueTimeline, unrecordedWork } from './queue-timeline.js';
 
 export interface WebGpuBackendOptions extends OpenOptions {
   /** Bytes of the uniform ring of unrecorded dispatches (default 256 KiB; tests make it small to force wraps). */
@@ -107,7 +107,7 @@ export class WebGpuBackend implements Backend {
       this.device,
       () => ring.flush(),
       (b) => this.arena.recycle(b),
-      () => this.timeline.submitted('unknown'),
+      (dispatches) => this.timeline.submitted(unrecordedWork(dispatches)),
     );
     this.arena.discard = (b) => this.pending.retire(b);
     this.bindGroups = new BindGroupCache(this.device);
