@@ -15,6 +15,7 @@
 #     `BUILD=.build-lead-tuned ... decode` measures the tuned sets in the next call, before any commit)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh mid-probe  # the mid-M skinny GEMM whole and
 #     multiply-only (its MMA ceiling) beside the split-K GEMM at M = 64, 128, 256 (PROBE_M)
+#   bash bench/run-h100.sh serve-pacing   # serving with reads paced and with TESSERA_READ_PACING=off (after `checkpoint`)
 #   ARMS=... bash bench/run-h100.sh decode-ab   # A/B of builds or knobs at b1 (bench/decode-ab.sh), after `checkpoint`
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh gemm      # GEMV/skinny/GEMM on the 8B shapes vs torch
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
@@ -134,6 +135,14 @@ if [ "${HF_SERVE:-0}" = 1 ]; then
   ANCHOR=(--anchor $D/hf-serve.json)
 fi
 timeout 240 node "$B/bench/serve.js" --model $D/llama3-8b-random "${ANCHOR[@]}" "${PEER[@]}" --rates $R --deadline-s ${SERVE_DEADLINE_S:-200} ${SERVE_FLAGS:-} 2>&1 | quiet | tee "$OUT/serve.log"; echo "serve exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = serve-pacing ]; then
+# the read-pacing A/B (docs/notes/2026-12-08-host-gc-pauses.md), after `checkpoint`: serving with
+# reads paced (the default) and with TESSERA_READ_PACING=off, each arm in its own folder, no peers
+for arm in paced off; do
+  OUT=$OUT/$arm HF_CB=0 SERVE_RATES=${SERVE_RATES:-4,1} TESSERA_READ_PACING=$([ $arm = off ] && echo off || echo on) \
+    bash "$0" serve; echo "serve ($arm) exit $? at ${SECONDS}s"
+done
 fi
 if [ "$stage" = gemm ]; then
 timeout 200 python3 bench/anchors/torch_gemm.py "$OUT/gemm-anchors.json" > "$OUT/gemm-anchors.log" 2>&1; echo "torch_gemm exit $? at ${SECONDS}s"
