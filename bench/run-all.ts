@@ -271,6 +271,14 @@ export const BENCHES: readonly BenchEntry[] = [
     standalone: false,
   },
   {
+    name: 'nanoflow-shapes',
+    measures:
+      'the step shapes each arm of the nanoflow bench meets (replayed, recorded on the spot, by kind and rows), counted by driving the engine with a runner that computes nothing',
+    duration: '~10 s at the 8B configuration (256 requests)',
+    needs: 'CPU',
+    standalone: true,
+  },
+  {
     name: 'atom-ppl',
     measures:
       "perplexity of the built-in model under Atom's ablation (FP, KV8/KV4, W4A16, W4A4 with/without outliers) as float64 fake quantization",

@@ -12,6 +12,8 @@ import {
   MIN_PREFILL_BUCKET,
   defaultMixedRowBuckets,
   normalizeRowBuckets,
+  bucketKey,
+  mixedLogitRows,
   stepShape,
 } from '../src/models/llama/step-padding.js';
 
@@ -74,6 +76,10 @@ export class StepShapeRunner implements ModelRunner {
       mixedRowBuckets: this.mixedRowBuckets,
       maxTokens: this.maxTokens,
       maxSeqs: this.maxSeqs,
+      recorded: (kind, key) =>
+        kind === 'prefill'
+          ? this.prefill.includes(key)
+          : [...this.mixed].some((r) => bucketKey(r, mixedLogitRows(r, this.maxSeqs)) === key),
     });
     let known = false;
     if (shape.kind === 'decode') known = this.decode.has(b) || !this.decode.add(b);

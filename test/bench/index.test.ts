@@ -35,6 +35,10 @@ const LIBRARIES = [
   'nanoflow-overlap-setup',
   'nanoflow-overlap-timer',
   'greedy-divergence',
+  'host-pauses',
+  'nanoflow-arms',
+  'step-counts',
+  'step-shape-runner',
 ];
 
 describe('bench/run-all.ts', () => {

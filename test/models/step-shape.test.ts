@@ -1,7 +1,7 @@
 /** Which stream serves a step, in how many rows (step-padding.ts `stepShape`), checked case by case against the rules written there. */
 import { describe, expect, it } from 'vitest';
 import { StepError } from '../../src/models/llama/step-rows.js';
-import { defaultMixedRowBuckets, stepShape } from '../../src/models/llama/step-padding.js';
+import { bucketKey, defaultMixedRowBuckets, stepShape } from '../../src/models/llama/step-padding.js';
 
 const on = {
   recordable: true,
@@ -42,5 +42,24 @@ describe('stepShape', () => {
     expect(stepShape(33, 2, test)).toEqual({ kind: 'transient', rows: 40, logitRows: 2 });
     expect(() => stepShape(41, 2, test)).toThrow(StepError);
     expect(() => stepShape(3, 2, { ...test, padTo: 600 })).toThrow(/runs in 3…512 rows/);
+  });
+
+  it('sends a lone prompt whose prefill bucket is not recorded to its recorded mixed bucket, else to the prefill bucket', () => {
+    const recordedKeys = { prefill: new Set([256, 512]), mixed: new Set([bucketKey(128, 64), bucketKey(32, 32)]) };
+    const recorded = (kind: 'prefill' | 'mixed', key: number) => recordedKeys[kind].has(key);
+    // 100 tokens: prefill bucket 128 is not recorded, mixed bucket 128 (64 logits rows) is
+    expect(stepShape(100, 1, { ...on, recorded })).toEqual({ kind: 'mixed', rows: 128, logitRows: 64 });
+    // 20 tokens: the mixed bucket of 32 rows, logits rows min(32, maxSeqs)
+    expect(stepShape(20, 1, { ...on, recorded })).toEqual({ kind: 'mixed', rows: 32, logitRows: 32 });
+    // 200 tokens: prefill bucket 256 is recorded, so it serves
+    expect(stepShape(200, 1, { ...on, recorded })).toEqual({ kind: 'prefill', rows: 256, logitRows: 1 });
+    // 40 tokens: neither prefill 64 nor mixed 64 recorded: the prefill bucket is recorded (it runs cheaper)
+    expect(stepShape(40, 1, { ...on, recorded })).toEqual({ kind: 'prefill', rows: 64, logitRows: 1 });
+    // mixed buckets off: always the prefill bucket
+    expect(stepShape(100, 1, { ...on, mixedRowBuckets: null, mixedCapacity: 0, recorded })).toEqual({
+      kind: 'prefill',
+      rows: 128,
+      logitRows: 1,
+    });
   });
 });

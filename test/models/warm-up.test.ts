@@ -16,9 +16,16 @@ import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
 
-async function runner(backend: WebGpuBackend): Promise<LlamaRunner> {
+async function runner(backend: WebGpuBackend, prefillBuckets?: number): Promise<LlamaRunner> {
   const m = await openLlamaModel(builtinModelPath());
-  const r = await LlamaRunner.load(m, { backend, actDtype: 'f32', maxTokens: 64, maxSeqs: 4, numPages: 32 });
+  const r = await LlamaRunner.load(m, {
+    backend,
+    actDtype: 'f32',
+    maxTokens: 64,
+    maxSeqs: 4,
+    numPages: 32,
+    ...(prefillBuckets === undefined ? {} : { prefillBuckets }),
+  });
   await m.weights.close();
   return r;
 }
@@ -94,6 +101,38 @@ describe.skipIf(!gpu)(`warm-up${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, (
         warm.stats.transientSteps - transient,
       ];
       expect(recordedWhileServing, 'no step recorded or run unrecorded after warm-up').toEqual([0, 0, 0, 0]);
+      warm.destroy();
+    } finally {
+      coldGpu.destroy();
+      warmGpu.destroy();
+    }
+  });
+
+  it('replays a lone prompt whose prefill bucket was evicted through its mixed bucket, recording nothing', async () => {
+    const coldGpu = await WebGpuBackend.create();
+    const warmGpu = await WebGpuBackend.create();
+    try {
+      const cold = await runner(coldGpu);
+      const want = Float32Array.from(await cold.forward(STEPS[0]!));
+      cold.destroy();
+      // one prefill bucket kept: the warm-up walks 16, 32, 64 upwards, so only 64 stays
+      const warm = await runner(warmGpu, 1);
+      await warm.warmUp({ softwareToo: true });
+      expect(warm.prefillBucketInfo().map((b) => b.rows)).toEqual([64]);
+      const before = { ...warm.stats };
+      // 20 tokens alone: prefill bucket 32 is gone; mixed bucket 32 was recorded at warm-up
+      const got = await warm.forward(STEPS[0]!);
+      expect(warm.stats.mixedReplays - before.mixedReplays, 'a mixed replay').toBe(1);
+      expect(
+        [warm.stats.prefillRecords - before.prefillRecords, warm.stats.mixedRecords - before.mixedRecords],
+        'nothing recorded on the spot',
+      ).toEqual([0, 0]);
+      // the same logits as the prefill bucket's, up to the lm_head's summation order over more rows
+      expect(got.length).toBe(want.length);
+      const scale = Math.max(...Array.from(want, Math.abs));
+      const err = Math.max(...Array.from(got, (v, i) => Math.abs(v - want[i]!)));
+      console.log(`lone prompt through its mixed bucket: max |Δ| ${(err / scale).toExponential(2)} of max|logit|`);
+      expect(err / scale).toBeLessThan(1e-4);
       warm.destroy();
     } finally {
       coldGpu.destroy();

@@ -180,6 +180,7 @@ export class LlamaRunner implements ModelRunner {
       mixedRowBuckets: this.mixedRowBuckets,
       maxTokens: this.maxTokens,
       maxSeqs: this.maxSeqs,
+      recorded: (kind, key) => (kind === 'prefill' ? this.prefillBuckets : this.mixedBuckets).peek(key) !== undefined,
       ...(options.padTo === undefined ? {} : { padTo: options.padTo }),
     });
     const { kind, rows: stepRowCount, logitRows } = shape;
@@ -366,9 +367,8 @@ export class LlamaRunner implements ModelRunner {
   }
 
   /**
-   * GPU time of one decode step of batch `b` (ms): its recorded stream replayed `times` times in
-   * one submit, host clock from submit to completion. Benchmarks divide it by the wall time per
-   * step to tell how busy the loop keeps the GPU.
+   * GPU time of one decode step of batch `b` (ms): its recorded stream replayed `times` times in one submit, host
+   * clock from submit to completion. Benchmarks divide it by the wall time per step to tell how busy the loop keeps the GPU.
    */
   timeDecodeReplay(b: number, times: number): Promise<number> {
     return this.decodeBuckets.timeReplay(b, times);

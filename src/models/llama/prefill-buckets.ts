@@ -18,6 +18,7 @@ import type { Executable } from '../../compiler/executable.js';
 import { VirtualMachine } from '../../compiler/vm.js';
 import { HeldScratch } from './kv-cache.js';
 import type { StepHost } from './step-host.js';
+import { bucketKey } from './step-padding.js';
 import { allocLse, allocStepTensors, type StepTensors, stepInputTensors } from './step-tensors.js';
 
 export interface PrefillBucket {
@@ -54,7 +55,7 @@ export class PrefillBuckets {
 
   /** The key of a bucket of `rows` rows over `seqs` sequences (the rows alone for a single sequence). */
   static key(rows: number, seqs = 1): number {
-    return seqs === 1 ? rows : rows * 65536 + seqs;
+    return bucketKey(rows, seqs);
   }
 
   /** The bucket of `key`, if recorded (marked most recently used). */

@@ -82,6 +82,11 @@ export function mixedLogitRows(rows: number, maxSeqs: number): number {
   return Math.min(rows, maxSeqs);
 }
 
+/** The key of a recorded step of `rows` rows and `logitRows` logits rows (one: a single-sequence prefill's). */
+export function bucketKey(rows: number, logitRows: number): number {
+  return logitRows === 1 ? rows : rows * 65536 + logitRows;
+}
+
 /** How a step runs: which recorded stream serves it (if any), in how many rows, with how many logits rows. */
 export interface StepShape {
   readonly kind: 'decode' | 'prefill' | 'mixed' | 'transient';
@@ -91,8 +96,11 @@ export interface StepShape {
 
 /**
  * The shape of a step of `n` tokens over `b` sequences: a pure decode replays its batch size's
- * stream; a single-sequence prefill its row bucket's; a step of several sequences its row
- * bucket's, logits rows padded to `mixedLogitRows`; anything else runs
+ * stream; a single-sequence prefill its row bucket's, or, where that bucket is not recorded now but
+ * its mixed row bucket is (`recorded`), the mixed one: every mixed bucket is recorded at warm-up
+ * while the prefill buckets keep only a few, and recording one on the spot costs a whole host
+ * encode (~200 ms at 8B) against a logits head over a few more rows (~1 ms); a step of several
+ * sequences its row bucket's, logits rows padded to `mixedLogitRows`; anything else runs
  * unrecorded, in a row bucket where buckets are on. `padTo` forces an unrecorded step of that
  * many rows (tests).
  */
@@ -108,15 +116,24 @@ export function stepShape(
     readonly maxTokens: number;
     readonly maxSeqs: number;
     readonly padTo?: number;
+    /** Whether a bucket's stream is recorded now, by kind and key (`bucketKey`); absent: a lone prompt takes its prefill bucket. */
+    readonly recorded?: (kind: 'prefill' | 'mixed', key: number) => boolean;
   },
 ): StepShape {
   if (n === b && o.recordDecode && o.recordable) return { kind: 'decode', rows: n, logitRows: b };
-  if (o.recordable && b === 1 && n > 1 && o.prefillCapacity > 0)
-    return { kind: 'prefill', rows: prefillBucketRows(n, o.maxTokens), logitRows: b };
+  const mixedOn = o.recordable && o.mixedRowBuckets !== null && o.mixedCapacity > 0;
+  let lone = false;
+  if (o.recordable && b === 1 && n > 1 && o.prefillCapacity > 0) {
+    const rows = prefillBucketRows(n, o.maxTokens);
+    const mixedRows = mixedOn ? mixedBucketRows(n, o.mixedRowBuckets!) : 0;
+    const mixedKey = bucketKey(mixedRows, mixedLogitRows(mixedRows, o.maxSeqs));
+    lone = mixedOn && !!o.recorded && !o.recorded('prefill', rows) && o.recorded('mixed', mixedKey);
+    if (!lone) return { kind: 'prefill', rows, logitRows: b };
+  }
   const rows = o.padTo ?? (o.recordable && o.mixedRowBuckets ? mixedBucketRows(n, o.mixedRowBuckets) : n);
   if (!Number.isInteger(rows) || rows < n || rows > o.maxTokens)
     throw new StepError(`padTo ${o.padTo}: a step of ${n} tokens runs in ${n}…${o.maxTokens} rows`);
-  if (o.recordable && b > 1 && o.mixedCapacity > 0)
+  if (o.recordable && (b > 1 || lone) && o.mixedCapacity > 0)
     return { kind: 'mixed', rows, logitRows: mixedLogitRows(rows, o.maxSeqs) };
   return { kind: 'transient', rows, logitRows: b };
 }
