@@ -195,4 +195,19 @@ describe('QueueTimeline', () => {
     await pacedMapRead(tl, tl.submitted('unknown'), buffer);
     expect(asked[1]! - t1).toBeLessThan(20);
   });
+
+  it('sleeps at most 2 s in all, whatever the forecast', async () => {
+    (globalThis as { GPUMapMode?: unknown }).GPUMapMode ??= { READ: 1, WRITE: 2 };
+    let asked = 0;
+    const buffer = { mapAsync: async () => void (asked = performance.now()) } as unknown as GPUBuffer;
+    const tl = new QueueTimeline(() => performance.now(), true);
+    const step = {};
+    const t = performance.now();
+    tl.completed(tl.submitted(step), t, t + 100_000); // a stream taught to cost 100 s
+    tl.completed(tl.submitted(step), t + 100_000, t + 200_000);
+    const t0 = performance.now();
+    await pacedMapRead(tl, tl.submitted(step), buffer);
+    expect(asked - t0).toBeGreaterThanOrEqual(1990);
+    expect(asked - t0).toBeLessThan(2500);
+  });
 });

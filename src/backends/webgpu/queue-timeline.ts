@@ -11,14 +11,15 @@
  * timer through most of the wait leaves nothing to spin.
  *
  * The forecast: a submission of a recorded stream costs what that stream cost lately (the least of
- * its last SAMPLES observed costs, once it has MIN_SAMPLES), starting when the one before it is forecast to end; work of no
- * known cost (unrecorded dispatches, a stream seen for the first time) makes the forecast unknown
+ * its last SAMPLES observed costs, once it has MIN_SAMPLES), starting when the one before it is
+ * forecast to end. A submit of one or two unrecorded dispatches (a step's device sampling) costs
+ * nothing; other work (an unrecorded step, a stream not yet measured) makes the forecast unknown
  * until a read completes, and reads then map at once, as before. A completed read re-anchors the
  * forecast of the work still in flight to the moment it saw, and teaches the cost of the one
- * stream submitted since the previous completed read. A read that slept and then found its work
- * already done only learns that the stream costs at most that much, so the estimate shrinks by
- * DECAY: a forecast that runs long corrects itself instead of confirming itself. (A map asked late
- * for any reason measures nothing, so a caller that reads long after its submit teaches no cost.)
+ * stream submitted since the previous completed read, but only where its map waited for the work:
+ * a map that resolved at once (its read slept too long, or its caller asked late) says only that
+ * the stream costs at most that much, so the estimate shrinks by DECAY. A forecast that runs long
+ * thus corrects itself instead of confirming itself.
  */
 
 import { platform } from '../../platform/current.js';
@@ -35,6 +36,8 @@ const MARGIN = 0.1;
 const MIN_MARGIN_MS = 1;
 /** A map that resolves within this time of being asked was already done when asked. */
 const ALREADY_DONE_MS = 0.5;
+/** The longest a read sleeps in all, whatever the forecast says (a long recorded step takes ~0.4 s at 8B). */
+const MAX_SLEEP_MS = 2000;
 /** Submissions remembered without a completed read. */
 const MAX_IN_FLIGHT = 64;
 /** The estimate's factor after a read that found its work already done. */
@@ -162,8 +165,9 @@ export class QueueTimeline {
 export async function pacedMapRead(timeline: QueueTimeline, n: number, buffer: GPUBuffer): Promise<void> {
   // a completion seen meanwhile may move the forecast later, so the wake time is asked again;
   // timers fire on whole milliseconds at best: a shorter wait is not worth a turn of the loop
-  for (let wait = timeline.wakeAt(n) - performance.now(); wait >= 1; wait = timeline.wakeAt(n) - performance.now())
-    await new Promise((r) => setTimeout(r, wait));
+  const until = performance.now() + MAX_SLEEP_MS;
+  for (let t = performance.now(); Math.min(timeline.wakeAt(n), until) - t >= 1; t = performance.now())
+    await new Promise((r) => setTimeout(r, Math.min(timeline.wakeAt(n), until) - t));
   const askedAt = performance.now();
   await buffer.mapAsync(GPUMapMode.READ);
   timeline.completed(n, askedAt);
