@@ -2,7 +2,8 @@
  * The demo page of `tessera web`: a chat with the model running in the page (a worker-hosted
  * engine from the browser bundle), no server round trip. It shows the download's progress, the
  * backend in use, notices (no WebGPU, no f16) and, after a device loss, a reload button.
- * `?backend=cpu|webgpu|auto` picks the backend (default auto). Model output is inserted as text.
+ * `?backend=cpu|webgpu|auto` picks the backend (default auto); `?seed=N` fixes the sampling stream
+ * (a reply then repeats, as tests need). Model output is inserted as text.
  */
 interface PageUrls {
   /** The browser bundle's module URL (its `createWorkerEngine`). */
@@ -53,6 +54,8 @@ function pageScript(o: PageUrls): string {
   return `import { createWorkerEngine } from ${JSON.stringify(o.bundleUrl)};
 const $ = (id) => document.getElementById(id);
 const backend = new URLSearchParams(location.search).get('backend') ?? 'auto';
+const seedParam = new URLSearchParams(location.search).get('seed');
+const sampling = seedParam === null ? {} : { seed: Number(seedParam) };
 const messages = [];
 let engine = null;
 const setStatus = (text) => { $('status').textContent = text; document.body.dataset.state = text.split(' ')[0]; };
@@ -89,7 +92,7 @@ $('form').onsubmit = async (ev) => {
   ready(false);
   setStatus('generating…');
   try {
-    for await (const chunk of await engine.chat.completions.create({ messages, max_tokens: 128, stream: true })) {
+    for await (const chunk of await engine.chat.completions.create({ messages, max_tokens: 128, stream: true, ...sampling })) {
       reply.textContent += chunk.choices[0]?.delta.content ?? '';
     }
     messages.push({ role: 'assistant', content: reply.textContent });
