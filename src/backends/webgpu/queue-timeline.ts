@@ -166,8 +166,11 @@ export async function pacedMapRead(timeline: QueueTimeline, n: number, buffer: G
   // a completion seen meanwhile may move the forecast later, so the wake time is asked again;
   // timers fire on whole milliseconds at best: a shorter wait is not worth a turn of the loop
   const until = performance.now() + MAX_SLEEP_MS;
-  for (let t = performance.now(); Math.min(timeline.wakeAt(n), until) - t >= 1; t = performance.now())
-    await new Promise((r) => setTimeout(r, Math.min(timeline.wakeAt(n), until) - t));
+  for (;;) {
+    const wait = Math.min(timeline.wakeAt(n), until) - performance.now();
+    if (wait < 1) break;
+    await new Promise((r) => setTimeout(r, wait));
+  }
   const askedAt = performance.now();
   await buffer.mapAsync(GPUMapMode.READ);
   timeline.completed(n, askedAt);
