@@ -79,6 +79,12 @@ export interface Backend {
    * Freeing either the view or its source releases the storage.
    */
   view(t: Tensor, shape: readonly number[]): Tensor;
+  /**
+   * The first bytes of `t`'s storage as a tensor of `desc` (another dtype and fewer elements
+   * allowed; it must fit): one allocation sized for the largest shape serves every smaller one.
+   * Freeing either releases the storage. Absent where a backend cannot share storage so.
+   */
+  subview?(t: Tensor, desc: TensorDesc): Tensor;
   /** Enqueues `op`; outputs are written when the work is flushed (CPU: at once). */
   run(op: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void;
   /** Waits until all enqueued work has finished. */

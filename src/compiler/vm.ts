@@ -13,7 +13,8 @@
  */
 import type { Attrs, Backend, Tensor } from '../backends/backend.js';
 import { type Type, typeToString } from '../ir/types.js';
-import { numel, toHost } from '../tensor/dtype.js';
+import { numel, paddedByteSize, toHost } from '../tensor/dtype.js';
+import { SymError } from '../ir/sym/sym.js';
 import { instantiateJs } from './codegen/js-program.js';
 import { launchGrid, launchUniforms } from './codegen/wgsl-launch.js';
 import { StoragePool } from './storage-pool.js';
@@ -66,17 +67,37 @@ export interface RunStats {
   allocations: number;
 }
 
+export interface VmOptions {
+  /** Never free planned storage (a recorded dispatch stream binds it) until `release()`. */
+  readonly stableStorage?: boolean;
+  /**
+   * Stable storage shared by calls at any dimensions up to these bounds (e.g. `{ n: 64, b: 64 }`):
+   * each storage token is one allocation sized for the bounds, each call's tensors views of it
+   * (storage-pool.ts). Returned tensors come from it too and stay the VM's: the caller must not
+   * free them, and the next call overwrites them. Calls must run one after another on the device.
+   * Where the backend has no `subview`, this is `stableStorage` alone.
+   */
+  readonly sharedUpTo?: Readonly<Record<string, number>>;
+  readonly host?: Readonly<Record<string, HostFunction>>;
+}
+
 export class VirtualMachine {
   private readonly pool: StoragePool;
+  /** Shared storage: each token's allocation size, per function (`capacityOf`). */
+  private readonly capacities = new Map<ExecFunc, Map<string, number>>();
   /** Counts since construction (tests and benches read them). */
   readonly stats: RunStats = { kernels: 0, programs: 0, hostCalls: 0, allocations: 0 };
 
   constructor(
     readonly exe: Executable,
     readonly backend: Backend,
-    readonly opts: { readonly stableStorage?: boolean; readonly host?: Readonly<Record<string, HostFunction>> } = {},
+    readonly opts: VmOptions = {},
   ) {
-    this.pool = new StoragePool(backend, opts.stableStorage === true);
+    this.pool = new StoragePool(
+      backend,
+      opts.stableStorage === true || opts.sharedUpTo !== undefined,
+      opts.sharedUpTo !== undefined,
+    );
   }
 
   /** Runs `func` on `args`; returned tensors belong to the caller (free them when done). */
@@ -126,6 +147,11 @@ export class VirtualMachine {
     return this.pool.size();
   }
 
+  /** Bytes of shared storage (`sharedUpTo`) allocated so far; 0 without it. */
+  sharedBytes(): number {
+    return this.pool.sharedBytes();
+  }
+
   /** Frees every planned storage slot (the executable stays usable). */
   release(): void {
     this.pool.release();
@@ -164,12 +190,16 @@ export class VirtualMachine {
       case 'alloc': {
         const shape = ins.shape.map((d) => d.eval(env));
         const desc = { dtype: ins.dtype, shape };
-        if (ins.token === undefined) {
+        const shared = this.pool.sharing;
+        if (ins.token === undefined && !shared) {
           regs[ins.dst] = this.alloc(desc, ins.what);
           return;
         }
+        // a returned tensor in shared storage takes a token of its own
+        const token = ins.token === undefined ? `${f.name}/ret${ins.dst}` : `${f.name}/${ins.token}`;
         const before = this.pool.allocations;
-        regs[ins.dst] = this.pool.take(`${f.name}/${ins.token}`, desc, `${f.name}.storage${ins.token}`);
+        const capacity = shared ? this.capacityOf(f, token) : 0;
+        regs[ins.dst] = this.pool.take(token, desc, `${f.name}.storage${ins.token ?? `.ret${ins.dst}`}`, capacity);
         this.stats.allocations += this.pool.allocations - before;
         return;
       }
@@ -203,6 +233,31 @@ export class VirtualMachine {
           env,
         );
     }
+  }
+
+  /** Bytes of the largest tensor `token` holds at the `sharedUpTo` bounds (0 where a shape has a dimension they leave open). */
+  private capacityOf(f: ExecFunc, token: string): number {
+    let byToken = this.capacities.get(f);
+    if (!byToken) {
+      byToken = new Map();
+      const bounds = this.opts.sharedUpTo ?? {};
+      for (const ins of f.instrs) {
+        if (ins.op !== 'alloc') continue;
+        const key = ins.token === undefined ? `${f.name}/ret${ins.dst}` : `${f.name}/${ins.token}`;
+        let bytes = 0;
+        try {
+          bytes = paddedByteSize(
+            ins.dtype,
+            ins.shape.map((d) => d.eval(bounds)),
+          );
+        } catch (e) {
+          if (!(e instanceof SymError)) throw e;
+        }
+        byToken.set(key, Math.max(bytes, byToken.get(key) ?? 0));
+      }
+      this.capacities.set(f, byToken);
+    }
+    return byToken.get(token) ?? 0;
   }
 
   private alloc(desc: { dtype: Tensor['dtype']; shape: number[] }, label: string): Tensor {

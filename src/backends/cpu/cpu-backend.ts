@@ -82,6 +82,23 @@ export class CpuBackend implements Backend {
     return v;
   }
 
+  subview(t: Tensor, desc: TensorDesc): Tensor {
+    const c = this.own(t);
+    const bytes = numel(desc.shape) * bytesPerElement(desc.dtype);
+    if (bytes > numel(t.shape) * bytesPerElement(t.dtype))
+      throw new Error(
+        `subview of '${t.label}': ${desc.dtype}[${desc.shape.join(', ')}] needs ${bytes} bytes, it has fewer`,
+      );
+    const v: CpuTensor = {
+      dtype: desc.dtype,
+      shape: [...desc.shape],
+      backend: 'cpu',
+      label: `${t.label}.sub`,
+      block: c.block,
+    };
+    return v;
+  }
+
   run(opName: string, attrs: Attrs, inputs: readonly Tensor[], outputs: readonly Tensor[]): void {
     const op = getOp(opName);
     const outDescs = op.outputs(attrs, inputs);

@@ -35,6 +35,13 @@ export class StagingReadback implements Readback {
     private readonly timeline?: QueueTimeline,
   ) {}
 
+  /** A readback of at least `bytes` (whole 16-byte blocks, as copies into it need). */
+  static create(device: GPUDevice, bytes: number, label: string, timeline?: QueueTimeline): StagingReadback {
+    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
+    const usage = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+    return new StagingReadback(device.createBuffer({ size, usage, label }), size, timeline);
+  }
+
   async read(dtype: DType, count: number): Promise<HostArray> {
     if (this.timeline && this.submission) await pacedMapRead(this.timeline, this.submission, this.buffer);
     else await this.buffer.mapAsync(GPUMapMode.READ);

@@ -5,6 +5,7 @@
  * dispatches through the context, which caches pipelines by key and records dispatches into streams.
  */
 import type { Attrs, Tensor, TensorDesc } from '../backend.js';
+import { paddedByteSize } from '../../tensor/dtype.js';
 import type { Capabilities } from './capabilities.js';
 import type { BindingAccess } from './pipeline-cache.js';
 
@@ -26,6 +27,23 @@ export function viewOf(g: GpuTensor, shape: readonly number[]): GpuTensor {
     label: `${g.label}.view`,
     buffer: g.buffer,
     byteSize: g.byteSize,
+  };
+}
+
+/** The first bytes of `g`'s buffer as a tensor of `desc` (see `Backend.subview`). */
+export function prefixOf(g: GpuTensor, desc: TensorDesc): GpuTensor {
+  const byteSize = paddedByteSize(desc.dtype, desc.shape);
+  if (byteSize > g.byteSize)
+    throw new Error(
+      `subview of '${g.label}': ${desc.dtype}[${desc.shape.join(', ')}] needs ${byteSize} bytes, it has ${g.byteSize}`,
+    );
+  return {
+    dtype: desc.dtype,
+    shape: [...desc.shape],
+    backend: 'webgpu',
+    label: `${g.label}.sub`,
+    buffer: g.buffer,
+    byteSize,
   };
 }
 

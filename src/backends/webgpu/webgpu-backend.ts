@@ -5,7 +5,7 @@
  */
 import type { Attrs, Backend, Tensor, TensorDesc } from '../backend.js';
 import { type HostArray, hostFromBytes, numel, paddedByteSize, bytesPerElement } from '../../tensor/dtype.js';
-import { type GpuTensor, type KernelContext, viewOf } from './kernel.js';
+import { type GpuTensor, type KernelContext, prefixOf, viewOf } from './kernel.js';
 import { GPU_KERNELS } from './kernel-registry.js';
 import { BufferArena, type ArenaUsage } from './arena.js';
 import type { Capabilities } from './capabilities.js';
@@ -71,10 +71,7 @@ export class WebGpuBackend implements Backend {
   private readonly streamBound = new StreamBindings();
   /** When submitted work is expected to finish, so host reads map just before (queue-timeline.ts). */
   private readonly timeline = new QueueTimeline();
-  /**
-   * Each allocation's record, shared by its views: freeing a view and then its source must not
-   * free the buffer twice, since by then the free list may have handed it to another tensor.
-   */
+  /** Each allocation's record, shared by its views: freeing a view and its source must free the buffer once (the free list may have reused it). */
   private readonly allocations = new WeakMap<Tensor, { freed: boolean }>();
   private readonly health: DeviceHealth;
   /** Resolves once the device is lost (see DeviceHealth). */
@@ -159,12 +156,10 @@ export class WebGpuBackend implements Backend {
     this.submitPending();
     const bytes = n * bytesPerElement(t.dtype);
     const src = new Uint8Array(data.buffer, data.byteOffset, bytes);
-    if (bytes % 4 === 0) this.device.queue.writeBuffer(g.buffer, 0, src);
-    else {
-      const padded = new Uint8Array(Math.ceil(bytes / 4) * 4);
-      padded.set(src);
-      this.device.queue.writeBuffer(g.buffer, 0, padded);
-    }
+    // queue writes take whole words: an odd tail goes through a padded copy
+    const words = bytes % 4 === 0 ? src : new Uint8Array(Math.ceil(bytes / 4) * 4);
+    if (words !== src) words.set(src);
+    this.device.queue.writeBuffer(g.buffer, 0, words);
   }
 
   writeAt(t: Tensor, offset: number, data: HostArray): void {
@@ -198,7 +193,15 @@ export class WebGpuBackend implements Backend {
   }
 
   view(t: Tensor, shape: readonly number[]): Tensor {
-    const v = viewOf(this.own(t), shape);
+    return this.sharing(t, viewOf(this.own(t), shape));
+  }
+
+  subview(t: Tensor, desc: TensorDesc): Tensor {
+    return this.sharing(t, prefixOf(this.own(t), desc));
+  }
+
+  /** `v`, a view of `t`, takes `t`'s allocation record: freeing either frees the buffer once. */
+  private sharing(t: Tensor, v: GpuTensor): Tensor {
     const rec = this.allocations.get(t);
     if (rec) this.allocations.set(v, rec);
     return v;
@@ -279,12 +282,7 @@ export class WebGpuBackend implements Backend {
   /** A host-readable buffer that replays copy tensors into; the caller owns (and destroys) it. */
   createReadback(bytes: number, label = 'readback'): StagingReadback {
     this.createdOutsideArena++;
-    const size = Math.max(16, Math.ceil(bytes / 16) * 16);
-    return new StagingReadback(
-      this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label }),
-      size,
-      this.timeline,
-    );
+    return StagingReadback.create(this.device, bytes, label, this.timeline);
   }
 
   /** Scratch and uniform buffers held for work not yet submitted (tests check that it drains). */

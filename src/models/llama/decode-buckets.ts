@@ -1,8 +1,15 @@
 /**
  * Recorded decode steps, one per batch size: the dispatch stream of a pure-decode step and every
  * buffer it binds, created once and freed only with the runner, so no step of another shape can
- * release a buffer a stream uses. Decode shapes are few (one per batch size ≤ maxSeqs) and small,
- * so keeping them is cheap.
+ * release a buffer a stream uses.
+ *
+ * The steps' activations and logits are one VM's shared storage (storage-pool.ts): each storage
+ * token is allocated once for `maxSeqs` rows and every batch size runs in a prefix of it. Decode
+ * steps run one after another on the queue, so they can share it, and the streams of all batch
+ * sizes hold what the largest needs, where one allocation per batch size held the sum over sizes
+ * (on an 8B model with a 128K vocabulary, ~0.5 MB of f32 logits a row: ~1 GB at 64 sequences,
+ * ~17 GB at 256). What stays per batch size is small: inputs, attention scratch, the stream's
+ * uniforms.
  */
 import {
   type Backend,
@@ -38,7 +45,7 @@ export interface ResidentDecode {
 
 export class DecodeBuckets {
   private readonly buckets = new Map<number, DecodeBucket>();
-  /** Runs the steps that are recorded: stable storage, since a stream keeps pointing at it. */
+  /** Runs the steps that are recorded: stable storage, since a stream keeps pointing at it, shared by the batch sizes. */
   private readonly vm: VirtualMachine;
 
   constructor(
@@ -49,8 +56,15 @@ export class DecodeBuckets {
     private readonly withAdapter: boolean,
     /** The compiled function's arguments for a step's inputs. */
     private readonly args: (inputs: StepTensors) => Tensor[],
+    maxSeqs: number,
   ) {
-    this.vm = new VirtualMachine(exe, backend, { stableStorage: true, host: host.functions });
+    // a decode step has one row per sequence: n = b ≤ maxSeqs
+    this.vm = new VirtualMachine(exe, backend, { sharedUpTo: { n: maxSeqs, b: maxSeqs }, host: host.functions });
+  }
+
+  /** Device bytes of the steps' shared storage (0 where the backend cannot share it). */
+  sharedBytes(): number {
+    return this.vm.sharedBytes();
   }
 
   get(b: number): DecodeBucket | undefined {

@@ -75,7 +75,7 @@ export class LlamaRunner implements ModelRunner {
   private readonly host: StepHost;
   /** Runs the steps no recorded stream serves; its VM's storage follows the step's shape. */
   private readonly transient: TransientStepper;
-  /** Recorded decode steps by batch size; each owns its buffers for the runner's whole life. */
+  /** Recorded decode steps by batch size, their activations in one shared storage, kept for the runner's whole life. */
   private readonly decodeBuckets: DecodeBuckets;
   private readonly recordDecode: boolean;
   /** Recorded single-sequence prefill steps by rows, least recently used evicted first. */
@@ -91,9 +91,8 @@ export class LlamaRunner implements ModelRunner {
   /** Whether `lastLogits` is ours to free (the VM hands returned tensors to the caller; recorded ones live with their stream). */
   private lastLogitsOwned = false;
   /**
-   * Steps run; decode steps (host-driven or resident) that replayed a stream or recorded one; prefill
-   * and mixed steps (several sequences, some prefilling) that replayed a bucket or recorded one; steps
-   * run unrecorded; recordings out of memory (that kind is then no longer recorded). Tests and benches read them.
+   * Steps run; decode steps (host-driven or resident) that replayed a stream or recorded one; prefill and mixed steps (several
+   * sequences, some prefilling) that replayed a bucket or recorded one; steps run unrecorded; recordings out of memory. Tests read them.
    */
   readonly stats = {
     ...{ steps: 0, replays: 0, compiles: 1, deviceSamples: 0, residentSteps: 0, decodeRecords: 0, transientSteps: 0 },
@@ -134,9 +133,10 @@ export class LlamaRunner implements ModelRunner {
     this.host = new StepHost(p.kv);
     const args = (inputs: StepTensors) => stepArgs(inputs, this.weights, this.lora?.params() ?? null);
     this.transient = new TransientStepper(p.backend, p.exe, this.host, p.kv, p.config.numHeads, p.lora !== null, args);
-    this.decodeBuckets = new DecodeBuckets(p.backend, p.exe, this.host, p.config.numHeads, p.lora !== null, args);
+    const { numHeads } = p.config;
+    this.decodeBuckets = new DecodeBuckets(p.backend, p.exe, this.host, numHeads, p.lora !== null, args, p.maxSeqs);
     const buckets = (capacity: number) =>
-      new PrefillBuckets(p.backend, p.exe, this.host, p.config.numHeads, p.lora !== null, args, capacity);
+      new PrefillBuckets(p.backend, p.exe, this.host, numHeads, p.lora !== null, args, capacity);
     this.prefillBuckets = buckets(p.recordDecode ? (p.prefillBuckets ?? DEFAULT_PREFILL_BUCKETS) : 0);
     this.mixedBuckets = buckets(this.mixedRowBuckets ? (p.mixedBuckets ?? this.mixedRowBuckets.length) : 0);
   }
