@@ -76,7 +76,7 @@ export async function serveArm(
 
 /**
  * The warm-up both arms share, outside the numbers: the runner's own start-up warm-up (what
- * `tessera serve` runs before listening: a decode stream for every batch size up to maxSeqs, a
+ * `tessera serve` runs before listening: a decode stream for every batch bucket up to maxSeqs, a
  * mixed stream for every row bucket, the prefill buckets), then both modes over `prompts` with
  * short outputs. Without the first, the arm that runs first records every step shape it meets on
  * the spot (the whole step encoded on the host and its pipelines compiled, about a second each at

@@ -3,14 +3,16 @@
  * step (step-padding.ts's `stepShape`, the runner's bucket sets): replay a recorded stream, record
  * one on the spot, or run unrecorded. The engine drives it as it drives the real runner, so the
  * step shapes of a serving configuration (8B-sized batches included) are counted on any machine in
- * seconds. Recording here follows `LlamaRunner`: decode streams per batch size kept for good, mixed
+ * seconds. Recording here follows `LlamaRunner`: decode streams per batch bucket kept for good, mixed
  * streams per row bucket kept for good, single-sequence prefill streams per row bucket least
  * recently used out past `prefillCapacity`.
  */
 import type { DecodeSeq, DeviceSampleRow, ForwardBatch, ModelRunner } from '../src/engine/model-runner.js';
 import {
   MIN_PREFILL_BUCKET,
+  defaultDecodeBatchBuckets,
   defaultMixedRowBuckets,
+  mixedBucketRows,
   normalizeRowBuckets,
   bucketKey,
   mixedLogitRows,
@@ -40,6 +42,7 @@ export const emptyCounts = (): ShapeCounts => ({
 export class StepShapeRunner implements ModelRunner {
   readonly vocabSize = 8;
   readonly mixedRowBuckets: readonly number[];
+  readonly decodeBatchBuckets: readonly number[];
   counts = emptyCounts();
   private readonly decode = new Set<number>();
   private readonly mixed = new Set<number>();
@@ -55,11 +58,12 @@ export class StepShapeRunner implements ModelRunner {
     private readonly prefillCapacity = 3,
   ) {
     this.mixedRowBuckets = normalizeRowBuckets(defaultMixedRowBuckets(maxTokens), maxTokens);
+    this.decodeBatchBuckets = defaultDecodeBatchBuckets(maxSeqs);
   }
 
-  /** What `LlamaRunner.warmUp` leaves recorded: every decode batch size, every mixed bucket, the last prefill buckets it walked. */
+  /** What `LlamaRunner.warmUp` leaves recorded: every decode batch bucket, every mixed bucket, the last prefill buckets it walked. */
   warmAll(): void {
-    for (let b = 1; b <= this.maxSeqs; b++) this.decode.add(b);
+    for (const b of this.decodeBatchBuckets) this.decode.add(b);
     for (const r of this.mixedRowBuckets) if (r > 2) this.mixed.add(r);
     for (let n = MIN_PREFILL_BUCKET; n < this.maxTokens; n *= 2) this.touchPrefill(n);
     this.touchPrefill(this.maxTokens);
@@ -76,13 +80,14 @@ export class StepShapeRunner implements ModelRunner {
       mixedRowBuckets: this.mixedRowBuckets,
       maxTokens: this.maxTokens,
       maxSeqs: this.maxSeqs,
+      decodeBatchBuckets: this.decodeBatchBuckets,
       recorded: (kind, key) =>
         kind === 'prefill'
           ? this.prefill.includes(key)
           : [...this.mixed].some((r) => bucketKey(r, mixedLogitRows(r, this.maxSeqs)) === key),
     });
     let known = false;
-    if (shape.kind === 'decode') known = this.decode.has(b) || !this.decode.add(b);
+    if (shape.kind === 'decode') known = this.decode.has(shape.rows) || !this.decode.add(shape.rows);
     else if (shape.kind === 'mixed') known = this.mixed.has(shape.rows) || !this.mixed.add(shape.rows);
     else if (shape.kind === 'prefill') known = this.touchPrefill(shape.rows);
     this.count(shape.kind, shape.rows, shape.kind === 'transient' ? 'unrecorded' : known ? 'replayed' : 'recorded');
@@ -94,10 +99,10 @@ export class StepShapeRunner implements ModelRunner {
   }
 
   async submitDecode(seqs: readonly DecodeSeq[], _tokens: Int32Array | null, rows: readonly DeviceSampleRow[]) {
-    const b = seqs.length;
-    const known = this.decode.has(b);
-    this.decode.add(b);
-    this.count('decode', b, known ? 'replayed' : 'recorded');
+    const bucket = mixedBucketRows(seqs.length, this.decodeBatchBuckets);
+    const known = this.decode.has(bucket);
+    this.decode.add(bucket);
+    this.count('decode', bucket, known ? 'replayed' : 'recorded');
     return new Int32Array(rows.length);
   }
 

@@ -37,8 +37,9 @@ export interface SampleRowParams {
 export const SAMPLE_PARAM_WORDS = 8;
 
 /** Row layout: [temperature f32 bits, topK, topP f32 bits, minP f32 bits, seed, stream, step, 0]. */
-export function packSampleParams(rows: readonly SampleRowParams[]): Uint32Array {
-  const out = new Uint32Array(rows.length * SAMPLE_PARAM_WORDS);
+export function packSampleParams(rows: readonly SampleRowParams[], padTo = rows.length): Uint32Array {
+  // rows past the given ones are zeros: temperature 0, a greedy draw (the pad rows of a batch bucket)
+  const out = new Uint32Array(Math.max(padTo, rows.length) * SAMPLE_PARAM_WORDS);
   const f = new Float32Array(out.buffer);
   rows.forEach((r, i) => {
     const o = i * SAMPLE_PARAM_WORDS;

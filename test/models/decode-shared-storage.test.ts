@@ -36,6 +36,8 @@ describe.skipIf(!gpu)(`decode steps in shared storage${gpu ? '' : ` (skipped: ${
       maxTokens: 64,
       maxSeqs: MAX_SEQS,
       numPages: 32,
+      // a stream per batch size, so eight recordings share the storage
+      decodeBatchBuckets: 'exact',
     });
     await m.weights.close();
     const unrecorded = new Map<number, Float32Array>();

@@ -1,7 +1,12 @@
 /** Which stream serves a step, in how many rows (step-padding.ts `stepShape`), checked case by case against the rules written there. */
 import { describe, expect, it } from 'vitest';
 import { StepError } from '../../src/models/llama/step-rows.js';
-import { bucketKey, defaultMixedRowBuckets, stepShape } from '../../src/models/llama/step-padding.js';
+import {
+  bucketKey,
+  defaultDecodeBatchBuckets,
+  defaultMixedRowBuckets,
+  stepShape,
+} from '../../src/models/llama/step-padding.js';
 
 const on = {
   recordable: true,
@@ -23,6 +28,23 @@ describe('stepShape', () => {
     expect(stepShape(75, 6, on)).toEqual({ kind: 'mixed', rows: 128, logitRows: 64 });
     expect(stepShape(75, 40, on)).toEqual({ kind: 'mixed', rows: 128, logitRows: 64 });
     expect(stepShape(12, 3, on)).toEqual({ kind: 'mixed', rows: 16, logitRows: 16 });
+  });
+
+  it('replays the smallest decode batch bucket that holds the batch', () => {
+    // 1, 2, 4, then multiples of 8, then maxSeqs itself
+    expect(defaultDecodeBatchBuckets(64)).toEqual([1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64]);
+    expect(defaultDecodeBatchBuckets(20)).toEqual([1, 2, 4, 8, 16, 20]);
+    expect(defaultDecodeBatchBuckets(3)).toEqual([1, 2, 3]);
+    expect(defaultDecodeBatchBuckets(1)).toEqual([1]);
+    expect(defaultDecodeBatchBuckets(256)).toHaveLength(35);
+    const bucketed = { ...on, decodeBatchBuckets: defaultDecodeBatchBuckets(64) };
+    expect(stepShape(3, 3, bucketed)).toEqual({ kind: 'decode', rows: 4, logitRows: 4 });
+    expect(stepShape(9, 9, bucketed)).toEqual({ kind: 'decode', rows: 16, logitRows: 16 });
+    expect(stepShape(16, 16, bucketed)).toEqual({ kind: 'decode', rows: 16, logitRows: 16 });
+    expect(stepShape(57, 57, bucketed)).toEqual({ kind: 'decode', rows: 64, logitRows: 64 });
+    expect(stepShape(1, 1, bucketed)).toEqual({ kind: 'decode', rows: 1, logitRows: 1 });
+    // steps that are not pure decodes are untouched by the decode buckets
+    expect(stepShape(12, 3, bucketed)).toEqual(stepShape(12, 3, on));
   });
 
   it('runs unrecorded where recording is off, in buckets only where they are on', () => {

@@ -1,7 +1,7 @@
 /**
  * The warm-up's step costs (src/models/llama/warm-up.ts): every shape runs once to compile and
- * record and once more timed to the device's completion, decode-only shapes filed by batch size and
- * shapes carrying a prompt chunk by rows. The target here is a stand-in whose device "finishes" a
+ * record and once more timed to the device's completion, decode-only shapes (one per batch bucket)
+ * filed by every batch size they serve and shapes carrying a prompt chunk by rows. The target here is a stand-in whose device "finishes" a
  * step 1 ms a row after it was submitted, so the times must grow with the rows and the first run of
  * a shape (which costs an extra 40 ms, like a compile) must not be the one kept.
  */
@@ -20,6 +20,7 @@ function target(): WarmUpTarget & { runs: Map<string, number>; settle(): Promise
     pageSize: 16,
     numPages: 64,
     mixedRowBuckets: [16, 32, 64],
+    decodeBatchBuckets: [1, 2, 4],
     runs,
     async forward(batch: ForwardBatch) {
       const key = batch.seqs.map((s) => s.tokens.length).join(',');
@@ -43,7 +44,11 @@ describe('warm-up step costs', () => {
     const show = (m: ReadonlyMap<number, number>) => [...m].map(([r, ms]) => `${r}:${ms.toFixed(0)}`).join(' ');
     console.log(`[warm-up costs] decode ${show(costs.decode)}; mixed ${show(costs.mixed)}`);
     for (const n of t.runs.values()) expect(n).toBe(2);
+    // decode runs at its batch buckets only; a batch of 3 is served (and timed) by the bucket of 4
+    expect(t.runs.has('1,1,1')).toBe(false);
+    expect(t.runs.get('1,1,1,1')).toBe(2);
     expect([...costs.decode.keys()]).toEqual([1, 2, 3, 4]);
+    expect(costs.decode.get(3)).toBe(costs.decode.get(4));
     // prefill buckets 16, 32 and the largest (64), then the mixed shapes of 16, 32, 64 rows
     expect([...costs.mixed.keys()].sort((a, b) => a - b)).toEqual([16, 32, 64]);
     // the kept time is the second run's: about the rows, not rows + 40

@@ -1,15 +1,15 @@
 /**
- * Recorded decode steps, one per batch size: the dispatch stream of a pure-decode step and every
- * buffer it binds, created once and freed only with the runner, so no step of another shape can
- * release a buffer a stream uses.
+ * Recorded decode steps, one per batch bucket (step-padding.ts `defaultDecodeBatchBuckets`: a
+ * decode of b sequences replays the smallest bucket that holds it, pad rows idle): the dispatch
+ * stream of a pure-decode step and every buffer it binds, created once and freed only with the
+ * runner, so no step of another shape can release a buffer a stream uses.
  *
  * The steps' activations and logits are one VM's shared storage (storage-pool.ts): each storage
- * token is allocated once for `maxSeqs` rows and every batch size runs in a prefix of it. Decode
- * steps run one after another on the queue, so they can share it, and the streams of all batch
- * sizes hold what the largest needs, where one allocation per batch size held the sum over sizes
- * (on an 8B model with a 128K vocabulary, ~0.5 MB of f32 logits a row: ~1 GB at 64 sequences,
- * ~17 GB at 256). What stays per batch size is small: inputs, attention scratch, the stream's
- * uniforms.
+ * token is allocated once for `maxSeqs` rows and every bucket runs in a prefix of it. Decode
+ * steps run one after another on the queue, so they can share it, and the streams of all buckets
+ * hold what the largest needs, where one allocation per batch size held the sum over sizes (on an
+ * 8B model with a 128K vocabulary, ~0.5 MB of f32 logits a row: ~1 GB at 64 sequences, ~17 GB at
+ * 256). What stays per bucket is small: inputs, attention scratch, the stream's uniforms.
  */
 import {
   type Backend,
@@ -22,6 +22,7 @@ import type { Executable } from '../../compiler/executable.js';
 import { VirtualMachine } from '../../compiler/vm.js';
 import { HeldScratch } from './kv-cache.js';
 import type { StepHost } from './step-host.js';
+import { padRows } from './step-padding.js';
 import { StepError } from './step-rows.js';
 import { allocLse, allocStepTensors, type StepTensors, stepInputTensors } from './step-tensors.js';
 
@@ -77,22 +78,24 @@ export class DecodeBuckets {
   }
 
   /**
-   * Writes a resident step's inputs for sequences starting at `starts`: row i is sequence i's one
-   * token; `tokens` null keeps the ids the previous step drew on the device.
+   * Writes a resident step's inputs in the bucket of `rows` rows for sequences starting at
+   * `starts`: row i is sequence i's one token; `tokens` null keeps the ids the previous step drew
+   * on the device. Pad rows take token 0 at position 0 and no adapter (step-padding.ts).
    */
   writeResidentInputs(
-    starts: readonly number[],
+    rows: number,
+    starts: Int32Array,
     tokens: Int32Array | null,
     adapterRows: Int32Array | undefined,
   ): StepTensors {
-    const inputs = this.inputsFor(starts.length);
-    if (tokens) this.backend.write(inputs.tokens, tokens);
-    this.backend.write(inputs.positions, Int32Array.from(starts));
+    const inputs = this.inputsFor(rows);
+    if (tokens) this.backend.write(inputs.tokens, padRows(tokens, rows, 0));
+    this.backend.write(inputs.positions, padRows(starts, rows, 0));
     this.backend.write(
       inputs.last,
-      Int32Array.from(starts, (_, i) => i),
+      Int32Array.from({ length: rows }, (_, i) => i),
     );
-    if (inputs.adapter && adapterRows) this.backend.write(inputs.adapter, adapterRows);
+    if (inputs.adapter && adapterRows) this.backend.write(inputs.adapter, padRows(adapterRows, rows, -1));
     return inputs;
   }
 

@@ -30,7 +30,7 @@ import type {
   StepCosts,
 } from '../../engine/model-runner.js';
 import { packSampleParams } from '../../ops/sample.js';
-import { sampleLogitRows, StepError, stepRows, stepTokens } from './step-rows.js';
+import { checkResidentStep, sampleLogitRows, StepError, stepRows, stepTokens } from './step-rows.js';
 import type { PagedKvCache, StepRows } from './kv-cache.js';
 import { storedBytes } from '../../tensor/dtype.js';
 import type { DeviceAdapterStacks } from './adapter-stacks-device.js';
@@ -38,7 +38,7 @@ import type { AdapterRegistry } from '../../lora/adapter-registry.js';
 import { acquireAdapterRows } from './adapter-slots.js';
 import { DecodeBuckets } from './decode-buckets.js';
 import { DEFAULT_PREFILL_BUCKETS, PrefillBuckets } from './prefill-buckets.js';
-import { defaultMixedRowBuckets, normalizeRowBuckets, padRows, stepShape } from './step-padding.js';
+import { defaultMixedRowBuckets, mixedBucketRows, normalizeRowBuckets, padRows, stepShape } from './step-padding.js';
 import { type LlamaRunnerOptions, type LoadedLlama, loadLlama } from './runner-load.js';
 import { StepHost } from './step-host.js';
 import type { LlamaLongContext } from './long-context.js';
@@ -82,6 +82,8 @@ export class LlamaRunner implements ModelRunner {
   private readonly prefillBuckets: PrefillBuckets;
   /** Recorded mixed steps by row bucket, least recently used evicted first. */
   private readonly mixedBuckets: PrefillBuckets;
+  /** Batch sizes of the recorded decode steps; a decode of b sequences replays the smallest that holds it. */
+  readonly decodeBatchBuckets: readonly number[];
   /** Row buckets unrecorded steps are padded to (step-padding.ts); null: each step in its own rows. */
   readonly mixedRowBuckets: readonly number[] | null;
   /** Rows the last `forward` ran in (its tokens, or the bucket it was padded to). */
@@ -123,6 +125,7 @@ export class LlamaRunner implements ModelRunner {
     this.maxTokens = p.maxTokens;
     this.maxSeqs = p.maxSeqs;
     this.recordDecode = p.recordDecode;
+    this.decodeBatchBuckets = p.decodeBatchBuckets;
     // padding pays where shapes cost compiles and encodings (WebGPU); elsewhere pad rows are only work
     this.mixedRowBuckets =
       !p.recordDecode || p.mixedRowBuckets === 'off'
@@ -181,6 +184,7 @@ export class LlamaRunner implements ModelRunner {
       maxTokens: this.maxTokens,
       maxSeqs: this.maxSeqs,
       recorded: (kind, key) => (kind === 'prefill' ? this.prefillBuckets : this.mixedBuckets).peek(key) !== undefined,
+      decodeBatchBuckets: this.decodeBatchBuckets,
       ...(options.padTo === undefined ? {} : { padTo: options.padTo }),
     });
     const { kind, rows: stepRowCount, logitRows } = shape;
@@ -197,7 +201,7 @@ export class LlamaRunner implements ModelRunner {
     let owned = true;
     try {
       if (kind === 'decode') {
-        logits = this.decodeStep(b, rows, tokens, positions, last, adapterRows);
+        logits = this.decodeStep(stepRowCount, rows, ...padded, padRows(last, logitRows, 0), adapterRows);
         owned = false;
       } else {
         const recorded =
@@ -233,7 +237,7 @@ export class LlamaRunner implements ModelRunner {
     this.lastLogitsOwned = owned;
   }
 
-  /** A decode step: replays (or records, the first time) the stream of batch size `b`. */
+  /** A decode step in `b` rows (its batch bucket, inputs padded): replays (or records, the first time) that bucket's stream. */
   private decodeStep(
     b: number,
     rows: StepRows,
@@ -304,12 +308,7 @@ export class LlamaRunner implements ModelRunner {
     tokens: Int32Array | null,
     rows: readonly DeviceSampleRow[],
   ): Promise<Int32Array> {
-    const b = seqs.length;
-    if (rows.length !== b || rows.some((r, i) => r.row !== i))
-      throw new StepError('submitDecode samples every sequence of the step, row i for sequence i');
-    if (tokens === null && this.residentBatch !== b)
-      throw new StepError(`no device-drawn tokens of a batch of ${b} to continue from`);
-    if (tokens !== null && tokens.length !== b) throw new StepError(`${tokens.length} input tokens for ${b} sequences`);
+    checkResidentStep(seqs.length, tokens, rows, this.residentBatch, this.vocabSize);
     const rowsOfStep = stepRows({ seqs: seqs.map((s) => ({ tokens: [0], start: s.start, pages: s.pages })) }, this);
     this.kv.longContext.beginStep({ seqs: [] });
     const adapters = acquireAdapterRows(
@@ -334,21 +333,16 @@ export class LlamaRunner implements ModelRunner {
     adapterRows: Int32Array | undefined,
   ): Promise<Int32Array> {
     const b = seqs.length;
-    if (tokens)
-      for (const [i, t] of tokens.entries())
-        if (!Number.isInteger(t) || t < 0 || t >= this.vocabSize)
-          throw new StepError(`sequence ${i}: token ${t} is outside the vocabulary [0, ${this.vocabSize})`);
-    const known = this.decodeBuckets.get(b);
-    const inputs = this.decodeBuckets.writeResidentInputs(
-      seqs.map((s) => s.start),
-      tokens,
-      adapterRows,
-    );
+    // a bucket of B ≥ b rows: pad rows decode token 0 at position 0 and draw greedily, unread
+    const B = mixedBucketRows(b, this.decodeBatchBuckets);
+    const known = this.decodeBuckets.get(B);
+    const starts = Int32Array.from(seqs, (s) => s.start);
+    const inputs = this.decodeBuckets.writeResidentInputs(B, starts, tokens, adapterRows);
     this.kv.plan(stepRows);
-    const bucket = known ?? this.decodeBuckets.record(b, inputs);
-    const resident = this.decodeBuckets.residentOf(bucket, b);
-    this.backend.write(resident.params, packSampleParams(rows));
-    const slot = this.decodeBuckets.stagingSlot(resident, b);
+    const bucket = known ?? this.decodeBuckets.record(B, inputs);
+    const resident = this.decodeBuckets.residentOf(bucket, B);
+    this.backend.write(resident.params, packSampleParams(rows, B));
+    const slot = this.decodeBuckets.stagingSlot(resident, B);
     slot.busy = true;
     bucket.stream.replayWith([resident.sample], [{ from: inputs.tokens, to: slot.readback }]);
     this.keepLogits(bucket.logits, false);
@@ -371,7 +365,7 @@ export class LlamaRunner implements ModelRunner {
    * clock from submit to completion. Benchmarks divide it by the wall time per step to tell how busy the loop keeps the GPU.
    */
   timeDecodeReplay(b: number, times: number): Promise<number> {
-    return this.decodeBuckets.timeReplay(b, times);
+    return this.decodeBuckets.timeReplay(mixedBucketRows(b, this.decodeBatchBuckets), times);
   }
 
   /** Bytes the weights take on the device (quantized ones as stored); the load log and tests report it. */
@@ -379,9 +373,9 @@ export class LlamaRunner implements ModelRunner {
     return storedBytes(this.weights);
   }
 
-  /** The recorded decode stream of batch `b`, if one was recorded (tests count its dispatches). */
+  /** The recorded decode stream that serves batch `b` (its bucket's), if one was recorded (tests count its dispatches). */
   decodeStream(b: number): RecordedStream | undefined {
-    return this.decodeBuckets.get(b)?.stream;
+    return this.decodeBuckets.get(mixedBucketRows(b, this.decodeBatchBuckets))?.stream;
   }
 
   destroy(): void {

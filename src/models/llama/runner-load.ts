@@ -11,6 +11,7 @@ import type { RunnerOptions } from '../family.js';
 import { type LoraGraphOptions, loraShapesOf } from './adapter-graph.js';
 import { DeviceAdapterStacks, loraStackDtype } from './adapter-stacks-device.js';
 import { llamaModule } from './graph.js';
+import { defaultDecodeBatchBuckets, normalizeRowBuckets } from './step-padding.js';
 import { PagedKvCache } from './kv-cache.js';
 import type { LlamaConfig } from './llama-config.js';
 import { quantizedWeightPlan } from './quantized-weights.js';
@@ -41,6 +42,12 @@ export interface LlamaRunnerOptions extends RunnerOptions {
    * decode steps are recorded and row buckets are on.
    */
   readonly mixedBuckets?: number;
+  /**
+   * Batch sizes whose decode steps are recorded; a decode of b sequences replays the smallest
+   * that holds it, pad rows idle (step-padding.ts). 'exact' records every size up to maxSeqs.
+   * Absent: `defaultDecodeBatchBuckets(maxSeqs)` (1, 2, 4, multiples of 8, maxSeqs).
+   */
+  readonly decodeBatchBuckets?: readonly number[] | 'exact';
   /** CTAs of the attention dispatches (default: BatchAttention's; benchmarks compare). */
   readonly attentionGrid?: number;
   /**
@@ -65,6 +72,8 @@ export interface LoadedLlama {
   readonly prefillBuckets?: number;
   readonly mixedRowBuckets?: readonly number[] | 'off';
   readonly mixedBuckets?: number;
+  /** Batch sizes of the recorded decode steps, ascending, maxSeqs last. */
+  readonly decodeBatchBuckets: readonly number[];
   readonly lora: DeviceAdapterStacks | null;
   /** Weights kept quantized on the device, by format (e.g. { q4_k: 7, q8_0: 14 }). */
   readonly quantizedWeights: Readonly<Record<string, number>>;
@@ -173,6 +182,12 @@ export async function loadLlama(
     ...(o.prefillBuckets === undefined ? {} : { prefillBuckets: o.prefillBuckets }),
     ...(o.mixedRowBuckets === undefined ? {} : { mixedRowBuckets: o.mixedRowBuckets }),
     ...(o.mixedBuckets === undefined ? {} : { mixedBuckets: o.mixedBuckets }),
+    decodeBatchBuckets: normalizeRowBuckets(
+      o.decodeBatchBuckets === 'exact'
+        ? Array.from({ length: maxSeqs }, (_, i) => i + 1)
+        : (o.decodeBatchBuckets ?? defaultDecodeBatchBuckets(maxSeqs)),
+      maxSeqs,
+    ),
     lora: stacks,
     quantizedWeights: byFormat,
   };

@@ -19,6 +19,20 @@ export function prefillBucketRows(n: number, maxTokens: number): number {
   return Math.max(n, Math.min(rows, maxTokens));
 }
 
+/**
+ * Batch sizes whose decode steps are recorded, for a runner of `maxSeqs` sequences: 1, 2, 4, then
+ * multiples of 8, then `maxSeqs` (CUDA-graph capture sizes in vLLM are the same idea). A decode of
+ * b sequences replays the smallest bucket that holds it, its pad rows idle (step-padding's rule
+ * above). At 256 sequences that is 35 recordings at start-up instead of 256. The pad rows cost
+ * little: a decode step reads every weight once whatever its rows, and attention skips them.
+ */
+export function defaultDecodeBatchBuckets(maxSeqs: number): number[] {
+  const out = [1, 2, 4].filter((b) => b < maxSeqs);
+  for (let b = 8; b < maxSeqs; b += 8) out.push(b);
+  out.push(maxSeqs);
+  return out;
+}
+
 /** `a` followed by `fill` up to `rows` entries (`a` itself when it already has them). */
 export function padRows(a: Int32Array, rows: number, fill: number): Int32Array {
   if (a.length === rows) return a;
@@ -53,7 +67,7 @@ export function normalizeRowBuckets(buckets: readonly number[], maxTokens: numbe
   return [...set].sort((a, b) => a - b);
 }
 
-/** Rows an unrecorded step of `n` tokens runs in: the smallest bucket that holds it (`buckets` normalized, ascending). */
+/** Rows a step of `n` tokens (or sequences) runs in: the smallest bucket that holds it (`buckets` normalized, ascending). */
 export function mixedBucketRows(n: number, buckets: readonly number[]): number {
   for (const r of buckets) if (r >= n) return r;
   return n;
@@ -95,7 +109,7 @@ export interface StepShape {
 }
 
 /**
- * The shape of a step of `n` tokens over `b` sequences: a pure decode replays its batch size's
+ * The shape of a step of `n` tokens over `b` sequences: a pure decode replays its batch bucket's
  * stream; a single-sequence prefill its row bucket's, or, where that bucket is not recorded now but
  * its mixed row bucket is (`recorded`), the mixed one: every mixed bucket is recorded at warm-up
  * while the prefill buckets keep only a few, and recording one on the spot costs a whole host
@@ -118,9 +132,14 @@ export function stepShape(
     readonly padTo?: number;
     /** Whether a bucket's stream is recorded now, by kind and key (`bucketKey`); absent: a lone prompt takes its prefill bucket. */
     readonly recorded?: (kind: 'prefill' | 'mixed', key: number) => boolean;
+    /** Batch sizes of the recorded decode steps (`defaultDecodeBatchBuckets`), ascending; absent: every size is its own. */
+    readonly decodeBatchBuckets?: readonly number[];
   },
 ): StepShape {
-  if (n === b && o.recordDecode && o.recordable) return { kind: 'decode', rows: n, logitRows: b };
+  if (n === b && o.recordDecode && o.recordable) {
+    const rows = o.decodeBatchBuckets ? mixedBucketRows(b, o.decodeBatchBuckets) : b;
+    return { kind: 'decode', rows, logitRows: rows };
+  }
   const mixedOn = o.recordable && o.mixedRowBuckets !== null && o.mixedCapacity > 0;
   let lone = false;
   if (o.recordable && b === 1 && n > 1 && o.prefillCapacity > 0) {

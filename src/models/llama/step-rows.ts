@@ -118,3 +118,26 @@ export function stepTokens(
   });
   return { tokens, positions, last };
 }
+
+/**
+ * Checks a resident decode step's arguments (`ModelRunner.submitDecode`): row i samples sequence
+ * i; `tokens` null continues from the ids the last resident step drew, which must have been a
+ * step of the same batch (`residentBatch`); given tokens lie in the vocabulary.
+ */
+export function checkResidentStep(
+  b: number,
+  tokens: Int32Array | null,
+  rows: readonly DeviceSampleRow[],
+  residentBatch: number,
+  vocabSize: number,
+): void {
+  if (rows.length !== b || rows.some((r, i) => r.row !== i))
+    throw new StepError('submitDecode samples every sequence of the step, row i for sequence i');
+  if (tokens === null && residentBatch !== b)
+    throw new StepError(`no device-drawn tokens of a batch of ${b} to continue from`);
+  if (tokens === null) return;
+  if (tokens.length !== b) throw new StepError(`${tokens.length} input tokens for ${b} sequences`);
+  for (const [i, t] of tokens.entries())
+    if (!Number.isInteger(t) || t < 0 || t >= vocabSize)
+      throw new StepError(`sequence ${i}: token ${t} is outside the vocabulary [0, ${vocabSize})`);
+}

@@ -1,7 +1,7 @@
 /**
  * Compiling and recording before serving: one step through each row bucket that single-sequence
- * prefills and mixed steps are padded to (step-padding.ts), and a decode step of every batch size
- * (each records its own stream), so the first requests do not pay for pipeline compiles and stream
+ * prefills and mixed steps are padded to (step-padding.ts), and a decode step of every batch
+ * bucket (each records its own stream), so the first requests do not pay for pipeline compiles and stream
  * recordings — the analog of capturing CUDA graphs at start-up. The steps write K/V into pages no
  * sequence holds yet (it runs before the engine hands any out); a sequence given those pages
  * later writes its own K/V before anything reads them.
@@ -22,6 +22,8 @@ export interface WarmUpTarget {
   readonly numPages: number;
   /** Row buckets of mixed steps; null where steps are not padded (nothing to warm but prefill). */
   readonly mixedRowBuckets: readonly number[] | null;
+  /** Batch sizes of the recorded decode steps (ascending, maxSeqs last). */
+  readonly decodeBatchBuckets: readonly number[];
   forward(batch: ForwardBatch, options?: ForwardOptions): Promise<Float32Array>;
 }
 
@@ -36,7 +38,7 @@ const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => f
 
 /**
  * Runs the warm-up steps that fit the KV pool: prefill buckets, mixed buckets of two sequences,
- * decode at every batch size; `settle` resolves when the device has finished what was submitted.
+ * decode at every batch bucket; `settle` resolves when the device has finished what was submitted.
  */
 export async function warmUpSteps(r: WarmUpTarget, settle: () => Promise<void>): Promise<WarmUpReport> {
   const t0 = performance.now();
@@ -57,11 +59,12 @@ export async function warmUpSteps(r: WarmUpTarget, settle: () => Promise<void>):
   shapes.push([r.maxTokens]);
   // a prefill chunk beside a one-token sequence: the step's rows are the bucket's
   if (r.maxSeqs > 1) for (const rows of r.mixedRowBuckets ?? []) if (rows > 2) shapes.push([rows - 1, 1]);
-  // decode steps of every batch size: one token per sequence
-  for (let b = 1; b <= r.maxSeqs; b++) shapes.push(new Array<number>(b).fill(1));
+  // a decode step of every batch bucket: one token per sequence
+  for (const b of r.decodeBatchBuckets) shapes.push(new Array<number>(b).fill(1));
   let steps = 0;
   const decode = new Map<number, number>();
   const mixed = new Map<number, number>();
+  let decodedUpTo = 0;
   for (const lengths of shapes) {
     if (!fits(lengths)) continue;
     await r.forward(step(lengths), { readLogits: false });
@@ -70,8 +73,14 @@ export async function warmUpSteps(r: WarmUpTarget, settle: () => Promise<void>):
     await r.forward(step(lengths), { readLogits: false });
     await settle();
     const rows = lengths.reduce((a, n) => a + n, 0);
+    const ms = performance.now() - t;
+    if (lengths.every((n) => n === 1)) {
+      // a decode bucket's time stands for every batch it serves (the buckets come in ascending order)
+      for (let b = decodedUpTo + 1; b <= rows; b++) decode.set(b, ms);
+      decodedUpTo = rows;
+    }
     // a prefill bucket's time stands for a chunk of its rows until a mixed shape of them is timed
-    (lengths.every((n) => n === 1) ? decode : mixed).set(rows, performance.now() - t);
+    else mixed.set(rows, ms);
     steps++;
   }
   return { steps, ms: performance.now() - t0, costs: { decode, mixed } };
