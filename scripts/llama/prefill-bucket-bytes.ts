@@ -3,7 +3,8 @@
  * compiled decoder's storage plan rather than a device: the VM's planned storage at the bucket's
  * row count (one tensor per storage token and shape), the returned logits, the step inputs, the
  * attention's log-sum-exp, its Q/K/V scratch, and the split-KV partial-state scratch the recorded
- * stream owns (maxItems × tileRows rows of headDim + 1 f32, shared by the layers' attention calls).
+ * stream binds (maxItems × tileRows rows of headDim + 1 f32, shared by the layers' attention calls
+ * and, since it is kernel scratch, by every recorded stream: it is counted once per bucket here).
  * The stream's uniform buffers (a few hundred bytes per dispatch) are left out.
  *
  * Usage: npx tsx scripts/llama/prefill-bucket-bytes.ts [--model DIR|8b] [--rows 128,512,2048]

@@ -17,7 +17,7 @@ import {
 import type { BufferRange, GpuTensor, KernelContext, ShaderSpec } from './kernel.js';
 import type { PendingWork } from './pending-work.js';
 import type { PipelineCache } from './pipeline-cache.js';
-import { type Recording, recordingScratch } from './recording.js';
+import { RecordedScratch, type Recording, recordingScratch } from './recording.js';
 import { UniformRing } from './uniform-ring.js';
 
 export const STORAGE_USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -28,6 +28,8 @@ export class DispatchEncoder {
   dispatchCount = 0;
   /** Uniform buffers made for recorded streams (outside the arena). */
   ownedUniformsCreated = 0;
+  /** Kernel scratch every recorded stream shares (recording.ts). */
+  readonly recordedScratch = new RecordedScratch();
 
   constructor(
     private readonly device: GPUDevice,
@@ -74,7 +76,8 @@ export class DispatchEncoder {
       dispatches: [],
       owned: [],
       bound: new Set(),
-      scratch: new Map(),
+      scratch: this.recordedScratch,
+      taken: new Set(),
       callScratch: new Map(),
     };
     this.recording = recording;
@@ -84,6 +87,7 @@ export class DispatchEncoder {
     } catch (e) {
       // a stream that failed to record is never replayed: what it owns would otherwise leak
       for (const b of recording.owned) b.destroy();
+      this.recordedScratch.release(recording.taken);
       throw e;
     } finally {
       this.recording = null;

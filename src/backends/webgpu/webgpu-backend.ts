@@ -333,7 +333,7 @@ export class WebGpuBackend implements Backend {
       recording.dispatches,
       recording.owned,
       () => this.submitPending(),
-      this.streamBound.hold(recording.bound),
+      this.streamBound.hold(recording.bound, () => recording.scratch.release(recording.taken)),
       this.timeline,
     );
   }

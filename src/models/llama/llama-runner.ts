@@ -138,10 +138,12 @@ export class LlamaRunner implements ModelRunner {
     this.transient = new TransientStepper(p.backend, p.exe, this.host, p.kv, p.config.numHeads, p.lora !== null, args);
     const { numHeads } = p.config;
     this.decodeBuckets = new DecodeBuckets(p.backend, p.exe, this.host, numHeads, p.lora !== null, args, p.maxSeqs);
-    const buckets = (capacity: number) =>
-      new PrefillBuckets(p.backend, p.exe, this.host, numHeads, p.lora !== null, args, capacity);
+    const buckets = (capacity: number, shared?: Record<string, number>) =>
+      new PrefillBuckets(p.backend, p.exe, this.host, numHeads, p.lora !== null, args, capacity, shared);
     this.prefillBuckets = buckets(p.recordDecode ? (p.prefillBuckets ?? DEFAULT_PREFILL_BUCKETS) : 0);
-    this.mixedBuckets = buckets(this.mixedRowBuckets ? (p.mixedBuckets ?? this.mixedRowBuckets.length) : 0);
+    // mixed buckets are kept for good, so they share one storage sized for the largest step
+    const mixed = this.mixedRowBuckets ? (p.mixedBuckets ?? this.mixedRowBuckets.length) : 0;
+    this.mixedBuckets = buckets(mixed, { n: p.maxTokens, b: p.maxSeqs });
   }
 
   stepCosts?: StepCosts;
