@@ -12,7 +12,7 @@
  * row whose thread groups split the row's entries; its split rows' segments the same way, a
  * workgroup per segment) and fuses them horizontally: one dispatch, the parts in consecutive
  * workgroup ranges, the segments' and long rows' first. Split rows are finished by a second
- * dispatch that sums their segments' partial rows (`row-split.ts`), a thread group per row.
+ * dispatch that sums their segments' partial rows (`row-split.ts`), a workgroup per row.
  */
 import type { LoopProgram } from '../ir/tir/loop-nest.js';
 import { bind, fuseHorizontal, reorder, split, vectorize } from '../ir/tir/loop-schedule.js';
@@ -95,9 +95,13 @@ export function hybSpmmProgram(layout: HybLayout, s: SpmmSchedule): LoopProgram 
   return fuseHorizontal(`spmm_hyb_${widths}${layout.split ? '_split' : ''}`, longFirst);
 }
 
-/** The second pass of a hybrid with split rows: each split row's partials summed into y. */
+/**
+ * The second pass of a hybrid with split rows: each split row's partials summed into y, a
+ * workgroup per row whose thread groups stride over its segments (a hub of 15753 entries in
+ * segments of 256 has 62 partials: one thread group would walk them in a chain again).
+ */
 export function hybSplitReduceProgram(s: SpmmSchedule): LoopProgram {
-  return scheduleSpmmNest(splitReduceNest(), s);
+  return scheduleLongRowNest(splitReduceNest(), s);
 }
 
 export const splitReduceLabel = (s: SpmmSchedule): string =>
