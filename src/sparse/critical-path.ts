@@ -7,11 +7,10 @@
  * nothing about bandwidth or caches: it says whether a plan's time can be set by one long chain
  * (a hub row) or only by the total work, and by how much a decomposition shortens the chain.
  */
-import type { FormatSpec } from './convert.js';
-import { toFormat } from './convert.js';
+import { type FormatSpec, toFormat } from './convert.js';
 import { rowLengths } from './coo.js';
-import type { Coo, CsrRows } from './formats.js';
-import type { SpmmSchedule } from './schedule.js';
+import type { Coo, CsrRows, SparseMatrix } from './formats.js';
+import { type SpmmSchedule, workgroupSize } from './schedule.js';
 
 /** Entries per thread per pass in the long-row schedule (`LONG_ROW_UNROLL` of `spmm-schedule.ts`). */
 const UNROLL = 4;
@@ -28,6 +27,14 @@ export interface ChainModel {
 /** Steps of the model on a GPU that runs `concurrent` workgroups at once: the chain or the waves. */
 export function modelSteps(m: ChainModel, concurrent: number): number {
   return Math.max(m.chainSteps, m.workSteps / concurrent);
+}
+
+/**
+ * Workgroups of schedule `s` resident at once on an H100 SXM (132 SMs of 2048 threads and at most
+ * 32 workgroups each): an assumption of the model, not a measured figure of any device.
+ */
+export function h100Concurrent(s: SpmmSchedule): number {
+  return 132 * Math.min(32, Math.floor(2048 / workgroupSize(s)));
 }
 
 class Tally {
@@ -56,8 +63,17 @@ const longRowSteps = (len: number, s: SpmmSchedule, chunks: number) =>
 
 const csrLens = (c: CsrRows) => Array.from({ length: c.rowIds.length }, (_, r) => c.indptr[r + 1]! - c.indptr[r]!);
 
-/** The model of SpMM of `a` held as `spec` under `s` at `f` features; null for BSR (no model). */
-export function spmmChainModel(a: Coo, spec: FormatSpec, s: SpmmSchedule, f: number): ChainModel | null {
+/**
+ * The model of SpMM of `a` held as `spec` under `s` at `f` features; null for BSR (no model).
+ * `held`: `a` already converted to `spec`, to skip converting a large matrix again.
+ */
+export function spmmChainModel(
+  a: Coo,
+  spec: FormatSpec,
+  s: SpmmSchedule,
+  f: number,
+  held?: SparseMatrix,
+): ChainModel | null {
   const chunks = Math.ceil((s.vec4 ? f / 4 : f) / s.threadsPerRow);
   const t = new Tally();
   switch (spec.kind) {
@@ -67,7 +83,7 @@ export function spmmChainModel(a: Coo, spec: FormatSpec, s: SpmmSchedule, f: num
       rowsPerGroup(t, rowLengths(a), s.rowsPerWorkgroup, chunks);
       break;
     case 'hyb': {
-      const h = toFormat(a, spec);
+      const h = held ?? toFormat(a, spec);
       if (h.kind !== 'hyb') return null;
       const len = rowLengths(a);
       for (const b of h.buckets)
