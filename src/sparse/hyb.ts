@@ -48,10 +48,8 @@ export function hybFromCoo(a: Coo, maxWidth: number, segLen?: number): Hyb {
       });
       return { width, rowIds, cols, vals };
     });
-  // longest first: the kernel gives each long row a workgroup in this order, and a row of
-  // thousands of entries that starts last ends last, after every other row is done
-  // longest first: the kernel gives each long row a workgroup in this order, and a row of
-  // thousands of entries that starts last ends last, after every other row is done
+  // longest first: the kernel gives each long row (or each split row's segments) workgroups in
+  // this order, and a row of thousands of entries that starts last ends last, after every other row
   long.sort((x, y) => len[y]! - len[x]! || x - y);
   const csrRows = (ids: readonly number[]): CsrRows => {
     const rowIds = Int32Array.from(ids);
