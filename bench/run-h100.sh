@@ -166,7 +166,7 @@ F=${FEATURES_DIR:-$HOME/features} && mkdir -p $F
 timeout 150 node "$B/bench/quant-decode.js" 2>&1 | quiet | tee "$OUT/quant-decode.log"; echo "quant-decode exit $? at ${SECONDS}s"
 timeout 90 node "$B/bench/sparse-graphs.js" $F/graphs > "$OUT/sparse-graphs.log" 2>&1 \
   && timeout 150 python3 bench/anchors/torch_sparse.py $F/graphs $F/torch-sparse.json > "$OUT/torch-sparse.log" 2>&1 \
-  && timeout 210 node "$B/bench/sparse.js" $F/torch-sparse.json 2>&1 | quiet | tee "$OUT/sparse.log"; echo "sparse exit $? at ${SECONDS}s"
+  && timeout 270 node "$B/bench/sparse.js" $F/torch-sparse.json 2>&1 | quiet | tee "$OUT/sparse.log"; echo "sparse exit $? at ${SECONDS}s"
 timeout 200 python3 scripts/sparse/train_pyg.py --out $F/gnn-pyg > "$OUT/train-pyg.log" 2>&1 \
   && timeout 90 node "$B/bench/sparse-gnn.js" --pyg $F/gnn-pyg 2>&1 | quiet | tee "$OUT/sparse-gnn.log"; echo "gnn exit $? at ${SECONDS}s"
 fi

@@ -10,7 +10,9 @@
  * ≥ 40 ms per batch, divided by the calls (the analog of CUDA events around many calls). Its floor
  * on this device is printed first: the same clock on an SpMM of 64 short rows, so a figure near
  * it is overhead and not the kernel. Each graph's longest row is printed with it: a kernel that
- * leaves that row to a few threads takes time in proportion to it.
+ * leaves that row to a few threads takes time in proportion to it; so is the GPU-free chain model of
+ * the hybrids with and without split rows (`src/sparse/critical-path.ts`), a prediction to hold
+ * the times against.
  * Every plan runs through `Backend.run`, i.e. the kernels generated from the loop-nest programs
  * (`src/sparse/spmm-lower.ts` lowered, `spmm-schedule.ts` scheduled): the tuner's choices are TIR schedules.
  *
@@ -22,17 +24,23 @@ import { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import {
   type Candidate,
   type Coo,
-  MAX_BLOWUP,
+  type FormatSpec,
+  MAX_WORKGROUP,
   SPMM_FORMATS,
+  type SparseMatrix,
   SpmmTuner,
   candidateName,
   csrFromCoo,
   defaultSchedule,
   formatName,
+  h100Concurrent,
+  modelSteps,
+  scheduleName,
   spmm,
-  storageBlowup,
+  spmmChainModel,
   toFormat,
   upload,
+  whyFormatSkipped,
 } from '../src/sparse/index.js';
 import { rowLengths } from '../src/sparse/coo.js';
 import { randomCoo } from '../src/sparse/generate.js';
@@ -86,6 +94,32 @@ function verifyRows(
   );
 }
 
+/**
+ * The GPU-free chain model (`src/sparse/critical-path.ts`) of the hybrids of width 32, plain and
+ * split, at the widest workgroup of the default threads per row (the tuner's choice on these
+ * graphs): the longest chain of one thread, and the work over the workgroups an H100 holds at once.
+ * Printed before timing, so the effect of splitting the hub rows is predicted in the same log.
+ */
+function printChainModel(a: Coo, f: number, held: Map<string, SparseMatrix>): void {
+  const base = defaultSchedule(f);
+  const s = { ...base, rowsPerWorkgroup: Math.max(1, MAX_WORKGROUP / base.threadsPerRow) };
+  const specs = SPMM_FORMATS.filter(
+    (p): p is Extract<FormatSpec, { kind: 'hyb' }> => p.kind === 'hyb' && p.maxWidth === 32,
+  );
+  const parts = specs
+    .filter((spec) => whyFormatSkipped(a, spec) === null)
+    .map((spec) => {
+      const name = formatName(spec);
+      if (!held.has(name)) held.set(name, toFormat(a, spec));
+      const m = spmmChainModel(a, spec, s, f, held.get(name))!;
+      const c = h100Concurrent(s);
+      return `${name} chain ${m.chainSteps}, work ${(m.workSteps / c).toFixed(0)}, model ${modelSteps(m, c).toFixed(0)}`;
+    });
+  console.log(
+    `  chain model f${f} ${scheduleName(s)} (steps; work per ${h100Concurrent(s)} resident workgroups): ${parts.join('; ')}`,
+  );
+}
+
 /** Geometric mean of ratios, with their count; '—' for none. */
 function geomean(xs: readonly number[]): string {
   if (xs.length === 0) return '— (no rows)';
@@ -130,6 +164,9 @@ async function main(): Promise<void> {
     const a = await generateGraph(g);
     const longest = rowLengths(a).reduce((x, y) => Math.max(x, y), 0);
     console.log(`${g.name}: ${a.m} nodes, ${a.vals.length} edges, longest row ${longest} (seed ${g.seed})`);
+    const held = new Map<string, SparseMatrix>();
+    for (const f of quick ? [32] : FEATURES) printChainModel(a, f, held);
+    held.clear();
     for (const f of quick ? [32] : FEATURES) {
       const key = `spmm ${g.name} f${f}`;
       const anchor = anchorOf(anchors, key);
@@ -153,9 +190,9 @@ async function main(): Promise<void> {
       };
       const plain: Record<string, number> = {};
       for (const format of SPMM_FORMATS) {
-        const blowup = storageBlowup(a, format);
-        if (blowup > MAX_BLOWUP) {
-          console.log(`  ${formatName(format)} skipped: stores ${blowup.toFixed(1)}× the nonzeros`);
+        const why = whyFormatSkipped(a, format);
+        if (why) {
+          console.log(`  ${formatName(format)} skipped: ${why}`);
           continue;
         }
         const c = { format, schedule: defaultSchedule(f) };

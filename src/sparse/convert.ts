@@ -13,14 +13,15 @@ export type FormatSpec =
   | { readonly kind: 'csc' }
   | { readonly kind: 'ell'; readonly width?: number }
   | { readonly kind: 'bsr'; readonly block: number }
-  | { readonly kind: 'hyb'; readonly maxWidth: number };
+  /** `split`: rows longer than this many entries are cut into segments of at most that many. */
+  | { readonly kind: 'hyb'; readonly maxWidth: number; readonly split?: number };
 
 export function formatName(spec: FormatSpec): string {
   switch (spec.kind) {
     case 'bsr':
       return `bsr${spec.block}`;
     case 'hyb':
-      return `hyb${spec.maxWidth}`;
+      return `hyb${spec.maxWidth}${spec.split === undefined ? '' : `s${spec.split}`}`;
     case 'ell':
       return spec.width === undefined ? 'ell' : `ell${spec.width}`;
     default:
@@ -224,7 +225,7 @@ export function toFormat(a: Coo, spec: FormatSpec): SparseMatrix {
     case 'bsr':
       return bsrFromCoo(a, spec.block);
     case 'hyb':
-      return hybFromCoo(a, spec.maxWidth);
+      return hybFromCoo(a, spec.maxWidth, spec.split);
   }
 }
 

@@ -2,7 +2,7 @@
  * How each format is laid out in device tensors, and the op that reads it. Index arrays are i32,
  * values f32. The hybrid packs every part into one index tensor and one value tensor (four
  * storage bindings in all, well inside WebGPU's default limit of eight per stage) and describes
- * the parts in `HybLayout`, which travels in the op's attributes and reaches the kernel as uniforms.
+ * the parts (and the split rows' segments, if any) in `HybLayout`, which travels in the op's attributes and reaches the kernel as uniforms.
  */
 import type { TensorDesc } from '../backends/backend.js';
 import type { HostArray } from '../tensor/dtype.js';
@@ -22,8 +22,25 @@ export interface HybPart {
   readonly valsAt: number;
 }
 
+/**
+ * The split part of a packed hybrid (`row-split.ts`): `rows` long rows in `segs` segments; the
+ * offsets of its row ids, its segment → entry pointer [segs + 1], its row → segment pointer
+ * [rows + 1], its columns (in the index tensor) and values (in the value tensor).
+ */
+export interface SplitPart {
+  readonly segLen: number;
+  readonly rows: number;
+  readonly segs: number;
+  readonly rowIdsAt: number;
+  readonly segPtrAt: number;
+  readonly rowSegsAt: number;
+  readonly colsAt: number;
+  readonly valsAt: number;
+}
+
 export interface HybLayout {
   readonly parts: readonly HybPart[];
+  readonly split?: SplitPart;
 }
 
 export const SPMM_OPS = ['spmm_coo', 'spmm_csr', 'spmm_ell', 'spmm_bsr', 'spmm_hyb'] as const;
@@ -98,9 +115,21 @@ function packHyb(a: Extract<SparseMatrix, { kind: 'hyb' }>): DeviceSparse {
       colsAt: push(r.indices),
       valsAt: pushV(r.vals),
     });
+  const sp = a.split;
+  const split: SplitPart | undefined = sp && {
+    segLen: sp.segLen,
+    rows: sp.rowIds.length,
+    segs: sp.segPtr.length - 1,
+    rowIdsAt: push(sp.rowIds),
+    segPtrAt: push(sp.segPtr),
+    rowSegsAt: push(sp.rowSegs),
+    colsAt: push(sp.indices),
+    valsAt: pushV(sp.vals),
+  };
   const index = concat(idx, new Int32Array(iAt));
   const value = concat(vals, new Float32Array(vAt));
-  return { op: 'spmm_hyb', attrs: { m: a.m, layout: { parts } satisfies HybLayout }, arrays: [i32(index), f32(value)] };
+  const layout: HybLayout = split ? { parts, split } : { parts };
+  return { op: 'spmm_hyb', attrs: { m: a.m, layout }, arrays: [i32(index), f32(value)] };
 }
 
 function concat<T extends Int32Array | Float32Array>(parts: readonly T[], out: T): T {

@@ -10,7 +10,8 @@
  * - ELL: dense-fixed rows, sparse-fixed columns of `width`; short rows padded with column −1.
  * - BSR: dense-fixed block rows, sparse-variable block columns, dense-fixed `block × block` inside.
  * - Hybrid: ELL buckets (each a list of rows of length ≤ its power-of-two width) plus a CSR part
- *   holding the rows longer than the widest bucket; every row lives in exactly one part.
+ *   holding the rows longer than the widest bucket, and optionally a split part: the rows longer
+ *   than a segment length, each cut into segments; every row lives in exactly one part.
  */
 import type { Axis } from './axes.js';
 
@@ -86,12 +87,25 @@ export interface CsrRows {
   readonly vals: Float32Array;
 }
 
+/**
+ * Rows of a hybrid cut into segments of at most `segLen` entries (`row-split.ts`): the entries
+ * are stored as in `CsrRows` (row r's are [indptr[r], indptr[r+1])); segment s covers
+ * [segPtr[s], segPtr[s+1]), and row r owns segments [rowSegs[r], rowSegs[r+1]).
+ */
+export interface SplitRows extends CsrRows {
+  readonly segLen: number;
+  readonly segPtr: Int32Array;
+  readonly rowSegs: Int32Array;
+}
+
 export interface Hyb {
   readonly kind: 'hyb';
   readonly m: number;
   readonly k: number;
   readonly buckets: readonly EllBucket[];
   readonly remainder: CsrRows;
+  /** Rows longer than the segment length, when the decomposition splits them. */
+  readonly split?: SplitRows;
 }
 
 export type SparseMatrix = Coo | Csr | Csc | Ell | Bsr | Hyb;
@@ -110,7 +124,8 @@ export function nnzOf(a: SparseMatrix): number {
     case 'hyb':
       return (
         a.buckets.reduce((n, b) => n + b.cols.reduce((s, c) => s + (c === ELL_PAD ? 0 : 1), 0), 0) +
-        a.remainder.vals.length
+        a.remainder.vals.length +
+        (a.split?.vals.length ?? 0)
       );
   }
 }
@@ -156,6 +171,13 @@ export function axesOf(a: SparseMatrix): Axis[] {
         ]),
         { name: 'csr.i', kind: 'sparse-fixed', length: a.m, perParent: a.remainder.rowIds.length },
         { name: 'csr.j', kind: 'sparse-variable', length: a.k, parent: 'csr.i' },
+        ...(a.split
+          ? ([
+              { name: 'split.i', kind: 'sparse-fixed', length: a.m, perParent: a.split.rowIds.length },
+              { name: 'split.s', kind: 'dense-variable', length: a.split.segPtr.length - 1, parent: 'split.i' },
+              { name: 'split.j', kind: 'sparse-variable', length: a.k, parent: 'split.s' },
+            ] satisfies Axis[])
+          : []),
       ];
   }
 }

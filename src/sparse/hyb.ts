@@ -3,10 +3,12 @@
  * widths are powers of two (a row of length L goes to the narrowest width ≥ L, an empty row to
  * width 1, where it computes a zero), and rows longer than `maxWidth` form a CSR part. Bucketing
  * bounds the padding of each ELL part by 2×, and the long rows of a power-law graph stop
- * dictating one global ELL width.
+ * dictating one global ELL width. With a segment length, rows longer than it leave the CSR part for
+ * a split part whose rows are cut into segments of at most that many entries (`row-split.ts`).
  */
 import { cooFromTriples, rowLengths } from './coo.js';
 import { type Coo, type CsrRows, ELL_PAD, type EllBucket, type Hyb } from './formats.js';
+import { splitRows } from './row-split.js';
 
 const isPow2 = (x: number) => Number.isInteger(x) && x >= 1 && (x & (x - 1)) === 0;
 
@@ -17,7 +19,7 @@ export function bucketWidth(len: number): number {
   return w;
 }
 
-export function hybFromCoo(a: Coo, maxWidth: number): Hyb {
+export function hybFromCoo(a: Coo, maxWidth: number, segLen?: number): Hyb {
   if (!isPow2(maxWidth) || maxWidth > 1024)
     throw new Error(`sparse: hybrid maxWidth must be a power of two in 1..1024, got ${maxWidth}`);
   const len = rowLengths(a);
@@ -46,20 +48,25 @@ export function hybFromCoo(a: Coo, maxWidth: number): Hyb {
       });
       return { width, rowIds, cols, vals };
     });
-  // longest first: the kernel gives each long row a workgroup in this order, and a row of
-  // thousands of entries that starts last ends last, after every other row is done
+  // longest first: the kernel gives each long row (or each split row's segments) workgroups in
+  // this order, and a row of thousands of entries that starts last ends last, after every other row
   long.sort((x, y) => len[y]! - len[x]! || x - y);
-  const rowIds = Int32Array.from(long);
-  const indptr = new Int32Array(long.length + 1);
-  long.forEach((row, r) => (indptr[r + 1] = indptr[r]! + len[row]!));
-  const indices = new Int32Array(indptr[long.length]!);
-  const vals = new Float32Array(indices.length);
-  long.forEach((row, r) => {
-    indices.set(a.cols.subarray(start[row]!, start[row + 1]!), indptr[r]!);
-    vals.set(a.vals.subarray(start[row]!, start[row + 1]!), indptr[r]!);
-  });
-  const remainder: CsrRows = { rowIds, indptr, indices, vals };
-  return { kind: 'hyb', m: a.m, k: a.k, buckets, remainder };
+  const csrRows = (ids: readonly number[]): CsrRows => {
+    const rowIds = Int32Array.from(ids);
+    const indptr = new Int32Array(ids.length + 1);
+    ids.forEach((row, r) => (indptr[r + 1] = indptr[r]! + len[row]!));
+    const indices = new Int32Array(indptr[ids.length]!);
+    const vals = new Float32Array(indices.length);
+    ids.forEach((row, r) => {
+      indices.set(a.cols.subarray(start[row]!, start[row + 1]!), indptr[r]!);
+      vals.set(a.vals.subarray(start[row]!, start[row + 1]!), indptr[r]!);
+    });
+    return { rowIds, indptr, indices, vals };
+  };
+  if (segLen === undefined) return { kind: 'hyb', m: a.m, k: a.k, buckets, remainder: csrRows(long) };
+  const split = splitRows(csrRows(long.filter((row) => len[row]! > segLen)), segLen);
+  const remainder = csrRows(long.filter((row) => len[row]! <= segLen));
+  return { kind: 'hyb', m: a.m, k: a.k, buckets, remainder, ...(split.rowIds.length > 0 ? { split } : {}) };
 }
 
 export function cooFromHyb(a: Hyb): Coo {
@@ -76,14 +83,14 @@ export function cooFromHyb(a: Hyb): Coo {
         vals.push(b.vals[r * b.width + s]!);
       }
     });
-  const rem = a.remainder;
-  rem.rowIds.forEach((row, r) => {
-    for (let e = rem.indptr[r]!; e < rem.indptr[r + 1]!; e++) {
-      rows.push(row);
-      cols.push(rem.indices[e]!);
-      vals.push(rem.vals[e]!);
-    }
-  });
+  for (const rem of a.split ? [a.remainder, a.split] : [a.remainder])
+    rem.rowIds.forEach((row, r) => {
+      for (let e = rem.indptr[r]!; e < rem.indptr[r + 1]!; e++) {
+        rows.push(row);
+        cols.push(rem.indices[e]!);
+        vals.push(rem.vals[e]!);
+      }
+    });
   // parts interleave rows; canonical order is restored by sorting (no duplicates exist to merge)
   return cooFromTriples(a.m, a.k, rows, cols, vals);
 }

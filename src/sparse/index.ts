@@ -10,3 +10,5 @@ export * from './device-layout.js';
 export { type SpmmAttrs, type SddmmAttrs, SPARSE_OPS } from './ops.js';
 export * from './upload.js';
 export * from './tuner.js';
+export { splitRows } from './row-split.js';
+export { type ChainModel, h100Concurrent, modelSteps, spmmChainModel } from './critical-path.js';

@@ -14,7 +14,7 @@ import { type LoopProgram, loopProgramDims } from '../ir/tir/loop-nest.js';
 import type { SpmmOpName } from './device-layout.js';
 import { type SddmmAttrs, type SpmmAttrs, sddmmGeometry, spmmGeometry } from './ops.js';
 import { sddmmLabel, sddmmProgram } from './sddmm-lower.js';
-import { spmmEnv, spmmLabel, spmmProgram } from './spmm-schedule.js';
+import { hybSplitReduceProgram, spmmEnv, spmmLabel, spmmProgram, splitReduceLabel } from './spmm-schedule.js';
 
 /** A compiled loop program, kept per label: building and generating it once per distinct kernel. */
 interface CompiledLoopProgram {
@@ -66,7 +66,17 @@ function spmmKernel(op: SpmmOpName): GpuKernel {
       const { m } = spmmGeometry(op, attrs, inputs);
       const label = spmmLabel(op, attrs);
       const c = compiledLoopProgram(label, () => spmmProgram(op, attrs));
-      dispatchLoopProgram(ctx, label, c, [...inputs, y!], spmmEnv(op, attrs, inputs, m));
+      const env = spmmEnv(op, attrs, inputs, m);
+      const split = op === 'spmm_hyb' ? attrs.layout!.split : undefined;
+      if (!split) return dispatchLoopProgram(ctx, label, c, [...inputs, y!], env);
+      // split rows: the segments' partial rows go to scratch, and a second dispatch (ordered
+      // after the first by the queue) sums them into y in segment order
+      const f = inputs[inputs.length - 1]!.shape[1]!;
+      const part = ctx.scratch(Math.max(4, split.segs * f * 4), 'spmm_hyb.partials');
+      dispatchLoopProgram(ctx, label, c, [...inputs, y!, part], env);
+      const reduceLabel = splitReduceLabel(attrs.schedule);
+      const r = compiledLoopProgram(reduceLabel, () => hybSplitReduceProgram(attrs.schedule));
+      dispatchLoopProgram(ctx, reduceLabel, r, [inputs[0]!, part, y!], env);
     },
   };
 }

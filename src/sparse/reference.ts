@@ -67,6 +67,14 @@ export function walkHyb(idx: Float64Array, vals: Float64Array, layout: HybLayout
             visit(row, idx[p.colsAt + e]!, vals[p.valsAt + e]!);
         }
       }
+    const sp = layout.split;
+    // a split row's entries run from its first segment's start to its last segment's end
+    for (let r = 0; sp && r < sp.rows; r++) {
+      const row = idx[sp.rowIdsAt + r]!;
+      const lo = idx[sp.segPtrAt + idx[sp.rowSegsAt + r]!]!;
+      const hi = idx[sp.segPtrAt + idx[sp.rowSegsAt + r + 1]!]!;
+      for (let e = lo; e < hi; e++) visit(row, idx[sp.colsAt + e]!, vals[sp.valsAt + e]!);
+    }
   };
 }
 

@@ -9,8 +9,10 @@
  *    inner to threads (workgroup size R·T).
  *
  * The hybrid schedules each part (its CSR remainder, the long rows, with a whole workgroup per
- * row whose thread groups split the row's entries) and fuses them horizontally: one dispatch, the
- * parts in consecutive workgroup ranges, the long rows' first.
+ * row whose thread groups split the row's entries; its split rows' segments the same way, a
+ * workgroup per segment) and fuses them horizontally: one dispatch, the parts in consecutive
+ * workgroup ranges, the segments' and long rows' first. Split rows are finished by a second
+ * dispatch that sums their segments' partial rows (`row-split.ts`), a workgroup per row.
  */
 import type { LoopProgram } from '../ir/tir/loop-nest.js';
 import { bind, fuseHorizontal, reorder, split, vectorize } from '../ir/tir/loop-schedule.js';
@@ -18,6 +20,7 @@ import type { TensorDesc } from '../backends/backend.js';
 import type { HybLayout, SpmmOpName } from './device-layout.js';
 import type { SpmmAttrs } from './ops.js';
 import type { SpmmSchedule } from './schedule.js';
+import { SPLIT_DIMS, splitReduceNest, splitSegmentNest } from './row-split.js';
 import { bsrSpmmNest, cooSpmmNest, csrSpmmNest, ellSpmmNest, hybPartDims, hybPartNest } from './spmm-lower.js';
 
 /**
@@ -81,20 +84,38 @@ export function scheduleHybPart(n: number, width: number, s: SpmmSchedule): Loop
 export function hybSpmmProgram(layout: HybLayout, s: SpmmSchedule): LoopProgram {
   const parts = layout.parts.map((p, n) => scheduleHybPart(n, p.width, s));
   const widths = layout.parts.map((p) => p.width).join('-');
-  if (parts.length === 0) return scheduleSpmmNest(hybPartNest(0, 1), s); // an all-empty matrix: a part of no rows
+  const segments = layout.split ? [scheduleLongRowNest(splitSegmentNest(), s)] : [];
+  // an all-empty matrix: a part of no rows
+  if (parts.length + segments.length === 0) return scheduleSpmmNest(hybPartNest(0, 1), s);
   const longFirst = [
+    ...segments,
     ...parts.filter((_, n) => layout.parts[n]!.width === 0),
     ...parts.filter((_, n) => layout.parts[n]!.width > 0),
   ];
-  return fuseHorizontal(`spmm_hyb_${widths}`, longFirst);
+  return fuseHorizontal(`spmm_hyb_${widths}${layout.split ? '_split' : ''}`, longFirst);
 }
+
+/**
+ * The second pass of a hybrid with split rows: each split row's partials summed into y, a
+ * workgroup per row whose thread groups stride over its segments (a hub of 15753 entries in
+ * segments of 256 has 62 partials: one thread group would walk them in a chain again).
+ */
+export function hybSplitReduceProgram(s: SpmmSchedule): LoopProgram {
+  return scheduleLongRowNest(splitReduceNest(), s);
+}
+
+export const splitReduceLabel = (s: SpmmSchedule): string =>
+  `spmm_hyb_split_reduce.t${s.threadsPerRow}r${s.rowsPerWorkgroup}${s.vec4 ? 'v4' : ''}`;
 
 /** The shader label of an `spmm_*` op's program: one per distinct program. */
 export function spmmLabel(op: SpmmOpName, attrs: SpmmAttrs): string {
   const s = attrs.schedule;
   const sn = `t${s.threadsPerRow}r${s.rowsPerWorkgroup}${s.vec4 ? 'v4' : ''}`;
   if (op === 'spmm_bsr') return `spmm_bsr.b${attrs.block}.${sn}`;
-  if (op === 'spmm_hyb') return `spmm_hyb.w${attrs.layout!.parts.map((p) => p.width).join('-')}.${sn}`;
+  if (op === 'spmm_hyb') {
+    const l = attrs.layout!;
+    return `spmm_hyb.w${l.parts.map((p) => p.width).join('-')}${l.split ? '.split' : ''}.${sn}`;
+  }
   return `${op}.${sn}`;
 }
 
@@ -135,10 +156,23 @@ export function spmmEnv(
     case 'spmm_bsr':
       env.nb = inputs[1]!.shape[0]!;
       break;
-    case 'spmm_hyb':
-      Object.assign(env, hybPartDims(attrs.layout!), { ni: inputs[0]!.shape[0]!, nv: inputs[1]!.shape[0]! });
-      if (attrs.layout!.parts.length === 0) Object.assign(env, { p0rows: 0, p0ids: 0, p0cols: 0, p0vals: 0 });
+    case 'spmm_hyb': {
+      const l = attrs.layout!;
+      Object.assign(env, hybPartDims(l), { ni: inputs[0]!.shape[0]!, nv: inputs[1]!.shape[0]! });
+      if (l.parts.length === 0 && !l.split) Object.assign(env, { p0rows: 0, p0ids: 0, p0cols: 0, p0vals: 0 });
+      const sp = l.split;
+      if (sp)
+        Object.assign(env, {
+          [SPLIT_DIMS.segs]: sp.segs,
+          [SPLIT_DIMS.rows]: sp.rows,
+          [SPLIT_DIMS.ids]: sp.rowIdsAt,
+          [SPLIT_DIMS.segPtr]: sp.segPtrAt,
+          [SPLIT_DIMS.rowSegs]: sp.rowSegsAt,
+          [SPLIT_DIMS.cols]: sp.colsAt,
+          [SPLIT_DIMS.vals]: sp.valsAt,
+        });
       break;
+    }
   }
   return env;
 }

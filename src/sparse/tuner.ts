@@ -31,12 +31,30 @@ export const SPMM_FORMATS: readonly FormatSpec[] = [
   { kind: 'bsr', block: 16 },
   { kind: 'hyb', maxWidth: 8 },
   { kind: 'hyb', maxWidth: 32 },
+  // rows over the segment length split across workgroups (`row-split.ts`); the length is the
+  // tuned parameter: shorter segments shorten the longest chain but add workgroups and partials
+  { kind: 'hyb', maxWidth: 32, split: 256 },
+  { kind: 'hyb', maxWidth: 32, split: 1024 },
 ];
 
 export const MAX_BLOWUP = 4;
 
 export function candidateName(c: Candidate): string {
   return `${formatName(c.format)}.${scheduleName(c.schedule)}`;
+}
+
+/**
+ * Why `spec` is left out of the search for `a`, or null: ELL and BSR padding over `MAX_BLOWUP`
+ * of the nonzeros; a split hybrid with no row over its segment length (it would be the plain one).
+ */
+export function whyFormatSkipped(a: Coo, spec: FormatSpec): string | null {
+  const blowup = storageBlowup(a, spec);
+  if (blowup > MAX_BLOWUP) return `stores ${blowup.toFixed(1)}× the nonzeros`;
+  if (spec.kind === 'hyb' && spec.split !== undefined) {
+    const longest = rowLengths(a).reduce((x, y) => Math.max(x, y), 0);
+    if (longest <= spec.split) return `no row is longer than the segment length (longest ${longest})`;
+  }
+  return null;
 }
 
 /** Row-length histogram by powers of two: slot b counts rows of length in [2^(b−1), 2^b), slot 0 empty rows. */
@@ -50,16 +68,21 @@ function lengthHistogram(a: Coo): number[] {
   return h;
 }
 
-/** Shape, nonzeros and the row-length histogram rounded to a 1/16 share of rows per slot. */
+/**
+ * Shape, nonzeros and the row-length histogram rounded to a 1/16 share of rows per slot. The
+ * histogram runs to the longest row's slot, so a single hub row (far under 1/16 of the rows) still
+ * changes the signature: a split plan is chosen for the hubs a matrix has.
+ */
 export function matrixSignature(a: Coo, f: number): string {
   const share = lengthHistogram(a).map((n) => Math.round((16 * n) / Math.max(1, a.m)));
   return `m${a.m} k${a.k} nnz${a.vals.length} f${f} rows[${share.join(',')}]`;
 }
 
 /**
- * The search space: CSR, COO, a global ELL, BSR 4 and 16, and hybrids with widest buckets 8 and 32
- * (ELL and BSR only where their padding stays within `MAX_BLOWUP` of the nonzeros: on power-law
- * graphs they would store many times the matrix); thread shapes around the default and the
+ * The search space: CSR, COO, a global ELL, BSR 4 and 16, hybrids with widest buckets 8 and 32,
+ * and the hybrid of width 32 with rows split into segments of 256 or 1024 entries (ELL and BSR only
+ * where their padding stays within `MAX_BLOWUP` of the nonzeros: on power-law graphs they would
+ * store many times the matrix; split hybrids only where a row is longer than a segment); thread shapes around the default and the
  * default's threads per row in a workgroup of the most threads.
  */
 export function spmmCandidates(a: Coo, f: number): Candidate[] {
@@ -80,7 +103,7 @@ export function spmmCandidates(a: Coo, f: number): Candidate[] {
     (s, i, all) =>
       whySpmmScheduleInvalid(s, f) === null && all.findIndex((o) => scheduleName(o) === scheduleName(s)) === i,
   );
-  const formats = SPMM_FORMATS.filter((spec) => storageBlowup(a, spec) <= MAX_BLOWUP);
+  const formats = SPMM_FORMATS.filter((spec) => whyFormatSkipped(a, spec) === null);
   return formats.flatMap((format) => schedules.map((schedule) => ({ format, schedule })));
 }
 

@@ -12,11 +12,12 @@ import type { SpmmAttrs } from '../../src/sparse/ops.js';
 import { rgcnProgram } from '../../src/sparse/rgcn-lower.js';
 import type { SddmmSchedule, SpmmSchedule } from '../../src/sparse/schedule.js';
 import { sddmmLabel, sddmmProgram } from '../../src/sparse/sddmm-lower.js';
-import { spmmLabel, spmmProgram } from '../../src/sparse/spmm-schedule.js';
+import { hybSplitReduceProgram, spmmLabel, spmmProgram, splitReduceLabel } from '../../src/sparse/spmm-schedule.js';
 
 const vec: SpmmSchedule = { threadsPerRow: 8, rowsPerWorkgroup: 8, vec4: true };
 const scalar: SpmmSchedule = { threadsPerRow: 4, rowsPerWorkgroup: 8, vec4: false };
 const part = (width: number) => ({ width, rows: 0, rowIdsAt: 0, colsAt: 0, indptrAt: 0, valsAt: 0 });
+const split = { segLen: 256, rows: 0, segs: 0, rowIdsAt: 0, segPtrAt: 0, rowSegsAt: 0, colsAt: 0, valsAt: 0 };
 
 const spmm = (op: SpmmOpName, attrs: Omit<SpmmAttrs, 'schedule'>, schedule: SpmmSchedule): [string, LoopProgram] => {
   const a = { ...attrs, schedule } as SpmmAttrs;
@@ -30,6 +31,8 @@ const KERNELS: [string, LoopProgram][] = [
   spmm('spmm_ell', {}, vec),
   spmm('spmm_bsr', { m: 1, block: 4 }, scalar),
   spmm('spmm_hyb', { m: 1, layout: { parts: [part(2), part(8), part(0)] } }, vec),
+  spmm('spmm_hyb', { m: 1, layout: { parts: [part(2), part(0)], split } }, vec),
+  [splitReduceLabel(vec), hybSplitReduceProgram(vec)],
   sddmm({ lanes: 1, nnzPerWorkgroup: 64, vec4: true }),
   sddmm({ lanes: 8, nnzPerWorkgroup: 8, vec4: true }),
   ['rgcn_csr', rgcnProgram()],

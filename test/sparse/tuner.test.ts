@@ -9,10 +9,13 @@ import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import {
   SpmmTuner,
   candidateName,
+  cooFromTriples,
+  formatName,
   matrixSignature,
   randomCoo,
   rmatCoo,
   spmmCandidates,
+  whyFormatSkipped,
 } from '../../src/sparse/index.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
@@ -77,4 +80,60 @@ describe(`SpmmTuner (${seedNote(seed)})`, () => {
       expect(plan.timings.every((t) => Number.isFinite(t.ms) && t.ms >= 0)).toBe(true);
     },
   );
+});
+
+describe(`SpmmTuner and split rows (${seedNote(seed)})`, () => {
+  // 64 rows of 6 entries, and the same nonzero count with row 0 a hub of 132 among rows of 4:
+  // both histograms put every other row in one slot, the hub is under 1/16 of the rows
+  const rowsOf = (lens: number[]) => {
+    const r: number[] = [];
+    const c: number[] = [];
+    lens.forEach((n, i) => {
+      for (let j = 0; j < n; j++) {
+        r.push(i);
+        c.push(j);
+      }
+    });
+    return cooFromTriples(
+      64,
+      2048,
+      r,
+      c,
+      r.map(() => 1),
+    );
+  };
+  const flat = rowsOf(Array(64).fill(6));
+  const hub = rowsOf([132, ...Array(63).fill(4)]);
+
+  it('a single hub row changes the signature', () => {
+    expect(flat.vals.length).toBe(hub.vals.length);
+    expect(matrixSignature(flat, 32)).not.toBe(matrixSignature(hub, 32));
+  });
+
+  it('offers split hybrids only where a row is longer than the segment', () => {
+    const big = rowsOf([1100, ...Array(63).fill(4)]);
+    const names = (a: typeof flat) => new Set(spmmCandidates(a, 32).map((c) => formatName(c.format)));
+    expect(names(flat).has('hyb32s256')).toBe(false);
+    expect(names(big).has('hyb32s256')).toBe(true);
+    expect(names(big).has('hyb32s1024')).toBe(true);
+    expect(whyFormatSkipped(hub, { kind: 'hyb', maxWidth: 32, split: 256 })).toContain('longest 132');
+  });
+
+  it('caches a split plan and restores it with its segment length', async () => {
+    const big = rowsOf([1100, ...Array(63).fill(4)]);
+    const cands = spmmCandidates(big, 32);
+    const pick = cands.findIndex((c) => formatName(c.format) === 'hyb32s1024');
+    let calls = 0;
+    const tuner = new SpmmTuner(new CpuBackend(), async (backend, enqueue) => {
+      enqueue();
+      await backend.flush();
+      return calls++ === pick ? 0.1 : 1;
+    });
+    const plan = await tuner.tune(big, 32, cands);
+    expect(plan.best.format).toEqual({ kind: 'hyb', maxWidth: 32, split: 1024 });
+    const again = new SpmmTuner(new CpuBackend(), async () => 9);
+    again.import(JSON.parse(JSON.stringify(tuner.export())));
+    expect(again.cached(big, 32)?.best.format).toEqual({ kind: 'hyb', maxWidth: 32, split: 1024 });
+    expect(again.cached(hub, 32)).toBeNull();
+  });
 });

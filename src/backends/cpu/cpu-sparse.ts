@@ -22,6 +22,16 @@ interface HybPart {
   readonly valsAt: number;
 }
 
+/** The split rows of a hybrid (src/sparse/device-layout.ts `SplitPart`): segments over their entries. */
+interface SplitPart {
+  readonly rows: number;
+  readonly rowIdsAt: number;
+  readonly segPtrAt: number;
+  readonly rowSegsAt: number;
+  readonly colsAt: number;
+  readonly valsAt: number;
+}
+
 type Visit = (row: number, col: number, v: number) => void;
 
 const i32 = (ctx: OpContext, t: Tensor) =>
@@ -70,7 +80,16 @@ function walk(op: string, ctx: OpContext, attrs: Attrs, ins: readonly Tensor[], 
     }
     case 'spmm_hyb': {
       const [idx, vals] = [i32(ctx, ins[0]!), f32(ctx, ins[1]!)];
-      for (const p of (attrs.layout as { parts: readonly HybPart[] }).parts)
+      const layout = attrs.layout as { parts: readonly HybPart[]; split?: SplitPart };
+      const sp = layout.split;
+      // a split row's entries run from its first segment's start to its last segment's end
+      for (let r = 0; sp && r < sp.rows; r++) {
+        const row = idx[sp.rowIdsAt + r]!;
+        const lo = idx[sp.segPtrAt + idx[sp.rowSegsAt + r]!]!;
+        const hi = idx[sp.segPtrAt + idx[sp.rowSegsAt + r + 1]!]!;
+        for (let e = lo; e < hi; e++) visit(row, idx[sp.colsAt + e]!, vals[sp.valsAt + e]!);
+      }
+      for (const p of layout.parts)
         for (let r = 0; r < p.rows; r++) {
           const row = idx[p.rowIdsAt + r]!;
           if (p.width > 0) {
