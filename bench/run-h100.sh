@@ -19,7 +19,8 @@
 #   ARMS=... bash bench/run-h100.sh decode-ab   # A/B of builds or knobs at b1 (bench/decode-ab.sh), after `checkpoint`
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh gemm      # GEMV/skinny/GEMM on the 8B shapes vs torch
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh features  # quantized matmuls, SpMM vs cuSPARSE,
-#     GNNs vs PyG (each step bounded; a failed step is logged, the rest run)
+#     GNNs vs PyG (each step bounded; a failed step is logged, the rest run; up to 16 minutes, so under a
+#     10-minute call limit run its parts `quant`, `sparse` and `gnn` as calls of their own)
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh embeddings  # the encoder vs sentence-transformers
 #   BUILD=.build-lead TESSERA_COMMIT=<hash> bash bench/run-h100.sh attention   # batch decode attention vs SDPA
 #   BUILD=.build-lead bash bench/run-h100.sh rag       # every RAG pipeline with and without lookahead on an
@@ -161,12 +162,20 @@ if [ "$stage" = decode-ab ]; then
 # b1 (AB_BATCH) A/B of builds or knobs after `checkpoint`; ARMS as bench/decode-ab.sh describes
 bash bench/decode-ab.sh
 fi
-if [ "$stage" = features ]; then
-F=${FEATURES_DIR:-$HOME/features} && mkdir -p $F
+# `features` runs the three below in one call; their limits add up past a 10-minute call, so a
+# call with that limit runs `quant`, `sparse` and `gnn` apart
+F=${FEATURES_DIR:-$HOME/features}
+if [ "$stage" = features ] || [ "$stage" = quant ]; then
 timeout 150 node "$B/bench/quant-decode.js" 2>&1 | quiet | tee "$OUT/quant-decode.log"; echo "quant-decode exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = features ] || [ "$stage" = sparse ]; then
+mkdir -p $F
 timeout 90 node "$B/bench/sparse-graphs.js" $F/graphs > "$OUT/sparse-graphs.log" 2>&1 \
   && timeout 150 python3 bench/anchors/torch_sparse.py $F/graphs $F/torch-sparse.json > "$OUT/torch-sparse.log" 2>&1 \
   && timeout 270 node "$B/bench/sparse.js" $F/torch-sparse.json 2>&1 | quiet | tee "$OUT/sparse.log"; echo "sparse exit $? at ${SECONDS}s"
+fi
+if [ "$stage" = features ] || [ "$stage" = gnn ]; then
+mkdir -p $F
 timeout 200 python3 scripts/sparse/train_pyg.py --out $F/gnn-pyg > "$OUT/train-pyg.log" 2>&1 \
   && timeout 90 node "$B/bench/sparse-gnn.js" --pyg $F/gnn-pyg 2>&1 | quiet | tee "$OUT/sparse-gnn.log"; echo "gnn exit $? at ${SECONDS}s"
 fi
