@@ -91,7 +91,9 @@ export async function warmArms(
   o: { runnerWarmUp?: boolean } = {},
 ): Promise<WarmUpReport> {
   const report = o.runnerWarmUp === false ? { steps: 0, ms: 0 } : await runner.warmUp({ softwareToo: true });
-  console.log(`runner warm-up: ${report.steps} step shapes in ${(report.ms / 1e3).toFixed(1)} s`);
+  const held =
+    'recordedBytes' in report ? `, recorded steps hold ${((report.recordedBytes ?? 0) / 2 ** 20).toFixed(1)} MiB` : '';
+  console.log(`runner warm-up: ${report.steps} step shapes in ${(report.ms / 1e3).toFixed(1)} s${held}`);
   const at0 = prompts.map(() => 0);
   for (const mode of ['off', nano] as const) await serveArm(runner, cfg, 'warm-up', mode, prompts, outputs, at0);
   return report;

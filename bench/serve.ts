@@ -240,7 +240,10 @@ async function drive(
   const rng = new Rng(SEED ^ 0x5eed);
   const tw = performance.now();
   const warm = await runner.warmUp();
-  if (warm.steps > 0) console.log(`runner warm-up: ${warm.steps} step shapes in ${(warm.ms / 1e3).toFixed(1)} s`);
+  if (warm.steps > 0)
+    console.log(
+      `runner warm-up: ${warm.steps} step shapes in ${(warm.ms / 1e3).toFixed(1)} s, recorded steps hold ${((warm.recordedBytes ?? 0) / 2 ** 20).toFixed(1)} MiB`,
+    );
   await Promise.all(
     Array.from({ length: MAX_SEQS }, (_, i) => drive(engine, randomIds(rng, WARM_PROMPT), warmOutput(i), tw)),
   );

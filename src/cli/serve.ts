@@ -110,7 +110,9 @@ export async function warmUpModels(models: readonly LoadedServedModel[], flag = 
   for (const m of models) {
     if (m.kind === 'embedding' || !m.runner.warmUp) continue;
     const r = await m.runner.warmUp({ softwareToo: flag === 'on' });
-    if (r.steps > 0) console.log(`Warm-up of ${m.modelName}: ${r.steps} step shapes in ${(r.ms / 1000).toFixed(1)} s`);
+    const held = r.recordedBytes === undefined ? '' : `, holding ${(r.recordedBytes / 2 ** 20).toFixed(1)} MiB`;
+    if (r.steps > 0)
+      console.log(`Warm-up of ${m.modelName}: ${r.steps} step shapes in ${(r.ms / 1000).toFixed(1)} s${held}`);
   }
 }
 

@@ -83,7 +83,9 @@ export interface ModelRunner {
    * `--warmup`); on a software adapter only with `softwareToo` (there the steps cost more than
    * the compiles they save).
    */
-  warmUp?(options?: { softwareToo?: boolean }): Promise<{ readonly steps: number; readonly ms: number }>;
+  warmUp?(options?: {
+    softwareToo?: boolean;
+  }): Promise<{ readonly steps: number; readonly ms: number; readonly recordedBytes?: number }>;
   readonly vocabSize: number;
   readonly maxContext: number;
   readonly pageSize: number;

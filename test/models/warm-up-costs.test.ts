@@ -56,5 +56,6 @@ describe('warm-up step costs', () => {
     expect(costs.mixed.get(64)!).toBeGreaterThan(costs.mixed.get(16)!);
     expect(costs.mixed.get(64)!).toBeGreaterThanOrEqual(60);
     expect(report.steps).toBe(t.runs.size);
+    expect(report.recordedBytes, 'a target without a backend has no memory to report').toBeUndefined();
   });
 });

@@ -78,6 +78,8 @@ describe.skipIf(!gpu)(`warm-up${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, (
       // prefill buckets 16, 32, 64; mixed buckets 8, 16, 32, 64; decode at the batch buckets 1, 2, 4
       expect(warm.decodeBatchBuckets).toEqual([1, 2, 4]);
       expect(report.steps).toBe(10);
+      // the recordings' device memory, as the arena counts it
+      expect(report.recordedBytes).toBeGreaterThan(0);
       // each shape also timed once after its recording: the costs the engine's prefill budget starts from (3 is bucket 4's)
       expect([...warm.stepCosts!.decode.keys()]).toEqual([1, 2, 3, 4]);
       expect([...warm.stepCosts!.mixed.keys()].sort((a, b) => a - b)).toEqual([8, 16, 32, 64]);

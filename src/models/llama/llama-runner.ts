@@ -135,8 +135,8 @@ export class LlamaRunner implements ModelRunner {
     this.submitDecode = p.recordDecode ? (seqs, tokens, rows) => this.residentStep(seqs, tokens, rows) : undefined;
     this.host = new StepHost(p.kv);
     const args = (inputs: StepTensors) => stepArgs(inputs, this.weights, this.lora?.params() ?? null);
-    this.transient = new TransientStepper(p.backend, p.exe, this.host, p.kv, p.config.numHeads, p.lora !== null, args);
     const { numHeads } = p.config;
+    this.transient = new TransientStepper(p.backend, p.exe, this.host, p.kv, numHeads, p.lora !== null, args);
     this.decodeBuckets = new DecodeBuckets(p.backend, p.exe, this.host, numHeads, p.lora !== null, args, p.maxSeqs);
     const buckets = (capacity: number, shared?: Record<string, number>) =>
       new PrefillBuckets(p.backend, p.exe, this.host, numHeads, p.lora !== null, args, capacity, shared);

@@ -20,6 +20,7 @@
 import { type Backend, type RecordedStream, type Tensor, recordingBackend } from '../../backends/backend.js';
 import type { Executable } from '../../compiler/executable.js';
 import { VirtualMachine } from '../../compiler/vm.js';
+import { liveDeviceBytes } from './device-bytes.js';
 import { HeldScratch } from './kv-cache.js';
 import type { StepHost } from './step-host.js';
 import { bucketKey } from './step-padding.js';
@@ -142,7 +143,7 @@ export class PrefillBuckets {
   /** Records the step of `rows` rows over `seqs` sequences on `inputs` (after `kv.plan`, which the recording reads). */
   record(rows: number, inputs: StepTensors, seqs = 1): PrefillBucket {
     const gpu = recordingBackend(this.backend);
-    const before = this.liveBytes();
+    const before = liveDeviceBytes(this.backend);
     const vm = this.sharedUpTo
       ? (this.shared ??= new VirtualMachine(this.exe, this.backend, {
           sharedUpTo: this.sharedUpTo,
@@ -170,16 +171,10 @@ export class PrefillBuckets {
       .slice(0, -1)
       .reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * 4, 0);
     // the stream's own scratch and uniforms are outside the arena's accounting
-    const bytes = before === null ? 0 : this.liveBytes()! - before + inputBytes + (stream.ownedBytes ?? 0);
+    const bytes = before === null ? 0 : liveDeviceBytes(this.backend)! - before + inputBytes + (stream.ownedBytes ?? 0);
     const bucket: PrefillBucket = { rows, seqs, stream, inputs, logits: logits!, bytes, vm, lse, scratch };
     this.buckets.set(PrefillBuckets.key(rows, seqs), bucket);
     return bucket;
-  }
-
-  /** Live device bytes, where the backend accounts for them. */
-  private liveBytes(): number | null {
-    const m = (this.backend as { memory?: () => { totalBytes: number } }).memory;
-    return m ? m.call(this.backend).totalBytes : null;
   }
 
   /** Destroys the bucket's stream and frees its buffers (submitted replays finish first: the backend orders frees after them). */

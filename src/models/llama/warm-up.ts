@@ -12,6 +12,8 @@
  * request: a 40-request serving run's ITL p99 was set by those alone.
  */
 import type { ForwardBatch, ForwardOptions, StepCosts } from '../../engine/model-runner.js';
+import type { Backend } from '../../backends/backend.js';
+import { liveDeviceBytes } from './device-bytes.js';
 import { MIN_PREFILL_BUCKET } from './step-padding.js';
 
 /** What warming up needs of a runner. */
@@ -25,6 +27,8 @@ export interface WarmUpTarget {
   /** Batch sizes of the recorded decode steps (ascending, maxSeqs last). */
   readonly decodeBatchBuckets: readonly number[];
   forward(batch: ForwardBatch, options?: ForwardOptions): Promise<Float32Array>;
+  /** Where the steps run: the report gives the device memory they left allocated, where it keeps an account. */
+  readonly backend?: Backend;
 }
 
 export interface WarmUpReport {
@@ -32,6 +36,8 @@ export interface WarmUpReport {
   readonly ms: number;
   /** One timed run of each shape after its first (compile and record); absent where none ran. */
   readonly costs?: StepCosts;
+  /** Device bytes the warm-up left allocated (the recorded steps), where the backend counts them. */
+  readonly recordedBytes?: number;
 }
 
 const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i);
@@ -42,6 +48,9 @@ const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => f
  */
 export async function warmUpSteps(r: WarmUpTarget, settle: () => Promise<void>): Promise<WarmUpReport> {
   const t0 = performance.now();
+  const liveBytes = () => (r.backend ? liveDeviceBytes(r.backend) : null);
+  await settle();
+  const bytesBefore = liveBytes();
   const pagesFor = (tokens: number) => Math.ceil(tokens / r.pageSize);
   const step = (lengths: readonly number[]): ForwardBatch => {
     let page = 0;
@@ -83,5 +92,7 @@ export async function warmUpSteps(r: WarmUpTarget, settle: () => Promise<void>):
     else mixed.set(rows, ms);
     steps++;
   }
-  return { steps, ms: performance.now() - t0, costs: { decode, mixed } };
+  const bytesAfter = liveBytes();
+  const recorded = bytesBefore === null || bytesAfter === null ? {} : { recordedBytes: bytesAfter - bytesBefore };
+  return { steps, ms: performance.now() - t0, costs: { decode, mixed }, ...recorded };
 }
