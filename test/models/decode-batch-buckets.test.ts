@@ -12,19 +12,13 @@ import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
+import { expectLogitsClose } from './logits-close.js';
 
 const gpu = await gpuBackend();
 
 const decode = (b: number, start: number): ForwardBatch => ({
   seqs: Array.from({ length: b }, (_, i) => ({ tokens: [10 + 7 * i], start: start + i, pages: [2 * i, 2 * i + 1] })),
 });
-
-function expectClose(got: Float32Array, want: Float32Array, what: string): void {
-  expect(got.length, what).toBe(want.length);
-  for (let i = 0; i < want.length; i++)
-    if (!(Math.abs(got[i]! - want[i]!) <= 1e-4 * (1 + Math.abs(want[i]!))))
-      expect.fail(`${what}: logit ${i} is ${got[i]}, unrecorded ${want[i]}`);
-}
 
 async function load(): Promise<LlamaRunner> {
   const m = await openLlamaModel(builtinModelPath());
@@ -41,12 +35,12 @@ describe.skipIf(!gpu)(`decode batch buckets${gpu ? '' : ` (skipped: ${gpuSkipRea
       // the same step twice over the same pages: unrecorded in b rows, then recorded in its bucket
       const want = Float32Array.from(await runner.forward(decode(b, 5), { record: false }));
       const got = Float32Array.from(await runner.forward(decode(b, 5)));
-      expectClose(got, want, `batch ${b}, bucket ${runner.lastStepRows}`);
+      expectLogitsClose(got, want, `batch ${b}, bucket ${runner.lastStepRows}`);
       expect(runner.lastStepRows).toBe([1, 2, 4, 4, 8, 8, 8, 8][b - 1]);
       // the next position reads the K/V the padded step appended: it must be the sequences' own
       const nextWant = Float32Array.from(await runner.forward(decode(b, 6), { record: false }));
       const next = Float32Array.from(await runner.forward(decode(b, 6)));
-      expectClose(next, nextWant, `batch ${b}, the step after`);
+      expectLogitsClose(next, nextWant, `batch ${b}, the step after`);
     }
     expect(runner.stats.decodeRecords).toBe(4);
     expect(runner.decodeStream(3)).toBe(runner.decodeStream(4));

@@ -10,6 +10,7 @@ import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
+import { expectLogitsClose } from './logits-close.js';
 
 const gpu = await gpuBackend();
 const MAX_SEQS = 8;
@@ -18,13 +19,6 @@ const MAX_SEQS = 8;
 const decode = (b: number): ForwardBatch => ({
   seqs: Array.from({ length: b }, (_, i) => ({ tokens: [10 + 7 * i], start: 5 + i, pages: [2 * i, 2 * i + 1] })),
 });
-
-function expectClose(got: Float32Array, want: Float32Array, what: string): void {
-  expect(got.length, what).toBe(want.length);
-  for (let i = 0; i < want.length; i++)
-    if (!(Math.abs(got[i]! - want[i]!) <= 1e-4 * (1 + Math.abs(want[i]!))))
-      expect.fail(`${what}: logit ${i} is ${got[i]}, unrecorded ${want[i]}`);
-}
 
 describe.skipIf(!gpu)(`decode steps in shared storage${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it('holds about one batch of 8 for the streams of batches 1…8, each replaying its own logits', async () => {
@@ -48,16 +42,16 @@ describe.skipIf(!gpu)(`decode steps in shared storage${gpu ? '' : ` (skipped: ${
     const largest = Float32Array.from(await runner.forward(decode(MAX_SEQS)));
     await g.flush();
     const first = g.memory().totalBytes - before;
-    expectClose(largest, unrecorded.get(MAX_SEQS)!, `batch ${MAX_SEQS}, recorded`);
+    expectLogitsClose(largest, unrecorded.get(MAX_SEQS)!, `batch ${MAX_SEQS}, recorded`);
     for (const b of [3, 1, 6, 2, 7, 4, 5]) {
-      expectClose(Float32Array.from(await runner.forward(decode(b))), unrecorded.get(b)!, `batch ${b}, recorded`);
+      expectLogitsClose(Float32Array.from(await runner.forward(decode(b))), unrecorded.get(b)!, `batch ${b}, recorded`);
     }
     await g.flush();
     const rest = g.memory().totalBytes - before - first;
     expect(runner.stats.decodeRecords).toBe(MAX_SEQS);
     // every stream replays after the others have overwritten the shared storage
     for (let b = MAX_SEQS; b >= 1; b--)
-      expectClose(Float32Array.from(await runner.forward(decode(b))), unrecorded.get(b)!, `batch ${b}, replayed`);
+      expectLogitsClose(Float32Array.from(await runner.forward(decode(b))), unrecorded.get(b)!, `batch ${b}, replayed`);
     expect(runner.stats.replays).toBe(MAX_SEQS);
     console.log(`device bytes: batch ${MAX_SEQS} recorded first ${first}; batches 1…7 after it ${rest}`);
     // one storage per batch size held more for batches 1…7 than for the batch of 8 (8.2 times as much here)

@@ -12,6 +12,7 @@ import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
 import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
+import { expectLogitsClose } from './logits-close.js';
 
 const gpu = await gpuBackend();
 
@@ -22,13 +23,6 @@ const mixed = (n: number): ForwardBatch => ({
     { tokens: [42], start: 3, pages: [0] },
   ],
 });
-
-function expectClose(got: Float32Array, want: Float32Array, what: string): void {
-  expect(got.length, what).toBe(want.length);
-  for (let i = 0; i < want.length; i++)
-    if (!(Math.abs(got[i]! - want[i]!) <= 1e-4 * (1 + Math.abs(want[i]!))))
-      expect.fail(`${what}: logit ${i} is ${got[i]}, unrecorded ${want[i]}`);
-}
 
 describe.skipIf(!gpu)(`mixed steps in shared storage${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it('holds about the largest bucket for buckets 8…64, each replaying the unrecorded logits', async () => {
@@ -42,16 +36,16 @@ describe.skipIf(!gpu)(`mixed steps in shared storage${gpu ? '' : ` (skipped: ${g
     for (const n of sizes) want.set(n, Float32Array.from(await runner.forward(mixed(n), { record: false })));
     await g.flush();
     const before = g.memory().totalBytes;
-    expectClose(Float32Array.from(await runner.forward(mixed(60))), want.get(60)!, 'bucket 64, recorded');
+    expectLogitsClose(Float32Array.from(await runner.forward(mixed(60))), want.get(60)!, 'bucket 64, recorded');
     await g.flush();
     const first = g.memory().totalBytes - before;
     for (const n of sizes.slice(1))
-      expectClose(Float32Array.from(await runner.forward(mixed(n))), want.get(n)!, `${n} rows, recorded`);
+      expectLogitsClose(Float32Array.from(await runner.forward(mixed(n))), want.get(n)!, `${n} rows, recorded`);
     await g.flush();
     const rest = g.memory().totalBytes - before - first;
     expect(runner.stats.mixedRecords).toBe(4);
     for (const n of [...sizes].reverse())
-      expectClose(Float32Array.from(await runner.forward(mixed(n))), want.get(n)!, `${n} rows, replayed`);
+      expectLogitsClose(Float32Array.from(await runner.forward(mixed(n))), want.get(n)!, `${n} rows, replayed`);
     expect(runner.stats.mixedReplays).toBe(4);
     console.log(`device bytes: bucket 64 recorded first ${first}; buckets 8, 16, 32 after it ${rest}`);
     expect(rest).toBeLessThan(first);
