@@ -246,14 +246,16 @@ if [ "$stage" = nanoflow ]; then
 # The probe (B 256, 512, 1024) is estimated at 25 s (naive f32 GEMM at 5 TFLOP/s) to 55 s (1 TFLOP/s)
 # after device start; it starts no batch size it expects to end past 120 s, and writes its result
 # and the plan cache after each one.
-# The end-to-end bench first runs the runner's warm-up (a recorded stream for each of the 256 decode
-# batch sizes and every mixed row bucket: about 300 shapes, near a second each at 8B), so both arms
-# replay the same recordings (docs/notes/2026-12-08-nanoflow-baseline.md). With the probe that no
-# longer fits one call: NANO_PROBE=0 skips the probe and gives the end-to-end bench the call.
+# The end-to-end bench first runs the runner's warm-up (a recorded stream for each of the 35 decode
+# batch buckets of 256 sequences, 35 mixed row buckets and 8 prefill buckets: 78 shapes, near a second each at
+# 8B; it was about 300 with a stream per batch size), so both arms replay the same recordings
+# (docs/notes/2026-12-08-nanoflow-baseline.md). NANO_PROBE=0 skips the probe and gives the
+# end-to-end bench the whole call; NANO_MAX_SEQS raises the batch (the recordings hold the largest
+# step's storage, docs/notes/2026-12-08-decode-storage.md).
 if [ "${NANO_PROBE:-1}" = 1 ]; then
 timeout 180 node "$B/bench/nanoflow-overlap.js" --budget-s 120 --write-plan "$BENCH_OUT/nano-plan-h100.json" --model-name llama3-8b-random 2>&1 | quiet | tee "$OUT/nanoflow-overlap.log"; echo "overlap exit $? at ${SECONDS}s"
 NT=380; else NT=570; fi
-timeout ${NANO_TIMEOUT_S:-$NT} node "$B/bench/nanoflow.js" --model $CKPT/llama3-8b/llama3-8b-random --deadline-s ${NANO_DEADLINE_S:-300} 2>&1 | quiet | tee "$OUT/nanoflow.log"; echo "nanoflow exit $? at ${SECONDS}s"
+timeout ${NANO_TIMEOUT_S:-$NT} node "$B/bench/nanoflow.js" --model $CKPT/llama3-8b/llama3-8b-random --deadline-s ${NANO_DEADLINE_S:-300} ${NANO_MAX_SEQS:+--max-seqs $NANO_MAX_SEQS} 2>&1 | quiet | tee "$OUT/nanoflow.log"; echo "nanoflow exit $? at ${SECONDS}s"
 fi
 if [ "$stage" = atom ]; then
 # Atom: W4/W8/W4A4 decode speed on the 8B shapes, then the larger perplexity model trained here and its ablation
