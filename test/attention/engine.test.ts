@@ -20,7 +20,7 @@ import { runCase } from '../../src/testing/conformance.js';
 import { toFloat64 } from '../../src/tensor/dtype.js';
 import { Rng } from '../../src/util/rng.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 import { HEAVY, heavyTitle } from '../heavy.js';
 
 const seed = testSeed();
@@ -139,7 +139,7 @@ function maxErr(got: Float64Array, want: Float64Array, n = want.length): number 
   return m;
 }
 
-describe.skipIf(!gpu)(`attention engine (${seedNote(seed)})`, () => {
+describe.skipIf(!gpu)(`attention engine (${seedNote(seed)})${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   const be = gpu!;
   const rng = new Rng(seed);
 

@@ -21,7 +21,7 @@ import { getOp } from '../../src/ops/registry.js';
 import { runCase } from '../../src/testing/conformance.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
-import { gpuBackends } from '../gpu-setup.js';
+import { gpuBackends, gpuSkipReason } from '../gpu-setup.js';
 
 const seed = testSeed();
 const gpu = (await gpuBackends())[0];
@@ -100,31 +100,40 @@ describe(`quantized KV on the device (${seedNote(seed)})`, () => {
   ];
   const op = getOp('paged_attention');
   for (const c of cases) {
-    it.skipIf(!gpu)(`paged attention matches float64 on the dequantized pool: ${c.label}`, async () => {
-      const p = attentionParams(
-        gpu!.backend.caps,
-        c.attrs,
-        c.inputs.map((i) => i.desc),
-      );
-      console.log(`${c.label}: ${streamWhyUnsupported(p, gpu!.backend.caps) ?? 'streaming template'}`);
-      const r = await runCase(gpu!.backend, op, c);
-      expect(r.skipped ?? '', c.label).toBe('');
-      expect(r.message ?? 'ok', c.label).toBe('ok');
-    });
+    it.skipIf(!gpu)(
+      `paged attention matches float64 on the dequantized pool: ${c.label}${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+      async () => {
+        const p = attentionParams(
+          gpu!.backend.caps,
+          c.attrs,
+          c.inputs.map((i) => i.desc),
+        );
+        console.log(`${c.label}: ${streamWhyUnsupported(p, gpu!.backend.caps) ?? 'streaming template'}`);
+        const r = await runCase(gpu!.backend, op, c);
+        expect(r.skipped ?? '', c.label).toBe('');
+        expect(r.message ?? 'ok', c.label).toBe('ok');
+      },
+    );
   }
   const appends = [quantAppendCase(rng), quantAppendCase(rng), quantAppendCase(rng)];
   // qkv_append's quantized case is the op's last one (after its float cases)
   const qkv = getOp('qkv_append').cases(new Rng(seed), { big: false }).at(-1)!;
-  it.skipIf(!gpu)(`qkv_append quantizes K/V into the slots within half a step: ${qkv.label}`, async () => {
-    const r = await runCase(gpu!.backend, getOp('qkv_append'), qkv);
-    expect(r.skipped ?? '', qkv.label).toBe('');
-    expect(r.message ?? 'ok', qkv.label).toBe('ok');
-  });
+  it.skipIf(!gpu)(
+    `qkv_append quantizes K/V into the slots within half a step: ${qkv.label}${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+    async () => {
+      const r = await runCase(gpu!.backend, getOp('qkv_append'), qkv);
+      expect(r.skipped ?? '', qkv.label).toBe('');
+      expect(r.message ?? 'ok', qkv.label).toBe('ok');
+    },
+  );
   for (const c of appends) {
-    it.skipIf(!gpu)(`append_kv quantizes new rows within half a step: ${c.label}`, async () => {
-      const r = await runCase(gpu!.backend, getOp('append_kv'), c);
-      expect(r.skipped ?? '', c.label).toBe('');
-      expect(r.message ?? 'ok', c.label).toBe('ok');
-    });
+    it.skipIf(!gpu)(
+      `append_kv quantizes new rows within half a step: ${c.label}${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+      async () => {
+        const r = await runCase(gpu!.backend, getOp('append_kv'), c);
+        expect(r.skipped ?? '', c.label).toBe('');
+        expect(r.message ?? 'ok', c.label).toBe('ok');
+      },
+    );
   }
 });

@@ -87,24 +87,27 @@ async function runCase(b: WebGpuBackend, c: Case, rng: Rng): Promise<void> {
 const base = { rowsA: 13, K: 70, N: 100, reqsB: 5, heads: 4, kvHeads: 2, pageSize: 16 };
 const kvLens = [1, 17, 64, 65, 130];
 
-describe.skipIf(!gpu)(`partitioned GEMM + decode attention kernel (${seedNote(seed)})`, () => {
-  for (const headDim of [40, 96])
-    for (const [nA, nB] of [
-      [3, 7],
-      [1, 1],
-      [0, 5],
-      [4, 0],
-      [30, 30],
-    ] as const)
-      it(`head dim ${headDim}, ${nA} GEMM + ${nB} attention workgroups`, async () => {
-        const rng = new Rng(seed + headDim * 100 + nA * 10 + nB);
-        await runCase(gpu!, { shape: { ...base, headDim, nA, nB }, kvLens }, rng);
-      });
-  it('GQA group 4, page size 8, one request longer than three key blocks', async () => {
-    const shape = { ...base, heads: 8, kvHeads: 2, pageSize: 8, reqsB: 2, headDim: 64, nA: 2, nB: 3 };
-    await runCase(gpu!, { shape, kvLens: [200, 9] }, new Rng(seed + 7));
-  });
-});
+describe.skipIf(!gpu)(
+  `partitioned GEMM + decode attention kernel (${seedNote(seed)})${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+  () => {
+    for (const headDim of [40, 96])
+      for (const [nA, nB] of [
+        [3, 7],
+        [1, 1],
+        [0, 5],
+        [4, 0],
+        [30, 30],
+      ] as const)
+        it(`head dim ${headDim}, ${nA} GEMM + ${nB} attention workgroups`, async () => {
+          const rng = new Rng(seed + headDim * 100 + nA * 10 + nB);
+          await runCase(gpu!, { shape: { ...base, headDim, nA, nB }, kvLens }, rng);
+        });
+    it('GQA group 4, page size 8, one request longer than three key blocks', async () => {
+      const shape = { ...base, heads: 8, kvHeads: 2, pageSize: 8, reqsB: 2, headDim: 64, nA: 2, nB: 3 };
+      await runCase(gpu!, { shape, kvLens: [200, 9] }, new Rng(seed + 7));
+    });
+  },
+);
 
 describe.skipIf(gpu)(`partitioned kernel on WebGPU (skipped: ${gpuSkipReason()})`, () => {
   it('needs a WebGPU adapter', () => {});

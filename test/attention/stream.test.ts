@@ -13,7 +13,7 @@ import { getOp } from '../../src/ops/registry.js';
 import { runCase } from '../../src/testing/conformance.js';
 import { Rng } from '../../src/util/rng.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
-import { gpuBackends } from '../gpu-setup.js';
+import { gpuBackends, gpuSkipReason } from '../gpu-setup.js';
 import { HEAVY, heavyTitle } from '../heavy.js';
 
 const base: AttentionKernelParams = {
@@ -94,9 +94,12 @@ describe('row scatter and slot merge', () => {
   // gives each tuning one case of its own; the heavy sweep runs every case under every tuning
   for (const [i, t] of tunings.entries()) {
     const name = `scatter=${t[0]} merge=${t[1]} nextRecord=${t[2]}`;
-    it.skipIf(!gpu)(`matches float64 on the device, ${name}, case ${i} (${seedNote(seed)})`, async () => {
-      await check(t, [cases[i]!]);
-    });
+    it.skipIf(!gpu)(
+      `matches float64 on the device, ${name}, case ${i} (${seedNote(seed)})${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+      async () => {
+        await check(t, [cases[i]!]);
+      },
+    );
     it.skipIf(!gpu || !HEAVY)(
       heavyTitle(`matches float64 on the device, ${name}, all ${cases.length} cases (${seedNote(seed)})`),
       async () => {

@@ -53,29 +53,32 @@ function emulate(wgsl: string, cfg: SubgroupMatrixConfig, reading: 'word' | 'com
   return out.replace(/(@compute)/, `${helpers}$1`);
 }
 
-describe.skipIf(!gpu)('8-bit subgroup-matrix self-test probe, builtins emulated', () => {
-  const configs: SubgroupMatrixConfig[] = [
-    { componentType: 'i8', resultComponentType: 'i32', M: 16, N: 16, K: 32 },
-    { componentType: 'u8', resultComponentType: 'u32', M: 16, N: 8, K: 32 },
-  ];
-  for (const cfg of configs)
-    for (const units of ['word', 'component'] as const)
-      it(`${cfg.componentType} ${cfg.M}x${cfg.N}x${cfg.K} written in ${units}s: exact under that reading only`, async () => {
-        const p = packedMatrixProbe(cfg, LANES, units);
-        const run = async (reading: 'word' | 'component') => {
-          const got = await runOnce(
-            gpu!.ctx.device,
-            emulate(p.wgsl, cfg, reading),
-            [new Float32Array(p.a.buffer), new Float32Array(p.b.buffer)],
-            p.want.length,
-            LANES,
-          );
-          if (typeof got === 'string') throw new Error(got);
-          return probeError(p, got, cfg, reading);
-        };
-        expect(await run(units)).toBeNull();
-        expect(await run(units === 'word' ? 'component' : 'word')).toMatch(/wrong at/);
-      });
-});
+describe.skipIf(!gpu)(
+  `8-bit subgroup-matrix self-test probe, builtins emulated${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+  () => {
+    const configs: SubgroupMatrixConfig[] = [
+      { componentType: 'i8', resultComponentType: 'i32', M: 16, N: 16, K: 32 },
+      { componentType: 'u8', resultComponentType: 'u32', M: 16, N: 8, K: 32 },
+    ];
+    for (const cfg of configs)
+      for (const units of ['word', 'component'] as const)
+        it(`${cfg.componentType} ${cfg.M}x${cfg.N}x${cfg.K} written in ${units}s: exact under that reading only`, async () => {
+          const p = packedMatrixProbe(cfg, LANES, units);
+          const run = async (reading: 'word' | 'component') => {
+            const got = await runOnce(
+              gpu!.ctx.device,
+              emulate(p.wgsl, cfg, reading),
+              [new Float32Array(p.a.buffer), new Float32Array(p.b.buffer)],
+              p.want.length,
+              LANES,
+            );
+            if (typeof got === 'string') throw new Error(got);
+            return probeError(p, got, cfg, reading);
+          };
+          expect(await run(units)).toBeNull();
+          expect(await run(units === 'word' ? 'component' : 'word')).toMatch(/wrong at/);
+        });
+  },
+);
 
 if (!gpu) it.skip(`8-bit subgroup-matrix self-test probe emulated (skipped: ${gpuSkipReason()})`, () => {});

@@ -64,67 +64,70 @@ function argmaxRow(x: Float32Array, r: number, vocab: number): number {
   return best;
 }
 
-describe.skipIf(!gpu)('greedy divergence oracle on the built-in model, WebGPU (fixed prompts, no RNG)', () => {
-  it('the rounding between 16 rows and 2 × 8 stays within the tolerance, its partings pass, a wrong token fails', async () => {
-    const model = await openLlamaModel(builtinModelPath());
-    const runner = await LlamaRunner.load(model, {
-      backend: gpu!,
-      actDtype: 'f16',
-      maxTokens: 64,
-      maxSeqs: 16,
-      numPages: 64,
-    });
-    await model.weights.close();
-    try {
-      const V = runner.vocabSize;
-      const B = 16;
-      // prompts of lengths 5 to 20 on a fixed pattern, then one forced decode token each: on lavapipe
-      // one request's top two logits after it are closer than the two batchings' rounding
-      const prompts = Array.from({ length: B }, (_, i) =>
-        Array.from({ length: 5 + i }, (_, k) => ((7 * i + 13 * k + 3) % 4000) + 3),
-      );
-      const pages = prompts.map((_, i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
-      for (const [i, p] of prompts.entries())
-        await runner.forward({ seqs: [{ tokens: p, start: 0, pages: pages[i]! }] });
-      const decode = (i: number) => ({ tokens: [100 + i], start: prompts[i]!.length, pages: pages[i]! });
-      const whole = await runner.forward({ seqs: prompts.map((_, i) => decode(i)) }, { readLogits: true });
-      const halves = new Float32Array(B * V);
-      for (const h of [0, 1]) {
-        const seqs = Array.from({ length: B / 2 }, (_, k) => decode((h * B) / 2 + k));
-        halves.set(await runner.forward({ seqs }, { readLogits: true }), (h * B * V) / 2);
+describe.skipIf(!gpu)(
+  `greedy divergence oracle on the built-in model, WebGPU (fixed prompts, no RNG)${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+  () => {
+    it('the rounding between 16 rows and 2 × 8 stays within the tolerance, its partings pass, a wrong token fails', async () => {
+      const model = await openLlamaModel(builtinModelPath());
+      const runner = await LlamaRunner.load(model, {
+        backend: gpu!,
+        actDtype: 'f16',
+        maxTokens: 64,
+        maxSeqs: 16,
+        numPages: 64,
+      });
+      await model.weights.close();
+      try {
+        const V = runner.vocabSize;
+        const B = 16;
+        // prompts of lengths 5 to 20 on a fixed pattern, then one forced decode token each: on lavapipe
+        // one request's top two logits after it are closer than the two batchings' rounding
+        const prompts = Array.from({ length: B }, (_, i) =>
+          Array.from({ length: 5 + i }, (_, k) => ((7 * i + 13 * k + 3) % 4000) + 3),
+        );
+        const pages = prompts.map((_, i) => [4 * i, 4 * i + 1, 4 * i + 2, 4 * i + 3]);
+        for (const [i, p] of prompts.entries())
+          await runner.forward({ seqs: [{ tokens: p, start: 0, pages: pages[i]! }] });
+        const decode = (i: number) => ({ tokens: [100 + i], start: prompts[i]!.length, pages: pages[i]! });
+        const whole = await runner.forward({ seqs: prompts.map((_, i) => decode(i)) }, { readLogits: true });
+        const halves = new Float32Array(B * V);
+        for (const h of [0, 1]) {
+          const seqs = Array.from({ length: B / 2 }, (_, k) => decode((h * B) / 2 + k));
+          halves.set(await runner.forward({ seqs }, { readLogits: true }), (h * B * V) / 2);
+        }
+        let diff = 0;
+        let maxAbs = 0;
+        for (let j = 0; j < B * V; j++) {
+          diff = Math.max(diff, Math.abs(whole[j]! - halves[j]!));
+          maxAbs = Math.max(maxAbs, Math.abs(whole[j]!));
+        }
+        const tol = nearTieTolerance(0, maxAbs, UNIT_ROUNDOFF.f16);
+        const base = prompts.map((_, i) => [100 + i, argmaxRow(whole, i, V)]);
+        const split = prompts.map((_, i) => [100 + i, argmaxRow(halves, i, V)]);
+        const o = { pageSize: runner.pageSize, unitRoundoff: UNIT_ROUNDOFF.f16, cap: B };
+        const r = await checkDivergences(runner, prompts, base, split, o);
+        console.log(
+          `16 rows vs 2 × 8: logits differ by up to ${diff.toExponential(3)} (largest |logit| ${maxAbs.toFixed(2)}, ` +
+            `the rounding floor's tolerance ${tol.toFixed(4)}); ${r.diverged} greedy picks differ; the oracle's tolerance ` +
+            `${r.tol.toFixed(4)}, reference noise ${r.noise.toExponential(2)}`,
+        );
+        // the premise of the tolerance: a batching's rounding moves each logit by less than ε = tol / 2
+        expect(diff).toBeLessThanOrEqual(tol / 2);
+        expect(r.bad).toEqual([]);
+        // a bug's token: request 5 draws one from the middle of the reference's order instead
+        const prefix = [...prompts[5]!, 100 + 5];
+        const ref = await runner.forward({ seqs: [{ tokens: prefix, start: 0, pages: [0, 1] }] }, { readLogits: true });
+        const order = [...ref.keys()].sort((a, b) => ref[b]! - ref[a]!);
+        const wrong = split.map((ids) => [...ids]);
+        wrong[5]![1] = order[Math.floor(order.length / 2)]!;
+        const w = await checkDivergences(runner, prompts, base, wrong, o);
+        expect(w.bad.map((v) => [v.request, v.at])).toEqual([[5, 1]]);
+      } finally {
+        runner.destroy();
       }
-      let diff = 0;
-      let maxAbs = 0;
-      for (let j = 0; j < B * V; j++) {
-        diff = Math.max(diff, Math.abs(whole[j]! - halves[j]!));
-        maxAbs = Math.max(maxAbs, Math.abs(whole[j]!));
-      }
-      const tol = nearTieTolerance(0, maxAbs, UNIT_ROUNDOFF.f16);
-      const base = prompts.map((_, i) => [100 + i, argmaxRow(whole, i, V)]);
-      const split = prompts.map((_, i) => [100 + i, argmaxRow(halves, i, V)]);
-      const o = { pageSize: runner.pageSize, unitRoundoff: UNIT_ROUNDOFF.f16, cap: B };
-      const r = await checkDivergences(runner, prompts, base, split, o);
-      console.log(
-        `16 rows vs 2 × 8: logits differ by up to ${diff.toExponential(3)} (largest |logit| ${maxAbs.toFixed(2)}, ` +
-          `the rounding floor's tolerance ${tol.toFixed(4)}); ${r.diverged} greedy picks differ; the oracle's tolerance ` +
-          `${r.tol.toFixed(4)}, reference noise ${r.noise.toExponential(2)}`,
-      );
-      // the premise of the tolerance: a batching's rounding moves each logit by less than ε = tol / 2
-      expect(diff).toBeLessThanOrEqual(tol / 2);
-      expect(r.bad).toEqual([]);
-      // a bug's token: request 5 draws one from the middle of the reference's order instead
-      const prefix = [...prompts[5]!, 100 + 5];
-      const ref = await runner.forward({ seqs: [{ tokens: prefix, start: 0, pages: [0, 1] }] }, { readLogits: true });
-      const order = [...ref.keys()].sort((a, b) => ref[b]! - ref[a]!);
-      const wrong = split.map((ids) => [...ids]);
-      wrong[5]![1] = order[Math.floor(order.length / 2)]!;
-      const w = await checkDivergences(runner, prompts, base, wrong, o);
-      expect(w.bad.map((v) => [v.request, v.at])).toEqual([[5, 1]]);
-    } finally {
-      runner.destroy();
-    }
-  }, 300_000);
-});
+    }, 300_000);
+  },
+);
 
 describe.skipIf(gpu)(`greedy divergence oracle on WebGPU (skipped: ${gpuSkipReason()})`, () => {
   it('needs a WebGPU adapter', () => {});

@@ -46,7 +46,7 @@ describe(`hash-fill on the host (${seedNote(seed)})`, () => {
   });
 });
 
-describe.skipIf(!gpu)(`hash-fill on the GPU (${seedNote(seed)})`, () => {
+describe.skipIf(!gpu)(`hash-fill on the GPU (${seedNote(seed)})${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it('fills a buffer past one grid of workgroups with exactly the host values at sampled indices', async () => {
     const device = gpu!.device;
     // more elements than one dispatch's workgroups cover, so the grid-stride loop runs

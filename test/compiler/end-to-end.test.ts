@@ -13,7 +13,7 @@ import { hasOp } from '../../src/ops/registry.js';
 import { type DType, toFloat64, toHost } from '../../src/tensor/dtype.js';
 import { Rng } from '../../src/util/rng.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const seed = testSeed();
 
@@ -368,7 +368,7 @@ describe(`Llama block end to end (${seedNote(seed)})`, () => {
 
 const gpu = await gpuBackend();
 
-describe.skipIf(!gpu)(`end to end on WebGPU (${seedNote(seed)})`, () => {
+describe.skipIf(!gpu)(`end to end on WebGPU (${seedNote(seed)})${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   // one test per build: each compiles its own pipelines, which on lavapipe take seconds apiece
   const mlps: [boolean, number[], DType][] = [
     [true, [1, 37, 4096], 'f32'],

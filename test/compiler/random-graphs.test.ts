@@ -16,7 +16,7 @@ import { tensorType, type TensorType } from '../../src/ir/types.js';
 import { toFloat64, toHost } from '../../src/tensor/dtype.js';
 import { Rng } from '../../src/util/rng.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const C = 6;
 
@@ -161,42 +161,45 @@ describe(`fusion keeps the meaning of random graphs (${seedNote(seed)})`, () => 
 
 const gpu = await gpuBackend();
 
-describe.skipIf(!gpu)(`random fused graphs on WebGPU match the CPU backend (${seedNote(seed)})`, () => {
-  it('agrees on generated WGSL (inlined chains, concat selects, reductions, GEMM epilogues)', async () => {
-    const rng = new Rng(seed ^ 0x6a7);
-    const cpu = new CpuBackend();
-    for (let trial = 0; trial < 8; trial++) {
-      const compiled = compileModule(moduleOf([randomFunc(rng, true)]));
-      const exe = compiled.executable;
-      const n = rng.int(1, 300);
-      const data = [[n, C], [n, C], [C], [C, C]].map((s, i) => ({
-        s,
-        v: toHost(
-          'f32',
-          i === 3 ? rng.normals(C * C).map((x) => Math.abs(x) + 0.5) : rng.normals(s.reduce((a, d) => a * d, 1)),
-        ),
-      }));
-      const outs: Float64Array[][] = [];
-      for (const b of [cpu, gpu!]) {
-        const vm = new VirtualMachine(exe, b);
-        const args = data.map(({ s, v }) => {
-          const t = b.alloc({ dtype: 'f32', shape: s });
-          b.write(t, v);
-          return t;
-        });
-        const flat = (v: unknown): Tensor[] => (Array.isArray(v) ? v.flatMap(flat) : [v as Tensor]);
-        const res = flat(await vm.run('main', args));
-        outs.push(await Promise.all(res.map(async (t) => toFloat64('f32', await b.read(t)))));
-        [...args, ...res].forEach((t) => b.free(t));
-        vm.release();
+describe.skipIf(!gpu)(
+  `random fused graphs on WebGPU match the CPU backend (${seedNote(seed)})${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+  () => {
+    it('agrees on generated WGSL (inlined chains, concat selects, reductions, GEMM epilogues)', async () => {
+      const rng = new Rng(seed ^ 0x6a7);
+      const cpu = new CpuBackend();
+      for (let trial = 0; trial < 8; trial++) {
+        const compiled = compileModule(moduleOf([randomFunc(rng, true)]));
+        const exe = compiled.executable;
+        const n = rng.int(1, 300);
+        const data = [[n, C], [n, C], [C], [C, C]].map((s, i) => ({
+          s,
+          v: toHost(
+            'f32',
+            i === 3 ? rng.normals(C * C).map((x) => Math.abs(x) + 0.5) : rng.normals(s.reduce((a, d) => a * d, 1)),
+          ),
+        }));
+        const outs: Float64Array[][] = [];
+        for (const b of [cpu, gpu!]) {
+          const vm = new VirtualMachine(exe, b);
+          const args = data.map(({ s, v }) => {
+            const t = b.alloc({ dtype: 'f32', shape: s });
+            b.write(t, v);
+            return t;
+          });
+          const flat = (v: unknown): Tensor[] => (Array.isArray(v) ? v.flatMap(flat) : [v as Tensor]);
+          const res = flat(await vm.run('main', args));
+          outs.push(await Promise.all(res.map(async (t) => toFloat64('f32', await b.read(t)))));
+          [...args, ...res].forEach((t) => b.free(t));
+          vm.release();
+        }
+        const [c, g] = outs as [Float64Array[], Float64Array[]];
+        c.forEach((x, i) =>
+          x.forEach((v, j) => {
+            if (!(Math.abs(v - g[i]![j]!) <= 1e-3 * (1 + Math.abs(v))))
+              expect.fail(`trial ${trial} output ${i}[${j}]: cpu ${v} gpu ${g[i]![j]}`);
+          }),
+        );
       }
-      const [c, g] = outs as [Float64Array[], Float64Array[]];
-      c.forEach((x, i) =>
-        x.forEach((v, j) => {
-          if (!(Math.abs(v - g[i]![j]!) <= 1e-3 * (1 + Math.abs(v))))
-            expect.fail(`trial ${trial} output ${i}[${j}]: cpu ${v} gpu ${g[i]![j]}`);
-        }),
-      );
-    }
-  });
-});
+    });
+  },
+);

@@ -20,7 +20,7 @@ import { generateWgsl } from '../../src/compiler/codegen/wgsl-program.js';
 import { type DType, roundTo, toFloat64, toHost } from '../../src/tensor/dtype.js';
 import { Rng } from '../../src/util/rng.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 import { generateJs, instantiateJs } from '../../src/compiler/codegen/js-program.js';
 import { closureProgram } from '../../src/compiler/codegen/js-program-closures.js';
@@ -239,35 +239,38 @@ describe(`generated JavaScript on the CPU backend matches the interpreter (${see
 
 const gpu = await gpuBackend();
 
-describe.skipIf(!gpu)(`generated WGSL on WebGPU matches the interpreter (${seedNote(seed)})`, () => {
-  const tol = (dt: DType) => (dt === 'f16' ? 2e-3 : dt === 'bf16' ? 1e-2 : 2e-5);
-  for (const k of cases()) {
-    it(k.label, async () => {
-      const b = gpu!;
-      const rng = new Rng(seed ^ 0x1234);
-      const ins = inputsFor(k.prog, k.env, rng);
-      const want = interpretProgram(k.prog, ins, k.env);
-      const tensors = ins.map((x) => {
-        const t = b.alloc({ dtype: x.dtype, shape: x.shape });
-        b.write(t, toHost(x.dtype, x.data));
-        return t;
+describe.skipIf(!gpu)(
+  `generated WGSL on WebGPU matches the interpreter (${seedNote(seed)})${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+  () => {
+    const tol = (dt: DType) => (dt === 'f16' ? 2e-3 : dt === 'bf16' ? 1e-2 : 2e-5);
+    for (const k of cases()) {
+      it(k.label, async () => {
+        const b = gpu!;
+        const rng = new Rng(seed ^ 0x1234);
+        const ins = inputsFor(k.prog, k.env, rng);
+        const want = interpretProgram(k.prog, ins, k.env);
+        const tensors = ins.map((x) => {
+          const t = b.alloc({ dtype: x.dtype, shape: x.shape });
+          b.write(t, toHost(x.dtype, x.data));
+          return t;
+        });
+        const outShape = k.prog.output.shape.map((d) => d.eval(k.env));
+        const out = b.alloc({ dtype: k.prog.output.dtype, shape: outShape });
+        b.write(out, toHost(k.prog.output.dtype, new Float64Array(want.length).fill(NaN)));
+        const w = generateWgsl(k.prog);
+        b.runProgram(
+          { wgsl: w.wgsl, entryPoint: w.entryPoint, workgroups: launchGrid(k.prog, k.env) },
+          [...tensors, out],
+          launchUniforms(w.dims, k.env),
+        );
+        const got = toFloat64(out.dtype, await b.read(out));
+        const t = tol(k.prog.output.dtype) * 10;
+        for (let i = 0; i < want.length; i++) {
+          const ok = Math.abs(got[i]! - want[i]!) <= t * (1 + Math.abs(want[i]!));
+          if (!ok) expect.fail(`${k.label}: element ${i} got ${got[i]} want ${want[i]}`);
+        }
+        [...tensors, out].forEach((x) => b.free(x));
       });
-      const outShape = k.prog.output.shape.map((d) => d.eval(k.env));
-      const out = b.alloc({ dtype: k.prog.output.dtype, shape: outShape });
-      b.write(out, toHost(k.prog.output.dtype, new Float64Array(want.length).fill(NaN)));
-      const w = generateWgsl(k.prog);
-      b.runProgram(
-        { wgsl: w.wgsl, entryPoint: w.entryPoint, workgroups: launchGrid(k.prog, k.env) },
-        [...tensors, out],
-        launchUniforms(w.dims, k.env),
-      );
-      const got = toFloat64(out.dtype, await b.read(out));
-      const t = tol(k.prog.output.dtype) * 10;
-      for (let i = 0; i < want.length; i++) {
-        const ok = Math.abs(got[i]! - want[i]!) <= t * (1 + Math.abs(want[i]!));
-        if (!ok) expect.fail(`${k.label}: element ${i} got ${got[i]} want ${want[i]}`);
-      }
-      [...tensors, out].forEach((x) => b.free(x));
-    });
-  }
-});
+    }
+  },
+);

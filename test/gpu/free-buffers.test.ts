@@ -9,7 +9,7 @@ import { BufferArena, sizeClass } from '../../src/backends/webgpu/arena.js';
 import { OutOfMemoryError } from '../../src/backends/webgpu/errors.js';
 import { type EncodedOp, encodingDifference } from '../../src/backends/webgpu/encode-memo.js';
 import type { GpuTensor } from '../../src/backends/webgpu/kernel.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
 
@@ -94,7 +94,7 @@ describe('sizeClass', () => {
   });
 });
 
-describe.skipIf(!gpu)('BufferArena reuse (WebGPU)', () => {
+describe.skipIf(!gpu)(`BufferArena reuse (WebGPU)${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   const usage = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST;
 
   it('serves a freed buffer to the next allocation of its size without creating one', () => {

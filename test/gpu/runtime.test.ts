@@ -3,11 +3,11 @@ import { WebGpuBackend } from '../../src/backends/webgpu/webgpu-backend.js';
 import { LimitExceededError, OutOfMemoryError, ShaderCompileError } from '../../src/backends/webgpu/errors.js';
 import { toFloat64, toHost } from '../../src/tensor/dtype.js';
 import type { GpuTensor } from '../../src/backends/webgpu/kernel.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
 
-describe.skipIf(!gpu)('WebGPU runtime', () => {
+describe.skipIf(!gpu)(`WebGPU runtime${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   const b = gpu!;
 
   it('replays a recorded dispatch stream with new buffer contents and no new dispatches', async () => {
@@ -196,7 +196,7 @@ describe.skipIf(!gpu)('WebGPU runtime', () => {
   );
 });
 
-describe.skipIf(!gpu)('buffer arena', () => {
+describe.skipIf(!gpu)(`buffer arena${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it('enforces the memory budget and says who holds memory', async () => {
     const small = new WebGpuBackend(gpu!.ctx, { memoryBudget: 4096 });
     const a = small.alloc({ dtype: 'f32', shape: [512] }, 'kv', 'kv-cache');
@@ -211,7 +211,7 @@ describe.skipIf(!gpu)('buffer arena', () => {
   });
 });
 
-describe.skipIf(!gpu)('uniform ring wraps', () => {
+describe.skipIf(!gpu)(`uniform ring wraps${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it('keep the scratch buffers of the dispatch being encoded alive (packed f16 matmul with odd N goes through scratch)', async () => {
     // two slices: nearly every dispatch wraps the ring, including between a kernel's scratch and its
     // dispatch; without f16 arithmetic, f16 is stored packed two to a word, so odd N needs scratch

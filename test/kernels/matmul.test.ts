@@ -15,7 +15,7 @@ import type { DType } from '../../src/tensor/dtype.js';
 import { runCase } from '../../src/testing/conformance.js';
 import { Rng } from '../../src/util/rng.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const seed = testSeed();
 const rng = new Rng(seed);
@@ -144,7 +144,7 @@ describe('subgroup-matrix generator (no GPU needed)', () => {
   });
 });
 
-describe.skipIf(!gpu)(`matmul kernels (${seedNote(seed)})`, () => {
+describe.skipIf(!gpu)(`matmul kernels (${seedNote(seed)})${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it('GEMV and tiled kernels agree with the oracle on the same decode shapes', async () => {
     for (const path of ['gemv', 'tiled'] as const) {
       await expectOk(gpu!, makeCase(5, 66, 200, 'f16', 'bf16', { transB: true, path }));

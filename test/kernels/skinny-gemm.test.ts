@@ -185,50 +185,54 @@ describe('skinny GEMM parameters and tensor-core generator (no GPU needed)', () 
   });
 });
 
-describe.skipIf(!gpu)(`skinny GEMM against the float64 oracle (${seedNote(seed)})`, () => {
-  it('M ∈ {10, 12, 14, 16, 17, 33, 64} (the table gives M ≤ 8 to the GEMV), N and K off the tiles, mixed dtypes and epilogues (table parameters)', async () => {
-    const shapes: [number, number, number, DType, DType, MatmulAttrs, number[][]][] = [
-      [10, 66, 200, 'f16', 'bf16', {}, []],
-      [12, 34, 264, 'bf16', 'f16', { outDtype: 'f16' }, []],
-      [14, 301, 520, 'f32', 'bf16', { outDtype: 'bf16' }, []],
-      [16, 130, 8, 'f16', 'f16', { epilogue: 'x0 + x1' }, [[130]]],
-      [17, 99, 776, 'bf16', 'bf16', { epilogue: 'silu(x0) * x1', outDtype: 'f32' }, [[17, 99]]],
-      [33, 72, 136, 'f16', 'bf16', { epilogue: 'x0 * x1', outDtype: 'bf16' }, [[33, 1]]],
-      [64, 45, 1032, 'f16', 'bf16', { outDtype: 'bf16' }, []],
-    ];
-    for (const [M, N, K, ad, bd, attrs, extra] of shapes) await expectOk(gpu!, makeCase(M, N, K, ad, bd, attrs, extra));
-  });
+describe.skipIf(!gpu)(
+  `skinny GEMM against the float64 oracle (${seedNote(seed)})${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+  () => {
+    it('M ∈ {10, 12, 14, 16, 17, 33, 64} (the table gives M ≤ 8 to the GEMV), N and K off the tiles, mixed dtypes and epilogues (table parameters)', async () => {
+      const shapes: [number, number, number, DType, DType, MatmulAttrs, number[][]][] = [
+        [10, 66, 200, 'f16', 'bf16', {}, []],
+        [12, 34, 264, 'bf16', 'f16', { outDtype: 'f16' }, []],
+        [14, 301, 520, 'f32', 'bf16', { outDtype: 'bf16' }, []],
+        [16, 130, 8, 'f16', 'f16', { epilogue: 'x0 + x1' }, [[130]]],
+        [17, 99, 776, 'bf16', 'bf16', { epilogue: 'silu(x0) * x1', outDtype: 'f32' }, [[17, 99]]],
+        [33, 72, 136, 'f16', 'bf16', { epilogue: 'x0 * x1', outDtype: 'bf16' }, [[33, 1]]],
+        [64, 45, 1032, 'f16', 'bf16', { outDtype: 'bf16' }, []],
+      ];
+      for (const [M, N, K, ad, bd, attrs, extra] of shapes)
+        await expectOk(gpu!, makeCase(M, N, K, ad, bd, attrs, extra));
+    });
 
-  it('every SIMT register blocking agrees with the oracle', async () => {
-    const sg = gpu!.caps.subgroupMaxSize;
-    const sets: SkinnyParams[] = [
-      { variant: 'simt', KL: sg, MT: 1, RL: 2, RG: 1 },
-      { variant: 'simt', KL: sg, MT: 3, RL: 1, RG: 2 },
-      { variant: 'simt', KL: 2 * sg, MT: 2, RL: 6, RG: 1 },
-      { variant: 'simt', KL: sg, MT: 8, RL: 4, RG: 2 },
-    ];
-    for (const t of sets) {
-      for (const M of [2, 5, 17])
-        await expectOk(gpu!, makeCase(M, 38, 8 * (2 * sg + 3), 'bf16', 'bf16', { outDtype: 'bf16' }), t);
-    }
-  });
+    it('every SIMT register blocking agrees with the oracle', async () => {
+      const sg = gpu!.caps.subgroupMaxSize;
+      const sets: SkinnyParams[] = [
+        { variant: 'simt', KL: sg, MT: 1, RL: 2, RG: 1 },
+        { variant: 'simt', KL: sg, MT: 3, RL: 1, RG: 2 },
+        { variant: 'simt', KL: 2 * sg, MT: 2, RL: 6, RG: 1 },
+        { variant: 'simt', KL: sg, MT: 8, RL: 4, RG: 2 },
+      ];
+      for (const t of sets) {
+        for (const M of [2, 5, 17])
+          await expectOk(gpu!, makeCase(M, 38, 8 * (2 * sg + 3), 'bf16', 'bf16', { outDtype: 'bf16' }), t);
+      }
+    });
 
-  it('takes decode-sized M by default and splits weights over a lowered binding limit', async () => {
-    // M = 12: past the GEMV's rows in the table (M ≤ 8), inside the skinny GEMM's
-    const a = gpu!.alloc({ dtype: 'f16', shape: [12, 64] }, 'skinny.a');
-    const w = gpu!.alloc({ dtype: 'bf16', shape: [64, 64] }, 'skinny.w');
-    const out = gpu!.alloc({ dtype: 'f16', shape: [12, 64] }, 'skinny.c');
-    const rec = gpu!.record(() => gpu!.run('matmul', { transB: true }, [a, w], [out]));
-    expect(rec.dispatches.map((d) => d.label).join(' ')).toMatch(/matmul\.skinny\.simt/);
-    rec.destroy();
-    for (const t of [a, w, out]) gpu!.free(t);
-    const b = new WebGpuBackend({ ...gpu!.ctx, caps: { ...gpu!.caps, maxStorageBufferBindingSize: 64 * 1024 } });
-    const big = makeCase(12, 301, 136, 'f16', 'bf16', { epilogue: 'x0 + x1' }, [[301]]);
-    expect(big.inputs[1]!.data.byteLength).toBeGreaterThan(64 * 1024);
-    const before = b.dispatchCount;
-    await expectOk(b, big);
-    expect(b.dispatchCount - before).toBeGreaterThan(1);
-  });
-});
+    it('takes decode-sized M by default and splits weights over a lowered binding limit', async () => {
+      // M = 12: past the GEMV's rows in the table (M ≤ 8), inside the skinny GEMM's
+      const a = gpu!.alloc({ dtype: 'f16', shape: [12, 64] }, 'skinny.a');
+      const w = gpu!.alloc({ dtype: 'bf16', shape: [64, 64] }, 'skinny.w');
+      const out = gpu!.alloc({ dtype: 'f16', shape: [12, 64] }, 'skinny.c');
+      const rec = gpu!.record(() => gpu!.run('matmul', { transB: true }, [a, w], [out]));
+      expect(rec.dispatches.map((d) => d.label).join(' ')).toMatch(/matmul\.skinny\.simt/);
+      rec.destroy();
+      for (const t of [a, w, out]) gpu!.free(t);
+      const b = new WebGpuBackend({ ...gpu!.ctx, caps: { ...gpu!.caps, maxStorageBufferBindingSize: 64 * 1024 } });
+      const big = makeCase(12, 301, 136, 'f16', 'bf16', { epilogue: 'x0 + x1' }, [[301]]);
+      expect(big.inputs[1]!.data.byteLength).toBeGreaterThan(64 * 1024);
+      const before = b.dispatchCount;
+      await expectOk(b, big);
+      expect(b.dispatchCount - before).toBeGreaterThan(1);
+    });
+  },
+);
 
 if (!gpu) it.skip(`skinny GEMM on WebGPU (skipped: ${gpuSkipReason()})`, () => {});

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { loadModel } from '../../src/models/load-model.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
 
@@ -16,7 +16,7 @@ const llamaStats = (runner: unknown) => {
   return runner.stats;
 };
 
-describe.skipIf(!gpu)('sampling on the device', () => {
+describe.skipIf(!gpu)(`sampling on the device${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it('is used for plain requests and does not depend on batch-mates', async () => {
     const model = await loadModel(undefined, { backend: gpu!, maxTokens: 64, maxSeqs: 4, numPages: 32 });
     const prompt = model.tokenizer.encode('The jury said');

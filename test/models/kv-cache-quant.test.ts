@@ -12,7 +12,7 @@ import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
 import { defaultPages } from '../../src/models/llama/runner-load.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 import type { Backend } from '../../src/backends/backend.js';
 import { CpuBackend } from '../../src/backends/cpu/cpu-backend.js';
 
@@ -126,6 +126,6 @@ describe('quantized KV cache in the built-in model on the CPU kernels', () => {
   it(TITLE, () => checkQuantCache(new CpuBackend()), 120_000);
 });
 
-describe.skipIf(!gpu)('quantized KV cache in the built-in model', () => {
+describe.skipIf(!gpu)(`quantized KV cache in the built-in model${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it(TITLE, () => checkQuantCache(gpu!));
 });

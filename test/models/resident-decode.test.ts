@@ -9,7 +9,7 @@ import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
 import type { DeviceSampleRow } from '../../src/engine/model-runner.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
 const PROMPTS = [
@@ -30,7 +30,7 @@ const row = (i: number, step: number, temperature: number): DeviceSampleRow => (
   step,
 });
 
-describe.skipIf(!gpu)('GPU-resident decode', () => {
+describe.skipIf(!gpu)(`GPU-resident decode${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   for (const temperature of [0, 0.8]) {
     it(`draws the host loop's tokens with ${STEPS} steps in flight (temperature ${temperature}, seed ${SEED})`, async () => {
       const m = await openLlamaModel(builtinModelPath());

@@ -8,11 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
 
-describe.skipIf(!gpu)('LlamaRunner buffer lifetimes', () => {
+describe.skipIf(!gpu)(`LlamaRunner buffer lifetimes${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it('replays a decode stream after a prefill step of the same token count', async () => {
     const m = await openLlamaModel(builtinModelPath());
     const runner = await LlamaRunner.load(m, { backend: gpu!, maxTokens: 32, maxSeqs: 4, numPages: 16 });

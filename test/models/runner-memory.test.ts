@@ -7,11 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
 
-describe.skipIf(!gpu)('LlamaRunner memory', () => {
+describe.skipIf(!gpu)(`LlamaRunner memory${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it('does not grow over steps of new shapes', async () => {
     const m = await openLlamaModel(builtinModelPath());
     const runner = await LlamaRunner.load(m, { backend: gpu!, maxTokens: 64, maxSeqs: 4, numPages: 16 });

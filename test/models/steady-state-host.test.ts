@@ -10,13 +10,13 @@ import { describe, expect, it } from 'vitest';
 import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { builtinModelPath } from '../../src/models/load-model.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
 const WARM_ROUNDS = 2;
 const ROUNDS = 4;
 
-describe.skipIf(!gpu)('unrecorded steps in steady state', () => {
+describe.skipIf(!gpu)(`unrecorded steps in steady state${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it('create no buffer, bind group or encoding for repeated mixed steps, with unchanged logits', async () => {
     const m = await openLlamaModel(builtinModelPath());
     const runner = await LlamaRunner.load(m, { backend: gpu!, maxTokens: 32, maxSeqs: 4, numPages: 16 });

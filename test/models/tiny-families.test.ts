@@ -14,7 +14,7 @@ import { openLlamaModel } from '../../src/models/llama/llama-family.js';
 import { writeRandomLlamaCheckpoint } from '../../src/models/llama/random-checkpoint.js';
 import { LlamaRunner } from '../../src/models/llama/llama-runner.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const gpu = await gpuBackend();
 const seed = testSeed();
@@ -86,27 +86,30 @@ async function greedy(r: LlamaRunner, prompt: number[], steps: number, pages: nu
 
 describe(`tiny random checkpoints (${seedNote(seed)})`, () => {
   for (const [family, cfg] of Object.entries(FAMILIES)) {
-    it.skipIf(!gpu)(`${family}: CPU and WebGPU agree on greedy tokens; batching changes nothing`, async () => {
-      const dir = await mkdtemp(join(tmpdir(), `tessera-${family}-`));
-      dirs.push(dir);
-      await writeRandomLlamaCheckpoint(dir, cfg, { dtype: 'bf16', seed });
-      const prompt = Array.from({ length: 11 }, (_, i) => (i * 37 + seed) % 211);
-      const pages = [0, 1, 2, 3, 4, 5];
-      const cpu = await runner(dir, new CpuBackend());
-      const want = await greedy(cpu, prompt, 5, pages);
-      const g = await runner(dir, gpu!);
-      expect(await greedy(g, prompt, 5, pages)).toEqual(want);
-      // the same prompt again beside a second sequence, in one mixed step: the first row must not change
-      const other = [5, 6, 7];
-      const mixed = await g.forward({
-        seqs: [
-          { tokens: prompt, start: 0, pages: [8, 9, 10, 11] },
-          { tokens: other, start: 0, pages: [12] },
-        ],
-      });
-      expect(argmax(mixed, 0, g.vocabSize)).toBe(want[0]);
-      g.destroy();
-      cpu.destroy();
-    });
+    it.skipIf(!gpu)(
+      `${family}: CPU and WebGPU agree on greedy tokens; batching changes nothing${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+      async () => {
+        const dir = await mkdtemp(join(tmpdir(), `tessera-${family}-`));
+        dirs.push(dir);
+        await writeRandomLlamaCheckpoint(dir, cfg, { dtype: 'bf16', seed });
+        const prompt = Array.from({ length: 11 }, (_, i) => (i * 37 + seed) % 211);
+        const pages = [0, 1, 2, 3, 4, 5];
+        const cpu = await runner(dir, new CpuBackend());
+        const want = await greedy(cpu, prompt, 5, pages);
+        const g = await runner(dir, gpu!);
+        expect(await greedy(g, prompt, 5, pages)).toEqual(want);
+        // the same prompt again beside a second sequence, in one mixed step: the first row must not change
+        const other = [5, 6, 7];
+        const mixed = await g.forward({
+          seqs: [
+            { tokens: prompt, start: 0, pages: [8, 9, 10, 11] },
+            { tokens: other, start: 0, pages: [12] },
+          ],
+        });
+        expect(argmax(mixed, 0, g.vocabSize)).toBe(want[0]);
+        g.destroy();
+        cpu.destroy();
+      },
+    );
   }
 });

@@ -113,78 +113,81 @@ function makeCase(m: number, n: number, k: number): OpCase {
   };
 }
 
-describe.skipIf(!gpu)(`W4A4 tensor-core GEMM, i8 subgroup matrices emulated (${seedNote(seed)})`, () => {
-  const emu = (packedUnits: 'word' | 'component') => {
-    const cfg: SubgroupMatrixConfig = {
-      componentType: 'i8',
-      resultComponentType: 'i32',
-      M: 16,
-      N: 16,
-      K: 32,
-      packedUnits,
+describe.skipIf(!gpu)(
+  `W4A4 tensor-core GEMM, i8 subgroup matrices emulated (${seedNote(seed)})${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+  () => {
+    const emu = (packedUnits: 'word' | 'component') => {
+      const cfg: SubgroupMatrixConfig = {
+        componentType: 'i8',
+        resultComponentType: 'i32',
+        M: 16,
+        N: 16,
+        K: 32,
+        packedUnits,
+      };
+      return emulatedBackend(WebGpuBackend, gpu!, cfg);
     };
-    return emulatedBackend(WebGpuBackend, gpu!, cfg);
-  };
 
-  /** Which kernel and tile served the case. */
-  const labelOf = (b: InstanceType<typeof WebGpuBackend>, c: OpCase) => dispatchLabels(b, atomMatmulOp, c);
+    /** Which kernel and tile served the case. */
+    const labelOf = (b: InstanceType<typeof WebGpuBackend>, c: OpCase) => dispatchLabels(b, atomMatmulOp, c);
 
-  type Case = [m: number, n: number, k: number, units: 'word' | 'component', label: RegExp];
-  const check = async (cases: readonly Case[]) => {
-    for (const [m, n, k, units, want] of cases) {
-      const b = emu(units);
-      const c = makeCase(m, n, k);
-      expect(labelOf(b, c), c.label).toMatch(want);
-      const r = await runCase(b, atomMatmulOp, c);
-      expect(r.skipped ?? '', c.label).toBe('');
-      expect(r.message ?? 'ok', `${c.label} (${units})`).toBe('ok');
-    }
-  };
+    type Case = [m: number, n: number, k: number, units: 'word' | 'component', label: RegExp];
+    const check = async (cases: readonly Case[]) => {
+      for (const [m, n, k, units, want] of cases) {
+        const b = emu(units);
+        const c = makeCase(m, n, k);
+        expect(labelOf(b, c), c.label).toMatch(want);
+        const r = await runCase(b, atomMatmulOp, c);
+        expect(r.skipped ?? '', c.label).toBe('');
+        expect(r.message ?? 'ok', `${c.label} (${units})`).toBe('ok');
+      }
+    };
 
-  // K 1152 is 9 groups cut into slices of 5 and 4 (the last slice shorter); M 100 is two row tiles,
-  // the second ragged; N 200 and 72 end inside a 64-row weight tile; M 48 parks its three result
-  // matrices at once, M 100 (lavapipe's 32 KiB) one at a time
-  it('ragged M and N, row tiles, the K split, the outlier group, both load units', async () => {
-    await check([
-      [16, 72, 1152, 'word', /atom_matmul\.sgmat\.mt1\.cs1\.word atom_matmul\.split-k-sum/],
-      [48, 200, 256, 'word', /atom_matmul\.sgmat\.mt3\.cs3\.word$/],
-      [100, 40, 384, 'component', /atom_matmul\.sgmat\.mt4\.cs1\.component$/],
-    ]);
-  }, 600_000);
-
-  it('at the 8B K/V projection width N = 1024 and M = 64', async () => {
-    await check([[64, 1024, 256, 'word', /atom_matmul\.sgmat\.mt4\.cs1\.word/]]);
-  }, 600_000);
-
-  it.skipIf(!HEAVY)(
-    heavyTitle('the 8B q/o width N = 4096 at M = 16 and M = 100'),
-    async () => {
+    // K 1152 is 9 groups cut into slices of 5 and 4 (the last slice shorter); M 100 is two row tiles,
+    // the second ragged; N 200 and 72 end inside a 64-row weight tile; M 48 parks its three result
+    // matrices at once, M 100 (lavapipe's 32 KiB) one at a time
+    it('ragged M and N, row tiles, the K split, the outlier group, both load units', async () => {
       await check([
-        [16, 4096, 512, 'word', /atom_matmul\.sgmat\.mt1/],
-        [100, 4096, 384, 'component', /atom_matmul\.sgmat\.mt4/],
+        [16, 72, 1152, 'word', /atom_matmul\.sgmat\.mt1\.cs1\.word atom_matmul\.split-k-sum/],
+        [48, 200, 256, 'word', /atom_matmul\.sgmat\.mt3\.cs3\.word$/],
+        [100, 40, 384, 'component', /atom_matmul\.sgmat\.mt4\.cs1\.component$/],
       ]);
-    },
-    1_800_000,
-  );
+    }, 600_000);
 
-  it('fails when a group takes the next group’s weight scale (the check can fail)', async () => {
-    mutation = ['scaleW(min(n0 + row, u.n - 1u), gg)', 'scaleW(min(n0 + row, u.n - 1u), min(gg + 1u, G - 1u))'];
-    try {
-      const b = emu('word');
-      const c = makeCase(16, 40, 512);
-      const r = await runCase(b, atomMatmulOp, c);
-      expect(r.skipped ?? '', c.label).toBe('');
-      expect(r.message ?? 'ok', c.label).not.toBe('ok');
-    } finally {
-      mutation = null;
-    }
-  }, 600_000);
+    it('at the 8B K/V projection width N = 1024 and M = 64', async () => {
+      await check([[64, 1024, 256, 'word', /atom_matmul\.sgmat\.mt4\.cs1\.word/]]);
+    }, 600_000);
 
-  it('leaves M < 16 and devices without i8 matrices to the dot4I8Packed kernels', () => {
-    expect(labelOf(emu('word'), makeCase(9, 24, 256))).toBe('atom_matmul.gemm');
-    expect(labelOf(gpu!, makeCase(16, 24, 256))).toBe('atom_matmul.gemm');
-  });
-});
+    it.skipIf(!HEAVY)(
+      heavyTitle('the 8B q/o width N = 4096 at M = 16 and M = 100'),
+      async () => {
+        await check([
+          [16, 4096, 512, 'word', /atom_matmul\.sgmat\.mt1/],
+          [100, 4096, 384, 'component', /atom_matmul\.sgmat\.mt4/],
+        ]);
+      },
+      1_800_000,
+    );
+
+    it('fails when a group takes the next group’s weight scale (the check can fail)', async () => {
+      mutation = ['scaleW(min(n0 + row, u.n - 1u), gg)', 'scaleW(min(n0 + row, u.n - 1u), min(gg + 1u, G - 1u))'];
+      try {
+        const b = emu('word');
+        const c = makeCase(16, 40, 512);
+        const r = await runCase(b, atomMatmulOp, c);
+        expect(r.skipped ?? '', c.label).toBe('');
+        expect(r.message ?? 'ok', c.label).not.toBe('ok');
+      } finally {
+        mutation = null;
+      }
+    }, 600_000);
+
+    it('leaves M < 16 and devices without i8 matrices to the dot4I8Packed kernels', () => {
+      expect(labelOf(emu('word'), makeCase(9, 24, 256))).toBe('atom_matmul.gemm');
+      expect(labelOf(gpu!, makeCase(16, 24, 256))).toBe('atom_matmul.gemm');
+    });
+  },
+);
 
 describe('W4A4 tensor-core GEMM tiles (no GPU needed)', () => {
   const I8: SubgroupMatrixConfig = { componentType: 'i8', resultComponentType: 'i32', M: 16, N: 16, K: 32 };

@@ -19,7 +19,7 @@ import { generateWgsl } from '../../src/compiler/codegen/wgsl-program.js';
 import { seedNote, testSeed } from '../../src/testing/seed.js';
 import { Rng } from '../../src/util/rng.js';
 import { checkSpmm } from './spmm-oracle.js';
-import { gpuBackend } from '../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../gpu-setup.js';
 
 const seed = testSeed();
 afterAll(() => console.log(`sparse spmm through TIR: ${seedNote(seed)}`));
@@ -108,54 +108,57 @@ describe(`CSR SpMM as a tensor program on the CPU (${seedNote(seed)})`, () => {
 
 const gpu = await gpuBackend();
 
-describe.skipIf(!gpu)(`CSR SpMM through TIR on WebGPU, beside the spmm_csr kernel (${seedNote(seed)})`, () => {
-  const schedules = [
-    { label: 'a thread per output', s: DEFAULT_SCHEDULE },
-    {
-      label: 'a workgroup of 32 per output',
-      s: { workgroupSize: 32, elemsPerThread: 1, reduction: 'workgroup' as const },
-    },
-  ];
-  for (const { label, coo, f } of matrices)
-    for (const { label: sl, s } of schedules)
-      it(`${label} f${f}, ${sl}`, async () => {
-        const b = gpu!;
-        const { csr, x, env } = operands(coo, f);
-        const prog = csrSpmmProgram(s);
-        const w = generateWgsl(prog);
-        const ins = [
-          [csr.indptr, 'i32', [csr.m + 1]],
-          [csr.indices, 'i32', [csr.indices.length]],
-          [csr.vals, 'f32', [csr.vals.length]],
-          [x, 'f32', [csr.k, f]],
-        ] as const;
-        const tensors = ins.map(([data, dtype, shape]) => {
-          const t = b.alloc({ dtype, shape: [...shape] });
-          b.write(t, data);
-          return t;
+describe.skipIf(!gpu)(
+  `CSR SpMM through TIR on WebGPU, beside the spmm_csr kernel (${seedNote(seed)})${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`,
+  () => {
+    const schedules = [
+      { label: 'a thread per output', s: DEFAULT_SCHEDULE },
+      {
+        label: 'a workgroup of 32 per output',
+        s: { workgroupSize: 32, elemsPerThread: 1, reduction: 'workgroup' as const },
+      },
+    ];
+    for (const { label, coo, f } of matrices)
+      for (const { label: sl, s } of schedules)
+        it(`${label} f${f}, ${sl}`, async () => {
+          const b = gpu!;
+          const { csr, x, env } = operands(coo, f);
+          const prog = csrSpmmProgram(s);
+          const w = generateWgsl(prog);
+          const ins = [
+            [csr.indptr, 'i32', [csr.m + 1]],
+            [csr.indices, 'i32', [csr.indices.length]],
+            [csr.vals, 'f32', [csr.vals.length]],
+            [x, 'f32', [csr.k, f]],
+          ] as const;
+          const tensors = ins.map(([data, dtype, shape]) => {
+            const t = b.alloc({ dtype, shape: [...shape] });
+            b.write(t, data);
+            return t;
+          });
+          const y = b.alloc({ dtype: 'f32', shape: [csr.m, f] });
+          const yHand = b.alloc({ dtype: 'f32', shape: [csr.m, f] });
+          const hand = upload(b, csr);
+          try {
+            b.write(y, new Float32Array(csr.m * f).fill(NaN)); // an unwritten output fails
+            b.write(yHand, new Float32Array(csr.m * f).fill(NaN));
+            b.runProgram!(
+              { wgsl: w.wgsl, entryPoint: w.entryPoint, workgroups: launchGrid(prog, env) },
+              [...tensors, y],
+              launchUniforms(w.dims, env),
+            );
+            spmm(b, hand, { threadsPerRow: 8, rowsPerWorkgroup: 8, vec4: f % 4 === 0 }, tensors[3]!, yHand);
+            const got = (await b.read(y)) as Float32Array;
+            const gotHand = (await b.read(yHand)) as Float32Array;
+            expect(checkSpmm(coo, x, f, got)).toBe('ok');
+            expect(checkSpmm(coo, x, f, gotHand)).toBe('ok');
+          } finally {
+            hand.free();
+            [...tensors, y, yHand].forEach((t) => b.free(t));
+          }
         });
-        const y = b.alloc({ dtype: 'f32', shape: [csr.m, f] });
-        const yHand = b.alloc({ dtype: 'f32', shape: [csr.m, f] });
-        const hand = upload(b, csr);
-        try {
-          b.write(y, new Float32Array(csr.m * f).fill(NaN)); // an unwritten output fails
-          b.write(yHand, new Float32Array(csr.m * f).fill(NaN));
-          b.runProgram!(
-            { wgsl: w.wgsl, entryPoint: w.entryPoint, workgroups: launchGrid(prog, env) },
-            [...tensors, y],
-            launchUniforms(w.dims, env),
-          );
-          spmm(b, hand, { threadsPerRow: 8, rowsPerWorkgroup: 8, vec4: f % 4 === 0 }, tensors[3]!, yHand);
-          const got = (await b.read(y)) as Float32Array;
-          const gotHand = (await b.read(yHand)) as Float32Array;
-          expect(checkSpmm(coo, x, f, got)).toBe('ok');
-          expect(checkSpmm(coo, x, f, gotHand)).toBe('ok');
-        } finally {
-          hand.free();
-          [...tensors, y, yHand].forEach((t) => b.free(t));
-        }
-      });
-});
+  },
+);
 
 describe('the CSR SpMM program printed', () => {
   it('shows the data-dependent range and the integer loads, so it never reads as a dense reduction', async () => {

@@ -32,7 +32,7 @@ import { builtinModelPath } from '../../../src/models/load-model.js';
 import { fakeQuantW4a4Weights } from '../../../src/quant/atom-fake-quant.js';
 import { permuteColumns } from '../../../src/quant/atom-reorder.js';
 import { toFloat64 } from '../../../src/tensor/dtype.js';
-import { gpuBackend } from '../../gpu-setup.js';
+import { gpuBackend, gpuSkipReason } from '../../gpu-setup.js';
 import type { Backend } from '../../../src/backends/backend.js';
 import { CpuBackend } from '../../../src/backends/cpu/cpu-backend.js';
 import { atomMatmulOp, atomQuantizeOp } from '../../../src/quant/w4a4-ops.js';
@@ -216,7 +216,7 @@ describe('tessera run <W4A4 checkpoint> --backend cpu', () => {
   }, 120_000);
 });
 
-describe.skipIf(!gpu)('W4A4 model on WebGPU', () => {
+describe.skipIf(!gpu)(`W4A4 model on WebGPU${gpu ? '' : ` (skipped: ${gpuSkipReason()})`}`, () => {
   it(`follows the fake-quant forward: logits within ${KERNEL_MAX} (max) / ${KERNEL_RMS} (RMS) of max|logit|, greedy tokens equal up to a near-tie`, async () => {
     const { V, seq, want } = await oracleOnce();
     const { rows, quantized } = await modelRows(gpu!, seq);
